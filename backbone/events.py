@@ -1,0 +1,189 @@
+"""The event envelope: codec, deterministic ids, owners and trace context.
+
+Every event type is a protobuf message declared in `proto/minsheng/v1/<service>_events.proto`;
+the file an event is declared in names the one service that may produce it. Consumers refuse
+an envelope whose producer is not the owner of its event type.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+from minsheng.v1 import common_pb2, envelope_pb2
+
+SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit")
+SCHEMA_VERSION = 1
+# Namespace of event ids: uuid5(EVENT_NAMESPACE, "<aggregate id>:<version>[:<n>]")
+EVENT_NAMESPACE = uuid.UUID("5b0c6a57-3f5e-4d0a-9c55-6d2f1a0e1345")
+
+
+class EnvelopeError(ValueError):
+    """An envelope that no consumer may apply; the reason says why."""
+
+
+class UndecodableEventError(EnvelopeError):
+    pass
+
+
+class UnknownEventTypeError(EnvelopeError):
+    pass
+
+
+class WrongProducerError(EnvelopeError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    owner: str
+    message_class: type[Message]
+
+
+@cache
+def catalogue() -> dict[str, EventType]:
+    """Every event type, from the generated modules of `<service>_events.proto`."""
+    found: dict[str, EventType] = {}
+    for service in SERVICES:
+        try:
+            module = importlib.import_module(f"minsheng.v1.{service}_events_pb2")
+        except ModuleNotFoundError:
+            continue
+        for name, descriptor in module.DESCRIPTOR.message_types_by_name.items():
+            if name in found:
+                raise RuntimeError(f"event type {name} is declared twice")
+            found[name] = EventType(name, service, getattr(module, descriptor.name))
+    return found
+
+
+def owner_of(event_type: str) -> str:
+    try:
+        return catalogue()[event_type].owner
+    except KeyError:
+        raise UnknownEventTypeError(f"unknown event type {event_type!r}") from None
+
+
+def event_id_for(aggregate_id: uuid.UUID | str, version: int, n: int = 0) -> str:
+    """Deterministic: the same stored event always gets the same id, however often published."""
+    name = f"{aggregate_id}:{version}" + (f":{n}" if n else "")
+    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+
+
+def new_trace_id() -> str:
+    return os.urandom(16).hex()
+
+
+def traceparent(trace_id: str, span_id: str | None = None) -> str:
+    return f"00-{trace_id}-{span_id or os.urandom(8).hex()}-01"
+
+
+def trace_id_from(traceparent_value: str | None) -> str | None:
+    """The trace id of a W3C `traceparent` value, or None when it is malformed."""
+    if not traceparent_value:
+        return None
+    parts = traceparent_value.strip().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32:
+        return None
+    try:
+        int(parts[1], 16)
+    except ValueError:
+        return None
+    return parts[1].lower()
+
+
+def make_envelope(
+    *,
+    payload: Message,
+    event_id: str,
+    ticket_id: str,
+    ticket_code: str,
+    producer: str,
+    occurred_at: datetime,
+    actor: common_pb2.Actor | None = None,
+    causation_id: str = "",
+    trace_id: str = "",
+) -> envelope_pb2.Envelope:
+    event_type = type(payload).DESCRIPTOR.name
+    owner = owner_of(event_type)
+    if owner != producer:
+        raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
+    env = envelope_pb2.Envelope(
+        event_id=event_id, ticket_id=ticket_id, ticket_code=ticket_code, event_type=event_type,
+        producer=producer, causation_id=causation_id, trace_id=trace_id or new_trace_id(),
+        schema_version=SCHEMA_VERSION, payload=payload.SerializeToString(),
+    )
+    env.occurred_at.FromDatetime(occurred_at.astimezone(UTC))
+    if actor is not None:
+        env.actor.CopyFrom(actor)
+    return env
+
+
+@dataclass(frozen=True)
+class DecodedEvent:
+    envelope: envelope_pb2.Envelope
+    payload: Any  # the message instance named by envelope.event_type
+
+    @property
+    def event_type(self) -> str:
+        return self.envelope.event_type
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.event_id
+
+    @property
+    def ticket_id(self) -> str:
+        return self.envelope.ticket_id
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.envelope.occurred_at.ToDatetime(tzinfo=UTC)
+
+
+def decode(raw: bytes) -> DecodedEvent:
+    """Decode and check an envelope; raises an EnvelopeError subclass with the reason."""
+    env = envelope_pb2.Envelope()
+    try:
+        env.ParseFromString(raw)
+    except DecodeError as exc:
+        raise UndecodableEventError(f"not an Envelope: {exc}") from exc
+    if not env.event_id or not env.event_type or not env.ticket_id:
+        raise UndecodableEventError("envelope lacks event_id, event_type or ticket_id")
+    if env.schema_version > SCHEMA_VERSION:
+        raise UndecodableEventError(f"schema version {env.schema_version} is newer than ours")
+    kind = catalogue().get(env.event_type)
+    if kind is None:
+        raise UnknownEventTypeError(f"unknown event type {env.event_type!r}")
+    if env.producer != kind.owner:
+        raise WrongProducerError(
+            f"{env.event_type} must come from {kind.owner}, envelope names {env.producer!r}")
+    payload = kind.message_class()
+    try:
+        payload.ParseFromString(env.payload)
+    except DecodeError as exc:
+        raise UndecodableEventError(f"payload is not a {env.event_type}: {exc}") from exc
+    return DecodedEvent(env, payload)
+
+
+def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
+    return [
+        ("event_type", env.event_type.encode()),
+        ("event_id", env.event_id.encode()),
+        ("producer", env.producer.encode()),
+        ("traceparent", traceparent(env.trace_id).encode()),
+    ]
+
+
+def actor(role: str, id: str = "", unit: str = "") -> common_pb2.Actor:
+    return common_pb2.Actor(role=role, id=id, unit=unit)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,156 @@
+"""What every service's HTTP API shares: health, readiness, metrics, auth and errors.
+
+Errors are always a JSON body `{"error": <code>, "detail": <reason>}` with a 4xx status when
+the caller can fix it; an unexpected failure is logged with its trace id and answered 500
+without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backbone import auth, events
+from backbone.logs import trace_id_var
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter("minsheng_http_requests_total", "HTTP requests", ["service", "route", "status"])
+LATENCY = Histogram("minsheng_http_request_seconds", "HTTP request latency", ["service", "route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+MAX_BODY_BYTES = 25 * 1024 * 1024
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class ClientError(Exception):
+    """A request the caller can fix; subclasses set status and code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFoundError(ClientError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(ClientError):
+    status = 409
+    code = "conflict"
+
+
+class TooManyRequestsError(ClientError):
+    status = 429
+    code = "rate_limited"
+
+
+def error(status: int, code: str, detail: Any, headers: dict[str, str] | None = None
+          ) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _principal(request: Request) -> auth.Principal:
+    secret = request.app.state.settings.token_secret
+    return auth.verify(secret, auth.bearer(request.headers.get("authorization")))
+
+
+PrincipalDep = Annotated[auth.Principal, Depends(_principal)]
+
+
+def require(*roles: str) -> Any:
+    """A dependency that admits a token with one of `roles` (401 without, 403 with another)."""
+
+    def check(principal: PrincipalDep) -> auth.Principal:
+        return principal.require(*roles)
+
+    return Depends(check)
+
+
+def create_app(*, settings: Any, title: str, description: str,
+               readiness: list[ReadinessCheck], version: str = "1") -> FastAPI:
+    app = FastAPI(title=title, description=description, version=version)
+    app.state.settings = settings
+    app.state.readiness = readiness
+    service = settings.service
+
+    @app.middleware("http")
+    async def trace_and_measure(request: Request, call_next: Any) -> Any:
+        trace = events.trace_id_from(request.headers.get("traceparent")) or events.new_trace_id()
+        trace_id_var.set(trace)
+        request.state.trace_id = trace
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return error(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+        route = request.scope.get("route")
+        with LATENCY.labels(service, getattr(route, "path", "other")).time():
+            response = await call_next(request)
+        route = request.scope.get("route")
+        REQUESTS.labels(service, getattr(route, "path", "unmatched"), response.status_code).inc()
+        response.headers["traceparent"] = events.traceparent(trace)
+        return response
+
+    @app.exception_handler(auth.AuthError)
+    async def unauthenticated(_: Request, exc: auth.AuthError) -> JSONResponse:
+        return error(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(auth.ForbiddenError)
+    async def forbidden(_: Request, exc: auth.ForbiddenError) -> JSONResponse:
+        return error(403, "forbidden", str(exc))
+
+    @app.exception_handler(ClientError)
+    async def client_error(_: Request, exc: ClientError) -> JSONResponse:
+        return error(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg")}
+                   for e in exc.errors()]
+        return error(422, "invalid_request", reasons)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, "http_error", exc.detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return error(500, "internal", f"unexpected error; trace id {trace_id_var.get()}")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready only when this service's Kafka and PostgreSQL connections work."""
+        results = {}
+        ok = True
+        for check in app.state.readiness:
+            try:
+                good, detail = await check()
+            except Exception as exc:
+                good, detail = False, f"{type(exc).__name__}: {exc}"
+            results[getattr(check, "__name__", "check")] = detail
+            ok = ok and good
+        return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> PlainTextResponse:
+        """Prometheus metrics."""
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

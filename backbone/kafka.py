@@ -1,0 +1,72 @@
+"""Kafka clients as the project uses them, and the catalogue of topics.
+
+Topics: `tickets.events` (every lifecycle event, keyed by ticket id), `assignments.<unit>`
+(what one unit's systems subscribe to), `tickets.dead-letter` (poison messages with the error),
+and the channel adapters' `intake.requests` / `intake.replies`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from backbone.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+LIFECYCLE_PARTITIONS = 12
+UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,60}$")
+
+
+def assignment_topic(unit_code: str) -> str:
+    if not UNIT_CODE.match(unit_code):
+        raise ValueError(f"not a unit code usable in a topic name: {unit_code!r}")
+    return f"assignments.{unit_code}"
+
+
+def base_topics(settings: ServiceSettings) -> dict[str, int]:
+    return {
+        settings.lifecycle_topic: LIFECYCLE_PARTITIONS,
+        settings.dead_letter_topic: 3,
+        "intake.requests": 6,
+        "intake.replies": 6,
+        "citizen.notices": 6,
+    }
+
+
+def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaProducer:
+    """Idempotent producer with acks=all: a retried send never duplicates or reorders."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "client_id": f"minsheng-{settings.service}",
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "max_batch_size": 1 << 20,
+        "request_timeout_ms": 30000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+
+
+async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> None:
+    """Create the topics that do not exist yet (idempotent; safe when several race)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                client_id=f"minsheng-{settings.service}-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name=t, num_partitions=n, replication_factor=1)
+                   for t, n in topics.items() if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

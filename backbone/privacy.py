@@ -1,0 +1,229 @@
+"""Find and mask personal data in Chinese free text.
+
+Used by intake (a ticket's text is masked before it enters any event), by feedback's public hall
+and by the test that scans every Kafka event. Pure functions, no I/O.
+
+What it catches (each a ``Finding.kind``):
+* ``mobile``    mainland mobile numbers 1[3-9]x xxxx xxxx, with spaces/dashes and +86/0086/86.
+                Masked ``138****5678``.
+* ``id_number`` 18-character resident ID numbers (last may be X) with a plausible birth date;
+                the checksum is NOT required, since a mistyped ID is still someone's ID.
+                Masked ``3412**********1234``.
+* ``bank_card`` runs of 16-19 digits (grouped by spaces/dashes or not) that pass the Luhn check
+                or start with 62 (UnionPay), plus any run of 12-19 digits right after a cue such
+                as 卡号/银行卡/账号. Masked to the last four digits.
+* ``landline``  0 + 2/3-digit area code + 7/8 digits (0558-2345678, (0558)2345678, 0558 2345678).
+                Area code kept, number masked but for its last two digits.
+* ``email``     ordinary addresses; first character and domain kept.
+* ``address``   house numbers: after a road/street/lane (…路/街/巷/道/弄) the numbers of
+                号/栋/幢/号楼/单元/层/楼/室 are masked, the road kept ("人民路*号*栋*单元*室");
+                also any run like "3栋2单元501室" on its own.
+* ``name``      a name right after a cue (我叫, 我是, 本人, 姓名, 联系人, 户主, 报修人) that starts
+                with a common surname: the given name is masked ("张*", "欧阳**").
+                Honorifics (王女士, 李师傅) are left as they are: they identify nobody.
+
+Known gaps (kept on purpose to stay conservative): names without a cue, numbers written in
+Chinese numerals (一三八…), addresses written only with Chinese numerals, licence plates,
+WeChat ids, and foreign phone numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Finding", "find_personal_data", "mask_personal_data", "mask_phone", "mask_id_number",
+           "mask_name", "contains_personal_data"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+    text: str
+    masked: str
+
+
+_NOT_DIGIT_BEFORE = r"(?<![0-9A-Za-z])"
+_NOT_DIGIT_AFTER = r"(?![0-9])"
+
+_ID_RE = re.compile(
+    _NOT_DIGIT_BEFORE
+    + r"[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+    + r"(?![0-9A-Za-z])"
+)
+_MOBILE_RE = re.compile(
+    r"(?<![0-9+])(?:(?:\+|00)?86[\s\-]?)?(1[3-9]\d)[\s\-]?(\d{4})[\s\-]?(\d{4})" + _NOT_DIGIT_AFTER
+)
+_LANDLINE_RE = re.compile(
+    r"(?<![0-9])(?:\(|（)?(0\d{2,3})(?:\)|）)?[\s\-]?([2-9]\d{6,7})" + _NOT_DIGIT_AFTER
+)
+_CARD_RE = re.compile(r"(?<![0-9])\d{4}(?:[\s\-]?\d{4}){2}[\s\-]?\d{4,7}" + _NOT_DIGIT_AFTER)
+_CARD_CUE_RE = re.compile(r"(?:卡号|银行卡|账号|帐号)[^0-9]{0,6}?(\d(?:[\s\-]?\d){11,18})" + _NOT_DIGIT_AFTER)
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+
+_UNIT = r"(?:号楼|号院|号|栋|幢|座|单元|层|楼|室|户)"
+_NUMBER = r"\d+(?:[\-－]\d+)?"
+_ROAD_ADDRESS_RE = re.compile(r"(?<=[路街巷道弄])" + rf"{_NUMBER}号(?:{_NUMBER}{_UNIT})*")
+_BUILDING_RUN_RE = re.compile(
+    rf"(?<![0-9]){_NUMBER}(?:号楼|栋|幢|座)(?:{_NUMBER}{_UNIT})+|(?<![0-9]){_NUMBER}单元{_NUMBER}(?:室|户|层|楼)"
+)
+
+# The ~100 most common surnames cover most people; compound ones are checked first.
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯")
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
+    "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃"
+    "武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒"
+    "阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓"
+    "古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫"
+    "寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+_NAME_CUE_RE = re.compile(r"(我叫|我是|本人是|本人|姓名[:：\s]*|联系人[:：\s]*|户主[:：\s]*|报修人[:：\s]*)")
+_HONORIFICS = ("女士", "先生", "师傅", "老师", "大爷", "大妈", "阿姨", "叔叔", "经理", "主任", "同志", "老板",
+               "小姐", "医生", "书记", "大姐", "大哥", "奶奶", "爷爷")
+# Characters that, right after a surname-like first character, show we are not reading a name
+# ("我是王庄村的", "我是周边居民"): place words, particles and common nouns.
+_NOT_GIVEN_NAME = set("村庄镇乡区县市店家的在是住了和与及边围某业主户居民")
+_STOP_AFTER_NAME = set("的在是住了和与及，。,.！!？?；;：:、（(）) \n\t")
+
+
+def _keep_ends(digits: str, head: int, tail: int) -> str:
+    return digits[:head] + "*" * (len(digits) - head - tail) + digits[len(digits) - tail :]
+
+
+def mask_phone(phone: str) -> str:
+    """``13812345678`` → ``138****5678``; other numbers keep their last two digits only."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) == 11 and digits.startswith("1"):
+        return _keep_ends(digits, 3, 4)
+    return _keep_ends(digits, 0, 2) if len(digits) > 2 else "*" * len(digits)
+
+
+def mask_id_number(id_number: str) -> str:
+    """``341202199001011234`` → ``3412**********1234``."""
+    value = id_number.strip().upper()
+    return _keep_ends(value, 4, 4) if len(value) > 8 else "*" * len(value)
+
+
+def mask_name(name: str) -> str:
+    """``张三`` → ``张*``; ``欧阳娜娜`` → ``欧阳**``; a one-character name becomes ``*``."""
+    name = name.strip()
+    surname_len = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+    if len(name) <= 1:
+        return "*" * len(name)
+    return name[:surname_len] + "*" * (len(name) - surname_len)
+
+
+def _mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _mask_digits(text: str) -> str:
+    return re.sub(r"\d", "*", text)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _pattern_findings(text: str) -> list[Finding]:
+    found: list[Finding] = []
+    for m in _ID_RE.finditer(text):
+        found.append(Finding("id_number", m.start(), m.end(), m.group(), mask_id_number(m.group())))
+    for m in _CARD_CUE_RE.finditer(text):
+        digits = re.sub(r"\D", "", m.group(1))
+        found.append(Finding("bank_card", m.start(1), m.end(1), m.group(1), "*" * (len(digits) - 4) + digits[-4:]))
+    for m in _CARD_RE.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if 16 <= len(digits) <= 19 and (_luhn_ok(digits) or digits.startswith("62")):
+            found.append(Finding("bank_card", m.start(), m.end(), m.group(), "*" * (len(digits) - 4) + digits[-4:]))
+    for m in _MOBILE_RE.finditer(text):
+        found.append(Finding("mobile", m.start(), m.end(), m.group(), mask_phone("".join(m.groups()))))
+    for m in _LANDLINE_RE.finditer(text):
+        area, number = m.group(1), m.group(2)
+        found.append(Finding("landline", m.start(), m.end(), m.group(), f"{area}-{_keep_ends(number, 0, 2)}"))
+    for m in _EMAIL_RE.finditer(text):
+        found.append(Finding("email", m.start(), m.end(), m.group(), _mask_email(m.group())))
+    for regex in (_ROAD_ADDRESS_RE, _BUILDING_RUN_RE):
+        for m in regex.finditer(text):
+            found.append(Finding("address", m.start(), m.end(), m.group(), _mask_digits(m.group())))
+    return found
+
+
+def _name_after(text: str, pos: int, strict: bool) -> tuple[int, int] | None:
+    """Span of a personal name starting at ``pos``, or None when what follows is not a name."""
+    surname_len = 2 if text[pos : pos + 2] in _COMPOUND_SURNAMES else 1
+    if surname_len == 1 and text[pos : pos + 1] not in _SURNAMES:
+        return None
+    end = pos + surname_len
+    if text.startswith(_HONORIFICS, end):
+        return None
+    given = 0
+    while end < len(text) and given < 2 and "\u4e00" <= text[end] <= "\u9fff":
+        if text[end] in _STOP_AFTER_NAME or (given == 0 and text[end] in _NOT_GIVEN_NAME):
+            break
+        end += 1
+        given += 1
+    if given == 0:
+        return None
+    # After "我是" a name must end at a clear boundary; otherwise it is probably a description
+    # ("我是张庄社区居民") and we leave it alone.
+    if strict and end < len(text) and text[end] not in _STOP_AFTER_NAME and not text[end].isdigit():
+        return None
+    return pos, end
+
+
+def _name_findings(text: str) -> list[Finding]:
+    found = []
+    for cue in _NAME_CUE_RE.finditer(text):
+        span = _name_after(text, cue.end(), strict=cue.group(1) in ("我是", "本人是"))
+        if span is not None:
+            name = text[span[0] : span[1]]
+            found.append(Finding("name", span[0], span[1], name, mask_name(name)))
+    return found
+
+
+def find_personal_data(text: str) -> list[Finding]:
+    """Every piece of personal data found in ``text``, in order, without overlaps.
+
+    Where two patterns claim overlapping text, the one found first in priority order wins
+    (ID number, bank card, mobile, landline, e-mail, address, name), then the longer one.
+    """
+    candidates = _pattern_findings(text) + _name_findings(text)
+    chosen: list[Finding] = []
+    taken = [False] * len(text)
+    for finding in candidates:  # priority order is the order the finders ran in
+        if any(taken[finding.start : finding.end]):
+            continue
+        chosen.append(finding)
+        for i in range(finding.start, finding.end):
+            taken[i] = True
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def mask_personal_data(text: str) -> str:
+    """``text`` with every finding replaced by its masked form."""
+    out: list[str] = []
+    cursor = 0
+    for finding in find_personal_data(text):
+        out.append(text[cursor : finding.start])
+        out.append(finding.masked)
+        cursor = finding.end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def contains_personal_data(text: str) -> bool:
+    """True when ``text`` still holds something ``mask_personal_data`` would mask."""
+    return any(f.text != f.masked for f in find_personal_data(text))

