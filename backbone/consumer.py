@@ -143,7 +143,7 @@ class IdempotentConsumer:
     def _make_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=f"minsheng.{self.name}",
+            group_id=self.settings.group(self.name),
             client_id=f"minsheng-{self.name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

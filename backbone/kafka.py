@@ -8,7 +8,6 @@ and the channel adapters' `intake.requests` / `intake.replies`.
 from __future__ import annotations
 
 import logging
-import re
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,22 +18,15 @@ from backbone.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 LIFECYCLE_PARTITIONS = 12
-UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,60}$")
-
-
-def assignment_topic(unit_code: str) -> str:
-    if not UNIT_CODE.match(unit_code):
-        raise ValueError(f"not a unit code usable in a topic name: {unit_code!r}")
-    return f"assignments.{unit_code}"
 
 
 def base_topics(settings: ServiceSettings) -> dict[str, int]:
     return {
         settings.lifecycle_topic: LIFECYCLE_PARTITIONS,
         settings.dead_letter_topic: 3,
-        "intake.requests": 6,
-        "intake.replies": 6,
-        "citizen.notices": 6,
+        settings.topic("intake.requests"): 6,
+        settings.topic("intake.replies"): 6,
+        settings.topic("citizen.notices"): 6,
     }
 
 

@@ -32,8 +32,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Finding", "find_personal_data", "mask_personal_data", "mask_phone", "mask_id_number",
-           "mask_name", "contains_personal_data"]
+__all__ = [
+    "Finding",
+    "contains_personal_data",
+    "find_personal_data",
+    "mask_id_number",
+    "mask_name",
+    "mask_personal_data",
+    "mask_phone",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ _HONORIFICS = ("女士", "先生", "师傅", "老师", "大爷", "大妈", "阿�
 # Characters that, right after a surname-like first character, show we are not reading a name
 # ("我是王庄村的", "我是周边居民"): place words, particles and common nouns.
 _NOT_GIVEN_NAME = set("村庄镇乡区县市店家的在是住了和与及边围某业主户居民")
+# Words that often follow a name directly ("本人张伟反映…"): the name ends before them.
+_WORDS_AFTER_NAME = ("反映", "投诉", "举报", "来电", "咨询", "家住", "电话", "手机", "今年", "住在", "联系")
 _STOP_AFTER_NAME = set("的在是住了和与及，。,.！!？?；;：:、（(）) \n\t")
 
 
@@ -173,13 +182,16 @@ def _name_after(text: str, pos: int, strict: bool) -> tuple[int, int] | None:
     while end < len(text) and given < 2 and "\u4e00" <= text[end] <= "\u9fff":
         if text[end] in _STOP_AFTER_NAME or (given == 0 and text[end] in _NOT_GIVEN_NAME):
             break
+        if text.startswith(_WORDS_AFTER_NAME, end):
+            break
         end += 1
         given += 1
     if given == 0:
         return None
     # After "我是" a name must end at a clear boundary; otherwise it is probably a description
     # ("我是张庄社区居民") and we leave it alone.
-    if strict and end < len(text) and text[end] not in _STOP_AFTER_NAME and not text[end].isdigit():
+    at_boundary = end >= len(text) or text[end] in _STOP_AFTER_NAME or text[end].isdigit()
+    if strict and not (at_boundary or text.startswith(_WORDS_AFTER_NAME, end)):
         return None
     return pos, end
 

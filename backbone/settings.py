@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,60}$")
 DEV_TOKEN_SECRET = "minsheng-development-secret-do-not-use-in-production"
 DEV_PEPPER = "minsheng-development-pepper"
 
@@ -21,8 +24,9 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 0  # 0: this service serves no gRPC
 
     kafka_bootstrap: str = "127.0.0.1:19092"
-    lifecycle_topic: str = "tickets.events"
-    dead_letter_topic: str = "tickets.dead-letter"
+    # Prepended to every topic and consumer group name: lets a test run a whole isolated
+    # platform beside the demo one on the same broker.
+    topic_prefix: str = ""
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432
@@ -32,6 +36,7 @@ class ServiceSettings(BaseSettings):
     pg_pool_size: int = 8
     pg_schema: str = ""  # default: the service's name
 
+    clock: str = "wall"  # wall | event: see backbone/clock.py
     token_secret: str = DEV_TOKEN_SECRET
     log_level: str = "INFO"
 
@@ -45,6 +50,27 @@ class ServiceSettings(BaseSettings):
             if self.token_secret == DEV_TOKEN_SECRET:
                 raise ValueError("MINSHENG_TOKEN_SECRET must be set outside development")
         return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def lifecycle_topic(self) -> str:
+        """Every lifecycle event of every ticket, keyed by ticket id."""
+        return self.topic("tickets.events")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.topic("tickets.dead-letter")
+
+    def assignment_topic(self, unit_code: str) -> str:
+        """What one unit's systems subscribe to."""
+        if not UNIT_CODE.match(unit_code):
+            raise ValueError(f"not a unit code usable in a topic name: {unit_code!r}")
+        return self.topic(f"assignments.{unit_code}")
+
+    def group(self, consumer: str) -> str:
+        return f"minsheng.{self.topic_prefix}{consumer}"
 
     @property
     def schema(self) -> str:

@@ -31,7 +31,7 @@ class Probe(Aggregate):
 
 
 def translate(pub: Publication) -> list[Outgoing]:
-    payload = intake_events_pb2.TicketAccepted(channel="web")
+    payload = intake_events_pb2.TicketAccepted(flags=["no_location"])
     env = pub.envelope(payload)
     return [Outgoing("probe.intake", env.ticket_id, env)]
 
@@ -39,8 +39,7 @@ def translate(pub: Publication) -> list[Outgoing]:
 @pytest.fixture
 def settings(infra, unique):
     s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
-                                 "lifecycle_topic": f"t.{unique}.events",
-                                 "dead_letter_topic": f"t.{unique}.dlq"})
+                                 "topic_prefix": f"t{unique}."})
     ensure_database(s)
     return s
 
@@ -98,7 +97,7 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
 
 def _envelope(ticket_id: str, n: int) -> bytes:
     return events.make_envelope(
-        payload=intake_events_pb2.TicketAccepted(channel="web"),
+        payload=intake_events_pb2.TicketAccepted(flags=["no_location"]),
         event_id=events.event_id_for(ticket_id, n), ticket_id=ticket_id, ticket_code="FY",
         producer="intake", occurred_at=events.utcnow()).SerializeToString()
 
@@ -118,7 +117,7 @@ async def test_consumer_applies_once_dead_letters_poison_and_resumes(settings, u
     await producer.start()
     tickets = [str(uuid.uuid4()) for _ in range(20)]
     wrong_owner = events.make_envelope(
-        payload=intake_events_pb2.TicketAccepted(channel="web"), event_id=str(uuid.uuid4()),
+        payload=intake_events_pb2.TicketAccepted(flags=["no_location"]), event_id=str(uuid.uuid4()),
         ticket_id=tickets[0], ticket_code="FY", producer="intake", occurred_at=events.utcnow())
     wrong_owner.producer = "dispatch"  # forged: dispatch may not emit TicketAccepted
     for t in tickets:

@@ -34,10 +34,10 @@ class TicketSubmitted(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., text_masked: _Optional[str] = ..., title_masked: _Optional[str] = ..., category_hint: _Optional[str] = ..., place: _Optional[_Union[_common_pb2.Place, _Mapping]] = ..., citizen_pseudonym: _Optional[str] = ..., contact_masked: _Optional[str] = ..., requester_kind: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[_common_pb2.AttachmentRef, _Mapping]]] = ..., adapter_id: _Optional[str] = ..., external_ref: _Optional[str] = ...) -> None: ...
 
 class TicketAccepted(_message.Message):
-    __slots__ = ("channel",)
-    CHANNEL_FIELD_NUMBER: _ClassVar[int]
-    channel: str
-    def __init__(self, channel: _Optional[str] = ...) -> None: ...
+    __slots__ = ("flags",)
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    flags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, flags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TicketRejected(_message.Message):
     __slots__ = ("reason_code", "reason_text")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cminsheng/v1/sla_events.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n\x0b\x44\x65\x61\x64lineSet\x12\r\n\x05grade\x18\x01 \x01(\t\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cworking_days\x18\x03 \x01(\x05\x12\x13\n\x0bprovisional\x18\x04 \x01(\x08\x12\x10\n\x08\x63lock_no\x18\x05 \x01(\x05\"{\n\x0b\x44\x65\x61\x64lineMet\x12*\n\x06\x64ue_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nreplied_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63lock_no\x18\x03 \x01(\x05\"\\\n\x0e\x44\x65\x61\x64lineMissed\x12*\n\x06\x64ue_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63lock_no\x18\x02 \x01(\x05\x12\x0c\n\x04unit\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cminsheng/v1/sla_events.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x01\n\x0b\x44\x65\x61\x64lineSet\x12\r\n\x05grade\x18\x01 \x01(\t\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cworking_days\x18\x03 \x01(\x05\x12\x13\n\x0bprovisional\x18\x04 \x01(\x08\x12\x10\n\x08\x63lock_no\x18\x05 \x01(\x05\x12\x36\n\x12\x65xplanation_due_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04unit\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\t\"j\n\x0e\x44\x65\x61\x64lineWarned\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63lock_no\x18\x03 \x01(\x05\x12\x0c\n\x04unit\x18\x04 \x01(\t\"\x89\x01\n\x0b\x44\x65\x61\x64lineMet\x12*\n\x06\x64ue_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nreplied_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63lock_no\x18\x03 \x01(\x05\x12\x0c\n\x04unit\x18\x04 \x01(\t\"\\\n\x0e\x44\x65\x61\x64lineMissed\x12*\n\x06\x64ue_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63lock_no\x18\x02 \x01(\x05\x12\x0c\n\x04unit\x18\x03 \x01(\t\"/\n\x0b\x43lockPaused\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x10\n\x08\x63lock_no\x18\x02 \x01(\x05\"a\n\x0c\x43lockResumed\x12*\n\x06\x64ue_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63lock_no\x18\x02 \x01(\x05\x12\x13\n\x0bprovisional\x18\x03 \x01(\x08\"\x90\x01\n\x10\x44\x65\x61\x64lineExtended\x12\x14\n\x0cworking_days\x18\x01 \x01(\x05\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61pproved_by\x18\x03 \x01(\t\x12\x10\n\x08\x63lock_no\x18\x04 \x01(\x05\x12\x13\n\x0bprovisional\x18\x05 \x01(\x08\"H\n\x10\x45xtensionRefused\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x12\n\nrefused_by\x18\x02 \x01(\t\x12\x10\n\x08\x63lock_no\x18\x03 \x01(\x05\"\x9c\x01\n\x12\x44\x65\x61\x64lineRecomputed\x12\x33\n\x0fprevious_due_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bprovisional\x18\x03 \x01(\x08\x12\x10\n\x08\x63lock_no\x18\x04 \x01(\x05\"\x9c\x01\n\x16SupervisionOrderIssued\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tissued_by\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x31\n\ranswer_due_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x18SupervisionOrderAnswered\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\x13\n\x0btext_masked\x18\x03 \x01(\t\x12\x0c\n\x04late\x18\x04 \x01(\x08\"\x81\x01\n\x19SupervisionOrderEscalated\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x10\n\x08to_units\x18\x03 \x03(\t\x12\x31\n\ranswer_due_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x16SupervisionOrderClosed\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tclosed_by\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minsheng.v1.sla_events_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEADLINESET']._serialized_start=79
-  _globals['_DEADLINESET']._serialized_end=212
-  _globals['_DEADLINEMET']._serialized_start=214
-  _globals['_DEADLINEMET']._serialized_end=337
-  _globals['_DEADLINEMISSED']._serialized_start=339
-  _globals['_DEADLINEMISSED']._serialized_end=431
+  _globals['_DEADLINESET']._serialized_end=306
+  _globals['_DEADLINEWARNED']._serialized_start=308
+  _globals['_DEADLINEWARNED']._serialized_end=414
+  _globals['_DEADLINEMET']._serialized_start=417
+  _globals['_DEADLINEMET']._serialized_end=554
+  _globals['_DEADLINEMISSED']._serialized_start=556
+  _globals['_DEADLINEMISSED']._serialized_end=648
+  _globals['_CLOCKPAUSED']._serialized_start=650
+  _globals['_CLOCKPAUSED']._serialized_end=697
+  _globals['_CLOCKRESUMED']._serialized_start=699
+  _globals['_CLOCKRESUMED']._serialized_end=796
+  _globals['_DEADLINEEXTENDED']._serialized_start=799
+  _globals['_DEADLINEEXTENDED']._serialized_end=943
+  _globals['_EXTENSIONREFUSED']._serialized_start=945
+  _globals['_EXTENSIONREFUSED']._serialized_end=1017
+  _globals['_DEADLINERECOMPUTED']._serialized_start=1020
+  _globals['_DEADLINERECOMPUTED']._serialized_end=1176
+  _globals['_SUPERVISIONORDERISSUED']._serialized_start=1179
+  _globals['_SUPERVISIONORDERISSUED']._serialized_end=1335
+  _globals['_SUPERVISIONORDERANSWERED']._serialized_start=1337
+  _globals['_SUPERVISIONORDERANSWERED']._serialized_end=1430
+  _globals['_SUPERVISIONORDERESCALATED']._serialized_start=1433
+  _globals['_SUPERVISIONORDERESCALATED']._serialized_end=1562
+  _globals['_SUPERVISIONORDERCLOSED']._serialized_start=1564
+  _globals['_SUPERVISIONORDERCLOSED']._serialized_end=1639
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,85 @@
+# Minsheng (民声). `make up` runs everything; `make test` runs the tests. See README.md.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(ROOT):$(ROOT)/proto
+export PYTHON := $(PY)
+
+.PHONY: help install infra up down status services demo test test-unit test-integration \
+        test-e2e lint proto proto-check bench token logs clean wipe
+
+help:
+	@echo "make up      install, start Kafka + PostgreSQL + all services, load a demo month"
+	@echo "make test    install, start Kafka + PostgreSQL, run unit, integration and e2e tests"
+	@echo "make down | status | logs | lint | proto | bench | demo | token ROLE=unit UNIT=yingzhou"
+
+# --- setting up -------------------------------------------------------------------------
+$(VENV)/.installed: pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17+ is needed for Kafka (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is needed to fetch Kafka's jars (apt-get install maven)"; exit 1; }
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+infra: install
+	$(PY) deploy/local/infra.py up
+
+# --- running ----------------------------------------------------------------------------
+services: infra
+	$(PY) deploy/local/services.py start
+
+up: services
+	$(PY) -m tools.demo load
+	@$(PY) -m tools.demo where
+
+down:
+	-$(PY) deploy/local/services.py stop
+	-$(PY) deploy/local/infra.py down
+
+status:
+	@$(PY) deploy/local/infra.py status; $(PY) deploy/local/services.py status
+
+logs:
+	tail -n 20 -F .data/logs/*.log
+
+demo: services
+	$(PY) -m tools.simulator live --rate $${RATE:-5}
+
+token: install
+	@$(PY) -m backbone.auth mint --role $${ROLE:-dispatcher} --unit "$${UNIT:-}" --sub "$${SUB:-}"
+
+# --- checking ---------------------------------------------------------------------------
+test: infra
+	$(PY) -m pytest tests -q
+
+test-unit: install
+	$(PY) -m pytest tests/unit -q
+
+test-integration: infra
+	$(PY) -m pytest tests/integration -q
+
+test-e2e: infra
+	$(PY) -m pytest tests/e2e -q
+
+lint: install
+	$(PY) -m ruff check backbone services tools tests deploy
+	$(PY) -m mypy backbone
+
+proto: install
+	$(PY) tools/gen_proto.py
+
+proto-check: install
+	$(PY) tools/gen_proto.py --check
+
+bench: infra
+	$(PY) -m bench.run
+
+clean:
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+wipe: down
+	rm -rf .data

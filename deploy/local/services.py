@@ -1,0 +1,143 @@
+"""Start, stop and inspect the six services as local background processes.
+
+    python deploy/local/services.py start|stop|status [service ...]
+
+Each service is one process (`python -m services.<name>`), configured by environment
+variables, logging JSON lines to .data/logs/<name>.log; its pid is in .data/run/<name>.pid.
+`start` waits until every service answers /readyz.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("MINSHENG_DATA", ROOT / ".data"))
+PYTHON = os.environ.get("PYTHON", str(ROOT / ".venv/bin/python"))
+
+# name -> (HTTP port, gRPC port or 0)
+SERVICES: dict[str, tuple[int, int]] = {
+    "intake": (8101, 0),
+    "dispatch": (8102, 50052),
+    "sla": (8103, 0),
+    "feedback": (8104, 0),
+    "analytics": (8105, 0),
+    "audit": (8106, 50056),
+}
+
+
+def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    http, grpc = SERVICES[name]
+    env = dict(base if base is not None else os.environ)
+    env.setdefault("PYTHONPATH", f"{ROOT}:{ROOT / 'proto'}")
+    env.setdefault("MINSHENG_HTTP_PORT", str(http))
+    if grpc:
+        env.setdefault("MINSHENG_GRPC_PORT", str(grpc))
+    env.setdefault("MINSHENG_DATA", str(DATA))
+    return env
+
+
+def pidfile(name: str) -> Path:
+    return DATA / "run" / f"{name}.pid"
+
+
+def running_pid(name: str) -> int | None:
+    path = pidfile(name)
+    if not path.exists():
+        return None
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def ready(port: int, timeout: float = 1.0) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as r:
+            return True, json.loads(r.read()).get("checks", {}).__repr__()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return False, type(exc).__name__
+
+
+def start(names: list[str]) -> int:
+    (DATA / "run").mkdir(parents=True, exist_ok=True)
+    (DATA / "logs").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if running_pid(name):
+            print(f"{name:<10} already running (pid {running_pid(name)})")
+            continue
+        log = open(DATA / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen([PYTHON, "-m", f"services.{name}"], cwd=ROOT,
+                                env=service_env(name), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        pidfile(name).write_text(str(proc.pid))
+        print(f"{name:<10} started (pid {proc.pid})")
+    deadline = time.monotonic() + 120
+    waiting = list(names)
+    while waiting and time.monotonic() < deadline:
+        for name in list(waiting):
+            if ready(SERVICES[name][0])[0]:
+                waiting.remove(name)
+            elif running_pid(name) is None:
+                print(f"{name} exited; last lines of .data/logs/{name}.log:")
+                lines = (DATA / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
+                print("\n".join(lines[-20:]))
+                return 1
+        time.sleep(0.5)
+    if waiting:
+        print(f"not ready after 120 s: {', '.join(waiting)} (see .data/logs/)")
+        return 1
+    print("all services ready")
+    return 0
+
+
+def stop(names: list[str]) -> int:
+    for name in names:
+        pid = running_pid(name)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            if running_pid(name) is None:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        pidfile(name).unlink(missing_ok=True)
+        print(f"{name:<10} stopped")
+    return 0
+
+
+def status(names: list[str]) -> int:
+    bad = 0
+    for name in names:
+        pid = running_pid(name)
+        http, grpc = SERVICES[name]
+        ok, detail = ready(http) if pid else (False, "not running")
+        bad += not ok
+        where = f"http://127.0.0.1:{http}" + (f"  grpc 127.0.0.1:{grpc}" if grpc else "")
+        print(f"{name:<10} {'ready' if ok else 'DOWN':<6} pid {pid or '-':<8} {where}")
+    return 1 if bad else 0
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[1] if len(argv) > 1 else "status"
+    names = argv[2:] or list(SERVICES)
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        print(f"unknown service(s): {unknown}; known: {list(SERVICES)}")
+        return 2
+    return {"start": start, "stop": stop, "status": status}.get(cmd, lambda _: 2)(names)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

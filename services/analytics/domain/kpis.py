@@ -1,0 +1,339 @@
+"""The incremental KPI model: lifecycle facts in, per-bucket counters out.
+
+Why a plain model and not an eventsourcing aggregate: analytics has no invariants to guard,
+only sums to keep. It is a fold over the lifecycle topic, so the service can run it inside a
+faust table or rebuild it from the audit ledger, and both give the same state because the
+fold is deterministic (no clocks, no randomness, integers only; see docs/kpis.md).
+
+Attribution rule (the one a clerk needs to recount): every outcome of a ticket counts in the
+period in which the ticket was *received* (for a unit's figures: in which it was first
+*assigned* to that unit), whenever the outcome arrives. Only `closed_in_period` counts by the
+close event's own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from services.analytics.domain.periods import minutes, periods_of
+
+STATE_VERSION = 1
+CITY = "全市"
+DIMENSIONS = ("all", "county", "category", "channel", "unit")
+TICKET_DIMENSIONS = ("county", "category", "channel")
+
+COUNTERS = (
+    "received", "accepted", "assigned", "signed_for", "bounced_back", "replied",
+    "replied_on_time", "closed", "ever_closed", "closed_in_period", "reopened", "rated",
+    "satisfaction_points_x10", "ratings_satisfied", "ratings_basically_satisfied",
+    "ratings_dissatisfied", "ratings_unrated", "callbacks_satisfied",
+    "callbacks_basically_satisfied", "callbacks_dissatisfied", "callbacks_unreachable",
+)
+HISTOGRAMS = ("sign_for_minutes", "handling_minutes")
+
+
+class Rating(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+    UNRATED = "unrated"
+
+
+class CallbackOutcome(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+    UNREACHABLE = "unreachable"
+
+
+# Points per verdict (满意 / 基本满意 / 不满意); 'unrated' and 'unreachable' give no verdict.
+VERDICT_POINTS = {"satisfied": 100, "basically_satisfied": 80, "dissatisfied": 0}
+# A ticket with both a citizen rating and a reached callback scores 0.6 callback + 0.4 rating:
+# the callback is a staff-verified conversation, the rating a click on the hall.
+CALLBACK_WEIGHT_X10 = 6
+RATING_WEIGHT_X10 = 4
+
+
+class KpiStateError(ValueError):
+    """A stored state cannot be read or two states cannot be merged."""
+
+
+def verdict_x10(rating: int | None, callback: int | None) -> int | None:
+    """A ticket's satisfaction in tenths of points (0..1000), or None when it has no verdict."""
+    if rating is None and callback is None:
+        return None
+    if rating is None:
+        return 10 * callback  # type: ignore[operator]
+    if callback is None:
+        return 10 * rating
+    return CALLBACK_WEIGHT_X10 * callback + RATING_WEIGHT_X10 * rating
+
+
+def bucket_key(dimension: str, value: str, kind: str, period: str) -> str:
+    return f"{dimension}|{value}|{kind}|{period}"
+
+
+def _new_bucket() -> dict[str, Any]:
+    bucket: dict[str, Any] = {name: 0 for name in COUNTERS}
+    bucket.update({name: {} for name in HISTOGRAMS})
+    return bucket
+
+
+def _new_outcome(periods: dict[str, str]) -> dict[str, Any]:
+    return {"periods": periods, "closed": False, "reopened": False,
+            "rating": None, "callback": None}
+
+
+class KpiModel:
+    """Fold of lifecycle facts into KPI buckets; one method per fact kind.
+
+    Each method takes the fact's own time (`at`, timezone-aware). Facts about a ticket the
+    model never saw received (or a unit it never saw assigned) are counted in
+    `unmatched_facts` and otherwise ignored, so a partial replay cannot crash a consumer.
+    """
+
+    def __init__(self) -> None:
+        self.tickets: dict[str, dict[str, Any]] = {}
+        self.buckets: dict[str, dict[str, Any]] = {}
+        self.unmatched_facts = 0
+
+    # ---- facts -----------------------------------------------------------------------
+    def received(self, ticket_id: str, at: datetime, *, channel: str, county: str,
+                 category: str) -> None:
+        if ticket_id in self.tickets:
+            return  # a redelivered 'received' must not count twice
+        ticket = _new_outcome(periods_of(at))
+        ticket["dims"] = {"county": county, "category": category, "channel": channel}
+        ticket["units"] = {}
+        self.tickets[ticket_id] = ticket
+        self._bump_ticket(ticket, "received")
+
+    def accepted(self, ticket_id: str, at: datetime) -> None:
+        ticket = self._ticket(ticket_id)
+        if ticket is not None and not ticket.get("accepted"):
+            ticket["accepted"] = True
+            self._bump_ticket(ticket, "accepted")
+
+    def assigned(self, ticket_id: str, at: datetime, *, unit: str) -> None:
+        ticket = self._ticket(ticket_id)
+        if ticket is None:
+            return
+        if unit not in ticket["units"]:
+            ticket["units"][unit] = _new_outcome(periods_of(at))
+        self._bump_ticket(ticket, "assigned")
+        self._bump_unit(ticket, unit, "assigned")
+
+    def signed_for(self, ticket_id: str, at: datetime, *, unit: str,
+                   elapsed: timedelta) -> None:
+        ticket, outcome = self._pair(ticket_id, unit)
+        if outcome is None:
+            return
+        self._bump_both(ticket, unit, "signed_for")
+        self._observe(ticket, unit, "sign_for_minutes", minutes(elapsed))
+
+    def bounced_back(self, ticket_id: str, at: datetime, *, unit: str) -> None:
+        ticket, outcome = self._pair(ticket_id, unit)
+        if outcome is not None:
+            self._bump_both(ticket, unit, "bounced_back")
+
+    def replied(self, ticket_id: str, at: datetime, *, unit: str, on_time: bool,
+                handling_time: timedelta) -> None:
+        ticket, outcome = self._pair(ticket_id, unit)
+        if outcome is None:
+            return
+        self._bump_both(ticket, unit, "replied")
+        if on_time:
+            self._bump_both(ticket, unit, "replied_on_time")
+        self._observe(ticket, unit, "handling_minutes", minutes(handling_time))
+
+    def closed(self, ticket_id: str, at: datetime, *, unit: str) -> None:
+        ticket, outcome = self._pair(ticket_id, unit)
+        if ticket is None:
+            return
+        flow = periods_of(at)
+        if not ticket["closed"]:
+            ticket["closed"] = True
+            self._bump_ticket(ticket, "closed")
+            if not ticket["reopened"]:  # first close only: a re-close is not new output
+                self._bump_ticket(ticket, "ever_closed")
+                self._bump_ticket(ticket, "closed_in_period", periods=flow)
+        if outcome is not None and not outcome["closed"]:
+            outcome["closed"] = True
+            self._bump_unit(ticket, unit, "closed")
+            if not outcome["reopened"]:
+                self._bump_unit(ticket, unit, "ever_closed")
+                self._bump_unit(ticket, unit, "closed_in_period", periods=flow)
+
+    def reopened(self, ticket_id: str, at: datetime, *, unit: str) -> None:
+        ticket, outcome = self._pair(ticket_id, unit)
+        if ticket is None:
+            return
+        for target, bump in ((ticket, self._bump_ticket_fn(ticket)),
+                             (outcome, self._bump_unit_fn(ticket, unit))):
+            if target is None or not target["closed"]:
+                continue  # only a closed ticket can be reopened
+            target["closed"] = False
+            bump("closed", -1)
+            if not target["reopened"]:
+                target["reopened"] = True
+                bump("reopened", 1)
+
+    def rated(self, ticket_id: str, at: datetime, *, unit: str, rating: str) -> None:
+        value = Rating(rating).value
+        self._record_verdict(ticket_id, unit, "rating", f"ratings_{value}",
+                             VERDICT_POINTS.get(value))
+
+    def callback(self, ticket_id: str, at: datetime, *, unit: str, outcome: str) -> None:
+        value = CallbackOutcome(outcome).value
+        self._record_verdict(ticket_id, unit, "callback", f"callbacks_{value}",
+                             VERDICT_POINTS.get(value))
+
+    # ---- reading ---------------------------------------------------------------------
+    def bucket(self, dimension: str, value: str, kind: str, period: str) -> dict[str, Any]:
+        """The raw counters of one bucket (a fresh empty one when nothing counted there)."""
+        return self.buckets.get(bucket_key(dimension, value, kind, period), _new_bucket())
+
+    def values(self, dimension: str, kind: str, period: str) -> list[str]:
+        """Every value of a dimension that has a bucket in the period, sorted."""
+        found = set()
+        for key in self.buckets:
+            dim, value, k, p = key.split("|")
+            if dim == dimension and k == kind and p == period:
+                found.add(value)
+        return sorted(found)
+
+    # ---- state -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical plain-dict state (sorted keys) for PostgreSQL's jsonb."""
+        return {
+            "version": STATE_VERSION,
+            "unmatched_facts": self.unmatched_facts,
+            "tickets": {k: _canonical(self.tickets[k]) for k in sorted(self.tickets)},
+            "buckets": {k: _canonical(self.buckets[k]) for k in sorted(self.buckets)},
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> KpiModel:
+        if state.get("version") != STATE_VERSION:
+            raise KpiStateError(
+                f"KPI state version {state.get('version')!r} is not {STATE_VERSION}; "
+                "rebuild it from the audit ledger"
+            )
+        model = cls()
+        model.unmatched_facts = int(state["unmatched_facts"])
+        model.tickets = _canonical(state["tickets"])
+        model.buckets = _canonical(state["buckets"])
+        return model
+
+    def merge(self, other: KpiModel) -> KpiModel:
+        """Sum of two models fed with disjoint tickets (e.g. two Kafka partitions)."""
+        clash = sorted(set(self.tickets) & set(other.tickets))
+        if clash:
+            raise KpiStateError(
+                f"cannot merge: {len(clash)} ticket(s) appear in both states, e.g. {clash[0]}; "
+                "a ticket's facts must all be folded into one model"
+            )
+        merged = KpiModel.from_dict(self.to_dict())
+        merged.unmatched_facts += other.unmatched_facts
+        merged.tickets.update(_canonical(other.tickets))
+        for key, theirs in other.buckets.items():
+            mine = merged.buckets.setdefault(key, _new_bucket())
+            for name in COUNTERS:
+                mine[name] += theirs[name]
+            for name in HISTOGRAMS:
+                for value, count in theirs[name].items():
+                    mine[name][value] = mine[name].get(value, 0) + count
+        return KpiModel.from_dict(merged.to_dict())
+
+    # ---- internals -------------------------------------------------------------------
+    def _ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None:
+            self.unmatched_facts += 1
+        return ticket
+
+    def _pair(self, ticket_id: str, unit: str) -> tuple[Any, dict[str, Any] | None]:
+        ticket = self._ticket(ticket_id)
+        if ticket is None:
+            return None, None
+        outcome = ticket["units"].get(unit)
+        if outcome is None:
+            self.unmatched_facts += 1
+        return ticket, outcome
+
+    def _ticket_keys(self, ticket: dict[str, Any],
+                     periods: dict[str, str] | None) -> Iterator[str]:
+        periods = periods or ticket["periods"]
+        for kind, period in periods.items():
+            yield bucket_key("all", CITY, kind, period)
+            for dim in TICKET_DIMENSIONS:
+                yield bucket_key(dim, ticket["dims"][dim], kind, period)
+
+    def _unit_keys(self, ticket: dict[str, Any], unit: str,
+                   periods: dict[str, str] | None) -> Iterator[str]:
+        periods = periods or ticket["units"][unit]["periods"]
+        for kind, period in periods.items():
+            yield bucket_key("unit", unit, kind, period)
+
+    def _add(self, keys: Iterator[str], name: str, delta: int) -> None:
+        for key in keys:
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = _new_bucket()
+            bucket[name] += delta
+
+    def _bump_ticket(self, ticket: dict[str, Any], name: str, delta: int = 1,
+                     periods: dict[str, str] | None = None) -> None:
+        self._add(self._ticket_keys(ticket, periods), name, delta)
+
+    def _bump_unit(self, ticket: dict[str, Any], unit: str, name: str, delta: int = 1,
+                   periods: dict[str, str] | None = None) -> None:
+        self._add(self._unit_keys(ticket, unit, periods), name, delta)
+
+    def _bump_both(self, ticket: dict[str, Any], unit: str, name: str) -> None:
+        self._bump_ticket(ticket, name)
+        self._bump_unit(ticket, unit, name)
+
+    def _bump_ticket_fn(self, ticket: dict[str, Any]) -> Any:
+        return lambda name, delta: self._bump_ticket(ticket, name, delta)
+
+    def _bump_unit_fn(self, ticket: dict[str, Any], unit: str) -> Any:
+        return lambda name, delta: self._bump_unit(ticket, unit, name, delta)
+
+    def _observe(self, ticket: dict[str, Any], unit: str, histogram: str, value: int) -> None:
+        slot = str(value)  # str keys: the state goes through JSON unchanged
+        keys = [*self._ticket_keys(ticket, None), *self._unit_keys(ticket, unit, None)]
+        for key in keys:
+            bucket = self.buckets.setdefault(key, _new_bucket())
+            bucket[histogram][slot] = bucket[histogram].get(slot, 0) + 1
+
+    def _record_verdict(self, ticket_id: str, unit: str, source: str, counter: str,
+                        points: int | None) -> None:
+        ticket, outcome = self._pair(ticket_id, unit)
+        if ticket is None:
+            return
+        targets = [(ticket, self._bump_ticket_fn(ticket))]
+        if outcome is not None:
+            targets.append((outcome, self._bump_unit_fn(ticket, unit)))
+        for target, bump in targets:
+            bump(counter, 1)
+            if points is None:
+                continue  # unrated / unreachable: no verdict, and no earlier one is erased
+            before = verdict_x10(target["rating"], target["callback"])
+            target[source] = points
+            after = verdict_x10(target["rating"], target["callback"])
+            if before is None:
+                bump("rated", 1)
+            bump("satisfaction_points_x10", after - (before or 0))  # type: ignore[operator]
+
+
+def _canonical(value: Any) -> Any:
+    """Deep copy with sorted dict keys, so equal states compare and serialise equal."""
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value

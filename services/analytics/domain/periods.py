@@ -1,0 +1,81 @@
+"""Calendar periods in the city's own time zone.
+
+Every KPI bucket is named by a period of the clock in Asia/Shanghai, not UTC: a ticket
+received at 23:30 UTC on 31 March counts in April in Fuyang, and the published monthly
+figures must agree with what a clerk in Fuyang would count by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+CITY_TZ_NAME = "Asia/Shanghai"
+
+
+class PeriodKind(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class NaiveTimeError(ValueError):
+    """A fact came with a datetime that has no time zone, so its local day is unknowable."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(
+            f"time {at.isoformat()} has no time zone; lifecycle facts must carry aware "
+            f"datetimes so they can be placed in {CITY_TZ_NAME} days"
+        )
+
+
+def city_tz() -> ZoneInfo:
+    return ZoneInfo(CITY_TZ_NAME)
+
+
+def local_date(at: datetime) -> date:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise NaiveTimeError(at)
+    return at.astimezone(city_tz()).date()
+
+
+def period_of(at: datetime, kind: PeriodKind) -> str:
+    """Name of the period containing `at`: '2024-03-05', '2024-W10' (ISO week) or '2024-03'."""
+    return period_of_date(local_date(at), kind)
+
+
+def period_of_date(day: date, kind: PeriodKind) -> str:
+    if kind is PeriodKind.DAY:
+        return day.isoformat()
+    if kind is PeriodKind.WEEK:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def periods_of(at: datetime) -> dict[str, str]:
+    """All three period names of one instant, keyed by PeriodKind value."""
+    day = local_date(at)
+    return {kind.value: period_of_date(day, kind) for kind in PeriodKind}
+
+
+def previous_month(month: str) -> str:
+    year, mon = (int(part) for part in month.split("-"))
+    return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """[start, end) of a month as aware datetimes in the city's time zone."""
+    year, mon = (int(part) for part in month.split("-"))
+    start = datetime(year, mon, 1, tzinfo=city_tz())
+    nxt = datetime(year + (mon == 12), 1 if mon == 12 else mon + 1, 1, tzinfo=city_tz())
+    return start, nxt
+
+
+def minutes(delta: timedelta) -> int:
+    """Whole minutes, rounded half up; durations are stored at minute resolution."""
+    seconds = delta.total_seconds()
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {delta}")
+    return int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))

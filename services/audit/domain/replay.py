@@ -1,0 +1,136 @@
+"""A ticket's state at any past moment, folded from its ordered history.
+
+The fold is a table from event type to a :class:`FoldRule` (data, not code): which status the
+event moves the ticket to, which payload fields it copies into the state, which it clears, and
+whether it is something the citizen was told. A new event type is one more row; an event type
+the table does not know passes through and is only counted, so replay of an old ledger never
+breaks when services add events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+HistoryEvent = tuple[str, datetime, Mapping[str, Any]]  # (event_type, occurred_at, payload)
+
+
+class ReplayError(ValueError):
+    """The history cannot be replayed (e.g. events out of time order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenMessage:
+    """Something the citizen was told, and when."""
+
+    told_at: datetime
+    event_type: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketState:
+    status: str = "unknown"
+    ticket_code: str | None = None
+    owner_unit: str | None = None
+    deadline: datetime | None = None
+    deadline_status: str | None = None  # running / met / missed
+    rating: str | None = None
+    told: tuple[CitizenMessage, ...] = ()
+    as_of: datetime | None = None
+    events_applied: int = 0
+    unknown_events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FoldRule:
+    status: str | None = None
+    # state field -> payload keys tried in order (services' names differ; the first present wins)
+    take: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    clear: Sequence[str] = ()
+    tell: Sequence[str] = ()  # payload keys holding text the citizen received
+
+
+_UNIT = ("unit", "unit_code", "lead_unit", "owner_unit")
+
+FOLD_RULES: Mapping[str, FoldRule] = {
+    "TicketSubmitted": FoldRule(status="submitted", take={"ticket_code": ("ticket_code", "code")}),
+    "TicketAccepted": FoldRule(status="accepted", take={"ticket_code": ("ticket_code",)}),
+    "TicketRejected": FoldRule(status="rejected", tell=("reason", "explanation")),
+    "TicketAssigned": FoldRule(status="assigned", take={"owner_unit": _UNIT}),
+    "AssignmentSignedFor": FoldRule(status="signed_for", take={"owner_unit": _UNIT}),
+    "AssignmentBouncedBack": FoldRule(status="bounced_back", clear=("owner_unit",)),
+    "AssignmentReplied": FoldRule(status="replied", tell=("reply_text", "text", "reply")),
+    "DeadlineSet": FoldRule(
+        take={"deadline": ("due_at", "deadline")}, fixed={"deadline_status": "running"}
+    ),
+    "DeadlineMet": FoldRule(fixed={"deadline_status": "met"}),
+    "DeadlineMissed": FoldRule(fixed={"deadline_status": "missed"}),
+    "TicketRated": FoldRule(status="rated", take={"rating": ("rating", "score", "grade")}),
+    "TicketClosed": FoldRule(status="closed"),
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "deadline" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if name in ("owner_unit", "ticket_code", "rating") and value is not None:
+        return str(value)
+    return value
+
+
+def fold(
+    state: TicketState,
+    event: HistoryEvent,
+    rules: Mapping[str, FoldRule] = FOLD_RULES,
+) -> TicketState:
+    """The state after one more event."""
+    event_type, occurred_at, payload = event
+    if state.as_of is not None and occurred_at < state.as_of:
+        raise ReplayError(f"{event_type} at {occurred_at} comes after an event at {state.as_of}")
+    base = replace(state, as_of=occurred_at, events_applied=state.events_applied + 1)
+    rule = rules.get(event_type)
+    if rule is None:
+        return replace(base, unknown_events=(*state.unknown_events, event_type))
+    changes: dict[str, Any] = dict(rule.fixed)
+    changes.update({name: None for name in rule.clear})
+    for name, keys in rule.take.items():
+        for key in keys:
+            if payload.get(key) is not None:
+                changes[name] = _coerce(name, payload[key])
+                break
+    if rule.status is not None:
+        changes["status"] = rule.status
+    told = [payload[k] for k in rule.tell if payload.get(k)]
+    if told:
+        changes["told"] = (*state.told, CitizenMessage(occurred_at, event_type, str(told[0])))
+    return replace(base, **changes)
+
+
+def replay(
+    history: Iterable[HistoryEvent], rules: Mapping[str, FoldRule] = FOLD_RULES
+) -> list[TicketState]:
+    """The state after each event of the history, in order."""
+    states: list[TicketState] = []
+    state = TicketState()
+    for event in history:
+        state = fold(state, event, rules)
+        states.append(state)
+    return states
+
+
+def state_at(
+    history: Iterable[HistoryEvent],
+    moment: datetime,
+    rules: Mapping[str, FoldRule] = FOLD_RULES,
+) -> TicketState:
+    """The ticket as it stood at ``moment``: every event that occurred at or before it."""
+    state = TicketState()
+    for event in history:
+        if event[1] > moment:
+            break
+        state = fold(state, event, rules)
+    return state

@@ -1,0 +1,135 @@
+"""Routing: 谁主管、谁负责 (responsibility) and 属地管理 (territory).
+
+A category's matter is either departmental (city-wide: goes to the department or utility
+in charge) or territorial (goes to the county sub-platform or zone where it happens, which
+dispatches again inside its area). The table is versioned data (`data/routing_v<N>.json`);
+a decision names the table version so an auditor can tell why a ticket went where it went.
+Below the table's confidence threshold the answer is `NeedsDispatcher`, never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from services.dispatch.domain.datafiles import load_json
+from services.dispatch.domain.places import Gazetteer, Place
+from services.dispatch.domain.units import UnitRegistry
+
+
+class RoutingTableError(ValueError):
+    """The routing table names something that does not exist."""
+
+
+class Classified(Protocol):
+    """What routing needs from a classification (the classifier's or a dispatcher's)."""
+
+    @property
+    def subcategory(self) -> str: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Responsibility:
+    territorial: bool
+    unit: str | None = None  # the department or utility when not territorial
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    version: int
+    min_confidence: float
+    rules: Mapping[str, Responsibility]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoutingTable:
+        rules = {}
+        for sub, rule in data["rules"].items():
+            territorial = rule["responsibility"] == "territorial"
+            rules[sub] = Responsibility(
+                territorial=territorial, unit=None if territorial else rule["unit"]
+            )
+        return cls(
+            version=int(data["version"]), min_confidence=float(data["min_confidence"]), rules=rules
+        )
+
+    def check_against(self, registry: UnitRegistry, subcategories: set[str]) -> None:
+        """Refuse a table whose departments are unknown or that leaves a subcategory unrouted."""
+        for sub, rule in self.rules.items():
+            if rule.unit is not None and not registry.is_active(rule.unit):
+                raise RoutingTableError(
+                    f"routing v{self.version}: {sub} → unknown or retired unit {rule.unit!r}"
+                )
+        missing = subcategories - set(self.rules)
+        if missing:
+            raise RoutingTableError(f"routing v{self.version}: no rule for {sorted(missing)}")
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    unit_code: str
+    confidence: float
+    reasons: tuple[str, ...]
+    table_version: int
+    subdistrict_hint: str | None = None  # for the county sub-platform's own second dispatch
+
+
+@dataclass(frozen=True)
+class NeedsDispatcher:
+    reason: str
+    confidence: float = 0.0
+    suggested_unit: str | None = None  # the best guess, shown to the dispatcher, never applied
+    reasons: tuple[str, ...] = field(default=())
+
+
+def load_routing_table(version: int = 1) -> RoutingTable:
+    return RoutingTable.from_dict(load_json(f"routing_v{version}.json"))
+
+
+def route(
+    classification: Classified,
+    place: Place,
+    *,
+    table: RoutingTable,
+    gazetteer: Gazetteer,
+    registry: UnitRegistry,
+) -> RoutingDecision | NeedsDispatcher:
+    rule = table.rules.get(classification.subcategory)
+    if rule is None:
+        return NeedsDispatcher(f"路由表v{table.version}中没有“{classification.subcategory}”的规则")
+    reasons = [f"分类{classification.subcategory}（置信度{classification.confidence:.2f}）"]
+    if not rule.territorial:
+        assert rule.unit is not None
+        if not registry.is_active(rule.unit):
+            return NeedsDispatcher(f"主管单位{rule.unit}不在册或已撤销", reasons=tuple(reasons))
+        reasons.append(f"谁主管谁负责：{classification.subcategory}→{rule.unit}")
+        return _decide(rule.unit, classification.confidence, reasons, table, None)
+    territory = gazetteer.locate(place)
+    reasons.extend(territory.reasons)
+    if territory.county is None or not registry.is_active(territory.county):
+        return NeedsDispatcher("属地事项但无法确定属地（县区/开发区）", reasons=tuple(reasons))
+    reasons.append(f"属地管理：{territory.county}分平台二次派单")
+    confidence = classification.confidence * territory.confidence
+    return _decide(territory.county, confidence, reasons, table, territory.subdistrict)
+
+
+def _decide(
+    unit: str, confidence: float, reasons: list[str], table: RoutingTable, subdistrict: str | None
+) -> RoutingDecision | NeedsDispatcher:
+    if confidence < table.min_confidence:
+        return NeedsDispatcher(
+            f"置信度{confidence:.2f}低于阈值{table.min_confidence:.2f}，转人工派单",
+            confidence=confidence,
+            suggested_unit=unit,
+            reasons=tuple(reasons),
+        )
+    return RoutingDecision(
+        unit_code=unit,
+        confidence=confidence,
+        reasons=tuple(reasons),
+        table_version=table.version,
+        subdistrict_hint=subdistrict,
+    )

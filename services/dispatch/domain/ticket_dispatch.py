@@ -1,0 +1,298 @@
+"""The assignment lifecycle of one ticket (交办 → 签收 → 办理 → 答复 → 审核 → 办结).
+
+One `TicketDispatch` per ticket, id derived from the ticket id, so that a replayed
+`TicketAccepted` finds the same aggregate instead of opening a second one.
+
+Rules that shape it (MISSION facts 4, 5, 7):
+- The ticket is never ownerless: while no unit holds it, the platform (`city`) owns it.
+- A unit acts on its own assignment only (`unit` is always the acting unit).
+- Bounce-back (退单) only before sign-for and within the window from assignment; after it
+  the platform must decide (reassign or coordinate). Signing for makes the unit the first
+  receiver (首接首办): from then on only the platform can move the ticket away from it.
+- Units named by a coordination decision (统筹协调), or a unit whose bounce-back the platform
+  overruled, cannot bounce back again.
+- Times are passed in (`at`), never read from a clock, so the model is deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.dispatch.domain.dispatch_record import DispatchRecord
+from services.dispatch.domain.errors import (
+    BounceBackNotAllowedError,
+    BounceBackWindowClosedError,
+    IllegalTransitionError,
+    InvalidCoordinationError,
+    NotAssignedToUnitError,
+    TransferPendingError,
+)
+from services.dispatch.domain.lifecycle import (
+    BEFORE_REPLY,
+    DEFAULT_POLICY,
+    HELD_BY_UNIT,
+    WORKING,
+    DispatchPolicy,
+    DispatchState,
+    check_aware,
+    check_reason,
+)
+from services.dispatch.domain.units import PLATFORM_CODE
+
+
+class TicketDispatch(DispatchRecord):
+    """One ticket's dispatch: the commands, each checked before its event is recorded."""
+
+    @classmethod
+    def open(cls, *, ticket_id: str, ticket_code: str, at: datetime) -> TicketDispatch:
+        check_aware(at)
+        return cls(ticket_id=ticket_id, ticket_code=ticket_code, opened_at=at)
+
+    # --- who holds it ---
+
+    @property
+    def owner(self) -> str:
+        """The unit holding the ticket, or the platform; never empty."""
+        if self.state in HELD_BY_UNIT and self.assignee:
+            return self.assignee
+        return PLATFORM_CODE
+
+    @property
+    def is_coordinated(self) -> bool:
+        return self.lead_unit is not None
+
+    # --- the platform (dispatchers) ---
+
+    def classify(
+        self,
+        *,
+        by: str,
+        category: str,
+        subcategory: str,
+        request_type: str,
+        urgency: str,
+        confidence: float,
+        source: str = "dispatcher",
+    ) -> None:
+        """Record a classification: the model's suggestion (source="auto") or a dispatcher's."""
+        self.check_not_closed("classify")
+        self._classified(
+            by=by,
+            category=category,
+            subcategory=subcategory,
+            request_type=request_type,
+            urgency=urgency,
+            confidence=float(confidence),
+            source=source,
+        )
+
+    def assign(
+        self,
+        *,
+        unit: str,
+        by: str,
+        at: datetime,
+        reason: str,
+        policy: DispatchPolicy = DEFAULT_POLICY,
+    ) -> None:
+        """First dispatch, or the platform's decision after a bounce-back or a reopen."""
+        check_aware(at)
+        self.check_state(
+            "assign", DispatchState.AWAITING_DISPATCH, DispatchState.AWAITING_PLATFORM_DECISION
+        )
+        check_reason("assign", reason)
+        overrules = (
+            self.state is DispatchState.AWAITING_PLATFORM_DECISION and unit == self.last_bounced_by
+        )
+        self._assigned(
+            unit=unit,
+            by=by,
+            at=at,
+            reason=reason,
+            sign_for_deadline=at + policy.sign_for_within,
+            bounce_back_deadline=at + policy.bounce_back_within,
+            overrules_bounce_back=overrules,
+        )
+
+    def coordinate(
+        self,
+        *,
+        by: str,
+        lead_unit: str,
+        co_units: list[str],
+        decision: str,
+        at: datetime,
+        policy: DispatchPolicy = DEFAULT_POLICY,
+    ) -> None:
+        """统筹协调: name a lead unit (主办) and co-handling units (协办) by a written decision."""
+        check_aware(at)
+        self.check_state(
+            "coordinate",
+            DispatchState.AWAITING_DISPATCH,
+            DispatchState.AWAITING_PLATFORM_DECISION,
+            *BEFORE_REPLY,
+        )
+        if not decision or not decision.strip():
+            raise InvalidCoordinationError("a coordination needs a written decision")
+        if not lead_unit or lead_unit in co_units or len(set(co_units)) != len(co_units):
+            raise InvalidCoordinationError(
+                "name one lead unit, and each co-handling unit once, apart from the lead"
+            )
+        self._coordinated(
+            by=by,
+            lead_unit=lead_unit,
+            co_units=list(co_units),
+            decision=decision,
+            at=at,
+            sign_for_deadline=at + policy.sign_for_within,
+        )
+
+    def transfer(
+        self,
+        *,
+        by: str,
+        to_unit: str,
+        reason: str,
+        at: datetime,
+        policy: DispatchPolicy = DEFAULT_POLICY,
+    ) -> None:
+        """The platform moves the ticket to another unit (and with it, responsibility for the reply)."""
+        check_aware(at)
+        self.check_state("transfer", *BEFORE_REPLY)
+        check_reason("transfer", reason)
+        if to_unit == self.assignee:
+            raise IllegalTransitionError(
+                f"transfer to {to_unit}, which already holds it,", self.state.value
+            )
+        self._transferred(
+            by=by,
+            from_unit=self.assignee,
+            to_unit=to_unit,
+            reason=reason,
+            at=at,
+            sign_for_deadline=at + policy.sign_for_within,
+            on_request=False,
+        )
+
+    def approve_transfer(
+        self, *, by: str, at: datetime, policy: DispatchPolicy = DEFAULT_POLICY
+    ) -> None:
+        check_aware(at)
+        if self.pending_transfer is None:
+            raise IllegalTransitionError("approve a transfer nobody asked for", self.state.value)
+        self._transferred(
+            by=by,
+            from_unit=self.assignee,
+            to_unit=self.pending_transfer["to_unit"],
+            reason=self.pending_transfer["reason"],
+            at=at,
+            sign_for_deadline=at + policy.sign_for_within,
+            on_request=True,
+        )
+
+    def reject_transfer(self, *, by: str, reason: str, at: datetime) -> None:
+        check_aware(at)
+        if self.pending_transfer is None:
+            raise IllegalTransitionError("reject a transfer nobody asked for", self.state.value)
+        check_reason("reject a transfer", reason)
+        self._transfer_rejected(by=by, reason=reason, at=at)
+
+    def accept_reply(self, *, by: str, at: datetime, comment: str = "") -> None:
+        check_aware(at)
+        self.check_state("accept the reply", DispatchState.REPLIED)
+        self._reply_accepted(by=by, at=at, comment=comment)
+
+    def send_back(self, *, by: str, reason: str, at: datetime) -> None:
+        """The platform finds the reply wanting; the same unit must handle it again."""
+        check_aware(at)
+        self.check_state("send the reply back", DispatchState.REPLIED)
+        check_reason("send back", reason)
+        self._reply_sent_back(by=by, reason=reason, at=at)
+
+    def close(self, *, by: str, at: datetime) -> None:
+        check_aware(at)
+        self.check_state("close", DispatchState.REPLY_ACCEPTED)
+        self._closed(by=by, at=at)
+
+    def reopen(self, *, by: str, reason: str, at: datetime) -> None:
+        """重办 from feedback: back to the dispatchers' queue under the same ticket, history kept."""
+        check_aware(at)
+        self.check_state("reopen", DispatchState.REPLY_ACCEPTED, DispatchState.CLOSED)
+        check_reason("reopen", reason)
+        self._reopened(by=by, reason=reason, at=at)
+
+    # --- the unit holding the ticket ---
+
+    def sign_for(self, *, unit: str, at: datetime) -> None:
+        check_aware(at)
+        self.check_assignee(unit, "sign for")
+        self.check_state("sign for", DispatchState.ASSIGNED)
+        assert self.sign_for_deadline is not None
+        # A late sign-for is recorded, not refused: refusing would strand the citizen's matter.
+        self._signed_for(unit=unit, at=at, late=at > self.sign_for_deadline)
+
+    def bounce_back(self, *, unit: str, reason: str, at: datetime) -> None:
+        """退单: "not ours", with a reason; the platform must then decide."""
+        check_aware(at)
+        if unit in self.co_units and unit != self.assignee:
+            raise BounceBackNotAllowedError(
+                unit, "named as a co-handling unit by a coordination decision"
+            )
+        self.check_assignee(unit, "bounce back")
+        if self.state in WORKING:
+            raise BounceBackNotAllowedError(
+                unit, "it has signed for the ticket (首接首办); ask for a transfer"
+            )
+        self.check_state("bounce back", DispatchState.ASSIGNED)
+        if unit in self.no_bounce_units:
+            raise BounceBackNotAllowedError(
+                unit, "the platform has already decided that this unit handles it"
+            )
+        assert self.bounce_back_deadline is not None
+        if at > self.bounce_back_deadline:
+            raise BounceBackWindowClosedError(unit, self.bounce_back_deadline, at)
+        check_reason("bounce back", reason)
+        self._bounced_back(unit=unit, reason=reason, at=at)
+
+    def request_transfer(self, *, unit: str, to_unit: str, reason: str, at: datetime) -> None:
+        check_aware(at)
+        self.check_assignee(unit, "ask for a transfer")
+        self.check_state("ask for a transfer", *WORKING)
+        if self.pending_transfer is not None:
+            raise TransferPendingError(self.pending_transfer["to_unit"])
+        if to_unit == unit:
+            raise IllegalTransitionError("ask for a transfer to itself", self.state.value)
+        check_reason("ask for a transfer", reason)
+        self._transfer_requested(unit=unit, to_unit=to_unit, reason=reason, at=at)
+
+    def note_progress(self, *, unit: str, note: str, at: datetime) -> None:
+        """办理进展, by the holding unit or, under coordination, a co-handling unit."""
+        check_aware(at)
+        if unit not in self.co_units:
+            self.check_assignee(unit, "add a progress note")
+            self.check_state("add a progress note", *WORKING)
+        else:
+            self.check_state("add a progress note", *BEFORE_REPLY)
+        check_reason("a progress note", note)
+        self._progress_noted(unit=unit, note=note, at=at)
+
+    def reply(self, *, unit: str, reply: str, at: datetime) -> None:
+        check_aware(at)
+        self.check_assignee(unit, "reply")
+        self.check_state("reply", *WORKING)
+        check_reason("a reply", reply)
+        self._replied(unit=unit, reply=reply, at=at)
+
+    # --- invariants ---
+
+    def check_state(self, action: str, *allowed: DispatchState) -> None:
+        if self.state not in allowed:
+            raise IllegalTransitionError(action, self.state.value)
+
+    def check_assignee(self, unit: str, action: str) -> None:
+        if unit != self.assignee:
+            raise NotAssignedToUnitError(unit, action, self.assignee)
+
+    def check_not_closed(self, action: str) -> None:
+        if self.state is DispatchState.CLOSED:
+            raise IllegalTransitionError(action, self.state.value)

@@ -1,0 +1,268 @@
+"""Answering the citizen (答复): once the platform accepts a unit's reply, compose the notices
+each channel adapter sends, with the one-time rating link in them.
+
+The texts are data (`data/answer_templates.json`). Notices address the citizen by pseudonym
+only; the channel adapter asks intake for the contact, so no notice (and no Kafka event built
+from one) carries a name, phone number or address.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from services.feedback.domain.errors import (
+    MissingExplanationError,
+    TemplateError,
+    UnknownChannelError,
+    UnknownReplyOutcomeError,
+)
+from services.feedback.domain.policy import load_data_file
+
+
+class Channel(StrEnum):
+    WECHAT_MINI = "wechat_mini"
+    WECHAT_OFFICIAL = "wechat_official"
+    HOTLINE_12345 = "hotline_12345"
+    MAYOR_MAILBOX = "mayor_mailbox"
+    MEDIA_HOTLINE = "media_hotline"
+    WEB = "web"
+    OPEN311 = "open311"
+
+
+class ReplyOutcome(StrEnum):
+    RESOLVED = "resolved"  # 已办结
+    NEEDS_LONGER = "needs_longer"  # 需较长时间办理: explanation and expected date owed
+    NOT_ALLOWED_BY_POLICY = "not_allowed_by_policy"  # 政策不允许: explanation owed
+
+
+PLACEHOLDERS = frozenset(
+    {
+        "ticket_code",
+        "unit_name",
+        "reply_text",
+        "outcome_text",
+        "rating_url",
+        "rating_token",
+        "rating_deadline",
+    }
+)
+OUTCOME_PLACEHOLDERS = frozenset({"explanation", "expected_by", "policy_basis"})
+
+
+@dataclass(frozen=True)
+class NoticeTemplate:
+    kind: str
+    subject: str
+    body: str
+    link: str
+    max_chars: int | None = None
+    short_outcome: bool = False  # SMS: use the short outcome text, to leave room for the link
+
+
+@dataclass(frozen=True)
+class AnswerTemplates:
+    outcome_texts: Mapping[str, str]
+    short_outcome_texts: Mapping[str, str]
+    channels: Mapping[str, tuple[NoticeTemplate, ...]]
+
+
+@dataclass(frozen=True)
+class AcceptedReply:
+    """A unit's reply as the platform accepted it (after review)."""
+
+    ticket_id: str
+    ticket_code: str
+    citizen_ref: str  # pseudonym; intake resolves it to a contact
+    channel: str
+    unit_name: str
+    outcome: str
+    reply_text: str
+    explanation: str = ""
+    expected_by: date | None = None
+    policy_basis: str = ""
+
+
+@dataclass(frozen=True)
+class CitizenNotice:
+    """One outbound message for a channel adapter (an outbound event payload)."""
+
+    ticket_id: str
+    ticket_code: str
+    citizen_ref: str
+    channel: str
+    kind: str
+    subject: str
+    body: str
+    link: str
+    rating_token: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def _fields_of(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError as exc:
+        raise TemplateError(f"template {template[:30]!r}… is malformed: {exc}") from None
+
+
+def _render(template: str, values: Mapping[str, str]) -> str:
+    missing = _fields_of(template) - set(values)
+    if missing:
+        raise TemplateError(f"template needs fields nobody supplies: {sorted(missing)}")
+    return template.format_map(values)
+
+
+def parse_answer_templates(raw: Mapping[str, Any]) -> AnswerTemplates:
+    """Build and check templates: every channel and outcome covered, no unknown placeholder."""
+    outcome_texts = dict(raw["outcome_texts"])
+    short_outcome_texts = dict(raw["short_outcome_texts"])
+    for texts in (outcome_texts, short_outcome_texts):
+        for outcome in ReplyOutcome:
+            if outcome.value not in texts:
+                raise TemplateError(f"no outcome text for {outcome.value}")
+            unknown = _fields_of(texts[outcome.value]) - OUTCOME_PLACEHOLDERS
+            if unknown:
+                raise TemplateError(f"outcome text {outcome.value} has unknown fields {unknown}")
+    channels: dict[str, tuple[NoticeTemplate, ...]] = {}
+    for channel in Channel:
+        entries = raw["channels"].get(channel.value)
+        if not entries:
+            raise TemplateError(f"no answer template for channel {channel.value}")
+        templates = tuple(
+            NoticeTemplate(
+                kind=e["kind"],
+                subject=e.get("subject", ""),
+                body=e["body"],
+                link=e.get("link", ""),
+                max_chars=e.get("max_chars"),
+                short_outcome=bool(e.get("short_outcome", False)),
+            )
+            for e in entries
+        )
+        for t in templates:
+            unknown = (
+                _fields_of(t.subject) | _fields_of(t.body) | _fields_of(t.link)
+            ) - PLACEHOLDERS
+            if unknown:
+                raise TemplateError(f"{channel.value}/{t.kind} has unknown fields {unknown}")
+        channels[channel.value] = templates
+    return AnswerTemplates(
+        outcome_texts=outcome_texts, short_outcome_texts=short_outcome_texts, channels=channels
+    )
+
+
+def load_answer_templates(data_dir: Path | None = None) -> AnswerTemplates:
+    return parse_answer_templates(load_data_file("answer_templates.json", data_dir))
+
+
+def _zh_date(moment: date) -> str:
+    return f"{moment.year}年{moment.month}月{moment.day}日"
+
+
+def outcome_text(reply: AcceptedReply, templates: AnswerTemplates, *, short: bool = False) -> str:
+    """The sentence telling the citizen what the reply means, with the explanation owed."""
+    try:
+        outcome = ReplyOutcome(reply.outcome)
+    except ValueError:
+        raise UnknownReplyOutcomeError(f"reply outcome {reply.outcome!r} is unknown") from None
+    if outcome is not ReplyOutcome.RESOLVED and not reply.explanation.strip():
+        raise MissingExplanationError(
+            f"a '{outcome.value}' reply must explain why to the citizen (fact 6)"
+        )
+    if outcome is ReplyOutcome.NEEDS_LONGER and reply.expected_by is None:
+        raise MissingExplanationError("a 'needs_longer' reply must say when it is expected done")
+    values = {
+        "explanation": reply.explanation.strip().rstrip("。"),
+        "expected_by": _zh_date(reply.expected_by) if reply.expected_by else "",
+        "policy_basis": reply.policy_basis.strip() or "相关法律法规及政策规定",
+    }
+    texts = templates.short_outcome_texts if short else templates.outcome_texts
+    return _render(texts[outcome.value], values)
+
+
+def _fit(template: NoticeTemplate, values: dict[str, str]) -> str:
+    """Render the body; over max_chars (SMS), shorten the reply text, never the link."""
+    body = _render(template.body, values)
+    if template.max_chars is None or len(body) <= template.max_chars:
+        return body
+    reply = values["reply_text"]
+    low, high = 0, len(reply)
+    while low < high:  # longest prefix of the reply that fits
+        mid = (low + high + 1) // 2
+        if (
+            len(_render(template.body, {**values, "reply_text": reply[:mid] + "…"}))
+            <= template.max_chars
+        ):
+            low = mid
+        else:
+            high = mid - 1
+    return _render(template.body, {**values, "reply_text": reply[:low] + "…" if low else ""})
+
+
+def _open311_fields(reply: AcceptedReply, body: str, updated_at: datetime) -> dict[str, str]:
+    # GeoReport v2 service request fields the Open311 adapter returns on GET requests.
+    closed = reply.outcome != ReplyOutcome.NEEDS_LONGER.value
+    fields = {
+        "service_request_id": reply.ticket_code,
+        "status": "closed" if closed else "open",
+        "status_notes": body,
+        "agency_responsible": reply.unit_name,
+        "updated_datetime": updated_at.isoformat(),
+    }
+    if reply.expected_by is not None and not closed:
+        fields["expected_datetime"] = reply.expected_by.isoformat()
+    return fields
+
+
+def compose_answer(
+    reply: AcceptedReply,
+    *,
+    templates: AnswerTemplates,
+    rating_token: str,
+    rating_url_base: str,
+    rating_deadline: datetime,
+    composed_at: datetime,
+) -> list[CitizenNotice]:
+    """The notices to send for an accepted reply, through the channel the ticket came from."""
+    if reply.channel not in templates.channels:
+        raise UnknownChannelError(f"no answer templates for channel {reply.channel!r}")
+    rating_url = f"{rating_url_base.rstrip('/')}/rate?t={rating_token}"
+    values = {
+        "ticket_code": reply.ticket_code,
+        "unit_name": reply.unit_name,
+        "reply_text": reply.reply_text.strip(),
+        "outcome_text": outcome_text(reply, templates),
+        "short_outcome_text": outcome_text(reply, templates, short=True),
+        "rating_url": rating_url,
+        "rating_token": rating_token,
+        "rating_deadline": _zh_date(rating_deadline.date()),
+    }
+    notices = []
+    for template in templates.channels[reply.channel]:
+        if template.short_outcome:
+            body = _fit(template, {**values, "outcome_text": values["short_outcome_text"]})
+        else:
+            body = _fit(template, values)
+        notices.append(
+            CitizenNotice(
+                ticket_id=reply.ticket_id,
+                ticket_code=reply.ticket_code,
+                citizen_ref=reply.citizen_ref,
+                channel=reply.channel,
+                kind=template.kind,
+                subject=_render(template.subject, values),
+                body=body,
+                link=_render(template.link, values),
+                rating_token=rating_token,
+                fields=_open311_fields(reply, body, composed_at)
+                if reply.channel == Channel.OPEN311.value
+                else {},
+            )
+        )
+    return notices

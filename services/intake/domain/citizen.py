@@ -1,0 +1,254 @@
+"""Citizen identity and its protection.
+
+Name, phone, ID number and exact address never leave intake in clear. Events carry a pseudonym
+(HMAC-SHA256 under a secret pepper: stable, so one citizen's tickets link up, and not reversible
+without the pepper) and masked forms. The clear identity is sealed with AES-256-GCM under a data
+key of its own per citizen; that data key is stored only wrapped by a master key (envelope
+encryption), so rotating the master key re-wraps small keys instead of re-encrypting every record.
+
+Erasure is crypto-shredding: destroying the citizen's wrapped data key makes every sealed copy
+of their identity unreadable, including copies in backups and in the append-only ledger, whose
+hash chains therefore stay intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from backbone.privacy import mask_id_number, mask_name, mask_personal_data, mask_phone
+
+_NONCE_BYTES = 12
+_KEY_BYTES = 32
+
+
+class RequesterKind(StrEnum):
+    CITIZEN = "citizen"
+    ENTERPRISE = "enterprise"
+
+
+class IdentityErasedError(Exception):
+    """The citizen's data key was destroyed (erasure request): their identity is gone for good."""
+
+
+class IdentityTamperedError(Exception):
+    """A sealed identity or wrapped key failed authentication: wrong key, or altered bytes."""
+
+
+class MissingPepperError(ValueError):
+    """The pseudonym pepper is missing or too short to keep pseudonyms unguessable."""
+
+
+def normalise_phone(phone: str) -> str:
+    """Digits only, without a +86/0086 country prefix, so one phone gives one pseudonym."""
+    digits = re.sub(r"\D", "", phone)
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
+            return digits[len(prefix) :]
+    return digits
+
+
+def normalise_id_number(id_number: str) -> str:
+    return re.sub(r"\s", "", id_number).upper()
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenIdentity:
+    """Who asked. Every field is optional: anonymous requests are allowed."""
+
+    name: str | None = None
+    phone: str | None = None
+    id_number: str | None = None  # resident ID, or an enterprise's unified social credit code
+    address: str | None = None
+    kind: str = RequesterKind.CITIZEN.value
+    organisation: str | None = None  # the enterprise's name when kind is enterprise
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not (self.phone or self.id_number)
+
+    def natural_key(self) -> str | None:
+        """What identifies the person across tickets: the phone first, else the ID number."""
+        if self.phone:
+            return "phone:" + normalise_phone(self.phone)
+        if self.id_number:
+            return "id:" + normalise_id_number(self.id_number)
+        return None
+
+    def masked(self) -> MaskedContact:
+        return MaskedContact(
+            name=mask_name(self.name) if self.name else None,
+            phone=mask_phone(self.phone) if self.phone else None,
+            id_number=mask_id_number(self.id_number) if self.id_number else None,
+            address=mask_personal_data(self.address) if self.address else None,
+            kind=self.kind,
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> CitizenIdentity:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedContact:
+    """What may travel in events and be shown to handling units: ``张*``, ``138****5678``."""
+
+    name: str | None
+    phone: str | None
+    id_number: str | None
+    address: str | None
+    kind: str
+
+    def as_event_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def pseudonym(pepper: bytes, identity: CitizenIdentity) -> str | None:
+    """HMAC-SHA256(pepper, natural key) as hex; None for an anonymous requester."""
+    if len(pepper) < 16:
+        raise MissingPepperError("the pseudonym pepper must be a secret of at least 16 bytes")
+    key = identity.natural_key()
+    if key is None:
+        return None
+    return hmac.new(pepper, key.encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonym_for_phone(pepper: bytes, phone: str) -> str:
+    """The pseudonym a citizen proven by this phone number holds (to list their own tickets)."""
+    result = pseudonym(pepper, CitizenIdentity(phone=phone))
+    assert result is not None
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    master_key_id: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SealedIdentity:
+    """The identity encrypted under the citizen's data key; safe to store anywhere."""
+
+    citizen: str  # pseudonym, also the AEAD associated data: a record cannot be moved to another
+    nonce: bytes
+    ciphertext: bytes
+
+
+class CitizenKeyStore(Protocol):
+    """Where wrapped data keys live. The PostgreSQL implementation belongs to the adapters."""
+
+    def get(self, citizen: str) -> WrappedKey | None: ...
+
+    def put(self, citizen: str, key: WrappedKey) -> None: ...
+
+    def destroy(self, citizen: str) -> None: ...
+
+    def is_destroyed(self, citizen: str) -> bool:
+        """True once the citizen was erased, even if they came back later with a new key."""
+        ...
+
+
+class InMemoryCitizenKeyStore:
+    """Test double; keeps a tombstone so an erased citizen is not silently given a new key."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, WrappedKey] = {}
+        self._destroyed: set[str] = set()
+
+    def get(self, citizen: str) -> WrappedKey | None:
+        return self._keys.get(citizen)
+
+    def put(self, citizen: str, key: WrappedKey) -> None:
+        self._keys[citizen] = key
+
+    def destroy(self, citizen: str) -> None:
+        self._keys.pop(citizen, None)
+        self._destroyed.add(citizen)
+
+    def is_destroyed(self, citizen: str) -> bool:
+        return citizen in self._destroyed
+
+
+class IdentityVault:
+    """Seals and opens identities with per-citizen keys wrapped by a master key."""
+
+    def __init__(self, store: CitizenKeyStore, master_keys: dict[str, bytes], current_master: str) -> None:
+        for key_id, key in master_keys.items():
+            if len(key) != _KEY_BYTES:
+                raise ValueError(f"master key {key_id!r} must be 32 bytes for AES-256")
+        if current_master not in master_keys:
+            raise ValueError(f"current master key {current_master!r} is not among the master keys")
+        self._store = store
+        self._masters = master_keys
+        self._current = current_master
+
+    def _wrap(self, citizen: str, data_key: bytes) -> WrappedKey:
+        nonce = os.urandom(_NONCE_BYTES)
+        aead = AESGCM(self._masters[self._current])
+        return WrappedKey(self._current, nonce, aead.encrypt(nonce, data_key, citizen.encode()))
+
+    def _unwrap(self, citizen: str, wrapped: WrappedKey) -> bytes:
+        master = self._masters.get(wrapped.master_key_id)
+        if master is None:
+            raise IdentityTamperedError(f"unknown master key {wrapped.master_key_id!r}")
+        try:
+            return AESGCM(master).decrypt(wrapped.nonce, wrapped.ciphertext, citizen.encode())
+        except InvalidTag as exc:
+            raise IdentityTamperedError("the citizen's wrapped data key failed authentication") from exc
+
+    def _data_key(self, citizen: str, *, create: bool) -> bytes:
+        wrapped = self._store.get(citizen)
+        if wrapped is None:
+            if self._store.is_destroyed(citizen) and not create:
+                raise IdentityErasedError("this citizen's identity was erased at their request")
+            if not create:
+                raise IdentityErasedError("no data key exists for this citizen")
+            data_key = AESGCM.generate_key(bit_length=256)
+            self._store.put(citizen, self._wrap(citizen, data_key))
+            return data_key
+        return self._unwrap(citizen, wrapped)
+
+    def seal(self, citizen: str, identity: CitizenIdentity) -> SealedIdentity:
+        """Encrypt ``identity`` under the citizen's data key (made on first use).
+
+        A citizen who was erased and comes back gets a fresh key: their old records stay dead.
+        """
+        data_key = self._data_key(citizen, create=True)
+        nonce = os.urandom(_NONCE_BYTES)
+        ciphertext = AESGCM(data_key).encrypt(nonce, identity.to_json(), citizen.encode())
+        return SealedIdentity(citizen, nonce, ciphertext)
+
+    def open(self, sealed: SealedIdentity) -> CitizenIdentity:
+        """Decrypt; raises ``IdentityErasedError`` once the citizen's key was destroyed."""
+        data_key = self._data_key(sealed.citizen, create=False)
+        try:
+            plain = AESGCM(data_key).decrypt(sealed.nonce, sealed.ciphertext, sealed.citizen.encode())
+        except InvalidTag as exc:
+            if self._store.is_destroyed(sealed.citizen):
+                raise IdentityErasedError("this record predates the citizen's erasure") from exc
+            raise IdentityTamperedError("the sealed identity failed authentication") from exc
+        return CitizenIdentity.from_json(plain)
+
+    def erase(self, citizen: str) -> None:
+        """Crypto-shred: destroy the citizen's data key."""
+        self._store.destroy(citizen)
+
+    def rewrap(self, citizen: str) -> None:
+        """Re-wrap the citizen's data key under the current master key (master key rotation)."""
+        wrapped = self._store.get(citizen)
+        if wrapped is not None and wrapped.master_key_id != self._current:
+            self._store.put(citizen, self._wrap(citizen, self._unwrap(citizen, wrapped)))

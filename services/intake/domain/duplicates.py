@@ -1,0 +1,197 @@
+"""Likely duplicates (并单 candidates): the same problem reported by several citizens.
+
+A pair is a candidate only when it falls in the time window and the categories do not
+contradict each other; it is then scored by place and text:
+
+* place: 1.0 within ``near_metres`` (haversine), falling linearly to 0 at ``far_metres``;
+  the same normalised address counts as 1.0. Unknown place on either side: 0.5 (no evidence).
+* text: cosine similarity of character bigrams after removing the boilerplate every complaint
+  shares ("希望相关部门尽快解决"). Bigrams need no dictionary and cope with typos and the
+  missing word boundaries of Chinese; on our labelled set they did as well as jieba tokens.
+
+The detector only proposes; a dispatcher confirms or undoes a merge (see ``ticket.Case``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+EARTH_RADIUS_M = 6_371_000.0
+
+_BOILERPLATE = (
+    "希望相关部门尽快解决", "希望相关部门", "请相关部门", "希望有关部门", "请有关部门", "尽快处理", "尽快解决",
+    "及时处理", "给予解决", "帮忙解决", "解决一下", "谢谢", "您好", "你好", "我要反映", "我想反映",
+    "反映一下", "反映", "市民来电", "来电反映", "来电人称", "来电称", "市民称", "问题",
+)
+_KEEP_RE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]+")
+# Place names say *where*, which the place score already weighs; left in the text they make two
+# different problems at one crossing look alike. Drop up to 4 characters before a place word.
+_PLACE_NAME_RE = re.compile(
+    r"[\u4e00-\u9fff]{1,4}?(?:交叉口|路口|大道|小区|广场|家园|花园|景苑|公园|大桥|医院|小学|工业园|街道|(?:镇|路|街)(?![灯面边上段况灯况]))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePolicy:
+    window: timedelta = timedelta(hours=72)
+    near_metres: float = 300.0
+    far_metres: float = 1000.0
+    text_weight: float = 0.6
+    place_weight: float = 0.4
+    # Tuned on the even-numbered half of duplicate_pairs.json, checked on the odd half
+    # (held out: precision 0.83, recall 0.92; whole set: 0.90 / 0.93).
+    threshold: float = 0.40
+    min_text_similarity: float = 0.05  # nearby but about something else is not a duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSnapshot:
+    """What the detector needs of a ticket (masked text is fine: masks rarely carry meaning)."""
+
+    ticket_id: str
+    text: str
+    submitted_at: datetime
+    category: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+
+
+def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+def normalise_address(address: str) -> str:
+    """Drop province/city prefixes, spaces and punctuation so two spellings compare equal."""
+    text = re.sub(r"[\s,，。.、\-()（）]", "", address)
+    for prefix in ("安徽省", "阜阳市"):
+        text = text.removeprefix(prefix)
+    return text
+
+
+def _bigrams(text: str) -> Counter[str]:
+    for phrase in _BOILERPLATE:
+        text = text.replace(phrase, " ")
+    text = _PLACE_NAME_RE.sub(" ", text)
+    grams: Counter[str] = Counter()
+    for run in _KEEP_RE.findall(text.lower()):
+        if len(run) == 1:
+            grams[run] += 1
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+def text_similarity(a: str, b: str) -> float:
+    """Cosine similarity of character-bigram counts, 0..1."""
+    ga, gb = _bigrams(a), _bigrams(b)
+    if not ga or not gb:
+        return 0.0
+    dot = sum(n * gb[g] for g, n in ga.items() if g in gb)
+    norm = math.sqrt(sum(n * n for n in ga.values())) * math.sqrt(sum(n * n for n in gb.values()))
+    return dot / norm
+
+
+def place_similarity(a: TicketSnapshot, b: TicketSnapshot, policy: DuplicatePolicy) -> float:
+    if a.address and b.address and normalise_address(a.address) == normalise_address(b.address):
+        return 1.0
+    if None in (a.lat, a.lon, b.lat, b.lon):
+        return 0.5
+    distance = haversine_metres(a.lat, a.lon, b.lat, b.lon)  # type: ignore[arg-type]
+    if distance <= policy.near_metres:
+        return 1.0
+    if distance >= policy.far_metres:
+        return 0.0
+    return 1.0 - (distance - policy.near_metres) / (policy.far_metres - policy.near_metres)
+
+
+def duplicate_score(new: TicketSnapshot, other: TicketSnapshot, policy: DuplicatePolicy) -> float:
+    """0..1; 0 when the pair is ruled out by time window or category."""
+    if abs(new.submitted_at - other.submitted_at) > policy.window:
+        return 0.0
+    if new.category and other.category and new.category != other.category:
+        return 0.0
+    text = text_similarity(new.text, other.text)
+    if text < policy.min_text_similarity:
+        return 0.0
+    return policy.text_weight * text + policy.place_weight * place_similarity(new, other, policy)
+
+
+def find_duplicates(
+    new: TicketSnapshot, candidates: Iterable[TicketSnapshot], policy: DuplicatePolicy | None = None
+) -> list[tuple[str, float]]:
+    """Candidates that are likely the same problem as ``new``, best first, with their score."""
+    policy = policy or DuplicatePolicy()
+    scored = [
+        (c.ticket_id, round(duplicate_score(new, c, policy), 4))
+        for c in candidates
+        if c.ticket_id != new.ticket_id
+    ]
+    return sorted((s for s in scored if s[1] >= policy.threshold), key=lambda s: -s[1])
+
+
+# -- evaluation on the labelled set -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPair:
+    a: TicketSnapshot
+    b: TicketSnapshot
+    duplicate: bool
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionQuality:
+    pairs: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positives + self.false_positives
+        return self.true_positives / found if found else 1.0
+
+    @property
+    def recall(self) -> float:
+        actual = self.true_positives + self.false_negatives
+        return self.true_positives / actual if actual else 1.0
+
+
+def _snapshot(raw: dict[str, Any], fallback_id: str) -> TicketSnapshot:
+    return TicketSnapshot(
+        ticket_id=raw.get("id", fallback_id), text=raw["text"],
+        submitted_at=datetime.fromisoformat(raw["at"]), category=raw.get("category"),
+        lat=raw.get("lat"), lon=raw.get("lon"), address=raw.get("address"),
+    )
+
+
+def load_labelled_pairs(path: Path | None = None) -> list[LabelledPair]:
+    raw = json.loads((path or DATA_DIR / "duplicate_pairs.json").read_text(encoding="utf-8"))
+    return [
+        LabelledPair(_snapshot(p["a"], f"{i}a"), _snapshot(p["b"], f"{i}b"), bool(p["duplicate"]), p.get("note", ""))
+        for i, p in enumerate(raw["pairs"])
+    ]
+
+
+def evaluate(pairs: Sequence[LabelledPair], policy: DuplicatePolicy | None = None) -> DetectionQuality:
+    """Precision and recall of ``find_duplicates`` on labelled pairs."""
+    tp = fp = fn = 0
+    for pair in pairs:
+        flagged = bool(find_duplicates(pair.a, [pair.b], policy))
+        tp += flagged and pair.duplicate
+        fp += flagged and not pair.duplicate
+        fn += (not flagged) and pair.duplicate
+    return DetectionQuality(len(pairs), tp, fp, fn)

@@ -1,0 +1,93 @@
+import os
+
+import pytest
+
+from services.intake.domain.citizen import (
+    CitizenIdentity,
+    IdentityErasedError,
+    IdentityTamperedError,
+    IdentityVault,
+    InMemoryCitizenKeyStore,
+    MissingPepperError,
+    SealedIdentity,
+    pseudonym,
+    pseudonym_for_phone,
+)
+
+PEPPER = b"test-pepper-0123456789abcdef"
+ZHANG = CitizenIdentity(name="张三", phone="13812345678", id_number="341202199001011234",
+                        address="颍州区人民路128号3栋501室")
+
+
+def vault(store=None, masters=None, current="m1"):
+    return IdentityVault(store or InMemoryCitizenKeyStore(), masters or {"m1": os.urandom(32)}, current)
+
+
+def test_pseudonym_is_stable_normalised_and_keyed():
+    p = pseudonym(PEPPER, ZHANG)
+    assert p == pseudonym_for_phone(PEPPER, "+86 138-1234-5678")
+    assert p != pseudonym(b"another-pepper-0123456789", ZHANG)
+    assert "13812345678" not in p and len(p) == 64
+    assert pseudonym(PEPPER, CitizenIdentity(name="匿名")) is None
+    by_id = pseudonym(PEPPER, CitizenIdentity(id_number="34120219900101123x"))
+    assert by_id == pseudonym(PEPPER, CitizenIdentity(id_number="34120219900101123X"))
+
+
+def test_short_pepper_is_refused():
+    with pytest.raises(MissingPepperError):
+        pseudonym(b"short", ZHANG)
+
+
+def test_masked_forms():
+    masked = ZHANG.masked()
+    assert (masked.name, masked.phone, masked.id_number) == ("张*", "138****5678", "3412**********1234")
+    assert masked.address == "颍州区人民路***号*栋***室"
+
+
+def test_seal_open_round_trip_and_ciphertext_hides_identity():
+    v = vault()
+    sealed = v.seal("p1", ZHANG)
+    assert "张三".encode() not in sealed.ciphertext and b"13812345678" not in sealed.ciphertext
+    assert v.open(sealed) == ZHANG
+
+
+def test_erasure_shreds_every_sealed_copy():
+    v = vault()
+    first, second = v.seal("p1", ZHANG), v.seal("p1", ZHANG)
+    other = v.seal("p2", CitizenIdentity(phone="13900000000"))
+    v.erase("p1")
+    for sealed in (first, second):
+        with pytest.raises(IdentityErasedError):
+            v.open(sealed)
+    assert v.open(other).phone == "13900000000"
+    # Coming back after erasure gives a new key; old records stay unreadable.
+    fresh = v.seal("p1", ZHANG)
+    assert v.open(fresh) == ZHANG
+    with pytest.raises(IdentityErasedError):
+        v.open(first)
+
+
+def test_record_cannot_be_moved_to_another_citizen_or_altered():
+    v = vault()
+    sealed = v.seal("p1", ZHANG)
+    v.seal("p2", ZHANG)
+    with pytest.raises(IdentityTamperedError):
+        v.open(SealedIdentity("p2", sealed.nonce, sealed.ciphertext))
+    flipped = bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:]
+    with pytest.raises(IdentityTamperedError):
+        v.open(SealedIdentity("p1", sealed.nonce, flipped))
+
+
+def test_master_key_rotation_rewraps_data_keys():
+    store = InMemoryCitizenKeyStore()
+    old, new = os.urandom(32), os.urandom(32)
+    sealed = vault(store, {"m1": old}).seal("p1", ZHANG)
+    rotated = vault(store, {"m1": old, "m2": new}, current="m2")
+    rotated.rewrap("p1")
+    assert store.get("p1").master_key_id == "m2"
+    assert vault(store, {"m2": new}, current="m2").open(sealed) == ZHANG
+
+
+def test_master_key_must_be_256_bits():
+    with pytest.raises(ValueError):
+        vault(masters={"m1": b"short"})

@@ -1,0 +1,175 @@
+"""How units and citizens behave: profiles, and one ticket's life after it is submitted.
+
+Profiles are fixed per unit (not drawn from the seed) so rankings have a known answer: quick
+units should top the monthly ranking, often-late and slow ones sit at the bottom.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tools.simulator.model import (
+    ASK_EXTENSION,
+    BASICALLY_SATISFIED,
+    BOUNCE_BACK,
+    CALLBACK,
+    DECIDE,
+    DISSATISFIED,
+    NOTE,
+    RATE,
+    REPLY,
+    SATISFIED,
+    SIGN_FOR,
+    SimAction,
+    TicketTruth,
+)
+from tools.simulator.people import ANONYMOUS, Citizen
+from tools.simulator.rhythm import add_office_hours, add_working_days
+
+# Working days to reply, by urgency (MISSION fact 6); complex matters may ask for more.
+DEADLINE_DAYS = {"urgent": 2, "simple": 2, "general": 5, "complex": 5}
+EXTENSION_DAYS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class UnitProfile:
+    name: str
+    sign_hours: tuple[float, float]      # office hours from assignment to sign-for
+    reply_share: tuple[float, float]     # share of the deadline used when on time
+    late_prob: float
+    bounce_prob: float
+    quality: float                       # base chance that a rating is "satisfied"
+
+
+PROFILES = {
+    "quick": UnitProfile("quick", (0.1, 1.0), (0.10, 0.45), 0.02, 0.02, 0.93),
+    "steady": UnitProfile("steady", (0.5, 3.0), (0.30, 0.75), 0.06, 0.04, 0.88),
+    "slow": UnitProfile("slow", (3.0, 8.5), (0.60, 0.85), 0.12, 0.05, 0.80),
+    "bouncy": UnitProfile("bouncy", (0.5, 4.0), (0.30, 0.80), 0.08, 0.22, 0.82),
+    "often_late": UnitProfile("often_late", (1.0, 6.0), (0.55, 0.85), 0.35, 0.06, 0.72),
+}
+
+UNIT_PROFILES = {
+    "county.yingzhou": "quick", "county.yingdong": "steady", "county.yingquan": "steady",
+    "county.jieshou": "quick", "county.linquan": "slow", "county.taihe": "often_late",
+    "county.funan": "steady", "county.yingshang": "slow", "zone.chengnan": "bouncy",
+    "dept.urban_management": "bouncy", "dept.market_supervision": "quick", "dept.housing": "slow",
+    "dept.transport": "steady", "dept.ecology": "steady", "dept.hrss": "often_late",
+    "dept.education": "steady", "dept.health": "steady", "dept.water": "quick", "dept.power": "quick",
+    "dept.gas": "steady", "dept.gov_services": "quick", "dept.development": "steady",
+}
+
+BOUNCE_REASONS = ("该事项不属于我单位职责范围", "该地点不在我单位辖区", "诉求地址不详，无法核实",
+                  "该事项应由行业主管部门办理")
+REPLY_TEXTS = {
+    "complaint": "经核实，反映情况属实，已责令相关方整改，目前问题已处理完毕。",
+    "report": "接到反映后已安排人员现场核查并依法处置，后续将加强巡查。",
+    "help": "已联系相关单位协调解决，问题已处理，如有疑问可来电咨询。",
+    "consultation": "您好，相关政策及办理流程如下：请携带身份证及相关材料到政务服务中心窗口办理。",
+    "suggestion": "感谢您的建议，已纳入研究，将结合实际逐步推进。",
+    "praise": "感谢您对我们工作的肯定，我们将继续努力。",
+}
+NEVER_RATE_SHARE = 0.30
+CALLBACK_SAMPLE_SHARE = 0.20
+
+
+def profile_of(unit: str) -> UnitProfile:
+    return PROFILES[UNIT_PROFILES.get(unit, "steady")]
+
+
+def draw_rating(rng: random.Random, profile: UnitProfile, *, late: bool, bounced: bool) -> str:
+    """Satisfaction depends on the unit's quality, lateness and being pushed around."""
+    satisfied = profile.quality - (0.25 if late else 0.0) - (0.12 if bounced else 0.0)
+    dissatisfied = (1 - profile.quality) * 0.5 + (0.2 if late else 0.0) + (0.08 if bounced else 0.0)
+    roll = rng.random()
+    if roll < satisfied:
+        return SATISFIED
+    return DISSATISFIED if roll < satisfied + dissatisfied else BASICALLY_SATISFIED
+
+
+class Timeline:
+    """A ticket's actions in causal order; each strictly after the one before it."""
+
+    def __init__(self, ticket: str) -> None:
+        self.ticket = ticket
+        self.actions: list[SimAction] = []
+        self.last: datetime | None = None
+
+    def add(self, at: datetime, kind: str, actor: str, payload: dict[str, Any]) -> datetime:
+        if self.last is not None and at <= self.last:
+            at = self.last + timedelta(minutes=1)
+        self.actions.append(SimAction(at, self.ticket, len(self.actions), kind, actor, payload))
+        self.last = at
+        return at
+
+
+def handle(rng: random.Random, line: Timeline, truth: TicketTruth, citizen: Citizen) -> None:
+    """Plan everything after submission: sign-for or bounce-back, notes, reply, rating, callback."""
+    unit = truth.handling_unit
+    profile = profile_of(unit)
+    start = truth.submitted_at
+    if truth.urgency == "urgent":
+        signed = start + timedelta(minutes=rng.randint(10, 60))
+    else:
+        signed = add_office_hours(start, rng.uniform(*profile.sign_hours))
+    if rng.random() < profile.bounce_prob:
+        signed = _bounce(rng, line, truth, signed)
+    line.add(signed, SIGN_FOR, f"unit:{unit}", {"unit": unit})
+    deadline = DEADLINE_DAYS[truth.urgency]
+    if truth.urgency == "complex" and rng.random() < 0.4:
+        line.add(add_working_days(start, deadline * 0.6), ASK_EXTENSION, f"unit:{unit}",
+                 {"unit": unit, "days": EXTENSION_DAYS, "reason": "涉及多个部门，需协调后答复"})
+        truth.extension = True
+        deadline += EXTENSION_DAYS
+    if truth.urgency in ("general", "complex") and rng.random() < 0.3:
+        line.add(add_office_hours(signed, rng.uniform(1, 9)), NOTE, f"unit:{unit}",
+                 {"unit": unit, "text": "已安排工作人员现场核实，正在协调处理。"})
+    truth.late = rng.random() < profile.late_prob
+    # Margins keep "late" unambiguous whatever exact deadline convention the SLA service uses.
+    days = deadline + rng.uniform(0.3, 3.0) if truth.late else deadline * rng.uniform(*profile.reply_share)
+    replied = line.add(max(add_working_days(start, days), add_office_hours(signed, 0.2)), REPLY,
+                       f"unit:{unit}", {"unit": unit, "text": REPLY_TEXTS[truth.request_type],
+                                        "outcome": "explained" if truth.request_type == "consultation" else "resolved"})
+    _rate_and_call_back(rng, line, truth, citizen, profile, replied)
+
+
+def _bounce(rng: random.Random, line: Timeline, truth: TicketTruth, at: datetime) -> datetime:
+    unit = truth.handling_unit
+    truth.bounced = True
+    bounced = line.add(at, BOUNCE_BACK, f"unit:{unit}", {"unit": unit, "reason": rng.choice(BOUNCE_REASONS)})
+    decided_at = add_office_hours(bounced, rng.uniform(0.5, 3.0))
+    if rng.random() < 0.25:
+        helper = "dept.urban_management" if unit.startswith(("county.", "zone.")) else truth.territory
+        decision: dict[str, Any] = {"decision": "coordinate", "lead": unit, "co_handling": [helper],
+                                    "text": "经平台统筹协调，由原单位主办、相关单位协办，不得再次退单。"}
+    else:
+        decision = {"decision": "reassign", "unit": unit, "text": "经核实属于贵单位职责范围，退单不予支持，请按时办理。"}
+    decided = line.add(decided_at, DECIDE, "dispatcher", decision)
+    return add_office_hours(decided, rng.uniform(0.2, 2.0))
+
+
+def _rate_and_call_back(rng: random.Random, line: Timeline, truth: TicketTruth, citizen: Citizen,
+                        profile: UnitProfile, replied: datetime) -> None:
+    can_rate = citizen.kind != ANONYMOUS or truth.channel.startswith("wechat")
+    if can_rate and rng.random() >= NEVER_RATE_SHARE:
+        truth.rating = draw_rating(rng, profile, late=truth.late, bounced=truth.bounced)
+        line.add(replied + timedelta(minutes=rng.randint(5, 72 * 60)), RATE, f"citizen:{truth.citizen}",
+                 {"rating": truth.rating, "comment": _comment(rng, truth.rating)})
+    if citizen.phone is None:
+        return
+    if truth.rating == DISSATISFIED or rng.random() < CALLBACK_SAMPLE_SHARE:
+        reached = rng.random() < 0.85
+        heard = (truth.rating if truth.rating and rng.random() < 0.85
+                 else draw_rating(rng, profile, late=truth.late, bounced=truth.bounced))
+        line.add(add_office_hours(line.last or replied, rng.uniform(1, 16)), CALLBACK, "staff:callback",
+                 {"reached": reached, "rating": heard if reached else None})
+
+
+def _comment(rng: random.Random, rating: str) -> str | None:
+    if rng.random() < 0.6:
+        return None
+    return {SATISFIED: "处理及时，态度很好", BASICALLY_SATISFIED: "问题解决了，就是有点慢",
+            DISSATISFIED: "问题根本没解决，敷衍了事"}[rating]

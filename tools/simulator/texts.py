@@ -1,0 +1,205 @@
+"""Chinese request texts from templates with slots, shaped per channel.
+
+A request is opener + issue + ask (+ closer). The same issue reads first-person on WeChat and
+the web, as an operator's third-person summary on the hotline, and as a letter in the mayor's
+mailbox, because that is how the real channels differ.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tools.simulator.city import City, Estate, Territory, load_data
+from tools.simulator.people import ANONYMOUS, ENTERPRISE, Citizen
+
+CHANNELS = ("wechat_mini", "wechat_official", "hotline_12345", "mayor_mailbox", "media_hotline", "web")
+CHANNEL_WEIGHTS = (0.34, 0.10, 0.39, 0.06, 0.03, 0.08)
+MEDIA_PROGRAMMES = ("《民声直通车》", "《颍州热线》", "《阜阳民生帮帮团》")
+
+# Share of personal requests that put personal data into their free text (the privacy test load).
+PII_PHONE_SHARE = 0.06
+PII_ID_SHARE = 0.02
+PII_ADDRESS_SHARE = 0.08
+
+
+@dataclass(frozen=True, slots=True)
+class Subcategory:
+    level1: str
+    level2: str
+    route: str
+    request_type: str
+    urgency: str
+    titles: tuple[str, ...]
+    issues: tuple[str, ...]
+    asks: tuple[str, ...]
+
+
+def load_taxonomy() -> tuple[list[str], list[float], dict[str, tuple[list[Subcategory], list[float]]]]:
+    """Level-1 names with weights, and per level 1 its subcategories with weights."""
+    data = load_data("templates.json")
+    names, weights, subs = [], [], {}
+    for cat in data["categories"]:
+        names.append(cat["level1"])
+        weights.append(float(cat["weight"]))
+        subs[cat["level1"]] = (
+            [Subcategory(cat["level1"], s["level2"], cat["route"], s["type"], s["urgency"],
+                         tuple(s["titles"]), tuple(s["issues"]), tuple(s["asks"])) for s in cat["subs"]],
+            [float(s["weight"]) for s in cat["subs"]],
+        )
+    return names, weights, subs
+
+
+class Slots(dict[str, str]):
+    """Template slots, drawn only when a template asks for them (keeps 90k requests fast)."""
+
+    def __init__(self, rng: random.Random, city: City, territory: Territory, estate: Estate,
+                 company: str | None = None) -> None:
+        super().__init__()
+        self._rng, self._city, self._territory, self._estate = rng, city, territory, estate
+        self._company = company
+
+    def __missing__(self, key: str) -> str:
+        value = self._draw(key)
+        self[key] = value
+        return value
+
+    def _draw(self, key: str) -> str:
+        rng, t, e = self._rng, self._territory, self._estate
+        words = load_data("templates.json")
+        if key == "estate":
+            return e.name
+        if key == "road":
+            return e.road
+        if key == "road2":
+            return rng.choice([r for r in t.roads if r != e.road] or t.roads)
+        if key == "street":
+            return e.subdistrict
+        if key == "district":
+            return t.name
+        if key == "shop":
+            return rng.choice(t.shops)
+        if key == "company":
+            return self._company or rng.choice(t.companies)
+        if key == "school":
+            return t.name.rstrip("区县市") + rng.choice(self._city.schools)
+        if key == "hospital":
+            return t.name.rstrip("区县市") + rng.choice(self._city.hospitals)
+        if key == "building":
+            return f"{rng.randint(1, 24)}号楼"
+        if key == "days":
+            return rng.choice(words["days"])
+        if key == "hour":
+            return rng.choice(words["hours"])
+        if key == "amount":
+            return str(rng.choice((200, 380, 500, 860, 1200, 2600, 3500, 4800, 8000, 12000, 56000)))
+        if key == "bus":
+            return str(rng.randint(1, 60))
+        if key in ("month", "count"):
+            return str(rng.randint(2, 9))
+        if key == "fee_old":
+            return str(rng.randint(5, 8))
+        if key == "fee_new":
+            return str(rng.randint(0, 5))
+        raise KeyError(key)
+
+
+def compose(rng: random.Random, sub: Subcategory, slots: Slots, citizen: Citizen, *, first_person: bool = True
+            ) -> tuple[str, str, str, list[str]]:
+    """(title, issue, ask, pii kinds) for one request; PII sentences go into the free text.
+
+    ``first_person`` is how the citizen writes; the hotline operator's summary speaks of "来电人".
+    """
+    issue = rng.choice(sub.issues).format_map(slots)
+    ask = rng.choice(sub.asks).format_map(slots)
+    title = rng.choice(sub.titles).format_map(slots)
+    pii: list[str] = []
+    if citizen.kind == "person":
+        if rng.random() < PII_ADDRESS_SHARE:
+            issue = (f"我家住在{citizen.address}，" if first_person else f"（家住{citizen.address}）") + issue
+            pii.append("address")
+        if rng.random() < PII_PHONE_SHARE:
+            ask += f"，我的电话是{citizen.phone}" if first_person else f"，联系电话{citizen.phone}"
+            pii.append("phone")
+        if rng.random() < PII_ID_SHARE:
+            ask += (f"，本人{citizen.name}，身份证号{citizen.id_number}" if first_person
+                    else f"，来电人{citizen.name}，身份证号{citizen.id_number}")
+            pii.extend(("id_number", "name"))
+    return title, issue, ask, pii
+
+
+def _opener(rng: random.Random, citizen: Citizen, slots: Slots) -> str:
+    openers = load_data("templates.json")["openers"][citizen.kind]
+    return rng.choice(openers).format_map(slots)
+
+
+def _closer(rng: random.Random) -> str:
+    return rng.choice(load_data("templates.json")["closers"])
+
+
+def _picture_refs(rng: random.Random, at: datetime, count: int) -> list[dict[str, Any]]:
+    # Phase 2 turns content_seed into deterministic image bytes; the plan holds references only.
+    return [{"name": f"IMG_{at:%Y%m%d_%H%M%S}_{i + 1}.jpg", "mime": "image/jpeg",
+             "content_seed": rng.randrange(2**31)} for i in range(count)]
+
+
+def _contact(citizen: Citizen) -> dict[str, str | None] | None:
+    if citizen.kind == ANONYMOUS:
+        return None
+    contact = {"name": citizen.name, "phone": citizen.phone}
+    if citizen.kind == ENTERPRISE:
+        contact |= {"company": citizen.company, "credit_code": citizen.credit_code}
+    return contact
+
+
+def render(rng: random.Random, channel: str, *, ref: str, at: datetime, sub: Subcategory,
+           slots: Slots, citizen: Citizen, lon: float, lat: float) -> tuple[dict[str, Any], list[str]]:
+    """The channel adapter's input for one request, and the PII kinds planted in its text."""
+    title, issue, ask, pii = compose(rng, sub, slots, citizen,
+                                     first_person=channel not in ("hotline_12345", "media_hotline"))
+    first_person = f"{_opener(rng, citizen, slots)}{issue}，{ask}。{_closer(rng)}"
+    hint = sub.level1 if rng.random() < 0.3 else None
+    if channel in ("wechat_mini", "wechat_official"):
+        payload: dict[str, Any] = {
+            "openid": f"o{rng.getrandbits(112):028x}", "text": first_person,
+            "pictures": _picture_refs(rng, at, rng.choice((0, 0, 1, 1, 2, 3))),
+            "contact": _contact(citizen), "category_hint": hint}
+        if channel == "wechat_mini":
+            payload["location"] = {"lon": lon, "lat": lat, "label": f"{slots['district']}{slots['road']}"}
+            payload["video"] = _picture_refs(rng, at, 1)[0] | {"mime": "video/mp4"} if rng.random() < 0.05 else None
+            payload["public"] = rng.random() < 0.8
+    elif channel == "hotline_12345":
+        who = "来电人" if citizen.kind != ENTERPRISE else f"{citizen.company}来电"
+        payload = {"call_id": f"HL{at:%Y%m%d%H%M%S}{ref[-4:]}", "operator_id": f"op{rng.randint(1, 60):03d}",
+                   "caller_number": None if citizen.kind == ANONYMOUS else citizen.phone,
+                   "caller_name": None if citizen.kind == ANONYMOUS else citizen.name,
+                   "call_seconds": rng.randint(60, 900), "category_hint": sub.level1,
+                   "summary": f"{who}反映（{slots['district']}）：{issue}。诉求：{ask}。"}
+    elif channel == "mayor_mailbox":
+        sender = _contact(citizen)
+        if sender is not None:
+            sender |= {"email": f"user{rng.randrange(10**6):06d}@example.com", "address": citizen.address}
+        payload = {"letter_id": f"SZXX{at:%Y%m%d}{ref[-5:]}", "subject": title, "sender": sender,
+                   "body": f"尊敬的市长：\n  您好！{first_person}\n  此致\n敬礼！"}
+    elif channel == "media_hotline":
+        payload = {"programme": rng.choice(MEDIA_PROGRAMMES), "reporter": f"记者{rng.randint(1, 12):02d}号",
+                   "caller_number": None if citizen.kind == ANONYMOUS else citizen.phone,
+                   "summary": f"听众反映（{slots['district']}）：{issue}。诉求：{ask}。",
+                   "broadcast_at": None}
+    elif channel == "web":
+        contact = _contact(citizen) or {}
+        payload = {"title": title, "content": first_person, "name": contact.get("name"),
+                   "phone": contact.get("phone"), "email": None,
+                   "address": citizen.address, "public": rng.random() < 0.6, "category_hint": hint}
+    else:
+        raise ValueError(f"unknown channel {channel!r}")
+    return payload, pii
+
+
+# Free-text fields per channel: what the privacy test scans and what a detector must clean.
+TEXT_FIELDS = {
+    "wechat_mini": ("text",), "wechat_official": ("text",), "hotline_12345": ("summary",),
+    "mayor_mailbox": ("subject", "body"), "media_hotline": ("summary",), "web": ("title", "content"),
+}
