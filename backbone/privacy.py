@@ -18,13 +18,17 @@ What it catches (each a ``Finding.kind``):
 * ``address``   house numbers: after a road/street/lane (…路/街/巷/道/弄) the numbers of
                 号/栋/幢/号楼/单元/层/楼/室 are masked, the road kept ("人民路*号*栋*单元*室");
                 also any run like "3栋2单元501室" on its own.
-* ``name``      a name right after a cue (我叫, 我是, 本人, 姓名, 联系人, 户主, 报修人) that starts
-                with a common surname: the given name is masked ("张*", "欧阳**").
-                Honorifics (王女士, 李师傅) are left as they are: they identify nobody.
+* ``name``      a name right after a cue (我叫, 我是, 本人, 姓名, 联系人, 户主, 报修人, 名叫,
+                投诉人, 来电人, 申请人, 当事人...) that starts with a common surname, and a
+                full name right before an honorific or a phone cue with no cue before it
+                (王秀英女士, 张建国师傅, 李娜电话...): the given name is masked ("张*", "欧阳**").
+                A bare surname with an honorific (王女士, 李师傅) is left alone: it identifies nobody.
+* ``plate``     licence plates (皖K12345, 皖KD12345): province and letter kept, "皖K***45".
+* ``account``   WeChat / QQ ids after their cue (微信号, 微信, QQ): all but the first character.
 
-Known gaps (kept on purpose to stay conservative): names without a cue, numbers written in
-Chinese numerals (一三八…), addresses written only with Chinese numerals, licence plates,
-WeChat ids, and foreign phone numbers.
+Known gaps (kept on purpose to stay conservative): names with neither cue nor honorific,
+numbers written in Chinese numerals (一三八…), addresses written only with Chinese numerals,
+and foreign phone numbers.
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ _CARD_RE = re.compile(r"(?<![0-9])\d{4}(?:[\s\-]?\d{4}){2}[\s\-]?\d{4,7}" + _NOT
 _CARD_CUE_RE = re.compile(r"(?:卡号|银行卡|账号|帐号)[^0-9]{0,6}?(\d(?:[\s\-]?\d){11,18})" + _NOT_DIGIT_AFTER)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
+_PLATE_RE = re.compile(
+    r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]([A-HJ-NP-Z])[·\s]?([A-HJ-NP-Z0-9]{5,6})"
+    r"(?![A-Za-z0-9])"
+)
+_ACCOUNT_RE = re.compile(r"(?:微信号|微信|QQ号|QQ|qq)[:：\s]*([A-Za-z0-9_\-]{5,20})(?![A-Za-z0-9_\-])")
+
 _UNIT = r"(?:号楼|号院|号|栋|幢|座|单元|层|楼|室|户)"
 _NUMBER = r"\d+(?:[\-－]\d+)?"
 _ROAD_ADDRESS_RE = re.compile(r"(?<=[路街巷道弄])" + rf"{_NUMBER}号(?:{_NUMBER}{_UNIT})*")
@@ -87,7 +97,10 @@ _SURNAMES = set(
     "古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫"
     "寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
 )
-_NAME_CUE_RE = re.compile(r"(我叫|我是|本人是|本人|姓名[:：\s]*|联系人[:：\s]*|户主[:：\s]*|报修人[:：\s]*)")
+_NAME_CUE_RE = re.compile(
+    r"(我叫|名叫|我是|本人是|本人|(?:姓名|联系人|户主|报修人|投诉人|举报人|来电人|反映人|申请人|当事人)"
+    r"(?:是|为)?[:：\s]*)"
+)
 _HONORIFICS = ("女士", "先生", "师傅", "老师", "大爷", "大妈", "阿姨", "叔叔", "经理", "主任", "同志", "老板",
                "小姐", "医生", "书记", "大姐", "大哥", "奶奶", "爷爷")
 # Characters that, right after a surname-like first character, show we are not reading a name
@@ -96,6 +109,13 @@ _NOT_GIVEN_NAME = set("村庄镇乡区县市店家的在是住了和与及边围
 # Words that often follow a name directly ("本人张伟反映…"): the name ends before them.
 _WORDS_AFTER_NAME = ("反映", "投诉", "举报", "来电", "咨询", "家住", "电话", "手机", "今年", "住在", "联系")
 _STOP_AFTER_NAME = set("的在是住了和与及，。,.！!？?；;：:、（(）) \n\t")
+# Right after a full name with no cue before it: an honorific, or where to reach the person.
+_NAME_SUFFIX_RE = re.compile(
+    r"(?:女士|先生|小姐|同志|师傅|老师|医生|阿姨|大爷|大妈|大姐|大哥|奶奶|爷爷|老人|同学"
+    r"|的电话|的手机|电话|手机号|手机)"
+)
+# Characters that are surnames but, before another surname, usually join words ("和王秀女士").
+_LINKING_CHARS = set("和向于时给对跟同与及是找叫让被为将把由")
 
 
 def _keep_ends(digits: str, head: int, tail: int) -> str:
@@ -164,6 +184,14 @@ def _pattern_findings(text: str) -> list[Finding]:
         found.append(Finding("landline", m.start(), m.end(), m.group(), f"{area}-{_keep_ends(number, 0, 2)}"))
     for m in _EMAIL_RE.finditer(text):
         found.append(Finding("email", m.start(), m.end(), m.group(), _mask_email(m.group())))
+    for m in _PLATE_RE.finditer(text):
+        tail = m.group(2)
+        masked = text[m.start()] + m.group(1) + "*" * (len(tail) - 2) + tail[-2:]
+        found.append(Finding("plate", m.start(), m.end(), m.group(), masked))
+    for m in _ACCOUNT_RE.finditer(text):
+        account = m.group(1)
+        found.append(Finding("account", m.start(1), m.end(1), account,
+                             account[0] + "*" * (len(account) - 1)))
     for regex in (_ROAD_ADDRESS_RE, _BUILDING_RUN_RE):
         for m in regex.finditer(text):
             found.append(Finding("address", m.start(), m.end(), m.group(), _mask_digits(m.group())))
@@ -203,7 +231,53 @@ def _name_findings(text: str) -> list[Finding]:
         if span is not None:
             name = text[span[0] : span[1]]
             found.append(Finding("name", span[0], span[1], name, mask_name(name)))
+    for suffix in _NAME_SUFFIX_RE.finditer(text):
+        span = _name_before(text, suffix.start())
+        if span is not None:
+            name = text[span[0] : span[1]]
+            found.append(Finding("name", span[0], span[1], name, mask_name(name)))
     return found
+
+
+def _is_surname_at(text: str, pos: int) -> int:
+    """Length of the surname starting at ``pos`` (2 compound, 1 simple), 0 when none."""
+    if text[pos : pos + 2] in _COMPOUND_SURNAMES:
+        return 2
+    return 1 if text[pos : pos + 1] in _SURNAMES else 0
+
+
+def _overlaps_honorific(text: str, start: int, end: int) -> bool:
+    for h in _HONORIFICS:
+        pos = text.find(h, max(0, start - len(h) + 1), end + len(h) - 1)
+        if pos != -1 and pos < end and pos + len(h) > start:
+            return True
+    return False
+
+
+def _name_before(text: str, end: int) -> tuple[int, int] | None:
+    """A full name (surname + one or two given characters) that ends right at ``end``.
+
+    Prefers the longer name, unless its first character reads better as a word of its own
+    ("和王秀女士": 和 is a surname too, but here it means "and").
+    """
+    for length in (4, 3, 2):
+        start = end - length
+        if start < 0 or not all("\u4e00" <= ch <= "\u9fff" for ch in text[start:end]):
+            continue
+        surname = _is_surname_at(text, start)
+        given = length - surname
+        if surname == 0 or not 1 <= given <= 2:
+            continue
+        if length == 4 and surname == 1:
+            continue
+        if surname == 1 and text[start] in _LINKING_CHARS and _is_surname_at(text, start + 1):
+            continue
+        if any(ch in _NOT_GIVEN_NAME or ch in _STOP_AFTER_NAME for ch in text[start + surname : end]):
+            continue
+        if _overlaps_honorific(text, start, end):
+            continue  # "王女士电话", "王师傅手机": a surname and an honorific, not a name
+        return start, end
+    return None
 
 
 def find_personal_data(text: str) -> list[Finding]:

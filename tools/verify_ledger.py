@@ -116,8 +116,8 @@ class Key:
 
 
 def load_key(spec: Any) -> Key:
-    if isinstance(spec, str) and spec.count("+") == 2 and "-----" not in spec:
-        name, hexid, b64 = spec.strip().split("+")
+    if isinstance(spec, str) and spec.count("+") >= 2 and "-----" not in spec:
+        name, hexid, b64 = spec.strip().split("+", 2)
         raw = base64.b64decode(b64, validate=True)
         if len(raw) != 33 or raw[0] != 1:
             raise Invalid("verifier key is not Ed25519")

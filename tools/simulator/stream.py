@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from itertools import accumulate
 from datetime import datetime
+from itertools import accumulate
 
 from tools.simulator.behaviour import Timeline
 from tools.simulator.city import City, Estate, Territory

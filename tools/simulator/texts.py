@@ -81,6 +81,10 @@ class Slots(dict[str, str]):
             return t.name
         if key == "shop":
             return rng.choice(t.shops)
+        if key in ("eatery", "store", "training"):
+            # A shop of the kind the sentence needs: nobody eats at a hardware store.
+            prefixes = load_data("city.json")["shop_prefixes"]
+            return rng.choice(prefixes) + rng.choice(words["shop_groups"][key])
         if key == "company":
             return self._company or rng.choice(t.companies)
         if key == "school":
@@ -94,7 +98,9 @@ class Slots(dict[str, str]):
         if key == "hour":
             return rng.choice(words["hours"])
         if key == "amount":
-            return str(rng.choice((200, 380, 500, 860, 1200, 2600, 3500, 4800, 8000, 12000, 56000)))
+            return str(rng.choice(words["amounts"]))
+        if key == "big_amount":
+            return str(rng.choice(words["big_amounts"]))
         if key == "bus":
             return str(rng.randint(1, 60))
         if key in ("month", "count"):
@@ -145,6 +151,22 @@ def _picture_refs(rng: random.Random, at: datetime, count: int) -> list[dict[str
              "content_seed": rng.randrange(2**31)} for i in range(count)]
 
 
+_OPENID_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+
+
+def _openid(rng: random.Random) -> str:
+    """A WeChat-like openid; digit runs stay short so no id can pass for a phone or ID number."""
+    chars, run = ["o"], 0
+    for _ in range(27):
+        if run < 3 and rng.random() < 0.3:
+            chars.append(str(rng.randrange(10)))
+            run += 1
+        else:
+            chars.append(rng.choice(_OPENID_LETTERS))
+            run = 0
+    return "".join(chars)
+
+
 def _contact(citizen: Citizen) -> dict[str, str | None] | None:
     if citizen.kind == ANONYMOUS:
         return None
@@ -163,7 +185,7 @@ def render(rng: random.Random, channel: str, *, ref: str, at: datetime, sub: Sub
     hint = sub.level1 if rng.random() < 0.3 else None
     if channel in ("wechat_mini", "wechat_official"):
         payload: dict[str, Any] = {
-            "openid": f"o{rng.getrandbits(112):028x}", "text": first_person,
+            "openid": _openid(rng), "text": first_person,
             "pictures": _picture_refs(rng, at, rng.choice((0, 0, 1, 1, 2, 3))),
             "contact": _contact(citizen), "category_hint": hint}
         if channel == "wechat_mini":
@@ -172,7 +194,7 @@ def render(rng: random.Random, channel: str, *, ref: str, at: datetime, sub: Sub
             payload["public"] = rng.random() < 0.8
     elif channel == "hotline_12345":
         who = "来电人" if citizen.kind != ENTERPRISE else f"{citizen.company}来电"
-        payload = {"call_id": f"HL{at:%Y%m%d%H%M%S}{ref[-4:]}", "operator_id": f"op{rng.randint(1, 60):03d}",
+        payload = {"call_id": f"HL{at:%Y%m%d-%H%M%S}-{ref[-4:]}", "operator_id": f"op{rng.randint(1, 60):03d}",
                    "caller_number": None if citizen.kind == ANONYMOUS else citizen.phone,
                    "caller_name": None if citizen.kind == ANONYMOUS else citizen.name,
                    "call_seconds": rng.randint(60, 900), "category_hint": sub.level1,

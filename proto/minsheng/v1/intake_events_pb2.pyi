@@ -46,3 +46,35 @@ class TicketRejected(_message.Message):
     reason_code: str
     reason_text: str
     def __init__(self, reason_code: _Optional[str] = ..., reason_text: _Optional[str] = ...) -> None: ...
+
+class TicketMergedIntoCase(_message.Message):
+    __slots__ = ("case_id", "primary_ticket_id", "primary_code", "score", "confirmed", "by")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_CODE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    primary_ticket_id: str
+    primary_code: str
+    score: float
+    confirmed: bool
+    by: str
+    def __init__(self, case_id: _Optional[str] = ..., primary_ticket_id: _Optional[str] = ..., primary_code: _Optional[str] = ..., score: _Optional[float] = ..., confirmed: _Optional[bool] = ..., by: _Optional[str] = ...) -> None: ...
+
+class TicketUnmergedFromCase(_message.Message):
+    __slots__ = ("case_id", "primary_ticket_id", "reason", "by")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    primary_ticket_id: str
+    reason: str
+    by: str
+    def __init__(self, case_id: _Optional[str] = ..., primary_ticket_id: _Optional[str] = ..., reason: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
+
+class CitizenIdentityErased(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

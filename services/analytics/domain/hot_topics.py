@@ -29,6 +29,12 @@ _PLACE = re.compile(
 OTHER_ASPECT = "其他"
 
 
+def place_in(text: str | None) -> str | None:
+    """The estate or road a text names ("锦绣华庭小区", "人民路"), or None."""
+    found = _PLACE.search(text or "")
+    return found.group(1) if found else None
+
+
 @dataclass(frozen=True)
 class TicketText:
     """What analytics knows of one ticket's text: masked text, time, and where it belongs."""
@@ -42,10 +48,7 @@ class TicketText:
     units: tuple[str, ...] = ()
 
     def where(self) -> str | None:
-        if self.place:
-            return self.place
-        found = _PLACE.search(self.text)
-        return found.group(1) if found else None
+        return self.place or place_in(self.text)
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class CheckpointVerifier:
 
     @classmethod
     def from_vkey(cls, vkey: str) -> CheckpointVerifier:
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)  # base64 may hold "+", the name may not
         if len(parts) != 3:
             raise CheckpointFormatError("a verifier key reads name+keyid+base64key")
         name, hexid, b64 = parts

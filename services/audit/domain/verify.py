@@ -184,13 +184,17 @@ class _LedgerScan:
             )
 
     def finish(self) -> None:
+        # Entries since the last confirmed size are unproven too: the ledger may have been cut
+        # and rewritten (re-chained) at once, so the range starts there, not at the cut.
         for cp in self.pending:
             self.findings.append(
                 Finding(
                     "truncated",
-                    self.tree.size,
+                    self.last_good_size,
                     None,
-                    f"a checkpoint signed size {cp.tree_size}, the ledger holds {self.tree.size}",
+                    f"a checkpoint signed size {cp.tree_size}, the ledger holds {self.tree.size}: "
+                    f"entries {self.tree.size}..{cp.tree_size - 1} are gone, and "
+                    f"{self.last_good_size}..{self.tree.size - 1} are confirmed by no checkpoint",
                     cp.tree_size - 1,
                 )
             )

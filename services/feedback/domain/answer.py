@@ -37,6 +37,7 @@ class Channel(StrEnum):
 
 class ReplyOutcome(StrEnum):
     RESOLVED = "resolved"  # 已办结
+    EXPLAINED = "explained"  # 解释说明 (a consultation answered, a matter explained)
     NEEDS_LONGER = "needs_longer"  # 需较长时间办理: explanation and expected date owed
     NOT_ALLOWED_BY_POLICY = "not_allowed_by_policy"  # 政策不允许: explanation owed
 
@@ -53,6 +54,9 @@ PLACEHOLDERS = frozenset(
     }
 )
 OUTCOME_PLACEHOLDERS = frozenset({"explanation", "expected_by", "policy_basis"})
+# Used instead of needs_longer when the reply says it needs longer but no date is known yet
+# (the AcceptedReply says so explicitly: a missing date is never silently accepted).
+NEEDS_LONGER_UNDATED = "needs_longer_undated"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class AcceptedReply:
     explanation: str = ""
     expected_by: date | None = None
     policy_basis: str = ""
+    expected_by_unknown: bool = False  # needs_longer, and nobody could name a date yet
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ def parse_answer_templates(raw: Mapping[str, Any]) -> AnswerTemplates:
             unknown = _fields_of(texts[outcome.value]) - OUTCOME_PLACEHOLDERS
             if unknown:
                 raise TemplateError(f"outcome text {outcome.value} has unknown fields {unknown}")
+        if _fields_of(texts.get(NEEDS_LONGER_UNDATED, "")) - OUTCOME_PLACEHOLDERS:
+            raise TemplateError(f"outcome text {NEEDS_LONGER_UNDATED} has unknown fields")
     channels: dict[str, tuple[NoticeTemplate, ...]] = {}
     for channel in Channel:
         entries = raw["channels"].get(channel.value)
@@ -171,19 +178,26 @@ def outcome_text(reply: AcceptedReply, templates: AnswerTemplates, *, short: boo
         outcome = ReplyOutcome(reply.outcome)
     except ValueError:
         raise UnknownReplyOutcomeError(f"reply outcome {reply.outcome!r} is unknown") from None
-    if outcome is not ReplyOutcome.RESOLVED and not reply.explanation.strip():
+    explained = outcome in (ReplyOutcome.RESOLVED, ReplyOutcome.EXPLAINED)
+    if not explained and not reply.explanation.strip():
         raise MissingExplanationError(
             f"a '{outcome.value}' reply must explain why to the citizen (fact 6)"
         )
+    key = outcome.value
     if outcome is ReplyOutcome.NEEDS_LONGER and reply.expected_by is None:
-        raise MissingExplanationError("a 'needs_longer' reply must say when it is expected done")
+        if not reply.expected_by_unknown:
+            raise MissingExplanationError(
+                "a 'needs_longer' reply must say when it is expected done")
+        key = NEEDS_LONGER_UNDATED
     values = {
         "explanation": reply.explanation.strip().rstrip("。"),
         "expected_by": _zh_date(reply.expected_by) if reply.expected_by else "",
         "policy_basis": reply.policy_basis.strip() or "相关法律法规及政策规定",
     }
     texts = templates.short_outcome_texts if short else templates.outcome_texts
-    return _render(texts[outcome.value], values)
+    if key not in texts:
+        raise TemplateError(f"no outcome text for {key}")
+    return _render(texts[key], values)
 
 
 def _fit(template: NoticeTemplate, values: dict[str, str]) -> str:

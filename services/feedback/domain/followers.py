@@ -80,7 +80,10 @@ class Follower(Aggregate):
         return uuid.uuid5(FOLLOWER_NAMESPACE, f"follower:{follower_id}")
 
     @event("FollowerRegistered")
-    def __init__(self, *, follower_id: str, role: str, remark_max_chars: int = 1000) -> None:
+    def __init__(
+        self, *, follower_id: str, role: str, remark_max_chars: int = 1000,
+        timestamp: datetime | None = None,
+    ) -> None:
         self.follower_id = follower_id
         self.role = FollowerRole(role)
         self.remark_max_chars = remark_max_chars
@@ -88,7 +91,10 @@ class Follower(Aggregate):
         self.pushed_ticket_ids: list[str] = []
 
     @classmethod
-    def register(cls, *, follower_id: str, role: str, remark_max_chars: int = 1000) -> Follower:
+    def register(
+        cls, *, follower_id: str, role: str, remark_max_chars: int = 1000,
+        at: datetime | None = None,
+    ) -> Follower:
         if not follower_id.strip():
             raise UnknownFollowerRoleError("a follower needs a platform id")
         try:
@@ -96,7 +102,8 @@ class Follower(Aggregate):
         except ValueError:
             allowed = ", ".join(r.value for r in FollowerRole)
             raise UnknownFollowerRoleError(f"role {role!r} is not one of: {allowed}") from None
-        return cls(follower_id=follower_id, role=role, remark_max_chars=remark_max_chars)
+        return cls(follower_id=follower_id, role=role, remark_max_chars=remark_max_chars,
+                   timestamp=at)
 
     # --- following --------------------------------------------------------------------
 
@@ -110,20 +117,26 @@ class Follower(Aggregate):
         kind, target_id = _parse_target(kind, target_id)
         if self.is_following(kind, target_id):
             raise AlreadyFollowingError(f"already following {kind} {target_id}")
-        self._follow_started(target_kind=kind, target_id=target_id, followed_at=at)
+        self._follow_started(target_kind=kind, target_id=target_id, followed_at=at, timestamp=at)
 
     @event("FollowStarted")
-    def _follow_started(self, target_kind: str, target_id: str, followed_at: datetime) -> None:
+    def _follow_started(
+        self, target_kind: str, target_id: str, followed_at: datetime,
+        timestamp: datetime | None = None,
+    ) -> None:
         self.following.append([target_kind, target_id])
 
     def unfollow(self, *, kind: str, target_id: str, at: datetime) -> None:
         kind, target_id = _parse_target(kind, target_id)
         if not self.is_following(kind, target_id):
             raise NotFollowingError(f"not following {kind} {target_id}")
-        self._follow_stopped(target_kind=kind, target_id=target_id, stopped_at=at)
+        self._follow_stopped(target_kind=kind, target_id=target_id, stopped_at=at, timestamp=at)
 
     @event("FollowStopped")
-    def _follow_stopped(self, target_kind: str, target_id: str, stopped_at: datetime) -> None:
+    def _follow_stopped(
+        self, target_kind: str, target_id: str, stopped_at: datetime,
+        timestamp: datetime | None = None,
+    ) -> None:
         self.following.remove([target_kind, target_id])
 
     # --- remarks and supervision -------------------------------------------------------
@@ -146,6 +159,7 @@ class Follower(Aggregate):
             role=self.role.value,
             text=text,
             remarked_at=at,
+            timestamp=at,
         )
 
     @event("RemarkAdded")
@@ -157,6 +171,7 @@ class Follower(Aggregate):
         role: str,
         text: str,
         remarked_at: datetime,
+        timestamp: datetime | None = None,
     ) -> None:
         pass  # the event itself is the remark; the unit's view is a projection of it
 
@@ -179,6 +194,7 @@ class Follower(Aggregate):
             reason=reason.strip(),
             channel=DEPUTY_CHANNEL,
             pushed_at=at,
+            timestamp=at,
         )
 
     @event("PushedToSupervision")
@@ -190,6 +206,7 @@ class Follower(Aggregate):
         reason: str,
         channel: str,
         pushed_at: datetime,
+        timestamp: datetime | None = None,
     ) -> None:
         self.pushed_ticket_ids.append(ticket_id)
 

@@ -96,6 +96,7 @@ class TicketFeedback(Aggregate):
         rating_window_days: int,
         max_reopens: int,
         comment_max_chars: int,
+        timestamp: datetime | None = None,
     ) -> None:
         # Policy figures are copied into the created event so that replaying an old ticket
         # gives the same answers even after the policy file changes.
@@ -111,6 +112,8 @@ class TicketFeedback(Aggregate):
         self.unit_code = ""
         self.reply_round = 0
         self.reply_outcome = ""
+        self.reply_text = ""
+        self.expected_by: datetime | None = None
         self.rating_due_at: datetime | None = None
         self.ratings: dict[str, dict[str, Any]] = {}
         self.used_token_ids: list[str] = []
@@ -131,6 +134,7 @@ class TicketFeedback(Aggregate):
         channel: str,
         category: str,
         policy: FeedbackPolicy,
+        at: datetime | None = None,
     ) -> TicketFeedback:
         if not ticket_id or not citizen_ids:
             raise ValueError("a ticket's feedback needs the ticket id and at least one citizen")
@@ -143,12 +147,25 @@ class TicketFeedback(Aggregate):
             rating_window_days=policy.rating_window_days,
             max_reopens=policy.max_reopens,
             comment_max_chars=policy.comment_max_chars,
+            timestamp=at,
         )
 
     # --- reply --------------------------------------------------------------------------
 
-    def deliver_reply(self, *, unit_code: str, reply_outcome: str, delivered_at: datetime) -> None:
-        """The platform accepted a unit's reply and the citizen was told: start a round."""
+    def deliver_reply(
+        self,
+        *,
+        unit_code: str,
+        reply_outcome: str,
+        delivered_at: datetime,
+        reply_text: str = "",
+        expected_by: datetime | None = None,
+    ) -> None:
+        """The platform accepted a unit's reply and the citizen was told: start a round.
+
+        `reply_text` is the unit's (masked) reply; `expected_by` the date a matter that needs
+        longer is expected done, when known. Both travel in the event so the notices sent to
+        the citizen can be rebuilt from the event alone."""
         self.check_not_closed()
         if self.status is not FeedbackStatus.AWAITING_REPLY:
             raise ReplyRoundError(
@@ -162,6 +179,9 @@ class TicketFeedback(Aggregate):
             reply_outcome=reply_outcome,
             delivered_at=delivered_at,
             rating_due_at=due,
+            reply_text=reply_text,
+            expected_by=expected_by,
+            timestamp=delivered_at,
         )
 
     @event("ReplyDelivered")
@@ -172,8 +192,13 @@ class TicketFeedback(Aggregate):
         reply_outcome: str,
         delivered_at: datetime,
         rating_due_at: datetime,
+        reply_text: str = "",
+        expected_by: datetime | None = None,
+        timestamp: datetime | None = None,
     ) -> None:
         self.reply_round = reply_round
+        self.reply_text = reply_text
+        self.expected_by = expected_by
         self.unit_code = unit_code
         self.reply_outcome = reply_outcome
         self.rating_due_at = rating_due_at
@@ -212,6 +237,7 @@ class TicketFeedback(Aggregate):
             via=RatingVia(via).value,
             rated_at=at,
             token_id=token_id,
+            timestamp=at,
         )
 
     def rate_with_token(
@@ -269,6 +295,7 @@ class TicketFeedback(Aggregate):
         via: str,
         rated_at: datetime,
         token_id: str,
+        timestamp: datetime | None = None,
     ) -> None:
         self.ratings[citizen_id] = {"rating": rating, "comment": comment, "via": via}
         if token_id:
@@ -294,10 +321,12 @@ class TicketFeedback(Aggregate):
             raise RatingWindowOpenError(
                 f"the rating window is open until {self.rating_due_at}; cannot mark unrated yet"
             )
-        self._marked_unrated(reply_round=self.reply_round, marked_at=at)
+        self._marked_unrated(reply_round=self.reply_round, marked_at=at, timestamp=at)
 
     @event("MarkedUnrated")
-    def _marked_unrated(self, reply_round: int, marked_at: datetime) -> None:
+    def _marked_unrated(
+        self, reply_round: int, marked_at: datetime, timestamp: datetime | None = None
+    ) -> None:
         self.marked_unrated = True
         self.status = FeedbackStatus.UNRATED
 
@@ -332,6 +361,7 @@ class TicketFeedback(Aggregate):
             satisfaction=parsed,
             note=note.strip(),
             called_at=at,
+            timestamp=at,
         )
 
     @event("CallbackRecorded")
@@ -344,6 +374,7 @@ class TicketFeedback(Aggregate):
         satisfaction: str | None,
         note: str,
         called_at: datetime,
+        timestamp: datetime | None = None,
     ) -> None:
         self.callbacks.append(
             {
@@ -399,12 +430,14 @@ class TicketFeedback(Aggregate):
             reason=reason.strip(),
             verdict=Verdict.DISSATISFIED.value,
             reopened_at=at,
+            timestamp=at,
         )
         if self.reopen_count > self.max_reopens and not self.escalated:
             self._escalated(
                 reopen_count=self.reopen_count,
                 reason=f"reopened {self.reopen_count} times (limit {self.max_reopens})",
                 escalated_at=at,
+                timestamp=at,
             )
 
     @event("TicketReopened")
@@ -417,13 +450,17 @@ class TicketFeedback(Aggregate):
         reason: str,
         verdict: str,
         reopened_at: datetime,
+        timestamp: datetime | None = None,
     ) -> None:
         self.round_verdicts.append({"reply_round": reply_round, "verdict": verdict})
         self.reopen_count = reopen_count
         self.status = FeedbackStatus.AWAITING_REPLY
 
     @event("EscalatedToSupervision")
-    def _escalated(self, reopen_count: int, reason: str, escalated_at: datetime) -> None:
+    def _escalated(
+        self, reopen_count: int, reason: str, escalated_at: datetime,
+        timestamp: datetime | None = None,
+    ) -> None:
         # Escalated once: later reopens of a supervised ticket are already under supervision.
         self.escalated = True
 
@@ -441,10 +478,13 @@ class TicketFeedback(Aggregate):
             raise CallbackPendingError(
                 "a dissatisfied ticket is called back before it closes (every one, by rule)"
             )
-        self._closed(reply_round=self.reply_round, verdict=verdict.value, closed_at=at)
+        self._closed(reply_round=self.reply_round, verdict=verdict.value, closed_at=at, timestamp=at)
 
     @event("TicketClosed")
-    def _closed(self, reply_round: int, verdict: str, closed_at: datetime) -> None:
+    def _closed(
+        self, reply_round: int, verdict: str, closed_at: datetime,
+        timestamp: datetime | None = None,
+    ) -> None:
         self.round_verdicts.append({"reply_round": reply_round, "verdict": verdict})
         self.closed_verdict = verdict
         self.status = FeedbackStatus.CLOSED

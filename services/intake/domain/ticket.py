@@ -8,10 +8,15 @@ links, never rewrites, so undoing one is just another event.
 Event attributes are plain JSON types (str, int, float, bool, None, list, dict, datetime, UUID):
 eventsourcing's default transcoder stores them, and the relay maps them onto protobuf.
 Nothing here holds clear personal data: text and contact are masked, the citizen is a pseudonym.
+
+Every command takes the business time (``at``; backbone.clock decides it) and gives it to its
+event as ``timestamp``, so an envelope's occurred_at is when the citizen called or wrote, and a
+replayed simulation produces the same events.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -82,8 +87,9 @@ class Ticket(Aggregate):
         citizen: str | None,
         masked_contact: dict[str, Any] | None,
         requester_kind: str,
-        attachment_refs: list[str],
+        attachment_refs: list[Any],  # {"sha256", "media_type", "size"} (or a bare sha256)
         idempotency_key: str,
+        timestamp: datetime,
     ) -> None:
         self.code = code
         self.channel = channel
@@ -102,6 +108,7 @@ class Ticket(Aggregate):
         self.case_id: UUID | None = None
         self.replies: list[dict[str, Any]] = []
         self.erased = False
+        self.submitted_at = timestamp
 
     # -- invariants ------------------------------------------------------------------------
 
@@ -115,63 +122,97 @@ class Ticket(Aggregate):
 
     # -- commands ----------------------------------------------------------------------------
 
-    def accept(self, *, flags: list[str] | None = None) -> None:
+    def accept(self, *, flags: list[str] | None = None, at: datetime | None = None) -> None:
         self.check_undecided()
-        self._accepted(flags=list(flags or []))
+        self._accepted(flags=list(flags or []), timestamp=_time(at))
 
     @event("Accepted")
-    def _accepted(self, flags: list[str]) -> None:
+    def _accepted(self, flags: list[str], timestamp: datetime) -> None:
         self.status = "accepted"
         self.flags = flags
 
-    def reject(self, *, reason_code: str, reason_text_zh: str) -> None:
+    def reject(self, *, reason_code: str, reason_text_zh: str, at: datetime | None = None) -> None:
         self.check_undecided()
-        self._rejected(reason_code=reason_code, reason_text_zh=reason_text_zh)
+        self._rejected(reason_code=reason_code, reason_text_zh=reason_text_zh, timestamp=_time(at))
 
     @event("Rejected")
-    def _rejected(self, reason_code: str, reason_text_zh: str) -> None:
+    def _rejected(self, reason_code: str, reason_text_zh: str, timestamp: datetime) -> None:
         self.status = "rejected"
         self.rejection = {"reason_code": reason_code, "reason_text_zh": reason_text_zh}
 
-    def merge_into(self, *, case_id: UUID) -> None:
+    def merge_into(self, *, case_id: UUID, at: datetime | None = None, primary_code: str = "",
+                   primary_ticket_id: str = "", score: float = 0.0, by: str = "",
+                   confirmed: bool = False) -> None:
+        """Link to a case; the case's facts travel in the event so its public form needs no lookup."""
         self.check_accepted("merge")
         if self.case_id is not None:
             raise TicketAlreadyMergedError(f"ticket {self.code} already belongs to case {self.case_id}")
-        self._merged(case_id=case_id)
+        self._merged(case_id=case_id, primary_code=primary_code,
+                     primary_ticket_id=primary_ticket_id, score=float(score), by=by,
+                     confirmed=confirmed, timestamp=_time(at))
 
     @event("MergedIntoCase")
-    def _merged(self, case_id: UUID) -> None:
+    def _merged(self, case_id: UUID, primary_code: str, primary_ticket_id: str, score: float,
+                by: str, confirmed: bool, timestamp: datetime) -> None:
         self.case_id = case_id
+        self.merge_confirmed = confirmed
 
-    def unmerge(self, *, case_id: UUID, reason: str) -> None:
+    def confirm_merge(self, *, case_id: UUID, primary_code: str, primary_ticket_id: str,
+                      score: float, by: str, at: datetime | None = None) -> None:
+        """A dispatcher confirms an automatic merge (published as a confirmed merge)."""
         if self.case_id != case_id:
             raise TicketNotMergedError(f"ticket {self.code} is not linked to case {case_id}")
-        self._unmerged(case_id=case_id, reason=reason)
+        if getattr(self, "merge_confirmed", False):
+            return
+        self._merge_confirmed(case_id=case_id, primary_code=primary_code,
+                              primary_ticket_id=primary_ticket_id, score=float(score), by=by,
+                              timestamp=_time(at))
+
+    @event("MergeConfirmed")
+    def _merge_confirmed(self, case_id: UUID, primary_code: str, primary_ticket_id: str,
+                         score: float, by: str, timestamp: datetime) -> None:
+        self.merge_confirmed = True
+
+    def unmerge(self, *, case_id: UUID, reason: str, at: datetime | None = None,
+                primary_ticket_id: str = "", by: str = "") -> None:
+        if self.case_id != case_id:
+            raise TicketNotMergedError(f"ticket {self.code} is not linked to case {case_id}")
+        self._unmerged(case_id=case_id, reason=reason, primary_ticket_id=primary_ticket_id, by=by,
+                       timestamp=_time(at))
 
     @event("UnmergedFromCase")
-    def _unmerged(self, case_id: UUID, reason: str) -> None:
+    def _unmerged(self, case_id: UUID, reason: str, primary_ticket_id: str, by: str,
+                  timestamp: datetime) -> None:
         self.case_id = None
+        self.merge_confirmed = False
 
-    def deliver_reply(self, *, reply_id: str, unit: str, masked_text: str, via_case: UUID | None = None) -> None:
+    def deliver_reply(self, *, reply_id: str, unit: str, masked_text: str, via_case: UUID | None = None,
+                      at: datetime | None = None) -> None:
         self.check_accepted("deliver a reply to")
         if any(r["reply_id"] == reply_id for r in self.replies):
             return  # the same reply delivered twice (a redelivered event) changes nothing
-        self._reply_delivered(reply_id=reply_id, unit=unit, masked_text=masked_text, via_case=via_case)
+        self._reply_delivered(reply_id=reply_id, unit=unit, masked_text=masked_text, via_case=via_case,
+                              timestamp=_time(at))
 
     @event("ReplyDelivered")
-    def _reply_delivered(self, reply_id: str, unit: str, masked_text: str, via_case: UUID | None) -> None:
+    def _reply_delivered(self, reply_id: str, unit: str, masked_text: str, via_case: UUID | None,
+                         timestamp: datetime) -> None:
         self.replies.append({"reply_id": reply_id, "unit": unit, "via_case": via_case})
 
-    def erase_identity(self) -> None:
+    def erase_identity(self, *, at: datetime | None = None) -> None:
         """Record that the citizen's key was destroyed; masked contact goes too."""
         if self.erased:
             raise TicketErasedError(f"the identity on ticket {self.code} was already erased")
-        self._identity_erased()
+        self._identity_erased(timestamp=_time(at))
 
     @event("IdentityErased")
-    def _identity_erased(self) -> None:
+    def _identity_erased(self, timestamp: datetime) -> None:
         self.erased = True
         self.masked_contact = None
+
+
+def _time(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC)
 
 
 class Case(Aggregate):
@@ -182,7 +223,8 @@ class Case(Aggregate):
         return uuid5(_CASE_NS, canonical_code(primary_code))
 
     @event("Opened")
-    def __init__(self, *, primary_code: str, primary_ticket_id: UUID, category: str | None) -> None:
+    def __init__(self, *, primary_code: str, primary_ticket_id: UUID, category: str | None,
+                 timestamp: datetime) -> None:
         self.primary_code = primary_code
         self.category = category
         # code -> {"ticket_id", "confirmed", "score"}; the primary is confirmed by definition
@@ -194,35 +236,38 @@ class Case(Aggregate):
         if code not in self.links:
             raise TicketNotInCaseError(f"ticket {code} is not linked to case {self.primary_code}")
 
-    def link(self, *, code: str, ticket_id: UUID, score: float, by: str, confirmed: bool = False) -> None:
+    def link(self, *, code: str, ticket_id: UUID, score: float, by: str, confirmed: bool = False,
+             at: datetime | None = None) -> None:
         """Link a ticket: proposed by the detector (``by="detector"``) or straight by a dispatcher."""
         if code in self.links:
             raise TicketAlreadyInCaseError(f"ticket {code} is already in case {self.primary_code}")
-        self._linked(code=code, ticket_id=ticket_id, score=float(score), by=by, confirmed=confirmed)
+        self._linked(code=code, ticket_id=ticket_id, score=float(score), by=by, confirmed=confirmed,
+                     timestamp=_time(at))
 
     @event("TicketLinked")
-    def _linked(self, code: str, ticket_id: UUID, score: float, by: str, confirmed: bool) -> None:
+    def _linked(self, code: str, ticket_id: UUID, score: float, by: str, confirmed: bool,
+                timestamp: datetime) -> None:
         self.links[code] = {"ticket_id": ticket_id, "confirmed": confirmed, "score": score}
 
-    def confirm(self, *, code: str, by: str) -> None:
+    def confirm(self, *, code: str, by: str, at: datetime | None = None) -> None:
         self.check_linked(code)
         if not self.links[code]["confirmed"]:
-            self._confirmed(code=code, by=by)
+            self._confirmed(code=code, by=by, timestamp=_time(at))
 
     @event("LinkConfirmed")
-    def _confirmed(self, code: str, by: str) -> None:
+    def _confirmed(self, code: str, by: str, timestamp: datetime) -> None:
         self.links[code]["confirmed"] = True
 
-    def unlink(self, *, code: str, by: str, reason: str) -> None:
+    def unlink(self, *, code: str, by: str, reason: str, at: datetime | None = None) -> None:
         self.check_linked(code)
         if code == self.primary_code and len(self.links) > 1:
             raise PrimaryTicketUnlinkError(
                 f"ticket {code} opened case {code}; unlink the other {len(self.links) - 1} ticket(s) first"
             )
-        self._unlinked(code=code, by=by, reason=reason)
+        self._unlinked(code=code, by=by, reason=reason, timestamp=_time(at))
 
     @event("TicketUnlinked")
-    def _unlinked(self, code: str, by: str, reason: str) -> None:
+    def _unlinked(self, code: str, by: str, reason: str, timestamp: datetime) -> None:
         del self.links[code]
 
     @property

@@ -78,8 +78,13 @@ class TicketClock(Aggregate):
         grade: str,
         accepted_at: dt.datetime,
         platform_working_days: int | None = None,
+        graded: bool = True,
     ) -> TicketClock:
-        """Starts the clock when a ticket is accepted (受理)."""
+        """Starts the clock when a ticket is accepted (受理).
+
+        ``graded=False`` marks a grade assumed before dispatch classifies the ticket: the
+        first classification then re-grades the clock (``grade_as``).
+        """
         due, explanation = reply_deadline(
             policy, calendar, grade=grade, accepted_at=accepted_at,
             platform_working_days=platform_working_days,
@@ -95,6 +100,7 @@ class TicketClock(Aggregate):
             policy_version=policy.version,
             warn_at=_warn_at(policy, calendar, accepted_at, due.due_at),
             timestamp=accepted_at,
+            graded=graded,
         )
 
     @event("Started")
@@ -110,8 +116,9 @@ class TicketClock(Aggregate):
         policy_version: str,
         warn_at: dict[str, dt.datetime],
         timestamp: dt.datetime,
+        graded: bool = True,
     ) -> None:
-        self.warn_at = warn_at
+        self.warn_at, self.graded = warn_at, graded
         self.ticket_id, self.clock_number, self.grade = ticket_id, clock_number, grade
         self.working_days, self.accepted_at = working_days, timestamp
         self.due_at, self.explanation_due_at = due_at, explanation_due_at
@@ -123,6 +130,7 @@ class TicketClock(Aggregate):
         self.extensions_approved, self.extension_days_approved = 0, 0
         self.fired: list[str] = []
         self.unit: str | None = None
+        self.parent_unit: str | None = None
         self.assignment_number = 0
         self.sign_for_due_at: dt.datetime | None = None
         self.signed_for = False
@@ -150,22 +158,61 @@ class TicketClock(Aggregate):
     def due_day(self) -> DueDay:
         return DueDay(local_day(self.due_at), self.provisional)
 
+    # -- grading ----------------------------------------------------------------------------
+    def grade_as(
+        self, policy: SlaPolicy, calendar: WorkingCalendar, *, grade: str, at: dt.datetime,
+        platform_working_days: int | None = None,
+    ) -> None:
+        """Dispatch classified the ticket (分级分类): the deadline is recounted from acceptance
+        for the real grade, with every pause, extension and coordination so far. Unlike the
+        other moves this may be earlier: an urgent matter was never a 5-day matter."""
+        self.check_not_settled(at)
+        due, explanation = reply_deadline(
+            policy, calendar, grade=grade, accepted_at=self.accepted_at,
+            platform_working_days=platform_working_days,
+        )
+        day = reckon(calendar, self.accepted_at, due.working_days, self.adjustments)
+        self._graded(
+            grade=grade, working_days=due.working_days, due_at=day.due_at,
+            explanation_due_at=explanation.due_at if explanation else None,
+            provisional=day.provisional or bool(explanation and explanation.provisional),
+            warn_at=self._warn_at(policy, calendar, day), timestamp=at, unit=self.unit,
+        )
+
+    @event("Graded")
+    def _graded(
+        self, grade: str, working_days: int, due_at: dt.datetime,
+        explanation_due_at: dt.datetime | None, provisional: bool,
+        warn_at: dict[str, dt.datetime], timestamp: dt.datetime, unit: str | None = None,
+    ) -> None:
+        self.grade, self.working_days, self.graded = grade, working_days, True
+        self.explanation_due_at = explanation_due_at
+        self.explained = explanation_due_at is None
+        self.due_at, self.provisional, self.warn_at = due_at, provisional, warn_at
+        if self.status == OVERDUE and due_at > self.modified_on:
+            self.status = RUNNING
+
     # -- assignment, transfer, coordination -----------------------------------------------
     def assign(
         self, policy: SlaPolicy, calendar: WorkingCalendar, *, unit: str, at: dt.datetime,
-        reason: str = "assignment",
+        reason: str = "assignment", parent_unit: str | None = None,
     ) -> None:
         """A unit gets the ticket (交办, or 转办 when ``reason='transfer'``); the reply clock
         keeps running, only a new sign-for deadline starts."""
         self.check_not_settled(at)
         due = sign_for_deadline(policy, calendar, grade=self.grade, assigned_at=at)
-        self._assigned(unit=unit, reason=reason, sign_for_due_at=due.due_at, timestamp=at)
+        self._assigned(
+            unit=unit, reason=reason, sign_for_due_at=due.due_at, timestamp=at,
+            parent_unit=parent_unit,
+        )
 
     @event("Assigned")
     def _assigned(
-        self, unit: str, reason: str, sign_for_due_at: dt.datetime, timestamp: dt.datetime
+        self, unit: str, reason: str, sign_for_due_at: dt.datetime, timestamp: dt.datetime,
+        parent_unit: str | None = None,
     ) -> None:
         self.unit, self.sign_for_due_at, self.signed_for = unit, sign_for_due_at, False
+        self.parent_unit = parent_unit
         self.assignment_number += 1
 
     def sign_for(self, *, unit: str, at: dt.datetime) -> None:
@@ -232,10 +279,10 @@ class TicketClock(Aggregate):
         self.check_running(at, "pause")
         if at > self.due_at:
             raise ClockNotRunningError("cannot pause: the deadline has already passed")
-        self._paused(reason=reason, timestamp=at)
+        self._paused(reason=reason, timestamp=at, unit=self.unit)
 
     @event("Paused")
-    def _paused(self, reason: str, timestamp: dt.datetime) -> None:
+    def _paused(self, reason: str, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status, self.paused_at = PAUSED, timestamp
 
     def resume(self, policy: SlaPolicy, calendar: WorkingCalendar, *, at: dt.datetime) -> None:
@@ -246,13 +293,13 @@ class TicketClock(Aggregate):
         due = apply_step(calendar, self.due_day, Pause(self.paused_at, at))
         self._resumed(
             due_at=due.due_at, provisional=due.provisional,
-            warn_at=self._warn_at(policy, calendar, due), timestamp=at,
+            warn_at=self._warn_at(policy, calendar, due), timestamp=at, unit=self.unit,
         )
 
     @event("Resumed")
     def _resumed(
         self, due_at: dt.datetime, provisional: bool, warn_at: dict[str, dt.datetime],
-        timestamp: dt.datetime,
+        timestamp: dt.datetime, unit: str | None = None,
     ) -> None:
         assert self.paused_at is not None
         self.adjustments.append(Pause(self.paused_at, timestamp))
@@ -307,13 +354,13 @@ class TicketClock(Aggregate):
         self._extension_approved(
             working_days=days, approved_by=approved_by, due_at=due.due_at,
             provisional=due.provisional, warn_at=self._warn_at(policy, calendar, due),
-            timestamp=at,
+            timestamp=at, unit=self.unit,
         )
 
     @event("ExtensionApproved")
     def _extension_approved(
         self, working_days: int, approved_by: str, due_at: dt.datetime, provisional: bool,
-        warn_at: dict[str, dt.datetime], timestamp: dt.datetime,
+        warn_at: dict[str, dt.datetime], timestamp: dt.datetime, unit: str | None = None,
     ) -> None:
         self.pending_extension = None
         self.extensions_approved += 1
@@ -325,19 +372,19 @@ class TicketClock(Aggregate):
         self.check_not_settled(at)
         if self.pending_extension is None:
             raise NoExtensionPendingError("no extension request is waiting")
-        self._extension_refused(reason=reason, refused_by=refused_by, timestamp=at)
+        self._extension_refused(reason=reason, refused_by=refused_by, timestamp=at, unit=self.unit)
 
     @event("ExtensionRefused")
-    def _extension_refused(self, reason: str, refused_by: str, timestamp: dt.datetime) -> None:
+    def _extension_refused(self, reason: str, refused_by: str, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.pending_extension = None
 
     # -- warnings, overdue, settlement -----------------------------------------------------
     @event("Warned")
-    def _warned(self, kind: str, key: str, due_at: dt.datetime, timestamp: dt.datetime) -> None:
+    def _warned(self, kind: str, key: str, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.fired.append(key)
 
     @event("Missed")
-    def _missed(self, due_at: dt.datetime, timestamp: dt.datetime) -> None:
+    def _missed(self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status = OVERDUE
         self.fired.append(f"overdue@{due_at.isoformat()}")
 
@@ -354,25 +401,39 @@ class TicketClock(Aggregate):
         """The unit replied: met if at <= due_at (and not paused past it), else replied late."""
         self.check_not_settled(at)
         if self.status == PAUSED or at <= self.due_at:
-            self._met(due_at=self.due_at, timestamp=at)
+            self._met(due_at=self.due_at, timestamp=at, unit=self.unit)
         else:
-            self._replied_late(due_at=self.due_at, timestamp=at)
+            self._replied_late(due_at=self.due_at, timestamp=at, unit=self.unit)
 
     @event("Met")
-    def _met(self, due_at: dt.datetime, timestamp: dt.datetime) -> None:
+    def _met(self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status = MET
 
     @event("RepliedLate")
-    def _replied_late(self, due_at: dt.datetime, timestamp: dt.datetime) -> None:
+    def _replied_late(self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status = REPLIED_LATE
+
+    def send_back(self, *, reason: str, at: dt.datetime) -> None:
+        """The platform rejected the reply (审核不通过): the clock runs on from where it was.
+
+        A reply that was in time is no longer a met deadline; a late one stays overdue.
+        """
+        self.check_in_time_order(at)
+        if self.status not in (MET, REPLIED_LATE):
+            raise ClockNotRunningError(f"cannot send a reply back: the clock is {self.status}")
+        self._sent_back(reason=reason, timestamp=at, unit=self.unit)
+
+    @event("SentBack")
+    def _sent_back(self, reason: str, timestamp: dt.datetime, unit: str | None = None) -> None:
+        self.status = OVERDUE if f"overdue@{self.due_at.isoformat()}" in self.fired else RUNNING
 
     def stop(self, *, reason: str, at: dt.datetime) -> None:
         """Ends the clock without a reply (ticket withdrawn, merged as a duplicate)."""
         self.check_not_settled(at)
-        self._stopped(reason=reason, timestamp=at)
+        self._stopped(reason=reason, timestamp=at, unit=self.unit)
 
     @event("Stopped")
-    def _stopped(self, reason: str, timestamp: dt.datetime) -> None:
+    def _stopped(self, reason: str, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status = STOPPED
 
     # -- recomputation --------------------------------------------------------------------
@@ -403,7 +464,7 @@ class TicketClock(Aggregate):
         self._recomputed(
             previous_due_at=self.due_at, due_at=due_at, explanation_due_at=explanation_due_at,
             provisional=provisional, warn_at=_warn_at(policy, calendar, self.accepted_at, due_at),
-            timestamp=at,
+            timestamp=at, unit=self.unit,
         )
         return True
 
@@ -411,7 +472,7 @@ class TicketClock(Aggregate):
     def _recomputed(
         self, previous_due_at: dt.datetime, due_at: dt.datetime,
         explanation_due_at: dt.datetime | None, provisional: bool,
-        warn_at: dict[str, dt.datetime], timestamp: dt.datetime,
+        warn_at: dict[str, dt.datetime], timestamp: dt.datetime, unit: str | None = None,
     ) -> None:
         self.explanation_due_at = explanation_due_at
         self._move_due(due_at, provisional, warn_at)

@@ -77,8 +77,10 @@ def fire_due(clock: TicketClock, now: dt.datetime) -> list[DueEvent]:
         # fire_due call the event is dated at its last event, so time never runs backwards.
         at = max(item.at, clock.modified_on)
         if item.kind == OVERDUE_KIND:
-            clock._missed(due_at=item.due_at, timestamp=at)
+            clock._missed(due_at=item.due_at, timestamp=at, unit=clock.unit)
         else:
-            clock._warned(kind=item.kind, key=item.key, due_at=item.due_at, timestamp=at)
+            clock._warned(
+                kind=item.kind, key=item.key, due_at=item.due_at, timestamp=at, unit=clock.unit
+            )
         fired.append(item)
     return fired

@@ -18,7 +18,8 @@ from eventsourcing.domain import Aggregate, event
 from services.sla.domain.calendar import WorkingCalendar
 from services.sla.domain.policy import SlaPolicy, due_after
 
-MANUAL, ON_OVERDUE = "manual", "overdue"
+MANUAL, ON_OVERDUE, DEPUTY, OBSERVER = "manual", "overdue", "deputy", "observer"
+KINDS = (MANUAL, ON_OVERDUE, DEPUTY, OBSERVER)
 OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
@@ -66,9 +67,10 @@ class SupervisionOrder(Aggregate):
         cls, policy: SlaPolicy, calendar: WorkingCalendar, *, ticket_id: str, order_key: str,
         unit: str, kind: str, issued_by: str, reason: str, at: dt.datetime,
     ) -> SupervisionOrder:
-        """Issues an order to ``unit``: by a supervisor (``kind='manual'``) or on overdue."""
-        if kind not in (MANUAL, ON_OVERDUE):
-            raise SupervisionError(f"kind must be {MANUAL!r} or {ON_OVERDUE!r}, not {kind!r}")
+        """Issues an order to ``unit``: by a supervisor (``kind='manual'``), on overdue, or pushed
+        by a people's-congress deputy or an observer (``deputy`` / ``observer``)."""
+        if kind not in KINDS:
+            raise SupervisionError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if not reason.strip():
             raise SupervisionError("a supervision order must say why it is issued")
         answer_due = due_after(calendar, at, policy.supervision_answer_working_days)

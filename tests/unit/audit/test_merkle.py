@@ -245,6 +245,9 @@ class SyntheticStore:
         self.calls = 0
 
     def subtree(self, level: int, index: int) -> bytes:
+        if level > self.PERIOD_LEVEL:  # both halves are the same tree one level down
+            half = self.subtree(level - 1, 0)
+            return node_hash(half, half)
         if level == 0:
             return leaf_hash(bytes([index % (1 << self.PERIOD_LEVEL)]))
         return node_hash(self.subtree(level - 1, 2 * index), self.subtree(level - 1, 2 * index + 1))

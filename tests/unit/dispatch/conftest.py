@@ -16,6 +16,7 @@ from services.dispatch.domain.routing import RoutingTable, load_routing_table
 from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
 from services.dispatch.domain.units import UnitRegistry, load_unit_registry
 
+
 @pytest.fixture(scope="session")
 def taxonomy() -> Taxonomy:
     return load_taxonomy()

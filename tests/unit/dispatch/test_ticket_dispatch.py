@@ -47,9 +47,18 @@ def test_the_fuyang_case_bounce_back_then_coordination():
     """Urban management: "not our cleaning area"; the platform names 清河街道 as lead."""
     t = assigned("urban-mgmt")
     t.bounce_back(unit="urban-mgmt", reason="不在我局保洁范围", at=T0 + H)
-    assert (t.state, t.owner, t.assignee) == (DispatchState.AWAITING_PLATFORM_DECISION, "city", None)
-    t.coordinate(by="dispatcher-1", lead_unit="yingzhou.qinghe", co_units=["urban-mgmt", "chengnan"],
-                 decision="由清河街道组织小区物业公司清理，城管、城南新区配合", at=T0 + 2 * H)
+    assert (t.state, t.owner, t.assignee) == (
+        DispatchState.AWAITING_PLATFORM_DECISION,
+        "city",
+        None,
+    )
+    t.coordinate(
+        by="dispatcher-1",
+        lead_unit="yingzhou.qinghe",
+        co_units=["urban-mgmt", "chengnan"],
+        decision="由清河街道组织小区物业公司清理，城管、城南新区配合",
+        at=T0 + 2 * H,
+    )
     assert (t.owner, t.lead_unit, t.platform_decisions) == ("yingzhou.qinghe", "yingzhou.qinghe", 1)
     for unit in ("yingzhou.qinghe", "urban-mgmt", "chengnan"):
         with pytest.raises(BounceBackNotAllowedError):
@@ -137,11 +146,18 @@ def test_late_sign_for_is_recorded_not_refused():
         (lambda t: t.assign(unit="housing", by="d", at=T0, reason="x"), IllegalTransitionError),
         (lambda t: t.approve_transfer(by="d", at=T0), IllegalTransitionError),
         (lambda t: t.bounce_back(unit="urban-mgmt", reason=" ", at=T0), ReasonRequiredError),
-        (lambda t: t.transfer(by="d", to_unit="urban-mgmt", reason="x", at=T0), IllegalTransitionError),
-        (lambda t: t.coordinate(by="d", lead_unit="a", co_units=["a"], decision="x", at=T0),
-         InvalidCoordinationError),
-        (lambda t: t.coordinate(by="d", lead_unit="a", co_units=[], decision="", at=T0),
-         InvalidCoordinationError),
+        (
+            lambda t: t.transfer(by="d", to_unit="urban-mgmt", reason="x", at=T0),
+            IllegalTransitionError,
+        ),
+        (
+            lambda t: t.coordinate(by="d", lead_unit="a", co_units=["a"], decision="x", at=T0),
+            InvalidCoordinationError,
+        ),
+        (
+            lambda t: t.coordinate(by="d", lead_unit="a", co_units=[], decision="", at=T0),
+            InvalidCoordinationError,
+        ),
         (lambda t: t.sign_for(unit="urban-mgmt", at=datetime(2024, 3, 4, 9)), NaiveTimeError),
     ],
 )
@@ -155,11 +171,20 @@ def test_illegal_steps_are_refused_with_a_reason(act, error):
 def test_every_event_survives_the_json_transcoder_and_replays_to_the_same_state():
     app = Application()
     t = TicketDispatch.open(ticket_id="t-9", ticket_code="FY9", at=T0)
-    t.classify(by="auto", category="urban-management", subcategory="garbage",
-               request_type="complaint", urgency="general", confidence=0.91, source="auto")
+    t.classify(
+        by="auto",
+        category="urban-management",
+        subcategory="garbage",
+        request_type="complaint",
+        urgency="general",
+        confidence=0.91,
+        source="auto",
+    )
     t.assign(unit="urban-mgmt", by="d", at=T0, reason="路由")
     t.bounce_back(unit="urban-mgmt", reason="非我单位", at=T0 + H)
-    t.coordinate(by="d", lead_unit="yingzhou.qinghe", co_units=["urban-mgmt"], decision="统筹", at=T0 + H)
+    t.coordinate(
+        by="d", lead_unit="yingzhou.qinghe", co_units=["urban-mgmt"], decision="统筹", at=T0 + H
+    )
     t.sign_for(unit="yingzhou.qinghe", at=T0 + H)
     t.request_transfer(unit="yingzhou.qinghe", to_unit="yingzhou", reason="x", at=T0 + H)
     t.reject_transfer(by="d", reason="不同意", at=T0 + H)
@@ -178,6 +203,20 @@ def test_every_event_survives_the_json_transcoder_and_replays_to_the_same_state(
     copy = app.repository.get(TicketDispatch.create_id("t-9"))
     assert copy.__dict__ == t.__dict__
     names = {type(e).__name__ for e in app.repository.event_store.get(t.id)}
-    assert names == {"DispatchOpened", "Classified", "Assigned", "BouncedBack", "Coordinated",
-                     "SignedFor", "TransferRequested", "TransferRejected", "ProgressNoted", "Replied",
-                     "ReplySentBack", "Transferred", "ReplyAccepted", "Closed", "Reopened"}
+    assert names == {
+        "DispatchOpened",
+        "Classified",
+        "Assigned",
+        "BouncedBack",
+        "Coordinated",
+        "SignedFor",
+        "TransferRequested",
+        "TransferRejected",
+        "ProgressNoted",
+        "Replied",
+        "ReplySentBack",
+        "Transferred",
+        "ReplyAccepted",
+        "Closed",
+        "Reopened",
+    }

@@ -25,9 +25,22 @@ def test_the_registry_is_one_plus_eight_plus_n(registry):
     assert {u.code for u in registry.of_kind(UnitKind.COUNTY)} == COUNTIES
     assert {"chengnan", "fetdz"} <= {u.code for u in registry.of_kind(UnitKind.ZONE)}
     departments = {u.code for u in registry.of_kind(UnitKind.DEPARTMENT)}
-    assert {"urban-mgmt", "market-reg", "housing", "transport", "ecology", "hrss", "education",
-            "health", "natural-resources", "water-affairs", "police", "civil-affairs",
-            "agriculture", "petitions"} <= departments
+    assert {
+        "urban-mgmt",
+        "market-reg",
+        "housing",
+        "transport",
+        "ecology",
+        "hrss",
+        "education",
+        "health",
+        "natural-resources",
+        "water-affairs",
+        "police",
+        "civil-affairs",
+        "agriculture",
+        "petitions",
+    } <= departments
     assert {"power", "gas", "water-supply"} <= {u.code for u in registry.of_kind(UnitKind.UTILITY)}
 
 
@@ -58,8 +71,13 @@ def test_the_registry_has_history_state_at_version_n():
     directory.seed(load_unit_records())
     seeded_version = directory.version
     directory.rename(code="yingzhou.qinghe", name_zh="颍州区清河街道（新）")
-    directory.register(code="chengnan.xinqiao", name_zh="城南新区新桥社区", kind="subdistrict",
-                       parent="chengnan", territory="chengnan")
+    directory.register(
+        code="chengnan.xinqiao",
+        name_zh="城南新区新桥社区",
+        kind="subdistrict",
+        parent="chengnan",
+        territory="chengnan",
+    )
     directory.move(code="chengnan.xinqiao", parent="yingzhou", territory="yingzhou")
     directory.retire(code="chengnan.xinqiao", reason="并入颍州区清河街道")
     app.save(directory)
@@ -78,16 +96,26 @@ def test_the_registry_has_history_state_at_version_n():
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        (lambda d: d.register(code="Bad Code", name_zh="x", kind="department", parent="city"),
-         InvalidUnitCodeError),
-        (lambda d: d.register(code="city", name_zh="x", kind="master", parent=None),
-         UnitAlreadyRegisteredError),
-        (lambda d: d.register(code="x", name_zh="x", kind="department", parent=None),
-         InvalidUnitParentError),
-        (lambda d: d.register(code="x", name_zh="x", kind="subdistrict", parent="urban-mgmt"),
-         InvalidUnitParentError),
-        (lambda d: d.register(code="x", name_zh="x", kind="department", parent="nowhere"),
-         UnknownUnitError),
+        (
+            lambda d: d.register(code="Bad Code", name_zh="x", kind="department", parent="city"),
+            InvalidUnitCodeError,
+        ),
+        (
+            lambda d: d.register(code="city", name_zh="x", kind="master", parent=None),
+            UnitAlreadyRegisteredError,
+        ),
+        (
+            lambda d: d.register(code="x", name_zh="x", kind="department", parent=None),
+            InvalidUnitParentError,
+        ),
+        (
+            lambda d: d.register(code="x", name_zh="x", kind="subdistrict", parent="urban-mgmt"),
+            InvalidUnitParentError,
+        ),
+        (
+            lambda d: d.register(code="x", name_zh="x", kind="department", parent="nowhere"),
+            UnknownUnitError,
+        ),
         (lambda d: d.move(code="yingzhou", parent="yingzhou.qinghe"), InvalidUnitParentError),
         (lambda d: d.retire(code="yingzhou", reason="x"), UnitRegistryError),
     ],

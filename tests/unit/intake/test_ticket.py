@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
@@ -19,11 +19,15 @@ from services.intake.domain.ticket import (
 from services.intake.domain.ticket_code import issue_code
 
 
+AT = datetime(2025, 11, 27, 9, 30, tzinfo=UTC)
+
+
 def new_ticket(seq=1):
     return Ticket(code=issue_code("FY", date(2025, 11, 27), seq), channel="web", masked_text="路灯不亮",
                   masked_title=None, category_hint="路灯", place={"lat": 32.89, "lon": 115.81},
                   citizen="ab" * 32, masked_contact={"name": "张*", "phone": "138****5678"},
-                  requester_kind="citizen", attachment_refs=["0" * 64], idempotency_key=f"web:{seq}")
+                  requester_kind="citizen", attachment_refs=["0" * 64], idempotency_key=f"web:{seq}",
+                  timestamp=AT)
 
 
 def test_id_is_deterministic_from_code():
@@ -45,7 +49,7 @@ def test_merge_unmerge_reply_erase_and_replay():
     app = Application()
     t = new_ticket()
     t.accept(flags=["outside_city"])
-    case = Case(primary_code=t.code, primary_ticket_id=t.id, category="路灯")
+    case = Case(primary_code=t.code, primary_ticket_id=t.id, category="路灯", timestamp=AT)
     other = new_ticket(2)
     other.accept()
     case.link(code=other.code, ticket_id=other.id, score=0.8, by="detector")

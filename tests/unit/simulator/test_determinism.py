@@ -1,6 +1,7 @@
 import random
 import time
 from datetime import date
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,7 +43,7 @@ def test_any_plan_is_time_ordered_and_causal(seed: int, days: int, per_day: int,
         kinds = [a.kind for a in actions]
         assert kinds[0] == SUBMIT and kinds.count(SUBMIT) == 1, ticket
         assert [a.step for a in actions] == list(range(len(actions)))
-        assert all(a.at < b.at for a, b in zip(actions, actions[1:])), ticket
+        assert all(a.at < b.at for a, b in pairwise(actions)), ticket
         for i, kind in enumerate(kinds):
             if kind == BOUNCE_BACK:  # every bounce-back ends in a platform decision
                 assert kinds[i + 1] == DECIDE, ticket

@@ -1,3 +1,4 @@
+from collections import Counter
 from datetime import date, timedelta
 
 from tools.simulator import SimPlan, build_plan
@@ -24,10 +25,10 @@ def test_property_fee_run_is_planted_with_its_answer(month: SimPlan) -> None:
         assert truth.territory == answer["territory"] and first <= truth.submitted_at.date() <= last
         request = _actions(month, ticket)[0].payload["request"]
         assert answer["estate"] in " ".join(str(v) for v in request.values())
-    # The run is a real spike against the estate's background.
-    background = [t for t in month.truths.values() if t.estate == answer["estate"] and t.episode is None
-                  and t.subcategory == "物业收费"]
-    assert len(background) < 5
+    # The run is a real spike: no estate gets more than a handful of fee complaints in any week.
+    background = Counter((t.territory, t.estate, t.submitted_at.isocalendar()[:2]) for t in month.truths.values()
+                         if t.episode is None and t.subcategory == "物业收费")
+    assert max(background.values()) <= 5
 
 
 def test_jurisdiction_dispute_bounces_twice_then_the_platform_coordinates(month: SimPlan) -> None:

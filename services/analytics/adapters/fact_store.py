@@ -1,0 +1,101 @@
+"""The facts table: analytics' durable state, written in the consumer's transaction.
+
+`facts` holds one row per counted event (event id unique). The in-memory KPI model follows
+the table with `FactTail`: it reads rows by `seq`, and re-reads the last `grace` seconds of
+rows because a concurrent writer (another replica) may commit a lower `seq` after a higher
+one; facts are a set keyed by event id, so reading a row twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from services.analytics.domain.facts import Fact
+
+PAGE = 20000
+
+
+def create_tables(pool: ConnectionPool, schema: str) -> None:
+    s = Identifier(schema)
+    with pool.connection() as conn:
+        conn.execute(SQL(
+            "CREATE TABLE IF NOT EXISTS {}.facts ("
+            " seq bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, ticket_id text NOT NULL,"
+            " kind text NOT NULL, at timestamptz NOT NULL, attrs jsonb NOT NULL,"
+            " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
+        conn.execute(SQL("CREATE INDEX IF NOT EXISTS facts_ticket ON {}.facts (ticket_id)")
+                     .format(s))
+
+
+def insert_facts(cur: psycopg.Cursor[Any], schema: str, facts: Iterable[Fact]) -> None:
+    rows = [(f.event_id, f.ticket_id, f.kind, f.at, json.dumps(f.attrs, ensure_ascii=False))
+            for f in facts]
+    if rows:
+        cur.executemany(
+            SQL("INSERT INTO {}.facts (event_id, ticket_id, kind, at, attrs)"
+                " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (event_id) DO NOTHING")
+            .format(Identifier(schema)), rows)
+
+
+def _fact(row: tuple[Any, ...]) -> Fact:
+    return Fact(event_id=str(row[0]), ticket_id=row[1], kind=row[2], at=row[3], attrs=row[4])
+
+
+def all_facts(pool: ConnectionPool, schema: str) -> Iterator[list[Fact]]:
+    """Every stored fact, page by page, in seq order."""
+    after = 0
+    while True:
+        with pool.connection() as conn:
+            rows = conn.execute(
+                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs FROM {}.facts"
+                    " WHERE seq > %s ORDER BY seq LIMIT %s").format(Identifier(schema)),
+                (after, PAGE)).fetchall()
+        if not rows:
+            return
+        after = rows[-1][0]
+        yield [_fact(r[1:]) for r in rows]
+
+
+class FactTail:
+    """Reads the facts committed since the last call (and re-reads the grace window)."""
+
+    def __init__(self, pool: ConnectionPool, schema: str, grace_s: float = 10.0):
+        self.pool = pool
+        self.schema = schema
+        self.grace_s = grace_s
+        self.low = 0   # every row at or below `low` has been read and is older than grace
+        self.high = 0  # highest seq read
+        self.caught_up = False
+
+    def read(self, known: Callable[[str, str], bool]) -> list[Fact]:
+        """Facts not `known(event_id, ticket_id)` yet: late commits in the grace window, then
+        the next page of new rows. `caught_up` says whether more rows were waiting."""
+        s = Identifier(self.schema)
+        young = SQL("recorded_at >= clock_timestamp() - make_interval(secs => %s)")
+        with self.pool.connection() as conn:
+            window = conn.execute(
+                SQL("SELECT seq, event_id::text, ticket_id, {} FROM {}.facts"
+                    " WHERE seq > %s AND seq <= %s ORDER BY seq").format(young, s),
+                (self.grace_s, self.low, self.high)).fetchall()
+            late = [r[0] for r in window if not known(r[1], r[2])]
+            rows = conn.execute(
+                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs, {} FROM {}.facts"
+                    " WHERE seq = ANY(%s) ORDER BY seq").format(young, s),
+                (self.grace_s, late)).fetchall() if late else []
+            new = conn.execute(
+                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs, {} FROM {}.facts"
+                    " WHERE seq > %s ORDER BY seq LIMIT %s").format(young, s),
+                (self.grace_s, self.high, PAGE)).fetchall()
+        self.caught_up = len(new) < PAGE
+        young_seqs = [r[0] for r in window if r[3]] + [r[0] for r in new if r[6]]
+        if new:
+            self.high = new[-1][0]
+        # everything below the oldest young row is committed and read: stop re-reading it
+        self.low = (min(young_seqs) - 1) if young_seqs else self.high
+        return [_fact(r[1:6]) for r in rows + new]

@@ -1,0 +1,99 @@
+"""Hot-topic queries over the masked texts the live state holds (domain: hot_topics.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from backbone.http import ClientError, NotFoundError
+from services.analytics.adapters.registry import Names
+from services.analytics.domain.fold import LiveKpis
+from services.analytics.domain.hot_topics import (
+    TicketText,
+    Theme,
+    classify_aspect,
+    hot_themes,
+    hot_themes_by,
+    recurring_problems,
+    rising_terms,
+    special_report,
+)
+
+MAX_WINDOW = timedelta(days=92)
+
+
+class WindowError(ClientError):
+    code = "bad_window"
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise WindowError("from and to must carry a time zone (e.g. 2024-03-01T00:00:00+08:00)")
+    if end <= start:
+        raise WindowError("to must be after from")
+    if end - start > MAX_WINDOW:
+        raise WindowError(f"a hot-topic window is at most {MAX_WINDOW.days} days")
+
+
+def _theme(t: Theme) -> dict[str, Any]:
+    return {"label": t.label, "terms": list(t.terms), "size": t.size,
+            "by_category": t.by_category, "by_county": t.by_county, "by_place": t.by_place,
+            "examples": list(t.ticket_ids[:3])}
+
+
+class HotTopics:
+    def __init__(self, live: LiveKpis, names: Names):
+        self.live = live
+        self.names = names
+
+    def docs(self, start: datetime, end: datetime) -> list[TicketText]:
+        return [dataclasses.replace(d, category=self.names.category(d.category),
+                                    county=self.names.county(d.county))
+                for d in self.live.texts(start, end)]
+
+    def overview(self, start: datetime, end: datetime, *, by: str | None = None,
+                 min_count: int = 10) -> dict[str, Any]:
+        """Themes, aspects, recurring problems at one place and rising terms in [start, end)."""
+        check_window(start, end)
+        span = end - start
+        docs = self.docs(start - 3 * span, end)
+        now = [d for d in docs if d.at >= start]
+        before = [[d for d in docs if start - k * span <= d.at < start - (k - 1) * span]
+                  for k in (3, 2, 1)]
+        aspects = Counter()
+        for d in now:
+            a = classify_aspect(d)
+            if a is not None:
+                aspects[(a.theme, a.aspect)] += 1
+        try:
+            grouped = ({g: [_theme(t) for t in ts] for g, ts in hot_themes_by(now, by).items()}
+                       if by else None)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from exc
+        return {
+            "window": {"from": start.isoformat(), "to": end.isoformat()},
+            "tickets": len(now),
+            "themes": [_theme(t) for t in hot_themes(now)],
+            "themes_by": grouped,
+            "aspects": [{"theme": t, "aspect": a, "count": n}
+                        for (t, a), n in sorted(aspects.items(), key=lambda kv: -kv[1])],
+            "recurring": [{"place": p.place, "theme": p.theme, "aspect": p.aspect,
+                           "count": p.count}
+                          for p in recurring_problems(now, start, end, min_count=min_count)],
+            "rising": rising_terms(now, before)[:20],
+        }
+
+    def special_report(self, *, place: str, aspect: str, start: datetime,
+                       end: datetime) -> dict[str, Any]:
+        """热点专报 of one (place, aspect) in [start, end), with 3 earlier windows to compare."""
+        check_window(start, end)
+        docs = self.docs(start - 3 * (end - start), end)
+        found = [p for p in recurring_problems(docs, start, end, min_count=1)
+                 if p.place == place and p.aspect == aspect]
+        if not found:
+            raise NotFoundError(f"no tickets about {aspect} at {place} in that window")
+        report = special_report(found[0], docs)
+        report["units"] = {self.names.unit(u): n for u, n in report["units"].items()}
+        return report

@@ -1,0 +1,62 @@
+"""The live KPI state: the in-memory model follows the facts table.
+
+The consumer writes facts to PostgreSQL in the same transaction as its progress (exactly
+once); this loop reads what has committed and folds it into `LiveKpis`. At start it reads the
+whole table (the rebuild of the in-memory state), so a restart loses nothing. Every replica
+reads every fact, so each one can answer for the whole city whichever partitions it consumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import Gauge
+
+from backbone.clock import Clock
+from services.analytics.adapters.fact_store import FactTail
+from services.analytics.domain.fold import LiveKpis
+
+log = logging.getLogger(__name__)
+
+FACTS = Gauge("minsheng_analytics_facts", "Facts folded into the live KPI model")
+
+
+class LiveState:
+    def __init__(self, kpis: LiveKpis, tail: FactTail, clock: Clock, poll_s: float = 0.25):
+        self.kpis = kpis
+        self.tail = tail
+        self.clock = clock
+        self.poll_s = poll_s
+        self.loaded = False  # the whole table has been read once
+
+    def catch_up(self) -> int:
+        """Fold what has committed since the last call (blocking; run in a thread)."""
+        applied = 0
+        while True:
+            facts = self.tail.read(self.kpis.knows)
+            applied += self.kpis.apply(facts)
+            if self.kpis.latest is not None:
+                self.clock.observe(self.kpis.latest)  # event-time watermark
+            if self.tail.caught_up:
+                break
+        FACTS.set(self.kpis.fact_count)
+        self.loaded = True
+        return applied
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.catch_up)
+            except Exception:
+                log.exception("could not read new facts; retrying")
+                await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
+            except TimeoutError:
+                pass
+
+    async def ready(self) -> tuple[bool, str]:
+        if not self.loaded:
+            return False, "loading facts"
+        return True, f"{self.kpis.fact_count} facts"

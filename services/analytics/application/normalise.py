@@ -1,0 +1,83 @@
+"""Upstream events -> analytics facts: one table, event type -> what to keep.
+
+Only masked text ever reaches analytics (intake masks it before publishing); we keep the
+masked text for hot topics, never a pseudonym or contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from backbone.events import DecodedEvent
+from services.analytics.domain.facts import Fact
+
+
+def _submitted(p: Any) -> tuple[str, dict[str, Any]]:
+    return "submitted", {"channel": p.channel, "text": p.text_masked,
+                         "category_hint": p.category_hint, "county": p.place.county,
+                         "address": p.place.address_masked}
+
+
+def _assigned(p: Any) -> tuple[str, dict[str, Any]]:
+    return "assigned", {
+        "unit": p.unit, "unit_kind": p.unit_kind, "parent_unit": p.parent_unit,
+        "category": p.category, "subcategory": p.subcategory, "county": p.county,
+        "urgency": p.urgency, "assignment_no": p.assignment_no, "channel": p.channel,
+        "role": p.role}
+
+
+def _unit_step(kind: str) -> Callable[[Any], tuple[str, dict[str, Any]]]:
+    return lambda p: (kind, {"unit": p.unit, "assignment_no": p.assignment_no})
+
+
+def _callback(p: Any) -> tuple[str, dict[str, Any]]:
+    return "callback", {"unit": p.unit, "reached": p.reached, "satisfaction": p.satisfaction}
+
+
+NORMALISERS: dict[str, Callable[[Any], tuple[str, dict[str, Any]]]] = {
+    "TicketSubmitted": _submitted,
+    "TicketAccepted": lambda p: ("accepted", {}),
+    "TicketRejected": lambda p: ("rejected", {"reason_code": p.reason_code}),
+    "TicketAssigned": _assigned,
+    "AssignmentTransferred": lambda p: ("transferred", {
+        "unit": p.to_unit, "from_unit": p.from_unit, "assignment_no": p.assignment_no}),
+    "CoordinationDecided": lambda p: ("coordinated", {
+        "lead_unit": p.lead_unit, "co_units": list(p.co_units),
+        "assignment_no": p.assignment_no}),
+    "AssignmentSignedFor": _unit_step("signed_for"),
+    "AssignmentBouncedBack": _unit_step("bounced_back"),
+    "AssignmentReplied": lambda p: ("replied", {
+        "unit": p.unit, "assignment_no": p.assignment_no, "outcome": p.outcome}),
+    "ReplyReviewed": lambda p: ("reply_reviewed", {
+        "unit": p.unit, "assignment_no": p.assignment_no, "accepted": p.accepted}),
+    "DeadlineMet": lambda p: ("deadline_met", {"unit": p.unit, "clock_no": p.clock_no}),
+    "DeadlineMissed": lambda p: ("deadline_missed", {"unit": p.unit, "clock_no": p.clock_no}),
+    "TicketRated": lambda p: ("rated", {"unit": p.unit, "rating": p.rating}),
+    "TicketMarkedUnrated": lambda p: ("unrated", {"unit": p.unit, "rating": "unrated"}),
+    "CallbackRecorded": _callback,
+    "TicketReopened": lambda p: ("reopened", {"unit": p.unit,
+                                              "reopen_count": p.reopen_count}),
+    "TicketClosed": lambda p: ("closed", {"unit": p.unit, "rating": p.rating}),
+}
+
+VERDICTS = {"satisfied", "basically_satisfied", "dissatisfied"}
+RATINGS = VERDICTS | {"unrated"}
+
+
+class UnusableFactError(ValueError):
+    """An event analytics understands the type of, but whose content it cannot count."""
+
+
+def fact_of(decoded: DecodedEvent) -> Fact | None:
+    """The fact an event gives, or None for event types analytics does not count."""
+    normalise = NORMALISERS.get(decoded.event_type)
+    if normalise is None:
+        return None
+    kind, attrs = normalise(decoded.payload)
+    if kind in ("rated", "unrated") and attrs["rating"] not in RATINGS:
+        raise UnusableFactError(f"unknown rating {attrs['rating']!r}")
+    if kind == "callback" and attrs["reached"] and attrs["satisfaction"] not in VERDICTS | {""}:
+        raise UnusableFactError(f"unknown callback satisfaction {attrs['satisfaction']!r}")
+    return Fact(event_id=decoded.event_id, ticket_id=decoded.ticket_id, kind=kind,
+                at=decoded.occurred_at, attrs=attrs)

@@ -1,0 +1,46 @@
+"""Lifecycle facts as analytics keeps them: one normalised row per consumed event.
+
+A fact is what one upstream event tells analytics (ticket, kind, business time, a few
+attributes). Facts are stored as they come; every figure is folded from them, so the same set
+of facts gives the same figures whatever order they arrived in (see `fold.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Lifecycle order of the kinds: breaks ties between facts of one ticket with the same time.
+KIND_ORDER = (
+    "submitted", "accepted", "rejected", "assigned", "transferred", "coordinated",
+    "signed_for", "bounced_back", "replied", "reply_reviewed", "deadline_met",
+    "deadline_missed", "closed", "rated", "unrated", "callback", "reopened",
+)
+KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}
+
+
+class FactError(ValueError):
+    """A fact that cannot be kept (unknown kind, time without a time zone)."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    event_id: str
+    ticket_id: str
+    kind: str
+    at: datetime
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KIND_RANK:
+            raise FactError(f"unknown fact kind {self.kind!r}")
+        if self.at.tzinfo is None:
+            raise FactError(f"fact {self.event_id} has a time without a time zone")
+
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return (self.at, KIND_RANK[self.kind], self.event_id)
+
+    def get(self, name: str, default: Any = "") -> Any:
+        value = self.attrs.get(name, default)
+        return default if value is None else value

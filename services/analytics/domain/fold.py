@@ -1,0 +1,231 @@
+"""From stored facts to the KPI model, one ticket at a time, order-insensitively.
+
+The KPI state is a sum over tickets: every counter in `KpiModel` is the sum of what each
+ticket contributes. So `LiveKpis` keeps each ticket's facts, and when a fact arrives it takes
+the ticket's old contribution out of the total, folds the ticket again from all its facts
+(sorted by time, lifecycle order, event id) and adds the new contribution. Consequences:
+
+* a redelivered fact changes nothing (facts are a set, keyed by event id);
+* a fact that arrives late or out of order lands where it belongs (e.g. TicketAssigned telling
+  the county after TicketSubmitted was counted under '未知');
+* the live state and a rebuild from the audit ledger are equal whenever they hold the same
+  facts, whatever the order in which each saw them.
+
+How an upstream event becomes a model fact (docs/kpis.md, "From events to facts"):
+* dimensions of a ticket: channel from TicketSubmitted; county and category from the first
+  TicketAssigned (else the submission's place county / category hint, else 未知 / 未分类);
+* sign-for time and handling time: from the unit's latest assignment before the fact;
+* a reply is on time when sla settled its clock as DeadlineMet (clock n = 1 + reopens before);
+  a reply the platform's review sent back is not a reply to the citizen and is not counted;
+* a fact naming no unit is attributed to the unit holding the ticket at that time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.analytics.domain.facts import Fact
+from services.analytics.domain.hot_topics import TicketText, place_in
+from services.analytics.domain.kpis import COUNTERS, HISTOGRAMS, KpiModel
+
+UNKNOWN_COUNTY = "未知"
+UNKNOWN_CATEGORY = "未分类"
+UNKNOWN_CHANNEL = "未知"
+ASSIGNING = ("assigned", "transferred", "coordinated")
+
+
+def ticket_dims(ordered: list[Fact]) -> dict[str, str]:
+    submitted = next((f for f in ordered if f.kind == "submitted"), None)
+    first = next((f for f in ordered if f.kind == "assigned"), None)
+    channel = (submitted.get("channel") if submitted else "") or (
+        first.get("channel") if first else "")
+    county = (first.get("county") if first else "") or (
+        submitted.get("county") if submitted else "")
+    category = (first.get("category") if first else "") or (
+        submitted.get("category_hint") if submitted else "")
+    return {"channel": channel or UNKNOWN_CHANNEL, "county": county or UNKNOWN_COUNTY,
+            "category": category or UNKNOWN_CATEGORY}
+
+
+def units_assigned(fact: Fact) -> list[tuple[str, int]]:
+    """(unit, assignment number) pairs an assigning fact gives the ticket to."""
+    no = int(fact.get("assignment_no", 0) or 0)
+    if fact.kind == "coordinated":
+        units = [fact.get("lead_unit"), *fact.get("co_units", [])]
+        return [(u, no) for u in units if u]
+    unit = fact.get("unit")
+    return [(unit, no)] if unit else []
+
+
+def _settled_clocks(ordered: list[Fact]) -> set[int]:
+    """Clock numbers that sla settled as met."""
+    met: set[int] = set()
+    reopens = 0
+    for f in ordered:
+        if f.kind == "reopened":
+            reopens += 1
+        elif f.kind == "deadline_met":
+            met.add(int(f.get("clock_no", 0) or 0) or reopens + 1)
+    return met
+
+
+def _sent_back_replies(ordered: list[Fact]) -> set[str]:
+    """Event ids of replies the platform's review sent back to the unit."""
+    last_reply: dict[str, str] = {}
+    sent_back: set[str] = set()
+    for f in ordered:
+        if f.kind == "replied":
+            last_reply[f.get("unit")] = f.event_id
+        elif f.kind == "reply_reviewed" and f.get("unit") in last_reply:
+            reply = last_reply.pop(f.get("unit"))
+            if not f.get("accepted", True):
+                sent_back.add(reply)
+    return sent_back
+
+
+def fold_ticket(facts: Iterable[Fact], model: KpiModel | None = None) -> KpiModel:
+    """Fold one ticket's facts into `model` (a fresh one when None)."""
+    model = model if model is not None else KpiModel()
+    ordered = sorted(facts, key=Fact.sort_key)
+    dims = ticket_dims(ordered)
+    met, sent_back = _settled_clocks(ordered), _sent_back_replies(ordered)
+    assigned_at: dict[str, datetime] = {}
+    seen_assignments: set[tuple[str, int]] = set()
+    holder, reopens = "", 0
+    for f in ordered:
+        t, unit = f.ticket_id, f.get("unit") or holder
+        if f.kind == "submitted":
+            model.received(t, f.at, **dims)
+        elif f.kind == "accepted":
+            model.accepted(t, f.at)
+        elif f.kind in ASSIGNING:
+            for u, no in units_assigned(f):
+                if no and (u, no) in seen_assignments:
+                    continue  # the same assignment told twice (e.g. transfer + TicketAssigned)
+                seen_assignments.add((u, no))
+                assigned_at[u] = f.at
+                model.assigned(t, f.at, unit=u)
+            holder = f.get("lead_unit") or f.get("unit") or holder
+        elif f.kind == "signed_for":
+            model.signed_for(t, f.at, unit=unit, elapsed=_since(assigned_at, unit, f.at))
+        elif f.kind == "bounced_back":
+            model.bounced_back(t, f.at, unit=unit)
+            holder = "" if unit == holder else holder
+        elif f.kind == "replied" and f.event_id not in sent_back:
+            model.replied(t, f.at, unit=unit, on_time=(reopens + 1) in met,
+                          handling_time=_since(assigned_at, unit, f.at))
+        elif f.kind == "closed":
+            model.closed(t, f.at, unit=unit)
+        elif f.kind in ("rated", "unrated"):
+            model.rated(t, f.at, unit=unit, rating=f.get("rating") or "unrated")
+        elif f.kind == "callback":
+            # reached without a stated satisfaction gives no verdict, like an unreachable one
+            outcome = f.get("satisfaction") if f.get("reached", False) else ""
+            model.callback(t, f.at, unit=unit, outcome=outcome or "unreachable")
+        elif f.kind == "reopened":
+            model.reopened(t, f.at, unit=unit)
+            reopens += 1
+    return model
+
+
+def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedelta:
+    start = assigned_at.get(unit)
+    return max(at - start, timedelta(0)) if start else timedelta(0)
+
+
+def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
+    """total += sign * part, for a part folded from tickets the total holds (or will hold)."""
+    total.unmatched_facts += sign * part.unmatched_facts
+    for ticket_id, state in part.tickets.items():
+        if sign > 0:
+            total.tickets[ticket_id] = state
+        else:
+            total.tickets.pop(ticket_id, None)
+    for key, theirs in part.buckets.items():
+        mine = total.buckets.get(key)
+        if mine is None:
+            mine = total.buckets[key] = {n: 0 for n in COUNTERS} | {h: {} for h in HISTOGRAMS}
+        for name in COUNTERS:
+            mine[name] += sign * theirs[name]
+        for name in HISTOGRAMS:
+            for slot, count in theirs[name].items():
+                left = mine[name].get(slot, 0) + sign * count
+                if left:
+                    mine[name][slot] = left
+                else:
+                    mine[name].pop(slot, None)
+        if not any(mine[n] for n in COUNTERS) and not any(mine[h] for h in HISTOGRAMS):
+            del total.buckets[key]  # an emptied bucket is as if it never existed
+
+
+class LiveKpis:
+    """The KPI model kept up to date fact by fact; thread-safe (one lock)."""
+
+    def __init__(self) -> None:
+        self.model = KpiModel()
+        self.facts: dict[str, dict[str, Fact]] = {}  # ticket id -> event id -> fact
+        self.unit_kinds: dict[str, str] = {}
+        self.lock = threading.RLock()
+        self.fact_count = 0
+        self.latest: datetime | None = None  # the latest business time seen
+
+    def knows(self, event_id: str, ticket_id: str) -> bool:
+        return event_id in self.facts.get(ticket_id, {})
+
+    def apply(self, facts: Iterable[Fact]) -> int:
+        """Add facts (known ones are ignored); refold each touched ticket once."""
+        touched: dict[str, list[Fact]] = {}
+        with self.lock:
+            for f in facts:
+                if not self.knows(f.event_id, f.ticket_id):
+                    touched.setdefault(f.ticket_id, []).append(f)
+            for ticket_id, new in touched.items():
+                self._refold(ticket_id, new)
+            return sum(len(v) for v in touched.values())
+
+    def _refold(self, ticket_id: str, new: list[Fact]) -> None:
+        known = self.facts.setdefault(ticket_id, {})
+        if known:
+            add_into(self.model, fold_ticket(known.values()), -1)
+        for f in new:
+            known[f.event_id] = f
+            self.fact_count += 1
+            if self.latest is None or f.at > self.latest:
+                self.latest = f.at
+            for unit, _ in units_assigned(f) if f.kind in ASSIGNING else ():
+                self.unit_kinds[unit] = f.get("unit_kind") or self.unit_kinds.get(unit, "")
+        add_into(self.model, fold_ticket(known.values()), +1)
+
+    def texts(self, start: datetime, end: datetime) -> list[TicketText]:
+        """Masked texts of the tickets submitted in [start, end), for hot topics."""
+        with self.lock:
+            tickets = [dict(v) for v in self.facts.values()]
+        out = []
+        for facts in tickets:
+            text = ticket_text(list(facts.values()))
+            if text is not None and start <= text.at < end:
+                out.append(text)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return self.model.to_dict()
+
+
+def ticket_text(facts: list[Fact]) -> TicketText | None:
+    ordered = sorted(facts, key=Fact.sort_key)
+    submitted = next((f for f in ordered if f.kind == "submitted"), None)
+    if submitted is None or not submitted.get("text"):
+        return None
+    first = next((f for f in ordered if f.kind == "assigned"), None)
+    dims = ticket_dims(ordered)
+    category = first.get("subcategory") if first else ""
+    units = tuple(dict.fromkeys(u for f in ordered if f.kind in ASSIGNING
+                                for u, _ in units_assigned(f)))
+    return TicketText(
+        ticket_id=submitted.ticket_id, text=submitted.get("text"), at=submitted.at,
+        category=category or submitted.get("category_hint") or dims["category"],
+        county=dims["county"], place=place_in(submitted.get("address")), units=units)

@@ -1,0 +1,59 @@
+"""The hall's own masker: the platform masker plus what it is known to miss.
+
+`backbone.privacy.mask_personal_data` is conservative: it masks a name only after a cue
+(我叫, 联系人...) and leaves "王女士" alone. But a full name before an honorific
+("王秀英女士") identifies someone, and units' replies name people after other cues
+(工作人员, 网格员, 联系了...). The hall is public, so it masks those too, and any long run of
+digits or Chinese numerals that could be a phone or ID number written oddly. Over-masking a
+public page costs little; one leak is one too many.
+"""
+
+from __future__ import annotations
+
+import re
+
+from backbone.privacy import mask_personal_data
+
+# The platform masker's surname lists are private to it; these are the common ones it uses.
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
+    "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃"
+    "武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒"
+    "阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓"
+    "古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫"
+    "寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+_COMPOUND = "欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|令狐|夏侯"
+_HONORIFICS = ("女士|先生|师傅|老师|大爷|大妈|阿姨|叔叔|经理|主任|同志|老板|小姐|医生|书记|大姐|大哥|"
+               "奶奶|爷爷|老人|站长|队长|科长|所长|局长")
+_GIVEN = r"[\u4e00-\u9fff]"
+# Characters that do not start a given name: "王女士" must stay (the honorific follows the
+# surname directly), "物业公司张经理" must not turn into "物业公*经理".
+_NOT_GIVEN = "的在是和与及对向给把被从到了为村庄镇乡区县市路街号楼室家店"
+
+_NAME_BEFORE_HONORIFIC = re.compile(
+    rf"(?<![\u4e00-\u9fff])?((?:{_COMPOUND})|[{_SURNAMES}])"
+    rf"((?:(?![{_NOT_GIVEN}]){_GIVEN}){{1,2}})(?=(?:{_HONORIFICS}))"
+)
+_NAME_AFTER_CUE = re.compile(
+    r"(工作人员|网格员|负责人|社区干部|经办人|承办人|回复人|联系了|致电|告知了|电话联系|居民|市民|业主)"
+    rf"((?:{_COMPOUND})|[{_SURNAMES}])((?:(?![{_NOT_GIVEN}]){_GIVEN}){{1,2}})"
+    r"(?=[，。,.；;：:、！!？?\s（(]|$|反映|来电|表示|称|说|同志|女士|先生)"
+)
+_DIGIT_RUN = re.compile(r"(?<![0-9*])\d(?:[\s\-]?\d){6,}")
+_CN_NUMERAL_RUN = re.compile(r"[零〇一二三四五六七八九幺]{7,}")
+
+
+def _stars(match: re.Match[str], group: int) -> str:
+    return "*" * len(match.group(group))
+
+
+def mask_for_hall(text: str) -> str:
+    """Mask `text` for the public hall: the platform masker first, then the hall's own rules."""
+    if not text:
+        return text
+    text = mask_personal_data(text)
+    text = _NAME_BEFORE_HONORIFIC.sub(lambda m: m.group(1) + _stars(m, 2), text)
+    text = _NAME_AFTER_CUE.sub(lambda m: m.group(1) + m.group(2) + _stars(m, 3), text)
+    text = _DIGIT_RUN.sub(lambda m: "*" * len(m.group()), text)
+    return _CN_NUMERAL_RUN.sub(lambda m: "*" * len(m.group()), text)

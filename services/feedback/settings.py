@@ -1,0 +1,35 @@
+"""Feedback's configuration (environment variables, prefix MINSHENG_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import model_validator
+
+from backbone.settings import ServiceSettings
+
+DEV_RATING_LINK_SECRET = "minsheng-development-rating-link-secret-do-not-use"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FeedbackSettings(ServiceSettings):
+    service: str = "feedback"
+    http_port: int = 8104
+    # Signs the one-time rating links sent to citizens (>= 32 bytes).
+    rating_link_secret: str = DEV_RATING_LINK_SECRET
+    # Where a citizen opens a rating link: <base>/rate?t=<token> (this service serves /rate).
+    rating_url_base: str = "http://127.0.0.1:8104"
+    # How often the timer loop looks for replies whose rating window has passed.
+    unrated_check_interval_s: float = 5.0
+    # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
+    unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
+    taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"
+
+    @model_validator(mode="after")
+    def _refuse_development_link_secret(self) -> FeedbackSettings:
+        if self.environment not in ("development", "test"):
+            if self.rating_link_secret == DEV_RATING_LINK_SECRET:
+                raise ValueError("MINSHENG_RATING_LINK_SECRET must be set outside development")
+        if len(self.rating_link_secret.encode()) < 32:
+            raise ValueError("MINSHENG_RATING_LINK_SECRET must be at least 32 bytes")
+        return self

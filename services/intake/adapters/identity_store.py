@@ -1,0 +1,99 @@
+"""Citizen keys at rest: one wrapped data key per citizen, in intake's schema.
+
+Sealed identities themselves are `SealedContact` aggregates in intake's event store (written in
+the ticket's own transaction); only the keys that open them live here, in a mutable table,
+because crypto-shredding must really delete bytes.
+
+`citizen_keys` holds one wrapped data key per citizen (pseudonym). Erasure deletes the key's
+bytes and leaves a tombstone (`destroyed_at`), so `is_destroyed` stays true for good and a
+sealed identity of that citizen can never be opened again (crypto-shredding). A citizen who
+comes back after erasure gets a fresh key; their old records stay dead.
+
+Keys are cached in the process: a returning citizen costs no round trip on the hot path.
+An erasure here drops the cached key; another replica may keep sealing with its cached copy
+until it restarts, which loses that new identity (unreadable) but never leaks an erased one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from services.intake.domain.citizen import SealedIdentity, WrappedKey
+
+
+def create_tables(pool: ConnectionPool, schema: str) -> None:
+    s = Identifier(schema)
+    with pool.connection() as conn:
+        conn.execute(SQL("CREATE TABLE IF NOT EXISTS {}.citizen_keys ("
+                         " citizen text PRIMARY KEY, master_key_id text, nonce bytea,"
+                         " ciphertext bytea, created_at timestamptz NOT NULL DEFAULT now(),"
+                         " destroyed_at timestamptz)").format(s))
+
+
+class PostgresCitizenKeyStore:
+    """`CitizenKeyStore` on PostgreSQL, with a process cache of live keys."""
+
+    def __init__(self, pool: ConnectionPool, schema: str):
+        self.pool = pool
+        self.table = SQL("{}.citizen_keys").format(Identifier(schema))
+        self._cache: dict[str, WrappedKey] = {}
+        self._lock = threading.Lock()
+
+    def _row(self, citizen: str) -> tuple[Any, ...] | None:
+        with self.pool.connection() as conn:
+            return conn.execute(
+                SQL("SELECT master_key_id, nonce, ciphertext, destroyed_at FROM {}"
+                    " WHERE citizen = %s").format(self.table), (citizen,)).fetchone()
+
+    def get(self, citizen: str) -> WrappedKey | None:
+        cached = self._cache.get(citizen)
+        if cached is not None:
+            return cached
+        row = self._row(citizen)
+        if row is None or row[2] is None:
+            return None
+        key = WrappedKey(row[0], bytes(row[1]), bytes(row[2]))
+        with self._lock:
+            self._cache[citizen] = key
+        return key
+
+    def put(self, citizen: str, key: WrappedKey) -> None:
+        """Store a new key; if another process stored one first, theirs wins (and is cached)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                SQL("INSERT INTO {} AS k (citizen, master_key_id, nonce, ciphertext)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (citizen) DO UPDATE SET"
+                    " master_key_id = EXCLUDED.master_key_id, nonce = EXCLUDED.nonce,"
+                    " ciphertext = EXCLUDED.ciphertext"
+                    " WHERE k.ciphertext IS NULL OR k.master_key_id <> EXCLUDED.master_key_id"
+                    " RETURNING master_key_id").format(self.table),
+                (citizen, key.master_key_id, key.nonce, key.ciphertext)).fetchone()
+        with self._lock:
+            self._cache.pop(citizen, None)
+        if row is None:
+            raise KeyRaceError(citizen)
+
+    def destroy(self, citizen: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                SQL("INSERT INTO {} AS k (citizen, destroyed_at) VALUES (%s, now())"
+                    " ON CONFLICT (citizen) DO UPDATE SET master_key_id = NULL, nonce = NULL,"
+                    " ciphertext = NULL, destroyed_at = now()").format(self.table), (citizen,))
+        with self._lock:
+            self._cache.pop(citizen, None)
+
+    def is_destroyed(self, citizen: str) -> bool:
+        row = self._row(citizen)
+        return row is not None and row[3] is not None
+
+
+class KeyRaceError(Exception):
+    """Another process made this citizen's key at the same moment; seal again to use theirs."""
+
+    def __init__(self, citizen: str):
+        super().__init__("a concurrent request created this citizen's key; retry")
+        self.citizen = citizen

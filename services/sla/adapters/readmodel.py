@@ -1,0 +1,162 @@
+"""The SLA read model in PostgreSQL: one row per clock and per supervision order.
+
+The rows are written by ``SlaRecorder`` in the same transaction as the aggregates' events, so
+they are never behind or ahead of the event store. They serve two purposes:
+- the timer index: ``next_due_at`` is the earliest instant something is owed (a warning, an
+  overdue, a sign-for overdue, an escalation); the timer loop fires what is due by it;
+- the supervisors' views (overdue, due soon, orders and answers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Composed, Identifier
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    clock_id: Any
+    ticket_id: str
+    ticket_code: str
+    clock_no: int
+    grade: str
+    status: str
+    unit: str | None
+    parent_unit: str | None
+    accepted_at: dt.datetime
+    due_at: dt.datetime
+    explanation_due_at: dt.datetime | None
+    sign_for_due_at: dt.datetime | None
+    signed_for: bool
+    provisional: bool
+    extension_pending: int | None
+    next_due_at: dt.datetime | None
+    last_event_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order_id: Any
+    ticket_id: str
+    ticket_code: str
+    order_key: str
+    unit: str
+    kind: str
+    status: str
+    level: int
+    addressees: list[str]
+    issued_by: str
+    reason: str
+    issued_at: dt.datetime
+    answer_due_at: dt.datetime
+    provisional: bool
+    answer_unit: str | None
+    answer_text: str | None
+    next_due_at: dt.datetime | None
+    last_event_at: dt.datetime
+
+
+def _columns(row_type: type) -> list[str]:
+    return [f.name for f in fields(row_type)]
+
+
+def tables(schema: str) -> list[Composed]:
+    s = Identifier(schema)
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {}.sla_clocks ("
+            " clock_id uuid PRIMARY KEY, ticket_id text NOT NULL, ticket_code text NOT NULL,"
+            " clock_no int NOT NULL, grade text NOT NULL, status text NOT NULL, unit text,"
+            " parent_unit text, accepted_at timestamptz NOT NULL, due_at timestamptz NOT NULL,"
+            " explanation_due_at timestamptz, sign_for_due_at timestamptz,"
+            " signed_for bool NOT NULL, provisional bool NOT NULL, extension_pending int,"
+            " next_due_at timestamptz, last_event_at timestamptz NOT NULL)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS sla_clocks_next_due ON {}.sla_clocks (next_due_at)"
+            " WHERE next_due_at IS NOT NULL").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS sla_clocks_ticket ON {}.sla_clocks (ticket_id)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS sla_clocks_status ON {}.sla_clocks (status, unit, due_at)"
+            ).format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.sla_orders ("
+            " order_id uuid PRIMARY KEY, ticket_id text NOT NULL, ticket_code text NOT NULL,"
+            " order_key text NOT NULL, unit text NOT NULL, kind text NOT NULL,"
+            " status text NOT NULL, level int NOT NULL, addressees text[] NOT NULL,"
+            " issued_by text NOT NULL, reason text NOT NULL, issued_at timestamptz NOT NULL,"
+            " answer_due_at timestamptz NOT NULL, provisional bool NOT NULL, answer_unit text,"
+            " answer_text text, next_due_at timestamptz, last_event_at timestamptz NOT NULL)"
+            ).format(s),
+        SQL("CREATE INDEX IF NOT EXISTS sla_orders_next_due ON {}.sla_orders (next_due_at)"
+            " WHERE next_due_at IS NOT NULL").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS sla_orders_ticket ON {}.sla_orders (ticket_id)").format(s),
+        # Event time per lifecycle partition: the watermark the timers run on (event clock).
+        SQL("CREATE TABLE IF NOT EXISTS {}.sla_partition_times ("
+            " topic text NOT NULL, partition int NOT NULL, event_time timestamptz NOT NULL,"
+            " PRIMARY KEY (topic, partition))").format(s),
+        # Official holiday schedules an operator loaded (they outlive a restart).
+        SQL("CREATE TABLE IF NOT EXISTS {}.sla_official_schedules ("
+            " year int PRIMARY KEY, body jsonb NOT NULL, loaded_by text NOT NULL,"
+            " loaded_at timestamptz NOT NULL DEFAULT now())").format(s),
+    ]
+
+
+def _upsert(schema: str, table: str, columns: list[str], key: str) -> Composed:
+    keep_code = SQL("ticket_code = COALESCE(NULLIF(EXCLUDED.ticket_code, ''), {}.ticket_code)"
+                    ).format(Identifier(table))
+    updates = [keep_code] + [
+        SQL("{} = EXCLUDED.{}").format(Identifier(c), Identifier(c))
+        for c in columns if c not in (key, "ticket_code")
+    ]
+    return SQL("INSERT INTO {}.{} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
+        Identifier(schema), Identifier(table), SQL(", ").join(map(Identifier, columns)),
+        SQL(", ").join(SQL("%s") for _ in columns), Identifier(key), SQL(", ").join(updates))
+
+
+def write_rows(cur: psycopg.Cursor[Any], schema: str, clocks: Sequence[ClockRow],
+               orders: Sequence[OrderRow]) -> None:
+    """Upsert the rows with the cursor of the transaction that stores the events."""
+    if clocks:
+        cur.executemany(_upsert(schema, "sla_clocks", _columns(ClockRow), "clock_id"),
+                        [astuple(r) for r in clocks])
+    if orders:
+        cur.executemany(_upsert(schema, "sla_orders", _columns(OrderRow), "order_id"),
+                        [astuple(r) for r in orders])
+
+
+# -- queries -------------------------------------------------------------------------------
+def due_tickets(conn: psycopg.Connection[Any], schema: str, now: dt.datetime,
+                limit: int) -> list[tuple[str, str]]:
+    """Tickets with something due by ``now``: (ticket_id, ticket_code), earliest first."""
+    s = Identifier(schema)
+    rows = conn.execute(
+        SQL("SELECT ticket_id, max(ticket_code), min(next_due_at) AS first FROM ("
+            " SELECT ticket_id, ticket_code, next_due_at FROM {}.sla_clocks"
+            "  WHERE next_due_at <= %(now)s"
+            " UNION ALL SELECT ticket_id, ticket_code, next_due_at FROM {}.sla_orders"
+            "  WHERE next_due_at <= %(now)s) d"
+            " GROUP BY ticket_id ORDER BY first, ticket_id LIMIT %(limit)s").format(s, s),
+        {"now": now, "limit": limit}).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def clock_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -> list[Any]:
+    rows = conn.execute(
+        SQL("SELECT clock_id FROM {}.sla_clocks WHERE ticket_id = %s ORDER BY clock_no")
+        .format(Identifier(schema)), (ticket_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def open_order_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -> list[Any]:
+    rows = conn.execute(
+        SQL("SELECT order_id FROM {}.sla_orders WHERE ticket_id = %s AND status <> 'closed'"
+            " ORDER BY issued_at, order_key").format(Identifier(schema)), (ticket_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def fetch_dicts(conn: psycopg.Connection[Any], query: Composed,
+                params: dict[str, Any] | Iterable[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(query, params)
+        return list(cur.fetchall())
