@@ -7,7 +7,7 @@ export PYTHONPATH := $(ROOT):$(ROOT)/proto
 export PYTHON := $(PY)
 
 .PHONY: help install infra up down status services demo test test-unit test-integration \
-        test-e2e lint proto proto-check bench token logs clean wipe
+        test-e2e lint proto proto-check docs bench token logs clean wipe
 
 help:
 	@echo "make up      install, start Kafka + PostgreSQL + all services, load a demo month"
@@ -71,6 +71,10 @@ lint: install
 
 proto: install
 	$(PY) tools/gen_proto.py
+	$(PY) tools/event_catalogue.py
+
+docs: install
+	$(PY) tools/event_catalogue.py
 
 proto-check: install
 	$(PY) tools/gen_proto.py --check

@@ -70,7 +70,7 @@ class UnitOfWork:
         if aggregate_id in self.aggregates:
             return self.aggregates[aggregate_id]
         try:
-            aggregate = self.app.repository.get(aggregate_id)
+            aggregate: Any = self.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         self.aggregates[aggregate_id] = aggregate

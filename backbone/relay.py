@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from aiokafka import AIOKafkaProducer
 from eventsourcing.application import Application
 from google.protobuf.message import Message
@@ -106,7 +107,8 @@ class OutboxRelay:
                     " EXCLUDED.last_notification_id), updated_at = now()")
                 .format(Identifier(self.schema)), (self.name, notification_id))
 
-    def _contexts(self, keys: list[tuple[uuid.UUID, int]]) -> dict[tuple[str, int], EventContext]:
+    def _contexts(self, keys: list[tuple[uuid.UUID | str, int]]
+                  ) -> dict[tuple[str, int], EventContext]:
         if not keys:
             return {}
         with self.pool.connection() as conn:
@@ -159,7 +161,39 @@ class OutboxRelay:
         self.last_published_at = time.monotonic()
         return len(outgoing)
 
+    def _take_leadership(self) -> psycopg.Connection | None:
+        """One relay per service publishes at a time: a session advisory lock elects it.
+
+        With N replicas of a service the others stand by; if the leader dies its connection
+        drops, the lock is released, and another takes over. (Running two at once would still
+        be correct, only wasteful: event ids are deterministic and consumers drop copies.)"""
+        conn = psycopg.connect(self.settings.pg_conninfo(), autocommit=True)
+        key = f"minsheng-relay:{self.schema}:{self.name}"
+        got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        if got and got[0]:
+            return conn
+        conn.close()
+        return None
+
     async def run(self, stop: asyncio.Event) -> None:
+        leadership = None
+        while leadership is None and not stop.is_set():
+            try:
+                leadership = await asyncio.to_thread(self._take_leadership)
+            except psycopg.Error:
+                log.warning("relay: PostgreSQL unreachable; retrying", exc_info=True)
+            if leadership is None:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=2.0)
+                except TimeoutError:
+                    pass
+        try:
+            await self._publish_until(stop)
+        finally:
+            if leadership is not None:
+                leadership.close()
+
+    async def _publish_until(self, stop: asyncio.Event) -> None:
         interval = self.settings.relay_interval_ms / 1000
         while not stop.is_set():
             try:

@@ -84,7 +84,8 @@ async def serve(service: Service) -> None:
         grpc_server.add_insecure_port(f"{settings.http_host}:{settings.grpc_port}")
         await grpc_server.start()
         log.info("gRPC on %s:%s", settings.http_host, settings.grpc_port)
-    tasks = [asyncio.create_task(loop(stop), name=getattr(loop, "__qualname__", "loop"))
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(loop(stop), name=getattr(loop, "__qualname__", "loop"))  # type: ignore[arg-type]
              for loop in service.loops]
     config = uvicorn.Config(service.http, host=settings.http_host, port=settings.http_port,
                             log_config=None, access_log=False, lifespan="off")
@@ -96,7 +97,7 @@ async def serve(service: Service) -> None:
         stop.set()
         if grpc_server is not None:
             await grpc_server.stop(grace=2)
-        done, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+        _, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
         for t in pending:
             t.cancel()
         for cb in service.on_stop:

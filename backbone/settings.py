@@ -46,9 +46,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> ServiceSettings:
-        if self.environment != "development" and self.environment != "test":
-            if self.token_secret == DEV_TOKEN_SECRET:
-                raise ValueError("MINSHENG_TOKEN_SECRET must be set outside development")
+        in_development = self.environment in ("development", "test")
+        if not in_development and self.token_secret == DEV_TOKEN_SECRET:
+            raise ValueError("MINSHENG_TOKEN_SECRET must be set outside development")
         return self
 
     def topic(self, name: str) -> str:
@@ -73,7 +73,7 @@ class ServiceSettings(BaseSettings):
         return f"minsheng.{self.topic_prefix}{consumer}"
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> str:  # type: ignore[override]  # (shadows pydantic's deprecated .schema())
         """Each service keeps its state in its own PostgreSQL schema."""
         return (self.pg_schema or self.service).replace("-", "_")
 

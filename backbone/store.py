@@ -101,7 +101,7 @@ def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -
 
 
 def record_contexts(cur: psycopg.Cursor[Any], schema: str,
-                    rows: Iterable[tuple[uuid.UUID, int, EventContext]]) -> None:
+                    rows: Iterable[tuple[uuid.UUID | str, int, EventContext]]) -> None:
     params = [(oid, v, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id, c.actor_role,
                c.actor_id, c.actor_unit) for oid, v, c in rows]
     if params:
@@ -131,7 +131,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
             record_progress(curs, self.datastore.schema, progress)
         default: EventContext | None = kwargs.get("context")
         per_aggregate: dict[uuid.UUID, EventContext] = kwargs.get("contexts") or {}
-        rows = []
+        rows: list[tuple[uuid.UUID | str, int, EventContext]] = []
         for e in stored_events:
             ctx = per_aggregate.get(e.originator_id, default)  # type: ignore[arg-type]
             if ctx is not None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eminsheng/v1/dispatch_api.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nAssignment\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x0f\n\x07urgency\x18\x06 \x01(\t\x12\x13\n\x0btext_masked\x18\x07 \x01(\t\x12\x0e\n\x06\x63ounty\x18\x08 \x01(\t\x12\x15\n\rassignment_no\x18\t \x01(\x05\x12/\n\x0b\x61ssigned_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04role\x18\x0b \x01(\t\"0\n\x18StreamAssignmentsRequest\x12\x14\n\x0cinclude_open\x18\x01 \x01(\x08\"O\n\x16ListAssignmentsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x17ListAssignmentsResponse\x12,\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x17.minsheng.v1.Assignment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"L\n\x0eSignForRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"_\n\x11\x42ounceBackRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"Z\n\x0e\x41\x64\x64NoteRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"j\n\x0cReplyRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"{\n\x17RequestExtensionRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x14\n\x0cworking_days\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"G\n\rAssignmentAck\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t2\xb0\x04\n\x11\x44\x65partmentService\x12U\n\x11StreamAssignments\x12%.minsheng.v1.StreamAssignmentsRequest\x1a\x17.minsheng.v1.Assignment0\x01\x12\\\n\x0fListAssignments\x12#.minsheng.v1.ListAssignmentsRequest\x1a$.minsheng.v1.ListAssignmentsResponse\x12\x42\n\x07SignFor\x12\x1b.minsheng.v1.SignForRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12H\n\nBounceBack\x12\x1e.minsheng.v1.BounceBackRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12\x42\n\x07\x41\x64\x64Note\x12\x1b.minsheng.v1.AddNoteRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12>\n\x05Reply\x12\x19.minsheng.v1.ReplyRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12T\n\x10RequestExtension\x12$.minsheng.v1.RequestExtensionRequest\x1a\x1a.minsheng.v1.AssignmentAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eminsheng/v1/dispatch_api.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x04\n\nAssignment\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x0f\n\x07urgency\x18\x06 \x01(\t\x12\x13\n\x0btext_masked\x18\x07 \x01(\t\x12\x0e\n\x06\x63ounty\x18\x08 \x01(\t\x12\x15\n\rassignment_no\x18\t \x01(\x05\x12/\n\x0b\x61ssigned_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04role\x18\x0b \x01(\t\x12\x13\n\x0bsubcategory\x18\x0c \x01(\t\x12\x14\n\x0crequest_type\x18\r \x01(\t\x12\x13\n\x0bsubdistrict\x18\x0e \x01(\t\x12\x14\n\x0ctitle_masked\x18\x0f \x01(\t\x12\x0f\n\x07\x63hannel\x18\x10 \x01(\t\x12\x33\n\x0fsign_for_due_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x62ounce_back_due_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlead_unit\x18\x13 \x01(\t\x12\x10\n\x08\x63o_units\x18\x14 \x03(\t\x12\x16\n\x0e\x61\x64\x64ress_masked\x18\x15 \x01(\t\"0\n\x18StreamAssignmentsRequest\x12\x14\n\x0cinclude_open\x18\x01 \x01(\x08\"O\n\x16ListAssignmentsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x17ListAssignmentsResponse\x12,\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x17.minsheng.v1.Assignment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"t\n\x0eSignForRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x11\x42ounceBackRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x0e\x41\x64\x64NoteRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x01\n\x0cReplyRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\r\n\x05reply\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x01\n\x17RequestExtensionRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x14\n\x0cworking_days\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x01\n\x16RequestTransferRequest\x12\x13\n\x0bticket_code\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\t\x12\x0f\n\x07to_unit\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\rAssignmentAck\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x15\n\rassignment_no\x18\x04 \x01(\x05\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x32\x84\x05\n\x11\x44\x65partmentService\x12U\n\x11StreamAssignments\x12%.minsheng.v1.StreamAssignmentsRequest\x1a\x17.minsheng.v1.Assignment0\x01\x12\\\n\x0fListAssignments\x12#.minsheng.v1.ListAssignmentsRequest\x1a$.minsheng.v1.ListAssignmentsResponse\x12\x42\n\x07SignFor\x12\x1b.minsheng.v1.SignForRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12H\n\nBounceBack\x12\x1e.minsheng.v1.BounceBackRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12\x42\n\x07\x41\x64\x64Note\x12\x1b.minsheng.v1.AddNoteRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12>\n\x05Reply\x12\x19.minsheng.v1.ReplyRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12T\n\x10RequestExtension\x12$.minsheng.v1.RequestExtensionRequest\x1a\x1a.minsheng.v1.AssignmentAck\x12R\n\x0fRequestTransfer\x12#.minsheng.v1.RequestTransferRequest\x1a\x1a.minsheng.v1.AssignmentAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,25 +33,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minsheng.v1.dispatch_api_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ASSIGNMENT']._serialized_start=81
-  _globals['_ASSIGNMENT']._serialized_end=321
-  _globals['_STREAMASSIGNMENTSREQUEST']._serialized_start=323
-  _globals['_STREAMASSIGNMENTSREQUEST']._serialized_end=371
-  _globals['_LISTASSIGNMENTSREQUEST']._serialized_start=373
-  _globals['_LISTASSIGNMENTSREQUEST']._serialized_end=452
-  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_start=454
-  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_end=550
-  _globals['_SIGNFORREQUEST']._serialized_start=552
-  _globals['_SIGNFORREQUEST']._serialized_end=628
-  _globals['_BOUNCEBACKREQUEST']._serialized_start=630
-  _globals['_BOUNCEBACKREQUEST']._serialized_end=725
-  _globals['_ADDNOTEREQUEST']._serialized_start=727
-  _globals['_ADDNOTEREQUEST']._serialized_end=817
-  _globals['_REPLYREQUEST']._serialized_start=819
-  _globals['_REPLYREQUEST']._serialized_end=925
-  _globals['_REQUESTEXTENSIONREQUEST']._serialized_start=927
-  _globals['_REQUESTEXTENSIONREQUEST']._serialized_end=1050
-  _globals['_ASSIGNMENTACK']._serialized_start=1052
-  _globals['_ASSIGNMENTACK']._serialized_end=1123
-  _globals['_DEPARTMENTSERVICE']._serialized_start=1126
-  _globals['_DEPARTMENTSERVICE']._serialized_end=1686
+  _globals['_ASSIGNMENT']._serialized_end=594
+  _globals['_STREAMASSIGNMENTSREQUEST']._serialized_start=596
+  _globals['_STREAMASSIGNMENTSREQUEST']._serialized_end=644
+  _globals['_LISTASSIGNMENTSREQUEST']._serialized_start=646
+  _globals['_LISTASSIGNMENTSREQUEST']._serialized_end=725
+  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_start=727
+  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_end=823
+  _globals['_SIGNFORREQUEST']._serialized_start=825
+  _globals['_SIGNFORREQUEST']._serialized_end=941
+  _globals['_BOUNCEBACKREQUEST']._serialized_start=944
+  _globals['_BOUNCEBACKREQUEST']._serialized_end=1079
+  _globals['_ADDNOTEREQUEST']._serialized_start=1082
+  _globals['_ADDNOTEREQUEST']._serialized_end=1212
+  _globals['_REPLYREQUEST']._serialized_start=1215
+  _globals['_REPLYREQUEST']._serialized_end=1361
+  _globals['_REQUESTEXTENSIONREQUEST']._serialized_start=1364
+  _globals['_REQUESTEXTENSIONREQUEST']._serialized_end=1527
+  _globals['_REQUESTTRANSFERREQUEST']._serialized_start=1530
+  _globals['_REQUESTTRANSFERREQUEST']._serialized_end=1687
+  _globals['_ASSIGNMENTACK']._serialized_start=1689
+  _globals['_ASSIGNMENTACK']._serialized_end=1801
+  _globals['_DEPARTMENTSERVICE']._serialized_start=1804
+  _globals['_DEPARTMENTSERVICE']._serialized_end=2448
 # @@protoc_insertion_point(module_scope)

@@ -69,6 +69,11 @@ class DepartmentServiceStub:
                 request_serializer=minsheng_dot_v1_dot_dispatch__api__pb2.RequestExtensionRequest.SerializeToString,
                 response_deserializer=minsheng_dot_v1_dot_dispatch__api__pb2.AssignmentAck.FromString,
                 _registered_method=True)
+        self.RequestTransfer = channel.unary_unary(
+                '/minsheng.v1.DepartmentService/RequestTransfer',
+                request_serializer=minsheng_dot_v1_dot_dispatch__api__pb2.RequestTransferRequest.SerializeToString,
+                response_deserializer=minsheng_dot_v1_dot_dispatch__api__pb2.AssignmentAck.FromString,
+                _registered_method=True)
 
 
 class DepartmentServiceServicer:
@@ -117,6 +122,13 @@ class DepartmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestTransfer(self, request, context):
+        """After sign-for a unit cannot bounce back (首接首办): it may ask the platform for a transfer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DepartmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +165,11 @@ def add_DepartmentServiceServicer_to_server(servicer, server):
             'RequestExtension': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestExtension,
                     request_deserializer=minsheng_dot_v1_dot_dispatch__api__pb2.RequestExtensionRequest.FromString,
+                    response_serializer=minsheng_dot_v1_dot_dispatch__api__pb2.AssignmentAck.SerializeToString,
+            ),
+            'RequestTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestTransfer,
+                    request_deserializer=minsheng_dot_v1_dot_dispatch__api__pb2.RequestTransferRequest.FromString,
                     response_serializer=minsheng_dot_v1_dot_dispatch__api__pb2.AssignmentAck.SerializeToString,
             ),
     }
@@ -344,6 +361,33 @@ class DepartmentService:
             target,
             '/minsheng.v1.DepartmentService/RequestExtension',
             minsheng_dot_v1_dot_dispatch__api__pb2.RequestExtensionRequest.SerializeToString,
+            minsheng_dot_v1_dot_dispatch__api__pb2.AssignmentAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minsheng.v1.DepartmentService/RequestTransfer',
+            minsheng_dot_v1_dot_dispatch__api__pb2.RequestTransferRequest.SerializeToString,
             minsheng_dot_v1_dot_dispatch__api__pb2.AssignmentAck.FromString,
             options,
             channel_credentials,

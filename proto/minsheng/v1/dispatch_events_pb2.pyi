@@ -46,14 +46,28 @@ class TicketAssigned(_message.Message):
     def __init__(self, unit: _Optional[str] = ..., category: _Optional[str] = ..., urgency: _Optional[str] = ..., text_masked: _Optional[str] = ..., county: _Optional[str] = ..., rule: _Optional[str] = ..., confidence: _Optional[float] = ..., assignment_no: _Optional[int] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., subdistrict: _Optional[str] = ..., role: _Optional[str] = ..., parent_unit: _Optional[str] = ..., unit_kind: _Optional[str] = ..., title_masked: _Optional[str] = ..., channel: _Optional[str] = ..., place: _Optional[_Union[_common_pb2.Place, _Mapping]] = ...) -> None: ...
 
 class TicketQueuedForDispatcher(_message.Message):
-    __slots__ = ("reason", "suggested_unit", "confidence")
+    __slots__ = ("reason", "suggested_unit", "confidence", "queue", "category", "subcategory", "request_type", "urgency", "county", "subdistrict")
     REASON_FIELD_NUMBER: _ClassVar[int]
     SUGGESTED_UNIT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SUBCATEGORY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    COUNTY_FIELD_NUMBER: _ClassVar[int]
+    SUBDISTRICT_FIELD_NUMBER: _ClassVar[int]
     reason: str
     suggested_unit: str
     confidence: float
-    def __init__(self, reason: _Optional[str] = ..., suggested_unit: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+    queue: str
+    category: str
+    subcategory: str
+    request_type: str
+    urgency: str
+    county: str
+    subdistrict: str
+    def __init__(self, reason: _Optional[str] = ..., suggested_unit: _Optional[str] = ..., confidence: _Optional[float] = ..., queue: _Optional[str] = ..., category: _Optional[str] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., urgency: _Optional[str] = ..., county: _Optional[str] = ..., subdistrict: _Optional[str] = ...) -> None: ...
 
 class AssignmentSignedFor(_message.Message):
     __slots__ = ("unit", "assignment_no")
@@ -154,7 +168,49 @@ class ExtensionRequested(_message.Message):
     def __init__(self, unit: _Optional[str] = ..., working_days: _Optional[int] = ..., reason: _Optional[str] = ..., assignment_no: _Optional[int] = ...) -> None: ...
 
 class DispatchClosed(_message.Message):
-    __slots__ = ("unit",)
+    __slots__ = ("unit", "assignment_no")
     UNIT_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_NO_FIELD_NUMBER: _ClassVar[int]
     unit: str
-    def __init__(self, unit: _Optional[str] = ...) -> None: ...
+    assignment_no: int
+    def __init__(self, unit: _Optional[str] = ..., assignment_no: _Optional[int] = ...) -> None: ...
+
+class AssignmentWithdrawn(_message.Message):
+    __slots__ = ("unit", "assignment_no", "reason", "case_id", "primary_ticket_id")
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_NO_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    unit: str
+    assignment_no: int
+    reason: str
+    case_id: str
+    primary_ticket_id: str
+    def __init__(self, unit: _Optional[str] = ..., assignment_no: _Optional[int] = ..., reason: _Optional[str] = ..., case_id: _Optional[str] = ..., primary_ticket_id: _Optional[str] = ...) -> None: ...
+
+class TransferRequested(_message.Message):
+    __slots__ = ("unit", "to_unit", "reason", "assignment_no")
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    TO_UNIT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_NO_FIELD_NUMBER: _ClassVar[int]
+    unit: str
+    to_unit: str
+    reason: str
+    assignment_no: int
+    def __init__(self, unit: _Optional[str] = ..., to_unit: _Optional[str] = ..., reason: _Optional[str] = ..., assignment_no: _Optional[int] = ...) -> None: ...
+
+class TransferRejected(_message.Message):
+    __slots__ = ("unit", "to_unit", "reason", "decided_by", "assignment_no")
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    TO_UNIT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_NO_FIELD_NUMBER: _ClassVar[int]
+    unit: str
+    to_unit: str
+    reason: str
+    decided_by: str
+    assignment_no: int
+    def __init__(self, unit: _Optional[str] = ..., to_unit: _Optional[str] = ..., reason: _Optional[str] = ..., decided_by: _Optional[str] = ..., assignment_no: _Optional[int] = ...) -> None: ...
