@@ -11,8 +11,8 @@ from backbone.http import ClientError, NotFoundError
 from services.analytics.adapters.registry import Names
 from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.hot_topics import (
-    TicketText,
     Theme,
+    TicketText,
     classify_aspect,
     hot_themes,
     hot_themes_by,

@@ -96,6 +96,8 @@ class Reports:
                 row["unit_name"] = self.names.unit(row["unit"])
         for flag in report["rectification"]:
             flag["unit_name"] = self.names.unit(flag["unit"])
+            if flag["reason"].startswith(flag["unit"]):  # say it with the unit's name
+                flag["reason"] = flag["unit_name"] + flag["reason"][len(flag["unit"]):]
         report["previous_report_published"] = last is not None
         return {**report, "published": False}
 

@@ -177,13 +177,13 @@ class LiveKpis:
 
     def apply(self, facts: Iterable[Fact]) -> int:
         """Add facts (known ones are ignored); refold each touched ticket once."""
-        touched: dict[str, list[Fact]] = {}
+        touched: dict[str, dict[str, Fact]] = {}
         with self.lock:
             for f in facts:
                 if not self.knows(f.event_id, f.ticket_id):
-                    touched.setdefault(f.ticket_id, []).append(f)
+                    touched.setdefault(f.ticket_id, {}).setdefault(f.event_id, f)
             for ticket_id, new in touched.items():
-                self._refold(ticket_id, new)
+                self._refold(ticket_id, list(new.values()))
             return sum(len(v) for v in touched.values())
 
     def _refold(self, ticket_id: str, new: list[Fact]) -> None:

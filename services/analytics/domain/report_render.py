@@ -20,6 +20,15 @@ def _score(score: float | None) -> str:
     return "—" if score is None else f"{score * 100:.2f}"
 
 
+def _name(row: dict[str, Any]) -> str:
+    return row.get("unit_name") or row["unit"]
+
+
+def _names(group: dict[str, Any], units: list[str]) -> str:
+    by_code = {row["unit"]: _name(row) for row in group["ranking"]}
+    return "、".join(by_code.get(u, u) for u in units) or "无"
+
+
 def render_csv(report: dict[str, Any]) -> str:
     """One row per unit, UTF-8 text; the service adds a BOM so Excel opens it in Chinese."""
     out = io.StringIO()
@@ -28,7 +37,7 @@ def render_csv(report: dict[str, Any]) -> str:
     for kind, group in report["groups"].items():
         for row in group["ranking"]:
             writer.writerow([
-                GROUP_TITLES[kind], row["rank"] or "", row["unit"], row["handled"],
+                GROUP_TITLES[kind], row["rank"] or "", _name(row), row["handled"],
                 row["closed"], percent(row["completion_rate"]), percent(row["satisfaction"]),
                 percent(row["on_time_rate"]), _score(row["score"]), row["reason"],
             ])
@@ -54,14 +63,14 @@ def render_html(report: dict[str, Any]) -> str:
     for kind, group in report["groups"].items():
         title = GROUP_TITLES[kind]
         parts.append(f"<h2>{title}排名</h2>")
-        parts.append(f"<p>前列：{escape('、'.join(group['top']) or '无')}；"
-                     f'<span class="bottom">后列：{escape("、".join(group["bottom"]) or "无")}'
+        parts.append(f"<p>前列：{escape(_names(group, group['top']))}；"
+                     f'<span class="bottom">后列：{escape(_names(group, group["bottom"]))}'
                      "</span></p>")
         parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in CSV_HEADER[1:])
                      + "</tr>")
         for row in group["ranking"]:
             cls = ' class="bottom"' if row["unit"] in group["bottom"] else ""
-            cells = [row["rank"] or "—", row["unit"], row["handled"], row["closed"],
+            cells = [row["rank"] or "—", _name(row), row["handled"], row["closed"],
                      percent(row["completion_rate"]), percent(row["satisfaction"]),
                      percent(row["on_time_rate"]), _score(row["score"]), row["reason"]]
             parts.append(f"<tr{cls}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells)

@@ -1,0 +1,76 @@
+"""Wires analytics: settings -> infrastructure -> facts consumer, live state, reports, HTTP.
+No I/O at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from backbone.clock import Clock
+from backbone.consumer import IdempotentConsumer
+from backbone.http import create_app
+from backbone.relay import OutboxRelay
+from backbone.runtime import Service, connect
+from backbone.store import application_env
+from services.analytics.adapters import fact_store
+from services.analytics.adapters.registry import load_names
+from services.analytics.application.hot_topics import HotTopics
+from services.analytics.application.live import LiveState
+from services.analytics.application.reports import AnalyticsApplication, Reports
+from services.analytics.domain.fold import LiveKpis
+from services.analytics.entrypoints import consumer, http_api, pages, publications
+from services.analytics.settings import AnalyticsSettings
+
+log = logging.getLogger(__name__)
+
+
+def auto_publisher(reports: Reports, live: LiveState, clock: Clock, every_s: float):
+    """A loop that publishes each month once the clock (wall, or event-time watermark) has
+    passed its end plus the grace."""
+
+    async def publish_months(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if live.loaded:
+                try:
+                    await asyncio.to_thread(reports.publish_due, clock.now())
+                except Exception:
+                    log.exception("automatic publication failed; will retry")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            except TimeoutError:
+                pass
+
+    return publish_months
+
+
+async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[override]
+    infra = await connect(settings)
+    app = AnalyticsApplication(env=application_env(settings))
+    fact_store.create_tables(infra.pool, settings.schema)
+    clock = Clock(settings.clock)
+    names = load_names(Path(settings.registry_dir) if settings.registry_dir else None)
+    kpis = LiveKpis()
+    live = LiveState(kpis, fact_store.FactTail(infra.pool, settings.schema,
+                                               settings.fact_grace_s), clock)
+    reports = Reports(app=app, live=kpis, names=names, min_volume=settings.ranking_min_volume,
+                      publish_after=timedelta(hours=settings.publish_after_hours))
+    facts = IdempotentConsumer(name=consumer.CONSUMER, settings=settings, pool=infra.pool,
+                               topics=[settings.lifecycle_topic],
+                               handlers=consumer.handlers(settings.schema),
+                               producer=infra.producer)
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
+                        translate=publications.translate_for(settings.lifecycle_topic),
+                        producer=infra.producer)
+    http = create_app(settings=settings, title="Minsheng analytics",
+                      description="亮晒比: KPIs, monthly rankings, hot topics, dashboard.",
+                      readiness=[infra.pg_ready, infra.kafka_ready, live.ready])
+    http.include_router(http_api.router(live=kpis, reports=reports,
+                                        hot=HotTopics(kpis, names), names=names, clock=clock))
+    http.include_router(pages.router(reports))
+    http.state.kpis = kpis  # for diagnostics and tests: the live state
+    loops = [facts.run, live.run, relay.run]
+    if settings.auto_publish:
+        loops.append(auto_publisher(reports, live, clock, settings.publish_check_s))
+    return Service(settings=settings, infra=infra, http=http, loops=loops, on_stop=[app.close])

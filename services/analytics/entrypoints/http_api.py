@@ -1,0 +1,172 @@
+"""Analytics' HTTP API: KPIs, rankings, reports, hot topics (roles: supervisor, dispatcher,
+observer, deputy; publishing: supervisor). Published reports are also public (pages.py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import HTMLResponse, Response
+
+from backbone import auth
+from backbone.clock import Clock
+from backbone.http import ClientError, require
+from services.analytics.adapters.registry import Names
+from services.analytics.application.hot_topics import HotTopics
+from services.analytics.application.reports import Reports, check_month
+from services.analytics.domain.figures import figures, table
+from services.analytics.domain.fold import LiveKpis
+from services.analytics.domain.kpis import CITY, DIMENSIONS
+from services.analytics.domain.periods import PeriodKind, city_tz, period_of_date
+from services.analytics.domain.report_render import render_csv, render_html
+
+ReaderDep = Annotated[auth.Principal, require("supervisor", "dispatcher", "observer", "deputy")]
+SupervisorDep = Annotated[auth.Principal, require("supervisor")]
+
+PERIOD_FORMS = {"day": re.compile(r"^\d{4}-\d{2}-\d{2}$"), "week": re.compile(r"^\d{4}-W\d{2}$"),
+                "month": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")}
+MAX_POINTS = 400
+
+
+def check_period(kind: str, at: str) -> None:
+    if kind not in PERIOD_FORMS:
+        raise ClientError(f"period must be day, week or month, not {kind!r}")
+    if not PERIOD_FORMS[kind].match(at):
+        raise ClientError(f"a {kind} is written like "
+                          f"{ {'day': '2024-03-05', 'week': '2024-W10', 'month': '2024-03'}[kind]},"
+                          f" not {at!r}")
+
+
+def check_dimension(dimension: str) -> None:
+    if dimension not in DIMENSIONS:
+        raise ClientError(f"dimension must be one of {', '.join(DIMENSIONS)}, not {dimension!r}")
+
+
+def periods_between(kind: str, start: date, end: date) -> list[str]:
+    """Names of the periods of `kind` touching [start, end], in order."""
+    if end < start:
+        raise ClientError("to must not be before from")
+    names: list[str] = []
+    day = start
+    while day <= end:
+        name = period_of_date(day, PeriodKind(kind))
+        if not names or names[-1] != name:
+            names.append(name)
+            if len(names) > MAX_POINTS:
+                raise ClientError(f"at most {MAX_POINTS} points per trend")
+        day += timedelta(days=1)
+    return names
+
+
+def csv_response(text: str, month: str) -> Response:
+    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="minsheng-ranking-{month}.csv"'})
+
+
+def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
+           clock: Clock) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["analytics"])
+
+    def named(row: dict[str, Any]) -> dict[str, Any]:
+        dim, value = row["dimension"], row["value"]
+        label = {"unit": names.unit, "county": names.county,
+                 "category": names.category}.get(dim, str)(value)
+        return {**row, "name": label}
+
+    @api.get("/counts/units")
+    def unit_counts(principal: ReaderDep) -> dict[str, Any]:
+        """Per unit, all time: tickets assigned to it (received), closed, and rated."""
+        totals: dict[str, dict[str, int]] = {}
+        with live.lock:
+            for key, bucket in live.model.buckets.items():
+                dim, unit, kind, _ = key.split("|")
+                if dim != "unit" or kind != "month":
+                    continue
+                row = totals.setdefault(unit, {"received": 0, "closed": 0, "rated": 0})
+                row["received"] += bucket["assigned"]
+                row["closed"] += bucket["closed"]
+                row["rated"] += bucket["rated"]
+        return {"units": [{"unit": u, "name": names.unit(u), **totals[u]}
+                          for u in sorted(totals)]}
+
+    @api.get("/kpis")
+    def kpis(principal: ReaderDep, dimension: str = "all", period: str = "month",
+             at: Annotated[str, Query(description="2024-03-05, 2024-W10 or 2024-03")] = "",
+             value: str | None = None) -> dict[str, Any]:
+        """KPI figures of every value of a dimension (or one value) in one period."""
+        check_dimension(dimension)
+        check_period(period, at)
+        with live.lock:
+            rows = ([figures(live.model, dimension, value, period, at)] if value
+                    else table(live.model, dimension, period, at))
+        return {"dimension": dimension, "period": period, "at": at,
+                "rows": [named(r.as_dict()) for r in rows]}
+
+    @api.get("/kpis/trend")
+    def trend(principal: ReaderDep, start: Annotated[date, Query(alias="from")],
+              end: Annotated[date, Query(alias="to")], dimension: str = "all",
+              value: str = CITY, period: str = "day") -> dict[str, Any]:
+        """One value's figures period by period from `from` to `to` (dates, inclusive)."""
+        check_dimension(dimension)
+        if period not in PERIOD_FORMS:
+            raise ClientError(f"period must be day, week or month, not {period!r}")
+        names_ = periods_between(period, start, end)
+        with live.lock:
+            points = [figures(live.model, dimension, value, period, p).as_dict()
+                      for p in names_]
+        return {"dimension": dimension, "value": value, "period": period, "points": points}
+
+    @api.get("/months")
+    def months(principal: ReaderDep) -> dict[str, Any]:
+        """Months with tickets, and which of them have a published report."""
+        found = reports.months_with_data()
+        return {"months": [{"month": m, "published": reports.published(m) is not None}
+                           for m in found],
+                "now": clock.now().astimezone(city_tz()).isoformat()}
+
+    @api.get("/rankings/{month}")
+    def ranking(month: str, principal: ReaderDep) -> dict[str, Any]:
+        """The month's 亮晒比 report: the published one, or a live preview (published=false)."""
+        return reports.report(month)
+
+    @api.post("/rankings/{month}/publish")
+    def publish(month: str, principal: SupervisorDep,
+                at: Annotated[datetime | None, Body(embed=True)] = None) -> dict[str, Any]:
+        """Publish the month's report once (and flag units in the bottom 3 two months running)."""
+        check_month(month)
+        report, created = reports.publish(month, by=principal.sub,
+                                          at=clock.command_time(at))
+        return {"created": created, "report": report}
+
+    @api.get("/reports/{month}.html", response_class=HTMLResponse)
+    def report_page(month: str, principal: ReaderDep) -> HTMLResponse:
+        """The month's report as a page (a preview until published)."""
+        return HTMLResponse(render_html(reports.report(month)))
+
+    @api.get("/reports/{month}.csv")
+    def report_csv(month: str, principal: ReaderDep) -> Response:
+        """The month's ranking as a CSV file (UTF-8 with BOM, opens in Excel)."""
+        return csv_response(render_csv(reports.report(month)), month)
+
+    @api.get("/hot-topics")
+    def hot_topics(principal: ReaderDep, start: Annotated[datetime, Query(alias="from")],
+                   end: Annotated[datetime, Query(alias="to")], by: str | None = None,
+                   min_count: Annotated[int, Query(ge=2, le=1000)] = 10) -> dict[str, Any]:
+        """Themes, aspects, recurring problems at one place and rising terms in a window."""
+        return hot.overview(start, end, by=by, min_count=min_count)
+
+    @api.get("/hot-topics/special-report")
+    def hot_topic_report(principal: ReaderDep, place: str, aspect: str,
+                         start: Annotated[datetime, Query(alias="from")],
+                         end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
+        """热点专报 of one recurring problem: count, daily trend, masked examples, units."""
+        return hot.special_report(place=place, aspect=aspect, start=start, end=end)
+
+    @api.get("/names")
+    def display_names(principal: ReaderDep) -> dict[str, Any]:
+        """Display names of unit, county and category codes."""
+        return names.as_dict()
+
+    return api

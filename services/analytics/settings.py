@@ -1,0 +1,18 @@
+"""Analytics' configuration (environment variables, prefix MINSHENG_)."""
+
+from __future__ import annotations
+
+from backbone.settings import ServiceSettings
+
+
+class AnalyticsSettings(ServiceSettings):
+    service: str = "analytics"
+    http_port: int = 8105
+    ranking_min_volume: int = 30  # a unit with fewer handled tickets in a month is not ranked
+    auto_publish: bool = True  # publish a month's report once the clock passes its end...
+    publish_after_hours: float = 24.0  # ...plus this grace for late facts
+    publish_check_s: float = 2.0
+    fact_grace_s: float = 10.0  # see adapters/fact_store.FactTail
+    registry_dir: str = ""  # unit registry + taxonomy (names); default: dispatch's data files
+    audit_url: str = "http://127.0.0.1:8106"  # the ledger, for `rebuild`
+    audit_token: str = ""  # an auditor token for the ledger; minted locally when empty

@@ -1,0 +1,370 @@
+"""Analytics on the real Kafka and PostgreSQL: two simulated months published as the other
+services would publish them, and the figures checked against a hand count."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from minsheng.v1 import feedback_events_pb2, intake_events_pb2
+from psycopg_pool import ConnectionPool
+
+from backbone import auth, events
+from backbone.kafka import make_producer
+from backbone.runtime import serve
+from services.analytics.application.rebuild import (
+    fold_envelopes,
+    rebuild,
+    state_digest,
+    stored_state,
+)
+from services.analytics.bootstrap import build
+from services.analytics.entrypoints.consumer import CONSUMER
+from services.analytics.settings import AnalyticsSettings
+from tests.integration.analytics.month import (
+    BAD,
+    COUNTIES,
+    HOT_ESTATE,
+    HOT_WEEK,
+    city_truth,
+    month_of,
+    simulate,
+    unit_truth,
+)
+
+pytestmark = pytest.mark.integration
+MONTHS = ("2024-02", "2024-03")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 90, what: str = "") -> Any:
+    """Poll until `check()` is truthy; fail with `what` after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check() if asyncio.iscoroutinefunction(check) else check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+class Running:
+    def __init__(self, settings: AnalyticsSettings, service: Any, month: Any, producer: Any):
+        self.settings, self.service, self.month, self.producer = settings, service, month, producer
+        self.sent: list[bytes] = []
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
+                                      timeout=30)
+
+    @property
+    def kpis(self) -> Any:
+        return self.service.http.state.kpis
+
+    def token(self, role: str, unit: str = "") -> str:
+        return auth.mint(self.settings.token_secret, sub=f"test-{role}", role=role, unit=unit)
+
+    def headers(self, role: str = "supervisor") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, 'funan' if role == 'unit' else '')}"}
+
+    async def get(self, path: str, role: str = "observer", **params: Any) -> Any:
+        response = await self.http.get(path, params=params, headers=self.headers(role))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def publish(self, envelopes: list[Any]) -> None:
+        futures = []
+        for env in envelopes:
+            raw = env.SerializeToString()
+            self.sent.append(raw)
+            futures.append(await self.producer.send(
+                self.settings.lifecycle_topic, raw, key=env.ticket_id.encode(),
+                headers=events.kafka_headers(env)))
+        await asyncio.gather(*futures)
+
+    async def folded(self, event_id: str) -> None:
+        await eventually(lambda: any(event_id in facts for facts in self.kpis.facts.values()),
+                         what=f"event {event_id} in the live state")
+
+
+@pytest.fixture(scope="module")
+async def running(infra):
+    unique = uuid.uuid4().hex[:8]
+    settings = AnalyticsSettings(
+        environment="test", topic_prefix=f"ta{unique}.", pg_schema=f"analytics_{unique}",
+        http_port=free_port(), clock="event", ranking_min_volume=10,
+        publish_after_hours=24 * 60, publish_check_s=0.3, fact_grace_s=2.0)
+    service = await build(settings)
+    task = asyncio.create_task(serve(service))
+    producer = make_producer(settings)
+    await producer.start()
+    month = simulate()
+    r = Running(settings, service, month, producer)
+    await eventually(lambda: service.http.state.kpis is not None, what="the service")
+    await r.publish(month.envelopes)
+    await eventually(lambda: r.kpis.fact_count >= len(month.envelopes),
+                     what=f"{len(month.envelopes)} facts folded")
+    yield r
+    await producer.stop()
+    await r.http.aclose()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(task, 20)
+
+
+@pytest.mark.parametrize("month", MONTHS)
+async def test_city_kpis_match_the_hand_count(running, month):
+    truth = city_truth(running.month.tickets, month)
+    body = await running.get("/v1/kpis", dimension="all", period="month", at=month)
+    row = body["rows"][0]
+    assert row["value"] == "全市"
+    for name in ("received", "accepted", "closed", "rated"):
+        assert row[name] == truth[name], name
+    for name in ("completion_rate", "on_time_rate", "satisfaction"):
+        assert row[name] == pytest.approx(truth[name]), name
+
+
+async def test_unit_and_county_figures_match_the_hand_count(running):
+    tickets = running.month.tickets
+    body = await running.get("/v1/kpis", dimension="unit", period="month", at="2024-03")
+    rows = {r["value"]: r for r in body["rows"]}
+    for unit in ("funan", "property", "yingzhou", "transport"):
+        truth = unit_truth(tickets, unit, "2024-03")
+        assert {k: rows[unit][k] for k in truth} == truth, unit
+    assert rows["yingzhou"]["name"] == "颍州区分平台"
+    body = await running.get("/v1/kpis", dimension="county", period="month", at="2024-03")
+    counties = {r["value"]: r["received"] for r in body["rows"]}
+    march = [t for t in tickets if month_of(t.at) == "2024-03"]
+    # a rejected ticket is never assigned, so nobody tells analytics its county
+    assert counties == {**{c: sum(1 for t in march if t.county == c and t.accepted)
+                           for c in COUNTIES}, "未知": sum(not t.accepted for t in march)}
+
+
+async def test_walking_skeleton_counts_received_closed_rated_per_unit(running):
+    body = await running.get("/v1/counts/units")
+    funan = next(u for u in body["units"] if u["unit"] == "funan")
+    kept = [t for t in running.month.tickets if t.unit == "funan" and t.accepted]
+    bounced = [t for t in running.month.tickets if t.bounced_from == "funan" and t.accepted]
+    assert funan["received"] == len(kept) + len(bounced)
+    assert funan["closed"] == sum(t.closed for t in kept)
+    assert funan["rated"] == sum(t.verdict() is not None for t in kept)
+
+
+async def test_daily_trend_adds_up_to_the_month(running):
+    body = await running.get("/v1/kpis/trend", period="day", **{"from": "2024-03-01",
+                                                                "to": "2024-03-31"})
+    assert len(body["points"]) == 31
+    assert sum(p["received"] for p in body["points"]) == city_truth(
+        running.month.tickets, "2024-03")["received"]
+
+
+async def test_redelivered_and_poison_events_change_nothing(running):
+    again = running.month.envelopes[:300]
+    ticket = again[0].ticket_id
+    at = again[0].occurred_at.ToDatetime(tzinfo=UTC)
+    bad_rating = events.make_envelope(
+        payload=feedback_events_pb2.TicketRated(rating="excellent", unit="funan"),
+        event_id=str(uuid.uuid4()), ticket_id=ticket, ticket_code="FY", producer="feedback",
+        occurred_at=at)
+    # the marker follows the copies and the poison in the ticket's partition: once it is
+    # folded, they have all been consumed
+    marker = events.make_envelope(
+        payload=feedback_events_pb2.TicketMarkedUnrated(unit=""), event_id=str(uuid.uuid4()),
+        ticket_id=ticket, ticket_code="FY", producer="feedback", occurred_at=at)
+    await running.publish([*again, bad_rating])
+    await running.producer.send_and_wait(running.settings.lifecycle_topic, b"\x00not an envelope",
+                                         key=ticket.encode())
+    running.sent.append(b"\x00not an envelope")
+    await running.publish([marker])
+    await running.folded(marker.event_id)
+    assert not any(bad_rating.event_id in f for f in running.kpis.facts.values())
+    running.month.envelopes.append(marker)
+    expected = fold_envelopes([e.SerializeToString() for e in running.month.envelopes])
+    assert state_digest(running.kpis.model) == expected.digest
+
+
+async def test_rebuild_from_the_ledger_equals_the_live_state(running, infra):
+    live = state_digest(running.kpis.model)
+    stored = await asyncio.to_thread(
+        stored_state, running.service.infra.pool, running.settings.schema)
+    assert stored.digest == live
+    # the same envelopes as published (copies and poison included), in the order a ledger
+    # would hold them, through the audit contract: GET /v1/ledger/entries?after=&limit=
+    ledger = list(enumerate(running.sent, start=1))
+
+    def audit(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"].startswith("Bearer ")
+        after, limit = int(request.url.params["after"]), int(request.url.params["limit"])
+        page = [{"ledger_seq": seq, "raw": base64.b64encode(raw).decode()}
+                for seq, raw in ledger if seq > after][:limit]
+        return httpx.Response(200, json={"entries": page,
+                                         "next_after": page[-1]["ledger_seq"] if page else after})
+
+    from services.analytics.adapters.ledger import ledger_entries
+
+    client = httpx.Client(base_url="http://audit", transport=httpx.MockTransport(audit))
+    target = running.settings.model_copy(update={"pg_schema": f"{running.settings.schema}_rb"})
+    from backbone.store import ensure_database
+
+    ensure_database(target)
+    seen: list[int] = []
+    with ConnectionPool(target.pg_conninfo(), min_size=1, max_size=2) as pool:
+        result = await asyncio.to_thread(
+            rebuild, pool, target.schema, CONSUMER,
+            ledger_entries("http://audit", "t", page=700, client=client),
+            lambda read, kept: seen.append(read))
+        again = await asyncio.to_thread(stored_state, pool, target.schema)
+    assert result.digest == live
+    assert again.digest == live
+    assert seen[-1] == len(ledger) and len(seen) > 3  # the progress bar moved
+    assert result.skipped == 2  # the undecodable message and the unusable rating
+    # and from a plain iterable of raw envelopes
+    assert fold_envelopes(reversed(running.sent)).digest == live
+
+
+async def test_hot_spot_is_found_and_noise_is_not(running):
+    start, end = HOT_WEEK, HOT_WEEK.replace(day=HOT_WEEK.day + 7)
+    body = await running.get("/v1/hot-topics", **{"from": start.isoformat(),
+                                                  "to": end.isoformat()})
+    assert body["recurring"] == [{"place": HOT_ESTATE, "theme": "物业管理", "aspect": "收费",
+                                  "count": 40}]
+    assert body["themes"][0]["size"] >= 30
+    assert any(a["aspect"] == "收费" and a["count"] >= 40 for a in body["aspects"])
+    report = await running.get("/v1/hot-topics/special-report", place=HOT_ESTATE, aspect="收费",
+                               **{"from": start.isoformat(), "to": end.isoformat()})
+    assert report["count"] == 40
+    assert sum(report["trend"]["daily"].values()) == 40
+    assert [w["count"] for w in report["trend"]["previous_windows"]] == [0, 0, 0]
+    assert len(report["examples"]) == 3
+    assert not any(re.search(r"1[3-9]\d{9}", e["text"]) for e in report["examples"])
+    assert report["units"] == {"阜阳市房地产管理局": 40}
+    quiet = HOT_WEEK.replace(day=HOT_WEEK.day + 7)
+    body = await running.get("/v1/hot-topics", **{
+        "from": quiet.isoformat(), "to": quiet.replace(day=quiet.day + 7).isoformat()})
+    assert body["recurring"] == []
+
+
+async def test_bad_requests_get_a_reason(running):
+    h = running.http
+    assert (await h.get("/v1/kpis", params={"at": "2024-03"})).status_code == 401
+    r = await h.get("/v1/kpis", params={"at": "2024-03"}, headers=running.headers("unit"))
+    assert r.status_code == 403
+    r = await h.get("/v1/kpis", params={"at": "March"}, headers=running.headers())
+    assert r.status_code == 400 and "month" in r.json()["detail"]
+    r = await h.get("/v1/kpis", params={"at": "2024-03", "dimension": "planet"},
+                    headers=running.headers())
+    assert r.status_code == 400
+    r = await h.get("/v1/rankings/2024-13", headers=running.headers())
+    assert r.status_code == 400
+    r = await h.get("/v1/hot-topics", params={"from": "2024-03-01T00:00:00",
+                                              "to": "2024-03-02T00:00:00"},
+                    headers=running.headers())
+    assert r.status_code == 400 and "time zone" in r.json()["detail"]
+    r = await h.post("/v1/rankings/2024-03/publish", headers=running.headers("observer"))
+    assert r.status_code == 403
+    assert (await h.get("/reports/2024-01.html")).status_code == 404
+
+
+async def rectification_events(settings: AnalyticsSettings, want: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(settings.lifecycle_topic, bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(found) < want and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    if dict(r.headers).get("event_type") == b"RectificationFlagged":
+                        found.append((r.key, events.decode(r.value)))
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_monthly_reports_publish_once_and_flag_the_bottom_three_twice(running):
+    h = running.http
+    preview = await running.get("/v1/rankings/2024-02")
+    assert preview["published"] is False
+    r = await h.post("/v1/rankings/2024-02/publish", headers=running.headers("supervisor"))
+    assert r.status_code == 200 and r.json()["created"] is True
+    feb = r.json()["report"]
+    assert feb["rectification"] == []
+    assert set(feb["groups"]["county"]["bottom3"]) == BAD & set(COUNTIES)
+    r = await h.post("/v1/rankings/2024-02/publish", headers=running.headers("supervisor"))
+    assert r.json()["created"] is False
+    # March is published automatically once the event-time watermark passes its end + grace
+    tick = events.make_envelope(
+        payload=intake_events_pb2.TicketSubmitted(channel="web", text_masked="路灯不亮"),
+        event_id=str(uuid.uuid4()), ticket_id=str(uuid.uuid4()), ticket_code="FY",
+        producer="intake", occurred_at=HOT_WEEK.replace(month=6, day=5))
+    await running.publish([tick])
+
+    async def march_published() -> Any:
+        report = await running.get("/v1/rankings/2024-03")
+        return report if report["published"] else None
+
+    mar = await eventually(march_published, what="the automatic March report")
+    assert mar["published_by"] == "auto"
+    flagged = {f["unit"] for f in mar["rectification"]}
+    both = {k: set(feb["groups"][k]["bottom3"]) & set(mar["groups"][k]["bottom3"])
+            for k in ("department", "county")}
+    assert flagged == both["department"] | both["county"]
+    assert flagged >= BAD
+    found = await rectification_events(running.settings, len(flagged))
+    assert {d.payload.unit for _, d in found} == flagged
+    key, decoded = next((k, d) for k, d in found if d.payload.unit == "funan")
+    assert key == b"unit:funan:2024-03" and decoded.ticket_id == "unit:funan:2024-03"
+    assert decoded.envelope.producer == "analytics"
+    assert decoded.payload.previous_month == "2024-02"
+    page = await h.get("/reports/2024-03.html")
+    assert page.status_code == 200 and "约谈整改" in page.text and "阜南县分平台" in page.text
+    csv = await h.get("/reports/2024-03.csv")
+    assert csv.content.startswith("\ufeff".encode()) and "综合得分" in csv.text
+    assert (await h.get("/reports/2024-04.html")).status_code == 404  # not yet published
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
+async def test_dashboard_shows_the_figures_in_a_real_browser(running, tmp_path):
+    token = running.token("observer")
+    url = f"http://127.0.0.1:{running.settings.http_port}/dashboard#token={token}&month=2024-03"
+    proc = await asyncio.create_subprocess_exec(
+        "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+        "--virtual-time-budget=15000", "--dump-dom", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    dom, _ = await asyncio.wait_for(proc.communicate(), 120)
+    html = dom.decode()
+    assert 'data-loaded="2024-03"' in html, html[:2000]
+    truth = city_truth(running.month.tickets, "2024-03")
+    assert re.search(rf'id="city-received">{truth["received"]}<', html)
+    assert re.search(rf'id="city-closed">{truth["closed"]}<', html)
+    assert f'id="city-completion">{truth["completion_rate"] * 100:.1f}%<' in html
+    yingzhou = sum(1 for t in running.month.tickets
+                   if t.county == "yingzhou" and t.accepted and month_of(t.at) == "2024-03")
+    assert re.search(rf'data-county="yingzhou" data-received="{yingzhou}"', html)
+    assert re.search(rf'data-place="{HOT_ESTATE}" data-count="40"', html)
+    assert re.search(r'<tr data-unit="funan" data-rank="\d+" class="bottom">', html)
+    assert html.count('class="bar-received"') == 31
+    shot = tmp_path / "dashboard.png"
+    proc = await asyncio.create_subprocess_exec(
+        "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+        "--virtual-time-budget=15000", f"--screenshot={shot}", "--window-size=1280,1800", url,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    await asyncio.wait_for(proc.wait(), 120)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    shutil.copy(shot, "/tmp/analytics-dashboard.png")

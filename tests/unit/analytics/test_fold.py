@@ -1,0 +1,194 @@
+"""From facts to KPIs, one ticket at a time: order-insensitive, idempotent, hand-checked."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+from minsheng.v1 import (
+    analytics_events_pb2,
+    dispatch_events_pb2,
+    feedback_events_pb2,
+    intake_events_pb2,
+    sla_events_pb2,
+)
+
+from backbone import events
+from backbone.relay import Publication
+from backbone.store import EventContext
+from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of
+from services.analytics.application.reports import MonthlyReport
+from services.analytics.domain.facts import Fact, FactError
+from services.analytics.domain.figures import figures
+from services.analytics.domain.fold import LiveKpis, fold_ticket
+from services.analytics.entrypoints.publications import translate_for
+from tests.unit.analytics.simulation import SH
+
+T0 = datetime(2024, 3, 4, 9, 0, tzinfo=SH)
+
+
+class Facts:
+    def __init__(self) -> None:
+        self.items: list[Fact] = []
+
+    def add(self, ticket: str, kind: str, minutes: float, **attrs: object) -> None:
+        self.items.append(Fact(f"{ticket}-{len(self.items)}", ticket, kind,
+                               T0 + timedelta(minutes=minutes), dict(attrs)))
+
+
+def worked_example() -> list[Fact]:
+    """docs/kpis.md, 'Worked example', told as the events the services publish."""
+    f = Facts()
+    for t, unit in (("A0", "yingzhou"), ("A1", "yingzhou"), ("A2", "yingdong")):
+        f.add(t, "submitted", 0, channel="hotline_12345", text="路灯不亮")
+        f.add(t, "accepted", 1)
+        f.add(t, "assigned", 2, unit=unit, unit_kind="county", county=unit,
+              category="urban-management", assignment_no=1)
+    f.add("A0", "signed_for", 32, unit="yingzhou")
+    f.add("A0", "replied", 2 + 20 * 60, unit="yingzhou")
+    f.add("A0", "deadline_met", 2 + 20 * 60, unit="yingzhou", clock_no=1)
+    f.add("A0", "closed", 21 * 60, unit="yingzhou")
+    f.add("A0", "rated", 22 * 60, unit="yingzhou", rating="satisfied")
+    f.add("A1", "signed_for", 92, unit="yingzhou")
+    f.add("A1", "deadline_missed", 5 * 24 * 60, unit="yingzhou", clock_no=1)
+    f.add("A1", "replied", 2 + 6 * 24 * 60, unit="yingzhou")
+    f.add("A1", "closed", 6 * 24 * 60 + 60, unit="yingzhou")
+    f.add("A1", "rated", 6 * 24 * 60 + 90, unit="", rating="dissatisfied")  # no unit: holder
+    f.add("A1", "callback", 7 * 24 * 60, unit="yingzhou", reached=True,
+          satisfaction="basically_satisfied")
+    f.add("A1", "reopened", 8 * 24 * 60, unit="yingzhou")
+    f.add("A2", "bounced_back", 60, unit="yingdong")
+    return f.items
+
+
+def test_worked_example_by_hand():
+    live = LiveKpis()
+    live.apply(worked_example())
+    city = figures(live.model, "all", "全市", "month", "2024-03")
+    assert (city.received, city.accepted, city.closed) == (3, 3, 1)
+    assert city.completion_rate == pytest.approx(1 / 3)
+    assert city.on_time_rate == pytest.approx(1 / 2)
+    assert city.satisfaction == pytest.approx(0.74)
+    assert city.reopen_rate == pytest.approx(1 / 2)
+    assert city.bounce_back_rate == pytest.approx(1 / 3)
+    assert city.sign_for_median_minutes == 60
+    assert city.handling_median_minutes == (20 * 60 + 6 * 24 * 60) / 2
+    yingdong = figures(live.model, "unit", "yingdong", "month", "2024-03")
+    assert (yingdong.received, yingdong.handled, yingdong.completion_rate) == (1, 0, None)
+    assert live.unit_kinds == {"yingzhou": "county", "yingdong": "county"}
+
+
+def test_any_order_any_chunks_and_copies_give_the_same_state():
+    facts = worked_example()
+    expected = LiveKpis()
+    expected.apply(facts)
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = facts + rng.sample(facts, 5)
+        rng.shuffle(shuffled)
+        live = LiveKpis()
+        i = 0
+        while i < len(shuffled):
+            n = rng.randint(1, 6)
+            live.apply(shuffled[i:i + n])
+            i += n
+        assert live.snapshot() == expected.snapshot()
+        assert live.fact_count == len(facts)
+
+
+def test_county_told_late_moves_the_ticket_out_of_unknown():
+    f = Facts()
+    f.add("B", "submitted", 0, channel="web", text="噪音扰民")
+    live = LiveKpis()
+    live.apply(f.items)
+    assert figures(live.model, "county", "未知", "month", "2024-03").received == 1
+    f.add("B", "assigned", 5, unit="funan", county="funan", category="environment")
+    live.apply(f.items[-1:])
+    assert figures(live.model, "county", "funan", "month", "2024-03").received == 1
+    assert "未知" not in live.model.values("county", "month", "2024-03")
+    assert figures(live.model, "category", "environment", "month", "2024-03").received == 1
+
+
+def test_sent_back_reply_is_not_counted_and_reopened_clock_is_the_second():
+    f = Facts()
+    f.add("C", "submitted", 0, channel="web")
+    f.add("C", "accepted", 1)
+    f.add("C", "assigned", 2, unit="housing", assignment_no=1)
+    f.add("C", "replied", 60, unit="housing")
+    f.add("C", "reply_reviewed", 61, unit="housing", accepted=False)
+    f.add("C", "replied", 120, unit="housing")
+    f.add("C", "reply_reviewed", 121, unit="housing", accepted=True)
+    f.add("C", "deadline_met", 120, unit="housing", clock_no=1)
+    f.add("C", "closed", 180, unit="housing")
+    f.add("C", "reopened", 240, unit="housing")
+    f.add("C", "replied", 300, unit="housing")  # clock 2: never met
+    model = fold_ticket(f.items)
+    b = model.bucket("unit", "housing", "month", "2024-03")
+    assert (b["replied"], b["replied_on_time"]) == (2, 1)
+    assert b["handling_minutes"] == {"118": 1, "298": 1}
+
+
+def test_a_fact_needs_a_known_kind_and_an_aware_time():
+    with pytest.raises(FactError):
+        Fact("e", "t", "teleported", T0)
+    with pytest.raises(FactError):
+        Fact("e", "t", "accepted", T0.replace(tzinfo=None))
+
+
+PAYLOADS = {
+    "TicketSubmitted": intake_events_pb2.TicketSubmitted(channel="web", text_masked="x"),
+    "TicketAccepted": intake_events_pb2.TicketAccepted(),
+    "TicketRejected": intake_events_pb2.TicketRejected(reason_code="empty"),
+    "TicketAssigned": dispatch_events_pb2.TicketAssigned(unit="funan", county="funan"),
+    "AssignmentTransferred": dispatch_events_pb2.AssignmentTransferred(to_unit="taihe"),
+    "CoordinationDecided": dispatch_events_pb2.CoordinationDecided(lead_unit="a",
+                                                                   co_units=["b"]),
+    "AssignmentSignedFor": dispatch_events_pb2.AssignmentSignedFor(unit="funan"),
+    "AssignmentBouncedBack": dispatch_events_pb2.AssignmentBouncedBack(unit="funan"),
+    "AssignmentReplied": dispatch_events_pb2.AssignmentReplied(unit="funan"),
+    "ReplyReviewed": dispatch_events_pb2.ReplyReviewed(unit="funan", accepted=True),
+    "DeadlineMet": sla_events_pb2.DeadlineMet(clock_no=1),
+    "DeadlineMissed": sla_events_pb2.DeadlineMissed(clock_no=1),
+    "TicketRated": feedback_events_pb2.TicketRated(rating="satisfied"),
+    "TicketMarkedUnrated": feedback_events_pb2.TicketMarkedUnrated(),
+    "CallbackRecorded": feedback_events_pb2.CallbackRecorded(reached=False),
+    "TicketReopened": feedback_events_pb2.TicketReopened(reopen_count=1),
+    "TicketClosed": feedback_events_pb2.TicketClosed(rating="unrated"),
+}
+
+
+def decoded(payload: object) -> events.DecodedEvent:
+    owner = events.owner_of(type(payload).DESCRIPTOR.name)
+    env = events.make_envelope(payload=payload, event_id=events.event_id_for("t", 1),
+                               ticket_id="t", ticket_code="FY1", producer=owner, occurred_at=T0)
+    return events.decode(env.SerializeToString())
+
+
+def test_every_counted_event_type_becomes_a_fact():
+    assert set(PAYLOADS) == set(NORMALISERS)
+    for name, payload in PAYLOADS.items():
+        fact = fact_of(decoded(payload))
+        assert fact is not None and fact.at == T0, name
+    assert fact_of(decoded(feedback_events_pb2.RemarkAdded())) is None
+
+
+def test_unknown_ratings_are_refused_with_the_reason():
+    with pytest.raises(UnusableFactError, match="excellent"):
+        fact_of(decoded(feedback_events_pb2.TicketRated(rating="excellent")))
+    with pytest.raises(UnusableFactError):
+        fact_of(decoded(feedback_events_pb2.CallbackRecorded(reached=True, satisfaction="meh")))
+
+
+def test_a_published_report_becomes_one_rectification_event_per_flag():
+    flags = [{"unit": u, "kind": "county", "month": "2024-03", "previous_month": "2024-02",
+              "reason": f"{u} 连续两个月后三名"} for u in ("funan", "taihe")]
+    report = MonthlyReport(month="2024-03", report={"rectification": flags}, published_by="s",
+                           timestamp=T0)
+    event = report.collect_events()[0]
+    out = translate_for("tickets.events")(Publication(event, 1, EventContext(), "analytics"))
+    assert [o.key for o in out] == ["unit:funan:2024-03", "unit:taihe:2024-03"]
+    first = events.decode(out[0].envelope.SerializeToString())
+    assert isinstance(first.payload, analytics_events_pb2.RectificationFlagged)
+    assert first.payload.previous_month == "2024-02" and first.ticket_id == "unit:funan:2024-03"
+    assert len({o.envelope.event_id for o in out}) == 2
