@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,8 +53,12 @@ DEAD_LETTERED = Counter("minsheng_consumer_dead_lettered_total", "Messages sent 
                         ["consumer"])
 DUPLICATES = Counter("minsheng_consumer_duplicates_total", "Copies dropped", ["consumer"])
 
+class ConcurrentUpdateError(Exception):
+    """Another writer kept changing the same aggregate; the batch is retried later."""
+
+
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ESOperationalError,
-             ConnectionError, TimeoutError)
+             ConnectionError, TimeoutError, ConcurrentUpdateError)
 
 
 class UnitOfWork:
@@ -220,24 +225,33 @@ class IdempotentConsumer:
 
     # -- applying, in a worker thread ------------------------------------------------------
     def apply(self, records: list[ConsumerRecord]) -> None:
-        """Apply a batch; on a poison message, apply one by one and dead-letter the poison."""
+        """Apply a batch in one transaction; if that fails on a poison message or a conflict,
+        apply the records one by one: poison goes to the dead-letter topic, a conflict (another
+        writer changed the same aggregate) is retried with fresh state, never dropped."""
         try:
             self._apply(records)
-        except PoisonMessageError:
-            for record in records:
-                try:
-                    self._apply([record])
-                except PoisonMessageError as poison:
-                    self._dead_letter(poison.record, poison.reason)
-                    self._apply([record], skip=True)
-        except (psycopg.IntegrityError, ESIntegrityError):
-            # a copy slipped past the filter (e.g. during a rebalance): re-read and retry
-            log.warning("integrity conflict in %s; re-applying one by one", self.name)
-            for record in records:
-                try:
-                    self._apply([record])
-                except (psycopg.IntegrityError, ESIntegrityError):
-                    DUPLICATES.labels(self.name).inc()
+            return
+        except (PoisonMessageError, psycopg.IntegrityError, ESIntegrityError):
+            pass
+        for record in records:
+            self._apply_one(record)
+
+    def _apply_one(self, record: ConsumerRecord) -> None:
+        for attempt in range(6):
+            try:
+                self._apply([record])
+                return
+            except PoisonMessageError as poison:
+                self._dead_letter(poison.record, poison.reason)
+                self._apply([record], skip=True)
+                return
+            except (psycopg.IntegrityError, ESIntegrityError):
+                # _apply skips what is already applied, so this is a real conflict
+                log.warning("conflict applying %s[%s]@%s; retrying", record.topic,
+                            record.partition, record.offset)
+                time.sleep(0.05 * 2 ** attempt)
+        raise ConcurrentUpdateError(
+            f"{record.topic}[{record.partition}]@{record.offset} kept conflicting")
 
     def _decode_all(self, records: list[ConsumerRecord]) -> list[tuple[ConsumerRecord, Any]]:
         out = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from eventsourcing.application import Application
 from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge
@@ -28,7 +28,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
-from backbone.kafka import ensure_topics
+from backbone.kafka import ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import EventContext
 
@@ -78,13 +78,18 @@ Translate = Callable[[Publication], Sequence[Outgoing]]
 
 
 class OutboxRelay:
+    """`producer` is accepted for compatibility but the relay keeps its own: an idempotent
+    producer whose send failed (e.g. OutOfOrderSequenceNumber after a leader change) must be
+    replaced, and that must not disturb the service's other sends."""
+
     def __init__(self, *, settings: ServiceSettings, app: Application, pool: ConnectionPool,
-                 translate: Translate, producer: AIOKafkaProducer, name: str = "lifecycle"):
+                 translate: Translate, producer: AIOKafkaProducer | None = None,
+                 name: str = "lifecycle"):
         self.settings = settings
         self.app = app
         self.pool = pool
         self.translate = translate
-        self.producer = producer
+        self.producer: AIOKafkaProducer | None = None
         self.name = name
         self.schema = settings.schema
         self.known_topics: set[str] = {settings.lifecycle_topic}
@@ -145,16 +150,22 @@ class OutboxRelay:
             if last_id and last_id > await asyncio.to_thread(self._position):
                 await asyncio.to_thread(self._record_position, last_id)
             return 0
+        producer = await self._producer()
         new_topics = {o.topic for o in outgoing} - self.known_topics
         if new_topics:
             await ensure_topics(self.settings, {t: 3 for t in new_topics})
+            await self._wait_for_leaders(producer, new_topics)
             self.known_topics |= new_topics
-        futures = [
-            await self.producer.send(o.topic, o.envelope.SerializeToString(),
-                                     key=o.key.encode(), headers=events.kafka_headers(o.envelope))
-            for o in outgoing
-        ]
-        await asyncio.gather(*futures)  # every send acknowledged by all in-sync replicas
+        try:
+            futures = [
+                await producer.send(o.topic, o.envelope.SerializeToString(), key=o.key.encode(),
+                                    headers=events.kafka_headers(o.envelope))
+                for o in outgoing
+            ]
+            await asyncio.gather(*futures)  # every send acknowledged by all in-sync replicas
+        except Exception:
+            await self._drop_producer()  # a fresh idempotent producer for the retry
+            raise
         for o in outgoing:
             PUBLISHED.labels(self.settings.service, o.topic).inc()
         await asyncio.to_thread(self._record_position, last_id)
@@ -175,6 +186,38 @@ class OutboxRelay:
         conn.close()
         return None
 
+    async def _producer(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            producer = make_producer(self.settings, client_id=f"minsheng-{self.settings.service}"
+                                     f"-relay-{self.name}")
+            await producer.start()
+            self.producer = producer
+        return self.producer
+
+    async def _drop_producer(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception:
+                log.debug("stopping a failed producer", exc_info=True)
+
+    async def _wait_for_leaders(self, producer: AIOKafkaProducer, topics: set[str]) -> None:
+        """A topic just created has no partition leaders for a moment; sending then fails."""
+        client = producer.client
+        for _ in range(100):
+            await client.force_metadata_update()
+            ready = True
+            for topic in topics:
+                parts = client.cluster.partitions_for_topic(topic)
+                if not parts or any(client.cluster.leader_for_partition(
+                        TopicPartition(topic, p)) in (None, -1) for p in parts):
+                    ready = False
+            if ready:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"no partition leaders for {sorted(topics)}")
+
     async def run(self, stop: asyncio.Event) -> None:
         leadership = None
         while leadership is None and not stop.is_set():
@@ -190,6 +233,7 @@ class OutboxRelay:
         try:
             await self._publish_until(stop)
         finally:
+            await self._drop_producer()
             if leadership is not None:
                 leadership.close()
 

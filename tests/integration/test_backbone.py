@@ -30,10 +30,12 @@ class Probe(Aggregate):
         self.ticket_id = ticket_id
 
 
-def translate(pub: Publication) -> list[Outgoing]:
-    payload = intake_events_pb2.TicketAccepted(flags=["no_location"])
-    env = pub.envelope(payload)
-    return [Outgoing("probe.intake", env.ticket_id, env)]
+def translate_to(topic: str):
+    def translate(pub: Publication) -> list[Outgoing]:
+        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
+        return [Outgoing(topic, env.ticket_id, env)]
+
+    return translate
 
 
 @pytest.fixture
@@ -61,9 +63,8 @@ async def read_all(settings, topic: str, expected: int, timeout: float = 20) -> 
 
 
 async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(settings, unique):
-    topic = "probe.intake"
+    topic = settings.topic("probe.new-topic")  # not created beforehand: the relay must cope
     app = Application(env=application_env(settings))
-    await ensure_topics(settings, {topic: 3})
     probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(5)]
     for p in probes:
         app.save(p, context=EventContext(ticket_id=p.ticket_id, ticket_code="FY1",
@@ -72,8 +73,7 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
     producer = make_producer(settings)
     await producer.start()
     try:
-        relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate,
-                            producer=producer)
+        relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate_to(topic))
         # A crash after publishing but before recording the position republishes the batch:
         # simulate it by publishing, then forgetting the position.
         assert await relay.run_once() == 5
@@ -82,6 +82,7 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
         assert await relay.run_once() == 5
         assert await relay.run_once() == 0
     finally:
+        await relay._drop_producer()
         await producer.stop()
         pool.close()
     records = [r for r in await read_all(settings, topic, 10)

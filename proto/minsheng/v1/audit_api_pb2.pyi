@@ -2,23 +2,26 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from minsheng.v1 import envelope_pb2 as _envelope_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ReplayTicketRequest(_message.Message):
-    __slots__ = ("ticket_id", "ticket_code")
+    __slots__ = ("ticket_id", "ticket_code", "with_proofs")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     TICKET_CODE_FIELD_NUMBER: _ClassVar[int]
+    WITH_PROOFS_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     ticket_code: str
-    def __init__(self, ticket_id: _Optional[str] = ..., ticket_code: _Optional[str] = ...) -> None: ...
+    with_proofs: bool
+    def __init__(self, ticket_id: _Optional[str] = ..., ticket_code: _Optional[str] = ..., with_proofs: _Optional[bool] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("ledger_seq", "partition", "offset", "ticket_seq", "envelope", "raw", "prev_hash", "entry_hash", "recorded_at")
+    __slots__ = ("ledger_seq", "partition", "offset", "ticket_seq", "envelope", "raw", "prev_hash", "entry_hash", "recorded_at", "topic", "ticket_id", "leaf_hash", "payload_json", "inclusion_proof")
     LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +31,11 @@ class LedgerEntry(_message.Message):
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
     ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
     ledger_seq: int
     partition: int
     offset: int
@@ -37,4 +45,19 @@ class LedgerEntry(_message.Message):
     prev_hash: bytes
     entry_hash: bytes
     recorded_at: _timestamp_pb2.Timestamp
-    def __init__(self, ledger_seq: _Optional[int] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., ticket_seq: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., raw: _Optional[bytes] = ..., prev_hash: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    topic: str
+    ticket_id: str
+    leaf_hash: bytes
+    payload_json: str
+    inclusion_proof: InclusionProof
+    def __init__(self, ledger_seq: _Optional[int] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., ticket_seq: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., raw: _Optional[bytes] = ..., prev_hash: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., topic: _Optional[str] = ..., ticket_id: _Optional[str] = ..., leaf_hash: _Optional[bytes] = ..., payload_json: _Optional[str] = ..., inclusion_proof: _Optional[_Union[InclusionProof, _Mapping]] = ...) -> None: ...
+
+class InclusionProof(_message.Message):
+    __slots__ = ("tree_size", "path", "checkpoint")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    path: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint: str
+    def __init__(self, tree_size: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ..., checkpoint: _Optional[str] = ...) -> None: ...

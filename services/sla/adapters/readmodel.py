@@ -10,7 +10,7 @@ they are never behind or ahead of the event store. They serve two purposes:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
@@ -156,7 +156,7 @@ def open_order_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -
 
 
 def fetch_dicts(conn: psycopg.Connection[Any], query: Composed,
-                params: dict[str, Any] | Iterable[Any]) -> list[dict[str, Any]]:
+                params: dict[str, Any]) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(query, params)
         return list(cur.fetchall())

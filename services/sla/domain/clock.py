@@ -372,15 +372,22 @@ class TicketClock(Aggregate):
         self.check_not_settled(at)
         if self.pending_extension is None:
             raise NoExtensionPendingError("no extension request is waiting")
-        self._extension_refused(reason=reason, refused_by=refused_by, timestamp=at, unit=self.unit)
+        self._extension_refused(
+            reason=reason, refused_by=refused_by, timestamp=at, unit=self.unit
+        )
 
     @event("ExtensionRefused")
-    def _extension_refused(self, reason: str, refused_by: str, timestamp: dt.datetime, unit: str | None = None) -> None:
+    def _extension_refused(
+        self, reason: str, refused_by: str, timestamp: dt.datetime, unit: str | None = None
+    ) -> None:
         self.pending_extension = None
 
     # -- warnings, overdue, settlement -----------------------------------------------------
     @event("Warned")
-    def _warned(self, kind: str, key: str, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
+    def _warned(
+        self, kind: str, key: str, due_at: dt.datetime, timestamp: dt.datetime,
+        unit: str | None = None,
+    ) -> None:
         self.fired.append(key)
 
     @event("Missed")
@@ -406,11 +413,15 @@ class TicketClock(Aggregate):
             self._replied_late(due_at=self.due_at, timestamp=at, unit=self.unit)
 
     @event("Met")
-    def _met(self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
+    def _met(
+        self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None
+    ) -> None:
         self.status = MET
 
     @event("RepliedLate")
-    def _replied_late(self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None) -> None:
+    def _replied_late(
+        self, due_at: dt.datetime, timestamp: dt.datetime, unit: str | None = None
+    ) -> None:
         self.status = REPLIED_LATE
 
     def send_back(self, *, reason: str, at: dt.datetime) -> None:
@@ -421,11 +432,25 @@ class TicketClock(Aggregate):
         self.check_in_time_order(at)
         if self.status not in (MET, REPLIED_LATE):
             raise ClockNotRunningError(f"cannot send a reply back: the clock is {self.status}")
-        self._sent_back(reason=reason, timestamp=at, unit=self.unit)
+        overdue = f"overdue@{self.due_at.isoformat()}" in self.fired
+        self._sent_back(
+            reason=reason, due_at=self.due_at, overdue=overdue, timestamp=at, unit=self.unit
+        )
 
     @event("SentBack")
-    def _sent_back(self, reason: str, timestamp: dt.datetime, unit: str | None = None) -> None:
-        self.status = OVERDUE if f"overdue@{self.due_at.isoformat()}" in self.fired else RUNNING
+    def _sent_back(
+        self, reason: str, due_at: dt.datetime, overdue: bool, timestamp: dt.datetime,
+        unit: str | None = None,
+    ) -> None:
+        self.status = OVERDUE if overdue else RUNNING
+
+    def refuse_outright(self, *, reason: str, refused_by: str, at: dt.datetime) -> None:
+        """Refuses an extension request that could not even be recorded (over the cap, one
+        already pending, the clock not running), so the unit is told why."""
+        self.check_not_settled(at)
+        self._extension_refused(
+            reason=reason, refused_by=refused_by, timestamp=at, unit=self.unit
+        )
 
     def stop(self, *, reason: str, at: dt.datetime) -> None:
         """Ends the clock without a reply (ticket withdrawn, merged as a duplicate)."""

@@ -1,0 +1,8 @@
+"""`python -m services.sla`: run the SLA service."""
+
+from backbone.runtime import run
+from services.sla.bootstrap import build
+from services.sla.settings import SlaSettings
+
+if __name__ == "__main__":
+    run(build, SlaSettings())  # type: ignore[arg-type]

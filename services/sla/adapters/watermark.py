@@ -1,0 +1,84 @@
+"""Event time for the timers: a watermark over the lifecycle topic's partitions.
+
+In MINSHENG_CLOCK=event mode the timers run on the time of the events consumed, not on the
+wall clock. The watermark is the latest upstream event time applied per partition, and the
+timers may fire up to the *smallest* of those among partitions that still have unread
+messages: every unread message of such a partition is at least that late (a ticket's events
+sit in one partition, in time order), so nothing fires that an unread fact could have
+prevented. A partition with nothing left to read does not hold the watermark back (it would
+stop every timer at the end of a replay). That is what makes a replayed month fire the same
+events at the same instants, however the consumer's batches happen to be cut.
+
+The per-partition times live in PostgreSQL, so after a restart the timers resume from where
+the last run left them (and fire, once, what fell due while the service was down).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from psycopg.sql import SQL, Identifier
+
+from backbone.store import consumer_offsets
+
+PartitionTimes = dict[tuple[str, int], dt.datetime]
+
+
+def record_times(conn: psycopg.Connection[Any], schema: str, times: PartitionTimes) -> None:
+    if not times:
+        return
+    conn.cursor().executemany(
+        SQL("INSERT INTO {}.sla_partition_times (topic, partition, event_time)"
+            " VALUES (%s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE SET"
+            " event_time = GREATEST(sla_partition_times.event_time, EXCLUDED.event_time)")
+        .format(Identifier(schema)), [(t, p, at) for (t, p), at in times.items()])
+
+
+def stored_times(conn: psycopg.Connection[Any], schema: str) -> PartitionTimes:
+    rows = conn.execute(SQL("SELECT topic, partition, event_time FROM {}.sla_partition_times")
+                        .format(Identifier(schema))).fetchall()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def watermark(times: PartitionTimes, lagging: set[tuple[str, int]]) -> dt.datetime | None:
+    """The instant timers may fire up to (see the module docstring); None before any event."""
+    behind = [at for tp, at in times.items() if tp in lagging]
+    if behind:
+        return min(behind)
+    return max(times.values(), default=None)
+
+
+class EndOffsets:
+    """Asks the broker how far each partition of the topic goes (no consumer group)."""
+
+    def __init__(self, bootstrap: str, topic: str, producer: AIOKafkaProducer):
+        self.topic = topic
+        self.producer = producer  # its partitions_for() waits for the topic's metadata
+        self.client = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                       enable_auto_commit=False)
+        self.started = False
+
+    async def fetch(self) -> dict[tuple[str, int], int] | None:
+        """End offsets of every partition, or None when the broker cannot say yet."""
+        if not self.started:
+            await self.client.start()
+            self.started = True
+        partitions = await self.producer.partitions_for(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        ends = await self.client.end_offsets(tps) if tps else {}
+        if not tps or len(ends) != len(tps):
+            return None
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def close(self) -> None:
+        if self.started:
+            await self.client.stop()
+
+
+def lagging_partitions(conn: psycopg.Connection[Any], schema: str, consumer: str,
+                       ends: dict[tuple[str, int], int]) -> set[tuple[str, int]]:
+    applied = consumer_offsets(conn, schema, consumer)
+    return {tp for tp, end in ends.items() if applied.get(tp, 0) < end}

@@ -1,0 +1,263 @@
+"""What the SLA service does with the other services' facts (the consumer's handlers).
+
+Each handler reads the ticket's aggregates, first fires what the ticket owed before the
+fact's own time (``fire_ticket``), then applies the fact at that time. The table at the end
+says which fact goes to which handler.
+
+Tolerance: facts come from one partition per ticket, in order, but the SLA consumer may start
+late or see a fact whose precondition it never saw. A fact for a ticket with no clock starts
+one where that makes sense (assignment, reopen: counted from that fact's time; documented in
+docs/sla.md) and is ignored otherwise; a fact the clock has moved past (settled, wrong unit)
+is logged and ignored; a fact dated before the clock's last event is applied at that last
+event's time (time never runs backwards in a clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
+
+from backbone.consumer import UnitOfWork
+from backbone.events import DecodedEvent
+from backbone.privacy import mask_personal_data
+from services.sla.adapters import readmodel
+from services.sla.application.app import Rules
+from services.sla.application.firing import MASTER_PLATFORM, TicketBook, fire_ticket
+from services.sla.domain.clock import (
+    MET,
+    REPLIED_LATE,
+    SETTLED,
+    AssignmentError,
+    ClockError,
+    ClockSettledError,
+    TicketClock,
+)
+from services.sla.domain.policy import Grade
+from services.sla.domain.supervision import DEPUTY, MANUAL, OBSERVER, SupervisionOrder
+
+log = logging.getLogger(__name__)
+
+INITIAL_GRADE = Grade.GENERAL.value  # until dispatch classifies the ticket
+EXPLANATION_OUTCOMES = frozenset({"explained", "needs_longer"})
+AUTO_POLICY = "auto-policy"
+
+
+class Upstream:
+    """The handlers, with what they share: rules, the read model's pool, the auto policy."""
+
+    def __init__(self, *, rules: Rules, pool: ConnectionPool, schema: str,
+                 extension_auto_approve_days: int):
+        self.rules = rules
+        self.pool = pool
+        self.schema = schema
+        self.auto_days = extension_auto_approve_days
+
+    # -- shared steps ------------------------------------------------------------------------
+    def _book(self, uow: UnitOfWork, ticket_id: str) -> TicketBook:
+        with self.pool.connection() as conn:
+            order_ids = readmodel.open_order_ids(conn, self.schema, ticket_id)
+        return TicketBook(uow, order_ids)
+
+    def _at(self, d: DecodedEvent, clock: TicketClock | None) -> dt.datetime:
+        at = d.occurred_at
+        if clock is not None and at < clock.modified_on:
+            log.warning("%s dated %s is before the clock's last event %s; applied then",
+                        d.event_type, at.isoformat(), clock.modified_on.isoformat())
+            return clock.modified_on
+        return at
+
+    def _open(self, d: DecodedEvent, uow: UnitOfWork) -> tuple[TicketBook, TicketClock | None,
+                                                                dt.datetime]:
+        """The ticket's book and current clock, with everything owed before the fact fired."""
+        book = self._book(uow, d.ticket_id)
+        clock = book.current_clock(d.ticket_id)
+        at = self._at(d, clock)
+        fire_ticket(self.rules, book, d.ticket_id, at)
+        return book, clock, at
+
+    def _start(self, book: TicketBook, ticket_id: str, number: int, grade: str, graded: bool,
+               at: dt.datetime) -> TicketClock:
+        clock = TicketClock.start(self.rules.policy, self.rules.calendar, ticket_id=ticket_id,
+                                  clock_number=number, grade=grade, accepted_at=at,
+                                  graded=graded)
+        book.add(clock)
+        return clock
+
+    def _live(self, d: DecodedEvent, clock: TicketClock | None) -> TicketClock | None:
+        if clock is None:
+            log.info("%s for a ticket without a clock: ignored", d.event_type)
+            return None
+        if clock.status in SETTLED:
+            log.info("%s for a %s clock: ignored", d.event_type, clock.status)
+            return None
+        return clock
+
+    # -- intake ------------------------------------------------------------------------------
+    def ticket_accepted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        book, clock, at = self._open(d, uow)
+        if clock is None:
+            self._start(book, d.ticket_id, 1, INITIAL_GRADE, graded=False, at=at)
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def ticket_assigned(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        p = d.payload
+        book, clock, at = self._open(d, uow)
+        grade = p.urgency if p.urgency in {g.value for g in Grade} else None
+        if clock is None:  # the consumer started after acceptance: count from here
+            clock = self._start(book, d.ticket_id, 1, grade or INITIAL_GRADE,
+                                graded=grade is not None, at=at)
+        clock = self._live(d, clock)
+        if clock is None:
+            return
+        if not clock.graded and grade is not None and p.role != "co_handling":
+            clock.grade_as(self.rules.policy, self.rules.calendar, grade=grade, at=at)
+        if p.role == "co_handling":
+            return  # the clock follows the lead unit (主办); co-handling units reply through it
+        if clock.unit == p.unit and clock.sign_for_due_at is not None and not clock.signed_for:
+            return  # already waiting for this unit's sign-for (e.g. after a transfer)
+        clock.assign(self.rules.policy, self.rules.calendar, unit=p.unit, at=at,
+                     reason="assignment", parent_unit=p.parent_unit or None)
+
+    def signed_for(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        live = self._live(d, clock)
+        if live is not None:
+            self._tolerate(lambda: live.sign_for(unit=d.payload.unit, at=at), d)
+
+    def bounced_back(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        live = self._live(d, clock)
+        if live is not None:
+            p = d.payload
+            self._tolerate(lambda: live.bounce_back(
+                unit=p.unit, reason=mask_personal_data(p.reason), at=at), d)
+
+    def transferred(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        live = self._live(d, clock)
+        if live is not None:
+            live.assign(self.rules.policy, self.rules.calendar, unit=d.payload.to_unit,
+                         at=at, reason="transfer")
+
+    def coordinated(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        clock = self._live(d, clock)
+        if clock is None:
+            return
+        lead = d.payload.lead_unit
+        parent = clock.parent_unit if clock.unit == lead else None
+        clock.coordinate(self.rules.policy, self.rules.calendar, lead_unit=lead, at=at)
+        clock.assign(self.rules.policy, self.rules.calendar, unit=lead, at=at,
+                     reason="coordination", parent_unit=parent)
+
+    def replied(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        clock = self._live(d, clock)
+        if clock is None:
+            return
+        p = d.payload
+        if clock.unit is not None and p.unit and p.unit != clock.unit:
+            log.info("reply from %s while %s holds the ticket: ignored", p.unit, clock.unit)
+            return
+        if (clock.explanation_due_at is not None and not clock.explained
+                and p.outcome in EXPLANATION_OUTCOMES):
+            clock.explain(at=at)  # the explanation a long-handling ticket owes; clock runs on
+            return
+        clock.record_reply(at=at)
+
+    def reply_reviewed(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        if d.payload.accepted or clock is None or clock.status not in (MET, REPLIED_LATE):
+            return
+        clock.send_back(reason=mask_personal_data(d.payload.reason), at=at)
+
+    def extension_requested(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        _, clock, at = self._open(d, uow)
+        clock = self._live(d, clock)
+        if clock is None:
+            return
+        p = d.payload
+        try:
+            clock.request_extension(self.rules.policy, working_days=p.working_days,
+                                    reason=mask_personal_data(p.reason), requested_by=p.unit,
+                                    at=at)
+        except ClockError as exc:
+            clock.refuse_outright(reason=str(exc), refused_by=AUTO_POLICY, at=at)
+            return
+        if 0 < p.working_days <= self.auto_days:
+            clock.approve_extension(self.rules.policy, self.rules.calendar,
+                                    approved_by=AUTO_POLICY, at=at)
+
+    # -- feedback ----------------------------------------------------------------------------
+    def reopened(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        book, clock, at = self._open(d, uow)
+        if clock is None:
+            self._start(book, d.ticket_id, 1, INITIAL_GRADE, graded=False, at=at)
+            return
+        if clock.status not in SETTLED:
+            clock.stop(reason="reopened", at=at)
+        self._start(book, d.ticket_id, clock.clock_number + 1, clock.grade,
+                    graded=clock.graded, at=at)
+
+    def pushed_to_supervision(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        book, clock, at = self._open(d, uow)
+        p = d.payload
+        kind = {"deputy": DEPUTY, "observer": OBSERVER}.get(p.follower_role, MANUAL)
+        key = f"push:{d.event_id}"
+        if uow.get(SupervisionOrder.create_id(d.ticket_id, key)) is not None:
+            return
+        unit = p.unit or (clock.unit if clock is not None else None) or MASTER_PLATFORM
+        reason = mask_personal_data(p.reason) or "人大代表/观察员推动督办"
+        book.add(SupervisionOrder.issue(
+            self.rules.policy, self.rules.calendar, ticket_id=d.ticket_id, order_key=key,
+            unit=unit, kind=kind, issued_by=f"{p.follower_role}:{p.follower_id}",
+            reason=reason, at=at))
+
+    def closed(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        book, clock, at = self._open(d, uow)
+        if clock is not None and clock.status not in SETTLED:
+            clock.stop(reason="closed", at=at)
+        for order in book.open_orders(d.ticket_id):
+            order.close(closed_by="sla", note="工单已办结", at=max(at, order.modified_on))
+
+    # -- the table -----------------------------------------------------------------------------
+    @staticmethod
+    def _tolerate(step: Callable[[], None], d: DecodedEvent) -> None:
+        try:
+            step()
+        except (AssignmentError, ClockSettledError) as exc:
+            log.info("%s not applied: %s", d.event_type, exc)
+
+    def table(self) -> dict[str, Callable[[DecodedEvent, UnitOfWork], None]]:
+        return {name: _stamped(handler) for name, handler in self._handlers().items()}
+
+    def _handlers(self) -> dict[str, Callable[[DecodedEvent, UnitOfWork], None]]:
+        return {
+            "TicketAccepted": self.ticket_accepted,
+            "TicketAssigned": self.ticket_assigned,
+            "AssignmentSignedFor": self.signed_for,
+            "AssignmentBouncedBack": self.bounced_back,
+            "AssignmentTransferred": self.transferred,
+            "CoordinationDecided": self.coordinated,
+            "AssignmentReplied": self.replied,
+            "ReplyReviewed": self.reply_reviewed,
+            "ExtensionRequested": self.extension_requested,
+            "TicketReopened": self.reopened,
+            "PushedToSupervision": self.pushed_to_supervision,
+            "TicketClosed": self.closed,
+        }
+
+
+
+
+def _stamped(handler: Callable[[DecodedEvent, UnitOfWork], None]
+             ) -> Callable[[DecodedEvent, UnitOfWork], None]:
+    def apply(d: DecodedEvent, uow: UnitOfWork) -> None:
+        handler(d, uow)
+        TicketBook(uow, []).stamp(d.ticket_id)
+
+    apply.__name__ = getattr(handler, "__name__", "handler")
+    return apply

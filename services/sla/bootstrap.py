@@ -1,0 +1,68 @@
+"""Wires sla: settings -> infrastructure -> application -> consumer, timers, relay, HTTP.
+
+No I/O at import.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from backbone.clock import Clock
+from backbone.http import create_app
+from backbone.relay import OutboxRelay
+from backbone.runtime import Service, connect
+from backbone.store import application_env
+from services.sla.application.app import Rules, SlaApplication
+from services.sla.application.desk import Desk
+from services.sla.application.schedules import Schedules
+from services.sla.application.upstream import Upstream
+from services.sla.application.views import Views
+from services.sla.domain.calendar import WorkingCalendar
+from services.sla.domain.policy import load_policy
+from services.sla.entrypoints import http_api, publications, web
+from services.sla.entrypoints.lifecycle import build_consumer
+from services.sla.entrypoints.timers import TimerLoop, TimeSource
+from services.sla.settings import SlaSettings
+
+
+def build_application(settings: SlaSettings, calendar: WorkingCalendar) -> SlaApplication:
+    rules = Rules(policy=load_policy(), calendar=calendar)
+    return SlaApplication(rules=rules, env=application_env(settings))
+
+
+async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
+    infra = await connect(settings)
+    calendar = WorkingCalendar()
+    app = build_application(settings, calendar)  # creates the tables, read model included
+    schema = settings.schema
+    schedules = Schedules(calendar=calendar, pool=infra.pool, schema=schema)
+    schedules.refresh()
+    lock = threading.Lock()  # consumer batches, timer rounds and commands, one at a time
+    desk = Desk(app=app, pool=infra.pool, schema=schema, lock=lock)
+    upstream = Upstream(rules=app.rules, pool=infra.pool, schema=schema,
+                        extension_auto_approve_days=settings.extension_auto_approve_days)
+    consumer = build_consumer(settings=settings, infra=infra, app=app,
+                              handlers=upstream.table(), lock=lock)
+    time = TimeSource(settings, infra.pool, infra.producer)
+    timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time)
+    facts = publications.Facts(infra.pool, schema)
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool, producer=infra.producer,
+                        translate=publications.translate_for(
+                            settings, facts, app.rules.policy.version,
+                            unit_topics=settings.publish_unit_topics))
+
+    async def consumer_ready() -> tuple[bool, str]:
+        return consumer.ready, "consuming" if consumer.ready else "consumer not running"
+
+    http = create_app(settings=settings, title="Minsheng sla",
+                      description="办理时限: working-day deadlines, warnings, overdue and "
+                                  "supervision orders (督办).",
+                      readiness=[infra.pg_ready, infra.kafka_ready, consumer_ready])
+    http.include_router(http_api.router(desk=desk, views=Views(pool=infra.pool, schema=schema,
+                                                                calendar=calendar),
+                                        schedules=schedules, time=time,
+                                        clock=Clock(settings.clock)))
+    http.include_router(web.router())
+    return Service(settings=settings, infra=infra, http=http,
+                   loops=[consumer.run, timers.run, relay.run],
+                   on_stop=[time.close, app.close])

@@ -1,0 +1,63 @@
+"""The SLA consumer of the lifecycle topic (aggregate mode) and its event-time bookkeeping.
+
+Why not faust here: every timer must fire exactly once with its effects (the clock's event,
+the automatic supervision order, the read row) committed in PostgreSQL together with the
+consumer's progress. A faust table lives in a Kafka changelog and a faust timer fires per
+process on the wall clock; neither commits with our PostgreSQL event store, and neither runs on
+event time. So the clocks are eventsourcing aggregates, the timer index is a PostgreSQL
+column written with the events, and the timer loop is a plain asyncio task (docs/sla.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+
+from backbone import events
+from backbone.consumer import Handlers, IdempotentConsumer
+from services.sla.adapters import watermark
+
+log = logging.getLogger(__name__)
+
+CONSUMER_NAME = "sla-lifecycle"
+
+
+class SlaConsumer(IdempotentConsumer):
+    """The backbone's consumer, serialised with timers and commands by ``lock``, and
+    remembering, after each applied batch, the upstream event time reached per partition."""
+
+    def __init__(self, *, lock: threading.Lock, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.lock = lock
+
+    def apply(self, records: list[ConsumerRecord]) -> None:
+        # The times are recorded under the lock too: a timer round then never sees a clock
+        # without the partition time it was committed with.
+        with self.lock:
+            super().apply(records)
+            self._record_times(records)
+
+    def _record_times(self, records: list[ConsumerRecord]) -> None:
+        times: watermark.PartitionTimes = {}
+        for r in records:
+            try:
+                d = events.decode(r.value)
+            except events.EnvelopeError:
+                continue
+            if d.envelope.producer == self.settings.service:
+                continue  # our own events carry timer instants, not the upstream's progress
+            key = (r.topic, r.partition)
+            if key not in times or d.occurred_at > times[key]:
+                times[key] = d.occurred_at
+        with self.pool.connection() as conn:
+            watermark.record_times(conn, self.schema, times)
+
+
+def build_consumer(*, settings: Any, infra: Any, app: Any, handlers: dict[str, Any],
+                   lock: threading.Lock) -> SlaConsumer:
+    return SlaConsumer(name=CONSUMER_NAME, settings=settings, pool=infra.pool,
+                       topics=[settings.lifecycle_topic], handlers=Handlers(handlers),
+                       producer=infra.producer, app=app, lock=lock)
