@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -57,8 +58,9 @@ class Publication:
     producer: str
 
     def envelope(self, payload: Message, *, n: int = 0, ticket_id: str = "",
-                 ticket_code: str = "") -> Any:
-        """The envelope of `payload`; its id is deterministic from the stored event."""
+                 ticket_code: str = "", occurred_at: datetime | None = None) -> Any:
+        """The envelope of `payload`; its id is deterministic from the stored event.
+        `occurred_at` defaults to the stored event's timestamp (its business time)."""
         ctx = self.context
         return events.make_envelope(
             payload=payload,
@@ -67,7 +69,7 @@ class Publication:
             ticket_id=ticket_id or ctx.ticket_id,
             ticket_code=ticket_code or ctx.ticket_code,
             producer=self.producer,
-            occurred_at=self.event.timestamp,
+            occurred_at=occurred_at or self.event.timestamp,
             actor=events.actor(ctx.actor_role, ctx.actor_id, ctx.actor_unit),
             causation_id=ctx.causation_id,
             trace_id=ctx.trace_id,
@@ -203,20 +205,23 @@ class OutboxRelay:
                 log.debug("stopping a failed producer", exc_info=True)
 
     async def _wait_for_leaders(self, producer: AIOKafkaProducer, topics: set[str]) -> None:
-        """A topic just created has no partition leaders for a moment; sending then fails."""
+        """A topic just created has no partition leaders for a moment; sending then fails.
+        (The client only fetches metadata for topics it was asked about, so ask for each.)"""
         client = producer.client
-        for _ in range(100):
+        for topic in topics:
+            client.add_topic(topic)
+        for _ in range(150):
             await client.force_metadata_update()
-            ready = True
+            missing = []
             for topic in topics:
                 parts = client.cluster.partitions_for_topic(topic)
                 if not parts or any(client.cluster.leader_for_partition(
                         TopicPartition(topic, p)) in (None, -1) for p in parts):
-                    ready = False
-            if ready:
+                    missing.append(topic)
+            if not missing:
                 return
             await asyncio.sleep(0.1)
-        raise TimeoutError(f"no partition leaders for {sorted(topics)}")
+        raise TimeoutError(f"no partition leaders for {sorted(missing)}")
 
     async def run(self, stop: asyncio.Event) -> None:
         leadership = None

@@ -27,9 +27,9 @@ class FeedbackSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _refuse_development_link_secret(self) -> FeedbackSettings:
-        if self.environment not in ("development", "test"):
-            if self.rating_link_secret == DEV_RATING_LINK_SECRET:
-                raise ValueError("MINSHENG_RATING_LINK_SECRET must be set outside development")
+        development = self.environment in ("development", "test")
+        if not development and self.rating_link_secret == DEV_RATING_LINK_SECRET:
+            raise ValueError("MINSHENG_RATING_LINK_SECRET must be set outside development")
         if len(self.rating_link_secret.encode()) < 32:
             raise ValueError("MINSHENG_RATING_LINK_SECRET must be at least 32 bytes")
         return self

@@ -17,8 +17,8 @@ class SlaSettings(ServiceSettings):
     # Extension requests of at most this many working days (and within the policy's caps) are
     # approved at once by the auto policy; longer ones wait for a supervisor. 0: none.
     extension_auto_approve_days: int = 3
-    # Also publish each unit's SLA events on its ``assignments.<unit>`` topic. Off by default:
-    # the backbone relay cannot yet send to a topic it has just created (docs/sla.md).
-    publish_unit_topics: bool = False
+    # Also publish each unit's SLA events on its ``assignments.<unit>`` topic, so the unit's
+    # systems see warnings, overdue and supervision orders where they see their assignments.
+    publish_unit_topics: bool = True
     # Due-soon lists: clocks due by the end of the k-th working day from today.
     due_soon_working_days: int = 1

@@ -7,8 +7,10 @@ restart processes without touching a running demo. Drive it only through public 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,10 +23,25 @@ from backbone import auth
 from backbone.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-from services import SERVICES as LOCAL_PORTS  # noqa: E402  (deploy/local/services.py)
 
-PORT_OFFSET = 10000  # e2e ports: 18101.., gRPC 60052..
+
+def _local_services_module():
+    """deploy/local/services.py, loaded under its own name (it must not shadow `services`)."""
+    spec = importlib.util.spec_from_file_location(
+        "minsheng_local_services", ROOT / "deploy" / "local" / "services.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LOCAL_PORTS: dict[str, tuple[int, int]] = _local_services_module().SERVICES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Platform:
@@ -43,13 +60,16 @@ class Platform:
             **(extra_env or {}),
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        # free ports, so an isolated platform never collides with a demo or another test run
+        self.ports = {name: (free_port(), free_port() if grpc else 0)
+                      for name, (_, grpc) in LOCAL_PORTS.items()}
 
     # -- addresses ---------------------------------------------------------------------------
     def http_port(self, name: str) -> int:
-        return LOCAL_PORTS[name][0] + PORT_OFFSET
+        return self.ports[name][0]
 
     def grpc_target(self, name: str) -> str:
-        return f"127.0.0.1:{LOCAL_PORTS[name][1] + PORT_OFFSET}"
+        return f"127.0.0.1:{self.ports[name][1]}"
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_port(name)}"
@@ -68,8 +88,8 @@ class Platform:
     def start(self, name: str) -> None:
         env = dict(self.env)
         env["MINSHENG_HTTP_PORT"] = str(self.http_port(name))
-        if LOCAL_PORTS[name][1]:
-            env["MINSHENG_GRPC_PORT"] = str(LOCAL_PORTS[name][1] + PORT_OFFSET)
+        if self.ports[name][1]:
+            env["MINSHENG_GRPC_PORT"] = str(self.ports[name][1])
         log = open(self.logs / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,

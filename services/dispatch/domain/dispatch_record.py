@@ -13,7 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from services.dispatch.domain.lifecycle import DispatchState
+from services.dispatch.domain.lifecycle import HELD_BY_UNIT, DispatchState
 
 
 class DispatchRecord(Aggregate):
@@ -44,6 +44,15 @@ class DispatchRecord(Aggregate):
         self.notes: list[dict[str, Any]] = []
         self.reply_text: str | None = None
         self.last_bounced_by: str | None = None
+        # Added in phase 2 (the running service): what routing and the units need to know.
+        self.assignment_no = 0  # +1 for each hand-over to a unit (assign, coordinate, transfer)
+        self.request: dict[str, Any] | None = None  # the submission's masked facts
+        self.queued: dict[str, Any] | None = None  # why it waits for a dispatcher
+        self.following: dict[str, Any] | None = None  # 并单: the case whose primary it follows
+        self.withdrawn_from: str | None = None
+        self.replied_by: str | None = None
+        self.reply_outcome: str | None = None
+        self.extensions: list[dict[str, Any]] = []
 
     # --- events ---
 
@@ -55,6 +64,9 @@ class DispatchRecord(Aggregate):
         bounce_back_deadline: datetime | None,
     ) -> None:
         self.assignee, self.assigned_at = unit, at
+        self.assignment_no += 1
+        self.queued = None
+        self.withdrawn_from = None
         self.sign_for_deadline, self.bounce_back_deadline = sign_for_deadline, bounce_back_deadline
         self.first_receiver = None
         self.pending_transfer = None
@@ -162,8 +174,9 @@ class DispatchRecord(Aggregate):
             self.state = DispatchState.IN_PROGRESS
 
     @event("Replied")
-    def _replied(self, unit: str, reply: str, at: datetime) -> None:
+    def _replied(self, unit: str, reply: str, at: datetime, outcome: str = "resolved") -> None:
         self.reply_text = reply
+        self.replied_by, self.reply_outcome = unit, outcome
         self.pending_transfer = None
         self.state = DispatchState.REPLIED
 
@@ -186,3 +199,62 @@ class DispatchRecord(Aggregate):
         self.lead_unit, self.co_units = None, []
         self.state = DispatchState.AWAITING_DISPATCH
         self.awaiting_reason = f"reopened: {reason}"
+
+    @event("RequestNoted")
+    def _request_noted(
+        self,
+        channel: str,
+        title_masked: str,
+        text_masked: str,
+        category_hint: str,
+        place: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        self.request = {
+            "channel": channel,
+            "title_masked": title_masked,
+            "text_masked": text_masked,
+            "category_hint": category_hint,
+            "place": dict(place),
+        }
+
+    @event("QueuedForDispatcher")
+    def _queued(
+        self, reason: str, suggested_unit: str | None, confidence: float, queue: str, at: datetime
+    ) -> None:
+        self.queued = {
+            "reason": reason,
+            "suggested_unit": suggested_unit,
+            "confidence": confidence,
+            "queue": queue,
+        }
+        self.awaiting_reason = reason
+
+    @event("MergedIntoCase")
+    def _merged_into_case(
+        self, case_id: str, primary_ticket_id: str, primary_code: str, at: datetime
+    ) -> None:
+        self.following = {
+            "case_id": case_id,
+            "primary_ticket_id": primary_ticket_id,
+            "primary_code": primary_code,
+        }
+        self.withdrawn_from = self.assignee if self.state in HELD_BY_UNIT else None
+        self.assignee = None
+        self.lead_unit, self.co_units = None, []
+        self.pending_transfer = None
+        self.queued = None
+        self.state = DispatchState.AWAITING_DISPATCH
+        self.awaiting_reason = f"merged into case {case_id}: follows {primary_code}"
+
+    @event("UnmergedFromCase")
+    def _unmerged_from_case(self, case_id: str, reason: str, at: datetime) -> None:
+        self.following = None
+        self.awaiting_reason = f"unmerged from case {case_id}: {reason}"
+
+    @event("ExtensionRequested")
+    def _extension_requested(self, unit: str, working_days: int, reason: str, at: datetime) -> None:
+        self.extensions.append(
+            {"unit": unit, "working_days": working_days, "reason": reason, "at": at}
+        )
+

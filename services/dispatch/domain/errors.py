@@ -57,3 +57,26 @@ class InvalidCoordinationError(DispatchError):
 class NaiveTimeError(DispatchError):
     def __init__(self) -> None:
         super().__init__("times must carry a time zone (deadlines are compared across services)")
+
+
+class InvalidCommandError(DispatchError):
+    """A command whose arguments are wrong whatever the ticket's state (a caller's mistake)."""
+
+
+class InvalidReplyOutcomeError(InvalidCommandError):
+    def __init__(self, outcome: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"reply outcome {outcome!r} is not one of {', '.join(allowed)}")
+
+
+class InvalidExtensionError(InvalidCommandError):
+    pass
+
+
+class FollowingCaseError(DispatchError):
+    """并单: a duplicate follows its case's primary ticket and is not dispatched on its own."""
+
+    def __init__(self, action: str, primary_code: str) -> None:
+        super().__init__(
+            f"cannot {action}: the ticket is merged into a case and follows {primary_code};"
+            " unmerge it first"
+        )

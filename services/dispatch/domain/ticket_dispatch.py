@@ -17,13 +17,17 @@ Rules that shape it (MISSION facts 4, 5, 7):
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from services.dispatch.domain.dispatch_record import DispatchRecord
 from services.dispatch.domain.errors import (
     BounceBackNotAllowedError,
     BounceBackWindowClosedError,
+    FollowingCaseError,
     IllegalTransitionError,
     InvalidCoordinationError,
+    InvalidExtensionError,
+    InvalidReplyOutcomeError,
     NotAssignedToUnitError,
     TransferPendingError,
 )
@@ -38,6 +42,11 @@ from services.dispatch.domain.lifecycle import (
     check_reason,
 )
 from services.dispatch.domain.units import PLATFORM_CODE
+
+# What a unit's reply says about the matter (MISSION fact 6: what cannot be done, or needs
+# longer, must be explained to the citizen).
+REPLY_OUTCOMES = ("resolved", "explained", "not_allowed_by_policy", "needs_longer")
+MAX_EXTENSION_WORKING_DAYS = 30
 
 
 class TicketDispatch(DispatchRecord):
@@ -97,6 +106,7 @@ class TicketDispatch(DispatchRecord):
     ) -> None:
         """First dispatch, or the platform's decision after a bounce-back or a reopen."""
         check_aware(at)
+        self.check_not_following("assign")
         self.check_state(
             "assign", DispatchState.AWAITING_DISPATCH, DispatchState.AWAITING_PLATFORM_DECISION
         )
@@ -126,6 +136,7 @@ class TicketDispatch(DispatchRecord):
     ) -> None:
         """统筹协调: name a lead unit (主办) and co-handling units (协办) by a written decision."""
         check_aware(at)
+        self.check_not_following("coordinate")
         self.check_state(
             "coordinate",
             DispatchState.AWAITING_DISPATCH,
@@ -276,12 +287,107 @@ class TicketDispatch(DispatchRecord):
         check_reason("a progress note", note)
         self._progress_noted(unit=unit, note=note, at=at)
 
-    def reply(self, *, unit: str, reply: str, at: datetime) -> None:
+    def reply(self, *, unit: str, reply: str, at: datetime, outcome: str = "resolved") -> None:
         check_aware(at)
+        if outcome not in REPLY_OUTCOMES:
+            raise InvalidReplyOutcomeError(outcome, REPLY_OUTCOMES)
         self.check_assignee(unit, "reply")
         self.check_state("reply", *WORKING)
         check_reason("a reply", reply)
-        self._replied(unit=unit, reply=reply, at=at)
+        self._replied(unit=unit, reply=reply, at=at, outcome=outcome)
+
+    def request_extension(self, *, unit: str, working_days: int, reason: str, at: datetime) -> None:
+        """延期申请: the holding unit asks for more time; sla decides (DeadlineExtended/Refused)."""
+        check_aware(at)
+        if not 1 <= working_days <= MAX_EXTENSION_WORKING_DAYS:
+            raise InvalidExtensionError(
+                f"an extension is 1 to {MAX_EXTENSION_WORKING_DAYS} working days, not {working_days}"
+            )
+        self.check_assignee(unit, "ask for an extension")
+        self.check_state("ask for an extension", *BEFORE_REPLY)
+        check_reason("ask for an extension", reason)
+        self._extension_requested(unit=unit, working_days=working_days, reason=reason, at=at)
+
+    # --- facts from other services ---
+
+    def note_request(
+        self,
+        *,
+        channel: str,
+        title_masked: str,
+        text_masked: str,
+        category_hint: str,
+        place: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        """Keep what routing and the units need of the (already masked) submission; once."""
+        check_aware(at)
+        if self.request is not None:
+            return
+        self._request_noted(
+            channel=channel,
+            title_masked=title_masked,
+            text_masked=text_masked,
+            category_hint=category_hint,
+            place=dict(place),
+            at=at,
+        )
+
+    def queue_for_dispatcher(
+        self,
+        *,
+        reason: str,
+        at: datetime,
+        suggested_unit: str | None = None,
+        confidence: float = 0.0,
+        queue: str = "unrouted",
+    ) -> None:
+        """No confident route: a person decides (the ticket stays with the platform)."""
+        check_aware(at)
+        self.check_not_following("queue for a dispatcher")
+        self.check_state("queue for a dispatcher", DispatchState.AWAITING_DISPATCH)
+        check_reason("queue for a dispatcher", reason)
+        self._queued(
+            reason=reason,
+            suggested_unit=suggested_unit,
+            confidence=float(confidence),
+            queue=queue,
+            at=at,
+        )
+
+    def merge_into_case(
+        self, *, case_id: str, primary_ticket_id: str, primary_code: str, at: datetime
+    ) -> None:
+        """并单: follow the case's primary ticket; a unit holding this one no longer handles it."""
+        check_aware(at)
+        if self.following is not None:
+            raise IllegalTransitionError("merge a ticket already merged into a case", "merged")
+        if primary_ticket_id == self.ticket_id:
+            raise IllegalTransitionError("merge a ticket into its own case", self.state.value)
+        self.check_state(
+            "merge into a case",
+            DispatchState.AWAITING_DISPATCH,
+            DispatchState.AWAITING_PLATFORM_DECISION,
+            *BEFORE_REPLY,
+        )
+        self._merged_into_case(
+            case_id=case_id, primary_ticket_id=primary_ticket_id, primary_code=primary_code, at=at
+        )
+
+    def unmerge_from_case(self, *, case_id: str, reason: str, at: datetime) -> None:
+        check_aware(at)
+        if self.following is None or self.following["case_id"] != case_id:
+            raise IllegalTransitionError(f"unmerge from case {case_id}", "not merged into it")
+        self._unmerged_from_case(case_id=case_id, reason=reason or "unmerged", at=at)
+
+    @property
+    def needs_routing(self) -> bool:
+        """Waiting for its first (or, after a reopen or unmerge, next) route, not yet queued."""
+        return (
+            self.state is DispatchState.AWAITING_DISPATCH
+            and self.following is None
+            and self.queued is None
+        )
 
     # --- invariants ---
 
@@ -292,6 +398,10 @@ class TicketDispatch(DispatchRecord):
     def check_assignee(self, unit: str, action: str) -> None:
         if unit != self.assignee:
             raise NotAssignedToUnitError(unit, action, self.assignee)
+
+    def check_not_following(self, action: str) -> None:
+        if self.following is not None:
+            raise FollowingCaseError(action, self.following["primary_code"])
 
     def check_not_closed(self, action: str) -> None:
         if self.state is DispatchState.CLOSED:

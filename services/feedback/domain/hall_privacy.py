@@ -28,17 +28,19 @@ _HONORIFICS = ("女士|先生|师傅|老师|大爷|大妈|阿姨|叔叔|经理|�
                "奶奶|爷爷|老人|站长|队长|科长|所长|局长")
 _GIVEN = r"[\u4e00-\u9fff]"
 # Characters that do not start a given name: "王女士" must stay (the honorific follows the
-# surname directly), "物业公司张经理" must not turn into "物业公*经理".
+# surname directly). "(?<!公)": the 司 of 公司 is a surname too ("物业公司张经理").
 _NOT_GIVEN = "的在是和与及对向给把被从到了为村庄镇乡区县市路街号楼室家店"
 
 _NAME_BEFORE_HONORIFIC = re.compile(
-    rf"(?<![\u4e00-\u9fff])?((?:{_COMPOUND})|[{_SURNAMES}])"
+    rf"(?<!公)((?:{_COMPOUND})|[{_SURNAMES}])"
     rf"((?:(?![{_NOT_GIVEN}]){_GIVEN}){{1,2}})(?=(?:{_HONORIFICS}))"
 )
+# After these cues a name follows more often than not: mask up to two given-name characters,
+# stopping at a verb or particle ("网格员刘建国已上门" -> "网格员刘**已上门").
+_STOP_AFTER_NAME = _NOT_GIVEN + "已反说称表来去将等即也都又再就于并同"
 _NAME_AFTER_CUE = re.compile(
     r"(工作人员|网格员|负责人|社区干部|经办人|承办人|回复人|联系了|致电|告知了|电话联系|居民|市民|业主)"
-    rf"((?:{_COMPOUND})|[{_SURNAMES}])((?:(?![{_NOT_GIVEN}]){_GIVEN}){{1,2}})"
-    r"(?=[，。,.；;：:、！!？?\s（(]|$|反映|来电|表示|称|说|同志|女士|先生)"
+    rf"((?:{_COMPOUND})|[{_SURNAMES}])((?:(?![{_STOP_AFTER_NAME}]){_GIVEN}){{1,2}})"
 )
 _DIGIT_RUN = re.compile(r"(?<![0-9*])\d(?:[\s\-]?\d){6,}")
 _CN_NUMERAL_RUN = re.compile(r"[零〇一二三四五六七八九幺]{7,}")

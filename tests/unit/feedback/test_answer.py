@@ -153,3 +153,16 @@ def test_sms_with_a_real_link_and_a_long_explanation_fits_four_segments() -> Non
     sms = next(n for n in notices if n.kind == "sms")
     assert len(sms.body) <= 268
     assert sms.body.endswith(token) and "2024年6月30日" in sms.body
+
+
+def test_an_explained_reply_needs_no_separate_explanation() -> None:
+    [notice] = compose(reply("web", "explained"))
+    assert "解释说明" in notice.body
+
+
+def test_needs_longer_without_a_date_is_told_a_date_will_follow_only_when_said_so() -> None:
+    with pytest.raises(MissingExplanationError):
+        compose(reply("web", "needs_longer", explanation="需协调多个部门"))
+    [notice] = compose(reply("web", "needs_longer", explanation="需协调多个部门",
+                             expected_by_unknown=True))
+    assert "需协调多个部门" in notice.body and "办结时间确定后" in notice.body

@@ -1,0 +1,8 @@
+"""`python -m services.dispatch`: run the dispatch service."""
+
+from backbone.runtime import run
+from services.dispatch.bootstrap import build
+from services.dispatch.settings import DispatchSettings
+
+if __name__ == "__main__":
+    run(build, DispatchSettings())  # type: ignore[arg-type]

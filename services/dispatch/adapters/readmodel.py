@@ -1,0 +1,90 @@
+"""Queries of the dispatch read model (tables in `adapters.recorder`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from services.dispatch.application.projection import OPEN_STATUSES
+
+ASSIGNMENT_SELECT = (
+    "SELECT a.dispatch_id, a.unit, a.ticket_id, a.ticket_code, a.role, a.status,"
+    " a.assignment_no, a.assigned_at, a.sign_for_due_at, a.bounce_back_due_at, a.updated_at,"
+    " t.category, t.subcategory, t.request_type, t.urgency, t.text_masked, t.title_masked,"
+    " t.channel, t.county, t.subdistrict, t.address_masked, t.lead_unit, t.co_units"
+    " FROM {s}.dispatch_assignments a JOIN {s}.dispatch_tickets t USING (dispatch_id)")
+
+
+class ReadModel:
+    def __init__(self, pool: ConnectionPool, schema: str) -> None:
+        self.pool = pool
+        self.schema = schema
+
+    def _rows(self, query: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SQL(query).format(s=Identifier(self.schema)), params)
+            return list(cur.fetchall())
+
+    def ticket(self, *, code: str = "", ticket_id: str = "") -> dict[str, Any] | None:
+        """The ticket row by its code or its id (both given: both must match)."""
+        clauses, params = [], []
+        if code:
+            clauses.append("ticket_code = %s")
+            params.append(code)
+        if ticket_id:
+            clauses.append("ticket_id = %s")
+            params.append(ticket_id)
+        if not clauses:
+            return None
+        rows = self._rows("SELECT * FROM {s}.dispatch_tickets WHERE " + " AND ".join(clauses)
+                          + " LIMIT 1", params)
+        return rows[0] if rows else None
+
+    def unit_assignment(self, unit: str, dispatch_id: uuid.UUID) -> dict[str, Any] | None:
+        rows = self._rows(ASSIGNMENT_SELECT + " WHERE a.unit = %s AND a.dispatch_id = %s",
+                          [unit, dispatch_id])
+        return rows[0] if rows else None
+
+    def units_of(self, dispatch_id: uuid.UUID) -> list[dict[str, Any]]:
+        return self._rows(ASSIGNMENT_SELECT + " WHERE a.dispatch_id = %s ORDER BY a.assigned_at",
+                          [dispatch_id])
+
+    def assignments(self, unit: str, *, statuses: Sequence[str], limit: int,
+                    after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+        """A unit's assignments in (assigned_at, ticket_id) order, after a keyset position."""
+        query = ASSIGNMENT_SELECT + " WHERE a.unit = %s AND a.status = ANY(%s)"
+        params: list[Any] = [unit, list(statuses)]
+        if after is not None:
+            query += " AND (a.assigned_at, a.ticket_id) > (%s, %s)"
+            params.extend(after)
+        query += " ORDER BY a.assigned_at, a.ticket_id LIMIT %s"
+        params.append(limit)
+        return self._rows(query, params)
+
+    def open_assignments(self, unit: str, limit: int = 10000) -> list[dict[str, Any]]:
+        return self.assignments(unit, statuses=sorted(OPEN_STATUSES), limit=limit)
+
+    def changed_assignments(self, dispatch_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
+        if not dispatch_ids:
+            return []
+        return self._rows(ASSIGNMENT_SELECT + " WHERE a.dispatch_id = ANY(%s)",
+                          [list(dispatch_ids)])
+
+    def queue(self, queue: str | None, *, limit: int = 200) -> list[dict[str, Any]]:
+        query = ("SELECT * FROM {s}.dispatch_tickets WHERE queue IS NOT NULL"
+                 + (" AND queue = %s" if queue else "") + " ORDER BY updated_at LIMIT %s")
+        return self._rows(query, [queue, limit] if queue else [limit])
+
+    def queue_counts(self) -> dict[str, int]:
+        rows = self._rows("SELECT queue, count(*) AS n FROM {s}.dispatch_tickets"
+                          " WHERE queue IS NOT NULL GROUP BY queue", [])
+        return {r["queue"]: r["n"] for r in rows}
+
+    def labels(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM {s}.classification_labels ORDER BY id", [])

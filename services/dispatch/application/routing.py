@@ -1,0 +1,74 @@
+"""Classification and routing as the running service uses them (thread-safe, learns online).
+
+The classifier is trained at start from the labelled set plus every label dispatchers have
+given (kept in the read model's `classification_labels`), and learns each new label at once.
+Replicas learn each other's labels at their next start.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.dispatch.application.units import UnitBook
+from services.dispatch.domain.classifier import Classification, Label, RequestClassifier
+from services.dispatch.domain.labelled import load_labelled_requests, train_classifier
+from services.dispatch.domain.places import Gazetteer, Place, Territory, load_gazetteer
+from services.dispatch.domain.routing import (
+    NeedsDispatcher,
+    RoutingDecision,
+    RoutingTable,
+    load_routing_table,
+    route,
+)
+from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
+
+
+@dataclass(frozen=True)
+class TaughtLabel:
+    text: str
+    address: str
+    label: Label
+
+
+class Router:
+    def __init__(self, *, taxonomy: Taxonomy, gazetteer: Gazetteer, table: RoutingTable,
+                 units: UnitBook, classifier: RequestClassifier) -> None:
+        self.taxonomy = taxonomy
+        self.gazetteer = gazetteer
+        self.table = table
+        self.units = units
+        self._classifier = classifier
+        self._lock = threading.Lock()  # NaiveBayes counters are read and written
+
+    @classmethod
+    def build(cls, *, units: UnitBook, routing_version: int,
+              taught: Iterable[TaughtLabel] = ()) -> Router:
+        taxonomy = load_taxonomy()
+        table = load_routing_table(routing_version)
+        table.check_against(units.registry, set(taxonomy.parent_of))
+        classifier = train_classifier(RequestClassifier(taxonomy), load_labelled_requests())
+        for t in taught:
+            classifier.learn(t.text, t.label, address=t.address)
+        return cls(taxonomy=taxonomy, gazetteer=load_gazetteer(), table=table, units=units,
+                   classifier=classifier)
+
+    def locate(self, place: Place) -> Territory:
+        return self.gazetteer.locate(place)
+
+    def suggest(self, text: str, *, address: str = "") -> Classification:
+        with self._lock:
+            return self._classifier.classify(text, address=address)
+
+    def route(self, classification: Classification, place: Place
+              ) -> RoutingDecision | NeedsDispatcher:
+        return route(classification, place, table=self.table, gazetteer=self.gazetteer,
+                     registry=self.units.registry)
+
+    def check_label(self, label: Label) -> None:
+        self._classifier.check_label(label)
+
+    def learn(self, text: str, label: Label, *, address: str = "") -> None:
+        with self._lock:
+            self._classifier.learn(text, label, address=address)

@@ -1,0 +1,167 @@
+"""What dispatch does with other services' facts (handlers of the lifecycle consumer).
+
+Every handler tolerates facts out of order or missing: a fact about a ticket dispatch has not
+seen, or one that no longer applies, is logged and skipped, never raised (a raise would send
+a valid upstream event to the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from backbone.clock import Clock
+from backbone.consumer import UnitOfWork
+from backbone.events import DecodedEvent
+from services.dispatch.application.routing import Router
+from services.dispatch.domain.errors import DispatchError
+from services.dispatch.domain.lifecycle import DispatchPolicy, DispatchState
+from services.dispatch.domain.places import Place
+from services.dispatch.domain.routing import RoutingDecision
+from services.dispatch.domain.submission import SubmittedRequest
+from services.dispatch.domain.ticket_dispatch import TicketDispatch
+
+log = logging.getLogger(__name__)
+
+
+def place_facts(router: Router, place: Any) -> dict[str, Any]:
+    """The masked place of `TicketSubmitted`, located to county and sub-district."""
+    address = place.address_masked or ""
+    lon, lat = (place.point.lon, place.point.lat) if place.has_point else (None, None)
+    territory = router.locate(Place(address=address, lon=lon, lat=lat))
+    return {
+        "address_masked": address, "lon": lon, "lat": lat,
+        "county": territory.county or place.county or None,
+        "subdistrict": territory.subdistrict or place.subdistrict or None,
+        "territory_confidence": territory.confidence,
+        "outside_city": bool(place.outside_city),
+    }
+
+
+class UpstreamFacts:
+    def __init__(self, *, router: Router, clock: Clock, policy: DispatchPolicy,
+                 reopen_to_same_unit: bool) -> None:
+        self.router = router
+        self.clock = clock
+        self.policy = policy
+        self.reopen_to_same_unit = reopen_to_same_unit
+
+    def _time(self, d: DecodedEvent) -> datetime:
+        at = d.occurred_at
+        self.clock.observe(at)
+        return at
+
+    # --- intake ---
+
+    def submitted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """TicketSubmitted: keep the masked facts routing will need."""
+        if uow.get(SubmittedRequest.create_id(d.ticket_id)) is not None:
+            return
+        p = d.payload
+        uow.add(SubmittedRequest(
+            ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code, channel=p.channel,
+            title_masked=p.title_masked, text_masked=p.text_masked,
+            category_hint=p.category_hint, place=place_facts(self.router, p.place),
+            at=self._time(d)))
+
+    def accepted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """TicketAccepted: classify and route; confident -> assigned, else a dispatcher's queue."""
+        if uow.get(TicketDispatch.create_id(d.ticket_id)) is not None:
+            return  # dispatched already
+        at = self._time(d)
+        dispatch = TicketDispatch.open(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
+                                       at=at)
+        facts = uow.get(SubmittedRequest.create_id(d.ticket_id))
+        if facts is not None:
+            dispatch.note_request(channel=facts.channel, title_masked=facts.title_masked,
+                                  text_masked=facts.text_masked,
+                                  category_hint=facts.category_hint, place=facts.place, at=at)
+        self.route(dispatch, at)
+        uow.add(dispatch)
+
+    def merged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """TicketMergedIntoCase: the duplicate follows its case's primary ticket."""
+        dispatch = self._existing(d, uow)
+        if dispatch is None:
+            return
+        p = d.payload
+        try:
+            dispatch.merge_into_case(case_id=p.case_id, primary_ticket_id=p.primary_ticket_id,
+                                     primary_code=p.primary_code, at=self._time(d))
+        except DispatchError as refused:
+            log.info("merge of %s not applied: %s", d.ticket_id, refused.reason)
+            return
+        uow.add(dispatch)
+
+    def unmerged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """TicketUnmergedFromCase: dispatch it on its own."""
+        dispatch = self._existing(d, uow)
+        if dispatch is None:
+            return
+        at = self._time(d)
+        try:
+            dispatch.unmerge_from_case(case_id=d.payload.case_id, reason=d.payload.reason,
+                                       at=at)
+        except DispatchError as refused:
+            log.info("unmerge of %s not applied: %s", d.ticket_id, refused.reason)
+            return
+        if dispatch.needs_routing:
+            self.route(dispatch, at)
+        uow.add(dispatch)
+
+    # --- feedback ---
+
+    def reopened(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """TicketReopened (重办): back to dispatch under the same code, history kept."""
+        dispatch = self._existing(d, uow)
+        if dispatch is None:
+            return
+        if dispatch.state not in (DispatchState.REPLY_ACCEPTED, DispatchState.CLOSED):
+            log.info("reopen of %s ignored: dispatch is %s", d.ticket_id, dispatch.state.value)
+            return
+        at = self._time(d)
+        previous = dispatch.replied_by or dispatch.assignee
+        reason = d.payload.reason.strip() or "群众不满意，重办"
+        dispatch.reopen(by="feedback", reason=reason, at=at)
+        n = dispatch.reopen_count
+        if self.reopen_to_same_unit and previous and self.router.units.registry.is_active(
+                previous):
+            dispatch.assign(unit=previous, by="reopen", at=at, policy=self.policy,
+                            reason=f"重办（第{n}次）：原承办单位重新办理；{reason}")
+        else:
+            dispatch.queue_for_dispatcher(reason=f"重办（第{n}次），待派单：{reason}",
+                                          suggested_unit=previous, queue="reopened", at=at)
+        uow.add(dispatch)
+
+    # --- routing ---
+
+    def route(self, dispatch: TicketDispatch, at: datetime) -> None:
+        req = dispatch.request
+        if req is None:
+            dispatch.queue_for_dispatcher(reason="未收到诉求内容（TicketSubmitted），转人工派单",
+                                          at=at)
+            return
+        place = req["place"]
+        text = "\n".join(x for x in (req["title_masked"], req["text_masked"]) if x)
+        if not text.strip():
+            dispatch.queue_for_dispatcher(reason="诉求内容为空，转人工派单", at=at)
+            return
+        suggestion = self.router.suggest(text, address=place.get("address_masked") or "")
+        dispatch.classify(by="auto", source="auto", **suggestion.as_dict())
+        decision = self.router.route(suggestion, Place(address=place.get("address_masked") or "",
+                                                       lon=place.get("lon"), lat=place.get("lat")))
+        if isinstance(decision, RoutingDecision):
+            dispatch.assign(unit=decision.unit_code, by="router", at=at, policy=self.policy,
+                            reason=f"路由表v{decision.table_version}：" + "；".join(decision.reasons))
+        else:
+            dispatch.queue_for_dispatcher(reason=decision.reason, at=at,
+                                          suggested_unit=decision.suggested_unit,
+                                          confidence=decision.confidence)
+
+    @staticmethod
+    def _existing(d: DecodedEvent, uow: UnitOfWork) -> TicketDispatch | None:
+        dispatch = uow.get(TicketDispatch.create_id(d.ticket_id))
+        if dispatch is None:
+            log.info("%s for a ticket dispatch has not seen; skipped", d.event_type)
+        return dispatch

@@ -1,0 +1,99 @@
+"""Wires dispatch: settings -> infrastructure -> application -> consumer, relay, gRPC, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from backbone.clock import Clock
+from backbone.consumer import IdempotentConsumer
+from backbone.group_commit import GroupCommitter
+from backbone.http import create_app
+from backbone.kafka import ensure_topics
+from backbone.relay import OutboxRelay
+from backbone.runtime import Service, connect
+from backbone.store import application_env
+from services.dispatch.adapters.readmodel import ReadModel
+from services.dispatch.application.app import DispatchApplication
+from services.dispatch.application.commands import Commands
+from services.dispatch.application.routing import Router, TaughtLabel
+from services.dispatch.application.units import UnitBook
+from services.dispatch.application.upstream import UpstreamFacts
+from services.dispatch.domain.classifier import Label
+from services.dispatch.domain.lifecycle import DispatchPolicy
+from services.dispatch.entrypoints import consumer, http_api
+from services.dispatch.entrypoints.feed import AssignmentFeed
+from services.dispatch.entrypoints.grpc_api import DepartmentApi
+from services.dispatch.entrypoints.publications import Publisher
+from services.dispatch.settings import DispatchSettings
+
+RECORDER = "services.dispatch.adapters.recorder:DispatchRecorder"
+UNIT_TOPIC_PARTITIONS = 3
+
+
+def build_application(settings: DispatchSettings) -> DispatchApplication:
+    return DispatchApplication(env={**application_env(settings),
+                                    "APPLICATION_RECORDER_TOPIC": RECORDER})
+
+
+def taught_labels(readmodel: ReadModel) -> list[TaughtLabel]:
+    return [TaughtLabel(text=r["text_masked"], address=r["address_masked"],
+                        label=Label(subcategory=r["subcategory"], request_type=r["request_type"],
+                                    urgency=r["urgency"]))
+            for r in readmodel.labels()]
+
+
+async def create_unit_topics(settings: DispatchSettings, relay: OutboxRelay,
+                             units: UnitBook) -> None:
+    """Every active unit's `assignments.<unit>` topic exists from the start, so a department
+    system can subscribe before its first assignment, and the relay never has to create a
+    topic on the hot path (a unit registered later still gets its topic on first use)."""
+    topics = {settings.assignment_topic(u.code): UNIT_TOPIC_PARTITIONS
+              for u in units.registry.active()}
+    await ensure_topics(settings, topics)
+    relay.known_topics |= set(topics)
+
+
+async def build(settings: DispatchSettings) -> Service:  # type: ignore[override]
+    infra = await connect(settings)
+    app = await asyncio.to_thread(build_application, settings)
+    readmodel = ReadModel(infra.pool, settings.schema)
+    units = UnitBook(app)
+    await asyncio.to_thread(units.load)
+    router = await asyncio.to_thread(
+        lambda: Router.build(units=units, routing_version=settings.routing_version,
+                             taught=taught_labels(readmodel)))
+    clock = Clock(settings.clock)
+    policy = DispatchPolicy(sign_for_within=timedelta(hours=settings.sign_for_within_hours),
+                            bounce_back_within=timedelta(hours=settings.bounce_back_within_hours))
+    committer = GroupCommitter(app, service=settings.service)
+    commands = Commands(app=app, committer=committer, readmodel=readmodel, units=units,
+                        router=router, policy=policy,
+                        auto_accept_replies=settings.auto_accept_replies)
+    facts = UpstreamFacts(router=router, clock=clock, policy=policy,
+                          reopen_to_same_unit=settings.reopen_to_same_unit)
+    lifecycle = IdempotentConsumer(name="dispatch-lifecycle", settings=settings, pool=infra.pool,
+                                   topics=[settings.lifecycle_topic],
+                                   handlers=consumer.handlers(facts), producer=infra.producer,
+                                   app=app)
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
+                        translate=Publisher(settings, app, units).translate,
+                        producer=infra.producer)
+    await create_unit_topics(settings, relay, units)
+    feed = AssignmentFeed(app, readmodel)
+    department = DepartmentApi(settings=settings, commands=commands, readmodel=readmodel,
+                               feed=feed, clock=clock, units=units)
+
+    async def consumer_ready() -> tuple[bool, str]:
+        return lifecycle.ready, "consumer " + ("running" if lifecycle.ready else "starting")
+
+    http = create_app(settings=settings, title="Minsheng dispatch",
+                      description="分级分类、派单、签收、退单、统筹协调、答复审核: the 1+8+N "
+                                  "dispatch of every accepted request.",
+                      readiness=[infra.pg_ready, infra.kafka_ready, consumer_ready])
+    http.include_router(http_api.router(commands=commands, units=units, routing=router,
+                                        clock=clock))
+    http.include_router(http_api.console_router())
+    return Service(settings=settings, infra=infra, http=http,
+                   loops=[lifecycle.run, relay.run, feed.run],
+                   grpc_servicers=[department.add_to], on_stop=[committer.close, app.close])

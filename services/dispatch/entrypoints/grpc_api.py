@@ -1,0 +1,295 @@
+"""The department systems' gRPC API (DepartmentService, dispatch_api.proto).
+
+Every call carries `authorization: Bearer <token>` metadata with role `unit` and the unit's
+code; a unit sees and acts on its own assignments only. Every refusal is a precise status
+with a reason, never UNKNOWN: UNAUTHENTICATED (no or bad token), PERMISSION_DENIED (not a
+unit, or acting on another unit's assignment), NOT_FOUND (no assignment of that ticket for
+this unit), INVALID_ARGUMENT (the request is wrong whatever the state), FAILED_PRECONDITION
+(an illegal step now, e.g. bounce-back after sign-for), ABORTED (lost a race; retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from minsheng.v1 import dispatch_api_pb2 as api
+from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
+
+from backbone import auth, events
+from backbone.clock import Clock, ClockTimeError
+from backbone.logs import trace_id_var
+from backbone.settings import ServiceSettings
+from backbone.store import EventContext
+from services.dispatch.adapters.readmodel import ReadModel
+from services.dispatch.application.commands import (
+    Ack,
+    BadRequestError,
+    Commands,
+    ConcurrentChangeError,
+    TicketNotFoundError,
+    TicketRef,
+)
+from services.dispatch.application.projection import ALL_STATUSES, OPEN_STATUSES
+from services.dispatch.application.units import UnitBook, UnknownUnitCodeError
+from services.dispatch.domain.errors import (
+    DispatchError,
+    InvalidCommandError,
+    InvalidCoordinationError,
+    NaiveTimeError,
+    NotAssignedToUnitError,
+    ReasonRequiredError,
+)
+from services.dispatch.entrypoints.feed import AssignmentFeed
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+S = grpc.StatusCode
+INVALID = (BadRequestError, UnknownUnitCodeError, ClockTimeError, ReasonRequiredError,
+           InvalidCommandError, InvalidCoordinationError, NaiveTimeError)
+
+
+class Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status and reason of a refusal (a table, so every refusal has one)."""
+    if isinstance(exc, Refused):
+        return exc.code, exc.reason
+    if isinstance(exc, TicketNotFoundError):
+        return S.NOT_FOUND, str(exc)
+    if isinstance(exc, NotAssignedToUnitError):
+        return S.PERMISSION_DENIED, exc.reason
+    if isinstance(exc, INVALID):
+        return S.INVALID_ARGUMENT, getattr(exc, "reason", None) or getattr(
+            exc, "detail", None) or str(exc)
+    if isinstance(exc, DispatchError):
+        return S.FAILED_PRECONDITION, exc.reason
+    if isinstance(exc, ConcurrentChangeError):
+        return S.ABORTED, str(exc)
+    return S.INTERNAL, f"unexpected error; trace id {trace_id_var.get()}"
+
+
+def _ts(value: datetime | None) -> Any:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def to_assignment(row: dict[str, Any]) -> api.Assignment:
+    msg = api.Assignment(
+        ticket_id=row["ticket_id"], ticket_code=row["ticket_code"], unit=row["unit"],
+        status=row["status"], category=row["category"] or "", urgency=row["urgency"] or "",
+        text_masked=row["text_masked"] or "", county=row["county"] or "",
+        assignment_no=row["assignment_no"], role=row["role"],
+        subcategory=row["subcategory"] or "", request_type=row["request_type"] or "",
+        subdistrict=row["subdistrict"] or "", title_masked=row["title_masked"] or "",
+        channel=row["channel"] or "", lead_unit=row["lead_unit"] or "",
+        co_units=list(row["co_units"] or []), address_masked=row["address_masked"] or "")
+    for field in ("assigned_at", "sign_for_due_at", "bounce_back_due_at"):
+        ts = _ts(row[field])
+        if ts is not None:
+            getattr(msg, field).CopyFrom(ts)
+    return msg
+
+
+def _page_token(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["assigned_at"].isoformat(), row["ticket_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(token: str) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        when, ticket_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(when), str(ticket_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise Refused(S.INVALID_ARGUMENT, "page_token is not one this service gave") from None
+
+
+def _text(name: str, value: str, *, required: bool = False) -> str:
+    if len(value) > MAX_TEXT:
+        raise Refused(S.INVALID_ARGUMENT, f"{name} is longer than {MAX_TEXT} characters")
+    if required and not value.strip():
+        raise Refused(S.INVALID_ARGUMENT, f"{name} is required")
+    return value
+
+
+class DepartmentApi(api_grpc.DepartmentServiceServicer):
+    def __init__(self, *, settings: ServiceSettings, commands: Commands, readmodel: ReadModel,
+                 feed: AssignmentFeed, clock: Clock, units: UnitBook) -> None:
+        self.settings = settings
+        self.commands = commands
+        self.readmodel = readmodel
+        self.feed = feed
+        self.clock = clock
+        self.units = units
+
+    def add_to(self, server: grpc.aio.Server) -> None:
+        api_grpc.add_DepartmentServiceServicer_to_server(self, server)
+
+    # --- plumbing ---
+
+    def _principal(self, context: grpc.aio.ServicerContext) -> auth.Principal:
+        metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
+        try:
+            principal = auth.verify(self.settings.token_secret,
+                                    auth.bearer(metadata.get("authorization")))
+        except auth.AuthError as exc:
+            raise Refused(S.UNAUTHENTICATED, str(exc)) from exc
+        if principal.role != "unit":
+            raise Refused(S.PERMISSION_DENIED, f"role {principal.role!r} may not use the"
+                          " department API; it needs a unit token")
+        if not self.units.registry.is_active(principal.unit):
+            raise Refused(S.PERMISSION_DENIED,
+                          f"unit {principal.unit!r} is not an active unit of the registry")
+        trace = events.trace_id_from(metadata.get("traceparent")) or events.new_trace_id()
+        trace_id_var.set(trace)  # this call's task only: read back by `_ctx` and the logs
+        return principal
+
+    def _time(self, request: Any) -> datetime:
+        stated = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        return self.clock.command_time(stated if self.clock.is_event_time else None)
+
+    @staticmethod
+    def _ctx(principal: auth.Principal) -> EventContext:
+        return EventContext(trace_id=trace_id_var.get() or "", actor_role="unit",
+                            actor_id=principal.sub, actor_unit=principal.unit)
+
+    async def _refuse(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        code, reason = status_for(exc)
+        if code is S.INTERNAL:
+            log.exception("unexpected error in the department API", exc_info=exc)
+        await context.abort(code, reason)
+
+    async def _act(self, request: Any, context: grpc.aio.ServicerContext,
+                   command: Callable[..., Ack],
+                   arguments: Callable[[], dict[str, Any]] = dict) -> api.AssignmentAck:
+        try:
+            principal = self._principal(context)
+            kwargs = arguments()
+            if len(request.request_id) > 200:
+                raise Refused(S.INVALID_ARGUMENT, "request_id is longer than 200 characters")
+            ref = TicketRef(code=request.ticket_code, ticket_id=request.ticket_id)
+            ack = await asyncio.to_thread(
+                command, principal.unit, ref, at=self._time(request),
+                ctx=self._ctx(principal), request_id=request.request_id, **kwargs)
+        except Exception as exc:  # every refusal becomes a status with its reason
+            await self._refuse(context, exc)
+            raise
+        return api.AssignmentAck(ticket_id=ack.ticket_id, ticket_code=ack.ticket_code,
+                                 status=ack.status, assignment_no=ack.assignment_no,
+                                 replayed=ack.replayed)
+
+    # --- commands ---
+
+    async def SignFor(self, request: api.SignForRequest, context: Any) -> api.AssignmentAck:  # noqa: N802
+        return await self._act(request, context, self.commands.sign_for)
+
+    async def BounceBack(self, request: api.BounceBackRequest, context: Any  # noqa: N802
+                         ) -> api.AssignmentAck:
+        return await self._act(request, context, self.commands.bounce_back,
+                               lambda: {"reason": _text("reason", request.reason)})
+
+    async def AddNote(self, request: api.AddNoteRequest, context: Any  # noqa: N802
+                      ) -> api.AssignmentAck:
+        return await self._act(request, context, self.commands.add_note,
+                               lambda: {"note": _text("note", request.note)})
+
+    async def Reply(self, request: api.ReplyRequest, context: Any) -> api.AssignmentAck:  # noqa: N802
+        return await self._act(request, context, self.commands.reply,
+                               lambda: {"reply": _text("reply", request.reply),
+                                        "outcome": request.outcome})
+
+    async def RequestExtension(self, request: api.RequestExtensionRequest, context: Any  # noqa: N802
+                               ) -> api.AssignmentAck:
+        return await self._act(request, context, self.commands.request_extension,
+                               lambda: {"working_days": request.working_days,
+                                        "reason": _text("reason", request.reason)})
+
+    async def RequestTransfer(self, request: api.RequestTransferRequest, context: Any  # noqa: N802
+                              ) -> api.AssignmentAck:
+        return await self._act(request, context, self.commands.request_transfer,
+                               lambda: {"to_unit": request.to_unit.strip(),
+                                        "reason": _text("reason", request.reason)})
+
+    # --- reading ---
+
+    async def ListAssignments(self, request: api.ListAssignmentsRequest, context: Any  # noqa: N802
+                              ) -> api.ListAssignmentsResponse:
+        try:
+            principal = self._principal(context)
+            statuses = self._statuses(request.status)
+            if request.page_size < 0 or request.page_size > MAX_PAGE:
+                raise Refused(S.INVALID_ARGUMENT, f"page_size must be 1..{MAX_PAGE} (0: default)")
+            size = request.page_size or DEFAULT_PAGE
+            rows = await asyncio.to_thread(self.readmodel.assignments, principal.unit,
+                                           statuses=statuses, limit=size + 1,
+                                           after=_after(request.page_token))
+        except Exception as exc:
+            await self._refuse(context, exc)
+            raise
+        more = len(rows) > size
+        rows = rows[:size]
+        return api.ListAssignmentsResponse(
+            assignments=[to_assignment(r) for r in rows],
+            next_page_token=_page_token(rows[-1]) if more and rows else "")
+
+    @staticmethod
+    def _statuses(status: str) -> list[str]:
+        if not status:
+            return sorted(OPEN_STATUSES)
+        if status == "all":
+            return sorted(ALL_STATUSES)
+        if status not in ALL_STATUSES:
+            raise Refused(S.INVALID_ARGUMENT, f"status {status!r} is not one of"
+                          f" {', '.join(sorted(ALL_STATUSES))}, 'all' or '' (open)")
+        return [status]
+
+    async def StreamAssignments(self, request: api.StreamAssignmentsRequest, context: Any  # noqa: N802
+                                ) -> AsyncIterator[api.Assignment]:
+        try:
+            principal = self._principal(context)
+        except Exception as exc:
+            await self._refuse(context, exc)
+            raise
+        unit = principal.unit
+        queue = self.feed.subscribe(unit)  # before reading the open ones: nothing falls between
+        sent: dict[str, tuple[Any, ...]] = {}
+
+        def fresh(row: dict[str, Any]) -> bool:
+            key = (row["assignment_no"], row["status"], row["role"])
+            if sent.get(row["ticket_id"]) == key:
+                return False
+            sent[row["ticket_id"]] = key
+            return True
+
+        try:
+            if request.include_open:
+                for row in await asyncio.to_thread(self.readmodel.open_assignments, unit):
+                    if fresh(row):
+                        yield to_assignment(row)
+            while True:
+                row = await queue.get()
+                if fresh(row):
+                    yield to_assignment(row)
+        finally:
+            self.feed.unsubscribe(unit, queue)

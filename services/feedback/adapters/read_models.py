@@ -1,0 +1,203 @@
+"""Feedback's read models in its own PostgreSQL schema (tables, and the queries on them).
+
+- `feedback_state`: one row per ticket's feedback record, refreshed from the aggregate by
+  the own-log projection: ticket code -> id, the callback candidates, the rating timers.
+- `follows`: what each observer / deputy follows (own-log projection of `Follower`).
+- `hall`: what the public hall knows of each ticket: `facts` (everything the lifecycle
+  events told, internal) and the public columns computed from them (masked, district level).
+- `notifications`: followers' notifications of followed tickets' events.
+- `remarks`: observers' and deputies' remarks, for the units they name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg_pool import ConnectionPool
+
+
+def ddl(schema: str) -> list[Composed]:
+    s = Identifier(schema)
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {}.feedback_state ("
+            " ticket_id text PRIMARY KEY, feedback_id uuid NOT NULL, ticket_code text NOT NULL,"
+            " unit text NOT NULL DEFAULT '', channel text NOT NULL DEFAULT '',"
+            " status text NOT NULL, reply_round int NOT NULL DEFAULT 0, verdict text,"
+            " reopen_count int NOT NULL DEFAULT 0, already_called boolean NOT NULL DEFAULT false,"
+            " rating_due_at timestamptz, updated_at timestamptz NOT NULL)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS feedback_state_code ON {}.feedback_state (ticket_code)"
+            ).format(s),
+        SQL("CREATE INDEX IF NOT EXISTS feedback_state_due ON {}.feedback_state (rating_due_at)"
+            " WHERE rating_due_at IS NOT NULL").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.follows ("
+            " follower_id text NOT NULL, role text NOT NULL, kind text NOT NULL,"
+            " target text NOT NULL, PRIMARY KEY (follower_id, kind, target))").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS follows_target ON {}.follows (kind, target)").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.hall ("
+            " ticket_id text PRIMARY KEY, ticket_code text NOT NULL DEFAULT '',"
+            " facts jsonb NOT NULL, shown boolean NOT NULL DEFAULT false,"
+            " text_public text NOT NULL DEFAULT '', reply_public text NOT NULL DEFAULT '',"
+            " category text NOT NULL DEFAULT '', category_code text NOT NULL DEFAULT '',"
+            " county text NOT NULL DEFAULT '', county_code text NOT NULL DEFAULT '',"
+            " place text NOT NULL DEFAULT '', unit_name text NOT NULL DEFAULT '',"
+            " units text[] NOT NULL DEFAULT '{{}}', status text NOT NULL DEFAULT '',"
+            " verdict text, overdue boolean NOT NULL DEFAULT false,"
+            " supervised boolean NOT NULL DEFAULT false, search text NOT NULL DEFAULT '',"
+            " updated_at timestamptz NOT NULL)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS hall_page ON {}.hall (updated_at DESC, ticket_code DESC)"
+            " WHERE shown").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS hall_code ON {}.hall (ticket_code)").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.notifications ("
+            " id bigserial PRIMARY KEY, follower_id text NOT NULL, event_id text NOT NULL,"
+            " ticket_id text NOT NULL, ticket_code text NOT NULL, event_type text NOT NULL,"
+            " summary text NOT NULL, occurred_at timestamptz NOT NULL,"
+            " UNIQUE (follower_id, event_id))").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.remarks ("
+            " event_id text PRIMARY KEY, ticket_id text NOT NULL, ticket_code text NOT NULL,"
+            " units text[] NOT NULL, follower_role text NOT NULL, follower_id text NOT NULL,"
+            " remark text NOT NULL, occurred_at timestamptz NOT NULL)").format(s),
+    ]
+
+
+def create_tables(pool: ConnectionPool, schema: str) -> None:
+    with pool.connection() as conn, conn.transaction():
+        for statement in ddl(schema):
+            conn.execute(statement)
+
+
+# --- feedback_state and follows (written by the own-log projection) -------------------------
+
+@dataclass(frozen=True)
+class FeedbackStateRow:
+    ticket_id: str
+    feedback_id: Any
+    ticket_code: str
+    unit: str
+    channel: str
+    status: str
+    reply_round: int
+    verdict: str | None
+    reopen_count: int
+    already_called: bool
+    rating_due_at: datetime | None
+    updated_at: datetime
+
+
+def upsert_feedback_state(cur: psycopg.Cursor[Any], schema: str,
+                          rows: Iterable[FeedbackStateRow]) -> None:
+    params = [(r.ticket_id, r.feedback_id, r.ticket_code, r.unit, r.channel, r.status,
+               r.reply_round, r.verdict, r.reopen_count, r.already_called, r.rating_due_at,
+               r.updated_at) for r in rows]
+    if params:
+        cur.executemany(
+            SQL("INSERT INTO {}.feedback_state VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (ticket_id) DO UPDATE SET ticket_code = EXCLUDED.ticket_code,"
+                " unit = EXCLUDED.unit, channel = EXCLUDED.channel, status = EXCLUDED.status,"
+                " reply_round = EXCLUDED.reply_round, verdict = EXCLUDED.verdict,"
+                " reopen_count = EXCLUDED.reopen_count,"
+                " already_called = EXCLUDED.already_called,"
+                " rating_due_at = EXCLUDED.rating_due_at, updated_at = EXCLUDED.updated_at"
+                ).format(Identifier(schema)), params)
+
+
+def replace_follows(cur: psycopg.Cursor[Any], schema: str, follower_id: str, role: str,
+                    following: Sequence[Sequence[str]]) -> None:
+    s = Identifier(schema)
+    cur.execute(SQL("DELETE FROM {}.follows WHERE follower_id = %s").format(s), (follower_id,))
+    if following:
+        cur.executemany(SQL("INSERT INTO {}.follows VALUES (%s, %s, %s, %s)"
+                            " ON CONFLICT DO NOTHING").format(s),
+                        [(follower_id, role, k, t) for k, t in following])
+
+
+class Queries:
+    """Reads for the HTTP API and the timer loop."""
+
+    def __init__(self, pool: ConnectionPool, schema: str):
+        self.pool = pool
+        self.schema = schema
+        self.s = Identifier(schema)
+
+    def _all(self, query: Composed, params: Any = ()) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as c:
+            return c.execute(query, params).fetchall()
+
+    def feedback_by_code(self, code: str) -> dict[str, Any] | None:
+        rows = self._all(SQL("SELECT * FROM {}.feedback_state WHERE ticket_code = %s"
+                             " ORDER BY updated_at DESC LIMIT 1").format(self.s), (code,))
+        return rows[0] if rows else None
+
+    def overdue_ratings(self, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
+        return self._all(SQL("SELECT ticket_id, ticket_code, feedback_id FROM {}.feedback_state"
+                             " WHERE status = 'awaiting_rating' AND rating_due_at < %s"
+                             " ORDER BY rating_due_at LIMIT %s").format(self.s), (now, limit))
+
+    def callback_candidates(self, unit: str = "", limit: int = 5000) -> list[dict[str, Any]]:
+        return self._all(SQL(
+            "SELECT * FROM {}.feedback_state WHERE status IN"
+            " ('awaiting_rating', 'rated', 'unrated') AND NOT already_called"
+            " AND (verdict IS NOT NULL OR reopen_count > 0) AND (%s = '' OR unit = %s)"
+            " ORDER BY updated_at LIMIT %s").format(self.s), (unit, unit, limit))
+
+    def hall_ticket(self, code: str) -> dict[str, Any] | None:
+        rows = self._all(SQL("SELECT * FROM {}.hall WHERE ticket_code = %s LIMIT 1")
+                         .format(self.s), (code,))
+        return rows[0] if rows else None
+
+    def hall_ticket_by_id(self, ticket_id: str) -> dict[str, Any] | None:
+        rows = self._all(SQL("SELECT * FROM {}.hall WHERE ticket_id = %s").format(self.s),
+                         (ticket_id,))
+        return rows[0] if rows else None
+
+    def hall_page(self, *, keyword: str, category: str, county: str, status: str,
+                  after: tuple[datetime, str] | None, size: int) -> tuple[list[dict], int]:
+        where = SQL(" WHERE shown AND (%(category)s = '' OR category = %(category)s"
+                    " OR category_code = %(category)s) AND (%(county)s = ''"
+                    " OR county = %(county)s OR county_code = %(county)s)"
+                    " AND (%(status)s = '' OR status = %(status)s)"
+                    " AND (%(keyword)s = '' OR strpos(search, %(keyword)s) > 0)")
+        params: dict[str, Any] = {"category": category, "county": county, "status": status,
+                                  "keyword": keyword, "size": size + 1}
+        page_where: Composed | SQL = where
+        if after is not None:
+            page_where = where + SQL(" AND (updated_at, ticket_code) < (%(t)s, %(c)s)")
+            params.update(t=after[0], c=after[1])
+        rows = self._all(SQL("SELECT * FROM {}.hall").format(self.s) + page_where
+                         + SQL(" ORDER BY updated_at DESC, ticket_code DESC LIMIT %(size)s"),
+                         params)
+        total = self._all(SQL("SELECT count(*) AS n FROM {}.hall").format(self.s) + where,
+                          params)[0]["n"]
+        return rows, int(total)
+
+    def write_follows(self, follower_id: str, role: str,
+                      following: Sequence[Sequence[str]]) -> None:
+        """Read-your-writes for a follower's own follows (the projection converges to the
+        same rows: both write the aggregate's current state)."""
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            replace_follows(cur, self.schema, follower_id, role, following)
+
+    def follows_of(self, follower_id: str) -> list[dict[str, Any]]:
+        return self._all(SQL("SELECT kind, target FROM {}.follows WHERE follower_id = %s"
+                             " ORDER BY kind, target").format(self.s), (follower_id,))
+
+    def notifications(self, follower_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+        return self._all(SQL("SELECT id, ticket_code, event_type, summary, occurred_at"
+                             " FROM {}.notifications WHERE follower_id = %s AND id > %s"
+                             " ORDER BY id LIMIT %s").format(self.s),
+                         (follower_id, after_id, limit))
+
+    def remarks_for(self, unit: str, limit: int) -> list[dict[str, Any]]:
+        return self._all(SQL("SELECT ticket_code, follower_role, follower_id, remark,"
+                             " occurred_at FROM {}.remarks WHERE %s = '' OR %s = ANY(units)"
+                             " ORDER BY occurred_at DESC LIMIT %s").format(self.s),
+                         (unit, unit, limit))
+
+
+def to_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)

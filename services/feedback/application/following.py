@@ -1,0 +1,90 @@
+"""Commands of observers, business-environment officers and deputies: follow, unfollow,
+remark, push to supervision. Tickets are named by their code; what a follower can match a
+ticket on (its units and category) comes from the hall's read model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from backbone.group_commit import GroupCommitter
+from backbone.http import ConflictError, NotFoundError
+from backbone.store import EventContext
+from services.feedback.adapters.read_models import Queries
+from services.feedback.domain.followers import Follower, FollowTarget, TicketFacts
+from services.feedback.domain.hall_privacy import mask_for_hall
+from services.feedback.domain.policy import FeedbackPolicy
+
+
+@dataclass(frozen=True)
+class Person:
+    follower_id: str
+    role: str  # observer | business_environment_officer | deputy
+
+
+class Following:
+    def __init__(self, *, app: Application, committer: GroupCommitter, queries: Queries,
+                 policy: FeedbackPolicy):
+        self.app = app
+        self.committer = committer
+        self.queries = queries
+        self.policy = policy
+
+    def _follower(self, person: Person, at: datetime) -> Follower:
+        try:
+            return self.app.repository.get(Follower.create_id(person.follower_id))
+        except AggregateNotFoundError:
+            return Follower.register(follower_id=person.follower_id, role=person.role,
+                                     remark_max_chars=self.policy.remark_max_chars, at=at)
+
+    def _save(self, follower: Follower, context: EventContext) -> None:
+        try:
+            self.committer.save(follower, context=context)
+        except IntegrityError:
+            raise ConflictError("your follows changed concurrently; try again") from None
+        # A follow counts from the moment it is acknowledged, not when the projection lags in.
+        self.queries.write_follows(follower.follower_id, follower.role.value, follower.following)
+
+    def ticket(self, code: str) -> TicketFacts:
+        row = self.queries.hall_ticket(code)
+        if row is None:
+            raise NotFoundError(f"no ticket {code} is known to the hall")
+        return TicketFacts(ticket_id=row["ticket_id"], ticket_code=row["ticket_code"],
+                           unit_codes=tuple(row["units"]), category=row["category_code"])
+
+    def _target(self, kind: str, target: str) -> str:
+        return self.ticket(target.strip()).ticket_id if kind == FollowTarget.TICKET else target
+
+    def follow(self, person: Person, *, kind: str, target: str, at: datetime,
+               context: EventContext) -> None:
+        follower = self._follower(person, at)
+        follower.follow(kind=kind, target_id=self._target(kind, target), at=at)
+        self._save(follower, context)
+
+    def unfollow(self, person: Person, *, kind: str, target: str, at: datetime,
+                 context: EventContext) -> None:
+        follower = self._follower(person, at)
+        follower.unfollow(kind=kind, target_id=self._target(kind, target), at=at)
+        self._save(follower, context)
+
+    def remark(self, person: Person, *, code: str, text: str, at: datetime,
+               context: EventContext) -> None:
+        facts = self.ticket(code)
+        follower = self._follower(person, at)
+        follower.add_remark(ticket=facts, text=mask_for_hall(text), at=at)
+        self._save(follower, _for_ticket(context, facts))
+
+    def push_to_supervision(self, person: Person, *, code: str, reason: str, at: datetime,
+                            context: EventContext) -> None:
+        facts = self.ticket(code)
+        follower = self._follower(person, at)
+        follower.push_to_supervision(ticket=facts, reason=mask_for_hall(reason), at=at)
+        self._save(follower, _for_ticket(context, facts))
+
+
+def _for_ticket(context: EventContext, facts: TicketFacts) -> EventContext:
+    return EventContext(**{**context.__dict__, "ticket_id": facts.ticket_id,
+                           "ticket_code": facts.ticket_code})

@@ -1,0 +1,209 @@
+"""Commands of the citizen's judgement: rate, call back, reopen, close, and the unrated timer.
+
+Each command reads the ticket's feedback record, lets the aggregate decide, and saves through
+the group committer. Two commands racing on one ticket: the loser's save fails on the
+aggregate's version and it is run again on the fresh state, where the aggregate gives the
+real reason (e.g. "already rated").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from backbone.events import new_trace_id
+from backbone.group_commit import GroupCommitter
+from backbone.http import ConflictError, NotFoundError
+from backbone.store import EventContext
+from services.feedback.adapters.read_models import Queries
+from services.feedback.application.app import anonymous_citizen
+from services.feedback.domain.callbacks import (
+    CallbackCandidate,
+    CallbackItem,
+    CallbackRules,
+    build_worklist,
+)
+from services.feedback.domain.errors import NotTheTicketsCitizenError
+from services.feedback.domain.hall_privacy import mask_for_hall
+from services.feedback.domain.rating import TicketFeedback, verify_rating_token
+from services.feedback.domain.satisfaction import Verdict
+
+log = logging.getLogger(__name__)
+
+_SATISFIED = (Verdict.SATISFIED, Verdict.BASICALLY_SATISFIED)
+_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Judged:
+    ticket_code: str
+    status: str
+    reply_round: int
+    verdict: str | None
+    reopen_count: int
+
+
+def judged(fb: TicketFeedback) -> Judged:
+    return Judged(fb.ticket_code, fb.status.value, fb.reply_round,
+                  fb.verdict.value if fb.verdict else None, fb.reopen_count)
+
+
+def _close_if_satisfied(fb: TicketFeedback, at: datetime) -> None:
+    if fb.verdict in _SATISFIED:
+        fb.close(at=at)
+
+
+class Judging:
+    def __init__(self, *, app: Application, committer: GroupCommitter, queries: Queries,
+                 link_secret: bytes, callback_rules: CallbackRules):
+        self.callback_rules = callback_rules
+        self.app = app
+        self.committer = committer
+        self.queries = queries
+        self.link_secret = link_secret
+
+    # -- plumbing ------------------------------------------------------------------------
+    def ticket_id_of(self, code: str) -> str:
+        row = self.queries.feedback_by_code(code)
+        if row is None:
+            raise NotFoundError(f"no ticket {code} is known to feedback")
+        return str(row["ticket_id"])
+
+    def record(self, code: str) -> TicketFeedback:
+        try:
+            return self.app.repository.get(TicketFeedback.create_id(self.ticket_id_of(code)))
+        except AggregateNotFoundError:
+            raise NotFoundError(f"ticket {code} has no feedback record yet") from None
+
+    def worklist(self, *, unit: str = "") -> list[CallbackItem]:
+        """The callback worklist by the rules (callbacks.py), from the read model."""
+        candidates = [
+            CallbackCandidate(ticket_id=r["ticket_id"], ticket_code=r["ticket_code"],
+                              unit_code=r["unit"], reply_round=r["reply_round"],
+                              verdict=r["verdict"], reopen_count=r["reopen_count"],
+                              already_called=r["already_called"])
+            for r in self.queries.callback_candidates(unit)]
+        return build_worklist(candidates, self.callback_rules)
+
+    def _change(self, ticket_id: str, context: EventContext,
+                act: Callable[[TicketFeedback], None]) -> TicketFeedback:
+        for attempt in range(_ATTEMPTS):
+            try:
+                fb: TicketFeedback = self.app.repository.get(TicketFeedback.create_id(ticket_id))
+            except AggregateNotFoundError:
+                raise NotFoundError("this ticket has no feedback record yet") from None
+            act(fb)
+            ctx = EventContext(**{**context.__dict__, "ticket_id": fb.ticket_id,
+                                  "ticket_code": fb.ticket_code})
+            try:
+                self.committer.save(fb, context=ctx)
+                return fb
+            except IntegrityError:
+                log.info("concurrent change of a ticket's feedback; retrying (%d)", attempt + 1)
+        raise ConflictError("the ticket changed concurrently too often; try again")
+
+    # -- rating ----------------------------------------------------------------------------
+    def rate_in_channel(self, *, code: str, citizen: str, rating: str, comment: str,
+                        at: datetime, context: EventContext) -> Judged:
+        """A citizen rates through their channel (adapter acting for them, or their token)."""
+
+        def act(fb: TicketFeedback) -> None:
+            who = citizen
+            if not who:
+                if fb.citizen_ids != [anonymous_citizen(fb.ticket_id)]:
+                    raise NotTheTicketsCitizenError(
+                        "say which citizen rates (their pseudonym); only an anonymous ticket "
+                        "is rated without one")
+                who = fb.citizen_ids[0]
+            fb.rate(citizen_id=who, rating=rating, comment=mask_for_hall(comment), via="channel",
+                    at=at)
+            _close_if_satisfied(fb, at)
+
+        return judged(self._change(self.ticket_id_of(code), context, act))
+
+    def rate_with_link(self, *, token: str, rating: str, comment: str, at: datetime,
+                       context: EventContext) -> Judged:
+        """A citizen rates through the one-time link: the token is the credential."""
+        claims = verify_rating_token(token, self.link_secret, now=at)
+
+        def act(fb: TicketFeedback) -> None:
+            fb.rate_with_token(claims, rating=rating, comment=mask_for_hall(comment), at=at)
+            _close_if_satisfied(fb, at)
+
+        return judged(self._change(claims.ticket_id, context, act))
+
+    def link_status(self, token: str, at: datetime) -> dict[str, object]:
+        """What the rating page shows before the citizen rates (checks the link, changes nothing)."""
+        claims = verify_rating_token(token, self.link_secret, now=at)
+        try:
+            fb: TicketFeedback = self.app.repository.get(
+                TicketFeedback.create_id(claims.ticket_id))
+        except AggregateNotFoundError:
+            raise NotFoundError("this rating link names no known ticket") from None
+        return {"ticket_code": fb.ticket_code, "reply_round": claims.reply_round,
+                "current_round": fb.reply_round, "status": fb.status.value,
+                "used": claims.token_id in fb.used_token_ids,
+                "reply": mask_for_hall(fb.reply_text), "rating_due_at": claims.expires_at}
+
+    # -- callbacks, reopen, close ----------------------------------------------------------
+    def record_callback(self, *, code: str, staff_id: str, reached: bool,
+                        resolved: bool | None, satisfaction: str | None, note: str,
+                        at: datetime, context: EventContext) -> Judged:
+        """Record a callback (回访) and act on it: a dissatisfied citizen who says the matter
+        is unresolved reopens it; a satisfied or resolved verdict closes it."""
+
+        def act(fb: TicketFeedback) -> None:
+            fb.record_callback(staff_id=staff_id, reached=reached, resolved=resolved,
+                               satisfaction=satisfaction, note=mask_for_hall(note), at=at)
+            verdict = fb.verdict
+            if verdict is Verdict.DISSATISFIED and reached and resolved is False:
+                fb.reopen(confirmed_by="callback", staff_id=staff_id,
+                          reason="回访确认问题未解决" + (f"：{mask_for_hall(note)}" if note else ""),
+                          at=at)
+            elif verdict in _SATISFIED or (verdict is Verdict.DISSATISFIED and resolved):
+                fb.close(at=at)
+
+        return judged(self._change(self.ticket_id_of(code), context, act))
+
+    def reopen(self, *, code: str, staff_id: str, reason: str, at: datetime,
+               context: EventContext) -> Judged:
+        """A staff member confirms a dissatisfied ticket unresolved (site visit, records)."""
+        return judged(self._change(
+            self.ticket_id_of(code), context,
+            lambda fb: fb.reopen(confirmed_by="staff", staff_id=staff_id,
+                                 reason=mask_for_hall(reason), at=at)))
+
+    def close(self, *, code: str, at: datetime, context: EventContext) -> Judged:
+        return judged(self._change(self.ticket_id_of(code), context,
+                                    lambda fb: fb.close(at=at)))
+
+    # -- the unrated timer -----------------------------------------------------------------
+    def mark_overdue_unrated(self, now: datetime) -> int:
+        """Every reply whose rating window has passed: TicketMarkedUnrated, then closed as
+        unrated. The time recorded is the end of the window, not when the loop noticed, so a
+        replay in event time gives the same events."""
+        done = 0
+        for row in self.queries.overdue_ratings(now):
+            context = EventContext(trace_id=new_trace_id(), actor_role="system",
+                                   actor_id="feedback-rating-timer")
+
+            def act(fb: TicketFeedback) -> None:
+                if not fb.is_rating_overdue(now):
+                    return
+                assert fb.rating_due_at is not None
+                at = min(now, fb.rating_due_at + timedelta(seconds=1))
+                fb.mark_unrated(at=at)
+                fb.close(at=at)
+
+            try:
+                fb = self._change(str(row["ticket_id"]), context, act)
+            except Exception:
+                log.exception("could not mark %s unrated", row["ticket_code"])
+                continue
+            done += fb.status.value == "closed"
+        return done

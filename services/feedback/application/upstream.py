@@ -1,0 +1,120 @@
+"""What feedback does with other services' lifecycle events (aggregate mode).
+
+Declared as data in `HANDLERS`: event type -> handler. Every handler tolerates facts about
+tickets it has not seen (a consumer may start after the topic's retention dropped a ticket's
+beginning) and redelivered or out-of-place facts: those change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from backbone.consumer import UnitOfWork
+from backbone.events import DecodedEvent
+from services.feedback.application.app import anonymous_citizen
+from services.feedback.domain.case_links import CaseLinks
+from services.feedback.domain.hall_privacy import mask_for_hall
+from services.feedback.domain.policy import FeedbackPolicy
+from services.feedback.domain.rating import FeedbackStatus, TicketFeedback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    policy: FeedbackPolicy
+
+    def _open(self, d: DecodedEvent, *, channel: str = "", citizen: str = "",
+              category: str = "") -> TicketFeedback:
+        return TicketFeedback.open(
+            ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
+            citizen_ids=[citizen or anonymous_citizen(d.ticket_id)], channel=channel,
+            category=category, policy=self.policy, at=d.occurred_at)
+
+    def ticket_submitted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """Open the ticket's feedback record (the hall row comes from the hall projection)."""
+        if uow.get(TicketFeedback.create_id(d.ticket_id)) is not None:
+            return
+        p = d.payload
+        uow.add(self._open(d, channel=p.channel, citizen=p.citizen_pseudonym,
+                           category=p.category_hint))
+
+    def ticket_merged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """Remember, on the case's primary ticket, that this ticket is owed its answer."""
+        p = d.payload
+        if not p.primary_ticket_id or p.primary_ticket_id == d.ticket_id:
+            return
+        links = uow.get(CaseLinks.create_id(p.primary_ticket_id))
+        if links is None:
+            links = CaseLinks(primary_ticket_id=p.primary_ticket_id, timestamp=d.occurred_at)
+        links.link(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
+                   case_id=p.case_id, at=d.occurred_at)
+        uow.add(links)
+        # The two tickets sit in different partitions: the primary's reply may have been
+        # applied before this merge. Then the answer is owed now.
+        primary = uow.get(TicketFeedback.create_id(p.primary_ticket_id))
+        if primary is not None and primary.reply_round > 0:
+            self._deliver_to(uow, d, d.ticket_id, d.envelope.ticket_code,
+                             unit=primary.unit_code, outcome=primary.reply_outcome,
+                             reply=primary.reply_text)
+
+    def ticket_unmerged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        p = d.payload
+        links = uow.get(CaseLinks.create_id(p.primary_ticket_id))
+        if links is not None:
+            links.unlink(ticket_id=d.ticket_id, reason=p.reason, at=d.occurred_at)
+            uow.add(links)
+
+    def reply_reviewed(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """An accepted reply is delivered to the ticket's citizen and to every linked one."""
+        p = d.payload
+        if not p.accepted:
+            return  # sent back to the unit: nothing for the citizen yet
+        self._deliver(d, uow, d.ticket_id, d.envelope.ticket_code)
+        links = uow.get(CaseLinks.create_id(d.ticket_id))
+        for linked_id, linked_code in sorted((links.linked if links else {}).items()):
+            own = uow.context
+            uow.context = replace(own, ticket_id=linked_id, ticket_code=linked_code)
+            try:
+                self._deliver(d, uow, linked_id, linked_code)
+            finally:
+                uow.context = own
+
+    def _deliver(self, d: DecodedEvent, uow: UnitOfWork, ticket_id: str, code: str) -> None:
+        p = d.payload
+        self._deliver_to(uow, d, ticket_id, code, unit=p.unit, outcome=p.outcome or "resolved",
+                         # masked again: a name the upstream masker missed ("王秀英女士")
+                         # must not reach the citizen.notices topic or the ledger
+                         reply=mask_for_hall(p.reply_masked))
+
+    def _deliver_to(self, uow: UnitOfWork, d: DecodedEvent, ticket_id: str, code: str, *,
+                    unit: str, outcome: str, reply: str) -> None:
+        feedback = uow.get(TicketFeedback.create_id(ticket_id))
+        if feedback is None:  # never saw it submitted: still answer, through no known channel
+            log.warning("reply for a ticket feedback never saw submitted; opening it now")
+            feedback = self._open(replace(d, envelope=_with(d.envelope, ticket_id, code)))
+        if feedback.status is not FeedbackStatus.AWAITING_REPLY:
+            log.info("accepted reply while the ticket is %s; nothing to deliver",
+                     feedback.status.value)
+            return
+        feedback.deliver_reply(unit_code=unit, reply_outcome=outcome,
+                               delivered_at=d.occurred_at, reply_text=reply)
+        uow.add(feedback)
+
+    def table(self) -> dict[str, Callable[..., None]]:
+        return {
+            "TicketSubmitted": self.ticket_submitted,
+            "TicketMergedIntoCase": self.ticket_merged,
+            "TicketUnmergedFromCase": self.ticket_unmerged,
+            "ReplyReviewed": self.reply_reviewed,
+        }
+
+
+def _with(envelope: Any, ticket_id: str, code: str) -> Any:
+    copy = type(envelope)()
+    copy.CopyFrom(envelope)
+    copy.ticket_id, copy.ticket_code = ticket_id, code
+    return copy

@@ -1,0 +1,86 @@
+"""Wires feedback: settings -> infrastructure -> application -> HTTP, consumers, relay,
+projection and timer. No I/O at import."""
+
+from __future__ import annotations
+
+from backbone.clock import Clock
+from backbone.consumer import Handlers, IdempotentConsumer
+from backbone.group_commit import GroupCommitter
+from backbone.http import create_app
+from backbone.relay import OutboxRelay
+from backbone.runtime import Service, connect
+from backbone.store import application_env
+from services.feedback.adapters import read_models
+from services.feedback.adapters.own_log import OwnLogProjection
+from services.feedback.adapters.registry import load_registry
+from services.feedback.application.answers import AnswerComposer
+from services.feedback.application.app import FeedbackApplication
+from services.feedback.application.following import Following
+from services.feedback.application.judging import Judging
+from services.feedback.application.state_projection import projector
+from services.feedback.application.upstream import Upstream
+from services.feedback.domain.answer import load_answer_templates
+from services.feedback.domain.callbacks import load_callback_rules
+from services.feedback.domain.hall import load_hall_rules
+from services.feedback.domain.policy import load_feedback_policy
+from services.feedback.entrypoints import (
+    errors,
+    http_following,
+    http_hall,
+    http_judging,
+    publications,
+    timers,
+)
+from services.feedback.entrypoints.hall_consumer import HallProjector
+from services.feedback.settings import FeedbackSettings
+
+
+async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override]
+    infra = await connect(settings)
+    app = FeedbackApplication(env=application_env(settings))
+    read_models.create_tables(infra.pool, settings.schema)
+    clock = Clock(settings.clock)
+    policy = load_feedback_policy()
+    registry = load_registry(settings.unit_registry_path, settings.taxonomy_path)
+    hall_rules = load_hall_rules()
+    secret = settings.rating_link_secret.encode()
+    committer = GroupCommitter(app, service=settings.service)
+    queries = read_models.Queries(infra.pool, settings.schema)
+
+    judging = Judging(app=app, committer=committer, queries=queries, link_secret=secret,
+                      callback_rules=load_callback_rules())
+    following = Following(app=app, committer=committer, queries=queries, policy=policy)
+    publisher = publications.Publisher(
+        app=app, lifecycle_topic=settings.lifecycle_topic,
+        notices_topic=settings.topic("citizen.notices"),
+        composer=AnswerComposer(templates=load_answer_templates(), registry=registry,
+                                link_secret=secret, rating_url_base=settings.rating_url_base))
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
+                        translate=publisher.translate, producer=infra.producer)
+    decisions = IdempotentConsumer(
+        name="feedback-decisions", settings=settings, pool=infra.pool,
+        topics=[settings.lifecycle_topic], handlers=Handlers(Upstream(policy).table()),
+        producer=infra.producer, app=app)
+    hall = IdempotentConsumer(
+        name="feedback-hall", settings=settings, pool=infra.pool,
+        topics=[settings.lifecycle_topic], producer=infra.producer,
+        handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
+                               registry=registry).handlers())
+    state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",
+                             apply=projector(app, settings.schema))
+
+    async def consumers_ready() -> tuple[bool, str]:
+        ok = decisions.ready and hall.ready
+        return ok, "consumers running" if ok else "consumers not running"
+
+    http = create_app(settings=settings, title="Minsheng feedback",
+                      description="群众说了算: answers, ratings, callbacks, reopen, the hall.",
+                      readiness=[infra.pg_ready, infra.kafka_ready, consumers_ready])
+    errors.install(http)
+    http.include_router(http_judging.router(judging, clock))
+    http.include_router(http_hall.router(queries, hall_rules))
+    http.include_router(http_following.router(following, queries, clock))
+    return Service(settings=settings, infra=infra, http=http,
+                   loops=[relay.run, decisions.run, hall.run, state.run,
+                          timers.unrated_timer(judging, clock, settings.unrated_check_interval_s)],
+                   on_stop=[committer.close, app.close])

@@ -1,0 +1,121 @@
+"""Rating (好差评), callbacks (回访), reopen (重办) and close, over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import Field
+
+from backbone.clock import Clock
+from backbone.http import ClientError
+from services.feedback.application.judging import Judged, Judging, judged
+from services.feedback.entrypoints.deps import (
+    CitizenSideDep,
+    Command,
+    StaffDep,
+    context,
+    ticket_code,
+)
+
+Rating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+
+
+class ChannelRating(Command):
+    rating: Rating
+    comment: str = Field(default="", max_length=2000)
+    citizen: str = Field(default="", max_length=200,
+                         description="the citizen's pseudonym (channel adapters)")
+
+
+class LinkRating(Command):
+    token: str = Field(min_length=1, max_length=1024)
+    rating: Rating
+    comment: str = Field(default="", max_length=2000)
+
+
+class CallbackOutcomeBody(Command):
+    reached: bool
+    resolved: bool | None = None
+    satisfaction: Rating | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class ReopenBody(Command):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+def _body(j: Judged) -> dict[str, Any]:
+    return {"code": j.ticket_code, "status": j.status, "reply_round": j.reply_round,
+            "verdict": j.verdict, "reopen_count": j.reopen_count}
+
+
+def router(judging: Judging, clock: Clock) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["rating and callbacks"])
+
+    @api.post("/tickets/{code}/rating", status_code=201)
+    def rate_in_channel(code: str, request: Request, principal: CitizenSideDep,
+                        body: Annotated[ChannelRating, Body()]) -> dict[str, Any]:
+        """A citizen rates the reply, through their channel; once per reply round."""
+        if principal.role == "citizen":
+            if body.citizen and body.citizen != principal.sub:
+                raise ClientError("a citizen rates for themselves only; leave 'citizen' out")
+            citizen = principal.sub
+        else:
+            citizen = body.citizen
+        return _body(judging.rate_in_channel(
+            code=ticket_code(code), citizen=citizen, rating=body.rating, comment=body.comment,
+            at=clock.command_time(body.occurred_at), context=context(request, principal)))
+
+    @api.post("/ratings/link", status_code=201)
+    def rate_with_link(request: Request, body: Annotated[LinkRating, Body()]) -> dict[str, Any]:
+        """Rate through a one-time link: the link's token is the credential (no bearer token)."""
+        return _body(judging.rate_with_link(
+            token=body.token.strip(), rating=body.rating, comment=body.comment,
+            at=clock.command_time(body.occurred_at), context=context(request)))
+
+    @api.get("/ratings/link")
+    def check_link(t: Annotated[str, Query(min_length=1, max_length=1024)]) -> dict[str, Any]:
+        """What a rating link is for, and whether it can still be used (changes nothing)."""
+        return judging.link_status(t.strip(), clock.command_time(None))
+
+    @api.get("/callbacks")
+    def callback_worklist(principal: StaffDep, unit: str = "",
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+        """The staff callback worklist (回访清单), by the rules; most urgent first."""
+        items = judging.worklist(unit=unit)[:limit]
+        return {"items": [{"code": i.ticket_code, "unit": i.unit_code,
+                           "reply_round": i.reply_round, "reasons": list(i.reasons),
+                           "reason_text": i.reason_text} for i in items]}
+
+    @api.post("/tickets/{code}/callbacks", status_code=201)
+    def record_callback(code: str, request: Request, principal: StaffDep,
+                        body: Annotated[CallbackOutcomeBody, Body()]) -> dict[str, Any]:
+        """Record a callback outcome; unresolved + dissatisfied reopens, satisfied closes."""
+        return _body(judging.record_callback(
+            code=ticket_code(code), staff_id=principal.sub, reached=body.reached,
+            resolved=body.resolved, satisfaction=body.satisfaction, note=body.note,
+            at=clock.command_time(body.occurred_at), context=context(request, principal)))
+
+    @api.post("/tickets/{code}/reopen", status_code=201)
+    def reopen(code: str, request: Request, principal: StaffDep,
+               body: Annotated[ReopenBody, Body()]) -> dict[str, Any]:
+        """Staff confirm a dissatisfied ticket unresolved: back to dispatch, same code."""
+        return _body(judging.reopen(
+            code=ticket_code(code), staff_id=principal.sub, reason=body.reason,
+            at=clock.command_time(body.occurred_at), context=context(request, principal)))
+
+    @api.post("/tickets/{code}/close")
+    def close(code: str, request: Request, principal: StaffDep,
+              body: Annotated[Command, Body()]) -> dict[str, Any]:
+        """Close a judged ticket (a dissatisfied one only after a callback attempt)."""
+        return _body(judging.close(code=ticket_code(code),
+                                   at=clock.command_time(body.occurred_at),
+                                   context=context(request, principal)))
+
+    @api.get("/tickets/{code}/feedback")
+    def feedback_of(code: str, principal: StaffDep) -> dict[str, Any]:
+        """A ticket's feedback record: status, round, verdict, reopen count (staff)."""
+        return _body(judged(judging.record(ticket_code(code))))
+
+    return api

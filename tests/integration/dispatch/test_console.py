@@ -1,0 +1,148 @@
+"""The dispatchers' console over HTTP, with replies reviewed by a person (auto-review off):
+the Fuyang jurisdiction dispute from first "not ours" to the accepted reply."""
+
+from __future__ import annotations
+
+import pytest
+from minsheng.v1 import dispatch_api_pb2 as api
+
+from tests.integration.dispatch.harness import VAGUE, DispatchUnderTest
+
+pytestmark = pytest.mark.integration
+
+RUBBISH = ("城南新区三清街道某小区门口道路上垃圾堆积半个多月无人清理，臭气熏天。", "")
+
+
+@pytest.fixture(scope="module")
+async def dispatch(infra):
+    service = DispatchUnderTest(infra, MINSHENG_AUTO_ACCEPT_REPLIES="false")
+    service.start()
+    await service.open_kafka()
+    yield service
+    await service.close_kafka()
+    service.stop()
+
+
+async def queued(dispatch, text=VAGUE) -> tuple[str, str]:
+    ticket_id, code = await dispatch.submit(text)
+    found = await dispatch.wait_for_any(ticket_id, ("TicketQueuedForDispatcher", "TicketAssigned"))
+    assert found.event_type == "TicketQueuedForDispatcher", found.payload
+    return ticket_id, code
+
+
+async def test_the_fuyang_dispute_from_bounce_backs_to_coordination_and_review(dispatch,
+                                                                                department):
+    ticket_id, code = await queued(dispatch)
+    http = dispatch.http("dispatcher", sub="dispatcher-7")
+    assert http.post(f"/v1/tickets/{code}/classification", json={
+        "category": "urban-management", "subcategory": "garbage", "request_type": "complaint",
+        "urgency": "general"}).status_code == 200
+    r = http.post(f"/v1/tickets/{code}/assign", json={"unit": "urban-mgmt", "reason": "市容"})
+    assert (r.status_code, r.json()["owner"]) == (200, "urban-mgmt"), r.text
+    await department.BounceBack(api.BounceBackRequest(
+        ticket_code=code, reason="不在我局保洁范围"), metadata=dispatch.unit_md("urban-mgmt"))
+    assert code in dispatch.queue(http, "bounced_back")
+    http.post(f"/v1/tickets/{code}/assign", json={"unit": "chengnan", "reason": "属地"})
+    await department.BounceBack(api.BounceBackRequest(
+        ticket_code=code, reason="不在2023年保洁招标范围"), metadata=dispatch.unit_md("chengnan"))
+    assert code in dispatch.queue(http, "disputed")  # the second "not ours"
+
+    r = http.post(f"/v1/tickets/{code}/coordinate", json={
+        "lead_unit": "chengnan.sanqing", "co_units": ["urban-mgmt", "chengnan"],
+        "decision": "由三清街道组织小区物业公司清理，城管局、城南新区配合"})
+    assert r.status_code == 200 and r.json()["owner"] == "chengnan.sanqing", r.text
+    [decided] = await dispatch.wait_for(ticket_id, "CoordinationDecided")
+    assert list(decided.payload.co_units) == ["urban-mgmt", "chengnan"]
+    assert decided.payload.decided_by == "dispatcher-7" and decided.payload.assignment_no == 3
+    assigned = await dispatch.wait_for(ticket_id, "TicketAssigned", count=5)
+    last_three = [(a.payload.unit, a.payload.role) for a in assigned[-3:]]
+    assert last_three == [("urban-mgmt", "co_handling"), ("chengnan", "co_handling"),
+                          ("chengnan.sanqing", "lead")]  # the lead last: it holds the ticket
+    assert assigned[-1].payload.category == "urban-management"  # the dispatcher's correction
+    on_lead_topic = await dispatch.read_topic(
+        dispatch.settings.assignment_topic("chengnan.sanqing"), ticket_id, 2)
+    assert [e.event_type for e in on_lead_topic] == ["CoordinationDecided", "TicketAssigned"]
+
+    lead = dispatch.unit_md("chengnan.sanqing")
+    await department.SignFor(api.SignForRequest(ticket_code=code), metadata=lead)
+    await department.Reply(api.ReplyRequest(ticket_code=code, reply="物业已清理"), metadata=lead)
+    assert code in dispatch.queue(http, "awaiting_review")
+    assert http.post(f"/v1/tickets/{code}/review", json={"accepted": False}).status_code == 400
+    r = http.post(f"/v1/tickets/{code}/review", json={"accepted": False, "reason": "未附照片"})
+    assert r.json()["state"] == "in_progress"
+    await department.Reply(api.ReplyRequest(ticket_code=code, reply="已清理，附照片",
+                                            outcome="resolved"), metadata=lead)
+    r = http.post(f"/v1/tickets/{code}/review", json={"accepted": True, "reason": "同意"})
+    assert r.json()["state"] == "closed", r.text
+    reviews = await dispatch.wait_for(ticket_id, "ReplyReviewed", count=2)
+    assert [(e.payload.accepted, e.payload.reviewed_by) for e in reviews] == [
+        (False, "dispatcher-7"), (True, "dispatcher-7")]
+    [closed] = await dispatch.wait_for(ticket_id, "DispatchClosed")
+    assert closed.payload.unit == "chengnan.sanqing"
+    ledger = {u["unit"]: u["status"] for u in http.get(f"/v1/tickets/{code}").json()["units"]}
+    assert ledger == {"urban-mgmt": "closed", "chengnan": "closed",
+                      "chengnan.sanqing": "closed"}
+    http.close()
+
+
+async def test_a_dispatchers_correction_teaches_the_classifier(dispatch):
+    _, code = await queued(dispatch, RUBBISH)
+    with dispatch.http() as http:
+        r = http.post(f"/v1/tickets/{code}/classification", json={
+            "category": "social-affairs", "subcategory": "elderly-care",
+            "request_type": "suggestion", "urgency": "simple"})
+        assert r.status_code == 200, r.text
+    again, _ = await dispatch.submit(RUBBISH)
+    found = await dispatch.wait_for_any(again, ("TicketQueuedForDispatcher", "TicketAssigned"))
+    assert found.payload.subcategory == "elderly-care"
+
+
+async def test_the_console_api_refuses_with_clear_reasons(dispatch):
+    _, code = await queued(dispatch)
+    anonymous = dispatch.http()
+    anonymous.headers.pop("authorization")
+    cases = [
+        (anonymous, "get", "/v1/queues", None, 401),
+        (dispatch.http("unit", unit="housing"), "get", "/v1/queues", None, 403),
+        (dispatch.http("supervisor"), "post", f"/v1/tickets/{code}/assign",
+         {"unit": "housing"}, 403),
+        (dispatch.http(), "get", "/v1/tickets/FY-NOTHING", None, 404),
+        (dispatch.http(), "get", "/v1/queues?queue=lost", None, 400),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/assign", {"unit": "atlantis"}, 400),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/assign", {"unit": "city"}, 400),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/assign", {"unit": ""}, 422),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/assign", {"unit": "housing", "x": 1}, 422),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/classification", {
+            "category": "market", "subcategory": "garbage", "request_type": "complaint",
+            "urgency": "general"}, 400),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/coordinate", {
+            "lead_unit": "housing", "co_units": ["housing"], "decision": "x"}, 400),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/review", {"accepted": True}, 409),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/transfer",
+         {"to_unit": "housing", "reason": "x"}, 409),
+        (dispatch.http(), "post", f"/v1/tickets/{code}/assign",
+         {"unit": "housing", "at": "2020-01-01T00:00:00"}, 400),
+    ]
+    for client, method, path, body, status in cases:
+        r = client.request(method, path, json=body)
+        assert r.status_code == status, (path, body, r.status_code, r.text)
+        assert r.json()["detail"], r.text
+        client.close()
+    with dispatch.http() as http:
+        assert http.post(f"/v1/tickets/{code}/assign", json={"unit": "housing"}).status_code == 200
+        assert http.post(f"/v1/tickets/{code}/assign", json={"unit": "housing"}).status_code == 409
+
+
+async def test_registry_taxonomy_and_the_console_page(dispatch):
+    with dispatch.http("unit", unit="housing") as http:
+        tree = http.get("/v1/units").json()
+        taxonomy = http.get("/v1/taxonomy").json()
+    [city] = tree["tree"]
+    kinds = {c["kind"] for c in city["children"]}
+    counties = [c for c in city["children"] if c["kind"] == "county"]
+    assert city["code"] == "city" and len(counties) == 8 and {"zone", "department"} <= kinds
+    assert all(c["children"] for c in counties)  # sub-districts and towns under each county
+    assert len(taxonomy["categories"]) == 14 and taxonomy["routing_version"] == 1
+    page = dispatch.http().get("/console")
+    assert page.status_code == 200 and "派单员工作台" in page.text
+    assert "<script src" not in page.text and "<link" not in page.text  # no external CDN

@@ -1,0 +1,276 @@
+"""Feedback end to end on the real Kafka and PostgreSQL: upstream envelopes in, HTTP commands,
+feedback's events and notices out. Event-time clock: the times we state are THE times."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from upstream import T0, Ticket
+
+from services.feedback.domain.tokens import issue_rating_token
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+def new_ticket() -> Ticket:
+    return Ticket("FY" + uuid.uuid4().hex[:10].upper())
+
+
+async def answered(service, ticket: Ticket, *, citizen: str = "citizen-1",
+                   text: str = "小区门口路灯坏了一个月", reply: str = "已更换灯泡，路灯恢复照明。",
+                   channel: str = "wechat_mini", outcome: str = "resolved"):
+    """Publish a ticket's story up to an accepted reply; return its notice (with the token)."""
+    await service.publish(
+        ticket, ticket.submitted(T0, text=text, citizen=citizen, channel=channel),
+        ticket.accepted(T0 + timedelta(minutes=1)),
+        ticket.assigned(T0 + timedelta(minutes=5)),
+        ticket.reviewed(T0 + timedelta(days=1), reply=reply, outcome=outcome))
+    await service.until(lambda: service.of(ticket, "CitizenNotified"), "CitizenNotified")
+    notices = await service.until(lambda: service.notices_of(ticket), "the citizen's notice")
+    async with service.client("dispatcher") as staff:
+        async def known() -> bool:
+            return (await staff.get(f"/v1/tickets/{ticket.code}/feedback")).status_code == 200
+
+        await service.until(known, "the ticket in feedback's read model")
+    return notices[0]
+
+
+async def test_an_accepted_reply_answers_the_citizen_through_their_channel(service):
+    ticket = new_ticket()
+    notice = await answered(service, ticket, channel="hotline_12345", outcome="needs_longer",
+                            reply="需协调供电公司更换线路。预计两周内完成。")
+    [fact] = service.of(ticket, "CitizenNotified")
+    assert fact.payload.channel == "hotline_12345" and fact.payload.reply_round == 1
+    assert fact.payload.notices == 2  # SMS and the staff callback script
+    kinds = sorted(n.kind for n in service.notices_of(ticket))
+    assert kinds == ["callback_script", "sms"]
+    sms = next(n for n in service.notices_of(ticket) if n.kind == "sms")
+    assert "需较长时间办理" in sms.body and "需协调供电公司更换线路" in sms.body
+    assert sms.rating_token and sms.rating_token in sms.link
+    assert sms.citizen_pseudonym == "citizen-1" and len(sms.body) <= 268
+    assert notice.ticket_code == ticket.code
+
+
+async def test_a_rating_is_given_once_and_a_satisfied_one_closes(service):
+    ticket = new_ticket()
+    notice = await answered(service, ticket, citizen="citizen-once")
+    async with service.client("channel_adapter", sub="wechat-adapter") as adapter:
+        first = await adapter.post(f"/v1/tickets/{ticket.code}/rating",
+                                   json={"rating": "satisfied", "citizen": "citizen-once"})
+        assert first.status_code == 201, first.text
+        assert first.json()["status"] == "closed"
+        again = await adapter.post(f"/v1/tickets/{ticket.code}/rating",
+                                   json={"rating": "dissatisfied", "citizen": "citizen-once"})
+        assert again.status_code == 409 and again.json()["detail"]
+        other = await adapter.post(f"/v1/tickets/{ticket.code}/rating",
+                                   json={"rating": "satisfied", "citizen": "someone-else"})
+        assert other.status_code in (403, 409)
+    async with service.client() as public:
+        link = await public.post("/v1/ratings/link",
+                                 json={"token": notice.rating_token, "rating": "dissatisfied"})
+        assert link.status_code == 409
+    [rated] = await service.until(lambda: service.of(ticket, "TicketRated"), "TicketRated")
+    [closed] = await service.until(lambda: service.of(ticket, "TicketClosed"), "TicketClosed")
+    assert rated.payload.rating == "satisfied" and rated.payload.unit == "yingzhou.qinghe"
+    assert closed.payload.rating == "satisfied"
+    assert len(service.of(ticket, "TicketRated")) == 1
+
+
+async def test_rating_links_refuse_replay_tampering_expiry_and_other_tickets(service):
+    ticket = new_ticket()
+    notice = await answered(service, ticket, citizen="citizen-link")
+    token = notice.rating_token
+    async with service.client() as public:
+        tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        bad = await public.post("/v1/ratings/link", json={"token": tampered, "rating": "satisfied"})
+        assert bad.status_code == 403 and "altered" in bad.json()["detail"]
+        junk = await public.post("/v1/ratings/link", json={"token": "not-a-token", "rating": "satisfied"})
+        assert junk.status_code == 403 and junk.json()["error"] == "invalid_rating_link"
+        secret = service.settings.rating_link_secret.encode()
+        expired = issue_rating_token(ticket.id, secret, T0 - timedelta(days=1))
+        old = await public.post("/v1/ratings/link", json={"token": expired, "rating": "satisfied"})
+        assert old.status_code == 410 and "expired" in old.json()["detail"]
+        forged = issue_rating_token(ticket.id, b"x" * 40, T0 + timedelta(days=30))
+        forged_r = await public.post("/v1/ratings/link", json={"token": forged, "rating": "satisfied"})
+        assert forged_r.status_code == 403
+        first = await public.post("/v1/ratings/link", json={"token": token, "rating": "dissatisfied",
+                                                            "comment": "没修好，我电话13812345678"})
+        assert first.status_code == 201, first.text
+        replay = await public.post("/v1/ratings/link", json={"token": token, "rating": "satisfied"})
+        assert replay.status_code == 409 and "already used" in replay.json()["detail"]
+        bad_value = await public.post("/v1/ratings/link", json={"token": token, "rating": "great"})
+        assert bad_value.status_code == 422
+    [rated] = await service.until(lambda: service.of(ticket, "TicketRated"), "TicketRated")
+    assert rated.payload.via == "link" and "13812345678" not in rated.payload.comment_masked
+
+
+async def test_bad_bearer_tokens_are_refused_with_reasons(service):
+    ticket = new_ticket()
+    async with service.client() as anonymous:
+        none = await anonymous.post(f"/v1/tickets/{ticket.code}/rating", json={"rating": "satisfied"})
+        assert none.status_code == 401 and none.json()["detail"]
+        anonymous.headers["authorization"] = "Bearer ms1.forged.token"
+        forged = await anonymous.get("/v1/callbacks")
+        assert forged.status_code == 401
+    async with service.client("unit", unit="yingzhou") as unit:
+        wrong = await unit.post(f"/v1/tickets/{ticket.code}/rating", json={"rating": "satisfied"})
+        assert wrong.status_code == 403 and "role" in wrong.json()["detail"]
+    async with service.client("citizen", sub="c1") as citizen:
+        worklist = await citizen.get("/v1/callbacks")
+        assert worklist.status_code == 403
+        unknown = await citizen.post(f"/v1/tickets/{ticket.code}/rating", json={"rating": "satisfied"})
+        assert unknown.status_code == 404
+
+
+async def test_reopen_path_end_to_end_and_escalation_after_too_many_reopens(service):
+    ticket = new_ticket()
+    notice = await answered(service, ticket, citizen="citizen-reopen")
+    async with service.client("citizen", sub="citizen-reopen") as citizen, \
+            service.client("dispatcher", sub="staff-7") as staff:
+        rated = await citizen.post(f"/v1/tickets/{ticket.code}/rating",
+                                   json={"rating": "dissatisfied", "comment": "还是不亮"})
+        assert rated.status_code == 201 and rated.json()["status"] == "rated"
+        async def on_worklist() -> list:
+            items = (await staff.get("/v1/callbacks")).json()["items"]
+            return [i for i in items if i["code"] == ticket.code]
+
+        [item] = await service.until(on_worklist, "the ticket on the callback worklist")
+        assert item["reasons"] == ["dissatisfied"]
+        early_close = await staff.post(f"/v1/tickets/{ticket.code}/close", json={})
+        assert early_close.status_code == 409  # a dissatisfied ticket is called back first
+        called = await staff.post(f"/v1/tickets/{ticket.code}/callbacks", json={
+            "reached": True, "resolved": False, "satisfaction": "dissatisfied",
+            "note": "群众表示路灯仍不亮"})
+        assert called.status_code == 201, called.text
+        assert called.json()["status"] == "awaiting_reply"
+        assert called.json()["reopen_count"] == 1
+        [reopened] = await service.until(lambda: service.of(ticket, "TicketReopened"),
+                                         "TicketReopened")
+        assert reopened.payload.reopen_count == 1 and reopened.payload.confirmed_by == "callback"
+        assert reopened.envelope.ticket_code == ticket.code  # the same code goes back
+        # The second reply starts round 2; the round-1 link is now stale.
+        await service.publish(ticket, ticket.reviewed(T0 + timedelta(days=2),
+                                                      reply="已更换整段线路。"))
+        await service.until(lambda: len(service.of(ticket, "CitizenNotified")) == 2, "round 2")
+        async with service.client() as public:
+            stale = await public.post("/v1/ratings/link", json={"token": notice.rating_token,
+                                                                "rating": "satisfied"})
+            assert stale.status_code == 409 and "reopened" in stale.json()["detail"]
+        # Rounds 2 and 3 judged dissatisfied and reopened by staff: the 3rd reopen escalates.
+        for n in (2, 3):
+            if n == 3:
+                await service.publish(ticket, ticket.reviewed(T0 + timedelta(days=3),
+                                                              reply="再次处理。"))
+                await service.until(lambda: len(service.of(ticket, "CitizenNotified")) == 3,
+                                    "round 3")
+            again = await citizen.post(f"/v1/tickets/{ticket.code}/rating",
+                                       json={"rating": "dissatisfied"})
+            assert again.status_code == 201, again.text
+            no_reason = await staff.post(f"/v1/tickets/{ticket.code}/reopen", json={"reason": ""})
+            assert no_reason.status_code == 422
+            staff_reopen = await staff.post(f"/v1/tickets/{ticket.code}/reopen",
+                                            json={"reason": "现场核实仍未解决"})
+            assert staff_reopen.status_code == 201, staff_reopen.text
+    await service.until(lambda: len(service.of(ticket, "TicketReopened")) == 3, "3 reopens")
+    [pushed] = await service.until(lambda: service.of(ticket, "PushedToSupervision"),
+                                   "PushedToSupervision")
+    assert pushed.payload.reopen_count == 3 and pushed.payload.channel == "reopened"
+
+
+async def test_redelivered_and_unknown_ticket_facts_change_nothing_twice(service):
+    ticket = new_ticket()
+    review = ticket.reviewed(T0 + timedelta(days=1), reply="已处理。")
+    # No submission ever seen (a consumer that started late): the citizen is still answered.
+    await service.publish(ticket, review, review)
+    await service.until(lambda: service.of(ticket, "CitizenNotified"), "CitizenNotified")
+    marker = new_ticket()  # a later ticket on the same topic: once it is answered, the
+    await answered(service, marker)  # copies above have certainly been consumed
+    assert len(service.of(ticket, "CitizenNotified")) == 1
+    [notice] = service.notices_of(ticket)
+    assert notice.channel == "web"  # no known channel: the web notice, never none
+
+
+async def test_a_merged_ticket_gets_the_answer_of_its_case(service):
+    primary, linked = new_ticket(), new_ticket()
+    await service.publish(linked, linked.submitted(T0, text="同一路段路灯不亮", citizen="citizen-b"),
+                          linked.accepted(T0), linked.merged_into(primary, T0))
+    await answered(service, primary, citizen="citizen-a")
+    await service.until(lambda: service.of(linked, "CitizenNotified"), "the linked answer")
+    [notice] = await service.until(lambda: service.notices_of(linked), "linked notice")
+    assert notice.citizen_pseudonym == "citizen-b" and notice.ticket_code == linked.code
+    async with service.client("channel_adapter", sub="wx") as adapter:
+        rated = await adapter.post(f"/v1/tickets/{linked.code}/rating",
+                                   json={"rating": "basically_satisfied", "citizen": "citizen-b"})
+        assert rated.status_code == 201, rated.text
+    # Merged after the primary was answered (another partition, applied later): owed too.
+    late = new_ticket()
+    await service.publish(late, late.submitted(T0, text="路灯不亮", citizen="citizen-c"),
+                          late.accepted(T0), late.merged_into(primary, T0 + timedelta(days=1)))
+    [notice] = await service.until(lambda: service.notices_of(late), "the late-merged notice")
+    assert notice.citizen_pseudonym == "citizen-c" and "已更换灯泡" in notice.body
+    assert len(service.of(primary, "CitizenNotified")) == 1
+
+
+async def test_observers_and_deputies_follow_remark_and_push_to_supervision(service):
+    ticket = new_ticket()
+    await service.publish(ticket, ticket.submitted(T0, text="菜市场占道经营严重"),
+                          ticket.accepted(T0), ticket.assigned(T0, unit="taihe.chengguan",
+                                                               county="taihe",
+                                                               subdistrict="taihe.chengguan"))
+    async with service.client("observer", sub="observer-9") as observer, \
+            service.client("deputy", sub="deputy-3") as deputy, \
+            service.client("unit", unit="taihe.chengguan") as unit, \
+            service.client("unit", unit="yingzhou") as other_unit:
+        async def followed() -> bool:
+            r = await observer.post("/v1/follows", json={"kind": "ticket", "target": ticket.code})
+            return r.status_code == 201
+
+        await service.until(followed, "following the ticket once the hall knows it")
+        twice = await observer.post("/v1/follows", json={"kind": "ticket", "target": ticket.code})
+        assert twice.status_code == 409
+        bad_kind = await observer.post("/v1/follows", json={"kind": "person", "target": "x"})
+        assert bad_kind.status_code == 422
+        await service.publish(ticket, ticket.deadline_missed(T0 + timedelta(days=5)))
+
+        async def notified() -> list:
+            rows = (await observer.get("/v1/notifications")).json()["notifications"]
+            return [n for n in rows if n["event_type"] == "DeadlineMissed"]
+
+        [note] = await service.until(notified, "the observer's notification")
+        assert note["ticket_code"] == ticket.code and note["summary"] == "已超期"
+        remark = await observer.post(f"/v1/tickets/{ticket.code}/remarks",
+                                     json={"text": "请尽快处理，商户联系人张建国电话13900001111"})
+        assert remark.status_code == 201, remark.text
+        [added] = await service.until(lambda: service.of(ticket, "RemarkAdded"), "RemarkAdded")
+        assert added.payload.unit == "taihe.chengguan" and added.payload.follower_role == "observer"
+        assert "13900001111" not in added.payload.remark_masked
+        assert "张建国" not in added.payload.remark_masked
+
+        async def unit_sees() -> list:
+            return (await unit.get("/v1/remarks")).json()["remarks"]
+
+        [seen] = await service.until(unit_sees, "the unit's view of the remark")
+        assert seen["ticket_code"] == ticket.code
+        others = (await other_unit.get("/v1/remarks")).json()["remarks"]
+        assert all(r["ticket_code"] != ticket.code for r in others)  # units see their own only
+        not_deputy = await observer.post(f"/v1/tickets/{ticket.code}/supervision",
+                                          json={"reason": "久拖不决"})
+        assert not_deputy.status_code == 403
+        unfollowed = await deputy.post(f"/v1/tickets/{ticket.code}/supervision",
+                                       json={"reason": "久拖不决"})
+        assert unfollowed.status_code == 409 and "follow" in unfollowed.json()["detail"]
+        follow_unit = await deputy.post("/v1/follows",
+                                        json={"kind": "unit", "target": "taihe.chengguan"})
+        assert follow_unit.status_code == 201
+        pushed = await deputy.post(f"/v1/tickets/{ticket.code}/supervision",
+                                   json={"reason": "群众反映强烈，久拖不决"})
+        assert pushed.status_code == 201, pushed.text
+        again = await deputy.post(f"/v1/tickets/{ticket.code}/supervision",
+                                  json={"reason": "再次推送"})
+        assert again.status_code == 409
+    [push] = await service.until(lambda: service.of(ticket, "PushedToSupervision"),
+                                 "PushedToSupervision")
+    assert push.payload.follower_role == "deputy" and push.payload.channel == "聚民意、惠民生"
+    assert push.payload.unit == "taihe.chengguan" and push.envelope.ticket_code == ticket.code

@@ -1,0 +1,177 @@
+"""The public hall: JSON API and the Chinese mobile page in a real headless browser, with a
+scan of every response and page for personal data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from upstream import T0, Ticket
+
+from backbone.privacy import find_personal_data
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / ".data" / "screenshots"
+
+# What the tickets below hold that must never be seen in the hall, in any form.
+SECRETS = ["李建国", "王秀英", "刘建国", "13812345678", "341202199001011234", "12号", "501",
+           "0558-2345678", "一三九零零零零一一一一"]
+PII_TEXT = ("我叫李建国，住人民路12号3栋501室，电话13812345678，身份证341202199001011234，"
+            "邻居王秀英女士也反映过路灯不亮，座机0558-2345678，另一个号码一三九零零零零一一一一")
+PII_REPLY = "经联系王秀英女士，网格员刘建国已上门，路灯已修复。"
+
+
+def new_ticket() -> Ticket:
+    return Ticket("FY" + uuid.uuid4().hex[:10].upper())
+
+
+def leaks(text: str) -> list[str]:
+    """Personal data the platform scanner or our own list finds in `text`."""
+    found = [f"{f.kind}:{f.text}" for f in find_personal_data(text) if f.text != f.masked]
+    found += [s for s in SECRETS if s in text]
+    # any long digit run is suspect on a public page (ticket codes and times aside)
+    plain = re.sub(r"FY[0-9A-Z]+|\d{4}-\d\d-\d\dT[\d:.]+", "", text)
+    found += re.findall(r"\d{7,}", plain)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tickets():
+    return {"pii": new_ticket(), "rejected": new_ticket(), "report": new_ticket(),
+            "taihe": new_ticket(), "plain": [new_ticket() for _ in range(23)]}
+
+
+async def _populate(service, tickets) -> None:
+    pii = tickets["pii"]
+    await service.publish(pii, pii.submitted(T0, text=PII_TEXT, title="路灯不亮",
+                                             address="人民路*号*栋*单元*室"),
+                          pii.accepted(T0), pii.assigned(T0 + timedelta(minutes=1)),
+                          pii.reviewed(T0 + timedelta(days=1), reply=PII_REPLY))
+    rejected = tickets["rejected"]
+    await service.publish(rejected, rejected.submitted(T0, text="测试拒绝的诉求路灯"),
+                          rejected.rejected(T0))
+    report = tickets["report"]
+    await service.publish(report, report.submitted(T0, text="举报某单位路灯工程违规"),
+                          report.accepted(T0), report.assigned(T0, request_type="report"))
+    taihe = tickets["taihe"]
+    await service.publish(taihe, taihe.submitted(T0, text="太和县城关镇路灯不亮"),
+                          taihe.accepted(T0), taihe.assigned(T0, unit="taihe.chengguan",
+                                                             county="taihe",
+                                                             subdistrict="taihe.chengguan"))
+    for i, t in enumerate(tickets["plain"]):
+        await service.publish(t, t.submitted(T0 + timedelta(minutes=i), text=f"第{i}处井盖松动"),
+                              t.accepted(T0 + timedelta(minutes=i + 1)))
+
+
+async def hall(service, **params):
+    async with service.client() as public:
+        return await public.get("/v1/hall", params=params)
+
+
+async def test_hall_lists_searches_filters_and_pages_without_personal_data(service, tickets):
+    await _populate(service, tickets)
+    pii = tickets["pii"]
+
+    async def replied() -> dict | None:
+        r = await service_get(service, f"/v1/hall/{pii.code}")
+        return r.json() if r.status_code == 200 and r.json()["status"] == "replied" else None
+
+    entry = await service.until(replied, "the replied ticket in the hall")
+    await service.until(lambda: _count(service, tickets), "every shown ticket in the hall")
+    responses = [json.dumps(entry, ensure_ascii=False)]
+    assert entry["place"] == "颍州区 清河街道" and entry["unit"] == "颍州区清河街道"
+    assert entry["category"] == "城市管理" and entry["status_label"] == "已答复"
+    assert "王**女士" in entry["reply"] and "刘**" in entry["reply"]
+    # Every page, walked by cursor: newest first, no ticket twice, the total holds.
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = await hall(service, page_size=10, **({"cursor": cursor} if cursor else {}))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        responses.append(r.text)
+        seen += body["entries"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    codes = [e["code"] for e in seen]
+    assert len(codes) == len(set(codes)) == body["total"] == 25 and pages == 3
+    stamps = [(e["updated_at"], e["code"]) for e in seen]
+    assert stamps == sorted(stamps, reverse=True)
+    hidden = {tickets["rejected"].code, tickets["report"].code}
+    assert not hidden & set(codes)
+    for code in hidden:
+        assert (await service_get(service, f"/v1/hall/{code}")).status_code == 404
+    # Search runs over masked text: a phone number or a name finds nothing.
+    found = await hall(service, keyword="路灯")
+    responses.append(found.text)
+    assert {pii.code, tickets["taihe"].code} <= {e["code"] for e in found.json()["entries"]}
+    for secret in ("13812345678", "王秀英", "李建国"):
+        r = await hall(service, keyword=secret)
+        assert r.status_code == 200 and r.json()["total"] == 0, secret
+    by_county = await hall(service, county="太和县")
+    assert [e["code"] for e in by_county.json()["entries"]] == [tickets["taihe"].code]
+    by_status = await hall(service, status="replied")
+    assert [e["code"] for e in by_status.json()["entries"]] == [pii.code]
+    by_category = await hall(service, category="城市管理")
+    assert by_category.json()["total"] == 2
+    # Bad queries: a clear 4xx with the reason.
+    for params in ({"cursor": "not-a-cursor"}, {"page_size": 0}, {"page_size": 51},
+                   {"keyword": "路" * 41}):
+        bad = await hall(service, **params)
+        assert bad.status_code == 400 and bad.json()["detail"], params
+    for text in responses:
+        assert leaks(text) == [], leaks(text)
+
+
+async def service_get(service, path: str):
+    async with service.client() as public:
+        return await public.get(path)
+
+
+async def _count(service, tickets) -> bool:
+    return (await hall(service)).json()["total"] == 25
+
+
+async def _browser(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--no-first-run", "--virtual-time-budget=8000", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=90)
+    assert proc.returncode == 0, f"chromium exited with {proc.returncode}"
+    return out.decode()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+async def test_hall_page_renders_in_a_real_browser_without_personal_data(service, tickets):
+    await service.until(lambda: _count(service, tickets), "the hall populated")
+    dom = await _browser("--dump-dom", f"{service.url}/hall")
+    assert "诉求大厅" in dom and 'lang="zh-CN"' in dom
+    cards = re.findall(r'<li class="ticket" data-code="([A-Z0-9]+)"', dom)
+    assert len(cards) == 20  # the first page, rendered by the page's script
+    assert tickets["pii"].code in dom and "已答复" in dom and "共 25 件" in dom
+    assert "实时更新" in dom  # the live refresh ran
+    assert "加载更多" in dom
+    text = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+    assert leaks(re.sub(r"<[^>]+>", " ", text)) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "feedback_hall_mobile.png"
+    await _browser(f"--screenshot={shot}", "--window-size=390,844", f"{service.url}/hall")
+    assert shot.stat().st_size > 10_000
+
+
+async def test_rate_page_and_raw_pages_hold_no_personal_data(service, tickets):
+    async with service.client() as public:
+        for path in ("/hall", "/rate"):
+            page = await public.get(path)
+            assert page.status_code == 200 and "charset" in page.text
+            assert leaks(page.text) == []

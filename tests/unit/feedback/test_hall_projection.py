@@ -1,0 +1,60 @@
+"""The hall's read model, without a database: lifecycle payloads -> facts -> public row."""
+
+from datetime import UTC, datetime
+from types import SimpleNamespace as P
+
+from services.feedback.adapters.registry import Registry
+from services.feedback.application.hall_projection import (
+    FACT_UPDATES,
+    HallFacts,
+    public_columns,
+)
+from services.feedback.domain.hall import load_hall_rules
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+REGISTRY = Registry(unit_names={"yingzhou.qinghe": "颍州区清河街道"},
+                    county_names={"yingzhou": "颍州区"},
+                    subdistrict_names={"yingzhou.qinghe": "清河街道"},
+                    category_names={"urban-management": "城市管理"})
+PLACE = P(county="", subdistrict="", address_masked="人民路*号")
+
+
+def apply(facts: HallFacts, event_type: str, **payload) -> HallFacts:
+    FACT_UPDATES[event_type](facts, P(**payload))
+    return facts
+
+
+def story(request_type: str = "complaint") -> HallFacts:
+    f = HallFacts(ticket_id="t1", ticket_code="FY1")
+    apply(f, "TicketSubmitted", channel="web", text_masked="我叫李*，人民路*号路灯坏了",
+          title_masked="", category_hint="", place=PLACE)
+    apply(f, "TicketAccepted")
+    apply(f, "TicketAssigned", unit="yingzhou.qinghe", role="lead", category="urban-management",
+          subcategory="", request_type=request_type, county="yingzhou",
+          subdistrict="yingzhou.qinghe", text_masked="", title_masked="", place=PLACE)
+    return f
+
+
+def test_a_ticket_walks_through_the_hall_statuses_and_closed_stays_closed() -> None:
+    f = story()
+    assert f.status == "assigned" and f.units == ["yingzhou.qinghe"]
+    apply(f, "ReplyReviewed", accepted=False, reply_masked="x", outcome="resolved", unit="")
+    assert f.status == "assigned" and f.reply == ""  # a reply sent back is not shown
+    apply(f, "ReplyReviewed", accepted=True, reply_masked="已修复", outcome="resolved", unit="")
+    apply(f, "TicketRated", rating="dissatisfied")
+    apply(f, "TicketReopened", reopen_count=1)
+    assert f.status == "reopened" and f.verdict == "dissatisfied"
+    apply(f, "TicketClosed", rating="satisfied")
+    apply(f, "AssignmentSignedFor")  # a late, stray fact
+    assert f.status == "closed" and f.verdict == "satisfied"
+
+
+def test_public_columns_are_district_level_masked_and_hide_reports() -> None:
+    public = public_columns(story(), T0, rules=load_hall_rules(), registry=REGISTRY)
+    assert public["shown"] and public["place"] == "颍州区 清河街道"
+    assert public["category"] == "城市管理" and public["unit_name"] == "颍州区清河街道"
+    assert "人民路*号" not in public["text_public"]  # the known address is cut out
+    report = public_columns(story("report"), T0, rules=load_hall_rules(), registry=REGISTRY)
+    assert not report["shown"]
+    rejected = apply(HallFacts(ticket_id="t2", ticket_code="FY2"), "TicketRejected")
+    assert not public_columns(rejected, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
