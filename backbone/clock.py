@@ -58,9 +58,12 @@ class Clock:
             raise ClockTimeError("times must carry a time zone (e.g. 2026-11-27T09:30:00+08:00)")
         if self.mode == "event":
             if stated is None:
-                return self.now()
-            self.observe(stated)
-            return stated.astimezone(UTC)
+                # the latest event time this service has seen; before any, the wall clock
+                with self._lock:
+                    return self._watermark or datetime.now(UTC)
+            when = stated.astimezone(UTC)
+            self.observe(when)
+            return when
         now = datetime.now(UTC)
         if stated is None:
             return now
