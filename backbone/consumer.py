@@ -281,15 +281,14 @@ class IdempotentConsumer:
                                     [d.event_id for _, d in decoded])
         todo = []
         for r, d in decoded:
-            progress.advance(r.topic, r.partition, r.offset,
-                             d.event_id if d.event_id not in seen else None)
-            if d.event_id in seen:
+            duplicate = d.event_id in seen  # applied before, or earlier in this batch
+            progress.advance(r.topic, r.partition, r.offset, None if duplicate else d.event_id)
+            seen.add(d.event_id)
+            if duplicate:
                 DUPLICATES.labels(self.name).inc()
             elif self.handlers.for_type(d.event_type) is not None:
-                seen.add(d.event_id)
                 todo.append((r, d))
-            else:
-                pass  # not for us: only the position and the id are recorded
+            # else: not for us; only the position and the id are recorded
         if self.app is not None:
             self._commit_aggregates(progress, todo)
         else:

@@ -1,41 +1,124 @@
-"""Wires intake: settings -> infrastructure -> application -> HTTP, relay. No I/O at import."""
+"""Wires intake: settings -> infrastructure -> application -> HTTP, relay, consumers, projector.
+No I/O at import."""
 
 from __future__ import annotations
 
-from eventsourcing.application import Application
+import time
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from backbone.clock import Clock
+from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
-from backbone.http import create_app
+from backbone.http import create_app, error
 from backbone.relay import OutboxRelay
-from backbone.runtime import Service, connect
+from backbone.runtime import Infrastructure, Service, connect
 from backbone.store import application_env
-from services.intake.adapters import codes
+from services.intake.adapters import attachment_store, codes, identity_store, ticket_index
+from services.intake.adapters import verifications as verification_store
+from services.intake.adapters.recorder import RECORDER_TOPIC
+from services.intake.application.bus_requests import BusIntake
+from services.intake.application.citizens import CitizenPolicy, Citizens
+from services.intake.application.merges import Merges
+from services.intake.application.projector import TicketProjector
 from services.intake.application.submissions import IntakeApplication, Submissions
+from services.intake.domain.citizen import IdentityVault
+from services.intake.domain.open311 import load_catalogue
+from services.intake.domain.rate_limit import SubmissionThrottle
 from services.intake.domain.validation import load_acceptance_rules, load_city_boundary
-from services.intake.entrypoints import http_api, publications
+from services.intake.entrypoints import (
+    bus,
+    citizens_api,
+    http_api,
+    lifecycle,
+    limits,
+    open311,
+    publications,
+)
 from services.intake.settings import IntakeSettings
 
 
-def build_application(settings: IntakeSettings) -> Application:
-    return IntakeApplication(env=application_env(settings))
+def build_application(settings: IntakeSettings) -> IntakeApplication:
+    # No pre-ping: it costs a round trip on every checkout, on the hot path; a dead connection
+    # raises OperationalError instead, which eventsourcing retries on a fresh one.
+    return IntakeApplication(env={**application_env(settings), "POSTGRES_PRE_PING": "n",
+                                  "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC})
+
+
+def _create_tables(infra: Infrastructure, schema: str) -> None:
+    for module in (codes, attachment_store, ticket_index, verification_store):
+        module.create_table(infra.pool, schema)  # type: ignore[attr-defined]
+    identity_store.create_tables(infra.pool, schema)
+
+
+def _http(settings: IntakeSettings, infra: Infrastructure) -> FastAPI:
+    http = create_app(settings=settings, title="Minsheng intake",
+                      description="一网尽收: every channel into one net, one code per request.",
+                      readiness=[infra.pg_ready, infra.kafka_ready])
+    limits.install(http, {"/v1/requests": settings.max_request_bytes,
+                          "/v1/citizens": 4096, "/v1/tickets": 4096,
+                          "/open311/v2/requests": settings.max_request_bytes,
+                          "/v1/attachments": settings.max_attachment_bytes + 64 * 1024})
+    open311.install_errors(http)
+
+    @http.exception_handler(citizens_api.CitizenRefusedError)
+    async def citizen_refused(_: Request, exc: citizens_api.CitizenRefusedError) -> JSONResponse:
+        return error(exc.status, exc.code, exc.detail, citizens_api.retry_after_header(exc))
+
+    return http
 
 
 async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     infra = await connect(settings)
     app = build_application(settings)
-    codes.create_table(infra.pool, settings.schema)
+    _create_tables(infra, settings.schema)
+    clock = Clock(settings.clock)
+    index = ticket_index.TicketIndex(infra.pool, settings.schema)
+    attachments = attachment_store.AttachmentStore(infra.pool, settings.schema)
+    vault = IdentityVault(identity_store.PostgresCitizenKeyStore(infra.pool, settings.schema),
+                          settings.master_keys(), settings.identity_master_key_id)
     committer = GroupCommitter(app, service=settings.service)
+    pepper = settings.pseudonym_pepper.encode()
     submissions = Submissions(
-        app=app, committer=committer, codes=codes.CodeSequence(infra.pool, settings.schema,
-                                                               settings.code_block),
+        app=app, committer=committer,
+        codes=codes.CodeSequence(infra.pool, settings.schema, settings.code_block),
         rules=load_acceptance_rules(), city=load_city_boundary(), region=settings.region,
-        pepper=settings.pseudonym_pepper.encode())
-    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
-                        translate=publications.translate_for(settings.lifecycle_topic),
-                        producer=infra.producer)
-    http = create_app(settings=settings, title="Minsheng intake",
-                      description="一网尽收: every channel into one net, one code per request.",
-                      readiness=[infra.pg_ready, infra.kafka_ready])
-    http.include_router(http_api.router(submissions))
-    return Service(settings=settings, infra=infra, http=http, loops=[relay.run],
+        pepper=pepper, attachments=attachments, vault=vault,
+        throttle=SubmissionThrottle(
+            time.monotonic, adapter_capacity=settings.adapter_burst,
+            adapter_rate=settings.adapter_rate_per_s, citizen_capacity=settings.citizen_burst,
+            citizen_rate=settings.citizen_rate_per_s))
+    citizens = Citizens(
+        app=app, index=index, vault=vault, pepper=pepper, token_secret=settings.token_secret,
+        verifications=verification_store.VerificationStore(infra.pool, settings.schema),
+        policy=CitizenPolicy(code_ttl_s=settings.verification_ttl_s,
+                             max_attempts=settings.verification_attempts,
+                             token_ttl_s=settings.citizen_token_ttl_s,
+                             show_codes=settings.shows_codes_in_responses))
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool, producer=infra.producer,
+                        translate=publications.translate_for(
+                            settings.lifecycle_topic, settings.topic("intake.replies")))
+    projector = TicketProjector(app=app, index=index, schema=settings.schema,
+                                radius_m=settings.duplicate_radius_m,
+                                interval_s=settings.projector_interval_ms / 1000)
+    inbound = IdempotentConsumer(
+        name="intake-bus", settings=settings, pool=infra.pool, producer=infra.producer,
+        topics=[settings.topic("intake.requests")], app=app, decode=bus.decode,
+        handlers=bus.handlers(BusIntake(submissions=submissions, clock=clock,
+                                        token_secret=settings.token_secret)))
+    facts = IdempotentConsumer(
+        name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
+        topics=[settings.lifecycle_topic], handlers=lifecycle.handlers(index))
+
+    http = _http(settings, infra)
+    http.include_router(http_api.router(submissions, clock))
+    http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes))
+    http.include_router(http_api.merges_router(Merges(app), citizens, clock))
+    http.include_router(citizens_api.router(citizens))
+    http.include_router(open311.router(open311.Open311(
+        submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
+        token_secret=settings.token_secret, jurisdiction=settings.open311_jurisdiction)))
+    return Service(settings=settings, infra=infra, http=http,
+                   loops=[relay.run, projector.run, inbound.run, facts.run],
                    on_stop=[committer.close, app.close])

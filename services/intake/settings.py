@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from pydantic import model_validator
 
 from backbone.settings import DEV_PEPPER, ServiceSettings
+
+# Development only: derived from a public string, refused outside development and test.
+DEV_MASTER_KEY = base64.b64encode(hashlib.sha256(b"minsheng-development-master-key").digest()).decode()
 
 
 class IntakeSettings(ServiceSettings):
@@ -13,9 +19,42 @@ class IntakeSettings(ServiceSettings):
     region: str = "FY"  # ticket code prefix: 阜阳
     pseudonym_pepper: str = DEV_PEPPER
     code_block: int = 50  # codes reserved per round trip to PostgreSQL
+    pg_pool_size: int = 16  # HTTP threads, group commit, projector, relay and two consumers
+
+    # Citizens' identities: AES-256 master key (base64) that wraps each citizen's data key.
+    identity_master_key: str = DEV_MASTER_KEY
+    identity_master_key_id: str = "m1"
+
+    # Rate limits: an adapter bursts then sustains; one citizen may not flood the hotline.
+    adapter_burst: float = 1000
+    adapter_rate_per_s: float = 600
+    citizen_burst: float = 5
+    citizen_rate_per_s: float = 1 / 120
+
+    max_request_bytes: int = 64 * 1024  # a JSON request; attachments go to /v1/attachments
+    max_attachment_bytes: int = 50 * 1024 * 1024
+
+    open311_jurisdiction: str = "fuyang.gov.cn"
+    duplicate_radius_m: float = 1000
+    projector_interval_ms: int = 50
+
+    verification_ttl_s: int = 300
+    verification_attempts: int = 5
+    citizen_token_ttl_s: int = 24 * 3600
 
     @model_validator(mode="after")
     def _refuse_development_pepper(self) -> IntakeSettings:
-        if self.environment not in ("development", "test") and self.pseudonym_pepper == DEV_PEPPER:
-            raise ValueError("MINSHENG_PSEUDONYM_PEPPER must be set outside development")
+        if self.environment not in ("development", "test"):
+            if self.pseudonym_pepper == DEV_PEPPER:
+                raise ValueError("MINSHENG_PSEUDONYM_PEPPER must be set outside development")
+            if self.identity_master_key == DEV_MASTER_KEY:
+                raise ValueError("MINSHENG_IDENTITY_MASTER_KEY must be set outside development")
         return self
+
+    @property
+    def shows_codes_in_responses(self) -> bool:
+        """One-time codes come back in the HTTP answer only where no SMS gateway exists."""
+        return self.environment in ("development", "test")
+
+    def master_keys(self) -> dict[str, bytes]:
+        return {self.identity_master_key_id: base64.b64decode(self.identity_master_key)}

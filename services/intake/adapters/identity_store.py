@@ -22,7 +22,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from services.intake.domain.citizen import SealedIdentity, WrappedKey
+from services.intake.domain.citizen import WrappedKey
 
 
 def create_tables(pool: ConnectionPool, schema: str) -> None:

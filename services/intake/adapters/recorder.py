@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from psycopg.sql import Composable
+from psycopg.sql import SQL, Composed
 
 from backbone.store import TrackedRecorder
 
 
 @dataclass(frozen=True)
 class Statement:
-    sql: Composable
+    sql: SQL | Composed
     params: Sequence[Any] | dict[str, Any] = ()
 
 

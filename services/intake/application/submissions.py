@@ -3,12 +3,16 @@
 Reads get -> decide -> save. A retried submission (same adapter, same request id) returns the
 ticket the first one made: the `SubmissionKey` aggregate's id is derived from the idempotency
 key and is saved in the same transaction as the ticket, so two racing retries cannot both win.
+
+The same `prepare` serves the HTTP API (saved through the group committer) and the bus
+(saved with the consumer's progress), so both get the same validation, idempotency and limits.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,9 +24,13 @@ from eventsourcing.persistence import IntegrityError
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext
+from services.intake.adapters.attachment_store import AttachmentStore
 from services.intake.adapters.codes import CodeSequence
-from services.intake.domain.channels import TicketDraft
-from services.intake.domain.citizen import MaskedContact, pseudonym
+from services.intake.adapters.identity_store import KeyRaceError
+from services.intake.domain.channels import Channel, TicketDraft
+from services.intake.domain.citizen import IdentityVault, MaskedContact, pseudonym
+from services.intake.domain.rate_limit import SubmissionThrottle
+from services.intake.domain.sealed_contact import SealedContact
 from services.intake.domain.ticket import Ticket
 from services.intake.domain.ticket_code import issue_code
 from services.intake.domain.validation import (
@@ -53,6 +61,30 @@ class IntakeApplication(Application):
     name = "intake"
 
 
+class SubmissionRefusedError(Exception):
+    """No ticket is made: the request itself is not acceptable (the reason says why)."""
+
+    code = "refused"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimitedError(SubmissionRefusedError):
+    code = "rate_limited"
+
+    def __init__(self, limited_by: str, retry_after_s: float):
+        super().__init__(f"too many requests from this {limited_by}; "
+                         f"retry after {retry_after_s:.0f} s")
+        self.limited_by = limited_by
+        self.retry_after_s = retry_after_s
+
+
+class UnknownAttachmentError(SubmissionRefusedError):
+    code = "unknown_attachment"
+
+
 @dataclass(frozen=True)
 class Submitted:
     code: str
@@ -61,6 +93,15 @@ class Submitted:
     reason_code: str | None = None
     reason_text: str | None = None
     replayed: bool = False  # a retry of an earlier submission
+
+
+@dataclass
+class Prepared:
+    """A decided submission and the aggregates that must be saved together for it."""
+
+    result: Submitted
+    aggregates: list[Any] = field(default_factory=list)
+    context: EventContext = field(default_factory=EventContext)
 
 
 def _masked_contact(draft: TicketDraft) -> dict[str, Any] | None:
@@ -78,9 +119,21 @@ def _place(draft: TicketDraft) -> dict[str, Any] | None:
             "address_masked": mask_personal_data(address) if address else None}
 
 
+def _external_ref(draft: TicketDraft) -> str:
+    # Call ids and programme names identify no one; a WeChat openid does, so it stays inside.
+    if draft.channel in (Channel.HOTLINE_12345, Channel.MEDIA_HOTLINE):
+        return mask_personal_data(draft.channel_ref or "")
+    return ""
+
+
+Lookup = Callable[[uuid.UUID], Any]
+
+
 class Submissions:
     def __init__(self, *, app: IntakeApplication, committer: GroupCommitter, codes: CodeSequence,
-                 rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes):
+                 rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes,
+                 attachments: AttachmentStore, vault: IdentityVault,
+                 throttle: SubmissionThrottle):
         self.app = app
         self.committer = committer
         self.codes = codes
@@ -88,23 +141,67 @@ class Submissions:
         self.city = city
         self.region = region
         self.pepper = pepper
+        self.attachments = attachments
+        self.vault = vault
+        self.throttle = throttle
 
-    def _existing(self, key_id: uuid.UUID) -> Submitted | None:
+    def _get(self, aggregate_id: uuid.UUID) -> Any:
         try:
-            key = self.app.repository.get(key_id)
+            return self.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
-        ticket: Ticket = self.app.repository.get(Ticket.create_id(key.ticket_code))
+
+    def existing(self, adapter_id: str, idempotency_key: str,
+                 lookup: Lookup | None = None) -> Submitted | None:
+        get = lookup or self._get
+        key = get(SubmissionKey.create_id(adapter_id, idempotency_key))
+        if key is None:
+            return None
+        ticket: Ticket = get(Ticket.create_id(key.ticket_code))
         rejection = ticket.rejection or {}
         return Submitted(ticket.code, ticket.id, ticket.status, rejection.get("reason_code"),
                          rejection.get("reason_text_zh"), replayed=True)
 
-    def submit(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
-               now: datetime) -> Submitted:
-        key_id = SubmissionKey.create_id(adapter_id, draft.idempotency_key)
-        existing = self._existing(key_id)
-        if existing is not None:
-            return existing
+    def _attachment_refs(self, draft: TicketDraft) -> list[dict[str, Any]]:
+        if not draft.attachments:
+            return []
+        stored = self.attachments.describe([a.sha256 for a in draft.attachments])
+        refs = []
+        for a in draft.attachments:
+            found = stored.get(a.sha256)
+            if found is None:
+                raise UnknownAttachmentError(
+                    f"attachment {a.sha256[:12]}… was never uploaded; POST /v1/attachments first")
+            if found.kind != a.kind:
+                raise UnknownAttachmentError(
+                    f"attachment {a.sha256[:12]}… is a {found.kind}, not a {a.kind}")
+            refs.append({"sha256": a.sha256, "media_type": found.media_type, "size": found.size})
+        return refs
+
+    def _seal(self, citizen: str, draft: TicketDraft) -> Any:
+        assert draft.identity is not None
+        try:
+            return self.vault.seal(citizen, draft.identity)
+        except KeyRaceError:
+            return self.vault.seal(citizen, draft.identity)  # another replica made the key
+
+    def prepare(self, draft: TicketDraft, *, adapter_id: str, now: datetime,
+                context: EventContext, lookup: Lookup | None = None,
+                optimistic: bool = False) -> Prepared:
+        """Decide a submission; raises SubmissionRefusedError when no ticket may be made.
+
+        ``optimistic``: skip looking for an earlier submission with this key (a round trip on
+        every request); the save then fails on the key's unique id and the caller replays.
+        """
+        if not optimistic:
+            replay = self.existing(adapter_id, draft.idempotency_key, lookup)
+            if replay is not None:
+                return Prepared(replay)
+        citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
+        decision = self.throttle.admit(adapter_id, citizen)
+        if not decision.allowed:
+            raise RateLimitedError(decision.limited_by or "adapter", decision.retry_after_seconds)
+        refs = self._attachment_refs(draft)
         verdict = review(
             Submission(text=(draft.title or "") + draft.text, submitted_at=now,
                        attachment_count=len(draft.attachments),
@@ -116,34 +213,42 @@ class Submissions:
         ticket = Ticket(
             code=code, channel=draft.channel.value, masked_text=mask_personal_data(draft.text),
             masked_title=mask_personal_data(draft.title) if draft.title else None,
-            category_hint=draft.category_hint, place=_place(draft),
-            citizen=pseudonym(self.pepper, draft.identity) if draft.identity else None,
+            category_hint=draft.category_hint, place=_place(draft), citizen=citizen,
             masked_contact=_masked_contact(draft), requester_kind=draft.requester_kind.value,
-            attachment_refs=[a.sha256 for a in draft.attachments],
-            idempotency_key=draft.idempotency_key,
-        )
+            attachment_refs=refs, idempotency_key=draft.idempotency_key, timestamp=now,
+            adapter_id=adapter_id, external_ref=_external_ref(draft))
         if isinstance(verdict, Rejection):
             ticket.reject(reason_code=verdict.reason_code.value,
-                          reason_text_zh=verdict.reason_text_zh)
+                          reason_text_zh=verdict.reason_text_zh, at=now)
+            result = Submitted(code, ticket.id, "rejected", verdict.reason_code.value,
+                               verdict.reason_text_zh)
         else:
-            ticket.accept(flags=[f.value for f in verdict.flags])
+            ticket.accept(flags=[f.value for f in verdict.flags], at=now)
+            result = Submitted(code, ticket.id, "accepted")
         key = SubmissionKey(adapter_id=adapter_id, idempotency_key=draft.idempotency_key,
                             ticket_code=code)
+        aggregates: list[Any] = [ticket, key]
+        if draft.identity is not None:
+            sealed = self._seal(citizen or f"ticket:{ticket.id}", draft)
+            aggregates.append(SealedContact.of(ticket.id, sealed, now))
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
+        return Prepared(result, aggregates, ctx)
+
+    def submit(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
+               now: datetime) -> Submitted:
+        # Retries are rare: save first, and only on a clash read what the first attempt made.
+        prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
+                                optimistic=True)
+        if not prepared.aggregates:
+            return prepared.result
         try:
-            self.committer.save(ticket, key, context=ctx)
+            self.committer.save(*prepared.aggregates, context=prepared.context)
         except IntegrityError:
-            replay = self._existing(key_id)  # a concurrent retry won the race
+            replay = self.existing(adapter_id, draft.idempotency_key)  # a racing retry won
             if replay is None:
                 raise
             return replay
-        if isinstance(verdict, Rejection):
-            return Submitted(code, ticket.id, "rejected", verdict.reason_code.value,
-                             verdict.reason_text_zh)
-        return Submitted(code, ticket.id, "accepted")
+        return prepared.result
 
     def get(self, code: str) -> Ticket | None:
-        try:
-            return self.app.repository.get(Ticket.create_id(code))
-        except AggregateNotFoundError:
-            return None
+        return self._get(Ticket.create_id(code))

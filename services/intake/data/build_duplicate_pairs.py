@@ -214,7 +214,7 @@ def main() -> None:
     }
     path = Path(__file__).with_name("duplicate_pairs.json")
     path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(len(pairs), sum(p["duplicate"] for p in pairs))
+    print(len(pairs), sum(bool(p["duplicate"]) for p in pairs))
 
 
 if __name__ == "__main__":

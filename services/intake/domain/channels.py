@@ -7,6 +7,7 @@ model by the ``channel`` field and turns pydantic's errors into one readable rea
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -69,6 +70,8 @@ class _Common(_Frozen):
     anonymous: bool = False
     contact: Contact | None = None
     category_hint: str | None = Field(default=None, max_length=50)
+    occurred_at: datetime | None = Field(
+        default=None, description="when the citizen called or wrote (with time zone); default: now")
 
     @field_validator("contact")
     @classmethod

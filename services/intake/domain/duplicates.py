@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,13 @@ def normalise_address(address: str) -> str:
     return text
 
 
+@lru_cache(maxsize=50_000)
+def _profile(text: str) -> tuple[Counter[str], float]:
+    """Bigram counts and their norm, cached: a recent ticket is a candidate for many others."""
+    grams = _bigrams(text)
+    return grams, math.sqrt(sum(n * n for n in grams.values()))
+
+
 def _bigrams(text: str) -> Counter[str]:
     for phrase in _BOILERPLATE:
         text = text.replace(phrase, " ")
@@ -95,12 +103,13 @@ def _bigrams(text: str) -> Counter[str]:
 
 def text_similarity(a: str, b: str) -> float:
     """Cosine similarity of character-bigram counts, 0..1."""
-    ga, gb = _bigrams(a), _bigrams(b)
+    (ga, na), (gb, nb) = _profile(a), _profile(b)
     if not ga or not gb:
         return 0.0
+    if len(gb) < len(ga):
+        ga, gb = gb, ga
     dot = sum(n * gb[g] for g, n in ga.items() if g in gb)
-    norm = math.sqrt(sum(n * n for n in ga.values())) * math.sqrt(sum(n * n for n in gb.values()))
-    return dot / norm
+    return dot / (na * nb)
 
 
 def place_similarity(a: TicketSnapshot, b: TicketSnapshot, policy: DuplicatePolicy) -> float:

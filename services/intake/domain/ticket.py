@@ -90,6 +90,8 @@ class Ticket(Aggregate):
         attachment_refs: list[Any],  # {"sha256", "media_type", "size"} (or a bare sha256)
         idempotency_key: str,
         timestamp: datetime,
+        adapter_id: str,
+        external_ref: str,  # the channel's own id (call id), never personal data
     ) -> None:
         self.code = code
         self.channel = channel
@@ -102,6 +104,8 @@ class Ticket(Aggregate):
         self.requester_kind = requester_kind
         self.attachment_refs = list(attachment_refs)
         self.idempotency_key = idempotency_key
+        self.adapter_id = adapter_id
+        self.external_ref = external_ref
         self.status = "submitted"
         self.flags: list[str] = []
         self.rejection: dict[str, str] | None = None

@@ -1,55 +1,196 @@
-"""Intake's HTTP API for channel adapters (WeChat, 12345 hotline, mayor's mailbox, media, web)."""
+"""Intake's HTTP API for channel adapters (WeChat, 12345 hotline, mayor's mailbox, media, web)
+and for the dispatchers who confirm or undo merges (并单)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
-from backbone.http import ClientError, NotFoundError, require
+from backbone.clock import Clock
+from backbone.http import ClientError, ConflictError, NotFoundError, require
 from backbone.store import EventContext
-from services.intake.application.submissions import Submissions
+from services.intake.adapters.attachment_store import AttachmentStore
+from services.intake.application.citizens import CitizenError, Citizens
+from services.intake.application.merges import MergeError, Merges, TicketNotFoundError
+from services.intake.application.submissions import (
+    RateLimitedError,
+    SubmissionRefusedError,
+    Submissions,
+    Submitted,
+)
+from services.intake.domain.attachments import AttachmentRejectedError, inspect_attachment
 from services.intake.domain.channels import ChannelInput, to_ticket_draft
+from services.intake.domain.ticket import CaseError, TicketError
 from services.intake.domain.ticket_code import InvalidTicketCodeError, canonical_code
+from services.intake.entrypoints.examples import CHANNEL_EXAMPLES
 
 AdapterDep = Annotated[auth.Principal, require("channel_adapter")]
 StaffDep = Annotated[auth.Principal, require("channel_adapter", "dispatcher", "supervisor")]
+DispatcherDep = Annotated[auth.Principal, require("dispatcher", "supervisor")]
+ViewerDep = Annotated[auth.Principal, require("dispatcher", "supervisor", "unit", "auditor")]
 
 
-def router(submissions: Submissions) -> APIRouter:
+class UnprocessableError(ClientError):
+    status = 422
+    code = "invalid_request"
+
+
+class GoneError(ClientError):
+    status = 410
+    code = "gone"
+
+
+def code_from(text: str) -> str:
+    """The canonical ticket code, or a 400 that says what is wrong with the one typed."""
+    try:
+        return canonical_code(text)
+    except InvalidTicketCodeError as exc:
+        raise ClientError(str(exc)) from exc
+
+
+def answer(result: Submitted) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": result.code, "ticket_id": str(result.ticket_id),
+                            "status": result.status, "replayed": result.replayed}
+    if result.reason_code:
+        body["rejection"] = {"reason_code": result.reason_code, "reason_text": result.reason_text}
+    return body
+
+
+def refused(exc: SubmissionRefusedError) -> Exception:
+    if isinstance(exc, RateLimitedError):
+        return exc  # the app's handler answers 429 with Retry-After
+    return UnprocessableError(exc.reason)
+
+
+class UndoMerge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=2, max_length=200, description="why these are not one problem")
+
+
+class MergeInto(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    into: str = Field(min_length=5, max_length=30, description="code of a ticket in the case")
+
+
+def router(submissions: Submissions, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["channel adapters"])
 
     @api.post("/requests", status_code=201)
-    def submit_request(request: Request, principal: AdapterDep,
-                       payload: Annotated[ChannelInput, Body()]) -> JSONResponse:
+    def submit_request(
+        request: Request, principal: AdapterDep,
+        payload: Annotated[ChannelInput, Body(openapi_examples=CHANNEL_EXAMPLES)],  # type: ignore[arg-type]
+    ) -> JSONResponse:
         """Submit one citizen request from a channel; returns its ticket code (一诉一码)."""
-        draft = to_ticket_draft(payload)
+        now = clock.command_time(payload.occurred_at)
         ctx = EventContext(trace_id=request.state.trace_id, actor_role="channel_adapter",
                            actor_id=principal.sub)
-        result = submissions.submit(draft, adapter_id=principal.sub, context=ctx,
-                                    now=datetime.now(UTC))
-        body: dict[str, Any] = {"code": result.code, "ticket_id": str(result.ticket_id),
-                                "status": result.status, "replayed": result.replayed}
-        if result.reason_code:
-            body["rejection"] = {"reason_code": result.reason_code,
-                                 "reason_text": result.reason_text}
-        return JSONResponse(body, status_code=200 if result.replayed else 201)
+        try:
+            result = submissions.submit(to_ticket_draft(payload), adapter_id=principal.sub,
+                                        context=ctx, now=now)
+        except SubmissionRefusedError as exc:
+            raise refused(exc) from exc
+        return JSONResponse(answer(result), status_code=200 if result.replayed else 201)
 
     @api.get("/tickets/{code}")
     def get_ticket(code: str, principal: StaffDep) -> dict[str, Any]:
         """A ticket's status by its code (a mistyped code is refused with the reason)."""
-        try:
-            canonical = canonical_code(code)
-        except InvalidTicketCodeError as exc:
-            raise ClientError(str(exc)) from exc
+        canonical = code_from(code)
         ticket = submissions.get(canonical)
         if ticket is None:
             raise NotFoundError(f"no ticket with code {canonical}")
         return {"code": ticket.code, "ticket_id": str(ticket.id), "status": ticket.status,
                 "channel": ticket.channel, "text_masked": ticket.masked_text,
-                "rejection": ticket.rejection}
+                "rejection": ticket.rejection, "flags": ticket.flags,
+                "case_id": str(ticket.case_id) if ticket.case_id else None}
+
+    return api
+
+
+def attachments_router(store: AttachmentStore, max_bytes: int) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["attachments"])
+
+    @api.post("/attachments", status_code=201)
+    async def upload_attachment(principal: AdapterDep,
+                                file: Annotated[UploadFile, File(description="one file")]
+                                ) -> JSONResponse:
+        """Upload one picture, short video or PDF; stored once by content hash. Put the returned
+        reference in a request's pictures / videos / attachments."""
+        content = await file.read(max_bytes + 1)
+        if len(content) > max_bytes:
+            raise ClientError(f"the file is over {max_bytes // (1024 * 1024)} MB")
+        try:
+            found = inspect_attachment(content)
+        except AttachmentRejectedError as exc:
+            raise UnprocessableError(str(exc)) from exc
+        new = await run_in_threadpool(store.put, found, content)
+        return JSONResponse({"sha256": found.sha256, "kind": found.kind, "media_type": found.mime,
+                             "size": found.size, "new": new}, status_code=201 if new else 200)
+
+    @api.get("/attachments/{sha256}")
+    def download_attachment(sha256: str, principal: ViewerDep) -> Response:
+        """The stored bytes of an attachment (staff and handling units)."""
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ClientError("an attachment reference is 64 lower-case hex digits (SHA-256)")
+        found = store.content(sha256)
+        if found is None:
+            raise NotFoundError("no attachment with that reference")
+        meta, content = found
+        return Response(content, media_type=meta.media_type,
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+    return api
+
+
+def merges_router(merges: Merges, citizens: Citizens, clock: Clock) -> APIRouter:
+    api = APIRouter(prefix="/v1/tickets/{code}", tags=["dispatchers: merges and contact"])
+
+    def run(action: Any) -> dict[str, Any]:
+        try:
+            return action()
+        except TicketNotFoundError as exc:
+            raise NotFoundError(str(exc)) from exc
+        except (MergeError, TicketError, CaseError) as exc:
+            raise ConflictError(str(exc)) from exc
+
+    @api.get("/case")
+    def case_of(code: str, principal: DispatcherDep) -> dict[str, Any]:
+        """The case (并单) a ticket belongs to, with every linked code."""
+        return run(lambda: merges.describe(code_from(code)))
+
+    @api.post("/merge")
+    def merge(code: str, body: MergeInto, principal: DispatcherDep) -> dict[str, Any]:
+        """Merge this ticket by hand into the case of another (confirmed at once)."""
+        into = code_from(body.into)
+        return run(lambda: merges.merge(code_from(code), into=into, by=principal.sub,
+                                        role=principal.role, at=clock.command_time(None)))
+
+    @api.post("/merge/confirm")
+    def confirm(code: str, principal: DispatcherDep) -> dict[str, Any]:
+        """Confirm the detector's merge of this ticket."""
+        return run(lambda: merges.confirm(code_from(code), by=principal.sub, role=principal.role,
+                                          at=clock.command_time(None)))
+
+    @api.post("/merge/undo")
+    def undo(code: str, body: UndoMerge, principal: DispatcherDep) -> dict[str, Any]:
+        """Undo this ticket's merge: it is handled on its own again, under its own code."""
+        return run(lambda: merges.undo(code_from(code), by=principal.sub, role=principal.role,
+                                       reason=body.reason, at=clock.command_time(None)))
+
+    @api.get("/contact")
+    def contact(code: str, principal: DispatcherDep) -> dict[str, Any]:
+        """The citizen's clear contact, for a callback (电话回访); 410 once erased."""
+        try:
+            identity = citizens.contact(code_from(code))
+        except CitizenError as exc:
+            if exc.status == 410:
+                raise GoneError(exc.reason) from exc
+            raise NotFoundError(exc.reason) from exc
+        return {"name": identity.name, "phone": identity.phone, "address": identity.address,
+                "organisation": identity.organisation, "kind": identity.kind}
 
     return api

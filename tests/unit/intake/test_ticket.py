@@ -18,7 +18,6 @@ from services.intake.domain.ticket import (
 )
 from services.intake.domain.ticket_code import issue_code
 
-
 AT = datetime(2025, 11, 27, 9, 30, tzinfo=UTC)
 
 
@@ -26,7 +25,7 @@ def new_ticket(seq=1):
     return Ticket(code=issue_code("FY", date(2025, 11, 27), seq), channel="web", masked_text="路灯不亮",
                   masked_title=None, category_hint="路灯", place={"lat": 32.89, "lon": 115.81},
                   citizen="ab" * 32, masked_contact={"name": "张*", "phone": "138****5678"},
-                  requester_kind="citizen", attachment_refs=["0" * 64], idempotency_key=f"web:{seq}",
+                  requester_kind="citizen", attachment_refs=["0" * 64], idempotency_key=f"web:{seq}", adapter_id="web-1", external_ref="",
                   timestamp=AT)
 
 

@@ -1,0 +1,151 @@
+"""Intake's read model of its tickets: lookup by citizen, Open311 queries, duplicate candidates.
+
+One row per ticket, written by the projector (from intake's own event log, in the same
+transaction as its position) and by the lifecycle consumer (other services' facts: the unit
+that handles it, closing). Both upsert only their own columns, so they may arrive in any order.
+Only masked text and pseudonyms are stored here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composable, Identifier
+from psycopg_pool import ConnectionPool
+
+from services.intake.adapters.recorder import Statement
+from services.intake.domain.duplicates import TicketSnapshot
+
+COLUMNS = ("ticket_id", "code", "channel", "adapter_id", "citizen", "status", "text_masked",
+           "title_masked", "category", "lat", "lon", "address_masked", "submitted_at",
+           "updated_at", "decided_at", "case_id", "primary_code", "merge_score",
+           "merge_confirmed", "reason_code", "reason_text", "unit", "closed_at", "rating",
+           "flags", "attachments", "erased", "external_ref")
+
+
+def create_table(pool: ConnectionPool, schema: str) -> None:
+    s = Identifier(schema)
+    with pool.connection() as conn:
+        conn.execute(SQL(
+            "CREATE TABLE IF NOT EXISTS {}.ticket_index ("
+            " ticket_id uuid PRIMARY KEY, code text UNIQUE, channel text, adapter_id text,"
+            " citizen text, status text, text_masked text, title_masked text, category text,"
+            " lat double precision, lon double precision, address_masked text,"
+            " submitted_at timestamptz, updated_at timestamptz, decided_at timestamptz,"
+            " case_id uuid, primary_code text, merge_score double precision,"
+            " merge_confirmed boolean, reason_code text, reason_text text, unit text,"
+            " closed_at timestamptz, rating text, flags jsonb, attachments jsonb,"
+            " erased boolean NOT NULL DEFAULT false, external_ref text)").format(s))
+        for name, cols in (("citizen", "citizen"), ("submitted", "submitted_at"),
+                           ("category_time", "category, submitted_at")):
+            conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {}.ticket_index (" + cols + ")")
+                         .format(Identifier(f"ticket_index_{name}"), s))
+
+
+def _update(name: str) -> SQL | Any:
+    if name == "status":
+        # A closing reported by feedback is never undone by a late projection of the intake
+        # decision; a reopening is its own status.
+        return SQL("status = CASE WHEN t.status = 'closed' AND EXCLUDED.status IN"
+                   " ('submitted', 'accepted') THEN t.status ELSE EXCLUDED.status END")
+    return SQL("{} = EXCLUDED.{}").format(Identifier(name), Identifier(name))
+
+
+class TicketIndex:
+    def __init__(self, pool: ConnectionPool, schema: str):
+        self.pool = pool
+        self.table = SQL("{}.ticket_index").format(Identifier(schema))
+
+    # -- writes, as statements for the caller's transaction ---------------------------------
+    def upsert(self, ticket_id: uuid.UUID | str, **columns: Any) -> Statement:
+        """Insert the row or update only the given columns."""
+        for name in columns:
+            if name not in COLUMNS:
+                raise ValueError(f"no column {name!r} in ticket_index")
+        values = {k: (json.dumps(v, ensure_ascii=False) if k in ("flags", "attachments") else v)
+                  for k, v in columns.items()}
+        names = ["ticket_id", *values]
+        cols = SQL(", ").join(Identifier(n) for n in names)
+        marks = SQL(", ").join(SQL("%s") for _ in names)
+        updates = SQL(", ").join(_update(n) for n in values)
+        sql = SQL("INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT (ticket_id) DO UPDATE SET {}"
+                  ).format(self.table, cols, marks, updates)
+        return Statement(sql, [str(ticket_id), *values.values()])
+
+    # -- reads --------------------------------------------------------------------------------
+    def _select(self, where: Composable, params: list[Any], *, order: str = "submitted_at DESC",
+                limit: int = 200) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SQL("SELECT * FROM {} WHERE ").format(self.table) + where
+                        + SQL(" ORDER BY " + order + " LIMIT %s"), [*params, limit])
+            return list(cur.fetchall())
+
+    def by_code(self, code: str) -> dict[str, Any] | None:
+        rows = self._select(SQL("code = %s"), [code], limit=1)
+        return rows[0] if rows else None
+
+    def by_id(self, ticket_id: str) -> dict[str, Any] | None:
+        rows = self._select(SQL("ticket_id = %s"), [ticket_id], limit=1)
+        return rows[0] if rows else None
+
+    def by_codes(self, codes: list[str]) -> list[dict[str, Any]]:
+        return self._select(SQL("code = ANY(%s)"), [codes], limit=max(1, len(codes)))
+
+    def of_citizen(self, citizen: str, limit: int = 100) -> list[dict[str, Any]]:
+        return self._select(SQL("citizen = %s"), [citizen], limit=limit)
+
+    def search(self, *, codes: list[str] | None = None, categories: list[str] | None = None,
+               start: datetime | None = None, end: datetime | None = None,
+               statuses: list[str] | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Open311's `GET requests` filters; status is open | closed as the standard has it."""
+        where: list[Composable] = [SQL("code IS NOT NULL")]
+        params: list[Any] = []
+        if codes:
+            where.append(SQL("code = ANY(%s)"))
+            params.append(codes)
+        if categories:
+            where.append(SQL("category = ANY(%s)"))
+            params.append(categories)
+        if start is not None:
+            where.append(SQL("submitted_at >= %s"))
+            params.append(start)
+        if end is not None:
+            where.append(SQL("submitted_at <= %s"))
+            params.append(end)
+        if statuses:
+            closed = SQL("(status IN ('rejected', 'closed'))")
+            if set(statuses) == {"closed"}:
+                where.append(closed)
+            elif set(statuses) == {"open"}:
+                where.append(SQL("NOT ") + closed)
+        return self._select(SQL(" AND ").join(where), params, limit=limit)
+
+    def duplicate_candidate_rows(self, new: TicketSnapshot, window: timedelta,
+                                 radius_m: float, limit: int = 300) -> list[dict[str, Any]]:
+        """Accepted tickets near in time (and place, when both have one), same or no category."""
+        where: list[Composable] = [SQL("status IN ('accepted', 'closed')"), SQL("ticket_id <> %s"),
+                 SQL("submitted_at BETWEEN %s AND %s")]
+        params: list[Any] = [new.ticket_id, new.submitted_at - window, new.submitted_at + window]
+        if new.category:
+            where.append(SQL("(category IS NULL OR category = %s)"))
+            params.append(new.category)
+        if new.lat is not None and new.lon is not None:
+            dlat = radius_m / 111_000
+            dlon = radius_m / (111_000 * max(0.1, math.cos(math.radians(new.lat))))
+            where.append(SQL("(lat IS NULL OR (lat BETWEEN %s AND %s AND lon BETWEEN %s AND %s))"))
+            params += [new.lat - dlat, new.lat + dlat, new.lon - dlon, new.lon + dlon]
+        return self._select(SQL(" AND ").join(where), params, limit=limit)
+
+
+def snapshot(row: dict[str, Any]) -> TicketSnapshot:
+    text = (row.get("title_masked") or "") + (row.get("text_masked") or "")
+    return TicketSnapshot(ticket_id=str(row["ticket_id"]), text=text,
+                          submitted_at=row["submitted_at"], category=row.get("category"),
+                          lat=row.get("lat"), lon=row.get("lon"),
+                          address=row.get("address_masked"))
+

@@ -1,0 +1,167 @@
+"""Citizens and their identity: proof by phone, their own tickets, the contact for a callback,
+and erasure (crypto-shredding: the citizen's key is destroyed; tickets keep working).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from backbone import auth
+from backbone.privacy import mask_phone
+from backbone.store import EventContext
+from services.intake.adapters.ticket_index import TicketIndex
+from services.intake.adapters.verifications import VerificationStore
+from services.intake.application.submissions import IntakeApplication
+from services.intake.domain.citizen import (
+    CitizenIdentity,
+    IdentityErasedError,
+    IdentityVault,
+    normalise_phone,
+    pseudonym_for_phone,
+)
+from services.intake.domain.rate_limit import KeyedRateLimiter
+from services.intake.domain.sealed_contact import SealedContact
+from services.intake.domain.ticket import Ticket
+
+log = logging.getLogger(__name__)
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+class CitizenError(Exception):
+    """A citizen request that cannot be honoured; the reason says why (4xx)."""
+
+    status = 400
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after_s: float = 0):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status or self.status
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class CitizenPolicy:
+    code_ttl_s: int = 300
+    max_attempts: int = 5
+    token_ttl_s: int = 24 * 3600
+    show_codes: bool = False  # development/test only: no SMS gateway there
+
+
+class Citizens:
+    def __init__(self, *, app: IntakeApplication, index: TicketIndex,
+                 verifications: VerificationStore, vault: IdentityVault, pepper: bytes,
+                 token_secret: str, policy: CitizenPolicy):
+        self.app = app
+        self.index = index
+        self.verifications = verifications
+        self.vault = vault
+        self.pepper = pepper
+        self.token_secret = token_secret
+        self.policy = policy
+        # One code a minute per phone, three in a burst: codes cost money and invite guessing.
+        self.code_limiter = KeyedRateLimiter(3, 1 / 60, time.monotonic)
+
+    def _hash(self, citizen: str, code: str) -> str:
+        return hmac.new(self.pepper, f"{citizen}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def _citizen_of_phone(self, phone: str) -> str:
+        digits = normalise_phone(phone)
+        if not _MOBILE.match(digits):
+            raise CitizenError("phone must be a mainland mobile number (11 digits, 1[3-9]...)")
+        return pseudonym_for_phone(self.pepper, digits)
+
+    def request_code(self, phone: str) -> dict[str, Any]:
+        """Make a one-time code for this phone and deliver it as a notice."""
+        citizen = self._citizen_of_phone(phone)
+        bucket = self.code_limiter.bucket(citizen)
+        if not bucket.try_take():
+            raise CitizenError("a code was sent to this phone a moment ago; wait before asking "
+                               "again", status=429, retry_after_s=bucket.retry_after())
+        code = f"{secrets.randbelow(10**6):06d}"
+        expires = datetime.now(UTC) + timedelta(seconds=self.policy.code_ttl_s)
+        self.verifications.issue(citizen, self._hash(citizen, code), expires)
+        # The SMS gateway is outside this service; we only say where it went, masked.
+        log.info("verification code issued for %s", mask_phone(phone))
+        answer: dict[str, Any] = {"sent_to": mask_phone(phone), "expires_at": expires.isoformat()}
+        if self.policy.show_codes:
+            answer["code"] = code
+        return answer
+
+    def open_session(self, phone: str, code: str) -> dict[str, Any]:
+        """Trade a valid one-time code for a citizen token (role citizen, sub = pseudonym)."""
+        citizen = self._citizen_of_phone(phone)
+        taken = self.verifications.take(citizen)
+        refused = CitizenError("the code is wrong or expired; ask for a new one", status=401)
+        if taken is None:
+            raise refused
+        code_hash, expires_at, attempts = taken
+        if attempts >= self.policy.max_attempts or expires_at < datetime.now(UTC):
+            self.verifications.burn(citizen)
+            raise refused
+        if not hmac.compare_digest(code_hash, self._hash(citizen, code.strip())):
+            raise refused
+        self.verifications.burn(citizen)
+        token = auth.mint(self.token_secret, sub=citizen, role="citizen",
+                          ttl_s=self.policy.token_ttl_s)
+        return {"token": token, "citizen": citizen, "expires_in_s": self.policy.token_ttl_s}
+
+    def tickets_of(self, citizen: str) -> list[dict[str, Any]]:
+        return [{"code": r["code"], "status": r["status"], "channel": r["channel"],
+                 "text_masked": r["text_masked"],
+                 "submitted_at": r["submitted_at"].isoformat() if r["submitted_at"] else None,
+                 "case_primary_code": r.get("primary_code"), "unit": r.get("unit")}
+                for r in self.index.of_citizen(citizen)]
+
+    def _ticket(self, code: str) -> Ticket:
+        try:
+            return self.app.repository.get(Ticket.create_id(code))
+        except AggregateNotFoundError:
+            raise CitizenError(f"no ticket with code {code}", status=404) from None
+
+    def contact(self, code: str) -> CitizenIdentity:
+        """The clear contact of a ticket's citizen, for staff who call back (电话回访)."""
+        ticket = self._ticket(code)
+        try:
+            sealed: SealedContact = self.app.repository.get(SealedContact.create_id(ticket.id))
+        except AggregateNotFoundError:
+            raise CitizenError(f"ticket {code} was submitted anonymously", status=404) from None
+        try:
+            return self.vault.open(sealed.sealed)
+        except IdentityErasedError as exc:
+            raise CitizenError(f"the citizen's identity was erased: {exc}", status=410) from exc
+
+    def citizen_of_ticket(self, code: str) -> tuple[str, uuid.UUID]:
+        ticket = self._ticket(code)
+        return ticket.citizen or f"ticket:{ticket.id}", ticket.id
+
+    def erase(self, citizen: str, *, actor_role: str, actor_id: str,
+              ticket_ids: list[uuid.UUID] | None = None) -> dict[str, Any]:
+        """Destroy the citizen's key, then record the erasure on each of their tickets
+        (those the read model lists, and any named: the newest may not be listed yet)."""
+        self.vault.erase(citizen)
+        listed = [] if citizen.startswith("ticket:") else [
+            uuid.UUID(str(r["ticket_id"])) for r in self.index.of_citizen(citizen, limit=100_000)]
+        ticket_ids = list(dict.fromkeys([*(ticket_ids or []), *listed]))
+        now = datetime.now(UTC)
+        erased = []
+        for ticket_id in ticket_ids:
+            ticket: Ticket = self.app.repository.get(ticket_id)
+            if ticket.erased:
+                continue
+            ticket.erase_identity(at=now)
+            self.app.save(ticket, context=EventContext(
+                ticket_id=str(ticket.id), ticket_code=ticket.code, actor_role=actor_role,
+                actor_id=actor_id))
+            erased.append(ticket.code)
+        return {"erased": True, "tickets": erased}

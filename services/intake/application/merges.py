@@ -1,0 +1,115 @@
+"""Dispatchers confirm, undo or make merges (并单). Every ticket keeps its own code throughout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from backbone.privacy import mask_personal_data
+from backbone.store import EventContext
+from services.intake.application.submissions import IntakeApplication
+from services.intake.domain.ticket import Case, Ticket
+
+
+class MergeError(Exception):
+    """The merge command does not fit the tickets' state; the reason says why."""
+
+
+class TicketNotFoundError(MergeError):
+    pass
+
+
+class Merges:
+    def __init__(self, app: IntakeApplication):
+        self.app = app
+
+    def _ticket(self, code: str) -> Ticket:
+        try:
+            return self.app.repository.get(Ticket.create_id(code))
+        except AggregateNotFoundError:
+            raise TicketNotFoundError(f"no ticket with code {code}") from None
+
+    def _case_or_none(self, ticket: Ticket) -> Case | None:
+        # A case's primary ticket is not "merged": its case is found by its own code.
+        try:
+            return self.app.repository.get(ticket.case_id or Case.create_id(ticket.code))
+        except AggregateNotFoundError:
+            return None
+
+    def _case(self, ticket: Ticket) -> Case:
+        case = self._case_or_none(ticket)
+        if case is None:
+            raise MergeError(f"ticket {ticket.code} is not merged into any case")
+        return case
+
+    def _save(self, ticket: Ticket, case: Case, by: str, role: str) -> None:
+        primary_id = str(case.links[case.primary_code]["ticket_id"])
+        contexts = {
+            ticket.id: EventContext(ticket_id=str(ticket.id), ticket_code=ticket.code,
+                                    actor_role=role, actor_id=by),
+            case.id: EventContext(ticket_id=primary_id, ticket_code=case.primary_code,
+                                  actor_role=role, actor_id=by),
+        }
+        try:
+            self.app.save(ticket, case, contexts=contexts)
+        except IntegrityError:
+            raise MergeError("the ticket changed meanwhile; read it again and retry") from None
+
+    def describe(self, code: str) -> dict[str, Any]:
+        """The ticket's case and every code linked to it (each citizen keeps their own code)."""
+        ticket = self._ticket(code)
+        case = self._case_or_none(ticket)
+        if case is None or ticket.code not in case.links:
+            return {"code": ticket.code, "case": None}
+        return {"code": ticket.code, "case": {
+            "case_id": str(case.id), "primary_code": case.primary_code,
+            "tickets": [{"code": c, "confirmed": link["confirmed"], "score": link["score"]}
+                        for c, link in sorted(case.links.items())]}}
+
+    def confirm(self, code: str, *, by: str, role: str, at: datetime) -> dict[str, Any]:
+        ticket = self._ticket(code)
+        case = self._case(ticket)
+        link = case.links.get(ticket.code)
+        if link is None:
+            raise MergeError(f"ticket {code} is not linked to case {case.primary_code}")
+        case.confirm(code=ticket.code, by=by, at=at)
+        ticket.confirm_merge(case_id=case.id, primary_code=case.primary_code,
+                             primary_ticket_id=str(case.links[case.primary_code]["ticket_id"]),
+                             score=float(link["score"]), by=by, at=at)
+        self._save(ticket, case, by, role)
+        return self.describe(code)
+
+    def undo(self, code: str, *, by: str, role: str, reason: str, at: datetime) -> dict[str, Any]:
+        ticket = self._ticket(code)
+        case = self._case(ticket)
+        if ticket.case_id is None:
+            raise MergeError(f"ticket {code} opened case {case.primary_code}; undo the merges "
+                             "of the other tickets instead")
+        primary_id = str(case.links[case.primary_code]["ticket_id"])
+        reason = mask_personal_data(reason)  # staff write free text; it goes into events
+        case.unlink(code=ticket.code, by=by, reason=reason, at=at)
+        ticket.unmerge(case_id=case.id, reason=reason, at=at, primary_ticket_id=primary_id, by=by)
+        self._save(ticket, case, by, role)
+        return self.describe(code)
+
+    def merge(self, code: str, *, into: str, by: str, role: str, at: datetime) -> dict[str, Any]:
+        """A dispatcher merges by hand (confirmed at once) into the case of ``into``."""
+        if code == into:
+            raise MergeError("a ticket cannot be merged into itself")
+        ticket, target = self._ticket(code), self._ticket(into)
+        if target.status != "accepted":
+            raise MergeError(f"ticket {into} is {target.status}; only accepted tickets form cases")
+        case = self._case_or_none(target)
+        if case is None:
+            case = Case(primary_code=target.code, primary_ticket_id=target.id,
+                        category=target.category_hint, timestamp=at)
+        primary_id = str(case.links[case.primary_code]["ticket_id"])
+        ticket.merge_into(case_id=case.id, at=at, primary_code=case.primary_code,
+                          primary_ticket_id=primary_id, score=1.0, by=by, confirmed=True)
+        case.link(code=ticket.code, ticket_id=ticket.id, score=1.0, by=by, confirmed=True, at=at)
+        self._save(ticket, case, by, role)
+        return self.describe(code)
+

@@ -1,0 +1,222 @@
+"""Intake follows its own event log, in order: the ticket read model, and duplicate detection.
+
+Why a projector of our own log and not a Kafka consumer: the read model must see every ticket
+before the next acceptance is checked for duplicates, and a log read in notification order
+gives exactly that. The read-model rows, the merges the detector decides (Case and Ticket
+events) and the projector's position commit in ONE transaction (IntakeRecorder's `sql`), so a
+crash anywhere replays the batch without doing anything twice.
+
+并单: on each acceptance, recent accepted tickets near in time and place are scored
+(domain.duplicates); the best match above the threshold links the new ticket to that ticket's
+case (opened on the spot if needed). The detector only proposes: a dispatcher confirms or
+undoes the merge (application.merges).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from prometheus_client import Counter
+
+from backbone import events
+from backbone.store import EventContext, Progress, consumer_offsets
+from services.intake.adapters.recorder import Statement
+from services.intake.adapters.ticket_index import TicketIndex, snapshot
+from services.intake.application.submissions import IntakeApplication
+from services.intake.domain.duplicates import DuplicatePolicy, find_duplicates
+from services.intake.domain.ticket import Case, Ticket
+
+log = logging.getLogger(__name__)
+
+MERGES = Counter("minsheng_intake_auto_merges_total", "Tickets linked to a case by the detector")
+NAME = "intake-projector"
+_LOG = ("notifications", 0)
+
+
+class _Batch:
+    """Aggregates changed, read-model statements and rows, while one batch is applied."""
+
+    def __init__(self, app: IntakeApplication):
+        self.app = app
+        self.aggregates: dict[uuid.UUID, Any] = {}
+        self.contexts: dict[uuid.UUID, EventContext] = {}
+        self.statements: list[Statement] = []
+        self.rows: dict[str, dict[str, Any]] = {}  # ticket id -> row as this batch leaves it
+
+    def get(self, aggregate_id: uuid.UUID) -> Any | None:
+        if aggregate_id not in self.aggregates:
+            try:
+                self.aggregates[aggregate_id] = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        return self.aggregates[aggregate_id]
+
+    def add(self, aggregate: Any, context: EventContext) -> None:
+        self.aggregates[aggregate.id] = aggregate
+        self.contexts.setdefault(aggregate.id, context)
+
+
+class TicketProjector:
+    def __init__(self, *, app: IntakeApplication, index: TicketIndex, schema: str,
+                 policy: DuplicatePolicy | None = None, radius_m: float = 1000,
+                 batch: int = 500, interval_s: float = 0.05):
+        self.app = app
+        self.index = index
+        self.schema = schema
+        self.policy = policy or DuplicatePolicy()
+        self.radius_m = radius_m
+        self.batch = batch
+        self.interval_s = interval_s
+        self.handlers = {
+            "Ticket.Submitted": self._submitted, "Ticket.Accepted": self._accepted,
+            "Ticket.Rejected": self._rejected, "Ticket.MergedIntoCase": self._merged,
+            "Ticket.MergeConfirmed": self._merge_confirmed,
+            "Ticket.UnmergedFromCase": self._unmerged, "Ticket.IdentityErased": self._erased,
+            "Case.Opened": self._case_opened,
+        }
+
+    # -- the loop ----------------------------------------------------------------------------
+    def position(self) -> int:
+        with self.index.pool.connection() as conn:
+            return consumer_offsets(conn, self.schema, NAME).get(_LOG, 1) - 1
+
+    def run_once(self) -> int:
+        start = self.position()
+        notes = self.app.recorder.select_notifications(start=start, limit=self.batch,
+                                                       inclusive_of_start=False)
+        if not notes:
+            return 0
+        batch = _Batch(self.app)
+        for note in notes:
+            handle = self.handlers.get(type(domain_event := self.app.mapper.to_domain_event(note)
+                                            ).__qualname__)
+            if handle is not None:
+                handle(batch, domain_event)
+        progress = Progress(NAME)
+        progress.advance(*_LOG, notes[-1].id, None)
+        changed = [a for a in batch.aggregates.values() if a.pending_events]
+        self.app.save(*changed, sql=batch.statements, progress=progress, contexts=batch.contexts)
+        return len(notes)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await asyncio.to_thread(self.run_once)
+            except IntegrityError:
+                log.info("a ticket changed under the projector; re-reading the batch")
+                done = 0
+            except Exception:
+                log.exception("projector round failed; retrying")
+                done = 0
+                await asyncio.sleep(1.0)
+            if not done:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
+                except TimeoutError:
+                    pass
+
+    # -- read model ----------------------------------------------------------------------------
+    def _write(self, batch: _Batch, ticket_id: Any, **columns: Any) -> None:
+        batch.statements.append(self.index.upsert(ticket_id, **columns))
+        row = batch.rows.setdefault(str(ticket_id), {"ticket_id": str(ticket_id)})
+        row.update(columns)
+
+    def _submitted(self, batch: _Batch, e: Any) -> None:
+        place = e.place or {}
+        self._write(batch, e.originator_id, code=e.code, channel=e.channel,
+                    adapter_id=e.adapter_id, citizen=e.citizen, status="submitted",
+                    text_masked=e.masked_text, title_masked=e.masked_title,
+                    category=e.category_hint, lat=place.get("lat"), lon=place.get("lon"),
+                    address_masked=place.get("address_masked"), submitted_at=e.timestamp,
+                    updated_at=e.timestamp, attachments=e.attachment_refs,
+                    external_ref=e.external_ref)
+
+    def _rejected(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.originator_id, status="rejected", decided_at=e.timestamp,
+                    updated_at=e.timestamp, reason_code=e.reason_code,
+                    reason_text=e.reason_text_zh)
+
+    def _accepted(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.originator_id, status="accepted", decided_at=e.timestamp,
+                    updated_at=e.timestamp, flags=e.flags)
+        self._look_for_duplicates(batch, e)
+
+    def _merged(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.originator_id, case_id=e.case_id, primary_code=e.primary_code,
+                    merge_score=e.score, merge_confirmed=e.confirmed, updated_at=e.timestamp)
+
+    def _merge_confirmed(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.originator_id, merge_confirmed=True, updated_at=e.timestamp)
+
+    def _unmerged(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.originator_id, case_id=None, primary_code=None, merge_score=None,
+                    merge_confirmed=None, updated_at=e.timestamp)
+
+    def _erased(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.originator_id, erased=True, updated_at=e.timestamp)
+
+    def _case_opened(self, batch: _Batch, e: Any) -> None:
+        self._write(batch, e.primary_ticket_id, case_id=e.originator_id,
+                    primary_code=e.primary_code)
+
+    # -- 并单 -----------------------------------------------------------------------------------
+    def _row(self, batch: _Batch, ticket_id: str) -> dict[str, Any] | None:
+        local = batch.rows.get(ticket_id)
+        if local is not None and "submitted_at" in local:
+            return local
+        stored = self.index.by_id(ticket_id)
+        return {**(stored or {}), **(local or {})} if stored or local else None
+
+    def _candidates(self, batch: _Batch, new_row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        new = snapshot(new_row)
+        rows = {str(r["ticket_id"]): dict(r) for r in self.index.duplicate_candidate_rows(
+            new, self.policy.window, self.radius_m)}
+        for ticket_id, local in batch.rows.items():
+            if ticket_id in rows:
+                rows[ticket_id].update(local)
+            elif local.get("status") in ("accepted", "closed") and "submitted_at" in local:
+                rows[ticket_id] = local
+        rows.pop(str(new_row["ticket_id"]), None)
+        return {k: r for k, r in rows.items() if r.get("status") in ("accepted", "closed")}
+
+    def _look_for_duplicates(self, batch: _Batch, accepted: Any) -> None:
+        new_row = self._row(batch, str(accepted.originator_id))
+        if new_row is None:
+            return
+        rows = self._candidates(batch, new_row)
+        matches = find_duplicates(snapshot(new_row), [snapshot(r) for r in rows.values()],
+                                  self.policy)
+        if not matches:
+            return
+        best_id, score = matches[0]
+        self._link(batch, accepted, rows[best_id], score)
+
+    def _link(self, batch: _Batch, accepted: Any, best: dict[str, Any], score: float) -> None:
+        ticket: Ticket | None = batch.get(accepted.originator_id)
+        if ticket is None or ticket.case_id is not None or ticket.status != "accepted":
+            return  # merged meanwhile (e.g. by a dispatcher): the detector never overrides
+        at = accepted.timestamp
+        case_id = best.get("case_id") or Case.create_id(best["code"])
+        case: Case | None = batch.get(uuid.UUID(str(case_id)))
+        if case is None:
+            case = Case(primary_code=best["code"], primary_ticket_id=uuid.UUID(str(best["ticket_id"])),
+                        category=best.get("category"), timestamp=at)
+        primary_id = str(case.links[case.primary_code]["ticket_id"])
+        case.link(code=ticket.code, ticket_id=ticket.id, score=score, by="detector", at=at)
+        ticket.merge_into(case_id=case.id, at=at, primary_code=case.primary_code,
+                          primary_ticket_id=primary_id, score=score, by="detector")
+        cause = events.event_id_for(accepted.originator_id, accepted.originator_version)
+        batch.add(ticket, EventContext(ticket_id=str(ticket.id), ticket_code=ticket.code,
+                                       causation_id=cause, actor_role="system",
+                                       actor_id="intake-duplicates"))
+        batch.add(case, EventContext(ticket_id=primary_id, ticket_code=case.primary_code,
+                                     causation_id=cause, actor_role="system",
+                                     actor_id="intake-duplicates"))
+        for ticket_id in (str(ticket.id), primary_id):
+            batch.rows.setdefault(ticket_id, {"ticket_id": ticket_id})["case_id"] = case.id
+        MERGES.inc()

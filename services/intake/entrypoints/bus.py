@@ -1,0 +1,114 @@
+"""The inbound bus topic `intake.requests`: protobuf IntakeRequest messages from adapters.
+
+The backbone's idempotent consumer runs it (aggregate mode): the message's effects, its answer
+and the consumer's position commit together. A message that is not an IntakeRequest, or has
+no request id to answer by, goes to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from minsheng.v1 import intake_api_pb2
+
+from backbone import events
+from backbone.consumer import Handlers, UnitOfWork
+from services.intake.application.bus_requests import BusIntake
+
+EVENT_TYPE = "IntakeRequest"
+_NS = uuid.UUID("f1c7a0d2-52a4-4f6e-9a3b-7d1e0c5b9a21")
+_TEXT_FIELD = {"wechat_mini": "text", "wechat_official": "text", "hotline_12345": "summary",
+               "mayor_mailbox": "body", "media_hotline": "summary", "web": "body",
+               "open311": "description"}
+_TITLE_FIELD = {"mayor_mailbox": "subject", "web": "title"}
+_ATTACHMENT_FIELD = {"mayor_mailbox": "attachments", "web": "attachments"}
+
+
+@dataclass(frozen=True)
+class _Meta:
+    trace_id: str
+    ticket_code: str = ""
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """What the consumer needs of a decoded message (the shape of events.DecodedEvent)."""
+
+    request: Any
+    event_id: str
+    envelope: _Meta
+    event_type: str = EVENT_TYPE
+    ticket_id: str = ""
+
+
+def decode(raw: bytes) -> InboundRequest:
+    request = intake_api_pb2.IntakeRequest()
+    try:
+        request.ParseFromString(raw or b"")
+    except DecodeError as exc:
+        raise events.UndecodableEventError(f"not an IntakeRequest: {exc}") from exc
+    if not request.request_id:
+        raise events.UndecodableEventError("IntakeRequest without request_id: nothing to answer by")
+    if len(request.request_id) > 100:
+        raise events.UndecodableEventError("request_id longer than 100 characters")
+    # The same bytes delivered twice are one message; a resend with changes is a new one.
+    event_id = str(uuid.uuid5(_NS, hashlib.sha256(raw).hexdigest()))
+    return InboundRequest(request, event_id, _Meta(events.new_trace_id()))
+
+
+def _contact(c: Any) -> dict[str, Any] | None:
+    fields = {k: getattr(c, k) for k in ("name", "phone", "id_number", "address", "organisation",
+                                          "email") if getattr(c, k)}
+    return fields or None
+
+
+def channel_payload(r: Any) -> dict[str, Any]:
+    """The HTTP API's channel model, from a bus request; the model then validates it."""
+    payload: dict[str, Any] = {**dict(r.fields), "channel": r.channel,
+                               "request_id": r.request_id, "anonymous": r.anonymous}
+    if r.requester_kind:
+        payload["requester_kind"] = r.requester_kind
+    if r.category_hint:
+        payload["category_hint"] = r.category_hint
+    if r.HasField("contact") and (contact := _contact(r.contact)):
+        payload["contact"] = contact
+    if r.channel in _TEXT_FIELD:
+        payload[_TEXT_FIELD[r.channel]] = r.text
+    if r.channel in _TITLE_FIELD:
+        payload[_TITLE_FIELD[r.channel]] = r.title
+    refs = [{"sha256": a.sha256, "kind": a.kind} for a in r.attachments]
+    if r.channel in ("wechat_mini", "wechat_official"):
+        if refs:
+            payload["pictures"] = [a for a in refs if a["kind"] == "image"]
+            payload["videos"] = [a for a in refs if a["kind"] == "video"]
+    elif r.channel in _ATTACHMENT_FIELD and refs:
+        payload[_ATTACHMENT_FIELD[r.channel]] = refs
+    if r.has_location:
+        if r.channel == "open311":
+            payload.update(lat=r.location.lat, long=r.location.lon)
+        else:
+            pin = {"lat": r.location.lat, "lon": r.location.lon}
+            if r.location.label:
+                pin["label"] = r.location.label
+            payload["location"] = pin
+    if r.address:
+        payload["address_string" if r.channel == "open311" else "address"] = r.address
+    if r.attributes:
+        payload["attributes"] = dict(r.attributes)
+    return payload
+
+
+def handlers(bus: BusIntake) -> Handlers:
+    def on_request(message: InboundRequest, uow: UnitOfWork) -> None:
+        r = message.request
+        occurred_at = (r.occurred_at.ToDatetime(tzinfo=UTC) if r.HasField("occurred_at")
+                       else None)
+        bus.handle(r, message_id=message.event_id, trace_id=message.envelope.trace_id, uow=uow,
+                   payload=channel_payload(r), occurred_at=occurred_at)
+
+    return Handlers({EVENT_TYPE: on_request})

@@ -1,0 +1,83 @@
+"""Every channel end to end through Kafka: HTTP in -> TicketSubmitted + TicketAccepted out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.intake.samples import CHANNELS, sample
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_each_channel_becomes_one_ticket_on_the_lifecycle_topic(intake, channel):
+    stated = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    payload = {**sample(channel), "occurred_at": stated.isoformat()}
+    async with intake.client() as http:
+        first = await http.post("/v1/requests", json=payload)
+        assert first.status_code == 201, first.text
+        retry = await http.post("/v1/requests", json=payload)
+    body = first.json()
+    assert retry.status_code == 200 and retry.json()["code"] == body["code"]
+    assert retry.json()["replayed"] is True
+    found = await intake.events_of(body["ticket_id"], {"TicketSubmitted", "TicketAccepted"})
+    kinds = [d.event_type for d in found]
+    assert kinds.count("TicketSubmitted") == 1  # the retry made no second ticket
+    submitted = next(d for d in found if d.event_type == "TicketSubmitted")
+    assert submitted.envelope.ticket_code == body["code"]
+    assert submitted.payload.channel == channel
+    assert submitted.envelope.producer == "intake"
+    assert submitted.occurred_at == stated  # the citizen's time, not the row's
+
+
+async def test_a_rejected_request_keeps_its_code_and_history(intake):
+    payload = {"channel": "web", "request_id": uuid.uuid4().hex, "title": "着火了",
+               "body": "楼下着火了，浓烟很大，快来人"}
+    async with intake.client() as http:
+        answer = (await http.post("/v1/requests", json=payload)).json()
+        assert answer["status"] == "rejected"
+        assert answer["rejection"]["reason_code"] == "emergency_redirect"
+        looked_up = await http.get(f"/v1/tickets/{answer['code'].lower().replace('-', ' ')}")
+    assert looked_up.status_code == 200 and looked_up.json()["status"] == "rejected"
+    found = await intake.events_of(answer["ticket_id"], {"TicketSubmitted", "TicketRejected"})
+    rejected = next(d for d in found if d.event_type == "TicketRejected")
+    assert "119" in rejected.payload.reason_text
+
+
+async def test_attachments_are_stored_once_and_travel_as_references(intake):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + uuid.uuid4().bytes + b"\x00" * 16
+    async with intake.client() as http:
+        first = await http.post("/v1/attachments", files={"file": ("x.txt", png, "text/plain")})
+        again = await http.post("/v1/attachments", files={"file": ("y.png", png, "image/png")})
+        assert first.status_code == 201 and again.status_code == 200  # one blob, by hash
+        ref = first.json()
+        assert ref["media_type"] == "image/png"  # from the content, not the file name
+        payload = {**sample("wechat_mini"), "pictures": [{"sha256": ref["sha256"],
+                                                          "kind": "image"}]}
+        answer = (await http.post("/v1/requests", json=payload)).json()
+        staff = intake.client("dispatcher")
+        async with staff:
+            blob = await staff.get(f"/v1/attachments/{ref['sha256']}")
+    assert blob.content == png and blob.headers["content-type"] == "image/png"
+    found = await intake.events_of(answer["ticket_id"], {"TicketSubmitted"})
+    refs = next(d for d in found if d.event_type == "TicketSubmitted").payload.attachments
+    assert [(r.sha256, r.media_type, r.size) for r in refs] == [(ref["sha256"], "image/png",
+                                                                  len(png))]
+
+
+async def test_a_citizen_who_floods_is_told_when_to_come_back(intake):
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    async with intake.client() as http:
+        statuses = []
+        for i in range(7):
+            payload = {**sample("web"), "request_id": f"flood-{phone}-{i}",
+                       "contact": {"phone": phone}}
+            response = await http.post("/v1/requests", json=payload)
+            statuses.append(response.status_code)
+    assert statuses[:5] == [201] * 5
+    assert statuses[5] == 429
+    assert int(response.headers["retry-after"]) > 0
+    assert response.json()["error"] == "rate_limited"

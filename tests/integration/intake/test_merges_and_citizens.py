@@ -1,0 +1,119 @@
+"""并单 (likely duplicates linked to one case) and citizens' identity, through the running service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from services.intake.domain.citizen import pseudonym_for_phone
+
+pytestmark = pytest.mark.integration
+
+
+def _request(text: str, lat: float, lon: float, **extra) -> dict:
+    return {"channel": "wechat_mini", "request_id": uuid.uuid4().hex, "text": text,
+            "location": {"lat": lat, "lon": lon}, **extra}
+
+
+async def _case(staff: httpx.AsyncClient, code: str, until) -> dict:
+    for _ in range(100):
+        body = (await staff.get(f"/v1/tickets/{code}/case")).json()
+        if until(body):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"case of {code} never became as expected: {body}")
+
+
+async def test_a_likely_duplicate_is_merged_then_confirmed_and_undone(intake):
+    # A place of our own (far from the other tests' tickets), two citizens, one broken pipe.
+    lat, lon = 32.95 + (uuid.uuid4().int % 1000) / 100_000, 115.70
+    async with intake.client() as adapter, intake.client("dispatcher") as staff:
+        first = (await adapter.post("/v1/requests", json=_request(
+            "幸福小区北门自来水管爆裂，水流满路面", lat, lon))).json()
+        other = (await adapter.post("/v1/requests", json=_request(
+            "幸福小区北门水管爆了，路面全是水", lat + 0.0003, lon))).json()
+        unrelated = (await adapter.post("/v1/requests", json=_request(
+            "夜里广场舞音响太吵", lat, lon))).json()
+        case = await _case(staff, other["code"], lambda b: b["case"] is not None)
+        assert case["case"]["primary_code"] == first["code"]
+        linked = {t["code"]: t["confirmed"] for t in case["case"]["tickets"]}
+        assert linked == {first["code"]: True, other["code"]: False}
+        confirmed = await staff.post(f"/v1/tickets/{other['code']}/merge/confirm")
+        assert confirmed.status_code == 200
+        undone = await staff.post(f"/v1/tickets/{other['code']}/merge/undo",
+                                  json={"reason": "两处不同的水管"})
+        assert undone.status_code == 200 and undone.json()["case"] is None
+        alone = (await staff.get(f"/v1/tickets/{unrelated['code']}/case")).json()
+        assert alone["case"] is None
+        by_hand = await staff.post(f"/v1/tickets/{unrelated['code']}/merge",
+                                   json={"into": first["code"]})
+        assert by_hand.status_code == 200
+    found = await intake.events_of(other["ticket_id"], {"TicketMergedIntoCase",
+                                                        "TicketUnmergedFromCase"})
+    merges = [d.payload for d in found if d.event_type == "TicketMergedIntoCase"]
+    assert [m.confirmed for m in merges] == [False, True]
+    assert merges[0].primary_code == first["code"] and merges[0].by == "detector"
+    assert merges[0].primary_ticket_id == first["ticket_id"] and merges[0].score >= 0.4
+    unmerged = next(d.payload for d in found if d.event_type == "TicketUnmergedFromCase")
+    assert unmerged.reason == "两处不同的水管" and unmerged.case_id == merges[0].case_id
+
+
+async def test_a_citizen_proven_by_phone_lists_their_tickets_and_erases_their_identity(intake):
+    phone = f"135{uuid.uuid4().int % 10**8:08d}"
+    contact = {"name": "王秀英", "phone": phone}
+    async with intake.client() as adapter, intake.client("dispatcher") as staff:
+        mine = [(await adapter.post("/v1/requests", json=_request(
+            f"第{i}次反映：楼道灯坏了", 32.89, 115.81, contact=contact))).json() for i in range(2)]
+        contact_before = await staff.get(f"/v1/tickets/{mine[0]['code']}/contact")
+        assert contact_before.json()["phone"] == phone
+        async with httpx.AsyncClient(base_url=intake.url) as public:
+            sent = (await public.post("/v1/citizens/verification", json={"phone": phone})).json()
+            assert sent["sent_to"] == f"{phone[:3]}****{phone[-4:]}"
+            session = await public.post("/v1/citizens/session",
+                                        json={"phone": phone, "code": sent["code"]})
+            assert session.status_code == 200
+            again = await public.post("/v1/citizens/session",
+                                      json={"phone": phone, "code": sent["code"]})
+            assert again.status_code == 401  # a code works once
+        citizen = {"authorization": f"Bearer {session.json()['token']}"}
+        listed: list = []
+        for _ in range(100):
+            listed = (await staff.get("/v1/citizens/me/tickets", headers=citizen)).json()[
+                "tickets"]
+            if len(listed) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(t["code"] for t in listed) == sorted(t["code"] for t in mine)
+        erased = await staff.post("/v1/citizens/me/erasure", headers=citizen)
+        assert sorted(erased.json()["tickets"]) == sorted(t["code"] for t in mine)
+        gone = await staff.get(f"/v1/tickets/{mine[0]['code']}/contact")
+        assert gone.status_code == 410
+        still = await staff.get(f"/v1/tickets/{mine[0]['code']}")
+        assert still.status_code == 200 and still.json()["status"] == "accepted"
+        back = (await adapter.post("/v1/requests", json=_request(
+            "我又来反映：楼道灯还是坏的", 32.89, 115.81, contact=contact))).json()
+        assert back["status"] == "accepted"  # everything else keeps working
+        fresh = await staff.get(f"/v1/tickets/{back['code']}/contact")
+        assert fresh.json()["phone"] == phone  # a new key for the new record
+    store = intake.service.infra.pool
+    citizen_id = pseudonym_for_phone(intake.settings.pseudonym_pepper.encode(), phone)
+    with store.connection() as conn:
+        row = conn.execute(f"SELECT destroyed_at FROM {intake.settings.schema}.citizen_keys"
+                           " WHERE citizen = %s", (citizen_id,)).fetchone()
+    assert row is not None and row[0] is not None  # is_destroyed stays true
+    found = await intake.events_of(mine[0]["ticket_id"], {"CitizenIdentityErased"})
+    assert [d.envelope.actor.role for d in found if d.event_type == "CitizenIdentityErased"] \
+        == ["citizen"]
+
+
+async def test_a_supervisor_erases_by_ticket_code(intake):
+    async with intake.client() as adapter, intake.client("supervisor") as supervisor:
+        made = (await adapter.post("/v1/requests", json=_request(
+            "小区健身器材损坏", 32.89, 115.81, contact={"name": "李娜", "address": "人民路1号"})
+        )).json()
+        erased = await supervisor.post("/v1/citizens/erasure", json={"ticket_code": made["code"]})
+        assert erased.status_code == 200 and erased.json()["tickets"] == [made["code"]]
+        assert (await supervisor.get(f"/v1/tickets/{made['code']}/contact")).status_code == 410
