@@ -64,7 +64,7 @@ class Submitter(threading.Thread):
 
 def ledger(platform: Platform) -> list[events.DecodedEvent]:
     out = []
-    after = -1
+    after = 0  # the audit API's cursor: the first ledger_seq to return
     with platform.client("audit", "auditor", sub="crash-auditor") as c:
         while True:
             r = c.get("/v1/ledger/entries", params={"after": after, "limit": 1000})

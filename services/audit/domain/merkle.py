@@ -333,6 +333,18 @@ class MerkleLedgerTree:
             raise ProofError(f"the tree has {self.size} leaves, not {n}")
         return self._range_hashes(inclusion_ranges(leaf_index, n))
 
+    def inclusion_proofs(
+        self, leaf_indexes: Iterable[int], tree_size: int | None = None
+    ) -> dict[int, list[bytes]]:
+        """Inclusion proofs of many leaves (a ticket's history) from ONE store read."""
+        n = self.size if tree_size is None else tree_size
+        if n > self.size:
+            raise ProofError(f"the tree has {self.size} leaves, not {n}")
+        shapes = {i: inclusion_ranges(i, n) for i in leaf_indexes}
+        ranges = sorted({r for shape in shapes.values() for r in shape})
+        hashes = dict(zip(ranges, self._range_hashes(ranges), strict=True))
+        return {i: [hashes[r] for r in shape] for i, shape in shapes.items()}
+
     def consistency_proof(self, first_size: int, second_size: int | None = None) -> list[bytes]:
         n = self.size if second_size is None else second_size
         if n > self.size:

@@ -52,25 +52,42 @@ class FoldRule:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     clear: Sequence[str] = ()
     tell: Sequence[str] = ()  # payload keys holding text the citizen received
+    # payload values that make the event leave the state alone (e.g. a co-handling unit's
+    # assignment does not change who owns the ticket)
+    ignore_if: Mapping[str, str] = field(default_factory=dict)
 
 
 _UNIT = ("unit", "unit_code", "lead_unit", "owner_unit")
+_DUE = {"deadline": ("due_at", "deadline")}
 
+# A unit's reply goes to the platform first (it may be reviewed and sent back); what the citizen
+# was actually told is feedback's CitizenNotified, and intake's rejection reason.
 FOLD_RULES: Mapping[str, FoldRule] = {
     "TicketSubmitted": FoldRule(status="submitted", take={"ticket_code": ("ticket_code", "code")}),
     "TicketAccepted": FoldRule(status="accepted", take={"ticket_code": ("ticket_code",)}),
-    "TicketRejected": FoldRule(status="rejected", tell=("reason", "explanation")),
-    "TicketAssigned": FoldRule(status="assigned", take={"owner_unit": _UNIT}),
+    "TicketRejected": FoldRule(status="rejected", tell=("reason_text", "reason")),
+    "TicketQueuedForDispatcher": FoldRule(status="queued_for_dispatcher"),
+    "TicketAssigned": FoldRule(
+        status="assigned", take={"owner_unit": _UNIT}, ignore_if={"role": "co_handling"}
+    ),
     "AssignmentSignedFor": FoldRule(status="signed_for", take={"owner_unit": _UNIT}),
     "AssignmentBouncedBack": FoldRule(status="bounced_back", clear=("owner_unit",)),
-    "AssignmentReplied": FoldRule(status="replied", tell=("reply_text", "text", "reply")),
-    "DeadlineSet": FoldRule(
-        take={"deadline": ("due_at", "deadline")}, fixed={"deadline_status": "running"}
-    ),
+    "AssignmentTransferred": FoldRule(status="transferred", take={"owner_unit": ("to_unit",)}),
+    "CoordinationDecided": FoldRule(status="coordinated", take={"owner_unit": ("lead_unit",)}),
+    "AssignmentReplied": FoldRule(status="replied"),
+    "CitizenNotified": FoldRule(status="answered", tell=("reply_masked",)),
+    "DeadlineSet": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
+    "DeadlineExtended": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
+    "DeadlineRecomputed": FoldRule(take=_DUE),
+    "ClockResumed": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
+    "ClockPaused": FoldRule(fixed={"deadline_status": "paused"}),
     "DeadlineMet": FoldRule(fixed={"deadline_status": "met"}),
     "DeadlineMissed": FoldRule(fixed={"deadline_status": "missed"}),
     "TicketRated": FoldRule(status="rated", take={"rating": ("rating", "score", "grade")}),
-    "TicketClosed": FoldRule(status="closed"),
+    "TicketMarkedUnrated": FoldRule(status="unrated", fixed={"rating": "unrated"}),
+    "TicketReopened": FoldRule(status="reopened", clear=("rating",)),
+    "TicketClosed": FoldRule(status="closed", take={"rating": ("rating",)}),
+    "CitizenIdentityErased": FoldRule(),  # the ticket's course does not change
 }
 
 
@@ -95,6 +112,8 @@ def fold(
     rule = rules.get(event_type)
     if rule is None:
         return replace(base, unknown_events=(*state.unknown_events, event_type))
+    if any(payload.get(k) == v for k, v in rule.ignore_if.items()):
+        return base
     changes: dict[str, Any] = dict(rule.fixed)
     changes.update({name: None for name in rule.clear})
     for name, keys in rule.take.items():

@@ -27,35 +27,59 @@ WHEN = datetime(2023, 11, 23, 8, 30, tzinfo=UTC)
 
 
 def test_first_entry_of_a_ticket_links_to_genesis() -> None:
-    e = link_entry(None, ledger_seq=0, topic="tickets.events", partition=2, offset=7,
-                   ticket_id="t-1", event=b"\x0a\x03abc")
+    e = link_entry(
+        None,
+        ledger_seq=0,
+        topic="tickets.events",
+        partition=2,
+        offset=7,
+        ticket_id="t-1",
+        event=b"\x0a\x03abc",
+    )
     assert e.prev_hash == GENESIS_HASH and e.ticket_seq == 1
     assert e.entry_hash == hashlib.sha256(GENESIS_HASH + e.canonical()).digest()
     assert e.leaf_data() == e.canonical() + e.entry_hash
 
 
 def test_canonical_bytes_change_with_every_field() -> None:
-    base = dict(ledger_seq=1, topic="tickets.events", partition=0, offset=5, ticket_id="工单-1",
-                ticket_seq=1, event=b"ev")
+    base = dict(
+        ledger_seq=1,
+        topic="tickets.events",
+        partition=0,
+        offset=5,
+        ticket_id="工单-1",
+        ticket_seq=1,
+        event=b"ev",
+    )
     seen = {canonical_bytes(**base)}
-    for name, other in [("ledger_seq", 2), ("topic", "x"), ("partition", 1), ("offset", 6),
-                        ("ticket_id", "工单-2"), ("ticket_seq", 2), ("event", b"eW")]:
+    for name, other in [
+        ("ledger_seq", 2),
+        ("topic", "x"),
+        ("partition", 1),
+        ("offset", 6),
+        ("ticket_id", "工单-2"),
+        ("ticket_seq", 2),
+        ("event", b"eW"),
+    ]:
         seen.add(canonical_bytes(**{**base, name: other}))
     assert len(seen) == 8
 
 
 def test_length_prefixes_keep_fields_apart() -> None:
-    a = canonical_bytes(ledger_seq=0, topic="ab", partition=0, offset=0, ticket_id="c",
-                        ticket_seq=1, event=b"")
-    b = canonical_bytes(ledger_seq=0, topic="a", partition=0, offset=0, ticket_id="bc",
-                        ticket_seq=1, event=b"")
+    a = canonical_bytes(
+        ledger_seq=0, topic="ab", partition=0, offset=0, ticket_id="c", ticket_seq=1, event=b""
+    )
+    b = canonical_bytes(
+        ledger_seq=0, topic="a", partition=0, offset=0, ticket_id="bc", ticket_seq=1, event=b""
+    )
     assert a != b
 
 
 def test_negative_numbers_are_refused() -> None:
     with pytest.raises(LedgerEntryError, match="offset"):
-        canonical_bytes(ledger_seq=0, topic="t", partition=0, offset=-1, ticket_id="x",
-                        ticket_seq=1, event=b"")
+        canonical_bytes(
+            ledger_seq=0, topic="t", partition=0, offset=-1, ticket_id="x", ticket_seq=1, event=b""
+        )
 
 
 def test_in_memory_ledger_chains_per_ticket_and_skips_redelivery() -> None:

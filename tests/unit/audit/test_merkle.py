@@ -56,8 +56,8 @@ def naive_path(m: int, leaves: Sequence[bytes]) -> list[bytes]:
         return []
     k = split_point(n)
     if m < k:
-        return naive_path(m, leaves[:k]) + [mth(leaves[k:])]
-    return naive_path(m - k, leaves[k:]) + [mth(leaves[:k])]
+        return [*naive_path(m, leaves[:k]), mth(leaves[k:])]
+    return [*naive_path(m - k, leaves[k:]), mth(leaves[:k])]
 
 
 def naive_subproof(m: int, leaves: Sequence[bytes], whole: bool) -> list[bytes]:
@@ -67,8 +67,8 @@ def naive_subproof(m: int, leaves: Sequence[bytes], whole: bool) -> list[bytes]:
         return [] if whole else [mth(leaves)]
     k = split_point(n)
     if m <= k:
-        return naive_subproof(m, leaves[:k], whole) + [mth(leaves[k:])]
-    return naive_subproof(m - k, leaves[k:], False) + [mth(leaves[:k])]
+        return [*naive_subproof(m, leaves[:k], whole), mth(leaves[k:])]
+    return [*naive_subproof(m - k, leaves[k:], False), mth(leaves[:k])]
 
 
 def leaves_of(n: int) -> list[bytes]:
@@ -124,7 +124,9 @@ def test_inclusion_proofs_match_rfc_path_and_verify() -> None:
         for m in range(n):
             path = tree.inclusion_proof(m)
             assert path == naive_path(m, leaves)
-            verify_inclusion(leaf=leaf_hash(leaves[m]), leaf_index=m, tree_size=n, path=path, root=root)
+            verify_inclusion(
+                leaf=leaf_hash(leaves[m]), leaf_index=m, tree_size=n, path=path, root=root
+            )
 
 
 def test_consistency_proofs_match_rfc_subproof_and_verify() -> None:
@@ -136,8 +138,11 @@ def test_consistency_proofs_match_rfc_subproof_and_verify() -> None:
             expected = [] if m in (0, n) else naive_subproof(m, leaves[:n], True)
             assert path == expected, (m, n)
             verify_consistency(
-                first_size=m, second_size=n, first_root=mth(leaves[:m]),
-                second_root=mth(leaves[:n]), path=path,
+                first_size=m,
+                second_size=n,
+                first_root=mth(leaves[:m]),
+                second_root=mth(leaves[:n]),
+                path=path,
             )
 
 
@@ -145,7 +150,9 @@ def test_proofs_of_past_sizes_come_from_the_current_tree() -> None:
     leaves = leaves_of(50)
     tree = tree_of(leaves)
     path = tree.inclusion_proof(17, 23)
-    verify_inclusion(leaf=leaf_hash(leaves[17]), leaf_index=17, tree_size=23, path=path, root=mth(leaves[:23]))
+    verify_inclusion(
+        leaf=leaf_hash(leaves[17]), leaf_index=17, tree_size=23, path=path, root=mth(leaves[:23])
+    )
 
 
 def _flip(h: bytes) -> bytes:
@@ -215,12 +222,16 @@ def test_forged_consistency_proofs_are_rejected(data: st.DataObject) -> None:
     else:
         new = _flip(new)
     with pytest.raises(InvalidProofError):
-        verify_consistency(first_size=first, second_size=second, first_root=old, second_root=new, path=path)
+        verify_consistency(
+            first_size=first, second_size=second, first_root=old, second_root=new, path=path
+        )
 
 
 def test_fork_between_equal_sizes_is_rejected() -> None:
     with pytest.raises(InvalidProofError, match="forked"):
-        verify_consistency(first_size=5, second_size=5, first_root=b"a" * 32, second_root=b"b" * 32, path=[])
+        verify_consistency(
+            first_size=5, second_size=5, first_root=b"a" * 32, second_root=b"b" * 32, path=[]
+        )
 
 
 def test_asking_beyond_the_tree_is_a_proof_error() -> None:
@@ -280,10 +291,31 @@ def test_ten_million_leaf_proofs_need_log_n_hashes_in_one_read(m: int) -> None:
         store.reads = store.calls = 0
         proof = tree.consistency_proof(m)
         assert store.calls == 1 and store.reads <= 2 * n.bit_length()
-        verify_consistency(first_size=m, second_size=n, first_root=tree.root(m), second_root=root, path=proof)
+        verify_consistency(
+            first_size=m, second_size=n, first_root=tree.root(m), second_root=root, path=proof
+        )
 
 
 def test_appending_stores_about_two_hashes_per_leaf() -> None:
     store = InMemorySubtreeHashStore()
     MerkleLedgerTree(store).append(leaves_of(1000))
     assert 1000 <= len(store) < 2000
+
+
+def test_many_inclusion_proofs_come_from_one_store_read() -> None:
+    class CountingStore(InMemorySubtreeHashStore):
+        reads = 0
+
+        def get_hashes(self, keys):  # type: ignore[no-untyped-def]
+            CountingStore.reads += 1
+            return super().get_hashes(keys)
+
+    tree = MerkleLedgerTree(CountingStore())
+    tree.append(f"leaf {i}".encode() for i in range(1000))
+    CountingStore.reads = 0
+    wanted = [0, 17, 511, 512, 997, 998]
+    proofs = tree.inclusion_proofs(wanted, 999)
+    assert CountingStore.reads == 1
+    assert proofs == {i: tree.inclusion_proof(i, 999) for i in wanted}
+    with pytest.raises(ProofError):
+        tree.inclusion_proofs([999], 999)

@@ -1,0 +1,209 @@
+"""Benchmark: replay with verification of a 30-event ticket from a big ledger.
+
+    PYTHONPATH=.:proto .venv/bin/python -m bench.audit_replay --rows 1000000
+
+(Run it as a module: bench/platform.py would shadow the standard library's `platform`.)
+
+Builds (once per size) a ledger of `--rows` entries in its own database
+(`bench_audit`, schema `ledger_<rows>`, reused by later runs): `--tickets` measured tickets of 30 real envelopes each,
+spread over the whole ledger with valid chains and real leaf hashes, and filler rows generated in
+SQL (generate_series, ~400-byte events). The Merkle subtree table is built level by level in
+SQL, one checkpoint is signed over the whole ledger, and then each measured ticket is replayed
+the way the API does it: resolve the code, record the read in the access log, read the
+history, build an inclusion proof per entry against the checkpoint, and verify the chain and
+every proof (services.audit.domain.verify.verify_history). Prints medians and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from minsheng.v1 import dispatch_events_pb2 as de
+
+from backbone import events
+from backbone.auth import Principal
+from backbone.store import ensure_database
+from services.audit.bootstrap import build_parts
+from services.audit.domain.chain import ChainHead, link_entry
+from services.audit.settings import AuditSettings
+from tests.integration.audit.lifecycle import T0, new_ticket, ticket_lifecycle
+
+EVENTS_PER_TICKET = 30
+
+
+def thirty_events(ticket_id: str, code: str) -> list:
+    """The ten-step lifecycle with twenty progress notes in the middle."""
+    life = ticket_lifecycle(ticket_id, code)
+    notes = [events.make_envelope(
+        payload=de.AssignmentProgressNoted(unit="yingzhou", assignment_no=1,
+                                           note_masked=f"第{i}次进展：已联系物业公司，正在清运"),
+        event_id=str(uuid.uuid4()), ticket_id=ticket_id, ticket_code=code, producer="dispatch",
+        occurred_at=T0 + timedelta(hours=4, minutes=i)) for i in range(20)]
+    return life[:5] + notes + life[5:]
+
+
+def settings_for(rows: int) -> AuditSettings:
+    return AuditSettings(pg_dbname="bench_audit", pg_schema=f"ledger_{rows}",
+                         checkpoint_key_file="/tmp/bench-audit-checkpoint.pem", writer_role="")
+
+
+def place_tickets(rows: int, tickets: int, rng: random.Random) -> list[list[int]]:
+    seqs = sorted(rng.sample(range(rows), tickets * EVENTS_PER_TICKET))
+    rng.shuffle(seqs)
+    return [sorted(seqs[i::tickets]) for i in range(tickets)]
+
+
+def write_measured(conn: psycopg.Connection, schema: str, places: list[list[int]]) -> list[str]:
+    """Measured tickets: real envelopes, chained, with their leaves; returns their codes."""
+    codes = []
+    by_seq = {}
+    for seqs in places:
+        tid, code = new_ticket()
+        codes.append(code)
+        for seq, env in zip(seqs, thirty_events(tid, code), strict=True):
+            by_seq[seq] = env
+    heads: dict[str, tuple[int, bytes]] = {}
+    with conn.cursor() as cur:
+        for seq in sorted(by_seq):
+            env = by_seq[seq]
+            head = heads.get(env.ticket_id)
+            e = link_entry(ChainHead(*head) if head else None, ledger_seq=seq, topic="bench",
+                           partition=seq % 12, offset=seq, ticket_id=env.ticket_id,
+                           event=env.SerializeToString())
+            heads[env.ticket_id] = (e.ticket_seq, e.entry_hash)
+            cur.execute(
+                f"INSERT INTO {schema}.ledger (ledger_seq, event_id, topic, partition, \"offset\","
+                " ticket_id, ticket_code, ticket_seq, event_type, producer, occurred_at, event,"
+                " prev_hash, entry_hash) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                (seq, env.event_id, "bench", seq % 12, seq, env.ticket_id, env.ticket_code,
+                 e.ticket_seq, env.event_type, env.producer, env.occurred_at.ToDatetime(),
+                 e.event, e.prev_hash, e.entry_hash))
+            cur.execute(f"INSERT INTO {schema}.merkle_node VALUES (0, %s, %s)",
+                        (seq, e.leaf_hash()))
+    return codes
+
+
+def fill(conn: psycopg.Connection, schema: str, rows: int, chunk: int = 500_000) -> None:
+    """Filler entries and their leaves, generated inside PostgreSQL."""
+    for start in range(0, rows, chunk):
+        end = min(rows, start + chunk) - 1
+        conn.execute(
+            f"INSERT INTO {schema}.ledger SELECT i, 'f' || i, 'bench', i %% 12, i,"
+            " 'filler-' || (i / 30), '', i %% 30 + 1, 'AssignmentProgressNoted', 'dispatch',"
+            " now(), decode(repeat(md5(i::text), 12), 'hex'),"
+            " sha256(int8send(i - 1)), sha256(int8send(i)), now()"
+            " FROM generate_series(%s::bigint, %s::bigint) AS i ON CONFLICT DO NOTHING",
+            (start, end))
+        conn.execute(
+            f"INSERT INTO {schema}.merkle_node SELECT 0, i, sha256('\\x00'::bytea || int8send(i))"
+            " FROM generate_series(%s::bigint, %s::bigint) AS i ON CONFLICT DO NOTHING",
+            (start, end))
+        conn.commit()
+        print(f"  filled {end + 1:,} / {rows:,}", flush=True)
+
+
+def build_levels(conn: psycopg.Connection, schema: str, rows: int) -> None:
+    """Every perfect subtree: level L from pairs of level L-1 (complete pairs only)."""
+    level, width = 1, rows // 2
+    while width >= 1:
+        conn.execute(
+            f"INSERT INTO {schema}.merkle_node SELECT %s, idx / 2,"
+            " sha256('\\x01'::bytea || hash || right_hash) FROM (SELECT idx, hash,"
+            " lead(hash) OVER (ORDER BY idx) AS right_hash"
+            f" FROM {schema}.merkle_node WHERE level = %s AND idx < %s) pairs"
+            " WHERE idx %% 2 = 0",
+            (level, level - 1, 2 * width))
+        conn.commit()
+        level, width = level + 1, width // 2
+    conn.execute(f"ANALYZE {schema}.ledger")
+    conn.execute(f"ANALYZE {schema}.merkle_node")
+    conn.commit()
+
+
+def build(settings: AuditSettings, rows: int, tickets: int, rng: random.Random) -> list[str]:
+    ensure_database(settings)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:  # a half-built one
+        conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
+    ensure_database(settings)
+    parts = build_parts(settings, pool_size=2)
+    parts.pool.close()
+    schema = f'"{settings.schema}"'
+    t = time.perf_counter()
+    with psycopg.connect(settings.pg_conninfo()) as conn:
+        for table in ("ledger", "merkle_node"):
+            conn.execute(f"ALTER TABLE {schema}.{table} DISABLE TRIGGER USER")
+        codes = write_measured(conn, schema, place_tickets(rows, tickets, rng))
+        conn.commit()
+        fill(conn, schema, rows)
+        build_levels(conn, schema, rows)
+        for table in ("ledger", "merkle_node"):
+            conn.execute(f"ALTER TABLE {schema}.{table} ENABLE TRIGGER USER")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.bench_tickets (code text)")
+        conn.cursor().executemany(f"INSERT INTO {schema}.bench_tickets VALUES (%s)",
+                                  [(c,) for c in codes])
+    print(f"built {rows:,} entries in {time.perf_counter() - t:.0f} s", flush=True)
+    return codes
+
+
+def existing(settings: AuditSettings) -> list[str]:
+    try:
+        with psycopg.connect(settings.pg_conninfo()) as conn:
+            return [r[0] for r in conn.execute(
+                f'SELECT code FROM "{settings.schema}".bench_tickets').fetchall()]
+    except psycopg.Error:
+        return []
+
+
+def measure(settings: AuditSettings, codes: list[str], rounds: int) -> dict[str, float]:
+    parts = build_parts(settings, pool_size=2)
+    who = Principal("bench", "auditor")
+    parts.checkpointer.sign_if_grown(datetime.now(UTC))  # no-op when the head is signed
+    plain, verified = [], []
+    for _ in range(rounds):
+        for code in codes:
+            t = time.perf_counter()
+            h = parts.histories.history(who, code)
+            plain.append(time.perf_counter() - t)
+            assert len(h.rows) == EVENTS_PER_TICKET
+            t = time.perf_counter()
+            h = parts.histories.history(who, code, proofs=True)
+            result = parts.histories.verification(h)
+            verified.append(time.perf_counter() - t)
+            assert result["ok"], result
+    parts.pool.close()
+
+    def q(xs: list[float], p: float) -> float:
+        return sorted(xs)[min(len(xs) - 1, int(p * len(xs)))] * 1000
+
+    return {"samples": len(verified),
+            "replay_ms_p50": statistics.median(plain) * 1000, "replay_ms_p99": q(plain, 0.99),
+            "verified_ms_p50": statistics.median(verified) * 1000,
+            "verified_ms_p99": q(verified, 0.99)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--tickets", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=12345)
+    args = parser.parse_args()
+    settings = settings_for(args.rows)
+    codes = existing(settings) or build(settings, args.rows, args.tickets,
+                                        random.Random(args.seed))
+    result = measure(settings, codes, args.rounds)
+    print(json.dumps({"rows": args.rows, "machine": " ".join(os.uname()[::2]), "cpus": os.cpu_count(),
+                      "date": datetime.now(UTC).isoformat(timespec="seconds"), **result},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The ledger in PostgreSQL: appending one message, the Merkle store, and the reads.
+
+Appends happen inside the consumer's transaction (the one that also records its progress).
+A transaction-scoped advisory lock makes appends take turns, so `ledger_seq` (the Merkle leaf
+index) is gapless and is the order in which messages were appended even when several replicas
+of the audit service share the lifecycle topic's partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
+
+from services.audit.domain.chain import ChainHead, LedgerEntry, link_entry
+from services.audit.domain.merkle import MerkleLedgerTree, NodeKey
+
+ENTRY_COLUMNS = ('ledger_seq, topic, partition, "offset", ticket_id, ticket_seq, event,'
+                 " prev_hash, entry_hash")
+VIEW_COLUMNS = ENTRY_COLUMNS + ", event_id, ticket_code, event_type, producer, occurred_at, recorded_at"
+
+
+CACHED_FROM_LEVEL = 10  # subtrees of 1024+ entries: shared by every proof that passes by
+
+
+class PgSubtreeHashStore:
+    """domain.merkle.SubtreeHashStore on a cursor: the tree's size is the ledger's size.
+
+    ``cache``: a dict shared across requests for the upper levels. A stored subtree hash is
+    written once and never changes, so caching it is safe for serving proofs; verification
+    uses no cache, so it always sees what the database holds."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], schema: str, size: int | None = None,
+                 cache: dict[NodeKey, bytes] | None = None):
+        self.cur, self.s, self._size, self.cache = cur, Identifier(schema), size, cache
+
+    def tree_size(self) -> int:
+        if self._size is None:
+            self._size = ledger_size(self.cur, self.s)
+        return self._size
+
+    def get_hashes(self, keys: Sequence[NodeKey]) -> list[bytes]:
+        found = self.get_some(keys)
+        return [found[k] for k in keys]  # a missing node raises KeyError, as the Protocol says
+
+    def get_some(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        """The stored hashes of those ``keys`` that are stored."""
+        if self.cache is None:
+            return self._select(keys)
+        found = {k: self.cache[k] for k in keys if k in self.cache}
+        fetched = self._select([k for k in keys if k not in found])
+        self.cache.update((k, h) for k, h in fetched.items() if k[0] >= CACHED_FROM_LEVEL)
+        return found | fetched
+
+    def _select(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        if not keys:
+            return {}
+        rows = self.cur.execute(
+            SQL("SELECT n.level, n.idx, n.hash FROM {}.merkle_node n"
+                " JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx)"
+                " ON n.level = k.level AND n.idx = k.idx").format(self.s),
+            ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        return {(_get(r, 0, "level"), _get(r, 1, "idx")): bytes(_get(r, 2, "hash")) for r in rows}
+
+    def add_hashes(self, nodes: Mapping[NodeKey, bytes], new_size: int) -> None:
+        self.cur.executemany(
+            SQL("INSERT INTO {}.merkle_node (level, idx, hash) VALUES (%s, %s, %s)").format(self.s),
+            [(level, idx, h) for (level, idx), h in nodes.items()])
+        self._size = new_size
+
+
+def _get(row: Any, i: int, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else row[i]
+
+
+def ledger_size(cur: psycopg.Cursor[Any] | psycopg.Connection[Any], s: Identifier) -> int:
+    row = cur.execute(SQL("SELECT coalesce(max(ledger_seq) + 1, 0) AS n FROM {}.ledger")
+                      .format(s)).fetchone()
+    return int(_get(row, 0, "n"))
+
+
+@dataclass(frozen=True)
+class Message:
+    """One consumed message and the envelope fields the ledger indexes it by."""
+
+    topic: str
+    partition: int
+    offset: int
+    raw: bytes
+    event_id: str
+    ticket_id: str
+    ticket_code: str
+    event_type: str
+    producer: str
+    occurred_at: datetime | None
+
+
+def append(cur: psycopg.Cursor[Any], schema: str, m: Message) -> LedgerEntry | None:
+    """Append one message to the ledger, its ticket's chain and the Merkle tree.
+
+    None when the event id is already in the ledger: a republished copy is kept once."""
+    s = Identifier(schema)
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"audit-ledger:{schema}",))
+    if cur.execute(SQL("SELECT 1 FROM {}.ledger WHERE event_id = %s").format(s),
+                   (m.event_id,)).fetchone():
+        return None
+    size = ledger_size(cur, s)
+    head_row = cur.execute(
+        SQL("SELECT ticket_seq, entry_hash FROM {}.ledger WHERE ticket_id = %s"
+            " ORDER BY ticket_seq DESC LIMIT 1").format(s), (m.ticket_id,)).fetchone()
+    head = ChainHead(int(_get(head_row, 0, "ticket_seq")),
+                     bytes(_get(head_row, 1, "entry_hash"))) if head_row else None
+    entry = link_entry(head, ledger_seq=size, topic=m.topic, partition=m.partition,
+                       offset=m.offset, ticket_id=m.ticket_id, event=m.raw)
+    cur.execute(
+        SQL("INSERT INTO {}.ledger (ledger_seq, event_id, topic, partition, \"offset\","
+            " ticket_id, ticket_code, ticket_seq, event_type, producer, occurred_at, event,"
+            " prev_hash, entry_hash) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)")
+        .format(s),
+        (entry.ledger_seq, m.event_id, m.topic, m.partition, m.offset, m.ticket_id,
+         m.ticket_code, entry.ticket_seq, m.event_type, m.producer, m.occurred_at, m.raw,
+         entry.prev_hash, entry.entry_hash))
+    MerkleLedgerTree(PgSubtreeHashStore(cur, schema, size)).append_leaf_hashes(
+        [entry.leaf_hash()])
+    return entry
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+class LedgerReader:
+    """Read-only queries over one ledger schema (a connection per call, from the pool)."""
+
+    def __init__(self, pool: Any, schema: str):
+        self.pool, self.schema, self.s = pool, schema, Identifier(schema)
+        self.upper_levels: dict[NodeKey, bytes] = {}
+
+    def _rows(self, query: SQL, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query.format(s=self.s), params).fetchall()
+
+    def ticket_id_for(self, id_or_code: str) -> str | None:
+        rows = self._rows(SQL("SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
+                              " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1"),
+                          (id_or_code, id_or_code))
+        return rows[0]["ticket_id"] if rows else None
+
+    def history(self, ticket_id: str) -> list[dict[str, Any]]:
+        return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id = %s"
+                              " ORDER BY ticket_seq"), (ticket_id,))
+
+    def page(self, after: int, limit: int) -> list[dict[str, Any]]:
+        return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
+                              " ORDER BY ledger_seq LIMIT %s"), (after, limit))
+
+    def size(self) -> int:
+        with self.pool.connection() as conn:
+            return ledger_size(conn, self.s)
+
+    def stream(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        """Every row in ledger order, through a server-side cursor (constant memory)."""
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor(
+                name="ledger_scan", row_factory=dict_row) as cur:
+            cur.itersize = batch
+            cur.execute(SQL("SELECT " + ENTRY_COLUMNS + " FROM {} ORDER BY ledger_seq")
+                        .format(SQL("{}.ledger").format(self.s)))
+            yield from cur
+
+    def event_ids(self) -> Iterator[tuple[int, str, str, str]]:
+        """(ledger_seq, event_id, producer, event_type) of every entry, in ledger order."""
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor(
+                name="ledger_ids") as cur:
+            cur.itersize = 20000
+            cur.execute(SQL("SELECT ledger_seq, event_id, producer, event_type FROM {}.ledger"
+                            " ORDER BY ledger_seq").format(self.s))
+            yield from cur
+
+    def tree(self, conn: psycopg.Connection[Any], cached: bool = True) -> MerkleLedgerTree:
+        """The Merkle tree as stored; ``cached``: upper levels from memory (for proofs)."""
+        return MerkleLedgerTree(PgSubtreeHashStore(
+            conn.cursor(), self.schema, cache=self.upper_levels if cached else None))

@@ -1,0 +1,144 @@
+"""Replaying a ticket: its whole history from the ledger, proofs, and its state at a moment.
+
+Every read of a history is itself recorded (who, what, when) before anything is returned."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from backbone.auth import Principal
+from services.audit.adapters.access_log import AccessLog
+from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
+from services.audit.adapters.ledger_store import LedgerReader
+from services.audit.application.checkpointing import Checkpointer
+from services.audit.application.entries import decode_view, entry_view, envelope_fields
+from services.audit.domain.checkpoint import CheckpointVerifier
+from services.audit.domain.replay import HistoryEvent, TicketState, state_at
+from services.audit.domain.verify import verify_history
+
+
+class TicketNotInLedgerError(LookupError):
+    """No ledger entry names this ticket id or code."""
+
+
+@dataclass
+class TicketHistory:
+    ticket_id: str
+    rows: list[dict[str, Any]]
+    checkpoint: StoredCheckpoint | None = None
+    proofs: dict[int, list[bytes]] = field(default_factory=dict)
+
+    def entries(self) -> list[dict[str, Any]]:
+        size = self.checkpoint.tree_size if self.checkpoint else None
+        return [entry_view(r, proof=self.proofs.get(r["ledger_seq"]), proof_tree_size=size)
+                for r in self.rows]
+
+
+class Histories:
+    def __init__(self, *, reader: LedgerReader, checkpoints: CheckpointStore,
+                 checkpointer: Checkpointer, access: AccessLog, verifier: CheckpointVerifier,
+                 ledger_id: str):
+        self.reader, self.checkpoints, self.checkpointer = reader, checkpoints, checkpointer
+        self.access, self.verifier, self.ledger_id = access, verifier, ledger_id
+
+    def resolve(self, id_or_code: str) -> str:
+        ticket_id = self.reader.ticket_id_for(id_or_code.strip())
+        if ticket_id is None:
+            raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
+        return ticket_id
+
+    def history(self, who: Principal, id_or_code: str, *, proofs: bool = False,
+                via: str = "http") -> TicketHistory:
+        """The ticket's entries in order; with ``proofs``, an inclusion proof of each against a
+        checkpoint that covers them all (signed now if the newest one does not yet)."""
+        ticket_id = self.resolve(id_or_code)
+        self.access.record(who, action="history" + ("+proofs" if proofs else ""),
+                           target=ticket_id, via=via)
+        rows = self.reader.history(ticket_id)
+        out = TicketHistory(ticket_id, rows)
+        if proofs and rows:
+            out.checkpoint = self._checkpoint_covering(max(r["ledger_seq"] for r in rows) + 1)
+            with self.reader.pool.connection() as conn:
+                tree = self.reader.tree(conn)
+                out.proofs = tree.inclusion_proofs([r["ledger_seq"] for r in rows],
+                                                   out.checkpoint.tree_size)
+        return out
+
+    def _checkpoint_covering(self, size: int) -> StoredCheckpoint:
+        latest = self.checkpoints.latest()
+        if latest is not None and latest.tree_size >= size:
+            return latest
+        self.checkpointer.sign_if_grown()
+        latest = self.checkpoints.latest()
+        if latest is None or latest.tree_size < size:
+            raise RuntimeError("no checkpoint covers the history although one was just signed")
+        return latest
+
+    def verification(self, history: TicketHistory) -> dict[str, Any]:
+        """The server's own check of what it serves (an auditor repeats it with their key)."""
+        if history.checkpoint is None:
+            return {"checked": False, "reason": "ask with proofs=true to check inclusion"}
+        findings = verify_history(history.rows, checkpoint_note=history.checkpoint.note,
+                                  verifier=self.verifier, proofs=history.proofs,
+                                  ledger_id=self.ledger_id)
+        return {"checked": True, "ok": not findings,
+                "findings": [finding_json(f) for f in findings]}
+
+    def state(self, who: Principal, id_or_code: str, at: datetime | None,
+              via: str = "http") -> tuple[str, TicketState, int]:
+        """The ticket as it stood at ``at`` (now when None), and how many entries were read."""
+        ticket_id = self.resolve(id_or_code)
+        self.access.record(who, action="state", target=ticket_id, via=via)
+        rows = self.reader.history(ticket_id)
+        history = fold_input(rows)
+        if at is None:
+            return ticket_id, (state_at(history, history[-1][1]) if history else TicketState()), \
+                len(rows)
+        return ticket_id, state_at(history, at), len(rows)
+
+
+def finding_json(f: Any) -> dict[str, Any]:
+    return {"kind": f.kind, "ledger_seq": f.ledger_seq, "ticket_id": f.ticket_id,
+            "detail": f.detail, "last_seq": f.last_seq}
+
+
+def fold_input(rows: list[dict[str, Any]]) -> list[HistoryEvent]:
+    """(event type, effective time, payload) per entry, for the domain's fold.
+
+    The envelope's fields are merged under the payload (TicketSubmitted's code is in the
+    envelope). Ledger order is causal: an event cannot take effect before the one it follows,
+    so a time stamped earlier (another service's clock, a stated time) is moved up to it."""
+    out: list[HistoryEvent] = []
+    last: datetime | None = None
+    for row in rows:
+        view = decode_view(bytes(row["event"]))
+        if view.envelope is None or view.occurred_at is None:
+            continue
+        when = view.occurred_at if last is None or view.occurred_at >= last else last
+        last = when
+        payload: Mapping[str, Any] = {**envelope_fields(view.envelope), **(view.payload or {})}
+        out.append((view.envelope.event_type, when, payload))
+    return out
+
+
+def state_json(ticket_id: str, state: TicketState, entries_read: int,
+               at: datetime | None) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "at": at.isoformat() if at else None,
+        "status": state.status,
+        "ticket_code": state.ticket_code,
+        "owner_unit": state.owner_unit,
+        "deadline": state.deadline.isoformat() if state.deadline else None,
+        "deadline_status": state.deadline_status,
+        "rating": state.rating,
+        "citizen_was_told": [{"told_at": m.told_at.isoformat(), "event_type": m.event_type,
+                              "text": m.text} for m in state.told],
+        "as_of": state.as_of.isoformat() if state.as_of else None,
+        "events_applied": state.events_applied,
+        "events_in_ledger": entries_read,
+        "unknown_events": list(state.unknown_events),
+    }

@@ -1,0 +1,84 @@
+"""gRPC AuditService: ReplayTicket streams a ticket's whole history from the ledger.
+
+Authentication as everywhere: `authorization: Bearer <token>` metadata; no or a bad token is
+UNAUTHENTICATED, a role other than auditor or supervisor PERMISSION_DENIED."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from minsheng.v1 import audit_api_pb2 as pb
+from minsheng.v1 import audit_api_pb2_grpc as pb_grpc
+
+from backbone import auth
+from services.audit.application.entries import decode_view
+from services.audit.application.histories import Histories, TicketHistory, TicketNotInLedgerError
+from services.audit.domain.chain import LedgerEntry
+
+REPLAY_ROLES = ("auditor", "supervisor")
+
+
+def entry_message(row: dict[str, Any], history: TicketHistory) -> pb.LedgerEntry:
+    entry = LedgerEntry.from_row(row)
+    view = decode_view(entry.event)
+    msg = pb.LedgerEntry(
+        ledger_seq=entry.ledger_seq, partition=entry.partition, offset=entry.offset,
+        ticket_seq=entry.ticket_seq, raw=entry.event, prev_hash=entry.prev_hash,
+        entry_hash=entry.entry_hash, topic=entry.topic, ticket_id=entry.ticket_id,
+        leaf_hash=entry.leaf_hash(),
+        payload_json=json.dumps(view.payload, ensure_ascii=False) if view.payload is not None
+        else "")
+    if view.envelope is not None:
+        msg.envelope.CopyFrom(view.envelope)
+    if row.get("recorded_at") is not None:
+        msg.recorded_at.FromDatetime(row["recorded_at"])
+    if history.checkpoint is not None:
+        msg.inclusion_proof.CopyFrom(pb.InclusionProof(
+            tree_size=history.checkpoint.tree_size, path=history.proofs[entry.ledger_seq],
+            checkpoint=history.checkpoint.note))
+    return msg
+
+
+class AuditServicer(pb_grpc.AuditServiceServicer):
+    def __init__(self, histories: Histories, token_secret: str):
+        self.histories = histories
+        self.secret = token_secret
+
+    async def _principal(self, context: grpc.aio.ServicerContext) -> auth.Principal:
+        metadata = dict(context.invocation_metadata() or ())
+        try:
+            principal = auth.verify(self.secret, auth.bearer(metadata.get("authorization")))
+            return principal.require(*REPLAY_ROLES)
+        except auth.AuthError as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except auth.ForbiddenError as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        raise AssertionError("unreachable: abort raises")
+
+    async def ReplayTicket(self, request: pb.ReplayTicketRequest,  # noqa: N802 (gRPC's name)
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.LedgerEntry]:
+        who = await self._principal(context)
+        wanted = request.ticket_id.strip() or request.ticket_code.strip()
+        if not wanted:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "give a ticket_id or a ticket_code")
+        if len(wanted) > 200:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ticket id or code too long")
+        try:
+            history = await asyncio.to_thread(self.histories.history, who, wanted,
+                                              proofs=request.with_proofs, via="grpc")
+        except TicketNotInLedgerError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        for row in history.rows:
+            yield entry_message(row, history)
+
+
+def add_to(servicer: AuditServicer):  # type: ignore[no-untyped-def]
+    def add(server: grpc.aio.Server) -> None:
+        pb_grpc.add_AuditServiceServicer_to_server(servicer, server)
+
+    return add

@@ -1,0 +1,156 @@
+"""The auditors' HTTP API: replay, state at a moment, verification, proofs, the ledger feed.
+
+Access (all read-only): histories and states to auditors and the supervision office
+(supervisor); the ledger feed, verification, proofs and the access log to auditors only.
+Checkpoints and the public key are open to anyone: they reveal no ticket, and outside
+auditors and witnesses must be able to fetch them without a platform account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from backbone import auth
+from backbone.http import ClientError, NotFoundError, require
+from services.audit.adapters.access_log import AccessLog
+from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
+from services.audit.adapters.ledger_store import LedgerReader
+from services.audit.application.entries import entry_view
+from services.audit.application.histories import (
+    Histories,
+    TicketNotInLedgerError,
+    state_json,
+)
+from services.audit.application.verification import ProofRequestError, Verification
+from services.audit.domain.checkpoint import CheckpointVerifier
+
+AuditorDep = Annotated[auth.Principal, require("auditor")]
+ReplayDep = Annotated[auth.Principal, require("auditor", "supervisor")]
+TicketRef = Annotated[str, "a ticket id (uuid) or its code"]
+
+
+def _checkpoint(cp: StoredCheckpoint) -> dict[str, Any]:
+    return {"tree_size": cp.tree_size, "root_hash": cp.root_hash.hex(),
+            "signed_at": cp.signed_at.isoformat(), "note": cp.note}
+
+
+def _ticket_ref(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 200:
+        raise ClientError("a ticket id or code is 1 to 200 characters")
+    return value
+
+
+def router(*, histories: Histories, reader: LedgerReader, checkpoints: CheckpointStore,
+           verification: Verification, access: AccessLog, verifier: CheckpointVerifier,
+           max_page: int) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["audit"])
+
+    @api.get("/tickets/{ticket}/history")
+    async def ticket_history(ticket: TicketRef, who: ReplayDep,
+                             proofs: bool = False) -> dict[str, Any]:
+        """A ticket's whole history in ledger order, each entry with its bytes and hashes."""
+        try:
+            history = await run_in_threadpool(histories.history, who, _ticket_ref(ticket),
+                                              proofs=proofs)
+        except TicketNotInLedgerError as exc:
+            raise NotFoundError(str(exc)) from exc
+        return {
+            "ticket_id": history.ticket_id,
+            "entries": history.entries(),
+            "checkpoint": _checkpoint(history.checkpoint) if history.checkpoint else None,
+            "verification": await run_in_threadpool(histories.verification, history),
+        }
+
+    @api.get("/tickets/{ticket}/state")
+    async def ticket_state(ticket: TicketRef, who: ReplayDep,
+                           at: datetime | None = None) -> dict[str, Any]:
+        """The ticket as it stood at `at` (ISO 8601 with a time zone; default: now)."""
+        if at is not None and at.tzinfo is None:
+            raise ClientError("`at` needs a time zone, e.g. 2023-11-23T08:00:00+08:00")
+        try:
+            ticket_id, state, read = await run_in_threadpool(
+                histories.state, who, _ticket_ref(ticket), at)
+        except TicketNotInLedgerError as exc:
+            raise NotFoundError(str(exc)) from exc
+        return state_json(ticket_id, state, read, at)
+
+    @api.get("/ledger/entries")
+    async def ledger_entries(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
+                             limit: Annotated[int, Query(ge=1)] = 1000) -> dict[str, Any]:
+        """Entries in ledger order from position `after` (a cursor: the first ledger_seq to
+        return); `next_after` is the cursor of the next page."""
+        limit = min(limit, max_page)
+        await run_in_threadpool(access.record, who, action="entries",
+                                target=f"ledger[{after}:+{limit}]", via="http")
+        rows = await run_in_threadpool(reader.page, after, limit)
+        entries = [entry_view(r) for r in rows]
+        for e, r in zip(entries, rows, strict=True):
+            e["event_id"] = r["event_id"]
+        return {"entries": entries,
+                "next_after": (rows[-1]["ledger_seq"] + 1) if rows else after}
+
+    @api.get("/ledger/verification")
+    async def verify_ledger(who: AuditorDep) -> dict[str, Any]:
+        """Check the whole ledger: chains, order, offsets, every signed checkpoint."""
+        await run_in_threadpool(access.record, who, action="verify", target="ledger", via="http")
+        return await run_in_threadpool(verification.verify)
+
+    @api.get("/proofs/inclusion")
+    async def inclusion_proof(who: AuditorDep, ledger_seq: Annotated[int, Query(ge=0)],
+                              tree_size: Annotated[int | None, Query(ge=1)] = None
+                              ) -> dict[str, Any]:
+        """A bundle for tools/verify_ledger.py: entry `ledger_seq` is in a signed tree."""
+        await run_in_threadpool(access.record, who, action="inclusion_proof",
+                                target=f"ledger[{ledger_seq}]", via="http")
+        try:
+            return await run_in_threadpool(verification.inclusion, ledger_seq, tree_size)
+        except ProofRequestError as exc:
+            raise NotFoundError(str(exc)) from exc
+
+    @api.get("/proofs/consistency")
+    async def consistency_proof(who: AuditorDep, first: Annotated[int, Query(ge=0)],
+                                second: Annotated[int | None, Query(ge=0)] = None
+                                ) -> dict[str, Any]:
+        """A bundle for tools/verify_ledger.py: the older signed ledger is a prefix of the
+        newer one."""
+        try:
+            return await run_in_threadpool(verification.consistency, first, second)
+        except ProofRequestError as exc:
+            raise NotFoundError(str(exc)) from exc
+
+    @api.get("/checkpoints/latest")
+    async def latest_checkpoint() -> dict[str, Any]:
+        """The newest signed checkpoint (open to anyone)."""
+        cp = await run_in_threadpool(checkpoints.latest)
+        if cp is None:
+            raise NotFoundError("no checkpoint signed yet: the ledger is empty")
+        return _checkpoint(cp)
+
+    @api.get("/checkpoints")
+    async def list_checkpoints(after: Annotated[int, Query(ge=-1)] = -1,
+                               limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                               ) -> dict[str, Any]:
+        """Signed checkpoints by tree size, after size `after` (open to anyone)."""
+        found = await run_in_threadpool(checkpoints.listing, after, limit)
+        return {"checkpoints": [_checkpoint(c) for c in found]}
+
+    @api.get("/checkpoints/public-key")
+    async def public_key() -> dict[str, str]:
+        """The key checkpoints are signed with: signed-note verifier key, PEM and raw base64."""
+        return {"name": verifier.name, "vkey": verifier.vkey(), "pem": verifier.public_pem(),
+                "base64": verifier.public_base64(), "algorithm": "Ed25519"}
+
+    @api.get("/access-log")
+    async def access_log(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                         ticket: str = "") -> dict[str, Any]:
+        """Who read which history, when (itself append-only)."""
+        rows = await run_in_threadpool(lambda: access.listing(after=after, limit=limit,
+                                                              target=ticket))
+        return {"reads": rows, "next_after": rows[-1]["id"] if rows else after}
+
+    return api

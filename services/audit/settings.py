@@ -1,0 +1,40 @@
+"""The audit service's configuration (environment variables, prefix MINSHENG_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backbone.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class AuditSettings(ServiceSettings):
+    service: str = "audit"
+    http_port: int = 8106
+    grpc_port: int = 50056
+
+    # The checkpoint's origin line: names this ledger, so a checkpoint of another ledger (a
+    # test platform, a staging copy) is never taken for one of ours.
+    ledger_id: str = "minsheng.example/audit"
+    # Ed25519 signing key: PEM text in MINSHENG_CHECKPOINT_KEY, else this file, generated
+    # (mode 0600) on first start. Empty file setting: <repo>/.data/audit/<dbname>-checkpoint.pem
+    checkpoint_key: str = ""
+    checkpoint_key_file: str = ""
+    checkpoint_key_name: str = "minsheng-audit"
+    checkpoint_interval_s: float = 1.0
+    # Checkpoints are also published here (a witness or an outside auditor can follow them).
+    checkpoint_topic_name: str = "audit.checkpoints"
+    # The ledger's writes run under this PostgreSQL role, which may INSERT and SELECT the ledger
+    # tables and nothing more; "" keeps the connecting user (the triggers still refuse changes).
+    writer_role: str = "minsheng_ledger_writer"
+    max_page: int = 5000  # entries per page of /v1/ledger/entries
+
+    @property
+    def checkpoint_topic(self) -> str:
+        return self.topic(self.checkpoint_topic_name)
+
+    def key_path(self) -> Path:
+        if self.checkpoint_key_file:
+            return Path(self.checkpoint_key_file)
+        return ROOT / ".data" / "audit" / f"{self.pg_dbname}-{self.schema}-checkpoint.pem"
