@@ -168,7 +168,7 @@ def ensure_database(settings: ServiceSettings) -> None:
         if not exists:
             try:
                 conn.execute(SQL("CREATE DATABASE {}").format(Identifier(settings.pg_dbname)))
-            except psycopg.errors.DuplicateDatabase:
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 pass  # another service won the race
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
         try:

@@ -38,7 +38,7 @@ def history(platform: Platform, code: str) -> list[dict[str, Any]]:
 
 
 def event_types(entries: list[dict[str, Any]]) -> list[str]:
-    return [e.get("event_type") or e["event"]["event_type"] for e in entries]
+    return [e["event_type"] for e in entries]
 
 
 def wait_for_event(platform: Platform, code: str, event_type: str, timeout: float = 60):
@@ -51,8 +51,8 @@ def wait_for_event(platform: Platform, code: str, event_type: str, timeout: floa
 
 def payload_of(entries: list[dict[str, Any]], event_type: str) -> dict[str, Any]:
     for e in entries:
-        if (e.get("event_type") or e.get("event", {}).get("event_type")) == event_type:
-            return e.get("payload") or e["event"]["payload"]
+        if e["event_type"] == event_type:
+            return e["payload"]
     raise AssertionError(f"no {event_type}")
 
 

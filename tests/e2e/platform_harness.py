@@ -21,6 +21,7 @@ import httpx
 
 from backbone import auth
 from backbone.settings import ServiceSettings
+from backbone.store import ensure_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,6 +113,8 @@ class Platform:
                 time.sleep(0.3)
 
     def start_all(self) -> None:
+        ensure_database(self.settings.model_copy(
+            update={"pg_dbname": self.env["MINSHENG_PG_DBNAME"], "service": "e2e"}))
         for name in self.names:
             self.start(name)
         self.wait_ready(self.names)

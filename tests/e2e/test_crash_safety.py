@@ -30,15 +30,16 @@ class Submitter(threading.Thread):
     """A channel adapter that keeps submitting; a failed call is retried with the SAME request
     id (the adapter's idempotency key) until intake acknowledges it."""
 
-    def __init__(self, platform: Platform):
+    def __init__(self, platform: Platform, adapter: str):
         super().__init__(daemon=True)
         self.platform = platform
+        self.adapter = adapter
         self.stop = threading.Event()
         self.acked: dict[str, str] = {}  # request id -> code
         self.retries = 0
 
     def run(self) -> None:
-        token = self.platform.token("channel_adapter", sub="crash-adapter")
+        token = self.platform.token("channel_adapter", sub=self.adapter)
         n = 0
         while not self.stop.is_set():
             n += 1
@@ -106,7 +107,7 @@ def check_exactly_once(platform: Platform, codes: set[str]) -> None:
 
 
 def _run_with_kill(platform: Platform, victims: list[str]) -> set[str]:
-    submitter = Submitter(platform)
+    submitter = Submitter(platform, adapter=f"crash-adapter-{'-'.join(victims)}")
     submitter.start()
     time.sleep(4)
     for victim in victims:
@@ -114,7 +115,7 @@ def _run_with_kill(platform: Platform, victims: list[str]) -> set[str]:
     time.sleep(2)
     for victim in victims:
         platform.restart(victim)
-    time.sleep(4)
+    time.sleep(6)
     submitter.stop.set()
     submitter.join(timeout=60)
     assert len(submitter.acked) > 20

@@ -46,13 +46,21 @@ def test_every_submission_is_acknowledged(driven):
 
 
 def test_tickets_reach_their_units_and_the_citizens_ratings(driven):
-    _, tally = driven
+    plan, tally = driven
+    summary = tally.render_summary()
+    unit_kinds = {"sign_for", "bounce_back", "note", "ask_extension", "reply"}
+    now = datetime.now(CHINA).replace(tzinfo=None)
+    handled = {a.ticket for a in plan.actions if a.kind in unit_kinds and a.at <= now}
     ended_early = tally.done["ended:merged_into_case"] + tally.done["ended:rejected"]
-    assert tally.done["assigned"] > 0, tally.render_summary()
-    # Every accepted ticket was either handled by a unit or merged into a case: none lost.
-    assert tally.done["assigned"] + ended_early == tally.done["submitted"], tally.render_summary()
-    assert tally.done["signed_for"] > 0 and tally.done["replied"] > 0, tally.render_summary()
-    assert tally.done["rated"] > 0, tally.render_summary()
+    # Every ticket a unit should have acted on reached one, or was merged into a case.
+    assert tally.done["assigned"] + ended_early >= len(handled), summary
+    assert "not_assigned" not in tally.errors, summary
+    assert tally.done["signed_for"] > 0 and tally.done["replied"] > 0, summary
+    assert tally.done["rated"] > 0, summary
+
+
+def test_no_public_interface_refused_the_simulated_city(driven):
+    _, tally = driven
     assert not tally.errors, tally.render_summary()
 
 

@@ -53,7 +53,7 @@ def test_a_ticket_travels_from_the_channel_to_the_ledger(platform):
              "TicketClosed"]
     positions = [types.index(t) for t in order]
     assert positions[:3] == sorted(positions[:3]) and positions[4:] == sorted(positions[4:])
-    ids = [e.get("event_id") or e["event"]["event_id"] for e in entries]
+    ids = [e["envelope"]["event_id"] for e in entries]
     assert len(ids) == len(set(ids))
     for t in ("TicketSubmitted", "TicketAccepted", "TicketAssigned", "TicketRated",
               "TicketClosed"):
