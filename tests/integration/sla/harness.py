@@ -247,9 +247,14 @@ class SlaProcess:
 
 
 def by_ticket(found: list[events.DecodedEvent]) -> dict[str, list[events.DecodedEvent]]:
+    """Each ticket's events, once each: after a kill -9 the relay may publish a copy (same
+    event id) of what it sent just before dying; consumers drop copies, and so do we."""
     out: dict[str, list[events.DecodedEvent]] = {}
+    seen: set[str] = set()
     for d in found:
-        out.setdefault(d.ticket_id, []).append(d)
+        if d.event_id not in seen:
+            seen.add(d.event_id)
+            out.setdefault(d.ticket_id, []).append(d)
     return out
 
 
