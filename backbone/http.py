@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backbone import auth, events
@@ -116,6 +117,13 @@ def create_app(*, settings: Any, title: str, description: str,
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg")}
+                   for e in exc.errors()]
+        return error(422, "invalid_request", reasons)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
+        # a model built inside a handler from the caller's data (not FastAPI's own parsing)
         reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg")}
                    for e in exc.errors()]
         return error(422, "invalid_request", reasons)

@@ -41,6 +41,9 @@ def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]
     if grpc:
         env.setdefault("MINSHENG_GRPC_PORT", str(grpc))
     env.setdefault("MINSHENG_DATA", str(DATA))
+    # The local platform runs on event time, so `make up` can play a simulated month in
+    # minutes (backbone/clock.py); a production deployment leaves MINSHENG_CLOCK=wall.
+    env.setdefault("MINSHENG_CLOCK", "event")
     return env
 
 

@@ -72,6 +72,10 @@ def test_the_property_fee_run_is_a_hot_topic(driven, running):
     params = {"from": start.isoformat(), "to": (start + timedelta(days=2)).isoformat(), "min_count": 10}
     found = httpx.get(endpoints.analytics + "/v1/hot-topics", params=params, timeout=30,
                       headers=endpoints.bearer("supervisor", sub="e2e-supervisor")).json()
-    places = [r for r in found["recurring"] if episode.answer["estate"] in r["place"]]
+    # Analytics sees places at road level (house numbers and estates masked), in the county.
+    county = plan.unit_names[episode.answer["territory"]]
+    places = [r for r in found["recurring"]
+              if r["place"].startswith(county) and r["theme"] == episode.answer["category"]]
     assert places, found["recurring"]
-    assert max(r["count"] for r in places) >= episode.answer["count"] // 2
+    # Requests from channels without a location (hotline, mailbox) cannot be placed: at least half.
+    assert max(r["count"] for r in places) >= episode.answer["count"] // 2, places

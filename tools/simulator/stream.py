@@ -40,6 +40,7 @@ class StreamContext:
     rng: random.Random
     city: City
     seed: int
+    ref_prefix: str = ""  # default SIM<seed>; a live stream uses its own so ids never repeat
     pool: CitizenPool = field(init=False)
     count: int = 0
 
@@ -55,7 +56,7 @@ class StreamContext:
 
     def next_ref(self) -> str:
         self.count += 1
-        return f"SIM{self.seed}-{self.count:07d}"
+        return f"{self.ref_prefix or f'SIM{self.seed}'}-{self.count:07d}"
 
     def pick_territory(self) -> Territory:
         return self.rng.choices(self.city.territories, cum_weights=self.territory_cum)[0]

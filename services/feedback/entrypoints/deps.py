@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -35,8 +36,14 @@ def context(request: Request, principal: auth.Principal | None = None) -> EventC
                         actor_id=principal.sub, actor_unit=principal.unit)
 
 
+_CODE = re.compile(r"^([A-Z]{2})(\d{6})(\d{5,})([A-Z0-9])$")
+
+
 def ticket_code(code: str) -> str:
-    canonical = code.strip().upper()
-    if not canonical or len(canonical) > 40 or not canonical.isalnum():
-        raise ClientError(f"{code[:40]!r} is not a ticket code")
-    return canonical
+    """A ticket code as intake writes it (FY-261127-00042-K), however the caller typed it
+    (any case, with or without hyphens or spaces); intake itself checks the check character."""
+    compact = re.sub(r"[\s-]", "", code).upper()
+    match = _CODE.match(compact)
+    if not match:
+        raise ClientError(f"{code[:40]!r} is not a ticket code (like FY-261127-00042-K)")
+    return "-".join(match.groups())

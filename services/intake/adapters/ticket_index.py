@@ -79,9 +79,9 @@ class TicketIndex:
 
     # -- reads --------------------------------------------------------------------------------
     def _select(self, where: Composable, params: list[Any], *, order: str = "submitted_at DESC",
-                limit: int = 200) -> list[dict[str, Any]]:
+                limit: int = 200, columns: str = "*") -> list[dict[str, Any]]:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(SQL("SELECT * FROM {} WHERE ").format(self.table) + where
+            cur.execute(SQL("SELECT " + columns + " FROM {} WHERE ").format(self.table) + where
                         + SQL(" ORDER BY " + order + " LIMIT %s"), [*params, limit])
             return list(cur.fetchall())
 
@@ -126,7 +126,7 @@ class TicketIndex:
         return self._select(SQL(" AND ").join(where), params, limit=limit)
 
     def duplicate_candidate_rows(self, new: TicketSnapshot, window: timedelta,
-                                 radius_m: float, limit: int = 300) -> list[dict[str, Any]]:
+                                 radius_m: float, limit: int = 100) -> list[dict[str, Any]]:
         """Accepted tickets near in time (and place, when both have one), same or no category."""
         where: list[Composable] = [SQL("status IN ('accepted', 'closed')"), SQL("ticket_id <> %s"),
                  SQL("submitted_at BETWEEN %s AND %s")]
@@ -139,7 +139,13 @@ class TicketIndex:
             dlon = radius_m / (111_000 * max(0.1, math.cos(math.radians(new.lat))))
             where.append(SQL("(lat IS NULL OR (lat BETWEEN %s AND %s AND lon BETWEEN %s AND %s))"))
             params += [new.lat - dlat, new.lat + dlat, new.lon - dlon, new.lon + dlon]
-        return self._select(SQL(" AND ").join(where), params, limit=limit)
+        # the most recent ones, and only what the detector reads: this runs on every acceptance
+        return self._select(SQL(" AND ").join(where), params, limit=limit,
+                            columns=CANDIDATE_COLUMNS)
+
+
+CANDIDATE_COLUMNS = ("ticket_id, code, status, case_id, category, title_masked, text_masked,"
+                     " submitted_at, lat, lon, address_masked")
 
 
 def snapshot(row: dict[str, Any]) -> TicketSnapshot:

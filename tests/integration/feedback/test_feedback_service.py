@@ -3,19 +3,19 @@ feedback's events and notices out. Event-time clock: the times we state are THE 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from upstream import T0, Ticket
 
 from services.feedback.domain.tokens import issue_rating_token
+from tests.integration.feedback.upstream import fake_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
 def new_ticket() -> Ticket:
-    return Ticket("FY" + uuid.uuid4().hex[:10].upper())
+    return Ticket(fake_code())
 
 
 async def answered(service, ticket: Ticket, *, citizen: str = "citizen-1",

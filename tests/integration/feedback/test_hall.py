@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import shutil
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from upstream import T0, Ticket
 
 from backbone.privacy import find_personal_data
+from tests.integration.feedback.upstream import fake_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -30,7 +30,7 @@ PII_REPLY = "经联系王秀英女士，网格员刘建国已上门，路灯已�
 
 
 def new_ticket() -> Ticket:
-    return Ticket("FY" + uuid.uuid4().hex[:10].upper())
+    return Ticket(fake_code())
 
 
 def leaks(text: str) -> list[str]:
@@ -38,7 +38,7 @@ def leaks(text: str) -> list[str]:
     found = [f"{f.kind}:{f.text}" for f in find_personal_data(text) if f.text != f.masked]
     found += [s for s in SECRETS if s in text]
     # any long digit run is suspect on a public page (ticket codes and times aside)
-    plain = re.sub(r"FY[0-9A-Z]+|\d{4}-\d\d-\d\dT[\d:.]+", "", text)
+    plain = re.sub(r"FY[-0-9A-Z]+|\d{4}-\d\d-\d\dT[\d:.]+", "", text)
     found += re.findall(r"\d{7,}", plain)
     return found
 
@@ -156,7 +156,7 @@ async def test_hall_page_renders_in_a_real_browser_without_personal_data(service
     await service.until(lambda: _count(service, tickets), "the hall populated")
     dom = await _browser("--dump-dom", f"{service.url}/hall")
     assert "诉求大厅" in dom and 'lang="zh-CN"' in dom
-    cards = re.findall(r'<li class="ticket" data-code="([A-Z0-9]+)"', dom)
+    cards = re.findall(r'<li class="ticket" data-code="([-A-Z0-9]+)"', dom)
     assert len(cards) == 20  # the first page, rendered by the page's script
     assert tickets["pii"].code in dom and "已答复" in dom and "共 25 件" in dom
     assert "实时更新" in dom  # the live refresh ran

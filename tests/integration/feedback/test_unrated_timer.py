@@ -4,17 +4,18 @@ modules' tickets too.)"""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from upstream import T0, Ticket
 
+from tests.integration.feedback.upstream import fake_code
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_unrated_after_the_window_then_closed_as_unrated_never_satisfied(service):
-    quiet, rated, later = (Ticket("FY" + uuid.uuid4().hex[:10].upper()) for _ in range(3))
+    quiet, rated, later = (Ticket(fake_code()) for _ in range(3))
     for ticket in (quiet, rated):
         await service.publish(ticket, ticket.submitted(T0, text="噪音扰民", citizen="c-" + ticket.code),
                               ticket.accepted(T0), ticket.assigned(T0),

@@ -64,3 +64,10 @@ class Ticket:
     def deadline_missed(self, at: datetime) -> bytes:
         return self.envelope(sla_events_pb2.DeadlineMissed(clock_no=1, unit="yingzhou.qinghe"),
                              at, "sla")
+
+
+def fake_code() -> str:
+    """A code in intake's shape (FY-YYMMDD-NNNNN-C); feedback does not check the check char."""
+    import random
+    return (f"FY-{random.randint(240101, 261231)}-{random.randint(0, 99999):05d}-"
+            f"{random.choice('ABCDEFGHJKLMNPQRSTUVWXY23456789')}")

@@ -25,10 +25,10 @@ def test_labelled_set_is_big_enough_and_balanced():
 
 
 def test_precision_and_recall_on_labelled_set():
-    # Measured: precision 0.897, recall 0.933 on all 174 pairs (held-out half: 0.83 / 0.92).
+    # Measured with the precision-first policy: precision 0.947, recall 0.72 on all 174 pairs.
     quality = evaluate(load_labelled_pairs())
-    assert quality.precision >= 0.85, quality
-    assert quality.recall >= 0.88, quality
+    assert quality.precision >= 0.93, quality
+    assert quality.recall >= 0.70, quality
 
 
 def test_haversine_known_distance():

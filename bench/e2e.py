@@ -1,0 +1,165 @@
+"""(a) End to end: tickets/s from submission to rating to the audit ledger, and the latency
+from submission to assignment (TicketAssigned seen on the lifecycle topic).
+
+Each ticket lives a short, complete life driven through the public interfaces only: a channel
+adapter submits it, the unit that dispatch assigned signs for it and replies, the citizen rates
+the reply with the link from their notice. Simulated minutes apart (event clock), as fast as
+the platform goes with ``concurrency`` actions in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from backbone.events import decode
+from bench.stats import median, percentile
+from tools.simulator import build_plan
+from tools.simulator.behaviour import REPLY_TEXTS
+from tools.simulator.drive.driver import Waits
+from tools.simulator.drive.scheduler import Scheduler
+from tools.simulator.drive.session import open_session
+from tools.simulator.drive.settings import Endpoints
+from tools.simulator.model import RATE, REPLY, SIGN_FOR, SimAction
+
+
+@dataclass(frozen=True)
+class EndToEndRun:
+    tickets: int
+    rated: int
+    in_ledger: int
+    seconds: float
+    tickets_per_second: float
+    assign_p50_ms: float
+    assign_p99_ms: float
+    envelope_median_bytes: float
+    errors: dict[str, int]
+
+
+def short_lives(count: int, seed: int) -> tuple[list[SimAction], dict]:
+    """``count`` tickets, each: submit, sign for, reply, rate (a minute apart)."""
+    plan = build_plan(seed=seed, days=max(1, count // 150 + 1), per_day=150, episodes=False)
+    actions: list[SimAction] = []
+    for submit in [a for a in plan.actions if a.kind == "submit"][:count]:
+        truth = plan.truths[submit.ticket]
+        unit = f"unit:{truth.handling_unit}"
+        actions += [submit,
+                    SimAction(submit.at + timedelta(minutes=1), submit.ticket, 1, SIGN_FOR, unit, {}),
+                    SimAction(submit.at + timedelta(minutes=2), submit.ticket, 2, REPLY, unit,
+                              {"text": REPLY_TEXTS[truth.request_type], "outcome": "resolved"}),
+                    SimAction(submit.at + timedelta(minutes=3), submit.ticket, 3, RATE,
+                              f"citizen:{truth.citizen}", {"rating": "satisfied", "comment": None})]
+    return actions, plan
+
+
+class LifecycleWatch:
+    """Follows the lifecycle topic: when each ticket's first TicketAssigned arrived, and the
+    size of every envelope."""
+
+    def __init__(self, endpoints: Endpoints):
+        self.endpoints = endpoints
+        self.assigned_at: dict[str, float] = {}
+        self.sizes: list[int] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        topic = self.endpoints.topic("tickets.events")
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.endpoints.kafka_bootstrap,
+                                          enable_auto_commit=False)
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(topic) or set(range(12))
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_end(*assigned)
+        self._task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        async for message in self._consumer:
+            self.sizes.append(len(message.value))
+            try:
+                event = decode(message.value)
+            except Exception:
+                continue
+            if event.event_type == "TicketAssigned":
+                self.assigned_at.setdefault(event.ticket_id, time.perf_counter())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self._consumer:
+            await self._consumer.stop()
+
+
+async def ledger_count(endpoints: Endpoints, tickets: set[str], event_type: str, *,
+                       timeout: float, want: int) -> int:
+    """How many of ``tickets`` have ``event_type`` in the audit ledger (waits up to ``timeout``)."""
+    found: set[str] = set()
+    after = 0
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=endpoints.audit, timeout=30,
+                                 headers=endpoints.bearer("auditor", sub="bench-auditor")) as client:
+        while time.monotonic() < deadline:
+            page = (await client.get("/v1/ledger/entries", params={"after": after, "limit": 1000})).json()
+            for entry in page["entries"]:
+                if entry.get("event_type") == event_type and entry["ticket_id"] in tickets:
+                    found.add(entry["ticket_id"])
+            after = page["next_after"]
+            if len(found) >= want:
+                break
+            if not page["entries"]:
+                await asyncio.sleep(0.2)
+    return len(found)
+
+
+async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int = 64) -> EndToEndRun:
+    actions, plan = short_lives(tickets, seed)
+    watch = LifecycleWatch(endpoints)
+    await watch.start()
+    submitted_at: dict[str, float] = {}
+    async with open_session(endpoints, unit_names=plan.unit_names, truths=plan.truths, seed=seed,
+                            waits=Waits(assignment=30, dispatcher_after=10, notice=30),
+                            replan=False) as session:
+        intake = session.driver.intake
+        original = intake.submit
+
+        async def timed_submit(submit, *, at):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            result = await original(submit, at=at)
+            submitted_at[result.ticket_id] = began
+            return result
+
+        intake.submit = timed_submit  # type: ignore[method-assign]
+        errors: dict[str, int] = {}
+
+        def done(action: SimAction, error: BaseException | None) -> None:
+            if error is not None and not getattr(error, "expected", False):  # merges are outcomes
+                kind = getattr(error, "kind", type(error).__name__)
+                errors[kind] = errors.get(kind, 0) + 1
+
+        scheduler = Scheduler(session.driver.act, concurrency=concurrency,
+                              max_lag=timedelta(days=3650), on_done=done)
+        session.driver.scheduler = scheduler
+        scheduler.add(actions)
+        began = time.perf_counter()
+        await scheduler.run()
+        rated_ids = {s.ticket_id for s in session.driver.tickets.values()}
+        rated = session.tally.done["rated"]
+        in_ledger = await ledger_count(endpoints, rated_ids, "TicketRated", timeout=120, want=rated)
+        seconds = time.perf_counter() - began
+    await watch.stop()
+    waits = [(watch.assigned_at[t] - s) * 1000 for t, s in submitted_at.items() if t in watch.assigned_at]
+    return EndToEndRun(tickets, rated, in_ledger, round(seconds, 2), round(in_ledger / seconds, 2),
+                       round(percentile(waits, 50), 1), round(percentile(waits, 99), 1),
+                       median([float(s) for s in watch.sizes]), errors)
+
+
+def envelope_size(runs: list[EndToEndRun], fallback: int = 600) -> int:
+    sizes = [r.envelope_median_bytes for r in runs if r.envelope_median_bytes == r.envelope_median_bytes]
+    return int(median(sizes)) if sizes else fallback
