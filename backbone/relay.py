@@ -155,7 +155,8 @@ class OutboxRelay:
         producer = await self._producer()
         new_topics = {o.topic for o in outgoing} - self.known_topics
         if new_topics:
-            await ensure_topics(self.settings, {t: 3 for t in new_topics})
+            # per-unit topics carry little traffic: one partition keeps the broker light
+            await ensure_topics(self.settings, {t: 1 for t in new_topics})
             await self._wait_for_leaders(producer, new_topics)
             self.known_topics |= new_topics
         try:

@@ -67,7 +67,7 @@ def kafka_jars() -> None:
 
 def java_cmd(main: str, *args: str) -> list[str]:
     return [
-        "java", "-Xms128m", "-Xmx512m", "-XX:+UseG1GC",
+        "java", "-Xms256m", f"-Xmx{os.environ.get('KAFKA_HEAP', '1g')}", "-XX:+UseG1GC",
         f"-Dlog4j2.configurationFile={ROOT / 'deploy/kafka/log4j2.properties'}",
         f"-Dkafka.logs.dir={KAFKA_DIR}",
         "-cp", f"{KAFKA_LIBS}/*", main, *args,

@@ -28,7 +28,7 @@ from services.dispatch.entrypoints.publications import Publisher
 from services.dispatch.settings import DispatchSettings
 
 RECORDER = "services.dispatch.adapters.recorder:DispatchRecorder"
-UNIT_TOPIC_PARTITIONS = 3
+UNIT_TOPIC_PARTITIONS = 1  # a unit's assignments are few; one partition keeps the broker light
 
 
 def build_application(settings: DispatchSettings) -> DispatchApplication:

@@ -10,8 +10,13 @@ from typing import Any
 
 import grpc
 from aiokafka import AIOKafkaConsumer
-from minsheng.v1 import audit_api_pb2, audit_api_pb2_grpc, dispatch_api_pb2, \
-    dispatch_api_pb2_grpc, feedback_notices_pb2
+from minsheng.v1 import (
+    audit_api_pb2,
+    audit_api_pb2_grpc,
+    dispatch_api_pb2,
+    dispatch_api_pb2_grpc,
+    feedback_notices_pb2,
+)
 
 from tests.e2e.platform_harness import Platform, eventually
 

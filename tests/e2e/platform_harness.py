@@ -7,6 +7,7 @@ restart processes without touching a running demo. Drive it only through public 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import signal
@@ -18,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
 from backbone import auth
 from backbone.settings import ServiceSettings
@@ -129,6 +131,22 @@ class Platform:
         self.wait_ready([name])
 
     def stop_all(self) -> None:
+        self._stop_processes()
+        asyncio.run(self._delete_topics())  # keep the broker light over a long test run
+
+    async def _delete_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            mine = [t for t in await admin.list_topics() if t.startswith(f"e2e{self.id}.")]
+            if mine:
+                await admin.delete_topics(mine)
+        except Exception:  # best effort: a leftover topic only costs broker memory
+            pass
+        finally:
+            await admin.close()
+
+    def _stop_processes(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
