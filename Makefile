@@ -7,7 +7,7 @@ export PYTHONPATH := $(ROOT):$(ROOT)/proto
 export PYTHON := $(PY)
 
 .PHONY: help install infra up down status services demo test test-unit test-integration \
-        test-e2e lint proto proto-check docs bench token logs clean wipe
+        test-e2e lint proto proto-lint proto-check docs bench token logs clean wipe
 
 help:
 	@echo "make up      install, start Kafka + PostgreSQL + all services, load a demo month"
@@ -65,9 +65,17 @@ test-integration: infra
 test-e2e: infra
 	$(PY) -m pytest tests/e2e -q
 
-lint: install
-	$(PY) -m ruff check backbone services tools tests deploy
+lint: install proto-lint
+	$(PY) -m ruff check backbone services tools tests deploy bench
 	$(PY) -m mypy backbone
+
+BUF := $(ROOT)/.data/tools/node_modules/.bin/buf
+$(BUF):
+	@command -v npm >/dev/null || { echo "npm is needed for buf (apt-get install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(ROOT)/.data/tools @bufbuild/buf@1.75.0
+
+proto-lint: $(BUF)
+	cd proto && $(BUF) lint
 
 proto: install
 	$(PY) tools/gen_proto.py

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from backbone.kafka import make_producer
 from tests.e2e.platform_harness import Platform, eventually
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "feedback"))
-from upstream import Ticket
+from upstream import Ticket, fake_code
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +95,7 @@ def published(platform: Platform, ticket: Ticket) -> tuple[list, list]:
 
 def test_kill_9_restart_and_redelivery_change_nothing_twice(feedback: Platform):
     now = datetime.now(UTC)
-    ticket = Ticket("FY" + uuid.uuid4().hex[:10].upper())
+    ticket = Ticket(fake_code())
     review = ticket.reviewed(now - timedelta(minutes=5), reply="已清理路面垃圾。")
     publish(feedback, ticket, ticket.submitted(now - timedelta(hours=2), text="路面垃圾无人清理"),
             ticket.accepted(now - timedelta(hours=2)), ticket.assigned(now - timedelta(hours=1)),

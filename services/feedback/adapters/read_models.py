@@ -140,8 +140,9 @@ class Queries:
 
     def callback_candidates(self, unit: str = "", limit: int = 5000) -> list[dict[str, Any]]:
         return self._all(SQL(
+            # closed too: the sampled callbacks survey tickets a satisfied rating closed
             "SELECT * FROM {}.feedback_state WHERE status IN"
-            " ('awaiting_rating', 'rated', 'unrated') AND NOT already_called"
+            " ('awaiting_rating', 'rated', 'unrated', 'closed') AND NOT already_called"
             " AND (verdict IS NOT NULL OR reopen_count > 0) AND (%s = '' OR unit = %s)"
             " ORDER BY updated_at LIMIT %s").format(self.s), (unit, unit, limit))
 

@@ -30,7 +30,7 @@ from services.feedback.domain.callbacks import (
 )
 from services.feedback.domain.errors import NotTheTicketsCitizenError
 from services.feedback.domain.hall_privacy import mask_for_hall
-from services.feedback.domain.rating import TicketFeedback, verify_rating_token
+from services.feedback.domain.rating import FeedbackStatus, TicketFeedback, verify_rating_token
 from services.feedback.domain.satisfaction import Verdict
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,8 @@ class Judging:
                 fb.reopen(confirmed_by="callback", staff_id=staff_id,
                           reason="回访确认问题未解决" + (f"：{mask_for_hall(note)}" if note else ""),
                           at=at)
-            elif verdict in _SATISFIED or (verdict is Verdict.DISSATISFIED and resolved):
+            elif (verdict in _SATISFIED or (verdict is Verdict.DISSATISFIED and resolved)) \
+                    and fb.status is not FeedbackStatus.CLOSED:
                 fb.close(at=at)
 
         return judged(self._change(self.ticket_id_of(code), context, act))

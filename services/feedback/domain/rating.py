@@ -342,9 +342,11 @@ class TicketFeedback(Aggregate):
         note: str = "",
         at: datetime,
     ) -> None:
-        """Record a phone callback (回访) outcome for the current reply."""
-        self.check_not_closed()
-        if self.status not in _JUDGEABLE:
+        """Record a phone callback (回访) outcome for the current reply.
+
+        Also on a closed ticket: the sampled callbacks survey tickets that a satisfied rating
+        already closed, and what the citizen says on the phone still counts."""
+        if self.status not in _JUDGEABLE and self.status is not FeedbackStatus.CLOSED:
             raise NotAwaitingRatingError("a callback needs a delivered reply to ask about")
         if not staff_id:
             raise CallbackOutcomeError("a callback must name the staff member who called")
@@ -406,9 +408,12 @@ class TicketFeedback(Aggregate):
     # --- reopen (重办) and supervision -------------------------------------------------------
 
     def reopen(self, *, confirmed_by: str, staff_id: str, reason: str, at: datetime) -> None:
-        """Send a dissatisfied, confirmed-unresolved ticket back to dispatch, same code."""
-        self.check_not_closed()
-        if self.status not in _JUDGEABLE:
+        """Send a dissatisfied, confirmed-unresolved ticket back to dispatch, same code.
+
+        A closed ticket reopens only on a callback that found the matter unresolved."""
+        if self.status is FeedbackStatus.CLOSED and confirmed_by != "callback":
+            self.check_not_closed()
+        if self.status not in _JUDGEABLE and self.status is not FeedbackStatus.CLOSED:
             raise NotAwaitingRatingError("only a delivered reply can be reopened")
         if self.verdict is not Verdict.DISSATISFIED:
             shown = self.verdict.value if self.verdict else "not yet judged"

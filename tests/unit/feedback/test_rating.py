@@ -203,7 +203,22 @@ def test_dissatisfied_is_called_back_before_closing_and_closed_is_final() -> Non
     fb.close(at=T0)
     assert fb.status is FeedbackStatus.CLOSED and fb.closed_verdict == "dissatisfied"
     with pytest.raises(FeedbackClosedError):
-        fb.record_callback(staff_id="s-1", reached=False, at=T0)
+        fb.rate(citizen_id="c-1", rating="satisfied", at=T0)
+    with pytest.raises(FeedbackClosedError):
+        fb.reopen(confirmed_by="staff", staff_id="s-1", reason="再看看", at=T0)
+
+
+def test_a_sampled_callback_after_closing_counts_and_can_reopen() -> None:
+    fb = replied()
+    fb.rate(citizen_id="c-1", rating="satisfied", at=T0)
+    fb.close(at=T0)
+    # the sampled survey call: the citizen now says it is not solved
+    fb.record_callback(staff_id="s-2", reached=True, resolved=False,
+                       satisfaction="dissatisfied", at=T0 + timedelta(days=1))
+    assert fb.status is FeedbackStatus.CLOSED and fb.verdict is Verdict.DISSATISFIED
+    fb.reopen(confirmed_by="callback", staff_id="s-2", reason="回访确认未解决",
+              at=T0 + timedelta(days=1))
+    assert fb.status is not FeedbackStatus.CLOSED and fb.reopen_count == 1
 
 
 def test_an_open_window_cannot_close() -> None:
