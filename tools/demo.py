@@ -3,7 +3,7 @@
     python -m tools.demo load     # what `make up` runs once the services are ready
     python -m tools.demo where    # URLs, ready-made tokens, how to follow one ticket
 
-Knobs (environment): DEMO_DAYS (30), DEMO_PER_DAY (20), DEMO_SEED (7), DEMO_CONCURRENCY (32),
+Knobs (environment): DEMO_DAYS (30), DEMO_PER_DAY (10), DEMO_SEED (7), DEMO_CONCURRENCY (32),
 DEMO_MAX_LAG_MINUTES (120: how far in simulated time the load may run ahead of a slow ticket);
 full Fuyang scale is DEMO_PER_DAY=3000 (hours, not minutes). The month is the DEMO_DAYS days
 before today, so `make demo`'s live stream continues it. Loading is recorded in a marker file
@@ -86,7 +86,7 @@ def load(force: bool = False) -> int:
     if missing:
         print(f"not ready: {', '.join(missing)}; start them with `make services`")
         return 1
-    options = RunOptions(days=_int_env("DEMO_DAYS", 30), per_day=_int_env("DEMO_PER_DAY", 20),
+    options = RunOptions(days=_int_env("DEMO_DAYS", 30), per_day=_int_env("DEMO_PER_DAY", 10),
                          seed=_int_env("DEMO_SEED", 7), concurrency=_int_env("DEMO_CONCURRENCY", 32),
                          max_lag_minutes=_int_env("DEMO_MAX_LAG_MINUTES", 120))
     plan = make_plan(options)
