@@ -80,13 +80,12 @@ Translate = Callable[[Publication], Sequence[Outgoing]]
 
 
 class OutboxRelay:
-    """`producer` is accepted for compatibility but the relay keeps its own: an idempotent
-    producer whose send failed (e.g. OutOfOrderSequenceNumber after a leader change) must be
-    replaced, and that must not disturb the service's other sends."""
+    """The relay keeps its own producer: an idempotent producer whose send failed (e.g.
+    OutOfOrderSequenceNumber after a leader change) must be replaced, and that must not
+    disturb the service's other sends."""
 
     def __init__(self, *, settings: ServiceSettings, app: Application, pool: ConnectionPool,
-                 translate: Translate, producer: AIOKafkaProducer | None = None,
-                 name: str = "lifecycle"):
+                 translate: Translate, name: str = "lifecycle"):
         self.settings = settings
         self.app = app
         self.pool = pool

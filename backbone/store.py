@@ -40,6 +40,14 @@ class EventContext:
     actor_unit: str = ""
 
 
+@dataclass(frozen=True)
+class Statement:
+    """A read-model write to run in the same transaction as the events (`app.save(sql=[...])`)."""
+
+    sql: psycopg.sql.SQL | psycopg.sql.Composed
+    params: Sequence[Any] | dict[str, Any] = ()
+
+
 @dataclass
 class Progress:
     """What a consumer has applied: offsets per (topic, partition) and event ids."""
@@ -116,7 +124,8 @@ class TrackedRecorder(PostgresApplicationRecorder):
     """eventsourcing's recorder plus consumer progress and event context, in one transaction.
 
     `app.save(*aggregates, progress=Progress(...), context=EventContext(...))` or
-    `contexts={aggregate_id: EventContext}` for a save that spans several tickets.
+    `contexts={aggregate_id: EventContext}` for a save that spans several tickets;
+    `sql=[Statement(...)]` adds read-model writes to the same transaction.
     """
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
@@ -137,6 +146,8 @@ class TrackedRecorder(PostgresApplicationRecorder):
             if ctx is not None:
                 rows.append((e.originator_id, e.originator_version, ctx))
         record_contexts(curs, self.datastore.schema, rows)
+        for statement in kwargs.get("sql") or ():
+            curs.execute(statement.sql, statement.params)
 
 
 def application_env(settings: ServiceSettings) -> dict[str, str]:

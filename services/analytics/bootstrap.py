@@ -61,8 +61,7 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
                                handlers=consumer.handlers(settings.schema),
                                producer=infra.producer)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
-                        translate=publications.translate_for(settings.lifecycle_topic),
-                        producer=infra.producer)
+                        translate=publications.translate_for(settings.lifecycle_topic))
     http = create_app(settings=settings, title="Minsheng analytics",
                       description="亮晒比: KPIs, monthly rankings, hot topics, dashboard.",
                       readiness=[infra.pg_ready, infra.kafka_ready, live.ready])

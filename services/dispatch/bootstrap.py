@@ -77,8 +77,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
                                    handlers=consumer.handlers(facts), producer=infra.producer,
                                    app=app)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
-                        translate=Publisher(settings, app, units).translate,
-                        producer=infra.producer)
+                        translate=Publisher(settings, app, units).translate)
     await create_unit_topics(settings, relay, units)
     feed = AssignmentFeed(app, readmodel)
     department = DepartmentApi(settings=settings, commands=commands, readmodel=readmodel,

@@ -56,7 +56,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
         composer=AnswerComposer(templates=load_answer_templates(), registry=registry,
                                 link_secret=secret, rating_url_base=settings.rating_url_base))
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
-                        translate=publisher.translate, producer=infra.producer)
+                        translate=publisher.translate)
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], handlers=Handlers(Upstream(policy).table()),

@@ -96,7 +96,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
                              max_attempts=settings.verification_attempts,
                              token_ttl_s=settings.citizen_token_ttl_s,
                              show_codes=settings.shows_codes_in_responses))
-    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool, producer=infra.producer,
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
                             settings.lifecycle_topic, settings.topic("intake.replies")))
     projector = TicketProjector(app=app, index=index, schema=settings.schema,

@@ -46,7 +46,7 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     time = TimeSource(settings, infra.pool, infra.producer)
     timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time)
     facts = publications.Facts(infra.pool, schema)
-    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool, producer=infra.producer,
+    relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
                             settings, facts, app.rules.policy.version,
                             unit_topics=settings.publish_unit_topics))

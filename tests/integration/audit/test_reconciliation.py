@@ -56,8 +56,7 @@ async def test_published_missing_and_orphan_events_are_reported(audit, producer)
         app.save(p, context=EventContext(ticket_id=p.ticket_id, ticket_code="FY1"))
     pool = ConnectionPool(probe_settings.pg_conninfo(), min_size=1, max_size=2, open=True)
     translate = translate_for(audit.settings.lifecycle_topic)
-    relay = OutboxRelay(settings=probe_settings, app=app, pool=pool, translate=translate,
-                        producer=producer)
+    relay = OutboxRelay(settings=probe_settings, app=app, pool=pool, translate=translate)
     assert await relay.run_once() == 4
     late = Probe(ticket_id=str(uuid.uuid4()))  # stored, but the relay never runs again
     app.save(late, context=EventContext(ticket_id=late.ticket_id, ticket_code="FY2"))
