@@ -36,9 +36,11 @@ def new_ticket() -> Ticket:
 def leaks(text: str) -> list[str]:
     """Personal data the platform scanner or our own list finds in `text`."""
     found = [f"{f.kind}:{f.text}" for f in find_personal_data(text) if f.text != f.masked]
-    found += [s for s in SECRETS if s in text]
-    # any long digit run is suspect on a public page (ticket codes and times aside)
-    plain = re.sub(r"FY[-0-9A-Z]+|\d{4}-\d\d-\d\dT[\d:.]+", "", text)
+    # ticket codes, ticket ids and times aside (a random code such as FY-250125-... holds "501")
+    plain = re.sub(r"FY[-0-9A-Z]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                   r"|\d{4}-\d\d-\d\dT[\d:.]+", "", text)
+    found += [s for s in SECRETS if s in plain]
+    # any long digit run is suspect on a public page
     found += re.findall(r"\d{7,}", plain)
     return found
 
