@@ -30,6 +30,7 @@ from services.sla.domain.clock import (
     MET,
     REPLIED_LATE,
     SETTLED,
+    STOPPED,
     AssignmentError,
     ClockError,
     ClockSettledError,
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 INITIAL_GRADE = Grade.GENERAL.value  # until dispatch classifies the ticket
 EXPLANATION_OUTCOMES = frozenset({"explained", "needs_longer"})
 AUTO_POLICY = "auto-policy"
+MERGED = "merged"  # the stop reason of a clock whose ticket was merged into a case
 
 
 class Upstream:
@@ -109,6 +111,11 @@ class Upstream:
         if clock is None:  # the consumer started after acceptance: count from here
             clock = self._start(book, d.ticket_id, 1, grade or INITIAL_GRADE,
                                 graded=grade is not None, at=at)
+        elif clock.status == STOPPED and clock.stop_reason == MERGED:
+            # taken out of its case again (merge undone): handled on its own, on a new clock
+            clock = self._start(book, d.ticket_id, clock.clock_number + 1,
+                                grade or clock.grade, graded=grade is not None or clock.graded,
+                                at=at)
         clock = self._live(d, clock)
         if clock is None:
             return
@@ -120,6 +127,19 @@ class Upstream:
             return  # already waiting for this unit's sign-for (e.g. after a transfer)
         clock.assign(self.rules.policy, self.rules.calendar, unit=p.unit, at=at,
                      reason="assignment", parent_unit=p.parent_unit or None)
+
+    def withdrawn(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """并单: the ticket now follows its case's primary ticket, whose clock measures the
+        handling; its own clock stops, so it is neither warned about nor counted overdue."""
+        _, clock, at = self._open(d, uow)
+        live = self._live(d, clock)
+        if live is None:
+            return
+        if d.payload.unit and live.unit is not None and d.payload.unit != live.unit:
+            log.info("withdrawal from %s while %s holds the ticket: ignored",
+                     d.payload.unit, live.unit)
+            return
+        live.stop(reason=MERGED, at=at)
 
     def signed_for(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         _, clock, at = self._open(d, uow)
@@ -240,6 +260,7 @@ class Upstream:
             "TicketAssigned": self.ticket_assigned,
             "AssignmentSignedFor": self.signed_for,
             "AssignmentBouncedBack": self.bounced_back,
+            "AssignmentWithdrawn": self.withdrawn,
             "AssignmentTransferred": self.transferred,
             "CoordinationDecided": self.coordinated,
             "AssignmentReplied": self.replied,

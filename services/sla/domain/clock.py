@@ -124,6 +124,7 @@ class TicketClock(Aggregate):
         self.due_at, self.explanation_due_at = due_at, explanation_due_at
         self.provisional, self.policy_version = provisional, policy_version
         self.status = RUNNING
+        self.stop_reason: str | None = None
         self.paused_at: dt.datetime | None = None
         self.adjustments: list[Adjustment] = []
         self.pending_extension: dict[str, Any] | None = None
@@ -460,6 +461,7 @@ class TicketClock(Aggregate):
     @event("Stopped")
     def _stopped(self, reason: str, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status = STOPPED
+        self.stop_reason = reason
 
     # -- recomputation --------------------------------------------------------------------
     def recompute(

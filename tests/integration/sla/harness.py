@@ -109,6 +109,12 @@ def extension(ticket: str, at: dt.datetime, unit: str, days: int) -> Upstream:
                                                             reason="需现场勘查"))
 
 
+def withdrawn(ticket: str, at: dt.datetime, unit: str, n: int = 1) -> Upstream:
+    return Upstream(ticket, at, dispatch.AssignmentWithdrawn(
+        unit=unit, assignment_no=n, reason="并单：随主诉求办理", case_id=f"case-{ticket}",
+        primary_ticket_id=f"primary-{ticket}"))
+
+
 def reopened(ticket: str, at: dt.datetime, unit: str) -> Upstream:
     return Upstream(ticket, at, feedback.TicketReopened(reopen_count=1, reason="不满意",
                                                         unit=unit))

@@ -14,6 +14,7 @@ from tests.integration.sla.harness import (
     sh,
     signed_for,
     types,
+    withdrawn,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,3 +47,35 @@ async def test_accept_assign_reply_sets_regrades_and_meets_the_deadline(sla_proc
     assert met.payload.unit == "yingzhou" and met.payload.clock_no == 1
     assert met.occurred_at == sh("2024-11-05 16:00")
     assert all(d.envelope.ticket_code.startswith("FY") for d in mine)
+
+
+async def test_a_merged_ticket_stops_its_clock_and_an_unmerged_one_gets_a_new_clock(sla_process):
+    sla = sla_process()
+    await sla.create_topics()
+    sla.start()
+    merged, other, stray = (f"T-{uuid.uuid4()}" for _ in range(3))
+    await sla.publish([
+        accepted(merged, sh("2024-11-04 10:00")),
+        assigned(merged, sh("2024-11-04 10:30"), "yingzhou", "general"),
+        withdrawn(merged, sh("2024-11-04 11:00"), "yingzhou"),
+        # the merge undone on Thursday: dispatched on its own again
+        assigned(merged, sh("2024-11-07 09:00"), "yingdong", "urgent", n=2),
+        # a withdrawal from a unit that no longer holds the ticket changes nothing
+        accepted(stray, sh("2024-11-04 10:00")),
+        assigned(stray, sh("2024-11-04 10:30"), "yingquan", "general"),
+        withdrawn(stray, sh("2024-11-04 11:00"), "yingzhou"),
+        accepted(other, sh("2024-11-04 10:00")),
+    ])
+    found = await sla.wait_for(
+        lambda f: len([d for d in by_ticket(f).get(merged, [])
+                       if d.event_type == "SignForDeadlineSet"]) == 2
+        and "SignForDeadlineSet" in types(by_ticket(f).get(stray, [])), "the second clock")
+    mine = by_ticket(found)[merged]
+    assert types(mine) == ["DeadlineSet", "DeadlineSet", "SignForDeadlineSet", "ClockStopped",
+                           "DeadlineSet", "SignForDeadlineSet"]
+    stopped, second = mine[3], mine[4]
+    assert stopped.payload.reason == "merged" and stopped.payload.clock_no == 1
+    assert stopped.occurred_at == sh("2024-11-04 11:00")
+    assert second.payload.clock_no == 2 and second.payload.grade == "urgent"
+    assert ts(second) == "2024-11-11T15:59:59.999999"  # 2 working days after Thu the 7th
+    assert "ClockStopped" not in types(by_ticket(found)[stray])
