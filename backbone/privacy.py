@@ -88,8 +88,9 @@ _BUILDING_RUN_RE = re.compile(
 )
 
 # The ~100 most common surnames cover most people; compound ones are checked first.
-_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯")
-_SURNAMES = set(
+# Public (COMPOUND_SURNAMES, SURNAMES): the hall's stricter masker reuses them.
+COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯")
+SURNAMES = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
     "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃"
     "武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒"
@@ -141,7 +142,7 @@ def mask_id_number(id_number: str) -> str:
 def mask_name(name: str) -> str:
     """``张三`` → ``张*``; ``欧阳娜娜`` → ``欧阳**``; a one-character name becomes ``*``."""
     name = name.strip()
-    surname_len = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+    surname_len = 2 if name[:2] in COMPOUND_SURNAMES and len(name) > 2 else 1
     if len(name) <= 1:
         return "*" * len(name)
     return name[:surname_len] + "*" * (len(name) - surname_len)
@@ -200,8 +201,8 @@ def _pattern_findings(text: str) -> list[Finding]:
 
 def _name_after(text: str, pos: int, strict: bool) -> tuple[int, int] | None:
     """Span of a personal name starting at ``pos``, or None when what follows is not a name."""
-    surname_len = 2 if text[pos : pos + 2] in _COMPOUND_SURNAMES else 1
-    if surname_len == 1 and text[pos : pos + 1] not in _SURNAMES:
+    surname_len = 2 if text[pos : pos + 2] in COMPOUND_SURNAMES else 1
+    if surname_len == 1 and text[pos : pos + 1] not in SURNAMES:
         return None
     end = pos + surname_len
     if text.startswith(_HONORIFICS, end):
@@ -241,9 +242,9 @@ def _name_findings(text: str) -> list[Finding]:
 
 def _is_surname_at(text: str, pos: int) -> int:
     """Length of the surname starting at ``pos`` (2 compound, 1 simple), 0 when none."""
-    if text[pos : pos + 2] in _COMPOUND_SURNAMES:
+    if text[pos : pos + 2] in COMPOUND_SURNAMES:
         return 2
-    return 1 if text[pos : pos + 1] in _SURNAMES else 0
+    return 1 if text[pos : pos + 1] in SURNAMES else 0
 
 
 def _overlaps_honorific(text: str, start: int, end: int) -> bool:

@@ -12,18 +12,10 @@ from __future__ import annotations
 
 import re
 
-from backbone.privacy import mask_personal_data
+from backbone.privacy import COMPOUND_SURNAMES, SURNAMES, mask_personal_data
 
-# The platform masker's surname lists are private to it; these are the common ones it uses.
-_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
-    "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃"
-    "武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒"
-    "阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓"
-    "古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫"
-    "寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
-)
-_COMPOUND = "欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|令狐|夏侯"
+_SURNAMES = "".join(sorted(SURNAMES))
+_COMPOUND = "|".join(COMPOUND_SURNAMES)
 _HONORIFICS = ("女士|先生|师傅|老师|大爷|大妈|阿姨|叔叔|经理|主任|同志|老板|小姐|医生|书记|大姐|大哥|"
                "奶奶|爷爷|老人|站长|队长|科长|所长|局长")
 _GIVEN = r"[\u4e00-\u9fff]"
