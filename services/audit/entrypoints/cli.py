@@ -4,7 +4,8 @@
     python -m services.audit reconcile [--json]    every service's published events vs ledger
     python -m services.audit public-key            the checkpoint verifier key (vkey line)
 
-Exit status: 0 when everything checks out, 1 when something was found, 2 on bad usage.
+Exit status: 0 when everything checks out, 1 when something was found, 2 on bad usage or
+when the ledger cannot be read.
 """
 
 from __future__ import annotations
@@ -44,10 +45,17 @@ def verify(settings: AuditSettings, as_json: bool) -> int:
 
 
 def reconcile(settings: AuditSettings, as_json: bool) -> int:
+    import psycopg
+
     from services.audit.application.reconciliation import reconcile as run_reconciliation
     from services.audit.application.reconciliation import render
 
-    report = run_reconciliation(settings)
+    try:
+        report = run_reconciliation(settings)
+    except psycopg.Error as exc:  # no ledger there, no access: say so, not a traceback
+        print(f"cannot read the ledger in schema {settings.schema!r}: "
+              f"{str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else render(report))
     return 0 if report["ok"] else 1
 
