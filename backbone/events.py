@@ -7,6 +7,7 @@ an envelope whose producer is not the owner of its event type.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import uuid
@@ -80,6 +81,14 @@ def new_trace_id() -> str:
     return os.urandom(16).hex()
 
 
+def trace_id_for(event_id: str) -> str:
+    """The trace id of an event that arrived with none: a new trace, named after the event so
+    that publishing the same event again gives the same bytes (a random one would make each
+    republication differ, and an auditor comparing a store with the ledger could not tell a
+    republication from a change)."""
+    return hashlib.sha256(b"trace:" + event_id.encode()).hexdigest()[:32]
+
+
 def traceparent(trace_id: str, span_id: str | None = None) -> str:
     return f"00-{trace_id}-{span_id or os.urandom(8).hex()}-01"
 
@@ -116,7 +125,7 @@ def make_envelope(
         raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
     env = envelope_pb2.Envelope(
         event_id=event_id, ticket_id=ticket_id, ticket_code=ticket_code, event_type=event_type,
-        producer=producer, causation_id=causation_id, trace_id=trace_id or new_trace_id(),
+        producer=producer, causation_id=causation_id, trace_id=trace_id or trace_id_for(event_id),
         schema_version=SCHEMA_VERSION, payload=payload.SerializeToString(),
     )
     env.occurred_at.FromDatetime(occurred_at.astimezone(UTC))

@@ -42,7 +42,7 @@ class RawNotice:
 
     @property
     def trace_id(self) -> str:
-        return self.message.trace_id or events.new_trace_id()
+        return self.message.trace_id or events.trace_id_for(self.event_id)
 
     def SerializeToString(self) -> bytes:  # noqa: N802  (protobuf's name, the relay calls it)
         return self.message.SerializeToString()
