@@ -154,6 +154,8 @@ class IdempotentConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self.settings.consumer_batch,
+            # a topic created after we subscribed is picked up within seconds, not minutes
+            metadata_max_age_ms=10_000,
         )
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:

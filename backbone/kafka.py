@@ -7,6 +7,7 @@ and the channel adapters' `intake.requests` / `intake.replies`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -60,5 +61,25 @@ async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> No
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics %s", [t.name for t in missing])
+            await _await_leaders(admin, {t.name: t.num_partitions for t in missing})
     finally:
         await admin.close()
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, topics: dict[str, int],
+                         timeout_s: float = 30) -> None:
+    """Wait until every new topic's partitions have a leader in the metadata. A consumer that
+    subscribes before the broker publishes that metadata is assigned nothing and stays idle
+    until its next metadata refresh."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await admin.describe_topics(list(topics))
+        ready = {t["topic"] for t in described if t["error_code"] == 0
+                 and len([p for p in t["partitions"] if p["leader"] >= 0]) >= topics[t["topic"]]}
+        if ready >= set(topics):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("topics %s have no leader after %ss", sorted(set(topics) - ready),
+                        timeout_s)
+            return
+        await asyncio.sleep(0.2)
