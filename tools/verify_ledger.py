@@ -9,7 +9,10 @@ trusting the project's code.
 
     verify_ledger.py BUNDLE.json [--key KEYFILE] [--ledger-id ID]
 
-BUNDLE.json::
+BUNDLE.json is either a proof bundle (GET /v1/proofs/inclusion, /v1/proofs/consistency) or a
+ticket's whole history as served with proofs (GET /v1/tickets/{code}/history?proofs=true):
+then every entry's chain link from the ticket's genesis and its inclusion proof are checked.
+A proof bundle::
 
     {"public_key": "<name+keyid+base64 vkey> | {name, pem} | {name, base64}",
      "proof": {"type": "inclusion", "checkpoint": "<signed note>", "leaf_index": 7,
@@ -155,7 +158,7 @@ def open_checkpoint(note: str, key: Key, ledger_id: str | None) -> tuple[int, by
     else:
         raise Invalid(f"checkpoint is not signed by {key.name}")
     lines = body.split("\n")
-    if len(lines) < 3 or not lines[1].isdigit():
+    if len(lines) < 3 or not (lines[1].isascii() and lines[1].isdigit()):
         raise Invalid("checkpoint body is malformed")
     if ledger_id is not None and lines[0] != ledger_id:
         raise Invalid(f"checkpoint is for ledger {lines[0]!r}, not {ledger_id!r}")
@@ -179,7 +182,8 @@ def entry_leaf(entry: dict[str, Any]) -> bytes:
             struct.pack(">Q", entry["offset"]),
             blob(entry["ticket_id"].encode()),
             struct.pack(">Q", entry["ticket_seq"]),
-            blob(base64.b64decode(entry["event"], validate=True)),
+            blob(base64.b64decode(entry["event"] if "event" in entry else entry["raw"],
+                                  validate=True)),
         )
     )
     entry_hash = bytes.fromhex(entry["entry_hash"])
@@ -195,7 +199,52 @@ def _hashes(values: list[str]) -> list[bytes]:
     return out
 
 
+GENESIS = bytes(32)
+
+
+def check_history(history: dict[str, Any], key: Key, ledger_id: str | None) -> str:
+    """A ticket's history as replay serves it: one chain from genesis, every entry in the
+    signed tree. (That no entry FOLLOWS the last one cannot be shown from the history alone.)"""
+    if not isinstance(history.get("checkpoint"), dict):
+        raise Invalid("the history carries no checkpoint: fetch it with proofs=true")
+    size, root = open_checkpoint(history["checkpoint"]["note"], key, ledger_id)
+    entries = history["entries"]
+    if not entries:
+        raise Invalid("the history has no entries")
+    prev, ticket = GENESIS, history.get("ticket_id", entries[0]["ticket_id"])
+    for n, entry in enumerate(entries, start=1):
+        where = f"entry {n} (ledger seq {entry['ledger_seq']})"
+        if entry["ticket_id"] != ticket:
+            raise Invalid(f"{where} belongs to ticket {entry['ticket_id']!r}, not {ticket!r}")
+        if int(entry["ticket_seq"]) != n:
+            raise Invalid(f"{where} has ticket seq {entry['ticket_seq']}: an entry is missing "
+                          "or out of order")
+        if bytes.fromhex(entry["prev_hash"]) != prev:
+            raise Invalid(f"{where} does not chain to the entry before it")
+        try:
+            leaf = entry_leaf(entry)
+        except Invalid as err:
+            raise Invalid(f"{where}: {err}") from None
+        proof = entry.get("inclusion_proof") or {}
+        if int(proof.get("tree_size", -1)) != size:
+            raise Invalid(f"{where}: its proof is not for the checkpoint's tree size {size}")
+        try:
+            proven = inclusion_root(leaf, int(entry["ledger_seq"]), size,
+                                    _hashes(proof.get("path", [])))
+        except Invalid as err:
+            raise Invalid(f"{where}: {err}") from None
+        if proven != root:
+            raise Invalid(f"{where}: inclusion proof leads to a different root")
+        prev = bytes.fromhex(entry["entry_hash"])
+    return (f"ticket {ticket}: {len(entries)} entries chained from genesis, each in the ledger "
+            f"of {size} entries")
+
+
 def check(bundle: dict[str, Any], key: Key, ledger_id: str | None) -> str:
+    if not isinstance(bundle, dict):
+        raise Invalid("expected a JSON object (a proof bundle or a ticket history)")
+    if "entries" in bundle:
+        return check_history(bundle, key, ledger_id)
     proof = bundle["proof"]
     path = _hashes(proof.get("path", []))
     if proof["type"] == "inclusion":
@@ -230,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw = sys.stdin.read() if args.bundle == "-" else Path(args.bundle).read_text()
         bundle = json.loads(raw)
-        spec: Any = bundle.get("public_key")
+        spec: Any = bundle.get("public_key") if isinstance(bundle, dict) else None
         if args.key:
             text = Path(args.key).read_text()
             if "-----BEGIN" in text and not args.key_name:

@@ -24,6 +24,24 @@ class TicketNotInLedgerError(LookupError):
     """No ledger entry names this ticket id or code."""
 
 
+class TicketRefError(ValueError):
+    """What was given cannot be a ticket id or code (empty, too long, control characters)."""
+
+
+MAX_TICKET_REF = 200
+
+
+def ticket_ref(value: str) -> str:
+    """A ticket id or code as a caller typed it, checked before it reaches a query: PostgreSQL
+    refuses a NUL character in text, which would otherwise surface as a server error."""
+    value = value.strip()
+    if not value or len(value) > MAX_TICKET_REF:
+        raise TicketRefError(f"a ticket id or code is 1 to {MAX_TICKET_REF} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise TicketRefError("a ticket id or code has no control characters")
+    return value
+
+
 @dataclass
 class TicketHistory:
     ticket_id: str
@@ -45,7 +63,7 @@ class Histories:
         self.access, self.verifier, self.ledger_id = access, verifier, ledger_id
 
     def resolve(self, id_or_code: str) -> str:
-        ticket_id = self.reader.ticket_id_for(id_or_code.strip())
+        ticket_id = self.reader.ticket_id_for(ticket_ref(id_or_code))
         if ticket_id is None:
             raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
         return ticket_id
@@ -88,16 +106,26 @@ class Histories:
                 "findings": [finding_json(f) for f in findings]}
 
     def state(self, who: Principal, id_or_code: str, at: datetime | None,
-              via: str = "http") -> tuple[str, TicketState, int]:
-        """The ticket as it stood at ``at`` (now when None), and how many entries were read."""
+              via: str = "http") -> StateReading:
+        """The ticket as it stood at ``at`` (after its last event when None)."""
         ticket_id = self.resolve(id_or_code)
         self.access.record(who, action="state", target=ticket_id, via=via)
         rows = self.reader.history(ticket_id)
         history = fold_input(rows)
+        first = history[0][1] if history else None
         if at is None:
-            return ticket_id, (state_at(history, history[-1][1]) if history else TicketState()), \
-                len(rows)
-        return ticket_id, state_at(history, at), len(rows)
+            state = state_at(history, history[-1][1]) if history else TicketState()
+        else:
+            state = state_at(history, at)
+        return StateReading(ticket_id, state, len(rows), first)
+
+
+@dataclass(frozen=True)
+class StateReading:
+    ticket_id: str
+    state: TicketState
+    entries_read: int
+    first_event_at: datetime | None  # when the ticket's history begins (None: nothing decodable)
 
 
 def finding_json(f: Any) -> dict[str, Any]:
@@ -124,11 +152,14 @@ def fold_input(rows: list[dict[str, Any]]) -> list[HistoryEvent]:
     return out
 
 
-def state_json(ticket_id: str, state: TicketState, entries_read: int,
-               at: datetime | None) -> dict[str, Any]:
-    return {
-        "ticket_id": ticket_id,
+def state_json(reading: StateReading, at: datetime | None) -> dict[str, Any]:
+    state, first = reading.state, reading.first_event_at
+    out = {
+        "ticket_id": reading.ticket_id,
         "at": at.isoformat() if at else None,
+        # a moment before the ticket's first event is a fair question with an empty answer
+        "existed": state.events_applied > 0,
+        "first_event_at": first.isoformat() if first else None,
         "status": state.status,
         "ticket_code": state.ticket_code,
         "owner_unit": state.owner_unit,
@@ -139,6 +170,9 @@ def state_json(ticket_id: str, state: TicketState, entries_read: int,
                               "text": m.text} for m in state.told],
         "as_of": state.as_of.isoformat() if state.as_of else None,
         "events_applied": state.events_applied,
-        "events_in_ledger": entries_read,
+        "events_in_ledger": reading.entries_read,
         "unknown_events": list(state.unknown_events),
     }
+    if not out["existed"] and first is not None:
+        out["note"] = f"no event of this ticket had occurred by then; its first is at {out['first_event_at']}"
+    return out

@@ -1,7 +1,10 @@
 """gRPC AuditService: ReplayTicket streams a ticket's whole history from the ledger.
 
 Authentication as everywhere: `authorization: Bearer <token>` metadata; no or a bad token is
-UNAUTHENTICATED, a role other than auditor or supervisor PERMISSION_DENIED."""
+UNAUTHENTICATED, a role other than auditor or supervisor PERMISSION_DENIED.
+
+The server also offers gRPC server reflection, so an outside auditor's generic tool (grpcurl,
+a dynamic client) discovers the service and its messages without our generated code."""
 
 from __future__ import annotations
 
@@ -11,12 +14,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from grpc_reflection.v1alpha import reflection
 from minsheng.v1 import audit_api_pb2 as pb
 from minsheng.v1 import audit_api_pb2_grpc as pb_grpc
 
 from backbone import auth
 from services.audit.application.entries import decode_view
-from services.audit.application.histories import Histories, TicketHistory, TicketNotInLedgerError
+from services.audit.application.histories import (
+    Histories,
+    TicketHistory,
+    TicketNotInLedgerError,
+    TicketRefError,
+    ticket_ref,
+)
 from services.audit.domain.chain import LedgerEntry
 
 REPLAY_ROLES = ("auditor", "supervisor")
@@ -66,11 +76,11 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         if not wanted:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "give a ticket_id or a ticket_code")
-        if len(wanted) > 200:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ticket id or code too long")
         try:
-            history = await asyncio.to_thread(self.histories.history, who, wanted,
+            history = await asyncio.to_thread(self.histories.history, who, ticket_ref(wanted),
                                               proofs=request.with_proofs, via="grpc")
+        except TicketRefError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except TicketNotInLedgerError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         for row in history.rows:
@@ -80,5 +90,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
 def add_to(servicer: AuditServicer):  # type: ignore[no-untyped-def]
     def add(server: grpc.aio.Server) -> None:
         pb_grpc.add_AuditServiceServicer_to_server(servicer, server)
+        reflection.enable_server_reflection(
+            (pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
+             reflection.SERVICE_NAME), server)
 
     return add

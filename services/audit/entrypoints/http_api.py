@@ -22,7 +22,9 @@ from services.audit.application.entries import entry_view
 from services.audit.application.histories import (
     Histories,
     TicketNotInLedgerError,
+    TicketRefError,
     state_json,
+    ticket_ref,
 )
 from services.audit.application.verification import ProofRequestError, Verification
 from services.audit.domain.checkpoint import CheckpointVerifier
@@ -38,10 +40,21 @@ def _checkpoint(cp: StoredCheckpoint) -> dict[str, Any]:
 
 
 def _ticket_ref(value: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 200:
-        raise ClientError("a ticket id or code is 1 to 200 characters")
-    return value
+    try:
+        return ticket_ref(value)
+    except TicketRefError as exc:
+        raise ClientError(str(exc)) from exc
+
+
+def _access_target(histories: Histories, ticket: str) -> str:
+    """Reads are recorded by ticket id; an auditor may name the ticket by its code."""
+    if not ticket:
+        return ""
+    ref = _ticket_ref(ticket)
+    try:
+        return histories.resolve(ref)
+    except TicketNotInLedgerError:
+        return ref  # nothing of it in the ledger: its reads (if any) are under what was given
 
 
 def router(*, histories: Histories, reader: LedgerReader, checkpoints: CheckpointStore,
@@ -72,11 +85,10 @@ def router(*, histories: Histories, reader: LedgerReader, checkpoints: Checkpoin
         if at is not None and at.tzinfo is None:
             raise ClientError("`at` needs a time zone, e.g. 2023-11-23T08:00:00+08:00")
         try:
-            ticket_id, state, read = await run_in_threadpool(
-                histories.state, who, _ticket_ref(ticket), at)
+            reading = await run_in_threadpool(histories.state, who, _ticket_ref(ticket), at)
         except TicketNotInLedgerError as exc:
             raise NotFoundError(str(exc)) from exc
-        return state_json(ticket_id, state, read, at)
+        return state_json(reading, at)
 
     @api.get("/ledger/entries")
     async def ledger_entries(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
@@ -148,9 +160,10 @@ def router(*, histories: Histories, reader: LedgerReader, checkpoints: Checkpoin
     async def access_log(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                          ticket: str = "") -> dict[str, Any]:
-        """Who read which history, when (itself append-only)."""
+        """Who read which history, when (itself append-only). `ticket`: an id or a code."""
+        target = await run_in_threadpool(_access_target, histories, ticket)
         rows = await run_in_threadpool(lambda: access.listing(after=after, limit=limit,
-                                                              target=ticket))
+                                                              target=target))
         return {"reads": rows, "next_after": rows[-1]["id"] if rows else after}
 
     return api
