@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from grpc_reflection.v1alpha import reflection
 from minsheng.v1 import dispatch_api_pb2 as api
 from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
 
@@ -145,6 +146,11 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
 
     def add_to(self, server: grpc.aio.Server) -> None:
         api_grpc.add_DepartmentServiceServicer_to_server(self, server)
+        # server reflection: a department's generic tools (grpcurl, dynamic clients) discover
+        # the API without our generated code
+        reflection.enable_server_reflection(
+            (api.DESCRIPTOR.services_by_name["DepartmentService"].full_name,
+             reflection.SERVICE_NAME), server)
 
     # --- plumbing ---
 

@@ -193,3 +193,23 @@ async def test_bad_requests_get_precise_status_codes_with_reasons(dispatch, depa
     with dispatch.http("supervisor") as http:
         disputed = http.get("/v1/queues", params={"queue": "disputed"}).json()["tickets"]
     assert code in [t["ticket_code"] for t in disputed]
+
+
+async def test_the_api_is_discoverable_by_reflection(dispatch):
+    """A department's generic tool (grpcurl, a dynamic client) finds DepartmentService and its
+    messages from the server alone, without our generated code."""
+    from google.protobuf import descriptor_pool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    def discover() -> tuple[list[str], list[str]]:
+        with grpc.insecure_channel(f"127.0.0.1:{dispatch.grpc_port}") as channel:
+            database = ProtoReflectionDescriptorDatabase(channel)
+            service = descriptor_pool.DescriptorPool(database).FindServiceByName(
+                "minsheng.v1.DepartmentService")
+            return list(database.get_services()), [m.name for m in service.methods]
+
+    services, methods = await asyncio.to_thread(discover)
+    assert "minsheng.v1.DepartmentService" in services
+    assert {"SignFor", "BounceBack", "Reply", "StreamAssignments"} <= set(methods)
