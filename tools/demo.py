@@ -4,7 +4,8 @@
     python -m tools.demo where    # URLs, ready-made tokens, how to follow one ticket
 
 Knobs (environment): DEMO_DAYS (30), DEMO_PER_DAY (10), DEMO_SEED (7), DEMO_CONCURRENCY (32),
-DEMO_MAX_LAG_MINUTES (120: how far in simulated time the load may run ahead of a slow ticket);
+DEMO_MAX_LAG_MINUTES (120: how far in simulated time the load may run ahead of a slow ticket),
+DEMO_PORT_OFFSET (0: the services on their usual ports plus this, e.g. an isolated copy);
 full Fuyang scale is DEMO_PER_DAY=3000 (hours, not minutes). The month is the DEMO_DAYS days
 before today, so `make demo`'s live stream continues it. Loading is recorded in a marker file
 under .data/demo/ keyed by the database and topic prefix: a second `make up` does not load it
@@ -81,7 +82,7 @@ def load(force: bool = False) -> int:
         print(f"demo month already loaded on {done['loaded_at']} ({done['tickets']} tickets); "
               f"`python -m tools.demo load --force` loads it again")
         return 0
-    endpoints = Endpoints.local(settings=settings)
+    endpoints = Endpoints.local(settings=settings, port_offset=_int_env("DEMO_PORT_OFFSET", 0))
     missing = wait_until_ready(endpoints)
     if missing:
         print(f"not ready: {', '.join(missing)}; start them with `make services`")
@@ -108,7 +109,7 @@ def load(force: bool = False) -> int:
 
 def where() -> int:
     settings = ServiceSettings()
-    endpoints = Endpoints.local(settings=settings)
+    endpoints = Endpoints.local(settings=settings, port_offset=_int_env("DEMO_PORT_OFFSET", 0))
     print("Minsheng (民声): where to look\n")
     for name, paths in PAGES.items():
         base = endpoints.urls[name]

@@ -1,5 +1,11 @@
-"""Feedback as its own process (wall clock): answered, killed with -9 mid-life, restarted,
-re-sent a copy of the reply, rated through its link: every effect happens exactly once."""
+"""Feedback killed with -9: every effect happens exactly once.
+
+1. Under the city simulator's load, on a whole platform: ratings, callbacks and reopenings in
+   flight while feedback is down; every acknowledged rating and callback is in the ledger once.
+2. Feedback as its own process (wall clock): answered, killed mid-life, restarted, re-sent a
+   copy of the reply (what an upstream relay does after a crash; no public interface sends a
+   copy, so this part publishes it itself), rated through its link.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from minsheng.v1 import feedback_notices_pb2
 from backbone import events
 from backbone.kafka import make_producer
 from tests.e2e.platform_harness import Platform, eventually
+from tests.e2e.test_crash_safety import check_exactly_once, run_with_kills
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "feedback"))
 from upstream import Ticket, fake_code
@@ -44,6 +51,30 @@ def feedback(infra):
     platform.wait_ready(["feedback"])
     yield platform
     platform.stop_all()
+
+
+@pytest.fixture(scope="module")
+def city(infra):
+    platform = Platform()
+    platform.start_all()
+    yield platform
+    platform.stop_all()
+
+
+def test_killing_feedback_under_the_city_load_changes_nothing_twice(city: Platform):
+    # follow-ups at two simulated days a second: replies, ratings and callbacks meet the kill
+    record = run_with_kills(city, ["feedback"], seed=44, speed=172_800.0)
+    found = check_exactly_once(city, record)
+    rated = sum(c["rated"] for c in record.acted.values())
+    assert rated > 0, record.summary
+    for code in record.codes:
+        types = [d.event_type for d in found[code]]
+        # one notice per reply at most (a ticket merged into a case hears its primary's reply),
+        # one close per round
+        replies = types.count("AssignmentReplied") or int("TicketMergedIntoCase" in types)
+        assert types.count("CitizenNotified") <= replies, (code, types)
+        assert types.count("TicketClosed") <= 1 + types.count("TicketReopened"), (code, types)
+        assert types.count("TicketRated") <= max(1, types.count("CitizenNotified")), (code, types)
 
 
 def publish(platform: Platform, ticket: Ticket, *raws: bytes) -> None:

@@ -3,6 +3,7 @@
     python -m tools.simulator plan --days 30 --per-day 300 --seed 7 --out plan.jsonl
     python -m tools.simulator run --days 3 --per-day 100 --seed 7      # drive the platform
     python -m tools.simulator live --rate 5                            # a live stream; Ctrl-C stops
+    python -m tools.simulator merges --per-day 10                      # intake's detector on a plan
 
 The only place in the simulator that writes files.
 """
@@ -30,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD")
     plan.add_argument("--no-episodes", action="store_true", help="leave out the planted episodes")
     plan.add_argument("--out", type=Path, required=True, help="output file ('-' for stdout)")
+
+    merges = commands.add_parser("merges", help="what intake's duplicate detector would merge of a plan")
+    merges.add_argument("--days", type=int, default=30)
+    merges.add_argument("--per-day", type=int, default=10)
+    merges.add_argument("--seed", type=int, default=7)
+    merges.add_argument("--no-episodes", action="store_true")
 
     run = commands.add_parser("run", help="drive a simulated period through the running platform")
     run.add_argument("--days", type=int, default=3)
@@ -112,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "live":
         return _live(args)
+    if args.command == "merges":
+        from tools.simulator.merges import measure
+
+        print(measure(build_plan(seed=args.seed, days=args.days, per_day=args.per_day,
+                                 episodes=not args.no_episodes)).render())
+        return 0
     began = time.perf_counter()
     sim = build_plan(seed=args.seed, days=args.days, per_day=args.per_day, start=args.start,
                      episodes=not args.no_episodes)

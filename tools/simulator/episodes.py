@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from tools.simulator.behaviour import handle
@@ -28,6 +29,11 @@ from tools.simulator.stream import StreamContext, Submitted
 from tools.simulator.texts import Subcategory
 
 FEE_RUN_SIZE = 40
+FEE_RISE = "{estate}物业今年把物业费从每平方米0.{fee_old}元涨到了1.{fee_new}元，没有开业主大会，也没有公示"
+# People at the scene of one matter report it mostly from their phones, pin and photo included
+# (an estate's owners rally in their WeChat group and send each other the mini-program).
+EPISODE_CHANNELS = ("wechat_mini", "hotline_12345", "wechat_official", "web")
+EPISODE_CHANNEL_WEIGHTS = (0.70, 0.20, 0.06, 0.04)
 DUPLICATE_BURST_SIZE = 12
 DISPUTE_ZONE = "zone.chengnan"
 DISPUTE_LEAD_NAME = "清河街道"
@@ -42,18 +48,24 @@ def property_fee_run(ctx: StreamContext, start: date, days: int, size: int = FEE
     estate = rng.choice(territory.estates)
     first = start + timedelta(days=7 if days >= 14 else 0)
     span = min(7, (start + timedelta(days=days) - first).days)
-    sub = ctx.find_subcategory("物业管理", "物业收费")
+    # One matter: the estate's fee rise, with the same figures, told by many owners.
+    sub = replace(ctx.find_subcategory("物业管理", "物业收费"), issues=(FEE_RISE,), exclusive=True)
+    facts = {"fee_old": str(rng.randint(5, 8)), "fee_new": str(rng.randint(0, 5))}
     moments = _spread(rng, first, span, size)
     episode_id = "episode.property_fee_run"
     submitted = []
     for at in moments:
         item = ctx.submit(at, territory=territory, sub=sub, estate=estate,
-                          citizen=ctx.pool.person(territory, estate, fresh=True), episode=episode_id)
+                          citizen=ctx.pool.person(territory, estate, fresh=True), episode=episode_id,
+                          channel=rng.choices(EPISODE_CHANNELS, EPISODE_CHANNEL_WEIGHTS)[0],
+                          slots_extra=facts)
         handle(rng, item.line, item.truth, item.citizen)
         submitted.append(item)
     answer = {"category": "物业管理", "subcategory": "物业收费", "estate": estate.name,
               "territory": territory.code, "subdistrict": estate.subdistrict, "count": size,
-              "week_start": first.isoformat(), "week_end": (first + timedelta(days=span - 1)).isoformat()}
+              "week_start": first.isoformat(), "week_end": (first + timedelta(days=span - 1)).isoformat(),
+              # one matter: reports within the duplicate window should be merged into cases
+              "same_matter": True}
     description = f"{territory.name}{estate.name}一周内{size}件物业收费投诉"
     return Episode(episode_id, "hot_topic", description, [s.truth.ticket for s in submitted], answer), submitted
 
@@ -67,7 +79,7 @@ def jurisdiction_dispute(ctx: StreamContext, start: date, days: int) -> tuple[Ep
     sub = Subcategory("市容环境", "垃圾清运", "territory", "complaint", "simple",
                       titles=("{estate}与{estate_b}之间道路无人清扫",),
                       issues=("{estate}与{estate_b}大门口之间的道路垃圾太多，没有人清扫",),
-                      asks=("请相关部门尽快安排清扫", "希望有人管一管"))
+                      asks=("请相关部门尽快安排清扫", "希望有人管一管"), exclusive=True, plain=True)
     day = start + timedelta(days=min(10, days - 1))
     at = datetime.combine(day, time(9, rng.randint(0, 59)))
     item = ctx.submit(at, territory=zone, sub=sub, estate=estate_a, channel="wechat_mini",
@@ -104,12 +116,14 @@ def duplicate_burst(ctx: StreamContext, start: date, days: int, size: int = DUPL
     rng = ctx.rng
     territory = rng.choice([t for t in ctx.city.territories if t.kind == "county"])
     estate = rng.choice(territory.estates)
-    sub = ctx.find_subcategory("供水", "管道爆裂")
+    base = ctx.find_subcategory("供水", "管道爆裂")
+    sub = replace(base, issues=(rng.choice(base.issues),), exclusive=True)
     day = start + timedelta(days=min(3, days - 1))
     begin = datetime.combine(day, time(7, rng.randint(0, 50)))
     moments = sorted(begin + timedelta(seconds=rng.randrange(7200)) for _ in range(size))
     submitted = [ctx.submit(at, territory=territory, sub=sub, estate=estate,
                             citizen=ctx.pool.person(territory, estate, fresh=True),
+                            channel=rng.choices(EPISODE_CHANNELS, EPISODE_CHANNEL_WEIGHTS)[0],
                             episode="episode.duplicate_burst") for at in moments]
     # The platform should merge these into one case: one unit handles the first; the others get its answer.
     handle(rng, submitted[0].line, submitted[0].truth, submitted[0].citizen)

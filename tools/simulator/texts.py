@@ -1,8 +1,9 @@
 """Chinese request texts from templates with slots, shaped per channel.
 
-A request is opener + issue + ask (+ closer). The same issue reads first-person on WeChat and
-the web, as an operator's third-person summary on the hotline, and as a letter in the mayor's
-mailbox, because that is how the real channels differ.
+The words come from ``wording`` (many issues per subcategory, optional details, paraphrases);
+this module fills the slots and shapes the result per channel: first-person on WeChat and the
+web, an operator's third-person summary on the hotline, a letter in the mayor's mailbox,
+because that is how the real channels differ.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tools.simulator import wording
 from tools.simulator.city import City, Estate, Territory, load_data
 from tools.simulator.people import ANONYMOUS, ENTERPRISE, Citizen
 
@@ -19,10 +21,10 @@ CHANNELS = ("wechat_mini", "wechat_official", "hotline_12345", "mayor_mailbox", 
 CHANNEL_WEIGHTS = (0.34, 0.10, 0.39, 0.06, 0.03, 0.08)
 MEDIA_PROGRAMMES = ("《民声直通车》", "《颍州热线》", "《阜阳民生帮帮团》")
 
-# Share of personal requests that put personal data into their free text (the privacy test load).
-PII_PHONE_SHARE = 0.06
-PII_ID_SHARE = 0.02
-PII_ADDRESS_SHARE = 0.08
+# How often each channel carries a category: the mini-program makes the citizen pick one, the
+# hotline operator always classifies, the web form offers it, letters and broadcasts never do.
+HINT_SHARES = {"wechat_mini": 0.85, "wechat_official": 0.2, "hotline_12345": 1.0,
+               "mayor_mailbox": 0.0, "media_hotline": 0.0, "web": 0.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,10 @@ class Subcategory:
     titles: tuple[str, ...]
     issues: tuple[str, ...]
     asks: tuple[str, ...]
+    # True: only these issues (a planted episode's one matter), not the subcategory's other wordings
+    exclusive: bool = False
+    # True: told as scripted, without extra details (an episode whose routing is its answer)
+    plain: bool = False
 
 
 def load_taxonomy() -> tuple[list[str], list[float], dict[str, tuple[list[Subcategory], list[float]]]]:
@@ -69,6 +75,7 @@ class Slots(dict[str, str]):
     def _draw(self, key: str) -> str:
         rng, t, e = self._rng, self._territory, self._estate
         words = load_data("templates.json")
+        phrasing = load_data("phrasing.json")
         if key == "estate":
             return e.name
         if key == "road":
@@ -103,6 +110,10 @@ class Slots(dict[str, str]):
             return str(rng.choice(words["big_amounts"]))
         if key == "bus":
             return str(rng.randint(1, 60))
+        if key == "unit_no":
+            return rng.choice(phrasing["units"])
+        if key == "clock":
+            return rng.choice(phrasing["clocks"])
         if key in ("month", "count"):
             return str(rng.randint(2, 9))
         if key == "fee_old":
@@ -110,30 +121,6 @@ class Slots(dict[str, str]):
         if key == "fee_new":
             return str(rng.randint(0, 5))
         raise KeyError(key)
-
-
-def compose(rng: random.Random, sub: Subcategory, slots: Slots, citizen: Citizen, *, first_person: bool = True
-            ) -> tuple[str, str, str, list[str]]:
-    """(title, issue, ask, pii kinds) for one request; PII sentences go into the free text.
-
-    ``first_person`` is how the citizen writes; the hotline operator's summary speaks of "来电人".
-    """
-    issue = rng.choice(sub.issues).format_map(slots)
-    ask = rng.choice(sub.asks).format_map(slots)
-    title = rng.choice(sub.titles).format_map(slots)
-    pii: list[str] = []
-    if citizen.kind == "person":
-        if rng.random() < PII_ADDRESS_SHARE:
-            issue = (f"我家住在{citizen.address}，" if first_person else f"（家住{citizen.address}）") + issue
-            pii.append("address")
-        if rng.random() < PII_PHONE_SHARE:
-            ask += f"，我的电话是{citizen.phone}" if first_person else f"，联系电话{citizen.phone}"
-            pii.append("phone")
-        if rng.random() < PII_ID_SHARE:
-            ask += (f"，本人{citizen.name}，身份证号{citizen.id_number}" if first_person
-                    else f"，来电人{citizen.name}，身份证号{citizen.id_number}")
-            pii.extend(("id_number", "name"))
-    return title, issue, ask, pii
 
 
 def _opener(rng: random.Random, citizen: Citizen, slots: Slots) -> str:
@@ -179,13 +166,15 @@ def _contact(citizen: Citizen) -> dict[str, str | None] | None:
 def render(rng: random.Random, channel: str, *, ref: str, at: datetime, sub: Subcategory,
            slots: Slots, citizen: Citizen, lon: float, lat: float) -> tuple[dict[str, Any], list[str]]:
     """The channel adapter's input for one request, and the PII kinds planted in its text."""
-    title, issue, ask, pii = compose(rng, sub, slots, citizen,
-                                     first_person=channel not in ("hotline_12345", "media_hotline"))
-    first_person = f"{_opener(rng, citizen, slots)}{issue}，{ask}。{_closer(rng)}"
-    hint = sub.level1 if rng.random() < 0.3 else None
+    spoken = channel in ("hotline_12345", "media_hotline")
+    w = wording.compose(rng, level2=sub.level2, titles=sub.titles, issues=sub.issues, asks=sub.asks,
+                        slots=slots, citizen=citizen, first_person=not spoken, exclusive=sub.exclusive,
+                        plain=sub.plain)
+    hint = sub.level1 if rng.random() < HINT_SHARES[channel] else None
     if channel in ("wechat_mini", "wechat_official"):
+        text = wording.message(rng, w, _opener(rng, citizen, slots), _closer(rng))
         payload: dict[str, Any] = {
-            "openid": _openid(rng), "text": first_person,
+            "openid": _openid(rng), "text": text,
             "pictures": _picture_refs(rng, at, rng.choice((0, 0, 1, 1, 2, 3))),
             "contact": _contact(citizen), "category_hint": hint}
         if channel == "wechat_mini":
@@ -197,27 +186,27 @@ def render(rng: random.Random, channel: str, *, ref: str, at: datetime, sub: Sub
         payload = {"call_id": f"HL{at:%Y%m%d-%H%M%S}-{ref[-4:]}", "operator_id": f"op{rng.randint(1, 60):03d}",
                    "caller_number": None if citizen.kind == ANONYMOUS else citizen.phone,
                    "caller_name": None if citizen.kind == ANONYMOUS else citizen.name,
-                   "call_seconds": rng.randint(60, 900), "category_hint": sub.level1,
-                   "summary": f"{who}反映（{slots['district']}）：{issue}。诉求：{ask}。"}
+                   "call_seconds": rng.randint(60, 900), "category_hint": hint,
+                   "summary": wording.hotline_summary(rng, w, who, slots["district"])}
     elif channel == "mayor_mailbox":
         sender = _contact(citizen)
         if sender is not None:
             sender |= {"email": f"user{rng.randrange(10**6):06d}@example.com", "address": citizen.address}
-        payload = {"letter_id": f"SZXX{at:%Y%m%d}{ref[-5:]}", "subject": title, "sender": sender,
-                   "body": f"尊敬的市长：\n  您好！{first_person}\n  此致\n敬礼！"}
+        payload = {"letter_id": f"SZXX{at:%Y%m%d}{ref[-5:]}", "subject": w.title, "sender": sender,
+                   "body": wording.letter(rng, w, slots)}
     elif channel == "media_hotline":
         payload = {"programme": rng.choice(MEDIA_PROGRAMMES), "reporter": f"记者{rng.randint(1, 12):02d}号",
                    "caller_number": None if citizen.kind == ANONYMOUS else citizen.phone,
-                   "summary": f"听众反映（{slots['district']}）：{issue}。诉求：{ask}。",
+                   "summary": wording.media_summary(rng, w, slots["district"]),
                    "broadcast_at": None}
     elif channel == "web":
         contact = _contact(citizen) or {}
-        payload = {"title": title, "content": first_person, "name": contact.get("name"),
-                   "phone": contact.get("phone"), "email": None,
+        payload = {"title": w.title, "content": wording.web_form(rng, w, _opener(rng, citizen, slots), _closer(rng)),
+                   "name": contact.get("name"), "phone": contact.get("phone"), "email": None,
                    "address": citizen.address, "public": rng.random() < 0.6, "category_hint": hint}
     else:
         raise ValueError(f"unknown channel {channel!r}")
-    return payload, pii
+    return payload, w.pii
 
 
 # Free-text fields per channel: what the privacy test scans and what a detector must clean.

@@ -72,6 +72,8 @@ class Driver:
         self.console, self.feedback, self.notices = console, feedback, notices
         self.units, self.truths, self.seed, self.tally = units, truths, seed, tally
         self.waits, self.replan = waits, replan
+        # Told of every action the platform took (the fault tests' load keeps a record).
+        self.on_acted: Callable[[SimAction, str], None] | None = None
         self.tickets: dict[str, TicketState] = {}
         self.by_id: dict[str, TicketState] = {}
         self.live = False  # a live stream states "now"; a planned period its own times
@@ -109,6 +111,11 @@ class Driver:
             return None
         return datetime.now(CHINA) if self.live else state.last_at + DESK_DELAY
 
+    def _did(self, action: SimAction, what: str) -> None:
+        self.tally.count(what)
+        if self.on_acted is not None:
+            self.on_acted(action, what)
+
     def _state(self, action: SimAction) -> TicketState:
         state = self.tickets.get(action.ticket)
         if state is None:
@@ -128,9 +135,9 @@ class Driver:
         if len(self.tally.sample_codes) < 5:
             self.tally.sample_codes.append(result.code)
         if result.status == "rejected":
-            self.tally.count("rejected")
+            self._did(action, "rejected")
             raise TicketGaveUpError("rejected", result.rejection or "", expected=True)
-        self.tally.count("accepted")
+        self._did(action, "accepted")
 
     # -- department systems ----------------------------------------------------------------
     def _planned_unit(self, ticket: str) -> str | None:
@@ -206,7 +213,7 @@ class Driver:
     async def sign_for(self, action: SimAction) -> None:
         if await self._as_holder(action, lambda held: self.systems.sign_for(
                 held.unit, held.ticket_id, at=self.time_of(action), request_id=self._request_id(action))):
-            self.tally.count("signed_for")
+            self._did(action, "signed_for")
 
     async def bounce_back(self, action: SimAction) -> None:
         async def bounce(held: Holding) -> None:
@@ -215,25 +222,25 @@ class Driver:
             self._state(action).floor = held.assignment_no
 
         if await self._as_holder(action, bounce):
-            self.tally.count("bounced_back")
+            self._did(action, "bounced_back")
 
     async def note(self, action: SimAction) -> None:
         if await self._as_holder(action, lambda held: self.systems.add_note(
                 held.unit, held.ticket_id, action.payload["text"], at=self.time_of(action),
                 request_id=self._request_id(action))):
-            self.tally.count("noted")
+            self._did(action, "noted")
 
     async def ask_extension(self, action: SimAction) -> None:
         if await self._as_holder(action, lambda held: self.systems.request_extension(
                 held.unit, held.ticket_id, int(action.payload["days"]), action.payload["reason"],
                 at=self.time_of(action), request_id=self._request_id(action))):
-            self.tally.count("extension_asked")
+            self._did(action, "extension_asked")
 
     async def reply(self, action: SimAction) -> None:
         if await self._as_holder(action, lambda held: self.systems.reply(
                 held.unit, held.ticket_id, action.payload["text"], action.payload["outcome"],
                 at=self.time_of(action), request_id=self._request_id(action))):
-            self.tally.count("replied")
+            self._did(action, "replied")
 
     # -- the platform's dispatchers ---------------------------------------------------------
     def _registry(self, sim_unit: str) -> str:
@@ -256,7 +263,7 @@ class Driver:
             if "merged" in exc.detail:
                 raise TicketGaveUpError("merged_into_case", exc.detail, expected=True) from exc
             raise
-        self.tally.count("decided")
+        self._did(action, "decided")
 
     # -- citizens and callback staff --------------------------------------------------------
     async def rate(self, action: SimAction) -> None:
@@ -266,10 +273,10 @@ class Driver:
             raise ActionError("feedback:no_rating_link", "no notice with a rating link arrived")
         await self.feedback.rate_by_link(notice, action.payload["rating"], action.payload.get("comment"),
                                          at=self.time_of(action))
-        self.tally.count("rated")
+        self._did(action, "rated")
 
     async def callback(self, action: SimAction) -> None:
         state = self._state(action)
         await self.feedback.record_callback(state.code, reached=bool(action.payload["reached"]),
                                             rating=action.payload.get("rating"), at=self.time_of(action))
-        self.tally.count("called_back")
+        self._did(action, "called_back")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from tools.simulator.city import build_city
 from tools.simulator.drive.driver import CHINA, Waits
 from tools.simulator.drive.run import _done
 from tools.simulator.drive.scheduler import LiveScheduler
-from tools.simulator.drive.session import open_session
+from tools.simulator.drive.session import Session, open_session
 from tools.simulator.drive.settings import Endpoints
 from tools.simulator.drive.tally import Progress, Tally
 from tools.simulator.model import SimAction, TicketTruth
@@ -35,13 +36,19 @@ class LiveOptions:
     max_requests: int | None = None
     concurrency: int = 32
     progress: bool | None = None
+    drain_seconds: float = 10.0  # when stopped: how long the actions under way may take to finish
 
 
 def now_in_fuyang() -> datetime:
     return datetime.now(CHINA)
 
 
-async def stream(endpoints: Endpoints, options: LiveOptions) -> Tally:
+async def stream(endpoints: Endpoints, options: LiveOptions, *, stop: asyncio.Event | None = None,
+                 prepare: Callable[[Session, LiveScheduler], None] | None = None,
+                 waits: Waits | None = None) -> Tally:
+    """Run until Ctrl-C (or ``stop`` is set, for a caller that runs it in a thread: no signal
+    handlers then), ``duration`` or ``max_requests``. ``prepare`` may adjust the session's
+    driver before the first request (the fault tests' load wraps its actions in retries)."""
     if options.rate <= 0:
         raise ValueError("rate must be positive")
     rng = random.Random(options.seed)
@@ -50,13 +57,14 @@ async def stream(endpoints: Endpoints, options: LiveOptions) -> Tally:
     ctx = StreamContext(rng, build_city(rng), options.seed,
                         ref_prefix=f"LIVE{options.seed}-{datetime.now(CHINA):%m%d%H%M%S}")
     truths: dict[str, TicketTruth] = {}
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = () if stop is not None else (signal.SIGINT, signal.SIGTERM)
+    stop = stop or asyncio.Event()
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with open_session(endpoints, unit_names=ctx.city.unit_names(), truths=truths,
-                                seed=options.seed, waits=Waits(notice=60.0)) as session:
+                                seed=options.seed, waits=waits or Waits(notice=60.0)) as session:
             tally = session.tally
             driver = session.driver
             driver.time_of = lambda action: now_in_fuyang()
@@ -64,6 +72,8 @@ async def stream(endpoints: Endpoints, options: LiveOptions) -> Tally:
             scheduler = LiveScheduler(driver.act, speed=options.speed, concurrency=options.concurrency,
                                       on_done=lambda action, error: _done(tally, error))
             driver.scheduler = scheduler
+            if prepare is not None:
+                prepare(session, scheduler)
             progress = Progress(tally, enabled=options.progress)
             started = loop.time()
             count = 0
@@ -82,11 +92,12 @@ async def stream(endpoints: Endpoints, options: LiveOptions) -> Tally:
                 except TimeoutError:
                     pass
             tally.count("open_when_stopped", scheduler.open_tickets)
+            await scheduler.drain(options.drain_seconds)
             await scheduler.stop()
             progress.close(scheduler.position)
             return tally
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 

@@ -131,6 +131,7 @@ class LiveScheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self.position: datetime | None = None
         self.stopping = False
+        self._in_flight = 0
 
     def start_ticket(self, origin: datetime, actions: list[SimAction]) -> None:
         """Follow one ticket's timeline; ``origin`` (its submission time) happens now."""
@@ -158,11 +159,16 @@ class LiveScheduler:
                     return
                 error: BaseException | None = None
                 async with self._slots:
+                    if self.stopping:
+                        return
                     self.position = action.at
+                    self._in_flight += 1
                     try:
                         await self.run_action(action)
                     except Exception as exc:
                         error = exc
+                    finally:
+                        self._in_flight -= 1
                 self.on_done(action, error)
                 if isinstance(error, TicketGaveUpError):
                     return
@@ -172,6 +178,14 @@ class LiveScheduler:
     @property
     def open_tickets(self) -> int:
         return len(self._lines)
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Start nothing more and let the actions under way finish (a call cut off half way
+        leaves the caller unsure whether it happened)."""
+        self.stopping = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._in_flight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         self.stopping = True
