@@ -2,13 +2,28 @@
 
 Requests are the simulator's (every channel, realistic text), without pictures so the figure
 is the submission path itself; an async HTTP client keeps ``concurrency`` requests in flight.
+
+Besides wall-clock figures (which depend on what else the shared machine runs), the CPU time
+intake's processes spent per accepted submission (`cpu_ms`, from /proc) is reported: it is
+what bounds throughput on a 2-core box, and it moves little with the neighbours' load.
+
+Connections: the client drops a keep-alive connection after ``KEEPALIVE_S`` idle, well before
+the server's own keep-alive timeout (uvicorn: 5 s). With both at 5 s (httpx's default), a
+connection the client still thought usable was sometimes closed by the server just as the next
+request went out on it: a `ReadError`, ~0.3% of requests on a loaded box (measured: the failed
+request's connection had been idle 4.4 s by the client's clock, which lags the server's).
+A request that fails in transport is retried once with the same body, hence the same
+idempotency key, as a channel adapter would (the answer is the same ticket); `retried` counts
+those, `errors` what still failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -17,6 +32,8 @@ from tools.simulator import build_plan
 from tools.simulator.drive.driver import stated
 from tools.simulator.drive.requests import to_channel_input
 from tools.simulator.drive.settings import Endpoints
+
+KEEPALIVE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +45,26 @@ class IntakeRun:
     per_second: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # process -> CPU ms per submission
+    retried: dict[str, int] = field(default_factory=dict)  # transport errors retried once
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_meter(pids: dict[str, int]) -> Callable[[int], dict[str, float]]:
+    """Start counting the processes' CPU; the returned function gives ms per ``n`` done."""
+    start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def per(n: int) -> dict[str, float]:
+        return {name: round((cpu_seconds(pid) - start[name]) * 1000 / max(1, n), 2)
+                for name, pid in pids.items()}
+
+    return per
 
 
 def bodies(count: int, seed: int) -> list[dict]:
@@ -40,32 +77,46 @@ def bodies(count: int, seed: int) -> list[dict]:
     return out
 
 
-async def load(endpoints: Endpoints, payloads: list[dict], *, concurrency: int = 32) -> IntakeRun:
+async def load(endpoints: Endpoints, payloads: list[dict], *, concurrency: int = 32,
+               pids: dict[str, int] | None = None) -> IntakeRun:
     latencies: list[float] = []
     errors: dict[str, int] = {}
+    retried: dict[str, int] = {}
     queue: asyncio.Queue[dict] = asyncio.Queue()
     for body in payloads:
         queue.put_nowait(body)
     headers = endpoints.bearer("channel_adapter", sub="bench-adapter")
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=KEEPALIVE_S)
     async with httpx.AsyncClient(base_url=endpoints.intake, headers=headers, timeout=30,
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+                                 limits=limits) as client:
+        async def post(body: dict) -> tuple[str | None, bool]:
+            """(None when answered 2xx, else what went wrong; whether a retry may help)."""
+            try:
+                response = await client.post("/v1/requests", json=body)
+            except httpx.TransportError as exc:
+                return type(exc).__name__, True
+            except httpx.HTTPError as exc:
+                return type(exc).__name__, False
+            return (None if response.status_code < 300 else f"http_{response.status_code}"), False
+
         async def worker() -> None:
             while not queue.empty():
                 body = queue.get_nowait()
                 began = time.perf_counter()
-                try:
-                    response = await client.post("/v1/requests", json=body)
-                    kind = None if response.status_code < 300 else f"http_{response.status_code}"
-                except httpx.HTTPError as exc:
-                    kind = type(exc).__name__
+                kind, transient = await post(body)
+                if kind is not None and transient:
+                    retried[kind] = retried.get(kind, 0) + 1
+                    kind, _ = await post(body)  # same request id: the same ticket if it was made
                 if kind is None:
                     latencies.append((time.perf_counter() - began) * 1000)
                 else:
                     errors[kind] = errors.get(kind, 0) + 1
 
         began = time.perf_counter()
+        meter = cpu_meter(pids or {})
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - began
+        cpu = meter(len(latencies))
     return IntakeRun(len(payloads), len(latencies), errors, round(seconds, 2),
                      round(len(latencies) / seconds, 1), round(percentile(latencies, 50), 1),
-                     round(percentile(latencies, 99), 1))
+                     round(percentile(latencies, 99), 1), cpu, retried)

@@ -17,11 +17,18 @@ from pathlib import Path
 from backbone.settings import ServiceSettings
 from bench import e2e, intake_load, limits, machine, platform
 from bench.report import write_report
+from tests.e2e.platform_harness import Platform
 
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmark's citizens are many made-up people; it measures the submission path, not
 # the per-citizen flood limit (which would otherwise throttle repeats of the same pool).
 BENCH_ENV = {"MINSHENG_CITIZEN_BURST": "100000", "MINSHENG_CITIZEN_RATE_PER_S": "100000"}
+
+
+def intake_processes(running: Platform) -> dict[str, int]:
+    """intake's own processes (its API and its read side), whose CPU per submission we report."""
+    return {name: proc.pid for name, proc in running.procs.items()
+            if name in running.processes("intake")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         intake = []
         for i in range(args.repeats):
             bodies = intake_load.bodies(args.intake_requests, seed=7000 + i)
-            got = asyncio.run(intake_load.load(endpoints, bodies, concurrency=args.concurrency))
+            got = asyncio.run(intake_load.load(endpoints, bodies, concurrency=args.concurrency,
+                                               pids=intake_processes(running)))
             print(f"intake #{i + 1}: {got}", file=sys.stderr)
             intake.append(got)
         size = e2e.envelope_size(end_to_end)

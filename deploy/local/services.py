@@ -4,7 +4,9 @@
 
 Each service is one process (`python -m services.<name>`), configured by environment
 variables, logging JSON lines to .data/logs/<name>.log; its pid is in .data/run/<name>.pid.
-`start` waits until every service answers /readyz.
+A service listed in PARTS runs as several processes instead, each one of its roles (intake:
+its API and its duplicate projector), started, stopped and shown together under the
+service's name. `start` waits until every process answers /readyz.
 """
 
 from __future__ import annotations
@@ -31,6 +33,29 @@ SERVICES: dict[str, tuple[int, int]] = {
     "analytics": (8105, 0),
     "audit": (8106, 50056),
 }
+
+# Services that run as more than one process: service -> {process: (role, HTTP port)}.
+# intake's duplicate projector scores every acceptance against recent tickets; in a process of
+# its own it never holds the GIL the request path needs (the port serves /readyz and /metrics).
+PARTS: dict[str, dict[str, tuple[str, int]]] = {
+    "intake": {"intake": ("api", 8101), "intake-projector": ("projector", 8111)},
+}
+
+
+def processes(name: str) -> dict[str, tuple[str, int]]:
+    """The processes service `name` runs as: process name -> (role or "", HTTP port)."""
+    return PARTS.get(name, {name: ("", SERVICES[name][0])})
+
+
+def process_env(service: str, process: str, base: dict[str, str] | None = None
+                ) -> dict[str, str]:
+    """One process's environment: the service's, plus its role and its own HTTP port."""
+    role, port = processes(service)[process]
+    env = service_env(service, base)
+    if role:
+        env[f"MINSHENG_{service.upper()}_ROLE"] = role
+        env["MINSHENG_HTTP_PORT"] = str(port)
+    return env
 
 
 def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -74,21 +99,24 @@ def ready(port: int, timeout: float = 1.0) -> tuple[bool, str]:
 def start(names: list[str]) -> int:
     (DATA / "run").mkdir(parents=True, exist_ok=True)
     (DATA / "logs").mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if running_pid(name):
-            print(f"{name:<10} already running (pid {running_pid(name)})")
-            continue
-        log = open(DATA / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen([PYTHON, "-m", f"services.{name}"], cwd=ROOT,
-                                env=service_env(name), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        pidfile(name).write_text(str(proc.pid))
-        print(f"{name:<10} started (pid {proc.pid})")
+    ports: dict[str, int] = {}
+    for service in names:
+        for name, (_, port) in processes(service).items():
+            ports[name] = port
+            if running_pid(name):
+                print(f"{name:<16} already running (pid {running_pid(name)})")
+                continue
+            log = open(DATA / "logs" / f"{name}.log", "ab")
+            proc = subprocess.Popen([PYTHON, "-m", f"services.{service}"], cwd=ROOT,
+                                    env=process_env(service, name), stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            pidfile(name).write_text(str(proc.pid))
+            print(f"{name:<16} started (pid {proc.pid})")
     deadline = time.monotonic() + 120
-    waiting = list(names)
+    waiting = list(ports)
     while waiting and time.monotonic() < deadline:
         for name in list(waiting):
-            if ready(SERVICES[name][0])[0]:
+            if ready(ports[name])[0]:
                 waiting.remove(name)
             elif running_pid(name) is None:
                 print(f"{name} exited; last lines of .data/logs/{name}.log:")
@@ -104,7 +132,7 @@ def start(names: list[str]) -> int:
 
 
 def stop(names: list[str]) -> int:
-    for name in names:
+    for name in [process for service in names for process in processes(service)]:
         pid = running_pid(name)
         if pid is None:
             continue
@@ -116,19 +144,20 @@ def stop(names: list[str]) -> int:
         else:
             os.killpg(pid, signal.SIGKILL)
         pidfile(name).unlink(missing_ok=True)
-        print(f"{name:<10} stopped")
+        print(f"{name:<16} stopped")
     return 0
 
 
 def status(names: list[str]) -> int:
     bad = 0
-    for name in names:
-        pid = running_pid(name)
-        http, grpc = SERVICES[name]
-        ok = ready(http)[0] if pid else False
-        bad += not ok
-        where = f"http://127.0.0.1:{http}" + (f"  grpc 127.0.0.1:{grpc}" if grpc else "")
-        print(f"{name:<10} {'ready' if ok else 'DOWN':<6} pid {pid or '-':<8} {where}")
+    for service in names:
+        for name, (_, http) in processes(service).items():
+            pid = running_pid(name)
+            grpc = SERVICES[service][1]
+            ok = ready(http)[0] if pid else False
+            bad += not ok
+            where = f"http://127.0.0.1:{http}" + (f"  grpc 127.0.0.1:{grpc}" if grpc else "")
+            print(f"{name:<16} {'ready' if ok else 'DOWN':<6} pid {pid or '-':<8} {where}")
     return 1 if bad else 0
 
 

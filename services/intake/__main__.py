@@ -1,8 +1,14 @@
-"""`python -m services.intake`: run the intake service."""
+"""`python -m services.intake [all|api|projector]`: run the intake service, or one part of it.
+
+Without an argument the role comes from MINSHENG_INTAKE_ROLE (default: all, one process).
+"""
+
+import sys
 
 from backbone.runtime import run
 from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
 
 if __name__ == "__main__":
-    run(build, IntakeSettings())  # type: ignore[arg-type]
+    role = {"intake_role": sys.argv[1]} if len(sys.argv) > 1 else {}
+    run(build, IntakeSettings(**role))  # type: ignore[arg-type]

@@ -1,27 +1,34 @@
 """Wires intake: settings -> infrastructure -> application -> HTTP, relay, consumers, projector.
-No I/O at import."""
+The role (settings.intake_role) picks the parts one process runs. No I/O at import."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
-from backbone.group_commit import GroupCommitter
 from backbone.http import create_app, error
 from backbone.relay import OutboxRelay
-from backbone.runtime import Infrastructure, Service, connect
+from backbone.runtime import Infrastructure, Loop, Service, connect
 from backbone.store import application_env
 from services.intake.adapters import attachment_store, codes, identity_store, ticket_index
 from services.intake.adapters import verifications as verification_store
+from services.intake.adapters.committer import StatementCommitter
 from services.intake.adapters.recorder import RECORDER_TOPIC
+from services.intake.adapters.sms import sms_gateway_for
+from services.intake.application.answered import AnsweredTickets
 from services.intake.application.bus_requests import BusIntake
 from services.intake.application.citizens import CitizenPolicy, Citizens
 from services.intake.application.merges import Merges
 from services.intake.application.projector import TicketProjector
+from services.intake.application.sealing import ContactSealing
 from services.intake.application.submissions import IntakeApplication, Submissions
 from services.intake.domain.citizen import IdentityVault
 from services.intake.domain.open311 import load_catalogue
@@ -37,6 +44,9 @@ from services.intake.entrypoints import (
     publications,
 )
 from services.intake.settings import IntakeSettings
+
+log = logging.getLogger(__name__)
+_SETUP_ATTEMPTS = 8
 
 
 def build_application(settings: IntakeSettings) -> IntakeApplication:
@@ -69,22 +79,68 @@ def _http(settings: IntakeSettings, infra: Infrastructure) -> FastAPI:
     return http
 
 
+async def _storage(settings: IntakeSettings) -> tuple[Infrastructure, IntakeApplication]:
+    """Connect and create intake's tables. The api and projector processes start together and
+    may race each other's CREATE TABLE IF NOT EXISTS (PostgreSQL can still raise on that): the
+    loser waits and tries again, and finds the tables made."""
+    for attempt in range(_SETUP_ATTEMPTS):
+        try:
+            infra = await connect(settings)
+            break
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+            if attempt == _SETUP_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    for attempt in range(_SETUP_ATTEMPTS):
+        try:
+            app = build_application(settings)
+            _create_tables(infra, settings.schema)
+            return infra, app
+        except (psycopg.Error, PersistenceError):
+            if attempt == _SETUP_ATTEMPTS - 1:
+                raise
+            log.info("intake tables being created by another process; retrying")
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _read_side(settings: IntakeSettings, infra: Infrastructure,
+               app: IntakeApplication) -> list[Loop]:
+    """What keeps the read model: the projector of intake's own log (with 并单) and the
+    consumer of other services' facts, which reads every event on the lifecycle topic."""
+    index = ticket_index.TicketIndex(infra.pool, settings.schema)
+    projector = TicketProjector(app=app, index=index, schema=settings.schema,
+                                radius_m=settings.duplicate_radius_m,
+                                interval_s=settings.projector_interval_ms / 1000)
+    facts = IdempotentConsumer(
+        name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
+        topics=[settings.lifecycle_topic], handlers=lifecycle.handlers(index))
+    return [projector.run, facts.run]
+
+
 async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
-    infra = await connect(settings)
-    app = build_application(settings)
-    _create_tables(infra, settings.schema)
+    if settings.intake_role == "projector":
+        # Two loops, one thread each: a few connections do; PostgreSQL's are shared by all.
+        settings = settings.model_copy(update={"pg_pool_size": min(settings.pg_pool_size, 4)})
+    infra, app = await _storage(settings)
+    if settings.intake_role == "projector":
+        # Health, readiness and metrics only: the read side serves no API of its own.
+        return Service(settings=settings, infra=infra, http=_http(settings, infra),
+                       loops=_read_side(settings, infra, app), on_stop=[app.close])
     clock = Clock(settings.clock)
     index = ticket_index.TicketIndex(infra.pool, settings.schema)
     attachments = attachment_store.AttachmentStore(infra.pool, settings.schema)
-    vault = IdentityVault(identity_store.PostgresCitizenKeyStore(infra.pool, settings.schema),
-                          settings.master_keys(), settings.identity_master_key_id)
-    committer = GroupCommitter(app, service=settings.service)
+    keys = identity_store.PostgresCitizenKeyStore(infra.pool, settings.schema)
+    vault = IdentityVault(keys, settings.master_keys(), settings.identity_master_key_id)
+    committer = StatementCommitter(app, service=settings.service)
     pepper = settings.pseudonym_pepper.encode()
     submissions = Submissions(
         app=app, committer=committer,
         codes=codes.CodeSequence(infra.pool, settings.schema, settings.code_block),
         rules=load_acceptance_rules(), city=load_city_boundary(), region=settings.region,
         pepper=pepper, attachments=attachments, vault=vault,
+        sealing=ContactSealing(vault, keys.claim),
+        answered=AnsweredTickets(index, load_acceptance_rules().already_answered_window),
         throttle=SubmissionThrottle(
             time.monotonic, adapter_capacity=settings.adapter_burst,
             adapter_rate=settings.adapter_rate_per_s, citizen_capacity=settings.citizen_burst,
@@ -92,24 +148,20 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     citizens = Citizens(
         app=app, index=index, vault=vault, pepper=pepper, token_secret=settings.token_secret,
         verifications=verification_store.VerificationStore(infra.pool, settings.schema),
+        sms=sms_gateway_for(settings),
         policy=CitizenPolicy(code_ttl_s=settings.verification_ttl_s,
                              max_attempts=settings.verification_attempts,
                              token_ttl_s=settings.citizen_token_ttl_s,
+                             sms_sign=settings.intake_sms_sign,
                              show_codes=settings.shows_codes_in_responses))
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
                             settings.lifecycle_topic, settings.topic("intake.replies")))
-    projector = TicketProjector(app=app, index=index, schema=settings.schema,
-                                radius_m=settings.duplicate_radius_m,
-                                interval_s=settings.projector_interval_ms / 1000)
     inbound = IdempotentConsumer(
         name="intake-bus", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.topic("intake.requests")], app=app, decode=bus.decode,
         handlers=bus.handlers(BusIntake(submissions=submissions, clock=clock,
                                         token_secret=settings.token_secret)))
-    facts = IdempotentConsumer(
-        name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
-        topics=[settings.lifecycle_topic], handlers=lifecycle.handlers(index))
 
     http = _http(settings, infra)
     http.include_router(http_api.router(submissions, clock))
@@ -119,6 +171,8 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     http.include_router(open311.router(open311.Open311(
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
         token_secret=settings.token_secret, jurisdiction=settings.open311_jurisdiction)))
-    return Service(settings=settings, infra=infra, http=http,
-                   loops=[relay.run, projector.run, inbound.run, facts.run],
+    loops: list[Loop] = [relay.run, inbound.run]
+    if settings.intake_role == "all":
+        loops += _read_side(settings, infra, app)
+    return Service(settings=settings, infra=infra, http=http, loops=loops,
                    on_stop=[committer.close, app.close])

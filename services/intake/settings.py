@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Literal
 
 from pydantic import model_validator
 
@@ -17,6 +18,13 @@ class IntakeSettings(ServiceSettings):
     service: str = "intake"
     http_port: int = 8101
     region: str = "FY"  # ticket code prefix: 阜阳
+    # Which parts this process runs (MINSHENG_INTAKE_ROLE, or `python -m services.intake ROLE`):
+    # "api" = HTTP, outbox relay, bus consumer (the write side); "projector" = the read side:
+    # the projector of intake's own log with the 并单 detector, and the lifecycle consumer;
+    # "all" = both in one process (the default, so a plain `python -m services.intake` is a
+    # whole intake). The local platform runs api and projector as two processes: scoring
+    # duplicates and reading every service's events never take the GIL from requests.
+    intake_role: Literal["all", "api", "projector"] = "all"
     pseudonym_pepper: str = DEV_PEPPER
     code_block: int = 50  # codes reserved per round trip to PostgreSQL
     pg_pool_size: int = 16  # HTTP threads, group commit, projector, relay and two consumers
@@ -41,6 +49,14 @@ class IntakeSettings(ServiceSettings):
     verification_ttl_s: int = 300
     verification_attempts: int = 5
     citizen_token_ttl_s: int = 24 * 3600
+
+    # The city's SMS gateway for one-time codes (MINSHENG_INTAKE_SMS_URL, ..._TOKEN): a JSON
+    # POST. Unset: development and test write the message to the log (the code comes back in
+    # the answer instead); elsewhere a code request answers 503 until a gateway is configured.
+    intake_sms_url: str = ""
+    intake_sms_token: str = ""
+    intake_sms_timeout_s: float = 5.0
+    intake_sms_sign: str = "阜阳12345"  # the 短信签名 the carrier registered for the city
 
     @model_validator(mode="after")
     def _refuse_development_pepper(self) -> IntakeSettings:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -38,13 +39,34 @@ def _local_services_module():
     return module
 
 
-LOCAL_PORTS: dict[str, tuple[int, int]] = _local_services_module().SERVICES
+_LOCAL = _local_services_module()
+LOCAL_PORTS: dict[str, tuple[int, int]] = _LOCAL.SERVICES
+# Services that run as several processes (intake: api + projector), as deploy/local starts them:
+# `start`, `kill` and `wait_ready` of the service act on all of them; each process can also be
+# named on its own (e.g. kill("intake-projector")).
+PARTS: dict[str, dict[str, tuple[str, int]]] = _LOCAL.PARTS
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def distinct_ports() -> Callable[[], int]:
+    """Free ports, never the same one twice (the OS may hand a just-released port out again,
+    and two services on one port would make one of them fail while the other answers its
+    readiness probe)."""
+    taken: set[int] = set()
+
+    def fresh() -> int:
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        taken.add(port)
+        return port
+
+    return fresh
 
 
 class Platform:
@@ -64,8 +86,11 @@ class Platform:
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         # free ports, so an isolated platform never collides with a demo or another test run
-        self.ports = {name: (free_port(), free_port() if grpc else 0)
+        port = distinct_ports()
+        self.ports = {name: (port(), port() if grpc else 0)
                       for name, (_, grpc) in LOCAL_PORTS.items()}
+        self.ports |= {process: (port(), 0) for service, parts in PARTS.items()
+                       for process in parts if process != service}
 
     # -- addresses ---------------------------------------------------------------------------
     def http_port(self, name: str) -> int:
@@ -88,19 +113,39 @@ class Platform:
                             headers={"authorization": f"Bearer {self.token(role, sub, unit)}"})
 
     # -- processes ---------------------------------------------------------------------------
+    @staticmethod
+    def _service_of(process: str) -> tuple[str, str]:
+        """(service, role) of a process name; role "" for a one-process service."""
+        for service, parts in PARTS.items():
+            if process in parts:
+                return service, parts[process][0]
+        return process, ""
+
+    @staticmethod
+    def processes(name: str) -> list[str]:
+        """The processes a name stands for: a service's every part, or one process."""
+        return list(PARTS.get(name, {name: ("", 0)}))
+
     def start(self, name: str) -> None:
+        for process in self.processes(name):
+            self._start_process(process)
+
+    def _start_process(self, process: str) -> None:
+        service, role = self._service_of(process)
         env = dict(self.env)
-        env["MINSHENG_HTTP_PORT"] = str(self.http_port(name))
-        if self.ports[name][1]:
-            env["MINSHENG_GRPC_PORT"] = str(self.ports[name][1])
-        log = open(self.logs / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
+        env["MINSHENG_HTTP_PORT"] = str(self.http_port(process))
+        if self.ports[process][1]:
+            env["MINSHENG_GRPC_PORT"] = str(self.ports[process][1])
+        if role:
+            env[f"MINSHENG_{service.upper()}_ROLE"] = role
+        log = open(self.logs / f"{process}.log", "ab")
+        self.procs[process] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, names: list[str] | None = None, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        for name in names or list(self.procs):
+        for name in [p for n in (names or list(self.procs)) for p in self.processes(n)]:
             while True:
                 proc = self.procs[name]
                 if proc.poll() is not None:
@@ -117,14 +162,19 @@ class Platform:
     def start_all(self) -> None:
         ensure_database(self.settings.model_copy(
             update={"pg_dbname": self.env["MINSHENG_PG_DBNAME"], "service": "e2e"}))
-        for name in self.names:
-            self.start(name)
-        self.wait_ready(self.names)
+        try:
+            for name in self.names:
+                self.start(name)
+            self.wait_ready(self.names)
+        except BaseException:
+            self._stop_processes()  # the fixture's teardown never runs when its setup fails
+            raise
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs[name]
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=30)
+        for process in self.processes(name):
+            proc = self.procs[process]
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=30)
 
     def restart(self, name: str) -> None:
         self.start(name)

@@ -9,6 +9,12 @@ bytes and leaves a tombstone (`destroyed_at`), so `is_destroyed` stays true for 
 sealed identity of that citizen can never be opened again (crypto-shredding). A citizen who
 comes back after erasure gets a fresh key; their old records stay dead.
 
+A new citizen's key is written by the transaction that saves their first sealed identity
+(`claim`, a Statement for the recorder), so a submission costs one commit, not two, and a
+sealed identity is never stored without its key. `claim_citizen_key` refuses (unique_violation,
+rolling that transaction back) when a DIFFERENT live key is there: two first submissions of
+one citizen through two processes, the loser seals again with the winner's key.
+
 Keys are cached in the process: a returning citizen costs no round trip on the hot path.
 An erasure here drops the cached key; another replica may keep sealing with its cached copy
 until it restarts, which loses that new identity (unreadable) but never leaks an erased one.
@@ -22,7 +28,10 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from services.intake.adapters.recorder import Statement
 from services.intake.domain.citizen import WrappedKey
+
+KEY_RACE = "citizen key race"  # the message claim_citizen_key raises with
 
 
 def create_tables(pool: ConnectionPool, schema: str) -> None:
@@ -32,6 +41,21 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
                          " citizen text PRIMARY KEY, master_key_id text, nonce bytea,"
                          " ciphertext bytea, created_at timestamptz NOT NULL DEFAULT now(),"
                          " destroyed_at timestamptz)").format(s))
+        # A tombstone (erased citizen who came back) takes the new key; the same key again
+        # (two requests of one new citizen in one process) is no conflict; another key is.
+        conn.execute(SQL(
+            "CREATE OR REPLACE FUNCTION {}.claim_citizen_key(p_citizen text, p_master text,"
+            " p_nonce bytea, p_ciphertext bytea) RETURNS void LANGUAGE plpgsql AS $$"
+            " BEGIN"
+            "  INSERT INTO {}.citizen_keys AS k (citizen, master_key_id, nonce, ciphertext)"
+            "  VALUES (p_citizen, p_master, p_nonce, p_ciphertext)"
+            "  ON CONFLICT (citizen) DO UPDATE SET master_key_id = EXCLUDED.master_key_id,"
+            "   nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext"
+            "   WHERE k.ciphertext IS NULL OR k.ciphertext = EXCLUDED.ciphertext;"
+            "  IF NOT FOUND THEN"
+            "   RAISE EXCEPTION '" + KEY_RACE + "' USING ERRCODE = 'unique_violation';"
+            "  END IF;"
+            " END $$").format(s, s))
 
 
 class PostgresCitizenKeyStore:
@@ -39,7 +63,8 @@ class PostgresCitizenKeyStore:
 
     def __init__(self, pool: ConnectionPool, schema: str):
         self.pool = pool
-        self.table = SQL("{}.citizen_keys").format(Identifier(schema))
+        self.schema = Identifier(schema)
+        self.table = SQL("{}.citizen_keys").format(self.schema)
         self._cache: dict[str, WrappedKey] = {}
         self._lock = threading.Lock()
 
@@ -77,6 +102,19 @@ class PostgresCitizenKeyStore:
         if row is None:
             raise KeyRaceError(citizen)
 
+    def claim(self, citizen: str, key: WrappedKey) -> Statement:
+        """Store a new citizen's key in the caller's transaction, or fail it (KEY_RACE)."""
+        return Statement(SQL("SELECT {}.claim_citizen_key(%s, %s, %s, %s)").format(self.schema),
+                         (citizen, key.master_key_id, key.nonce, key.ciphertext))
+
+    def remember(self, citizen: str, key: WrappedKey) -> None:
+        with self._lock:
+            self._cache[citizen] = key
+
+    def forget(self, citizen: str) -> None:
+        with self._lock:
+            self._cache.pop(citizen, None)
+
     def destroy(self, citizen: str) -> None:
         with self.pool.connection() as conn:
             conn.execute(
@@ -89,6 +127,12 @@ class PostgresCitizenKeyStore:
     def is_destroyed(self, citizen: str) -> bool:
         row = self._row(citizen)
         return row is not None and row[3] is not None
+
+
+def lost_key_race(exc: BaseException) -> bool:
+    """Whether a failed save failed because claim_citizen_key found another key there."""
+    cause = exc.__cause__ or exc
+    return KEY_RACE in str(cause)
 
 
 class KeyRaceError(Exception):

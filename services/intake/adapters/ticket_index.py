@@ -25,7 +25,7 @@ COLUMNS = ("ticket_id", "code", "channel", "adapter_id", "citizen", "status", "t
            "title_masked", "category", "lat", "lon", "address_masked", "submitted_at",
            "updated_at", "decided_at", "case_id", "primary_code", "merge_score",
            "merge_confirmed", "reason_code", "reason_text", "unit", "closed_at", "rating",
-           "flags", "attachments", "erased", "external_ref")
+           "flags", "attachments", "erased", "external_ref", "answered_at")
 
 
 def create_table(pool: ConnectionPool, schema: str) -> None:
@@ -40,11 +40,28 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
             " case_id uuid, primary_code text, merge_score double precision,"
             " merge_confirmed boolean, reason_code text, reason_text text, unit text,"
             " closed_at timestamptz, rating text, flags jsonb, attachments jsonb,"
-            " erased boolean NOT NULL DEFAULT false, external_ref text)").format(s))
+            " erased boolean NOT NULL DEFAULT false, external_ref text,"
+            " answered_at timestamptz)").format(s))
+        _add_answered_at(conn, schema)
         for name, cols in (("citizen", "citizen"), ("submitted", "submitted_at"),
                            ("category_time", "category, submitted_at")):
             conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {}.ticket_index (" + cols + ")")
                          .format(Identifier(f"ticket_index_{name}"), s))
+
+
+def _add_answered_at(conn: Any, schema: str) -> None:
+    """Tables made before 已答复 existed: add the column; a closed ticket was answered by
+    then at the latest, so its closing time stands in (what the consumer read is behind it)."""
+    found = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s"
+                         " AND table_name = 'ticket_index' AND column_name = 'answered_at'",
+                         (schema,)).fetchone()
+    if found:
+        return
+    table = SQL("{}.ticket_index").format(Identifier(schema))
+    conn.execute(SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS answered_at timestamptz")
+                 .format(table))
+    conn.execute(SQL("UPDATE {} SET answered_at = closed_at WHERE status = 'closed'")
+                 .format(table))
 
 
 def _update(name: str) -> SQL | Any:
@@ -53,6 +70,12 @@ def _update(name: str) -> SQL | Any:
         # decision; a reopening is its own status.
         return SQL("status = CASE WHEN t.status = 'closed' AND EXCLUDED.status IN"
                    " ('submitted', 'accepted') THEN t.status ELSE EXCLUDED.status END")
+    if name == "answered_at":
+        # A closing keeps the answer's own date (CitizenNotified came first); it only fills
+        # in a missing one. A reopening (status 'reopened', answered_at NULL) forgets it.
+        return SQL("answered_at = CASE WHEN EXCLUDED.status = 'closed'"
+                   " THEN COALESCE(t.answered_at, EXCLUDED.answered_at)"
+                   " ELSE EXCLUDED.answered_at END")
     return SQL("{} = EXCLUDED.{}").format(Identifier(name), Identifier(name))
 
 
@@ -98,6 +121,14 @@ class TicketIndex:
 
     def of_citizen(self, citizen: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._select(SQL("citizen = %s"), [citizen], limit=limit)
+
+    def answered_of_citizen(self, citizen: str, start: datetime, end: datetime,
+                            limit: int = 50) -> list[dict[str, Any]]:
+        """The citizen's tickets answered in [start, end] and not reopened since (已答复)."""
+        return self._select(
+            SQL("citizen = %s AND answered_at BETWEEN %s AND %s AND NOT erased"),
+            [citizen, start, end], order="answered_at DESC", limit=limit,
+            columns="code, citizen, category, title_masked, text_masked, answered_at")
 
     def search(self, *, codes: list[str] | None = None, categories: list[str] | None = None,
                start: datetime | None = None, end: datetime | None = None,

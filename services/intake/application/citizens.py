@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError
 from backbone import auth
 from backbone.privacy import mask_phone
 from backbone.store import EventContext
+from services.intake.adapters.sms import OutboxSmsGateway, SmsGateway, SmsUnavailableError
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.adapters.verifications import VerificationStore
 from services.intake.application.submissions import IntakeApplication
@@ -36,6 +37,7 @@ from services.intake.domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
+CODE_SMS = "【{sign}】您的验证码为{code}，{minutes}分钟内有效，仅用于查询您在12345平台的诉求。请勿告诉他人。"
 
 
 class CitizenError(Exception):
@@ -55,13 +57,14 @@ class CitizenPolicy:
     code_ttl_s: int = 300
     max_attempts: int = 5
     token_ttl_s: int = 24 * 3600
-    show_codes: bool = False  # development/test only: no SMS gateway there
+    show_codes: bool = False  # development/test only, and only where no SMS reaches a phone
+    sms_sign: str = "阜阳12345"
 
 
 class Citizens:
     def __init__(self, *, app: IntakeApplication, index: TicketIndex,
                  verifications: VerificationStore, vault: IdentityVault, pepper: bytes,
-                 token_secret: str, policy: CitizenPolicy):
+                 token_secret: str, policy: CitizenPolicy, sms: SmsGateway | None = None):
         self.app = app
         self.index = index
         self.verifications = verifications
@@ -69,6 +72,7 @@ class Citizens:
         self.pepper = pepper
         self.token_secret = token_secret
         self.policy = policy
+        self.sms = sms or OutboxSmsGateway()
         # One code a minute per phone, three in a burst: codes cost money and invite guessing.
         self.code_limiter = KeyedRateLimiter(3, 1 / 60, time.monotonic)
 
@@ -82,7 +86,7 @@ class Citizens:
         return pseudonym_for_phone(self.pepper, digits)
 
     def request_code(self, phone: str) -> dict[str, Any]:
-        """Make a one-time code for this phone and deliver it as a notice."""
+        """Make a one-time code for this phone and send it by SMS (503 if the gateway fails)."""
         citizen = self._citizen_of_phone(phone)
         bucket = self.code_limiter.bucket(citizen)
         if not bucket.try_take():
@@ -91,12 +95,24 @@ class Citizens:
         code = f"{secrets.randbelow(10**6):06d}"
         expires = datetime.now(UTC) + timedelta(seconds=self.policy.code_ttl_s)
         self.verifications.issue(citizen, self._hash(citizen, code), expires)
-        # The SMS gateway is outside this service; we only say where it went, masked.
-        log.info("verification code issued for %s", mask_phone(phone))
-        answer: dict[str, Any] = {"sent_to": mask_phone(phone), "expires_at": expires.isoformat()}
-        if self.policy.show_codes:
+        message_id = self._send_code(citizen, normalise_phone(phone), code)
+        answer: dict[str, Any] = {"sent_to": mask_phone(phone), "expires_at": expires.isoformat(),
+                                  "message_id": message_id}
+        if self.policy.show_codes and not self.sms.reaches_phones:
             answer["code"] = code
         return answer
+
+    def _send_code(self, citizen: str, phone: str, code: str) -> str:
+        text = CODE_SMS.format(sign=self.policy.sms_sign, code=code,
+                               minutes=max(1, self.policy.code_ttl_s // 60))
+        try:
+            message_id = self.sms.send(phone, text)
+        except SmsUnavailableError as exc:
+            self.verifications.burn(citizen)  # no one received it: it must not linger
+            raise CitizenError(f"the code could not be sent: {exc.reason}; try again in a "
+                               "minute", status=503, retry_after_s=60) from None
+        log.info("verification code sent to %s", mask_phone(phone))
+        return message_id
 
     def open_session(self, phone: str, code: str) -> dict[str, Any]:
         """Trade a valid one-time code for a citizen token (role citizen, sub = pseudonym)."""

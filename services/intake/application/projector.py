@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MERGES = Counter("minsheng_intake_auto_merges_total", "Tickets linked to a case by the detector")
 NAME = "intake-projector"
 _LOG = ("notifications", 0)
+_BATCH_NS = uuid.UUID("3b0c7f52-6f1e-4a0e-9d8e-5d4c1f2a9b61")
 
 
 class _Batch:
@@ -93,12 +94,16 @@ class TicketProjector:
             return 0
         batch = _Batch(self.app)
         for note in notes:
-            handle = self.handlers.get(type(domain_event := self.app.mapper.to_domain_event(note)
-                                            ).__qualname__)
+            # Most notes (submission keys, sealed contacts, bus answers) concern no read model:
+            # their topic says so without decoding them.
+            handle = self.handlers.get(note.topic.rpartition(":")[2])
             if handle is not None:
-                handle(batch, domain_event)
+                handle(batch, self.app.mapper.to_domain_event(note))
         progress = Progress(NAME)
-        progress.advance(*_LOG, notes[-1].id, None)
+        # The batch's id is where it starts: a second projector (another replica, or an
+        # all-in-one intake beside a projector process) that read the same start collides on
+        # it, its whole transaction rolls back, and it re-reads from the winner's position.
+        progress.advance(*_LOG, notes[-1].id, str(uuid.uuid5(_BATCH_NS, f"{NAME}:{start}")))
         changed = [a for a in batch.aggregates.values() if a.pending_events]
         self.app.save(*changed, sql=batch.statements, progress=progress, contexts=batch.contexts)
         return len(notes)
@@ -108,7 +113,8 @@ class TicketProjector:
             try:
                 done = await asyncio.to_thread(self.run_once)
             except IntegrityError:
-                log.info("a ticket changed under the projector; re-reading the batch")
+                log.info("a ticket changed under the projector, or another projector applied"
+                         " this batch; re-reading it")
                 done = 0
             except Exception:
                 log.exception("projector round failed; retrying")

@@ -21,16 +21,16 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
-from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext
 from services.intake.adapters.attachment_store import AttachmentStore
 from services.intake.adapters.codes import CodeSequence
-from services.intake.adapters.identity_store import KeyRaceError
+from services.intake.adapters.committer import StatementCommitter
+from services.intake.application.answered import AnsweredLookup, NoAnsweredTickets
+from services.intake.application.sealing import ContactSealing, KeyClaim
 from services.intake.domain.channels import Channel, TicketDraft
 from services.intake.domain.citizen import IdentityVault, MaskedContact, pseudonym
 from services.intake.domain.rate_limit import SubmissionThrottle
-from services.intake.domain.sealed_contact import SealedContact
 from services.intake.domain.ticket import Ticket
 from services.intake.domain.ticket_code import issue_code
 from services.intake.domain.validation import (
@@ -102,6 +102,7 @@ class Prepared:
     result: Submitted
     aggregates: list[Any] = field(default_factory=list)
     context: EventContext = field(default_factory=EventContext)
+    key_claim: KeyClaim | None = None  # a new citizen's key, stored by the same transaction
 
 
 def _masked_contact(draft: TicketDraft) -> dict[str, Any] | None:
@@ -130,10 +131,12 @@ Lookup = Callable[[uuid.UUID], Any]
 
 
 class Submissions:
-    def __init__(self, *, app: IntakeApplication, committer: GroupCommitter, codes: CodeSequence,
+    def __init__(self, *, app: IntakeApplication, committer: StatementCommitter,
+                 codes: CodeSequence,
                  rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes,
                  attachments: AttachmentStore, vault: IdentityVault,
-                 throttle: SubmissionThrottle):
+                 throttle: SubmissionThrottle, answered: AnsweredLookup | None = None,
+                 sealing: ContactSealing | None = None):
         self.app = app
         self.committer = committer
         self.codes = codes
@@ -144,6 +147,8 @@ class Submissions:
         self.attachments = attachments
         self.vault = vault
         self.throttle = throttle
+        self.sealing = sealing or ContactSealing(vault)
+        self.answered = answered or NoAnsweredTickets()  # 已答复: the citizen's answered tickets
 
     def _get(self, aggregate_id: uuid.UUID) -> Any:
         try:
@@ -178,20 +183,15 @@ class Submissions:
             refs.append({"sha256": a.sha256, "media_type": found.media_type, "size": found.size})
         return refs
 
-    def _seal(self, citizen: str, draft: TicketDraft) -> Any:
-        assert draft.identity is not None
-        try:
-            return self.vault.seal(citizen, draft.identity)
-        except KeyRaceError:
-            return self.vault.seal(citizen, draft.identity)  # another replica made the key
-
     def prepare(self, draft: TicketDraft, *, adapter_id: str, now: datetime,
                 context: EventContext, lookup: Lookup | None = None,
-                optimistic: bool = False) -> Prepared:
+                optimistic: bool = False, key_in_transaction: bool = False) -> Prepared:
         """Decide a submission; raises SubmissionRefusedError when no ticket may be made.
 
         ``optimistic``: skip looking for an earlier submission with this key (a round trip on
         every request); the save then fails on the key's unique id and the caller replays.
+        ``key_in_transaction``: a new citizen's key is not stored here but returned as
+        ``key_claim``, for the caller's saving transaction (see application.sealing).
         """
         if not optimistic:
             replay = self.existing(adapter_id, draft.idempotency_key, lookup)
@@ -206,7 +206,9 @@ class Submissions:
             Submission(text=(draft.title or "") + draft.text, submitted_at=now,
                        attachment_count=len(draft.attachments),
                        lat=draft.place.lat if draft.place else None,
-                       lon=draft.place.lon if draft.place else None),
+                       lon=draft.place.lon if draft.place else None,
+                       citizen=citizen, category_hint=draft.category_hint,
+                       previously_answered=self.answered.of(citizen, now)),
             rules=self.rules, city=self.city)
         day = now.astimezone(SHANGHAI).date()
         code = issue_code(self.region, day, self.codes.next(self.region, day))
@@ -228,21 +230,28 @@ class Submissions:
         key = SubmissionKey(adapter_id=adapter_id, idempotency_key=draft.idempotency_key,
                             ticket_code=code)
         aggregates: list[Any] = [ticket, key]
+        claim = None
         if draft.identity is not None:
-            sealed = self._seal(citizen or f"ticket:{ticket.id}", draft)
-            aggregates.append(SealedContact.of(ticket.id, sealed, now))
+            contact, claim = self.sealing.seal(ticket.id, citizen or f"ticket:{ticket.id}",
+                                               draft.identity, now,
+                                               in_transaction=key_in_transaction)
+            aggregates.append(contact)
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
-        return Prepared(result, aggregates, ctx)
+        return Prepared(result, aggregates, ctx, claim)
 
     def submit(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
                now: datetime) -> Submitted:
         # Retries are rare: save first, and only on a clash read what the first attempt made.
         prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
-                                optimistic=True)
+                                optimistic=True, key_in_transaction=True)
         if not prepared.aggregates:
             return prepared.result
+
+        def save(aggregates: list[Any], sql: list[Any]) -> None:
+            self.committer.save(*aggregates, context=prepared.context, sql=sql)
+
         try:
-            self.committer.save(*prepared.aggregates, context=prepared.context)
+            self.sealing.save(save, prepared.aggregates, prepared.key_claim, draft.identity)
         except IntegrityError:
             replay = self.existing(adapter_id, draft.idempotency_key)  # a racing retry won
             if replay is None:

@@ -161,6 +161,14 @@ class CitizenKeyStore(Protocol):
         """True once the citizen was erased, even if they came back later with a new key."""
         ...
 
+    def remember(self, citizen: str, key: WrappedKey) -> None:
+        """``key`` was stored by the caller's own transaction (see IdentityVault.seal_unsaved)."""
+        ...
+
+    def forget(self, citizen: str) -> None:
+        """Drop what this process knows of the citizen's key: the stored one is to be re-read."""
+        ...
+
 
 class InMemoryCitizenKeyStore:
     """Test double; keeps a tombstone so an erased citizen is not silently given a new key."""
@@ -182,6 +190,12 @@ class InMemoryCitizenKeyStore:
     def is_destroyed(self, citizen: str) -> bool:
         return citizen in self._destroyed
 
+    def remember(self, citizen: str, key: WrappedKey) -> None:
+        self._keys.setdefault(citizen, key)
+
+    def forget(self, citizen: str) -> None:
+        pass
+
 
 class IdentityVault:
     """Seals and opens identities with per-citizen keys wrapped by a master key."""
@@ -195,6 +209,9 @@ class IdentityVault:
         self._store = store
         self._masters = master_keys
         self._current = current_master
+        # New citizens' keys made here and not yet known to be stored: concurrent requests of
+        # one new citizen share the key instead of racing each other with two.
+        self._unsaved: dict[str, WrappedKey] = {}
 
     def _wrap(self, citizen: str, data_key: bytes) -> WrappedKey:
         nonce = os.urandom(_NONCE_BYTES)
@@ -213,7 +230,7 @@ class IdentityVault:
     def _data_key(self, citizen: str, *, create: bool) -> bytes:
         wrapped = self._store.get(citizen)
         if wrapped is None:
-            if self._store.is_destroyed(citizen) and not create:
+            if not create and self._store.is_destroyed(citizen):
                 raise IdentityErasedError("this citizen's identity was erased at their request")
             if not create:
                 raise IdentityErasedError("no data key exists for this citizen")
@@ -227,10 +244,41 @@ class IdentityVault:
 
         A citizen who was erased and comes back gets a fresh key: their old records stay dead.
         """
-        data_key = self._data_key(citizen, create=True)
+        return self._seal_with(self._data_key(citizen, create=True), citizen, identity)
+
+    @staticmethod
+    def _seal_with(data_key: bytes, citizen: str, identity: CitizenIdentity) -> SealedIdentity:
         nonce = os.urandom(_NONCE_BYTES)
         ciphertext = AESGCM(data_key).encrypt(nonce, identity.to_json(), citizen.encode())
         return SealedIdentity(citizen, nonce, ciphertext)
+
+    def seal_unsaved(self, citizen: str, identity: CitizenIdentity
+                     ) -> tuple[SealedIdentity, WrappedKey | None]:
+        """Like ``seal``, but a new citizen's key is NOT stored here: it is returned, and the
+        caller stores it in the same transaction as the sealed identity (a key store claim),
+        then reports ``key_saved`` or, if another process stored a key first, ``key_lost``
+        and seals again. None: the citizen's key was stored already."""
+        wrapped = self._store.get(citizen)
+        new = None
+        if wrapped is None:
+            new = self._unsaved.get(citizen)
+            if new is None:
+                made = self._wrap(citizen, AESGCM.generate_key(bit_length=256))
+                new = self._unsaved.setdefault(citizen, made)  # atomic: one key per citizen
+            wrapped = new
+        return self._seal_with(self._unwrap(citizen, wrapped), citizen, identity), new
+
+    def key_saved(self, citizen: str, key: WrappedKey) -> None:
+        """The transaction that claimed ``key`` committed: it is the citizen's key."""
+        self._store.remember(citizen, key)
+        if self._unsaved.get(citizen) == key:
+            self._unsaved.pop(citizen, None)
+
+    def key_lost(self, citizen: str, key: WrappedKey) -> None:
+        """Another process stored a different key first: forget ours and re-read theirs."""
+        if self._unsaved.get(citizen) == key:
+            self._unsaved.pop(citizen, None)
+        self._store.forget(citizen)
 
     def open(self, sealed: SealedIdentity) -> CitizenIdentity:
         """Decrypt; raises ``IdentityErasedError`` once the citizen's key was destroyed."""
@@ -245,6 +293,7 @@ class IdentityVault:
 
     def erase(self, citizen: str) -> None:
         """Crypto-shred: destroy the citizen's data key."""
+        self._unsaved.pop(citizen, None)
         self._store.destroy(citizen)
 
     def rewrap(self, citizen: str) -> None:

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from services.intake.domain.duplicates import text_similarity
+from services.intake.domain.answered import AnsweredRule, AnsweredTicket, find_answered, reason_text
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -75,14 +75,10 @@ class AcceptanceRules:
     already_answered_window: timedelta
     already_answered_similarity: float
 
-
-@dataclass(frozen=True, slots=True)
-class AnsweredTicket:
-    """A ticket of the same citizen that was already answered (from intake's read model)."""
-
-    code: str
-    text: str
-    answered_at: datetime
+    @property
+    def already_answered(self) -> AnsweredRule:
+        return AnsweredRule(self.already_answered_window, self.already_answered_similarity,
+                            self.already_answered_reason_text_zh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +91,8 @@ class Submission:
     lat: float | None = None
     lon: float | None = None
     previously_answered: Sequence[AnsweredTicket] = field(default_factory=tuple)
+    citizen: str | None = None  # pseudonym; None = anonymous
+    category_hint: str | None = None
 
 
 def _rule(raw: dict[str, Any]) -> ScopeRule:
@@ -184,13 +182,11 @@ def review(submission: Submission, *, rules: AcceptanceRules, city: CityBoundary
 
 
 def _already_answered(submission: Submission, rules: AcceptanceRules) -> Rejection | None:
-    for previous in submission.previously_answered:
-        age = submission.submitted_at - previous.answered_at
-        if timedelta(0) <= age <= rules.already_answered_window and (
-            text_similarity(submission.text, previous.text) >= rules.already_answered_similarity
-        ):
-            text = rules.already_answered_reason_text_zh.format(
-                answered_on=f"{previous.answered_at:%Y年%m月%d日}", code=previous.code
-            )
-            return Rejection(RejectionReason.ALREADY_ANSWERED, text)
-    return None
+    rule = rules.already_answered
+    previous = find_answered(
+        citizen=submission.citizen, text=submission.text,
+        category_hint=submission.category_hint, submitted_at=submission.submitted_at,
+        answered=submission.previously_answered, rule=rule)
+    if previous is None:
+        return None
+    return Rejection(RejectionReason.ALREADY_ANSWERED, reason_text(rule, previous))

@@ -41,7 +41,7 @@ class CitizenRefusedError(ClientError):
         super().__init__(exc.reason)
         self.status = exc.status
         self.code = {401: "unauthenticated", 404: "not_found", 410: "gone",
-                     429: "rate_limited"}.get(exc.status, "bad_request")
+                     429: "rate_limited", 503: "sms_unavailable"}.get(exc.status, "bad_request")
         self.retry_after_s = exc.retry_after_s
 
 
@@ -57,7 +57,8 @@ def router(citizens: Citizens) -> APIRouter:
 
     @api.post("/verification", status_code=202)
     async def request_code(body: VerificationRequest) -> dict[str, Any]:
-        """Send a one-time code to this phone (returned here only in development and test)."""
+        """Send a one-time code to this phone by SMS (503 with the reason when the SMS gateway
+        fails; the code is returned here only in development and test, where no SMS is sent)."""
         return await run_in_threadpool(_call, citizens.request_code, body.phone)
 
     @api.post("/session")
@@ -87,4 +88,6 @@ def router(citizens: Citizens) -> APIRouter:
 
 
 def retry_after_header(exc: CitizenRefusedError) -> dict[str, str]:
-    return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))} if exc.status == 429 else {}
+    if exc.status == 429 or (exc.status == 503 and exc.retry_after_s):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    return {}

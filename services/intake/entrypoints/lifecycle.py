@@ -1,5 +1,11 @@
 """Other services' facts that intake's read model shows (Open311 status, the citizen's list):
-who handles a ticket (dispatch) and whether it is closed or reopened (feedback).
+who handles a ticket (dispatch) and whether it is answered, closed or reopened (feedback).
+
+Answered (已答复) is feedback's CitizenNotified: the platform accepted the unit's reply and the
+citizen was told it (every citizen of a merged case gets one on their own ticket, which
+dispatch's ReplyReviewed, about the case's primary only, would not give). A reopening (重办)
+forgets the answer; the next round's CitizenNotified sets it again. A notice with outcome
+`needs_longer` (the unit explains it needs more time) is not an answer.
 
 SQL mode of the backbone consumer: the row updates commit with the consumer's position. A fact
 about a ticket intake has not projected yet makes a stub row the projector completes later.
@@ -15,6 +21,8 @@ from backbone.consumer import Handlers
 from backbone.events import DecodedEvent
 from services.intake.adapters.ticket_index import TicketIndex
 
+NOT_YET_ANSWERED = "needs_longer"
+
 
 def handlers(index: TicketIndex) -> Handlers:
     def write(cur: psycopg.Cursor[Any], d: DecodedEvent, **columns: Any) -> None:
@@ -29,11 +37,18 @@ def handlers(index: TicketIndex) -> Handlers:
         if unit:
             write(cur, d, unit=unit)
 
+    def answered(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
+        if d.payload.outcome == NOT_YET_ANSWERED:
+            return  # "needs longer" explains a delay: the matter itself is not answered yet
+        write(cur, d, answered_at=d.occurred_at)
+
     def closed(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
-        write(cur, d, status="closed", closed_at=d.occurred_at, rating=d.payload.rating)
+        write(cur, d, status="closed", closed_at=d.occurred_at, rating=d.payload.rating,
+              answered_at=d.occurred_at)  # only fills a missing answer date (ticket_index)
 
     def reopened(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
-        write(cur, d, status="reopened", closed_at=None)
+        write(cur, d, status="reopened", closed_at=None, answered_at=None)
 
     return Handlers({"TicketAssigned": assigned, "AssignmentTransferred": transferred,
-                     "TicketClosed": closed, "TicketReopened": reopened})
+                     "CitizenNotified": answered, "TicketClosed": closed,
+                     "TicketReopened": reopened})

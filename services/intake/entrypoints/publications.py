@@ -111,7 +111,7 @@ def reply(pub: Publication) -> ReplyMessage:
         ticket_id=e.ticket_id, reason_code=e.reason_code, reason_text=e.reason_text,
         replayed=e.replayed, retry_after_seconds=e.retry_after_s)
     event_id = events.event_id_for(e.originator_id, e.originator_version)
-    return ReplyMessage(message, event_id, pub.context.trace_id or events.new_trace_id())
+    return ReplyMessage(message, event_id, pub.context.trace_id or events.trace_id_for(event_id))
 
 
 def translate_for(lifecycle_topic: str, replies_topic: str

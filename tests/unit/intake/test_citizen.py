@@ -91,3 +91,37 @@ def test_master_key_rotation_rewraps_data_keys():
 def test_master_key_must_be_256_bits():
     with pytest.raises(ValueError):
         vault(masters={"m1": b"short"})
+
+
+def test_seal_unsaved_leaves_a_new_key_to_the_callers_transaction():
+    store = InMemoryCitizenKeyStore()
+    v = vault(store)
+    sealed, key = v.seal_unsaved("c1", ZHANG)
+    assert key is not None and store.get("c1") is None  # not stored here
+    again, same = v.seal_unsaved("c1", ZHANG)
+    assert same == key  # a second request of the new citizen shares it
+    v.key_saved("c1", key)
+    assert store.get("c1") == key
+    assert v.open(sealed) == ZHANG and v.open(again) == ZHANG
+    assert v.seal_unsaved("c1", ZHANG)[1] is None  # stored: nothing more to claim
+
+
+def test_a_lost_key_is_forgotten_and_the_winners_key_used():
+    store = InMemoryCitizenKeyStore()
+    v = vault(store)
+    _, mine = v.seal_unsaved("c2", ZHANG)
+    assert mine is not None
+    v.seal("c2", ZHANG)  # stands in for another process storing its key first
+    winner = store.get("c2")
+    v.key_lost("c2", mine)
+    sealed, claim = v.seal_unsaved("c2", ZHANG)
+    assert claim is None and winner is not None and winner != mine
+    assert v.open(sealed) == ZHANG
+
+
+def test_erasure_drops_an_unsaved_key():
+    v = vault()
+    _, key = v.seal_unsaved("c3", ZHANG)
+    v.erase("c3")
+    _, fresh = v.seal_unsaved("c3", ZHANG)
+    assert key is not None and fresh is not None and fresh != key

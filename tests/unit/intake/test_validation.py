@@ -73,12 +73,14 @@ def test_no_location_flag():
 
 
 def test_already_answered_within_window_only():
-    prev = AnsweredTicket("FY-251120-00007-K", "清河路路灯坏了一个星期，晚上很黑", NOW - timedelta(days=3))
-    result = decide("清河路路灯坏了一个星期，晚上很黑！", previously_answered=[prev])
+    prev = AnsweredTicket("FY-251120-00007-K", "清河路路灯坏了一个星期，晚上很黑",
+                          NOW - timedelta(days=3), citizen="p1")
+    result = decide("清河路路灯坏了一个星期，晚上很黑！", previously_answered=[prev], citizen="p1")
     assert isinstance(result, Rejection) and result.reason_code == RejectionReason.ALREADY_ANSWERED
     assert "FY-251120-00007-K" in result.reason_text_zh
-    old = AnsweredTicket(prev.code, prev.text, NOW - timedelta(days=45))
-    assert decide("清河路路灯坏了一个星期，晚上很黑！", previously_answered=[old]).accepted
+    old = AnsweredTicket(prev.code, prev.text, NOW - timedelta(days=45), citizen="p1")
+    assert decide("清河路路灯坏了一个星期，晚上很黑！", previously_answered=[old],
+                  citizen="p1").accepted
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100

@@ -1,0 +1,79 @@
+"""Sealing a ticket's citizen contact, and saving a new citizen's key with the ticket.
+
+A returning citizen's key is already stored (and cached): sealing costs no round trip. A new
+citizen's key is claimed by the ticket's own transaction (identity_store.claim), so the ticket,
+its sealed contact and the key that opens it commit together, in one group commit. If another
+process stored a different key for the same citizen first, that transaction fails on the claim;
+the contact is sealed again with the winner's key and saved again: a sealed identity is never
+stored under a key that lost the race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from backbone.store import Statement
+from services.intake.adapters.identity_store import KeyRaceError, lost_key_race
+from services.intake.domain.citizen import CitizenIdentity, IdentityVault, WrappedKey
+from services.intake.domain.sealed_contact import SealedContact
+
+KeyClaims = Callable[[str, WrappedKey], Statement]
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """A new citizen key that the saving transaction must store (`statement`)."""
+
+    citizen: str
+    key: WrappedKey
+    statement: Statement
+    ticket_id: UUID
+    at: datetime
+
+
+class ContactSealing:
+    def __init__(self, vault: IdentityVault, claims: KeyClaims | None = None):
+        self.vault = vault
+        self.claims = claims  # None: store a new key at once (bus path, tests without SQL)
+
+    def seal(self, ticket_id: UUID, citizen: str, identity: CitizenIdentity, at: datetime, *,
+             in_transaction: bool) -> tuple[SealedContact, KeyClaim | None]:
+        if not in_transaction or self.claims is None:
+            try:
+                sealed = self.vault.seal(citizen, identity)
+            except KeyRaceError:
+                sealed = self.vault.seal(citizen, identity)  # another replica made the key
+            return SealedContact.of(ticket_id, sealed, at), None
+        sealed, new_key = self.vault.seal_unsaved(citizen, identity)
+        claim = None if new_key is None else KeyClaim(
+            citizen, new_key, self.claims(citizen, new_key), ticket_id, at)
+        return SealedContact.of(ticket_id, sealed, at), claim
+
+    def save(self, save: Callable[[list[Any], list[Statement]], None], aggregates: list[Any],
+             claim: KeyClaim | None, identity: CitizenIdentity | None, *,
+             attempts: int = 3) -> list[Any]:
+        """Run ``save(aggregates, sql)``; on a lost key race, seal again and save again.
+        Returns the aggregates as saved (the sealed contact may be a new one)."""
+        if claim is None:
+            save(aggregates, [])
+            return aggregates
+        # A failed save has taken the aggregates' pending events; a second attempt needs them.
+        pending = {a.id: list(a.pending_events) for a in aggregates}
+        try:
+            save(aggregates, [claim.statement])
+        except Exception as exc:
+            if not lost_key_race(exc) or identity is None or attempts <= 1:
+                raise
+            self.vault.key_lost(claim.citizen, claim.key)
+            for a in aggregates:
+                a.pending_events[:] = pending[a.id]
+            contact, again = self.seal(claim.ticket_id, claim.citizen, identity, claim.at,
+                                       in_transaction=True)
+            aggregates = [contact if isinstance(a, SealedContact) else a for a in aggregates]
+            return self.save(save, aggregates, again, identity, attempts=attempts - 1)
+        self.vault.key_saved(claim.citizen, claim.key)
+        return aggregates

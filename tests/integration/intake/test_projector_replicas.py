@@ -1,0 +1,58 @@
+"""The projector runs in a process of its own; two of them (a replica, or an all-in-one intake
+started beside a projector process) never apply one stretch of the log twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+from psycopg_pool import ConnectionPool
+
+from backbone.store import ensure_database
+from services.intake.adapters import ticket_index
+from services.intake.application.projector import NAME, TicketProjector
+from services.intake.bootstrap import build_application
+from services.intake.domain.ticket import Ticket
+from services.intake.domain.ticket_code import issue_code
+from services.intake.settings import IntakeSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _ticket(n: int, at: datetime) -> Ticket:
+    ticket = Ticket(code=issue_code("FY", date(2026, 11, 27), n), channel="web",
+                    masked_text=f"第{n}个问题：路灯不亮", masked_title=None, category_hint=None,
+                    place={"lat": 32.9 + n / 100, "lon": 115.8, "address_masked": None},
+                    citizen=None, masked_contact=None, requester_kind="citizen",
+                    attachment_refs=[], idempotency_key=f"k{n}", timestamp=at,
+                    adapter_id="test", external_ref="")
+    ticket.accept(flags=[], at=at)
+    return ticket
+
+
+def test_a_batch_applied_by_one_projector_is_refused_to_the_other(infra, unique):
+    settings = IntakeSettings(environment="test", pg_dbname="intake_it", pg_schema=f"pj_{unique}")
+    ensure_database(settings)
+    app = build_application(settings)
+    with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4) as pool:
+        ticket_index.create_table(pool, settings.schema)
+        at = datetime.now(UTC)
+        app.save(*[_ticket(n, at) for n in range(1, 6)])
+        index = ticket_index.TicketIndex(pool, settings.schema)
+        one, other = (TicketProjector(app=app, index=index, schema=settings.schema)
+                      for _ in range(2))
+        start = one.position()
+        assert other.run_once() > 0  # the other applies the batch while `one` is still at it
+        one.position = lambda: start  # type: ignore[method-assign]  # what `one` had read
+        with pytest.raises(IntegrityError):
+            one.run_once()
+        del one.position  # reads the real position again: nothing is left to apply
+        assert one.run_once() == 0
+        with pool.connection() as conn:
+            rows = conn.execute(f'SELECT count(*) FROM "{settings.schema}".ticket_index'
+                                ).fetchone()[0]
+            batches = conn.execute(f'SELECT count(*) FROM "{settings.schema}".consumed_events'
+                                   " WHERE consumer = %s", (NAME,)).fetchone()[0]
+        assert rows == 5 and batches == 1
+    app.close()
