@@ -13,13 +13,13 @@ import queue
 import threading
 import uuid
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import Application
 from prometheus_client import Histogram
 
-from backbone.store import EventContext
+from backbone.store import EventContext, Statement
 
 BATCH_SIZE = Histogram("minsheng_group_commit_batch_size", "Commands per transaction",
                        ["service"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
@@ -30,6 +30,7 @@ class _Command:
     aggregates: list[Any]
     context: EventContext
     done: Future[None]
+    sql: list[Statement] = field(default_factory=list)
 
 
 class GroupCommitter:
@@ -43,10 +44,14 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def save(self, *aggregates: Any, context: EventContext, timeout: float = 30) -> None:
-        """Save the aggregates' new events; blocks until committed (or raises its error)."""
+    def save(self, *aggregates: Any, context: EventContext, timeout: float = 30,
+             sql: list[Statement] | None = None) -> None:
+        """Save the aggregates' new events, and run `sql` (read-model statements, see
+        backbone.store.TrackedRecorder) in the same transaction; blocks until committed (or
+        raises its error). In a failed batch each command is retried alone with its own
+        statements, so one command's refused statement never fails the others."""
         done: Future[None] = Future()
-        self._queue.put(_Command(list(aggregates), context, done))
+        self._queue.put(_Command(list(aggregates), context, done, list(sql or ())))
         done.result(timeout=timeout)
 
     def close(self) -> None:
@@ -99,4 +104,6 @@ class GroupCommitter:
         for c in batch:
             for a in c.aggregates:
                 contexts[a.id] = c.context
-        self.app.save(*[a for c in batch for a in c.aggregates], contexts=contexts)
+        statements = [s for c in batch for s in c.sql]
+        extra: dict[str, Any] = {"sql": statements} if statements else {}
+        self.app.save(*[a for c in batch for a in c.aggregates], contexts=contexts, **extra)

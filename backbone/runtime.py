@@ -88,7 +88,10 @@ async def serve(service: Service) -> None:
         asyncio.create_task(loop(stop), name=getattr(loop, "__qualname__", "loop"))  # type: ignore[arg-type]
              for loop in service.loops]
     config = uvicorn.Config(service.http, host=settings.http_host, port=settings.http_port,
-                            log_config=None, access_log=False, lifespan="off")
+                            log_config=None, access_log=False, lifespan="off",
+                            # longer than clients' usual keep-alive (httpx 5 s): a server that
+                            # closes an idle connection first races the client's next request
+                            timeout_keep_alive=75)
     server = uvicorn.Server(config)
     log.info("HTTP on %s:%s", settings.http_host, settings.http_port)
     try:
@@ -117,4 +120,9 @@ def run(build: Callable[[ServiceSettings], Awaitable[Service]],
         service = await build(settings)
         await serve(service)
 
-    asyncio.run(main())
+    if settings.event_loop == "uvloop":
+        import uvloop  # uvicorn[standard] brings it: a faster event loop than asyncio's
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

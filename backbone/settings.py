@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,7 @@ class ServiceSettings(BaseSettings):
     clock: str = "wall"  # wall | event: see backbone/clock.py
     token_secret: str = DEV_TOKEN_SECRET
     log_level: str = "INFO"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # asyncio: the standard library's
 
     relay_interval_ms: int = 50
     relay_batch: int = 500

@@ -14,13 +14,13 @@ from fastapi.responses import JSONResponse
 
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
+from backbone.group_commit import GroupCommitter
 from backbone.http import create_app, error
 from backbone.relay import OutboxRelay
 from backbone.runtime import Infrastructure, Loop, Service, connect
 from backbone.store import application_env
 from services.intake.adapters import attachment_store, codes, identity_store, ticket_index
 from services.intake.adapters import verifications as verification_store
-from services.intake.adapters.committer import StatementCommitter
 from services.intake.adapters.recorder import RECORDER_TOPIC
 from services.intake.adapters.sms import sms_gateway_for
 from services.intake.application.answered import AnsweredTickets
@@ -132,7 +132,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     attachments = attachment_store.AttachmentStore(infra.pool, settings.schema)
     keys = identity_store.PostgresCitizenKeyStore(infra.pool, settings.schema)
     vault = IdentityVault(keys, settings.master_keys(), settings.identity_master_key_id)
-    committer = StatementCommitter(app, service=settings.service)
+    committer = GroupCommitter(app, service=settings.service)
     pepper = settings.pseudonym_pepper.encode()
     submissions = Submissions(
         app=app, committer=committer,

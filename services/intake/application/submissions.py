@@ -21,11 +21,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
+from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext
 from services.intake.adapters.attachment_store import AttachmentStore
 from services.intake.adapters.codes import CodeSequence
-from services.intake.adapters.committer import StatementCommitter
 from services.intake.application.answered import AnsweredLookup, NoAnsweredTickets
 from services.intake.application.sealing import ContactSealing, KeyClaim
 from services.intake.domain.channels import Channel, TicketDraft
@@ -131,7 +131,7 @@ Lookup = Callable[[uuid.UUID], Any]
 
 
 class Submissions:
-    def __init__(self, *, app: IntakeApplication, committer: StatementCommitter,
+    def __init__(self, *, app: IntakeApplication, committer: GroupCommitter,
                  codes: CodeSequence,
                  rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes,
                  attachments: AttachmentStore, vault: IdentityVault,
