@@ -1,12 +1,15 @@
 from datetime import datetime, timedelta
 
 from services.intake.domain.duplicates import (
+    DATA_DIR,
     DuplicatePolicy,
     TicketSnapshot,
     evaluate,
     find_duplicates,
     haversine_metres,
     load_labelled_pairs,
+    named_places,
+    place_similarity,
     text_similarity,
 )
 
@@ -64,3 +67,33 @@ def test_text_similarity_bounds_and_boilerplate():
     assert text_similarity("", "路灯不亮") == 0.0
     assert text_similarity("希望相关部门尽快解决", "请有关部门尽快处理") == 0.0
     assert find_duplicates(snap("n", "路灯不亮"), [snap("n", "路灯不亮")]) == []
+
+
+def test_without_pins_the_places_the_texts_name_decide():
+    # Measured: precision 1.0, recall 0.4 on the 24 hand-written unpinned pairs (a flat 0.5
+    # for an unknown place gave 4 false positives and no true one).
+    quality = evaluate(load_labelled_pairs(DATA_DIR / "duplicate_pairs_unpinned.json"))
+    assert quality.pairs == 24 and quality.false_positives == 0, quality
+    assert quality.recall >= 0.4, quality
+
+
+def test_same_words_at_two_named_places_are_two_problems():
+    a = snap("a", "清河路路灯不亮，晚上很黑。", lat=None, lon=None)
+    b = snap("b", "人民路路灯不亮，晚上很黑。", 2, lat=None, lon=None)
+    assert text_similarity(a.text, b.text) > 0.99  # place names are not part of the text score
+    assert find_duplicates(a, [b]) == []
+    c = snap("c", "清河路的路灯又不亮了，晚上很黑，看不清路。", 3, lat=None, lon=None)
+    assert [t for t, _ in find_duplicates(a, [b, c])] == ["c"]
+
+
+def test_an_estate_is_one_spot_a_road_is_long():
+    assert named_places("光明小区3号楼电梯又坏了") == frozenset({"光明小区"})
+    assert named_places("阳光花园东门外，走路都没法走") == frozenset({"阳光花园"})
+    lift = snap("l", "光明小区3号楼电梯又坏了，老人上不了楼。", lat=None, lon=None,
+                category="物业管理")
+    again = snap("m", "光明小区三号楼的电梯停了两天了，楼上老人下不来。", 5, lat=None, lon=None,
+                 category="物业管理")
+    assert place_similarity(lift, again, DuplicatePolicy()) == 1.0
+    road = snap("r", "文峰路工地夜里还在施工", lat=None, lon=None)
+    other = snap("s", "文峰路那个工地天天半夜打桩", lat=None, lon=None)
+    assert place_similarity(road, other, DuplicatePolicy()) == DuplicatePolicy().same_named_place
