@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-rows", type=int, default=50_000)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
+    # a terminated run still stops the platform it started (its processes are in their own
+    # sessions and would outlive us)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: dict[str, object] = {"machine": machine.describe(), "args": vars(args) | {"out": str(args.out)}}
     print(f"machine: {results['machine']}", file=sys.stderr)
     with platform.running(BENCH_ENV) as running:
