@@ -7,7 +7,7 @@ units should top the monthly ranking, often-late and slow ones sit at the bottom
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,8 +72,15 @@ REPLY_TEXTS = {
     "suggestion": "感谢您的建议，已纳入研究，将结合实际逐步推进。",
     "praise": "感谢您对我们工作的肯定，我们将继续努力。",
 }
+REOPEN_REPLY_TEXT = "重办：经再次现场核查，已督促责任方彻底整改，问题已解决，后续将跟踪回访。"
 NEVER_RATE_SHARE = 0.30
 CALLBACK_SAMPLE_SHARE = 0.20
+# 重办 (reopen): feedback sends a ticket back when a reached callback confirms it unresolved;
+# it escalates after more than 2 reopens, so a ticket's plan stops at 2 reopen rounds (round 3
+# is the last reply). Each round's actions are numbered from ROUND_STEP * round (200+, 300+).
+MAX_REOPEN_ROUNDS = 2
+ROUND_STEP = 100
+REOPEN_QUALITY_GAIN = 0.10  # a reopened matter gets the unit's attention: better, mostly
 
 
 def profile_of(unit: str) -> UnitProfile:
@@ -97,13 +104,25 @@ class Timeline:
         self.ticket = ticket
         self.actions: list[SimAction] = []
         self.last: datetime | None = None
+        self.next_step = 0
 
     def add(self, at: datetime, kind: str, actor: str, payload: dict[str, Any]) -> datetime:
         if self.last is not None and at <= self.last:
             at = self.last + timedelta(minutes=1)
-        self.actions.append(SimAction(at, self.ticket, len(self.actions), kind, actor, payload))
+        self.actions.append(SimAction(at, self.ticket, self.next_step, kind, actor, payload))
+        self.next_step += 1
         self.last = at
         return at
+
+    def start_round(self, reply_round: int) -> None:
+        """The actions of reply round ``reply_round`` (2, 3: after a reopen) number from
+        ROUND_STEP * round, so a step says which round it belongs to (``round_of``)."""
+        self.next_step = max(self.next_step, ROUND_STEP * reply_round)
+
+
+def round_of(step: int) -> int:
+    """The reply round a plan step belongs to: 1, or 2.. for the rounds after reopens."""
+    return max(1, (step % (ROUND_STEP * 10)) // ROUND_STEP)
 
 
 def handle(rng: random.Random, line: Timeline, truth: TicketTruth, citizen: Citizen) -> None:
@@ -133,7 +152,58 @@ def handle(rng: random.Random, line: Timeline, truth: TicketTruth, citizen: Citi
     replied = line.add(max(add_working_days(start, days), add_office_hours(signed, 0.2)), REPLY,
                        f"unit:{unit}", {"unit": unit, "text": REPLY_TEXTS[truth.request_type],
                                         "outcome": "explained" if truth.request_type == "consultation" else "resolved"})
-    _rate_and_call_back(rng, line, truth, citizen, profile, replied)
+    reopened = _rate_and_call_back(rng, line, truth, citizen, profile, replied, reply_round=1)
+    _reopen_rounds(line, truth, citizen, profile, reopened)
+
+
+def plan_reopened(truth: TicketTruth, actions: list[SimAction]) -> list[SimAction]:
+    """A ticket's plan rewritten as "dissatisfied, and a callback confirms it unresolved" after
+    its first reply, then reopened once, handled again and rated satisfied: the reopen story
+    on demand (the e2e test plants it on a few tickets). The actions up to the first reply
+    are kept; the citizen must be reachable by phone."""
+    keep = actions[: next(i for i, a in enumerate(actions) if a.kind == REPLY) + 1]
+    line = Timeline(truth.ticket)
+    line.actions, line.last, line.next_step = list(keep), keep[-1].at, keep[-1].step + 1
+    line.add(keep[-1].at + timedelta(hours=2), RATE, f"citizen:{truth.citizen}",
+             {"rating": DISSATISFIED, "comment": "问题根本没解决，敷衍了事"})
+    called = line.add(add_office_hours(line.last or keep[-1].at, 2), CALLBACK, "staff:callback",
+                      {"reached": True, "rating": DISSATISFIED, "resolved": False})
+    truth.rating, truth.reopens = DISSATISFIED, 0
+    citizen = Citizen(truth.citizen, truth.citizen_kind, phone="on file")
+    _reopen_rounds(line, truth, citizen, profile_of(truth.handling_unit), called,
+                   last_rating=SATISFIED)
+    return line.actions
+
+
+def _reopen_rounds(line: Timeline, truth: TicketTruth, citizen: Citizen, profile: UnitProfile,
+                   reopened: datetime | None, last_rating: str | None = None) -> None:
+    """重办: the same unit handles a reopened ticket again (dispatch hands it back under the same
+    code), the citizen rates the new reply, staff call back every reopened ticket. A stream of
+    its own (seeded by the ticket's reference), so planning reopens draws nothing from the
+    city's stream and leaves every other ticket as it was."""
+    rng = random.Random(f"reopen:{line.ticket}")
+    better = replace(profile, quality=min(0.97, profile.quality + REOPEN_QUALITY_GAIN))
+    unit = truth.handling_unit
+    reply_round = 1
+    while reopened is not None and reply_round <= MAX_REOPEN_ROUNDS:
+        reply_round += 1
+        truth.reopens += 1
+        line.start_round(reply_round)
+        signed = line.add(add_office_hours(reopened, rng.uniform(*better.sign_hours)), SIGN_FOR,
+                          f"unit:{unit}", {"unit": unit})
+        if rng.random() < 0.5:
+            line.add(add_office_hours(signed, rng.uniform(1, 6)), NOTE, f"unit:{unit}",
+                     {"unit": unit, "text": "重办件：已再次安排人员现场核实，正在督促整改。"})
+        days = DEADLINE_DAYS[truth.urgency] * rng.uniform(*better.reply_share)
+        replied = line.add(max(add_working_days(reopened, days), add_office_hours(signed, 0.2)),
+                           REPLY, f"unit:{unit}",
+                           {"unit": unit, "text": REOPEN_REPLY_TEXT, "outcome": "resolved"})
+        if last_rating is not None:  # told how the citizen judges it: rated, and done
+            line.add(replied + timedelta(hours=1), RATE, f"citizen:{truth.citizen}",
+                     {"rating": last_rating, "comment": _comment(rng, last_rating)})
+            return
+        reopened = _rate_and_call_back(rng, line, truth, citizen, better, replied,
+                                       reply_round=reply_round)
 
 
 def _bounce(rng: random.Random, line: Timeline, truth: TicketTruth, at: datetime) -> datetime:
@@ -152,20 +222,31 @@ def _bounce(rng: random.Random, line: Timeline, truth: TicketTruth, at: datetime
 
 
 def _rate_and_call_back(rng: random.Random, line: Timeline, truth: TicketTruth, citizen: Citizen,
-                        profile: UnitProfile, replied: datetime) -> None:
+                        profile: UnitProfile, replied: datetime, *, reply_round: int) -> datetime | None:
+    """The citizen's rating and the staff callback of one reply round; returns when the
+    callback reopens the ticket (reached, and the citizen says it is not resolved), or None.
+    In the last round a dissatisfied citizen is heard but the matter is recorded resolved."""
+    late = truth.late and reply_round == 1
+    rating = None
     can_rate = citizen.kind != ANONYMOUS or truth.channel.startswith("wechat")
     if can_rate and rng.random() >= NEVER_RATE_SHARE:
-        truth.rating = draw_rating(rng, profile, late=truth.late, bounced=truth.bounced)
+        rating = draw_rating(rng, profile, late=late, bounced=truth.bounced)
+        if reply_round == 1:
+            truth.rating = rating
         line.add(replied + timedelta(minutes=rng.randint(5, 72 * 60)), RATE, f"citizen:{truth.citizen}",
-                 {"rating": truth.rating, "comment": _comment(rng, truth.rating)})
+                 {"rating": rating, "comment": _comment(rng, rating)})
     if citizen.phone is None:
-        return
-    if truth.rating == DISSATISFIED or rng.random() < CALLBACK_SAMPLE_SHARE:
+        return None
+    if reply_round > 1 or rating == DISSATISFIED or rng.random() < CALLBACK_SAMPLE_SHARE:
         reached = rng.random() < 0.85
-        heard = (truth.rating if truth.rating and rng.random() < 0.85
-                 else draw_rating(rng, profile, late=truth.late, bounced=truth.bounced))
-        line.add(add_office_hours(line.last or replied, rng.uniform(1, 16)), CALLBACK, "staff:callback",
-                 {"reached": reached, "rating": heard if reached else None})
+        heard = (rating if rating and rng.random() < 0.85
+                 else draw_rating(rng, profile, late=late, bounced=truth.bounced))
+        unresolved = reached and heard == DISSATISFIED and reply_round <= MAX_REOPEN_ROUNDS
+        called = line.add(add_office_hours(line.last or replied, rng.uniform(1, 16)), CALLBACK,
+                          "staff:callback", {"reached": reached, "rating": heard if reached else None,
+                                             "resolved": (not unresolved) if reached else None})
+        return called if unresolved else None
+    return None
 
 
 def _comment(rng: random.Random, rating: str) -> str | None:

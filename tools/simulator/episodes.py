@@ -38,6 +38,13 @@ DUPLICATE_BURST_SIZE = 12
 DISPUTE_ZONE = "zone.chengnan"
 DISPUTE_LEAD_NAME = "清河街道"
 FIRST_UNIT = "dept.urban_management"
+DISPUTE = "episode.jurisdiction_dispute"
+
+
+def dispute_reasons(year: int) -> dict[str, str]:
+    """What each disputing unit says when it bounces the rubbish back (the Fuyang case)."""
+    return {FIRST_UNIT: "该路段不在我单位保洁范围内",
+            DISPUTE_ZONE: f"该路段未纳入{year}年市政道路保洁招标计划"}
 
 
 def property_fee_run(ctx: StreamContext, start: date, days: int, size: int = FEE_RUN_SIZE
@@ -83,16 +90,17 @@ def jurisdiction_dispute(ctx: StreamContext, start: date, days: int) -> tuple[Ep
     day = start + timedelta(days=min(10, days - 1))
     at = datetime.combine(day, time(9, rng.randint(0, 59)))
     item = ctx.submit(at, territory=zone, sub=sub, estate=estate_a, channel="wechat_mini",
-                      citizen=ctx.pool.person(zone, estate_a, fresh=True), episode="episode.jurisdiction_dispute",
+                      citizen=ctx.pool.person(zone, estate_a, fresh=True), episode=DISPUTE,
                       handling_unit=lead.code, slots_extra={"estate_b": estate_b.name})
     line, truth = item.line, item.truth
     truth.bounced = True
+    reasons = dispute_reasons(day.year)
     t = line.add(add_office_hours(at, 2.0), BOUNCE_BACK, f"unit:{FIRST_UNIT}",
-                 {"unit": FIRST_UNIT, "reason": "该路段不在我单位保洁范围内"})
+                 {"unit": FIRST_UNIT, "reason": reasons[FIRST_UNIT]})
     t = line.add(add_office_hours(t, 1.0), DECIDE, "dispatcher",
                  {"decision": "reassign", "unit": DISPUTE_ZONE, "text": "请城南新区核实辖区保洁责任"})
     t = line.add(add_office_hours(t, 6.0), BOUNCE_BACK, f"unit:{DISPUTE_ZONE}",
-                 {"unit": DISPUTE_ZONE, "reason": f"该路段未纳入{day.year}年市政道路保洁招标计划"})
+                 {"unit": DISPUTE_ZONE, "reason": reasons[DISPUTE_ZONE]})
     decision = {"decision": "coordinate", "lead": lead.code, "co_handling": [FIRST_UNIT, DISPUTE_ZONE],
                 "text": f"经平台统筹协调，在保洁养护单位进场前，由城南新区{lead.name}负责组织协调小区物业打扫，不得再次退单。"}
     t = line.add(add_office_hours(t, 3.0), DECIDE, "dispatcher", decision)
@@ -105,7 +113,7 @@ def jurisdiction_dispute(ctx: StreamContext, start: date, days: int) -> tuple[Ep
     line.add(t + timedelta(hours=3), RATE, f"citizen:{truth.citizen}", {"rating": SATISFIED, "comment": "处理及时，谢谢"})
     answer = {"disputing_units": [FIRST_UNIT, DISPUTE_ZONE], "lead": lead.code, "lead_name": lead.name,
               "co_handling": [FIRST_UNIT, DISPUTE_ZONE], "bounce_backs": 2, "place": f"{estate_a.name}与{estate_b.name}之间道路"}
-    episode = Episode("episode.jurisdiction_dispute", "jurisdiction_dispute",
+    episode = Episode(DISPUTE, "jurisdiction_dispute",
                       "道路垃圾无人清扫：城管与城南新区相互退单，平台统筹由清河街道牵头", [truth.ticket], answer)
     return episode, [item]
 

@@ -66,7 +66,8 @@ class TicketTruth:
     bounced: bool = False
     extension: bool = False
     late: bool = False
-    rating: str | None = None
+    rating: str | None = None   # the first reply's rating, if the citizen rates it
+    reopens: int = 0            # planned reopens (重办): rounds handled again after round 1
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
@@ -14,6 +15,7 @@ from backbone.group_commit import GroupCommitter
 from backbone.http import ConflictError, NotFoundError
 from backbone.store import EventContext
 from services.feedback.adapters.read_models import Queries
+from services.feedback.application.receipts import RequestKey, prior_answer
 from services.feedback.domain.followers import Follower, FollowTarget, TicketFacts
 from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
@@ -40,10 +42,16 @@ class Following:
             return Follower.register(follower_id=person.follower_id, role=person.role,
                                      remark_max_chars=self.policy.remark_max_chars, at=at)
 
-    def _save(self, follower: Follower, context: EventContext) -> None:
+    def _save(self, follower: Follower, context: EventContext, key: RequestKey | None,
+              at: datetime) -> None:
+        aggregates: list[Any] = [follower]
+        if key is not None:  # the receipt commits with the follower's events, or neither does
+            aggregates.append(key.receipt({}, at))
         try:
-            self.committer.save(follower, context=context)
+            self.committer.save(*aggregates, context=context)
         except IntegrityError:
+            if prior_answer(self.app, key) is not None:
+                return  # a racing retry of this very command won
             raise ConflictError("your follows changed concurrently; try again") from None
         # A follow counts from the moment it is acknowledged, not when the projection lags in.
         self.queries.write_follows(follower.follower_id, follower.role.value, follower.following)
@@ -58,31 +66,42 @@ class Following:
     def _target(self, kind: str, target: str) -> str:
         return self.ticket(target.strip()).ticket_id if kind == FollowTarget.TICKET else target
 
+    # Each command: a retry with the request key of an earlier one is answered as that one
+    # was (the answer is the caller's own body echoed, so the receipt keeps no answer).
+
     def follow(self, person: Person, *, kind: str, target: str, at: datetime,
-               context: EventContext) -> None:
+               context: EventContext, key: RequestKey | None = None) -> None:
+        if prior_answer(self.app, key) is not None:
+            return
         follower = self._follower(person, at)
         follower.follow(kind=kind, target_id=self._target(kind, target), at=at)
-        self._save(follower, context)
+        self._save(follower, context, key, at)
 
     def unfollow(self, person: Person, *, kind: str, target: str, at: datetime,
-                 context: EventContext) -> None:
+                 context: EventContext, key: RequestKey | None = None) -> None:
+        if prior_answer(self.app, key) is not None:
+            return
         follower = self._follower(person, at)
         follower.unfollow(kind=kind, target_id=self._target(kind, target), at=at)
-        self._save(follower, context)
+        self._save(follower, context, key, at)
 
     def remark(self, person: Person, *, code: str, text: str, at: datetime,
-               context: EventContext) -> None:
+               context: EventContext, key: RequestKey | None = None) -> None:
+        if prior_answer(self.app, key) is not None:
+            return
         facts = self.ticket(code)
         follower = self._follower(person, at)
         follower.add_remark(ticket=facts, text=mask_for_hall(text), at=at)
-        self._save(follower, _for_ticket(context, facts))
+        self._save(follower, _for_ticket(context, facts), key, at)
 
     def push_to_supervision(self, person: Person, *, code: str, reason: str, at: datetime,
-                            context: EventContext) -> None:
+                            context: EventContext, key: RequestKey | None = None) -> None:
+        if prior_answer(self.app, key) is not None:
+            return
         facts = self.ticket(code)
         follower = self._follower(person, at)
         follower.push_to_supervision(ticket=facts, reason=mask_for_hall(reason), at=at)
-        self._save(follower, _for_ticket(context, facts))
+        self._save(follower, _for_ticket(context, facts), key, at)
 
 
 def _for_ticket(context: EventContext, facts: TicketFacts) -> EventContext:

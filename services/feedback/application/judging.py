@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
@@ -22,6 +23,7 @@ from backbone.http import ConflictError, NotFoundError
 from backbone.store import EventContext
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.app import anonymous_citizen
+from services.feedback.application.receipts import RequestKey, prior_answer
 from services.feedback.domain.callbacks import (
     CallbackCandidate,
     CallbackItem,
@@ -91,18 +93,29 @@ class Judging:
         return build_worklist(candidates, self.callback_rules)
 
     def _change(self, ticket_id: str, context: EventContext,
-                act: Callable[[TicketFeedback], None]) -> TicketFeedback:
+                act: Callable[[TicketFeedback], None], *, key: RequestKey | None = None,
+                at: datetime | None = None) -> Judged:
+        """get -> act -> save, retried on a concurrent change. With a request key, a retry of
+        an earlier command returns that command's answer and changes nothing; the new
+        receipt is saved with the record's events, in one transaction."""
         for attempt in range(_ATTEMPTS):
+            prior = prior_answer(self.app, key)
+            if prior is not None:
+                return Judged(**prior)
             try:
                 fb: TicketFeedback = self.app.repository.get(TicketFeedback.create_id(ticket_id))
             except AggregateNotFoundError:
                 raise NotFoundError("this ticket has no feedback record yet") from None
             act(fb)
+            answer = judged(fb)
             ctx = EventContext(**{**context.__dict__, "ticket_id": fb.ticket_id,
                                   "ticket_code": fb.ticket_code})
+            aggregates: list[Any] = [fb]
+            if key is not None:
+                aggregates.append(key.receipt(asdict(answer), at or fb.modified_on))
             try:
-                self.committer.save(fb, context=ctx)
-                return fb
+                self.committer.save(*aggregates, context=ctx)
+                return answer
             except IntegrityError:
                 log.info("concurrent change of a ticket's feedback; retrying (%d)", attempt + 1)
         raise ConflictError("the ticket changed concurrently too often; try again")
@@ -124,7 +137,7 @@ class Judging:
                     at=at)
             _close_if_satisfied(fb, at)
 
-        return judged(self._change(self.ticket_id_of(code), context, act))
+        return self._change(self.ticket_id_of(code), context, act)
 
     def rate_with_link(self, *, token: str, rating: str, comment: str, at: datetime,
                        context: EventContext) -> Judged:
@@ -135,7 +148,7 @@ class Judging:
             fb.rate_with_token(claims, rating=rating, comment=mask_for_hall(comment), at=at)
             _close_if_satisfied(fb, at)
 
-        return judged(self._change(claims.ticket_id, context, act))
+        return self._change(claims.ticket_id, context, act)
 
     def link_status(self, token: str, at: datetime) -> dict[str, object]:
         """What the rating page shows before the citizen rates (checks the link, changes nothing)."""
@@ -153,7 +166,8 @@ class Judging:
     # -- callbacks, reopen, close ----------------------------------------------------------
     def record_callback(self, *, code: str, staff_id: str, reached: bool,
                         resolved: bool | None, satisfaction: str | None, note: str,
-                        at: datetime, context: EventContext) -> Judged:
+                        at: datetime, context: EventContext,
+                        key: RequestKey | None = None) -> Judged:
         """Record a callback (回访) and act on it: a dissatisfied citizen who says the matter
         is unresolved reopens it; a satisfied or resolved verdict closes it."""
 
@@ -169,19 +183,20 @@ class Judging:
                     and fb.status is not FeedbackStatus.CLOSED:
                 fb.close(at=at)
 
-        return judged(self._change(self.ticket_id_of(code), context, act))
+        return self._change(self.ticket_id_of(code), context, act, key=key, at=at)
 
     def reopen(self, *, code: str, staff_id: str, reason: str, at: datetime,
-               context: EventContext) -> Judged:
+               context: EventContext, key: RequestKey | None = None) -> Judged:
         """A staff member confirms a dissatisfied ticket unresolved (site visit, records)."""
-        return judged(self._change(
+        return self._change(
             self.ticket_id_of(code), context,
             lambda fb: fb.reopen(confirmed_by="staff", staff_id=staff_id,
-                                 reason=mask_for_hall(reason), at=at)))
+                                 reason=mask_for_hall(reason), at=at), key=key, at=at)
 
-    def close(self, *, code: str, at: datetime, context: EventContext) -> Judged:
-        return judged(self._change(self.ticket_id_of(code), context,
-                                    lambda fb: fb.close(at=at)))
+    def close(self, *, code: str, at: datetime, context: EventContext,
+              key: RequestKey | None = None) -> Judged:
+        return self._change(self.ticket_id_of(code), context, lambda fb: fb.close(at=at),
+                            key=key, at=at)
 
     # -- the unrated timer -----------------------------------------------------------------
     def mark_overdue_unrated(self, now: datetime) -> int:
@@ -202,9 +217,9 @@ class Judging:
                 fb.close(at=at)
 
             try:
-                fb = self._change(str(row["ticket_id"]), context, act)
+                result = self._change(str(row["ticket_id"]), context, act)
             except Exception:
                 log.exception("could not mark %s unrated", row["ticket_code"])
                 continue
-            done += fb.status.value == "closed"
+            done += result.status == "closed"
         return done

@@ -144,3 +144,10 @@ class NotADeputyError(FeedbackError):
 
 class AlreadyPushedError(FeedbackError):
     """A deputy pushing the same ticket to supervision twice."""
+
+
+# --- idempotency --------------------------------------------------------------------------
+
+
+class RequestIdReusedError(FeedbackError):
+    """A request id already used by the same caller for a different command or body."""

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from backbone import auth
 from backbone.http import ClientError, require
 from backbone.store import EventContext
+from services.feedback.application.receipts import RequestKey
+from services.feedback.domain.receipts import fingerprint
 
 CitizenSideDep = Annotated[auth.Principal, require("channel_adapter", "citizen")]
 StaffDep = Annotated[auth.Principal, require("dispatcher", "supervisor")]
@@ -26,6 +28,26 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
     occurred_at: datetime | None = Field(
         default=None, description="when it happened (event-time mode: THE time)")
+
+
+class Idempotent(Command):
+    """A staff or follower command that a client may safely retry: same `request_id`, same
+    answer, nothing done twice; the same `request_id` with another body is refused (409)."""
+
+    request_id: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
+        description="the client's idempotency key (printable ASCII, no spaces); a retry with "
+                    "the same key returns the first answer and changes nothing")
+
+
+def request_key(principal: auth.Principal, command: str, target: str,
+                body: Idempotent) -> RequestKey | None:
+    """The command's request key, or None when the client sent no request id."""
+    if body.request_id is None:
+        return None
+    stated = body.model_dump(mode="json", exclude={"request_id"})
+    return RequestKey(caller=f"{principal.role}:{principal.sub}", request_id=body.request_id,
+                      command=command, fingerprint=fingerprint(command, target, stated))
 
 
 def context(request: Request, principal: auth.Principal | None = None) -> EventContext:

@@ -28,6 +28,7 @@ STATUS: list[tuple[type[e.FeedbackError], int, str]] = [
     (e.NotFollowingError, 409, "not_following"),
     (e.AlreadyPushedError, 409, "already_pushed"),
     (e.NotADeputyError, 403, "not_a_deputy"),
+    (e.RequestIdReusedError, 409, "request_id_reused"),
     (e.FeedbackError, 400, "invalid"),
 ]
 

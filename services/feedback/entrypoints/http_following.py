@@ -14,26 +14,27 @@ from backbone.http import ClientError
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.following import Following, Person
 from services.feedback.entrypoints.deps import (
-    Command,
     DeputyDep,
     FollowerDep,
+    Idempotent,
     UnitSideDep,
     context,
+    request_key,
     ticket_code,
 )
 
 
-class FollowBody(Command):
+class FollowBody(Idempotent):
     kind: Literal["ticket", "unit", "category"]
     target: str = Field(min_length=1, max_length=100, description="ticket code, unit or category code")
     as_role: Literal["observer", "business_environment_officer", "deputy"] | None = None
 
 
-class RemarkBody(Command):
+class RemarkBody(Idempotent):
     text: str = Field(min_length=1, max_length=2000)
 
 
-class PushBody(Command):
+class PushBody(Idempotent):
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -55,7 +56,8 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
         target = ticket_code(body.target) if body.kind == "ticket" else body.target.strip()
         following.follow(person(principal, body.as_role), kind=body.kind, target=target,
                          at=clock.command_time(body.occurred_at),
-                         context=context(request, principal))
+                         context=context(request, principal),
+                         key=request_key(principal, "follow", target, body))
         return {"kind": body.kind, "target": target, "following": True}
 
     @api.delete("/follows")
@@ -65,7 +67,8 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
         target = ticket_code(body.target) if body.kind == "ticket" else body.target.strip()
         following.unfollow(person(principal), kind=body.kind, target=target,
                            at=clock.command_time(body.occurred_at),
-                           context=context(request, principal))
+                           context=context(request, principal),
+                           key=request_key(principal, "unfollow", target, body))
         return {"kind": body.kind, "target": target, "following": False}
 
     @api.get("/follows")
@@ -87,20 +90,24 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
     def remark(code: str, request: Request, principal: FollowerDep,
                body: Annotated[RemarkBody, Body()]) -> dict[str, Any]:
         """Leave a remark the ticket's units see (RemarkAdded)."""
-        following.remark(person(principal), code=ticket_code(code), text=body.text,
+        code = ticket_code(code)
+        following.remark(person(principal), code=code, text=body.text,
                          at=clock.command_time(body.occurred_at),
-                         context=context(request, principal))
-        return {"code": ticket_code(code), "remarked": True}
+                         context=context(request, principal),
+                         key=request_key(principal, "remark", code, body))
+        return {"code": code, "remarked": True}
 
     @api.post("/tickets/{code}/supervision", status_code=201)
     def push(code: str, request: Request, principal: DeputyDep,
              body: Annotated[PushBody, Body()]) -> dict[str, Any]:
         """A deputy pushes a followed case to supervision (督办) through 聚民意、惠民生."""
-        following.push_to_supervision(person(principal), code=ticket_code(code),
-                                      reason=body.reason,
+        code = ticket_code(code)
+        following.push_to_supervision(person(principal), code=code, reason=body.reason,
                                       at=clock.command_time(body.occurred_at),
-                                      context=context(request, principal))
-        return {"code": ticket_code(code), "pushed": True}
+                                      context=context(request, principal),
+                                      key=request_key(principal, "push_to_supervision", code,
+                                                      body))
+        return {"code": code, "pushed": True}
 
     @api.get("/remarks")
     def remarks(principal: UnitSideDep,

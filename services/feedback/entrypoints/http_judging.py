@@ -13,8 +13,10 @@ from services.feedback.application.judging import Judged, Judging, judged
 from services.feedback.entrypoints.deps import (
     CitizenSideDep,
     Command,
+    Idempotent,
     StaffDep,
     context,
+    request_key,
     ticket_code,
 )
 
@@ -34,14 +36,14 @@ class LinkRating(Command):
     comment: str = Field(default="", max_length=2000)
 
 
-class CallbackOutcomeBody(Command):
+class CallbackOutcomeBody(Idempotent):
     reached: bool
     resolved: bool | None = None
     satisfaction: Rating | None = None
     note: str = Field(default="", max_length=2000)
 
 
-class ReopenBody(Command):
+class ReopenBody(Idempotent):
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -91,27 +93,33 @@ def router(judging: Judging, clock: Clock) -> APIRouter:
     @api.post("/tickets/{code}/callbacks", status_code=201)
     def record_callback(code: str, request: Request, principal: StaffDep,
                         body: Annotated[CallbackOutcomeBody, Body()]) -> dict[str, Any]:
-        """Record a callback outcome; unresolved + dissatisfied reopens, satisfied closes."""
+        """Record a callback outcome; unresolved + dissatisfied reopens, satisfied closes.
+        Send a `request_id`: a retry with it returns the first answer and records nothing."""
+        code = ticket_code(code)
         return _body(judging.record_callback(
-            code=ticket_code(code), staff_id=principal.sub, reached=body.reached,
+            code=code, staff_id=principal.sub, reached=body.reached,
             resolved=body.resolved, satisfaction=body.satisfaction, note=body.note,
-            at=clock.command_time(body.occurred_at), context=context(request, principal)))
+            at=clock.command_time(body.occurred_at), context=context(request, principal),
+            key=request_key(principal, "record_callback", code, body)))
 
     @api.post("/tickets/{code}/reopen", status_code=201)
     def reopen(code: str, request: Request, principal: StaffDep,
                body: Annotated[ReopenBody, Body()]) -> dict[str, Any]:
         """Staff confirm a dissatisfied ticket unresolved: back to dispatch, same code."""
+        code = ticket_code(code)
         return _body(judging.reopen(
-            code=ticket_code(code), staff_id=principal.sub, reason=body.reason,
-            at=clock.command_time(body.occurred_at), context=context(request, principal)))
+            code=code, staff_id=principal.sub, reason=body.reason,
+            at=clock.command_time(body.occurred_at), context=context(request, principal),
+            key=request_key(principal, "reopen", code, body)))
 
     @api.post("/tickets/{code}/close")
     def close(code: str, request: Request, principal: StaffDep,
-              body: Annotated[Command, Body()]) -> dict[str, Any]:
+              body: Annotated[Idempotent, Body()]) -> dict[str, Any]:
         """Close a judged ticket (a dissatisfied one only after a callback attempt)."""
-        return _body(judging.close(code=ticket_code(code),
-                                   at=clock.command_time(body.occurred_at),
-                                   context=context(request, principal)))
+        code = ticket_code(code)
+        return _body(judging.close(code=code, at=clock.command_time(body.occurred_at),
+                                   context=context(request, principal),
+                                   key=request_key(principal, "close", code, body)))
 
     @api.get("/tickets/{code}/feedback")
     def feedback_of(code: str, principal: StaffDep) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from tools.simulator import model as kinds
+from tools.simulator.behaviour import round_of
 from tools.simulator.drive.console import DispatcherConsole
 from tools.simulator.drive.dispatch import AssignmentBoard, DepartmentSystems, Holding
+from tools.simulator.drive.dispute import DisputeRoles
 from tools.simulator.drive.errors import ActionError, TicketGaveUpError
 from tools.simulator.drive.feedback import Feedback, NoticeBoard
 from tools.simulator.drive.intake import IntakeAdapters
@@ -47,6 +49,7 @@ class TicketState:
     floor: int = 0              # the next unit action waits for an assignment above this number
     holder: Holding | None = None
     replanned: bool = False
+    reopens: int = 0            # reopens (重办) feedback confirmed for this ticket so far
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Driver:
         # Told of every action the platform took (the fault tests' load keeps a record).
         self.on_acted: Callable[[SimAction, str], None] | None = None
         self.tickets: dict[str, TicketState] = {}
+        self.dispute = DisputeRoles(units)
         self.by_id: dict[str, TicketState] = {}
         self.live = False  # a live stream states "now"; a planned period its own times
         self.scheduler: Scheduler | LiveScheduler | None = None
@@ -93,6 +97,10 @@ class Driver:
         if state is not None and state.replanned and action.step < REPLANNED_STEP:
             self.tally.count("replaced_by_replan")
             return
+        if state is not None and state.reopens < round_of(action.step) - 1:
+            # The plan reopened this ticket, the platform did not (the citizen's callback went
+            # otherwise): the round that would follow has nothing to act on.
+            raise TicketGaveUpError("not_reopened", f"round {round_of(action.step)}", expected=True)
         await self.handlers[action.kind](action)
         state = self.tickets.get(action.ticket)
         if state is not None:
@@ -113,6 +121,8 @@ class Driver:
 
     def _did(self, action: SimAction, what: str) -> None:
         self.tally.count(what)
+        if round_of(action.step) > 1:  # done again after a reopen: counted per round too
+            self.tally.count(f"round{round_of(action.step)}:{what}")
         if self.on_acted is not None:
             self.on_acted(action, what)
 
@@ -141,8 +151,14 @@ class Driver:
 
     # -- department systems ----------------------------------------------------------------
     def _planned_unit(self, ticket: str) -> str | None:
+        """Where a dispatcher routes the ticket by hand: the unit the plan meant (for the
+        jurisdiction dispute, the first disputant: see dispute.py)."""
         truth = self.truths.get(ticket)
-        return self.units.registry_code(truth.handling_unit) if truth else None
+        if truth is None:
+            return None
+        if self.dispute.plays(truth) and not self.dispute.bounced.get(ticket):
+            return self.dispute.first_receiver()
+        return self.units.registry_code(truth.handling_unit)
 
     async def _holder(self, action: SimAction) -> Holding | None:
         """The unit holding the ticket now; None when the ticket was re-planned instead."""
@@ -216,10 +232,18 @@ class Driver:
             self._did(action, "signed_for")
 
     async def bounce_back(self, action: SimAction) -> None:
+        truth = self.truths.get(action.ticket)
+
         async def bounce(held: Holding) -> None:
-            await self.systems.bounce_back(held.unit, held.ticket_id, action.payload["reason"],
+            reason = action.payload["reason"]
+            if self.dispute.plays(truth):
+                assert truth is not None
+                reason = self.dispute.reason(truth, held.unit, reason)
+            await self.systems.bounce_back(held.unit, held.ticket_id, reason,
                                            at=self.time_of(action), request_id=self._request_id(action))
             self._state(action).floor = held.assignment_no
+            if self.dispute.plays(truth):
+                self.dispute.note_bounce(action.ticket, held.unit)
 
         if await self._as_holder(action, bounce):
             self._did(action, "bounced_back")
@@ -237,9 +261,14 @@ class Driver:
             self._did(action, "extension_asked")
 
     async def reply(self, action: SimAction) -> None:
-        if await self._as_holder(action, lambda held: self.systems.reply(
-                held.unit, held.ticket_id, action.payload["text"], action.payload["outcome"],
-                at=self.time_of(action), request_id=self._request_id(action))):
+        async def reply(held: Holding) -> None:
+            await self.systems.reply(held.unit, held.ticket_id, action.payload["text"],
+                                     action.payload["outcome"], at=self.time_of(action),
+                                     request_id=self._request_id(action))
+            # A reopen hands the ticket over again: the next round waits for a newer number.
+            self._state(action).floor = held.assignment_no
+
+        if await self._as_holder(action, reply):
             self._did(action, "replied")
 
     # -- the platform's dispatchers ---------------------------------------------------------
@@ -257,8 +286,10 @@ class Driver:
                 await self.console.coordinate(state.ticket_id, lead, co_units, decision["text"],
                                               at=self.time_of(action))
             else:
-                await self.console.assign(state.ticket_id, self._registry(decision["unit"]),
-                                          decision["text"], at=self.time_of(action))
+                unit, text = self._registry(decision["unit"]), decision["text"]
+                if self.dispute.plays(self.truths.get(action.ticket)):
+                    unit, text = self.dispute.reassign_to(action.ticket, unit, text)
+                await self.console.assign(state.ticket_id, unit, text, at=self.time_of(action))
         except ActionError as exc:
             if "merged" in exc.detail:
                 raise TicketGaveUpError("merged_into_case", exc.detail, expected=True) from exc
@@ -268,15 +299,28 @@ class Driver:
     # -- citizens and callback staff --------------------------------------------------------
     async def rate(self, action: SimAction) -> None:
         state = self._state(action)
-        notice = await self.notices.wait_for(state.ticket_id, timeout=self.waits.notice)
+        notice = await self.notices.wait_for(state.ticket_id, timeout=self.waits.notice,
+                                             reply_round=round_of(action.step))
         if notice is None:
-            raise ActionError("feedback:no_rating_link", "no notice with a rating link arrived")
+            raise ActionError("feedback:no_rating_link",
+                              f"no notice of reply round {round_of(action.step)} arrived")
         await self.feedback.rate_by_link(notice, action.payload["rating"], action.payload.get("comment"),
                                          at=self.time_of(action))
         self._did(action, "rated")
 
     async def callback(self, action: SimAction) -> None:
         state = self._state(action)
-        await self.feedback.record_callback(state.code, reached=bool(action.payload["reached"]),
-                                            rating=action.payload.get("rating"), at=self.time_of(action))
+        reply_round = round_of(action.step)
+        if reply_round > 1 and await self.notices.wait_for(
+                state.ticket_id, timeout=self.waits.notice, reply_round=reply_round) is None:
+            raise ActionError("feedback:no_reply_delivered",
+                              f"reply round {reply_round} never reached the citizen")
+        answer = await self.feedback.record_callback(
+            state.code, reached=bool(action.payload["reached"]), rating=action.payload.get("rating"),
+            resolved=action.payload.get("resolved"), at=self.time_of(action),
+            request_id=self._request_id(action))
         self._did(action, "called_back")
+        reopens = int(answer.get("reopen_count") or 0)
+        if reopens > state.reopens:  # 重办: dispatch hands it to the unit again, same code
+            state.reopens = reopens
+            self._did(action, "reopened")

@@ -87,10 +87,16 @@ class NoticeBoard:
                         notice.citizen_pseudonym)
                     self._changed.notify_all()
 
-    async def wait_for(self, ticket_id: str, *, timeout: float) -> Notice | None:
+    async def wait_for(self, ticket_id: str, *, timeout: float,
+                       reply_round: int = 1) -> Notice | None:
+        """The ticket's latest notice, once one of ``reply_round`` or later has arrived (a
+        reopened ticket's new reply comes with a new link; the old one is stale)."""
+        def arrived() -> bool:
+            known = self.latest.get(ticket_id)
+            return known is not None and known.reply_round >= reply_round
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: ticket_id in self.latest), timeout)
+                await asyncio.wait_for(self._changed.wait_for(arrived), timeout)
             except TimeoutError:
                 return None
         return self.latest[ticket_id]
@@ -117,12 +123,16 @@ class Feedback:
         return response.json()
 
     async def record_callback(self, code: str, *, reached: bool, rating: str | None,
-                              at: datetime | None) -> Any:
-        """Staff phone the citizen back (电话回访) and record what they heard."""
-        body: dict[str, Any] = {"reached": reached} | self._at(at)
+                              at: datetime | None, request_id: str,
+                              resolved: bool | None = None) -> Any:
+        """Staff phone the citizen back (电话回访) and record what they heard. The request id
+        makes a retry after a lost answer safe: feedback answers it as the first call."""
+        body: dict[str, Any] = {"reached": reached, "request_id": request_id} | self._at(at)
         if reached and rating:
-            # What the citizen says on the phone: dissatisfied means not resolved for them.
-            body |= {"satisfaction": rating, "resolved": rating != "dissatisfied"}
+            # What the citizen says on the phone; unless the plan says otherwise, dissatisfied
+            # means not resolved for them.
+            body |= {"satisfaction": rating,
+                     "resolved": rating != "dissatisfied" if resolved is None else resolved}
         response = await call(self.client, "feedback", "POST", f"/v1/tickets/{code}/callbacks",
                               json=body, headers=self.endpoints.bearer("dispatcher", sub=CALLBACK_STAFF))
         return response.json()

@@ -11,8 +11,9 @@ from tools.simulator.behaviour import Timeline, handle
 from tools.simulator.model import SimAction, TicketTruth
 from tools.simulator.people import ANONYMOUS, Citizen
 
-# Re-planned actions number from here, so they never collide with the plan's own steps.
-REPLANNED_STEP = 100
+# Re-planned actions number from here, so they never collide with the plan's own steps (the
+# plan's reopen rounds use 200+, 300+); a re-planned step keeps its round: 1000 + plan step.
+REPLANNED_STEP = 1000
 
 
 def replan_tail(truth: TicketTruth, actual_unit: str, *, seed: int, after: datetime) -> list[SimAction]:
@@ -26,4 +27,4 @@ def replan_tail(truth: TicketTruth, actual_unit: str, *, seed: int, after: datet
     line = Timeline(truth.ticket)
     line.last = truth.submitted_at
     handle(rng, line, as_routed, citizen)
-    return [replace(a, at=max(a.at, after), step=REPLANNED_STEP + i) for i, a in enumerate(line.actions)]
+    return [replace(a, at=max(a.at, after), step=REPLANNED_STEP + a.step) for a in line.actions]

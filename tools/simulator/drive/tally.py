@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TextIO
 
 MILESTONES = ("submitted", "accepted", "rejected", "assigned", "signed_for", "bounced_back",
-              "decided", "noted", "extension_asked", "replied", "rated", "called_back")
+              "decided", "noted", "extension_asked", "replied", "rated", "called_back", "reopened")
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Progress:
         when = position.strftime("%m-%d %H:%M") if position else "--"
         line = (f"\r[{bar:<{self.width}}] {share:4.0%} {t.finished}/{t.total} "
                 f"sim {when} {rate:6.1f}/s sub {t.done['submitted']} rep {t.done['replied']} "
-                f"rat {t.done['rated']} err {sum(t.errors.values())}")
+                f"rat {t.done['rated']} reo {t.done['reopened']} err {sum(t.errors.values())}")
         self.out.write(line[:160])
         self.out.flush()
 
