@@ -26,19 +26,25 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from minsheng.v1 import envelope_pb2 as minsheng_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bminsheng/v1/audit_api.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aminsheng/v1/envelope.proto\"R\n\x13ReplayTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12\x13\n\x0bwith_proofs\x18\x03 \x01(\x08\"\xe7\x02\n\x0bLedgerEntry\x12\x12\n\nledger_seq\x18\x01 \x01(\x03\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x12\n\nticket_seq\x18\x04 \x01(\x03\x12\'\n\x08\x65nvelope\x18\x05 \x01(\x0b\x32\x15.minsheng.v1.Envelope\x12\x0b\n\x03raw\x18\x06 \x01(\x0c\x12\x11\n\tprev_hash\x18\x07 \x01(\x0c\x12\x12\n\nentry_hash\x18\x08 \x01(\x0c\x12/\n\x0brecorded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05topic\x18\n \x01(\t\x12\x11\n\tticket_id\x18\x0b \x01(\t\x12\x11\n\tleaf_hash\x18\x0c \x01(\x0c\x12\x14\n\x0cpayload_json\x18\r \x01(\t\x12\x34\n\x0finclusion_proof\x18\x0e \x01(\x0b\x32\x1b.minsheng.v1.InclusionProof\"E\n\x0eInclusionProof\x12\x11\n\ttree_size\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x03 \x01(\t2\\\n\x0c\x41uditService\x12L\n\x0cReplayTicket\x12 .minsheng.v1.ReplayTicketRequest\x1a\x18.minsheng.v1.LedgerEntry0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bminsheng/v1/audit_api.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aminsheng/v1/envelope.proto\"g\n\x15GetTicketStateRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x0e\x43itizenMessage\x12+\n\x07told_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"\xaf\x03\n\x0bTicketState\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xisted\x18\x02 \x01(\x08\x12\x32\n\x0e\x66irst_event_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x13\n\x0bticket_code\x18\x05 \x01(\t\x12\x12\n\nowner_unit\x18\x06 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64\x65\x61\x64line_status\x18\x08 \x01(\t\x12\x0e\n\x06rating\x18\t \x01(\t\x12\x35\n\x10\x63itizen_was_told\x18\n \x03(\x0b\x32\x1b.minsheng.v1.CitizenMessage\x12)\n\x05\x61s_of\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x65vents_applied\x18\x0c \x01(\x03\x12\x18\n\x10\x65vents_in_ledger\x18\r \x01(\x03\x12\x16\n\x0eunknown_events\x18\x0e \x03(\t\x12\x0c\n\x04note\x18\x0f \x01(\t\"R\n\x13ReplayTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x13\n\x0bticket_code\x18\x02 \x01(\t\x12\x13\n\x0bwith_proofs\x18\x03 \x01(\x08\"\xe7\x02\n\x0bLedgerEntry\x12\x12\n\nledger_seq\x18\x01 \x01(\x03\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x12\n\nticket_seq\x18\x04 \x01(\x03\x12\'\n\x08\x65nvelope\x18\x05 \x01(\x0b\x32\x15.minsheng.v1.Envelope\x12\x0b\n\x03raw\x18\x06 \x01(\x0c\x12\x11\n\tprev_hash\x18\x07 \x01(\x0c\x12\x12\n\nentry_hash\x18\x08 \x01(\x0c\x12/\n\x0brecorded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05topic\x18\n \x01(\t\x12\x11\n\tticket_id\x18\x0b \x01(\t\x12\x11\n\tleaf_hash\x18\x0c \x01(\x0c\x12\x14\n\x0cpayload_json\x18\r \x01(\t\x12\x34\n\x0finclusion_proof\x18\x0e \x01(\x0b\x32\x1b.minsheng.v1.InclusionProof\"E\n\x0eInclusionProof\x12\x11\n\ttree_size\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x03 \x01(\t2\xac\x01\n\x0c\x41uditService\x12L\n\x0cReplayTicket\x12 .minsheng.v1.ReplayTicketRequest\x1a\x18.minsheng.v1.LedgerEntry0\x01\x12N\n\x0eGetTicketState\x12\".minsheng.v1.GetTicketStateRequest\x1a\x18.minsheng.v1.TicketStateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minsheng.v1.audit_api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPLAYTICKETREQUEST']._serialized_start=105
-  _globals['_REPLAYTICKETREQUEST']._serialized_end=187
-  _globals['_LEDGERENTRY']._serialized_start=190
-  _globals['_LEDGERENTRY']._serialized_end=549
-  _globals['_INCLUSIONPROOF']._serialized_start=551
-  _globals['_INCLUSIONPROOF']._serialized_end=620
-  _globals['_AUDITSERVICE']._serialized_start=622
-  _globals['_AUDITSERVICE']._serialized_end=714
+  _globals['_GETTICKETSTATEREQUEST']._serialized_start=105
+  _globals['_GETTICKETSTATEREQUEST']._serialized_end=208
+  _globals['_CITIZENMESSAGE']._serialized_start=210
+  _globals['_CITIZENMESSAGE']._serialized_end=305
+  _globals['_TICKETSTATE']._serialized_start=308
+  _globals['_TICKETSTATE']._serialized_end=739
+  _globals['_REPLAYTICKETREQUEST']._serialized_start=741
+  _globals['_REPLAYTICKETREQUEST']._serialized_end=823
+  _globals['_LEDGERENTRY']._serialized_start=826
+  _globals['_LEDGERENTRY']._serialized_end=1185
+  _globals['_INCLUSIONPROOF']._serialized_start=1187
+  _globals['_INCLUSIONPROOF']._serialized_end=1256
+  _globals['_AUDITSERVICE']._serialized_start=1259
+  _globals['_AUDITSERVICE']._serialized_end=1431
 # @@protoc_insertion_point(module_scope)

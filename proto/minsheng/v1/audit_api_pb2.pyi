@@ -10,6 +10,60 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetTicketStateRequest(_message.Message):
+    __slots__ = ("ticket_id", "ticket_code", "at")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    TICKET_CODE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    ticket_code: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, ticket_id: _Optional[str] = ..., ticket_code: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CitizenMessage(_message.Message):
+    __slots__ = ("told_at", "event_type", "text")
+    TOLD_AT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    told_at: _timestamp_pb2.Timestamp
+    event_type: str
+    text: str
+    def __init__(self, told_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_type: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class TicketState(_message.Message):
+    __slots__ = ("ticket_id", "existed", "first_event_at", "status", "ticket_code", "owner_unit", "deadline", "deadline_status", "rating", "citizen_was_told", "as_of", "events_applied", "events_in_ledger", "unknown_events", "note")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    EXISTED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_EVENT_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TICKET_CODE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_UNIT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_WAS_TOLD_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_IN_LEDGER_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    existed: bool
+    first_event_at: _timestamp_pb2.Timestamp
+    status: str
+    ticket_code: str
+    owner_unit: str
+    deadline: _timestamp_pb2.Timestamp
+    deadline_status: str
+    rating: str
+    citizen_was_told: _containers.RepeatedCompositeFieldContainer[CitizenMessage]
+    as_of: _timestamp_pb2.Timestamp
+    events_applied: int
+    events_in_ledger: int
+    unknown_events: _containers.RepeatedScalarFieldContainer[str]
+    note: str
+    def __init__(self, ticket_id: _Optional[str] = ..., existed: _Optional[bool] = ..., first_event_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., ticket_code: _Optional[str] = ..., owner_unit: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline_status: _Optional[str] = ..., rating: _Optional[str] = ..., citizen_was_told: _Optional[_Iterable[_Union[CitizenMessage, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events_applied: _Optional[int] = ..., events_in_ledger: _Optional[int] = ..., unknown_events: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ...) -> None: ...
+
 class ReplayTicketRequest(_message.Message):
     __slots__ = ("ticket_id", "ticket_code", "with_proofs")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]

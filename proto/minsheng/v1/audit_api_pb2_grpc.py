@@ -39,6 +39,11 @@ class AuditServiceStub:
                 request_serializer=minsheng_dot_v1_dot_audit__api__pb2.ReplayTicketRequest.SerializeToString,
                 response_deserializer=minsheng_dot_v1_dot_audit__api__pb2.LedgerEntry.FromString,
                 _registered_method=True)
+        self.GetTicketState = channel.unary_unary(
+                '/minsheng.v1.AuditService/GetTicketState',
+                request_serializer=minsheng_dot_v1_dot_audit__api__pb2.GetTicketStateRequest.SerializeToString,
+                response_deserializer=minsheng_dot_v1_dot_audit__api__pb2.TicketState.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -50,6 +55,13 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTicketState(self, request, context):
+        """The ticket as it stood at a moment, folded from its ledger entries (read is recorded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +69,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ReplayTicket,
                     request_deserializer=minsheng_dot_v1_dot_audit__api__pb2.ReplayTicketRequest.FromString,
                     response_serializer=minsheng_dot_v1_dot_audit__api__pb2.LedgerEntry.SerializeToString,
+            ),
+            'GetTicketState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicketState,
+                    request_deserializer=minsheng_dot_v1_dot_audit__api__pb2.GetTicketStateRequest.FromString,
+                    response_serializer=minsheng_dot_v1_dot_audit__api__pb2.TicketState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +103,33 @@ class AuditService:
             '/minsheng.v1.AuditService/ReplayTicket',
             minsheng_dot_v1_dot_audit__api__pb2.ReplayTicketRequest.SerializeToString,
             minsheng_dot_v1_dot_audit__api__pb2.LedgerEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicketState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/minsheng.v1.AuditService/GetTicketState',
+            minsheng_dot_v1_dot_audit__api__pb2.GetTicketStateRequest.SerializeToString,
+            minsheng_dot_v1_dot_audit__api__pb2.TicketState.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -25,6 +26,7 @@ from services.audit.application.histories import (
     TicketHistory,
     TicketNotInLedgerError,
     TicketRefError,
+    state_json,
     ticket_ref,
 )
 from services.audit.domain.chain import LedgerEntry
@@ -85,6 +87,40 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         for row in history.rows:
             yield entry_message(row, history)
+
+    async def GetTicketState(self, request: pb.GetTicketStateRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext) -> pb.TicketState:
+        who = await self._principal(context)
+        wanted = request.ticket_id.strip() or request.ticket_code.strip()
+        if not wanted:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "give a ticket_id or a ticket_code")
+        at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        try:
+            reading = await asyncio.to_thread(self.histories.state, who, ticket_ref(wanted), at,
+                                              via="grpc")
+        except TicketRefError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except TicketNotInLedgerError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return state_message(state_json(reading, at))
+
+
+def state_message(state: dict[str, Any]) -> pb.TicketState:
+    """The HTTP answer's fields (histories.state_json, one source of truth) as the message."""
+    msg = pb.TicketState(
+        ticket_id=state["ticket_id"], existed=state["existed"], status=state["status"] or "",
+        ticket_code=state["ticket_code"] or "", owner_unit=state["owner_unit"] or "",
+        deadline_status=state["deadline_status"] or "", rating=state["rating"] or "",
+        events_applied=state["events_applied"], events_in_ledger=state["events_in_ledger"],
+        unknown_events=state["unknown_events"], note=state.get("note", ""))
+    for name in ("first_event_at", "deadline", "as_of"):
+        if state[name]:
+            getattr(msg, name).FromDatetime(datetime.fromisoformat(state[name]))
+    for told in state["citizen_was_told"]:
+        message = msg.citizen_was_told.add(event_type=told["event_type"], text=told["text"] or "")
+        message.told_at.FromDatetime(datetime.fromisoformat(told["told_at"]))
+    return msg
 
 
 def add_to(servicer: AuditServicer):  # type: ignore[no-untyped-def]

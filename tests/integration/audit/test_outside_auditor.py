@@ -158,6 +158,47 @@ def test_state_before_the_first_event_is_empty_and_says_so(audit, tickets):
     assert during["existed"] and during["status"] == "assigned" and "note" not in during
 
 
+def test_state_at_a_moment_over_grpc_matches_http(audit, tickets):
+    from datetime import UTC, datetime
+
+    from google.protobuf.json_format import MessageToDict
+    from minsheng.v1 import audit_api_pb2 as pb
+    from minsheng.v1 import audit_api_pb2_grpc as pb_grpc
+
+    tid, code = tickets[0]
+    auditor = [("authorization", f"Bearer {token(audit, 'auditor', 'auditor-qian')}")]
+    with grpc.insecure_channel(f"127.0.0.1:{audit.settings.grpc_port}") as channel:
+        stub = pb_grpc.AuditServiceStub(channel)
+        answers = {}
+        for at in ("2023-11-20T08:59:59+00:00", "2023-11-20T12:30:00+00:00", None):
+            request = pb.GetTicketStateRequest(ticket_code=code)
+            if at:
+                request.at.FromDatetime(datetime.fromisoformat(at).astimezone(UTC))
+            answers[at] = stub.GetTicketState(request, metadata=auditor, timeout=30)
+        by_id = stub.GetTicketState(pb.GetTicketStateRequest(ticket_id=tid), metadata=auditor,
+                                    timeout=30)
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetTicketState(pb.GetTicketStateRequest(ticket_code="FY-250101-00000-A"),
+                                metadata=auditor, timeout=30)
+        with pytest.raises(grpc.RpcError) as stranger:
+            stub.GetTicketState(pb.GetTicketStateRequest(ticket_code=code), timeout=30,
+                                metadata=[("authorization", f"Bearer {token(audit, 'unit')}")])
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND and missing.value.details()
+    assert stranger.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    before, during, now = answers.values()
+    assert not before.existed and before.status == "unknown" and "first" in before.note
+    assert during.existed and during.status == "assigned" and during.owner_unit
+    assert MessageToDict(now) == MessageToDict(by_id)
+    with audit.client() as c:
+        http = c.get(f"/v1/tickets/{code}/state").json()
+        reads = c.get("/v1/access-log", params={"ticket": code}).json()["reads"]
+    assert (now.status, now.owner_unit, now.events_applied, now.rating or None) == (
+        http["status"], http["owner_unit"], http["events_applied"], http["rating"])
+    assert [m.text for m in now.citizen_was_told] == [m["text"] for m in http["citizen_was_told"]]
+    assert any((r["sub"], r["action"], r["via"]) == ("auditor-qian", "state", "grpc")
+               for r in reads), reads
+
+
 @pytest.mark.parametrize("at", ["garbage", "2023-11-20T12:00:00", "2023-13-01T00:00:00Z",
                                 "99999-01-01T00:00:00Z", "2023-11-20T25:00:00Z", "%00",
                                 "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
