@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench import platform as isolated
 from tests.e2e.platform_harness import Platform
 
 
@@ -12,3 +13,11 @@ def platform(infra):
     p.start_all()
     yield p
     p.stop_all()
+
+
+@pytest.fixture(scope="module")
+def running(infra):
+    """An isolated platform in event-clock mode for one module (the simulator drives it)."""
+    platform = isolated.start()
+    yield platform
+    platform.stop_all()

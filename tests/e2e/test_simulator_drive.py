@@ -22,13 +22,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def running(infra):
-    platform = isolated.start()
-    yield platform
-    platform.stop_all()
-
-
-@pytest.fixture(scope="module")
 def driven(running):
     options = RunOptions(days=1, per_day=30, seed=21, start=date.today() - timedelta(days=4),
                          concurrency=16, waits=Waits(assignment=30, dispatcher_after=8, notice=30),

@@ -30,13 +30,6 @@ PLANTED = 4
 
 
 @pytest.fixture(scope="module")
-def running(infra):
-    platform = isolated.start()
-    yield platform
-    platform.stop_all()
-
-
-@pytest.fixture(scope="module")
 def driven(running):
     # No re-planning: the planted story stays as planned whoever dispatch routes it to.
     options = RunOptions(days=1, per_day=14, seed=41, start=date.today() - timedelta(days=14),

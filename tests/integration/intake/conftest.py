@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -90,13 +90,9 @@ class Intake:
             await producer.stop()
 
 
-@pytest.fixture(scope="package")
-async def intake(infra) -> Any:
-    unique = uuid.uuid4().hex[:10]
-    settings = IntakeSettings(
-        environment="test", http_port=_free_port(), pg_dbname="intake_it",
-        pg_schema=f"it_{unique}", topic_prefix=f"it{unique}.", adapter_burst=60,
-        adapter_rate_per_s=0.5, relay_interval_ms=20)
+@contextlib.asynccontextmanager
+async def running_intake(settings: IntakeSettings) -> AsyncIterator[Intake]:
+    """Intake built and served in this process until the block ends, once it is ready."""
     service = await build(settings)
     task = asyncio.create_task(serve(service))
     here = Intake(settings)
@@ -109,7 +105,20 @@ async def intake(infra) -> Any:
         else:
             raise RuntimeError("intake did not become ready")
     here.service = service  # type: ignore[attr-defined]
-    yield here
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, 30)
+    try:
+        yield here
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture(scope="package")
+async def intake(infra) -> Any:
+    unique = uuid.uuid4().hex[:10]
+    settings = IntakeSettings(
+        environment="test", http_port=_free_port(), pg_dbname="intake_it",
+        pg_schema=f"it_{unique}", topic_prefix=f"it{unique}.", adapter_burst=60,
+        adapter_rate_per_s=0.5, relay_interval_ms=20)
+    async with running_intake(settings) as here:
+        yield here

@@ -9,7 +9,6 @@ Then the gateway fails in each way it can: the citizen gets a 503 with a reason,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -20,10 +19,8 @@ import pytest
 from aiohttp import web
 
 from backbone import events
-from backbone.runtime import serve
-from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
-from tests.integration.intake.conftest import Intake, _free_port
+from tests.integration.intake.conftest import Intake, _free_port, running_intake
 
 pytestmark = pytest.mark.integration
 
@@ -81,21 +78,8 @@ async def intake_sms(infra, gateway: FakeGateway) -> AsyncIterator[Intake]:
         environment="test", http_port=_free_port(), pg_dbname="intake_it",
         pg_schema=f"it_sms_{unique}", topic_prefix=f"itsms{unique}.", relay_interval_ms=20,
         intake_sms_url=gateway.url, intake_sms_token=SMS_TOKEN, intake_sms_timeout_s=TIMEOUT_S)
-    service = await build(settings)
-    task = asyncio.create_task(serve(service))
-    here = Intake(settings)
-    async with httpx.AsyncClient(base_url=here.url) as client:
-        for _ in range(200):
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("intake did not become ready")
-    yield here
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, 30)
+    async with running_intake(settings) as here:
+        yield here
 
 
 def _phone() -> str:
