@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -19,41 +18,36 @@ import pytest
 from backbone import events
 from bench import platform as isolated
 from tests.e2e.platform_harness import eventually
-from tools.simulator.behaviour import plan_reopened, round_of
+from tools.simulator.behaviour import round_of
 from tools.simulator.drive.driver import CHINA, Waits
 from tools.simulator.drive.run import RunOptions, drive, make_plan
-from tools.simulator.model import REPLY, SimAction
-from tools.simulator.people import ANONYMOUS
+from tools.simulator.model import SimAction
+from tools.simulator.scenarios import plant_reopens
 
 pytestmark = pytest.mark.e2e
 PLANTED = 4
+# The planted stories (two rounds of up to five working days each, across a long holiday at
+# worst) must lie wholly in the past for the driver to do them: the day starts this long ago.
+# tests/unit/simulator/test_scenarios.py sweeps the start over months of days.
+LEAD_DAYS = 35
+
+
+def reopen_start(today: date | None = None) -> date:
+    return (today or datetime.now(CHINA).date()) - timedelta(days=LEAD_DAYS)
 
 
 @pytest.fixture(scope="module")
 def driven(running):
     # No re-planning: the planted story stays as planned whoever dispatch routes it to.
-    options = RunOptions(days=1, per_day=14, seed=41, start=date.today() - timedelta(days=14),
+    options = RunOptions(days=1, per_day=14, seed=41, start=reopen_start(),
                          concurrency=16, episodes=False, replan=False, progress=False,
-                         waits=Waits(assignment=30, dispatcher_after=8, notice=30))
+                         waits=Waits(assignment=120, dispatcher_after=8, notice=120))
     plan = make_plan(options)
+    chosen = plant_reopens(plan, PLANTED)
+    assert len(chosen) == PLANTED, "the day has too few tickets to plant reopens on"
     by_ticket: dict[str, list[SimAction]] = {}
     for a in plan.actions:
         by_ticket.setdefault(a.ticket, []).append(a)
-    chosen = [t for t, truth in plan.truths.items()
-              if truth.citizen_kind != ANONYMOUS and not truth.bounced
-              and any(a.kind == REPLY for a in by_ticket[t])][:PLANTED]
-    assert len(chosen) == PLANTED, "the day has too few tickets to plant reopens on"
-    # Only the planted tickets reopen (the ledger's reopened codes are theirs): a ticket the
-    # day's draw reopened is recorded resolved at its callback instead.
-    for t, truth in plan.truths.items():
-        if truth.reopens and t not in chosen:
-            first = [a for a in by_ticket[t] if round_of(a.step) == 1]
-            first[-1] = replace(first[-1], payload={**first[-1].payload, "resolved": True})
-            by_ticket[t], truth.reopens = first, 0
-    for t in chosen:
-        by_ticket[t] = plan_reopened(plan.truths[t], by_ticket[t])
-    plan.actions = sorted((a for acts in by_ticket.values() for a in acts),
-                          key=SimAction.sort_key)
     now = datetime.now(CHINA).replace(tzinfo=None)
     assert all(a.at <= now for t in chosen for a in by_ticket[t]), "planted story runs past now"
     tally = asyncio.run(drive(plan, isolated.endpoints(running), options))

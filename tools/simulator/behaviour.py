@@ -81,6 +81,11 @@ CALLBACK_SAMPLE_SHARE = 0.20
 MAX_REOPEN_ROUNDS = 2
 ROUND_STEP = 100
 REOPEN_QUALITY_GAIN = 0.10  # a reopened matter gets the unit's attention: better, mostly
+# Dispatch accepts a bounce-back only within 24 hours of the assignment (its
+# MINSHENG_DISPATCH_BOUNCE_BACK_WITHIN_HOURS); a unit whose first office hours fall later (a
+# Friday evening's request, a holiday) must handle the matter. The margin keeps a slow machine,
+# where the platform's assignment lands a little after the plan's submission, on the right side.
+BOUNCE_WITHIN = timedelta(hours=20)
 
 
 def profile_of(unit: str) -> UnitProfile:
@@ -134,7 +139,7 @@ def handle(rng: random.Random, line: Timeline, truth: TicketTruth, citizen: Citi
         signed = start + timedelta(minutes=rng.randint(10, 60))
     else:
         signed = add_office_hours(start, rng.uniform(*profile.sign_hours))
-    if rng.random() < profile.bounce_prob:
+    if rng.random() < profile.bounce_prob and signed - start <= BOUNCE_WITHIN:
         signed = _bounce(rng, line, truth, signed)
     line.add(signed, SIGN_FOR, f"unit:{unit}", {"unit": unit})
     deadline = DEADLINE_DAYS[truth.urgency]

@@ -24,7 +24,7 @@ from tools.simulator.model import (
     SIGN_FOR,
     Episode,
 )
-from tools.simulator.rhythm import add_office_hours, arrival_times
+from tools.simulator.rhythm import add_office_hours, arrival_times, is_workday
 from tools.simulator.stream import StreamContext, Submitted
 from tools.simulator.texts import Subcategory
 
@@ -77,6 +77,18 @@ def property_fee_run(ctx: StreamContext, start: date, days: int, size: int = FEE
     return Episode(episode_id, "hot_topic", description, [s.truth.ticket for s in submitted], answer), submitted
 
 
+def _a_working_day(start: date, offset: int) -> date:
+    """The working day nearest ``start + offset`` days, not before ``start`` (it falls back
+    to the first working day after when none lies between)."""
+    for back in range(offset + 1):
+        if is_workday(start + timedelta(days=offset - back)):
+            return start + timedelta(days=offset - back)
+    day = start + timedelta(days=offset)
+    while not is_workday(day):
+        day += timedelta(days=1)
+    return day
+
+
 def jurisdiction_dispute(ctx: StreamContext, start: date, days: int) -> tuple[Episode, list[Submitted]]:
     """Rubbish on a road between two estates in 城南新区: two bounce-backs, then coordination."""
     rng = ctx.rng
@@ -87,7 +99,7 @@ def jurisdiction_dispute(ctx: StreamContext, start: date, days: int) -> tuple[Ep
                       titles=("{estate}与{estate_b}之间道路无人清扫",),
                       issues=("{estate}与{estate_b}大门口之间的道路垃圾太多，没有人清扫",),
                       asks=("请相关部门尽快安排清扫", "希望有人管一管"), exclusive=True, plain=True)
-    day = start + timedelta(days=min(10, days - 1))
+    day = _a_working_day(start, min(10, days - 1))
     at = datetime.combine(day, time(9, rng.randint(0, 59)))
     item = ctx.submit(at, territory=zone, sub=sub, estate=estate_a, channel="wechat_mini",
                       citizen=ctx.pool.person(zone, estate_a, fresh=True), episode=DISPUTE,
@@ -99,7 +111,9 @@ def jurisdiction_dispute(ctx: StreamContext, start: date, days: int) -> tuple[Ep
                  {"unit": FIRST_UNIT, "reason": reasons[FIRST_UNIT]})
     t = line.add(add_office_hours(t, 1.0), DECIDE, "dispatcher",
                  {"decision": "reassign", "unit": DISPUTE_ZONE, "text": "请城南新区核实辖区保洁责任"})
-    t = line.add(add_office_hours(t, 6.0), BOUNCE_BACK, f"unit:{DISPUTE_ZONE}",
+    # Both bounce-backs the same working day: dispatch accepts one only within 24 hours of its
+    # assignment, so a Friday's second bounce on Monday would be (rightly) refused.
+    t = line.add(add_office_hours(t, 3.0), BOUNCE_BACK, f"unit:{DISPUTE_ZONE}",
                  {"unit": DISPUTE_ZONE, "reason": reasons[DISPUTE_ZONE]})
     decision = {"decision": "coordinate", "lead": lead.code, "co_handling": [FIRST_UNIT, DISPUTE_ZONE],
                 "text": f"经平台统筹协调，在保洁养护单位进场前，由城南新区{lead.name}负责组织协调小区物业打扫，不得再次退单。"}

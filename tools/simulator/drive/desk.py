@@ -73,6 +73,8 @@ class DispatchDesk:
         except ActionError as exc:
             if "merged" in exc.detail:  # merged into a case meanwhile: its primary is handled
                 return
+            if exc.kind == "console:409" and "while the ticket is assigned" in exc.detail:
+                return  # the queue row was stale: the driver's own dispatcher routed it meanwhile
             self.tally.error(f"desk_assign:{exc.kind}", exc.detail)
 
     async def _review(self, row: dict) -> None:
