@@ -10,7 +10,6 @@ the platform acknowledged is checked against the audit ledger, event by event.
 from __future__ import annotations
 
 import base64
-import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -24,6 +23,7 @@ from tools.simulator.load import CityLoad, LoadRecord
 pytestmark = pytest.mark.e2e
 
 ROUTING = ("TicketAssigned", "TicketQueuedForDispatcher")
+CALLED_BY_THE_LOAD = {"intake", "dispatch", "feedback"}
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +110,17 @@ def run_with_kills(platform: Platform, victims: list[str], *, seed: int, speed: 
     load = CityLoad(endpoints(platform), rate=4, seed=seed, speed=speed)
     load.start()
     assert load.wait_for(submitted=15, timeout=120), "the load never got going"
+    submitted, retried = load.submitted(), load.retried()
     for victim in victims:
         platform.kill(victim)  # SIGKILL
-    time.sleep(2)  # the load keeps calling (and retrying) while they are down
+    # The load keeps calling while they are down. A service it calls (intake's API, dispatch's
+    # gRPC, feedback's) must be met dead at least once, or the kill proved nothing; a consumer
+    # it does not call (audit, sla) must miss new work, so the load goes on a while.
+    if CALLED_BY_THE_LOAD & set(victims):
+        assert load.wait_for(retried=retried + 1, timeout=120), \
+            "no call met the dead service: the kill proved nothing"
+    else:
+        assert load.wait_for(submitted=submitted + 5, timeout=120), "the load stalled"
     if while_down is not None:
         while_down()
     for victim in victims:

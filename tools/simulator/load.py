@@ -90,13 +90,19 @@ class CityLoad:
         with self._lock:
             return len(self.record.codes)
 
-    def wait_for(self, *, submitted: int, timeout: float = 60.0) -> bool:
-        """Block until the platform acknowledged ``submitted`` requests (False on timeout)."""
+    def retried(self) -> int:
+        """How many calls so far met a platform that was away and were tried again."""
+        with self._lock:
+            return self.record.retries
+
+    def wait_for(self, *, submitted: int = 0, retried: int = 0, timeout: float = 60.0) -> bool:
+        """Block until the platform acknowledged ``submitted`` requests and the load retried
+        ``retried`` calls (False on timeout)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._failure is not None:
                 raise RuntimeError("the city load stopped") from self._failure
-            if self.submitted() >= submitted:
+            if self.submitted() >= submitted and self.retried() >= retried:
                 return True
             time.sleep(0.2)
         return False

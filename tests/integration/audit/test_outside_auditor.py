@@ -45,7 +45,7 @@ async def tickets(audit, producer):
 
 
 def token(audit, role: str, sub: str = "") -> str:
-    return auth.mint(audit.settings.token_secret, sub=sub or role, role=role,
+    return auth.mint(audit.settings, sub=sub or role, role=role,
                      unit="yingzhou" if role == "unit" else "")
 
 
@@ -224,7 +224,8 @@ BAD_READS = [
     "/v1/proofs/inclusion", "/v1/proofs/inclusion?ledger_seq=-5",
     "/v1/proofs/inclusion?ledger_seq=99999999999999999999999",
     "/v1/proofs/inclusion?ledger_seq=0&tree_size=0",
-    "/v1/proofs/inclusion?ledger_seq=0&tree_size=3",
+    # an entry outside the tree it names: a 4xx whichever sizes happen to be signed
+    "/v1/proofs/inclusion?ledger_seq=5&tree_size=3",
     "/v1/proofs/inclusion?ledger_seq=0&tree_size=99999999999999999999999",
     "/v1/proofs/consistency", "/v1/proofs/consistency?first=-1",
     "/v1/proofs/consistency?first=3&second=2", "/v1/proofs/consistency?first=1e9",
@@ -232,6 +233,15 @@ BAD_READS = [
     "/v1/access-log?ticket=%00", "/v1/access-log?after=-3", "/v1/access-log?limit=100000",
     "/v1/checkpoints?after=-7", "/v1/checkpoints?limit=0",
 ]
+
+
+def test_a_tree_size_never_signed_is_a_404(audit, tickets):
+    with audit.client() as c:
+        signed = {cp["tree_size"] for cp in c.get("/v1/checkpoints", params={"limit": 1000})
+                  .json()["checkpoints"]}
+        unsigned = next(n for n in range(1, max(signed) + 2) if n not in signed)
+        r = c.get("/v1/proofs/inclusion", params={"ledger_seq": 0, "tree_size": unsigned})
+    assert r.status_code == 404 and str(unsigned) in r.json()["detail"], r.text
 
 
 @pytest.mark.parametrize("path", BAD_READS)
