@@ -68,6 +68,8 @@ test-e2e: infra
 lint: install proto-lint
 	$(PY) -m ruff check backbone services tools tests deploy bench
 	$(PY) -m mypy backbone
+	$(PY) deploy/k8s/generate.py --check
+	$(PY) deploy/k8s/validate.py
 
 BUF := $(ROOT)/.data/tools/node_modules/.bin/buf
 $(BUF):
