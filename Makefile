@@ -23,7 +23,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# Front-end files the pages and /docs serve locally (no CDN at run time): backbone/web_assets.py
+WEB_ASSETS := $(ROOT)/.data/tools/node_modules/echarts/dist/echarts.min.js
+$(WEB_ASSETS):
+	@command -v npm >/dev/null || { echo "npm is needed for the vendored front-end files (apt-get install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(ROOT)/.data/tools echarts@6.1.0 swagger-ui-dist@5.35.0
+
+install: $(VENV)/.installed $(WEB_ASSETS)
 
 infra: install
 	$(PY) deploy/local/infra.py up

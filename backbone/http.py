@@ -21,7 +21,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backbone import auth, events
+from backbone import auth, events, web_assets
 from backbone.logs import trace_id_var
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,14 @@ def require(*roles: str) -> Any:
 
 def create_app(*, settings: Any, title: str, description: str,
                readiness: list[ReadinessCheck], version: str = "1") -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version)
+    app = FastAPI(title=title, description=description, version=version,
+                  docs_url=None, redoc_url=None)  # /docs offline: see offline_docs below
     app.state.settings = settings
     app.state.readiness = readiness
     service = settings.service
 
     app.add_middleware(TraceAndMeasure, service=service)
+    offline_docs(app)
 
     @app.exception_handler(auth.AuthError)
     async def unauthenticated(_: Request, exc: auth.AuthError) -> JSONResponse:
@@ -191,3 +193,8 @@ def create_app(*, settings: Any, title: str, description: str,
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def offline_docs(app: FastAPI) -> None:
+    """/docs and the vendored front-end files served locally, never from a CDN."""
+    web_assets.serve_vendored_and_docs(app)

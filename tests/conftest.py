@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from backbone.settings import ServiceSettings
+from tests import janitor
 
 
 def _listening(port: int) -> bool:
@@ -29,5 +30,16 @@ def infra() -> ServiceSettings:
 
 @pytest.fixture
 def unique() -> str:
-    """A random suffix: tests use fresh schemas and topics instead of cleaning up."""
-    return uuid.uuid4().hex[:10]
+    """A random suffix for a test's schemas and topics; removed at the end of the session
+    (tests/janitor.py)."""
+    return janitor.claim(uuid.uuid4().hex[:10])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_what_the_tests_made():
+    """At the end of the run: delete every topic, consumer group, schema and database named
+    with an id the tests claimed, so the shared broker and server do not fill up."""
+    yield
+    if janitor.claimed():
+        gone = janitor.sweep()
+        print(f"\n[janitor] removed {gone}")

@@ -7,7 +7,6 @@ restart processes without touching a running demo. Drive it only through public 
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import signal
@@ -20,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 
 from backbone import auth
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
+from tests import janitor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +70,7 @@ def distinct_ports() -> Callable[[], int]:
 
 class Platform:
     def __init__(self, *, names: list[str] | None = None, extra_env: dict[str, str] | None = None):
-        self.id = uuid.uuid4().hex[:8]
+        self.id = janitor.claim(uuid.uuid4().hex[:8])
         self.names = names or list(LOCAL_PORTS)
         self.settings = ServiceSettings()
         self.logs = ROOT / ".data" / "e2e" / self.id
@@ -106,7 +105,7 @@ class Platform:
         return f"e2e{self.id}.{name}"
 
     def token(self, role: str, sub: str = "", unit: str = "") -> str:
-        return auth.mint(self.settings.token_secret, sub=sub or unit or role, role=role, unit=unit)
+        return auth.mint(self.settings, sub=sub or unit or role, role=role, unit=unit)
 
     def client(self, name: str, role: str, sub: str = "", unit: str = "") -> httpx.Client:
         return httpx.Client(base_url=self.url(name), timeout=30,
@@ -181,20 +180,10 @@ class Platform:
         self.wait_ready([name])
 
     def stop_all(self) -> None:
+        """Stop every process, then delete the platform's topics, consumer groups and database:
+        a long test run must not fill the shared broker and server."""
         self._stop_processes()
-        asyncio.run(self._delete_topics())  # keep the broker light over a long test run
-
-    async def _delete_topics(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            mine = [t for t in await admin.list_topics() if t.startswith(f"e2e{self.id}.")]
-            if mine:
-                await admin.delete_topics(mine)
-        except Exception:  # best effort: a leftover topic only costs broker memory
-            pass
-        finally:
-            await admin.close()
+        janitor.sweep({self.id}, self.settings)
 
     def _stop_processes(self) -> None:
         for proc in self.procs.values():

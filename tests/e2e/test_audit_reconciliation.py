@@ -21,6 +21,7 @@ from minsheng.v1 import dispatch_api_pb2, envelope_pb2
 from services.audit.application.origins import default_origins, stored_publications
 from services.audit.application.reconciliation import reconcile, render
 from services.audit.settings import AuditSettings
+from tests import janitor
 from tests.e2e.actors import (
     DepartmentSystem,
     citizen_notice,
@@ -157,7 +158,7 @@ def test_the_pure_translates_give_the_bytes_the_running_relays_published(platfor
 def tampered_copy(platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
     """A copy of the ledger without one of dispatch's envelopes and with an entry no service
     wrote (the real ledger refuses DELETE, so the copy is where the harm is done)."""
-    copy = f"ledger_copy_{uuid.uuid4().hex[:8]}"
+    copy = f"ledger_copy_{janitor.claim(uuid.uuid4().hex[:8])}"
     settings = settings_for(platform)
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {copy}")

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import contextlib
 import re
-import shutil
 import socket
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from services.analytics.application.rebuild import (
 from services.analytics.bootstrap import build
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
+from tests import janitor
+from tests.browser import browser_page, needs_browser, painted
 from tests.integration.analytics.month import (
     BAD,
     COUNTIES,
@@ -77,7 +78,7 @@ class Running:
         return self.service.http.state.kpis
 
     def token(self, role: str, unit: str = "") -> str:
-        return auth.mint(self.settings.token_secret, sub=f"test-{role}", role=role, unit=unit)
+        return auth.mint(self.settings, sub=f"test-{role}", role=role, unit=unit)
 
     def headers(self, role: str = "supervisor") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, 'funan' if role == 'unit' else '')}"}
@@ -104,7 +105,7 @@ class Running:
 
 @pytest.fixture(scope="module")
 async def running(infra):
-    unique = uuid.uuid4().hex[:8]
+    unique = janitor.claim(uuid.uuid4().hex[:8])
     settings = AnalyticsSettings(
         environment="test", topic_prefix=f"ta{unique}.", pg_schema=f"analytics_{unique}",
         http_port=free_port(), clock="event", ranking_min_volume=10,
@@ -339,32 +340,53 @@ async def test_monthly_reports_publish_once_and_flag_the_bottom_three_twice(runn
     assert (await h.get("/reports/2024-04.html")).status_code == 404  # not yet published
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
-async def test_dashboard_shows_the_figures_in_a_real_browser(running, tmp_path):
+@needs_browser()
+async def test_dashboard_draws_its_charts_and_map_in_a_real_browser(running):
     token = running.token("observer")
     url = f"http://127.0.0.1:{running.settings.http_port}/dashboard#token={token}&month=2024-03"
-    proc = await asyncio.create_subprocess_exec(
-        "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
-        "--virtual-time-budget=15000", "--dump-dom", url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    dom, _ = await asyncio.wait_for(proc.communicate(), 120)
-    html = dom.decode()
-    assert 'data-loaded="2024-03"' in html, html[:2000]
-    truth = city_truth(running.month.tickets, "2024-03")
-    assert re.search(rf'id="city-received">{truth["received"]}<', html)
-    assert re.search(rf'id="city-closed">{truth["closed"]}<', html)
-    assert f'id="city-completion">{truth["completion_rate"] * 100:.1f}%<' in html
-    yingzhou = sum(1 for t in running.month.tickets
-                   if t.county == "yingzhou" and t.accepted and month_of(t.at) == "2024-03")
-    assert re.search(rf'data-county="yingzhou" data-received="{yingzhou}"', html)
-    assert re.search(rf'data-place="{HOT_ESTATE}" data-count="40"', html)
-    assert re.search(r'<tr data-unit="funan" data-rank="\d+" class="bottom">', html)
-    assert html.count('class="bar-received"') == 31
-    shot = tmp_path / "dashboard.png"
-    proc = await asyncio.create_subprocess_exec(
-        "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
-        "--virtual-time-budget=15000", f"--screenshot={shot}", "--window-size=1280,1800", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    await asyncio.wait_for(proc.wait(), 120)
-    assert shot.exists() and shot.stat().st_size > 10_000
-    shutil.copy(shot, "/tmp/analytics-dashboard.png")
+    async with browser_page() as page:
+        await page.goto(url)
+        await page.wait_for_selector('body[data-loaded="2024-03"]', timeout=60_000)
+        truth = city_truth(running.month.tickets, "2024-03")
+        assert await page.text_content("#city-received") == str(truth["received"])
+        assert await page.text_content("#city-closed") == str(truth["closed"])
+        assert (await page.text_content("#city-completion")
+                == f"{truth['completion_rate'] * 100:.1f}%")
+        yingzhou = sum(1 for t in running.month.tickets
+                       if t.county == "yingzhou" and t.accepted and month_of(t.at) == "2024-03")
+        assert await page.get_attribute('[data-county="yingzhou"]', "data-received") == str(
+            yingzhou)
+        assert await page.get_attribute(f'[data-place="{HOT_ESTATE}"]', "data-count") == "40"
+        assert await page.get_attribute('#ranking-county tr[data-unit="funan"]',
+                                        "class") == "bottom"
+        assert await page.get_attribute("#trend", "data-points") == "31"
+        for chart in ("#trend", "#rank-department-chart", "#rank-county-chart",
+                      "#satisfaction", "#map"):
+            assert await painted(page, chart) > 500, f"{chart} drew nothing"
+        located = int(await page.get_attribute("#map", "data-located"))
+        assert 0 < located < truth["received"]  # two tickets in three carry a point
+        await page.screenshot(path="/tmp/analytics-dashboard.png", full_page=True)
+        assert not page.errors, page.errors
+
+
+async def test_docs_work_without_a_network(running):
+    page = await running.http.get("/docs")
+    assert page.status_code == 200 and "/vendor/swagger-ui-bundle.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    script = await running.http.get("/vendor/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert (await running.http.get("/vendor/../settings.py")).status_code == 404
+
+
+async def test_map_counts_located_tickets_per_cell(running):
+    body = await running.get("/v1/map", **{"from": "2024-03-01T00:00:00+08:00",
+                                           "to": "2024-04-01T00:00:00+08:00"})
+    assert body["located"] == sum(c["count"] for c in body["cells"]) > 0
+    assert body["basemap"]["outline"] and body["basemap"]["tiles"] == ""
+    for cell in body["cells"]:
+        assert round(cell["lon"] * 100) == cell["lon"] * 100 or abs(
+            cell["lon"] * 100 - round(cell["lon"] * 100)) < 1e-6  # snapped: no exact point
+    bad = await running.http.get("/v1/map", params={"from": "2024-03-01T00:00:00",
+                                                    "to": "2024-04-01T00:00:00"},
+                                 headers=running.headers("observer"))
+    assert bad.status_code == 400 and "time zone" in bad.json()["detail"]

@@ -17,6 +17,7 @@ import pytest
 from backbone import auth
 from backbone.kafka import make_producer
 from services.audit.settings import AuditSettings
+from tests import janitor
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -71,7 +72,7 @@ class AuditProcess:
         self.proc.wait(timeout=30)
 
     def client(self, role: str = "auditor", sub: str = "", unit: str = "") -> httpx.Client:
-        token = auth.mint(self.settings.token_secret, sub=sub or role, role=role, unit=unit)
+        token = auth.mint(self.settings, sub=sub or role, role=role, unit=unit)
         return httpx.Client(base_url=self.url, timeout=30,
                             headers={"authorization": f"Bearer {token}"})
 
@@ -88,7 +89,7 @@ def audit_settings(infra, unique: str, key_dir: Path, **extra: object) -> AuditS
 def audit(infra, tmp_path_factory):
     import uuid
 
-    unique = uuid.uuid4().hex[:10]
+    unique = janitor.claim(uuid.uuid4().hex[:10])
     tmp = tmp_path_factory.mktemp("audit")
     process = AuditProcess(audit_settings(infra, unique, tmp), tmp / "audit.log")
     process.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests import janitor
 from tests.integration.audit.stored_ledger import build_ledger
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,7 @@ TABLES = {"ledger": "event", "merkle_node": "hash", "checkpoints": "note", "acce
 def ledger(infra, tmp_path_factory):
     import uuid
 
-    stored = build_ledger(infra, uuid.uuid4().hex[:10], tmp_path_factory.mktemp("key"),
+    stored = build_ledger(infra, janitor.claim(uuid.uuid4().hex[:10]), tmp_path_factory.mktemp("key"),
                           tickets=2, checkpoint_at=(20,))
     with stored.parts.pool.connection() as conn:  # one access-log row, so DELETE has a target
         conn.execute(f'INSERT INTO "{stored.settings.schema}".access_log'

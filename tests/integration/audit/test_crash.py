@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from backbone.kafka import make_producer
+from tests import janitor
 from tests.integration.audit.conftest import ROOT, AuditProcess, audit_settings, eventually
 from tests.integration.audit.lifecycle import new_ticket, ticket_lifecycle
 
@@ -27,7 +28,7 @@ def ledger_size(audit: AuditProcess) -> int:
 
 
 async def test_kill_9_during_consumption_loses_and_duplicates_nothing(infra, tmp_path):
-    audit = AuditProcess(audit_settings(infra, uuid.uuid4().hex[:10], tmp_path,
+    audit = AuditProcess(audit_settings(infra, janitor.claim(uuid.uuid4().hex[:10]), tmp_path,
                                         consumer_batch=15), tmp_path / "audit.log")
     audit.start()
     producer = make_producer(audit.settings)

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from services.audit.domain.chain import LedgerEntry, canonical_bytes
+from tests import janitor
 from tests.integration.audit.stored_ledger import StoredLedger, build_ledger
 
 pytestmark = pytest.mark.integration
@@ -173,7 +174,7 @@ MUTATIONS: dict[str, tuple[Tamper, set[str]]] = {
 
 @pytest.fixture
 def fresh_ledger(infra, tmp_path):
-    stored = build_ledger(infra, uuid.uuid4().hex[:10], tmp_path)
+    stored = build_ledger(infra, janitor.claim(uuid.uuid4().hex[:10]), tmp_path)
     yield stored
     stored.close()
 

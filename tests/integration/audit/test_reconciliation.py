@@ -14,6 +14,7 @@ from backbone import events
 from backbone.relay import OutboxRelay, Outgoing, Publication
 from backbone.store import EventContext, application_env, ensure_database
 from services.audit.application.reconciliation import Origin, reconcile, render
+from tests import janitor
 from tests.integration.audit.conftest import eventually
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def save(app: Application, probe: Probe, code: str, traced: bool) -> None:
 
 async def test_published_missing_differing_private_and_orphan_events_are_reported(
         audit, producer):
-    unique = uuid.uuid4().hex[:10]
+    unique = janitor.claim(uuid.uuid4().hex[:10])
     probe_settings = audit.settings.model_copy(update={"service": "intake",
                                                        "pg_schema": f"probe_{unique}"})
     ensure_database(probe_settings)

@@ -23,6 +23,7 @@ from minsheng.v1 import common_pb2, dispatch_api_pb2_grpc, feedback_events_pb2, 
 from backbone import auth, events
 from backbone.kafka import make_producer
 from backbone.settings import ServiceSettings
+from tests import janitor
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -43,7 +44,7 @@ def free_port() -> int:
 
 class DispatchUnderTest:
     def __init__(self, infra: ServiceSettings, **env: str) -> None:
-        self.id = uuid.uuid4().hex[:10]
+        self.id = janitor.claim(uuid.uuid4().hex[:10])
         self.http_port, self.grpc_port = free_port(), free_port()
         self.settings = infra.model_copy(update={
             "service": "dispatch", "topic_prefix": f"itd{self.id}.",
@@ -192,7 +193,7 @@ class DispatchUnderTest:
 
     # --- acting as units and dispatchers ---
     def token(self, role: str, unit: str = "", sub: str = "") -> str:
-        return auth.mint(self.settings.token_secret, sub=sub or unit or role, role=role,
+        return auth.mint(self.settings, sub=sub or unit or role, role=role,
                          unit=unit)
 
     def department(self) -> tuple[grpc.aio.Channel, Any]:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from backbone import events
 from services.intake.settings import IntakeSettings
+from tests import janitor
 from tests.integration.intake.conftest import Intake, _free_port, running_intake
 
 pytestmark = pytest.mark.integration
@@ -73,7 +74,7 @@ async def gateway() -> AsyncIterator[FakeGateway]:
 
 @pytest.fixture(scope="module")
 async def intake_sms(infra, gateway: FakeGateway) -> AsyncIterator[Intake]:
-    unique = uuid.uuid4().hex[:10]
+    unique = janitor.claim(uuid.uuid4().hex[:10])
     settings = IntakeSettings(
         environment="test", http_port=_free_port(), pg_dbname="intake_it",
         pg_schema=f"it_sms_{unique}", topic_prefix=f"itsms{unique}.", relay_interval_ms=20,

@@ -32,6 +32,7 @@ from backbone import auth, events
 from backbone.kafka import LIFECYCLE_PARTITIONS, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from services.sla.domain.calendar import SHANGHAI
+from tests import janitor
 
 ROOT = Path(__file__).resolve().parents[3]
 DBNAME = "test_sla"
@@ -132,7 +133,7 @@ def closed(ticket: str, at: dt.datetime, unit: str) -> Upstream:
 class SlaProcess:
     def __init__(self, infra: ServiceSettings, *, clock: str = "event",
                  extra_env: dict[str, str] | None = None):
-        self.id = uuid.uuid4().hex[:10]
+        self.id = janitor.claim(uuid.uuid4().hex[:10])
         self.settings = infra.model_copy(update={
             "service": "sla", "pg_dbname": DBNAME, "pg_schema": f"sla_{self.id}",
             "topic_prefix": f"tsla{self.id}.", "clock": clock})
@@ -152,7 +153,7 @@ class SlaProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, role: str, unit: str = "", sub: str = "") -> httpx.Client:
-        token = auth.mint(self.settings.token_secret, sub=sub or unit or role, role=role,
+        token = auth.mint(self.settings, sub=sub or unit or role, role=role,
                           unit=unit)
         return httpx.Client(base_url=self.url, timeout=30,
                             headers={"authorization": f"Bearer {token}"})
