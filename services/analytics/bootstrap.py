@@ -15,6 +15,7 @@ from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
 from services.analytics.adapters import fact_store
+from services.analytics.adapters.basemap import load_basemap
 from services.analytics.adapters.registry import load_names
 from services.analytics.application.hot_topics import HotTopics
 from services.analytics.application.live import LiveState
@@ -66,7 +67,11 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
                       description="亮晒比: KPIs, monthly rankings, hot topics, dashboard.",
                       readiness=[infra.pg_ready, infra.kafka_ready, live.ready])
     http.include_router(http_api.router(live=kpis, reports=reports,
-                                        hot=HotTopics(kpis, names), names=names, clock=clock))
+                                        hot=HotTopics(kpis, names), names=names, clock=clock,
+                                        basemap=load_basemap(
+                                            tile_url=settings.map_tile_url,
+                                            outline_file=settings.map_outline_file,
+                                            attribution=settings.map_tile_attribution)))
     http.include_router(pages.router(reports))
     http.state.kpis = kpis  # for diagnostics and tests: the live state
     loops = [facts.run, live.run, relay.run]

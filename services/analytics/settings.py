@@ -16,3 +16,8 @@ class AnalyticsSettings(ServiceSettings):
     registry_dir: str = ""  # unit registry + taxonomy (names); default: dispatch's data files
     audit_url: str = "http://127.0.0.1:8106"  # the ledger, for `rebuild`
     audit_token: str = ""  # an auditor token for the ledger; minted locally when empty
+    # The dashboard map's base layer: an XYZ tile URL of the operator's own tile server
+    # ("http://tiles.example/{z}/{x}/{y}.png"); empty = the shipped city outline only.
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
+    map_outline_file: str = ""  # GeoJSON-like {bbox, polygon}; default: intake's city outline

@@ -11,12 +11,15 @@ from typing import Any
 
 from backbone.events import DecodedEvent
 from services.analytics.domain.facts import Fact
+from services.analytics.domain.ticket_map import snap
 
 
 def _submitted(p: Any) -> tuple[str, dict[str, Any]]:
-    return "submitted", {"channel": p.channel, "text": p.text_masked,
-                         "category_hint": p.category_hint, "county": p.place.county,
-                         "address": p.place.address_masked}
+    attrs = {"channel": p.channel, "text": p.text_masked, "category_hint": p.category_hint,
+             "county": p.place.county, "address": p.place.address_masked}
+    if p.place.has_point:  # snapped to the map grid: analytics never keeps a citizen's point
+        attrs |= {"lon": snap(p.place.point.lon), "lat": snap(p.place.point.lat)}
+    return "submitted", attrs
 
 
 def _assigned(p: Any) -> tuple[str, dict[str, Any]]:

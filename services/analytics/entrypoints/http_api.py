@@ -21,6 +21,7 @@ from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import CITY, DIMENSIONS
 from services.analytics.domain.periods import PeriodKind, city_tz, period_of_date
 from services.analytics.domain.report_render import render_csv, render_html
+from services.analytics.domain.ticket_map import map_cells
 
 ReaderDep = Annotated[auth.Principal, require("supervisor", "dispatcher", "observer", "deputy")]
 SupervisorDep = Annotated[auth.Principal, require("supervisor")]
@@ -66,7 +67,7 @@ def csv_response(text: str, month: str) -> Response:
 
 
 def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
-           clock: Clock) -> APIRouter:
+           clock: Clock, basemap: dict[str, Any] | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["analytics"])
 
     def named(row: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +164,22 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
                          end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
         """热点专报 of one recurring problem: count, daily trend, masked examples, units."""
         return hot.special_report(place=place, aspect=aspect, start=start, end=end)
+
+    @api.get("/map")
+    def ticket_map(principal: ReaderDep, start: Annotated[datetime, Query(alias="from")],
+                   end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
+        """Tickets submitted in a window with a location, counted per ~1 km cell, and the
+        base layer to draw them on (the operator's tiles, or the shipped city outline)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ClientError("from and to need a time zone, e.g. 2024-03-01T00:00:00+08:00")
+        if end <= start:
+            raise ClientError("to must be after from")
+        with live.lock:
+            tickets = [list(facts.values()) for facts in live.facts.values()]
+        cells = map_cells(tickets, start, end)
+        return {"cells": [{**c.as_dict(), "county_name": names.county(c.county)}
+                          for c in cells],
+                "located": sum(c.count for c in cells), "basemap": basemap or {}}
 
     @api.get("/names")
     def display_names(principal: ReaderDep) -> dict[str, Any]:
