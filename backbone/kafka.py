@@ -46,15 +46,23 @@ def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaPro
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 
+def new_topic(settings: ServiceSettings, name: str, partitions: int) -> NewTopic:
+    """A topic as this platform creates it. `min.insync.replicas` is the topic's own, so an
+    acknowledged send (acks=all) is on that many brokers whatever the brokers' default."""
+    return NewTopic(name=name, num_partitions=partitions,
+                    replication_factor=settings.kafka_replication_factor,
+                    topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)})
+
+
 async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> None:
-    """Create the topics that do not exist yet (idempotent; safe when several race)."""
+    """Create the topics that do not exist yet (idempotent; safe when several race), with
+    the replication factor and `min.insync.replicas` of the settings."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
                                 client_id=f"minsheng-{settings.service}-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name=t, num_partitions=n, replication_factor=1)
-                   for t, n in topics.items() if t not in existing]
+        missing = [new_topic(settings, t, n) for t, n in topics.items() if t not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

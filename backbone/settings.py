@@ -28,6 +28,10 @@ class ServiceSettings(BaseSettings):
     # Prepended to every topic and consumer group name: lets a test run a whole isolated
     # platform beside the demo one on the same broker.
     topic_prefix: str = ""
+    # Topics this platform creates get these (docs/operations.md): 1 and 1 on one broker,
+    # 3 and 2 on a cluster, so one broker's loss keeps every topic writable and durable.
+    kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432
