@@ -1,0 +1,222 @@
+"""The workbench's read model of tickets, in its own PostgreSQL schema.
+
+Written only by the lifecycle consumer (one transaction with its progress); read by the list,
+the export and the hotline form. Indexes: one per sort order (keyset paging walks it), GIN on
+the units that may see a ticket and on the bigrams of its masked text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg_pool import ConnectionPool
+
+from services.workbench.domain.listing import Order, TicketFilter, decode_cursor, encode_cursor
+from services.workbench.domain.search import bigrams, query_terms
+from services.workbench.domain.tickets import TicketRow
+
+COLUMNS = [f.name for f in fields(TicketRow)]
+SORT_EXPR = {"submitted_at": "submitted_at", "updated_at": "updated_at",
+             "due_at": "COALESCE(due_at, 'infinity'::timestamptz)"}
+HAYSTACK = "(title_masked || ' ' || text_masked || ' ' || address_masked)"
+
+
+def ddl(schema: str) -> list[Composed]:
+    s = Identifier(schema)
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {}.tickets ("
+            " ticket_id text PRIMARY KEY, code text NOT NULL DEFAULT '',"
+            " channel text NOT NULL DEFAULT '', county text NOT NULL DEFAULT '',"
+            " subdistrict text NOT NULL DEFAULT '', address_masked text NOT NULL DEFAULT '',"
+            " title_masked text NOT NULL DEFAULT '', text_masked text NOT NULL DEFAULT '',"
+            " category text NOT NULL DEFAULT '', subcategory text NOT NULL DEFAULT '',"
+            " request_type text NOT NULL DEFAULT '', urgency text NOT NULL DEFAULT '',"
+            " unit text NOT NULL DEFAULT '', co_units text[] NOT NULL DEFAULT '{{}}',"
+            " units text[] NOT NULL DEFAULT '{{}}', status text NOT NULL,"
+            " submitted_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
+            " due_at timestamptz, overdue boolean NOT NULL DEFAULT false,"
+            " rating text NOT NULL DEFAULT '', reopen_count int NOT NULL DEFAULT 0,"
+            " case_id text NOT NULL DEFAULT '', primary_code text NOT NULL DEFAULT '',"
+            " reply_masked text NOT NULL DEFAULT '', grams text[] NOT NULL DEFAULT '{{}}')"
+            ).format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_submitted ON {}.tickets"
+            " (submitted_at, ticket_id)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_updated ON {}.tickets"
+            " (updated_at, ticket_id)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_due ON {}.tickets"
+            " ((COALESCE(due_at, 'infinity'::timestamptz)), ticket_id)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_units ON {}.tickets USING gin (units)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_grams ON {}.tickets USING gin (grams)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_code ON {}.tickets (code)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_status ON {}.tickets"
+            " (status, submitted_at)").format(s),
+    ]
+
+
+def create_tables(pool: ConnectionPool, schema: str) -> None:
+    with pool.connection() as conn:
+        for statement in ddl(schema):
+            conn.execute(statement)
+
+
+def load(cur: psycopg.Cursor[Any], schema: str, ticket_id: str) -> TicketRow | None:
+    cur.execute(SQL("SELECT {} FROM {}.tickets WHERE ticket_id = %s").format(
+        SQL(", ").join(map(Identifier, COLUMNS)), Identifier(schema)), (ticket_id,))
+    found = cur.fetchone()
+    if found is None:
+        return None
+    values = dict(zip(COLUMNS, found, strict=True))
+    values["co_units"] = tuple(values["co_units"])
+    values["units"] = tuple(values["units"])
+    return TicketRow(**values)
+
+
+def save(cur: psycopg.Cursor[Any], schema: str, row: TicketRow) -> None:
+    values = asdict(row)
+    values["co_units"] = list(row.co_units)
+    values["units"] = list(row.units)
+    values["grams"] = row.search_grams
+    names = list(values)
+    cur.execute(
+        SQL("INSERT INTO {}.tickets ({}) VALUES ({}) ON CONFLICT (ticket_id) DO UPDATE SET {}")
+        .format(Identifier(schema), SQL(", ").join(map(Identifier, names)),
+                SQL(", ").join(SQL("%s") for _ in names),
+                SQL(", ").join(SQL("{} = EXCLUDED.{}").format(Identifier(n), Identifier(n))
+                               for n in names if n != "ticket_id")),
+        [values[n] for n in names])
+
+
+def where(f: TicketFilter) -> tuple[Composed, list[Any]]:
+    """The WHERE clause of a filter (always at least TRUE) and its parameters."""
+    parts: list[Composed | SQL] = [SQL("TRUE")]
+    params: list[Any] = []
+    if f.since:
+        parts.append(SQL("submitted_at >= %s"))
+        params.append(f.since)
+    if f.before:
+        parts.append(SQL("submitted_at < %s"))
+        params.append(f.before)
+    for column in ("channel", "county", "category", "status", "rating"):
+        value = getattr(f, column)
+        if value:
+            parts.append(SQL("{} = %s").format(Identifier(column)))
+            params.append(value)
+    if f.unit:
+        parts.append(SQL("units @> ARRAY[%s]::text[]"))
+        params.append(f.unit)
+    if f.overdue is not None:
+        parts.append(SQL("overdue = %s"))
+        params.append(f.overdue)
+    terms = query_terms(f.q)
+    if terms:
+        grams = sorted({g for t in terms for g in bigrams(t)})
+        if all(len(t) >= 2 for t in terms):
+            parts.append(SQL("(grams @> %s::text[] OR code = %s)"))
+            params.extend([grams, f.q.strip().upper()])
+        for term in terms:
+            parts.append(SQL("(" + HAYSTACK + " ILIKE %s OR code = %s)"))
+            params.extend([f"%{_escape_like(term)}%", f.q.strip().upper()])
+    return SQL(" AND ").join(parts), params  # type: ignore[return-value]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def page(pool: ConnectionPool, schema: str, f: TicketFilter, order: Order, *, limit: int,
+         cursor: str = "") -> tuple[list[dict[str, Any]], str]:
+    """One page of the filtered list and the cursor of the next one ("" at the end)."""
+    clause, params = where(f)
+    expr = SQL(SORT_EXPR[order.key])
+    direction = SQL("DESC" if order.descending else "ASC")
+    if cursor:
+        value, after_id = decode_cursor(order, cursor)
+        compare = SQL("<" if order.descending else ">")
+        clause = SQL("{} AND ({}, ticket_id) {} (%s::timestamptz, %s)").format(
+            clause, expr, compare)
+        params = [*params, value if value is not None else "infinity", after_id]
+    query = SQL("SELECT * FROM {}.tickets WHERE {} ORDER BY {} {}, ticket_id {} LIMIT %s"
+                ).format(Identifier(schema), clause, expr, direction, direction)
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, [*params, limit + 1]).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = ""
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor(order, last[order.key], last["ticket_id"])
+    for r in rows:
+        r.pop("grams", None)
+    return rows, next_cursor
+
+
+def count(pool: ConnectionPool, schema: str, f: TicketFilter, cap: int = 100_000) -> int:
+    """How many tickets match, counted up to `cap` (an exact count of millions costs a scan)."""
+    clause, params = where(f)
+    query = SQL("SELECT count(*) FROM (SELECT 1 FROM {}.tickets WHERE {} LIMIT %s) t").format(
+        Identifier(schema), clause)
+    with pool.connection() as conn:
+        found = conn.execute(query, [*params, cap]).fetchone()
+    return int(found[0]) if found else 0
+
+
+def rows_for_export(pool: ConnectionPool, schema: str, f: TicketFilter, order: Order,
+                    limit: int) -> list[dict[str, Any]]:
+    clause, params = where(f)
+    expr = SQL(SORT_EXPR[order.key])
+    direction = SQL("DESC" if order.descending else "ASC")
+    query = SQL("SELECT * FROM {}.tickets WHERE {} ORDER BY {} {}, ticket_id {} LIMIT %s"
+                ).format(Identifier(schema), clause, expr, direction, direction)
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, [*params, limit]).fetchall()
+
+
+def by_code(pool: ConnectionPool, schema: str, code: str) -> dict[str, Any] | None:
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute(SQL("SELECT * FROM {}.tickets WHERE code = %s").format(
+            Identifier(schema)), (code,)).fetchone()
+    if found:
+        found.pop("grams", None)
+    return found
+
+
+OPEN = ("submitted", "accepted", "queued", "assigned", "signed_for", "bounced_back", "replied",
+        "reply_returned", "reopened")
+
+
+def similar_open(pool: ConnectionPool, schema: str, *, text: str, county: str = "",
+                 address: str = "", limit: int = 8) -> list[dict[str, Any]]:
+    """Open tickets that share the most bigrams with what the operator is typing, the same
+    road or estate first: the likely duplicates and the open tickets at the same place."""
+    grams = bigrams(text)
+    place = bigrams(address)
+    if not grams and not place:
+        return []
+    query = SQL(
+        "SELECT ticket_id, code, status, channel, county, unit, title_masked, text_masked,"
+        " address_masked, submitted_at,"
+        " cardinality(ARRAY(SELECT unnest(grams) INTERSECT SELECT unnest(%s::text[])))"
+        "   AS shared_text,"
+        " cardinality(ARRAY(SELECT unnest(grams) INTERSECT SELECT unnest(%s::text[])))"
+        "   AS shared_place"
+        " FROM {}.tickets WHERE status = ANY(%s) AND grams && %s::text[]"
+        " AND (%s = '' OR county = %s)"
+        " ORDER BY shared_place DESC, shared_text DESC, submitted_at DESC LIMIT 200"
+    ).format(Identifier(schema))
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, (grams, place, list(OPEN), grams + place, county,
+                                   county)).fetchall()
+    scored = []
+    for r in rows:
+        text_score = r["shared_text"] / max(len(grams), 1)
+        place_score = r["shared_place"] / max(len(place), 1) if place else 0.0
+        r["score"] = round(0.6 * text_score + 0.4 * place_score, 3)
+        r["same_place"] = bool(place) and place_score >= 0.6
+        if r["score"] >= 0.25 or r["same_place"]:
+            scored.append(r)
+    scored.sort(key=lambda r: r["score"], reverse=True)
+    return scored[:limit]

@@ -1,0 +1,126 @@
+"""The services the workbench calls, server-side, with the signed-in user's own token.
+
+Nothing here decides anything: every rule stays where it lives (dispatch decides whether a
+unit may bounce back, sla whether an order is theirs, feedback what a callback means). A
+refusal comes back as the same 4xx with the owning service's reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+from google.protobuf.json_format import MessageToDict
+from minsheng.v1 import dispatch_api_pb2 as api
+from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
+
+from backbone.http import ClientError
+
+GRPC_TO_HTTP = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.FAILED_PRECONDITION: 409, grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+}
+
+
+class UpstreamError(ClientError):
+    """Another service refused or failed; status and reason are theirs (5xx becomes 502)."""
+
+    def __init__(self, status: int, service: str, detail: Any):
+        super().__init__(detail)
+        self.status = status if status < 500 or status == 503 else 502
+        self.code = f"{service}_refused" if status < 500 else f"{service}_unavailable"
+
+
+@dataclass
+class Services:
+    """HTTP clients of intake, sla, feedback, audit and identity, and dispatch's gRPC stub."""
+
+    http: dict[str, httpx.AsyncClient]
+    department: api_grpc.DepartmentServiceStub
+    channel: grpc.aio.Channel
+    timeout_s: float
+
+    async def close(self) -> None:
+        for client in self.http.values():
+            await client.aclose()
+        await self.channel.close()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    async def call(self, service: str, method: str, path: str, *, token: str | None,
+                   **kwargs: Any) -> Any:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = await self.http[service].request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(503, service, f"{service} is unreachable: "
+                                              f"{type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                detail = body.get("detail", body) if isinstance(body, dict) else body
+            except ValueError:
+                detail = response.text[:300]
+            raise UpstreamError(response.status_code, service, detail)
+        if not response.content:
+            return {}
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+    async def get(self, service: str, path: str, *, token: str | None, **kw: Any) -> Any:
+        return await self.call(service, "GET", path, token=token, **kw)
+
+    async def post(self, service: str, path: str, *, token: str | None, **kw: Any) -> Any:
+        return await self.call(service, "POST", path, token=token, **kw)
+
+    # -- dispatch's DepartmentService ------------------------------------------------------------
+    async def department_call(self, method: str, request: Any, *, token: str) -> dict[str, Any]:
+        rpc = getattr(self.department, method)
+        try:
+            reply = await rpc(request, metadata=(("authorization", f"Bearer {token}"),),
+                              timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            status = GRPC_TO_HTTP.get(exc.code(), 503)
+            raise UpstreamError(status, "dispatch", exc.details() or exc.code().name) from exc
+        return MessageToDict(reply, preserving_proto_field_name=True,
+                             always_print_fields_with_no_presence=True)
+
+    async def assignments(self, *, token: str, status: str = "") -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        page_token = ""
+        for _ in range(20):  # at most 20 x 500 open assignments on one desk
+            reply = await self.department_call("ListAssignments", api.ListAssignmentsRequest(
+                status=status, page_size=500, page_token=page_token), token=token)
+            found.extend(reply.get("assignments", []))
+            page_token = reply.get("next_page_token", "")
+            if not page_token:
+                break
+        return found
+
+    async def unit_step(self, step: str, *, token: str, code: str, request_id: str = "",
+                        **fields: Any) -> dict[str, Any]:
+        """One of the unit's steps on its assignment, exactly as a department system does it."""
+        requests = {"SignFor": api.SignForRequest, "BounceBack": api.BounceBackRequest,
+                    "AddNote": api.AddNoteRequest, "Reply": api.ReplyRequest,
+                    "RequestExtension": api.RequestExtensionRequest,
+                    "RequestTransfer": api.RequestTransferRequest}
+        message = requests[step](ticket_code=code, request_id=request_id or uuid.uuid4().hex,
+                                 **fields)
+        return await self.department_call(step, message, token=token)
+
+
+def connect(settings: Any) -> Services:
+    """Clients only; no connection is opened until the first call."""
+    timeout = httpx.Timeout(settings.upstream_timeout_s)
+    urls = {"intake": settings.intake_url, "dispatch": settings.dispatch_url,
+            "sla": settings.sla_url, "feedback": settings.feedback_url,
+            "audit": settings.audit_url, "identity": settings.identity_url}
+    http = {name: httpx.AsyncClient(base_url=url, timeout=timeout) for name, url in urls.items()}
+    channel = grpc.aio.insecure_channel(settings.dispatch_grpc)
+    return Services(http=http, department=api_grpc.DepartmentServiceStub(channel),
+                    channel=channel, timeout_s=settings.upstream_timeout_s)

@@ -1,0 +1,59 @@
+"""The filtered list as an Excel sheet (.xlsx) with Chinese headers: exactly the rows the
+list shows for the same filter and order, every one of them (not one page)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook
+
+from services.workbench.domain.listing import CHINA
+from services.workbench.domain.words import (
+    CHANNEL_ZH,
+    COUNTY_ZH,
+    RATING_ZH,
+    STATUS_ZH,
+    URGENCY_ZH,
+    zh,
+)
+
+
+def _time(value: datetime | None) -> str:
+    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any], int]] = [
+    ("工单编号", lambda r: r["code"], 22),
+    ("登记时间", lambda r: _time(r["submitted_at"]), 17),
+    ("来源渠道", lambda r: zh(CHANNEL_ZH, r["channel"]), 12),
+    ("县区", lambda r: zh(COUNTY_ZH, r["county"]), 10),
+    ("承办单位", lambda r: r["unit"], 16),
+    ("协办单位", lambda r: "、".join(r["co_units"] or []), 16),
+    ("诉求类别", lambda r: r["category"], 12),
+    ("紧急程度", lambda r: zh(URGENCY_ZH, r["urgency"]), 8),
+    ("标题", lambda r: r["title_masked"], 24),
+    ("诉求内容（已脱敏）", lambda r: r["text_masked"], 60),
+    ("地点（已脱敏）", lambda r: r["address_masked"], 24),
+    ("办理状态", lambda r: zh(STATUS_ZH, r["status"]), 12),
+    ("办理时限", lambda r: _time(r["due_at"]), 17),
+    ("是否超期", lambda r: "是" if r["overdue"] else "否", 8),
+    ("评价", lambda r: zh(RATING_ZH, r["rating"]), 8),
+    ("重办次数", lambda r: r["reopen_count"], 8),
+]
+
+
+def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "工单列表") -> bytes:
+    book = Workbook(write_only=True)  # streams rows: 100,000 rows in bounded memory
+    sheet = book.create_sheet(title)
+    for i, (_, _, width) in enumerate(COLUMNS):
+        sheet.column_dimensions[chr(ord("A") + i)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.append([name for name, _, _ in COLUMNS])
+    for row in rows:
+        sheet.append([value(row) for _, value, _ in COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

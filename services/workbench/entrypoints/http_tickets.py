@@ -1,0 +1,172 @@
+"""The ticket list (filters, search, sort, keyset pages), its export, and one ticket's page."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from psycopg_pool import ConnectionPool
+
+from backbone import auth
+from backbone.http import ClientError, NotFoundError
+from services.workbench.adapters import readmodel
+from services.workbench.adapters.attachments import AttachmentStore
+from services.workbench.adapters.upstream import Services, UpstreamError
+from services.workbench.application.export import to_xlsx
+from services.workbench.domain.listing import (
+    CHINA,
+    MAX_PAGE,
+    ListQueryError,
+    Order,
+    TicketFilter,
+)
+from services.workbench.entrypoints.deps import ListReaderDep, token_of
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Text = Annotated[str, Query(max_length=64)]
+
+
+def ticket_filter(principal: auth.Principal, *, date_from: date | None, date_to: date | None,
+                  channel: str, county: str, unit: str, category: str, status: str,
+                  overdue: bool | None, rating: str, q: str) -> TicketFilter:
+    try:
+        f = TicketFilter(date_from=date_from, date_to=date_to, channel=channel, county=county,
+                         unit=unit, category=category, status=status, overdue=overdue,
+                         rating=rating, q=q).check()
+    except ListQueryError as exc:
+        raise ClientError(str(exc)) from exc
+    return f.scoped_to(principal.unit) if principal.role == "unit" else f
+
+
+def order_of(sort: str) -> Order:
+    try:
+        return Order.parse(sort)
+    except ListQueryError as exc:
+        raise ClientError(str(exc)) from exc
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+def timeline(history: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's entries as the page shows them: what, when, who, and the entry's hash."""
+    if "entries" not in history:
+        return history
+    return {"verification": history.get("verification"), "entries": [
+        {"seq": e["ticket_seq"], "event_type": e["event_type"], "occurred_at": e["occurred_at"],
+         "actor": (e.get("envelope") or {}).get("actor"),
+         "producer": (e.get("envelope") or {}).get("producer"),
+         "payload": e.get("payload"), "entry_hash": e["entry_hash"]}
+        for e in history["entries"]]}
+
+
+def router(*, pool: ConnectionPool, schema: str, services: Services,
+           attachments: AttachmentStore, export_max_rows: int) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["tickets"])
+
+    def filters(principal: auth.Principal, date_from: date | None = None,
+                date_to: date | None = None, channel: Text = "", county: Text = "",
+                unit: Text = "", category: Text = "", status: Text = "",
+                overdue: bool | None = None, rating: Text = "",
+                q: Annotated[str, Query(max_length=100)] = "") -> TicketFilter:
+        return ticket_filter(principal, date_from=date_from, date_to=date_to, channel=channel,
+                             county=county, unit=unit, category=category, status=status,
+                             overdue=overdue, rating=rating, q=q)
+
+    @api.get("/tickets")
+    def list_tickets(principal: ListReaderDep, date_from: date | None = None,
+                     date_to: date | None = None, channel: Text = "", county: Text = "",
+                     unit: Text = "", category: Text = "", status: Text = "",
+                     overdue: bool | None = None, rating: Text = "",
+                     q: Annotated[str, Query(max_length=100)] = "",
+                     sort: Text = "-submitted_at",
+                     cursor: Annotated[str, Query(max_length=400)] = "",
+                     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50) -> dict[str, Any]:
+        """One page of tickets (a unit sees its own); `next_cursor` fetches the next."""
+        f = filters(principal, date_from, date_to, channel, county, unit, category, status,
+                    overdue, rating, q)
+        order = order_of(sort)
+        try:
+            rows, next_cursor = readmodel.page(pool, schema, f, order, limit=limit,
+                                               cursor=cursor)
+        except ListQueryError as exc:
+            raise ClientError(str(exc)) from exc
+        total = readmodel.count(pool, schema, f, cap=10_000) if not cursor else None
+        return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor,
+                "total": total, "total_capped_at": 10_000}
+
+    @api.get("/tickets.xlsx", response_class=Response)
+    def export(principal: ListReaderDep, date_from: date | None = None,
+               date_to: date | None = None, channel: Text = "", county: Text = "",
+               unit: Text = "", category: Text = "", status: Text = "",
+               overdue: bool | None = None, rating: Text = "",
+               q: Annotated[str, Query(max_length=100)] = "",
+               sort: Text = "-submitted_at") -> Response:
+        """The filtered list as an Excel file with Chinese headers (every row, not one page)."""
+        f = filters(principal, date_from, date_to, channel, county, unit, category, status,
+                    overdue, rating, q)
+        if readmodel.count(pool, schema, f, cap=export_max_rows + 1) > export_max_rows:
+            raise ClientError(f"筛选结果超过 {export_max_rows} 条，请缩小日期范围后再导出")
+        rows = readmodel.rows_for_export(pool, schema, f, order_of(sort), export_max_rows)
+        name = f"工单列表-{datetime.now(CHINA):%Y%m%d-%H%M}.xlsx"
+        return Response(to_xlsx(rows), media_type=XLSX, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "no-store"})
+
+    @api.get("/tickets/{code}")
+    async def ticket_page(code: str, request: Request,
+                          principal: ListReaderDep) -> dict[str, Any]:
+        """One ticket: its row, timeline (audit ledger), clocks (sla), feedback and case."""
+        row = await run_in_threadpool(readmodel.by_code, pool, schema, code.strip().upper())
+        if row is None or (principal.role == "unit" and principal.unit not in row["units"]):
+            raise NotFoundError(f"没有编号为 {code[:40]} 的工单（或不属于本单位）")
+        token = token_of(request)
+
+        async def part(call: Any) -> Any:
+            try:
+                return await call
+            except UpstreamError as exc:
+                return {"unavailable": True, "status": exc.status, "detail": exc.detail}
+
+        staff = principal.role != "unit"
+        calls = {
+            "timeline": services.get("audit", f"/v1/tickets/{row['code']}/history",
+                                     token=token),
+            "clocks": services.get("sla", f"/v1/tickets/{row['ticket_id']}/clocks", token=token),
+            "orders": services.get("sla", "/v1/supervision-orders", token=token,
+                                   params={"ticket_id": row["ticket_id"]}),
+        }
+        if staff:
+            calls["feedback"] = services.get("feedback", f"/v1/tickets/{row['code']}/feedback",
+                                             token=token)
+        if row["case_id"] and principal.role == "dispatcher":
+            calls["case"] = services.get("intake", f"/v1/tickets/{row['code']}/case",
+                                         token=token)
+        results = dict(zip(calls, await asyncio.gather(*(part(c) for c in calls.values())),
+                           strict=True))
+        results["timeline"] = timeline(results["timeline"])
+        return {"ticket": jsonable(row), **results}
+
+    @api.get("/tickets/{code}/attachments/{sha256}", response_class=Response)
+    def attachment(code: str, sha256: str, principal: ListReaderDep) -> Response:
+        """A reply's attachment, to the staff and the units that may see the ticket."""
+        if not 12 <= len(sha256) <= 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ClientError("附件引用应为 12 至 64 位小写十六进制")
+        row = readmodel.by_code(pool, schema, code.strip().upper())
+        if row is None or (principal.role == "unit" and principal.unit not in row["units"]):
+            raise NotFoundError("没有这个工单（或不属于本单位）")
+        found = attachments.get(row["code"], sha256)
+        if found is None:
+            raise NotFoundError("没有这个附件")
+        name, media_type, content = found
+        return Response(content, media_type=media_type, headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+
+    return api

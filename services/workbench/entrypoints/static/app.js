@@ -1,0 +1,311 @@
+"use strict";
+// 民声工作台: one page over the workbench's /v1 API. The session is an HttpOnly cookie the
+// script never sees; every request goes to this origin only.
+(function () {
+  const STATUS = {submitted: "已登记", accepted: "已受理", rejected: "不予受理", queued: "待派单",
+    assigned: "待签收", signed_for: "办理中", bounced_back: "已退回", replied: "已答复待审核",
+    reply_returned: "答复被退回", dispatch_closed: "已办结待回复", notified: "已回复市民",
+    reopened: "重办中", closed: "已办结", merged: "已并单"};
+  const CHANNEL = {hotline_12345: "12345热线", wechat_mini: "微信小程序", wechat_official: "微信公众号",
+    mayor_mailbox: "市长信箱", media_hotline: "媒体热线", web: "网站", open311: "Open311"};
+  const RATING = {satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意", unrated: "未评价"};
+  const COUNTY = {yingzhou: "颍州区", yingdong: "颍东区", yingquan: "颍泉区", jieshou: "界首市",
+    linquan: "临泉县", taihe: "太和县", funan: "阜南县", yingshang: "颍上县", kaifaqu: "经开区"};
+  const OUTCOME = {resolved: "已解决", explained: "解释说明", not_allowed_by_policy: "政策不允许", needs_longer: "需较长时间"};
+  const EVENT = {TicketSubmitted: "登记", TicketAccepted: "受理", TicketRejected: "不予受理",
+    TicketAssigned: "派单", TicketQueuedForDispatcher: "待人工派单", AssignmentSignedFor: "签收",
+    AssignmentBouncedBack: "退回", AssignmentProgressNoted: "办理进展", AssignmentTransferred: "转办",
+    CoordinationDecided: "统筹协调", AssignmentReplied: "答复", ReplyReviewed: "审核答复",
+    ExtensionRequested: "申请延期", DispatchClosed: "派单办结", DeadlineSet: "设定时限",
+    DeadlineWarned: "时限预警", DeadlineMet: "按时办结", DeadlineMissed: "超期",
+    DeadlineExtended: "延期获批", ExtensionRefused: "延期未获批", CitizenNotified: "回复市民",
+    TicketRated: "评价", TicketMarkedUnrated: "未评价", CallbackRecorded: "回访",
+    TicketReopened: "重办", TicketClosed: "办结", SupervisionOrderIssued: "督办",
+    SupervisionOrderAnswered: "督办答复", SignForDeadlineSet: "签收时限", ClockStopped: "停止计时"};
+
+  const $ = (sel) => document.querySelector(sel);
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+  const zh = (table, code) => (code ? table[code] || code : "");
+  const time = (iso) => iso ? new Date(iso).toLocaleString("zh-CN", {timeZone: "Asia/Shanghai", hour12: false}) : "";
+  function flash(text, bad) {
+    const el = $("#flash"); el.textContent = text; el.hidden = !text;
+    el.className = "message" + (bad ? " bad" : "");
+  }
+  function reason(body) {
+    const d = body && body.detail;
+    if (typeof d === "string") return d;
+    if (Array.isArray(d)) return d.map((e) => (e.field ? e.field + "：" : "") + e.reason).join("；");
+    return JSON.stringify(d || body);
+  }
+  async function api(path, options) {
+    const opts = Object.assign({credentials: "same-origin", headers: {}}, options || {});
+    if (opts.json !== undefined) {
+      opts.body = JSON.stringify(opts.json); opts.headers["content-type"] = "application/json";
+      delete opts.json;
+    }
+    const res = await fetch(path, opts);
+    if (res.status === 401) { location.href = "/login"; throw new Error("未登录"); }
+    const body = (res.headers.get("content-type") || "").includes("json") ? await res.json() : null;
+    if (!res.ok) throw new Error(reason(body) || res.statusText);
+    return body;
+  }
+
+  // -- login page ------------------------------------------------------------------------
+  if (document.body.classList.contains("login")) {
+    const params = new URLSearchParams(location.search);
+    const msg = params.get("error") || (params.get("bye") ? "已退出登录" : "");
+    if (msg) { const el = $("#message"); el.textContent = msg; el.hidden = false; }
+    return;
+  }
+
+  let me = null;
+  const views = ["list", "ticket", "desk", "callbacks", "hotline", "knowledge"];
+
+  function fillSelect(name, table) {
+    const sel = document.querySelector(`#filters [name=${name}]`);
+    for (const [code, label] of Object.entries(table)) sel.append(h("option", {value: code}, label));
+  }
+
+  // -- the list --------------------------------------------------------------------------
+  let cursor = "";
+  function filterParams() {
+    const params = new URLSearchParams();
+    for (const [k, v] of new FormData($("#filters")).entries()) if (v) params.set(k, v);
+    return params;
+  }
+  async function loadList(append) {
+    const params = filterParams();
+    $("#export").href = "/v1/tickets.xlsx?" + params.toString();
+    if (append && cursor) params.set("cursor", cursor);
+    const page = await api("/v1/tickets?" + params.toString());
+    const rows = $("#rows");
+    if (!append) rows.replaceChildren();
+    for (const t of page.items) {
+      rows.append(h("tr", {"data-code": t.code},
+        h("td", {}, h("a", {href: "#ticket/" + t.code}, t.code)),
+        h("td", {}, time(t.submitted_at)), h("td", {}, zh(CHANNEL, t.channel)),
+        h("td", {}, zh(COUNTY, t.county)), h("td", {}, t.unit),
+        h("td", {class: "text"}, t.title_masked || t.text_masked),
+        h("td", {}, zh(STATUS, t.status)),
+        h("td", {class: t.overdue ? "overdue" : ""}, t.overdue ? "已超期" : time(t.due_at)),
+        h("td", {}, zh(RATING, t.rating))));
+    }
+    if (page.total !== null && page.total !== undefined)
+      $("#total").textContent = `共 ${page.total >= page.total_capped_at ? page.total + "+" : page.total} 件`;
+    cursor = page.next_cursor; $("#more").hidden = !cursor;
+  }
+
+  // -- one ticket ------------------------------------------------------------------------
+  function section(title, body) { return h("div", {class: "card"}, h("h3", {}, title), body); }
+  function unavailable(part) {
+    return part && part.unavailable ? h("p", {class: "hint"}, "无法显示：" + reason(part)) : null;
+  }
+  async function loadTicket(code) {
+    const box = $("#ticket"); box.replaceChildren(h("p", {}, "加载中……"));
+    const data = await api("/v1/tickets/" + encodeURIComponent(code));
+    const t = data.ticket;
+    const facts = [["工单编号", t.code], ["登记时间", time(t.submitted_at)], ["渠道", zh(CHANNEL, t.channel)],
+      ["县区", zh(COUNTY, t.county)], ["地点", t.address_masked], ["类别", [t.category, t.subcategory].filter(Boolean).join(" / ")],
+      ["承办单位", t.unit], ["协办单位", (t.co_units || []).join("、")], ["状态", zh(STATUS, t.status)],
+      ["办理时限", time(t.due_at) + (t.overdue ? "（已超期）" : "")], ["评价", zh(RATING, t.rating)],
+      ["重办次数", t.reopen_count], ["并单", t.primary_code ? "并入 " + t.primary_code : ""]];
+    const timeline = data.timeline || {};
+    const entries = (timeline.entries || []).map((e) => h("li", {"data-event": e.event_type},
+      h("span", {class: "when"}, time(e.occurred_at)), " ",
+      h("strong", {}, EVENT[e.event_type] || e.event_type), " ",
+      h("span", {class: "who"}, e.actor ? [e.actor.role, e.actor.unit || e.actor.id].filter(Boolean).join(" · ") : e.producer),
+      e.payload && (e.payload.reply_masked || e.payload.reason || e.payload.unit)
+        ? h("div", {class: "detail"}, e.payload.reply_masked || e.payload.reason || ("单位：" + e.payload.unit)) : null,
+      h("code", {class: "hash", title: "账本哈希"}, (e.entry_hash || "").slice(0, 12))));
+    const clocks = ((data.clocks || {}).clocks || []).map((c) => h("li", {},
+      `第${c.clock_no}轮 ${c.unit || ""} 时限 ${time(c.due_at)} ${c.status || c.state || ""}`));
+    const fb = data.feedback && !data.feedback.unavailable ? data.feedback : null;
+    box.replaceChildren(
+      h("h2", {}, t.title_masked || "工单 " + t.code),
+      h("p", {class: "text"}, t.text_masked),
+      t.reply_masked ? h("p", {class: "reply"}, "答复：" + t.reply_masked) : null,
+      h("dl", {class: "facts"}, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === "" ? "—" : v)])),
+      section("办理时限（计时）", clocks.length ? h("ul", {}, clocks) : unavailable(data.clocks) || h("p", {}, "暂无")),
+      section("评价与回访", fb ? h("p", {}, `状态 ${fb.status}，第 ${fb.reply_round} 轮，评价 ${zh(RATING, fb.verdict) || "—"}，重办 ${fb.reopen_count} 次`)
+        : unavailable(data.feedback) || h("p", {}, "—")),
+      section("全流程记录（审计账本）", entries.length ? h("ol", {id: "timeline", class: "timeline"}, entries)
+        : unavailable(timeline) || h("p", {}, "账本中暂无记录")),
+      data.case && !data.case.unavailable ? section("并单", h("pre", {}, JSON.stringify(data.case, null, 1))) : null);
+  }
+
+  // -- the unit's desk -------------------------------------------------------------------
+  function prompted(label, build) {
+    return async () => {
+      const value = prompt(label); if (value === null) return;
+      await act(() => build(value));
+    };
+  }
+  async function act(call) {
+    try { await call(); flash("已提交"); await loadDesk(); }
+    catch (e) { flash("操作未成功：" + e.message, true); }
+  }
+  function replyForm(a) {
+    const form = h("form", {class: "reply-form", "data-code": a.ticket_code},
+      h("textarea", {name: "text", rows: 3, required: true, placeholder: "答复内容（将回复市民）"}),
+      h("select", {name: "outcome"}, Object.entries(OUTCOME).map(([v, l]) => h("option", {value: v}, l))),
+      h("input", {type: "file", name: "files", multiple: true, accept: "image/*,application/pdf"}),
+      h("button", {type: "submit"}, "提交答复"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      act(() => api(`/v1/desk/${a.ticket_code}/reply`, {method: "POST", body: new FormData(form)}));
+    });
+    return form;
+  }
+  async function loadDesk() {
+    const data = await api("/v1/desk");
+    const box = $("#desk"); box.replaceChildren();
+    if (!data.assignments.length) box.append(h("p", {}, "暂无待办工单"));
+    for (const a of data.assignments) {
+      const code = a.ticket_code;
+      const post = (path, json) => api(`/v1/desk/${code}/${path}`, {method: "POST", json: json || {}});
+      const card = h("div", {class: "card assignment", "data-code": code, "data-status": a.status},
+        h("h3", {}, h("a", {href: "#ticket/" + code}, code), " ", h("span", {class: "badge"}, zh(STATUS, a.status) || a.status),
+          a.role === "co_handling" ? h("span", {class: "badge"}, "协办") : h("span", {class: "badge"}, "主办")),
+        h("p", {class: "text"}, a.title_masked ? a.title_masked + "：" + a.text_masked : a.text_masked),
+        h("p", {class: "hint"}, `派单 ${time(a.assigned_at)}  签收时限 ${time(a.sign_for_due_at)}`
+          + (a.bounce_back_due_at ? `  可退回至 ${time(a.bounce_back_due_at)}` : "")),
+        h("div", {class: "actions"},
+          a.status === "assigned" ? h("button", {class: "sign-for", onclick: () => act(() => post("sign-for"))}, "签收") : null,
+          a.bounce_back_due_at && a.status === "assigned" ? h("button", {onclick: prompted("退回原因（必填）", (r) => post("bounce-back", {reason: r}))}, "退回") : null,
+          h("button", {onclick: prompted("办理进展", (n) => post("note", {note: n}))}, "记录进展"),
+          h("button", {onclick: prompted("申请延期几个工作日？", async (d) => {
+            const r = prompt("延期理由（必填）"); if (!r) throw new Error("需填写理由");
+            return post("extension", {working_days: Number(d), reason: r});
+          })}, "申请延期"),
+          h("button", {onclick: prompted("转办给哪个单位（单位代码）？", async (u) => {
+            const r = prompt("转办理由（必填）"); if (!r) throw new Error("需填写理由");
+            return post("transfer-request", {to_unit: u, reason: r});
+          })}, "申请转办")),
+        a.status === "signed_for" || a.status === "in_progress" ? replyForm(a) : null);
+      box.append(card);
+    }
+    const orders = $("#orders"); orders.replaceChildren();
+    if (!data.orders.length) orders.append(h("p", {}, "暂无督办单"));
+    for (const o of data.orders) {
+      orders.append(h("div", {class: "card order"},
+        h("p", {}, `督办：${o.reason || ""}（工单 ${o.ticket_code || o.ticket_id}）`),
+        h("button", {onclick: prompted("督办答复", (t) => api(`/v1/orders/${o.order_id}/answer`, {method: "POST", json: {text: t}}))}, "答复督办")));
+    }
+  }
+
+  // -- callbacks -------------------------------------------------------------------------
+  async function loadCallbacks() {
+    const data = await api("/v1/callbacks");
+    const rows = $("#callback-rows"); rows.replaceChildren();
+    const outcomes = {satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意", unresolved: "未解决", not_reached: "未接通"};
+    for (const c of data.items) {
+      rows.append(h("tr", {"data-code": c.code}, h("td", {}, h("a", {href: "#ticket/" + c.code}, c.code)),
+        h("td", {}, c.unit), h("td", {}, c.reason_text),
+        h("td", {}, Object.entries(outcomes).map(([o, label]) => h("button", {onclick: async () => {
+          try { await api(`/v1/callbacks/${c.code}`, {method: "POST", json: {outcome: o, request_id: `cb-${c.code}-${c.reply_round}`}});
+            flash(`${c.code} 已记录：${label}`); loadCallbacks(); }
+          catch (e) { flash("未记录：" + e.message, true); }
+        }}, label)))));
+    }
+    if (!data.items.length) rows.append(h("tr", {}, h("td", {colspan: 4}, "今日无待回访工单")));
+  }
+
+  // -- hotline and knowledge -------------------------------------------------------------
+  function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
+  function kbItem(e, onUse) {
+    return h("li", {class: "kb", "data-id": e.id}, h("strong", {}, `【${e.topic}】${e.question}`),
+      h("p", {}, e.answer), h("p", {class: "hint"}, `来源：${e.source}（${e.source_date}）`),
+      onUse ? h("button", {class: "use", onclick: () => onUse(e)}, "采用此答复") : null);
+  }
+  async function searchKb(q, list, onUse) {
+    const data = await api("/v1/knowledge?q=" + encodeURIComponent(q));
+    list.replaceChildren(...data.items.map((e) => kbItem(e, onUse)));
+    if (!data.items.length) list.append(h("li", {}, "没有找到相关条目"));
+  }
+  const similar = debounce(async () => {
+    const f = $("#call");
+    const params = new URLSearchParams({text: f.summary.value, address: f.address.value});
+    const data = await api("/v1/hotline/similar?" + params);
+    $("#similar").replaceChildren(...data.items.map((t) => h("li", {"data-code": t.code},
+      h("strong", {}, t.code), ` ${zh(STATUS, t.status)} ${t.same_place ? "【同一地点】" : ""} `,
+      t.title_masked || t.text_masked, h("span", {class: "hint"}, ` ${t.address_masked || ""}`))));
+    if (!data.items.length) $("#similar").append(h("li", {class: "hint"}, "暂无相似在办工单"));
+  }, 300);
+  function setupHotline() {
+    const f = $("#call");
+    f.summary.addEventListener("input", similar); f.address.addEventListener("input", similar);
+    const useAnswer = (e) => {
+      f.knowledge_id.value = e.id;
+      if (!f.category_hint.value) f.category_hint.value = "咨询";
+      $("#chosen").textContent = `已采用知识库答复：${e.question}（${e.source}，${e.source_date}）`;
+    };
+    $("#kb-q").addEventListener("input", debounce(() => searchKb($("#kb-q").value, $("#kb"), useAnswer), 250));
+    f.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = {caller_number: f.caller_number.value, caller_name: f.caller_name.value,
+        anonymous: f.anonymous.checked, address: f.address.value, summary: f.summary.value,
+        category_hint: f.category_hint.value};
+      if (f.knowledge_id.value) body.knowledge_id = Number(f.knowledge_id.value);
+      const out = $("#call-result");
+      try {
+        const res = await api("/v1/hotline/calls", {method: "POST", json: body});
+        out.textContent = `已登记，工单编号 ${res.code}` + (res.knowledge ? "，已按知识库答复来电人" : "");
+        out.className = "message"; out.dataset.code = res.code;
+        f.reset(); $("#chosen").textContent = "";
+      } catch (e) { out.textContent = "登记失败：" + e.message; out.className = "message bad"; }
+      out.hidden = false;
+    });
+  }
+  function setupKnowledge() {
+    $("#kb2-q").addEventListener("input", debounce(() => searchKb($("#kb2-q").value, $("#kb2")), 250));
+    const form = $("#kb-add");
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = Object.fromEntries(new FormData(form).entries());
+      try { await api("/v1/knowledge", {method: "POST", json: body}); flash("已保存"); form.reset(); }
+      catch (e) { flash("未保存：" + e.message, true); }
+    });
+  }
+
+  // -- routing ---------------------------------------------------------------------------
+  async function route() {
+    const [view, arg] = (location.hash.slice(1) || "").split("/");
+    const allowed = (name) => { const a = document.querySelector(`#nav a[href="#${name}"]`); return !a || a.dataset.roles.split(" ").includes(me.role); };
+    let name = views.includes(view) && allowed(view) ? view : null;
+    if (!name) name = ["list", "desk", "hotline", "knowledge"].find(allowed);
+    for (const v of views) $("#view-" + v).hidden = v !== name;
+    flash("");
+    try {
+      if (name === "list") await loadList(false);
+      if (name === "ticket") await loadTicket(decodeURIComponent(arg || ""));
+      if (name === "desk") await loadDesk();
+      if (name === "callbacks") await loadCallbacks();
+      if (name === "knowledge") await searchKb("", $("#kb2"));
+    } catch (e) { flash(e.message, true); }
+  }
+
+  async function start() {
+    try { me = await api("/v1/me"); } catch (e) { return; }
+    $("#who").textContent = `${me.sub}（${{channel_adapter: "话务员", dispatcher: "派单员", supervisor: "督办", unit: "承办单位 " + me.unit, auditor: "审计", observer: "观察员"}[me.role] || me.role}）`;
+    for (const el of document.querySelectorAll("[data-roles]"))
+      el.hidden = !el.dataset.roles.split(" ").includes(me.role);
+    fillSelect("channel", CHANNEL); fillSelect("county", COUNTY); fillSelect("status", STATUS); fillSelect("rating", RATING);
+    $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadList(false).catch((e) => flash(e.message, true)); });
+    $("#more").addEventListener("click", () => loadList(true).catch((e) => flash(e.message, true)));
+    setupHotline(); setupKnowledge();
+    window.addEventListener("hashchange", route);
+    await route();
+  }
+  start();
+})();
