@@ -32,6 +32,7 @@ SERVICES: dict[str, tuple[int, int]] = {
     "feedback": (8104, 0),
     "analytics": (8105, 0),
     "audit": (8106, 50056),
+    "workbench": (8108, 0),
 }
 
 # Services that run as more than one process: service -> {process: (role, HTTP port)}.
