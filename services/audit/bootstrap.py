@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 from backbone.consumer import IdempotentConsumer
 from backbone.http import create_app
 from backbone.kafka import ensure_topics
+from backbone.ownership import PartitionOwnership
 from backbone.runtime import Infrastructure, Service, connect
 from services.audit.adapters.access_log import AccessLog
 from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
@@ -77,6 +78,7 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
         topics=[settings.lifecycle_topic],
         handlers=ledger_consumer.EveryEventType(ledger_consumer.ledger_handler(settings.schema)),
         producer=infra.producer, decode=ledger_consumer.decode_for_ledger)
+    ownership = PartitionOwnership.of(consumer, settings.lifecycle_topic)
     http = create_app(settings=settings, title="Minsheng audit",
                       description="The append-only ledger of every ticket's history: replay, "
                                   "state at any moment, proofs and verification.",
@@ -88,6 +90,7 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
     servicer = grpc_api.AuditServicer(parts.histories, settings.token_secret)
     return Service(
         settings=settings, infra=infra, http=http,
-        loops=[consumer.run, parts.checkpointer.loop(settings.checkpoint_interval_s,
-                                                     _publisher(settings, infra))],
+        loops=[consumer.run, parts.checkpointer.loop(
+            settings.checkpoint_interval_s, _publisher(settings, infra),
+            leader=lambda: ownership.owns_partition(0))],
         grpc_servicers=[grpc_api.add_to(servicer)], on_stop=[parts.pool.close])

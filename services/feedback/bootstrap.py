@@ -7,6 +7,7 @@ from backbone.clock import Clock
 from backbone.consumer import Handlers, IdempotentConsumer
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
+from backbone.ownership import PartitionOwnership
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
@@ -82,5 +83,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     http.include_router(http_following.router(following, queries, clock))
     return Service(settings=settings, infra=infra, http=http,
                    loops=[relay.run, decisions.run, hall.run, state.run,
-                          timers.unrated_timer(judging, clock, settings.unrated_check_interval_s)],
+                          timers.unrated_timer(judging, clock, settings.unrated_check_interval_s,
+                                               PartitionOwnership.of(decisions,
+                                                                     settings.lifecycle_topic))],
                    on_stop=[committer.close, app.close])

@@ -9,6 +9,7 @@ import threading
 
 from backbone.clock import Clock
 from backbone.http import create_app
+from backbone.ownership import PartitionOwnership
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
@@ -44,7 +45,8 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     consumer = build_consumer(settings=settings, infra=infra, app=app,
                               handlers=upstream.table(), lock=lock)
     time = TimeSource(settings, infra.pool, infra.producer)
-    timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time)
+    timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time,
+                       ownership=PartitionOwnership.of(consumer, settings.lifecycle_topic))
     facts = publications.Facts(infra.pool, schema)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(

@@ -42,12 +42,18 @@ class Checkpointer:
             return None  # another replica signed this size first
         return StoredCheckpoint(size, root, checkpoint.timestamp, note)
 
-    def loop(self, interval_s: float, publish: Publish | None = None
+    def loop(self, interval_s: float, publish: Publish | None = None,
+             leader: Callable[[], bool] | None = None
              ) -> Callable[[asyncio.Event], Awaitable[None]]:
+        """``leader``: with several replicas, the one that signs now (the holder of the
+        lifecycle topic's partition 0, backbone/ownership.py); None: this one always. Should
+        two sign at once around a rebalance, the store keeps the first head of each size."""
         async def sign_checkpoints(stop: asyncio.Event) -> None:
             while not stop.is_set():
                 try:
-                    signed = await asyncio.to_thread(self.sign_if_grown)
+                    signed = None
+                    if leader is None or leader():
+                        signed = await asyncio.to_thread(self.sign_if_grown)
                     if signed is not None and publish is not None:
                         await publish(signed)
                 except Exception:

@@ -199,12 +199,16 @@ class Judging:
                             key=key, at=at)
 
     # -- the unrated timer -----------------------------------------------------------------
-    def mark_overdue_unrated(self, now: datetime) -> int:
+    def mark_overdue_unrated(self, now: datetime,
+                             owns: Callable[[str], bool] | None = None) -> int:
         """Every reply whose rating window has passed: TicketMarkedUnrated, then closed as
         unrated. The time recorded is the end of the window, not when the loop noticed, so a
-        replay in event time gives the same events."""
+        replay in event time gives the same events. ``owns``: with several replicas, only the
+        tickets whose partition this replica holds (backbone/ownership.py)."""
         done = 0
         for row in self.queries.overdue_ratings(now):
+            if owns is not None and not owns(str(row["ticket_id"])):
+                continue
             context = EventContext(trace_id=new_trace_id(), actor_role="system",
                                    actor_id="feedback-rating-timer")
 

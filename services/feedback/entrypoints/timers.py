@@ -12,17 +12,23 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from backbone.clock import Clock
+from backbone.ownership import PartitionOwnership
 from services.feedback.application.judging import Judging
 
 log = logging.getLogger(__name__)
 
 
-def unrated_timer(judging: Judging, clock: Clock, interval_s: float
+def unrated_timer(judging: Judging, clock: Clock, interval_s: float,
+                  ownership: PartitionOwnership | None = None
                   ) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """``ownership``: fire only for the tickets of the partitions this replica's lifecycle
+    consumer holds, so N replicas fire each window once; None: every ticket."""
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                closed = await asyncio.to_thread(judging.mark_overdue_unrated, clock.now())
+                owns = ownership.filter() if ownership is not None else None
+                closed = await asyncio.to_thread(judging.mark_overdue_unrated, clock.now(),
+                                                 owns)
                 if closed:
                     log.info("recorded %d replies as unrated", closed)
             except Exception:

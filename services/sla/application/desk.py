@@ -178,15 +178,21 @@ class Desk:
         return list(row[0]) if row else []
 
     # -- timers --------------------------------------------------------------------------------
-    def fire_due(self, clock: Callable[[], dt.datetime | None], limit: int) -> int:
+    def fire_due(self, clock: Callable[[], dt.datetime | None], limit: int,
+                 owns: Callable[[str], bool] | None = None) -> int:
         """One timer round: fires what is due by ``clock()`` (asked under the lock) for up to
-        ``limit`` tickets; returns how many items fired."""
+        ``limit`` tickets; returns how many items fired. ``owns``: with several replicas, only
+        the tickets whose partition this replica holds (backbone/ownership.py); the others'
+        are theirs, so a wider window is read to find ``limit`` of ours."""
         with self.lock:
             now = clock()
             if now is None:
                 return 0
             with self.pool.connection() as conn:
-                tickets = readmodel.due_tickets(conn, self.schema, now, limit)
+                tickets = readmodel.due_tickets(conn, self.schema, now,
+                                                limit if owns is None else limit * 8)
+            if owns is not None:
+                tickets = [t for t in tickets if owns(t[0])][:limit]
             if not tickets:
                 return 0
             uow = UnitOfWork(self.app)

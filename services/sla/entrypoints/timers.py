@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
+from backbone.ownership import PartitionOwnership
 from services.sla.adapters import watermark
 from services.sla.application.desk import Desk
 from services.sla.application.schedules import Schedules
@@ -70,20 +71,25 @@ class TimeSource:
 
 
 class TimerLoop:
+    """``ownership``: the replica fires only the tickets of the partitions its lifecycle
+    consumer holds (backbone/ownership.py); None fires every ticket (one replica, tests)."""
+
     def __init__(self, *, settings: SlaSettings, desk: Desk, schedules: Schedules,
-                 time: TimeSource):
+                 time: TimeSource, ownership: PartitionOwnership | None = None):
         self.settings = settings
         self.desk = desk
         self.schedules = schedules
         self.time = time
+        self.ownership = ownership
 
     async def run_once(self) -> int:
         await asyncio.to_thread(self.schedules.refresh)
         await self.time.prepare()
         total = 0
+        owns = self.ownership.filter() if self.ownership is not None else None
         while True:
             fired = await asyncio.to_thread(self.desk.fire_due, self.time.now,
-                                            self.settings.timer_batch)
+                                            self.settings.timer_batch, owns)
             total += fired
             if not fired:
                 break
