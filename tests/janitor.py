@@ -84,19 +84,22 @@ async def _delete_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> int:
 
 
 def _sweep_postgres(settings: ServiceSettings, ids: set[str]) -> dict[str, int]:
+    """Databases named with an id go whole; schemas named with one go from every database
+    (services keep their schemas in several: minsheng, intake_it, e2e_<id>, ...)."""
     schemas = databases = 0
     admin = settings.model_copy(update={"pg_dbname": "postgres"})
     with psycopg.connect(admin.pg_conninfo(), autocommit=True) as conn:
-        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()]
-        for name in names:
-            if _mine(name, ids):
-                conn.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
-                databases += 1
-    with contextlib.suppress(psycopg.OperationalError), \
-            psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
-        names = [r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()]
-        for name in names:
-            if _mine(name, ids):
-                conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(name)))
-                schemas += 1
+        names = [r[0] for r in conn.execute(
+            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate")]
+        for name in [n for n in names if _mine(n, ids)]:
+            conn.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
+            databases += 1
+    for dbname in [n for n in names if not _mine(n, ids)]:
+        where = settings.model_copy(update={"pg_dbname": dbname})
+        with contextlib.suppress(psycopg.OperationalError), \
+                psycopg.connect(where.pg_conninfo(), autocommit=True) as conn:
+            for (name,) in conn.execute("SELECT nspname FROM pg_namespace").fetchall():
+                if _mine(name, ids):
+                    conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(name)))
+                    schemas += 1
     return {"schemas": schemas, "databases": databases}

@@ -12,6 +12,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from backbone import auth
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
@@ -43,7 +44,7 @@ from services.intake.entrypoints import (
     open311,
     publications,
 )
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings, citizen_issuer
 
 log = logging.getLogger(__name__)
 _SETUP_ATTEMPTS = 8
@@ -141,12 +142,13 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         pepper=pepper, attachments=attachments, vault=vault,
         sealing=ContactSealing(vault, keys.claim),
         answered=AnsweredTickets(index, load_acceptance_rules().already_answered_window),
+        index=index,
         throttle=SubmissionThrottle(
             time.monotonic, adapter_capacity=settings.adapter_burst,
             adapter_rate=settings.adapter_rate_per_s, citizen_capacity=settings.citizen_burst,
             citizen_rate=settings.citizen_rate_per_s))
     citizens = Citizens(
-        app=app, index=index, vault=vault, pepper=pepper, token_secret=settings.token_secret,
+        app=app, index=index, vault=vault, pepper=pepper, issuer=citizen_issuer(settings),
         verifications=verification_store.VerificationStore(infra.pool, settings.schema),
         sms=sms_gateway_for(settings),
         policy=CitizenPolicy(code_ttl_s=settings.verification_ttl_s,
@@ -161,7 +163,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         name="intake-bus", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.topic("intake.requests")], app=app, decode=bus.decode,
         handlers=bus.handlers(BusIntake(submissions=submissions, clock=clock,
-                                        token_secret=settings.token_secret)))
+                                        verifier=auth.verifier_for(settings))))
 
     http = _http(settings, infra)
     http.include_router(http_api.router(submissions, clock))
@@ -170,7 +172,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     http.include_router(citizens_api.router(citizens))
     http.include_router(open311.router(open311.Open311(
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
-        token_secret=settings.token_secret, jurisdiction=settings.open311_jurisdiction)))
+        verifier=auth.verifier_for(settings), jurisdiction=settings.open311_jurisdiction)))
     loops: list[Loop] = [relay.run, inbound.run]
     if settings.intake_role == "all":
         loops += _read_side(settings, infra, app)

@@ -64,6 +64,27 @@ def _add_answered_at(conn: Any, schema: str) -> None:
                  .format(table))
 
 
+def submitted_columns(ticket: Any, at: datetime) -> dict[str, Any]:
+    """The columns a submission fixes. ``ticket`` is the Ticket aggregate (the submission
+    writes its row in the ticket's own transaction, so whoever holds its code can read it at
+    once) or its Submitted event (the projector): both carry these names. The status stays
+    'submitted' until the projector has looked for duplicates of it: only 'accepted' rows are
+    duplicate candidates, so the detector still sees tickets in the order they were decided."""
+    place = ticket.place or {}
+    return {"code": ticket.code, "channel": ticket.channel, "adapter_id": ticket.adapter_id,
+            "citizen": ticket.citizen, "status": "submitted", "text_masked": ticket.masked_text,
+            "title_masked": ticket.masked_title, "category": ticket.category_hint,
+            "lat": place.get("lat"), "lon": place.get("lon"),
+            "address_masked": place.get("address_masked"), "submitted_at": at,
+            "updated_at": at, "attachments": ticket.attachment_refs,
+            "external_ref": ticket.external_ref}
+
+
+def rejected_columns(at: datetime, reason_code: str, reason_text: str) -> dict[str, Any]:
+    return {"status": "rejected", "decided_at": at, "updated_at": at,
+            "reason_code": reason_code, "reason_text": reason_text}
+
+
 def _update(name: str) -> SQL | Any:
     if name == "status":
         # A closing reported by feedback is never undone by a late projection of the intake

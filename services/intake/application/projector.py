@@ -26,7 +26,12 @@ from prometheus_client import Counter
 from backbone import events
 from backbone.store import EventContext, Progress, consumer_offsets
 from services.intake.adapters.recorder import Statement
-from services.intake.adapters.ticket_index import TicketIndex, snapshot
+from services.intake.adapters.ticket_index import (
+    TicketIndex,
+    rejected_columns,
+    snapshot,
+    submitted_columns,
+)
 from services.intake.application.submissions import IntakeApplication
 from services.intake.domain.duplicates import DuplicatePolicy, find_duplicates
 from services.intake.domain.ticket import Case, Ticket
@@ -133,19 +138,11 @@ class TicketProjector:
         row.update(columns)
 
     def _submitted(self, batch: _Batch, e: Any) -> None:
-        place = e.place or {}
-        self._write(batch, e.originator_id, code=e.code, channel=e.channel,
-                    adapter_id=e.adapter_id, citizen=e.citizen, status="submitted",
-                    text_masked=e.masked_text, title_masked=e.masked_title,
-                    category=e.category_hint, lat=place.get("lat"), lon=place.get("lon"),
-                    address_masked=place.get("address_masked"), submitted_at=e.timestamp,
-                    updated_at=e.timestamp, attachments=e.attachment_refs,
-                    external_ref=e.external_ref)
+        self._write(batch, e.originator_id, **submitted_columns(e, e.timestamp))
 
     def _rejected(self, batch: _Batch, e: Any) -> None:
-        self._write(batch, e.originator_id, status="rejected", decided_at=e.timestamp,
-                    updated_at=e.timestamp, reason_code=e.reason_code,
-                    reason_text=e.reason_text_zh)
+        self._write(batch, e.originator_id,
+                    **rejected_columns(e.timestamp, e.reason_code, e.reason_text_zh))
 
     def _accepted(self, batch: _Batch, e: Any) -> None:
         self._write(batch, e.originator_id, status="accepted", decided_at=e.timestamp,

@@ -23,9 +23,10 @@ from eventsourcing.persistence import IntegrityError
 
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
-from backbone.store import EventContext
+from backbone.store import EventContext, Statement
 from services.intake.adapters.attachment_store import AttachmentStore
 from services.intake.adapters.codes import CodeSequence
+from services.intake.adapters.ticket_index import TicketIndex, rejected_columns, submitted_columns
 from services.intake.application.answered import AnsweredLookup, NoAnsweredTickets
 from services.intake.application.sealing import ContactSealing, KeyClaim
 from services.intake.domain.channels import Channel, TicketDraft
@@ -103,6 +104,8 @@ class Prepared:
     aggregates: list[Any] = field(default_factory=list)
     context: EventContext = field(default_factory=EventContext)
     key_claim: KeyClaim | None = None  # a new citizen's key, stored by the same transaction
+    # the ticket's index row, written by the same transaction: read your own writes
+    sql: list[Statement] = field(default_factory=list)
 
 
 def _masked_contact(draft: TicketDraft) -> dict[str, Any] | None:
@@ -136,7 +139,7 @@ class Submissions:
                  rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes,
                  attachments: AttachmentStore, vault: IdentityVault,
                  throttle: SubmissionThrottle, answered: AnsweredLookup | None = None,
-                 sealing: ContactSealing | None = None):
+                 sealing: ContactSealing | None = None, index: TicketIndex | None = None):
         self.app = app
         self.committer = committer
         self.codes = codes
@@ -149,6 +152,7 @@ class Submissions:
         self.throttle = throttle
         self.sealing = sealing or ContactSealing(vault)
         self.answered = answered or NoAnsweredTickets()  # 已答复: the citizen's answered tickets
+        self.index = index
 
     def _get(self, aggregate_id: uuid.UUID) -> Any:
         try:
@@ -237,7 +241,19 @@ class Submissions:
                                                in_transaction=key_in_transaction)
             aggregates.append(contact)
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
-        return Prepared(result, aggregates, ctx, claim)
+        return Prepared(result, aggregates, ctx, claim, self._index_rows(ticket, now))
+
+    def _index_rows(self, ticket: Ticket, now: datetime) -> list[Statement]:
+        """The ticket's row in the read model, so a client that got the code can read the
+        ticket by it at once (Open311 `requests/{id}`, its list, `tokens/{token}`) without
+        waiting for the projector; the projector later writes the same columns again."""
+        if self.index is None:
+            return []
+        columns = submitted_columns(ticket, now)
+        if ticket.rejection:
+            columns |= rejected_columns(now, ticket.rejection["reason_code"],
+                                        ticket.rejection["reason_text_zh"])
+        return [self.index.upsert(ticket.id, **columns)]
 
     def submit(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
                now: datetime) -> Submitted:
@@ -248,7 +264,7 @@ class Submissions:
             return prepared.result
 
         def save(aggregates: list[Any], sql: list[Any]) -> None:
-            self.committer.save(*aggregates, context=prepared.context, sql=sql)
+            self.committer.save(*aggregates, context=prepared.context, sql=[*sql, *prepared.sql])
 
         try:
             self.sealing.save(save, prepared.aggregates, prepared.key_claim, draft.identity)

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from backbone import auth, events
+from tests import janitor
 from backbone.kafka import make_producer
 from backbone.runtime import serve
 from services.intake.bootstrap import build
@@ -36,7 +37,7 @@ class Intake:
         self.url = f"http://127.0.0.1:{settings.http_port}"
 
     def token(self, role: str = "channel_adapter", sub: str = "") -> str:
-        return auth.mint(self.settings.token_secret, sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
+        return auth.mint(self.settings, sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
                          role=role, unit="u1" if role == "unit" else "")
 
     def client(self, role: str | None = "channel_adapter", sub: str = "") -> httpx.AsyncClient:
@@ -115,7 +116,7 @@ async def running_intake(settings: IntakeSettings) -> AsyncIterator[Intake]:
 
 @pytest.fixture(scope="package")
 async def intake(infra) -> Any:
-    unique = uuid.uuid4().hex[:10]
+    unique = janitor.claim(uuid.uuid4().hex[:10])
     settings = IntakeSettings(
         environment="test", http_port=_free_port(), pg_dbname="intake_it",
         pg_schema=f"it_{unique}", topic_prefix=f"it{unique}.", adapter_burst=60,
