@@ -5,6 +5,11 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(ROOT):$(ROOT)/proto
 export PYTHON := $(PY)
+# `make up CLUSTER=3`: three Kafka brokers (KRaft, a controller quorum of three) and two
+# replicas of every service; `make down` stops whichever runs (deploy/local, docs/scaling.md)
+ifneq ($(CLUSTER),)
+export MINSHENG_LOCAL_CLUSTER := $(CLUSTER)
+endif
 
 .PHONY: help install infra up down status services demo test test-unit test-integration \
         test-e2e lint proto proto-lint proto-check docs bench token logs clean wipe

@@ -7,6 +7,13 @@ this runs before anything else is set up.
 
     python deploy/local/infra.py up|down|status
     python deploy/local/infra.py kafka-up|pg-up|kafka-down|pg-down
+    python deploy/local/infra.py node-up|node-down N      (one broker of the local cluster)
+
+Cluster mode (`make up CLUSTER=3`, or MINSHENG_LOCAL_CLUSTER=3): instead of the single broker,
+three Kafka nodes in KRaft mode, each broker and controller (a controller quorum of three),
+from the same jars, with their own ports (brokers 29092.., controllers 29192..; base in
+KAFKA_CLUSTER_PORT) and data folders (.data/kafka/cluster/node-N). Their topics default to
+replication factor 3 and min.insync.replicas 2.
 """
 
 from __future__ import annotations
@@ -50,7 +57,42 @@ def wait_for(predicate, what: str, timeout: float) -> None:
 
 # ---------------------------------------------------------------- Kafka
 KAFKA_DIR = DATA / "kafka"
-KAFKA_LIBS = KAFKA_DIR / "libs"
+# An isolated run (its own MINSHENG_DATA) reuses the checkout's jars instead of fetching them
+KAFKA_LIBS = Path(os.environ.get("MINSHENG_KAFKA_LIBS", KAFKA_DIR / "libs"))
+CLUSTER_BASE_PORT = int(os.environ.get("KAFKA_CLUSTER_PORT", "29092"))
+CLUSTER_DIR = KAFKA_DIR / "cluster"
+
+
+def cluster_size() -> int:
+    """Brokers of the local cluster; 0 means the single broker (the default)."""
+    n = int(os.environ.get("MINSHENG_LOCAL_CLUSTER", "0") or 0)
+    return n if n > 1 else 0
+
+
+def broker_port(node: int) -> int:
+    return CLUSTER_BASE_PORT + node - 1
+
+
+def controller_port(node: int) -> int:
+    return CLUSTER_BASE_PORT + 100 + node - 1
+
+
+def bootstrap(n: int | None = None) -> str:
+    """The bootstrap servers of the local Kafka: the single broker, or every cluster node."""
+    n = cluster_size() if n is None else n
+    if not n:
+        return f"127.0.0.1:{KAFKA_PORT}"
+    return ",".join(f"127.0.0.1:{broker_port(i)}" for i in range(1, n + 1))
+
+
+def cluster_env(n: int | None = None) -> dict[str, str]:
+    """What a client of the local Kafka needs in its environment (empty for one broker)."""
+    n = cluster_size() if n is None else n
+    if not n:
+        return {}
+    return {"MINSHENG_KAFKA_BOOTSTRAP": bootstrap(n),
+            "MINSHENG_KAFKA_REPLICATION_FACTOR": str(min(3, n)),
+            "MINSHENG_KAFKA_MIN_INSYNC_REPLICAS": str(min(2, n - 1))}
 
 
 def kafka_jars() -> None:
@@ -65,11 +107,11 @@ def kafka_jars() -> None:
     )
 
 
-def java_cmd(main: str, *args: str) -> list[str]:
+def java_cmd(main: str, *args: str, logs_dir: Path = KAFKA_DIR, heap: str = "") -> list[str]:
     return [
-        "java", "-Xms256m", f"-Xmx{os.environ.get('KAFKA_HEAP', '1g')}", "-XX:+UseG1GC",
+        "java", "-Xms256m", f"-Xmx{heap or os.environ.get('KAFKA_HEAP', '1g')}", "-XX:+UseG1GC",
         f"-Dlog4j2.configurationFile={ROOT / 'deploy/kafka/log4j2.properties'}",
-        f"-Dkafka.logs.dir={KAFKA_DIR}",
+        f"-Dkafka.logs.dir={logs_dir}",
         "-cp", f"{KAFKA_LIBS}/*", main, *args,
     ]
 
@@ -87,6 +129,9 @@ def kafka_config() -> Path:
 
 
 def kafka_up() -> None:
+    if cluster_size():
+        cluster_up(cluster_size())
+        return
     if port_open(KAFKA_PORT):
         log(f"Kafka already listening on 127.0.0.1:{KAFKA_PORT}")
         return
@@ -136,6 +181,98 @@ def stop_pidfile(pidfile: Path, name: str, timeout: float = 30) -> None:
 
 def kafka_down() -> None:
     stop_pidfile(KAFKA_DIR / "kafka.pid", "Kafka")
+    # all nodes at once: stopped one by one, the last ones wait for a quorum that is leaving
+    from concurrent.futures import ThreadPoolExecutor
+
+    pidfiles = sorted(CLUSTER_DIR.glob("node-*/kafka.pid"))
+    if pidfiles:
+        with ThreadPoolExecutor(len(pidfiles)) as pool:
+            list(pool.map(lambda p: stop_pidfile(p, f"Kafka {p.parent.name}"), pidfiles))
+
+
+# ---------------------------------------------------------------- Kafka, local cluster
+def node_dir(node: int) -> Path:
+    return CLUSTER_DIR / f"node-{node}"
+
+
+def node_config(node: int, n: int) -> Path:
+    """The single broker's template with one node's identity, ports and folder, and the
+    cluster's replication defaults (the template's keys, overridden; nothing else differs)."""
+    voters = ",".join(f"{i}@127.0.0.1:{controller_port(i)}" for i in range(1, n + 1))
+    rf, isr = min(3, n), min(2, n - 1)
+    overrides = {
+        "node.id": str(node),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{broker_port(node)},"
+                     f"CONTROLLER://127.0.0.1:{controller_port(node)}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker_port(node)}",
+        "log.dirs": str(node_dir(node) / "logs"),
+        "default.replication.factor": str(rf),
+        "offsets.topic.replication.factor": str(rf),
+        "transaction.state.log.replication.factor": str(rf),
+        "transaction.state.log.min.isr": str(isr),
+        "share.coordinator.state.topic.replication.factor": str(rf),
+        "share.coordinator.state.topic.min.isr": str(isr),
+        "min.insync.replicas": str(isr),
+        "unclean.leader.election.enable": "false",
+    }
+    lines = []
+    for line in (ROOT / "deploy/kafka/server.properties.template").read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.startswith("#") and key in overrides:
+            line = f"{key}={overrides.pop(key)}"
+        lines.append(line)
+    lines += [f"{k}={v}" for k, v in overrides.items()]
+    node_dir(node).mkdir(parents=True, exist_ok=True)
+    path = node_dir(node) / "server.properties"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def node_up(node: int, n: int, wait: bool = True) -> subprocess.Popen | None:
+    if port_open(broker_port(node)):
+        log(f"Kafka node {node} already listening on 127.0.0.1:{broker_port(node)}")
+        return None
+    kafka_jars()
+    config = node_config(node, n)
+    id_file = CLUSTER_DIR / "cluster.id"
+    if not id_file.exists():
+        id_file.write_text(uuid.uuid4().hex[:22])
+    if not (node_dir(node) / "logs" / "meta.properties").exists():
+        subprocess.run(java_cmd("kafka.tools.StorageTool", "format", "-t",
+                                id_file.read_text().strip(), "-c", str(config),
+                                logs_dir=node_dir(node)),
+                       check=True, stdout=subprocess.DEVNULL)
+    out = open(node_dir(node) / "stdout.log", "ab")
+    proc = subprocess.Popen(java_cmd("kafka.Kafka", str(config), logs_dir=node_dir(node),
+                                     heap=os.environ.get("KAFKA_NODE_HEAP", "512m")),
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    (node_dir(node) / "kafka.pid").write_text(str(proc.pid))
+    log(f"Kafka node {node} starting (pid {proc.pid}) on 127.0.0.1:{broker_port(node)}")
+    if wait:
+        wait_node(node, proc)
+    return proc
+
+
+def wait_node(node: int, proc: subprocess.Popen | None, timeout: float = 120) -> None:
+    wait_for(lambda: port_open(broker_port(node)) or (proc is not None and
+                                                      proc.poll() is not None),
+             f"Kafka node {node}", timeout)
+    if proc is not None and proc.poll() is not None:
+        raise SystemExit(f"[infra] Kafka node {node} exited; see {node_dir(node)}/server.log")
+
+
+def cluster_up(n: int) -> None:
+    """Start every node at once: a controller waits for a quorum of its peers."""
+    CLUSTER_DIR.mkdir(parents=True, exist_ok=True)
+    procs = {node: node_up(node, n, wait=False) for node in range(1, n + 1)}
+    for node, proc in procs.items():
+        wait_node(node, proc)
+    log(f"Kafka cluster of {n} is up: {bootstrap(n)}")
+
+
+def node_down(node: int) -> None:
+    stop_pidfile(node_dir(node) / "kafka.pid", f"Kafka node {node}")
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -212,7 +349,10 @@ def pg_down() -> None:
 
 
 def status() -> int:
-    rows = [("kafka", KAFKA_PORT, port_open(KAFKA_PORT)), ("postgres", PG_PORT, port_open(PG_PORT))]
+    n = cluster_size()
+    kafka = ([(f"kafka-{i}", broker_port(i), port_open(broker_port(i))) for i in range(1, n + 1)]
+             if n else [("kafka", KAFKA_PORT, port_open(KAFKA_PORT))])
+    rows = [*kafka, ("postgres", PG_PORT, port_open(PG_PORT))]
     for name, port, up in rows:
         print(f"{name:<10} 127.0.0.1:{port:<6} {'up' if up else 'down'}")
     return 0 if all(up for *_, up in rows) else 1
@@ -234,6 +374,14 @@ def main(argv: list[str]) -> int:
         pg_up()
     elif cmd == "pg-down":
         pg_down()
+    elif cmd in ("node-up", "node-down") and len(argv) > 2:
+        n = cluster_size() or 3
+        if cmd == "node-up":
+            node_up(int(argv[2]), n)
+        else:
+            node_down(int(argv[2]))
+    elif cmd == "bootstrap":
+        print(bootstrap())
     elif cmd == "jars":
         kafka_jars()
     elif cmd == "status":

@@ -7,6 +7,12 @@ variables, logging JSON lines to .data/logs/<name>.log; its pid is in .data/run/
 A service listed in PARTS runs as several processes instead, each one of its roles (intake:
 its API and its duplicate projector), started, stopped and shown together under the
 service's name. `start` waits until every process answers /readyz.
+
+Cluster mode (`make up CLUSTER=3`: MINSHENG_LOCAL_CLUSTER=3) runs every process twice (or
+MINSHENG_LOCAL_REPLICAS times) against the local Kafka cluster: replica 1 on the usual ports,
+replica N on the usual ports + (N-1)*1000 (intake 8101 and 9101, dispatch's gRPC 50052 and
+51052), named `<process>.N` (intake.2, intake-projector.2). MINSHENG_PORT_OFFSET moves every
+port, for a second platform beside the first (the fault suite runs one).
 """
 
 from __future__ import annotations
@@ -43,20 +49,73 @@ PARTS: dict[str, dict[str, tuple[str, int]]] = {
 }
 
 
-def processes(name: str) -> dict[str, tuple[str, int]]:
+REPLICA_PORT_STRIDE = 1000
+MAX_REPLICAS = 9
+
+
+def port_offset() -> int:
+    return int(os.environ.get("MINSHENG_PORT_OFFSET", "0") or 0)
+
+
+def cluster_size() -> int:
+    n = int(os.environ.get("MINSHENG_LOCAL_CLUSTER", "0") or 0)
+    return n if n > 1 else 0
+
+
+def replicas() -> int:
+    """How many processes of each kind run: 1, or 2 in cluster mode (MINSHENG_LOCAL_REPLICAS)."""
+    configured = os.environ.get("MINSHENG_LOCAL_REPLICAS", "")
+    return int(configured) if configured else (2 if cluster_size() else 1)
+
+
+def replica_of(process: str) -> tuple[str, int]:
+    """("intake-projector", 2) for "intake-projector.2"; (process, 1) for a first replica."""
+    base, _, n = process.partition(".")
+    return base, int(n) if n else 1
+
+
+def processes(name: str, n: int | None = None) -> dict[str, tuple[str, int]]:
     """The processes service `name` runs as: process name -> (role or "", HTTP port)."""
-    return PARTS.get(name, {name: ("", SERVICES[name][0])})
+    first = PARTS.get(name, {name: ("", SERVICES[name][0])})
+    out = {}
+    for r in range(1, (n or replicas()) + 1):
+        for process, (role, port) in first.items():
+            out[process if r == 1 else f"{process}.{r}"] = (
+                role, port + port_offset() + (r - 1) * REPLICA_PORT_STRIDE)
+    return out
 
 
 def process_env(service: str, process: str, base: dict[str, str] | None = None
                 ) -> dict[str, str]:
-    """One process's environment: the service's, plus its role and its own HTTP port."""
-    role, port = processes(service)[process]
+    """One process's environment: the service's, plus its role, its own ports and, in
+    cluster mode, the cluster's Kafka."""
+    role, port = processes(service, replica_of(process)[1])[process]
     env = service_env(service, base)
     if role:
         env[f"MINSHENG_{service.upper()}_ROLE"] = role
+    replica = replica_of(process)[1]
+    if role or replica > 1 or port_offset():
         env["MINSHENG_HTTP_PORT"] = str(port)
+        if SERVICES[service][1]:
+            env["MINSHENG_GRPC_PORT"] = str(SERVICES[service][1] + port_offset()
+                                            + (replica - 1) * REPLICA_PORT_STRIDE)
+    if cluster_size():
+        env.update({k: v for k, v in _infra().cluster_env(cluster_size()).items()
+                    if k not in (base if base is not None else os.environ)})
     return env
+
+
+def _infra():
+    """deploy/local/infra.py (the cluster's addresses), loaded by path: this file is also
+    loaded by path, by the end-to-end harness, and must not depend on sys.path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("minsheng_local_infra",
+                                                  Path(__file__).with_name("infra.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -133,7 +192,8 @@ def start(names: list[str]) -> int:
 
 
 def stop(names: list[str]) -> int:
-    for name in [process for service in names for process in processes(service)]:
+    # every replica that may run, whatever this shell's cluster setting
+    for name in [process for service in names for process in processes(service, MAX_REPLICAS)]:
         pid = running_pid(name)
         if pid is None:
             continue
@@ -155,6 +215,7 @@ def status(names: list[str]) -> int:
         for name, (_, http) in processes(service).items():
             pid = running_pid(name)
             grpc = SERVICES[service][1]
+            grpc = grpc and grpc + port_offset() + (replica_of(name)[1] - 1) * REPLICA_PORT_STRIDE
             ok = ready(http)[0] if pid else False
             bad += not ok
             where = f"http://127.0.0.1:{http}" + (f"  grpc 127.0.0.1:{grpc}" if grpc else "")
