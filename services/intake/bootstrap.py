@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
@@ -20,7 +19,13 @@ from backbone.http import create_app, error
 from backbone.relay import OutboxRelay
 from backbone.runtime import Infrastructure, Loop, Service, connect
 from backbone.store import application_env
-from services.intake.adapters import attachment_store, codes, identity_store, ticket_index
+from services.intake.adapters import (
+    attachment_store,
+    codes,
+    identity_store,
+    rate_limits,
+    ticket_index,
+)
 from services.intake.adapters import verifications as verification_store
 from services.intake.adapters.recorder import RECORDER_TOPIC
 from services.intake.adapters.sms import sms_gateway_for
@@ -33,7 +38,6 @@ from services.intake.application.sealing import ContactSealing
 from services.intake.application.submissions import IntakeApplication, Submissions
 from services.intake.domain.citizen import IdentityVault
 from services.intake.domain.open311 import load_catalogue
-from services.intake.domain.rate_limit import SubmissionThrottle
 from services.intake.domain.validation import load_acceptance_rules, load_city_boundary
 from services.intake.entrypoints import (
     bus,
@@ -58,7 +62,7 @@ def build_application(settings: IntakeSettings) -> IntakeApplication:
 
 
 def _create_tables(infra: Infrastructure, schema: str) -> None:
-    for module in (codes, attachment_store, ticket_index, verification_store):
+    for module in (codes, attachment_store, ticket_index, verification_store, rate_limits):
         module.create_table(infra.pool, schema)  # type: ignore[attr-defined]
     identity_store.create_tables(infra.pool, schema)
 
@@ -143,8 +147,9 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         sealing=ContactSealing(vault, keys.claim),
         answered=AnsweredTickets(index, load_acceptance_rules().already_answered_window),
         index=index,
-        throttle=SubmissionThrottle(
-            time.monotonic, adapter_capacity=settings.adapter_burst,
+        # shared by every replica of intake (PostgreSQL), not one bucket per process
+        throttle=rate_limits.SharedSubmissionThrottle(
+            infra.pool, settings.schema, adapter_capacity=settings.adapter_burst,
             adapter_rate=settings.adapter_rate_per_s, citizen_capacity=settings.citizen_burst,
             citizen_rate=settings.citizen_rate_per_s))
     citizens = Citizens(
