@@ -4,6 +4,8 @@ Where a day's verdict comes from, first match wins:
 
 1. a city override (the city's own day off or day on), then
 2. an official schedule an operator loaded as data (``data/official/<year>.json``), then
+   (a schedule marked ``provisional``, such as the statutory days of a year whose notice is not
+   out yet, answers too, but its verdicts stay provisional), then
 3. the ``chinese-calendar`` package (1.11.0 holds data for 2004-2026 inclusive and raises
    ``NotImplementedError`` outside them), then
 4. a provisional rule: weekends off plus the fixed-date holidays (元旦 1/1, 劳动节 5/1,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +75,9 @@ class OfficialSchedule:
     holidays: frozenset[dt.date]
     make_up_working_days: frozenset[dt.date]
     source: str
+    # True for a schedule built before the State Council's notice (statutory days only): the
+    # days it names are surely off, but the 调休 swaps are unknown, so verdicts stay provisional.
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         if not self.source.strip():
@@ -101,9 +107,13 @@ class OfficialSchedule:
             holidays = frozenset(_parse_day(d) for d in _days(data["holidays"]))
             make_up = frozenset(_parse_day(d) for d in _days(data.get("make_up_working_days", [])))
             source = str(data["source"])
+            provisional = data.get("provisional", False)
+            if not isinstance(provisional, bool):
+                raise TypeError("provisional must be true or false")
         except (KeyError, TypeError, ValueError) as exc:
             raise ScheduleInvalidError(f"schedule data is malformed: {exc!r}") from exc
-        return cls(year=year, holidays=holidays, make_up_working_days=make_up, source=source)
+        return cls(year=year, holidays=holidays, make_up_working_days=make_up, source=source,
+                   provisional=provisional)
 
 
 def _days(entries: Iterable[Any]) -> Iterable[str]:
@@ -125,6 +135,7 @@ class CityOverride:
     reason: str
 
 
+@cache
 def package_years() -> range:
     """Years the installed ``chinese-calendar`` really covers (asked, not assumed)."""
     days = chinese_calendar.constants.holidays.keys()
@@ -138,21 +149,37 @@ class WorkingCalendar:
     use_package: bool = True
     _schedules: dict[int, OfficialSchedule] = field(default_factory=dict)
     _overrides: dict[dt.date, CityOverride] = field(default_factory=dict)
+    # Memoised answers (every SLA event asks for the same few weeks again and again); emptied
+    # whenever the calendar's data changes, and keyed by `use_package` too.
+    _verdicts: dict[tuple[dt.date, bool], DayVerdict] = field(default_factory=dict, repr=False)
+    _spans: dict[tuple[str, dt.date, int | dt.date, bool], Reckoned] = field(
+        default_factory=dict, repr=False)
 
     def load_year(self, schedule: OfficialSchedule) -> None:
         """Loads (or replaces) one year's official schedule; no release needed."""
         self._schedules[schedule.year] = schedule
+        self._forget()
 
     def add_override(self, override: CityOverride) -> None:
         """Adds (or replaces) a city day off / day on."""
         self._overrides[override.day] = override
+        self._forget()
+
+    def _forget(self) -> None:
+        self._verdicts.clear()
+        self._spans.clear()
+
+    def _remember(self, key: tuple[str, dt.date, int | dt.date, bool], value: Reckoned) -> None:
+        if len(self._spans) > 50_000:  # bounded: a long replay asks for ever new spans
+            self._spans.clear()
+        self._spans[key] = value
 
     def loaded_years(self) -> list[int]:
         return sorted(self._schedules)
 
     def years_covered(self) -> list[int]:
         """Years answered from official data (package or loaded schedule), not provisionally."""
-        years = set(self._schedules)
+        years = {y for y, s in self._schedules.items() if not s.provisional}
         if self.use_package:
             years.update(package_years())
         return sorted(years)
@@ -163,15 +190,24 @@ class WorkingCalendar:
     def is_working_day(self, day: dt.date) -> DayVerdict:
         """The verdict for one calendar day (a ``datetime`` is read in Asia/Shanghai)."""
         day = local_day(day)
+        key = (day, self.use_package)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = self._verdict(day)
+        return verdict
+
+    def _verdict(self, day: dt.date) -> DayVerdict:
         override = self._overrides.get(day)
         if override is not None:
             provisional = self.is_provisional_year(day.year)
             return DayVerdict(day, override.working, provisional, f"city: {override.reason}")
         schedule = self._schedules.get(day.year)
-        if schedule is not None:
+        if schedule is not None and not schedule.provisional:
             return _from_schedule(day, schedule)
         if self.use_package and day.year in package_years():
             return _from_package(day)
+        if schedule is not None:
+            return _from_schedule(day, schedule)
         return _provisional(day)
 
     def add_working_days(self, start_day: dt.date, n: int) -> Reckoned:
@@ -181,7 +217,15 @@ class WorkingCalendar:
         """
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        day, provisional = local_day(start_day), False
+        key = ("add", local_day(start_day), n, self.use_package)
+        known = self._spans.get(key)
+        if known is None:
+            known = self._add_working_days(local_day(start_day), n)
+            self._remember(key, known)
+        return known
+
+    def _add_working_days(self, start_day: dt.date, n: int) -> Reckoned:
+        day, provisional = start_day, False
         remaining = n
         while remaining:
             day += dt.timedelta(days=1)
@@ -197,6 +241,14 @@ class WorkingCalendar:
         if b < a:
             count = self.working_days_between(b, a)
             return Reckoned(-count.value, count.provisional)
+        key = ("between", a, b, self.use_package)
+        known = self._spans.get(key)
+        if known is None:
+            known = self._working_days_between(a, b)
+            self._remember(key, known)
+        return known
+
+    def _working_days_between(self, a: dt.date, b: dt.date) -> Reckoned:
         total, provisional, day = 0, False, a
         while day < b:
             day += dt.timedelta(days=1)
@@ -216,11 +268,13 @@ def local_day(moment: dt.date) -> dt.date:
 
 
 def _from_schedule(day: dt.date, schedule: OfficialSchedule) -> DayVerdict:
+    guess = schedule.provisional
+    kind = "provisional" if guess else "official"
     if day in schedule.holidays:
-        return DayVerdict(day, False, False, f"official holiday ({schedule.source})")
+        return DayVerdict(day, False, guess, f"{kind} holiday ({schedule.source})")
     if day in schedule.make_up_working_days:
-        return DayVerdict(day, True, False, f"official make-up working day ({schedule.source})")
-    return _weekend_rule(day, provisional=False, source=schedule.source)
+        return DayVerdict(day, True, guess, f"{kind} make-up working day ({schedule.source})")
+    return _weekend_rule(day, provisional=guess, source=schedule.source)
 
 
 def _from_package(day: dt.date) -> DayVerdict:

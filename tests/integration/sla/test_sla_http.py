@@ -129,7 +129,9 @@ async def test_views_commands_roles_and_calendar(sla_process):
     first = await sla.wait_for(lambda f: count(f, t5, "DeadlineSet") == 1, "t5's deadline")
     set5 = by_ticket(first)[t5][0]
     assert set5.payload.provisional
-    assert set5.payload.due_at.ToDatetime().isoformat() == "2027-10-07T15:59:59.999999"
+    # the shipped provisional 2027 (statutory days, weekend ones made up): Oct 1-5 off, so the
+    # 5th working day after Wed Sep 29 is Mon Oct 11 (Sep 30, Oct 6, 7, 8, 11)
+    assert set5.payload.due_at.ToDatetime().isoformat() == "2027-10-11T15:59:59.999999"
     bad = {**SCHEDULE_2027, "make_up_working_days": ["2027-10-08"]}  # a Friday
     refused = supervisor.put("/v1/calendar/official/2027", json=bad)
     assert refused.status_code == 400 and "not a Saturday or Sunday" in refused.json()["detail"]

@@ -146,3 +146,61 @@ def test_datetime_is_read_in_shanghai(calendar):
     assert not calendar.is_working_day(utc_evening).working
     with pytest.raises(ValueError, match="naive"):
         calendar.is_working_day(dt.datetime(2024, 9, 30, 17, 0))
+
+
+# -- 2027: the shipped provisional schedule (the State Council's notice could not be found) ----
+
+@pytest.fixture
+def shipped() -> WorkingCalendar:
+    calendar = WorkingCalendar()
+    for year in (2026, 2027):
+        text = resources.files("services.sla").joinpath("data", "official", f"{year}.json")
+        calendar.load_year(OfficialSchedule.from_dict(json.loads(text.read_text())))
+    return calendar
+
+
+@pytest.mark.parametrize("holiday, off, back", [
+    ("元旦", ["2027-01-01", "2027-01-02", "2027-01-03"], "2027-01-04"),
+    ("春节", ["2027-02-05", "2027-02-06", "2027-02-07", "2027-02-08", "2027-02-09",
+            "2027-02-10"], "2027-02-11"),
+    ("清明节", ["2027-04-03", "2027-04-04", "2027-04-05"], "2027-04-06"),
+    ("劳动节", ["2027-05-01", "2027-05-02", "2027-05-03", "2027-05-04"], "2027-05-05"),
+    ("端午节", ["2027-06-09"], "2027-06-10"),
+    ("中秋节", ["2027-09-15"], "2027-09-16"),
+    ("国庆节", ["2027-10-01", "2027-10-02", "2027-10-03", "2027-10-04", "2027-10-05"],
+     "2027-10-06"),
+])
+def test_each_2027_holiday_is_off_and_says_it_is_a_guess(shipped, holiday, off, back):
+    for day in off:
+        verdict = shipped.is_working_day(D(day))
+        assert not verdict.working and verdict.provisional, (holiday, verdict)
+    returned = shipped.is_working_day(D(back))
+    assert returned.working and returned.provisional, (holiday, returned)
+    assert 2027 not in shipped.years_covered()  # a guess never passes for the notice
+
+
+def test_a_deadline_across_spring_festival_2027_is_late_enough_and_provisional(shipped):
+    # accepted on Thu 2027-02-04: 2 working days land after the whole holiday, not in it
+    due = shipped.add_working_days(D("2027-02-04"), 2)
+    assert (due.value, due.provisional) == (D("2027-02-12"), True)
+    # the old guess (weekends and fixed dates only) would have said Mon 2027-02-08
+    assert WorkingCalendar().add_working_days(D("2027-02-04"), 2).value == D("2027-02-08")
+
+
+def test_the_shipped_2027_agrees_with_the_holidays_package_on_statutory_days(shipped):
+    # Cross-check with `holidays` 0.108 (PyPI) as it computes China's 2027 statutory days; its
+    # list, copied here so the suite needs no extra package: every one is off in ours.
+    statutory = ["2027-01-01", "2027-02-05", "2027-02-06", "2027-02-07", "2027-02-08",
+                 "2027-04-05", "2027-05-01", "2027-05-02", "2027-06-09", "2027-09-15",
+                 "2027-10-01", "2027-10-02", "2027-10-03"]
+    assert len(statutory) == 13  # 全国年节及纪念日放假办法 (2024): 13 days a year
+    assert all(not shipped.is_working_day(D(d)).working for d in statutory)
+
+
+def test_a_provisional_schedule_is_replaced_by_the_notice(shipped):
+    shipped.load_year(OfficialSchedule.from_dict({
+        "year": 2027, "source": "test fixture standing for the notice",
+        "holidays": ["2027-02-05", "2027-02-08"], "make_up_working_days": ["2027-02-20"]}))
+    assert 2027 in shipped.years_covered()
+    assert not shipped.is_working_day(D("2027-02-08")).provisional
+    assert shipped.is_working_day(D("2027-02-20")).working
