@@ -9,7 +9,7 @@ acknowledged, tickets reach their units and the citizens' ratings, the fee run i
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -23,8 +23,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def driven(running):
-    options = RunOptions(days=1, per_day=30, seed=21, start=date.today() - timedelta(days=4),
-                         concurrency=16, waits=Waits(assignment=30, dispatcher_after=8, notice=30),
+    # Four days back (Fuyang's date), so most of the day's follow-ups are due; any start day
+    # gives a plan the platform must accept (tests/unit/simulator/test_scenarios.py sweeps it).
+    start = datetime.now(CHINA).date() - timedelta(days=4)
+    options = RunOptions(days=1, per_day=30, seed=21, start=start, concurrency=16,
+                         waits=Waits(assignment=120, dispatcher_after=8, notice=120),
                          progress=False)
     plan = make_plan(options)
     tally = asyncio.run(drive(plan, isolated.endpoints(running), options))

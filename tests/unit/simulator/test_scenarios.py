@@ -36,6 +36,14 @@ def test_the_reopen_plan_holds_on_every_start_day(offset: int) -> None:
     assert last.date() - start < timedelta(days=35), (start, last)
 
 
+@pytest.mark.parametrize("offset", range(0, SWEEP_DAYS, 1))
+def test_the_drive_plan_holds_on_every_start_day(offset: int) -> None:
+    # tests/e2e/test_simulator_drive.py's plan (episodes included), for another day
+    start = SWEEP_FROM + timedelta(days=offset)
+    plan = make_plan(RunOptions(days=1, per_day=30, seed=21, start=start))
+    assert bounce_window_breaches(plan) == [], start
+
+
 @pytest.mark.parametrize("start", [SWEEP_FROM + timedelta(days=d) for d in range(0, SWEEP_DAYS, 7)])
 def test_a_month_with_episodes_bounces_only_within_the_window(start: date) -> None:
     plan = build_plan(seed=7, days=30, per_day=10, start=start, episodes=True)
@@ -45,8 +53,8 @@ def test_a_month_with_episodes_bounces_only_within_the_window(start: date) -> No
 
 def test_the_breach_check_finds_a_late_bounce() -> None:
     plan = reopen_plan(date(2026, 12, 4))  # a Friday
-    bounce = next((a for a in build_plan(seed=7, days=30, per_day=10, start=date(2026, 11, 1),
-                                         episodes=True).actions if a.kind == BOUNCE_BACK))
+    bounce = next(a for a in build_plan(seed=7, days=30, per_day=10, start=date(2026, 11, 1),
+                                         episodes=True).actions if a.kind == BOUNCE_BACK)
     ticket = next(iter(plan.truths))
     late = type(bounce)(plan.truths[ticket].submitted_at + timedelta(hours=30), ticket, 99,
                         BOUNCE_BACK, bounce.actor, bounce.payload)
