@@ -34,6 +34,7 @@ class Process:
     cpu: tuple[str, str] = ("250m", "1")  # request, limit
     memory: tuple[str, str] = ("384Mi", "768Mi")
     what: str = ""
+    env: tuple[tuple[str, str], ...] = ()  # settings only this process needs
 
 
 # Replicas: two of everything, so a node drain or a crash never takes a service away; intake's
@@ -49,6 +50,9 @@ PROCESSES: list[Process] = [
     Process("feedback", "feedback", 8104, what="replies, ratings, callbacks, the public hall"),
     Process("analytics", "analytics", 8105, memory=("512Mi", "1Gi"),
             what="KPIs, rankings, hot topics"),
+    Process("analytics-surges", "analytics.entrypoints.surges", 8115,
+            env=(("MINSHENG_SURGES_HTTP_PORT", "8115"),),
+            what="surge alerts: hopping-window counts (faust-streaming)"),
     Process("audit", "audit", 8106, grpc=50056, memory=("512Mi", "1Gi"),
             what="the append-only ledger, replay and verification"),
     Process("identity", "identity", 8107, what="staff identities and tokens"),
@@ -77,6 +81,7 @@ def container(p: Process) -> dict:
         env.append({"name": "MINSHENG_GRPC_PORT", "value": str(p.grpc)})
     if p.role:
         env.append({"name": f"MINSHENG_{p.module.upper()}_ROLE", "value": p.role})
+    env += [{"name": k, "value": v} for k, v in p.env]
     ports = [{"name": "http", "containerPort": p.http, "protocol": "TCP"}]
     if p.grpc:
         ports.append({"name": "grpc", "containerPort": p.grpc, "protocol": "TCP"})
