@@ -10,6 +10,9 @@ export PYTHON := $(PY)
 ifneq ($(CLUSTER),)
 export MINSHENG_LOCAL_CLUSTER := $(CLUSTER)
 endif
+# Everything started from here is a development platform (development keys, the SMS log
+# instead of a gateway). A service started without MINSHENG_ENVIRONMENT runs as production.
+export MINSHENG_ENVIRONMENT ?= development
 
 .PHONY: help install infra up down status services demo test test-unit test-integration \
         test-e2e lint proto proto-lint proto-check docs bench token logs clean wipe
@@ -37,6 +40,7 @@ $(WEB_ASSETS):
 install: $(VENV)/.installed $(WEB_ASSETS)
 
 infra: install
+	$(PY) -m backbone.auth dev-keys >/dev/null
 	$(PY) deploy/local/infra.py up
 
 # --- running ----------------------------------------------------------------------------

@@ -106,9 +106,10 @@ class TraceAndMeasure:
             REQUESTS.labels(self.service, route or "unmatched", status).inc()
 
 
-def _principal(request: Request) -> auth.Principal:
-    secret = request.app.state.settings.token_secret
-    return auth.verify(secret, auth.bearer(request.headers.get("authorization")))
+async def _principal(request: Request) -> auth.Principal:
+    # async: no I/O here (the revocation list refreshes in the background), so no thread hop
+    verifier = request.app.state.verifier
+    return verifier.verify(auth.bearer(request.headers.get("authorization")))
 
 
 PrincipalDep = Annotated[auth.Principal, Depends(_principal)]
@@ -117,7 +118,7 @@ PrincipalDep = Annotated[auth.Principal, Depends(_principal)]
 def require(*roles: str) -> Any:
     """A dependency that admits a token with one of `roles` (401 without, 403 with another)."""
 
-    def check(principal: PrincipalDep) -> auth.Principal:
+    async def check(principal: PrincipalDep) -> auth.Principal:
         return principal.require(*roles)
 
     return Depends(check)
@@ -128,6 +129,7 @@ def create_app(*, settings: Any, title: str, description: str,
     app = FastAPI(title=title, description=description, version=version,
                   docs_url=None, redoc_url=None)  # /docs offline: see offline_docs below
     app.state.settings = settings
+    app.state.verifier = auth.verifier_for(settings)  # fails fast on missing keys
     app.state.readiness = readiness
     service = settings.service
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import PrivateAttr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,60}$")
-DEV_TOKEN_SECRET = "minsheng-development-secret-do-not-use-in-production"
 DEV_PEPPER = "minsheng-development-pepper"
 
 
@@ -42,20 +41,28 @@ class ServiceSettings(BaseSettings):
     pg_schema: str = ""  # default: the service's name
 
     clock: str = "wall"  # wall | event: see backbone/clock.py
-    token_secret: str = DEV_TOKEN_SECRET
+    # Tokens (backbone/auth.py). The JWKS file of the public keys this service accepts; empty:
+    # the development keys under .data/keys (development only).
+    token_public_keys: str = ""
+    # The private key that signs staff tokens: the identity service's (and `make token`'s).
+    token_signing_key: str = ""
+    token_ttl_s: int = 8 * 3600  # staff tokens: one working day
+    token_revocation_check: bool = True
+    token_revocation_schema: str = "identity"  # where the identity service keeps revocations
+    token_revocation_refresh_s: float = 5.0
     log_level: str = "INFO"
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # asyncio: the standard library's
 
     relay_interval_ms: int = 50
     relay_batch: int = 500
     consumer_batch: int = 500
+    consumer_linger_ms: int = 5  # after a poll that did not fill a batch, wait this for more
 
-    @model_validator(mode="after")
-    def _refuse_development_secrets(self) -> ServiceSettings:
-        in_development = self.environment in ("development", "test")
-        if not in_development and self.token_secret == DEV_TOKEN_SECRET:
-            raise ValueError("MINSHENG_TOKEN_SECRET must be set outside development")
-        return self
+    _auth_cache: dict[str, Any] = PrivateAttr(default_factory=dict)  # backbone.auth's
+
+    @property
+    def in_development(self) -> bool:
+        return self.environment in ("development", "test")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from backbone import auth
 from backbone.settings import ServiceSettings
 from tests.e2e.platform_harness import Platform
 from tools.simulator.drive.settings import Endpoints
@@ -28,7 +29,7 @@ def endpoints(platform: Platform) -> Endpoints:
     settings = ServiceSettings()
     return Endpoints(urls={name: platform.url(name) for name in platform.names},
                      dispatch_grpc=platform.grpc_target("dispatch"),
-                     token_secret=settings.token_secret, kafka_bootstrap=settings.kafka_bootstrap,
+                     issuer=auth.issuer_for(settings), kafka_bootstrap=settings.kafka_bootstrap,
                      topic_prefix=platform.topic(""))
 
 

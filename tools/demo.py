@@ -120,9 +120,10 @@ def where() -> int:
     print("  dispatcher console (统筹):     " + endpoints.dispatch + "/console")
     print("  supervision (督办):            " + endpoints.sla + "/supervision")
     print("  dashboard (亮晒比):            " + endpoints.analytics + "/dashboard")
-    print("\nTokens (30 days; `make token ROLE=.. UNIT=..` mints more):")
+    print("\nTokens (8 hours; `make token ROLE=.. UNIT=..` mints more; staff log in at "
+          f"{endpoints.urls.get('identity', 'http://127.0.0.1:8107')}/login):")
     for role, unit, sub in ROLES:
-        token = auth.mint(settings.token_secret, sub=sub, role=role, unit=unit)
+        token = auth.mint(settings, sub=sub, role=role, unit=unit)
         print(f"  {role + (':' + unit if unit else ''):<20} {token}")
     marker = marker_path(settings)
     code = "<code>"

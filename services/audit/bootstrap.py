@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
+from backbone import auth
 from backbone.consumer import IdempotentConsumer
 from backbone.http import create_app
 from backbone.kafka import ensure_topics
@@ -87,7 +88,7 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
         histories=parts.histories, reader=parts.reader, checkpoints=parts.checkpoints,
         verification=parts.verification, access=parts.access, verifier=parts.signer.verifier,
         max_page=settings.max_page))
-    servicer = grpc_api.AuditServicer(parts.histories, settings.token_secret)
+    servicer = grpc_api.AuditServicer(parts.histories, auth.verifier_for(settings))
     return Service(
         settings=settings, infra=infra, http=http,
         loops=[consumer.run, parts.checkpointer.loop(

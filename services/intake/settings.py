@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
+from backbone import auth
 from backbone.settings import DEV_PEPPER, ServiceSettings
 
 # Development only: derived from a public string, refused outside development and test.
@@ -49,6 +50,10 @@ class IntakeSettings(ServiceSettings):
     verification_ttl_s: int = 300
     verification_attempts: int = 5
     citizen_token_ttl_s: int = 24 * 3600
+    # Intake's own key for citizen tokens (a PEM whose name starts with "citizen-"); its public
+    # half is in every service's JWKS, which accepts it for role citizen only. Empty: the
+    # development key (development only).
+    citizen_signing_key: str = ""
 
     # The city's SMS gateway for one-time codes (MINSHENG_INTAKE_SMS_URL, ..._TOKEN): a JSON
     # POST. Unset: development and test write the message to the log (the code comes back in
@@ -74,3 +79,18 @@ class IntakeSettings(ServiceSettings):
 
     def master_keys(self) -> dict[str, bytes]:
         return {self.identity_master_key_id: base64.b64decode(self.identity_master_key)}
+
+
+def citizen_issuer(settings: IntakeSettings) -> auth.Issuer:
+    """The issuer of citizen tokens: intake's citizen-only key."""
+    path = settings.citizen_signing_key
+    if not path:
+        if not settings.in_development:
+            raise ValueError("MINSHENG_CITIZEN_SIGNING_KEY must be set outside development")
+        auth.ensure_dev_keys()
+        path = str(auth.dev_keys_dir() / f"citizen{auth.DEV_KID_SUFFIX}.pem")
+    issuer = auth.Issuer.from_pem(path, default_ttl_s=settings.citizen_token_ttl_s)
+    if not issuer.kid.startswith(auth.CITIZEN_KID_PREFIX):
+        raise ValueError(f"MINSHENG_CITIZEN_SIGNING_KEY's key id must start with "
+                         f"{auth.CITIZEN_KID_PREFIX!r} (the file name), not {issuer.kid!r}")
+    return issuer

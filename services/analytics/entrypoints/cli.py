@@ -42,7 +42,7 @@ class ProgressBar:
 def _source(args: argparse.Namespace, settings: AnalyticsSettings) -> Iterable[bytes]:
     if args.file:
         return file_entries(Path(args.file))
-    token = settings.audit_token or auth.mint(settings.token_secret, sub="analytics-rebuild",
+    token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
                                               role="auditor", ttl_s=3600)
     return ledger_entries(args.audit_url or settings.audit_url, token)
 

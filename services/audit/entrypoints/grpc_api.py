@@ -56,14 +56,14 @@ def entry_message(row: dict[str, Any], history: TicketHistory) -> pb.LedgerEntry
 
 
 class AuditServicer(pb_grpc.AuditServiceServicer):
-    def __init__(self, histories: Histories, token_secret: str):
+    def __init__(self, histories: Histories, verifier: auth.Verifier):
         self.histories = histories
-        self.secret = token_secret
+        self.verifier = verifier
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> auth.Principal:
         metadata = dict(context.invocation_metadata() or ())
         try:
-            principal = auth.verify(self.secret, auth.bearer(metadata.get("authorization")))
+            principal = self.verifier.verify(auth.bearer(metadata.get("authorization")))
             return principal.require(*REPLAY_ROLES)
         except auth.AuthError as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))

@@ -157,7 +157,7 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
     def _principal(self, context: grpc.aio.ServicerContext) -> auth.Principal:
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
         try:
-            principal = auth.verify(self.settings.token_secret,
+            principal = auth.verify(self.settings,
                                     auth.bearer(metadata.get("authorization")))
         except auth.AuthError as exc:
             raise Refused(S.UNAUTHENTICATED, str(exc)) from exc

@@ -64,10 +64,10 @@ def _answer(adapter_id: str, request_id: str, at: datetime, *, status: str, code
 
 
 class BusIntake:
-    def __init__(self, *, submissions: Submissions, clock: Clock, token_secret: str):
+    def __init__(self, *, submissions: Submissions, clock: Clock, verifier: auth.Verifier):
         self.submissions = submissions
         self.clock = clock
-        self.secret = token_secret
+        self.verifier = verifier
 
     def handle(self, request: Any, *, message_id: str, trace_id: str, uow: UnitOfWork,
                payload: dict[str, Any], occurred_at: datetime | None) -> None:
@@ -75,7 +75,7 @@ class BusIntake:
         now = self.clock.command_time(None)
         request_id = request.request_id
         try:
-            principal = auth.verify(self.secret, request.token).require("channel_adapter")
+            principal = self.verifier.verify(request.token).require("channel_adapter")
         except (auth.AuthError, auth.ForbiddenError) as exc:
             # No adapter to key the answer by: this message's own id keys it.
             uow.context = EventContext(trace_id=trace_id, actor_role="system", actor_id="intake")

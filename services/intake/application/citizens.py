@@ -35,6 +35,8 @@ from services.intake.domain.rate_limit import KeyedRateLimiter
 from services.intake.domain.sealed_contact import SealedContact
 from services.intake.domain.ticket import Ticket
 
+# Where a citizen's token is accepted: their own tickets at intake, ratings at feedback.
+CITIZEN_AUDIENCE = ("intake", "feedback")
 log = logging.getLogger(__name__)
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 CODE_SMS = "【{sign}】您的验证码为{code}，{minutes}分钟内有效，仅用于查询您在12345平台的诉求。请勿告诉他人。"
@@ -64,13 +66,13 @@ class CitizenPolicy:
 class Citizens:
     def __init__(self, *, app: IntakeApplication, index: TicketIndex,
                  verifications: VerificationStore, vault: IdentityVault, pepper: bytes,
-                 token_secret: str, policy: CitizenPolicy, sms: SmsGateway | None = None):
+                 issuer: auth.Issuer, policy: CitizenPolicy, sms: SmsGateway | None = None):
         self.app = app
         self.index = index
         self.verifications = verifications
         self.vault = vault
         self.pepper = pepper
-        self.token_secret = token_secret
+        self.issuer = issuer  # intake's citizen-only key (kid citizen-...)
         self.policy = policy
         self.sms = sms or OutboxSmsGateway()
         # One code a minute per phone, three in a burst: codes cost money and invite guessing.
@@ -128,8 +130,8 @@ class Citizens:
         if not hmac.compare_digest(code_hash, self._hash(citizen, code.strip())):
             raise refused
         self.verifications.burn(citizen)
-        token = auth.mint(self.token_secret, sub=citizen, role="citizen",
-                          ttl_s=self.policy.token_ttl_s)
+        token = self.issuer.mint(sub=citizen, role="citizen", ttl_s=self.policy.token_ttl_s,
+                                 audience=CITIZEN_AUDIENCE)
         return {"token": token, "citizen": citizen, "expires_in_s": self.policy.token_ttl_s}
 
     def tickets_of(self, citizen: str) -> list[dict[str, Any]]:

@@ -69,13 +69,13 @@ def _split(value: str | None) -> list[str]:
 
 class Open311:
     def __init__(self, *, submissions: Submissions, index: TicketIndex,
-                 catalogue: ServiceCatalogue, clock: Clock, token_secret: str,
+                 catalogue: ServiceCatalogue, clock: Clock, verifier: auth.Verifier,
                  jurisdiction: str):
         self.submissions = submissions
         self.index = index
         self.catalogue = catalogue
         self.clock = clock
-        self.secret = token_secret
+        self.verifier = verifier
         self.jurisdiction = jurisdiction
 
     def check_jurisdiction(self, value: str | None, fmt: str) -> None:
@@ -87,7 +87,7 @@ class Open311:
         if not api_key:
             raise Open311Error(403, "api_key is required to submit a request", fmt)
         try:
-            return auth.verify(self.secret, api_key).require("channel_adapter")
+            return self.verifier.verify(api_key).require("channel_adapter")
         except (auth.AuthError, auth.ForbiddenError) as exc:
             raise Open311Error(403, f"api_key is not valid: {exc}", fmt) from exc
 

@@ -252,7 +252,7 @@ def grpc_replay(audit, request: apb.ReplayTicketRequest, role: str | None = "aud
     target = f"127.0.0.1:{audit.settings.grpc_port}"
     metadata = []
     if role:
-        token = auth.mint(audit.settings.token_secret, sub=role, role=role,
+        token = auth.mint(audit.settings, sub=role, role=role,
                           unit="yingzhou" if role == "unit" else "")
         metadata = [("authorization", f"Bearer {token}")]
     with grpc.insecure_channel(target) as channel:

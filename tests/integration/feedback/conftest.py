@@ -47,7 +47,7 @@ class Running:
     def client(self, role: str | None = None, sub: str = "", unit: str = "") -> httpx.AsyncClient:
         headers = {}
         if role:
-            token = auth.mint(self.settings.token_secret, sub=sub or role, role=role, unit=unit)
+            token = auth.mint(self.settings, sub=sub or role, role=role, unit=unit)
             headers["authorization"] = f"Bearer {token}"
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 

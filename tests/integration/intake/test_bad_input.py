@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backbone import auth
 from tests.integration.intake.samples import sample
@@ -91,14 +92,16 @@ async def test_broken_multipart_and_unwelcome_files(intake):
 
 
 async def test_tokens_missing_forged_expired_or_of_the_wrong_role(intake):
-    secret = intake.settings.token_secret
-    expired = auth.mint(secret, sub="a", role="channel_adapter", now=0)
-    forged = auth.mint("another-secret", sub="a", role="channel_adapter")
+    expired = auth.mint(intake.settings, sub="a", role="channel_adapter", now=0)
+    forged = auth.Issuer("identity-dev", Ed25519PrivateKey.generate()).mint(
+        sub="a", role="channel_adapter")
+    legacy = "ms1.eyJyb2xlIjoiZGlzcGF0Y2hlciJ9.c2lnbmF0dXJl"
     async with httpx.AsyncClient(base_url=intake.url) as http:
         for headers, status, words in (
             ({}, 401, "missing"), ({"authorization": "Basic abc"}, 401, "Bearer"),
             ({"authorization": f"Bearer {forged}"}, 401, "signature"),
             ({"authorization": f"Bearer {expired}"}, 401, "expired"),
+            ({"authorization": f"Bearer {legacy}"}, 401, "legacy ms1 token format"),
             ({"authorization": f"Bearer {intake.token('citizen')}"}, 403, "channel_adapter"),
         ):
             response = await http.post("/v1/requests", json=sample("web"), headers=headers)

@@ -17,7 +17,7 @@ from services.intake.adapters.sms import (
     sms_gateway_for,
 )
 from services.intake.application.citizens import CitizenError, CitizenPolicy, Citizens
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings, citizen_issuer
 
 PHONE = "13812345678"
 
@@ -50,7 +50,7 @@ class Recording:
 def citizens(sms: Any, *, show_codes: bool = False) -> tuple[Citizens, Verifications]:
     store = Verifications()
     return Citizens(app=None, index=None, verifications=store, vault=None,  # type: ignore[arg-type]
-                    pepper=b"p" * 32, token_secret="s", sms=sms,
+                    pepper=b"p" * 32, issuer=citizen_issuer(IntakeSettings(environment="test")), sms=sms,
                     policy=CitizenPolicy(show_codes=show_codes)), store
 
 

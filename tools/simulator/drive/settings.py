@@ -17,7 +17,7 @@ TOKEN_TTL_S = 2 * 86400
 class Endpoints:
     urls: dict[str, str]
     dispatch_grpc: str
-    token_secret: str
+    issuer: auth.Issuer  # signs the simulated actors' tokens (the development key)
     kafka_bootstrap: str = "127.0.0.1:19092"
     topic_prefix: str = ""
     _tokens: dict[tuple[str, str, str], str] = field(default_factory=dict, compare=False, repr=False)
@@ -29,7 +29,7 @@ class Endpoints:
         settings = settings or ServiceSettings()
         urls = {name: f"http://{host}:{http + port_offset}" for name, (http, _) in LOCAL_PORTS.items()}
         return cls(urls=urls, dispatch_grpc=f"{host}:{LOCAL_PORTS['dispatch'][1] + port_offset}",
-                   token_secret=settings.token_secret, kafka_bootstrap=settings.kafka_bootstrap,
+                   issuer=auth.issuer_for(settings), kafka_bootstrap=settings.kafka_bootstrap,
                    topic_prefix=settings.topic_prefix)
 
     def with_urls(self, spec: str) -> Endpoints:
@@ -58,7 +58,7 @@ class Endpoints:
     def token(self, role: str, *, sub: str = "", unit: str = "") -> str:
         key = (role, sub, unit)
         if key not in self._tokens:
-            self._tokens[key] = auth.mint(self.token_secret, sub=sub or unit or role, role=role,
+            self._tokens[key] = auth.mint(self.issuer, sub=sub or unit or role, role=role,
                                           unit=unit, ttl_s=TOKEN_TTL_S)
         return self._tokens[key]
 

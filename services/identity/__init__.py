@@ -1,0 +1,1 @@
+"""The identity service: staff accounts, login, logout (revocation), the token keys."""
