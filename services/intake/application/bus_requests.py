@@ -120,6 +120,8 @@ class BusIntake:
         uow.context = prepared.context
         for aggregate in prepared.aggregates:
             uow.add(aggregate)
+        for statement in prepared.sql:  # the index row: the code in the reply reads back at once
+            uow.execute(statement)
         result = prepared.result
         return _answer(adapter_id, request_id, at, status=result.status, code=result.code,
                        ticket_id=str(result.ticket_id), reason_code=result.reason_code or "",

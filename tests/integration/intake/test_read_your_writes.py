@@ -68,3 +68,20 @@ async def test_an_open311_post_reads_back_at_once_by_id_list_and_token(intake):
             if by_token.status_code != 200 or by_token.json()[0]["service_request_id"] != code:
                 misses.append(f"tokens/{token_id}: {by_token.status_code}")
     assert misses == [], f"{len(misses)} reads missed: {misses[:5]}"
+
+
+async def test_a_code_from_the_bus_reply_reads_back_at_once(intake):
+    from tests.integration.intake.test_bus import replies_for, to_request
+
+    token = intake.token(sub=f"ryw-bus-{uuid.uuid4().hex[:6]}")
+    sent = set()
+    for _ in range(20):
+        request = to_request(sample("web"), token)
+        sent.add(request.request_id)
+        await intake.publish("intake.requests", request.request_id, request.SerializeToString())
+    replies = await replies_for(intake, sent)
+    async with httpx.AsyncClient(timeout=30) as c:
+        for reply in replies:
+            assert reply.status == "accepted", reply.reason_text
+            got = await c.get(f"{intake.url}/open311/v2/requests/{reply.code}.json")
+            assert got.status_code == 200 and got.json()[0]["service_request_id"] == reply.code
