@@ -18,11 +18,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from backbone import auth, events
-from tests import janitor
 from backbone.kafka import make_producer
 from backbone.runtime import serve
 from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
+from tests import janitor
 
 
 def _free_port() -> int:
