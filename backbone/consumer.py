@@ -6,6 +6,17 @@ not in Kafka, so after a crash the consumer seeks each partition it is given to 
 that committed with the effects: nothing is lost and nothing is applied twice. Event ids catch
 the copies the at-least-once relay may publish at new offsets.
 
+Consumption by interest: the envelope's event type travels in a Kafka header, so a message
+whose type is not in the consumer's handler table is skipped WITHOUT decoding and WITHOUT a
+`consumed_events` row; only the partition's position moves, and that position rides on the next
+transaction the consumer commits anyway (or is written once when the consumer falls idle). A
+skipped message read again after a crash is skipped again: nothing to make idempotent.
+
+Batches grow under load: after a poll that did not fill the batch, the consumer lingers a few
+milliseconds for more (`MINSHENG_CONSUMER_LINGER_MS`), and while a batch is applied in a worker
+thread the fetcher keeps filling its buffer, so a busy consumer takes hundreds of messages per
+transaction and an idle one answers within a few milliseconds.
+
 A message that cannot be decoded, or whose handler raises a non-transient error, goes to the
 dead-letter topic with the error, is recorded as consumed, and the consumer carries on.
 
@@ -13,7 +24,10 @@ Two kinds of handler:
 - `AggregateHandler`: for eventsourcing applications; the handler loads and changes aggregates
   through a `UnitOfWork`, which saves them with the progress in one `app.save`.
 - `SqlHandler`: for read models and the audit ledger; the handler writes with the transaction's
-  cursor, and the progress is written with the same cursor.
+  cursor, and the progress is written with the same cursor. A table may also name a
+  `batch` handler that gets the whole batch's (event, record) pairs at once (multi-row writes,
+  one write per ticket); if it fails on a poison message the batch is re-applied one message
+  at a time, so the poison is found and dead-lettered alone.
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ from backbone.settings import ServiceSettings
 from backbone.store import (
     EventContext,
     Progress,
+    Statement,
     already_consumed,
     consumer_offsets,
     record_progress,
@@ -69,6 +84,7 @@ class UnitOfWork:
         self.aggregates: dict[uuid.UUID, Any] = {}
         self.contexts: dict[tuple[uuid.UUID, int], EventContext] = {}
         self.context = EventContext()
+        self.statements: list[Statement] = []  # read-model writes for the same transaction
 
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
         """The aggregate as this batch has left it, or None if it does not exist."""
@@ -86,6 +102,10 @@ class UnitOfWork:
         self.aggregates[aggregate.id] = aggregate
         self._stamp(aggregate)
 
+    def execute(self, statement: Statement) -> None:
+        """Run ``statement`` (a read-model write) in the transaction that saves the batch."""
+        self.statements.append(statement)
+
     def _stamp(self, aggregate: Any) -> None:
         for e in aggregate.pending_events:
             self.contexts.setdefault((e.originator_id, e.originator_version), self.context)
@@ -99,7 +119,8 @@ class UnitOfWork:
             per_aggregate.setdefault(oid, ctx)
         # eventsourcing writes one context per aggregate per save; events of one aggregate
         # caused by different messages in a batch share the first message's context.
-        self.app.save(*changed, progress=progress, contexts=per_aggregate)
+        extra: dict[str, Any] = {"sql": self.statements} if self.statements else {}
+        self.app.save(*changed, progress=progress, contexts=per_aggregate, **extra)
 
 
 class AggregateHandler(Protocol):
@@ -111,21 +132,41 @@ class SqlHandler(Protocol):
                  record: ConsumerRecord) -> None: ...
 
 
+SqlBatchHandler = Callable[[list[tuple[events.DecodedEvent, ConsumerRecord]], psycopg.Cursor[Any]],
+                          None]
+
+
 @dataclass
 class Handlers:
-    """Which event types a consumer applies, declared as data: event type -> handler."""
+    """Which event types a consumer applies, declared as data: event type -> handler.
+
+    The table is also what the consumer skips unread: a type not in it is never decoded.
+    `batch` (SQL mode only): applies every wanted event of a batch at once, instead of the
+    table's per-event handlers (the table still says which types are wanted)."""
 
     table: dict[str, Callable[..., None]] = field(default_factory=dict)
+    batch: SqlBatchHandler | None = None
 
     def for_type(self, event_type: str) -> Callable[..., None] | None:
         return self.table.get(event_type)
 
+    def wants(self, event_type: str) -> bool:
+        return self.for_type(event_type) is not None
+
+
+def header_event_type(record: ConsumerRecord) -> str | None:
+    """The envelope's event type as the relay put it in the Kafka headers (None if absent)."""
+    return events.header(record.headers, "event_type")
+
 
 class PoisonMessageError(Exception):
-    def __init__(self, record: ConsumerRecord, reason: str):
+    """`exact`: `record` is the message that failed (False: somewhere in a batch from it)."""
+
+    def __init__(self, record: ConsumerRecord, reason: str, exact: bool = True):
         super().__init__(reason)
         self.record = record
         self.reason = reason
+        self.exact = exact
 
 
 class IdempotentConsumer:
@@ -143,6 +184,14 @@ class IdempotentConsumer:
         self.decode = decode
         self.consumer: AIOKafkaConsumer | None = None
         self.ready = False
+        # What PostgreSQL holds as applied (None: read it again), and the positions of skipped
+        # messages not written yet (they ride on the next commit). Touched only by the apply
+        # thread and by the event loop between batches, never at the same time.
+        self._stored: dict[tuple[str, int], int] | None = None
+        self._skipped = Progress(name)
+        self._skipped_since = 0.0
+        self._mirrored_at = 0.0
+        self._reader: psycopg.Connection[Any] | None = None
 
     # -- Kafka -----------------------------------------------------------------------------
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -164,6 +213,8 @@ class IdempotentConsumer:
 
     async def _seek_to_stored(self, partitions: set[TopicPartition]) -> None:
         stored = await asyncio.to_thread(self._stored_offsets)
+        self._stored = dict(stored)
+        self._skipped = Progress(self.name)
         assert self.consumer is not None
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
@@ -198,21 +249,41 @@ class IdempotentConsumer:
             finally:
                 self.ready = False
                 await self.consumer.stop()
+                self._close_reader()
 
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None
+        max_records = self.settings.consumer_batch
+        linger_ms = self.settings.consumer_linger_ms
         while not stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=200,
-                                                  max_records=self.settings.consumer_batch)
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=max_records)
+            n = sum(len(rs) for rs in batches.values())
+            if 0 < n < max_records and linger_ms > 0:
+                # a bounded wait for more: under load the batch grows, idle costs a few ms
+                more = await self.consumer.getmany(timeout_ms=linger_ms,
+                                                   max_records=max_records - n)
+                for tp, rs in more.items():
+                    batches.setdefault(tp, []).extend(rs)
             records = [r for rs in batches.values() for r in rs]
             if not records:
+                if self._skipped.offsets:  # falling idle: write where the skipping got to
+                    await self._apply_with_retry([])
                 continue
             await self._apply_with_retry(records)
-            # Kafka's own offsets are only for lag dashboards; the truth is in PostgreSQL.
-            try:
-                await self.consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
-            except Exception:
-                log.debug("could not mirror offsets to Kafka", exc_info=True)
+            await self._mirror_offsets({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+
+    async def _mirror_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        """Kafka's own offsets are only for lag dashboards (the truth is in PostgreSQL), so
+        they are mirrored at most once a second, not after every batch."""
+        now = time.monotonic()
+        if now - self._mirrored_at < 1.0:
+            return
+        self._mirrored_at = now
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit(offsets)
+        except Exception:
+            log.debug("could not mirror offsets to Kafka", exc_info=True)
 
     async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
         delay = 0.2
@@ -221,20 +292,37 @@ class IdempotentConsumer:
                 await asyncio.to_thread(self.apply, records)
                 return
             except TRANSIENT:
+                self._forget_state()
                 log.warning("transient failure applying a batch; retrying", exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     # -- applying, in a worker thread ------------------------------------------------------
     def apply(self, records: list[ConsumerRecord]) -> None:
-        """Apply a batch in one transaction; if that fails on a poison message or a conflict,
-        apply the records one by one: poison goes to the dead-letter topic, a conflict (another
-        writer changed the same aggregate) is retried with fresh state, never dropped."""
+        """Apply a batch in one transaction. If a poison message fails it, the messages before
+        it and after it are applied as batches again and the poison alone goes to the
+        dead-letter topic (a batch handler cannot say which message failed: then the batch
+        is halved until it is found). A conflict (another writer changed the same aggregate)
+        makes the records go one by one, retried with fresh state, never dropped."""
         try:
             self._apply(records)
             return
-        except (PoisonMessageError, psycopg.IntegrityError, ESIntegrityError):
-            pass
+        except PoisonMessageError as poison:
+            self._forget_state()
+            if len(records) == 1:
+                self._apply_one(records[0])
+                return
+            at = next((i for i, r in enumerate(records) if r is poison.record), None)
+            if poison.exact and at is not None:
+                parts = [records[:at], [records[at]], records[at + 1:]]
+            else:
+                parts = [records[:len(records) // 2], records[len(records) // 2:]]
+            for part in parts:
+                if part:
+                    self.apply(part)
+            return
+        except (psycopg.IntegrityError, ESIntegrityError):
+            self._forget_state()
         for record in records:
             self._apply_one(record)
 
@@ -244,57 +332,118 @@ class IdempotentConsumer:
                 self._apply([record])
                 return
             except PoisonMessageError as poison:
+                self._forget_state()
                 self._dead_letter(poison.record, poison.reason)
                 self._apply([record], skip=True)
                 return
             except (psycopg.IntegrityError, ESIntegrityError):
                 # _apply skips what is already applied, so this is a real conflict
+                self._forget_state()
                 log.warning("conflict applying %s[%s]@%s; retrying", record.topic,
                             record.partition, record.offset)
                 time.sleep(0.05 * 2 ** attempt)
         raise ConcurrentUpdateError(
             f"{record.topic}[{record.partition}]@{record.offset} kept conflicting")
 
-    def _decode_all(self, records: list[ConsumerRecord]) -> list[tuple[ConsumerRecord, Any]]:
-        out = []
-        for r in records:
+    # -- state kept between batches --------------------------------------------------------
+    def _forget_state(self) -> None:
+        """After any failure, read the stored positions again: a commit that raised may
+        still have committed (connection lost after COMMIT was sent)."""
+        self._stored = None
+        # positions of skipped messages may lie past a message of the failed batch not yet
+        # applied: forget them, the one-by-one pass skips those messages again in order
+        self._skipped = Progress(self.name)
+        self._skipped_since = 0.0
+        self._close_reader()
+
+    def _read_conn(self) -> psycopg.Connection[Any]:
+        """The consumer's own autocommit connection for its reads: one round trip each, no
+        BEGIN/COMMIT around a SELECT."""
+        if self._reader is None or self._reader.closed:
+            self._reader = psycopg.connect(self.settings.pg_conninfo(), autocommit=True)
+        return self._reader
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
             try:
-                out.append((r, self.decode(r.value)))
-            except events.EnvelopeError as exc:
-                raise PoisonMessageError(r, f"{type(exc).__name__}: {exc}") from exc
-        return out
+                reader.close()
+            except Exception:
+                log.debug("closing the reader", exc_info=True)
+
+    def _stored_positions(self) -> dict[tuple[str, int], int]:
+        if self._stored is None:
+            self._stored = consumer_offsets(self._read_conn(), self.schema, self.name)
+        return self._stored
+
+    # -- applying, in a worker thread ------------------------------------------------------
+    def _wanted(self, r: ConsumerRecord) -> Any | None:
+        """The decoded event if this consumer handles it, None if it is skipped unread."""
+        event_type = header_event_type(r)
+        if event_type is not None and not self.handlers.wants(event_type):
+            return None
+        try:
+            d = self.decode(r.value)
+        except events.EnvelopeError as exc:
+            raise PoisonMessageError(r, f"{type(exc).__name__}: {exc}") from exc
+        if event_type is not None and d.event_type != event_type:
+            raise PoisonMessageError(r, f"header names {event_type!r}, envelope {d.event_type!r}")
+        return d if self.handlers.wants(d.event_type) else None
 
     def _apply(self, records: list[ConsumerRecord], skip: bool = False) -> None:
-        with self.pool.connection() as conn:
-            stored = consumer_offsets(conn, self.schema, self.name)
+        stored = self._stored_positions()
         fresh = [r for r in records
                  if r.offset >= stored.get((r.topic, r.partition), -1)]
-        if not fresh:
-            return
         progress = Progress(self.name)
         if skip:  # the poison record: only record that it was handled (dead-lettered)
             for r in fresh:
                 progress.advance(r.topic, r.partition, r.offset, None)
-            self._commit_sql(progress, [])
+            self._commit(progress, [], with_skipped=True)
             return
-        decoded = self._decode_all(fresh)
-        with self.pool.connection() as conn:
-            seen = already_consumed(conn, self.schema, self.name,
-                                    [d.event_id for _, d in decoded])
+        wanted: list[tuple[ConsumerRecord, Any]] = []
+        for r in fresh:
+            d = self._wanted(r)
+            if d is None:
+                self._skipped.advance(r.topic, r.partition, r.offset, None)
+                if not self._skipped_since:
+                    self._skipped_since = time.monotonic()
+            else:
+                wanted.append((r, d))
+        if not wanted:
+            # nothing to apply: the positions wait for the next commit, bounded in time
+            if self._skipped.offsets and (not records or
+                                          time.monotonic() - self._skipped_since > 5.0):
+                self._commit(progress, [], with_skipped=True)
+            return
+        seen = already_consumed(self._read_conn(), self.schema, self.name,
+                                [d.event_id for _, d in wanted])
         todo = []
-        for r, d in decoded:
+        for r, d in wanted:
             duplicate = d.event_id in seen  # applied before, or earlier in this batch
             progress.advance(r.topic, r.partition, r.offset, None if duplicate else d.event_id)
             seen.add(d.event_id)
             if duplicate:
                 DUPLICATES.labels(self.name).inc()
-            elif self.handlers.for_type(d.event_type) is not None:
+            else:
                 todo.append((r, d))
-            # else: not for us; only the position and the id are recorded
-        if self.app is not None:
+        self._commit(progress, todo, with_skipped=True)
+
+    def _commit(self, progress: Progress, todo: list[tuple[Any, Any]],
+                with_skipped: bool) -> None:
+        skipped = self._skipped
+        if with_skipped:
+            for (topic, partition), offset in skipped.offsets.items():
+                progress.advance(topic, partition, offset, None)
+        if self.app is not None and todo:
             self._commit_aggregates(progress, todo)
         else:
             self._commit_sql(progress, todo)
+        stored = self._stored_positions()
+        for key, offset in progress.offsets.items():
+            stored[key] = max(stored.get(key, 0), offset + 1)
+        if with_skipped and self._skipped is skipped:
+            self._skipped = Progress(self.name)
+            self._skipped_since = 0.0
 
     def _context_of(self, d: Any) -> EventContext:
         return EventContext(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
@@ -324,9 +473,25 @@ class IdempotentConsumer:
 
     def _commit_sql(self, progress: Progress, todo: list[tuple[Any, Any]]) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for r, d in todo:
-                self._run_handler(r, d, cur, r)
+            if todo and self.handlers.batch is not None:
+                self._run_batch(todo, cur)
+            else:
+                for r, d in todo:
+                    self._run_handler(r, d, cur, r)
             record_progress(cur, self.schema, progress)
+
+    def _run_batch(self, todo: list[tuple[Any, Any]], cur: psycopg.Cursor[Any]) -> None:
+        assert self.handlers.batch is not None
+        try:
+            self.handlers.batch([(d, r) for r, d in todo], cur)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            # which message is poison is found by applying them one at a time
+            raise PoisonMessageError(todo[0][0], f"{type(exc).__name__}: {exc}",
+                                     exact=len(todo) == 1) from exc
+        for _, d in todo:
+            CONSUMED.labels(self.name, d.event_type).inc()
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         """Publish the poison message with its error; wait for the acknowledgement."""

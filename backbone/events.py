@@ -12,7 +12,7 @@ import importlib
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -182,12 +182,37 @@ def decode(raw: bytes) -> DecodedEvent:
 
 
 def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
-    return [
+    """What a consumer may read without decoding: the type (consumption by interest), the
+    producer and the business time (event-time watermarks), and the trace."""
+    headers = [
         ("event_type", env.event_type.encode()),
         ("event_id", env.event_id.encode()),
         ("producer", env.producer.encode()),
         ("traceparent", traceparent(env.trace_id).encode()),
     ]
+    occurred_at = getattr(env, "occurred_at", None)  # envelope-like messages may lack it
+    if occurred_at is not None:
+        headers.insert(3, ("occurred_at_us", str(occurred_at.ToMicroseconds()).encode()))
+    return headers
+
+
+def header(headers: Any, name: str) -> str | None:
+    """One Kafka header's value as text, or None when absent or not UTF-8."""
+    for key, value in headers or ():
+        if key == name:
+            try:
+                return bytes(value).decode()
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def header_time(headers: Any) -> datetime | None:
+    """The business time the relay put in the headers, or None when absent."""
+    value = header(headers, "occurred_at_us")
+    if value is None or not value.lstrip("-").isdigit():
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
 
 
 def actor(role: str, id: str = "", unit: str = "") -> common_pb2.Actor:

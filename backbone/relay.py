@@ -7,6 +7,11 @@ domain event into zero or more envelopes (the service's `translate` function dec
 events are public, on which topics), sends them with an idempotent, acks=all producer, waits
 for every acknowledgement, and only then records the new position. A crash between send and
 record republishes the same events with the same deterministic ids; consumers drop the copies.
+
+Push, not poll: the recorder NOTIFYs the schema's outbox channel in every transaction that
+stores events (delivered at commit), and the relay waits on LISTEN for it; an idle relay wakes
+only every `MINSHENG_RELAY_INTERVAL_MS` x 40 (2 s by default) as a safety net, and keeps
+publishing without waiting while there is a backlog.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from psycopg_pool import ConnectionPool
 from backbone import events
 from backbone.kafka import ensure_topics, make_producer
 from backbone.settings import ServiceSettings
-from backbone.store import EventContext
+from backbone.store import EventContext, outbox_channel
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +100,21 @@ class OutboxRelay:
         self.schema = settings.schema
         self.known_topics: set[str] = {settings.lifecycle_topic}
         self.last_published_at = time.monotonic()
+        self._position_cache: int | None = None  # the leader is the only one who moves it
 
     # -- positions -------------------------------------------------------------------------
     def _position(self) -> int:
+        if self._position_cache is not None:
+            return self._position_cache
         with self.pool.connection() as conn:
             row = conn.execute(
                 SQL("SELECT last_notification_id FROM {}.relay_positions WHERE relay = %s")
                 .format(Identifier(self.schema)), (self.name,)).fetchone()
-        return int(row[0]) if row else 0
+        self._position_cache = int(row[0]) if row else 0
+        return self._position_cache
 
     def _record_position(self, notification_id: int) -> None:
+        self._position_cache = None  # read back on the next round if this fails midway
         with self.pool.connection() as conn:
             conn.execute(
                 SQL("INSERT INTO {}.relay_positions (relay, last_notification_id)"
@@ -112,6 +122,7 @@ class OutboxRelay:
                     " last_notification_id = GREATEST(relay_positions.last_notification_id,"
                     " EXCLUDED.last_notification_id), updated_at = now()")
                 .format(Identifier(self.schema)), (self.name, notification_id))
+        self._position_cache = notification_id
 
     def _contexts(self, keys: list[tuple[uuid.UUID | str, int]]
                   ) -> dict[tuple[str, int], EventContext]:
@@ -141,15 +152,20 @@ class OutboxRelay:
             event = self.app.mapper.to_domain_event(note)
             ctx = contexts.get((str(note.originator_id), note.originator_version), EventContext())
             outgoing.extend(self.translate(Publication(event, note.id, ctx, self.settings.service)))
+        if len(notes) < self.settings.relay_batch:
+            return outgoing, notes[-1].id, 0  # a short batch: nothing more was visible
         max_id = self.app.recorder.max_notification_id() or notes[-1].id
         return outgoing, notes[-1].id, max_id - notes[-1].id
 
     async def run_once(self) -> int:
+        start = self._position_cache
         outgoing, last_id, lag = await asyncio.to_thread(self._read)
         RELAY_LAG.labels(self.settings.service).set(lag)
         if not outgoing:
-            if last_id and last_id > await asyncio.to_thread(self._position):
+            if last_id and last_id > (start if start is not None else
+                                      await asyncio.to_thread(self._position)):
                 await asyncio.to_thread(self._record_position, last_id)
+                return -1  # notifications that publish nothing: look again at once
             return 0
         producer = await self._producer()
         new_topics = {o.topic for o in outgoing} - self.known_topics
@@ -243,16 +259,69 @@ class OutboxRelay:
                 leadership.close()
 
     async def _publish_until(self, stop: asyncio.Event) -> None:
+        self._position_cache = None  # just elected: read what the last leader recorded
         interval = self.settings.relay_interval_ms / 1000
-        while not stop.is_set():
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("relay round failed; retrying")
-                sent = 0
-                await asyncio.sleep(1.0)
-            if not sent:
+        listener = await self._listen()
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
-                except TimeoutError:
-                    pass
+                    sent = await self.run_once()
+                except Exception:
+                    log.exception("relay round failed; retrying")
+                    self._position_cache = None
+                    sent = 0
+                    await asyncio.sleep(1.0)
+                if sent:
+                    continue  # maybe a backlog: read on without waiting
+                if listener is None:
+                    listener = await self._listen()
+                listener = await self._wait_for_news(stop, listener,
+                                                     interval if listener is None else
+                                                     interval * 40)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _listen(self) -> psycopg.AsyncConnection[Any] | None:
+        """A connection LISTENing on the schema's outbox channel (None: poll instead)."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.settings.pg_conninfo(),
+                                                         autocommit=True)
+            await conn.execute(SQL("LISTEN {}").format(Identifier(outbox_channel(self.schema))))
+            return conn
+        except psycopg.Error:
+            log.warning("relay: cannot LISTEN; polling", exc_info=True)
+            return None
+
+    async def _wait_for_news(self, stop: asyncio.Event, listener: Any,
+                             timeout: float) -> psycopg.AsyncConnection[Any] | None:
+        """Until a commit stores events, `stop` is set or `timeout` passes. A notification
+        that came while the relay was publishing waits in the connection: none is missed."""
+        if listener is None:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+            return None
+        stopped = asyncio.ensure_future(stop.wait())
+        heard = asyncio.ensure_future(self._next_notification(listener, timeout))
+        try:
+            await asyncio.wait({stopped, heard}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            heard.cancel()
+        if heard.done() and not heard.cancelled() and heard.exception() is not None:
+            log.warning("relay: LISTEN connection lost; reconnecting",
+                        exc_info=heard.exception())
+            await listener.close()
+            return None
+        return listener
+
+    @staticmethod
+    async def _next_notification(listener: Any, timeout: float) -> None:
+        heard = False
+        async for _ in listener.notifies(timeout=timeout, stop_after=1):
+            heard = True
+        if heard:  # the commits that came meanwhile are all covered by the next round
+            async for _ in listener.notifies(timeout=0.001):
+                pass

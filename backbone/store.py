@@ -7,7 +7,8 @@ as an aggregate's new events, it can also write:
 - `consumed_events`: the ids of the events a consumer has applied (the relay publishes at least
   once, so a copy may come back at a new offset);
 - `event_context`: for each stored event, the ticket, trace, causation and actor it belongs to,
-  which the outbox relay puts in the envelope. The domain stays free of plumbing this way.
+  which the outbox relay puts in the envelope. The domain stays free of plumbing this way;
+- a NOTIFY on the schema's outbox channel, delivered at commit, which wakes the relay.
 
 So "what a handler did" and "that it did it" commit together or not at all.
 """
@@ -86,6 +87,11 @@ def plumbing_tables(schema: str) -> list[psycopg.sql.Composed]:
     ]
 
 
+def outbox_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel on which a schema's relays hear of newly stored events."""
+    return f"minsheng_outbox_{schema}"[:63]
+
+
 def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -> None:
     """Write a consumer's progress with the cursor of the transaction that applied it.
 
@@ -148,6 +154,9 @@ class TrackedRecorder(PostgresApplicationRecorder):
         record_contexts(curs, self.datastore.schema, rows)
         for statement in kwargs.get("sql") or ():
             curs.execute(statement.sql, statement.params)
+        if stored_events:
+            # delivered at COMMIT (never for a rollback): the relay wakes instead of polling
+            curs.execute("SELECT pg_notify(%s, '')", (outbox_channel(self.datastore.schema),))
 
 
 def application_env(settings: ServiceSettings) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -79,6 +80,8 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
         assert await relay.run_once() == 5
         with pool.connection() as conn:
             conn.execute(SQL("DELETE FROM {}.relay_positions").format(Identifier(settings.schema)))
+        await relay._drop_producer()  # the restarted process: a new relay
+        relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate_to(topic))
         assert await relay.run_once() == 5
         assert await relay.run_once() == 0
     finally:
@@ -94,6 +97,32 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
     assert first.envelope.trace_id == "ab" * 16
     assert first.envelope.producer == "intake"
     assert dict(records[0].headers)["event_type"] == b"TicketAccepted"
+
+
+async def test_relay_wakes_on_the_commit_not_on_a_timer(settings, unique):
+    """With a fallback poll of 40 s, a stored event still reaches Kafka within seconds: the
+    commit's NOTIFY wakes the relay."""
+    topic = settings.topic("probe.push")
+    await ensure_topics(settings, {topic: 1})
+    slow = settings.model_copy(update={"relay_interval_ms": 1000})
+    app = Application(env=application_env(slow))
+    pool = ConnectionPool(slow.pg_conninfo(), min_size=1, max_size=2, open=True)
+    relay = OutboxRelay(settings=slow, app=app, pool=pool, translate=translate_to(topic))
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        # the first (empty) round has read the position: the relay listens and waits
+        await _wait_until(lambda: relay._position_cache is not None or task.done(), timeout=20)
+        probe = Probe(ticket_id=str(uuid.uuid4()))
+        await asyncio.to_thread(app.save, probe, context=EventContext(ticket_id=probe.ticket_id))
+        started = time.monotonic()
+        records = await read_all(settings, topic, 1, timeout=10)
+        assert len(records) == 1
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        pool.close()
 
 
 def _envelope(ticket_id: str, n: int) -> bytes:
@@ -153,3 +182,80 @@ async def test_consumer_applies_once_dead_letters_poison_and_resumes(settings, u
     dead = await read_all(settings, settings.dead_letter_topic, 2)
     reasons = sorted(dict(r.headers)["error"].decode().split(":")[0] for r in dead)
     assert reasons == ["UndecodableEventError", "WrongProducerError"]
+
+
+async def _wait_until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
+def _count(settings, sql: str, *params: Any) -> int:
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        return conn.execute(SQL(sql).format(Identifier(settings.schema)), params).fetchone()[0]
+
+
+async def test_consumer_skips_unwanted_types_unread_and_batches_with_one_poison(settings, unique):
+    """Types not in the table are skipped by their header: never decoded (garbage bodies are
+    not dead-lettered), no consumed_events row, yet the stored position reaches the end. A
+    batch handler gets the wanted events at once; its poison message is found and
+    dead-lettered alone."""
+    from backbone.consumer import DEAD_LETTERED
+
+    topic = settings.lifecycle_topic
+    await ensure_topics(settings, {topic: 3, settings.dead_letter_topic: 1})
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {}.seen (event_id text PRIMARY KEY)")
+                     .format(Identifier(settings.schema)))
+    tickets = [str(uuid.uuid4()) for _ in range(12)]
+    poison_ticket = tickets[5]
+    batches: list[int] = []
+
+    def apply_batch(pairs: list, cur: psycopg.Cursor) -> None:
+        if any(d.ticket_id == poison_ticket for d, _ in pairs):
+            raise ValueError("this ticket cannot be applied")
+        batches.append(len(pairs))
+        cur.executemany(SQL("INSERT INTO {}.seen VALUES (%s)").format(
+            Identifier(settings.schema)), [(d.event_id,) for d, _ in pairs])
+
+    def unwanted(t: str) -> list[tuple[str, bytes]]:
+        return [("event_type", b"TicketRated"), ("producer", b"feedback")]
+
+    producer = make_producer(settings)
+    await producer.start()
+    sent = 0
+    for t in tickets:
+        env = events.make_envelope(
+            payload=intake_events_pb2.TicketAccepted(flags=["no_location"]),
+            event_id=events.event_id_for(t, 1), ticket_id=t, ticket_code="FY", producer="intake",
+            occurred_at=events.utcnow())
+        await producer.send(topic, b"\x00not decoded", key=t.encode(), headers=unwanted(t))
+        await producer.send(topic, env.SerializeToString(), key=t.encode(),
+                            headers=events.kafka_headers(env))
+        await producer.send(topic, b"\x00not decoded", key=t.encode(), headers=unwanted(t))
+        sent += 3
+    await producer.flush()
+    name = f"probe-{unique}"
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
+    consumer = IdempotentConsumer(name=name, settings=settings, pool=pool, topics=[topic],
+                                  handlers=Handlers({"TicketAccepted": lambda *a: None},
+                                                    batch=apply_batch),
+                                  producer=producer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await _wait_until(lambda: _count(
+            settings, "SELECT coalesce(sum(next_offset), 0) FROM {}.consumer_positions"
+            " WHERE consumer = %s", name) == sent, timeout=15)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        await producer.stop()
+        pool.close()
+    assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets) - 1
+    # rows only for the wanted events, the dead-lettered one included (it was handled)
+    assert _count(settings, "SELECT count(*) FROM {}.consumed_events WHERE consumer = %s",
+                  name) == len(tickets) - 1
+    assert DEAD_LETTERED.labels(name)._value.get() == 1
+    assert max(batches) > 1  # the wanted events of a poll were applied together

@@ -43,17 +43,26 @@ class SlaConsumer(IdempotentConsumer):
     def _record_times(self, records: list[ConsumerRecord]) -> None:
         times: watermark.PartitionTimes = {}
         for r in records:
-            try:
-                d = events.decode(r.value)
-            except events.EnvelopeError:
-                continue
-            if d.envelope.producer == self.settings.service:
+            producer, at = _producer_and_time(r)
+            if at is None or producer == self.settings.service:
                 continue  # our own events carry timer instants, not the upstream's progress
             key = (r.topic, r.partition)
-            if key not in times or d.occurred_at > times[key]:
-                times[key] = d.occurred_at
+            if key not in times or at > times[key]:
+                times[key] = at
         with self.pool.connection() as conn:
             watermark.record_times(conn, self.schema, times)
+
+
+def _producer_and_time(r: ConsumerRecord) -> tuple[str | None, Any]:
+    """From the Kafka headers (no decoding); from the envelope for older messages."""
+    at = events.header_time(r.headers)
+    if at is not None:
+        return events.header(r.headers, "producer"), at
+    try:
+        d = events.decode(r.value)
+    except events.EnvelopeError:
+        return None, None
+    return d.envelope.producer, d.occurred_at
 
 
 def build_consumer(*, settings: Any, infra: Any, app: Any, handlers: dict[str, Any],
