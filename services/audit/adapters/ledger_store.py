@@ -68,9 +68,12 @@ class PgSubtreeHashStore:
         return {(_get(r, 0, "level"), _get(r, 1, "idx")): bytes(_get(r, 2, "hash")) for r in rows}
 
     def add_hashes(self, nodes: Mapping[NodeKey, bytes], new_size: int) -> None:
-        self.cur.executemany(
-            SQL("INSERT INTO {}.merkle_node (level, idx, hash) VALUES (%s, %s, %s)").format(self.s),
-            [(level, idx, h) for (level, idx), h in nodes.items()])
+        if nodes:  # one statement for the whole batch's nodes
+            self.cur.execute(
+                SQL("INSERT INTO {}.merkle_node (level, idx, hash)"
+                    " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])")
+                .format(self.s),
+                ([k[0] for k in nodes], [k[1] for k in nodes], list(nodes.values())))
         self._size = new_size
 
 
@@ -104,30 +107,62 @@ def append(cur: psycopg.Cursor[Any], schema: str, m: Message) -> LedgerEntry | N
     """Append one message to the ledger, its ticket's chain and the Merkle tree.
 
     None when the event id is already in the ledger: a republished copy is kept once."""
+    return append_batch(cur, schema, [m])[0]
+
+
+_INSERT_COLUMNS = ('ledger_seq, event_id, topic, partition, "offset", ticket_id, ticket_code,'
+                   " ticket_seq, event_type, producer, occurred_at, event, prev_hash, entry_hash")
+
+
+def append_batch(cur: psycopg.Cursor[Any], schema: str,
+                 messages: Sequence[Message]) -> list[LedgerEntry | None]:
+    """Append messages in their order, under ONE take of the ledger's lock: one query finds
+    the copies already kept, one the chain heads of the batch's tickets, one multi-row INSERT
+    writes the entries, and the Merkle tree takes all their leaves at once. Entry i of the
+    result is None when message i is a copy (of a kept message or of one earlier in the
+    batch)."""
+    if not messages:
+        return []
     s = Identifier(schema)
     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"audit-ledger:{schema}",))
-    if cur.execute(SQL("SELECT 1 FROM {}.ledger WHERE event_id = %s").format(s),
-                   (m.event_id,)).fetchone():
-        return None
+    kept = {r[0] for r in cur.execute(
+        SQL("SELECT event_id FROM {}.ledger WHERE event_id = ANY(%s)").format(s),
+        ([m.event_id for m in messages],)).fetchall()}
     size = ledger_size(cur, s)
-    head_row = cur.execute(
-        SQL("SELECT ticket_seq, entry_hash FROM {}.ledger WHERE ticket_id = %s"
-            " ORDER BY ticket_seq DESC LIMIT 1").format(s), (m.ticket_id,)).fetchone()
-    head = ChainHead(int(_get(head_row, 0, "ticket_seq")),
-                     bytes(_get(head_row, 1, "entry_hash"))) if head_row else None
-    entry = link_entry(head, ledger_seq=size, topic=m.topic, partition=m.partition,
-                       offset=m.offset, ticket_id=m.ticket_id, event=m.raw)
-    cur.execute(
-        SQL("INSERT INTO {}.ledger (ledger_seq, event_id, topic, partition, \"offset\","
-            " ticket_id, ticket_code, ticket_seq, event_type, producer, occurred_at, event,"
-            " prev_hash, entry_hash) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)")
-        .format(s),
-        (entry.ledger_seq, m.event_id, m.topic, m.partition, m.offset, m.ticket_id,
-         m.ticket_code, entry.ticket_seq, m.event_type, m.producer, m.occurred_at, m.raw,
-         entry.prev_hash, entry.entry_hash))
+    heads: dict[str, ChainHead] = {}
+    for row in cur.execute(
+            SQL("SELECT DISTINCT ON (l.ticket_id) l.ticket_id, l.ticket_seq, l.entry_hash"
+                " FROM {}.ledger l WHERE l.ticket_id = ANY(%s)"
+                " ORDER BY l.ticket_id, l.ticket_seq DESC").format(s),
+            (sorted({m.ticket_id for m in messages}),)).fetchall():
+        heads[_get(row, 0, "ticket_id")] = ChainHead(int(_get(row, 1, "ticket_seq")),
+                                                     bytes(_get(row, 2, "entry_hash")))
+    out: list[LedgerEntry | None] = []
+    rows: list[tuple[Any, ...]] = []
+    for m in messages:
+        if m.event_id in kept:
+            out.append(None)
+            continue
+        kept.add(m.event_id)
+        entry = link_entry(heads.get(m.ticket_id), ledger_seq=size + len(rows), topic=m.topic,
+                           partition=m.partition, offset=m.offset, ticket_id=m.ticket_id,
+                           event=m.raw)
+        heads[m.ticket_id] = ChainHead(entry.ticket_seq, entry.entry_hash)
+        rows.append((entry.ledger_seq, m.event_id, m.topic, m.partition, m.offset, m.ticket_id,
+                     m.ticket_code, entry.ticket_seq, m.event_type, m.producer, m.occurred_at,
+                     m.raw, entry.prev_hash, entry.entry_hash))
+        out.append(entry)
+    if not rows:
+        return out
+    marks = "(" + ",".join(["%s"] * 14) + ")"
+    for i in range(0, len(rows), 1000):  # multi-row INSERTs, within the 65,535 parameters
+        chunk = rows[i:i + 1000]
+        cur.execute(SQL("INSERT INTO {}.ledger (" + _INSERT_COLUMNS + ") VALUES "
+                        + ",".join([marks] * len(chunk))).format(s),
+                    [v for row in chunk for v in row])
     MerkleLedgerTree(PgSubtreeHashStore(cur, schema, size)).append_leaf_hashes(
-        [entry.leaf_hash()])
-    return entry
+        [e.leaf_hash() for e in out if e is not None])
+    return out
 
 
 # -- reads --------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from minsheng.v1 import envelope_pb2
 
 from backbone import events
 from backbone.consumer import Handlers
-from services.audit.adapters.ledger_store import Message, append
+from services.audit.adapters.ledger_store import Message, append_batch
 
 CONSUMER = "audit-ledger"
 
@@ -42,30 +42,46 @@ def decode_for_ledger(raw: bytes) -> events.DecodedEvent:
 
 
 class EveryEventType(Handlers):
-    """One handler for every event type, known or not."""
+    """One handler for every event type, known or not; a handler with a `batch` method also
+    appends a whole polled batch at once."""
 
-    def __init__(self, handler: Callable[..., None]):
-        super().__init__({})
+    def __init__(self, handler: Callable[..., None], batch: Any = None):
+        super().__init__({}, batch=batch or getattr(handler, "batch", None))
         self.handler = handler
 
     def for_type(self, event_type: str) -> Callable[..., None] | None:
         return self.handler
 
 
-def ledger_handler(schema: str) -> Callable[[events.DecodedEvent, Any, ConsumerRecord], None]:
-    def append_to_ledger(decoded: events.DecodedEvent, cur: psycopg.Cursor[Any],
-                         record: ConsumerRecord) -> None:
-        env = decoded.envelope
-        message = Message(
-            topic=record.topic, partition=record.partition, offset=record.offset,
-            raw=bytes(record.value), event_id=env.event_id, ticket_id=env.ticket_id,
-            ticket_code=env.ticket_code, event_type=env.event_type, producer=env.producer,
-            occurred_at=decoded.occurred_at if env.HasField("occurred_at") else None)
+def _message(decoded: events.DecodedEvent, record: ConsumerRecord) -> Message:
+    env = decoded.envelope
+    return Message(
+        topic=record.topic, partition=record.partition, offset=record.offset,
+        raw=bytes(record.value), event_id=env.event_id, ticket_id=env.ticket_id,
+        ticket_code=env.ticket_code, event_type=env.event_type, producer=env.producer,
+        occurred_at=decoded.occurred_at if env.HasField("occurred_at") else None)
+
+
+class LedgerAppender:
+    """Appends to the ledger in the consumer's transaction: one event, or a batch at once
+    (one lock, multi-row inserts: `ledger_store.append_batch`)."""
+
+    def __init__(self, schema: str):
+        self.schema = schema
+
+    def __call__(self, decoded: events.DecodedEvent, cur: psycopg.Cursor[Any],
+                 record: ConsumerRecord) -> None:
+        self.batch([(decoded, record)], cur)
+
+    def batch(self, pairs: list[tuple[events.DecodedEvent, ConsumerRecord]],
+              cur: psycopg.Cursor[Any]) -> None:
         try:
-            append(cur, schema, message)
+            append_batch(cur, self.schema, [_message(d, r) for d, r in pairs])
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
                 raise
-            raise LedgerWriteError(f"appending {env.event_id}: {exc}") from exc
+            raise LedgerWriteError(f"appending {len(pairs)} events: {exc}") from exc
 
-    return append_to_ledger
+
+def ledger_handler(schema: str) -> LedgerAppender:
+    return LedgerAppender(schema)

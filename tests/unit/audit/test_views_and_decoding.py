@@ -75,7 +75,7 @@ def test_a_refused_append_stalls_the_ledger_instead_of_dead_lettering(monkeypatc
     def refuse(*_):  # type: ignore[no-untyped-def]
         raise psycopg.errors.InsufficientPrivilege("permission denied for table ledger")
 
-    monkeypatch.setattr(ledger_consumer, "append", refuse)
+    monkeypatch.setattr(ledger_consumer, "append_batch", refuse)
     tid, code = new_ticket()
     env = ticket_lifecycle(tid, code)[0]
     record = type("R", (), {"topic": "t", "partition": 0, "offset": 0,
