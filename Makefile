@@ -15,7 +15,7 @@ endif
 export MINSHENG_ENVIRONMENT ?= development
 
 .PHONY: help install infra up down status services demo test test-unit test-integration \
-        test-e2e lint proto proto-lint proto-check docs bench token logs clean wipe
+        test-e2e lint proto proto-lint proto-check docs bench chaos token logs clean wipe
 
 help:
 	@echo "make up      install, start Kafka + PostgreSQL + all services, load a demo month"
@@ -106,6 +106,12 @@ proto-check: install
 
 bench: infra
 	$(PY) -m bench.run
+
+# The fault suite on a cluster of its own (3 brokers behind a TCP proxy, its own PostgreSQL, two
+# replicas of every process, own ports and folders): report in docs/reliability.md.
+# SHORT=1: one fault of each affordable kind. Needs the machine to itself: not beside `make test`.
+chaos: install
+	$(PY) -m tests.chaos.run $(if $(SHORT),--short) --report docs/reliability.md
 
 clean:
 	find . -name __pycache__ -prune -exec rm -rf {} +

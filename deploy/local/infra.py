@@ -61,6 +61,9 @@ KAFKA_DIR = DATA / "kafka"
 KAFKA_LIBS = Path(os.environ.get("MINSHENG_KAFKA_LIBS", KAFKA_DIR / "libs"))
 CLUSTER_BASE_PORT = int(os.environ.get("KAFKA_CLUSTER_PORT", "29092"))
 CLUSTER_DIR = KAFKA_DIR / "cluster"
+# The fault suite puts a TCP proxy in front of each broker (tests/chaos/proxy.py): the brokers
+# then advertise the proxy's port, broker port + this offset, to clients and to each other.
+PROXY_OFFSET = int(os.environ.get("KAFKA_PROXY_OFFSET", "0") or 0)
 
 
 def cluster_size() -> int:
@@ -73,6 +76,10 @@ def broker_port(node: int) -> int:
     return CLUSTER_BASE_PORT + node - 1
 
 
+def advertised_port(node: int) -> int:
+    return broker_port(node) + PROXY_OFFSET
+
+
 def controller_port(node: int) -> int:
     return CLUSTER_BASE_PORT + 100 + node - 1
 
@@ -82,7 +89,7 @@ def bootstrap(n: int | None = None) -> str:
     n = cluster_size() if n is None else n
     if not n:
         return f"127.0.0.1:{KAFKA_PORT}"
-    return ",".join(f"127.0.0.1:{broker_port(i)}" for i in range(1, n + 1))
+    return ",".join(f"127.0.0.1:{advertised_port(i)}" for i in range(1, n + 1))
 
 
 def cluster_env(n: int | None = None) -> dict[str, str]:
@@ -205,7 +212,7 @@ def node_config(node: int, n: int) -> Path:
         "controller.quorum.voters": voters,
         "listeners": f"PLAINTEXT://127.0.0.1:{broker_port(node)},"
                      f"CONTROLLER://127.0.0.1:{controller_port(node)}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker_port(node)}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port(node)}",
         "log.dirs": str(node_dir(node) / "logs"),
         "default.replication.factor": str(rf),
         "offsets.topic.replication.factor": str(rf),

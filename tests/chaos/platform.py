@@ -1,0 +1,237 @@
+"""The fault suite's own platform: a 3-broker KRaft cluster behind a TCP proxy, its own
+PostgreSQL, and two replicas of every process, on ports and folders of its own.
+
+Nothing here touches the shared Kafka (19092) and PostgreSQL (55432) or the demo's ports:
+data under .data/chaos, brokers on 39092-39094 (controllers 39192-39194, the proxy in front of
+the brokers on 39292-39294), PostgreSQL on 56432, services on the demo's ports + 12000
+(replica 2: + 13000).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / ".data" / "chaos"
+BROKERS = 3
+PORTS = {"kafka": 39092, "proxy_offset": 200, "pg": 56432, "service_offset": 12000}
+
+ENV = {
+    "MINSHENG_DATA": str(DATA),
+    "MINSHENG_KAFKA_LIBS": str(ROOT / ".data" / "kafka" / "libs"),
+    "KAFKA_CLUSTER_PORT": str(PORTS["kafka"]),
+    "KAFKA_PROXY_OFFSET": str(PORTS["proxy_offset"]),
+    "KAFKA_NODE_HEAP": "384m",
+    "MINSHENG_LOCAL_CLUSTER": str(BROKERS),
+    "MINSHENG_PORT_OFFSET": str(PORTS["service_offset"]),
+    "PGPORT": str(PORTS["pg"]),
+    "MINSHENG_PG_PORT": str(PORTS["pg"]),
+    "MINSHENG_PG_DBNAME": "chaos",
+    "MINSHENG_ENVIRONMENT": "test",
+    "MINSHENG_CLOCK": "event",
+    # the load's many made-up citizens repeat within seconds (as in `make bench`)
+    "MINSHENG_CITIZEN_BURST": "1000",
+    "MINSHENG_CITIZEN_RATE_PER_S": "100",
+}
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"chaos_{name}",
+                                                  ROOT / "deploy" / "local" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ChaosPlatform:
+    """Start, break, mend and stop the isolated cluster. The deploy/local modules read their
+    ports and folders from the environment when loaded, so they are loaded here, after it is
+    set (this process's environment is the suite's from then on)."""
+
+    def __init__(self) -> None:
+        os.environ.update(ENV)
+        self.infra = _load("infra")
+        self.services = _load("services")
+        self.names = list(self.services.SERVICES)
+        self.disk: Path | None = None
+
+    # -- whole platform -------------------------------------------------------------------------
+    def start(self, *, disk_mb: int = 0) -> None:
+        self.stop()
+        shutil.rmtree(DATA, ignore_errors=True)
+        DATA.mkdir(parents=True)
+        if disk_mb:
+            self._mount_small_disk(disk_mb)
+        # the development token keys, made once here rather than raced for by 18 processes
+        subprocess.run([self.services.PYTHON, "-m", "backbone.auth", "dev-keys"], cwd=ROOT,
+                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.infra.pg_up()
+        self.infra.cluster_up(BROKERS)
+        if self.services.start(self.names) != 0:
+            raise RuntimeError("the chaos platform's services did not become ready")
+
+    def stop(self) -> None:
+        self.services.stop(self.names)
+        self.infra.kafka_down()
+        self.infra.pg_down()
+        if self.disk is not None:
+            subprocess.run(["umount", "-l", str(self.disk)], check=False)
+            self.disk = None
+
+    def _mount_small_disk(self, size_mb: int) -> None:
+        """Broker 3's log folder on a tmpfs of its own, so it can fill up or turn read-only."""
+        self.disk = self.infra.node_dir(3) / "logs"
+        self.disk.mkdir(parents=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs",
+                        str(self.disk)], check=True)
+
+    # -- addresses ------------------------------------------------------------------------------
+    def port(self, process: str) -> int:
+        service = self.service_of(process)
+        return dict(self.services.processes(service, 2))[process][1]
+
+    def service_of(self, process: str) -> str:
+        base = self.services.replica_of(process)[0]
+        for service, parts in self.services.PARTS.items():
+            if base in parts:
+                return service
+        return base
+
+    def grpc_port(self, process: str) -> int:
+        service, replica = self.service_of(process), self.services.replica_of(process)[1]
+        return (self.services.SERVICES[service][1] + self.services.port_offset()
+                + (replica - 1) * self.services.REPLICA_PORT_STRIDE)
+
+    def url(self, process: str) -> str:
+        return f"http://127.0.0.1:{self.port(process)}"
+
+    def processes(self) -> list[str]:
+        return [p for s in self.names for p in self.services.processes(s, 2)]
+
+    def proxy_pairs(self) -> dict[int, int]:
+        return {self.infra.advertised_port(i): self.infra.broker_port(i)
+                for i in range(1, BROKERS + 1)}
+
+    # -- faults ---------------------------------------------------------------------------------
+    def pid(self, process: str) -> int | None:
+        return self.services.running_pid(process)
+
+    def signal_process(self, process: str, sig: int) -> None:
+        pid = self.pid(process)
+        if pid is not None:
+            os.killpg(pid, sig)
+
+    def restart_process(self, process: str) -> None:
+        """Start what is not running of the process's service (the dead replica)."""
+        deadline = time.monotonic() + 10
+        while self.pid(process) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.services.start([self.service_of(process)])
+
+    def broker_pid(self, node: int) -> int | None:
+        try:
+            pid = int((self.infra.node_dir(node) / "kafka.pid").read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def kill_broker(self, node: int) -> None:
+        pid = self.broker_pid(node)
+        if pid is not None:
+            os.killpg(pid, signal.SIGKILL)
+            while self.broker_pid(node) is not None:
+                time.sleep(0.1)
+        (self.infra.node_dir(node) / "kafka.pid").unlink(missing_ok=True)
+
+    def start_broker(self, node: int) -> None:
+        self.infra.node_up(node, BROKERS)
+
+    def pg_pid(self) -> int | None:
+        try:
+            return int((self.infra.PG_DIR / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def kill_pg(self) -> None:
+        """The whole server at once, as a power cut or the OOM killer would: the postmaster
+        and every backend and helper process, SIGKILL."""
+        pid = self.pg_pid()
+        if pid is None:
+            return
+        victims = [pid, *_children(pid)]
+        for victim in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(v) for v in victims):
+            time.sleep(0.1)
+
+    def start_pg(self) -> None:
+        # the killed postmaster's children die with it; a stale postmaster.pid is handled by pg_ctl
+        self.infra.pg_up()
+
+    # -- health ---------------------------------------------------------------------------------
+    def all_ready(self) -> bool:
+        return all(self.ready(p) for p in self.processes())
+
+    def ready(self, process: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url(process)}/readyz", timeout=2) as r:
+                return r.status == 200
+        except Exception:
+            return False
+
+    def leader_of(self, topic: str, partition: int = 0) -> int | None:
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        async def ask() -> Any:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.infra.bootstrap(BROKERS))
+            await admin.start()
+            try:
+                return await admin.describe_topics([topic])
+            finally:
+                await admin.close()
+
+        try:
+            described = asyncio.run(asyncio.wait_for(ask(), 20))
+        except Exception:
+            return None
+        for t in described:
+            for p in t["partitions"]:
+                if p["partition"] == partition and p["leader"] >= 1:
+                    return int(p["leader"])
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
