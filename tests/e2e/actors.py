@@ -19,6 +19,7 @@ from minsheng.v1 import (
 )
 
 from tests.e2e.platform_harness import Platform, eventually
+from tests.waiting import patient
 
 
 def submit(platform: Platform, *, text: str, request_id: str | None = None,
@@ -99,7 +100,7 @@ async def _notice_for(platform: Platform, ticket_code: str, timeout: float) -> A
                                 auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + patient(timeout)
         while asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():

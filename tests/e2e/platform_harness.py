@@ -24,6 +24,7 @@ from backbone import auth
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
 from tests import janitor
+from tests.waiting import eventually, patient  # noqa: F401  (the e2e tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,7 +144,7 @@ class Platform:
             stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, names: list[str] | None = None, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         for name in [p for n in (names or list(self.procs)) for p in self.processes(n)]:
             while True:
                 proc = self.procs[name]
@@ -200,18 +201,3 @@ class Platform:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def eventually(check, timeout: float = 30, interval: float = 0.3, what: str = "condition"):
-    """Poll `check` until it returns a truthy value; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.HTTPError, AssertionError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")

@@ -21,6 +21,7 @@ from backbone.consumer import Handlers, IdempotentConsumer
 from backbone.kafka import ensure_topics, make_producer
 from backbone.relay import OutboxRelay, Outgoing, Publication
 from backbone.store import EventContext, application_env, ensure_database
+from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ async def read_all(settings, topic: str, expected: int, timeout: float = 20) -> 
     await consumer.start()
     got: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + patient(timeout)
         while len(got) < expected and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
             for records in batch.values():
@@ -185,7 +186,7 @@ async def test_consumer_applies_once_dead_letters_poison_and_resumes(settings, u
 
 
 async def _wait_until(condition, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patient(timeout)
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.1)

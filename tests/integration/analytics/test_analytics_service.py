@@ -43,6 +43,7 @@ from tests.integration.analytics.month import (
     simulate,
     unit_truth,
 )
+from tests.waiting import eventually_async, patient
 
 pytestmark = pytest.mark.integration
 MONTHS = ("2024-02", "2024-03")
@@ -55,15 +56,7 @@ def free_port() -> int:
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 90, what: str = "") -> Any:
-    """Poll until `check()` is truthy; fail with `what` after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check() if asyncio.iscoroutinefunction(check) else check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
+    return await eventually_async(check, timeout=timeout, what=what)
 
 
 class Running:
@@ -287,7 +280,7 @@ async def rectification_events(settings: AnalyticsSettings, want: int) -> list[A
     await consumer.start()
     found: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + 60
+        deadline = asyncio.get_running_loop().time() + patient(60)
         while len(found) < want and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for r in records:

@@ -18,6 +18,7 @@ from backbone import auth
 from backbone.kafka import make_producer
 from services.audit.settings import AuditSettings
 from tests import janitor
+from tests.waiting import eventually, patient  # noqa: F401  (the audit tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,7 +55,7 @@ class AuditProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "services.audit"], cwd=ROOT,
                                      env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patient(60)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"audit exited:\n{self.log.read_text()[-3000:]}")
@@ -106,13 +107,3 @@ async def producer(audit):
     await p.stop()
 
 
-def eventually(check, timeout: float = 30, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll until `check()` returns a truthy value (waiting is not the assertion: the value is)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)

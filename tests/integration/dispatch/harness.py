@@ -24,6 +24,7 @@ from backbone import auth, events
 from backbone.kafka import make_producer
 from backbone.settings import ServiceSettings
 from tests import janitor
+from tests.waiting import patient
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -67,7 +68,7 @@ class DispatchUnderTest:
         self.proc = subprocess.Popen([sys.executable, "-m", "services.dispatch"], cwd=ROOT,
                                      env=self.env, stdout=open(self.log, "ab"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dispatch exited:\n{self.tail()}")
@@ -151,7 +152,7 @@ class DispatchUnderTest:
 
     async def wait_for(self, ticket_id: str, event_type: str, count: int = 1,
                        timeout: float = 30) -> list[events.DecodedEvent]:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + patient(timeout)
         while asyncio.get_running_loop().time() < deadline:
             found = self.of(ticket_id, event_type)
             if len(found) >= count:
@@ -163,7 +164,7 @@ class DispatchUnderTest:
 
     async def wait_for_any(self, ticket_id: str, event_types: tuple[str, ...],
                            timeout: float = 30) -> events.DecodedEvent:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + patient(timeout)
         while asyncio.get_running_loop().time() < deadline:
             found = [e for e in self.of(ticket_id) if e.event_type in event_types]
             if found:
@@ -181,7 +182,7 @@ class DispatchUnderTest:
         got: list[events.DecodedEvent] = []
         task = asyncio.create_task(self._read(topic, got))
         try:
-            deadline = asyncio.get_running_loop().time() + timeout
+            deadline = asyncio.get_running_loop().time() + patient(timeout)
             while asyncio.get_running_loop().time() < deadline:
                 mine = [e for e in got if e.ticket_id == ticket_id]
                 if len(mine) >= count:

@@ -23,6 +23,7 @@ from backbone.kafka import make_producer
 from backbone.runtime import serve
 from services.feedback.bootstrap import build
 from services.feedback.settings import FeedbackSettings
+from tests.waiting import patient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from upstream import Ticket
@@ -66,7 +67,7 @@ class Running:
 
     async def until(self, check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
         """Poll until `check()` is truthy; fail with `what` if it never is."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + patient(timeout)
         while True:
             value = check()
             if inspect.isawaitable(value):
@@ -120,7 +121,7 @@ async def service(infra):
             except httpx.TransportError:
                 return False
 
-        deadline = asyncio.get_running_loop().time() + 60
+        deadline = asyncio.get_running_loop().time() + patient(60)
         while not await ready():
             assert asyncio.get_running_loop().time() < deadline, "feedback never became ready"
             await asyncio.sleep(0.2)

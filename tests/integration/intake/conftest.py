@@ -23,6 +23,7 @@ from backbone.runtime import serve
 from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
 from tests import janitor
+from tests.waiting import patient
 
 
 def _free_port() -> int:
@@ -53,7 +54,7 @@ class Intake:
         await consumer.start()
         got: list[Any] = []
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + patient(timeout)
         try:
             while loop.time() < deadline:
                 batch = await consumer.getmany(timeout_ms=300)

@@ -33,6 +33,7 @@ from backbone.kafka import LIFECYCLE_PARTITIONS, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from services.sla.domain.calendar import SHANGHAI
 from tests import janitor
+from tests.waiting import patient
 
 ROOT = Path(__file__).resolve().parents[3]
 DBNAME = "test_sla"
@@ -163,7 +164,7 @@ class SlaProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "services.sla"], cwd=ROOT,
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sla exited ({self.proc.returncode}):\n{self.tail()}")
@@ -225,7 +226,7 @@ class SlaProcess:
         return [d for d in decoded if d.envelope.producer == "sla"]
 
     async def wait_for(self, check: Any, what: str, timeout: float = 60) -> list[Any]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         found: list[Any] = []
         while time.monotonic() < deadline:
             found = await self.sla_events()
