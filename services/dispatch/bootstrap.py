@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
@@ -43,6 +46,14 @@ def taught_labels(readmodel: ReadModel) -> list[TaughtLabel]:
             for r in readmodel.labels()]
 
 
+def extra_places(settings: DispatchSettings) -> list[dict[str, Any]]:
+    """The operators' landmark file, when one is configured (a missing file stops the start:
+    a typo there must not silently drop every landmark)."""
+    if not settings.dispatch_places_extra:
+        return []
+    return [json.loads(Path(settings.dispatch_places_extra).read_text("utf-8"))]
+
+
 async def create_unit_topics(settings: DispatchSettings, relay: OutboxRelay,
                              units: UnitBook) -> None:
     """Every active unit's `assignments.<unit>` topic exists from the start, so a department
@@ -62,7 +73,8 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     await asyncio.to_thread(units.load)
     router = await asyncio.to_thread(
         lambda: Router.build(units=units, routing_version=settings.routing_version,
-                             taught=taught_labels(readmodel)))
+                             taught=taught_labels(readmodel),
+                             extra_places=extra_places(settings)))
     clock = Clock(settings.clock)
     policy = DispatchPolicy(sign_for_within=timedelta(hours=settings.sign_for_within_hours),
                             bounce_back_within=timedelta(hours=settings.bounce_back_within_hours))

@@ -14,6 +14,10 @@ class DispatchSettings(ServiceSettings):
     auto_accept_replies: bool = True
     # 重办: back to the unit that replied (false: to the dispatchers' queue).
     reopen_to_same_unit: bool = True
-    routing_version: int = 1
+    # v2: the calibrated linear classifier and the territory judged on its own (docs/recognition.md).
+    routing_version: int = 2
+    # A JSON file of extra landmarks ({"landmarks": [{"name", "aliases", "county",
+    # "subdistrict", "kind"}]}) that operators add without a release; read at start.
+    dispatch_places_extra: str = ""
     sign_for_within_hours: float = 2.0
     bounce_back_within_hours: float = 24.0

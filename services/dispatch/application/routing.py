@@ -1,19 +1,28 @@
-"""Classification and routing as the running service uses them (thread-safe, learns online).
+"""Classification and routing as the running service uses them (thread-safe).
 
-The classifier is trained at start from the labelled set plus every label dispatchers have
-given (kept in the read model's `classification_labels`), and learns each new label at once.
-Replicas learn each other's labels at their next start.
+The classifier is the linear model trained by `python -m tools.recognition train` and
+committed as `data/recognition_model.json` (routing v2 and later); routing v1 keeps the naive
+Bayes trained at start. Every label a dispatcher gives is kept in the read model's
+`classification_labels`: it is remembered at once for the same text, and it is labelled data
+for the next training (`python -m tools.recognition export-labels`, then `train`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from services.dispatch.application.units import UnitBook
-from services.dispatch.domain.classifier import Classification, Label, RequestClassifier
+from services.dispatch.domain.classifier import (
+    Classification,
+    ClassificationError,
+    Label,
+    RequestClassifier,
+)
 from services.dispatch.domain.labelled import load_labelled_requests, train_classifier
+from services.dispatch.domain.linear import LinearClassifier, load_linear_model
 from services.dispatch.domain.places import Gazetteer, Place, Territory, load_gazetteer
 from services.dispatch.domain.routing import (
     NeedsDispatcher,
@@ -34,7 +43,7 @@ class TaughtLabel:
 
 class Router:
     def __init__(self, *, taxonomy: Taxonomy, gazetteer: Gazetteer, table: RoutingTable,
-                 units: UnitBook, classifier: RequestClassifier) -> None:
+                 units: UnitBook, classifier: RequestClassifier | LinearClassifier) -> None:
         self.taxonomy = taxonomy
         self.gazetteer = gazetteer
         self.table = table
@@ -44,15 +53,24 @@ class Router:
 
     @classmethod
     def build(cls, *, units: UnitBook, routing_version: int,
-              taught: Iterable[TaughtLabel] = ()) -> Router:
+              taught: Iterable[TaughtLabel] = (),
+              extra_places: Iterable[Mapping[str, Any]] = ()) -> Router:
         taxonomy = load_taxonomy()
         table = load_routing_table(routing_version)
         table.check_against(units.registry, set(taxonomy.parent_of))
-        classifier = train_classifier(RequestClassifier(taxonomy), load_labelled_requests())
+        classifier: RequestClassifier | LinearClassifier
+        if table.calibrated:
+            classifier = LinearClassifier(taxonomy, load_linear_model())
+            table = table.calibrated_to(classifier.threshold)
+        else:
+            classifier = train_classifier(RequestClassifier(taxonomy), load_labelled_requests())
         for t in taught:
-            classifier.learn(t.text, t.label, address=t.address)
-        return cls(taxonomy=taxonomy, gazetteer=load_gazetteer(), table=table, units=units,
-                   classifier=classifier)
+            try:
+                classifier.learn(t.text, t.label, address=t.address)
+            except ClassificationError:
+                continue  # a label of a subcategory since retired: it teaches nothing now
+        return cls(taxonomy=taxonomy, gazetteer=load_gazetteer(extra_places), table=table,
+                   units=units, classifier=classifier)
 
     def locate(self, place: Place) -> Territory:
         return self.gazetteer.locate(place)
@@ -61,7 +79,7 @@ class Router:
         with self._lock:
             return self._classifier.classify(text, address=address)
 
-    def route(self, classification: Classification, place: Place
+    def route(self, classification: Classification, place: Place | Territory
               ) -> RoutingDecision | NeedsDispatcher:
         return route(classification, place, table=self.table, gazetteer=self.gazetteer,
                      registry=self.units.registry)

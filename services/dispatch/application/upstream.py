@@ -17,7 +17,7 @@ from backbone.events import DecodedEvent
 from services.dispatch.application.routing import Router
 from services.dispatch.domain.errors import DispatchError
 from services.dispatch.domain.lifecycle import DispatchPolicy, DispatchState
-from services.dispatch.domain.places import Place
+from services.dispatch.domain.places import Place, Territory
 from services.dispatch.domain.routing import RoutingDecision
 from services.dispatch.domain.submission import SubmittedRequest
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
@@ -25,18 +25,33 @@ from services.dispatch.domain.ticket_dispatch import TicketDispatch
 log = logging.getLogger(__name__)
 
 
-def place_facts(router: Router, place: Any) -> dict[str, Any]:
-    """The masked place of `TicketSubmitted`, located to county and sub-district."""
+def place_facts(router: Router, p: Any) -> dict[str, Any]:
+    """The masked place of `TicketSubmitted`, located to county and sub-district from every
+    word the request carries (address or pin label, title, text) and the pin."""
+    place = p.place
     address = place.address_masked or ""
     lon, lat = (place.point.lon, place.point.lat) if place.has_point else (None, None)
-    territory = router.locate(Place(address=address, lon=lon, lat=lat))
+    text = "\n".join(x for x in (p.title_masked, p.text_masked) if x)
+    territory = router.locate(Place(address=address, lon=lon, lat=lat, text=text,
+                                    datum=router.gazetteer.datum_of(p.channel)))
     return {
         "address_masked": address, "lon": lon, "lat": lat,
         "county": territory.county or place.county or None,
         "subdistrict": territory.subdistrict or place.subdistrict or None,
         "territory_confidence": territory.confidence,
+        "territory_reasons": list(territory.reasons),
         "outside_city": bool(place.outside_city),
     }
+
+
+def located(place: dict[str, Any]) -> Territory | Place:
+    """The territory found when the request was submitted (a dispatch record written before
+    territories were kept in it is located again from its address and pin)."""
+    if "territory_confidence" in place and "territory_reasons" in place:
+        return Territory(place.get("county"), place.get("subdistrict"),
+                         float(place["territory_confidence"]), tuple(place["territory_reasons"]))
+    return Place(address=place.get("address_masked") or "", lon=place.get("lon"),
+                 lat=place.get("lat"))
 
 
 class UpstreamFacts:
@@ -62,7 +77,7 @@ class UpstreamFacts:
         uow.add(SubmittedRequest(
             ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code, channel=p.channel,
             title_masked=p.title_masked, text_masked=p.text_masked,
-            category_hint=p.category_hint, place=place_facts(self.router, p.place),
+            category_hint=p.category_hint, place=place_facts(self.router, p),
             at=self._time(d)))
 
     def accepted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
@@ -149,8 +164,7 @@ class UpstreamFacts:
             return
         suggestion = self.router.suggest(text, address=place.get("address_masked") or "")
         dispatch.classify(by="auto", source="auto", **suggestion.as_dict())
-        decision = self.router.route(suggestion, Place(address=place.get("address_masked") or "",
-                                                       lon=place.get("lon"), lat=place.get("lat")))
+        decision = self.router.route(suggestion, located(place))
         if isinstance(decision, RoutingDecision):
             dispatch.assign(unit=decision.unit_code, by="router", at=at, policy=self.policy,
                             reason=f"路由表v{decision.table_version}：" + "；".join(decision.reasons))

@@ -160,6 +160,7 @@ class Classification:
     urgency_confidence: float
     urgent_keywords: tuple[str, ...] = ()
     alternatives: tuple[tuple[str, float], ...] = ()  # next-best subcategories for the console
+    evidence: tuple[str, ...] = ()  # the words that weighed most for the subcategory
 
     def as_dict(self) -> dict[str, Any]:
         """Event-ready form: only JSON-transcodable values."""

@@ -21,7 +21,7 @@ async def test_a_confident_ticket_is_assigned_on_the_lifecycle_and_the_unit_topi
     assert (p.unit, p.unit_kind, p.parent_unit, p.role) == ("yingdong", "county", "city", "lead")
     assert (p.category, p.subcategory, p.county, p.channel) == (
         "urban-construction", "property", "yingdong", "wechat_mini")
-    assert p.assignment_no == 1 and p.confidence >= 0.9 and p.rule.startswith("路由表v1")
+    assert p.assignment_no == 1 and p.confidence >= 0.9 and p.rule.startswith("路由表v2")
     assert p.text_masked == TERRITORIAL[0] and p.urgency in ("simple", "general", "complex")
     assert p.place.county == "yingdong" and not p.place.has_point
     assert assigned.envelope.ticket_code == code

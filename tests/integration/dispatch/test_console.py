@@ -142,7 +142,7 @@ async def test_registry_taxonomy_and_the_console_page(dispatch):
     counties = [c for c in city["children"] if c["kind"] == "county"]
     assert city["code"] == "city" and len(counties) == 8 and {"zone", "department"} <= kinds
     assert all(c["children"] for c in counties)  # sub-districts and towns under each county
-    assert len(taxonomy["categories"]) == 14 and taxonomy["routing_version"] == 1
+    assert len(taxonomy["categories"]) == 14 and taxonomy["routing_version"] == 2
     page = dispatch.http().get("/console")
     assert page.status_code == 200 and "派单员工作台" in page.text
     assert "<script src" not in page.text and "<link" not in page.text  # no external CDN

@@ -11,6 +11,7 @@ from services.dispatch.domain.labelled import (
     split,
     train_classifier,
 )
+from services.dispatch.domain.linear import LinearClassifier, load_linear_model
 from services.dispatch.domain.places import Gazetteer, load_gazetteer
 from services.dispatch.domain.routing import RoutingTable, load_routing_table
 from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
@@ -46,3 +47,14 @@ def labelled_split() -> tuple[list[LabelledRequest], list[LabelledRequest]]:
 def trained(taxonomy: Taxonomy, labelled_split) -> RequestClassifier:
     train, _ = labelled_split
     return train_classifier(RequestClassifier(taxonomy), train)
+
+
+@pytest.fixture(scope="session")
+def linear(taxonomy: Taxonomy) -> LinearClassifier:
+    """The classifier the service runs (the committed model)."""
+    return LinearClassifier(taxonomy, load_linear_model())
+
+
+@pytest.fixture(scope="session")
+def routing_v2(linear: LinearClassifier) -> RoutingTable:
+    return load_routing_table(2).calibrated_to(linear.threshold)

@@ -1,7 +1,7 @@
 """Territory and routing, and routing accuracy on the held-out labelled requests.
 
-Measured on 2026-11-27 with routing v1 (threshold 0.90): 61.5% routed automatically, 81.4% of
-those to the right unit, 11.5% of all requests to a wrong unit; the rest go to a dispatcher.
+Routing v2 (calibrated classifier threshold, territory judged on its own at 0.75) on the held-out
+part: see docs/recognition-results.md; the thresholds below sit under the measured figures.
 """
 
 from __future__ import annotations
@@ -24,29 +24,6 @@ from services.dispatch.domain.routing import (
 class Given:
     subcategory: str
     confidence: float = 0.99
-
-
-@pytest.mark.parametrize(
-    ("place", "county", "subdistrict"),
-    [
-        (Place("颍州区清河街道某小区"), "yingzhou", "yingzhou.qinghe"),
-        (Place("清河路88号"), "yingzhou", "yingzhou.qinghe"),
-        (Place("临泉县某村"), "linquan", None),
-        (Place("城南新区三清路"), "chengnan", "chengnan.sanqing"),
-        (Place("", lon=115.26, lat=33.06), "linquan", None),
-        (Place("", lon=115.82, lat=32.83), "chengnan", None),  # zone box inside the district box
-        (Place("颍上县", lon=116.26, lat=32.63), "yingshang", None),
-    ],
-)
-def test_territory_from_address_or_coordinates(gazetteer, place, county, subdistrict):
-    found = gazetteer.locate(place)
-    assert (found.county, found.subdistrict) == (county, subdistrict)
-    assert found.confidence > 0.5 and found.reasons
-
-
-def test_conflicting_address_and_coordinates_lower_the_confidence(gazetteer):
-    assert gazetteer.locate(Place("颍上县慎城镇", lon=115.26, lat=33.06)).confidence < 0.5
-    assert gazetteer.locate(Place("火星")).county is None
 
 
 def test_the_routing_table_covers_the_taxonomy_with_registered_units(
@@ -103,12 +80,24 @@ def test_low_confidence_or_unknown_place_goes_to_a_dispatcher(routing_table, gaz
 
 
 def test_routing_accuracy_on_the_held_out_set(
-    trained, labelled_split, routing_table, gazetteer, registry
+    linear, labelled_split, routing_v2, gazetteer, registry
 ):
     _, test = labelled_split
-    scores = score_routing(
-        trained, test, table=routing_table, gazetteer=gazetteer, registry=registry
-    )
-    assert scores["auto_share"] >= 0.55
-    assert scores["auto_accuracy"] >= 0.78
-    assert scores["wrong_share"] <= 0.14
+    scores = score_routing(linear, test, table=routing_v2, gazetteer=gazetteer, registry=registry)
+    assert scores["auto_share"] >= 0.6
+    assert scores["auto_accuracy"] >= 0.88
+    assert scores["wrong_share"] <= 0.08
+
+
+def test_v2_judges_the_territory_on_its_own(routing_v2, gazetteer, registry):
+    assert routing_v2.calibrated and routing_v2.min_confidence < 1.0
+    sure = go("property", Place("", text="颍东区河东街道某小区门口"), routing_v2, gazetteer,
+              registry, confidence=0.9)
+    assert isinstance(sure, RoutingDecision) and sure.unit_code == "yingdong"
+    assert sure.subdistrict_hint == "yingdong.hedong" and sure.table_version == 2
+    vague = go("property", Place("", text="赵集那边的小区"), routing_v2, gazetteer, registry)
+    assert isinstance(vague, NeedsDispatcher) and "属地置信度" in vague.reason
+    assert any("都有此地名" in r for r in vague.reasons)
+    # A department's matter goes to the department wherever it is, the county still found.
+    dept = go("taxi", Place("", text="界首市光武镇"), routing_v2, gazetteer, registry)
+    assert isinstance(dept, RoutingDecision) and dept.unit_code == "transport"

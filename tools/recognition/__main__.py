@@ -1,0 +1,36 @@
+"""python -m tools.recognition generate | train | evaluate | export-labels (docs/recognition.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.recognition")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("generate", help="write the generated labelled set")
+    sub.add_parser("train", help="train on the train part (+ dispatchers' labels), export")
+    sub.add_parser("evaluate", help="cross-validate candidates, measure the shipped model")
+    export = sub.add_parser("export-labels", help="dispatchers' labels from dispatch's read "
+                                                  "model -> data/dispatcher_labels.jsonl")
+    export.add_argument("--dsn", required=True, help="PostgreSQL of dispatch")
+    export.add_argument("--schema", default="dispatch")
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        from tools.recognition.generate import write
+        print(f"{write()} requests written")
+    elif args.command == "train":
+        from tools.recognition.train import train
+        print(train())
+    elif args.command == "evaluate":
+        from tools.recognition.evaluate import evaluate
+        print(evaluate())
+    else:
+        from tools.recognition.labels import export_labels
+        print(f"{export_labels(args.dsn, args.schema)} labels written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
