@@ -54,6 +54,11 @@ def ddl(schema: str) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS tickets_code ON {}.tickets (code)").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_status ON {}.tickets"
             " (status, submitted_at)").format(s),
+        # overdue and rated tickets are few: small indexes the supervisors' filters walk
+        SQL("CREATE INDEX IF NOT EXISTS tickets_overdue ON {}.tickets"
+            " (submitted_at, ticket_id) WHERE overdue").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_rating ON {}.tickets"
+            " (rating, submitted_at) WHERE rating <> ''").format(s),
     ]
 
 

@@ -30,7 +30,7 @@
       if (v === null || v === undefined || v === false) continue;
       if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -79,6 +79,7 @@
 
   // -- the list --------------------------------------------------------------------------
   let cursor = "";
+  let listSeq = 0;  // only the newest request may draw the table (an older answer may land later)
   function filterParams() {
     const params = new URLSearchParams();
     for (const [k, v] of new FormData($("#filters")).entries()) if (v) params.set(k, v);
@@ -86,11 +87,15 @@
   }
   async function loadList(append) {
     const params = filterParams();
+    const query = params.toString();
     $("#export").href = "/v1/tickets.xlsx?" + params.toString();
     if (append && cursor) params.set("cursor", cursor);
+    const mine = ++listSeq;
     const page = await api("/v1/tickets?" + params.toString());
+    if (mine !== listSeq) return;
     const rows = $("#rows");
     if (!append) rows.replaceChildren();
+    rows.dataset.query = query;  // what the table shows now (tests and the export agree on it)
     for (const t of page.items) {
       rows.append(h("tr", {"data-code": t.code},
         h("td", {}, h("a", {href: "#ticket/" + t.code}, t.code)),
@@ -131,7 +136,7 @@
     const clocks = ((data.clocks || {}).clocks || []).map((c) => h("li", {},
       `第${c.clock_no}轮 ${c.unit || ""} 时限 ${time(c.due_at)} ${c.status || c.state || ""}`));
     const fb = data.feedback && !data.feedback.unavailable ? data.feedback : null;
-    box.replaceChildren(
+    box.replaceChildren(...[
       h("h2", {}, t.title_masked || "工单 " + t.code),
       h("p", {class: "text"}, t.text_masked),
       t.reply_masked ? h("p", {class: "reply"}, "答复：" + t.reply_masked) : null,
@@ -141,7 +146,8 @@
         : unavailable(data.feedback) || h("p", {}, "—")),
       section("全流程记录（审计账本）", entries.length ? h("ol", {id: "timeline", class: "timeline"}, entries)
         : unavailable(timeline) || h("p", {}, "账本中暂无记录")),
-      data.case && !data.case.unavailable ? section("并单", h("pre", {}, JSON.stringify(data.case, null, 1))) : null);
+      data.case && !data.case.unavailable ? section("并单", h("pre", {}, JSON.stringify(data.case, null, 1))) : null,
+    ].filter(Boolean));
   }
 
   // -- the unit's desk -------------------------------------------------------------------
@@ -152,6 +158,7 @@
     };
   }
   async function act(call) {
+    flash("提交中……");
     try { await call(); flash("已提交"); await loadDesk(); }
     catch (e) { flash("操作未成功：" + e.message, true); }
   }
@@ -283,7 +290,9 @@
     const [view, arg] = (location.hash.slice(1) || "").split("/");
     const allowed = (name) => { const a = document.querySelector(`#nav a[href="#${name}"]`); return !a || a.dataset.roles.split(" ").includes(me.role); };
     let name = views.includes(view) && allowed(view) ? view : null;
-    if (!name) name = ["list", "desk", "hotline", "knowledge"].find(allowed);
+    // each role starts its day where its work is
+    const home = {unit: "desk", channel_adapter: "hotline"}[me.role] || "list";
+    if (!name) name = [home, "list", "desk", "hotline", "knowledge"].find(allowed);
     for (const v of views) $("#view-" + v).hidden = v !== name;
     flash("");
     try {

@@ -1,0 +1,235 @@
+"""The workbench in a real browser (Playwright driving Debian's chromium), on an isolated
+platform: log in, take calls and answer one from the knowledge base, filter and export the
+list, sign for and reply as the unit, and see the audit ledger show it. Screenshots of each
+page go to docs/screenshots/workbench-*.png.
+
+The identity service (services/identity) is being built beside this; until it lands, a
+stand-in answers POST /v1/sessions exactly as its contract says (TOKENS.md) and mints real
+tokens with the development key, so the login form runs the same server-side path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
+from pathlib import Path
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from backbone import auth
+from tests.e2e.platform_harness import Platform, eventually
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse 12345"
+SERVICES = ["intake", "dispatch", "sla", "feedback", "audit", "workbench"]
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
+                       "DwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+class StandInIdentity:
+    """POST /v1/sessions {username, password} -> {token, expires_at, role, unit, display_name};
+    DELETE /v1/sessions/current (logout). Users: name -> (role, unit)."""
+
+    def __init__(self, settings):
+        self.users: dict[str, tuple[str, str]] = {}
+        self.logouts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _answer(self, status: int, body: dict) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                user = outer.users.get(body.get("username", ""))
+                if user is None or body.get("password") != PASSWORD:
+                    return self._answer(401, {"error": "unauthenticated",
+                                              "detail": "用户名或密码错误"})
+                role, unit = user
+                token = auth.mint(settings, sub=body["username"], role=role, unit=unit)
+                return self._answer(201, {"token": token, "expires_at": time.time() + 8 * 3600,
+                                          "role": role, "unit": unit,
+                                          "display_name": body["username"]})
+
+            def do_DELETE(self):
+                outer.logouts += 1
+                return self._answer(200, {"revoked": True})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def platform(infra):
+    p = Platform(names=SERVICES)
+    identity = StandInIdentity(p.settings)
+    p.env |= {"MINSHENG_IDENTITY_URL": identity.url, "MINSHENG_INTAKE_URL": p.url("intake"),
+              "MINSHENG_DISPATCH_URL": p.url("dispatch"),
+              "MINSHENG_DISPATCH_GRPC": p.grpc_target("dispatch"),
+              "MINSHENG_SLA_URL": p.url("sla"), "MINSHENG_FEEDBACK_URL": p.url("feedback"),
+              "MINSHENG_AUDIT_URL": p.url("audit")}
+    p.start_all()
+    p.identity = identity
+    yield p
+    p.stop_all()
+    identity.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield chromium
+        chromium.close()
+
+
+def log_in(browser, platform, username: str, role: str, unit: str = ""):
+    platform.identity.users[username] = (role, unit)
+    context = browser.new_context(accept_downloads=True, locale="zh-CN",
+                                  viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.goto(platform.url("workbench") + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_selector("#who:has-text('" + username + "')")
+    return page
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"workbench-{name}.png"), full_page=True)
+
+
+def ticket_row(platform, code: str) -> dict:
+    with platform.client("workbench", "dispatcher") as c:
+        items = c.get("/v1/tickets", params={"q": code}).json()["items"]
+    return items[0] if items else {}
+
+
+def status_in(platform, code: str, *statuses: str) -> dict:
+    row = ticket_row(platform, code)
+    assert row.get("status") in statuses, (code, row.get("status"), row.get("unit"))
+    return row
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_the_day_of_a_12345_centre(platform, browser):
+    # -- a wrong password stays on the login page with the reason ---------------------------
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(platform.url("workbench") + "/login")
+    page.fill("#username", "nobody")
+    page.fill("#password", "wrong")
+    page.click("#login")
+    page.wait_for_selector("#message:has-text('用户名或密码错误')")
+    shot(page, "login")
+    context.close()
+
+    # -- the operator takes a complaint, then a question answered from the knowledge base ----
+    operator = log_in(browser, platform, "op-zhou", "channel_adapter")
+    operator.wait_for_selector("#view-hotline:not([hidden])")
+    operator.fill("#call [name=caller_number]", "13800001111")
+    operator.fill("#call [name=address]", "颍州区清河路阳光小区")
+    operator.fill("#call [name=summary]", "阳光小区门口路灯不亮已经一周，晚上出行不安全")
+    operator.click("#submit-call")
+    operator.wait_for_selector("#call-result:has-text('工单编号')")
+    lamp = operator.get_attribute("#call-result", "data-code")
+    eventually(lambda: status_in(platform, lamp, "assigned", "queued"), timeout=60,
+               what="the complaint routed")
+    if ticket_row(platform, lamp)["status"] == "queued":
+        with platform.client("dispatch", "dispatcher") as c:
+            assert c.post(f"/v1/tickets/{lamp}/assign", json={"unit": "yingzhou"}).is_success
+        eventually(lambda: status_in(platform, lamp, "assigned"), timeout=30,
+                   what="the complaint assigned")
+    unit = ticket_row(platform, lamp)["unit"]
+
+    operator.fill("#call [name=caller_number]", "13800002222")
+    operator.fill("#call [name=address]", "清河路阳光小区")
+    operator.fill("#call [name=summary]", "阳光小区路灯坏了")  # a likely duplicate shows
+    operator.wait_for_selector(f"#similar li[data-code='{lamp}']")
+    operator.fill("#call [name=summary]", "请问市政务服务中心周六上午能办事吗")
+    operator.fill("#call [name=address]", "")
+    operator.fill("#kb-q", "政务服务中心 上班时间")
+    operator.wait_for_selector("#kb li.kb")
+    assert "来源" in operator.inner_text("#kb li.kb >> nth=0")
+    operator.click("#kb li.kb >> nth=0 >> button.use")
+    operator.wait_for_selector("#chosen:has-text('已采用知识库答复')")
+    shot(operator, "hotline")
+    operator.click("#submit-call")
+    operator.wait_for_selector("#call-result:has-text('已按知识库答复来电人')")
+
+    # -- the dispatcher filters the list and exports exactly that -----------------------------
+    dispatcher = log_in(browser, platform, "disp-li", "dispatcher")
+    dispatcher.wait_for_selector("#view-list:not([hidden])")
+    dispatcher.fill("#filters [name=q]", "路灯")
+    dispatcher.select_option("#filters [name=county]", "yingzhou")
+    dispatcher.click("#search")
+    dispatcher.wait_for_selector(f"#rows[data-query*='county=yingzhou'] tr[data-code='{lamp}']")
+    shown = dispatcher.eval_on_selector_all("#rows tr", "rs => rs.map(r => r.dataset.code)")
+    shot(dispatcher, "list")
+    with dispatcher.expect_download() as download:
+        dispatcher.click("#export")
+    rows = list(load_workbook(BytesIO(Path(download.value.path()).read_bytes())).active.values)
+    assert rows[0][0] == "工单编号" and "诉求内容（已脱敏）" in rows[0]
+    assert [r[0] for r in rows[1:]] == shown and lamp in shown
+    assert all("13800001111" not in str(cell) for r in rows for cell in r)
+
+    # -- the unit signs for and replies with a photo ----------------------------------------
+    desk = log_in(browser, platform, f"{unit}-staff", "unit", unit)
+    desk.wait_for_selector(f".assignment[data-code='{lamp}'] button.sign-for")
+    desk.click(f".assignment[data-code='{lamp}'] button.sign-for")
+    form = f".assignment[data-code='{lamp}'] form.reply-form"
+    desk.wait_for_selector(form)
+    desk.fill(f"{form} textarea", "已安排维修人员更换灯具，路灯已恢复照明。")
+    desk.set_input_files(f"{form} input[type=file]", files=[
+        {"name": "现场照片.png", "mimeType": "image/png", "buffer": PNG}])
+    shot(desk, "desk")
+    desk.click(f"{form} button[type=submit]")
+    desk.wait_for_selector("#flash:not(:has-text('提交中'))")
+    assert desk.inner_text("#flash") == "已提交", desk.inner_text("#flash")
+    eventually(lambda: status_in(platform, lamp, "replied", "dispatch_closed", "notified"),
+               timeout=30, what="the reply recorded")
+    assert "〔附件：" in ticket_row(platform, lamp)["reply_masked"]
+
+    # -- the supervisor sees it in the ledger ------------------------------------------------
+    supervisor = log_in(browser, platform, "sup-wang", "supervisor")
+    supervisor.goto(platform.url("workbench") + f"/#ticket/{lamp}")
+    deadline = time.monotonic() + 30
+    while not supervisor.locator("#timeline li[data-event='AssignmentReplied']").count():
+        assert time.monotonic() < deadline, "the ledger never showed the reply"
+        supervisor.reload()
+        supervisor.wait_for_selector("#ticket h2")
+    events = supervisor.eval_on_selector_all("#timeline li", "ls => ls.map(l => l.dataset.event)")
+    assert events.index("AssignmentSignedFor") < events.index("AssignmentReplied")
+    shot(supervisor, "ticket")
+
+    # -- logging out clears the session -----------------------------------------------------
+    supervisor.click("#logout")
+    supervisor.wait_for_selector("#message:has-text('已退出登录')")
+    assert platform.identity.logouts == 1
+    assert httpx.get(platform.url("workbench") + "/v1/me").status_code == 401
