@@ -190,11 +190,12 @@ def ensure_database(settings: ServiceSettings) -> None:
                 conn.execute(SQL("CREATE DATABASE {}").format(Identifier(settings.pg_dbname)))
             except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 pass  # another service won the race
-    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
-        try:
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.schema)))
-        except psycopg.errors.UniqueViolation:
-            pass  # concurrent CREATE SCHEMA IF NOT EXISTS can still collide
+    # Replicas of a service start together; concurrent CREATE ... IF NOT EXISTS of one table
+    # can still fail (a unique violation in the catalogue), so they take turns.
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                     (f"minsheng-ddl:{settings.schema}",))
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.schema)))
         for statement in plumbing_tables(settings.schema):
             conn.execute(statement)
 

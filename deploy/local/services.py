@@ -39,6 +39,7 @@ SERVICES: dict[str, tuple[int, int]] = {
     "analytics": (8105, 0),
     "audit": (8106, 50056),
     "workbench": (8108, 0),
+    "identity": (8107, 0),  # staff login and the token keys (services/identity)
 }
 
 # Services that run as more than one process: service -> {process: (role, HTTP port)}.
@@ -126,6 +127,9 @@ def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]
     if grpc:
         env.setdefault("MINSHENG_GRPC_PORT", str(grpc))
     env.setdefault("MINSHENG_DATA", str(DATA))
+    # A local platform: development keys under .data/keys, SMS codes in the log. Without this a
+    # service runs as production and refuses to start on development keys.
+    env.setdefault("MINSHENG_ENVIRONMENT", "development")
     # The local platform runs on event time, so `make up` can play a simulated month in
     # minutes (backbone/clock.py); a production deployment leaves MINSHENG_CLOCK=wall.
     env.setdefault("MINSHENG_CLOCK", "event")
@@ -157,26 +161,38 @@ def ready(port: int, timeout: float = 1.0) -> tuple[bool, str]:
 
 
 def start(names: list[str]) -> int:
+    """Start what is not running and wait for /readyz. Replicas start in waves, every first
+    replica, then every second: replicas of one service starting at once race each other's
+    CREATE TABLE IF NOT EXISTS, which PostgreSQL can still refuse."""
     (DATA / "run").mkdir(parents=True, exist_ok=True)
     (DATA / "logs").mkdir(parents=True, exist_ok=True)
-    ports: dict[str, int] = {}
+    waves: dict[int, dict[str, tuple[str, int]]] = {}
     for service in names:
         for name, (_, port) in processes(service).items():
-            ports[name] = port
-            if running_pid(name):
-                print(f"{name:<16} already running (pid {running_pid(name)})")
-                continue
-            log = open(DATA / "logs" / f"{name}.log", "ab")
-            proc = subprocess.Popen([PYTHON, "-m", f"services.{service}"], cwd=ROOT,
-                                    env=process_env(service, name), stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            pidfile(name).write_text(str(proc.pid))
-            print(f"{name:<16} started (pid {proc.pid})")
-    deadline = time.monotonic() + 120
-    waiting = list(ports)
+            waves.setdefault(replica_of(name)[1], {})[name] = (service, port)
+    for wave in sorted(waves):
+        if _start_wave(waves[wave]) != 0:
+            return 1
+    print("all services ready")
+    return 0
+
+
+def _start_wave(wave: dict[str, tuple[str, int]], timeout: float = 120) -> int:
+    for name, (service, _) in wave.items():
+        if running_pid(name):
+            print(f"{name:<16} already running (pid {running_pid(name)})")
+            continue
+        log = open(DATA / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen([PYTHON, "-m", f"services.{service}"], cwd=ROOT,
+                                env=process_env(service, name), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        pidfile(name).write_text(str(proc.pid))
+        print(f"{name:<16} started (pid {proc.pid})")
+    deadline = time.monotonic() + timeout
+    waiting = list(wave)
     while waiting and time.monotonic() < deadline:
         for name in list(waiting):
-            if ready(ports[name])[0]:
+            if ready(wave[name][1])[0]:
                 waiting.remove(name)
             elif running_pid(name) is None:
                 print(f"{name} exited; last lines of .data/logs/{name}.log:")
@@ -185,9 +201,8 @@ def start(names: list[str]) -> int:
                 return 1
         time.sleep(0.5)
     if waiting:
-        print(f"not ready after 120 s: {', '.join(waiting)} (see .data/logs/)")
+        print(f"not ready after {timeout:.0f} s: {', '.join(waiting)} (see .data/logs/)")
         return 1
-    print("all services ready")
     return 0
 
 
