@@ -178,10 +178,16 @@ def test_the_day_of_a_12345_centre(platform, browser):
     operator.wait_for_selector("#kb li.kb")
     assert "来源" in operator.inner_text("#kb li.kb >> nth=0")
     operator.click("#kb li.kb >> nth=0 >> button.use")
-    operator.wait_for_selector("#chosen:has-text('已采用知识库答复')")
+    operator.wait_for_selector("#chosen:has-text('当场答复')")
     shot(operator, "hotline")
     operator.click("#submit-call")
-    operator.wait_for_selector("#call-result:has-text('已按知识库答复来电人')")
+    operator.wait_for_selector("#call-result:has-text('已当场答复')")
+    question = operator.get_attribute("#call-result", "data-code")
+    # 解惑: not dispatched; feedback takes the answer as the reply, so the citizen may rate it
+    eventually(lambda: status_in(platform, question, "notified"), timeout=30,
+               what="the on-the-spot answer delivered to the citizen")
+    answered = ticket_row(platform, question)
+    assert answered["unit"] == "city" and "政务服务中心" in answered["reply_masked"]
 
     # -- the dispatcher filters the list and exports exactly that -----------------------------
     dispatcher = log_in(browser, platform, "disp-li", "dispatcher")

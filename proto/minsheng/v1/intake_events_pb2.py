@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from minsheng.v1 import common_pb2 as minsheng_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fminsheng/v1/intake_events.proto\x12\x0bminsheng.v1\x1a\x18minsheng/v1/common.proto\"\xad\x02\n\x0fTicketSubmitted\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x13\n\x0btext_masked\x18\x02 \x01(\t\x12\x14\n\x0ctitle_masked\x18\x03 \x01(\t\x12\x15\n\rcategory_hint\x18\x04 \x01(\t\x12!\n\x05place\x18\x05 \x01(\x0b\x32\x12.minsheng.v1.Place\x12\x19\n\x11\x63itizen_pseudonym\x18\x06 \x01(\t\x12\x16\n\x0e\x63ontact_masked\x18\x07 \x01(\t\x12\x16\n\x0erequester_kind\x18\x08 \x01(\t\x12/\n\x0b\x61ttachments\x18\t \x03(\x0b\x32\x1a.minsheng.v1.AttachmentRef\x12\x12\n\nadapter_id\x18\n \x01(\t\x12\x14\n\x0c\x65xternal_ref\x18\x0b \x01(\t\"\x1f\n\x0eTicketAccepted\x12\r\n\x05\x66lags\x18\x01 \x03(\t\":\n\x0eTicketRejected\x12\x13\n\x0breason_code\x18\x01 \x01(\t\x12\x13\n\x0breason_text\x18\x02 \x01(\t\"\x86\x01\n\x14TicketMergedIntoCase\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x19\n\x11primary_ticket_id\x18\x02 \x01(\t\x12\x14\n\x0cprimary_code\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x11\n\tconfirmed\x18\x05 \x01(\x08\x12\n\n\x02\x62y\x18\x06 \x01(\t\"`\n\x16TicketUnmergedFromCase\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x19\n\x11primary_ticket_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\n\n\x02\x62y\x18\x04 \x01(\t\"\x17\n\x15\x43itizenIdentityErasedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fminsheng/v1/intake_events.proto\x12\x0bminsheng.v1\x1a\x18minsheng/v1/common.proto\"\xad\x02\n\x0fTicketSubmitted\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x13\n\x0btext_masked\x18\x02 \x01(\t\x12\x14\n\x0ctitle_masked\x18\x03 \x01(\t\x12\x15\n\rcategory_hint\x18\x04 \x01(\t\x12!\n\x05place\x18\x05 \x01(\x0b\x32\x12.minsheng.v1.Place\x12\x19\n\x11\x63itizen_pseudonym\x18\x06 \x01(\t\x12\x16\n\x0e\x63ontact_masked\x18\x07 \x01(\t\x12\x16\n\x0erequester_kind\x18\x08 \x01(\t\x12/\n\x0b\x61ttachments\x18\t \x03(\x0b\x32\x1a.minsheng.v1.AttachmentRef\x12\x12\n\nadapter_id\x18\n \x01(\t\x12\x14\n\x0c\x65xternal_ref\x18\x0b \x01(\t\"\x1f\n\x0eTicketAccepted\x12\r\n\x05\x66lags\x18\x01 \x03(\t\":\n\x0eTicketRejected\x12\x13\n\x0breason_code\x18\x01 \x01(\t\x12\x13\n\x0breason_text\x18\x02 \x01(\t\"~\n\x14TicketAnsweredOnSpot\x12\x15\n\ranswer_masked\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0bsource_date\x18\x03 \x01(\t\x12\x15\n\rknowledge_ref\x18\x04 \x01(\t\x12\x13\n\x0boperator_id\x18\x05 \x01(\t\"\x86\x01\n\x14TicketMergedIntoCase\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x19\n\x11primary_ticket_id\x18\x02 \x01(\t\x12\x14\n\x0cprimary_code\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x11\n\tconfirmed\x18\x05 \x01(\x08\x12\n\n\x02\x62y\x18\x06 \x01(\t\"`\n\x16TicketUnmergedFromCase\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x19\n\x11primary_ticket_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\n\n\x02\x62y\x18\x04 \x01(\t\"\x17\n\x15\x43itizenIdentityErasedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TICKETACCEPTED']._serialized_end=409
   _globals['_TICKETREJECTED']._serialized_start=411
   _globals['_TICKETREJECTED']._serialized_end=469
-  _globals['_TICKETMERGEDINTOCASE']._serialized_start=472
-  _globals['_TICKETMERGEDINTOCASE']._serialized_end=606
-  _globals['_TICKETUNMERGEDFROMCASE']._serialized_start=608
-  _globals['_TICKETUNMERGEDFROMCASE']._serialized_end=704
-  _globals['_CITIZENIDENTITYERASED']._serialized_start=706
-  _globals['_CITIZENIDENTITYERASED']._serialized_end=729
+  _globals['_TICKETANSWEREDONSPOT']._serialized_start=471
+  _globals['_TICKETANSWEREDONSPOT']._serialized_end=597
+  _globals['_TICKETMERGEDINTOCASE']._serialized_start=600
+  _globals['_TICKETMERGEDINTOCASE']._serialized_end=734
+  _globals['_TICKETUNMERGEDFROMCASE']._serialized_start=736
+  _globals['_TICKETUNMERGEDFROMCASE']._serialized_end=832
+  _globals['_CITIZENIDENTITYERASED']._serialized_start=834
+  _globals['_CITIZENIDENTITYERASED']._serialized_end=857
 # @@protoc_insertion_point(module_scope)

@@ -47,6 +47,20 @@ class TicketRejected(_message.Message):
     reason_text: str
     def __init__(self, reason_code: _Optional[str] = ..., reason_text: _Optional[str] = ...) -> None: ...
 
+class TicketAnsweredOnSpot(_message.Message):
+    __slots__ = ("answer_masked", "source", "source_date", "knowledge_ref", "operator_id")
+    ANSWER_MASKED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_DATE_FIELD_NUMBER: _ClassVar[int]
+    KNOWLEDGE_REF_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    answer_masked: str
+    source: str
+    source_date: str
+    knowledge_ref: str
+    operator_id: str
+    def __init__(self, answer_masked: _Optional[str] = ..., source: _Optional[str] = ..., source_date: _Optional[str] = ..., knowledge_ref: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
+
 class TicketMergedIntoCase(_message.Message):
     __slots__ = ("case_id", "primary_ticket_id", "primary_code", "score", "confirmed", "by")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -21,6 +21,7 @@ from services.feedback.domain.policy import FeedbackPolicy
 from services.feedback.domain.rating import FeedbackStatus, TicketFeedback
 
 log = logging.getLogger(__name__)
+HOTLINE_UNIT = "city"  # the master platform (the "1" of 1+8+N) answers on the spot
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class Upstream:
             finally:
                 uow.context = own
 
+    def answered_on_spot(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """解惑: the hotline answered the question during the call (intake's
+        TicketAnsweredOnSpot, decided instead of accepted, so nothing was dispatched). That
+        answer is the reply, from the master platform, 解释说明: the citizen is told and may
+        rate it, as after any reply."""
+        self._deliver_to(uow, d, d.ticket_id, d.envelope.ticket_code, unit=HOTLINE_UNIT,
+                         outcome="explained", reply=mask_for_hall(d.payload.answer_masked))
+
     def _deliver(self, d: DecodedEvent, uow: UnitOfWork, ticket_id: str, code: str) -> None:
         p = d.payload
         self._deliver_to(uow, d, ticket_id, code, unit=p.unit, outcome=p.outcome or "resolved",
@@ -110,6 +119,7 @@ class Upstream:
             "TicketMergedIntoCase": self.ticket_merged,
             "TicketUnmergedFromCase": self.ticket_unmerged,
             "ReplyReviewed": self.reply_reviewed,
+            "TicketAnsweredOnSpot": self.answered_on_spot,
         }
 
 

@@ -228,6 +228,13 @@ class Submissions:
                           reason_text_zh=verdict.reason_text_zh, at=now)
             result = Submitted(code, ticket.id, "rejected", verdict.reason_code.value,
                                verdict.reason_text_zh)
+        elif draft.answered_on_spot is not None:
+            spot = draft.answered_on_spot
+            ticket.answer_on_spot(answer_masked=mask_personal_data(spot.answer),
+                                  source=spot.source, source_date=spot.source_date.isoformat(),
+                                  knowledge_ref=spot.knowledge_ref,
+                                  operator_id=adapter_id[:64], at=now)
+            result = Submitted(code, ticket.id, "answered_on_spot")
         else:
             ticket.accept(flags=[f.value for f in verdict.flags], at=now)
             result = Submitted(code, ticket.id, "accepted")

@@ -7,7 +7,7 @@ model by the ``channel`` field and turns pydantic's errors into one readable rea
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -94,6 +94,15 @@ class WeChatOfficialInput(WeChatMiniInput):
     channel: Literal["wechat_official"]  # type: ignore[assignment]
 
 
+class OnSpotAnswer(_Frozen):
+    """解惑: the answer the operator gave during the call, and where it comes from."""
+
+    answer: str = Field(min_length=2, max_length=MAX_TEXT)
+    source: str = Field(min_length=2, max_length=300)
+    source_date: date
+    knowledge_ref: str = Field(default="", max_length=64)
+
+
 class HotlineInput(_Common):
     channel: Literal["hotline_12345"]
     call_id: str = Field(min_length=1, max_length=64)
@@ -102,6 +111,8 @@ class HotlineInput(_Common):
     summary: str = Field(min_length=1, max_length=MAX_TEXT)
     address: str | None = Field(default=None, max_length=200)
     location: LocationPin | None = None
+    answered_on_spot: OnSpotAnswer | None = Field(
+        default=None, description="a question answered during the call: nothing is dispatched")
 
 
 class Sender(_Frozen):
@@ -177,6 +188,7 @@ class TicketDraft(_Frozen):
     anonymous: bool
     category_hint: str | None
     attachments: list[AttachmentRef]
+    answered_on_spot: OnSpotAnswer | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -239,7 +251,8 @@ def to_ticket_draft(source: ChannelInput) -> TicketDraft:
             contact = contact.model_copy(update={"phone": source.caller_number})
         return TicketDraft(**common, channel_ref=source.call_id, title=None, text=source.summary,
                            place=_place(source.location, source.address), attachments=[],
-                           identity=_identity(contact, source.requester_kind, source.anonymous))
+                           identity=_identity(contact, source.requester_kind, source.anonymous),
+                           answered_on_spot=source.answered_on_spot)
     if isinstance(source, MayorMailboxInput):
         if source.sender is not None and contact is None:
             contact = Contact(**source.sender.model_dump())

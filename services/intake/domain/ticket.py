@@ -135,6 +135,20 @@ class Ticket(Aggregate):
         self.status = "accepted"
         self.flags = flags
 
+    def answer_on_spot(self, *, answer_masked: str, source: str, source_date: str,
+                       knowledge_ref: str, operator_id: str, at: datetime | None = None) -> None:
+        """解惑: a question answered during the call; decided instead of accepted, so nothing
+        is dispatched (feedback takes the answer as the reply)."""
+        self.check_undecided()
+        self._answered_on_spot(answer_masked=answer_masked, source=source,
+                               source_date=source_date, knowledge_ref=knowledge_ref,
+                               operator_id=operator_id, timestamp=_time(at))
+
+    @event("AnsweredOnSpot")
+    def _answered_on_spot(self, answer_masked: str, source: str, source_date: str,
+                          knowledge_ref: str, operator_id: str, timestamp: datetime) -> None:
+        self.status = "answered_on_spot"
+
     def reject(self, *, reason_code: str, reason_text_zh: str, at: datetime | None = None) -> None:
         self.check_undecided()
         self._rejected(reason_code=reason_code, reason_text_zh=reason_text_zh, timestamp=_time(at))

@@ -53,6 +53,12 @@ def accepted(e: Any) -> intake_events_pb2.TicketAccepted:
     return intake_events_pb2.TicketAccepted(flags=list(e.flags))
 
 
+def answered_on_spot(e: Any) -> intake_events_pb2.TicketAnsweredOnSpot:
+    return intake_events_pb2.TicketAnsweredOnSpot(
+        answer_masked=e.answer_masked, source=e.source, source_date=e.source_date,
+        knowledge_ref=e.knowledge_ref, operator_id=e.operator_id)
+
+
 def rejected(e: Any) -> intake_events_pb2.TicketRejected:
     return intake_events_pb2.TicketRejected(reason_code=e.reason_code, reason_text=e.reason_text_zh)
 
@@ -82,6 +88,7 @@ PUBLIC: dict[str, Callable[[Any], Any]] = {
     "Ticket.Submitted": submitted,
     "Ticket.Accepted": accepted,
     "Ticket.Rejected": rejected,
+    "Ticket.AnsweredOnSpot": answered_on_spot,
     "Ticket.MergedIntoCase": merged,
     "Ticket.MergeConfirmed": merge_confirmed,
     "Ticket.UnmergedFromCase": unmerged,

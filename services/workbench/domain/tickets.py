@@ -147,6 +147,9 @@ FOLDS: dict[str, Fold] = {
     "TicketAccepted": lambda r, p: replace(r, status="accepted") if r.status == "submitted"
     else r,
     "TicketRejected": lambda r, p: replace(r, status="rejected"),
+    "TicketAnsweredOnSpot": lambda r, p: replace(r, status="answered_on_spot",
+                                                 reply_masked=p.answer_masked, unit="city",
+                                                 units=_with_unit(r, "city")),
     "TicketMergedIntoCase": _merged,
     "TicketUnmergedFromCase": lambda r, p: replace(r, case_id="", primary_code=""),
     "TicketQueuedForDispatcher": _queued,

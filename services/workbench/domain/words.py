@@ -6,6 +6,7 @@ STATUS_ZH: dict[str, str] = {
     "submitted": "已登记",
     "accepted": "已受理",
     "rejected": "不予受理",
+    "answered_on_spot": "当场答复",
     "queued": "待派单",
     "assigned": "待签收",
     "signed_for": "办理中",

@@ -69,12 +69,20 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
     @api.post("/hotline/calls", status_code=201)
     async def take_call(request: Request, principal: HotlineDep,
                         call: Annotated[Call, Body()]) -> dict[str, Any]:
-        """Register the call as a ticket through intake (one code per request)."""
-        answer = await services.post("intake", "/v1/requests", token=token_of(request),
-                                     json=intake_request(call, principal.sub))
-        if call.knowledge_id is not None:
+        """Register the call as a ticket through intake (one code per request); with a knowledge
+        base answer, the question is answered on the spot (解惑) and not dispatched."""
+        body = intake_request(call, principal.sub)
+        entry = None
+        if call.knowledge_id is not None:  # 解惑: answered from the knowledge base, not dispatched
             entry = await run_in_threadpool(knowledge.get, call.knowledge_id)
-            answer["knowledge"] = as_json(entry) if entry else None
+            if entry is None:
+                raise NotFoundError(f"知识库中没有第 {call.knowledge_id} 条（可能已停用）")
+            body["answered_on_spot"] = {
+                "answer": entry["answer"], "source": entry["source"],
+                "source_date": entry["source_date"].isoformat(),
+                "knowledge_ref": str(entry["id"])}
+        answer = await services.post("intake", "/v1/requests", token=token_of(request), json=body)
+        answer["knowledge"] = as_json(entry) if entry else None
         return answer
 
     @api.get("/hotline/similar")

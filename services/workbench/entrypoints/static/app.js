@@ -233,7 +233,7 @@
   function kbItem(e, onUse) {
     return h("li", {class: "kb", "data-id": e.id}, h("strong", {}, `【${e.topic}】${e.question}`),
       h("p", {}, e.answer), h("p", {class: "hint"}, `来源：${e.source}（${e.source_date}）`),
-      onUse ? h("button", {class: "use", onclick: () => onUse(e)}, "采用此答复") : null);
+      onUse ? h("button", {class: "use", onclick: () => onUse(e)}, "当场答复（采用此条）") : null);
   }
   async function searchKb(q, list, onUse) {
     const data = await api("/v1/knowledge?q=" + encodeURIComponent(q));
@@ -255,7 +255,7 @@
     const useAnswer = (e) => {
       f.knowledge_id.value = e.id;
       if (!f.category_hint.value) f.category_hint.value = "咨询";
-      $("#chosen").textContent = `已采用知识库答复：${e.question}（${e.source}，${e.source_date}）`;
+      $("#chosen").textContent = `当场答复，不派单：${e.question}（${e.source}，${e.source_date}）`;
     };
     $("#kb-q").addEventListener("input", debounce(() => searchKb($("#kb-q").value, $("#kb"), useAnswer), 250));
     f.addEventListener("submit", async (ev) => {
@@ -267,7 +267,8 @@
       const out = $("#call-result");
       try {
         const res = await api("/v1/hotline/calls", {method: "POST", json: body});
-        out.textContent = `已登记，工单编号 ${res.code}` + (res.knowledge ? "，已按知识库答复来电人" : "");
+        out.textContent = `已登记，工单编号 ${res.code}` + (res.status === "answered_on_spot"
+          ? "，已当场答复（不派单），市民将收到答复并可评价" : res.status === "rejected" ? "，不予受理：" + (res.rejection || {}).reason_text : "");
         out.className = "message"; out.dataset.code = res.code;
         f.reset(); $("#chosen").textContent = "";
       } catch (e) { out.textContent = "登记失败：" + e.message; out.className = "message bad"; }
