@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,60}$")
@@ -17,7 +17,9 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MINSHENG_", extra="ignore")
 
-    environment: str = "development"  # development | test | production
+    # development | test | production. Unset means production: a deployment that forgets it
+    # refuses to start on development keys and secrets instead of quietly using them.
+    environment: str = "production"
     service: str = "unnamed"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -75,6 +77,42 @@ class ServiceSettings(BaseSettings):
     @property
     def dead_letter_topic(self) -> str:
         return self.topic("tickets.dead-letter")
+
+    def production_problems(self) -> list[str]:
+        """What production refuses in these settings (subclasses add their own)."""
+        from backbone import auth  # (auth imports nothing from here at import time)
+
+        problems = []
+        if not self.token_public_keys:
+            problems.append("MINSHENG_TOKEN_PUBLIC_KEYS is not set (the JWKS file of the "
+                            "token public keys)")
+        else:
+            try:
+                kids = list(auth.load_jwks(self.token_public_keys))
+            except (OSError, ValueError) as exc:
+                problems.append(f"MINSHENG_TOKEN_PUBLIC_KEYS cannot be read: {exc}")
+            else:
+                dev = [k for k in kids if auth.is_dev_kid(k)]
+                if dev:
+                    problems.append(f"MINSHENG_TOKEN_PUBLIC_KEYS holds development keys {dev}")
+        if self.token_signing_key and auth.is_dev_kid(auth.kid_of(self.token_signing_key)):
+            problems.append("MINSHENG_TOKEN_SIGNING_KEY is a development key")
+        if self.clock != "wall":
+            problems.append(f"MINSHENG_CLOCK={self.clock} (simulation time) is for development: "
+                            "production runs on the wall clock")
+        return problems
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> ServiceSettings:
+        if self.environment not in ("development", "test", "production"):
+            raise ValueError(f"MINSHENG_ENVIRONMENT must be development, test or production, "
+                             f"not {self.environment!r}")
+        if not self.in_development:
+            problems = self.production_problems()
+            if problems:
+                raise ValueError(f"{self.service} refuses to start in production: "
+                                 + "; ".join(problems))
+        return self
 
     def assignment_topic(self, unit_code: str) -> str:
         """What one unit's systems subscribe to."""

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 
 import pytest
 
 from backbone.settings import ServiceSettings
+
+# The tests run development platforms (development keys under .data/keys); a service started
+# without MINSHENG_ENVIRONMENT is production and refuses them. Tests of that refusal pass
+# environment="production" explicitly.
+os.environ["MINSHENG_ENVIRONMENT"] = "test"
 from tests import janitor
 
 

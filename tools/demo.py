@@ -72,7 +72,31 @@ def wait_until_ready(endpoints: Endpoints, timeout: float = 120.0) -> list[str]:
     return waiting
 
 
+# Staff accounts of the demo city (development only; the password is public).
+DEMO_PASSWORD = "minsheng-demo-2026"
+DEMO_ACCOUNTS = (("dispatcher", "", "zhang.wei", "张伟（派单）"),
+                 ("supervisor", "", "li.na", "李娜（督办）"),
+                 ("auditor", "", "wang.fang", "王芳（审计）"),
+                 ("unit", "yingzhou", "yingzhou.zhao", "赵强（颍州区）"),
+                 ("unit", "urban-mgmt", "urban.chen", "陈静（城管局）"),
+                 ("channel_adapter", "", "hotline.liu", "刘洋（话务员）"))
+
+
+def demo_accounts() -> None:
+    """Create the demo staff accounts in identity's tables (kept if they exist)."""
+    import contextlib
+    import io
+
+    from services.identity.entrypoints import cli
+
+    for role, unit, username, name in DEMO_ACCOUNTS:
+        args = ["add", username, "--role", role, "--name", name] + (["--unit", unit] if unit else [])
+        with contextlib.redirect_stderr(io.StringIO()):  # "exists already" on a second load
+            cli.main(args, stdin=io.StringIO(DEMO_PASSWORD + "\n"))
+
+
 def load(force: bool = False) -> int:
+    demo_accounts()
     from tools.simulator.drive.run import RunOptions, drive, make_plan
 
     settings = ServiceSettings()
@@ -120,8 +144,9 @@ def where() -> int:
     print("  dispatcher console (统筹):     " + endpoints.dispatch + "/console")
     print("  supervision (督办):            " + endpoints.sla + "/supervision")
     print("  dashboard (亮晒比):            " + endpoints.analytics + "/dashboard")
-    print("\nTokens (8 hours; `make token ROLE=.. UNIT=..` mints more; staff log in at "
-          f"{endpoints.urls.get('identity', 'http://127.0.0.1:8107')}/login):")
+    print(f"\nStaff log in at {endpoints.urls.get('identity', 'http://127.0.0.1:8107')}/login "
+          f"(password {DEMO_PASSWORD}): " + ", ".join(f"{u} ({r})" for r, _, u, _ in DEMO_ACCOUNTS))
+    print("\nTokens (8 hours; `make token ROLE=.. UNIT=..` mints more):")
     for role, unit, sub in ROLES:
         token = auth.mint(settings, sub=sub, role=role, unit=unit)
         print(f"  {role + (':' + unit if unit else ''):<20} {token}")
@@ -143,6 +168,8 @@ A live stream on top: `make demo` (RATE=5 requests/s).""")
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a development platform's client: its development keys mint the tokens
+    os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     loading = commands.add_parser("load", help="load the demo month once")

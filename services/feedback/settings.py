@@ -25,11 +25,14 @@ class FeedbackSettings(ServiceSettings):
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"
 
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.rating_link_secret == DEV_RATING_LINK_SECRET:
+            problems.append("MINSHENG_RATING_LINK_SECRET must be set outside development")
+        return problems
+
     @model_validator(mode="after")
-    def _refuse_development_link_secret(self) -> FeedbackSettings:
-        development = self.environment in ("development", "test")
-        if not development and self.rating_link_secret == DEV_RATING_LINK_SECRET:
-            raise ValueError("MINSHENG_RATING_LINK_SECRET must be set outside development")
+    def _refuse_short_link_secret(self) -> FeedbackSettings:
         if len(self.rating_link_secret.encode()) < 32:
             raise ValueError("MINSHENG_RATING_LINK_SECRET must be at least 32 bytes")
         return self

@@ -27,5 +27,12 @@ class IdentitySettings(ServiceSettings):
             self.token_revocation_schema = self.schema
         return self
 
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if not self.token_signing_key:
+            problems.append("MINSHENG_TOKEN_SIGNING_KEY is not set (the identity service signs "
+                            "staff tokens)")
+        return problems
+
     def redirect_origins(self) -> set[str]:
         return {o.strip().rstrip("/") for o in self.login_redirect_origins.split(",") if o.strip()}

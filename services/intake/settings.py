@@ -6,8 +6,6 @@ import base64
 import hashlib
 from typing import Literal
 
-from pydantic import model_validator
-
 from backbone import auth
 from backbone.settings import DEV_PEPPER, ServiceSettings
 
@@ -63,14 +61,21 @@ class IntakeSettings(ServiceSettings):
     intake_sms_timeout_s: float = 5.0
     intake_sms_sign: str = "阜阳12345"  # the 短信签名 the carrier registered for the city
 
-    @model_validator(mode="after")
-    def _refuse_development_pepper(self) -> IntakeSettings:
-        if self.environment not in ("development", "test"):
-            if self.pseudonym_pepper == DEV_PEPPER:
-                raise ValueError("MINSHENG_PSEUDONYM_PEPPER must be set outside development")
-            if self.identity_master_key == DEV_MASTER_KEY:
-                raise ValueError("MINSHENG_IDENTITY_MASTER_KEY must be set outside development")
-        return self
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.pseudonym_pepper == DEV_PEPPER:
+            problems.append("MINSHENG_PSEUDONYM_PEPPER must be set outside development")
+        if self.identity_master_key == DEV_MASTER_KEY:
+            problems.append("MINSHENG_IDENTITY_MASTER_KEY must be set outside development")
+        if not self.citizen_signing_key:
+            problems.append("MINSHENG_CITIZEN_SIGNING_KEY is not set (intake's citizen-token "
+                            "key)")
+        elif auth.is_dev_kid(auth.kid_of(self.citizen_signing_key)):
+            problems.append("MINSHENG_CITIZEN_SIGNING_KEY is a development key")
+        if not self.intake_sms_url:
+            problems.append("MINSHENG_INTAKE_SMS_URL is not set (the SMS gateway for one-time "
+                            "codes)")
+        return problems
 
     @property
     def shows_codes_in_responses(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -114,6 +115,8 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a development platform's client: its development keys mint the tokens
+    os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
