@@ -40,6 +40,7 @@ from services.dispatch.domain.labelled import (
     train_classifier,
 )
 from services.dispatch.domain.linear import LinearClassifier, char_ngrams, load_linear_model
+from services.dispatch.domain.places import load_gazetteer
 from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
 from tools.recognition.train import route_key, taxonomy_seeds, texts_of
 
@@ -107,7 +108,8 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
     gc.collect()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    clf = LinearClassifier(taxonomy, load_linear_model())
+    clf = LinearClassifier(taxonomy, load_linear_model(),
+                           blank_places=load_gazetteer().without_places)
     load_s = time.perf_counter() - started
     results = [clf.classify(r.text, address=r.address) for r in test]
     texts = [(r.text, r.address) for r in test] * 5

@@ -21,7 +21,7 @@ from services.dispatch.domain.datafiles import load_json
 from tools.recognition.banks import BANKS, DEFAULT_URGENCY
 
 SEED = 20261205
-PER_MATTER = 5
+PER_MATTER = 4
 OUT = Path("services/dispatch/data/labelled_requests.jsonl")
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"

@@ -58,19 +58,22 @@ class Router:
         taxonomy = load_taxonomy()
         table = load_routing_table(routing_version)
         table.check_against(units.registry, set(taxonomy.parent_of))
+        gazetteer = load_gazetteer(extra_places)
         classifier: RequestClassifier | LinearClassifier
         if table.calibrated:
-            classifier = LinearClassifier(taxonomy, load_linear_model())
+            classifier = LinearClassifier(taxonomy, load_linear_model(),
+                                          blank_places=gazetteer.without_places)
             table = table.calibrated_to(classifier.threshold)
         else:
             classifier = train_classifier(RequestClassifier(taxonomy), load_labelled_requests())
+        router = cls(taxonomy=taxonomy, gazetteer=gazetteer, table=table,
+                     units=units, classifier=classifier)
         for t in taught:
             try:
-                classifier.learn(t.text, t.label, address=t.address)
+                router.learn(t.text, t.label, address=t.address)
             except ClassificationError:
                 continue  # a label of a subcategory since retired: it teaches nothing now
-        return cls(taxonomy=taxonomy, gazetteer=load_gazetteer(extra_places), table=table,
-                   units=units, classifier=classifier)
+        return router
 
     def locate(self, place: Place) -> Territory:
         return self.gazetteer.locate(place)

@@ -20,7 +20,7 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,9 +153,13 @@ class LinearClassifier:
     """Suggests category, subcategory, request type and urgency; the same interface as the
     naive Bayes `RequestClassifier` it replaced (which `tools.recognition` still measures)."""
 
-    def __init__(self, taxonomy: Taxonomy, model: LinearModel) -> None:
+    def __init__(self, taxonomy: Taxonomy, model: LinearModel,
+                 blank_places: Callable[[str], str] | None = None) -> None:
         self.taxonomy = taxonomy
         self.model = model
+        # Where a matter is says nothing of what it is: the gazetteer blanks place names
+        # (`Gazetteer.without_places`), in training as here.
+        self.blank_places = blank_places or (lambda text: text)
         unknown = set(model.subcategory.classes) - set(taxonomy.parent_of)
         if unknown:
             raise ClassificationError(f"the model knows subcategories the taxonomy does not: "
@@ -168,8 +172,7 @@ class LinearClassifier:
         return self.model.threshold
 
     def classify(self, text: str, *, address: str = "") -> Classification:
-        if address:
-            text = text.replace(address, " ")
+        text = self.blank_places(text.replace(address, " ") if address else text)
         taught = self._taught.get(normalise(text))
         parts = matters(text)
         vector = self.model.vector(parts[0])
@@ -214,8 +217,7 @@ class LinearClassifier:
         """Remember a dispatcher's label for this text (the model itself learns it at the next
         `python -m tools.recognition train`, which reads the recorded labels)."""
         self.check_label(label)
-        if address:
-            text = text.replace(address, " ")
+        text = self.blank_places(text.replace(address, " ") if address else text)
         with self._lock:
             self._taught[normalise(text)] = label
 

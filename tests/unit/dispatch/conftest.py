@@ -50,9 +50,9 @@ def trained(taxonomy: Taxonomy, labelled_split) -> RequestClassifier:
 
 
 @pytest.fixture(scope="session")
-def linear(taxonomy: Taxonomy) -> LinearClassifier:
-    """The classifier the service runs (the committed model)."""
-    return LinearClassifier(taxonomy, load_linear_model())
+def linear(taxonomy: Taxonomy, gazetteer: Gazetteer) -> LinearClassifier:
+    """The classifier the service runs (the committed model), place names blanked as there."""
+    return LinearClassifier(taxonomy, load_linear_model(), blank_places=gazetteer.without_places)
 
 
 @pytest.fixture(scope="session")
