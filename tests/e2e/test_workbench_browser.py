@@ -205,8 +205,23 @@ def test_the_day_of_a_12345_centre(platform, browser):
     assert [r[0] for r in rows[1:]] == shown and lamp in shown
     assert all("13800001111" not in str(cell) for r in rows for cell in r)
 
-    # -- the unit signs for and replies with a photo ----------------------------------------
+    # -- a supervisor presses the unit (督办) through sla's API ---------------------------------
+    ticket_id = ticket_row(platform, lamp)["ticket_id"]
+
+    def order_issued() -> bool:
+        with platform.client("sla", "supervisor", sub="sup-wang") as c:
+            return c.post("/v1/supervision-orders", json={
+                "ticket_id": ticket_id, "reason": "群众反映强烈，请加快办理",
+                "request_id": f"order-{ticket_id}"}).status_code == 201
+    eventually(order_issued, timeout=30, what="sla to know the ticket and take the order")
+
+    # -- the unit answers the order, signs for and replies with a photo ----------------------
     desk = log_in(browser, platform, f"{unit}-staff", "unit", unit)
+    desk.wait_for_selector(f".order[data-code='{lamp}'] button.answer-order")
+    desk.once("dialog", lambda dialog: dialog.accept("已安排维修班组今日到场处理。"))
+    desk.click(f".order[data-code='{lamp}'] button.answer-order")
+    desk.wait_for_selector("#flash:not(:has-text('提交中'))")
+    assert desk.inner_text("#flash") == "已提交", desk.inner_text("#flash")
     desk.wait_for_selector(f".assignment[data-code='{lamp}'] button.sign-for")
     desk.click(f".assignment[data-code='{lamp}'] button.sign-for")
     form = f".assignment[data-code='{lamp}'] form.reply-form"
@@ -232,6 +247,8 @@ def test_the_day_of_a_12345_centre(platform, browser):
         supervisor.wait_for_selector("#ticket h2")
     events = supervisor.eval_on_selector_all("#timeline li", "ls => ls.map(l => l.dataset.event)")
     assert events.index("AssignmentSignedFor") < events.index("AssignmentReplied")
+    assert "SupervisionOrderAnswered" in events
+    assert "已安排维修班组" in supervisor.inner_text(".order[data-status='answered']")
     shot(supervisor, "ticket")
 
     # -- logging out clears the session -----------------------------------------------------

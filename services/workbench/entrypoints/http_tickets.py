@@ -145,7 +145,7 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
         if staff:
             calls["feedback"] = services.get("feedback", f"/v1/tickets/{row['code']}/feedback",
                                              token=token)
-        if row["case_id"] and principal.role == "dispatcher":
+        if row["case_id"] and principal.role in ("dispatcher", "supervisor"):
             calls["case"] = services.get("intake", f"/v1/tickets/{row['code']}/case",
                                          token=token)
         results = dict(zip(calls, await asyncio.gather(*(part(c) for c in calls.values())),

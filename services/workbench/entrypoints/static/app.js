@@ -142,6 +142,11 @@
       t.reply_masked ? h("p", {class: "reply"}, "答复：" + t.reply_masked) : null,
       h("dl", {class: "facts"}, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === "" ? "—" : v)])),
       section("办理时限（计时）", clocks.length ? h("ul", {}, clocks) : unavailable(data.clocks) || h("p", {}, "暂无")),
+      section("督办", ((data.orders || {}).items || []).length
+        ? h("ul", {}, data.orders.items.map((o) => h("li", {class: "order", "data-status": o.status},
+            `${time(o.issued_at)} 督办 ${o.unit}：${o.reason}（${{open: "待答复", answered: "已答复", closed: "已关闭"}[o.status] || o.status}）`,
+            o.answer_text ? h("div", {class: "detail"}, "答复：" + o.answer_text) : null)))
+        : unavailable(data.orders) || h("p", {}, "无")),
       section("评价与回访", fb ? h("p", {}, `状态 ${fb.status}，第 ${fb.reply_round} 轮，评价 ${zh(RATING, fb.verdict) || "—"}，重办 ${fb.reopen_count} 次`)
         : unavailable(data.feedback) || h("p", {}, "—")),
       section("全流程记录（审计账本）", entries.length ? h("ol", {id: "timeline", class: "timeline"}, entries)
@@ -205,9 +210,10 @@
     const orders = $("#orders"); orders.replaceChildren();
     if (!data.orders.length) orders.append(h("p", {}, "暂无督办单"));
     for (const o of data.orders) {
-      orders.append(h("div", {class: "card order"},
-        h("p", {}, `督办：${o.reason || ""}（工单 ${o.ticket_code || o.ticket_id}）`),
-        h("button", {onclick: prompted("督办答复", (t) => api(`/v1/orders/${o.order_id}/answer`, {method: "POST", json: {text: t}}))}, "答复督办")));
+      orders.append(h("div", {class: "card order", "data-code": o.ticket_code},
+        h("p", {}, `督办：${o.reason || ""}（工单 `, h("a", {href: "#ticket/" + o.ticket_code}, o.ticket_code),
+          `，答复期限 ${time(o.answer_due_at)}）`),
+        h("button", {class: "answer-order", onclick: prompted("督办答复", (t) => api(`/v1/orders/${o.order_id}/answer`, {method: "POST", json: {text: t}}))}, "答复督办")));
     }
   }
 
