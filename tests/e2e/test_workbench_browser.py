@@ -173,6 +173,7 @@ def test_the_day_of_a_12345_centre(platform, browser):
     operator.fill("#call [name=summary]", "阳光小区路灯坏了")  # a likely duplicate shows
     operator.wait_for_selector(f"#similar li[data-code='{lamp}']")
     operator.fill("#call [name=summary]", "请问市政务服务中心周六上午能办事吗")
+    operator.check("#call [name=anonymous]")
     operator.fill("#call [name=address]", "")
     operator.fill("#kb-q", "政务服务中心 上班时间")
     operator.wait_for_selector("#kb li.kb")
@@ -188,6 +189,9 @@ def test_the_day_of_a_12345_centre(platform, browser):
                what="the on-the-spot answer delivered to the citizen")
     answered = ticket_row(platform, question)
     assert answered["unit"] == "city" and "政务服务中心" in answered["reply_masked"]
+    with platform.client("feedback", "channel_adapter") as c:  # the caller rates it by SMS
+        rated = c.post(f"/v1/tickets/{question}/rating", json={"rating": "dissatisfied"})
+        assert rated.status_code == 201, rated.text
 
     # -- the dispatcher filters the list and exports exactly that -----------------------------
     dispatcher = log_in(browser, platform, "disp-li", "dispatcher")
@@ -204,6 +208,15 @@ def test_the_day_of_a_12345_centre(platform, browser):
     assert rows[0][0] == "工单编号" and "诉求内容（已脱敏）" in rows[0]
     assert [r[0] for r in rows[1:]] == shown and lamp in shown
     assert all("13800001111" not in str(cell) for r in rows for cell in r)
+
+    # -- the callback queue: the dissatisfied caller is called back, one click records it -----
+    dispatcher.goto(platform.url("workbench") + "/#callbacks")
+    dispatcher.wait_for_selector(f"#callback-rows tr[data-code='{question}']")
+    shot(dispatcher, "callbacks")
+    dispatcher.click(f"#callback-rows tr[data-code='{question}'] button:has-text('基本满意')")
+    dispatcher.wait_for_selector(f"#flash:has-text('{question} 已记录')")
+    eventually(lambda: status_in(platform, question, "closed"), timeout=30,
+               what="the called-back ticket closed")
 
     # -- a supervisor presses the unit (督办) through sla's API ---------------------------------
     ticket_id = ticket_row(platform, lamp)["ticket_id"]
