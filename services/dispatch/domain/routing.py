@@ -118,16 +118,25 @@ def route(
     if rule is None:
         return NeedsDispatcher(f"路由表v{table.version}中没有“{classification.subcategory}”的规则")
     reasons = [f"分类{classification.subcategory}（置信度{classification.confidence:.2f}）"]
+    judged_apart = table.min_territory_confidence is not None
+    if judged_apart and classification.confidence < table.min_confidence:
+        if rule.territorial:  # the dispatcher still sees where it is
+            reasons.extend(_where(place, gazetteer).reasons)
+        unit = rule.unit if not rule.territorial else _where(place, gazetteer).county
+        return NeedsDispatcher(
+            f"分类置信度{classification.confidence:.2f}低于阈值{table.min_confidence:.2f}，转人工派单",
+            confidence=classification.confidence, suggested_unit=unit, reasons=tuple(reasons))
     if not rule.territorial:
         assert rule.unit is not None
         if not registry.is_active(rule.unit):
             return NeedsDispatcher(f"主管单位{rule.unit}不在册或已撤销", reasons=tuple(reasons))
         reasons.append(f"谁主管谁负责：{classification.subcategory}→{rule.unit}")
         return _decide(rule.unit, classification.confidence, reasons, table, None)
-    territory = place if isinstance(place, Territory) else gazetteer.locate(place)
+    territory = _where(place, gazetteer)
     reasons.extend(territory.reasons)
     if territory.county is None or not registry.is_active(territory.county):
-        return NeedsDispatcher("属地事项但无法确定属地（县区/开发区）", reasons=tuple(reasons))
+        return NeedsDispatcher("属地事项但无法确定属地（县区/开发区），转人工派单",
+                               confidence=classification.confidence, reasons=tuple(reasons))
     reasons.append(f"属地管理：{territory.county}分平台二次派单")
     if table.min_territory_confidence is not None:
         if territory.confidence < table.min_territory_confidence:
@@ -140,6 +149,10 @@ def route(
     else:
         confidence = classification.confidence * territory.confidence
     return _decide(territory.county, confidence, reasons, table, territory.subdistrict)
+
+
+def _where(place: Place | Territory, gazetteer: Gazetteer) -> Territory:
+    return place if isinstance(place, Territory) else gazetteer.locate(place)
 
 
 def _decide(

@@ -10,7 +10,6 @@ from tests.integration.dispatch.harness import VAGUE, DispatchUnderTest
 
 pytestmark = pytest.mark.integration
 
-RUBBISH = ("城南新区三清街道某小区门口道路上垃圾堆积半个多月无人清理，臭气熏天。", "")
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +85,15 @@ async def test_the_fuyang_dispute_from_bounce_backs_to_coordination_and_review(d
 
 
 async def test_a_dispatchers_correction_teaches_the_classifier(dispatch):
-    _, code = await queued(dispatch, RUBBISH)
+    # Too vague for the model: a dispatcher classifies it, and the same words are known at once.
+    unsure = ("门口那个东西又坏了，好几天了，请派人来看看", "")
+    _, code = await queued(dispatch, unsure)
     with dispatch.http() as http:
         r = http.post(f"/v1/tickets/{code}/classification", json={
             "category": "social-affairs", "subcategory": "elderly-care",
             "request_type": "suggestion", "urgency": "simple"})
         assert r.status_code == 200, r.text
-    again, _ = await dispatch.submit(RUBBISH)
+    again, _ = await dispatch.submit(unsure)
     found = await dispatch.wait_for_any(again, ("TicketQueuedForDispatcher", "TicketAssigned"))
     assert found.payload.subcategory == "elderly-care"
 
