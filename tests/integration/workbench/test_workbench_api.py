@@ -140,3 +140,26 @@ async def test_login_failure_when_identity_is_down_says_so(workbench):
     async with workbench.client() as c:
         r = await c.post("/login", data={"username": "a", "password": "b"})
     assert r.status_code == 303 and "/login?error=" in r.headers["location"]
+
+
+async def test_bad_desk_and_hotline_input_is_refused_before_any_other_service_is_called(
+        workbench, city):
+    async with workbench.client("unit", unit="lighting") as c:
+        r = await c.post(f"/v1/desk/{city['lamp']}/reply",
+                         data={"text": "已修复路灯。", "outcome": "resolved"},
+                         files={"files": ("notes.txt", b"plain text, not a picture", "text/plain")})
+        assert r.status_code == 400 and "不是图片或 PDF" in r.json()["detail"]
+        r = await c.post(f"/v1/desk/{city['lamp']}/reply", data={"outcome": "fixed"})
+        assert r.status_code == 422
+        r = await c.post(f"/v1/desk/{city['lamp']}/bounce-back", json={"reason": ""})
+        assert r.status_code == 422
+    async with workbench.client("channel_adapter") as c:
+        r = await c.post("/v1/hotline/calls", json={
+            "caller_number": "13800000000", "summary": "周六办证吗", "knowledge_id": 999999})
+        assert r.status_code == 404 and "知识库" in r.json()["detail"]
+        r = await c.post("/v1/hotline/calls", json={"caller_number": "call me", "summary": "x"})
+        assert r.status_code == 422
+    async with workbench.client("dispatcher") as c:
+        assert (await c.get("/v1/tickets/FY-000000-00000-0")).status_code == 404
+        r = await c.get(f"/v1/tickets/{city['lamp']}/attachments/not-hex")
+        assert r.status_code == 400
