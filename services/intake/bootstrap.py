@@ -30,6 +30,7 @@ from services.intake.adapters import verifications as verification_store
 from services.intake.adapters.recorder import RECORDER_TOPIC
 from services.intake.adapters.sms import sms_gateway_for
 from services.intake.application.answered import AnsweredTickets
+from services.intake.application.attachments import Attachments
 from services.intake.application.bus_requests import BusIntake
 from services.intake.application.citizens import CitizenPolicy, Citizens
 from services.intake.application.merges import Merges
@@ -134,9 +135,11 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
                        loops=_read_side(settings, infra, app), on_stop=[app.close])
     clock = Clock(settings.clock)
     index = ticket_index.TicketIndex(infra.pool, settings.schema)
-    attachments = attachment_store.AttachmentStore(infra.pool, settings.schema)
     keys = identity_store.PostgresCitizenKeyStore(infra.pool, settings.schema)
     vault = IdentityVault(keys, settings.master_keys(), settings.identity_master_key_id)
+    attachments = Attachments(attachment_store.AttachmentStore(infra.pool, settings.schema),
+                              vault, index, retention_s=settings.intake_upload_retention_s)
+    attachments.migrate_legacy()
     committer = GroupCommitter(app, service=settings.service)
     pepper = settings.pseudonym_pepper.encode()
     submissions = Submissions(
@@ -160,7 +163,8 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
                              max_attempts=settings.verification_attempts,
                              token_ttl_s=settings.citizen_token_ttl_s,
                              sms_sign=settings.intake_sms_sign,
-                             show_codes=settings.shows_codes_in_responses))
+                             show_codes=settings.shows_codes_in_responses),
+        attachments=attachments)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
                             settings.lifecycle_topic, settings.topic("intake.replies")))

@@ -40,6 +40,9 @@ class IntakeSettings(ServiceSettings):
 
     max_request_bytes: int = 64 * 1024  # a JSON request; attachments go to /v1/attachments
     max_attachment_bytes: int = 50 * 1024 * 1024
+    # how long an upload stays sealed for intake alone, waiting for a ticket to carry it;
+    # then only the citizens' own copies remain (application/attachments.py)
+    intake_upload_retention_s: float = 24 * 3600
 
     open311_jurisdiction: str = "fuyang.gov.cn"
     duplicate_radius_m: float = 1000

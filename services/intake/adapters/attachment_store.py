@@ -1,7 +1,14 @@
-"""Attachments stored once by content hash, as bytea in intake's schema.
+"""Attachments at rest, encrypted, in intake's schema (see application/attachments.py).
 
-The same photo sent by two citizens (or retried by an adapter) is one row: the insert is
-`ON CONFLICT DO NOTHING` on the SHA-256. Events only ever carry the reference.
+`attachment_uploads`: one row per content hash: the type and size (no personal data) and,
+while the upload waits for its ticket, its bytes sealed under a key of its own (wrapped by
+intake's master key and kept in the same row). Shredding nulls the key and the bytes.
+
+`attachment_copies`: the bytes sealed under the key of the citizen whose ticket carries them
+(owner = pseudonym, or ``ticket:<id>`` for an anonymous ticket), one row per (hash, owner).
+Erasing the citizen destroys that key (crypto-shredding) and deletes these rows.
+
+Events only ever carry the reference (the SHA-256).
 """
 
 from __future__ import annotations
@@ -12,14 +19,24 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from services.intake.domain.attachments import Attachment
+from services.intake.domain.citizen import WrappedKey
 
 
 def create_table(pool: ConnectionPool, schema: str) -> None:
+    s = Identifier(schema)
     with pool.connection() as conn:
-        conn.execute(SQL("CREATE TABLE IF NOT EXISTS {}.attachments ("
+        conn.execute(SQL("CREATE TABLE IF NOT EXISTS {}.attachment_uploads ("
                          " sha256 text PRIMARY KEY, media_type text NOT NULL, kind text NOT NULL,"
-                         " size bigint NOT NULL, content bytea NOT NULL,"
-                         " stored_at timestamptz NOT NULL DEFAULT now())").format(Identifier(schema)))
+                         " size bigint NOT NULL, key_master text, key_nonce bytea, key_ct bytea,"
+                         " nonce bytea, ciphertext bytea,"
+                         " stored_at timestamptz NOT NULL DEFAULT now(), shredded_at timestamptz)"
+                         ).format(s))
+        conn.execute(SQL("CREATE TABLE IF NOT EXISTS {}.attachment_copies ("
+                         " sha256 text NOT NULL, owner text NOT NULL, nonce bytea NOT NULL,"
+                         " ciphertext bytea NOT NULL, sealed_at timestamptz NOT NULL DEFAULT now(),"
+                         " PRIMARY KEY (sha256, owner))").format(s))
+        conn.execute(SQL("CREATE INDEX IF NOT EXISTS attachment_copies_owner"
+                         " ON {}.attachment_copies (owner)").format(s))
 
 
 @dataclass(frozen=True)
@@ -28,37 +45,117 @@ class StoredAttachment:
     media_type: str
     kind: str
     size: int
+    pending: bool = False  # its upload copy (sealed for intake) is still there
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    meta: StoredAttachment
+    key: WrappedKey
+    nonce: bytes
+    ciphertext: bytes
 
 
 class AttachmentStore:
     def __init__(self, pool: ConnectionPool, schema: str):
         self.pool = pool
-        self.table = SQL("{}.attachments").format(Identifier(schema))
+        self.schema = schema
+        self.uploads = SQL("{}.attachment_uploads").format(Identifier(schema))
+        self.copies = SQL("{}.attachment_copies").format(Identifier(schema))
 
-    def put(self, attachment: Attachment, content: bytes) -> bool:
-        """Store the content once; True when it was new."""
+    def put(self, attachment: Attachment, key: WrappedKey, nonce: bytes, ciphertext: bytes
+            ) -> bool:
+        """Store an upload's sealed bytes once; True when the hash is new. A hash whose upload
+        copy was shredded (expired, or erased) takes the new one."""
         with self.pool.connection() as conn:
-            cur = conn.execute(
-                SQL("INSERT INTO {} (sha256, media_type, kind, size, content)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING").format(self.table),
-                (attachment.sha256, attachment.mime, attachment.kind, attachment.size, content))
-            return cur.rowcount == 1
+            row = conn.execute(
+                SQL("INSERT INTO {} AS u (sha256, media_type, kind, size, key_master, key_nonce,"
+                    " key_ct, nonce, ciphertext) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (sha256) DO UPDATE SET key_master = EXCLUDED.key_master,"
+                    " key_nonce = EXCLUDED.key_nonce, key_ct = EXCLUDED.key_ct,"
+                    " nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,"
+                    " stored_at = now(), shredded_at = NULL WHERE u.ciphertext IS NULL"
+                    " RETURNING (xmax = 0)").format(self.uploads),
+                (attachment.sha256, attachment.mime, attachment.kind, attachment.size,
+                 key.master_key_id, key.nonce, key.ciphertext, nonce, ciphertext)).fetchone()
+        return bool(row and row[0])
 
     def describe(self, hashes: list[str]) -> dict[str, StoredAttachment]:
-        """What is stored of these hashes (one round trip; unknown hashes are absent)."""
+        """What is known of these hashes (one round trip; unknown hashes are absent)."""
         if not hashes:
             return {}
         with self.pool.connection() as conn:
             rows = conn.execute(
-                SQL("SELECT sha256, media_type, kind, size FROM {} WHERE sha256 = ANY(%s)")
-                .format(self.table), (hashes,)).fetchall()
-        return {r[0]: StoredAttachment(r[0], r[1], r[2], int(r[3])) for r in rows}
+                SQL("SELECT sha256, media_type, kind, size, ciphertext IS NOT NULL FROM {}"
+                    " WHERE sha256 = ANY(%s)").format(self.uploads), (hashes,)).fetchall()
+        return {r[0]: StoredAttachment(r[0], r[1], r[2], int(r[3]), bool(r[4])) for r in rows}
 
-    def content(self, sha256: str) -> tuple[StoredAttachment, bytes] | None:
+    def pending(self, sha256: str) -> PendingUpload | None:
         with self.pool.connection() as conn:
             row = conn.execute(
-                SQL("SELECT sha256, media_type, kind, size, content FROM {} WHERE sha256 = %s")
-                .format(self.table), (sha256,)).fetchone()
+                SQL("SELECT sha256, media_type, kind, size, key_master, key_nonce, key_ct, nonce,"
+                    " ciphertext FROM {} WHERE sha256 = %s AND ciphertext IS NOT NULL")
+                .format(self.uploads), (sha256,)).fetchone()
         if row is None:
             return None
-        return StoredAttachment(row[0], row[1], row[2], int(row[3])), bytes(row[4])
+        return PendingUpload(StoredAttachment(row[0], row[1], row[2], int(row[3]), True),
+                             WrappedKey(row[4], bytes(row[5]), bytes(row[6])), bytes(row[7]),
+                             bytes(row[8]))
+
+    def owned(self, hashes: list[str], owner: str) -> set[str]:
+        """Which of these hashes have a copy sealed for ``owner``."""
+        if not hashes:
+            return set()
+        with self.pool.connection() as conn:
+            rows = conn.execute(SQL("SELECT sha256 FROM {} WHERE owner = %s AND sha256 = ANY(%s)")
+                                .format(self.copies), (owner, hashes)).fetchall()
+        return {r[0] for r in rows}
+
+    def copy(self, sha256: str, owner: str) -> tuple[bytes, bytes] | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(SQL("SELECT nonce, ciphertext FROM {} WHERE sha256 = %s"
+                                   " AND owner = %s").format(self.copies),
+                               (sha256, owner)).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def put_copy(self, sha256: str, owner: str, nonce: bytes, ciphertext: bytes) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(SQL("INSERT INTO {} (sha256, owner, nonce, ciphertext)"
+                             " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING")
+                         .format(self.copies), (sha256, owner, nonce, ciphertext))
+
+    def shred(self, hashes: list[str], owner: str) -> None:
+        """Erasure: delete the owner's copies and the upload copies of these hashes."""
+        with self.pool.connection() as conn:
+            conn.execute(SQL("DELETE FROM {} WHERE owner = %s").format(self.copies), (owner,))
+            if hashes:
+                conn.execute(SQL("UPDATE {} SET key_master = NULL, key_nonce = NULL,"
+                                 " key_ct = NULL, nonce = NULL, ciphertext = NULL,"
+                                 " shredded_at = now() WHERE sha256 = ANY(%s)")
+                             .format(self.uploads), (hashes,))
+
+    def expire(self, older_than_s: float) -> int:
+        """Shred upload copies older than this (their tickets hold their own copies by then)."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                SQL("UPDATE {} SET key_master = NULL, key_nonce = NULL, key_ct = NULL,"
+                    " nonce = NULL, ciphertext = NULL, shredded_at = now()"
+                    " WHERE ciphertext IS NOT NULL"
+                    " AND stored_at < now() - make_interval(secs => %s)").format(self.uploads),
+                (older_than_s,))
+            return cur.rowcount
+
+    def legacy_clear(self) -> list[tuple[str, bytes]]:
+        """Rows of the old `attachments` table (clear bytes), if it is still there."""
+        with self.pool.connection() as conn:
+            found = conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+                                 " AND table_name = 'attachments'", (self.schema,)).fetchone()
+            if not found:
+                return []
+            rows = conn.execute(SQL("SELECT sha256, content FROM {}.attachments")
+                                .format(Identifier(self.schema))).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def drop_legacy(self) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(SQL("DROP TABLE IF EXISTS {}.attachments").format(Identifier(self.schema)))

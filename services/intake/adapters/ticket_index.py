@@ -47,6 +47,9 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
                            ("category_time", "category, submitted_at")):
             conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {}.ticket_index (" + cols + ")")
                          .format(Identifier(f"ticket_index_{name}"), s))
+        # who holds a ticket that carries this attachment (GET /v1/attachments/{sha256})
+        conn.execute(SQL("CREATE INDEX IF NOT EXISTS ticket_index_attachments ON"
+                         " {}.ticket_index USING gin (attachments jsonb_path_ops)").format(s))
 
 
 def _add_answered_at(conn: Any, schema: str) -> None:
@@ -139,6 +142,12 @@ class TicketIndex:
 
     def by_codes(self, codes: list[str]) -> list[dict[str, Any]]:
         return self._select(SQL("code = ANY(%s)"), [codes], limit=max(1, len(codes)))
+
+    def carrying_attachment(self, sha256: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The tickets whose attachments include this hash: who may read it, under whose key."""
+        return self._select(SQL("attachments @> %s::jsonb"),
+                            [json.dumps([{"sha256": sha256}])], limit=limit,
+                            columns="ticket_id, code, citizen, unit, erased, submitted_at")
 
     def of_citizen(self, citizen: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._select(SQL("citizen = %s"), [citizen], limit=limit)

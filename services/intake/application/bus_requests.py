@@ -122,6 +122,9 @@ class BusIntake:
             uow.add(aggregate)
         for statement in prepared.sql:  # the index row: the code in the reply reads back at once
             uow.execute(statement)
+        # its files under the citizen's key (before the commit: a copy of a ticket that then
+        # fails to commit is an orphan under the same citizen's key, never a leak)
+        self.submissions.keep_attachments(prepared)
         result = prepared.result
         return _answer(adapter_id, request_id, at, status=result.status, code=result.code,
                        ticket_id=str(result.ticket_id), reason_code=result.reason_code or "",

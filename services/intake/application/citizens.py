@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from backbone import auth
 from backbone.privacy import mask_phone
@@ -23,6 +24,7 @@ from backbone.store import EventContext
 from services.intake.adapters.sms import OutboxSmsGateway, SmsGateway, SmsUnavailableError
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.adapters.verifications import VerificationStore
+from services.intake.application.attachments import Attachments
 from services.intake.application.submissions import IntakeApplication
 from services.intake.domain.citizen import (
     CitizenIdentity,
@@ -66,7 +68,8 @@ class CitizenPolicy:
 class Citizens:
     def __init__(self, *, app: IntakeApplication, index: TicketIndex,
                  verifications: VerificationStore, vault: IdentityVault, pepper: bytes,
-                 issuer: auth.Issuer, policy: CitizenPolicy, sms: SmsGateway | None = None):
+                 issuer: auth.Issuer, policy: CitizenPolicy, sms: SmsGateway | None = None,
+                 attachments: Attachments | None = None):
         self.app = app
         self.index = index
         self.verifications = verifications
@@ -75,6 +78,7 @@ class Citizens:
         self.issuer = issuer  # intake's citizen-only key (kid citizen-...)
         self.policy = policy
         self.sms = sms or OutboxSmsGateway()
+        self.attachments = attachments  # their photos and videos are shredded with them
         # One code a minute per phone, three in a burst: codes cost money and invite guessing.
         self.code_limiter = KeyedRateLimiter(3, 1 / 60, time.monotonic)
 
@@ -173,13 +177,25 @@ class Citizens:
         ticket_ids = list(dict.fromkeys([*(ticket_ids or []), *listed]))
         now = datetime.now(UTC)
         erased = []
-        for ticket_id in ticket_ids:
-            ticket: Ticket = self.app.repository.get(ticket_id)
-            if ticket.erased:
-                continue
-            ticket.erase_identity(at=now)
-            self.app.save(ticket, context=EventContext(
-                ticket_id=str(ticket.id), ticket_code=ticket.code, actor_role=actor_role,
-                actor_id=actor_id))
-            erased.append(ticket.code)
+        tickets: list[Ticket] = [self.app.repository.get(t) for t in ticket_ids]
+        if self.attachments is not None:
+            self.attachments.shred(citizen, [r["sha256"] if isinstance(r, dict) else str(r)
+                                             for t in tickets for r in t.attachment_refs])
+        for ticket in tickets:
+            for attempt in range(3):  # the projector may merge the ticket at the same moment
+                if attempt:
+                    ticket = self.app.repository.get(ticket.id)
+                if ticket.erased:
+                    break
+                ticket.erase_identity(at=now)
+                try:
+                    self.app.save(ticket, context=EventContext(
+                        ticket_id=str(ticket.id), ticket_code=ticket.code,
+                        actor_role=actor_role, actor_id=actor_id))
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+                    continue
+                erased.append(ticket.code)
+                break
         return {"erased": True, "tickets": erased}

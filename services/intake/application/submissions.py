@@ -24,10 +24,10 @@ from eventsourcing.persistence import IntegrityError
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext, Statement
-from services.intake.adapters.attachment_store import AttachmentStore
 from services.intake.adapters.codes import CodeSequence
 from services.intake.adapters.ticket_index import TicketIndex, rejected_columns, submitted_columns
 from services.intake.application.answered import AnsweredLookup, NoAnsweredTickets
+from services.intake.application.attachments import Attachments, ticket_owner
 from services.intake.application.sealing import ContactSealing, KeyClaim
 from services.intake.domain.channels import Channel, TicketDraft
 from services.intake.domain.citizen import IdentityVault, MaskedContact, pseudonym
@@ -106,6 +106,8 @@ class Prepared:
     key_claim: KeyClaim | None = None  # a new citizen's key, stored by the same transaction
     # the ticket's index row, written by the same transaction: read your own writes
     sql: list[Statement] = field(default_factory=list)
+    # (owner, hashes): the files to seal under the ticket's citizen's key once it is saved
+    attachments: tuple[str, list[str]] = ("", [])
 
 
 def _masked_contact(draft: TicketDraft) -> dict[str, Any] | None:
@@ -137,7 +139,7 @@ class Submissions:
     def __init__(self, *, app: IntakeApplication, committer: GroupCommitter,
                  codes: CodeSequence,
                  rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes,
-                 attachments: AttachmentStore, vault: IdentityVault,
+                 attachments: Attachments, vault: IdentityVault,
                  throttle: SubmissionThrottle, answered: AnsweredLookup | None = None,
                  sealing: ContactSealing | None = None, index: TicketIndex | None = None):
         self.app = app
@@ -171,10 +173,10 @@ class Submissions:
         return Submitted(ticket.code, ticket.id, ticket.status, rejection.get("reason_code"),
                          rejection.get("reason_text_zh"), replayed=True)
 
-    def _attachment_refs(self, draft: TicketDraft) -> list[dict[str, Any]]:
+    def _attachment_refs(self, draft: TicketDraft, citizen: str | None) -> list[dict[str, Any]]:
         if not draft.attachments:
             return []
-        stored = self.attachments.describe([a.sha256 for a in draft.attachments])
+        stored = self.attachments.usable([a.sha256 for a in draft.attachments], citizen)
         refs = []
         for a in draft.attachments:
             found = stored.get(a.sha256)
@@ -205,7 +207,7 @@ class Submissions:
         decision = self.throttle.admit(adapter_id, citizen)
         if not decision.allowed:
             raise RateLimitedError(decision.limited_by or "adapter", decision.retry_after_seconds)
-        refs = self._attachment_refs(draft)
+        refs = self._attachment_refs(draft, citizen)
         verdict = review(
             Submission(text=(draft.title or "") + draft.text, submitted_at=now,
                        attachment_count=len(draft.attachments),
@@ -248,7 +250,15 @@ class Submissions:
                                                in_transaction=key_in_transaction)
             aggregates.append(contact)
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
-        return Prepared(result, aggregates, ctx, claim, self._index_rows(ticket, now))
+        return Prepared(result, aggregates, ctx, claim, self._index_rows(ticket, now),
+                        attachments=(ticket_owner(citizen, ticket.id),
+                                     [r["sha256"] for r in refs]))
+
+    def keep_attachments(self, prepared: Prepared) -> None:
+        """The saved ticket's files, sealed under its citizen's key (see application.attachments)."""
+        owner, hashes = prepared.attachments
+        if hashes:
+            self.attachments.keep_for(owner, hashes)
 
     def _index_rows(self, ticket: Ticket, now: datetime) -> list[Statement]:
         """The ticket's row in the read model, so a client that got the code can read the
@@ -280,6 +290,7 @@ class Submissions:
             if replay is None:
                 raise
             return replay
+        self.keep_attachments(prepared)
         return prepared.result
 
     def get(self, code: str) -> Ticket | None:

@@ -291,6 +291,51 @@ class IdentityVault:
             raise IdentityTamperedError("the sealed identity failed authentication") from exc
         return CitizenIdentity.from_json(plain)
 
+    # --- bytes under the same keys: attachments (photos, videos) -----------------------------
+
+    def seal_bytes(self, owner: str, content: bytes, label: str) -> tuple[bytes, bytes]:
+        """Encrypt ``content`` under ``owner``'s data key (a citizen's pseudonym, or
+        ``ticket:<id>`` for an anonymous ticket), made on first use: (nonce, ciphertext).
+        ``label`` (an attachment's SHA-256) is bound in as associated data with the owner, so
+        a copy cannot be passed off as another file or another owner's. Erasing the owner
+        (``erase``) makes it unreadable, like their sealed identity."""
+        nonce = os.urandom(_NONCE_BYTES)
+        aad = owner.encode() + b"\x00" + label.encode()
+        return nonce, AESGCM(self._data_key(owner, create=True)).encrypt(nonce, content, aad)
+
+    def open_bytes(self, owner: str, nonce: bytes, ciphertext: bytes, label: str) -> bytes:
+        """Decrypt what ``seal_bytes`` made; ``IdentityErasedError`` once the owner was erased."""
+        data_key = self._data_key(owner, create=False)
+        try:
+            return AESGCM(data_key).decrypt(nonce, ciphertext,
+                                            owner.encode() + b"\x00" + label.encode())
+        except InvalidTag as exc:
+            if self._store.is_destroyed(owner):
+                raise IdentityErasedError("this copy predates its owner's erasure") from exc
+            raise IdentityTamperedError("the sealed bytes failed authentication") from exc
+
+    def seal_bytes_once(self, owner: str, content: bytes, label: str
+                        ) -> tuple[WrappedKey, bytes, bytes]:
+        """Encrypt under a fresh data key of its own, wrapped by the master key but NOT put in
+        the key store: (wrapped key, nonce, ciphertext). The caller keeps the wrapped key beside
+        the ciphertext (an upload waiting for its ticket): deleting that row destroys both."""
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(_NONCE_BYTES)
+        aad = owner.encode() + b"\x00" + label.encode()
+        return self._wrap(owner, data_key), nonce, AESGCM(data_key).encrypt(nonce, content, aad)
+
+    def open_bytes_once(self, owner: str, wrapped: WrappedKey, nonce: bytes, ciphertext: bytes,
+                        label: str) -> bytes:
+        try:
+            return AESGCM(self._unwrap(owner, wrapped)).decrypt(
+                nonce, ciphertext, owner.encode() + b"\x00" + label.encode())
+        except InvalidTag as exc:
+            raise IdentityTamperedError("the sealed bytes failed authentication") from exc
+
+    def was_erased(self, owner: str) -> bool:
+        """The owner's key was destroyed at some time (they may have come back since)."""
+        return self._store.is_destroyed(owner)
+
     def erase(self, citizen: str) -> None:
         """Crypto-shred: destroy the citizen's data key."""
         self._unsaved.pop(citizen, None)

@@ -14,7 +14,12 @@ from backbone import auth
 from backbone.clock import Clock
 from backbone.http import ClientError, ConflictError, NotFoundError, require
 from backbone.store import EventContext
-from services.intake.adapters.attachment_store import AttachmentStore
+from services.intake.application.attachments import (
+    AttachmentDeniedError,
+    AttachmentGoneError,
+    AttachmentMissingError,
+    Attachments,
+)
 from services.intake.application.citizens import CitizenError, Citizens
 from services.intake.application.merges import MergeError, Merges, TicketNotFoundError
 from services.intake.application.submissions import (
@@ -23,7 +28,7 @@ from services.intake.application.submissions import (
     Submissions,
     Submitted,
 )
-from services.intake.domain.attachments import AttachmentRejectedError, inspect_attachment
+from services.intake.domain.attachments import AttachmentRejectedError
 from services.intake.domain.channels import ChannelInput, to_ticket_draft
 from services.intake.domain.ticket import CaseError, TicketError
 from services.intake.domain.ticket_code import InvalidTicketCodeError, canonical_code
@@ -32,7 +37,8 @@ from services.intake.entrypoints.examples import CHANNEL_EXAMPLES
 AdapterDep = Annotated[auth.Principal, require("channel_adapter")]
 StaffDep = Annotated[auth.Principal, require("channel_adapter", "dispatcher", "supervisor")]
 DispatcherDep = Annotated[auth.Principal, require("dispatcher", "supervisor")]
-ViewerDep = Annotated[auth.Principal, require("dispatcher", "supervisor", "unit", "auditor")]
+AttachmentReaderDep = Annotated[auth.Principal,
+                               require("dispatcher", "supervisor", "unit", "citizen")]
 
 
 class UnprocessableError(ClientError):
@@ -111,37 +117,44 @@ def router(submissions: Submissions, clock: Clock) -> APIRouter:
     return api
 
 
-def attachments_router(store: AttachmentStore, max_bytes: int) -> APIRouter:
+def attachments_router(attachments: Attachments, max_bytes: int) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["attachments"])
 
     @api.post("/attachments", status_code=201)
     async def upload_attachment(principal: AdapterDep,
                                 file: Annotated[UploadFile, File(description="one file")]
                                 ) -> JSONResponse:
-        """Upload one picture, short video or PDF; stored once by content hash. Put the returned
+        """Upload one picture, short video or PDF; stored once by content hash, encrypted (for
+        intake until a ticket carries it, then under the citizen's key). Put the returned
         reference in a request's pictures / videos / attachments."""
         content = await file.read(max_bytes + 1)
         if len(content) > max_bytes:
             raise ClientError(f"the file is over {max_bytes // (1024 * 1024)} MB")
         try:
-            found = inspect_attachment(content)
+            found, new = await run_in_threadpool(attachments.upload, content)
         except AttachmentRejectedError as exc:
             raise UnprocessableError(str(exc)) from exc
-        new = await run_in_threadpool(store.put, found, content)
         return JSONResponse({"sha256": found.sha256, "kind": found.kind, "media_type": found.mime,
                              "size": found.size, "new": new}, status_code=201 if new else 200)
 
     @api.get("/attachments/{sha256}")
-    def download_attachment(sha256: str, principal: ViewerDep) -> Response:
-        """The stored bytes of an attachment (staff and handling units)."""
+    def download_attachment(sha256: str, principal: AttachmentReaderDep) -> Response:
+        """An attachment's bytes: to the unit handling a ticket that carries it, dispatchers,
+        supervisors and the ticket's citizen (403 for anyone else; 410 once the citizen was
+        erased)."""
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ClientError("an attachment reference is 64 lower-case hex digits (SHA-256)")
-        found = store.content(sha256)
-        if found is None:
-            raise NotFoundError("no attachment with that reference")
-        meta, content = found
-        return Response(content, media_type=meta.media_type,
-                        headers={"Cache-Control": "private, max-age=86400"})
+        try:
+            found = attachments.read(sha256, principal)
+        except AttachmentDeniedError as exc:
+            raise auth.ForbiddenError(str(exc)) from exc
+        except AttachmentGoneError as exc:
+            raise GoneError(str(exc)) from exc
+        except AttachmentMissingError as exc:
+            raise NotFoundError(str(exc)) from exc
+        return Response(found.content, media_type=found.meta.media_type,
+                        headers={"Cache-Control": "private, no-store",
+                                 "X-Content-Type-Options": "nosniff"})
 
     return api
 
