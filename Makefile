@@ -42,6 +42,7 @@ install: $(VENV)/.installed $(WEB_ASSETS)
 infra: install
 	$(PY) -m backbone.auth dev-keys >/dev/null
 	$(PY) deploy/local/infra.py up
+	-$(PY) -m tools.bus_security provision  # SCRAM users + ACLs on the secured listener (19094)
 
 # --- running ----------------------------------------------------------------------------
 services: infra

@@ -50,6 +50,7 @@ from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
 from backbone import events
+from backbone.kafka import client_options
 from backbone.logs import ticket_id_var, trace_id_var
 from backbone.settings import ServiceSettings
 from backbone.store import (
@@ -196,7 +197,7 @@ class IdempotentConsumer:
     # -- Kafka -----------------------------------------------------------------------------
     def _make_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_options(self.settings),  # type: ignore[arg-type]
             group_id=self.settings.group(self.name),
             client_id=f"minsheng-{self.name}",
             enable_auto_commit=False,

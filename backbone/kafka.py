@@ -13,6 +13,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from backbone.settings import ServiceSettings
 
@@ -31,10 +32,47 @@ def base_topics(settings: ServiceSettings) -> dict[str, int]:
     }
 
 
+def client_options(settings: ServiceSettings) -> dict[str, object]:
+    """How every Kafka client of a service reaches the brokers: bootstrap servers and the
+    wire's security (MINSHENG_KAFKA_SECURITY_PROTOCOL, _SASL_USERNAME, _SASL_PASSWORD,
+    _SSL_CAFILE). PLAINTEXT is the local development listener; with SASL the service is its
+    own SCRAM principal, which the brokers' ACLs confine to its topics (backbone/bus_access)."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, object] = {"bootstrap_servers": settings.kafka_bootstrap,
+                                  "security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
+            raise ValueError(f"MINSHENG_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                             "MINSHENG_KAFKA_SASL_USERNAME and MINSHENG_KAFKA_SASL_PASSWORD")
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password)
+    if protocol in ("SSL", "SASL_SSL"):
+        # verifies the brokers' certificates and host names against this CA (or the system's)
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile or None)
+    return options
+
+
+def faust_credentials(settings: ServiceSettings) -> object | None:
+    """The same wire security for a faust app (`broker_credentials`); None for PLAINTEXT."""
+    options = client_options(settings)
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    import faust  # (only analytics' surge worker runs faust)
+
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])  # type: ignore[arg-type]
+    return faust.SASLCredentials(username=settings.kafka_sasl_username,
+                                 password=settings.kafka_sasl_password,
+                                 mechanism=settings.kafka_sasl_mechanism,
+                                 ssl_context=options.get("ssl_context"))  # type: ignore[arg-type]
+
+
 def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaProducer:
     """Idempotent producer with acks=all: a retried send never duplicates or reorders."""
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **client_options(settings),
         "client_id": f"minsheng-{settings.service}",
         "enable_idempotence": True,
         "acks": "all",
@@ -57,7 +95,7 @@ def new_topic(settings: ServiceSettings, name: str, partitions: int) -> NewTopic
 async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> None:
     """Create the topics that do not exist yet (idempotent; safe when several race), with
     the replication factor and `min.insync.replicas` of the settings."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+    admin = AIOKafkaAdminClient(**client_options(settings),  # type: ignore[arg-type]
                                 client_id=f"minsheng-{settings.service}-admin")
     await admin.start()
     try:

@@ -33,6 +33,18 @@ class ServiceSettings(BaseSettings):
     # 3 and 2 on a cluster, so one broker's loss keeps every topic writable and durable.
     kafka_replication_factor: int = 1
     kafka_min_insync_replicas: int = 1
+    # The bus's wire (docs/security.md): PLAINTEXT is the local development listener (19092);
+    # SASL_PLAINTEXT / SASL_SSL authenticate this service's own SCRAM principal, whose ACLs
+    # let it write only its own topics and read what it consumes (backbone/bus_access.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = \
+        "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""  # the CA that signed the brokers' certificates (PEM)
+    # TLS on this service's own HTTP and gRPC listeners (PEM files); empty: plain
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432

@@ -33,6 +33,12 @@ DATA = Path(os.environ.get("MINSHENG_DATA", ROOT / ".data"))
 KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "19092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "19093"))
 PG_PORT = int(os.environ.get("PGPORT", "55432"))
+# The secured listeners beside the development PLAINTEXT one (docs/security.md): SASL/SCRAM-
+# SHA-512 with ACLs (0: none), and SASL_SSL when a certificate and key are given (PEM files).
+KAFKA_SASL_PORT = int(os.environ.get("KAFKA_SASL_PORT", "19094") or 0)
+KAFKA_SSL_PORT = int(os.environ.get("KAFKA_SSL_PORT", "0") or 0)
+KAFKA_TLS_CERT_FILE = os.environ.get("KAFKA_TLS_CERT_FILE", "")
+KAFKA_TLS_KEY_FILE = os.environ.get("KAFKA_TLS_KEY_FILE", "")
 PG_SYSTEM_USER = "minsheng-pg"  # PostgreSQL refuses to run as root
 
 
@@ -123,6 +129,47 @@ def java_cmd(main: str, *args: str, logs_dir: Path = KAFKA_DIR, heap: str = "") 
     ]
 
 
+def security_overrides() -> dict[str, str]:
+    """The single broker's secured listeners and authorizer, beside PLAINTEXT.
+
+    SASL_PLAINTEXT (KAFKA_SASL_PORT, 19094) and SASL_SSL (KAFKA_SSL_PORT, with the PEM
+    certificate chain and PKCS#8 key of KAFKA_TLS_CERT_FILE / _KEY_FILE) authenticate SCRAM-SHA-
+    512 users, which KRaft's StandardAuthorizer holds to their ACLs (tools/bus_security.py makes
+    both). ANONYMOUS, the principal of the PLAINTEXT and controller listeners, is a super user:
+    the development listener 19092 stays as open as before (bound to 127.0.0.1) and the broker
+    reaches its own controller; a deployment drops PLAINTEXT (docs/security.md)."""
+    if not KAFKA_SASL_PORT and not KAFKA_SSL_PORT:
+        return {}
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    names = {"PLAINTEXT": KAFKA_PORT}
+    out = {"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+           "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+           "super.users": "User:ANONYMOUS",
+           "allow.everyone.if.no.acl.found": "false"}
+    if KAFKA_SASL_PORT:
+        names["SASL_PLAINTEXT"] = KAFKA_SASL_PORT
+        out["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"] = scram
+    if KAFKA_SSL_PORT:
+        if not (KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE):
+            raise SystemExit("[infra] KAFKA_SSL_PORT needs KAFKA_TLS_CERT_FILE and "
+                             "KAFKA_TLS_KEY_FILE (PEM)")
+        # Kafka's PEM key store: the private key and the certificate chain in one file
+        keystore = KAFKA_DIR / "broker-keystore.pem"
+        keystore.write_text(Path(KAFKA_TLS_KEY_FILE).read_text().strip() + "\n"
+                            + Path(KAFKA_TLS_CERT_FILE).read_text().strip() + "\n")
+        keystore.chmod(0o600)
+        names["SASL_SSL"] = KAFKA_SSL_PORT
+        out["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"] = scram
+        out["listener.name.sasl_ssl.ssl.keystore.type"] = "PEM"
+        out["listener.name.sasl_ssl.ssl.keystore.location"] = str(keystore)
+    out["listeners"] = ",".join([f"{n}://127.0.0.1:{p}" for n, p in names.items()]
+                                + [f"CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}"])
+    out["advertised.listeners"] = ",".join(f"{n}://127.0.0.1:{p}" for n, p in names.items())
+    out["listener.security.protocol.map"] = ",".join(
+        ["CONTROLLER:PLAINTEXT", *(f"{n}:{n}" for n in names)])
+    return out
+
+
 def kafka_config() -> Path:
     template = (ROOT / "deploy/kafka/server.properties.template").read_text()
     text = (
@@ -130,8 +177,17 @@ def kafka_config() -> Path:
         .replace("${KAFKA_CONTROLLER_PORT}", str(KAFKA_CONTROLLER_PORT))
         .replace("${KAFKA_DATA}", str(KAFKA_DIR))
     )
+    KAFKA_DIR.mkdir(parents=True, exist_ok=True)
+    overrides = security_overrides()
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.startswith("#") and key in overrides:
+            line = f"{key}={overrides.pop(key)}"
+        lines.append(line)
+    lines += [f"{k}={v}" for k, v in overrides.items()]
     path = KAFKA_DIR / "server.properties"
-    path.write_text(text)
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 

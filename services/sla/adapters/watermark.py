@@ -54,10 +54,11 @@ def watermark(times: PartitionTimes, lagging: set[tuple[str, int]]) -> dt.dateti
 class EndOffsets:
     """Asks the broker how far each partition of the topic goes (no consumer group)."""
 
-    def __init__(self, bootstrap: str, topic: str, producer: AIOKafkaProducer):
+    def __init__(self, kafka: dict[str, object], topic: str, producer: AIOKafkaProducer):
+        """`kafka`: the client options (backbone.kafka.client_options)."""
         self.topic = topic
         self.producer = producer  # its partitions_for() waits for the topic's metadata
-        self.client = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+        self.client = AIOKafkaConsumer(**kafka, group_id=None,  # type: ignore[arg-type]
                                        enable_auto_commit=False)
         self.started = False
 

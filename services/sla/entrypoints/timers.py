@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
+from backbone.kafka import client_options
 from backbone.ownership import PartitionOwnership
 from services.sla.adapters import watermark
 from services.sla.application.desk import Desk
@@ -35,7 +36,7 @@ class TimeSource:
         self.settings = settings
         self.pool = pool
         self.event_time = settings.clock == "event"
-        self.ends = watermark.EndOffsets(settings.kafka_bootstrap, settings.lifecycle_topic,
+        self.ends = watermark.EndOffsets(client_options(settings), settings.lifecycle_topic,
                                          producer)
         self.last: dt.datetime | None = None
         self._ends: dict[tuple[str, int], int] | None = None
