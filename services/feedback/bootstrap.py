@@ -4,7 +4,7 @@ projection and timer. No I/O at import."""
 from __future__ import annotations
 
 from backbone.clock import Clock
-from backbone.consumer import Handlers, IdempotentConsumer
+from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
 from backbone.ownership import PartitionOwnership
@@ -14,6 +14,7 @@ from backbone.store import application_env
 from services.feedback.adapters import read_models
 from services.feedback.adapters.own_log import OwnLogProjection
 from services.feedback.adapters.registry import load_registry
+from services.feedback.application import handlers as handler_tables
 from services.feedback.application.answers import AnswerComposer
 from services.feedback.application.app import FeedbackApplication
 from services.feedback.application.following import Following
@@ -60,7 +61,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
                         translate=publisher.translate)
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
-        topics=[settings.lifecycle_topic], handlers=Handlers(Upstream(policy).table()),
+        topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(Upstream(policy)),
         producer=infra.producer, app=app)
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,

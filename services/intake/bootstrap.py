@@ -29,6 +29,7 @@ from services.intake.adapters import (
 from services.intake.adapters import verifications as verification_store
 from services.intake.adapters.recorder import RECORDER_TOPIC
 from services.intake.adapters.sms import sms_gateway_for
+from services.intake.application import handlers as handler_tables
 from services.intake.application.answered import AnsweredTickets
 from services.intake.application.attachments import Attachments
 from services.intake.application.bus_requests import BusIntake
@@ -44,7 +45,6 @@ from services.intake.entrypoints import (
     bus,
     citizens_api,
     http_api,
-    lifecycle,
     limits,
     open311,
     publications,
@@ -120,7 +120,7 @@ def _read_side(settings: IntakeSettings, infra: Infrastructure,
                                 interval_s=settings.projector_interval_ms / 1000)
     facts = IdempotentConsumer(
         name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
-        topics=[settings.lifecycle_topic], handlers=lifecycle.handlers(index))
+        topics=[settings.lifecycle_topic], handlers=handler_tables.lifecycle(index))
     return [projector.run, facts.run]
 
 

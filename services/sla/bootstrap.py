@@ -15,6 +15,7 @@ from backbone.runtime import Service, connect
 from backbone.store import application_env
 from services.sla.application.app import Rules, SlaApplication
 from services.sla.application.desk import Desk
+from services.sla.application.handlers import handlers
 from services.sla.application.schedules import Schedules
 from services.sla.application.upstream import Upstream
 from services.sla.application.views import Views
@@ -43,7 +44,7 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     upstream = Upstream(rules=app.rules, pool=infra.pool, schema=schema,
                         extension_auto_approve_days=settings.extension_auto_approve_days)
     consumer = build_consumer(settings=settings, infra=infra, app=app,
-                              handlers=upstream.table(), lock=lock)
+                              handlers=handlers(upstream), lock=lock)
     time = TimeSource(settings, infra.pool, infra.producer)
     timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time,
                        ownership=PartitionOwnership.of(consumer, settings.lifecycle_topic))

@@ -1,6 +1,7 @@
 """What feedback does with other services' lifecycle events (aggregate mode).
 
-Declared as data in `HANDLERS`: event type -> handler. Every handler tolerates facts about
+Which event type goes to which handler: the table in application/handlers.py. Every handler
+tolerates facts about
 tickets it has not seen (a consumer may start after the topic's retention dropped a ticket's
 beginning) and redelivered or out-of-place facts: those change nothing.
 """
@@ -8,7 +9,6 @@ beginning) and redelivered or out-of-place facts: those change nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -112,15 +112,6 @@ class Upstream:
         feedback.deliver_reply(unit_code=unit, reply_outcome=outcome,
                                delivered_at=d.occurred_at, reply_text=reply)
         uow.add(feedback)
-
-    def table(self) -> dict[str, Callable[..., None]]:
-        return {
-            "TicketSubmitted": self.ticket_submitted,
-            "TicketMergedIntoCase": self.ticket_merged,
-            "TicketUnmergedFromCase": self.ticket_unmerged,
-            "ReplyReviewed": self.reply_reviewed,
-            "TicketAnsweredOnSpot": self.answered_on_spot,
-        }
 
 
 def _with(envelope: Any, ticket_id: str, code: str) -> Any:

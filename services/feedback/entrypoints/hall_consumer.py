@@ -17,6 +17,7 @@ from backbone.clock import Clock
 from backbone.consumer import Handlers
 from services.feedback.adapters.read_models import to_json
 from services.feedback.adapters.registry import Registry
+from services.feedback.application import handlers as handler_tables
 from services.feedback.application.hall_projection import (
     EVENT_LABELS_ZH,
     FACT_UPDATES,
@@ -39,8 +40,7 @@ class HallProjector:
         self.registry = registry
 
     def handlers(self) -> Handlers:
-        return Handlers({name: self.project for name in events.catalogue()},
-                        batch=self.project_batch)
+        return handler_tables.hall(self)
 
     def project_batch(self, pairs: list[tuple[events.DecodedEvent, Any]],
                       cur: psycopg.Cursor[Any]) -> None:

@@ -1,8 +1,8 @@
 """What the SLA service does with the other services' facts (the consumer's handlers).
 
 Each handler reads the ticket's aggregates, first fires what the ticket owed before the
-fact's own time (``fire_ticket``), then applies the fact at that time. The table at the end
-says which fact goes to which handler.
+fact's own time (``fire_ticket``), then applies the fact at that time. Which fact goes to
+which handler: the table in application/handlers.py.
 
 Tolerance: facts come from one partition per ticket, in order, but the SLA consumer may start
 late or see a fact whose precondition it never saw. A fact for a ticket with no clock starts
@@ -243,42 +243,9 @@ class Upstream:
         for order in book.open_orders(d.ticket_id):
             order.close(closed_by="sla", note="工单已办结", at=max(at, order.modified_on))
 
-    # -- the table -----------------------------------------------------------------------------
     @staticmethod
     def _tolerate(step: Callable[[], None], d: DecodedEvent) -> None:
         try:
             step()
         except (AssignmentError, ClockSettledError) as exc:
             log.info("%s not applied: %s", d.event_type, exc)
-
-    def table(self) -> dict[str, Callable[[DecodedEvent, UnitOfWork], None]]:
-        return {name: _stamped(handler) for name, handler in self._handlers().items()}
-
-    def _handlers(self) -> dict[str, Callable[[DecodedEvent, UnitOfWork], None]]:
-        return {
-            "TicketAccepted": self.ticket_accepted,
-            "TicketAssigned": self.ticket_assigned,
-            "AssignmentSignedFor": self.signed_for,
-            "AssignmentBouncedBack": self.bounced_back,
-            "AssignmentWithdrawn": self.withdrawn,
-            "AssignmentTransferred": self.transferred,
-            "CoordinationDecided": self.coordinated,
-            "AssignmentReplied": self.replied,
-            "ReplyReviewed": self.reply_reviewed,
-            "ExtensionRequested": self.extension_requested,
-            "TicketReopened": self.reopened,
-            "PushedToSupervision": self.pushed_to_supervision,
-            "TicketClosed": self.closed,
-        }
-
-
-
-
-def _stamped(handler: Callable[[DecodedEvent, UnitOfWork], None]
-             ) -> Callable[[DecodedEvent, UnitOfWork], None]:
-    def apply(d: DecodedEvent, uow: UnitOfWork) -> None:
-        handler(d, uow)
-        TicketBook(uow, []).stamp(d.ticket_id)
-
-    apply.__name__ = getattr(handler, "__name__", "handler")
-    return apply

@@ -65,8 +65,8 @@ def _producer_and_time(r: ConsumerRecord) -> tuple[str | None, Any]:
     return d.envelope.producer, d.occurred_at
 
 
-def build_consumer(*, settings: Any, infra: Any, app: Any, handlers: dict[str, Any],
+def build_consumer(*, settings: Any, infra: Any, app: Any, handlers: Handlers,
                    lock: threading.Lock) -> SlaConsumer:
     return SlaConsumer(name=CONSUMER_NAME, settings=settings, pool=infra.pool,
-                       topics=[settings.lifecycle_topic], handlers=Handlers(handlers),
+                       topics=[settings.lifecycle_topic], handlers=handlers,
                        producer=infra.producer, app=app, lock=lock)

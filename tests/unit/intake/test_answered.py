@@ -11,6 +11,7 @@ from minsheng.v1 import feedback_events_pb2 as fe
 
 from backbone import events
 from services.intake.adapters.ticket_index import TicketIndex
+from services.intake.application import handlers as handler_tables
 from services.intake.application.answered import AnsweredTickets, NoAnsweredTickets
 from services.intake.domain.answered import (
     AnsweredRule,
@@ -27,7 +28,6 @@ from services.intake.domain.validation import (
     load_city_boundary,
     review,
 )
-from services.intake.entrypoints import lifecycle
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 ME, YOU = "a" * 64, "b" * 64
@@ -182,7 +182,7 @@ def _fact(payload: Any, at: datetime) -> events.DecodedEvent:
 
 
 def test_lifecycle_records_the_answer_and_a_reopening_forgets_it():
-    table = lifecycle.handlers(TicketIndex(None, "s"))  # type: ignore[arg-type]
+    table = handler_tables.lifecycle(TicketIndex(None, "s"))  # type: ignore[arg-type]
     cur = Cursor()
     due = Timestamp()
     due.FromDatetime(NOW)
