@@ -77,6 +77,15 @@ TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ESOperationalErro
              ConnectionError, TimeoutError, ConcurrentUpdateError)
 
 
+def _project(aggregate: Any, domain_events: Any) -> Any:
+    """eventsourcing's `project_aggregate` without its per-event `assert isinstance(...,
+    CanMutateProtocol)`: a runtime Protocol check that costs more than the mutation itself
+    (~70 us per event on Python 3.11); every stored event of ours is an eventsourcing event."""
+    for domain_event in domain_events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
 class UnitOfWork:
     """Aggregates loaded and changed while applying a batch; saved together at the end."""
 
@@ -92,7 +101,7 @@ class UnitOfWork:
         if aggregate_id in self.aggregates:
             return self.aggregates[aggregate_id]
         try:
-            aggregate: Any = self.app.repository.get(aggregate_id)
+            aggregate: Any = self.app.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
             return None
         self.aggregates[aggregate_id] = aggregate

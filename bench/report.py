@@ -25,6 +25,19 @@ def _table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
     return lines
 
 
+BY_HAND = "<!-- measured by hand below this line: make bench keeps it -->"
+
+
+def _kept_by_hand(out: Path) -> str:
+    """The hand-measured sections of the existing report (micro-benchmarks with their
+    commands), which a new run keeps after its own figures."""
+    if not out.exists():
+        return ""
+    text = out.read_text(encoding="utf-8")
+    at = text.find(BY_HAND)
+    return "" if at < 0 else "\n\n" + text[at:]
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     m = results["machine"]
     e2e, intake = results["end_to_end"], results["intake"]
@@ -87,4 +100,4 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         json.dumps(results, ensure_ascii=False, indent=1), "```", "</details>", "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
+    out.write_text("\n".join(lines) + _kept_by_hand(out), encoding="utf-8")

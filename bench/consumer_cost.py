@@ -1,0 +1,127 @@
+"""What the idempotent consumer costs per message, in one process: N lifecycle-like envelopes
+(every event type of the catalogue in turn, with the relay's headers) on a fresh topic, read by
+two consumers: one that wants a few types (like dispatch: 5 of ~60) and one that wants every
+type (like the ledger), each writing one row per wanted event.
+
+    python -m bench.consumer_cost [--messages 5000] [--consumer-module backbone.consumer]
+
+Reports wall time to drain, this process's CPU per message (from /proc), transactions and
+consumed_events rows. `--consumer-module` takes a file path, so a previous version can be
+measured side by side (`git show <rev>:backbone/consumer.py > /tmp/consumer_old.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone import events
+from backbone.kafka import ensure_topics, make_producer
+from backbone.settings import ServiceSettings
+from backbone.store import ensure_database
+from bench.idle_backbone import _module, cpu_seconds
+
+FEW = ("TicketSubmitted", "TicketAccepted", "TicketMergedIntoCase", "TicketUnmergedFromCase",
+       "TicketReopened")
+
+
+def _envelopes(n: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    kinds = list(events.catalogue().values())
+    out = []
+    tickets = [str(uuid.uuid4()) for _ in range(max(1, n // 14))]
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        ticket = tickets[i % len(tickets)]
+        env = events.make_envelope(payload=kind.message_class(), event_id=str(uuid.uuid4()),
+                                   ticket_id=ticket, ticket_code="FY", producer=kind.owner,
+                                   occurred_at=events.utcnow())
+        out.append((ticket.encode(), env.SerializeToString(), events.kafka_headers(env)))
+    return out
+
+
+def _count(settings: ServiceSettings, sql: str, *params: Any) -> int:
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        row = conn.execute(SQL(sql).format(Identifier(settings.schema)), params).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def measure(n: int, consumer_module: str) -> dict[str, Any]:
+    unique = uuid.uuid4().hex[:8]
+    settings = ServiceSettings(service="intake", environment="development",
+                               pg_schema=f"cc_{unique}", topic_prefix=f"cc{unique}.")
+    ensure_database(settings)
+    topic = settings.lifecycle_topic
+    await ensure_topics(settings, {topic: 12, settings.dead_letter_topic: 1})
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {}.seen (consumer text, event_id text)")
+                     .format(Identifier(settings.schema)))
+    producer = make_producer(settings)
+    await producer.start()
+    for key, value, headers in _envelopes(n):
+        await producer.send(topic, value, key=key, headers=headers)
+    await producer.flush()
+    consumers_module = _module(consumer_module)
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
+    results: dict[str, Any] = {}
+    try:
+        for name, wanted in (("few", FEW), ("all", tuple(events.catalogue()))):
+            def seen(d: Any, cur: Any, record: Any, name: str = name) -> None:
+                cur.execute(SQL("INSERT INTO {}.seen VALUES (%s, %s)")
+                            .format(Identifier(settings.schema)), (name, d.event_id))
+
+            consumer = consumers_module.IdempotentConsumer(
+                name=name, settings=settings, pool=pool, topics=[topic],
+                handlers=consumers_module.Handlers({t: seen for t in wanted}),
+                producer=producer)
+            stop = asyncio.Event()
+            cpu0, wall0 = cpu_seconds(_pid()), time.monotonic()
+            task = asyncio.create_task(consumer.run(stop))
+            while _count(settings, "SELECT coalesce(sum(next_offset), 0) FROM"
+                         " {}.consumer_positions WHERE consumer = %s", name) < n:
+                await asyncio.sleep(0.05)
+                if time.monotonic() - wall0 > 600:
+                    raise TimeoutError(name)
+            wall, cpu = time.monotonic() - wall0, cpu_seconds(_pid()) - cpu0
+            stop.set()
+            await asyncio.wait_for(task, 15)
+            results[name] = {
+                "wanted_types": len(wanted), "seconds_to_drain": round(wall, 2),
+                "messages_per_s": round(n / wall),
+                "process_cpu_us_per_message": round(cpu * 1e6 / n),
+                "applied": _count(settings, "SELECT count(*) FROM {}.seen WHERE consumer = %s",
+                                  name),
+                "consumed_events_rows": _count(
+                    settings, "SELECT count(*) FROM {}.consumed_events WHERE consumer = %s",
+                    name)}
+    finally:
+        await producer.stop()
+        pool.close()
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(settings.schema)))
+    return results
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--consumer-module", default="backbone.consumer")
+    args = parser.parse_args()
+    for name, figures in asyncio.run(measure(args.messages, args.consumer_module)).items():
+        print(name, figures)
+
+
+if __name__ == "__main__":
+    main()
