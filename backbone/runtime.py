@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -73,6 +74,30 @@ class Service:
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
 
 
+def tls_files(settings: ServiceSettings) -> tuple[str, str] | None:
+    """The certificate chain and private key (PEM files) this service's HTTP and gRPC listeners
+    present (MINSHENG_TLS_CERT_FILE / _KEY_FILE), or None to listen in plain text."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ValueError("TLS needs both MINSHENG_TLS_CERT_FILE and MINSHENG_TLS_KEY_FILE")
+    return cert, key
+
+
+def _uvicorn_tls(settings: ServiceSettings) -> dict[str, str]:
+    files = tls_files(settings)
+    return {} if files is None else {"ssl_certfile": files[0], "ssl_keyfile": files[1]}
+
+
+def grpc_server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
+    files = tls_files(settings)
+    if files is None:
+        return None
+    cert, key = (Path(f).read_bytes() for f in files)
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
 async def serve(service: Service) -> None:
     settings = service.settings
     stop = asyncio.Event()
@@ -81,9 +106,14 @@ async def serve(service: Service) -> None:
         grpc_server = grpc.aio.server()
         for add in service.grpc_servicers:
             add(grpc_server)
-        grpc_server.add_insecure_port(f"{settings.http_host}:{settings.grpc_port}")
+        address = f"{settings.http_host}:{settings.grpc_port}"
+        credentials = grpc_server_credentials(settings)
+        if credentials is None:
+            grpc_server.add_insecure_port(address)
+        else:
+            grpc_server.add_secure_port(address, credentials)
         await grpc_server.start()
-        log.info("gRPC on %s:%s", settings.http_host, settings.grpc_port)
+        log.info("gRPC%s on %s", " (TLS)" if credentials else "", address)
     tasks: list[asyncio.Task[None]] = [
         asyncio.create_task(loop(stop), name=getattr(loop, "__qualname__", "loop"))  # type: ignore[arg-type]
              for loop in service.loops]
@@ -91,7 +121,7 @@ async def serve(service: Service) -> None:
                             log_config=None, access_log=False, lifespan="off",
                             # longer than clients' usual keep-alive (httpx 5 s): a server that
                             # closes an idle connection first races the client's next request
-                            timeout_keep_alive=75)
+                            timeout_keep_alive=75, **_uvicorn_tls(settings))
     server = uvicorn.Server(config)
     log.info("HTTP on %s:%s", settings.http_host, settings.http_port)
     try:
