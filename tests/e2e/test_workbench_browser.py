@@ -3,19 +3,17 @@ platform: log in, take calls and answer one from the knowledge base, filter and 
 list, sign for and reply as the unit, and see the audit ledger show it. Screenshots of each
 page go to docs/screenshots/workbench-*.png.
 
-The identity service (services/identity) is being built beside this; until it lands, a
-stand-in answers POST /v1/sessions exactly as its contract says (TOKENS.md) and mints real
-tokens with the development key, so the login form runs the same server-side path.
+Accounts are made with the identity service's administrator command; the login form goes
+through identity's POST /v1/sessions server-side, and logout revokes the token there.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import shutil
-import threading
+import subprocess
+import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
 
@@ -23,77 +21,38 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from backbone import auth
 from tests.e2e.platform_harness import Platform, eventually
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse 12345"
-SERVICES = ["intake", "dispatch", "sla", "feedback", "audit", "workbench"]
+SERVICES = ["identity", "intake", "dispatch", "sla", "feedback", "audit", "workbench"]
+ROOT = Path(__file__).resolve().parents[2]
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
                        "DwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
-class StandInIdentity:
-    """POST /v1/sessions {username, password} -> {token, expires_at, role, unit, display_name};
-    DELETE /v1/sessions/current (logout). Users: name -> (role, unit)."""
-
-    def __init__(self, settings):
-        self.users: dict[str, tuple[str, str]] = {}
-        self.logouts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _answer(self, status: int, body: dict) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                user = outer.users.get(body.get("username", ""))
-                if user is None or body.get("password") != PASSWORD:
-                    return self._answer(401, {"error": "unauthenticated",
-                                              "detail": "用户名或密码错误"})
-                role, unit = user
-                token = auth.mint(settings, sub=body["username"], role=role, unit=unit)
-                return self._answer(201, {"token": token, "expires_at": time.time() + 8 * 3600,
-                                          "role": role, "unit": unit,
-                                          "display_name": body["username"]})
-
-            def do_DELETE(self):
-                outer.logouts += 1
-                return self._answer(200, {"revoked": True})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+def add_user(platform, username: str, role: str, unit: str = "") -> None:
+    """The administrator's command creates the account (password on standard input)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "services.identity", "users", "add", username, "--role", role,
+         "--unit", unit, "--name", username], input=PASSWORD + "\n", text=True,
+        capture_output=True, env=platform.env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def platform(infra):
     p = Platform(names=SERVICES)
-    identity = StandInIdentity(p.settings)
-    p.env |= {"MINSHENG_IDENTITY_URL": identity.url, "MINSHENG_INTAKE_URL": p.url("intake"),
+    p.env |= {"MINSHENG_IDENTITY_URL": p.url("identity"), "MINSHENG_INTAKE_URL": p.url("intake"),
               "MINSHENG_DISPATCH_URL": p.url("dispatch"),
               "MINSHENG_DISPATCH_GRPC": p.grpc_target("dispatch"),
               "MINSHENG_SLA_URL": p.url("sla"), "MINSHENG_FEEDBACK_URL": p.url("feedback"),
               "MINSHENG_AUDIT_URL": p.url("audit")}
     p.start_all()
-    p.identity = identity
     yield p
     p.stop_all()
-    identity.close()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +67,7 @@ def browser():
 
 
 def log_in(browser, platform, username: str, role: str, unit: str = ""):
-    platform.identity.users[username] = (role, unit)
+    add_user(platform, username, role, unit)
     context = browser.new_context(accept_downloads=True, locale="zh-CN",
                                   viewport={"width": 1360, "height": 900})
     page = context.new_page()
@@ -146,7 +105,7 @@ def test_the_day_of_a_12345_centre(platform, browser):
     page.fill("#username", "nobody")
     page.fill("#password", "wrong")
     page.click("#login")
-    page.wait_for_selector("#message:has-text('用户名或密码错误')")
+    page.wait_for_selector("#message:has-text('用户名或密码错误')")  # told by identity: 401
     shot(page, "login")
     context.close()
 
@@ -265,7 +224,13 @@ def test_the_day_of_a_12345_centre(platform, browser):
     shot(supervisor, "ticket")
 
     # -- logging out clears the session -----------------------------------------------------
+    token = next(c["value"] for c in supervisor.context.cookies()
+                 if c["name"] == "minsheng_session")
+    assert next(c for c in supervisor.context.cookies() if c["name"] == "minsheng_session")[
+        "httpOnly"]
     supervisor.click("#logout")
     supervisor.wait_for_selector("#message:has-text('已退出登录')")
-    assert platform.identity.logouts == 1
-    assert httpx.get(platform.url("workbench") + "/v1/me").status_code == 401
+    assert not [c for c in supervisor.context.cookies() if c["name"] == "minsheng_session"]
+    eventually(lambda: httpx.get(platform.url("workbench") + "/v1/me", headers={
+        "authorization": f"Bearer {token}"}).status_code == 401, timeout=30,
+        what="the logged-out token refused (revoked by identity)")

@@ -14,6 +14,13 @@ from services.workbench.adapters.upstream import Services, UpstreamError
 from services.workbench.entrypoints.deps import AnyStaffDep, cookie_token
 
 log = logging.getLogger(__name__)
+# identity's refusals, as the login page says them
+REFUSALS_ZH = {
+    400: "用户名或密码格式不对", 401: "用户名或密码错误，或账号已停用",
+    403: "此账号不能登录", 422: "用户名或密码格式不对",
+    423: "连续登录失败次数过多，账号已暂时锁定，请稍后再试",
+    429: "登录尝试过于频繁，请稍后再试",
+}
 STAFF_ROLES = ("channel_adapter", "dispatcher", "supervisor", "unit", "auditor", "observer")
 
 
@@ -36,9 +43,8 @@ def router(*, services: Services, settings: Any) -> APIRouter:
                                           json={"username": username.strip(),
                                                 "password": password})
         except UpstreamError as exc:
-            if exc.status in (400, 401, 403, 422, 423, 429):
-                reason = exc.detail if isinstance(exc.detail, str) else "用户名或密码错误"
-                return back_to_login(f"登录失败：{reason}")
+            if exc.status in REFUSALS_ZH:
+                return back_to_login(f"登录失败：{REFUSALS_ZH[exc.status]}")
             log.warning("identity unavailable at login: %s", exc.detail)
             return back_to_login("认证服务暂不可用，请稍后再试")
         if session.get("role") not in STAFF_ROLES:
