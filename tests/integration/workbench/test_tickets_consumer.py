@@ -1,0 +1,97 @@
+"""The list's consumer on the real broker: each event applied once, copies dropped, so a
+redelivered old event can never wind a ticket's status back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from minsheng.v1 import common_pb2
+from minsheng.v1 import dispatch_events_pb2 as d
+from minsheng.v1 import intake_events_pb2 as i
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone import events
+from backbone.consumer import IdempotentConsumer
+from backbone.kafka import ensure_topics, make_producer
+from backbone.store import ensure_database
+from services.workbench.adapters import readmodel
+from services.workbench.entrypoints import consumer
+from services.workbench.settings import WorkbenchSettings
+from tests.waiting import patient
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+
+
+def _status(pool: ConnectionPool, schema: str, ticket_id: str) -> str:
+    with pool.connection() as conn, conn.cursor() as cur:
+        row = readmodel.load(cur, schema, ticket_id)
+    return row.status if row else ""
+
+
+async def test_copies_are_dropped_and_progress_commits_with_the_rows(infra, unique):
+    settings = WorkbenchSettings(environment="test", topic_prefix=f"tw{unique}.",
+                                 pg_schema=f"workbench_{unique}")
+    ensure_database(settings)
+    await ensure_topics(settings, {settings.lifecycle_topic: 3,
+                                   settings.dead_letter_topic: 1})
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
+    readmodel.create_tables(pool, settings.schema)
+    tid, code = str(uuid.uuid4()), "FY-261102-00001-K"
+
+    def envelope(payload, minutes: int, producer: str) -> bytes:
+        return events.make_envelope(
+            payload=payload, event_id=events.event_id_for(tid, minutes), ticket_id=tid,
+            ticket_code=code, producer=producer,
+            occurred_at=T0 + timedelta(minutes=minutes)).SerializeToString()
+
+    story = [envelope(i.TicketSubmitted(channel="web", text_masked="路灯不亮",
+                                        place=common_pb2.Place(county="yingzhou")), 0, "intake"),
+             envelope(i.TicketAccepted(), 1, "intake"),
+             envelope(d.TicketAssigned(unit="lighting", role="lead"), 2, "dispatch"),
+             envelope(d.AssignmentSignedFor(unit="lighting"), 3, "dispatch")]
+    producer = make_producer(settings)
+    await producer.start()
+    tickets = IdempotentConsumer(name=consumer.CONSUMER, settings=settings, pool=pool,
+                                 topics=[settings.lifecycle_topic],
+                                 handlers=consumer.handlers(settings.schema), producer=producer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(tickets.run(stop))
+    try:
+        for raw in story:
+            await producer.send_and_wait(settings.lifecycle_topic, raw, key=tid.encode())
+        await _until(lambda: _status(pool, settings.schema, tid) == "signed_for")
+        # the relay publishes at least once: the assignment again, at a new offset
+        for raw in story[:3]:
+            await producer.send_and_wait(settings.lifecycle_topic, raw, key=tid.encode())
+        await _until(lambda: _applied_up_to(settings, pool) >= 7)
+        assert _status(pool, settings.schema, tid) == "signed_for"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await producer.stop()
+        pool.close()
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                Identifier(settings.schema)))
+
+
+def _applied_up_to(settings: WorkbenchSettings, pool: ConnectionPool) -> int:
+    with pool.connection() as conn:
+        found = conn.execute(SQL("SELECT coalesce(sum(next_offset), 0) FROM {}.consumer_positions"
+                                 " WHERE consumer = %s").format(Identifier(settings.schema)),
+                             (consumer.CONSUMER,)).fetchone()
+    return int(found[0]) if found else 0
+
+
+async def _until(condition, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patient(timeout)
+    while not await asyncio.to_thread(condition):
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
