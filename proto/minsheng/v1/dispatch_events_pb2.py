@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from minsheng.v1 import common_pb2 as minsheng_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!minsheng/v1/dispatch_events.proto\x12\x0bminsheng.v1\x1a\x18minsheng/v1/common.proto\"\xdf\x02\n\x0eTicketAssigned\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07urgency\x18\x03 \x01(\t\x12\x13\n\x0btext_masked\x18\x04 \x01(\t\x12\x0e\n\x06\x63ounty\x18\x05 \x01(\t\x12\x0c\n\x04rule\x18\x06 \x01(\t\x12\x12\n\nconfidence\x18\x07 \x01(\x01\x12\x15\n\rassignment_no\x18\x08 \x01(\x05\x12\x13\n\x0bsubcategory\x18\t \x01(\t\x12\x14\n\x0crequest_type\x18\n \x01(\t\x12\x13\n\x0bsubdistrict\x18\x0b \x01(\t\x12\x0c\n\x04role\x18\x0c \x01(\t\x12\x13\n\x0bparent_unit\x18\r \x01(\t\x12\x11\n\tunit_kind\x18\x0e \x01(\t\x12\x14\n\x0ctitle_masked\x18\x0f \x01(\t\x12\x0f\n\x07\x63hannel\x18\x10 \x01(\t\x12!\n\x05place\x18\x11 \x01(\x0b\x32\x12.minsheng.v1.Place\"\xd9\x01\n\x19TicketQueuedForDispatcher\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x16\n\x0esuggested_unit\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x13\n\x0bsubcategory\x18\x06 \x01(\t\x12\x14\n\x0crequest_type\x18\x07 \x01(\t\x12\x0f\n\x07urgency\x18\x08 \x01(\t\x12\x0e\n\x06\x63ounty\x18\t \x01(\t\x12\x13\n\x0bsubdistrict\x18\n \x01(\t\":\n\x13\x41ssignmentSignedFor\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\"L\n\x15\x41ssignmentBouncedBack\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"S\n\x17\x41ssignmentProgressNoted\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x13\n\x0bnote_masked\x18\x03 \x01(\t\"v\n\x15\x41ssignmentTransferred\x12\x11\n\tfrom_unit\x18\x01 \x01(\t\x12\x0f\n\x07to_unit\x18\x02 \x01(\t\x12\x15\n\rassignment_no\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ndecided_by\x18\x05 \x01(\t\"w\n\x13\x43oordinationDecided\x12\x11\n\tlead_unit\x18\x01 \x01(\t\x12\x10\n\x08\x63o_units\x18\x02 \x03(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x03 \x01(\t\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x15\n\rassignment_no\x18\x05 \x01(\x05\"_\n\x11\x41ssignmentReplied\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x14\n\x0creply_masked\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\"\x92\x01\n\rReplyReviewed\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x14\n\x0creply_masked\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x13\n\x0breviewed_by\x18\x07 \x01(\t\"_\n\x12\x45xtensionRequested\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x14\n\x0cworking_days\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x15\n\rassignment_no\x18\x04 \x01(\x05\"5\n\x0e\x44ispatchClosed\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\"v\n\x13\x41ssignmentWithdrawn\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x19\n\x11primary_ticket_id\x18\x05 \x01(\t\"Y\n\x11TransferRequested\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0f\n\x07to_unit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x15\n\rassignment_no\x18\x04 \x01(\x05\"l\n\x10TransferRejected\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0f\n\x07to_unit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x15\n\rassignment_no\x18\x05 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!minsheng/v1/dispatch_events.proto\x12\x0bminsheng.v1\x1a\x18minsheng/v1/common.proto\"\x98\x03\n\x0eTicketAssigned\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07urgency\x18\x03 \x01(\t\x12\x13\n\x0btext_masked\x18\x04 \x01(\t\x12\x0e\n\x06\x63ounty\x18\x05 \x01(\t\x12\x0c\n\x04rule\x18\x06 \x01(\t\x12\x12\n\nconfidence\x18\x07 \x01(\x01\x12\x15\n\rassignment_no\x18\x08 \x01(\x05\x12\x13\n\x0bsubcategory\x18\t \x01(\t\x12\x14\n\x0crequest_type\x18\n \x01(\t\x12\x13\n\x0bsubdistrict\x18\x0b \x01(\t\x12\x0c\n\x04role\x18\x0c \x01(\t\x12\x13\n\x0bparent_unit\x18\r \x01(\t\x12\x11\n\tunit_kind\x18\x0e \x01(\t\x12\x14\n\x0ctitle_masked\x18\x0f \x01(\t\x12\x0f\n\x07\x63hannel\x18\x10 \x01(\t\x12!\n\x05place\x18\x11 \x01(\x0b\x32\x12.minsheng.v1.Place\x12\x1c\n\x14territory_confidence\x18\x12 \x01(\x01\x12\x19\n\x11territory_reasons\x18\x13 \x03(\t\"\x92\x02\n\x19TicketQueuedForDispatcher\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x16\n\x0esuggested_unit\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x13\n\x0bsubcategory\x18\x06 \x01(\t\x12\x14\n\x0crequest_type\x18\x07 \x01(\t\x12\x0f\n\x07urgency\x18\x08 \x01(\t\x12\x0e\n\x06\x63ounty\x18\t \x01(\t\x12\x13\n\x0bsubdistrict\x18\n \x01(\t\x12\x1c\n\x14territory_confidence\x18\x0b \x01(\x01\x12\x19\n\x11territory_reasons\x18\x0c \x03(\t\":\n\x13\x41ssignmentSignedFor\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\"L\n\x15\x41ssignmentBouncedBack\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"S\n\x17\x41ssignmentProgressNoted\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x13\n\x0bnote_masked\x18\x03 \x01(\t\"v\n\x15\x41ssignmentTransferred\x12\x11\n\tfrom_unit\x18\x01 \x01(\t\x12\x0f\n\x07to_unit\x18\x02 \x01(\t\x12\x15\n\rassignment_no\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ndecided_by\x18\x05 \x01(\t\"w\n\x13\x43oordinationDecided\x12\x11\n\tlead_unit\x18\x01 \x01(\t\x12\x10\n\x08\x63o_units\x18\x02 \x03(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x03 \x01(\t\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x15\n\rassignment_no\x18\x05 \x01(\x05\"_\n\x11\x41ssignmentReplied\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x14\n\x0creply_masked\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\"\x92\x01\n\rReplyReviewed\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x14\n\x0creply_masked\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x13\n\x0breviewed_by\x18\x07 \x01(\t\"_\n\x12\x45xtensionRequested\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x14\n\x0cworking_days\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x15\n\rassignment_no\x18\x04 \x01(\x05\"5\n\x0e\x44ispatchClosed\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\"v\n\x13\x41ssignmentWithdrawn\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x15\n\rassignment_no\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12\x19\n\x11primary_ticket_id\x18\x05 \x01(\t\"Y\n\x11TransferRequested\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0f\n\x07to_unit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x15\n\rassignment_no\x18\x04 \x01(\x05\"l\n\x10TransferRejected\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0f\n\x07to_unit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ndecided_by\x18\x04 \x01(\t\x12\x15\n\rassignment_no\x18\x05 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,31 +33,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minsheng.v1.dispatch_events
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TICKETASSIGNED']._serialized_start=77
-  _globals['_TICKETASSIGNED']._serialized_end=428
-  _globals['_TICKETQUEUEDFORDISPATCHER']._serialized_start=431
-  _globals['_TICKETQUEUEDFORDISPATCHER']._serialized_end=648
-  _globals['_ASSIGNMENTSIGNEDFOR']._serialized_start=650
-  _globals['_ASSIGNMENTSIGNEDFOR']._serialized_end=708
-  _globals['_ASSIGNMENTBOUNCEDBACK']._serialized_start=710
-  _globals['_ASSIGNMENTBOUNCEDBACK']._serialized_end=786
-  _globals['_ASSIGNMENTPROGRESSNOTED']._serialized_start=788
-  _globals['_ASSIGNMENTPROGRESSNOTED']._serialized_end=871
-  _globals['_ASSIGNMENTTRANSFERRED']._serialized_start=873
-  _globals['_ASSIGNMENTTRANSFERRED']._serialized_end=991
-  _globals['_COORDINATIONDECIDED']._serialized_start=993
-  _globals['_COORDINATIONDECIDED']._serialized_end=1112
-  _globals['_ASSIGNMENTREPLIED']._serialized_start=1114
-  _globals['_ASSIGNMENTREPLIED']._serialized_end=1209
-  _globals['_REPLYREVIEWED']._serialized_start=1212
-  _globals['_REPLYREVIEWED']._serialized_end=1358
-  _globals['_EXTENSIONREQUESTED']._serialized_start=1360
-  _globals['_EXTENSIONREQUESTED']._serialized_end=1455
-  _globals['_DISPATCHCLOSED']._serialized_start=1457
-  _globals['_DISPATCHCLOSED']._serialized_end=1510
-  _globals['_ASSIGNMENTWITHDRAWN']._serialized_start=1512
-  _globals['_ASSIGNMENTWITHDRAWN']._serialized_end=1630
-  _globals['_TRANSFERREQUESTED']._serialized_start=1632
-  _globals['_TRANSFERREQUESTED']._serialized_end=1721
-  _globals['_TRANSFERREJECTED']._serialized_start=1723
-  _globals['_TRANSFERREJECTED']._serialized_end=1831
+  _globals['_TICKETASSIGNED']._serialized_end=485
+  _globals['_TICKETQUEUEDFORDISPATCHER']._serialized_start=488
+  _globals['_TICKETQUEUEDFORDISPATCHER']._serialized_end=762
+  _globals['_ASSIGNMENTSIGNEDFOR']._serialized_start=764
+  _globals['_ASSIGNMENTSIGNEDFOR']._serialized_end=822
+  _globals['_ASSIGNMENTBOUNCEDBACK']._serialized_start=824
+  _globals['_ASSIGNMENTBOUNCEDBACK']._serialized_end=900
+  _globals['_ASSIGNMENTPROGRESSNOTED']._serialized_start=902
+  _globals['_ASSIGNMENTPROGRESSNOTED']._serialized_end=985
+  _globals['_ASSIGNMENTTRANSFERRED']._serialized_start=987
+  _globals['_ASSIGNMENTTRANSFERRED']._serialized_end=1105
+  _globals['_COORDINATIONDECIDED']._serialized_start=1107
+  _globals['_COORDINATIONDECIDED']._serialized_end=1226
+  _globals['_ASSIGNMENTREPLIED']._serialized_start=1228
+  _globals['_ASSIGNMENTREPLIED']._serialized_end=1323
+  _globals['_REPLYREVIEWED']._serialized_start=1326
+  _globals['_REPLYREVIEWED']._serialized_end=1472
+  _globals['_EXTENSIONREQUESTED']._serialized_start=1474
+  _globals['_EXTENSIONREQUESTED']._serialized_end=1569
+  _globals['_DISPATCHCLOSED']._serialized_start=1571
+  _globals['_DISPATCHCLOSED']._serialized_end=1624
+  _globals['_ASSIGNMENTWITHDRAWN']._serialized_start=1626
+  _globals['_ASSIGNMENTWITHDRAWN']._serialized_end=1744
+  _globals['_TRANSFERREQUESTED']._serialized_start=1746
+  _globals['_TRANSFERREQUESTED']._serialized_end=1835
+  _globals['_TRANSFERREJECTED']._serialized_start=1837
+  _globals['_TRANSFERREJECTED']._serialized_end=1945
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TicketAssigned(_message.Message):
-    __slots__ = ("unit", "category", "urgency", "text_masked", "county", "rule", "confidence", "assignment_no", "subcategory", "request_type", "subdistrict", "role", "parent_unit", "unit_kind", "title_masked", "channel", "place")
+    __slots__ = ("unit", "category", "urgency", "text_masked", "county", "rule", "confidence", "assignment_no", "subcategory", "request_type", "subdistrict", "role", "parent_unit", "unit_kind", "title_masked", "channel", "place", "territory_confidence", "territory_reasons")
     UNIT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,8 @@ class TicketAssigned(_message.Message):
     TITLE_MASKED_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     PLACE_FIELD_NUMBER: _ClassVar[int]
+    TERRITORY_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    TERRITORY_REASONS_FIELD_NUMBER: _ClassVar[int]
     unit: str
     category: str
     urgency: str
@@ -43,10 +45,12 @@ class TicketAssigned(_message.Message):
     title_masked: str
     channel: str
     place: _common_pb2.Place
-    def __init__(self, unit: _Optional[str] = ..., category: _Optional[str] = ..., urgency: _Optional[str] = ..., text_masked: _Optional[str] = ..., county: _Optional[str] = ..., rule: _Optional[str] = ..., confidence: _Optional[float] = ..., assignment_no: _Optional[int] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., subdistrict: _Optional[str] = ..., role: _Optional[str] = ..., parent_unit: _Optional[str] = ..., unit_kind: _Optional[str] = ..., title_masked: _Optional[str] = ..., channel: _Optional[str] = ..., place: _Optional[_Union[_common_pb2.Place, _Mapping]] = ...) -> None: ...
+    territory_confidence: float
+    territory_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, unit: _Optional[str] = ..., category: _Optional[str] = ..., urgency: _Optional[str] = ..., text_masked: _Optional[str] = ..., county: _Optional[str] = ..., rule: _Optional[str] = ..., confidence: _Optional[float] = ..., assignment_no: _Optional[int] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., subdistrict: _Optional[str] = ..., role: _Optional[str] = ..., parent_unit: _Optional[str] = ..., unit_kind: _Optional[str] = ..., title_masked: _Optional[str] = ..., channel: _Optional[str] = ..., place: _Optional[_Union[_common_pb2.Place, _Mapping]] = ..., territory_confidence: _Optional[float] = ..., territory_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TicketQueuedForDispatcher(_message.Message):
-    __slots__ = ("reason", "suggested_unit", "confidence", "queue", "category", "subcategory", "request_type", "urgency", "county", "subdistrict")
+    __slots__ = ("reason", "suggested_unit", "confidence", "queue", "category", "subcategory", "request_type", "urgency", "county", "subdistrict", "territory_confidence", "territory_reasons")
     REASON_FIELD_NUMBER: _ClassVar[int]
     SUGGESTED_UNIT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +61,8 @@ class TicketQueuedForDispatcher(_message.Message):
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     COUNTY_FIELD_NUMBER: _ClassVar[int]
     SUBDISTRICT_FIELD_NUMBER: _ClassVar[int]
+    TERRITORY_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    TERRITORY_REASONS_FIELD_NUMBER: _ClassVar[int]
     reason: str
     suggested_unit: str
     confidence: float
@@ -67,7 +73,9 @@ class TicketQueuedForDispatcher(_message.Message):
     urgency: str
     county: str
     subdistrict: str
-    def __init__(self, reason: _Optional[str] = ..., suggested_unit: _Optional[str] = ..., confidence: _Optional[float] = ..., queue: _Optional[str] = ..., category: _Optional[str] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., urgency: _Optional[str] = ..., county: _Optional[str] = ..., subdistrict: _Optional[str] = ...) -> None: ...
+    territory_confidence: float
+    territory_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, reason: _Optional[str] = ..., suggested_unit: _Optional[str] = ..., confidence: _Optional[float] = ..., queue: _Optional[str] = ..., category: _Optional[str] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., urgency: _Optional[str] = ..., county: _Optional[str] = ..., subdistrict: _Optional[str] = ..., territory_confidence: _Optional[float] = ..., territory_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AssignmentSignedFor(_message.Message):
     __slots__ = ("unit", "assignment_no")

@@ -136,7 +136,9 @@ def ticket_assigned(d: TicketDispatch, unit: UnitLookup, code: str, role: str, r
                                subdistrict=place.get("subdistrict") or "",
                                address_masked=place.get("address_masked") or "",
                                outside_city=bool(place.get("outside_city"))),
-        rule=rule, confidence=confidence, assignment_no=d.assignment_no)
+        rule=rule, confidence=confidence, assignment_no=d.assignment_no,
+        territory_confidence=float(place.get("territory_confidence") or 0.0),
+        territory_reasons=list(place.get("territory_reasons") or ()))
 
 
 def assigned(e: Any, d: TicketDispatch, unit: UnitLookup) -> Built:
@@ -177,7 +179,9 @@ def queued(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:
         reason=e.reason, suggested_unit=e.suggested_unit or "", confidence=e.confidence,
         queue=e.queue, category=c.get("category", ""), subcategory=c.get("subcategory", ""),
         request_type=c.get("request_type", ""), urgency=c.get("urgency", ""),
-        county=place.get("county") or "", subdistrict=place.get("subdistrict") or ""), [])]
+        county=place.get("county") or "", subdistrict=place.get("subdistrict") or "",
+        territory_confidence=float(place.get("territory_confidence") or 0.0),
+        territory_reasons=list(place.get("territory_reasons") or ())), [])]
 
 
 def withdrawn(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:

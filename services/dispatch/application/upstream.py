@@ -15,11 +15,13 @@ from backbone.clock import Clock
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
 from services.dispatch.application.routing import Router
+from services.dispatch.domain.classifier import Classification
 from services.dispatch.domain.errors import DispatchError
 from services.dispatch.domain.lifecycle import DispatchPolicy, DispatchState
 from services.dispatch.domain.places import Place, Territory
-from services.dispatch.domain.routing import RoutingDecision
+from services.dispatch.domain.routing import NeedsDispatcher, RoutingDecision
 from services.dispatch.domain.submission import SubmittedRequest
+from services.dispatch.domain.taxonomy import Taxonomy
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,22 @@ def located(place: dict[str, Any]) -> Territory | Place:
                          float(place["territory_confidence"]), tuple(place["territory_reasons"]))
     return Place(address=place.get("address_masked") or "", lon=place.get("lon"),
                  lat=place.get("lat"))
+
+
+def for_dispatcher(decision: NeedsDispatcher, suggestion: Classification,
+                   taxonomy: Taxonomy) -> str:
+    """Why a person must decide, the best suggestions with the words behind them, and where:
+    what the dispatcher reads in the queue."""
+    ranked = [(suggestion.subcategory, suggestion.confidence), *suggestion.alternatives][:3]
+    names = []
+    for i, (sub, p) in enumerate(ranked):
+        why = f"（{'、'.join(suggestion.evidence)}）" if i == 0 and suggestion.evidence else ""
+        names.append(f"{taxonomy.label_zh(sub)} {p:.2f}{why}")
+    parts = [decision.reason, "候选：" + "；".join(names)]
+    where = [r for r in decision.reasons if not r.startswith("分类")]
+    if where:
+        parts.append("依据：" + "；".join(where))
+    return "｜".join(parts)
 
 
 class UpstreamFacts:
@@ -169,7 +187,8 @@ class UpstreamFacts:
             dispatch.assign(unit=decision.unit_code, by="router", at=at, policy=self.policy,
                             reason=f"路由表v{decision.table_version}：" + "；".join(decision.reasons))
         else:
-            dispatch.queue_for_dispatcher(reason=decision.reason, at=at,
+            dispatch.queue_for_dispatcher(reason=for_dispatcher(decision, suggestion,
+                                                                self.router.taxonomy), at=at,
                                           suggested_unit=decision.suggested_unit,
                                           confidence=decision.confidence)
 

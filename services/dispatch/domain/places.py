@@ -226,7 +226,7 @@ class Gazetteer:
     def from_point(self, lon: float, lat: float, *, datum: str = "wgs84") -> Territory | None:
         if datum == "gcj02":
             lon, lat = gcj02_to_wgs84(lon, lat)
-        where = f"坐标({lon:.4f},{lat:.4f})"
+        where = f"坐标约({lon:.2f},{lat:.2f})"  # ~1 km: a reason must not pinpoint a home
         if self.outline and not point_in_polygon(lon, lat, self.outline):
             return Territory(None, None, 0.0, (f"{where}在阜阳市界外",))
 

@@ -129,6 +129,15 @@ class DispatchUnderTest:
             await self.publish(ticket_id, code, intake_events_pb2.TicketAccepted(), at=at)
         return ticket_id, code
 
+    async def submit_web(self, title: str, body: str, address: str = "") -> tuple[str, str]:
+        """A request from the web form, as intake announces it (masked title, body, address)."""
+        ticket_id, code = str(uuid.uuid4()), f"FY-IT-{uuid.uuid4().hex[:8].upper()}"
+        await self.publish(ticket_id, code, intake_events_pb2.TicketSubmitted(
+            channel="web", title_masked=title, text_masked=body,
+            place=common_pb2.Place(address_masked=address)))
+        await self.publish(ticket_id, code, intake_events_pb2.TicketAccepted())
+        return ticket_id, code
+
     async def reopen(self, ticket_id: str, code: str, reason: str = "不满意") -> None:
         await self.publish(ticket_id, code, feedback_events_pb2.TicketReopened(
             reopen_count=1, reason=reason), producer="feedback")
