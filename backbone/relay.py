@@ -9,9 +9,9 @@ for every acknowledgement, and only then records the new position. A crash betwe
 record republishes the same events with the same deterministic ids; consumers drop the copies.
 
 Push, not poll: the recorder NOTIFYs the schema's outbox channel in every transaction that
-stores events (delivered at commit), and the relay waits on LISTEN for it; an idle relay wakes
-only every `MINSHENG_RELAY_INTERVAL_MS` x 40 (2 s by default) as a safety net, and keeps
-publishing without waiting while there is a backlog.
+stores events (delivered at commit), and the relay waits for it (backbone.wakeup.CommitNews);
+an idle relay wakes only every `MINSHENG_RELAY_INTERVAL_MS` x 40 (2 s by default) as a safety
+net, and keeps publishing without waiting while there is a backlog.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from psycopg_pool import ConnectionPool
 from backbone import events
 from backbone.kafka import ensure_topics, make_producer
 from backbone.settings import ServiceSettings
-from backbone.store import EventContext, outbox_channel
+from backbone.store import EventContext
+from backbone.wakeup import CommitNews
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ class OutboxRelay:
     async def _publish_until(self, stop: asyncio.Event) -> None:
         self._position_cache = None  # just elected: read what the last leader recorded
         interval = self.settings.relay_interval_ms / 1000
-        listener = await self._listen()
+        news = CommitNews(self.settings)
         try:
             while not stop.is_set():
                 try:
@@ -271,57 +272,7 @@ class OutboxRelay:
                     self._position_cache = None
                     sent = 0
                     await asyncio.sleep(1.0)
-                if sent:
-                    continue  # maybe a backlog: read on without waiting
-                if listener is None:
-                    listener = await self._listen()
-                listener = await self._wait_for_news(stop, listener,
-                                                     interval if listener is None else
-                                                     interval * 40)
+                if not sent:  # with a backlog, read on without waiting
+                    await news.wait(stop, fallback_s=interval * 40, poll_s=interval)
         finally:
-            if listener is not None:
-                await listener.close()
-
-    async def _listen(self) -> psycopg.AsyncConnection[Any] | None:
-        """A connection LISTENing on the schema's outbox channel (None: poll instead)."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(self.settings.pg_conninfo(),
-                                                         autocommit=True)
-            await conn.execute(SQL("LISTEN {}").format(Identifier(outbox_channel(self.schema))))
-            return conn
-        except psycopg.Error:
-            log.warning("relay: cannot LISTEN; polling", exc_info=True)
-            return None
-
-    async def _wait_for_news(self, stop: asyncio.Event, listener: Any,
-                             timeout: float) -> psycopg.AsyncConnection[Any] | None:
-        """Until a commit stores events, `stop` is set or `timeout` passes. A notification
-        that came while the relay was publishing waits in the connection: none is missed."""
-        if listener is None:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
-            return None
-        stopped = asyncio.ensure_future(stop.wait())
-        heard = asyncio.ensure_future(self._next_notification(listener, timeout))
-        try:
-            await asyncio.wait({stopped, heard}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            heard.cancel()
-        if heard.done() and not heard.cancelled() and heard.exception() is not None:
-            log.warning("relay: LISTEN connection lost; reconnecting",
-                        exc_info=heard.exception())
-            await listener.close()
-            return None
-        return listener
-
-    @staticmethod
-    async def _next_notification(listener: Any, timeout: float) -> None:
-        heard = False
-        async for _ in listener.notifies(timeout=timeout, stop_after=1):
-            heard = True
-        if heard:  # the commits that came meanwhile are all covered by the next round
-            async for _ in listener.notifies(timeout=0.001):
-                pass
+            await news.close()

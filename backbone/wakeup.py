@@ -1,0 +1,95 @@
+"""Wait for news instead of polling: one helper for "until events are committed, `stop` is
+set, or a fallback interval passes".
+
+Every transaction that stores events runs `pg_notify(outbox_channel(schema))`
+(backbone.store.TrackedRecorder); PostgreSQL delivers it at commit, never for a rollback. A
+loop that reads a schema's notification log (the outbox relay, a projector of the service's
+own log) LISTENs on that channel and wakes as soon as there is something to read; the
+fallback interval only bounds how long a lost connection could hide news. A notification that
+arrives while the loop is busy waits in the connection, so none is missed; the ones that
+piled up are drained at once (one round reads everything they announced).
+
+    news = CommitNews(settings)            # no I/O until the first wait
+    while not stop.is_set():
+        if not do_a_round():
+            await news.wait(stop, fallback_s=2.0)
+    await news.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from backbone.settings import ServiceSettings
+from backbone.store import outbox_channel
+
+log = logging.getLogger(__name__)
+
+
+class CommitNews:
+    def __init__(self, settings: ServiceSettings, schema: str | None = None):
+        self.settings = settings
+        self.channel = outbox_channel(schema or settings.schema)
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def _listening(self) -> psycopg.AsyncConnection[Any] | None:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.settings.pg_conninfo(),
+                                                         autocommit=True)
+            await conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)))
+        except psycopg.Error:
+            log.warning("cannot LISTEN on %s; polling until it works", self.channel,
+                        exc_info=True)
+            return None
+        self._conn = conn
+        return conn
+
+    async def wait(self, stop: asyncio.Event, fallback_s: float,
+                   poll_s: float | None = None) -> None:
+        """Until a commit stores events, `stop` is set, or `fallback_s` passes (`poll_s`
+        instead, if given, while LISTEN is not possible)."""
+        conn = await self._listening()
+        timeout = fallback_s if conn is not None else (poll_s or fallback_s)
+        waiters = {asyncio.ensure_future(stop.wait())}
+        heard = asyncio.ensure_future(self._next(conn, timeout)) if conn is not None else None
+        if heard is not None:
+            waiters.add(heard)
+        try:
+            # with a listener, its own timeout ends the wait (cancelling it mid-wait would
+            # cost the connection, and a commit in the gap before the next LISTEN)
+            await asyncio.wait(waiters, timeout=None if heard is not None else timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        if heard is None:
+            return
+        if not heard.done() or heard.cancelled():
+            await self.close()  # stopped mid-wait: the connection is not reusable
+        elif heard.exception() is not None:
+            log.warning("LISTEN connection lost; reconnecting", exc_info=heard.exception())
+            await self.close()
+
+    @staticmethod
+    async def _next(conn: psycopg.AsyncConnection[Any], timeout: float) -> None:
+        heard = False
+        async for _ in conn.notifies(timeout=timeout, stop_after=1):
+            heard = True
+        if heard:  # what piled up meanwhile is covered by the next round
+            async for _ in conn.notifies(timeout=0.001):
+                pass
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                log.debug("closing the LISTEN connection", exc_info=True)
