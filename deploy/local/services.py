@@ -17,6 +17,7 @@ port, for a second platform beside the first (the fault suite runs one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -146,6 +147,10 @@ def running_pid(name: str) -> int | None:
         return None
     try:
         pid = int(path.read_text().strip())
+        try:  # a process this one started and that died is a zombie until reaped
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
         os.kill(pid, 0)
     except (ValueError, ProcessLookupError):
         return None
@@ -207,18 +212,20 @@ def _start_wave(wave: dict[str, tuple[str, int]], timeout: float = 120) -> int:
 
 
 def stop(names: list[str]) -> int:
+    """SIGTERM to every process at once, then SIGKILL to those still there after 10 s."""
     # every replica that may run, whatever this shell's cluster setting
-    for name in [process for service in names for process in processes(service, MAX_REPLICAS)]:
-        pid = running_pid(name)
-        if pid is None:
-            continue
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            if running_pid(name) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.killpg(pid, signal.SIGKILL)
+    running = {name: pid for service in names for name in processes(service, MAX_REPLICAS)
+               if (pid := running_pid(name)) is not None}
+    for pid in running.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(running_pid(n) for n in running):
+        time.sleep(0.1)
+    for name, pid in running.items():
+        if running_pid(name) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         pidfile(name).unlink(missing_ok=True)
         print(f"{name:<16} stopped")
     return 0

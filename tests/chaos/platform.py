@@ -135,17 +135,17 @@ class ChaosPlatform:
     def restart_process(self, process: str) -> None:
         """Start what is not running of the process's service (the dead replica)."""
         deadline = time.monotonic() + 10
-        while self.pid(process) is not None and time.monotonic() < deadline:
+        while (pid := self.pid(process)) is not None and _alive(pid) \
+                and time.monotonic() < deadline:
             time.sleep(0.1)
         self.services.start([self.service_of(process)])
 
     def broker_pid(self, node: int) -> int | None:
         try:
             pid = int((self.infra.node_dir(node) / "kafka.pid").read_text())
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if _alive(pid) else None
 
     def kill_broker(self, node: int) -> None:
         pid = self.broker_pid(node)
@@ -230,8 +230,12 @@ def _children(pid: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie: a broker this process started and killed is its child, and stays
+    a zombie (still "there" to kill(pid, 0)) until reaped here."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state != "Z"
