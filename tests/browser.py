@@ -24,12 +24,18 @@ PAINTED_PIXELS = """canvas => {
 }"""
 
 
-def needs_browser() -> Any:
+def browser_ready() -> bool:
+    """The playwright package and Debian's chromium are both here."""
     try:
         import playwright  # noqa: F401
     except ImportError:
-        return pytest.mark.skip(reason="needs the playwright package (pip install -e .[dev])")
-    return pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
+        return False
+    return bool(shutil.which("chromium"))
+
+
+def needs_browser() -> Any:
+    return pytest.mark.skipif(not browser_ready(),
+                              reason="needs the playwright package and Debian's chromium")
 
 
 @contextlib.asynccontextmanager

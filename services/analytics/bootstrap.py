@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from backbone.clock import Clock
@@ -14,7 +15,7 @@ from backbone.http import create_app
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
-from services.analytics.adapters import fact_store
+from services.analytics.adapters import fact_store, surge_store
 from services.analytics.adapters.basemap import load_basemap
 from services.analytics.adapters.registry import load_names
 from services.analytics.application.hot_topics import HotTopics
@@ -50,6 +51,7 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     infra = await connect(settings)
     app = AnalyticsApplication(env=application_env(settings))
     fact_store.create_tables(infra.pool, settings.schema)
+    surge_store.create_table(infra.pool, settings.schema)
     clock = Clock(settings.clock)
     names = load_names(Path(settings.registry_dir) if settings.registry_dir else None)
     kpis = LiveKpis()
@@ -71,7 +73,9 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
                                         basemap=load_basemap(
                                             tile_url=settings.map_tile_url,
                                             outline_file=settings.map_outline_file,
-                                            attribution=settings.map_tile_attribution)))
+                                            attribution=settings.map_tile_attribution),
+                                        surges=partial(surge_store.recent, infra.pool,
+                                                       settings.schema)))
     http.include_router(pages.router(reports))
     http.state.kpis = kpis  # for diagnostics and tests: the live state
     loops = [facts.run, live.run, relay.run]

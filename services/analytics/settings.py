@@ -21,3 +21,12 @@ class AnalyticsSettings(ServiceSettings):
     map_tile_url: str = ""
     map_tile_attribution: str = ""
     map_outline_file: str = ""  # GeoJSON-like {bbox, polygon}; default: intake's city outline
+    # The surge worker (python -m services.analytics.entrypoints.surges, faust-streaming):
+    # hopping windows per county x subcategory, see domain/surges.py and tools/surges.py
+    surges_http_port: int = 8115  # its /healthz, /readyz, /metrics
+    surge_window_min: int = 30
+    surge_hop_min: int = 5
+    surge_min_count: int = 4
+    surge_ratio: float = 6.0
+    surge_baseline_days: int = 14
+    surges_datadir: str = ".data/faust"

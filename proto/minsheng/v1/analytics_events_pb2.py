@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minsheng/v1/analytics_events.proto\x12\x0bminsheng.v1\"n\n\x14RectificationFlagged\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x11\n\tunit_kind\x18\x02 \x01(\t\x12\r\n\x05month\x18\x03 \x01(\t\x12\x16\n\x0eprevious_month\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x8d\x01\n\x10HotTopicReported\x12\x10\n\x08topic_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12\x14\n\x0cwindow_start\x18\x06 \x01(\t\x12\x12\n\nwindow_end\x18\x07 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"minsheng/v1/analytics_events.proto\x12\x0bminsheng.v1\"n\n\x14RectificationFlagged\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x11\n\tunit_kind\x18\x02 \x01(\t\x12\r\n\x05month\x18\x03 \x01(\t\x12\x16\n\x0eprevious_month\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x8d\x01\n\x10HotTopicReported\x12\x10\n\x08topic_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05place\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12\x14\n\x0cwindow_start\x18\x06 \x01(\t\x12\x12\n\nwindow_end\x18\x07 \x01(\t\"\xbd\x01\n\rSurgeDetected\x12\x0e\n\x06\x63ounty\x18\x01 \x01(\t\x12\x13\n\x0bsubcategory\x18\x02 \x01(\t\x12\x14\n\x0cwindow_start\x18\x03 \x01(\t\x12\x12\n\nwindow_end\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12\x10\n\x08\x62\x61seline\x18\x06 \x01(\x01\x12\x11\n\tthreshold\x18\x07 \x01(\x05\x12\x13\n\x0b\x64\x65tected_at\x18\x08 \x01(\t\x12\x14\n\x0cticket_codes\x18\t \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECTIFICATIONFLAGGED']._serialized_end=161
   _globals['_HOTTOPICREPORTED']._serialized_start=164
   _globals['_HOTTOPICREPORTED']._serialized_end=305
+  _globals['_SURGEDETECTED']._serialized_start=308
+  _globals['_SURGEDETECTED']._serialized_end=497
 # @@protoc_insertion_point(module_scope)

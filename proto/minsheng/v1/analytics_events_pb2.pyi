@@ -1,5 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -35,3 +37,25 @@ class HotTopicReported(_message.Message):
     window_start: str
     window_end: str
     def __init__(self, topic_id: _Optional[str] = ..., title: _Optional[str] = ..., category: _Optional[str] = ..., place: _Optional[str] = ..., count: _Optional[int] = ..., window_start: _Optional[str] = ..., window_end: _Optional[str] = ...) -> None: ...
+
+class SurgeDetected(_message.Message):
+    __slots__ = ("county", "subcategory", "window_start", "window_end", "count", "baseline", "threshold", "detected_at", "ticket_codes")
+    COUNTY_FIELD_NUMBER: _ClassVar[int]
+    SUBCATEGORY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    TICKET_CODES_FIELD_NUMBER: _ClassVar[int]
+    county: str
+    subcategory: str
+    window_start: str
+    window_end: str
+    count: int
+    baseline: float
+    threshold: int
+    detected_at: str
+    ticket_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, county: _Optional[str] = ..., subcategory: _Optional[str] = ..., window_start: _Optional[str] = ..., window_end: _Optional[str] = ..., count: _Optional[int] = ..., baseline: _Optional[float] = ..., threshold: _Optional[int] = ..., detected_at: _Optional[str] = ..., ticket_codes: _Optional[_Iterable[str]] = ...) -> None: ...

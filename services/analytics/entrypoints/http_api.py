@@ -4,6 +4,7 @@ observer, deputy; publishing: supervisor). Published reports are also public (pa
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -66,8 +67,22 @@ def csv_response(text: str, month: str) -> Response:
         "Content-Disposition": f'attachment; filename="minsheng-ranking-{month}.csv"'})
 
 
+def surge_view(row: dict[str, Any], names: Names) -> dict[str, Any]:
+    start, end = row["window_start"], row["window_end"]
+    return {"subject": row["subject"], "county": row["county"],
+            "county_name": names.county(row["county"]), "subcategory": row["subcategory"],
+            "subcategory_name": names.category(row["subcategory"]),
+            "window_start": start.astimezone(city_tz()).isoformat(),
+            "window_end": end.astimezone(city_tz()).isoformat(),
+            "window_minutes": round((end - start).total_seconds() / 60),
+            "count": row["count"], "baseline": row["baseline"], "threshold": row["threshold"],
+            "detected_at": row["detected_at"].astimezone(city_tz()).isoformat(),
+            "tickets": row["ticket_codes"]}
+
+
 def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
-           clock: Clock, basemap: dict[str, Any] | None = None) -> APIRouter:
+           clock: Clock, basemap: dict[str, Any] | None = None,
+           surges: Callable[[int], list[dict[str, Any]]] | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["analytics"])
 
     def named(row: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +195,14 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
         return {"cells": [{**c.as_dict(), "county_name": names.county(c.county)}
                           for c in cells],
                 "located": sum(c.count for c in cells), "basemap": basemap or {}}
+
+    @api.get("/surges")
+    def surge_alerts(principal: ReaderDep,
+                     limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
+        """突发预警: the latest surge alerts (a county's tickets of one kind far above usual
+        in one window), newest first."""
+        rows = surges(limit) if surges else []
+        return {"alerts": [surge_view(r, names) for r in rows]}
 
     @api.get("/names")
     def display_names(principal: ReaderDep) -> dict[str, Any]:
