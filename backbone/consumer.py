@@ -388,9 +388,13 @@ class IdempotentConsumer:
 
     # -- applying, in a worker thread ------------------------------------------------------
     def _wanted(self, r: ConsumerRecord) -> Any | None:
-        """The decoded event if this consumer handles it, None if it is skipped unread."""
+        """The decoded event if this consumer handles it, None if it is skipped unread. Only
+        a header naming one of the platform's event types skips unread (the relay writes it);
+        anything else (channel adapters' messages, older producers) is decoded first."""
         event_type = header_event_type(r)
-        if event_type is not None and not self.handlers.wants(event_type):
+        if event_type not in events.catalogue():
+            event_type = None  # no header, or an outside producer's own name: decode to know
+        elif not self.handlers.wants(event_type):
             return None
         try:
             d = self.decode(r.value)

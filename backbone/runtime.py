@@ -85,7 +85,7 @@ def tls_files(settings: ServiceSettings) -> tuple[str, str] | None:
     return cert, key
 
 
-def _uvicorn_tls(settings: ServiceSettings) -> dict[str, str]:
+def _uvicorn_tls(settings: ServiceSettings) -> dict[str, Any]:
     files = tls_files(settings)
     return {} if files is None else {"ssl_certfile": files[0], "ssl_keyfile": files[1]}
 

@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
 
 from backbone.settings import ServiceSettings
@@ -33,16 +34,29 @@ log = logging.getLogger(__name__)
 
 class CommitNews:
     def __init__(self, settings: ServiceSettings, schema: str | None = None):
-        self.settings = settings
+        self.conninfo = settings.pg_conninfo()
         self.channel = outbox_channel(schema or settings.schema)
         self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    @classmethod
+    def of_application(cls, app: Any) -> CommitNews:
+        """News of an eventsourcing application's own commits, from its environment (the
+        one `backbone.store.application_env` made)."""
+        env = app.env
+        news = cls.__new__(cls)
+        news.conninfo = make_conninfo(
+            host=env.get("POSTGRES_HOST"), port=env.get("POSTGRES_PORT"),
+            user=env.get("POSTGRES_USER"), password=env.get("POSTGRES_PASSWORD") or None,
+            dbname=env.get("POSTGRES_DBNAME"))
+        news.channel = outbox_channel(env.get("POSTGRES_SCHEMA") or "public")
+        news._conn = None
+        return news
 
     async def _listening(self) -> psycopg.AsyncConnection[Any] | None:
         if self._conn is not None and not self._conn.closed:
             return self._conn
         try:
-            conn = await psycopg.AsyncConnection.connect(self.settings.pg_conninfo(),
-                                                         autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
             await conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)))
         except psycopg.Error:
             log.warning("cannot LISTEN on %s; polling until it works", self.channel,
@@ -57,7 +71,7 @@ class CommitNews:
         instead, if given, while LISTEN is not possible)."""
         conn = await self._listening()
         timeout = fallback_s if conn is not None else (poll_s or fallback_s)
-        waiters = {asyncio.ensure_future(stop.wait())}
+        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
         heard = asyncio.ensure_future(self._next(conn, timeout)) if conn is not None else None
         if heard is not None:
             waiters.add(heard)

@@ -20,6 +20,8 @@ from eventsourcing.application import Application
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from backbone.wakeup import CommitNews
+
 log = logging.getLogger(__name__)
 
 Apply = Callable[[list[Any], psycopg.Cursor[Any]], None]
@@ -55,15 +57,17 @@ class OwnLogProjection:
             return len(notes)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                done = await asyncio.to_thread(self.run_once)
-            except Exception:
-                log.exception("%s failed; retrying", self.name)
-                done = 0
-                await asyncio.sleep(1.0)
-            if done < self.batch:
+        news = CommitNews.of_application(self.app)  # woken by feedback's commits
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-                except TimeoutError:
-                    pass
+                    done = await asyncio.to_thread(self.run_once)
+                except Exception:
+                    log.exception("%s failed; retrying", self.name)
+                    done = 0
+                    await asyncio.sleep(1.0)
+                if done < self.batch:
+                    await news.wait(stop, fallback_s=20 * self.interval_s,
+                                    poll_s=self.interval_s)
+        finally:
+            await news.close()

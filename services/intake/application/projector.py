@@ -25,6 +25,7 @@ from prometheus_client import Counter
 
 from backbone import events
 from backbone.store import EventContext, Progress, consumer_offsets
+from backbone.wakeup import CommitNews
 from services.intake.adapters.recorder import Statement
 from services.intake.adapters.ticket_index import (
     TicketIndex,
@@ -114,22 +115,24 @@ class TicketProjector:
         return len(notes)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                done = await asyncio.to_thread(self.run_once)
-            except IntegrityError:
-                log.info("a ticket changed under the projector, or another projector applied"
-                         " this batch; re-reading it")
-                done = 0
-            except Exception:
-                log.exception("projector round failed; retrying")
-                done = 0
-                await asyncio.sleep(1.0)
-            if not done:
+        news = CommitNews.of_application(self.app)  # woken by intake's commits, not a timer
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-                except TimeoutError:
-                    pass
+                    done = await asyncio.to_thread(self.run_once)
+                except IntegrityError:
+                    log.info("a ticket changed under the projector, or another projector"
+                             " applied this batch; re-reading it")
+                    done = 0
+                except Exception:
+                    log.exception("projector round failed; retrying")
+                    done = 0
+                    await asyncio.sleep(1.0)
+                if not done:
+                    await news.wait(stop, fallback_s=40 * self.interval_s,
+                                    poll_s=self.interval_s)
+        finally:
+            await news.close()
 
     # -- read model ----------------------------------------------------------------------------
     def _write(self, batch: _Batch, ticket_id: Any, **columns: Any) -> None:
