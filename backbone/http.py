@@ -124,6 +124,31 @@ def require(*roles: str) -> Any:
     return Depends(check)
 
 
+# What a 422 from `create_app`'s handlers looks like, documented in place of FastAPI's default
+# (whose {"detail": [{"loc", "msg", "type"}]} these services never send)
+INVALID_REQUEST_SCHEMA: dict[str, Any] = {
+    "title": "InvalidRequest", "type": "object", "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "enum": ["invalid_request"]},
+        "detail": {"type": "array", "items": {
+            "type": "object", "required": ["field", "reason"],
+            "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}}}}
+
+
+def _document_invalid_request(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = generate().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = INVALID_REQUEST_SCHEMA
+                schemas.pop("ValidationError", None)  # only FastAPI's default referred to it
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(*, settings: Any, title: str, description: str,
                readiness: list[ReadinessCheck], version: str = "1") -> FastAPI:
     app = FastAPI(title=title, description=description, version=version,
@@ -135,6 +160,7 @@ def create_app(*, settings: Any, title: str, description: str,
 
     app.add_middleware(TraceAndMeasure, service=service)
     offline_docs(app)
+    _document_invalid_request(app)
 
     @app.exception_handler(auth.AuthError)
     async def unauthenticated(_: Request, exc: auth.AuthError) -> JSONResponse:
@@ -146,7 +172,8 @@ def create_app(*, settings: Any, title: str, description: str,
 
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.detail)
+        # e.g. Retry-After on a 429 (backbone/rate_limits.py)
+        return error(exc.status, exc.code, exc.detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

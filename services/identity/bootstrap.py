@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone import auth
 from backbone.http import create_app
+from backbone.rate_limits import SharedRateLimits
 from backbone.runtime import Infrastructure, Service
 from backbone.store import ensure_database
 from services.identity.adapters.passwords import Passwords
@@ -86,6 +87,8 @@ async def build(settings: IdentitySettings) -> Service:  # type: ignore[override
                          "no service would accept its tokens")
     parts = await asyncio.to_thread(build_parts, settings, infra.pool, verifier.revocations)
     http.state.sessions = parts.sessions
-    http.include_router(http_api.router(parts.sessions, auth.public_keys_path(settings)))
+    limits = await asyncio.to_thread(SharedRateLimits, infra.pool, settings.schema)
+    http.include_router(http_api.router(parts.sessions, auth.public_keys_path(settings), limits,
+                                        settings.logins_per_minute))
     http.include_router(web.router(settings.redirect_origins()))
     return Service(settings=settings, infra=infra, http=http, loops=[_sweeper(parts.store)])

@@ -15,6 +15,8 @@ class IdentitySettings(ServiceSettings):
     lockout_failures: int = 5
     lockout_window_s: int = 15 * 60
     lockout_s: int = 15 * 60
+    # Logins one client address may try per minute, whatever the usernames (429 beyond).
+    logins_per_minute: float = 30
     # Where /login may send the browser afterwards (besides this service's own paths): origins
     # such as http://127.0.0.1:8108 (the workbench). The token goes in the URL fragment
     # (#minsheng.token=...), which browsers never send to a server.

@@ -13,13 +13,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
 from backbone.http import PrincipalDep, error, require
+from backbone.rate_limits import SharedRateLimits
 from services.identity.application.sessions import LoginRefused, Sessions
 from services.identity.domain.accounts import MAX_PASSWORD
 
@@ -44,12 +45,19 @@ class SessionAnswer(BaseModel):
     unit: str = Field(description='the unit code for role "unit", else ""')
 
 
-def router(sessions: Sessions, jwks_path: Path) -> APIRouter:
+def router(sessions: Sessions, jwks_path: Path, limits: SharedRateLimits | None = None,
+           logins_per_minute: float = 30) -> APIRouter:
     api = APIRouter(tags=["sessions"])
 
+    # one client address may try this many logins a minute, across every replica (429)
+    limited = [Depends(limits.dependency("login", capacity=logins_per_minute,
+                                         per_s=logins_per_minute / 60))] if limits else []
+
     @api.post("/v1/sessions", response_model=SessionAnswer, status_code=201,
+              dependencies=limited,
               responses={401: {"description": "wrong username or password, or disabled"},
-                         423: {"description": "locked after repeated failures (Retry-After)"}})
+                         423: {"description": "locked after repeated failures (Retry-After)"},
+                         429: {"description": "too many logins from this address (Retry-After)"}})
     async def log_in(body: LoginRequest) -> Any:
         """Log in with a staff account; the answer carries the token (8 hours by default)."""
         try:

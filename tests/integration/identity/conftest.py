@@ -62,6 +62,7 @@ def identity_settings(**overrides: Any) -> IdentitySettings:
     values: dict[str, Any] = {
         "environment": "development", "http_port": free_port(),
         "pg_schema": f"identity_{uuid.uuid4().hex[:10]}", "token_revocation_refresh_s": 0.2,
+        "logins_per_minute": 1000,  # the login limit has a test of its own
         **overrides}
     return IdentitySettings(**values)
 
