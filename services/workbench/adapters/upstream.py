@@ -7,6 +7,7 @@ refusal comes back as the same 4xx with the owning service's reason.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,9 @@ GRPC_TO_HTTP = {
 }
 
 
+NAMES_TTL_S = 300.0
+
+
 class UpstreamError(ClientError):
     """Another service refused or failed; status and reason are theirs (5xx becomes 502)."""
 
@@ -44,6 +48,7 @@ class Services:
     department: api_grpc.DepartmentServiceStub
     channel: grpc.aio.Channel
     timeout_s: float
+    _names: tuple[float, dict[str, dict[str, str]]] | None = None
 
     async def close(self) -> None:
         for client in self.http.values():
@@ -77,6 +82,30 @@ class Services:
 
     async def post(self, service: str, path: str, *, token: str | None, **kw: Any) -> Any:
         return await self.call(service, "POST", path, token=token, **kw)
+
+    # -- names -------------------------------------------------------------------------------------
+    async def names(self, *, token: str) -> dict[str, dict[str, str]]:
+        """Chinese names of units and categories (dispatch's registry and taxonomy), kept a few
+        minutes: they change with a new registry version, not per request."""
+        cached = self._names
+        if cached is not None and time.monotonic() - cached[0] < NAMES_TTL_S:
+            return cached[1]
+        tree = await self.get("dispatch", "/v1/units", token=token)
+        taxonomy = await self.get("dispatch", "/v1/taxonomy", token=token)
+        units: dict[str, str] = {}
+
+        def walk(nodes: list[dict[str, Any]]) -> None:
+            for n in nodes:
+                units[n["code"]] = n.get("name_zh") or n["code"]
+                walk(n.get("children") or [])
+
+        walk(tree.get("tree", []))
+        categories = {c["code"]: c["name_zh"] for c in taxonomy.get("categories", [])}
+        for c in taxonomy.get("categories", []):
+            categories |= {sc["code"]: sc["name_zh"] for sc in c.get("subcategories", [])}
+        found = {"units": units, "categories": categories}
+        self._names = (time.monotonic(), found)
+        return found
 
     # -- dispatch's DepartmentService ------------------------------------------------------------
     async def department_call(self, method: str, request: Any, *, token: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any], int]] = [
     ("承办单位", lambda r: r["unit"], 16),
     ("协办单位", lambda r: "、".join(r["co_units"] or []), 16),
     ("诉求类别", lambda r: r["category"], 12),
+    ("诉求小类", lambda r: r["subcategory"], 12),
     ("紧急程度", lambda r: zh(URGENCY_ZH, r["urgency"]), 8),
     ("标题", lambda r: r["title_masked"], 24),
     ("诉求内容（已脱敏）", lambda r: r["text_masked"], 60),
@@ -43,6 +44,17 @@ COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any], int]] = [
     ("评价", lambda r: zh(RATING_ZH, r["rating"]), 8),
     ("重办次数", lambda r: r["reopen_count"], 8),
 ]
+
+
+def named(rows: Iterable[dict[str, Any]], names: dict[str, dict[str, str]]
+          ) -> Iterable[dict[str, Any]]:
+    """Rows with units and categories by their Chinese names (codes when a name is unknown)."""
+    units, categories = names.get("units", {}), names.get("categories", {})
+    for r in rows:
+        yield {**r, "unit": units.get(r["unit"], r["unit"]),
+               "co_units": [units.get(u, u) for u in r["co_units"] or []],
+               "category": categories.get(r["category"], r["category"]),
+               "subcategory": categories.get(r["subcategory"], r["subcategory"])}
 
 
 def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "工单列表") -> bytes:

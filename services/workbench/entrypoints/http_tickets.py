@@ -17,7 +17,7 @@ from backbone.http import ClientError, NotFoundError
 from services.workbench.adapters import readmodel
 from services.workbench.adapters.attachments import AttachmentStore
 from services.workbench.adapters.upstream import Services, UpstreamError
-from services.workbench.application.export import to_xlsx
+from services.workbench.application.export import named, to_xlsx
 from services.workbench.domain.listing import (
     CHINA,
     MAX_PAGE,
@@ -101,8 +101,13 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
         return {"items": [jsonable(r) for r in rows], "next_cursor": next_cursor,
                 "total": total, "total_capped_at": 10_000}
 
+    @api.get("/names")
+    async def names(request: Request, _: ListReaderDep) -> dict[str, Any]:
+        """Chinese names of units and categories, for the page's lists and filters."""
+        return await services.names(token=token_of(request))
+
     @api.get("/tickets.xlsx", response_class=Response)
-    def export(principal: ListReaderDep, date_from: date | None = None,
+    async def export(request: Request, principal: ListReaderDep, date_from: date | None = None,
                date_to: date | None = None, channel: Text = "", county: Text = "",
                unit: Text = "", category: Text = "", status: Text = "",
                overdue: bool | None = None, rating: Text = "",
@@ -111,11 +116,19 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
         """The filtered list as an Excel file with Chinese headers (every row, not one page)."""
         f = filters(principal, date_from, date_to, channel, county, unit, category, status,
                     overdue, rating, q)
-        if readmodel.count(pool, schema, f, cap=export_max_rows + 1) > export_max_rows:
+        order = order_of(sort)
+        total = await run_in_threadpool(readmodel.count, pool, schema, f, export_max_rows + 1)
+        if total > export_max_rows:
             raise ClientError(f"筛选结果超过 {export_max_rows} 条，请缩小日期范围后再导出")
-        rows = readmodel.rows_for_export(pool, schema, f, order_of(sort), export_max_rows)
+        try:
+            known = await services.names(token=token_of(request))
+        except UpstreamError:  # dispatch unreachable: the sheet shows codes instead of names
+            known = {}
+        rows = await run_in_threadpool(readmodel.rows_for_export, pool, schema, f, order,
+                                       export_max_rows)
+        sheet = await run_in_threadpool(to_xlsx, named(rows, known))
         name = f"工单列表-{datetime.now(CHINA):%Y%m%d-%H%M}.xlsx"
-        return Response(to_xlsx(rows), media_type=XLSX, headers={
+        return Response(sheet, media_type=XLSX, headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Cache-Control": "no-store"})
 

@@ -122,7 +122,8 @@ async def workbench(infra, unique):
                                  identity_url="http://127.0.0.1:9", sla_url="http://127.0.0.1:9",
                                  audit_url="http://127.0.0.1:9",
                                  feedback_url="http://127.0.0.1:9",
-                                 intake_url="http://127.0.0.1:9", upstream_timeout_s=2)
+                                 intake_url="http://127.0.0.1:9", dispatch_url="http://127.0.0.1:9",
+                                 dispatch_grpc="127.0.0.1:9", upstream_timeout_s=2)
     ensure_database(settings)
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
     bench = Workbench(settings, pool)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.workbench.application.export import COLUMNS, to_xlsx
+from services.workbench.application.export import COLUMNS, named, to_xlsx
 from services.workbench.domain.listing import (
     ListQueryError,
     Order,
@@ -66,7 +66,7 @@ def test_the_export_has_chinese_headers_and_one_row_per_ticket():
     from openpyxl import load_workbook
     row = {"code": "FY-261127-00001-K", "submitted_at": datetime(2026, 11, 27, 1, tzinfo=UTC),
            "channel": "hotline_12345", "county": "yingzhou", "unit": "yingzhou",
-           "co_units": [], "category": "urban", "urgency": "general", "title_masked": "路灯",
+           "co_units": [], "category": "urban", "subcategory": "", "urgency": "general", "title_masked": "路灯",
            "text_masked": "路灯不亮", "address_masked": "", "status": "signed_for",
            "due_at": None, "overdue": True, "rating": "", "reopen_count": 0}
     book = load_workbook(BytesIO(to_xlsx([row, row])))
@@ -74,6 +74,9 @@ def test_the_export_has_chinese_headers_and_one_row_per_ticket():
     assert values[0][0] == "工单编号" and len(values[0]) == len(COLUMNS)
     assert values[1][:4] == ("FY-261127-00001-K", "2026-11-27 09:00", "12345热线", "颍州区")
     assert "办理中" in values[1] and "是" in values[1] and len(values) == 3
+    renamed = next(iter(named([row], {"units": {"yingzhou": "颍州区分平台"},
+                                      "categories": {"urban": "城市管理"}})))
+    assert (renamed["unit"], renamed["category"]) == ("颍州区分平台", "城市管理")
 
 
 @pytest.mark.parametrize("outcome,expected", [

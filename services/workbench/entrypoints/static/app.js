@@ -70,6 +70,8 @@
   }
 
   let me = null;
+  let names = {units: {}, categories: {}};  // Chinese names from dispatch's registry and taxonomy
+  const unitName = (code) => zh(names.units, code);
   const views = ["list", "ticket", "desk", "callbacks", "hotline", "knowledge"];
 
   function fillSelect(name, table) {
@@ -100,7 +102,7 @@
       rows.append(h("tr", {"data-code": t.code},
         h("td", {}, h("a", {href: "#ticket/" + t.code}, t.code)),
         h("td", {}, time(t.submitted_at)), h("td", {}, zh(CHANNEL, t.channel)),
-        h("td", {}, zh(COUNTY, t.county)), h("td", {}, t.unit),
+        h("td", {}, zh(COUNTY, t.county)), h("td", {}, unitName(t.unit)),
         h("td", {class: "text"}, t.title_masked || t.text_masked),
         h("td", {}, zh(STATUS, t.status)),
         h("td", {class: t.overdue ? "overdue" : ""}, t.overdue ? "已超期" : time(t.due_at)),
@@ -121,8 +123,8 @@
     const data = await api("/v1/tickets/" + encodeURIComponent(code));
     const t = data.ticket;
     const facts = [["工单编号", t.code], ["登记时间", time(t.submitted_at)], ["渠道", zh(CHANNEL, t.channel)],
-      ["县区", zh(COUNTY, t.county)], ["地点", t.address_masked], ["类别", [t.category, t.subcategory].filter(Boolean).join(" / ")],
-      ["承办单位", t.unit], ["协办单位", (t.co_units || []).join("、")], ["状态", zh(STATUS, t.status)],
+      ["县区", zh(COUNTY, t.county)], ["地点", t.address_masked], ["类别", [t.category, t.subcategory].filter(Boolean).map((c) => zh(names.categories, c)).join(" / ")],
+      ["承办单位", unitName(t.unit)], ["协办单位", (t.co_units || []).map(unitName).join("、")], ["状态", zh(STATUS, t.status)],
       ["办理时限", time(t.due_at) + (t.overdue ? "（已超期）" : "")], ["评价", zh(RATING, t.rating)],
       ["重办次数", t.reopen_count], ["并单", t.primary_code ? "并入 " + t.primary_code : ""]];
     const timeline = data.timeline || {};
@@ -224,7 +226,7 @@
     const outcomes = {satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意", unresolved: "未解决", not_reached: "未接通"};
     for (const c of data.items) {
       rows.append(h("tr", {"data-code": c.code}, h("td", {}, h("a", {href: "#ticket/" + c.code}, c.code)),
-        h("td", {}, c.unit), h("td", {}, c.reason_text),
+        h("td", {}, unitName(c.unit)), h("td", {}, c.reason_text),
         h("td", {}, Object.entries(outcomes).map(([o, label]) => h("button", {onclick: async () => {
           try { await api(`/v1/callbacks/${c.code}`, {method: "POST", json: {outcome: o, request_id: `cb-${c.code}-${c.reply_round}`}});
             flash(`${c.code} 已记录：${label}`); loadCallbacks(); }
@@ -316,7 +318,10 @@
     $("#who").textContent = `${me.sub}（${{channel_adapter: "话务员", dispatcher: "派单员", supervisor: "督办", unit: "承办单位 " + me.unit, auditor: "审计", observer: "观察员"}[me.role] || me.role}）`;
     for (const el of document.querySelectorAll("[data-roles]"))
       el.hidden = !el.dataset.roles.split(" ").includes(me.role);
+    if (["dispatcher", "supervisor", "unit"].includes(me.role))
+      names = await api("/v1/names").catch(() => names);
     fillSelect("channel", CHANNEL); fillSelect("county", COUNTY); fillSelect("status", STATUS); fillSelect("rating", RATING);
+    fillSelect("unit", names.units); fillSelect("category", names.categories);
     $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadList(false).catch((e) => flash(e.message, true)); });
     $("#more").addEventListener("click", () => loadList(true).catch((e) => flash(e.message, true)));
     setupHotline(); setupKnowledge();
