@@ -9,6 +9,7 @@ bad command never fails the others.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import uuid
@@ -53,6 +54,14 @@ class GroupCommitter:
         done: Future[None] = Future()
         self._queue.put(_Command(list(aggregates), context, done, list(sql or ())))
         done.result(timeout=timeout)
+
+    async def save_async(self, *aggregates: Any, context: EventContext, timeout: float = 30,
+                         sql: list[Statement] | None = None) -> None:
+        """`save` for an async caller: the event loop waits for the commit without a thread
+        of its own (an async endpoint then needs no threadpool hop to save)."""
+        done: Future[None] = Future()
+        self._queue.put(_Command(list(aggregates), context, done, list(sql or ())))
+        await asyncio.wait_for(asyncio.wrap_future(done), timeout=timeout)
 
     def close(self) -> None:
         self._queue.put(None)

@@ -260,3 +260,20 @@ async def test_consumer_skips_unwanted_types_unread_and_batches_with_one_poison(
                   name) == len(tickets) - 1
     assert DEAD_LETTERED.labels(name)._value.get() == 1
     assert max(batches) > 1  # the wanted events of a poll were applied together
+
+
+async def test_group_commit_saves_for_async_callers_in_shared_transactions(settings):
+    from backbone.group_commit import BATCH_SIZE, GroupCommitter
+
+    app = Application(env=application_env(settings))
+    committer = GroupCommitter(app, service=f"probe-{settings.schema}")
+    probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(40)]
+    try:
+        await asyncio.gather(*[committer.save_async(p, context=EventContext(ticket_id=p.ticket_id))
+                               for p in probes])
+    finally:
+        committer.close()
+    for p in probes:
+        assert app.repository.get(p.id).ticket_id == p.ticket_id
+    histogram = BATCH_SIZE.labels(f"probe-{settings.schema}")
+    assert histogram._sum.get() == 40  # every command saved once
