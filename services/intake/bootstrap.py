@@ -43,13 +43,14 @@ from services.intake.domain.open311 import load_catalogue
 from services.intake.domain.validation import load_acceptance_rules, load_city_boundary
 from services.intake.entrypoints import (
     bus,
+    bus_key,
     citizens_api,
     http_api,
     limits,
     open311,
     publications,
 )
-from services.intake.settings import IntakeSettings, citizen_issuer
+from services.intake.settings import IntakeSettings, bus_keyring, citizen_issuer
 
 log = logging.getLogger(__name__)
 _SETUP_ATTEMPTS = 8
@@ -168,17 +169,20 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
                             settings.lifecycle_topic, settings.topic("intake.replies")))
-    inbound = IdempotentConsumer(
+    keyring = bus_keyring(settings)
+    inbound = bus.RedactingConsumer(
         name="intake-bus", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.topic("intake.requests")], app=app, decode=bus.decode,
         handlers=bus.handlers(BusIntake(submissions=submissions, clock=clock,
-                                        verifier=auth.verifier_for(settings))))
+                                        verifier=auth.verifier_for(settings)),
+                              keyring))
 
     http = _http(settings, infra)
     http.include_router(http_api.router(submissions, clock))
     http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes))
     http.include_router(http_api.merges_router(Merges(app), citizens, clock))
     http.include_router(citizens_api.router(citizens))
+    http.include_router(bus_key.router(keyring))
     http.include_router(open311.router(open311.Open311(
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
         verifier=auth.verifier_for(settings), jurisdiction=settings.open311_jurisdiction)))

@@ -8,6 +8,7 @@ from typing import Literal
 
 from backbone import auth
 from backbone.settings import DEV_PEPPER, ServiceSettings
+from services.intake.domain.bus_seal import BusKeyring, keyring_from
 
 # Development only: derived from a public string, refused outside development and test.
 DEV_MASTER_KEY = base64.b64encode(hashlib.sha256(b"minsheng-development-master-key").digest()).decode()
@@ -64,6 +65,11 @@ class IntakeSettings(ServiceSettings):
     intake_sms_timeout_s: float = 5.0
     intake_sms_sign: str = "阜阳12345"  # the 短信签名 the carrier registered for the city
 
+    # Intake's X25519 private key(s) for personal data sealed on intake.requests (HPKE, see
+    # domain/bus_seal.py): comma-separated PEM paths, the current one first. Empty: the
+    # development key under .data/keys (development and test only).
+    intake_bus_keys: str = ""
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.pseudonym_pepper == DEV_PEPPER:
@@ -78,6 +84,12 @@ class IntakeSettings(ServiceSettings):
         if not self.intake_sms_url:
             problems.append("MINSHENG_INTAKE_SMS_URL is not set (the SMS gateway for one-time "
                             "codes)")
+        if not self.intake_bus_keys:
+            problems.append("MINSHENG_INTAKE_BUS_KEYS is not set (intake's key for personal "
+                            "data sealed on intake.requests)")
+        elif any(auth.is_dev_kid(auth.kid_of(p.strip()))
+                 for p in self.intake_bus_keys.split(",") if p.strip()):
+            problems.append("MINSHENG_INTAKE_BUS_KEYS names a development key")
         return problems
 
     @property
@@ -87,6 +99,13 @@ class IntakeSettings(ServiceSettings):
 
     def master_keys(self) -> dict[str, bytes]:
         return {self.identity_master_key_id: base64.b64decode(self.identity_master_key)}
+
+
+def bus_keyring(settings: IntakeSettings) -> BusKeyring:
+    """Intake's keys for sealed personal data on the bus (development: made on first use)."""
+    if not settings.intake_bus_keys and not settings.in_development:
+        raise ValueError("MINSHENG_INTAKE_BUS_KEYS must be set outside development")
+    return keyring_from(settings.intake_bus_keys, auth.dev_keys_dir())
 
 
 def citizen_issuer(settings: IntakeSettings) -> auth.Issuer:

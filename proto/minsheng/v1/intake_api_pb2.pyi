@@ -44,7 +44,7 @@ class BusAttachment(_message.Message):
     def __init__(self, sha256: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class IntakeRequest(_message.Message):
-    __slots__ = ("request_id", "token", "channel", "occurred_at", "requester_kind", "anonymous", "contact", "category_hint", "title", "text", "location", "has_location", "address", "attachments", "fields", "attributes")
+    __slots__ = ("request_id", "token", "channel", "occurred_at", "requester_kind", "anonymous", "contact", "category_hint", "title", "text", "location", "has_location", "address", "attachments", "fields", "attributes", "sealed", "sealed_for")
     class FieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,8 @@ class IntakeRequest(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FOR_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     token: str
     channel: str
@@ -91,7 +93,9 @@ class IntakeRequest(_message.Message):
     attachments: _containers.RepeatedCompositeFieldContainer[BusAttachment]
     fields: _containers.ScalarMap[str, str]
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, request_id: _Optional[str] = ..., token: _Optional[str] = ..., channel: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requester_kind: _Optional[str] = ..., anonymous: _Optional[bool] = ..., contact: _Optional[_Union[BusContact, _Mapping]] = ..., category_hint: _Optional[str] = ..., title: _Optional[str] = ..., text: _Optional[str] = ..., location: _Optional[_Union[BusLocation, _Mapping]] = ..., has_location: _Optional[bool] = ..., address: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[BusAttachment, _Mapping]]] = ..., fields: _Optional[_Mapping[str, str]] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    sealed: bytes
+    sealed_for: str
+    def __init__(self, request_id: _Optional[str] = ..., token: _Optional[str] = ..., channel: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requester_kind: _Optional[str] = ..., anonymous: _Optional[bool] = ..., contact: _Optional[_Union[BusContact, _Mapping]] = ..., category_hint: _Optional[str] = ..., title: _Optional[str] = ..., text: _Optional[str] = ..., location: _Optional[_Union[BusLocation, _Mapping]] = ..., has_location: _Optional[bool] = ..., address: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[BusAttachment, _Mapping]]] = ..., fields: _Optional[_Mapping[str, str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., sealed: _Optional[bytes] = ..., sealed_for: _Optional[str] = ...) -> None: ...
 
 class IntakeReply(_message.Message):
     __slots__ = ("request_id", "adapter_id", "status", "code", "ticket_id", "reason_code", "reason_text", "replayed", "retry_after_seconds")

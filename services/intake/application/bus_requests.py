@@ -70,8 +70,11 @@ class BusIntake:
         self.verifier = verifier
 
     def handle(self, request: Any, *, message_id: str, trace_id: str, uow: UnitOfWork,
-               payload: dict[str, Any], occurred_at: datetime | None) -> None:
-        """Apply one inbound request inside the consumer's unit of work."""
+               payload: dict[str, Any], occurred_at: datetime | None,
+               refusal: tuple[str, str] | None = None) -> None:
+        """Apply one inbound request inside the consumer's unit of work. ``refusal``
+        (reason code, text): the entrypoint could not read it (personal data in clear, a
+        sealed part that does not open); the adapter is answered with it, nothing is made."""
         now = self.clock.command_time(None)
         request_id = request.request_id
         try:
@@ -93,6 +96,10 @@ class BusIntake:
                                        actor_role="channel_adapter", actor_id=principal.sub)
             uow.add(previous)
             return
+        if refusal is not None:
+            uow.add(_answer(principal.sub, request_id, now, status="refused",
+                            reason_code=refusal[0], reason_text=refusal[1]))
+            return
         uow.add(self._decide(principal.sub, request_id, payload, occurred_at, trace_id, uow, now))
 
     def _decide(self, adapter_id: str, request_id: str, payload: dict[str, Any],
@@ -104,9 +111,10 @@ class BusIntake:
 
         try:
             source = parse_channel_input(payload)
-            at = self.clock.command_time(occurred_at)
+            at = self.clock.command_time(occurred_at, may_backfill=True)  # adapters only
             prepared = self.submissions.prepare(
                 to_ticket_draft(source), adapter_id=adapter_id, now=at, lookup=uow.get,
+                backfilled=self.clock.backfilled(at),
                 context=EventContext(trace_id=trace_id, actor_role="channel_adapter",
                                      actor_id=adapter_id))
         except ChannelInputError as exc:

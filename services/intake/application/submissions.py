@@ -191,13 +191,16 @@ class Submissions:
 
     def prepare(self, draft: TicketDraft, *, adapter_id: str, now: datetime,
                 context: EventContext, lookup: Lookup | None = None,
-                optimistic: bool = False, key_in_transaction: bool = False) -> Prepared:
+                optimistic: bool = False, key_in_transaction: bool = False,
+                backfilled: bool = False) -> Prepared:
         """Decide a submission; raises SubmissionRefusedError when no ticket may be made.
 
         ``optimistic``: skip looking for an earlier submission with this key (a round trip on
         every request); the save then fails on the key's unique id and the caller replays.
         ``key_in_transaction``: a new citizen's key is not stored here but returned as
         ``key_claim``, for the caller's saving transaction (see application.sealing).
+        ``backfilled``: ``now`` is a stated time well before the clock (a call taken during an
+        outage, entered later; backbone/clock.py): the acceptance is flagged "backfilled".
         """
         if not optimistic:
             replay = self.existing(adapter_id, draft.idempotency_key, lookup)
@@ -238,7 +241,8 @@ class Submissions:
                                   operator_id=adapter_id[:64], at=now)
             result = Submitted(code, ticket.id, "answered_on_spot")
         else:
-            ticket.accept(flags=[f.value for f in verdict.flags], at=now)
+            ticket.accept(flags=[f.value for f in verdict.flags]
+                          + (["backfilled"] if backfilled else []), at=now)
             result = Submitted(code, ticket.id, "accepted")
         key = SubmissionKey(adapter_id=adapter_id, idempotency_key=draft.idempotency_key,
                             ticket_code=code)
@@ -273,10 +277,11 @@ class Submissions:
         return [self.index.upsert(ticket.id, **columns)]
 
     def submit(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
-               now: datetime) -> Submitted:
+               now: datetime, backfilled: bool = False) -> Submitted:
         # Retries are rare: save first, and only on a clash read what the first attempt made.
         prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
-                                optimistic=True, key_in_transaction=True)
+                                optimistic=True, key_in_transaction=True,
+                                backfilled=backfilled)
         if not prepared.aggregates:
             return prepared.result
 

@@ -2,12 +2,21 @@
 
 The backbone's idempotent consumer runs it (aggregate mode): the message's effects, its answer
 and the consumer's position commit together. A message that is not an IntakeRequest, or has
-no request id to answer by, goes to the dead-letter topic with the reason.
+no request id to answer by, goes to the dead-letter topic with the reason, redacted: a message
+here may carry personal data, so the dead letter keeps its topic, partition, offset, size,
+SHA-256 and the (masked) error, never its bytes (`RedactingConsumer`).
+
+Personal fields (contact, address, text, title, fields, attributes) travel sealed for intake
+(`sealed`, HPKE: domain/bus_seal.py); a request carrying any of them in clear is refused on
+the reply topic with reason_code `personal_data_in_clear`, and nothing of it is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC
@@ -17,9 +26,12 @@ from google.protobuf.message import DecodeError
 from minsheng.v1 import intake_api_pb2
 
 from backbone import events
-from backbone.consumer import Handlers, UnitOfWork
+from backbone.consumer import DEAD_LETTERED, Handlers, IdempotentConsumer, UnitOfWork
+from backbone.privacy import mask_personal_data
 from services.intake.application.bus_requests import BusIntake
+from services.intake.domain.bus_seal import PERSONAL_FIELDS, BusKeyring, BusSealError
 
+log = logging.getLogger(__name__)
 EVENT_TYPE = "IntakeRequest"
 _NS = uuid.UUID("f1c7a0d2-52a4-4f6e-9a3b-7d1e0c5b9a21")
 _TEXT_FIELD = {"wechat_mini": "text", "wechat_official": "text", "hotline_12345": "summary",
@@ -103,12 +115,82 @@ def channel_payload(r: Any) -> dict[str, Any]:
     return payload
 
 
-def handlers(bus: BusIntake) -> Handlers:
+def _in_clear(r: Any) -> list[str]:
+    present = []
+    for name in PERSONAL_FIELDS:
+        value = getattr(r, name)
+        if (r.HasField(name) if name == "contact" else bool(len(value))):
+            present.append(name)
+    return present
+
+
+def unseal(r: Any, keyring: BusKeyring) -> Any:
+    """The request with its sealed personal fields opened; BusSealError if any came in clear
+    or the sealed part does not open."""
+    clear = _in_clear(r)
+    if clear:
+        raise BusSealError("personal_data_in_clear",
+                           f"personal data in clear on intake.requests ({', '.join(clear)}): "
+                           "seal these fields for intake (field `sealed`, HPKE to the key of "
+                           "GET /v1/bus-key); the request was not read")
+    if not r.sealed:
+        return r
+    part = intake_api_pb2.IntakeRequest()
+    try:
+        part.ParseFromString(keyring.open(r.sealed, r.sealed_for, r.request_id))
+    except DecodeError as exc:
+        raise BusSealError("unreadable_sealed_part",
+                           "the sealed part opens but is not an IntakeRequest") from exc
+    merged = intake_api_pb2.IntakeRequest()
+    merged.CopyFrom(r)
+    merged.ClearField("sealed")
+    for name in PERSONAL_FIELDS:
+        if name == "contact":
+            if part.HasField("contact"):
+                merged.contact.CopyFrom(part.contact)
+        elif name in ("fields", "attributes"):
+            getattr(merged, name).update(dict(getattr(part, name)))
+        else:
+            setattr(merged, name, getattr(part, name))
+    return merged
+
+
+def handlers(bus: BusIntake, keyring: BusKeyring) -> Handlers:
     def on_request(message: InboundRequest, uow: UnitOfWork) -> None:
         r = message.request
         occurred_at = (r.occurred_at.ToDatetime(tzinfo=UTC) if r.HasField("occurred_at")
                        else None)
+        try:
+            r = unseal(r, keyring)
+            payload, refusal = channel_payload(r), None
+        except BusSealError as exc:
+            payload, refusal = {}, (exc.code, exc.reason)
         bus.handle(r, message_id=message.event_id, trace_id=message.envelope.trace_id, uow=uow,
-                   payload=channel_payload(r), occurred_at=occurred_at)
+                   payload=payload, occurred_at=occurred_at, refusal=refusal)
 
     return Handlers({EVENT_TYPE: on_request})
+
+
+class RedactingConsumer(IdempotentConsumer):
+    """The backbone's consumer, whose dead letters carry no byte of the poison message: a
+    request on this topic may hold personal data (sealed or not). The dead letter's value is
+    a JSON note (where it was, its size and SHA-256, the masked error); the key is dropped."""
+
+    def _dead_letter(self, record: Any, reason: str) -> None:
+        DEAD_LETTERED.labels(self.name).inc()
+        value = record.value or b""
+        note = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                "size": len(value), "sha256": hashlib.sha256(value).hexdigest(),
+                "error": mask_personal_data(reason)[:1000], "redacted": True}
+        log.error("dead-lettering %s[%s]@%s (sha256 %s…): %s", record.topic, record.partition,
+                  record.offset, note["sha256"][:16], note["error"])
+        headers = [("error", str(note["error"]).encode()), ("consumer", self.name.encode()),
+                   ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+                   ("sha256", str(note["sha256"]).encode())]
+        fut = asyncio.run_coroutine_threadsafe(self._send_redacted(note, headers),
+                                               self._loop_ref)
+        fut.result(timeout=30)
+
+    async def _send_redacted(self, note: dict[str, Any], headers: list[Any]) -> None:
+        await self.producer.send_and_wait(self.settings.dead_letter_topic,
+                                          json.dumps(note).encode(), headers=headers)

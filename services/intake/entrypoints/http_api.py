@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
-from backbone.clock import Clock
+from backbone.clock import BACKFILL_ROLES, Clock
 from backbone.http import ClientError, ConflictError, NotFoundError, require
 from backbone.store import EventContext
 from services.intake.application.attachments import (
@@ -92,12 +92,13 @@ def router(submissions: Submissions, clock: Clock) -> APIRouter:
         payload: Annotated[ChannelInput, Body(openapi_examples=CHANNEL_EXAMPLES)],  # type: ignore[arg-type]
     ) -> JSONResponse:
         """Submit one citizen request from a channel; returns its ticket code (一诉一码)."""
-        now = clock.command_time(payload.occurred_at)
+        now = clock.command_time(payload.occurred_at,
+                                 may_backfill=principal.role in BACKFILL_ROLES)
         ctx = EventContext(trace_id=request.state.trace_id, actor_role="channel_adapter",
                            actor_id=principal.sub)
         try:
             result = submissions.submit(to_ticket_draft(payload), adapter_id=principal.sub,
-                                        context=ctx, now=now)
+                                        context=ctx, now=now, backfilled=clock.backfilled(now))
         except SubmissionRefusedError as exc:
             raise refused(exc) from exc
         return JSONResponse(answer(result), status_code=200 if result.replayed else 201)

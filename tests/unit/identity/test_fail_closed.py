@@ -70,7 +70,8 @@ def test_intake_in_production_names_every_missing_secret_and_the_sms_gateway(pro
         environment="production", token_public_keys=production_keys["token_public_keys"],
         citizen_signing_key=production_keys["citizen"], pseudonym_pepper="p" * 40,
         identity_master_key="QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY=",
-        intake_sms_url="https://sms.example.gov.cn/send")
+        intake_sms_url="https://sms.example.gov.cn/send",
+        intake_bus_keys="/etc/minsheng/keys/intake-bus-2027a.pem")
     assert not ready.production_problems()
 
 
