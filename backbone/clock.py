@@ -1,11 +1,15 @@
 """Time, for every decision: wall time in production, event time in simulation and replay.
 
-MINSHENG_CLOCK=wall (default): a command happens now; a channel may state when the citizen
-  actually called or wrote (`occurred_at`), which is accepted if it lies in the past 7 days
-  and not in the future.
+MINSHENG_CLOCK=wall (default, and the only mode production accepts): a command happens now.
+  A caller may state when it happened (`occurred_at`, `at`) only within a few minutes of the
+  service's own clock (STATED_TIME_TOLERANCE: network and queue delays), never in the future:
+  a unit cannot backdate its answer to a supervision order. Roles that may backfill (the
+  hotline's channel adapter entering calls taken during an outage) may state up to 7 days back,
+  and the event says so (`backfilled`).
 MINSHENG_CLOCK=event: the caller's stated time is THE time (the city simulator runs a month in
   minutes this way); timers run on the watermark, the latest event time a service has seen,
   so replaying the same events gives exactly the same deadlines, warnings and overdue lists.
+  Development only: production settings refuse it (backbone/settings.py).
 
 Aggregates take the time as an argument and give it to their events as `timestamp`, so the
 envelope's occurred_at is the business time, never the moment the row was written.
@@ -18,8 +22,11 @@ from datetime import UTC, datetime, timedelta
 
 from backbone.http import ClientError
 
-MAX_BACKDATE = timedelta(days=7)
+MAX_BACKDATE = timedelta(days=7)  # what a backfilling role may state
+STATED_TIME_TOLERANCE = timedelta(minutes=5)  # what anyone else may state
 MAX_SKEW = timedelta(minutes=2)
+# Roles whose commands may state an earlier time (a call taken during an outage, entered later).
+BACKFILL_ROLES = frozenset({"channel_adapter"})
 
 
 class ClockTimeError(ClientError):
@@ -52,8 +59,13 @@ class Clock:
         with self._lock:
             return self._watermark or datetime(1970, 1, 1, tzinfo=UTC)
 
-    def command_time(self, stated: datetime | None) -> datetime:
-        """The time a command happens; raises ClockTimeError (400) for an impossible one."""
+    def backfilled(self, when: datetime) -> bool:
+        """Whether an accepted command time lies before the tolerance (a backfill)."""
+        return self.mode == "wall" and when < datetime.now(UTC) - STATED_TIME_TOLERANCE
+
+    def command_time(self, stated: datetime | None, *, may_backfill: bool = False) -> datetime:
+        """The time a command happens; raises ClockTimeError (400) for an impossible one, or
+        one earlier than the tolerance unless `may_backfill` (see BACKFILL_ROLES)."""
         if stated is not None and stated.tzinfo is None:
             raise ClockTimeError("times must carry a time zone (e.g. 2026-11-27T09:30:00+08:00)")
         if self.mode == "event":
@@ -71,4 +83,8 @@ class Clock:
             raise ClockTimeError("occurred_at lies in the future")
         if stated < now - MAX_BACKDATE:
             raise ClockTimeError("occurred_at is more than 7 days ago")
+        if stated < now - STATED_TIME_TOLERANCE and not may_backfill:
+            minutes = int(STATED_TIME_TOLERANCE.total_seconds() // 60)
+            raise ClockTimeError(f"the stated time is more than {minutes} minutes before the "
+                                 "service's clock; only a channel adapter may backfill")
         return stated.astimezone(UTC)

@@ -137,3 +137,21 @@ async def test_citizen_endpoints_refuse_bad_phones_codes_and_roles(intake):
         assert (await adapter.get("/v1/citizens/me/tickets")).status_code == 403
         assert (await adapter.post("/v1/citizens/erasure",
                                    json={"ticket_code": "FY-251127-00042-K"})).status_code == 403
+
+
+async def test_a_channel_adapter_may_backfill_and_the_event_says_so(intake):
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    outage = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    async with intake.client() as http:
+        now_ish = await http.post("/v1/requests", json={**sample("web"),
+                                                        "occurred_at": recent.isoformat()})
+        late = await http.post("/v1/requests", json={**sample("media_hotline"),
+                                                     "occurred_at": outage.isoformat()})
+    assert now_ish.status_code == late.status_code == 201, (now_ish.text, late.text)
+    flags = {}
+    for answer in (now_ish, late):
+        found = await intake.events_of(answer.json()["ticket_id"], {"TicketAccepted"})
+        [accepted] = [d for d in found if d.event_type == "TicketAccepted"]
+        flags[answer.json()["code"]] = list(accepted.payload.flags)
+    assert "backfilled" not in flags[now_ish.json()["code"]]
+    assert "backfilled" in flags[late.json()["code"]]
