@@ -220,6 +220,9 @@ def test_the_day_of_a_12345_centre(platform, browser):
     events = supervisor.eval_on_selector_all("#timeline li", "ls => ls.map(l => l.dataset.event)")
     assert events.index("AssignmentSignedFor") < events.index("AssignmentReplied")
     assert "SupervisionOrderAnswered" in events
+    link = supervisor.get_attribute("a.attachment", "href")  # the reply's photo, same origin
+    photo = supervisor.request.get(platform.url("workbench") + link)
+    assert photo.ok and photo.body() == PNG and photo.headers["content-type"] == "image/png"
     assert "已安排维修班组" in supervisor.inner_text(".order[data-status='answered']")
     shot(supervisor, "ticket")
 

@@ -127,6 +127,15 @@ async def test_the_knowledge_base_is_seeded_and_searchable(workbench):
         everything = (await c.get("/v1/knowledge", params={"limit": 50})).json()["items"]
         assert len(everything) >= 30
         assert (await c.post("/v1/knowledge", json={})).status_code == 403
+    async with workbench.client("supervisor") as c:
+        first = hits[0]
+        changed = {k: first[k] for k in ("topic", "question", "source", "unit", "keywords")}
+        changed |= {"answer": "城区路灯由市城市管理局负责维修。", "source_date": "2026-12-01"}
+        edited = await c.put(f"/v1/knowledge/{first['id']}", json=changed)
+        assert edited.status_code == 200 and edited.json()["source_date"] == "2026-12-01"
+        assert (await c.delete(f"/v1/knowledge/{first['id']}")).status_code == 200
+        assert (await c.get(f"/v1/knowledge/{first['id']}")).status_code == 404
+        assert (await c.put(f"/v1/knowledge/{first['id']}", json=changed)).status_code == 404
 
 
 async def test_the_hotline_sees_open_tickets_at_the_same_place(workbench, city):

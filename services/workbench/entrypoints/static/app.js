@@ -141,7 +141,9 @@
     box.replaceChildren(...[
       h("h2", {}, t.title_masked || "工单 " + t.code),
       h("p", {class: "text"}, t.text_masked),
-      t.reply_masked ? h("p", {class: "reply"}, "答复：" + t.reply_masked) : null,
+      t.reply_masked ? h("p", {class: "reply"}, "答复：" + t.reply_masked,
+        [...t.reply_masked.matchAll(/〔附件：(.+?)，([0-9a-f]{12})〕/g)].map(([, name, sha]) =>
+          h("a", {class: "attachment", href: `/v1/tickets/${encodeURIComponent(t.code)}/attachments/${sha}`, target: "_blank", rel: "noopener"}, " 查看" + name))) : null,
       h("dl", {class: "facts"}, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === "" ? "—" : v)])),
       section("办理时限（计时）", clocks.length ? h("ul", {}, clocks) : unavailable(data.clocks) || h("p", {}, "暂无")),
       section("督办", ((data.orders || {}).items || []).length
@@ -238,10 +240,29 @@
 
   // -- hotline and knowledge -------------------------------------------------------------
   function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
+  const KEEPERS = ["dispatcher", "supervisor"];  // who keeps the knowledge base
   function kbItem(e, onUse) {
+    const keep = !onUse && KEEPERS.includes(me.role);
+    const edit = async () => {
+      const answer = prompt("修改答复口径", e.answer); if (answer === null) return;
+      const source = prompt("来源", e.source); if (source === null) return;
+      const today = new Date().toLocaleDateString("sv-SE", {timeZone: "Asia/Shanghai"});
+      try {
+        await api(`/v1/knowledge/${e.id}`, {method: "PUT", json: {topic: e.topic, question: e.question,
+          answer, source, source_date: today, unit: e.unit || "", keywords: e.keywords || []}});
+        flash("已修改"); searchKb($("#kb2-q").value, $("#kb2"));
+      } catch (err) { flash("未修改：" + err.message, true); }
+    };
+    const retire = async () => {
+      if (!confirm(`停用“${e.question}”？停用后不再显示。`)) return;
+      try { await api(`/v1/knowledge/${e.id}`, {method: "DELETE"}); flash("已停用"); searchKb($("#kb2-q").value, $("#kb2")); }
+      catch (err) { flash("未停用：" + err.message, true); }
+    };
     return h("li", {class: "kb", "data-id": e.id}, h("strong", {}, `【${e.topic}】${e.question}`),
-      h("p", {}, e.answer), h("p", {class: "hint"}, `来源：${e.source}（${e.source_date}）`),
-      onUse ? h("button", {class: "use", onclick: () => onUse(e)}, "当场答复（采用此条）") : null);
+      h("p", {}, e.answer), h("p", {class: "hint"}, `来源：${e.source}（${e.source_date}）` + (e.edited_by ? `，维护：${e.edited_by}` : "")),
+      onUse ? h("button", {class: "use", onclick: () => onUse(e)}, "当场答复（采用此条）") : null,
+      keep ? h("span", {class: "actions"}, h("button", {class: "edit", onclick: edit}, "修改"),
+        h("button", {class: "retire", onclick: retire}, "停用")) : null);
   }
   async function searchKb(q, list, onUse) {
     const data = await api("/v1/knowledge?q=" + encodeURIComponent(q));
