@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf.message import DecodeError, Message
 from minsheng.v1 import common_pb2, envelope_pb2
 
-SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit")
+SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit", "notifier")
 SCHEMA_VERSION = 1
 # Namespace of event ids: uuid5(EVENT_NAMESPACE, "<aggregate id>:<version>[:<n>]")
 EVENT_NAMESPACE = uuid.UUID("5b0c6a57-3f5e-4d0a-9c55-6d2f1a0e1345")

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROTO = ROOT / "proto" / "minsheng" / "v1"
 OUT = ROOT / "docs" / "events.md"
-SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit")
+SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit", "notifier")
 
 MESSAGE = re.compile(r"^message (\w+) \{")
 FIELD = re.compile(r"^\s+(repeated )?([\w.]+) (\w+) = (\d+);\s*(?://\s*(.*))?$")

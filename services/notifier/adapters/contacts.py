@@ -1,0 +1,37 @@
+"""The citizen's phone, asked of intake per SMS (intake keeps identities, encrypted; the
+notifier holds a number only for the attempt, in memory, and never logs or stores it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from services.notifier.domain.delivery import Outcome
+
+
+class IntakeContacts:
+    def __init__(self, url: str, token: Callable[[], str], timeout_s: float = 5.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    async def phone_of(self, ticket_code: str) -> tuple[str | None, Outcome | None]:
+        """The phone of the ticket's citizen, or None and why not."""
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.get(
+                    f"{self.url}/v1/tickets/{ticket_code}/contact",
+                    headers={"authorization": f"Bearer {self.token()}"})
+        except httpx.HTTPError as exc:
+            return None, Outcome(False, reason=f"intake cannot be reached ({type(exc).__name__})")
+        if response.status_code in (404, 410):
+            return None, Outcome(False, retryable=False, reason=(
+                "the citizen's identity was erased" if response.status_code == 410
+                else "the ticket has no contact (anonymous)"))
+        if not response.is_success:
+            return None, Outcome(False, reason=f"intake answered HTTP {response.status_code}")
+        phone = (response.json() or {}).get("phone")
+        if not phone:
+            return None, Outcome(False, retryable=False, reason="the citizen left no phone")
+        return phone, None

@@ -1,0 +1,80 @@
+"""The ports messages leave by: the city's SMS gateway and the WeChat message service.
+
+Both are a JSON POST with a bearer token and a timeout; the notice id is sent as
+`client_ref`, the gateway's idempotency key, so an attempt repeated after a crash (the
+notifier cannot know whether the gateway took the first one) is sent to the phone once.
+
+* SMS: the same contract as intake's verification-code gateway (services/intake/adapters/
+  sms.py): {"phone", "text", "sign", "client_ref"} -> 2xx {"message_id"}.
+* WeChat: {"citizen", "template", "ticket_code", "title", "body", "page", "client_ref"} ->
+  2xx {"message_id"}. The citizen is the pseudonym: the WeChat adapter that took the request
+  holds the openid it belongs to; the notifier never sees one.
+
+A phone number never appears in a log line, an error or an event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.notifier.domain.delivery import Outcome
+
+
+class HttpGateway:
+    def __init__(self, url: str, *, token: str = "", timeout_s: float = 5.0, name: str):
+        self.url = url
+        self.token = token
+        self.timeout_s = timeout_s
+        self.name = name
+
+    async def post(self, body: dict[str, Any]) -> Outcome:
+        if not self.url:
+            return Outcome(False, reason=f"no {self.name} gateway is configured")
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.post(self.url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            return Outcome(False, reason=f"the {self.name} gateway gave no answer within "
+                                         f"{self.timeout_s:g} s")
+        except httpx.HTTPError as exc:  # str(exc) may quote the request: only its kind
+            return Outcome(False, reason=f"the {self.name} gateway cannot be reached "
+                                         f"({type(exc).__name__})")
+        if response.is_success:
+            return Outcome(True, gateway_ref=_message_id(response) or body["client_ref"])
+        # 4xx other than 408/429: the gateway refuses this message; sending it again won't help
+        retryable = response.status_code >= 500 or response.status_code in (408, 429)
+        return Outcome(False, reason=f"the {self.name} gateway answered HTTP "
+                                     f"{response.status_code}", retryable=retryable)
+
+
+def _message_id(response: httpx.Response) -> str:
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    return str(answer.get("message_id") or answer.get("id") or "")[:100] if isinstance(
+        answer, dict) else ""
+
+
+class SmsGateway:
+    def __init__(self, gateway: HttpGateway, sign: str):
+        self.gateway = gateway
+        self.sign = sign
+
+    async def send(self, *, phone: str, text: str, client_ref: str) -> Outcome:
+        return await self.gateway.post({"phone": phone, "text": text, "sign": self.sign,
+                                        "client_ref": client_ref})
+
+
+class WeChatGateway:
+    def __init__(self, gateway: HttpGateway):
+        self.gateway = gateway
+
+    async def send(self, *, citizen: str, template: str, ticket_code: str, title: str,
+                   body: str, page: str, client_ref: str) -> Outcome:
+        return await self.gateway.post({
+            "citizen": citizen, "template": template, "ticket_code": ticket_code,
+            "title": title, "body": body, "page": page, "client_ref": client_ref})

@@ -1,0 +1,134 @@
+"""The notifier's PostgreSQL state: one row per notice (its id is the primary key: a notice
+read twice is kept once), the consumer's offsets (written in the same transaction as the
+rows they cover), and the outbox of outcome events (written in the same transaction as the
+row's new state, published by `publish_outbox`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from services.notifier.domain.delivery import Decision, State
+
+COLUMNS = ("notice_id", "ticket_id", "ticket_code", "channel", "kind", "route", "citizen",
+           "subject", "body", "link", "reply_round")
+
+
+def create_tables(pool: ConnectionPool, schema: str) -> None:
+    s = Identifier(schema)
+    with pool.connection() as conn:
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+        conn.execute(SQL(
+            "CREATE TABLE IF NOT EXISTS {}.deliveries ("
+            " notice_id text PRIMARY KEY, ticket_id text NOT NULL, ticket_code text NOT NULL,"
+            " channel text NOT NULL, kind text NOT NULL, route text NOT NULL,"
+            " citizen text NOT NULL, subject text NOT NULL, body text NOT NULL,"
+            " link text NOT NULL, reply_round int NOT NULL, state text NOT NULL,"
+            " attempts int NOT NULL DEFAULT 0, next_at timestamptz NOT NULL,"
+            " last_error text NOT NULL DEFAULT '', gateway_ref text NOT NULL DEFAULT '',"
+            " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
+        conn.execute(SQL("CREATE INDEX IF NOT EXISTS deliveries_due ON {}.deliveries"
+                         " (next_at) WHERE state IN ('pending', 'sending')").format(s))
+        conn.execute(SQL("CREATE INDEX IF NOT EXISTS deliveries_ticket ON {}.deliveries"
+                         " (ticket_code)").format(s))
+        conn.execute(SQL(
+            "CREATE TABLE IF NOT EXISTS {}.offsets (topic text, partition int,"
+            " next_offset bigint NOT NULL, PRIMARY KEY (topic, partition))").format(s))
+        conn.execute(SQL(
+            "CREATE TABLE IF NOT EXISTS {}.outbox (seq bigserial PRIMARY KEY,"
+            " event_id text NOT NULL UNIQUE, ticket_id text NOT NULL, envelope bytea NOT NULL,"
+            " published boolean NOT NULL DEFAULT false)").format(s))
+
+
+class Store:
+    def __init__(self, pool: ConnectionPool, schema: str):
+        self.pool = pool
+        self.s = Identifier(schema)
+
+    def offsets(self, topic: str) -> dict[int, int]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(SQL("SELECT partition, next_offset FROM {}.offsets"
+                                    " WHERE topic = %s").format(self.s), (topic,)).fetchall()
+        return {p: o for p, o in rows}
+
+    def take_notices(self, rows: list[dict[str, Any]], topic: str, offsets: dict[int, int],
+                     now: datetime) -> None:
+        """New notices and the offsets after them, in one transaction."""
+        with self.pool.connection() as conn, conn.transaction():
+            if rows:
+                conn.cursor().executemany(SQL(
+                    "INSERT INTO {}.deliveries (" + ", ".join(COLUMNS) + ", state, next_at)"
+                    " VALUES (" + ", ".join(["%s"] * (len(COLUMNS) + 2)) + ")"
+                    " ON CONFLICT (notice_id) DO NOTHING").format(self.s),
+                    [[r[c] for c in COLUMNS] + [State.PENDING.value, now] for r in rows])
+            for partition, offset in offsets.items():
+                conn.execute(SQL(
+                    "INSERT INTO {}.offsets VALUES (%s, %s, %s) ON CONFLICT (topic, partition)"
+                    " DO UPDATE SET next_offset = GREATEST({}.offsets.next_offset,"
+                    " EXCLUDED.next_offset)").format(self.s, self.s),
+                    (topic, partition, offset))
+
+    def claim_due(self, now: datetime, stale_before: datetime, limit: int
+                  ) -> list[dict[str, Any]]:
+        """Due notices (and ones whose attempt's process died), marked sending, attempts+1."""
+        with self.pool.connection() as conn, conn.transaction(), \
+                conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SQL(
+                "UPDATE {}.deliveries d SET state = 'sending', attempts = attempts + 1,"
+                " updated_at = %s WHERE notice_id IN (SELECT notice_id FROM {}.deliveries"
+                " WHERE (state = 'pending' AND next_at <= %s)"
+                " OR (state = 'sending' AND updated_at < %s)"
+                " ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING d.*")
+                .format(self.s, self.s), (now, now, stale_before, limit))
+            return cur.fetchall()
+
+    def settle(self, notice_id: str, decision: Decision, *, reason: str, gateway_ref: str,
+               event_id: str, ticket_id: str, envelope: bytes) -> None:
+        """The attempt's outcome and its event, in one transaction."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(SQL(
+                "UPDATE {}.deliveries SET state = %s, next_at = COALESCE(%s, next_at),"
+                " last_error = %s, gateway_ref = %s, updated_at = clock_timestamp()"
+                " WHERE notice_id = %s").format(self.s),
+                (decision.state.value, decision.next_at, reason, gateway_ref, notice_id))
+            conn.execute(SQL("INSERT INTO {}.outbox (event_id, ticket_id, envelope)"
+                             " VALUES (%s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
+                         .format(self.s), (event_id, ticket_id, envelope))
+
+    def unpublished(self, limit: int) -> list[tuple[int, str, bytes]]:
+        with self.pool.connection() as conn:
+            return conn.execute(SQL("SELECT seq, ticket_id, envelope FROM {}.outbox"
+                                    " WHERE NOT published ORDER BY seq LIMIT %s")
+                                .format(self.s), (limit,)).fetchall()
+
+    def mark_published(self, seqs: list[int]) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(SQL("UPDATE {}.outbox SET published = true WHERE seq = ANY(%s)")
+                         .format(self.s), (seqs,))
+
+    def of_ticket(self, code: str) -> list[dict[str, Any]]:
+        return self._list(SQL("ticket_code = %s"), code)
+
+    def dead(self, limit: int) -> list[dict[str, Any]]:
+        return self._list(SQL("state = 'dead'"), None, limit)
+
+    def resend(self, notice_id: str, now: datetime) -> bool:
+        """Back from the dead letters: attempts start again."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(SQL("UPDATE {}.deliveries SET state = 'pending', attempts = 0,"
+                                   " next_at = %s WHERE notice_id = %s AND state = 'dead'")
+                               .format(self.s), (now, notice_id))
+            return cur.rowcount == 1
+
+    def _list(self, where: Any, arg: Any, limit: int = 100) -> list[dict[str, Any]]:
+        params = ([arg] if arg is not None else []) + [limit]
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SQL(
+                "SELECT notice_id, ticket_code, channel, kind, route, reply_round, state,"
+                " attempts, next_at, last_error, gateway_ref, updated_at FROM {}.deliveries"
+                " WHERE {} ORDER BY updated_at DESC LIMIT %s").format(self.s, where), params)
+            return cur.fetchall()

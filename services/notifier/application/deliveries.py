@@ -1,0 +1,81 @@
+"""One attempt at one notice: find the way to the citizen, send, decide, record the outcome
+as an event (NoticeDelivered / NoticeDeliveryFailed) in the same transaction as the state."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+
+from minsheng.v1 import common_pb2, notifier_events_pb2
+
+from backbone import events
+from services.notifier.adapters.gateways import SmsGateway, WeChatGateway
+from services.notifier.adapters.store import Store
+from services.notifier.domain.delivery import Decision, Outcome, RetryPolicy, decide
+
+log = logging.getLogger(__name__)
+
+
+class Contacts(Protocol):
+    async def phone_of(self, ticket_code: str) -> tuple[str | None, Outcome | None]: ...
+
+
+def sms_text(row: dict[str, Any]) -> str:
+    text = row["body"]
+    return text if not row["link"] or row["link"] in text else f"{text} {row['link']}"
+
+
+def outcome_envelope(row: dict[str, Any], decision: Decision, outcome: Outcome,
+                     at: datetime) -> Any:
+    """The attempt's event: its id from (notice, attempt), so a re-settled attempt after a
+    crash gives the same event."""
+    common = {"notice_id": row["notice_id"], "channel": row["channel"], "route": row["route"],
+              "kind": row["kind"], "attempts": row["attempts"],
+              "reply_round": row["reply_round"]}
+    if outcome.delivered:
+        payload: Any = notifier_events_pb2.NoticeDelivered(gateway_ref=outcome.gateway_ref,
+                                                           **common)
+    else:
+        payload = notifier_events_pb2.NoticeDeliveryFailed(
+            reason=outcome.reason, final=decision.final,
+            next_attempt_at=decision.next_at.isoformat() if decision.next_at else "", **common)
+    return events.make_envelope(
+        payload=payload, event_id=events.event_id_for(f"notice:{row['notice_id']}",
+                                                      row["attempts"]),
+        ticket_id=row["ticket_id"], ticket_code=row["ticket_code"], producer="notifier",
+        occurred_at=at, actor=common_pb2.Actor(role="system", id="notifier"))
+
+
+class Deliverer:
+    def __init__(self, *, store: Store, sms: SmsGateway, wechat: WeChatGateway,
+                 contacts: Contacts, policy: RetryPolicy):
+        self.store = store
+        self.sms = sms
+        self.wechat = wechat
+        self.contacts = contacts
+        self.policy = policy
+
+    async def send(self, row: dict[str, Any]) -> Outcome:
+        if row["route"] == "wechat":
+            return await self.wechat.send(
+                citizen=row["citizen"], template=row["kind"], ticket_code=row["ticket_code"],
+                title=row["subject"], body=row["body"], page=row["link"],
+                client_ref=row["notice_id"])
+        phone, refused = await self.contacts.phone_of(row["ticket_code"])
+        if phone is None:
+            assert refused is not None
+            return refused
+        return await self.sms.send(phone=phone, text=sms_text(row), client_ref=row["notice_id"])
+
+    async def attempt(self, row: dict[str, Any], now: datetime) -> Decision:
+        outcome = await self.send(row)
+        decision = decide(self.policy, outcome, row["attempts"], now)
+        env = outcome_envelope(row, decision, outcome, now)
+        self.store.settle(row["notice_id"], decision, reason=outcome.reason,
+                          gateway_ref=outcome.gateway_ref, event_id=env.event_id,
+                          ticket_id=row["ticket_id"], envelope=env.SerializeToString())
+        log.info("notice %s of %s by %s, attempt %d: %s%s", row["notice_id"],
+                 row["ticket_code"], row["route"], row["attempts"], decision.state.value,
+                 f" ({outcome.reason})" if outcome.reason else "")
+        return decision

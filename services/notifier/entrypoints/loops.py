@@ -1,0 +1,125 @@
+"""The notifier's three loops: take notices from `citizen.notices`, attempt due deliveries,
+publish the outbox of outcome events to `tickets.events`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from google.protobuf.message import DecodeError
+from minsheng.v1 import feedback_notices_pb2
+
+from backbone import events
+from backbone.kafka import client_options
+from services.notifier.adapters.store import Store
+from services.notifier.application.deliveries import Deliverer
+from services.notifier.domain.delivery import RetryPolicy, route_of
+
+log = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def notice_row(raw: bytes) -> dict[str, Any] | None:
+    """A notice the notifier delivers, as a row; None for others' kinds and for garbage."""
+    notice = feedback_notices_pb2.CitizenNotice()
+    try:
+        notice.ParseFromString(raw)
+    except DecodeError:
+        log.warning("citizen.notices: skipped a message that is not a CitizenNotice")
+        return None
+    route = route_of(notice.kind)
+    if route is None or not notice.notice_id or not notice.ticket_id:
+        return None
+    return {"notice_id": notice.notice_id, "ticket_id": notice.ticket_id,
+            "ticket_code": notice.ticket_code, "channel": notice.channel, "kind": notice.kind,
+            "route": route, "citizen": notice.citizen_pseudonym, "subject": notice.subject,
+            "body": notice.body, "link": notice.link, "reply_round": notice.reply_round}
+
+
+def take_notices(settings: Any, store: Store, producer: Any
+                 ) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Read notices; each batch's rows and the offsets after it commit together in PG, and the
+    consumer starts where PG says: a notice is taken exactly once whatever crashes."""
+    topic = settings.topic("citizen.notices")
+
+    async def run(stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.group(
+            "notifier"), enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = await producer.partitions_for(topic)  # waits for the metadata
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)  # partitions by hand: PG holds the offsets, not the group
+            stored = await asyncio.to_thread(store.offsets, topic)
+            for tp in tps:
+                if tp.partition in stored:
+                    consumer.seek(tp, stored[tp.partition])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                if not batch:
+                    continue
+                rows, offsets = [], {}
+                for tp, records in batch.items():
+                    rows += [r for rec in records if (r := notice_row(rec.value))]
+                    offsets[tp.partition] = records[-1].offset + 1
+                await asyncio.to_thread(store.take_notices, rows, topic, offsets, now())
+        finally:
+            await consumer.stop()
+
+    return run
+
+
+def deliver_due(store: Store, deliverer: Deliverer, policy: RetryPolicy, every_s: float,
+                concurrency: int) -> Callable[[asyncio.Event], Awaitable[None]]:
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            t = now()
+            try:
+                rows = await asyncio.to_thread(store.claim_due, t, t - policy.stale_after,
+                                               concurrency)
+                await asyncio.gather(*(deliverer.attempt(r, now()) for r in rows))
+            except Exception:
+                log.exception("delivery round failed; will retry")
+                rows = []
+            if not rows:
+                await pause(stop, every_s)
+
+    return run
+
+
+def publish_outbox(settings: Any, store: Store, producer: Any, every_s: float
+                   ) -> Callable[[asyncio.Event], Awaitable[None]]:
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            rows = await asyncio.to_thread(store.unpublished, 500)
+            if rows:
+                try:
+                    futures = []
+                    for _, ticket_id, raw in rows:
+                        env = events.decode(bytes(raw)).envelope
+                        futures.append(await producer.send(
+                            settings.lifecycle_topic, bytes(raw), key=ticket_id.encode(),
+                            headers=events.kafka_headers(env)))
+                    await asyncio.gather(*futures)
+                    await asyncio.to_thread(store.mark_published, [r[0] for r in rows])
+                    continue
+                except Exception:
+                    log.exception("publishing outcome events failed; will retry")
+            await pause(stop, every_s)
+
+    return run

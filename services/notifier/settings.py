@@ -1,0 +1,27 @@
+"""The notifier's configuration (environment variables, prefix MINSHENG_)."""
+
+from __future__ import annotations
+
+from backbone.settings import ServiceSettings
+
+
+class NotifierSettings(ServiceSettings):
+    service: str = "notifier"
+    http_port: int = 8108
+    # the city's SMS gateway (the contract of intake's MINSHENG_INTAKE_SMS_URL)
+    notifier_sms_url: str = ""
+    notifier_sms_token: str = ""
+    notifier_sms_sign: str = "阜阳12345"
+    # the WeChat message service (subscribe messages for the mini-program, template messages
+    # for the official account)
+    notifier_wechat_url: str = ""
+    notifier_wechat_token: str = ""
+    notifier_gateway_timeout_s: float = 5.0
+    notifier_intake_url: str = "http://127.0.0.1:8101"  # the contact of a ticket, per SMS
+    notifier_first_retry_s: float = 30.0
+    notifier_retry_factor: float = 4.0
+    notifier_max_retry_s: float = 3600.0
+    notifier_max_attempts: int = 6
+    notifier_stale_s: float = 120.0
+    notifier_poll_s: float = 0.5
+    notifier_concurrency: int = 20
