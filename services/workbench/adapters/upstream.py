@@ -57,10 +57,14 @@ class Services:
 
     # -- HTTP ----------------------------------------------------------------------------------
     async def call(self, service: str, method: str, path: str, *, token: str | None,
-                   **kwargs: Any) -> Any:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+                   headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        headers = dict(headers or {})
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         try:
             response = await self.http[service].request(method, path, headers=headers, **kwargs)
+        except httpx.InvalidURL as exc:  # a caller's path segment no URL can carry
+            raise ClientError(f"not a valid identifier in the path: {exc}") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(503, service, f"{service} is unreachable: "
                                               f"{type(exc).__name__}") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -51,7 +51,6 @@ class TicketFilter:
 
     def scoped_to(self, unit: str) -> TicketFilter:
         """A unit's list: its own tickets only, whatever unit it asked for."""
-        from dataclasses import replace
         return replace(self, unit=unit)
 
     @property

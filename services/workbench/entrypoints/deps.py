@@ -53,7 +53,7 @@ class SessionAsBearer:
         headers = Headers(scope=scope)
         token = cookie_token(headers, self.cookie_name)
         if token and "authorization" not in headers:
-            if scope["method"] not in SAFE_METHODS and not _same_origin(headers):
+            if scope["method"] not in SAFE_METHODS and not same_origin(headers):
                 refused = error(403, "forbidden", "cross-site request refused (origin differs)")
                 await refused(scope, receive, send)
                 return
@@ -62,7 +62,7 @@ class SessionAsBearer:
         await self.app(scope, receive, send)
 
 
-def _same_origin(headers: Headers) -> bool:
+def same_origin(headers: Headers) -> bool:
     origin = headers.get("origin") or headers.get("referer") or ""
     host = headers.get("host", "")
     return bool(origin) and urlsplit(origin).netloc == host

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from services.workbench.adapters.upstream import Services, UpstreamError
-from services.workbench.entrypoints.deps import AnyStaffDep, cookie_token
+from services.workbench.entrypoints.deps import AnyStaffDep, cookie_token, same_origin
 
 log = logging.getLogger(__name__)
 # identity's refusals, as the login page says them
@@ -32,14 +32,21 @@ def router(*, services: Services, settings: Any) -> APIRouter:
         return RedirectResponse(f"/login?error={quote(message)}", status_code=303)
 
     @web.post("/login", include_in_schema=False)
-    async def login(username: Annotated[str, Form(max_length=64)] = "",
+    async def login(request: Request, username: Annotated[str, Form(max_length=64)] = "",
                     password: Annotated[str, Form(max_length=256)] = "",
                     ) -> RedirectResponse:
         """Sign in with the platform's account; on success the session cookie is set."""
+        if "origin" in request.headers and not same_origin(request.headers):
+            # login CSRF: another site must not sign a browser in under its own account
+            return back_to_login("请从工作台登录页登录")
         if not username.strip() or not password:
             return back_to_login("请输入用户名和密码")
+        # identity limits logins per address; every login reaches it from the workbench, so
+        # the browser's address goes along (identity trusts it only from a configured proxy)
+        forwarded = {"x-forwarded-for": request.client.host} if request.client else {}
         try:
             session = await services.post("identity", "/v1/sessions", token=None,
+                                          headers=forwarded,
                                           json={"username": username.strip(),
                                                 "password": password})
         except UpstreamError as exc:

@@ -146,9 +146,13 @@ async def test_the_hotline_sees_open_tickets_at_the_same_place(workbench, city):
 
 
 async def test_login_failure_when_identity_is_down_says_so(workbench):
+    from urllib.parse import unquote
     async with workbench.client() as c:
         r = await c.post("/login", data={"username": "a", "password": "b"})
-    assert r.status_code == 303 and "/login?error=" in r.headers["location"]
+        assert r.status_code == 303 and "认证服务暂不可用" in unquote(r.headers["location"])
+        r = await c.post("/login", data={"username": "a", "password": "b"},
+                         headers={"origin": "http://evil.test"})
+        assert r.status_code == 303 and "请从工作台登录页登录" in unquote(r.headers["location"])
 
 
 async def test_bad_desk_and_hotline_input_is_refused_before_any_other_service_is_called(
