@@ -93,3 +93,11 @@ def test_a_row_first_seen_mid_history_starts_empty():
 def test_every_folded_event_type_exists_in_the_catalogue():
     from backbone.events import catalogue
     assert set(FOLDS) <= set(catalogue())
+
+
+def test_a_question_answered_on_the_spot_is_the_master_platforms_and_never_assigned():
+    row = play(SUBMITTED, ("TicketAnsweredOnSpot", i.TicketAnsweredOnSpot(
+        answer_masked="周六上午可预约办理。", source="办事指南", source_date="2026-09-01")),
+        ("CitizenNotified", f.CitizenNotified()))
+    assert (row.status, row.unit, row.units) == ("notified", "city", ("city",))
+    assert row.reply_masked == "周六上午可预约办理。" and row.due_at is None
