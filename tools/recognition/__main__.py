@@ -1,4 +1,5 @@
-"""python -m tools.recognition generate | train | evaluate | export-labels (docs/recognition.md)."""
+"""python -m tools.recognition generate | train | evaluate | cost | demo-month | export-labels
+(docs/recognition.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("generate", help="write the generated labelled set")
     sub.add_parser("train", help="train on the train part (+ dispatchers' labels), export")
     sub.add_parser("evaluate", help="cross-validate candidates, measure the shipped model")
+    sub.add_parser("cost", help="CPU per text and RSS of the service's recognition")
+    demo = sub.add_parser("demo-month", help="county and routing on the simulator's demo month")
+    demo.add_argument("--with-city", action="store_true",
+                      help="with the simulated city's estates and roads as operator landmarks")
+    sub.add_parser("simulator-landmarks", help="print the simulated city as a landmark file")
     export = sub.add_parser("export-labels", help="dispatchers' labels from dispatch's read "
                                                   "model -> data/dispatcher_labels.jsonl")
     export.add_argument("--dsn", required=True, help="PostgreSQL of dispatch")
@@ -26,6 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         from tools.recognition.evaluate import evaluate
         print(evaluate())
+    elif args.command == "demo-month":
+        from tools.recognition.demo_month import demo_month
+        print(demo_month(with_city=args.with_city))
+    elif args.command == "simulator-landmarks":
+        import json
+
+        from tools.recognition.demo_month import simulator_landmarks
+        print(json.dumps(simulator_landmarks(), ensure_ascii=False, indent=1))
+    elif args.command == "cost":
+        from tools.recognition.cost import cost
+        print(cost())
     else:
         from tools.recognition.labels import export_labels
         print(f"{export_labels(args.dsn, args.schema)} labels written")
