@@ -95,14 +95,18 @@ class UnitOfWork:
         self.contexts: dict[tuple[uuid.UUID, int], EventContext] = {}
         self.context = EventContext()
         self.statements: list[Statement] = []  # read-model writes for the same transaction
+        self._missing: set[uuid.UUID] = set()  # ids a load found no aggregate for
 
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
         """The aggregate as this batch has left it, or None if it does not exist."""
         if aggregate_id in self.aggregates:
             return self.aggregates[aggregate_id]
+        if aggregate_id in self._missing:  # asked before in this batch: still not there
+            return None
         try:
             aggregate: Any = self.app.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
+            self._missing.add(aggregate_id)
             return None
         self.aggregates[aggregate_id] = aggregate
         return aggregate
