@@ -74,6 +74,8 @@ SERVICES: dict[str, BusRole] = {
                      creates=(CHECKPOINTS,), groups=("audit",)),
     # the staff read model
     "workbench": BusRole(reads=(LIFECYCLE,), writes=(DEAD_LETTER,), groups=("workbench",)),
+    # citizen.notices -> SMS / WeChat; each attempt's outcome -> lifecycle
+    "notifier": BusRole(reads=(NOTICES,), writes=(LIFECYCLE,), groups=("notifier",)),
 }
 
 # the channel adapters (WeChat, 12345 web, hotline, app): one principal for the bridge

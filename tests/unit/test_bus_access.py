@@ -77,4 +77,5 @@ def test_no_principal_but_dispatch_and_sla_writes_assignments():
     lifecycle_writers = {g.principal for g in plan.grants
                          if g.operation == "WRITE" and g.name == ba.LIFECYCLE}
     assert lifecycle_writers == {f"minsheng-{s}" for s in
-                                 ("intake", "dispatch", "sla", "feedback", "analytics")}
+                                 ("intake", "dispatch", "sla", "feedback", "analytics",
+                                  "notifier")}
