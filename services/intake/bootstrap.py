@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backbone import auth
+from backbone.access_log import AccessLog
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
@@ -42,6 +43,7 @@ from services.intake.domain.citizen import IdentityVault
 from services.intake.domain.open311 import load_catalogue
 from services.intake.domain.validation import load_acceptance_rules, load_city_boundary
 from services.intake.entrypoints import (
+    access_api,
     bus,
     bus_key,
     citizens_api,
@@ -179,8 +181,12 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
 
     http = _http(settings, infra)
     http.include_router(http_api.router(submissions, clock))
-    http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes))
-    http.include_router(http_api.merges_router(Merges(app), citizens, clock))
+    access = AccessLog(infra.pool, settings.schema)  # reads of clear personal data
+    access.create()
+    http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes,
+                                                    access))
+    http.include_router(http_api.merges_router(Merges(app), citizens, clock, access))
+    http.include_router(access_api.router(access))
     http.include_router(citizens_api.router(citizens))
     http.include_router(bus_key.router(keyring))
     http.include_router(open311.router(open311.Open311(

@@ -49,6 +49,10 @@ _TABLES = [
         id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),
         sub text NOT NULL, role text NOT NULL, unit text NOT NULL,
         action text NOT NULL, target text NOT NULL, via text NOT NULL)""",
+    # hash-chained since issue 18 (backbone/access_log.py); older rows stay unchained
+    "ALTER TABLE {s}.access_log ADD COLUMN IF NOT EXISTS why text NOT NULL DEFAULT ''",
+    "ALTER TABLE {s}.access_log ADD COLUMN IF NOT EXISTS prev_hash bytea",
+    "ALTER TABLE {s}.access_log ADD COLUMN IF NOT EXISTS entry_hash bytea",
     """CREATE OR REPLACE FUNCTION {s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
          RAISE EXCEPTION 'the audit table %.% is append-only: % refused',

@@ -156,6 +156,15 @@ def router(*, histories: Histories, reader: LedgerReader, checkpoints: Checkpoin
         return {"name": verifier.name, "vkey": verifier.vkey(), "pem": verifier.public_pem(),
                 "base64": verifier.public_base64(), "algorithm": "Ed25519"}
 
+    @api.get("/access-log/verify")
+    async def verify_access_log(who: AuditorDep) -> dict[str, Any]:
+        """Walk the access log's hash chain: ok, entries, head (note it: a cut tail shows only
+        against a head noted before) and the rows found changed, deleted or inserted."""
+        report = await run_in_threadpool(access.verify)
+        await run_in_threadpool(access.record, who, action="verify", target="access-log",
+                                via="http")
+        return report
+
     @api.get("/access-log")
     async def access_log(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Request, UploadFile
+from fastapi import APIRouter, Body, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
+from backbone.access_log import AccessLog
 from backbone.clock import BACKFILL_ROLES, Clock
 from backbone.http import ClientError, ConflictError, NotFoundError, require
 from backbone.store import EventContext
@@ -120,7 +121,12 @@ def router(submissions: Submissions, clock: Clock) -> APIRouter:
     return api
 
 
-def attachments_router(attachments: Attachments, max_bytes: int) -> APIRouter:
+WhyQuery = Annotated[str, Query(max_length=300, description=(
+    "why you read it (kept in the access log, e.g. 回访 or 核实现场照片)"))]
+
+
+def attachments_router(attachments: Attachments, max_bytes: int,
+                       access: AccessLog | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["attachments"])
 
     @api.post("/attachments", status_code=201)
@@ -141,7 +147,8 @@ def attachments_router(attachments: Attachments, max_bytes: int) -> APIRouter:
                              "size": found.size, "new": new}, status_code=201 if new else 200)
 
     @api.get("/attachments/{sha256}")
-    def download_attachment(sha256: str, principal: AttachmentReaderDep) -> Response:
+    def download_attachment(sha256: str, principal: AttachmentReaderDep,
+                            why: WhyQuery = "") -> Response:
         """An attachment's bytes: to the unit handling a ticket that carries it, dispatchers,
         supervisors and the ticket's citizen (403 for anyone else; 410 once the citizen was
         erased)."""
@@ -155,6 +162,9 @@ def attachments_router(attachments: Attachments, max_bytes: int) -> APIRouter:
             raise GoneError(str(exc)) from exc
         except AttachmentMissingError as exc:
             raise NotFoundError(str(exc)) from exc
+        if access is not None:  # a photo is personal data: every read is in the access log
+            access.record(principal, action=f"attachment:{sha256}", target=found.ticket_code,
+                          why=why or "view attachment", via="http")
         return Response(found.content, media_type=found.meta.media_type,
                         headers={"Cache-Control": "private, no-store",
                                  "X-Content-Type-Options": "nosniff"})
@@ -162,7 +172,8 @@ def attachments_router(attachments: Attachments, max_bytes: int) -> APIRouter:
     return api
 
 
-def merges_router(merges: Merges, citizens: Citizens, clock: Clock) -> APIRouter:
+def merges_router(merges: Merges, citizens: Citizens, clock: Clock,
+                  access: AccessLog | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1/tickets/{code}", tags=["dispatchers: merges and contact"])
 
     def run(action: Any) -> dict[str, Any]:
@@ -198,14 +209,19 @@ def merges_router(merges: Merges, citizens: Citizens, clock: Clock) -> APIRouter
                                        reason=body.reason, at=clock.command_time(None)))
 
     @api.get("/contact")
-    def contact(code: str, principal: ContactReaderDep) -> dict[str, Any]:
-        """The citizen's clear contact, for a callback (电话回访); 410 once erased."""
+    def contact(code: str, principal: ContactReaderDep, why: WhyQuery = "") -> dict[str, Any]:
+        """The citizen's clear contact, for a callback (电话回访); 410 once erased. Every read
+        is recorded in the hash-chained access log (who, role, ticket, when, ``why``)."""
+        canonical = code_from(code)
         try:
-            identity = citizens.contact(code_from(code))
+            identity = citizens.contact(canonical)
         except CitizenError as exc:
             if exc.status == 410:
                 raise GoneError(exc.reason) from exc
             raise NotFoundError(exc.reason) from exc
+        if access is not None:
+            access.record(principal, action="contact", target=canonical,
+                          why=why or "callback (电话回访)", via="http")
         return {"name": identity.name, "phone": identity.phone, "address": identity.address,
                 "organisation": identity.organisation, "kind": identity.kind}
 

@@ -105,7 +105,7 @@ def reads_of(tid: str, code: str) -> list[str]:
 
 def ledger_reads() -> list[str]:
     return ["/v1/ledger/entries", "/v1/ledger/verification", "/v1/proofs/inclusion?ledger_seq=0",
-            "/v1/proofs/consistency?first=1", "/v1/access-log"]
+            "/v1/proofs/consistency?first=1", "/v1/access-log", "/v1/access-log/verify"]
 
 
 def test_every_role_but_auditor_and_supervisor_is_refused_with_a_reason(audit, tickets):

@@ -1,0 +1,183 @@
+"""An access log that shows tampering: every read of clear personal data (and audit's reads of
+histories) as a row hash-chained to the one before, like the audit ledger.
+
+    entry_hash = SHA-256(prev_hash || canonical JSON [at, sub, role, unit, action, target,
+                                                     why, via])
+
+with ``prev_hash`` of the first entry 32 zero bytes. Rows are appended under a transaction-
+scoped advisory lock, so the chain is one line however many replicas write. The table refuses
+UPDATE, DELETE and TRUNCATE (triggers, and PUBLIC's privileges revoked); whoever gets round
+that (a superuser disabling the triggers) is found by `verify`: a changed row no longer hashes
+to its entry_hash, a deleted or inserted row breaks the next row's link. Cutting the newest rows
+off is found by comparing with a head (count, hash) noted earlier: `verify` returns it.
+
+Who uses it: intake (`/v1/tickets/{code}/contact`, `/v1/attachments/{sha256}`), audit (history
+and ledger reads). `python -m backbone.access_log verify --schema intake` checks a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
+
+from backbone.auth import Principal
+from backbone.privacy import mask_personal_data
+
+GENESIS = b"\x00" * 32
+MAX_WHY = 300
+
+
+def entry_hash(prev: bytes, row: dict[str, Any]) -> bytes:
+    at: datetime = row["at"]
+    body = [at.astimezone(UTC).isoformat(timespec="microseconds"), row["sub"], row["role"],
+            row["unit"], row["action"], row["target"], row["why"], row["via"]]
+    return hashlib.sha256(prev + json.dumps(body, ensure_ascii=False,
+                                            separators=(",", ":")).encode()).digest()
+
+
+def table_statements(schema: str, table: str = "access_log") -> list[Any]:
+    """Create (or bring up to date) the table and its append-only triggers."""
+    s, t = Identifier(schema), Identifier(table)
+    trigger = f"{table}_append_only"
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {}.{} (id bigserial PRIMARY KEY,"
+            " at timestamptz NOT NULL DEFAULT now(), sub text NOT NULL, role text NOT NULL,"
+            " unit text NOT NULL, action text NOT NULL, target text NOT NULL,"
+            " via text NOT NULL)").format(s, t),
+        SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS why text NOT NULL DEFAULT ''")
+        .format(s, t),
+        SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS prev_hash bytea").format(s, t),
+        SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS entry_hash bytea").format(s, t),
+        SQL("CREATE OR REPLACE FUNCTION {}.{}() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'the access log %.% is append-only: % refused',"
+            " TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';"
+            " END $$").format(s, Identifier(trigger)),
+        SQL("CREATE OR REPLACE TRIGGER {} BEFORE UPDATE OR DELETE ON {}.{}"
+            " FOR EACH ROW EXECUTE FUNCTION {}.{}()").format(
+            Identifier(f"{table}_no_change"), s, t, s, Identifier(trigger)),
+        SQL("CREATE OR REPLACE TRIGGER {} BEFORE TRUNCATE ON {}.{}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION {}.{}()").format(
+            Identifier(f"{table}_no_truncate"), s, t, s, Identifier(trigger)),
+        SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {}.{} FROM PUBLIC").format(s, t),
+    ]
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: int
+    problem: str
+
+
+class AccessLog:
+    """Append and verify one hash-chained access log table (pool: a psycopg_pool pool)."""
+
+    def __init__(self, pool: Any, schema: str, table: str = "access_log"):
+        self.pool, self.schema, self.table = pool, schema, table
+        self.t = SQL("{}.{}").format(Identifier(schema), Identifier(table))
+        self.lock_name = f"access-log:{schema}.{table}"
+
+    def create(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_name + ":ddl",))
+            for statement in table_statements(self.schema, self.table):
+                conn.execute(statement)
+
+    def record(self, who: Principal, *, action: str, target: str, via: str,
+               why: str = "") -> bytes:
+        """Append one read; returns its entry hash. ``why`` is masked (staff type it)."""
+        row = {"at": datetime.now(UTC), "sub": who.sub, "role": who.role, "unit": who.unit,
+               "action": action, "target": target, "via": via,
+               "why": mask_personal_data(why.strip())[:MAX_WHY]}
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_name,))
+            last = conn.execute(SQL("SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL"
+                                    " ORDER BY id DESC LIMIT 1").format(self.t)).fetchone()
+            prev = bytes(last[0]) if last else GENESIS
+            digest = entry_hash(prev, row)
+            conn.execute(SQL("INSERT INTO {} (at, sub, role, unit, action, target, via, why,"
+                             " prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
+                             " %s, %s)").format(self.t),
+                         (row["at"], row["sub"], row["role"], row["unit"], row["action"],
+                          row["target"], row["via"], row["why"], prev, digest))
+        return digest
+
+    def listing(self, *, after: int, limit: int, target: str = "") -> list[dict[str, Any]]:
+        where = "WHERE id > %s" + (" AND target = %s" if target else "")
+        params: tuple[Any, ...] = (after, target, limit) if target else (after, limit)
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                SQL("SELECT id, at, sub, role, unit, action, target, via, why, prev_hash,"
+                    " entry_hash FROM {} " + where + " ORDER BY id LIMIT %s").format(self.t),
+                params).fetchall()
+        return [{**r, "at": r["at"].isoformat(),
+                 "prev_hash": bytes(r["prev_hash"]).hex() if r["prev_hash"] else None,
+                 "entry_hash": bytes(r["entry_hash"]).hex() if r["entry_hash"] else None}
+                for r in rows]
+
+    def verify(self, batch: int = 5000) -> dict[str, Any]:
+        """Walk the whole chain. ``ok`` false with the rows found wrong; ``head`` = (entries,
+        last hash) to note and compare later (a cut tail is seen only against a noted head)."""
+        findings: list[Finding] = []
+        expected, after, chained, unchained = GENESIS, 0, 0, 0
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            while True:
+                rows = cur.execute(
+                    SQL("SELECT id, at, sub, role, unit, action, target, via, why, prev_hash,"
+                        " entry_hash FROM {} WHERE id > %s ORDER BY id LIMIT %s").format(self.t),
+                    (after, batch)).fetchall()
+                for r in rows:
+                    after = r["id"]
+                    if r["entry_hash"] is None:
+                        if chained:
+                            findings.append(Finding(r["id"], "a row without a hash inside the "
+                                                    "chain (inserted around the writer)"))
+                        else:
+                            unchained += 1  # written before the log was chained
+                        continue
+                    chained += 1
+                    prev, stored = bytes(r["prev_hash"] or b""), bytes(r["entry_hash"])
+                    if prev != expected:
+                        findings.append(Finding(r["id"], "broken link: prev_hash is not the "
+                                                "previous row's hash (a row deleted, inserted "
+                                                "or reordered before this one)"))
+                    if entry_hash(prev, r) != stored:
+                        findings.append(Finding(r["id"], "the row does not hash to its "
+                                                "entry_hash (changed after it was written)"))
+                    expected = stored
+                if len(rows) < batch:
+                    break
+        return {"ok": not findings, "entries": chained, "unchained_before": unchained,
+                "head": expected.hex(),
+                "findings": [{"id": f.id, "problem": f.problem} for f in findings[:100]]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from psycopg_pool import ConnectionPool
+
+    from backbone.settings import ServiceSettings
+
+    parser = argparse.ArgumentParser(prog="python -m backbone.access_log",
+                                     description="verify a hash-chained access log")
+    parser.add_argument("command", choices=["verify"])
+    parser.add_argument("--schema", required=True, help="e.g. intake or audit")
+    parser.add_argument("--table", default="access_log")
+    parser.add_argument("--dbname", default="", help="default: MINSHENG_PG_DBNAME")
+    args = parser.parse_args(argv)
+    settings = ServiceSettings(service=args.schema, pg_schema=args.schema,
+                               **({"pg_dbname": args.dbname} if args.dbname else {}))
+    with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=1, open=True) as pool:
+        report = AccessLog(pool, args.schema, args.table).verify()
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

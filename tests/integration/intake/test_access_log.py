@@ -1,0 +1,74 @@
+"""Every read of clear personal data is in intake's access log, hash-chained: who, role, what,
+which ticket, when and why; a row changed or deleted behind the service's back is found."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg.sql import SQL, Identifier
+
+pytestmark = pytest.mark.integration
+
+
+async def _ticket_with_photo(intake) -> tuple[str, str]:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + uuid.uuid4().bytes + b"\x00" * 16
+    async with intake.client() as adapter:
+        ref = (await adapter.post("/v1/attachments", files={"file": ("p.png", png)})).json()
+        answer = (await adapter.post("/v1/requests", json={
+            "channel": "wechat_mini", "request_id": uuid.uuid4().hex,
+            "text": "公园长椅损坏，有钉子露出来", "location": {"lat": 32.95, "lon": 115.72},
+            "contact": {"name": "王秀英", "phone": f"136{uuid.uuid4().int % 10**8:08d}"},
+            "pictures": [{"sha256": ref["sha256"], "kind": "image"}]})).json()
+    assert answer["status"] == "accepted", answer
+    return answer["code"], ref["sha256"]
+
+
+async def test_contact_and_photo_reads_are_logged_chained_and_verifiable(intake):
+    code, sha = await _ticket_with_photo(intake)
+    dispatcher = f"dispatcher-{uuid.uuid4().hex[:6]}"
+    async with intake.client("dispatcher", sub=dispatcher) as staff:
+        contact = await staff.get(f"/v1/tickets/{code}/contact",
+                                  params={"why": "回访，电话13912345678"})
+        assert contact.status_code == 200
+        assert (await staff.get(f"/v1/attachments/{sha}")).status_code == 200
+        assert (await staff.get("/v1/access-log")).status_code == 403  # not for dispatchers
+    async with intake.client("auditor") as auditor:
+        reads = (await auditor.get("/v1/access-log", params={"ticket": code})).json()["reads"]
+        report = (await auditor.get("/v1/access-log/verify")).json()
+    mine = [r for r in reads if r["sub"] == dispatcher]
+    assert len(mine) == 2 and all(len(r["entry_hash"]) == 64 for r in mine)
+    assert [(r["action"], r["target"], r["role"]) for r in mine] == [
+        ("contact", code, "dispatcher"), (f"attachment:{sha}", code, "dispatcher")]
+    assert mine[0]["why"].startswith("回访") and "13912345678" not in mine[0]["why"]  # masked
+    assert report["ok"] and report["entries"] >= 2 and not report["findings"], report
+
+
+async def test_a_tampered_or_deleted_row_is_found(intake):
+    code, _ = await _ticket_with_photo(intake)
+    async with intake.client("supervisor") as staff:
+        for why in ("核实一", "核实二", "核实三"):
+            assert (await staff.get(f"/v1/tickets/{code}/contact",
+                                    params={"why": why})).status_code == 200
+    s = Identifier(intake.settings.schema)
+    with psycopg.connect(intake.settings.pg_conninfo(), autocommit=True) as conn:
+        ids = [r[0] for r in conn.execute(SQL("SELECT id FROM {}.access_log WHERE target = %s"
+                                              " ORDER BY id").format(s), (code,)).fetchall()]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # append-only to everyone
+            conn.execute(SQL("UPDATE {}.access_log SET sub = 'x' WHERE id = %s").format(s),
+                         (ids[0],))
+        # a superuser switches the triggers off: only the chain is left to tell
+        conn.execute(SQL("ALTER TABLE {}.access_log DISABLE TRIGGER USER").format(s))
+        try:
+            conn.execute(SQL("UPDATE {}.access_log SET why = 'routine' WHERE id = %s")
+                         .format(s), (ids[0],))
+            conn.execute(SQL("DELETE FROM {}.access_log WHERE id = %s").format(s), (ids[1],))
+        finally:
+            conn.execute(SQL("ALTER TABLE {}.access_log ENABLE TRIGGER USER").format(s))
+    async with intake.client("auditor") as auditor:
+        report = (await auditor.get("/v1/access-log/verify")).json()
+    assert not report["ok"]
+    found = {(f["id"], f["problem"].split(":")[0].split(" (")[0]) for f in report["findings"]}
+    assert (ids[0], "the row does not hash to its entry_hash") in found, report
+    assert (ids[2], "broken link") in found, report  # the row after the deleted one
