@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 PUBLISHED = Counter("minsheng_relay_published_total", "Envelopes published by the relay",
                     ["service", "topic"])
+LEADERSHIP_CHECK_S = 10.0  # how long a relay may go on publishing after losing its lock
+
 RELAY_LAG = Gauge("minsheng_relay_lag_notifications",
                   "Notifications stored but not yet published", ["service"])
 
@@ -241,38 +243,65 @@ class OutboxRelay:
         raise TimeoutError(f"no partition leaders for {sorted(missing)}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        leadership = None
-        while leadership is None and not stop.is_set():
-            try:
-                leadership = await asyncio.to_thread(self._take_leadership)
-            except psycopg.Error:
-                log.warning("relay: PostgreSQL unreachable; retrying", exc_info=True)
-            if leadership is None:
+        while not stop.is_set():
+            leadership = None
+            while leadership is None and not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=2.0)
-                except TimeoutError:
-                    pass
-        try:
-            await self._publish_until(stop)
-        finally:
-            await self._drop_producer()
-            if leadership is not None:
-                leadership.close()
+                    leadership = await asyncio.to_thread(self._take_leadership)
+                except psycopg.Error:
+                    log.warning("relay: PostgreSQL unreachable; retrying", exc_info=True)
+                if leadership is None:
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=2.0)
+                    except TimeoutError:
+                        pass
+            try:
+                await self._publish_until(stop, _still_held(leadership))
+            finally:
+                await self._drop_producer()
+                if leadership is not None:
+                    leadership.close()
 
-    async def _publish_until(self, stop: asyncio.Event) -> None:
+    async def _publish_until(self, stop: asyncio.Event,
+                             held: Callable[[], bool] = lambda: True) -> None:
+        """Publish until stopped, or until the election lock is lost: the lock lives on one
+        connection, and a database restart ends it (another replica may hold it by now)."""
         self._position_cache = None  # just elected: read what the last leader recorded
         interval = self.settings.relay_interval_ms / 1000
         news = CommitNews(self.settings)
+        checked = time.monotonic()
         try:
             while not stop.is_set():
+                if time.monotonic() - checked > LEADERSHIP_CHECK_S:
+                    checked = time.monotonic()
+                    if not await asyncio.to_thread(held):
+                        log.warning("relay: the election lock is gone; standing for it again")
+                        return
                 try:
                     sent = await self.run_once()
                 except Exception:
                     log.exception("relay round failed; retrying")
                     self._position_cache = None
                     sent = 0
+                    if not await asyncio.to_thread(held):
+                        log.warning("relay: the election lock is gone; standing for it again")
+                        return
                     await asyncio.sleep(1.0)
                 if not sent:  # with a backlog, read on without waiting
                     await news.wait(stop, fallback_s=interval * 40, poll_s=interval)
         finally:
             await news.close()
+
+
+def _still_held(leadership: psycopg.Connection | None) -> Callable[[], bool]:
+    """Whether the session holding the advisory lock is still there (then so is the lock)."""
+    def held() -> bool:
+        if leadership is None:
+            return False
+        try:
+            leadership.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    return held

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -277,3 +278,44 @@ async def test_group_commit_saves_for_async_callers_in_shared_transactions(setti
         assert app.repository.get(p.id).ticket_id == p.ticket_id
     histogram = BATCH_SIZE.labels(f"probe-{settings.schema}")
     assert histogram._sum.get() == 40  # every command saved once
+
+
+async def test_a_relay_that_loses_its_election_lock_stands_down(settings, unique, caplog,
+                                                                 monkeypatch):
+    """The lock lives on one connection; when that session ends (a database restart, a
+    failover), another replica's relay takes over and this one goes back to standing by,
+    instead of both publishing."""
+    import backbone.relay as relay_module
+
+    fast = settings.model_copy(update={"relay_interval_ms": 50})
+    app = Application(env=application_env(fast))
+    pool = ConnectionPool(fast.pg_conninfo(), min_size=1, max_size=2, open=True)
+    translate = translate_to(fast.topic("probe.leader"))
+    first, second = (OutboxRelay(settings=fast, app=app, pool=pool, translate=translate)
+                     for _ in range(2))
+    key = f"minsheng-relay:{fast.schema}:lifecycle"
+
+    def holders() -> list[int]:
+        with pool.connection() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND objid::bigint = (hashtext(%s)::bigint & 4294967295)", (key,)).fetchall()]
+
+    stop = asyncio.Event()
+    monkeypatch.setattr(relay_module, "LEADERSHIP_CHECK_S", 0.5)
+    caplog.set_level(logging.WARNING, logger="backbone.relay")
+    tasks = [asyncio.create_task(first.run(stop))]
+    try:
+        await _wait_until(lambda: first._position_cache is not None, timeout=20)
+        tasks.append(asyncio.create_task(second.run(stop)))
+        [leader] = await asyncio.to_thread(holders)
+        with pool.connection() as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (leader,))
+        await _wait_until(lambda: "standing for it again" in caplog.text, timeout=20)
+        # one holder again: the second relay (or the first, re-elected), never both
+        await _wait_until(lambda: len(holders()) == 1, timeout=20)
+        assert len(await asyncio.to_thread(holders)) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        pool.close()
