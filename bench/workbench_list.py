@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    settings = ServiceSettings(pg_dbname="bench_workbench", service="bench")
+    settings = ServiceSettings(environment="development", pg_dbname="bench_workbench",
+                               service="bench")
     admin = settings.model_copy(update={"pg_dbname": "postgres"})
     with psycopg.connect(admin.pg_conninfo(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench_workbench'"
