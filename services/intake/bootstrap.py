@@ -162,6 +162,8 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         app=app, index=index, vault=vault, pepper=pepper, issuer=citizen_issuer(settings),
         verifications=verification_store.VerificationStore(infra.pool, settings.schema),
         sms=sms_gateway_for(settings),
+        code_limiter=rate_limits.SharedKeyedLimiter(infra.pool, settings.schema, prefix="code",
+                                                    capacity=3, rate=1 / 60),
         policy=CitizenPolicy(code_ttl_s=settings.verification_ttl_s,
                              max_attempts=settings.verification_attempts,
                              token_ttl_s=settings.citizen_token_ttl_s,

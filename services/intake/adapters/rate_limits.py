@@ -63,10 +63,31 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
         conn.execute(SQL(_TAKE).format(s=Identifier(schema)))
 
 
+def take(pool: ConnectionPool, schema: str, buckets: list[tuple[str, float, float]]
+         ) -> tuple[bool, str | None, float]:
+    """One token from each (key, capacity, rate) bucket, all or none: (allowed, the key that
+    refused, seconds until it has a token)."""
+    keys = [k for k, _, _ in buckets]
+    caps, rates = [float(c) for _, c, _ in buckets], [float(r) for _, _, r in buckets]
+    with pool.connection() as conn:
+        row = conn.execute(SQL("SELECT * FROM {}.rate_take(%s, %s, %s)")
+                           .format(Identifier(schema)), (keys, caps, rates)).fetchone()
+        if random.random() < 1 / PRUNE_EVERY:
+            # forget buckets that have refilled completely: they hold nothing a new one would not
+            longest = max(c / r for _, c, r in buckets)
+            conn.execute(SQL("DELETE FROM {}.rate_buckets WHERE stamp < extract(epoch FROM"
+                             " now()) - greatest(%s, 3600)").format(Identifier(schema)),
+                         (longest,))
+    assert row is not None
+    allowed, refused_by, retry_after = row
+    return bool(allowed), refused_by, float(retry_after)
+
+
+PRUNE_EVERY = 5000  # calls, on average, between removals of buckets that are full again
+
+
 class SharedSubmissionThrottle(SubmissionThrottle):
     """SubmissionThrottle's limits, held in PostgreSQL for every replica at once."""
-
-    PRUNE_EVERY = 5000  # calls, on average, between removals of buckets that are full again
 
     def __init__(self, pool: ConnectionPool, schema: str, *, adapter_capacity: float = 1000,
                  adapter_rate: float = 600, citizen_capacity: float = 5,
@@ -81,24 +102,35 @@ class SharedSubmissionThrottle(SubmissionThrottle):
         buckets = [(f"a:{adapter_id}", self.adapters.capacity, self.adapters.rate)]
         if citizen:
             buckets.append((f"c:{citizen}", self.citizens.capacity, self.citizens.rate))
-        keys = [k for k, _, _ in buckets]
-        caps, rates = [float(c) for _, c, _ in buckets], [float(r) for _, _, r in buckets]
-        with self.pool.connection() as conn:
-            row = conn.execute(SQL("SELECT * FROM {}.rate_take(%s, %s, %s)")
-                               .format(Identifier(self.schema)), (keys, caps, rates)).fetchone()
-            if random.random() < 1 / self.PRUNE_EVERY:
-                self._prune(conn)
-        assert row is not None
-        allowed, refused_by, retry_after = row
+        allowed, refused_by, retry_after = take(self.pool, self.schema, buckets)
         if allowed:
             return RateDecision(True)
-        return RateDecision(False, "adapter" if refused_by.startswith("a:") else "citizen",
-                            float(retry_after))
+        return RateDecision(False, "adapter" if (refused_by or "").startswith("a:")
+                            else "citizen", retry_after)
 
-    def _prune(self, conn: object) -> None:
-        """Forget buckets that have refilled completely: they hold nothing a new one would not."""
-        full_after = max(self.adapters.capacity / self.adapters.rate,
-                         self.citizens.capacity / self.citizens.rate)
-        conn.execute(  # type: ignore[attr-defined]
-            SQL("DELETE FROM {}.rate_buckets WHERE stamp < extract(epoch FROM now()) - %s")
-            .format(Identifier(self.schema)), (full_after,))
+
+class SharedKeyedLimiter:
+    """KeyedRateLimiter's interface (`bucket(key).try_take()`, `.retry_after()`), shared:
+    e.g. one verification code a minute per phone, whichever replica is asked."""
+
+    def __init__(self, pool: ConnectionPool, schema: str, *, prefix: str, capacity: float,
+                 rate: float) -> None:
+        self.pool, self.schema, self.prefix = pool, schema, prefix
+        self.capacity, self.rate = capacity, rate
+
+    def bucket(self, key: str) -> _SharedBucket:
+        return _SharedBucket(self, f"{self.prefix}:{key}")
+
+
+class _SharedBucket:
+    def __init__(self, limiter: SharedKeyedLimiter, key: str) -> None:
+        self.limiter, self.key, self._retry_after = limiter, key, 0.0
+
+    def try_take(self) -> bool:
+        lim = self.limiter
+        allowed, _, self._retry_after = take(lim.pool, lim.schema,
+                                             [(self.key, lim.capacity, lim.rate)])
+        return allowed
+
+    def retry_after(self) -> float:
+        return self._retry_after

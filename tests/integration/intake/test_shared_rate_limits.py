@@ -10,7 +10,11 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from backbone.settings import ServiceSettings
-from services.intake.adapters.rate_limits import SharedSubmissionThrottle, create_table
+from services.intake.adapters.rate_limits import (
+    SharedKeyedLimiter,
+    SharedSubmissionThrottle,
+    create_table,
+)
 
 
 @pytest.fixture
@@ -68,3 +72,14 @@ def test_concurrent_replicas_never_hand_out_more_than_the_burst(pool_and_schema)
     for t in threads:
         t.join()
     assert sum(allowed) == 5 and len(allowed) == 40
+
+
+def test_verification_codes_are_limited_per_phone_across_replicas(pool_and_schema):
+    pool, schema = pool_and_schema
+    replicas = [SharedKeyedLimiter(pool, schema, prefix="code", capacity=3, rate=1 / 60)
+                for _ in range(2)]
+    taken = [replicas[i % 2].bucket("phone-pseudonym").try_take() for i in range(4)]
+    assert taken == [True, True, True, False]
+    refused = replicas[0].bucket("phone-pseudonym")
+    assert not refused.try_take() and 0 < refused.retry_after() <= 60
+    assert replicas[1].bucket("another-phone").try_take()
