@@ -57,6 +57,8 @@ PROCESSES: list[Process] = [
             what="the append-only ledger, replay and verification"),
     Process("identity", "identity", 8107, what="staff identities and tokens"),
     Process("workbench", "workbench", 8108, what="the staff workbench pages"),
+    Process("notifier", "notifier", 8109,
+            what="delivers citizen.notices by SMS and WeChat, exactly once"),
 ]
 
 LABELS = {"app.kubernetes.io/part-of": "minsheng"}
@@ -178,6 +180,7 @@ def config() -> list[dict]:
         "MINSHENG_RATING_URL_BASE": "https://12345.example.org/feedback",
         "MINSHENG_AUDIT_URL": "http://minsheng-audit:8106",
         "MINSHENG_LEDGER_ID": "fuyang.example.org/audit",
+        "MINSHENG_NOTIFIER_INTAKE_URL": "http://minsheng-intake-api:8101",
     }
     # token keys: see backbone/auth.py (the identity service signs, every service verifies)
     secret_keys = ["MINSHENG_TOKEN_SIGNING_KEY", "MINSHENG_TOKEN_PUBLIC_KEYS",
