@@ -187,7 +187,9 @@ def config() -> list[dict]:
                    "MINSHENG_PSEUDONYM_PEPPER",
                    "MINSHENG_IDENTITY_MASTER_KEY", "MINSHENG_RATING_LINK_SECRET",
                    "MINSHENG_CHECKPOINT_KEY", "MINSHENG_INTAKE_SMS_URL",
-                   "MINSHENG_INTAKE_SMS_TOKEN", "MINSHENG_INTAKE_BUS_KEYS"]
+                   "MINSHENG_INTAKE_SMS_TOKEN", "MINSHENG_INTAKE_BUS_KEYS",
+                   "MINSHENG_NOTIFIER_SMS_URL", "MINSHENG_NOTIFIER_SMS_TOKEN",
+                   "MINSHENG_NOTIFIER_WECHAT_URL", "MINSHENG_NOTIFIER_WECHAT_TOKEN"]
     return [
         {"apiVersion": "v1", "kind": "ConfigMap",
          "metadata": {"name": "minsheng-config", "namespace": NAMESPACE, "labels": LABELS},
