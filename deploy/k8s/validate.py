@@ -235,6 +235,23 @@ def check_platform(docs: list[tuple[Path, dict]]) -> list[str]:
     return errors
 
 
+def local_processes_missing(docs: list[tuple[Path, dict]]) -> list[str]:
+    """Processes deploy/local runs that no Deployment here runs on the same port (a warning:
+    a new service lands in deploy/local first; generate.py's table should follow)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "k8s_local_services", HERE.parent / "local" / "services.py")
+    assert spec and spec.loader
+    local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(local)
+    ports = {int(env["value"]) for dep in by_kind(docs, "Deployment")
+             for c in dep["spec"]["template"]["spec"]["containers"]
+             for env in c.get("env", []) if env["name"] == "MINSHENG_HTTP_PORT"}
+    return [f"{name} (port {port})" for service in local.SERVICES
+            for name, (_, port) in local.processes(service, 1).items() if port not in ports]
+
+
 def main(argv: list[str]) -> int:
     paths = [Path(a) for a in argv] or sorted(
         p for p in HERE.rglob("*.yaml") if p.name != "kustomization.yaml")
@@ -242,6 +259,10 @@ def main(argv: list[str]) -> int:
     errors = check_core(docs) + check_operators(docs) + check_platform(docs)
     for e in errors:
         print(e)
+    if not argv:
+        for missing in local_processes_missing(docs):
+            print(f"warning: deploy/local runs {missing}; no Deployment here does "
+                  "(add it to deploy/k8s/generate.py's PROCESSES)")
     kinds = sorted({d["kind"] for _, d in docs})
     print(f"{len(docs)} manifests ({', '.join(kinds)}): "
           f"{'valid' if not errors else f'{len(errors)} errors'}")
