@@ -107,22 +107,24 @@ def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -
                 " WHERE consumer_positions.next_offset < EXCLUDED.next_offset").format(s),
             [(progress.consumer, t, p, o + 1) for (t, p), o in progress.offsets.items()],
         )
-    if progress.event_ids:
-        cur.executemany(
-            SQL("INSERT INTO {}.consumed_events (consumer, event_id) VALUES (%s, %s)").format(s),
-            [(progress.consumer, e) for e in progress.event_ids],
+    if progress.event_ids:  # one statement for the batch (executemany is a round per row)
+        cur.execute(
+            SQL("INSERT INTO {}.consumed_events (consumer, event_id)"
+                " SELECT %s, unnest(%s::uuid[])").format(s),
+            (progress.consumer, progress.event_ids),
         )
 
 
 def record_contexts(cur: psycopg.Cursor[Any], schema: str,
                     rows: Iterable[tuple[uuid.UUID | str, int, EventContext]]) -> None:
-    params = [(oid, v, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id, c.actor_role,
-               c.actor_id, c.actor_unit) for oid, v, c in rows]
-    if params:
-        cur.executemany(
-            SQL("INSERT INTO {}.event_context VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT DO NOTHING").format(Identifier(schema)),
-            params,
+    params = [(str(oid), v, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id,
+               c.actor_role, c.actor_id, c.actor_unit) for oid, v, c in rows]
+    if params:  # one statement, one array per column
+        cur.execute(
+            SQL("INSERT INTO {}.event_context SELECT * FROM unnest(%s::uuid[], %s::bigint[],"
+                " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+                " %s::text[]) ON CONFLICT DO NOTHING").format(Identifier(schema)),
+            [list(column) for column in zip(*params, strict=True)],
         )
 
 

@@ -1,0 +1,107 @@
+"""The backbone's two write paths at full speed, on a throw-away schema and topic prefix:
+
+- event store: aggregates appended through group commit (each with its event context, as a
+  command saves them), appends/s; compare with the raw batched INSERT of bench.limits;
+- relay: the stored events published by the outbox relay (read, translate, send with
+  acks=all, record the position), messages/s; compare with Kafka's ProducerPerformance.
+
+    python -m bench.backbone_rates [--events 20000]
+
+Reports JSON; `measure()` is what bench.run can call with its isolated settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from minsheng.v1 import intake_events_pb2
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone.group_commit import GroupCommitter
+from backbone.kafka import ensure_topics
+from backbone.relay import OutboxRelay, Outgoing, Publication
+from backbone.settings import ServiceSettings
+from backbone.store import EventContext, application_env, ensure_database
+
+
+class Probe(Aggregate):
+    @event("Opened")
+    def __init__(self, ticket_id: str, text: str) -> None:
+        self.ticket_id = ticket_id
+        self.text = text
+
+
+def _translate(topic: str) -> Any:
+    def translate(pub: Publication) -> list[Outgoing]:
+        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
+        return [Outgoing(topic, env.ticket_id, env)]
+
+    return translate
+
+
+async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
+    ensure_database(settings)
+    topic = settings.lifecycle_topic
+    await ensure_topics(settings, {topic: 12})
+    app = Application(env=application_env(settings))
+    committer = GroupCommitter(app, service=f"bench-{settings.schema}")
+    probes = [Probe(ticket_id=str(uuid.uuid4()), text="x" * 150) for _ in range(n)]
+    started = time.monotonic()
+    sem = asyncio.Semaphore(256)  # many commands in flight, as under load
+
+    async def save(p: Probe) -> None:
+        async with sem:
+            await committer.save_async(p, context=EventContext(ticket_id=p.ticket_id))
+
+    await asyncio.gather(*[save(p) for p in probes])
+    store_s = time.monotonic() - started
+    committer.close()
+    from backbone.group_commit import BATCH_SIZE
+
+    sizes = BATCH_SIZE.labels(f"bench-{settings.schema}")
+    mean_batch = sizes._sum.get() / max(1, sum(b.get() for b in sizes._buckets))
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=_translate(topic))
+    started, sent = time.monotonic(), 0
+    try:
+        while sent < n:
+            got = await relay.run_once()
+            if got <= 0:
+                break
+            sent += got
+        relay_s = time.monotonic() - started
+    finally:
+        await relay._drop_producer()
+        pool.close()
+    return {"events": n, "store_appends_per_s": round(n / store_s),
+            "store_mean_commands_per_transaction": round(mean_batch, 1),
+            "relay_messages_per_s": round(sent / relay_s) if sent else 0,
+            "relay_batch": settings.relay_batch}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000)
+    args = parser.parse_args()
+    unique = uuid.uuid4().hex[:8]
+    settings = ServiceSettings(service="intake", environment="development",
+                               pg_schema=f"rates_{unique}", topic_prefix=f"rates{unique}.")
+    try:
+        print(json.dumps(asyncio.run(measure(settings, args.events))))
+    finally:
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                         .format(Identifier(settings.schema)))
+
+
+if __name__ == "__main__":
+    main()
