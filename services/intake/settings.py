@@ -64,6 +64,8 @@ class IntakeSettings(ServiceSettings):
     intake_sms_token: str = ""
     intake_sms_timeout_s: float = 5.0
     intake_sms_sign: str = "阜阳12345"  # the 短信签名 the carrier registered for the city
+    # feedback, where the citizen's rating from 我的诉求 (/me) is passed on with their own token
+    intake_feedback_url: str = "http://127.0.0.1:8104"
 
     # Intake's X25519 private key(s) for personal data sealed on intake.requests (HPKE, see
     # domain/bus_seal.py): comma-separated PEM paths, the current one first. Empty: the

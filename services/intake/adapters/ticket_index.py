@@ -25,7 +25,8 @@ COLUMNS = ("ticket_id", "code", "channel", "adapter_id", "citizen", "status", "t
            "title_masked", "category", "lat", "lon", "address_masked", "submitted_at",
            "updated_at", "decided_at", "case_id", "primary_code", "merge_score",
            "merge_confirmed", "reason_code", "reason_text", "unit", "closed_at", "rating",
-           "flags", "attachments", "erased", "external_ref", "answered_at")
+           "flags", "attachments", "erased", "external_ref", "answered_at", "answer_masked",
+           "answer_round")
 
 
 def create_table(pool: ConnectionPool, schema: str) -> None:
@@ -43,6 +44,9 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
             " erased boolean NOT NULL DEFAULT false, external_ref text,"
             " answered_at timestamptz)").format(s))
         _add_answered_at(conn, schema)
+        # the answer itself (feedback's CitizenNotified, masked), for the citizen's 我的诉求
+        conn.execute(SQL("ALTER TABLE {}.ticket_index ADD COLUMN IF NOT EXISTS answer_masked"
+                         " text, ADD COLUMN IF NOT EXISTS answer_round int").format(s))
         for name, cols in (("citizen", "citizen"), ("submitted", "submitted_at"),
                            ("category_time", "category, submitted_at")):
             conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {}.ticket_index (" + cols + ")")

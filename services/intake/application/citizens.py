@@ -143,7 +143,11 @@ class Citizens:
         return [{"code": r["code"], "status": r["status"], "channel": r["channel"],
                  "text_masked": r["text_masked"],
                  "submitted_at": r["submitted_at"].isoformat() if r["submitted_at"] else None,
-                 "case_primary_code": r.get("primary_code"), "unit": r.get("unit")}
+                 "case_primary_code": r.get("primary_code"), "unit": r.get("unit"),
+                 "answer_masked": r.get("answer_masked") if r.get("answered_at") else None,
+                 "answer_round": r.get("answer_round"),
+                 "answered_at": _iso(r.get("answered_at")), "closed_at": _iso(r.get("closed_at")),
+                 "rating": r.get("rating")}
                 for r in self.index.of_citizen(citizen)]
 
     def _ticket(self, code: str) -> Ticket:
@@ -200,3 +204,7 @@ class Citizens:
                 erased.append(ticket.code)
                 break
         return {"erased": True, "tickets": erased}
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None

@@ -46,7 +46,8 @@ def lifecycle(index: TicketIndex) -> Handlers:
     def answered(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
         if d.payload.outcome == NOT_YET_ANSWERED:
             return  # "needs longer" explains a delay: the matter itself is not answered yet
-        write(cur, d, answered_at=d.occurred_at)
+        write(cur, d, answered_at=d.occurred_at, answer_masked=d.payload.reply_masked,
+              answer_round=d.payload.reply_round)
 
     def closed(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
         write(cur, d, status="closed", closed_at=d.occurred_at, rating=d.payload.rating,

@@ -1,19 +1,24 @@
-"""Citizens: prove a phone, list one's own tickets, ask for erasure. Supervisors erase too."""
+"""Citizens: prove a phone, list one's own tickets, rate an answer, ask for erasure; the
+我的诉求 page (/me) that does all of it in a browser. Supervisors erase too."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+import httpx
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
-from backbone.http import ClientError, require
+from backbone.http import ClientError, NotFoundError, require
 from services.intake.application.citizens import CitizenError, Citizens
 from services.intake.entrypoints.http_api import code_from
 
+MY_REQUESTS = Path(__file__).resolve().parent / "pages" / "my_requests.html"
 CitizenDep = Annotated[auth.Principal, require("citizen")]
 SupervisorDep = Annotated[auth.Principal, require("supervisor")]
 
@@ -31,9 +36,19 @@ class SessionRequest(_Strict):
     code: str = Field(pattern=r"^\d{6}$", description="the six-digit one-time code")
 
 
+class CitizenRating(_Strict):
+    rating: Literal["satisfied", "basically_satisfied", "dissatisfied"]
+    comment: str = Field(default="", max_length=2000)
+
+
 class ErasureOrder(_Strict):
     ticket_code: str = Field(min_length=5, max_length=30,
                              description="any ticket of the citizen whose identity is erased")
+
+
+class UnavailableError(ClientError):
+    status = 503
+    code = "unavailable"
 
 
 class CitizenRefusedError(ClientError):
@@ -54,6 +69,12 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def router(citizens: Citizens) -> APIRouter:
     api = APIRouter(prefix="/v1/citizens", tags=["citizens"])
+    page = APIRouter(tags=["citizens"])
+
+    @page.get("/me", response_class=HTMLResponse, include_in_schema=False)
+    def my_requests_page() -> HTMLResponse:
+        """我的诉求: the citizen's own page (proves the phone by SMS, then lists and rates)."""
+        return HTMLResponse(MY_REQUESTS.read_text(encoding="utf-8"))
 
     @api.post("/verification", status_code=202)
     async def request_code(body: VerificationRequest) -> dict[str, Any]:
@@ -71,6 +92,27 @@ def router(citizens: Citizens) -> APIRouter:
         """Every ticket of the citizen proven by phone, with its code and status."""
         return {"tickets": citizens.tickets_of(principal.sub)}
 
+    @api.post("/me/tickets/{code}/rating", status_code=201)
+    async def rate_my_ticket(code: str, body: CitizenRating, request: Request,
+                             principal: CitizenDep) -> JSONResponse:
+        """Rate the answer to one of my tickets (passed on to feedback with my own token)."""
+        code = code_from(code)
+        mine = await run_in_threadpool(citizens.tickets_of, principal.sub)
+        if not any(t["code"] == code for t in mine):
+            raise NotFoundError(f"you have no ticket {code}")
+        url = request.app.state.settings.intake_feedback_url.rstrip("/")
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                answer = await client.post(
+                    f"{url}/v1/tickets/{code}/rating", json=body.model_dump(),
+                    headers={"authorization": request.headers.get("authorization", "")})
+        except httpx.HTTPError as exc:
+            raise UnavailableError(f"ratings cannot be taken now ({type(exc).__name__}); "
+                                   "try again later") from None
+        if answer.status_code >= 500:
+            raise UnavailableError("ratings cannot be taken now; try again later")
+        return JSONResponse(answer.json(), status_code=answer.status_code)
+
     @api.post("/me/erasure")
     def erase_me(principal: CitizenDep) -> dict[str, Any]:
         """Erase my identity: my key is destroyed; my tickets go on, without my name or phone."""
@@ -84,7 +126,8 @@ def router(citizens: Citizens) -> APIRouter:
         return _call(citizens.erase, citizen, actor_role="supervisor", actor_id=principal.sub,
                      ticket_ids=[ticket_id])
 
-    return api
+    page.include_router(api)
+    return page
 
 
 def retry_after_header(exc: CitizenRefusedError) -> dict[str, str]:

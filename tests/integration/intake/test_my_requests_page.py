@@ -1,0 +1,119 @@
+"""我的诉求 in a real browser: a citizen who wrote through the mini-program proves their phone by SMS
+(development: the code comes back on the page), sees their ticket, its progress and the
+answer feedback published, and rates it (passed on to feedback with their own token)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from minsheng.v1 import feedback_events_pb2
+
+from backbone import auth, events
+from services.intake.settings import IntakeSettings
+from tests import janitor
+from tests.browser import browser_page, needs_browser
+from tests.integration.intake.conftest import Intake, _free_port, running_intake
+
+pytestmark = [pytest.mark.integration, needs_browser()]
+ANSWER = "经核查，东城小区北门井盖已于今日更换加固，感谢您的反映。"
+
+
+@contextlib.asynccontextmanager
+async def fake_feedback() -> Any:
+    """Feedback's rating endpoint: records what it is given, checks the citizen's token."""
+    ratings: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/v1/tickets/{code}/rating", status_code=201)
+    async def rate(code: str, request: Request) -> dict[str, Any]:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        ratings.append({"code": code, "token": token, **(await request.json())})
+        return {"code": code, "status": "rated", "verdict": "satisfied"}
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", ratings
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
+    unique = janitor.claim(uuid.uuid4().hex[:10])
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    async with fake_feedback() as (feedback_url, ratings):
+        settings = IntakeSettings(
+            environment="test", http_port=_free_port(), pg_dbname="intake_it",
+            pg_schema=f"it_me_{unique}", topic_prefix=f"itme{unique}.", relay_interval_ms=20,
+            intake_feedback_url=feedback_url)
+        async with running_intake(settings) as intake:
+            code, ticket_id = await submit(intake, phone)
+            await answer(intake, ticket_id, code)
+            async with browser_page(width=420, height=900) as page:
+                await page.goto(f"{intake.url}/me")
+                await page.fill("#phone", phone)
+                await page.click("#send-code")
+                await page.wait_for_function("document.querySelector('#code').value.length == 6")
+                await page.click("#sign-in")
+                card = page.locator(f'article.ticket[data-code="{code}"]')
+                await card.wait_for(timeout=30_000)
+                await page.wait_for_function(
+                    f"document.querySelector('article[data-code=\"{code}\"] .answer')",
+                    timeout=30_000)
+                assert ANSWER in await card.locator(".answer").text_content()
+                assert await card.locator(".steps").get_attribute("data-stage") == "3"
+                assert phone not in await page.content()  # the page never shows the number
+                await card.locator('button[data-rating="satisfied"]').click()
+                await card.locator(".rated").wait_for(timeout=15_000)
+                await page.screenshot(path="/tmp/my-requests.png", full_page=True)
+                assert not page.errors, page.errors
+            [rated] = ratings
+            assert rated["code"] == code and rated["rating"] == "satisfied"
+            assert auth.verify(settings, rated["token"]).role == "citizen"
+
+            # someone else's ticket cannot be rated through intake
+            other = auth.mint(settings, sub="someone-else", role="citizen",
+                              audience=["intake", "feedback"])
+            async with httpx.AsyncClient(base_url=intake.url, timeout=10) as http:
+                refused = await http.post(f"/v1/citizens/me/tickets/{code}/rating",
+                                          json={"rating": "dissatisfied"},
+                                          headers={"authorization": f"Bearer {other}"})
+                assert refused.status_code == 404
+                bad = await http.post(f"/v1/citizens/me/tickets/{code}/rating",
+                                      json={"rating": "great"},
+                                      headers={"authorization": f"Bearer {other}"})
+                assert bad.status_code == 422
+
+
+async def submit(intake: Intake, phone: str) -> tuple[str, str]:
+    async with intake.client() as adapter:
+        made = await adapter.post("/v1/requests", json={
+            "channel": "wechat_mini", "request_id": uuid.uuid4().hex,
+            "text": "东城小区北门的井盖松动了，车压过去响得厉害", "contact": {"phone": phone}})
+        assert made.status_code == 201, made.text
+    body = made.json()
+    return body["code"], body["ticket_id"]
+
+
+async def answer(intake: Intake, ticket_id: str, code: str) -> None:
+    """What feedback publishes when the answer reaches the citizen (CitizenNotified)."""
+    env = events.make_envelope(
+        payload=feedback_events_pb2.CitizenNotified(channel="wechat_mini", unit="u1",
+                                                    outcome="resolved", reply_masked=ANSWER,
+                                                    reply_round=1, notices=1),
+        event_id=events.event_id_for(f"fb:{ticket_id}", 9), ticket_id=ticket_id,
+        ticket_code=code, producer="feedback", occurred_at=datetime.now(UTC))
+    await intake.publish("tickets.events", ticket_id, env.SerializeToString())
