@@ -7,7 +7,7 @@ cd $TREE
 export PYTHONPATH=.:proto MINSHENG_ENVIRONMENT=development MINSHENG_CLOCK=event \
   MINSHENG_TOPIC_PREFIX="idle$U." MINSHENG_PG_SCHEMA="idle_$U" MINSHENG_HTTP_PORT=$PORT \
   MINSHENG_GRPC_PORT=$((PORT+1)) MINSHENG_DATA=/work/main/.data MINSHENG_LOG_LEVEL=WARNING
-/work/main/.venv/bin/python -m services.$SVC > /tmp/idle_$SVC_$U.log 2>&1 &
+/work/main/.venv/bin/python -m services.$SVC > /tmp/idle_${SVC}_$U.log 2>&1 &
 PID=$!
 for i in $(seq 1 60); do curl -sf localhost:$PORT/readyz >/dev/null && break; sleep 1; done
 sleep 10
