@@ -190,5 +190,6 @@ def test_lifecycle_records_the_answer_and_a_reopening_forgets_it():
         _fact(fe.CitizenNotified(unit="u1", reply_round=1, rating_due_at=due), NOW), cur, None)
     table.for_type("TicketReopened")(_fact(fe.TicketReopened(reopen_count=1), NOW), cur, None)
     notified, reopened = cur.params
-    assert notified == ["t1", NOW, NOW]  # ticket, updated_at, answered_at
+    # ticket, updated_at, answered_at, the answer's masked text and its round (我的诉求)
+    assert notified == ["t1", NOW, NOW, "", 1]
     assert reopened[0] == "t1" and reopened[-1] is None and "reopened" in reopened
