@@ -7,7 +7,7 @@ from backbone.settings import ServiceSettings
 
 class NotifierSettings(ServiceSettings):
     service: str = "notifier"
-    http_port: int = 8108
+    http_port: int = 8109
     # the city's SMS gateway (the contract of intake's MINSHENG_INTAKE_SMS_URL)
     notifier_sms_url: str = ""
     notifier_sms_token: str = ""
