@@ -35,7 +35,7 @@ async def test_a_burst_of_logins_from_one_address_gets_429_with_retry_after(infr
     settings = identity_settings(logins_per_minute=4)
     try:
         async with running_identity(settings) as identity, \
-                httpx.AsyncClient(base_url=identity.url) as http:
+                httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
             answers = await asyncio.gather(*[
                 http.post("/v1/sessions", json={"username": f"nobody{i}", "password": "x" * 12})
                 for i in range(10)])

@@ -37,7 +37,7 @@ async def login(http: httpx.AsyncClient, username: str, password: str) -> httpx.
 async def test_a_staff_login_gives_a_token_every_service_accepts(identity):
     name = user()
     identity.add_user(name, PASSWORD, role="unit", unit="yingzhou", name="颍州区政府")
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         answer = await login(http, name.upper(), PASSWORD)
         assert answer.status_code == 201, answer.text
         body = answer.json()
@@ -56,7 +56,7 @@ async def test_a_staff_login_gives_a_token_every_service_accepts(identity):
 async def test_wrong_unknown_and_malformed_logins_are_refused_without_telling_which(identity):
     name = user()
     identity.add_user(name, PASSWORD)
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         wrong = await login(http, name, PASSWORD + "x")
         unknown = await login(http, user(), PASSWORD)
         assert wrong.status_code == unknown.status_code == 401
@@ -81,8 +81,8 @@ async def test_five_failures_lock_the_account_on_every_replica(identity):
     identity.add_user(name, PASSWORD)
     replica_settings = identity.settings.model_copy(update={"http_port": _other_port()})
     async with running_identity(replica_settings) as replica, \
-            httpx.AsyncClient(base_url=identity.url) as first, \
-            httpx.AsyncClient(base_url=replica.url) as second:
+            httpx.AsyncClient(base_url=identity.url, timeout=60) as first, \
+            httpx.AsyncClient(base_url=replica.url, timeout=60) as second:
         for i in range(5):  # spread over both replicas
             refused = await login(first if i % 2 else second, name, f"wrong-{i}-password")
             assert refused.status_code == 401
@@ -93,7 +93,7 @@ async def test_five_failures_lock_the_account_on_every_replica(identity):
             assert "locked" in locked.json()["detail"]
     other = user()
     identity.add_user(other, PASSWORD)
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         assert (await login(http, other, PASSWORD)).status_code == 201  # others unaffected
 
 
@@ -107,7 +107,7 @@ async def test_logout_revokes_the_token_at_every_service_within_seconds(identity
     name = user()
     identity.add_user(name, PASSWORD, role="supervisor")
     dispatch = auth.verifier_for(dispatch_settings(identity))
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         token = (await login(http, name, PASSWORD)).json()["token"]
         bearer = {"authorization": f"Bearer {token}"}
         assert dispatch.verify(token).role == "supervisor"
@@ -128,7 +128,7 @@ async def test_logout_revokes_the_token_at_every_service_within_seconds(identity
 async def test_disabling_a_user_ends_their_sessions_and_logins(identity):
     name = user()
     identity.add_user(name, PASSWORD, role="auditor")
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         token = (await login(http, name, PASSWORD)).json()["token"]
         assert identity.sessions.disable(name) == 1
         bearer = {"authorization": f"Bearer {token}"}
@@ -140,7 +140,7 @@ async def test_disabling_a_user_ends_their_sessions_and_logins(identity):
 
 
 async def test_the_public_keys_and_the_revocation_list_are_published(identity):
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         jwks = (await http.get("/.well-known/jwks.json")).json()
         assert {k["kid"] for k in jwks["keys"]} >= {"identity-dev", "citizen-dev"}
         assert all("d" not in k for k in jwks["keys"])  # public halves only
@@ -152,7 +152,7 @@ async def test_the_public_keys_and_the_revocation_list_are_published(identity):
 
 async def test_the_login_page_is_chinese_self_contained_and_redirects_only_where_allowed(
         identity):
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         page = await http.get("/login", params={"next": "/v1/sessions/current"})
         assert page.status_code == 200 and "工作人员登录" in page.text
         assert 'sessionStorage.setItem("minsheng.token"' in page.text
@@ -180,7 +180,7 @@ async def test_the_admin_command_reads_passwords_from_stdin_only(identity, monke
         cli.main(["add", user(), "--role", "citizen", "--name", "x"], stdin=io.StringIO(""))
     assert cli.main(["list"]) == 0
     assert name in capsys.readouterr().out
-    async with httpx.AsyncClient(base_url=identity.url) as http:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
         assert (await login(http, name, PASSWORD)).status_code == 201
         assert cli.main(["passwd", name], stdin=io.StringIO("another-good-password\n")) == 0
         assert (await login(http, name, PASSWORD)).status_code == 401
