@@ -7,6 +7,7 @@ the units that may see a ticket and on the bigrams of its masked text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -23,6 +24,7 @@ COLUMNS = [f.name for f in fields(TicketRow)]
 SORT_EXPR = {"submitted_at": "submitted_at", "updated_at": "updated_at",
              "due_at": "COALESCE(due_at, 'infinity'::timestamptz)"}
 HAYSTACK = "(title_masked || ' ' || text_masked || ' ' || address_masked)"
+TICKET_CODE = re.compile(r"^[A-Za-z]{2}-?\d{6}-?\d{5,}-?[A-Za-z0-9]$")
 
 
 def ddl(schema: str) -> list[Composed]:
@@ -52,6 +54,8 @@ def ddl(schema: str) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS tickets_units ON {}.tickets USING gin (units)").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_grams ON {}.tickets USING gin (grams)").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_code ON {}.tickets (code)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS tickets_code_typed ON {}.tickets"
+            " ((replace(code, '-', '')))").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_status ON {}.tickets"
             " (status, submitted_at)").format(s),
         # overdue and rated tickets are few: small indexes the supervisors' filters walk
@@ -117,14 +121,17 @@ def where(f: TicketFilter) -> tuple[Composed, list[Any]]:
         parts.append(SQL("overdue = %s"))
         params.append(f.overdue)
     terms = query_terms(f.q)
-    if terms:
+    if TICKET_CODE.match(f.q.strip()):  # a code typed (any case, with or without hyphens)
+        parts.append(SQL("replace(code, '-', '') = %s"))
+        params.append(f.q.strip().upper().replace("-", ""))
+    elif terms:
         grams = sorted({g for t in terms for g in bigrams(t)})
         if all(len(t) >= 2 for t in terms):
-            parts.append(SQL("(grams @> %s::text[] OR code = %s)"))
-            params.extend([grams, f.q.strip().upper()])
+            parts.append(SQL("grams @> %s::text[]"))
+            params.append(grams)
         for term in terms:
-            parts.append(SQL("(" + HAYSTACK + " ILIKE %s OR code = %s)"))
-            params.extend([f"%{_escape_like(term)}%", f.q.strip().upper()])
+            parts.append(SQL(HAYSTACK + " ILIKE %s"))
+            params.append(f"%{_escape_like(term)}%")
     return SQL(" AND ").join(parts), params  # type: ignore[return-value]
 
 

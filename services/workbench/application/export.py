@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 
 from services.workbench.domain.listing import CHINA
 from services.workbench.domain.words import (
@@ -57,6 +58,16 @@ def named(rows: Iterable[dict[str, Any]], names: dict[str, dict[str, str]]
                "subcategory": categories.get(r["subcategory"], r["subcategory"])}
 
 
+def _cell(sheet: Any, value: Any) -> Any:
+    """A cell as text: control characters (which the xlsx format cannot hold) dropped, and a
+    citizen's text beginning with "=" kept as text, never made a formula."""
+    if not isinstance(value, str):
+        return value
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+    cell.data_type = "s"
+    return cell
+
+
 def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "工单列表") -> bytes:
     book = Workbook(write_only=True)  # streams rows: 100,000 rows in bounded memory
     sheet = book.create_sheet(title)
@@ -65,7 +76,7 @@ def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "工单列表") -> b
     sheet.freeze_panes = "A2"
     sheet.append([name for name, _, _ in COLUMNS])
     for row in rows:
-        sheet.append([value(row) for _, value, _ in COLUMNS])
+        sheet.append([_cell(sheet, value(row)) for _, value, _ in COLUMNS])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
