@@ -317,7 +317,8 @@ class Verifier:
     _CACHE_MAX = 20_000
 
     def __init__(self, keys: dict[str, Ed25519PublicKey], *, audience: str,
-                 revocations: RevocationList | None = None, leeway_s: float = 30.0):
+                 revocations: RevocationList | None = None, leeway_s: float = 30.0,
+                 jwks_path: Path | None = None, reload_s: float = 5.0):
         self.keys = keys
         self.audience = audience
         self.revocations = revocations
@@ -325,9 +326,38 @@ class Verifier:
         # token -> Principal: a repeated token skips the signature check (exp, revocation
         # are still checked on every call)
         self._seen: dict[str, Principal] = {}
+        # A rotation replaces the JWKS file: its keys are taken up within `reload_s`, without
+        # a restart (one stat() every few seconds on the request path).
+        self._jwks_path = jwks_path
+        self._reload_s = reload_s
+        self._jwks_checked = time.monotonic()
+        self._jwks_mtime = self._mtime()
+
+    def _mtime(self) -> float:
+        try:
+            return self._jwks_path.stat().st_mtime if self._jwks_path else 0.0
+        except OSError:
+            return 0.0
+
+    def _reload_keys_if_changed(self) -> None:
+        self._jwks_checked = time.monotonic()
+        mtime = self._mtime()
+        if mtime == self._jwks_mtime or self._jwks_path is None:
+            return
+        try:
+            keys = load_jwks(self._jwks_path)
+        except (OSError, ValueError) as exc:  # half-written or broken: keep the keys we have
+            log.warning("token keys not reloaded from %s: %s", self._jwks_path, exc)
+            return
+        self._jwks_mtime = mtime
+        self.keys = keys
+        self._seen = {}  # a key taken out must stop working at once
+        log.info("token keys reloaded: %s", sorted(keys))
 
     def verify(self, token: str, now: float | None = None) -> Principal:
         token = token.strip()
+        if self._jwks_path is not None and time.monotonic() - self._jwks_checked > self._reload_s:
+            self._reload_keys_if_changed()
         principal = self._seen.get(token)
         if principal is None:
             principal = self._check(token)
@@ -351,7 +381,7 @@ class Verifier:
         if header.get("alg") != "EdDSA":
             raise AuthError("token must be signed with EdDSA")
         key = self.keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise AuthError("token signed with an unknown key (kid)")
         try:
             claims = jwt.decode(token, key, algorithms=["EdDSA"], audience=self.audience,
@@ -415,8 +445,9 @@ def verifier_for(settings: Any) -> Verifier:
                 PgRevocations(settings.pg_conninfo(),
                               getattr(settings, "token_revocation_schema", "identity")),
                 refresh_s=getattr(settings, "token_revocation_refresh_s", 5.0))
-        cache["verifier"] = Verifier(load_jwks(public_keys_path(settings)),
-                                     audience=settings.service, revocations=revocations)
+        path = public_keys_path(settings)
+        cache["verifier"] = Verifier(load_jwks(path), audience=settings.service,
+                                     revocations=revocations, jwks_path=path)
     verifier: Verifier = cache["verifier"]
     return verifier
 

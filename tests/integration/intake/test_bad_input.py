@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backbone import auth
+from services.intake.settings import citizen_issuer
 from tests.integration.intake.samples import sample
 
 pytestmark = pytest.mark.integration
@@ -96,12 +99,20 @@ async def test_tokens_missing_forged_expired_or_of_the_wrong_role(intake):
     forged = auth.Issuer("identity-dev", Ed25519PrivateKey.generate()).mint(
         sub="a", role="channel_adapter")
     legacy = "ms1.eyJyb2xlIjoiZGlzcGF0Y2hlciJ9.c2lnbmF0dXJl"
+    for_sla = auth.mint(intake.settings, sub="a", role="channel_adapter", audience=["sla"])
+    citizen_key = citizen_issuer(intake.settings)
+    now = int(time.time())
+    as_adapter = jwt.encode({"iss": "minsheng", "aud": ["intake"], "sub": "c", "iat": now,
+                             "exp": now + 60, "jti": "j", "role": "channel_adapter"},
+                            citizen_key.key, algorithm="EdDSA", headers={"kid": citizen_key.kid})
     async with httpx.AsyncClient(base_url=intake.url) as http:
         for headers, status, words in (
             ({}, 401, "missing"), ({"authorization": "Basic abc"}, 401, "Bearer"),
             ({"authorization": f"Bearer {forged}"}, 401, "signature"),
             ({"authorization": f"Bearer {expired}"}, 401, "expired"),
             ({"authorization": f"Bearer {legacy}"}, 401, "legacy ms1 token format"),
+            ({"authorization": f"Bearer {for_sla}"}, 401, "not for this service"),
+            ({"authorization": f"Bearer {as_adapter}"}, 401, "citizen tokens only"),
             ({"authorization": f"Bearer {intake.token('citizen')}"}, 403, "channel_adapter"),
         ):
             response = await http.post("/v1/requests", json=sample("web"), headers=headers)

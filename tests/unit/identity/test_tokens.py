@@ -4,6 +4,7 @@ rotation, revocation; the citizen key signs citizen tokens only; legacy ms1 toke
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import jwt
@@ -180,3 +181,26 @@ def test_production_settings_name_the_missing_keys():
         auth.verifier_for(settings)
     with pytest.raises(auth.AuthError, match="MINSHENG_TOKEN_SIGNING_KEY"):
         auth.issuer_for(settings)
+
+
+def test_a_rotated_jwks_file_is_taken_up_without_a_restart(tmp_path):
+    old = auth.keygen(tmp_path, "identity-2026")
+    new = auth.keygen(tmp_path, "identity-2027")
+    jwks = tmp_path / "jwks.json"
+    auth.write_jwks(jwks, [old])
+    v = auth.Verifier(auth.load_jwks(jwks), audience="sla", jwks_path=jwks, reload_s=0)
+    old_token = auth.Issuer.from_pem(old).mint(sub="a", role="auditor")
+    new_token = auth.Issuer.from_pem(new).mint(sub="a", role="auditor")
+    assert v.verify(old_token).sub == "a"
+    with pytest.raises(auth.AuthError, match="unknown key"):
+        v.verify(new_token)
+    auth.write_jwks(jwks, [old, new])  # rotation, step 2: both keys
+    os.utime(jwks, (time.time() + 1, time.time() + 1))  # (mtime granularity)
+    assert v.verify(new_token).sub == v.verify(old_token).sub == "a"
+    auth.write_jwks(jwks, [new])  # step 4: the old key retired
+    os.utime(jwks, (time.time() + 2, time.time() + 2))
+    with pytest.raises(auth.AuthError, match="unknown key"):
+        v.verify(old_token)  # even though it was seen before
+    jwks.write_text("{broken")
+    os.utime(jwks, (time.time() + 3, time.time() + 3))
+    assert v.verify(new_token).sub == "a"  # a broken file keeps the keys in use
