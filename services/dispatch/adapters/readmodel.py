@@ -88,3 +88,7 @@ class ReadModel:
 
     def labels(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM {s}.classification_labels ORDER BY id", [])
+
+    def routing_labels(self) -> list[dict[str, Any]]:
+        """The units dispatchers chose by hand (assign, transfer, coordinate), oldest first."""
+        return self._rows("SELECT * FROM {s}.routing_labels ORDER BY id", [])

@@ -61,6 +61,10 @@ def readmodel_tables(schema: str) -> list[Composed]:
             " address_masked text NOT NULL, category text NOT NULL, subcategory text NOT NULL,"
             " request_type text NOT NULL, urgency text NOT NULL, labelled_by text NOT NULL,"
             " labelled_at timestamptz NOT NULL)").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.routing_labels ("
+            " id bigserial PRIMARY KEY, dispatch_id uuid NOT NULL, text_masked text NOT NULL,"
+            " address_masked text NOT NULL, unit text NOT NULL, suggested text NOT NULL,"
+            " labelled_by text NOT NULL, labelled_at timestamptz NOT NULL)").format(s),
     ]
 
 
@@ -106,6 +110,13 @@ def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange]) -> 
                 (change.ticket["dispatch_id"], label["text_masked"], label["address_masked"],
                  label["category"], label["subcategory"], label["request_type"],
                  label["urgency"], label["by"], label["at"]))
+        for routed in change.routing_labels:
+            cur.execute(
+                SQL("INSERT INTO {}.routing_labels (dispatch_id, text_masked, address_masked,"
+                    " unit, suggested, labelled_by, labelled_at)"
+                    " VALUES (%s,%s,%s,%s,%s,%s,%s)").format(s),
+                (change.ticket["dispatch_id"], routed["text_masked"], routed["address_masked"],
+                 routed["unit"], routed["suggested"], routed["by"], routed["at"]))
 
 
 class DispatchRecorder(TrackedRecorder):

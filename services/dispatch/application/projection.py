@@ -47,6 +47,9 @@ class ReadModelChange:
     unit_statuses: list[dict[str, Any]] = field(default_factory=list)  # then these
     unit_rows: list[dict[str, Any]] = field(default_factory=list)  # then these upserts
     labels: list[dict[str, Any]] = field(default_factory=list)  # dispatchers' classifications
+    # Dispatchers' routing decisions (assign, transfer, coordinate): which unit a person chose
+    # for this text; `tools.recognition export-labels` turns them into training labels.
+    routing_labels: list[dict[str, Any]] = field(default_factory=list)
 
 
 def queue_of(d: TicketDispatch) -> str | None:
@@ -159,6 +162,32 @@ def change_for(d: TicketDispatch, pending: list[Any]) -> ReadModelChange:
                 "category": e.category, "subcategory": e.subcategory,
                 "request_type": e.request_type, "urgency": e.urgency, "by": e.by,
                 "at": updated_at})
+    routed = []
+    for n, e in zip(names, pending, strict=True):
+        unit = _chosen_by_a_person(n, e)
+        if unit:
+            routed.append({
+                "text_masked": " ".join(x for x in (req.get("title_masked"),
+                                                    req.get("text_masked")) if x),
+                "address_masked": (req.get("place") or {}).get("address_masked") or "",
+                "unit": unit, "suggested": (d.classification or {}).get("subcategory") or "",
+                "by": e.by, "at": updated_at})
     return ReadModelChange(ticket=ticket_row(d, updated_at), release_open_as=release,
                            unit_statuses=statuses, unit_rows=unit_rows(d, updated_at),
-                           labels=labels)
+                           labels=labels, routing_labels=routed)
+
+
+_NOT_A_PERSON = frozenset({"router", "reopen", "auto", "system"})
+
+
+def _chosen_by_a_person(event_name: str, e: Any) -> str | None:
+    """The unit a dispatcher chose in this event, or None (the router's or a unit's own act)."""
+    if getattr(e, "by", None) in _NOT_A_PERSON:
+        return None
+    if event_name == "Assigned":
+        return str(e.unit)
+    if event_name == "Transferred":
+        return str(e.to_unit)
+    if event_name == "Coordinated":
+        return str(e.lead_unit)
+    return None

@@ -3,13 +3,17 @@ the Fuyang jurisdiction dispute from first "not ours" to the accepted reply."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
+
 import pytest
 from minsheng.v1 import dispatch_api_pb2 as api
 
 from tests.integration.dispatch.harness import VAGUE, DispatchUnderTest
+from tools.recognition.labels import export_labels
 
 pytestmark = pytest.mark.integration
-
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,25 @@ async def test_a_dispatchers_correction_teaches_the_classifier(dispatch):
     again, _ = await dispatch.submit(unsure)
     found = await dispatch.wait_for_any(again, ("TicketQueuedForDispatcher", "TicketAssigned"))
     assert found.payload.subcategory == "elderly-care"
+
+
+async def test_dispatchers_corrections_become_training_labels(dispatch, tmp_path):
+    """A reclassification and a hand-chosen unit are both exported for the next training."""
+    words = f"那个事情到底归谁管{uuid.uuid4().hex[:6]}"
+    ticket_id, code = await queued(dispatch, (words, ""))
+    [q] = await dispatch.wait_for(ticket_id, "TicketQueuedForDispatcher")
+    assert "候选：" in q.payload.reason  # the top suggestions, with the reason
+    with dispatch.http() as http:
+        r = http.post(f"/v1/tickets/{code}/assign", json={"unit": "transport", "reason": "公交"})
+        assert r.status_code == 200, r.text
+    await dispatch.wait_for(ticket_id, "TicketAssigned")
+    path = tmp_path / "labels.jsonl"
+    dsn, schema = dispatch.settings.pg_conninfo(), dispatch.settings.pg_schema
+    await asyncio.to_thread(export_labels, dsn, schema, path)
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    mine = [r for r in rows if r["text"] == words]
+    assert [r["subcategory"] in ("taxi", "bus", "road-damage") for r in mine] == [True]
+    assert any(r["subcategory"] == "elderly-care" for r in rows)  # the reclassification above
 
 
 async def test_the_console_api_refuses_with_clear_reasons(dispatch):

@@ -110,3 +110,19 @@ def test_the_read_model_change_releases_units_that_lost_the_ticket():
                request_type="complaint", urgency="general", confidence=1.0, source="dispatcher")
     [label] = change_for(d, list(d.pending_events)).labels
     assert (label["subcategory"], label["text_masked"]) == ("power-supply", "路灯不亮")
+
+
+def test_a_unit_chosen_by_a_dispatcher_is_kept_as_a_routing_label():
+    d = opened()
+    d.assign(unit="power", by="router", at=T0, reason="r")
+    assert change_for(d, list(d.pending_events)).routing_labels == []  # the router's own
+    d.collect_events()
+    d.bounce_back(unit="power", reason="不归我们", at=T0 + H)
+    d.assign(unit="urban-mgmt", by="dispatcher-7", at=T0 + H, reason="路灯归城管")
+    [routed] = change_for(d, list(d.pending_events)).routing_labels
+    assert (routed["unit"], routed["by"], routed["text_masked"]) == (
+        "urban-mgmt", "dispatcher-7", "路灯不亮")
+    d.collect_events()
+    d.transfer(by="dispatcher-7", to_unit="yingzhou", reason="属地", at=T0 + 2 * H)
+    assert [r["unit"] for r in change_for(d, list(d.pending_events)).routing_labels] == [
+        "yingzhou"]
