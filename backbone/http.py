@@ -12,10 +12,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import psycopg
+from eventsourcing.persistence import ConnectionUnavailableError
+from eventsourcing.persistence import DataError as StoreDataError
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -121,6 +127,7 @@ def require(*roles: str) -> Any:
     async def check(principal: PrincipalDep) -> auth.Principal:
         return principal.require(*roles)
 
+    check.roles = roles  # type: ignore[attr-defined]  # published as the operation's x-roles
     return Depends(check)
 
 
@@ -130,20 +137,58 @@ INVALID_REQUEST_SCHEMA: dict[str, Any] = {
     "title": "InvalidRequest", "type": "object", "required": ["error", "detail"],
     "properties": {
         "error": {"type": "string", "enum": ["invalid_request"]},
-        "detail": {"type": "array", "items": {
-            "type": "object", "required": ["field", "reason"],
-            "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}}}}
+        "detail": {"anyOf": [
+            {"type": "string"},  # one reason (a handler's own check)
+            {"type": "array", "items": {  # or one per field (the request's parsing)
+                "type": "object", "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}}]}}}
 
 
-def _document_invalid_request(app: FastAPI) -> None:
+def _who_may(dependant: Any) -> tuple[bool, set[str] | None]:
+    """(needs a token, the roles admitted or None when any token's role is) of one route."""
+    secured, roles = False, None
+    for dep in dependant.dependencies:
+        if dep.call is _principal:
+            secured = True
+        if getattr(dep.call, "roles", None) is not None:
+            secured = True
+            found = set(dep.call.roles)
+            roles = found if roles is None else roles & found
+        inner_secured, inner_roles = _who_may(dep)
+        secured = secured or inner_secured
+        if inner_roles is not None:
+            roles = inner_roles if roles is None else roles & inner_roles
+    return secured, roles
+
+
+def _document(app: FastAPI) -> None:
+    """The OpenAPI as these services answer: the 422 body they send, and who may call each
+    operation (`security`: a bearer token; `x-roles`: the roles `require` admits)."""
+    from fastapi.routing import APIRoute
+
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schemas = generate().get("components", {}).get("schemas", {})
+            spec = generate()
+            schemas = spec.get("components", {}).get("schemas", {})
             if "HTTPValidationError" in schemas:
                 schemas["HTTPValidationError"] = INVALID_REQUEST_SCHEMA
                 schemas.pop("ValidationError", None)  # only FastAPI's default referred to it
+            for route in app.routes:
+                if not isinstance(route, APIRoute):
+                    continue
+                secured, roles = _who_may(route.dependant)
+                for method in route.methods or ():
+                    operation = spec.get("paths", {}).get(route.path_format, {}).get(
+                        method.lower())
+                    if operation is None or not secured:
+                        continue
+                    operation["security"] = [{"bearer": []}]
+                    if roles is not None:
+                        operation["x-roles"] = sorted(roles)
+            spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -160,7 +205,7 @@ def create_app(*, settings: Any, title: str, description: str,
 
     app.add_middleware(TraceAndMeasure, service=service)
     offline_docs(app)
-    _document_invalid_request(app)
+    _document(app)
 
     @app.exception_handler(auth.AuthError)
     async def unauthenticated(_: Request, exc: auth.AuthError) -> JSONResponse:
@@ -187,6 +232,27 @@ def create_app(*, settings: Any, title: str, description: str,
         reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg")}
                    for e in exc.errors()]
         return error(422, "invalid_request", reasons)
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(StoreDataError)
+    async def unstorable(_: Request, exc: Exception) -> JSONResponse:
+        # a value PostgreSQL cannot hold (a NUL character, a number out of range): the
+        # caller's data, refused with the reason instead of a 500 (the transaction rolled back)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return error(422, "invalid_request", f"a value cannot be stored: {reason[:200]}")
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(StoreOperationalError)
+    @app.exception_handler(StoreInterfaceError)
+    @app.exception_handler(ConnectionUnavailableError)
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL restarting or out of reach: nothing was acknowledged, so the caller may
+        # retry (with its idempotency key) once the store is back; a 503, never a 500.
+        log.warning("store unavailable on %s: %s", request.url.path, type(exc).__name__)
+        return error(503, "unavailable", "the store is not reachable right now; retry shortly",
+                     {"Retry-After": "2"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
