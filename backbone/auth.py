@@ -48,6 +48,9 @@ ISSUER = "minsheng"
 SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit", "identity",
             "workbench")
 CITIZEN_KID_PREFIX = "citizen-"
+# A service that calls others on its own behalf (the notifier, say) may hold a key of its own
+# whose kid starts so; verifiers accept such a kid for role "system" only.
+SERVICE_KID_PREFIX = "service-"
 DEV_KID_SUFFIX = "-dev"  # development keys' ids end so; production refuses them
 STAFF_TTL_S = 8 * 3600
 LEGACY_MESSAGE = "legacy ms1 token format is no longer accepted"
@@ -209,6 +212,8 @@ class Issuer:
             raise ValueError("a unit token must name its unit")
         if self.kid.startswith(CITIZEN_KID_PREFIX) and role != "citizen":
             raise ValueError("a citizen key signs citizen tokens only")
+        if self.kid.startswith(SERVICE_KID_PREFIX) and role != "system":
+            raise ValueError("a service key signs system tokens only")
         issued = int(now if now is not None else time.time())
         claims = {"iss": ISSUER, "aud": list(audience or SERVICES), "sub": sub, "role": role,
                   "unit": unit, "iat": issued,
@@ -403,6 +408,8 @@ class Verifier:
             raise AuthError("token names no known role")
         if kid.startswith(CITIZEN_KID_PREFIX) and role != "citizen":
             raise AuthError("a citizen key may sign citizen tokens only")
+        if kid.startswith(SERVICE_KID_PREFIX) and role != "system":
+            raise AuthError("a service key may sign system tokens only")
         try:
             expires_at = float(claims["exp"])
         except (TypeError, ValueError):

@@ -204,3 +204,17 @@ def test_a_rotated_jwks_file_is_taken_up_without_a_restart(tmp_path):
     jwks.write_text("{broken")
     os.utime(jwks, (time.time() + 3, time.time() + 3))
     assert v.verify(new_token).sub == "a"  # a broken file keeps the keys in use
+
+
+def test_a_service_key_signs_system_tokens_only():
+    issuers, public = keys("service-notifier-2027a")
+    key = issuers["service-notifier-2027a"]
+    assert verifier(public).verify(key.mint(sub="notifier", role="system")).role == "system"
+    with pytest.raises(ValueError, match="system tokens only"):
+        key.mint(sub="notifier", role="supervisor")
+    now = int(time.time())
+    token = jwt.encode({"iss": "minsheng", "aud": ["dispatch"], "sub": "n", "role": "auditor",
+                        "iat": now, "exp": now + 60, "jti": "j"}, key.key, algorithm="EdDSA",
+                       headers={"kid": "service-notifier-2027a"})
+    with pytest.raises(auth.AuthError, match="system tokens only"):
+        verifier(public).verify(token)
