@@ -27,7 +27,12 @@ def policy_of(settings: NotifierSettings) -> RetryPolicy:
 
 
 def intake_token(settings: NotifierSettings):  # type: ignore[no-untyped-def]
-    """A short-lived system token for intake's contact endpoint, minted when needed."""
+    """The system token for intake's contact endpoint: the configured one, or (development
+    and test) a short-lived one minted when needed."""
+    if settings.notifier_intake_token:
+        return lambda: settings.notifier_intake_token
+    if settings.environment not in ("development", "test"):
+        raise ValueError("MINSHENG_NOTIFIER_INTAKE_TOKEN must be set outside development")
     cached: dict[str, object] = {}
 
     def token() -> str:

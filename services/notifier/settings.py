@@ -18,6 +18,9 @@ class NotifierSettings(ServiceSettings):
     notifier_wechat_token: str = ""
     notifier_gateway_timeout_s: float = 5.0
     notifier_intake_url: str = "http://127.0.0.1:8101"  # the contact of a ticket, per SMS
+    # a role-system token for intake, issued by the identity service; empty: minted locally
+    # with the development signing key (development and test only)
+    notifier_intake_token: str = ""
     notifier_first_retry_s: float = 30.0
     notifier_retry_factor: float = 4.0
     notifier_max_retry_s: float = 3600.0

@@ -32,7 +32,7 @@ from services.analytics.bootstrap import build
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
 from tests import janitor
-from tests.browser import browser_page, needs_browser, painted
+from tests.browser import browser_page, browser_ready, needs_browser, painted
 from tests.integration.analytics.month import (
     BAD,
     COUNTIES,
@@ -369,6 +369,16 @@ async def test_docs_work_without_a_network(running):
     script = await running.http.get("/vendor/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
     assert (await running.http.get("/vendor/../settings.py")).status_code == 404
+    if browser_ready():  # and it renders, with no request leaving this machine
+        async with browser_page() as page:
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith("http://127.0.0.1") else None)
+            await page.goto(f"http://127.0.0.1:{running.settings.http_port}/docs")
+            await page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+            assert "analytics" in (await page.text_content(".swagger-ui .info .title"))
+            assert await page.locator(".opblock").count() > 5
+            assert outside == [] and not page.errors, (outside, page.errors)
 
 
 async def test_map_counts_located_tickets_per_cell(running):
