@@ -71,7 +71,8 @@ def split(
     records: Iterable[LabelledRequest],
 ) -> tuple[list[LabelledRequest], list[LabelledRequest]]:
     """(train, test), the same every run on every machine."""
-    train, test = [], []
+    train: list[LabelledRequest] = []
+    test: list[LabelledRequest] = []
     for r in records:
         (test if r.held_out else train).append(r)
     return train, test
