@@ -198,6 +198,12 @@ def test_the_day_of_a_12345_centre(platform, browser):
     desk.click(f".assignment[data-code='{lamp}'] button.sign-for")
     form = f".assignment[data-code='{lamp}'] form.reply-form"
     desk.wait_for_selector(form)
+    answers = ["2", "需协调供电部门更换线路"]  # 申请延期: working days, then the reason
+    desk.on("dialog", lambda dialog: dialog.accept(answers.pop(0)) if answers else dialog.dismiss())
+    desk.click(f".assignment[data-code='{lamp}'] button:has-text('申请延期')")
+    desk.wait_for_selector("#flash:not(:has-text('提交中'))")
+    assert desk.inner_text("#flash") == "已提交", desk.inner_text("#flash")
+    desk.wait_for_selector(form)
     desk.fill(f"{form} textarea", "已安排维修人员更换灯具，路灯已恢复照明。")
     desk.set_input_files(f"{form} input[type=file]", files=[
         {"name": "现场照片.png", "mimeType": "image/png", "buffer": PNG}])
@@ -220,6 +226,7 @@ def test_the_day_of_a_12345_centre(platform, browser):
     events = supervisor.eval_on_selector_all("#timeline li", "ls => ls.map(l => l.dataset.event)")
     assert events.index("AssignmentSignedFor") < events.index("AssignmentReplied")
     assert "SupervisionOrderAnswered" in events
+    assert "ExtensionRequested" in events
     link = supervisor.get_attribute("a.attachment", "href")  # the reply's photo, same origin
     photo = supervisor.request.get(platform.url("workbench") + link)
     assert photo.ok and photo.body() == PNG and photo.headers["content-type"] == "image/png"
