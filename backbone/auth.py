@@ -286,12 +286,13 @@ class RevocationList:
 
 
 class PgRevocations:
-    """Reads the identity service's revocation table (its own connection, reconnecting)."""
+    """Reads the identity service's revocation table. A connection per refresh (every few
+    seconds at most, and only while tokens are being checked): no idle connection is held
+    for it, however many verifiers a process makes."""
 
     def __init__(self, conninfo: str, schema: str = "identity"):
         self.conninfo = conninfo
         self.schema = schema
-        self._conn: Any = None
 
     def __call__(self) -> set[str]:
         import psycopg
@@ -299,19 +300,11 @@ class PgRevocations:
 
         query = sql.SQL("SELECT jti FROM {}.revoked_tokens WHERE expires_at > now()").format(
             sql.Identifier(self.schema))
-        for attempt in (1, 2):
+        with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=3) as conn:
             try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(self.conninfo, autocommit=True,
-                                                 connect_timeout=3)
-                return {row[0] for row in self._conn.execute(query)}
+                return {row[0] for row in conn.execute(query)}
             except psycopg.errors.UndefinedTable:
                 return set()  # no identity service has run against this database yet
-            except psycopg.OperationalError:
-                self._conn = None
-                if attempt == 2:
-                    raise
-        return set()
 
 
 # --- verifying --------------------------------------------------------------------------------
