@@ -40,6 +40,14 @@ _PLACE_FOLLOWS = re.compile(
     r"^(?:村|社区|居委会|街|路|大道|集|这边|那边|那里|这里|附近|一带|境内|辖区|片区|地区|"
     r"中学|小学|中心校|卫生院|派出所|政府|镇|乡|街道|农贸市场|菜市场|车站)"
 )
+# ...and only when it starts a name: "阳光新村社区" is an estate, not 阜南县新村镇.
+_BEFORE_A_NAME = frozenset("在到去住是从往和与及的县区市镇乡我们家这那里于")
+
+
+def _starts_a_name(before: str) -> bool:
+    return not before or not ("\u4e00" <= before <= "\u9fff") or before in _BEFORE_A_NAME
+
+
 _URBAN_CORE = frozenset({"yingzhou", "yingdong", "yingquan", "chengnan", "fetdz", "fuhe"})
 
 
@@ -208,7 +216,9 @@ class Gazetteer:
         for h in found:
             if any(taken[h.start:h.end]):
                 continue
-            if h.name.needs_place_word and not _PLACE_FOLLOWS.match(words[h.end:h.end + 4]):
+            if h.name.needs_place_word and not (
+                    _PLACE_FOLLOWS.match(words[h.end:h.end + 4])
+                    and _starts_a_name(words[h.start - 1] if h.start else "")):
                 continue
             for k in range(h.start, h.end):
                 taken[k] = True

@@ -118,3 +118,8 @@ def test_operators_extend_the_landmarks_without_a_release():
 def test_the_datum_follows_the_channel(gazetteer):
     assert gazetteer.datum_of("wechat_mini") == "gcj02"
     assert gazetteer.datum_of("open311") == "wgs84"
+
+
+def test_a_two_character_form_inside_an_estate_name_is_not_a_town(gazetteer):
+    assert gazetteer.locate(Place("", text="阳光新村社区门口的路灯坏了")).county is None
+    assert gazetteer.locate(Place("", text="我在新村这边，路灯坏了")).county == "funan"
