@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backbone import auth, events, web_assets
 from backbone.logs import trace_id_var
+from backbone.privacy import echo
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,16 @@ def _who_may(dependant: Any) -> tuple[bool, set[str] | None]:
     return secured, roles
 
 
+def _reason(e: Any) -> Any:
+    """A validation error's message, without the caller's value where pydantic quotes it
+    (a discriminator's tag): error bodies must not repeat personal data (issue 18)."""
+    if e.get("type") == "union_tag_invalid":
+        ctx = e.get("ctx") or {}
+        return (f"{ctx.get('discriminator', 'the tag')} {echo(ctx.get('tag', ''))} is not one "
+                f"of the expected tags: {ctx.get('expected_tags', '')}")
+    return e.get("msg")
+
+
 def _document(app: FastAPI) -> None:
     """The OpenAPI as these services answer: the 422 body they send, and who may call each
     operation (`security`: a bearer token; `x-roles`: the roles `require` admits)."""
@@ -222,14 +233,14 @@ def create_app(*, settings: Any, title: str, description: str,
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg")}
+        reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": _reason(e)}
                    for e in exc.errors()]
         return error(422, "invalid_request", reasons)
 
     @app.exception_handler(ValidationError)
     async def invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
         # a model built inside a handler from the caller's data (not FastAPI's own parsing)
-        reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg")}
+        reasons = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": _reason(e)}
                    for e in exc.errors()]
         return error(422, "invalid_request", reasons)
 

@@ -314,3 +314,17 @@ def mask_personal_data(text: str) -> str:
 def contains_personal_data(text: str) -> bool:
     """True when ``text`` still holds something ``mask_personal_data`` would mask."""
     return any(f.text != f.masked for f in find_personal_data(text))
+
+
+_ECHOABLE = re.compile(r"^[A-Za-z0-9_.:\-]{1,48}$")
+
+
+def echo(value: object) -> str:
+    """The caller's value as an error message may quote it: a short identifier-like value
+    (``'fax'``, ``'FY-251127-00042-K'``) as its repr; anything else (Chinese text, a long run
+    of digits, spaces) is not repeated, since it may be a name, phone or ID number, and error
+    bodies end up in logs and proxies."""
+    text = str(value)
+    if _ECHOABLE.match(text) and not re.search(r"\d{7,}", text):
+        return repr(text)
+    return "(the value given, not repeated: it may hold personal data)"

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
+from backbone.privacy import echo
+
 SUITE_NAME = "HPKE base, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM"
 _INFO = b"minsheng/intake.requests/v1\x00"
 DEV_KID = "intake-bus-dev"
@@ -81,7 +83,7 @@ class BusKeyring:
     def open(self, sealed: bytes, kid: str, request_id: str) -> bytes:
         key = self.keys.get(kid or self.current.kid)
         if key is None:
-            raise BusSealError("unknown_bus_key", f"sealed for key {kid[:40]!r}, which intake "
+            raise BusSealError("unknown_bus_key", f"sealed for key {echo(kid)}, which intake "
                                f"does not hold; seal for {self.current.kid!r} (GET /v1/bus-key)")
         try:
             return _suite().decrypt(sealed, key.private, info=_INFO + request_id.encode())

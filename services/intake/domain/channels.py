@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from backbone.privacy import echo
 from services.intake.domain.citizen import CitizenIdentity, RequesterKind
 
 MAX_TEXT = 2000  # a hotline summary or a mailbox letter; longer goes in an attachment
@@ -208,7 +209,7 @@ def parse_channel_input(payload: dict[str, Any]) -> ChannelInput:
     channel = payload.get("channel")
     if channel not in {c.value for c in Channel}:
         known = ", ".join(c.value for c in Channel)
-        raise ChannelInputError(f"unknown channel {channel!r}; expected one of: {known}")
+        raise ChannelInputError(f"unknown channel {echo(channel)}; expected one of: {known}")
     try:
         return _ADAPTER.validate_python(payload)
     except ValidationError as exc:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backbone.privacy import echo
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATATYPES = {"string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"}
 
@@ -67,7 +69,7 @@ def _checked(service: str, attr: dict[str, Any], values: list[str]) -> str:
         keys = {v["key"]: v["name"] for v in attr.get("values", [])}
         bad = [v for v in values if v not in keys]
         if bad:
-            raise Open311InputError(f"attribute[{code}] value {bad[0]!r} is not one of "
+            raise Open311InputError(f"attribute[{code}] value {echo(bad[0])} is not one of "
                                     f"{', '.join(keys)}")
         return "、".join(keys[v] for v in values)
     if kind == "number":

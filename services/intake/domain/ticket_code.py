@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from backbone.privacy import echo
+
 # Value = index. '2'..'9' sit at indices 2..9 on purpose (see module docstring).
 CHECK_ALPHABET = "AB23456789CDEFGHJKLMNPQRSTUVWXY"
 _MODULUS = 31
@@ -80,7 +82,7 @@ def issue_code(region: str, day: date, sequence: int) -> str:
     """The canonical code for the ``sequence``-th ticket of ``region`` on ``day``."""
     region = region.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", region):
-        raise InvalidTicketCodeError(f"region prefix must be two letters A-Z, got {region!r}")
+        raise InvalidTicketCodeError(f"region prefix must be two letters A-Z, got {echo(region)}")
     if not 0 <= sequence <= MAX_SEQUENCE:
         raise InvalidTicketCodeError(
             f"sequence must be between 0 and {MAX_SEQUENCE} for one region and day, got {sequence}"
@@ -95,17 +97,17 @@ def parse_code(text: str) -> TicketCode:
     match = _CANONICAL_RE.match(compact)
     if match is None:
         raise InvalidTicketCodeError(
-            f"{text!r} is not a ticket code: expected 2 letters, 6-digit date, "
+            f"{echo(text)} is not a ticket code: expected 2 letters, 6-digit date, "
             f"{SEQUENCE_DIGITS}-digit sequence and a check character, like FY-251127-00042-K"
         )
     region, yymmdd, seq, check = match.groups()
     try:
         day = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
     except ValueError as exc:
-        raise InvalidTicketCodeError(f"{text!r} has an impossible date {yymmdd}") from exc
+        raise InvalidTicketCodeError(f"{echo(text)} has an impossible date {yymmdd}") from exc
     if _weighted_sum(region + yymmdd + seq, check) != 0:
         raise InvalidTicketCodeError(
-            f"{text!r} fails its check character: a character was probably misheard or mistyped"
+            f"{echo(text)} fails its check character: a character was probably misheard or mistyped"
         )
     return TicketCode(region, day, int(seq), check)
 

@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 
 from backbone import auth
 from backbone.clock import Clock, ClockTimeError
+from backbone.privacy import echo
 from backbone.store import EventContext
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.application.submissions import (
@@ -80,7 +81,7 @@ class Open311:
 
     def check_jurisdiction(self, value: str | None, fmt: str) -> None:
         if value and value != self.jurisdiction:
-            raise Open311Error(404, f"jurisdiction_id {value!r} not found; this endpoint serves "
+            raise Open311Error(404, f"jurisdiction_id {echo(value)} not found; this endpoint serves "
                                     f"{self.jurisdiction}", fmt)
 
     def adapter(self, api_key: str | None, fmt: str) -> auth.Principal:
@@ -145,14 +146,14 @@ class Open311:
             if match:
                 attributes.setdefault(match.group(1), []).append(value)
             elif key not in _FORM_FIELDS:
-                raise Open311Error(400, f"unknown parameter {key!r}", fmt)
+                raise Open311Error(400, f"unknown parameter {echo(key)}", fmt)
         fields = {k: v.strip() for k, v in form.items() if k in _FORM_FIELDS and isinstance(v, str)}
         code = fields.get("service_code")
         if not code:
             raise Open311Error(400, "service_code is required", fmt)
         service = self.catalogue.get(code)
         if service is None:
-            raise Open311Error(404, f"service_code {code!r} not found", fmt)
+            raise Open311Error(404, f"service_code {echo(code)} not found", fmt)
         if not fields.get("description"):
             raise Open311Error(400, "description is required", fmt)
         has_place = (fields.get("lat") and fields.get("long")) or fields.get("address_string") \
@@ -239,7 +240,7 @@ def router(open311: Open311) -> APIRouter:
         open311.check_jurisdiction(jurisdiction_id, fmt)
         service = open311.catalogue.get(service_code)
         if service is None:
-            raise Open311Error(404, f"service_code {service_code!r} not found", fmt)
+            raise Open311Error(404, f"service_code {echo(service_code)} not found", fmt)
         return render(fmt, "service_definition", service.definition())
 
     @api.post("/requests.{fmt}")
@@ -286,10 +287,10 @@ def router(open311: Open311) -> APIRouter:
         try:
             ticket_id = str(uuid.UUID(token))
         except ValueError:
-            raise Open311Error(404, f"token {token!r} not found", fmt) from None
+            raise Open311Error(404, f"token {echo(token)} not found", fmt) from None
         row = await run_in_threadpool(open311.index.by_id, ticket_id)
         if row is None or not row.get("code"):
-            raise Open311Error(404, f"token {token!r} not found (yet)", fmt)
+            raise Open311Error(404, f"token {echo(token)} not found (yet)", fmt)
         return render(fmt, "service_requests", [{"service_request_id": row["code"],
                                                  "token": token}])
 
