@@ -22,6 +22,7 @@ class IntakeContacts:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 response = await client.get(
                     f"{self.url}/v1/tickets/{ticket_code}/contact",
+                    params={"why": "SMS notice to the citizen (notifier)"},  # access log
                     headers={"authorization": f"Bearer {self.token()}"})
         except httpx.HTTPError as exc:
             return None, Outcome(False, reason=f"intake cannot be reached ({type(exc).__name__})")
