@@ -53,13 +53,17 @@ def lifecycle(index: TicketIndex) -> Handlers:
         write(cur, d, status="closed", closed_at=d.occurred_at, rating=d.payload.rating,
               answered_at=d.occurred_at)  # only fills a missing answer date (ticket_index)
 
+    def rated(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
+        write(cur, d, rating=d.payload.rating)  # 我的诉求 shows it, and asks no more
+
     def reopened(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
-        write(cur, d, status="reopened", closed_at=None, answered_at=None)
+        write(cur, d, status="reopened", closed_at=None, answered_at=None, rating=None)
 
     return Handlers({
         "TicketAssigned": assigned,  # dispatch: which unit handles it
         "AssignmentTransferred": transferred,  # dispatch: now another unit
         "CitizenNotified": answered,  # feedback: answered (已答复), unless "needs longer"
+        "TicketRated": rated,  # feedback: the citizen rated the answer
         "TicketClosed": closed,  # feedback: closed with the citizen's rating
         "TicketReopened": reopened,  # feedback: 重办, not answered any more
     })

@@ -84,6 +84,24 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
             assert rated["code"] == code and rated["rating"] == "satisfied"
             assert auth.verify(settings, rated["token"]).role == "citizen"
 
+            # feedback's TicketRated reaches intake: the page shows the rating, asks no more
+            rated_event = events.make_envelope(
+                payload=feedback_events_pb2.TicketRated(rating="satisfied", via="channel",
+                                                        unit="u1", reply_round=1),
+                event_id=events.event_id_for(f"fb:{ticket_id}", 10), ticket_id=ticket_id,
+                ticket_code=code, producer="feedback", occurred_at=datetime.now(UTC))
+            await intake.publish("tickets.events", ticket_id, rated_event.SerializeToString())
+            async with browser_page(width=420, height=900) as page:
+                await page.goto(f"{intake.url}/me")
+                await page.fill("#phone", phone)
+                await page.click("#send-code")
+                await page.wait_for_function("document.querySelector('#code').value.length == 6")
+                await page.click("#sign-in")
+                shown = page.locator(f'article.ticket[data-code="{code}"] p.rated')
+                await shown.wait_for(timeout=30_000)
+                assert "满意" in await shown.text_content()
+                assert await page.locator("button[data-rating]").count() == 0
+
             # someone else's ticket cannot be rated through intake
             other = auth.mint(settings, sub="someone-else", role="citizen",
                               audience=["intake", "feedback"])
