@@ -10,6 +10,7 @@ The same `prepare` serves the HTTP API (saved through the group committer) and t
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from services.intake.domain.validation import (
     review,
 )
 
+log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _KEY_NS = uuid.UUID("0d6f3c1e-8a51-4b8e-9f7e-3c2b1a0e1234")
 
@@ -261,8 +263,13 @@ class Submissions:
     def keep_attachments(self, prepared: Prepared) -> None:
         """The saved ticket's files, sealed under its citizen's key (see application.attachments)."""
         owner, hashes = prepared.attachments
-        if hashes:
+        if not hashes:
+            return
+        try:
             self.attachments.keep_for(owner, hashes)
+        except Exception:  # the ticket stands; the copy is made on the first read instead
+            log.warning("attachments of %s not sealed for their citizen yet",
+                        prepared.result.code, exc_info=True)
 
     def _index_rows(self, ticket: Ticket, now: datetime) -> list[Statement]:
         """The ticket's row in the read model, so a client that got the code can read the
