@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from backbone.auth import Principal
+from backbone.auth import ForbiddenError, Principal
 from services.audit.adapters.access_log import AccessLog
 from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
 from services.audit.adapters.ledger_store import LedgerReader
@@ -18,6 +18,35 @@ from services.audit.application.entries import decode_view, entry_view, envelope
 from services.audit.domain.checkpoint import CheckpointVerifier
 from services.audit.domain.replay import HistoryEvent, TicketState, state_at
 from services.audit.domain.verify import verify_history
+
+# Who may replay a ticket: the auditors and the supervision office any ticket, the platform's
+# dispatchers any ticket (they route them all: the workbench's ticket page shows the timeline),
+# a unit only a ticket the ledger shows was handed to it (assigned, coordinated, transferred).
+REPLAY_ANY = ("auditor", "supervisor", "dispatcher")
+REPLAY_ROLES = (*REPLAY_ANY, "unit")
+HANDED_TO = {"TicketAssigned": ("unit",), "CoordinationDecided": ("lead_unit", "co_units"),
+             "AssignmentTransferred": ("to_unit",)}
+
+
+def units_handed(rows: list[dict[str, Any]]) -> set[str]:
+    """The units a ticket's history shows it was handed to."""
+    units: set[str] = set()
+    for row in rows:
+        fields = HANDED_TO.get(row.get("event_type") or "")
+        if not fields:
+            continue
+        payload = decode_view(bytes(row["event"])).payload or {}
+        for name in fields:
+            value = payload.get(name)
+            units.update(value if isinstance(value, list) else [value] if value else [])
+    return units
+
+
+def check_may_replay(who: Principal, rows: list[dict[str, Any]]) -> None:
+    """Raises ForbiddenError unless ``who`` may read this ticket's history."""
+    who.require(*REPLAY_ROLES)
+    if who.role == "unit" and who.unit not in units_handed(rows):
+        raise ForbiddenError(f"unit {who.unit!r} may replay only the tickets handed to it")
 
 
 class TicketNotInLedgerError(LookupError):
@@ -68,14 +97,26 @@ class Histories:
             raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
         return ticket_id
 
+    def _readable(self, who: Principal, id_or_code: str) -> tuple[str, list[dict[str, Any]]]:
+        """The ticket's id and rows, if ``who`` may read them. A unit is told the same for a
+        ticket that does not exist as for one not handed to it: no existence oracle."""
+        who.require(*REPLAY_ROLES)
+        try:
+            ticket_id = self.resolve(id_or_code)
+        except TicketNotInLedgerError:
+            check_may_replay(who, [])
+            raise
+        rows = self.reader.history(ticket_id)
+        check_may_replay(who, rows)
+        return ticket_id, rows
+
     def history(self, who: Principal, id_or_code: str, *, proofs: bool = False,
                 via: str = "http") -> TicketHistory:
         """The ticket's entries in order; with ``proofs``, an inclusion proof of each against a
         checkpoint that covers them all (signed now if the newest one does not yet)."""
-        ticket_id = self.resolve(id_or_code)
+        ticket_id, rows = self._readable(who, id_or_code)
         self.access.record(who, action="history" + ("+proofs" if proofs else ""),
                            target=ticket_id, via=via)
-        rows = self.reader.history(ticket_id)
         out = TicketHistory(ticket_id, rows)
         if proofs and rows:
             out.checkpoint = self._checkpoint_covering(max(r["ledger_seq"] for r in rows) + 1)
@@ -108,9 +149,8 @@ class Histories:
     def state(self, who: Principal, id_or_code: str, at: datetime | None,
               via: str = "http") -> StateReading:
         """The ticket as it stood at ``at`` (after its last event when None)."""
-        ticket_id = self.resolve(id_or_code)
+        ticket_id, rows = self._readable(who, id_or_code)
         self.access.record(who, action="state", target=ticket_id, via=via)
-        rows = self.reader.history(ticket_id)
         history = fold_input(rows)
         first = history[0][1] if history else None
         if at is None:

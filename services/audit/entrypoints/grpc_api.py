@@ -1,7 +1,8 @@
 """gRPC AuditService: ReplayTicket streams a ticket's whole history from the ledger.
 
 Authentication as everywhere: `authorization: Bearer <token>` metadata; no or a bad token is
-UNAUTHENTICATED, a role other than auditor or supervisor PERMISSION_DENIED.
+UNAUTHENTICATED, a role that may not replay (histories.REPLAY_ROLES; a unit: a ticket not
+handed to it) PERMISSION_DENIED.
 
 The server also offers gRPC server reflection, so an outside auditor's generic tool (grpcurl,
 a dynamic client) discovers the service and its messages without our generated code."""
@@ -22,6 +23,7 @@ from minsheng.v1 import audit_api_pb2_grpc as pb_grpc
 from backbone import auth
 from services.audit.application.entries import decode_view
 from services.audit.application.histories import (
+    REPLAY_ROLES,
     Histories,
     TicketHistory,
     TicketNotInLedgerError,
@@ -30,8 +32,6 @@ from services.audit.application.histories import (
     ticket_ref,
 )
 from services.audit.domain.chain import LedgerEntry
-
-REPLAY_ROLES = ("auditor", "supervisor")
 
 
 def entry_message(row: dict[str, Any], history: TicketHistory) -> pb.LedgerEntry:
@@ -85,6 +85,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except TicketNotInLedgerError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except auth.ForbiddenError as exc:  # a unit asking for a ticket not handed to it
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         for row in history.rows:
             yield entry_message(row, history)
 
@@ -95,7 +97,10 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         if not wanted:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "give a ticket_id or a ticket_code")
-        at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        try:
+            at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        except (ValueError, OverflowError) as exc:  # nanos out of range, year 0 or 10000...
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"at is not a valid time: {exc}")
         try:
             reading = await asyncio.to_thread(self.histories.state, who, ticket_ref(wanted), at,
                                               via="grpc")
@@ -103,6 +108,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except TicketNotInLedgerError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except auth.ForbiddenError as exc:  # a unit asking for a ticket not handed to it
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return state_message(state_json(reading, at))
 
 

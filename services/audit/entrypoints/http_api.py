@@ -20,6 +20,7 @@ from services.audit.adapters.checkpoint_store import CheckpointStore, StoredChec
 from services.audit.adapters.ledger_store import LedgerReader
 from services.audit.application.entries import entry_view
 from services.audit.application.histories import (
+    REPLAY_ROLES,
     Histories,
     TicketNotInLedgerError,
     TicketRefError,
@@ -30,7 +31,8 @@ from services.audit.application.verification import ProofRequestError, Verificat
 from services.audit.domain.checkpoint import CheckpointVerifier
 
 AuditorDep = Annotated[auth.Principal, require("auditor")]
-ReplayDep = Annotated[auth.Principal, require("auditor", "supervisor")]
+# a unit's replay is narrowed to the tickets handed to it by Histories (check_may_replay)
+ReplayDep = Annotated[auth.Principal, require(*REPLAY_ROLES)]
 TicketRef = Annotated[str, "a ticket id (uuid) or its code"]
 
 

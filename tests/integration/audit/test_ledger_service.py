@@ -222,8 +222,10 @@ def test_http_access_and_bad_input(audit, published):
     import httpx
 
     assert httpx.get(f"{audit.url}/v1/tickets/{tid}/history").status_code == 401
-    with audit.client(role="unit", unit="yingzhou") as c:
+    with audit.client(role="unit", unit="yingquan") as c:  # a unit never handed this ticket
         assert c.get(f"/v1/tickets/{tid}/history").status_code == 403
+    with audit.client(role="unit", unit="yingzhou") as c:  # the unit that handled it
+        assert c.get(f"/v1/tickets/{tid}/history").status_code == 200
     with audit.client(role="supervisor") as c:
         assert c.get(f"/v1/tickets/{tid}/history").status_code == 200
         assert c.get("/v1/ledger/entries").status_code == 403  # the feed is for auditors

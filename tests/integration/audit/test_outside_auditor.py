@@ -25,6 +25,8 @@ from tests.integration.audit.lifecycle import new_ticket, ticket_lifecycle
 pytestmark = pytest.mark.integration
 
 OTHER_ROLES = [r for r in auth.ROLES if r not in ("auditor", "supervisor")]
+# may replay a ticket's history but not read the whole ledger (a unit: its own tickets only)
+NO_REPLAY = [r for r in OTHER_ROLES if r not in ("dispatcher", "unit")]
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,9 @@ async def tickets(audit, producer):
     return made
 
 
-def token(audit, role: str, sub: str = "") -> str:
+def token(audit, role: str, sub: str = "", unit: str = "yingzhou") -> str:
     return auth.mint(audit.settings, sub=sub or role, role=role,
-                     unit="yingzhou" if role == "unit" else "")
+                     unit=unit if role == "unit" else "")
 
 
 # -- 1. replay with a generic client ---------------------------------------------------------
@@ -87,13 +89,25 @@ def test_grpc_bad_references_are_refused_with_a_reason(audit, tickets, request_,
     assert err.value.code() == status and err.value.details()
 
 
-@pytest.mark.parametrize("role", OTHER_ROLES)
+@pytest.mark.parametrize("role", NO_REPLAY)
 def test_grpc_refuses_every_other_role(audit, tickets, role):
     with pytest.raises(grpc.RpcError) as err:
         call_stream(f"127.0.0.1:{audit.settings.grpc_port}", "ReplayTicket",
                     {"ticket_code": tickets[0][1]}, token(audit, role))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert role in err.value.details()
+
+
+def test_grpc_lets_a_unit_replay_only_what_was_handed_to_it(audit, tickets):
+    target = f"127.0.0.1:{audit.settings.grpc_port}"
+    mine = call_stream(target, "ReplayTicket", {"ticket_code": tickets[0][1]},
+                       token(audit, "unit", unit="yingzhou"))
+    assert len(mine) == 10
+    with pytest.raises(grpc.RpcError) as err:
+        call_stream(target, "ReplayTicket", {"ticket_code": tickets[0][1]},
+                    token(audit, "unit", unit="yingquan"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "yingquan" in err.value.details()
 
 
 # -- 4. access ----------------------------------------------------------------------------------
@@ -110,17 +124,25 @@ def ledger_reads() -> list[str]:
 
 def test_every_role_but_auditor_and_supervisor_is_refused_with_a_reason(audit, tickets):
     tid, code = tickets[0]
-    for role in OTHER_ROLES:
-        with audit.client(role=role, unit="yingzhou" if role == "unit" else "") as c:
+    for role in NO_REPLAY:
+        with audit.client(role=role) as c:
             for path in reads_of(tid, code) + ledger_reads():
                 r = c.get(path)
                 assert r.status_code == 403, (role, path, r.text)
                 assert role in r.json()["detail"], r.text
-    with audit.client(role="supervisor") as c:  # the supervision office replays, read-only
+    # the supervision office and the dispatchers replay any ticket; a unit the tickets handed
+    # to it (the fixture's tickets went to yingzhou); none of them reads the whole ledger
+    for role, unit in (("supervisor", ""), ("dispatcher", ""), ("unit", "yingzhou")):
+        with audit.client(role=role, unit=unit) as c:
+            for path in reads_of(tid, code):
+                assert c.get(path).status_code == 200, (role, path)
+            for path in ledger_reads():
+                r = c.get(path)
+                assert r.status_code == 403 and role in r.json()["detail"], (role, path)
+    with audit.client(role="unit", unit="yingquan") as c:  # never handed this ticket
         for path in reads_of(tid, code):
-            assert c.get(path).status_code == 200, path
-        for path in ledger_reads():
-            assert c.get(path).status_code == 403, path
+            r = c.get(path)
+            assert r.status_code == 403 and "yingquan" in r.json()["detail"], (path, r.text)
     for path in reads_of(tid, code) + ledger_reads():
         r = httpx.get(audit.url + path)
         assert r.status_code == 401 and r.json()["detail"], path
@@ -182,7 +204,8 @@ def test_state_at_a_moment_over_grpc_matches_http(audit, tickets):
                                 metadata=auditor, timeout=30)
         with pytest.raises(grpc.RpcError) as stranger:
             stub.GetTicketState(pb.GetTicketStateRequest(ticket_code=code), timeout=30,
-                                metadata=[("authorization", f"Bearer {token(audit, 'unit')}")])
+                                metadata=[("authorization",
+                                           f"Bearer {token(audit, 'unit', unit='yingquan')}")])
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND and missing.value.details()
     assert stranger.value.code() == grpc.StatusCode.PERMISSION_DENIED
     before, during, now = answers.values()
