@@ -137,7 +137,7 @@ def require(*roles: str) -> Any:
 INVALID_REQUEST_SCHEMA: dict[str, Any] = {
     "title": "InvalidRequest", "type": "object", "required": ["error", "detail"],
     "properties": {
-        "error": {"type": "string", "enum": ["invalid_request"]},
+        "error": {"type": "string"},  # invalid_request, or an upstream's refusal code
         "detail": {"anyOf": [
             {"type": "string"},  # one reason (a handler's own check)
             {"type": "array", "items": {  # or one per field (the request's parsing)
@@ -172,11 +172,21 @@ def _reason(e: Any) -> Any:
     return e.get("msg")
 
 
+def _api_routes(app: FastAPI) -> list[Any]:
+    """Every API route with its full path (FastAPI >= 0.16x keeps included routers nested)."""
+    from fastapi import routing
+
+    try:
+        from fastapi.openapi.utils import _get_api_route_for_openapi
+    except ImportError:  # an older FastAPI: flat routes
+        return [r for r in app.routes if isinstance(r, routing.APIRoute)]
+    found = (_get_api_route_for_openapi(c) for c in routing.iter_route_contexts(app.routes))
+    return [r for r in found if r is not None]
+
+
 def _document(app: FastAPI) -> None:
     """The OpenAPI as these services answer: the 422 body they send, and who may call each
     operation (`security`: a bearer token; `x-roles`: the roles `require` admits)."""
-    from fastapi.routing import APIRoute
-
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -186,9 +196,7 @@ def _document(app: FastAPI) -> None:
             if "HTTPValidationError" in schemas:
                 schemas["HTTPValidationError"] = INVALID_REQUEST_SCHEMA
                 schemas.pop("ValidationError", None)  # only FastAPI's default referred to it
-            for route in app.routes:
-                if not isinstance(route, APIRoute):
-                    continue
+            for route in _api_routes(app):
                 secured, roles = _who_may(route.dependant)
                 for method in route.methods or ():
                     operation = spec.get("paths", {}).get(route.path_format, {}).get(

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from backbone import logs
+from backbone.grpc_guard import RefuseMalformedRequests
 from backbone.kafka import base_topics, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
@@ -103,7 +104,7 @@ async def serve(service: Service) -> None:
     stop = asyncio.Event()
     grpc_server = None
     if settings.grpc_port and service.grpc_servicers:
-        grpc_server = grpc.aio.server()
+        grpc_server = grpc.aio.server(interceptors=[RefuseMalformedRequests()])
         for add in service.grpc_servicers:
             add(grpc_server)
         address = f"{settings.http_host}:{settings.grpc_port}"

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import psycopg
+from eventsourcing.persistence import DataError as StoreDataError
 from grpc_reflection.v1alpha import reflection
 from minsheng.v1 import dispatch_api_pb2 as api
 from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
@@ -81,6 +83,9 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
         return S.FAILED_PRECONDITION, exc.reason
     if isinstance(exc, ConcurrentChangeError):
         return S.ABORTED, str(exc)
+    if isinstance(exc, psycopg.DataError | StoreDataError):  # e.g. a NUL character in a field
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return S.INVALID_ARGUMENT, f"a value cannot be stored: {reason[:200]}"
     return S.INTERNAL, f"unexpected error; trace id {trace_id_var.get()}"
 
 
@@ -172,7 +177,10 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
         return principal
 
     def _time(self, request: Any) -> datetime:
-        stated = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        try:
+            stated = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        except (ValueError, OverflowError) as exc:  # nanos out of range, year 0 or 10000...
+            raise Refused(S.INVALID_ARGUMENT, f"at is not a valid time: {exc}") from exc
         return self.clock.command_time(stated if self.clock.is_event_time else None)
 
     @staticmethod

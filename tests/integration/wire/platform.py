@@ -1,0 +1,116 @@
+"""Every HTTP service of the platform as its own process, isolated on the shared Kafka and
+PostgreSQL (a random topic prefix, schemas named with the same id in one database), started
+together and stopped together: what the fuzzing and access-matrix tests call."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from backbone import auth
+from backbone.settings import ServiceSettings
+from tests import janitor
+from tests.waiting import patient
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVICES = ("identity", "intake", "dispatch", "sla", "feedback", "analytics", "audit",
+            "workbench")
+GRPC = ("dispatch", "audit")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Platform:
+    id: str = field(default_factory=lambda: janitor.claim(uuid.uuid4().hex[:10]))
+    http: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in SERVICES})
+    grpc: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in GRPC})
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """What tokens are minted with (the development keys the services verify with)."""
+        return ServiceSettings(environment="test")
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.http[service]}"
+
+    def token(self, role: str, unit: str = "", ticket: str = "") -> str:
+        if role == "unit" and not unit:
+            unit = "yingzhou"
+        return auth.mint(self.settings, sub=f"fuzz-{role}", role=role, unit=unit, ticket=ticket)
+
+    def log(self, service: str) -> Path:
+        return ROOT / ".data" / "it" / f"fuzz-{service}-{self.id}.log"
+
+    def env(self, service: str) -> dict[str, str]:
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'proto'}",
+               "MINSHENG_ENVIRONMENT": "test", "MINSHENG_SERVICE": service,
+               "MINSHENG_HTTP_PORT": str(self.http[service]),
+               "MINSHENG_GRPC_PORT": str(self.grpc.get(service, 0)),
+               "MINSHENG_TOPIC_PREFIX": f"fz{self.id}.", "MINSHENG_PG_DBNAME": "fuzz_it",
+               "MINSHENG_PG_SCHEMA": f"{service}_{self.id}",
+               "MINSHENG_TOKEN_REVOCATION_SCHEMA": f"identity_{self.id}",
+               "MINSHENG_EVENT_LOOP": "asyncio", "MINSHENG_LOG_LEVEL": "WARNING"}
+        if service == "analytics":
+            env["MINSHENG_AUDIT_URL"] = self.url("audit")
+        if service == "feedback":
+            env["MINSHENG_RATING_URL_BASE"] = self.url("feedback")
+        if service == "workbench":
+            env.update({f"MINSHENG_{s.upper()}_URL": self.url(s)
+                        for s in ("identity", "intake", "dispatch", "sla", "feedback", "audit")})
+            env["MINSHENG_DISPATCH_GRPC"] = f"127.0.0.1:{self.grpc['dispatch']}"
+        return env
+
+    def start(self, timeout: float = 150) -> None:
+        for service in SERVICES:
+            self.log(service).parent.mkdir(parents=True, exist_ok=True)
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(service),
+                stdout=open(self.log(service), "ab"), stderr=subprocess.STDOUT,
+                start_new_session=True)
+        waiting = set(SERVICES)
+        deadline = time.monotonic() + patient(timeout)
+        while waiting and time.monotonic() < deadline:
+            for service in sorted(waiting):
+                if self.procs[service].poll() is not None:
+                    raise RuntimeError(f"{service} exited:\n{self.tail(service)}")
+                try:
+                    if httpx.get(f"{self.url(service)}/readyz", timeout=2).status_code == 200:
+                        waiting.discard(service)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.3)
+        if waiting:
+            raise RuntimeError(f"not ready: {sorted(waiting)}\n"
+                               + "\n".join(self.tail(s) for s in sorted(waiting)))
+
+    def tail(self, service: str, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log(service).read_text().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
