@@ -45,8 +45,15 @@ infra: install
 	-$(PY) -m tools.bus_security provision  # SCRAM users + ACLs on the secured listener (19094)
 
 # --- running ----------------------------------------------------------------------------
-services: infra
-	$(PY) deploy/local/services.py start
+# The demo city's own places (the simulated estates), loaded as an operator loads a real city's
+# landmarks: dispatch finds the county from an estate's name (MINSHENG_DISPATCH_PLACES_EXTRA).
+DEMO_PLACES := $(ROOT)/.data/demo/places_extra.json
+$(DEMO_PLACES): | install
+	mkdir -p $(dir $@) && $(PY) -m tools.recognition simulator-landmarks > $@.tmp && mv $@.tmp $@
+
+services: infra $(DEMO_PLACES)
+	MINSHENG_DISPATCH_PLACES_EXTRA=$${MINSHENG_DISPATCH_PLACES_EXTRA:-$(DEMO_PLACES)} \
+	  $(PY) deploy/local/services.py start
 
 up: services
 	$(PY) -m tools.demo load
