@@ -36,7 +36,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -205,7 +206,6 @@ class IdempotentConsumer:
         self._skipped = Progress(name)
         self._skipped_since = 0.0
         self._mirrored_at = 0.0
-        self._reader: psycopg.Connection[Any] | None = None
 
     # -- Kafka -----------------------------------------------------------------------------
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -263,7 +263,6 @@ class IdempotentConsumer:
             finally:
                 self.ready = False
                 await self.consumer.stop()
-                self._close_reader()
 
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None
@@ -368,26 +367,23 @@ class IdempotentConsumer:
         # applied: forget them, the one-by-one pass skips those messages again in order
         self._skipped = Progress(self.name)
         self._skipped_since = 0.0
-        self._close_reader()
 
-    def _read_conn(self) -> psycopg.Connection[Any]:
-        """The consumer's own autocommit connection for its reads: one round trip each, no
-        BEGIN/COMMIT around a SELECT."""
-        if self._reader is None or self._reader.closed:
-            self._reader = psycopg.connect(self.settings.pg_conninfo(), autocommit=True)
-        return self._reader
-
-    def _close_reader(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
+    @contextmanager
+    def _read_conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit for the consumer's reads: one round trip each,
+        no BEGIN/COMMIT around a SELECT (and no connection of its own)."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
             try:
-                reader.close()
-            except Exception:
-                log.debug("closing the reader", exc_info=True)
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False  # as the pool's other users expect it
 
     def _stored_positions(self) -> dict[tuple[str, int], int]:
         if self._stored is None:
-            self._stored = consumer_offsets(self._read_conn(), self.schema, self.name)
+            with self._read_conn() as conn:
+                self._stored = consumer_offsets(conn, self.schema, self.name)
         return self._stored
 
     # -- applying, in a worker thread ------------------------------------------------------
@@ -433,8 +429,9 @@ class IdempotentConsumer:
                                           time.monotonic() - self._skipped_since > 5.0):
                 self._commit(progress, [], with_skipped=True)
             return
-        seen = already_consumed(self._read_conn(), self.schema, self.name,
-                                [d.event_id for _, d in wanted])
+        with self._read_conn() as conn:
+            seen = already_consumed(conn, self.schema, self.name,
+                                    [d.event_id for _, d in wanted])
         todo = []
         for r, d in wanted:
             duplicate = d.event_id in seen  # applied before, or earlier in this batch

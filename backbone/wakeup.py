@@ -37,6 +37,7 @@ class CommitNews:
         self.conninfo = settings.pg_conninfo()
         self.channel = outbox_channel(schema or settings.schema)
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._retry_at = 0.0
 
     @classmethod
     def of_application(cls, app: Any) -> CommitNews:
@@ -50,17 +51,22 @@ class CommitNews:
             dbname=env.get("POSTGRES_DBNAME"))
         news.channel = outbox_channel(env.get("POSTGRES_SCHEMA") or "public")
         news._conn = None
+        news._retry_at = 0.0
         return news
 
     async def _listening(self) -> psycopg.AsyncConnection[Any] | None:
         if self._conn is not None and not self._conn.closed:
             return self._conn
+        now = asyncio.get_running_loop().time()
+        if now < self._retry_at:
+            return None  # PostgreSQL refused a moment ago: poll meanwhile, quietly
         try:
             conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
             await conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)))
         except psycopg.Error:
             log.warning("cannot LISTEN on %s; polling until it works", self.channel,
                         exc_info=True)
+            self._retry_at = now + 5.0
             return None
         self._conn = conn
         return conn
