@@ -393,7 +393,10 @@ def pg_up() -> None:
     socket_dir.mkdir(exist_ok=True)
     if as_user:
         os.chown(socket_dir, as_user["user"], as_user["group"])
-    opts = (f"-h 127.0.0.1 -p {PG_PORT} -k {socket_dir} -c max_connections=300 "
+    # Each service process holds a pool (and eventsourcing its own); an e2e platform of a dozen
+    # processes takes ~100 connections and the suite keeps up to three platforms alive at once,
+    # beside the demo: 300 ran out ("too many clients"). Idle connections cost little memory.
+    opts = (f"-h 127.0.0.1 -p {PG_PORT} -k {socket_dir} -c max_connections=1000 "
             "-c shared_buffers=256MB -c wal_level=logical")
     subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(PG_DIR / "server.log"),
                     "-o", opts, "-w", "-t", "60", "start"], check=True,

@@ -6,9 +6,10 @@ from bench import platform as isolated
 from tests.e2e.platform_harness import Platform
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def platform(infra):
-    """All six services, isolated (own database, topics and ports), for the whole session."""
+    """Every service, isolated (own database, topics and ports), for one module: platforms do
+    not pile up over a session (each holds ~100 PostgreSQL connections and a dozen processes)."""
     p = Platform()
     p.start_all()
     yield p
