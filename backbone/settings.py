@@ -78,18 +78,6 @@ class ServiceSettings(BaseSettings):
     def in_development(self) -> bool:
         return self.environment in ("development", "test")
 
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
-
-    @property
-    def lifecycle_topic(self) -> str:
-        """Every lifecycle event of every ticket, keyed by ticket id."""
-        return self.topic("tickets.events")
-
-    @property
-    def dead_letter_topic(self) -> str:
-        return self.topic("tickets.dead-letter")
-
     def production_problems(self) -> list[str]:
         """What production refuses in these settings (subclasses add their own)."""
         from backbone import auth  # (auth imports nothing from here at import time)
@@ -125,6 +113,18 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"{self.service} refuses to start in production: "
                                  + "; ".join(problems))
         return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def lifecycle_topic(self) -> str:
+        """Every lifecycle event of every ticket, keyed by ticket id."""
+        return self.topic("tickets.events")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.topic("tickets.dead-letter")
 
     def assignment_topic(self, unit_code: str) -> str:
         """What one unit's systems subscribe to."""
