@@ -68,7 +68,7 @@ class Sessions:
                                   audience="identity").verify(token, now=issued)
         expires = datetime.fromtimestamp(principal.expires_at, UTC)
         self.store.record_session(principal.jti, account.username, now, expires)
-        log.info("login role=%s unit=%s", account.role, account.unit or "-")
+        log.info("login %s role=%s unit=%s", account.username, account.role, account.unit or "-")
         return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
                 "expires_in_s": self.ttl_s, "username": account.username,
                 "display_name": account.display_name, "role": account.role,
