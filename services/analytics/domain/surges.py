@@ -29,6 +29,11 @@ class SurgeRule:
     baseline_days: int = 14
     min_count: int = 4  # never an alert below this many tickets in one window (tools/surges.py)
     ratio: float = 6.0  # ...nor below this many times the baseline window
+    # ...nor below a count the key's usual rate reaches by chance less often than this, the
+    # rate taken at `daytime_factor` times the 24-hour mean (calls come in office hours):
+    # a busy key needs more than a quiet one (measured at 300 and 3,000 requests a day)
+    chance: float = 1e-6
+    daytime_factor: float = 2.0
 
     def __post_init__(self) -> None:
         if self.window <= timedelta(0) or self.hop <= timedelta(0):
@@ -47,7 +52,22 @@ class SurgeRule:
         return int(self.window / self.hop)
 
     def threshold(self, baseline: float) -> int:
-        return max(self.min_count, math.ceil(self.ratio * baseline))
+        return max(self.min_count, math.ceil(self.ratio * baseline),
+                   poisson_quantile(self.daytime_factor * baseline, self.chance))
+
+
+def poisson_quantile(rate: float, chance: float) -> int:
+    """The smallest k with P(N >= k) < chance for N ~ Poisson(rate)."""
+    if rate <= 0:
+        return 1
+    term = math.exp(-rate)  # P(N = 0)
+    below = term  # P(N <= k - 1) for k = 1
+    k = 1
+    while 1 - below >= chance and k < 10_000:
+        term *= rate / k
+        below += term
+        k += 1
+    return k
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,10 @@ def test_the_alert_event_round_trips_and_has_a_deterministic_id():
     assert isinstance(decoded.payload, analytics_events_pb2.SurgeDetected)
     assert list(decoded.payload.ticket_codes) == list(alert.tickets)
     assert alert_envelope(alert).event_id == env.event_id
+
+
+def test_a_busy_key_needs_more_than_chance_gives_it():
+    from services.analytics.domain.surges import poisson_quantile
+    assert [poisson_quantile(rate, 1e-6) for rate in (0, 0.01, 0.1, 1, 5)] == [1, 3, 5, 10, 20]
+    quiet, busy = RULE.threshold(0.01), RULE.threshold(0.5)
+    assert quiet == RULE.min_count and busy == 10  # 2 x 0.5 a window in office hours
