@@ -29,4 +29,5 @@ class AnalyticsSettings(ServiceSettings):
     surge_min_count: int = 4
     surge_ratio: float = 6.0
     surge_baseline_days: int = 14
+    surge_chance: float = 1e-6  # how rarely the key's usual rate may reach the count by chance
     surges_datadir: str = ".data/faust"

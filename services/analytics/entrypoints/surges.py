@@ -61,7 +61,8 @@ def rule_of(settings: AnalyticsSettings) -> SurgeRule:
     return SurgeRule(window=timedelta(minutes=settings.surge_window_min),
                      hop=timedelta(minutes=settings.surge_hop_min),
                      baseline_days=settings.surge_baseline_days,
-                     min_count=settings.surge_min_count, ratio=settings.surge_ratio)
+                     min_count=settings.surge_min_count, ratio=settings.surge_ratio,
+                     chance=settings.surge_chance)
 
 
 def alert_envelope(alert: SurgeAlert) -> Any:
