@@ -88,6 +88,9 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     "TicketReopened": FoldRule(status="reopened", clear=("rating",)),
     "TicketClosed": FoldRule(status="closed", take={"rating": ("rating",)}),
     "CitizenIdentityErased": FoldRule(),  # the ticket's course does not change
+    # the notifier: whether the answer reached the citizen's phone or WeChat (history only)
+    "NoticeDelivered": FoldRule(),
+    "NoticeDeliveryFailed": FoldRule(),
 }
 
 
