@@ -47,6 +47,7 @@ ROLES = {
     "analytics": ("supervisor", "observer", "deputy"),
     "audit": ("auditor", "supervisor"),
     "workbench": ("dispatcher", "supervisor", "unit"),
+    "notifier": ("dispatcher", "supervisor"),
 }
 
 
@@ -140,7 +141,8 @@ def test_every_service_is_covered():
 
 
 # --------------------------------------------------------------------------- the access matrix
-MATRIX_SERVICES = ("dispatch", "sla", "feedback", "audit", "intake", "analytics", "workbench")
+MATRIX_SERVICES = ("dispatch", "sla", "feedback", "audit", "intake", "analytics", "workbench",
+                   "notifier", "identity")
 OWN, OTHER = "yingzhou", "taihe"  # two units of the seed registry
 PLACEHOLDER = {"code": "FY00000000000", "sha256": "0" * 64, "ticket_id": "0" * 32}
 
@@ -220,9 +222,15 @@ def test_access_matrix_every_role_every_endpoint(platform, service):
                                     audience=["elsewhere"]),
         "expired": auth.mint(platform.settings, sub="s", role="supervisor", ttl_s=-120),
     }
-    tokens = {(r, ""): platform.token(r) for r in auth.ROLES if r not in ("unit", "citizen")}
-    tokens[("unit", OWN)] = platform.token("unit", unit=OWN)
-    tokens[("citizen", "")] = platform.token("citizen", ticket=PLACEHOLDER["code"])
+
+    def fresh_tokens() -> dict[tuple[str, str], str]:
+        """New tokens per operation: an operation may revoke the one it is called with
+        (identity's logout), which is right, and must not spoil the next operation's check."""
+        tokens = {(r, ""): platform.token(r) for r in auth.ROLES if r not in ("unit", "citizen")}
+        tokens[("unit", OWN)] = platform.token("unit", unit=OWN)
+        tokens[("citizen", "")] = platform.token("citizen", ticket=PLACEHOLDER["code"])
+        return tokens
+
     wrong: list[str] = []
     counted = {"refusals": 0, "admitted": 0}
     with httpx.Client(base_url=platform.url(service), timeout=30) as client:
@@ -234,7 +242,7 @@ def test_access_matrix_every_role_every_endpoint(platform, service):
                     counted["refusals"] += 1
                     if r.status_code != 401:
                         wrong.append(f"{where} with {what} token -> {r.status_code}")
-            for (role, _unit), token in tokens.items():
+            for (role, _unit), token in fresh_tokens().items():
                 r = _call(client, method, path, query, token)
                 if r.status_code >= 500:
                     wrong.append(f"{where} as {role} -> {r.status_code} {r.text[:120]}")

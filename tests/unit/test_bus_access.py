@@ -79,3 +79,11 @@ def test_no_principal_but_dispatch_and_sla_writes_assignments():
     assert lifecycle_writers == {f"minsheng-{s}" for s in
                                  ("intake", "dispatch", "sla", "feedback", "analytics",
                                   "notifier")}
+
+
+def test_every_service_that_names_a_topic_has_a_principal():
+    packages = sorted(p.name for p in (ROOT / "services").iterdir()
+                      if (p / "bootstrap.py").exists())
+    naming = [name for name in packages
+              if set().union(*(_named(t) for t in _sources(name).values()))]
+    assert set(naming) <= set(ba.SERVICES), "a service uses the bus without a principal"
