@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-HANDLED = ("TicketSubmitted", "TicketAccepted", "TicketAssigned", "TicketMergedIntoCase")
+# A finished ticket's row is dropped (the worker's state stays the size of the open tickets);
+# a duplicate merged into it later waits in vain and is not counted, which a surge can afford.
+FINISHED = ("TicketRejected", "TicketClosed")
+HANDLED = ("TicketSubmitted", "TicketAccepted", "TicketAssigned", "TicketMergedIntoCase",
+           *FINISHED)
 
 
 @dataclass(frozen=True)

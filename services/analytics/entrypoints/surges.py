@@ -46,7 +46,14 @@ from backbone.kafka import (
     faust_credentials,
     new_topic,
 )
-from services.analytics.domain.surge_tickets import HANDLED, Count, Follow, follow, step
+from services.analytics.domain.surge_tickets import (
+    FINISHED,
+    HANDLED,
+    Count,
+    Follow,
+    follow,
+    step,
+)
 from services.analytics.domain.surges import SurgeAlert, SurgeRule, key_of, new_state, observe
 from services.analytics.settings import AnalyticsSettings
 
@@ -117,6 +124,10 @@ def make_app(settings: AnalyticsSettings) -> faust.App:
                 decoded = events.decode(event.value)
             except events.EnvelopeError as exc:
                 log.warning("surges: skipped an unusable event: %s", exc)
+                continue
+            if decoded.event_type in FINISHED:
+                if decoded.ticket_id in tickets:
+                    del tickets[decoded.ticket_id]
                 continue
             row = dict(tickets[decoded.ticket_id] or {})
             out = step(row, decoded.event_type, decoded.payload,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from minsheng.v1 import common_pb2, dispatch_events_pb2, intake_events_pb2
+from minsheng.v1 import common_pb2, dispatch_events_pb2, feedback_events_pb2, intake_events_pb2
 
 from backbone import auth, events
 from backbone.kafka import ensure_topics, make_producer
@@ -92,6 +92,12 @@ async def test_a_burst_raises_one_alert_and_the_dashboard_shows_it(platform):
                         merged_into=primary[0].ticket_id))
     trickle = [ticket(10 + n, "funan", "street-lighting", T0 + timedelta(hours=n))
                for n in range(6)]
+    closing = trickle[0][0]  # a finished ticket's row leaves the worker's state
+    trickle.append([events.make_envelope(
+        payload=feedback_events_pb2.TicketClosed(unit="funan", rating="satisfied"),
+        event_id=events.event_id_for(closing.ticket_id, 300), ticket_id=closing.ticket_id,
+        ticket_code=closing.ticket_code, producer="feedback",
+        occurred_at=T0 + timedelta(days=3))])
     producer = make_producer(settings)
     await producer.start()
     for envs in trickle + burst:
