@@ -39,6 +39,8 @@ class Platform:
     http: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in SERVICES})
     grpc: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in GRPC})
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service
+    services: tuple[str, ...] = SERVICES
 
     @property
     def settings(self) -> ServiceSettings:
@@ -78,16 +80,17 @@ class Platform:
             env.update({f"MINSHENG_{s.upper()}_URL": self.url(s)
                         for s in ("identity", "intake", "dispatch", "sla", "feedback", "audit")})
             env["MINSHENG_DISPATCH_GRPC"] = f"127.0.0.1:{self.grpc['dispatch']}"
+        env.update(self.extra_env.get(service, {}))
         return env
 
     def start(self, timeout: float = 150) -> None:
-        for service in SERVICES:
+        for service in self.services:
             self.log(service).parent.mkdir(parents=True, exist_ok=True)
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(service),
                 stdout=open(self.log(service), "ab"), stderr=subprocess.STDOUT,
                 start_new_session=True)
-        waiting = set(SERVICES)
+        waiting = set(self.services)
         deadline = time.monotonic() + patient(timeout)
         while waiting and time.monotonic() < deadline:
             for service in sorted(waiting):

@@ -257,3 +257,50 @@ async def test_the_development_listener_is_unchanged(broker):
     assert marker in await _read(settings, settings.topic("plain.check"),
                                  group=settings.group("anything"), want=marker)
     assert new_topic(settings, "x", 1).replication_factor == 1
+
+
+def test_the_platform_runs_on_its_principals(broker, infra):
+    """Every service on the SASL listener as its own principal (PostgreSQL shared, as usual):
+    all become ready, and a request submitted to intake is routed by dispatch and lands in
+    audit's ledger, so each one's ACLs are enough for its job."""
+    import httpx
+
+    from tests.integration.wire.platform import Platform
+    from tests.waiting import eventually
+
+    platform = Platform(services=("identity", "intake", "dispatch", "sla", "feedback",
+                                  "analytics", "audit", "workbench"))
+    prefix = f"fz{platform.id}."
+    admin = bus_security.admin_options(f"127.0.0.1:{broker.plain}")
+    bus_security.provision(admin, bus_access.plan(list(UNITS), prefix), broker.passwords)
+    for service in bus_access.SERVICES:
+        principal = bus_access.service_principal(service)
+        platform.extra_env[service] = {
+            "MINSHENG_KAFKA_BOOTSTRAP": f"127.0.0.1:{broker.sasl}",
+            "MINSHENG_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "MINSHENG_KAFKA_SASL_USERNAME": principal,
+            "MINSHENG_KAFKA_SASL_PASSWORD": broker.passwords[principal]}
+    try:
+        platform.start()
+        body = {"channel": "web", "request_id": secrets.token_hex(8), "title": "市民反映",
+                "body": "颍泉区中市街道幸福里小区，附近工地渣土车不盖篷布，沿路撒落泥土。"}
+        with httpx.Client(base_url=platform.url("intake"), timeout=30, headers={
+                "authorization": f"Bearer {platform.token('channel_adapter')}"}) as c:
+            answer = c.post("/v1/requests", json=body)
+        assert answer.status_code in (200, 201), answer.text
+        code = answer.json()["code"]
+
+        def producers_in_ledger() -> set[str]:
+            with httpx.Client(base_url=platform.url("audit"), timeout=10, headers={
+                    "authorization": f"Bearer {platform.token('auditor')}"}) as c:
+                r = c.get(f"/v1/tickets/{code}/history")
+            if r.status_code != 200:
+                return set()
+            entries = r.json()["entries"] if isinstance(r.json(), dict) else r.json()
+            return {(e.get("envelope") or {}).get("producer", "") for e in entries}
+
+        found = eventually(lambda: {"intake", "dispatch"} <= producers_in_ledger() or None,
+                           timeout=90)
+        assert found
+    finally:
+        platform.stop()
