@@ -268,8 +268,7 @@ def test_the_platform_runs_on_its_principals(broker, infra):
     from tests.integration.wire.platform import Platform
     from tests.waiting import eventually
 
-    platform = Platform(services=("identity", "intake", "dispatch", "sla", "feedback",
-                                  "analytics", "audit", "workbench"))
+    platform = Platform()
     prefix = f"fz{platform.id}."
     admin = bus_security.admin_options(f"127.0.0.1:{broker.plain}")
     bus_security.provision(admin, bus_access.plan(list(UNITS), prefix), broker.passwords)
@@ -302,5 +301,34 @@ def test_the_platform_runs_on_its_principals(broker, infra):
         found = eventually(lambda: {"intake", "dispatch"} <= producers_in_ledger() or None,
                            timeout=90)
         assert found
+        _surge_worker_gets_ready(platform, broker.folder)
     finally:
         platform.stop()
+
+
+def _surge_worker_gets_ready(platform, folder: Path) -> None:
+    """analytics' faust worker as minsheng-analytics: its topics, changelogs and group."""
+    import httpx
+
+    from tests.integration.wire.platform import free_port
+    from tests.waiting import eventually
+
+    port = free_port()
+    env = {**platform.env("analytics"), "MINSHENG_SURGES_HTTP_PORT": str(port),
+           "MINSHENG_SURGES_DATADIR": str(folder / "faust")}
+    log = platform.log("analytics-surges")
+    worker = subprocess.Popen([sys.executable, "-m", "services.analytics.entrypoints.surges"],
+                              cwd=ROOT, env=env, stdout=open(log, "ab"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready() -> bool:
+            assert worker.poll() is None, platform.tail("analytics-surges")
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code == 200
+
+        assert eventually(ready, timeout=120, what="the surge worker on its principal")
+    finally:
+        os.killpg(worker.pid, 15)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, 9)
