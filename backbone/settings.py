@@ -45,6 +45,7 @@ class ServiceSettings(BaseSettings):
     # TLS on this service's own HTTP and gRPC listeners (PEM files); empty: plain
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    tls_ca_file: str = ""  # the CA this service trusts when it calls the others over TLS
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432

@@ -7,9 +7,11 @@ refusal comes back as the same 4xx with the owning service's reason.
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -153,7 +155,14 @@ def connect(settings: Any) -> Services:
     urls = {"intake": settings.intake_url, "dispatch": settings.dispatch_url,
             "sla": settings.sla_url, "feedback": settings.feedback_url,
             "audit": settings.audit_url, "identity": settings.identity_url}
-    http = {name: httpx.AsyncClient(base_url=url, timeout=timeout) for name, url in urls.items()}
-    channel = grpc.aio.insecure_channel(settings.dispatch_grpc)
+    # MINSHENG_TLS_CA_FILE: the services answer over TLS (https:// URLs, dispatch's gRPC) with
+    # certificates of this CA (docs/security.md, TLS on the wire)
+    ca = getattr(settings, "tls_ca_file", "")
+    verify: Any = ssl.create_default_context(cafile=ca) if ca else True
+    http = {name: httpx.AsyncClient(base_url=url, timeout=timeout, verify=verify)
+            for name, url in urls.items()}
+    channel = (grpc.aio.secure_channel(settings.dispatch_grpc, grpc.ssl_channel_credentials(
+        root_certificates=Path(ca).read_bytes())) if ca
+        else grpc.aio.insecure_channel(settings.dispatch_grpc))
     return Services(http=http, department=api_grpc.DepartmentServiceStub(channel),
                     channel=channel, timeout_s=settings.upstream_timeout_s)

@@ -116,3 +116,23 @@ def test_half_a_tls_configuration_is_refused():
     settings = ServiceSettings(environment="test", tls_cert_file="/etc/cert.pem")
     with pytest.raises(ValueError, match="MINSHENG_TLS_KEY_FILE"):
         runtime.tls_files(settings)
+
+
+async def test_the_workbench_calls_services_over_tls_with_the_ca(tls_service):
+    """MINSHENG_TLS_CA_FILE: the workbench's HTTP clients verify https:// upstreams against
+    the CA, and its channel to dispatch's gRPC is TLS with the CA as root."""
+    from services.workbench.adapters import upstream
+    from services.workbench.settings import WorkbenchSettings
+
+    settings, certs = tls_service
+    url = f"https://127.0.0.1:{settings.http_port}"
+    wb = WorkbenchSettings(environment="test", tls_ca_file=str(certs.ca_file), intake_url=url,
+                           dispatch_grpc=f"127.0.0.1:{settings.grpc_port}")
+    services = upstream.connect(wb)
+    try:
+        assert (await services.http["intake"].get("/healthz")).json()["status"] == "ok"
+        answer = await health_pb2_grpc.HealthStub(services.channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await services.close()
