@@ -10,6 +10,11 @@ export PYTHON := $(PY)
 ifneq ($(CLUSTER),)
 export MINSHENG_LOCAL_CLUSTER := $(CLUSTER)
 endif
+# `make up SECURE_BUS=1`: the services use the secured Kafka listener, each as its own SCRAM
+# principal (docs/security.md); the default stays the development PLAINTEXT listener
+ifneq ($(SECURE_BUS),)
+export MINSHENG_LOCAL_SECURE_BUS := 1
+endif
 # Everything started from here is a development platform (development keys, the SMS log
 # instead of a gateway). A service started without MINSHENG_ENVIRONMENT runs as production.
 export MINSHENG_ENVIRONMENT ?= development

@@ -134,7 +134,22 @@ def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]
     # The local platform runs on event time, so `make up` can play a simulated month in
     # minutes (backbone/clock.py); a production deployment leaves MINSHENG_CLOCK=wall.
     env.setdefault("MINSHENG_CLOCK", "event")
+    # `make up SECURE_BUS=1`: every service on the broker's SASL listener (19094) as its own
+    # SCRAM principal, whose ACLs hold it to its topics (docs/security.md; Kafka must have been
+    # started since the secured listener exists, and `make infra` provisioned the principals)
+    if env.get("MINSHENG_LOCAL_SECURE_BUS") == "1":
+        env.update(secure_bus_env(name))
     return env
+
+
+def secure_bus_env(name: str) -> dict[str, str]:
+    from backbone import bus_access
+    from tools import bus_security
+
+    if name not in bus_access.SERVICES:
+        return {}
+    principals = [bus_access.service_principal(s) for s in bus_access.SERVICES]
+    return bus_security.service_env(name, bus_security.passwords_for(principals))
 
 
 def pidfile(name: str) -> Path:
