@@ -46,7 +46,7 @@ ROLES = ("channel_adapter", "unit", "dispatcher", "supervisor", "auditor", "obse
 ISSUER = "minsheng"
 # Every service that verifies tokens; a token minted without an audience is for all of them.
 SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit", "identity",
-            "workbench")
+            "workbench", "notifier")
 CITIZEN_KID_PREFIX = "citizen-"
 # A service that calls others on its own behalf (the notifier, say) may hold a key of its own
 # whose kid starts so; verifiers accept such a kid for role "system" only.

@@ -41,6 +41,7 @@ SERVICES: dict[str, tuple[int, int]] = {
     "audit": (8106, 50056),
     "workbench": (8108, 0),
     "identity": (8107, 0),  # staff login and the token keys (services/identity)
+    "notifier": (8109, 0),  # answers to citizens by SMS / WeChat (services/notifier)
 }
 
 # Services that run as more than one process: service -> {process: (role, HTTP port)}.
@@ -48,6 +49,8 @@ SERVICES: dict[str, tuple[int, int]] = {
 # its own it never holds the GIL the request path needs (the port serves /readyz and /metrics).
 PARTS: dict[str, dict[str, tuple[str, int]]] = {
     "intake": {"intake": ("api", 8101), "intake-projector": ("projector", 8111)},
+    # the faust surge-alert worker (突发预警) beside analytics' KPI fold
+    "analytics": {"analytics": ("all", 8105), "analytics-surges": ("surges", 8115)},
 }
 
 

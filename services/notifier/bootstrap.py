@@ -11,7 +11,12 @@ from backbone.http import create_app
 from backbone.runtime import Service, connect
 from services.notifier.adapters import store as store_module
 from services.notifier.adapters.contacts import IntakeContacts
-from services.notifier.adapters.gateways import HttpGateway, SmsGateway, WeChatGateway
+from services.notifier.adapters.gateways import (
+    HttpGateway,
+    OutboxGateway,
+    SmsGateway,
+    WeChatGateway,
+)
 from services.notifier.application.deliveries import Deliverer
 from services.notifier.domain.delivery import RetryPolicy
 from services.notifier.entrypoints import http_api, loops
@@ -47,6 +52,12 @@ def intake_token(settings: NotifierSettings):  # type: ignore[no-untyped-def]
 
 
 async def build(settings: NotifierSettings) -> Service:  # type: ignore[override]
+    def port(url: str, token: str, name: str) -> HttpGateway | OutboxGateway:
+        if not url and settings.in_development:
+            return OutboxGateway(name)
+        return HttpGateway(url, token=token, timeout_s=settings.notifier_gateway_timeout_s,
+                           name=name)
+
     infra = await connect(settings)
     await asyncio.to_thread(store_module.create_tables, infra.pool, settings.schema)
     store = store_module.Store(infra.pool, settings.schema)
@@ -54,11 +65,10 @@ async def build(settings: NotifierSettings) -> Service:  # type: ignore[override
     policy = policy_of(settings)
     deliverer = Deliverer(
         store=store, policy=policy,
-        sms=SmsGateway(HttpGateway(settings.notifier_sms_url, token=settings.notifier_sms_token,
-                                   timeout_s=timeout, name="SMS"), settings.notifier_sms_sign),
-        wechat=WeChatGateway(HttpGateway(settings.notifier_wechat_url,
-                                         token=settings.notifier_wechat_token,
-                                         timeout_s=timeout, name="WeChat")),
+        sms=SmsGateway(port(settings.notifier_sms_url, settings.notifier_sms_token, "SMS"),
+                       settings.notifier_sms_sign),
+        wechat=WeChatGateway(port(settings.notifier_wechat_url, settings.notifier_wechat_token,
+                                  "WeChat")),
         contacts=IntakeContacts(settings.notifier_intake_url, intake_token(settings), timeout))
     http = create_app(settings=settings, title="Minsheng notifier",
                       description="说了不白说: answers reach the citizen by SMS or WeChat, "

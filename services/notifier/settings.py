@@ -28,3 +28,11 @@ class NotifierSettings(ServiceSettings):
     notifier_stale_s: float = 120.0
     notifier_poll_s: float = 0.5
     notifier_concurrency: int = 20
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        for name, url in (("SMS", self.notifier_sms_url), ("WeChat", self.notifier_wechat_url)):
+            if not url:
+                problems.append(f"MINSHENG_NOTIFIER_{name.upper()}_URL is not set (the {name} "
+                                "gateway answers leave by)")
+        return problems

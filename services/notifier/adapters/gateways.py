@@ -15,11 +15,27 @@ A phone number never appears in a log line, an error or an event.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 
 from services.notifier.domain.delivery import Outcome
+
+log = logging.getLogger(__name__)
+
+
+class OutboxGateway:
+    """Development and test without a gateway: the message is taken and not sent (no phone is
+    reached), so a demo's answers show as delivered instead of failing six times into the dead
+    letters. Production refuses to start without real gateways (NotifierSettings)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    async def post(self, body: dict[str, Any]) -> Outcome:
+        log.info("%s outbox (development, not sent): %s", self.name, body.get("client_ref"))
+        return Outcome(True, gateway_ref=f"outbox:{body['client_ref']}")
 
 
 class HttpGateway:
