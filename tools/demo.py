@@ -34,8 +34,10 @@ from tools.simulator.drive.settings import LOCAL_PORTS, Endpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MINSHENG_DATA", ROOT / ".data"))
-PAGES = {"intake": ["/docs"], "dispatch": ["/docs", "/console"], "sla": ["/docs", "/supervision"],
-         "feedback": ["/docs", "/hall"], "analytics": ["/docs", "/dashboard"], "audit": ["/docs"]}
+PAGES = {"intake": ["/docs", "/me"], "dispatch": ["/docs", "/console"],
+         "sla": ["/docs", "/supervision"], "feedback": ["/docs", "/hall"],
+         "analytics": ["/docs", "/dashboard"], "audit": ["/docs"], "identity": ["/docs"],
+         "workbench": ["/", "/docs"], "notifier": ["/docs"]}
 ROLES = (("channel_adapter", "", "demo-adapter"), ("dispatcher", "", "demo-dispatcher"),
          ("supervisor", "", "demo-supervisor"), ("auditor", "", "demo-auditor"),
          ("observer", "", "demo-observer"), ("deputy", "", "demo-deputy"),
@@ -140,11 +142,13 @@ def where() -> int:
         grpc = LOCAL_PORTS[name][1]
         extra = f"   gRPC 127.0.0.1:{grpc}" if grpc else ""
         print(f"  {name:<10} " + "  ".join(base + p for p in paths) + extra)
-    print("\n  the public hall (大厅):        " + endpoints.feedback + "/hall")
+    print("\n  the staff workbench (工作台):  " + endpoints.urls["workbench"] + "/")
+    print("  my requests (我的诉求):         " + endpoints.intake + "/me")
+    print("  the public hall (大厅):        " + endpoints.feedback + "/hall")
     print("  dispatcher console (统筹):     " + endpoints.dispatch + "/console")
     print("  supervision (督办):            " + endpoints.sla + "/supervision")
     print("  dashboard (亮晒比):            " + endpoints.analytics + "/dashboard")
-    print(f"\nStaff log in at {endpoints.urls.get('identity', 'http://127.0.0.1:8107')}/login "
+    print(f"\nStaff log in at {endpoints.urls['workbench']}/login "
           f"(password {DEMO_PASSWORD}): " + ", ".join(f"{u} ({r})" for r, _, u, _ in DEMO_ACCOUNTS))
     print("\nTokens (8 hours; `make token ROLE=.. UNIT=..` mints more):")
     for role, unit, sub in ROLES:
