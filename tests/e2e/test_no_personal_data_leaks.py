@@ -129,7 +129,7 @@ async def _every_record(platform) -> tuple[list[str], list[Any]]:
         await consumer.stop()
 
 
-def _plant_everything(platform, scan: Scanner) -> tuple[list[str], set[bytes]]:
+def _plant_everything(platform, scan: Scanner) -> tuple[list[str], set[bytes], dict[str, Any]]:
     """Every channel, with personal data in text, contact, address, fields and a photo;
     returns the codes made and the keys of the bus messages a misbehaving adapter published
     in clear. Error bodies of bad requests are scanned on the way."""
@@ -143,11 +143,14 @@ def _plant_everything(platform, scan: Scanner) -> tuple[list[str], set[bytes]]:
             codes.append(r.json()["code"])
         photo = png_with_text("王秀英 " + phone + " 341202199001011234")  # 2. a photo
         ref = http.post("/v1/attachments", files={"file": ("p.png", photo, "image/png")}).json()
-        with_photo = {**scan.plant(sample("wechat_mini")),
+        with_photo = {**scan.plant(sample("wechat_mini")),  # its own matter: not merged
+                      "text": "我叫王秀英，电话" + phone + "，颍东区公园长椅损坏，钉子露出来伤人",
+                      "location": {"lat": 32.93, "lon": 115.87},
                       "pictures": [{"sha256": ref["sha256"], "kind": "image"}]}
         r = http.post("/v1/requests", json=with_photo)
         assert r.status_code == 201, r.text
         codes.append(r.json()["code"])
+        photo_ticket = {"code": r.json()["code"], "sha256": ref["sha256"], "content": photo}
         bad = [  # 3. bad requests carrying personal data: their error bodies
             ("/v1/requests", {**sample("web"), "channel": "王秀英" + phone}),
             ("/v1/requests", {**sample("web"), "contact": {"phone": "王秀英" + phone + "x"}}),
@@ -207,7 +210,7 @@ def _plant_everything(platform, scan: Scanner) -> tuple[list[str], set[bytes]]:
     records = [(r.request_id, r.SerializeToString()) for r in [*bus, clear]]
     records.append(("junk", b"\xff\xfe not a protobuf " + "王秀英 13812345678".encode()))
     asyncio.run(_publish(platform, records))
-    return codes, {clear.request_id.encode(), b"junk"}
+    return codes, {clear.request_id.encode(), b"junk"}, photo_ticket
 
 
 def _wait_for_the_platform(platform, codes: list[str]) -> None:
@@ -223,6 +226,44 @@ def _wait_for_the_platform(platform, codes: list[str]) -> None:
 
         eventually(all_recorded, timeout=120, interval=1.0,
                    what="every planted ticket in audit's ledger")
+
+
+def _only_its_holders_see_the_photo(platform, photo: dict[str, Any]) -> None:
+    """The unit dispatch assigned the ticket to (intake learns it from tickets.events) reads
+    the photo; another unit and an auditor are refused."""
+    url = platform.url("intake") + f"/open311/v2/requests/{photo['code']}.json"
+
+    def handling_unit() -> str | None:
+        return httpx.get(url, timeout=10).json()[0]["agency_responsible"]
+
+    try:
+        unit = eventually(handling_unit, timeout=10, what="dispatch's own assignment")
+    except AssertionError:  # the classifier was unsure: a dispatcher assigns it by hand
+        answers: list[str] = []
+        with platform.client("dispatch", "dispatcher", sub="leak-dispatcher") as dispatch:
+            def assigned() -> bool:
+                r = dispatch.post(f"/v1/tickets/{photo['code']}/assign",
+                                  json={"unit": "yingzhou"})
+                answers.append(f"{r.status_code} {r.text[:300]}")
+                return r.status_code < 300
+
+            try:
+                eventually(assigned, timeout=60, what="a dispatcher's assignment")
+            except AssertionError:
+                raise AssertionError(answers[-3:]) from None
+        unit = eventually(handling_unit, timeout=60, what="intake told of the assignment")
+    path = f"/v1/attachments/{photo['sha256']}"
+    with platform.client("intake", "unit", unit=unit) as holder:
+        got = holder.get(path, params={"why": "核实现场照片"})
+        assert got.status_code == 200 and got.content == photo["content"], got.text
+    other = "tanghe" if unit != "tanghe" else "yingzhou"
+    with platform.client("intake", "unit", unit=other) as stranger:
+        assert stranger.get(path).status_code == 403
+    with platform.client("intake", "auditor") as auditor:
+        assert auditor.get(path).status_code == 403
+        reads = auditor.get("/v1/access-log", params={"ticket": photo["code"]}).json()["reads"]
+        assert [(r["role"], r["unit"]) for r in reads] == [("unit", unit)], reads
+        assert auditor.get("/v1/access-log/verify").json()["ok"]
 
 
 def _scan_pages(platform, scan: Scanner, codes: list[str]) -> None:
@@ -259,8 +300,9 @@ def _scan_pages(platform, scan: Scanner, codes: list[str]) -> None:
 
 def test_planted_personal_data_is_found_nowhere(platform):
     scan = Scanner()
-    codes, in_clear = _plant_everything(platform, scan)
+    codes, in_clear, photo = _plant_everything(platform, scan)
     _wait_for_the_platform(platform, codes)
+    _only_its_holders_see_the_photo(platform, photo)
     with platform.client("intake", "supervisor") as staff:  # erase one, merge-free
         assert staff.post("/v1/citizens/erasure",
                           json={"ticket_code": codes[0]}).status_code == 200
