@@ -16,11 +16,15 @@ from tools.simulator.drive.settings import Endpoints
 def start(extra_env: dict[str, str] | None = None) -> Platform:
     platform = Platform(extra_env={"MINSHENG_CLOCK": "event", **(extra_env or {})})
     first, rest = platform.names[0], platform.names[1:]
-    platform.start(first)
-    platform.wait_ready([first], timeout=90)
-    for name in rest:
-        platform.start(name)
-    platform.wait_ready(platform.names, timeout=120)
+    try:
+        platform.start(first)
+        platform.wait_ready([first], timeout=90)
+        for name in rest:
+            platform.start(name)
+        platform.wait_ready(platform.names, timeout=120)
+    except BaseException:
+        platform.stop_all()  # a fixture's teardown never runs when its setup fails
+        raise
     return platform
 
 
