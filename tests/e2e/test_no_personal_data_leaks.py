@@ -144,7 +144,11 @@ def _plant_everything(platform, scan: Scanner) -> tuple[list[str], set[bytes], d
         photo = png_with_text("王秀英 " + phone + " 341202199001011234")  # 2. a photo
         ref = http.post("/v1/attachments", files={"file": ("p.png", photo, "image/png")}).json()
         with_photo = {**scan.plant(sample("wechat_mini")),  # its own matter: not merged
-                      "text": "我叫王秀英，电话" + phone + "，颍东区公园长椅损坏，钉子露出来伤人",
+                      # nothing in common with the other plants' words or places, so the
+                      # duplicate detector never merges it into their case
+                      "openid": f"oX-{uuid.uuid4().hex[:8]}",
+                      "text": "颍东区向阳公园东门的长椅坏了，钉子露出来，孩子玩耍容易受伤。"
+                              "联系人王秀英，电话" + phone,
                       "location": {"lat": 32.93, "lon": 115.87},
                       "pictures": [{"sha256": ref["sha256"], "kind": "image"}]}
         r = http.post("/v1/requests", json=with_photo)
