@@ -23,6 +23,7 @@ from backbone.kafka import make_producer
 from backbone.runtime import serve
 from services.feedback.bootstrap import build
 from services.feedback.settings import FeedbackSettings
+from tests import janitor
 from tests.waiting import patient
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -102,7 +103,7 @@ class Running:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def service(infra):
-    unique = uuid.uuid4().hex[:10]
+    unique = janitor.claim(uuid.uuid4().hex[:10])
     port = free_port()
     settings = FeedbackSettings(
         environment="test", topic_prefix=f"tfb{unique}.", pg_schema=f"fb_{unique}",

@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Identifier
 from backbone.runtime import serve
 from services.identity.bootstrap import build
 from services.identity.settings import IdentitySettings
+from tests import janitor
 
 
 def free_port() -> int:
@@ -61,7 +62,7 @@ async def running_identity(settings: IdentitySettings) -> AsyncIterator[Identity
 def identity_settings(**overrides: Any) -> IdentitySettings:
     values: dict[str, Any] = {
         "environment": "development", "http_port": free_port(),
-        "pg_schema": f"identity_{uuid.uuid4().hex[:10]}", "token_revocation_refresh_s": 0.2,
+        "pg_schema": f"identity_{janitor.claim(uuid.uuid4().hex[:10])}", "token_revocation_refresh_s": 0.2,
         "logins_per_minute": 1000,  # the login limit has a test of its own
         **overrides}
     return IdentitySettings(**values)

@@ -12,11 +12,12 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone.rate_limits import SharedRateLimits
+from tests import janitor
 from tests.integration.identity.conftest import drop_schema, identity_settings, running_identity
 
 
 def test_two_replicas_draw_from_one_bucket(infra):
-    schema = f"rl_{uuid.uuid4().hex[:10]}"
+    schema = f"rl_{janitor.claim(uuid.uuid4().hex[:10])}"
     with psycopg.connect(infra.pg_conninfo(), autocommit=True) as conn:
         conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
     try:

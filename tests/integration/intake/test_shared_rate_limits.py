@@ -15,12 +15,13 @@ from services.intake.adapters.rate_limits import (
     SharedSubmissionThrottle,
     create_table,
 )
+from tests import janitor
 
 
 @pytest.fixture
 def pool_and_schema():
     settings = ServiceSettings()
-    schema = f"rl_{uuid.uuid4().hex[:10]}"
+    schema = f"rl_{janitor.claim(uuid.uuid4().hex[:10])}"
     pool = ConnectionPool(settings.pg_conninfo().replace(f"dbname={settings.pg_dbname}",
                                                          "dbname=postgres"),
                           min_size=1, max_size=6, open=True)
