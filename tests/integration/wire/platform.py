@@ -27,10 +27,23 @@ SERVICES = ("identity", "intake", "dispatch", "sla", "feedback", "analytics", "a
 GRPC = ("dispatch", "audit")
 
 
+_TAKEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port, never one this run handed out before (the OS may give a just-released
+    port out again)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _TAKEN:
+            _TAKEN.add(port)
+            return port
+
+
+class PortTakenError(RuntimeError):
+    """A service could not bind the port picked for it."""
 
 
 @dataclass
@@ -83,18 +96,38 @@ class Platform:
         env.update(self.extra_env.get(service, {}))
         return env
 
-    def start(self, timeout: float = 150) -> None:
+    def _launch(self, service: str) -> None:
+        self.log(service).parent.mkdir(parents=True, exist_ok=True)
+        self.procs[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(service),
+            stdout=open(self.log(service), "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def start(self, timeout: float = 150, attempts: int = 3) -> None:
+        """Start every service and wait until all are ready. A free port picked here can be
+        taken by another process before the service binds it: then the whole platform starts
+        again on new ports (the services know each other's addresses)."""
+        for attempt in range(attempts):
+            try:
+                self._start_once(timeout)
+                return
+            except PortTakenError:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise
+                self.http = {s: free_port() for s in SERVICES}
+                self.grpc = {s: free_port() for s in GRPC}
+
+    def _start_once(self, timeout: float) -> None:
         for service in self.services:
-            self.log(service).parent.mkdir(parents=True, exist_ok=True)
-            self.procs[service] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(service),
-                stdout=open(self.log(service), "ab"), stderr=subprocess.STDOUT,
-                start_new_session=True)
+            self._launch(service)
         waiting = set(self.services)
         deadline = time.monotonic() + patient(timeout)
         while waiting and time.monotonic() < deadline:
             for service in sorted(waiting):
                 if self.procs[service].poll() is not None:
+                    if "Address already in use" in self.tail(service):
+                        raise PortTakenError(service)
                     raise RuntimeError(f"{service} exited:\n{self.tail(service)}")
                 try:
                     if httpx.get(f"{self.url(service)}/readyz", timeout=2).status_code == 200:
