@@ -38,6 +38,7 @@ PAGES = {"intake": ["/docs", "/me"], "dispatch": ["/docs", "/console"],
          "sla": ["/docs", "/supervision"], "feedback": ["/docs", "/hall"],
          "analytics": ["/docs", "/dashboard"], "audit": ["/docs"], "identity": ["/docs"],
          "workbench": ["/", "/docs"], "notifier": ["/docs"]}
+STAFF_PORTS = {"identity": 8107, "workbench": 8108, "notifier": 8109}  # deploy/local/services.py
 ROLES = (("channel_adapter", "", "demo-adapter"), ("dispatcher", "", "demo-dispatcher"),
          ("supervisor", "", "demo-supervisor"), ("auditor", "", "demo-auditor"),
          ("observer", "", "demo-observer"), ("deputy", "", "demo-deputy"),
@@ -135,20 +136,24 @@ def load(force: bool = False) -> int:
 
 def where() -> int:
     settings = ServiceSettings()
-    endpoints = Endpoints.local(settings=settings, port_offset=_int_env("DEMO_PORT_OFFSET", 0))
+    offset = _int_env("DEMO_PORT_OFFSET", 0)
+    endpoints = Endpoints.local(settings=settings, port_offset=offset)
+    # the simulator drives the six ticket services; the staff's and the notifier's pages too
+    urls = {**{name: f"http://127.0.0.1:{port + offset}" for name, port in STAFF_PORTS.items()},
+            **endpoints.urls}
     print("Minsheng (民声): where to look\n")
     for name, paths in PAGES.items():
-        base = endpoints.urls[name]
-        grpc = LOCAL_PORTS[name][1]
+        base = urls[name]
+        grpc = LOCAL_PORTS.get(name, (0, 0))[1]
         extra = f"   gRPC 127.0.0.1:{grpc}" if grpc else ""
         print(f"  {name:<10} " + "  ".join(base + p for p in paths) + extra)
-    print("\n  the staff workbench (工作台):  " + endpoints.urls["workbench"] + "/")
+    print("\n  the staff workbench (工作台):  " + urls["workbench"] + "/")
     print("  my requests (我的诉求):         " + endpoints.intake + "/me")
     print("  the public hall (大厅):        " + endpoints.feedback + "/hall")
     print("  dispatcher console (统筹):     " + endpoints.dispatch + "/console")
     print("  supervision (督办):            " + endpoints.sla + "/supervision")
     print("  dashboard (亮晒比):            " + endpoints.analytics + "/dashboard")
-    print(f"\nStaff log in at {endpoints.urls['workbench']}/login "
+    print(f"\nStaff log in at {urls['workbench']}/login "
           f"(password {DEMO_PASSWORD}): " + ", ".join(f"{u} ({r})" for r, _, u, _ in DEMO_ACCOUNTS))
     print("\nTokens (8 hours; `make token ROLE=.. UNIT=..` mints more):")
     for role, unit, sub in ROLES:

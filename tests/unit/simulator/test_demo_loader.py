@@ -37,3 +37,12 @@ def test_bad_knobs_are_refused_with_a_reason(monkeypatch):
         assert "DEMO_DAYS" in str(exc)
     else:
         raise AssertionError("a bad DEMO_DAYS was accepted")
+
+
+def test_where_names_every_page_a_newcomer_needs(capsys):
+    # `make up` ends with it: a KeyError here once failed make up after the demo had loaded
+    assert demo.where() == 0
+    out = capsys.readouterr().out
+    for page in ("8108/login", "8101/me", "8104/hall", "8105/dashboard", "8102/console",
+                 "8107/docs", "8109/docs"):
+        assert page in out, page
