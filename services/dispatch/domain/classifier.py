@@ -248,14 +248,7 @@ class RequestClassifier:
         return ranked[0][0], ranked[0][1], ()
 
     def check_label(self, label: Label) -> None:
-        if label.subcategory is not None and label.subcategory not in self.taxonomy.parent_of:
-            raise ClassificationError(f"unknown subcategory {label.subcategory!r}")
-        if label.request_type is not None and label.request_type not in {
-            t.value for t in RequestType
-        }:
-            raise ClassificationError(f"unknown request type {label.request_type!r}")
-        if label.urgency is not None and label.urgency not in {u.value for u in Urgency}:
-            raise ClassificationError(f"unknown urgency grade {label.urgency!r}")
+        check_label(label, self.taxonomy)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -274,3 +267,16 @@ class RequestClassifier:
         clf.types = NaiveBayes.from_dict(data["types"])
         clf.urgencies = NaiveBayes.from_dict(data["urgencies"])
         return clf
+
+
+def check_label(label: Label, taxonomy: Any) -> None:
+    """Raises ClassificationError for a label naming what the taxonomy does not know (one
+    rule for every classifier: a dispatcher's correction is checked the same way)."""
+    if label.subcategory is not None and label.subcategory not in taxonomy.parent_of:
+        raise ClassificationError(f"unknown subcategory {label.subcategory!r}")
+    if label.request_type is not None and label.request_type not in {
+        t.value for t in RequestType
+    }:
+        raise ClassificationError(f"unknown request type {label.request_type!r}")
+    if label.urgency is not None and label.urgency not in {u.value for u in Urgency}:
+        raise ClassificationError(f"unknown urgency grade {label.urgency!r}")

@@ -24,9 +24,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.dispatch.domain.classifier import Classification, ClassificationError, Label
+from services.dispatch.domain.classifier import (
+    Classification,
+    ClassificationError,
+    Label,
+    check_label,
+)
 from services.dispatch.domain.datafiles import load_json
-from services.dispatch.domain.taxonomy import RequestType, Taxonomy, Urgency
+from services.dispatch.domain.taxonomy import Taxonomy, Urgency
 
 MODEL_FILE = "recognition_model.json"
 _NOT_TEXT = re.compile(r"[\s\d\W_]+")
@@ -222,11 +227,4 @@ class LinearClassifier:
             self._taught[normalise(text)] = label
 
     def check_label(self, label: Label) -> None:
-        if label.subcategory is not None and label.subcategory not in self.taxonomy.parent_of:
-            raise ClassificationError(f"unknown subcategory {label.subcategory!r}")
-        if label.request_type is not None and label.request_type not in {
-            t.value for t in RequestType
-        }:
-            raise ClassificationError(f"unknown request type {label.request_type!r}")
-        if label.urgency is not None and label.urgency not in {u.value for u in Urgency}:
-            raise ClassificationError(f"unknown urgency grade {label.urgency!r}")
+        check_label(label, self.taxonomy)
