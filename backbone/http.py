@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backbone import auth, events, web_assets
+from backbone.forwarded import trusted_networks
 from backbone.logs import trace_id_var
 from backbone.privacy import echo
 
@@ -220,6 +221,7 @@ def create_app(*, settings: Any, title: str, description: str,
     app.state.settings = settings
     app.state.verifier = auth.verifier_for(settings)  # fails fast on missing keys
     app.state.readiness = readiness
+    app.state.trusted_proxies = trusted_networks(getattr(settings, "trusted_proxies", ""))
     service = settings.service
 
     app.add_middleware(TraceAndMeasure, service=service)

@@ -21,6 +21,7 @@ from fastapi import Request
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from backbone.forwarded import client_address
 from backbone.http import TooManyRequestsError
 
 _TABLE = """CREATE UNLOGGED TABLE IF NOT EXISTS {s}.rate_limits (
@@ -41,17 +42,16 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING last_ok, tokens"""
 
 
+# For a route's `responses=`: the 429 is part of a limited operation's documented answers.
+TOO_MANY: dict[int | str, dict[str, object]] = {
+    429: {"description": "too many requests from this address (Retry-After: seconds)"}}
+
+
 class RateLimitedError(TooManyRequestsError):
     def __init__(self, detail: str, retry_after_s: float):
         super().__init__(detail)
         self.retry_after_s = max(1, math.ceil(retry_after_s))
         self.headers = {"Retry-After": str(self.retry_after_s)}
-
-
-def client_address(request: Request) -> str:
-    """The caller's address as this process sees it (a proxy in front must be trusted to
-    set it; see docs/security.md)."""
-    return request.client.host if request.client else "unknown"
 
 
 class SharedRateLimits:

@@ -125,7 +125,10 @@ async def serve(service: Service) -> None:
                             log_config=None, access_log=False, lifespan="off",
                             # longer than clients' usual keep-alive (httpx 5 s): a server that
                             # closes an idle connection first races the client's next request
-                            timeout_keep_alive=75, **_uvicorn_tls(settings))
+                            timeout_keep_alive=75,
+                            # uvicorn would believe X-Forwarded-For from 127.0.0.1; whom to
+                            # believe is MINSHENG_TRUSTED_PROXIES' (backbone/forwarded.py)
+                            proxy_headers=False, **_uvicorn_tls(settings))
     server = uvicorn.Server(config)
     log.info("HTTP on %s:%s", settings.http_host, settings.http_port)
     try:

@@ -46,6 +46,10 @@ class ServiceSettings(BaseSettings):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     tls_ca_file: str = ""  # the CA this service trusts when it calls the others over TLS
+    # Addresses (or CIDR networks) of proxies whose X-Forwarded-For this service believes
+    # (e.g. the workbench in front of identity's login): a per-address rate limit then counts
+    # the client they forward for. Empty: nobody's header is believed (the TCP peer counts).
+    trusted_proxies: str = ""
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432

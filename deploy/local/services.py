@@ -137,6 +137,10 @@ def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]
     # The local platform runs on event time, so `make up` can play a simulated month in
     # minutes (backbone/clock.py); a production deployment leaves MINSHENG_CLOCK=wall.
     env.setdefault("MINSHENG_CLOCK", "event")
+    if name == "identity":
+        # the workbench (on this host) forwards each browser's address with its logins, so
+        # identity's per-address login limit counts browsers, not the workbench
+        env.setdefault("MINSHENG_TRUSTED_PROXIES", "127.0.0.1")
     # `make up SECURE_BUS=1`: every service on the broker's SASL listener (19094) as its own
     # SCRAM principal, whose ACLs hold it to its topics (docs/security.md; Kafka must have been
     # started since the secured listener exists, and `make infra` provisioned the principals)

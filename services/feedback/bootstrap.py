@@ -8,6 +8,7 @@ from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
 from backbone.ownership import PartitionOwnership
+from backbone.rate_limits import SharedRateLimits
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
@@ -79,8 +80,11 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
                       description="群众说了算: answers, ratings, callbacks, reopen, the hall.",
                       readiness=[infra.pg_ready, infra.kafka_ready, consumers_ready])
     errors.install(http)
-    http.include_router(http_judging.router(judging, clock))
-    http.include_router(http_hall.router(queries, hall_rules))
+    limits = SharedRateLimits(infra.pool, settings.schema)
+    http.include_router(http_judging.router(judging, clock, limits,
+                                            settings.rating_link_requests_per_minute))
+    http.include_router(http_hall.router(queries, hall_rules, limits,
+                                         settings.hall_requests_per_minute))
     http.include_router(http_following.router(following, queries, clock))
     return Service(settings=settings, infra=infra, http=http,
                    loops=[relay.run, decisions.run, hall.run, state.run,

@@ -19,6 +19,10 @@ class FeedbackSettings(ServiceSettings):
     rating_link_secret: str = DEV_RATING_LINK_SECRET
     # Where a citizen opens a rating link: <base>/rate?t=<token> (this service serves /rate).
     rating_url_base: str = "http://127.0.0.1:8104"
+    # Public endpoints, per client address and shared by every replica (429 + Retry-After):
+    # the hall (search, one ticket, its pages) and the rating links (check and rate).
+    hall_requests_per_minute: float = 120
+    rating_link_requests_per_minute: float = 20
     # How often the timer loop looks for replies whose rating window has passed.
     unrated_check_interval_s: float = 5.0
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).

@@ -10,10 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
 from backbone.http import NotFoundError
+from backbone.rate_limits import TOO_MANY, SharedRateLimits
 from services.feedback.adapters.read_models import Queries
 from services.feedback.domain.errors import InvalidHallQueryError
 from services.feedback.domain.hall import HallRules, decode_cursor, encode_cursor
@@ -42,8 +43,12 @@ def cursor_of(row: dict[str, Any]) -> str:
     return encode_cursor(last)  # type: ignore[arg-type]
 
 
-def router(queries: Queries, rules: HallRules) -> APIRouter:
-    api = APIRouter(tags=["public hall"])
+def router(queries: Queries, rules: HallRules, limits: SharedRateLimits | None = None,
+           per_minute: float = 120) -> APIRouter:
+    # public: one client address gets this many hall requests a minute, on every replica
+    limited = [Depends(limits.dependency("hall", capacity=per_minute, per_s=per_minute / 60))
+               ] if limits else []
+    api = APIRouter(tags=["public hall"], dependencies=limited, responses=TOO_MANY)
 
     @api.get("/v1/hall")
     def hall(keyword: Annotated[str, Query(max_length=200)] = "",

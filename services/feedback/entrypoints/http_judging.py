@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import Field
 
 from backbone.clock import Clock
 from backbone.http import ClientError
+from backbone.rate_limits import TOO_MANY, SharedRateLimits
 from services.feedback.application.judging import Judged, Judging, judged
 from services.feedback.entrypoints.deps import (
     CitizenSideDep,
@@ -52,8 +53,13 @@ def _body(j: Judged) -> dict[str, Any]:
             "verdict": j.verdict, "reopen_count": j.reopen_count}
 
 
-def router(judging: Judging, clock: Clock) -> APIRouter:
+def router(judging: Judging, clock: Clock, limits: SharedRateLimits | None = None,
+           link_per_minute: float = 20) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["rating and callbacks"])
+    # the links are public (the token is the credential): one client address may use them
+    # this often a minute, across every replica
+    link_limited = [Depends(limits.dependency("rating-link", capacity=link_per_minute,
+                                              per_s=link_per_minute / 60))] if limits else []
 
     @api.post("/tickets/{code}/rating", status_code=201)
     def rate_in_channel(code: str, request: Request, principal: CitizenSideDep,
@@ -69,14 +75,14 @@ def router(judging: Judging, clock: Clock) -> APIRouter:
             code=ticket_code(code), citizen=citizen, rating=body.rating, comment=body.comment,
             at=clock.command_time(body.occurred_at), context=context(request, principal)))
 
-    @api.post("/ratings/link", status_code=201)
+    @api.post("/ratings/link", status_code=201, dependencies=link_limited, responses=TOO_MANY)
     def rate_with_link(request: Request, body: Annotated[LinkRating, Body()]) -> dict[str, Any]:
         """Rate through a one-time link: the link's token is the credential (no bearer token)."""
         return _body(judging.rate_with_link(
             token=body.token.strip(), rating=body.rating, comment=body.comment,
             at=clock.command_time(body.occurred_at), context=context(request)))
 
-    @api.get("/ratings/link")
+    @api.get("/ratings/link", dependencies=link_limited, responses=TOO_MANY)
     def check_link(t: Annotated[str, Query(min_length=1, max_length=1024)]) -> dict[str, Any]:
         """What a rating link is for, and whether it can still be used (changes nothing)."""
         return judging.link_status(t.strip(), clock.command_time(None))

@@ -108,7 +108,9 @@ async def service(infra):
     settings = FeedbackSettings(
         environment="test", topic_prefix=f"tfb{unique}.", pg_schema=f"fb_{unique}",
         http_port=port, clock="event", unrated_check_interval_s=0.3,
-        rating_url_base=f"http://127.0.0.1:{port}")
+        rating_url_base=f"http://127.0.0.1:{port}",
+        # the module's tests share one client address; test_public_rate_limits.py tests limits
+        hall_requests_per_minute=1e6, rating_link_requests_per_minute=1e6)
     built = await build(settings)
     server = asyncio.create_task(serve(built))
     running = Running(settings)

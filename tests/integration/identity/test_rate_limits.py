@@ -47,3 +47,40 @@ async def test_a_burst_of_logins_from_one_address_gets_429_with_retry_after(infr
             assert limited.json()["error"] == "rate_limited"
     finally:
         drop_schema(settings)
+
+
+async def _logins(identity, forwarded_for: list[str]) -> list[int]:
+    async with httpx.AsyncClient(base_url=identity.url, timeout=60) as http:
+        statuses = []
+        for address in forwarded_for:  # one after another: the order is the point
+            answer = await http.post("/v1/sessions", headers={"x-forwarded-for": address},
+                                     json={"username": "nobody", "password": "x" * 12})
+            statuses.append(answer.status_code)
+        return statuses
+
+
+async def test_a_trusted_proxy_s_forwarded_address_is_limited_per_client(infra):
+    # the workbench (here: this test, from 127.0.0.1) forwards each browser's address
+    settings = identity_settings(logins_per_minute=3, trusted_proxies="127.0.0.1/32",
+                                 lockout_failures=1000)
+    try:
+        async with running_identity(settings) as identity:
+            statuses = await _logins(identity, ["203.0.113.7"] * 4 + ["203.0.113.8"] * 3 +
+                                     ["203.0.113.9, 203.0.113.7"])
+            # .7 spends its 3 and gets 429; .8 has its own 3; a spoofed chain counts the
+            # right-most address, the one our proxy saw (.7, already spent)
+            assert statuses == [401] * 3 + [429] + [401] * 3 + [429], statuses
+    finally:
+        drop_schema(settings)
+
+
+async def test_an_untrusted_caller_s_forwarded_header_is_ignored(infra):
+    settings = identity_settings(logins_per_minute=3, trusted_proxies="10.0.0.0/8",
+                                 lockout_failures=1000)
+    try:
+        async with running_identity(settings) as identity:
+            # a caller rotating X-Forwarded-For to dodge the limit is counted by its own address
+            statuses = await _logins(identity, [f"198.51.100.{i}" for i in range(5)])
+            assert statuses == [401] * 3 + [429] * 2, statuses
+    finally:
+        drop_schema(settings)
