@@ -30,6 +30,13 @@ def _assigned(p: Any) -> tuple[str, dict[str, Any]]:
         "role": p.role}
 
 
+def _queued(p: Any) -> tuple[str, dict[str, Any]]:
+    # Where dispatch found the request, also when a dispatcher must decide who handles it: a
+    # ticket waiting in the queue is counted in its county, not under 未知.
+    return "queued", {"county": p.county, "category": p.category,
+                      "subcategory": p.subcategory, "queue": p.queue}
+
+
 def _unit_step(kind: str) -> Callable[[Any], tuple[str, dict[str, Any]]]:
     return lambda p: (kind, {"unit": p.unit, "assignment_no": p.assignment_no})
 
@@ -42,6 +49,7 @@ NORMALISERS: dict[str, Callable[[Any], tuple[str, dict[str, Any]]]] = {
     "TicketSubmitted": _submitted,
     "TicketAccepted": lambda p: ("accepted", {}),
     "TicketRejected": lambda p: ("rejected", {"reason_code": p.reason_code}),
+    "TicketQueuedForDispatcher": _queued,
     "TicketAssigned": _assigned,
     "AssignmentTransferred": lambda p: ("transferred", {
         "unit": p.to_unit, "from_unit": p.from_unit, "assignment_no": p.assignment_no}),

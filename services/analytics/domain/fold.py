@@ -13,7 +13,9 @@ the ticket's old contribution out of the total, folds the ticket again from all 
 
 How an upstream event becomes a model fact (docs/kpis.md, "From events to facts"):
 * dimensions of a ticket: channel from TicketSubmitted; county and category from the first
-  TicketAssigned (else the submission's place county / category hint, else 未知 / 未分类);
+  TicketAssigned (else the county dispatch found when it queued the ticket for a dispatcher,
+  TicketQueuedForDispatcher; else the submission's place county / category hint, else
+  未知 / 未分类);
 * sign-for time and handling time: from the unit's latest assignment before the fact;
 * a reply is on time when sla settled its clock as DeadlineMet (clock n = 1 + reopens before);
   a reply the platform's review sent back is not a reply to the citizen and is not counted;
@@ -40,9 +42,11 @@ ASSIGNING = ("assigned", "transferred", "coordinated")
 def ticket_dims(ordered: list[Fact]) -> dict[str, str]:
     submitted = next((f for f in ordered if f.kind == "submitted"), None)
     first = next((f for f in ordered if f.kind == "assigned"), None)
+    queued = next((f for f in ordered if f.kind == "queued" and f.get("county")), None)
     channel = (submitted.get("channel") if submitted else "") or (
         first.get("channel") if first else "")
     county = (first.get("county") if first else "") or (
+        queued.get("county") if queued else "") or (
         submitted.get("county") if submitted else "")
     category = (first.get("category") if first else "") or (
         submitted.get("category_hint") if submitted else "")

@@ -10,7 +10,7 @@ import re
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -393,3 +393,30 @@ async def test_map_counts_located_tickets_per_cell(running):
                                                     "to": "2024-04-01T00:00:00"},
                                  headers=running.headers("observer"))
     assert bad.status_code == 400 and "time zone" in bad.json()["detail"]
+
+
+async def test_a_ticket_waiting_for_a_dispatcher_counts_in_its_county(running):
+    """Dispatch queues a ticket it cannot route; the county it found is on the queue event
+    (TicketQueuedForDispatcher), so the ticket is not counted under 未知 while it waits."""
+    from minsheng.v1 import dispatch_events_pb2
+
+    async def counties() -> dict[str, int]:
+        body = await running.get("/v1/kpis", dimension="county", period="month", at="2024-03")
+        return {r["value"]: r["received"] for r in body["rows"]}
+
+    before = await counties()
+    ticket = str(uuid.uuid4())
+    at = datetime(2024, 3, 12, 2, 0, tzinfo=UTC)
+    make = lambda n, producer, payload: events.make_envelope(  # noqa: E731
+        payload=payload, event_id=events.event_id_for(f"{ticket}:{producer}", n),
+        ticket_id=ticket, ticket_code="FYQ", producer=producer, occurred_at=at)
+    queued = make(3, "dispatch", dispatch_events_pb2.TicketQueuedForDispatcher(
+        reason="分类置信度0.42低于阈值0.86，转人工派单", queue="unrouted", county="linquan",
+        category="urban-management", subcategory="street-vending", confidence=0.42))
+    await running.publish([
+        make(1, "intake", intake_events_pb2.TicketSubmitted(channel="web", text_masked="占道")),
+        make(2, "intake", intake_events_pb2.TicketAccepted()), queued])
+    await running.folded(queued.event_id)
+    after = await counties()
+    assert after.get("linquan", 0) == before.get("linquan", 0) + 1
+    assert after.get("未知", 0) == before.get("未知", 0)

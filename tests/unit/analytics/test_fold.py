@@ -110,6 +110,30 @@ def test_county_told_late_moves_the_ticket_out_of_unknown():
     assert figures(live.model, "category", "environment", "month", "2024-03").received == 1
 
 
+def test_a_ticket_waiting_for_a_dispatcher_is_counted_in_the_county_dispatch_found():
+    f = Facts()
+    f.add("Q", "submitted", 0, channel="web", text="小区门口占道")
+    f.add("Q", "queued", 1, county="taihe", category="urban-management", queue="unrouted")
+    live = LiveKpis()
+    live.apply(f.items)
+    assert figures(live.model, "county", "taihe", "month", "2024-03").received == 1
+    assert "未知" not in live.model.values("county", "month", "2024-03")
+    # the category stays unclassified until someone decides it (the queue's is a guess)
+    assert figures(live.model, "category", "未分类", "month", "2024-03").received == 1
+    # a dispatcher's assignment (its county) wins over the queue's
+    f.add("Q", "assigned", 30, unit="jieshou", county="jieshou", category="urban-management")
+    live.apply(f.items[-1:])
+    assert figures(live.model, "county", "jieshou", "month", "2024-03").received == 1
+    assert "taihe" not in live.model.values("county", "month", "2024-03")
+
+
+def test_a_queue_that_found_no_county_leaves_the_submissions_county():
+    f = Facts()
+    f.add("R", "submitted", 0, channel="web", county="funan")
+    f.add("R", "queued", 1, county="", queue="unrouted")
+    assert fold_ticket(f.items).tickets["R"]["dims"]["county"] == "funan"
+
+
 def test_sent_back_reply_is_not_counted_and_reopened_clock_is_the_second():
     f = Facts()
     f.add("C", "submitted", 0, channel="web")
@@ -141,6 +165,7 @@ PAYLOADS = {
     "TicketAccepted": intake_events_pb2.TicketAccepted(),
     "TicketRejected": intake_events_pb2.TicketRejected(reason_code="empty"),
     "TicketAssigned": dispatch_events_pb2.TicketAssigned(unit="funan", county="funan"),
+    "TicketQueuedForDispatcher": dispatch_events_pb2.TicketQueuedForDispatcher(county="taihe"),
     "AssignmentTransferred": dispatch_events_pb2.AssignmentTransferred(to_unit="taihe"),
     "CoordinationDecided": dispatch_events_pb2.CoordinationDecided(lead_unit="a",
                                                                    co_units=["b"]),
