@@ -17,6 +17,7 @@ from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app, error
+from backbone.rate_limits import SharedRateLimits
 from backbone.relay import OutboxRelay
 from backbone.runtime import Infrastructure, Loop, Service, connect
 from backbone.store import application_env
@@ -189,7 +190,9 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
                                                     access))
     http.include_router(http_api.merges_router(Merges(app), citizens, clock, access))
     http.include_router(access_api.router(access))
-    http.include_router(citizens_api.router(citizens))
+    http.include_router(citizens_api.router(
+        citizens, SharedRateLimits(infra.pool, settings.schema),
+        settings.citizen_sign_ins_per_minute))
     http.include_router(bus_key.router(keyring))
     http.include_router(open311.router(open311.Open311(
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,

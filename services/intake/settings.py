@@ -38,6 +38,9 @@ class IntakeSettings(ServiceSettings):
     adapter_rate_per_s: float = 600
     citizen_burst: float = 5
     citizen_rate_per_s: float = 1 / 120
+    # Public citizen sign-in (ask for an SMS code, trade it for a token): requests per minute
+    # from one client address, shared by every replica (the per-phone limit is separate).
+    citizen_sign_ins_per_minute: float = 60
 
     max_request_bytes: int = 64 * 1024  # a JSON request; attachments go to /v1/attachments
     max_attachment_bytes: int = 50 * 1024 * 1024

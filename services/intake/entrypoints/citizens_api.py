@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
 from backbone.http import ClientError, NotFoundError, require
+from backbone.rate_limits import TOO_MANY, SharedRateLimits
 from services.intake.application.citizens import CitizenError, Citizens
 from services.intake.entrypoints.http_api import code_from
 
@@ -67,8 +68,13 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise CitizenRefusedError(exc) from exc
 
 
-def router(citizens: Citizens) -> APIRouter:
+def router(citizens: Citizens, limits: SharedRateLimits | None = None,
+           sign_ins_per_minute: float = 60) -> APIRouter:
     api = APIRouter(prefix="/v1/citizens", tags=["citizens"])
+    # public: one client address may ask for codes and trade them this often, on every replica
+    # (on top of the per-phone limit): an SMS pump or a code guesser gets 429
+    signing_in = [Depends(limits.dependency("citizen-sign-in", capacity=sign_ins_per_minute,
+                                            per_s=sign_ins_per_minute / 60))] if limits else []
     page = APIRouter(tags=["citizens"])
 
     @page.get("/me", response_class=HTMLResponse, include_in_schema=False)
@@ -76,13 +82,13 @@ def router(citizens: Citizens) -> APIRouter:
         """我的诉求: the citizen's own page (proves the phone by SMS, then lists and rates)."""
         return HTMLResponse(MY_REQUESTS.read_text(encoding="utf-8"))
 
-    @api.post("/verification", status_code=202)
+    @api.post("/verification", status_code=202, dependencies=signing_in, responses=TOO_MANY)
     async def request_code(body: VerificationRequest) -> dict[str, Any]:
         """Send a one-time code to this phone by SMS (503 with the reason when the SMS gateway
         fails; the code is returned here only in development and test, where no SMS is sent)."""
         return await run_in_threadpool(_call, citizens.request_code, body.phone)
 
-    @api.post("/session")
+    @api.post("/session", dependencies=signing_in, responses=TOO_MANY)
     async def open_session(body: SessionRequest) -> dict[str, Any]:
         """Trade the one-time code for a citizen token (role citizen, sub = pseudonym)."""
         return await run_in_threadpool(_call, citizens.open_session, body.phone, body.code)
