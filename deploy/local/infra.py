@@ -386,8 +386,11 @@ def pg_up() -> None:
         os.chown(PG_DIR, as_user["user"], as_user["group"])
     if not (data / "PG_VERSION").exists():
         log("initialising PostgreSQL data folder")
+        # the fault suite keeps the WAL on a small disk of its own (MINSHENG_PG_WALDIR)
+        waldir = os.environ.get("MINSHENG_PG_WALDIR", "")
         subprocess.run([pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                        "--encoding=UTF8", "--locale=C.UTF-8"], check=True,
+                        "--encoding=UTF8", "--locale=C.UTF-8",
+                        *([f"--waldir={waldir}"] if waldir else [])], check=True,
                        stdout=subprocess.DEVNULL, **as_user)
     socket_dir = PG_DIR / "run"
     socket_dir.mkdir(exist_ok=True)

@@ -70,7 +70,7 @@ def _tally(found: dict[str, list[events.DecodedEvent]], record: LoadRecord) -> d
             "duplicated": duplicated, "disordered": disordered}
 
 
-def check(platform: ChaosPlatform, record: LoadRecord, timeout: float = 300) -> dict[str, Any]:
+def check(platform: ChaosPlatform, record: LoadRecord, timeout: float = 600) -> dict[str, Any]:
     """Wait (up to ``timeout``) until everything acknowledged is in the ledger, then count."""
     deadline = time.monotonic() + timeout
     while True:
@@ -107,7 +107,8 @@ def render(report: dict[str, Any]) -> str:
         kinds[f["kind"]].append(f)
     summary = "\n".join(
         f"| {k} | {len(fs)} | {sum(f['acknowledged'] for f in fs)} | "
-        f"{max((f['recovered_s'] or 0) for f in fs):.1f} s |" for k, fs in kinds.items())
+        f"{sum(f.get('lost', 0) for f in fs)} | {sum(f.get('duplicated', 0) for f in fs)} | "
+        f"{_longest(fs)} |" for k, fs in kinds.items())
     verification = report.get("ledger_verification", {})
     reconciliation = report.get("reconciliation", {})
     return f"""## Run (seed {report.get('seed')}, {'short' if report.get('short') else 'full'})
@@ -126,8 +127,8 @@ calls that met a platform away. Ledger: {report.get('ledger_entries')} entries.
 | ledger verification (`services.audit verify`) | {'ok' if verification.get('ok') else verification} |
 | every service's store vs the ledger (`services.audit reconcile`) | {'ok' if reconciliation.get('ok') else _short(reconciliation)} |
 
-| fault | injected | acknowledged meanwhile | longest recovery |
-|---|---|---|---|
+| fault | injected | tickets acknowledged meanwhile | of those lost | of those duplicated | longest recovery |
+|---|---|---|---|---|---|
 {summary}
 
 Every fault, in order (recovery: from the repair until every process answered /readyz and
@@ -141,6 +142,12 @@ Details: lost {report.get('lost_actions', [])[:10]} missing {report.get('missing
 duplicated {report.get('duplicated', [])[:10]} disordered {report.get('disordered', [])[:10]}
 load errors {report.get('load_errors')}
 """
+
+
+def _longest(faults: list[dict]) -> str:
+    if any(f["recovered_s"] is None for f in faults):
+        return "NOT RECOVERED (once or more)"
+    return f"{max(f['recovered_s'] for f in faults):.1f} s"
 
 
 def _short(value: Any) -> str:

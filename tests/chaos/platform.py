@@ -4,7 +4,13 @@ PostgreSQL, and two replicas of every process, on ports and folders of its own.
 Nothing here touches the shared Kafka (19092) and PostgreSQL (55432) or the demo's ports:
 data under .data/chaos, brokers on 39092-39094 (controllers 39192-39194, the proxy in front of
 the brokers on 39292-39294), PostgreSQL on 56432, services on the demo's ports + 12000
-(replica 2: + 13000).
+(replica 2: + 13000). The chaos cluster's brokers have only their PLAINTEXT listener (the
+secured SASL listener of `make infra` is the single broker's; the suite does not test it).
+
+Broker 3's log folder and PostgreSQL's WAL can live on small disks of their own (ext4 in a
+loop file, mounted with errors=remount-ro), so that they can fill up or turn read-only mid-run
+as a failing disk does (the kernel's own emergency read-only switch, which, unlike
+`mount -o remount,ro`, does not wait for open files to close).
 """
 
 from __future__ import annotations
@@ -64,37 +70,61 @@ class ChaosPlatform:
         self.infra = _load("infra")
         self.services = _load("services")
         self.names = list(self.services.SERVICES)
-        self.disk: Path | None = None
+        self.disk: SmallDisk | None = None      # broker 3's log folder
+        self.wal_disk: SmallDisk | None = None  # PostgreSQL's WAL
 
     # -- whole platform -------------------------------------------------------------------------
-    def start(self, *, disk_mb: int = 0) -> None:
+    def start(self, *, disk_mb: int = 0, wal_disk_mb: int = 0) -> None:
         self.stop()
         shutil.rmtree(DATA, ignore_errors=True)
         DATA.mkdir(parents=True)
         if disk_mb:
-            self._mount_small_disk(disk_mb)
+            self.disk = SmallDisk(self.infra.node_dir(3) / "logs", DATA / "disks" / "kafka-3.img",
+                                  disk_mb)
+            self.disk.create()
+        if wal_disk_mb:
+            self.wal_disk = SmallDisk(DATA / "pg-wal", DATA / "disks" / "pg-wal.img",
+                                      wal_disk_mb, owner=self._pg_owner(), subdir="wal")
+            self.wal_disk.create()
+            os.environ["MINSHENG_PG_WALDIR"] = str(self.wal_disk.data)
         # the development token keys, made once here rather than raced for by 18 processes
         subprocess.run([self.services.PYTHON, "-m", "backbone.auth", "dev-keys"], cwd=ROOT,
                        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.infra.pg_up()
+        if self.wal_disk is not None:  # a WAL that stays well inside its small disk
+            self.sql("ALTER SYSTEM SET max_wal_size = '64MB'",
+                     "ALTER SYSTEM SET min_wal_size = '32MB'", "SELECT pg_reload_conf()")
         self.infra.cluster_up(BROKERS)
         if self.services.start(self.names) != 0:
             raise RuntimeError("the chaos platform's services did not become ready")
 
     def stop(self) -> None:
+        """Everything this suite may have started or mounted, also a previous run's leftovers
+        (found by their pid files and by the mounts under the suite's data folder)."""
         self.services.stop(self.names)
         self.infra.kafka_down()
         self.infra.pg_down()
-        if self.disk is not None:
-            subprocess.run(["umount", "-l", str(self.disk)], check=False)
-            self.disk = None
+        self.kill_pg()  # a server that would not stop (its WAL disk read-only, say)
+        for node in range(1, BROKERS + 1):
+            self.kill_broker(node)
+        for mount in _mounts_under(DATA):
+            subprocess.run(["umount", "-l", mount], check=False)
+        self.disk = self.wal_disk = None
+        os.environ.pop("MINSHENG_PG_WALDIR", None)
 
-    def _mount_small_disk(self, size_mb: int) -> None:
-        """Broker 3's log folder on a tmpfs of its own, so it can fill up or turn read-only."""
-        self.disk = self.infra.node_dir(3) / "logs"
-        self.disk.mkdir(parents=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs",
-                        str(self.disk)], check=True)
+    def _pg_owner(self) -> tuple[int, int] | None:
+        self.infra.PG_DIR.mkdir(parents=True, exist_ok=True)
+        as_user = self.infra._as_pg_user()
+        return (as_user["user"], as_user["group"]) if as_user else None
+
+    def sql(self, *statements: str, timeout: float = 10) -> None:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=PORTS["pg"], user="postgres",
+                             dbname="postgres", autocommit=True,
+                             connect_timeout=int(timeout)) as conn:
+            for statement in statements:
+                conn.execute(statement)  # type: ignore[arg-type]
 
     # -- addresses ------------------------------------------------------------------------------
     def port(self, process: str) -> int:
@@ -145,7 +175,7 @@ class ChaosPlatform:
             pid = int((self.infra.node_dir(node) / "kafka.pid").read_text())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if _alive(pid) and _ours(pid, str(self.infra.node_dir(node))) else None
 
     def kill_broker(self, node: int) -> None:
         pid = self.broker_pid(node)
@@ -168,8 +198,8 @@ class ChaosPlatform:
         """The whole server at once, as a power cut or the OOM killer would: the postmaster
         and every backend and helper process, SIGKILL."""
         pid = self.pg_pid()
-        if pid is None:
-            return
+        if pid is None or not _ours(pid, str(self.infra.PG_DIR)):
+            return  # not running, or a stale pid file naming someone else's process now
         victims = [pid, *_children(pid)]
         for victim in victims:
             with contextlib.suppress(ProcessLookupError):
@@ -217,6 +247,84 @@ class ChaosPlatform:
         return None
 
 
+class SmallDisk:
+    """An ext4 file system in a loop file, mounted at ``mount`` (errors=remount-ro), that can be
+    filled up, turned read-only by the kernel, and repaired (unmounted, checked, mounted)."""
+
+    def __init__(self, mount: Path, image: Path, size_mb: int, *,
+                 owner: tuple[int, int] | None = None, subdir: str = ""):
+        self.mount, self.image, self.size_mb, self.owner = mount, image, size_mb, owner
+        self.data = mount / subdir if subdir else mount
+        self.filler = mount / "filler"
+
+    def create(self) -> None:
+        self.image.parent.mkdir(parents=True, exist_ok=True)
+        self.mount.mkdir(parents=True, exist_ok=True)
+        with open(self.image, "wb") as f:
+            f.truncate(self.size_mb * 1024 * 1024)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(self.image)], check=True)
+        self._mount()
+
+    def _mount(self) -> None:
+        subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(self.image),
+                        str(self.mount)], check=True)
+        # Kafka would take lost+found for a partition's folder; nothing else needs it
+        shutil.rmtree(self.mount / "lost+found", ignore_errors=True)
+        self.data.mkdir(exist_ok=True)
+        if self.owner:
+            for path in (self.mount, self.data):
+                os.chown(path, *self.owner)
+            os.chmod(self.data, 0o700)
+
+    def fill(self) -> None:
+        """Write zeros until the disk is full (the filler stays until ``free``)."""
+        subprocess.run(["dd", "if=/dev/zero", f"of={self.filler}", "bs=1M",
+                        f"count={self.size_mb}"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def device(self) -> str:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            dev, where = line.split()[:2]
+            if where == str(self.mount):
+                return dev
+        raise RuntimeError(f"{self.mount} is not mounted")
+
+    def turn_read_only(self) -> None:
+        """What ext4 does on an I/O error with errors=remount-ro: read-only at once."""
+        name = Path(self.device()).name
+        Path(f"/sys/fs/ext4/{name}/trigger_fs_error").write_text("1")
+
+    def read_only(self) -> bool:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            if fields[1] == str(self.mount):
+                return "ro" in fields[3].split(",") or "emergency_ro" in fields[3]
+        return False
+
+    def repair(self) -> None:
+        """Unmount (whoever used it must have stopped), check and mount again."""
+        self.free()
+        deadline = time.monotonic() + 30
+        while subprocess.run(["umount", str(self.mount)], stderr=subprocess.DEVNULL,
+                             check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.mount} stays busy")
+            time.sleep(0.5)
+        subprocess.run(["e2fsck", "-fy", str(self.image)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        self._mount()
+
+
+def _mounts_under(folder: Path) -> list[str]:
+    """Mount points under ``folder``, deepest first."""
+    found = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+             if line.split()[1].startswith(str(folder) + "/")]
+    return sorted(found, key=len, reverse=True)
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -227,6 +335,15 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(stat.parent.name))
     return out
+
+
+def _ours(pid: int, marker: str) -> bool:
+    """The process's command line names ``marker`` (its data folder): a pid file's number may
+    belong to another process by now."""
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

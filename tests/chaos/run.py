@@ -43,6 +43,7 @@ class Fault:
     recovered_s: float | None = None
     acknowledged: int = 0  # submissions acknowledged from injection to recovery
     note: str = ""
+    codes: list[str] = field(default_factory=list)  # those tickets (for lost/duplicated per fault)
 
 
 @dataclass
@@ -70,6 +71,8 @@ class Suite:
         fault.healed_at = time.monotonic() - self.run.started
         fault.recovered_s = self._recovered(before)
         fault.acknowledged = self.load.submitted() - before
+        with self.load._lock:  # codes are kept in the order they were acknowledged
+            fault.codes = list(self.load.record.codes)[before:]
         print(f"[chaos]          recovered in {fault.recovered_s} s; "
               f"{fault.acknowledged} acknowledged meanwhile {fault.note}", flush=True)
         self.run.faults.append(fault)
@@ -81,7 +84,7 @@ class Suite:
             self.load.wait_for(timeout=0.5)  # raises if the load itself broke
             time.sleep(0.5)
 
-    def _recovered(self, submitted_before: int, timeout: float = 240) -> float | None:
+    def _recovered(self, submitted_before: int, timeout: float = 420) -> float | None:
         """Seconds from the repair until every process is ready and the platform has
         acknowledged two new submissions (None: not within the timeout)."""
         t0 = time.monotonic()
@@ -133,45 +136,138 @@ class Suite:
                            lambda: f"({self.proxy.reset_all()} connections cut)", lambda: None,
                            0.5)
 
+    # -- disks ----------------------------------------------------------------------------------
+    def _broker_stops(self, node: int, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while self.p.broker_pid(node) is not None and time.monotonic() < deadline:
+            self._hold(1)  # the broker stops by itself when its only log folder fails
+        return (f"(broker {node} stopped by itself)" if self.p.broker_pid(node) is None else
+                f"(broker {node} still running after {timeout:.0f} s)")
+
     def disk_full(self) -> Fault:
         disk = self.p.disk
         assert disk is not None
-        filler = disk / "filler"
 
         def fill() -> str:
-            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=100000"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            deadline = time.monotonic() + 60
-            while self.p.broker_pid(3) is not None and time.monotonic() < deadline:
-                time.sleep(0.5)  # the broker stops when its only log folder fails
-            return "(broker 3 stopped by itself)" if self.p.broker_pid(3) is None else \
-                "(broker 3 still running after 60 s on a full disk)"
+            disk.fill()
+            return self._broker_stops(3)
 
         def free() -> None:
-            filler.unlink(missing_ok=True)
             self.p.kill_broker(3)
+            disk.free()
             self.p.start_broker(3)
 
-        return self.inject("data folder full", "broker 3 (tmpfs)", fill, free, 1)
+        return self.inject("data folder full", "broker 3 (ext4 loop disk)", fill, free, 1)
+
+    def disk_read_only(self) -> Fault:
+        disk = self.p.disk
+        assert disk is not None
+
+        def break_it() -> str:
+            disk.turn_read_only()
+            return self._broker_stops(3)
+
+        def mend() -> None:
+            self.p.kill_broker(3)
+            disk.repair()
+            self.p.start_broker(3)
+
+        return self.inject("data folder read-only", "broker 3 (ext4 loop disk)", break_it, mend,
+                           1)
+
+    def _pg_panics(self) -> int:
+        try:
+            log = (self.p.infra.PG_DIR / "server.log").read_text(errors="replace")
+        except OSError:
+            return 0
+        return log.count("PANIC:")
+
+    def _pg_fails(self, panics_before: int, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._pg_panics() > panics_before:
+                return "(PostgreSQL PANICked on its WAL)"
+            self._hold(1)
+        return f"(no PANIC within {timeout:.0f} s)"
+
+    def wal_full(self) -> Fault:
+        disk = self.p.wal_disk
+        assert disk is not None
+
+        def fill() -> str:
+            before = self._pg_panics()
+            disk.fill()
+            for _ in range(8):  # new segments are needed at once, not at the next busy minute
+                try:
+                    self.p.sql("SELECT pg_switch_wal()")
+                except Exception:
+                    break
+            return self._pg_fails(before)
+
+        def free() -> None:
+            self.p.kill_pg()
+            disk.free()
+            self.p.start_pg()
+
+        return self.inject("data folder full", "PostgreSQL WAL (ext4 loop disk)", fill, free,
+                           self.rng.uniform(2, 6))
+
+    def wal_read_only(self) -> Fault:
+        disk = self.p.wal_disk
+        assert disk is not None
+
+        def break_it() -> str:
+            before = self._pg_panics()
+            disk.turn_read_only()
+            return self._pg_fails(before)
+
+        def mend() -> None:
+            self.p.kill_pg()
+            disk.repair()
+            self.p.start_pg()
+
+        return self.inject("data folder read-only", "PostgreSQL WAL (ext4 loop disk)",
+                           break_it, mend, self.rng.uniform(2, 6))
 
 
 def schedule(suite: Suite, processes: list[str], short: bool) -> list[Callable[[], Fault]]:
+    """The faults in a random (seeded) order; a random few seconds of load between two."""
     rng = suite.rng
+    disks: list[Callable[[], Fault]] = []
+    if suite.p.disk is not None:
+        disks += [suite.disk_full, suite.disk_read_only]
+    if suite.p.wal_disk is not None:
+        disks += [suite.wal_full, suite.wal_read_only]
     if short:
         plan: list[Callable[[], Fault]] = [
             suite.broker_kill, suite.pg_kill, lambda: suite.replica_kill("dispatch"),
             lambda: suite.pause("sla.2"), suite.net_reset, suite.net_delay]
     else:
+        # one replica of each kind of process (a service's parts count as kinds), at random
+        kinds: dict[str, list[str]] = {}
+        for process in processes:
+            kinds.setdefault(suite.p.services.replica_of(process)[0], []).append(process)
+        victims = [rng.choice(replicas) for replicas in kinds.values()]
         plan = [suite.broker_kill] * 3 + [suite.pg_kill] * 2
-        plan += [lambda p=p: suite.replica_kill(p) for p in processes]  # type: ignore[misc]
+        plan += [lambda p=p: suite.replica_kill(p) for p in victims]  # type: ignore[misc]
         plan += [lambda p=p: suite.pause(p)  # type: ignore[misc]
-                 for p in rng.sample(processes, 2)]
+                 for p in rng.sample(processes, 3)]
         plan += [suite.net_delay, suite.net_delay, suite.net_stall, suite.net_stall,
                  suite.net_reset, suite.net_reset, suite.net_reset]
+    plan += disks
     rng.shuffle(plan)
-    if not short and suite.p.disk is not None:
-        plan.insert(rng.randint(1, len(plan) - 1), suite.disk_full)
     return plan
+
+
+def per_fault(fault: Fault, report: dict) -> dict:
+    """The fault as the report shows it: of the tickets acknowledged from its injection until
+    recovery, how many were lost or duplicated (from the whole run's check)."""
+    mine = set(fault.codes)
+    lost = {c for c in report.get("missing_tickets", [])} | \
+        {item[0] for item in report.get("lost_actions", [])}
+    duplicated = {item[0] for item in report.get("duplicated", [])}
+    out = {k: v for k, v in fault.__dict__.items() if k != "codes"}
+    return out | {"lost": len(mine & lost), "duplicated": len(mine & duplicated)}
 
 
 def audit_cli(command: str) -> dict:
@@ -201,7 +297,8 @@ def main(argv: list[str]) -> int:
     report: dict = {"seed": args.seed, "short": args.short}
     try:
         proxy.start()
-        platform.start(disk_mb=0 if args.short else 512)
+        platform.start(disk_mb=0 if args.short else 1024,
+                       wal_disk_mb=0 if args.short else 256)
         load = city_load(platform, rate=args.rate, seed=args.seed)
         load.start()
         if not load.wait_for(submitted=10, timeout=180):
@@ -216,7 +313,7 @@ def main(argv: list[str]) -> int:
         report |= check(platform, record)
         report["ledger_verification"] = audit_cli("verify")
         report["reconciliation"] = audit_cli("reconcile")
-        report["faults"] = [f.__dict__ for f in suite.run.faults]
+        report["faults"] = [per_fault(f, report) for f in suite.run.faults]
     finally:
         if load is not None:
             try:
