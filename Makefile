@@ -122,9 +122,12 @@ bench: infra
 
 # The fault suite on a cluster of its own (3 brokers behind a TCP proxy, its own PostgreSQL, two
 # replicas of every process, own ports and folders): report in docs/reliability.md.
-# SHORT=1: one fault of each affordable kind. Needs the machine to itself: not beside `make test`.
+# SHORT=1: six faults on the same platform; MODE=ci: the version `make test` runs
+# (tests/e2e/test_chaos_short.py). Needs the machine to itself: not beside `make test`.
+# Disk faults need root (ext4 loop disks). A run that was killed: `make chaos CLEANUP=1`.
 chaos: install
-	$(PY) -m tests.chaos.run $(if $(SHORT),--short) --report docs/reliability.md
+	$(PY) -m tests.chaos.run $(if $(SHORT),--short) $(if $(MODE),--mode $(MODE)) \
+		$(if $(CLEANUP),--cleanup) --report docs/reliability.md
 
 clean:
 	find . -name __pycache__ -prune -exec rm -rf {} +

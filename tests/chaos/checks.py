@@ -111,7 +111,12 @@ def render(report: dict[str, Any]) -> str:
         f"{_longest(fs)} |" for k, fs in kinds.items())
     verification = report.get("ledger_verification", {})
     reconciliation = report.get("reconciliation", {})
-    return f"""## Run (seed {report.get('seed')}, {'short' if report.get('short') else 'full'})
+    mode = report.get("mode") or ("short" if report.get("short") else "full")
+    notes = "".join(f"\nNote: {n}." for n in report.get("notes", []))
+    phases = ", ".join(f"{k} {v} s" for k, v in report.get("phases", {}).items())
+    return f"""## Run (seed {report.get('seed')}, {mode})
+
+Phases: {phases or '-'}.{notes}
 
 Verdict: **{'PASS' if report.get('ok') else 'FAIL'}**. Acknowledged: {report.get('acknowledged_tickets')}
 tickets and {report.get('acknowledged_actions')} actions; the load retried {report.get('retries')}

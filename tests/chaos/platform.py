@@ -4,7 +4,8 @@ PostgreSQL, and two replicas of every process, on ports and folders of its own.
 Nothing here touches the shared Kafka (19092) and PostgreSQL (55432) or the demo's ports:
 data under .data/chaos, brokers on 39092-39094 (controllers 39192-39194, the proxy in front of
 the brokers on 39292-39294), PostgreSQL on 56432, services on the demo's ports + 12000
-(replica 2: + 13000). The chaos cluster's brokers have only their PLAINTEXT listener (the
+(replica 2: + 13000). The CI version (profile "ci") has its own: .data/chaos-ci, brokers on
+38092-38094, PostgreSQL on 56532, one process of each kind on the demo's ports + 14000. The chaos cluster's brokers have only their PLAINTEXT listener (the
 secured SASL listener of `make infra` is the single broker's; the suite does not test it).
 
 Broker 3's log folder and PostgreSQL's WAL can live on small disks of their own (ext4 in a
@@ -23,32 +24,61 @@ import signal
 import subprocess
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / ".data" / "chaos"
 BROKERS = 3
-PORTS = {"kafka": 39092, "proxy_offset": 200, "pg": 56432, "service_offset": 12000}
 
-ENV = {
-    "MINSHENG_DATA": str(DATA),
-    "MINSHENG_KAFKA_LIBS": str(ROOT / ".data" / "kafka" / "libs"),
-    "KAFKA_CLUSTER_PORT": str(PORTS["kafka"]),
-    "KAFKA_PROXY_OFFSET": str(PORTS["proxy_offset"]),
-    "KAFKA_NODE_HEAP": "384m",
-    "MINSHENG_LOCAL_CLUSTER": str(BROKERS),
-    "MINSHENG_PORT_OFFSET": str(PORTS["service_offset"]),
-    "PGPORT": str(PORTS["pg"]),
-    "MINSHENG_PG_PORT": str(PORTS["pg"]),
-    "MINSHENG_PG_DBNAME": "chaos",
-    "MINSHENG_ENVIRONMENT": "test",
-    "MINSHENG_CLOCK": "event",
-    # the load's many made-up citizens repeat within seconds (as in `make bench`)
-    "MINSHENG_CITIZEN_BURST": "1000",
-    "MINSHENG_CITIZEN_RATE_PER_S": "100",
+
+@dataclass(frozen=True)
+class Profile:
+    """Where a run lives: its data folder, ports, replicas and heaps. `make chaos` and the CI
+    test have different ones, so a CI run never meets a manual run's leftovers."""
+
+    data: Path
+    kafka: int            # brokers on kafka..kafka+2, controllers +100, the proxy +200
+    pg: int
+    service_offset: int   # services on the demo's ports + this (replica 2: + 1000 more)
+    replicas: int
+    heap: str
+
+
+PROFILES = {
+    "full": Profile(ROOT / ".data" / "chaos", 39092, 56432, 12000, replicas=2, heap="384m"),
+    # CI: one process of each kind (the full run's second replicas double the processes a
+    # 2-core runner must start), brokers with smaller heaps
+    "ci": Profile(ROOT / ".data" / "chaos-ci", 38092, 56532, 14000, replicas=1, heap="256m"),
 }
+
+
+def environment(profile: Profile) -> dict[str, str]:
+    return {
+        "MINSHENG_DATA": str(profile.data),
+        "MINSHENG_KAFKA_LIBS": str(ROOT / ".data" / "kafka" / "libs"),
+        "KAFKA_CLUSTER_PORT": str(profile.kafka),
+        "KAFKA_PROXY_OFFSET": "200",
+        "KAFKA_NODE_HEAP": profile.heap,
+        "MINSHENG_LOCAL_CLUSTER": str(BROKERS),
+        "MINSHENG_LOCAL_REPLICAS": str(profile.replicas),
+        "MINSHENG_PORT_OFFSET": str(profile.service_offset),
+        "PGPORT": str(profile.pg),
+        "MINSHENG_PG_PORT": str(profile.pg),
+        "MINSHENG_PG_DBNAME": "chaos",
+        "MINSHENG_ENVIRONMENT": "test",
+        "MINSHENG_CLOCK": "event",
+        # the chaos cluster's brokers have only PLAINTEXT listeners: a developer's exported
+        # SECURE_BUS (`make up SECURE_BUS=1`) must not send the suite's services to SASL
+        "MINSHENG_LOCAL_SECURE_BUS": "0",
+        "MINSHENG_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "KAFKA_SASL_PORT": "0",
+        "KAFKA_SSL_PORT": "0",
+        # the load's many made-up citizens repeat within seconds (as in `make bench`)
+        "MINSHENG_CITIZEN_BURST": "1000",
+        "MINSHENG_CITIZEN_RATE_PER_S": "100",
+    }
 
 
 def _load(name: str) -> ModuleType:
@@ -65,8 +95,10 @@ class ChaosPlatform:
     ports and folders from the environment when loaded, so they are loaded here, after it is
     set (this process's environment is the suite's from then on)."""
 
-    def __init__(self) -> None:
-        os.environ.update(ENV)
+    def __init__(self, profile: str = "full") -> None:
+        self.profile = PROFILES[profile]
+        self.data = self.profile.data
+        os.environ.update(environment(self.profile))
         self.infra = _load("infra")
         self.services = _load("services")
         self.names = list(self.services.SERVICES)
@@ -76,14 +108,14 @@ class ChaosPlatform:
     # -- whole platform -------------------------------------------------------------------------
     def start(self, *, disk_mb: int = 0, wal_disk_mb: int = 0) -> None:
         self.stop()
-        shutil.rmtree(DATA, ignore_errors=True)
-        DATA.mkdir(parents=True)
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.data.mkdir(parents=True)
         if disk_mb:
-            self.disk = SmallDisk(self.infra.node_dir(3) / "logs", DATA / "disks" / "kafka-3.img",
-                                  disk_mb)
+            self.disk = SmallDisk(self.infra.node_dir(3) / "logs",
+                                  self.data / "disks" / "kafka-3.img", disk_mb)
             self.disk.create()
         if wal_disk_mb:
-            self.wal_disk = SmallDisk(DATA / "pg-wal", DATA / "disks" / "pg-wal.img",
+            self.wal_disk = SmallDisk(self.data / "pg-wal", self.data / "disks" / "pg-wal.img",
                                       wal_disk_mb, owner=self._pg_owner(), subdir="wal")
             self.wal_disk.create()
             os.environ["MINSHENG_PG_WALDIR"] = str(self.wal_disk.data)
@@ -107,7 +139,7 @@ class ChaosPlatform:
         self.kill_pg()  # a server that would not stop (its WAL disk read-only, say)
         for node in range(1, BROKERS + 1):
             self.kill_broker(node)
-        for mount in _mounts_under(DATA):
+        for mount in _mounts_under(self.data):
             subprocess.run(["umount", "-l", mount], check=False)
         self.disk = self.wal_disk = None
         os.environ.pop("MINSHENG_PG_WALDIR", None)
@@ -120,7 +152,7 @@ class ChaosPlatform:
     def sql(self, *statements: str, timeout: float = 10) -> None:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=PORTS["pg"], user="postgres",
+        with psycopg.connect(host="127.0.0.1", port=self.profile.pg, user="postgres",
                              dbname="postgres", autocommit=True,
                              connect_timeout=int(timeout)) as conn:
             for statement in statements:
@@ -147,7 +179,7 @@ class ChaosPlatform:
         return f"http://127.0.0.1:{self.port(process)}"
 
     def processes(self) -> list[str]:
-        return [p for s in self.names for p in self.services.processes(s, 2)]
+        return [p for s in self.names for p in self.services.processes(s)]
 
     def proxy_pairs(self) -> dict[int, int]:
         return {self.infra.advertised_port(i): self.infra.broker_port(i)

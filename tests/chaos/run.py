@@ -2,15 +2,21 @@
 every process, faults injected at random moments, then a Jepsen-style check from the audit
 ledger and the services' own answers.
 
-    python -m tests.chaos.run [--short] [--seed N] [--report docs/reliability.md]
+    python -m tests.chaos.run [--mode full|short|ci] [--seed N] [--report docs/reliability.md]
+    python -m tests.chaos.run --cleanup [--mode ci]   # stop and unmount what a run left
 
-Faults (the full run; --short injects one of each kind that CI can afford):
+Modes: full (`make chaos`, each fault more than once, below); short (`make chaos SHORT=1`, six
+faults on the full platform); ci (tests/e2e/test_chaos_short.py in `make test`: the cluster
+with one process of each kind, one fault of each kind, shorter holds and gaps).
+
+Faults (the full run):
 - SIGKILL of the broker leading tickets.events partition 0, restart (3 times);
 - SIGKILL of PostgreSQL (the whole server) during commits, restart (2 times);
 - SIGKILL of a replica of each process, restart; SIGSTOP/SIGCONT pauses of 10-60 s;
 - the bus link through a TCP proxy: delay, stalls (what packet loss looks like to TCP's user),
   and resets of every connection;
-- broker 3's data folder, a small tmpfs, filled up mid-run, then freed and the broker restarted.
+- broker 3's log folder and PostgreSQL's WAL, each on a small ext4 loop disk, filled up and
+  turned read-only mid-run, then freed or repaired (unmount, fsck, mount) and restarted.
 Then: every acknowledged submission and action in the ledger exactly once, no event twice,
 each ticket's causal order intact; the ledger verified; every service's store reconciled with
 the ledger (`python -m services.audit verify|reconcile`). Nothing is left running.
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,9 +61,14 @@ class Run:
 
 class Suite:
     def __init__(self, platform: ChaosPlatform, proxy: BusProxy, load, rng: random.Random,
-                 pause_s: tuple[float, float]):  # type: ignore[no-untyped-def]
+                 pause_s: tuple[float, float],
+                 quick: bool = False):  # type: ignore[no-untyped-def]
         self.p, self.proxy, self.load, self.rng, self.pause_s = platform, proxy, load, rng, pause_s
+        self.quick = quick  # CI: shorter gaps and holds (the same faults)
         self.run = Run()
+
+    def _between(self, low: float, high: float) -> float:
+        return self.rng.uniform(low, high) / (3 if self.quick else 1)
 
     # -- one fault ------------------------------------------------------------------------------
     def inject(self, kind: str, target: str, break_it: Callable[[], str | None],
@@ -97,23 +109,23 @@ class Suite:
 
     def gap(self) -> None:
         """A random moment: the load runs on for a few seconds between faults."""
-        self._hold(self.rng.uniform(2, 8))
+        self._hold(self._between(2, 8))
 
     # -- the kinds --------------------------------------------------------------------------------
     def broker_kill(self) -> Fault:
         node = self.p.leader_of("tickets.events") or self.rng.randint(1, BROKERS)
         return self.inject("broker SIGKILL (leader of tickets.events/0)", f"node {node}",
                            lambda: self.p.kill_broker(node), lambda: self.p.start_broker(node),
-                           self.rng.uniform(3, 10))
+                           self._between(3, 10))
 
     def pg_kill(self) -> Fault:
         return self.inject("PostgreSQL SIGKILL", "server", self.p.kill_pg, self.p.start_pg,
-                           self.rng.uniform(2, 6))
+                           self._between(2, 6))
 
     def replica_kill(self, process: str) -> Fault:
         return self.inject("replica SIGKILL", process,
                            lambda: self.p.signal_process(process, signal.SIGKILL),
-                           lambda: self.p.restart_process(process), self.rng.uniform(2, 6))
+                           lambda: self.p.restart_process(process), self._between(2, 6))
 
     def pause(self, process: str) -> Fault:
         held = self.rng.uniform(*self.pause_s)
@@ -125,11 +137,11 @@ class Suite:
         ms = self.rng.choice([100, 250, 500])
         return self.inject("bus delay", f"{ms} ms per chunk",
                            lambda: self.proxy.delay(ms / 1000), lambda: self.proxy.delay(0),
-                           self.rng.uniform(8, 15))
+                           self._between(8, 15))
 
     def net_stall(self) -> Fault:
         return self.inject("bus stall (loss)", "all brokers", lambda: self.proxy.stall(True),
-                           lambda: self.proxy.stall(False), self.rng.uniform(2, 6))
+                           lambda: self.proxy.stall(False), self._between(2, 6))
 
     def net_reset(self) -> Fault:
         return self.inject("bus reset", "every connection",
@@ -210,7 +222,7 @@ class Suite:
             self.p.start_pg()
 
         return self.inject("data folder full", "PostgreSQL WAL (ext4 loop disk)", fill, free,
-                           self.rng.uniform(2, 6))
+                           self._between(2, 6))
 
     def wal_read_only(self) -> Fault:
         disk = self.p.wal_disk
@@ -227,10 +239,10 @@ class Suite:
             self.p.start_pg()
 
         return self.inject("data folder read-only", "PostgreSQL WAL (ext4 loop disk)",
-                           break_it, mend, self.rng.uniform(2, 6))
+                           break_it, mend, self._between(2, 6))
 
 
-def schedule(suite: Suite, processes: list[str], short: bool) -> list[Callable[[], Fault]]:
+def schedule(suite: Suite, processes: list[str], mode: str) -> list[Callable[[], Fault]]:
     """The faults in a random (seeded) order; a random few seconds of load between two."""
     rng = suite.rng
     disks: list[Callable[[], Fault]] = []
@@ -238,8 +250,14 @@ def schedule(suite: Suite, processes: list[str], short: bool) -> list[Callable[[
         disks += [suite.disk_full, suite.disk_read_only]
     if suite.p.wal_disk is not None:
         disks += [suite.wal_full, suite.wal_read_only]
-    if short:
+    if mode == "ci":
         plan: list[Callable[[], Fault]] = [
+            suite.broker_kill, suite.pg_kill, lambda: suite.replica_kill("dispatch"),
+            lambda: suite.pause(rng.choice(processes)), suite.net_reset, suite.net_delay,
+            suite.net_stall]
+        disks = disks[-1:]  # the WAL turning read-only (no second broker restart)
+    elif mode == "short":
+        plan = [
             suite.broker_kill, suite.pg_kill, lambda: suite.replica_kill("dispatch"),
             lambda: suite.pause("sla.2"), suite.net_reset, suite.net_delay]
     else:
@@ -280,48 +298,83 @@ def audit_cli(command: str) -> dict:
         return {"ok": False, "error": (out.stderr or out.stdout)[-2000:]}
 
 
+def disks_possible() -> str:
+    """Empty when small loop disks can be made here (root, mkfs.ext4, loop devices), else why
+    not."""
+    if os.geteuid() != 0:
+        return "not root: no loop disks, the disk faults are left out"
+    if not shutil.which("mkfs.ext4") or not Path("/dev/loop-control").exists():
+        return "no mkfs.ext4 or loop devices: the disk faults are left out"
+    return ""
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.run")
-    parser.add_argument("--short", action="store_true")
+    parser.add_argument("--mode", choices=["full", "short", "ci"], default="full")
+    parser.add_argument("--short", action="store_true", help="the same as --mode short")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="only stop and unmount whatever a run of this mode left")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
-    parser.add_argument("--rate", type=float, default=3.0, help="city load, tickets/s")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="city load, tickets/s (default 3, ci 2)")
     parser.add_argument("--report", default="", help="write the report (markdown) here")
     args = parser.parse_args(argv)
+    mode = "short" if args.short else args.mode
+    # a SIGTERM (a CI timeout, `kill`) unwinds through the finally below like Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    platform = ChaosPlatform()  # sets this process's environment to the suite's
+    platform = ChaosPlatform("ci" if mode == "ci" else "full")  # sets this process's environment
+    if args.cleanup:
+        platform.stop()
+        return 0
     from tests.chaos.checks import check, city_load, render  # after the environment is set
 
     rng = random.Random(args.seed)
     proxy = BusProxy(platform.proxy_pairs())
     load = None
-    report: dict = {"seed": args.seed, "short": args.short}
+    no_disks = disks_possible()
+    report: dict = {"seed": args.seed, "short": mode != "full", "mode": mode,
+                    "notes": [no_disks] if no_disks else []}
+    phases: dict[str, float] = {}
+    began = time.monotonic()
     try:
         proxy.start()
-        platform.start(disk_mb=0 if args.short else 1024,
-                       wal_disk_mb=0 if args.short else 256)
-        load = city_load(platform, rate=args.rate, seed=args.seed)
+        platform.start(disk_mb=1024 if mode == "full" and not no_disks else 0,
+                       wal_disk_mb=0 if mode == "short" or no_disks else
+                       (128 if mode == "ci" else 256))
+        load = city_load(platform, rate=args.rate or (2.0 if mode == "ci" else 3.0),
+                         seed=args.seed)
         load.start()
-        if not load.wait_for(submitted=10, timeout=180):
+        if not load.wait_for(submitted=10, timeout=300):
             raise RuntimeError("the load never got going")
-        suite = Suite(platform, proxy, load, rng, (10, 15) if args.short else (10, 60))
-        for fault in schedule(suite, platform.processes(), args.short):
+        phases["start"] = time.monotonic() - began
+        suite = Suite(platform, proxy, load, rng, (10, 10) if mode == "ci" else
+                      (10, 15) if mode == "short" else (10, 60), quick=mode == "ci")
+        for fault in schedule(suite, platform.processes(), mode):
             suite.gap()
             fault()
         suite.gap()
         record = load.stop()
         load = None
+        phases["faults"] = time.monotonic() - began - phases["start"]
         report |= check(platform, record)
         report["ledger_verification"] = audit_cli("verify")
         report["reconciliation"] = audit_cli("reconcile")
+        report["ok"] = report["ok"] and bool(report["ledger_verification"].get("ok")) and \
+            bool(report["reconciliation"].get("ok"))
         report["faults"] = [per_fault(f, report) for f in suite.run.faults]
+        phases["checks"] = time.monotonic() - began - phases["start"] - phases["faults"]
     finally:
         if load is not None:
             try:
                 load.stop(timeout=60)
             except Exception as exc:  # the platform is torn down anyway
                 print(f"[chaos] load stopped with {exc!r}")
+        stopping = time.monotonic()
         platform.stop()
         proxy.stop()
+        phases["teardown"] = time.monotonic() - stopping
+    report["phases"] = {k: round(v) for k, v in phases.items()}
     text = render(report)
     print(text)
     if args.report:
