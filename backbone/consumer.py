@@ -50,7 +50,7 @@ from eventsourcing.persistence import OperationalError as ESOperationalError
 from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
-from backbone import events
+from backbone import dead_letters, events
 from backbone.kafka import client_options
 from backbone.logs import ticket_id_var, trace_id_var
 from backbone.settings import ServiceSettings
@@ -187,7 +187,11 @@ class PoisonMessageError(Exception):
 class IdempotentConsumer:
     def __init__(self, *, name: str, settings: ServiceSettings, pool: ConnectionPool,
                  topics: list[str], handlers: Handlers, producer: Any,
-                 app: Application | None = None, decode: Callable[[bytes], Any] = events.decode):
+                 app: Application | None = None, decode: Callable[[bytes], Any] = events.decode,
+                 notify_channel: str | None = None):
+        """`notify_channel` (SQL mode): a transaction that applied events also runs
+        `pg_notify(notify_channel)`, delivered at its commit, so readers of the rows it
+        wrote (in any replica) wait on `backbone.wakeup.CommitNews` instead of polling."""
         self.name = name
         self.settings = settings
         self.pool = pool
@@ -206,6 +210,10 @@ class IdempotentConsumer:
         self._skipped = Progress(name)
         self._skipped_since = 0.0
         self._mirrored_at = 0.0
+        self.notify_channel = notify_channel
+        # called on the event loop after each commit (batch applied, or positions written):
+        # in-process loops that depend on what the consumer stored wake on it (wakeup.Nudge)
+        self.after_apply: list[Callable[[], None]] = []
 
     # -- Kafka -----------------------------------------------------------------------------
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -269,7 +277,9 @@ class IdempotentConsumer:
         max_records = self.settings.consumer_batch
         linger_ms = self.settings.consumer_linger_ms
         while not stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=max_records)
+            # the fetcher long-polls the broker in the background and getmany returns as soon
+            # as a message arrives, so this timeout only bounds how long `stop` goes unseen
+            batches = await self.consumer.getmany(timeout_ms=1000, max_records=max_records)
             n = sum(len(rs) for rs in batches.values())
             if 0 < n < max_records and linger_ms > 0:
                 # a bounded wait for more: under load the batch grows, idle costs a few ms
@@ -281,9 +291,18 @@ class IdempotentConsumer:
             if not records:
                 if self._skipped.offsets:  # falling idle: write where the skipping got to
                     await self._apply_with_retry([])
+                    self._applied()
                 continue
             await self._apply_with_retry(records)
+            self._applied()
             await self._mirror_offsets({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+
+    def _applied(self) -> None:
+        for callback in self.after_apply:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-apply callback of %s failed", self.name)
 
     async def _mirror_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         """Kafka's own offsets are only for lag dashboards (the truth is in PostgreSQL), so
@@ -494,6 +513,8 @@ class IdempotentConsumer:
                 for r, d in todo:
                     self._run_handler(r, d, cur, r)
             record_progress(cur, self.schema, progress)
+            if todo and self.notify_channel is not None:
+                cur.execute("SELECT pg_notify(%s, '')", (self.notify_channel,))
 
     def _run_batch(self, todo: list[tuple[Any, Any]], cur: psycopg.Cursor[Any]) -> None:
         assert self.handlers.batch is not None
@@ -509,16 +530,20 @@ class IdempotentConsumer:
             CONSUMED.labels(self.name, d.event_type).inc()
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        """Publish the poison message with its error; wait for the acknowledgement."""
+        """Publish a redacted note of the poison message (backbone/dead_letters.py: where it
+        is, its ids, size, SHA-256 and the masked error; never its bytes); wait for the
+        acknowledgement."""
         DEAD_LETTERED.labels(self.name).inc()
-        log.error("dead-lettering %s[%s]@%s: %s", record.topic, record.partition,
-                  record.offset, reason)
-        headers = [("error", reason.encode()[:2000]), ("consumer", self.name.encode()),
-                   ("source", f"{record.topic}/{record.partition}/{record.offset}".encode())]
+        value, headers = dead_letters.note(
+            topic=record.topic, partition=record.partition, offset=record.offset,
+            value=record.value, consumer=self.name, reason=reason)
+        log.error("dead-lettering %s[%s]@%s (sha256 %s...): %s", record.topic,
+                  record.partition, record.offset, dict(headers)["sha256"][:16].decode(),
+                  dict(headers)["error"].decode())
         fut = asyncio.run_coroutine_threadsafe(
-            self._send_dead_letter(record, headers), self._loop_ref)
+            self._send_dead_letter(value, headers), self._loop_ref)
         fut.result(timeout=30)
 
-    async def _send_dead_letter(self, record: ConsumerRecord, headers: list) -> None:
-        await self.producer.send_and_wait(self.settings.dead_letter_topic, record.value or b"",
-                                          key=record.key, headers=headers)
+    async def _send_dead_letter(self, value: bytes, headers: list) -> None:
+        await self.producer.send_and_wait(self.settings.dead_letter_topic, value,
+                                          headers=headers)

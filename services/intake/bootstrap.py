@@ -175,7 +175,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
                         translate=publications.translate_for(
                             settings.lifecycle_topic, settings.topic("intake.replies")))
     keyring = bus_keyring(settings)
-    inbound = bus.RedactingConsumer(
+    inbound = IdempotentConsumer(
         name="intake-bus", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.topic("intake.requests")], app=app, decode=bus.decode,
         handlers=bus.handlers(BusIntake(submissions=submissions, clock=clock,

@@ -4,7 +4,7 @@ The backbone's idempotent consumer runs it (aggregate mode): the message's effec
 and the consumer's position commit together. A message that is not an IntakeRequest, or has
 no request id to answer by, goes to the dead-letter topic with the reason, redacted: a message
 here may carry personal data, so the dead letter keeps its topic, partition, offset, size,
-SHA-256 and the (masked) error, never its bytes (`RedactingConsumer`).
+SHA-256 and the (masked) error, never its bytes (as every consumer's: backbone/dead_letters.py).
 
 Personal fields (contact, address, text, title, fields, attributes) travel sealed for intake
 (`sealed`, HPKE: domain/bus_seal.py); a request carrying any of them in clear is refused on
@@ -13,9 +13,7 @@ the reply topic with reason_code `personal_data_in_clear`, and nothing of it is 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -26,8 +24,7 @@ from google.protobuf.message import DecodeError
 from minsheng.v1 import intake_api_pb2
 
 from backbone import events
-from backbone.consumer import DEAD_LETTERED, Handlers, IdempotentConsumer, UnitOfWork
-from backbone.privacy import mask_personal_data
+from backbone.consumer import Handlers, UnitOfWork
 from services.intake.application.bus_requests import BusIntake
 from services.intake.domain.bus_seal import PERSONAL_FIELDS, BusKeyring, BusSealError
 
@@ -169,28 +166,3 @@ def handlers(bus: BusIntake, keyring: BusKeyring) -> Handlers:
                    payload=payload, occurred_at=occurred_at, refusal=refusal)
 
     return Handlers({EVENT_TYPE: on_request})
-
-
-class RedactingConsumer(IdempotentConsumer):
-    """The backbone's consumer, whose dead letters carry no byte of the poison message: a
-    request on this topic may hold personal data (sealed or not). The dead letter's value is
-    a JSON note (where it was, its size and SHA-256, the masked error); the key is dropped."""
-
-    def _dead_letter(self, record: Any, reason: str) -> None:
-        DEAD_LETTERED.labels(self.name).inc()
-        value = record.value or b""
-        note = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-                "size": len(value), "sha256": hashlib.sha256(value).hexdigest(),
-                "error": mask_personal_data(reason)[:1000], "redacted": True}
-        log.error("dead-lettering %s[%s]@%s (sha256 %s…): %s", record.topic, record.partition,
-                  record.offset, note["sha256"][:16], note["error"])
-        headers = [("error", str(note["error"]).encode()), ("consumer", self.name.encode()),
-                   ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-                   ("sha256", str(note["sha256"]).encode())]
-        fut = asyncio.run_coroutine_threadsafe(self._send_redacted(note, headers),
-                                               self._loop_ref)
-        fut.result(timeout=30)
-
-    async def _send_redacted(self, note: dict[str, Any], headers: list[Any]) -> None:
-        await self.producer.send_and_wait(self.settings.dead_letter_topic,
-                                          json.dumps(note).encode(), headers=headers)
