@@ -78,5 +78,5 @@ async def build(settings: NotifierSettings) -> Service:  # type: ignore[override
     return Service(settings=settings, infra=infra, http=http, loops=[
         loops.take_notices(settings, store, infra.producer),
         loops.deliver_due(store, deliverer, policy, settings.notifier_poll_s,
-                          settings.notifier_concurrency),
+                          settings.notifier_concurrency, settings.clock == "event"),
         loops.publish_outbox(settings, store, infra.producer, settings.notifier_poll_s)])

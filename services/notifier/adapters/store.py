@@ -18,6 +18,10 @@ COLUMNS = ("notice_id", "ticket_id", "ticket_code", "channel", "kind", "route", 
            "subject", "body", "link", "reply_round")
 
 
+def due_at(row: dict[str, Any], now: datetime, event_time: bool) -> datetime:
+    return (row.get("composed_at") or now) if event_time else now
+
+
 def create_tables(pool: ConnectionPool, schema: str) -> None:
     s = Identifier(schema)
     with pool.connection() as conn:
@@ -56,15 +60,17 @@ class Store:
         return {p: o for p, o in rows}
 
     def take_notices(self, rows: list[dict[str, Any]], topic: str, offsets: dict[int, int],
-                     now: datetime) -> None:
-        """New notices and the offsets after them, in one transaction."""
+                     now: datetime, event_time: bool = False) -> None:
+        """New notices and the offsets after them, in one transaction. A notice is due now,
+        or under an event clock at its own business time (`composed_at`)."""
         with self.pool.connection() as conn, conn.transaction():
             if rows:
                 conn.cursor().executemany(SQL(
                     "INSERT INTO {}.deliveries (" + ", ".join(COLUMNS) + ", state, next_at)"
                     " VALUES (" + ", ".join(["%s"] * (len(COLUMNS) + 2)) + ")"
                     " ON CONFLICT (notice_id) DO NOTHING").format(self.s),
-                    [[r[c] for c in COLUMNS] + [State.PENDING.value, now] for r in rows])
+                    [[r[c] for c in COLUMNS] + [State.PENDING.value, due_at(r, now, event_time)]
+                     for r in rows])
             for partition, offset in offsets.items():
                 conn.execute(SQL(
                     "INSERT INTO {}.offsets VALUES (%s, %s, %s) ON CONFLICT (topic, partition)"

@@ -1,5 +1,12 @@
 """The notifier's three loops: take notices from `citizen.notices`, attempt due deliveries,
-publish the outbox of outcome events to `tickets.events`."""
+publish the outbox of outcome events to `tickets.events`.
+
+Under MINSHENG_CLOCK=event (a simulated month, backbone/clock.py) a notice is delivered at its
+own business time (`composed_at`: when the reply reached the citizen's channel), not at the
+wall clock: NoticeDelivered goes to the lifecycle topic, whose event times are every
+service's watermark, and a receipt stamped "today" in a month replayed in minutes moved
+feedback's and sla's clocks weeks ahead (every open rating window closed unrated, every
+deadline missed at once)."""
 
 from __future__ import annotations
 
@@ -33,7 +40,8 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 def notice_row(raw: bytes) -> dict[str, Any] | None:
-    """A notice the notifier delivers, as a row; None for others' kinds and for garbage."""
+    """A notice the notifier delivers, as a row (`composed_at`: its business time, or None);
+    None for others' kinds and for garbage."""
     notice = feedback_notices_pb2.CitizenNotice()
     try:
         notice.ParseFromString(raw)
@@ -46,7 +54,9 @@ def notice_row(raw: bytes) -> dict[str, Any] | None:
     return {"notice_id": notice.notice_id, "ticket_id": notice.ticket_id,
             "ticket_code": notice.ticket_code, "channel": notice.channel, "kind": notice.kind,
             "route": route, "citizen": notice.citizen_pseudonym, "subject": notice.subject,
-            "body": notice.body, "link": notice.link, "reply_round": notice.reply_round}
+            "body": notice.body, "link": notice.link, "reply_round": notice.reply_round,
+            "composed_at": (notice.composed_at.ToDatetime(tzinfo=UTC)
+                            if notice.HasField("composed_at") else None)}
 
 
 def take_notices(settings: Any, store: Store, producer: Any
@@ -54,6 +64,7 @@ def take_notices(settings: Any, store: Store, producer: Any
     """Read notices; each batch's rows and the offsets after it commit together in PG, and the
     consumer starts where PG says: a notice is taken exactly once whatever crashes."""
     topic = settings.topic("citizen.notices")
+    event_time = settings.clock == "event"
 
     async def run(stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.group(
@@ -77,22 +88,31 @@ def take_notices(settings: Any, store: Store, producer: Any
                 for tp, records in batch.items():
                     rows += [r for rec in records if (r := notice_row(rec.value))]
                     offsets[tp.partition] = records[-1].offset + 1
-                await asyncio.to_thread(store.take_notices, rows, topic, offsets, now())
+                await asyncio.to_thread(store.take_notices, rows, topic, offsets, now(),
+                                        event_time)
         finally:
             await consumer.stop()
 
     return run
 
 
+def attempt_time(row: dict[str, Any], event_time: bool) -> datetime:
+    """When an attempt happens: now, or under an event clock the attempt's due time (the
+    notice's business time, or the retry's, which the retry policy counted from it)."""
+    return row["next_at"] if event_time else now()
+
+
 def deliver_due(store: Store, deliverer: Deliverer, policy: RetryPolicy, every_s: float,
-                concurrency: int) -> Callable[[asyncio.Event], Awaitable[None]]:
+                concurrency: int, event_time: bool = False
+                ) -> Callable[[asyncio.Event], Awaitable[None]]:
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():
             t = now()
             try:
                 rows = await asyncio.to_thread(store.claim_due, t, t - policy.stale_after,
                                                concurrency)
-                await asyncio.gather(*(deliverer.attempt(r, now()) for r in rows))
+                await asyncio.gather(*(deliverer.attempt(r, attempt_time(r, event_time))
+                                     for r in rows))
             except Exception:
                 log.exception("delivery round failed; will retry")
                 rows = []

@@ -92,3 +92,30 @@ def test_only_the_notifiers_notices_become_rows():
     notice.kind = "letter"
     assert notice_row(notice.SerializeToString()) is None
     assert notice_row(b"\xff\xff not a notice") is None
+
+
+def test_under_an_event_clock_a_notice_is_delivered_at_its_own_business_time():
+    """A simulated month runs under MINSHENG_CLOCK=event: a receipt stamped with the wall clock
+    would move every consumer's watermark to today (the demo month's open rating windows all
+    closed unrated, 80 citizens' ratings refused with 409)."""
+    from services.notifier.adapters.store import due_at
+    from services.notifier.entrypoints.loops import attempt_time
+
+    composed = datetime(2026, 11, 9, 14, 30, tzinfo=UTC)
+    notice = feedback_notices_pb2.CitizenNotice(notice_id="n", ticket_id="t", ticket_code="c",
+                                                channel="hotline_12345", kind="sms")
+    notice.composed_at.FromDatetime(composed)
+    row = notice_row(notice.SerializeToString())
+    assert row is not None and row["composed_at"] == composed
+    assert due_at(row, NOW, event_time=True) == composed
+    assert due_at(row, NOW, event_time=False) == NOW  # production: due when taken
+    notice.ClearField("composed_at")
+    assert due_at(notice_row(notice.SerializeToString()), NOW, event_time=True) == NOW
+    # the attempt happens at its due time, and the receipt's event says so
+    claimed = {**row, "next_at": composed, "attempts": 1}
+    at = attempt_time(claimed, event_time=True)
+    assert at == composed
+    env = outcome_envelope(claimed, decide(POLICY, Outcome(delivered=True, gateway_ref="g"), 1, at),
+                           Outcome(delivered=True, gateway_ref="g"), at)
+    assert env.occurred_at.ToDatetime(tzinfo=UTC) == composed
+    assert attempt_time(claimed, event_time=False) > composed + timedelta(days=20)
