@@ -71,23 +71,27 @@ def write_measured(conn: psycopg.Connection, schema: str, places: list[list[int]
         for seq, env in zip(seqs, thirty_events(tid, code), strict=True):
             by_seq[seq] = env
     heads: dict[str, tuple[int, bytes]] = {}
-    with conn.cursor() as cur:
-        for seq in sorted(by_seq):
-            env = by_seq[seq]
-            head = heads.get(env.ticket_id)
-            e = link_entry(ChainHead(*head) if head else None, ledger_seq=seq, topic="bench",
-                           partition=seq % 12, offset=seq, ticket_id=env.ticket_id,
-                           event=env.SerializeToString())
-            heads[env.ticket_id] = (e.ticket_seq, e.entry_hash)
-            cur.execute(
-                f"INSERT INTO {schema}.ledger (ledger_seq, event_id, topic, partition, \"offset\","
-                " ticket_id, ticket_code, ticket_seq, event_type, producer, occurred_at, event,"
-                " prev_hash, entry_hash) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (seq, env.event_id, "bench", seq % 12, seq, env.ticket_id, env.ticket_code,
-                 e.ticket_seq, env.event_type, env.producer, env.occurred_at.ToDatetime(),
-                 e.event, e.prev_hash, e.entry_hash))
-            cur.execute(f"INSERT INTO {schema}.merkle_node VALUES (0, %s, %s)",
-                        (seq, e.leaf_hash()))
+    ledger, leaves = [], []
+    for seq in sorted(by_seq):
+        env = by_seq[seq]
+        head = heads.get(env.ticket_id)
+        e = link_entry(ChainHead(*head) if head else None, ledger_seq=seq, topic="bench",
+                       partition=seq % 12, offset=seq, ticket_id=env.ticket_id,
+                       event=env.SerializeToString())
+        heads[env.ticket_id] = (e.ticket_seq, e.entry_hash)
+        ledger.append((seq, env.event_id, "bench", seq % 12, seq, env.ticket_id, env.ticket_code,
+                       e.ticket_seq, env.event_type, env.producer, env.occurred_at.ToDatetime(),
+                       e.event, e.prev_hash, e.entry_hash))
+        leaves.append((0, seq, e.leaf_hash()))
+    with conn.cursor() as cur:  # bulk: COPY, not a statement per row
+        with cur.copy(f"COPY {schema}.ledger (ledger_seq, event_id, topic, partition, \"offset\","
+                      " ticket_id, ticket_code, ticket_seq, event_type, producer, occurred_at,"
+                      " event, prev_hash, entry_hash) FROM STDIN") as copy:
+            for row in ledger:
+                copy.write_row(row)
+        with cur.copy(f"COPY {schema}.merkle_node FROM STDIN") as copy:
+            for row in leaves:
+                copy.write_row(row)
     return codes
 
 
@@ -187,6 +191,25 @@ def measure(settings: AuditSettings, codes: list[str], rounds: int) -> dict[str,
             "replay_ms_p50": statistics.median(plain) * 1000, "replay_ms_p99": q(plain, 0.99),
             "verified_ms_p50": statistics.median(verified) * 1000,
             "verified_ms_p99": q(verified, 0.99)}
+
+
+def run(rows: int, *, tickets: int = 50, rounds: int = 20, repeats: int = 3,
+        seed: int = 12345, keep: bool = False) -> dict:
+    """For bench.run: build the ledger afresh (the audit schema may have changed since the
+    last run; timed), measure ``repeats`` times, drop it unless ``keep``."""
+    settings = settings_for(rows)
+    began = time.perf_counter()
+    codes = build(settings, rows, tickets, random.Random(seed))
+    build_s = time.perf_counter() - began
+    try:
+        runs = [measure(settings, codes, rounds) for _ in range(repeats)]
+    finally:
+        if not keep:
+            with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
+    return {"rows": rows, "tickets": tickets, "events_per_ticket": EVENTS_PER_TICKET,
+            "build_seconds": round(build_s, 1),
+            "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs]}
 
 
 def main() -> None:

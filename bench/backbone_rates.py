@@ -40,9 +40,11 @@ class Probe(Aggregate):
         self.text = text
 
 
-def _translate(topic: str) -> Any:
+def _translate(topic: str, sizes: list[int]) -> Any:
     def translate(pub: Publication) -> list[Outgoing]:
         env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
+        if not sizes:  # the message size, for Kafka's ProducerPerformance at the same size
+            sizes.append(len(env.SerializeToString()))
         return [Outgoing(topic, env.ticket_id, env)]
 
     return translate
@@ -70,7 +72,8 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
     sizes = BATCH_SIZE.labels(f"bench-{settings.schema}")
     mean_batch = sizes._sum.get() / max(1, sum(b.get() for b in sizes._buckets))
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
-    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=_translate(topic))
+    sizes: list[int] = []
+    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=_translate(topic, sizes))
     started, sent = time.monotonic(), 0
     try:
         while sent < n:
@@ -85,22 +88,28 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
     return {"events": n, "store_appends_per_s": round(n / store_s),
             "store_mean_commands_per_transaction": round(mean_batch, 1),
             "relay_messages_per_s": round(sent / relay_s) if sent else 0,
-            "relay_batch": settings.relay_batch}
+            "relay_batch": settings.relay_batch, "message_bytes": sizes[0] if sizes else 0}
+
+
+def run(base: ServiceSettings, n: int) -> dict[str, Any]:
+    """``measure`` in a throw-away schema of ``base``'s database and under its topic prefix
+    (bench.run passes the isolated platform's); drops the schema afterwards."""
+    unique = uuid.uuid4().hex[:8]
+    settings = base.model_copy(update={"service": "intake", "pg_schema": f"rates_{unique}",
+                                       "topic_prefix": f"{base.topic_prefix}rates{unique}."})
+    try:
+        return asyncio.run(measure(settings, n))
+    finally:
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                         .format(Identifier(settings.schema)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
     args = parser.parse_args()
-    unique = uuid.uuid4().hex[:8]
-    settings = ServiceSettings(service="intake", environment="development",
-                               pg_schema=f"rates_{unique}", topic_prefix=f"rates{unique}.")
-    try:
-        print(json.dumps(asyncio.run(measure(settings, args.events))))
-    finally:
-        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
-            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE")
-                         .format(Identifier(settings.schema)))
+    print(json.dumps(run(ServiceSettings(environment="development"), args.events)))
 
 
 if __name__ == "__main__":

@@ -1,31 +1,142 @@
-"""docs/benchmarks.md from the measured runs: medians first, every run after."""
+"""docs/benchmarks.md from the measured runs: one summary row per figure of the performance
+issue (its words, its target, the median last), then how each was measured, then every run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.stats import median
 
-
-def _median(runs: list[dict[str, Any]], key: str) -> float:
-    return round(median([float(r[key]) for r in runs]), 1)
+BY_HAND = "<!-- measured by hand below this line: make bench keeps it -->"
 
 
-def _cpu_total(run: dict[str, Any]) -> float:
-    """CPU ms per submission over all of intake's processes (api + read side)."""
-    return round(sum((run.get("cpu_ms") or {}).values()), 2)
+def med(values: list[float]) -> float:
+    return median([float(v) for v in values if v is not None and v == v])
 
 
-def _table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
+def med_of(runs: list[dict[str, Any]], key: str) -> float:
+    return med([r[key] for r in runs if key in r])
+
+
+def med_each(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """Per-name medians of a dict-valued figure (``{"intake": 5.1, ...}`` per run)."""
+    names: list[str] = []
+    for r in runs:
+        names += [n for n in (r.get(key) or {}) if n not in names]
+    return {n: med([(r.get(key) or {}).get(n) for r in runs]) for n in names}
+
+
+def num(x: float, digits: int = 1) -> str:
+    """1234.5 -> '1,234.5'; NaN -> 'n/a'."""
+    if x != x:
+        return "n/a"
+    return f"{x:,.{digits}f}" if digits else f"{x:,.0f}"
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    target: str
+    met: bool | None  # None: not measured
+    value: str
+
+
+def _ratio(runs: list[dict[str, Any]], over: list[dict[str, Any]], key: str, over_key: str) -> float:
+    """Median of the per-repeat ratios (each repeat measured both side by side)."""
+    return med([a[key] / b[over_key] for a, b in zip(runs, over, strict=False) if b.get(over_key)])
+
+
+def _check(value: float, ok: Callable[[float], bool]) -> bool | None:
+    return None if value != value else ok(value)
+
+
+def summary(results: dict[str, Any]) -> list[Row]:
+    e2e = results.get("end_to_end") or []
+    rows: list[Row] = []
+    tps = med_of(e2e, "tickets_per_second")
+    rows.append(Row("end to end, full tickets/s (submitted → rated → in the ledger)", "≥ 100",
+                    _check(tps, lambda v: v >= 100), num(tps, 1)))
+    cpu, each = med_of(e2e, "cpu_ms_per_ticket"), med_each(e2e, "cpu_ms_each")
+    listed = ", ".join(f"{n} {num(v)}" for n, v in sorted(each.items(), key=lambda kv: -kv[1]))
+    rows.append(Row("CPU per full ticket, our processes summed (and each)", "≤ 12 ms",
+                    _check(cpu, lambda v: v <= 12), f"{num(cpu)} ms ({listed})"))
+    allin, infra = med_of(e2e, "cpu_ms_per_ticket_with_infra"), med_each(e2e, "cpu_ms_infra")
+    listed = ", ".join(f"{n} {num(v)}" for n, v in infra.items())
+    rows.append(Row("the same with Kafka and PostgreSQL", "≤ 25 ms",
+                    _check(allin, lambda v: v <= 25), f"{num(allin)} ms ({listed})"))
+    ol = results.get("open_loop") or []
+    rate = ol[0]["offered_per_s"] if ol else 50
+    p50, p99 = med_of(ol, "assign_p50_ms"), med_of(ol, "assign_p99_ms")
+    rows.append(Row(f"open loop at {num(rate, 0)} tickets/s offered: submission → TicketAssigned p50 / p99",
+                    "< 100 ms / < 300 ms", _check(p99, lambda v: p50 < 100 and v < 300),
+                    f"{num(p50)} / {num(p99)} ms"))
+    intake = results.get("intake") or []
+    per_s, ip99 = med_of(intake, "per_second"), med_of(intake, "p99_ms")
+    concurrency = results.get("args", {}).get("concurrency", 32)
+    rows.append(Row(f"intake alone, rest of the platform running: submissions/s, p99 ({concurrency} in flight)",
+                    "≥ 500/s, < 100 ms", _check(per_s, lambda v: v >= 500 and ip99 < 100),
+                    f"{num(per_s)}/s, {num(ip99)} ms"))
+    bb = results.get("backbone") or []
+    relay = _ratio(bb, results.get("kafka") or [], "relay_messages_per_s", "per_second")
+    rows.append(Row("relay: messages/s ÷ Kafka ProducerPerformance, same size, same run", "≥ 0.5",
+                    _check(relay, lambda v: v >= 0.5), num(relay, 2)))
+    store = _ratio(bb, results.get("postgres") or [], "store_appends_per_s", "rows_per_second")
+    rows.append(Row("event store: appends/s ÷ raw batched INSERT rows/s, same run", "≥ 0.5",
+                    _check(store, lambda v: v >= 0.5), num(store, 2)))
+    audit = results.get("audit_replay") or {}
+    ap99 = med_of(audit.get("runs") or [], "verified_ms_p99")
+    rows.append(Row(f"audit: replay + verify of a 30-event ticket on a {num(audit.get('rows', 1_000_000), 0)}"
+                    "-entry ledger, p99 (`bench/audit_replay.py`, reported)", "< 5 ms",
+                    _check(ap99, lambda v: v < 5), f"{num(ap99, 2)} ms"))
+    rebuild = med_of(results.get("analytics_rebuild") or [], "events_per_second")
+    rows.append(Row("analytics rebuild from the ledger", "≥ 100,000 events/s",
+                    _check(rebuild, lambda v: v >= 100_000), f"{num(rebuild, 0)} events/s"))
+    rss = med_each(e2e, "rss_max_mb")
+    top = max(rss.items(), key=lambda kv: kv[1], default=("n/a", float("nan")))
+    rows.append(Row("RSS per service process under load", "≤ 150 MB",
+                    _check(top[1], lambda v: v <= 150), f"largest {num(top[1])} MB ({top[0]})"))
+    idle = results.get("idle") or []
+    own, kafka, pg = med_of(idle, "ours_pct"), med_of(idle, "kafka_pct"), med_of(idle, "postgresql_pct")
+    rows.append(Row("whole platform idle CPU", "< 3 % of one core", _check(own, lambda v: v < 3),
+                    f"{num(own, 2)} % (Kafka {num(kafka, 2)} %, PostgreSQL {num(pg, 2)} %)"))
+    return rows
+
+
+def summary_table(rows: list[Row]) -> list[str]:
+    mark = {True: "yes", False: "**no**", None: "not measured"}
+    return ["| figure | must reach | reached | median |", "|---|---|---|---|",
+            *[f"| {r.figure} | {r.target} | {mark[r.met]} | {r.value} |" for r in rows]]
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
     lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for i, run in enumerate(runs, 1):
-        lines.append(f"| {i} | " + " | ".join(str(run[k]) for k in keys) + " |")
+        lines.append(f"| {i} | " + " | ".join(cell(run.get(k, "")) for k in keys) + " |")
     return lines
 
 
-BY_HAND = "<!-- measured by hand below this line: make bench keeps it -->"
+def _write_paths(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for b, k, p in zip(results.get("backbone") or [], results.get("kafka") or [],
+                       results.get("postgres") or [], strict=False):
+        out.append({"message_bytes": b.get("message_bytes"), "store_appends_per_s": b["store_appends_per_s"],
+                    "pg_insert_rows_per_s": p["rows_per_second"],
+                    "store_ratio": round(b["store_appends_per_s"] / p["rows_per_second"], 3),
+                    "commands_per_transaction": b["store_mean_commands_per_transaction"],
+                    "relay_messages_per_s": b["relay_messages_per_s"],
+                    "kafka_records_per_s": k["per_second"],
+                    "relay_ratio": round(b["relay_messages_per_s"] / k["per_second"], 3)})
+    return out
 
 
 def _kept_by_hand(out: Path) -> str:
@@ -38,66 +149,132 @@ def _kept_by_hand(out: Path) -> str:
     return "" if at < 0 else "\n\n" + text[at:]
 
 
+HOW = """\
+## How each figure is measured
+
+All on one isolated platform (tests/e2e/platform_harness: its own database, topic prefix and
+ports; every process as deploy/local starts it, one replica each, event-clock mode), started
+once; the figures are taken one after the other, in this order, while nothing else of the
+bench runs.
+
+- **Idle**: after a warm-up, the CPU (user + system, from /proc, child processes included)
+  of every platform process over a window, as % of one core; Kafka's broker and the
+  PostgreSQL server (postmaster and all its backends, exited ones through the postmaster's
+  child times) separately. Kafka and PostgreSQL are the machine's (`make infra`), shared with
+  anything else that runs on it: see "Shared" above.
+- **End to end** (closed loop): each ticket lives a short, complete life through the public
+  interfaces only (tools/simulator/drive): a channel adapter POSTs it to intake; the unit
+  dispatch assigned it to signs for it and replies over gRPC; the citizen rates with the link
+  from the notice. Tickets/s = tickets whose TicketRated is in the audit ledger (read back
+  through `/v1/ledger/entries`) ÷ the wall time from the first submission until the last one
+  was there. Merged tickets (并单) are not rated and do not count.
+- **CPU per full ticket**: the CPU every platform process (and Kafka, PostgreSQL) used from
+  just before the first submission of an end-to-end run until its last TicketRated was in the
+  ledger, ÷ the tickets in the ledger. The bench's own client is not counted.
+- **RSS**: each process's resident set sampled every 0.25 s during the end-to-end runs; the
+  largest sample.
+- **Open loop**: simulator requests POSTed at a fixed rate whatever the answers (request i is
+  due at start + i/rate; its latency counts from then, so a queue building up shows); latency
+  to the ticket's first TicketAssigned on the lifecycle topic. Tickets left to a human
+  dispatcher (the classifier was unsure) or merged into a case are counted in `not_assigned`,
+  not in the percentiles.
+- **Intake**: simulator requests (every channel, no pictures) with a fixed number in flight
+  while the rest of the platform handles what intake publishes; `cpu_ms` is the CPU of
+  intake's processes per submission.
+- **Write paths** (`bench/backbone_rates.py`, in a throw-away schema and topic of the
+  platform): 256 commands in flight through group commit (appends/s), then the outbox relay
+  publishing them with acks=all (messages/s). In the same repeat, at the relay's message
+  size: `ProducerPerformance --throughput -1 acks=all` against the same broker, and
+  `executemany` INSERTs, 500 rows per transaction (every commit waits for fsync).
+- **Analytics rebuild** (`bench/analytics_rebuild.py`): `services.analytics` `rebuild` run
+  in-process into a throw-away schema, reading the platform's audit ledger (everything the
+  runs above produced) over HTTP; events/s = envelopes ÷ wall time. `fold_only` is the
+  normalise-and-fold alone on envelopes already in memory.
+- **Audit replay** (`bench/audit_replay.py`, after the platform stopped): a ledger of real
+  30-event tickets spread among generated entries (measured tickets by COPY, filler and the
+  Merkle levels by `INSERT ... SELECT generate_series` inside PostgreSQL), built once per
+  bench run; then each measured ticket's history is read with an inclusion proof per entry
+  and verified against a signed checkpoint, as the API does.
+- **Profile**: one more end-to-end run, not counted, with py-spy sampling the busiest
+  processes: docs/profiles/e2e.md.
+"""
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     m = results["machine"]
-    e2e, intake = results["end_to_end"], results["intake"]
-    kafka, pg = results["kafka"], results["postgres"]
-    size = results["envelope_bytes"]
+    e2e = results.get("end_to_end") or []
+    audit = results.get("audit_replay") or {}
+    shared = results.get("shared_with") or []
     lines = [
         "# Benchmarks", "",
-        "Written by `make bench` (`python -m bench.run`); do not edit by hand. Each figure is the",
-        f"MEDIAN of {len(e2e)} runs on an isolated platform (own database, topics and ports; the",
-        "services in event-clock mode, every service a single process).", "",
+        "Written by `make bench` (`python -m bench.run`); do not edit above the hand-measured",
+        f"line. Each figure is the MEDIAN of {results['args']['repeats']} runs, all figures side by side in one",
+        f"run that took {results.get('bench_minutes', '?')} minutes.", "",
         f"Machine: {m['nproc']} cores, {m['memory_gib']} GiB, {m['cpu']}; Python {m['python']};",
-        f"kernel {m['kernel']}. Date: {m['date']}. Load average when it began:"
-        f" {m.get('load_average_1m', 'not recorded')}.", "",
-        "| what | median |", "|---|---|",
-        f"| end to end: tickets/s, submitted -> rated -> in the audit ledger | {_median(e2e, 'tickets_per_second')} |",
-        f"| submission -> TicketAssigned on the lifecycle topic, p50 | {_median(e2e, 'assign_p50_ms')} ms |",
-        f"| submission -> TicketAssigned on the lifecycle topic, p99 | {_median(e2e, 'assign_p99_ms')} ms |",
-        f"| intake: submissions/s with the rest running (target 500/s) | {_median(intake, 'per_second')} |",
-        f"| intake: p50 / p99 latency (target p99 < 100 ms) | {_median(intake, 'p50_ms')} / {_median(intake, 'p99_ms')} ms |",
-        f"| intake: CPU per submission, its api + read-side processes | {round(median([_cpu_total(r) for r in intake]), 2)} ms |",
-        f"| Kafka ProducerPerformance, acks=all, {size}-byte records | {_median(kafka, 'per_second')} records/s |",
-        f"| PostgreSQL batched INSERT, 500 rows/transaction, {size}-byte rows | {_median(pg, 'rows_per_second')} rows/s |",
-        "",
-        "## How", "",
-        "- End to end: each ticket lives a short, complete life through the public interfaces only",
-        "  (tools/simulator/drive): a channel adapter POSTs it to intake; the unit dispatch assigned it",
-        "  to (learnt from its StreamAssignments) signs for it and replies over gRPC; the citizen rates",
-        "  with the one-time link from the notice on `citizen.notices`. Tickets/s = tickets whose",
-        "  TicketRated is in the audit ledger (read back through audit's `/v1/ledger/entries`) divided",
-        "  by the wall time from the first submission until the last one was there. Assignment",
-        "  latency: from just before the POST to the moment TicketAssigned arrived on `tickets.events`.",
-        "  Tickets intake merged into a case (并单) are handled through their case's primary ticket and",
-        "  are not rated, so they do not count (see `rated` of `tickets` below).",
-        "- Intake: simulator requests over every channel (no pictures), an async HTTP client with",
-        f"  {results['args']['concurrency']} in flight, while the rest of the platform handles what intake publishes;",
-        "  the per-citizen flood limit is raised for the run (many made-up citizens repeat within",
-        "  seconds here), the per-adapter limit is not. intake runs as two processes, as",
-        "  deploy/local starts it: the API (HTTP, group commit, outbox relay) and its read side",
-        "  (projector with the 并单 detector, lifecycle consumer). CPU per submission = the CPU",
-        "  time (/proc) both used during the run divided by the submissions answered; it bounds",
-        "  throughput on this box and depends far less on the neighbours' load than the rate.",
-        "  The client drops idle keep-alive connections after 2 s (the server closes them at 5 s)",
-        "  and retries a request that failed in transport once, with the same idempotency key",
-        "  (`retried`; the latency includes the retry).",
-        f"- Limits: `org.apache.kafka.tools.ProducerPerformance --record-size {size} --throughput -1",
-        "  acks=all` against the same broker; `executemany` INSERTs of rows with a payload the size",
-        "  of our median envelope, 500 per transaction (each commit waits for fsync).", "",
-        "## Every run", "", "End to end:", "",
-        *_table(e2e, ["tickets", "rated", "in_ledger", "seconds", "tickets_per_second",
-                      "assign_p50_ms", "assign_p99_ms", "errors"]),
+        f"kernel {m['kernel']}. Date: {m['date']}. Load average (1 min) when it began:",
+        f"{m.get('load_average_1m', 'not recorded')}; at the end (1, 5, 15 min):"
+        f" {results.get('load_average_end', 'not recorded')}.", "",
+        *summary_table(summary(results)), "",
+        "Shared: Kafka and PostgreSQL are the machine's own (one broker, one server), not the",
+        "isolated platform's; their CPU is measured anyway (by pid, from /proc) and includes",
+        "whatever else used them during the window. Other processes using them when the",
+        "bench began: " + ("none found." if not shared else f"{len(shared)}: "
+                           + "; ".join(f"`{s}`" for s in shared[:8]) + "."), "",
+        HOW,
+        "## Every run", "",
+        "Idle (% of one core):", "",
+        *table(results.get("idle") or [], ["seconds", "ours_pct", "kafka_pct", "postgresql_pct", "each_pct"]),
+        "", "End to end:", "",
+        *table(e2e, ["tickets", "rated", "in_ledger", "seconds", "tickets_per_second",
+                     "assign_p50_ms", "assign_p99_ms", "cpu_pct_of_machine", "errors"]),
+        "", "CPU ms per full ticket, each process (and Kafka, PostgreSQL):", "",
+        *table(e2e, ["cpu_ms_per_ticket", "cpu_ms_each", "cpu_ms_infra", "cpu_ms_per_ticket_with_infra"]),
+        "", "Largest RSS during the run, MB:", "",
+        *table(e2e, ["rss_max_mb"]),
+        "", "Open loop:", "",
+        *table(results.get("open_loop") or [],
+               ["offered_per_s", "submitted", "accepted", "assigned", "not_assigned",
+                "sent_late_ms_p99", "submit_p50_ms", "submit_p99_ms", "assign_p50_ms",
+                "assign_p99_ms", "errors"]),
         "", "Intake:", "",
-        *_table([{"cpu_ms": {}, "retried": {}, **r} for r in intake],
-                ["requests", "ok", "seconds", "per_second", "p50_ms", "p99_ms", "cpu_ms",
-                 "retried", "errors"]),
-        "", "Kafka producer:", "",
-        *_table(kafka, ["records", "record_bytes", "per_second", "mb_per_second", "p50_ms", "p99_ms"]),
-        "", "PostgreSQL:", "",
-        *_table(pg, ["rows", "row_bytes", "batch", "seconds", "rows_per_second"]),
+        *table(results.get("intake") or [],
+               ["requests", "ok", "seconds", "per_second", "p50_ms", "p99_ms", "cpu_ms",
+                "retried", "errors"]),
+        "", "Write paths against the machine's limits (same repeat, same record size):", "",
+        *table(_write_paths(results),
+               ["message_bytes", "store_appends_per_s", "pg_insert_rows_per_s", "store_ratio",
+                "commands_per_transaction", "relay_messages_per_s", "kafka_records_per_s",
+                "relay_ratio"]),
+        "", "Analytics rebuild:", "",
+        *table(results.get("analytics_rebuild") or [],
+               ["envelopes", "facts", "seconds", "events_per_second", "fold_only_events_per_second"]),
+        "", f"Audit replay: ledger of {num(audit.get('rows', 0), 0)} entries, built in"
+        f" {audit.get('build_seconds', '?')} s; {audit.get('tickets', '?')} measured tickets:", "",
+        *table(audit.get("runs") or [],
+               ["samples", "replay_ms_p50", "replay_ms_p99", "verified_ms_p50", "verified_ms_p99"]),
         "", "<details><summary>raw results</summary>", "", "```json",
         json.dumps(results, ensure_ascii=False, indent=1), "```", "</details>", "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + _kept_by_hand(out), encoding="utf-8")
+
+
+def write_profiles(summaries: list[Any], results: dict[str, Any], out: Path) -> None:
+    from bench.profile import RATE, render
+
+    run = results.get("profiled_run") or {}
+    heading = "\n".join([
+        "# Where the time goes: py-spy during an end-to-end run", "",
+        f"Written by `make bench` ({results['machine']['date']}): one extra end-to-end run"
+        f" ({run.get('tickets', '?')} tickets, {run.get('in_ledger', '?')} in the ledger,"
+        f" {run.get('tickets_per_second', '?')} tickets/s under the profiler), not counted in",
+        f"docs/benchmarks.md; py-spy `record --gil --nonblocking --rate {RATE}` on the busiest",
+        "processes of the measured runs. Only samples of the thread holding the GIL count, so",
+        "they show where the Python CPU goes (`samples / rate` ~ seconds of it); waiting on",
+        "PostgreSQL, Kafka or epoll is left out, and so is C code that releases the GIL.",
+        "`self`: the function was on top of the stack; `inclusive`: anywhere in it (our code",
+        "only). Paths are shortened to the package.",
+        *(["", f"py-spy problems: {run['error']}"] if run.get("error") else []),
+    ])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(summaries, heading), encoding="utf-8")

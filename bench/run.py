@@ -1,9 +1,21 @@
-"""``make bench``: start an isolated platform, measure, write docs/benchmarks.md.
+"""``make bench``: start an isolated platform, measure every figure of the performance issue
+side by side in one run, write docs/benchmarks.md (and docs/profiles/e2e.md).
 
-    python -m bench.run [--repeats 3] [--e2e-tickets 200] [--intake-requests 3000]
+    python -m bench.run [--repeats 3] [--e2e-tickets 200] [--intake-requests 2000] ...
 
 Every figure is the MEDIAN over ``--repeats`` runs; the individual runs are in the report too.
-Nothing here asserts on time: the report states what was measured.
+Nothing here asserts on time: the report states what was measured. In order:
+
+1. the platform idle (after a warm-up): CPU of its processes, Kafka's and PostgreSQL's;
+2. end to end (closed loop), with CPU per full ticket and the largest RSS of each process;
+3. one more end-to-end run under py-spy (the busiest processes), not counted;
+4. open loop at a fixed offered rate: submission -> TicketAssigned;
+5. intake alone at 32 in flight, the rest of the platform running;
+6. the backbone's write paths against the machine's limits, each repeat side by side:
+   group commit vs raw batched INSERTs, the outbox relay vs Kafka's ProducerPerformance;
+7. analytics rebuilt from the audit ledger the runs above filled;
+8. with the platform stopped: audit replay + verify on a ledger of ``--ledger-rows`` entries
+   (built once, in bulk, timed).
 """
 
 from __future__ import annotations
@@ -13,18 +25,37 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from backbone.settings import ServiceSettings
-from bench import e2e, intake_load, limits, machine, platform
-from bench.report import write_report
+from bench import (
+    analytics_rebuild,
+    audit_replay,
+    backbone_rates,
+    e2e,
+    intake_load,
+    limits,
+    machine,
+    open_loop,
+    platform,
+    procs,
+    profile,
+)
+from bench.report import write_profiles, write_report
 from tests.e2e.platform_harness import Platform
 
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmark's citizens are many made-up people; it measures the submission path, not
 # the per-citizen flood limit (which would otherwise throttle repeats of the same pool).
 BENCH_ENV = {"MINSHENG_CITIZEN_BURST": "100000", "MINSHENG_CITIZEN_RATE_PER_S": "100000"}
+PROFILED = 4  # processes under py-spy in the profiled run: the busiest of the measured runs
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def intake_processes(running: Platform) -> dict[str, int]:
@@ -33,53 +64,181 @@ def intake_processes(running: Platform) -> dict[str, int]:
             if name in running.processes("intake")}
 
 
+def ours(running: Platform) -> dict[str, int]:
+    return {name: proc.pid for name, proc in running.procs.items()}
+
+
+def infrastructure(settings: ServiceSettings) -> dict[str, int]:
+    """The Kafka broker and the PostgreSQL server (postmaster) the platform uses, by port."""
+    found = {}
+    for name, port in (("kafka", int(settings.kafka_bootstrap.rsplit(":", 1)[1])),
+                       ("postgresql", settings.pg_port)):
+        pid = procs.listening_pid(port)
+        if pid is not None:
+            found[name] = pid
+    return found
+
+
+def shares_infrastructure(infra: dict[str, int], own: dict[str, int]) -> list[str]:
+    """Other processes of this machine that talk to the same Kafka / PostgreSQL (a demo, other
+    work): their load is in Kafka's and PostgreSQL's CPU too."""
+    stats = procs.all_stats()
+    mine = set(infra.values()) | {os.getpid()}
+    for pid in list(infra.values()) + list(own.values()):
+        mine |= set(procs.descendants(pid, stats))
+    others = []
+    for pid in stats:
+        if pid in mine:
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "-m services." in cmd or "bench.run" in cmd or "pytest" in cmd:
+            others.append(f"{pid}: {cmd.strip()[:100]}")
+    return others
+
+
+def measure_idle(running: Platform, infra: dict[str, int], *, warmup_s: float, window_s: float,
+                 repeats: int) -> list[dict[str, Any]]:
+    say(f"idle: warm-up {warmup_s:.0f} s, then {repeats} x {window_s:.0f} s")
+    time.sleep(warmup_s)
+    runs = []
+    for i in range(repeats):
+        meter = procs.CpuMeter(ours(running) | infra).start()
+        time.sleep(window_s)
+        used = meter.stop()
+        pct = {name: round(100 * s / meter.wall_s, 2) for name, s in used.items()}
+        own = round(sum(v for k, v in pct.items() if k not in infra), 2)
+        runs.append({"seconds": round(meter.wall_s, 1), "ours_pct": own,
+                     **{f"{k}_pct": pct.get(k, float("nan")) for k in ("kafka", "postgresql")},
+                     "each_pct": {k: v for k, v in pct.items() if k not in infra}})
+        say(f"idle #{i + 1}: {runs[-1]}")
+    return runs
+
+
+def measure_e2e(running: Platform, endpoints: Any, infra: dict[str, int], *, tickets: int,
+                seed: int) -> dict[str, Any]:
+    meter = procs.CpuMeter(ours(running) | infra).start()
+    with procs.RssSampler(ours(running)) as rss:
+        got = asyncio.run(e2e.run(endpoints, tickets=tickets, seed=seed))
+    used = meter.stop()
+    full = max(1, got.in_ledger)
+    cpu_ms = {name: round(s * 1000 / full, 2) for name, s in used.items()}
+    own = {k: v for k, v in cpu_ms.items() if k not in infra}
+    return asdict(got) | {
+        "cpu_ms_per_ticket": round(sum(own.values()), 2),
+        "cpu_ms_per_ticket_with_infra": round(sum(cpu_ms.values()), 2),
+        "cpu_ms_each": own, "cpu_ms_infra": {k: cpu_ms.get(k) for k in infra},
+        "cpu_pct_of_machine": round(100 * sum(used.values()) / meter.wall_s / (os.cpu_count() or 1), 1),
+        "rss_max_mb": rss.max_mb}
+
+
+def busiest(e2e_runs: list[dict[str, Any]], n: int) -> list[str]:
+    total: dict[str, float] = {}
+    for run in e2e_runs:
+        for name, ms in run["cpu_ms_each"].items():
+            total[name] = total.get(name, 0.0) + ms
+    return sorted(total, key=lambda k: -total[k])[:n]
+
+
 def main(argv: list[str] | None = None) -> int:
     # a development platform's client: its development keys mint the tokens
     os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--e2e-tickets", type=int, default=200)
-    parser.add_argument("--intake-requests", type=int, default=3000)
+    parser.add_argument("--open-loop-rate", type=float, default=50.0)
+    parser.add_argument("--open-loop-seconds", type=float, default=20.0)
+    parser.add_argument("--intake-requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--store-events", type=int, default=10_000)
     parser.add_argument("--kafka-records", type=int, default=200_000)
     parser.add_argument("--pg-rows", type=int, default=50_000)
+    parser.add_argument("--ledger-rows", type=int, default=1_000_000)
+    parser.add_argument("--ledger-tickets", type=int, default=50)
+    parser.add_argument("--ledger-rounds", type=int, default=10)
+    parser.add_argument("--idle-warmup", type=float, default=20.0)
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--profiles", type=Path, default=ROOT / "docs" / "profiles" / "e2e.md")
     args = parser.parse_args(argv)
     # a terminated run still stops the platform it started (its processes are in their own
     # sessions and would outlive us)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    results: dict[str, object] = {"machine": machine.describe(), "args": vars(args) | {"out": str(args.out)}}
-    print(f"machine: {results['machine']}", file=sys.stderr)
+    began = time.monotonic()
+    results: dict[str, Any] = {"machine": machine.describe(),
+                               "args": {k: str(v) if isinstance(v, Path) else v
+                                        for k, v in vars(args).items()}}
+    say(f"machine: {results['machine']}")
+    base = ServiceSettings()
+    infra = infrastructure(base)
     with platform.running(BENCH_ENV) as running:
+        say(f"platform up in {time.monotonic() - began:.0f} s; infrastructure pids {infra}")
+        results["shared_with"] = shares_infrastructure(infra, ours(running))
         endpoints = platform.endpoints(running)
-        end_to_end = []
+        results["idle"] = measure_idle(running, infra, warmup_s=args.idle_warmup,
+                                       window_s=args.idle_seconds, repeats=args.repeats)
+        results["end_to_end"] = []
         for i in range(args.repeats):
-            got = asyncio.run(e2e.run(endpoints, tickets=args.e2e_tickets, seed=9000 + i))
-            print(f"end to end #{i + 1}: {got}", file=sys.stderr)
-            end_to_end.append(got)
-        intake = []
+            results["end_to_end"].append(measure_e2e(running, endpoints, infra,
+                                                     tickets=args.e2e_tickets, seed=9000 + i))
+            say(f"end to end #{i + 1}: {results['end_to_end'][-1]}")
+        if not args.no_profile:
+            names = busiest(results["end_to_end"], PROFILED)
+            say(f"profiled end-to-end run: py-spy on {names}")
+            folder = ROOT / ".data" / "bench" / "profiles"
+            with profile.Recorder({n: running.procs[n].pid for n in names}, folder) as recorder:
+                got = asyncio.run(e2e.run(endpoints, tickets=args.e2e_tickets, seed=9100))
+            results["profiled_run"] = asdict(got) | {"processes": names,
+                                                     "error": recorder.error.strip()}
+            write_profiles(recorder.summaries(), results, args.profiles)
+            say(f"profiles in {args.profiles} {recorder.error}")
+        results["open_loop"] = []
+        count = int(args.open_loop_rate * args.open_loop_seconds)
         for i in range(args.repeats):
-            bodies = intake_load.bodies(args.intake_requests, seed=7000 + i)
-            got = asyncio.run(intake_load.load(endpoints, bodies, concurrency=args.concurrency,
+            got = asyncio.run(open_loop.run(endpoints, intake_load.bodies(count, seed=5000 + i),
+                                            rate=args.open_loop_rate))
+            results["open_loop"].append(asdict(got))
+            say(f"open loop #{i + 1}: {got}")
+        results["intake"] = []
+        for i in range(args.repeats):
+            got = asyncio.run(intake_load.load(endpoints, intake_load.bodies(args.intake_requests, seed=7000 + i),
+                                               concurrency=args.concurrency,
                                                pids=intake_processes(running)))
-            print(f"intake #{i + 1}: {got}", file=sys.stderr)
-            intake.append(got)
-        size = e2e.envelope_size(end_to_end)
-        settings = ServiceSettings(pg_dbname=running.env["MINSHENG_PG_DBNAME"])
-        kafka = []
-        postgres = []
+            results["intake"].append(asdict(got))
+            say(f"intake #{i + 1}: {got}")
+        settings = base.model_copy(update={"pg_dbname": running.env["MINSHENG_PG_DBNAME"],
+                                           "topic_prefix": running.topic("")})
+        results |= {"backbone": [], "kafka": [], "postgres": []}
         for i in range(args.repeats):
-            kafka.append(limits.kafka_producer(running.topic(f"bench.producer-perf.{i}"),
-                                               records=args.kafka_records, record_bytes=size,
-                                               bootstrap=settings.kafka_bootstrap))
-            print(f"kafka #{i + 1}: {kafka[-1]}", file=sys.stderr)
-            postgres.append(limits.postgres_inserts(settings, rows=args.pg_rows, row_bytes=size))
-            print(f"postgres #{i + 1}: {postgres[-1]}", file=sys.stderr)
-    results |= {"end_to_end": [asdict(r) for r in end_to_end], "intake": [asdict(r) for r in intake],
-                "kafka": [asdict(r) for r in kafka], "postgres": [asdict(r) for r in postgres],
-                "envelope_bytes": size}
+            rates = backbone_rates.run(settings, args.store_events)
+            size = int(rates.get("message_bytes") or 250)
+            kafka = limits.kafka_producer(running.topic(f"bench.producer-perf.{i}"),
+                                          records=args.kafka_records, record_bytes=size,
+                                          bootstrap=settings.kafka_bootstrap)
+            pg = limits.postgres_inserts(settings, rows=args.pg_rows, row_bytes=size)
+            results["backbone"].append(rates)
+            results["kafka"].append(asdict(kafka))
+            results["postgres"].append(asdict(pg))
+            say(f"write paths #{i + 1}: {rates} / {kafka} / {pg}")
+        results["analytics_rebuild"] = []
+        for i in range(args.repeats):
+            got = analytics_rebuild.measure(running.url("audit"), running.env["MINSHENG_PG_DBNAME"])
+            results["analytics_rebuild"].append(asdict(got))
+            say(f"analytics rebuild #{i + 1}: {got}")
+    say(f"platform stopped; audit ledger of {args.ledger_rows:,} entries")
+    results["audit_replay"] = audit_replay.run(args.ledger_rows, tickets=args.ledger_tickets,
+                                               rounds=args.ledger_rounds, repeats=args.repeats)
+    say(f"audit replay: {results['audit_replay']}")
+    results["envelope_bytes"] = e2e.envelope_size(
+        [e2e.EndToEndRun(**{k: r[k] for k in e2e.EndToEndRun.__dataclass_fields__})
+         for r in results["end_to_end"]])
+    results["bench_minutes"] = round((time.monotonic() - began) / 60, 1)
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     write_report(results, args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    say(f"wrote {args.out} in {results['bench_minutes']} min")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 
@@ -10,7 +11,8 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    # the smallest value with at least p % of the values at or below it
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered) - 1e-9)))
     return ordered[rank - 1]
 
 

@@ -1,0 +1,100 @@
+"""Open loop: submissions at a fixed rate whatever the platform answers, and the latency from
+each submission to its TicketAssigned on the lifecycle topic.
+
+A closed loop (bench.e2e, bench.intake_load) slows down with the platform and hides a queue
+building up; here the i-th request is due at ``start + i / rate`` and its latency is counted
+from that moment (not from when it was sent), so a client or server that falls behind shows in
+the figures instead of lowering the offered rate (no coordinated omission).
+
+Only dispatch's own routing counts: a ticket the classifier is unsure of waits for a human
+dispatcher (nobody acts here), and a ticket merged into a case (并单) is not assigned on its
+own; both are in ``not_assigned``, not in the percentiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.e2e import LifecycleWatch
+from bench.intake_load import KEEPALIVE_S
+from bench.stats import percentile
+from tools.simulator.drive.settings import Endpoints
+
+
+@dataclass(frozen=True)
+class OpenLoopRun:
+    offered_per_s: float
+    submitted: int
+    accepted: int  # answered 2xx
+    assigned: int  # TicketAssigned seen within the wait
+    not_assigned: int
+    sent_late_ms_p99: float  # how late the client sent requests (its own lag)
+    submit_p50_ms: float  # the POST's own latency
+    submit_p99_ms: float
+    assign_p50_ms: float
+    assign_p99_ms: float
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def schedule(count: int, rate: float) -> list[float]:
+    """Offsets (s) at which the requests are due."""
+    return [i / rate for i in range(count)]
+
+
+async def settle(count, *, want: int, wait_s: float, quiet_s: float = 10.0) -> None:
+    """Wait until ``count()`` reaches ``want``, or stops growing for ``quiet_s`` (tickets left
+    to a human dispatcher never come), at most ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    last, changed = count(), time.monotonic()
+    while last < want and time.monotonic() < deadline and time.monotonic() - changed < quiet_s:
+        await asyncio.sleep(0.2)
+        now = count()
+        if now != last:
+            last, changed = now, time.monotonic()
+
+
+async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
+              wait_s: float = 60.0) -> OpenLoopRun:
+    watch = LifecycleWatch(endpoints)
+    await watch.start()
+    due_at: dict[str, float] = {}
+    posts: list[float] = []
+    late: list[float] = []
+    errors: dict[str, int] = {}
+    headers = endpoints.bearer("channel_adapter", sub="bench-adapter")
+    limits = httpx.Limits(max_connections=1000, keepalive_expiry=KEEPALIVE_S)
+    async with httpx.AsyncClient(base_url=endpoints.intake, headers=headers, timeout=60,
+                                 limits=limits) as client:
+        async def submit(body: dict, due: float) -> None:
+            late.append((time.perf_counter() - due) * 1000)
+            try:
+                response = await client.post("/v1/requests", json=body)
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                return
+            if response.status_code >= 300:
+                errors[f"http_{response.status_code}"] = errors.get(f"http_{response.status_code}", 0) + 1
+                return
+            posts.append((time.perf_counter() - due) * 1000)
+            due_at[str(response.json()["ticket_id"])] = due
+
+        began = time.perf_counter()
+        tasks = []
+        for body, offset in zip(payloads, schedule(len(payloads), rate), strict=True):
+            delay = began + offset - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(submit(body, began + offset)))
+        await asyncio.gather(*tasks)
+    await settle(lambda: len(set(due_at) & set(watch.assigned_at)), want=len(due_at),
+                 wait_s=wait_s)
+    await watch.stop()
+    waits = [(watch.assigned_at[t] - due) * 1000 for t, due in due_at.items() if t in watch.assigned_at]
+    return OpenLoopRun(rate, len(payloads), len(due_at), len(waits), len(due_at) - len(waits),
+                       round(percentile(late, 99), 1), round(percentile(posts, 50), 1),
+                       round(percentile(posts, 99), 1), round(percentile(waits, 50), 1),
+                       round(percentile(waits, 99), 1), errors)

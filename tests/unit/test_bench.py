@@ -1,0 +1,161 @@
+"""The bench's pure parts: /proc parsing, the open loop's schedule, py-spy summaries, stats and
+the report's summary rows (one per figure of the performance issue, the median last)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from bench import procs
+from bench.open_loop import schedule
+from bench.profile import frame_name, package, summarise
+from bench.report import BY_HAND, med_each, num, summary, summary_table, write_report
+from bench.stats import median, percentile
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_line(pid: int, ppid: int, utime: int, stime: int, cutime: int, cstime: int,
+              rss_pages: int, comm: str = "python") -> str:
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+    # utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss ...
+    return (f"{pid} ({comm}) S {ppid} 1 1 0 -1 4194304 10 0 0 0 {utime} {stime} {cutime} "
+            f"{cstime} 20 0 4 0 100 1000000 {rss_pages} 18446744073709551615 0 0 0")
+
+
+def test_parse_stat_reads_cpu_children_and_rss_even_with_odd_names():
+    s = procs.parse_stat(stat_line(42, 7, 100, 50, 30, 20, 256, comm="a (b) c"))
+    assert (s.pid, s.ppid) == (42, 7)
+    assert math.isclose(s.own_s, 150 / TICK)
+    assert math.isclose(s.children_s, 50 / TICK)
+    assert s.rss_bytes == 256 * procs.PAGE
+
+
+def test_a_tree_counts_live_descendants_and_reaped_children():
+    stats = {p.pid: p for p in (procs.parse_stat(stat_line(1, 0, 100, 0, 40, 0, 10)),
+                                procs.parse_stat(stat_line(2, 1, 10, 0, 0, 0, 5)),
+                                procs.parse_stat(stat_line(3, 2, 5, 0, 0, 0, 5)),
+                                procs.parse_stat(stat_line(4, 99, 1000, 0, 0, 0, 5)))}
+    assert sorted(procs.descendants(1, stats)) == [1, 2, 3]
+    assert math.isclose(procs.tree_cpu_s(1, stats), (100 + 40 + 10 + 5) / TICK)
+    assert procs.tree_rss_bytes(1, stats) == 20 * procs.PAGE
+    assert procs.tree_cpu_s(77, stats) == 0.0
+
+
+def test_listening_inodes_finds_the_port_in_listen_state_only():
+    lines = [
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+        "   0: 0100007F:4A64 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 5551 1",
+        "   1: 0100007F:4A64 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  0 0 5552 1",
+        "   2: 0100007F:D888 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 5553 1",
+    ]
+    assert procs.listening_inodes(lines, 0x4A64) == {"5551"}
+    assert procs.listening_inodes(lines, 55432) == {"5553"}
+
+
+def test_this_process_is_measurable():
+    meter = procs.CpuMeter({"me": os.getpid()}).start()
+    sum(i * i for i in range(200_000))
+    assert meter.stop()["me"] >= 0
+    with procs.RssSampler({"me": os.getpid()}, every=0.01) as rss:
+        pass
+    assert rss.max_mb["me"] > 1
+
+
+def test_the_open_loop_is_due_at_fixed_intervals_whatever_happens():
+    assert schedule(4, 50) == [0.0, 0.02, 0.04, 0.06]
+    assert schedule(0, 50) == []
+
+
+def test_profile_summary_folds_lines_and_counts_self_and_inclusive():
+    lines = [
+        "<module> (services/x/__main__.py:3);run (asyncio/base_events.py:640);"
+        "handle (/work/main/services/x/consumer.py:42) 6",
+        "<module> (services/x/__main__.py:3);run (asyncio/base_events.py:640);"
+        "handle (/work/main/services/x/consumer.py:57);"
+        "execute (/work/main/.venv/lib/python3.11/site-packages/psycopg/cursor.py:97) 4",
+        "garbage",
+    ]
+    s = summarise("x", lines, top=3)
+    assert s.samples == 10
+    assert s.top_self == [("handle (services/x/consumer.py)", 6), ("execute (psycopg/cursor.py)", 4)]
+    assert s.top_inclusive == [("handle (services/x/consumer.py)", 10)]  # our code only
+    assert s.by_package == [("services/x", 6), ("psycopg", 4)]
+    assert package("select (selectors.py)") == "selectors"
+    assert package("f (backbone/store.py)") == "backbone"
+    assert frame_name("select (/usr/lib/python3.11/selectors.py:468)") == "select (selectors.py)"
+
+
+def test_stats():
+    assert percentile([], 99) != percentile([], 99)  # NaN
+    assert percentile(list(range(1, 101)), 99) == 99
+    assert percentile([5.0], 50) == 5.0
+    assert percentile(list(range(1, 201)), 99) == 198
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert median([3, 1, 2]) == 2
+
+
+def results() -> dict:
+    e2e = [{"tickets_per_second": t, "cpu_ms_per_ticket": c, "cpu_ms_per_ticket_with_infra": c + 10,
+            "cpu_ms_each": {"intake": c / 2, "dispatch": c / 2},
+            "cpu_ms_infra": {"kafka": 4, "postgresql": 6}, "rss_max_mb": {"intake": 90, "dispatch": r}}
+           for t, c, r in ((90, 14, 120), (110, 10, 160), (120, 11, 140))]
+    return {
+        "machine": {"nproc": 2, "memory_gib": 8, "cpu": "x", "python": "3.11", "kernel": "k",
+                    "date": "2026-12-05 15:00 UTC", "load_average_1m": 0.1},
+        "args": {"repeats": 3, "concurrency": 32},
+        "end_to_end": e2e,
+        "open_loop": [{"offered_per_s": 50.0, "assign_p50_ms": p, "assign_p99_ms": 3 * p} for p in (40, 60, 50)],
+        "intake": [{"per_second": 600, "p99_ms": 80}],
+        "backbone": [{"relay_messages_per_s": 20_000, "store_appends_per_s": 5_000,
+                      "store_mean_commands_per_transaction": 100, "message_bytes": 200}],
+        "kafka": [{"per_second": 30_000}],
+        "postgres": [{"rows_per_second": 20_000}],
+        "audit_replay": {"rows": 1_000_000, "runs": [{"verified_ms_p99": 4.0}, {"verified_ms_p99": 6.0},
+                                                     {"verified_ms_p99": 4.5}]},
+        "analytics_rebuild": [{"events_per_second": 50_000}],
+        "idle": [{"ours_pct": 2.0, "kafka_pct": 1.0, "postgresql_pct": 0.5}],
+    }
+
+
+def test_summary_has_one_row_per_figure_of_the_issue_with_medians_and_verdicts():
+    rows = summary(results())
+    assert [r.figure.split(",")[0].split(":")[0] for r in rows] == [
+        "end to end", "CPU per full ticket", "the same with Kafka and PostgreSQL",
+        "open loop at 50 tickets/s offered", "intake alone", "relay", "event store", "audit",
+        "analytics rebuild from the ledger", "RSS per service process under load",
+        "whole platform idle CPU"]
+    by = {r.figure.split(",")[0].split(":")[0]: r for r in rows}
+    assert (by["end to end"].value, by["end to end"].met) == ("110.0", True)
+    assert by["CPU per full ticket"].value.startswith("11.0 ms (")
+    assert by["the same with Kafka and PostgreSQL"].value == "21.0 ms (kafka 4.0, postgresql 6.0)"
+    assert by["open loop at 50 tickets/s offered"].value == "50.0 / 150.0 ms"
+    assert by["relay"].value == "0.67" and by["relay"].met
+    assert by["event store"].value == "0.25" and by["event store"].met is False
+    assert by["audit"].value == "4.50 ms" and by["audit"].met
+    assert by["RSS per service process under load"].value == "largest 140.0 MB (dispatch)"
+    assert by["whole platform idle CPU"].met
+
+
+def test_summary_says_not_measured_when_a_figure_is_missing():
+    rows = summary({"args": {}})
+    assert all(r.met is None for r in rows)
+    table = summary_table(rows)
+    assert table[0].endswith("| median |")
+    assert all(line.count("|") == 5 for line in table)
+
+
+def test_helpers():
+    assert num(1234.56) == "1,234.6" and num(float("nan")) == "n/a" and num(99.6, 0) == "100"
+    assert med_each([{"x": {"a": 1}}, {"x": {"a": 3, "b": 2}}], "x") == {"a": 2, "b": 2}
+
+
+def test_the_report_keeps_what_was_measured_by_hand(tmp_path: Path):
+    out = tmp_path / "benchmarks.md"
+    out.write_text(f"old figures\n{BY_HAND}\n## by hand\nkept\n", encoding="utf-8")
+    write_report(results(), out)
+    text = out.read_text(encoding="utf-8")
+    assert "old figures" not in text
+    assert text.rstrip().endswith("kept")
+    assert "| end to end, full tickets/s (submitted → rated → in the ledger) | ≥ 100 | yes | 110.0 |" in text
