@@ -1,5 +1,5 @@
-"""python -m tools.recognition generate | train | evaluate | cost | demo-month | export-labels
-(docs/recognition.md)."""
+"""python -m tools.recognition generate | train | evaluate | cost | demo-month | demo-figures |
+export-labels (docs/recognition.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo-month", help="county and routing on the simulator's demo month")
     demo.add_argument("--with-city", action="store_true",
                       help="with the simulated city's estates and roads as operator landmarks")
+    figures = sub.add_parser("demo-figures", help="on a running platform (make up): county 未知 "
+                                                  "in analytics, tickets a dispatcher routed")
+    figures.add_argument("--analytics", help="analytics' URL (default: the local platform's)")
+    figures.add_argument("--audit", help="audit's URL (default: the local platform's)")
+    figures.add_argument("--json", action="store_true", help="all figures as JSON")
     sub.add_parser("simulator-landmarks", help="print the simulated city as a landmark file")
     export = sub.add_parser("export-labels", help="dispatchers' labels from dispatch's read "
                                                   "model -> data/dispatcher_labels.jsonl")
@@ -35,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "demo-month":
         from tools.recognition.demo_month import demo_month
         print(demo_month(with_city=args.with_city))
+    elif args.command == "demo-figures":
+        import json
+
+        from tools.recognition.demo_figures import render, run
+        found = run(args.analytics, args.audit)
+        print(json.dumps(found, ensure_ascii=False, indent=1) if args.json else render(found))
     elif args.command == "simulator-landmarks":
         import json
 
