@@ -8,6 +8,7 @@ show what the ledger read and the facts' INSERTs add.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone import auth
 from backbone.store import ensure_database
+from bench.profile import cprofile
 from services.analytics.adapters.ledger import ledger_entries
 from services.analytics.application.rebuild import fold_envelopes, rebuild
 from services.analytics.entrypoints.consumer import CONSUMER
@@ -33,22 +35,45 @@ class RebuildRun:
     fold_only_events_per_second: float
 
 
-def measure(audit_url: str, pg_dbname: str) -> RebuildRun:
+def _settings(pg_dbname: str) -> tuple[AnalyticsSettings, str]:
     settings = AnalyticsSettings(pg_dbname=pg_dbname, pg_schema=f"bench_rebuild_{uuid.uuid4().hex[:8]}")
-    token = auth.mint(settings, sub="bench-rebuild", role="auditor", ttl_s=3600)
+    return settings, auth.mint(settings, sub="bench-rebuild", role="auditor", ttl_s=3600)
+
+
+def _drop(settings: AnalyticsSettings) -> None:
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(settings.schema)))
+
+
+def profiled(audit_url: str, pg_dbname: str, limit: int | None = None) -> str:
+    """One more rebuild (ledger read, fold, INSERTs) under cProfile, for docs/profiles."""
+    settings, token = _settings(pg_dbname)
+    try:
+        ensure_database(settings)
+        with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
+            return cprofile(f"analytics rebuild from the ledger ({limit or 'all'} entries at most)",
+                            lambda: rebuild(pool, settings.schema, CONSUMER,
+                                            itertools.islice(ledger_entries(audit_url, token), limit)))
+    finally:
+        _drop(settings)
+
+
+def measure(audit_url: str, pg_dbname: str, limit: int | None = None) -> RebuildRun:
+    """Rebuild from the ledger's first ``limit`` entries (all when None)."""
+    settings, token = _settings(pg_dbname)
     try:
         ensure_database(settings)
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
             began = time.perf_counter()
-            done = rebuild(pool, settings.schema, CONSUMER, ledger_entries(audit_url, token))
+            done = rebuild(pool, settings.schema, CONSUMER,
+                           itertools.islice(ledger_entries(audit_url, token), limit))
             seconds = time.perf_counter() - began
-        envelopes = list(ledger_entries(audit_url, token))
+        envelopes = list(itertools.islice(ledger_entries(audit_url, token), limit))
         began = time.perf_counter()
         fold_envelopes(envelopes)
         fold_s = time.perf_counter() - began
     finally:
-        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
-            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(settings.schema)))
+        _drop(settings)
     return RebuildRun(done.envelopes, done.facts, round(seconds, 2),
                       round(done.envelopes / max(seconds, 1e-9)),
                       round(len(envelopes) / max(fold_s, 1e-9)))

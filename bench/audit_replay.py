@@ -31,6 +31,7 @@ from minsheng.v1 import dispatch_events_pb2 as de
 from backbone import events
 from backbone.auth import Principal
 from backbone.store import ensure_database
+from bench.profile import cprofile
 from services.audit.bootstrap import build_parts
 from services.audit.domain.chain import ChainHead, link_entry
 from services.audit.settings import AuditSettings
@@ -203,13 +204,15 @@ def run(rows: int, *, tickets: int = 50, rounds: int = 20, repeats: int = 3,
     build_s = time.perf_counter() - began
     try:
         runs = [measure(settings, codes, rounds) for _ in range(repeats)]
+        profiled = cprofile(f"audit replay + verify, {len(codes)} tickets once, {rows:,}-entry ledger",
+                            lambda: measure(settings, codes, 1))
     finally:
         if not keep:
             with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
     return {"rows": rows, "tickets": tickets, "events_per_ticket": EVENTS_PER_TICKET,
             "build_seconds": round(build_s, 1),
-            "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs]}
+            "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs], "profile": profiled}
 
 
 def main() -> None:

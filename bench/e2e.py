@@ -64,6 +64,7 @@ class LifecycleWatch:
     def __init__(self, endpoints: Endpoints):
         self.endpoints = endpoints
         self.assigned_at: dict[str, float] = {}
+        self.last_type: dict[str, str] = {}  # each ticket's latest event type
         self.sizes: list[int] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -87,6 +88,7 @@ class LifecycleWatch:
                 event = decode(message.value)
             except Exception:
                 continue
+            self.last_type[event.ticket_id] = event.event_type
             if event.event_type == "TicketAssigned":
                 self.assigned_at.setdefault(event.ticket_id, time.perf_counter())
 

@@ -38,6 +38,7 @@ class OpenLoopRun:
     assign_p50_ms: float
     assign_p99_ms: float
     errors: dict[str, int] = field(default_factory=dict)
+    not_assigned_last_event: dict[str, int] = field(default_factory=dict)  # where they stopped
 
 
 def schedule(count: int, rate: float) -> list[float]:
@@ -93,8 +94,12 @@ async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
     await settle(lambda: len(set(due_at) & set(watch.assigned_at)), want=len(due_at),
                  wait_s=wait_s)
     await watch.stop()
+    stopped: dict[str, int] = {}
+    for ticket in set(due_at) - set(watch.assigned_at):
+        last = watch.last_type.get(ticket, "nothing seen")
+        stopped[last] = stopped.get(last, 0) + 1
     waits = [(watch.assigned_at[t] - due) * 1000 for t, due in due_at.items() if t in watch.assigned_at]
     return OpenLoopRun(rate, len(payloads), len(due_at), len(waits), len(due_at) - len(waits),
                        round(percentile(late, 99), 1), round(percentile(posts, 50), 1),
                        round(percentile(posts, 99), 1), round(percentile(waits, 50), 1),
-                       round(percentile(waits, 99), 1), errors)
+                       round(percentile(waits, 99), 1), errors, stopped)

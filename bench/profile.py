@@ -8,14 +8,19 @@ py-spy's raw output is one collapsed stack a line, ``frame;frame;...;leaf count`
 
 from __future__ import annotations
 
+import cProfile
+import io
 import os
+import pstats
 import shutil
 import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RATE = 67  # samples/s per process; odd so it does not beat with 50 or 100 ms timers
 
@@ -92,6 +97,21 @@ def render(summaries: list[Summary], heading: str) -> str:
         out += ["", "| inclusive % | our function (file) |", "|---|---|"]
         out += [f"| {100 * n / max(1, s.samples):.1f} | `{name}` |" for name, n in s.top_inclusive]
         out.append("")
+    return "\n".join(out)
+
+
+def cprofile(title: str, fn: Callable[[], Any], top: int = 20) -> str:
+    """``fn()`` under cProfile (this thread only): the top functions by own time and by
+    cumulative time, as a markdown section with paths shortened."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    out = [f"## {title}", ""]
+    for order in ("tottime", "cumulative"):
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(order).print_stats(top)
+        body = text.getvalue()
+        at = body.find("   ncalls")
+        out += [f"By {order}:", "", "```", body[at:].rstrip() if at >= 0 else body.strip(), "```", ""]
     return "\n".join(out)
 
 

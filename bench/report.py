@@ -73,7 +73,8 @@ def summary(results: dict[str, Any]) -> list[Row]:
     p50, p99 = med_of(ol, "assign_p50_ms"), med_of(ol, "assign_p99_ms")
     rows.append(Row(f"open loop at {num(rate, 0)} tickets/s offered: submission → TicketAssigned p50 / p99",
                     "< 100 ms / < 300 ms", _check(p99, lambda v: p50 < 100 and v < 300),
-                    f"{num(p50)} / {num(p99)} ms"))
+                    f"{num(p50)} / {num(p99)} ms (routed by dispatch: {num(med_of(ol, 'assigned'), 0)}"
+                    f" of {num(med_of(ol, 'submitted'), 0)})"))
     intake = results.get("intake") or []
     per_s, ip99 = med_of(intake, "per_second"), med_of(intake, "p99_ms")
     concurrency = results.get("args", {}).get("concurrency", 32)
@@ -235,7 +236,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         *table(results.get("open_loop") or [],
                ["offered_per_s", "submitted", "accepted", "assigned", "not_assigned",
                 "sent_late_ms_p99", "submit_p50_ms", "submit_p99_ms", "assign_p50_ms",
-                "assign_p99_ms", "errors"]),
+                "assign_p99_ms", "errors", "not_assigned_last_event"]),
         "", "Intake:", "",
         *table(results.get("intake") or [],
                ["requests", "ok", "seconds", "per_second", "p50_ms", "p99_ms", "cpu_ms",
@@ -278,3 +279,14 @@ def write_profiles(summaries: list[Any], results: dict[str, Any], out: Path) -> 
     ])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(summaries, heading), encoding="utf-8")
+
+
+def write_cprofiles(profiles: dict[str, str], results: dict[str, Any], folder: Path) -> None:
+    """docs/profiles/<name>.md: the in-process measurements under cProfile (one extra pass)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in profiles.items():
+        (folder / f"{name}.md").write_text(
+            f"# Where the time goes: {name} (cProfile)\n\nWritten by `make bench`"
+            f" ({results['machine']['date']}): one extra pass after the measured ones, under"
+            " cProfile (which slows Python code down, so compare the rows with each other, not"
+            " with the report's figures).\n\n" + text + "\n", encoding="utf-8")

@@ -1,5 +1,5 @@
 """``make bench``: start an isolated platform, measure every figure of the performance issue
-side by side in one run, write docs/benchmarks.md (and docs/profiles/e2e.md).
+side by side in one run, write docs/benchmarks.md and docs/profiles/*.md.
 
     python -m bench.run [--repeats 3] [--e2e-tickets 200] [--intake-requests 2000] ...
 
@@ -44,7 +44,7 @@ from bench import (
     procs,
     profile,
 )
-from bench.report import write_profiles, write_report
+from bench.report import write_cprofiles, write_profiles, write_report
 from tests.e2e.platform_harness import Platform
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-events", type=int, default=10_000)
     parser.add_argument("--kafka-records", type=int, default=200_000)
     parser.add_argument("--pg-rows", type=int, default=50_000)
+    parser.add_argument("--rebuild-events", type=int, default=40_000,
+                        help="analytics rebuilds from the ledger's first N entries")
     parser.add_argument("--ledger-rows", type=int, default=1_000_000)
     parser.add_argument("--ledger-tickets", type=int, default=50)
     parser.add_argument("--ledger-rounds", type=int, default=10)
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"machine: {results['machine']}")
     base = ServiceSettings()
     infra = infrastructure(base)
+    profiles: dict[str, str] = {}
     with platform.running(BENCH_ENV) as running:
         say(f"platform up in {time.monotonic() - began:.0f} s; infrastructure pids {infra}")
         results["shared_with"] = shares_infrastructure(infra, ours(running))
@@ -225,12 +228,17 @@ def main(argv: list[str] | None = None) -> int:
             say(f"write paths #{i + 1}: {rates} / {kafka} / {pg}")
         results["analytics_rebuild"] = []
         for i in range(args.repeats):
-            got = analytics_rebuild.measure(running.url("audit"), running.env["MINSHENG_PG_DBNAME"])
+            got = analytics_rebuild.measure(running.url("audit"), running.env["MINSHENG_PG_DBNAME"],
+                                            limit=args.rebuild_events)
             results["analytics_rebuild"].append(asdict(got))
             say(f"analytics rebuild #{i + 1}: {got}")
+        if not args.no_profile:
+            profiles["analytics-rebuild"] = analytics_rebuild.profiled(
+                running.url("audit"), running.env["MINSHENG_PG_DBNAME"], limit=args.rebuild_events)
     say(f"platform stopped; audit ledger of {args.ledger_rows:,} entries")
     results["audit_replay"] = audit_replay.run(args.ledger_rows, tickets=args.ledger_tickets,
                                                rounds=args.ledger_rounds, repeats=args.repeats)
+    profiles["audit-replay"] = results["audit_replay"].pop("profile")
     say(f"audit replay: {results['audit_replay']}")
     results["envelope_bytes"] = e2e.envelope_size(
         [e2e.EndToEndRun(**{k: r[k] for k in e2e.EndToEndRun.__dataclass_fields__})
@@ -238,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     results["bench_minutes"] = round((time.monotonic() - began) / 60, 1)
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     write_report(results, args.out)
+    if not args.no_profile:
+        write_cprofiles(profiles, results, args.profiles.parent)
     say(f"wrote {args.out} in {results['bench_minutes']} min")
     return 0
 
