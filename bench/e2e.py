@@ -65,6 +65,7 @@ class LifecycleWatch:
         self.endpoints = endpoints
         self.assigned_at: dict[str, float] = {}
         self.last_type: dict[str, str] = {}  # each ticket's latest event type
+        self.queued_at: dict[str, float] = {}  # left to a human dispatcher (classifier unsure)
         self.sizes: list[int] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -91,6 +92,8 @@ class LifecycleWatch:
             self.last_type[event.ticket_id] = event.event_type
             if event.event_type == "TicketAssigned":
                 self.assigned_at.setdefault(event.ticket_id, time.perf_counter())
+            elif event.event_type == "TicketQueuedForDispatcher":
+                self.queued_at.setdefault(event.ticket_id, time.perf_counter())
 
     async def stop(self) -> None:
         if self._task:

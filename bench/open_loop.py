@@ -7,13 +7,16 @@ from that moment (not from when it was sent), so a client or server that falls b
 the figures instead of lowering the offered rate (no coordinated omission).
 
 Only dispatch's own routing counts: a ticket the classifier is unsure of waits for a human
-dispatcher (nobody acts here), and a ticket merged into a case (并单) is not assigned on its
-own; both are in ``not_assigned``, not in the percentiles.
+dispatcher (TicketQueuedForDispatcher; nobody acts here), and a ticket merged into a case
+(并单) is not assigned on its own; both are in ``not_assigned``, not in the assignment
+percentiles. ``decided_*`` is the latency to dispatch's decision either way (assigned or
+queued for a human).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +40,8 @@ class OpenLoopRun:
     submit_p99_ms: float
     assign_p50_ms: float
     assign_p99_ms: float
+    decided_p50_ms: float = float("nan")  # to dispatch's decision: assigned, or queued for a human
+    decided_p99_ms: float = float("nan")
     errors: dict[str, int] = field(default_factory=dict)
     not_assigned_last_event: dict[str, int] = field(default_factory=dict)  # where they stopped
 
@@ -91,7 +96,8 @@ async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(submit(body, began + offset)))
         await asyncio.gather(*tasks)
-    await settle(lambda: len(set(due_at) & set(watch.assigned_at)), want=len(due_at),
+    await settle(lambda: len(set(due_at) & (set(watch.assigned_at) | set(watch.queued_at))),
+                 want=len(due_at),
                  wait_s=wait_s)
     await watch.stop()
     stopped: dict[str, int] = {}
@@ -99,7 +105,10 @@ async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
         last = watch.last_type.get(ticket, "nothing seen")
         stopped[last] = stopped.get(last, 0) + 1
     waits = [(watch.assigned_at[t] - due) * 1000 for t, due in due_at.items() if t in watch.assigned_at]
+    decided = [(min(watch.assigned_at.get(t, math.inf), watch.queued_at.get(t, math.inf)) - due) * 1000
+               for t, due in due_at.items() if t in watch.assigned_at or t in watch.queued_at]
     return OpenLoopRun(rate, len(payloads), len(due_at), len(waits), len(due_at) - len(waits),
                        round(percentile(late, 99), 1), round(percentile(posts, 50), 1),
                        round(percentile(posts, 99), 1), round(percentile(waits, 50), 1),
-                       round(percentile(waits, 99), 1), errors, stopped)
+                       round(percentile(waits, 99), 1), round(percentile(decided, 50), 1),
+                       round(percentile(decided, 99), 1), errors, stopped)

@@ -177,8 +177,9 @@ bench runs.
 - **Open loop**: simulator requests POSTed at a fixed rate whatever the answers (request i is
   due at start + i/rate; its latency counts from then, so a queue building up shows); latency
   to the ticket's first TicketAssigned on the lifecycle topic. Tickets left to a human
-  dispatcher (the classifier was unsure) or merged into a case are counted in `not_assigned`,
-  not in the percentiles.
+  dispatcher (TicketQueuedForDispatcher: the classifier was unsure; nobody acts on them here)
+  or merged into a case are counted in `not_assigned`, not in the percentiles; `decided_*` is
+  the latency to dispatch's decision either way (assigned or queued).
 - **Intake**: simulator requests (every channel, no pictures) with a fixed number in flight
   while the rest of the platform handles what intake publishes; `cpu_ms` is the CPU of
   intake's processes per submission.
@@ -236,7 +237,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         *table(results.get("open_loop") or [],
                ["offered_per_s", "submitted", "accepted", "assigned", "not_assigned",
                 "sent_late_ms_p99", "submit_p50_ms", "submit_p99_ms", "assign_p50_ms",
-                "assign_p99_ms", "errors", "not_assigned_last_event"]),
+                "assign_p99_ms", "decided_p50_ms", "decided_p99_ms", "errors",
+                "not_assigned_last_event"]),
         "", "Intake:", "",
         *table(results.get("intake") or [],
                ["requests", "ok", "seconds", "per_second", "p50_ms", "p99_ms", "cpu_ms",
