@@ -51,6 +51,10 @@ CITIZEN_KID_PREFIX = "citizen-"
 # A service that calls others on its own behalf (the notifier, say) may hold a key of its own
 # whose kid starts so; verifiers accept such a kid for role "system" only.
 SERVICE_KID_PREFIX = "service-"
+# Feedback's rating links: a key of feedback's own, whose tokens verifiers accept only as a
+# rating link (role citizen, scoped to one ticket with `tkt`) through `Verifier.verify_link`;
+# as a bearer token for any other operation they are refused.
+RATING_LINK_KID_PREFIX = "rating-link-"
 DEV_KID_SUFFIX = "-dev"  # development keys' ids end so; production refuses them
 STAFF_TTL_S = 8 * 3600
 LEGACY_MESSAGE = "legacy ms1 token format is no longer accepted"
@@ -172,10 +176,12 @@ def write_jwks(path: Path, private_keys: Iterable[Path], extra_public: Iterable[
 
 
 def ensure_dev_keys(directory: Path | None = None) -> Path:
-    """Development keys (identity-dev, citizen-dev) and their JWKS; idempotent."""
+    """Development keys (identity-dev, citizen-dev, rating-link-dev) and their JWKS;
+    idempotent."""
     directory = directory or dev_keys_dir()
     pems = [keygen(directory, "identity" + DEV_KID_SUFFIX),
-            keygen(directory, "citizen" + DEV_KID_SUFFIX)]
+            keygen(directory, "citizen" + DEV_KID_SUFFIX),
+            keygen(directory, "rating-link" + DEV_KID_SUFFIX)]
     jwks = directory / "jwks.json"
     if not jwks.exists() or set(_kids_in(jwks)) != {kid_of(p) for p in pems}:
         write_jwks(jwks, pems)
@@ -205,7 +211,8 @@ class Issuer:
 
     def mint(self, *, sub: str, role: str, unit: str = "", ttl_s: int | None = None,
              ticket: str = "", audience: Iterable[str] | None = None,
-             now: float | None = None, jti: str | None = None) -> str:
+             now: float | None = None, jti: str | None = None,
+             extra: dict[str, Any] | None = None) -> str:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         if role == "unit" and not unit:
@@ -214,11 +221,13 @@ class Issuer:
             raise ValueError("a citizen key signs citizen tokens only")
         if self.kid.startswith(SERVICE_KID_PREFIX) and role != "system":
             raise ValueError("a service key signs system tokens only")
+        if self.kid.startswith(RATING_LINK_KID_PREFIX) and (role != "citizen" or not ticket):
+            raise ValueError("a rating-link key signs citizen tokens scoped to a ticket only")
         issued = int(now if now is not None else time.time())
         claims = {"iss": ISSUER, "aud": list(audience or SERVICES), "sub": sub, "role": role,
                   "unit": unit, "iat": issued,
                   "exp": issued + (ttl_s if ttl_s is not None else self.default_ttl_s),
-                  "jti": jti or uuid.uuid4().hex, "tkt": ticket}
+                  "jti": jti or uuid.uuid4().hex, "tkt": ticket, **(extra or {})}
         return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
 
 
@@ -368,7 +377,30 @@ class Verifier:
             raise AuthError("token revoked (logged out)")
         return principal
 
+    def verify_link(self, token: str) -> dict[str, Any]:
+        """The claims of a rating-link token (signed with a `rating-link-` key, role citizen,
+        scoped to a ticket); its expiry is the caller's to judge (on its own clock). Any other
+        token: AuthError."""
+        kid, claims = self._decode(token.strip())
+        if not kid.startswith(RATING_LINK_KID_PREFIX):
+            raise AuthError("not a rating-link token")
+        return claims
+
     def _check(self, token: str) -> Principal:
+        kid, claims = self._decode(token)
+        if kid.startswith(RATING_LINK_KID_PREFIX):
+            raise AuthError("a rating-link token is good for its rating link only")
+        try:
+            expires_at = float(claims["exp"])
+        except (TypeError, ValueError):
+            raise AuthError("malformed token") from None
+        return Principal(sub=str(claims["sub"]), role=claims["role"],
+                         unit=str(claims.get("unit") or ""),
+                         ticket=str(claims.get("tkt") or ""), jti=str(claims["jti"]),
+                         expires_at=expires_at)
+
+    def _decode(self, token: str) -> tuple[str, dict[str, Any]]:
+        """(kid, claims) of a token whose signature, issuer, audience and key rules hold."""
         if token.startswith("ms1."):
             raise AuthError(LEGACY_MESSAGE)
         try:
@@ -403,13 +435,9 @@ class Verifier:
             raise AuthError("a citizen key may sign citizen tokens only")
         if kid.startswith(SERVICE_KID_PREFIX) and role != "system":
             raise AuthError("a service key may sign system tokens only")
-        try:
-            expires_at = float(claims["exp"])
-        except (TypeError, ValueError):
-            raise AuthError("malformed token") from None
-        return Principal(sub=str(claims["sub"]), role=role, unit=str(claims.get("unit") or ""),
-                         ticket=str(claims.get("tkt") or ""), jti=str(claims["jti"]),
-                         expires_at=expires_at)
+        if kid.startswith(RATING_LINK_KID_PREFIX) and (role != "citizen" or not claims.get("tkt")):
+            raise AuthError("a rating-link key may sign ticket-scoped citizen tokens only")
+        return kid, claims
 
 
 def _in_development(settings: Any) -> bool:

@@ -3,6 +3,7 @@ projection and timer. No I/O at import."""
 
 from __future__ import annotations
 
+from backbone import auth
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer
 from backbone.group_commit import GroupCommitter
@@ -12,6 +13,7 @@ from backbone.rate_limits import SharedRateLimits
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
+from backbone.wakeup import Nudge
 from services.feedback.adapters import read_models
 from services.feedback.adapters.own_log import OwnLogProjection
 from services.feedback.adapters.registry import load_registry
@@ -35,7 +37,7 @@ from services.feedback.entrypoints import (
     timers,
 )
 from services.feedback.entrypoints.hall_consumer import HallProjector
-from services.feedback.settings import FeedbackSettings
+from services.feedback.settings import FeedbackSettings, rating_link_issuer
 
 
 async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override]
@@ -46,18 +48,23 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     policy = load_feedback_policy()
     registry = load_registry(settings.unit_registry_path, settings.taxonomy_path)
     hall_rules = load_hall_rules()
-    secret = settings.rating_link_secret.encode()
+    link_issuer = rating_link_issuer(settings)
+    if link_issuer.kid not in auth.verifier_for(settings).keys:
+        raise SystemExit(f"the rating-link key {link_issuer.kid!r} is not in "
+                         "MINSHENG_TOKEN_PUBLIC_KEYS: no rating link could be checked")
     committer = GroupCommitter(app, service=settings.service)
     queries = read_models.Queries(infra.pool, settings.schema)
 
-    judging = Judging(app=app, committer=committer, queries=queries, link_secret=secret,
+    judging = Judging(app=app, committer=committer, queries=queries,
+                      links=auth.verifier_for(settings), link_issuer=link_issuer,
                       callback_rules=load_callback_rules())
     following = Following(app=app, committer=committer, queries=queries, policy=policy)
     publisher = publications.Publisher(
         app=app, lifecycle_topic=settings.lifecycle_topic,
         notices_topic=settings.topic("citizen.notices"),
         composer=AnswerComposer(templates=load_answer_templates(), registry=registry,
-                                link_secret=secret, rating_url_base=settings.rating_url_base))
+                                link_issuer=link_issuer,
+                                rating_url_base=settings.rating_url_base))
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publisher.translate)
     decisions = IdempotentConsumer(
@@ -86,9 +93,14 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     http.include_router(http_hall.router(queries, hall_rules, limits,
                                          settings.hall_requests_per_minute))
     http.include_router(http_following.router(following, queries, clock))
+    # the unrated timer wakes when a reply may open a window or consumed events move the clock
+    windows = Nudge()
+    for source in (decisions.after_apply, hall.after_apply, state.after_round):
+        source.append(windows.set)
     return Service(settings=settings, infra=infra, http=http,
                    loops=[relay.run, decisions.run, hall.run, state.run,
                           timers.unrated_timer(judging, clock, settings.unrated_check_interval_s,
                                                PartitionOwnership.of(decisions,
-                                                                     settings.lifecycle_topic))],
+                                                                     settings.lifecycle_topic),
+                                               nudge=windows)],
                    on_stop=[committer.close, app.close])

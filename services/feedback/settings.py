@@ -6,17 +6,20 @@ from pathlib import Path
 
 from pydantic import model_validator
 
+from backbone import auth
 from backbone.settings import ServiceSettings
 
-DEV_RATING_LINK_SECRET = "minsheng-development-rating-link-secret-do-not-use"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class FeedbackSettings(ServiceSettings):
     service: str = "feedback"
     http_port: int = 8104
-    # Signs the one-time rating links sent to citizens (>= 32 bytes).
-    rating_link_secret: str = DEV_RATING_LINK_SECRET
+    # Feedback's own key for the one-time rating links sent to citizens: a PKCS#8 PEM whose
+    # file name (its kid) starts with "rating-link-" (`python -m backbone.auth keygen --kid
+    # rating-link-2027a`); its public half goes into every service's JWKS. Empty: the
+    # development key (development only; production refuses to start without one).
+    rating_link_signing_key: str = ""
     # Where a citizen opens a rating link: <base>/rate?t=<token> (this service serves /rate).
     rating_url_base: str = "http://127.0.0.1:8104"
     # Public endpoints, per client address and shared by every replica (429 + Retry-After):
@@ -31,12 +34,29 @@ class FeedbackSettings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
-        if self.rating_link_secret == DEV_RATING_LINK_SECRET:
-            problems.append("MINSHENG_RATING_LINK_SECRET must be set outside development")
+        if not self.rating_link_signing_key:
+            problems.append("MINSHENG_RATING_LINK_SIGNING_KEY is not set (feedback's key for "
+                            "the one-time rating links)")
+        elif auth.is_dev_kid(auth.kid_of(self.rating_link_signing_key)):
+            problems.append("MINSHENG_RATING_LINK_SIGNING_KEY is a development key")
         return problems
 
     @model_validator(mode="after")
-    def _refuse_short_link_secret(self) -> FeedbackSettings:
-        if len(self.rating_link_secret.encode()) < 32:
-            raise ValueError("MINSHENG_RATING_LINK_SECRET must be at least 32 bytes")
+    def _rating_link_key_named_so(self) -> FeedbackSettings:
+        kid = auth.kid_of(self.rating_link_signing_key) if self.rating_link_signing_key else ""
+        if kid and not kid.startswith(auth.RATING_LINK_KID_PREFIX):
+            raise ValueError(f"MINSHENG_RATING_LINK_SIGNING_KEY's key id (its file name) must "
+                             f"start with {auth.RATING_LINK_KID_PREFIX!r}, not {kid!r}")
         return self
+
+
+def rating_link_issuer(settings: FeedbackSettings) -> auth.Issuer:
+    """The issuer of rating links: feedback's rating-link key (the development one in
+    development)."""
+    path = settings.rating_link_signing_key
+    if not path:
+        if not settings.in_development:
+            raise ValueError("MINSHENG_RATING_LINK_SIGNING_KEY must be set outside development")
+        auth.ensure_dev_keys()
+        path = str(auth.dev_keys_dir() / f"rating-link{auth.DEV_KID_SUFFIX}.pem")
+    return auth.Issuer.from_pem(path)

@@ -37,6 +37,7 @@ class OwnLogProjection:
         self.apply = apply
         self.batch = batch
         self.interval_s = interval_s
+        self.after_round: list[Callable[[], None]] = []  # on the loop, after notes were applied
 
     def run_once(self) -> int:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -66,6 +67,9 @@ class OwnLogProjection:
                     log.exception("%s failed; retrying", self.name)
                     done = 0
                     await asyncio.sleep(1.0)
+                if done:
+                    for callback in self.after_round:
+                        callback()
                 if done < self.batch:
                     await news.wait(stop, fallback_s=20 * self.interval_s,
                                     poll_s=self.interval_s)

@@ -138,6 +138,12 @@ class Queries:
                              " WHERE status = 'awaiting_rating' AND rating_due_at < %s"
                              " ORDER BY rating_due_at LIMIT %s").format(self.s), (now, limit))
 
+    def next_rating_due(self) -> datetime | None:
+        """When the earliest open rating window closes (None: no reply awaits a rating)."""
+        rows = self._all(SQL("SELECT min(rating_due_at) AS due FROM {}.feedback_state"
+                             " WHERE status = 'awaiting_rating'").format(self.s), ())
+        return rows[0]["due"] if rows else None
+
     def callback_candidates(self, unit: str = "", limit: int = 5000) -> list[dict[str, Any]]:
         return self._all(SQL(
             # closed too: the sampled callbacks survey tickets a satisfied rating closed

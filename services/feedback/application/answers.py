@@ -2,8 +2,10 @@
 
 Pure given its inputs (templates, secret, event, the record's state at that event): the relay
 may publish an event twice, and must then send the same notices with the same ids and the
-same rating token. The token id is derived from the ticket and the reply round for that
-reason; the signature needs the secret, so a derived id gives nothing away.
+same rating token. The token id is derived from the ticket and the reply round, and the token
+is issued at the reply's delivery time, for that reason (an Ed25519 signature is
+deterministic); the signature needs feedback's rating-link key, so a derived id gives nothing
+away.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from backbone import auth
 from services.feedback.adapters.registry import Registry
 from services.feedback.domain.answer import (
     AcceptedReply,
@@ -24,6 +27,7 @@ from services.feedback.domain.answer import (
 )
 from services.feedback.domain.errors import FeedbackError
 from services.feedback.domain.rating import TicketFeedback, issue_rating_token
+from services.feedback.domain.tokens import short_form
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,16 @@ def token_id_for(ticket_id: str, reply_round: int) -> str:
     return uuid.uuid5(TOKEN_NAMESPACE, f"{ticket_id}:{reply_round}").hex[:16]
 
 
+def rating_token_of(issuer: auth.Issuer, state: TicketFeedback, due: datetime,
+                    issued_at: datetime) -> str:
+    """The rating link's token for the record's current reply round (deterministic: the
+    notices and the expansion of a short link make the same one)."""
+    return issue_rating_token(
+        issuer, ticket_id=state.ticket_id, ticket_code=state.ticket_code, expires_at=due,
+        issued_at=issued_at, reply_round=state.reply_round,
+        token_id=token_id_for(state.ticket_id, state.reply_round))
+
+
 def explanation_of(reply: str, limit: int = 60) -> str:
     """The unit's reply is its explanation; the first sentence says why, briefly."""
     first = re.split(r"[。！!；;\n]", reply.strip(), maxsplit=1)[0]
@@ -52,12 +66,11 @@ def explanation_of(reply: str, limit: int = 60) -> str:
 class AnswerComposer:
     templates: AnswerTemplates
     registry: Registry
-    link_secret: bytes
+    link_issuer: auth.Issuer  # feedback's rating-link key (kid rating-link-...)
     rating_url_base: str
 
-    def rating_token(self, ticket_id: str, reply_round: int, due: datetime) -> str:
-        return issue_rating_token(ticket_id, self.link_secret, due, reply_round=reply_round,
-                                  token_id=token_id_for(ticket_id, reply_round))
+    def rating_token(self, state: TicketFeedback, due: datetime, issued_at: datetime) -> str:
+        return rating_token_of(self.link_issuer, state, due, issued_at)
 
     def notices(self, state: TicketFeedback, event: object) -> list[CitizenNotice]:
         """The notices for a delivered reply; [] (and an error log) if none can be built."""
@@ -74,10 +87,12 @@ class AnswerComposer:
             outcome=outcome.value, reply_text=reply_text,
             explanation=explanation_of(reply_text) or "详见答复内容",
             expected_by=expected.date() if expected else None, expected_by_unknown=True)
+        token = self.rating_token(state, due, event.delivered_at)  # type: ignore[attr-defined]
         try:
             return compose_answer(
-                reply, templates=self.templates,
-                rating_token=self.rating_token(state.ticket_id, state.reply_round, due),
+                reply, templates=self.templates, rating_token=token,
+                rating_ref=short_form(token, ticket_code=state.ticket_code,
+                                      reply_round=state.reply_round),
                 rating_url_base=self.rating_url_base, rating_deadline=due,
                 composed_at=event.delivered_at)  # type: ignore[attr-defined]
         except FeedbackError as exc:

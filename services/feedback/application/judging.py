@@ -17,11 +17,13 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from backbone import auth
 from backbone.events import new_trace_id
 from backbone.group_commit import GroupCommitter
 from backbone.http import ConflictError, NotFoundError
 from backbone.store import EventContext
 from services.feedback.adapters.read_models import Queries
+from services.feedback.application.answers import rating_token_of
 from services.feedback.application.app import anonymous_citizen
 from services.feedback.application.receipts import RequestKey, prior_answer
 from services.feedback.domain.callbacks import (
@@ -30,10 +32,15 @@ from services.feedback.domain.callbacks import (
     CallbackRules,
     build_worklist,
 )
-from services.feedback.domain.errors import NotTheTicketsCitizenError
+from services.feedback.domain.errors import (
+    InvalidRatingTokenError,
+    NotTheTicketsCitizenError,
+    StaleRatingTokenError,
+)
 from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.rating import FeedbackStatus, TicketFeedback, verify_rating_token
 from services.feedback.domain.satisfaction import Verdict
+from services.feedback.domain.tokens import parse_short_form
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +69,14 @@ def _close_if_satisfied(fb: TicketFeedback, at: datetime) -> None:
 
 class Judging:
     def __init__(self, *, app: Application, committer: GroupCommitter, queries: Queries,
-                 link_secret: bytes, callback_rules: CallbackRules):
+                 links: auth.Verifier, link_issuer: auth.Issuer,
+                 callback_rules: CallbackRules):
         self.callback_rules = callback_rules
         self.app = app
         self.committer = committer
         self.queries = queries
-        self.link_secret = link_secret
+        self.links = links  # checks rating-link tokens (public keys only)
+        self.link_issuer = link_issuer  # re-mints a short link's token to compare
 
     # -- plumbing ------------------------------------------------------------------------
     def ticket_id_of(self, code: str) -> str:
@@ -142,7 +151,7 @@ class Judging:
     def rate_with_link(self, *, token: str, rating: str, comment: str, at: datetime,
                        context: EventContext) -> Judged:
         """A citizen rates through the one-time link: the token is the credential."""
-        claims = verify_rating_token(token, self.link_secret, now=at)
+        claims = verify_rating_token(self.links, self.expand(token), now=at)
 
         def act(fb: TicketFeedback) -> None:
             fb.rate_with_token(claims, rating=rating, comment=mask_for_hall(comment), at=at)
@@ -150,9 +159,34 @@ class Judging:
 
         return self._change(claims.ticket_id, context, act)
 
+    def expand(self, link: str) -> str:
+        """The token a link's short form (ticket code ~ round ~ digest, as in an SMS) stands
+        for, re-minted from the ticket's record; a whole token as it is."""
+        short = parse_short_form(link)
+        if short is None:
+            return link
+        row = self.queries.feedback_by_code(short.ticket_code)
+        try:
+            fb: TicketFeedback = self.app.repository.get(
+                TicketFeedback.create_id(str(row["ticket_id"]))) if row else None
+        except AggregateNotFoundError:
+            fb = None
+        if fb is None or fb.rating_due_at is None:
+            raise InvalidRatingTokenError("this rating link names no reply to rate")
+        if short.reply_round < fb.reply_round:
+            raise StaleRatingTokenError(
+                f"this link rates reply {short.reply_round}, but the ticket was reopened and "
+                f"reply {fb.reply_round} is the one to rate now")
+        due = fb.rating_due_at
+        token = rating_token_of(self.link_issuer, fb, due,
+                                due - timedelta(days=fb.rating_window_days))
+        if short.reply_round != fb.reply_round or not short.stands_for(token):
+            raise InvalidRatingTokenError("rating link does not match: it was altered")
+        return token
+
     def link_status(self, token: str, at: datetime) -> dict[str, object]:
         """What the rating page shows before the citizen rates (checks the link, changes nothing)."""
-        claims = verify_rating_token(token, self.link_secret, now=at)
+        claims = verify_rating_token(self.links, self.expand(token), now=at)
         try:
             fb: TicketFeedback = self.app.repository.get(
                 TicketFeedback.create_id(claims.ticket_id))

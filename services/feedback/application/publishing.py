@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.application import Application
 from google.protobuf.timestamp_pb2 import Timestamp
 from minsheng.v1 import feedback_events_pb2 as fe
 
+from backbone import auth
 from backbone.relay import Publication
 from services.feedback.adapters.registry import load_registry
 from services.feedback.application.answers import AnswerComposer
@@ -112,14 +114,15 @@ def state_reader(app: Application) -> StateAt:
 def lifecycle_from_store(app: Application) -> Callable[[Publication], list[Any]]:
     """The lifecycle translate rebuilt from feedback's store and its data files alone (the
     audit's reconciliation). The notices are composed only to be counted: how many a reply
-    makes depends on the channel's templates, not on the link secret or URL, so a stand-in
-    secret gives the same count without the audit ever holding feedback's."""
+    makes depends on the channel's templates, not on the link key or URL, so a throw-away
+    key gives the same count without the audit ever holding feedback's."""
     fields = FeedbackSettings.model_fields
     composer = AnswerComposer(
         templates=load_answer_templates(),
         registry=load_registry(fields["unit_registry_path"].default,
                                fields["taxonomy_path"].default),
-        link_secret=b"reconciliation-counts-notices-only-" + b"0" * 32,
+        link_issuer=auth.Issuer(kid=auth.RATING_LINK_KID_PREFIX + "reconciliation",
+                                key=Ed25519PrivateKey.generate()),
         rating_url_base="http://reconciliation.invalid")
     state_at = state_reader(app)
 

@@ -242,11 +242,14 @@ def compose_answer(
     rating_url_base: str,
     rating_deadline: datetime,
     composed_at: datetime,
+    rating_ref: str = "",
 ) -> list[CitizenNotice]:
-    """The notices to send for an accepted reply, through the channel the ticket came from."""
+    """The notices to send for an accepted reply, through the channel the ticket came from.
+    `rating_url` carries `rating_ref` (the link's short form, which fits an SMS) when given,
+    else the token itself; `rating_token` is the whole token, for apps and adapters."""
     if reply.channel not in templates.channels:
         raise UnknownChannelError(f"no answer templates for channel {reply.channel!r}")
-    rating_url = f"{rating_url_base.rstrip('/')}/rate?t={rating_token}"
+    rating_url = f"{rating_url_base.rstrip('/')}/rate?t={rating_ref or rating_token}"
     values = {
         "ticket_code": reply.ticket_code,
         "unit_name": reply.unit_name,

@@ -85,8 +85,8 @@ class StaleRatingTokenError(FeedbackError):
     """A rating link for an earlier reply round, used after the ticket was reopened."""
 
 
-class WeakRatingSecretError(FeedbackError):
-    """A signing secret too short to protect rating links."""
+class RetiredRatingLinkError(InvalidRatingTokenError):
+    """A rating link of the old HMAC form (before rating links were platform tokens)."""
 
 
 # --- answering the citizen ----------------------------------------------------------------

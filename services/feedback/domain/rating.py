@@ -244,7 +244,7 @@ class TicketFeedback(Aggregate):
         self, claims: RatingTokenClaims, *, rating: str, comment: str = "", at: datetime
     ) -> None:
         """Rate through a verified one-time link (`verify_rating_token` gives the claims)."""
-        if claims.ticket_id != self.ticket_id:
+        if claims.ticket_id != self.ticket_id or claims.ticket_code != self.ticket_code:
             raise InvalidRatingTokenError("this rating link belongs to another ticket")
         if claims.token_id in self.used_token_ids:
             raise AlreadyRatedError("this rating link was already used; each link works once")

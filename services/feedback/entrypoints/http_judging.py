@@ -66,6 +66,7 @@ def router(judging: Judging, clock: Clock, limits: SharedRateLimits | None = Non
                         body: Annotated[ChannelRating, Body()]) -> dict[str, Any]:
         """A citizen rates the reply, through their channel; once per reply round."""
         if principal.role == "citizen":
+            principal.require_ticket(ticket_code(code))  # a ticket-scoped token: its own only
             if body.citizen and body.citizen != principal.sub:
                 raise ClientError("a citizen rates for themselves only; leave 'citizen' out")
             citizen = principal.sub

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from upstream import T0, Ticket
 
-from services.feedback.domain.tokens import issue_rating_token
+from backbone import auth
+from services.feedback.domain.tokens import issue_rating_token, short_form
+from services.feedback.settings import rating_link_issuer
 from tests.integration.feedback.upstream import fake_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -48,7 +51,9 @@ async def test_an_accepted_reply_answers_the_citizen_through_their_channel(servi
     assert kinds == ["callback_script", "sms"]
     sms = next(n for n in service.notices_of(ticket) if n.kind == "sms")
     assert "需较长时间办理" in sms.body and "需协调供电公司更换线路" in sms.body
-    assert sms.rating_token and sms.rating_token in sms.link
+    # the SMS carries the link's short form (a JWT does not fit); it stands for the token
+    short = short_form(sms.rating_token, ticket_code=ticket.code, reply_round=1)
+    assert sms.rating_token.count(".") == 2 and sms.link.endswith(f"/rate?t={short}")
     assert sms.citizen_pseudonym == "citizen-1" and len(sms.body) <= 268
     assert notice.ticket_code == ticket.code
 
@@ -81,6 +86,8 @@ async def test_a_rating_is_given_once_and_a_satisfied_one_closes(service):
 async def test_rating_links_refuse_replay_tampering_expiry_and_other_tickets(service):
     ticket = new_ticket()
     notice = await answered(service, ticket, citizen="citizen-link")
+    other = new_ticket()
+    await answered(service, other, citizen="citizen-other")
     token = notice.rating_token
     async with service.client() as public:
         tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -88,14 +95,44 @@ async def test_rating_links_refuse_replay_tampering_expiry_and_other_tickets(ser
         assert bad.status_code == 403 and "altered" in bad.json()["detail"]
         junk = await public.post("/v1/ratings/link", json={"token": "not-a-token", "rating": "satisfied"})
         assert junk.status_code == 403 and junk.json()["error"] == "invalid_rating_link"
-        secret = service.settings.rating_link_secret.encode()
-        expired = issue_rating_token(ticket.id, secret, T0 - timedelta(days=1))
+        links = rating_link_issuer(service.settings)
+        expired = issue_rating_token(links, ticket_id=ticket.id, ticket_code=ticket.code,
+                                     expires_at=T0 - timedelta(days=1),
+                                     issued_at=T0 - timedelta(days=8), token_id="e1")
         old = await public.post("/v1/ratings/link", json={"token": expired, "rating": "satisfied"})
         assert old.status_code == 410 and "expired" in old.json()["detail"]
-        forged = issue_rating_token(ticket.id, b"x" * 40, T0 + timedelta(days=30))
+        stranger = auth.Issuer(kid="rating-link-stranger", key=Ed25519PrivateKey.generate())
+        forged = issue_rating_token(stranger, ticket_id=ticket.id, ticket_code=ticket.code,
+                                    expires_at=T0 + timedelta(days=30), issued_at=T0,
+                                    token_id="f1")
         forged_r = await public.post("/v1/ratings/link", json={"token": forged, "rating": "satisfied"})
-        assert forged_r.status_code == 403
-        first = await public.post("/v1/ratings/link", json={"token": token, "rating": "dissatisfied",
+        assert forged_r.status_code == 403 and "unknown key" in forged_r.json()["detail"]
+        # a staff or citizen token is no rating link
+        citizen = auth.mint(service.settings, sub="citizen-link", role="citizen",
+                            ticket=ticket.code)
+        not_link = await public.post("/v1/ratings/link", json={"token": citizen, "rating": "satisfied"})
+        assert not_link.status_code == 403 and "not a rating-link" in not_link.json()["detail"]
+        # the old HMAC form: refused as retired, with a reason
+        hmac_link = "eyJ2IjoxLCJ0IjoiVC0xIiwiciI6MSwiZSI6MTcwOTg4NTYwMH0.c2lnbmF0dXJlMTIzNDU2"
+        retired = await public.post("/v1/ratings/link", json={"token": hmac_link, "rating": "satisfied"})
+        assert retired.status_code == 410 and retired.json()["error"] == "rating_link_retired"
+        assert "old form" in retired.json()["detail"]
+        # a short form whose digest was altered, or naming another ticket, stands for nothing
+        short = short_form(token, ticket_code=ticket.code, reply_round=1)
+        altered = short[:-3] + ("AAA" if not short.endswith("AAA") else "BBB")
+        for wrong in (altered, short.replace(ticket.code, other.code)):
+            refused = await public.get("/v1/ratings/link", params={"t": wrong})
+            assert refused.status_code in (403, 404), refused.text
+        # the link's token is good for nothing else: not as a bearer token, not on another ticket
+        public.headers["authorization"] = f"Bearer {token}"
+        for path in (f"/v1/tickets/{ticket.code}/rating", f"/v1/tickets/{other.code}/rating"):
+            bearer = await public.post(path, json={"rating": "satisfied"})
+            assert bearer.status_code == 401 and "rating link only" in bearer.json()["detail"]
+        del public.headers["authorization"]
+        # the page checks the short form (what the SMS carries), then the citizen rates with it
+        checked = await public.get("/v1/ratings/link", params={"t": short})
+        assert checked.status_code == 200 and checked.json()["ticket_code"] == ticket.code
+        first = await public.post("/v1/ratings/link", json={"token": short, "rating": "dissatisfied",
                                                             "comment": "没修好，我电话13812345678"})
         assert first.status_code == 201, first.text
         replay = await public.post("/v1/ratings/link", json={"token": token, "rating": "satisfied"})

@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.application import Application
 
+from backbone import auth
 from backbone.relay import Publication
 from backbone.settings import ServiceSettings
 from backbone.store import EventContext
@@ -98,7 +100,7 @@ def test_sla_pure_translate_equals_the_relay():
     assert len(relay) >= 4 and pure == relay
 
 
-def test_feedback_pure_translate_equals_the_relay_with_another_link_secret():
+def test_feedback_pure_translate_equals_the_relay_with_another_link_key():
     app = Application()
     fb = TicketFeedback.open(ticket_id="T-9", ticket_code="FY-9", citizen_ids=["p-1"],
                              channel="web", category="environment",
@@ -113,7 +115,8 @@ def test_feedback_pure_translate_equals_the_relay_with_another_link_secret():
         templates=load_answer_templates(),
         registry=load_registry(fields["unit_registry_path"].default,
                                fields["taxonomy_path"].default),
-        link_secret=b"the-running-service-has-its-own-secret-here", rating_url_base="https://x")
+        link_issuer=auth.Issuer(kid="rating-link-running", key=Ed25519PrivateKey.generate()),
+        rating_url_base="https://x")
     publisher = FeedbackPublisher(app=app, composer=composer, lifecycle_topic=LIFECYCLE,
                                   notices_topic="p.citizen.notices")
     pubs = stored(app, "feedback")

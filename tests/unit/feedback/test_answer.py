@@ -3,7 +3,9 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from backbone import auth
 from services.feedback.domain.answer import (
     AcceptedReply,
     Channel,
@@ -18,7 +20,7 @@ from services.feedback.domain.errors import (
     UnknownReplyOutcomeError,
 )
 from services.feedback.domain.policy import load_data_file
-from services.feedback.domain.tokens import issue_rating_token
+from services.feedback.domain.tokens import issue_rating_token, short_form
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 TOKEN = "eyJ2IjoxfQ.c2lnbmF0dXJl"
@@ -134,7 +136,10 @@ def test_templates_missing_a_channel_or_naming_unknown_fields_are_refused() -> N
 
 
 def test_sms_with_a_real_link_and_a_long_explanation_fits_four_segments() -> None:
-    token = issue_rating_token(str(uuid.uuid4()), b"s" * 32, T0 + timedelta(days=7), reply_round=3)
+    token = issue_rating_token(
+        auth.Issuer(kid="rating-link-test", key=Ed25519PrivateKey.generate()),
+        ticket_id=str(uuid.uuid4()), ticket_code="FY-240301-00001-K", issued_at=T0,
+        expires_at=T0 + timedelta(days=7), reply_round=3, token_id=uuid.uuid4().hex[:16])
     r = reply(
         "hotline_12345",
         "needs_longer",
@@ -146,13 +151,16 @@ def test_sms_with_a_real_link_and_a_long_explanation_fits_four_segments() -> Non
         r,
         templates=load_answer_templates(),
         rating_token=token,
+        rating_ref=short_form(token, ticket_code="FY-240301-00001-K", reply_round=3),
         rating_url_base="https://12345.fy.gov.cn",
         rating_deadline=T0,
         composed_at=T0,
     )
     sms = next(n for n in notices if n.kind == "sms")
     assert len(sms.body) <= 268
-    assert sms.body.endswith(token) and "2024年6月30日" in sms.body
+    short = short_form(token, ticket_code="FY-240301-00001-K", reply_round=3)
+    assert sms.body.endswith(f"/rate?t={short}") and "2024年6月30日" in sms.body
+    assert sms.rating_token == token  # the whole token rides along for apps and adapters
 
 
 def test_an_explained_reply_needs_no_separate_explanation() -> None:

@@ -25,9 +25,10 @@ def production_keys(tmp_path: Path) -> dict[str, str]:
     """Keys a real deployment would make: `python -m backbone.auth keygen` and `jwks`."""
     staff = auth.keygen(tmp_path, "identity-2027a")
     citizen = auth.keygen(tmp_path, "citizen-2027a")
-    auth.write_jwks(tmp_path / "jwks.json", [staff, citizen])
+    links = auth.keygen(tmp_path, "rating-link-2027a")
+    auth.write_jwks(tmp_path / "jwks.json", [staff, citizen, links])
     return {"token_public_keys": str(tmp_path / "jwks.json"), "staff": str(staff),
-            "citizen": str(citizen)}
+            "citizen": str(citizen), "rating_links": str(links)}
 
 
 def refusal(make) -> str:
@@ -47,7 +48,7 @@ def test_production_refuses_development_keys_simulation_time_and_unknown_environ
     jwks = auth.ensure_dev_keys()
     message = refusal(lambda: ServiceSettings(environment="production", token_public_keys=str(
         jwks), clock="event"))
-    assert "development keys ['identity-dev', 'citizen-dev']" in message
+    assert "development keys ['identity-dev', 'citizen-dev', 'rating-link-dev']" in message
     assert "MINSHENG_CLOCK=event" in message
     signing = refusal(lambda: IdentitySettings(
         environment="production", token_public_keys=str(jwks),
@@ -82,8 +83,19 @@ def test_identity_and_feedback_in_production(production_keys):
                             token_public_keys=production_keys["token_public_keys"],
                             token_signing_key=production_keys["staff"])
     assert auth.issuer_for(good).kid == "identity-2027a"
-    assert "MINSHENG_RATING_LINK_SECRET" in refusal(lambda: FeedbackSettings(
+    assert "MINSHENG_RATING_LINK_SIGNING_KEY is not set" in refusal(lambda: FeedbackSettings(
         environment="production", token_public_keys=production_keys["token_public_keys"]))
+    dev_links = str(auth.ensure_dev_keys().parent / "rating-link-dev.pem")
+    assert "MINSHENG_RATING_LINK_SIGNING_KEY is a development key" in refusal(
+        lambda: FeedbackSettings(environment="production", rating_link_signing_key=dev_links,
+                                 token_public_keys=production_keys["token_public_keys"]))
+    assert "must start with 'rating-link-'" in refusal(lambda: FeedbackSettings(
+        environment="production", rating_link_signing_key=production_keys["citizen"],
+        token_public_keys=production_keys["token_public_keys"]))
+    ready = FeedbackSettings(environment="production",
+                             rating_link_signing_key=production_keys["rating_links"],
+                             token_public_keys=production_keys["token_public_keys"])
+    assert not ready.production_problems()
 
 
 @pytest.mark.parametrize("service, missing", [

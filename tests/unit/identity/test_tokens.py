@@ -166,7 +166,8 @@ def test_development_keys_are_made_once_and_serve_settings(tmp_path, monkeypatch
     first = (tmp_path / "keys" / "identity-dev.pem").read_bytes(), jwks.read_text()
     assert auth.ensure_dev_keys() == jwks
     assert ((tmp_path / "keys" / "identity-dev.pem").read_bytes(), jwks.read_text()) == first
-    assert {k["kid"] for k in json.loads(first[1])["keys"]} == {"identity-dev", "citizen-dev"}
+    assert {k["kid"] for k in json.loads(first[1])["keys"]} == {"identity-dev", "citizen-dev",
+                                                                "rating-link-dev"}
     assert oct((tmp_path / "keys" / "identity-dev.pem").stat().st_mode & 0o777) == "0o600"
     settings = ServiceSettings(environment="development", service="audit",
                                token_revocation_check=False)
