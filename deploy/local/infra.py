@@ -90,6 +90,18 @@ def controller_port(node: int) -> int:
     return CLUSTER_BASE_PORT + 100 + node - 1
 
 
+# Each cluster node's secured listener (SASL_PLAINTEXT, SCRAM-SHA-512, ACLs), beside PLAINTEXT
+# as on the single broker; KAFKA_CLUSTER_SASL=0 (or KAFKA_SASL_PORT=0, as the fault suite
+# sets) leaves it out. Ports: base + 300 + node - 1 (+100 are the controllers, +200 the fault
+# suite's proxies); not behind those proxies.
+CLUSTER_SASL = (os.environ.get("KAFKA_CLUSTER_SASL", "1") != "0"
+                and os.environ.get("KAFKA_SASL_PORT", "19094") not in ("0", ""))
+
+
+def sasl_port(node: int) -> int:
+    return CLUSTER_BASE_PORT + 300 + node - 1
+
+
 def bootstrap(n: int | None = None) -> str:
     """The bootstrap servers of the local Kafka: the single broker, or every cluster node."""
     n = cluster_size() if n is None else n
@@ -98,12 +110,17 @@ def bootstrap(n: int | None = None) -> str:
     return ",".join(f"127.0.0.1:{advertised_port(i)}" for i in range(1, n + 1))
 
 
-def cluster_env(n: int | None = None) -> dict[str, str]:
-    """What a client of the local Kafka needs in its environment (empty for one broker)."""
+def sasl_bootstrap(n: int) -> str:
+    return ",".join(f"127.0.0.1:{sasl_port(i)}" for i in range(1, n + 1))
+
+
+def cluster_env(n: int | None = None, secure: bool = False) -> dict[str, str]:
+    """What a client of the local Kafka needs in its environment (empty for one broker);
+    `secure`: the nodes' SASL listeners instead of PLAINTEXT."""
     n = cluster_size() if n is None else n
     if not n:
         return {}
-    return {"MINSHENG_KAFKA_BOOTSTRAP": bootstrap(n),
+    return {"MINSHENG_KAFKA_BOOTSTRAP": sasl_bootstrap(n) if secure else bootstrap(n),
             "MINSHENG_KAFKA_REPLICATION_FACTOR": str(min(3, n)),
             "MINSHENG_KAFKA_MIN_INSYNC_REPLICAS": str(min(2, n - 1))}
 
@@ -278,6 +295,7 @@ def node_config(node: int, n: int) -> Path:
         "share.coordinator.state.topic.min.isr": str(isr),
         "min.insync.replicas": str(isr),
         "unclean.leader.election.enable": "false",
+        **cluster_security(node),
     }
     lines = []
     for line in (ROOT / "deploy/kafka/server.properties.template").read_text().splitlines():
@@ -290,6 +308,42 @@ def node_config(node: int, n: int) -> Path:
     path = node_dir(node) / "server.properties"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def cluster_security(node: int) -> dict[str, str]:
+    """A node's SASL_PLAINTEXT listener and the authorizer, as on the single broker
+    (security_overrides): SCRAM users held to their ACLs there; ANONYMOUS, the principal of
+    PLAINTEXT (clients and brokers between them) and of the controllers, a super user."""
+    if not CLUSTER_SASL:
+        return {}
+    return {
+        "listeners": f"PLAINTEXT://127.0.0.1:{broker_port(node)},"
+                     f"SASL_PLAINTEXT://127.0.0.1:{sasl_port(node)},"
+                     f"CONTROLLER://127.0.0.1:{controller_port(node)}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port(node)},"
+                                f"SASL_PLAINTEXT://127.0.0.1:{sasl_port(node)}",
+        "listener.security.protocol.map":
+            "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def provision_cluster(n: int) -> None:
+    """SCRAM users and ACLs on the cluster (tools/bus_security.py, as the PLAINTEXT super
+    user); idempotent, and a failure is reported, not fatal: PLAINTEXT works without it."""
+    if not CLUSTER_SASL:
+        return
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'proto'}"}
+    env.pop("MINSHENG_KAFKA_SECURITY_PROTOCOL", None)
+    done = subprocess.run([sys.executable, "-m", "tools.bus_security", "provision",
+                           "--bootstrap", bootstrap(n)], cwd=ROOT, env=env, check=False)
+    if done.returncode:
+        log("provisioning the cluster's SCRAM users and ACLs failed (PLAINTEXT still works)")
 
 
 def node_up(node: int, n: int, wait: bool = True) -> subprocess.Popen | None:
@@ -331,7 +385,9 @@ def cluster_up(n: int) -> None:
     procs = {node: node_up(node, n, wait=False) for node in range(1, n + 1)}
     for node, proc in procs.items():
         wait_node(node, proc)
-    log(f"Kafka cluster of {n} is up: {bootstrap(n)}")
+    log(f"Kafka cluster of {n} is up: {bootstrap(n)}"
+        + (f" (SASL/SCRAM: {sasl_bootstrap(n)})" if CLUSTER_SASL else ""))
+    provision_cluster(n)
 
 
 def node_down(node: int) -> None:

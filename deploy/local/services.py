@@ -105,7 +105,8 @@ def process_env(service: str, process: str, base: dict[str, str] | None = None
             env["MINSHENG_GRPC_PORT"] = str(SERVICES[service][1] + port_offset()
                                             + (replica - 1) * REPLICA_PORT_STRIDE)
     if cluster_size():
-        env.update({k: v for k, v in _infra().cluster_env(cluster_size()).items()
+        secure = env.get("MINSHENG_LOCAL_SECURE_BUS") == "1"
+        env.update({k: v for k, v in _infra().cluster_env(cluster_size(), secure).items()
                     if k not in (base if base is not None else os.environ)})
     return env
 
