@@ -10,15 +10,22 @@ the one place that says which processes exist, on which ports, with how many rep
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 NAMESPACE = "minsheng"
 IMAGE = "registry.example.org/minsheng/services:0.1.0"  # built from deploy/container/Containerfile
 KAFKA_CLUSTER = "minsheng-kafka"
 PG_CLUSTER = "minsheng-pg"
+# The brokers' only client listener: SCRAM-SHA-512 over TLS (no PLAINTEXT); each process is the
+# SCRAM principal of its service (backbone/bus_access.py), a KafkaUser whose ACLs the Strimzi
+# User Operator applies and whose password it keeps in a Secret of the same name.
+KAFKA_PORT = 9093
+KAFKA_CA_DIR = "/etc/minsheng/kafka-ca"
 REPLICATION_FACTOR = 3
 MIN_INSYNC_REPLICAS = 2
 
@@ -73,8 +80,34 @@ def probe(path: str, port: str, *, period: int, failures: int, timeout: int = 3)
             "timeoutSeconds": timeout, "failureThreshold": failures}
 
 
+def _bus_access():
+    """backbone/bus_access.py (pure data), the one table of who may do what on the bus."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from backbone import bus_access
+
+    return bus_access
+
+
+def bus_principal(p: Process) -> str:
+    """The SCRAM user a process connects as: its service's (intake-api and intake-projector
+    are both intake); "" for a service that never touches the bus (identity)."""
+    service = p.module.split(".")[0]
+    bus = _bus_access()
+    return bus.service_principal(service) if service in bus.SERVICES else ""
+
+
+def bus_env(p: Process) -> list[dict]:
+    user = bus_principal(p)
+    if not user:
+        return []
+    return [{"name": "MINSHENG_KAFKA_SASL_USERNAME", "value": user},
+            {"name": "MINSHENG_KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {
+                "name": user, "key": "password"}}}]
+
+
 def container(p: Process) -> dict:
-    env = [{"name": "MINSHENG_HTTP_PORT", "value": str(p.http)},
+    env = [{"name": "MINSHENG_HTTP_PORT", "value": str(p.http)}, *bus_env(p),
            {"name": "MINSHENG_PG_USER", "valueFrom": {"secretKeyRef": {
                "name": f"{PG_CLUSTER}-app", "key": "username"}}},
            {"name": "MINSHENG_PG_PASSWORD", "valueFrom": {"secretKeyRef": {
@@ -109,7 +142,8 @@ def container(p: Process) -> dict:
                             "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
-                         {"name": "data", "mountPath": "/app/.data"}],
+                         {"name": "data", "mountPath": "/app/.data"},
+                         {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}],
     }
 
 
@@ -141,7 +175,11 @@ def deployment(p: Process) -> dict:
                         "labelSelector": {"matchLabels": labels(p)}}],
                     "containers": [container(p)],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                                {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}],
+                                {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
+                                # the CA of the brokers' certificates (Strimzi's cluster CA)
+                                {"name": "kafka-ca", "secret": {
+                                    "secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
+                                    "items": [{"key": "ca.crt", "path": "ca.crt"}]}}],
                 },
             },
         },
@@ -171,7 +209,10 @@ def config() -> list[dict]:
         "MINSHENG_HTTP_HOST": "0.0.0.0",
         "MINSHENG_CLOCK": "wall",
         "MINSHENG_LOG_LEVEL": "INFO",
-        "MINSHENG_KAFKA_BOOTSTRAP": f"{KAFKA_CLUSTER}-kafka-bootstrap:9092",
+        "MINSHENG_KAFKA_BOOTSTRAP": f"{KAFKA_CLUSTER}-kafka-bootstrap:{KAFKA_PORT}",
+        "MINSHENG_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "MINSHENG_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "MINSHENG_KAFKA_SSL_CAFILE": f"{KAFKA_CA_DIR}/ca.crt",
         "MINSHENG_KAFKA_REPLICATION_FACTOR": str(REPLICATION_FACTOR),
         "MINSHENG_KAFKA_MIN_INSYNC_REPLICAS": str(MIN_INSYNC_REPLICAS),
         "MINSHENG_PG_HOST": f"{PG_CLUSTER}-rw",  # CloudNativePG's service for the primary
@@ -185,7 +226,7 @@ def config() -> list[dict]:
     # token keys: see backbone/auth.py (the identity service signs, every service verifies)
     secret_keys = ["MINSHENG_TOKEN_SIGNING_KEY", "MINSHENG_TOKEN_PUBLIC_KEYS",
                    "MINSHENG_PSEUDONYM_PEPPER",
-                   "MINSHENG_IDENTITY_MASTER_KEY", "MINSHENG_RATING_LINK_SECRET",
+                   "MINSHENG_IDENTITY_MASTER_KEY", "MINSHENG_RATING_LINK_SIGNING_KEY",
                    "MINSHENG_CHECKPOINT_KEY", "MINSHENG_INTAKE_SMS_URL",
                    "MINSHENG_INTAKE_SMS_TOKEN", "MINSHENG_INTAKE_BUS_KEYS",
                    "MINSHENG_NOTIFIER_SMS_URL", "MINSHENG_NOTIFIER_SMS_TOKEN",
@@ -230,8 +271,11 @@ def kafka() -> list[dict]:
                 # (docs/kafka-version.md). The clients speak the same protocol to both.
                 "version": "4.2.1",
                 "metadataVersion": "4.2-IV1",
-                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False},
-                              {"name": "tls", "port": 9093, "type": "internal", "tls": True}],
+                # one listener, authenticated and encrypted: no PLAINTEXT (docs/security.md)
+                "listeners": [{"name": "scram", "port": KAFKA_PORT, "type": "internal",
+                               "tls": True, "authentication": {"type": "scram-sha-512"}}],
+                # ACLs per principal (the KafkaUsers in kafka-users.yaml); no ACL, no access
+                "authorization": {"type": "simple"},
                 "config": {
                     "default.replication.factor": REPLICATION_FACTOR,
                     "min.insync.replicas": MIN_INSYNC_REPLICAS,
@@ -250,6 +294,34 @@ def kafka() -> list[dict]:
     return [pool("controller", "controller", "20Gi", ("500m", "1"), ("1Gi", "2Gi"), "768m"),
             pool("broker", "broker", "200Gi", ("1", "2"), ("4Gi", "6Gi"), "2g"),
             cluster]
+
+
+def unit_codes() -> list[str]:
+    units = json.loads((ROOT / "services/dispatch/data/units.json").read_text())["units"]
+    return sorted(u["code"] for u in units)
+
+
+def kafka_users() -> list[dict]:
+    """One KafkaUser per principal of backbone/bus_access.py's plan (services, the channel
+    adapters, each unit's department system), with exactly the plan's ACLs."""
+    plan = _bus_access().plan(unit_codes())
+    users = []
+    for principal in plan.principals():
+        acls: dict[tuple[str, str, bool], list[str]] = {}
+        for g in plan.of(principal):
+            acls.setdefault((g.resource, g.name, g.prefixed), []).append(
+                g.operation.capitalize())
+        users.append({
+            "apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaUser",
+            "metadata": {"name": principal, "namespace": NAMESPACE,
+                         "labels": {**LABELS, "strimzi.io/cluster": KAFKA_CLUSTER}},
+            "spec": {"authentication": {"type": "scram-sha-512"},
+                     "authorization": {"type": "simple", "acls": [
+                         {"resource": {"type": resource, "name": name,
+                                       "patternType": "prefix" if prefixed else "literal"},
+                          "operations": sorted(set(ops)), "host": "*"}
+                         for (resource, name, prefixed), ops in acls.items()]}}})
+    return users
 
 
 def postgres() -> list[dict]:
@@ -309,6 +381,7 @@ def files() -> dict[Path, str]:
     out = {HERE / "namespace.yaml": dump(namespace()),
            HERE / "config.yaml": dump(config()),
            HERE / "kafka.yaml": dump(kafka()),
+           HERE / "kafka-users.yaml": dump(kafka_users()),
            HERE / "postgres.yaml": dump(postgres())}
     for p in PROCESSES:
         out[HERE / "services" / f"{p.name}.yaml"] = dump(

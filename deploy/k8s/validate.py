@@ -73,6 +73,23 @@ SHAPES: dict[tuple[str, str], dict] = {
             "maintenanceTimeWindows": ANY,
         },
     },
+    # Strimzi packaging/install/cluster-operator/044-Crd-kafkauser.yaml (kafka.strimzi.io/v1)
+    ("kafka.strimzi.io/v1", "KafkaUser"): {
+        "!apiVersion": str, "!kind": str, "!metadata": METADATA,
+        "!spec": {
+            "authentication": {"!type": frozenset({"tls", "tls-external", "scram-sha-512"}),
+                               "password": ANY},
+            "authorization": {"!type": frozenset({"simple"}), "!acls": [{
+                "!resource": {"!type": frozenset({"topic", "group", "cluster",
+                                                  "transactionalId"}),
+                              "name": str, "patternType": frozenset({"literal", "prefix"})},
+                "!operations": [frozenset({"Read", "Write", "Create", "Delete", "Alter",
+                                           "Describe", "ClusterAction", "AlterConfigs",
+                                           "DescribeConfigs", "IdempotentWrite", "All"})],
+                "type": frozenset({"allow", "deny"}), "host": str}]},
+            "quotas": ANY, "template": ANY,
+        },
+    },
     ("postgresql.cnpg.io/v1", "Cluster"): {
         "!apiVersion": str, "!kind": str, "!metadata": METADATA,
         "!spec": {
@@ -229,9 +246,41 @@ def check_platform(docs: list[tuple[Path, dict]]) -> list[str]:
         if not (1 < isr < rf <= brokers):
             errors.append(f"replication factor {rf}, min.insync {isr}, {brokers} brokers: "
                           "losing one broker must leave topics writable and durable")
+    errors += check_bus_security(docs, config)
     for pg in by_kind(docs, "Cluster"):
         if pg["spec"]["instances"] < 2:
             errors.append("PostgreSQL cluster has no standby")
+    return errors
+
+
+def check_bus_security(docs: list[tuple[Path, dict]], config: dict[str, str]) -> list[str]:
+    """No unauthenticated Kafka listener, ACLs enforced, the services on SASL_SSL, and every
+    Deployment's SCRAM user (if it uses the bus) a KafkaUser (docs/security.md)."""
+    errors = []
+    for kafka in by_kind(docs, "Kafka"):
+        spec = kafka["spec"]["kafka"]
+        for listener in spec["listeners"]:
+            if not listener.get("authentication") or not listener.get("tls"):
+                errors.append(f"Kafka listener {listener['name']!r}: unauthenticated or "
+                              "without TLS (the bus must not be open)")
+        if spec.get("authorization", {}).get("type") != "simple":
+            errors.append("Kafka: no authorization (ACLs are not enforced)")
+    if by_kind(docs, "Kafka") and config.get("MINSHENG_KAFKA_SECURITY_PROTOCOL") != "SASL_SSL":
+        errors.append("ConfigMap: MINSHENG_KAFKA_SECURITY_PROTOCOL is not SASL_SSL")
+    users = {u["metadata"]["name"] for u in by_kind(docs, "KafkaUser")}
+    for dep in by_kind(docs, "Deployment"):
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            names = {e["name"]: e for e in c.get("env", [])}
+            if "MINSHENG_KAFKA_SASL_USERNAME" not in names:
+                continue  # a service that never touches the bus (identity)
+            user = names["MINSHENG_KAFKA_SASL_USERNAME"].get("value")
+            if user not in users:
+                errors.append(f"{dep['metadata']['name']}: its Kafka user {user!r} is no "
+                              "KafkaUser")
+            elif names.get("MINSHENG_KAFKA_SASL_PASSWORD", {}).get("valueFrom", {}).get(
+                    "secretKeyRef", {}).get("name") != user:
+                errors.append(f"{dep['metadata']['name']}: the SASL password is not its "
+                              "KafkaUser's Secret")
     return errors
 
 
