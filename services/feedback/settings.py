@@ -23,8 +23,9 @@ class FeedbackSettings(ServiceSettings):
     # Where a citizen opens a rating link: <base>/rate?t=<token> (this service serves /rate).
     rating_url_base: str = "http://127.0.0.1:8104"
     # Public endpoints, per client address and shared by every replica (429 + Retry-After):
-    # the hall (search, one ticket, its pages) and the rating links (check and rate).
-    hall_requests_per_minute: float = 120
+    # the hall (search, one ticket, its pages) and the rating links (check and rate). The
+    # hall's page polls every 5 s and many phones share a carrier's NAT address: generous.
+    hall_requests_per_minute: float = 600
     rating_link_requests_per_minute: float = 20
     # How often the timer loop looks for replies whose rating window has passed.
     unrated_check_interval_s: float = 5.0

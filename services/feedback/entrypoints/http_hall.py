@@ -44,7 +44,7 @@ def cursor_of(row: dict[str, Any]) -> str:
 
 
 def router(queries: Queries, rules: HallRules, limits: SharedRateLimits | None = None,
-           per_minute: float = 120) -> APIRouter:
+           per_minute: float = 600) -> APIRouter:
     # public: one client address gets this many hall requests a minute, on every replica
     limited = [Depends(limits.dependency("hall", capacity=per_minute, per_s=per_minute / 60))
                ] if limits else []
