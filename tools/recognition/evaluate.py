@@ -42,6 +42,7 @@ from services.dispatch.domain.labelled import (
 )
 from services.dispatch.domain.linear import LinearClassifier, char_ngrams, load_linear_model
 from services.dispatch.domain.places import load_gazetteer
+from services.dispatch.domain.routing import load_routing_table, unit_confidence
 from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
 from tools.recognition.train import route_key, taxonomy_seeds, texts_of
 
@@ -123,9 +124,12 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
     y = [r.subcategory for r in test]
     pred = [c.subcategory for c in results]
     conf = np.array([c.confidence for c in results])
+    table = load_routing_table(2)
+    sure = np.array([unit_confidence(c, table) for c in results])  # what routing decides on
     right = np.array([p == g for p, g in zip(pred, y, strict=True)])
     unit_right = np.array([key[p] == key[g] for p, g in zip(pred, y, strict=True)])
-    auto = conf >= clf.threshold
+    auto = sure >= clf.threshold
+    subcategory_auto = conf >= clf.threshold  # routing v2 before it summed by unit
     cats = sorted(taxonomy.category_names)
     gold_cat = [r.category for r in test]
     pred_cat = [c.category for c in results]
@@ -146,6 +150,12 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
         "auto_share": float(auto.mean()),
         "auto_unit_accuracy": float(unit_right[auto].mean()) if auto.any() else 0.0,
         "auto_subcategory_accuracy": float(right[auto].mean()) if auto.any() else 0.0,
+        "auto_share_by_subcategory": float(subcategory_auto.mean()),
+        "auto_unit_accuracy_by_subcategory": (float(unit_right[subcategory_auto].mean())
+                                              if subcategory_auto.any() else 0.0),
+        "multi_matter": sum(bool(c.other_matters) for c in results),
+        "multi_matter_capped": int(sum(bool(c.other_matters) and s <= 0.5
+                                       for c, s in zip(results, sure, strict=True))),
         "category_f1": dict(zip(cats, f1_score(gold_cat, pred_cat, labels=cats, average=None,
                                                zero_division=0), strict=True)),
         "subcategory_f1": dict(zip(sorted(set(y)), f1_score(
@@ -186,10 +196,16 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"大类准确率 {pct(t['category_accuracy'])}；派往单位正确 {pct(t['unit_accuracy'])}",
               f"- 诉求类型准确率 {pct(t['type_accuracy'])}；紧急程度准确率 {pct(t['urgency_accuracy'])}；"
               f"紧急召回 {pct(t['urgent_recall'])}",
-              f"- 自动派单阈值 {t['threshold']:.3f}（训练部分折外预测上“派往单位正确 ≥ 96 %”的最低置信度）："
+              f"- 自动派单阈值 {t['threshold']:.3f}（训练部分折外预测上“派往单位正确 ≥ 96 %”与留出部分"
+              "“≥ 95 %”两者中较严的最低置信度；置信度为派往同一承办单位的各小类概率之和）："
               f"自动派单 {pct(t['auto_share'])}，其中派往单位正确 {pct(t['auto_unit_accuracy'])}"
               f"（小类也对 {pct(t['auto_subcategory_accuracy'])}）；"
               f"需人工 {pct(1 - t['auto_share'])}",
+              f"- 对照：同一阈值只看最可能小类的概率（本次之前的做法）：自动派单 "
+              f"{pct(t['auto_share_by_subcategory'])}，其中派往单位正确 "
+              f"{pct(t['auto_unit_accuracy_by_subcategory'])}",
+              f"- 含第二件事项（“另外……”）的 {t['multi_matter']} 条中 {t['multi_matter_capped']} 条"
+              "因第二件事项归别的单位而转人工（由派单员定主办、协办）",
               f"- 成本：模型加载 {t['load_seconds'] * 1000:.0f} ms；每条 {t['per_text_ms']:.3f} ms CPU；"
               f"进程 RSS {t['rss_mb_after_load']:.0f} MB（本评估进程含 scikit-learn；服务内的成本见 "
               "`python -m tools.recognition cost`）", "",

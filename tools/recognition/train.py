@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from services.dispatch.domain.datafiles import load_json
 from services.dispatch.domain.labelled import LabelledRequest, load_labelled_requests, split
 from services.dispatch.domain.linear import LinearClassifier, LinearModel, char_ngrams, matters
 from services.dispatch.domain.places import load_gazetteer
+from services.dispatch.domain.routing import load_routing_table, unit_confidence
 from services.dispatch.domain.taxonomy import load_taxonomy
 
 MODEL_PATH = Path("services/dispatch/data/recognition_model.json")
@@ -121,12 +123,26 @@ def out_of_fold(records: Sequence[LabelledRequest], label: Callable[[LabelledReq
             row[cols] = s if s.ndim == 1 and len(s) == len(cols) else np.array([-s, s]).ravel()
             others = {model.classes_[int(np.argmax(scores_of(model, vec.transform([p]))[0]))]
                       for p in parts[1:]}
-            if others - {model.classes_[int(np.argmax(s))]}:
+            first = model.classes_[int(np.argmax(s))]
+            if any(unit_of(o) != unit_of(first) for o in others):
                 row = np.where(row > -1e3, row.max(), row)  # flat: no confident answer
             scores[i] = row
     return scores, y, classes
 
 
+def unit_of(subcategory: str) -> str:
+    return route_key().get(subcategory, subcategory)
+
+
+def unit_probabilities(p: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unit of the best subcategory, the summed probability of its unit) per row: what
+    routing decides on (`routing.unit_confidence`)."""
+    units = np.array([unit_of(c) for c in classes])
+    best = units[p.argmax(axis=1)]
+    return best, np.array([p[i, units == u].sum() for i, u in enumerate(best)])
+
+
+@cache
 def route_key() -> dict[str, str]:
     """Subcategory -> where the routing table sends it ("属地" for the county of the place)."""
     rules = load_json(f"routing_v{ROUTING_VERSION}.json")["rules"]
@@ -186,8 +202,9 @@ def train(kind: str = KIND, path: Path = MODEL_PATH) -> dict[str, Any]:
         t = fit_temperature(scores, y, classes)
         if head == "subcategory":
             p = softmax(scores, t)
-            right = same_route(classes[p.argmax(axis=1)], y)
-            threshold = threshold_for(p.max(axis=1), right, TARGET + MARGIN)
+            unit, sure = unit_probabilities(p, classes)
+            right = unit == np.array([unit_of(g) for g in y])
+            threshold = threshold_for(sure, right, TARGET + MARGIN)
             model = make_model(kind).fit(x, [label(r) for r in records] + [s for _, s in seeds])
         else:
             model = make_model(kind).fit(x[:n], [label(r) for r in records])
@@ -214,6 +231,7 @@ def train(kind: str = KIND, path: Path = MODEL_PATH) -> dict[str, Any]:
 def held_out_threshold(model: LinearModel, test: Sequence[LabelledRequest]) -> float:
     clf = LinearClassifier(load_taxonomy(), model, blank_places=load_gazetteer().without_places)
     results = [clf.classify(r.text, address=r.address) for r in test]
-    conf = np.array([c.confidence for c in results])
+    table = load_routing_table(ROUTING_VERSION)
+    conf = np.array([unit_confidence(c, table) for c in results])
     right = same_route([c.subcategory for c in results], [r.subcategory for r in test])
     return threshold_for(conf, right, TARGET)

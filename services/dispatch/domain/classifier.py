@@ -161,6 +161,12 @@ class Classification:
     urgent_keywords: tuple[str, ...] = ()
     alternatives: tuple[tuple[str, float], ...] = ()  # next-best subcategories for the console
     evidence: tuple[str, ...] = ()  # the words that weighed most for the subcategory
+    # The first matter's probability of every subcategory (the linear model; empty when a
+    # person decided or the model gives none) and the best subcategory of each later matter
+    # ("另外…"): routing sums the probabilities of the subcategories that go to the same unit
+    # (`routing.unit_confidence`).
+    distribution: tuple[tuple[str, float], ...] = ()
+    other_matters: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Event-ready form: only JSON-transcodable values."""

@@ -185,16 +185,19 @@ class LinearClassifier:
         types = self.model.request_type.probabilities(vector)
         urgency, urgency_conf, hits = self._urgency(text, vector)
         sub, conf = subs[0]
+        distribution, others = tuple(subs), []
         kind, kind_conf = types[0]
         evidence = self.model.subcategory.evidence(vector, sub)
         for other in parts[1:]:
             second = self.model.subcategory.probabilities(self.model.vector(other))[0][0]
+            others.append(second)
             if second != sub:
                 conf = min(conf, MULTI_MATTER_CAP)
                 evidence.append(f"另含事项：{self.taxonomy.subcategory_names[second]}")
                 subs = [*subs[:1], (second, 0.0), *(p for p in subs[1:] if p[0] != second)]
         if taught is not None:  # a dispatcher has already said what this very text is
             sub, conf = taught.subcategory or sub, 1.0 if taught.subcategory else conf
+            distribution, others = ((), []) if taught.subcategory else (distribution, others)
             kind = taught.request_type or kind
             if taught.urgency and not hits:
                 urgency = taught.urgency
@@ -203,7 +206,7 @@ class LinearClassifier:
             urgency=urgency, confidence=conf, type_confidence=kind_conf,
             urgent_keywords=hits, urgency_confidence=urgency_conf,
             alternatives=tuple(p for p in subs[:4] if p[0] != sub)[:3],
-            evidence=tuple(evidence))
+            evidence=tuple(evidence), distribution=distribution, other_matters=tuple(others))
 
     def urgent_keywords_in(self, text: str) -> tuple[str, ...]:
         return tuple(k for k in self.taxonomy.urgent_keywords if k in text)

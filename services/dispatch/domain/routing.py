@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from services.dispatch.domain.datafiles import load_json
+from services.dispatch.domain.linear import MULTI_MATTER_CAP
 from services.dispatch.domain.places import Gazetteer, Place, Territory
 from services.dispatch.domain.units import UnitRegistry
 
@@ -101,6 +102,24 @@ class NeedsDispatcher:
     reasons: tuple[str, ...] = field(default=())
 
 
+def unit_confidence(classification: Classified, table: RoutingTable) -> float:
+    """How sure the classification is of the UNIT the ticket goes to, which is what routing
+    decides: the probabilities of every subcategory the table sends to the same unit, summed
+    (garbage and city appearance both go to the county of the place; a doubt between them is
+    no doubt about where the ticket goes). A later matter ("另外…") that goes to another unit
+    caps it at MULTI_MATTER_CAP: a dispatcher decides lead and co-handling units. Without a
+    distribution (naive Bayes, a dispatcher's label) it is the classification's confidence."""
+    distribution = getattr(classification, "distribution", ())
+    rules = table.rules
+    top = rules.get(classification.subcategory)
+    if not distribution or top is None:
+        return classification.confidence
+    confidence = min(1.0, sum(p for sub, p in distribution if rules.get(sub) == top))
+    if any(rules.get(o) != top for o in getattr(classification, "other_matters", ())):
+        confidence = min(confidence, MULTI_MATTER_CAP)
+    return confidence
+
+
 def load_routing_table(version: int = 1) -> RoutingTable:
     return RoutingTable.from_dict(load_json(f"routing_v{version}.json"))
 
@@ -117,26 +136,30 @@ def route(
     rule = table.rules.get(classification.subcategory)
     if rule is None:
         return NeedsDispatcher(f"路由表v{table.version}中没有“{classification.subcategory}”的规则")
-    reasons = [f"分类{classification.subcategory}（置信度{classification.confidence:.2f}）"]
+    sure = unit_confidence(classification, table) if table.calibrated else (
+        classification.confidence)
+    reasons = [f"分类{classification.subcategory}（置信度{classification.confidence:.2f}"
+               + (f"，同一承办单位合计{sure:.2f}" if sure > classification.confidence + 0.005
+                  else "") + "）"]
     judged_apart = table.min_territory_confidence is not None
-    if judged_apart and classification.confidence < table.min_confidence:
+    if judged_apart and sure < table.min_confidence:
         if rule.territorial:  # the dispatcher still sees where it is
             reasons.extend(_where(place, gazetteer).reasons)
         unit = rule.unit if not rule.territorial else _where(place, gazetteer).county
         return NeedsDispatcher(
-            f"分类置信度{classification.confidence:.2f}低于阈值{table.min_confidence:.2f}，转人工派单",
-            confidence=classification.confidence, suggested_unit=unit, reasons=tuple(reasons))
+            f"分类置信度{sure:.2f}低于阈值{table.min_confidence:.2f}，转人工派单",
+            confidence=sure, suggested_unit=unit, reasons=tuple(reasons))
     if not rule.territorial:
         assert rule.unit is not None
         if not registry.is_active(rule.unit):
             return NeedsDispatcher(f"主管单位{rule.unit}不在册或已撤销", reasons=tuple(reasons))
         reasons.append(f"谁主管谁负责：{classification.subcategory}→{rule.unit}")
-        return _decide(rule.unit, classification.confidence, reasons, table, None)
+        return _decide(rule.unit, sure, reasons, table, None)
     territory = _where(place, gazetteer)
     reasons.extend(territory.reasons)
     if territory.county is None or not registry.is_active(territory.county):
         return NeedsDispatcher("属地事项但无法确定属地（县区/开发区），转人工派单",
-                               confidence=classification.confidence, reasons=tuple(reasons))
+                               confidence=sure, reasons=tuple(reasons))
     reasons.append(f"属地管理：{territory.county}分平台二次派单")
     if table.min_territory_confidence is not None:
         if territory.confidence < table.min_territory_confidence:
@@ -145,7 +168,7 @@ def route(
                 f"{table.min_territory_confidence:.2f}，转人工派单",
                 confidence=territory.confidence, suggested_unit=territory.county,
                 reasons=tuple(reasons))
-        confidence = classification.confidence
+        confidence = sure
     else:
         confidence = classification.confidence * territory.confidence
     return _decide(territory.county, confidence, reasons, table, territory.subdistrict)

@@ -17,6 +17,7 @@ from services.dispatch.domain.routing import (
     RoutingDecision,
     RoutingTableError,
     route,
+    unit_confidence,
 )
 
 
@@ -24,6 +25,8 @@ from services.dispatch.domain.routing import (
 class Given:
     subcategory: str
     confidence: float = 0.99
+    distribution: tuple[tuple[str, float], ...] = ()
+    other_matters: tuple[str, ...] = ()
 
 
 def test_the_routing_table_covers_the_taxonomy_with_registered_units(
@@ -101,3 +104,28 @@ def test_v2_judges_the_territory_on_its_own(routing_v2, gazetteer, registry):
     # A department's matter goes to the department wherever it is, the county still found.
     dept = go("taxi", Place("", text="界首市光武镇"), routing_v2, gazetteer, registry)
     assert isinstance(dept, RoutingDecision) and dept.unit_code == "transport"
+
+
+def test_v2_is_as_sure_as_the_unit_not_the_subcategory(routing_v2, gazetteer, registry):
+    """Garbage or city appearance: both go to the county of the place, so a doubt between
+    them is no doubt about where the ticket goes; a doubt between two departments is."""
+    place = Place("", text="颍东区河东街道某小区门口")
+    county = Given("garbage", 0.55, (("garbage", 0.55), ("city-appearance", 0.40),
+                                     ("street-lights", 0.05)))
+    assert unit_confidence(county, routing_v2) == pytest.approx(0.95)
+    decided = route(county, place, table=routing_v2, gazetteer=gazetteer, registry=registry)
+    assert isinstance(decided, RoutingDecision) and decided.unit_code == "yingdong"
+    assert decided.confidence == pytest.approx(0.95)
+    assert "同一承办单位合计0.95" in decided.reasons[0]
+    split = Given("construction-site", 0.55, (("construction-site", 0.55), ("noise", 0.45)))
+    assert unit_confidence(split, routing_v2) == pytest.approx(0.55)
+    assert isinstance(route(split, place, table=routing_v2, gazetteer=gazetteer,
+                            registry=registry), NeedsDispatcher)
+    # a second matter for another unit: a dispatcher decides lead and co-handling units;
+    # one for the same unit does not need a person
+    elsewhere = replace(county, other_matters=("street-lights",))
+    assert unit_confidence(elsewhere, routing_v2) == 0.5
+    assert unit_confidence(replace(county, other_matters=("city-appearance",)),
+                           routing_v2) == pytest.approx(0.95)
+    # no distribution (a dispatcher's label, the naive Bayes): its own confidence
+    assert unit_confidence(Given("garbage", 0.7), routing_v2) == 0.7
