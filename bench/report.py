@@ -207,6 +207,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     e2e = results.get("end_to_end") or []
     audit = results.get("audit_replay") or {}
     shared = results.get("shared_with") or []
+    errors, sections = results.get("errors") or {}, results.get("section_seconds") or {}
     lines = [
         "# Benchmarks", "",
         "Written by `make bench` (`python -m bench.run`); do not edit above the hand-measured",
@@ -217,6 +218,10 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         f"{m.get('load_average_1m', 'not recorded')}; at the end (1, 5, 15 min):"
         f" {results.get('load_average_end', 'not recorded')}.", "",
         *summary_table(summary(results)), "",
+        *(["**Failed** (not measured): " + "; ".join(f"{k}: `{v[:300]}`" for k, v in errors.items()), ""]
+          if errors else []),
+        "Time per part (s): " + (", ".join(f"{k} {v}" for k, v in sections.items()) or "not recorded")
+        + ".", "",
         "Shared: Kafka and PostgreSQL are the machine's own (one broker, one server), not the",
         "isolated platform's; their CPU is measured anyway (by pid, from /proc) and includes",
         "whatever else used them during the window. Other processes using them when the",

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import sys
 import time
+import traceback
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -172,85 +176,112 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     results: dict[str, Any] = {"machine": machine.describe(),
                                "args": {k: str(v) if isinstance(v, Path) else v
-                                        for k, v in vars(args).items()}}
+                                        for k, v in vars(args).items()},
+                               "errors": {}, "section_seconds": {}}
     say(f"machine: {results['machine']}")
     base = ServiceSettings()
     infra = infrastructure(base)
     profiles: dict[str, str] = {}
+    partial = ROOT / ".data" / "bench" / "results.json"
+
+    @contextlib.contextmanager
+    def section(name: str) -> Iterator[None]:
+        """One figure's runs: a failure is reported (and the bench goes on to the next), the
+        results so far are saved after each (.data/bench/results.json)."""
+        t = time.monotonic()
+        try:
+            yield
+        except Exception as exc:  # every other figure is still worth having
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"[:2000]
+            say(f"{name} FAILED:\n{traceback.format_exc()}")
+        results["section_seconds"][name] = round(time.monotonic() - t, 1)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str))
+
     with platform.running(BENCH_ENV) as running:
         say(f"platform up in {time.monotonic() - began:.0f} s; infrastructure pids {infra}")
+        results["section_seconds"]["platform_start"] = round(time.monotonic() - began, 1)
         results["shared_with"] = shares_infrastructure(infra, ours(running))
         endpoints = platform.endpoints(running)
-        results["idle"] = measure_idle(running, infra, warmup_s=args.idle_warmup,
-                                       window_s=args.idle_seconds, repeats=args.repeats)
-        results["end_to_end"] = []
-        for i in range(args.repeats):
-            results["end_to_end"].append(measure_e2e(running, endpoints, infra,
-                                                     tickets=args.e2e_tickets, seed=9000 + i))
-            say(f"end to end #{i + 1}: {results['end_to_end'][-1]}")
+        with section("idle"):
+            results["idle"] = measure_idle(running, infra, warmup_s=args.idle_warmup,
+                                           window_s=args.idle_seconds, repeats=args.repeats)
+        with section("end_to_end"):
+            results["end_to_end"] = []
+            for i in range(args.repeats):
+                results["end_to_end"].append(measure_e2e(running, endpoints, infra,
+                                                         tickets=args.e2e_tickets, seed=9000 + i))
+                say(f"end to end #{i + 1}: {results['end_to_end'][-1]}")
         if not args.no_profile:
-            names = busiest(results["end_to_end"], PROFILED)
-            say(f"profiled end-to-end run: py-spy on {names}")
-            folder = ROOT / ".data" / "bench" / "profiles"
-            with profile.Recorder({n: running.procs[n].pid for n in names}, folder) as recorder:
-                got = asyncio.run(e2e.run(endpoints, tickets=args.e2e_tickets, seed=9100))
-            results["profiled_run"] = asdict(got) | {"processes": names,
-                                                     "error": recorder.error.strip()}
-            write_profiles(recorder.summaries(), results, args.profiles)
-            say(f"profiles in {args.profiles} {recorder.error}")
-        results["open_loop"] = []
-        count = int(args.open_loop_rate * args.open_loop_seconds)
-        for i in range(args.repeats):
-            got = asyncio.run(open_loop.run(endpoints, intake_load.bodies(count, seed=5000 + i),
-                                            rate=args.open_loop_rate))
-            results["open_loop"].append(asdict(got))
-            say(f"open loop #{i + 1}: {got}")
-        results["intake"] = []
-        for i in range(args.repeats):
-            got = asyncio.run(intake_load.load(endpoints, intake_load.bodies(args.intake_requests, seed=7000 + i),
-                                               concurrency=args.concurrency,
-                                               pids=intake_processes(running)))
-            results["intake"].append(asdict(got))
-            say(f"intake #{i + 1}: {got}")
-        settings = base.model_copy(update={"pg_dbname": running.env["MINSHENG_PG_DBNAME"],
-                                           "topic_prefix": running.topic("")})
-        results |= {"backbone": [], "kafka": [], "postgres": []}
-        for i in range(args.repeats):
-            rates = backbone_rates.run(settings, args.store_events)
-            size = int(rates.get("message_bytes") or 250)
-            kafka = limits.kafka_producer(running.topic(f"bench.producer-perf.{i}"),
-                                          records=args.kafka_records, record_bytes=size,
-                                          bootstrap=settings.kafka_bootstrap)
-            pg = limits.postgres_inserts(settings, rows=args.pg_rows, row_bytes=size)
-            results["backbone"].append(rates)
-            results["kafka"].append(asdict(kafka))
-            results["postgres"].append(asdict(pg))
-            say(f"write paths #{i + 1}: {rates} / {kafka} / {pg}")
-        results["analytics_rebuild"] = []
-        for i in range(args.repeats):
-            got = analytics_rebuild.measure(running.url("audit"), running.env["MINSHENG_PG_DBNAME"],
-                                            limit=args.rebuild_events)
-            results["analytics_rebuild"].append(asdict(got))
-            say(f"analytics rebuild #{i + 1}: {got}")
-        if not args.no_profile:
-            profiles["analytics-rebuild"] = analytics_rebuild.profiled(
-                running.url("audit"), running.env["MINSHENG_PG_DBNAME"], limit=args.rebuild_events)
+            with section("profile"):
+                names = busiest(results.get("end_to_end") or [], PROFILED) or ["dispatch", "feedback"]
+                say(f"profiled end-to-end run: py-spy on {names}")
+                folder = ROOT / ".data" / "bench" / "profiles"
+                with profile.Recorder({n: running.procs[n].pid for n in names}, folder) as recorder:
+                    got = asyncio.run(e2e.run(endpoints, tickets=args.e2e_tickets, seed=9100))
+                results["profiled_run"] = asdict(got) | {"processes": names,
+                                                         "error": recorder.error.strip()}
+                write_profiles(recorder.summaries(), results, args.profiles)
+                say(f"profiles in {args.profiles} {recorder.error}")
+        with section("open_loop"):
+            results["open_loop"] = []
+            count = int(args.open_loop_rate * args.open_loop_seconds)
+            for i in range(args.repeats):
+                got = asyncio.run(open_loop.run(endpoints, intake_load.bodies(count, seed=5000 + i),
+                                                rate=args.open_loop_rate))
+                results["open_loop"].append(asdict(got))
+                say(f"open loop #{i + 1}: {got}")
+        with section("intake"):
+            results["intake"] = []
+            for i in range(args.repeats):
+                got = asyncio.run(intake_load.load(
+                    endpoints, intake_load.bodies(args.intake_requests, seed=7000 + i),
+                    concurrency=args.concurrency, pids=intake_processes(running)))
+                results["intake"].append(asdict(got))
+                say(f"intake #{i + 1}: {got}")
+        with section("write_paths"):
+            settings = base.model_copy(update={"pg_dbname": running.env["MINSHENG_PG_DBNAME"],
+                                               "topic_prefix": running.topic("")})
+            results |= {"backbone": [], "kafka": [], "postgres": []}
+            for i in range(args.repeats):
+                rates = backbone_rates.run(settings, args.store_events)
+                size = int(rates.get("message_bytes") or 250)
+                kafka = limits.kafka_producer(running.topic(f"bench.producer-perf.{i}"),
+                                              records=args.kafka_records, record_bytes=size,
+                                              bootstrap=settings.kafka_bootstrap)
+                pg = limits.postgres_inserts(settings, rows=args.pg_rows, row_bytes=size)
+                results["backbone"].append(rates)
+                results["kafka"].append(asdict(kafka))
+                results["postgres"].append(asdict(pg))
+                say(f"write paths #{i + 1}: {rates} / {kafka} / {pg}")
+        with section("analytics_rebuild"):
+            results["analytics_rebuild"] = []
+            for i in range(args.repeats):
+                got = analytics_rebuild.measure(running.url("audit"), running.env["MINSHENG_PG_DBNAME"],
+                                                limit=args.rebuild_events)
+                results["analytics_rebuild"].append(asdict(got))
+                say(f"analytics rebuild #{i + 1}: {got}")
+            if not args.no_profile:
+                profiles["analytics-rebuild"] = analytics_rebuild.profiled(
+                    running.url("audit"), running.env["MINSHENG_PG_DBNAME"], limit=args.rebuild_events)
+        stopping = time.monotonic()
+    results["section_seconds"]["platform_stop"] = round(time.monotonic() - stopping, 1)
     say(f"platform stopped; audit ledger of {args.ledger_rows:,} entries")
-    results["audit_replay"] = audit_replay.run(args.ledger_rows, tickets=args.ledger_tickets,
-                                               rounds=args.ledger_rounds, repeats=args.repeats)
-    profiles["audit-replay"] = results["audit_replay"].pop("profile")
-    say(f"audit replay: {results['audit_replay']}")
+    with section("audit_replay"):
+        results["audit_replay"] = audit_replay.run(args.ledger_rows, tickets=args.ledger_tickets,
+                                                   rounds=args.ledger_rounds, repeats=args.repeats)
+        profiles["audit-replay"] = results["audit_replay"].pop("profile")
+        say(f"audit replay: {results['audit_replay']}")
     results["envelope_bytes"] = e2e.envelope_size(
         [e2e.EndToEndRun(**{k: r[k] for k in e2e.EndToEndRun.__dataclass_fields__})
-         for r in results["end_to_end"]])
+         for r in results.get("end_to_end") or []])
     results["bench_minutes"] = round((time.monotonic() - began) / 60, 1)
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     write_report(results, args.out)
     if not args.no_profile:
         write_cprofiles(profiles, results, args.profiles.parent)
     say(f"wrote {args.out} in {results['bench_minutes']} min")
-    return 0
-
+    return 1 if results["errors"] else 0
 
 if __name__ == "__main__":
     sys.exit(main())
