@@ -239,10 +239,22 @@ class ChaosPlatform:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_alive(v) for v in victims):
             time.sleep(0.1)
+        if not any(_alive(v) for v in victims):
+            # A killed postmaster is reparented to this machine's init, which may take its time
+            # to reap it: until then a new postmaster takes the zombie for a live one ("lock
+            # file postmaster.pid already exists") and refuses to start. It and all its
+            # children are dead: its lock file is stale.
+            (self.infra.PG_DIR / "data" / "postmaster.pid").unlink(missing_ok=True)
 
-    def start_pg(self) -> None:
-        # the killed postmaster's children die with it; a stale postmaster.pid is handled by pg_ctl
-        self.infra.pg_up()
+    def start_pg(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                self.infra.pg_up()
+                return
+            except subprocess.CalledProcessError:
+                if attempt == attempts - 1:
+                    raise
+                self.kill_pg()  # a postmaster half up, or a stale lock: clear and try again
 
     # -- health ---------------------------------------------------------------------------------
     def all_ready(self) -> bool:
