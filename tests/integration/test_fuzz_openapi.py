@@ -53,7 +53,13 @@ ROLES = {
 
 @pytest.fixture(scope="module")
 def platform(infra):
-    p = Platform()
+    # the fuzzer and the matrix call the public endpoints far more often than one person may
+    # (their limits: 429, tested in their services' own tests); here the handlers are the point
+    p = Platform(extra_env={
+        "feedback": {"MINSHENG_HALL_REQUESTS_PER_MINUTE": "1000000",
+                     "MINSHENG_RATING_LINK_REQUESTS_PER_MINUTE": "1000000"},
+        "intake": {"MINSHENG_CITIZEN_SIGN_INS_PER_MINUTE": "1000000"},
+        "identity": {"MINSHENG_LOGINS_PER_MINUTE": "1000000"}})
     try:
         p.start()
         yield p
