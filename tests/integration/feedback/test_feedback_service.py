@@ -128,6 +128,13 @@ async def test_rating_links_refuse_replay_tampering_expiry_and_other_tickets(ser
         for path in (f"/v1/tickets/{ticket.code}/rating", f"/v1/tickets/{other.code}/rating"):
             bearer = await public.post(path, json={"rating": "satisfied"})
             assert bearer.status_code == 401 and "rating link only" in bearer.json()["detail"]
+        # a citizen token scoped to the other ticket may not rate this one
+        scoped = auth.mint(service.settings, sub="citizen-link", role="citizen",
+                           ticket=other.code)
+        public.headers["authorization"] = f"Bearer {scoped}"
+        elsewhere = await public.post(f"/v1/tickets/{ticket.code}/rating",
+                                      json={"rating": "satisfied"})
+        assert elsewhere.status_code == 403 and "another ticket" in elsewhere.json()["detail"]
         del public.headers["authorization"]
         # the page checks the short form (what the SMS carries), then the citizen rates with it
         checked = await public.get("/v1/ratings/link", params={"t": short})
