@@ -138,3 +138,49 @@ async def test_notices_are_delivered_once_retried_and_dead_lettered(notifier):
     assert final[(hopeless.notice_id, 3)] and not final[(hopeless.notice_id, 2)]
     assert all(d.envelope.producer == "notifier" for d in seen)
     assert {d.ticket_id for d in seen if d.payload.notice_id == ok.notice_id} == {ok.ticket_id}
+
+
+async def test_under_an_event_clock_a_receipt_carries_the_notices_business_time(infra):
+    """A simulated month (MINSHENG_CLOCK=event): the receipt must not say "today", or every
+    consumer's watermark jumps weeks ahead (make up's month closed its rating windows at once)."""
+    from datetime import UTC, datetime
+
+    unique = janitor.claim(uuid.uuid4().hex[:8])
+    composed = datetime(2026, 11, 9, 6, 30, tzinfo=UTC)
+    async with running_gateways() as fake:
+        settings = NotifierSettings(
+            environment="test", clock="event", topic_prefix=f"tn{unique}.",
+            pg_schema=f"notifier_{unique}", http_port=free_port(),
+            notifier_sms_url=f"{fake.url}/sms", notifier_wechat_url=f"{fake.url}/wechat",
+            notifier_intake_url=fake.url, notifier_poll_s=0.1)
+        service = await build(settings)
+        task = asyncio.create_task(serve(service))
+        consumer = None
+        try:
+            n = notice("FY-261109-00001-A", "sms", "hotline_12345")
+            n.composed_at.FromDatetime(composed)
+            fake.phones = {n.ticket_code: PHONE}
+            producer = make_producer(settings)
+            await producer.start()
+            await producer.send_and_wait(settings.topic("citizen.notices"), n.SerializeToString(),
+                                         key=n.ticket_id.encode())
+            await producer.stop()
+            consumer = AIOKafkaConsumer(settings.lifecycle_topic,
+                                        bootstrap_servers=settings.kafka_bootstrap,
+                                        auto_offset_reset="earliest")
+            await consumer.start()
+            seen: list = []
+
+            async def delivered():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen.extend(events.decode(r.value) for r in records)
+                return any(d.event_type == "NoticeDelivered" for d in seen)
+            await eventually(delivered, timeout=60, what="the NoticeDelivered receipt")
+            receipt = next(d for d in seen if d.event_type == "NoticeDelivered")
+            assert receipt.occurred_at == composed
+        finally:
+            if consumer is not None:
+                await consumer.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 20)
