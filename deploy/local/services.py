@@ -138,6 +138,12 @@ def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]
     # The local platform runs on event time, so `make up` can play a simulated month in
     # minutes (backbone/clock.py); a production deployment leaves MINSHENG_CLOCK=wall.
     env.setdefault("MINSHENG_CLOCK", "event")
+    if name == "feedback":
+        # every simulated citizen (the demo's month, the end-to-end and fault suites) follows
+        # its rating link from 127.0.0.1: one person's per-address limits would throttle them
+        # all (the limits have tests of their own; a deployment keeps the defaults)
+        env.setdefault("MINSHENG_RATING_LINK_REQUESTS_PER_MINUTE", "1000000")
+        env.setdefault("MINSHENG_HALL_REQUESTS_PER_MINUTE", "1000000")
     if name == "identity":
         # the workbench (on this host) forwards each browser's address with its logins, so
         # identity's per-address login limit counts browsers, not the workbench
