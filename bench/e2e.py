@@ -111,13 +111,13 @@ class LifecycleWatch:
 
 
 def prompt_dispatcher(board: Any, watch: LifecycleWatch) -> None:
-    """The simulator's dispatcher assigns a ticket by hand when no assignment came within
-    ``Waits.dispatcher_after`` (10 s): the right thing for a month's simulation, but here each
-    ticket the classifier is unsure of (TicketQueuedForDispatcher) would hold one of the
-    in-flight slots for 10 idle seconds, and the figure would measure that wait instead of the
-    platform. A dispatcher watching the unrouted queue acts at once instead: the first wait for
-    a ticket's assignment ends as soon as dispatch queues it (then the console assigns it,
-    through the platform, as before)."""
+    """A ticket the classifier is unsure of (TicketQueuedForDispatcher) is routed by the
+    simulated desk when its 0.5 s poll of the console's queue finds it, or else by the driver
+    after ``Waits.dispatcher_after`` (10 s) without an assignment: right for a month's
+    simulation, but here such a ticket (~40 %) can hold an in-flight slot for 10 idle seconds
+    and the figure would measure the wait instead of the platform. So the first wait for a
+    ticket's assignment ends as soon as dispatch queues it, and the driver's dispatcher assigns
+    it through the console at once (a 409 when the desk was quicker is expected)."""
     original = board.wait_for
     prompted: set[str] = set()
 

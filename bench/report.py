@@ -170,9 +170,10 @@ bench runs.
   through `/v1/ledger/entries`) ÷ the wall time from the first submission until the last one
   was there. Merged tickets (并单) are not rated and do not count. A ticket dispatch queues
   for a human (TicketQueuedForDispatcher: the classifier was unsure) is assigned at once by
-  the simulated dispatcher through the console (`dispatcher_assigned`); until 2026-12-05 the
-  simulator waited 10 idle seconds first, which held an in-flight slot per such ticket
-  (about 40 % of them) and capped the figure. For the whole bench the
+  the simulated dispatcher through the console as soon as that event is on the topic
+  (`dispatcher_assigned` counts them, ~40 % of the simulator's tickets); before 2026-12-05 it
+  was routed when the simulated desk's 0.5 s poll of the console's queue found it, or else
+  after 10 idle seconds holding an in-flight slot. For the whole bench the
   per-citizen flood limit and feedback's per-address limit on rating links are raised (the
   simulated citizens are many and all come from 127.0.0.1); intake's per-adapter limit
   (600/s sustained) is not.
