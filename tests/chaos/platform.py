@@ -2,10 +2,10 @@
 PostgreSQL, and two replicas of every process, on ports and folders of its own.
 
 Nothing here touches the shared Kafka (19092) and PostgreSQL (55432) or the demo's ports:
-data under .data/chaos, brokers on 39092-39094 (controllers 39192-39194, the proxy in front of
-the brokers on 39292-39294), PostgreSQL on 56432, services on the demo's ports + 12000
+data under .data/chaos, brokers on 31092-31094 (controllers 31192-31194, the proxy in front of
+the brokers on 31292-31294), PostgreSQL on 31432, services on the demo's ports + 12000
 (replica 2: + 13000). The CI version (profile "ci") has its own: .data/chaos-ci, brokers on
-38092-38094, PostgreSQL on 56532, one process of each kind on the demo's ports + 14000. The chaos cluster's brokers have only their PLAINTEXT listener (the
+30092-30094, PostgreSQL on 30432, one process of each kind on the demo's ports + 14000. The chaos cluster's brokers have only their PLAINTEXT listener (the
 secured SASL listener of `make infra` is the single broker's; the suite does not test it).
 
 Broker 3's log folder and PostgreSQL's WAL can live on small disks of their own (ext4 in a
@@ -47,10 +47,13 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile(ROOT / ".data" / "chaos", 39092, 56432, 12000, replicas=2, heap="384m"),
+    # every port below 32768: this machine's ephemeral ports (32768-60999) are handed to
+    # outgoing connections, and one of them on a listener's port makes its restart fail
+    # ("Address already in use"; it happened to PostgreSQL on 56432)
+    "full": Profile(ROOT / ".data" / "chaos", 31092, 31432, 12000, replicas=2, heap="384m"),
     # CI: one process of each kind (the full run's second replicas double the processes a
     # 2-core runner must start), brokers with smaller heaps
-    "ci": Profile(ROOT / ".data" / "chaos-ci", 38092, 56532, 14000, replicas=1, heap="256m"),
+    "ci": Profile(ROOT / ".data" / "chaos-ci", 30092, 30432, 14000, replicas=1, heap="256m"),
 }
 
 
@@ -122,7 +125,7 @@ class ChaosPlatform:
         # the development token keys, made once here rather than raced for by 18 processes
         subprocess.run([self.services.PYTHON, "-m", "backbone.auth", "dev-keys"], cwd=ROOT,
                        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.infra.pg_up()
+        self.start_pg()
         if self.wal_disk is not None:  # a WAL that stays well inside its small disk
             self.sql("ALTER SYSTEM SET max_wal_size = '64MB'",
                      "ALTER SYSTEM SET min_wal_size = '32MB'", "SELECT pg_reload_conf()")
