@@ -159,3 +159,46 @@ def test_the_report_keeps_what_was_measured_by_hand(tmp_path: Path):
     assert "old figures" not in text
     assert text.rstrip().endswith("kept")
     assert "| end to end, full tickets/s (submitted → rated → in the ledger) | ≥ 100 | yes | 110.0 |" in text
+
+
+async def test_settle_stops_when_all_came_or_when_nothing_more_comes():
+    import time
+
+    from bench.open_loop import settle
+
+    began = time.monotonic()
+    await settle(lambda: 5, want=5, wait_s=10)
+    assert time.monotonic() - began < 0.1
+    began = time.monotonic()
+    await settle(lambda: 3, want=5, wait_s=10, quiet_s=0.3)  # stuck at 3: gives up when quiet
+    assert 0.25 < time.monotonic() - began < 2
+
+
+async def test_a_ticket_queued_for_a_human_is_handed_to_the_dispatcher_at_once_and_only_once():
+    import asyncio
+
+    from bench.e2e import LifecycleWatch, prompt_dispatcher
+
+    calls = []
+
+    class Board:
+        async def wait_for(self, ticket_id, *, newer_than=0, timeout):
+            calls.append(ticket_id)
+            await asyncio.sleep(timeout)
+            return "held"
+
+    board, watch = Board(), LifecycleWatch.__new__(LifecycleWatch)
+    watch._queued = {}
+    prompt_dispatcher(board, watch)
+    watch.queued("t1").set()
+    assert await asyncio.wait_for(board.wait_for("t1", timeout=30), 1) is None  # at once
+    assert await board.wait_for("t1", timeout=0.01) == "held"  # the wait after the hand assignment
+    assert await board.wait_for("t2", timeout=0.01) == "held"  # not queued: dispatch routed it
+    assert calls == ["t1", "t1", "t2"]
+
+
+def test_the_busiest_processes_are_profiled():
+    from bench.run import busiest
+
+    runs = [{"cpu_ms_each": {"a": 1, "b": 5, "c": 3}}, {"cpu_ms_each": {"a": 9, "b": 5, "c": 3}}]
+    assert busiest(runs, 2) == ["a", "b"]
