@@ -381,6 +381,8 @@ class Verifier:
         """The claims of a rating-link token (signed with a `rating-link-` key, role citizen,
         scoped to a ticket); its expiry is the caller's to judge (on its own clock). Any other
         token: AuthError."""
+        if self._jwks_path is not None and time.monotonic() - self._jwks_checked > self._reload_s:
+            self._reload_keys_if_changed()
         kid, claims = self._decode(token.strip())
         if not kid.startswith(RATING_LINK_KID_PREFIX):
             raise AuthError("not a rating-link token")
