@@ -227,6 +227,10 @@ class IdempotentConsumer:
             max_poll_records=self.settings.consumer_batch,
             # a topic created after we subscribed is picked up within seconds, not minutes
             metadata_max_age_ms=10_000,
+            # the broker answers a fetch as soon as one message arrives (fetch_min_bytes=1):
+            # the wait only bounds an idle long poll. 500 ms (the default) cost an idle
+            # consumer 2 fetch round trips a second, most of an idle service's CPU (py-spy)
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
         )
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:

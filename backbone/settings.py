@@ -76,6 +76,8 @@ class ServiceSettings(BaseSettings):
     relay_batch: int = 500
     consumer_batch: int = 500
     consumer_linger_ms: int = 5  # after a poll that did not fill a batch, wait this for more
+    # longest idle long poll of a consumer's fetch (the broker answers at once when data comes)
+    consumer_fetch_max_wait_ms: int = 5000
 
     _auth_cache: dict[str, Any] = PrivateAttr(default_factory=dict)  # backbone.auth's
 

@@ -14,6 +14,10 @@ piled up are drained at once (one round reads everything they announced).
         if not do_a_round():
             await news.wait(stop, fallback_s=2.0)
     await news.close()
+
+`Nudge` is the same thing inside one process: whoever changed what a loop waits for (a
+consumer that committed a batch) sets it, and the loop wakes at once instead of at its next
+poll.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ log = logging.getLogger(__name__)
 
 
 class CommitNews:
-    def __init__(self, settings: ServiceSettings, schema: str | None = None):
+    def __init__(self, settings: ServiceSettings, schema: str | None = None,
+                 channel: str | None = None):
+        """`channel`: another channel than the schema's outbox (e.g. a SQL-mode consumer's
+        `notify_channel`, whose commits store rows, not events)."""
         self.conninfo = settings.pg_conninfo()
-        self.channel = outbox_channel(schema or settings.schema)
+        self.channel = channel or outbox_channel(schema or settings.schema)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._retry_at = 0.0
 
@@ -71,6 +78,11 @@ class CommitNews:
         self._conn = conn
         return conn
 
+    async def listen(self) -> None:
+        """LISTEN now (the first `wait` would otherwise): call it before a loop's first read,
+        so that a commit between that read and the first wait is not missed."""
+        await self._listening()
+
     async def wait(self, stop: asyncio.Event, fallback_s: float,
                    poll_s: float | None = None) -> None:
         """Until a commit stores events, `stop` is set, or `fallback_s` passes (`poll_s`
@@ -99,11 +111,27 @@ class CommitNews:
 
     @staticmethod
     async def _next(conn: psycopg.AsyncConnection[Any], timeout: float) -> None:
-        heard = False
-        async for _ in conn.notifies(timeout=timeout, stop_after=1):
-            heard = True
-        if heard:  # what piled up meanwhile is covered by the next round
-            async for _ in conn.notifies(timeout=0.001):
+        """Until the connection has something to read (a notification), at most `timeout`,
+        then drain it. One timer for the whole wait: psycopg's own `notifies(timeout=...)`
+        wakes every 100 ms to look for interrupts, ten loop rounds a second per idle
+        listener (strace of an idle service: most of its wake-ups). Only this class uses the
+        connection, and libpq keeps no notification unread after a drain, so a notification
+        that comes at any moment makes the socket readable."""
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        fd = conn.fileno()
+        loop.add_reader(fd, ready)
+        try:
+            await asyncio.wait({readable}, timeout=timeout)
+        finally:
+            loop.remove_reader(fd)
+        if readable.done():  # what piled up is covered by the next round; a lost
+            async for _ in conn.notifies(timeout=0.001):  # connection raises here
                 pass
 
     async def close(self) -> None:
@@ -113,3 +141,27 @@ class CommitNews:
                 await conn.close()
             except Exception:
                 log.debug("closing the LISTEN connection", exc_info=True)
+
+
+class Nudge:
+    """An in-process wake-up. `set()` from the event loop's thread; a set that comes while
+    the waiter is busy is kept, so the next `wait` returns at once."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, stop: asyncio.Event, timeout: float) -> None:
+        """Until `set()`, `stop`, or `timeout` seconds (at most), then forget the nudge."""
+        if not self._event.is_set() and not stop.is_set():
+            waiters = {asyncio.ensure_future(stop.wait()),
+                       asyncio.ensure_future(self._event.wait())}
+            try:
+                await asyncio.wait(waiters, timeout=max(timeout, 0.0),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+        self._event.clear()

@@ -15,6 +15,7 @@ from backbone.http import create_app
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
+from backbone.wakeup import CommitNews
 from services.analytics.adapters import fact_store, surge_store
 from services.analytics.adapters.basemap import load_basemap
 from services.analytics.adapters.registry import load_names
@@ -55,14 +56,16 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     clock = Clock(settings.clock)
     names = load_names(Path(settings.registry_dir) if settings.registry_dir else None)
     kpis = LiveKpis()
+    channel = fact_store.facts_channel(settings.schema)
     live = LiveState(kpis, fact_store.FactTail(infra.pool, settings.schema,
-                                               settings.fact_grace_s), clock)
+                                               settings.fact_grace_s), clock,
+                     news=CommitNews(settings, channel=channel))
     reports = Reports(app=app, live=kpis, names=names, min_volume=settings.ranking_min_volume,
                       publish_after=timedelta(hours=settings.publish_after_hours))
     facts = IdempotentConsumer(name=consumer.CONSUMER, settings=settings, pool=infra.pool,
                                topics=[settings.lifecycle_topic],
                                handlers=consumer.handlers(settings.schema),
-                               producer=infra.producer)
+                               producer=infra.producer, notify_channel=channel)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(settings.lifecycle_topic))
     http = create_app(settings=settings, title="Minsheng analytics",

@@ -14,6 +14,7 @@ from backbone.http import create_app
 from backbone.kafka import ensure_topics
 from backbone.ownership import PartitionOwnership
 from backbone.runtime import Infrastructure, Service, connect
+from backbone.wakeup import CommitNews
 from services.audit.adapters.access_log import AccessLog
 from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
 from services.audit.adapters.keys import load_or_create_signer
@@ -70,6 +71,11 @@ def _publisher(settings: AuditSettings, infra: Infrastructure):  # type: ignore[
     return publish
 
 
+def ledger_channel(schema: str) -> str:
+    """The NOTIFY channel of the ledger consumer's commits (entries appended)."""
+    return f"minsheng_ledger_{schema}"[:63]
+
+
 async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
     infra = await connect(settings)
     await ensure_topics(settings, {settings.checkpoint_topic: 1})
@@ -78,8 +84,23 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
         name=ledger_consumer.CONSUMER, settings=settings, pool=parts.pool,
         topics=[settings.lifecycle_topic],
         handlers=ledger_consumer.EveryEventType(ledger_consumer.ledger_handler(settings.schema)),
-        producer=infra.producer, decode=ledger_consumer.decode_for_ledger)
+        producer=infra.producer, decode=ledger_consumer.decode_for_ledger,
+        notify_channel=ledger_channel(settings.schema))
     ownership = PartitionOwnership.of(consumer, settings.lifecycle_topic)
+    # the checkpoint loop wakes when entries are appended (by any replica), not every second
+    news = CommitNews(settings, channel=ledger_channel(settings.schema))
+
+    async def until_grown(stop: asyncio.Event) -> None:
+        await news.wait(stop, fallback_s=30.0, poll_s=settings.checkpoint_interval_s)
+
+    sign = parts.checkpointer.loop(settings.checkpoint_interval_s, _publisher(settings, infra),
+                                   leader=lambda: ownership.owns_partition(0),
+                                   until_grown=until_grown)
+
+    async def sign_checkpoints(stop: asyncio.Event) -> None:
+        await news.listen()  # before the first look, so no append goes unheard
+        await sign(stop)
+
     http = create_app(settings=settings, title="Minsheng audit",
                       description="The append-only ledger of every ticket's history: replay, "
                                   "state at any moment, proofs and verification.",
@@ -91,7 +112,5 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
     servicer = grpc_api.AuditServicer(parts.histories, auth.verifier_for(settings))
     return Service(
         settings=settings, infra=infra, http=http,
-        loops=[consumer.run, parts.checkpointer.loop(
-            settings.checkpoint_interval_s, _publisher(settings, infra),
-            leader=lambda: ownership.owns_partition(0))],
-        grpc_servicers=[grpc_api.add_to(servicer)], on_stop=[parts.pool.close])
+        loops=[consumer.run, sign_checkpoints],
+        grpc_servicers=[grpc_api.add_to(servicer)], on_stop=[news.close, parts.pool.close])

@@ -48,6 +48,7 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     time = TimeSource(settings, infra.pool, infra.producer)
     timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time,
                        ownership=PartitionOwnership.of(consumer, settings.lifecycle_topic))
+    consumer.after_apply.append(timers.wake)  # new clocks, a new watermark: look at once
     facts = publications.Facts(infra.pool, schema)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(

@@ -21,6 +21,12 @@ from services.analytics.domain.facts import Fact
 PAGE = 20000
 
 
+def facts_channel(schema: str) -> str:
+    """The NOTIFY channel of commits that wrote facts (the consumer's `notify_channel`): the
+    live state of every replica wakes on it instead of polling the table."""
+    return f"minsheng_facts_{schema}"[:63]
+
+
 def create_tables(pool: ConnectionPool, schema: str) -> None:
     s = Identifier(schema)
     with pool.connection() as conn:

@@ -4,6 +4,8 @@ The consumer writes facts to PostgreSQL in the same transaction as its progress 
 once); this loop reads what has committed and folds it into `LiveKpis`. At start it reads the
 whole table (the rebuild of the in-memory state), so a restart loses nothing. Every replica
 reads every fact, so each one can answer for the whole city whichever partitions it consumes.
+It reads when a commit that wrote facts announces itself (`news`: the consumer's NOTIFY, from
+any replica; the grace window's late commits announce themselves too), not on a timer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from prometheus_client import Gauge
 
 from backbone.clock import Clock
+from backbone.wakeup import CommitNews
 from services.analytics.adapters.fact_store import FactTail
 from services.analytics.domain.fold import LiveKpis
 
@@ -23,11 +26,16 @@ FACTS = Gauge("minsheng_analytics_facts", "Facts folded into the live KPI model"
 
 
 class LiveState:
-    def __init__(self, kpis: LiveKpis, tail: FactTail, clock: Clock, poll_s: float = 0.25):
+    def __init__(self, kpis: LiveKpis, tail: FactTail, clock: Clock, poll_s: float = 0.25,
+                 news: CommitNews | None = None, fallback_s: float = 5.0):
+        """`news`: commits of facts; without it the loop polls every `poll_s` (also while
+        LISTEN is not possible)."""
         self.kpis = kpis
         self.tail = tail
         self.clock = clock
         self.poll_s = poll_s
+        self.news = news
+        self.fallback_s = fallback_s
         self.loaded = False  # the whole table has been read once
 
     def catch_up(self) -> int:
@@ -45,16 +53,28 @@ class LiveState:
         return applied
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.catch_up)
-            except Exception:
-                log.exception("could not read new facts; retrying")
-                await asyncio.sleep(1.0)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
-            except TimeoutError:
-                pass
+        if self.news is not None:
+            await self.news.listen()
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.to_thread(self.catch_up)
+                except Exception:
+                    log.exception("could not read new facts; retrying")
+                    await asyncio.sleep(1.0)
+                await self._wait(stop)
+        finally:
+            if self.news is not None:
+                await self.news.close()
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        if self.news is not None:
+            await self.news.wait(stop, fallback_s=self.fallback_s, poll_s=self.poll_s)
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
+        except TimeoutError:
+            pass
 
     async def ready(self) -> tuple[bool, str]:
         if not self.loaded:

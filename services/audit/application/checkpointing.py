@@ -43,11 +43,15 @@ class Checkpointer:
         return StoredCheckpoint(size, root, checkpoint.timestamp, note)
 
     def loop(self, interval_s: float, publish: Publish | None = None,
-             leader: Callable[[], bool] | None = None
+             leader: Callable[[], bool] | None = None,
+             until_grown: Callable[[asyncio.Event], Awaitable[None]] | None = None
              ) -> Callable[[asyncio.Event], Awaitable[None]]:
         """``leader``: with several replicas, the one that signs now (the holder of the
         lifecycle topic's partition 0, backbone/ownership.py); None: this one always. Should
-        two sign at once around a rebalance, the store keeps the first head of each size."""
+        two sign at once around a rebalance, the store keeps the first head of each size.
+        ``until_grown``: waits until entries were appended (the ledger consumer's commit
+        NOTIFY) or a fallback passed, so an idle ledger is not looked at every interval;
+        then a head is signed at most every ``interval_s``. None: look every interval."""
         async def sign_checkpoints(stop: asyncio.Event) -> None:
             while not stop.is_set():
                 try:
@@ -62,5 +66,7 @@ class Checkpointer:
                     await asyncio.wait_for(stop.wait(), timeout=interval_s)
                 except TimeoutError:
                     pass
+                if until_grown is not None and not stop.is_set():
+                    await until_grown(stop)
 
         return sign_checkpoints

@@ -141,6 +141,15 @@ def due_tickets(conn: psycopg.Connection[Any], schema: str, now: dt.datetime,
     return [(r[0], r[1]) for r in rows]
 
 
+def next_due(conn: psycopg.Connection[Any], schema: str) -> dt.datetime | None:
+    """The earliest instant anything is owed (a clock's or an order's), None if nothing is."""
+    s = Identifier(schema)
+    row = conn.execute(
+        SQL("SELECT least((SELECT min(next_due_at) FROM {}.sla_clocks),"
+            " (SELECT min(next_due_at) FROM {}.sla_orders))").format(s, s)).fetchone()
+    return row[0] if row else None
+
+
 def clock_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -> list[Any]:
     rows = conn.execute(
         SQL("SELECT clock_id FROM {}.sla_clocks WHERE ticket_id = %s ORDER BY clock_no")

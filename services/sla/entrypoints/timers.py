@@ -2,7 +2,10 @@
 
 Each round: pick up schedules other replicas loaded, work out ``now``, and fire, ticket by
 ticket in order of the earliest instant owed, everything due by then (``Desk.fire_due``).
-Nothing here sleeps in place of a condition: the loop just looks again every interval.
+Between rounds the loop sleeps until the earliest instant anything is owed (wall time), or
+until the lifecycle consumer commits a batch (``wake``: new clocks, and in event-clock mode a
+new watermark), whichever comes first; a slow fallback covers changes made elsewhere (another
+replica's commands, a schedule loaded there). An idle service does not poll.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from psycopg_pool import ConnectionPool
 
 from backbone.kafka import client_options
 from backbone.ownership import PartitionOwnership
-from services.sla.adapters import watermark
+from backbone.wakeup import Nudge
+from services.sla.adapters import readmodel, watermark
 from services.sla.application.desk import Desk
 from services.sla.application.schedules import Schedules
 from services.sla.entrypoints.lifecycle import CONSUMER_NAME
@@ -82,6 +86,30 @@ class TimerLoop:
         self.schedules = schedules
         self.time = time
         self.ownership = ownership
+        self.nudge = Nudge()
+
+    # the longest sleep between rounds when nothing is due sooner and nothing was committed
+    fallback_s = 5.0
+
+    def wake(self) -> None:
+        """Something committed that may make a timer due (the lifecycle consumer's batch)."""
+        self.nudge.set()
+
+    def _next_due(self) -> dt.datetime | None:
+        with self.desk.pool.connection() as conn:
+            return readmodel.next_due(conn, self.settings.schema)
+
+    async def _sleep_s(self) -> float:
+        """How long to sleep: until the earliest instant owed (wall-clock mode), at most the
+        fallback. Something due already was not ours to fire (another replica's ticket):
+        the fallback, not a spin."""
+        if self.time.event_time:
+            return self.fallback_s  # event time moves only when the consumer commits
+        due = await asyncio.to_thread(self._next_due)
+        if due is None:
+            return self.fallback_s
+        wait = (due - dt.datetime.now(dt.UTC)).total_seconds() + self.settings.timer_grace_s
+        return self.fallback_s if wait <= 0 else min(wait + 0.001, self.fallback_s)
 
     async def run_once(self) -> int:
         await asyncio.to_thread(self.schedules.refresh)
@@ -100,13 +128,21 @@ class TimerLoop:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
+        # rounds at most this often: a busy consumer's commits do not each cost a round
         interval = self.settings.timer_interval_ms / 1000
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             try:
                 await self.run_once()
+                sleep_s = await self._sleep_s()
             except Exception:
                 log.exception("timer round failed; trying again")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+                sleep_s = 1.0
+            await self.nudge.wait(stop, sleep_s)
+            rest = interval - (loop.time() - started)
+            if rest > 0 and not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=rest)
+                except TimeoutError:
+                    pass

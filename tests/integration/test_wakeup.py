@@ -1,0 +1,82 @@
+"""backbone.wakeup on the real PostgreSQL: CommitNews wakes on a committed NOTIFY (never on a
+rolled-back one), on `stop`, or at its fallback; a notification sent while nobody waits is
+not lost; Nudge keeps a set that came while its waiter was busy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+
+from backbone.wakeup import CommitNews, Nudge
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def channel(unique) -> str:
+    return f"minsheng_test_{unique}"
+
+
+def notify(settings, channel: str, *, commit: bool = True) -> None:
+    with psycopg.connect(settings.pg_conninfo()) as conn:
+        conn.execute("SELECT pg_notify(%s, '')", (channel,))
+        if not commit:
+            conn.rollback()
+
+
+async def timed_wait(news: CommitNews, stop: asyncio.Event, fallback_s: float) -> float:
+    began = time.monotonic()
+    await news.wait(stop, fallback_s=fallback_s)
+    return time.monotonic() - began
+
+
+async def test_a_commit_wakes_the_waiter_at_once(infra, channel):
+    news, stop = CommitNews(infra, channel=channel), asyncio.Event()
+    await news.listen()
+    try:
+        waiting = asyncio.ensure_future(timed_wait(news, stop, fallback_s=20))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(notify, infra, channel)
+        assert await asyncio.wait_for(waiting, 10) < 5
+    finally:
+        await news.close()
+
+
+async def test_news_that_came_before_the_wait_is_not_lost(infra, channel):
+    news, stop = CommitNews(infra, channel=channel), asyncio.Event()
+    await news.listen()
+    try:
+        await asyncio.to_thread(notify, infra, channel)  # while nobody waits
+        assert await asyncio.wait_for(timed_wait(news, stop, fallback_s=20), 10) < 5
+        # drained: the next wait runs to its fallback
+        assert await timed_wait(news, stop, fallback_s=0.5) >= 0.45
+    finally:
+        await news.close()
+
+
+async def test_a_rollback_wakes_nobody_and_stop_ends_the_wait(infra, channel):
+    news, stop = CommitNews(infra, channel=channel), asyncio.Event()
+    await news.listen()
+    try:
+        await asyncio.to_thread(notify, infra, channel, commit=False)
+        waiting = asyncio.ensure_future(timed_wait(news, stop, fallback_s=20))
+        await asyncio.sleep(1.0)
+        assert not waiting.done()
+        stop.set()
+        assert await asyncio.wait_for(waiting, 10) < 10
+    finally:
+        await news.close()
+
+
+async def test_nudge_set_while_busy_is_kept():
+    nudge, stop = Nudge(), asyncio.Event()
+    nudge.set()
+    began = time.monotonic()
+    await nudge.wait(stop, 20)
+    assert time.monotonic() - began < 1
+    began = time.monotonic()
+    await nudge.wait(stop, 0.3)  # forgotten once seen
+    assert time.monotonic() - began >= 0.25
