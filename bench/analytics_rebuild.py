@@ -58,8 +58,17 @@ def profiled(audit_url: str, pg_dbname: str, limit: int | None = None) -> str:
         _drop(settings)
 
 
-def measure(audit_url: str, pg_dbname: str, limit: int | None = None) -> RebuildRun:
-    """Rebuild from the ledger's first ``limit`` entries (all when None)."""
+def read(audit_url: str, limit: int | None = None) -> list[bytes]:
+    """The ledger's first ``limit`` raw envelopes (for the fold alone, read once)."""
+    settings = AnalyticsSettings()
+    token = auth.mint(settings, sub="bench-rebuild", role="auditor", ttl_s=3600)
+    return list(itertools.islice(ledger_entries(audit_url, token), limit))
+
+
+def measure(audit_url: str, pg_dbname: str, envelopes: list[bytes],
+            limit: int | None = None) -> RebuildRun:
+    """Rebuild from the ledger's first ``limit`` entries (all when None); the fold alone on
+    ``envelopes`` (what ``read`` returned)."""
     settings, token = _settings(pg_dbname)
     try:
         ensure_database(settings)
@@ -68,12 +77,11 @@ def measure(audit_url: str, pg_dbname: str, limit: int | None = None) -> Rebuild
             done = rebuild(pool, settings.schema, CONSUMER,
                            itertools.islice(ledger_entries(audit_url, token), limit))
             seconds = time.perf_counter() - began
-        envelopes = list(itertools.islice(ledger_entries(audit_url, token), limit))
-        began = time.perf_counter()
-        fold_envelopes(envelopes)
-        fold_s = time.perf_counter() - began
     finally:
         _drop(settings)
+    began = time.perf_counter()
+    fold_envelopes(envelopes)
+    fold_s = time.perf_counter() - began
     return RebuildRun(done.envelopes, done.facts, round(seconds, 2),
                       round(done.envelopes / max(seconds, 1e-9)),
                       round(len(envelopes) / max(fold_s, 1e-9)))

@@ -198,8 +198,11 @@ bench runs.
   `executemany` INSERTs, 500 rows per transaction (every commit waits for fsync).
 - **Analytics rebuild** (`bench/analytics_rebuild.py`): `services.analytics` `rebuild` run
   in-process into a throw-away schema, reading the platform's audit ledger (everything the
-  runs above produced) over HTTP; events/s = envelopes ÷ wall time. `fold_only` is the
-  normalise-and-fold alone on envelopes already in memory.
+  runs above produced; its first `--rebuild-events` entries, mostly the end-to-end runs' full
+  lifecycles) over HTTP; events/s = envelopes ÷ wall time. `fold_only` is the
+  normalise-and-fold alone on the same envelopes already in memory (read once). The profile
+  (docs/profiles/analytics-rebuild.md) has the client under cProfile and audit, serving the
+  pages, under py-spy.
 - **Audit replay** (`bench/audit_replay.py`, after the platform stopped): a ledger of real
   30-event tickets spread among generated entries (measured tickets by COPY, filler and the
   Merkle levels by `INSERT ... SELECT generate_series` inside PostgreSQL), built once per
