@@ -208,8 +208,10 @@ bench runs.
   Merkle levels by `INSERT ... SELECT generate_series` inside PostgreSQL), built once per
   bench run; then each measured ticket's history is read with an inclusion proof per entry
   and verified against a signed checkpoint, as the API does.
-- **Profile**: one more end-to-end run, not counted, with py-spy sampling the busiest
-  processes: docs/profiles/e2e.md.
+- **Profiles** (docs/profiles/), each from one more pass that is not counted: the end-to-end
+  run with py-spy on the busiest processes (e2e.md); the write paths with py-spy on the bench
+  process (write-paths.md); the analytics rebuild (analytics-rebuild.md) and the audit replay
+  (audit-replay.md) under cProfile.
 """
 
 

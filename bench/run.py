@@ -262,6 +262,14 @@ def main(argv: list[str] | None = None) -> int:
                 results["kafka"].append(asdict(kafka))
                 results["postgres"].append(asdict(pg))
                 say(f"write paths #{i + 1}: {rates} / {kafka} / {pg}")
+            if not args.no_profile:  # one more, the bench process itself under py-spy
+                folder = ROOT / ".data" / "bench" / "profiles-write-paths"
+                with profile.Recorder({"bench": os.getpid()}, folder) as recorder:
+                    backbone_rates.run(settings, args.store_events)
+                profiles["write-paths"] = profile.render(
+                    recorder.summaries(), f"## Group commit of {args.store_events:,} appends, then the relay"
+                    " publishing them (py-spy --gil on the bench process)").replace("\n## bench", "\n### bench"
+                    ) + recorder.error
         with section("analytics_rebuild"):
             results["analytics_rebuild"] = []
             envelopes = analytics_rebuild.read(running.url("audit"), args.rebuild_events)
