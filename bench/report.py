@@ -303,11 +303,13 @@ def write_profiles(summaries: list[Any], results: dict[str, Any], out: Path) -> 
 
 
 def write_cprofiles(profiles: dict[str, str], results: dict[str, Any], folder: Path) -> None:
-    """docs/profiles/<name>.md: the in-process measurements under cProfile (one extra pass)."""
+    """docs/profiles/<name>.md: one extra pass of an in-process measurement, profiled."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in profiles.items():
         (folder / f"{name}.md").write_text(
-            f"# Where the time goes: {name} (cProfile)\n\nWritten by `make bench`"
-            f" ({results['machine']['date']}): one extra pass after the measured ones, under"
-            " cProfile (which slows Python code down, so compare the rows with each other, not"
-            " with the report's figures).\n\n" + text + "\n", encoding="utf-8")
+            f"# Where the time goes: {name}\n\nWritten by `make bench`"
+            f" ({results['machine']['date']}): one extra pass after the measured ones. Under"
+            " cProfile (this thread only), Python code runs slower, so compare its rows with each"
+            " other, not with docs/benchmarks.md; py-spy `--gil` counts only samples of the"
+            " thread holding the GIL (Python CPU; waits on PostgreSQL or Kafka are left out).\n\n"
+            + text + "\n", encoding="utf-8")
