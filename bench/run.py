@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open-loop-seconds", type=float, default=20.0)
     parser.add_argument("--intake-requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--store-events", type=int, default=10_000)
+    parser.add_argument("--store-events", type=int, default=20_000)
     parser.add_argument("--kafka-records", type=int, default=200_000)
     parser.add_argument("--pg-rows", type=int, default=50_000)
     parser.add_argument("--rebuild-events", type=int, default=20_000,
