@@ -246,8 +246,11 @@ class ChaosPlatform:
             # A killed postmaster is reparented to this machine's init, which may take its time
             # to reap it: until then a new postmaster takes the zombie for a live one ("lock
             # file postmaster.pid already exists") and refuses to start. It and all its
-            # children are dead: its lock file is stale.
+            # children are dead: its lock files are stale.
+            # The same for the lock of its Unix socket.
             (self.infra.PG_DIR / "data" / "postmaster.pid").unlink(missing_ok=True)
+            for lock in (self.infra.PG_DIR / "run").glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
 
     def start_pg(self, attempts: int = 3) -> None:
         for attempt in range(attempts):
