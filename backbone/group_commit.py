@@ -61,7 +61,9 @@ class GroupCommitter:
         of its own (an async endpoint then needs no threadpool hop to save)."""
         done: Future[None] = Future()
         self._queue.put(_Command(list(aggregates), context, done, list(sql or ())))
-        await asyncio.wait_for(asyncio.wrap_future(done), timeout=timeout)
+        # shielded: a caller that gives up (timeout, client gone) must not cancel the future
+        # the committer thread is about to settle; the command itself may still commit
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(done)), timeout=timeout)
 
     def close(self) -> None:
         self._queue.put(None)

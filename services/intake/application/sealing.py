@@ -10,7 +10,8 @@ stored under a key that lost the race.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,14 +67,46 @@ class ContactSealing:
         try:
             save(aggregates, [claim.statement])
         except Exception as exc:
-            if not lost_key_race(exc) or identity is None or attempts <= 1:
-                raise
-            self.vault.key_lost(claim.citizen, claim.key)
-            for a in aggregates:
-                a.pending_events[:] = pending[a.id]
+            self._lost(exc, claim, identity, attempts, aggregates, pending)
             contact, again = self.seal(claim.ticket_id, claim.citizen, identity, claim.at,
                                        in_transaction=True)
-            aggregates = [contact if isinstance(a, SealedContact) else a for a in aggregates]
-            return self.save(save, aggregates, again, identity, attempts=attempts - 1)
+            return self.save(save, self._with(aggregates, contact), again, identity,
+                             attempts=attempts - 1)
         self.vault.key_saved(claim.citizen, claim.key)
         return aggregates
+
+    async def save_async(self, save: Callable[[list[Any], list[Statement]], Awaitable[None]],
+                         aggregates: list[Any], claim: KeyClaim | None,
+                         identity: CitizenIdentity | None, *, attempts: int = 3) -> list[Any]:
+        """`save` for an async caller whose ``save`` awaits the group commit (no thread of
+        its own waits for it); sealing again after a lost race reads the winner's key in a
+        worker thread."""
+        if claim is None:
+            await save(aggregates, [])
+            return aggregates
+        pending = {a.id: list(a.pending_events) for a in aggregates}
+        try:
+            await save(aggregates, [claim.statement])
+        except Exception as exc:
+            self._lost(exc, claim, identity, attempts, aggregates, pending)
+            contact, again = await asyncio.to_thread(
+                self.seal, claim.ticket_id, claim.citizen, identity, claim.at,  # type: ignore[arg-type]
+                in_transaction=True)
+            return await self.save_async(save, self._with(aggregates, contact), again, identity,
+                                         attempts=attempts - 1)
+        self.vault.key_saved(claim.citizen, claim.key)
+        return aggregates
+
+    def _lost(self, exc: Exception, claim: KeyClaim, identity: CitizenIdentity | None,
+              attempts: int, aggregates: list[Any], pending: dict[Any, list[Any]]) -> None:
+        """After a failed save: re-raise unless the claim lost a key race that another
+        attempt may win; else forget the losing key and give back the pending events."""
+        if not lost_key_race(exc) or identity is None or attempts <= 1:
+            raise exc
+        self.vault.key_lost(claim.citizen, claim.key)
+        for a in aggregates:
+            a.pending_events[:] = pending[a.id]
+
+    @staticmethod
+    def _with(aggregates: list[Any], contact: SealedContact) -> list[Any]:
+        return [contact if isinstance(a, SealedContact) else a for a in aggregates]

@@ -10,6 +10,7 @@ The same `prepare` serves the HTTP API (saved through the group committer) and t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -303,6 +304,33 @@ class Submissions:
                 raise
             return replay
         self.keep_attachments(prepared)
+        return prepared.result
+
+    async def submit_async(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
+                           now: datetime, backfilled: bool = False) -> Submitted:
+        """`submit` for the async HTTP endpoint: deciding (its reads) takes one worker-thread
+        hop, then the request awaits its group commit on the event loop instead of holding a
+        thread while the transaction fsyncs."""
+        prepared = await asyncio.to_thread(
+            self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
+            optimistic=True, key_in_transaction=True, backfilled=backfilled)
+        if not prepared.aggregates:
+            return prepared.result
+
+        async def save(aggregates: list[Any], sql: list[Any]) -> None:
+            await self.committer.save_async(*aggregates, context=prepared.context,
+                                            sql=[*sql, *prepared.sql])
+
+        try:
+            await self.sealing.save_async(save, prepared.aggregates, prepared.key_claim,
+                                          draft.identity)
+        except IntegrityError:
+            replay = await asyncio.to_thread(self.existing, adapter_id, draft.idempotency_key)
+            if replay is None:  # not a racing retry
+                raise
+            return replay
+        if prepared.attachments[1]:
+            await asyncio.to_thread(self.keep_attachments, prepared)
         return prepared.result
 
     def get(self, code: str) -> Ticket | None:

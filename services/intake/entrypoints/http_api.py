@@ -90,18 +90,20 @@ def router(submissions: Submissions, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["channel adapters"])
 
     @api.post("/requests", status_code=201)
-    def submit_request(
+    async def submit_request(
         request: Request, principal: AdapterDep,
         payload: Annotated[ChannelInput, Body(openapi_examples=CHANNEL_EXAMPLES)],  # type: ignore[arg-type]
     ) -> JSONResponse:
         """Submit one citizen request from a channel; returns its ticket code (一诉一码)."""
+        # async: the decision's reads take one worker-thread hop, the group commit is awaited
         now = clock.command_time(payload.occurred_at,
                                  may_backfill=principal.role in BACKFILL_ROLES)
         ctx = EventContext(trace_id=request.state.trace_id, actor_role="channel_adapter",
                            actor_id=principal.sub)
         try:
-            result = submissions.submit(to_ticket_draft(payload), adapter_id=principal.sub,
-                                        context=ctx, now=now, backfilled=clock.backfilled(now))
+            result = await submissions.submit_async(
+                to_ticket_draft(payload), adapter_id=principal.sub, context=ctx, now=now,
+                backfilled=clock.backfilled(now))
         except SubmissionRefusedError as exc:
             raise refused(exc) from exc
         return JSONResponse(answer(result), status_code=200 if result.replayed else 201)

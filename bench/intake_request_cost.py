@@ -1,0 +1,115 @@
+"""Intake's submission path alone: one intake process (its own schema, topics and port, event
+clock), `bench.intake_load` against it, and the CPU the process spent per submission (/proc).
+
+Unlike `make bench`'s intake figure, nothing else of the platform runs, so the CPU per
+submission is intake's own request handling (HTTP, validation, group commit, its relay and
+read side). `--tree` runs another checkout (e.g. `git archive <rev> | tar -x -C /tmp/old`) for a
+before/after; `--profile FILE` records the process with py-spy meanwhile (folded stacks).
+
+    python -m bench.intake_request_cost --requests 2000 --concurrency 32 [--tree /tmp/old]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from backbone import auth
+from backbone.settings import ServiceSettings
+from bench import intake_load
+from tests import janitor
+from tools.simulator.drive.settings import Endpoints
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"intake exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("intake not ready in time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--port", type=int, default=18900)
+    parser.add_argument("--tree", default=str(ROOT))
+    parser.add_argument("--profile", default="")
+    args = parser.parse_args()
+
+    suffix = uuid.uuid4().hex[:8]
+    schema = f"ircost_{suffix}"
+    os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")  # the development token key
+    settings = ServiceSettings()
+    env = {**os.environ, "PYTHONPATH": f"{args.tree}:{args.tree}/proto",
+           "MINSHENG_ENVIRONMENT": "development", "MINSHENG_CLOCK": "event",
+           "MINSHENG_TOPIC_PREFIX": f"ircost{suffix}.", "MINSHENG_PG_SCHEMA": schema,
+           "MINSHENG_HTTP_PORT": str(args.port), "MINSHENG_GRPC_PORT": str(args.port + 1),
+           "MINSHENG_LOG_LEVEL": "WARNING",
+           "MINSHENG_DATA": os.environ.get("MINSHENG_DATA", str(ROOT / ".data"))}  # dev keys
+    url = f"http://127.0.0.1:{args.port}"
+    log = open(f"/tmp/intake_request_cost_{suffix}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=args.tree, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    spy = None
+    try:
+        _wait_ready(url, proc)
+        endpoints = Endpoints(urls={"intake": url}, dispatch_grpc="",
+                              issuer=auth.issuer_for(settings),
+                              kafka_bootstrap=settings.kafka_bootstrap)
+        bodies = intake_load.bodies(args.warmup + args.requests, seed=int(time.time()))
+        asyncio.run(intake_load.load(endpoints, bodies[:args.warmup],
+                                     concurrency=args.concurrency))
+        time.sleep(2)  # the warm-up's relay and read side settle
+        if args.profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
+                                    "-p", str(proc.pid), "-r", "200", "-f", "raw", "-o",
+                                    args.profile], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        load1 = os.getloadavg()[0]
+        run = asyncio.run(intake_load.load(endpoints, bodies[args.warmup:],
+                                           concurrency=args.concurrency,
+                                           pids={"intake": proc.pid}))
+        time.sleep(3)  # the relay and the read side finish the run's tickets
+        total = intake_load.cpu_seconds(proc.pid)
+        print(json.dumps({"tree": args.tree, "requests": run.requests, "ok": run.ok,
+                          "errors": run.errors, "per_second": run.per_second,
+                          "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
+                          "cpu_ms_per_submission_during_load": run.cpu_ms.get("intake"),
+                          "process_cpu_s_total": round(total, 2),
+                          "loadavg_1m_before": round(load1, 2),
+                          "loadavg_1m_after": round(os.getloadavg()[0], 2)}))
+    finally:
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=30)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        janitor.sweep({suffix}, settings)  # its topics, consumer groups and schema
+
+
+if __name__ == "__main__":
+    main()
