@@ -10,11 +10,11 @@ export PYTHON := $(PY)
 ifneq ($(CLUSTER),)
 export MINSHENG_LOCAL_CLUSTER := $(CLUSTER)
 endif
-# `make up SECURE_BUS=1`: the services use the secured Kafka listener, each as its own SCRAM
-# principal (docs/security.md); the default stays the development PLAINTEXT listener
-ifneq ($(SECURE_BUS),)
-export MINSHENG_LOCAL_SECURE_BUS := 1
-endif
+# The services `make up` starts use the secured Kafka listener, each as its own SCRAM
+# principal held to its ACLs (docs/security.md), when the broker has one (SECURE_BUS unset:
+# auto); SECURE_BUS=1 insists, SECURE_BUS=0 keeps them on the development PLAINTEXT listener.
+# Only the services: tests, benchmarks, the demo loader and the simulator use PLAINTEXT.
+SECURE_BUS ?= auto
 # Everything started from here is a development platform (development keys, the SMS log
 # instead of a gateway). A service started without MINSHENG_ENVIRONMENT runs as production.
 export MINSHENG_ENVIRONMENT ?= development
@@ -58,7 +58,7 @@ $(DEMO_PLACES): | install
 
 services: infra $(DEMO_PLACES)
 	MINSHENG_DISPATCH_PLACES_EXTRA=$${MINSHENG_DISPATCH_PLACES_EXTRA:-$(DEMO_PLACES)} \
-	  $(PY) deploy/local/services.py start
+	  MINSHENG_LOCAL_SECURE_BUS=$(SECURE_BUS) $(PY) deploy/local/services.py start
 
 up: services
 	$(PY) -m tools.demo load

@@ -105,7 +105,7 @@ def process_env(service: str, process: str, base: dict[str, str] | None = None
             env["MINSHENG_GRPC_PORT"] = str(SERVICES[service][1] + port_offset()
                                             + (replica - 1) * REPLICA_PORT_STRIDE)
     if cluster_size():
-        secure = env.get("MINSHENG_LOCAL_SECURE_BUS") == "1"
+        secure = secure_bus(env)
         env.update({k: v for k, v in _infra().cluster_env(cluster_size(), secure).items()
                     if k not in (base if base is not None else os.environ)})
     return env
@@ -148,12 +148,57 @@ def service_env(name: str, base: dict[str, str] | None = None) -> dict[str, str]
         # the workbench (on this host) forwards each browser's address with its logins, so
         # identity's per-address login limit counts browsers, not the workbench
         env.setdefault("MINSHENG_TRUSTED_PROXIES", "127.0.0.1")
-    # `make up SECURE_BUS=1`: every service on the broker's SASL listener (19094) as its own
-    # SCRAM principal, whose ACLs hold it to its topics (docs/security.md; Kafka must have been
-    # started since the secured listener exists, and `make infra` provisioned the principals)
-    if env.get("MINSHENG_LOCAL_SECURE_BUS") == "1":
+    # `make up` (SECURE_BUS unset: "auto"; SECURE_BUS=1 insists): every service on the
+    # broker's SASL listener (19094, or the cluster's) as its own SCRAM principal, whose ACLs
+    # hold it to its topics (docs/security.md; `make infra` provisioned the principals)
+    if secure_bus(env):
         env.update(secure_bus_env(name))
     return env
+
+
+_SECURED_READY: dict[str, bool] = {}
+PASSWORDS = DATA / "keys" / "kafka-users.json"  # made by `make infra` (tools.bus_security)
+
+
+def secure_bus(env: dict[str, str]) -> bool:
+    """Whether the services use the secured listener: MINSHENG_LOCAL_SECURE_BUS=1 yes, "auto"
+    (what `make up` says) when the secured listener answers and every service's password is
+    in the passwords file (a broker started before it existed: PLAINTEXT, said once)."""
+    mode = env.get("MINSHENG_LOCAL_SECURE_BUS", "")
+    if mode != "auto":
+        return mode == "1"
+    if "ready" not in _SECURED_READY:
+        _SECURED_READY["ready"] = _secured_listener_ready()
+    return _SECURED_READY["ready"]
+
+
+def _secured_listener_ready() -> bool:
+    import socket
+
+    from backbone import bus_access
+
+    if cluster_size():
+        port = _infra().sasl_port(1) if _infra().CLUSTER_SASL else 0
+    else:
+        port = int(os.environ.get("KAFKA_SASL_PORT", "19094") or 0)
+    try:
+        known = set(json.loads(PASSWORDS.read_text()))
+    except (OSError, ValueError):
+        known = set()
+    wanted = {bus_access.service_principal(s) for s in bus_access.SERVICES}
+    listening = False
+    if port:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            listening = probe.connect_ex(("127.0.0.1", port)) == 0
+    if listening and wanted <= known:
+        print(f"[services] the bus: SASL/SCRAM on 127.0.0.1:{port}, each service as its own "
+              "principal (SECURE_BUS=0 for PLAINTEXT)", file=sys.stderr)
+        return True
+    print("[services] the bus: PLAINTEXT (no provisioned secured listener"
+          f"{'' if listening else f' on {port}'}; restart Kafka with `make down` + `make infra` "
+          "to have one)", file=sys.stderr)
+    return False
 
 
 def secure_bus_env(name: str) -> dict[str, str]:
@@ -163,7 +208,7 @@ def secure_bus_env(name: str) -> dict[str, str]:
     if name not in bus_access.SERVICES:
         return {}
     principals = [bus_access.service_principal(s) for s in bus_access.SERVICES]
-    return bus_security.service_env(name, bus_security.passwords_for(principals))
+    return bus_security.service_env(name, bus_security.passwords_for(principals, PASSWORDS))
 
 
 def pidfile(name: str) -> Path:
