@@ -20,6 +20,7 @@ import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
@@ -130,6 +131,8 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
     unit_right = np.array([key[p] == key[g] for p, g in zip(pred, y, strict=True)])
     auto = sure >= clf.threshold
     subcategory_auto = conf >= clf.threshold  # routing v2 before it summed by unit
+    lead_table = replace(table, second_matter="lead")  # the city's other choice
+    lead_auto = np.array([unit_confidence(c, lead_table) for c in results]) >= clf.threshold
     cats = sorted(taxonomy.category_names)
     gold_cat = [r.category for r in test]
     pred_cat = [c.category for c in results]
@@ -153,6 +156,8 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
         "auto_share_by_subcategory": float(subcategory_auto.mean()),
         "auto_unit_accuracy_by_subcategory": (float(unit_right[subcategory_auto].mean())
                                               if subcategory_auto.any() else 0.0),
+        "auto_share_lead": float(lead_auto.mean()),
+        "auto_unit_accuracy_lead": float(unit_right[lead_auto].mean()) if lead_auto.any() else 0.0,
         "multi_matter": sum(bool(c.other_matters) for c in results),
         "multi_matter_capped": int(sum(bool(c.other_matters) and s <= 0.5
                                        for c, s in zip(results, sure, strict=True))),
@@ -205,7 +210,9 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"{pct(t['auto_share_by_subcategory'])}，其中派往单位正确 "
               f"{pct(t['auto_unit_accuracy_by_subcategory'])}",
               f"- 含第二件事项（“另外……”）的 {t['multi_matter']} 条中 {t['multi_matter_capped']} 条"
-              "因第二件事项归别的单位而转人工（由派单员定主办、协办）",
+              "因第二件事项归别的单位而转人工（由派单员定主办、协办）；若路由表改为 `second_matter: lead`"
+              f"（派给第一件事项的单位，由其转交或申请协办）：自动派单 {pct(t['auto_share_lead'])}，"
+              f"其中派往单位正确 {pct(t['auto_unit_accuracy_lead'])}",
               f"- 成本：模型加载 {t['load_seconds'] * 1000:.0f} ms；每条 {t['per_text_ms']:.3f} ms CPU；"
               f"进程 RSS {t['rss_mb_after_load']:.0f} MB（本评估进程含 scikit-learn；服务内的成本见 "
               "`python -m tools.recognition cost`）", "",

@@ -52,6 +52,10 @@ class RoutingTable:
     # lowest confidence at which the held-out requests were routed right >= 95 % of the time),
     # filled in by `calibrated_to` when the service loads its model.
     calibrated: bool = False
+    # A request with a second matter ("另外…") for another unit: "dispatcher" (a person chooses
+    # lead and co-handling units) or "lead" (the first matter's unit gets it, told of the
+    # second, as 首接首办 asks). The city's choice; docs/recognition.md measures both.
+    second_matter: str = "dispatcher"
 
     def calibrated_to(self, threshold: float) -> RoutingTable:
         return replace(self, min_confidence=threshold) if self.calibrated else self
@@ -71,6 +75,7 @@ class RoutingTable:
             min_confidence=1.0 if calibrated else float(data["min_confidence"]),
             rules=rules, min_territory_confidence=None if territory is None else float(territory),
             calibrated=calibrated,
+            second_matter=_second_matter(data.get("second_matter", "dispatcher")),
         )
 
     def check_against(self, registry: UnitRegistry, subcategories: set[str]) -> None:
@@ -102,6 +107,12 @@ class NeedsDispatcher:
     reasons: tuple[str, ...] = field(default=())
 
 
+def _second_matter(value: Any) -> str:
+    if value not in ("dispatcher", "lead"):
+        raise RoutingTableError(f"second_matter must be 'dispatcher' or 'lead', not {value!r}")
+    return str(value)
+
+
 def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     """How sure the classification is of the UNIT the ticket goes to, which is what routing
     decides: the probabilities of every subcategory the table sends to the same unit, summed
@@ -115,9 +126,16 @@ def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     if not distribution or top is None:
         return classification.confidence
     confidence = min(1.0, sum(p for sub, p in distribution if rules.get(sub) == top))
-    if any(rules.get(o) != top for o in getattr(classification, "other_matters", ())):
+    if table.second_matter == "dispatcher" and _elsewhere(classification, table):
         confidence = min(confidence, MULTI_MATTER_CAP)
     return confidence
+
+
+def _elsewhere(classification: Classified, table: RoutingTable) -> list[str]:
+    """The later matters that the table sends to another unit than the first."""
+    top = table.rules.get(classification.subcategory)
+    return [o for o in getattr(classification, "other_matters", ())
+            if table.rules.get(o) != top]
 
 
 def load_routing_table(version: int = 1) -> RoutingTable:
@@ -141,6 +159,9 @@ def route(
     reasons = [f"分类{classification.subcategory}（置信度{classification.confidence:.2f}"
                + (f"，同一承办单位合计{sure:.2f}" if sure > classification.confidence + 0.005
                   else "") + "）"]
+    if table.second_matter == "lead":
+        reasons.extend(f"另含事项{o}：由承办单位首接首办，转交或申请协办"
+                       for o in _elsewhere(classification, table))
     judged_apart = table.min_territory_confidence is not None
     if judged_apart and sure < table.min_confidence:
         if rule.territorial:  # the dispatcher still sees where it is

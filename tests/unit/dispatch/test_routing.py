@@ -15,6 +15,7 @@ from services.dispatch.domain.places import Place
 from services.dispatch.domain.routing import (
     NeedsDispatcher,
     RoutingDecision,
+    RoutingTable,
     RoutingTableError,
     route,
     unit_confidence,
@@ -129,3 +130,20 @@ def test_v2_is_as_sure_as_the_unit_not_the_subcategory(routing_v2, gazetteer, re
                            routing_v2) == pytest.approx(0.95)
     # no distribution (a dispatcher's label, the naive Bayes): its own confidence
     assert unit_confidence(Given("garbage", 0.7), routing_v2) == 0.7
+
+
+def test_a_city_may_give_a_second_matter_to_the_first_matters_unit(routing_v2, gazetteer,
+                                                                   registry):
+    assert routing_v2.second_matter == "dispatcher"
+    lead = replace(routing_v2, second_matter="lead")
+    two = Given("garbage", 0.9, (("garbage", 0.9), ("city-appearance", 0.08)),
+                other_matters=("street-lights",))
+    assert unit_confidence(two, routing_v2) == 0.5
+    assert unit_confidence(two, lead) == pytest.approx(0.98)
+    decided = route(two, Place("", text="颍东区河东街道某小区门口"), table=lead,
+                    gazetteer=gazetteer, registry=registry)
+    assert isinstance(decided, RoutingDecision) and decided.unit_code == "yingdong"
+    assert any("另含事项street-lights" in r for r in decided.reasons)
+    with pytest.raises(RoutingTableError):
+        RoutingTable.from_dict({"version": 9, "min_confidence": 0.5, "rules": {},
+                                "second_matter": "whoever"})
