@@ -43,8 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "demo-figures":
         import json
 
+        import httpx
+
         from tools.recognition.demo_figures import render, run
-        found = run(args.analytics, args.audit)
+        try:
+            found = run(args.analytics, args.audit)
+        except httpx.HTTPError as exc:
+            print(f"could not read analytics or audit ({exc}): is the platform up (make up)?")
+            return 1
         print(json.dumps(found, ensure_ascii=False, indent=1) if args.json else render(found))
     elif args.command == "simulator-landmarks":
         import json
