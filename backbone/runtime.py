@@ -55,9 +55,6 @@ class Infrastructure:
 
 
 async def connect(settings: ServiceSettings, *, min_size: int = 1) -> Infrastructure:
-    if not settings.in_development and settings.kafka_security_protocol == "PLAINTEXT":
-        log.warning("the bus is PLAINTEXT: unauthenticated and in clear; a deployment sets "
-                    "MINSHENG_KAFKA_SECURITY_PROTOCOL=SASL_SSL (docs/security.md)")
     await asyncio.to_thread(ensure_database, settings)
     await ensure_topics(settings, base_topics(settings))
     pool = ConnectionPool(settings.pg_conninfo(), min_size=min_size,

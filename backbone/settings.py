@@ -107,6 +107,10 @@ class ServiceSettings(BaseSettings):
         if self.clock != "wall":
             problems.append(f"MINSHENG_CLOCK={self.clock} (simulation time) is for development: "
                             "production runs on the wall clock")
+        if self.kafka_security_protocol != "SASL_SSL":
+            problems.append(f"MINSHENG_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}: "
+                            "production's bus is authenticated and encrypted (SASL_SSL, this "
+                            "service's SCRAM principal; docs/security.md)")
         return problems
 
     @model_validator(mode="after")

@@ -20,6 +20,12 @@ from services.intake.settings import IntakeSettings
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture(autouse=True)
+def encrypted_bus(monkeypatch):
+    """Production's bus is SASL_SSL (refused otherwise: its own test below)."""
+    monkeypatch.setenv("MINSHENG_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+
+
 @pytest.fixture
 def production_keys(tmp_path: Path) -> dict[str, str]:
     """Keys a real deployment would make: `python -m backbone.auth keygen` and `jwks`."""
@@ -96,6 +102,20 @@ def test_identity_and_feedback_in_production(production_keys):
                              rating_link_signing_key=production_keys["rating_links"],
                              token_public_keys=production_keys["token_public_keys"])
     assert not ready.production_problems()
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT", "SSL"])
+def test_production_refuses_a_bus_that_is_not_authenticated_and_encrypted(protocol,
+                                                                           production_keys):
+    message = refusal(lambda: ServiceSettings(
+        environment="production", service="dispatch", kafka_security_protocol=protocol,
+        token_public_keys=production_keys["token_public_keys"]))
+    assert f"MINSHENG_KAFKA_SECURITY_PROTOCOL={protocol}" in message
+    assert "SASL_SSL" in message
+    assert not ServiceSettings(environment="production", service="dispatch",
+                               kafka_security_protocol="SASL_SSL",
+                               token_public_keys=production_keys["token_public_keys"]
+                               ).production_problems()
 
 
 @pytest.mark.parametrize("service, missing", [
