@@ -1010,3 +1010,25 @@ MORE_2: dict[str, list[tuple[str, str, str]]] = {
 }
 for _sub, _more in MORE_2.items():
     BANKS[_sub] = BANKS[_sub] + _more
+
+# 住房公积金 (2026-12-05): the housing provident fund, a subcategory of its own since taxonomy v1's
+# addition of `housing-fund` (阜阳市住房公积金管理中心): withdrawal, loans, contributions, transfer.
+# Written for this set: what people ask the centre, not the simulator's sentences.
+BANKS["housing-fund"] = [
+    (Q, "", "请问租房提取公积金每年能提几次，要带什么材料"),
+    (C, "", "公积金提取申请交了{n}个星期还没到账，打公积金中心电话一直没人接"),
+    (Q, "", "在外地买了房，阜阳这边缴的公积金能不能提出来"),
+    (Q, "", "第一次买房用公积金贷款，最多能贷多少，利率是多少"),
+    (C, "", "银行说公积金贷款额度用完了，让我们先办商业贷款，这合理吗"),
+    (C, "", "公司{m}个月没给我们缴公积金，工资条上却扣了钱"),
+    (Q, "", "换了工作单位，原来的公积金账户怎么转过来"),
+    (Q, "", "从外省调回阜阳工作，公积金转移接续在哪里办"),
+    (C, "", "办公积金贷款被要求必须在指定的担保公司做担保，还要交费"),
+    (Q, "", "退休了公积金怎么销户提取，能在网上办吗"),
+    (H, "", "家里人得了大病，想提取公积金交医药费，需要开什么证明"),
+    (Q, "", "灵活就业人员能不能自己缴住房公积金，每月最低交多少"),
+    (C, "", "公积金贷款审批拖了{m}个月，开发商催着交首付差额"),
+    (S, "", "建议公积金冲还贷能在手机上办，每年都要跑窗口太麻烦"),
+    (Q, "", "公积金账户封存了，离职以后多久能取出来"),
+    (C, "", "单位补缴公积金去了三次窗口，每次都说缺一个章"),
+]

@@ -16,6 +16,7 @@ from typing import Any
 from tools.simulator import wording
 from tools.simulator.city import City, Estate, Territory, load_data
 from tools.simulator.people import ANONYMOUS, ENTERPRISE, Citizen
+from tools.simulator.routing import route_of
 
 CHANNELS = ("wechat_mini", "wechat_official", "hotline_12345", "mayor_mailbox", "media_hotline", "web")
 CHANNEL_WEIGHTS = (0.34, 0.10, 0.39, 0.06, 0.03, 0.08)
@@ -51,11 +52,18 @@ def load_taxonomy() -> tuple[list[str], list[float], dict[str, tuple[list[Subcat
         names.append(cat["level1"])
         weights.append(float(cat["weight"]))
         subs[cat["level1"]] = (
-            [Subcategory(cat["level1"], s["level2"], cat["route"], s["type"], s["urgency"],
+            [Subcategory(cat["level1"], s["level2"], _route(cat, s), s["type"], s["urgency"],
                          tuple(s["titles"]), tuple(s["issues"]), tuple(s["asks"])) for s in cat["subs"]],
             [float(s["weight"]) for s in cat["subs"]],
         )
     return names, weights, subs
+
+
+def _route(cat: dict[str, Any], sub: dict[str, Any]) -> str:
+    """The platform's routing table decides who handles a matter that names its platform
+    subcategory (``tools.simulator.routing``); the category's own route only for one that does
+    not (praise: the county of the place)."""
+    return route_of(sub["platform"]) if "platform" in sub else str(cat["route"])
 
 
 class Slots(dict[str, str]):
