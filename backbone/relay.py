@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from eventsourcing.application import Application
 from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge
@@ -104,6 +105,8 @@ class OutboxRelay:
         self.known_topics: set[str] = {settings.lifecycle_topic}
         self.last_published_at = time.monotonic()
         self._position_cache: int | None = None  # the leader is the only one who moves it
+        # (position it was read after, the read) of the batch after the one in flight
+        self._ahead: tuple[int, asyncio.Future[tuple[list[_Record], int, int]]] | None = None
 
     # -- positions -------------------------------------------------------------------------
     def _position(self) -> int:
@@ -142,9 +145,11 @@ class OutboxRelay:
         return {(r[0], r[1]): EventContext(*r[2:]) for r in rows}
 
     # -- one round -------------------------------------------------------------------------
-    def _read(self) -> tuple[list[Outgoing], int, int]:
-        """Read the next batch; return its envelopes, the last notification id and the lag."""
-        start = self._position()
+    def _read(self, start: int | None = None) -> tuple[list[_Record], int, int]:
+        """Read the next batch after `start` (default: the recorded position); return its
+        records (serialised here, in the worker thread), the last notification id and the
+        lag."""
+        start = self._position() if start is None else start
         notes = self.app.recorder.select_notifications(
             start=start, limit=self.settings.relay_batch, inclusive_of_start=False)
         if not notes:
@@ -155,14 +160,38 @@ class OutboxRelay:
             event = self.app.mapper.to_domain_event(note)
             ctx = contexts.get((str(note.originator_id), note.originator_version), EventContext())
             outgoing.extend(self.translate(Publication(event, note.id, ctx, self.settings.service)))
+        records = [_Record(o.topic, o.key.encode(), o.envelope.SerializeToString(),
+                           events.kafka_headers(o.envelope)) for o in outgoing]
         if len(notes) < self.settings.relay_batch:
-            return outgoing, notes[-1].id, 0  # a short batch: nothing more was visible
+            return records, notes[-1].id, 0  # a short batch: nothing more was visible
         max_id = self.app.recorder.max_notification_id() or notes[-1].id
-        return outgoing, notes[-1].id, max_id - notes[-1].id
+        return records, notes[-1].id, max_id - notes[-1].id
+
+    async def _next_batch(self) -> tuple[list[_Record], int, int]:
+        """The batch read ahead while the last one was being acknowledged, if it was read
+        from where the relay now stands; else a fresh read."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if ahead[0] == self._position_cache:
+                return await ahead[1]
+            ahead[1].cancel()
+        return await asyncio.to_thread(self._read)
+
+    def _read_ahead(self, after: int) -> None:
+        """Read the next batch (after `after`) while this one is being acknowledged: only a
+        read, nothing is sent or recorded from it before this batch's position is."""
+        future = asyncio.ensure_future(asyncio.to_thread(self._read, after))
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never unretrieved
+        self._ahead = (after, future)
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
 
     async def run_once(self) -> int:
         start = self._position_cache
-        outgoing, last_id, lag = await asyncio.to_thread(self._read)
+        outgoing, last_id, lag = await self._next_batch()
         RELAY_LAG.labels(self.settings.service).set(lag)
         if not outgoing:
             if last_id and last_id > (start if start is not None else
@@ -178,13 +207,12 @@ class OutboxRelay:
             await self._wait_for_leaders(producer, new_topics)
             self.known_topics |= new_topics
         try:
-            futures = [
-                await producer.send(o.topic, o.envelope.SerializeToString(), key=o.key.encode(),
-                                    headers=events.kafka_headers(o.envelope))
-                for o in outgoing
-            ]
-            await asyncio.gather(*futures)  # every send acknowledged by all in-sync replicas
+            acks = await _send_all(producer, outgoing)
+            if lag > 0:  # a backlog: read on while Kafka acknowledges
+                self._read_ahead(last_id)
+            await asyncio.gather(*acks)  # acknowledged by all in-sync replicas
         except Exception:
+            self._drop_ahead()
             await self._drop_producer()  # a fresh idempotent producer for the retry
             raise
         for o in outgoing:
@@ -267,10 +295,12 @@ class OutboxRelay:
         """Publish until stopped, or until the election lock is lost: the lock lives on one
         connection, and a database restart ends it (another replica may hold it by now)."""
         self._position_cache = None  # just elected: read what the last leader recorded
+        self._drop_ahead()
         interval = self.settings.relay_interval_ms / 1000
         news = CommitNews(self.settings)
         checked = time.monotonic()
         try:
+            await news.listen()  # before the first read: a commit in between is not missed
             while not stop.is_set():
                 if time.monotonic() - checked > LEADERSHIP_CHECK_S:
                     checked = time.monotonic()
@@ -290,7 +320,50 @@ class OutboxRelay:
                 if not sent:  # with a backlog, read on without waiting
                     await news.wait(stop, fallback_s=interval * 40, poll_s=interval)
         finally:
+            self._drop_ahead()
             await news.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One message as it goes on the wire."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+_PARTITIONER = DefaultPartitioner()
+
+
+async def _send_all(producer: AIOKafkaProducer, records: list[_Record]) -> list[Any]:
+    """Send a round's records as one batch per partition, all partitions in flight at once;
+    returns the batches' acknowledgements (futures) to await. Each message goes to the partition
+    `send` would give it (the producer's default partitioner, on the key), and within a
+    partition in the order of the notification log: one ticket's events keep their order.
+    The producer is idempotent with acks=all and keeps one request in flight per partition, so
+    a retried batch is neither duplicated nor reordered. Per message this is one append to a
+    batch instead of one `await send` (a coroutine, a future and an accumulator lookup)."""
+    partitions: dict[str, list[int]] = {}
+    by_partition: dict[tuple[str, int], list[_Record]] = {}
+    for r in records:
+        parts = partitions.get(r.topic)
+        if parts is None:
+            parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
+        by_partition.setdefault((r.topic, _PARTITIONER(r.key, parts, parts)), []).append(r)
+    acks = []
+    for (topic, partition), group in by_partition.items():
+        batch = producer.create_batch()
+        for r in group:
+            if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()  # full: the next one (sent after it drains)
+                if batch.append(key=r.key, value=r.value, timestamp=None,
+                                headers=r.headers) is None:
+                    raise ValueError(f"a {len(r.value)}-byte message does not fit a batch")
+        acks.append(await producer.send_batch(batch, topic, partition=partition))
+    return acks
 
 
 def _still_held(leadership: psycopg.Connection | None) -> Callable[[], bool]:

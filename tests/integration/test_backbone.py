@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from minsheng.v1 import intake_events_pb2
@@ -99,6 +100,64 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
     assert first.envelope.trace_id == "ab" * 16
     assert first.envelope.producer == "intake"
     assert dict(records[0].headers)["event_type"] == b"TicketAccepted"
+
+
+class Counter(Aggregate):
+    @event("Opened")
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+
+    @event("Stepped")
+    def step(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("relay_batch", [500, 50])
+async def test_relay_batches_keep_each_keys_order_on_the_default_partition(settings, unique,
+                                                                          relay_batch):
+    """The relay sends a batch per partition: every message lands on the partition the
+    producer's default partitioner gives its key, and a ticket's events keep their order;
+    also when it reads the next batch while the last is being acknowledged (batch of 50)."""
+    settings = settings.model_copy(update={"relay_batch": relay_batch})
+    topic = settings.topic("probe.order")
+    await ensure_topics(settings, {topic: 6})
+    app = Application(env=application_env(settings))
+    counters = [Counter(ticket_id=str(uuid.uuid4())) for _ in range(30)]
+    for _ in range(7):
+        for c in counters:
+            c.step()
+    app.save(*counters)
+
+    def translate(pub: Publication) -> list[Outgoing]:
+        # the aggregate's version as the code: the order, readable downstream
+        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]),
+                           ticket_id=str(pub.event.originator_id),
+                           ticket_code=str(pub.event.originator_version))
+        return [Outgoing(topic, str(pub.event.originator_id), env)]
+
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate)
+    try:
+        sent = 0
+        while (got := await relay.run_once()) > 0:
+            sent += got
+        assert sent == 240
+        with pool.connection() as conn:  # the position reached the end, no further
+            assert conn.execute(SQL("SELECT last_notification_id FROM {}.relay_positions")
+                                .format(Identifier(settings.schema))).fetchone()[0] == \
+                app.recorder.max_notification_id()
+    finally:
+        await relay._drop_producer()
+        pool.close()
+    records = await read_all(settings, topic, 240)
+    assert len(records) == 240
+    partitioner, parts = DefaultPartitioner(), list(range(6))
+    seen: dict[bytes, list[int]] = {}
+    for r in records:
+        assert r.partition == partitioner(r.key, parts, parts)
+        seen.setdefault(r.key, []).append(int(events.decode(r.value).envelope.ticket_code))
+    assert len(seen) == 30
+    assert all(order == list(range(1, 9)) for order in seen.values())
 
 
 async def test_relay_wakes_on_the_commit_not_on_a_timer(settings, unique):
