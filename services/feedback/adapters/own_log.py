@@ -60,6 +60,7 @@ class OwnLogProjection:
     async def run(self, stop: asyncio.Event) -> None:
         news = CommitNews.of_application(self.app)  # woken by feedback's commits
         try:
+            await news.listen()  # before the first read: a commit in between is not missed
             while not stop.is_set():
                 try:
                     done = await asyncio.to_thread(self.run_once)

@@ -117,6 +117,7 @@ class TicketProjector:
     async def run(self, stop: asyncio.Event) -> None:
         news = CommitNews.of_application(self.app)  # woken by intake's commits, not a timer
         try:
+            await news.listen()  # before the first read: a commit in between is not missed
             while not stop.is_set():
                 try:
                     done = await asyncio.to_thread(self.run_once)
