@@ -243,5 +243,16 @@ def evaluate(write: bool = True) -> str:
     cv = cross_validate(train, taxonomy)
     text = render(cv, figures, len(train), taxonomy)
     if write:
-        RESULTS.write_text(text, "utf-8")
+        RESULTS.write_text(text + _kept_sections(), "utf-8")
     return text
+
+
+KEPT_FROM = "\n## 3. "
+
+
+def _kept_sections() -> str:
+    """The sections measured by other commands (section 3 on: `demo-month`), written by hand
+    from their output: kept when the generated part is written again."""
+    old = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
+    at = old.find(KEPT_FROM)
+    return old[at:] if at >= 0 else ""
