@@ -75,8 +75,10 @@ async def build(settings: NotifierSettings) -> Service:  # type: ignore[override
                                   "exactly once, retried, dead letters for staff.",
                       readiness=[infra.pg_ready, infra.kafka_ready])
     http.include_router(http_api.router(store))
+    wakeups = loops.Wakeups()  # push, not poll (docs/notifier.md)
     return Service(settings=settings, infra=infra, http=http, loops=[
-        loops.take_notices(settings, store, infra.producer),
+        loops.take_notices(settings, store, infra.producer, wakeups),
         loops.deliver_due(store, deliverer, policy, settings.notifier_poll_s,
-                          settings.notifier_concurrency, settings.clock == "event"),
-        loops.publish_outbox(settings, store, infra.producer, settings.notifier_poll_s)])
+                          settings.notifier_concurrency, settings.clock == "event", wakeups),
+        loops.publish_outbox(settings, store, infra.producer, settings.notifier_poll_s,
+                             wakeups)])

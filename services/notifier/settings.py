@@ -26,7 +26,9 @@ class NotifierSettings(ServiceSettings):
     notifier_max_retry_s: float = 3600.0
     notifier_max_attempts: int = 6
     notifier_stale_s: float = 120.0
-    notifier_poll_s: float = 0.5
+    # the longest an idle loop sleeps: new notices wake the deliverer and settled attempts the
+    # outbox at once, retries wake it when due; this covers another replica's work and resends
+    notifier_poll_s: float = 5.0
     notifier_concurrency: int = 20
 
     def production_problems(self) -> list[str]:

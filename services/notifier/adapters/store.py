@@ -92,6 +92,16 @@ class Store:
                 .format(self.s, self.s), (now, now, stale_before, limit))
             return cur.fetchall()
 
+    def next_due(self, stale_after: Any) -> datetime | None:
+        """When the earliest notice becomes claimable (a pending one's `next_at`, or a sending
+        one's attempt going stale); None when nothing waits."""
+        with self.pool.connection() as conn:
+            row = conn.execute(SQL(
+                "SELECT LEAST((SELECT min(next_at) FROM {}.deliveries WHERE state = 'pending'),"
+                " (SELECT min(updated_at) + %s FROM {}.deliveries WHERE state = 'sending'))")
+                .format(self.s, self.s), (stale_after,)).fetchone()
+        return row[0] if row else None
+
     def settle(self, notice_id: str, decision: Decision, *, reason: str, gateway_ref: str,
                event_id: str, ticket_id: str, envelope: bytes) -> None:
         """The attempt's outcome and its event, in one transaction."""

@@ -23,6 +23,7 @@ from minsheng.v1 import feedback_notices_pb2
 
 from backbone import events
 from backbone.kafka import client_options
+from backbone.wakeup import Nudge
 from services.notifier.adapters.store import Store
 from services.notifier.application.deliveries import Deliverer
 from services.notifier.domain.delivery import RetryPolicy, route_of
@@ -37,6 +38,16 @@ def now() -> datetime:
 async def pause(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class Wakeups:
+    """Push, not poll: taking notices wakes the deliverer, a delivery round that settled
+    something wakes the outbox; each loop also wakes at its own next due time (a retry's) or,
+    at the latest, after `fallback_s` (another replica's work, a resend through the API)."""
+
+    def __init__(self) -> None:
+        self.due = Nudge()
+        self.outbox = Nudge()
 
 
 def notice_row(raw: bytes) -> dict[str, Any] | None:
@@ -59,7 +70,7 @@ def notice_row(raw: bytes) -> dict[str, Any] | None:
                             if notice.HasField("composed_at") else None)}
 
 
-def take_notices(settings: Any, store: Store, producer: Any
+def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | None = None
                  ) -> Callable[[asyncio.Event], Awaitable[None]]:
     """Read notices; each batch's rows and the offsets after it commit together in PG, and the
     consumer starts where PG says: a notice is taken exactly once whatever crashes."""
@@ -81,7 +92,7 @@ def take_notices(settings: Any, store: Store, producer: Any
                 else:
                     await consumer.seek_to_beginning(tp)
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                batch = await consumer.getmany(timeout_ms=2000, max_records=500)
                 if not batch:
                     continue
                 rows, offsets = [], {}
@@ -90,6 +101,8 @@ def take_notices(settings: Any, store: Store, producer: Any
                     offsets[tp.partition] = records[-1].offset + 1
                 await asyncio.to_thread(store.take_notices, rows, topic, offsets, now(),
                                         event_time)
+                if rows and wakeups:
+                    wakeups.due.set()
         finally:
             await consumer.stop()
 
@@ -102,9 +115,11 @@ def attempt_time(row: dict[str, Any], event_time: bool) -> datetime:
     return row["next_at"] if event_time else now()
 
 
-def deliver_due(store: Store, deliverer: Deliverer, policy: RetryPolicy, every_s: float,
-                concurrency: int, event_time: bool = False
+def deliver_due(store: Store, deliverer: Deliverer, policy: RetryPolicy, fallback_s: float,
+                concurrency: int, event_time: bool = False, wakeups: Wakeups | None = None
                 ) -> Callable[[asyncio.Event], Awaitable[None]]:
+    wakeups = wakeups or Wakeups()
+
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():
             t = now()
@@ -113,17 +128,25 @@ def deliver_due(store: Store, deliverer: Deliverer, policy: RetryPolicy, every_s
                                                concurrency)
                 await asyncio.gather(*(deliverer.attempt(r, attempt_time(r, event_time))
                                      for r in rows))
+                if rows:
+                    wakeups.outbox.set()
+                    continue
+                due = await asyncio.to_thread(store.next_due, policy.stale_after)
             except Exception:
                 log.exception("delivery round failed; will retry")
-                rows = []
-            if not rows:
-                await pause(stop, every_s)
+                await pause(stop, min(fallback_s, 1.0))
+                continue
+            wait = fallback_s if due is None else (due - now()).total_seconds()
+            await wakeups.due.wait(stop, min(fallback_s, max(wait, 0.0)))
 
     return run
 
 
-def publish_outbox(settings: Any, store: Store, producer: Any, every_s: float
+def publish_outbox(settings: Any, store: Store, producer: Any, fallback_s: float,
+                   wakeups: Wakeups | None = None
                    ) -> Callable[[asyncio.Event], Awaitable[None]]:
+    wakeups = wakeups or Wakeups()
+
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():
             rows = await asyncio.to_thread(store.unpublished, 500)
@@ -140,6 +163,8 @@ def publish_outbox(settings: Any, store: Store, producer: Any, every_s: float
                     continue
                 except Exception:
                     log.exception("publishing outcome events failed; will retry")
-            await pause(stop, every_s)
+                    await pause(stop, min(fallback_s, 1.0))
+                    continue
+            await wakeups.outbox.wait(stop, fallback_s)
 
     return run
