@@ -13,13 +13,20 @@ import httpx
 from backbone import auth, events
 from backbone.settings import ServiceSettings
 from tests.chaos.platform import ChaosPlatform
+from tools.simulator.drive.driver import Waits
 from tools.simulator.drive.settings import Endpoints
 from tools.simulator.load import CityLoad, LoadRecord
 
 
-def city_load(platform: ChaosPlatform, *, rate: float, seed: int) -> CityLoad:
+def city_load(platform: ChaosPlatform, *, rate: float, seed: int, quick: bool = False
+              ) -> CityLoad:
     """The simulator's city load against replica 1 of each service (a caller that meets a
-    dead replica retries with the same idempotency key, as a channel adapter would)."""
+    dead replica retries with the same idempotency key, as a channel adapter would).
+
+    ``quick`` (CI): the load gives up on a call after 60 s rather than 120 s and waits 45 s
+    for an assignment or a notice rather than 90 s; that bounds the time stopping it may take
+    (actions under way finish) to 90 s. A call given up on is counted as uncertain, never as
+    acknowledged, so the checks are unchanged."""
     from tests.chaos.platform import BROKERS
 
     settings = ServiceSettings()
@@ -27,6 +34,9 @@ def city_load(platform: ChaosPlatform, *, rate: float, seed: int) -> CityLoad:
                           dispatch_grpc=f"127.0.0.1:{platform.grpc_port('dispatch')}",
                           issuer=auth.issuer_for(settings),
                           kafka_bootstrap=platform.infra.bootstrap(BROKERS), topic_prefix="")
+    if quick:
+        return CityLoad(endpoints, rate=rate, seed=seed, give_up_after=60,
+                        waits=Waits(assignment=45, dispatcher_after=20, notice=45, stale=1.0))
     return CityLoad(endpoints, rate=rate, seed=seed)
 
 

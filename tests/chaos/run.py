@@ -343,7 +343,7 @@ def main(argv: list[str]) -> int:
                        wal_disk_mb=0 if mode == "short" or no_disks else
                        (128 if mode == "ci" else 256))
         load = city_load(platform, rate=args.rate or (2.0 if mode == "ci" else 3.0),
-                         seed=args.seed)
+                         seed=args.seed, quick=mode == "ci")
         load.start()
         if not load.wait_for(submitted=10, timeout=300):
             raise RuntimeError("the load never got going")
