@@ -11,14 +11,15 @@ verified and every service's store reconciled with it.
 - `test_short_fault_suite...` is the longer short run on two replicas of every process (about
   ten minutes): only with MINSHENG_CHAOS=1. `make chaos` is the full run.
 
-Both run the suite as a child process and always clean up after it (processes, ports, data
-folders, mounts), also when it fails or overruns.
+Both run the suite as a child process and always clean up after it (processes, ports, mounts;
+the CI run also its data folder, .data/chaos-ci), also when it fails or overruns.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,10 +86,14 @@ def _left_behind(data: Path, ports: list[int]) -> list[str]:
 
 def test_ci_fault_suite_loses_nothing_and_applies_nothing_twice(tmp_path):
     # generous: the machine may be busy; the run itself takes ~3-4 minutes on 2 idle cores
-    code, text = _run_suite("ci", tmp_path / "reliability.md", timeout=1200)
     data = ROOT / ".data" / "chaos-ci"
-    left = _left_behind(data, [30092, 30093, 30094, 30192, 30193, 30194, 30292, 30293, 30294,
-                               30432, 8101 + 14000, 8106 + 14000])
+    try:
+        code, text = _run_suite("ci", tmp_path / "reliability.md", timeout=1200)
+        left = _left_behind(data, [30092, 30093, 30094, 30192, 30193, 30194, 30292, 30293,
+                                   30294, 30432, 8101 + 14000, 8106 + 14000])
+    finally:
+        if not _left_behind(data, []):  # never delete through a mount that is still there
+            shutil.rmtree(data, ignore_errors=True)
     assert not left, (left, text)
     _assert_nothing_lost_or_twice(code, text)
     kinds = ("broker SIGKILL", "PostgreSQL SIGKILL", "replica SIGKILL", "SIGSTOP/SIGCONT",
