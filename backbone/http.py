@@ -13,15 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import psycopg
-from eventsourcing.persistence import ConnectionUnavailableError
 from eventsourcing.persistence import DataError as StoreDataError
-from eventsourcing.persistence import InterfaceError as StoreInterfaceError
-from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,6 +27,7 @@ from backbone import auth, events, web_assets
 from backbone.forwarded import trusted_networks
 from backbone.logs import trace_id_var
 from backbone.privacy import echo
+from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON
 
 log = logging.getLogger(__name__)
 
@@ -262,18 +259,14 @@ def create_app(*, settings: Any, title: str, description: str,
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return error(422, "invalid_request", f"a value cannot be stored: {reason[:200]}")
 
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(psycopg.InterfaceError)
-    @app.exception_handler(PoolTimeout)
-    @app.exception_handler(StoreOperationalError)
-    @app.exception_handler(StoreInterfaceError)
-    @app.exception_handler(ConnectionUnavailableError)
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # PostgreSQL restarting or out of reach: nothing was acknowledged, so the caller may
         # retry (with its idempotency key) once the store is back; a 503, never a 500.
         log.warning("store unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return error(503, "unavailable", "the store is not reachable right now; retry shortly",
-                     {"Retry-After": "2"})
+        return error(503, "unavailable", STORE_UNAVAILABLE_REASON, {"Retry-After": "2"})
+
+    for unavailable in STORE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, store_unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

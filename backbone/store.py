@@ -21,11 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import PoolTimeout
 
 from backbone.settings import ServiceSettings
+
+# PostgreSQL restarting or out of reach: nothing was acknowledged and the caller may retry
+# (HTTP 503 with Retry-After, gRPC UNAVAILABLE), never an internal error.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, StoreOperationalError,
+    StoreInterfaceError, ConnectionUnavailableError)
+STORE_UNAVAILABLE_REASON = "the store is not reachable right now; retry shortly"
 
 
 @dataclass(frozen=True)

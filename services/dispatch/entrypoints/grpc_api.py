@@ -30,7 +30,7 @@ from backbone import auth, events
 from backbone.clock import Clock, ClockTimeError
 from backbone.logs import trace_id_var
 from backbone.settings import ServiceSettings
-from backbone.store import EventContext
+from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON, EventContext
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.commands import (
     Ack,
@@ -86,6 +86,8 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, psycopg.DataError | StoreDataError):  # e.g. a NUL character in a field
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return S.INVALID_ARGUMENT, f"a value cannot be stored: {reason[:200]}"
+    if isinstance(exc, STORE_UNAVAILABLE):  # PostgreSQL restarting: nothing was done, retry
+        return S.UNAVAILABLE, STORE_UNAVAILABLE_REASON
     return S.INTERNAL, f"unexpected error; trace id {trace_id_var.get()}"
 
 
