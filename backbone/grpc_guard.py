@@ -1,8 +1,11 @@
-"""A malformed gRPC request is the caller's error: INVALID_ARGUMENT with the reason.
+"""A malformed gRPC request is the caller's error: INVALID_ARGUMENT with the reason; a store
+out of reach is UNAVAILABLE (retry), as HTTP answers 503.
 
 grpcio answers a request whose bytes do not parse as the method's message with UNKNOWN
 ("Unexpected DecodeError"), which reads as the server's fault. This interceptor parses the
-request itself and refuses what does not parse, before the servicer sees it.
+request itself and refuses what does not parse, before the servicer sees it; and a servicer
+that meets PostgreSQL restarting (backbone.store.STORE_UNAVAILABLE) answers UNAVAILABLE with
+the reason instead of UNKNOWN.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+
+from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON
 
 
 async def _parse(parse: Callable[[bytes], Any], raw: bytes, context: Any, method: str) -> Any:
@@ -35,7 +40,11 @@ class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary
 
             async def unary_unary(raw: bytes, context: Any) -> Any:
-                return await inner(await _parse(parse, raw, context, method), context)
+                request = await _parse(parse, raw, context, method)
+                try:
+                    return await inner(request, context)
+                except STORE_UNAVAILABLE:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_UNAVAILABLE_REASON)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, response_serializer=handler.response_serializer)
@@ -44,11 +53,14 @@ class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
 
             async def unary_stream(raw: bytes, context: Any) -> AsyncIterator[Any]:
                 result = inner_stream(await _parse(parse, raw, context, method), context)
-                if hasattr(result, "__aiter__"):
-                    async for item in result:
-                        yield item
-                else:  # a servicer that writes with context.write()
-                    await result
+                try:
+                    if hasattr(result, "__aiter__"):
+                        async for item in result:
+                            yield item
+                    else:  # a servicer that writes with context.write()
+                        await result
+                except STORE_UNAVAILABLE:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_UNAVAILABLE_REASON)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, response_serializer=handler.response_serializer)
