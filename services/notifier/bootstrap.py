@@ -63,13 +63,12 @@ async def build(settings: NotifierSettings) -> Service:  # type: ignore[override
     store = store_module.Store(infra.pool, settings.schema)
     timeout = settings.notifier_gateway_timeout_s
     policy = policy_of(settings)
+    sms_port = port(settings.notifier_sms_url, settings.notifier_sms_token, "SMS")
+    wechat_port = port(settings.notifier_wechat_url, settings.notifier_wechat_token, "WeChat")
+    contacts = IntakeContacts(settings.notifier_intake_url, intake_token(settings), timeout)
     deliverer = Deliverer(
-        store=store, policy=policy,
-        sms=SmsGateway(port(settings.notifier_sms_url, settings.notifier_sms_token, "SMS"),
-                       settings.notifier_sms_sign),
-        wechat=WeChatGateway(port(settings.notifier_wechat_url, settings.notifier_wechat_token,
-                                  "WeChat")),
-        contacts=IntakeContacts(settings.notifier_intake_url, intake_token(settings), timeout))
+        store=store, policy=policy, sms=SmsGateway(sms_port, settings.notifier_sms_sign),
+        wechat=WeChatGateway(wechat_port), contacts=contacts)
     http = create_app(settings=settings, title="Minsheng notifier",
                       description="说了不白说: answers reach the citizen by SMS or WeChat, "
                                   "exactly once, retried, dead letters for staff.",
@@ -81,4 +80,5 @@ async def build(settings: NotifierSettings) -> Service:  # type: ignore[override
         loops.deliver_due(store, deliverer, policy, settings.notifier_poll_s,
                           settings.notifier_concurrency, settings.clock == "event", wakeups),
         loops.publish_outbox(settings, store, infra.producer, settings.notifier_poll_s,
-                             wakeups)])
+                             wakeups)],
+        on_stop=[c.aclose for c in (contacts, sms_port, wechat_port) if hasattr(c, "aclose")])

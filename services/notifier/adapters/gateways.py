@@ -44,14 +44,23 @@ class HttpGateway:
         self.token = token
         self.timeout_s = timeout_s
         self.name = name
+        self._client: httpx.AsyncClient | None = None  # one, kept (see contacts.py)
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
     async def post(self, body: dict[str, Any]) -> Outcome:
         if not self.url:
             return Outcome(False, reason=f"no {self.name} gateway is configured")
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                response = await client.post(self.url, json=body, headers=headers)
+            response = await self.client().post(self.url, json=body, headers=headers)
         except httpx.TimeoutException:
             return Outcome(False, reason=f"the {self.name} gateway gave no answer within "
                                          f"{self.timeout_s:g} s")
