@@ -172,15 +172,19 @@ def secure_bus(env: dict[str, str]) -> bool:
     return _SECURED_READY["ready"]
 
 
+def secured_port() -> int:
+    """The secured listener the services use (0: none), from the environment as it is now."""
+    if cluster_size():
+        return _infra().sasl_port(1) if _infra().CLUSTER_SASL else 0
+    return int(os.environ.get("KAFKA_SASL_PORT", "19094") or 0)
+
+
 def _secured_listener_ready() -> bool:
     import socket
 
     from backbone import bus_access
 
-    if cluster_size():
-        port = _infra().sasl_port(1) if _infra().CLUSTER_SASL else 0
-    else:
-        port = int(os.environ.get("KAFKA_SASL_PORT", "19094") or 0)
+    port = secured_port()
     try:
         known = set(json.loads(PASSWORDS.read_text()))
     except (OSError, ValueError):
@@ -208,7 +212,9 @@ def secure_bus_env(name: str) -> dict[str, str]:
     if name not in bus_access.SERVICES:
         return {}
     principals = [bus_access.service_principal(s) for s in bus_access.SERVICES]
-    return bus_security.service_env(name, bus_security.passwords_for(principals, PASSWORDS))
+    # the port of this environment, not tools.bus_security's default read at its import
+    return bus_security.service_env(name, bus_security.passwords_for(principals, PASSWORDS),
+                                    port=secured_port())
 
 
 def pidfile(name: str) -> Path:

@@ -311,8 +311,12 @@ class Driver:
     async def callback(self, action: SimAction) -> None:
         state = self._state(action)
         reply_round = round_of(action.step)
-        if reply_round > 1 and await self.notices.wait_for(
-                state.ticket_id, timeout=self.waits.notice, reply_round=reply_round) is None:
+        # the call is about the reply the citizen got: wait until feedback has delivered it
+        # (its notice), also in round 1; a callback that raced ahead of the reply was refused
+        # 409 (seen once in CI once the notifier delivered faster)
+        delivered = await self.notices.wait_for(state.ticket_id, timeout=self.waits.notice,
+                                                reply_round=reply_round)
+        if delivered is None and reply_round > 1:
             raise ActionError("feedback:no_reply_delivered",
                               f"reply round {reply_round} never reached the citizen")
         answer = await self.feedback.record_callback(
