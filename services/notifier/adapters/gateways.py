@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from services.notifier.adapters.kept_client import KeptClient
 from services.notifier.domain.delivery import Outcome
 
 log = logging.getLogger(__name__)
@@ -38,22 +39,12 @@ class OutboxGateway:
         return Outcome(True, gateway_ref=f"outbox:{body['client_ref']}")
 
 
-class HttpGateway:
+class HttpGateway(KeptClient):
     def __init__(self, url: str, *, token: str = "", timeout_s: float = 5.0, name: str):
+        super().__init__(timeout_s)
         self.url = url
         self.token = token
-        self.timeout_s = timeout_s
         self.name = name
-        self._client: httpx.AsyncClient | None = None  # one, kept (see contacts.py)
-
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout_s)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def post(self, body: dict[str, Any]) -> Outcome:
         if not self.url:
