@@ -40,6 +40,17 @@ class Probe(Aggregate):
         self.text = text
 
 
+async def drain(relay: OutboxRelay, n: int) -> int:
+    """Run the relay until ``n`` messages are sent or nothing is left; the number sent."""
+    sent = 0
+    while sent < n:
+        got = await relay.run_once()
+        if got <= 0:
+            break
+        sent += got
+    return sent
+
+
 def _translate(topic: str, sizes: list[int]) -> Any:
     def translate(pub: Publication) -> list[Outgoing]:
         env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
@@ -74,13 +85,9 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
     sizes: list[int] = []
     relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=_translate(topic, sizes))
-    started, sent = time.monotonic(), 0
+    started = time.monotonic()
     try:
-        while sent < n:
-            got = await relay.run_once()
-            if got <= 0:
-                break
-            sent += got
+        sent = await drain(relay, n)
         relay_s = time.monotonic() - started
     finally:
         await relay._drop_producer()

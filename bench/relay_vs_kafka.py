@@ -57,13 +57,9 @@ async def relay_phase(settings: ServiceSettings, n: int) -> dict[str, Any]:
     relay = OutboxRelay(settings=settings, app=app, pool=pool,
                         translate=backbone_rates._translate(topic, sizes))
     await relay._producer()  # connected before the clock starts
-    sent, wall, cpu = 0, time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
-        while sent < n:
-            got = await relay.run_once()
-            if got <= 0:
-                break
-            sent += got
+        sent = await backbone_rates.drain(relay, n)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         await relay._drop_producer()
