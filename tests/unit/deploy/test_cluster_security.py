@@ -5,12 +5,11 @@ server.properties (starting three brokers is the fault suite's business)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests import local_files
 
 
 def load_infra(monkeypatch, tmp_path: Path, **env: str):
@@ -20,12 +19,7 @@ def load_infra(monkeypatch, tmp_path: Path, **env: str):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location("infra_under_test",
-                                                  ROOT / "deploy/local/infra.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return local_files.load("deploy/local/infra.py", "infra_under_test")
 
 
 def properties(path: Path) -> dict[str, str]:

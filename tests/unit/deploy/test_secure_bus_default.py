@@ -3,26 +3,19 @@ the broker has a provisioned one, and on PLAINTEXT otherwise; 1 insists, 0 refus
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 from pathlib import Path
 
 from backbone import bus_access
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests import local_files
 
 
 def load_services(monkeypatch, tmp_path: Path, port: int):
     monkeypatch.setenv("MINSHENG_DATA", str(tmp_path))
     monkeypatch.setenv("KAFKA_SASL_PORT", str(port))
     monkeypatch.delenv("MINSHENG_LOCAL_CLUSTER", raising=False)
-    spec = importlib.util.spec_from_file_location("services_under_test",
-                                                  ROOT / "deploy/local/services.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return local_files.load("deploy/local/services.py", "services_under_test")
 
 
 def write_passwords(tmp_path: Path) -> None:
