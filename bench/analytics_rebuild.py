@@ -1,14 +1,14 @@
 """Analytics rebuilt from the audit ledger, events/s: what `python -m services.analytics
-rebuild` does (read the ledger page by page over audit's HTTP API, normalise every envelope
-as the live consumer does, fold the KPIs, replace the facts table in one transaction), run
-in-process into a throw-away schema of the platform's database, so the running analytics is
-not touched. Also the fold alone, from envelopes already in memory (no HTTP, no database), to
-show what the ledger read and the facts' INSERTs add.
+rebuild` does (read the ledger over audit's HTTP API, its bulk export `GET /v1/ledger/export`,
+normalise every envelope analytics counts as the live consumer does, fold the KPIs, replace
+the facts table in one transaction), run in-process into a throw-away schema of the platform's
+database, so the running analytics is not touched. Every ledger entry read counts as an
+event, whether or not analytics counts its type. Also the fold alone, from entries already in
+memory (no HTTP, no database), to show what the ledger read and the facts' COPY add.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,8 +20,8 @@ from psycopg_pool import ConnectionPool
 from backbone import auth
 from backbone.store import ensure_database
 from bench.profile import cprofile
-from services.analytics.adapters.ledger import ledger_entries
-from services.analytics.application.rebuild import fold_envelopes, rebuild
+from services.analytics.adapters.ledger import Entry, ledger_export
+from services.analytics.application.rebuild import fold_entries, rebuild
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
 
@@ -53,19 +53,19 @@ def profiled(audit_url: str, pg_dbname: str, limit: int | None = None) -> str:
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
             return cprofile(f"analytics rebuild from the ledger ({limit or 'all'} entries at most)",
                             lambda: rebuild(pool, settings.schema, CONSUMER,
-                                            itertools.islice(ledger_entries(audit_url, token), limit)))
+                                            ledger_export(audit_url, token, limit=limit)))
     finally:
         _drop(settings)
 
 
-def read(audit_url: str, limit: int | None = None) -> list[bytes]:
-    """The ledger's first ``limit`` raw envelopes (for the fold alone, read once)."""
+def read(audit_url: str, limit: int | None = None) -> list[Entry]:
+    """The ledger's first ``limit`` entries (for the fold alone, read once)."""
     settings = AnalyticsSettings()
     token = auth.mint(settings, sub="bench-rebuild", role="auditor", ttl_s=3600)
-    return list(itertools.islice(ledger_entries(audit_url, token), limit))
+    return list(ledger_export(audit_url, token, limit=limit))
 
 
-def measure(audit_url: str, pg_dbname: str, envelopes: list[bytes],
+def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
             limit: int | None = None) -> RebuildRun:
     """Rebuild from the ledger's first ``limit`` entries (all when None); the fold alone on
     ``envelopes`` (what ``read`` returned)."""
@@ -75,12 +75,12 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[bytes],
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
             began = time.perf_counter()
             done = rebuild(pool, settings.schema, CONSUMER,
-                           itertools.islice(ledger_entries(audit_url, token), limit))
+                           ledger_export(audit_url, token, limit=limit))
             seconds = time.perf_counter() - began
     finally:
         _drop(settings)
     began = time.perf_counter()
-    fold_envelopes(envelopes)
+    fold_entries(envelopes)
     fold_s = time.perf_counter() - began
     return RebuildRun(done.envelopes, done.facts, round(seconds, 2),
                       round(done.envelopes / max(seconds, 1e-9)),

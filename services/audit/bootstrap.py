@@ -24,7 +24,7 @@ from services.audit.application.checkpointing import Checkpointer
 from services.audit.application.histories import Histories
 from services.audit.application.verification import Verification
 from services.audit.domain.checkpoint import CheckpointSigner
-from services.audit.entrypoints import grpc_api, http_api, ledger_consumer
+from services.audit.entrypoints import grpc_api, http_api, ledger_consumer, ledger_export
 from services.audit.settings import AuditSettings
 
 
@@ -109,6 +109,8 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
         histories=parts.histories, reader=parts.reader, checkpoints=parts.checkpoints,
         verification=parts.verification, access=parts.access, verifier=parts.signer.verifier,
         max_page=settings.max_page))
+    http.include_router(ledger_export.router(pool=parts.pool, schema=settings.schema,
+                                             access=parts.access))
     servicer = grpc_api.AuditServicer(parts.histories, auth.verifier_for(settings))
     return Service(
         settings=settings, infra=infra, http=http,

@@ -165,6 +165,14 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
             del total.buckets[key]  # an emptied bucket is as if it never existed
 
 
+def drop_empty_buckets(model: KpiModel) -> None:
+    """Remove the buckets whose counters are all zero and histograms empty."""
+    empty = [key for key, b in model.buckets.items()
+             if not any(b[n] for n in COUNTERS) and not any(b[h] for h in HISTOGRAMS)]
+    for key in empty:
+        del model.buckets[key]
+
+
 class LiveKpis:
     """The KPI model kept up to date fact by fact; thread-safe (one lock)."""
 
@@ -175,6 +183,28 @@ class LiveKpis:
         self.lock = threading.RLock()
         self.fact_count = 0
         self.latest: datetime | None = None  # the latest business time seen
+
+    @classmethod
+    def of_tickets(cls, tickets: dict[str, dict[str, Fact]]) -> LiveKpis:
+        """The state of these facts (ticket id -> event id -> fact), each ticket folded once
+        straight into the total: what `apply` gives for the same facts in any order and
+        batches (the total is a sum over tickets, and an emptied bucket is dropped)."""
+        kpis = cls()
+        model, unit_kinds = kpis.model, kpis.unit_kinds
+        latest = None
+        for facts in tickets.values():
+            fold_ticket(facts.values(), model)
+            for f in facts.values():
+                if latest is None or f.at > latest:
+                    latest = f.at
+                if f.kind in ASSIGNING:
+                    for unit, _ in units_assigned(f):
+                        unit_kinds[unit] = f.get("unit_kind") or unit_kinds.get(unit, "")
+            kpis.fact_count += len(facts)
+        kpis.facts = tickets
+        kpis.latest = latest
+        drop_empty_buckets(model)
+        return kpis
 
     def knows(self, event_id: str, ticket_id: str) -> bool:
         return event_id in self.facts.get(ticket_id, {})

@@ -13,9 +13,10 @@ close event's own time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from services.analytics.domain.periods import minutes, periods_of
@@ -76,10 +77,28 @@ def bucket_key(dimension: str, value: str, kind: str, period: str) -> str:
     return f"{dimension}|{value}|{kind}|{period}"
 
 
+_ZERO_COUNTERS: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
+
+
 def _new_bucket() -> dict[str, Any]:
-    bucket: dict[str, Any] = {name: 0 for name in COUNTERS}
-    bucket.update({name: {} for name in HISTOGRAMS})
+    bucket = _ZERO_COUNTERS.copy()
+    for name in HISTOGRAMS:
+        bucket[name] = {}
     return bucket
+
+
+@lru_cache(maxsize=1 << 16)
+def _dimension_keys(county: str, category: str, channel: str,
+                    periods: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The buckets a ticket counts in: the city and each of its dimensions, in each period."""
+    dims = (("all", CITY), ("county", county), ("category", category), ("channel", channel))
+    return tuple(bucket_key(dim, value, kind, period)
+                 for kind, period in periods for dim, value in dims)
+
+
+@lru_cache(maxsize=1 << 16)
+def _unit_keys_of(unit: str, periods: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(bucket_key("unit", unit, kind, period) for kind, period in periods)
 
 
 def _new_outcome(periods: dict[str, str]) -> dict[str, Any]:
@@ -265,24 +284,21 @@ class KpiModel:
         return ticket, outcome
 
     def _ticket_keys(self, ticket: dict[str, Any],
-                     periods: dict[str, str] | None) -> Iterator[str]:
-        periods = periods or ticket["periods"]
-        for kind, period in periods.items():
-            yield bucket_key("all", CITY, kind, period)
-            for dim in TICKET_DIMENSIONS:
-                yield bucket_key(dim, ticket["dims"][dim], kind, period)
+                     periods: dict[str, str] | None) -> tuple[str, ...]:
+        dims = ticket["dims"]
+        return _dimension_keys(dims["county"], dims["category"], dims["channel"],
+                               tuple((periods or ticket["periods"]).items()))
 
     def _unit_keys(self, ticket: dict[str, Any], unit: str,
-                   periods: dict[str, str] | None) -> Iterator[str]:
-        periods = periods or ticket["units"][unit]["periods"]
-        for kind, period in periods.items():
-            yield bucket_key("unit", unit, kind, period)
+                   periods: dict[str, str] | None) -> tuple[str, ...]:
+        return _unit_keys_of(unit, tuple((periods or ticket["units"][unit]["periods"]).items()))
 
-    def _add(self, keys: Iterator[str], name: str, delta: int) -> None:
+    def _add(self, keys: Iterable[str], name: str, delta: int) -> None:
+        buckets = self.buckets
         for key in keys:
-            bucket = self.buckets.get(key)
+            bucket = buckets.get(key)
             if bucket is None:
-                bucket = self.buckets[key] = _new_bucket()
+                bucket = buckets[key] = _new_bucket()
             bucket[name] += delta
 
     def _bump_ticket(self, ticket: dict[str, Any], name: str, delta: int = 1,
@@ -305,10 +321,14 @@ class KpiModel:
 
     def _observe(self, ticket: dict[str, Any], unit: str, histogram: str, value: int) -> None:
         slot = str(value)  # str keys: the state goes through JSON unchanged
-        keys = [*self._ticket_keys(ticket, None), *self._unit_keys(ticket, unit, None)]
-        for key in keys:
-            bucket = self.buckets.setdefault(key, _new_bucket())
-            bucket[histogram][slot] = bucket[histogram].get(slot, 0) + 1
+        buckets = self.buckets
+        for keys in (self._ticket_keys(ticket, None), self._unit_keys(ticket, unit, None)):
+            for key in keys:
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[key] = _new_bucket()
+                counts = bucket[histogram]
+                counts[slot] = counts.get(slot, 0) + 1
 
     def _record_verdict(self, ticket_id: str, unit: str, source: str, counter: str,
                         points: int | None) -> None:

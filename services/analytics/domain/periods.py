@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 CITY_TZ_NAME = "Asia/Shanghai"
@@ -30,6 +31,7 @@ class NaiveTimeError(ValueError):
         )
 
 
+@lru_cache(maxsize=1)
 def city_tz() -> ZoneInfo:
     return ZoneInfo(CITY_TZ_NAME)
 
@@ -56,8 +58,12 @@ def period_of_date(day: date, kind: PeriodKind) -> str:
 
 def periods_of(at: datetime) -> dict[str, str]:
     """All three period names of one instant, keyed by PeriodKind value."""
-    day = local_date(at)
-    return {kind.value: period_of_date(day, kind) for kind in PeriodKind}
+    return dict(_periods_of_day(local_date(at)))
+
+
+@lru_cache(maxsize=1 << 12)
+def _periods_of_day(day: date) -> tuple[tuple[str, str], ...]:
+    return tuple((kind.value, period_of_date(day, kind)) for kind in PeriodKind)
 
 
 def previous_month(month: str) -> str:

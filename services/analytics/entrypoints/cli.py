@@ -15,8 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from backbone import auth
 from backbone.store import ensure_database
-from services.analytics.adapters.ledger import LedgerError, file_entries, ledger_entries
-from services.analytics.application.rebuild import describe, fold_envelopes, rebuild, stored_state
+from services.analytics.adapters.ledger import Entry, LedgerError, file_entries, ledger_export
+from services.analytics.application.rebuild import describe, fold_entries, rebuild, stored_state
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
 
@@ -39,12 +39,12 @@ class ProgressBar:
         self.stream.write("\n")
 
 
-def _source(args: argparse.Namespace, settings: AnalyticsSettings) -> Iterable[bytes]:
+def _source(args: argparse.Namespace, settings: AnalyticsSettings) -> Iterable[Entry]:
     if args.file:
         return file_entries(Path(args.file))
     token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
                                               role="auditor", ttl_s=3600)
-    return ledger_entries(args.audit_url or settings.audit_url, token)
+    return ledger_export(args.audit_url or settings.audit_url, token)
 
 
 def main(argv: list[str]) -> int:
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     bar = ProgressBar()
     try:
         if args.check:
-            from_ledger = fold_envelopes(_source(args, settings), bar)
+            from_ledger = fold_entries(_source(args, settings), bar)
             bar.done()
             ensure_database(settings)
             with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
