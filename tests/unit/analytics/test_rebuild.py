@@ -1,0 +1,78 @@
+"""A rebuild's fast path gives what the live fold gives: the same facts folded ticket by ticket
+once (LiveKpis.of_tickets) equal the live state fed in any order and batches; entries of types
+analytics does not count are passed over undecoded; the export's frames split right."""
+
+from __future__ import annotations
+
+import random
+import struct
+import uuid
+
+import pytest
+
+from backbone import events
+from services.analytics.adapters.ledger import LedgerError, split_frames
+from services.analytics.application.normalise import fact_of
+from services.analytics.application.rebuild import fold_entries, fold_envelopes, state_digest
+from services.analytics.domain.fold import LiveKpis
+from tests.integration.analytics.month import simulate
+
+FRAME = struct.Struct(">QHI")
+
+
+@pytest.fixture(scope="module")
+def month() -> list[bytes]:
+    return [env.SerializeToString() for env in simulate(seed=7, per_unit=6).envelopes]
+
+
+def test_each_ticket_folded_once_equals_the_live_fold_in_any_order(month):
+    facts = [f for f in (fact_of(events.decode(raw)) for raw in month) if f is not None]
+    tickets: dict = {}
+    for f in facts:
+        tickets.setdefault(f.ticket_id, {})[f.event_id] = f
+    once = LiveKpis.of_tickets(tickets)
+    rng = random.Random(3)
+    for _ in range(3):
+        live, shuffled = LiveKpis(), facts[:]
+        rng.shuffle(shuffled)
+        for i in range(0, len(shuffled), 97):  # batches cut tickets in pieces: refolds
+            live.apply(shuffled[i:i + 97])
+        assert live.model.to_dict() == once.model.to_dict()
+        assert (live.fact_count, live.latest, live.unit_kinds) == (
+            once.fact_count, once.latest, once.unit_kinds)
+        assert live.facts == once.facts
+
+
+def test_the_ledger_types_spare_decoding_and_change_nothing(month):
+    entries = [(events.decode(raw).event_type, raw) for raw in month]
+    filler = [("DeadlineSet", b"\x00not decoded, not counted") for _ in range(50)]
+    typed = fold_entries(entries + filler)
+    untyped = fold_envelopes(month)
+    assert typed.digest == untyped.digest == state_digest(untyped.kpis.model)
+    assert (typed.envelopes, typed.facts, typed.skipped) == (len(month) + 50, untyped.facts, 0)
+    assert fold_envelopes([b"\x00junk", *month, month[0]]).skipped == 1  # a copy is no error
+
+
+def frame(seq: int, event_type: str, event: bytes) -> bytes:
+    return FRAME.pack(seq, len(event_type), len(event)) + event_type.encode() + event
+
+
+def test_frames_split_wherever_the_bytes_are_cut():
+    entries = [("TicketAccepted", uuid.uuid4().bytes * (i % 4)) for i in range(40)]
+    stream = b"".join(frame(5 + i, t, e) for i, (t, e) in enumerate(entries)) + FRAME.pack(45, 0, 0)
+    for cut in (1, 7, 14, 100, len(stream)):
+        got, buf, expected, end, types = [], b"", 5, None, {}
+        for i in range(0, len(stream), cut):
+            buf += stream[i:i + cut]
+            out, used, expected, end = split_frames(buf, 0, expected, types)
+            got += out
+            buf = buf[used:]
+            if end is not None:
+                break
+        assert (got, end, buf) == (entries, 45, b"")
+
+
+def test_a_gap_in_the_ledger_sequence_stops_the_read():
+    stream = frame(0, "TicketAccepted", b"a") + frame(2, "TicketAccepted", b"b")
+    with pytest.raises(LedgerError, match="from ledger_seq 1 to 2"):
+        split_frames(stream, 0, 0, {})
