@@ -72,9 +72,19 @@ def owner_of(event_type: str) -> str:
 
 
 def event_id_for(aggregate_id: uuid.UUID | str, version: int, n: int = 0) -> str:
-    """Deterministic: the same stored event always gets the same id, however often published."""
-    name = f"{aggregate_id}:{version}" + (f":{n}" if n else "")
-    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+    """Deterministic: the same stored event always gets the same id, however often published.
+    It is `str(uuid.uuid5(EVENT_NAMESPACE, name))`, computed without the UUID object (the relay
+    makes one per message)."""
+    name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def new_trace_id() -> str:
@@ -128,7 +138,10 @@ def make_envelope(
         producer=producer, causation_id=causation_id, trace_id=trace_id or trace_id_for(event_id),
         schema_version=SCHEMA_VERSION, payload=payload.SerializeToString(),
     )
-    env.occurred_at.FromDatetime(occurred_at.astimezone(UTC))
+    # Timestamp.FromDatetime's arithmetic, without its time tuple (same seconds and nanos)
+    since = occurred_at.astimezone(UTC) - _EPOCH
+    env.occurred_at.seconds = since.days * 86400 + since.seconds
+    env.occurred_at.nanos = since.microseconds * 1000
     if actor is not None:
         env.actor.CopyFrom(actor)
     return env

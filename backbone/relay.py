@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
-import uuid
+from collections import Counter as Tally
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +28,8 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
 from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge
 from psycopg.sql import SQL, Identifier
@@ -107,6 +108,7 @@ class OutboxRelay:
         self._position_cache: int | None = None  # the leader is the only one who moves it
         # (position it was read after, the read) of the batch after the one in flight
         self._ahead: tuple[int, asyncio.Future[tuple[list[_Record], int, int]]] | None = None
+        self._select_sql: Any = None
 
     # -- positions -------------------------------------------------------------------------
     def _position(self) -> int:
@@ -130,42 +132,51 @@ class OutboxRelay:
                 .format(Identifier(self.schema)), (self.name, notification_id))
         self._position_cache = notification_id
 
-    def _contexts(self, keys: list[tuple[uuid.UUID | str, int]]
-                  ) -> dict[tuple[str, int], EventContext]:
-        if not keys:
-            return {}
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                SQL("SELECT c.originator_id::text, c.originator_version, c.ticket_id,"
-                    " c.ticket_code, c.trace_id, c.causation_id, c.actor_role, c.actor_id,"
-                    " c.actor_unit FROM {}.event_context c JOIN unnest(%s::uuid[], %s::bigint[])"
-                    " AS k(oid, v) ON c.originator_id = k.oid AND c.originator_version = k.v")
-                .format(Identifier(self.schema)),
-                ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
-        return {(r[0], r[1]): EventContext(*r[2:]) for r in rows}
-
     # -- one round -------------------------------------------------------------------------
+    def _select(self) -> Any:
+        """The next notifications with their event context: one statement, one round trip
+        (eventsourcing's select_notifications, then the contexts by a second query of two
+        arrays dumped in Python, cost twice as much)."""
+        if self._select_sql is None:
+            recorder: Any = self.app.recorder
+            s = Identifier(self.schema)
+            self._select_sql = SQL(
+                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,"
+                " e.state, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id,"
+                " c.actor_role, c.actor_id, c.actor_unit FROM {}.{} e"
+                " LEFT JOIN {}.event_context c ON c.originator_id = e.originator_id"
+                " AND c.originator_version = e.originator_version"
+                " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+            ).format(s, Identifier(recorder.events_table_name), s)
+        return self._select_sql
+
     def _read(self, start: int | None = None) -> tuple[list[_Record], int, int]:
         """Read the next batch after `start` (default: the recorded position); return its
         records (serialised here, in the worker thread), the last notification id and the
         lag."""
         start = self._position() if start is None else start
-        notes = self.app.recorder.select_notifications(
-            start=start, limit=self.settings.relay_batch, inclusive_of_start=False)
-        if not notes:
+        limit = self.settings.relay_batch
+        with self.pool.connection() as conn:
+            rows = conn.execute(self._select(), (start, limit), prepare=True).fetchall()
+        if not rows:
             return [], start, 0
-        contexts = self._contexts([(n.originator_id, n.originator_version) for n in notes])
-        outgoing: list[Outgoing] = []
-        for note in notes:
-            event = self.app.mapper.to_domain_event(note)
-            ctx = contexts.get((str(note.originator_id), note.originator_version), EventContext())
-            outgoing.extend(self.translate(Publication(event, note.id, ctx, self.settings.service)))
-        records = [_Record(o.topic, o.key.encode(), o.envelope.SerializeToString(),
-                           events.kafka_headers(o.envelope)) for o in outgoing]
-        if len(notes) < self.settings.relay_batch:
-            return records, notes[-1].id, 0  # a short batch: nothing more was visible
-        max_id = self.app.recorder.max_notification_id() or notes[-1].id
-        return records, notes[-1].id, max_id - notes[-1].id
+        to_domain_event = self.app.mapper.to_domain_event
+        translate, producer, no_context = self.translate, self.settings.service, EventContext()
+        records: list[_Record] = []
+        add = records.append
+        for row in rows:
+            nid, oid, version, topic, state, ticket_id = row[:6]
+            event = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+            ctx = no_context if ticket_id is None else EventContext(*row[5:])
+            for o in translate(Publication(event, nid, ctx, producer)):
+                env = o.envelope
+                add(_Record(o.topic, o.key.encode(), env.SerializeToString(),
+                            events.kafka_headers(env)))
+        last = rows[-1][0]
+        if len(rows) < limit:
+            return records, last, 0  # a short batch: nothing more was visible
+        max_id = self.app.recorder.max_notification_id() or last
+        return records, last, max_id - last
 
     async def _next_batch(self) -> tuple[list[_Record], int, int]:
         """The batch read ahead while the last one was being acknowledged, if it was read
@@ -215,8 +226,8 @@ class OutboxRelay:
             self._drop_ahead()
             await self._drop_producer()  # a fresh idempotent producer for the retry
             raise
-        for o in outgoing:
-            PUBLISHED.labels(self.settings.service, o.topic).inc()
+        for topic, count in Tally(o.topic for o in outgoing).items():
+            PUBLISHED.labels(self.settings.service, topic).inc(count)
         await asyncio.to_thread(self._record_position, last_id)
         self.last_published_at = time.monotonic()
         return len(outgoing)
@@ -334,7 +345,36 @@ class _Record:
     headers: list[tuple[str, bytes]]
 
 
-_PARTITIONER = DefaultPartitioner()
+_WORDS = [struct.Struct(f"<{n}I") for n in range(64)]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2, as aiokafka's DefaultPartitioner computes it (same results), a few
+    times faster: the 4-byte words unpacked at once instead of byte by byte."""
+    length = len(data)
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    h = (0x9747B28C ^ length) & mask
+    n = length // 4
+    words = _WORDS[n].unpack_from(data) if n < 64 else struct.unpack_from(f"<{n}I", data)
+    for k in words:
+        k = (k * m) & mask
+        k = ((k ^ (k >> 24)) * m) & mask
+        h = ((h * m) & mask) ^ k
+    tail = length & ~3
+    extra = length - tail
+    if extra:
+        if extra >= 3:
+            h ^= data[tail + 2] << 16
+        if extra >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * m) & mask
+    h = ((h ^ (h >> 13)) * m) & mask
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes, partitions: list[int]) -> int:
+    """The partition aiokafka's DefaultPartitioner gives `key` (`partitions` sorted)."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 async def _send_all(producer: AIOKafkaProducer, records: list[_Record]) -> list[Any]:
@@ -351,7 +391,7 @@ async def _send_all(producer: AIOKafkaProducer, records: list[_Record]) -> list[
         parts = partitions.get(r.topic)
         if parts is None:
             parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
-        by_partition.setdefault((r.topic, _PARTITIONER(r.key, parts, parts)), []).append(r)
+        by_partition.setdefault((r.topic, partition_for(r.key, parts)), []).append(r)
     acks = []
     for (topic, partition), group in by_partition.items():
         batch = producer.create_batch()

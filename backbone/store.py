@@ -127,15 +127,26 @@ def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -
 
 def record_contexts(cur: psycopg.Cursor[Any], schema: str,
                     rows: Iterable[tuple[uuid.UUID | str, int, EventContext]]) -> None:
-    params = [(str(oid), v, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id,
-               c.actor_role, c.actor_id, c.actor_unit) for oid, v, c in rows]
-    if params:  # one statement, one array per column
-        cur.execute(
-            SQL("INSERT INTO {}.event_context SELECT * FROM unnest(%s::uuid[], %s::bigint[],"
-                " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::text[]) ON CONFLICT DO NOTHING").format(Identifier(schema)),
-            [list(column) for column in zip(*params, strict=True)],
-        )
+    """One statement, one array per column, sent in binary (psycopg dumps text arrays in
+    Python, element by element; binary arrays of plain values cost a fifth of that)."""
+    rows = list(rows)
+    if not rows:
+        return
+    columns: list[list[Any]] = [[_uuid(oid) for oid, _, _ in rows], [v for _, v, _ in rows]]
+    contexts = [c for _, _, c in rows]
+    columns.extend([getattr(c, name) for c in contexts] for name in _CONTEXT_FIELDS)
+    cur.execute(
+        SQL("INSERT INTO {}.event_context SELECT * FROM unnest(%b::uuid[], %b::int8[],"
+            " %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+            " %b::text[]) ON CONFLICT DO NOTHING").format(Identifier(schema)), columns)
+
+
+_CONTEXT_FIELDS = ("ticket_id", "ticket_code", "trace_id", "causation_id", "actor_role",
+                   "actor_id", "actor_unit")
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 class TrackedRecorder(PostgresApplicationRecorder):
@@ -149,6 +160,27 @@ class TrackedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(plumbing_tables(datastore.schema))
+        # eventsourcing dumps its rows as an array of a composite type, in text, in Python
+        # (~14 us a row measured, the largest part of a group commit); the same rows as four
+        # binary arrays cost ~3 us. Same table, same lock, same RETURNING.
+        self._binary_insert = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id").format(
+                Identifier(datastore.schema), Identifier(self.events_table_name))
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        if self.datastore.originator_id_type != "uuid":
+            super()._insert_stored_events(curs, stored_events, **kwargs)
+            return
+        self._lock_table(curs)  # notification ids become visible in the order they are issued
+        self._notify_channel(curs)
+        curs.execute(self._binary_insert, (
+            [_uuid(e.originator_id) for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events]))
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> None:
