@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -49,14 +51,21 @@ def insert_facts(cur: psycopg.Cursor[Any], schema: str, facts: Iterable[Fact]) -
             .format(Identifier(schema)), rows)
 
 
-def copy_facts(cur: psycopg.Cursor[Any], schema: str, facts: Iterable[Fact]) -> None:
-    """Facts into a table that holds none of them (a rebuild's, just truncated), by COPY."""
-    dumps = json.dumps
+@contextmanager
+def fact_copy(cur: psycopg.Cursor[Any], schema: str) -> Iterator[Callable[[Iterable[Fact]], None]]:
+    """A writer of facts into a table that holds none of them (a rebuild's, just truncated):
+    one COPY for all of them, whose rows the database inserts while the caller goes on (a
+    psycopg thread sends them); leaving the block waits for the last row."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
     with cur.copy(SQL("COPY {}.facts (event_id, ticket_id, kind, at, attrs) FROM STDIN")
-                  .format(Identifier(schema))) as copy:
-        write = copy.write_row
-        for f in facts:
-            write((f.event_id, f.ticket_id, f.kind, f.at, dumps(f.attrs, ensure_ascii=False)))
+                  .format(Identifier(schema)), writer=QueuedLibpqWriter(cur)) as copy:
+        write_row = copy.write_row
+
+        def write(facts: Iterable[Fact]) -> None:
+            for f in facts:
+                write_row((f.event_id, f.ticket_id, f.kind, f.at, dumps(f.attrs)))
+
+        yield write
 
 
 def _fact(row: tuple[Any, ...]) -> Fact:

@@ -6,17 +6,15 @@ rebuild can pass over the events it does not count without decoding them ("" whe
 does not say it; the rebuild then decodes the envelope to find out).
 
 `ledger_export` reads audit's bulk export (`GET /v1/ledger/export`: one streamed response of
-length-prefixed binary frames, see services/audit/adapters/ledger_export.py); a thread receives
-and splits the frames while the caller folds the previous ones. `ledger_entries` reads the
-JSON pages of `GET /v1/ledger/entries` (base64 envelopes), the slower way.
+length-prefixed binary frames, see services/audit/adapters/ledger_export.py); the caller folds
+each received piece while audit sends the next into the socket's buffers. `ledger_entries`
+reads the JSON pages of `GET /v1/ledger/entries` (base64 envelopes), the slower way.
 """
 
 from __future__ import annotations
 
 import base64
-import queue
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,57 +95,27 @@ def split_frames(buf: bytes, pos: int, expected: int, types: dict[bytes, str]
 def ledger_export(base_url: str, token: str, *, after: int = 0, limit: int | None = None,
                   client: httpx.Client | None = None, read_bytes: int = 1 << 18
                   ) -> Iterator[Entry]:
-    """Entries in ledger order from `GET /v1/ledger/export` (audit), received by a thread."""
+    """Entries in ledger order from `GET /v1/ledger/export` (audit), one streamed response."""
     http = client or httpx.Client(base_url=base_url, timeout=30)
-    chunks: queue.Queue[list[Entry] | Exception | None] = queue.Queue(maxsize=32)
-    stop = threading.Event()
-
-    def put(item: list[Entry] | Exception | None) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def receive() -> None:
-        params = {"after": after} | ({"limit": limit} if limit else {})
-        try:
-            with http.stream("GET", "/v1/ledger/export", params=params,
-                             headers={"Authorization": f"Bearer {token}"}) as response:
-                if response.status_code != 200:
-                    response.read()
-                    put(LedgerError(f"the ledger answered {response.status_code}: "
-                                    f"{response.text[:300]}"))
-                    return
-                buf, expected, types = b"", after, {}
-                for data in response.iter_bytes(read_bytes):
-                    buf = buf + data if buf else data
-                    entries, used, expected, end = split_frames(buf, 0, expected, types)
-                    buf = buf[used:]
-                    if entries:
-                        put(entries)
-                    if end is not None or stop.is_set():
-                        put(None)
-                        return
-            put(LedgerError("the ledger's export stopped before its end"))
-        except httpx.HTTPError as exc:
-            put(LedgerError(f"cannot read the ledger at {base_url}: {exc}"))
-        except LedgerError as exc:
-            put(exc)
-
-    thread = threading.Thread(target=receive, name="ledger-export", daemon=True)
-    thread.start()
+    params = {"after": after} | ({"limit": limit} if limit else {})
     try:
-        while True:
-            item = chunks.get()
-            if item is None:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield from item
+        with http.stream("GET", "/v1/ledger/export", params=params,
+                         headers={"Authorization": f"Bearer {token}"}) as response:
+            if response.status_code != 200:
+                response.read()
+                raise LedgerError(f"the ledger answered {response.status_code}: "
+                                  f"{response.text[:300]}")
+            buf, expected, types = b"", after, {}
+            for data in response.iter_bytes(read_bytes):
+                buf = buf + data if buf else data
+                entries, used, expected, end = split_frames(buf, 0, expected, types)
+                buf = buf[used:]
+                yield from entries
+                if end is not None:
+                    return
+        raise LedgerError("the ledger's export stopped before its end")
+    except httpx.HTTPError as exc:
+        raise LedgerError(f"cannot read the ledger at {base_url}: {exc}") from exc
     finally:
-        stop.set()
-        thread.join(timeout=30)
         if client is None:
             http.close()

@@ -7,7 +7,10 @@ masked text for hot topics, never a pseudonym or contact.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from backbone.events import DecodedEvent
 from services.analytics.domain.facts import Fact
@@ -90,5 +93,18 @@ def fact_of(decoded: DecodedEvent) -> Fact | None:
         raise UnusableFactError(f"unknown rating {attrs['rating']!r}")
     if kind == "callback" and attrs["reached"] and attrs["satisfaction"] not in VERDICTS | {""}:
         raise UnusableFactError(f"unknown callback satisfaction {attrs['satisfaction']!r}")
-    return Fact(event_id=decoded.event_id, ticket_id=decoded.ticket_id, kind=kind,
-                at=decoded.occurred_at, attrs=attrs)
+    env = decoded.envelope
+    return Fact(event_id=env.event_id, ticket_id=env.ticket_id, kind=kind,
+                at=occurred_at(env.occurred_at), attrs=attrs)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def occurred_at(ts: Timestamp) -> datetime:
+    """What `ts.ToDatetime(tzinfo=UTC)` gives (microseconds, rounded toward zero), without its
+    checks and time-zone conversion for a valid timestamp (the common case: a third of the
+    time of normalising an event)."""
+    if 0 <= ts.nanos < 1_000_000_000:
+        return EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+    return ts.ToDatetime(tzinfo=UTC)  # raises the protobuf's own error

@@ -25,7 +25,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
-from services.analytics.adapters.fact_store import all_facts, copy_facts, create_tables
+from services.analytics.adapters.fact_store import all_facts, create_tables, fact_copy
 from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.fold import LiveKpis
@@ -115,7 +115,8 @@ def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[
                     (consumer,))
         cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s").format(s),
                     (consumer,))
-        return fold_entries(entries, progress, lambda facts: copy_facts(cur, schema, facts))
+        with fact_copy(cur, schema) as keep:
+            return fold_entries(entries, progress, keep)
 
 
 def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:

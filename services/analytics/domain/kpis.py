@@ -118,6 +118,10 @@ class KpiModel:
         self.tickets: dict[str, dict[str, Any]] = {}
         self.buckets: dict[str, dict[str, Any]] = {}
         self.unmatched_facts = 0
+        # the bucket keys of a ticket (or of a unit's outcome) in its own periods, by the
+        # identity of its state dict (kept beside the keys, so the identity stays its own): a
+        # ticket's dimensions and periods never change once it is received (or assigned)
+        self._keys: dict[int, tuple[dict[str, Any], tuple[str, ...]]] = {}
 
     # ---- facts -----------------------------------------------------------------------
     def received(self, ticket_id: str, at: datetime, *, channel: str, county: str,
@@ -285,21 +289,37 @@ class KpiModel:
 
     def _ticket_keys(self, ticket: dict[str, Any],
                      periods: dict[str, str] | None) -> tuple[str, ...]:
+        if periods is None:
+            known = self._keys.get(id(ticket))
+            if known is not None and known[0] is ticket:
+                return known[1]
         dims = ticket["dims"]
-        return _dimension_keys(dims["county"], dims["category"], dims["channel"],
+        keys = _dimension_keys(dims["county"], dims["category"], dims["channel"],
                                tuple((periods or ticket["periods"]).items()))
+        if periods is None:
+            self._keys[id(ticket)] = (ticket, keys)
+        return keys
 
     def _unit_keys(self, ticket: dict[str, Any], unit: str,
                    periods: dict[str, str] | None) -> tuple[str, ...]:
-        return _unit_keys_of(unit, tuple((periods or ticket["units"][unit]["periods"]).items()))
+        if periods is not None:
+            return _unit_keys_of(unit, tuple(periods.items()))
+        outcome = ticket["units"][unit]
+        known = self._keys.get(id(outcome))
+        if known is not None and known[0] is outcome:
+            return known[1]
+        keys = _unit_keys_of(unit, tuple(outcome["periods"].items()))
+        self._keys[id(outcome)] = (outcome, keys)
+        return keys
 
     def _add(self, keys: Iterable[str], name: str, delta: int) -> None:
         buckets = self.buckets
         for key in keys:
-            bucket = buckets.get(key)
-            if bucket is None:
+            try:
+                buckets[key][name] += delta
+            except KeyError:  # the bucket's first count
                 bucket = buckets[key] = _new_bucket()
-            bucket[name] += delta
+                bucket[name] += delta
 
     def _bump_ticket(self, ticket: dict[str, Any], name: str, delta: int = 1,
                      periods: dict[str, str] | None = None) -> None:
@@ -324,10 +344,10 @@ class KpiModel:
         buckets = self.buckets
         for keys in (self._ticket_keys(ticket, None), self._unit_keys(ticket, unit, None)):
             for key in keys:
-                bucket = buckets.get(key)
-                if bucket is None:
-                    bucket = buckets[key] = _new_bucket()
-                counts = bucket[histogram]
+                try:
+                    counts = buckets[key][histogram]
+                except KeyError:
+                    counts = (buckets.setdefault(key, _new_bucket()))[histogram]
                 counts[slot] = counts.get(slot, 0) + 1
 
     def _record_verdict(self, ticket_id: str, unit: str, source: str, counter: str,
