@@ -8,7 +8,9 @@ of the audit service share the lifecycle topic's partitions.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,17 +28,47 @@ VIEW_COLUMNS = ENTRY_COLUMNS + ", event_id, ticket_code, event_type, producer, o
 
 
 CACHED_FROM_LEVEL = 10  # subtrees of 1024+ entries: shared by every proof that passes by
+CACHED_AT_MOST = 200_000  # ~40 MB at most; a 1,000,000-entry ledger has ~1,000 such subtrees
+
+
+class SubtreeHashCache:
+    """Hashes of complete subtrees of ``CACHED_FROM_LEVEL`` and up, kept across requests.
+
+    A complete subtree's hash is written once and never changes, so a cached one is as good
+    as the stored one for serving proofs (and a proof built from a wrong hash fails against
+    the signed root anyway). The levels below are left to the database: which of those a
+    read needs depends on the ticket, so caching them would serve only re-reads of the same
+    tickets. Bounded: past ``limit`` entries the oldest go first."""
+
+    def __init__(self, from_level: int = CACHED_FROM_LEVEL, limit: int = CACHED_AT_MOST):
+        self.from_level, self.limit = from_level, limit
+        self._hashes: dict[NodeKey, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: NodeKey) -> bytes | None:
+        return self._hashes.get(key)
+
+    def keep(self, found: Mapping[NodeKey, bytes]) -> None:
+        with self._lock:
+            for key, h in found.items():
+                if key[0] >= self.from_level:
+                    self._hashes[key] = h
+            while len(self._hashes) > self.limit:
+                del self._hashes[next(iter(self._hashes))]
+
+    def __len__(self) -> int:
+        return len(self._hashes)
 
 
 class PgSubtreeHashStore:
-    """domain.merkle.SubtreeHashStore on a cursor: the tree's size is the ledger's size.
+    """domain.merkle.SubtreeHashStore on a cursor: the tree's size is the ledger's size
+    (``size``: known already, e.g. a signed checkpoint's, so the tree is not asked).
 
-    ``cache``: a dict shared across requests for the upper levels. A stored subtree hash is
-    written once and never changes, so caching it is safe for serving proofs; verification
+    ``cache``: shared across requests for the upper levels (SubtreeHashCache); verification
     uses no cache, so it always sees what the database holds."""
 
     def __init__(self, cur: psycopg.Cursor[Any], schema: str, size: int | None = None,
-                 cache: dict[NodeKey, bytes] | None = None):
+                 cache: SubtreeHashCache | None = None):
         self.cur, self.s, self._size, self.cache = cur, Identifier(schema), size, cache
 
     def tree_size(self) -> int:
@@ -52,9 +84,16 @@ class PgSubtreeHashStore:
         """The stored hashes of those ``keys`` that are stored."""
         if self.cache is None:
             return self._select(keys)
-        found = {k: self.cache[k] for k in keys if k in self.cache}
-        fetched = self._select([k for k in keys if k not in found])
-        self.cache.update((k, h) for k, h in fetched.items() if k[0] >= CACHED_FROM_LEVEL)
+        found: dict[NodeKey, bytes] = {}
+        missing: list[NodeKey] = []
+        for k in keys:
+            h = self.cache.get(k)
+            if h is None:
+                missing.append(k)
+            else:
+                found[k] = h
+        fetched = self._select(missing)
+        self.cache.keep(fetched)
         return found | fetched
 
     def _select(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
@@ -169,14 +208,27 @@ def append_batch(cur: psycopg.Cursor[Any], schema: str,
 # -- reads --------------------------------------------------------------------------------------
 
 class LedgerReader:
-    """Read-only queries over one ledger schema (a connection per call, from the pool)."""
+    """Read-only queries over one ledger schema (a connection per call, from the pool).
+
+    Reads run in autocommit: one round trip each, no BEGIN/COMMIT around a SELECT."""
 
     def __init__(self, pool: Any, schema: str):
         self.pool, self.schema, self.s = pool, schema, Identifier(schema)
-        self.upper_levels: dict[NodeKey, bytes] = {}
+        self.upper_levels = SubtreeHashCache()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit, handed back as the pool's other users expect it."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
 
     def _rows(self, query: SQL, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self.read_connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(query.format(s=self.s), params).fetchall()
 
     def ticket_id_for(self, id_or_code: str) -> str | None:
@@ -189,12 +241,20 @@ class LedgerReader:
         return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id = %s"
                               " ORDER BY ticket_seq"), (ticket_id,))
 
+    def history_of(self, id_or_code: str) -> list[dict[str, Any]]:
+        """The history of the ticket with this id or code, found and read in one query
+        (empty: no such ticket in the ledger)."""
+        return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id ="
+                              " (SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
+                              " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)"
+                              " ORDER BY ticket_seq"), (id_or_code, id_or_code))
+
     def page(self, after: int, limit: int) -> list[dict[str, Any]]:
         return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
                               " ORDER BY ledger_seq LIMIT %s"), (after, limit))
 
     def size(self) -> int:
-        with self.pool.connection() as conn:
+        with self.read_connection() as conn:
             return ledger_size(conn, self.s)
 
     def stream(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
@@ -215,7 +275,10 @@ class LedgerReader:
                             " ORDER BY ledger_seq").format(self.s))
             yield from cur
 
-    def tree(self, conn: psycopg.Connection[Any], cached: bool = True) -> MerkleLedgerTree:
-        """The Merkle tree as stored; ``cached``: upper levels from memory (for proofs)."""
+    def tree(self, conn: psycopg.Connection[Any], cached: bool = True,
+             size: int | None = None) -> MerkleLedgerTree:
+        """The Merkle tree as stored; ``cached``: upper levels from memory (for proofs);
+        ``size``: a size known to be stored (a signed checkpoint's), saving the ledger's."""
         return MerkleLedgerTree(PgSubtreeHashStore(
-            conn.cursor(), self.schema, cache=self.upper_levels if cached else None))
+            conn.cursor(binary=True), self.schema, size=size,
+            cache=self.upper_levels if cached else None))

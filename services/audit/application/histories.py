@@ -4,6 +4,7 @@ Every read of a history is itself recorded (who, what, when) before anything is 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,11 +86,17 @@ class TicketHistory:
 
 
 class Histories:
+    """``checkpoint_reuse_s``: a covering checkpoint read this recently is used again for
+    proofs instead of asking the store for the newest (any signed checkpoint that covers the
+    entries proves them; the newest is always at /v1/checkpoints/latest)."""
+
     def __init__(self, *, reader: LedgerReader, checkpoints: CheckpointStore,
                  checkpointer: Checkpointer, access: AccessLog, verifier: CheckpointVerifier,
-                 ledger_id: str):
+                 ledger_id: str, checkpoint_reuse_s: float = 1.0):
         self.reader, self.checkpoints, self.checkpointer = reader, checkpoints, checkpointer
         self.access, self.verifier, self.ledger_id = access, verifier, ledger_id
+        self.checkpoint_reuse_s = checkpoint_reuse_s
+        self._recent: tuple[float, StoredCheckpoint] | None = None  # (read at, checkpoint)
 
     def resolve(self, id_or_code: str) -> str:
         ticket_id = self.reader.ticket_id_for(ticket_ref(id_or_code))
@@ -98,42 +105,50 @@ class Histories:
         return ticket_id
 
     def _readable(self, who: Principal, id_or_code: str) -> tuple[str, list[dict[str, Any]]]:
-        """The ticket's id and rows, if ``who`` may read them. A unit is told the same for a
-        ticket that does not exist as for one not handed to it: no existence oracle."""
+        """The ticket's id and rows, if ``who`` may read them (found and read in one query).
+        A unit is told the same for a ticket that does not exist as for one not handed to
+        it: no existence oracle."""
         who.require(*REPLAY_ROLES)
-        try:
-            ticket_id = self.resolve(id_or_code)
-        except TicketNotInLedgerError:
-            check_may_replay(who, [])
-            raise
-        rows = self.reader.history(ticket_id)
+        rows = self.reader.history_of(ticket_ref(id_or_code))
         check_may_replay(who, rows)
-        return ticket_id, rows
+        if not rows:
+            raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
+        return rows[0]["ticket_id"], rows
 
     def history(self, who: Principal, id_or_code: str, *, proofs: bool = False,
                 via: str = "http") -> TicketHistory:
         """The ticket's entries in order; with ``proofs``, an inclusion proof of each against a
-        checkpoint that covers them all (signed now if the newest one does not yet)."""
+        checkpoint that covers them all (signed now if the newest one does not yet). The read
+        is in the access log (committed) before anything is returned."""
         ticket_id, rows = self._readable(who, id_or_code)
-        self.access.record(who, action="history" + ("+proofs" if proofs else ""),
-                           target=ticket_id, via=via)
         out = TicketHistory(ticket_id, rows)
-        if proofs and rows:
-            out.checkpoint = self._checkpoint_covering(max(r["ledger_seq"] for r in rows) + 1)
-            with self.reader.pool.connection() as conn:
-                tree = self.reader.tree(conn)
-                out.proofs = tree.inclusion_proofs([r["ledger_seq"] for r in rows],
-                                                   out.checkpoint.tree_size)
+        if not proofs:
+            self.access.record(who, action="history", target=ticket_id, via=via)
+            return out
+        # the proofs are built while the access log's commit waits for the disk
+        recorded = self.access.record_soon(who, action="history+proofs", target=ticket_id,
+                                           via=via)
+        try:
+            out.checkpoint = cp = self._checkpoint_covering(max(r["ledger_seq"] for r in rows) + 1)
+            with self.reader.read_connection() as conn:  # every hash the proofs need: one query
+                tree = self.reader.tree(conn, size=cp.tree_size)
+                out.proofs = tree.inclusion_proofs([r["ledger_seq"] for r in rows], cp.tree_size)
+        finally:
+            recorded.result()  # recorded (committed) before anything is returned
         return out
 
     def _checkpoint_covering(self, size: int) -> StoredCheckpoint:
-        latest = self.checkpoints.latest()
-        if latest is not None and latest.tree_size >= size:
-            return latest
-        self.checkpointer.sign_if_grown()
+        recent = self._recent
+        if (recent is not None and recent[1].tree_size >= size
+                and time.monotonic() - recent[0] < self.checkpoint_reuse_s):
+            return recent[1]
         latest = self.checkpoints.latest()
         if latest is None or latest.tree_size < size:
+            self.checkpointer.sign_if_grown()
+            latest = self.checkpoints.latest()
+        if latest is None or latest.tree_size < size:
             raise RuntimeError("no checkpoint covers the history although one was just signed")
+        self._recent = (time.monotonic(), latest)
         return latest
 
     def verification(self, history: TicketHistory) -> dict[str, Any]:

@@ -214,6 +214,31 @@ def consistency_ranges(first_size: int, second_size: int) -> list[Range]:
     return out
 
 
+def inclusion_parts(leaf_index: int, tree_size: int) -> list[tuple[NodeKey, ...]]:
+    """:func:`inclusion_ranges` as the perfect subtrees of each range, without walking every
+    level through the RFC recursion: once the recursion reaches a perfect subtree (at the
+    latest one level below the tree's right edge) the rest of the path is the leaf's sibling
+    at each level, ``(level, (leaf_index >> level) ^ 1)``. Many leaves' proofs are built per
+    history read, so this is the loop that runs; it is checked against the RFC form."""
+    if not 0 <= leaf_index < tree_size:
+        raise ProofError(f"leaf {leaf_index} is not in a tree of size {tree_size}")
+    upper: list[tuple[NodeKey, ...]] = []
+    start, end = 0, tree_size
+    while (end - start) & (end - start - 1):  # not a power of two: an edge of the tree
+        k = split_point(end - start)
+        if leaf_index - start < k:
+            upper.append(tuple(perfect_parts(start + k, end)))
+            end = start + k
+        else:
+            upper.append(((k.bit_length() - 1, start >> (k.bit_length() - 1)),))
+            start += k
+    height = (end - start).bit_length() - 1
+    path: list[tuple[NodeKey, ...]] = [((level, (leaf_index >> level) ^ 1),)
+                                       for level in range(height)]
+    path.extend(reversed(upper))
+    return path
+
+
 def perfect_parts(start: int, end: int) -> list[NodeKey]:
     """The perfect subtrees whose hashes make up MTH(D[start:end]) for a range that occurs in
     the RFC recursion (its start is aligned to a power of two at least its size)."""
@@ -340,10 +365,23 @@ class MerkleLedgerTree:
         n = self.size if tree_size is None else tree_size
         if n > self.size:
             raise ProofError(f"the tree has {self.size} leaves, not {n}")
-        shapes = {i: inclusion_ranges(i, n) for i in leaf_indexes}
-        ranges = sorted({r for shape in shapes.values() for r in shape})
-        hashes = dict(zip(ranges, self._range_hashes(ranges), strict=True))
-        return {i: [hashes[r] for r in shape] for i, shape in shapes.items()}
+        shapes = {i: inclusion_parts(i, n) for i in leaf_indexes}
+        wanted = sorted({k for shape in shapes.values() for parts in shape for k in parts})
+        got = dict(zip(wanted, self.store.get_hashes(wanted), strict=True))
+        folded: dict[tuple[NodeKey, ...], bytes] = {}  # the edge ranges all proofs share
+        out: dict[int, list[bytes]] = {}
+        for i, shape in shapes.items():
+            path = []
+            for parts in shape:
+                if len(parts) == 1:
+                    path.append(got[parts[0]])
+                    continue
+                h = folded.get(parts)
+                if h is None:
+                    h = folded[parts] = fold_parts([got[k] for k in parts])
+                path.append(h)
+            out[i] = path
+        return out
 
     def consistency_proof(self, first_size: int, second_size: int | None = None) -> list[bytes]:
         n = self.size if second_size is None else second_size

@@ -17,9 +17,12 @@ from services.audit.domain.merkle import (
     MerkleLedgerTree,
     NodeKey,
     ProofError,
+    inclusion_parts,
+    inclusion_ranges,
     leaf_hash,
     mth,
     node_hash,
+    perfect_parts,
     split_point,
     verify_consistency,
     verify_inclusion,
@@ -319,3 +322,16 @@ def test_many_inclusion_proofs_come_from_one_store_read() -> None:
     assert proofs == {i: tree.inclusion_proof(i, 999) for i in wanted}
     with pytest.raises(ProofError):
         tree.inclusion_proofs([999], 999)
+
+
+def test_inclusion_parts_are_the_rfc_ranges_split_into_perfect_subtrees() -> None:
+    for n in range(1, 300):
+        for m in range(n):
+            assert inclusion_parts(m, n) == [
+                tuple(perfect_parts(s, e)) for s, e in inclusion_ranges(m, n)
+            ], (m, n)
+    for n, m in [(10_000_000, 4_999_999), (1_000_000, 999_999), (1 << 20, 12345),
+                 ((1 << 20) + 1, 1 << 20)]:
+        assert inclusion_parts(m, n) == [tuple(perfect_parts(s, e)) for s, e in inclusion_ranges(m, n)]
+    with pytest.raises(ProofError):
+        inclusion_parts(5, 5)
