@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,7 +101,13 @@ def trace_id_for(event_id: str) -> str:
 
 
 def traceparent(trace_id: str, span_id: str | None = None) -> str:
-    return f"00-{trace_id}-{span_id or os.urandom(8).hex()}-01"
+    """A W3C traceparent; a new span id by default (unique, not secret: no system call for it,
+    the relay makes one per message)."""
+    return f"00-{trace_id}-{span_id or f'{_spans.getrandbits(64) or 1:016x}'}-01"
+
+
+_spans = random.Random()  # seeded from the system once, and again in a forked child
+os.register_at_fork(after_in_child=_spans.seed)
 
 
 def trace_id_from(traceparent_value: str | None) -> str | None:
@@ -204,8 +211,9 @@ def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
         ("traceparent", traceparent(env.trace_id).encode()),
     ]
     occurred_at = getattr(env, "occurred_at", None)  # envelope-like messages may lack it
-    if occurred_at is not None:
-        headers.insert(3, ("occurred_at_us", str(occurred_at.ToMicroseconds()).encode()))
+    if occurred_at is not None:  # Timestamp.ToMicroseconds, without its call
+        micros = occurred_at.seconds * 1_000_000 + occurred_at.nanos // 1000
+        headers.insert(3, ("occurred_at_us", str(micros).encode()))
     return headers
 
 
