@@ -8,6 +8,14 @@ type (like the ledger), each writing one row per wanted event.
 Reports wall time to drain, this process's CPU per message (from /proc), transactions and
 consumed_events rows. `--consumer-module` takes a file path, so a previous version can be
 measured side by side (`git show <rev>:backbone/consumer.py > /tmp/consumer_old.py`).
+
+    python -m bench.consumer_cost --service workbench [--tickets 400] [--rate 10] [--profile]
+
+The same for one service's real consumer (`--service`: see SERVICES, bench/service_cost.py),
+fed real lifecycles: the envelopes of whole tickets as the audit ledger recorded them in a
+platform run (`--ledger-dsn`), copied under fresh ticket and event ids, published in
+ledger order by a child process at `--rate` tickets/s (0: all first, then drained).
+Reports CPU ms per ticket of this process, and with `--profile` where it goes (cProfile).
 """
 
 from __future__ import annotations
@@ -118,7 +126,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--consumer-module", default="backbone.consumer")
+    parser.add_argument("--service", default="", help="measure this service's consumer")
+    parser.add_argument("--tickets", type=int, default=400)
+    parser.add_argument("--rate", type=float, default=10.0, help="tickets/s; 0: drain")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--ledger-dsn", default="")
     args = parser.parse_args()
+    if args.service:
+        from bench import service_cost
+
+        print(service_cost.run(args.service, tickets=args.tickets, rate=args.rate,
+                               profile=args.profile, ledger_dsn=args.ledger_dsn))
+        return
     for name, figures in asyncio.run(measure(args.messages, args.consumer_module)).items():
         print(name, figures)
 

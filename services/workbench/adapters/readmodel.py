@@ -3,12 +3,21 @@
 Written only by the lifecycle consumer (one transaction with its progress); read by the list,
 the export and the hotline form. Indexes: one per sort order (keyset paging walks it), GIN on
 the units that may see a ticket and on the bigrams of its masked text.
+
+Each write of a row stamps it with a random number and names the stamp it replaced
+(`prev_stamp`); a write whose `prev_stamp` is not the row's stamp changes nothing. So the
+consumer may keep rows in memory between batches: a row it holds that another replica (after a
+rebalance) or a rolled-back transaction made stale is caught at its next write, never written
+over (see entrypoints/consumer.py).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from dataclasses import asdict, fields
+from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -45,6 +54,8 @@ def ddl(schema: str) -> list[Composed]:
             " case_id text NOT NULL DEFAULT '', primary_code text NOT NULL DEFAULT '',"
             " reply_masked text NOT NULL DEFAULT '', grams text[] NOT NULL DEFAULT '{{}}')"
             ).format(s),
+        SQL("ALTER TABLE {}.tickets ADD COLUMN IF NOT EXISTS stamp bigint NOT NULL DEFAULT 0,"
+            " ADD COLUMN IF NOT EXISTS prev_stamp bigint NOT NULL DEFAULT 0").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_submitted ON {}.tickets"
             " (submitted_at, ticket_id)").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_updated ON {}.tickets"
@@ -72,31 +83,79 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
             conn.execute(statement)
 
 
-def load(cur: psycopg.Cursor[Any], schema: str, ticket_id: str) -> TicketRow | None:
-    cur.execute(SQL("SELECT {} FROM {}.tickets WHERE ticket_id = %s").format(
-        SQL(", ").join(map(Identifier, COLUMNS)), Identifier(schema)), (ticket_id,))
-    found = cur.fetchone()
-    if found is None:
-        return None
-    values = dict(zip(COLUMNS, found, strict=True))
+def _row(found: tuple[Any, ...]) -> TicketRow:
+    values = dict(zip(COLUMNS, found, strict=False))
     values["co_units"] = tuple(values["co_units"])
     values["units"] = tuple(values["units"])
     return TicketRow(**values)
 
 
+def load(cur: psycopg.Cursor[Any], schema: str, ticket_id: str) -> TicketRow | None:
+    found = load_many(cur, schema, [ticket_id]).get(ticket_id)
+    return found[0] if found else None
+
+
+# the SQL text per schema, composed once (composing it per statement was most of the
+# consumer's CPU: psycopg.sql's Composed/Identifier work, py-spy in docs/profiles/e2e.md)
+_LOAD: dict[str, str] = {}
+_SAVE: dict[str, str] = {}
+# what jsonb_to_recordset reads each written column as (text when not named)
+_TYPES = {"co_units": "text[]", "units": "text[]", "grams": "text[]",
+          "submitted_at": "timestamptz", "updated_at": "timestamptz", "due_at": "timestamptz",
+          "overdue": "boolean", "reopen_count": "int", "stamp": "bigint", "prev_stamp": "bigint"}
+_WRITTEN = [*COLUMNS, "grams", "stamp", "prev_stamp"]
+
+
+def load_many(cur: psycopg.Cursor[Any], schema: str, ticket_ids: list[str]
+              ) -> dict[str, tuple[TicketRow, int]]:
+    """The stored rows of these tickets and their stamps, in one statement."""
+    if not ticket_ids:
+        return {}
+    if schema not in _LOAD:
+        _LOAD[schema] = SQL("SELECT {}, stamp FROM {}.tickets WHERE ticket_id = ANY(%s)").format(
+            SQL(", ").join(map(Identifier, COLUMNS)), Identifier(schema)).as_string(cur)
+    cur.execute(_LOAD[schema], (ticket_ids,))
+    return {found[0]: (_row(found), int(found[-1])) for found in cur.fetchall()}
+
+
 def save(cur: psycopg.Cursor[Any], schema: str, row: TicketRow) -> None:
-    values = asdict(row)
-    values["co_units"] = list(row.co_units)
-    values["units"] = list(row.units)
-    values["grams"] = row.search_grams
-    names = list(values)
-    cur.execute(
-        SQL("INSERT INTO {}.tickets ({}) VALUES ({}) ON CONFLICT (ticket_id) DO UPDATE SET {}")
-        .format(Identifier(schema), SQL(", ").join(map(Identifier, names)),
-                SQL(", ").join(SQL("%s") for _ in names),
-                SQL(", ").join(SQL("{} = EXCLUDED.{}").format(Identifier(n), Identifier(n))
-                               for n in names if n != "ticket_id")),
-        [values[n] for n in names])
+    """Write one row whatever is stored (tests and tools; the consumer uses save_many)."""
+    stored = load_many(cur, schema, [row.ticket_id]).get(row.ticket_id)
+    save_many(cur, schema, [(row, row.search_grams, stored[1] if stored else 0, new_stamp())])
+
+
+def new_stamp() -> int:
+    return int.from_bytes(os.urandom(8), "big") >> 1 or 1  # a positive bigint, never 0
+
+
+def save_many(cur: psycopg.Cursor[Any], schema: str,
+              rows: list[tuple[TicketRow, list[str], int, int]]) -> set[str]:
+    """Insert or update rows (row, its search bigrams, the stamp it replaces (0: none), its
+    new stamp) in one statement; the ids of those written. A row whose stored stamp is not
+    the one it replaces is not written (someone else wrote it since it was read)."""
+    if not rows:
+        return set()
+    if schema not in _SAVE:
+        _SAVE[schema] = SQL(
+            "INSERT INTO {}.tickets AS t ({}) SELECT {} FROM jsonb_to_recordset(%s::jsonb)"
+            " AS x({}) ON CONFLICT (ticket_id) DO UPDATE SET {}"
+            " WHERE t.stamp = EXCLUDED.prev_stamp RETURNING t.ticket_id").format(
+            Identifier(schema), SQL(", ").join(map(Identifier, _WRITTEN)),
+            SQL(", ").join(map(Identifier, _WRITTEN)),
+            SQL(", ").join(SQL("{} " + _TYPES.get(n, "text")).format(Identifier(n))
+                           for n in _WRITTEN),
+            SQL(", ").join(SQL("{} = EXCLUDED.{}").format(Identifier(n), Identifier(n))
+                           for n in _WRITTEN if n != "ticket_id")).as_string(cur)
+    payload = []
+    for row, grams, prev_stamp, stamp in rows:
+        values = {name: getattr(row, name) for name in COLUMNS}  # asdict deep-copies
+        for name in ("submitted_at", "updated_at", "due_at"):
+            at: datetime | None = values[name]
+            values[name] = at.isoformat() if at is not None else None
+        values.update(grams=grams, stamp=stamp, prev_stamp=prev_stamp)
+        payload.append(values)
+    cur.execute(_SAVE[schema], (json.dumps(payload, ensure_ascii=False),))
+    return {found[0] for found in cur.fetchall()}
 
 
 def where(f: TicketFilter) -> tuple[Composed, list[Any]]:
@@ -162,7 +221,7 @@ def page(pool: ConnectionPool, schema: str, f: TicketFilter, order: Order, *, li
         last = rows[-1]
         next_cursor = encode_cursor(order, last[order.key], last["ticket_id"])
     for r in rows:
-        r.pop("grams", None)
+        _internal(r)
     return rows, next_cursor
 
 
@@ -192,8 +251,14 @@ def by_code(pool: ConnectionPool, schema: str, code: str) -> dict[str, Any] | No
         found = cur.execute(SQL("SELECT * FROM {}.tickets WHERE code = %s").format(
             Identifier(schema)), (code,)).fetchone()
     if found:
-        found.pop("grams", None)
+        _internal(found)
     return found
+
+
+def _internal(row: dict[str, Any]) -> None:
+    """Drop the columns that are the consumer's, not the list's."""
+    for name in ("grams", "stamp", "prev_stamp"):
+        row.pop(name, None)
 
 
 OPEN = ("submitted", "accepted", "queued", "assigned", "signed_for", "bounced_back", "replied",

@@ -1,28 +1,92 @@
-"""The lifecycle consumer (SQL mode): each event the list cares about folds into the ticket's
-row in the same transaction as the consumer's progress, so nothing is applied twice."""
+"""The lifecycle consumer (SQL mode): the events the list cares about (domain.tickets.FOLDS,
+which is also what the consumer skips unread) fold into the tickets' rows in the same
+transaction as the consumer's progress, so nothing is applied twice.
+
+A polled batch is one read and one write at most: the rows of its tickets not in memory are
+read in one statement, every event is folded in memory, and each ticket's row is written once
+(domain order kept per ticket: one ticket's events arrive in its partition's order). Rows stay
+in memory between batches (`TicketList`, bounded); each write names the stamp of the row it
+replaces, so a row made stale by another replica (a rebalance) or by a transaction that rolled
+back is not written over: the batch fails as a conflict, the consumer retries it, and the
+retry reads those rows again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
 from typing import Any
 
 import psycopg
 
-from backbone.consumer import Handlers
+from backbone.consumer import ConcurrentUpdateError, Handlers
 from backbone.events import DecodedEvent
 from services.workbench.adapters import readmodel
-from services.workbench.domain.tickets import FOLDS, fold
+from services.workbench.domain.tickets import FOLDS, TicketRow, fold
 
 CONSUMER = "workbench-tickets"
+KEPT_ROWS = 50_000  # rows kept in memory (~2 KB each): the open tickets of a busy month
+
+
+class StaleRowError(ConcurrentUpdateError):
+    """A row held in memory was changed by another writer since; the batch is retried."""
+
+
+class TicketList:
+    """The list's rows as this consumer last wrote them: ticket id -> (row, grams, stamp)."""
+
+    def __init__(self, schema: str, kept: int = KEPT_ROWS):
+        self.schema, self.kept = schema, kept
+        self.rows: OrderedDict[str, tuple[TicketRow, list[str], int]] = OrderedDict()
+
+    def apply(self, batch: list[tuple[DecodedEvent, Any]], cur: psycopg.Cursor[Any]) -> None:
+        ids = list(dict.fromkeys(d.ticket_id for d, _ in batch))
+        stored = readmodel.load_many(cur, self.schema, [t for t in ids if t not in self.rows])
+        now: dict[str, tuple[TicketRow | None, int]] = {}
+        for ticket_id in ids:
+            if ticket_id in self.rows:
+                row, _, stamp = self.rows[ticket_id]
+                now[ticket_id] = (row, stamp)
+            else:
+                now[ticket_id] = stored.get(ticket_id, (None, 0))
+        folded: dict[str, TicketRow] = {}
+        for d, _ in batch:
+            folded[d.ticket_id] = fold(
+                folded.get(d.ticket_id) or now[d.ticket_id][0], ticket_id=d.ticket_id,
+                code=d.envelope.ticket_code, event_type=d.event_type, payload=d.payload,
+                occurred_at=d.occurred_at)
+        writes = []
+        for ticket_id, row in folded.items():
+            writes.append((row, self._grams(ticket_id, row), now[ticket_id][1],
+                           readmodel.new_stamp()))
+        written = readmodel.save_many(cur, self.schema, writes)
+        if written != set(folded):
+            for ticket_id in ids:
+                self.rows.pop(ticket_id, None)
+            raise StaleRowError(f"{len(set(folded) - written)} row(s) changed by another"
+                                " writer; the batch is applied again on fresh rows")
+        # kept now, before the commit: a rollback leaves a stamp the table never got, which
+        # the next write of that row finds out (above) and then reads the row again
+        for row, grams, _, stamp in writes:
+            self.rows[row.ticket_id] = (row, grams, stamp)
+            self.rows.move_to_end(row.ticket_id)
+        while len(self.rows) > self.kept:
+            self.rows.popitem(last=False)
+
+    def _grams(self, ticket_id: str, row: TicketRow) -> list[str]:
+        """The row's search bigrams, computed again only when its text changed."""
+        kept = self.rows.get(ticket_id)
+        if kept is not None and (kept[0].title_masked, kept[0].text_masked,
+                                 kept[0].address_masked) == (row.title_masked, row.text_masked,
+                                                             row.address_masked):
+            return kept[1]
+        return row.search_grams
 
 
 def handlers(schema: str) -> Handlers:
-    def keep(decoded: DecodedEvent, cur: psycopg.Cursor[Any], record: Any) -> None:
-        row = readmodel.load(cur, schema, decoded.ticket_id)
-        readmodel.save(cur, schema, fold(
-            row, ticket_id=decoded.ticket_id, code=decoded.envelope.ticket_code,
-            event_type=decoded.event_type, payload=decoded.payload,
-            occurred_at=decoded.occurred_at))
+    """FOLDS' event types, each applied by one `TicketList` (per event, or a batch at once)."""
+    tickets = TicketList(schema)
 
-    table: dict[str, Callable[..., None]] = {event_type: keep for event_type in FOLDS}
-    return Handlers(table)
+    def keep(decoded: DecodedEvent, cur: psycopg.Cursor[Any], record: Any) -> None:
+        tickets.apply([(decoded, record)], cur)
+
+    return Handlers({event_type: keep for event_type in FOLDS}, batch=tickets.apply)

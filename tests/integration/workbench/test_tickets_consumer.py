@@ -95,3 +95,52 @@ async def _until(condition, timeout: float = 30) -> None:
     while not await asyncio.to_thread(condition):
         assert loop.time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.1)
+
+
+def test_rows_kept_in_memory_are_never_written_over_when_stale(infra, unique):
+    """Two replicas' lists (a partition moved between them and back), and a transaction that
+    rolled back after the rows were kept: the stale row is refused (the consumer retries the
+    batch as a conflict) and the retry folds onto the stored row."""
+    settings = WorkbenchSettings(environment="test", pg_schema=f"workbench_{unique}")
+    ensure_database(settings)
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    readmodel.create_tables(pool, settings.schema)
+    tid, code = str(uuid.uuid4()), "FY-261102-00002-K"
+
+    def event(payload, minutes: int, producer: str) -> events.DecodedEvent:
+        return events.decode(events.make_envelope(
+            payload=payload, event_id=str(uuid.uuid4()), ticket_id=tid, ticket_code=code,
+            producer=producer, occurred_at=T0 + timedelta(minutes=minutes)).SerializeToString())
+
+    def apply(tickets: consumer.TicketList, *decoded: events.DecodedEvent) -> None:
+        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            tickets.apply([(d, None) for d in decoded], cur)
+
+    first, second = consumer.TicketList(settings.schema), consumer.TicketList(settings.schema)
+    try:
+        apply(first, event(i.TicketSubmitted(channel="web", text_masked="路灯不亮"), 0, "intake"),
+              event(i.TicketAccepted(), 1, "intake"))
+        apply(second, event(d.TicketAssigned(unit="lighting", role="lead"), 2, "dispatch"))
+        signed = event(d.AssignmentSignedFor(unit="lighting"), 3, "dispatch")
+        with pytest.raises(consumer.StaleRowError):
+            apply(first, signed)  # `first` still holds the row as accepted
+        apply(first, signed)  # the consumer's retry: the row is read again
+        assert _status(pool, settings.schema, tid) == "signed_for"
+
+        # kept, then rolled back: the row in memory is ahead of the table
+        replied = event(d.AssignmentReplied(unit="lighting", reply_masked="已修复"), 4,
+                        "dispatch")
+        with (pytest.raises(RuntimeError), pool.connection() as conn, conn.transaction(),
+              conn.cursor() as cur):
+            first.apply([(replied, None)], cur)
+            raise RuntimeError("the progress could not be written")
+        assert _status(pool, settings.schema, tid) == "signed_for"
+        with pytest.raises(consumer.StaleRowError):
+            apply(first, replied)
+        apply(first, replied)
+        assert _status(pool, settings.schema, tid) == "replied"
+    finally:
+        pool.close()
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                Identifier(settings.schema)))
