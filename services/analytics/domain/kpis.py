@@ -13,7 +13,6 @@ close event's own time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -116,7 +115,10 @@ class KpiModel:
 
     def __init__(self) -> None:
         self.tickets: dict[str, dict[str, Any]] = {}
-        self.buckets: dict[str, dict[str, Any]] = {}
+        self._buckets: dict[str, dict[str, Any]] = {}
+        # counts not yet added to their buckets: bucket keys -> counter -> delta (a ticket's
+        # facts bump the same keys again and again; they are added once, when read)
+        self._pending: dict[tuple[str, ...], dict[str, int]] = {}
         self.unmatched_facts = 0
         # the bucket keys of a ticket (or of a unit's outcome) in its own periods, by the
         # identity of its state dict (kept beside the keys, so the identity stays its own): a
@@ -215,6 +217,18 @@ class KpiModel:
                              VERDICT_POINTS.get(value))
 
     # ---- reading ---------------------------------------------------------------------
+    @property
+    def buckets(self) -> dict[str, dict[str, Any]]:
+        """Every bucket by key (`bucket_key`), its counters and histograms."""
+        if self._pending:
+            self._settle()
+        return self._buckets
+
+    @buckets.setter
+    def buckets(self, buckets: dict[str, dict[str, Any]]) -> None:
+        self._pending.clear()
+        self._buckets = buckets
+
     def bucket(self, dimension: str, value: str, kind: str, period: str) -> dict[str, Any]:
         """The raw counters of one bucket (a fresh empty one when nothing counted there)."""
         return self.buckets.get(bucket_key(dimension, value, kind, period), _new_bucket())
@@ -312,14 +326,23 @@ class KpiModel:
         self._keys[id(outcome)] = (outcome, keys)
         return keys
 
-    def _add(self, keys: Iterable[str], name: str, delta: int) -> None:
-        buckets = self.buckets
-        for key in keys:
-            try:
-                buckets[key][name] += delta
-            except KeyError:  # the bucket's first count
-                bucket = buckets[key] = _new_bucket()
-                bucket[name] += delta
+    def _add(self, keys: tuple[str, ...], name: str, delta: int) -> None:
+        counts = self._pending.get(keys)
+        if counts is None:
+            self._pending[keys] = {name: delta}
+        else:
+            counts[name] = counts.get(name, 0) + delta
+
+    def _settle(self) -> None:
+        buckets = self._buckets
+        for keys, counts in self._pending.items():
+            for key in keys:
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[key] = _new_bucket()
+                for name, delta in counts.items():
+                    bucket[name] += delta
+        self._pending.clear()
 
     def _bump_ticket(self, ticket: dict[str, Any], name: str, delta: int = 1,
                      periods: dict[str, str] | None = None) -> None:
@@ -341,7 +364,7 @@ class KpiModel:
 
     def _observe(self, ticket: dict[str, Any], unit: str, histogram: str, value: int) -> None:
         slot = str(value)  # str keys: the state goes through JSON unchanged
-        buckets = self.buckets
+        buckets = self._buckets
         for keys in (self._ticket_keys(ticket, None), self._unit_keys(ticket, unit, None)):
             for key in keys:
                 try:

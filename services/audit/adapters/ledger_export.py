@@ -19,6 +19,7 @@ from psycopg.sql import SQL, Identifier
 
 FRAME = struct.Struct(">QHI")
 CHUNK = 5000  # entries per database read
+FIRST_CHUNK = 500  # the first read is smaller: the reader starts sooner
 
 
 def read_chunk(pool: Any, schema: str, after: int, limit: int) -> list[tuple[int, str, bytes]]:
