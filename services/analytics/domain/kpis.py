@@ -119,6 +119,8 @@ class KpiModel:
         # counts not yet added to their buckets: bucket keys -> counter -> delta (a ticket's
         # facts bump the same keys again and again; they are added once, when read)
         self._pending: dict[tuple[str, ...], dict[str, int]] = {}
+        # and observations: bucket keys -> (histogram, slot) -> count
+        self._pending_slots: dict[tuple[str, ...], dict[tuple[str, str], int]] = {}
         self.unmatched_facts = 0
         # the bucket keys of a ticket (or of a unit's outcome) in its own periods, by the
         # identity of its state dict (kept beside the keys, so the identity stays its own): a
@@ -220,13 +222,14 @@ class KpiModel:
     @property
     def buckets(self) -> dict[str, dict[str, Any]]:
         """Every bucket by key (`bucket_key`), its counters and histograms."""
-        if self._pending:
+        if self._pending or self._pending_slots:
             self._settle()
         return self._buckets
 
     @buckets.setter
     def buckets(self, buckets: dict[str, dict[str, Any]]) -> None:
         self._pending.clear()
+        self._pending_slots.clear()
         self._buckets = buckets
 
     def bucket(self, dimension: str, value: str, kind: str, period: str) -> dict[str, Any]:
@@ -342,7 +345,16 @@ class KpiModel:
                     bucket = buckets[key] = _new_bucket()
                 for name, delta in counts.items():
                     bucket[name] += delta
+        for keys, slots in self._pending_slots.items():
+            for key in keys:
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[key] = _new_bucket()
+                for (histogram, slot), n in slots.items():
+                    counts = bucket[histogram]
+                    counts[slot] = counts.get(slot, 0) + n
         self._pending.clear()
+        self._pending_slots.clear()
 
     def _bump_ticket(self, ticket: dict[str, Any], name: str, delta: int = 1,
                      periods: dict[str, str] | None = None) -> None:
@@ -363,15 +375,14 @@ class KpiModel:
         return lambda name, delta: self._bump_unit(ticket, unit, name, delta)
 
     def _observe(self, ticket: dict[str, Any], unit: str, histogram: str, value: int) -> None:
-        slot = str(value)  # str keys: the state goes through JSON unchanged
-        buckets = self._buckets
+        entry = (histogram, str(value))  # str slots: the state goes through JSON unchanged
+        pending = self._pending_slots
         for keys in (self._ticket_keys(ticket, None), self._unit_keys(ticket, unit, None)):
-            for key in keys:
-                try:
-                    counts = buckets[key][histogram]
-                except KeyError:
-                    counts = (buckets.setdefault(key, _new_bucket()))[histogram]
-                counts[slot] = counts.get(slot, 0) + 1
+            slots = pending.get(keys)
+            if slots is None:
+                pending[keys] = {entry: 1}
+            else:
+                slots[entry] = slots.get(entry, 0) + 1
 
     def _record_verdict(self, ticket_id: str, unit: str, source: str, counter: str,
                         points: int | None) -> None:
