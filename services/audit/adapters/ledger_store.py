@@ -9,7 +9,7 @@ of the audit service share the lifecycle topic's partitions.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,28 +27,53 @@ ENTRY_COLUMNS = ('ledger_seq, topic, partition, "offset", ticket_id, ticket_seq,
 VIEW_COLUMNS = ENTRY_COLUMNS + ", event_id, ticket_code, event_type, producer, occurred_at, recorded_at"
 
 
-CACHED_FROM_LEVEL = 10  # subtrees of 1024+ entries: shared by every proof that passes by
-CACHED_AT_MOST = 200_000  # ~40 MB at most; a 1,000,000-entry ledger has ~1,000 such subtrees
+CACHE_BUDGET = 65_536  # subtree hashes loaded at once (~12 MB of Python objects)
+LOWEST_CACHED_LEVEL = 4  # subtrees of 16+ entries
 
 
 class SubtreeHashCache:
-    """Hashes of complete subtrees of ``CACHED_FROM_LEVEL`` and up, kept across requests.
+    """The Merkle tree's upper levels in memory: loaded whole by the first proof (one query)
+    and kept as later proofs read newer subtrees.
 
     A complete subtree's hash is written once and never changes, so a cached one is as good
     as the stored one for serving proofs (and a proof built from a wrong hash fails against
-    the signed root anyway). The levels below are left to the database: which of those a
-    read needs depends on the ticket, so caching them would serve only re-reads of the same
-    tickets. Bounded: past ``limit`` entries the oldest go first."""
+    the signed root anyway). The lowest cached level is chosen at loading so that the levels
+    above fit ``budget`` (a tree of n leaves has about n / 2**(L-1) subtrees at level L and
+    up): for 1,000,000 entries level 5 and up, 62,500 hashes, and each entry's proof reads
+    its five lowest siblings from the database. Loaded whole, not as they happen to be read,
+    so every ticket's proofs are served alike, not only re-reads. Bounded: past twice the
+    budget (the ledger grew) the oldest go first."""
 
-    def __init__(self, from_level: int = CACHED_FROM_LEVEL, limit: int = CACHED_AT_MOST):
-        self.from_level, self.limit = from_level, limit
+    def __init__(self, budget: int = CACHE_BUDGET):
+        self.budget, self.limit = budget, 2 * budget
+        self.from_level: int | None = None  # None: not loaded yet
         self._hashes: dict[NodeKey, bytes] = {}
         self._lock = threading.Lock()
+
+    def level_for(self, tree_size: int) -> int:
+        """The lowest level whose subtrees, with those above, number at most the budget."""
+        per_budget = -(-2 * tree_size // self.budget)
+        return max(LOWEST_CACHED_LEVEL, (per_budget - 1).bit_length())
+
+    def load(self, tree_size: int, select: Callable[[int], Mapping[NodeKey, bytes]]) -> None:
+        """Load the upper levels with ``select(lowest level)``, once; a request arriving while
+        another loads goes to the database meanwhile instead of waiting."""
+        if self.from_level is not None or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self.from_level is None:
+                level = self.level_for(tree_size)
+                self._hashes.update(select(level))
+                self.from_level = level
+        finally:
+            self._lock.release()
 
     def get(self, key: NodeKey) -> bytes | None:
         return self._hashes.get(key)
 
     def keep(self, found: Mapping[NodeKey, bytes]) -> None:
+        if self.from_level is None:
+            return
         with self._lock:
             for key, h in found.items():
                 if key[0] >= self.from_level:
@@ -84,6 +109,8 @@ class PgSubtreeHashStore:
         """The stored hashes of those ``keys`` that are stored."""
         if self.cache is None:
             return self._select(keys)
+        if self.cache.from_level is None:
+            self.cache.load(self.tree_size(), self._select_levels)
         found: dict[NodeKey, bytes] = {}
         missing: list[NodeKey] = []
         for k in keys:
@@ -99,11 +126,18 @@ class PgSubtreeHashStore:
     def _select(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         if not keys:
             return {}
+        keys = sorted(keys)  # the index is walked in order
         rows = self.cur.execute(
             SQL("SELECT n.level, n.idx, n.hash FROM {}.merkle_node n"
                 " JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx)"
                 " ON n.level = k.level AND n.idx = k.idx").format(self.s),
             ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        return {(_get(r, 0, "level"), _get(r, 1, "idx")): bytes(_get(r, 2, "hash")) for r in rows}
+
+    def _select_levels(self, lowest: int) -> dict[NodeKey, bytes]:
+        """Every stored subtree hash at ``lowest`` and above (all complete, so all final)."""
+        rows = self.cur.execute(SQL("SELECT level, idx, hash FROM {}.merkle_node"
+                                    " WHERE level >= %s").format(self.s), (lowest,)).fetchall()
         return {(_get(r, 0, "level"), _get(r, 1, "idx")): bytes(_get(r, 2, "hash")) for r in rows}
 
     def add_hashes(self, nodes: Mapping[NodeKey, bytes], new_size: int) -> None:

@@ -117,10 +117,11 @@ class _LedgerScan:
         except (LedgerEntryError, ValueError, TypeError) as err:
             self.findings.append(Finding("malformed_row", position, None, str(err)))
             return
+        expected, leaf = entry.checked_hashes()
         self.check_order(entry)
         self.check_offset(entry)
-        self.check_chain(entry)
-        self.tree.append_leaf_hash(entry.leaf_hash())
+        self.check_chain(entry, expected)
+        self.tree.append_leaf_hash(leaf)
         self.check_checkpoints()
 
     def check_order(self, e: LedgerEntry) -> None:
@@ -143,8 +144,9 @@ class _LedgerScan:
             self.add(kind, e, f"{e.topic}[{e.partition}] offset {e.offset} after {last}")
         self.offsets[key] = max(e.offset, last if last is not None else -1)
 
-    def check_chain(self, e: LedgerEntry) -> None:
-        if e.expected_hash() != e.entry_hash:
+    def check_chain(self, e: LedgerEntry, expected_hash: bytes | None = None) -> None:
+        """``expected_hash``: ``e.expected_hash()`` when the caller has it already."""
+        if (expected_hash or e.expected_hash()) != e.entry_hash:
             self.add("entry_hash_mismatch", e, "the stored entry hash does not match its content")
         head = self.heads.get(e.ticket_id)
         expected_prev = GENESIS_HASH if head is None else head.entry_hash
@@ -237,10 +239,11 @@ def verify_history(
         except (LedgerEntryError, ValueError, TypeError) as err:
             findings.append(Finding("malformed_row", position, None, str(err)))
             continue
-        scan.check_chain(entry)
+        expected, leaf = entry.checked_hashes()
+        scan.check_chain(entry, expected)
         try:
             verify_inclusion(
-                leaf=entry.leaf_hash(),
+                leaf=leaf,
                 leaf_index=entry.ledger_seq,
                 tree_size=cp.tree_size,
                 path=proofs.get(entry.ledger_seq, ()),

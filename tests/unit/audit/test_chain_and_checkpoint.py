@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.audit.domain.chain import (
     GENESIS_HASH,
@@ -75,10 +78,39 @@ def test_length_prefixes_keep_fields_apart() -> None:
     assert a != b
 
 
+U64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
+
+
+@given(U64, st.text(max_size=20), U64, U64, st.text(max_size=20), U64, st.binary(max_size=50))
+def test_canonical_bytes_are_the_documented_layout(
+    ledger_seq: int, topic: str, partition: int, offset: int, ticket_id: str, ticket_seq: int,
+    event: bytes,
+) -> None:
+    def blob(b: bytes) -> bytes:
+        return struct.pack(">I", len(b)) + b
+
+    assert canonical_bytes(
+        ledger_seq=ledger_seq, topic=topic, partition=partition, offset=offset,
+        ticket_id=ticket_id, ticket_seq=ticket_seq, event=event,
+    ) == (b"MSLE1" + struct.pack(">Q", ledger_seq) + blob(topic.encode()) + struct.pack(">Q", partition)
+          + struct.pack(">Q", offset) + blob(ticket_id.encode()) + struct.pack(">Q", ticket_seq)
+          + blob(event))
+
+
+def test_one_encoding_gives_both_hashes() -> None:
+    e = link_entry(None, ledger_seq=3, topic="t", partition=0, offset=9, ticket_id="A", event=b"x")
+    assert e.checked_hashes() == (e.expected_hash(), e.leaf_hash())
+
+
 def test_negative_numbers_are_refused() -> None:
     with pytest.raises(LedgerEntryError, match="offset"):
         canonical_bytes(
             ledger_seq=0, topic="t", partition=0, offset=-1, ticket_id="x", ticket_seq=1, event=b""
+        )
+    with pytest.raises(LedgerEntryError, match="ledger_seq"):
+        canonical_bytes(
+            ledger_seq=1 << 64, topic="t", partition=0, offset=0, ticket_id="x", ticket_seq=1,
+            event=b"",
         )
 
 
