@@ -1,15 +1,18 @@
 """Rate limits hold across intake's replicas: the buckets are rows in PostgreSQL, so two
-replicas (two throttles on one schema) together let a citizen through as often as one would."""
+replicas (two throttles on one schema) together let a citizen through as often as one would,
+and a busy adapter's tokens, leased a block at a time, stay bounded across replicas."""
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
 from psycopg_pool import ConnectionPool
 
 from backbone.settings import ServiceSettings
+from services.intake.adapters import rate_limits
 from services.intake.adapters.rate_limits import (
     SharedKeyedLimiter,
     SharedSubmissionThrottle,
@@ -84,3 +87,53 @@ def test_verification_codes_are_limited_per_phone_across_replicas(pool_and_schem
     refused = replicas[0].bucket("phone-pseudonym")
     assert not refused.try_take() and 0 < refused.retry_after() <= 60
     assert replicas[1].bucket("another-phone").try_take()
+
+
+def test_adapter_tokens_are_leased_in_blocks_and_bounded_across_replicas(pool_and_schema,
+                                                                         monkeypatch):
+    """A busy adapter's tokens come a block at a time (one statement per block, not per
+    request); three replicas flooding together still get no more than the burst plus the
+    rate over the flood and one lease time."""
+    pool, schema = pool_and_schema
+    calls: list[str] = []
+    real = rate_limits.lease
+
+    def counted(*args, **kwargs):
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rate_limits, "lease", counted)
+    replicas = [SharedSubmissionThrottle(pool, schema, adapter_capacity=100, adapter_rate=100)
+                for _ in range(3)]
+    assert replicas[0].block == 10
+    allowed: list[bool] = []
+    started = time.monotonic()
+
+    def flood(throttle: SharedSubmissionThrottle) -> None:
+        for _ in range(200):
+            allowed.append(throttle.admit("hotline", None).allowed)
+
+    threads = [threading.Thread(target=flood, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert 100 <= sum(allowed) <= 100 + 100 * (elapsed + rate_limits.LEASE_S)
+    leased = [c for c in calls if c == "a:hotline"]
+    # ten at a time, and a refusal is remembered until the bucket can have a token again
+    assert len(leased) < sum(allowed) / 5 + 30
+
+
+def test_a_lease_is_dropped_when_old_and_a_refused_citizen_returns_the_adapters_token(
+        pool_and_schema):
+    pool, schema = pool_and_schema
+    now = [1000.0]
+    throttle = SharedSubmissionThrottle(pool, schema, adapter_capacity=100, adapter_rate=100,
+                                        citizen_capacity=2, citizen_rate=1e-6,
+                                        clock=lambda: now[0])
+    assert [throttle.admit("web", "c1").allowed for _ in range(3)] == [True, True, False]
+    assert throttle._leases["web"].tokens == 10 - 2  # the refused one's token came back
+    now[0] += rate_limits.LEASE_S + 0.01
+    assert throttle.admit("web", None).allowed
+    assert throttle._leases["web"].tokens == 10 - 1  # a new block; the old one was dropped
