@@ -36,6 +36,25 @@ def test_the_labelled_set_is_big_varied_and_split_by_matter(labelled_split, taxo
     assert sum(not r.county for r in everything) >= 0.15 * len(everything)  # without places
 
 
+def test_no_training_matter_is_written_almost_as_a_test_matter(labelled_split):
+    """The test part measures unseen matters: a train matter near-duplicating a test one (of
+    any subcategory) is set aside, and the training-only matters never join the test part."""
+    from tools.recognition.banks import BANKS, TRAIN_ONLY
+    from tools.recognition.generate import NEAR_DUPLICATE, _bigrams
+
+    train, test = labelled_split
+    core = {f"{s}#{k}": c[2] for s, cores in BANKS.items() for k, c in enumerate(cores)}
+    core |= {f"{s}#t{k}": c[2] for s, cores in TRAIN_ONLY.items() for k, c in enumerate(cores)}
+    test_cases = {r.case for r in test}
+    assert not any("#t" in c for c in test_cases)
+    test_grams = [_bigrams(core[c]) for c in test_cases]
+    for case in {r.case for r in train}:
+        mine = _bigrams(core[case])
+        assert all(len(mine & t) / len(mine | t) < NEAR_DUPLICATE for t in test_grams), case
+    aside = [r for r in load_labelled_requests() if r.split == "set-aside"]
+    assert aside and not {r.case for r in aside} & ({r.case for r in train} | test_cases)
+
+
 def test_held_out_accuracy_of_the_running_classifier(linear, labelled_split):
     _, test = labelled_split
     results = [(r, linear.classify(r.text, address=r.address)) for r in test]
