@@ -262,7 +262,9 @@ class LedgerReader:
                     conn.autocommit = False
 
     def _rows(self, query: SQL, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.read_connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        # binary: the event bytes come as they are stored, not as hex text to decode
+        with self.read_connection() as conn, conn.cursor(row_factory=dict_row,
+                                                         binary=True) as cur:
             return cur.execute(query.format(s=self.s), params).fetchall()
 
     def ticket_id_for(self, id_or_code: str) -> str | None:
