@@ -72,7 +72,7 @@ class Publication:
         """The envelope of `payload`; its id is deterministic from the stored event.
         `occurred_at` defaults to the stored event's timestamp (its business time)."""
         ctx = self.context
-        return events.make_envelope(
+        env = events.make_envelope(
             payload=payload,
             event_id=events.event_id_for(self.event.originator_id,
                                          self.event.originator_version, n),
@@ -80,10 +80,12 @@ class Publication:
             ticket_code=ticket_code or ctx.ticket_code,
             producer=self.producer,
             occurred_at=occurred_at or self.event.timestamp,
-            actor=events.actor(ctx.actor_role, ctx.actor_id, ctx.actor_unit),
             causation_id=ctx.causation_id,
             trace_id=ctx.trace_id,
         )
+        actor = env.actor  # set in place: the same bytes as CopyFrom(Actor(...)), one message less
+        actor.role, actor.id, actor.unit = ctx.actor_role, ctx.actor_id, ctx.actor_unit
+        return env
 
 
 Translate = Callable[[Publication], Sequence[Outgoing]]

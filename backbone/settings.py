@@ -73,11 +73,13 @@ class ServiceSettings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # asyncio: the standard library's
 
     relay_interval_ms: int = 50
-    relay_batch: int = 500
+    relay_batch: int = 2000  # notifications a relay round reads (fewer position commits)
     consumer_batch: int = 500
     consumer_linger_ms: int = 5  # after a poll that did not fill a batch, wait this for more
     # longest idle long poll of a consumer's fetch (the broker answers at once when data comes)
     consumer_fetch_max_wait_ms: int = 5000
+    # longest sleep of a consumer's background fetcher when nothing wakes it (aiokafka: 200)
+    consumer_fetcher_timeout_ms: int = 2000
 
     _auth_cache: dict[str, Any] = PrivateAttr(default_factory=dict)  # backbone.auth's
 
