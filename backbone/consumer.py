@@ -231,6 +231,11 @@ class IdempotentConsumer:
             # the wait only bounds an idle long poll. 500 ms (the default) cost an idle
             # consumer 2 fetch round trips a second, most of an idle service's CPU (py-spy)
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+            # the fetcher's own round, when nothing it waits for happened: aiokafka's 200 ms
+            # woke an idle consumer five times a second (a census of an idle service's timers:
+            # its largest source of wake-ups). Everything that needs a new round (a fetch
+            # answered, a seek, a batch taken, a rebalance, stale metadata) wakes it anyway.
+            consumer_timeout_ms=self.settings.consumer_fetcher_timeout_ms,
         )
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
@@ -243,11 +248,12 @@ class IdempotentConsumer:
         self._skipped = Progress(self.name)
         assert self.consumer is not None
         for tp in partitions:
-            offset = stored.get((tp.topic, tp.partition))
-            if offset is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, offset)
+            # never applied here: from offset 0, which the fetcher moves to the oldest message
+            # kept if retention removed it (auto_offset_reset="earliest"). Not
+            # `await seek_to_beginning(tp)`: it waits for the fetcher's next round, and inside a
+            # rebalance listener (no heartbeats until it returns) one long-polled round per
+            # partition outlasted the session: the member was dropped and rejoined, forever
+            self.consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
 
     async def run(self, stop: asyncio.Event) -> None:
         outer = self

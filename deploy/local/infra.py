@@ -140,6 +140,8 @@ def kafka_jars() -> None:
 def java_cmd(main: str, *args: str, logs_dir: Path = KAFKA_DIR, heap: str = "") -> list[str]:
     return [
         "java", "-Xms256m", f"-Xmx{heap or os.environ.get('KAFKA_HEAP', '1g')}", "-XX:+UseG1GC",
+        # no hsperfdata file, whose counters the JVM samples every 50 ms (jstat/jps only)
+        "-XX:-UsePerfData",
         f"-Dlog4j2.configurationFile={ROOT / 'deploy/kafka/log4j2.properties'}",
         f"-Dkafka.logs.dir={logs_dir}",
         "-cp", f"{KAFKA_LIBS}/*", main, *args,
