@@ -65,7 +65,7 @@ def _features() -> dict[str, Callable[[str], list[str]]]:
 
 MODELS: dict[str, Callable[[], Any]] = {
     "ComplementNB": lambda: ComplementNB(alpha=0.3),
-    "LinearSVC": lambda: LinearSVC(C=0.3),
+    "LinearSVC": lambda: LinearSVC(C=0.3, random_state=0),
     "LogisticRegression": lambda: LogisticRegression(C=20.0, max_iter=300),
 }
 
