@@ -28,6 +28,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from services.intake.adapters.reads import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.domain.citizen import WrappedKey
 
@@ -69,7 +70,7 @@ class PostgresCitizenKeyStore:
         self._lock = threading.Lock()
 
     def _row(self, citizen: str) -> tuple[Any, ...] | None:
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             return conn.execute(
                 SQL("SELECT master_key_id, nonce, ciphertext, destroyed_at FROM {}"
                     " WHERE citizen = %s").format(self.table), (citizen,)).fetchone()

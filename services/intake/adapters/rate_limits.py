@@ -26,15 +26,13 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from services.intake.adapters.reads import autocommit
 from services.intake.domain.rate_limit import RateDecision, SubmissionThrottle
 
 _TABLE = """CREATE UNLOGGED TABLE IF NOT EXISTS {s}.rate_buckets (
@@ -66,22 +64,11 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
         conn.execute(SQL(_GRANTED).format(s=Identifier(schema)))
 
 
-@contextmanager
-def _autocommit(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
-    with pool.connection() as conn:
-        conn.autocommit = True
-        try:
-            yield conn
-        finally:
-            if not conn.closed:
-                conn.autocommit = False  # as the pool's other users expect it
-
-
 def lease(pool: ConnectionPool, schema: str, key: str, *, capacity: float, rate: float,
           want: int = 1) -> tuple[int, float]:
     """Up to `want` tokens of the bucket `key` (one statement): (how many were granted,
     seconds until one is there when none was)."""
-    with _autocommit(pool) as conn:
+    with autocommit(pool) as conn:
         row = conn.execute(SQL(_LEASE).format(s=Identifier(schema)),
                            {"key": key, "cap": float(capacity), "rate": float(rate),
                             "want": int(want)}).fetchone()
@@ -175,7 +162,7 @@ class SharedSubmissionThrottle(SubmissionThrottle):
         return RateDecision(False, "citizen", wait)
 
     def _give_back(self, key: str) -> None:
-        with _autocommit(self.pool) as conn:
+        with autocommit(self.pool) as conn:
             conn.execute(SQL("UPDATE {}.rate_buckets SET tokens = least(%s, tokens + 1)"
                              " WHERE key = %s").format(Identifier(self.schema)),
                          (float(self.adapters.capacity), key))

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
+from services.intake.adapters.reads import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.domain.duplicates import TicketSnapshot
 
@@ -131,7 +132,7 @@ class TicketIndex:
     # -- reads --------------------------------------------------------------------------------
     def _select(self, where: Composable, params: list[Any], *, order: str = "submitted_at DESC",
                 limit: int = 200, columns: str = "*") -> list[dict[str, Any]]:
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with autocommit(self.pool) as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(SQL("SELECT " + columns + " FROM {} WHERE ").format(self.table) + where
                         + SQL(" ORDER BY " + order + " LIMIT %s"), [*params, limit])
             return list(cur.fetchall())

@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from backbone import events
 from backbone.store import EventContext, Progress, consumer_offsets
 from backbone.wakeup import CommitNews
+from services.intake.adapters.reads import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.adapters.ticket_index import (
     TicketIndex,
@@ -79,6 +80,7 @@ class TicketProjector:
         self.radius_m = radius_m
         self.batch = batch
         self.interval_s = interval_s
+        self._position: int | None = None
         self.handlers = {
             "Ticket.Submitted": self._submitted, "Ticket.Accepted": self._accepted,
             "Ticket.Rejected": self._rejected, "Ticket.MergedIntoCase": self._merged,
@@ -89,10 +91,22 @@ class TicketProjector:
 
     # -- the loop ----------------------------------------------------------------------------
     def position(self) -> int:
-        with self.index.pool.connection() as conn:
-            return consumer_offsets(conn, self.schema, NAME).get(_LOG, 1) - 1
+        """Where the stored position is: read once, then kept as this projector commits it.
+        A kept position another projector has moved past makes the next batch collide with
+        that projector's (same start, same batch id): IntegrityError, forgotten, read again."""
+        if self._position is None:
+            with autocommit(self.index.pool) as conn:
+                self._position = consumer_offsets(conn, self.schema, NAME).get(_LOG, 1) - 1
+        return self._position
 
     def run_once(self) -> int:
+        try:
+            return self._run_once()
+        except BaseException:
+            self._position = None  # a commit that raised may have committed: read it again
+            raise
+
+    def _run_once(self) -> int:
         start = self.position()
         notes = self.app.recorder.select_notifications(start=start, limit=self.batch,
                                                        inclusive_of_start=False)
@@ -112,6 +126,7 @@ class TicketProjector:
         progress.advance(*_LOG, notes[-1].id, str(uuid.uuid5(_BATCH_NS, f"{NAME}:{start}")))
         changed = [a for a in batch.aggregates.values() if a.pending_events]
         self.app.save(*changed, sql=batch.statements, progress=progress, contexts=batch.contexts)
+        self._position = notes[-1].id
         return len(notes)
 
     async def run(self, stop: asyncio.Event) -> None:
