@@ -86,7 +86,7 @@ def _new_bucket() -> dict[str, Any]:
     return bucket
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)  # a few MB at most: each ticket asks once (KpiModel._keys)
 def _dimension_keys(county: str, category: str, channel: str,
                     periods: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     """The buckets a ticket counts in: the city and each of its dimensions, in each period."""
@@ -95,7 +95,7 @@ def _dimension_keys(county: str, category: str, channel: str,
                  for kind, period in periods for dim, value in dims)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)
 def _unit_keys_of(unit: str, periods: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return tuple(bucket_key("unit", unit, kind, period) for kind, period in periods)
 
