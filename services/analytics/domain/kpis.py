@@ -389,19 +389,21 @@ class KpiModel:
         ticket, outcome = self._pair(ticket_id, unit)
         if ticket is None:
             return
-        targets = [(ticket, self._bump_ticket_fn(ticket))]
+        self._verdict(ticket, self._ticket_keys(ticket, None), source, counter, points)
         if outcome is not None:
-            targets.append((outcome, self._bump_unit_fn(ticket, unit)))
-        for target, bump in targets:
-            bump(counter, 1)
-            if points is None:
-                continue  # unrated / unreachable: no verdict, and no earlier one is erased
-            before = verdict_x10(target["rating"], target["callback"])
-            target[source] = points
-            after = verdict_x10(target["rating"], target["callback"])
-            if before is None:
-                bump("rated", 1)
-            bump("satisfaction_points_x10", after - (before or 0))  # type: ignore[operator]
+            self._verdict(outcome, self._unit_keys(ticket, unit, None), source, counter, points)
+
+    def _verdict(self, target: dict[str, Any], keys: tuple[str, ...], source: str, counter: str,
+                 points: int | None) -> None:
+        self._add(keys, counter, 1)
+        if points is None:
+            return  # unrated / unreachable: no verdict, and no earlier one is erased
+        before = verdict_x10(target["rating"], target["callback"])
+        target[source] = points
+        after = verdict_x10(target["rating"], target["callback"])
+        if before is None:
+            self._add(keys, "rated", 1)
+        self._add(keys, "satisfaction_points_x10", after - (before or 0))  # type: ignore[operator]
 
 
 def _canonical(value: Any) -> Any:
