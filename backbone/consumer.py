@@ -51,7 +51,7 @@ from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
 from backbone import dead_letters, events
-from backbone.kafka import client_options
+from backbone.kafka import client_options, quiet_options
 from backbone.logs import ticket_id_var, trace_id_var
 from backbone.settings import ServiceSettings
 from backbone.store import (
@@ -227,15 +227,7 @@ class IdempotentConsumer:
             max_poll_records=self.settings.consumer_batch,
             # a topic created after we subscribed is picked up within seconds, not minutes
             metadata_max_age_ms=10_000,
-            # the broker answers a fetch as soon as one message arrives (fetch_min_bytes=1):
-            # the wait only bounds an idle long poll. 500 ms (the default) cost an idle
-            # consumer 2 fetch round trips a second, most of an idle service's CPU (py-spy)
-            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
-            # the fetcher's own round, when nothing it waits for happened: aiokafka's 200 ms
-            # woke an idle consumer five times a second (a census of an idle service's timers:
-            # its largest source of wake-ups). Everything that needs a new round (a fetch
-            # answered, a seek, a batch taken, a rebalance, stale metadata) wakes it anyway.
-            consumer_timeout_ms=self.settings.consumer_fetcher_timeout_ms,
+            **quiet_options(self.settings),
         )
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:

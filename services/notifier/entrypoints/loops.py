@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from minsheng.v1 import feedback_notices_pb2
 
 from backbone import events
-from backbone.kafka import client_options
+from backbone.kafka import client_options, quiet_options
 from backbone.wakeup import Nudge
 from services.notifier.adapters.store import Store
 from services.notifier.application.deliveries import Deliverer
@@ -79,18 +79,17 @@ def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | 
 
     async def run(stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.group(
-            "notifier"), enable_auto_commit=False, auto_offset_reset="earliest")
+            "notifier"), enable_auto_commit=False, auto_offset_reset="earliest",
+            **quiet_options(settings))  # idle: one long poll per 5 s, not 2 a second
         await consumer.start()
         try:
             partitions = await producer.partitions_for(topic)  # waits for the metadata
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(tps)  # partitions by hand: PG holds the offsets, not the group
             stored = await asyncio.to_thread(store.offsets, topic)
-            for tp in tps:
-                if tp.partition in stored:
-                    consumer.seek(tp, stored[tp.partition])
-                else:
-                    await consumer.seek_to_beginning(tp)
+            for tp in tps:  # never taken: from 0 (auto_offset_reset moves it to the oldest
+                # kept); an awaited seek_to_beginning waits out a long poll per partition
+                consumer.seek(tp, stored.get(tp.partition, 0))
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=2000, max_records=500)
                 if not batch:
