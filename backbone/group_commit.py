@@ -20,6 +20,7 @@ import queue
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,9 @@ class GroupCommitter:
         self.service = service
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        # set by an OutboxRelay that publishes at commit (OutboxRelay(committer=...)): the
+        # messages of one stored event, encoded, or None to leave it to the relay
+        self.outbox: Callable[[Any, EventContext], bytes | None] | None = None
         self._queue: queue.Queue[_Command | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
@@ -131,6 +135,16 @@ class GroupCommitter:
                 contexts[a.id] = c.context
         statements = [s for c in batch for s in c.sql]
         extra: dict[str, Any] = {"sql": statements} if statements else {}
+        if self.outbox is not None:  # the relay's messages, made here, stored with the events
+            encode = self.outbox
+            outgoing: dict[tuple[Any, int], bytes] = {}
+            for c in batch:
+                for a in c.aggregates:
+                    for e in a.pending_events:
+                        data = encode(e, c.context)
+                        if data is not None:
+                            outgoing[(a.id, e.originator_version)] = data
+            extra["outgoing"] = outgoing
         aggregates = [a for c in batch for a in c.aggregates]
         if not _stock_save(self.app):  # the service's own save decides
             self.app.save(*aggregates, contexts=contexts, **extra)

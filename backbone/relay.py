@@ -97,7 +97,13 @@ class OutboxRelay:
     disturb the service's other sends."""
 
     def __init__(self, *, settings: ServiceSettings, app: Application, pool: ConnectionPool,
-                 translate: Translate, name: str = "lifecycle"):
+                 translate: Translate, name: str = "lifecycle", committer: Any = None):
+        """`committer` (a backbone.group_commit.GroupCommitter of the same application): the
+        events saved through it are translated at commit, and their messages stored, encoded,
+        with the events (event_context.outgoing); this relay then sends those bytes as they are
+        instead of decoding and translating each event (other events it translates here, as
+        always). Only for a `translate` that depends on nothing but the event and its context
+        (not on `Publication.notification_id`, which is 0 then, nor on what tables say)."""
         self.settings = settings
         self.app = app
         self.pool = pool
@@ -111,6 +117,8 @@ class OutboxRelay:
         # (position it was read after, the read) of the batch after the one in flight
         self._ahead: tuple[int, asyncio.Future[tuple[list[_Record], int, int]]] | None = None
         self._select_sql: Any = None
+        if committer is not None:
+            committer.outbox = self._encode_at_commit
 
     # -- positions -------------------------------------------------------------------------
     def _position(self) -> int:
@@ -134,6 +142,17 @@ class OutboxRelay:
                 .format(Identifier(self.schema)), (self.name, notification_id))
         self._position_cache = notification_id
 
+    def _encode_at_commit(self, event: Any, context: EventContext) -> bytes | None:
+        """The messages of one event being committed, encoded for the outbox; None (the relay
+        will translate it when it sends) if translating fails here."""
+        try:
+            outgoing = self.translate(Publication(event, 0, context, self.settings.service))
+            return encode_records([_record(o) for o in outgoing])
+        except Exception:
+            log.warning("relay: translating %s at commit failed; the relay will translate it",
+                        type(event).__qualname__, exc_info=True)
+            return None
+
     # -- one round -------------------------------------------------------------------------
     def _select(self) -> Any:
         """The next notifications with their event context: one statement, one round trip
@@ -142,10 +161,14 @@ class OutboxRelay:
         if self._select_sql is None:
             recorder: Any = self.app.recorder
             s = Identifier(self.schema)
+            # what translating needs only where nothing was encoded at commit: a row encoded
+            # at commit is its id and its bytes (and read in binary: no hex to parse)
+            needed = ", ".join(f"CASE WHEN c.outgoing IS NULL THEN {column} END" for column in (
+                "e.originator_id", "e.originator_version", "e.topic", "e.state", "c.ticket_id",
+                "c.ticket_code", "c.trace_id", "c.causation_id", "c.actor_role", "c.actor_id",
+                "c.actor_unit"))
             self._select_sql = SQL(
-                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,"
-                " e.state, c.ticket_id, c.ticket_code, c.trace_id, c.causation_id,"
-                " c.actor_role, c.actor_id, c.actor_unit FROM {}.{} e"
+                "SELECT e.notification_id, c.outgoing, " + needed + " FROM {}.{} e"
                 " LEFT JOIN {}.event_context c ON c.originator_id = e.originator_id"
                 " AND c.originator_version = e.originator_version"
                 " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
@@ -158,8 +181,8 @@ class OutboxRelay:
         lag."""
         start = self._position() if start is None else start
         limit = self.settings.relay_batch
-        with self.pool.connection() as conn:
-            rows = conn.execute(self._select(), (start, limit), prepare=True).fetchall()
+        with self.pool.connection() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute(self._select(), (start, limit), prepare=True).fetchall()
         if not rows:
             return [], start, 0
         to_domain_event = self.app.mapper.to_domain_event
@@ -167,13 +190,15 @@ class OutboxRelay:
         records: list[_Record] = []
         add = records.append
         for row in rows:
-            nid, oid, version, topic, state, ticket_id = row[:6]
+            nid, encoded = row[0], row[1]
+            if encoded is not None:  # translated at commit: the bytes as they go on the wire
+                records.extend(decode_records(encoded))
+                continue
+            oid, version, topic, state, ticket_id = row[2:7]
             event = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
-            ctx = no_context if ticket_id is None else EventContext(*row[5:])
+            ctx = no_context if ticket_id is None else EventContext(*row[6:])
             for o in translate(Publication(event, nid, ctx, producer)):
-                env = o.envelope
-                add(_Record(o.topic, o.key.encode(), env.SerializeToString(),
-                            events.kafka_headers(env)))
+                add(_record(o))
         last = rows[-1][0]
         if len(rows) < limit:
             return records, last, 0  # a short batch: nothing more was visible
@@ -345,6 +370,66 @@ class _Record:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    key_hash: int = -1  # murmur2(key) when known
+
+
+def _record(o: Outgoing) -> _Record:
+    env = o.envelope
+    key = o.key.encode()
+    return _Record(o.topic, key, env.SerializeToString(), events.kafka_headers(env), murmur2(key))
+
+
+# event_context.outgoing: version 1, u16 count, then per message <topic length u16, key length
+# u16, value length u32, header count u8, murmur2(key) u32>, topic, key, value, then per header
+# <name length u8, value length u16>, name, value
+_OUTBOX_VERSION = 1
+_COUNT = struct.Struct("<BH")
+_MESSAGE = struct.Struct("<HHIBI")
+_HEADER = struct.Struct("<BH")
+
+
+def encode_records(records: list[_Record]) -> bytes:
+    parts = [_COUNT.pack(_OUTBOX_VERSION, len(records))]
+    for r in records:
+        topic = r.topic.encode()
+        key_hash = r.key_hash if r.key_hash >= 0 else murmur2(r.key)
+        parts += (_MESSAGE.pack(len(topic), len(r.key), len(r.value), len(r.headers), key_hash),
+                  topic, r.key, r.value)
+        for name, value in r.headers:
+            encoded = name.encode()
+            parts += (_HEADER.pack(len(encoded), len(value)), encoded, value)
+    return b"".join(parts)
+
+
+def decode_records(data: bytes) -> list[_Record]:
+    data = bytes(data)
+    version, count = _COUNT.unpack_from(data)
+    if version != _OUTBOX_VERSION:
+        raise ValueError(f"outbox messages of version {version}; this relay reads "
+                         f"{_OUTBOX_VERSION}")
+    pos, out = _COUNT.size, []
+    message, header = _MESSAGE.unpack_from, _HEADER.unpack_from
+    for _ in range(count):
+        topic_len, key_len, value_len, n_headers, key_hash = message(data, pos)
+        pos += _MESSAGE.size
+        topic = data[pos:pos + topic_len].decode()
+        pos += topic_len
+        key = data[pos:pos + key_len]
+        pos += key_len
+        value = data[pos:pos + value_len]
+        pos += value_len
+        headers = []
+        for _ in range(n_headers):
+            name_len, header_len = header(data, pos)
+            pos += _HEADER.size
+            name = data[pos:pos + name_len].decode()
+            pos += name_len
+            headers.append((name, data[pos:pos + header_len]))
+            pos += header_len
+        out.append(_Record(topic, key, value, headers, key_hash))
+    if pos != len(data):
+        raise ValueError("outbox messages with trailing bytes")
+    return out
 
 
 _WORDS = [struct.Struct(f"<{n}I") for n in range(64)]
@@ -393,7 +478,9 @@ async def _send_all(producer: AIOKafkaProducer, records: list[_Record]) -> list[
         parts = partitions.get(r.topic)
         if parts is None:
             parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
-        by_partition.setdefault((r.topic, partition_for(r.key, parts)), []).append(r)
+        key_hash = r.key_hash if r.key_hash >= 0 else murmur2(r.key)
+        by_partition.setdefault((r.topic, parts[(key_hash & 0x7FFFFFFF) % len(parts)]),
+                                []).append(r)
     acks = []
     for (topic, partition), group in by_partition.items():
         batch = producer.create_batch()

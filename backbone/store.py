@@ -25,7 +25,7 @@ from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import PoolTimeout
 
 from backbone.settings import ServiceSettings
@@ -94,6 +94,15 @@ def plumbing_tables(schema: str) -> list[psycopg.sql.Composed]:
         SQL("CREATE TABLE IF NOT EXISTS {}.relay_positions ("
             " relay text PRIMARY KEY, last_notification_id bigint NOT NULL,"
             " updated_at timestamptz NOT NULL DEFAULT now())").format(s),
+        # added later (a migration for existing schemas; looked up first, so a running
+        # service's table is not locked by every start): the messages the relay will send for
+        # the event, encoded at commit (backbone.relay.encode_records); NULL: the relay
+        # translates the event itself, as it always did
+        SQL("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+            " WHERE table_schema = {} AND table_name = 'event_context'"
+            " AND column_name = 'outgoing') THEN"
+            " ALTER TABLE {}.event_context ADD COLUMN IF NOT EXISTS outgoing bytea;"
+            " END IF; END $$").format(Literal(schema), s),
     ]
 
 
@@ -126,23 +135,33 @@ def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -
 
 
 def record_contexts(cur: psycopg.Cursor[Any], schema: str,
-                    rows: Iterable[tuple[uuid.UUID | str, int, EventContext]]) -> None:
+                    rows: Iterable[tuple[uuid.UUID | str, int, EventContext]],
+                    outgoing: dict[tuple[Any, int], bytes] | None = None) -> None:
     """One statement, one array per column, sent in binary (psycopg dumps text arrays in
-    Python, element by element; binary arrays of plain values cost a fifth of that)."""
+    Python, element by element; binary arrays of plain values cost a fifth of that).
+    `outgoing`: the relay's messages encoded at commit, by (originator id, version)."""
     rows = list(rows)
     if not rows:
         return
     columns: list[list[Any]] = [[_uuid(oid) for oid, _, _ in rows], [v for _, v, _ in rows]]
     contexts = [c for _, _, c in rows]
     columns.extend([getattr(c, name) for c in contexts] for name in _CONTEXT_FIELDS)
-    cur.execute(
-        SQL("INSERT INTO {}.event_context SELECT * FROM unnest(%b::uuid[], %b::int8[],"
-            " %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
-            " %b::text[]) ON CONFLICT DO NOTHING").format(Identifier(schema)), columns)
+    names: psycopg.sql.Composable = _CONTEXT_COLUMNS
+    arrays: psycopg.sql.Composable = _CONTEXT_ARRAYS
+    messages = [outgoing.get((oid, v)) for oid, v, _ in rows] if outgoing else []
+    if any(m is not None for m in messages):
+        columns.append(messages)
+        names, arrays = names + SQL(", outgoing"), arrays + SQL(", %b::bytea[]")
+    cur.execute(SQL("INSERT INTO {}.event_context ({}) SELECT * FROM unnest({})"
+                    " ON CONFLICT DO NOTHING").format(Identifier(schema), names, arrays),
+                columns)
 
 
 _CONTEXT_FIELDS = ("ticket_id", "ticket_code", "trace_id", "causation_id", "actor_role",
                    "actor_id", "actor_unit")
+_CONTEXT_COLUMNS = SQL(", ").join([SQL("originator_id"), SQL("originator_version"),
+                                   *[SQL(name) for name in _CONTEXT_FIELDS]])
+_CONTEXT_ARRAYS = SQL("%b::uuid[], %b::int8[], " + ", ".join(["%b::text[]"] * 7))
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -195,7 +214,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
             ctx = per_aggregate.get(e.originator_id, default)  # type: ignore[arg-type]
             if ctx is not None:
                 rows.append((e.originator_id, e.originator_version, ctx))
-        record_contexts(curs, self.datastore.schema, rows)
+        record_contexts(curs, self.datastore.schema, rows, kwargs.get("outgoing"))
         for statement in kwargs.get("sql") or ():
             curs.execute(statement.sql, statement.params)
         if stored_events:

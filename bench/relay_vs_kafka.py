@@ -43,6 +43,10 @@ async def relay_phase(settings: ServiceSettings, n: int) -> dict[str, Any]:
     await ensure_topics(settings, {topic: 12})
     app = Application(env=application_env(settings))
     committer = GroupCommitter(app, service=f"rvk-{settings.schema}")
+    sizes: list[int] = []
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    relay = OutboxRelay(settings=settings, app=app, pool=pool,
+                        translate=backbone_rates._translate(topic, sizes), committer=committer)
     sem = asyncio.Semaphore(256)
 
     async def save(p: backbone_rates.Probe) -> None:
@@ -52,10 +56,6 @@ async def relay_phase(settings: ServiceSettings, n: int) -> dict[str, Any]:
     await asyncio.gather(*[save(backbone_rates.Probe(ticket_id=str(uuid.uuid4()), text="x" * 150))
                            for _ in range(n)])
     committer.close()
-    sizes: list[int] = []
-    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
-    relay = OutboxRelay(settings=settings, app=app, pool=pool,
-                        translate=backbone_rates._translate(topic, sizes))
     await relay._producer()  # connected before the clock starts
     wall, cpu = time.perf_counter(), time.process_time()
     try:

@@ -171,9 +171,12 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
                              sms_sign=settings.intake_sms_sign,
                              show_codes=settings.shows_codes_in_responses),
         attachments=attachments)
+    # intake's translate reads nothing but the event and its context: its messages are made
+    # at commit, for the commands saved through the committer (backbone.relay)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
-                            settings.lifecycle_topic, settings.topic("intake.replies")))
+                            settings.lifecycle_topic, settings.topic("intake.replies")),
+                        committer=committer)
     keyring = bus_keyring(settings)
     inbound = IdempotentConsumer(
         name="intake-bus", settings=settings, pool=infra.pool, producer=infra.producer,

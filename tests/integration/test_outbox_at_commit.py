@@ -1,0 +1,151 @@
+"""The relay's messages encoded at commit (event_context.outgoing), on the real Kafka and
+PostgreSQL: the same messages as translating at send time, on the same partitions, in order;
+events saved otherwise still translated by the relay; and the column added to a schema made
+before it existed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from minsheng.v1 import intake_events_pb2
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone import events
+from backbone.group_commit import GroupCommitter
+from backbone.kafka import ensure_topics
+from backbone.relay import OutboxRelay, Outgoing, Publication, decode_records, encode_records
+from backbone.store import EventContext, application_env, ensure_database
+from tests.integration.test_backbone import read_all
+
+pytestmark = pytest.mark.integration
+
+
+class Probe(Aggregate):
+    @event("Opened")
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+
+    @event("Accepted")
+    def accept(self) -> None:
+        pass
+
+
+def translate_to(topic: str):
+    def translate(pub: Publication) -> list[Outgoing]:
+        flags = ["opened"] if type(pub.event).__qualname__ == "Probe.Opened" else ["accepted"]
+        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=flags))
+        return [Outgoing(topic, env.ticket_id, env)]
+
+    return translate
+
+
+@pytest.fixture
+def settings(infra, unique):
+    s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
+                                 "topic_prefix": f"t{unique}."})
+    ensure_database(s)
+    return s
+
+
+def _outgoing(settings) -> list[bytes | None]:
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        return [r[0] for r in conn.execute(
+            SQL("SELECT outgoing FROM {}.event_context").format(Identifier(settings.schema)))]
+
+
+async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(settings):
+    topic = settings.topic("probe.at-commit")
+    await ensure_topics(settings, {topic: 6})
+    app = Application(env=application_env(settings))
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    committer = GroupCommitter(app, service=f"probe-{settings.schema}")
+    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate_to(topic),
+                        committer=committer)
+    try:
+        probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(30)]
+        await asyncio.gather(*[committer.save_async(p, context=EventContext(
+            ticket_id=p.ticket_id, trace_id="ab" * 16)) for p in probes])
+        for p in probes[:10]:
+            p.accept()
+        await asyncio.gather(*[committer.save_async(p, context=EventContext(
+            ticket_id=p.ticket_id, trace_id="ab" * 16)) for p in probes[:10]])
+        stored = _outgoing(settings)
+        assert len(stored) == 40 and all(stored)  # every event's messages, at commit
+        # saved without the committer: the relay translates it when it sends
+        late = Probe(ticket_id=str(uuid.uuid4()))
+        app.save(late, context=EventContext(ticket_id=late.ticket_id))
+        assert _outgoing(settings).count(None) == 1
+
+        sent = 0
+        while (got := await relay.run_once()) > 0:
+            sent += got
+        assert sent == 41
+    finally:
+        await relay._drop_producer()
+        committer.close()
+        pool.close()
+
+    records = await read_all(settings, topic, 41)
+    assert len(records) == 41
+    by_ticket: dict[str, list[str]] = {}
+    partitioner = DefaultPartitioner()
+    for r in records:
+        d = events.decode(r.value)
+        parts = list(range(6))
+        assert r.partition == partitioner(r.key, parts, parts)  # the default partitioner's
+        assert events.header(r.headers, "event_id") == d.event_id
+        assert events.header(r.headers, "event_type") == "TicketAccepted"
+        assert events.header(r.headers, "occurred_at_us") is not None
+        by_ticket.setdefault(d.ticket_id, []).append(d.payload.flags[0])
+    for p in probes[:10]:
+        assert by_ticket[p.ticket_id] == ["opened", "accepted"]  # one ticket's order kept
+    # the bytes are those the relay would have made at send time (deterministic ids)
+    first = next(r for r in records if events.decode(r.value).ticket_id == probes[0].ticket_id)
+    again = translate_to(topic)(Publication(
+        app.mapper.to_domain_event(app.recorder.select_events(probes[0].id, limit=1)[0]), 0,
+        EventContext(ticket_id=probes[0].ticket_id, trace_id="ab" * 16), "intake"))
+    assert again[0].envelope.SerializeToString() == first.value
+
+
+def test_the_encoding_round_trips_and_refuses_what_it_does_not_know():
+    from backbone.relay import _Record, murmur2
+
+    records = [_Record("a.topic", b"key-1", b"\x00value" * 50,
+                       [("event_type", b"X"), ("traceparent", b"00-" + b"a" * 50)]),
+               _Record("\u5de5\u5355", b"", b"", [])]
+    back = decode_records(encode_records(records))
+    assert [(r.topic, r.key, r.value, r.headers) for r in back] == [
+        (r.topic, r.key, r.value, r.headers) for r in records]
+    assert back[0].key_hash == murmur2(b"key-1")
+    with pytest.raises(ValueError):
+        decode_records(b"\x02" + encode_records(records)[1:])
+    with pytest.raises(ValueError):
+        decode_records(encode_records(records) + b"x")
+
+
+def test_a_schema_made_before_the_column_gets_it(infra, unique):
+    settings = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}old"})
+    s = Identifier(settings.schema)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE SCHEMA {}").format(s))
+        conn.execute(SQL(  # the table as it was made before the column existed
+            "CREATE TABLE {}.event_context (originator_id uuid NOT NULL, originator_version"
+            " bigint NOT NULL, ticket_id text NOT NULL, ticket_code text NOT NULL, trace_id"
+            " text NOT NULL, causation_id text NOT NULL, actor_role text NOT NULL, actor_id"
+            " text NOT NULL, actor_unit text NOT NULL,"
+            " PRIMARY KEY (originator_id, originator_version))").format(s))
+        conn.execute(SQL("INSERT INTO {}.event_context VALUES (%s, 1, 't', 'c', '', '',"
+                         " 'system', '', '')").format(s), (uuid.uuid4(),))
+    ensure_database(settings)
+    ensure_database(settings)  # again: nothing to do
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        rows = conn.execute(SQL("SELECT ticket_id, outgoing FROM {}.event_context")
+                            .format(s)).fetchall()
+    assert rows == [("t", None)]
