@@ -118,10 +118,10 @@ CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[str, Any]
 
 
 class _Spy:
-    def __init__(self, on: bool, title: str):
+    def __init__(self, on: bool, title: str, pid: int = 0):
         self.on, self.title = on, title
         self.folder = Path(tempfile.mkdtemp(prefix="service_cost_"))
-        self.recorder = profile.Recorder({title: os.getpid()}, self.folder)
+        self.recorder = profile.Recorder({title: pid or os.getpid()}, self.folder)
 
     def __enter__(self) -> _Spy:
         if self.on:
@@ -271,7 +271,7 @@ async def _surges_cost(settings: ServiceSettings, messages: list, tickets: int, 
            "MINSHENG_TOPIC_PREFIX": settings.topic_prefix, "MINSHENG_PG_SCHEMA": settings.schema,
            "MINSHENG_SURGES_HTTP_PORT": str(18000 + os.getpid() % 1000),
            "MINSHENG_SURGES_DATADIR": tempfile.mkdtemp(prefix="surges_"),
-           "MINSHENG_ENVIRONMENT": "development", "MINSHENG_LOG_LEVEL": "warning",
+           "MINSHENG_ENVIRONMENT": "development", "MINSHENG_LOG_LEVEL": "INFO",  # as deployed
            "PYTHONPATH": ".:proto"}
     worker = subprocess.Popen([sys.executable, "-m", "services.analytics"], env=env,
                               stdout=subprocess.DEVNULL, stderr=open("/tmp/surges_cost.log", "wb"))
@@ -301,8 +301,7 @@ async def _surges_cost(settings: ServiceSettings, messages: list, tickets: int, 
         per_s = rate * len(rest) / tickets if rate > 0 else 0.0
         child = multiprocessing.get_context("spawn").Process(
             target=_publish, args=(settings.model_dump(), settings.lifecycle_topic, rest, per_s))
-        with _Spy(spy, "analytics-surges") as recording:
-            recording.recorder.pids = {"analytics-surges": worker.pid}
+        with _Spy(spy, "analytics-surges", worker.pid) as recording:
             cpu0, wall0 = cpu_seconds(worker.pid), time.monotonic()
             child.start()
             while await committed() < len(messages):

@@ -31,3 +31,6 @@ class AnalyticsSettings(ServiceSettings):
     surge_baseline_days: int = 14
     surge_chance: float = 1e-6  # how rarely the key's usual rate may reach the count by chance
     surges_datadir: str = ".data/faust"
+    # a fetch of the surge worker waits for this much, or this long (adapters/surge_transport.py)
+    surges_fetch_min_bytes: int = 64 * 1024
+    surges_fetch_wait_ms: int = 200

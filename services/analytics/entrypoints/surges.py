@@ -46,6 +46,7 @@ from backbone.kafka import (
     faust_credentials,
     new_topic,
 )
+from services.analytics.adapters.surge_transport import SurgeApp, patient_transport
 from services.analytics.domain.surge_tickets import (
     FINISHED,
     HANDLED,
@@ -87,8 +88,10 @@ def alert_envelope(alert: SurgeAlert) -> Any:
 def make_app(settings: AnalyticsSettings) -> faust.App:
     """The faust app (built when called, never at import)."""
     rule = rule_of(settings)
-    app = faust.App(
+    app = SurgeApp(
         settings.group("analytics-surges"), broker=f"kafka://{settings.kafka_bootstrap}",
+        transport=patient_transport(settings.surges_fetch_min_bytes,
+                                    settings.surges_fetch_wait_ms),
         broker_credentials=faust_credentials(settings),
         store="memory://", datadir=settings.surges_datadir, web_enabled=True,
         web_port=settings.surges_http_port, web_bind=settings.http_host,
