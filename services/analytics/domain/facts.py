@@ -24,7 +24,7 @@ class FactError(ValueError):
     """A fact that cannot be kept (unknown kind, time without a time zone)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a live state holds every fact in memory
 class Fact:
     event_id: str
     ticket_id: str
