@@ -73,7 +73,7 @@ class ServiceSettings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # asyncio: the standard library's
 
     relay_interval_ms: int = 50
-    relay_batch: int = 2000  # notifications a relay round reads (fewer position commits)
+    relay_batch: int = 5000  # notifications a relay round reads, at most (fewer acks waited for)
     consumer_batch: int = 500
     consumer_linger_ms: int = 5  # after a poll that did not fill a batch, wait this for more
     # longest idle long poll of a consumer's fetch (the broker answers at once when data comes)
