@@ -35,6 +35,16 @@ from backbone.store import outbox_channel
 
 log = logging.getLogger(__name__)
 
+# How long a loop that LISTENs waits without news before it looks anyway (`fallback_s`). A
+# commit's notification reaches every live listener; a connection that is lost wakes the
+# waiter (its socket turns readable) and is made again, and the loop reads again right after
+# the new LISTEN. What is left is a connection that died without a word (no FIN or RST: a
+# partition, a vanished host), which TCP keepalives (below) find in about half a minute. A
+# shorter fallback only spends CPU: each look is a thread hop and a read, and at 2 s the
+# relays' and projectors' looks were most of an idle service's PostgreSQL round trips.
+QUIET_FALLBACK_S = 30.0
+KEEPALIVES = "keepalives=1 keepalives_idle=15 keepalives_interval=5 keepalives_count=3"
+
 
 class CommitNews:
     def __init__(self, settings: ServiceSettings, schema: str | None = None,
@@ -68,7 +78,8 @@ class CommitNews:
         if now < self._retry_at:
             return None  # PostgreSQL refused a moment ago: poll meanwhile, quietly
         try:
-            conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(f"{self.conninfo} {KEEPALIVES}",
+                                                         autocommit=True)
             await conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)))
         except psycopg.Error:
             log.warning("cannot LISTEN on %s; polling until it works", self.channel,
@@ -86,8 +97,13 @@ class CommitNews:
     async def wait(self, stop: asyncio.Event, fallback_s: float,
                    poll_s: float | None = None) -> None:
         """Until a commit stores events, `stop` is set, or `fallback_s` passes (`poll_s`
-        instead, if given, while LISTEN is not possible)."""
+        instead, if given, while LISTEN is not possible). Returns at once when it had to
+        LISTEN anew (the first wait without `listen()`, or after a lost connection): a commit
+        before that LISTEN was not heard, so the caller reads again first."""
+        fresh = self._conn is None or self._conn.closed
         conn = await self._listening()
+        if fresh and conn is not None:
+            return
         timeout = fallback_s if conn is not None else (poll_s or fallback_s)
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
         heard = asyncio.ensure_future(self._next(conn, timeout)) if conn is not None else None

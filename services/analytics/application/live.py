@@ -16,7 +16,7 @@ import logging
 from prometheus_client import Gauge
 
 from backbone.clock import Clock
-from backbone.wakeup import CommitNews
+from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 from services.analytics.adapters.fact_store import FactTail
 from services.analytics.domain.fold import LiveKpis
 
@@ -27,7 +27,7 @@ FACTS = Gauge("minsheng_analytics_facts", "Facts folded into the live KPI model"
 
 class LiveState:
     def __init__(self, kpis: LiveKpis, tail: FactTail, clock: Clock, poll_s: float = 0.25,
-                 news: CommitNews | None = None, fallback_s: float = 5.0):
+                 news: CommitNews | None = None, fallback_s: float = QUIET_FALLBACK_S):
         """`news`: commits of facts; without it the loop polls every `poll_s` (also while
         LISTEN is not possible)."""
         self.kpis = kpis

@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from backbone.wakeup import CommitNews
+from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 from services.dispatch.adapters.readmodel import ReadModel
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class AssignmentFeed:
     def unsubscribe(self, unit: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.subscribers[unit].discard(queue)
 
-    fallback_s = 5.0
+    fallback_s = QUIET_FALLBACK_S
 
     def _read(self) -> tuple[list[dict[str, Any]], int, bool]:
         """(changed rows, new position, whether the log may hold more right now)."""

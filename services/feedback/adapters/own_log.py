@@ -20,7 +20,7 @@ from eventsourcing.application import Application
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from backbone.wakeup import CommitNews
+from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ class OwnLogProjection:
                     for callback in self.after_round:
                         callback()
                 if done < self.batch:
-                    await news.wait(stop, fallback_s=20 * self.interval_s,
-                                    poll_s=self.interval_s)
+                    await news.wait(stop, fallback_s=QUIET_FALLBACK_S, poll_s=self.interval_s)
         finally:
             await news.close()

@@ -25,7 +25,7 @@ from prometheus_client import Counter
 
 from backbone import events
 from backbone.store import EventContext, Progress, consumer_offsets
-from backbone.wakeup import CommitNews
+from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 from services.intake.adapters.reads import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.adapters.ticket_index import (
@@ -145,8 +145,7 @@ class TicketProjector:
                     done = 0
                     await asyncio.sleep(1.0)
                 if not done:
-                    await news.wait(stop, fallback_s=40 * self.interval_s,
-                                    poll_s=self.interval_s)
+                    await news.wait(stop, fallback_s=QUIET_FALLBACK_S, poll_s=self.interval_s)
         finally:
             await news.close()
 
