@@ -9,9 +9,13 @@ Builds (once per size) a ledger of `--rows` entries in its own database
 spread over the whole ledger with valid chains and real leaf hashes, and filler rows generated in
 SQL (generate_series, ~400-byte events). The Merkle subtree table is built level by level in
 SQL, one checkpoint is signed over the whole ledger, and then each measured ticket is replayed
-the way the API does it: resolve the code, record the read in the access log, read the
-history, build an inclusion proof per entry against the checkpoint, and verify the chain and
-every proof (services.audit.domain.verify.verify_history). Prints medians and p99.
+through the code the API runs (services.audit.application.histories): find the ticket by its
+code and read its history, record the read in the access log (committed before the answer),
+build an inclusion proof per entry against a signed checkpoint, and verify the chain and every
+proof (services.audit.domain.verify.verify_history). Nothing is skipped because it was done
+for an earlier sample except what the service itself keeps: the Merkle tree's upper levels
+(loaded by the first proof, inside the first sample) and a checkpoint read within the last
+second. Prints medians and p99.
 """
 
 from __future__ import annotations

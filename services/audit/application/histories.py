@@ -78,6 +78,7 @@ class TicketHistory:
     rows: list[dict[str, Any]]
     checkpoint: StoredCheckpoint | None = None
     proofs: dict[int, list[bytes]] = field(default_factory=dict)
+    checked: dict[str, Any] | None = None  # the server's verification, once it is done
 
     def entries(self) -> list[dict[str, Any]]:
         size = self.checkpoint.tree_size if self.checkpoint else None
@@ -116,10 +117,12 @@ class Histories:
         return rows[0]["ticket_id"], rows
 
     def history(self, who: Principal, id_or_code: str, *, proofs: bool = False,
-                via: str = "http") -> TicketHistory:
+                via: str = "http", verify: bool = True) -> TicketHistory:
         """The ticket's entries in order; with ``proofs``, an inclusion proof of each against a
-        checkpoint that covers them all (signed now if the newest one does not yet). The read
-        is in the access log (committed) before anything is returned."""
+        checkpoint that covers them all (signed now if the newest one does not yet), and, with
+        ``verify`` too, the server's :meth:`verification` of them (False: the answer will not
+        carry it). The read is in the access log (committed) before anything is returned;
+        the proofs and their verification are done while that commit waits for the disk."""
         ticket_id, rows = self._readable(who, id_or_code)
         out = TicketHistory(ticket_id, rows)
         if not proofs:
@@ -133,6 +136,8 @@ class Histories:
             with self.reader.read_connection() as conn:  # every hash the proofs need: one query
                 tree = self.reader.tree(conn, size=cp.tree_size)
                 out.proofs = tree.inclusion_proofs([r["ledger_seq"] for r in rows], cp.tree_size)
+            if verify:
+                out.checked = self.verification(out)
         finally:
             recorded.result()  # recorded (committed) before anything is returned
         return out
@@ -153,6 +158,8 @@ class Histories:
 
     def verification(self, history: TicketHistory) -> dict[str, Any]:
         """The server's own check of what it serves (an auditor repeats it with their key)."""
+        if history.checked is not None:
+            return history.checked  # done while the read's access-log row was committed
         if history.checkpoint is None:
             return {"checked": False, "reason": "ask with proofs=true to check inclusion"}
         findings = verify_history(history.rows, checkpoint_note=history.checkpoint.note,

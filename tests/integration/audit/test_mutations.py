@@ -200,3 +200,44 @@ def test_every_tampering_is_caught_and_located(fresh_ledger: StoredLedger, name:
                    and f["ledger_seq"] <= where <= (f["last_seq"] if f["last_seq"] is not None
                                                     else f["ledger_seq"])
                    for f in found), (where, found)
+
+
+def swap_ticket_seqs(seq_a: int, seq_b: int) -> Tamper:
+    """Reorder two entries of one ticket: the replay serves them in the other order."""
+    def tamper(conn, s):  # type: ignore[no-untyped-def]
+        a, b = row(conn, s, seq_a)["ticket_seq"], row(conn, s, seq_b)["ticket_seq"]
+        conn.execute(f"UPDATE {s}.ledger SET ticket_seq = -1 WHERE ledger_seq = %s", (seq_a,))
+        conn.execute(f"UPDATE {s}.ledger SET ticket_seq = %s WHERE ledger_seq = %s", (a, seq_b))
+        conn.execute(f"UPDATE {s}.ledger SET ticket_seq = %s WHERE ledger_seq = %s", (b, seq_a))
+        return seq_a
+
+    return tamper
+
+
+# Entries 0, 8, 16, ... are one ticket's (build_ledger: 8 tickets, their steps interleaved).
+SERVED = {
+    "a flipped byte": (flip_event_byte(16), {"entry_hash_mismatch", "not_in_tree"}),
+    "two entries reordered": (swap_ticket_seqs(16, 24), {"chain_break"}),
+    "a forged entry, chain recomputed": (rewrite_and_rechain(16), {"not_in_tree"}),
+}
+
+
+@pytest.mark.parametrize("name", list(SERVED))
+def test_a_served_history_of_a_tampered_ticket_fails_its_verification(
+        fresh_ledger: StoredLedger, name: str):
+    """The replay path (cached upper tree levels, a reused checkpoint, the verification done
+    while the access-log row commits) still finds a forged or reordered entry."""
+    from backbone.auth import Principal
+
+    histories, auditor = fresh_ledger.parts.histories, Principal("auditor-m", "auditor")
+    with fresh_ledger.superuser() as conn:
+        ticket = row(conn, f'"{fresh_ledger.settings.schema}"', 0)["ticket_id"]
+    clean = histories.history(auditor, ticket, proofs=True)  # warms what the service keeps
+    assert histories.verification(clean)["ok"], clean.checked
+    tamper, kinds = SERVED[name]
+    with fresh_ledger.superuser() as conn:
+        tamper(conn, f'"{fresh_ledger.settings.schema}"')
+    served = histories.history(auditor, ticket, proofs=True)
+    report = histories.verification(served)
+    assert not report["ok"]
+    assert kinds <= {f["kind"] for f in report["findings"]}, report["findings"]
