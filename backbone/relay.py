@@ -39,7 +39,7 @@ from backbone import events
 from backbone.kafka import ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import EventContext
-from backbone.wakeup import CommitNews
+from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ class OutboxRelay:
                         return
                     await asyncio.sleep(1.0)
                 if not sent:  # with a backlog, read on without waiting
-                    await news.wait(stop, fallback_s=interval * 40, poll_s=interval)
+                    await news.wait(stop, fallback_s=QUIET_FALLBACK_S, poll_s=interval)
         finally:
             self._drop_ahead()
             await news.close()
