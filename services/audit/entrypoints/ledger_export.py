@@ -23,6 +23,7 @@ from services.audit.adapters.ledger_export import CHUNK, FIRST_CHUNK, end_frame,
 
 MEDIA_TYPE = "application/vnd.minsheng.ledger-frames"
 AuditorDep = Annotated[auth.Principal, require("auditor")]
+SEQ_MAX = 2**63 - 1  # ledger_seq is a bigint
 
 
 def router(*, pool: Any, schema: str, access: AccessLog) -> APIRouter:
@@ -55,8 +56,9 @@ def router(*, pool: Any, schema: str, access: AccessLog) -> APIRouter:
     @api.get("/ledger/export", response_class=StreamingResponse,
              responses={200: {"content": {MEDIA_TYPE: {}},
                               "description": "length-prefixed frames, see adapters/ledger_export.py"}})
-    async def ledger_export(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
-                            limit: Annotated[int | None, Query(ge=1)] = None) -> StreamingResponse:
+    async def ledger_export(who: AuditorDep, after: Annotated[int, Query(ge=0, le=SEQ_MAX)] = 0,
+                            limit: Annotated[int | None, Query(ge=1, le=SEQ_MAX)] = None
+                            ) -> StreamingResponse:
         """Entries from position `after` (the first ledger_seq to send) to the end of the
         ledger, or `limit` of them, as one stream of binary frames; the last frame names the
         cursor to continue from."""

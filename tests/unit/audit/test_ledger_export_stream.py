@@ -59,3 +59,14 @@ async def test_every_entry_once_in_order_and_the_cursor_at_the_end(app, after, l
     assert entries == [(t, e) for _, t, e in wanted]
     assert end == (wanted[-1][0] + 1 if wanted else after)
     assert app.state.access.reads == [("export", f"ledger[{after}:+{limit or 'all'}]")]
+
+
+@pytest.mark.parametrize("params", [{"after": -1}, {"after": 2**63}, {"limit": 0},
+                                    {"limit": 2**63}, {"after": "x"}])
+async def test_a_cursor_out_of_range_is_refused_with_a_reason(app, params):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://audit") as client:
+        response = await client.get("/v1/ledger/export", params=params,
+                                    headers={"authorization": f"Bearer {app.state.token}"})
+    assert response.status_code == 422 and response.json()["detail"]
+    assert app.state.access.reads == []  # refused before anything was read or recorded
