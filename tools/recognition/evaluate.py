@@ -144,6 +144,7 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
               if r.urgency == "urgent"]
     return {
         "n": len(test), "threshold": clf.threshold,
+        "confidence": float(clf.model.meta.get("confidence", 0.95)),
         "accuracy": float(right.mean()),
         "macro_f1": float(f1_score(y, pred, average="macro")),
         "category_accuracy": float(np.mean([a == b for a, b in zip(pred_cat, gold_cat,
@@ -223,7 +224,8 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"- 诉求类型准确率 {pct(t['type_accuracy'])}；紧急程度准确率 {pct(t['urgency_accuracy'])}；"
               f"紧急召回 {pct(t['urgent_recall'])}",
               f"- 自动派单阈值 {t['threshold']:.3f}（只读训练部分的折外预测：按事项重抽样，阈值以上派往单位正确"
-              "≥ 95 % 的把握达 95 % 的最低置信度；留出部分不参与；置信度为派往同一承办单位的各小类概率之和）："
+              f"≥ 95 % 的把握达 {pct(t['confidence'])} 的最低置信度；留出部分不参与；"
+              "置信度为派往同一承办单位的各小类概率之和）："
               f"自动派单 {pct(t['auto_share'])}，其中派往单位正确 {pct(t['auto_unit_accuracy'])}"
               f"（小类也对 {pct(t['auto_subcategory_accuracy'])}）；"
               f"需人工 {pct(1 - t['auto_share'])}",
