@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,7 @@ def near_test(banks: dict[str, list[tuple[str, str, str]]],
     return out
 
 
+@cache
 def matter_families() -> dict[str, str]:
     """Case -> the family of matters written almost alike (union of near-duplicate pairs, of
     any subcategory): cross-validation keeps a family in one fold, else a matter's twin in the
