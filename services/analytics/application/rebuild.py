@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 from typing import Any
 
 from psycopg.sql import SQL, Identifier
@@ -107,16 +109,23 @@ def _flush(batch: list[Fact], keep: Callable[[list[Fact]], None] | None) -> int:
 def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[Entry],
             progress: Progress | None = None) -> Rebuilt:
     """Replace the facts table with the history's facts, in one transaction."""
-    create_tables(pool, schema)
-    s = Identifier(schema)
-    with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
-        cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s").format(s),
-                    (consumer,))
-        cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s").format(s),
-                    (consumer,))
-        with fact_copy(cur, schema) as keep:
-            return fold_entries(entries, progress, keep)
+    source = iter(entries)
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-first-entry") as ahead:
+        # the source's first entry (for the ledger: the request, audit recording the read and
+        # reading its first rows) is awaited while the tables are made ready
+        first = ahead.submit(next, source, None)
+        create_tables(pool, schema)
+        s = Identifier(schema)
+        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
+            cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s").format(s),
+                        (consumer,))
+            cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s").format(s),
+                        (consumer,))
+            head = first.result()  # a source that failed fails here: the transaction rolls back
+            with fact_copy(cur, schema) as keep:
+                return fold_entries(source if head is None else chain([head], source),
+                                    progress, keep)
 
 
 def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:
