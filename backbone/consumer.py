@@ -188,10 +188,15 @@ class IdempotentConsumer:
     def __init__(self, *, name: str, settings: ServiceSettings, pool: ConnectionPool,
                  topics: list[str], handlers: Handlers, producer: Any,
                  app: Application | None = None, decode: Callable[[bytes], Any] = events.decode,
-                 notify_channel: str | None = None):
+                 notify_channel: str | None = None, gather: tuple[int, int] | None = None):
         """`notify_channel` (SQL mode): a transaction that applied events also runs
         `pg_notify(notify_channel)`, delivered at its commit, so readers of the rows it
-        wrote (in any replica) wait on `backbone.wakeup.CommitNews` instead of polling."""
+        wrote (in any replica) wait on `backbone.wakeup.CommitNews` instead of polling.
+        `gather` (bytes, ms), for a consumer nobody waits on (a read model): the broker answers
+        a fetch once it holds that many bytes or that many ms have passed, so a batch (one
+        fetch, one thread hop, one transaction) holds many events at any pace, not one or two
+        (the workbench's list: 16 -> 2.3 ms of CPU per ticket at 10 tickets/s)."""
+        self.gather = gather
         self.name = name
         self.settings = settings
         self.pool = pool
@@ -227,8 +232,14 @@ class IdempotentConsumer:
             max_poll_records=self.settings.consumer_batch,
             # a topic created after we subscribed is picked up within seconds, not minutes
             metadata_max_age_ms=10_000,
-            **quiet_options(self.settings),
+            **self._fetch_options(),
         )
+
+    def _fetch_options(self) -> dict[str, int]:
+        options = quiet_options(self.settings)
+        if self.gather is not None:
+            options |= {"fetch_min_bytes": self.gather[0], "fetch_max_wait_ms": self.gather[1]}
+        return options
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
         with self.pool.connection() as conn:

@@ -97,23 +97,31 @@ def _publish(settings: dict[str, Any], topic: str, messages: list, per_s: float)
 
 
 # -- the services' consumers ------------------------------------------------------------------
-def _workbench(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any]:
+def _workbench(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any]:
     from services.workbench.adapters import readmodel
     from services.workbench.entrypoints import consumer
+    from services.workbench.settings import WorkbenchSettings
 
     readmodel.create_tables(pool, settings.schema)
-    return consumer.CONSUMER, consumer.handlers(settings.schema)
+    return consumer.CONSUMER, consumer.handlers(settings.schema), getattr(
+        consumer, "gather", lambda _: None)(WorkbenchSettings(environment="development"))
 
 
-def _intake_lifecycle(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any]:
+def _intake_lifecycle(settings: ServiceSettings, pool: ConnectionPool
+                      ) -> tuple[str, Any, Any]:
     from services.intake.adapters import ticket_index
     from services.intake.application import handlers
+    from services.intake.settings import IntakeSettings
 
     ticket_index.create_table(pool, settings.schema)
-    return "intake-lifecycle", handlers.lifecycle(ticket_index.TicketIndex(pool, settings.schema))
+    # None: a tree from before the read side gathered its fetches
+    wait = getattr(IntakeSettings(environment="development"), "read_side_gather_ms", None)
+    return "intake-lifecycle", handlers.lifecycle(ticket_index.TicketIndex(
+        pool, settings.schema)), (64 * 1024, wait) if wait else None
 
 
-CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[str, Any]]] = {
+# each: (consumer name, handlers, gather) as the service's bootstrap makes them
+CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[str, Any, Any]]] = {
     "workbench": _workbench, "intake-lifecycle": _intake_lifecycle}
 
 
@@ -150,12 +158,12 @@ async def _consumer_cost(service: str, settings: ServiceSettings, messages: list
 
     await ensure_topics(settings, {settings.lifecycle_topic: 12, settings.dead_letter_topic: 1})
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
-    name, handlers = CONSUMERS[service](settings, pool)
+    name, handlers, gather = CONSUMERS[service](settings, pool)
     producer = make_producer(settings)
     await producer.start()
     consumer = IdempotentConsumer(name=name, settings=settings, pool=pool,
                                   topics=[settings.lifecycle_topic], handlers=handlers,
-                                  producer=producer)
+                                  producer=producer, **({"gather": gather} if gather else {}))
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     while not (consumer.ready and consumer.consumer and consumer.consumer.assignment()):

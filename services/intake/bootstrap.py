@@ -124,7 +124,8 @@ def _read_side(settings: IntakeSettings, infra: Infrastructure,
                                 interval_s=settings.projector_interval_ms / 1000)
     facts = IdempotentConsumer(
         name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
-        topics=[settings.lifecycle_topic], handlers=handler_tables.lifecycle(index))
+        topics=[settings.lifecycle_topic], handlers=handler_tables.lifecycle(index),
+        gather=(64 * 1024, settings.read_side_gather_ms))
     return [projector.run, facts.run]
 
 

@@ -51,6 +51,10 @@ class IntakeSettings(ServiceSettings):
     open311_jurisdiction: str = "fuyang.gov.cn"
     duplicate_radius_m: float = 1000
     projector_interval_ms: int = 50
+    # The read side's consumer of other services' facts asks the broker for a fetch of 64 KB
+    # or this many ms: nobody waits on those columns (who handles it, answered, closed), and
+    # a batch then holds many events instead of one or two
+    read_side_gather_ms: int = 200
 
     verification_ttl_s: int = 300
     verification_attempts: int = 5

@@ -23,6 +23,9 @@ class WorkbenchSettings(ServiceSettings):
     export_max_rows: int = 100_000  # one sheet; a larger selection is refused with the reason
     # Seed the knowledge base (知识库) from data/knowledge.json when it is empty.
     seed_knowledge: bool = True
+    # The list's consumer asks the broker for a fetch of 64 KB or this many ms, whichever comes
+    # first: people read the list, 200 ms late is nothing, and a batch then holds many events
+    list_gather_ms: int = 200
 
     @property
     def cookie_secure(self) -> bool:
