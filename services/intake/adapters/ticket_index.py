@@ -112,6 +112,7 @@ class TicketIndex:
     def __init__(self, pool: ConnectionPool, schema: str):
         self.pool = pool
         self.table = SQL("{}.ticket_index").format(Identifier(schema))
+        self._upserts: dict[tuple[str, ...], SQL] = {}
 
     # -- writes, as statements for the caller's transaction ---------------------------------
     def upsert(self, ticket_id: uuid.UUID | str, **columns: Any) -> Statement:
@@ -121,13 +122,21 @@ class TicketIndex:
                 raise ValueError(f"no column {name!r} in ticket_index")
         values = {k: (json.dumps(v, ensure_ascii=False) if k in ("flags", "attachments") else v)
                   for k, v in columns.items()}
-        names = ["ticket_id", *values]
-        cols = SQL(", ").join(Identifier(n) for n in names)
-        marks = SQL(", ").join(SQL("%s") for _ in names)
-        updates = SQL(", ").join(_update(n) for n in values)
-        sql = SQL("INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT (ticket_id) DO UPDATE SET {}"
-                  ).format(self.table, cols, marks, updates)
-        return Statement(sql, [str(ticket_id), *values.values()])
+        return Statement(self._upsert_sql(tuple(values)), [str(ticket_id), *values.values()])
+
+    def _upsert_sql(self, columns: tuple[str, ...]) -> SQL:
+        """The upsert of these columns, composed once (composing it per write was a tenth of
+        the projector's CPU)."""
+        found = self._upserts.get(columns)
+        if found is None:
+            names = ["ticket_id", *columns]
+            found = SQL(SQL(
+                "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT (ticket_id) DO UPDATE SET {}"
+            ).format(self.table, SQL(", ").join(Identifier(n) for n in names),
+                     SQL(", ").join(SQL("%s") for _ in names),
+                     SQL(", ").join(_update(n) for n in columns)).as_string())
+            self._upserts[columns] = found
+        return found
 
     # -- reads --------------------------------------------------------------------------------
     def _select(self, where: Composable, params: list[Any], *, order: str = "submitted_at DESC",

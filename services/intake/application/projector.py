@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from prometheus_client import Counter
 
 from backbone import events
+from backbone.consumer import _project as project  # (eventsourcing's, minus a Protocol check)
 from backbone.store import EventContext, Progress, consumer_offsets
 from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 from services.intake.adapters.reads import autocommit
@@ -59,7 +60,8 @@ class _Batch:
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
         if aggregate_id not in self.aggregates:
             try:
-                self.aggregates[aggregate_id] = self.app.repository.get(aggregate_id)
+                self.aggregates[aggregate_id] = self.app.repository.get(
+                    aggregate_id, projector_func=project)
             except AggregateNotFoundError:
                 return None
         return self.aggregates[aggregate_id]
