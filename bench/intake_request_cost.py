@@ -82,7 +82,7 @@ def main() -> None:
         time.sleep(2)  # the warm-up's relay and read side settle
         if args.profile:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
-                                    "-p", str(proc.pid), "-r", "200", "-f", "raw", "-o",
+                                    "-p", str(proc.pid), "-r", "200", "-f", "raw", "--gil", "-o",
                                     args.profile], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
             time.sleep(1)
