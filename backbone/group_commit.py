@@ -53,7 +53,8 @@ class GroupCommitter:
         # set by an OutboxRelay that publishes at commit (OutboxRelay(committer=...)): the
         # messages of one stored event, encoded, or None to leave it to the relay
         self.outbox: Callable[[Any, EventContext], bytes | None] | None = None
-        self._queue: queue.Queue[_Command | None] = queue.Queue()
+        # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
+        self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 

@@ -30,7 +30,7 @@ from backbone.group_commit import GroupCommitter
 from backbone.kafka import ensure_topics
 from backbone.relay import OutboxRelay
 from backbone.settings import ServiceSettings
-from backbone.store import EventContext, application_env, ensure_database
+from backbone.store import application_env, ensure_database
 from bench import backbone_rates, limits
 from tests import janitor
 
@@ -47,14 +47,8 @@ async def relay_phase(settings: ServiceSettings, n: int) -> dict[str, Any]:
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
     relay = OutboxRelay(settings=settings, app=app, pool=pool,
                         translate=backbone_rates._translate(topic, sizes), committer=committer)
-    sem = asyncio.Semaphore(256)
-
-    async def save(p: backbone_rates.Probe) -> None:
-        async with sem:
-            await committer.save_async(p, context=EventContext(ticket_id=p.ticket_id))
-
-    await asyncio.gather(*[save(backbone_rates.Probe(ticket_id=str(uuid.uuid4()), text="x" * 150))
-                           for _ in range(n)])
+    await backbone_rates.save_all(committer, [
+        backbone_rates.Probe(ticket_id=str(uuid.uuid4()), text="x" * 150) for _ in range(n)])
     committer.close()
     await relay._producer()  # connected before the clock starts
     wall, cpu = time.perf_counter(), time.process_time()
