@@ -136,10 +136,11 @@ class PgSubtreeHashStore:
 
     def _select_levels(self, lowest: int) -> dict[NodeKey, bytes]:
         """Every stored subtree hash at ``lowest`` and above (all complete, so all final)."""
-        rows = self.cur.execute(SQL("SELECT level, idx, hash FROM {}.merkle_node"
-                                    " WHERE level >= %s").format(self.s), (lowest,))
-        # row by row, not fetchall(): no second copy of ~65k rows as Python tuples
-        return {(_get(r, 0, "level"), _get(r, 1, "idx")): bytes(_get(r, 2, "hash")) for r in rows}
+        with self.cur.connection.cursor(binary=True) as cur:  # plain tuples, bytes as stored
+            rows = cur.execute(SQL("SELECT level, idx, hash FROM {}.merkle_node"
+                                   " WHERE level >= %s").format(self.s), (lowest,))
+            # row by row, not fetchall(): no second copy of ~65k rows as Python tuples
+            return {(level, idx): h for level, idx, h in rows}
 
     def add_hashes(self, nodes: Mapping[NodeKey, bytes], new_size: int) -> None:
         if nodes:  # one statement for the whole batch's nodes
