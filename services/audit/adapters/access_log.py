@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from backbone.access_log import GENESIS, MAX_WHY, entry_hash
 from backbone.access_log import AccessLog as ChainedAccessLog
@@ -110,7 +110,7 @@ class AccessLog(ChainedAccessLog):
             for p in batch:
                 p.done = True
 
-    def _insert(self) -> SQL:
+    def _insert(self) -> Composed:
         return SQL("INSERT INTO {} (" + ", ".join(_FIELDS) + ", prev_hash, entry_hash)"
                    " SELECT " + ", ".join(f"r.{f}" for f in _FIELDS) + ", r.prev_hash, r.entry_hash"
                    " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _TYPES) + ") WITH ORDINALITY"
