@@ -7,12 +7,14 @@ from __future__ import annotations
 import random
 import struct
 import uuid
+from datetime import UTC
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from backbone import events
 from services.analytics.adapters.ledger import LedgerError, split_frames
-from services.analytics.application.normalise import fact_of
+from services.analytics.application.normalise import fact_of, occurred_at
 from services.analytics.application.rebuild import fold_entries, fold_envelopes, state_digest
 from services.analytics.domain.fold import LiveKpis
 from tests.integration.analytics.month import simulate
@@ -76,3 +78,18 @@ def test_a_gap_in_the_ledger_sequence_stops_the_read():
     stream = frame(0, "TicketAccepted", b"a") + frame(2, "TicketAccepted", b"b")
     with pytest.raises(LedgerError, match="from ledger_seq 1 to 2"):
         split_frames(stream, 0, 0, {})
+
+
+@pytest.mark.parametrize(("seconds", "nanos"), [(0, 0), (1_709_250_000, 999_999_999),
+                                                (1_709_250_000, 1_500), (-86_400, 7)])
+def test_times_are_what_protobuf_says(seconds, nanos):
+    ts = Timestamp(seconds=seconds, nanos=nanos)
+    assert occurred_at(ts) == ts.ToDatetime(tzinfo=UTC) and occurred_at(ts).tzinfo is UTC
+
+
+def test_an_impossible_time_is_refused_as_protobuf_refuses_it():
+    ts = Timestamp(seconds=1, nanos=-5)
+    with pytest.raises(ValueError):
+        ts.ToDatetime(tzinfo=UTC)
+    with pytest.raises(ValueError):
+        occurred_at(ts)
