@@ -121,7 +121,8 @@ def _read_side(settings: IntakeSettings, infra: Infrastructure,
     index = ticket_index.TicketIndex(infra.pool, settings.schema)
     projector = TicketProjector(app=app, index=index, schema=settings.schema,
                                 radius_m=settings.duplicate_radius_m,
-                                interval_s=settings.projector_interval_ms / 1000)
+                                interval_s=settings.projector_interval_ms / 1000,
+                                gather_s=settings.projector_gather_ms / 1000)
     facts = IdempotentConsumer(
         name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.lifecycle_topic], handlers=handler_tables.lifecycle(index),

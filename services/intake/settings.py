@@ -55,6 +55,8 @@ class IntakeSettings(ServiceSettings):
     # or this many ms: nobody waits on those columns (who handles it, answered, closed), and
     # a batch then holds many events instead of one or two
     read_side_gather_ms: int = 200
+    # woken by a commit, the projector lets more land this long before it reads its log
+    projector_gather_ms: int = 100
 
     verification_ttl_s: int = 300
     verification_attempts: int = 5

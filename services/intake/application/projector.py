@@ -15,6 +15,7 @@ undoes the merge (application.merges).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -74,7 +75,7 @@ class _Batch:
 class TicketProjector:
     def __init__(self, *, app: IntakeApplication, index: TicketIndex, schema: str,
                  policy: DuplicatePolicy | None = None, radius_m: float = 1000,
-                 batch: int = 500, interval_s: float = 0.05):
+                 batch: int = 500, interval_s: float = 0.05, gather_s: float = 0.0):
         self.app = app
         self.index = index
         self.schema = schema
@@ -82,6 +83,7 @@ class TicketProjector:
         self.radius_m = radius_m
         self.batch = batch
         self.interval_s = interval_s
+        self.gather_s = gather_s
         self._position: int | None = None
         self.handlers = {
             "Ticket.Submitted": self._submitted, "Ticket.Accepted": self._accepted,
@@ -148,8 +150,18 @@ class TicketProjector:
                     await asyncio.sleep(1.0)
                 if not done:
                     await news.wait(stop, fallback_s=QUIET_FALLBACK_S, poll_s=self.interval_s)
+                    await self._gather(stop)
         finally:
             await news.close()
+
+    async def _gather(self, stop: asyncio.Event) -> None:
+        """Woken by a commit: let a few more land before reading (`gather_s`), so one round
+        (a read of the log, one transaction) takes many submissions, not one. Nobody waits on
+        the projector: a submission's own row is written by its transaction, dispatch reads
+        the acceptance from Kafka; only 并单 comes this much later."""
+        if self.gather_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.gather_s)
 
     # -- read model ----------------------------------------------------------------------------
     def _write(self, batch: _Batch, ticket_id: Any, **columns: Any) -> None:
