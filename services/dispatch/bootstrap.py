@@ -54,6 +54,13 @@ def extra_places(settings: DispatchSettings) -> list[dict[str, Any]]:
     return [json.loads(Path(settings.dispatch_places_extra).read_text("utf-8"))]
 
 
+def extra_responsibilities(settings: DispatchSettings) -> list[dict[str, Any]]:
+    """The city's own 权责清单 file, when one is configured (missing or malformed: no start)."""
+    if not settings.dispatch_responsibilities_extra:
+        return []
+    return [json.loads(Path(settings.dispatch_responsibilities_extra).read_text("utf-8"))]
+
+
 async def create_unit_topics(settings: DispatchSettings, relay: OutboxRelay,
                              units: UnitBook) -> None:
     """Every active unit's `assignments.<unit>` topic exists from the start, so a department
@@ -74,7 +81,8 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     router = await asyncio.to_thread(
         lambda: Router.build(units=units, routing_version=settings.routing_version,
                              taught=taught_labels(readmodel),
-                             extra_places=extra_places(settings)))
+                             extra_places=extra_places(settings),
+                             extra_responsibilities=extra_responsibilities(settings)))
     clock = Clock(settings.clock)
     policy = DispatchPolicy(sign_for_within=timedelta(hours=settings.sign_for_within_hours),
                             bounce_back_within=timedelta(hours=settings.bounce_back_within_hours))

@@ -19,5 +19,8 @@ class DispatchSettings(ServiceSettings):
     # A JSON file of extra landmarks ({"landmarks": [{"name", "aliases", "county",
     # "subdistrict", "kind"}]}) that operators add without a release; read at start.
     dispatch_places_extra: str = ""
+    # A JSON file of extra 权责清单 phrases ({"matters": [{"subcategory", "unit", "phrases"}]},
+    # docs/routing-policy.md) that the city adds without a release; read and checked at start.
+    dispatch_responsibilities_extra: str = ""
     sign_for_within_hours: float = 2.0
     bounce_back_within_hours: float = 24.0

@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo-month", help="county and routing on the simulator's demo month")
     demo.add_argument("--with-city", action="store_true",
                       help="with the simulated city's estates and roads as operator landmarks")
+    demo.add_argument("--without-list", action="store_true",
+                      help="without the 权责清单 (data/responsibilities.json): the model alone")
     figures = sub.add_parser("demo-figures", help="on a running platform (make up): county 未知 "
                                                   "in analytics, tickets a dispatcher routed")
     figures.add_argument("--analytics", help="analytics' URL (default: the local platform's)")
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(evaluate())
     elif args.command == "demo-month":
         from tools.recognition.demo_month import demo_month
-        print(demo_month(with_city=args.with_city))
+        print(demo_month(with_city=args.with_city, with_list=not args.without_list))
     elif args.command == "demo-figures":
         import json
 

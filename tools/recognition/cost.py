@@ -26,12 +26,14 @@ def cost(rounds: int = 30) -> dict[str, Any]:
     rss_imports = _rss_mb()
     from services.dispatch.domain.linear import LinearClassifier, load_linear_model
     from services.dispatch.domain.places import Place, load_gazetteer
+    from services.dispatch.domain.responsibilities import load_responsibilities
     from services.dispatch.domain.taxonomy import load_taxonomy
     from tests.integration.dispatch.data.handwritten_requests import REQUESTS
 
     started = time.process_time()
     gazetteer = load_gazetteer()
-    clf = LinearClassifier(load_taxonomy(), load_linear_model(), gazetteer.without_places)
+    clf = LinearClassifier(load_taxonomy(), load_linear_model(), gazetteer.without_places,
+                           duties=load_responsibilities())
     load_ms = (time.process_time() - started) * 1000
     texts = [f"{title}\n{body}" for title, body, *_ in REQUESTS]
     for text in texts:

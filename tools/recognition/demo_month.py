@@ -39,9 +39,11 @@ def simulator_landmarks(seed: int = 7) -> dict[str, Any]:
     return {"note": f"tools.simulator city, seed {seed}", "landmarks": landmarks}
 
 
-def demo_month(seed: int = 7, days: int = 30, with_city: bool = False) -> dict[str, Any]:
+def demo_month(seed: int = 7, days: int = 30, with_city: bool = False,
+               with_list: bool = True) -> dict[str, Any]:
     from services.dispatch.domain.linear import LinearClassifier, load_linear_model
     from services.dispatch.domain.places import Place, load_gazetteer
+    from services.dispatch.domain.responsibilities import load_responsibilities
     from services.dispatch.domain.routing import load_routing_table, route
     from services.dispatch.domain.taxonomy import load_taxonomy
     from services.dispatch.domain.units import load_unit_registry
@@ -53,7 +55,8 @@ def demo_month(seed: int = 7, days: int = 30, with_city: bool = False) -> dict[s
     # re-planned there: make up's "routing_miss")
     units = UnitMap(plan.unit_names, load_registry())
     gazetteer = load_gazetteer([simulator_landmarks(seed)] if with_city else [])
-    clf = LinearClassifier(load_taxonomy(), load_linear_model(), gazetteer.without_places)
+    clf = LinearClassifier(load_taxonomy(), load_linear_model(), gazetteer.without_places,
+                           duties=load_responsibilities() if with_list else None)
     table = load_routing_table(2).calibrated_to(clf.threshold)
     registry = load_unit_registry()
     tally: Counter[str] = Counter()

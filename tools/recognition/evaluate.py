@@ -43,6 +43,7 @@ from services.dispatch.domain.labelled import (
 )
 from services.dispatch.domain.linear import LinearClassifier, char_ngrams, load_linear_model
 from services.dispatch.domain.places import load_gazetteer
+from services.dispatch.domain.responsibilities import load_responsibilities
 from services.dispatch.domain.routing import load_routing_table, unit_confidence
 from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
 from tools.recognition.train import fold_groups, route_key, taxonomy_seeds, texts_of
@@ -113,9 +114,11 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     clf = LinearClassifier(taxonomy, load_linear_model(),
-                           blank_places=load_gazetteer().without_places)
+                           blank_places=load_gazetteer().without_places,
+                           duties=load_responsibilities())
     load_s = time.perf_counter() - started
     results = [clf.classify(r.text, address=r.address) for r in test]
+    without_list = _without_list(test, clf)
     texts = [(r.text, r.address) for r in test] * 5
     started = time.process_time()  # CPU: the box is shared, a busy neighbour is not our cost
     for text, address in texts:
@@ -166,6 +169,11 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
         "auto_share_per_unit_thresholds": float(unit_auto.mean()),
         "auto_unit_accuracy_per_unit_thresholds": (float(unit_right[unit_auto].mean())
                                                    if unit_auto.any() else 0.0),
+        "without_list": without_list,
+        "list_matched": sum(bool(c.duty_reasons) for c in results),
+        "list_conflicting": sum(any(r.startswith("权责清单冲突") for r in c.duty_reasons)
+                                for c in results),
+        "list_weight": clf.duty_weight, "list_conflict": clf.duty_conflict,
         "units": _per_unit(routed_to, np.array([key[g] for g in y]), auto, unit_right),
         "multi_matter": sum(bool(c.other_matters) for c in results),
         "multi_matter_capped": int(sum(bool(c.other_matters) and s <= 0.5
@@ -180,6 +188,31 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
         "rss_mb_after_load": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_mb_before_load": rss_before / 1024,
     }
+
+
+def _without_list(test: Sequence[LabelledRequest], clf: LinearClassifier) -> dict[str, Any]:
+    """The same model without the 权责清单, at its own threshold (the figures before the list):
+    (threshold, auto share, right unit among auto-routed, CPU ms per text)."""
+    bare = LinearClassifier(clf.taxonomy, clf.model, blank_places=clf.blank_places)
+    key, table = route_key(), load_routing_table(2)
+    results = [bare.classify(r.text, address=r.address) for r in test]
+    sure = np.array([unit_confidence(c, table) for c in results])
+    right = np.array([key[c.subcategory] == key[r.subcategory]
+                      for c, r in zip(results, test, strict=True)])
+    auto = sure >= bare.threshold
+    ms = {}
+    for name, model in (("bare", bare), ("list", clf)):  # alternating, CPU time
+        spent = 0.0
+        for _ in range(3):
+            started = time.process_time()
+            for r in test:
+                model.classify(r.text, address=r.address)
+            spent += time.process_time() - started
+        ms[name] = spent / (3 * len(test)) * 1000
+    return {"threshold": bare.threshold, "auto_share": float(auto.mean()),
+            "auto_unit_accuracy": float(right[auto].mean()) if auto.any() else 0.0,
+            "unit_accuracy": float(right.mean()), "per_text_ms": ms["bare"],
+            "per_text_ms_with_list": ms["list"]}
 
 
 def _per_unit(routed_to: np.ndarray, gold: np.ndarray, auto: np.ndarray,
@@ -239,6 +272,15 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"- 对照（未采用）：每个承办单位各用一个阈值（同样只读训练部分折外预测）：自动派单 "
               f"{pct(t['auto_share_per_unit_thresholds'])}，其中派往单位正确 "
               f"{pct(t['auto_unit_accuracy_per_unit_thresholds'])}",
+              f"- 权责清单（`data/responsibilities.json`，权重 {t['list_weight']:g}、冲突规则 "
+              f"`{t['list_conflict']}`，均只由训练部分折外预测选定）：{t['list_matched']} 条命中清单短语"
+              f"（其中 {t['list_conflicting']} 条分属不同单位）。不用清单时（阈值 "
+              f"{t['without_list']['threshold']:.3f}）：自动派单 {pct(t['without_list']['auto_share'])}，"
+              f"其中派往单位正确 {pct(t['without_list']['auto_unit_accuracy'])}，需人工 "
+              f"{pct(1 - t['without_list']['auto_share'])}；派往单位正确（全部）"
+              f"{pct(t['without_list']['unit_accuracy'])}；每条 "
+              f"{t['without_list']['per_text_ms']:.3f} ms CPU，用清单 "
+              f"{t['without_list']['per_text_ms_with_list']:.3f} ms",
               f"- 成本：模型加载 {t['load_seconds'] * 1000:.0f} ms；每条 {t['per_text_ms']:.3f} ms CPU；"
               f"进程 RSS {t['rss_mb_after_load']:.0f} MB（本评估进程含 scikit-learn；服务内的成本见 "
               "`python -m tools.recognition cost`）", "",

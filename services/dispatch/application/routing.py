@@ -24,6 +24,7 @@ from services.dispatch.domain.classifier import (
 from services.dispatch.domain.labelled import load_labelled_requests, train_classifier
 from services.dispatch.domain.linear import LinearClassifier, load_linear_model
 from services.dispatch.domain.places import Gazetteer, Place, Territory, load_gazetteer
+from services.dispatch.domain.responsibilities import load_responsibilities
 from services.dispatch.domain.routing import (
     NeedsDispatcher,
     RoutingDecision,
@@ -54,15 +55,19 @@ class Router:
     @classmethod
     def build(cls, *, units: UnitBook, routing_version: int,
               taught: Iterable[TaughtLabel] = (),
-              extra_places: Iterable[Mapping[str, Any]] = ()) -> Router:
+              extra_places: Iterable[Mapping[str, Any]] = (),
+              extra_responsibilities: Iterable[Mapping[str, Any]] = ()) -> Router:
         taxonomy = load_taxonomy()
         table = load_routing_table(routing_version)
         table.check_against(units.registry, set(taxonomy.parent_of))
         gazetteer = load_gazetteer(extra_places)
         classifier: RequestClassifier | LinearClassifier
         if table.calibrated:
+            # 权责清单: checked against the table and the registry before anything is routed
+            duties = load_responsibilities(extra_responsibilities)
+            duties.check_against(table.rules, (u.code for u in units.registry.active()))
             classifier = LinearClassifier(taxonomy, load_linear_model(),
-                                          blank_places=gazetteer.without_places)
+                                          blank_places=gazetteer.without_places, duties=duties)
             table = table.calibrated_to(classifier.threshold)
         else:
             classifier = train_classifier(RequestClassifier(taxonomy), load_labelled_requests())

@@ -167,6 +167,10 @@ class Classification:
     # (`routing.unit_confidence`).
     distribution: tuple[tuple[str, float], ...] = ()
     other_matters: tuple[str, ...] = ()
+    # 权责清单 (`domain/responsibilities.py`): the phrases found and what they say, shown in the
+    # routing reasons; capped: phrases of several units, a dispatcher decides.
+    duty_reasons: tuple[str, ...] = ()
+    duty_capped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Event-ready form: only JSON-transcodable values."""

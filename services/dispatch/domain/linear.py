@@ -31,6 +31,12 @@ from services.dispatch.domain.classifier import (
     check_label,
 )
 from services.dispatch.domain.datafiles import load_json
+from services.dispatch.domain.responsibilities import (
+    CONFLICT_CAP,
+    CONFLICT_RULES,
+    ResponsibilityList,
+    reweigh,
+)
 from services.dispatch.domain.taxonomy import Taxonomy, Urgency
 
 MODEL_FILE = "recognition_model.json"
@@ -159,9 +165,18 @@ class LinearClassifier:
     naive Bayes `RequestClassifier` it replaced (which `tools.recognition` still measures)."""
 
     def __init__(self, taxonomy: Taxonomy, model: LinearModel,
-                 blank_places: Callable[[str], str] | None = None) -> None:
+                 blank_places: Callable[[str], str] | None = None,
+                 duties: ResponsibilityList | None = None) -> None:
         self.taxonomy = taxonomy
         self.model = model
+        # 权责清单 (`domain/responsibilities.py`): its weight and conflict rule were read out of
+        # fold with the model, and so was the threshold; without a list, the model's own.
+        self.duties = duties
+        self.duty_weight = float(model.meta.get("responsibility_weight", 1.0))
+        self.duty_conflict = str(model.meta.get("responsibility_conflict", "ignore"))
+        if self.duty_conflict not in CONFLICT_RULES:
+            raise ClassificationError(f"unknown responsibility conflict rule "
+                                      f"{self.duty_conflict!r}; retrain")
         # Where a matter is says nothing of what it is: the gazetteer blanks place names
         # (`Gazetteer.without_places`), in training as here.
         self.blank_places = blank_places or (lambda text: text)
@@ -174,6 +189,8 @@ class LinearClassifier:
 
     @property
     def threshold(self) -> float:
+        if self.duties is None:
+            return float(self.model.meta.get("threshold_without_list", self.model.threshold))
         return self.model.threshold
 
     def classify(self, text: str, *, address: str = "") -> Classification:
@@ -182,12 +199,20 @@ class LinearClassifier:
         parts = matters(text)
         vector = self.model.vector(parts[0])
         subs = self.model.subcategory.probabilities(vector)
+        duty_reasons, duty_capped = (), False
+        if self.duties is not None:
+            listed = self.duties.match(parts[0])
+            subs = reweigh(subs, listed, self.duty_weight)
+            duty_reasons = listed.reasons(self.taxonomy.subcategory_names)
+            duty_capped = listed.conflicting and self.duty_conflict == "cap"
         types = self.model.request_type.probabilities(vector)
         urgency, urgency_conf, hits = self._urgency(text, vector)
         sub, conf = subs[0]
         distribution, others = tuple(subs), []
         kind, kind_conf = types[0]
         evidence = self.model.subcategory.evidence(vector, sub)
+        if duty_capped:
+            conf = min(conf, CONFLICT_CAP)
         for other in parts[1:]:
             second = self.model.subcategory.probabilities(self.model.vector(other))[0][0]
             others.append(second)
@@ -198,6 +223,7 @@ class LinearClassifier:
         if taught is not None:  # a dispatcher has already said what this very text is
             sub, conf = taught.subcategory or sub, 1.0 if taught.subcategory else conf
             distribution, others = ((), []) if taught.subcategory else (distribution, others)
+            duty_capped = duty_capped and not taught.subcategory
             kind = taught.request_type or kind
             if taught.urgency and not hits:
                 urgency = taught.urgency
@@ -206,7 +232,8 @@ class LinearClassifier:
             urgency=urgency, confidence=conf, type_confidence=kind_conf,
             urgent_keywords=hits, urgency_confidence=urgency_conf,
             alternatives=tuple(p for p in subs[:4] if p[0] != sub)[:3],
-            evidence=tuple(evidence), distribution=distribution, other_matters=tuple(others))
+            evidence=tuple(evidence), distribution=distribution, other_matters=tuple(others),
+            duty_reasons=duty_reasons, duty_capped=duty_capped)
 
     def urgent_keywords_in(self, text: str) -> tuple[str, ...]:
         return tuple(k for k in self.taxonomy.urgent_keywords if k in text)

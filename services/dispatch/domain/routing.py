@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from services.dispatch.domain.datafiles import load_json
 from services.dispatch.domain.linear import MULTI_MATTER_CAP
 from services.dispatch.domain.places import Gazetteer, Place, Territory
+from services.dispatch.domain.responsibilities import CONFLICT_CAP
 from services.dispatch.domain.units import UnitRegistry
 
 
@@ -118,7 +119,8 @@ def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     decides: the probabilities of every subcategory the table sends to the same unit, summed
     (garbage and city appearance both go to the county of the place; a doubt between them is
     no doubt about where the ticket goes). A later matter ("另外…") that goes to another unit
-    caps it at MULTI_MATTER_CAP: a dispatcher decides lead and co-handling units. Without a
+    caps it at MULTI_MATTER_CAP: a dispatcher decides lead and co-handling units; so do
+    conflicting phrases of the city's responsibility list when its rule is "cap". Without a
     distribution (naive Bayes, a dispatcher's label) it is the classification's confidence."""
     distribution = getattr(classification, "distribution", ())
     rules = table.rules
@@ -128,6 +130,8 @@ def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     confidence = min(1.0, sum(p for sub, p in distribution if rules.get(sub) == top))
     if table.second_matter == "dispatcher" and _elsewhere(classification, table):
         confidence = min(confidence, MULTI_MATTER_CAP)
+    if getattr(classification, "duty_capped", False):  # 权责清单: phrases of several units
+        confidence = min(confidence, CONFLICT_CAP)
     return confidence
 
 
@@ -159,6 +163,7 @@ def route(
     reasons = [f"分类{classification.subcategory}（置信度{classification.confidence:.2f}"
                + (f"，同一承办单位合计{sure:.2f}" if sure > classification.confidence + 0.005
                   else "") + "）"]
+    reasons.extend(getattr(classification, "duty_reasons", ()))
     if table.second_matter == "lead":
         reasons.extend(f"另含事项{o}：由承办单位首接首办，转交或申请协办"
                        for o in _elsewhere(classification, table))
