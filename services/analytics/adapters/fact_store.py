@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -55,11 +54,12 @@ def insert_facts(cur: psycopg.Cursor[Any], schema: str, facts: Iterable[Fact]) -
 @contextmanager
 def fact_copy(cur: psycopg.Cursor[Any], schema: str) -> Iterator[Callable[[Iterable[Fact]], None]]:
     """A writer of facts into a table that holds none of them (a rebuild's, just truncated):
-    one COPY for all of them, whose rows the database inserts while the caller goes on (a
-    psycopg thread sends them); leaving the block waits for the last row."""
+    one COPY for all of them, whose rows the database inserts while the caller goes on;
+    leaving the block waits for the last row. (psycopg's queued writer, a thread sending the
+    rows, made rebuilds slower on a busy machine: the two threads queue for the GIL.)"""
     dumps = orjson.dumps  # UTF-8 JSON; jsonb stores the same value as json.dumps's
     with cur.copy(SQL("COPY {}.facts (event_id, ticket_id, kind, at, attrs) FROM STDIN")
-                  .format(Identifier(schema)), writer=QueuedLibpqWriter(cur)) as copy:
+                  .format(Identifier(schema))) as copy:
         write_row = copy.write_row
 
         def write(facts: Iterable[Fact]) -> None:
