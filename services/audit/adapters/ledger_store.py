@@ -27,7 +27,7 @@ ENTRY_COLUMNS = ('ledger_seq, topic, partition, "offset", ticket_id, ticket_seq,
 VIEW_COLUMNS = ENTRY_COLUMNS + ", event_id, ticket_code, event_type, producer, occurred_at, recorded_at"
 
 
-CACHE_BUDGET = 65_536  # subtree hashes loaded at once (~12 MB of Python objects)
+CACHE_BUDGET = 65_536  # subtree hashes loaded at once (+17-20 MB RSS measured)
 LOWEST_CACHED_LEVEL = 4  # subtrees of 16+ entries
 
 
@@ -55,7 +55,7 @@ class SubtreeHashCache:
         per_budget = -(-2 * tree_size // self.budget)
         return max(LOWEST_CACHED_LEVEL, (per_budget - 1).bit_length())
 
-    def load(self, tree_size: int, select: Callable[[int], Mapping[NodeKey, bytes]]) -> None:
+    def load(self, tree_size: int, select: Callable[[int], dict[NodeKey, bytes]]) -> None:
         """Load the upper levels with ``select(lowest level)``, once; a request arriving while
         another loads goes to the database meanwhile instead of waiting."""
         if self.from_level is not None or not self._lock.acquire(blocking=False):
@@ -63,7 +63,7 @@ class SubtreeHashCache:
         try:
             if self.from_level is None:
                 level = self.level_for(tree_size)
-                self._hashes.update(select(level))
+                self._hashes = select(level)  # nothing is kept before the load
                 self.from_level = level
         finally:
             self._lock.release()
