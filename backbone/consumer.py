@@ -33,6 +33,7 @@ Two kinds of handler:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -69,6 +70,9 @@ CONSUMED = Counter("minsheng_consumer_applied_total", "Events applied", ["consum
 DEAD_LETTERED = Counter("minsheng_consumer_dead_lettered_total", "Messages sent to dead letter",
                         ["consumer"])
 DUPLICATES = Counter("minsheng_consumer_duplicates_total", "Copies dropped", ["consumer"])
+
+IDLE_POLL_S = 30.0  # an idle consumer's poll, cut short by a message or by `stop`
+
 
 class ConcurrentUpdateError(Exception):
     """Another writer kept changing the same aggregate; the batch is retried later."""
@@ -301,15 +305,38 @@ class IdempotentConsumer:
                 self.ready = False
                 await self.consumer.stop()
 
+    async def _poll(self, stop: asyncio.Event, idle: bool) -> dict[Any, list[ConsumerRecord]]:
+        """The next records (none: nothing came in the poll's time, or `stop` was set). The
+        fetcher long-polls the broker in the background and getmany returns as soon as a
+        message arrives. Busy: a plain getmany of at most 1 s. Idle (the last poll found
+        nothing): one poll of IDLE_POLL_S that `stop` cuts short, instead of an empty poll a
+        second (each one a wake-up of the service; a task more per poll only when idle)."""
+        assert self.consumer is not None
+        max_records = self.settings.consumer_batch
+        if not idle:
+            return await self.consumer.getmany(timeout_ms=1000, max_records=max_records)
+        poll = asyncio.ensure_future(self.consumer.getmany(
+            timeout_ms=int(IDLE_POLL_S * 1000), max_records=max_records))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not poll.done():
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poll
+        return {} if poll.cancelled() else poll.result()
+
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None
         max_records = self.settings.consumer_batch
         linger_ms = self.settings.consumer_linger_ms
+        idle = False
         while not stop.is_set():
-            # the fetcher long-polls the broker in the background and getmany returns as soon
-            # as a message arrives, so this timeout only bounds how long `stop` goes unseen
-            batches = await self.consumer.getmany(timeout_ms=1000, max_records=max_records)
+            batches = await self._poll(stop, idle)
             n = sum(len(rs) for rs in batches.values())
+            idle = n == 0
             if 0 < n < max_records and linger_ms > 0:
                 # a bounded wait for more: under load the batch grows, idle costs a few ms
                 more = await self.consumer.getmany(timeout_ms=linger_ms,

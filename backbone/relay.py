@@ -356,7 +356,9 @@ class OutboxRelay:
                         return
                     await asyncio.sleep(1.0)
                 if not sent:  # with a backlog, read on without waiting
-                    await news.wait(stop, fallback_s=QUIET_FALLBACK_S, poll_s=interval)
+                    # idle, it still checks its lock every LEADERSHIP_CHECK_S
+                    await news.wait(stop, fallback_s=min(QUIET_FALLBACK_S, LEADERSHIP_CHECK_S),
+                                    poll_s=interval)
         finally:
             self._drop_ahead()
             await news.close()
