@@ -379,7 +379,8 @@ class _Record:
 def _record(o: Outgoing) -> _Record:
     env = o.envelope
     key = o.key.encode()
-    return _Record(o.topic, key, env.SerializeToString(), events.kafka_headers(env), murmur2(key))
+    return _Record(o.topic, key, env.SerializeToString(), events.kafka_headers(env),
+                   key_hash(key))
 
 
 # event_context.outgoing: version 1, u16 count, then per message <topic length u16, key length
@@ -395,8 +396,8 @@ def encode_records(records: list[_Record]) -> bytes:
     parts = [_COUNT.pack(_OUTBOX_VERSION, len(records))]
     for r in records:
         topic = r.topic.encode()
-        key_hash = r.key_hash if r.key_hash >= 0 else murmur2(r.key)
-        parts += (_MESSAGE.pack(len(topic), len(r.key), len(r.value), len(r.headers), key_hash),
+        hashed = r.key_hash if r.key_hash >= 0 else key_hash(r.key)
+        parts += (_MESSAGE.pack(len(topic), len(r.key), len(r.value), len(r.headers), hashed),
                   topic, r.key, r.value)
         for name, value in r.headers:
             encoded = name.encode()
@@ -412,7 +413,7 @@ def decode_records(data: bytes) -> list[_Record]:
     pos, out = _COUNT.size, []
     message, header, names, topics = _MESSAGE.unpack_from, _HEADER.unpack_from, _NAMES, _TOPICS
     for _ in range(count):
-        topic_len, key_len, value_len, n_headers, key_hash = message(data, pos)
+        topic_len, key_len, value_len, n_headers, hashed = message(data, pos)
         pos += _MESSAGE.size
         end = pos + topic_len
         raw = data[pos:end]
@@ -435,7 +436,7 @@ def decode_records(data: bytes) -> list[_Record]:
                 name = names[raw] = raw.decode()
             pos = end + header_len
             headers.append((name, data[end:pos]))
-        out.append(_Record(topic, key, value, headers, key_hash))
+        out.append(_Record(topic, key, value, headers, hashed))
     if pos != len(data):
         raise ValueError("outbox messages with trailing bytes")
     return out
@@ -473,6 +474,19 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+_HASHES: dict[bytes, int] = {}
+
+
+def key_hash(key: bytes) -> int:
+    """murmur2(key), remembered: a ticket's events share its key (bounded: forgotten at 50,000)."""
+    found = _HASHES.get(key)
+    if found is None:
+        if len(_HASHES) >= 50_000:
+            _HASHES.clear()
+        found = _HASHES[key] = murmur2(key)
+    return found
+
+
 def partition_for(key: bytes, partitions: list[int]) -> int:
     """The partition aiokafka's DefaultPartitioner gives `key` (`partitions` sorted)."""
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
@@ -492,8 +506,8 @@ async def _send_all(producer: AIOKafkaProducer, records: list[_Record]) -> list[
         parts = partitions.get(r.topic)
         if parts is None:
             parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
-        key_hash = r.key_hash if r.key_hash >= 0 else murmur2(r.key)
-        by_partition.setdefault((r.topic, parts[(key_hash & 0x7FFFFFFF) % len(parts)]),
+        hashed = r.key_hash if r.key_hash >= 0 else key_hash(r.key)
+        by_partition.setdefault((r.topic, parts[(hashed & 0x7FFFFFFF) % len(parts)]),
                                 []).append(r)
     acks = []
     for (topic, partition), group in by_partition.items():
