@@ -273,7 +273,8 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"{pct(t['auto_share_per_unit_thresholds'])}，其中派往单位正确 "
               f"{pct(t['auto_unit_accuracy_per_unit_thresholds'])}",
               f"- 权责清单（`data/responsibilities.json`，权重 {t['list_weight']:g}、冲突规则 "
-              f"`{t['list_conflict']}`，均只由训练部分折外预测选定）：{t['list_matched']} 条命中清单短语"
+              f"`{t['list_conflict']}`；权重 1 即只在派单理由中显示、不加权，见 docs/recognition.md）："
+              f"{t['list_matched']} 条命中清单短语"
               f"（其中 {t['list_conflicting']} 条分属不同单位）。不用清单时（阈值 "
               f"{t['without_list']['threshold']:.3f}）：自动派单 {pct(t['without_list']['auto_share'])}，"
               f"其中派往单位正确 {pct(t['without_list']['auto_unit_accuracy'])}，需人工 "
