@@ -199,7 +199,8 @@ class LinearClassifier:
         parts = matters(text)
         vector = self.model.vector(parts[0])
         subs = self.model.subcategory.probabilities(vector)
-        duty_reasons, duty_capped = (), False
+        duty_reasons: tuple[str, ...] = ()
+        duty_capped = False
         if self.duties is not None:
             listed = self.duties.match(parts[0])
             subs = reweigh(subs, listed, self.duty_weight)
