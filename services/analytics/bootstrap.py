@@ -65,7 +65,8 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     facts = IdempotentConsumer(name=consumer.CONSUMER, settings=settings, pool=infra.pool,
                                topics=[settings.lifecycle_topic],
                                handlers=consumer.handlers(settings.schema),
-                               producer=infra.producer, notify_channel=channel)
+                               producer=infra.producer, notify_channel=channel,
+                               gather=consumer.gather(settings.facts_gather_ms))
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(settings.lifecycle_topic))
     http = create_app(settings=settings, title="Minsheng analytics",

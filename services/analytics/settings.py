@@ -13,6 +13,9 @@ class AnalyticsSettings(ServiceSettings):
     publish_after_hours: float = 24.0  # ...plus this grace for late facts
     publish_check_s: float = 2.0
     fact_grace_s: float = 10.0  # see adapters/fact_store.FactTail
+    # The facts' consumer asks the broker for a fetch of 64 KB or this many ms while events
+    # flow (0: answer at the first event): the live KPIs are looked at, not waited on
+    facts_gather_ms: int = 200
     registry_dir: str = ""  # unit registry + taxonomy (names); default: dispatch's data files
     audit_url: str = "http://127.0.0.1:8106"  # the ledger, for `rebuild`
     audit_token: str = ""  # an auditor token for the ledger; minted locally when empty

@@ -85,7 +85,8 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
         topics=[settings.lifecycle_topic],
         handlers=ledger_consumer.EveryEventType(ledger_consumer.ledger_handler(settings.schema)),
         producer=infra.producer, decode=ledger_consumer.decode_for_ledger,
-        notify_channel=ledger_channel(settings.schema))
+        notify_channel=ledger_channel(settings.schema),
+        gather=ledger_consumer.gather(settings.ledger_gather_ms))
     ownership = PartitionOwnership.of(consumer, settings.lifecycle_topic)
     # the checkpoint loop wakes when entries are appended (by any replica), not every second
     news = CommitNews(settings, channel=ledger_channel(settings.schema))

@@ -37,6 +37,7 @@ from services.feedback.entrypoints import (
     timers,
 )
 from services.feedback.entrypoints.hall_consumer import HallProjector
+from services.feedback.entrypoints.hall_consumer import gather as hall_gather
 from services.feedback.settings import FeedbackSettings, rating_link_issuer
 
 
@@ -74,6 +75,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], producer=infra.producer,
+        gather=hall_gather(settings.hall_gather_ms),
         handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
                                registry=registry).handlers())
     state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",

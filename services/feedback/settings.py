@@ -29,6 +29,10 @@ class FeedbackSettings(ServiceSettings):
     rating_link_requests_per_minute: float = 20
     # How often the timer loop looks for replies whose rating window has passed.
     unrated_check_interval_s: float = 5.0
+    # The hall's consumer (public hall, never the decisions') asks the broker for a fetch of
+    # 64 KB or this many ms while events flow (0: answer at the first event): the hall's page
+    # polls every 5 s, and a batch then holds many events instead of one or two
+    hall_gather_ms: int = 200
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"
