@@ -5,9 +5,13 @@ row's new state, published by `publish_outbox`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
@@ -48,13 +52,58 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
             " published boolean NOT NULL DEFAULT false)").format(s))
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """An attempt's outcome: the row's new state and its outcome event (for the outbox)."""
+
+    notice_id: str
+    decision: Decision
+    reason: str
+    gateway_ref: str
+    event_id: str
+    ticket_id: str
+    envelope: bytes
+
+
 class Store:
     def __init__(self, pool: ConnectionPool, schema: str):
         self.pool = pool
         self.s = Identifier(schema)
+        # composed once: taking a batch of notices, and a delivery round's settlements
+        self._take_sql = SQL(
+            "INSERT INTO {}.deliveries (" + ", ".join(COLUMNS) + ", state, next_at)"
+            " VALUES (" + ", ".join(["%s"] * (len(COLUMNS) + 2)) + ")"
+            " ON CONFLICT (notice_id) DO NOTHING").format(self.s)
+        self._offsets_sql = SQL(
+            "INSERT INTO {}.offsets SELECT %s::text, * FROM unnest(%s::int[], %s::bigint[])"
+            " ON CONFLICT (topic, partition) DO UPDATE SET next_offset ="
+            " GREATEST({}.offsets.next_offset, EXCLUDED.next_offset)").format(self.s, self.s)
+        self._settle_sql = SQL(
+            "UPDATE {}.deliveries d SET state = v.state, next_at = COALESCE(v.next_at,"
+            " d.next_at), last_error = v.reason, gateway_ref = v.ref,"
+            " updated_at = clock_timestamp() FROM unnest(%s::text[], %s::text[],"
+            " %s::timestamptz[], %s::text[], %s::text[]) AS v(notice_id, state, next_at,"
+            " reason, ref) WHERE d.notice_id = v.notice_id").format(self.s)
+        self._outbox_sql = SQL(
+            "INSERT INTO {}.outbox (event_id, ticket_id, envelope) SELECT * FROM"
+            " unnest(%s::text[], %s::text[], %s::bytea[])"
+            " ON CONFLICT (event_id) DO NOTHING").format(self.s)
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit for a lone statement (a read, or one write that
+        is atomic alone): one round trip, no BEGIN and COMMIT around it (the pool's other
+        users get it back as they expect it)."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
 
     def offsets(self, topic: str) -> dict[int, int]:
-        with self.pool.connection() as conn:
+        with self._autocommit() as conn:
             rows = conn.execute(SQL("SELECT partition, next_offset FROM {}.offsets"
                                     " WHERE topic = %s").format(self.s), (topic,)).fetchall()
         return {p: o for p, o in rows}
@@ -63,26 +112,19 @@ class Store:
                      now: datetime, event_time: bool = False) -> None:
         """New notices and the offsets after them, in one transaction. A notice is due now,
         or under an event clock at its own business time (`composed_at`)."""
-        with self.pool.connection() as conn, conn.transaction():
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             if rows:
-                conn.cursor().executemany(SQL(
-                    "INSERT INTO {}.deliveries (" + ", ".join(COLUMNS) + ", state, next_at)"
-                    " VALUES (" + ", ".join(["%s"] * (len(COLUMNS) + 2)) + ")"
-                    " ON CONFLICT (notice_id) DO NOTHING").format(self.s),
-                    [[r[c] for c in COLUMNS] + [State.PENDING.value, due_at(r, now, event_time)]
-                     for r in rows])
-            for partition, offset in offsets.items():
-                conn.execute(SQL(
-                    "INSERT INTO {}.offsets VALUES (%s, %s, %s) ON CONFLICT (topic, partition)"
-                    " DO UPDATE SET next_offset = GREATEST({}.offsets.next_offset,"
-                    " EXCLUDED.next_offset)").format(self.s, self.s),
-                    (topic, partition, offset))
+                cur.executemany(self._take_sql, [
+                    [r[c] for c in COLUMNS] + [State.PENDING.value, due_at(r, now, event_time)]
+                    for r in rows])
+            if offsets:  # one statement for every partition of the batch
+                cur.execute(self._offsets_sql, (topic, list(offsets), list(offsets.values())))
 
     def claim_due(self, now: datetime, stale_before: datetime, limit: int
                   ) -> list[dict[str, Any]]:
-        """Due notices (and ones whose attempt's process died), marked sending, attempts+1."""
-        with self.pool.connection() as conn, conn.transaction(), \
-                conn.cursor(row_factory=dict_row) as cur:
+        """Due notices (and ones whose attempt's process died), marked sending, attempts+1
+        (one statement: atomic alone, so no BEGIN and COMMIT around it)."""
+        with self._autocommit() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(SQL(
                 "UPDATE {}.deliveries d SET state = 'sending', attempts = attempts + 1,"
                 " updated_at = %s WHERE notice_id IN (SELECT notice_id FROM {}.deliveries"
@@ -95,7 +137,7 @@ class Store:
     def next_due(self, stale_after: Any) -> datetime | None:
         """When the earliest notice becomes claimable (a pending one's `next_at`, or a sending
         one's attempt going stale); None when nothing waits."""
-        with self.pool.connection() as conn:
+        with self._autocommit() as conn:
             row = conn.execute(SQL(
                 "SELECT LEAST((SELECT min(next_at) FROM {}.deliveries WHERE state = 'pending'),"
                 " (SELECT min(updated_at) + %s FROM {}.deliveries WHERE state = 'sending'))")
@@ -115,14 +157,28 @@ class Store:
                              " VALUES (%s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
                          .format(self.s), (event_id, ticket_id, envelope))
 
+    def settle_all(self, settlements: list[Settlement]) -> None:
+        """A delivery round's outcomes and their events, in one transaction: one UPDATE and
+        one INSERT for the round, however many attempts it made."""
+        if not settlements:
+            return
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(self._settle_sql, (
+                [x.notice_id for x in settlements], [x.decision.state.value for x in settlements],
+                [x.decision.next_at for x in settlements], [x.reason for x in settlements],
+                [x.gateway_ref for x in settlements]))
+            cur.execute(self._outbox_sql, (
+                [x.event_id for x in settlements], [x.ticket_id for x in settlements],
+                [x.envelope for x in settlements]))
+
     def unpublished(self, limit: int) -> list[tuple[int, str, bytes]]:
-        with self.pool.connection() as conn:
+        with self._autocommit() as conn:
             return conn.execute(SQL("SELECT seq, ticket_id, envelope FROM {}.outbox"
                                     " WHERE NOT published ORDER BY seq LIMIT %s")
                                 .format(self.s), (limit,)).fetchall()
 
     def mark_published(self, seqs: list[int]) -> None:
-        with self.pool.connection() as conn:
+        with self._autocommit() as conn:  # one statement: atomic without BEGIN and COMMIT
             conn.execute(SQL("UPDATE {}.outbox SET published = true WHERE seq = ANY(%s)")
                          .format(self.s), (seqs,))
 

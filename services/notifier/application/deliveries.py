@@ -1,8 +1,11 @@
 """One attempt at one notice: find the way to the citizen, send, decide, record the outcome
-as an event (NoticeDelivered / NoticeDeliveryFailed) in the same transaction as the state."""
+as an event (NoticeDelivered / NoticeDeliveryFailed) in the same transaction as the state.
+A delivery round attempts its notices concurrently and records all their outcomes in one
+transaction (`attempt_all`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any, Protocol
@@ -11,7 +14,7 @@ from minsheng.v1 import common_pb2, notifier_events_pb2
 
 from backbone import events
 from services.notifier.adapters.gateways import SmsGateway, WeChatGateway
-from services.notifier.adapters.store import Store
+from services.notifier.adapters.store import Settlement, Store
 from services.notifier.domain.delivery import Decision, Outcome, RetryPolicy, decide
 
 log = logging.getLogger(__name__)
@@ -69,13 +72,33 @@ class Deliverer:
         return await self.sms.send(phone=phone, text=sms_text(row), client_ref=row["notice_id"])
 
     async def attempt(self, row: dict[str, Any], now: datetime) -> Decision:
-        outcome = await self.send(row)
-        decision = decide(self.policy, outcome, row["attempts"], now)
-        env = outcome_envelope(row, decision, outcome, now)
-        self.store.settle(row["notice_id"], decision, reason=outcome.reason,
-                          gateway_ref=outcome.gateway_ref, event_id=env.event_id,
-                          ticket_id=row["ticket_id"], envelope=env.SerializeToString())
-        log.info("notice %s of %s by %s, attempt %d: %s%s", row["notice_id"],
-                 row["ticket_code"], row["route"], row["attempts"], decision.state.value,
-                 f" ({outcome.reason})" if outcome.reason else "")
-        return decision
+        return (await self.attempt_all([row], [now]))[0]
+
+    async def attempt_all(self, rows: list[dict[str, Any]], times: list[datetime]
+                          ) -> list[Decision]:
+        """Send each row (at its time in `times`) concurrently, then record every outcome and
+        its event in ONE transaction, in a worker thread (was one transaction per notice, on
+        the event loop). A send that raises is a failed, retryable attempt; a crash before
+        the record leaves the round's rows `sending`, attempted again once stale (the
+        gateways dedupe on the notice id, the events' ids come from notice and attempt)."""
+        outcomes = await asyncio.gather(*(self.send(r) for r in rows), return_exceptions=True)
+        decisions, settlements = [], []
+        for row, now, outcome in zip(rows, times, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                log.warning("notice %s: the attempt raised %s", row["notice_id"],
+                            type(outcome).__name__)
+                outcome = Outcome(False, reason=f"attempt failed: {type(outcome).__name__}")
+            decision = decide(self.policy, outcome, row["attempts"], now)
+            env = outcome_envelope(row, decision, outcome, now)
+            decisions.append(decision)
+            settlements.append(Settlement(
+                notice_id=row["notice_id"], decision=decision, reason=outcome.reason,
+                gateway_ref=outcome.gateway_ref, event_id=env.event_id,
+                ticket_id=row["ticket_id"], envelope=env.SerializeToString()))
+            log.info("notice %s of %s by %s, attempt %d: %s%s", row["notice_id"],
+                     row["ticket_code"], row["route"], row["attempts"], decision.state.value,
+                     f" ({outcome.reason})" if outcome.reason else "")
+        await asyncio.to_thread(self.store.settle_all, settlements)
+        return decisions

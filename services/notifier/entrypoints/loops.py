@@ -70,14 +70,36 @@ def notice_row(raw: bytes) -> dict[str, Any] | None:
                             if notice.HasField("composed_at") else None)}
 
 
+def _pace(consumer: AIOKafkaConsumer, gather: tuple[int, int] | None, flowing: bool,
+          gathering: bool, idle_wait_ms: int) -> bool:
+    """While notices flow, the broker answers a fetch once it holds `gather` (bytes, ms), so
+    a batch (one fetch, one transaction, one delivery round) holds many notices, not one;
+    once a poll found nothing, back to answering at the first byte with the idle long poll.
+    As `backbone.consumer.IdempotentConsumer._pace` (aiokafka 0.14, pinned: the fetcher
+    builds each request from these two fields). Returns whether it gathers now."""
+    if gather is None or flowing == gathering:
+        return gathering
+    fetcher: Any = getattr(consumer, "_fetcher", None)
+    if fetcher is None:
+        return gathering
+    if flowing:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = gather
+    else:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, idle_wait_ms
+    return flowing
+
+
 def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | None = None
                  ) -> Callable[[asyncio.Event], Awaitable[None]]:
     """Read notices; each batch's rows and the offsets after it commit together in PG, and the
     consumer starts where PG says: a notice is taken exactly once whatever crashes."""
     topic = settings.topic("citizen.notices")
     event_time = settings.clock == "event"
+    ms = getattr(settings, "notifier_gather_ms", 0)
+    gather = (64 * 1024, ms) if ms > 0 else None
 
     async def run(stop: asyncio.Event) -> None:
+        gathering = False  # a new consumer starts quiet
         consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.group(
             "notifier"), enable_auto_commit=False, auto_offset_reset="earliest",
             **quiet_options(settings))  # idle: one long poll per 5 s, not 2 a second
@@ -92,6 +114,8 @@ def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | 
                 consumer.seek(tp, stored.get(tp.partition, 0))
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=2000, max_records=500)
+                gathering = _pace(consumer, gather, bool(batch), gathering,
+                                  settings.consumer_fetch_max_wait_ms)
                 if not batch:
                     continue
                 rows, offsets = [], {}
@@ -125,11 +149,12 @@ def deliver_due(store: Store, deliverer: Deliverer, policy: RetryPolicy, fallbac
             try:
                 rows = await asyncio.to_thread(store.claim_due, t, t - policy.stale_after,
                                                concurrency)
-                await asyncio.gather(*(deliverer.attempt(r, attempt_time(r, event_time))
-                                     for r in rows))
                 if rows:
+                    await deliverer.attempt_all(rows, [attempt_time(r, event_time)
+                                                       for r in rows])
                     wakeups.outbox.set()
-                    continue
+                    if len(rows) == concurrency:  # maybe more due now; else next_due says
+                        continue
                 due = await asyncio.to_thread(store.next_due, policy.stale_after)
             except Exception:
                 log.exception("delivery round failed; will retry")
@@ -159,7 +184,8 @@ def publish_outbox(settings: Any, store: Store, producer: Any, fallback_s: float
                             headers=events.kafka_headers(env)))
                     await asyncio.gather(*futures)
                     await asyncio.to_thread(store.mark_published, [r[0] for r in rows])
-                    continue
+                    if len(rows) == 500:  # maybe more; else a settle since woke the nudge
+                        continue
                 except Exception:
                     log.exception("publishing outcome events failed; will retry")
                     await pause(stop, min(fallback_s, 1.0))
