@@ -36,4 +36,4 @@ class AnalyticsSettings(ServiceSettings):
     surges_datadir: str = ".data/faust"
     # a fetch of the surge worker waits for this much, or this long (adapters/surge_transport.py)
     surges_fetch_min_bytes: int = 64 * 1024
-    surges_fetch_wait_ms: int = 200
+    surges_fetch_wait_ms: int = 1500  # faust's own wait: an idle worker fetches no more often

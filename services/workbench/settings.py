@@ -25,6 +25,7 @@ class WorkbenchSettings(ServiceSettings):
     seed_knowledge: bool = True
     # The list's consumer asks the broker for a fetch of 64 KB or this many ms, whichever comes
     # first: people read the list, 200 ms late is nothing, and a batch then holds many events
+    # (while events flow: an idle consumer long-polls as every other, backbone.consumer._pace)
     list_gather_ms: int = 200
 
     @property

@@ -5,7 +5,8 @@ faust's aiokafka driver leaves `fetch_min_bytes` at 1: the broker answers a fetc
 one message is there, so at the platform's pace every lifecycle event cost the worker a fetch
 round trip of its own (aiokafka's fetcher was the largest part of its CPU, py-spy via
 `bench.consumer_cost --service analytics-surges --profile`). A surge is counted in windows of
-minutes: a fetch that waits up to `wait_ms` for `min_bytes` costs no alert anything.
+minutes: a fetch that waits up to `wait_ms` (1.5 s, faust's own idle wait) for `min_bytes`
+costs no alert anything.
 
 faust's worker, at a log level of WARNING or above, sets the root logger to DEBUG to spin a
 terminal spinner on every record (faust/worker.py `_setup_spinner_handler`): every debug line
