@@ -72,6 +72,7 @@ DEAD_LETTERED = Counter("minsheng_consumer_dead_lettered_total", "Messages sent 
 DUPLICATES = Counter("minsheng_consumer_duplicates_total", "Copies dropped", ["consumer"])
 
 IDLE_POLL_S = 30.0  # an idle consumer's poll, cut short by a message or by `stop`
+SKIPPED_WRITE_S = 5.0  # positions of skipped messages wait at most this for a commit
 
 
 class ConcurrentUpdateError(Exception):
@@ -337,6 +338,9 @@ class IdempotentConsumer:
             batches = await self._poll(stop, idle)
             n = sum(len(rs) for rs in batches.values())
             idle = n == 0
+            if n and self._skip_unread([r for rs in batches.values() for r in rs]):
+                self._pace(flowing=True)
+                continue  # nothing wanted: no linger, no thread hop, no transaction
             if 0 < n < max_records and linger_ms > 0:
                 # a bounded wait for more: under load the batch grows, idle costs a few ms
                 more = await self.consumer.getmany(timeout_ms=linger_ms,
@@ -353,6 +357,28 @@ class IdempotentConsumer:
             await self._apply_with_retry(records)
             self._applied()
             await self._mirror_offsets({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+
+    def _skip_unread(self, records: list[ConsumerRecord]) -> bool:
+        """True when the headers alone show the batch holds nothing this consumer handles
+        (most batches of a consumer that wants a few types): its positions are noted here, on
+        the event loop, to ride on the next commit as `_apply` would note them. False when the
+        batch needs the apply thread: a wanted or unnamed type, positions not known, or
+        skipped positions due to be written."""
+        stored = self._stored
+        if stored is None or (self._skipped_since and
+                              time.monotonic() - self._skipped_since > SKIPPED_WRITE_S):
+            return False
+        catalogue = events.catalogue()
+        for r in records:
+            event_type = header_event_type(r)
+            if event_type not in catalogue or self.handlers.wants(event_type):
+                return False
+        for r in records:
+            if r.offset >= stored.get((r.topic, r.partition), -1):
+                self._skipped.advance(r.topic, r.partition, r.offset, None)
+                if not self._skipped_since:
+                    self._skipped_since = time.monotonic()
+        return True
 
     def _applied(self) -> None:
         for callback in self.after_apply:
@@ -502,7 +528,8 @@ class IdempotentConsumer:
         if not wanted:
             # nothing to apply: the positions wait for the next commit, bounded in time
             if self._skipped.offsets and (not records or
-                                          time.monotonic() - self._skipped_since > 5.0):
+                                          time.monotonic() - self._skipped_since >
+                                          SKIPPED_WRITE_S):
                 self._commit(progress, [], with_skipped=True)
             return
         with self._read_conn() as conn:

@@ -118,13 +118,16 @@ def record_progress(cur: psycopg.Cursor[Any], schema: str, progress: Progress) -
     consumer then re-reads its position and skips what is already applied.
     """
     s = Identifier(schema)
-    if progress.offsets:
-        cur.executemany(
+    if progress.offsets:  # one statement, binary arrays (executemany: a pipeline per batch)
+        keys = list(progress.offsets)
+        cur.execute(
             SQL("INSERT INTO {}.consumer_positions (consumer, topic, partition, next_offset)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+                " SELECT %b, * FROM unnest(%b::text[], %b::int4[], %b::int8[])"
+                " ON CONFLICT (consumer, topic, partition) DO UPDATE"
                 " SET next_offset = EXCLUDED.next_offset, updated_at = now()"
                 " WHERE consumer_positions.next_offset < EXCLUDED.next_offset").format(s),
-            [(progress.consumer, t, p, o + 1) for (t, p), o in progress.offsets.items()],
+            (progress.consumer, [t for t, _ in keys], [p for _, p in keys],
+             [progress.offsets[k] + 1 for k in keys]),
         )
     if progress.event_ids:  # one statement for the batch (executemany is a round per row)
         cur.execute(

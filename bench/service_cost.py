@@ -10,7 +10,8 @@ counts its CPU (user + system, every thread) from the first publication until th
 stored positions reach the last message. `--profile`: py-spy on this process meanwhile.
 
 Services (SERVICES): workbench (its ticket list), intake-lifecycle (intake's read side of
-other services' facts), intake-projector (intake's own log: read model and 并单; fed by
+other services' facts), dispatch, sla, feedback-decisions (aggregate mode, their own
+application on the throw-away schema), intake-projector (intake's own log: read model and 并单; fed by
 saving real submissions' Ticket aggregates instead of Kafka), analytics-surges (the faust
 worker, run as its own process: its CPU from /proc).
 """
@@ -120,9 +121,120 @@ def _intake_lifecycle(settings: ServiceSettings, pool: ConnectionPool
         pool, settings.schema)), (64 * 1024, wait) if wait else None
 
 
-# each: (consumer name, handlers, gather) as the service's bootstrap makes them
-CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[str, Any, Any]]] = {
-    "workbench": _workbench, "intake-lifecycle": _intake_lifecycle}
+def _dispatch(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
+    from datetime import timedelta
+
+    from backbone.clock import Clock
+    from backbone.store import application_env
+    from services.dispatch.application.app import DispatchApplication
+    from services.dispatch.application.routing import Router
+    from services.dispatch.application.units import UnitBook
+    from services.dispatch.application.upstream import UpstreamFacts
+    from services.dispatch.bootstrap import RECORDER
+    from services.dispatch.domain.lifecycle import DispatchPolicy
+    from services.dispatch.entrypoints import consumer
+
+    app = DispatchApplication(env={**application_env(settings),
+                                   "APPLICATION_RECORDER_TOPIC": RECORDER})
+    units = UnitBook(app)
+    units.load()
+    router = Router.build(units=units, routing_version=2, taught=[])
+    facts = UpstreamFacts(router=router, clock=Clock("wall"), policy=DispatchPolicy(
+        sign_for_within=timedelta(hours=2), bounce_back_within=timedelta(hours=24)),
+        reopen_to_same_unit=True)
+    return "dispatch-lifecycle", consumer.handlers(facts), None, {"app": app}
+
+
+def _sla(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
+    import threading
+
+    from services.sla.application.handlers import handlers
+    from services.sla.application.upstream import Upstream
+    from services.sla.bootstrap import build_application
+    from services.sla.domain.calendar import WorkingCalendar
+    from services.sla.entrypoints.lifecycle import CONSUMER_NAME, SlaConsumer
+    from services.sla.settings import SlaSettings
+
+    sla = SlaSettings(**{**settings.model_dump(), "service": "sla"})
+    app = build_application(sla, WorkingCalendar())
+    upstream = Upstream(rules=app.rules, pool=pool, schema=settings.schema,
+                        extension_auto_approve_days=sla.extension_auto_approve_days)
+    return CONSUMER_NAME, handlers(upstream), None, {
+        "app": app, "cls": lambda **kw: SlaConsumer(lock=threading.Lock(), **kw)}
+
+
+def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
+                        ) -> tuple[str, Any, Any, Any]:
+    from backbone.store import application_env
+    from services.feedback.adapters import read_models
+    from services.feedback.application import handlers as handler_tables
+    from services.feedback.application.app import FeedbackApplication
+    from services.feedback.application.upstream import Upstream
+    from services.feedback.domain.policy import load_feedback_policy
+
+    app = FeedbackApplication(env=application_env(settings))
+    read_models.create_tables(pool, settings.schema)
+    return "feedback-decisions", handler_tables.decisions(Upstream(load_feedback_policy())), \
+        None, {"app": app}
+
+
+# each: (consumer name, handlers, gather[, {"app": aggregate mode's application, "cls": the
+# consumer's class}]) as the service's bootstrap makes them
+CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[Any, ...]]] = {
+    "workbench": _workbench, "intake-lifecycle": _intake_lifecycle, "dispatch": _dispatch,
+    "sla": _sla, "feedback-decisions": _feedback_decisions}
+
+
+# -- the consumers nobody waits on (they gather their fetches) ---------------------------------
+def _gather(settings: Any, field: str) -> Any:
+    """The service's gather as its bootstrap makes it (None: a tree from before it, or 0)."""
+    ms = getattr(settings, field, 0)
+    return (64 * 1024, ms) if ms else None
+
+
+def _audit(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
+    from services.audit.adapters.ledger_tables import create_tables
+    from services.audit.entrypoints import ledger_consumer
+    from services.audit.settings import AuditSettings
+
+    create_tables(settings.pg_conninfo(), settings.schema, "")
+    return ledger_consumer.CONSUMER, ledger_consumer.EveryEventType(
+        ledger_consumer.ledger_handler(settings.schema)), _gather(AuditSettings(
+            environment="development"), "ledger_gather_ms"), {
+        "decode": ledger_consumer.decode_for_ledger,
+        "notify_channel": f"minsheng_ledger_{settings.schema}"[:63]}
+
+
+def _analytics(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
+    from services.analytics.adapters import fact_store, surge_store
+    from services.analytics.entrypoints import consumer
+    from services.analytics.settings import AnalyticsSettings
+
+    fact_store.create_tables(pool, settings.schema)
+    surge_store.create_table(pool, settings.schema)
+    return consumer.CONSUMER, consumer.handlers(settings.schema), _gather(AnalyticsSettings(
+        environment="development"), "facts_gather_ms"), {
+        "notify_channel": fact_store.facts_channel(settings.schema)}
+
+
+def _feedback_hall(settings: ServiceSettings, pool: ConnectionPool
+                   ) -> tuple[str, Any, Any, Any]:
+    from backbone.clock import Clock
+    from services.feedback.adapters import read_models
+    from services.feedback.adapters.registry import load_registry
+    from services.feedback.domain.hall import load_hall_rules
+    from services.feedback.entrypoints.hall_consumer import HallProjector
+    from services.feedback.settings import FeedbackSettings
+
+    feedback = FeedbackSettings(environment="development")
+    read_models.create_tables(pool, settings.schema)
+    return "feedback-hall", HallProjector(
+        schema=settings.schema, clock=Clock(feedback.clock), rules=load_hall_rules(),
+        registry=load_registry(feedback.unit_registry_path, feedback.taxonomy_path)
+    ).handlers(), _gather(feedback, "hall_gather_ms"), {}
+
+
+CONSUMERS.update({"audit": _audit, "analytics": _analytics, "feedback-hall": _feedback_hall})
 
 
 class _Spy:
@@ -158,12 +270,14 @@ async def _consumer_cost(service: str, settings: ServiceSettings, messages: list
 
     await ensure_topics(settings, {settings.lifecycle_topic: 12, settings.dead_letter_topic: 1})
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
-    name, handlers, gather = CONSUMERS[service](settings, pool)
+    name, handlers, gather, *more = CONSUMERS[service](settings, pool)
+    extra = dict(more[0]) if more else {}
+    make = extra.pop("cls", IdempotentConsumer)
     producer = make_producer(settings)
     await producer.start()
-    consumer = IdempotentConsumer(name=name, settings=settings, pool=pool,
-                                  topics=[settings.lifecycle_topic], handlers=handlers,
-                                  producer=producer, **({"gather": gather} if gather else {}))
+    consumer = make(name=name, settings=settings, pool=pool,
+                    topics=[settings.lifecycle_topic], handlers=handlers,
+                    producer=producer, **({"gather": gather} if gather else {}), **extra)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     while not (consumer.ready and consumer.consumer and consumer.consumer.assignment()):
@@ -340,7 +454,7 @@ async def _produce_now(settings: ServiceSettings, messages: list) -> None:
         await producer.stop()
 
 
-SERVICES = (*CONSUMERS, "intake-projector", "analytics-surges")
+SERVICES = (*CONSUMERS, "intake-projector", "analytics-surges", "notifier")
 
 
 def run(service: str, *, tickets: int, rate: float, profile: bool = False,
@@ -358,6 +472,10 @@ def run(service: str, *, tickets: int, rate: float, profile: bool = False,
         messages, n = copies(raw, tickets)
         if service == "analytics-surges":
             return asyncio.run(_surges_cost(settings, messages, n, rate, profile))
+        if service == "notifier":  # bench/notifier_cost.py: its notices, not the lifecycle
+            from bench import notifier_cost
+
+            return asyncio.run(notifier_cost.cost(settings, messages, n, rate, profile))
         return asyncio.run(_consumer_cost(service, settings, messages, n, rate, profile))
     finally:
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:

@@ -10,6 +10,7 @@ they are never behind or ahead of the event store. They serve two purposes:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
@@ -102,6 +103,13 @@ def tables(schema: str) -> list[Composed]:
     ]
 
 
+@functools.cache
+def _upsert_for(schema: str, table: str, row_type: type, key: str) -> SQL:
+    """The upsert of a row type, composed once per schema into plain SQL (composing it
+    cost as much as sending it)."""
+    return SQL(_upsert(schema, table, _columns(row_type), key).as_string(None))
+
+
 def _upsert(schema: str, table: str, columns: list[str], key: str) -> Composed:
     keep_code = SQL("ticket_code = COALESCE(NULLIF(EXCLUDED.ticket_code, ''), {}.ticket_code)"
                     ).format(Identifier(table))
@@ -117,12 +125,13 @@ def _upsert(schema: str, table: str, columns: list[str], key: str) -> Composed:
 def write_rows(cur: psycopg.Cursor[Any], schema: str, clocks: Sequence[ClockRow],
                orders: Sequence[OrderRow]) -> None:
     """Upsert the rows with the cursor of the transaction that stores the events."""
-    if clocks:
-        cur.executemany(_upsert(schema, "sla_clocks", _columns(ClockRow), "clock_id"),
-                        [astuple(r) for r in clocks])
-    if orders:
-        cur.executemany(_upsert(schema, "sla_orders", _columns(OrderRow), "order_id"),
-                        [astuple(r) for r in orders])
+    for rows, table, row_type, key in ((clocks, "sla_clocks", ClockRow, "clock_id"),
+                                       (orders, "sla_orders", OrderRow, "order_id")):
+        if len(rows) == 1:  # the usual case: one statement, no pipeline to enter and leave
+            cur.execute(_upsert_for(schema, table, row_type, key), astuple(rows[0]))
+        elif rows:
+            cur.executemany(_upsert_for(schema, table, row_type, key),
+                            [astuple(r) for r in rows])
 
 
 # -- queries -------------------------------------------------------------------------------
