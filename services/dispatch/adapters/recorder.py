@@ -11,7 +11,9 @@ because those carry only the public payloads, not everything the console shows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -80,43 +82,72 @@ def _value(v: Any) -> Any:
     return Jsonb(v) if isinstance(v, dict) else v
 
 
-def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange]) -> None:
+@dataclass(frozen=True)
+class _Statements:
+    """The read model's statements for one schema, composed once into plain SQL (composing
+    them on every save cost about as much as sending them)."""
+
+    ticket: SQL
+    release_open: SQL
+    unit_status: SQL
+    unit_row: SQL
+    label: SQL
+    routing_label: SQL
+
+
+@functools.cache
+def _statements(schema: str) -> _Statements:
     s = Identifier(schema)
+
+    def plain(composed: Composed) -> SQL:
+        return SQL(composed.as_string(None))
+
+    return _Statements(
+        ticket=plain(SQL(_upsert("dispatch_tickets", TICKET_COLUMNS, ["dispatch_id"]))
+                     .format(s)),
+        release_open=plain(SQL("UPDATE {}.dispatch_assignments SET status = %s,"
+                               " updated_at = %s WHERE dispatch_id = %s AND status = ANY(%s)")
+                           .format(s)),
+        unit_status=plain(SQL("UPDATE {}.dispatch_assignments SET status = %s, updated_at = %s"
+                              " WHERE dispatch_id = %s AND unit = %s").format(s)),
+        unit_row=plain(SQL(_upsert("dispatch_assignments", UNIT_COLUMNS,
+                                   ["dispatch_id", "unit"])).format(s)),
+        label=plain(SQL("INSERT INTO {}.classification_labels (dispatch_id, text_masked,"
+                        " address_masked, category, subcategory, request_type, urgency,"
+                        " labelled_by, labelled_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)")
+                    .format(s)),
+        routing_label=plain(SQL("INSERT INTO {}.routing_labels (dispatch_id, text_masked,"
+                                " address_masked, unit, suggested, labelled_by, labelled_at)"
+                                " VALUES (%s,%s,%s,%s,%s,%s,%s)").format(s)))
+
+
+def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange]) -> None:
+    sql = _statements(schema)
     for change in changes:
-        cur.execute(SQL(_upsert("dispatch_tickets", TICKET_COLUMNS, ["dispatch_id"])).format(s),
-                    [_value(change.ticket[c]) for c in TICKET_COLUMNS])
+        cur.execute(sql.ticket, [_value(change.ticket[c]) for c in TICKET_COLUMNS])
         if change.release_open_as:
-            cur.execute(
-                SQL("UPDATE {}.dispatch_assignments SET status = %s, updated_at = %s"
-                    " WHERE dispatch_id = %s AND status = ANY(%s)").format(s),
-                (change.release_open_as, change.ticket["updated_at"],
-                 change.ticket["dispatch_id"], list(OPEN_STATUSES)))
+            cur.execute(sql.release_open,
+                        (change.release_open_as, change.ticket["updated_at"],
+                         change.ticket["dispatch_id"], list(OPEN_STATUSES)))
         for status_only in change.unit_statuses:
-            cur.execute(
-                SQL("UPDATE {}.dispatch_assignments SET status = %s, updated_at = %s"
-                    " WHERE dispatch_id = %s AND unit = %s").format(s),
-                (status_only["status"], change.ticket["updated_at"],
-                 change.ticket["dispatch_id"], status_only["unit"]))
-        if change.unit_rows:
-            cur.executemany(
-                SQL(_upsert("dispatch_assignments", UNIT_COLUMNS, ["dispatch_id", "unit"]))
-                .format(s),
-                [[row[c] for c in UNIT_COLUMNS] for row in change.unit_rows])
+            cur.execute(sql.unit_status,
+                        (status_only["status"], change.ticket["updated_at"],
+                         change.ticket["dispatch_id"], status_only["unit"]))
+        if len(change.unit_rows) == 1:  # the usual case: no executemany round of its own
+            cur.execute(sql.unit_row, [change.unit_rows[0][c] for c in UNIT_COLUMNS])
+        elif change.unit_rows:
+            cur.executemany(sql.unit_row,
+                            [[row[c] for c in UNIT_COLUMNS] for row in change.unit_rows])
         for label in change.labels:
-            cur.execute(
-                SQL("INSERT INTO {}.classification_labels (dispatch_id, text_masked,"
-                    " address_masked, category, subcategory, request_type, urgency, labelled_by,"
-                    " labelled_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)").format(s),
-                (change.ticket["dispatch_id"], label["text_masked"], label["address_masked"],
-                 label["category"], label["subcategory"], label["request_type"],
-                 label["urgency"], label["by"], label["at"]))
+            cur.execute(sql.label,
+                        (change.ticket["dispatch_id"], label["text_masked"],
+                         label["address_masked"], label["category"], label["subcategory"],
+                         label["request_type"], label["urgency"], label["by"], label["at"]))
         for routed in change.routing_labels:
-            cur.execute(
-                SQL("INSERT INTO {}.routing_labels (dispatch_id, text_masked, address_masked,"
-                    " unit, suggested, labelled_by, labelled_at)"
-                    " VALUES (%s,%s,%s,%s,%s,%s,%s)").format(s),
-                (change.ticket["dispatch_id"], routed["text_masked"], routed["address_masked"],
-                 routed["unit"], routed["suggested"], routed["by"], routed["at"]))
+            cur.execute(sql.routing_label,
+                        (change.ticket["dispatch_id"], routed["text_masked"],
+                         routed["address_masked"], routed["unit"], routed["suggested"],
+                         routed["by"], routed["at"]))
 
 
 class DispatchRecorder(TrackedRecorder):
