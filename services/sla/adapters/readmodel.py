@@ -166,6 +166,23 @@ def clock_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -> lis
     return [r[0] for r in rows]
 
 
+def ticket_state(conn: psycopg.Connection[Any], schema: str, ticket_id: str
+                 ) -> tuple[int, list[Any]]:
+    """In one round trip: how many clocks the ticket has, and its open orders' ids (as
+    `open_order_ids`)."""
+    row = conn.execute(_ticket_state(schema), {"t": ticket_id}).fetchone()
+    return (int(row[0] or 0), list(row[1] or [])) if row else (0, [])
+
+
+@functools.cache
+def _ticket_state(schema: str) -> SQL:
+    s = Identifier(schema)
+    return SQL(SQL(
+        "SELECT (SELECT max(clock_no) FROM {}.sla_clocks WHERE ticket_id = %(t)s),"
+        " ARRAY(SELECT order_id FROM {}.sla_orders WHERE ticket_id = %(t)s"
+        " AND status <> 'closed' ORDER BY issued_at, order_key)").format(s, s).as_string(None))
+
+
 def open_order_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -> list[Any]:
     rows = conn.execute(
         SQL("SELECT order_id FROM {}.sla_orders WHERE ticket_id = %s AND status <> 'closed'"

@@ -36,13 +36,27 @@ SYSTEM = "sla"
 class TicketBook:
     """A ticket's aggregates as one unit of work sees them (loaded once, absent remembered)."""
 
-    def __init__(self, uow: UnitOfWork, order_ids: list[Any]):
+    def __init__(self, uow: UnitOfWork, order_ids: list[Any], clock_count: int = 0):
+        """`clock_count`: how many clocks of the ticket are committed, as the read model
+        (written in the transaction of the clocks' events) says; then no load probes for a
+        clock that does not exist. 0: not known, probe."""
         self.uow = uow
         self.order_ids = order_ids
+        self.clock_count = clock_count
 
     def clocks(self, ticket_id: str) -> list[TicketClock]:
         found: list[TicketClock] = []
         number = 1
+        if self.clock_count:
+            while True:
+                clock_id = TicketClock.create_id(ticket_id, number)
+                # committed: loaded (or as this unit of work left it); later: new in it
+                clock = (self.uow.get(clock_id) if number <= self.clock_count
+                         else self.uow.aggregates.get(clock_id))
+                if clock is None:
+                    return found
+                found.append(clock)
+                number += 1
         absent: set[Any] = self.uow.__dict__.setdefault("sla_absent", set())
         while True:
             clock_id = TicketClock.create_id(ticket_id, number)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from psycopg_pool import ConnectionPool
 
@@ -59,9 +60,21 @@ class Upstream:
 
     # -- shared steps ------------------------------------------------------------------------
     def _book(self, uow: UnitOfWork, ticket_id: str) -> TicketBook:
-        with self.pool.connection() as conn:
-            order_ids = readmodel.open_order_ids(conn, self.schema, ticket_id)
-        return TicketBook(uow, order_ids)
+        """The ticket's committed clocks and open orders from the read model, once per batch
+        (nothing of the ticket commits while a batch is applied: the service lock), in one
+        autocommit round trip (was BEGIN, SELECT, COMMIT per fact, plus a load probing for
+        the clock after the last)."""
+        known: dict[str, tuple[int, list[Any]]] = uow.__dict__.setdefault("sla_tickets", {})
+        if ticket_id not in known:
+            with self.pool.connection() as conn:
+                conn.autocommit = True
+                try:
+                    known[ticket_id] = readmodel.ticket_state(conn, self.schema, ticket_id)
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False  # as the pool's other users expect it
+        clock_count, order_ids = known[ticket_id]
+        return TicketBook(uow, order_ids, clock_count)
 
     def _at(self, d: DecodedEvent, clock: TicketClock | None) -> dt.datetime:
         at = d.occurred_at
