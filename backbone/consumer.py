@@ -37,8 +37,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +59,7 @@ from backbone.store import (
     Progress,
     Statement,
     already_consumed,
+    autocommit,
     consumer_offsets,
     record_progress,
 )
@@ -470,21 +470,9 @@ class IdempotentConsumer:
         self._skipped = Progress(self.name)
         self._skipped_since = 0.0
 
-    @contextmanager
-    def _read_conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection in autocommit for the consumer's reads: one round trip each,
-        no BEGIN/COMMIT around a SELECT (and no connection of its own)."""
-        with self.pool.connection() as conn:
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False  # as the pool's other users expect it
-
     def _stored_positions(self) -> dict[tuple[str, int], int]:
         if self._stored is None:
-            with self._read_conn() as conn:
+            with autocommit(self.pool) as conn:
                 self._stored = consumer_offsets(conn, self.schema, self.name)
         return self._stored
 
@@ -532,7 +520,7 @@ class IdempotentConsumer:
                                           SKIPPED_WRITE_S):
                 self._commit(progress, [], with_skipped=True)
             return
-        with self._read_conn() as conn:
+        with autocommit(self.pool) as conn:
             seen = already_consumed(conn, self.schema, self.name,
                                     [d.event_id for _, d in wanted])
         todo = []

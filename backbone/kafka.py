@@ -125,6 +125,22 @@ async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> No
         await admin.close()
 
 
+async def drop_topics(settings: ServiceSettings) -> None:
+    """Delete every topic under the settings' topic prefix (and their dead-letter and
+    internal topics that carry it): for throw-away prefixes of benchmarks and tools."""
+    admin = AIOKafkaAdminClient(**client_options(settings),  # type: ignore[arg-type]
+                                client_id=f"minsheng-{settings.service}-admin")
+    await admin.start()
+    try:
+        prefix = settings.topic_prefix
+        mine = [t for t in await admin.list_topics()
+                if t.startswith(prefix) or prefix.rstrip(".") in t]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
 async def _await_leaders(admin: AIOKafkaAdminClient, topics: dict[str, int],
                          timeout_s: float = 30) -> None:
     """Wait until every new topic's partitions have a leader in the metadata. A consumer that

@@ -16,7 +16,8 @@ So "what a handler did" and "that it did it" commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier, Literal
-from psycopg_pool import PoolTimeout
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from backbone.settings import ServiceSettings
 
@@ -72,6 +73,20 @@ class Progress:
         self.offsets[key] = max(offset, self.offsets.get(key, -1))
         if event_id:
             self.event_ids.append(event_id)
+
+
+@contextmanager
+def autocommit(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection in autocommit, for a lone statement (a read, or one write atomic
+    alone): one round trip, no BEGIN and COMMIT around it. The pool's other users get it back
+    as they expect it (not autocommit)."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
 
 
 def plumbing_tables(schema: str) -> list[psycopg.sql.Composed]:

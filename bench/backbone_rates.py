@@ -29,7 +29,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone.group_commit import GroupCommitter
-from backbone.kafka import ensure_topics
+from backbone.kafka import drop_topics, ensure_topics
 from backbone.relay import OutboxRelay, Outgoing, Publication
 from backbone.settings import ServiceSettings
 from backbone.store import EventContext, application_env, ensure_database
@@ -112,7 +112,7 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
 
 def run(base: ServiceSettings, n: int) -> dict[str, Any]:
     """``measure`` in a throw-away schema of ``base``'s database and under its topic prefix
-    (bench.run passes the isolated platform's); drops the schema afterwards."""
+    (bench.run passes the isolated platform's); drops the schema and its topics afterwards."""
     unique = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={"service": "intake", "pg_schema": f"rates_{unique}",
                                        "topic_prefix": f"{base.topic_prefix}rates{unique}."})
@@ -122,6 +122,7 @@ def run(base: ServiceSettings, n: int) -> dict[str, Any]:
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE")
                          .format(Identifier(settings.schema)))
+        asyncio.run(drop_topics(settings))
 
 
 def main() -> None:

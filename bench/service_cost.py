@@ -35,7 +35,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
-from backbone.kafka import ensure_topics, make_producer
+from backbone.kafka import drop_topics, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
 from bench import profile
@@ -481,20 +481,4 @@ def run(service: str, *, tickets: int, rate: float, profile: bool = False,
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                 Identifier(settings.schema)))
-        asyncio.run(_drop_topics(settings))
-
-
-async def _drop_topics(settings: ServiceSettings) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from backbone.kafka import client_options
-
-    admin = AIOKafkaAdminClient(**client_options(settings))  # type: ignore[arg-type]
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)
-                or settings.topic_prefix.rstrip(".") in t]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+        asyncio.run(drop_topics(settings))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
+from backbone.store import autocommit
 from services.audit.domain.chain import ChainHead, LedgerEntry, link_entry
 from services.audit.domain.merkle import MerkleLedgerTree, NodeKey
 
@@ -254,16 +255,9 @@ class LedgerReader:
         self.pool, self.schema, self.s = pool, schema, Identifier(schema)
         self.upper_levels = SubtreeHashCache()
 
-    @contextmanager
-    def read_connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection in autocommit, handed back as the pool's other users expect it."""
-        with self.pool.connection() as conn:
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False
+    def read_connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit (backbone.store.autocommit)."""
+        return autocommit(self.pool)
 
     def _rows(self, query: SQL, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         # binary: the event bytes come as they are stored, not as hex text to decode

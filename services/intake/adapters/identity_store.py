@@ -28,7 +28,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from services.intake.adapters.reads import autocommit
+from backbone.store import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.domain.citizen import WrappedKey
 

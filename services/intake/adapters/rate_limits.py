@@ -32,7 +32,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from services.intake.adapters.reads import autocommit
+from backbone.store import autocommit
 from services.intake.domain.rate_limit import RateDecision, SubmissionThrottle
 
 _TABLE = """CREATE UNLOGGED TABLE IF NOT EXISTS {s}.rate_buckets (

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
-from services.intake.adapters.reads import autocommit
+from backbone.store import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.domain.duplicates import TicketSnapshot
 

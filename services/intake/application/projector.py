@@ -26,9 +26,8 @@ from prometheus_client import Counter
 
 from backbone import events
 from backbone.consumer import _project as project  # (eventsourcing's, minus a Protocol check)
-from backbone.store import EventContext, Progress, consumer_offsets
+from backbone.store import EventContext, Progress, autocommit, consumer_offsets
 from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
-from services.intake.adapters.reads import autocommit
 from services.intake.adapters.recorder import Statement
 from services.intake.adapters.ticket_index import (
     TicketIndex,

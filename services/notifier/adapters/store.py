@@ -5,17 +5,15 @@ row's new state, published by `publish_outbox`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from backbone.store import autocommit
 from services.notifier.domain.delivery import Decision, State
 
 COLUMNS = ("notice_id", "ticket_id", "ticket_code", "channel", "kind", "route", "citizen",
@@ -89,21 +87,8 @@ class Store:
             " unnest(%s::text[], %s::text[], %s::bytea[])"
             " ON CONFLICT (event_id) DO NOTHING").format(self.s)
 
-    @contextmanager
-    def _autocommit(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection in autocommit for a lone statement (a read, or one write that
-        is atomic alone): one round trip, no BEGIN and COMMIT around it (the pool's other
-        users get it back as they expect it)."""
-        with self.pool.connection() as conn:
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False
-
     def offsets(self, topic: str) -> dict[int, int]:
-        with self._autocommit() as conn:
+        with autocommit(self.pool) as conn:
             rows = conn.execute(SQL("SELECT partition, next_offset FROM {}.offsets"
                                     " WHERE topic = %s").format(self.s), (topic,)).fetchall()
         return {p: o for p, o in rows}
@@ -124,7 +109,7 @@ class Store:
                   ) -> list[dict[str, Any]]:
         """Due notices (and ones whose attempt's process died), marked sending, attempts+1
         (one statement: atomic alone, so no BEGIN and COMMIT around it)."""
-        with self._autocommit() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with autocommit(self.pool) as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(SQL(
                 "UPDATE {}.deliveries d SET state = 'sending', attempts = attempts + 1,"
                 " updated_at = %s WHERE notice_id IN (SELECT notice_id FROM {}.deliveries"
@@ -137,7 +122,7 @@ class Store:
     def next_due(self, stale_after: Any) -> datetime | None:
         """When the earliest notice becomes claimable (a pending one's `next_at`, or a sending
         one's attempt going stale); None when nothing waits."""
-        with self._autocommit() as conn:
+        with autocommit(self.pool) as conn:
             row = conn.execute(SQL(
                 "SELECT LEAST((SELECT min(next_at) FROM {}.deliveries WHERE state = 'pending'),"
                 " (SELECT min(updated_at) + %s FROM {}.deliveries WHERE state = 'sending'))")
@@ -172,13 +157,13 @@ class Store:
                 [x.envelope for x in settlements]))
 
     def unpublished(self, limit: int) -> list[tuple[int, str, bytes]]:
-        with self._autocommit() as conn:
+        with autocommit(self.pool) as conn:
             return conn.execute(SQL("SELECT seq, ticket_id, envelope FROM {}.outbox"
                                     " WHERE NOT published ORDER BY seq LIMIT %s")
                                 .format(self.s), (limit,)).fetchall()
 
     def mark_published(self, seqs: list[int]) -> None:
-        with self._autocommit() as conn:  # one statement: atomic without BEGIN and COMMIT
+        with autocommit(self.pool) as conn:  # one statement: atomic without BEGIN and COMMIT
             conn.execute(SQL("UPDATE {}.outbox SET published = true WHERE seq = ANY(%s)")
                          .format(self.s), (seqs,))
 

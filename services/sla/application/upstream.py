@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
 from backbone.privacy import mask_personal_data
+from backbone.store import autocommit
 from services.sla.adapters import readmodel
 from services.sla.application.app import Rules
 from services.sla.application.firing import MASTER_PLATFORM, TicketBook, fire_ticket
@@ -66,13 +67,8 @@ class Upstream:
         the clock after the last)."""
         known: dict[str, tuple[int, list[Any]]] = uow.__dict__.setdefault("sla_tickets", {})
         if ticket_id not in known:
-            with self.pool.connection() as conn:
-                conn.autocommit = True
-                try:
-                    known[ticket_id] = readmodel.ticket_state(conn, self.schema, ticket_id)
-                finally:
-                    if not conn.closed:
-                        conn.autocommit = False  # as the pool's other users expect it
+            with autocommit(self.pool) as conn:
+                known[ticket_id] = readmodel.ticket_state(conn, self.schema, ticket_id)
         clock_count, order_ids = known[ticket_id]
         return TicketBook(uow, order_ids, clock_count)
 
