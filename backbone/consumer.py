@@ -51,7 +51,7 @@ from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
 from backbone import dead_letters, events
-from backbone.kafka import client_options, quiet_options
+from backbone.kafka import client_options, pace_fetches, quiet_options
 from backbone.logs import ticket_id_var, trace_id_var
 from backbone.settings import ServiceSettings
 from backbone.store import (
@@ -243,23 +243,12 @@ class IdempotentConsumer:
         )
 
     def _pace(self, flowing: bool) -> None:
-        """A `gather` consumer has the broker gather its fetches while events flow and
-        long-polls (`quiet_options`) once a poll found nothing: gathering while idle meant an
-        empty fetch every `gather[1]` ms (5 a second, each waking the service and the broker:
-        the workbench's and intake's read side went from 0.1 to 0.33 % of a core idle). The
-        fetcher builds each request from these two fields (aiokafka 0.14, pinned); the next
-        fetch uses them, and an idle long poll still answers as soon as an event comes."""
-        if self.gather is None or flowing == self._gathering or self.consumer is None:
-            return
-        fetcher: Any = getattr(self.consumer, "_fetcher", None)
-        if fetcher is None:
-            return
-        if flowing:
-            fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = self.gather
-        else:
-            fetcher._fetch_min_bytes = 1
-            fetcher._fetch_max_wait_ms = self.settings.consumer_fetch_max_wait_ms
-        self._gathering = flowing
+        """A `gather` consumer gathers its fetches while events flow and long-polls once a
+        poll found nothing (`backbone.kafka.pace_fetches`): the workbench's and intake's read
+        side went from 0.1 to 0.33 % of a core idle when they gathered while idle."""
+        if self.consumer is not None:
+            self._gathering = pace_fetches(self.consumer, self.gather, flowing, self._gathering,
+                                           self.settings.consumer_fetch_max_wait_ms)
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
         with self.pool.connection() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -64,6 +65,26 @@ def quiet_options(settings: ServiceSettings) -> dict[str, int]:
       (a fetch answered, a seek, a batch taken, a rebalance, stale metadata) wakes it anyway."""
     return {"fetch_max_wait_ms": settings.consumer_fetch_max_wait_ms,
             "consumer_timeout_ms": settings.consumer_fetcher_timeout_ms}
+
+
+def pace_fetches(consumer: Any, gather: tuple[int, int] | None, flowing: bool,
+                 gathering: bool, idle_wait_ms: int) -> bool:
+    """For a consumer nobody waits on: while events flow the broker answers a fetch once it
+    holds `gather` (bytes, ms), so a batch (one fetch, one transaction) holds many events, not
+    one or two; once a poll found nothing, back to answering at the first byte with the idle
+    long poll (`quiet_options`): gathering while idle meant an empty fetch every `gather[1]` ms.
+    The fetcher builds each request from these two fields (aiokafka 0.14, pinned); the next
+    fetch uses them. Returns whether the consumer gathers now."""
+    if gather is None or flowing == gathering:
+        return gathering
+    fetcher: Any = getattr(consumer, "_fetcher", None)
+    if fetcher is None:
+        return gathering
+    if flowing:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = gather
+    else:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, idle_wait_ms
+    return flowing
 
 
 def faust_credentials(settings: ServiceSettings) -> object | None:

@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from minsheng.v1 import feedback_notices_pb2
 
 from backbone import events
-from backbone.kafka import client_options, quiet_options
+from backbone.kafka import client_options, pace_fetches, quiet_options
 from backbone.wakeup import Nudge
 from services.notifier.adapters.store import Store
 from services.notifier.application.deliveries import Deliverer
@@ -70,25 +70,6 @@ def notice_row(raw: bytes) -> dict[str, Any] | None:
                             if notice.HasField("composed_at") else None)}
 
 
-def _pace(consumer: AIOKafkaConsumer, gather: tuple[int, int] | None, flowing: bool,
-          gathering: bool, idle_wait_ms: int) -> bool:
-    """While notices flow, the broker answers a fetch once it holds `gather` (bytes, ms), so
-    a batch (one fetch, one transaction, one delivery round) holds many notices, not one;
-    once a poll found nothing, back to answering at the first byte with the idle long poll.
-    As `backbone.consumer.IdempotentConsumer._pace` (aiokafka 0.14, pinned: the fetcher
-    builds each request from these two fields). Returns whether it gathers now."""
-    if gather is None or flowing == gathering:
-        return gathering
-    fetcher: Any = getattr(consumer, "_fetcher", None)
-    if fetcher is None:
-        return gathering
-    if flowing:
-        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = gather
-    else:
-        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, idle_wait_ms
-    return flowing
-
-
 def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | None = None
                  ) -> Callable[[asyncio.Event], Awaitable[None]]:
     """Read notices; each batch's rows and the offsets after it commit together in PG, and the
@@ -114,7 +95,7 @@ def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | 
                 consumer.seek(tp, stored.get(tp.partition, 0))
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=2000, max_records=500)
-                gathering = _pace(consumer, gather, bool(batch), gathering,
+                gathering = pace_fetches(consumer, gather, bool(batch), gathering,
                                   settings.consumer_fetch_max_wait_ms)
                 if not batch:
                     continue
