@@ -78,6 +78,18 @@ class AuditProcess:
                             headers={"authorization": f"Bearer {token}"})
 
 
+def ledger_entries(audit, page: int = 7) -> list[dict]:
+    """Every ledger entry, read page by page (`page` entries each) through /v1/ledger/entries."""
+    out, after = [], 0
+    with audit.client() as c:
+        while True:
+            got = c.get("/v1/ledger/entries", params={"after": after, "limit": page}).json()
+            if not got["entries"]:
+                return out
+            out += got["entries"]
+            after = got["next_after"]
+
+
 def audit_settings(infra, unique: str, key_dir: Path, **extra: object) -> AuditSettings:
     return AuditSettings(**{
         "environment": "test", "pg_dbname": infra.pg_dbname, "pg_schema": f"audit_{unique}",

@@ -12,23 +12,12 @@ import pytest
 from backbone import auth
 from services.analytics.adapters.ledger import LedgerError, ledger_export
 from services.analytics.application.rebuild import fold_entries, fold_envelopes
-from tests.integration.audit.conftest import eventually
+from tests.integration.audit.conftest import eventually, ledger_entries
 from tests.integration.audit.lifecycle import new_ticket, ticket_lifecycle
 
 pytestmark = pytest.mark.integration
 
 TICKETS = 5
-
-
-def pages(audit) -> list[dict]:
-    out, after = [], 0
-    with audit.client() as c:
-        while True:
-            page = c.get("/v1/ledger/entries", params={"after": after, "limit": 9}).json()
-            if not page["entries"]:
-                return out
-            out += page["entries"]
-            after = page["next_after"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +27,7 @@ async def published(audit, producer):
     for env in envs:
         await producer.send_and_wait(audit.settings.lifecycle_topic, env.SerializeToString(),
                                      key=env.ticket_id.encode())
-    eventually(lambda: len(pages(audit)) >= len(envs), what="the ledger to fill")
+    eventually(lambda: len(ledger_entries(audit, page=9)) >= len(envs), what="the ledger to fill")
     return envs
 
 
@@ -48,7 +37,7 @@ def export(audit, **kw) -> list[tuple[str, bytes]]:
 
 
 def test_the_export_is_the_ledger_in_order_with_the_stored_bytes(audit, published):
-    entries = pages(audit)
+    entries = ledger_entries(audit, page=9)
     assert export(audit) == [(e["event_type"], base64.b64decode(e["raw"])) for e in entries]
     assert export(audit, after=7, limit=11) == [
         (e["event_type"], base64.b64decode(e["raw"])) for e in entries[7:18]]

@@ -19,7 +19,7 @@ from minsheng.v1 import envelope_pb2, intake_events_pb2
 
 from backbone import auth, events
 from backbone.privacy import find_personal_data
-from tests.integration.audit.conftest import ROOT, eventually
+from tests.integration.audit.conftest import ROOT, eventually, ledger_entries
 from tests.integration.audit.lifecycle import new_ticket, ticket_lifecycle
 
 pytestmark = pytest.mark.integration
@@ -31,17 +31,6 @@ VERIFIER = ROOT / "tools" / "verify_ledger.py"
 async def publish(producer, topic: str, envs: list[envelope_pb2.Envelope]) -> None:
     for env in envs:
         await producer.send_and_wait(topic, env.SerializeToString(), key=env.ticket_id.encode())
-
-
-def all_entries(audit) -> list[dict]:
-    out, after = [], 0
-    with audit.client() as c:
-        while True:
-            page = c.get("/v1/ledger/entries", params={"after": after, "limit": 7}).json()
-            if not page["entries"]:
-                return out
-            out += page["entries"]
-            after = page["next_after"]
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +56,13 @@ async def published(audit, producer):
     newer.occurred_at.FromDatetime(lifecycles[first][-1].occurred_at.ToDatetime())
     await producer.send_and_wait(topic, newer.SerializeToString(), key=first.encode())
     expected = TICKETS * 10 + 1
-    eventually(lambda: len(all_entries(audit)) >= expected, what="the ledger to fill")
+    eventually(lambda: len(ledger_entries(audit, page=7)) >= expected, what="the ledger to fill")
     return {"tickets": tickets, "lifecycles": lifecycles, "newer": newer,
             "expected": expected}
 
 
 def test_every_message_is_in_the_ledger_once_in_partition_order(audit, published):
-    entries = all_entries(audit)
+    entries = ledger_entries(audit, page=7)
     assert [e["ledger_seq"] for e in entries] == list(range(published["expected"]))
     ids = [e["event_id"] for e in entries]
     assert len(ids) == len(set(ids))
@@ -90,7 +79,7 @@ def test_every_message_is_in_the_ledger_once_in_partition_order(audit, published
 
 
 def test_an_unknown_event_type_is_kept_and_shown_undecoded(audit, published):
-    entry = next(e for e in all_entries(audit) if e["event_id"] == published["newer"].event_id)
+    entry = next(e for e in ledger_entries(audit, page=7) if e["event_id"] == published["newer"].event_id)
     assert entry["event_type"] == "SupervisionEscalatedToMayor" and entry["payload"] is None
     assert "unknown event type" in entry["decode_problem"]
 
