@@ -189,6 +189,17 @@ class PoisonMessageError(Exception):
         self.exact = exact
 
 
+def gather(ms: int, size: int = 64 * 1024) -> tuple[int, int] | None:
+    """What a consumer's fetch waits for while events flow (`IdempotentConsumer(gather=...)`):
+    `size` bytes or `ms` milliseconds, whichever first; 0 ms: none (the first byte answers)."""
+    return (size, ms) if ms > 0 else None
+
+
+def routing_gather(settings: ServiceSettings) -> tuple[int, int] | None:
+    """The routing path's consumers gather briefly: 16 KB or `routing_gather_ms` (20 ms)."""
+    return gather(settings.routing_gather_ms, 16 * 1024)
+
+
 class IdempotentConsumer:
     def __init__(self, *, name: str, settings: ServiceSettings, pool: ConnectionPool,
                  topics: list[str], handlers: Handlers, producer: Any,

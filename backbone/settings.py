@@ -80,6 +80,10 @@ class ServiceSettings(BaseSettings):
     consumer_fetch_max_wait_ms: int = 5000
     # longest sleep of a consumer's background fetcher when nothing wakes it (aiokafka: 200)
     consumer_fetcher_timeout_ms: int = 2000
+    # the routing path's consumers (dispatch, sla, feedback's decisions) gather their fetches
+    # this long while events flow (16 KB or these ms; 0: answer at the first byte): a fetch
+    # round per arriving event was most of their event loop's CPU (docs/architecture.md)
+    routing_gather_ms: int = 20
 
     _auth_cache: dict[str, Any] = PrivateAttr(default_factory=dict)  # backbone.auth's
 

@@ -98,14 +98,27 @@ def _publish(settings: dict[str, Any], topic: str, messages: list, per_s: float)
 
 
 # -- the services' consumers ------------------------------------------------------------------
+def _gather(settings: Any, field: str) -> Any:
+    """The service's gather as its bootstrap makes it (None: a tree from before it, or 0)."""
+    ms = getattr(settings, field, 0)
+    return (64 * 1024, ms) if ms else None
+
+
+def _routing_gather(settings: ServiceSettings) -> Any:
+    """The routing path's gather as dispatch's, sla's and feedback's bootstraps make it
+    (None: a tree from before it, or MINSHENG_ROUTING_GATHER_MS=0)."""
+    ms = getattr(settings, "routing_gather_ms", 0)
+    return (16 * 1024, ms) if ms else None
+
+
 def _workbench(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any]:
     from services.workbench.adapters import readmodel
     from services.workbench.entrypoints import consumer
     from services.workbench.settings import WorkbenchSettings
 
     readmodel.create_tables(pool, settings.schema)
-    return consumer.CONSUMER, consumer.handlers(settings.schema), getattr(
-        consumer, "gather", lambda _: None)(WorkbenchSettings(environment="development"))
+    return consumer.CONSUMER, consumer.handlers(settings.schema), _gather(
+        WorkbenchSettings(environment="development"), "list_gather_ms")
 
 
 def _intake_lifecycle(settings: ServiceSettings, pool: ConnectionPool
@@ -115,10 +128,9 @@ def _intake_lifecycle(settings: ServiceSettings, pool: ConnectionPool
     from services.intake.settings import IntakeSettings
 
     ticket_index.create_table(pool, settings.schema)
-    # None: a tree from before the read side gathered its fetches
-    wait = getattr(IntakeSettings(environment="development"), "read_side_gather_ms", None)
     return "intake-lifecycle", handlers.lifecycle(ticket_index.TicketIndex(
-        pool, settings.schema)), (64 * 1024, wait) if wait else None
+        pool, settings.schema)), _gather(IntakeSettings(environment="development"),
+                                         "read_side_gather_ms")
 
 
 def _dispatch(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
@@ -142,7 +154,7 @@ def _dispatch(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any
     facts = UpstreamFacts(router=router, clock=Clock("wall"), policy=DispatchPolicy(
         sign_for_within=timedelta(hours=2), bounce_back_within=timedelta(hours=24)),
         reopen_to_same_unit=True)
-    return "dispatch-lifecycle", consumer.handlers(facts), None, {"app": app}
+    return "dispatch-lifecycle", consumer.handlers(facts), _routing_gather(settings), {"app": app}
 
 
 def _sla(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
@@ -159,7 +171,7 @@ def _sla(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any
     app = build_application(sla, WorkingCalendar())
     upstream = Upstream(rules=app.rules, pool=pool, schema=settings.schema,
                         extension_auto_approve_days=sla.extension_auto_approve_days)
-    return CONSUMER_NAME, handlers(upstream), None, {
+    return CONSUMER_NAME, handlers(upstream), _routing_gather(settings), {
         "app": app, "cls": lambda **kw: SlaConsumer(lock=threading.Lock(), **kw)}
 
 
@@ -175,7 +187,7 @@ def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
     app = FeedbackApplication(env=application_env(settings))
     read_models.create_tables(pool, settings.schema)
     return "feedback-decisions", handler_tables.decisions(Upstream(load_feedback_policy())), \
-        None, {"app": app}
+        _routing_gather(settings), {"app": app}
 
 
 # each: (consumer name, handlers, gather[, {"app": aggregate mode's application, "cls": the
@@ -186,12 +198,6 @@ CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[Any, ...]
 
 
 # -- the consumers nobody waits on (they gather their fetches) ---------------------------------
-def _gather(settings: Any, field: str) -> Any:
-    """The service's gather as its bootstrap makes it (None: a tree from before it, or 0)."""
-    ms = getattr(settings, field, 0)
-    return (64 * 1024, ms) if ms else None
-
-
 def _audit(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
     from services.audit.adapters.ledger_tables import create_tables
     from services.audit.entrypoints import ledger_consumer

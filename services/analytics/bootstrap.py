@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from backbone.clock import Clock
-from backbone.consumer import IdempotentConsumer
+from backbone.consumer import IdempotentConsumer, gather
 from backbone.http import create_app
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
@@ -66,7 +66,7 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
                                topics=[settings.lifecycle_topic],
                                handlers=consumer.handlers(settings.schema),
                                producer=infra.producer, notify_channel=channel,
-                               gather=consumer.gather(settings.facts_gather_ms))
+                               gather=gather(settings.facts_gather_ms))
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(settings.lifecycle_topic))
     http = create_app(settings=settings, title="Minsheng analytics",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from psycopg_pool import ConnectionPool
 
 from backbone import auth
-from backbone.consumer import IdempotentConsumer
+from backbone.consumer import IdempotentConsumer, gather
 from backbone.http import create_app
 from backbone.kafka import ensure_topics
 from backbone.ownership import PartitionOwnership
@@ -86,7 +86,7 @@ async def build(settings: AuditSettings) -> Service:  # type: ignore[override]
         handlers=ledger_consumer.EveryEventType(ledger_consumer.ledger_handler(settings.schema)),
         producer=infra.producer, decode=ledger_consumer.decode_for_ledger,
         notify_channel=ledger_channel(settings.schema),
-        gather=ledger_consumer.gather(settings.ledger_gather_ms))
+        gather=gather(settings.ledger_gather_ms))
     ownership = PartitionOwnership.of(consumer, settings.lifecycle_topic)
     # the checkpoint loop wakes when entries are appended (by any replica), not every second
     news = CommitNews(settings, channel=ledger_channel(settings.schema))

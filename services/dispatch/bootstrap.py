@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from backbone.clock import Clock
-from backbone.consumer import IdempotentConsumer
+from backbone.consumer import IdempotentConsumer, routing_gather
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
 from backbone.kafka import ensure_topics
@@ -95,7 +95,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     lifecycle = IdempotentConsumer(name="dispatch-lifecycle", settings=settings, pool=infra.pool,
                                    topics=[settings.lifecycle_topic],
                                    handlers=consumer.handlers(facts), producer=infra.producer,
-                                   app=app)
+                                   app=app, gather=routing_gather(settings))
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=Publisher(settings, app, units).translate)
     await create_unit_topics(settings, relay, units)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backbone import auth
 from backbone.clock import Clock
-from backbone.consumer import IdempotentConsumer
+from backbone.consumer import IdempotentConsumer, gather, routing_gather
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
 from backbone.ownership import PartitionOwnership
@@ -37,7 +37,6 @@ from services.feedback.entrypoints import (
     timers,
 )
 from services.feedback.entrypoints.hall_consumer import HallProjector
-from services.feedback.entrypoints.hall_consumer import gather as hall_gather
 from services.feedback.settings import FeedbackSettings, rating_link_issuer
 
 
@@ -71,11 +70,11 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(Upstream(policy)),
-        producer=infra.producer, app=app)
+        producer=infra.producer, app=app, gather=routing_gather(settings))
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], producer=infra.producer,
-        gather=hall_gather(settings.hall_gather_ms),
+        gather=gather(settings.hall_gather_ms),
         handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
                                registry=registry).handlers())
     state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",

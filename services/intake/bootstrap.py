@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from backbone import auth
 from backbone.access_log import AccessLog
 from backbone.clock import Clock
-from backbone.consumer import IdempotentConsumer
+from backbone.consumer import IdempotentConsumer, gather
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app, error
 from backbone.rate_limits import SharedRateLimits
@@ -126,7 +126,7 @@ def _read_side(settings: IntakeSettings, infra: Infrastructure,
     facts = IdempotentConsumer(
         name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.lifecycle_topic], handlers=handler_tables.lifecycle(index),
-        gather=(64 * 1024, settings.read_side_gather_ms))
+        gather=gather(settings.read_side_gather_ms))
     return [projector.run, facts.run]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from backbone.consumer import IdempotentConsumer
+from backbone.consumer import IdempotentConsumer, gather
 from backbone.http import create_app
 from backbone.runtime import Service, connect
 from services.workbench.adapters import readmodel, upstream
@@ -49,7 +49,7 @@ async def build(settings: WorkbenchSettings) -> Service:  # type: ignore[overrid
     tickets = IdempotentConsumer(name=consumer.CONSUMER, settings=settings, pool=infra.pool,
                                  topics=[settings.lifecycle_topic],
                                  handlers=consumer.handlers(schema), producer=infra.producer,
-                                 gather=consumer.gather(settings))
+                                 gather=gather(settings.list_gather_ms))
 
     async def consumer_ready() -> tuple[bool, str]:
         return tickets.ready, "consuming" if tickets.ready else "consumer not running"

@@ -15,11 +15,6 @@ from services.analytics.domain.facts import Fact
 CONSUMER = "analytics-facts"
 
 
-def gather(ms: int) -> tuple[int, int] | None:
-    """What a fetch of this consumer waits for while events flow: 64 KB or `ms` (0: none)."""
-    return (64 * 1024, ms) if ms > 0 else None
-
-
 def handlers(schema: str) -> Handlers:
     def write(cur: Any, facts: list[Fact]) -> None:
         insert_facts(cur, schema, facts)

@@ -25,11 +25,6 @@ from services.audit.adapters.ledger_store import Message, append_batch
 CONSUMER = "audit-ledger"
 
 
-def gather(ms: int) -> tuple[int, int] | None:
-    """What a fetch of this consumer waits for while events flow: 64 KB or `ms` (0: none)."""
-    return (64 * 1024, ms) if ms > 0 else None
-
-
 class LedgerWriteError(psycopg.OperationalError):
     """The database refused an append. Never a reason to skip a message: the backbone retries
     transient (operational) errors with backoff, so the ledger stalls, and says so in its logs,

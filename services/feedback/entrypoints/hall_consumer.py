@@ -32,11 +32,6 @@ _PUBLIC = ("shown", "text_public", "reply_public", "category", "category_code", 
            "supervised", "search")
 
 
-def gather(ms: int) -> tuple[int, int] | None:
-    """What a fetch of this consumer waits for while events flow: 64 KB or `ms` (0: none)."""
-    return (64 * 1024, ms) if ms > 0 else None
-
-
 class HallProjector:
     def __init__(self, *, schema: str, clock: Clock, rules: HallRules, registry: Registry):
         self.s = Identifier(schema)

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 
 from backbone import events
-from backbone.consumer import Handlers, IdempotentConsumer
+from backbone.consumer import Handlers, IdempotentConsumer, routing_gather
 from services.sla.adapters import watermark
 
 log = logging.getLogger(__name__)
@@ -80,4 +80,5 @@ def build_consumer(*, settings: Any, infra: Any, app: Any, handlers: Handlers,
                    lock: threading.Lock) -> SlaConsumer:
     return SlaConsumer(name=CONSUMER_NAME, settings=settings, pool=infra.pool,
                        topics=[settings.lifecycle_topic], handlers=handlers,
-                       producer=infra.producer, app=app, lock=lock)
+                       producer=infra.producer, app=app, lock=lock,
+                       gather=routing_gather(settings))

@@ -82,11 +82,6 @@ class TicketList:
         return row.search_grams
 
 
-def gather(settings: Any) -> tuple[int, int]:
-    """What a fetch of the list's consumer waits for (bytes, ms): see WorkbenchSettings."""
-    return 64 * 1024, settings.list_gather_ms
-
-
 def handlers(schema: str) -> Handlers:
     """FOLDS' event types, each applied by one `TicketList` (per event, or a batch at once)."""
     tickets = TicketList(schema)
