@@ -35,6 +35,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
+from backbone.consumer import gather, routing_gather
 from backbone.kafka import drop_topics, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
@@ -99,16 +100,8 @@ def _publish(settings: dict[str, Any], topic: str, messages: list, per_s: float)
 
 # -- the services' consumers ------------------------------------------------------------------
 def _gather(settings: Any, field: str) -> Any:
-    """The service's gather as its bootstrap makes it (None: a tree from before it, or 0)."""
-    ms = getattr(settings, field, 0)
-    return (64 * 1024, ms) if ms else None
-
-
-def _routing_gather(settings: ServiceSettings) -> Any:
-    """The routing path's gather as dispatch's, sla's and feedback's bootstraps make it
-    (None: a tree from before it, or MINSHENG_ROUTING_GATHER_MS=0)."""
-    ms = getattr(settings, "routing_gather_ms", 0)
-    return (16 * 1024, ms) if ms else None
+    """The service's gather as its bootstrap makes it (`backbone.consumer.gather`)."""
+    return gather(getattr(settings, field))
 
 
 def _workbench(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any]:
@@ -154,7 +147,7 @@ def _dispatch(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any
     facts = UpstreamFacts(router=router, clock=Clock("wall"), policy=DispatchPolicy(
         sign_for_within=timedelta(hours=2), bounce_back_within=timedelta(hours=24)),
         reopen_to_same_unit=True)
-    return "dispatch-lifecycle", consumer.handlers(facts), _routing_gather(settings), {"app": app}
+    return "dispatch-lifecycle", consumer.handlers(facts), routing_gather(settings), {"app": app}
 
 
 def _sla(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any, Any]:
@@ -171,7 +164,7 @@ def _sla(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any
     app = build_application(sla, WorkingCalendar())
     upstream = Upstream(rules=app.rules, pool=pool, schema=settings.schema,
                         extension_auto_approve_days=sla.extension_auto_approve_days)
-    return CONSUMER_NAME, handlers(upstream), _routing_gather(settings), {
+    return CONSUMER_NAME, handlers(upstream), routing_gather(settings), {
         "app": app, "cls": lambda **kw: SlaConsumer(lock=threading.Lock(), **kw)}
 
 
@@ -187,7 +180,7 @@ def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
     app = FeedbackApplication(env=application_env(settings))
     read_models.create_tables(pool, settings.schema)
     return "feedback-decisions", handler_tables.decisions(Upstream(load_feedback_policy())), \
-        _routing_gather(settings), {"app": app}
+        routing_gather(settings), {"app": app}
 
 
 # each: (consumer name, handlers, gather[, {"app": aggregate mode's application, "cls": the
