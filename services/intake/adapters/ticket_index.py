@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -217,6 +217,28 @@ class TicketIndex:
         # the most recent ones, and only what the detector reads: this runs on every acceptance
         return self._select(SQL(" AND ").join(where), params, limit=limit,
                             columns=CANDIDATE_COLUMNS)
+
+
+    def recent_candidate_rows(self, keep: timedelta) -> tuple[datetime, list[dict[str, Any]]]:
+        """The detector's in-memory candidates to start with: accepted tickets submitted within
+        ``keep`` of the newest one, and that cut."""
+        with autocommit(self.pool) as conn, conn.cursor(row_factory=dict_row) as cur:
+            newest = cur.execute(SQL("SELECT max(submitted_at) AS m FROM {} WHERE status IN"
+                                     " ('accepted', 'closed')").format(self.table)).fetchone()
+            if newest is None or newest["m"] is None:
+                return datetime.min.replace(tzinfo=UTC), []  # nothing accepted: all is here
+            since = newest["m"] - keep
+            cur.execute(SQL("SELECT " + CANDIDATE_COLUMNS + " FROM {} WHERE status IN"
+                            " ('accepted', 'closed') AND submitted_at >= %s").format(self.table),
+                        [since])
+            return since, list(cur.fetchall())
+
+    def still_candidates(self, ticket_ids: list[str]) -> set[str]:
+        """Which of these tickets are still accepted or closed (not reopened, 重办)."""
+        rows = self._select(SQL("ticket_id = ANY(%s::uuid[]) AND status IN ('accepted', 'closed')"),
+                            [ticket_ids], order="ticket_id", limit=max(1, len(ticket_ids)),
+                            columns="ticket_id")
+        return {str(r["ticket_id"]) for r in rows}
 
 
 CANDIDATE_COLUMNS = ("ticket_id, code, status, case_id, category, title_masked, text_masked,"

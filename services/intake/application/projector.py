@@ -9,7 +9,10 @@ crash anywhere replays the batch without doing anything twice.
 并单: on each acceptance, recent accepted tickets near in time and place are scored
 (domain.duplicates); the best match above the threshold links the new ticket to that ticket's
 case (opened on the spot if needed). The detector only proposes: a dispatcher confirms or
-undoes the merge (application.merges).
+undoes the merge (application.merges). The candidates are kept in memory as the log is read
+(domain.recent_tickets); the index is read to start with, for a ticket whose window reaches
+before what is kept, and to check that the tickets that matched are not reopened meanwhile
+(a fact of feedback's, which only the index has).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from services.intake.adapters.ticket_index import (
     submitted_columns,
 )
 from services.intake.application.submissions import IntakeApplication
-from services.intake.domain.duplicates import DuplicatePolicy, find_duplicates
+from services.intake.domain.duplicates import DuplicatePolicy, TicketSnapshot, find_duplicates
+from services.intake.domain.recent_tickets import Candidate, RecentTickets, snapshot_of
 from services.intake.domain.ticket import Case, Ticket
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ class _Batch:
         self.contexts: dict[uuid.UUID, EventContext] = {}
         self.statements: list[Statement] = []
         self.rows: dict[str, dict[str, Any]] = {}  # ticket id -> row as this batch leaves it
+        self.position = 0  # of the note being applied
 
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
         if aggregate_id not in self.aggregates:
@@ -84,6 +89,7 @@ class TicketProjector:
         self.interval_s = interval_s
         self.gather_s = gather_s
         self._position: int | None = None
+        self.recent = RecentTickets(self.policy.window)
         self.handlers = {
             "Ticket.Submitted": self._submitted, "Ticket.Accepted": self._accepted,
             "Ticket.Rejected": self._rejected, "Ticket.MergedIntoCase": self._merged,
@@ -111,6 +117,7 @@ class TicketProjector:
 
     def _run_once(self) -> int:
         start = self.position()
+        self._keep_candidates_up_to(start)
         notes = self.app.recorder.select_notifications(start=start, limit=self.batch,
                                                        inclusive_of_start=False)
         if not notes:
@@ -119,9 +126,17 @@ class TicketProjector:
         for note in notes:
             # Most notes (submission keys, sealed contacts, bus answers) concern no read model:
             # their topic says so without decoding them.
-            handle = self.handlers.get(note.topic.rpartition(":")[2])
+            topic = note.topic.rpartition(":")[2]
+            handle = self.handlers.get(topic)
             if handle is not None:
-                handle(batch, self.app.mapper.to_domain_event(note))
+                batch.position = note.id
+                e = self.app.mapper.to_domain_event(note)
+                handle(batch, e)
+                if topic in self._RECENT_FACTS and topic != "Ticket.Accepted":  # (it does)
+                    self._remember(note.id, topic, e)
+            elif topic == "Ticket.AnsweredOnSpot":
+                self.recent.decided(str(self.app.mapper.to_domain_event(note).originator_id))
+        self.recent.position = max(self.recent.position, notes[-1].id)
         progress = Progress(NAME)
         # The batch's id is where it starts: a second projector (another replica, or an
         # all-in-one intake beside a projector process) that read the same start collides on
@@ -131,6 +146,53 @@ class TicketProjector:
         self.app.save(*changed, sql=batch.statements, progress=progress, contexts=batch.contexts)
         self._position = notes[-1].id
         return len(notes)
+
+    def _keep_candidates_up_to(self, start: int) -> None:
+        """The in-memory candidates as of log position ``start``: loaded from the index the
+        first time, then what other projectors applied meanwhile (a batch lost to another
+        replica is skipped here, but its acceptances are candidates all the same)."""
+        if self.recent.covered_from is None:
+            since, rows = self.index.recent_candidate_rows(self.recent.keep)
+            self.recent.start(since, start, [
+                Candidate(snapshot_of(str(r["ticket_id"]), r), r["code"],
+                          str(r["case_id"]) if r.get("case_id") else None) for r in rows])
+        while self.recent.position < start:
+            notes = self.app.recorder.select_notifications(
+                start=self.recent.position, limit=self.batch, inclusive_of_start=False,
+                stop=start)
+            if not notes:
+                break
+            for note in notes:
+                topic = note.topic.rpartition(":")[2]
+                if topic in self._RECENT_FACTS:
+                    self._remember(note.id, topic, self.app.mapper.to_domain_event(note))
+            self.recent.position = notes[-1].id
+
+    _RECENT_FACTS = frozenset({"Ticket.Submitted", "Ticket.Accepted", "Ticket.Rejected",
+                               "Ticket.AnsweredOnSpot", "Ticket.MergedIntoCase",
+                               "Ticket.UnmergedFromCase", "Case.Opened"})
+
+    def _remember(self, position: int, topic: str, e: Any) -> None:
+        """A fact of the log as the in-memory candidates keep it."""
+        ticket_id = str(e.originator_id)
+        if topic == "Ticket.Submitted":
+            self.recent.submitted_ticket(e.code, snapshot_of(
+                ticket_id, submitted_columns(e, e.timestamp)))
+        elif topic == "Ticket.Accepted":
+            found = None
+            if self.recent.pending(ticket_id) is None:
+                row = self.index.by_id(ticket_id)
+                if row is not None and row.get("submitted_at") is not None:
+                    found = (row["code"], snapshot_of(ticket_id, row))
+            self.recent.accepted(ticket_id, position, found)
+        elif topic in ("Ticket.Rejected", "Ticket.AnsweredOnSpot"):
+            self.recent.decided(ticket_id)
+        elif topic == "Ticket.MergedIntoCase":
+            self.recent.case_of(ticket_id, str(e.case_id))
+        elif topic == "Ticket.UnmergedFromCase":
+            self.recent.case_of(ticket_id, None)
+        elif topic == "Case.Opened":
+            self.recent.case_of(str(e.primary_ticket_id), ticket_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         news = CommitNews.of_application(self.app)  # woken by intake's commits, not a timer
@@ -178,7 +240,15 @@ class TicketProjector:
     def _accepted(self, batch: _Batch, e: Any) -> None:
         self._write(batch, e.originator_id, status="accepted", decided_at=e.timestamp,
                     updated_at=e.timestamp, flags=e.flags)
-        self._look_for_duplicates(batch, e)
+        ticket_id = str(e.originator_id)
+        found = self.recent.pending(ticket_id)
+        if found is None:  # submitted before this process kept submissions: its row
+            row = self._row(batch, ticket_id)
+            if row is None or row.get("submitted_at") is None:
+                return
+            found = (row["code"], snapshot_of(ticket_id, row))
+        self._look_for_duplicates(batch, e, found[1])
+        self.recent.accepted(ticket_id, batch.position, found)
 
     def _merged(self, batch: _Batch, e: Any) -> None:
         self._write(batch, e.originator_id, case_id=e.case_id, primary_code=e.primary_code,
@@ -206,8 +276,11 @@ class TicketProjector:
         stored = self.index.by_id(ticket_id)
         return {**(stored or {}), **(local or {})} if stored or local else None
 
-    def _candidates(self, batch: _Batch, new_row: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        new = snapshot(new_row)
+    def _candidates(self, batch: _Batch, new: TicketSnapshot) -> list[Candidate]:
+        if self.recent.covers(new):
+            return self.recent.candidates(new, radius_m=self.radius_m, before=batch.position)
+        # a window reaching before what is kept (a call entered long after): the index, and
+        # the rows this batch has accepted
         rows = {str(r["ticket_id"]): dict(r) for r in self.index.duplicate_candidate_rows(
             new, self.policy.window, self.radius_m)}
         for ticket_id, local in batch.rows.items():
@@ -215,31 +288,39 @@ class TicketProjector:
                 rows[ticket_id].update(local)
             elif local.get("status") in ("accepted", "closed") and "submitted_at" in local:
                 rows[ticket_id] = local
-        rows.pop(str(new_row["ticket_id"]), None)
-        return {k: r for k, r in rows.items() if r.get("status") in ("accepted", "closed")}
+        rows.pop(new.ticket_id, None)
+        return [Candidate(snapshot(r), r["code"], str(r["case_id"]) if r.get("case_id") else None)
+                for r in rows.values() if r.get("status") in ("accepted", "closed")]
 
-    def _look_for_duplicates(self, batch: _Batch, accepted: Any) -> None:
-        new_row = self._row(batch, str(accepted.originator_id))
-        if new_row is None:
-            return
-        rows = self._candidates(batch, new_row)
-        matches = find_duplicates(snapshot(new_row), [snapshot(r) for r in rows.values()],
-                                  self.policy)
+    def _look_for_duplicates(self, batch: _Batch, accepted: Any, new: TicketSnapshot) -> None:
+        candidates = {c.snapshot.ticket_id: c for c in self._candidates(batch, new)}
+        matches = find_duplicates(new, [c.snapshot for c in candidates.values()], self.policy)
         if not matches:
             return
-        best_id, score = matches[0]
-        self._link(batch, accepted, rows[best_id], score)
+        # a match reopened meanwhile (feedback's 重办, in the index only) is no candidate
+        unsure = [m for m, _ in matches if batch.rows.get(m, {}).get("status") != "accepted"]
+        still = self.index.still_candidates(unsure) if unsure else set()
+        for best_id, score in matches:
+            if best_id in still or best_id not in unsure:
+                self._link(batch, accepted, candidates[best_id], score)
+                return
 
-    def _link(self, batch: _Batch, accepted: Any, best: dict[str, Any], score: float) -> None:
+    def _link(self, batch: _Batch, accepted: Any, best: Candidate, score: float) -> None:
         ticket: Ticket | None = batch.get(accepted.originator_id)
         if ticket is None or ticket.case_id is not None or ticket.status != "accepted":
             return  # merged meanwhile (e.g. by a dispatcher): the detector never overrides
         at = accepted.timestamp
-        case_id = best.get("case_id") or Case.create_id(best["code"])
-        case: Case | None = batch.get(uuid.UUID(str(case_id)))
+        best_id = best.snapshot.ticket_id
+        # its case as this batch leaves it, else as its own events say (a merge this projector
+        # committed may not have been read back from the log yet)
+        case_id = (batch.rows.get(best_id) or {}).get("case_id", best.case_id)
+        if case_id is None:
+            other: Ticket | None = batch.get(uuid.UUID(best_id))
+            case_id = other.case_id if other is not None else None
+        case: Case | None = batch.get(uuid.UUID(str(case_id or Case.create_id(best.code))))
         if case is None:
-            case = Case(primary_code=best["code"], primary_ticket_id=uuid.UUID(str(best["ticket_id"])),
-                        category=best.get("category"), timestamp=at)
+            case = Case(primary_code=best.code, primary_ticket_id=uuid.UUID(best_id),
+                        category=best.snapshot.category, timestamp=at)
         primary_id = str(case.links[case.primary_code]["ticket_id"])
         case.link(code=ticket.code, ticket_id=ticket.id, score=score, by="detector", at=at)
         ticket.merge_into(case_id=case.id, at=at, primary_code=case.primary_code,
