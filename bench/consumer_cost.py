@@ -131,12 +131,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="tickets/s; 0: drain")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--ledger-dsn", default="")
+    parser.add_argument("--notifier-contacts", choices=("reachable", "unreachable"),
+                        default="reachable", help="--service notifier: intake's contact"
+                        " endpoint answers, or nobody listens (every SMS attempt fails)")
     args = parser.parse_args()
     if args.service:
         from bench import service_cost
 
         print(service_cost.run(args.service, tickets=args.tickets, rate=args.rate,
-                               profile=args.profile, ledger_dsn=args.ledger_dsn))
+                               profile=args.profile, ledger_dsn=args.ledger_dsn,
+                               notifier_contacts=args.notifier_contacts))
         return
     for name, figures in asyncio.run(measure(args.messages, args.consumer_module)).items():
         print(name, figures)

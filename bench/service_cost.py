@@ -457,7 +457,7 @@ SERVICES = (*CONSUMERS, "intake-projector", "analytics-surges", "notifier")
 
 
 def run(service: str, *, tickets: int, rate: float, profile: bool = False,
-        ledger_dsn: str = "") -> dict[str, Any]:
+        ledger_dsn: str = "", notifier_contacts: str = "reachable") -> dict[str, Any]:
     if service not in SERVICES:
         raise SystemExit(f"--service: one of {', '.join(SERVICES)}")
     unique = uuid.uuid4().hex[:8]
@@ -474,7 +474,8 @@ def run(service: str, *, tickets: int, rate: float, profile: bool = False,
         if service == "notifier":  # bench/notifier_cost.py: its notices, not the lifecycle
             from bench import notifier_cost
 
-            return asyncio.run(notifier_cost.cost(settings, messages, n, rate, profile))
+            return asyncio.run(notifier_cost.cost(settings, messages, n, rate, profile,
+                                                  notifier_contacts))
         return asyncio.run(_consumer_cost(service, settings, messages, n, rate, profile))
     finally:
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
