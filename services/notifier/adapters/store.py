@@ -37,6 +37,12 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
             " attempts int NOT NULL DEFAULT 0, next_at timestamptz NOT NULL,"
             " last_error text NOT NULL DEFAULT '', gateway_ref text NOT NULL DEFAULT '',"
             " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
+        # a failed attempt's retry waits its backoff by the wall clock whatever the clock of
+        # business time (MINSHENG_CLOCK=event): a gateway or intake that is down stays down
+        # for real seconds, and a simulated month's business times lie in the past, so a
+        # retry due by them was due at once (six attempts of an SMS within 60 ms)
+        conn.execute(SQL("ALTER TABLE {}.deliveries ADD COLUMN IF NOT EXISTS"
+                         " not_before timestamptz").format(s))
         conn.execute(SQL("CREATE INDEX IF NOT EXISTS deliveries_due ON {}.deliveries"
                          " (next_at) WHERE state IN ('pending', 'sending')").format(s))
         conn.execute(SQL("CREATE INDEX IF NOT EXISTS deliveries_ticket ON {}.deliveries"
@@ -56,6 +62,7 @@ class Settlement:
 
     notice_id: str
     decision: Decision
+    not_before: datetime | None  # a retry: not before this wall-clock time
     reason: str
     gateway_ref: str
     event_id: str
@@ -78,10 +85,11 @@ class Store:
             " GREATEST({}.offsets.next_offset, EXCLUDED.next_offset)").format(self.s, self.s)
         self._settle_sql = SQL(
             "UPDATE {}.deliveries d SET state = v.state, next_at = COALESCE(v.next_at,"
-            " d.next_at), last_error = v.reason, gateway_ref = v.ref,"
-            " updated_at = clock_timestamp() FROM unnest(%s::text[], %s::text[],"
-            " %s::timestamptz[], %s::text[], %s::text[]) AS v(notice_id, state, next_at,"
-            " reason, ref) WHERE d.notice_id = v.notice_id").format(self.s)
+            " d.next_at), not_before = v.not_before, last_error = v.reason,"
+            " gateway_ref = v.ref, updated_at = clock_timestamp() FROM unnest(%s::text[],"
+            " %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[])"
+            " AS v(notice_id, state, next_at, not_before, reason, ref)"
+            " WHERE d.notice_id = v.notice_id").format(self.s)
         self._outbox_sql = SQL(
             "INSERT INTO {}.outbox (event_id, ticket_id, envelope) SELECT * FROM"
             " unnest(%s::text[], %s::text[], %s::bytea[])"
@@ -113,34 +121,23 @@ class Store:
             cur.execute(SQL(
                 "UPDATE {}.deliveries d SET state = 'sending', attempts = attempts + 1,"
                 " updated_at = %s WHERE notice_id IN (SELECT notice_id FROM {}.deliveries"
-                " WHERE (state = 'pending' AND next_at <= %s)"
+                " WHERE (state = 'pending' AND next_at <= %s"
+                " AND (not_before IS NULL OR not_before <= %s))"
                 " OR (state = 'sending' AND updated_at < %s)"
                 " ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING d.*")
-                .format(self.s, self.s), (now, now, stale_before, limit))
+                .format(self.s, self.s), (now, now, now, stale_before, limit))
             return cur.fetchall()
 
     def next_due(self, stale_after: Any) -> datetime | None:
-        """When the earliest notice becomes claimable (a pending one's `next_at`, or a sending
-        one's attempt going stale); None when nothing waits."""
+        """When the earliest notice becomes claimable (a pending one's `next_at` and
+        `not_before`, or a sending one's attempt going stale); None when nothing waits."""
         with autocommit(self.pool) as conn:
             row = conn.execute(SQL(
-                "SELECT LEAST((SELECT min(next_at) FROM {}.deliveries WHERE state = 'pending'),"
+                "SELECT LEAST((SELECT min(GREATEST(next_at, not_before)) FROM {}.deliveries"
+                " WHERE state = 'pending'),"
                 " (SELECT min(updated_at) + %s FROM {}.deliveries WHERE state = 'sending'))")
                 .format(self.s, self.s), (stale_after,)).fetchone()
         return row[0] if row else None
-
-    def settle(self, notice_id: str, decision: Decision, *, reason: str, gateway_ref: str,
-               event_id: str, ticket_id: str, envelope: bytes) -> None:
-        """The attempt's outcome and its event, in one transaction."""
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute(SQL(
-                "UPDATE {}.deliveries SET state = %s, next_at = COALESCE(%s, next_at),"
-                " last_error = %s, gateway_ref = %s, updated_at = clock_timestamp()"
-                " WHERE notice_id = %s").format(self.s),
-                (decision.state.value, decision.next_at, reason, gateway_ref, notice_id))
-            conn.execute(SQL("INSERT INTO {}.outbox (event_id, ticket_id, envelope)"
-                             " VALUES (%s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
-                         .format(self.s), (event_id, ticket_id, envelope))
 
     def settle_all(self, settlements: list[Settlement]) -> None:
         """A delivery round's outcomes and their events, in one transaction: one UPDATE and
@@ -150,7 +147,8 @@ class Store:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(self._settle_sql, (
                 [x.notice_id for x in settlements], [x.decision.state.value for x in settlements],
-                [x.decision.next_at for x in settlements], [x.reason for x in settlements],
+                [x.decision.next_at for x in settlements],
+                [x.not_before for x in settlements], [x.reason for x in settlements],
                 [x.gateway_ref for x in settlements]))
             cur.execute(self._outbox_sql, (
                 [x.event_id for x in settlements], [x.ticket_id for x in settlements],
@@ -176,9 +174,10 @@ class Store:
     def resend(self, notice_id: str, now: datetime) -> bool:
         """Back from the dead letters: attempts start again."""
         with self.pool.connection() as conn:
-            cur = conn.execute(SQL("UPDATE {}.deliveries SET state = 'pending', attempts = 0,"
-                                   " next_at = %s WHERE notice_id = %s AND state = 'dead'")
-                               .format(self.s), (now, notice_id))
+            cur = conn.execute(SQL(
+                "UPDATE {}.deliveries SET state = 'pending', attempts = 0, next_at = %s,"
+                " not_before = NULL WHERE notice_id = %s AND state = 'dead'")
+                .format(self.s), (now, notice_id))
             return cur.rowcount == 1
 
     def _list(self, where: Any, arg: Any, limit: int = 100) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from minsheng.v1 import common_pb2, notifier_events_pb2
@@ -80,8 +80,12 @@ class Deliverer:
         its event in ONE transaction, in a worker thread (was one transaction per notice, on
         the event loop). A send that raises is a failed, retryable attempt; a crash before
         the record leaves the round's rows `sending`, attempted again once stale (the
-        gateways dedupe on the notice id, the events' ids come from notice and attempt)."""
+        gateways dedupe on the notice id, the events' ids come from notice and attempt).
+        A retry waits its backoff by the wall clock too (`not_before`): under an event
+        clock its business time (`next_at`, the event's `next_attempt_at`) is usually long
+        past."""
         outcomes = await asyncio.gather(*(self.send(r) for r in rows), return_exceptions=True)
+        wall = datetime.now(UTC)
         decisions, settlements = [], []
         for row, now, outcome in zip(rows, times, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -94,7 +98,9 @@ class Deliverer:
             env = outcome_envelope(row, decision, outcome, now)
             decisions.append(decision)
             settlements.append(Settlement(
-                notice_id=row["notice_id"], decision=decision, reason=outcome.reason,
+                notice_id=row["notice_id"], decision=decision,
+                not_before=wall + (decision.next_at - now) if decision.next_at else None,
+                reason=outcome.reason,
                 gateway_ref=outcome.gateway_ref, event_id=env.event_id,
                 ticket_id=row["ticket_id"], envelope=env.SerializeToString()))
             log.info("notice %s of %s by %s, attempt %d: %s%s", row["notice_id"],

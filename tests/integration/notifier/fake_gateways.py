@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +22,7 @@ class Gateways:
         self.fail_first: dict[str, int] = {}  # client_ref -> failures before success
         self.hang: set[str] = set()  # client_refs never answered in time
         self.calls: Counter[str] = Counter()
+        self.called_at: dict[str, list[float]] = {}  # client_ref -> monotonic times of calls
         self.accepted: list[dict[str, Any]] = []
         self.phones: dict[str, str] = {}  # ticket code -> phone
         self.port = 0
@@ -36,6 +38,7 @@ class Gateways:
             body = await request.json()
             ref = body["client_ref"]
             self.calls[ref] += 1
+            self.called_at.setdefault(ref, []).append(time.monotonic())
             if ref in self.hang:
                 await asyncio.sleep(5)
             if self.calls[ref] <= self.fail_first.get(ref, 0):

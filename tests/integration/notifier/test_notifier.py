@@ -184,3 +184,57 @@ async def test_under_an_event_clock_a_receipt_carries_the_notices_business_time(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 20)
+
+
+async def test_under_an_event_clock_a_retry_still_waits_its_backoff(infra):
+    """Business times of a simulated month lie in the past: a retry due by them was due at
+    once (make bench: six failed attempts of each SMS within 60 ms, each an event on the
+    ticket). The backoff is waited by the wall clock; the events keep business time."""
+    from datetime import UTC, datetime
+
+    unique = janitor.claim(uuid.uuid4().hex[:8])
+    composed = datetime(2025, 3, 9, 6, 30, tzinfo=UTC)
+    async with running_gateways() as fake:
+        settings = NotifierSettings(
+            environment="test", clock="event", topic_prefix=f"tn{unique}.",
+            pg_schema=f"notifier_{unique}", http_port=free_port(),
+            notifier_sms_url=f"{fake.url}/sms", notifier_wechat_url=f"{fake.url}/wechat",
+            notifier_intake_url=fake.url, notifier_first_retry_s=1.0,
+            notifier_retry_factor=2, notifier_poll_s=0.1)
+        n = notice("FY-250309-00001-A", "subscription_message", "wechat_mini")
+        n.composed_at.FromDatetime(composed)
+        fake.fail_first[n.notice_id] = 2
+        service = await build(settings)
+        task = asyncio.create_task(serve(service))
+        consumer = None
+        try:
+            producer = make_producer(settings)
+            await producer.start()
+            await producer.send_and_wait(settings.topic("citizen.notices"), n.SerializeToString(),
+                                         key=n.ticket_id.encode())
+            await producer.stop()
+            consumer = AIOKafkaConsumer(settings.lifecycle_topic,
+                                        bootstrap_servers=settings.kafka_bootstrap,
+                                        auto_offset_reset="earliest")
+            await consumer.start()
+            seen: list = []
+
+            async def delivered():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen.extend(events.decode(r.value) for r in records)
+                return any(d.event_type == "NoticeDelivered" for d in seen)
+            await eventually(delivered, timeout=60, what="delivered at the third attempt")
+        finally:
+            if consumer is not None:
+                await consumer.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 20)
+    times = fake.called_at[n.notice_id]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.95 and times[2] - times[1] >= 1.9  # 1 s, then 2 s
+    failed = [d for d in seen if d.event_type == "NoticeDeliveryFailed"]
+    assert [d.payload.attempts for d in failed] == [1, 2]
+    # business time: the first attempt at the notice's, the retries after its backoff
+    assert failed[0].occurred_at == composed
+    assert failed[0].payload.next_attempt_at == "2025-03-09T06:30:01+00:00"
