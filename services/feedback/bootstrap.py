@@ -22,7 +22,7 @@ from services.feedback.application.answers import AnswerComposer
 from services.feedback.application.app import FeedbackApplication
 from services.feedback.application.following import Following
 from services.feedback.application.judging import Judging
-from services.feedback.application.state_projection import projector
+from services.feedback.application.state_projection import PROJECTED, projector
 from services.feedback.application.upstream import Upstream
 from services.feedback.domain.answer import load_answer_templates
 from services.feedback.domain.callbacks import load_callback_rules
@@ -78,7 +78,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
         handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
                                registry=registry).handlers())
     state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",
-                             apply=projector(app, settings.schema))
+                             apply=projector(app, settings.schema), wanted=PROJECTED)
 
     async def consumers_ready() -> tuple[bool, str]:
         ok = decisions.ready and hall.ready

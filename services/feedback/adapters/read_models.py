@@ -91,19 +91,26 @@ class FeedbackStateRow:
 
 def upsert_feedback_state(cur: psycopg.Cursor[Any], schema: str,
                           rows: Iterable[FeedbackStateRow]) -> None:
-    params = [(r.ticket_id, r.feedback_id, r.ticket_code, r.unit, r.channel, r.status,
-               r.reply_round, r.verdict, r.reopen_count, r.already_called, r.rating_due_at,
-               r.updated_at) for r in rows]
-    if params:
-        cur.executemany(
-            SQL("INSERT INTO {}.feedback_state VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+    """The rows in one statement (one array per column; each ticket once)."""
+    rows = list(rows)
+    if rows:
+        cur.execute(
+            SQL("INSERT INTO {}.feedback_state SELECT * FROM unnest(%s::text[], %s::uuid[],"
+                " %s::text[], %s::text[], %s::text[], %s::text[], %s::int4[], %s::text[],"
+                " %s::int4[], %s::bool[], %s::timestamptz[], %s::timestamptz[])"
                 " ON CONFLICT (ticket_id) DO UPDATE SET ticket_code = EXCLUDED.ticket_code,"
                 " unit = EXCLUDED.unit, channel = EXCLUDED.channel, status = EXCLUDED.status,"
                 " reply_round = EXCLUDED.reply_round, verdict = EXCLUDED.verdict,"
                 " reopen_count = EXCLUDED.reopen_count,"
                 " already_called = EXCLUDED.already_called,"
                 " rating_due_at = EXCLUDED.rating_due_at, updated_at = EXCLUDED.updated_at"
-                ).format(Identifier(schema)), params)
+                ).format(Identifier(schema)),
+            [[getattr(r, name) for r in rows] for name in _STATE_COLUMNS], prepare=True)
+
+
+_STATE_COLUMNS = ("ticket_id", "feedback_id", "ticket_code", "unit", "channel", "status",
+                  "reply_round", "verdict", "reopen_count", "already_called", "rating_due_at",
+                  "updated_at")
 
 
 def replace_follows(cur: psycopg.Cursor[Any], schema: str, follower_id: str, role: str,

@@ -1,8 +1,9 @@
 """Refreshes `feedback_state` and `follows` from the aggregates the own log says changed.
 
-Refreshing a row from the aggregate's current state (rather than replaying each event into
-it) is idempotent and indifferent to order: whatever batch of events arrives, the row ends
-equal to the aggregate.
+Refreshing a row from the aggregate's state (rather than replaying each event into it) is
+idempotent: whatever batch of events arrives, the row ends equal to the aggregate as of the
+batch's last event or later. That state comes from a fold of the events the projection reads
+(application/state_fold.py), not from a store read per aggregate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from services.feedback.adapters.read_models import (
     replace_follows,
     upsert_feedback_state,
 )
+from services.feedback.application.state_fold import StateFold
 from services.feedback.domain.callbacks import CallbackCandidate
 from services.feedback.domain.followers import Follower
 from services.feedback.domain.rating import FeedbackStatus, TicketFeedback
@@ -35,19 +37,25 @@ def state_row(feedback: TicketFeedback) -> FeedbackStateRow:
         updated_at=feedback.modified_on)
 
 
+# the aggregates whose events the projection reads (own_log.OwnLogProjection's `wanted`)
+PROJECTED = (TicketFeedback.__name__, Follower.__name__)
+
+
 def projector(app: Application, schema: str) -> Callable[[list[Any], psycopg.Cursor[Any]], None]:
+    states = StateFold(lambda oid, version: app.repository.get(oid))
+
     def apply(events: list[Any], cur: psycopg.Cursor[Any]) -> None:
-        kinds: dict[Any, str] = {}
+        latest: dict[Any, Any] = {}
         for e in events:
-            kinds[e.originator_id] = type(e).__qualname__.split(".")[0]
+            if type(e).__qualname__.split(".", 1)[0] in PROJECTED:
+                latest[e.originator_id] = states.latest(e)
         rows = []
-        for aggregate_id, kind in kinds.items():
-            if kind == TicketFeedback.__name__:
-                rows.append(state_row(app.repository.get(aggregate_id)))
-            elif kind == Follower.__name__:
-                follower: Follower = app.repository.get(aggregate_id)
-                replace_follows(cur, schema, follower.follower_id, follower.role.value,
-                                follower.following)
+        for aggregate in latest.values():
+            if isinstance(aggregate, TicketFeedback):
+                rows.append(state_row(aggregate))
+            elif isinstance(aggregate, Follower):
+                replace_follows(cur, schema, aggregate.follower_id, aggregate.role.value,
+                                aggregate.following)
         upsert_feedback_state(cur, schema, rows)
 
     return apply

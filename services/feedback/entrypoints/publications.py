@@ -8,6 +8,7 @@ CitizenNotified on the lifecycle topic plus one CitizenNotice per channel messag
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,9 @@ from services.feedback.application.publishing import (
     REPLY_DELIVERED,
     is_public,
     lifecycle_envelope,
-    state_reader,
     timestamp_of,
 )
+from services.feedback.application.state_fold import StateFold
 from services.feedback.domain.answer import CitizenNotice
 from services.feedback.domain.rating import TicketFeedback
 
@@ -48,6 +49,11 @@ class RawNotice:
         return self.message.SerializeToString()
 
 
+def _folded(event: Any) -> bool:
+    """Events of the aggregates whose states public events need (the record, a follower)."""
+    return type(event).__qualname__.split(".", 1)[0] in ("TicketFeedback", "Follower")
+
+
 class Publisher:
     def __init__(self, *, app: Application, composer: AnswerComposer, lifecycle_topic: str,
                  notices_topic: str):
@@ -55,10 +61,22 @@ class Publisher:
         self.composer = composer
         self.lifecycle = lifecycle_topic
         self.notices_topic = notices_topic
-        self.state_at = state_reader(app)
+        # the record's state at each event, folded from the events the relay reads in order
+        # (a store read per public event before: three per ticket)
+        self.states = StateFold(lambda oid, version: app.repository.get(oid, version=version))
+        self.state_at = self.states.at
+        # one translation at a time: the fold's states are read while they are current (the
+        # relay reads in a worker thread; a read ahead it gave up on may still be running)
+        self._lock = threading.Lock()
 
     def translate(self, pub: Publication) -> list[Outgoing]:
+        with self._lock:
+            return self._translate(pub)
+
+    def _translate(self, pub: Publication) -> list[Outgoing]:
         if not is_public(pub.event):
+            if _folded(pub.event):
+                self.states.see(pub.event)  # the chain of versions stays whole
             return []
         if type(pub.event).__qualname__ == REPLY_DELIVERED:
             return self._reply_delivered(pub)

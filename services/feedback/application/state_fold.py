@@ -1,0 +1,82 @@
+"""Aggregates' states folded from the stored events a reader of the notification log sees.
+
+The relay and the own-log projection read feedback's notification log in order, so they see
+every stored event of an aggregate, version after version; each needs the aggregate's state
+at the event it reads (the relay: a CitizenNotified names the channel and unit; the
+projection: the record's row). Reading that state from the store cost a query per event.
+A fold keeps the state of the aggregates it saw last and applies the next event in memory:
+the same `mutate` the repository applies to the same committed events, so the same state.
+When the fold does not hold the version before (first sight after a start, an evicted
+aggregate, an event read again after a failed round), it asks the store, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+# (aggregate id, version or None for the current one) -> the aggregate from the store
+Load = Callable[[UUID, int | None], Any]
+
+
+class StateFold:
+    def __init__(self, load: Load, *, maxsize: int = 2000):
+        self._load = load
+        self._maxsize = maxsize
+        self._states: OrderedDict[UUID, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def at(self, event: Any) -> Any:
+        """The aggregate exactly as of `event` (its version). The object is the fold's own:
+        read it before the next call, never keep or change it."""
+        with self._lock:
+            state = self._next(event)
+            if state is not None and state.version == event.originator_version:
+                return state
+        return self._remember(self._load(event.originator_id, event.originator_version))
+
+    def latest(self, event: Any) -> Any:
+        """The aggregate as of `event` or later (what the fold or the store holds now)."""
+        with self._lock:
+            state = self._next(event)
+            if state is not None and state.version >= event.originator_version:
+                return state
+        return self._remember(self._load(event.originator_id, None))
+
+    def see(self, event: Any) -> None:
+        """Fold `event` in if the fold can (an event whose state nobody needs now: the chain
+        of versions stays whole), without asking the store."""
+        with self._lock:
+            self._next(event)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+    def _next(self, event: Any) -> Any | None:
+        """Fold `event` in if it is the next of what the fold holds (or the first)."""
+        oid, version = event.originator_id, event.originator_version
+        state = self._states.get(oid)
+        if state is None and version == 1:
+            state = event.mutate(None)
+            self._keep(oid, state)
+        elif state is not None and state.version == version - 1:
+            state = event.mutate(state)
+            self._keep(oid, state)
+        return state
+
+    def _remember(self, state: Any) -> Any:
+        with self._lock:
+            held = self._states.get(state.id)
+            if held is None or held.version < state.version:
+                self._keep(state.id, state)
+        return state
+
+    def _keep(self, oid: UUID, state: Any) -> None:
+        self._states[oid] = state
+        self._states.move_to_end(oid)
+        while len(self._states) > self._maxsize:
+            self._states.popitem(last=False)
