@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 
-from services.notifier.adapters.kept_client import KeptClient
+from services.notifier.adapters.kept_client import KeptClient, json_of
 from services.notifier.domain.delivery import Outcome
 
 
@@ -20,19 +20,22 @@ class IntakeContacts(KeptClient):
     async def phone_of(self, ticket_code: str) -> tuple[str | None, Outcome | None]:
         """The phone of the ticket's citizen, or None and why not."""
         try:
-            response = await self.client().get(
-                f"{self.url}/v1/tickets/{ticket_code}/contact",
-                params={"why": "SMS notice to the citizen (notifier)"},  # access log
-                headers={"authorization": f"Bearer {self.token()}"})
-        except httpx.HTTPError as exc:
+            async with self.client().get(
+                    f"{self.url}/v1/tickets/{ticket_code}/contact",
+                    params={"why": "SMS notice to the citizen (notifier)"},  # access log
+                    headers={"authorization": f"Bearer {self.token()}"},
+                    allow_redirects=False) as response:
+                status = response.status
+                answer = await json_of(response) if 200 <= status < 300 else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return None, Outcome(False, reason=f"intake cannot be reached ({type(exc).__name__})")
-        if response.status_code in (404, 410):
+        if status in (404, 410):
             return None, Outcome(False, retryable=False, reason=(
-                "the citizen's identity was erased" if response.status_code == 410
+                "the citizen's identity was erased" if status == 410
                 else "the ticket has no contact (anonymous)"))
-        if not response.is_success:
-            return None, Outcome(False, reason=f"intake answered HTTP {response.status_code}")
-        phone = (response.json() or {}).get("phone")
+        if not 200 <= status < 300:
+            return None, Outcome(False, reason=f"intake answered HTTP {status}")
+        phone = (answer if isinstance(answer, dict) else {}).get("phone")
         if not phone:
             return None, Outcome(False, retryable=False, reason="the citizen left no phone")
         return phone, None

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
+import aiohttp
 
-from services.notifier.adapters.kept_client import KeptClient
+from services.notifier.adapters.kept_client import KeptClient, json_of
 from services.notifier.domain.delivery import Outcome
 
 log = logging.getLogger(__name__)
@@ -51,26 +51,25 @@ class HttpGateway(KeptClient):
             return Outcome(False, reason=f"no {self.name} gateway is configured")
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            response = await self.client().post(self.url, json=body, headers=headers)
-        except httpx.TimeoutException:
+            async with self.client().post(self.url, json=body, headers=headers,
+                                          allow_redirects=False) as response:
+                status = response.status
+                answer = await json_of(response) if status < 300 else None
+        except TimeoutError:
             return Outcome(False, reason=f"the {self.name} gateway gave no answer within "
                                          f"{self.timeout_s:g} s")
-        except httpx.HTTPError as exc:  # str(exc) may quote the request: only its kind
+        except aiohttp.ClientError as exc:  # str(exc) may quote the request: only its kind
             return Outcome(False, reason=f"the {self.name} gateway cannot be reached "
                                          f"({type(exc).__name__})")
-        if response.is_success:
-            return Outcome(True, gateway_ref=_message_id(response) or body["client_ref"])
+        if 200 <= status < 300:
+            return Outcome(True, gateway_ref=_message_id(answer) or body["client_ref"])
         # 4xx other than 408/429: the gateway refuses this message; sending it again won't help
-        retryable = response.status_code >= 500 or response.status_code in (408, 429)
-        return Outcome(False, reason=f"the {self.name} gateway answered HTTP "
-                                     f"{response.status_code}", retryable=retryable)
+        retryable = status >= 500 or status in (408, 429)
+        return Outcome(False, reason=f"the {self.name} gateway answered HTTP {status}",
+                       retryable=retryable)
 
 
-def _message_id(response: httpx.Response) -> str:
-    try:
-        answer = response.json()
-    except ValueError:
-        return ""
+def _message_id(answer: Any) -> str:
     return str(answer.get("message_id") or answer.get("id") or "")[:100] if isinstance(
         answer, dict) else ""
 
