@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
+
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer, routing_gather
 from backbone.group_commit import GroupCommitter
@@ -16,6 +18,7 @@ from backbone.kafka import ensure_topics
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
+from services.dispatch.adapters.loop_reads import LoopReads
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.app import DispatchApplication
 from services.dispatch.application.commands import Commands
@@ -76,6 +79,11 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     infra = await connect(settings)
     app = await asyncio.to_thread(build_application, settings)
     readmodel = ReadModel(infra.pool, settings.schema)
+    loop_pool = AsyncConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4,
+                                    kwargs={"autocommit": True}, open=False,
+                                    name=f"{settings.service}-loop")
+    await loop_pool.open(wait=True, timeout=30)
+    reads = LoopReads(loop_pool, settings.schema, app.recorder.events_table_name, app.mapper)
     units = UnitBook(app)
     await asyncio.to_thread(units.load)
     router = await asyncio.to_thread(
@@ -87,7 +95,8 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     policy = DispatchPolicy(sign_for_within=timedelta(hours=settings.sign_for_within_hours),
                             bounce_back_within=timedelta(hours=settings.bounce_back_within_hours))
     committer = GroupCommitter(app, service=settings.service)
-    commands = Commands(app=app, committer=committer, readmodel=readmodel, units=units,
+    commands = Commands(app=app, committer=committer, readmodel=readmodel, reads=reads,
+                        units=units,
                         router=router, policy=policy,
                         auto_accept_replies=settings.auto_accept_replies)
     facts = UpstreamFacts(router=router, clock=clock, policy=policy,
@@ -115,4 +124,4 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     http.include_router(http_api.console_router())
     return Service(settings=settings, infra=infra, http=http,
                    loops=[lifecycle.run, relay.run, feed.run],
-                   grpc_servicers=[department.add_to], on_stop=[committer.close, app.close])
+                   grpc_servicers=[department.add_to], on_stop=[committer.close, app.close, loop_pool.close])

@@ -21,6 +21,19 @@ ASSIGNMENT_SELECT = (
     " FROM {s}.dispatch_assignments a JOIN {s}.dispatch_tickets t USING (dispatch_id)")
 
 
+def by_ref(*, code: str, ticket_id: str) -> tuple[str, list[str]]:
+    """The condition naming a ticket of dispatch_tickets by its code, its id or both (both
+    must match then), and its parameters."""
+    clauses, params = [], []
+    if code:
+        clauses.append("ticket_code = %s")
+        params.append(code)
+    if ticket_id:
+        clauses.append("ticket_id = %s")
+        params.append(ticket_id)
+    return " AND ".join(clauses), params
+
+
 class ReadModel:
     def __init__(self, pool: ConnectionPool, schema: str) -> None:
         self.pool = pool
@@ -33,17 +46,11 @@ class ReadModel:
 
     def ticket(self, *, code: str = "", ticket_id: str = "") -> dict[str, Any] | None:
         """The ticket row by its code or its id (both given: both must match)."""
-        clauses, params = [], []
-        if code:
-            clauses.append("ticket_code = %s")
-            params.append(code)
-        if ticket_id:
-            clauses.append("ticket_id = %s")
-            params.append(ticket_id)
-        if not clauses:
+        if not code and not ticket_id:
             return None
-        rows = self._rows("SELECT * FROM {s}.dispatch_tickets WHERE " + " AND ".join(clauses)
-                          + " LIMIT 1", params)
+        where, params = by_ref(code=code, ticket_id=ticket_id)
+        rows = self._rows("SELECT * FROM {s}.dispatch_tickets WHERE " + where + " LIMIT 1",
+                          params)
         return rows[0] if rows else None
 
     def unit_assignment(self, unit: str, dispatch_id: uuid.UUID) -> dict[str, Any] | None:
@@ -75,16 +82,6 @@ class ReadModel:
             return []
         return self._rows(ASSIGNMENT_SELECT + " WHERE a.dispatch_id = ANY(%s)",
                           [list(dispatch_ids)])
-
-    def queue(self, queue: str | None, *, limit: int = 200) -> list[dict[str, Any]]:
-        query = ("SELECT * FROM {s}.dispatch_tickets WHERE queue IS NOT NULL"
-                 + (" AND queue = %s" if queue else "") + " ORDER BY updated_at LIMIT %s")
-        return self._rows(query, [queue, limit] if queue else [limit])
-
-    def queue_counts(self) -> dict[str, int]:
-        rows = self._rows("SELECT queue, count(*) AS n FROM {s}.dispatch_tickets"
-                          " WHERE queue IS NOT NULL GROUP BY queue", [])
-        return {r["queue"]: r["n"] for r in rows}
 
     def labels(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM {s}.classification_labels ORDER BY id", [])

@@ -8,18 +8,17 @@ state; a department system's retry with the same `request_id` gets the first res
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext
+from services.dispatch.adapters.loop_reads import LoopReads
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.app import DispatchApplication, UnitRequest
 from services.dispatch.application.routing import Router
@@ -72,11 +71,12 @@ def masked(text: str) -> str:
 
 class Commands:
     def __init__(self, *, app: DispatchApplication, committer: GroupCommitter,
-                 readmodel: ReadModel, units: UnitBook, router: Router, policy: DispatchPolicy,
+                 readmodel: ReadModel, reads: LoopReads, units: UnitBook, router: Router, policy: DispatchPolicy,
                  auto_accept_replies: bool) -> None:
         self.app = app
         self.committer = committer
         self.readmodel = readmodel
+        self.reads = reads
         self.units = units
         self.router = router
         self.policy = policy
@@ -84,22 +84,22 @@ class Commands:
 
     # --- department systems: a unit acts on its own assignments only ---
 
-    def sign_for(self, unit: str, ref: TicketRef, *, at: datetime, ctx: EventContext,
+    async def sign_for(self, unit: str, ref: TicketRef, *, at: datetime, ctx: EventContext,
                  request_id: str = "") -> Ack:
-        return self._as_unit(unit, ref, "SignFor", request_id, ctx,
+        return await self._as_unit(unit, ref, "SignFor", request_id, ctx,
                              lambda d: d.sign_for(unit=unit, at=at))
 
-    def bounce_back(self, unit: str, ref: TicketRef, *, reason: str, at: datetime,
+    async def bounce_back(self, unit: str, ref: TicketRef, *, reason: str, at: datetime,
                     ctx: EventContext, request_id: str = "") -> Ack:
-        return self._as_unit(unit, ref, "BounceBack", request_id, ctx,
+        return await self._as_unit(unit, ref, "BounceBack", request_id, ctx,
                              lambda d: d.bounce_back(unit=unit, reason=masked(reason), at=at))
 
-    def add_note(self, unit: str, ref: TicketRef, *, note: str, at: datetime,
+    async def add_note(self, unit: str, ref: TicketRef, *, note: str, at: datetime,
                  ctx: EventContext, request_id: str = "") -> Ack:
-        return self._as_unit(unit, ref, "AddNote", request_id, ctx,
+        return await self._as_unit(unit, ref, "AddNote", request_id, ctx,
                              lambda d: d.note_progress(unit=unit, note=masked(note), at=at))
 
-    def reply(self, unit: str, ref: TicketRef, *, reply: str, outcome: str, at: datetime,
+    async def reply(self, unit: str, ref: TicketRef, *, reply: str, outcome: str, at: datetime,
               ctx: EventContext, request_id: str = "") -> Ack:
         def act(d: TicketDispatch) -> None:
             d.reply(unit=unit, reply=masked(reply), outcome=outcome or "resolved", at=at)
@@ -107,33 +107,36 @@ class Commands:
                 d.accept_reply(by="auto", at=at, comment="auto-review policy")
                 d.close(by="auto", at=at)
 
-        return self._as_unit(unit, ref, "Reply", request_id, ctx, act)
+        return await self._as_unit(unit, ref, "Reply", request_id, ctx, act)
 
-    def request_extension(self, unit: str, ref: TicketRef, *, working_days: int, reason: str,
+    async def request_extension(self, unit: str, ref: TicketRef, *, working_days: int, reason: str,
                           at: datetime, ctx: EventContext, request_id: str = "") -> Ack:
-        return self._as_unit(unit, ref, "RequestExtension", request_id, ctx,
+        return await self._as_unit(unit, ref, "RequestExtension", request_id, ctx,
                              lambda d: d.request_extension(unit=unit, working_days=working_days,
                                                            reason=masked(reason), at=at))
 
-    def request_transfer(self, unit: str, ref: TicketRef, *, to_unit: str, reason: str,
+    async def request_transfer(self, unit: str, ref: TicketRef, *, to_unit: str, reason: str,
                          at: datetime, ctx: EventContext, request_id: str = "") -> Ack:
         self.units.check_assignable(to_unit)
-        return self._as_unit(unit, ref, "RequestTransfer", request_id, ctx,
+        return await self._as_unit(unit, ref, "RequestTransfer", request_id, ctx,
                              lambda d: d.request_transfer(unit=unit, to_unit=to_unit,
                                                           reason=masked(reason), at=at))
 
-    def _as_unit(self, unit: str, ref: TicketRef, method: str, request_id: str,
-                 ctx: EventContext, act: Callable[[TicketDispatch], None]) -> Ack:
+    async def _as_unit(self, unit: str, ref: TicketRef, method: str, request_id: str,
+                       ctx: EventContext, act: Callable[[TicketDispatch], None]) -> Ack:
         ref.check()
         key_id = UnitRequest.create_id(unit, request_id) if request_id else None
-        if key_id is not None and (replay := self._replay(key_id, method, ref)) is not None:
-            return replay
-        row = self.readmodel.ticket(code=ref.code.strip(), ticket_id=ref.ticket_id.strip())
-        if row is None or self.readmodel.unit_assignment(unit, row["dispatch_id"]) is None:
-            # The same answer whether the ticket exists or not: no probing other units' work.
-            raise TicketNotFoundError(f"unit {unit} has no assignment of ticket {ref}")
         for _ in range(ATTEMPTS):
-            d: TicketDispatch = self.app.repository.get(row["dispatch_id"])
+            # the key, the ticket, the unit's assignment of it and its events: one round trip
+            loaded = await self.reads.load(code=ref.code.strip(),
+                                           ticket_id=ref.ticket_id.strip(), unit=unit,
+                                           key_id=key_id)
+            if loaded.key is not None:
+                return self._replay(loaded.key, method, ref)
+            d: TicketDispatch | None = loaded.dispatch
+            if d is None:
+                # The same answer whether the ticket exists or not: no probing other units' work.
+                raise TicketNotFoundError(f"unit {unit} has no assignment of ticket {ref}")
             act(d)
             ack = Ack(d.ticket_id, d.ticket_code, self._unit_status(d, unit), d.assignment_no)
             extra = []
@@ -141,19 +144,14 @@ class Commands:
                 extra.append(UnitRequest(unit=unit, request_id=request_id, method=method,
                                          ticket_id=d.ticket_id, result=asdict(ack)))
             try:
-                self.committer.save(d, *extra, context=self._ctx(ctx, d))
+                await self.committer.save_async(d, *extra, context=self._ctx(ctx, d))
             except IntegrityError:
-                if key_id is not None and (replay := self._replay(key_id, method, ref)):
-                    return replay
-                continue
+                continue  # a racing change or retry: read again (a stored key is replayed)
             return ack
         raise ConcurrentChangeError(f"ticket {ref} kept changing; try again")
 
-    def _replay(self, key_id: uuid.UUID, method: str, ref: TicketRef) -> Ack | None:
-        try:
-            key: UnitRequest = self.app.repository.get(key_id)
-        except AggregateNotFoundError:
-            return None
+    @staticmethod
+    def _replay(key: UnitRequest, method: str, ref: TicketRef) -> Ack:
         same_ticket = ref.ticket_id in ("", key.ticket_id) and (
             not ref.code or ref.code == key.result["ticket_code"])
         if key.method != method or not same_ticket:
@@ -177,7 +175,7 @@ class Commands:
 
     # --- dispatchers (the platform) ---
 
-    def classify(self, ref: TicketRef, *, by: str, category: str, subcategory: str,
+    async def classify(self, ref: TicketRef, *, by: str, category: str, subcategory: str,
                  request_type: str, urgency: str, ctx: EventContext) -> TicketDispatch:
         """Confirm or correct the classification; the classifier learns it at once."""
         label = Label(subcategory=subcategory, request_type=request_type, urgency=urgency)
@@ -186,7 +184,7 @@ class Commands:
             self.router.check_label(label)
         except (UnknownCategoryError, ClassificationError) as exc:
             raise BadRequestError(str(exc)) from exc
-        d = self._as_platform(ref, ctx, lambda d: d.classify(
+        d = await self._as_platform(ref, ctx, lambda d: d.classify(
             by=by, category=category, subcategory=subcategory, request_type=request_type,
             urgency=urgency, confidence=1.0, source="dispatcher"))
         req = d.request or {}
@@ -196,37 +194,37 @@ class Commands:
                               address=(req.get("place") or {}).get("address_masked") or "")
         return d
 
-    def assign(self, ref: TicketRef, *, by: str, unit: str, reason: str, at: datetime,
+    async def assign(self, ref: TicketRef, *, by: str, unit: str, reason: str, at: datetime,
                ctx: EventContext) -> TicketDispatch:
         self.units.check_assignable(unit)
-        return self._as_platform(ref, ctx, lambda d: d.assign(
+        return await self._as_platform(ref, ctx, lambda d: d.assign(
             unit=unit, by=by, at=at, reason=masked(reason), policy=self.policy))
 
-    def transfer(self, ref: TicketRef, *, by: str, to_unit: str, reason: str, at: datetime,
+    async def transfer(self, ref: TicketRef, *, by: str, to_unit: str, reason: str, at: datetime,
                  ctx: EventContext) -> TicketDispatch:
         self.units.check_assignable(to_unit)
-        return self._as_platform(ref, ctx, lambda d: d.transfer(
+        return await self._as_platform(ref, ctx, lambda d: d.transfer(
             by=by, to_unit=to_unit, reason=masked(reason), at=at, policy=self.policy))
 
-    def approve_transfer(self, ref: TicketRef, *, by: str, at: datetime,
+    async def approve_transfer(self, ref: TicketRef, *, by: str, at: datetime,
                          ctx: EventContext) -> TicketDispatch:
-        return self._as_platform(ref, ctx, lambda d: d.approve_transfer(
+        return await self._as_platform(ref, ctx, lambda d: d.approve_transfer(
             by=by, at=at, policy=self.policy))
 
-    def reject_transfer(self, ref: TicketRef, *, by: str, reason: str, at: datetime,
+    async def reject_transfer(self, ref: TicketRef, *, by: str, reason: str, at: datetime,
                         ctx: EventContext) -> TicketDispatch:
-        return self._as_platform(ref, ctx, lambda d: d.reject_transfer(
+        return await self._as_platform(ref, ctx, lambda d: d.reject_transfer(
             by=by, reason=masked(reason), at=at))
 
-    def coordinate(self, ref: TicketRef, *, by: str, lead_unit: str, co_units: list[str],
+    async def coordinate(self, ref: TicketRef, *, by: str, lead_unit: str, co_units: list[str],
                    decision: str, at: datetime, ctx: EventContext) -> TicketDispatch:
         for unit in (lead_unit, *co_units):
             self.units.check_assignable(unit)
-        return self._as_platform(ref, ctx, lambda d: d.coordinate(
+        return await self._as_platform(ref, ctx, lambda d: d.coordinate(
             by=by, lead_unit=lead_unit, co_units=list(co_units), decision=masked(decision),
             at=at, policy=self.policy))
 
-    def review(self, ref: TicketRef, *, by: str, accepted: bool, reason: str, at: datetime,
+    async def review(self, ref: TicketRef, *, by: str, accepted: bool, reason: str, at: datetime,
                ctx: EventContext) -> TicketDispatch:
         def act(d: TicketDispatch) -> None:
             if accepted:
@@ -235,19 +233,20 @@ class Commands:
             else:
                 d.send_back(by=by, reason=masked(reason), at=at)
 
-        return self._as_platform(ref, ctx, act)
+        return await self._as_platform(ref, ctx, act)
 
-    def _as_platform(self, ref: TicketRef, ctx: EventContext,
-                     act: Callable[[TicketDispatch], None]) -> TicketDispatch:
+    async def _as_platform(self, ref: TicketRef, ctx: EventContext,
+                           act: Callable[[TicketDispatch], None]) -> TicketDispatch:
         ref.check()
-        row = self.readmodel.ticket(code=ref.code.strip(), ticket_id=ref.ticket_id.strip())
-        if row is None:
-            raise TicketNotFoundError(f"no dispatched ticket {ref}")
         for _ in range(ATTEMPTS):
-            d: TicketDispatch = self.app.repository.get(row["dispatch_id"])
+            loaded = await self.reads.load(code=ref.code.strip(),
+                                           ticket_id=ref.ticket_id.strip())
+            d: TicketDispatch | None = loaded.dispatch
+            if d is None:
+                raise TicketNotFoundError(f"no dispatched ticket {ref}")
             act(d)
             try:
-                self.committer.save(d, context=self._ctx(ctx, d))
+                await self.committer.save_async(d, context=self._ctx(ctx, d))
             except IntegrityError:
                 continue
             return d

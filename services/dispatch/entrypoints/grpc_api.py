@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,7 +197,7 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
         await context.abort(code, reason)
 
     async def _act(self, request: Any, context: grpc.aio.ServicerContext,
-                   command: Callable[..., Ack],
+                   command: Callable[..., Awaitable[Ack]],
                    arguments: Callable[[], dict[str, Any]] = dict) -> api.AssignmentAck:
         try:
             principal = self._principal(context)
@@ -205,9 +205,10 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
             if len(request.request_id) > 200:
                 raise Refused(S.INVALID_ARGUMENT, "request_id is longer than 200 characters")
             ref = TicketRef(code=request.ticket_code, ticket_id=request.ticket_id)
-            ack = await asyncio.to_thread(
-                command, principal.unit, ref, at=self._time(request),
-                ctx=self._ctx(principal), request_id=request.request_id, **kwargs)
+            # on the event loop: one read and the group commit, no worker thread
+            ack = await command(principal.unit, ref, at=self._time(request),
+                                ctx=self._ctx(principal), request_id=request.request_id,
+                                **kwargs)
         except Exception as exc:  # every refusal becomes a status with its reason
             await self._refuse(context, exc)
             raise

@@ -3,7 +3,7 @@ taxonomy for every authenticated caller. The web page at /console uses only this
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any, TypeVar
@@ -83,16 +83,34 @@ def refusals(call: Callable[[], T]) -> T:
     """Domain and service refusals as 4xx with the reason (a table would hide the order)."""
     try:
         return call()
-    except TicketNotFoundError as exc:
-        raise NotFoundError(str(exc)) from exc
-    except (BadRequestError, UnknownUnitCodeError) as exc:
-        raise ClientError(str(exc)) from exc
-    except (ReasonRequiredError, InvalidCommandError, InvalidCoordinationError) as exc:
-        raise ClientError(exc.reason) from exc
-    except DispatchError as exc:
-        raise ConflictError(exc.reason) from exc
-    except ConcurrentChangeError as exc:
-        raise ConflictError(str(exc)) from exc
+    except REFUSED as exc:
+        raise refusal(exc) from exc
+
+
+async def refused(command: Awaitable[T]) -> T:
+    """`refusals` of a command run on the event loop."""
+    try:
+        return await command
+    except REFUSED as exc:
+        raise refusal(exc) from exc
+
+
+REFUSED = (TicketNotFoundError, BadRequestError, UnknownUnitCodeError, ReasonRequiredError,
+           InvalidCommandError, InvalidCoordinationError, DispatchError, ConcurrentChangeError)
+
+
+def refusal(exc: Exception) -> Exception:
+    """The 4xx of a refusal (the order matters: the invalid-argument errors are
+    DispatchErrors too)."""
+    if isinstance(exc, TicketNotFoundError):
+        return NotFoundError(str(exc))
+    if isinstance(exc, BadRequestError | UnknownUnitCodeError):
+        return ClientError(str(exc))
+    if isinstance(exc, ReasonRequiredError | InvalidCommandError | InvalidCoordinationError):
+        return ClientError(exc.reason)
+    if isinstance(exc, DispatchError):
+        return ConflictError(exc.reason)
+    return ConflictError(str(exc))
 
 
 def view(d: TicketDispatch) -> dict[str, Any]:
@@ -138,14 +156,14 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         }
 
     @api.get("/queues")
-    def queues(_: ReaderDep, queue: Annotated[str | None, Query(max_length=32)] = None,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    async def queues(_: ReaderDep, queue: Annotated[str | None, Query(max_length=32)] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         """Tickets that need a person: unrouted/low confidence, bounced back, disputed, replies
         awaiting review; with the count of each queue."""
         if queue is not None and queue not in QUEUES:
             raise ClientError(f"queue {queue!r} is not one of {', '.join(QUEUES)}")
-        return {"counts": {q: 0 for q in QUEUES} | commands.readmodel.queue_counts(),
-                "tickets": commands.readmodel.queue(queue, limit=limit)}
+        counts, tickets = await commands.reads.queue(queue, limit=limit)
+        return {"counts": {q: 0 for q in QUEUES} | counts, "tickets": tickets}
 
     @api.get("/tickets/{code}")
     def ticket(code: str, _: ReaderDep) -> dict[str, Any]:
@@ -153,62 +171,62 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         return refusals(lambda: commands.get(ref(code)))
 
     @api.post("/tickets/{code}/classification")
-    def classify(code: str, body: ClassificationBody, request: Request,
+    async def classify(code: str, body: ClassificationBody, request: Request,
                  principal: DispatcherDep) -> dict[str, Any]:
         """Confirm or correct the classification (kept to teach the classifier)."""
-        return view(refusals(lambda: commands.classify(
+        return view(await refused(commands.classify(
             ref(code), by=principal.sub, category=body.category, subcategory=body.subcategory,
             request_type=body.request_type, urgency=body.urgency,
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/assign")
-    def assign(code: str, body: AssignBody, request: Request,
+    async def assign(code: str, body: AssignBody, request: Request,
                principal: DispatcherDep) -> dict[str, Any]:
         """Assign to a unit: first dispatch, or the platform's decision after a bounce-back."""
-        return view(refusals(lambda: commands.assign(
+        return view(await refused(commands.assign(
             ref(code), by=principal.sub, unit=body.unit, reason=body.reason,
             at=clock.command_time(body.at), ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/transfer")
-    def transfer(code: str, body: TransferBody, request: Request,
+    async def transfer(code: str, body: TransferBody, request: Request,
                  principal: DispatcherDep) -> dict[str, Any]:
         """Move the ticket (and the duty to reply) to another unit."""
-        return view(refusals(lambda: commands.transfer(
+        return view(await refused(commands.transfer(
             ref(code), by=principal.sub, to_unit=body.to_unit, reason=body.reason,
             at=clock.command_time(body.at), ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/transfer-request/approve")
-    def approve_transfer(code: str, body: Stated, request: Request,
+    async def approve_transfer(code: str, body: Stated, request: Request,
                          principal: DispatcherDep) -> dict[str, Any]:
         """Approve a unit's transfer request."""
-        return view(refusals(lambda: commands.approve_transfer(
+        return view(await refused(commands.approve_transfer(
             ref(code), by=principal.sub, at=clock.command_time(body.at),
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/transfer-request/reject")
-    def reject_transfer(code: str, body: ReasonBody, request: Request,
+    async def reject_transfer(code: str, body: ReasonBody, request: Request,
                         principal: DispatcherDep) -> dict[str, Any]:
         """Refuse a unit's transfer request: it keeps the ticket (首接首办)."""
-        return view(refusals(lambda: commands.reject_transfer(
+        return view(await refused(commands.reject_transfer(
             ref(code), by=principal.sub, reason=body.reason, at=clock.command_time(body.at),
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/coordinate")
-    def coordinate(code: str, body: CoordinateBody, request: Request,
+    async def coordinate(code: str, body: CoordinateBody, request: Request,
                    principal: DispatcherDep) -> dict[str, Any]:
         """统筹协调: a lead unit, co-handling units and a written decision; none may bounce back."""
-        return view(refusals(lambda: commands.coordinate(
+        return view(await refused(commands.coordinate(
             ref(code), by=principal.sub, lead_unit=body.lead_unit, co_units=body.co_units,
             decision=body.decision, at=clock.command_time(body.at),
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/review")
-    def review(code: str, body: ReviewBody, request: Request,
+    async def review(code: str, body: ReviewBody, request: Request,
                principal: DispatcherDep) -> dict[str, Any]:
         """Review a unit's reply: accepted (dispatch closes) or sent back with a reason."""
         if not body.accepted and not body.reason.strip():
             raise ClientError("sending a reply back needs a reason")
-        return view(refusals(lambda: commands.review(
+        return view(await refused(commands.review(
             ref(code), by=principal.sub, accepted=body.accepted, reason=body.reason,
             at=clock.command_time(body.at), ctx=ctx(request, principal))))
 
