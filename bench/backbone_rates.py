@@ -50,6 +50,7 @@ async def drain(relay: OutboxRelay, n: int) -> int:
         if got <= 0:
             break
         sent += got
+    await relay.settle()  # the last round's position, recorded
     return sent
 
 

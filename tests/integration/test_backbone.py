@@ -81,6 +81,7 @@ async def test_relay_publishes_each_stored_event_once_with_a_deterministic_id(se
         # A crash after publishing but before recording the position republishes the batch:
         # simulate it by publishing, then forgetting the position.
         assert await relay.run_once() == 5
+        await relay.settle()  # its position written (during the next round, or now)
         with pool.connection() as conn:
             conn.execute(SQL("DELETE FROM {}.relay_positions").format(Identifier(settings.schema)))
         await relay._drop_producer()  # the restarted process: a new relay

@@ -6,6 +6,7 @@ before it existed."""
 from __future__ import annotations
 
 import asyncio
+import marshal
 import uuid
 
 import psycopg
@@ -115,19 +116,22 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
 
 
 def test_the_encoding_round_trips_and_refuses_what_it_does_not_know():
-    from backbone.relay import _Record, murmur2
+    from backbone.relay import _encode_v1, murmur2
 
-    records = [_Record("a.topic", b"key-1", b"\x00value" * 50,
-                       [("event_type", b"X"), ("traceparent", b"00-" + b"a" * 50)]),
-               _Record("\u5de5\u5355", b"", b"", [])]
-    back = decode_records(encode_records(records))
-    assert [(r.topic, r.key, r.value, r.headers) for r in back] == [
-        (r.topic, r.key, r.value, r.headers) for r in records]
-    assert back[0].key_hash == murmur2(b"key-1")
+    records = [("a.topic", b"key-1", b"\x00value" * 50,
+                [("event_type", b"X"), ("traceparent", b"00-" + b"a" * 50)], murmur2(b"key-1")),
+               ("\u5de5\u5355", b"", b"", [], murmur2(b""))]
+    encoded = encode_records(records)
+    assert encoded[0] == 2
+    assert decode_records(encoded) == records
+    # rows stored before version 2 (the fields packed one by one) are still read
+    assert decode_records(_encode_v1(records)) == records
     with pytest.raises(ValueError):
-        decode_records(b"\x02" + encode_records(records)[1:])
+        decode_records(b"\x03" + encoded[1:])
     with pytest.raises(ValueError):
-        decode_records(encode_records(records) + b"x")
+        decode_records(_encode_v1(records) + b"x")
+    with pytest.raises(ValueError):  # version 2 that is not a list of messages
+        decode_records(b"\x02" + marshal.dumps({"not": "messages"}, 4))
 
 
 def test_a_schema_made_before_the_column_gets_it(infra, unique):
