@@ -26,6 +26,7 @@ from services.intake.adapters import (
     codes,
     identity_store,
     rate_limits,
+    submission_reads,
     ticket_index,
 )
 from services.intake.adapters import verifications as verification_store
@@ -155,7 +156,11 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         pepper=pepper, attachments=attachments, vault=vault,
         sealing=ContactSealing(vault, keys.claim),
         answered=AnsweredTickets(index, load_acceptance_rules().already_answered_window),
-        index=index,
+        index=index, keys=keys,
+        reads=submission_reads.SubmissionReads(
+            settings.pg_conninfo(), settings.schema, citizen_capacity=settings.citizen_burst,
+            citizen_rate=settings.citizen_rate_per_s,
+            answered_window=load_acceptance_rules().already_answered_window),
         # shared by every replica of intake (PostgreSQL), not one bucket per process
         throttle=rate_limits.SharedSubmissionThrottle(
             infra.pool, settings.schema, adapter_capacity=settings.adapter_burst,
@@ -206,4 +211,4 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     if settings.intake_role == "all":
         loops += _read_side(settings, infra, app)
     return Service(settings=settings, infra=infra, http=http, loops=loops,
-                   on_stop=[committer.close, app.close])
+                   on_stop=[committer.close, app.close, submissions.reads.close])

@@ -39,6 +39,21 @@ class CodeSequence:
             self._ranges[key] = (nxt + 1, last)
             return nxt
 
+    def has_next(self, region: str, day: date) -> bool:
+        """Whether `next` can answer without a round trip (a number of the block is left)."""
+        nxt, last = self._ranges.get((region, day), (1, 0))
+        return nxt <= last
+
+    def reserve_ahead(self, region: str, day: date) -> None:
+        """Reserve the next block now if this one is spent (from a worker thread, so that the
+        async path's `next` then answers without a round trip)."""
+        with self._lock:
+            key = (region, day)
+            nxt, last = self._ranges.get(key, (1, 0))
+            if nxt > last:
+                last = self._reserve(region, day)
+                self._ranges[key] = (last - self.block + 1, last)
+
     def _reserve(self, region: str, day: date) -> int:
         with self.pool.connection() as conn:
             row = conn.execute(

@@ -67,6 +67,7 @@ class PostgresCitizenKeyStore:
         self.schema = Identifier(schema)
         self.table = SQL("{}.citizen_keys").format(self.schema)
         self._cache: dict[str, WrappedKey] = {}
+        self._absent: set[str] = set()  # looked up just now, with no key: the next get reads not
         self._lock = threading.Lock()
 
     def _row(self, citizen: str) -> tuple[Any, ...] | None:
@@ -79,6 +80,11 @@ class PostgresCitizenKeyStore:
         cached = self._cache.get(citizen)
         if cached is not None:
             return cached
+        if self._absent:
+            with self._lock:
+                if citizen in self._absent:
+                    self._absent.discard(citizen)
+                    return None
         row = self._row(citizen)
         if row is None or row[2] is None:
             return None
@@ -111,6 +117,18 @@ class PostgresCitizenKeyStore:
     def remember(self, citizen: str, key: WrappedKey) -> None:
         with self._lock:
             self._cache[citizen] = key
+
+    def cached(self, citizen: str) -> bool:
+        return citizen in self._cache
+
+    def looked_up(self, citizen: str, key: WrappedKey | None) -> None:
+        """The caller read the citizen's key row (or found none) a moment ago: the next `get`
+        answers from that instead of reading it again."""
+        with self._lock:
+            if key is not None:
+                self._cache[citizen] = key
+            else:
+                self._absent.add(citizen)
 
     def forget(self, citizen: str) -> None:
         with self._lock:

@@ -54,6 +54,24 @@ ON CONFLICT (key) DO UPDATE SET
     stamp = EXCLUDED.stamp
 RETURNING granted, tokens"""
 
+
+def lease_many_sql() -> str:
+    """One token from each of many buckets of one capacity and rate, in one statement
+    (``keys``: distinct; a key twice would update its row twice): RETURNING key, granted,
+    tokens. The same refill-and-take as `_LEASE` with want 1 (adapters/submission_reads.py)."""
+    avail = _AVAIL
+    return f"""
+INSERT INTO {{s}}.rate_buckets AS b (key, tokens, stamp, granted)
+SELECT k, %(cap)s - least(1, floor(%(cap)s)), extract(epoch FROM clock_timestamp()),
+       least(1, floor(%(cap)s))
+FROM unnest(%(keys)s::text[]) AS k
+ON CONFLICT (key) DO UPDATE SET
+    granted = least(1, floor({avail})),
+    tokens = {avail} - least(1, floor({avail})),
+    stamp = EXCLUDED.stamp
+RETURNING key, granted, tokens"""
+
+
 LEASE_S = 1.0  # a leased token not spent within this is dropped
 PRUNE_EVERY = 5000  # calls, on average, between removals of buckets that are full again
 
@@ -146,6 +164,21 @@ class SharedSubmissionThrottle(SubmissionThrottle):
         if granted > 1:
             self._keep(adapter_id, granted - 1, until)
         return RateDecision(True)
+
+    def adapter_token_held(self, adapter_id: str) -> RateDecision | None:
+        """The adapter's token from the lease this process holds (no I/O), or None: the
+        shared bucket must be asked (`adapter_token`)."""
+        return self._spend(adapter_id)
+
+    def adapter_token(self, adapter_id: str) -> RateDecision:
+        return self._adapter_token(adapter_id)
+
+    def citizen_refused(self, adapter_id: str) -> None:
+        """The citizen had no token: the adapter's goes back where it came from."""
+        if self.block > 1:
+            self._keep(adapter_id, 1, self.clock() + LEASE_S)
+        else:
+            self._give_back(f"a:{adapter_id}")
 
     def admit(self, adapter_id: str, citizen: str | None) -> RateDecision:
         adapter = self._adapter_token(adapter_id)

@@ -241,6 +241,14 @@ class TicketIndex:
         return {str(r["ticket_id"]) for r in rows}
 
 
+def answered_of_citizen_sql() -> str:
+    """`answered_of_citizen` as a subquery of adapters/submission_reads.py's statement, for
+    each row ``u`` (citizen, lo, hi) of its citizens ({s}: the schema)."""
+    return ("SELECT code, citizen, category, title_masked, text_masked, answered_at"
+            " FROM {s}.ticket_index WHERE citizen = u.citizen AND answered_at BETWEEN u.lo"
+            " AND u.hi AND NOT erased ORDER BY answered_at DESC LIMIT 50")
+
+
 CANDIDATE_COLUMNS = ("ticket_id, code, status, case_id, category, title_masked, text_masked,"
                      " submitted_at, lat, lon, address_masked")
 

@@ -8,7 +8,7 @@ submission; an anonymous one costs nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.domain.answered import AnsweredTicket
@@ -34,8 +34,12 @@ class AnsweredTickets:
         """The citizen's tickets answered within the window before ``now`` (event time)."""
         if not citizen:
             return ()
-        rows = self.index.answered_of_citizen(citizen, now - self.window, now)
-        return tuple(AnsweredTicket(
+        return answered_tickets(self.index.answered_of_citizen(citizen, now - self.window, now))
+
+
+def answered_tickets(rows: list[dict[str, Any]]) -> tuple[AnsweredTicket, ...]:
+    """The index's rows of a citizen's answered tickets, as the 已答复 rule reads them."""
+    return tuple(AnsweredTicket(
             code=r["code"], text=(r.get("title_masked") or "") + (r.get("text_masked") or ""),
             answered_at=r["answered_at"], category=r.get("category"), citizen=r["citizen"])
             for r in rows if r.get("code"))

@@ -28,12 +28,17 @@ from backbone.privacy import mask_personal_data
 from backbone.store import EventContext, Statement
 from services.intake.adapters.codes import CodeSequence
 from services.intake.adapters.ticket_index import TicketIndex, rejected_columns, submitted_columns
-from services.intake.application.answered import AnsweredLookup, NoAnsweredTickets
+from services.intake.application.answered import (
+    AnsweredLookup,
+    NoAnsweredTickets,
+    answered_tickets,
+)
 from services.intake.application.attachments import Attachments, ticket_owner
 from services.intake.application.sealing import ContactSealing, KeyClaim
+from services.intake.domain.answered import AnsweredTicket
 from services.intake.domain.channels import Channel, TicketDraft
 from services.intake.domain.citizen import IdentityVault, MaskedContact, pseudonym
-from services.intake.domain.rate_limit import SubmissionThrottle
+from services.intake.domain.rate_limit import RateDecision, SubmissionThrottle
 from services.intake.domain.ticket import Ticket
 from services.intake.domain.ticket_code import issue_code
 from services.intake.domain.validation import (
@@ -144,7 +149,8 @@ class Submissions:
                  rules: AcceptanceRules, city: CityBoundary, region: str, pepper: bytes,
                  attachments: Attachments, vault: IdentityVault,
                  throttle: SubmissionThrottle, answered: AnsweredLookup | None = None,
-                 sealing: ContactSealing | None = None, index: TicketIndex | None = None):
+                 sealing: ContactSealing | None = None, index: TicketIndex | None = None,
+                 reads: Any = None, keys: Any = None):
         self.app = app
         self.committer = committer
         self.codes = codes
@@ -158,6 +164,10 @@ class Submissions:
         self.sealing = sealing or ContactSealing(vault)
         self.answered = answered or NoAnsweredTickets()  # 已答复: the citizen's answered tickets
         self.index = index
+        # the async endpoint's citizen reads, batched on the event loop (adapters/
+        # submission_reads.py), and the key store whose cache they fill; None: read in prepare
+        self.reads = reads
+        self.keys = keys
 
     def _get(self, aggregate_id: uuid.UUID) -> Any:
         try:
@@ -195,7 +205,8 @@ class Submissions:
     def prepare(self, draft: TicketDraft, *, adapter_id: str, now: datetime,
                 context: EventContext, lookup: Lookup | None = None,
                 optimistic: bool = False, key_in_transaction: bool = False,
-                backfilled: bool = False) -> Prepared:
+                backfilled: bool = False,
+                read: tuple[AnsweredTicket, ...] | None = None) -> Prepared:
         """Decide a submission; raises SubmissionRefusedError when no ticket may be made.
 
         ``optimistic``: skip looking for an earlier submission with this key (a round trip on
@@ -204,15 +215,20 @@ class Submissions:
         ``key_claim``, for the caller's saving transaction (see application.sealing).
         ``backfilled``: ``now`` is a stated time well before the clock (a call taken during an
         outage, entered later; backbone/clock.py): the acceptance is flagged "backfilled".
+        ``read``: the citizen's answered tickets, read by a caller that has also admitted the
+        submission through the rate limits (the async path: `_read_ahead`); then nothing is
+        read here.
         """
         if not optimistic:
             replay = self.existing(adapter_id, draft.idempotency_key, lookup)
             if replay is not None:
                 return Prepared(replay)
         citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
-        decision = self.throttle.admit(adapter_id, citizen)
-        if not decision.allowed:
-            raise RateLimitedError(decision.limited_by or "adapter", decision.retry_after_seconds)
+        if read is None:
+            decision = self.throttle.admit(adapter_id, citizen)
+            if not decision.allowed:
+                raise RateLimitedError(decision.limited_by or "adapter",
+                                       decision.retry_after_seconds)
         refs = self._attachment_refs(draft, citizen)
         verdict = review(
             Submission(text=(draft.title or "") + draft.text, submitted_at=now,
@@ -220,7 +236,8 @@ class Submissions:
                        lat=draft.place.lat if draft.place else None,
                        lon=draft.place.lon if draft.place else None,
                        citizen=citizen, category_hint=draft.category_hint,
-                       previously_answered=self.answered.of(citizen, now)),
+                       previously_answered=(self.answered.of(citizen, now) if read is None
+                                            else read)),
             rules=self.rules, city=self.city)
         day = now.astimezone(SHANGHAI).date()
         code = issue_code(self.region, day, self.codes.next(self.region, day))
@@ -308,12 +325,20 @@ class Submissions:
 
     async def submit_async(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
                            now: datetime, backfilled: bool = False) -> Submitted:
-        """`submit` for the async HTTP endpoint: deciding (its reads) takes one worker-thread
-        hop, then the request awaits its group commit on the event loop instead of holding a
-        thread while the transaction fsyncs."""
-        prepared = await asyncio.to_thread(
-            self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
-            optimistic=True, key_in_transaction=True, backfilled=backfilled)
+        """`submit` for the async HTTP endpoint. Its reads are batched with the other requests'
+        on the event loop (`_read_ahead`), deciding then reads nothing, and the request awaits
+        its group commit on the loop: no worker thread, except for the rare round trip a
+        process makes for a whole block (the adapter's tokens, ticket codes) and for
+        attachments, whose request is decided in a worker thread as before."""
+        read = await self._read_ahead(draft, adapter_id=adapter_id, now=now)
+        if read is None:
+            prepared = await asyncio.to_thread(
+                self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
+                optimistic=True, key_in_transaction=True, backfilled=backfilled)
+        else:
+            prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
+                                    optimistic=True, key_in_transaction=True,
+                                    backfilled=backfilled, read=read)
         if not prepared.aggregates:
             return prepared.result
 
@@ -332,6 +357,37 @@ class Submissions:
         if prepared.attachments[1]:
             await asyncio.to_thread(self.keep_attachments, prepared)
         return prepared.result
+
+    async def _read_ahead(self, draft: TicketDraft, *, adapter_id: str, now: datetime
+                          ) -> tuple[AnsweredTicket, ...] | None:
+        """Admit the submission (adapter's and citizen's tokens) and read what deciding it
+        needs, so that `prepare` reads nothing: the citizen's answered tickets. None: no
+        batched reads here (none wired, or attachments to look up): `prepare` reads."""
+        throttle = self.throttle
+        if self.reads is None or draft.attachments or not hasattr(throttle, "adapter_token_held"):
+            return None
+        citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
+        if draft.identity is not None and citizen is None:
+            return None  # a contact without a natural key (a name alone): sealed under a key
+            # of its ticket's own, which `prepare` looks up
+        decision: RateDecision | None = throttle.adapter_token_held(adapter_id)
+        if decision is None:  # the process's lease of the adapter's tokens is spent: a block
+            decision = await asyncio.to_thread(throttle.adapter_token, adapter_id)
+        if not decision.allowed:
+            raise RateLimitedError(decision.limited_by or "adapter", decision.retry_after_seconds)
+        day = now.astimezone(SHANGHAI).date()
+        if not self.codes.has_next(self.region, day):  # a block of codes, once per block
+            await asyncio.to_thread(self.codes.reserve_ahead, self.region, day)
+        if citizen is None:
+            return ()
+        want_key = self.keys is not None and not self.keys.cached(citizen)
+        facts = await self.reads.of(citizen, now=now, want_key=want_key)
+        if not facts.granted:
+            throttle.citizen_refused(adapter_id)
+            raise RateLimitedError("citizen", facts.retry_after_s)
+        if facts.key_looked_up and self.keys is not None:
+            self.keys.looked_up(citizen, facts.key)
+        return answered_tickets(facts.answered)
 
     def get(self, code: str) -> Ticket | None:
         return self._get(Ticket.create_id(code))

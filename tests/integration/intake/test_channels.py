@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -81,3 +82,17 @@ async def test_a_citizen_who_floods_is_told_when_to_come_back(intake):
     assert statuses[5] == 429
     assert int(response.headers["retry-after"]) > 0
     assert response.json()["error"] == "rate_limited"
+
+
+async def test_a_citizens_requests_at_one_moment_share_one_burst(intake):
+    """Requests of one citizen read together (adapters/submission_reads.py batches them) still
+    take one token each: five of eight get a ticket, each request one code."""
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    async with intake.client() as http:
+        answers = await asyncio.gather(*(http.post("/v1/requests", json={
+            **sample("web"), "request_id": f"burst-{phone}-{i}", "contact": {"phone": phone}})
+            for i in range(8)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] * 5 + [429] * 3, statuses
+    codes = {r.json()["code"] for r in answers if r.status_code == 201}
+    assert len(codes) == 5
