@@ -5,7 +5,14 @@ histories) as a row hash-chained to the one before, like the audit ledger.
                                                      why, via])
 
 with ``prev_hash`` of the first entry 32 zero bytes. Rows are appended under a transaction-
-scoped advisory lock, so the chain is one line however many replicas write. The table refuses
+scoped advisory lock, so the chain is one line however many replicas write. Nothing is
+returned before its row is committed (the commit waits for fsync), and a write costs one round
+trip: the writer remembers the chain's head it last wrote and sends BEGIN, the lock, the
+INSERT and COMMIT as one pipeline; the INSERT inserts nothing unless the table's head is still
+that hash (checked under the lock, so another replica's row in between is seen), and then the
+rows are chained on the head read under the lock, in a second transaction. Reads recorded at
+the same moment share one transaction (group commit): a read waits for the write in flight;
+the next write takes every row queued meanwhile. The table refuses
 UPDATE, DELETE and TRUNCATE (triggers, and PUBLIC's privileges revoked); whoever gets round
 that (a superuser disabling the triggers) is found by `verify`: a changed row no longer hashes
 to its entry_hash, a deleted or inserted row breaks the next row's link. Cutting the newest rows
@@ -21,18 +28,24 @@ import argparse
 import hashlib
 import json
 import sys
+import threading
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from backbone.auth import Principal
 from backbone.privacy import mask_personal_data
 
 GENESIS = b"\x00" * 32
 MAX_WHY = 300
+_FIELDS = ("at", "sub", "role", "unit", "action", "target", "via", "why")
+_TYPES = ("timestamptz", "text", "text", "text", "text", "text", "text", "text", "bytea", "bytea")
 
 
 def entry_hash(prev: bytes, row: dict[str, Any]) -> bytes:
@@ -76,6 +89,14 @@ class Finding:
     problem: str
 
 
+@dataclass
+class _Pending:
+    row: dict[str, Any]
+    digest: bytes | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class AccessLog:
     """Append and verify one hash-chained access log table (pool: a psycopg_pool pool)."""
 
@@ -83,6 +104,10 @@ class AccessLog:
         self.pool, self.schema, self.table = pool, schema, table
         self.t = SQL("{}.{}").format(Identifier(schema), Identifier(table))
         self.lock_name = f"access-log:{schema}.{table}"
+        self._queue: list[_Pending] = []
+        self._queued = threading.Lock()
+        self._writing = threading.Lock()
+        self._head: bytes | None = None  # the chain's head as this process last wrote it
 
     def create(self) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -92,22 +117,94 @@ class AccessLog:
 
     def record(self, who: Principal, *, action: str, target: str, via: str,
                why: str = "") -> bytes:
-        """Append one read; returns its entry hash. ``why`` is masked (staff type it)."""
+        """Append one read, durably; returns its entry hash. ``why`` is masked (staff type it)."""
         row = {"at": datetime.now(UTC), "sub": who.sub, "role": who.role, "unit": who.unit,
                "action": action, "target": target, "via": via,
                "why": mask_personal_data(why.strip())[:MAX_WHY]}
+        return self._append(row)
+
+    def _append(self, row: dict[str, Any]) -> bytes:
+        pending = _Pending(row)
+        with self._queued:
+            self._queue.append(pending)
+        with self._writing:
+            if not pending.done:  # not taken by the write that was in flight: write the queue
+                with self._queued:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.digest is not None
+        return pending.digest
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            rows = [p.row for p in batch]
+            digests = (self._append_on_known_head(rows) if self._head is not None else None) \
+                or self._append_on_stored_head(rows)
+            self._head = digests[-1]
+            for p, digest in zip(batch, digests, strict=True):
+                p.digest = digest
+        except BaseException as err:
+            self._head = None  # a failed commit may still have committed: read it next time
+            for p in batch:
+                p.error = err
+            raise
+        finally:
+            for p in batch:
+                p.done = True
+
+    def _insert(self) -> Composed:
+        return SQL("INSERT INTO {} (" + ", ".join(_FIELDS) + ", prev_hash, entry_hash)"
+                   " SELECT " + ", ".join(f"r.{f}" for f in _FIELDS) + ", r.prev_hash, r.entry_hash"
+                   " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _TYPES) + ") WITH ORDINALITY"
+                   " AS r(" + ", ".join(_FIELDS) + ", prev_hash, entry_hash, n)"
+                   ).format(self.t)
+
+    def _columns(self, rows: list[dict[str, Any]], prev: bytes) -> tuple[list[bytes], list[Any]]:
+        """Chain ``rows`` on ``prev``: their hashes, and the INSERT's arrays."""
+        prevs, digests = [], []
+        for row in rows:
+            prevs.append(prev)
+            prev = entry_hash(prev, row)
+            digests.append(prev)
+        return digests, [[r[f] for r in rows] for f in _FIELDS] + [prevs, digests]
+
+    def _append_on_known_head(self, rows: list[dict[str, Any]]) -> list[bytes] | None:
+        """One round trip; None when the table's head is no longer the one remembered."""
+        assert self._head is not None
+        digests, columns = self._columns(rows, self._head)
+        query = self._insert() + SQL(
+            " WHERE coalesce((SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL ORDER BY id"
+            " DESC LIMIT 1), %s) = %s ORDER BY r.n").format(self.t)
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # BEGIN and COMMIT go in the pipeline, not as round trips
+            try:
+                insert = conn.cursor()
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_name,))
+                    insert.execute(query, [*columns, GENESIS, self._head])
+                    conn.execute("COMMIT")
+                inserted = insert.rowcount  # the pipeline's end fetched every result
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                    with suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False  # as the pool's other users expect it
+        return digests if inserted == len(rows) else None
+
+    def _append_on_stored_head(self, rows: list[dict[str, Any]]) -> list[bytes]:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_name,))
             last = conn.execute(SQL("SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL"
                                     " ORDER BY id DESC LIMIT 1").format(self.t)).fetchone()
-            prev = bytes(last[0]) if last else GENESIS
-            digest = entry_hash(prev, row)
-            conn.execute(SQL("INSERT INTO {} (at, sub, role, unit, action, target, via, why,"
-                             " prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
-                             " %s, %s)").format(self.t),
-                         (row["at"], row["sub"], row["role"], row["unit"], row["action"],
-                          row["target"], row["via"], row["why"], prev, digest))
-        return digest
+            digests, columns = self._columns(rows, bytes(last[0]) if last else GENESIS)
+            conn.execute(self._insert() + SQL(" ORDER BY r.n"), columns)
+        return digests
 
     def listing(self, *, after: int, limit: int, target: str = "") -> list[dict[str, Any]]:
         where = "WHERE id > %s" + (" AND target = %s" if target else "")

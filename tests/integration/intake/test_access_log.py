@@ -72,3 +72,37 @@ async def test_a_tampered_or_deleted_row_is_found(intake):
     found = {(f["id"], f["problem"].split(":")[0].split(" (")[0]) for f in report["findings"]}
     assert (ids[0], "the row does not hash to its entry_hash") in found, report
     assert (ids[2], "broken link") in found, report  # the row after the deleted one
+
+
+def test_two_replicas_and_concurrent_reads_keep_one_chain(infra, unique):
+    """backbone.access_log: each writer remembers the head it wrote last and appends on it in
+    one pipelined round trip; another replica's row in between is seen under the lock and the
+    row chained on it; concurrent reads share a commit and each gets its own row."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from psycopg_pool import ConnectionPool
+
+    from backbone.access_log import AccessLog
+    from backbone.auth import Principal
+    from backbone.store import ensure_database
+    from services.intake.settings import IntakeSettings
+
+    settings = IntakeSettings(environment="test", pg_dbname="intake_it", pg_schema=f"al_{unique}")
+    ensure_database(settings)
+    with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=6) as pool:
+        with pool.connection() as conn:
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.schema)))
+        one, other = AccessLog(pool, settings.schema), AccessLog(pool, settings.schema)
+        one.create()
+        who = Principal(sub="dispatcher-1", role="dispatcher")
+        mine = [log.record(who, action="contact", target=f"r-{i}", via="http", why="回访")
+                for i, log in enumerate([one, other, one, one, other, one])]
+        with ThreadPoolExecutor(8) as threads:
+            mine += list(threads.map(lambda i: (one if i % 3 else other).record(
+                who, action="attachment", target=f"c-{i}", via="http"), range(30)))
+        rows = one.listing(after=0, limit=1000)
+        assert len(rows) == len(mine) == len(set(mine)) == 36
+        assert {bytes.fromhex(r["entry_hash"]) for r in rows} == set(mine)
+        assert all(b["prev_hash"] == a["entry_hash"] for a, b in itertools.pairwise(rows))
+        assert one.verify()["ok"]
