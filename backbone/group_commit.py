@@ -45,7 +45,14 @@ class _Command:
 
 class GroupCommitter:
     def __init__(self, app: Application, *, service: str, max_batch: int = 200,
-                 max_wait_s: float = 0.002):
+                 max_wait_s: float = 0.002, writers: int | None = None):
+        """`writers`: threads committing batches, each on its own connection (default: 2 when
+        the application keeps eventsourcing's own saving, else 1). With two, one batch's
+        Python work (events serialised, the relay's messages made, parameters dumped) runs
+        while the other's transaction waits for PostgreSQL and its fsync; the events table's
+        EXCLUSIVE lock still orders the inserts, and each commit still waits for fsync. An
+        application with a save of its own gets one writer: its save may not be safe to run
+        twice at once."""
         self.app = app
         self.service = service
         self.max_batch = max_batch
@@ -53,10 +60,19 @@ class GroupCommitter:
         # set by an OutboxRelay that publishes at commit (OutboxRelay(committer=...)): the
         # messages of one stored event, encoded, or None to leave it to the relay
         self.outbox: Callable[[Any, EventContext], bytes | None] | None = None
+        self._stock = _stock_save(app)
+        # the aggregates in the writers' transactions: a batch waits until no other writer
+        # holds one of its aggregates, so one aggregate's events are inserted (and numbered)
+        # in the order they were saved whatever the number of writers
+        self._flight = threading.Condition()
+        self._in_flight: set[Any] = set()
         # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._thread.start()
+        count = writers if writers is not None else (2 if self._stock else 1)
+        self._threads = [threading.Thread(target=self._run, name=f"group-commit-{i}", daemon=True)
+                         for i in range(max(1, count))]
+        for thread in self._threads:
+            thread.start()
 
     def save(self, *aggregates: Any, context: EventContext, timeout: float = 30,
              sql: list[Statement] | None = None) -> None:
@@ -81,8 +97,10 @@ class GroupCommitter:
         await done
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
+        for _ in self._threads:  # one stop per writer (a writer takes one and ends)
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:
@@ -107,15 +125,34 @@ class GroupCommitter:
     def _commit(self, batch: list[_Command]) -> None:
         BATCH_SIZE.labels(self.service).observe(len(batch))
         ids = [a.id for c in batch for a in c.aggregates]
+        if len(self._threads) == 1:
+            self._commit_batch(batch, ids)
+            return
+        mine = set(ids)
+        with self._flight:
+            while not self._in_flight.isdisjoint(mine):
+                self._flight.wait()
+            self._in_flight |= mine
+        try:
+            self._commit_batch(batch, ids)
+        finally:
+            with self._flight:
+                self._in_flight -= mine
+                self._flight.notify_all()
+
+    def _commit_batch(self, batch: list[_Command], ids: list[Any]) -> None:
         if len(batch) > 1 and len(ids) == len(set(ids)):
-            # collect_events() empties the aggregates' pending lists, so keep them for a retry
-            pending = {a.id: list(a.pending_events) for c in batch for a in c.aggregates}
+            # the service's own save empties the aggregates' pending lists (collect_events),
+            # so keep them for a retry; the stock path empties them only once committed
+            pending = (None if self._stock else
+                       {a.id: list(a.pending_events) for c in batch for a in c.aggregates})
             try:
                 self._save(batch)
             except Exception:
-                for c in batch:
-                    for a in c.aggregates:
-                        a.pending_events[:] = pending[a.id]
+                if pending is not None:
+                    for c in batch:
+                        for a in c.aggregates:
+                            a.pending_events[:] = pending[a.id]
             else:
                 _settle([(c, None) for c in batch])
                 return
@@ -147,14 +184,19 @@ class GroupCommitter:
                             outgoing[(a.id, e.originator_version)] = data
             extra["outgoing"] = outgoing
         aggregates = [a for c in batch for a in c.aggregates]
-        if not _stock_save(self.app):  # the service's own save decides
+        if not self._stock:  # the service's own save decides
             self.app.save(*aggregates, contexts=contexts, **extra)
             return
         # Application.save without ProcessingEvent.collect_events' isinstance checks against
-        # runtime Protocols: what this committer is given is always aggregates
+        # runtime Protocols: what this committer is given is always aggregates. The pending
+        # events are read, and emptied once committed (collect_events empties them first,
+        # and a failed batch had to copy them all back for its retry)
         processing = ProcessingEvent[Any]()
+        taken = []
         for a in aggregates:
-            processing.events.extend(a.collect_events())
+            events = a.pending_events
+            taken.append(len(events))
+            processing.events.extend(events)
             processing.aggregates[a.id] = a
         processing.saved_kwargs.update(contexts=contexts, **extra)
         app: Any = self.app
@@ -163,6 +205,8 @@ class GroupCommitter:
         store = app.events
         store.recorder.insert_events(list(map(store.mapper.to_stored_event, processing.events)),
                                      tracking=None, **processing.saved_kwargs)
+        for a, n in zip(aggregates, taken, strict=True):
+            del a.pending_events[:n]  # what was committed (an event added meanwhile stays)
         repository = app.repository
         if repository.cache and not repository.fastforward:
             for aggregate_id, aggregate in processing.aggregates.items():

@@ -74,3 +74,52 @@ async def test_a_caller_times_out_when_the_commit_does_not_answer_and_the_loop_s
     finally:
         app.gate.set()
         committer.close()
+
+
+async def test_two_writers_never_commit_one_aggregate_at_once():
+    """With two writers, batches run side by side, but never two holding one aggregate: its
+    events are inserted in the order they were saved."""
+    app = _App()
+    app.gate.set()
+    active: set[uuid.UUID] = set()
+    overlaps: list[uuid.UUID] = []
+    lock = threading.Lock()
+    order: list[int] = []
+    plain_save = app.save
+
+    def save(*aggregates: Any, **kwargs: Any) -> None:
+        with lock:
+            for a in aggregates:
+                if a.id in active:
+                    overlaps.append(a.id)
+                active.add(a.id)
+        try:
+            threading.Event().wait(0.005)  # a transaction's wait for PostgreSQL
+            plain_save(*aggregates, **kwargs)
+            order.extend(getattr(a, "n", 0) for a in aggregates)
+        finally:
+            with lock:
+                active.difference_update(a.id for a in aggregates)
+
+    app.save = save  # type: ignore[method-assign]
+    committer = GroupCommitter(app, service="unit", writers=2,  # type: ignore[arg-type]
+                               max_batch=1)  # a batch per command: both writers busy
+    try:
+        shared = _Aggregate()
+        others = [_Aggregate() for _ in range(40)]
+
+        async def saves_shared() -> None:
+            for n in range(1, 11):
+                shared.n = n  # type: ignore[attr-defined]
+                await committer.save_async(shared, context=EventContext())
+
+        busy = _Aggregate()  # saved by many callers at once
+        await asyncio.gather(saves_shared(), *[committer.save_async(a, context=EventContext())
+                                               for a in others],
+                             *[committer.save_async(busy, context=EventContext())
+                               for _ in range(20)])
+        assert overlaps == []
+        assert [n for n in order if n] == list(range(1, 11))
+        assert len(committer._threads) == 2
+    finally:
+        committer.close()
