@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from backbone.store import autocommit
 from services.audit.domain.chain import ChainHead, LedgerEntry, link_entry
@@ -72,6 +73,10 @@ class SubtreeHashCache:
     def get(self, key: NodeKey) -> bytes | None:
         return self._hashes.get(key)
 
+    def hashes(self) -> Mapping[NodeKey, bytes]:
+        """The cached hashes (read-only: use ``keep`` to add)."""
+        return self._hashes
+
     def keep(self, found: Mapping[NodeKey, bytes]) -> None:
         if self.from_level is None:
             return
@@ -91,15 +96,33 @@ class PgSubtreeHashStore:
     (``size``: known already, e.g. a signed checkpoint's, so the tree is not asked).
 
     ``cache``: shared across requests for the upper levels (SubtreeHashCache); verification
-    uses no cache, so it always sees what the database holds."""
+    uses no cache, so it always sees what the database holds. ``known``: hashes this request
+    read already (a history's lower siblings, LedgerReader.history_with_siblings).
+    ``connect`` instead of a cursor: a connection is taken only if a read is needed."""
 
-    def __init__(self, cur: psycopg.Cursor[Any], schema: str, size: int | None = None,
-                 cache: SubtreeHashCache | None = None):
+    def __init__(self, cur: psycopg.Cursor[Any] | None, schema: str, size: int | None = None,
+                 cache: SubtreeHashCache | None = None,
+                 known: Mapping[NodeKey, bytes] | None = None,
+                 connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+                 | None = None):
         self.cur, self.s, self._size, self.cache = cur, Identifier(schema), size, cache
+        self.schema, self.known, self.connect = schema, known or {}, connect
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A binary cursor (plain tuples, bytes as stored) on the store's connection."""
+        if self.cur is not None:
+            with self.cur.connection.cursor(binary=True) as cur:
+                yield cur
+        else:
+            assert self.connect is not None, "a store needs a cursor or a way to connect"
+            with self.connect() as conn, conn.cursor(binary=True) as cur:
+                yield cur
 
     def tree_size(self) -> int:
         if self._size is None:
-            self._size = ledger_size(self.cur, self.s)
+            with self._reading() as cur:
+                self._size = ledger_size(cur, self.s)
         return self._size
 
     def get_hashes(self, keys: Sequence[NodeKey]) -> list[bytes]:
@@ -114,12 +137,15 @@ class PgSubtreeHashStore:
             self.cache.load(self.tree_size(), self._select_levels)
         found: dict[NodeKey, bytes] = {}
         missing: list[NodeKey] = []
+        known, cached = self.known.get, self.cache.hashes().get
         for k in keys:
-            h = self.cache.get(k)
+            h = known(k) or cached(k)
             if h is None:
                 missing.append(k)
             else:
                 found[k] = h
+        if not missing:
+            return found
         fetched = self._select(missing)
         self.cache.keep(fetched)
         return found | fetched
@@ -128,16 +154,14 @@ class PgSubtreeHashStore:
         if not keys:
             return {}
         keys = sorted(keys)  # the index is walked in order
-        rows = self.cur.execute(
-            SQL("SELECT n.level, n.idx, n.hash FROM {}.merkle_node n"
-                " JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx)"
-                " ON n.level = k.level AND n.idx = k.idx").format(self.s),
-            ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
-        return {(_get(r, 0, "level"), _get(r, 1, "idx")): bytes(_get(r, 2, "hash")) for r in rows}
+        with self._reading() as cur:  # binary parameters too: no text form of the arrays
+            rows = cur.execute(_select_nodes(self.schema),
+                               ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        return {(level, idx): h for level, idx, h in rows}
 
     def _select_levels(self, lowest: int) -> dict[NodeKey, bytes]:
         """Every stored subtree hash at ``lowest`` and above (all complete, so all final)."""
-        with self.cur.connection.cursor(binary=True) as cur:  # plain tuples, bytes as stored
+        with self._reading() as cur:
             rows = cur.execute(SQL("SELECT level, idx, hash FROM {}.merkle_node"
                                    " WHERE level >= %s").format(self.s), (lowest,))
             # row by row, not fetchall(): no second copy of ~65k rows as Python tuples
@@ -151,6 +175,14 @@ class PgSubtreeHashStore:
                 .format(self.s),
                 ([k[0] for k in nodes], [k[1] for k in nodes], list(nodes.values())))
         self._size = new_size
+
+
+@lru_cache(maxsize=64)
+def _select_nodes(schema: str) -> Composed:
+    """Composed once per schema (composing costs more than running it, for a few keys)."""
+    return SQL("SELECT n.level, n.idx, n.hash FROM {}.merkle_node n"
+               " JOIN unnest(%b::smallint[], %b::bigint[]) AS k(level, idx)"
+               " ON n.level = k.level AND n.idx = k.idx").format(Identifier(schema))
 
 
 def _get(row: Any, i: int, name: str) -> Any:
@@ -283,6 +315,29 @@ class LedgerReader:
                               " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)"
                               " ORDER BY ticket_seq"), (id_or_code, id_or_code))
 
+    def history_with_siblings(self, id_or_code: str, levels: int
+                              ) -> tuple[list[dict[str, Any]], dict[NodeKey, bytes]]:
+        """:meth:`history_of`, and in the same query the hashes of each entry's sibling
+        subtrees at the ``levels`` lowest levels of the tree, ``(level, (ledger_seq >> level)
+        ^ 1)``: the part of its inclusion proof the cached upper levels do not hold (a sibling
+        not complete yet is left out; the proof reads what else it needs)."""
+        if levels <= 0:
+            return self.history_of(id_or_code), {}
+        rows = self._rows(SQL(
+            "SELECT " + VIEW_COLUMNS + ", ARRAY(SELECT m.hash FROM generate_series(0, %s) AS lv"
+            " LEFT JOIN {s}.merkle_node m ON m.level = lv AND m.idx = (l.ledger_seq >> lv) # 1"
+            " ORDER BY lv) AS siblings FROM {s}.ledger l WHERE ticket_id ="
+            " (SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
+            " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1) ORDER BY ticket_seq"),
+            (levels - 1, id_or_code, id_or_code))
+        known: dict[NodeKey, bytes] = {}
+        for row in rows:
+            seq = row["ledger_seq"]
+            for level, h in enumerate(row.pop("siblings")):
+                if h is not None:
+                    known[(level, (seq >> level) ^ 1)] = h
+        return rows, known
+
     def page(self, after: int, limit: int) -> list[dict[str, Any]]:
         return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
                               " ORDER BY ledger_seq LIMIT %s"), (after, limit))
@@ -310,9 +365,25 @@ class LedgerReader:
             yield from cur
 
     def tree(self, conn: psycopg.Connection[Any], cached: bool = True,
-             size: int | None = None) -> MerkleLedgerTree:
+             size: int | None = None,
+             known: Mapping[NodeKey, bytes] | None = None) -> MerkleLedgerTree:
         """The Merkle tree as stored; ``cached``: upper levels from memory (for proofs);
-        ``size``: a size known to be stored (a signed checkpoint's), saving the ledger's."""
+        ``size``: a size known to be stored (a signed checkpoint's), saving the ledger's;
+        ``known``: hashes read already (history_with_siblings)."""
         return MerkleLedgerTree(PgSubtreeHashStore(
             conn.cursor(binary=True), self.schema, size=size,
-            cache=self.upper_levels if cached else None))
+            cache=self.upper_levels if cached else None, known=known))
+
+    def inclusion_proofs(self, leaf_indexes: Sequence[int], size: int,
+                         known: Mapping[NodeKey, bytes] | None = None) -> dict[int, list[bytes]]:
+        """Inclusion proofs of these leaves in the tree of ``size`` leaves (a signed
+        checkpoint's): from ``known`` (read with the history), the cached upper levels, and
+        one query for the rest, on a pooled connection taken only if something is missing."""
+        return MerkleLedgerTree(PgSubtreeHashStore(
+            None, self.schema, size=size, cache=self.upper_levels, known=known,
+            connect=self.read_connection)).inclusion_proofs(leaf_indexes, size)
+
+    def proof_levels(self) -> int:
+        """How many of the tree's lowest levels a proof reads from the database (the cache
+        holds the rest), 0 before the cache is loaded."""
+        return self.upper_levels.from_level or 0

@@ -17,6 +17,7 @@ from services.audit.adapters.ledger_store import LedgerReader
 from services.audit.application.checkpointing import Checkpointer
 from services.audit.application.entries import decode_view, entry_view, envelope_fields
 from services.audit.domain.checkpoint import CheckpointVerifier
+from services.audit.domain.merkle import NodeKey
 from services.audit.domain.replay import HistoryEvent, TicketState, state_at
 from services.audit.domain.verify import verify_history
 
@@ -105,16 +106,17 @@ class Histories:
             raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
         return ticket_id
 
-    def _readable(self, who: Principal, id_or_code: str) -> tuple[str, list[dict[str, Any]]]:
-        """The ticket's id and rows, if ``who`` may read them (found and read in one query).
-        A unit is told the same for a ticket that does not exist as for one not handed to
-        it: no existence oracle."""
+    def _readable(self, who: Principal, id_or_code: str, *, proof_levels: int = 0
+                  ) -> tuple[str, list[dict[str, Any]], dict[NodeKey, bytes]]:
+        """The ticket's id and rows, if ``who`` may read them (found and read in one query,
+        with the lowest ``proof_levels`` of its entries' proofs). A unit is told the same for
+        a ticket that does not exist as for one not handed to it: no existence oracle."""
         who.require(*REPLAY_ROLES)
-        rows = self.reader.history_of(ticket_ref(id_or_code))
+        rows, siblings = self.reader.history_with_siblings(ticket_ref(id_or_code), proof_levels)
         check_may_replay(who, rows)
         if not rows:
             raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
-        return rows[0]["ticket_id"], rows
+        return rows[0]["ticket_id"], rows, siblings
 
     def history(self, who: Principal, id_or_code: str, *, proofs: bool = False,
                 via: str = "http", verify: bool = True) -> TicketHistory:
@@ -122,8 +124,11 @@ class Histories:
         checkpoint that covers them all (signed now if the newest one does not yet), and, with
         ``verify`` too, the server's :meth:`verification` of them (False: the answer will not
         carry it). The read is in the access log (committed) before anything is returned;
-        the proofs and their verification are done while that commit waits for the disk."""
-        ticket_id, rows = self._readable(who, id_or_code)
+        the proofs and their verification are done while that commit waits for the disk.
+        With ``proofs``, the query that reads the entries also reads the lower levels of their
+        proofs (the upper ones are cached), so the proofs usually need no query of their own."""
+        ticket_id, rows, siblings = self._readable(
+            who, id_or_code, proof_levels=self.reader.proof_levels() if proofs else 0)
         out = TicketHistory(ticket_id, rows)
         if not proofs:
             self.access.record(who, action="history", target=ticket_id, via=via)
@@ -133,9 +138,8 @@ class Histories:
                                            via=via)
         try:
             out.checkpoint = cp = self._checkpoint_covering(max(r["ledger_seq"] for r in rows) + 1)
-            with self.reader.read_connection() as conn:  # every hash the proofs need: one query
-                tree = self.reader.tree(conn, size=cp.tree_size)
-                out.proofs = tree.inclusion_proofs([r["ledger_seq"] for r in rows], cp.tree_size)
+            out.proofs = self.reader.inclusion_proofs([r["ledger_seq"] for r in rows],
+                                                      cp.tree_size, known=siblings)
             if verify:
                 out.checked = self.verification(out)
         finally:
@@ -171,7 +175,7 @@ class Histories:
     def state(self, who: Principal, id_or_code: str, at: datetime | None,
               via: str = "http") -> StateReading:
         """The ticket as it stood at ``at`` (after its last event when None)."""
-        ticket_id, rows = self._readable(who, id_or_code)
+        ticket_id, rows, _ = self._readable(who, id_or_code)
         self.access.record(who, action="state", target=ticket_id, via=via)
         history = fold_input(rows)
         first = history[0][1] if history else None

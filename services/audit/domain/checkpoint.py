@@ -21,7 +21,7 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
@@ -90,10 +90,17 @@ def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4]
 
 
+OPENED_KEPT = 16  # notes a verifier remembers having verified
+
+
 @dataclass(frozen=True)
 class CheckpointVerifier:
     name: str
     public_key: Ed25519PublicKey
+    # notes this verifier verified already (text -> what it says): a replay server checks
+    # every history it serves against the same few recent checkpoints
+    _opened: dict[str, Checkpoint] = field(default_factory=dict, init=False, repr=False,
+                                           compare=False)
 
     @property
     def raw(self) -> bytes:
@@ -148,7 +155,18 @@ class CheckpointVerifier:
         return cls(name, Ed25519PublicKey.from_public_bytes(base64.b64decode(b64, validate=True)))
 
     def open(self, note: str) -> Checkpoint:
-        """Verify a signed checkpoint note and return what it says; raise otherwise."""
+        """Verify a signed checkpoint note and return what it says; raise otherwise. A note
+        verified before is not verified again: the same text with the same key gives the
+        same answer (only notes that verified are remembered, a few)."""
+        opened = self._opened.get(note)
+        if opened is None:
+            opened = self._verify(note)
+            if len(self._opened) >= OPENED_KEPT:
+                self._opened.clear()
+            self._opened[note] = opened
+        return opened
+
+    def _verify(self, note: str) -> Checkpoint:
         body, signatures = split_note(note)
         for name, sig in signatures:
             if name == self.name and sig[:4] == self.key_id:

@@ -185,6 +185,21 @@ def test_an_altered_checkpoint_fails_its_signature(signer: CheckpointSigner, edi
         signer.verifier.open(note)
 
 
+def test_a_verifier_that_opened_a_note_still_refuses_its_alterations(
+        signer: CheckpointSigner) -> None:
+    """It remembers notes that verified (by their whole text): an edited one is checked anew."""
+    verifier, note = signer.verifier, signer.sign(checkpoint())
+    assert verifier.open(note) == verifier.open(note) == checkpoint()
+    for edited in (note.replace("\n42\n", "\n43\n", 1), note[:-3] + "AA\n"):
+        with pytest.raises((CheckpointSignatureError, CheckpointFormatError)):
+            verifier.open(edited)
+    forger = CheckpointSigner.generate(signer.name)
+    with pytest.raises(CheckpointSignatureError):
+        verifier.open(forger.sign(checkpoint()))
+    for size in range(40):  # it remembers a few: the oldest are verified again
+        assert verifier.open(signer.sign(checkpoint(size))).tree_size == size
+
+
 def test_a_checkpoint_by_another_key_of_the_same_name_is_refused(signer: CheckpointSigner) -> None:
     forger = CheckpointSigner.generate(signer.name)
     with pytest.raises(CheckpointSignatureError):
