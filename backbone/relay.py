@@ -578,6 +578,9 @@ async def _send_all(producer: AIOKafkaProducer,
                 append = batch.append
                 if append(key=key, value=value, timestamp=None, headers=headers) is None:
                     raise ValueError(f"a {len(value)}-byte message does not fit a batch")
+        # closed: complete, so the sender takes it at once (an open batch lingers linger_ms
+        # for messages that will never come); the round's batches go out in one request
+        batch.close()
         acks.append(await producer.send_batch(batch, topic, partition=partition))
         counts[topic] = counts.get(topic, 0) + len(group)
     return acks, counts
