@@ -3,7 +3,9 @@ clock), `bench.intake_load` against it, and the CPU the process spent per submis
 
 Unlike `make bench`'s intake figure, nothing else of the platform runs, so the CPU per
 submission is intake's own request handling (HTTP, validation, group commit, its relay and
-read side). `--tree` runs another checkout (e.g. `git archive <rev> | tar -x -C /tmp/old`) for a
+read side). `--split` runs intake as the platform does, an api process and a projector process
+(the read side: the projector with the 并单 detector, and the lifecycle consumer): CPU is then
+reported for each, and `--profile` records the api process. `--tree` runs another checkout (e.g. `git archive <rev> | tar -x -C /tmp/old`) for a
 before/after; `--profile FILE` records the process with py-spy meanwhile (folded stacks).
 
     python -m bench.intake_request_cost --requests 2000 --concurrency 32 [--tree /tmp/old]
@@ -54,6 +56,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18900)
     parser.add_argument("--tree", default=str(ROOT))
     parser.add_argument("--profile", default="")
+    parser.add_argument("--split", action="store_true",
+                        help="an api and a projector process, as the platform runs intake")
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
@@ -68,8 +72,17 @@ def main() -> None:
            "MINSHENG_DATA": os.environ.get("MINSHENG_DATA", str(ROOT / ".data"))}  # dev keys
     url = f"http://127.0.0.1:{args.port}"
     log = open(f"/tmp/intake_request_cost_{suffix}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=args.tree, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=args.tree,
+                            env={**env, "MINSHENG_INTAKE_ROLE": "api" if args.split else "all"},
                             stdout=log, stderr=subprocess.STDOUT)
+    pids = {"intake": proc.pid}
+    projector = None
+    if args.split:
+        projector = subprocess.Popen(
+            [sys.executable, "-m", "services.intake"], cwd=args.tree,
+            env={**env, "MINSHENG_INTAKE_ROLE": "projector", "MINSHENG_HTTP_PORT": str(args.port + 2),
+                 "MINSHENG_GRPC_PORT": str(args.port + 3)}, stdout=log, stderr=subprocess.STDOUT)
+        pids["intake-projector"] = projector.pid
     spy = None
     try:
         _wait_ready(url, proc)
@@ -87,15 +100,20 @@ def main() -> None:
                                    stderr=subprocess.DEVNULL)
             time.sleep(1)
         load1 = os.getloadavg()[0]
+        after_load = intake_load.cpu_meter(pids)
         run = asyncio.run(intake_load.load(endpoints, bodies[args.warmup:],
-                                           concurrency=args.concurrency,
-                                           pids={"intake": proc.pid}))
+                                           concurrency=args.concurrency, pids=pids))
         time.sleep(3)  # the relay and the read side finish the run's tickets
+        settled = after_load(1)  # CPU ms from the load's start until the read side is done
         total = intake_load.cpu_seconds(proc.pid)
         print(json.dumps({"tree": args.tree, "requests": run.requests, "ok": run.ok,
                           "errors": run.errors, "per_second": run.per_second,
                           "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
                           "cpu_ms_per_submission_during_load": run.cpu_ms.get("intake"),
+                          # from the load's start until 3 s after it (the read side done)
+                          "cpu_ms_per_submission_with_read_side_done": {
+                              name: round(ms / max(1, run.ok), 2)
+                              for name, ms in settled.items()},
                           "process_cpu_s_total": round(total, 2),
                           "loadavg_1m_before": round(load1, 2),
                           "loadavg_1m_after": round(os.getloadavg()[0], 2)}))
@@ -103,11 +121,14 @@ def main() -> None:
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=30)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for p in (proc, projector):
+            if p is None:
+                continue
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
         janitor.sweep({suffix}, settings)  # its topics, consumer groups and schema
 
 

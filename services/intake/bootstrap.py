@@ -4,6 +4,7 @@ The role (settings.intake_role) picks the parts one process runs. No I/O at impo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 import psycopg
@@ -49,6 +50,7 @@ from services.intake.entrypoints import (
     bus,
     bus_key,
     citizens_api,
+    fast_submit,
     http_api,
     limits,
     open311,
@@ -194,6 +196,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
 
     http = _http(settings, infra)
     http.include_router(http_api.router(submissions, clock))
+    fast_submit.install(http, functools.partial(http_api.submit, submissions, clock))
     access = AccessLog(infra.pool, settings.schema)  # reads of clear personal data
     access.create()
     http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes,
