@@ -61,6 +61,8 @@ class AccessLog(ChainedAccessLog):
         self._writing = threading.Lock()
         self._head: bytes | None = None  # the chain's head as this process last wrote it
         self._writers: ThreadPoolExecutor | None = None  # started by the first record_soon
+        self._insert_sql: Composed | None = None
+        self._known_head_sql: Composed | None = None
 
     def record(self, who: Principal, *, action: str, target: str, via: str,
                why: str = "") -> bytes:
@@ -111,11 +113,22 @@ class AccessLog(ChainedAccessLog):
                 p.done = True
 
     def _insert(self) -> Composed:
-        return SQL("INSERT INTO {} (" + ", ".join(_FIELDS) + ", prev_hash, entry_hash)"
-                   " SELECT " + ", ".join(f"r.{f}" for f in _FIELDS) + ", r.prev_hash, r.entry_hash"
-                   " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _TYPES) + ") WITH ORDINALITY"
-                   " AS r(" + ", ".join(_FIELDS) + ", prev_hash, entry_hash, n)"
-                   ).format(self.t)
+        """Composed once (every read of a history runs it); the arrays in binary (%b): their
+        text form escapes every byte of the hashes."""
+        if self._insert_sql is None:
+            self._insert_sql = SQL(
+                "INSERT INTO {} (" + ", ".join(_FIELDS) + ", prev_hash, entry_hash)"
+                " SELECT " + ", ".join(f"r.{f}" for f in _FIELDS) + ", r.prev_hash, r.entry_hash"
+                " FROM unnest(" + ", ".join(f"%b::{t}[]" for t in _TYPES) + ") WITH ORDINALITY"
+                " AS r(" + ", ".join(_FIELDS) + ", prev_hash, entry_hash, n)").format(self.t)
+        return self._insert_sql
+
+    def _on_known_head(self) -> Composed:
+        if self._known_head_sql is None:
+            self._known_head_sql = self._insert() + SQL(
+                " WHERE coalesce((SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1), %s) = %s ORDER BY r.n").format(self.t)
+        return self._known_head_sql
 
     def _columns(self, rows: list[dict[str, Any]], prev: bytes) -> tuple[list[bytes], list[Any]]:
         """Chain ``rows`` on ``prev``: their hashes, and the INSERT's arrays."""
@@ -130,9 +143,7 @@ class AccessLog(ChainedAccessLog):
         """One round trip; None when the table's head is no longer the one remembered."""
         assert self._head is not None
         digests, columns = self._columns(rows, self._head)
-        query = self._insert() + SQL(
-            " WHERE coalesce((SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL ORDER BY id"
-            " DESC LIMIT 1), %s) = %s ORDER BY r.n").format(self.t)
+        query = self._on_known_head()
         with self.pool.connection() as conn:
             conn.autocommit = True  # BEGIN and COMMIT go in the pipeline, not as round trips
             try:
