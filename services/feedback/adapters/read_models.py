@@ -11,15 +11,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import ConnectionPool
+
+from backbone.store import autocommit
 
 
 def ddl(schema: str) -> list[Composed]:
@@ -132,7 +134,9 @@ class Queries:
         self.s = Identifier(schema)
 
     def _all(self, query: Composed, params: Any = ()) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as c:
+        # autocommit: a lone read is one round trip, not BEGIN, SELECT and COMMIT
+        with autocommit(self.pool) as conn, \
+                conn.cursor(row_factory=psycopg.rows.dict_row) as c:
             return c.execute(query, params).fetchall()
 
     def feedback_by_code(self, code: str) -> dict[str, Any] | None:
@@ -213,5 +217,7 @@ class Queries:
                          (unit, unit, limit))
 
 
-def to_json(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+def to_json(value: Any) -> str:
+    """JSON text for a jsonb parameter (orjson: UTF-8 as it is, datetimes as ISO 8601,
+    anything else as its str; a tenth of json.dumps' time)."""
+    return orjson.dumps(value, default=str).decode()

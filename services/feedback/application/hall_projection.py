@@ -8,7 +8,7 @@ with the domain's hall rules and the hall masker, the only columns the API ever 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ class HallFacts:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self.__dict__)  # plain values and a list of str: no deep copy needed
 
     def set_status(self, status: str) -> None:
         if self.status not in _FINAL or status == self.status:

@@ -8,6 +8,7 @@ real reason (e.g. "already rated").
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -101,6 +102,27 @@ class Judging:
             for r in self.queries.callback_candidates(unit)]
         return build_worklist(candidates, self.callback_rules)
 
+    def _prepare(self, ticket_id: str, context: EventContext,
+                 act: Callable[[TicketFeedback], None], key: RequestKey | None,
+                 at: datetime | None) -> tuple[Judged, list[Any], EventContext | None]:
+        """get -> act: (the answer, the aggregates to save, their context); no aggregates
+        when a request key names an earlier command (its answer, nothing to save)."""
+        prior = prior_answer(self.app, key)
+        if prior is not None:
+            return Judged(**prior), [], None
+        try:
+            fb: TicketFeedback = self.app.repository.get(TicketFeedback.create_id(ticket_id))
+        except AggregateNotFoundError:
+            raise NotFoundError("this ticket has no feedback record yet") from None
+        act(fb)
+        answer = judged(fb)
+        ctx = EventContext(**{**context.__dict__, "ticket_id": fb.ticket_id,
+                              "ticket_code": fb.ticket_code})
+        aggregates: list[Any] = [fb]
+        if key is not None:
+            aggregates.append(key.receipt(asdict(answer), at or fb.modified_on))
+        return answer, aggregates, ctx
+
     def _change(self, ticket_id: str, context: EventContext,
                 act: Callable[[TicketFeedback], None], *, key: RequestKey | None = None,
                 at: datetime | None = None) -> Judged:
@@ -108,22 +130,37 @@ class Judging:
         an earlier command returns that command's answer and changes nothing; the new
         receipt is saved with the record's events, in one transaction."""
         for attempt in range(_ATTEMPTS):
-            prior = prior_answer(self.app, key)
-            if prior is not None:
-                return Judged(**prior)
-            try:
-                fb: TicketFeedback = self.app.repository.get(TicketFeedback.create_id(ticket_id))
-            except AggregateNotFoundError:
-                raise NotFoundError("this ticket has no feedback record yet") from None
-            act(fb)
-            answer = judged(fb)
-            ctx = EventContext(**{**context.__dict__, "ticket_id": fb.ticket_id,
-                                  "ticket_code": fb.ticket_code})
-            aggregates: list[Any] = [fb]
-            if key is not None:
-                aggregates.append(key.receipt(asdict(answer), at or fb.modified_on))
+            answer, aggregates, ctx = self._prepare(ticket_id, context, act, key, at)
+            if not aggregates:
+                return answer
             try:
                 self.committer.save(*aggregates, context=ctx)
+                return answer
+            except IntegrityError:
+                log.info("concurrent change of a ticket's feedback; retrying (%d)", attempt + 1)
+        raise ConflictError("the ticket changed concurrently too often; try again")
+
+    async def _change_async(self, first: Callable[[], tuple[str, Callable[[TicketFeedback],
+                                                                              None]]],
+                            context: EventContext, *, key: RequestKey | None = None,
+                            at: datetime | None = None) -> Judged:
+        """`_change` for an async endpoint: one worker-thread step per attempt (`first()`,
+        which checks and names the ticket and the act, then get -> act), and the commit
+        awaited on the event loop (no thread parked on it)."""
+        decided: list[tuple[str, Callable[[TicketFeedback], None]]] = []
+
+        def prepare() -> tuple[Judged, list[Any], EventContext | None]:
+            if not decided:
+                decided.append(first())
+            ticket_id, act = decided[0]
+            return self._prepare(ticket_id, context, act, key, at)
+
+        for attempt in range(_ATTEMPTS):
+            answer, aggregates, ctx = await asyncio.to_thread(prepare)
+            if not aggregates:
+                return answer
+            try:
+                await self.committer.save_async(*aggregates, context=ctx)
                 return answer
             except IntegrityError:
                 log.info("concurrent change of a ticket's feedback; retrying (%d)", attempt + 1)
@@ -133,7 +170,17 @@ class Judging:
     def rate_in_channel(self, *, code: str, citizen: str, rating: str, comment: str,
                         at: datetime, context: EventContext) -> Judged:
         """A citizen rates through their channel (adapter acting for them, or their token)."""
+        return self._change(self.ticket_id_of(code), context,
+                            self._channel_rating(citizen, rating, comment, at))
 
+    async def rate_in_channel_async(self, *, code: str, citizen: str, rating: str,
+                                    comment: str, at: datetime, context: EventContext) -> Judged:
+        act = self._channel_rating(citizen, rating, comment, at)
+        return await self._change_async(lambda: (self.ticket_id_of(code), act), context)
+
+    @staticmethod
+    def _channel_rating(citizen: str, rating: str, comment: str,
+                        at: datetime) -> Callable[[TicketFeedback], None]:
         def act(fb: TicketFeedback) -> None:
             who = citizen
             if not who:
@@ -146,18 +193,34 @@ class Judging:
                     at=at)
             _close_if_satisfied(fb, at)
 
-        return self._change(self.ticket_id_of(code), context, act)
+        return act
 
     def rate_with_link(self, *, token: str, rating: str, comment: str, at: datetime,
                        context: EventContext) -> Judged:
         """A citizen rates through the one-time link: the token is the credential."""
+        ticket_id, act = self._link_rating(token, rating, comment, at)
+        return self._change(ticket_id, context, act)
+
+    async def rate_with_link_async(self, *, token: str, rating: str, comment: str,
+                                   at: datetime, context: EventContext,
+                                   admit: Callable[[], None] = lambda: None) -> Judged:
+        """`rate_with_link` for an async endpoint; `admit()` (a rate limit: raises to refuse)
+        runs first, in the same worker-thread step as the link's check and the record's read."""
+        def first() -> tuple[str, Callable[[TicketFeedback], None]]:
+            admit()
+            return self._link_rating(token, rating, comment, at)
+
+        return await self._change_async(first, context)
+
+    def _link_rating(self, token: str, rating: str, comment: str,
+                     at: datetime) -> tuple[str, Callable[[TicketFeedback], None]]:
         claims = verify_rating_token(self.links, self.expand(token), now=at)
 
         def act(fb: TicketFeedback) -> None:
             fb.rate_with_token(claims, rating=rating, comment=mask_for_hall(comment), at=at)
             _close_if_satisfied(fb, at)
 
-        return self._change(claims.ticket_id, context, act)
+        return claims.ticket_id, act
 
     def expand(self, link: str) -> str:
         """The token a link's short form (ticket code ~ round ~ digest, as in an SMS) stands

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
 
 from backbone.clock import Clock
+from backbone.forwarded import client_address
 from backbone.http import ClientError
 from backbone.rate_limits import TOO_MANY, SharedRateLimits
 from services.feedback.application.judging import Judged, Judging, judged
@@ -56,14 +59,20 @@ def _body(j: Judged) -> dict[str, Any]:
 def router(judging: Judging, clock: Clock, limits: SharedRateLimits | None = None,
            link_per_minute: float = 20) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["rating and callbacks"])
-    # the links are public (the token is the credential): one client address may use them
-    # this often a minute, across every replica
-    link_limited = [Depends(limits.dependency("rating-link", capacity=link_per_minute,
-                                              per_s=link_per_minute / 60))] if limits else []
+
+    def link_limit(request: Request) -> Callable[[], None]:
+        """The links are public (the token is the credential): one client address may use
+        them this often a minute, across every replica. Returned to be called in the
+        command's worker-thread step (a dependency of its own was a thread hop more)."""
+        if limits is None:
+            return lambda: None
+        address = client_address(request)
+        return lambda: limits.check("rating-link", address, capacity=link_per_minute,
+                                    per_s=link_per_minute / 60)
 
     @api.post("/tickets/{code}/rating", status_code=201)
-    def rate_in_channel(code: str, request: Request, principal: CitizenSideDep,
-                        body: Annotated[ChannelRating, Body()]) -> dict[str, Any]:
+    async def rate_in_channel(code: str, request: Request, principal: CitizenSideDep,
+                              body: Annotated[ChannelRating, Body()]) -> dict[str, Any]:
         """A citizen rates the reply, through their channel; once per reply round."""
         if principal.role == "citizen":
             principal.require_ticket(ticket_code(code))  # a ticket-scoped token: its own only
@@ -72,21 +81,30 @@ def router(judging: Judging, clock: Clock, limits: SharedRateLimits | None = Non
             citizen = principal.sub
         else:
             citizen = body.citizen
-        return _body(judging.rate_in_channel(
+        return _body(await judging.rate_in_channel_async(
             code=ticket_code(code), citizen=citizen, rating=body.rating, comment=body.comment,
             at=clock.command_time(body.occurred_at), context=context(request, principal)))
 
-    @api.post("/ratings/link", status_code=201, dependencies=link_limited, responses=TOO_MANY)
-    def rate_with_link(request: Request, body: Annotated[LinkRating, Body()]) -> dict[str, Any]:
+    @api.post("/ratings/link", status_code=201, responses=TOO_MANY)
+    async def rate_with_link(request: Request,
+                             body: Annotated[LinkRating, Body()]) -> dict[str, Any]:
         """Rate through a one-time link: the link's token is the credential (no bearer token)."""
-        return _body(judging.rate_with_link(
+        return _body(await judging.rate_with_link_async(
             token=body.token.strip(), rating=body.rating, comment=body.comment,
-            at=clock.command_time(body.occurred_at), context=context(request)))
+            at=clock.command_time(body.occurred_at), context=context(request),
+            admit=link_limit(request)))
 
-    @api.get("/ratings/link", dependencies=link_limited, responses=TOO_MANY)
-    def check_link(t: Annotated[str, Query(min_length=1, max_length=1024)]) -> dict[str, Any]:
+    @api.get("/ratings/link", responses=TOO_MANY)
+    async def check_link(request: Request, t: Annotated[str, Query(min_length=1, max_length=1024)]
+                         ) -> dict[str, Any]:
         """What a rating link is for, and whether it can still be used (changes nothing)."""
-        return judging.link_status(t.strip(), clock.command_time(None))
+        admit, at = link_limit(request), clock.command_time(None)
+
+        def check() -> dict[str, Any]:
+            admit()
+            return judging.link_status(t.strip(), at)
+
+        return await asyncio.to_thread(check)
 
     @api.get("/callbacks")
     def callback_worklist(principal: StaffDep, unit: str = "",
