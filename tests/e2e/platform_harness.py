@@ -82,7 +82,6 @@ class Platform:
             "MINSHENG_ENVIRONMENT": "test",
             "MINSHENG_PG_DBNAME": f"e2e_{self.id}",
             "MINSHENG_TOPIC_PREFIX": f"e2e{self.id}.",
-            **(extra_env or {}),
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         # free ports, so an isolated platform never collides with a demo or another test run
@@ -91,6 +90,17 @@ class Platform:
                       for name, (_, grpc) in LOCAL_PORTS.items()}
         self.ports |= {process: (port(), 0) for service, parts in PARTS.items()
                        for process in parts if process != service}
+        # each service finds the others at this platform's ports, not at the demo's defaults
+        self.env |= self.addresses() | (extra_env or {})
+
+    def addresses(self) -> dict[str, str]:
+        """Where the services call one another, as deploy/local wires them, at these ports."""
+        urls = {f"MINSHENG_{name.upper()}_URL": self.url(name)
+                for name in ("identity", "intake", "dispatch", "sla", "feedback", "audit")}
+        return urls | {"MINSHENG_DISPATCH_GRPC": self.grpc_target("dispatch"),
+                       "MINSHENG_NOTIFIER_INTAKE_URL": self.url("intake"),
+                       "MINSHENG_INTAKE_FEEDBACK_URL": self.url("feedback"),
+                       "MINSHENG_RATING_URL_BASE": self.url("feedback")}
 
     # -- addresses ---------------------------------------------------------------------------
     def http_port(self, name: str) -> int:
