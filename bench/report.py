@@ -246,7 +246,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "## Every run", "",
         "Idle (% of one core):", "",
         *table(results.get("idle") or [], ["seconds", "ours_pct", "kafka_pct", "postgresql_pct", "each_pct"]),
-        "", "End to end:", "",
+        "", f"End to end ({results['args'].get('e2e_tickets', 200)} tickets a run,"
+        f" {results['args'].get('e2e_in_flight', 64)} simulated actions in flight: submit, sign for,"
+        " reply, rate; an action in flight mostly waits for the event that allows it):", "",
         *table(e2e, ["tickets", "rated", "in_ledger", "seconds", "tickets_per_second",
                      "assign_p50_ms", "assign_p99_ms", "dispatcher_assigned", "cpu_pct_of_machine",
                      "errors"]),

@@ -130,10 +130,10 @@ def measure_idle(running: Platform, infra: dict[str, int], *, warmup_s: float, w
 
 
 def measure_e2e(running: Platform, endpoints: Any, infra: dict[str, int], *, tickets: int,
-                seed: int) -> dict[str, Any]:
+                seed: int, in_flight: int) -> dict[str, Any]:
     meter = procs.CpuMeter(ours(running) | infra).start()
     with procs.RssSampler(ours(running)) as rss:
-        got = asyncio.run(e2e.run(endpoints, tickets=tickets, seed=seed))
+        got = asyncio.run(e2e.run(endpoints, tickets=tickets, seed=seed, concurrency=in_flight))
     used = meter.stop()
     full = max(1, got.in_ledger)
     cpu_ms = {name: round(s * 1000 / full, 2) for name, s in used.items()}
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--e2e-tickets", type=int, default=200)
+    parser.add_argument("--e2e-in-flight", type=int, default=64,
+                        help="the closed loop's simulated actions in flight")
     parser.add_argument("--open-loop-rate", type=float, default=50.0)
     parser.add_argument("--open-loop-seconds", type=float, default=20.0)
     parser.add_argument("--intake-requests", type=int, default=2000)
@@ -218,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             results["end_to_end"] = []
             for i in range(args.repeats):
                 results["end_to_end"].append(measure_e2e(running, endpoints, infra,
-                                                         tickets=args.e2e_tickets, seed=9000 + i))
+                                                         tickets=args.e2e_tickets, seed=9000 + i,
+                                                         in_flight=args.e2e_in_flight))
                 say(f"end to end #{i + 1}: {results['end_to_end'][-1]}")
         if not args.no_profile:
             with section("profile"):
@@ -226,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"profiled end-to-end run: py-spy on {names}")
                 folder = ROOT / ".data" / "bench" / "profiles"
                 with profile.Recorder({n: running.procs[n].pid for n in names}, folder) as recorder:
-                    got = asyncio.run(e2e.run(endpoints, tickets=args.e2e_tickets, seed=9100))
+                    got = asyncio.run(e2e.run(endpoints, tickets=args.e2e_tickets, seed=9100,
+                                              concurrency=args.e2e_in_flight))
                 results["profiled_run"] = asdict(got) | {"processes": names,
                                                          "error": recorder.error.strip()}
                 write_profiles(recorder.summaries(), results, args.profiles)
