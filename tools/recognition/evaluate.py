@@ -175,6 +175,8 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
                                 for c in results),
         "list_weight": clf.duty_weight, "list_conflict": clf.duty_conflict,
         "units": _per_unit(routed_to, np.array([key[g] for g in y]), auto, unit_right),
+        "by_matter": _by_matter([r.case for r in test], auto, unit_right),
+        "wrong_matters": _wrong_matters(test, routed_to, auto, unit_right),
         "multi_matter": sum(bool(c.other_matters) for c in results),
         "multi_matter_capped": int(sum(bool(c.other_matters) and s <= 0.5
                                        for c, s in zip(results, sure, strict=True))),
@@ -213,6 +215,32 @@ def _without_list(test: Sequence[LabelledRequest], clf: LinearClassifier) -> dic
             "auto_unit_accuracy": float(right[auto].mean()) if auto.any() else 0.0,
             "unit_accuracy": float(right.mean()), "per_text_ms": ms["bare"],
             "per_text_ms_with_list": ms["list"]}
+
+
+def _by_matter(cases: Sequence[str], auto: np.ndarray, right: np.ndarray,
+               draws: int = 2000, seed: int = 20261205) -> dict[str, float]:
+    """How far the test part's figures could move with another draw of matters: the 95 %
+    interval of the auto share and of its right share, resampling the test part's matters (a
+    matter's four texts stand or fall together: one matter wrong is four requests)."""
+    rng = np.random.default_rng(seed)
+    names, index = np.unique(np.array(cases), return_inverse=True)
+    w = np.stack([np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))
+                  for _ in range(draws)])[:, index]
+    share = (w * auto).sum(axis=1) / w.sum(axis=1)
+    good = (w * (auto & right)).sum(axis=1) / np.maximum((w * auto).sum(axis=1), 1)
+    lo, hi = np.quantile(share, [0.025, 0.975]), np.quantile(good, [0.025, 0.975])
+    return {"matters": len(names), "auto_share_lo": float(lo[0]), "auto_share_hi": float(lo[1]),
+            "auto_right_lo": float(hi[0]), "auto_right_hi": float(hi[1]),
+            "below_target": float(np.mean(good < 0.95))}
+
+
+def _wrong_matters(test: Sequence[LabelledRequest], routed_to: np.ndarray, auto: np.ndarray,
+                   right: np.ndarray) -> list[tuple[str, str, str, int]]:
+    """The test matters routed automatically to a wrong unit: (matter, its unit, routed to,
+    how many of its texts)."""
+    wrong = Counter((test[i].case, route_key()[test[i].subcategory], str(routed_to[i]))
+                    for i in np.flatnonzero(auto & ~right))
+    return [(*k, n) for k, n in sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def _per_unit(routed_to: np.ndarray, gold: np.ndarray, auto: np.ndarray,
@@ -284,7 +312,13 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"{t['without_list']['per_text_ms_with_list']:.3f} ms",
               f"- 成本：模型加载 {t['load_seconds'] * 1000:.0f} ms；每条 {t['per_text_ms']:.3f} ms CPU；"
               f"进程 RSS {t['rss_mb_after_load']:.0f} MB（本评估进程含 scikit-learn；服务内的成本见 "
-              "`python -m tools.recognition cost`）", "",
+              "`python -m tools.recognition cost`）",
+              f"- 抽样误差（按事项重抽样 {t['by_matter']['matters']} 个测试事项，95 % 区间）：自动派单 "
+              f"{pct(t['by_matter']['auto_share_lo'])}–{pct(t['by_matter']['auto_share_hi'])}，其中派往单位正确 "
+              f"{pct(t['by_matter']['auto_right_lo'])}–{pct(t['by_matter']['auto_right_hi'])}；另抽一批同样多的事项，"
+              f"正确率低于 95 % 的概率约 {pct(t['by_matter']['below_target'])}",
+              "- 自动派错的测试事项（事项、应派单位、派往、条数）："
+              + ("；".join(f"{c} {g}→{r} {n}" for c, g, r, n in t["wrong_matters"]) or "无"), "",
               "### 各大类 F1", "", "| 大类 | F1 |", "|---|---|"]
     for c, f in t["category_f1"].items():
         lines.append(f"| {taxonomy.category_names[c]} | {f:.3f} |")
