@@ -284,7 +284,9 @@ def _start(tree: Path, settings: ServiceSettings, http_port: int, grpc_port: int
     env = {**os.environ, "PYTHONPATH": f"{tree}:{tree / 'proto'}",
            "MINSHENG_ENVIRONMENT": "test", "MINSHENG_CLOCK": "event",
            "MINSHENG_PG_SCHEMA": settings.schema, "MINSHENG_TOPIC_PREFIX": settings.topic_prefix,
-           "MINSHENG_HTTP_PORT": str(http_port), "MINSHENG_GRPC_PORT": str(grpc_port)}
+           "MINSHENG_HTTP_PORT": str(http_port), "MINSHENG_GRPC_PORT": str(grpc_port),
+           # this checkout's development keys (another tree would make its own)
+           "MINSHENG_TOKEN_PUBLIC_KEYS": str(auth.ensure_dev_keys())}
     return subprocess.Popen([sys.executable, "-m", "services.dispatch"], cwd=tree, env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -298,7 +300,7 @@ def _spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     if exe is None:
         raise SystemExit("py-spy is not installed (pip install py-spy)")
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(profile.RATE),
-                             "--format", "raw", "--nonblocking", "--output", str(out)],
+                             "--format", "raw", "--nonblocking", "--gil", *os.environ.get("DISPATCH_COST_SPY", "").split(), "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -96,8 +96,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
                             bounce_back_within=timedelta(hours=settings.bounce_back_within_hours))
     committer = GroupCommitter(app, service=settings.service)
     commands = Commands(app=app, committer=committer, readmodel=readmodel, reads=reads,
-                        units=units,
-                        router=router, policy=policy,
+                        units=units, router=router, policy=policy,
                         auto_accept_replies=settings.auto_accept_replies)
     facts = UpstreamFacts(router=router, clock=clock, policy=policy,
                           reopen_to_same_unit=settings.reopen_to_same_unit)
@@ -108,7 +107,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=Publisher(settings, app, units).translate)
     await create_unit_topics(settings, relay, units)
-    feed = AssignmentFeed(app, readmodel)
+    feed = AssignmentFeed(app, reads)
     department = DepartmentApi(settings=settings, commands=commands, readmodel=readmodel,
                                feed=feed, clock=clock, units=units)
 
@@ -124,4 +123,5 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     http.include_router(http_api.console_router())
     return Service(settings=settings, infra=infra, http=http,
                    loops=[lifecycle.run, relay.run, feed.run],
-                   grpc_servicers=[department.add_to], on_stop=[committer.close, app.close, loop_pool.close])
+                   grpc_servicers=[department.add_to],
+                   on_stop=[committer.close, app.close, loop_pool.close])

@@ -20,7 +20,10 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import AsyncConnectionPool
 
-from services.dispatch.adapters.readmodel import by_ref
+from services.dispatch.adapters.readmodel import ASSIGNMENT_SELECT, by_ref
+
+# the aggregates whose changes touch assignments (eventsourcing topics: module:Class.Event)
+_DISPATCH_TOPICS = ("TicketDispatch.", "DispatchRecord.")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,16 @@ class LoopReads:
         self.mapper = mapper
         self._schema, self._events = Identifier(schema), Identifier(events_table)
         self._sql: dict[tuple[bool, bool, bool], bytes] = {}
+        touches = " OR ".join(f"position('{t}' in topic) > 0" for t in _DISPATCH_TOPICS)
+        self._changes_sql = SQL(
+            "WITH n AS (SELECT notification_id, originator_id, topic FROM {s}.{e}"
+            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s),"
+            " h AS (SELECT max(notification_id) AS last_id, count(*) AS notes FROM n)"
+            " SELECT h.last_id, h.notes, r.* FROM h LEFT JOIN ("
+            + ASSIGNMENT_SELECT + " WHERE a.dispatch_id IN (SELECT originator_id FROM n WHERE "
+            + touches + ")) r ON true").format(s=self._schema, e=self._events).as_bytes(None)
+        self._last_sql = SQL("SELECT max(notification_id) FROM {s}.{e}").format(
+            s=self._schema, e=self._events).as_bytes(None)
 
     def _load_sql(self, code: bool, ticket_id: bool, unit: bool) -> bytes:
         """Events of the key (if any) and of the ticket's dispatch (if the unit has, or had,
@@ -98,3 +111,28 @@ class LoopReads:
                     rows_sql, [queue, limit] if queue else [limit])
             return ({r["queue"]: r["n"] for r in await counts.fetchall()},
                     list(await rows.fetchall()))
+
+    # --- the assignment feed (entrypoints.feed) ---
+
+    async def last_notification(self) -> int:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(self._last_sql)).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    async def changes(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int, int]:
+        """(the assignment rows of the tickets whose dispatch changed in the next `limit`
+        notifications after `after`, the last of those notifications' ids, how many there
+        were): one statement, one snapshot (was the notifications with their events' state,
+        then the rows, from a worker thread)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(self._changes_sql, (after, limit), prepare=True)
+            found = await cur.fetchall()
+        if not found or not found[0]["notes"]:
+            return [], after, 0
+        last, notes = found[0]["last_id"], found[0]["notes"]
+        rows = []
+        for row in found:
+            if row["dispatch_id"] is not None:
+                del row["last_id"], row["notes"]
+                rows.append(row)
+        return rows, last, notes

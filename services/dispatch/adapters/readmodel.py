@@ -77,12 +77,6 @@ class ReadModel:
     def open_assignments(self, unit: str, limit: int = 10000) -> list[dict[str, Any]]:
         return self.assignments(unit, statuses=sorted(OPEN_STATUSES), limit=limit)
 
-    def changed_assignments(self, dispatch_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
-        if not dispatch_ids:
-            return []
-        return self._rows(ASSIGNMENT_SELECT + " WHERE a.dispatch_id = ANY(%s)",
-                          [list(dispatch_ids)])
-
     def labels(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM {s}.classification_labels ORDER BY id", [])
 

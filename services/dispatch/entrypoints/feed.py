@@ -13,27 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import defaultdict
 from typing import Any
 
 from eventsourcing.application import Application
 
 from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
-from services.dispatch.adapters.readmodel import ReadModel
+from services.dispatch.adapters.loop_reads import LoopReads
 
 log = logging.getLogger(__name__)
 
-_DISPATCH_TOPICS = ("DispatchRecord.", "TicketDispatch.")
-
 
 class AssignmentFeed:
-    def __init__(self, app: Application, readmodel: ReadModel, *, interval_s: float = 0.2,
+    def __init__(self, app: Application, reads: LoopReads, *, interval_s: float = 0.2,
                  batch: int = 500) -> None:
         """`interval_s`: how often to look while LISTEN is not possible (with it, every
         `fallback_s`)."""
         self.app = app
-        self.readmodel = readmodel
+        self.reads = reads
         self.interval_s = interval_s
         self.batch = batch
         self.subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
@@ -49,22 +46,9 @@ class AssignmentFeed:
 
     fallback_s = QUIET_FALLBACK_S
 
-    def _read(self) -> tuple[list[dict[str, Any]], int, bool]:
-        """(changed rows, new position, whether the log may hold more right now)."""
-        assert self.position is not None
-        notes = self.app.recorder.select_notifications(
-            start=self.position, limit=self.batch, inclusive_of_start=False)
-        if not notes:
-            return [], self.position, False
-        changed: list[uuid.UUID] = list(dict.fromkeys(
-            n.originator_id for n in notes if any(t in n.topic for t in _DISPATCH_TOPICS)))
-        rows = self.readmodel.changed_assignments(changed) if changed else []
-        return rows, notes[-1].id, len(notes) >= self.batch
-
     async def run(self, stop: asyncio.Event) -> None:
         if self.position is None:
-            self.position = await asyncio.to_thread(
-                lambda: self.app.recorder.max_notification_id() or 0)
+            self.position = await self.reads.last_notification()
         news = CommitNews.of_application(self.app)
         await news.listen()
         try:
@@ -75,8 +59,12 @@ class AssignmentFeed:
     async def _follow(self, stop: asyncio.Event, news: CommitNews) -> None:
         while not stop.is_set():
             more = False
+            assert self.position is not None
             try:
-                rows, self.position, more = await asyncio.to_thread(self._read)
+                # on the event loop: one read of the notifications and the rows they touch
+                rows, self.position, notes = await self.reads.changes(self.position,
+                                                                      self.batch)
+                more = notes >= self.batch
             except Exception:
                 log.exception("assignment feed round failed; retrying")
                 rows = []
