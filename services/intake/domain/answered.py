@@ -55,7 +55,7 @@ def find_answered(*, citizen: str | None, text: str, category_hint: str | None,
                   submitted_at: datetime, answered: Sequence[AnsweredTicket],
                   rule: AnsweredRule) -> AnsweredTicket | None:
     """The earlier answered ticket this submission repeats (the most similar), or None."""
-    if not citizen:
+    if not citizen or not answered:  # (most citizens: masking the text would be for nothing)
         return None
     masked = mask_personal_data(text)
     best: tuple[float, AnsweredTicket] | None = None

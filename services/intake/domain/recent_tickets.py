@@ -36,6 +36,10 @@ class Candidate:
         return self.snapshot.submitted_at
 
 
+def _at(c: Candidate) -> datetime:
+    return c.snapshot.submitted_at
+
+
 def snapshot_of(ticket_id: str, columns: dict[str, Any]) -> TicketSnapshot:
     """A detector's snapshot from the index's columns (or a Submitted event's, named alike)."""
     text = (columns.get("title_masked") or "") + (columns.get("text_masked") or "")
@@ -52,6 +56,7 @@ class RecentTickets:
         self.keep = keep or 2 * window
         self.by_id: dict[str, Candidate] = {}
         self.by_category: dict[str | None, list[Candidate]] = {}
+        self.every: list[Candidate] = []  # all categories, for a ticket without one
         self.submitted: dict[str, tuple[str, TicketSnapshot]] = {}  # not decided yet: code, snap
         self.covered_from: datetime | None = None  # None: not loaded yet
         self.position = 0  # the last log position read into it
@@ -61,6 +66,7 @@ class RecentTickets:
     def start(self, covered_from: datetime, position: int, candidates: list[Candidate]) -> None:
         self.by_id.clear()
         self.by_category.clear()
+        self.every.clear()
         self.submitted.clear()
         self.covered_from, self.position, self.newest = covered_from, position, None
         for c in sorted(candidates, key=lambda c: c.at):
@@ -97,11 +103,11 @@ class RecentTickets:
 
     def _add(self, c: Candidate) -> None:
         self.by_id[c.snapshot.ticket_id] = c
-        bucket = self.by_category.setdefault(c.snapshot.category, [])
-        if not bucket or bucket[-1].at <= c.at:
-            bucket.append(c)
-        else:  # a stated time earlier than the newest: still in time order
-            bucket.insert(bisect.bisect_right(bucket, c.at, key=lambda x: x.at), c)
+        for bucket in (self.by_category.setdefault(c.snapshot.category, []), self.every):
+            if not bucket or bucket[-1].at <= c.at:
+                bucket.append(c)
+            else:  # a stated time earlier than the newest: still in time order
+                bucket.insert(bisect.bisect_right(bucket, c.at, key=_at), c)
         if self.newest is None or c.at > self.newest:
             self.newest = c.at
 
@@ -116,10 +122,11 @@ class RecentTickets:
             return
         self.covered_from = cutoff
         for bucket in self.by_category.values():
-            n = bisect.bisect_left(bucket, cutoff, key=lambda x: x.at)
-            for c in bucket[:n]:
-                del self.by_id[c.snapshot.ticket_id]
-            del bucket[:n]
+            del bucket[:bisect.bisect_left(bucket, cutoff, key=_at)]
+        n = bisect.bisect_left(self.every, cutoff, key=_at)
+        for c in self.every[:n]:
+            del self.by_id[c.snapshot.ticket_id]
+        del self.every[:n]
         for ticket_id, (_, snap) in list(self.submitted.items()):
             if snap.submitted_at < cutoff:
                 del self.submitted[ticket_id]
@@ -138,7 +145,7 @@ class RecentTickets:
             buckets = [b for b in (self.by_category.get(new.category),
                                    self.by_category.get(None)) if b]
         else:
-            buckets = list(self.by_category.values())
+            buckets = [self.every]
         box = None
         if new.lat is not None and new.lon is not None:
             dlat = radius_m / 111_000
@@ -146,7 +153,7 @@ class RecentTickets:
             box = (new.lat - dlat, new.lat + dlat, new.lon - dlon, new.lon + dlon)
         found: list[Candidate] = []
         for bucket in buckets:
-            i = bisect.bisect_right(bucket, hi, key=lambda x: x.at)
+            i = bisect.bisect_right(bucket, hi, key=_at)
             taken = 0
             while i > 0 and taken < limit:
                 i -= 1
