@@ -94,6 +94,7 @@ def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
+@lru_cache(maxsize=50_000)
 def normalise_address(address: str) -> str:
     """Drop province/city prefixes, spaces and punctuation so two spellings compare equal."""
     text = re.sub(r"[\s,，。.、\-()（）]", "", address)
