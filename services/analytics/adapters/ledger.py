@@ -102,9 +102,11 @@ def split_frames(buf: bytes, pos: int, expected: int, types: dict[bytes, str]
 
 
 def ledger_export(base_url: str, token: str, *, after: int = 0, limit: int | None = None,
-                  client: httpx.Client | None = None, read_bytes: int = 1 << 18
+                  client: httpx.Client | None = None, read_bytes: int | None = None
                   ) -> Iterator[Entry]:
-    """Entries in ledger order from `GET /v1/ledger/export` (audit), one streamed response."""
+    """Entries in ledger order from `GET /v1/ledger/export` (audit), one streamed response,
+    split as the bytes arrive (``read_bytes``: in pieces of that size instead; httpx's
+    re-chunking copies every byte once more)."""
     http = client or httpx.Client(base_url=base_url, timeout=30, verify=tls_context())
     params = {"after": after} | ({"limit": limit} if limit else {})
     try:
