@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backbone import auth
 from backbone.clock import Clock
-from backbone.consumer import IdempotentConsumer, gather, routing_gather
+from backbone.consumer import IdempotentConsumer, gather
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
 from backbone.ownership import PartitionOwnership
@@ -70,7 +70,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(Upstream(policy)),
-        producer=infra.producer, app=app, gather=routing_gather(settings))
+        producer=infra.producer, app=app, gather=gather(settings.decisions_gather_ms, 16 * 1024))
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], producer=infra.producer,

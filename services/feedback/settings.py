@@ -33,6 +33,13 @@ class FeedbackSettings(ServiceSettings):
     # 64 KB or this many ms while events flow (0: answer at the first event): the hall's page
     # polls every 5 s, and a batch then holds many events instead of one or two
     hall_gather_ms: int = 200
+    # The decisions consumer (replies to deliver, records to open) asks for a fetch of 16 KB
+    # or this many ms while events flow. Not the routing path (MINSHENG_ROUTING_GATHER_MS,
+    # 20 ms: submission -> assignment): what waits on it is the citizen's notice of an
+    # accepted reply, for which 100 ms is nothing; at 10 tickets/s a batch then holds a few
+    # wanted events instead of one (a fetch, a thread hop and a transaction each), 20.3 ->
+    # 14.2 ms of feedback's CPU per ticket (bench/feedback_cost.py, docs/profiles/feedback-cpu.md)
+    decisions_gather_ms: int = 100
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"

@@ -51,6 +51,12 @@ class OwnLogProjection:
                            " state FROM {}.{} WHERE notification_id > %s"
                            " ORDER BY notification_id LIMIT %s").format(
             self.s, Identifier(recorder.events_table_name))
+        self._register = SQL("INSERT INTO {}.relay_positions (relay, last_notification_id)"
+                             " VALUES (%s, 0) ON CONFLICT DO NOTHING").format(self.s)
+        self._position = SQL("SELECT last_notification_id FROM {}.relay_positions"
+                             " WHERE relay = %s FOR UPDATE").format(self.s)
+        self._advance = SQL("UPDATE {}.relay_positions SET last_notification_id = %s,"
+                            " updated_at = now() WHERE relay = %s").format(self.s)
         self._registered = False
 
     def run_once(self) -> int:
@@ -59,12 +65,8 @@ class OwnLogProjection:
         with self.pool.connection() as conn, conn.transaction(), \
                 conn.cursor(binary=True) as cur:
             if not self._registered:
-                cur.execute(SQL("INSERT INTO {}.relay_positions (relay, last_notification_id)"
-                                " VALUES (%s, 0) ON CONFLICT DO NOTHING").format(self.s),
-                            (self.name,))
-            row = cur.execute(SQL("SELECT last_notification_id FROM {}.relay_positions"
-                                  " WHERE relay = %s FOR UPDATE").format(self.s),
-                              (self.name,), prepare=True).fetchone()
+                cur.execute(self._register, (self.name,))
+            row = cur.execute(self._position, (self.name,), prepare=True).fetchone()
             self._registered = True
             start = int(row[0]) if row else 0
             rows = cur.execute(self._select, (start, self.batch), prepare=True).fetchall()
@@ -75,9 +77,7 @@ class OwnLogProjection:
                      if not wanted or any(w in r[3] for w in wanted)]
             if notes:
                 self.apply(notes, cur)
-            cur.execute(SQL("UPDATE {}.relay_positions SET last_notification_id = %s,"
-                            " updated_at = now() WHERE relay = %s").format(self.s),
-                        (rows[-1][0], self.name), prepare=True)
+            cur.execute(self._advance, (rows[-1][0], self.name), prepare=True)
             return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
