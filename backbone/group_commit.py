@@ -45,14 +45,7 @@ class _Command:
 
 class GroupCommitter:
     def __init__(self, app: Application, *, service: str, max_batch: int = 200,
-                 max_wait_s: float = 0.002, writers: int | None = None):
-        """`writers`: threads committing batches, each on its own connection (default: 2 when
-        the application keeps eventsourcing's own saving, else 1). With two, one batch's
-        Python work (events serialised, the relay's messages made, parameters dumped) runs
-        while the other's transaction waits for PostgreSQL and its fsync; the events table's
-        EXCLUSIVE lock still orders the inserts, and each commit still waits for fsync. An
-        application with a save of its own gets one writer: its save may not be safe to run
-        twice at once."""
+                 max_wait_s: float = 0.002):
         self.app = app
         self.service = service
         self.max_batch = max_batch
@@ -61,18 +54,10 @@ class GroupCommitter:
         # messages of one stored event, encoded, or None to leave it to the relay
         self.outbox: Callable[[Any, EventContext], bytes | None] | None = None
         self._stock = _stock_save(app)
-        # the aggregates in the writers' transactions: a batch waits until no other writer
-        # holds one of its aggregates, so one aggregate's events are inserted (and numbered)
-        # in the order they were saved whatever the number of writers
-        self._flight = threading.Condition()
-        self._in_flight: set[Any] = set()
         # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
-        count = writers if writers is not None else (2 if self._stock else 1)
-        self._threads = [threading.Thread(target=self._run, name=f"group-commit-{i}", daemon=True)
-                         for i in range(max(1, count))]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self._thread.start()
 
     def save(self, *aggregates: Any, context: EventContext, timeout: float = 30,
              sql: list[Statement] | None = None) -> None:
@@ -97,10 +82,8 @@ class GroupCommitter:
         await done
 
     def close(self) -> None:
-        for _ in self._threads:  # one stop per writer (a writer takes one and ends)
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._queue.put(None)
+        self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:
@@ -125,29 +108,14 @@ class GroupCommitter:
     def _commit(self, batch: list[_Command]) -> None:
         BATCH_SIZE.labels(self.service).observe(len(batch))
         ids = [a.id for c in batch for a in c.aggregates]
-        if len(self._threads) == 1:
-            self._commit_batch(batch, ids)
-            return
-        mine = set(ids)
-        with self._flight:
-            while not self._in_flight.isdisjoint(mine):
-                self._flight.wait()
-            self._in_flight |= mine
-        try:
-            self._commit_batch(batch, ids)
-        finally:
-            with self._flight:
-                self._in_flight -= mine
-                self._flight.notify_all()
-
-    def _commit_batch(self, batch: list[_Command], ids: list[Any]) -> None:
         if len(batch) > 1 and len(ids) == len(set(ids)):
             # the service's own save empties the aggregates' pending lists (collect_events),
-            # so keep them for a retry; the stock path empties them only once committed
+            # so keep them for a retry; the stock path empties them only once committed (or
+            # after a command's last try, as eventsourcing's save would)
             pending = (None if self._stock else
                        {a.id: list(a.pending_events) for c in batch for a in c.aggregates})
             try:
-                self._save(batch)
+                self._save(batch, last_try=False)  # failed: each command is tried alone
             except Exception:
                 if pending is not None:
                     for c in batch:
@@ -166,7 +134,7 @@ class GroupCommitter:
                 outcomes.append((c, None))
         _settle(outcomes)
 
-    def _save(self, batch: list[_Command]) -> None:
+    def _save(self, batch: list[_Command], *, last_try: bool = True) -> None:
         contexts: dict[uuid.UUID, EventContext] = {}
         for c in batch:
             for a in c.aggregates:
@@ -203,10 +171,16 @@ class GroupCommitter:
         # Application._record without EventStore.put's Recording and Notification per event:
         # only Application._notify reads them, and the stock one does nothing
         store = app.events
-        store.recorder.insert_events(list(map(store.mapper.to_stored_event, processing.events)),
-                                     tracking=None, **processing.saved_kwargs)
-        for a, n in zip(aggregates, taken, strict=True):
-            del a.pending_events[:n]  # what was committed (an event added meanwhile stays)
+        committed = False
+        try:
+            store.recorder.insert_events(
+                list(map(store.mapper.to_stored_event, processing.events)), tracking=None,
+                **processing.saved_kwargs)
+            committed = True
+        finally:
+            if committed or last_try:  # a failed last try takes them, as Application.save does
+                for a, n in zip(aggregates, taken, strict=True):
+                    del a.pending_events[:n]  # (an event added meanwhile stays)
         repository = app.repository
         if repository.cache and not repository.fastforward:
             for aggregate_id, aggregate in processing.aggregates.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 import uuid
@@ -32,6 +33,10 @@ class Probe(Aggregate):
     @event("Opened")
     def __init__(self, ticket_id: str) -> None:
         self.ticket_id = ticket_id
+
+    @event("Noted")
+    def note(self) -> None:
+        pass
 
 
 def translate_to(topic: str):
@@ -338,6 +343,37 @@ async def test_group_commit_saves_for_async_callers_in_shared_transactions(setti
         assert app.repository.get(p.id).ticket_id == p.ticket_id
     histogram = BATCH_SIZE.labels(f"probe-{settings.schema}")
     assert histogram._sum.get() == 40  # every command saved once
+
+
+async def test_group_commit_retries_a_failed_batch_alone_and_keeps_events_as_eventsourcing(
+        settings):
+    """A batch with one clashing command (its aggregate exists already) fails as a whole; each
+    command is tried alone: the others commit with all their events, and the clashing one
+    fails with eventsourcing's IntegrityError, its events taken as Application.save takes
+    them."""
+    from eventsourcing.persistence import IntegrityError
+
+    from backbone.group_commit import GroupCommitter
+
+    app = Application(env=application_env(settings))
+    taken = Probe(ticket_id=str(uuid.uuid4()))
+    clash = copy.deepcopy(taken)  # the same aggregate created twice: its version 1 will exist
+    app.save(taken, context=EventContext(ticket_id=taken.ticket_id))
+    committer = GroupCommitter(app, service=f"probe-{settings.schema}", max_wait_s=0.05)
+    probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(10)]
+    for p in probes:
+        p.note()  # two events each
+    try:
+        results = await asyncio.gather(
+            *[committer.save_async(p, context=EventContext(ticket_id=p.ticket_id))
+              for p in [*probes[:5], clash, *probes[5:]]], return_exceptions=True)
+    finally:
+        committer.close()
+    assert isinstance(results[5], IntegrityError)
+    assert [r for i, r in enumerate(results) if i != 5] == [None] * 10
+    assert clash.pending_events == [] and all(p.pending_events == [] for p in probes)
+    for p in probes:
+        assert app.repository.get(p.id).version == 2
 
 
 async def test_a_relay_that_loses_its_election_lock_stands_down(settings, unique, caplog,
