@@ -178,6 +178,12 @@ class DecodedEvent:
 
 def decode(raw: bytes) -> DecodedEvent:
     """Decode and check an envelope; raises an EnvelopeError subclass with the reason."""
+    return DecodedEvent(*decode_parts(raw))
+
+
+def decode_parts(raw: bytes) -> tuple[envelope_pb2.Envelope, Any]:
+    """:func:`decode`'s envelope and payload, without the DecodedEvent around them (for a
+    loop over many envelopes, e.g. a rebuild from the audit ledger)."""
     env = envelope_pb2.Envelope()
     try:
         env.ParseFromString(raw)
@@ -198,7 +204,7 @@ def decode(raw: bytes) -> DecodedEvent:
         payload.ParseFromString(env.payload)
     except DecodeError as exc:
         raise UndecodableEventError(f"payload is not a {env.event_type}: {exc}") from exc
-    return DecodedEvent(env, payload)
+    return env, payload
 
 
 def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from minsheng.v1.envelope_pb2 import Envelope
 
 from backbone.events import DecodedEvent
 from services.analytics.domain.facts import Fact
@@ -85,11 +86,15 @@ class UnusableFactError(ValueError):
 
 def fact_of(decoded: DecodedEvent) -> Fact | None:
     """The fact an event gives, or None for event types analytics does not count."""
-    env = decoded.envelope
+    return fact_of_parts(decoded.envelope, decoded.payload)
+
+
+def fact_of_parts(env: Envelope, payload: Any) -> Fact | None:
+    """:func:`fact_of` of an envelope and its payload (backbone.events.decode_parts)."""
     normalise = NORMALISERS.get(env.event_type)
     if normalise is None:
         return None
-    kind, attrs = normalise(decoded.payload)
+    kind, attrs = normalise(payload)
     if kind in ("rated", "unrated") and attrs["rating"] not in RATINGS:
         raise UnusableFactError(f"unknown rating {attrs['rating']!r}")
     if kind == "callback" and attrs["reached"] and attrs["satisfaction"] not in VERDICTS | {""}:
