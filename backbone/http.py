@@ -7,6 +7,7 @@ without internals.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -211,10 +212,22 @@ def _document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _without_otel() -> dict[str, Any]:
+    """FastAPI >= 0.16x asks OpenTelemetry on every request whether a provider is configured
+    (environment lookups each time: a tenth of intake's api process under load, py-spy). These
+    services trace and measure themselves (TraceAndMeasure, /metrics), so where FastAPI has the
+    option its telemetry is off; an older FastAPI has none to switch off."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False,
+                          "operation_spans": False}}
+
+
 def create_app(*, settings: Any, title: str, description: str,
                readiness: list[ReadinessCheck], version: str = "1") -> FastAPI:
     app = FastAPI(title=title, description=description, version=version,
-                  docs_url=None, redoc_url=None)  # /docs offline: see offline_docs below
+                  docs_url=None, redoc_url=None,  # /docs offline: see offline_docs below
+                  **_without_otel())
     app.state.settings = settings
     app.state.verifier = auth.verifier_for(settings)  # fails fast on missing keys
     app.state.readiness = readiness

@@ -48,6 +48,32 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) ->
     raise SystemExit("intake not ready in time")
 
 
+def server_side(url: str) -> dict[str, float]:
+    """From intake's /metrics: the group commit's mean batch (commands per transaction) and
+    the share of POST /v1/requests answered within 25, 100 and 250 ms by the server's own
+    clock (from the request's first byte to its answer; the rest of the client's latency is
+    waiting for the server to read the request at all)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, _, value = line.rpartition(" ")
+        found[name] = float(value)
+    batch = [v for k, v in found.items() if k.startswith("minsheng_group_commit_batch_size_sum")]
+    count = [v for k, v in found.items()
+             if k.startswith("minsheng_group_commit_batch_size_count")]
+    route = 'route="/v1/requests"'
+    total = next((v for k, v in found.items()
+                  if k.startswith("minsheng_http_request_seconds_count") and route in k), 0.0)
+    out = {"group_commit_mean_batch": round(sum(batch) / max(1.0, sum(count)), 1)}
+    for le in ("0.025", "0.1", "0.25"):
+        within = next((v for k, v in found.items() if k.startswith(
+            "minsheng_http_request_seconds_bucket") and route in k and f'le="{le}"' in k), 0.0)
+        out[f"server_share_within_{int(float(le) * 1000)}ms"] = round(within / max(1.0, total), 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -106,6 +132,7 @@ def main() -> None:
         time.sleep(3)  # the relay and the read side finish the run's tickets
         settled = after_load(1)  # CPU ms from the load's start until the read side is done
         total = intake_load.cpu_seconds(proc.pid)
+        server = server_side(url)
         print(json.dumps({"tree": args.tree, "requests": run.requests, "ok": run.ok,
                           "errors": run.errors, "per_second": run.per_second,
                           "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
@@ -114,7 +141,7 @@ def main() -> None:
                           "cpu_ms_per_submission_with_read_side_done": {
                               name: round(ms / max(1, run.ok), 2)
                               for name, ms in settled.items()},
-                          "process_cpu_s_total": round(total, 2),
+                          "process_cpu_s_total": round(total, 2), **server,
                           "loadavg_1m_before": round(load1, 2),
                           "loadavg_1m_after": round(os.getloadavg()[0], 2)}))
     finally:
