@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -85,13 +86,26 @@ def alert_envelope(alert: SurgeAlert) -> Any:
         occurred_at=alert.detected_at)
 
 
+def unhandled(lifecycle_topic: str) -> Callable[[Any], bool]:
+    """Lifecycle messages no stage handles, by the envelope's type header: acked where they
+    are read, never an event in faust's streams (adapters/surge_transport.py)."""
+    wanted = frozenset(HANDLED)
+
+    def skip(message: Any) -> bool:
+        return (message.topic == lifecycle_topic
+                and events.header(message.headers, "event_type") not in wanted)
+
+    return skip
+
+
 def make_app(settings: AnalyticsSettings) -> faust.App:
     """The faust app (built when called, never at import)."""
     rule = rule_of(settings)
     app = SurgeApp(
         settings.group("analytics-surges"), broker=f"kafka://{settings.kafka_bootstrap}",
         transport=patient_transport(settings.surges_fetch_min_bytes,
-                                    settings.surges_fetch_wait_ms),
+                                    settings.surges_fetch_wait_ms,
+                                    skip=unhandled(settings.lifecycle_topic)),
         broker_credentials=faust_credentials(settings),
         store="memory://", datadir=settings.surges_datadir, web_enabled=True,
         web_port=settings.surges_http_port, web_bind=settings.http_host,
@@ -122,7 +136,7 @@ def make_app(settings: AnalyticsSettings) -> faust.App:
     async def follow_tickets(stream: Any) -> None:
         async for event in stream.events():
             if events.header(event.message.headers, "event_type") not in HANDLED:
-                continue  # skipped unread, as every consumer of the lifecycle topic does
+                continue  # the transport skips these already; kept for any other transport
             try:
                 decoded = events.decode(event.value)
             except events.EnvelopeError as exc:
