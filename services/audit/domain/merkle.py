@@ -221,6 +221,16 @@ def inclusion_parts(leaf_index: int, tree_size: int) -> list[tuple[NodeKey, ...]
     latest one level below the tree's right edge) the rest of the path is the leaf's sibling
     at each level, ``(level, (leaf_index >> level) ^ 1)``. Many leaves' proofs are built per
     history read, so this is the loop that runs; it is checked against the RFC form."""
+    height, upper = _edge_parts(leaf_index, tree_size)
+    path: list[tuple[NodeKey, ...]] = [((level, (leaf_index >> level) ^ 1),)
+                                       for level in range(height)]
+    path.extend(upper)
+    return path
+
+
+def _edge_parts(leaf_index: int, tree_size: int) -> tuple[int, list[tuple[NodeKey, ...]]]:
+    """:func:`inclusion_parts` in two pieces: the height of the perfect subtree holding the
+    leaf (its path there is the leaf's sibling at each level) and the parts above it."""
     if not 0 <= leaf_index < tree_size:
         raise ProofError(f"leaf {leaf_index} is not in a tree of size {tree_size}")
     upper: list[tuple[NodeKey, ...]] = []
@@ -233,11 +243,8 @@ def inclusion_parts(leaf_index: int, tree_size: int) -> list[tuple[NodeKey, ...]
         else:
             upper.append(((k.bit_length() - 1, start >> (k.bit_length() - 1)),))
             start += k
-    height = (end - start).bit_length() - 1
-    path: list[tuple[NodeKey, ...]] = [((level, (leaf_index >> level) ^ 1),)
-                                       for level in range(height)]
-    path.extend(reversed(upper))
-    return path
+    upper.reverse()
+    return (end - start).bit_length() - 1, upper
 
 
 def perfect_parts(start: int, end: int) -> list[NodeKey]:
@@ -366,14 +373,25 @@ class MerkleLedgerTree:
         n = self.size if tree_size is None else tree_size
         if n > self.size:
             raise ProofError(f"the tree has {self.size} leaves, not {n}")
-        shapes = {i: inclusion_parts(i, n) for i in leaf_indexes}
-        wanted = list({k for shape in shapes.values() for parts in shape for k in parts})
+        # each proof: the leaf's sibling at each level of its perfect subtree, then the parts
+        # above it (inclusion_parts), built without a tuple per sibling
+        shapes = {}
+        wanted_keys: set[NodeKey] = set()
+        for i in leaf_indexes:
+            height, upper = _edge_parts(i, n)
+            siblings = [(level, (i >> level) ^ 1) for level in range(height)]
+            shapes[i] = (siblings, upper)
+            wanted_keys.update(siblings)
+            for parts in upper:
+                wanted_keys.update(parts)
+        wanted = list(wanted_keys)
         got = dict(zip(wanted, self.store.get_hashes(wanted), strict=True))
+        hash_of = got.__getitem__
         folded: dict[tuple[NodeKey, ...], bytes] = {}  # the edge ranges all proofs share
         out: dict[int, list[bytes]] = {}
-        for i, shape in shapes.items():
-            path = []
-            for parts in shape:
+        for i, (siblings, upper) in shapes.items():
+            path = list(map(hash_of, siblings))
+            for parts in upper:
                 if len(parts) == 1:
                     path.append(got[parts[0]])
                     continue
