@@ -450,6 +450,22 @@ PG_SETTINGS = {
 }
 
 
+def write_pg_settings(data: Path, as_user: dict) -> None:
+    """PG_SETTINGS in a file of the data folder that postgresql.conf includes: below ALTER
+    SYSTEM (the fault suite keeps a small WAL disk with a small max_wal_size that way), unlike
+    the command line's options, which nothing can override."""
+    conf = data / "minsheng.conf"
+    conf.write_text("# written by deploy/local/infra.py at each start; edit PG_SETTINGS there\n"
+                    + "".join(f"{name} = '{value}'\n" for name, value in PG_SETTINGS.items()))
+    main = data / "postgresql.conf"
+    include = "include_if_exists = 'minsheng.conf'"
+    if include not in main.read_text():
+        with main.open("a") as f:
+            f.write(f"\n{include}\n")
+    if as_user:
+        os.chown(conf, as_user["user"], as_user["group"])
+
+
 def pg_up() -> None:
     if port_open(PG_PORT):
         log(f"PostgreSQL already listening on 127.0.0.1:{PG_PORT}")
@@ -475,8 +491,8 @@ def pg_up() -> None:
     # processes takes ~100 connections and the suite keeps up to three platforms alive at once,
     # beside the demo: 300 ran out ("too many clients"). Idle connections cost little memory.
     opts = (f"-h 127.0.0.1 -p {PG_PORT} -k {socket_dir} -c max_connections=1000 "
-            "-c shared_buffers=256MB -c wal_level=logical " + " ".join(
-                f"-c {name}={value}" for name, value in PG_SETTINGS.items()))
+            "-c shared_buffers=256MB -c wal_level=logical")
+    write_pg_settings(data, as_user)
     subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(PG_DIR / "server.log"),
                     "-o", opts, "-w", "-t", "60", "start"], check=True,
                    stdout=subprocess.DEVNULL, **as_user)
