@@ -49,6 +49,8 @@ from tests.e2e.platform_harness import Platform
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_LOG = Path(os.environ.get("MINSHENG_PG_LOG", ROOT / ".data" / "pg" / "server.log"))
 PREFIX = "%m [%p] db=%d app=%a "
+WRITES = {"INSERT", "UPDATE", "DELETE", "COPY", "LOCK", "MERGE"}
+SELF = "bench-statements"  # application_name of this tool's own connections
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] db=(\S*) app=(\S*) (.*)$")
 DURATION = re.compile(r"^LOG:\s+duration: ([\d.]+) ms\s+(statement|parse|bind|execute)"
                       r"(?: [^:]*)?: (.*)$", re.S)
@@ -93,7 +95,7 @@ def kind(text: str) -> str:
     if first == "WITH":
         body = text.upper()
         for verb in ("INSERT", "UPDATE", "DELETE"):
-            if re.search(rf"\)\s*{verb}\b", body):
+            if re.search(rf"\b{verb}\b", body):  # the main statement's or a CTE's
                 return f"WITH..{verb}"
         return "WITH..SELECT"
     if first in ("START", "BEGIN"):
@@ -117,12 +119,17 @@ def parse_log(text: str, database: str) -> dict[str, Any]:
     count: Counter[tuple[str, str]] = Counter()
     ms: defaultdict[tuple[str, str], float] = defaultdict(float)
     phases_ms: Counter[str] = Counter()
-    transactions: Counter[str] = Counter()
-    in_block: dict[int, bool] = {}
-    for pid, db, rest in records:
-        if db != database:
-            continue
+    transactions: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    in_block: dict[int, bool] = {}  # pid -> its open transaction wrote
+    mine = [(pid, rest) for pid, db, rest in records if db == database]
+    # the run is what lies between this tool's two snapshots (before the first one: start-up)
+    marks = [i for i, (_, rest) in enumerate(mine) if rest.startswith(SELF + "\x00")]
+    if len(marks) >= 2:
+        mine = mine[marks[0]:marks[-1]]
+    for pid, rest in mine:
         app, message = rest.split("\x00", 1)
+        if app == SELF:
+            continue
         m = DURATION.match(message)
         if not m:
             continue
@@ -136,13 +143,18 @@ def parse_log(text: str, database: str) -> dict[str, Any]:
         count[key] += 1
         k = kind(statement)
         by_kind[(service, k)] += 1
+        writes = k.removeprefix("WITH..") in WRITES
         if k == "BEGIN":
-            in_block[pid] = True
+            in_block[pid] = False
         elif k in ("COMMIT", "END", "ROLLBACK"):
-            if in_block.pop(pid, False):
-                transactions[service] += 1
-        elif not in_block.get(pid):
-            transactions[service] += 1
+            if pid in in_block:
+                transactions[service]["write" if in_block.pop(pid) else "read-only"] += 1
+        elif pid in in_block:
+            in_block[pid] |= writes
+        elif not statement.strip():
+            transactions[service]["autocommit empty (pool pre-ping)"] += 1
+        else:
+            transactions[service]["autocommit write" if writes else "autocommit read"] += 1
     return {"by_kind": by_kind, "count": count, "ms": ms, "phases_ms": phases_ms,
             "transactions": transactions}
 
@@ -155,7 +167,7 @@ def admin_conninfo(settings: ServiceSettings, dbname: str = "postgres") -> str:
 def snapshot(settings: ServiceSettings, database: str) -> dict[str, Any]:
     """The counters this report takes deltas of."""
     with psycopg.connect(admin_conninfo(settings, database), autocommit=True,
-                         application_name="bench-statements") as conn:
+                         application_name=SELF) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         db = conn.execute(
             "SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted,"
@@ -168,17 +180,17 @@ def snapshot(settings: ServiceSettings, database: str) -> dict[str, Any]:
         indexes = {f"{r[0]}.{r[1]}": (r[2], r[3]) for r in conn.execute(
             "SELECT schemaname, indexrelname, idx_scan, relname FROM pg_stat_user_indexes")}
         backends = {r[0]: {"app": r[1], "wal": r[2:6], "io": r[6:9]} for r in conn.execute(
-            "SELECT a.pid, a.application_name, w.wal_records, w.wal_fpi, w.wal_bytes,"
-            " w.wal_buffers_full, coalesce(i.writes, 0), coalesce(i.fsyncs, 0),"
-            " coalesce(i.write_bytes, 0)"
+            "SELECT a.pid, a.application_name, w.wal_records, w.wal_fpi, w.wal_bytes::float8,"
+            " w.wal_buffers_full, coalesce(i.writes, 0)::float8, coalesce(i.fsyncs, 0)::float8,"
+            " coalesce(i.write_bytes, 0)::float8"
             " FROM pg_stat_activity a, LATERAL pg_stat_get_backend_wal(a.pid) w"
             " LEFT JOIN LATERAL (SELECT sum(writes) writes, sum(fsyncs) fsyncs,"
             "   sum(write_bytes) write_bytes FROM pg_stat_get_backend_io(a.pid)"
             "   WHERE object = 'wal') i ON true"
             " WHERE a.datname = current_database() AND a.backend_type = 'client backend'")}
-        wal = conn.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal").fetchone()
+        wal = conn.execute("SELECT wal_records, wal_fpi, wal_bytes::float8 FROM pg_stat_wal").fetchone()
         wal_io = {r[0]: r[1:] for r in conn.execute(
-            "SELECT backend_type, sum(writes), sum(fsyncs) FROM pg_stat_io"
+            "SELECT backend_type, sum(writes)::float8, sum(fsyncs)::float8 FROM pg_stat_io"
             " WHERE object = 'wal' GROUP BY 1")}
     stats = procs.all_stats()
     cpu = {pid: stats[pid].own_s for pid in backends if pid in stats}
@@ -302,26 +314,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if log:
             reset_logging(settings)
     full = max(1, got.in_ledger)
+    if args.json:  # the raw counters first: a report that fails to compute loses nothing
+        args.json.with_suffix(".raw.json").write_text(json.dumps(
+            {"before": before, "after": after, "e2e": asdict(got), "server_s": server_s,
+             "log": [offset, end]}, default=str))
     report: dict[str, Any] = {
         "database": database, "db_set": db_set, "logged": log, "e2e": asdict(got),
         "server_tree_cpu_ms": round(server_s * 1000 / full, 2),
         **deltas(before, after, full)}
     if log:
-        with open(SERVER_LOG, "rb") as f:
-            f.seek(offset)
-            text = f.read(end - offset).decode(errors="replace")
-        parsed = parse_log(text, database)
-        services = sorted({s for s, _ in parsed["by_kind"]})
-        report["transactions_by_service_from_log"] = {
-            s: round(v / full, 2) for s, v in parsed["transactions"].most_common()}
-        report["statements_per_ticket"] = round(sum(parsed["count"].values()) / full, 2)
-        report["statements_by_service"] = {
-            s: {k: round(v / full, 2) for (svc, k), v in parsed["by_kind"].most_common() if svc == s}
-            for s in services}
-        report["statement_ms_by_phase"] = {p: round(v / full, 3)
-                                           for p, v in parsed["phases_ms"].items()}
-        report["top"] = top(parsed, args.top, full)
+        report |= log_report(database, offset, end, full, args.top)
     return report
+
+
+def log_report(database: str, offset: int, end: int, full: int, n: int) -> dict[str, Any]:
+    """The statements of ``database`` between two offsets of the server log, per ticket."""
+    with open(SERVER_LOG, "rb") as f:
+        f.seek(offset)
+        text = f.read((end - offset) if end else -1).decode(errors="replace")
+    parsed = parse_log(text, database)
+    services = sorted({s for s, _ in parsed["by_kind"]})
+    return {
+        "transactions_by_service_from_log": {
+            s: {k: round(v / full, 2) for k, v in parsed["transactions"][s].most_common()}
+            for s in sorted(parsed["transactions"],
+                            key=lambda s: -sum(parsed["transactions"][s].values()))},
+        "statements_per_ticket": round(sum(parsed["count"].values()) / full, 2),
+        "statements_by_service": {
+            s: {k: round(v / full, 2) for (svc, k), v in parsed["by_kind"].most_common() if svc == s}
+            for s in services},
+        "statement_ms_by_phase": {p: round(v / full, 3) for p, v in parsed["phases_ms"].items()},
+        "top": top(parsed, n, full)}
 
 
 def show(report: dict[str, Any]) -> None:
@@ -341,7 +364,9 @@ def show(report: dict[str, Any]) -> None:
     print(f"indexes never scanned on written tables: {report['indexes_never_scanned_on_written_tables']}")
     if report["logged"]:
         print(f"statements per ticket {report['statements_per_ticket']};"
-              f" transactions by service {report['transactions_by_service_from_log']}")
+              " transactions by service:")
+        for s, kinds in report["transactions_by_service_from_log"].items():
+            print(f"  {s:<20} {kinds}")
         print(f"statement ms by phase per ticket {report['statement_ms_by_phase']}")
         for s, kinds in report["statements_by_service"].items():
             print(f"  {s:<20} {kinds}")
@@ -365,7 +390,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-log", action="store_true")
     parser.add_argument("--db-set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--from-log", metavar="DATABASE",
+                        help="only read the statements of an earlier run's database from the"
+                             " server log (--full: its full tickets)")
+    parser.add_argument("--full", type=int, default=200)
     args = parser.parse_args(argv)
+    if args.from_log:
+        report = log_report(args.from_log, 0, 0, args.full, args.top)
+        for key in ("database", "e2e", "backend_cpu_ms_total"):
+            report.setdefault(key, None)
+        print(json.dumps(report, indent=1, default=str))
+        return 0
     report = run(args)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
