@@ -62,11 +62,15 @@ def full_tickets(raw: list[bytes]) -> list[list[events.DecodedEvent]]:
 
 
 def copies(raw: list[bytes], tickets: int) -> list[tuple[bytes, bytes, list]]:
-    """`tickets` tickets' envelopes under fresh ids, in ledger order (per copy)."""
+    """`tickets` tickets' envelopes under fresh ids, in ledger order (per copy), ten
+    simulated seconds apart: event time only moves on, so no rating window closes before its
+    citizen rates (the recorded times span more than a window, and a second copy would
+    start back in the past; the unrated timer then closed tickets ahead of their ratings)."""
     recorded_tickets = full_tickets(raw)
     order = {id(d): i for i, d in enumerate(d for t in recorded_tickets for d in t)}
     out: list[tuple[bytes, bytes, list]] = []
     n = 0
+    start = int(time.time()) - 86400
     while n < tickets:
         run = uuid.uuid4().hex[:6]
         chosen = recorded_tickets[:tickets - n]
@@ -78,6 +82,7 @@ def copies(raw: list[bytes], tickets: int) -> list[tuple[bytes, bytes, list]]:
             copy.ticket_id = str(uuid.uuid5(_NS, f"{run}:{env.ticket_id}"))
             copy.event_id = str(uuid.uuid5(_NS, f"{run}:{env.event_id}"))
             copy.ticket_code = f"{env.ticket_code[:-1]}{n // len(recorded_tickets) % 10}"
+            copy.occurred_at.FromSeconds(start + 10 * len(out))
             out.append((copy.ticket_id.encode(), copy.SerializeToString(),
                         events.kafka_headers(copy)))
         n += len(chosen)
