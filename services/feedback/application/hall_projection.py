@@ -177,7 +177,8 @@ EVENT_LABELS_ZH = {
 
 
 def public_columns(f: HallFacts, updated_at: datetime, *, rules: HallRules,
-                   registry: Registry) -> dict[str, Any]:
+                   registry: Registry,
+                   mask: Callable[[str], str] = mask_for_hall) -> dict[str, Any]:
     """Everything the hall may show of a ticket, computed by the domain's hall rules."""
     category_code = f.category or f.category_hint
     category = registry.category_name(category_code) if category_code else ""
@@ -189,7 +190,7 @@ def public_columns(f: HallFacts, updated_at: datetime, *, rules: HallRules,
         unit_name=registry.unit_name(f.unit) if f.unit else "", status=f.status,
         updated_at=updated_at, exact_address=f.address_masked, reply_text=f.reply,
         verdict=f.verdict, private=f.request_type in _PRIVATE_REQUEST_TYPES)
-    entry = to_entry(row, rules, mask_for_hall)
+    entry = to_entry(row, rules, mask)
     shown = may_show(row, rules) and bool(f.ticket_code) and bool(entry.text)
     search = " ".join((entry.text, entry.reply_text, entry.category, entry.unit_name,
                        entry.place))

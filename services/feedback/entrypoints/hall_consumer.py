@@ -7,8 +7,10 @@ MINSHENG_CLOCK=event mode the unrated-timer loop runs on event time.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.sql import SQL, Identifier
 
@@ -62,6 +64,13 @@ class HallProjector:
             # for one event is kept once (DO NOTHING skips a conflict within the statement)
             " ORDER BY e.n ON CONFLICT DO NOTHING").format(s=self.s)
 
+        self._rows_sql = SQL("SELECT ticket_id, facts::text, updated_at FROM {}.hall"
+                             " WHERE ticket_id = ANY(%s) ORDER BY ticket_id FOR UPDATE"
+                             ).format(self.s)
+        # a ticket's text and reply are masked again at every save of its row: remembered
+        # (masking is a pure function of the text; the hall's CPU went largely to it)
+        self._mask = functools.lru_cache(maxsize=4096)(mask_for_hall)
+
     def handlers(self) -> Handlers:
         return handler_tables.hall(self)
 
@@ -69,31 +78,32 @@ class HallProjector:
                       cur: psycopg.Cursor[Any]) -> None:
         """A batch at once: each ticket's row read once (locked) and written once, whatever
         number of its events the batch holds; notifications and remarks in one write each."""
-        tickets = list(dict.fromkeys(d.ticket_id for d, _ in pairs))
-        rows = {r[0]: (r[1], r[2]) for r in cur.execute(
-            SQL("SELECT ticket_id, facts, updated_at FROM {}.hall WHERE ticket_id = ANY(%s)"
-                " ORDER BY ticket_id FOR UPDATE").format(self.s), (tickets,)).fetchall()}
+        batch = [(d, d.ticket_id, d.occurred_at) for d, _ in pairs]  # properties: once each
+        tickets = list(dict.fromkeys(t for _, t, _ in batch))
+        rows = {r[0]: (orjson.loads(r[1]), r[2]) for r in cur.execute(
+            self._rows_sql, (tickets,)).fetchall()}
         state: dict[str, tuple[HallFacts, Any]] = {}
         changed: set[str] = set()
         notices: list[dict[str, Any]] = []
         remarks: list[tuple[Any, ...]] = []
-        for d, _ in pairs:
-            self.clock.observe(d.occurred_at)
-            if d.ticket_id not in state:
-                row = rows.get(d.ticket_id)
-                state[d.ticket_id] = (HallFacts.from_json(d.ticket_id, row[0] if row else None),
-                                      row[1] if row else None)
-            facts, updated_at = state[d.ticket_id]
-            update = FACT_UPDATES.get(d.event_type)
+        for d, ticket_id, at in batch:
+            self.clock.observe(at)
+            if ticket_id not in state:
+                row = rows.get(ticket_id)
+                state[ticket_id] = (HallFacts.from_json(ticket_id, row[0] if row else None),
+                                    row[1] if row else None)
+            facts, updated_at = state[ticket_id]
+            event_type = d.event_type
+            update = FACT_UPDATES.get(event_type)
             if update is not None:
                 facts.ticket_code = facts.ticket_code or d.envelope.ticket_code
                 update(facts, d.payload)
-                updated_at = max(updated_at, d.occurred_at) if updated_at else d.occurred_at
-                state[d.ticket_id] = (facts, updated_at)
-                changed.add(d.ticket_id)
-            if d.event_type == "RemarkAdded":
+                updated_at = max(updated_at, at) if updated_at else at
+                state[ticket_id] = (facts, updated_at)
+                changed.add(ticket_id)
+            if event_type == "RemarkAdded":
                 remarks.append(self._remark_row(d))
-            notices.append(self._notice_row(d, facts))
+            notices.append(self._notice_row(d, facts, ticket_id, at))
         self._save_all(cur, [state[t] for t in sorted(changed)])
         if remarks:
             cur.executemany(self._remark_sql(), remarks)
@@ -123,9 +133,10 @@ class HallProjector:
             return
         out = []
         for facts, updated_at in rows:
-            row = public_columns(facts, updated_at, rules=self.rules, registry=self.registry)
+            row = public_columns(facts, updated_at, rules=self.rules, registry=self.registry,
+                                 mask=self._mask)
             row.update(ticket_id=facts.ticket_id, ticket_code=facts.ticket_code,
-                       facts=facts.to_json(), updated_at=updated_at.isoformat())
+                       facts=facts.to_json(), updated_at=updated_at)
             out.append(row)
         cur.execute(self._save_sql, (to_json(out),))
 
@@ -142,19 +153,19 @@ class HallProjector:
     def _remark(self, cur: psycopg.Cursor[Any], d: events.DecodedEvent) -> None:
         cur.execute(self._remark_sql(), self._remark_row(d))
 
-    def _notice_row(self, d: events.DecodedEvent, facts: HallFacts) -> dict[str, Any]:
+    def _notice_row(self, d: events.DecodedEvent, facts: HallFacts, ticket_id: str,
+                    at: Any) -> dict[str, Any]:
         categories = [c for c in (facts.category, facts.category_hint,
                                   self.registry.category_name(facts.category)) if c]
-        return {"event_id": d.event_id, "ticket_id": d.ticket_id,
+        event_type = d.event_type
+        return {"event_id": d.event_id, "ticket_id": ticket_id,
                 "ticket_code": d.envelope.ticket_code or facts.ticket_code,
-                "event_type": d.event_type,
-                "summary": EVENT_LABELS_ZH.get(d.event_type, d.event_type),
-                "occurred_at": d.occurred_at.isoformat(), "units": list(facts.units),
-                "categories": categories}
+                "event_type": event_type, "summary": EVENT_LABELS_ZH.get(event_type, event_type),
+                "occurred_at": at, "units": list(facts.units), "categories": categories}
 
     def _notify(self, cur: psycopg.Cursor[Any], d: events.DecodedEvent,
                 facts: HallFacts) -> None:
-        self._notify_all(cur, [self._notice_row(d, facts)])
+        self._notify_all(cur, [self._notice_row(d, facts, d.ticket_id, d.occurred_at)])
 
     def _notify_all(self, cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> None:
         """Followers' notifications of the events, in one statement."""
