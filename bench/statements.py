@@ -273,6 +273,27 @@ def reset_logging(settings: ServiceSettings) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+def sweep_groups(platform_id: str, settings: ServiceSettings, timeout: float = 60.0) -> None:
+    """The platform's consumer groups once their members have gone: the harness's sweep, right
+    after stopping the processes, is refused for groups whose members are still registered."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from tests import janitor
+
+    async def left() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            return sum(platform_id in g[0] for g in await admin.list_consumer_groups())
+        finally:
+            await admin.close()
+
+    deadline = time.monotonic() + timeout
+    while asyncio.run(left()) and time.monotonic() < deadline:
+        janitor.sweep({platform_id}, settings)
+        time.sleep(1.0)
+
+
 def top(parsed: dict[str, Any], n: int, full: int) -> dict[str, list[dict[str, Any]]]:
     def row(key: tuple[str, str]) -> dict[str, Any]:
         return {"service": key[0], "per_ticket": round(parsed["count"][key] / full, 2),
@@ -313,6 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         running.stop_all()
         if log:
             reset_logging(settings)
+        sweep_groups(running.id, settings)
     full = max(1, got.in_ledger)
     if args.json:  # the raw counters first: a report that fails to compute loses nothing
         args.json.with_suffix(".raw.json").write_text(json.dumps(
