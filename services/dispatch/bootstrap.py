@@ -83,7 +83,8 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
                                     kwargs={"autocommit": True}, open=False,
                                     name=f"{settings.service}-loop")
     await loop_pool.open(wait=True, timeout=30)
-    reads = LoopReads(loop_pool, settings.schema, app.recorder.events_table_name, app.mapper)
+    recorder: Any = app.recorder  # a PostgreSQL recorder (the settings say so)
+    reads = LoopReads(loop_pool, settings.schema, recorder.events_table_name, app.mapper)
     units = UnitBook(app)
     await asyncio.to_thread(units.load)
     router = await asyncio.to_thread(
@@ -108,7 +109,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
                         translate=Publisher(settings, app, units).translate)
     await create_unit_topics(settings, relay, units)
     feed = AssignmentFeed(app, reads)
-    department = DepartmentApi(settings=settings, commands=commands, readmodel=readmodel,
+    department = DepartmentApi(settings=settings, commands=commands, reads=reads,
                                feed=feed, clock=clock, units=units)
 
     async def consumer_ready() -> tuple[bool, str]:

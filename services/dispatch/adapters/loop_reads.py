@@ -12,7 +12,9 @@ agree; a command that then loses a race is re-run on fresh state as before.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import Mapper, StoredEvent
@@ -21,6 +23,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import AsyncConnectionPool
 
 from services.dispatch.adapters.readmodel import ASSIGNMENT_SELECT, by_ref
+from services.dispatch.application.projection import OPEN_STATUSES
 
 # the aggregates whose changes touch assignments (eventsourcing topics: module:Class.Event)
 _DISPATCH_TOPICS = ("TicketDispatch.", "DispatchRecord.")
@@ -90,8 +93,28 @@ class LoopReads:
         `isinstance` check against a runtime Protocol per event)."""
         aggregate = None
         for s in stored:
-            aggregate = self.mapper.to_domain_event(s).mutate(aggregate)
+            event: Any = self.mapper.to_domain_event(s)
+            aggregate = event.mutate(aggregate)
         return aggregate
+
+    # --- a unit's assignments (ListAssignments, StreamAssignments' open ones) ---
+
+    async def assignments(self, unit: str, *, statuses: Sequence[str], limit: int,
+                          after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+        """A unit's assignments in (assigned_at, ticket_id) order, after a keyset position."""
+        query = ASSIGNMENT_SELECT + " WHERE a.unit = %s AND a.status = ANY(%s)"
+        params: list[Any] = [unit, list(statuses)]
+        if after is not None:
+            query += " AND (a.assigned_at, a.ticket_id) > (%s, %s)"
+            params.extend(after)
+        query += " ORDER BY a.assigned_at, a.ticket_id LIMIT %s"
+        params.append(limit)
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(SQL(query).format(s=self._schema), params)
+            return list(await cur.fetchall())
+
+    async def open_assignments(self, unit: str, limit: int = 10000) -> list[dict[str, Any]]:
+        return await self.assignments(unit, statuses=sorted(OPEN_STATUSES), limit=limit)
 
     # --- the console's queues (the desk polls them every half second) ---
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
-
-from services.dispatch.application.projection import OPEN_STATUSES
 
 ASSIGNMENT_SELECT = (
     "SELECT a.dispatch_id, a.unit, a.ticket_id, a.ticket_code, a.role, a.status,"
@@ -53,29 +50,9 @@ class ReadModel:
                           params)
         return rows[0] if rows else None
 
-    def unit_assignment(self, unit: str, dispatch_id: uuid.UUID) -> dict[str, Any] | None:
-        rows = self._rows(ASSIGNMENT_SELECT + " WHERE a.unit = %s AND a.dispatch_id = %s",
-                          [unit, dispatch_id])
-        return rows[0] if rows else None
-
     def units_of(self, dispatch_id: uuid.UUID) -> list[dict[str, Any]]:
         return self._rows(ASSIGNMENT_SELECT + " WHERE a.dispatch_id = %s ORDER BY a.assigned_at",
                           [dispatch_id])
-
-    def assignments(self, unit: str, *, statuses: Sequence[str], limit: int,
-                    after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
-        """A unit's assignments in (assigned_at, ticket_id) order, after a keyset position."""
-        query = ASSIGNMENT_SELECT + " WHERE a.unit = %s AND a.status = ANY(%s)"
-        params: list[Any] = [unit, list(statuses)]
-        if after is not None:
-            query += " AND (a.assigned_at, a.ticket_id) > (%s, %s)"
-            params.extend(after)
-        query += " ORDER BY a.assigned_at, a.ticket_id LIMIT %s"
-        params.append(limit)
-        return self._rows(query, params)
-
-    def open_assignments(self, unit: str, limit: int = 10000) -> list[dict[str, Any]]:
-        return self.assignments(unit, statuses=sorted(OPEN_STATUSES), limit=limit)
 
     def labels(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM {s}.classification_labels ORDER BY id", [])

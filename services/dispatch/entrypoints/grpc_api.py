@@ -10,7 +10,6 @@ this unit), INVALID_ARGUMENT (the request is wrong whatever the state), FAILED_P
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -31,7 +30,7 @@ from backbone.clock import Clock, ClockTimeError
 from backbone.logs import trace_id_var
 from backbone.settings import ServiceSettings
 from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON, EventContext
-from services.dispatch.adapters.readmodel import ReadModel
+from services.dispatch.adapters.loop_reads import LoopReads
 from services.dispatch.application.commands import (
     Ack,
     BadRequestError,
@@ -142,11 +141,11 @@ def _text(name: str, value: str, *, required: bool = False) -> str:
 
 
 class DepartmentApi(api_grpc.DepartmentServiceServicer):
-    def __init__(self, *, settings: ServiceSettings, commands: Commands, readmodel: ReadModel,
+    def __init__(self, *, settings: ServiceSettings, commands: Commands, reads: LoopReads,
                  feed: AssignmentFeed, clock: Clock, units: UnitBook) -> None:
         self.settings = settings
         self.commands = commands
-        self.readmodel = readmodel
+        self.reads = reads
         self.feed = feed
         self.clock = clock
         self.units = units
@@ -258,9 +257,9 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
             if request.page_size < 0 or request.page_size > MAX_PAGE:
                 raise Refused(S.INVALID_ARGUMENT, f"page_size must be 1..{MAX_PAGE} (0: default)")
             size = request.page_size or DEFAULT_PAGE
-            rows = await asyncio.to_thread(self.readmodel.assignments, principal.unit,
-                                           statuses=statuses, limit=size + 1,
-                                           after=_after(request.page_token))
+            rows = await self.reads.assignments(principal.unit, statuses=statuses,
+                                                limit=size + 1,
+                                                after=_after(request.page_token))
         except Exception as exc:
             await self._refuse(context, exc)
             raise
@@ -301,7 +300,7 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
 
         try:
             if request.include_open:
-                for row in await asyncio.to_thread(self.readmodel.open_assignments, unit):
+                for row in await self.reads.open_assignments(unit):
                     if fresh(row):
                         yield to_assignment(row)
             while True:
