@@ -31,15 +31,19 @@ def facts_channel(schema: str) -> str:
 
 
 def create_tables(pool: ConnectionPool, schema: str) -> None:
+    with pool.connection() as conn, conn.cursor() as cur:
+        create_tables_in(cur, schema)
+
+
+def create_tables_in(cur: psycopg.Cursor[Any], schema: str) -> None:
+    """:func:`create_tables` in the caller's transaction (a rebuild's: one commit for all)."""
     s = Identifier(schema)
-    with pool.connection() as conn:
-        conn.execute(SQL(
-            "CREATE TABLE IF NOT EXISTS {}.facts ("
-            " seq bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, ticket_id text NOT NULL,"
-            " kind text NOT NULL, at timestamptz NOT NULL, attrs jsonb NOT NULL,"
-            " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
-        conn.execute(SQL("CREATE INDEX IF NOT EXISTS facts_ticket ON {}.facts (ticket_id)")
-                     .format(s))
+    cur.execute(SQL(
+        "CREATE TABLE IF NOT EXISTS {}.facts ("
+        " seq bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, ticket_id text NOT NULL,"
+        " kind text NOT NULL, at timestamptz NOT NULL, attrs jsonb NOT NULL,"
+        " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
+    cur.execute(SQL("CREATE INDEX IF NOT EXISTS facts_ticket ON {}.facts (ticket_id)").format(s))
 
 
 @functools.lru_cache(maxsize=64)

@@ -27,7 +27,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
-from services.analytics.adapters.fact_store import all_facts, create_tables, fact_copy
+from services.analytics.adapters.fact_store import all_facts, create_tables_in, fact_copy
 from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_parts
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.fold import LiveKpis
@@ -114,9 +114,9 @@ def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[
         # the source's first entry (for the ledger: the request, audit recording the read and
         # reading its first rows) is awaited while the tables are made ready
         first = ahead.submit(next, source, None)
-        create_tables(pool, schema)
         s = Identifier(schema)
         with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            create_tables_in(cur, schema)  # in the rebuild's transaction: one commit in all
             cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
             cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s").format(s),
                         (consumer,))
