@@ -78,7 +78,8 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
         handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
                                registry=registry).handlers())
     state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",
-                             apply=projector(app, settings.schema), wanted=PROJECTED)
+                             apply=projector(app, settings.schema), wanted=PROJECTED,
+                             gather_s=settings.state_gather_ms / 1000)
 
     async def consumers_ready() -> tuple[bool, str]:
         ok = decisions.ready and hall.ready
