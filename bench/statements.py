@@ -399,6 +399,54 @@ def show(report: dict[str, Any]) -> None:
                       f" {r['shape'][:160]}")
 
 
+PRICES = {
+    "empty statement (a pool's pre-ping)": [""],
+    "SELECT 1, autocommit": ["SELECT 1"],
+    "BEGIN; SELECT 1; COMMIT": ["BEGIN", "SELECT 1", "COMMIT"],
+    "one-row upsert, autocommit (a write commit: fsync)": [
+        "INSERT INTO price (k, v) VALUES (1, 1) ON CONFLICT (k) DO UPDATE SET v = price.v + 1"],
+    "BEGIN; one-row upsert; COMMIT": [
+        "BEGIN",
+        "INSERT INTO price (k, v) VALUES (1, 1) ON CONFLICT (k) DO UPDATE SET v = price.v + 1",
+        "COMMIT"],
+    "BEGIN; 5 one-row upserts; COMMIT": [
+        "BEGIN",
+        *["INSERT INTO price (k, v) VALUES (1, 1) ON CONFLICT (k) DO UPDATE SET v = price.v + 1"]
+        * 5, "COMMIT"],
+}
+
+
+def price_list(settings: ServiceSettings, rounds: int) -> dict[str, float]:
+    """The server's CPU (its backend's, from /proc) per operation, each ``rounds`` times, in a
+    scratch database of its own: what one avoidable round trip or commit costs PostgreSQL."""
+    import uuid
+
+    database = f"pgcost_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_conninfo(settings), autocommit=True) as admin:
+        admin.execute(SQL("CREATE DATABASE {}").format(Identifier(database)))
+    prices = {}
+    try:
+        with psycopg.connect(admin_conninfo(settings, database), autocommit=True,
+                             application_name=SELF) as conn:
+            conn.execute("CREATE TABLE price (k int PRIMARY KEY, v bigint)")
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+            for name, statements in PRICES.items():
+                for text in statements:  # prepared before the count
+                    conn.execute(text, prepare=bool(text) and text not in ("BEGIN", "COMMIT"))
+                before = procs.read_stat(backend)
+                for _ in range(rounds):
+                    for text in statements:
+                        conn.execute(text, prepare=bool(text) and text not in ("BEGIN", "COMMIT"))
+                after = procs.read_stat(backend)
+                assert before is not None and after is not None
+                prices[name] = round((after.own_s - before.own_s) * 1e6 / rounds, 1)
+    finally:
+        with psycopg.connect(admin_conninfo(settings), autocommit=True) as admin:
+            admin.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                Identifier(database)))
+    return prices
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
     parser = argparse.ArgumentParser(prog="python -m bench.statements",
@@ -416,7 +464,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="only read the statements of an earlier run's database from the"
                              " server log (--full: its full tickets)")
     parser.add_argument("--full", type=int, default=200)
+    parser.add_argument("--prices", type=int, metavar="ROUNDS",
+                        help="only the server's CPU per round trip, read-only and write commit"
+                             " (in a scratch database), each ROUNDS times")
     args = parser.parse_args(argv)
+    if args.prices:
+        for name, us in price_list(ServiceSettings(), args.prices).items():
+            print(f"{us:8.1f} us  {name}")
+        return 0
     if args.from_log:
         report = log_report(args.from_log, 0, 0, args.full, args.top)
         for key in ("database", "e2e", "backend_cpu_ms_total"):
