@@ -22,7 +22,11 @@ dead-letter topic with the error, is recorded as consumed, and the consumer carr
 
 Two kinds of handler:
 - `AggregateHandler`: for eventsourcing applications; the handler loads and changes aggregates
-  through a `UnitOfWork`, which saves them with the progress in one `app.save`.
+  through a `UnitOfWork`, which saves them with the progress in one `app.save`. The consumer
+  keeps what its batches loaded and saved in an `AggregateCache` (no load per event, no copy):
+  each commit checks, in its own transaction, that nothing it read from the cache changed
+  since (`AggregateCache.guard`), so a stale entry costs a conflict and a retry, never a
+  wrong effect.
 - `SqlHandler`: for read models and the audit ledger; the handler writes with the transaction's
   cursor, and the progress is written with the same cursor. A table may also name a
   `batch` handler that gets the whole batch's (event, record) pairs at once (multi-row writes,
@@ -34,7 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +54,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from prometheus_client import Counter
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import dead_letters, events
@@ -92,16 +99,144 @@ def _project(aggregate: Any, domain_events: Any) -> Any:
     return aggregate
 
 
-class UnitOfWork:
-    """Aggregates loaded and changed while applying a batch; saved together at the end."""
+ABSENT = object()  # cached: no aggregate has this id
 
-    def __init__(self, app: Application):
+
+class AggregateCache:
+    """The aggregates a consumer's committed batches left behind, kept for the next batches.
+
+    Entries are the committed objects themselves (no deepcopy: a batch works on them in
+    place), so they are trusted only while every batch since the last `clear` committed: a
+    batch `begin`s by clearing a cache that a failed batch may have touched, and `commit`
+    trusts it again. Entries can still go stale when another writer changes an aggregate: a
+    save of this process through the same application evicts what it saved (`watch`), and a
+    writer elsewhere (another replica) is caught by `guard`: the committing transaction checks
+    that no aggregate read from the cache has an event past the version read, and fails as a
+    conflict (IntegrityError) if one has; the consumer then forgets its state and applies the
+    batch again from the store. Cleared on a rebalance and after any failure."""
+
+    def __init__(self, app: Application, maxsize: int = 4096):
         self.app = app
+        self.maxsize = maxsize
+        self.entries: dict[uuid.UUID, Any] = {}
+        self._trusted = True
+        self._lock = threading.Lock()
+        self._evicted: set[uuid.UUID] = set()  # saved by another writer of this process
+        self._own = threading.local()  # set while the consumer itself saves
+        self._guard: SQL | Any = None
+
+    @staticmethod
+    def supports(app: Application) -> bool:
+        """Only a PostgreSQL event store keyed by uuid can check what was read."""
+        recorder: Any = getattr(app, "recorder", None)
+        datastore = getattr(recorder, "datastore", None)
+        return (hasattr(recorder, "events_table_name") and
+                getattr(datastore, "originator_id_type", None) == "uuid")
+
+    def watch(self) -> None:
+        """Evict what any other writer of this process saves through the application's
+        recorder (commands, timers): they change aggregates this cache may hold."""
+        recorder: Any = self.app.recorder
+        insert_events = recorder.insert_events
+        own = self._own
+
+        def insert_and_evict(stored_events: Any, **kwargs: Any) -> Any:
+            result = insert_events(stored_events, **kwargs)
+            if not getattr(own, "saving", False):
+                self.evict({e.originator_id for e in stored_events})
+            return result
+
+        recorder.insert_events = insert_and_evict
+
+    def evict(self, ids: set[Any]) -> None:
+        with self._lock:
+            self._evicted.update(ids)
+            for aggregate_id in ids:
+                self.entries.pop(aggregate_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+            self._evicted.clear()
+
+    def begin(self) -> None:
+        with self._lock:
+            if not self._trusted:  # the last batch did not commit: it may have changed entries
+                self.entries.clear()
+            self._evicted.clear()
+            self._trusted = False
+
+    def commit(self, aggregates: dict[uuid.UUID, Any], missing: set[uuid.UUID]) -> None:
+        """After the batch committed: its aggregates (and the ids it found absent) are the
+        store's state, except what another writer saved meanwhile."""
+        with self._lock:
+            entries = self.entries
+            for aggregate_id in missing:
+                entries.pop(aggregate_id, None)
+                entries[aggregate_id] = ABSENT
+            for aggregate_id, aggregate in aggregates.items():
+                entries.pop(aggregate_id, None)  # re-inserted: most recently used last
+                entries[aggregate_id] = aggregate
+            for aggregate_id in self._evicted:
+                entries.pop(aggregate_id, None)
+            self._evicted.clear()
+            excess = len(entries) - self.maxsize
+            if excess > 0:
+                for aggregate_id in list(itertools.islice(entries, excess)):
+                    del entries[aggregate_id]
+            self._trusted = True
+
+    @contextlib.contextmanager
+    def saving(self) -> Any:
+        self._own.saving = True
+        try:
+            yield
+        finally:
+            self._own.saving = False
+
+    def guard(self, read: dict[uuid.UUID, int]) -> Statement:
+        """The statement that fails the transaction (IntegrityError) if any aggregate has an
+        event past the version read from the cache (0: read as absent)."""
+        if self._guard is None:
+            raise RuntimeError("AggregateCache.install() was not called")
+        return Statement(self._guard, (list(read), list(read.values())))
+
+    def install(self, pool: ConnectionPool) -> None:
+        """Create the guard's function next to the application's events (once per start)."""
+        recorder: Any = self.app.recorder
+        schema, table = recorder.datastore.schema, recorder.events_table_name
+        function = Identifier(schema, f"{table}_unchanged"[:63])
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                         (f"minsheng-ddl:{schema}",))
+            conn.execute(SQL(
+                "CREATE OR REPLACE FUNCTION {}(ids uuid[], versions int8[]) RETURNS void"
+                " LANGUAGE plpgsql AS $guard$ BEGIN"
+                " IF EXISTS (SELECT 1 FROM unnest(ids, versions) AS r(id, v) WHERE EXISTS ("
+                "  SELECT 1 FROM {} e WHERE e.originator_id = r.id"
+                "  AND e.originator_version > r.v)) THEN"
+                " RAISE EXCEPTION 'an aggregate changed after this consumer cached it'"
+                "  USING ERRCODE = 'unique_violation';"
+                " END IF; END $guard$").format(function, Identifier(schema, table)))
+        self._guard = SQL("SELECT {}(%b::uuid[], %b::int8[])").format(function)
+
+
+class UnitOfWork:
+    """Aggregates loaded and changed while applying a batch; saved together at the end.
+
+    With a `cache` (the consumer's), loads are answered from it when it has the aggregate, and
+    the save checks that what was read from it is still current (`AggregateCache.guard`)."""
+
+    def __init__(self, app: Application, cache: AggregateCache | None = None):
+        self.app = app
+        self.cache = cache
         self.aggregates: dict[uuid.UUID, Any] = {}
         self.contexts: dict[tuple[uuid.UUID, int], EventContext] = {}
         self.context = EventContext()
         self.statements: list[Statement] = []  # read-model writes for the same transaction
         self._missing: set[uuid.UUID] = set()  # ids a load found no aggregate for
+        self._cached: dict[uuid.UUID, int] = {}  # read from the cache: id -> version read
+        self.batch: list[Any] = []  # the decoded events the batch applies (for prefetching)
 
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
         """The aggregate as this batch has left it, or None if it does not exist."""
@@ -109,6 +244,16 @@ class UnitOfWork:
             return self.aggregates[aggregate_id]
         if aggregate_id in self._missing:  # asked before in this batch: still not there
             return None
+        if self.cache is not None:
+            hit = self.cache.entries.get(aggregate_id)
+            if hit is ABSENT:
+                self._cached[aggregate_id] = 0
+                self._missing.add(aggregate_id)
+                return None
+            if hit is not None:
+                self._cached[aggregate_id] = hit.version
+                self.aggregates[aggregate_id] = hit
+                return hit
         try:
             aggregate: Any = self.app.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
@@ -139,8 +284,16 @@ class UnitOfWork:
             per_aggregate.setdefault(oid, ctx)
         # eventsourcing writes one context per aggregate per save; events of one aggregate
         # caused by different messages in a batch share the first message's context.
-        extra: dict[str, Any] = {"sql": self.statements} if self.statements else {}
-        self.app.save(*changed, progress=progress, contexts=per_aggregate, **extra)
+        statements = list(self.statements)
+        if self._cached and self.cache is not None:
+            statements.append(self.cache.guard(self._cached))
+        extra: dict[str, Any] = {"sql": statements} if statements else {}
+        if self.cache is None:
+            self.app.save(*changed, progress=progress, contexts=per_aggregate, **extra)
+            return
+        with self.cache.saving():
+            self.app.save(*changed, progress=progress, contexts=per_aggregate, **extra)
+        self.cache.commit(self.aggregates, self._missing - self.aggregates.keys())
 
 
 class AggregateHandler(Protocol):
@@ -222,6 +375,12 @@ class IdempotentConsumer:
         self.topics = topics
         self.handlers = handlers
         self.app = app  # given: aggregate mode; None: SQL mode
+        # aggregate mode: what the batches loaded and saved, for the next (class docstring)
+        self.cache = (AggregateCache(app) if app is not None and AggregateCache.supports(app)
+                      else None)
+        if self.cache is not None:
+            self.cache.watch()
+        self._cache_installed = False
         self.producer = producer
         self.decode = decode
         self.consumer: AIOKafkaConsumer | None = None
@@ -268,6 +427,8 @@ class IdempotentConsumer:
     async def _seek_to_stored(self, partitions: set[TopicPartition]) -> None:
         stored = await asyncio.to_thread(self._stored_offsets)
         self._stored = dict(stored)
+        if self.cache is not None:  # partitions move: another member may have written
+            self.cache.clear()
         self._skipped = Progress(self.name)
         assert self.consumer is not None
         for tp in partitions:
@@ -444,7 +605,7 @@ class IdempotentConsumer:
     def _apply_one(self, record: ConsumerRecord) -> None:
         for attempt in range(6):
             try:
-                self._apply([record])
+                self._apply([record], check_copies=True)
                 return
             except PoisonMessageError as poison:
                 self._forget_state()
@@ -465,6 +626,8 @@ class IdempotentConsumer:
         """After any failure, read the stored positions again: a commit that raised may
         still have committed (connection lost after COMMIT was sent)."""
         self._stored = None
+        if self.cache is not None:
+            self.cache.clear()
         # positions of skipped messages may lie past a message of the failed batch not yet
         # applied: forget them, the one-by-one pass skips those messages again in order
         self._skipped = Progress(self.name)
@@ -494,7 +657,12 @@ class IdempotentConsumer:
             raise PoisonMessageError(r, f"header names {event_type!r}, envelope {d.event_type!r}")
         return d if self.handlers.wants(d.event_type) else None
 
-    def _apply(self, records: list[ConsumerRecord], skip: bool = False) -> None:
+    def _apply(self, records: list[ConsumerRecord], skip: bool = False,
+               check_copies: bool = False) -> None:
+        """`check_copies`: ask PostgreSQL which event ids were applied before, and skip them.
+        A batch does not ask (a round trip per batch for what only a relay's restart makes):
+        a copy fails its commit on `consumed_events`' key, and the records are applied again
+        one by one, asking."""
         stored = self._stored_positions()
         fresh = [r for r in records
                  if r.offset >= stored.get((r.topic, r.partition), -1)]
@@ -520,9 +688,11 @@ class IdempotentConsumer:
                                           SKIPPED_WRITE_S):
                 self._commit(progress, [], with_skipped=True)
             return
-        with autocommit(self.pool) as conn:
-            seen = already_consumed(conn, self.schema, self.name,
-                                    [d.event_id for _, d in wanted])
+        seen: set[str] = set()
+        if check_copies:
+            with autocommit(self.pool) as conn:
+                seen = already_consumed(conn, self.schema, self.name,
+                                        [d.event_id for _, d in wanted])
         todo = []
         for r, d in wanted:
             duplicate = d.event_id in seen  # applied before, or earlier in this batch
@@ -571,7 +741,14 @@ class IdempotentConsumer:
 
     def _commit_aggregates(self, progress: Progress, todo: list[tuple[Any, Any]]) -> None:
         assert self.app is not None
-        uow = UnitOfWork(self.app)
+        cache = self.cache
+        if cache is not None:
+            if not self._cache_installed:
+                cache.install(self.pool)
+                self._cache_installed = True
+            cache.begin()
+        uow = UnitOfWork(self.app, cache)
+        uow.batch = [d for _, d in todo]
         for r, d in todo:
             uow.context = self._context_of(d)
             self._run_handler(r, d, uow)
