@@ -29,7 +29,12 @@ from services.sla.settings import SlaSettings
 
 def build_application(settings: SlaSettings, calendar: WorkingCalendar) -> SlaApplication:
     rules = Rules(policy=load_policy(), calendar=calendar)
-    return SlaApplication(rules=rules, env=application_env(settings))
+    # no pre-ping: it was a round trip before every save and load; a connection PostgreSQL
+    # dropped fails its statement instead, and eventsourcing's recorder retries that on a new
+    # connection (loads and saves both retry OperationalError; a save whose COMMIT did land
+    # then meets its own events as a conflict, which the consumer resolves from the store)
+    return SlaApplication(rules=rules, env={**application_env(settings),
+                                            "POSTGRES_PRE_PING": "n"})
 
 
 async def build(settings: SlaSettings) -> Service:  # type: ignore[override]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg
@@ -128,10 +128,21 @@ def write_rows(cur: psycopg.Cursor[Any], schema: str, clocks: Sequence[ClockRow]
     for rows, table, row_type, key in ((clocks, "sla_clocks", ClockRow, "clock_id"),
                                        (orders, "sla_orders", OrderRow, "order_id")):
         if len(rows) == 1:  # the usual case: one statement, no pipeline to enter and leave
-            cur.execute(_upsert_for(schema, table, row_type, key), astuple(rows[0]))
+            cur.execute(_upsert_for(schema, table, row_type, key), _values(rows[0]))
         elif rows:
             cur.executemany(_upsert_for(schema, table, row_type, key),
-                            [astuple(r) for r in rows])
+                            [_values(r) for r in rows])
+
+
+def _values(row: ClockRow | OrderRow) -> tuple[Any, ...]:
+    """The row's fields in order: `dataclasses.astuple` without its deep copy of every value
+    (a fifth of a batch's save)."""
+    return tuple(getattr(row, name) for name in _names(type(row)))
+
+
+@functools.cache
+def _names(row_type: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(row_type))
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -181,6 +192,23 @@ def _ticket_state(schema: str) -> SQL:
         "SELECT (SELECT max(clock_no) FROM {}.sla_clocks WHERE ticket_id = %(t)s),"
         " ARRAY(SELECT order_id FROM {}.sla_orders WHERE ticket_id = %(t)s"
         " AND status <> 'closed' ORDER BY issued_at, order_key)").format(s, s).as_string(None))
+
+
+def tickets_state(conn: psycopg.Connection[Any], schema: str, ticket_ids: list[str]
+                  ) -> dict[str, tuple[int, list[Any]]]:
+    """`ticket_state` of several tickets in one round trip (a consumer batch's tickets)."""
+    rows = conn.execute(_tickets_state(schema), (ticket_ids,)).fetchall()
+    return {r[0]: (int(r[1] or 0), list(r[2] or [])) for r in rows}
+
+
+@functools.cache
+def _tickets_state(schema: str) -> SQL:
+    s = Identifier(schema)
+    return SQL(SQL(
+        "SELECT t, (SELECT max(clock_no) FROM {}.sla_clocks WHERE ticket_id = t),"
+        " ARRAY(SELECT order_id FROM {}.sla_orders WHERE ticket_id = t"
+        " AND status <> 'closed' ORDER BY issued_at, order_key)"
+        " FROM unnest(%s::text[]) AS t").format(s, s).as_string(None))
 
 
 def open_order_ids(conn: psycopg.Connection[Any], schema: str, ticket_id: str) -> list[Any]:

@@ -36,10 +36,10 @@ SYSTEM = "sla"
 class TicketBook:
     """A ticket's aggregates as one unit of work sees them (loaded once, absent remembered)."""
 
-    def __init__(self, uow: UnitOfWork, order_ids: list[Any], clock_count: int = 0):
-        """`clock_count`: how many clocks of the ticket are committed, as the read model
-        (written in the transaction of the clocks' events) says; then no load probes for a
-        clock that does not exist. 0: not known, probe."""
+    def __init__(self, uow: UnitOfWork, order_ids: list[Any], clock_count: int | None = None):
+        """`clock_count`: how many clocks of the ticket are committed (0: none), as the read
+        model (written in the transaction of the clocks' events) says; then no load probes for
+        a clock that does not exist. None: not known, probe."""
         self.uow = uow
         self.order_ids = order_ids
         self.clock_count = clock_count
@@ -47,7 +47,7 @@ class TicketBook:
     def clocks(self, ticket_id: str) -> list[TicketClock]:
         found: list[TicketClock] = []
         number = 1
-        if self.clock_count:
+        if self.clock_count is not None:
             while True:
                 clock_id = TicketClock.create_id(ticket_id, number)
                 # committed: loaded (or as this unit of work left it); later: new in it

@@ -62,13 +62,18 @@ class Upstream:
     # -- shared steps ------------------------------------------------------------------------
     def _book(self, uow: UnitOfWork, ticket_id: str) -> TicketBook:
         """The ticket's committed clocks and open orders from the read model, once per batch
-        (nothing of the ticket commits while a batch is applied: the service lock), in one
-        autocommit round trip (was BEGIN, SELECT, COMMIT per fact, plus a load probing for
-        the clock after the last)."""
+        (nothing of the ticket commits while a batch is applied: the service lock): for every
+        ticket of the batch in one autocommit round trip (was BEGIN, SELECT, COMMIT per fact,
+        plus a load probing for the clock after the last)."""
         known: dict[str, tuple[int, list[Any]]] = uow.__dict__.setdefault("sla_tickets", {})
         if ticket_id not in known:
+            wanted = list(dict.fromkeys(
+                [ticket_id, *(d.ticket_id for d in uow.batch if d.ticket_id)]))
+            wanted = [t for t in wanted if t not in known]
             with autocommit(self.pool) as conn:
-                known[ticket_id] = readmodel.ticket_state(conn, self.schema, ticket_id)
+                found = readmodel.tickets_state(conn, self.schema, wanted)
+            for t in wanted:
+                known[t] = found.get(t, (0, []))
         clock_count, order_ids = known[ticket_id]
         return TicketBook(uow, order_ids, clock_count)
 

@@ -13,6 +13,7 @@ Commands that need the calendar or policy take them as arguments; events carry t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -56,6 +57,7 @@ def _warn_at(
     return dict(warning_instants(calendar, policy, accepted_at, local_day(due_at)))
 
 
+@functools.lru_cache(maxsize=8192)  # asked for each fact of a ticket, several times
 def _naming(ticket_id: str, clock_number: int) -> UUID:
     return uuid5(NAMESPACE_URL, f"minsheng:sla:ticket-clock:{ticket_id}:{clock_number}")
 
