@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from services.intake.adapters.ticket_index import answered_of_citizen_sql
 from services.intake.domain.citizen import WrappedKey
 
 log = logging.getLogger(__name__)
+APPLICATION_NAME = "intake-submission-reads"  # how its connection shows in pg_stat_activity
 
 
 @dataclass(frozen=True)
@@ -96,16 +98,23 @@ class SubmissionReads:
                 try:
                     await self._read(batch)
                 except Exception as exc:  # the store is out of reach: these requests fail
-                    self._conn = None
+                    await self._forget_connection()  # (503, retry); the next batch reconnects
                     for ask in batch:
                         if not ask.done.done():
                             ask.done.set_exception(exc)
         finally:
             self._reading = False
 
+    async def _forget_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):
+                await conn.close()
+
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, application_name=APPLICATION_NAME)
         return self._conn
 
     async def _read(self, batch: list[_Ask]) -> None:

@@ -96,3 +96,31 @@ async def test_a_citizens_requests_at_one_moment_share_one_burst(intake):
     assert statuses == [201] * 5 + [429] * 3, statuses
     codes = {r.json()["code"] for r in answers if r.status_code == 201}
     assert len(codes) == 5
+
+
+async def test_a_submission_after_the_read_connection_was_lost_gets_a_ticket(intake):
+    """The submissions' own read connection (adapters/submission_reads.py) killed under it: a
+    request meanwhile is told to retry (503, nothing acknowledged), the retry gets its ticket."""
+    import psycopg
+
+    from services.intake.adapters.submission_reads import APPLICATION_NAME
+
+    phone = f"135{uuid.uuid4().int % 10**8:08d}"
+    async with intake.client() as http:
+        first = await http.post("/v1/requests", json={**sample("web"), "contact": {"phone": phone}})
+        assert first.status_code == 201, first.text
+        with psycopg.connect(intake.settings.pg_conninfo(), autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+                " application_name = %s AND query LIKE %s",
+                (APPLICATION_NAME, f'%"{intake.settings.schema}"%')).fetchall()
+        assert killed, "the read connection was not found"
+        payload = {**sample("web"), "contact": {"phone": phone}}
+        statuses = []
+        for _ in range(3):
+            answer = await http.post("/v1/requests", json=payload)
+            statuses.append(answer.status_code)
+            if answer.status_code == 201:
+                break
+            assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
+    assert statuses[-1] == 201, statuses
