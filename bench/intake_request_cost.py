@@ -109,7 +109,7 @@ def main() -> None:
             env={**env, "MINSHENG_INTAKE_ROLE": "projector", "MINSHENG_HTTP_PORT": str(args.port + 2),
                  "MINSHENG_GRPC_PORT": str(args.port + 3)}, stdout=log, stderr=subprocess.STDOUT)
         pids["intake-projector"] = projector.pid
-    spy = None
+    spies: list[subprocess.Popen[bytes]] = []
     try:
         _wait_ready(url, proc)
         endpoints = Endpoints(urls={"intake": url}, dispatch_grpc="",
@@ -119,11 +119,15 @@ def main() -> None:
         asyncio.run(intake_load.load(endpoints, bodies[:args.warmup],
                                      concurrency=args.concurrency))
         time.sleep(2)  # the warm-up's relay and read side settle
-        if args.profile:
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
-                                    "-p", str(proc.pid), "-r", "200", "-f", "raw", "--gil", "-o",
-                                    args.profile], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        spies = []
+        if args.profile:  # (with --split, the projector's in FILE.projector)
+            for pid, out in ((proc.pid, args.profile),
+                             *(((projector.pid, args.profile + ".projector"),) if projector
+                               else ())):
+                spies.append(subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid),
+                     "-r", "200", "-f", "raw", "--gil", "-o", out],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(1)
         load1 = os.getloadavg()[0]
         after_load = intake_load.cpu_meter(pids)
@@ -145,7 +149,7 @@ def main() -> None:
                           "loadavg_1m_before": round(load1, 2),
                           "loadavg_1m_after": round(os.getloadavg()[0], 2)}))
     finally:
-        if spy is not None:
+        for spy in spies:
             spy.send_signal(2)
             spy.wait(timeout=30)
         for p in (proc, projector):

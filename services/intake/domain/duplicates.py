@@ -195,14 +195,58 @@ def duplicate_score(new: TicketSnapshot, other: TicketSnapshot, policy: Duplicat
 def find_duplicates(
     new: TicketSnapshot, candidates: Iterable[TicketSnapshot], policy: DuplicatePolicy | None = None
 ) -> list[tuple[str, float]]:
-    """Candidates that are likely the same problem as ``new``, best first, with their score."""
+    """Candidates that are likely the same problem as ``new``, best first, with their score.
+
+    ``duplicate_score`` for each candidate, with what it computes of ``new`` (its bigrams,
+    places, address) computed once: the projector scores ~100 candidates per acceptance."""
     policy = policy or DuplicatePolicy()
-    scored = [
-        (c.ticket_id, round(duplicate_score(new, c, policy), 4))
-        for c in candidates
-        if c.ticket_id != new.ticket_id
-    ]
-    return sorted((s for s in scored if s[1] >= policy.threshold), key=lambda s: -s[1])
+    if policy.threshold <= 0:  # then even a pair ruled out (0) is listed: the plain way
+        scored = [(c.ticket_id, round(duplicate_score(new, c, policy), 4))
+                  for c in candidates if c.ticket_id != new.ticket_id]
+        return sorted((s for s in scored if s[1] >= policy.threshold), key=lambda s: -s[1])
+    at, window, category = new.submitted_at, policy.window, new.category
+    pinned = new.lat is not None and new.lon is not None
+    address = normalise_address(new.address) if new.address else None
+    places = _places_in(new.text, new.address)
+    ga, na, ka = _profile(new.text)
+    found = []
+    for c in candidates:
+        if c.ticket_id == new.ticket_id:
+            continue
+        apart = at - c.submitted_at
+        if apart > window or -apart > window:
+            continue
+        if category and c.category and category != c.category:
+            continue
+        if address is not None and c.address and address == normalise_address(c.address):
+            place = 1.0
+        elif not pinned or c.lat is None or c.lon is None:
+            theirs = _places_in(c.text, c.address)
+            if places and theirs:
+                shared = places & theirs
+                if not shared:
+                    continue  # no pins, and the texts name different places: two problems
+                small = any(name.endswith(_SMALL_PLACE_WORDS) for name in shared)
+                place = 1.0 if small else policy.same_named_place
+            else:
+                place = policy.unknown_place
+        else:
+            distance = haversine_metres(new.lat, new.lon, c.lat, c.lon)  # type: ignore[arg-type]
+            if distance <= policy.near_metres:
+                place = 1.0
+            elif distance >= policy.far_metres:
+                place = 0.0
+            else:
+                place = 1.0 - ((distance - policy.near_metres)
+                               / (policy.far_metres - policy.near_metres))
+        gb, nb, kb = _profile(c.text)
+        text = sum(ga[g] * gb[g] for g in ka & kb) / (na * nb) if ga and gb else 0.0
+        if text < policy.min_text_similarity:
+            continue
+        score = round(policy.text_weight * text + policy.place_weight * place, 4)
+        if score >= policy.threshold:
+            found.append((c.ticket_id, score))
+    return sorted(found, key=lambda s: -s[1])
 
 
 # -- evaluation on the labelled set -------------------------------------------------------

@@ -97,3 +97,23 @@ def test_an_estate_is_one_spot_a_road_is_long():
     road = snap("r", "文峰路工地夜里还在施工", lat=None, lon=None)
     other = snap("s", "文峰路那个工地天天半夜打桩", lat=None, lon=None)
     assert place_similarity(road, other, DuplicatePolicy()) == DuplicatePolicy().same_named_place
+
+
+def test_find_duplicates_scores_as_duplicate_score_does():
+    """find_duplicates computes the new ticket's side once; the scores and order are those of
+    duplicate_score pair by pair, on the labelled pairs mixed together."""
+    import random
+
+    from services.intake.domain.duplicates import duplicate_score
+
+    pairs = load_labelled_pairs()
+    pool = [p.a for p in pairs] + [p.b for p in pairs]
+    rng = random.Random(11)
+    for policy in (DuplicatePolicy(), DuplicatePolicy(threshold=0.2, min_text_similarity=0.0)):
+        for _ in range(60):
+            new = rng.choice(pool)
+            others = rng.sample(pool, 40)
+            want = sorted(((c.ticket_id, round(duplicate_score(new, c, policy), 4))
+                           for c in others if c.ticket_id != new.ticket_id), key=lambda s: -s[1])
+            want = [s for s in want if s[1] >= policy.threshold]
+            assert find_duplicates(new, others, policy) == want
