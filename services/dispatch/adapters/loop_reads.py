@@ -123,7 +123,7 @@ class LoopReads:
         """(count of every queue, the oldest tickets of one queue or of all): one connection,
         two statements in one pipeline."""
         rows_sql = SQL("SELECT * FROM {}.dispatch_tickets WHERE queue IS NOT NULL"
-                       + (" AND queue = %s" if queue else "") + " ORDER BY updated_at LIMIT %s"
+                       + (" AND queue = %s" if queue else "") + " ORDER BY queued_at LIMIT %s"
                        ).format(self._schema)
         counts_sql = SQL("SELECT queue, count(*) AS n FROM {}.dispatch_tickets"
                          " WHERE queue IS NOT NULL GROUP BY queue").format(self._schema)

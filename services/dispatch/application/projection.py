@@ -30,6 +30,7 @@ TICKET_COLUMNS = (
     "subdistrict", "assignee", "lead_unit", "co_units", "assignment_no", "case_id",
     "primary_ticket_id", "primary_code", "reply_masked", "reply_outcome", "bounce_backs",
     "last_bounced_by", "reopen_count", "pending_transfer", "updated_at", "version",
+    "queued_at",
 )
 UNIT_COLUMNS = (
     "dispatch_id", "unit", "ticket_id", "ticket_code", "role", "status", "assignment_no",
@@ -79,9 +80,10 @@ def ticket_row(d: TicketDispatch, updated_at: datetime) -> dict[str, Any]:
     req = d.request or {}
     place = req.get("place") or {}
     f = d.following or {}
+    queue = queue_of(d)
     return {
         "dispatch_id": d.id, "ticket_id": d.ticket_id, "ticket_code": d.ticket_code,
-        "state": d.state.value, "owner": d.owner, "queue": queue_of(d),
+        "state": d.state.value, "owner": d.owner, "queue": queue,
         "queue_reason": d.awaiting_reason, "suggested_unit": q.get("suggested_unit"),
         "confidence": q.get("confidence", c.get("confidence")),
         "category": c.get("category"), "subcategory": c.get("subcategory"),
@@ -98,6 +100,9 @@ def ticket_row(d: TicketDispatch, updated_at: datetime) -> dict[str, Any]:
         "reopen_count": d.reopen_count,
         "pending_transfer": _jsonable(d.pending_transfer), "updated_at": updated_at,
         "version": d.version,
+        # the queues' order (= updated_at while queued); NULL out of a queue, so that the
+        # queue index holds no column an ordinary save changes (its updates stay HOT)
+        "queued_at": updated_at if queue is not None else None,
     }
 
 

@@ -43,8 +43,9 @@ class Published:
 class StateFollower:
     """The state of each TicketDispatch as of the event being published (a small LRU).
 
-    Reads the store only when it meets an aggregate it has not followed (e.g. after a
-    restart); otherwise advances the cached state event by event."""
+    Reads the store only when it meets an aggregate it has not followed from a later event
+    than its first (e.g. after a restart); otherwise advances the cached state event by event.
+    A new aggregate's first event makes its state without a read (was one read per ticket)."""
 
     def __init__(self, app: Application, size: int = 2000) -> None:
         self.app = app
@@ -59,6 +60,8 @@ class StateFollower:
             state = known
         elif known is not None and known.version == version:
             state = known
+        elif version == 1:  # the creation event: the state is made of it alone
+            state = event.mutate(None)
         else:
             state = self.app.repository.get(oid, version=version)
         self.cache[oid] = state
