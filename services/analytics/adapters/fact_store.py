@@ -9,7 +9,6 @@ one; facts are a set keyed by event id, so reading a row twice changes nothing.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,17 +50,21 @@ def _insert_sql(schema: str) -> psycopg.sql.Composed:
     """Composed once per schema: a batch's facts as one array per column, one statement (in
     their order: `seq` is the order the live state reads them in)."""
     return SQL("INSERT INTO {}.facts (event_id, ticket_id, kind, at, attrs)"
-               " SELECT e::uuid, t, k, a, j::jsonb FROM unnest(%s::text[], %s::text[],"
-               " %s::text[], %s::timestamptz[], %s::text[]) AS u(e, t, k, a, j)"
+               " SELECT e::uuid, t, k, a, j::jsonb FROM unnest(%b::text[], %b::text[],"
+               " %b::text[], %b::timestamptz[], %b::text[]) AS u(e, t, k, a, j)"
                " ON CONFLICT (event_id) DO NOTHING").format(Identifier(schema))
 
 
 def insert_facts(cur: psycopg.Cursor[Any], schema: str, facts: Iterable[Fact]) -> None:
+    """The arrays go binary (%b): psycopg builds an array's text form element by element,
+    a regular expression each (a sixth of the live consumer's CPU in py-spy); the attrs as
+    JSON by orjson (jsonb stores the same value as json.dumps's)."""
     facts = list(facts)
     if facts:
+        dumps = orjson.dumps
         cur.execute(_insert_sql(schema), (
             [f.event_id for f in facts], [f.ticket_id for f in facts], [f.kind for f in facts],
-            [f.at for f in facts], [json.dumps(f.attrs, ensure_ascii=False) for f in facts]))
+            [f.at for f in facts], [dumps(f.attrs).decode() for f in facts]))
 
 
 @contextmanager
