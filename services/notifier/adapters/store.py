@@ -76,9 +76,11 @@ class Store:
         self.s = Identifier(schema)
         # composed once: taking a batch of notices, and a delivery round's settlements
         self._take_sql = SQL(
-            "INSERT INTO {}.deliveries (" + ", ".join(COLUMNS) + ", state, next_at)"
-            " VALUES (" + ", ".join(["%s"] * (len(COLUMNS) + 2)) + ")"
-            " ON CONFLICT (notice_id) DO NOTHING").format(self.s)
+            "INSERT INTO {}.deliveries (" + ", ".join(COLUMNS) + ", state, attempts, next_at,"
+            " updated_at) SELECT * FROM unnest(" + ", ".join(
+                ["%s::text[]"] * (len(COLUMNS) - 1)) + ", %s::int[], %s::text[], %s::int[],"
+            " %s::timestamptz[], %s::timestamptz[]) ON CONFLICT (notice_id) DO NOTHING"
+            " RETURNING *").format(self.s)
         self._offsets_sql = SQL(
             "INSERT INTO {}.offsets SELECT %s::text, * FROM unnest(%s::int[], %s::bigint[])"
             " ON CONFLICT (topic, partition) DO UPDATE SET next_offset ="
@@ -93,7 +95,13 @@ class Store:
         self._outbox_sql = SQL(
             "INSERT INTO {}.outbox (event_id, ticket_id, envelope) SELECT * FROM"
             " unnest(%s::text[], %s::text[], %s::bytea[])"
-            " ON CONFLICT (event_id) DO NOTHING").format(self.s)
+            " ON CONFLICT (event_id) DO NOTHING RETURNING seq, ticket_id, envelope"
+        ).format(self.s)
+        self._next_due_sql = SQL(
+            "SELECT LEAST((SELECT min(GREATEST(next_at, not_before)) FROM {}.deliveries"
+            " WHERE state = 'pending'),"
+            " (SELECT min(updated_at) + %s FROM {}.deliveries WHERE state = 'sending'))"
+        ).format(self.s, self.s)
 
     def offsets(self, topic: str) -> dict[int, int]:
         with autocommit(self.pool) as conn:
@@ -102,16 +110,30 @@ class Store:
         return {p: o for p, o in rows}
 
     def take_notices(self, rows: list[dict[str, Any]], topic: str, offsets: dict[int, int],
-                     now: datetime, event_time: bool = False) -> None:
+                     now: datetime, event_time: bool = False, claim: int = 0
+                     ) -> list[dict[str, Any]]:
         """New notices and the offsets after them, in one transaction. A notice is due now,
-        or under an event clock at its own business time (`composed_at`)."""
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        or under an event clock at its own business time (`composed_at`). Up to `claim` of
+        the new ones that are due are taken as claimed at once (`sending`, attempt 1, as
+        `claim_due` would mark them) and returned: the deliverer attempts them without a
+        claim of its own. A notice read twice is kept once and never claimed again."""
+        rows = list({r["notice_id"]: r for r in rows}.values())
+        with self.pool.connection() as conn, conn.transaction(), \
+                conn.cursor(row_factory=dict_row) as cur:
+            claimed: list[dict[str, Any]] = []
             if rows:
-                cur.executemany(self._take_sql, [
-                    [r[c] for c in COLUMNS] + [State.PENDING.value, due_at(r, now, event_time)]
-                    for r in rows])
+                due = [due_at(r, now, event_time) for r in rows]
+                sending = []
+                for d in due:  # the first `claim` of those due now
+                    sending.append(d <= now and sum(sending) < claim)
+                cur.execute(self._take_sql, (
+                    *([r[c] for r in rows] for c in COLUMNS),
+                    [State.SENDING.value if x else State.PENDING.value for x in sending],
+                    [1 if x else 0 for x in sending], due, [now] * len(rows)))
+                claimed = [r for r in cur.fetchall() if r["state"] == State.SENDING.value]
             if offsets:  # one statement for every partition of the batch
                 cur.execute(self._offsets_sql, (topic, list(offsets), list(offsets.values())))
+        return claimed
 
     def claim_due(self, now: datetime, stale_before: datetime, limit: int
                   ) -> list[dict[str, Any]]:
@@ -132,27 +154,31 @@ class Store:
         """When the earliest notice becomes claimable (a pending one's `next_at` and
         `not_before`, or a sending one's attempt going stale); None when nothing waits."""
         with autocommit(self.pool) as conn:
-            row = conn.execute(SQL(
-                "SELECT LEAST((SELECT min(GREATEST(next_at, not_before)) FROM {}.deliveries"
-                " WHERE state = 'pending'),"
-                " (SELECT min(updated_at) + %s FROM {}.deliveries WHERE state = 'sending'))")
-                .format(self.s, self.s), (stale_after,)).fetchone()
+            row = conn.execute(self._next_due_sql, (stale_after,)).fetchone()
         return row[0] if row else None
 
-    def settle_all(self, settlements: list[Settlement]) -> None:
+    def settle_all(self, settlements: list[Settlement], stale_after: Any
+                   ) -> tuple[list[tuple[int, str, bytes]], datetime | None]:
         """A delivery round's outcomes and their events, in one transaction: one UPDATE and
-        one INSERT for the round, however many attempts it made."""
-        if not settlements:
-            return
+        one INSERT for the round, however many attempts it made. Returns the outbox rows it
+        wrote (seq, ticket id, envelope: the publisher sends them without reading them back)
+        and, read in the same transaction, when the next notice is due (`next_due`): one
+        thread hop and one commit for the round's whole bookkeeping."""
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute(self._settle_sql, (
-                [x.notice_id for x in settlements], [x.decision.state.value for x in settlements],
-                [x.decision.next_at for x in settlements],
-                [x.not_before for x in settlements], [x.reason for x in settlements],
-                [x.gateway_ref for x in settlements]))
-            cur.execute(self._outbox_sql, (
-                [x.event_id for x in settlements], [x.ticket_id for x in settlements],
-                [x.envelope for x in settlements]))
+            written: list[tuple[int, str, bytes]] = []
+            if settlements:
+                cur.execute(self._settle_sql, (
+                    [x.notice_id for x in settlements],
+                    [x.decision.state.value for x in settlements],
+                    [x.decision.next_at for x in settlements],
+                    [x.not_before for x in settlements], [x.reason for x in settlements],
+                    [x.gateway_ref for x in settlements]))
+                cur.execute(self._outbox_sql, (
+                    [x.event_id for x in settlements], [x.ticket_id for x in settlements],
+                    [x.envelope for x in settlements]))
+                written = cur.fetchall()
+            row = cur.execute(self._next_due_sql, (stale_after,)).fetchone()
+        return written, row[0] if row else None
 
     def unpublished(self, limit: int) -> list[tuple[int, str, bytes]]:
         with autocommit(self.pool) as conn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -50,6 +51,16 @@ def outcome_envelope(row: dict[str, Any], decision: Decision, outcome: Outcome,
         occurred_at=at, actor=common_pb2.Actor(role="system", id="notifier"))
 
 
+@dataclass(frozen=True)
+class Round:
+    """A delivery round, recorded: each row's decision, the outcome events it put in the
+    outbox (seq, ticket id, envelope) and when the next notice is due (None: none waits)."""
+
+    decisions: list[Decision]
+    written: list[tuple[int, str, bytes]]
+    next_due: datetime | None
+
+
 class Deliverer:
     def __init__(self, *, store: Store, sms: SmsGateway, wechat: WeChatGateway,
                  contacts: Contacts, policy: RetryPolicy):
@@ -71,14 +82,10 @@ class Deliverer:
             return refused
         return await self.sms.send(phone=phone, text=sms_text(row), client_ref=row["notice_id"])
 
-    async def attempt(self, row: dict[str, Any], now: datetime) -> Decision:
-        return (await self.attempt_all([row], [now]))[0]
-
-    async def attempt_all(self, rows: list[dict[str, Any]], times: list[datetime]
-                          ) -> list[Decision]:
+    async def attempt_all(self, rows: list[dict[str, Any]], times: list[datetime]) -> Round:
         """Send each row (at its time in `times`) concurrently, then record every outcome and
         its event in ONE transaction, in a worker thread (was one transaction per notice, on
-        the event loop). A send that raises is a failed, retryable attempt; a crash before
+        the event loop), which also tells when the next notice is due. A send that raises is a failed, retryable attempt; a crash before
         the record leaves the round's rows `sending`, attempted again once stale (the
         gateways dedupe on the notice id, the events' ids come from notice and attempt).
         A retry waits its backoff by the wall clock too (`not_before`): under an event
@@ -106,5 +113,6 @@ class Deliverer:
             log.info("notice %s of %s by %s, attempt %d: %s%s", row["notice_id"],
                      row["ticket_code"], row["route"], row["attempts"], decision.state.value,
                      f" ({outcome.reason})" if outcome.reason else "")
-        await asyncio.to_thread(self.store.settle_all, settlements)
-        return decisions
+        written, next_due = await asyncio.to_thread(self.store.settle_all, settlements,
+                                                    self.policy.stale_after)
+        return Round(decisions, written, next_due)
