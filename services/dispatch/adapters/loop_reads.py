@@ -12,6 +12,7 @@ agree; a command that then loses a race is re-run on fresh state as before.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,12 +40,15 @@ class Loaded:
 
 
 class LoopReads:
+    held_max = 1000
     def __init__(self, pool: AsyncConnectionPool, schema: str, events_table: str,
                  mapper: Mapper[Any]) -> None:
         self.pool = pool
         self.mapper = mapper
         self._schema, self._events = Identifier(schema), Identifier(events_table)
         self._sql: dict[tuple[bool, bool, bool], bytes] = {}
+        self._held: OrderedDict[uuid.UUID, Any] = OrderedDict()  # id -> dispatch, oldest first
+        self._ids: dict[tuple[str, str], uuid.UUID] = {}  # ("code"|"id", value) -> id
         touches = " OR ".join(f"position('{t}' in topic) > 0" for t in _DISPATCH_TOPICS)
         self._changes_sql = SQL(
             "WITH n AS (SELECT notification_id, originator_id, topic FROM {s}.{e}"
@@ -69,29 +73,84 @@ class LoopReads:
                 + " LIMIT 1), d AS (SELECT t.dispatch_id FROM t" + authorised + ")"
                 " SELECT e.originator_id, e.originator_version, e.topic, e.state"
                 " FROM {s}.{e} e WHERE e.originator_id = %s"
+                # the dispatch found (version 0: no event), then its events after the
+                # version this process holds of it (none held: all of them)
+                " UNION ALL SELECT d.dispatch_id, 0, NULL, NULL FROM d"
                 " UNION ALL SELECT e.originator_id, e.originator_version, e.topic, e.state"
                 " FROM {s}.{e} e JOIN d ON e.originator_id = d.dispatch_id"
+                " WHERE e.originator_version > CASE WHEN d.dispatch_id = %s::uuid"
+                " THEN %s::int ELSE 0 END"
                 " ORDER BY 1, 2").format(s=self._schema, e=self._events).as_bytes(None)
         return self._sql[shape]
 
     async def load(self, *, code: str, ticket_id: str, unit: str = "",
                    key_id: uuid.UUID | None = None) -> Loaded:
+        """The key and the dispatch, as the store has them now. A dispatch this process
+        holds (`keep`) is taken out (no other command works on it meanwhile) and brought up
+        to date with the events after its version, read in the same statement: it costs no
+        read of its own, and another replica's or the consumer's change is never missed."""
         _, params = by_ref(code=code, ticket_id=ticket_id)
         sql = self._load_sql(bool(code), bool(ticket_id), bool(unit))
+        held = self._take(code, ticket_id)
         async with self.pool.connection() as conn, conn.cursor(binary=True) as cur:
-            await cur.execute(sql, [*params, *([unit] if unit else []), key_id])
+            await cur.execute(sql, [*params, *([unit] if unit else []), key_id,
+                                    held.id if held is not None else None,
+                                    held.version if held is not None else 0])
             rows = await cur.fetchall()
         key: list[StoredEvent] = []
         dispatch: list[StoredEvent] = []
+        found = None
         for oid, version, topic, state in rows:
-            (key if oid == key_id else dispatch).append(
-                StoredEvent(oid, version, topic, bytes(state)))
-        return Loaded(dispatch=self._project(dispatch), key=self._project(key))
+            if version == 0:
+                found = oid
+            else:
+                (key if oid == key_id else dispatch).append(
+                    StoredEvent(oid, version, topic, bytes(state)))
+        loaded = self._project(key)
+        if found is None:  # no such ticket, or not this unit's: what is held stays current
+            if held is not None:
+                self.keep(held)
+            return Loaded(dispatch=None, key=loaded)
+        if held is not None and held.id == found:
+            current = self._project(dispatch, held)
+        else:
+            if held is not None:
+                self.keep(held)
+            current = self._project(dispatch)
+        if loaded is not None and current is not None:  # a replay: nothing acts on it
+            self.keep(current)
+        return Loaded(dispatch=current, key=loaded)
 
-    def _project(self, stored: list[StoredEvent]) -> Any | None:
+    # --- the dispatches this process's commands saved last (kept current by `load`) ---
+
+    def keep(self, dispatch: Any) -> None:
+        """Hold a dispatch as committed (after a command's save), for the next command on
+        it; the oldest are let go beyond `held_max`."""
+        held = self._held
+        held.pop(dispatch.id, None)
+        held[dispatch.id] = dispatch
+        self._ids[("code", dispatch.ticket_code)] = dispatch.id
+        self._ids[("id", dispatch.ticket_id)] = dispatch.id
+        while len(held) > self.held_max:
+            _, gone = held.popitem(last=False)
+            self._ids.pop(("code", gone.ticket_code), None)
+            self._ids.pop(("id", gone.ticket_id), None)
+
+    def _take(self, code: str, ticket_id: str) -> Any | None:
+        """The held dispatch named by the code and/or id (both given: both must name it)."""
+        ids = {self._ids.get(k) for k, v in (("code", code), ("id", ticket_id)) if v}
+        if len(ids) != 1:
+            return None
+        dispatch_id = ids.pop()
+        held = self._held.pop(dispatch_id, None) if dispatch_id is not None else None
+        if held is not None:  # `keep` names it again when it comes back
+            self._ids.pop(("code", held.ticket_code), None)
+            self._ids.pop(("id", held.ticket_id), None)
+        return held
+
+    def _project(self, stored: list[StoredEvent], aggregate: Any = None) -> Any | None:
         """The aggregate of its events (eventsourcing's own projection, without its
-        `isinstance` check against a runtime Protocol per event)."""
-        aggregate = None
+        `isinstance` check against a runtime Protocol per event), from `aggregate` on."""
         for s in stored:
             event: Any = self.mapper.to_domain_event(s)
             aggregate = event.mutate(aggregate)

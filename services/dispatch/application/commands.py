@@ -147,6 +147,7 @@ class Commands:
                 await self.committer.save_async(d, *extra, context=self._ctx(ctx, d))
             except IntegrityError:
                 continue  # a racing change or retry: read again (a stored key is replayed)
+            self.reads.keep(d)  # as committed: the next command on it reads only what is new
             return ack
         raise ConcurrentChangeError(f"ticket {ref} kept changing; try again")
 
@@ -249,6 +250,7 @@ class Commands:
                 await self.committer.save_async(d, context=self._ctx(ctx, d))
             except IntegrityError:
                 continue
+            self.reads.keep(d)
             return d
         raise ConcurrentChangeError(f"ticket {ref} kept changing; try again")
 

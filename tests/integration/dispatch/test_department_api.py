@@ -81,6 +81,32 @@ async def test_every_cross_unit_attempt_is_refused(dispatch, department):
         ticket_code=code, reason="不归我们"), lead)).code() is S.FAILED_PRECONDITION
 
 
+async def test_a_ticket_held_after_a_command_still_answers_as_the_store_does(dispatch,
+                                                                              department):
+    """The process keeps what its commands saved (adapters.loop_reads): another unit is still
+    refused, a retry is still replayed, and another writer's change (the console) is seen."""
+    ticket_id, code = await assigned_ticket(dispatch)  # held by yingdong
+    holder, stranger = dispatch.unit_md("yingdong"), dispatch.unit_md("yingzhou")
+    signed = await department.SignFor(api.SignForRequest(ticket_code=code, request_id="s-1"),
+                                      metadata=holder)
+    error = await refused(department.SignFor, api.SignForRequest(ticket_code=code), stranger)
+    assert error.code() is S.NOT_FOUND
+    again = await department.SignFor(api.SignForRequest(ticket_id=ticket_id,
+                                                        request_id="s-1"), metadata=holder)
+    assert (signed.status, again.status, again.replayed) == ("signed_for", "signed_for", True)
+    await department.AddNote(api.AddNoteRequest(ticket_code=code, note="已到现场"),
+                             metadata=holder)
+    with dispatch.http() as http:
+        r = http.post(f"/v1/tickets/{code}/transfer", json={"to_unit": "yingzhou",
+                                                            "reason": "属地调整"})
+        assert r.status_code == 200, r.text
+    error = await refused(department.Reply, api.ReplyRequest(ticket_code=code, reply="好"),
+                          holder)
+    assert error.code() in (S.NOT_FOUND, S.PERMISSION_DENIED), error.details()
+    taken = await department.SignFor(api.SignForRequest(ticket_code=code), metadata=stranger)
+    assert (taken.status, taken.assignment_no) == ("signed_for", 2)
+
+
 async def test_a_units_stream_carries_its_own_assignments_only(dispatch, department):
     channel_call = department.StreamAssignments(api.StreamAssignmentsRequest(include_open=False),
                                                 metadata=dispatch.unit_md("jieshou"))
