@@ -67,6 +67,8 @@ class PostgresCitizenKeyStore:
         self.schema = Identifier(schema)
         self.table = SQL("{}.citizen_keys").format(self.schema)
         self._cache: dict[str, WrappedKey] = {}
+        # composed once: a new citizen's every submission claims a key
+        self._claim = SQL("SELECT {}.claim_citizen_key(%s, %s, %s, %s)").format(self.schema)
         self._absent: set[str] = set()  # looked up just now, with no key: the next get reads not
         self._lock = threading.Lock()
 
@@ -111,8 +113,7 @@ class PostgresCitizenKeyStore:
 
     def claim(self, citizen: str, key: WrappedKey) -> Statement:
         """Store a new citizen's key in the caller's transaction, or fail it (KEY_RACE)."""
-        return Statement(SQL("SELECT {}.claim_citizen_key(%s, %s, %s, %s)").format(self.schema),
-                         (citizen, key.master_key_id, key.nonce, key.ciphertext))
+        return Statement(self._claim, (citizen, key.master_key_id, key.nonce, key.ciphertext))
 
     def remember(self, citizen: str, key: WrappedKey) -> None:
         with self._lock:
