@@ -141,6 +141,7 @@ def main() -> None:
                           "errors": run.errors, "per_second": run.per_second,
                           "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
                           "cpu_ms_per_submission_during_load": run.cpu_ms.get("intake"),
+                          "client_cpu_ms_per_submission": run.client_cpu_ms,
                           # from the load's start until 3 s after it (the read side done)
                           "cpu_ms_per_submission_with_read_side_done": {
                               name: round(ms / max(1, run.ok), 2)
