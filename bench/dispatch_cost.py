@@ -279,6 +279,25 @@ async def _end_offsets(settings: ServiceSettings) -> int:
         await consumer.stop()
 
 
+def _app_name(settings: ServiceSettings) -> str:
+    return f"dispatch_cost_{settings.schema}"
+
+
+def _backends(settings: ServiceSettings) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the dispatch process."""
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            (_app_name(settings),)).fetchall()]
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = cpu_seconds(pid)
+        except OSError:  # ended meanwhile
+            pass
+    return found
+
+
 def _start(tree: Path, settings: ServiceSettings, http_port: int, grpc_port: int,
            log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": f"{tree}:{tree / 'proto'}",
@@ -286,7 +305,9 @@ def _start(tree: Path, settings: ServiceSettings, http_port: int, grpc_port: int
            "MINSHENG_PG_SCHEMA": settings.schema, "MINSHENG_TOPIC_PREFIX": settings.topic_prefix,
            "MINSHENG_HTTP_PORT": str(http_port), "MINSHENG_GRPC_PORT": str(grpc_port),
            # this checkout's development keys (another tree would make its own)
-           "MINSHENG_TOKEN_PUBLIC_KEYS": str(auth.ensure_dev_keys())}
+           "MINSHENG_TOKEN_PUBLIC_KEYS": str(auth.ensure_dev_keys()),
+           # libpq's: names the process's PostgreSQL backends (their CPU is counted too)
+           "PGAPPNAME": _app_name(settings)}
     return subprocess.Popen([sys.executable, "-m", "services.dispatch"], cwd=tree, env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -326,6 +347,19 @@ async def _ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"dispatch not ready:\n{log.read_text()[-2000:]}")
 
 
+def _rows_written(conn: Any, schema: str, tickets: int) -> dict[str, Any]:
+    """Rows inserted / updated (of which HOT) per ticket in the process's tables, the whole
+    run (start-up included), once its backends have exited (their statistics flushed)."""
+    time.sleep(1.0)  # the process has exited; its backends flush their counts as they end
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    found = conn.execute(
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+        " WHERE schemaname = %s AND n_tup_ins + n_tup_upd > 0 ORDER BY relname",
+        (schema,)).fetchall()
+    return {name: [round(i / tickets, 2), round(u / tickets, 2), round(h / tickets, 2)]
+            for name, i, u, h in found}
+
+
 async def measure(tree: Path, tickets: int, rate: float, spy: bool) -> dict[str, Any]:
     unique = uuid.uuid4().hex[:8]
     settings = ServiceSettings(service="bench", environment="test", pg_schema=f"dc_{unique}",
@@ -353,6 +387,7 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool) -> dict[str,
         watcher = asyncio.create_task(driver.watch(stop))
         await asyncio.sleep(1.0)  # the streams' first reads and the watcher's seek are done
         spying = _spy(proc.pid, log.parent / "spy.txt") if spy else None
+        backends0 = await asyncio.to_thread(_backends, settings)
         cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
         threads0 = threads(proc.pid)
         desk = asyncio.create_task(driver.desk(stop))
@@ -377,6 +412,9 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool) -> dict[str,
             if time.monotonic() - wall0 > 300:
                 raise TimeoutError("dispatch's consumer did not catch up")
         wall, cpu = time.monotonic() - wall0, cpu_seconds(proc.pid) - cpu0
+        backends1 = await asyncio.to_thread(_backends, settings)
+        # (a backend that ended during the run is missed: the pools keep theirs open)
+        pg_cpu = sum(s - backends0.get(pid, 0.0) for pid, s in backends1.items())
         by_thread = {name: round((s - threads0.get(name, 0.0)) * 1000 / tickets, 2)
                      for name, s in sorted(threads(proc.pid).items(), key=lambda x: -x[1])}
         stop.set()
@@ -392,13 +430,16 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool) -> dict[str,
         except subprocess.TimeoutExpired:
             proc.kill()
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            rows_written = _rows_written(conn, settings.schema, tickets)
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                 Identifier(settings.schema)))
         await drop_topics(settings)
     return {"tree": str(tree), "tickets": tickets, "rate_tickets_per_s": rate,
             "dispatcher_assigned": driver.dispatcher_assigned, "errors": dict(driver.errors),
             "seconds": round(wall, 1), "cpu_ms_per_ticket": round(cpu * 1000 / tickets, 2),
+            "pg_backends_cpu_ms_per_ticket": round(pg_cpu * 1000 / tickets, 2),
             "ms_per_ticket_by_thread": {k: v for k, v in by_thread.items() if v >= 0.05},
+            "rows_per_ticket": rows_written,
             "profile": text}
 
 
