@@ -1,0 +1,79 @@
+"""The surge worker's consumer acks the lifecycle messages no stage handles where it reads
+them, never ahead of a handled message still in a stream (so a commit never passes one)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from services.analytics.adapters import surge_transport
+
+
+class Message:
+    def __init__(self, offset: int, handled: bool, tp: str = "tickets.events-0"):
+        self.tp, self.offset, self.handled, self.acked = tp, offset, handled, False
+
+
+def consumer(monkeypatch, batches: list[list[Message]]):  # type: ignore[no-untyped-def]
+    transport = surge_transport.patient_transport(1, 1, skip=lambda m: not m.handled)
+
+    async def fetched(self, timeout):  # type: ignore[no-untyped-def]
+        for m in batches.pop(0) if batches else []:
+            yield m.tp, m
+
+    monkeypatch.setattr(surge_transport.driver.Consumer, "getmany", fetched)
+    c = object.__new__(transport.Consumer)  # no faust app: only what getmany touches
+    c._last, c._waiting, c._read_offset = {}, {}, {}
+    c.app = SimpleNamespace(consumer_generation_id=1)
+    c.acks = []
+
+    def ack(m: Message) -> bool:
+        m.acked = True
+        c.acks.append(m.offset)
+        return True
+
+    c.ack = ack
+    return c
+
+
+def given(c) -> list[int]:  # type: ignore[no-untyped-def]
+    async def drain() -> list[int]:
+        return [m.offset async for _, m in c.getmany(1.0)]
+    return asyncio.run(drain())
+
+
+def test_skipped_messages_wait_for_the_handled_one_before_them(monkeypatch):
+    m = [Message(0, False), Message(1, True), Message(2, False), Message(3, False),
+         Message(4, True), Message(5, False)]
+    c = consumer(monkeypatch, [m, [], [], []])
+    assert given(c) == [1, 4]  # only the handled ones reach the streams
+    assert c.acks == [0]  # nothing handled before it: acked at once
+    assert c._read_offset["tickets.events-0"] == 5  # read: faust sees no gap to fill
+    given(c)
+    assert c.acks == [0]  # 1 still in a stream: 2 and 3 wait
+    m[1].acked = True
+    given(c)
+    assert c.acks == [0, 2, 3]  # 5 waits for 4
+    m[4].acked = True
+    given(c)
+    assert c.acks == [0, 2, 3, 5]
+
+
+def test_a_skipped_message_after_an_acked_one_is_acked_at_once(monkeypatch):
+    first, later = [Message(0, True)], [Message(1, False), Message(2, False)]
+    c = consumer(monkeypatch, [first, later])
+    given(c)
+    first[0].acked = True
+    given(c)
+    assert c.acks == [1, 2]
+
+
+def test_a_rebalance_forgets_what_waited(monkeypatch):
+    """faust seeks to the committed offsets after a rebalance: what waited is read again."""
+    m = [Message(0, True), Message(1, False)]
+    c = consumer(monkeypatch, [m, []])
+    given(c)
+    c.app.consumer_generation_id = 2
+    m[0].acked = True
+    given(c)
+    assert c.acks == [] and c._waiting == {}
