@@ -176,11 +176,14 @@ def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
     from services.feedback.application.app import FeedbackApplication
     from services.feedback.application.upstream import Upstream
     from services.feedback.domain.policy import load_feedback_policy
+    from services.feedback.settings import FeedbackSettings
 
     app = FeedbackApplication(env=application_env(settings))
     read_models.create_tables(pool, settings.schema)
+    # gathers as feedback's bootstrap does (not on the submission -> assignment path)
     return "feedback-decisions", handler_tables.decisions(Upstream(load_feedback_policy())), \
-        routing_gather(settings), {"app": app}
+        gather(FeedbackSettings(environment="development").decisions_gather_ms, 16 * 1024), \
+        {"app": app}
 
 
 # each: (consumer name, handlers, gather[, {"app": aggregate mode's application, "cls": the
