@@ -94,13 +94,25 @@ def _value(v: Any) -> Any:
 _UNIT_CONTENT = tuple(c for c in UNIT_COLUMNS if c not in ("dispatch_id", "unit", "updated_at"))
 
 
+_LABEL_COLUMNS = ("dispatch_id", "text_masked", "address_masked", "category", "subcategory",
+                  "request_type", "urgency", "labelled_by", "labelled_at")
+_ROUTING_COLUMNS = ("dispatch_id", "text_masked", "address_masked", "unit", "suggested",
+                    "labelled_by", "labelled_at")
+
+
+def _values(columns: Sequence[str], rows: int) -> str:
+    return ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in range(rows))
+
+
 @functools.cache
-def _change_sql(schema: str, releases: bool, unit_rows: int) -> SQL:
+def _change_sql(schema: str, releases: bool, unit_rows: int, labels: int = 0,
+                routing_labels: int = 0) -> SQL:
     """ONE statement writing a save's change of one ticket: its row (upsert), the units that
-    lost it (their open rows released, or the named units' status set), and the rows of the
-    units that hold it now (upsert, only where the content differs). Was 2-4 statements per
-    save, one of them an UPDATE that found nothing on every first assignment. The units
-    upserted are left out of the release, so no row is written twice."""
+    lost it (their open rows released, or the named units' status set), the rows of the
+    units that hold it now (upsert, only where the content differs) and the dispatchers'
+    labels. Was 2-5 statements per save, one of them an UPDATE that found nothing on every
+    first assignment. The units upserted are left out of the release, so no row is written
+    twice."""
     s = Identifier(schema).as_string(None)
     cols = ", ".join(TICKET_COLUMNS)
     marks = ", ".join(["%s"] * len(TICKET_COLUMNS))
@@ -117,15 +129,20 @@ def _change_sql(schema: str, releases: bool, unit_rows: int) -> SQL:
             " WHERE a.dispatch_id = %s AND a.unit <> ALL(%s::text[])"
             " AND (a.unit = ANY(%s::text[]) OR (%s::text IS NOT NULL"
             " AND a.status = ANY(%s::text[]))) RETURNING 1)")
+    if labels:
+        parts.append(f"l AS (INSERT INTO {s}.classification_labels ({', '.join(_LABEL_COLUMNS)})"
+                     f" VALUES {_values(_LABEL_COLUMNS, labels)} RETURNING 1)")
+    if routing_labels:
+        parts.append(f"rl AS (INSERT INTO {s}.routing_labels ({', '.join(_ROUTING_COLUMNS)})"
+                     f" VALUES {_values(_ROUTING_COLUMNS, routing_labels)} RETURNING 1)")
     if unit_rows:
         ucols = ", ".join(UNIT_COLUMNS)
-        rows = ", ".join("(" + ", ".join(["%s"] * len(UNIT_COLUMNS)) + ")"
-                         for _ in range(unit_rows))
         usets = ", ".join(f"{c} = EXCLUDED.{c}" for c in UNIT_COLUMNS
                           if c not in ("dispatch_id", "unit"))
         old = ", ".join(f"a.{c}" for c in _UNIT_CONTENT)
         new = ", ".join(f"EXCLUDED.{c}" for c in _UNIT_CONTENT)
-        main = (f"INSERT INTO {s}.dispatch_assignments AS a ({ucols}) VALUES {rows}"
+        main = (f"INSERT INTO {s}.dispatch_assignments AS a ({ucols})"
+                f" VALUES {_values(UNIT_COLUMNS, unit_rows)}"
                 f" ON CONFLICT (dispatch_id, unit) DO UPDATE SET {usets}"
                 f" WHERE ({old}) IS DISTINCT FROM ({new})")
     else:
@@ -133,43 +150,29 @@ def _change_sql(schema: str, releases: bool, unit_rows: int) -> SQL:
     return SQL("WITH " + ", ".join(parts) + " " + main)
 
 
-@functools.cache
-def _label_sql(schema: str) -> tuple[SQL, SQL]:
-    s = Identifier(schema).as_string(None)
-    return (SQL(f"INSERT INTO {s}.classification_labels (dispatch_id, text_masked,"
-                " address_masked, category, subcategory, request_type, urgency,"
-                " labelled_by, labelled_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"),
-            SQL(f"INSERT INTO {s}.routing_labels (dispatch_id, text_masked,"
-                " address_masked, unit, suggested, labelled_by, labelled_at)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s)"))
-
-
 def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange]) -> None:
     for change in changes:
         ticket = change.ticket
+        dispatch_id = ticket["dispatch_id"]
         params: list[Any] = [_value(ticket[c]) for c in TICKET_COLUMNS]
         named = {s["unit"]: s["status"] for s in change.unit_statuses}  # the last one counts
         releases = bool(change.release_open_as or named)
         if releases:
             params += [list(named), list(named.values()), change.release_open_as,
-                       ticket["updated_at"], ticket["dispatch_id"],
+                       ticket["updated_at"], dispatch_id,
                        [r["unit"] for r in change.unit_rows], list(named),
                        change.release_open_as, sorted(OPEN_STATUSES)]
+        for label in change.labels:
+            params += [dispatch_id, label["text_masked"], label["address_masked"],
+                       label["category"], label["subcategory"], label["request_type"],
+                       label["urgency"], label["by"], label["at"]]
+        for routed in change.routing_labels:
+            params += [dispatch_id, routed["text_masked"], routed["address_masked"],
+                       routed["unit"], routed["suggested"], routed["by"], routed["at"]]
         for row in change.unit_rows:
             params += [row[c] for c in UNIT_COLUMNS]
-        cur.execute(_change_sql(schema, releases, len(change.unit_rows)), params)
-        label_sql, routing_sql = _label_sql(schema) if (
-            change.labels or change.routing_labels) else (None, None)
-        for label in change.labels:
-            cur.execute(label_sql,
-                        (ticket["dispatch_id"], label["text_masked"],
-                         label["address_masked"], label["category"], label["subcategory"],
-                         label["request_type"], label["urgency"], label["by"], label["at"]))
-        for routed in change.routing_labels:
-            cur.execute(routing_sql,
-                        (ticket["dispatch_id"], routed["text_masked"],
-                         routed["address_masked"], routed["unit"], routed["suggested"],
-                         routed["by"], routed["at"]))
+        cur.execute(_change_sql(schema, releases, len(change.unit_rows), len(change.labels),
+                                len(change.routing_labels)), params)
 
 
 class DispatchRecorder(TrackedRecorder):
