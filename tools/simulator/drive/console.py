@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import httpx
-
-from tools.simulator.drive.http import call
+from tools.simulator.drive.http import Clients, call
 from tools.simulator.drive.settings import Endpoints
 
 DISPATCHER = "sim-dispatcher"
@@ -15,7 +13,7 @@ DISPATCHER = "sim-dispatcher"
 
 class DispatcherConsole:
     def __init__(self, endpoints: Endpoints, *, timeout: float = 30.0):
-        self.client = httpx.AsyncClient(base_url=endpoints.dispatch, timeout=timeout,
+        self.client = Clients(base_url=endpoints.dispatch, timeout=timeout,
                                         headers=endpoints.bearer("dispatcher", sub=DISPATCHER))
 
     async def close(self) -> None:

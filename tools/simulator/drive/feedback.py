@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from minsheng.v1 import feedback_notices_pb2
 
-from tools.simulator.drive.http import call
+from tools.simulator.drive.http import Clients, call
 from tools.simulator.drive.settings import Endpoints
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class NoticeBoard:
 class Feedback:
     def __init__(self, endpoints: Endpoints, *, timeout: float = 30.0):
         self.endpoints = endpoints
-        self.client = httpx.AsyncClient(base_url=endpoints.feedback, timeout=timeout)
+        self.client = Clients(base_url=endpoints.feedback, timeout=timeout)
 
     async def close(self) -> None:
         await self.client.aclose()

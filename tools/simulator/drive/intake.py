@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from tools.simulator.drive.errors import ActionError
-from tools.simulator.drive.http import call
+from tools.simulator.drive.http import Clients, call
 from tools.simulator.drive.requests import attachment_bytes, plan_attachments, to_channel_input
 from tools.simulator.drive.settings import Endpoints
 
@@ -27,8 +25,7 @@ class Submitted:
 class IntakeAdapters:
     def __init__(self, endpoints: Endpoints, *, timeout: float = 30.0):
         self.endpoints = endpoints
-        self.client = httpx.AsyncClient(base_url=endpoints.intake, timeout=timeout,
-                                        limits=httpx.Limits(max_connections=64))
+        self.client = Clients(base_url=endpoints.intake, timeout=timeout)
         self._uploaded: dict[int, dict[str, str]] = {}
         self.attachments_supported = True
 
