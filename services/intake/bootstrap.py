@@ -55,6 +55,7 @@ from services.intake.entrypoints import (
     limits,
     open311,
     publications,
+    upload_sweep,
 )
 from services.intake.settings import IntakeSettings, bus_keyring, citizen_issuer
 
@@ -210,7 +211,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     http.include_router(open311.router(open311.Open311(
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
         verifier=auth.verifier_for(settings), jurisdiction=settings.open311_jurisdiction)))
-    loops: list[Loop] = [relay.run, inbound.run]
+    loops: list[Loop] = [relay.run, inbound.run, upload_sweep.loop(attachments)]
     if settings.intake_role == "all":
         loops += _read_side(settings, infra, app)
     return Service(settings=settings, infra=infra, http=http, loops=loops,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from backbone.store import autocommit
 from services.intake.domain.attachments import Attachment
 from services.intake.domain.citizen import WrappedKey
 
@@ -37,6 +38,10 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
                          " PRIMARY KEY (sha256, owner))").format(s))
         conn.execute(SQL("CREATE INDEX IF NOT EXISTS attachment_copies_owner"
                          " ON {}.attachment_copies (owner)").format(s))
+        # the expiry sweep reads the upload copies still there, oldest first (not the table)
+        conn.execute(SQL("CREATE INDEX IF NOT EXISTS attachment_uploads_pending"
+                         " ON {}.attachment_uploads (stored_at) WHERE ciphertext IS NOT NULL")
+                     .format(s))
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class PendingUpload:
 
 
 class AttachmentStore:
+    """Each method of one statement runs it in autocommit (one round trip: no BEGIN and
+    COMMIT around a lone read or a write atomic alone); `shred` is one transaction."""
+
     def __init__(self, pool: ConnectionPool, schema: str):
         self.pool = pool
         self.schema = schema
@@ -67,7 +75,7 @@ class AttachmentStore:
             ) -> bool:
         """Store an upload's sealed bytes once; True when the hash is new. A hash whose upload
         copy was shredded (expired, or erased) takes the new one."""
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             row = conn.execute(
                 SQL("INSERT INTO {} AS u (sha256, media_type, kind, size, key_master, key_nonce,"
                     " key_ct, nonce, ciphertext) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -84,14 +92,14 @@ class AttachmentStore:
         """What is known of these hashes (one round trip; unknown hashes are absent)."""
         if not hashes:
             return {}
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             rows = conn.execute(
                 SQL("SELECT sha256, media_type, kind, size, ciphertext IS NOT NULL FROM {}"
                     " WHERE sha256 = ANY(%s)").format(self.uploads), (hashes,)).fetchall()
         return {r[0]: StoredAttachment(r[0], r[1], r[2], int(r[3]), bool(r[4])) for r in rows}
 
     def pending(self, sha256: str) -> PendingUpload | None:
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             row = conn.execute(
                 SQL("SELECT sha256, media_type, kind, size, key_master, key_nonce, key_ct, nonce,"
                     " ciphertext FROM {} WHERE sha256 = %s AND ciphertext IS NOT NULL")
@@ -106,20 +114,20 @@ class AttachmentStore:
         """Which of these hashes have a copy sealed for ``owner``."""
         if not hashes:
             return set()
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             rows = conn.execute(SQL("SELECT sha256 FROM {} WHERE owner = %s AND sha256 = ANY(%s)")
                                 .format(self.copies), (owner, hashes)).fetchall()
         return {r[0] for r in rows}
 
     def copy(self, sha256: str, owner: str) -> tuple[bytes, bytes] | None:
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             row = conn.execute(SQL("SELECT nonce, ciphertext FROM {} WHERE sha256 = %s"
                                    " AND owner = %s").format(self.copies),
                                (sha256, owner)).fetchone()
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def put_copy(self, sha256: str, owner: str, nonce: bytes, ciphertext: bytes) -> None:
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             conn.execute(SQL("INSERT INTO {} (sha256, owner, nonce, ciphertext)"
                              " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING")
                          .format(self.copies), (sha256, owner, nonce, ciphertext))
@@ -135,8 +143,10 @@ class AttachmentStore:
                              .format(self.uploads), (hashes,))
 
     def expire(self, older_than_s: float) -> int:
-        """Shred upload copies older than this (their tickets hold their own copies by then)."""
-        with self.pool.connection() as conn:
+        """Shred upload copies older than this (their tickets hold their own copies by then).
+        Run on a timer (entrypoints/upload_sweep.py), not per upload; the partial index
+        `attachment_uploads_pending` finds the old copies without reading the table."""
+        with autocommit(self.pool) as conn:
             cur = conn.execute(
                 SQL("UPDATE {} SET key_master = NULL, key_nonce = NULL, key_ct = NULL,"
                     " nonce = NULL, ciphertext = NULL, shredded_at = now()"

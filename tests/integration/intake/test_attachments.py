@@ -111,3 +111,41 @@ async def test_an_anonymous_ticket_keeps_its_photo_under_its_own_key(intake):
         got = await http.get(f"/v1/attachments/{ref['sha256']}",
                              headers=_bearer(intake, "dispatcher"))
     assert got.status_code == 200 and got.content == png
+
+
+async def test_the_timer_shreds_upload_copies_past_their_retention_and_only_those(intake):
+    import asyncio
+
+    from services.intake.adapters.attachment_store import AttachmentStore
+    from services.intake.application.attachments import Attachments
+    from services.intake.entrypoints import upload_sweep
+
+    async with intake.client() as adapter:
+        old, fresh = [(await adapter.post("/v1/attachments", files={"file": ("p.png", _png())})
+                       ).json()["sha256"] for _ in range(2)]
+    s, pool = Identifier(intake.settings.schema), intake.service.infra.pool
+    with pool.connection() as conn:
+        conn.execute(SQL("UPDATE {}.attachment_uploads SET stored_at = now() - interval '2 days'"
+                         " WHERE sha256 = %s").format(s), (old,))
+
+    def pending() -> dict[str, bool]:
+        with pool.connection() as conn:
+            rows = conn.execute(SQL("SELECT sha256, ciphertext IS NOT NULL FROM"
+                                    " {}.attachment_uploads WHERE sha256 = ANY(%s)").format(s),
+                                ([old, fresh],)).fetchall()
+        return dict(rows)
+
+    assert pending() == {old: True, fresh: True}
+    sweeping = Attachments(AttachmentStore(pool, intake.settings.schema), vault=None,  # type: ignore[arg-type]
+                           retention_s=24 * 3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(upload_sweep.loop(sweeping, every_s=0.05)(stop))
+    try:
+        for _ in range(200):
+            if not pending()[old]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    assert pending() == {old: False, fresh: True}
