@@ -8,7 +8,8 @@ as an aggregate's new events, it can also write:
   once, so a copy may come back at a new offset);
 - `event_context`: for each stored event, the ticket, trace, causation and actor it belongs to,
   which the outbox relay puts in the envelope. The domain stays free of plumbing this way;
-- a NOTIFY on the schema's outbox channel, delivered at commit, which wakes the relay.
+- a NOTIFY on the schema's outbox channel, delivered at commit, which wakes the relay
+  (eventsourcing's own NOTIFY, sent to that channel: one per save).
 
 So "what a handler did" and "that it did it" commit together or not at all.
 """
@@ -205,6 +206,18 @@ class TrackedRecorder(PostgresApplicationRecorder):
             " SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[])"
             " RETURNING notification_id").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))
+        # One notification per save: eventsourcing's NOTIFY goes to the outbox channel (its
+        # own "<schema>_events" channel had no listener; a pg_notify of ours followed it).
+        self.channel_name = outbox_channel(datastore.schema)
+        self._notify_statement = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        # lock_timeout set once, when a connection is made (a startup option: no statement),
+        # instead of a SET LOCAL in every save; only while the pool has made no connection yet
+        pool = datastore.pool
+        if pool.closed and datastore.lock_timeout:
+            option = f"-c lock_timeout={int(datastore.lock_timeout)}s"
+            pool.kwargs["options"] = f"{pool.kwargs.get('options', '')} {option}".strip()
+            self.lock_table_statements = [s for s in self.lock_table_statements
+                                          if "lock_timeout" not in s.as_string()]
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
@@ -218,6 +231,10 @@ class TrackedRecorder(PostgresApplicationRecorder):
             [e.originator_version for e in stored_events],
             [e.topic for e in stored_events],
             [e.state for e in stored_events]))
+
+    def _notify_channel(self, curs: Any) -> None:
+        # delivered at COMMIT (never for a rollback): the relay wakes instead of polling
+        curs.execute(self._notify_statement)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> None:
@@ -235,9 +252,6 @@ class TrackedRecorder(PostgresApplicationRecorder):
         record_contexts(curs, self.datastore.schema, rows, kwargs.get("outgoing"))
         for statement in kwargs.get("sql") or ():
             curs.execute(statement.sql, statement.params)
-        if stored_events:
-            # delivered at COMMIT (never for a rollback): the relay wakes instead of polling
-            curs.execute("SELECT pg_notify(%s, '')", (outbox_channel(self.datastore.schema),))
 
 
 def application_env(settings: ServiceSettings) -> dict[str, str]:
@@ -253,7 +267,10 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_CONN_MAX_AGE": "600",
-        "POSTGRES_PRE_PING": "y",
+        # no pre-ping (an empty round trip on every checkout, ~12 a full ticket): a dead
+        # connection raises OperationalError, which the recorder's methods retry (10 tries,
+        # 0.2 s apart) on another; the pool replaces the dead one
+        "POSTGRES_PRE_PING": "n",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "APPLICATION_RECORDER_TOPIC": "backbone.store:TrackedRecorder",
         "CREATE_TABLE": "y",

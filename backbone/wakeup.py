@@ -1,7 +1,7 @@
 """Wait for news instead of polling: one helper for "until events are committed, `stop` is
 set, or a fallback interval passes".
 
-Every transaction that stores events runs `pg_notify(outbox_channel(schema))`
+Every transaction that stores events NOTIFYs `outbox_channel(schema)`
 (backbone.store.TrackedRecorder); PostgreSQL delivers it at commit, never for a rollback. A
 loop that reads a schema's notification log (the outbox relay, a projector of the service's
 own log) LISTENs on that channel and wakes as soon as there is something to read; the
