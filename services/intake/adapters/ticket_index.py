@@ -124,18 +124,33 @@ class TicketIndex:
                   for k, v in columns.items()}
         return Statement(self._upsert_sql(tuple(values)), [str(ticket_id), *values.values()])
 
-    def _upsert_sql(self, columns: tuple[str, ...]) -> SQL:
+    def fill(self, ticket_id: uuid.UUID | str, **columns: Any) -> Statement:
+        """Insert the row, or write these columns into a row that lacks its submission (a stub
+        another service's fact made first): a row the submission wrote is left as it is."""
+        statement = self.upsert(ticket_id, **columns)
+        return Statement(self._upsert_sql(tuple(columns), fill=True), statement.params)
+
+    def _upsert_sql(self, columns: tuple[str, ...], *, fill: bool = False) -> SQL:
         """The upsert of these columns, composed once (composing it per write was a tenth of
-        the projector's CPU)."""
-        found = self._upserts.get(columns)
+        the projector's CPU). A row that already holds these values is not written again (no
+        new row version: a replayed fact, or the same value twice); `fill`: only a row
+        without its submission yet is written."""
+        found = self._upserts.get((*columns, "?fill") if fill else columns)
         if found is None:
             names = ["ticket_id", *columns]
+            if fill:
+                where = SQL("t.submitted_at IS NULL")
+            else:
+                where = SQL("({}) IS DISTINCT FROM ({})").format(
+                    SQL(", ").join(SQL("t.{}").format(Identifier(n)) for n in columns),
+                    SQL(", ").join(SQL("EXCLUDED.{}").format(Identifier(n)) for n in columns))
             found = SQL(SQL(
                 "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT (ticket_id) DO UPDATE SET {}"
+                " WHERE {}"
             ).format(self.table, SQL(", ").join(Identifier(n) for n in names),
                      SQL(", ").join(SQL("%s") for _ in names),
-                     SQL(", ").join(_update(n) for n in columns)).as_string())
-            self._upserts[columns] = found
+                     SQL(", ").join(_update(n) for n in columns), where).as_string())
+            self._upserts[(*columns, "?fill") if fill else columns] = found
         return found
 
     # -- reads --------------------------------------------------------------------------------

@@ -59,8 +59,10 @@ class _Batch:
         self.app = app
         self.aggregates: dict[uuid.UUID, Any] = {}
         self.contexts: dict[uuid.UUID, EventContext] = {}
-        self.statements: list[Statement] = []
         self.rows: dict[str, dict[str, Any]] = {}  # ticket id -> row as this batch leaves it
+        # ticket id -> the columns this batch writes (one upsert per row, at the end), and
+        # whether only its submission's are among them
+        self.writes: dict[str, tuple[dict[str, Any], bool]] = {}
         self.position = 0  # of the note being applied
 
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
@@ -71,6 +73,23 @@ class _Batch:
             except AggregateNotFoundError:
                 return None
         return self.aggregates[aggregate_id]
+
+    def write(self, ticket_id: str, columns: dict[str, Any], *, submission: bool) -> None:
+        held = self.writes.get(ticket_id)
+        if held is None:
+            self.writes[ticket_id] = (dict(columns), submission)
+        else:
+            held[0].update(columns)
+            self.writes[ticket_id] = (held[0], held[1] and submission)
+
+    def index_statements(self, index: TicketIndex) -> list[Statement]:
+        """One upsert per row the batch changed, of the columns its events set (the last value
+        of each). A submission alone fills in its row only where the submission's own
+        transaction did not write it (it does: submissions.py), e.g. a stub of another
+        service's fact, or a rebuilt index."""
+        return [index.fill(ticket_id, **columns) if submission_only
+                else index.upsert(ticket_id, **columns)
+                for ticket_id, (columns, submission_only) in self.writes.items()]
 
     def add(self, aggregate: Any, context: EventContext) -> None:
         self.aggregates[aggregate.id] = aggregate
@@ -144,7 +163,8 @@ class TicketProjector:
         # it, its whole transaction rolls back, and it re-reads from the winner's position.
         progress.advance(*_LOG, notes[-1].id, str(uuid.uuid5(_BATCH_NS, f"{NAME}:{start}")))
         changed = [a for a in batch.aggregates.values() if a.pending_events]
-        self.app.save(*changed, sql=batch.statements, progress=progress, contexts=batch.contexts)
+        self.app.save(*changed, sql=batch.index_statements(self.index), progress=progress,
+                      contexts=batch.contexts)
         self._position = notes[-1].id
         return len(notes)
 
@@ -226,13 +246,15 @@ class TicketProjector:
                 await asyncio.wait_for(stop.wait(), self.gather_s)
 
     # -- read model ----------------------------------------------------------------------------
-    def _write(self, batch: _Batch, ticket_id: Any, **columns: Any) -> None:
-        batch.statements.append(self.index.upsert(ticket_id, **columns))
+    def _write(self, batch: _Batch, ticket_id: Any, *, submission: bool = False,
+               **columns: Any) -> None:
+        batch.write(str(ticket_id), columns, submission=submission)
         row = batch.rows.setdefault(str(ticket_id), {"ticket_id": str(ticket_id)})
         row.update(columns)
 
     def _submitted(self, batch: _Batch, e: Any) -> None:
-        self._write(batch, e.originator_id, **submitted_columns(e, e.timestamp))
+        self._write(batch, e.originator_id, submission=True,
+                    **submitted_columns(e, e.timestamp))
 
     def _rejected(self, batch: _Batch, e: Any) -> None:
         self._write(batch, e.originator_id,
