@@ -56,3 +56,54 @@ def test_a_batch_applied_by_one_projector_is_refused_to_the_other(infra, unique)
                                    " WHERE consumer = %s", (NAME,)).fetchone()[0]
         assert rows == 5 and batches == 1
     app.close()
+
+
+
+def _submitted(n: int, at: datetime) -> Ticket:
+    """A ticket submitted and not decided yet."""
+    return Ticket(code=issue_code("FY", date(2026, 11, 27), n), channel="web",
+                  masked_text=f"第{n}个问题", masked_title=None, category_hint=None,
+                  place={"lat": 32.9 + n / 100, "lon": 115.8, "address_masked": None},
+                  citizen=None, masked_contact=None, requester_kind="citizen",
+                  attachment_refs=[], idempotency_key=f"k{n}", timestamp=at,
+                  adapter_id="test", external_ref="")
+
+
+def test_one_write_per_row_per_batch_and_none_for_a_row_the_submission_wrote(infra, unique):
+    settings = IntakeSettings(environment="test", pg_dbname="intake_it", pg_schema=f"pj_{unique}")
+    ensure_database(settings)
+    app = build_application(settings)
+    with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4) as pool:
+        ticket_index.create_table(pool, settings.schema)
+        index = ticket_index.TicketIndex(pool, settings.schema)
+        at = datetime.now(UTC)
+        accepted, written, stub = _ticket(1, at), _submitted(2, at), _submitted(3, at)
+        app.save(accepted, written, stub)
+        t = f'"{settings.schema}".ticket_index'
+
+        def write(*statements: ticket_index.Statement) -> None:
+            with pool.connection() as conn:
+                for s in statements:
+                    conn.execute(s.sql, s.params)
+
+        def rows() -> dict:
+            with pool.connection() as conn:
+                return {r[0]: r[1:] for r in conn.execute(
+                    f"SELECT ticket_id, xmin::text, status, code, unit FROM {t}").fetchall()}
+
+        # the submission's own row, and a stub of another service's fact
+        write(index.upsert(written.id, **ticket_index.submitted_columns(written, at)),
+              index.upsert(stub.id, unit="yingzhou", updated_at=at))
+        before = rows()
+        assert TicketProjector(app=app, index=index, schema=settings.schema).run_once() > 0
+        after = rows()
+        assert after[written.id] == before[written.id]  # not written again
+        assert after[accepted.id][1:] == ("accepted", accepted.code, None)
+        assert after[stub.id][1:] == ("submitted", stub.code, "yingzhou")  # filled in
+        # the same fact twice: the second writes no row version
+        fact = index.upsert(stub.id, unit="gucheng", updated_at=datetime.now(UTC))
+        write(fact)
+        once = rows()[stub.id]
+        write(fact)
+        assert rows()[stub.id] == once and once[3] == "gucheng"
+    app.close()
