@@ -200,6 +200,7 @@ async def measure(*, tree: Path, tickets: int, rate: float, profile: bool,
         child = multiprocessing.get_context("spawn").Process(
             target=_publish, args=(settings.model_dump(), settings.lifecycle_topic, messages,
                                    per_s))
+        tables0 = _table_counts(watch, settings.schema)
         with _Spy(profile, "feedback", proc.pid) as recording:
             cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
             child.start()
@@ -223,6 +224,7 @@ async def measure(*, tree: Path, tickets: int, rate: float, profile: bool,
                 last_state = state if done else None
             wall, cpu = time.monotonic() - wall0, cpu_seconds(proc.pid) - cpu0
         child.join(30)
+        tables = _table_counts(watch, settings.schema, settle=True)
     finally:
         await citizens.stop()
         await ends.stop()
@@ -236,7 +238,38 @@ async def measure(*, tree: Path, tickets: int, rate: float, profile: bool,
     return {"tree": str(tree), "tickets": tickets, "messages": len(messages),
             "rate_tickets_per_s": rate, "ratings": dict(citizens.answers),
             "seconds": round(wall, 1), "cpu_ms_per_ticket": round(cpu * 1000 / tickets, 2),
+            "tables_per_ticket": _per_ticket(tables0, tables, tickets),
             "profile": recording.text()}
+
+
+_COUNTS = ("n_tup_ins", "n_tup_upd", "n_tup_hot_upd", "n_tup_del", "idx_scan", "seq_scan")
+
+
+def _table_counts(conn: psycopg.Connection[Any], schema: str,
+                  settle: bool = False) -> dict[str, tuple[int, ...]]:
+    """The schema's tables' row and scan counters (pg_stat_user_tables). `settle`: after the
+    service's backends flushed their statistics (they do when idle, about every second)."""
+    if settle:
+        time.sleep(2.5)
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = conn.execute(
+        "SELECT relname, " + ", ".join(f"coalesce({c}, 0)" for c in _COUNTS)
+        + " FROM pg_stat_user_tables WHERE schemaname = %s", (schema,)).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def _per_ticket(before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]],
+                tickets: int) -> dict[str, dict[str, float]]:
+    """Per table, what changed per ticket (inserts, updates (HOT), deletes, index and
+    sequential scans); tables nothing happened to are left out."""
+    out = {}
+    for table, counts in sorted(after.items()):
+        old = before.get(table, (0,) * len(_COUNTS))
+        delta = {c: round((a - b) / tickets, 2) for c, a, b in
+                 zip(_COUNTS, counts, old, strict=True)}
+        if any(delta.values()):
+            out[table] = {c: v for c, v in delta.items() if v}
+    return out
 
 
 def main() -> None:
