@@ -2,7 +2,10 @@
 
 Written only by the lifecycle consumer (one transaction with its progress); read by the list,
 the export and the hotline form. Indexes: one per sort order (keyset paging walks it), GIN on
-the units that may see a ticket and on the bigrams of its masked text.
+the units that may see a ticket; the bigrams of its masked text are a row of their own
+(`ticket_grams`, GIN), written when the text is first known or changes, not at each of the
+ticket's ~5 later row updates: every update of `tickets` is a new row version (its indexed
+`updated_at` changes), and with the bigrams in it each one wrote ~100 GIN entries again.
 
 Each write of a row stamps it with a random number and names the stamp it replaced
 (`prev_stamp`); a write whose `prev_stamp` is not the row's stamp changes nothing. So the
@@ -22,7 +25,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg_pool import ConnectionPool
 
 from services.workbench.domain.listing import Order, TicketFilter, decode_cursor, encode_cursor
@@ -52,10 +55,22 @@ def ddl(schema: str) -> list[Composed]:
             " due_at timestamptz, overdue boolean NOT NULL DEFAULT false,"
             " rating text NOT NULL DEFAULT '', reopen_count int NOT NULL DEFAULT 0,"
             " case_id text NOT NULL DEFAULT '', primary_code text NOT NULL DEFAULT '',"
-            " reply_masked text NOT NULL DEFAULT '', grams text[] NOT NULL DEFAULT '{{}}')"
+            " reply_masked text NOT NULL DEFAULT '')"
             ).format(s),
         SQL("ALTER TABLE {}.tickets ADD COLUMN IF NOT EXISTS stamp bigint NOT NULL DEFAULT 0,"
             " ADD COLUMN IF NOT EXISTS prev_stamp bigint NOT NULL DEFAULT 0").format(s),
+        SQL("CREATE TABLE IF NOT EXISTS {}.ticket_grams ("
+            " ticket_id text PRIMARY KEY, grams text[] NOT NULL)").format(s),
+        SQL("CREATE INDEX IF NOT EXISTS ticket_grams_grams ON {}.ticket_grams"
+            " USING gin (grams)").format(s),
+        # a table made before the bigrams had their own: move them, drop the column (and so
+        # its GIN index)
+        SQL("DO $$ BEGIN IF EXISTS (SELECT FROM information_schema.columns"
+            " WHERE table_schema = {} AND table_name = 'tickets' AND column_name = 'grams') THEN"
+            " INSERT INTO {}.ticket_grams SELECT ticket_id, grams FROM {}.tickets"
+            " WHERE grams <> '{{}}' ON CONFLICT (ticket_id) DO NOTHING;"
+            " ALTER TABLE {}.tickets DROP COLUMN grams; END IF; END $$").format(
+            Literal(schema), s, s, s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_submitted ON {}.tickets"
             " (submitted_at, ticket_id)").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_updated ON {}.tickets"
@@ -63,8 +78,8 @@ def ddl(schema: str) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS tickets_due ON {}.tickets"
             " ((COALESCE(due_at, 'infinity'::timestamptz)), ticket_id)").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_units ON {}.tickets USING gin (units)").format(s),
-        SQL("CREATE INDEX IF NOT EXISTS tickets_grams ON {}.tickets USING gin (grams)").format(s),
-        SQL("CREATE INDEX IF NOT EXISTS tickets_code ON {}.tickets (code)").format(s),
+        # one index finds a code, typed with or without its hyphens (by_code, where())
+        SQL("DROP INDEX IF EXISTS {}.tickets_code").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_code_typed ON {}.tickets"
             " ((replace(code, '-', '')))").format(s),
         SQL("CREATE INDEX IF NOT EXISTS tickets_status ON {}.tickets"
@@ -103,7 +118,7 @@ _SAVE: dict[str, str] = {}
 _TYPES = {"co_units": "text[]", "units": "text[]", "grams": "text[]",
           "submitted_at": "timestamptz", "updated_at": "timestamptz", "due_at": "timestamptz",
           "overdue": "boolean", "reopen_count": "int", "stamp": "bigint", "prev_stamp": "bigint"}
-_WRITTEN = [*COLUMNS, "grams", "stamp", "prev_stamp"]
+_WRITTEN = [*COLUMNS, "stamp", "prev_stamp"]  # into tickets; grams into ticket_grams
 
 
 def load_many(cur: psycopg.Cursor[Any], schema: str, ticket_ids: list[str]
@@ -129,23 +144,33 @@ def new_stamp() -> int:
 
 
 def save_many(cur: psycopg.Cursor[Any], schema: str,
-              rows: list[tuple[TicketRow, list[str], int, int]]) -> set[str]:
-    """Insert or update rows (row, its search bigrams, the stamp it replaces (0: none), its
-    new stamp) in one statement; the ids of those written. A row whose stored stamp is not
-    the one it replaces is not written (someone else wrote it since it was read)."""
+              rows: list[tuple[TicketRow, list[str] | None, int, int]]) -> set[str]:
+    """Insert or update rows (row, its search bigrams or None when its text is as stored, the
+    stamp it replaces (0: none), its new stamp) in one statement; the ids of those written. A
+    row whose stored stamp is not the one it replaces is not written, nor its bigrams (someone
+    else wrote it since it was read)."""
     if not rows:
         return set()
     if schema not in _SAVE:
+        written = SQL(", ").join(map(Identifier, _WRITTEN))
         _SAVE[schema] = SQL(
-            "INSERT INTO {}.tickets AS t ({}) SELECT {} FROM jsonb_to_recordset(%s::jsonb)"
-            " AS x({}) ON CONFLICT (ticket_id) DO UPDATE SET {}"
-            " WHERE t.stamp = EXCLUDED.prev_stamp RETURNING t.ticket_id").format(
-            Identifier(schema), SQL(", ").join(map(Identifier, _WRITTEN)),
-            SQL(", ").join(map(Identifier, _WRITTEN)),
+            "WITH x AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS x({})),"
+            " w AS (INSERT INTO {}.tickets AS t ({}) SELECT {} FROM x"
+            "  ON CONFLICT (ticket_id) DO UPDATE SET {}"
+            "  WHERE t.stamp = EXCLUDED.prev_stamp"
+            "  RETURNING t.ticket_id, old.ticket_id IS NULL AS inserted),"
+            " g AS (INSERT INTO {}.ticket_grams AS g (ticket_id, grams)"
+            "  SELECT x.ticket_id, x.grams FROM x JOIN w ON w.ticket_id = x.ticket_id"
+            "  WHERE x.grams IS NOT NULL"
+            "  ON CONFLICT (ticket_id) DO UPDATE SET grams = EXCLUDED.grams"
+            "  WHERE g.grams IS DISTINCT FROM EXCLUDED.grams)"
+            " SELECT ticket_id, inserted FROM w").format(
             SQL(", ").join(SQL("{} " + _TYPES.get(n, "text")).format(Identifier(n))
-                           for n in _WRITTEN),
+                           for n in [*_WRITTEN, "grams"]),
+            Identifier(schema), written, written,
             SQL(", ").join(SQL("{} = EXCLUDED.{}").format(Identifier(n), Identifier(n))
-                           for n in _WRITTEN if n != "ticket_id")).as_string(cur)
+                           for n in _WRITTEN if n != "ticket_id"),
+            Identifier(schema)).as_string(cur)
     payload = []
     for row, grams, prev_stamp, stamp in rows:
         values = {name: getattr(row, name) for name in COLUMNS}  # asdict deep-copies
@@ -155,11 +180,22 @@ def save_many(cur: psycopg.Cursor[Any], schema: str,
         values.update(grams=grams, stamp=stamp, prev_stamp=prev_stamp)
         payload.append(values)
     cur.execute(_SAVE[schema], (json.dumps(payload, ensure_ascii=False),))
-    return {found[0] for found in cur.fetchall()}
+    written = cur.fetchall()
+    # a row inserted without its bigrams (its writer held it in memory from an insert that
+    # rolled back, so took its text for stored): they are written now (rare)
+    inserted = {ticket_id for ticket_id, was_inserted in written if was_inserted}
+    missing = [(row.ticket_id, row.search_grams) for row, grams, _, _ in rows
+               if grams is None and row.ticket_id in inserted]
+    for ticket_id, grams in missing:
+        cur.execute(SQL("INSERT INTO {}.ticket_grams (ticket_id, grams) VALUES (%s, %s)"
+                        " ON CONFLICT (ticket_id) DO UPDATE SET grams = EXCLUDED.grams").format(
+            Identifier(schema)), (ticket_id, grams))
+    return {found[0] for found in written}
 
 
-def where(f: TicketFilter) -> tuple[Composed, list[Any]]:
-    """The WHERE clause of a filter (always at least TRUE) and its parameters."""
+def where(f: TicketFilter, schema: str) -> tuple[Composed, list[Any]]:
+    """The WHERE clause of a filter (always at least TRUE) over `schema`.tickets and its
+    parameters."""
     parts: list[Composed | SQL] = [SQL("TRUE")]
     params: list[Any] = []
     if f.since:
@@ -186,7 +222,8 @@ def where(f: TicketFilter) -> tuple[Composed, list[Any]]:
     elif terms:
         grams = sorted({g for t in terms for g in bigrams(t)})
         if all(len(t) >= 2 for t in terms):
-            parts.append(SQL("grams @> %s::text[]"))
+            parts.append(SQL("ticket_id IN (SELECT ticket_id FROM {}.ticket_grams"
+                             " WHERE grams @> %s::text[])").format(Identifier(schema)))
             params.append(grams)
         for term in terms:
             parts.append(SQL(HAYSTACK + " ILIKE %s"))
@@ -201,7 +238,7 @@ def _escape_like(text: str) -> str:
 def page(pool: ConnectionPool, schema: str, f: TicketFilter, order: Order, *, limit: int,
          cursor: str = "") -> tuple[list[dict[str, Any]], str]:
     """One page of the filtered list and the cursor of the next one ("" at the end)."""
-    clause, params = where(f)
+    clause, params = where(f, schema)
     expr = SQL(SORT_EXPR[order.key])
     direction = SQL("DESC" if order.descending else "ASC")
     if cursor:
@@ -227,7 +264,7 @@ def page(pool: ConnectionPool, schema: str, f: TicketFilter, order: Order, *, li
 
 def count(pool: ConnectionPool, schema: str, f: TicketFilter, cap: int = 100_000) -> int:
     """How many tickets match, counted up to `cap` (an exact count of millions costs a scan)."""
-    clause, params = where(f)
+    clause, params = where(f, schema)
     query = SQL("SELECT count(*) FROM (SELECT 1 FROM {}.tickets WHERE {} LIMIT %s) t").format(
         Identifier(schema), clause)
     with pool.connection() as conn:
@@ -237,7 +274,7 @@ def count(pool: ConnectionPool, schema: str, f: TicketFilter, cap: int = 100_000
 
 def rows_for_export(pool: ConnectionPool, schema: str, f: TicketFilter, order: Order,
                     limit: int) -> list[dict[str, Any]]:
-    clause, params = where(f)
+    clause, params = where(f, schema)
     expr = SQL(SORT_EXPR[order.key])
     direction = SQL("DESC" if order.descending else "ASC")
     query = SQL("SELECT * FROM {}.tickets WHERE {} ORDER BY {} {}, ticket_id {} LIMIT %s"
@@ -248,8 +285,9 @@ def rows_for_export(pool: ConnectionPool, schema: str, f: TicketFilter, order: O
 
 def by_code(pool: ConnectionPool, schema: str, code: str) -> dict[str, Any] | None:
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        found = cur.execute(SQL("SELECT * FROM {}.tickets WHERE code = %s").format(
-            Identifier(schema)), (code,)).fetchone()
+        found = cur.execute(SQL("SELECT * FROM {}.tickets WHERE replace(code, '-', '') ="
+                                " replace(%s, '-', '') AND code = %s").format(
+            Identifier(schema)), (code, code)).fetchone()
     if found:
         _internal(found)
     return found
@@ -280,10 +318,10 @@ def similar_open(pool: ConnectionPool, schema: str, *, text: str, county: str = 
         "   AS shared_text,"
         " cardinality(ARRAY(SELECT unnest(grams) INTERSECT SELECT unnest(%s::text[])))"
         "   AS shared_place"
-        " FROM {}.tickets WHERE status = ANY(%s) AND grams && %s::text[]"
-        " AND (%s = '' OR county = %s)"
+        " FROM {}.tickets JOIN {}.ticket_grams USING (ticket_id)"
+        " WHERE status = ANY(%s) AND grams && %s::text[] AND (%s = '' OR county = %s)"
         " ORDER BY shared_place DESC, shared_text DESC, submitted_at DESC LIMIT 200"
-    ).format(Identifier(schema))
+    ).format(Identifier(schema), Identifier(schema))
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, (grams, place, list(OPEN), grams + place, county,
                                    county)).fetchall()

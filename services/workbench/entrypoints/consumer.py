@@ -32,22 +32,18 @@ class StaleRowError(ConcurrentUpdateError):
 
 
 class TicketList:
-    """The list's rows as this consumer last wrote them: ticket id -> (row, grams, stamp)."""
+    """The list's rows as this consumer last wrote them: ticket id -> (row, stamp)."""
 
     def __init__(self, schema: str, kept: int = KEPT_ROWS):
         self.schema, self.kept = schema, kept
-        self.rows: OrderedDict[str, tuple[TicketRow, list[str], int]] = OrderedDict()
+        self.rows: OrderedDict[str, tuple[TicketRow, int]] = OrderedDict()
 
     def apply(self, batch: list[tuple[DecodedEvent, Any]], cur: psycopg.Cursor[Any]) -> None:
         ids = list(dict.fromkeys(d.ticket_id for d, _ in batch))
         stored = readmodel.load_many(cur, self.schema, [t for t in ids if t not in self.rows])
         now: dict[str, tuple[TicketRow | None, int]] = {}
         for ticket_id in ids:
-            if ticket_id in self.rows:
-                row, _, stamp = self.rows[ticket_id]
-                now[ticket_id] = (row, stamp)
-            else:
-                now[ticket_id] = stored.get(ticket_id, (None, 0))
+            now[ticket_id] = self.rows.get(ticket_id) or stored.get(ticket_id, (None, 0))
         folded: dict[str, TicketRow] = {}
         for d, _ in batch:
             folded[d.ticket_id] = fold(
@@ -56,8 +52,8 @@ class TicketList:
                 occurred_at=d.occurred_at)
         writes = []
         for ticket_id, row in folded.items():
-            writes.append((row, self._grams(ticket_id, row), now[ticket_id][1],
-                           readmodel.new_stamp()))
+            before, stamp = now[ticket_id]
+            writes.append((row, _grams(before, row), stamp, readmodel.new_stamp()))
         written = readmodel.save_many(cur, self.schema, writes)
         if written != set(folded):
             for ticket_id in ids:
@@ -66,20 +62,23 @@ class TicketList:
                                 " writer; the batch is applied again on fresh rows")
         # kept now, before the commit: a rollback leaves a stamp the table never got, which
         # the next write of that row finds out (above) and then reads the row again
-        for row, grams, _, stamp in writes:
-            self.rows[row.ticket_id] = (row, grams, stamp)
+        for row, _, _, stamp in writes:
+            self.rows[row.ticket_id] = (row, stamp)
             self.rows.move_to_end(row.ticket_id)
         while len(self.rows) > self.kept:
             self.rows.popitem(last=False)
 
-    def _grams(self, ticket_id: str, row: TicketRow) -> list[str]:
-        """The row's search bigrams, computed again only when its text changed."""
-        kept = self.rows.get(ticket_id)
-        if kept is not None and (kept[0].title_masked, kept[0].text_masked,
-                                 kept[0].address_masked) == (row.title_masked, row.text_masked,
-                                                             row.address_masked):
-            return kept[1]
-        return row.search_grams
+
+def _text(row: TicketRow | None) -> tuple[str, str, str]:
+    return (row.title_masked, row.text_masked, row.address_masked) if row else ("", "", "")
+
+
+def _grams(before: TicketRow | None, row: TicketRow) -> list[str] | None:
+    """The row's search bigrams when its text is not what the row before had (None: the
+    stored bigrams stand): computed and written once per text, not at every update. (A row
+    held in memory whose insert rolled back is inserted again without them: save_many
+    writes the bigrams of every row it inserts.)"""
+    return row.search_grams if _text(row) != _text(before) else None
 
 
 def handlers(schema: str) -> Handlers:

@@ -144,3 +144,103 @@ def test_rows_kept_in_memory_are_never_written_over_when_stale(infra, unique):
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                 Identifier(settings.schema)))
+
+
+def test_search_bigrams_are_written_once_per_text(infra, unique):
+    """The bigrams live in ticket_grams, written when the text is first known (or changes),
+    not at the row's later updates; an insert that rolled back after its row was kept in
+    memory is inserted again with them, so the ticket is still found by its words."""
+    from services.workbench.domain.listing import Order, TicketFilter
+
+    settings = WorkbenchSettings(environment="test", pg_schema=f"workbench_{unique}")
+    ensure_database(settings)
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    readmodel.create_tables(pool, settings.schema)
+    tid, other = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def event(ticket_id, payload, minutes: int, producer: str) -> events.DecodedEvent:
+        return events.decode(events.make_envelope(
+            payload=payload, event_id=str(uuid.uuid4()), ticket_id=ticket_id,
+            ticket_code=f"FY-261102-{minutes:05d}-K", producer=producer,
+            occurred_at=T0 + timedelta(minutes=minutes)).SerializeToString())
+
+    def apply(tickets: consumer.TicketList, *decoded: events.DecodedEvent) -> None:
+        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            tickets.apply([(d, None) for d in decoded], cur)
+
+    def grams_version(ticket_id: str) -> tuple[str, list[str]] | None:
+        with pool.connection() as conn:
+            return conn.execute(SQL("SELECT xmin::text, grams FROM {}.ticket_grams"
+                                    " WHERE ticket_id = %s").format(
+                Identifier(settings.schema)), (ticket_id,)).fetchone()
+
+    def found(q: str) -> set[str]:
+        rows, _ = readmodel.page(pool, settings.schema, TicketFilter(q=q), Order(), limit=50)
+        return {r["ticket_id"] for r in rows}
+
+    tickets = consumer.TicketList(settings.schema)
+    try:
+        apply(tickets, event(tid, i.TicketSubmitted(channel="web", text_masked="路灯不亮",
+                                                    title_masked="路灯"), 0, "intake"))
+        first = grams_version(tid)
+        assert first and "灯不" in first[1]
+        apply(tickets, event(tid, i.TicketAccepted(), 1, "intake"))
+        apply(tickets, event(tid, d.TicketAssigned(unit="lighting", role="lead"), 2,
+                             "dispatch"))
+        apply(consumer.TicketList(settings.schema),  # another replica, rows read from the table
+              event(tid, d.AssignmentSignedFor(unit="lighting"), 3, "dispatch"))
+        assert grams_version(tid) == first  # the same row version: never rewritten
+        assert _status(pool, settings.schema, tid) == "signed_for"
+        assert found("灯不亮") == {tid} and found("路灯") == {tid}
+        assert "grams" not in readmodel.by_code(pool, settings.schema, "FY-261102-00000-K")
+
+        submitted = event(other, i.TicketSubmitted(channel="web", text_masked="噪音扰民"), 5,
+                          "intake")
+        with (pytest.raises(RuntimeError), pool.connection() as conn, conn.transaction(),
+              conn.cursor() as cur):
+            tickets.apply([(submitted, None)], cur)
+            raise RuntimeError("the progress could not be written")
+        apply(tickets, submitted)  # the retry folds onto the row kept in memory
+        assert found("噪音") == {other}
+    finally:
+        pool.close()
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                Identifier(settings.schema)))
+
+
+def test_a_table_with_the_bigrams_in_it_is_migrated(infra, unique):
+    """A read model made before ticket_grams: its bigrams move there, the column goes."""
+    from services.workbench.domain.listing import Order, TicketFilter
+
+    settings = WorkbenchSettings(environment="test", pg_schema=f"workbench_{unique}")
+    ensure_database(settings)
+    schema = Identifier(settings.schema)
+    tid = str(uuid.uuid4())
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+        conn.execute(readmodel.ddl(settings.schema)[0])  # the old table: the bigrams in it
+        conn.execute(SQL("ALTER TABLE {}.tickets ADD COLUMN grams text[] NOT NULL"
+                         " DEFAULT '{{}}'").format(schema))
+        conn.execute(SQL("CREATE INDEX tickets_grams ON {}.tickets USING gin (grams)"
+                         ).format(schema))
+        conn.execute(SQL("INSERT INTO {}.tickets (ticket_id, status, submitted_at, updated_at,"
+                         " grams) VALUES (%s, 'accepted', %s, %s, %s)").format(schema),
+                     (tid, T0, T0, ["噪音", "扰民"]))
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    try:
+        readmodel.create_tables(pool, settings.schema)
+        readmodel.create_tables(pool, settings.schema)  # again: nothing left to move
+        with pool.connection() as conn:
+            assert conn.execute(SQL("SELECT count(*) FROM information_schema.columns"
+                                    " WHERE table_schema = %s AND column_name = 'grams'"
+                                    " AND table_name = 'tickets'"), (settings.schema,)
+                                ).fetchone()[0] == 0
+            conn.execute(SQL("UPDATE {}.tickets SET text_masked = '噪音扰民'").format(schema))
+        rows, _ = readmodel.page(pool, settings.schema, TicketFilter(q="噪音"), Order(),
+                                 limit=10)
+        assert [r["ticket_id"] for r in rows] == [tid]
+    finally:
+        pool.close()
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
