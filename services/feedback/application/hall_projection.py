@@ -58,6 +58,10 @@ class HallFacts:
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)  # plain values and a list of str: no deep copy needed
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """The facts as they are now, to compare with later (units copied: updated in place)."""
+        return (*self.__dict__.values(), tuple(self.units))
+
     def set_status(self, status: str) -> None:
         if self.status not in _FINAL or status == self.status:
             self.status = status
@@ -158,6 +162,13 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
 # Event types that concern a ticket's followers although they change nothing in the hall.
 NOTIFY_ONLY = ("CitizenNotified", "CallbackRecorded", "RemarkAdded", "DeadlineWarned",
                "SupervisionOrderEscalated", "SupervisionOrderAnswered", "DispatchClosed")
+
+# What the hall consumer reads: the hall's facts and its followers' notifications. An event type
+# not listed (an SLA clock's settings, a notice's delivery receipt, a queue hand-off) has no
+# label a follower could read and changes no hall row: skipped unread, no consumed_events row.
+def hall_event_types() -> tuple[str, ...]:
+    return (*FACT_UPDATES, *NOTIFY_ONLY)
+
 
 EVENT_LABELS_ZH = {
     "TicketSubmitted": "诉求已提交", "TicketAccepted": "诉求已受理", "TicketRejected": "诉求未受理",

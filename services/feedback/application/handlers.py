@@ -3,16 +3,16 @@
 A table is also its consumer's interest: a type not listed is skipped unread (never decoded,
 no row written; see backbone/consumer.py).
 - `decisions` (aggregate mode): the facts that open, link and answer a ticket's feedback.
-- `hall` (SQL mode): every event type, for the public hall, followers' notifications and units'
-  remarks; a polled batch is projected at once (each ticket's hall row read and written once).
+- `hall` (SQL mode): the event types the public hall or a follower's notification uses, for
+  the public hall, followers' notifications and units' remarks; a polled batch is projected at once (each ticket's hall row read and written once).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from backbone import events
 from backbone.consumer import Handlers
+from services.feedback.application.hall_projection import hall_event_types
 from services.feedback.application.upstream import Upstream
 
 
@@ -27,6 +27,9 @@ def decisions(upstream: Upstream) -> Handlers:
 
 
 def hall(projector: Any) -> Handlers:
-    """`projector`: entrypoints.hall_consumer.HallProjector (per event, and per batch)."""
-    return Handlers({name: projector.project for name in events.catalogue()},
+    """`projector`: entrypoints.hall_consumer.HallProjector (per event, and per batch). The
+    event types that change a hall row or that a follower is told of (each has a label in
+    `EVENT_LABELS_ZH`); the rest of the catalogue (SLA clock settings, notice delivery
+    receipts, ...) is skipped unread."""
+    return Handlers({name: projector.project for name in hall_event_types()},
                     batch=projector.project_batch)

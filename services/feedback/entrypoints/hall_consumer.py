@@ -29,6 +29,17 @@ from services.feedback.application.hall_projection import (
 from services.feedback.domain.hall import HallRules
 from services.feedback.domain.hall_privacy import mask_for_hall
 
+
+def _updated(facts: HallFacts, update: Any, d: events.DecodedEvent) -> bool:
+    """Apply the event's update to the facts; whether they changed (an event that changes
+    nothing, e.g. a redelivered one or a second progress note, leaves the row, and its
+    `updated_at`, as they were: no write)."""
+    before = facts.snapshot()
+    facts.ticket_code = facts.ticket_code or d.envelope.ticket_code
+    update(facts, d.payload)
+    return facts.snapshot() != before
+
+
 _PUBLIC = ("shown", "text_public", "reply_public", "category", "category_code", "county",
            "county_code", "place", "unit_name", "units", "status", "verdict", "overdue",
            "supervised", "search")
@@ -95,9 +106,7 @@ class HallProjector:
             facts, updated_at = state[ticket_id]
             event_type = d.event_type
             update = FACT_UPDATES.get(event_type)
-            if update is not None:
-                facts.ticket_code = facts.ticket_code or d.envelope.ticket_code
-                update(facts, d.payload)
+            if update is not None and (_updated(facts, update, d) or ticket_id not in rows):
                 updated_at = max(updated_at, at) if updated_at else at
                 state[ticket_id] = (facts, updated_at)
                 changed.add(ticket_id)
@@ -115,9 +124,7 @@ class HallProjector:
                               " FOR UPDATE").format(self.s), (d.ticket_id,)).fetchone()
         facts = HallFacts.from_json(d.ticket_id, row[0] if row else None)
         update = FACT_UPDATES.get(d.event_type)
-        if update is not None:
-            facts.ticket_code = facts.ticket_code or d.envelope.ticket_code
-            update(facts, d.payload)
+        if update is not None and (_updated(facts, update, d) or row is None):
             updated_at = max(row[1], d.occurred_at) if row else d.occurred_at
             self._save(cur, facts, updated_at)
         if d.event_type == "RemarkAdded":

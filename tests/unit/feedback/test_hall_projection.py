@@ -5,10 +5,12 @@ from types import SimpleNamespace as P
 
 from services.feedback.adapters.registry import Registry
 from services.feedback.application.hall_projection import (
+    EVENT_LABELS_ZH,
     FACT_UPDATES,
     HallFacts,
     public_columns,
 )
+from services.feedback.application.handlers import hall
 from services.feedback.domain.hall import load_hall_rules
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -58,3 +60,20 @@ def test_public_columns_are_district_level_masked_and_hide_reports() -> None:
     assert not report["shown"]
     rejected = apply(HallFacts(ticket_id="t2", ticket_code="FY2"), "TicketRejected")
     assert not public_columns(rejected, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
+
+
+def test_an_event_that_changes_no_fact_leaves_the_snapshot_equal() -> None:
+    f = story()
+    before = f.snapshot()
+    apply(f, "ReplyReviewed", accepted=False, reply_masked="x", outcome="resolved", unit="")
+    assert f.snapshot() == before  # no write, no new updated_at
+    apply(f, "TicketAssigned", unit="yingzhou.other", role="co_handling", category="",
+          subcategory="", request_type="", county="", subdistrict="", text_masked="",
+          title_masked="", place=PLACE)
+    assert f.snapshot() != before  # a unit appended to the list in place is a change
+
+
+def test_the_hall_reads_the_event_types_it_shows_or_tells_followers_of_and_no_others() -> None:
+    table = hall(P(project=lambda *a: None, project_batch=lambda *a: None))
+    assert set(table.table) == set(EVENT_LABELS_ZH)  # each one a follower can read
+    assert "DeadlineSet" not in table.table and "NoticeDelivered" not in table.table
