@@ -19,7 +19,7 @@ to its entry_hash, a deleted or inserted row breaks the next row's link. Cutting
 off is found by comparing with a head (count, hash) noted earlier: `verify` returns it.
 
 Who uses it: intake (`/v1/tickets/{code}/contact`, `/v1/attachments/{sha256}`), audit (history
-and ledger reads). `python -m backbone.access_log verify --schema intake` checks a table.
+and ledger reads; `record_soon` writes in a thread while the read builds its answer). `python -m backbone.access_log verify --schema intake` checks a table.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import hashlib
 import json
 import sys
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,12 @@ class _Pending:
     done: bool = False
 
 
+def _row(who: Principal, *, action: str, target: str, via: str, why: str) -> dict[str, Any]:
+    return {"at": datetime.now(UTC), "sub": who.sub, "role": who.role, "unit": who.unit,
+            "action": action, "target": target, "via": via,
+            "why": mask_personal_data(why.strip())[:MAX_WHY]}
+
+
 class AccessLog:
     """Append and verify one hash-chained access log table (pool: a psycopg_pool pool)."""
 
@@ -108,6 +115,9 @@ class AccessLog:
         self._queued = threading.Lock()
         self._writing = threading.Lock()
         self._head: bytes | None = None  # the chain's head as this process last wrote it
+        self._writers: ThreadPoolExecutor | None = None  # started by the first record_soon
+        self._insert_sql: Composed | None = None
+        self._known_head_sql: Composed | None = None
 
     def create(self) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -118,10 +128,19 @@ class AccessLog:
     def record(self, who: Principal, *, action: str, target: str, via: str,
                why: str = "") -> bytes:
         """Append one read, durably; returns its entry hash. ``why`` is masked (staff type it)."""
-        row = {"at": datetime.now(UTC), "sub": who.sub, "role": who.role, "unit": who.unit,
-               "action": action, "target": target, "via": via,
-               "why": mask_personal_data(why.strip())[:MAX_WHY]}
-        return self._append(row)
+        return self._append(_row(who, action=action, target=target, via=via, why=why))
+
+    def record_soon(self, who: Principal, *, action: str, target: str, via: str,
+                    why: str = "") -> Future[bytes]:
+        """:meth:`record` in a writer thread, so that a read can build its answer while the
+        commit waits for the disk. The caller waits for the result before it answers."""
+        row = _row(who, action=action, target=target, via=via, why=why)  # the read's time
+        if self._writers is None:
+            with self._queued:
+                if self._writers is None:
+                    self._writers = ThreadPoolExecutor(max_workers=4,
+                                                       thread_name_prefix="access-log")
+        return self._writers.submit(self._append, row)
 
     def _append(self, row: dict[str, Any]) -> bytes:
         pending = _Pending(row)
@@ -155,11 +174,22 @@ class AccessLog:
                 p.done = True
 
     def _insert(self) -> Composed:
-        return SQL("INSERT INTO {} (" + ", ".join(_FIELDS) + ", prev_hash, entry_hash)"
-                   " SELECT " + ", ".join(f"r.{f}" for f in _FIELDS) + ", r.prev_hash, r.entry_hash"
-                   " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _TYPES) + ") WITH ORDINALITY"
-                   " AS r(" + ", ".join(_FIELDS) + ", prev_hash, entry_hash, n)"
-                   ).format(self.t)
+        """Composed once (every recorded read runs it); the arrays in binary (%b): their text
+        form escapes every byte of the hashes."""
+        if self._insert_sql is None:
+            self._insert_sql = SQL(
+                "INSERT INTO {} (" + ", ".join(_FIELDS) + ", prev_hash, entry_hash)"
+                " SELECT " + ", ".join(f"r.{f}" for f in _FIELDS) + ", r.prev_hash, r.entry_hash"
+                " FROM unnest(" + ", ".join(f"%b::{t}[]" for t in _TYPES) + ") WITH ORDINALITY"
+                " AS r(" + ", ".join(_FIELDS) + ", prev_hash, entry_hash, n)").format(self.t)
+        return self._insert_sql
+
+    def _on_known_head(self) -> Composed:
+        if self._known_head_sql is None:
+            self._known_head_sql = self._insert() + SQL(
+                " WHERE coalesce((SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1), %s) = %s ORDER BY r.n").format(self.t)
+        return self._known_head_sql
 
     def _columns(self, rows: list[dict[str, Any]], prev: bytes) -> tuple[list[bytes], list[Any]]:
         """Chain ``rows`` on ``prev``: their hashes, and the INSERT's arrays."""
@@ -174,9 +204,7 @@ class AccessLog:
         """One round trip; None when the table's head is no longer the one remembered."""
         assert self._head is not None
         digests, columns = self._columns(rows, self._head)
-        query = self._insert() + SQL(
-            " WHERE coalesce((SELECT entry_hash FROM {} WHERE entry_hash IS NOT NULL ORDER BY id"
-            " DESC LIMIT 1), %s) = %s ORDER BY r.n").format(self.t)
+        query = self._on_known_head()
         with self.pool.connection() as conn:
             conn.autocommit = True  # BEGIN and COMMIT go in the pipeline, not as round trips
             try:
