@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 PUBLISHED = Counter("minsheng_relay_published_total", "Envelopes published by the relay",
                     ["service", "topic"])
 LEADERSHIP_CHECK_S = 10.0  # how long a relay may go on publishing after losing its lock
+# How often, at most, the position is written while rounds keep coming (each write is a
+# commit that waits for fsync). Consumers drop re-sent events by id, so a crash re-sends at
+# most this much more; an idle relay, a stopped one and one that lost its lock write it at once.
+POSITION_EVERY_S = 0.2
 
 RELAY_LAG = Gauge("minsheng_relay_lag_notifications",
                   "Notifications stored but not yet published", ["service"])
@@ -115,12 +119,19 @@ class OutboxRelay:
         self.last_published_at = time.monotonic()
         self._position_cache: int | None = None  # the leader is the only one who moves it
         # (position it was read after, the read) of the batch after the one in flight
-        self._ahead: tuple[int, asyncio.Future[tuple[list[_Wire], int, int]]] | None = None
+        self._ahead: tuple[int, asyncio.Future[tuple[list[_Wire], int, int, bool]]] | None = None
         self._select_sql: Any = None
+        self._newest_sql: Any = None
         # the last round's position being recorded while the next round is sent (its
         # messages are acknowledged; a crash before it is durable republishes them, as a crash
         # between acknowledgement and record always did)
         self._recording: asyncio.Future[None] | None = None
+        # an acknowledged position not written yet (written at most every POSITION_EVERY_S
+        # while rounds keep coming, and as soon as the relay is idle, stops or loses its lock)
+        self._pending: int | None = None
+        self._recorded_at = 0.0
+        # the last read was short: nothing more was visible, so only news calls for another
+        self.caught_up = True
         if committer is not None:
             committer.outbox = self._encode_at_commit
 
@@ -146,11 +157,34 @@ class OutboxRelay:
                 .format(Identifier(self.schema)), (self.name, notification_id))
 
     async def settle(self) -> None:
-        """Wait until the position of the last acknowledged round is recorded (it is written
-        while the next round is sent); raises what writing it raised."""
+        """Wait until the position of the last acknowledged round is recorded (written now
+        if it was held back); raises what writing it raised."""
+        await self._await_recording()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._recorded_at = time.monotonic()
+            await asyncio.to_thread(self._record_position, pending)
+
+    async def _await_recording(self) -> None:
+        """Wait for the position write in flight (started while this round was sent)."""
         recording, self._recording = self._recording, None
         if recording is not None:
             await recording
+
+    async def _advance(self, last_id: int) -> None:
+        """The relay stands at `last_id` (acknowledged): written while the next round is sent
+        if the last write is POSITION_EVERY_S old, else held back until then (or idle). Only
+        acknowledged positions are ever written, in order."""
+        self._position_cache = last_id
+        now = time.monotonic()
+        if now - self._recorded_at < POSITION_EVERY_S:
+            self._pending = last_id
+            return
+        await self._await_recording()
+        self._pending, self._recorded_at = None, now
+        recording = asyncio.ensure_future(asyncio.to_thread(self._record_position, last_id))
+        recording.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen by settle
+        self._recording = recording
 
     def _encode_at_commit(self, event: Any, context: EventContext) -> bytes | None:
         """The messages of one event being committed, encoded for the outbox; None (the relay
@@ -178,27 +212,30 @@ class OutboxRelay:
                 "c.ticket_code", "c.trace_id", "c.causation_id", "c.actor_role", "c.actor_id",
                 "c.actor_unit"))
             table = Identifier(recorder.events_table_name)
-            # the lag: the newest notification id, evaluated once (an InitPlan), not a second
-            # statement per round
             self._select_sql = SQL(
-                "SELECT e.notification_id, c.outgoing, (SELECT max(notification_id) FROM {}.{}), "
-                + needed + " FROM {}.{} e"
+                "SELECT e.notification_id, c.outgoing, " + needed + " FROM {}.{} e"
                 " LEFT JOIN {}.event_context c ON c.originator_id = e.originator_id"
                 " AND c.originator_version = e.originator_version"
                 " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
-            ).format(s, table, s, table, s)
+            ).format(s, table, s)
+            # the lag, asked only after a full batch (a backlog); a short one has none
+            self._newest_sql = SQL("SELECT max(notification_id) FROM {}.{}").format(s, table)
         return self._select_sql
 
-    def _read(self, start: int | None = None) -> tuple[list[_Wire], int, int]:
+    def _read(self, start: int | None = None) -> tuple[list[_Wire], int, int, bool]:
         """Read the next batch after `start` (default: the recorded position); return its
-        records (serialised here, in the worker thread), the last notification id and the
-        lag. One statement in autocommit: one round trip, no BEGIN and COMMIT."""
+        records (serialised here, in the worker thread), the last notification id, the lag
+        and whether the batch was full. One statement in autocommit: one round trip, no BEGIN
+        and COMMIT (a second, the lag, only after a full batch)."""
         start = self._position() if start is None else start
         limit = self.settings.relay_batch
+        newest = None
         with autocommit(self.pool) as conn, conn.cursor(binary=True) as cur:
             rows = cur.execute(self._select(), (start, limit), prepare=True).fetchall()
+            if len(rows) >= limit:
+                newest = cur.execute(self._newest_sql, prepare=True).fetchone()
         if not rows:
-            return [], start, 0
+            return [], start, 0, False
         to_domain_event = self.app.mapper.to_domain_event
         translate, producer, no_context = self.translate, self.settings.service, EventContext()
         records: list[_Wire] = []
@@ -211,17 +248,17 @@ class OutboxRelay:
                 else:
                     extend(decode_records(encoded))
                 continue
-            oid, version, topic, state, ticket_id = row[3:8]
+            oid, version, topic, state, ticket_id = row[2:7]
             event = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
-            ctx = no_context if ticket_id is None else EventContext(*row[7:])
+            ctx = no_context if ticket_id is None else EventContext(*row[6:])
             for o in translate(Publication(event, row[0], ctx, producer)):
                 add(_record(o))
         last = rows[-1][0]
-        if len(rows) < limit:
-            return records, last, 0  # a short batch: nothing more was visible
-        return records, last, (rows[-1][2] or last) - last
+        if newest is None:
+            return records, last, 0, False  # a short batch: nothing more was visible
+        return records, last, max(0, (newest[0] or last) - last), True
 
-    async def _next_batch(self) -> tuple[list[_Wire], int, int]:
+    async def _next_batch(self) -> tuple[list[_Wire], int, int, bool]:
         """The batch read ahead while the last one was being acknowledged, if it was read
         from where the relay now stands; else a fresh read."""
         ahead, self._ahead = self._ahead, None
@@ -244,16 +281,18 @@ class OutboxRelay:
             self._ahead = None
 
     async def run_once(self) -> int:
+        """One round: the messages sent (0: nothing new; -1: notifications that publish
+        nothing, passed over). `caught_up` afterwards: nothing more was visible to its read."""
         start = self._position_cache
-        outgoing, last_id, lag = await self._next_batch()
+        outgoing, last_id, lag, full = await self._next_batch()
         RELAY_LAG.labels(self.settings.service).set(lag)
+        self.caught_up = not full
         if not outgoing:
-            await self.settle()  # idle from here: the position is on disk before waiting
             if last_id and last_id > (start if start is not None else
                                       await asyncio.to_thread(self._position)):
-                await asyncio.to_thread(self._record_position, last_id)
-                self._position_cache = last_id
-                return -1  # notifications that publish nothing: look again at once
+                await self._advance(last_id)
+                return -1  # notifications that publish nothing
+            await self.settle()  # idle from here: the position is on disk before waiting
             return 0
         producer = await self._producer()
         new_topics = {r[0] for r in outgoing} - self.known_topics
@@ -267,7 +306,7 @@ class OutboxRelay:
             if lag > 0:  # a backlog: read on while Kafka acknowledges
                 self._read_ahead(last_id)
             await asyncio.gather(*acks)  # acknowledged by all in-sync replicas
-            await self.settle()  # the last round's position, written meanwhile
+            await self._await_recording()  # the last round's position, written meanwhile
         except Exception:
             self._drop_ahead()
             await self._drop_producer()  # a fresh idempotent producer for the retry
@@ -275,19 +314,17 @@ class OutboxRelay:
         for topic, count in counts.items():
             PUBLISHED.labels(self.settings.service, topic).inc(count)
         # Acknowledged: the relay stands at last_id, and writes it while it sends the next
-        # round (a round trip and an fsync off the critical path). Only acknowledged rounds
-        # are ever recorded, in order; a crash before this write is durable republishes
-        # these messages with the same ids, as a crash between ack and write always could.
-        self._position_cache = last_id
-        recording = asyncio.ensure_future(asyncio.to_thread(self._record_position, last_id))
-        recording.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen by settle
-        self._recording = recording
+        # round (a round trip and an fsync off the critical path), or later (_advance). Only
+        # acknowledged rounds are ever recorded, in order; a crash before this write is
+        # durable republishes these messages with the same ids, as a crash between ack and
+        # write always could.
+        await self._advance(last_id)
         self.last_published_at = time.monotonic()
         return len(outgoing)
 
     async def _forget_recording(self) -> None:
-        """Let a position write in flight finish (a failed one is only logged: the position
-        is read back from the table next time)."""
+        """Let a position write in flight finish, and write one held back (a failed one is
+        only logged: the position is read back from the table next time)."""
         try:
             await self.settle()
         except Exception:
@@ -380,6 +417,8 @@ class OutboxRelay:
                     if not await asyncio.to_thread(held):
                         log.warning("relay: the election lock is gone; standing for it again")
                         return
+                if self._ahead is None:  # this round's read starts now: it covers the news
+                    news.drain()
                 try:
                     sent = await self.run_once()
                 except Exception:
@@ -391,10 +430,18 @@ class OutboxRelay:
                         log.warning("relay: the election lock is gone; standing for it again")
                         return
                     await asyncio.sleep(1.0)
-                if not sent:  # with a backlog, read on without waiting
-                    # idle, it still checks its lock every LEADERSHIP_CHECK_S
-                    await news.wait(stop, fallback_s=min(QUIET_FALLBACK_S, LEADERSHIP_CHECK_S),
-                                    poll_s=interval)
+                if sent and not self.caught_up:  # a backlog: read on without waiting
+                    continue
+                # caught up: read again only for news (commits after this round's read
+                # began); a position held back is written once quiet
+                if self._pending is not None:
+                    quiet = max(0.0, self._recorded_at + POSITION_EVERY_S - time.monotonic())
+                    if await news.wait(stop, fallback_s=quiet, poll_s=min(interval, quiet)):
+                        continue
+                    await self._forget_recording()
+                # idle, it still checks its lock every LEADERSHIP_CHECK_S
+                await news.wait(stop, fallback_s=min(QUIET_FALLBACK_S, LEADERSHIP_CHECK_S),
+                                poll_s=interval)
         finally:
             self._drop_ahead()
             await self._forget_recording()

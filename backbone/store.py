@@ -196,6 +196,15 @@ class TrackedRecorder(PostgresApplicationRecorder):
     """
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        # lock_timeout set once, when a connection is made (a startup option: no statement),
+        # instead of a SET LOCAL in every save; only while the pool has made no connection
+        # yet (the recorder's construction makes the first)
+        pool, connect_args = datastore.pool, datastore.pool.kwargs
+        per_connection = bool(pool.closed and datastore.lock_timeout
+                              and isinstance(connect_args, dict))
+        if per_connection and isinstance(connect_args, dict):
+            option = f"-c lock_timeout={int(datastore.lock_timeout)}s"
+            connect_args["options"] = f"{connect_args.get('options', '')} {option}".strip()
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(plumbing_tables(datastore.schema))
         # eventsourcing dumps its rows as an array of a composite type, in text, in Python
@@ -210,14 +219,9 @@ class TrackedRecorder(PostgresApplicationRecorder):
         # own "<schema>_events" channel had no listener; a pg_notify of ours followed it).
         self.channel_name = outbox_channel(datastore.schema)
         self._notify_statement = SQL("NOTIFY {}").format(Identifier(self.channel_name))
-        # lock_timeout set once, when a connection is made (a startup option: no statement),
-        # instead of a SET LOCAL in every save; only while the pool has made no connection yet
-        pool = datastore.pool
-        if pool.closed and datastore.lock_timeout:
-            option = f"-c lock_timeout={int(datastore.lock_timeout)}s"
-            pool.kwargs["options"] = f"{pool.kwargs.get('options', '')} {option}".strip()
-            self.lock_table_statements = [s for s in self.lock_table_statements
-                                          if "lock_timeout" not in s.as_string()]
+        if per_connection:
+            self.lock_table_statements = [SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(
+                Identifier(datastore.schema), Identifier(self.events_table_name))]
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:

@@ -94,16 +94,36 @@ class CommitNews:
         so that a commit between that read and the first wait is not missed."""
         await self._listening()
 
+    def drain(self) -> None:
+        """Forget the news already received, without waiting: call it just before a read
+        that will see every commit announced so far (PostgreSQL delivers a notification only
+        once its transaction is visible), so that the next `wait` returns only for commits
+        after it, not for ones that read already covered. Never before a read that started
+        earlier (a read ahead): its snapshot may miss what was drained."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            return
+        pgconn = conn.pgconn
+        try:
+            pgconn.consume_input()
+            while pgconn.notifies() is not None:
+                pass
+        except Exception:
+            log.debug("draining the LISTEN connection", exc_info=True)  # `wait` finds out
+
     async def wait(self, stop: asyncio.Event, fallback_s: float,
-                   poll_s: float | None = None) -> None:
+                   poll_s: float | None = None) -> bool:
         """Until a commit stores events, `stop` is set, or `fallback_s` passes (`poll_s`
         instead, if given, while LISTEN is not possible). Returns at once when it had to
         LISTEN anew (the first wait without `listen()`, or after a lost connection): a commit
-        before that LISTEN was not heard, so the caller reads again first."""
+        before that LISTEN was not heard, so the caller reads again first.
+
+        False when the listener's `fallback_s` passed in quiet (no commit was announced);
+        True otherwise (news, stopped, a fresh LISTEN, or polling without one)."""
         fresh = self._conn is None or self._conn.closed
         conn = await self._listening()
         if fresh and conn is not None:
-            return
+            return True
         timeout = fallback_s if conn is not None else (poll_s or fallback_s)
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
         heard = asyncio.ensure_future(self._next(conn, timeout)) if conn is not None else None
@@ -118,15 +138,18 @@ class CommitNews:
             for w in waiters:
                 w.cancel()
         if heard is None:
-            return
+            return True
         if not heard.done() or heard.cancelled():
             await self.close()  # stopped mid-wait: the connection is not reusable
         elif heard.exception() is not None:
             log.warning("LISTEN connection lost; reconnecting", exc_info=heard.exception())
             await self.close()
+        else:
+            return bool(heard.result())
+        return True
 
     @staticmethod
-    async def _next(conn: psycopg.AsyncConnection[Any], timeout: float) -> None:
+    async def _next(conn: psycopg.AsyncConnection[Any], timeout: float) -> bool:
         """Until the connection has something to read (a notification), at most `timeout`,
         then drain it. One timer for the whole wait: psycopg's own `notifies(timeout=...)`
         wakes every 100 ms to look for interrupts, ten loop rounds a second per idle
@@ -146,9 +169,12 @@ class CommitNews:
             await asyncio.wait({readable}, timeout=timeout)
         finally:
             loop.remove_reader(fd)
-        if readable.done():  # what piled up is covered by the next round; a lost
-            async for _ in conn.notifies(timeout=0.001):  # connection raises here
-                pass
+        if not readable.done():
+            return False
+        # what piled up is covered by the next round; a lost connection raises here
+        async for _ in conn.notifies(timeout=0.001):
+            pass
+        return True
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
