@@ -55,16 +55,18 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     committer = GroupCommitter(app, service=settings.service)
     queries = read_models.Queries(infra.pool, settings.schema)
 
-    judging = Judging(app=app, committer=committer, queries=queries,
-                      links=auth.verifier_for(settings), link_issuer=link_issuer,
-                      callback_rules=load_callback_rules())
-    following = Following(app=app, committer=committer, queries=queries, policy=policy)
     publisher = publications.Publisher(
         app=app, lifecycle_topic=settings.lifecycle_topic,
         notices_topic=settings.topic("citizen.notices"),
         composer=AnswerComposer(templates=load_answer_templates(), registry=registry,
                                 link_issuer=link_issuer,
                                 rating_url_base=settings.rating_url_base))
+    # commands act first on the record as the relay last folded it (their saves are checked
+    # against its version): the citizen rates a reply the relay has just published
+    judging = Judging(app=app, committer=committer, queries=queries,
+                      links=auth.verifier_for(settings), link_issuer=link_issuer,
+                      callback_rules=load_callback_rules(), recent=publisher.states.copy_of)
+    following = Following(app=app, committer=committer, queries=queries, policy=policy)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publisher.translate)
     decisions = IdempotentConsumer(

@@ -71,8 +71,12 @@ def _close_if_satisfied(fb: TicketFeedback, at: datetime) -> None:
 class Judging:
     def __init__(self, *, app: Application, committer: GroupCommitter, queries: Queries,
                  links: auth.Verifier, link_issuer: auth.Issuer,
-                 callback_rules: CallbackRules):
+                 callback_rules: CallbackRules,
+                 recent: Callable[[Any], TicketFeedback | None] = lambda record_id: None):
         self.callback_rules = callback_rules
+        # a copy of a record as this process last saw it committed (the relay's fold), or
+        # None: a command's first attempt acts on it instead of reading the store
+        self.recent = recent
         self.app = app
         self.committer = committer
         self.queries = queries
@@ -104,17 +108,35 @@ class Judging:
 
     def _prepare(self, ticket_id: str, context: EventContext,
                  act: Callable[[TicketFeedback], None], key: RequestKey | None,
-                 at: datetime | None) -> tuple[Judged, list[Any], EventContext | None]:
+                 at: datetime | None, *, recent: bool = False,
+                 ) -> tuple[Judged, list[Any], EventContext | None]:
         """get -> act: (the answer, the aggregates to save, their context); no aggregates
-        when a request key names an earlier command (its answer, nothing to save)."""
+        when a request key names an earlier command (its answer, nothing to save).
+
+        `recent`: act first on the record as this process last saw it committed (no store
+        read). That state may be behind the store's, so it is trusted only for an act that
+        makes events: their save is checked against the version (a stale state fails it with
+        IntegrityError, and the caller runs again on the store's state). An act that refuses
+        (a 4xx) or changes nothing is decided again on the store's state."""
         prior = prior_answer(self.app, key)
         if prior is not None:
             return Judged(**prior), [], None
-        try:
-            fb: TicketFeedback = self.app.repository.get(TicketFeedback.create_id(ticket_id))
-        except AggregateNotFoundError:
-            raise NotFoundError("this ticket has no feedback record yet") from None
-        act(fb)
+        record_id = TicketFeedback.create_id(ticket_id)
+        fb = self.recent(record_id) if recent else None
+        if fb is not None:
+            try:
+                act(fb)
+            except Exception:  # the act is the domain's alone (no I/O): decided again below
+                fb = None
+            else:
+                if not fb.pending_events:
+                    fb = None
+        if fb is None:
+            try:
+                fb = self.app.repository.get(record_id)
+            except AggregateNotFoundError:
+                raise NotFoundError("this ticket has no feedback record yet") from None
+            act(fb)
         answer = judged(fb)
         ctx = EventContext(**{**context.__dict__, "ticket_id": fb.ticket_id,
                               "ticket_code": fb.ticket_code})
@@ -130,7 +152,8 @@ class Judging:
         an earlier command returns that command's answer and changes nothing; the new
         receipt is saved with the record's events, in one transaction."""
         for attempt in range(_ATTEMPTS):
-            answer, aggregates, ctx = self._prepare(ticket_id, context, act, key, at)
+            answer, aggregates, ctx = self._prepare(ticket_id, context, act, key, at,
+                                                    recent=attempt == 0)
             if not aggregates:
                 return answer
             try:
@@ -149,14 +172,14 @@ class Judging:
         awaited on the event loop (no thread parked on it)."""
         decided: list[tuple[str, Callable[[TicketFeedback], None]]] = []
 
-        def prepare() -> tuple[Judged, list[Any], EventContext | None]:
+        def prepare(recent: bool) -> tuple[Judged, list[Any], EventContext | None]:
             if not decided:
                 decided.append(first())
             ticket_id, act = decided[0]
-            return self._prepare(ticket_id, context, act, key, at)
+            return self._prepare(ticket_id, context, act, key, at, recent=recent)
 
         for attempt in range(_ATTEMPTS):
-            answer, aggregates, ctx = await asyncio.to_thread(prepare)
+            answer, aggregates, ctx = await asyncio.to_thread(prepare, attempt == 0)
             if not aggregates:
                 return answer
             try:

@@ -12,6 +12,7 @@ aggregate, an event read again after a failed round), it asks the store, as befo
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,6 +52,14 @@ class StateFold:
         of versions stays whole), without asking the store."""
         with self._lock:
             self._next(event)
+
+    def copy_of(self, oid: UUID) -> Any | None:
+        """A copy of the latest state the fold holds of `oid` (committed, but perhaps not the
+        store's latest), or None. A command may act on it only if its save is checked against
+        the version (the store's unique (originator_id, version)); see Judging."""
+        with self._lock:
+            state = self._states.get(oid)
+            return copy.deepcopy(state) if state is not None else None
 
     def forget(self) -> None:
         with self._lock:

@@ -1,0 +1,65 @@
+"""Commands act first on the record as the relay last folded it (no store read); a state the
+store has moved past must never decide: its save fails on the version and the command runs
+again on the store's state."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import timedelta
+
+import pytest
+from test_feedback_service import answered, new_ticket
+from upstream import T0
+
+from backbone import auth
+from backbone.group_commit import GroupCommitter
+from backbone.http import ConflictError
+from backbone.store import EventContext, application_env
+from services.feedback.adapters.read_models import Queries
+from services.feedback.application.app import FeedbackApplication
+from services.feedback.application.judging import Judging
+from services.feedback.domain.callbacks import load_callback_rules
+from services.feedback.domain.errors import AlreadyRatedError
+from services.feedback.domain.rating import TicketFeedback
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def test_a_stale_recent_record_is_caught_by_the_version_and_decided_again(service, caplog):
+    ticket = new_ticket()
+    await answered(service, ticket, citizen="citizen-stale")
+    app = FeedbackApplication(env=application_env(service.settings))
+    committer = GroupCommitter(app, service="feedback-test")
+    try:
+        record_id = TicketFeedback.create_id(ticket.id)
+        stale = app.repository.get(record_id)  # awaiting a rating
+        recent_calls = []
+
+        def recent(oid):
+            recent_calls.append(oid)
+            return copy.deepcopy(stale)
+
+        judging = Judging(app=app, committer=committer, queries=Queries(None, "unused"),
+                          links=auth.verifier_for(service.settings),
+                          link_issuer=None, callback_rules=load_callback_rules(),
+                          recent=recent)
+        context = EventContext(trace_id="t" * 32, actor_role="citizen", actor_id="x")
+        at = T0 + timedelta(days=1, hours=1)
+        act = Judging._channel_rating("citizen-stale", "dissatisfied", "", at)
+        first = judging._change(ticket.id, context, act)  # the recent copy is the store's
+        assert first.verdict == "dissatisfied" and recent_calls == [record_id]
+        # the copy is now one version behind: it would let the citizen rate again, but its
+        # save conflicts and the store's state answers (already rated), nothing stored
+        caplog.set_level(logging.INFO, logger="services.feedback.application.judging")
+        with pytest.raises((AlreadyRatedError, ConflictError)):
+            judging._change(ticket.id, context,
+                            Judging._channel_rating("citizen-stale", "satisfied", "", at))
+        assert "concurrent change" in caplog.text  # the save failed on the version
+        assert len(recent_calls) == 2  # and the retry read the store, not the copy
+        fresh = app.repository.get(record_id)
+        assert fresh.verdict.value == "dissatisfied"
+        assert fresh.version == stale.version + 1  # one rating, stored once
+    finally:
+        committer.close()
+        app.close()
