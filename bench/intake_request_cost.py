@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -74,6 +75,55 @@ def server_side(url: str) -> dict[str, float]:
     return out
 
 
+def table_writes(settings: ServiceSettings, schema: str) -> dict[str, tuple[int, int, int]]:
+    """(rows inserted, updated, deleted) so far per table of the schema (pg_stat_user_tables:
+    a backend reports its counts within a second or so of its transaction)."""
+    import psycopg
+
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        rows = conn.execute("SELECT relname, n_tup_ins, n_tup_upd, n_tup_del"
+                            " FROM pg_stat_user_tables WHERE schemaname = %s",
+                            (schema,)).fetchall()
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+
+def _ports_of(pids: list[int]) -> set[int]:
+    """The local TCP ports of these processes' sockets (/proc: fd inodes, /proc/net/tcp*)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[9] in inodes:
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def backend_cpu(settings: ServiceSettings, pids: list[int]) -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL backends serving these processes' connections
+    (matched by client port; the server runs on this machine)."""
+    import psycopg
+
+    ports = _ports_of(pids)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid, client_port FROM pg_stat_activity"
+                            " WHERE client_port IS NOT NULL").fetchall()
+    found = {}
+    for pid, port in rows:
+        if port in ports:
+            with contextlib.suppress(OSError):
+                found[int(pid)] = intake_load.cpu_seconds(int(pid))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -129,6 +179,8 @@ def main() -> None:
                      "-r", "200", "-f", "raw", "--gil", "-o", out],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(1)
+        writes_before = table_writes(settings, schema)
+        backends_before = backend_cpu(settings, list(pids.values()))
         load1 = os.getloadavg()[0]
         after_load = intake_load.cpu_meter(pids)
         run = asyncio.run(intake_load.load(endpoints, bodies[args.warmup:],
@@ -136,7 +188,11 @@ def main() -> None:
         time.sleep(3)  # the relay and the read side finish the run's tickets
         settled = after_load(1)  # CPU ms from the load's start until the read side is done
         total = intake_load.cpu_seconds(proc.pid)
+        backends_after = backend_cpu(settings, list(pids.values()))
         server = server_side(url)
+        writes = {t: [round((n - writes_before.get(t, (0, 0, 0))[i]) / max(1, run.ok), 2)
+                      for i, n in enumerate(counts)]
+                  for t, counts in sorted(table_writes(settings, schema).items())}
         print(json.dumps({"tree": args.tree, "requests": run.requests, "ok": run.ok,
                           "errors": run.errors, "per_second": run.per_second,
                           "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
@@ -147,6 +203,14 @@ def main() -> None:
                               name: round(ms / max(1, run.ok), 2)
                               for name, ms in settled.items()},
                           "process_cpu_s_total": round(total, 2), **server,
+                          # its PostgreSQL backends (open at the end), from the load's start
+                          "pg_backend_cpu_ms_per_submission": round(1000 * sum(
+                              cpu - backends_before.get(pid, 0.0)
+                              for pid, cpu in backends_after.items()) / max(1, run.ok), 2),
+                          "pg_backends": len(backends_after),
+                          # rows [inserted, updated, deleted] per submission, by table
+                          "row_writes_per_submission": {
+                              t: w for t, w in writes.items() if any(w)},
                           "loadavg_1m_before": round(load1, 2),
                           "loadavg_1m_after": round(os.getloadavg()[0], 2)}))
     finally:
