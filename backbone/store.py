@@ -27,6 +27,7 @@ from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -183,6 +184,10 @@ _CONTEXT_COLUMNS = SQL(", ").join([SQL("originator_id"), SQL("originator_version
 _CONTEXT_ARRAYS = SQL("%b::uuid[], %b::int8[], " + ", ".join(["%b::text[]"] * 7))
 
 
+_BEGIN = SQL("BEGIN")
+_COMMIT = SQL("COMMIT")
+
+
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -222,6 +227,48 @@ class TrackedRecorder(PostgresApplicationRecorder):
         if per_connection:
             self.lock_table_statements = [SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions or self.datastore.originator_id_type != "uuid":
+            return super().insert_events(stored_events, **kwargs)
+        return self._insert_in_one_round(stored_events, **kwargs)
+
+    @retry((StoreInterfaceError, StoreOperationalError), max_attempts=10, wait=0.2)
+    def _insert_in_one_round(self, stored_events: Sequence[StoredEvent],
+                             **kwargs: Any) -> Sequence[int] | None:
+        """eventsourcing's insert_events in one round trip: BEGIN, the statements, the lock,
+        the events and COMMIT pipelined up to one Sync (its pipeline waited for BEGIN, for the
+        inserts, for COMMIT and once more: five round trips a save). The same transaction,
+        the same statements; COMMIT still waits for the fsync before the Sync is answered. A
+        failed statement skips the rest (COMMIT too) and is rolled back here, its error
+        raised as eventsourcing's (IntegrityError for a version already stored)."""
+        ids: Sequence[int] | None = None
+        error: BaseException | None = None
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline() as pipeline:
+                    try:
+                        with conn.cursor() as curs:
+                            curs.execute(_BEGIN, prepare=True)
+                            self._insert_events(curs, stored_events, **kwargs)
+                        with conn.cursor() as curs:
+                            if stored_events:
+                                self._insert_stored_events(curs, stored_events, **kwargs)
+                            conn.execute(_COMMIT, prepare=True)
+                            pipeline.sync()
+                            if stored_events:
+                                ids = self._fetch_ids_after_insert_events(
+                                    curs, stored_events, **kwargs)
+                    except Exception as e:  # raised after the pipeline (psycopg warns inside)
+                        error = e
+            finally:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE \
+                        and not conn.closed:
+                    conn.rollback() if not conn.autocommit else conn.execute("ROLLBACK")
+            if error is not None:
+                raise error
+        return ids
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
