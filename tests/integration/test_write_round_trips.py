@@ -1,0 +1,148 @@
+"""What the shared write path asks of PostgreSQL per save (issue 13), on the real server: one
+NOTIFY per save, lock_timeout set per connection, a save in one pipelined round trip that
+still rolls back whole on a clash; the relay's position held back between close rounds and
+written once it is quiet or stopped; CommitNews.drain forgets news a read already covers."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import select
+import time
+import uuid
+
+import psycopg
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+from minsheng.v1 import intake_events_pb2
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone import relay as relay_module
+from backbone.kafka import ensure_topics
+from backbone.relay import OutboxRelay, Outgoing, Publication
+from backbone.store import EventContext, application_env, ensure_database, outbox_channel
+from backbone.wakeup import CommitNews
+from tests.waiting import patient
+
+pytestmark = pytest.mark.integration
+
+
+class Probe(Aggregate):
+    @event("Opened")
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+
+
+@pytest.fixture
+def settings(infra, unique):
+    s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
+                                 "topic_prefix": f"t{unique}."})
+    ensure_database(s)
+    return s
+
+
+def _save(app: Application, probe: Probe) -> None:
+    app.save(probe, context=EventContext(ticket_id=probe.ticket_id))
+
+
+def _position(settings) -> int | None:
+    with psycopg.connect(settings.pg_conninfo()) as conn:
+        row = conn.execute(SQL("SELECT last_notification_id FROM {}.relay_positions")
+                           .format(Identifier(settings.schema))).fetchone()
+    return row[0] if row else None
+
+
+async def _until(condition, timeout: float = 20) -> None:
+    deadline = time.monotonic() + patient(timeout)
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def test_a_save_notifies_once_and_a_clash_rolls_back_whole(settings):
+    app = Application(env=application_env(settings))
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as listener:
+        listener.execute(SQL("LISTEN {}").format(Identifier(outbox_channel(settings.schema))))
+        probe = Probe(ticket_id=str(uuid.uuid4()))
+        clash = copy.deepcopy(probe)  # the same aggregate's first event, saved twice
+        clash.ticket_id = "other"
+        _save(app, probe)
+        heard = list(listener.notifies(timeout=patient(1.0)))
+        assert [n.channel for n in heard] == [outbox_channel(settings.schema)]
+        with app.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            assert conn.execute("SHOW lock_timeout").fetchone()["lock_timeout"] == "5s"
+        # a second save of the same version: nothing of it stays (its context neither)
+        with pytest.raises(IntegrityError):
+            app.save(clash, context=EventContext(ticket_id="other"))
+        assert not list(listener.notifies(timeout=0.3))  # a rolled-back save announces nothing
+    with psycopg.connect(settings.pg_conninfo()) as conn:
+        tickets = conn.execute(SQL("SELECT ticket_id FROM {}.event_context")
+                               .format(Identifier(settings.schema))).fetchall()
+    assert tickets == [(probe.ticket_id,)]
+    _save(app, Probe(ticket_id=str(uuid.uuid4())))  # the pool's connections work on
+
+
+async def test_the_relay_holds_its_position_back_between_close_rounds(settings, monkeypatch):
+    topic = settings.topic("probe.positions")
+    await ensure_topics(settings, {topic: 1})
+
+    def translate(pub: Publication) -> list[Outgoing]:
+        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
+        return [Outgoing(topic, env.ticket_id, env)]
+
+    app = Application(env=application_env(settings))
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate)
+    monkeypatch.setattr(relay_module, "POSITION_EVERY_S", 30.0)  # "close", however slow the box
+    try:
+        _save(app, Probe(ticket_id=str(uuid.uuid4())))
+        assert await relay.run_once() == 1
+        first = relay._position_cache
+        await relay._await_recording()
+        assert _position(settings) == first  # the first round is written at once
+        _save(app, Probe(ticket_id=str(uuid.uuid4())))
+        assert await relay.run_once() == 1  # within POSITION_EVERY_S: held back
+        await relay._await_recording()
+        assert _position(settings) == first
+        await relay.settle()  # written when asked for
+        assert _position(settings) == relay._position_cache > first
+
+        # running: a burst of saves, then quiet: the last position reaches the table
+        monkeypatch.setattr(relay_module, "POSITION_EVERY_S", 0.2)
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay._publish_until(stop))
+        for _ in range(5):
+            await asyncio.to_thread(_save, app, Probe(ticket_id=str(uuid.uuid4())))
+        newest = app.recorder.max_notification_id()
+        await _until(lambda: _position(settings) == newest)
+        # and stopping writes what is held back
+        await asyncio.to_thread(_save, app, Probe(ticket_id=str(uuid.uuid4())))
+        newest = app.recorder.max_notification_id()
+        await _until(lambda: relay._position_cache == newest)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        assert _position(settings) == newest
+    finally:
+        await relay._drop_producer()
+        pool.close()
+
+
+async def test_drained_news_does_not_wake_the_next_wait(infra, unique):
+    channel = f"minsheng_test_{unique}"
+    news, stop = CommitNews(infra, channel=channel), asyncio.Event()
+    await news.listen()
+    try:
+        with psycopg.connect(infra.pg_conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_notify(%s, '')", (channel,))
+        # arrived (a read now would cover them)
+        assert select.select([news._conn.fileno()], [], [], patient(5))[0]
+        news.drain()
+        assert await news.wait(stop, fallback_s=0.3) is False  # quiet
+        with psycopg.connect(infra.pg_conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_notify(%s, '')", (channel,))
+        assert await news.wait(stop, fallback_s=10) is True  # news after the drain wakes it
+    finally:
+        await news.close()
