@@ -292,7 +292,8 @@ class Submissions:
     def _index_rows(self, ticket: Ticket, now: datetime) -> list[Statement]:
         """The ticket's row in the read model, so a client that got the code can read the
         ticket by it at once (Open311 `requests/{id}`, its list, `tokens/{token}`) without
-        waiting for the projector; the projector later writes the same columns again."""
+        waiting for the projector; the projector leaves these columns as they are (it fills
+        them in only where a row lacks them: TicketIndex.fill)."""
         if self.index is None:
             return []
         columns = submitted_columns(ticket, now)
