@@ -292,8 +292,9 @@ class Submissions:
     def _index_rows(self, ticket: Ticket, now: datetime) -> list[Statement]:
         """The ticket's row in the read model, so a client that got the code can read the
         ticket by it at once (Open311 `requests/{id}`, its list, `tokens/{token}`) without
-        waiting for the projector; the projector leaves these columns as they are (it fills
-        them in only where a row lacks them: TicketIndex.fill)."""
+        waiting for the projector. The projector does not write them again for the submission
+        alone (TicketIndex.fill: only a row that lacks them); a batch that also decides the
+        ticket writes its row once, these columns with the same values."""
         if self.index is None:
             return []
         columns = submitted_columns(ticket, now)
