@@ -76,7 +76,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], producer=infra.producer,
-        gather=gather(settings.hall_gather_ms),
+        gather=gather(settings.hall_gather_ms, 256 * 1024),
         handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
                                registry=registry).handlers())
     state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",

@@ -30,9 +30,11 @@ class FeedbackSettings(ServiceSettings):
     # How often the timer loop looks for replies whose rating window has passed.
     unrated_check_interval_s: float = 5.0
     # The hall's consumer (public hall, never the decisions') asks the broker for a fetch of
-    # 64 KB or this many ms while events flow (0: answer at the first event): the hall's page
-    # polls every 5 s, and a batch then holds many events instead of one or two
-    hall_gather_ms: int = 200
+    # 256 KB or this many ms while events flow (0: answer at the first event): the hall's page
+    # polls every 5 s, and a batch then holds many events instead of one or two, and more of
+    # a ticket's events: its hall row is read and written once per batch (feedback.hall was
+    # updated 3.53 times per ticket at 200 ms and 64 KB, docs/profiles/postgresql-per-ticket.md)
+    hall_gather_ms: int = 1000
     # The decisions consumer (replies to deliver, records to open) asks for a fetch of 16 KB
     # or this many ms while events flow. Not the routing path (MINSHENG_ROUTING_GATHER_MS,
     # 20 ms: submission -> assignment): what waits on it is the citizen's notice of an
