@@ -238,36 +238,28 @@ class TrackedRecorder(PostgresApplicationRecorder):
     def _insert_in_one_round(self, stored_events: Sequence[StoredEvent],
                              **kwargs: Any) -> Sequence[int] | None:
         """eventsourcing's insert_events in one round trip: BEGIN, the statements, the lock,
-        the events and COMMIT pipelined up to one Sync (its pipeline waited for BEGIN, for the
-        inserts, for COMMIT and once more: five round trips a save). The same transaction,
-        the same statements; COMMIT still waits for the fsync before the Sync is answered. A
-        failed statement skips the rest (COMMIT too) and is rolled back here, its error
-        raised as eventsourcing's (IntegrityError for a version already stored)."""
+        the events and COMMIT pipelined up to one Sync, the pipeline's closing one (its
+        pipeline waited for BEGIN, for the inserts, for COMMIT and once more: five round
+        trips a save). The same transaction, the same statements; COMMIT still waits for the
+        fsync before the Sync is answered. A failed statement skips the rest (COMMIT too) and
+        is rolled back here, its error raised as eventsourcing's (IntegrityError for a
+        version already stored)."""
         ids: Sequence[int] | None = None
-        error: BaseException | None = None
-        with self.datastore.get_connection() as conn:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs, \
+                conn.cursor() as inserted:
             try:
-                with conn.pipeline() as pipeline:
-                    try:
-                        with conn.cursor() as curs:
-                            curs.execute(_BEGIN, prepare=True)
-                            self._insert_events(curs, stored_events, **kwargs)
-                        with conn.cursor() as curs:
-                            if stored_events:
-                                self._insert_stored_events(curs, stored_events, **kwargs)
-                            conn.execute(_COMMIT, prepare=True)
-                            pipeline.sync()
-                            if stored_events:
-                                ids = self._fetch_ids_after_insert_events(
-                                    curs, stored_events, **kwargs)
-                    except Exception as e:  # raised after the pipeline (psycopg warns inside)
-                        error = e
+                with conn.pipeline():  # its exit sends the one Sync; a failure raises there
+                    curs.execute(_BEGIN, prepare=True)
+                    self._insert_events(curs, stored_events, **kwargs)
+                    if stored_events:
+                        self._insert_stored_events(inserted, stored_events, **kwargs)
+                    curs.execute(_COMMIT, prepare=True)
+                if stored_events:
+                    ids = self._fetch_ids_after_insert_events(inserted, stored_events, **kwargs)
             finally:
-                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE \
-                        and not conn.closed:
-                    conn.rollback() if not conn.autocommit else conn.execute("ROLLBACK")
-            if error is not None:
-                raise error
+                if not conn.closed and \
+                        conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
         return ids
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
