@@ -5,8 +5,10 @@ notification id, and eventsourcing's PostgreSQL recorder takes a table lock whil
 so ids become visible in order. The relay reads from its last recorded position, turns each
 domain event into zero or more envelopes (the service's `translate` function decides which
 events are public, on which topics), sends them with an idempotent, acks=all producer, waits
-for every acknowledgement, and only then records the new position. A crash between send and
-record republishes the same events with the same deterministic ids; consumers drop the copies.
+for every acknowledgement, and only then records the new position (at most every
+POSITION_EVERY_S while rounds keep coming, and at once when quiet, stopped or deposed). A
+crash between send and record republishes the same events with the same deterministic ids;
+consumers drop the copies.
 
 Push, not poll: the recorder NOTIFYs the schema's outbox channel in every transaction that
 stores events (delivered at commit), and the relay waits for it (backbone.wakeup.CommitNews);
