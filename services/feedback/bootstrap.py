@@ -82,6 +82,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",
                              apply=projector(app, settings.schema), wanted=PROJECTED,
                              gather_s=settings.state_gather_ms / 1000)
+    judging.catch_up = state.catch_up  # a code not projected yet: project, then look again
 
     async def consumers_ready() -> tuple[bool, str]:
         ok = decisions.ready and hall.ready

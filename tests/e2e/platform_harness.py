@@ -90,8 +90,7 @@ class Platform:
                       for name, (_, grpc) in LOCAL_PORTS.items()}
         self.ports |= {process: (port(), 0) for service, parts in PARTS.items()
                        for process in parts if process != service}
-        # each service finds the others at this platform's ports, not at the demo's defaults
-        self.env |= self.addresses() | (extra_env or {})
+        self.env |= extra_env or {}
 
     def addresses(self) -> dict[str, str]:
         """Where the services call one another, as deploy/local wires them, at these ports."""
@@ -142,7 +141,9 @@ class Platform:
 
     def _start_process(self, process: str) -> None:
         service, role = self._service_of(process)
-        env = dict(self.env)
+        # each service finds the others at this platform's ports, not at the demo's defaults
+        # (what a test put in self.env wins)
+        env = self.addresses() | self.env
         env["MINSHENG_HTTP_PORT"] = str(self.http_port(process))
         if self.ports[process][1]:
             env["MINSHENG_GRPC_PORT"] = str(self.ports[process][1])

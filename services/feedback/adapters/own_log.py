@@ -58,6 +58,16 @@ class OwnLogProjection:
         self._advance = SQL("UPDATE {}.relay_positions SET last_notification_id = %s,"
                             " updated_at = now() WHERE relay = %s").format(self.s)
         self._registered = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s, for catch_up's callbacks
+
+    def catch_up(self) -> int:
+        """A round now, from a worker thread (a request that needs the projection current):
+        the after-round callbacks then run on run()'s loop, as after its own rounds."""
+        done = self.run_once()
+        if done and self._loop is not None:
+            for callback in self.after_round:
+                self._loop.call_soon_threadsafe(callback)
+        return done
 
     def run_once(self) -> int:
         """One round, one transaction: the position (locked), the notifications after it and
@@ -81,6 +91,7 @@ class OwnLogProjection:
             return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         news = CommitNews.of_application(self.app)  # woken by feedback's commits
         try:
             await news.listen()  # before the first read: a commit in between is not missed

@@ -82,10 +82,17 @@ class Judging:
         self.queries = queries
         self.links = links  # checks rating-link tokens (public keys only)
         self.link_issuer = link_issuer  # re-mints a short link's token to compare
+        # runs the own-log projection (feedback_state) up to now; set by the bootstrap
+        self.catch_up: Callable[[], int] = lambda: 0
 
     # -- plumbing ------------------------------------------------------------------------
     def ticket_id_of(self, code: str) -> str:
+        """The ticket a code names, from `feedback_state`. That projection trails the store
+        by a gather (a citizen may rate the instant the notice arrives): on a miss it is
+        brought up to now, in this worker thread, and asked once more."""
         row = self.queries.feedback_by_code(code)
+        if row is None and self.catch_up():
+            row = self.queries.feedback_by_code(code)
         if row is None:
             raise NotFoundError(f"no ticket {code} is known to feedback")
         return str(row["ticket_id"])

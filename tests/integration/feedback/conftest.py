@@ -102,7 +102,7 @@ class Running:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def service(infra):
+async def service(infra, request):
     unique = janitor.claim(uuid.uuid4().hex[:10])
     port = free_port()
     settings = FeedbackSettings(
@@ -110,7 +110,8 @@ async def service(infra):
         http_port=port, clock="event", unrated_check_interval_s=0.3,
         rating_url_base=f"http://127.0.0.1:{port}",
         # the module's tests share one client address; test_public_rate_limits.py tests limits
-        hall_requests_per_minute=1e6, rating_link_requests_per_minute=1e6)
+        hall_requests_per_minute=1e6, rating_link_requests_per_minute=1e6,
+        **getattr(request.module, "FEEDBACK_SETTINGS", {}))  # a module's own settings
     built = await build(settings)
     server = asyncio.create_task(serve(built))
     running = Running(settings)
