@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -118,19 +120,27 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
             "relay_batch": settings.relay_batch, "message_bytes": sizes[0] if sizes else 0}
 
 
-def run(base: ServiceSettings, n: int) -> dict[str, Any]:
-    """``measure`` in a throw-away schema of ``base``'s database and under its topic prefix
-    (bench.run passes the isolated platform's); drops the schema and its topics afterwards."""
+@contextlib.contextmanager
+def scratch(base: ServiceSettings) -> Iterator[ServiceSettings]:
+    """Settings for a throw-away schema of ``base``'s database under its topic prefix; the
+    schema and its topics are dropped afterwards."""
     unique = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={"service": "intake", "pg_schema": f"rates_{unique}",
                                        "topic_prefix": f"{base.topic_prefix}rates{unique}."})
     try:
-        return asyncio.run(measure(settings, n))
+        yield settings
     finally:
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE")
                          .format(Identifier(settings.schema)))
         asyncio.run(drop_topics(settings))
+
+
+def run(base: ServiceSettings, n: int) -> dict[str, Any]:
+    """``measure`` in a throw-away schema (``scratch``) of ``base``'s database and under its
+    topic prefix (bench.run passes the isolated platform's)."""
+    with scratch(base) as settings:
+        return asyncio.run(measure(settings, n))
 
 
 def main() -> None:

@@ -32,15 +32,14 @@ import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
 from eventsourcing.application import Application  # noqa: E402
-from psycopg.sql import SQL, Identifier  # noqa: E402
 from psycopg_pool import ConnectionPool  # noqa: E402
 
 from backbone.group_commit import GroupCommitter  # noqa: E402
-from backbone.kafka import drop_topics, ensure_topics  # noqa: E402
+from backbone.kafka import ensure_topics  # noqa: E402
 from backbone.relay import OutboxRelay  # noqa: E402
 from backbone.settings import ServiceSettings  # noqa: E402
 from backbone.store import EventContext, application_env, ensure_database  # noqa: E402
-from bench.backbone_rates import Probe, _translate, drain, save_all  # noqa: E402
+from bench.backbone_rates import Probe, _translate, drain, save_all, scratch  # noqa: E402
 
 TRACES: list[tuple[str, object]] = []  # (pool: "es" for eventsourcing's, else "other", file)
 PIDS: list[int] = []
@@ -149,17 +148,8 @@ async def measure(settings: ServiceSettings, n: int, k: int = 300) -> dict[str, 
 
 def run(n: int) -> dict[str, object]:
     psycopg.Connection.connect = classmethod(_traced)  # type: ignore[method-assign,assignment]
-    unique = uuid.uuid4().hex[:8]
-    base = ServiceSettings(environment="development")
-    settings = base.model_copy(update={"service": "intake", "pg_schema": f"rates_{unique}",
-                                       "topic_prefix": f"{base.topic_prefix}rates{unique}."})
-    try:
+    with scratch(ServiceSettings(environment="development")) as settings:
         return asyncio.run(measure(settings, n))
-    finally:
-        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
-            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE")
-                         .format(Identifier(settings.schema)))
-        asyncio.run(drop_topics(settings))
 
 
 if __name__ == "__main__":
