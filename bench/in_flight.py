@@ -1,0 +1,46 @@
+"""Is the closed loop bound by how much is in flight? The end-to-end run of `make bench` at
+several in-flight levels, alternated on one isolated platform (tickets/s, how busy the
+machine was, CPU per full ticket), one JSON line per run:
+
+    python -m bench.in_flight --levels 64,192 --tickets 200 --rounds 1
+
+Needs the machine to itself, like `make bench` (`make infra` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from backbone.settings import ServiceSettings
+from bench import platform
+from bench.run import BENCH_ENV, infrastructure, measure_e2e
+
+SHOWN = ("tickets", "in_ledger", "seconds", "tickets_per_second", "cpu_ms_per_ticket",
+         "cpu_ms_per_ticket_with_infra", "cpu_pct_of_machine", "assign_p50_ms", "assign_p99_ms",
+         "errors")
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
+    parser = argparse.ArgumentParser(prog="python -m bench.in_flight", description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="64,192", help="actions in flight, comma-separated")
+    parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args(argv)
+    levels = [int(level) for level in args.levels.split(",")]
+    infra = infrastructure(ServiceSettings())
+    with platform.running(BENCH_ENV) as running:
+        endpoints = platform.endpoints(running)
+        seed = 7000
+        for _ in range(args.rounds):
+            for level in levels:
+                seed += 1
+                got = measure_e2e(running, endpoints, infra, tickets=args.tickets, seed=seed,
+                                  in_flight=level)
+                print(json.dumps({"in_flight": level, **{k: got[k] for k in SHOWN}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
