@@ -23,7 +23,8 @@ from backbone import events
 from backbone.consumer import Handlers, IdempotentConsumer
 from backbone.kafka import ensure_topics, make_producer
 from backbone.relay import OutboxRelay, Outgoing, Publication
-from backbone.store import EventContext, application_env, ensure_database
+from backbone.store import EventContext, application_env
+from tests.scratch import scratch_settings
 from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
@@ -49,10 +50,7 @@ def translate_to(topic: str):
 
 @pytest.fixture
 def settings(infra, unique):
-    s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
-                                 "topic_prefix": f"t{unique}."})
-    ensure_database(s)
-    return s
+    return scratch_settings(infra, unique)
 
 
 async def read_all(settings, topic: str, expected: int, timeout: float = 20) -> list[Any]:

@@ -20,7 +20,8 @@ from psycopg_pool import ConnectionPool
 from backbone import events
 from backbone.consumer import Handlers, IdempotentConsumer, UnitOfWork
 from backbone.kafka import ensure_topics, make_producer
-from backbone.store import Statement, application_env, ensure_database
+from backbone.store import Statement, application_env
+from tests.scratch import scratch_settings
 from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
@@ -45,10 +46,7 @@ class Tally(Aggregate):
 
 @pytest.fixture
 def settings(infra, unique):
-    s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
-                                 "topic_prefix": f"t{unique}."})
-    ensure_database(s)
-    return s
+    return scratch_settings(infra, unique)
 
 
 def _envelope(ticket_id: str, n: int) -> bytes:

@@ -17,8 +17,8 @@ from psycopg_pool import ConnectionPool
 from backbone import events
 from backbone.consumer import Handlers, IdempotentConsumer
 from backbone.kafka import ensure_topics, make_producer
-from backbone.store import ensure_database
 from tests.integration.test_backbone import read_all
+from tests.scratch import scratch_settings
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +27,7 @@ PHONE, NAME = "13812345678", "李建国"
 
 @pytest.fixture
 def settings(infra, unique):
-    s = infra.model_copy(update={"service": "feedback", "pg_schema": f"dl_{unique}",
-                                 "topic_prefix": f"dl{unique}."})
-    ensure_database(s)
-    return s
+    return scratch_settings(infra, unique, service="feedback", prefix="dl")
 
 
 def envelope(ticket_id: str, producer: str, flag: str) -> bytes:

@@ -24,6 +24,7 @@ from backbone.kafka import ensure_topics
 from backbone.relay import OutboxRelay, Outgoing, Publication, decode_records, encode_records
 from backbone.store import EventContext, application_env, ensure_database
 from tests.integration.test_backbone import read_all
+from tests.scratch import scratch_settings
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +50,7 @@ def translate_to(topic: str):
 
 @pytest.fixture
 def settings(infra, unique):
-    s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
-                                 "topic_prefix": f"t{unique}."})
-    ensure_database(s)
-    return s
+    return scratch_settings(infra, unique)
 
 
 def _outgoing(settings) -> list[bytes | None]:

@@ -23,8 +23,9 @@ from psycopg_pool import ConnectionPool
 from backbone import relay as relay_module
 from backbone.kafka import ensure_topics
 from backbone.relay import OutboxRelay, Outgoing, Publication
-from backbone.store import EventContext, application_env, ensure_database, outbox_channel
+from backbone.store import EventContext, application_env, outbox_channel
 from backbone.wakeup import CommitNews
+from tests.scratch import scratch_settings
 from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
@@ -38,10 +39,7 @@ class Probe(Aggregate):
 
 @pytest.fixture
 def settings(infra, unique):
-    s = infra.model_copy(update={"service": "intake", "pg_schema": f"t_{unique}",
-                                 "topic_prefix": f"t{unique}."})
-    ensure_database(s)
-    return s
+    return scratch_settings(infra, unique)
 
 
 def _save(app: Application, probe: Probe) -> None:
