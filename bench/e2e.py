@@ -22,6 +22,7 @@ from backbone.events import decode
 from bench.stats import median, percentile
 from tools.simulator import build_plan
 from tools.simulator.behaviour import REPLY_TEXTS
+from tools.simulator.drive.dispatch import Holding
 from tools.simulator.drive.driver import Waits
 from tools.simulator.drive.scheduler import Scheduler
 from tools.simulator.drive.session import open_session
@@ -41,6 +42,9 @@ class EndToEndRun:
     envelope_median_bytes: float
     errors: dict[str, int]
     dispatcher_assigned: int = 0  # tickets dispatch left to a human, assigned by the console
+    drive_seconds: float = 0.0  # until the last simulated action finished
+    ledger_wait_seconds: float = 0.0  # then until the ledger held every rating
+    slowest_action_ms: dict[str, float] | None = None  # p99 wall time per kind of action
 
 
 def short_lives(count: int, seed: int) -> tuple[list[SimAction], dict]:
@@ -69,6 +73,7 @@ class LifecycleWatch:
         self.last_type: dict[str, str] = {}  # each ticket's latest event type
         self.queued_at: dict[str, float] = {}  # left to a human dispatcher (classifier unsure)
         self._queued: dict[str, asyncio.Event] = {}
+        self.merged: set[str] = set()  # duplicates merged into a case
         self.sizes: list[int] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -98,9 +103,13 @@ class LifecycleWatch:
             elif event.event_type == "TicketQueuedForDispatcher":
                 self.queued_at.setdefault(event.ticket_id, time.perf_counter())
                 self.queued(event.ticket_id).set()
+            elif event.event_type == "TicketMergedIntoCase":
+                self.merged.add(event.ticket_id)
+                self.queued(event.ticket_id).set()
 
     def queued(self, ticket_id: str) -> asyncio.Event:
-        """Set once dispatch queued the ticket for a human dispatcher."""
+        """Set once dispatch queued the ticket for a human dispatcher, or merged it into a
+        case (并单: its assignment is withdrawn in the same step, so no unit ever holds it)."""
         return self._queued.setdefault(ticket_id, asyncio.Event())
 
     async def stop(self) -> None:
@@ -117,7 +126,10 @@ def prompt_dispatcher(board: Any, watch: LifecycleWatch) -> None:
     simulation, but here such a ticket (~40 %) can hold an in-flight slot for 10 idle seconds
     and the figure would measure the wait instead of the platform. So the first wait for a
     ticket's assignment ends as soon as dispatch queues it, and the driver's dispatcher assigns
-    it through the console at once (a 409 when the desk was quicker is expected)."""
+    it through the console at once (a 409 when the desk was quicker is expected). A duplicate
+    merged into a case (~5 %) never reaches a unit either: its wait ends as soon as dispatch
+    merges it, with the withdrawn holding the driver ends such a ticket's life on, instead of
+    after 10 idle seconds (which made the last seconds of a run its longest)."""
     original = board.wait_for
     prompted: set[str] = set()
 
@@ -132,6 +144,8 @@ def prompt_dispatcher(board: Any, watch: LifecycleWatch) -> None:
             queued.cancel()
             return assigned.result()
         assigned.cancel()
+        if ticket_id in watch.merged:
+            return Holding(ticket_id, "", "", newer_than + 1, "lead", "withdrawn")
         return None  # queued for a human: the driver's dispatcher assigns it now
 
     board.wait_for = wait_for
@@ -178,18 +192,28 @@ async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int
         intake.submit = timed_submit  # type: ignore[method-assign]
         prompt_dispatcher(session.driver.board, watch)
         errors: dict[str, int] = {}
+        took: dict[str, list[float]] = {}
+        timed_act = session.driver.act
+
+        async def act(action: SimAction) -> None:
+            started = time.perf_counter()
+            try:
+                await timed_act(action)
+            finally:
+                took.setdefault(action.kind, []).append((time.perf_counter() - started) * 1000)
 
         def done(action: SimAction, error: BaseException | None) -> None:
             if error is not None and not getattr(error, "expected", False):  # merges are outcomes
                 kind = getattr(error, "kind", type(error).__name__)
                 errors[kind] = errors.get(kind, 0) + 1
 
-        scheduler = Scheduler(session.driver.act, concurrency=concurrency,
+        scheduler = Scheduler(act, concurrency=concurrency,
                               max_lag=timedelta(days=3650), on_done=done)
         session.driver.scheduler = scheduler
         scheduler.add(actions)
         began = time.perf_counter()
         await scheduler.run()
+        driven = time.perf_counter()
         rated_ids = {s.ticket_id for s in session.driver.tickets.values()}
         rated = session.tally.done["rated"]
         in_ledger = await ledger_count(endpoints, rated_ids, "TicketRated", timeout=120, want=rated)
@@ -199,7 +223,9 @@ async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int
     return EndToEndRun(tickets, rated, in_ledger, round(seconds, 2), round(in_ledger / seconds, 2),
                        round(percentile(waits, 50), 1), round(percentile(waits, 99), 1),
                        median([float(s) for s in watch.sizes]), errors,
-                       session.tally.done.get("dispatcher_assigned", 0))
+                       session.tally.done.get("dispatcher_assigned", 0),
+                       round(driven - began, 2), round(time.perf_counter() - driven, 2),
+                       {kind: round(percentile(ms, 99), 1) for kind, ms in sorted(took.items())})
 
 
 def envelope_size(runs: list[EndToEndRun], fallback: int = 600) -> int:

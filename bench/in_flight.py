@@ -19,14 +19,14 @@ from bench.run import BENCH_ENV, infrastructure, measure_e2e
 
 SHOWN = ("tickets", "in_ledger", "seconds", "tickets_per_second", "cpu_ms_per_ticket",
          "cpu_ms_per_ticket_with_infra", "cpu_pct_of_machine", "assign_p50_ms", "assign_p99_ms",
-         "errors")
+         "cpu_ms_each", "cpu_ms_infra", "driver_cpu_pct_of_core", "drive_seconds", "ledger_wait_seconds", "slowest_action_ms", "errors")
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
     parser = argparse.ArgumentParser(prog="python -m bench.in_flight", description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="64,192", help="actions in flight, comma-separated")
-    parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--tickets", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
     levels = [int(level) for level in args.levels.split(",")]
