@@ -18,6 +18,7 @@ from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
 
 from tools.simulator.drive.errors import ActionError
 from tools.simulator.drive.settings import Endpoints
+from tools.simulator.drive.waiting import LatestByTicket
 
 log = logging.getLogger(__name__)
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -114,8 +115,7 @@ class AssignmentBoard:
     def __init__(self, systems: DepartmentSystems, units: list[str]):
         self.systems = systems
         self.units = units
-        self.latest: dict[str, Holding] = {}
-        self._changed = asyncio.Condition()
+        self.held: LatestByTicket[Holding] = LatestByTicket()
         self._tasks: list[asyncio.Task[None]] = []
         self.connected: set[str] = set()
         self.stream_errors = 0
@@ -156,23 +156,14 @@ class AssignmentBoard:
                           int(assignment.assignment_no), assignment.role or "lead", assignment.status)
         if holding.role not in ("", "lead"):
             return  # co-handling units help; the lead acts for the ticket
-        async with self._changed:
-            known = self.latest.get(holding.ticket_id)
-            if known is None or holding.assignment_no >= known.assignment_no:
-                self.latest[holding.ticket_id] = holding
-                self._changed.notify_all()
+        known = self.held.get(holding.ticket_id)
+        if known is None or holding.assignment_no >= known.assignment_no:
+            self.held.put(holding.ticket_id, holding)
 
     def holder(self, ticket_id: str) -> Holding | None:
-        return self.latest.get(ticket_id)
+        return self.held.get(ticket_id)
 
     async def wait_for(self, ticket_id: str, *, newer_than: int = 0, timeout: float) -> Holding | None:
         """The ticket's lead assignment with a number above ``newer_than``, or None on timeout."""
-        def ready() -> bool:
-            held = self.latest.get(ticket_id)
-            return held is not None and held.assignment_no > newer_than
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(ready), timeout)
-            except TimeoutError:
-                return None
-        return self.latest[ticket_id]
+        return await self.held.wait_for(ticket_id, lambda held: held.assignment_no > newer_than,
+                                        timeout)

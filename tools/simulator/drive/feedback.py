@@ -15,6 +15,7 @@ from minsheng.v1 import feedback_notices_pb2
 
 from tools.simulator.drive.http import Clients, call
 from tools.simulator.drive.settings import Endpoints
+from tools.simulator.drive.waiting import LatestByTicket
 
 log = logging.getLogger(__name__)
 CALLBACK_STAFF = "sim-callback-staff"
@@ -35,8 +36,7 @@ class NoticeBoard:
     def __init__(self, endpoints: Endpoints):
         self.endpoints = endpoints
         self.topic = endpoints.topic("citizen.notices")
-        self.latest: dict[str, Notice] = {}
-        self._changed = asyncio.Condition()
+        self.notices: LatestByTicket[Notice] = LatestByTicket()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -78,27 +78,18 @@ class NoticeBoard:
                 continue
             if not notice.rating_token:
                 continue
-            async with self._changed:
-                known = self.latest.get(notice.ticket_id)
-                if known is None or notice.reply_round >= known.reply_round:
-                    self.latest[notice.ticket_id] = Notice(
-                        notice.ticket_id, notice.rating_token, notice.link, notice.reply_round,
-                        notice.citizen_pseudonym)
-                    self._changed.notify_all()
+            known = self.notices.get(notice.ticket_id)
+            if known is None or notice.reply_round >= known.reply_round:
+                self.notices.put(notice.ticket_id, Notice(
+                    notice.ticket_id, notice.rating_token, notice.link, notice.reply_round,
+                    notice.citizen_pseudonym))
 
     async def wait_for(self, ticket_id: str, *, timeout: float,
                        reply_round: int = 1) -> Notice | None:
         """The ticket's latest notice, once one of ``reply_round`` or later has arrived (a
         reopened ticket's new reply comes with a new link; the old one is stale)."""
-        def arrived() -> bool:
-            known = self.latest.get(ticket_id)
-            return known is not None and known.reply_round >= reply_round
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(arrived), timeout)
-            except TimeoutError:
-                return None
-        return self.latest[ticket_id]
+        return await self.notices.wait_for(ticket_id, lambda known: known.reply_round >= reply_round,
+                                           timeout)
 
 
 class Feedback:
