@@ -74,6 +74,10 @@ class LifecycleWatch:
         self.queued_at: dict[str, float] = {}  # left to a human dispatcher (classifier unsure)
         self._queued: dict[str, asyncio.Event] = {}
         self.merged: set[str] = set()  # duplicates merged into a case
+        # when the relay produced each ticket's TicketAccepted and TicketAssigned (the
+        # records' CreateTime, wall clock s), and when this watch saw the assignment
+        self.produced: dict[tuple[str, str], float] = {}
+        self.assigned_seen_wall: dict[str, float] = {}
         self.sizes: list[int] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -98,8 +102,11 @@ class LifecycleWatch:
             except Exception:
                 continue
             self.last_type[event.ticket_id] = event.event_type
+            if event.event_type in ("TicketAccepted", "TicketAssigned"):
+                self.produced.setdefault((event.ticket_id, event.event_type), message.timestamp / 1000)
             if event.event_type == "TicketAssigned":
                 self.assigned_at.setdefault(event.ticket_id, time.perf_counter())
+                self.assigned_seen_wall.setdefault(event.ticket_id, time.time())
             elif event.event_type == "TicketQueuedForDispatcher":
                 self.queued_at.setdefault(event.ticket_id, time.perf_counter())
                 self.queued(event.ticket_id).set()

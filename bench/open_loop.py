@@ -44,6 +44,10 @@ class OpenLoopRun:
     decided_p50_ms: float = float("nan")  # to dispatch's decision: assigned, or queued for a human
     decided_p99_ms: float = float("nan")
     errors: dict[str, int] = field(default_factory=dict)
+    # where the p50 goes, hop by hop (Kafka records' CreateTime against this machine's clock):
+    # due -> TicketAccepted produced (intake's POST, its commit, the relay), -> TicketAssigned
+    # produced (dispatch: consume, decide, commit, its relay), -> seen here (Kafka's delivery)
+    hops_p50_ms: dict[str, float] = field(default_factory=dict)
     not_assigned_last_event: dict[str, int] = field(default_factory=dict)  # where they stopped
 
 
@@ -69,6 +73,7 @@ async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
     watch = LifecycleWatch(endpoints)
     await watch.start()
     due_at: dict[str, float] = {}
+    due_wall: dict[str, float] = {}
     posts: list[float] = []
     late: list[float] = []
     errors: dict[str, int] = {}
@@ -95,9 +100,12 @@ async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
                 errors[f"http_{response.status_code}"] = errors.get(f"http_{response.status_code}", 0) + 1
                 return
             posts.append((time.perf_counter() - due) * 1000)
-            due_at[str(response.json()["ticket_id"])] = due
+            ticket_id = str(response.json()["ticket_id"])
+            due_at[ticket_id] = due
+            due_wall[ticket_id] = due - clocks
 
         began = time.perf_counter()
+        clocks = began - time.time()  # perf_counter minus wall clock
         tasks = []
         for body, offset in zip(payloads, schedule(len(payloads), rate), strict=True):
             delay = began + offset - time.perf_counter()
@@ -120,4 +128,48 @@ async def run(endpoints: Endpoints, payloads: list[dict], *, rate: float,
                        round(percentile(late, 99), 1), round(percentile(posts, 50), 1),
                        round(percentile(posts, 99), 1), round(percentile(waits, 50), 1),
                        round(percentile(waits, 99), 1), round(percentile(decided, 50), 1),
-                       round(percentile(decided, 99), 1), errors, stopped)
+                       round(percentile(decided, 99), 1), errors, hops(watch, due_wall), stopped)
+
+
+def hops(watch: LifecycleWatch, due_wall: dict[str, float]) -> dict[str, float]:
+    legs: dict[str, list[float]] = {"to_accepted": [], "accepted_to_assigned": [],
+                                    "assigned_to_seen": []}
+    for ticket, due in due_wall.items():
+        accepted = watch.produced.get((ticket, "TicketAccepted"))
+        assigned = watch.produced.get((ticket, "TicketAssigned"))
+        seen = watch.assigned_seen_wall.get(ticket)
+        if accepted is None or assigned is None or seen is None:
+            continue
+        legs["to_accepted"].append((accepted - due) * 1000)
+        legs["accepted_to_assigned"].append((assigned - accepted) * 1000)
+        legs["assigned_to_seen"].append((seen - assigned) * 1000)
+    return {leg: round(percentile(ms, 50), 1) for leg, ms in legs.items() if ms}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.open_loop --rate 50 --seconds 20 --rounds 3``: the open loop alone, on
+    an isolated platform, one JSON line per round (needs the machine to itself, `make infra`)."""
+    import argparse
+    import json
+    import os
+    from dataclasses import asdict
+
+    from bench import intake_load, platform
+    from bench.run import BENCH_ENV
+
+    os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
+    parser = argparse.ArgumentParser(prog="python -m bench.open_loop")
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args(argv)
+    with platform.running(BENCH_ENV) as running:
+        endpoints = platform.endpoints(running)
+        for i in range(args.rounds):
+            bodies = intake_load.bodies(int(args.rate * args.seconds), seed=6000 + i)
+            got = asyncio.run(run(endpoints, bodies, rate=args.rate))
+            print(json.dumps(asdict(got), ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
