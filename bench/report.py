@@ -248,10 +248,14 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         *table(results.get("idle") or [], ["seconds", "ours_pct", "kafka_pct", "postgresql_pct", "each_pct"]),
         "", f"End to end ({results['args'].get('e2e_tickets', 200)} tickets a run,"
         f" {results['args'].get('e2e_in_flight', 64)} simulated actions in flight: submit, sign for,"
-        " reply, rate; an action in flight mostly waits for the event that allows it):", "",
+        " reply, rate; an action in flight mostly waits for the event that allows it;"
+        f" one unmeasured warm-up run first: {results.get('e2e_warmup', 'none')}):", "",
         *table(e2e, ["tickets", "rated", "in_ledger", "seconds", "tickets_per_second",
                      "assign_p50_ms", "assign_p99_ms", "dispatcher_assigned", "cpu_pct_of_machine",
-                     "errors"]),
+                     "driver_cpu_pct_of_core", "errors"]),
+        "", "Where a run's time went: until the last action, then the ledger's last rating;"
+        " p99 wall time of each kind of action:", "",
+        *table(e2e, ["drive_seconds", "ledger_wait_seconds", "slowest_action_ms"]),
         "", "CPU ms per full ticket, each process (and Kafka, PostgreSQL):", "",
         *table(e2e, ["cpu_ms_per_ticket", "cpu_ms_each", "cpu_ms_infra", "cpu_ms_per_ticket_with_infra"]),
         "", "Largest RSS during the run, MB:", "",
@@ -260,7 +264,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         *table(results.get("open_loop") or [],
                ["offered_per_s", "submitted", "accepted", "assigned", "not_assigned",
                 "sent_late_ms_p99", "submit_p50_ms", "submit_p99_ms", "assign_p50_ms",
-                "assign_p99_ms", "decided_p50_ms", "decided_p99_ms", "errors",
+                "assign_p99_ms", "decided_p50_ms", "decided_p99_ms", "hops_p50_ms", "errors",
                 "not_assigned_last_event"]),
         "", "Intake:", "",
         *table(results.get("intake") or [],

@@ -187,14 +187,19 @@ async def test_a_ticket_queued_for_a_human_is_handed_to_the_dispatcher_at_once_a
             await asyncio.sleep(timeout)
             return "held"
 
-    board, watch = Board(), LifecycleWatch.__new__(LifecycleWatch)
-    watch._queued = {}
+    board, watch = Board(), LifecycleWatch(None)
     prompt_dispatcher(board, watch)
     watch.queued("t1").set()
     assert await asyncio.wait_for(board.wait_for("t1", timeout=30), 1) is None  # at once
     assert await board.wait_for("t1", timeout=0.01) == "held"  # the wait after the hand assignment
     assert await board.wait_for("t2", timeout=0.01) == "held"  # not queued: dispatch routed it
     assert calls == ["t1", "t1", "t2"]
+    # a duplicate merged into a case (并单): no unit will ever hold it; its wait ends at once with
+    # the withdrawn holding the driver ends such a ticket's life on
+    watch.merged.add("t3")
+    watch.queued("t3").set()
+    held = await asyncio.wait_for(board.wait_for("t3", newer_than=0, timeout=30), 1)
+    assert (held.ticket_id, held.status, held.assignment_no) == ("t3", "withdrawn", 1)
 
 
 def test_the_busiest_processes_are_profiled():
