@@ -152,6 +152,11 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     attachments.migrate_legacy()
     committer = GroupCommitter(app, service=settings.service)
     pepper = settings.pseudonym_pepper.encode()
+    # shared by every replica of intake (PostgreSQL), not one bucket per process
+    throttle = rate_limits.SharedSubmissionThrottle(
+        infra.pool, settings.schema, adapter_capacity=settings.adapter_burst,
+        adapter_rate=settings.adapter_rate_per_s, citizen_capacity=settings.citizen_burst,
+        citizen_rate=settings.citizen_rate_per_s)
     submissions = Submissions(
         app=app, committer=committer,
         codes=codes.CodeSequence(infra.pool, settings.schema, settings.code_block),
@@ -163,12 +168,9 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         reads=submission_reads.SubmissionReads(
             settings.pg_conninfo(), settings.schema, citizen_capacity=settings.citizen_burst,
             citizen_rate=settings.citizen_rate_per_s,
-            answered_window=load_acceptance_rules().already_answered_window),
-        # shared by every replica of intake (PostgreSQL), not one bucket per process
-        throttle=rate_limits.SharedSubmissionThrottle(
-            infra.pool, settings.schema, adapter_capacity=settings.adapter_burst,
-            adapter_rate=settings.adapter_rate_per_s, citizen_capacity=settings.citizen_burst,
-            citizen_rate=settings.citizen_rate_per_s))
+            answered_window=load_acceptance_rules().already_answered_window,
+            leases=throttle),  # a spent lease of an adapter's tokens renewed in the same read
+        throttle=throttle)
     citizens = Citizens(
         app=app, index=index, vault=vault, pepper=pepper, issuer=citizen_issuer(settings),
         verifications=verification_store.VerificationStore(infra.pool, settings.schema),

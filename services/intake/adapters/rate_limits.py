@@ -55,19 +55,24 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING granted, tokens"""
 
 
-def lease_many_sql() -> str:
-    """One token from each of many buckets of one capacity and rate, in one statement
-    (``keys``: distinct; a key twice would update its row twice): RETURNING key, granted,
-    tokens. The same refill-and-take as `_LEASE` with want 1 (adapters/submission_reads.py)."""
-    avail = _AVAIL
+def lease_rows_sql(rows: str, *, key: str, want: str, cap: str = "cap",
+                   rate: str = "rate") -> str:
+    """Refill-and-take, as `_LEASE`, for every row of ``rows`` (a FROM item) in one statement:
+    up to ``want`` tokens of the bucket ``key`` (SQL expressions over the rows; keys
+    distinct: a key twice would update its row twice), the buckets' capacity and rate being
+    the parameters named ``cap`` and ``rate``. RETURNING key, granted, tokens. The want
+    travels as the new row's `granted` (already bounded by the capacity), so a row conflicting
+    with a stored bucket is granted least(want, whole tokens there)
+    (adapters/submission_reads.py: the adapters' leases and the citizens' tokens of a batch)."""
+    avail = f"least(%({cap})s, b.tokens + greatest(0, EXCLUDED.stamp - b.stamp) * %({rate})s)"
     return f"""
 INSERT INTO {{s}}.rate_buckets AS b (key, tokens, stamp, granted)
-SELECT k, %(cap)s - least(1, floor(%(cap)s)), extract(epoch FROM clock_timestamp()),
-       least(1, floor(%(cap)s))
-FROM unnest(%(keys)s::text[]) AS k
+SELECT {key}, %({cap})s - least({want}, floor(%({cap})s)),
+       extract(epoch FROM clock_timestamp()), least({want}, floor(%({cap})s))
+FROM {rows}
 ON CONFLICT (key) DO UPDATE SET
-    granted = least(1, floor({avail})),
-    tokens = {avail} - least(1, floor({avail})),
+    granted = least(EXCLUDED.granted, floor({avail})),
+    tokens = {avail} - least(EXCLUDED.granted, floor({avail})),
     stamp = EXCLUDED.stamp
 RETURNING key, granted, tokens"""
 
@@ -164,6 +169,24 @@ class SharedSubmissionThrottle(SubmissionThrottle):
         if granted > 1:
             self._keep(adapter_id, granted - 1, until)
         return RateDecision(True)
+
+    def lease_until(self) -> float:
+        """When a lease asked for now lapses (this throttle's clock)."""
+        return self.clock() + LEASE_S
+
+    def leased(self, adapter_id: str, *, granted: int, used: int, refused_for_s: float,
+               until: float) -> None:
+        """A lease of the adapter's tokens taken by the submissions' batched read
+        (adapters/submission_reads.py), ``used`` of them by its requests: the rest is kept
+        until ``until``. ``refused_for_s`` > 0: some of its requests found no token; the
+        flood is refused here until the shared bucket can have one again (as
+        `_adapter_token` does)."""
+        if granted > used:
+            self._keep(adapter_id, granted - used, until)
+        if refused_for_s > 0 and self.block > 1:
+            with self._lock:
+                self._leases.setdefault(adapter_id, _Lease()).empty_until = \
+                    self.clock() + refused_for_s
 
     def adapter_token_held(self, adapter_id: str) -> RateDecision | None:
         """The adapter's token from the lease this process holds (no I/O), or None: the

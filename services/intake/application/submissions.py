@@ -333,10 +333,10 @@ class Submissions:
         process makes for a whole block (the adapter's tokens, ticket codes) and for
         attachments, whose request is decided in a worker thread as before."""
         read = await self._read_ahead(draft, adapter_id=adapter_id, now=now)
-        if read is None:
+        if read is None or draft.attachments:  # the attachments are looked up in prepare
             prepared = await asyncio.to_thread(
                 self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
-                optimistic=True, key_in_transaction=True, backfilled=backfilled)
+                optimistic=True, key_in_transaction=True, backfilled=backfilled, read=read)
         else:
             prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
                                     optimistic=True, key_in_transaction=True,
@@ -363,31 +363,39 @@ class Submissions:
     async def _read_ahead(self, draft: TicketDraft, *, adapter_id: str, now: datetime
                           ) -> tuple[AnsweredTicket, ...] | None:
         """Admit the submission (adapter's and citizen's tokens) and read what deciding it
-        needs, so that `prepare` reads nothing: the citizen's answered tickets. None: no
-        batched reads here (none wired, or attachments to look up): `prepare` reads."""
+        needs, so that `prepare` reads nothing but a submission's attachments: the citizen's
+        answered tickets. A spent lease of the adapter's tokens is renewed by the same batched
+        read (adapters/submission_reads.py), not by a round trip of its own. None: no batched
+        reads here (none wired, or a contact without a natural key): `prepare` reads."""
         throttle = self.throttle
-        if self.reads is None or draft.attachments or not hasattr(throttle, "adapter_token_held"):
+        if self.reads is None or not hasattr(throttle, "adapter_token_held"):
             return None
         citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
         if draft.identity is not None and citizen is None:
             return None  # a contact without a natural key (a name alone): sealed under a key
             # of its ticket's own, which `prepare` looks up
         decision: RateDecision | None = throttle.adapter_token_held(adapter_id)
+        leasing = None
         if decision is None:  # the process's lease of the adapter's tokens is spent: a block
-            decision = await asyncio.to_thread(throttle.adapter_token, adapter_id)
-        if not decision.allowed:
+            if getattr(self.reads, "leases", None) is not None:
+                leasing = adapter_id  # taken by the batched read below
+            else:
+                decision = await asyncio.to_thread(throttle.adapter_token, adapter_id)
+        if decision is not None and not decision.allowed:
             raise RateLimitedError(decision.limited_by or "adapter", decision.retry_after_seconds)
         day = now.astimezone(SHANGHAI).date()
         if not self.codes.has_next(self.region, day):  # a block of codes, once per block
             await asyncio.to_thread(self.codes.reserve_ahead, self.region, day)
-        if citizen is None:
+        if citizen is None and leasing is None:
             return ()
-        want_key = self.keys is not None and not self.keys.cached(citizen)
-        facts = await self.reads.of(citizen, now=now, want_key=want_key)
+        want_key = citizen is not None and self.keys is not None and not self.keys.cached(citizen)
+        facts = await self.reads.of(citizen, now=now, want_key=want_key, adapter=leasing)
+        if facts.adapter_refused:
+            raise RateLimitedError("adapter", facts.retry_after_s)
         if not facts.granted:
             throttle.citizen_refused(adapter_id)
             raise RateLimitedError("citizen", facts.retry_after_s)
-        if facts.key_looked_up and self.keys is not None:
+        if facts.key_looked_up and self.keys is not None and citizen is not None:
             self.keys.looked_up(citizen, facts.key)
         return answered_tickets(facts.answered)
 

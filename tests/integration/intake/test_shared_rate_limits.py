@@ -137,3 +137,73 @@ def test_a_lease_is_dropped_when_old_and_a_refused_citizen_returns_the_adapters_
     now[0] += rate_limits.LEASE_S + 0.01
     assert throttle.admit("web", None).allowed
     assert throttle._leases["web"].tokens == 10 - 1  # a new block; the old one was dropped
+
+
+def _reads(pool, schema, throttle, *, citizen_capacity: float):
+    from datetime import timedelta
+
+    from services.intake.adapters import identity_store, ticket_index
+    from services.intake.adapters.submission_reads import SubmissionReads
+
+    ticket_index.create_table(pool, schema)
+    identity_store.create_tables(pool, schema)
+    settings = ServiceSettings()
+    conninfo = settings.pg_conninfo().replace(f"dbname={settings.pg_dbname}", "dbname=postgres")
+    return SubmissionReads(conninfo, schema, citizen_capacity=citizen_capacity,
+                           citizen_rate=1e-6, answered_window=timedelta(days=30),
+                           leases=throttle)
+
+
+async def test_a_spent_lease_is_renewed_in_the_batched_read_and_only_admitted_requests_take_a_citizens_token(
+        pool_and_schema):
+    """Item 17 of docs/profiles/postgresql-per-ticket.md: the adapter's new lease and the
+    citizens' tokens in one statement. Both or neither: a request its adapter refused takes
+    no token of its citizen."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    pool, schema = pool_and_schema
+    throttle = SharedSubmissionThrottle(pool, schema, adapter_capacity=3, adapter_rate=1e-6,
+                                        citizen_capacity=1, citizen_rate=1e-6)
+    reads = _reads(pool, schema, throttle, citizen_capacity=1)
+    now = datetime.now(UTC)
+    try:
+        facts = await asyncio.gather(*(reads.of(f"citizen-{i}", now=now, want_key=False,
+                                                adapter="web") for i in range(5)))
+        admitted = [not f.adapter_refused for f in facts]
+        assert sum(admitted) == 3 and all(f.granted for f, ok in zip(facts, admitted, strict=True) if ok)
+        assert all(f.retry_after_s > 0 for f, ok in zip(facts, admitted, strict=True) if not ok)
+        # the refused requests' citizens kept their one token; the admitted ones' is taken
+        again = await asyncio.gather(*(reads.of(f"citizen-{i}", now=now, want_key=False)
+                                       for i in range(5)))
+        assert [f.granted for f in again] == [not ok for ok in admitted]
+        # an anonymous submission needs its adapter's token only: none left
+        anonymous = await reads.of(None, now=now, want_key=False, adapter="web")
+        assert anonymous.adapter_refused and not anonymous.granted
+    finally:
+        await reads.close()
+
+
+async def test_a_lease_taken_by_the_batched_read_is_kept_for_the_next_requests(
+        pool_and_schema):
+    import asyncio
+    from datetime import UTC, datetime
+
+    pool, schema = pool_and_schema
+    throttle = SharedSubmissionThrottle(pool, schema, adapter_capacity=100, adapter_rate=100)
+    assert throttle.block == 10
+    reads = _reads(pool, schema, throttle, citizen_capacity=5)
+    now = datetime.now(UTC)
+    try:
+        assert throttle.adapter_token_held("web") is None  # nothing leased yet
+        facts = await asyncio.gather(reads.of("c1", now=now, want_key=False, adapter="web"),
+                                     reads.of(None, now=now, want_key=False, adapter="web"))
+        assert all(f.granted and not f.adapter_refused for f in facts)
+        assert throttle._leases["web"].tokens == 10 - 2  # one block for both
+        assert throttle.adapter_token_held("web").allowed  # spent locally, no I/O
+        with pool.connection() as conn:
+            left = conn.execute(f'SELECT tokens FROM "{schema}".rate_buckets WHERE key = %s',
+                                ("a:web",)).fetchone()[0]
+        assert 90 <= left < 91  # one block of the shared bucket, no more
+    finally:
+        await reads.close()
