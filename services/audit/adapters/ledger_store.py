@@ -125,6 +125,20 @@ class PgSubtreeHashStore:
                 self._size = ledger_size(cur, self.s)
         return self._size
 
+    @property
+    def peek(self) -> Callable[[NodeKey], bytes | None]:
+        """A hash held in memory (read with the history, or cached) or None, without a read
+        (domain.merkle.PeekableStore; a plain function: a proof set asks ~600 times)."""
+        if self.cache is None:
+            return self.known.get
+        if self.cache.from_level is None:
+            self.cache.load(self.tree_size(), self._select_levels)
+        known, cached = self.known.get, self.cache.hashes().get
+
+        def peek(key: NodeKey) -> bytes | None:
+            return known(key) or cached(key)
+        return peek
+
     def get_hashes(self, keys: Sequence[NodeKey]) -> list[bytes]:
         found = self.get_some(keys)
         return [found[k] for k in keys]  # a missing node raises KeyError, as the Protocol says
@@ -278,6 +292,10 @@ def append_batch(cur: psycopg.Cursor[Any], schema: str,
 
 # -- reads --------------------------------------------------------------------------------------
 
+# each entry's sibling subtrees at the lowest levels (the first parameter: the highest level)
+_SIBLINGS = (", ARRAY(SELECT m.hash FROM generate_series(0, %s) AS lv LEFT JOIN {s}.merkle_node m"
+             " ON m.level = lv AND m.idx = (l.ledger_seq >> lv) # 1 ORDER BY lv) AS siblings")
+
 class LedgerReader:
     """Read-only queries over one ledger schema (a connection per call, from the pool).
 
@@ -323,13 +341,24 @@ class LedgerReader:
         not complete yet is left out; the proof reads what else it needs)."""
         if levels <= 0:
             return self.history_of(id_or_code), {}
-        rows = self._rows(SQL(
-            "SELECT " + VIEW_COLUMNS + ", ARRAY(SELECT m.hash FROM generate_series(0, %s) AS lv"
-            " LEFT JOIN {s}.merkle_node m ON m.level = lv AND m.idx = (l.ledger_seq >> lv) # 1"
-            " ORDER BY lv) AS siblings FROM {s}.ledger l WHERE ticket_id ="
+        return self._with_siblings(self._rows(SQL(
+            "SELECT " + VIEW_COLUMNS + _SIBLINGS + " FROM {s}.ledger l WHERE ticket_id ="
             " (SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
             " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1) ORDER BY ticket_seq"),
-            (levels - 1, id_or_code, id_or_code))
+            (levels - 1, id_or_code, id_or_code)))
+
+    def history_with_siblings_by_id(self, ticket_id: str, levels: int
+                                    ) -> tuple[list[dict[str, Any]], dict[NodeKey, bytes]]:
+        """:meth:`history_with_siblings` of a ticket id (:meth:`ticket_id_for`)."""
+        if levels <= 0:
+            return self.history(ticket_id), {}
+        return self._with_siblings(self._rows(SQL(
+            "SELECT " + VIEW_COLUMNS + _SIBLINGS + " FROM {s}.ledger l WHERE ticket_id = %s"
+            " ORDER BY ticket_seq"), (levels - 1, ticket_id)))
+
+    @staticmethod
+    def _with_siblings(rows: list[dict[str, Any]]
+                       ) -> tuple[list[dict[str, Any]], dict[NodeKey, bytes]]:
         known: dict[NodeKey, bytes] = {}
         for row in rows:
             seq = row["ledger_seq"]

@@ -127,23 +127,39 @@ class Histories:
         the proofs and their verification are done while that commit waits for the disk.
         With ``proofs``, the query that reads the entries also reads the lower levels of their
         proofs (the upper ones are cached), so the proofs usually need no query of their own."""
-        ticket_id, rows, siblings = self._readable(
-            who, id_or_code, proof_levels=self.reader.proof_levels() if proofs else 0)
+        action = "history+proofs" if proofs else "history"
+        levels = self.reader.proof_levels() if proofs else 0
+        if who.role in REPLAY_ANY:  # the role alone allows the read: record it while it runs
+            ticket_id = self.resolve(id_or_code)
+            recorded = self.access.record_soon(who, action=action, target=ticket_id, via=via)
+            try:
+                rows, siblings = self.reader.history_with_siblings_by_id(ticket_id, levels)
+                return self._answer(TicketHistory(ticket_id, rows), siblings, proofs, verify)
+            finally:
+                recorded.result()  # recorded (committed) before anything is returned
+        # a unit: whether it may read the ticket is in the rows, so they are read first
+        ticket_id, rows, siblings = self._readable(who, id_or_code, proof_levels=levels)
         out = TicketHistory(ticket_id, rows)
         if not proofs:
-            self.access.record(who, action="history", target=ticket_id, via=via)
+            self.access.record(who, action=action, target=ticket_id, via=via)
             return out
         # the proofs are built while the access log's commit waits for the disk
-        recorded = self.access.record_soon(who, action="history+proofs", target=ticket_id,
-                                           via=via)
+        recorded = self.access.record_soon(who, action=action, target=ticket_id, via=via)
         try:
+            return self._answer(out, siblings, proofs, verify)
+        finally:
+            recorded.result()  # recorded (committed) before anything is returned
+
+    def _answer(self, out: TicketHistory, siblings: dict[NodeKey, bytes], proofs: bool,
+                verify: bool) -> TicketHistory:
+        """``out`` with its proofs and their verification, when asked for."""
+        if proofs:
+            rows = out.rows
             out.checkpoint = cp = self._checkpoint_covering(max(r["ledger_seq"] for r in rows) + 1)
             out.proofs = self.reader.inclusion_proofs([r["ledger_seq"] for r in rows],
                                                       cp.tree_size, known=siblings)
             if verify:
                 out.checked = self.verification(out)
-        finally:
-            recorded.result()  # recorded (committed) before anything is returned
         return out
 
     def _checkpoint_covering(self, size: int) -> StoredCheckpoint:

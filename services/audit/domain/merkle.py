@@ -289,6 +289,17 @@ class SubtreeHashStore(Protocol):
         ...
 
 
+def _nothing_in_memory(key: NodeKey) -> bytes | None:
+    return None
+
+
+class PeekableStore(SubtreeHashStore, Protocol):
+    """A store that also holds some hashes in memory (a cache, hashes a query read already):
+    ``peek`` answers those without a read, None for the rest."""
+
+    def peek(self, key: NodeKey) -> bytes | None: ...
+
+
 class InMemorySubtreeHashStore:
     def __init__(self) -> None:
         self._nodes: dict[NodeKey, bytes] = {}
@@ -369,37 +380,42 @@ class MerkleLedgerTree:
     def inclusion_proofs(
         self, leaf_indexes: Iterable[int], tree_size: int | None = None
     ) -> dict[int, list[bytes]]:
-        """Inclusion proofs of many leaves (a ticket's history) from ONE store read."""
+        """Inclusion proofs of many leaves (a ticket's history) from ONE store read, or none
+        when the store holds every hash in memory already (``peek``, see PeekableStore)."""
         n = self.size if tree_size is None else tree_size
         if n > self.size:
             raise ProofError(f"the tree has {self.size} leaves, not {n}")
+        peek = getattr(self.store, "peek", _nothing_in_memory)
         # each proof: the leaf's sibling at each level of its perfect subtree, then the parts
-        # above it (inclusion_parts), built without a tuple per sibling
-        shapes = {}
-        wanted_keys: set[NodeKey] = set()
+        # above it (inclusion_parts); each hash is looked up once where the path needs it,
+        # and what the store does not hold in memory is read afterwards in one batch
+        out: dict[int, list[bytes]] = {}
+        holes: list[tuple[list[bytes | None], int, tuple[NodeKey, ...]]] = []
+        edges: dict[tuple[NodeKey, ...], bytes] = {}  # the edge ranges all proofs share
         for i in leaf_indexes:
             height, upper = _edge_parts(i, n)
-            siblings = [(level, (i >> level) ^ 1) for level in range(height)]
-            shapes[i] = (siblings, upper)
-            wanted_keys.update(siblings)
-            for parts in upper:
-                wanted_keys.update(parts)
-        wanted = list(wanted_keys)
-        got = dict(zip(wanted, self.store.get_hashes(wanted), strict=True))
-        hash_of = got.__getitem__
-        folded: dict[tuple[NodeKey, ...], bytes] = {}  # the edge ranges all proofs share
-        out: dict[int, list[bytes]] = {}
-        for i, (siblings, upper) in shapes.items():
-            path = list(map(hash_of, siblings))
-            for parts in upper:
-                if len(parts) == 1:
-                    path.append(got[parts[0]])
-                    continue
-                h = folded.get(parts)
+            path: list[bytes | None] = []
+            for level in range(height):
+                h = peek((level, (i >> level) ^ 1))
                 if h is None:
-                    h = folded[parts] = fold_parts([got[k] for k in parts])
+                    holes.append((path, level, ((level, (i >> level) ^ 1),)))
                 path.append(h)
-            out[i] = path
+            for parts in upper:
+                h = edges.get(parts)
+                if h is None:
+                    hashes = [peek(k) for k in parts]
+                    if None in hashes:
+                        holes.append((path, len(path), parts))
+                    else:
+                        h = edges[parts] = hashes[0] if len(hashes) == 1 else fold_parts(hashes)
+                path.append(h)
+            out[i] = path  # type: ignore[assignment]  # its holes are filled below
+        if holes:
+            wanted = sorted({k for _, _, parts in holes for k in parts})
+            got = dict(zip(wanted, self.store.get_hashes(wanted), strict=True))
+            for path, position, parts in holes:
+                path[position] = (got[parts[0]] if len(parts) == 1
+                                  else fold_parts([got[k] for k in parts]))
         return out
 
     def consistency_proof(self, first_size: int, second_size: int | None = None) -> list[bytes]:

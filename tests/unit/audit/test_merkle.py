@@ -324,6 +324,28 @@ def test_many_inclusion_proofs_come_from_one_store_read() -> None:
         tree.inclusion_proofs([999], 999)
 
 
+def test_inclusion_proofs_take_what_the_store_holds_in_memory_and_read_the_rest_once() -> None:
+    class HalfInMemory(InMemorySubtreeHashStore):
+        reads: list[list[tuple[int, int]]] = []
+
+        def peek(self, key):  # type: ignore[no-untyped-def]
+            return self._nodes.get(key) if (key[0] + key[1]) % 2 else None  # half held
+
+        def get_hashes(self, keys):  # type: ignore[no-untyped-def]
+            HalfInMemory.reads.append(list(keys))
+            return super().get_hashes(keys)
+
+    tree = MerkleLedgerTree(HalfInMemory())
+    tree.append(f"leaf {i}".encode() for i in range(1000))
+    wanted = [0, 17, 511, 512, 997, 998]
+    for size in (999, 1000, 513):
+        HalfInMemory.reads = []
+        proofs = tree.inclusion_proofs([i for i in wanted if i < size], size)
+        assert len(HalfInMemory.reads) == 1
+        HalfInMemory.reads = []
+        assert proofs == {i: tree.inclusion_proof(i, size) for i in wanted if i < size}
+
+
 def test_inclusion_parts_are_the_rfc_ranges_split_into_perfect_subtrees() -> None:
     for n in range(1, 300):
         for m in range(n):
