@@ -167,8 +167,16 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Every pattern above needs a digit, a Latin letter, "_", "-" or "@" (an ID, card, phone, e-mail,
+# plate, account or house number): a text without any (most complaints, in Chinese only) is
+# spared the eleven scans.
+_MAY_MATCH_A_PATTERN = re.compile(r"[\dA-Za-z_@\-]")
+
+
 def _pattern_findings(text: str) -> list[Finding]:
     found: list[Finding] = []
+    if not _MAY_MATCH_A_PATTERN.search(text):
+        return found
     for m in _ID_RE.finditer(text):
         found.append(Finding("id_number", m.start(), m.end(), m.group(), mask_id_number(m.group())))
     for m in _CARD_CUE_RE.finditer(text):

@@ -26,9 +26,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,38 @@ class TicketSnapshot:
     lat: float | None = None
     lon: float | None = None
     address: str | None = None
+    # what the detector derives of it (`_derived`), kept with it: a recent ticket is a
+    # candidate for hundreds of others
+    derived: Any = field(default=None, init=False, repr=False, compare=False)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    at: int  # submitted_at in whole microseconds (exact, as a timedelta compares)
+    address: str | None  # normalised
+    places: frozenset[str]
+    grams: Counter[str]
+    norm: float
+    keys: frozenset[str]
+    ones: bool  # every bigram once: the dot product with another such is the count in common
+
+
+def _derived(t: TicketSnapshot) -> _Derived:
+    found = t.derived
+    if found is None:
+        at = t.submitted_at
+        grams, norm, keys = _profile(t.text)
+        found = _Derived((at - (_NAIVE_EPOCH if at.tzinfo is None else _EPOCH)) // _MICROSECOND,
+                         normalise_address(t.address) if t.address else None,
+                         _places_in(t.text, t.address), grams, norm, keys,
+                         all(n == 1 for n in grams.values()))
+        object.__setattr__(t, "derived", found)
+    return found
 
 
 def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -204,26 +237,26 @@ def find_duplicates(
         scored = [(c.ticket_id, round(duplicate_score(new, c, policy), 4))
                   for c in candidates if c.ticket_id != new.ticket_id]
         return sorted((s for s in scored if s[1] >= policy.threshold), key=lambda s: -s[1])
-    at, window, category = new.submitted_at, policy.window, new.category
+    mine = _derived(new)
+    at, window, category = mine.at, policy.window // _MICROSECOND, new.category
     pinned = new.lat is not None and new.lon is not None
-    address = normalise_address(new.address) if new.address else None
-    places = _places_in(new.text, new.address)
-    ga, na, ka = _profile(new.text)
+    address, places, ga, na, ka, ones = (mine.address, mine.places, mine.grams, mine.norm,
+                                         mine.keys, mine.ones)
     found = []
     for c in candidates:
         if c.ticket_id == new.ticket_id:
             continue
-        apart = at - c.submitted_at
+        theirs = c.derived or _derived(c)
+        apart = at - theirs.at
         if apart > window or -apart > window:
             continue
         if category and c.category and category != c.category:
             continue
-        if address is not None and c.address and address == normalise_address(c.address):
+        if address is not None and address == theirs.address:
             place = 1.0
         elif not pinned or c.lat is None or c.lon is None:
-            theirs = _places_in(c.text, c.address)
-            if places and theirs:
-                shared = places & theirs
+            if places and theirs.places:
+                shared = places & theirs.places
                 if not shared:
                     continue  # no pins, and the texts name different places: two problems
                 small = any(name.endswith(_SMALL_PLACE_WORDS) for name in shared)
@@ -239,8 +272,15 @@ def find_duplicates(
             else:
                 place = 1.0 - ((distance - policy.near_metres)
                                / (policy.far_metres - policy.near_metres))
-        gb, nb, kb = _profile(c.text)
-        text = sum(ga[g] * gb[g] for g in ka & kb) / (na * nb) if ga and gb else 0.0
+        gb = theirs.grams
+        if ga and gb:
+            common = ka & theirs.keys
+            # the same integers summed as sum(ga[g] * gb[g] for g in common), in C
+            dot = len(common) if ones and theirs.ones else sum(
+                map(mul, map(ga.__getitem__, common), map(gb.__getitem__, common)))
+            text = dot / (na * theirs.norm)
+        else:
+            text = 0.0
         if text < policy.min_text_similarity:
             continue
         score = round(policy.text_weight * text + policy.place_weight * place, 4)

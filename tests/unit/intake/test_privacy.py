@@ -65,3 +65,14 @@ def test_several_kinds_in_one_text():
 def test_masking_is_idempotent(text):
     once = mask_personal_data(text)
     assert mask_personal_data(once) == once
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("家住人民路１２号３栋", "１２"),  # full-width digits: still a house number
+    ("微信：_____-", "____"),  # an account of underscores and dashes only
+    ("联系邮箱 ab@cd.com", "b@"),
+])
+def test_texts_with_no_ascii_letter_or_digit_skip_the_patterns_and_nothing_else_does(text, secret):
+    """_pattern_findings skips its eleven scans for a text with no digit, Latin letter, "_",
+    "-" or "@" (most complaints): each of these still holds one and is masked."""
+    assert secret not in mask_personal_data(text)
