@@ -5,19 +5,34 @@ the facts table in one transaction), run in-process into a throw-away schema of 
 database, so the running analytics is not touched. Every ledger entry read counts as an
 event, whether or not analytics counts its type. Also the fold alone, from entries already in
 memory (no HTTP, no database), to show what the ledger read and the facts' COPY add.
+
+Alone (without a platform), on a ledger of the demo platform's recorded lifecycles copied
+under fresh ids up to ``--ledger-rows`` entries (built once per size in database
+`bench_audit`, schema `rebuild_<rows>`, appended as audit appends), served by audit's export
+route in a child process:
+
+    PYTHONPATH=.:proto .venv/bin/python -m bench.analytics_rebuild --ledger-rows 20000
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import psycopg
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from backbone import auth
+from backbone import auth, events
 from backbone.store import ensure_database
 from bench.profile import cprofile
 from services.analytics.adapters.ledger import Entry, ledger_export
@@ -85,3 +100,113 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
     return RebuildRun(done.envelopes, done.facts, round(seconds, 2),
                       round(done.envelopes / max(seconds, 1e-9)),
                       round(len(envelopes) / max(fold_s, 1e-9)))
+
+
+# -- alone: a ledger of recorded lifecycles, audit's export in a child process -----------------
+def _ledger_settings(rows: int) -> Any:
+    from services.audit.settings import AuditSettings
+    return AuditSettings(pg_dbname="bench_audit", pg_schema=f"rebuild_{rows}", writer_role="",
+                         checkpoint_key_file="/tmp/bench-audit-checkpoint.pem")
+
+
+def build_ledger(rows: int) -> None:
+    """The recorded lifecycles under fresh ids until ``rows`` entries, appended in batches of
+    500 as the ledger's consumer appends them (chains and Merkle tree as in production)."""
+    from bench.service_cost import copies, recorded
+    from services.audit.adapters.ledger_store import Message, append_batch
+    from services.audit.bootstrap import build_parts
+    settings = _ledger_settings(rows)
+    ensure_database(settings)
+    parts = build_parts(settings, pool_size=1)
+    with parts.pool.connection() as conn:
+        have = conn.execute(SQL("SELECT count(*) FROM {}.ledger")
+                            .format(Identifier(settings.schema))).fetchone()[0]
+    if have >= rows:
+        parts.pool.close()
+        return
+    raw = recorded()
+    messages, _ = copies(raw, -(-rows * 400 // len(raw)))
+    batch: list[Message] = []
+    for offset, (_key, value, headers) in enumerate(messages[have:rows], start=have):
+        h = {k: v.decode() for k, v in headers}
+        env = events.decode_parts(value)[0]
+        batch.append(Message("bench", 0, offset, value, env.event_id, env.ticket_id,
+                             env.ticket_code, h["event_type"], env.producer,
+                             env.occurred_at.ToDatetime()))
+        if len(batch) == 500:
+            with parts.pool.connection() as conn, conn.cursor() as cur:
+                append_batch(cur, settings.schema, batch)
+            batch = []
+    if batch:
+        with parts.pool.connection() as conn, conn.cursor() as cur:
+            append_batch(cur, settings.schema, batch)
+    parts.pool.close()
+
+
+def serve(rows: int, port: int) -> None:
+    """Audit's export route (and nothing else of audit) on ``port``, as its process serves it."""
+    import uvicorn
+
+    from backbone.http import create_app
+    from backbone.runtime import QuietServer
+    from services.audit.bootstrap import build_parts
+    from services.audit.entrypoints import ledger_export as export_route
+    settings = _ledger_settings(rows)
+    parts = build_parts(settings)
+    app = create_app(settings=settings, title="audit export", description="", readiness=[])
+    app.include_router(export_route.router(pool=parts.pool, schema=settings.schema,
+                                           access=parts.access))
+    QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                               access_log=False, lifespan="off")).run()
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alone(rows: int, repeats: int) -> dict[str, Any]:
+    build_ledger(rows)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    child = subprocess.Popen([sys.executable, "-m", "bench.analytics_rebuild", "--serve",
+                              str(rows), str(port)], env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        envelopes = read(url, rows)
+        runs = []
+        for _ in range(repeats):
+            me, them = time.process_time(), _cpu_s(child.pid)
+            got = measure(url, "bench_audit", envelopes, limit=rows)
+            runs.append(asdict(got) | {"client_cpu_s": round(time.process_time() - me, 3),
+                                       "audit_cpu_s": round(_cpu_s(child.pid) - them, 3)})
+    finally:
+        child.terminate()
+        child.wait(10)
+    return {"rows": rows, "runs": runs, "median_events_per_second":
+            statistics.median(r["events_per_second"] for r in runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ledger-rows", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
+    if args.serve:
+        serve(*args.serve)
+        return
+    print(json.dumps(alone(args.ledger_rows, args.repeats), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,15 @@ def fold_envelopes(envelopes: Iterable[bytes], progress: Progress | None = None,
 def fold_entries(entries: Iterable[Entry], progress: Progress | None = None,
                  keep: Callable[[list[Fact]], None] | None = None) -> Rebuilt:
     """Normalise and fold ledger entries; `keep` receives each batch of new facts."""
+    read, kept, skipped, tickets = collect_facts(entries, progress, keep)
+    return Rebuilt(read, kept, skipped, LiveKpis.of_tickets(tickets))
+
+
+def collect_facts(entries: Iterable[Entry], progress: Progress | None = None,
+                  keep: Callable[[list[Fact]], None] | None = None
+                  ) -> tuple[int, int, int, dict[str, dict[str, Fact]]]:
+    """:func:`fold_entries` before the fold: (entries read, facts kept, skipped, the facts by
+    ticket id and event id)."""
     tickets: dict[str, dict[str, Fact]] = {}
     seen: set[str] = set()
     batch: list[Fact] = []
@@ -97,7 +106,7 @@ def fold_entries(entries: Iterable[Entry], progress: Progress | None = None,
     kept += _flush(batch, keep)
     if progress:
         progress(read, kept)
-    return Rebuilt(read, kept, skipped, LiveKpis.of_tickets(tickets))
+    return read, kept, skipped, tickets
 
 
 def _flush(batch: list[Fact], keep: Callable[[list[Fact]], None] | None) -> int:
@@ -110,7 +119,7 @@ def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[
             progress: Progress | None = None) -> Rebuilt:
     """Replace the facts table with the history's facts, in one transaction."""
     source = iter(entries)
-    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-first-entry") as ahead:
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-ahead") as ahead:
         # the source's first entry (for the ledger: the request, audit recording the read and
         # reading its first rows) is awaited while the tables are made ready
         first = ahead.submit(next, source, None)
@@ -124,8 +133,12 @@ def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[
                         (consumer,))
             head = first.result()  # a source that failed fails here: the transaction rolls back
             with fact_copy(cur, schema) as keep:
-                return fold_entries(source if head is None else chain([head], source),
-                                    progress, keep)
+                read, kept, skipped, tickets = collect_facts(
+                    source if head is None else chain([head], source), progress, keep)
+                # the KPIs are folded while the database takes the last rows and commits
+                # (this thread then only waits for the server and the disk)
+                folded = ahead.submit(LiveKpis.of_tickets, tickets)
+        return Rebuilt(read, kept, skipped, folded.result())
 
 
 def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:
