@@ -313,7 +313,7 @@ def _start(tree: Path, settings: ServiceSettings, http_port: int, grpc_port: int
                             start_new_session=True)
 
 
-def _spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+def _spy(pid: int, out: Path, native: bool = False) -> subprocess.Popen[bytes]:
     """py-spy on the thread holding the GIL, whichever it is (the loop, the group commit, the
     executor's threads): where the Python CPU goes. Sampling every busy thread instead counts
     threads waiting in psycopg's C waits as busy; the CPU by thread is in the result."""
@@ -321,7 +321,9 @@ def _spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     if exe is None:
         raise SystemExit("py-spy is not installed (pip install py-spy)")
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(profile.RATE),
-                             "--format", "raw", "--nonblocking", "--gil", "--output", str(out)],
+                             "--format", "raw", "--gil", "--output", str(out),
+                             # py-spy reads native stacks only with the process paused
+                             *(["--native"] if native else ["--nonblocking"])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -360,7 +362,8 @@ def _rows_written(conn: Any, schema: str, tickets: int) -> dict[str, Any]:
             for name, i, u, h in found}
 
 
-async def measure(tree: Path, tickets: int, rate: float, spy: bool) -> dict[str, Any]:
+async def measure(tree: Path, tickets: int, rate: float, spy: bool,
+                  native: bool = False) -> dict[str, Any]:
     unique = uuid.uuid4().hex[:8]
     settings = ServiceSettings(service="bench", environment="test", pg_schema=f"dc_{unique}",
                                topic_prefix=f"dc{unique}.")
@@ -386,7 +389,7 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool) -> dict[str,
         await producer.start()
         watcher = asyncio.create_task(driver.watch(stop))
         await asyncio.sleep(1.0)  # the streams' first reads and the watcher's seek are done
-        spying = _spy(proc.pid, log.parent / "spy.txt") if spy else None
+        spying = _spy(proc.pid, log.parent / "spy.txt", native) if spy else None
         backends0 = await asyncio.to_thread(_backends, settings)
         cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
         threads0 = threads(proc.pid)
@@ -449,9 +452,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="tickets/s")
     parser.add_argument("--tree", default=str(ROOT), help="the checkout to run dispatch from")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--native", action="store_true",
+                        help="--profile with C frames too (gRPC's Cython, uvloop, libpq)")
     args = parser.parse_args()
     result = asyncio.run(measure(Path(args.tree).resolve(), args.tickets, args.rate,
-                                 args.profile))
+                                 args.profile, args.native))
     text = result.pop("profile")
     print(json.dumps(result))
     if text:

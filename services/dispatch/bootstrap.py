@@ -85,6 +85,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     await loop_pool.open(wait=True, timeout=30)
     recorder: Any = app.recorder  # a PostgreSQL recorder (the settings say so)
     reads = LoopReads(loop_pool, settings.schema, recorder.events_table_name, app.mapper)
+    app.on_consumer_saved = reads.offer
     units = UnitBook(app)
     await asyncio.to_thread(units.load)
     router = await asyncio.to_thread(

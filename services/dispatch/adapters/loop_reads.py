@@ -11,6 +11,8 @@ agree; a command that then loses a race is re-run on fresh state as before.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -39,11 +41,29 @@ class Loaded:
     key: Any | None
 
 
+def _copy(aggregate: Any) -> Any:
+    """An aggregate that shares no mutable container with `aggregate` (its methods append to
+    its lists and sets in place), without deepcopy's cost: values inside those containers
+    are never changed in place."""
+    twin = object.__new__(type(aggregate))
+    twin.__dict__.update({k: (copy.copy(v) if type(v) in _CONTAINERS else v)
+                          for k, v in aggregate.__dict__.items()})
+    return twin
+
+
+_CONTAINERS = (list, set, dict)
+
+
 class LoopReads:
     held_max = 1000
+
     def __init__(self, pool: AsyncConnectionPool, schema: str, events_table: str,
                  mapper: Mapper[Any]) -> None:
         self.pool = pool
+        try:  # where `offer` hands its copies over (built on the loop; else the first load)
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self.mapper = mapper
         self._schema, self._events = Identifier(schema), Identifier(events_table)
         self._sql: dict[tuple[bool, bool, bool], bytes] = {}
@@ -89,6 +109,7 @@ class LoopReads:
         holds (`keep`) is taken out (no other command works on it meanwhile) and brought up
         to date with the events after its version, read in the same statement: it costs no
         read of its own, and another replica's or the consumer's change is never missed."""
+        self._loop = asyncio.get_running_loop()
         _, params = by_ref(code=code, ticket_id=ticket_id)
         sql = self._load_sql(bool(code), bool(ticket_id), bool(unit))
         held = self._take(code, ticket_id)
@@ -123,6 +144,23 @@ class LoopReads:
 
     # --- the dispatches this process's commands saved last (kept current by `load`) ---
 
+    def offer(self, dispatches: list[Any]) -> None:
+        """From any thread: ticket dispatches as just committed by the consumer; a copy of
+        each is held for the next command on it (a unit's sign-for, a dispatcher's assign),
+        which then decodes only the events after it (usually none). Before the first
+        command (no loop known yet) nothing is held."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        copies = [_copy(d) for d in dispatches]
+        loop.call_soon_threadsafe(self._keep_offered, copies)
+
+    def _keep_offered(self, copies: list[Any]) -> None:
+        for d in copies:
+            held = self._held.get(d.id)
+            if held is None or held.version < d.version:
+                self.keep(d)
+
     def keep(self, dispatch: Any) -> None:
         """Hold a dispatch as committed (after a command's save), for the next command on
         it; the oldest are let go beyond `held_max`."""
@@ -138,7 +176,7 @@ class LoopReads:
 
     def _take(self, code: str, ticket_id: str) -> Any | None:
         """The held dispatch named by the code and/or id (both given: both must name it)."""
-        ids = {self._ids.get(k) for k, v in (("code", code), ("id", ticket_id)) if v}
+        ids = {self._ids.get((k, v)) for k, v in (("code", code), ("id", ticket_id)) if v}
         if len(ids) != 1:
             return None
         dispatch_id = ids.pop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import Application
@@ -19,6 +20,10 @@ class DispatchApplication(Application):
     transaction; see `adapters.recorder`)."""
 
     name = "dispatch"
+    # Told of the ticket dispatches a consumer batch has just committed (from the consumer's
+    # thread): the department API's reads keep a copy, so a unit's first command on a ticket
+    # decodes none of the events the consumer wrote (adapters.loop_reads.LoopReads.offer).
+    on_consumer_saved: Callable[[list[TicketDispatch]], None] | None = None
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         changes = [change_for(o, list(o.pending_events)) for o in objs
@@ -27,6 +32,7 @@ class DispatchApplication(Application):
             kwargs["readmodel"] = changes
         if self.snapshots is not None or not all(isinstance(o, BaseAggregate) for o in objs):
             return super().save(*objs, **kwargs)
+        consumed = changes and "progress" in kwargs and self.on_consumer_saved is not None
         # What Application.save does for aggregates, less its per-object `isinstance` checks
         # against runtime Protocols and a Recording and Notification per event that only its
         # (stock, empty) `_notify` reads: a tenth of a save's CPU, and every consumer batch,
@@ -38,6 +44,8 @@ class DispatchApplication(Application):
         if repository.cache and not repository.fastforward:
             for o in objs:
                 repository.cache.put(o.id, o)
+        if consumed:  # committed (insert_events returned): the state the store now has
+            self.on_consumer_saved([o for o in objs if isinstance(o, TicketDispatch)])
         return []
 
 

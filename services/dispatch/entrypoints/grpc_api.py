@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import psycopg
 from eventsourcing.persistence import DataError as StoreDataError
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_reflection.v1alpha import reflection
 from minsheng.v1 import dispatch_api_pb2 as api
 from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
@@ -90,14 +91,17 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
     return S.INTERNAL, f"unexpected error; trace id {trace_id_var.get()}"
 
 
-def _ts(value: datetime | None) -> Any:
-    from google.protobuf.timestamp_pb2 import Timestamp
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    """A timestamp from an aware time, by arithmetic (protobuf's FromDatetime goes through a
+    time tuple and `calendar.timegm`: most of a pushed assignment's conversion)."""
     if value is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds,
+                     nanos=since.microseconds * 1000)
 
 
 def to_assignment(row: dict[str, Any]) -> api.Assignment:
@@ -109,11 +113,9 @@ def to_assignment(row: dict[str, Any]) -> api.Assignment:
         subcategory=row["subcategory"] or "", request_type=row["request_type"] or "",
         subdistrict=row["subdistrict"] or "", title_masked=row["title_masked"] or "",
         channel=row["channel"] or "", lead_unit=row["lead_unit"] or "",
-        co_units=list(row["co_units"] or []), address_masked=row["address_masked"] or "")
-    for field in ("assigned_at", "sign_for_due_at", "bounce_back_due_at"):
-        ts = _ts(row[field])
-        if ts is not None:
-            getattr(msg, field).CopyFrom(ts)
+        co_units=list(row["co_units"] or []), address_masked=row["address_masked"] or "",
+        assigned_at=_ts(row["assigned_at"]), sign_for_due_at=_ts(row["sign_for_due_at"]),
+        bounce_back_due_at=_ts(row["bounce_back_due_at"]))
     return msg
 
 
