@@ -240,27 +240,31 @@ _INSERT_TYPES = ("bigint", "text", "text", "int", "bigint", "text", "text", "big
 
 def append_batch(cur: psycopg.Cursor[Any], schema: str,
                  messages: Sequence[Message]) -> list[LedgerEntry | None]:
-    """Append messages in their order, under ONE take of the ledger's lock: one query finds
-    the copies already kept, one the chain heads of the batch's tickets, one multi-row INSERT
-    writes the entries, and the Merkle tree takes all their leaves at once. Entry i of the
+    """Append messages in their order, under ONE take of the ledger's lock, in three
+    statements: the lock; one read (in one snapshot taken under the lock) of the copies
+    already kept, the ledger's size, the chain heads of the batch's tickets and the Merkle
+    tree's right edge; one write of the entries and the tree's new nodes. Entry i of the
     result is None when message i is a copy (of a kept message or of one earlier in the
     batch)."""
     if not messages:
         return []
-    s = Identifier(schema)
     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"audit-ledger:{schema}",))
-    kept = {r[0] for r in cur.execute(
-        SQL("SELECT event_id FROM {}.ledger WHERE event_id = ANY(%s)").format(s),
-        ([m.event_id for m in messages],)).fetchall()}
-    size = ledger_size(cur, s)
+    kept: set[str] = set()
     heads: dict[str, ChainHead] = {}
-    for row in cur.execute(
-            SQL("SELECT DISTINCT ON (l.ticket_id) l.ticket_id, l.ticket_seq, l.entry_hash"
-                " FROM {}.ledger l WHERE l.ticket_id = ANY(%s)"
-                " ORDER BY l.ticket_id, l.ticket_seq DESC").format(s),
-            (sorted({m.ticket_id for m in messages}),)).fetchall():
-        heads[_get(row, 0, "ticket_id")] = ChainHead(int(_get(row, 1, "ticket_seq")),
-                                                     bytes(_get(row, 2, "entry_hash")))
+    edge: dict[NodeKey, bytes] = {}
+    size = 0
+    # the read's parameters go binary (%b) like the writes'; each row: what it is, and its values
+    for tag, text, number, digest in cur.execute(
+            _append_read(schema), ([m.event_id for m in messages],
+                                   sorted({m.ticket_id for m in messages}))).fetchall():
+        if tag == "size":
+            size = int(number)
+        elif tag == "kept":
+            kept.add(text)
+        elif tag == "head":
+            heads[text] = ChainHead(int(number), bytes(digest))
+        else:  # "edge": a perfect subtree of the right edge, at level `number`
+            edge[(int(number), -1)] = bytes(digest)
     out: list[LedgerEntry | None] = []
     rows: list[tuple[Any, ...]] = []
     for m in messages:
@@ -278,16 +282,61 @@ def append_batch(cur: psycopg.Cursor[Any], schema: str,
         out.append(entry)
     if not rows:
         return out
-    # one INSERT of the whole batch, as one array per column (a VALUES list of thousands of
-    # placeholders costs more to parse on the client than the insert itself), sent in binary
-    # (%b): psycopg's text form of a bytea array escapes every byte of every event, 7x the
-    # CPU of the binary form (0.76 -> 0.11 ms for 40 events and their hashes)
-    cur.execute(SQL("INSERT INTO {}.ledger (" + _INSERT_COLUMNS + ") SELECT * FROM unnest("
-                    + ", ".join(f"%b::{t}[]" for t in _INSERT_TYPES) + ")").format(s),
-                [list(column) for column in zip(*rows, strict=True)])
-    MerkleLedgerTree(PgSubtreeHashStore(cur, schema, size)).append_leaf_hashes(
-        [e.leaf_hash() for e in out if e is not None])
+    nodes = _RightEdge(size, {(level, (size >> level) - 1): h for (level, _), h in edge.items()})
+    MerkleLedgerTree(nodes).append_leaf_hashes([e.leaf_hash() for e in out if e is not None])
+    # one statement writes the entries and the tree's nodes, each table from one array per
+    # column (a VALUES list of thousands of placeholders costs more to parse on the client
+    # than the insert itself), sent in binary (%b): psycopg's text form of a bytea array
+    # escapes every byte of every event, 7x the CPU of the binary form
+    cur.execute(_append_write(schema), [list(column) for column in zip(*rows, strict=True)]
+                + [[k[0] for k in nodes.new], [k[1] for k in nodes.new], list(nodes.new.values())])
     return out
+
+
+class _RightEdge:
+    """domain.merkle.SubtreeHashStore over the tree's right edge as read under the lock: the
+    only stored hashes an append needs. The new nodes are kept for the batch's write."""
+
+    def __init__(self, size: int, edge: dict[NodeKey, bytes]):
+        self.size, self.edge = size, edge
+        self.new: dict[NodeKey, bytes] = {}
+
+    def tree_size(self) -> int:
+        return self.size
+
+    def get_hashes(self, keys: Sequence[NodeKey]) -> list[bytes]:
+        return [self.edge[k] for k in keys]  # a missing node raises KeyError
+
+    def add_hashes(self, nodes: Mapping[NodeKey, bytes], new_size: int) -> None:
+        self.new.update(nodes)
+        self.size = new_size
+
+
+@lru_cache(maxsize=64)
+def _append_read(schema: str) -> Composed:
+    """The append's read, composed once per schema. The right edge of a tree of n leaves: a
+    perfect subtree at each level L where n has bit L set, index (n >> L) - 1."""
+    return SQL(
+        "WITH n AS (SELECT coalesce(max(ledger_seq) + 1, 0) AS n FROM {s}.ledger)"
+        " SELECT 'size', NULL::text, n, NULL::bytea FROM n"
+        " UNION ALL SELECT 'kept', event_id, NULL, NULL FROM {s}.ledger"
+        " WHERE event_id = ANY(%b::text[])"
+        " UNION ALL (SELECT DISTINCT ON (l.ticket_id) 'head', l.ticket_id, l.ticket_seq,"
+        " l.entry_hash FROM {s}.ledger l WHERE l.ticket_id = ANY(%b::text[])"
+        " ORDER BY l.ticket_id, l.ticket_seq DESC)"
+        " UNION ALL SELECT 'edge', NULL, m.level, m.hash FROM n CROSS JOIN generate_series(0, 62) AS lv"
+        " JOIN {s}.merkle_node m ON m.level = lv AND m.idx = (n.n >> lv) - 1"
+        " WHERE (n.n >> lv) & 1 = 1").format(s=Identifier(schema))
+
+
+@lru_cache(maxsize=64)
+def _append_write(schema: str) -> Composed:
+    return SQL(
+        "WITH entries AS (INSERT INTO {s}.ledger (" + _INSERT_COLUMNS + ") SELECT * FROM unnest("
+        + ", ".join(f"%b::{t}[]" for t in _INSERT_TYPES) + "))"
+        " INSERT INTO {s}.merkle_node (level, idx, hash)"
+        " SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])").format(
+        s=Identifier(schema))
 
 
 # -- reads --------------------------------------------------------------------------------------
