@@ -29,6 +29,7 @@ from services.dispatch.domain.labelled import load_labelled_requests, split
 from services.dispatch.domain.linear import char_ngrams, matters
 from services.dispatch.domain.responsibilities import load_responsibilities
 from tools.recognition import train as trained
+from tools.recognition.fresh import fresh_requests
 
 Analyzer = Callable[[str], list[str]]
 
@@ -76,9 +77,12 @@ class Bench:
         train_part, test_part = split(load_labelled_requests())
         self.seeds = trained.taxonomy_seeds()
         self.parts = [matters(t) for t in trained.texts_of(train_part)]
-        self.test_parts = [matters(t) for t in trained.texts_of(test_part)]
+        # the generated test part, then the second one (`fresh.py`), scored together
+        fresh = fresh_requests()
+        self.n_generated = len(test_part)
+        self.test_parts = [matters(t) for t in trained.texts_of(test_part + fresh)]
         self.y = np.array([r.subcategory for r in train_part])
-        self.y_test = np.array([r.subcategory for r in test_part])
+        self.y_test = np.array([r.subcategory for r in test_part + fresh])
         self.groups = trained.fold_groups(train_part)
         self.classes = np.unique(self.y)
         self.units = np.array([trained.unit_of(c) for c in self.classes])
@@ -126,11 +130,13 @@ class Bench:
         return best, np.where(capped, np.minimum(sure, 0.5), sure)
 
 
-def run(test: bool = False) -> list[dict[str, Any]]:
+def run(test: bool = False, only: Sequence[str] = ()) -> list[dict[str, Any]]:
     bench, rows = Bench(), []
     gold = np.array([trained.unit_of(c) for c in bench.y])
     gold_test = np.array([trained.unit_of(c) for c in bench.y_test])
     for name, models in variants().items():
+        if only and not any(o in name for o in only):
+            continue
         p, capped, pt, ct = bench.probabilities(models, test)
         unit, sure = bench.unit_confidence(p, capped)
         right = unit == gold
@@ -143,9 +149,12 @@ def run(test: bool = False) -> list[dict[str, Any]]:
         if pt is not None and ct is not None:
             unit_t, sure_t = bench.unit_confidence(pt, ct)
             right_t, auto_t = unit_t == gold_test, sure_t >= threshold
-            row |= {"test_unit_accuracy": round(float(right_t.mean()), 4),
-                    "test_auto": round(float(auto_t.mean()), 4),
-                    "test_auto_right": round(float(right_t[auto_t].mean()), 4)}
+            for part, rows_of in (("test", slice(0, bench.n_generated)),
+                                  ("fresh", slice(bench.n_generated, None))):
+                r, a = right_t[rows_of], auto_t[rows_of]
+                row |= {f"{part}_unit_accuracy": round(float(r.mean()), 4),
+                        f"{part}_auto": round(float(a.mean()), 4),
+                        f"{part}_auto_right": round(float(r[a].mean()), 4)}
         print(row, flush=True)
         rows.append(row)
     return rows
@@ -154,5 +163,9 @@ def run(test: bool = False) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m tools.recognition.experiments")
     parser.add_argument("--test", action="store_true",
-                        help="also measure each variant once on the held-out test part")
-    run(parser.parse_args().test)
+                        help="also measure each variant once on the held-out test parts "
+                             "(the generated one and the second, `fresh.py`)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="only the variants whose name contains this (repeatable)")
+    args = parser.parse_args()
+    run(args.test, args.only)

@@ -31,6 +31,8 @@ from services.dispatch.domain.places import load_gazetteer
 from services.dispatch.domain.responsibilities import (
     CONFLICT_CAP,
     CONFLICT_RULES,
+    DISAGREEMENT_RULES,
+    TERRITORIAL,
     ListMatch,
     load_responsibilities,
 )
@@ -51,11 +53,12 @@ PRUNE = 0.05  # weights smaller than this (on L2-normalised features) are droppe
 # 权责清单 weights tried out of fold (1: the list changes nothing); the best is kept only if it
 # routes more automatically out of fold at the same rule for the threshold.
 DUTY_WEIGHTS = (1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
-# Whether the best of them is shipped. Off: the one evaluation on the test part (2026-12-05,
-# weight 8 chosen out of fold: 76.9 % auto-routed out of fold instead of 71.1 %) routed 79.2 %
-# automatically but 94.9 % of them right, below the 95 % the routing must keep
-# (docs/recognition.md). The list still shows its phrases and conflicts in the reasons.
-DUTY_WEIGHING = False
+# Whether the best of them is shipped. Off until session 7: the one evaluation on the test part
+# (2026-12-05, weight 8 chosen out of fold: 76.9 % auto-routed out of fold instead of 71.1 %)
+# routed 79.2 % automatically but 94.9 % of them right, below the 95 % the routing must keep.
+# On since 2026-12-05 (session 7), with the disagreement rule in the grid: the list naming only
+# other units than the model's caps the confidence (docs/recognition.md, "Session 7").
+DUTY_WEIGHING = True
 
 
 def analyzer(text: str) -> list[str]:
@@ -134,10 +137,12 @@ def list_matches(records: Sequence[LabelledRequest]) -> list[ListMatch]:
 
 
 def weigh_duties(p: np.ndarray, classes: np.ndarray, found: Sequence[ListMatch],
-                 weight: float, conflict: str, capped: np.ndarray
+                 weight: float, conflict: str, capped: np.ndarray, disagreement: str = "ignore",
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(unit, unit confidence) per row with the list's evidence (`responsibilities.reweigh`,
-    vectorised), rows capped by a second matter or, under "cap", by conflicting phrases."""
+    vectorised), rows capped by a second matter or, under "cap", by conflicting phrases, or,
+    under the disagreement rule "cap", by phrases naming only other units than the chosen
+    one (`LinearClassifier.classify`)."""
     factor = np.ones_like(p)
     conflicting = np.zeros(len(p), dtype=bool)
     col = {c: j for j, c in enumerate(classes)}
@@ -152,25 +157,30 @@ def weigh_duties(p: np.ndarray, classes: np.ndarray, found: Sequence[ListMatch],
     q /= q.sum(axis=1, keepdims=True)
     unit, sure = unit_probabilities(q, classes)
     cap = capped | (conflicting if conflict == "cap" else False)
+    if disagreement == "cap":
+        named = [{"属地" if u == TERRITORIAL else u for u in m.units} for m in found]
+        cap = cap | np.array([bool(n) and u not in n for u, n in zip(unit, named, strict=True)])
     return unit, np.where(cap, np.minimum(sure, CONFLICT_CAP), sure)
 
 
 def choose_duty_weight(p: np.ndarray, classes: np.ndarray, y: np.ndarray, groups: np.ndarray,
                        found: Sequence[ListMatch], capped: np.ndarray) -> dict[str, Any]:
-    """Every (weight, conflict rule) out of fold: its threshold (same rule as without the
-    list) and what it routes automatically; the best is the one routing most."""
+    """Every (weight, conflict rule, disagreement rule) out of fold: its threshold (same rule
+    as without the list) and what it routes automatically; the best is the one routing most."""
     gold = np.array([unit_of(g) for g in y])
     tried = []
-    for conflict in CONFLICT_RULES:
-        for w in DUTY_WEIGHTS:
-            unit, sure = weigh_duties(p, classes, found, w, conflict, capped)
-            right = unit == gold
-            t = sure_threshold(sure, right, groups)
-            auto = sure >= t
-            tried.append({"weight": w, "conflict": conflict, "threshold": round(t, 4),
-                          "auto_share": round(float(auto.mean()), 4),
-                          "auto_right": round(float(right[auto].mean()) if auto.any() else 0, 4)})
-    base = tried[0]  # weight 1, "ignore": the classifier alone
+    for disagreement in DISAGREEMENT_RULES:
+        for conflict in CONFLICT_RULES:
+            for w in DUTY_WEIGHTS:
+                unit, sure = weigh_duties(p, classes, found, w, conflict, capped, disagreement)
+                right = unit == gold
+                t = sure_threshold(sure, right, groups)
+                auto = sure >= t
+                tried.append({"weight": w, "conflict": conflict, "disagreement": disagreement,
+                              "threshold": round(t, 4), "auto_share": round(float(auto.mean()), 4),
+                              "auto_right": round(float(right[auto].mean()) if auto.any()
+                                                  else 0, 4)})
+    base = tried[0]  # weight 1, "ignore", "ignore": the classifier alone
     best = max(tried, key=lambda r: (r["auto_share"], -r["weight"]))
     better = DUTY_WEIGHING and best["auto_share"] > base["auto_share"]
     return {"tried": tried, "best": best if better else base, "without_list": base,
@@ -293,7 +303,7 @@ def train(kind: str = KIND, path: Path = MODEL_PATH) -> dict[str, Any]:
             duties = choose_duty_weight(p, classes, y, groups, list_matches(train_part), capped)
             chosen = duties["best"]
             unit, sure = weigh_duties(p, classes, list_matches(train_part), chosen["weight"],
-                                      chosen["conflict"], capped)
+                                      chosen["conflict"], capped, chosen["disagreement"])
             right = unit == np.array([unit_of(g) for g in y])
             threshold = sure_threshold(sure, right, groups)
             per_unit = {str(u): sure_threshold(sure[unit == u], right[unit == u],
@@ -313,6 +323,7 @@ def train(kind: str = KIND, path: Path = MODEL_PATH) -> dict[str, Any]:
                      # out of fold; the threshold above is read with them, this one without
                      "responsibility_weight": duties["best"]["weight"],
                      "responsibility_conflict": duties["best"]["conflict"],
+                     "responsibility_disagreement": duties["best"]["disagreement"],
                      "threshold_without_list": duties["without_list"]["threshold"],
                      "responsibility_out_of_fold": duties["tried"],
                      "responsibility_best_out_of_fold": duties["best_out_of_fold"],

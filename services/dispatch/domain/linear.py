@@ -34,6 +34,7 @@ from services.dispatch.domain.datafiles import load_json
 from services.dispatch.domain.responsibilities import (
     CONFLICT_CAP,
     CONFLICT_RULES,
+    DISAGREEMENT_RULES,
     ResponsibilityList,
     reweigh,
 )
@@ -177,6 +178,10 @@ class LinearClassifier:
         if self.duty_conflict not in CONFLICT_RULES:
             raise ClassificationError(f"unknown responsibility conflict rule "
                                       f"{self.duty_conflict!r}; retrain")
+        self.duty_disagreement = str(model.meta.get("responsibility_disagreement", "ignore"))
+        if self.duty_disagreement not in DISAGREEMENT_RULES:
+            raise ClassificationError(f"unknown responsibility disagreement rule "
+                                      f"{self.duty_disagreement!r}; retrain")
         # Where a matter is says nothing of what it is: the gazetteer blanks place names
         # (`Gazetteer.without_places`), in training as here.
         self.blank_places = blank_places or (lambda text: text)
@@ -206,6 +211,11 @@ class LinearClassifier:
             subs = reweigh(subs, listed, self.duty_weight)
             duty_reasons = listed.reasons(self.taxonomy.subcategory_names)
             duty_capped = listed.conflicting and self.duty_conflict == "cap"
+            unit = self.duties.unit_of(subs[0][0])
+            if self.duty_disagreement == "cap" and listed.disagrees(unit):
+                assert unit is not None
+                duty_capped = True
+                duty_reasons = (*duty_reasons, listed.disagreement(unit))
         types = self.model.request_type.probabilities(vector)
         urgency, urgency_conf, hits = self._urgency(text, vector)
         sub, conf = subs[0]

@@ -12,7 +12,9 @@ evidence for it: the subcategories they name get their probability multiplied by
 read out of fold on the train part (`python -m tools.recognition train`), then renormalised.
 Phrases of SEVERAL units are a conflict: the reasons say which, and the `conflict` rule read
 the same way decides ("ignore": the classifier alone; "cap": the confidence is capped at
-CONFLICT_CAP, below any threshold, so a dispatcher decides). Matching is one precompiled
+CONFLICT_CAP, below any threshold, so a dispatcher decides). Phrases that name only units other
+than the one the classifier chose are a disagreement (`disagrees`), decided by the
+`disagreement` rule read the same way (since 2026-12-05, session 7: "cap"). Matching is one precompiled
 regular expression over the text: no loop over the phrases.
 """
 
@@ -29,6 +31,9 @@ LIST_FILE = "responsibilities.json"
 TERRITORIAL = "territorial"  # the county of the place (属地管理), as in the routing table
 CONFLICT_RULES = ("ignore", "cap")
 CONFLICT_CAP = 0.5
+# When the list names only units other than the one the classifier chose: "ignore" (the
+# classifier decides) or "cap" (the two disagree about who is in charge: a dispatcher decides).
+DISAGREEMENT_RULES = ("ignore", "cap")
 
 
 class ResponsibilityListError(ValueError):
@@ -60,6 +65,17 @@ class ListMatch:
     def conflicting(self) -> bool:
         return len(self.units) > 1
 
+    def disagrees(self, unit: str | None) -> bool:
+        """Phrases were found and none of them names `unit` (a unit code or TERRITORIAL), the
+        unit of the classifier's choice; None (its unit unknown to the list): no judgement."""
+        return bool(self.duties) and unit is not None and unit not in self.units
+
+    def disagreement(self, unit: str) -> str:
+        """The reason shown when the list and the classifier name different units."""
+        named = "、".join("属地" if u == TERRITORIAL else u for u in self.units)
+        mine = "属地" if unit == TERRITORIAL else unit
+        return f"权责清单指向{named}，分类的承办单位为{mine}，二者不一致"
+
     def reasons(self, names: Mapping[str, str] | None = None) -> tuple[str, ...]:
         """What the dispatcher (and the audit trail) reads."""
         if not self.duties:
@@ -83,6 +99,7 @@ class ResponsibilityList:
         phrases = sorted(self.duties, key=lambda p: (-len(p), p))
         pattern = re.compile("|".join(map(re.escape, phrases))) if phrases else None
         object.__setattr__(self, "_pattern", pattern)
+        object.__setattr__(self, "_units", {d.subcategory: d.unit for d in self.duties.values()})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *extra: Mapping[str, Any]) -> ResponsibilityList:
@@ -112,6 +129,12 @@ class ResponsibilityList:
                             f"{duty.subcategory}: a phrase names one matter")
                     duties[key] = duty
         return cls(version=int(data.get("version", 1)), duties=duties)
+
+    def unit_of(self, subcategory: str) -> str | None:
+        """The unit the list gives a subcategory (every phrase of it names the same one, as
+        `check_against` ensures), None when the list has no phrase for it."""
+        units: dict[str, str] = self._units  # type: ignore[attr-defined]
+        return units.get(subcategory)
 
     def check_against(self, rules: Mapping[str, Any], known_units: Iterable[str]) -> None:
         """Refuse phrases for an unknown subcategory or unit, or for a unit the routing table

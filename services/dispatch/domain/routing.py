@@ -120,7 +120,8 @@ def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     (garbage and city appearance both go to the county of the place; a doubt between them is
     no doubt about where the ticket goes). A later matter ("另外…") that goes to another unit
     caps it at MULTI_MATTER_CAP: a dispatcher decides lead and co-handling units; so do
-    conflicting phrases of the city's responsibility list when its rule is "cap". Without a
+    conflicting phrases of the city's responsibility list when its rule is "cap", and phrases
+    that name only other units when its disagreement rule is "cap". Without a
     distribution (naive Bayes, a dispatcher's label) it is the classification's confidence."""
     distribution = getattr(classification, "distribution", ())
     rules = table.rules
@@ -130,7 +131,8 @@ def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     confidence = min(1.0, sum(p for sub, p in distribution if rules.get(sub) == top))
     if table.second_matter == "dispatcher" and _elsewhere(classification, table):
         confidence = min(confidence, MULTI_MATTER_CAP)
-    if getattr(classification, "duty_capped", False):  # 权责清单: phrases of several units
+    # 权责清单: phrases of several units ("cap"), or naming only other units than the model's
+    if getattr(classification, "duty_capped", False):
         confidence = min(confidence, CONFLICT_CAP)
     return confidence
 

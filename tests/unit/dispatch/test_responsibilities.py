@@ -19,7 +19,12 @@ from services.dispatch.domain.responsibilities import (
     load_responsibilities,
     reweigh,
 )
-from services.dispatch.domain.routing import NeedsDispatcher, route, unit_confidence
+from services.dispatch.domain.routing import (
+    NeedsDispatcher,
+    load_routing_table,
+    route,
+    unit_confidence,
+)
 from services.dispatch.settings import DispatchSettings
 
 
@@ -162,4 +167,29 @@ def test_an_unknown_conflict_rule_in_the_model_is_refused(linear, taxonomy):
 
     meta = {**linear.model.meta, "responsibility_conflict": "guess"}
     with pytest.raises(ClassificationError, match="conflict rule"):
+        LinearClassifier(taxonomy, replace(linear.model, meta=meta))
+
+
+def test_the_list_naming_only_another_unit_sends_the_request_to_a_dispatcher(
+        linear, taxonomy, registry, gazetteer):
+    """The disagreement rule the model file ships with ("cap", read out of fold with the
+    weight and the threshold): the model says 交通运输局 (a road), the list's 井盖 says 水务局."""
+    listed = LinearClassifier(taxonomy, linear.model, blank_places=linear.blank_places,
+                              duties=load_responsibilities())
+    assert listed.duty_disagreement == "cap"
+    c = listed.classify("马路中间的井盖不见了，车开过去很危险")
+    assert c.subcategory == "road-damage" and c.duty_capped
+    assert c.duty_reasons[-1] == "权责清单指向water-affairs，分类的承办单位为transport，二者不一致"
+    table = load_routing_table(2).calibrated_to(listed.threshold)
+    decision = route(c, Place(""), table=table, gazetteer=gazetteer, registry=registry)
+    assert isinstance(decision, NeedsDispatcher) and decision.confidence <= CONFLICT_CAP
+    agreeing = listed.classify("公司老板拖欠工资三个月了，一直不给")
+    assert not agreeing.duty_capped  # the list names the model's own unit: no cap
+
+
+def test_an_unknown_disagreement_rule_in_the_model_is_refused(linear, taxonomy):
+    from services.dispatch.domain.classifier import ClassificationError
+
+    meta = {**linear.model.meta, "responsibility_disagreement": "guess"}
+    with pytest.raises(ClassificationError, match="disagreement rule"):
         LinearClassifier(taxonomy, replace(linear.model, meta=meta))
