@@ -52,6 +52,9 @@ LEADERSHIP_CHECK_S = 10.0  # how long a relay may go on publishing after losing 
 # commit that waits for fsync). Consumers drop re-sent events by id, so a crash re-sends at
 # most this much more; an idle relay, a stopped one and one that lost its lock write it at once.
 POSITION_EVERY_S = 0.2
+# Rounds one run_once may publish through a backlog (overlapping: the next is sent while the
+# last is acknowledged) before it returns to check for a stop and its election lock.
+ROUNDS_PER_CALL = 8
 
 RELAY_LAG = Gauge("minsheng_relay_lag_notifications",
                   "Notifications stored but not yet published", ["service"])
@@ -260,15 +263,16 @@ class OutboxRelay:
             return records, last, 0, False  # a short batch: nothing more was visible
         return records, last, max(0, (newest[0] or last) - last), True
 
-    async def _next_batch(self) -> tuple[list[_Wire], int, int, bool]:
-        """The batch read ahead while the last one was being acknowledged, if it was read
-        from where the relay now stands; else a fresh read."""
+    async def _next_batch(self, after: int | None = None) -> tuple[list[_Wire], int, int, bool]:
+        """The batch after `after` (default: where the relay stands): the one read ahead
+        while the last was sent, if it was read from there; else a fresh read."""
+        after = self._position_cache if after is None else after
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            if ahead[0] == self._position_cache:
+            if ahead[0] == after:
                 return await ahead[1]
             ahead[1].cancel()
-        return await asyncio.to_thread(self._read)
+        return await asyncio.to_thread(self._read, after)
 
     def _read_ahead(self, after: int) -> None:
         """Read the next batch (after `after`) while this one is being acknowledged: only a
@@ -283,8 +287,15 @@ class OutboxRelay:
             self._ahead = None
 
     async def run_once(self) -> int:
-        """One round: the messages sent (0: nothing new; -1: notifications that publish
-        nothing, passed over). `caught_up` afterwards: nothing more was visible to its read."""
+        """Publish what is visible: the messages sent (0: nothing new; -1: notifications that
+        publish nothing, passed over), every one acknowledged on return. `caught_up`
+        afterwards: nothing more was visible to its last read.
+
+        Through a backlog, rounds overlap (up to ROUNDS_PER_CALL in one call): the next
+        round is read while this one is sent, and sent before this one is acknowledged (its
+        batches queue behind this round's, partition by partition, so one ticket's order
+        holds), so the broker is never idle while the relay reads and builds batches.
+        Positions are still recorded only for acknowledged rounds, in order."""
         start = self._position_cache
         outgoing, last_id, lag, full = await self._next_batch()
         RELAY_LAG.labels(self.settings.service).set(lag)
@@ -297,32 +308,57 @@ class OutboxRelay:
             await self.settle()  # idle from here: the position is on disk before waiting
             return 0
         producer = await self._producer()
+        sent = 0
+        unacknowledged: list[tuple[list[Any], int, dict[str, int]]] = []  # oldest first
+        try:
+            for rounds in range(1, ROUNDS_PER_CALL + 1):
+                if lag > 0:  # a backlog: read on while this round is sent and acknowledged
+                    self._read_ahead(last_id)
+                if outgoing:
+                    await self._know_topics(producer, outgoing)
+                    acks, counts = await _send_all(producer, outgoing)
+                    sent += len(outgoing)
+                else:  # notifications that publish nothing: passed over in order
+                    acks, counts = [], {}
+                unacknowledged.append((acks, last_id, counts))
+                more = lag > 0 and rounds < ROUNDS_PER_CALL
+                if len(unacknowledged) > 1 or not more:
+                    await self._acknowledged(*unacknowledged.pop(0))
+                if not more:
+                    break
+                outgoing, last_id, lag, full = await self._next_batch(last_id)
+                RELAY_LAG.labels(self.settings.service).set(lag)
+                self.caught_up = not full
+                if not outgoing and last_id == unacknowledged[-1][1]:
+                    break  # nothing new after all
+            while unacknowledged:
+                await self._acknowledged(*unacknowledged.pop(0))
+        except Exception:
+            self._drop_ahead()
+            await self._drop_producer()  # a fresh idempotent producer for the retry
+            raise
+        self.last_published_at = time.monotonic()
+        return sent
+
+    async def _know_topics(self, producer: AIOKafkaProducer, outgoing: list[_Wire]) -> None:
         new_topics = {r[0] for r in outgoing} - self.known_topics
         if new_topics:
             # per-unit topics carry little traffic: one partition keeps the broker light
             await ensure_topics(self.settings, {t: 1 for t in new_topics})
             await self._wait_for_leaders(producer, new_topics)
             self.known_topics |= new_topics
-        try:
-            acks, counts = await _send_all(producer, outgoing)
-            if lag > 0:  # a backlog: read on while Kafka acknowledges
-                self._read_ahead(last_id)
-            await asyncio.gather(*acks)  # acknowledged by all in-sync replicas
-            await self._await_recording()  # the last round's position, written meanwhile
-        except Exception:
-            self._drop_ahead()
-            await self._drop_producer()  # a fresh idempotent producer for the retry
-            raise
+
+    async def _acknowledged(self, acks: list[Any], last_id: int, counts: dict[str, int]) -> None:
+        """Wait for a round's acknowledgements (by all in-sync replicas), then stand at its
+        last id: written while the next round is sent (a round trip and an fsync off the
+        critical path), or later (_advance). Only acknowledged rounds are ever recorded, in
+        order; a crash before the write is durable republishes their messages with the same
+        ids, as a crash between acknowledgement and write always could."""
+        await asyncio.gather(*acks)
+        await self._await_recording()  # the last round's position, written meanwhile
         for topic, count in counts.items():
             PUBLISHED.labels(self.settings.service, topic).inc(count)
-        # Acknowledged: the relay stands at last_id, and writes it while it sends the next
-        # round (a round trip and an fsync off the critical path), or later (_advance). Only
-        # acknowledged rounds are ever recorded, in order; a crash before this write is
-        # durable republishes these messages with the same ids, as a crash between ack and
-        # write always could.
         await self._advance(last_id)
-        self.last_published_at = time.monotonic()
-        return len(outgoing)
 
     async def _forget_recording(self) -> None:
         """Let a position write in flight finish, and write one held back (a failed one is

@@ -60,7 +60,8 @@ async def relay_phase(settings: ServiceSettings, n: int) -> dict[str, Any]:
         pool.close()
     return {"relay_messages_per_s": round(sent / wall) if sent else 0,
             "relay_cpu_us_per_message": round(cpu * 1e6 / max(1, sent), 1),
-            "message_bytes": sizes[0] if sizes else 0}
+            "message_bytes": sizes[0] if sizes else 0,  # key + envelope + headers
+            "envelope_bytes": sizes[1] if sizes else 0}
 
 
 def main() -> None:

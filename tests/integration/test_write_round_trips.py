@@ -144,3 +144,48 @@ async def test_drained_news_does_not_wake_the_next_wait(infra, unique):
         assert await news.wait(stop, fallback_s=10) is True  # news after the drain wakes it
     finally:
         await news.close()
+
+
+async def test_overlapping_rounds_record_only_acknowledged_ones_in_order(settings, monkeypatch):
+    """Through a backlog the relay sends the next round before the last is acknowledged; a
+    round that fails leaves the position at the last acknowledged round (never past one in
+    flight), and the retry publishes the rest: every event reaches Kafka, none is lost."""
+    settings = settings.model_copy(update={"relay_batch": 10})
+    topic = settings.topic("probe.overlap")
+    await ensure_topics(settings, {topic: 3})
+
+    def translate(pub: Publication) -> list[Outgoing]:
+        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
+        return [Outgoing(topic, env.ticket_id, env)]
+
+    app = Application(env=application_env(settings))
+    app.save(*[Probe(ticket_id=str(uuid.uuid4())) for _ in range(45)])
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=translate)
+    monkeypatch.setattr(relay_module, "POSITION_EVERY_S", 0.0)  # every acknowledged round
+    sends, real_send = [], relay_module._send_all
+
+    async def failing_third(producer, records):
+        sends.append(len(records))
+        if len(sends) == 3:
+            raise RuntimeError("the broker went away")
+        return await real_send(producer, records)
+
+    monkeypatch.setattr(relay_module, "_send_all", failing_third)
+    try:
+        with pytest.raises(RuntimeError):
+            await relay.run_once()
+        await relay.settle()
+        # round 2 was sent, round 1 acknowledged (the third failed before round 2's turn)
+        assert sends == [10, 10, 10]
+        first_ten = sorted(n.id for n in app.recorder.select_notifications(start=1, limit=10))
+        assert _position(settings) == first_ten[-1]
+        relay._position_cache = None  # as the publish loop does after a failed round
+        sent = 0
+        while (got := await relay.run_once()) > 0:
+            sent += got
+        assert sent == 35
+        assert _position(settings) == app.recorder.max_notification_id()
+    finally:
+        await relay._drop_producer()
+        pool.close()
