@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -134,3 +135,56 @@ async def load(endpoints: Endpoints, payloads: list[dict], *, concurrency: int =
     return IntakeRun(len(payloads), len(latencies), errors, round(seconds, 2),
                      round(len(latencies) / seconds, 1), round(percentile(latencies, 50), 1),
                      round(percentile(latencies, 99), 1), cpu, retried, round(client_ms, 2))
+
+
+def plan_submissions(count: int, seed: int) -> list[tuple[dict, Any]]:
+    """The plan's submissions as the end-to-end driver sends them: (payload, stated time),
+    pictures and videos included (uploaded first), each channel through its own adapter."""
+    plan = build_plan(seed=seed, days=max(1, count // 200 + 1), per_day=200, episodes=False)
+    return [(a.payload, stated(a.at)) for a in plan.actions if a.kind == "submit"][:count]
+
+
+async def paced(endpoints: Endpoints, submissions: list[tuple[dict, Any]], *, rate: float,
+                concurrency: int = 64, pids: dict[str, int] | None = None) -> IntakeRun:
+    """An open loop as the end-to-end run loads intake: ``rate`` submissions a second (at
+    most ``concurrency`` in flight), through the simulator's channel adapters (one token per
+    channel, pictures uploaded before the request: tools/simulator/drive/intake.py). At such
+    rates intake's batches are small, so its CPU per submission is the end-to-end run's."""
+    from tools.simulator.drive.intake import IntakeAdapters
+
+    adapters = IntakeAdapters(endpoints)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(payload: dict, at: Any) -> None:
+        began = time.perf_counter()
+        try:
+            await adapters.submit(payload, at=at)
+        except Exception as exc:  # counted; the run goes on
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+        else:
+            latencies.append((time.perf_counter() - began) * 1000)
+        finally:
+            gate.release()
+
+    tasks = []
+    began = time.perf_counter()
+    client_began = time.process_time()
+    meter = cpu_meter(pids or {})
+    try:
+        for k, (payload, at) in enumerate(submissions):
+            delay = began + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await gate.acquire()
+            tasks.append(asyncio.create_task(one(payload, at)))
+        await asyncio.gather(*tasks)
+    finally:
+        await adapters.close()
+    seconds = time.perf_counter() - began
+    cpu = meter(len(latencies))
+    client_ms = (time.process_time() - client_began) * 1000 / max(1, len(latencies))
+    return IntakeRun(len(submissions), len(latencies), errors, round(seconds, 2),
+                     round(len(latencies) / seconds, 1), round(percentile(latencies, 50), 1),
+                     round(percentile(latencies, 99), 1), cpu, {}, round(client_ms, 2))

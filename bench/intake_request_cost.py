@@ -134,6 +134,10 @@ def main() -> None:
     parser.add_argument("--profile", default="")
     parser.add_argument("--split", action="store_true",
                         help="an api and a projector process, as the platform runs intake")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="an open loop at this many submissions/s, as the end-to-end run "
+                             "sends them (pictures uploaded, one adapter per channel: "
+                             "intake_load.paced), instead of --concurrency kept in flight")
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
@@ -165,9 +169,14 @@ def main() -> None:
         endpoints = Endpoints(urls={"intake": url}, dispatch_grpc="",
                               issuer=auth.issuer_for(settings),
                               kafka_bootstrap=settings.kafka_bootstrap)
-        bodies = intake_load.bodies(args.warmup + args.requests, seed=int(time.time()))
-        asyncio.run(intake_load.load(endpoints, bodies[:args.warmup],
-                                     concurrency=args.concurrency))
+        seed = int(time.time())
+        if args.rate:
+            plan = intake_load.plan_submissions(args.warmup + args.requests, seed=seed)
+            asyncio.run(intake_load.paced(endpoints, plan[:args.warmup], rate=args.rate))
+        else:
+            bodies = intake_load.bodies(args.warmup + args.requests, seed=seed)
+            asyncio.run(intake_load.load(endpoints, bodies[:args.warmup],
+                                         concurrency=args.concurrency))
         time.sleep(2)  # the warm-up's relay and read side settle
         spies = []
         if args.profile:  # (with --split, the projector's in FILE.projector)
@@ -183,8 +192,10 @@ def main() -> None:
         backends_before = backend_cpu(settings, list(pids.values()))
         load1 = os.getloadavg()[0]
         after_load = intake_load.cpu_meter(pids)
-        run = asyncio.run(intake_load.load(endpoints, bodies[args.warmup:],
-                                           concurrency=args.concurrency, pids=pids))
+        run = asyncio.run(
+            intake_load.paced(endpoints, plan[args.warmup:], rate=args.rate, pids=pids)
+            if args.rate else intake_load.load(endpoints, bodies[args.warmup:],
+                                               concurrency=args.concurrency, pids=pids))
         time.sleep(3)  # the relay and the read side finish the run's tickets
         settled = after_load(1)  # CPU ms from the load's start until the read side is done
         total = intake_load.cpu_seconds(proc.pid)
