@@ -72,6 +72,12 @@ def for_dispatcher(decision: NeedsDispatcher, suggestion: Classification,
     return "｜".join(parts)
 
 
+def _submitted_here(uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    """The facts of TicketSubmitted events whose TicketAccepted is in the same batch."""
+    here: dict[str, dict[str, Any]] = uow.__dict__.setdefault("dispatch_submitted", {})
+    return here
+
+
 class UpstreamFacts:
     def __init__(self, *, router: Router, clock: Clock, policy: DispatchPolicy,
                  reopen_to_same_unit: bool) -> None:
@@ -88,28 +94,54 @@ class UpstreamFacts:
     # --- intake ---
 
     def submitted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
-        """TicketSubmitted: keep the masked facts routing will need."""
+        """TicketSubmitted: keep the masked facts routing will need. When the same batch also
+        accepts the ticket (intake accepts in the save that submits it, so the two events
+        are neighbours in one partition), the facts go straight into its dispatch: no
+        SubmittedRequest is probed for, stored, relayed and read back (one read, one stored
+        event and its context row per ticket)."""
+        p = d.payload
+        if self._accepted_in_batch(d, uow):
+            _submitted_here(uow)[d.ticket_id] = {
+                "channel": p.channel, "title_masked": p.title_masked,
+                "text_masked": p.text_masked, "category_hint": p.category_hint,
+                "place": place_facts(self.router, p)}
+            self._time(d)
+            return
         if uow.get(SubmittedRequest.create_id(d.ticket_id)) is not None:
             return
-        p = d.payload
         uow.add(SubmittedRequest(
             ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code, channel=p.channel,
             title_masked=p.title_masked, text_masked=p.text_masked,
             category_hint=p.category_hint, place=place_facts(self.router, p),
             at=self._time(d)))
 
+    @staticmethod
+    def _accepted_in_batch(d: DecodedEvent, uow: UnitOfWork) -> bool:
+        """Whether a TicketAccepted of this ticket is in the batch and not yet applied."""
+        accepting: set[str] | None = uow.__dict__.get("dispatch_accepting")
+        if accepting is None:
+            accepting = uow.__dict__["dispatch_accepting"] = {
+                e.ticket_id for e in getattr(uow, "batch", ())
+                if e.event_type == "TicketAccepted"}
+        return (d.ticket_id in accepting
+                and TicketDispatch.create_id(d.ticket_id) not in uow.aggregates)
+
     def accepted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         """TicketAccepted: classify and route; confident -> assigned, else a dispatcher's queue."""
+        here = _submitted_here(uow).pop(d.ticket_id, None)
         if uow.get(TicketDispatch.create_id(d.ticket_id)) is not None:
             return  # dispatched already
         at = self._time(d)
         dispatch = TicketDispatch.open(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
                                        at=at)
-        facts = uow.get(SubmittedRequest.create_id(d.ticket_id))
-        if facts is not None:
-            dispatch.note_request(channel=facts.channel, title_masked=facts.title_masked,
-                                  text_masked=facts.text_masked,
-                                  category_hint=facts.category_hint, place=facts.place, at=at)
+        if here is None:
+            kept = uow.get(SubmittedRequest.create_id(d.ticket_id))
+            if kept is not None:
+                here = {"channel": kept.channel, "title_masked": kept.title_masked,
+                        "text_masked": kept.text_masked, "category_hint": kept.category_hint,
+                        "place": kept.place}
+        if here is not None:
+            dispatch.note_request(**here, at=at)
         self.route(dispatch, at)
         uow.add(dispatch)
 
