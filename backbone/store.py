@@ -172,9 +172,12 @@ def record_contexts(cur: psycopg.Cursor[Any], schema: str,
     if any(m is not None for m in messages):
         columns.append(messages)
         names, arrays = names + SQL(", outgoing"), arrays + SQL(", %b::bytea[]")
-    cur.execute(SQL("INSERT INTO {}.event_context ({}) SELECT * FROM unnest({})"
-                    " ON CONFLICT DO NOTHING").format(Identifier(schema), names, arrays),
-                columns)
+    # No ON CONFLICT: a context is only ever written with its event, in one transaction, so a
+    # row already there means the event is too, and the save must fail as a clash anyway
+    # (an IntegrityError, raised here before the events table's lock is taken); ON CONFLICT
+    # DO NOTHING made every row a speculative insertion (an index probe first, more WAL)
+    cur.execute(SQL("INSERT INTO {}.event_context ({}) SELECT * FROM unnest({})")
+                .format(Identifier(schema), names, arrays), columns)
 
 
 _CONTEXT_FIELDS = ("ticket_id", "ticket_code", "trace_id", "causation_id", "actor_role",
