@@ -54,7 +54,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from prometheus_client import Counter
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import dead_letters, events
@@ -68,7 +68,6 @@ from backbone.store import (
     already_consumed,
     autocommit,
     consumer_offsets,
-    record_progress,
 )
 
 log = logging.getLogger(__name__)
@@ -221,6 +220,61 @@ class AggregateCache:
         self._guard = SQL("SELECT {}(%b::uuid[], %b::int8[])").format(function)
 
 
+class ProgressStatements:
+    """What a consumer has applied (`Progress`) as ONE statement: the positions upsert and the
+    consumed ids insert as data-modifying CTEs of one INSERT, and the commit's `pg_notify` as
+    its final SELECT (was two or three statements, each a round trip and a parse). A copy of
+    an applied event id fails it on `consumed_events`' key, rolling the transaction back, as
+    the separate statements did. The SQL is composed once per shape, not per batch."""
+
+    def __init__(self, schema: str, consumer: str):
+        self.schema = schema
+        self.consumer = consumer
+        self._shapes: dict[tuple[bool, bool, bool], SQL] = {}
+
+    def _sql(self, positions: bool, ids: bool, notify: bool) -> SQL:
+        shape = (positions, ids, notify)
+        if shape not in self._shapes:
+            s = Identifier(self.schema)
+            parts: list[Composable] = []
+            if positions:
+                parts.append(SQL(
+                    "INSERT INTO {}.consumer_positions (consumer, topic, partition, next_offset)"
+                    " SELECT %b, * FROM unnest(%b::text[], %b::int4[], %b::int8[])"
+                    " ON CONFLICT (consumer, topic, partition) DO UPDATE"
+                    " SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+                    " WHERE consumer_positions.next_offset < EXCLUDED.next_offset").format(s))
+            if ids:
+                parts.append(SQL("INSERT INTO {}.consumed_events (consumer, event_id)"
+                                 " SELECT %b, unnest(%b::text[]::uuid[])").format(s))
+            if notify:
+                parts.append(SQL("SELECT pg_notify(%b, '')"))
+            ctes = [SQL("w{} AS ({})").format(SQL(str(i)), part)
+                    for i, part in enumerate(parts[:-1])]
+            query = (SQL("WITH ") + SQL(", ").join(ctes) + SQL(" ") + parts[-1]
+                     if ctes else parts[-1])
+            self._shapes[shape] = SQL(query.as_string(None))  # composed once, not per run
+        return self._shapes[shape]
+
+    def statement(self, progress: Progress, notify_channel: str | None = None
+                  ) -> Statement | None:
+        """None when there is nothing to write (and nothing to notify)."""
+        params: list[Any] = []
+        offsets = progress.offsets
+        if offsets:
+            keys = list(offsets)
+            params += [self.consumer, [t for t, _ in keys], [p for _, p in keys],
+                       [offsets[k] + 1 for k in keys]]
+        if progress.event_ids:
+            params += [self.consumer, progress.event_ids]
+        if notify_channel is not None:
+            params.append(notify_channel)
+        if not params:
+            return None
+        return Statement(self._sql(bool(offsets), bool(progress.event_ids),
+                                   notify_channel is not None), params)
+
+
 class UnitOfWork:
     """Aggregates loaded and changed while applying a batch; saved together at the end.
 
@@ -275,7 +329,10 @@ class UnitOfWork:
         for e in aggregate.pending_events:
             self.contexts.setdefault((e.originator_id, e.originator_version), self.context)
 
-    def save(self, progress: Progress) -> None:
+    def save(self, progress: Progress | Statement | None) -> None:
+        """`progress`: what the batch applied, as a `Progress` (written by the recorder) or
+        as the consumer's own one statement (`ProgressStatements`), run in the same
+        transaction as the events."""
         for aggregate in self.aggregates.values():
             self._stamp(aggregate)
         changed = [a for a in self.aggregates.values() if a.pending_events]
@@ -287,12 +344,18 @@ class UnitOfWork:
         statements = list(self.statements)
         if self._cached and self.cache is not None:
             statements.append(self.cache.guard(self._cached))
-        extra: dict[str, Any] = {"sql": statements} if statements else {}
+        extra: dict[str, Any] = {}
+        if isinstance(progress, Statement):
+            statements.append(progress)
+        elif progress is not None:
+            extra["progress"] = progress
+        if statements:
+            extra["sql"] = statements
         if self.cache is None:
-            self.app.save(*changed, progress=progress, contexts=per_aggregate, **extra)
+            self.app.save(*changed, contexts=per_aggregate, **extra)
             return
         with self.cache.saving():
-            self.app.save(*changed, progress=progress, contexts=per_aggregate, **extra)
+            self.app.save(*changed, contexts=per_aggregate, **extra)
         self.cache.commit(self.aggregates, self._missing - self.aggregates.keys())
 
 
@@ -393,6 +456,7 @@ class IdempotentConsumer:
         self._skipped_since = 0.0
         self._mirrored_at = 0.0
         self.notify_channel = notify_channel
+        self._progress = ProgressStatements(self.schema, name)
         # called on the event loop after each commit (batch applied, or positions written):
         # in-process loops that depend on what the consumer stored wake on it (wakeup.Nudge)
         self.after_apply: list[Callable[[], None]] = []
@@ -710,16 +774,45 @@ class IdempotentConsumer:
         if with_skipped:
             for (topic, partition), offset in skipped.offsets.items():
                 progress.advance(topic, partition, offset, None)
+        riders = self._riders(progress)
         if self.app is not None and todo:
-            self._commit_aggregates(progress, todo)
+            self._commit_aggregates(progress, todo, riders)
+        elif todo:
+            self._commit_sql(progress, todo, riders)
         else:
-            self._commit_sql(progress, todo)
+            self._write_positions(progress, riders)
+        self._committed(progress)
         stored = self._stored_positions()
         for key, offset in progress.offsets.items():
             stored[key] = max(stored.get(key, 0), offset + 1)
         if with_skipped and self._skipped is skipped:
             self._skipped = Progress(self.name)
             self._skipped_since = 0.0
+
+    # -- hooks for a consumer that keeps more bookkeeping per position -----------------------
+    def _riders(self, progress: Progress) -> list[Statement]:
+        """Statements to commit in the same transaction as `progress` (sla: the partitions'
+        event times reached with those positions); none here."""
+        return []
+
+    def _committed(self, progress: Progress) -> None:
+        """Called after `progress` committed (with its riders)."""
+
+    def _write_positions(self, progress: Progress, riders: list[Statement]) -> None:
+        """Positions alone (skipped messages, a dead-lettered one): one autocommit statement,
+        not BEGIN, upsert, COMMIT; with riders, all pipelined in one transaction."""
+        statement = self._progress.statement(progress)
+        statements = [s for s in (statement, *riders) if s is not None]
+        if not statements:
+            return
+        if len(statements) == 1:
+            with autocommit(self.pool) as conn:
+                conn.execute(statements[0].sql, statements[0].params)
+            return
+        with self.pool.connection() as conn, conn.pipeline(), conn.transaction(), \
+                conn.cursor() as cur:
+            for st in statements:
+                cur.execute(st.sql, st.params)
 
     def _context_of(self, d: Any) -> EventContext:
         return EventContext(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
@@ -739,7 +832,8 @@ class IdempotentConsumer:
             raise PoisonMessageError(r, f"{type(exc).__name__}: {exc}") from exc
         CONSUMED.labels(self.name, d.event_type).inc()
 
-    def _commit_aggregates(self, progress: Progress, todo: list[tuple[Any, Any]]) -> None:
+    def _commit_aggregates(self, progress: Progress, todo: list[tuple[Any, Any]],
+                           riders: list[Statement]) -> None:
         assert self.app is not None
         cache = self.cache
         if cache is not None:
@@ -752,18 +846,24 @@ class IdempotentConsumer:
         for r, d in todo:
             uow.context = self._context_of(d)
             self._run_handler(r, d, uow)
-        uow.save(progress)
+        for rider in riders:
+            uow.execute(rider)
+        uow.save(self._progress.statement(progress))
 
-    def _commit_sql(self, progress: Progress, todo: list[tuple[Any, Any]]) -> None:
+    def _commit_sql(self, progress: Progress, todo: list[tuple[Any, Any]],
+                    riders: list[Statement]) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            if todo and self.handlers.batch is not None:
+            if self.handlers.batch is not None:
                 self._run_batch(todo, cur)
             else:
                 for r, d in todo:
                     self._run_handler(r, d, cur, r)
-            record_progress(cur, self.schema, progress)
-            if todo and self.notify_channel is not None:
-                cur.execute("SELECT pg_notify(%s, '')", (self.notify_channel,))
+            for rider in riders:
+                cur.execute(rider.sql, rider.params)
+            # positions, consumed ids and the notification: one statement
+            statement = self._progress.statement(progress, self.notify_channel)
+            if statement is not None:
+                cur.execute(statement.sql, statement.params)
 
     def _run_batch(self, todo: list[tuple[Any, Any]], cur: psycopg.Cursor[Any]) -> None:
         assert self.handlers.batch is not None

@@ -16,31 +16,55 @@ the last run left them (and fire, once, what fell due while the service was down
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
-from backbone.store import consumer_offsets
+from backbone.store import Statement
 
 PartitionTimes = dict[tuple[str, int], dt.datetime]
 
 
-def record_times(conn: psycopg.Connection[Any], schema: str, times: PartitionTimes) -> None:
-    if not times:
-        return
-    conn.cursor().executemany(
-        SQL("INSERT INTO {}.sla_partition_times (topic, partition, event_time)"
-            " VALUES (%s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE SET"
-            " event_time = GREATEST(sla_partition_times.event_time, EXCLUDED.event_time)")
-        .format(Identifier(schema)), [(t, p, at) for (t, p), at in times.items()])
+def times_statement(schema: str, times: PartitionTimes) -> Statement:
+    """One statement for every partition's time (the consumer commits it with the positions
+    the times were reached at); a time never moves back."""
+    keys = list(times)
+    return Statement(_times_sql(schema), ([t for t, _ in keys], [p for _, p in keys],
+                                          [times[k] for k in keys]))
 
 
-def stored_times(conn: psycopg.Connection[Any], schema: str) -> PartitionTimes:
-    rows = conn.execute(SQL("SELECT topic, partition, event_time FROM {}.sla_partition_times")
-                        .format(Identifier(schema))).fetchall()
-    return {(r[0], r[1]): r[2] for r in rows}
+@functools.cache
+def _times_sql(schema: str) -> Composed:
+    return SQL("INSERT INTO {}.sla_partition_times (topic, partition, event_time)"
+               " SELECT * FROM unnest(%b::text[], %b::int4[], %b::timestamptz[])"
+               " ON CONFLICT (topic, partition) DO UPDATE SET event_time ="
+               " GREATEST(sla_partition_times.event_time, EXCLUDED.event_time)"
+               ).format(Identifier(schema))
+
+
+def times_and_positions(conn: psycopg.Connection[Any], schema: str, consumer: str
+                        ) -> tuple[PartitionTimes, dict[tuple[str, int], int]]:
+    """The partitions' times and the consumer's positions in one statement (one snapshot)."""
+    rows = conn.execute(_times_and_positions(schema), (consumer,)).fetchall()
+    times: PartitionTimes = {}
+    applied: dict[tuple[str, int], int] = {}
+    for topic, partition, at, offset in rows:
+        if at is not None:
+            times[(topic, partition)] = at
+        else:
+            applied[(topic, partition)] = offset
+    return times, applied
+
+
+@functools.cache
+def _times_and_positions(schema: str) -> Composed:
+    s = Identifier(schema)
+    return SQL("SELECT topic, partition, event_time, NULL::int8 FROM {}.sla_partition_times"
+               " UNION ALL SELECT topic, partition, NULL, next_offset"
+               " FROM {}.consumer_positions WHERE consumer = %s").format(s, s)
 
 
 def watermark(times: PartitionTimes, lagging: set[tuple[str, int]]) -> dt.datetime | None:
@@ -77,9 +101,3 @@ class EndOffsets:
     async def close(self) -> None:
         if self.started:
             await self.client.stop()
-
-
-def lagging_partitions(conn: psycopg.Connection[Any], schema: str, consumer: str,
-                       ends: dict[tuple[str, int], int]) -> set[tuple[str, int]]:
-    applied = consumer_offsets(conn, schema, consumer)
-    return {tp for tp, end in ends.items() if applied.get(tp, 0) < end}

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from backbone.consumer import UnitOfWork
 from backbone.http import ClientError, ConflictError, NotFoundError
 from backbone.privacy import mask_personal_data
-from backbone.store import EventContext, Progress
+from backbone.store import EventContext, autocommit
 from services.sla.adapters import readmodel
 from services.sla.application.app import Rules, SlaApplication
 from services.sla.application.firing import TicketBook, fire_ticket
@@ -71,7 +71,7 @@ class Desk:
                 result = step(book, at)
             except (ClockError, SupervisionError) as exc:
                 raise CommandError(str(exc)) from exc
-            uow.save(Progress("sla-desk"))
+            uow.save(None)
             return result
 
     def _clock(self, book: TicketBook, ticket_id: str) -> TicketClock:
@@ -188,7 +188,7 @@ class Desk:
             now = clock()
             if now is None:
                 return 0
-            with self.pool.connection() as conn:
+            with autocommit(self.pool) as conn:
                 tickets = readmodel.due_tickets(conn, self.schema, now,
                                                 limit if owns is None else limit * 8)
             if owns is not None:
@@ -203,7 +203,7 @@ class Desk:
                 book = self._book(uow, ticket_id)
                 fired += fire_ticket(self.rules, book, ticket_id, now)
                 book.stamp(ticket_id)
-            uow.save(Progress("sla-timer"))
+            uow.save(None)
             return fired
 
     # -- recomputation on a new official schedule ------------------------------------------------

@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from backbone.store import autocommit
 from services.sla.domain.calendar import OfficialSchedule, WorkingCalendar, package_years
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class Schedules:
         self.file_years = load_schedule_files(calendar)
 
     def refresh(self) -> None:
-        """Loads the stored schedules when the table changed (cheap to call every round)."""
-        with self.pool.connection() as conn:
+        """Loads the stored schedules when the table changed (cheap to call every round:
+        one autocommit read when nothing changed, no BEGIN and COMMIT around it)."""
+        with autocommit(self.pool) as conn:
             mark = conn.execute(SQL("SELECT count(*), max(loaded_at) FROM {}").format(
                 self.table)).fetchone()
             if mark == self._seen:

@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone.relay import Outgoing, Publication
 from backbone.settings import ServiceSettings
+from backbone.store import autocommit
 from services.sla.application.publishing import (
     lifecycle_payload,
     payload_makers,
@@ -29,8 +30,10 @@ __all__ = ["Facts", "translate_for", "ts", "units_of"]
 
 
 class Facts:
-    """`ClockFacts` from the read model: a clock's number and an order's unit (both fixed
-    for the aggregate's life, so they are cached)."""
+    """`ClockFacts`: a clock's number and an order's unit, both fixed for the aggregate's
+    life and both in its first event, which the relay translates before any later one
+    (`learn`): no read for them (was a BEGIN, SELECT, COMMIT per clock). After a restart
+    the first event may be published already: then the read model is asked, once."""
 
     def __init__(self, pool: ConnectionPool, schema: str):
         self.pool, self.schema = pool, schema
@@ -47,8 +50,17 @@ class Facts:
             self._order_unit[order_id] = self._one("sla_orders", "unit", "order_id", order_id, "")
         return self._order_unit[order_id]
 
+    def learn(self, event: Any) -> None:
+        if event.originator_version != 1:
+            return
+        name = type(event).__qualname__
+        if name == "TicketClock.Started":
+            self._clock_no[event.originator_id] = event.clock_number
+        elif name == "SupervisionOrder.Issued":
+            self._order_unit[event.originator_id] = event.unit or ""
+
     def _one(self, table: str, column: str, key: str, value: Any, default: Any) -> Any:
-        with self.pool.connection() as conn:
+        with autocommit(self.pool) as conn:
             row = conn.execute(SQL("SELECT {} FROM {}.{} WHERE {} = %s").format(
                 Identifier(column), Identifier(self.schema), Identifier(table),
                 Identifier(key)), (value,)).fetchone()
@@ -60,6 +72,7 @@ def translate_for(settings: ServiceSettings, facts: Facts, policy_version: str,
     makers = payload_makers(facts, policy_version)
 
     def translate(pub: Publication) -> list[Outgoing]:
+        facts.learn(pub.event)
         payload = lifecycle_payload(pub.event, makers)
         if payload is None:
             return []

@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone.kafka import client_options
 from backbone.ownership import PartitionOwnership
+from backbone.store import autocommit
 from backbone.wakeup import Nudge
 from services.sla.adapters import readmodel, watermark
 from services.sla.application.desk import Desk
@@ -64,10 +65,10 @@ class TimeSource:
             return self.last
         if self._ends is None:
             return None  # without the partitions' ends no partition can be known caught up
-        with self.pool.connection() as conn:
-            times = watermark.stored_times(conn, self.settings.schema)
-            lagging = watermark.lagging_partitions(conn, self.settings.schema, CONSUMER_NAME,
-                                                   self._ends)
+        with autocommit(self.pool) as conn:  # one statement: one snapshot of both
+            times, applied = watermark.times_and_positions(conn, self.settings.schema,
+                                                           CONSUMER_NAME)
+        lagging = {tp for tp, end in self._ends.items() if applied.get(tp, 0) < end}
         self.last = watermark.watermark(times, lagging)
         return self.last
 
@@ -96,7 +97,7 @@ class TimerLoop:
         self.nudge.set()
 
     def _next_due(self) -> dt.datetime | None:
-        with self.desk.pool.connection() as conn:
+        with autocommit(self.desk.pool) as conn:
             return readmodel.next_due(conn, self.settings.schema)
 
     async def _sleep_s(self) -> float:

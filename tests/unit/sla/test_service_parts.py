@@ -82,7 +82,7 @@ def test_watermark_is_the_slowest_partition_with_unread_facts():
 
 class FakeFacts(Facts):
     def __init__(self):
-        pass
+        super().__init__(None, "sla")  # no pool: every fact is answered below
 
     def clock_no(self, clock_id):
         return 1
