@@ -9,6 +9,7 @@ one; facts are a set keyed by event id, so reading a row twice changes nothing.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,7 @@ from psycopg_pool import ConnectionPool
 from services.analytics.domain.facts import Fact
 
 PAGE = 20000
+MAX_GAP = 20000  # seqs remembered as missed at one jump (FactTail)
 
 
 def facts_channel(schema: str) -> str:
@@ -123,39 +125,53 @@ def all_facts(pool: ConnectionPool, schema: str) -> Iterator[list[Fact]]:
 
 
 class FactTail:
-    """Reads the facts committed since the last call (and re-reads the grace window)."""
+    """Reads the facts committed since the last call, and the late ones.
 
-    def __init__(self, pool: ConnectionPool, schema: str, grace_s: float = 10.0):
+    A concurrent writer (another replica, or the consumer's next transaction) may commit a
+    lower `seq` after a higher one was read: every `seq` skipped below the highest read is
+    remembered as a gap and asked for again on each read until it arrives or `grace_s` has
+    passed since it was first missed (a rolled-back transaction's seqs never arrive). Only
+    the gaps are read again, not every recent row (that re-read the last 10 s of facts on
+    every commit's news)."""
+
+    def __init__(self, pool: ConnectionPool, schema: str, grace_s: float = 10.0,
+                 now: Callable[[], float] = time.monotonic):
         self.pool = pool
         self.schema = schema
         self.grace_s = grace_s
-        self.low = 0   # every row at or below `low` has been read and is older than grace
+        self.now = now
         self.high = 0  # highest seq read
+        self.gaps: dict[int, float] = {}  # seq missed below `high` -> when it was first missed
         self.caught_up = False
 
     def read(self, known: Callable[[str, str], bool]) -> list[Fact]:
-        """Facts not `known(event_id, ticket_id)` yet: late commits in the grace window, then
-        the next page of new rows. `caught_up` says whether more rows were waiting."""
+        """Facts not `known(event_id, ticket_id)` yet: late commits into the gaps, then the
+        next page of new rows. `caught_up` says whether more rows were waiting."""
         s = Identifier(self.schema)
-        young = SQL("recorded_at >= clock_timestamp() - make_interval(secs => %s)")
+        now = self.now()
+        for seq in [q for q, since in self.gaps.items() if now - since > self.grace_s]:
+            del self.gaps[seq]
         with self.pool.connection() as conn:
-            window = conn.execute(
-                SQL("SELECT seq, event_id::text, ticket_id, {} FROM {}.facts"
-                    " WHERE seq > %s AND seq <= %s ORDER BY seq").format(young, s),
-                (self.grace_s, self.low, self.high)).fetchall()
-            late = [r[0] for r in window if not known(r[1], r[2])]
-            rows = conn.execute(
-                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs, {} FROM {}.facts"
-                    " WHERE seq = ANY(%s) ORDER BY seq").format(young, s),
-                (self.grace_s, late)).fetchall() if late else []
+            late = conn.execute(
+                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs FROM {}.facts"
+                    " WHERE seq = ANY(%s) ORDER BY seq").format(s),
+                (list(self.gaps),)).fetchall() if self.gaps else []
             new = conn.execute(
-                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs, {} FROM {}.facts"
-                    " WHERE seq > %s ORDER BY seq LIMIT %s").format(young, s),
-                (self.grace_s, self.high, PAGE)).fetchall()
+                SQL("SELECT seq, event_id, ticket_id, kind, at, attrs FROM {}.facts"
+                    " WHERE seq > %s ORDER BY seq LIMIT %s").format(s),
+                (self.high, PAGE)).fetchall()
         self.caught_up = len(new) < PAGE
-        young_seqs = [r[0] for r in window if r[3]] + [r[0] for r in new if r[6]]
+        for row in late:
+            del self.gaps[row[0]]
+        expected = self.high + 1 if self.high else None  # the first read starts at a row
+        for row in new:
+            if expected is not None and row[0] > expected:
+                # at most MAX_GAP seqs right below the row (a transaction in flight holds seqs
+                # it took from the sequence moments ago, as many as its batch's facts)
+                self.gaps.update(dict.fromkeys(range(max(expected, row[0] - MAX_GAP), row[0]),
+                                               now))
+            expected = row[0] + 1
         if new:
             self.high = new[-1][0]
-        # everything below the oldest young row is committed and read: stop re-reading it
-        self.low = (min(young_seqs) - 1) if young_seqs else self.high
-        return [_fact(r[1:6]) for r in rows + new]
+        return [_fact(r[1:]) for r in late if not known(str(r[1]), r[2])] + \
+            [_fact(r[1:]) for r in new]
