@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -326,7 +327,7 @@ def test_many_inclusion_proofs_come_from_one_store_read() -> None:
 
 def test_inclusion_proofs_take_what_the_store_holds_in_memory_and_read_the_rest_once() -> None:
     class HalfInMemory(InMemorySubtreeHashStore):
-        reads: list[list[tuple[int, int]]] = []
+        reads: ClassVar[list[list[tuple[int, int]]]] = []
 
         def peek(self, key):  # type: ignore[no-untyped-def]
             return self._nodes.get(key) if (key[0] + key[1]) % 2 else None  # half held
