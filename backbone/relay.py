@@ -211,17 +211,26 @@ class OutboxRelay:
             recorder: Any = self.app.recorder
             s = Identifier(self.schema)
             # what translating needs only where nothing was encoded at commit: a row encoded
-            # at commit is its id and its bytes (and read in binary: no hex to parse)
-            needed = ", ".join(f"CASE WHEN c.outgoing IS NULL THEN {column} END" for column in (
+            # at commit is its id and its bytes (and read in binary: no hex to parse). Bytes
+            # in the event's row need no join: the context is looked up (an index probe per
+            # event) only for the others (OFFSET 0 keeps the lookup a subquery, so its
+            # condition on the event's row gates the probe, "One-Time Filter", instead of
+            # filtering after it; the LIMIT on the events alone keeps their index scan).
+            # EXPLAIN ANALYZE, 5,000 rows of 20,000: 36 ms with a probe per row, 4-8 ms.
+            needed = ", ".join(
+                f"CASE WHEN COALESCE(e.outgoing, c.outgoing) IS NULL THEN {column} END" for column in (
                 "e.originator_id", "e.originator_version", "e.topic", "e.state", "c.ticket_id",
                 "c.ticket_code", "c.trace_id", "c.causation_id", "c.actor_role", "c.actor_id",
                 "c.actor_unit"))
             table = Identifier(recorder.events_table_name)
             self._select_sql = SQL(
-                "SELECT e.notification_id, c.outgoing, " + needed + " FROM {}.{} e"
-                " LEFT JOIN {}.event_context c ON c.originator_id = e.originator_id"
-                " AND c.originator_version = e.originator_version"
-                " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+                "SELECT e.notification_id, COALESCE(e.outgoing, c.outgoing), " + needed +
+                " FROM (SELECT * FROM {}.{} WHERE notification_id > %s"
+                " ORDER BY notification_id LIMIT %s) e"
+                " LEFT JOIN LATERAL (SELECT x.* FROM {}.event_context x"
+                " WHERE e.outgoing IS NULL AND x.originator_id = e.originator_id"
+                " AND x.originator_version = e.originator_version OFFSET 0) c ON true"
+                " ORDER BY e.notification_id"
             ).format(s, table, s)
             # the lag, asked only after a full batch (a backlog); a short one has none
             self._newest_sql = SQL("SELECT max(notification_id) FROM {}.{}").format(s, table)

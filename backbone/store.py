@@ -123,6 +123,19 @@ def plumbing_tables(schema: str) -> list[psycopg.sql.Composed]:
     ]
 
 
+def _outgoing_column(schema: str, events_table: str) -> psycopg.sql.Composed:
+    """The relay's messages encoded at commit, in the event's own row (added later: a
+    migration, looked up first so that a running service's table is not locked by every
+    start). The relay reads them with the notification log's index scan alone; in
+    event_context.outgoing (rows stored before, or by eventsourcing's own insert) they cost
+    it a join, an index probe per event. NULL in both: the relay translates the event."""
+    return SQL("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+               " WHERE table_schema = {} AND table_name = {} AND column_name = 'outgoing')"
+               " THEN ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS outgoing bytea;"
+               " END IF; END $$").format(Literal(schema), Literal(events_table),
+                                         Identifier(schema), Identifier(events_table))
+
+
 def outbox_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel on which a schema's relays hear of newly stored events."""
     return f"minsheng_outbox_{schema}"[:63]
@@ -215,6 +228,8 @@ class TrackedRecorder(PostgresApplicationRecorder):
             connect_args["options"] = f"{connect_args.get('options', '')} {option}".strip()
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(plumbing_tables(datastore.schema))
+        self.sql_create_statements.append(_outgoing_column(datastore.schema,
+                                                           self.events_table_name))
         # eventsourcing dumps its rows as an array of a composite type, in text, in Python
         # (~14 us a row measured, the largest part of a group commit); the same rows as four
         # binary arrays cost ~3 us. Same table, same lock, same RETURNING.
@@ -222,6 +237,13 @@ class TrackedRecorder(PostgresApplicationRecorder):
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
             " SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[])"
             " RETURNING notification_id").format(
+                Identifier(datastore.schema), Identifier(self.events_table_name))
+        # the same with the relay's messages encoded at commit, in the event's own row (the
+        # relay then reads them without a join: see _outgoing_column)
+        self._binary_insert_outgoing = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state, outgoing)"
+            " SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[],"
+            " %b::bytea[]) RETURNING notification_id").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))
         # One notification per save: eventsourcing's NOTIFY goes to the outbox channel (its
         # own "<schema>_events" channel had no listener; a pg_notify of ours followed it).
@@ -231,9 +253,14 @@ class TrackedRecorder(PostgresApplicationRecorder):
             self.lock_table_statements = [SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))]
 
+    @property
+    def _binary(self) -> bool:
+        """Whether saves take this recorder's own insert (uuid ids, no database functions)."""
+        return not self.datastore.enable_db_functions and self.datastore.originator_id_type == "uuid"
+
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
-        if self.datastore.enable_db_functions or self.datastore.originator_id_type != "uuid":
+        if not self._binary:
             return super().insert_events(stored_events, **kwargs)
         return self._insert_in_one_round(stored_events, **kwargs)
 
@@ -272,11 +299,18 @@ class TrackedRecorder(PostgresApplicationRecorder):
             return
         self._lock_table(curs)  # notification ids become visible in the order they are issued
         self._notify_channel(curs)
-        curs.execute(self._binary_insert, (
+        columns: list[list[Any]] = [
             [_uuid(e.originator_id) for e in stored_events],
             [e.originator_version for e in stored_events],
             [e.topic for e in stored_events],
-            [e.state for e in stored_events]))
+            [e.state for e in stored_events]]
+        outgoing: dict[tuple[Any, int], bytes] | None = kwargs.get("outgoing")
+        if outgoing:
+            columns.append([outgoing.get((e.originator_id, e.originator_version))
+                            for e in stored_events])
+            curs.execute(self._binary_insert_outgoing, columns)
+        else:
+            curs.execute(self._binary_insert, columns)
 
     def _notify_channel(self, curs: Any) -> None:
         # delivered at COMMIT (never for a rollback): the relay wakes instead of polling
@@ -295,7 +329,10 @@ class TrackedRecorder(PostgresApplicationRecorder):
             ctx = per_aggregate.get(e.originator_id, default)  # type: ignore[arg-type]
             if ctx is not None:
                 rows.append((e.originator_id, e.originator_version, ctx))
-        record_contexts(curs, self.datastore.schema, rows, kwargs.get("outgoing"))
+        # the relay's messages go in the events' own rows on this recorder's insert; in
+        # event_context.outgoing on eventsourcing's (database functions, non-uuid ids)
+        record_contexts(curs, self.datastore.schema, rows,
+                        None if self._binary else kwargs.get("outgoing"))
         for statement in kwargs.get("sql") or ():
             curs.execute(statement.sql, statement.params)
 

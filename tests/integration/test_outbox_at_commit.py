@@ -1,7 +1,7 @@
-"""The relay's messages encoded at commit (event_context.outgoing), on the real Kafka and
+"""The relay's messages encoded at commit (in the event's row), on the real Kafka and
 PostgreSQL: the same messages as translating at send time, on the same partitions, in order;
-events saved otherwise still translated by the relay; and the column added to a schema made
-before it existed."""
+events saved otherwise still translated by the relay, and those stored before in
+event_context.outgoing still sent; and the column added to a schema made before it existed."""
 
 from __future__ import annotations
 
@@ -53,10 +53,27 @@ def settings(infra, unique):
     return scratch_settings(infra, unique)
 
 
-def _outgoing(settings) -> list[bytes | None]:
+def _outgoing(settings, app: Application) -> list[bytes | None]:
+    """The messages stored with each event: in its own row (event_context.outgoing only holds
+    those of rows stored before they moved there)."""
+    s = Identifier(settings.schema)
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
-        return [r[0] for r in conn.execute(
-            SQL("SELECT outgoing FROM {}.event_context").format(Identifier(settings.schema)))]
+        assert conn.execute(SQL("SELECT count(*) FROM {}.event_context WHERE outgoing IS NOT"
+                                " NULL").format(s)).fetchone()[0] == 0
+        return [r[0] for r in conn.execute(SQL("SELECT outgoing FROM {}.{}").format(
+            s, Identifier(app.recorder.events_table_name)))]
+
+
+def _as_stored_before(settings, app: Application, probe: Probe) -> None:
+    """Move an event's messages to event_context.outgoing, where they were stored before."""
+    s, table = Identifier(settings.schema), Identifier(app.recorder.events_table_name)
+    with psycopg.connect(settings.pg_conninfo()) as conn:
+        conn.execute(SQL("UPDATE {}.event_context c SET outgoing = e.outgoing FROM {}.{} e"
+                         " WHERE e.originator_id = %s AND c.originator_id = e.originator_id"
+                         " AND c.originator_version = e.originator_version").format(s, s, table),
+                     (probe.id,))
+        conn.execute(SQL("UPDATE {}.{} SET outgoing = NULL WHERE originator_id = %s")
+                     .format(s, table), (probe.id,))
 
 
 async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(settings):
@@ -75,12 +92,13 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
             p.accept()
         await asyncio.gather(*[committer.save_async(p, context=EventContext(
             ticket_id=p.ticket_id, trace_id="ab" * 16)) for p in probes[:10]])
-        stored = _outgoing(settings)
+        stored = _outgoing(settings, app)
         assert len(stored) == 40 and all(stored)  # every event's messages, at commit
         # saved without the committer: the relay translates it when it sends
         late = Probe(ticket_id=str(uuid.uuid4()))
         app.save(late, context=EventContext(ticket_id=late.ticket_id))
-        assert _outgoing(settings).count(None) == 1
+        assert _outgoing(settings, app).count(None) == 1
+        _as_stored_before(settings, app, probes[1])  # still sent from where it was stored
 
         sent = 0
         while (got := await relay.run_once()) > 0:
@@ -151,3 +169,20 @@ def test_a_schema_made_before_the_column_gets_it(infra, unique):
         rows = conn.execute(SQL("SELECT ticket_id, outgoing FROM {}.event_context")
                             .format(s)).fetchall()
     assert rows == [("t", None)]
+
+
+def test_an_events_table_made_before_the_column_gets_it(settings):
+    """The events' own `outgoing` column is added to a table made before it (the relay's
+    read names it), and made once only."""
+    app = Application(env=application_env(settings))
+    s, table = Identifier(settings.schema), Identifier(app.recorder.events_table_name)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("ALTER TABLE {}.{} DROP COLUMN outgoing").format(s, table))
+    Application(env=application_env(settings))  # a service starting on the old table
+    Application(env=application_env(settings))  # and again: nothing to do
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        found = conn.execute("SELECT count(*) FROM information_schema.columns WHERE"
+                             " table_schema = %s AND table_name = %s AND column_name ="
+                             " 'outgoing'", (settings.schema, app.recorder.events_table_name)
+                             ).fetchone()
+    assert found == (1,)
