@@ -134,6 +134,8 @@ class Histories:
             recorded = self.access.record_soon(who, action=action, target=ticket_id, via=via)
             try:
                 rows, siblings = self.reader.history_with_siblings_by_id(ticket_id, levels)
+                if not rows:  # entries are never removed: only a tampered ledger gets here
+                    raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
                 return self._answer(TicketHistory(ticket_id, rows), siblings, proofs, verify)
             finally:
                 recorded.result()  # recorded (committed) before anything is returned
