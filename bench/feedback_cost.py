@@ -10,8 +10,8 @@ published in ledger order at `--rate` tickets/s; feedback's own facts are left o
 makes them. For every notice feedback sends with a rating link, the citizen rates at once
 through `POST /v1/ratings/link` with the link's token, as the simulator does. The process's
 CPU (user + system, every thread, /proc) is counted from the first publication until
-everything is done: every rating answered, both consumers at the topic's end, the relay and
-the own-log projection at the last notification. `--profile`: py-spy on the process.
+everything is done: every rating answered, every consumer at the topic's end, the relay (and
+in older trees the own-log projection) at the last notification. `--profile`: py-spy on the process.
 """
 
 from __future__ import annotations
@@ -213,10 +213,13 @@ async def measure(*, tree: Path, tickets: int, rate: float, profile: bool,
                     continue
                 end = sum((await ends.end_offsets(tps)).values())
                 positions, last = _done_in_store(watch, settings.schema)
-                done = (positions.get("feedback-hall", 0) >= end
-                        and positions.get("feedback-decisions", 0) >= end - 0  # skips included
+                # every consumer of the process (one or two, by the tree's version) at the
+                # topic's end, the positions of skipped messages included
+                consumers = [v for k, v in positions.items() if not k.startswith("relay:")]
+                done = (bool(consumers) and min(consumers) >= end
                         and positions.get("relay:lifecycle", 0) >= last
-                        and positions.get("relay:projection:state", 0) >= last
+                        # the own-log projection of trees before it was retired
+                        and positions.get("relay:projection:state", last) >= last
                         and len(citizens.rated) >= tickets and citizens.answered >= tickets)
                 state = (end, last, tuple(sorted(positions.items())), citizens.answered)
                 if done and state == last_state:

@@ -1,5 +1,5 @@
-"""Wires feedback: settings -> infrastructure -> application -> HTTP, consumers, relay,
-projection and timer. No I/O at import."""
+"""Wires feedback: settings -> infrastructure -> application -> HTTP, consumers, relay and
+timer. No I/O at import."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
 from backbone.wakeup import Nudge
-from services.feedback.adapters import read_models
-from services.feedback.adapters.own_log import OwnLogProjection
+from services.feedback.adapters import own_log, read_models
 from services.feedback.adapters.registry import load_registry
 from services.feedback.application import handlers as handler_tables
 from services.feedback.application.answers import AnswerComposer
@@ -30,6 +29,7 @@ from services.feedback.domain.hall import load_hall_rules
 from services.feedback.domain.policy import load_feedback_policy
 from services.feedback.entrypoints import (
     errors,
+    fast_rating,
     http_following,
     http_hall,
     http_judging,
@@ -69,9 +69,14 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     following = Following(app=app, committer=committer, queries=queries, policy=policy)
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publisher.translate)
+    # the records the batch opens or answers write their feedback_state rows with it; the
+    # records and case links a batch looks up for the first time are asked for at once
+    events_table: str = app.recorder.events_table_name  # type: ignore[attr-defined]
+    upstream = Upstream(policy, schema=settings.schema,
+                        stored=read_models.stored_ids(infra.pool, settings.schema, events_table))
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
-        topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(Upstream(policy)),
+        topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(upstream),
         producer=infra.producer, app=app, gather=gather(settings.decisions_gather_ms, 16 * 1024))
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,
@@ -79,10 +84,10 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
         gather=gather(settings.hall_gather_ms, 256 * 1024),
         handlers=HallProjector(schema=settings.schema, clock=clock, rules=hall_rules,
                                registry=registry).handlers())
-    state = OwnLogProjection(app=app, pool=infra.pool, schema=settings.schema, name="state",
-                             apply=projector(app, settings.schema), wanted=PROJECTED,
-                             gather_s=settings.state_gather_ms / 1000)
-    judging.catch_up = state.catch_up  # a code not projected yet: project, then look again
+    # feedback_state and follows are written with the aggregates they come from; what the
+    # own-log projection they came from before had not projected yet, once after an upgrade
+    own_log.finish(app=app, pool=infra.pool, schema=settings.schema,
+                   apply=projector(app, settings.schema), wanted=PROJECTED)
 
     async def consumers_ready() -> tuple[bool, str]:
         ok = decisions.ready and hall.ready
@@ -93,17 +98,21 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
                       readiness=[infra.pg_ready, infra.kafka_ready, consumers_ready])
     errors.install(http)
     limits = SharedRateLimits(infra.pool, settings.schema)
-    http.include_router(http_judging.router(judging, clock, limits,
-                                            settings.rating_link_requests_per_minute))
+    link_ratings = http_judging.LinkRatings(judging, clock, limits,
+                                            settings.rating_link_requests_per_minute)
+    http.include_router(http_judging.router(judging, clock, link_ratings))
+    # every full ticket ends in a rating by link: served without FastAPI's layers when well
+    # formed (anything else goes on to the route above, and gets its answer)
+    fast_rating.install(http, body_type=http_judging.LinkRating, rate=link_ratings.respond)
     http.include_router(http_hall.router(queries, hall_rules, limits,
                                          settings.hall_requests_per_minute))
     http.include_router(http_following.router(following, queries, clock))
     # the unrated timer wakes when a reply may open a window or consumed events move the clock
     windows = Nudge()
-    for source in (decisions.after_apply, hall.after_apply, state.after_round):
+    for source in (decisions.after_apply, hall.after_apply):
         source.append(windows.set)
     return Service(settings=settings, infra=infra, http=http,
-                   loops=[relay.run, decisions.run, hall.run, state.run,
+                   loops=[relay.run, decisions.run, hall.run,
                           timers.unrated_timer(judging, clock, settings.unrated_check_interval_s,
                                                PartitionOwnership.of(decisions,
                                                                      settings.lifecycle_topic),

@@ -42,11 +42,6 @@ class FeedbackSettings(ServiceSettings):
     # wanted events instead of one (a fetch, a thread hop and a transaction each), 20.3 ->
     # 14.2 ms of feedback's CPU per ticket (bench/feedback_cost.py, docs/profiles/feedback-cpu.md)
     decisions_gather_ms: int = 100
-    # The projection of feedback's own log (feedback_state: code -> record, the rating
-    # timers, the callback worklist) reads this long after news of a commit, so one round
-    # carries that time's commits: its rows may lag this much. Commands never read them for
-    # a decision (they load the record); the timer looks every 5 s.
-    state_gather_ms: int = 500
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"

@@ -1,8 +1,8 @@
 """Feedback's read models in its own PostgreSQL schema (tables, and the queries on them).
 
-- `feedback_state`: one row per ticket's feedback record, refreshed from the aggregate by
-  the own-log projection: ticket code -> id, the callback candidates, the rating timers.
-- `follows`: what each observer / deputy follows (own-log projection of `Follower`).
+- `feedback_state`: one row per ticket's feedback record, written from the aggregate in the
+  transaction that saves it: ticket code -> id, the callback candidates, the rating timers.
+- `follows`: what each observer / deputy follows, written with the `Follower` it comes from.
 - `hall`: what the public hall knows of each ticket: `facts` (everything the lifecycle
   events told, internal) and the public columns computed from them (masked, district level).
 - `notifications`: followers' notifications of followed tickets' events.
@@ -11,17 +11,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import ConnectionPool
 
-from backbone.store import autocommit
+from backbone.store import Statement, autocommit
 
 
 def ddl(schema: str) -> list[Composed]:
@@ -73,7 +75,7 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
             conn.execute(statement)
 
 
-# --- feedback_state and follows (written by the own-log projection) -------------------------
+# --- feedback_state and follows (written with the aggregates they come from) ---------------
 
 @dataclass(frozen=True)
 class FeedbackStateRow:
@@ -93,21 +95,35 @@ class FeedbackStateRow:
 
 def upsert_feedback_state(cur: psycopg.Cursor[Any], schema: str,
                           rows: Iterable[FeedbackStateRow]) -> None:
-    """The rows in one statement (one array per column; each ticket once)."""
+    statement = feedback_state_statement(schema, rows)
+    if statement is not None:
+        cur.execute(statement.sql, statement.params, prepare=True)
+
+
+def feedback_state_statement(schema: str, rows: Iterable[FeedbackStateRow]
+                             ) -> Statement | None:
+    """The rows in one statement (one array per column; each ticket once), for the
+    transaction that saves the records (None: no rows)."""
     rows = list(rows)
-    if rows:
-        cur.execute(
-            SQL("INSERT INTO {}.feedback_state SELECT * FROM unnest(%s::text[], %s::uuid[],"
-                " %s::text[], %s::text[], %s::text[], %s::text[], %s::int4[], %s::text[],"
-                " %s::int4[], %s::bool[], %s::timestamptz[], %s::timestamptz[])"
-                " ON CONFLICT (ticket_id) DO UPDATE SET ticket_code = EXCLUDED.ticket_code,"
-                " unit = EXCLUDED.unit, channel = EXCLUDED.channel, status = EXCLUDED.status,"
-                " reply_round = EXCLUDED.reply_round, verdict = EXCLUDED.verdict,"
-                " reopen_count = EXCLUDED.reopen_count,"
-                " already_called = EXCLUDED.already_called,"
-                " rating_due_at = EXCLUDED.rating_due_at, updated_at = EXCLUDED.updated_at"
-                ).format(Identifier(schema)),
-            [[getattr(r, name) for r in rows] for name in _STATE_COLUMNS], prepare=True)
+    if not rows:
+        return None
+    return Statement(_upsert_state_sql(schema),
+                     [[getattr(r, name) for r in rows] for name in _STATE_COLUMNS])
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert_state_sql(schema: str) -> Composed:
+    return SQL(
+        "INSERT INTO {}.feedback_state SELECT * FROM unnest(%s::text[], %s::uuid[],"
+        " %s::text[], %s::text[], %s::text[], %s::text[], %s::int4[], %s::text[],"
+        " %s::int4[], %s::bool[], %s::timestamptz[], %s::timestamptz[])"
+        " ON CONFLICT (ticket_id) DO UPDATE SET ticket_code = EXCLUDED.ticket_code,"
+        " unit = EXCLUDED.unit, channel = EXCLUDED.channel, status = EXCLUDED.status,"
+        " reply_round = EXCLUDED.reply_round, verdict = EXCLUDED.verdict,"
+        " reopen_count = EXCLUDED.reopen_count,"
+        " already_called = EXCLUDED.already_called,"
+        " rating_due_at = EXCLUDED.rating_due_at, updated_at = EXCLUDED.updated_at"
+    ).format(Identifier(schema))
 
 
 _STATE_COLUMNS = ("ticket_id", "feedback_id", "ticket_code", "unit", "channel", "status",
@@ -117,12 +133,37 @@ _STATE_COLUMNS = ("ticket_id", "feedback_id", "ticket_code", "unit", "channel", 
 
 def replace_follows(cur: psycopg.Cursor[Any], schema: str, follower_id: str, role: str,
                     following: Sequence[Sequence[str]]) -> None:
+    for statement in follows_statements(schema, follower_id, role, following):
+        cur.execute(statement.sql, statement.params)
+
+
+def follows_statements(schema: str, follower_id: str, role: str,
+                       following: Sequence[Sequence[str]]) -> list[Statement]:
+    """A follower's follows replaced by what it follows now (for the transaction that saves
+    the follower)."""
     s = Identifier(schema)
-    cur.execute(SQL("DELETE FROM {}.follows WHERE follower_id = %s").format(s), (follower_id,))
+    out = [Statement(SQL("DELETE FROM {}.follows WHERE follower_id = %s").format(s),
+                     (follower_id,))]
     if following:
-        cur.executemany(SQL("INSERT INTO {}.follows VALUES (%s, %s, %s, %s)"
-                            " ON CONFLICT DO NOTHING").format(s),
-                        [(follower_id, role, k, t) for k, t in following])
+        out.append(Statement(
+            SQL("INSERT INTO {}.follows SELECT %s, %s, k, t FROM unnest(%s::text[],"
+                " %s::text[]) AS f(k, t) ON CONFLICT DO NOTHING").format(s),
+            (follower_id, role, [k for k, _ in following], [t for _, t in following])))
+    return out
+
+
+def stored_ids(pool: ConnectionPool, schema: str, events_table: str
+               ) -> Callable[[list[UUID]], set[UUID]]:
+    """Which of some aggregate ids the event store holds: one statement (by its primary key's
+    index, in autocommit), for all the ids a consumer's batch is about to look up."""
+    query = SQL("SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
+                ).format(Identifier(schema), Identifier(events_table))
+
+    def stored(ids: list[UUID]) -> set[UUID]:
+        with autocommit(pool) as conn:
+            return {r[0] for r in conn.execute(query, (ids,), prepare=True).fetchall()}
+
+    return stored
 
 
 class Queries:
@@ -192,13 +233,6 @@ class Queries:
         total = self._all(SQL("SELECT count(*) AS n FROM {}.hall").format(self.s) + where,
                           params)[0]["n"]
         return rows, int(total)
-
-    def write_follows(self, follower_id: str, role: str,
-                      following: Sequence[Sequence[str]]) -> None:
-        """Read-your-writes for a follower's own follows (the projection converges to the
-        same rows: both write the aggregate's current state)."""
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            replace_follows(cur, self.schema, follower_id, role, following)
 
     def follows_of(self, follower_id: str) -> list[dict[str, Any]]:
         return self._all(SQL("SELECT kind, target FROM {}.follows WHERE follower_id = %s"

@@ -16,6 +16,7 @@ from backbone.http import ConflictError, NotFoundError
 from backbone.store import EventContext
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.receipts import RequestKey, prior_answer
+from services.feedback.application.state_projection import read_model_writes
 from services.feedback.domain.followers import Follower, FollowTarget, TicketFacts
 from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
@@ -48,13 +49,13 @@ class Following:
         if key is not None:  # the receipt commits with the follower's events, or neither does
             aggregates.append(key.receipt({}, at))
         try:
-            self.committer.save(*aggregates, context=context)
+            # the follows commit with the follower: a follow counts once acknowledged
+            self.committer.save(*aggregates, context=context,
+                                sql=read_model_writes(self.queries.schema, [follower]))
         except IntegrityError:
             if prior_answer(self.app, key) is not None:
                 return  # a racing retry of this very command won
             raise ConflictError("your follows changed concurrently; try again") from None
-        # A follow counts from the moment it is acknowledged, not when the projection lags in.
-        self.queries.write_follows(follower.follower_id, follower.role.value, follower.following)
 
     def ticket(self, code: str) -> TicketFacts:
         row = self.queries.hall_ticket(code)

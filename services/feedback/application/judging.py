@@ -22,11 +22,12 @@ from backbone import auth
 from backbone.events import new_trace_id
 from backbone.group_commit import GroupCommitter
 from backbone.http import ConflictError, NotFoundError
-from backbone.store import EventContext
+from backbone.store import EventContext, Statement
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.answers import rating_token_of
 from services.feedback.application.app import anonymous_citizen
 from services.feedback.application.receipts import RequestKey, prior_answer
+from services.feedback.application.state_projection import read_model_writes
 from services.feedback.domain.callbacks import (
     CallbackCandidate,
     CallbackItem,
@@ -82,17 +83,17 @@ class Judging:
         self.queries = queries
         self.links = links  # checks rating-link tokens (public keys only)
         self.link_issuer = link_issuer  # re-mints a short link's token to compare
-        # runs the own-log projection (feedback_state) up to now; set by the bootstrap
-        self.catch_up: Callable[[], int] = lambda: 0
 
     # -- plumbing ------------------------------------------------------------------------
+    def _rows(self, aggregates: list[Any]) -> list[Statement]:
+        """The records' `feedback_state` rows, saved in the same transaction as them."""
+        return read_model_writes(self.queries.schema, aggregates)
+
     def ticket_id_of(self, code: str) -> str:
-        """The ticket a code names, from `feedback_state`. That projection trails the store
-        by a gather (a citizen may rate the instant the notice arrives): on a miss it is
-        brought up to now, in this worker thread, and asked once more."""
+        """The ticket a code names, from `feedback_state`: written in the transaction that
+        opened or answered the record, so a citizen may rate the instant the notice arrives
+        (the notice is published from the same commit)."""
         row = self.queries.feedback_by_code(code)
-        if row is None and self.catch_up():
-            row = self.queries.feedback_by_code(code)
         if row is None:
             raise NotFoundError(f"no ticket {code} is known to feedback")
         return str(row["ticket_id"])
@@ -164,7 +165,7 @@ class Judging:
             if not aggregates:
                 return answer
             try:
-                self.committer.save(*aggregates, context=ctx)
+                self.committer.save(*aggregates, context=ctx, sql=self._rows(aggregates))
                 return answer
             except IntegrityError:
                 log.info("concurrent change of a ticket's feedback; retrying (%d)", attempt + 1)
@@ -190,7 +191,8 @@ class Judging:
             if not aggregates:
                 return answer
             try:
-                await self.committer.save_async(*aggregates, context=ctx)
+                await self.committer.save_async(*aggregates, context=ctx,
+                                                sql=self._rows(aggregates))
                 return answer
             except IntegrityError:
                 log.info("concurrent change of a ticket's feedback; retrying (%d)", attempt + 1)

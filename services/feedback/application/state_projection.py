@@ -8,14 +8,17 @@ batch's last event or later. That state comes from a fold of the events the proj
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
 
+from backbone.store import Statement
 from services.feedback.adapters.read_models import (
     FeedbackStateRow,
+    feedback_state_statement,
+    follows_statements,
     replace_follows,
     upsert_feedback_state,
 )
@@ -37,7 +40,21 @@ def state_row(feedback: TicketFeedback) -> FeedbackStateRow:
         updated_at=feedback.modified_on)
 
 
-# the aggregates whose events the projection reads (own_log.OwnLogProjection's `wanted`)
+def read_model_writes(schema: str, aggregates: Iterable[Any]) -> list[Statement]:
+    """The `feedback_state` rows and follows of the records and followers among
+    `aggregates`, as they are now: for the transaction that saves them."""
+    rows, out = [], []
+    for aggregate in aggregates:
+        if isinstance(aggregate, TicketFeedback):
+            rows.append(state_row(aggregate))
+        elif isinstance(aggregate, Follower):
+            out.extend(follows_statements(schema, aggregate.follower_id, aggregate.role.value,
+                                          aggregate.following))
+    state = feedback_state_statement(schema, rows)
+    return [state, *out] if state is not None else out
+
+
+# the aggregates whose events the catch-up reads (own_log.finish's `wanted`)
 PROJECTED = (TicketFeedback.__name__, Follower.__name__)
 
 

@@ -9,12 +9,16 @@ beginning) and redelivered or out-of-place facts: those change nothing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
+from uuid import UUID
 
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
 from services.feedback.application.app import anonymous_citizen
+from services.feedback.application.state_projection import read_model_writes
 from services.feedback.domain.case_links import CaseLinks
 from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
@@ -24,9 +28,55 @@ log = logging.getLogger(__name__)
 HOTLINE_UNIT = "city"  # the master platform (the "1" of 1+8+N) answers on the spot
 
 
+# of these ids, the ones the store holds (one statement for a batch's first sights)
+Stored = Callable[[list[UUID]], set[UUID]]
+
+
+def _looked_for(d: DecodedEvent) -> Iterable[UUID]:
+    """The records and case links the handlers look up for `d`."""
+    event_type = d.event_type
+    if event_type in ("TicketSubmitted", "TicketAnsweredOnSpot"):
+        yield TicketFeedback.create_id(d.ticket_id)
+    elif event_type == "ReplyReviewed" and d.payload.accepted:
+        yield TicketFeedback.create_id(d.ticket_id)
+        yield CaseLinks.create_id(d.ticket_id)
+    elif event_type == "TicketMergedIntoCase" and d.payload.primary_ticket_id:
+        yield CaseLinks.create_id(d.payload.primary_ticket_id)
+        yield TicketFeedback.create_id(d.payload.primary_ticket_id)
+
+
 @dataclass(frozen=True)
 class Upstream:
     policy: FeedbackPolicy
+    # the schema of feedback's read models: a record the batch opens or answers has its
+    # `feedback_state` row written in the batch's transaction (None: not written here)
+    schema: str | None = None
+    # `stored` (optional): asked once per batch which of the ids its handlers will look up,
+    # and the consumer's cache does not know, exist; the others are not read one by one (a
+    # new ticket's record and a reply's case links were a "not found" read each)
+    stored: Stored | None = None
+    _absent: weakref.WeakKeyDictionary[UnitOfWork, set[UUID]] = field(
+        default_factory=weakref.WeakKeyDictionary, compare=False, repr=False)
+
+    def _get(self, uow: UnitOfWork, aggregate_id: UUID) -> Any | None:
+        """`uow.get`, except for an id the batch's first look found nowhere (and the batch
+        has not made since)."""
+        if aggregate_id not in uow.aggregates and aggregate_id in self._absent_in(uow):
+            return None
+        return uow.get(aggregate_id)
+
+    def _absent_in(self, uow: UnitOfWork) -> set[UUID]:
+        absent = self._absent.get(uow)
+        if absent is None:
+            absent = set()
+            if self.stored is not None:
+                known = uow.cache.entries if uow.cache is not None else {}
+                ids = list(dict.fromkeys(i for d in uow.batch for i in _looked_for(d)
+                                         if i not in known))
+                if ids:
+                    absent = set(ids) - self.stored(ids)
+            self._absent[uow] = absent
+        return absent
 
     def _open(self, d: DecodedEvent, *, channel: str = "", citizen: str = "",
               category: str = "") -> TicketFeedback:
@@ -37,18 +87,18 @@ class Upstream:
 
     def ticket_submitted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         """Open the ticket's feedback record (the hall row comes from the hall projection)."""
-        if uow.get(TicketFeedback.create_id(d.ticket_id)) is not None:
+        if self._get(uow, TicketFeedback.create_id(d.ticket_id)) is not None:
             return
         p = d.payload
-        uow.add(self._open(d, channel=p.channel, citizen=p.citizen_pseudonym,
-                           category=p.category_hint))
+        self._keep(uow, self._open(d, channel=p.channel, citizen=p.citizen_pseudonym,
+                                   category=p.category_hint))
 
     def ticket_merged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         """Remember, on the case's primary ticket, that this ticket is owed its answer."""
         p = d.payload
         if not p.primary_ticket_id or p.primary_ticket_id == d.ticket_id:
             return
-        links = uow.get(CaseLinks.create_id(p.primary_ticket_id))
+        links = self._get(uow, CaseLinks.create_id(p.primary_ticket_id))
         if links is None:
             links = CaseLinks(primary_ticket_id=p.primary_ticket_id, timestamp=d.occurred_at)
         links.link(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
@@ -56,7 +106,7 @@ class Upstream:
         uow.add(links)
         # The two tickets sit in different partitions: the primary's reply may have been
         # applied before this merge. Then the answer is owed now.
-        primary = uow.get(TicketFeedback.create_id(p.primary_ticket_id))
+        primary = self._get(uow, TicketFeedback.create_id(p.primary_ticket_id))
         if primary is not None and primary.reply_round > 0:
             self._deliver_to(uow, d, d.ticket_id, d.envelope.ticket_code,
                              unit=primary.unit_code, outcome=primary.reply_outcome,
@@ -75,7 +125,7 @@ class Upstream:
         if not p.accepted:
             return  # sent back to the unit: nothing for the citizen yet
         self._deliver(d, uow, d.ticket_id, d.envelope.ticket_code)
-        links = uow.get(CaseLinks.create_id(d.ticket_id))
+        links = self._get(uow, CaseLinks.create_id(d.ticket_id))
         for linked_id, linked_code in sorted((links.linked if links else {}).items()):
             own = uow.context
             uow.context = replace(own, ticket_id=linked_id, ticket_code=linked_code)
@@ -101,7 +151,7 @@ class Upstream:
 
     def _deliver_to(self, uow: UnitOfWork, d: DecodedEvent, ticket_id: str, code: str, *,
                     unit: str, outcome: str, reply: str) -> None:
-        feedback = uow.get(TicketFeedback.create_id(ticket_id))
+        feedback = self._get(uow, TicketFeedback.create_id(ticket_id))
         if feedback is None:  # never saw it submitted: still answer, through no known channel
             log.warning("reply for a ticket feedback never saw submitted; opening it now")
             feedback = self._open(replace(d, envelope=_with(d.envelope, ticket_id, code)))
@@ -111,7 +161,15 @@ class Upstream:
             return
         feedback.deliver_reply(unit_code=unit, reply_outcome=outcome,
                                delivered_at=d.occurred_at, reply_text=reply)
+        self._keep(uow, feedback)
+
+    def _keep(self, uow: UnitOfWork, feedback: TicketFeedback) -> None:
+        """Save the record with the batch, and its `feedback_state` row in the same
+        transaction (a later change in the batch writes the row again, after this)."""
         uow.add(feedback)
+        if self.schema is not None:
+            for statement in read_model_writes(self.schema, [feedback]):
+                uow.execute(statement)
 
 
 def _with(envelope: Any, ticket_id: str, code: str) -> Any:

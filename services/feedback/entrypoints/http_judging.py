@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
+from starlette.responses import JSONResponse, Response
 
 from backbone.clock import Clock
 from backbone.forwarded import client_address
@@ -56,19 +57,43 @@ def _body(j: Judged) -> dict[str, Any]:
             "verdict": j.verdict, "reopen_count": j.reopen_count}
 
 
-def router(judging: Judging, clock: Clock, limits: SharedRateLimits | None = None,
-           link_per_minute: float = 20) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["rating and callbacks"])
+class LinkRatings:
+    """The rating through a one-time link, as its route and the route's fast path
+    (fast_rating.py) both run it."""
 
-    def link_limit(request: Request) -> Callable[[], None]:
+    def __init__(self, judging: Judging, clock: Clock, limits: SharedRateLimits | None = None,
+                 per_minute: float = 20):
+        self.judging = judging
+        self.clock = clock
+        self.limits = limits
+        self.per_minute = per_minute
+
+    def limit(self, request: Request) -> Callable[[], None]:
         """The links are public (the token is the credential): one client address may use
         them this often a minute, across every replica. Returned to be called in the
         command's worker-thread step (a dependency of its own was a thread hop more)."""
+        limits, per_minute = self.limits, self.per_minute
         if limits is None:
             return lambda: None
         address = client_address(request)
-        return lambda: limits.check("rating-link", address, capacity=link_per_minute,
-                                    per_s=link_per_minute / 60)
+        return lambda: limits.check("rating-link", address, capacity=per_minute,
+                                    per_s=per_minute / 60)
+
+    async def rate(self, request: Request, body: LinkRating) -> dict[str, Any]:
+        return _body(await self.judging.rate_with_link_async(
+            token=body.token.strip(), rating=body.rating, comment=body.comment,
+            at=self.clock.command_time(body.occurred_at), context=context(request),
+            admit=self.limit(request)))
+
+    async def respond(self, request: Request, body: LinkRating) -> Response:
+        """The route's answer (201 and its JSON), for the fast path."""
+        return JSONResponse(await self.rate(request, body), status_code=201)
+
+
+def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["rating and callbacks"])
+    links = links or LinkRatings(judging, clock)
+    link_limit = links.limit
 
     @api.post("/tickets/{code}/rating", status_code=201)
     async def rate_in_channel(code: str, request: Request, principal: CitizenSideDep,
@@ -89,10 +114,7 @@ def router(judging: Judging, clock: Clock, limits: SharedRateLimits | None = Non
     async def rate_with_link(request: Request,
                              body: Annotated[LinkRating, Body()]) -> dict[str, Any]:
         """Rate through a one-time link: the link's token is the credential (no bearer token)."""
-        return _body(await judging.rate_with_link_async(
-            token=body.token.strip(), rating=body.rating, comment=body.comment,
-            at=clock.command_time(body.occurred_at), context=context(request),
-            admit=link_limit(request)))
+        return await links.rate(request, body)
 
     @api.get("/ratings/link", responses=TOO_MANY)
     async def check_link(request: Request, t: Annotated[str, Query(min_length=1, max_length=1024)]

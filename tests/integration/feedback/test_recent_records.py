@@ -40,7 +40,7 @@ async def test_a_stale_recent_record_is_caught_by_the_version_and_decided_again(
             recent_calls.append(oid)
             return copy.deepcopy(stale)
 
-        judging = Judging(app=app, committer=committer, queries=Queries(None, "unused"),
+        judging = Judging(app=app, committer=committer, queries=Queries(None, service.settings.schema),
                           links=auth.verifier_for(service.settings),
                           link_issuer=None, callback_rules=load_callback_rules(),
                           recent=recent)
