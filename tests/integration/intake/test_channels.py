@@ -124,3 +124,24 @@ async def test_a_submission_after_the_read_connection_was_lost_gets_a_ticket(int
                 break
             assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
     assert statuses[-1] == 201, statuses
+
+
+async def test_the_lean_path_is_traced_and_measured_as_the_route_is(intake):
+    """POST /v1/requests is served in front of FastAPI's stack (entrypoints/fast_submit.py),
+    inside the backbone's tracing and metrics: the caller's trace id comes back, and the
+    request counts under its route."""
+    trace = uuid.uuid4().hex
+    count = 'minsheng_http_requests_total{route="/v1/requests",service="intake",status="201"}'
+
+    async def counted(http) -> float:
+        text = (await http.get("/metrics")).text
+        return next((float(line.rpartition(" ")[2]) for line in text.splitlines()
+                     if line.startswith(count)), 0.0)
+
+    async with intake.client() as http:
+        before = await counted(http)
+        answer = await http.post("/v1/requests", json=sample("web"),
+                                 headers={"traceparent": f"00-{trace}-{'1' * 16}-01"})
+        assert answer.status_code == 201, answer.text
+        assert trace in answer.headers["traceparent"]
+        assert await counted(http) == before + 1
