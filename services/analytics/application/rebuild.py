@@ -135,10 +135,11 @@ def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[
             with fact_copy(cur, schema) as keep:
                 read, kept, skipped, tickets = collect_facts(
                     source if head is None else chain([head], source), progress, keep)
-                # the KPIs are folded while the database takes the last rows and commits
-                # (this thread then only waits for the server and the disk)
+                # the KPIs are folded while the database takes the last rows (this thread
+                # then only waits for the server); a fold that fails rolls the rebuild back
                 folded = ahead.submit(LiveKpis.of_tickets, tickets)
-        return Rebuilt(read, kept, skipped, folded.result())
+            kpis = folded.result()
+        return Rebuilt(read, kept, skipped, kpis)
 
 
 def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:
