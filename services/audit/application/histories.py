@@ -124,7 +124,8 @@ class Histories:
         checkpoint that covers them all (signed now if the newest one does not yet), and, with
         ``verify`` too, the server's :meth:`verification` of them (False: the answer will not
         carry it). The read is in the access log (committed) before anything is returned;
-        the proofs and their verification are done while that commit waits for the disk.
+        the proofs and their verification are done while that commit waits for the disk
+        (and, for the roles allowed by their role alone, the read of the entries too).
         With ``proofs``, the query that reads the entries also reads the lower levels of their
         proofs (the upper ones are cached), so the proofs usually need no query of their own."""
         action = "history+proofs" if proofs else "history"
