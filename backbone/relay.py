@@ -109,7 +109,7 @@ class OutboxRelay:
                  translate: Translate, name: str = "lifecycle", committer: Any = None):
         """`committer` (a backbone.group_commit.GroupCommitter of the same application): the
         events saved through it are translated at commit, and their messages stored, encoded,
-        with the events (event_context.outgoing); this relay then sends those bytes as they are
+        in the events' rows (events.outgoing); this relay then sends those bytes as they are
         instead of decoding and translating each event (other events it translates here, as
         always). Only for a `translate` that depends on nothing but the event and its context
         (not on `Publication.notification_id`, which is 0 then, nor on what tables say)."""
@@ -507,8 +507,8 @@ def _record(o: Outgoing) -> _Wire:
     return (o.topic, key, env.SerializeToString(), events.kafka_headers(env), key_hash(key))
 
 
-# event_context.outgoing, version 2: the byte 2, then the event's messages as a list of _Wire
-# tuples in marshal format 4 (one C call to write at commit and one to read at send time;
+# The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 2:
+# the byte 2, then the event's messages as a list of _Wire tuples in marshal format 4 (one C call to write at commit and one to read at send time;
 # version 1's fields, unpacked in Python, were a third of the relay's CPU). marshal reads
 # only the plain values written here (no code objects are written or accepted in place of
 # them: the rows are the service's own, written by this module).
@@ -516,12 +516,12 @@ _VERSION_2 = b"\x02"
 
 
 def encode_records(records: list[_Wire]) -> bytes:
-    """The messages of one event as event_context.outgoing stores them (version 2)."""
+    """The messages of one event as the outbox stores them (version 2)."""
     return _VERSION_2 + marshal.dumps([tuple(r) for r in records], 4)
 
 
 def decode_records(data: bytes) -> list[_Wire]:
-    """The messages of one event from event_context.outgoing, version 2 or 1 (rows stored
+    """The messages of one event as the outbox stored them, version 2 or 1 (rows stored
     before version 2 are still read)."""
     if data[:1] == _VERSION_2:
         records = marshal.loads(memoryview(data)[1:])

@@ -8,6 +8,8 @@ as an aggregate's new events, it can also write:
   once, so a copy may come back at a new offset);
 - `event_context`: for each stored event, the ticket, trace, causation and actor it belongs to,
   which the outbox relay puts in the envelope. The domain stays free of plumbing this way;
+- the relay's messages, encoded at commit (group commit with an opted-in relay), in the
+  event's own row (`outgoing`, a column added to eventsourcing's events table);
 - a NOTIFY on the schema's outbox channel, delivered at commit, which wakes the relay
   (eventsourcing's own NOTIFY, sent to that channel: one per save).
 
@@ -114,7 +116,9 @@ def plumbing_tables(schema: str) -> list[psycopg.sql.Composed]:
         # added later (a migration for existing schemas; looked up first, so a running
         # service's table is not locked by every start): the messages the relay will send for
         # the event, encoded at commit (backbone.relay.encode_records); NULL: the relay
-        # translates the event itself, as it always did
+        # translates the event itself, as it always did. Since session 7 they go in the
+        # event's own row (_outgoing_column) when this module inserts the events; here only
+        # on eventsourcing's own insert, and in rows stored before
         SQL("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
             " WHERE table_schema = {} AND table_name = 'event_context'"
             " AND column_name = 'outgoing') THEN"
