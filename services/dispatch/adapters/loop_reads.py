@@ -153,7 +153,10 @@ class LoopReads:
         if loop is None or loop.is_closed():
             return
         copies = [_copy(d) for d in dispatches]
-        loop.call_soon_threadsafe(self._keep_offered, copies)
+        try:
+            loop.call_soon_threadsafe(self._keep_offered, copies)
+        except RuntimeError:  # the loop closed meanwhile (stopping): nothing to hold
+            pass
 
     def _keep_offered(self, copies: list[Any]) -> None:
         for d in copies:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ from eventsourcing.domain import Aggregate, BaseAggregate, event
 from services.dispatch.application.projection import change_for
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
 
+log = logging.getLogger(__name__)
 _REQUEST_NS = uuid.UUID("6a1c2f0e-9d3b-4c55-8e21-0d7e5b3a4c12")
 
 
@@ -45,7 +47,11 @@ class DispatchApplication(Application):
             for o in objs:
                 repository.cache.put(o.id, o)
         if consumed:  # committed (insert_events returned): the state the store now has
-            self.on_consumer_saved([o for o in objs if isinstance(o, TicketDispatch)])
+            try:
+                self.on_consumer_saved([o for o in objs if isinstance(o, TicketDispatch)])
+            except Exception:  # a lost hand-over costs a read later; never fail a commit
+                log.warning("handing committed dispatches to the commands failed",
+                            exc_info=True)
         return []
 
 
