@@ -508,10 +508,11 @@ def _record(o: Outgoing) -> _Wire:
 
 
 # The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 2:
-# the byte 2, then the event's messages as a list of _Wire tuples in marshal format 4 (one C call to write at commit and one to read at send time;
-# version 1's fields, unpacked in Python, were a third of the relay's CPU). marshal reads
-# only the plain values written here (no code objects are written or accepted in place of
-# them: the rows are the service's own, written by this module).
+# the byte 2, then the event's messages as a list of _Wire tuples in marshal format 4 (one C
+# call to write at commit and one to read at send time; version 1's fields, unpacked in
+# Python, were a third of the relay's CPU). marshal reads only the plain values written here
+# (no code objects are written or accepted in place of them: the rows are the service's own,
+# written by this module).
 _VERSION_2 = b"\x02"
 
 
