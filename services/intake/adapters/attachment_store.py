@@ -110,6 +110,34 @@ class AttachmentStore:
                              WrappedKey(row[4], bytes(row[5]), bytes(row[6])), bytes(row[7]),
                              bytes(row[8]))
 
+    def pending_without_copy(self, hashes: list[str], owner: str) -> dict[str, PendingUpload]:
+        """The upload copies of these hashes that ``owner`` has no copy of yet (one round
+        trip: what `owned` and then `pending` per hash read)."""
+        if not hashes:
+            return {}
+        with autocommit(self.pool) as conn:
+            rows = conn.execute(
+                SQL("SELECT u.sha256, u.media_type, u.kind, u.size, u.key_master, u.key_nonce,"
+                    " u.key_ct, u.nonce, u.ciphertext FROM {} AS u WHERE u.sha256 = ANY(%s)"
+                    " AND u.ciphertext IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} AS c"
+                    " WHERE c.sha256 = u.sha256 AND c.owner = %s)")
+                .format(self.uploads, self.copies), (hashes, owner)).fetchall()
+        return {r[0]: PendingUpload(StoredAttachment(r[0], r[1], r[2], int(r[3]), True),
+                                    WrappedKey(r[4], bytes(r[5]), bytes(r[6])), bytes(r[7]),
+                                    bytes(r[8])) for r in rows}
+
+    def put_copies(self, owner: str, copies: list[tuple[str, bytes, bytes]]) -> None:
+        """Several (sha256, nonce, ciphertext) copies for ``owner`` in one statement."""
+        if not copies:
+            return
+        with autocommit(self.pool) as conn:
+            conn.execute(SQL("INSERT INTO {} (sha256, owner, nonce, ciphertext)"
+                             " SELECT h, %s, n, c FROM unnest(%s::text[], %s::bytea[],"
+                             " %s::bytea[]) AS x(h, n, c) ON CONFLICT DO NOTHING")
+                         .format(self.copies),
+                         (owner, [c[0] for c in copies], [c[1] for c in copies],
+                          [c[2] for c in copies]))
+
     def owned(self, hashes: list[str], owner: str) -> set[str]:
         """Which of these hashes have a copy sealed for ``owner``."""
         if not hashes:

@@ -115,10 +115,13 @@ class Attachments:
     def keep_for(self, owner: str, hashes: list[str]) -> None:
         """Seal these uploads under ``owner``'s key (idempotent). Called once the ticket is
         saved; a copy that fails here is made on its first read instead."""
-        have = self.store.owned(hashes, owner)
-        for sha in dict.fromkeys(hashes):
-            if sha not in have:
-                self._reseal(sha, owner)
+        waiting = self.store.pending_without_copy(list(dict.fromkeys(hashes)), owner)
+        copies = []
+        for sha, pending in waiting.items():  # one read and one write for all of them
+            content = self.vault.open_bytes_once(upload_owner(sha), pending.key, pending.nonce,
+                                                 pending.ciphertext, sha)
+            copies.append((sha, *self._seal_for(owner, content, sha)))
+        self.store.put_copies(owner, copies)
 
     def _reseal(self, sha: str, owner: str) -> bytes | None:
         pending = self.store.pending(sha)
@@ -126,12 +129,15 @@ class Attachments:
             return None
         content = self.vault.open_bytes_once(upload_owner(sha), pending.key, pending.nonce,
                                              pending.ciphertext, sha)
-        try:
-            nonce, sealed = self.vault.seal_bytes(owner, content, sha)
-        except KeyRaceError:  # another replica made the owner's key a moment ago
-            nonce, sealed = self.vault.seal_bytes(owner, content, sha)
+        nonce, sealed = self._seal_for(owner, content, sha)
         self.store.put_copy(sha, owner, nonce, sealed)
         return content
+
+    def _seal_for(self, owner: str, content: bytes, sha: str) -> tuple[bytes, bytes]:
+        try:
+            return self.vault.seal_bytes(owner, content, sha)
+        except KeyRaceError:  # another replica made the owner's key a moment ago
+            return self.vault.seal_bytes(owner, content, sha)
 
     def shred(self, owner: str, hashes: list[str]) -> None:
         """Erasure: the owner's copies and the upload copies of their files."""

@@ -149,3 +149,27 @@ async def test_the_timer_shreds_upload_copies_past_their_retention_and_only_thos
         stop.set()
         await task
     assert pending() == {old: False, fresh: True}
+
+
+async def test_a_citizens_photos_are_copied_under_their_key_once_each_when_the_ticket_is_saved(
+        intake):
+    """The copies are made for every file of the ticket in one read and one write
+    (Attachments.keep_for); a file the citizen already holds a copy of is not copied again."""
+    pngs = [_png(), _png()]
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    async with intake.client() as adapter:
+        refs = [(await adapter.post("/v1/attachments", files={"file": ("p.png", p)})).json()
+                for p in pngs]
+        for carried in (refs, refs[1:]):  # the second ticket carries a photo already copied
+            answer = await adapter.post("/v1/requests", json={
+                "channel": "web", "request_id": uuid.uuid4().hex, "title": "路灯不亮",
+                "body": "清河路路灯不亮好几天了，晚上很黑", "contact": {"phone": phone},
+                "attachments": [{"sha256": r["sha256"], "kind": "image"} for r in carried]})
+            assert answer.status_code == 201, answer.text
+    s = Identifier(intake.settings.schema)
+    with intake.service.infra.pool.connection() as conn:
+        rows = conn.execute(SQL("SELECT sha256, owner FROM {}.attachment_copies"
+                                " WHERE sha256 = ANY(%s)").format(s),
+                            ([r["sha256"] for r in refs],)).fetchall()
+    owner = pseudonym_for_phone(intake.settings.pseudonym_pepper.encode(), phone)
+    assert sorted(rows) == sorted((r["sha256"], owner) for r in refs)
