@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 
 from backbone import events
-from backbone.consumer import Handlers, IdempotentConsumer, routing_gather
+from backbone.consumer import Handlers, IdempotentConsumer, gather
 from backbone.store import Progress, Statement
 from services.sla.adapters import watermark
 
@@ -123,4 +123,4 @@ def build_consumer(*, settings: Any, infra: Any, app: Any, handlers: Handlers,
     return SlaConsumer(name=CONSUMER_NAME, settings=settings, pool=infra.pool,
                        topics=[settings.lifecycle_topic], handlers=handlers,
                        producer=infra.producer, app=app, lock=lock,
-                       gather=routing_gather(settings))
+                       gather=gather(settings.sla_gather_ms))
