@@ -103,35 +103,36 @@ def tables(schema: str) -> list[Composed]:
     ]
 
 
-@functools.cache
-def _upsert_for(schema: str, table: str, row_type: type, key: str) -> SQL:
-    """The upsert of a row type, composed once per schema into plain SQL (composing it
-    cost as much as sending it)."""
-    return SQL(_upsert(schema, table, _columns(row_type), key).as_string(None))
+@functools.lru_cache(maxsize=256)
+def _upsert_for(schema: str, table: str, row_type: type, key: str, n: int = 1) -> SQL:
+    """The upsert of `n` rows of a row type, composed once per schema and count into plain
+    SQL (composing it cost as much as sending it)."""
+    return SQL(_upsert(schema, table, _columns(row_type), key, n).as_string(None))
 
 
-def _upsert(schema: str, table: str, columns: list[str], key: str) -> Composed:
+def _upsert(schema: str, table: str, columns: list[str], key: str, n: int = 1) -> Composed:
     keep_code = SQL("ticket_code = COALESCE(NULLIF(EXCLUDED.ticket_code, ''), {}.ticket_code)"
                     ).format(Identifier(table))
     updates = [keep_code] + [
         SQL("{} = EXCLUDED.{}").format(Identifier(c), Identifier(c))
         for c in columns if c not in (key, "ticket_code")
     ]
-    return SQL("INSERT INTO {}.{} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
+    row = SQL("({})").format(SQL(", ").join(SQL("%s") for _ in columns))
+    return SQL("INSERT INTO {}.{} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}").format(
         Identifier(schema), Identifier(table), SQL(", ").join(map(Identifier, columns)),
-        SQL(", ").join(SQL("%s") for _ in columns), Identifier(key), SQL(", ").join(updates))
+        SQL(", ").join([row] * n), Identifier(key), SQL(", ").join(updates))
 
 
 def write_rows(cur: psycopg.Cursor[Any], schema: str, clocks: Sequence[ClockRow],
                orders: Sequence[OrderRow]) -> None:
-    """Upsert the rows with the cursor of the transaction that stores the events."""
+    """Upsert the rows with the cursor of the transaction that stores the events: one
+    statement per table, all its rows in one VALUES list (a save holds one row per changed
+    aggregate, so no key comes twice; executemany was a statement per row)."""
     for rows, table, row_type, key in ((clocks, "sla_clocks", ClockRow, "clock_id"),
                                        (orders, "sla_orders", OrderRow, "order_id")):
-        if len(rows) == 1:  # the usual case: one statement, no pipeline to enter and leave
-            cur.execute(_upsert_for(schema, table, row_type, key), _values(rows[0]))
-        elif rows:
-            cur.executemany(_upsert_for(schema, table, row_type, key),
-                            [_values(r) for r in rows])
+        if rows:
+            cur.execute(_upsert_for(schema, table, row_type, key, len(rows)),
+                        [v for r in rows for v in _values(r)])
 
 
 def _values(row: ClockRow | OrderRow) -> tuple[Any, ...]:
