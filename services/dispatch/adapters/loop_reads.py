@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,13 +24,29 @@ from typing import Any
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from backbone.store import Statement
 from services.dispatch.adapters.readmodel import ASSIGNMENT_SELECT, by_ref
 from services.dispatch.application.projection import OPEN_STATUSES
 
 # the aggregates whose changes touch assignments (eventsourcing topics: module:Class.Event)
 _DISPATCH_TOPICS = ("TicketDispatch.", "DispatchRecord.")
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """A department system's request id, as first answered: a retry gets `result` back.
+    A row of `dispatch_request_keys` (was a `UnitRequest` aggregate: a stored event and its
+    context row, read and decoded by the relay for nothing, twice a ticket; the keys stored
+    that way are still found and replayed)."""
+
+    unit: str
+    request_id: str
+    method: str
+    ticket_id: str
+    result: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,9 @@ class LoopReads:
             + touches + ")) r ON true").format(s=self._schema, e=self._events).as_bytes(None)
         self._last_sql = SQL("SELECT max(notification_id) FROM {s}.{e}").format(
             s=self._schema, e=self._events).as_bytes(None)
+        self._key_sql = SQL("INSERT INTO {}.dispatch_request_keys (key_id, unit, request_id,"
+                            " method, ticket_id, result) VALUES (%s, %s, %s, %s, %s, %s)"
+                            ).format(self._schema)
 
     def _load_sql(self, code: bool, ticket_id: bool, unit: bool) -> bytes:
         """Events of the key (if any) and of the ticket's dispatch (if the unit has, or had,
@@ -93,6 +113,11 @@ class LoopReads:
                 + " LIMIT 1), d AS (SELECT t.dispatch_id FROM t" + authorised + ")"
                 " SELECT e.originator_id, e.originator_version, e.topic, e.state"
                 " FROM {s}.{e} e WHERE e.originator_id = %s"
+                # the key as a row (version -1), or as a UnitRequest's event above (before)
+                " UNION ALL SELECT k.key_id, -1, k.method, convert_to(json_build_object("
+                "'unit', k.unit, 'request_id', k.request_id, 'ticket_id', k.ticket_id,"
+                " 'result', k.result)::text, 'UTF8') FROM {s}.dispatch_request_keys k"
+                " WHERE k.key_id = %s"
                 # the dispatch found (version 0: no event), then its events after the
                 # version this process holds of it (none held: all of them)
                 " UNION ALL SELECT d.dispatch_id, 0, NULL, NULL FROM d"
@@ -114,20 +139,23 @@ class LoopReads:
         sql = self._load_sql(bool(code), bool(ticket_id), bool(unit))
         held = self._take(code, ticket_id)
         async with self.pool.connection() as conn, conn.cursor(binary=True) as cur:
-            await cur.execute(sql, [*params, *([unit] if unit else []), key_id,
+            await cur.execute(sql, [*params, *([unit] if unit else []), key_id, key_id,
                                     held.id if held is not None else None,
                                     held.version if held is not None else 0])
             rows = await cur.fetchall()
         key: list[StoredEvent] = []
         dispatch: list[StoredEvent] = []
         found = None
+        row_key: RequestKey | None = None
         for oid, version, topic, state in rows:
             if version == 0:
                 found = oid
+            elif version == -1:
+                row_key = RequestKey(method=topic, **json.loads(bytes(state)))
             else:
                 (key if oid == key_id else dispatch).append(
                     StoredEvent(oid, version, topic, bytes(state)))
-        loaded = self._project(key)
+        loaded = row_key if row_key is not None else self._project(key)
         if found is None:  # no such ticket, or not this unit's: what is held stays current
             if held is not None:
                 self.keep(held)
@@ -141,6 +169,12 @@ class LoopReads:
         if loaded is not None and current is not None:  # a replay: nothing acts on it
             self.keep(current)
         return Loaded(dispatch=current, key=loaded)
+
+    def key_statement(self, key_id: uuid.UUID, key: RequestKey) -> Statement:
+        """The request key's row, written in the transaction of the change it made (a racing
+        retry's clash on the key is an IntegrityError: it reads again and is replayed)."""
+        return Statement(self._key_sql, (key_id, key.unit, key.request_id, key.method,
+                                         key.ticket_id, Jsonb(key.result)))
 
     # --- the dispatches this process's commands saved last (kept current by `load`) ---
 

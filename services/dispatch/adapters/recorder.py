@@ -75,6 +75,11 @@ def readmodel_tables(schema: str) -> list[Composed]:
         # changes non-HOT (sign-for, reply), the price of not scanning a unit's whole history.
         SQL("CREATE INDEX IF NOT EXISTS dispatch_assignments_unit ON {}.dispatch_assignments"
             " (unit, status, assigned_at, ticket_id)").format(s),
+        # department systems' request ids (adapters.loop_reads.RequestKey), written with the
+        # change each made
+        SQL("CREATE TABLE IF NOT EXISTS {}.dispatch_request_keys ("
+            " key_id uuid PRIMARY KEY, unit text NOT NULL, request_id text NOT NULL,"
+            " method text NOT NULL, ticket_id text NOT NULL, result jsonb NOT NULL)").format(s),
         SQL("CREATE TABLE IF NOT EXISTS {}.classification_labels ("
             " id bigserial PRIMARY KEY, dispatch_id uuid NOT NULL, text_masked text NOT NULL,"
             " address_masked text NOT NULL, category text NOT NULL, subcategory text NOT NULL,"

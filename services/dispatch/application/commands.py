@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext
-from services.dispatch.adapters.loop_reads import LoopReads
+from services.dispatch.adapters.loop_reads import LoopReads, RequestKey
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.app import DispatchApplication, UnitRequest
 from services.dispatch.application.routing import Router
@@ -139,12 +139,11 @@ class Commands:
                 raise TicketNotFoundError(f"unit {unit} has no assignment of ticket {ref}")
             act(d)
             ack = Ack(d.ticket_id, d.ticket_code, self._unit_status(d, unit), d.assignment_no)
-            extra = []
-            if key_id is not None:
-                extra.append(UnitRequest(unit=unit, request_id=request_id, method=method,
-                                         ticket_id=d.ticket_id, result=asdict(ack)))
+            keys = [] if key_id is None else [self.reads.key_statement(key_id, RequestKey(
+                unit=unit, request_id=request_id, method=method, ticket_id=d.ticket_id,
+                result=asdict(ack)))]
             try:
-                await self.committer.save_async(d, *extra, context=self._ctx(ctx, d))
+                await self.committer.save_async(d, context=self._ctx(ctx, d), sql=keys)
             except IntegrityError:
                 continue  # a racing change or retry: read again (a stored key is replayed)
             self.reads.keep(d)  # as committed: the next command on it reads only what is new
@@ -152,7 +151,7 @@ class Commands:
         raise ConcurrentChangeError(f"ticket {ref} kept changing; try again")
 
     @staticmethod
-    def _replay(key: UnitRequest, method: str, ref: TicketRef) -> Ack:
+    def _replay(key: RequestKey | UnitRequest, method: str, ref: TicketRef) -> Ack:
         same_ticket = ref.ticket_id in ("", key.ticket_id) and (
             not ref.code or ref.code == key.result["ticket_code"])
         if key.method != method or not same_ticket:

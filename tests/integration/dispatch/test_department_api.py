@@ -239,3 +239,46 @@ async def test_the_api_is_discoverable_by_reflection(dispatch):
     services, methods = await asyncio.to_thread(discover)
     assert "minsheng.v1.DepartmentService" in services
     assert {"SignFor", "BounceBack", "Reply", "StreamAssignments"} <= set(methods)
+
+
+async def test_a_request_id_is_a_row_and_a_key_stored_as_an_event_still_replays(dispatch,
+                                                                                department):
+    """A request id is kept as a row of dispatch_request_keys (no UnitRequest event for the
+    relay to read); a key stored as a UnitRequest aggregate before still answers a retry."""
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from services.dispatch.application.app import UnitRequest
+    from services.dispatch.bootstrap import build_application
+
+    ticket_id, code = await assigned_ticket(dispatch)
+    holder = dispatch.unit_md("yingdong")
+    signed = await department.SignFor(api.SignForRequest(ticket_code=code, request_id="row-1"),
+                                      metadata=holder)
+    again = await department.SignFor(api.SignForRequest(ticket_code=code, request_id="row-1"),
+                                     metadata=holder)
+    assert (signed.replayed, again.replayed, again.status) == (False, True, "signed_for")
+    s = dispatch.settings
+    with psycopg.connect(s.pg_conninfo(), autocommit=True) as conn:
+        rows = conn.execute(SQL("SELECT unit, method, ticket_id FROM {}.dispatch_request_keys"
+                                " WHERE request_id = 'row-1'").format(Identifier(s.schema))
+                            ).fetchall()
+        events = conn.execute(SQL("SELECT count(*) FROM {}.dispatch_events WHERE"
+                                  " originator_id = %s").format(Identifier(s.schema)),
+                              (UnitRequest.create_id("yingdong", "row-1"),)).fetchone()
+    assert rows == [("yingdong", "SignFor", ticket_id)] and events == (0,)
+    app = await asyncio.to_thread(build_application, s)
+    try:
+        old = UnitRequest(unit="yingdong", request_id="old-1", method="AddNote",
+                          ticket_id=ticket_id, result={
+                              "ticket_id": ticket_id, "ticket_code": code,
+                              "status": "in_progress", "assignment_no": 1, "replayed": False})
+        await asyncio.to_thread(app.save, old)
+    finally:
+        app.close()
+    replayed = await department.AddNote(api.AddNoteRequest(ticket_code=code, note="x",
+                                                           request_id="old-1"), metadata=holder)
+    assert (replayed.replayed, replayed.status) == (True, "in_progress")
+    error = await refused(department.SignFor, api.SignForRequest(ticket_code=code,
+                                                                 request_id="old-1"), holder)
+    assert error.code() is S.INVALID_ARGUMENT  # the key names another call
