@@ -223,9 +223,10 @@ class AggregateCache:
 class ProgressStatements:
     """What a consumer has applied (`Progress`) as ONE statement: the positions upsert and the
     consumed ids insert as data-modifying CTEs of one INSERT, and the commit's `pg_notify` as
-    its final SELECT (was two or three statements, each a round trip and a parse). A copy of
-    an applied event id fails it on `consumed_events`' key, rolling the transaction back, as
-    the separate statements did. The SQL is composed once per shape, not per batch."""
+    its final SELECT (were two or three statements: each a parse and an execution, and in SQL
+    mode a round trip; the aggregate save pipelines them). A copy of an applied event id
+    fails it on `consumed_events`' key, rolling the transaction back, as the separate
+    statements did. The SQL is composed once per shape, not per batch."""
 
     def __init__(self, schema: str, consumer: str):
         self.schema = schema
