@@ -70,9 +70,12 @@ class Facts:
 def translate_for(settings: ServiceSettings, facts: Facts, policy_version: str,
                   unit_topics: bool = True) -> Callable[[Publication], list[Outgoing]]:
     makers = payload_makers(facts, policy_version)
+    # the read model's Facts learn from first events; another `ClockFacts` only answers
+    learn = facts.learn if isinstance(facts, Facts) else None
 
     def translate(pub: Publication) -> list[Outgoing]:
-        facts.learn(pub.event)
+        if learn is not None:
+            learn(pub.event)
         payload = lifecycle_payload(pub.event, makers)
         if payload is None:
             return []
