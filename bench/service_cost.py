@@ -164,7 +164,7 @@ def _sla(settings: ServiceSettings, pool: ConnectionPool) -> tuple[str, Any, Any
     app = build_application(sla, WorkingCalendar())
     upstream = Upstream(rules=app.rules, pool=pool, schema=settings.schema,
                         extension_auto_approve_days=sla.extension_auto_approve_days)
-    return CONSUMER_NAME, handlers(upstream), routing_gather(settings), {
+    return CONSUMER_NAME, handlers(upstream), gather(sla.sla_gather_ms), {
         "app": app, "cls": lambda **kw: SlaConsumer(lock=threading.Lock(), **kw)}
 
 
@@ -180,8 +180,12 @@ def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
 
     app = FeedbackApplication(env=application_env(settings))
     read_models.create_tables(pool, settings.schema)
-    # gathers as feedback's bootstrap does (not on the submission -> assignment path)
-    return "feedback-decisions", handler_tables.decisions(Upstream(load_feedback_policy())), \
+    # as feedback's bootstrap makes it: feedback_state rows written with the batch, first
+    # sightings asked once per batch; gathers as there (not on the submission -> assignment path)
+    events_table: str = app.recorder.events_table_name  # type: ignore[attr-defined]
+    upstream = Upstream(load_feedback_policy(), schema=settings.schema,
+                        stored=read_models.stored_ids(pool, settings.schema, events_table))
+    return "feedback-decisions", handler_tables.decisions(upstream), \
         gather(FeedbackSettings(environment="development").decisions_gather_ms, 16 * 1024), \
         {"app": app}
 
