@@ -23,11 +23,12 @@ from fastapi import FastAPI, Request
 from pydantic import ValidationError
 from starlette.middleware import Middleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from backbone.fast_routes import JSON, exception_handler, read_body, replay
 
 PATH = "/v1/ratings/link"
 _ROUTE = SimpleNamespace(path=PATH)  # what the metrics name the route (backbone.http)
-_JSON = (b"application/json", b"application/json; charset=utf-8")
 
 # (the request, its validated body) -> the route's answer
 Rate = Callable[[Request, Any], Awaitable[Response]]
@@ -44,11 +45,11 @@ class FastRating:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await _body(receive)
-        again = _replay(body, receive)
+        body = await read_body(receive)
+        again = replay(body, receive)
         headers = dict(scope["headers"])
         payload = None
-        if headers.get(b"content-type", b"").lower() in _JSON:
+        if headers.get(b"content-type", b"").lower() in JSON:
             try:
                 payload = self.body_type.model_validate(orjson.loads(body))
             except (ValueError, ValidationError):  # the route says what is wrong with it
@@ -61,46 +62,11 @@ class FastRating:
         try:
             response = await self.rate(request, payload)
         except Exception as exc:
-            handler = _handler(self.fastapi, exc)
+            handler = exception_handler(self.fastapi, exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
         await response(scope, again, send)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away: the route sees it too
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the body read already, then the connection's own messages."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
-
-
-def _handler(app: FastAPI, exc: Exception) -> Any:
-    """The app's handler for this exception, looked up by its class's MRO as Starlette does."""
-    for kind in type(exc).__mro__:
-        found = app.exception_handlers.get(kind)
-        if found is not None:
-            return found
-    return None
 
 
 def install(app: FastAPI, *, body_type: Any, rate: Rate) -> None:
