@@ -269,7 +269,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "", "Intake:", "",
         *table(results.get("intake") or [],
                ["requests", "ok", "seconds", "per_second", "p50_ms", "p99_ms", "cpu_ms",
-                "retried", "errors"]),
+                "cpu_pct_of_machine", "busiest_pct_of_core", "retried", "errors"]),
         "", "Write paths against the machine's limits (same repeat, same record size):", "",
         *table(_write_paths(results),
                ["message_bytes", "store_appends_per_s", "pg_insert_rows_per_s", "store_ratio",

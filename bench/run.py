@@ -261,11 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         with section("intake"):
             results["intake"] = []
             for i in range(args.repeats):
+                # how busy the whole machine was meanwhile: the accepted tickets are routed,
+                # timed, ledgered... by the rest of the platform at the same rate
+                meter = procs.CpuMeter(ours(running) | infra).start()
                 got = asyncio.run(intake_load.load(
                     endpoints, intake_load.bodies(args.intake_requests, seed=7000 + i),
                     concurrency=args.concurrency, pids=intake_processes(running)))
-                results["intake"].append(asdict(got))
-                say(f"intake #{i + 1}: {got}")
+                used = meter.stop()
+                busiest_s = sorted(used.items(), key=lambda kv: -kv[1])[:4]
+                results["intake"].append(asdict(got) | {
+                    "cpu_pct_of_machine": round(100 * sum(used.values()) / meter.wall_s
+                                                / (os.cpu_count() or 1), 1),
+                    "busiest_pct_of_core": {k: round(100 * v / meter.wall_s, 1) for k, v in busiest_s}})
+                say(f"intake #{i + 1}: {results['intake'][-1]}")
         with section("write_paths"):
             settings = base.model_copy(update={"pg_dbname": running.env["MINSHENG_PG_DBNAME"],
                                                "topic_prefix": running.topic("")})
