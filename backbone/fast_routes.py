@@ -5,10 +5,12 @@ error with the app's own exception handlers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
-from fastapi import FastAPI
-from starlette.types import Message, Receive
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 JSON = (b"application/json", b"application/json; charset=utf-8")
 
@@ -46,3 +48,17 @@ def exception_handler(app: FastAPI, exc: Exception) -> Any:
         if found is not None:
             return found
     return None
+
+
+async def answer(app: FastAPI, scope: Scope, receive: Receive, send: Send,
+                 response: Awaitable[Response]) -> None:
+    """Send the route's own `response`; an error it raises is answered by the app's handler
+    for it (none: raised on, as the framework would)."""
+    try:
+        sent = await response
+    except Exception as exc:
+        handler = exception_handler(app, exc)
+        if handler is None:
+            raise
+        sent = await handler(Request(scope, receive), exc)
+    await sent(scope, receive, send)

@@ -25,7 +25,7 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backbone.fast_routes import JSON, exception_handler, read_body, replay
+from backbone.fast_routes import JSON, answer, read_body, replay
 
 PATH = "/v1/ratings/link"
 _ROUTE = SimpleNamespace(path=PATH)  # what the metrics name the route (backbone.http)
@@ -58,15 +58,7 @@ class FastRating:
             await self.app(scope, again, send)
             return
         scope["route"] = _ROUTE
-        request = Request(scope, again)
-        try:
-            response = await self.rate(request, payload)
-        except Exception as exc:
-            handler = exception_handler(self.fastapi, exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, again, send)
+        await answer(self.fastapi, scope, again, send, self.rate(Request(scope, again), payload))
 
 
 def install(app: FastAPI, *, body_type: Any, rate: Rate) -> None:

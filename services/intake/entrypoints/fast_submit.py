@@ -19,14 +19,14 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from pydantic import TypeAdapter, ValidationError
 from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backbone import auth
-from backbone.fast_routes import JSON, exception_handler, read_body, replay
+from backbone.fast_routes import JSON, answer, read_body, replay
 from services.intake.domain.channels import ChannelInput
 
 PATH = "/v1/requests"
@@ -61,14 +61,7 @@ class FastSubmit:
             return
         scope["route"] = _ROUTE
         trace_id = scope.get("state", {}).get("trace_id", "")
-        try:
-            response = await self.submit(principal, payload, trace_id)
-        except Exception as exc:
-            handler = exception_handler(self.fastapi, exc)
-            if handler is None:
-                raise
-            response = await handler(Request(scope, again), exc)
-        await response(scope, again, send)
+        await answer(self.fastapi, scope, again, send, self.submit(principal, payload, trace_id))
 
     def _adapter(self, authorization: bytes | None) -> auth.Principal | None:
         """The channel adapter the token names, or None (the route then answers 401/403)."""
