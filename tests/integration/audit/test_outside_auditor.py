@@ -391,13 +391,16 @@ def _bundle_forgeries() -> dict[str, Any]:
 BUNDLE_FORGERIES = _bundle_forgeries()
 
 
-@pytest.mark.parametrize("kind", ["inclusion", "consistency"])
-@pytest.mark.parametrize("forgery", sorted(BUNDLE_FORGERIES))
+# every forgery of either proof, but a leaf index forged into a consistency proof, which has none
+FORGED_PROOFS = [(kind, forgery) for kind in ("inclusion", "consistency")
+                 for forgery in sorted(BUNDLE_FORGERIES)
+                 if not (kind == "consistency" and forgery == "wrong_index")]
+
+
+@pytest.mark.parametrize(("kind", "forgery"), FORGED_PROOFS)
 def test_a_forged_proof_is_rejected_with_a_reason(outside, kind, forgery):
     forged = copy.deepcopy(outside[kind])
     if kind == "consistency":
-        if forgery == "wrong_index":
-            pytest.skip("a consistency proof has no leaf index")
         forged["proof"]["checkpoint"] = forged["proof"]["new_checkpoint"]
         BUNDLE_FORGERIES[forgery](forged)
         forged["proof"]["new_checkpoint"] = forged["proof"].pop("checkpoint")
