@@ -80,3 +80,50 @@ async def test_nudge_set_while_busy_is_kept():
     began = time.monotonic()
     await nudge.wait(stop, 0.3)  # forgotten once seen
     assert time.monotonic() - began >= 0.25
+
+
+async def test_loops_of_one_process_share_one_listener(infra, channel):
+    """Two loops on one channel (dispatch's relay and feed): one LISTEN connection, each
+    wakes on a commit, and one's drain does not take the other's news."""
+    first, second, stop = (CommitNews(infra, channel=channel), CommitNews(infra, channel=channel),
+                           asyncio.Event())
+    await first.listen()
+    await second.listen()
+    try:
+        assert first._conn is second._conn is not None
+        await asyncio.to_thread(notify, infra, channel)
+        assert await asyncio.wait_for(timed_wait(first, stop, fallback_s=20), 10) < 5
+        first.drain()
+        assert await asyncio.wait_for(timed_wait(second, stop, fallback_s=20), 10) < 5
+        assert await first.wait(stop, fallback_s=0.3) is False  # taken once by each
+        assert await second.wait(stop, fallback_s=0.3) is False
+        await first.close()
+        assert second._conn is not None and not second._conn.closed  # still listening
+        await asyncio.to_thread(notify, infra, channel)
+        assert await asyncio.wait_for(second.wait(stop, fallback_s=20), 10) is True
+    finally:
+        await first.close()
+        await second.close()
+    assert second._conn is None
+
+
+async def test_a_lost_listener_wakes_every_loop_to_listen_anew(infra, channel):
+    first, second, stop = (CommitNews(infra, channel=channel), CommitNews(infra, channel=channel),
+                           asyncio.Event())
+    await first.listen()
+    await second.listen()
+    try:
+        pid = first._conn.pgconn.backend_pid
+        with psycopg.connect(infra.pg_conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # each returns at once (read again: a commit in the gap was not heard)...
+        assert await asyncio.wait_for(first.wait(stop, fallback_s=20), 10) is True
+        assert await asyncio.wait_for(second.wait(stop, fallback_s=20), 10) is True
+        assert first._conn is second._conn and first._conn.pgconn.backend_pid != pid
+        # ...and hears the next commit on the new connection
+        await asyncio.to_thread(notify, infra, channel)
+        assert await asyncio.wait_for(timed_wait(first, stop, fallback_s=20), 10) < 5
+        assert await asyncio.wait_for(timed_wait(second, stop, fallback_s=20), 10) < 5
+    finally:
+        await first.close()
+        await second.close()
