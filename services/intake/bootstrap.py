@@ -27,6 +27,7 @@ from services.intake.adapters import (
     codes,
     identity_store,
     rate_limits,
+    submission_keys,
     submission_reads,
     ticket_index,
 )
@@ -71,7 +72,8 @@ def build_application(settings: IntakeSettings) -> IntakeApplication:
 
 
 def _create_tables(infra: Infrastructure, schema: str) -> None:
-    for module in (codes, attachment_store, ticket_index, verification_store, rate_limits):
+    for module in (codes, attachment_store, ticket_index, verification_store, rate_limits,
+                   submission_keys):
         module.create_table(infra.pool, schema)  # type: ignore[attr-defined]
     identity_store.create_tables(infra.pool, schema)
 
@@ -165,6 +167,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         sealing=ContactSealing(vault, keys.claim),
         answered=AnsweredTickets(index, load_acceptance_rules().already_answered_window),
         index=index, keys=keys,
+        submission_keys=submission_keys.SubmissionKeys(infra.pool, settings.schema),
         reads=submission_reads.SubmissionReads(
             settings.pg_conninfo(), settings.schema, citizen_capacity=settings.citizen_burst,
             citizen_rate=settings.citizen_rate_per_s,

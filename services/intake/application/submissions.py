@@ -1,8 +1,9 @@
 """Submitting a request: channel input -> one ticket with one code, accepted or rejected.
 
 Reads get -> decide -> save. A retried submission (same adapter, same request id) returns the
-ticket the first one made: the `SubmissionKey` aggregate's id is derived from the idempotency
-key and is saved in the same transaction as the ticket, so two racing retries cannot both win.
+ticket the first one made: the key's row (adapters/submission_keys.py, its id derived from the
+idempotency key) is written in the same transaction as the ticket, so two racing retries cannot
+both win. Keys recorded before that row existed are `SubmissionKey` aggregates, still read.
 
 The same `prepare` serves the HTTP API (saved through the group committer) and the bus
 (saved with the consumer's progress), so both get the same validation, idempotency and limits.
@@ -27,6 +28,7 @@ from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext, Statement
 from services.intake.adapters.codes import CodeSequence
+from services.intake.adapters.submission_keys import SubmissionKeys
 from services.intake.adapters.ticket_index import TicketIndex, rejected_columns, submitted_columns
 from services.intake.application.answered import (
     AnsweredLookup,
@@ -55,7 +57,9 @@ _KEY_NS = uuid.UUID("0d6f3c1e-8a51-4b8e-9f7e-3c2b1a0e1234")
 
 
 class SubmissionKey(Aggregate):
-    """Remembers which ticket an adapter's request id made."""
+    """Remembers which ticket an adapter's request id made. Only the id is still made here
+    (the row's key, adapters/submission_keys.py); the aggregate is read for keys recorded
+    before the row existed, and saved only by a Submissions without the table."""
 
     @staticmethod
     def create_id(adapter_id: str, idempotency_key: str) -> uuid.UUID:
@@ -150,7 +154,8 @@ class Submissions:
                  attachments: Attachments, vault: IdentityVault,
                  throttle: SubmissionThrottle, answered: AnsweredLookup | None = None,
                  sealing: ContactSealing | None = None, index: TicketIndex | None = None,
-                 reads: Any = None, keys: Any = None):
+                 reads: Any = None, keys: Any = None,
+                 submission_keys: SubmissionKeys | None = None):
         self.app = app
         self.committer = committer
         self.codes = codes
@@ -168,6 +173,8 @@ class Submissions:
         # submission_reads.py), and the key store whose cache they fill; None: read in prepare
         self.reads = reads
         self.keys = keys
+        # the idempotency keys' rows; None: kept as SubmissionKey aggregates (as before)
+        self.submission_keys = submission_keys
 
     def _get(self, aggregate_id: uuid.UUID) -> Any:
         try:
@@ -178,10 +185,15 @@ class Submissions:
     def existing(self, adapter_id: str, idempotency_key: str,
                  lookup: Lookup | None = None) -> Submitted | None:
         get = lookup or self._get
-        key = get(SubmissionKey.create_id(adapter_id, idempotency_key))
-        if key is None:
-            return None
-        ticket: Ticket = get(Ticket.create_id(key.ticket_code))
+        key_id = SubmissionKey.create_id(adapter_id, idempotency_key)
+        code = (self.submission_keys.ticket_code(key_id) if self.submission_keys is not None
+                else None)
+        if code is None:  # a key recorded before its row existed: an aggregate
+            key = get(key_id)
+            if key is None:
+                return None
+            code = key.ticket_code
+        ticket: Ticket = get(Ticket.create_id(code))
         rejection = ticket.rejection or {}
         return Submitted(ticket.code, ticket.id, ticket.status, rejection.get("reason_code"),
                          rejection.get("reason_text_zh"), replayed=True)
@@ -264,9 +276,14 @@ class Submissions:
             ticket.accept(flags=[f.value for f in verdict.flags]
                           + (["backfilled"] if backfilled else []), at=now)
             result = Submitted(code, ticket.id, "accepted")
-        key = SubmissionKey(adapter_id=adapter_id, idempotency_key=draft.idempotency_key,
-                            ticket_code=code)
-        aggregates: list[Any] = [ticket, key]
+        aggregates: list[Any] = [ticket]
+        sql = self._index_rows(ticket, now)
+        if self.submission_keys is not None:
+            sql.append(self.submission_keys.record(
+                SubmissionKey.create_id(adapter_id, draft.idempotency_key), code))
+        else:
+            aggregates.append(SubmissionKey(adapter_id=adapter_id, ticket_code=code,
+                                            idempotency_key=draft.idempotency_key))
         claim = None
         if draft.identity is not None:
             contact, claim = self.sealing.seal(ticket.id, citizen or f"ticket:{ticket.id}",
@@ -274,7 +291,7 @@ class Submissions:
                                                in_transaction=key_in_transaction)
             aggregates.append(contact)
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
-        return Prepared(result, aggregates, ctx, claim, self._index_rows(ticket, now),
+        return Prepared(result, aggregates, ctx, claim, sql,
                         attachments=(ticket_owner(citizen, ticket.id),
                                      [r["sha256"] for r in refs]))
 
