@@ -40,7 +40,7 @@ from psycopg_pool import ConnectionPool
 from backbone import events
 from backbone.kafka import ensure_topics, make_producer
 from backbone.settings import ServiceSettings
-from backbone.store import EventContext, autocommit
+from backbone.store import CONTEXT_FIELDS, EventContext, autocommit
 from backbone.wakeup import QUIET_FALLBACK_S, CommitNews
 
 log = logging.getLogger(__name__)
@@ -217,18 +217,21 @@ class OutboxRelay:
             # condition on the event's row gates the probe, "One-Time Filter", instead of
             # filtering after it; the LIMIT on the events alone keeps their index scan).
             # EXPLAIN ANALYZE, 5,000 rows of 20,000: 36 ms with a probe per row, 4-8 ms.
+            # The context is the event row's own (since session 8); event_context is probed
+            # only for rows stored before that have no bytes either (gated the same way).
             needed = ", ".join(
-                f"CASE WHEN COALESCE(e.outgoing, c.outgoing) IS NULL THEN {column} END" for column in (
-                "e.originator_id", "e.originator_version", "e.topic", "e.state", "c.ticket_id",
-                "c.ticket_code", "c.trace_id", "c.causation_id", "c.actor_role", "c.actor_id",
-                "c.actor_unit"))
+                f"CASE WHEN COALESCE(e.outgoing, c.outgoing) IS NULL THEN {column} END"
+                for column in ("e.originator_id", "e.originator_version", "e.topic", "e.state",
+                               *(f"CASE WHEN e.ticket_id IS NULL THEN c.{name} ELSE e.{name} END"
+                                 for name in CONTEXT_FIELDS)))
             table = Identifier(recorder.events_table_name)
             self._select_sql = SQL(
                 "SELECT e.notification_id, COALESCE(e.outgoing, c.outgoing), " + needed +
                 " FROM (SELECT * FROM {}.{} WHERE notification_id > %s"
                 " ORDER BY notification_id LIMIT %s) e"
                 " LEFT JOIN LATERAL (SELECT x.* FROM {}.event_context x"
-                " WHERE e.outgoing IS NULL AND x.originator_id = e.originator_id"
+                " WHERE e.outgoing IS NULL AND e.ticket_id IS NULL"
+                " AND x.originator_id = e.originator_id"
                 " AND x.originator_version = e.originator_version OFFSET 0) c ON true"
                 " ORDER BY e.notification_id"
             ).format(s, table, s)

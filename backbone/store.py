@@ -6,8 +6,10 @@ as an aggregate's new events, it can also write:
 - `consumer_positions`: the Kafka offset a consumer has applied, per topic and partition;
 - `consumed_events`: the ids of the events a consumer has applied (the relay publishes at least
   once, so a copy may come back at a new offset);
-- `event_context`: for each stored event, the ticket, trace, causation and actor it belongs to,
-  which the outbox relay puts in the envelope. The domain stays free of plumbing this way;
+- each stored event's context: the ticket, trace, causation and actor it belongs to, which the
+  outbox relay puts in the envelope, in seven columns of the event's own row (since session 8;
+  rows stored before have theirs in `event_context`, which is still read, and still written
+  where eventsourcing's own insert runs). The domain stays free of plumbing this way;
 - the relay's messages, encoded at commit (group commit with an opted-in relay), in the
   event's own row (`outgoing`, a column added to eventsourcing's events table);
 - a NOTIFY on the schema's outbox channel, delivered at commit, which wakes the relay
@@ -22,6 +24,8 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -140,6 +144,35 @@ def _outgoing_column(schema: str, events_table: str) -> psycopg.sql.Composed:
                                          Identifier(schema), Identifier(events_table))
 
 
+# The event's context in its own row (since session 8): one row an append, not two (the
+# event_context row, a second heap tuple and a second btree on random uuids, doubled what
+# PostgreSQL did per append). NULL in all seven: no context in the row (a row stored before,
+# whose context, if any, is in event_context).
+CONTEXT_FIELDS = ("ticket_id", "ticket_code", "trace_id", "causation_id", "actor_role",
+                  "actor_id", "actor_unit")
+
+
+def _context_columns(schema: str, events_table: str) -> psycopg.sql.Composed:
+    """The context's seven nullable columns on the events table (added later: a migration,
+    looked up first, as `_outgoing_column`; adding a nullable column without a default
+    rewrites nothing)."""
+    adds = SQL(", ").join(SQL("ADD COLUMN IF NOT EXISTS {} text").format(Identifier(name))
+                          for name in CONTEXT_FIELDS)
+    return SQL("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+               " WHERE table_schema = {} AND table_name = {} AND column_name = 'actor_unit')"
+               " THEN ALTER TABLE {}.{} {};"
+               " END IF; END $$").format(Literal(schema), Literal(events_table),
+                                         Identifier(schema), Identifier(events_table), adds)
+
+
+def has_context_columns(conn: psycopg.Connection[Any], schema: str, events_table: str) -> bool:
+    """Whether the events table holds the contexts itself (a service of session 8 or later
+    has started on it)."""
+    return conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = %s AND column_name = 'actor_unit'",
+                        (schema, events_table)).fetchone() is not None
+
+
 def outbox_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel on which a schema's relays hear of newly stored events."""
     return f"minsheng_outbox_{schema}"[:63]
@@ -197,11 +230,15 @@ def record_contexts(cur: psycopg.Cursor[Any], schema: str,
                 .format(Identifier(schema), names, arrays), columns)
 
 
-_CONTEXT_FIELDS = ("ticket_id", "ticket_code", "trace_id", "causation_id", "actor_role",
-                   "actor_id", "actor_unit")
+_CONTEXT_FIELDS = CONTEXT_FIELDS
 _CONTEXT_COLUMNS = SQL(", ").join([SQL("originator_id"), SQL("originator_version"),
                                    *[SQL(name) for name in _CONTEXT_FIELDS]])
 _CONTEXT_ARRAYS = SQL("%b::uuid[], %b::int8[], " + ", ".join(["%b::text[]"] * 7))
+
+
+# the seven context columns of a batch: one getter per field over the events' contexts
+_CONTEXT_GETTERS = [attrgetter(name) for name in CONTEXT_FIELDS]
+_NO_CONTEXT = SimpleNamespace(**dict.fromkeys(CONTEXT_FIELDS))  # NULL in all seven
 
 
 _BEGIN = SQL("BEGIN")
@@ -234,20 +271,24 @@ class TrackedRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(plumbing_tables(datastore.schema))
         self.sql_create_statements.append(_outgoing_column(datastore.schema,
                                                            self.events_table_name))
+        self.sql_create_statements.append(_context_columns(datastore.schema,
+                                                           self.events_table_name))
         # eventsourcing dumps its rows as an array of a composite type, in text, in Python
-        # (~14 us a row measured, the largest part of a group commit); the same rows as four
-        # binary arrays cost ~3 us. Same table, same lock, same RETURNING.
+        # (~14 us a row measured, the largest part of a group commit); the same rows as
+        # binary arrays cost ~3 us. Same table, same lock, same RETURNING; each event's
+        # context in its own row (no event_context row)
+        names = ", ".join(("originator_id", "originator_version", "topic", "state",
+                           *CONTEXT_FIELDS))
+        arrays = "%b::uuid[], %b::int8[], %b::text[], %b::bytea[]" + ", %b::text[]" * 7
         self._binary_insert = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[])"
+            "INSERT INTO {}.{} (" + names + ") SELECT * FROM unnest(" + arrays + ")"
             " RETURNING notification_id").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))
         # the same with the relay's messages encoded at commit, in the event's own row (the
         # relay then reads them without a join: see _outgoing_column)
         self._binary_insert_outgoing = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state, outgoing)"
-            " SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[],"
-            " %b::bytea[]) RETURNING notification_id").format(
+            "INSERT INTO {}.{} (" + names + ", outgoing) SELECT * FROM unnest(" + arrays +
+            ", %b::bytea[]) RETURNING notification_id").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))
         # One notification per save: eventsourcing's NOTIFY goes to the outbox channel (its
         # own "<schema>_events" channel had no listener; a pg_notify of ours followed it).
@@ -308,6 +349,11 @@ class TrackedRecorder(PostgresApplicationRecorder):
             [e.originator_version for e in stored_events],
             [e.topic for e in stored_events],
             [e.state for e in stored_events]]
+        default: EventContext | None = kwargs.get("context")
+        per_aggregate: dict[Any, EventContext] = kwargs.get("contexts") or {}
+        contexts = [per_aggregate.get(e.originator_id, default) or _NO_CONTEXT
+                    for e in stored_events]
+        columns.extend(list(map(field, contexts)) for field in _CONTEXT_GETTERS)
         outgoing: dict[tuple[Any, int], bytes] | None = kwargs.get("outgoing")
         if outgoing:
             columns.append([outgoing.get((e.originator_id, e.originator_version))
@@ -326,17 +372,17 @@ class TrackedRecorder(PostgresApplicationRecorder):
         progress: Progress | None = kwargs.get("progress")
         if progress is not None:
             record_progress(curs, self.datastore.schema, progress)
-        default: EventContext | None = kwargs.get("context")
-        per_aggregate: dict[uuid.UUID, EventContext] = kwargs.get("contexts") or {}
-        rows: list[tuple[uuid.UUID | str, int, EventContext]] = []
-        for e in stored_events:
-            ctx = per_aggregate.get(e.originator_id, default)  # type: ignore[arg-type]
-            if ctx is not None:
-                rows.append((e.originator_id, e.originator_version, ctx))
-        # the relay's messages go in the events' own rows on this recorder's insert; in
-        # event_context.outgoing on eventsourcing's (database functions, non-uuid ids)
-        record_contexts(curs, self.datastore.schema, rows,
-                        None if self._binary else kwargs.get("outgoing"))
+        if not self._binary:
+            # eventsourcing's own insert (non-uuid ids) writes the events' rows: their
+            # contexts, and the relay's messages, go in event_context
+            default: EventContext | None = kwargs.get("context")
+            per_aggregate: dict[uuid.UUID, EventContext] = kwargs.get("contexts") or {}
+            rows: list[tuple[uuid.UUID | str, int, EventContext]] = []
+            for e in stored_events:
+                ctx = per_aggregate.get(e.originator_id, default)  # type: ignore[arg-type]
+                if ctx is not None:
+                    rows.append((e.originator_id, e.originator_version, ctx))
+            record_contexts(curs, self.datastore.schema, rows, kwargs.get("outgoing"))
         for statement in kwargs.get("sql") or ():
             curs.execute(statement.sql, statement.params)
 

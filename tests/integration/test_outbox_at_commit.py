@@ -22,7 +22,7 @@ from backbone import events
 from backbone.group_commit import GroupCommitter
 from backbone.kafka import ensure_topics
 from backbone.relay import OutboxRelay, Outgoing, Publication, decode_records, encode_records
-from backbone.store import EventContext, application_env, ensure_database
+from backbone.store import CONTEXT_FIELDS, EventContext, application_env, ensure_database
 from tests.integration.test_backbone import read_all
 from tests.scratch import scratch_settings
 
@@ -65,15 +65,26 @@ def _outgoing(settings, app: Application) -> list[bytes | None]:
 
 
 def _as_stored_before(settings, app: Application, probe: Probe) -> None:
-    """Move an event's messages to event_context.outgoing, where they were stored before."""
+    """Move an event's context and messages to event_context, where they were stored before
+    (the event's row keeps neither)."""
     s, table = Identifier(settings.schema), Identifier(app.recorder.events_table_name)
+    columns = SQL(", ").join(map(Identifier, CONTEXT_FIELDS))
     with psycopg.connect(settings.pg_conninfo()) as conn:
-        conn.execute(SQL("UPDATE {}.event_context c SET outgoing = e.outgoing FROM {}.{} e"
-                         " WHERE e.originator_id = %s AND c.originator_id = e.originator_id"
-                         " AND c.originator_version = e.originator_version").format(s, s, table),
+        conn.execute(SQL("INSERT INTO {}.event_context (originator_id, originator_version, {},"
+                         " outgoing) SELECT originator_id, originator_version, {}, outgoing"
+                         " FROM {}.{} WHERE originator_id = %s").format(
+                             s, columns, columns, s, table), (probe.id,))
+        conn.execute(SQL("UPDATE {}.{} SET outgoing = NULL, {} WHERE originator_id = %s")
+                     .format(s, table, SQL(", ").join(
+                         SQL("{} = NULL").format(Identifier(n)) for n in CONTEXT_FIELDS)),
                      (probe.id,))
-        conn.execute(SQL("UPDATE {}.{} SET outgoing = NULL WHERE originator_id = %s")
-                     .format(s, table), (probe.id,))
+
+
+def _contexts_in_rows(settings, app: Application) -> int:
+    """How many contexts event_context holds (none for events stored since session 8)."""
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        return conn.execute(SQL("SELECT count(*) FROM {}.event_context").format(
+            Identifier(settings.schema))).fetchone()[0]
 
 
 async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(settings):
@@ -98,19 +109,23 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
         late = Probe(ticket_id=str(uuid.uuid4()))
         app.save(late, context=EventContext(ticket_id=late.ticket_id))
         assert _outgoing(settings, app).count(None) == 1
+        older = Probe(ticket_id=str(uuid.uuid4()))  # its context in event_context, no bytes
+        app.save(older, context=EventContext(ticket_id=older.ticket_id, trace_id="cd" * 16))
+        assert _contexts_in_rows(settings, app) == 0  # one row an event
         _as_stored_before(settings, app, probes[1])  # still sent from where it was stored
+        _as_stored_before(settings, app, older)  # translated with the context stored before
 
         sent = 0
         while (got := await relay.run_once()) > 0:
             sent += got
-        assert sent == 41
+        assert sent == 42
     finally:
         await relay._drop_producer()
         committer.close()
         pool.close()
 
-    records = await read_all(settings, topic, 41)
-    assert len(records) == 41
+    records = await read_all(settings, topic, 42)
+    assert len(records) == 42
     by_ticket: dict[str, list[str]] = {}
     partitioner = DefaultPartitioner()
     for r in records:
@@ -123,6 +138,10 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
         by_ticket.setdefault(d.ticket_id, []).append(d.payload.flags[0])
     for p in probes[:10]:
         assert by_ticket[p.ticket_id] == ["opened", "accepted"]  # one ticket's order kept
+    assert by_ticket[late.ticket_id] == by_ticket[older.ticket_id] == ["opened"]
+    old_row = next(events.decode(r.value) for r in records
+                   if events.decode(r.value).ticket_id == older.ticket_id)
+    assert old_row.envelope.trace_id == "cd" * 16  # the context read from event_context
     # the bytes are those the relay would have made at send time (deterministic ids)
     first = next(r for r in records if events.decode(r.value).ticket_id == probes[0].ticket_id)
     again = translate_to(topic)(Publication(
@@ -186,3 +205,58 @@ def test_an_events_table_made_before_the_column_gets_it(settings):
                              " 'outgoing'", (settings.schema, app.recorder.events_table_name)
                              ).fetchone()
     assert found == (1,)
+
+
+def test_an_events_table_made_before_the_context_columns_gets_them(settings):
+    """The context's seven columns are added to an events table made before them (old data
+    folders), once only; the rows already there keep NULL (their contexts are in
+    event_context)."""
+    app = Application(env=application_env(settings))
+    old = Probe(ticket_id=str(uuid.uuid4()))
+    app.save(old, context=EventContext(ticket_id=old.ticket_id))
+    s, table = Identifier(settings.schema), Identifier(app.recorder.events_table_name)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("ALTER TABLE {}.{} {}").format(s, table, SQL(", ").join(
+            SQL("DROP COLUMN {}").format(Identifier(n)) for n in CONTEXT_FIELDS)))
+    Application(env=application_env(settings))  # a service starting on the old table
+    Application(env=application_env(settings))  # and again: nothing to do
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        found = conn.execute("SELECT count(*) FROM information_schema.columns WHERE"
+                             " table_schema = %s AND table_name = %s AND column_name ="
+                             " ANY(%s)", (settings.schema, app.recorder.events_table_name,
+                                          list(CONTEXT_FIELDS))).fetchone()
+        kept = conn.execute(SQL("SELECT ticket_id FROM {}.{}").format(s, table)).fetchall()
+    assert found == (7,) and kept == [(None,)]
+
+
+def test_audit_reads_contexts_from_the_row_and_from_event_context(settings):
+    """Audit's reconciliation (services/audit/application/origins.py) sees each event's
+    context wherever it was stored: in the event's row, in event_context (rows stored before),
+    or nowhere (the empty context); also on an events table no newer service has started on."""
+    from services.audit.application.origins import stored_publications
+
+    app = Application(env=application_env(settings))
+    new, before, bare = (Probe(ticket_id=str(uuid.uuid4())) for _ in range(3))
+    app.save(new, context=EventContext(ticket_id=new.ticket_id, ticket_code="FY-NEW",
+                                       actor_role="citizen", actor_id="p-1"))
+    app.save(before, context=EventContext(ticket_id=before.ticket_id, ticket_code="FY-OLD",
+                                          actor_unit="U1"))
+    app.save(bare)
+    _as_stored_before(settings, app, before)
+    expected = {new.id: EventContext(ticket_id=new.ticket_id, ticket_code="FY-NEW",
+                                     actor_role="citizen", actor_id="p-1"),
+                before.id: EventContext(ticket_id=before.ticket_id, ticket_code="FY-OLD",
+                                        actor_unit="U1"),
+                bare.id: EventContext()}
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        seen = {p.event.originator_id: p.context
+                for p in stored_publications(app, conn, settings.schema, "intake")}
+        assert seen == expected
+        s, table = Identifier(settings.schema), Identifier(app.recorder.events_table_name)
+        conn.execute(SQL("DELETE FROM {}.{} WHERE originator_id <> %s").format(s, table),
+                     (before.id,))
+        conn.execute(SQL("ALTER TABLE {}.{} {}").format(s, table, SQL(", ").join(
+            SQL("DROP COLUMN {}").format(Identifier(n)) for n in CONTEXT_FIELDS)))
+        seen = {p.event.originator_id: p.context
+                for p in stored_publications(app, conn, settings.schema, "intake")}
+        assert seen == {before.id: expected[before.id]}

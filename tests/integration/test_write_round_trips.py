@@ -77,8 +77,11 @@ def test_a_save_notifies_once_and_a_clash_rolls_back_whole(settings):
             app.save(clash, context=EventContext(ticket_id="other"))
         assert not list(listener.notifies(timeout=0.3))  # a rolled-back save announces nothing
     with psycopg.connect(settings.pg_conninfo()) as conn:
-        tickets = conn.execute(SQL("SELECT ticket_id FROM {}.event_context")
-                               .format(Identifier(settings.schema))).fetchall()
+        tickets = conn.execute(SQL("SELECT ticket_id FROM {}.{}").format(
+            Identifier(settings.schema), Identifier(app.recorder.events_table_name))).fetchall()
+        # the context is in the event's own row: one row an event
+        assert conn.execute(SQL("SELECT count(*) FROM {}.event_context")
+                            .format(Identifier(settings.schema))).fetchone() == (0,)
     assert tickets == [(probe.ticket_id,)]
     _save(app, Probe(ticket_id=str(uuid.uuid4())))  # the pool's connections work on
 

@@ -27,7 +27,7 @@ from eventsourcing.application import Application
 from psycopg.sql import SQL, Identifier
 
 from backbone.relay import Publication
-from backbone.store import EventContext, application_env
+from backbone.store import CONTEXT_FIELDS, EventContext, application_env, has_context_columns
 from services.audit.settings import AuditSettings
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,33 @@ def default_origins(settings: AuditSettings, schemas: dict[str, str] | None = No
     return out
 
 
-def _contexts(conn: psycopg.Connection[Any], schema: str,
+def _contexts(conn: psycopg.Connection[Any], schema: str, events_table: str,
               keys: list[tuple[str, int]]) -> dict[tuple[str, int], EventContext]:
+    """The events' contexts: in the event's own row (stored since session 8), else in
+    event_context (stored before; an events table no newer service has started on has only
+    that)."""
+    params = ([k[0] for k in keys], [k[1] for k in keys])
+    old = SQL("SELECT c.originator_id::text, c.originator_version, " +
+              ", ".join(f"c.{name}" for name in CONTEXT_FIELDS) +
+              " FROM {}.event_context c JOIN unnest(%s::uuid[], %s::bigint[]) AS k(oid, v)"
+              " ON c.originator_id = k.oid AND c.originator_version = k.v")
+    if not has_context_columns(conn, schema, events_table):
+        rows = conn.execute(old.format(Identifier(schema)), params).fetchall()
+        return {(r[0], r[1]): EventContext(*r[2:]) for r in rows}
+    own = ", ".join(f"e.{name}" for name in CONTEXT_FIELDS)
     rows = conn.execute(
-        SQL("SELECT c.originator_id::text, c.originator_version, c.ticket_id, c.ticket_code,"
-            " c.trace_id, c.causation_id, c.actor_role, c.actor_id, c.actor_unit"
-            " FROM {}.event_context c JOIN unnest(%s::uuid[], %s::bigint[]) AS k(oid, v)"
-            " ON c.originator_id = k.oid AND c.originator_version = k.v")
-        .format(Identifier(schema)), ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
-    return {(r[0], r[1]): EventContext(*r[2:]) for r in rows}
+        SQL("SELECT e.originator_id::text, e.originator_version, " + own +
+            " FROM {}.{} e JOIN unnest(%s::uuid[], %s::bigint[]) AS k(oid, v)"
+            " ON e.originator_id = k.oid AND e.originator_version = k.v"
+            " WHERE e.ticket_id IS NOT NULL")
+        .format(Identifier(schema), Identifier(events_table)), params).fetchall()
+    found = {(r[0], r[1]): EventContext(*r[2:]) for r in rows}
+    missing = [k for k in keys if k not in found]
+    if missing:  # rows stored before: their contexts, if any, are in event_context
+        rows = conn.execute(old.format(Identifier(schema)),
+                            ([k[0] for k in missing], [k[1] for k in missing])).fetchall()
+        found.update({(r[0], r[1]): EventContext(*r[2:]) for r in rows})
+    return found
 
 
 def stored_publications(app: Application, conn: psycopg.Connection[Any], schema: str,
@@ -135,8 +153,8 @@ def stored_publications(app: Application, conn: psycopg.Connection[Any], schema:
                                                   inclusive_of_start=False)
         if not notes:
             return
-        contexts = _contexts(conn, schema, [(str(n.originator_id), n.originator_version)
-                                            for n in notes])
+        contexts = _contexts(conn, schema, app.recorder.events_table_name,  # type: ignore[attr-defined]
+                             [(str(n.originator_id), n.originator_version) for n in notes])
         for note in notes:
             ctx = contexts.get((str(note.originator_id), note.originator_version),
                                EventContext())
