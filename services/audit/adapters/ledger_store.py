@@ -102,6 +102,24 @@ class SubtreeHashCache:
             return newer(key)
         return get
 
+    def path_lookup(self, known: Mapping[NodeKey, bytes]
+                    ) -> Callable[[int, int], list[bytes | None]]:
+        """``(leaf_index, height) -> the leaf's sibling at each level below height``, lowest
+        first: from ``known`` (a query's) below the cached levels, sliced from the levels
+        above, None where neither holds it (a proof's ~20 hashes a leaf in one call)."""
+        levels, newer, get = self._levels, self._newer.get, known.get
+        lowest = self.from_level if self.from_level is not None else len(levels)
+        top = len(levels)
+
+        def path(i: int, height: int) -> list[bytes | None]:
+            out: list[bytes | None] = [get((lv, (i >> lv) ^ 1)) for lv in range(min(lowest, height))]
+            for lv in range(lowest, height):
+                at = ((i >> lv) ^ 1) * HASH_BYTES
+                h = levels[lv][at:at + HASH_BYTES] if lv < top else None
+                out.append(h or get((lv, (i >> lv) ^ 1)) or newer((lv, (i >> lv) ^ 1)))
+            return out
+        return path
+
     def keep(self, found: Mapping[NodeKey, bytes]) -> None:
         if self.from_level is None:
             return
@@ -163,6 +181,17 @@ class PgSubtreeHashStore:
         def peek(key: NodeKey) -> bytes | None:
             return known(key) or cached(key)
         return peek
+
+    @property
+    def peek_path(self) -> Callable[[int, int], list[bytes | None]]:
+        """A leaf's siblings below a height as held in memory (domain.merkle.PeekableStore):
+        read with the history below the cached levels, sliced from the cache above."""
+        if self.cache is None:
+            known = self.known.get
+            return lambda i, height: [known((lv, (i >> lv) ^ 1)) for lv in range(height)]
+        if self.cache.from_level is None:
+            self.cache.load(self.tree_size(), self._select_levels)
+        return self.cache.path_lookup(self.known)
 
     def get_hashes(self, keys: Sequence[NodeKey]) -> list[bytes]:
         found = self.get_some(keys)

@@ -295,7 +295,9 @@ def _nothing_in_memory(key: NodeKey) -> bytes | None:
 
 class PeekableStore(SubtreeHashStore, Protocol):
     """A store that also holds some hashes in memory (a cache, hashes a query read already):
-    ``peek`` answers those without a read, None for the rest."""
+    ``peek`` answers those without a read, None for the rest. It may also answer a leaf's
+    siblings at once (``peek_path(leaf_index, height)``: the leaf's sibling at each level
+    below ``height``, lowest first, None where not held), which is most of a proof."""
 
     def peek(self, key: NodeKey) -> bytes | None: ...
 
@@ -386,6 +388,7 @@ class MerkleLedgerTree:
         if n > self.size:
             raise ProofError(f"the tree has {self.size} leaves, not {n}")
         peek = getattr(self.store, "peek", _nothing_in_memory)
+        peek_path = getattr(self.store, "peek_path", None)
         # each proof: the leaf's sibling at each level of its perfect subtree, then the parts
         # above it (inclusion_parts); each hash is looked up once where the path needs it,
         # and what the store does not hold in memory is read afterwards in one batch
@@ -394,12 +397,13 @@ class MerkleLedgerTree:
         edges: dict[tuple[NodeKey, ...], bytes] = {}  # the edge ranges all proofs share
         for i in leaf_indexes:
             height, upper = _edge_parts(i, n)
-            path: list[bytes | None] = []
-            for level in range(height):
-                h = peek((level, (i >> level) ^ 1))
-                if h is None:
-                    holes.append((path, level, ((level, (i >> level) ^ 1),)))
-                path.append(h)
+            if peek_path is not None:
+                path: list[bytes | None] = peek_path(i, height)
+            else:
+                path = [peek((level, (i >> level) ^ 1)) for level in range(height)]
+            if None in path:
+                holes.extend((path, level, ((level, (i >> level) ^ 1),))
+                             for level, h in enumerate(path) if h is None)
             for parts in upper:
                 h = edges.get(parts)
                 if h is None:

@@ -347,6 +347,33 @@ def test_inclusion_proofs_take_what_the_store_holds_in_memory_and_read_the_rest_
         assert proofs == {i: tree.inclusion_proof(i, size) for i in wanted if i < size}
 
 
+def test_inclusion_proofs_take_a_leafs_siblings_at_once_where_the_store_can() -> None:
+    class PathsInMemory(InMemorySubtreeHashStore):
+        reads: ClassVar[list[list[tuple[int, int]]]] = []
+
+        def peek(self, key):  # type: ignore[no-untyped-def]
+            return self._nodes.get(key)  # the upper edge parts
+
+        def peek_path(self, i, height):  # type: ignore[no-untyped-def]
+            # every third level not held: read with the rest
+            return [None if lv % 3 == 1 else self._nodes.get((lv, (i >> lv) ^ 1))
+                    for lv in range(height)]
+
+        def get_hashes(self, keys):  # type: ignore[no-untyped-def]
+            PathsInMemory.reads.append(list(keys))
+            return super().get_hashes(keys)
+
+    tree = MerkleLedgerTree(PathsInMemory())
+    tree.append(f"leaf {i}".encode() for i in range(1000))
+    wanted = [0, 1, 17, 511, 512, 997, 998]
+    for size in (999, 1000, 513):
+        PathsInMemory.reads = []
+        proofs = tree.inclusion_proofs([i for i in wanted if i < size], size)
+        assert len(PathsInMemory.reads) == 1 and all(k[0] % 3 == 1 for k in PathsInMemory.reads[0])
+        PathsInMemory.reads = []
+        assert proofs == {i: tree.inclusion_proof(i, size) for i in wanted if i < size}
+
+
 def test_inclusion_parts_are_the_rfc_ranges_split_into_perfect_subtrees() -> None:
     for n in range(1, 300):
         for m in range(n):

@@ -45,3 +45,16 @@ def test_loaded_once_as_strings_per_level_then_newer_kept_and_bounded() -> None:
     assert len(cache) == 6 + cache.limit == 14
     assert cache.get((lo, 19)) == h(lo, 19) and cache.get((lo, 4)) is None  # oldest went first
     assert cache.get((lo, 0)) == h(lo, 0)  # the loaded levels stay
+
+
+def test_a_leafs_path_comes_from_the_query_below_the_cached_levels_and_the_cache_above() -> None:
+    cache = SubtreeHashCache(budget=64)
+    lo = LOWEST_CACHED_LEVEL
+    cache.load(64, lambda level: {lv: b"".join(h(lv, i) for i in range(64 >> lv))
+                                  for lv in range(level, 6)})
+    cache.keep({(6, 1): h(6, 1)})  # a subtree completed after the load
+    known = {(lv, (37 >> lv) ^ 1): h(lv, (37 >> lv) ^ 1) for lv in range(lo)}
+    path = cache.path_lookup(known)(37, 7)
+    assert path == [h(lv, (37 >> lv) ^ 1) for lv in range(7)]
+    assert cache.path_lookup({})(37, 8)[:lo] == [None] * lo  # below the cache: only the query's
+    assert cache.path_lookup({})(37, 8)[7] is None  # neither loaded nor kept
