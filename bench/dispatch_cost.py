@@ -313,14 +313,15 @@ def _start(tree: Path, settings: ServiceSettings, http_port: int, grpc_port: int
                             start_new_session=True)
 
 
-def _spy(pid: int, out: Path, native: bool = False) -> subprocess.Popen[bytes]:
+def _spy(pid: int, out: Path, native: bool = False, rate: int = profile.RATE
+         ) -> subprocess.Popen[bytes]:
     """py-spy on the thread holding the GIL, whichever it is (the loop, the group commit, the
     executor's threads): where the Python CPU goes. Sampling every busy thread instead counts
     threads waiting in psycopg's C waits as busy; the CPU by thread is in the result."""
     exe = profile.py_spy()
     if exe is None:
         raise SystemExit("py-spy is not installed (pip install py-spy)")
-    return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(profile.RATE),
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(rate),
                              "--format", "raw", "--gil", "--output", str(out),
                              # py-spy reads native stacks only with the process paused
                              *(["--native"] if native else ["--nonblocking"])],
@@ -363,7 +364,8 @@ def _rows_written(conn: Any, schema: str, tickets: int) -> dict[str, Any]:
 
 
 async def measure(tree: Path, tickets: int, rate: float, spy: bool,
-                  native: bool = False) -> dict[str, Any]:
+                  native: bool = False, spy_rate: int = profile.RATE,
+                  raw: Path | None = None) -> dict[str, Any]:
     unique = uuid.uuid4().hex[:8]
     settings = ServiceSettings(service="bench", environment="test", pg_schema=f"dc_{unique}",
                                topic_prefix=f"dc{unique}.")
@@ -389,7 +391,8 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool,
         await producer.start()
         watcher = asyncio.create_task(driver.watch(stop))
         await asyncio.sleep(1.0)  # the streams' first reads and the watcher's seek are done
-        spying = _spy(proc.pid, log.parent / "spy.txt", native) if spy else None
+        spied = raw or log.parent / "spy.txt"
+        spying = _spy(proc.pid, spied, native, spy_rate) if spy else None
         backends0 = await asyncio.to_thread(_backends, settings)
         cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
         threads0 = threads(proc.pid)
@@ -422,7 +425,7 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool,
                      for name, s in sorted(threads(proc.pid).items(), key=lambda x: -x[1])}
         stop.set()
         await asyncio.gather(desk, watcher, return_exceptions=True)
-        text = _spied(spying, log.parent / "spy.txt") if spying else ""
+        text = _spied(spying, spied) if spying else ""
     finally:
         stop.set()
         await driver.close()
@@ -454,9 +457,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--native", action="store_true",
                         help="--profile with C frames too (gRPC's Cython, uvloop, libpq)")
+    parser.add_argument("--spy-rate", type=int, default=profile.RATE,
+                        help="--profile's samples per second")
+    parser.add_argument("--raw", help="--profile: keep py-spy's collapsed stacks in this file")
     args = parser.parse_args()
     result = asyncio.run(measure(Path(args.tree).resolve(), args.tickets, args.rate,
-                                 args.profile, args.native))
+                                 args.profile, args.native, args.spy_rate,
+                                 Path(args.raw) if args.raw else None))
     text = result.pop("profile")
     print(json.dumps(result))
     if text:

@@ -96,9 +96,14 @@ class LoopReads:
             + touches + ")) r ON true").format(s=self._schema, e=self._events).as_bytes(None)
         self._last_sql = SQL("SELECT max(notification_id) FROM {s}.{e}").format(
             s=self._schema, e=self._events).as_bytes(None)
-        self._key_sql = SQL("INSERT INTO {}.dispatch_request_keys (key_id, unit, request_id,"
+        # A request id kept as a UnitRequest's events (before the keys were rows) makes the
+        # insert write its key twice: the primary key refuses it (IntegrityError), so a
+        # command saved without a read (commands.Commands._on_held) reads and replays it.
+        self._key_sql = SQL("INSERT INTO {s}.dispatch_request_keys (key_id, unit, request_id,"
                             " method, ticket_id, result) VALUES (%s, %s, %s, %s, %s, %s)"
-                            ).format(self._schema)
+                            " UNION ALL (SELECT e.originator_id, '', '', '', '', '{{}}'::jsonb"
+                            " FROM {s}.{e} e WHERE e.originator_id = %s LIMIT 1)"
+                            ).format(s=self._schema, e=self._events).as_bytes(None)
 
     def _load_sql(self, code: bool, ticket_id: bool, unit: bool) -> bytes:
         """Events of the key (if any) and of the ticket's dispatch (if the unit has, or had,
@@ -174,7 +179,7 @@ class LoopReads:
         """The request key's row, written in the transaction of the change it made (a racing
         retry's clash on the key is an IntegrityError: it reads again and is replayed)."""
         return Statement(self._key_sql, (key_id, key.unit, key.request_id, key.method,
-                                         key.ticket_id, Jsonb(key.result)))
+                                         key.ticket_id, Jsonb(key.result), key_id))
 
     # --- the dispatches this process's commands saved last (kept current by `load`) ---
 
@@ -210,6 +215,11 @@ class LoopReads:
             _, gone = held.popitem(last=False)
             self._ids.pop(("code", gone.ticket_code), None)
             self._ids.pop(("id", gone.ticket_id), None)
+
+    def take(self, *, code: str, ticket_id: str) -> Any | None:
+        """The held dispatch named by the code and/or id, taken out (a command works on it
+        alone; `keep` holds it again once saved), or None."""
+        return self._take(code, ticket_id)
 
     def _take(self, code: str, ticket_id: str) -> Any | None:
         """The held dispatch named by the code and/or id (both given: both must name it)."""

@@ -24,8 +24,14 @@ class DispatchApplication(Application):
     name = "dispatch"
     # Told of the ticket dispatches a consumer batch has just committed (from the consumer's
     # thread): the department API's reads keep a copy, so a unit's first command on a ticket
-    # decodes none of the events the consumer wrote (adapters.loop_reads.LoopReads.offer).
+    # needs no read at all (adapters.loop_reads.LoopReads.offer, commands.Commands._on_held).
     on_consumer_saved: Callable[[list[TicketDispatch]], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # ids of the dispatches the commands are saving now (they keep their own copy): every
+        # other save of a dispatch is the consumer's, handed over by `on_consumer_saved`
+        self.commanded: set[uuid.UUID] = set()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         changes = [change_for(o, list(o.pending_events)) for o in objs
@@ -34,7 +40,9 @@ class DispatchApplication(Application):
             kwargs["readmodel"] = changes
         if self.snapshots is not None or not all(isinstance(o, BaseAggregate) for o in objs):
             return super().save(*objs, **kwargs)
-        consumed = changes and "progress" in kwargs and self.on_consumer_saved is not None
+        consumed = ([o for o in objs if isinstance(o, TicketDispatch)
+                     and o.id not in self.commanded]
+                    if changes and self.on_consumer_saved is not None else [])
         # What Application.save does for aggregates, less its per-object `isinstance` checks
         # against runtime Protocols and a Recording and Notification per event that only its
         # (stock, empty) `_notify` reads: a tenth of a save's CPU, and every consumer batch,
@@ -46,9 +54,9 @@ class DispatchApplication(Application):
         if repository.cache and not repository.fastforward:
             for o in objs:
                 repository.cache.put(o.id, o)
-        if consumed:  # committed (insert_events returned): the state the store now has
-            try:
-                self.on_consumer_saved([o for o in objs if isinstance(o, TicketDispatch)])
+        if consumed and self.on_consumer_saved is not None:
+            try:  # committed (insert_events returned): the state the store now has
+                self.on_consumer_saved(consumed)
             except Exception:  # a lost hand-over costs a read later; never fail a commit
                 log.warning("handing committed dispatches to the commands failed",
                             exc_info=True)

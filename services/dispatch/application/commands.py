@@ -8,6 +8,7 @@ state; a department system's retry with the same `request_id` gets the first res
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -17,10 +18,11 @@ from eventsourcing.persistence import IntegrityError
 
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
-from backbone.store import EventContext
+from backbone.store import EventContext, Statement
 from services.dispatch.adapters.loop_reads import LoopReads, RequestKey
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.app import DispatchApplication, UnitRequest
+from services.dispatch.application.projection import holders
 from services.dispatch.application.routing import Router
 from services.dispatch.application.units import UnitBook
 from services.dispatch.domain.classifier import ClassificationError, Label
@@ -126,6 +128,13 @@ class Commands:
                        ctx: EventContext, act: Callable[[TicketDispatch], None]) -> Ack:
         ref.check()
         key_id = UnitRequest.create_id(unit, request_id) if request_id else None
+        held = self.reads.take(code=ref.code.strip(), ticket_id=ref.ticket_id.strip())
+        if held is not None and unit in holders(held):
+            ack = await self._on_held(held, unit, method, request_id, key_id, ctx, act)
+            if ack is not None:
+                return ack
+        elif held is not None:
+            self.reads.keep(held)
         for _ in range(ATTEMPTS):
             # the key, the ticket, the unit's assignment of it and its events: one round trip
             loaded = await self.reads.load(code=ref.code.strip(),
@@ -138,17 +147,74 @@ class Commands:
                 # The same answer whether the ticket exists or not: no probing other units' work.
                 raise TicketNotFoundError(f"unit {unit} has no assignment of ticket {ref}")
             act(d)
-            ack = Ack(d.ticket_id, d.ticket_code, self._unit_status(d, unit), d.assignment_no)
-            keys = [] if key_id is None else [self.reads.key_statement(key_id, RequestKey(
-                unit=unit, request_id=request_id, method=method, ticket_id=d.ticket_id,
-                result=asdict(ack)))]
+            ack = self._ack(d, unit)
             try:
-                await self.committer.save_async(d, context=self._ctx(ctx, d), sql=keys)
+                await self._save(d, ctx, self._key(key_id, unit, request_id, method, d, ack))
             except IntegrityError:
                 continue  # a racing change or retry: read again (a stored key is replayed)
             self.reads.keep(d)  # as committed: the next command on it reads only what is new
             return ack
         raise ConcurrentChangeError(f"ticket {ref} kept changing; try again")
+
+    async def _on_held(self, d: TicketDispatch, unit: str, method: str, request_id: str,
+                       key_id: uuid.UUID | None, ctx: EventContext,
+                       act: Callable[[TicketDispatch], None]) -> Ack | None:
+        """The command on the dispatch this process holds as last committed, without a read
+        (the common case: the consumer's or the last command's save left it here): the save
+        itself checks what the read would have. It commits only if no event was stored
+        after the held version (the next version's key), and the request key only if the
+        request id is new (its key, or an older UnitRequest's events, clash), so it acts on
+        the state the store has, exactly as after a read. The unit holds or co-handles the
+        ticket in that state, so its assignment row exists: the read's authorisation.
+        Anything else (the act refused, the save lost a race or met the key) answers None,
+        and the command reads as before: a refusal, a replay or a retry decides there on
+        the store's state."""
+        try:
+            act(d)
+        except Exception:
+            return None  # the held object may be half-changed: dropped, never kept
+        ack = self._ack(d, unit)
+        try:
+            await self._save(d, ctx, self._key(key_id, unit, request_id, method, d, ack))
+        except IntegrityError:
+            return None
+        self.reads.keep(d)
+        return ack
+
+    async def _saved_on_held(self, d: TicketDispatch, ctx: EventContext,
+                             act: Callable[[TicketDispatch], None]) -> bool:
+        """A dispatcher's command on the held dispatch, as `_on_held` (no key, no unit)."""
+        try:
+            act(d)
+        except Exception:
+            return False  # refused here: decided again on a fresh read
+        try:
+            await self._save(d, ctx)
+        except IntegrityError:
+            return False  # a racing change: read again
+        self.reads.keep(d)
+        return True
+
+    async def _save(self, d: TicketDispatch, ctx: EventContext,
+                    sql: list[Statement] | None = None) -> None:
+        """Through the group commit; the command keeps `d` itself (`reads.keep`), so the
+        application does not hand it over as the consumer's."""
+        self.app.commanded.add(d.id)
+        try:
+            await self.committer.save_async(d, context=self._ctx(ctx, d), sql=sql)
+        finally:
+            self.app.commanded.discard(d.id)
+
+    def _ack(self, d: TicketDispatch, unit: str) -> Ack:
+        return Ack(d.ticket_id, d.ticket_code, self._unit_status(d, unit), d.assignment_no)
+
+    def _key(self, key_id: uuid.UUID | None, unit: str, request_id: str, method: str,
+             d: TicketDispatch, ack: Ack) -> list[Statement]:
+        if key_id is None:
+            return []
+        return [self.reads.key_statement(key_id, RequestKey(
+            unit=unit, request_id=request_id, method=method, ticket_id=d.ticket_id,
+            result=asdict(ack)))]
 
     @staticmethod
     def _replay(key: RequestKey | UnitRequest, method: str, ref: TicketRef) -> Ack:
@@ -238,6 +304,9 @@ class Commands:
     async def _as_platform(self, ref: TicketRef, ctx: EventContext,
                            act: Callable[[TicketDispatch], None]) -> TicketDispatch:
         ref.check()
+        held = self.reads.take(code=ref.code.strip(), ticket_id=ref.ticket_id.strip())
+        if held is not None and await self._saved_on_held(held, ctx, act):
+            return held
         for _ in range(ATTEMPTS):
             loaded = await self.reads.load(code=ref.code.strip(),
                                            ticket_id=ref.ticket_id.strip())
@@ -246,7 +315,7 @@ class Commands:
                 raise TicketNotFoundError(f"no dispatched ticket {ref}")
             act(d)
             try:
-                await self.committer.save_async(d, context=self._ctx(ctx, d))
+                await self._save(d, ctx)
             except IntegrityError:
                 continue
             self.reads.keep(d)

@@ -120,6 +120,14 @@ def _holder_status(d: TicketDispatch) -> str | None:
     return None
 
 
+def holders(d: TicketDispatch) -> list[str]:
+    """The units whose assignment rows a save of `d` in this state writes (`unit_rows`): the
+    holder and the co-handling units; so each of them has a row once `d` is committed."""
+    if _holder_status(d) is None or d.assignee is None or d.assigned_at is None:
+        return []
+    return [d.assignee, *d.co_units]
+
+
 def unit_rows(d: TicketDispatch, updated_at: datetime) -> list[dict[str, Any]]:
     status = _holder_status(d)
     if status is None or d.assignee is None or d.assigned_at is None:

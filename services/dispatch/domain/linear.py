@@ -16,6 +16,7 @@ data (`classification_labels`) for the next training.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -71,7 +72,10 @@ def char_ngrams(text: str, lo: int = 1, hi: int = 3) -> list[str]:
     grams: list[str] = []
     for run in normalise(text).split():
         for n in range(lo, hi + 1):
-            grams.extend(run[i:i + n] for i in range(len(run) - n + 1))
+            if n == 1:
+                grams.extend(run)
+            else:
+                grams.extend([run[i:i + n] for i in range(len(run) - n + 1)])
     return grams
 
 
@@ -94,8 +98,11 @@ class Head:
     def probabilities(self, vector: Mapping[str, float],
                       allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
         s = self.scores(vector)
-        keep = range(len(s)) if allowed is None else [
-            i for i, c in enumerate(self.classes) if c in set(allowed)]
+        if allowed is None:
+            keep: Iterable[int] = range(len(s))
+        else:
+            wanted = set(allowed)
+            keep = [i for i, c in enumerate(self.classes) if c in wanted]
         top = max(s[i] for i in keep)
         e = {i: math.exp((s[i] - top) / self.temperature) for i in keep}
         z = sum(e.values())
@@ -104,20 +111,19 @@ class Head:
     def evidence(self, vector: Mapping[str, float], label: str, n: int = 3) -> list[str]:
         """The n-grams that pushed most towards `label`: the reason shown to a dispatcher."""
         k = self.classes.index(label)
+        by_class = self._by_class
         pushed = []
         for f, x in vector.items():
-            for i, w in self.weights.get(f, ()):
-                if i == k and w > 0:
-                    pushed.append((w * x, f))
-        # Words before single characters: "垃圾" says more to a dispatcher than "垃".
-        pushed.sort(key=lambda p: (len(p[1]) > 1, p[0]), reverse=True)
-        chosen: list[str] = []
-        for _, f in pushed:
-            if not any(f in c or c in f for c in chosen):
-                chosen.append(f)
-            if len(chosen) == n:
-                break
-        return chosen
+            w = by_class[f].get(k) if f in by_class else None
+            if w is not None and w > 0:
+                pushed.append((w * x, f))
+        return strongest(pushed, n)
+
+    @functools.cached_property
+    def _by_class(self) -> Mapping[str, Mapping[int, float]]:
+        """feature -> class index -> weight (a feature has one weight per class at most):
+        `evidence` looks up one class per feature instead of walking every pair."""
+        return {f: dict(pairs) for f, pairs in self.weights.items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Head:
@@ -128,6 +134,19 @@ class Head:
                    weights={f: tuple(p) for f, p in weights.items()},
                    intercept=tuple(float(b) for b in d["intercept"]),
                    temperature=float(d["temperature"]))
+
+
+def strongest(pushed: list[tuple[float, str]], n: int) -> list[str]:
+    """The n strongest (push, n-gram) of `pushed`, none inside another."""
+    # Words before single characters: "垃圾" says more to a dispatcher than "垃".
+    pushed.sort(key=lambda p: (len(p[1]) > 1, p[0]), reverse=True)
+    chosen: list[str] = []
+    for _, f in pushed:
+        if not any(f in c or c in f for c in chosen):
+            chosen.append(f)
+        if len(chosen) == n:
+            break
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -142,8 +161,10 @@ class LinearModel:
 
     def vector(self, text: str) -> dict[str, float]:
         """Sublinear TF-IDF, L2-normalised, as scikit-learn's TfidfVectorizer computes it."""
-        counts = Counter(g for g in char_ngrams(text, *self.ngram) if g in self.idf)
-        v = {g: (1.0 + math.log(c)) * self.idf[g] for g, c in counts.items()}
+        idf, log = self.idf, math.log
+        # counted unfiltered, then filtered: the same n-grams in the same (first seen) order
+        v = {g: (1.0 + log(c)) * idf[g]
+             for g, c in Counter(char_ngrams(text, *self.ngram)).items() if g in idf}
         norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
         return {g: x / norm for g, x in v.items()}
 

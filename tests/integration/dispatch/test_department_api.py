@@ -282,3 +282,43 @@ async def test_a_request_id_is_a_row_and_a_key_stored_as_an_event_still_replays(
     error = await refused(department.SignFor, api.SignForRequest(ticket_code=code,
                                                                  request_id="old-1"), holder)
     assert error.code() is S.INVALID_ARGUMENT  # the key names another call
+
+
+async def test_a_held_ticket_another_replica_changed_is_acted_on_as_the_store_has_it(
+        dispatch, department):
+    """A command on the dispatch this process holds saves without a read; when another
+    writer (a second replica) stored a change meanwhile, that save loses on the version and
+    the command reads and acts on the store's state: nothing is lost or applied twice."""
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from services.dispatch.bootstrap import build_application
+    from services.dispatch.domain.ticket_dispatch import TicketDispatch
+
+    ticket_id, code = await assigned_ticket(dispatch)
+    holder = dispatch.unit_md("yingdong")
+    await department.SignFor(api.SignForRequest(ticket_code=code), metadata=holder)  # held
+    s = dispatch.settings
+    app = await asyncio.to_thread(build_application, s)
+    try:
+        def elsewhere() -> None:
+            d = app.repository.get(TicketDispatch.create_id(ticket_id))
+            d.note_progress(unit="yingdong", note="另一副本的记录", at=datetime.now(UTC))
+            app.save(d)
+
+        await asyncio.to_thread(elsewhere)
+    finally:
+        app.close()
+    replied = await department.Reply(api.ReplyRequest(ticket_code=code, reply="已处理",
+                                                      request_id="held-1"), metadata=holder)
+    again = await department.Reply(api.ReplyRequest(ticket_code=code, reply="已处理",
+                                                    request_id="held-1"), metadata=holder)
+    assert (replied.status, replied.replayed, again.replayed) == ("closed", False, True)
+    with psycopg.connect(s.pg_conninfo(), autocommit=True) as conn:
+        topics = [r[0].rsplit(".", 1)[-1] for r in conn.execute(SQL(
+            "SELECT topic FROM {}.dispatch_events WHERE originator_id = %s"
+            " ORDER BY originator_version").format(Identifier(s.schema)),
+            (TicketDispatch.create_id(ticket_id),)).fetchall()]
+    assert topics[-5:] == ["SignedFor", "ProgressNoted", "Replied", "ReplyAccepted", "Closed"]
