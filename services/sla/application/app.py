@@ -83,7 +83,16 @@ class SlaApplication(Application):
                 clocks.append(clock_row(obj, code))
             elif isinstance(obj, SupervisionOrder):
                 orders.append(order_row(obj, code, self.rules.policy))
-        return super().save(*in_time_order(changed), read_rows=(clocks, orders), **kwargs)
+        events = in_time_order(changed)
+        if self.snapshots is not None:
+            return super().save(*events, read_rows=(clocks, orders), **kwargs)
+        # What Application.save does with these events, less ProcessingEvent.collect_events'
+        # `isinstance` checks of each against runtime Protocols (7 % of the SLA consumer's
+        # CPU) and a Recording per event that only its stock, empty `_notify` reads
+        stored = self.events.mapper.to_stored_event
+        self.events.recorder.insert_events([stored(e) for e in events], tracking=None,
+                                           read_rows=(clocks, orders), **kwargs)
+        return []
 
 
 def in_time_order(aggregates: list[Any]) -> list[Any]:
