@@ -77,7 +77,8 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(upstream),
-        producer=infra.producer, app=app, gather=gather(settings.decisions_gather_ms, 16 * 1024))
+        producer=infra.producer, app=app, gather=gather(settings.decisions_gather_ms,
+                                                          settings.decisions_gather_bytes))
     hall = IdempotentConsumer(
         name="feedback-hall", settings=settings, pool=infra.pool,
         topics=[settings.lifecycle_topic], producer=infra.producer,

@@ -42,6 +42,9 @@ class FeedbackSettings(ServiceSettings):
     # wanted events instead of one (a fetch, a thread hop and a transaction each), 20.3 ->
     # 14.2 ms of feedback's CPU per ticket (bench/feedback_cost.py, docs/profiles/feedback-cpu.md)
     decisions_gather_ms: int = 100
+    # ... or this many bytes, whichever first (all of the topic's events count, wanted or not:
+    # ~9 KB a ticket, so at make bench's ~23 tickets/s 16 KB ends a gather after ~70 ms)
+    decisions_gather_bytes: int = 16 * 1024
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"
