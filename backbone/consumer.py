@@ -567,8 +567,11 @@ class IdempotentConsumer:
             if n and self._skip_unread([r for rs in batches.values() for r in rs]):
                 self._pace(flowing=True)
                 continue  # nothing wanted: no linger, no thread hop, no transaction
-            if 0 < n < max_records and linger_ms > 0:
-                # a bounded wait for more: under load the batch grows, idle costs a few ms
+            if 0 < n < max_records and linger_ms > 0 and not self._gathering:
+                # a bounded wait for more: under load the batch grows, idle costs a few ms.
+                # Not after a gathered fetch: it waited for its bytes or ms already, and the
+                # next one (in flight from the moment these were taken) gathers as long, so
+                # the linger only ever ran out (5 ms on every batch of dispatch at 50/s)
                 more = await self.consumer.getmany(timeout_ms=linger_ms,
                                                    max_records=max_records - n)
                 for tp, rs in more.items():

@@ -16,6 +16,16 @@ fed real lifecycles: the envelopes of whole tickets as the audit ledger recorded
 platform run (`--ledger-dsn`), copied under fresh ticket and event ids, published in
 ledger order by a child process at `--rate` tickets/s (0: all first, then drained).
 Reports CPU ms per ticket of this process, and with `--profile` where it goes (cProfile).
+
+    python -m bench.consumer_cost --service dispatch --rate 50 --hops
+
+`--hops` adds, for that run, where a wanted message's time goes inside the consumer (medians
+and p90 over the wanted messages, ms, from the message's CreateTime, the publisher's clock =
+this machine's): `to_poll` (the producer's linger, the broker, the fetch's gather), `poll_to_
+apply` (the consumer's linger and the hop to the apply thread), `apply` (handlers and the
+commit, fsync included), `to_committed` (CreateTime to the commit returned); and the Kafka
+requests this process sent, by client and kind, per ticket (a fetch that brought nothing
+wanted is still a request, and a wake-up of the consumer).
 """
 
 from __future__ import annotations
@@ -116,6 +126,90 @@ async def measure(n: int, consumer_module: str) -> dict[str, Any]:
     return results
 
 
+class Hops:
+    """Timing of every wanted message through the consumer, and the Kafka requests sent: for
+    one measurement run, by wrapping the consumer's `_poll` and `apply` and aiokafka's
+    connection `send` (nothing of the consumer's own code changes)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, float, float, float]] = []  # created, polled, apply, done
+        self.requests: dict[tuple[str, str], int] = {}
+        self._polled: dict[int, float] = {}  # id(record) -> when its poll returned
+        self.batches = 0  # applied batches that held a wanted message
+
+    def install(self) -> None:
+        from aiokafka import conn
+
+        from backbone import consumer
+
+        hops, original_poll, original_apply = self, consumer.IdempotentConsumer._poll, \
+            consumer.IdempotentConsumer.apply
+        original_send = conn.AIOKafkaConnection.send
+
+        async def poll(self: Any, *args: Any, **kwargs: Any) -> Any:
+            batches = await original_poll(self, *args, **kwargs)
+            now = time.time()
+            for rs in batches.values():
+                for r in rs:
+                    hops._polled[id(r)] = now
+            if self.consumer is not None and not getattr(self.consumer, "_hops", False):
+                getmany = self.consumer.getmany  # the linger's poll too (it calls getmany)
+
+                async def counted(*a: Any, **kw: Any) -> Any:
+                    got = await getmany(*a, **kw)
+                    now = time.time()
+                    for rs in got.values():
+                        for r in rs:
+                            hops._polled.setdefault(id(r), now)
+                    return got
+
+                self.consumer.getmany = counted
+                self.consumer._hops = True
+            return batches
+
+        def apply(self: Any, records: list[Any]) -> None:
+            began = time.time()
+            original_apply(self, records)
+            done = time.time()
+            wanted = 0
+            for r in records:
+                polled = hops._polled.pop(id(r), None)
+                if polled is not None and self.handlers.wants(
+                        consumer.header_event_type(r) or ""):
+                    hops.rows.append((r.timestamp / 1000, polled, began, done))
+                    wanted += 1
+            hops.batches += bool(wanted)
+
+        def send(self: Any, request: Any, expect_response: bool = True) -> Any:
+            key = (self._client_id, type(request).__name__)
+            hops.requests[key] = hops.requests.get(key, 0) + 1
+            return original_send(self, request, expect_response)
+
+        consumer.IdempotentConsumer._poll = poll  # type: ignore[method-assign]
+        consumer.IdempotentConsumer.apply = apply  # type: ignore[method-assign]
+        conn.AIOKafkaConnection.send = send  # type: ignore[method-assign]
+
+    def report(self, tickets: int) -> dict[str, Any]:
+        def ms(values: list[float]) -> dict[str, float]:
+            values = sorted(values)
+            if not values:
+                return {}
+            return {"p50": round(values[len(values) // 2] * 1000, 1),
+                    "p90": round(values[int(len(values) * 0.9)] * 1000, 1)}
+
+        rows = self.rows
+        return {"wanted_messages": len(rows), "batches": self.batches,
+                "to_poll_ms": ms([p - c for c, p, _, _ in rows]),
+                "poll_to_apply_ms": ms([a - p for _, p, a, _ in rows]),
+                "apply_ms": ms([d - a for _, _, a, d in rows]),
+                "to_committed_ms": ms([d - c for c, _, _, d in rows]),
+                "kafka_requests_per_ticket": {
+                    f"{client} {kind}": round(n / tickets, 2)
+                    for (client, kind), n in sorted(self.requests.items())
+                    if kind in ("FetchRequest", "ProduceRequest", "OffsetCommitRequest",
+                                "HeartbeatRequest")}}
+
+
 def _pid() -> int:
     import os
 
@@ -131,6 +225,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="tickets/s; 0: drain")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--ledger-dsn", default="")
+    parser.add_argument("--hops", action="store_true",
+                        help="--service: where a wanted message's time goes, Kafka requests")
     parser.add_argument("--notifier-contacts", choices=("reachable", "unreachable"),
                         default="reachable", help="--service notifier: intake's contact"
                         " endpoint answers, or nobody listens (every SMS attempt fails)")
@@ -138,9 +234,15 @@ def main() -> None:
     if args.service:
         from bench import service_cost
 
-        print(service_cost.run(args.service, tickets=args.tickets, rate=args.rate,
-                               profile=args.profile, ledger_dsn=args.ledger_dsn,
-                               notifier_contacts=args.notifier_contacts))
+        hops = Hops() if args.hops else None
+        if hops is not None:
+            hops.install()
+        figures = service_cost.run(args.service, tickets=args.tickets, rate=args.rate,
+                                   profile=args.profile, ledger_dsn=args.ledger_dsn,
+                                   notifier_contacts=args.notifier_contacts)
+        if hops is not None:
+            figures["hops"] = hops.report(figures["tickets"])
+        print(figures)
         return
     for name, figures in asyncio.run(measure(args.messages, args.consumer_module)).items():
         print(name, figures)
