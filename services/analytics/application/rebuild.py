@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone import events
 from services.analytics.adapters.fact_store import all_facts, create_tables_in, fact_copy
-from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_parts
+from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_raw
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import KpiModel
@@ -80,13 +80,13 @@ def collect_facts(entries: Iterable[Entry], progress: Progress | None = None,
     seen: set[str] = set()
     batch: list[Fact] = []
     read = kept = skipped = 0
-    counted, decode = NORMALISERS, events.decode_parts
+    counted = NORMALISERS
     for event_type, raw in entries:
         read += 1
         if event_type and event_type not in counted:
             continue  # not a fact: the payload is never decoded
         try:
-            fact = fact_of_parts(*decode(raw))
+            fact = fact_of_raw(raw)
         except (events.EnvelopeError, UnusableFactError):
             skipped += 1
             continue

@@ -44,3 +44,23 @@ class Fact:
     def get(self, name: str, default: Any = "") -> Any:
         value = self.attrs.get(name, default)
         return default if value is None else value
+
+
+_new = object.__new__
+_set_event_id, _set_ticket_id, _set_kind, _set_at, _set_attrs = (
+    Fact.event_id.__set__, Fact.ticket_id.__set__, Fact.kind.__set__,  # type: ignore[attr-defined]
+    Fact.at.__set__, Fact.attrs.__set__)  # type: ignore[attr-defined]
+
+
+def trusted_fact(event_id: str, ticket_id: str, kind: str, at: datetime,
+                 attrs: dict[str, Any]) -> Fact:
+    """``Fact(...)`` for a caller that has made its checks already (a known kind, an aware
+    time): the same frozen object, built without the dataclass __init__'s per-field
+    object.__setattr__ and __post_init__ (a third of a normalised event's Fact cost)."""
+    fact = _new(Fact)
+    _set_event_id(fact, event_id)
+    _set_ticket_id(fact, ticket_id)
+    _set_kind(fact, kind)
+    _set_at(fact, at)
+    _set_attrs(fact, attrs)
+    return fact

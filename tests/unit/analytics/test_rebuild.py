@@ -11,10 +11,17 @@ from datetime import UTC
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from minsheng.v1 import dispatch_events_pb2, feedback_events_pb2
 
 from backbone import events
 from services.analytics.adapters.ledger import LedgerError, split_frames
-from services.analytics.application.normalise import fact_of, occurred_at
+from services.analytics.application.normalise import (
+    UnusableFactError,
+    fact_of,
+    fact_of_parts,
+    fact_of_raw,
+    occurred_at,
+)
 from services.analytics.application.rebuild import fold_entries, fold_envelopes, state_digest
 from services.analytics.domain.fold import LiveKpis
 from tests.integration.analytics.month import simulate
@@ -93,3 +100,54 @@ def test_an_impossible_time_is_refused_as_protobuf_refuses_it():
         ts.ToDatetime(tzinfo=UTC)
     with pytest.raises(ValueError):
         occurred_at(ts)
+
+
+def _slow(raw: bytes):
+    """What the live consumer does with an envelope: decode, then normalise."""
+    try:
+        return fact_of_parts(*events.decode_parts(raw))
+    except (events.EnvelopeError, UnusableFactError) as exc:
+        return type(exc)
+
+
+def _fast(raw: bytes):
+    try:
+        return fact_of_raw(raw)
+    except (events.EnvelopeError, UnusableFactError) as exc:
+        return type(exc)
+
+
+def _envelope(message, owner: str, **fields):
+    env = events.make_envelope(payload=message, event_id=str(uuid.uuid4()), ticket_id="t-1",
+                               ticket_code="FY", producer=owner,
+                               occurred_at=events.utcnow())
+    for name, value in fields.items():
+        setattr(env, name, value)
+    return env.SerializeToString()
+
+
+def test_the_rebuilds_decoder_gives_the_live_consumers_facts_and_refusals(month):
+    rated = feedback_events_pb2.TicketRated(rating="satisfied", unit="funan")
+    odd = [
+        b"\x00junk", b"",
+        _envelope(rated, "feedback", producer="dispatch"),  # not its owner
+        _envelope(rated, "feedback", event_type="NoSuchEvent"),
+        _envelope(rated, "feedback", schema_version=events.SCHEMA_VERSION + 1),
+        _envelope(rated, "feedback", event_id=""),
+        _envelope(rated, "feedback", ticket_id=""),
+        _envelope(rated, "feedback", payload=b"\xff\xff\xff"),  # not a TicketRated
+        _envelope(feedback_events_pb2.TicketRated(rating="excellent"), "feedback"),
+        _envelope(feedback_events_pb2.CallbackRecorded(reached=True, satisfaction="meh"),
+                  "feedback"),
+        _envelope(dispatch_events_pb2.DispatchClosed(), "dispatch"),  # not counted: no fact
+        _envelope(rated, "feedback"),
+    ]
+    for raw in month + odd:
+        slow, fast = _slow(raw), _fast(raw)
+        if isinstance(slow, type) or slow is None:
+            assert fast is slow, raw
+        else:  # Fact's equality leaves its attrs out: compare every field
+            assert (fast.event_id, fast.ticket_id, fast.kind, fast.at, fast.attrs) == (
+                slow.event_id, slow.ticket_id, slow.kind, slow.at, slow.attrs)
+            assert type(fast) is type(slow) and fast.at.tzinfo is slow.at.tzinfo
+    assert sum(not isinstance(_fast(raw), type) and _fast(raw) is not None for raw in month) > 500
