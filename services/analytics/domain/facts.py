@@ -48,8 +48,7 @@ class Fact:
 
 _new = object.__new__
 _set_event_id, _set_ticket_id, _set_kind, _set_at, _set_attrs = (
-    Fact.event_id.__set__, Fact.ticket_id.__set__, Fact.kind.__set__,  # type: ignore[attr-defined]
-    Fact.at.__set__, Fact.attrs.__set__)  # type: ignore[attr-defined]
+    vars(Fact)[name].__set__ for name in ("event_id", "ticket_id", "kind", "at", "attrs"))
 
 
 def trusted_fact(event_id: str, ticket_id: str, kind: str, at: datetime,

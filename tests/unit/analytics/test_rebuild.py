@@ -4,6 +4,7 @@ analytics does not count are passed over undecoded; the export's frames split ri
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 import uuid
@@ -150,4 +151,7 @@ def test_the_rebuilds_decoder_gives_the_live_consumers_facts_and_refusals(month)
             assert (fast.event_id, fast.ticket_id, fast.kind, fast.at, fast.attrs) == (
                 slow.event_id, slow.ticket_id, slow.kind, slow.at, slow.attrs)
             assert type(fast) is type(slow) and fast.at.tzinfo is slow.at.tzinfo
+            assert fast == slow and hash(fast) == hash(slow)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                fast.kind = "closed"  # type: ignore[misc]
     assert sum(not isinstance(_fast(raw), type) and _fast(raw) is not None for raw in month) > 500
