@@ -406,6 +406,8 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
         "POSTGRES_PRE_PING": "n",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "APPLICATION_RECORDER_TOPIC": "backbone.store:TrackedRecorder",
+        # eventsourcing's JSON transcoding, the same bytes, written by orjson (see there)
+        "TRANSCODER_TOPIC": "backbone.transcoder:StoredStateTranscoder",
         "CREATE_TABLE": "y",
     }
 
