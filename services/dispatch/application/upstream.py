@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from backbone.clock import Clock
-from backbone.consumer import UnitOfWork
+from backbone.consumer import ABSENT, UnitOfWork
 from backbone.events import DecodedEvent
 from services.dispatch.application.routing import Router
 from services.dispatch.domain.classifier import Classification
@@ -25,6 +25,7 @@ from services.dispatch.domain.taxonomy import Taxonomy
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
 
 log = logging.getLogger(__name__)
+ASSUMED_MAX = 10_000
 
 
 def place_facts(router: Router, p: Any) -> dict[str, Any]:
@@ -85,6 +86,8 @@ class UpstreamFacts:
         self.clock = clock
         self.policy = policy
         self.reopen_to_same_unit = reopen_to_same_unit
+        # dispatch ids assumed absent without a read (`_new_dispatch`), oldest first
+        self._assumed: dict[Any, None] = {}
 
     def _time(self, d: DecodedEvent) -> datetime:
         at = d.occurred_at
@@ -129,7 +132,7 @@ class UpstreamFacts:
     def accepted(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         """TicketAccepted: classify and route; confident -> assigned, else a dispatcher's queue."""
         here = _submitted_here(uow).pop(d.ticket_id, None)
-        if uow.get(TicketDispatch.create_id(d.ticket_id)) is not None:
+        if self._new_dispatch(TicketDispatch.create_id(d.ticket_id), uow) is not None:
             return  # dispatched already
         at = self._time(d)
         dispatch = TicketDispatch.open(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
@@ -174,6 +177,23 @@ class UpstreamFacts:
         if dispatch.needs_routing:
             self.route(dispatch, at)
         uow.add(dispatch)
+
+    def _new_dispatch(self, dispatch_id: Any, uow: UnitOfWork) -> TicketDispatch | None:
+        """`uow.get` of the dispatch an acceptance opens, which is almost never there yet,
+        without reading the store for it: the consumer's cache is told it is absent, so the
+        batch's commit checks that (`AggregateCache.guard`: no event of it stored) in its own
+        transaction, instead of a read per ticket. Were it there after all, that commit fails
+        as a conflict, the consumer forgets its cache and applies the batch again, and this
+        time (`_assumed` remembers the id) it is read."""
+        cache = uow.cache
+        if (cache is not None and dispatch_id not in self._assumed
+                and dispatch_id not in uow.aggregates and dispatch_id not in cache.entries):
+            self._assumed[dispatch_id] = None
+            while len(self._assumed) > ASSUMED_MAX:
+                self._assumed.pop(next(iter(self._assumed)))
+            cache.entries[dispatch_id] = ABSENT
+        found: TicketDispatch | None = uow.get(dispatch_id)
+        return found
 
     # --- feedback ---
 

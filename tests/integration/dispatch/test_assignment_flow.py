@@ -69,6 +69,41 @@ async def test_redelivered_and_out_of_order_facts_change_nothing_twice(dispatch)
     assert dead == []
 
 
+async def test_an_acceptance_of_a_ticket_another_replica_dispatched_changes_nothing(dispatch):
+    """The consumer opens a dispatch without reading whether one exists (its commit checks
+    that none does, `UpstreamFacts._new_dispatch`): when another writer has stored one, that
+    commit fails as a conflict and the batch is applied again with a read: nothing twice."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from services.dispatch.bootstrap import build_application
+    from services.dispatch.domain.ticket_dispatch import TicketDispatch
+
+    ticket_id, code = str(uuid.uuid4()), f"FY-IT-{uuid.uuid4().hex[:8].upper()}"
+    app = await asyncio.to_thread(build_application, dispatch.settings)
+    try:
+        opened = TicketDispatch.open(ticket_id=ticket_id, ticket_code=code,
+                                     at=datetime.now(UTC))
+        await asyncio.to_thread(app.save, opened)
+    finally:
+        app.close()
+    await dispatch.publish(ticket_id, code, intake_events_pb2.TicketAccepted())
+    marker, _ = await dispatch.submit(TERRITORIAL)  # handled after it (or with it)
+    await dispatch.wait_for(marker, "TicketAssigned")
+    s = dispatch.settings
+    with psycopg.connect(s.pg_conninfo(), autocommit=True) as conn:
+        stored = conn.execute(SQL("SELECT count(*) FROM {}.dispatch_events"
+                                  " WHERE originator_id = %s").format(Identifier(s.schema)),
+                              (TicketDispatch.create_id(ticket_id),)).fetchone()
+    assert stored == (1,) and dispatch.of(ticket_id, "TicketQueuedForDispatcher") == []
+    dead = await dispatch.read_topic(dispatch.settings.dead_letter_topic, ticket_id, 1,
+                                     timeout=2)
+    assert dead == []
+
+
 async def test_sign_for_note_reply_then_auto_review_closes_the_dispatch(dispatch, department):
     ticket_id, code = await dispatch.submit(TERRITORIAL)
     await dispatch.wait_for(ticket_id, "TicketAssigned")
