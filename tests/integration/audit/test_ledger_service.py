@@ -239,6 +239,22 @@ def test_every_read_of_a_history_is_recorded(audit, published):
     assert all(r["at"] for r in reads)
 
 
+def test_a_read_with_proofs_is_recorded_once_under_the_ticket_id_and_a_miss_not_at_all(
+        audit, published):
+    tid, code = published["tickets"][5]
+    with audit.client(sub="auditor-li") as c:
+        after = 0
+        while page := c.get("/v1/access-log", params={"after": after}).json()["reads"]:
+            after = page[-1]["id"]
+        assert c.get("/v1/tickets/FY-000000-00000-Y/history",
+                     params={"proofs": "true"}).status_code == 404
+        answer = c.get(f"/v1/tickets/{code}/history", params={"proofs": "true"}).json()
+        reads = c.get("/v1/access-log", params={"after": after}).json()["reads"]
+    assert answer["ticket_id"] == tid and answer["verification"]["ok"]
+    assert [(r["sub"], r["action"], r["target"]) for r in reads] == [
+        ("auditor-li", "history+proofs", tid)]
+
+
 def grpc_replay(audit, request: apb.ReplayTicketRequest, role: str | None = "auditor"):
     target = f"127.0.0.1:{audit.settings.grpc_port}"
     metadata = []
