@@ -79,6 +79,11 @@ DUPLICATES = Counter("minsheng_consumer_duplicates_total", "Copies dropped", ["c
 
 IDLE_POLL_S = 30.0  # an idle consumer's poll, cut short by a message or by `stop`
 SKIPPED_WRITE_S = 5.0  # positions of skipped messages wait at most this for a commit
+# Kafka's committed offsets are only for lag dashboards (the truth is in PostgreSQL): mirrored
+# at most this often while events flow (an OffsetCommit request, and a write to the broker's
+# offsets log, a second per consumer group was ~10 requests/s of the platform's), and at once
+# when the consumer falls idle, so an idle group shows no lag
+MIRROR_EVERY_S = 5.0
 
 
 class ConcurrentUpdateError(Exception):
@@ -456,6 +461,7 @@ class IdempotentConsumer:
         self._skipped = Progress(name)
         self._skipped_since = 0.0
         self._mirrored_at = 0.0
+        self._unmirrored: dict[TopicPartition, int] = {}  # read since the last mirror
         self.notify_channel = notify_channel
         self._progress = ProgressStatements(self.schema, name)
         # called on the event loop after each commit (batch applied, or positions written):
@@ -492,6 +498,7 @@ class IdempotentConsumer:
     async def _seek_to_stored(self, partitions: set[TopicPartition]) -> None:
         stored = await asyncio.to_thread(self._stored_offsets)
         self._stored = dict(stored)
+        self._unmirrored = {}  # (a partition no longer ours cannot be committed)
         if self.cache is not None:  # partitions move: another member may have written
             self.cache.clear()
         self._skipped = Progress(self.name)
@@ -566,6 +573,7 @@ class IdempotentConsumer:
             idle = n == 0
             if n and self._skip_unread([r for rs in batches.values() for r in rs]):
                 self._pace(flowing=True)
+                self._read_up_to(batches)
                 continue  # nothing wanted: no linger, no thread hop, no transaction
             if 0 < n < max_records and linger_ms > 0 and not self._gathering:
                 # a bounded wait for more: under load the batch grows, idle costs a few ms.
@@ -582,10 +590,12 @@ class IdempotentConsumer:
                 if self._skipped.offsets:  # falling idle: write where the skipping got to
                     await self._apply_with_retry([])
                     self._applied()
+                await self._mirror_offsets(idle=True)
                 continue
             await self._apply_with_retry(records)
             self._applied()
-            await self._mirror_offsets({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+            self._read_up_to(batches)
+            await self._mirror_offsets()
 
     def _skip_unread(self, records: list[ConsumerRecord]) -> bool:
         """True when the headers alone show the batch holds nothing this consumer handles
@@ -616,13 +626,19 @@ class IdempotentConsumer:
             except Exception:
                 log.exception("an after-apply callback of %s failed", self.name)
 
-    async def _mirror_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+    def _read_up_to(self, batches: dict[Any, list[ConsumerRecord]]) -> None:
+        for tp, rs in batches.items():
+            if rs:
+                self._unmirrored[tp] = rs[-1].offset + 1
+
+    async def _mirror_offsets(self, idle: bool = False) -> None:
         """Kafka's own offsets are only for lag dashboards (the truth is in PostgreSQL), so
-        they are mirrored at most once a second, not after every batch."""
+        they are mirrored at most every MIRROR_EVERY_S while events flow, and when idle."""
         now = time.monotonic()
-        if now - self._mirrored_at < 1.0:
+        if not self._unmirrored or (not idle and now - self._mirrored_at < MIRROR_EVERY_S):
             return
         self._mirrored_at = now
+        offsets, self._unmirrored = self._unmirrored, {}
         assert self.consumer is not None
         try:
             await self.consumer.commit(offsets)
