@@ -186,7 +186,8 @@ def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
     upstream = Upstream(load_feedback_policy(), schema=settings.schema,
                         stored=read_models.stored_ids(pool, settings.schema, events_table))
     return "feedback-decisions", handler_tables.decisions(upstream), \
-        gather(FeedbackSettings(environment="development").decisions_gather_ms, 16 * 1024), \
+        gather(FeedbackSettings(environment="development").decisions_gather_ms,
+               FeedbackSettings(environment="development").decisions_gather_bytes), \
         {"app": app}
 
 

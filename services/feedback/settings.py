@@ -35,16 +35,17 @@ class FeedbackSettings(ServiceSettings):
     # a ticket's events: its hall row is read and written once per batch (feedback.hall was
     # updated 3.53 times per ticket at 200 ms and 64 KB, docs/profiles/postgresql-per-ticket.md)
     hall_gather_ms: int = 1000
-    # The decisions consumer (replies to deliver, records to open) asks for a fetch of 16 KB
-    # or this many ms while events flow. Not the routing path (MINSHENG_ROUTING_GATHER_MS,
-    # 20 ms: submission -> assignment): what waits on it is the citizen's notice of an
-    # accepted reply, for which 100 ms is nothing; at 10 tickets/s a batch then holds a few
-    # wanted events instead of one (a fetch, a thread hop and a transaction each), 20.3 ->
-    # 14.2 ms of feedback's CPU per ticket (bench/feedback_cost.py, docs/profiles/feedback-cpu.md)
-    decisions_gather_ms: int = 100
-    # ... or this many bytes, whichever first (all of the topic's events count, wanted or not:
-    # ~9 KB a ticket, so at make bench's ~23 tickets/s 16 KB ends a gather after ~70 ms)
-    decisions_gather_bytes: int = 16 * 1024
+    # The decisions consumer (replies to deliver, records to open) asks for a fetch of this
+    # many bytes or ms while events flow, whichever first. Not the routing path
+    # (MINSHENG_ROUTING_GATHER_MS, 20 ms: submission -> assignment): what waits on it is the
+    # citizen's notice of an accepted reply, for which 300 ms is nothing. Every event on the
+    # topic counts towards the bytes, wanted or not (~9 KB a ticket): at make bench's ~23
+    # tickets/s 16 KB ended a gather after ~70 ms whatever the time allowed (100 vs 300 ms:
+    # 7.03 vs 6.93 ms of feedback's CPU per ticket, no change); 64 KB or 300 ms lets a batch
+    # hold ~3x the tickets (fewer transactions, thread hops, first-sight reads): 7.13 ->
+    # 5.13 ms per ticket (bench/feedback_cost.py --rate 23, docs/profiles/feedback-cpu.md)
+    decisions_gather_ms: int = 300
+    decisions_gather_bytes: int = 64 * 1024
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"
