@@ -111,7 +111,7 @@ class Head:
     def evidence(self, vector: Mapping[str, float], label: str, n: int = 3) -> list[str]:
         """The n-grams that pushed most towards `label`: the reason shown to a dispatcher."""
         k = self.classes.index(label)
-        by_class = self._by_class
+        by_class = self.by_class
         pushed = []
         for f, x in vector.items():
             w = by_class[f].get(k) if f in by_class else None
@@ -120,7 +120,7 @@ class Head:
         return strongest(pushed, n)
 
     @functools.cached_property
-    def _by_class(self) -> Mapping[str, Mapping[int, float]]:
+    def by_class(self) -> Mapping[str, Mapping[int, float]]:
         """feature -> class index -> weight (a feature has one weight per class at most):
         `evidence` looks up one class per feature instead of walking every pair."""
         return {f: dict(pairs) for f, pairs in self.weights.items()}
@@ -212,6 +212,7 @@ class LinearClassifier:
                                       f"{sorted(unknown)}; retrain")
         self._taught: dict[str, Label] = {}
         self._lock = threading.Lock()
+        _ = model.subcategory.by_class  # built at start, not by the first request's evidence
 
     @property
     def threshold(self) -> float:
