@@ -50,6 +50,7 @@ class GroupCommitter:
         self.service = service
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self._batch_size = BATCH_SIZE.labels(service)  # the labelled child, looked up once
         # set by an OutboxRelay that publishes at commit (OutboxRelay(committer=...)): the
         # messages of one stored event, encoded, or None to leave it to the relay
         self.outbox: Callable[[Any, EventContext], bytes | None] | None = None
@@ -106,7 +107,7 @@ class GroupCommitter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Command]) -> None:
-        BATCH_SIZE.labels(self.service).observe(len(batch))
+        self._batch_size.observe(len(batch))
         ids = [a.id for c in batch for a in c.aggregates]
         if len(batch) > 1 and len(ids) == len(set(ids)):
             # the service's own save empties the aggregates' pending lists (collect_events),

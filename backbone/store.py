@@ -37,6 +37,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from backbone import pg_arrays
 from backbone.settings import ServiceSettings
 
 # PostgreSQL restarting or out of reach: nothing was acknowledged and the caller may retry
@@ -344,20 +345,22 @@ class TrackedRecorder(PostgresApplicationRecorder):
             return
         self._lock_table(curs)  # notification ids become visible in the order they are issued
         self._notify_channel(curs)
-        columns: list[list[Any]] = [
-            [_uuid(e.originator_id) for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events]]
+        # each column made as a binary array here (backbone.pg_arrays: psycopg dumped lists
+        # element by element in Python, after scanning each for its element type)
+        columns: list[pg_arrays.BinaryArray] = [
+            pg_arrays.uuids([_uuid(e.originator_id) for e in stored_events]),
+            pg_arrays.int8s([e.originator_version for e in stored_events]),
+            pg_arrays.texts([e.topic for e in stored_events]),
+            pg_arrays.byteas([e.state for e in stored_events])]
         default: EventContext | None = kwargs.get("context")
         per_aggregate: dict[Any, EventContext] = kwargs.get("contexts") or {}
         contexts = [per_aggregate.get(e.originator_id, default) or _NO_CONTEXT
                     for e in stored_events]
-        columns.extend(list(map(field, contexts)) for field in _CONTEXT_GETTERS)
+        columns.extend(pg_arrays.texts(list(map(field, contexts))) for field in _CONTEXT_GETTERS)
         outgoing: dict[tuple[Any, int], bytes] | None = kwargs.get("outgoing")
         if outgoing:
-            columns.append([outgoing.get((e.originator_id, e.originator_version))
-                            for e in stored_events])
+            columns.append(pg_arrays.byteas([outgoing.get((e.originator_id, e.originator_version))
+                                             for e in stored_events]))
             curs.execute(self._binary_insert_outgoing, columns)
         else:
             curs.execute(self._binary_insert, columns)

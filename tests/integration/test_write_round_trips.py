@@ -192,3 +192,23 @@ async def test_overlapping_rounds_record_only_acknowledged_ones_in_order(setting
     finally:
         await relay._drop_producer()
         pool.close()
+
+
+def test_binary_arrays_read_back_as_psycopg_s_own(settings):
+    """backbone.pg_arrays' columns are what psycopg's list dumper sends: the same rows back,
+    NULLs, empty strings, non-ASCII text, empty and large byte strings included."""
+    from backbone import pg_arrays
+
+    ids = [uuid.uuid4() for _ in range(5)]
+    versions = [1, 2, 2 ** 40, 0, 7]
+    texts = ["", "工单 \x01", None, "x" * 3000, "system"]
+    blobs = [b"", b"\x00\xff", None, bytes(range(256)) * 40, b"s"]
+    query = SQL("SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[])")
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        theirs = conn.execute(query, (ids, versions, texts, blobs)).fetchall()
+        ours = conn.execute(query, (pg_arrays.uuids(ids), pg_arrays.int8s(versions),
+                                    pg_arrays.texts(texts), pg_arrays.byteas(blobs))).fetchall()
+        assert ours == theirs and len(ours) == 5
+        empty = conn.execute(SQL("SELECT count(*) FROM unnest(%b::text[])"),
+                             (pg_arrays.texts([]),)).fetchone()
+        assert empty == (0,)
