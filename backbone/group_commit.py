@@ -53,7 +53,9 @@ class GroupCommitter:
         self._batch_size = BATCH_SIZE.labels(service)  # the labelled child, looked up once
         # set by an OutboxRelay that publishes at commit (OutboxRelay(committer=...)): the
         # messages of one stored event, encoded, or None to leave it to the relay
-        self.outbox: Callable[[Any, EventContext], bytes | None] | None = None
+        # (each event with its command's context, in order -> their messages, encoded, or
+        # None to leave one to the relay; one call per batch)
+        self.outbox: Callable[[list[tuple[Any, EventContext]]], list[bytes | None]] | None = None
         self._stock = _stock_save(app)
         # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
@@ -143,15 +145,11 @@ class GroupCommitter:
         statements = [s for c in batch for s in c.sql]
         extra: dict[str, Any] = {"sql": statements} if statements else {}
         if self.outbox is not None:  # the relay's messages, made here, stored with the events
-            encode = self.outbox
-            outgoing: dict[tuple[Any, int], bytes] = {}
-            for c in batch:
-                for a in c.aggregates:
-                    for e in a.pending_events:
-                        data = encode(e, c.context)
-                        if data is not None:
-                            outgoing[(a.id, e.originator_version)] = data
-            extra["outgoing"] = outgoing
+            pending = [(e, c.context) for c in batch for a in c.aggregates
+                       for e in a.pending_events]
+            extra["outgoing"] = {(e.originator_id, e.originator_version): data for (e, _), data
+                                 in zip(pending, self.outbox(pending), strict=True)
+                                 if data is not None}
         aggregates = [a for c in batch for a in c.aggregates]
         if not self._stock:  # the service's own save decides
             self.app.save(*aggregates, contexts=contexts, **extra)

@@ -191,16 +191,37 @@ class OutboxRelay:
         recording.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen by settle
         self._recording = recording
 
-    def _encode_at_commit(self, event: Any, context: EventContext) -> bytes | None:
-        """The messages of one event being committed, encoded for the outbox; None (the relay
-        will translate it when it sends) if translating fails here."""
-        try:
-            outgoing = self.translate(Publication(event, 0, context, self.settings.service))
-            return _VERSION_2 + marshal.dumps([_record(o) for o in outgoing], 4)
-        except Exception:
-            log.warning("relay: translating %s at commit failed; the relay will translate it",
-                        type(event).__qualname__, exc_info=True)
-            return None
+    def _encode_at_commit(self, events_: list[tuple[Any, EventContext]]) -> list[bytes | None]:
+        """The messages of a batch's events being committed, each event's encoded for the
+        outbox; None for an event whose translating fails here (the relay will translate it
+        when it sends). The keys' murmur2 is computed for the batch at once (key_hashes)."""
+        translate, producer = self.translate, self.settings.service
+        made: list[Sequence[Outgoing] | None] = []
+        for event, context in events_:
+            try:
+                made.append(translate(Publication(event, 0, context, producer)))
+            except Exception:
+                log.warning("relay: translating %s at commit failed; the relay will translate"
+                            " it", type(event).__qualname__, exc_info=True)
+                made.append(None)
+        keys = [o.key.encode() for outgoing in made if outgoing for o in outgoing]
+        hashes = key_hashes(keys)
+        encoded: list[bytes | None] = []
+        at = 0  # the event's first message in keys and hashes
+        for outgoing in made:
+            if outgoing is None:
+                encoded.append(None)
+                continue
+            first, at = at, at + len(outgoing)
+            try:
+                records = [_wire(o, keys[first + i], hashes[first + i])
+                           for i, o in enumerate(outgoing)]
+                encoded.append(_VERSION_2 + marshal.dumps(records, 4))
+            except Exception:
+                log.warning("relay: encoding messages at commit failed; the relay will"
+                            " translate them", exc_info=True)
+                encoded.append(None)
+        return encoded
 
     # -- one round -------------------------------------------------------------------------
     def _select(self) -> Any:
@@ -505,9 +526,13 @@ _Wire = tuple[str, bytes, bytes, list[tuple[str, bytes]], int]
 
 
 def _record(o: Outgoing) -> _Wire:
-    env = o.envelope
     key = o.key.encode()
-    return (o.topic, key, env.SerializeToString(), events.kafka_headers(env), key_hash(key))
+    return _wire(o, key, key_hash(key))
+
+
+def _wire(o: Outgoing, key: bytes, hashed: int) -> _Wire:
+    env = o.envelope
+    return (o.topic, key, env.SerializeToString(), events.kafka_headers(env), hashed)
 
 
 # The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 2:
@@ -637,6 +662,62 @@ def key_hash(key: bytes) -> int:
             _HASHES.clear()
         found = _HASHES[key] = murmur2(key)
     return found
+
+
+def key_hashes(keys: list[bytes]) -> list[int]:
+    """murmur2 of each key, remembered as `key_hash` does; the keys not seen before computed
+    together, per length (murmur2_many), when there are enough of them to pay."""
+    missing: dict[int, list[bytes]] = {}
+    for key in keys:
+        if key not in _HASHES:
+            missing.setdefault(len(key), []).append(key)
+    for same_length in missing.values():
+        fresh = list(dict.fromkeys(same_length))
+        if len(_HASHES) + len(fresh) > 50_000:
+            _HASHES.clear()
+        if len(fresh) >= _MANY:
+            _HASHES.update(zip(fresh, murmur2_many(fresh), strict=True))
+        else:
+            _HASHES.update((key, murmur2(key)) for key in fresh)
+    hashes = _HASHES
+    return [hashes[key] for key in keys]
+
+
+_MANY = 8  # fewer keys than this: one by one (measured: equal at ~4, 6x faster at 200)
+
+
+def murmur2_many(keys: list[bytes]) -> list[int]:
+    """`murmur2` of several keys of ONE length at once: key j's 32-bit state in bits 64j to
+    64j+31 of one Python int (the other 32 bits of its lane hold the products' carries and
+    are masked off), so each step of the hash is a few big-integer operations for all keys
+    instead of a few per key (a ticket id's key: ~0.5 us a key in a batch of 200, ~2.7 us
+    alone). The same results as murmur2 (tested)."""
+    n, length = len(keys), len(keys[0])
+    if any(len(k) != length for k in keys):
+        raise ValueError("murmur2_many: keys of one length only")
+    lanes = struct.Struct(f"<{n}Q")
+    low32, low8, low19, low17, ones = (int.from_bytes(pattern * n, "little") for pattern in (
+        b"\xff\xff\xff\xff\0\0\0\0", b"\xff\0\0\0\0\0\0\0", b"\xff\xff\x07\0\0\0\0\0",
+        b"\xff\xff\x01\0\0\0\0\0", b"\x01\0\0\0\0\0\0\0"))
+    m = 0x5BD1E995
+    h = ((0x9747B28C ^ length) & 0xFFFFFFFF) * ones
+    words = length // 4
+    if words:
+        data = b"".join(keys) if length % 4 == 0 else b"".join(k[:words * 4] for k in keys)
+        every = struct.unpack(f"<{n * words}I", data)
+        for i in range(words):
+            k = int.from_bytes(lanes.pack(*every[i::words]), "little")
+            k = (k * m) & low32
+            k = ((k ^ ((k >> 24) & low8)) * m) & low32
+            h = ((h * m) ^ k) & low32
+    tail = length & ~3
+    if length - tail:  # the last 1-3 bytes of every key, as murmur2 mixes them in
+        rest = [k[tail:] + b"\0" * (4 - length + tail) for k in keys]
+        extra = int.from_bytes(lanes.pack(*struct.unpack(f"<{n}I", b"".join(rest))), "little")
+        h = ((h ^ extra) * m) & low32
+    h = ((h ^ ((h >> 13) & low19)) * m) & low32
+    h ^= (h >> 15) & low17
+    return list(lanes.unpack(h.to_bytes(8 * n, "little")))
 
 
 def partition_for(key: bytes, partitions: list[int]) -> int:

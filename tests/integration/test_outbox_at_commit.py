@@ -260,3 +260,24 @@ def test_audit_reads_contexts_from_the_row_and_from_event_context(settings):
         seen = {p.event.originator_id: p.context
                 for p in stored_publications(app, conn, settings.schema, "intake")}
         assert seen == {before.id: expected[before.id]}
+
+
+def test_keys_hashed_together_as_one_by_one():
+    """murmur2_many (a batch's new keys at once) gives murmur2's results, which are
+    aiokafka's default partitioner's; key_hashes mixes lengths, repeats and known keys."""
+    import os
+
+    from aiokafka.partitioner import murmur2 as kafkas
+
+    from backbone.relay import key_hashes, murmur2, murmur2_many
+
+    for length in (0, 1, 2, 3, 4, 5, 7, 8, 36, 37, 255, 300):
+        keys = [os.urandom(length) for _ in range(9)]
+        assert murmur2_many(keys) == [murmur2(k) for k in keys] == [kafkas(k) for k in keys]
+    tickets = [str(uuid.uuid4()).encode() for _ in range(200)]
+    assert murmur2_many(tickets) == [kafkas(k) for k in tickets]
+    mixed = tickets[:50] + [b"", b"ab"] + tickets[:3] + [os.urandom(5) for _ in range(12)]
+    assert key_hashes(mixed) == [kafkas(k) for k in mixed]
+    assert key_hashes([]) == []
+    with pytest.raises(ValueError):
+        murmur2_many([b"abcd", b"abc"])
