@@ -4,10 +4,8 @@ Every read of a history is itself recorded (who, what, when) before anything is 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,8 +99,6 @@ class Histories:
         self.access, self.verifier, self.ledger_id = access, verifier, ledger_id
         self.checkpoint_reuse_s = checkpoint_reuse_s
         self._recent: tuple[float, StoredCheckpoint] | None = None  # (read at, checkpoint)
-        self._writers: ThreadPoolExecutor | None = None  # started by the first history read
-        self._starting = threading.Lock()
 
     def resolve(self, id_or_code: str) -> str:
         ticket_id = self.reader.ticket_id_for(ticket_ref(id_or_code))
@@ -127,31 +123,23 @@ class Histories:
         """The ticket's entries in order; with ``proofs``, an inclusion proof of each against a
         checkpoint that covers them all (signed now if the newest one does not yet), and, with
         ``verify`` too, the server's :meth:`verification` of them (False: the answer will not
-        carry it). The read is in the access log (committed) before anything is returned.
-        For the roles allowed by their role alone, the access log's writer finds the ticket
-        id and records the read while this thread reads the entries by the id or code as
-        given (one query, also reading the lower levels of their proofs: the upper ones are
-        cached, so the proofs usually need no query of their own) and builds and verifies
-        the proofs; for a unit, whether it may read is in the rows, so they are read first
-        and the proofs are built while the access log's commit waits for the disk."""
+        carry it). The read is in the access log (committed) before anything is returned;
+        the proofs and their verification are done while that commit waits for the disk
+        (and, for the roles allowed by their role alone, the read of the entries too).
+        With ``proofs``, the query that reads the entries also reads the lower levels of their
+        proofs (the upper ones are cached), so the proofs usually need no query of their own."""
         action = "history+proofs" if proofs else "history"
         levels = self.reader.proof_levels() if proofs else 0
         if who.role in REPLAY_ANY:  # the role alone allows the read: record it while it runs
-            ref = ticket_ref(id_or_code)
-            recorded = self._resolve_and_record(who, ref, action=action, via=via)
-            rows: list[dict[str, Any]] = []
+            ticket_id = self.resolve(id_or_code)
+            recorded = self.access.record_soon(who, action=action, target=ticket_id, via=via)
             try:
-                rows, siblings = self.reader.history_with_siblings(ref, levels)
-                if not rows:
+                rows, siblings = self.reader.history_with_siblings_by_id(ticket_id, levels)
+                if not rows:  # entries are never removed: only a tampered ledger gets here
                     raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
-                return self._answer(TicketHistory(rows[0]["ticket_id"], rows), siblings, proofs,
-                                    verify)
+                return self._answer(TicketHistory(ticket_id, rows), siblings, proofs, verify)
             finally:
-                logged = recorded.result()  # recorded (committed) before anything is returned
-                if rows and rows[0]["ticket_id"] != logged:
-                    # the ticket's first entry was appended between the two reads (or an id
-                    # equal to another ticket's code): the log names the ticket that was read
-                    self.access.record(who, action=action, target=rows[0]["ticket_id"], via=via)
+                recorded.result()  # recorded (committed) before anything is returned
         # a unit: whether it may read the ticket is in the rows, so they are read first
         ticket_id, rows, siblings = self._readable(who, id_or_code, proof_levels=levels)
         out = TicketHistory(ticket_id, rows)
@@ -164,24 +152,6 @@ class Histories:
             return self._answer(out, siblings, proofs, verify)
         finally:
             recorded.result()  # recorded (committed) before anything is returned
-
-    def _resolve_and_record(self, who: Principal, ref: str, *, action: str,
-                            via: str) -> Future[str | None]:
-        """In a writer thread: the ticket id of ``ref`` and, when there is one, the read
-        recorded (committed) under it in the access log. The result: that id (None: no such
-        ticket, nothing recorded)."""
-        def resolve_and_record() -> str | None:
-            ticket_id = self.reader.ticket_id_for(ref)
-            if ticket_id is not None:
-                self.access.record(who, action=action, target=ticket_id, via=via)
-            return ticket_id
-
-        if self._writers is None:
-            with self._starting:
-                if self._writers is None:
-                    self._writers = ThreadPoolExecutor(max_workers=4,
-                                                       thread_name_prefix="history-access")
-        return self._writers.submit(resolve_and_record)
 
     def _answer(self, out: TicketHistory, siblings: dict[NodeKey, bytes], proofs: bool,
                 verify: bool) -> TicketHistory:
