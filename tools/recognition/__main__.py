@@ -1,5 +1,5 @@
 """python -m tools.recognition generate | train | evaluate | cost | demo-month | demo-figures |
-export-labels (docs/recognition.md)."""
+outside | export-labels (docs/recognition.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     figures.add_argument("--analytics", help="analytics' URL (default: the local platform's)")
     figures.add_argument("--audit", help="audit's URL (default: the local platform's)")
     figures.add_argument("--json", action="store_true", help="all figures as JSON")
+    sub.add_parser("outside", help="county and matter of 20 outside-like hand-written requests")
     sub.add_parser("simulator-landmarks", help="print the simulated city as a landmark file")
     export = sub.add_parser("export-labels", help="dispatchers' labels from dispatch's read "
                                                   "model -> data/dispatcher_labels.jsonl")
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"could not read analytics or audit ({exc}): is the platform up (make up)?")
             return 1
         print(json.dumps(found, ensure_ascii=False, indent=1) if args.json else render(found))
+    elif args.command == "outside":
+        from tools.recognition.outside import outside, render
+        print(render(outside()))
     elif args.command == "simulator-landmarks":
         import json
 

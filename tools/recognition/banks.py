@@ -1033,6 +1033,28 @@ BANKS["housing-fund"] = [
     (C, "", "单位补缴公积金去了三次窗口，每次都说缺一个章"),
 ]
 
+# 住房保障与购房补贴 (session 8, 2026-12-06): 公租房、廉租房、保障性住房, 购房补贴, 人才安居 and
+# rent subsidies, a subcategory of its own (`housing-security`, 住建局's 住房保障): a real 12345
+# receives these every day and the taxonomy had no place for them (the simulator's 购房补贴 and
+# 人才安居补贴 questions were taken for 惠农补贴 or 就业). Written for this set. Added after every
+# other bank, and left out of the pool of second matters (`LATER_SUBCATEGORIES`), so that every
+# record written before it, the 592 earlier test records included, is byte-identical.
+BANKS["housing-security"] = [
+    (Q, "", "请问公租房怎么申请，家庭收入要低于多少才符合条件"),
+    (C, "", "公租房申请交上去{m}个月了，一直说在轮候，也不告诉排到第几"),
+    (Q, "", "今年首次买房的购房补贴还有没有，去哪里申请，要带什么材料"),
+    (C, "", "买房时说好的契税补贴，到现在半年了还没发到账上"),
+    (Q, "", "大学毕业来阜阳工作，人才安居补贴要满足什么条件"),
+    (C, "", "公租房的租金今年突然涨了，我们低收入家庭承受不了"),
+    (R, "", "有人家里好几套房，还占着廉租房往外转租，请核查"),
+    (Q, "", "硕士研究生来这边就业，能不能申请人才公寓，最多能住几年"),
+    (C, "", "分到的公租房卫生间漏水，报给管理公司{n}次都说排队"),
+    (H, "", "一家五口挤在二十平米的老房子里，想申请保障性住房，不知道找谁"),
+    (C, "", "保障房摇号配租不公开，同一批有人没摇号就住进去了"),
+    (Q, "", "在阜阳租房上班的外地人能不能领住房租赁补贴，每月补多少"),
+]
+LATER_SUBCATEGORIES = frozenset({"housing-security"})
+
 # Training only (2026-12-05 late): matters for the unit pairs the out-of-fold confusion of the
 # train part mixed up (road damage / traffic order, site / road, street lights / power supply,
 # water pollution / drainage, enrolment / household registration, market supervision against

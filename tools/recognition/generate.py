@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from services.dispatch.domain.datafiles import load_json
-from tools.recognition.banks import BANKS, CIRCUMSTANCES, DEFAULT_URGENCY, TRAIN_ONLY
+from tools.recognition.banks import (
+    BANKS,
+    CIRCUMSTANCES,
+    DEFAULT_URGENCY,
+    LATER_SUBCATEGORIES,
+    TRAIN_ONLY,
+)
 
 SEED = 20261205
 PER_MATTER = 4
@@ -170,7 +176,10 @@ def generate(seed: int = SEED) -> list[dict[str, Any]]:
     taxonomy = load_json("taxonomy.json")
     parent = {s["code"]: c["code"] for c in taxonomy["categories"] for s in c["subcategories"]}
     towns = _places(rng)
-    every_core = [(sub, core) for sub, cores in BANKS.items() for core in cores]
+    # second matters are drawn from the banks written before session 8, so that adding a
+    # subcategory leaves every earlier record (the test part's included) as it was
+    every_core = [(sub, core) for sub, cores in BANKS.items() if sub not in LATER_SUBCATEGORIES
+                  for core in cores]
     records = []
     # The training-only matters come last, so that every record before them (the test part
     # included) is what it was without them.
