@@ -65,10 +65,15 @@ def test_every_simulator_matter_goes_to_the_unit_the_platforms_table_gives(unit_
 
 def test_matters_the_two_policies_used_to_disagree_on(unit_map):
     expected = {"医保报销": "medical-insurance", "延期交房": "property", "户籍与证件": "police",
-                "办证难": "natural-resources", "广场舞噪音": "police", "公积金与补贴": "housing-fund"}
+                "办证难": "property", "广场舞噪音": "police", "住房公积金": "housing-fund",
+                # session 8: what a city's 12345 does with them (docs/routing-policy.md)
+                "购房补贴": "housing", "路灯不亮": "urban-mgmt", "道路违停": "police",
+                "用电报装": "power", "表扬供水抢修": "water-supply", "表扬医护人员": "health"}
     _, _, subs = load_taxonomy()
     routes = {s.level2: s.route for matters, _ in subs.values() for s in matters}
     assert {k: unit_map.registry_code(routes[k]) for k in expected} == expected
+    # a resettlement flat's title (征收安置) and burning straw (秸秆禁烧) are the county's
+    assert routes["回迁房办证"] == routes["焚烧秸秆"] == TERRITORY
 
 
 def test_every_platform_department_has_a_simulated_unit(unit_map):
