@@ -411,6 +411,7 @@ def application_env(settings: ServiceSettings) -> dict[str, str]:
         "APPLICATION_RECORDER_TOPIC": "backbone.store:TrackedRecorder",
         # eventsourcing's JSON transcoding, the same bytes, written by orjson (see there)
         "TRANSCODER_TOPIC": "backbone.transcoder:StoredStateTranscoder",
+        "MAPPER_TOPIC": "backbone.transcoder:StoredEventMapper",
         "CREATE_TABLE": "y",
     }
 

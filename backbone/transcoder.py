@@ -12,6 +12,11 @@ not at all, a non-string key, an integer past 64 bits, a subclass of a plain typ
 with a registered transcoding of its own), takes eventsourcing's own encoder for the whole event, so the bytes never differ
 (tested against it on every stored event of the demo platform and on generated states).
 Decoding is eventsourcing's, unchanged: every event already stored reads as before.
+
+`StoredEventMapper` is eventsourcing's Mapper, its `to_stored_event` without the per-event
+work that does not change between events of one class (the topic, the class version) and
+with the StoredEvent made without its frozen dataclass's `__init__` (an `object.__setattr__`
+per field), as eventsourcing itself makes domain events. Same StoredEvent, same bytes.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     JSONTranscoder,
+    Mapper,
+    StoredEvent,
     Transcoding,
     UUIDAsHex,
 )
+from eventsourcing.utils import get_topic
 
 # the transcodings eventsourcing's Application registers, which the fast path writes itself
 _STOCK = {UUID: UUIDAsHex, Decimal: DecimalAsStr, datetime: DatetimeAsISO}
@@ -91,3 +99,29 @@ class StoredStateTranscoder(JSONTranscoder):
             except (_NotPlain, orjson.JSONEncodeError):
                 pass
         return super().encode(obj)
+
+
+class StoredEventMapper(Mapper[Any]):
+    """eventsourcing's Mapper; `to_stored_event` does what it does, with less per event."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if self.compressor is not None or self.cipher is not None:
+            return super().to_stored_event(domain_event)
+        kind = type(domain_event)
+        known = _CLASSES.get(kind)
+        if known is None:
+            known = _CLASSES[kind] = (get_topic(kind), getattr(kind, "class_version", 1))
+        topic, class_version = known
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        if class_version > 1:
+            state["class_version"] = class_version
+        stored = _new(StoredEvent)
+        stored.__dict__.update(originator_id=originator_id, originator_version=originator_version,
+                               topic=topic, state=self.transcoder.encode(state))
+        return stored
+
+
+_CLASSES: dict[type, tuple[str, int]] = {}  # an event class's topic and class version
+_new = object.__new__

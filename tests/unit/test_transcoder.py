@@ -11,17 +11,19 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     JSONTranscoder,
+    Mapper,
     Transcoding,
     UUIDAsHex,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backbone.transcoder import StoredStateTranscoder
+from backbone.transcoder import StoredEventMapper, StoredStateTranscoder
 
 
 def _pair() -> tuple[JSONTranscoder, StoredStateTranscoder]:
@@ -111,3 +113,34 @@ def test_every_service_s_application_uses_it():
     app = Application(env={**env, "PERSISTENCE_MODULE": "eventsourcing.popo"})
     assert isinstance(app.mapper.transcoder, StoredStateTranscoder)
     assert app.mapper.transcoder._fast
+    assert isinstance(app.mapper, StoredEventMapper)
+
+
+class Ticket(Aggregate):
+    @event("Opened")
+    def __init__(self, code: str, at: datetime) -> None:
+        self.code, self.at = code, at
+
+    @event("Noted")
+    def note(self, words: list[str]) -> None:
+        self.words = words
+
+
+class TicketV2(Ticket):
+    class Noted(Aggregate.Event):
+        class_version = 2
+        words: list[str]
+
+
+def test_the_mapper_stores_events_as_eventsourcing_s_does():
+    _, fast = _pair()
+    stock, ours = Mapper(transcoder=STOCK), StoredEventMapper(transcoder=fast)
+    ticket = Ticket("FY-1", datetime(2026, 12, 6, tzinfo=UTC))
+    ticket.note(["a", "工"])
+    for e in ticket.collect_events():
+        assert ours.to_stored_event(e) == stock.to_stored_event(e)
+        assert ours.to_domain_event(ours.to_stored_event(e)).__dict__ == e.__dict__
+    versioned = TicketV2.Noted(originator_id=uuid4(), originator_version=2,
+                               timestamp=datetime(2026, 12, 6, tzinfo=UTC), words=["b"])
+    assert ours.to_stored_event(versioned) == stock.to_stored_event(versioned)
+    assert b'"class_version":2' in ours.to_stored_event(versioned).state
