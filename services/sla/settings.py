@@ -14,8 +14,12 @@ class SlaSettings(ServiceSettings):
     # While events flow, the lifecycle consumer's fetch waits for 64 KB or this many ms
     # (backbone.consumer.gather): sla is on no one's request path (dispatch routes, feedback
     # answers), and each batch costs ~3 ms of CPU and a commit whatever it holds; at the
-    # routing path's 20 ms a batch held ~1.8 events. 0: answer at the first byte.
-    sla_gather_ms: int = 100
+    # routing path's 20 ms a batch held ~1.8 events. 0: answer at the first byte. At make
+    # bench's ~23 tickets/s 100 ms ended every gather (64 KB takes ~300 ms): 300 ms is ~3x
+    # the tickets a batch, 1.96 -> 1.25 ms of the consumer's CPU per ticket
+    # (bench.consumer_cost --service sla --rate 23, docs/profiles/feedback-cpu.md); SLA's
+    # events (deadlines set and met) then reach the topic up to 300 ms after their cause.
+    sla_gather_ms: int = 300
     # Wall-clock mode only: fire a timer this long after its instant, so that an upstream
     # event stamped just before it (but delivered a little later) still wins.
     timer_grace_s: float = 0.0
