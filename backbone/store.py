@@ -32,8 +32,10 @@ import psycopg
 from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import ProgrammingError as StoreProgrammingError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.rows import scalar_row
 from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -242,8 +244,14 @@ _CONTEXT_GETTERS = [attrgetter(name) for name in CONTEXT_FIELDS]
 _NO_CONTEXT = SimpleNamespace(**dict.fromkeys(CONTEXT_FIELDS))  # NULL in all seven
 
 
-_BEGIN = SQL("BEGIN")
-_COMMIT = SQL("COMMIT")
+_BEGIN = b"BEGIN"
+_COMMIT = b"COMMIT"
+
+
+def _as_bytes(query: Any) -> Any:
+    """A composed statement as the bytes psycopg would make of it (its identifiers quoted
+    without a connection: they are the service's own schema and table names)."""
+    return query.as_bytes(None) if isinstance(query, psycopg.sql.Composable) else query
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -298,6 +306,12 @@ class TrackedRecorder(PostgresApplicationRecorder):
         if per_connection:
             self.lock_table_statements = [SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(
                 Identifier(datastore.schema), Identifier(self.events_table_name))]
+        # a save's statements as bytes, made once: psycopg turns a Composed into bytes on
+        # every execute (quoting each identifier again), a tenth of the insert's Python
+        self.lock_table_statements = [_as_bytes(q) for q in self.lock_table_statements]
+        self._binary_insert = _as_bytes(self._binary_insert)
+        self._binary_insert_outgoing = _as_bytes(self._binary_insert_outgoing)
+        self._notify_statement = _as_bytes(self._notify_statement)
 
     @property
     def _binary(self) -> bool:
@@ -322,7 +336,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
         version already stored)."""
         ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn, conn.cursor() as curs, \
-                conn.cursor() as inserted:
+                conn.cursor(row_factory=scalar_row) as inserted:  # the ids, no dict a row
             try:
                 with conn.pipeline():  # its exit sends the one Sync; a failure raises there
                     curs.execute(_BEGIN, prepare=True)
@@ -331,7 +345,10 @@ class TrackedRecorder(PostgresApplicationRecorder):
                         self._insert_stored_events(inserted, stored_events, **kwargs)
                     curs.execute(_COMMIT, prepare=True)
                 if stored_events:
-                    ids = self._fetch_ids_after_insert_events(inserted, stored_events, **kwargs)
+                    ids = inserted.fetchall()
+                    if len(ids) != len(stored_events):
+                        raise StoreProgrammingError(f"Couldn't get all notification IDs (got"
+                                                    f" {len(ids)}, expected {len(stored_events)})")
             finally:
                 if not conn.closed and \
                         conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
