@@ -80,16 +80,12 @@ class SubtreeHashCache:
             self._lock.release()
 
     def get(self, key: NodeKey) -> bytes | None:
-        level, idx = key
-        if level >= len(self._levels):
-            return self._newer.get(key)
-        at = idx * HASH_BYTES
-        h = self._levels[level][at:at + HASH_BYTES]
-        return h if len(h) == HASH_BYTES else self._newer.get(key)
+        """The cached hash of subtree ``key``, None when it is not cached."""
+        return self.lookup()(key)
 
     def lookup(self) -> Callable[[NodeKey], bytes | None]:
-        """:meth:`get` as a plain function over the levels as they are now (a proof set asks
-        ~600 times: no attribute lookups per call)."""
+        """:meth:`get` as a plain function over the levels as they are now (a proof set may
+        ask hundreds of times: no attribute look-ups per call)."""
         levels, height, newer = self._levels, len(self._levels), self._newer.get
 
         def get(key: NodeKey) -> bytes | None:
