@@ -60,6 +60,7 @@ def entry_view(row: dict[str, Any], *, proof: list[bytes] | None = None,
                proof_tree_size: int | None = None) -> dict[str, Any]:
     entry = LedgerEntry.from_row(row)
     view = decode_view(entry.event)
+    occurred = view.occurred_at  # a property that converts: once
     out: dict[str, Any] = {
         "ledger_seq": entry.ledger_seq,
         "ticket_seq": entry.ticket_seq,
@@ -74,7 +75,7 @@ def entry_view(row: dict[str, Any], *, proof: list[bytes] | None = None,
         "recorded_at": row["recorded_at"].isoformat() if row.get("recorded_at") else None,
         "envelope": envelope_fields(view.envelope) if view.envelope is not None else None,
         "event_type": view.envelope.event_type if view.envelope is not None else None,
-        "occurred_at": view.occurred_at.isoformat() if view.occurred_at else None,
+        "occurred_at": occurred.isoformat() if occurred else None,
         "payload": view.payload,
     }
     if view.problem:
