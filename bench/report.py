@@ -249,7 +249,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "", f"End to end ({results['args'].get('e2e_tickets', 200)} tickets a run,"
         f" {results['args'].get('e2e_in_flight', 64)} simulated actions in flight: submit, sign for,"
         " reply, rate; an action in flight mostly waits for the event that allows it;"
-        f" one unmeasured warm-up run first: {results.get('e2e_warmup', 'none')}):", "",
+        f" one unmeasured warm-up run first: {results.get('e2e_warmup', 'none')}; assign_p50/p99"
+        " seen by a watch that gathers 64 KB or 50 ms a fetch, the open loop's below does not):", "",
         *table(e2e, ["tickets", "rated", "in_ledger", "seconds", "tickets_per_second",
                      "assign_p50_ms", "assign_p99_ms", "dispatcher_assigned", "cpu_pct_of_machine",
                      "driver_cpu_pct_of_core", "errors"]),
