@@ -312,13 +312,16 @@ def write_profiles(summaries: list[Any], results: dict[str, Any], out: Path) -> 
 
 
 def write_cprofiles(profiles: dict[str, str], results: dict[str, Any], folder: Path) -> None:
-    """docs/profiles/<name>.md: one extra pass of an in-process measurement, profiled."""
+    """docs/profiles/<name>.md: one extra pass of an in-process measurement, profiled; what an
+    engineer measured by hand below the `BY_HAND` line of the existing file is kept."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in profiles.items():
-        (folder / f"{name}.md").write_text(
+        out = folder / f"{name}.md"
+        kept = _kept_by_hand(out)
+        out.write_text(
             f"# Where the time goes: {name}\n\nWritten by `make bench`"
             f" ({results['machine']['date']}): one extra pass after the measured ones. Under"
             " cProfile (this thread only), Python code runs slower, so compare its rows with each"
             " other, not with docs/benchmarks.md; py-spy `--gil` counts only samples of the"
             " thread holding the GIL (Python CPU; waits on PostgreSQL or Kafka are left out).\n\n"
-            + text + "\n", encoding="utf-8")
+            + text + "\n" + kept, encoding="utf-8")

@@ -10,7 +10,15 @@ from pathlib import Path
 from bench import procs
 from bench.open_loop import schedule
 from bench.profile import frame_name, package, summarise
-from bench.report import BY_HAND, med_each, num, summary, summary_table, write_report
+from bench.report import (
+    BY_HAND,
+    med_each,
+    num,
+    summary,
+    summary_table,
+    write_cprofiles,
+    write_report,
+)
 from bench.stats import median, percentile
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -159,6 +167,17 @@ def test_the_report_keeps_what_was_measured_by_hand(tmp_path: Path):
     assert "old figures" not in text
     assert text.rstrip().endswith("kept")
     assert "| end to end, full tickets/s (submitted → rated → in the ledger) | 8.3 | ≥ 100 | yes | 110.0 |" in text
+
+
+def test_a_profile_page_keeps_what_was_measured_by_hand(tmp_path: Path):
+    kept = tmp_path / "audit-replay.md"
+    kept.write_text(f"old profile\n{BY_HAND}\n## by hand\nkept\n", encoding="utf-8")
+    write_cprofiles({"audit-replay": "new profile", "fresh": "first profile"},
+                    {"machine": {"date": "today"}}, tmp_path)
+    text = kept.read_text(encoding="utf-8")
+    assert "old profile" not in text and "new profile" in text
+    assert text.index("new profile") < text.index(BY_HAND) and text.rstrip().endswith("kept")
+    assert BY_HAND not in (tmp_path / "fresh.md").read_text(encoding="utf-8")
 
 
 async def test_settle_stops_when_all_came_or_when_nothing_more_comes():
