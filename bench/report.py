@@ -209,7 +209,10 @@ bench runs.
   30-event tickets spread among generated entries (measured tickets by COPY, filler and the
   Merkle levels by `INSERT ... SELECT generate_series` inside PostgreSQL), built once per
   bench run; then each measured ticket's history is read with an inclusion proof per entry
-  and verified against a signed checkpoint, as the API does.
+  and verified against a signed checkpoint, as the API does: 20 filler tickets read first
+  (the process's one-time start: upper Merkle levels loaded, statements prepared; the cold
+  first read is in the raw JSON), then 50 tickets x 40 rounds, 2,000 samples a run, p99 by
+  nearest rank.
 - **Profiles** (docs/profiles/), each from one more pass that is not counted: the end-to-end
   run with py-spy on the busiest processes (e2e.md); the write paths with py-spy on the bench
   process (write-paths.md); the analytics rebuild (analytics-rebuild.md) and the audit replay
