@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -104,9 +105,11 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
     relay = OutboxRelay(settings=settings, app=app, pool=pool, translate=_translate(topic, sizes),
                         committer=committer)
     probes = [Probe(ticket_id=str(uuid.uuid4()), text="x" * 150) for _ in range(n)]
+    backends0, cpu0 = _backends_cpu_s(app), time.process_time()
     started = time.monotonic()
     await save_all(committer, probes)
     store_s = time.monotonic() - started
+    cpu_s, backends_s = time.process_time() - cpu0, _backends_cpu_s(app) - backends0
     committer.close()
     from backbone.group_commit import BATCH_SIZE
 
@@ -127,10 +130,30 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
         pool.close()
     return {"events": n, "store_appends_per_s": round(n / store_s),
             "store_mean_commands_per_transaction": round(mean_batch, 1),
+            # CPU per append, which a shared machine's load moves far less than the rate:
+            # this process (committer and callers) and the application pool's backends
+            "store_cpu_us_per_append": round(cpu_s / n * 1e6, 1),
+            "store_pg_cpu_us_per_append": round(backends_s / n * 1e6, 1),
             "relay_messages_per_s": round(sent / relay_s) if sent else 0,
             "relay_connect_ms": round(connect_s * 1000, 1),
             "relay_batch": settings.relay_batch, "message_bytes": sizes[0] if sizes else 0,
             "envelope_bytes": sizes[1] if sizes else 0}
+
+
+def _backends_cpu_s(app: Application) -> float:
+    """CPU seconds the PostgreSQL backends of the application's pool have used (/proc, 10 ms
+    ticks; 0 where /proc is not this machine's). A backend connected during the phase counts
+    its start too (a few ms, next to seconds of appends)."""
+    pool: Any = app.recorder.datastore.pool  # type: ignore[attr-defined]
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for conn in list(getattr(pool, "_pool", ())):
+        try:
+            with open(f"/proc/{conn.info.backend_pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError, psycopg.Error):
+            continue
+    return total
 
 
 @contextlib.contextmanager
