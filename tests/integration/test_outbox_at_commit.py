@@ -151,7 +151,8 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
 
 
 def test_the_encoding_round_trips_and_refuses_what_it_does_not_know():
-    from backbone.relay import _encode_v1, murmur2
+    from backbone.key_hashes import murmur2
+    from backbone.relay import _encode_v1
 
     records = [("a.topic", b"key-1", b"\x00value" * 50,
                 [("event_type", b"X"), ("traceparent", b"00-" + b"a" * 50)], murmur2(b"key-1")),
@@ -269,7 +270,7 @@ def test_keys_hashed_together_as_one_by_one():
 
     from aiokafka.partitioner import murmur2 as kafkas
 
-    from backbone.relay import key_hashes, murmur2, murmur2_many
+    from backbone.key_hashes import key_hashes, murmur2, murmur2_many
 
     for length in (0, 1, 2, 3, 4, 5, 7, 8, 36, 37, 255, 300):
         keys = [os.urandom(length) for _ in range(9)]
