@@ -37,3 +37,7 @@ class AnalyticsSettings(ServiceSettings):
     # a fetch of the surge worker waits for this much, or this long (adapters/surge_transport.py)
     surges_fetch_min_bytes: int = 64 * 1024
     surges_fetch_wait_ms: int = 1500  # faust's own wait: an idle worker fetches no more often
+    # The worker's producer (the tables' changelogs, its two topics, the alerts) holds a
+    # partition's batch this long before sending it (faust's `producer_linger`; its default 0
+    # sent a produce request per round trip while a fetched batch was worked through)
+    surges_producer_linger_ms: int = 500

@@ -111,7 +111,8 @@ def make_app(settings: AnalyticsSettings) -> faust.App:
         web_port=settings.surges_http_port, web_bind=settings.http_host,
         web_host=settings.http_host, topic_allow_declare=True,
         topic_replication_factor=settings.kafka_replication_factor,
-        consumer_auto_offset_reset="earliest", table_standby_replicas=0)
+        consumer_auto_offset_reset="earliest", table_standby_replicas=0,
+        producer_linger=settings.surges_producer_linger_ms / 1000)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}
     source = app.topic(settings.lifecycle_topic, **raw)

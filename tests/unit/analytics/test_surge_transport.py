@@ -77,3 +77,29 @@ def test_a_rebalance_forgets_what_waited(monkeypatch):
     m[0].acked = True
     given(c)
     assert c.acks == [] and c._waiting == {}
+
+
+class Cluster:
+    """Partitions 0-2 led by broker 1, partition 3 by broker 2."""
+
+    def leader_for_partition(self, tp):  # type: ignore[no-untyped-def]
+        return 2 if tp.partition == 3 else 1
+
+
+def test_a_due_batch_takes_every_batch_of_its_broker_along():
+    from aiokafka.structs import TopicPartition
+
+    async def run() -> tuple[dict, dict]:
+        acc = surge_transport.NodeAccumulator(Cluster(), 16384, 0, 1000,
+                                              linger_ms=60_000)
+        tps = [TopicPartition("t", p) for p in range(4)]
+        for tp in tps:
+            await acc.add_message(tp, b"k", b"v", timeout=1, timestamp_ms=1)
+        before = acc.drain_by_nodes(ignore_nodes=set())[0]  # every batch still lingers
+        acc._batches[tps[1]][0]._ctime -= 61  # partition 1's linger has run out
+        return before, acc.drain_by_nodes(ignore_nodes=set())[0]
+
+    before, after = asyncio.run(run())
+    assert before == {}
+    # broker 1's request takes partitions 0-2 (one was due); broker 2's batch lingers on
+    assert set(after) == {1} and sorted(tp.partition for tp in after[1]) == [0, 1, 2]
