@@ -109,7 +109,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=Publisher(settings, app, units).translate)
     await create_unit_topics(settings, relay, units)
-    feed = AssignmentFeed(app, reads)
+    feed = AssignmentFeed(app, reads, gather_s=settings.feed_gather_ms / 1000)
     department = DepartmentApi(settings=settings, commands=commands, reads=reads,
                                feed=feed, clock=clock, units=units)
 

@@ -22,5 +22,8 @@ class DispatchSettings(ServiceSettings):
     # A JSON file of extra 权责清单 phrases ({"matters": [{"subcategory", "unit", "phrases"}]},
     # docs/routing-policy.md) that the city adds without a release; read and checked at start.
     dispatch_responsibilities_extra: str = ""
+    # The assignment feed (StreamAssignments' pushes) reads the log at most once per this
+    # many ms: under load the commits meanwhile share a read; idle, a commit is read at once.
+    feed_gather_ms: int = 10
     sign_for_within_hours: float = 2.0
     bounce_back_within_hours: float = 24.0

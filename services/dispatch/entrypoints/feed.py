@@ -26,13 +26,16 @@ log = logging.getLogger(__name__)
 
 class AssignmentFeed:
     def __init__(self, app: Application, reads: LoopReads, *, interval_s: float = 0.2,
-                 batch: int = 500) -> None:
+                 batch: int = 500, gather_s: float = 0.0) -> None:
         """`interval_s`: how often to look while LISTEN is not possible (with it, every
-        `fallback_s`)."""
+        `fallback_s`). `gather_s`: at most one read per `gather_s` (MINSHENG_FEED_GATHER_MS):
+        under load the commits that come meanwhile share the next read (each commit was one
+        read of the log and of the rows it touched); idle, a commit is read at once."""
         self.app = app
         self.reads = reads
         self.interval_s = interval_s
         self.batch = batch
+        self.gather_s = gather_s
         self.subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self.position: int | None = None
 
@@ -57,9 +60,16 @@ class AssignmentFeed:
             await news.close()
 
     async def _follow(self, stop: asyncio.Event, news: CommitNews) -> None:
+        loop = asyncio.get_running_loop()
+        last_read = -self.gather_s
         while not stop.is_set():
             more = False
             assert self.position is not None
+            wait = last_read + self.gather_s - loop.time()
+            if wait > 0:  # read lately: the commits meanwhile share the next read
+                await asyncio.sleep(wait)
+            last_read = loop.time()
+            news.drain()  # this read covers every commit announced so far
             try:
                 # on the event loop: one read of the notifications and the rows they touch
                 rows, self.position, notes = await self.reads.changes(self.position,
