@@ -46,17 +46,22 @@ def _times_sql(schema: str) -> Composed:
 
 
 def times_and_positions(conn: psycopg.Connection[Any], schema: str, consumer: str
-                        ) -> tuple[PartitionTimes, dict[tuple[str, int], int]]:
-    """The partitions' times and the consumer's positions in one statement (one snapshot)."""
+                        ) -> tuple[PartitionTimes, dict[tuple[str, int], int],
+                                   dt.datetime | None]:
+    """The partitions' times, the consumer's positions and the earliest instant anything is
+    owed (readmodel.next_due: None if nothing is) in one statement (one snapshot)."""
     rows = conn.execute(_times_and_positions(schema), (consumer,)).fetchall()
     times: PartitionTimes = {}
     applied: dict[tuple[str, int], int] = {}
+    next_due = None
     for topic, partition, at, offset in rows:
-        if at is not None:
+        if topic is None:
+            next_due = at
+        elif at is not None:
             times[(topic, partition)] = at
         else:
             applied[(topic, partition)] = offset
-    return times, applied
+    return times, applied, next_due
 
 
 @functools.cache
@@ -64,7 +69,15 @@ def _times_and_positions(schema: str) -> Composed:
     s = Identifier(schema)
     return SQL("SELECT topic, partition, event_time, NULL::int8 FROM {}.sla_partition_times"
                " UNION ALL SELECT topic, partition, NULL, next_offset"
-               " FROM {}.consumer_positions WHERE consumer = %s").format(s, s)
+               " FROM {}.consumer_positions WHERE consumer = %s"
+               " UNION ALL SELECT NULL, NULL, least((SELECT min(next_due_at) FROM {}.sla_clocks),"
+               " (SELECT min(next_due_at) FROM {}.sla_orders)), NULL").format(s, s, s, s)
+
+
+def could_fire(times: PartitionTimes, next_due: dt.datetime | None) -> bool:
+    """Whether any watermark over these times could reach the earliest instant owed: the
+    watermark is never later than the latest partition time, whatever the partitions' ends."""
+    return next_due is not None and bool(times) and next_due <= max(times.values())
 
 
 def watermark(times: PartitionTimes, lagging: set[tuple[str, int]]) -> dt.datetime | None:

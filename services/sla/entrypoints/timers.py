@@ -45,6 +45,9 @@ class TimeSource:
                                          producer)
         self.last: dt.datetime | None = None
         self._ends: dict[tuple[str, int], int] | None = None
+        self._fresh = False  # the ends were asked for in this round
+        # now() met a timer that could fire while the ends were from an earlier round
+        self.stale = False
 
     def current(self) -> dt.datetime | None:
         if not self.event_time:
@@ -52,9 +55,16 @@ class TimeSource:
         return self.last
 
     async def prepare(self) -> None:
-        """Fetches what ``now`` needs from the broker (the partitions' end offsets)."""
-        if self.event_time:
+        """Fetches what ``now`` needs from the broker (the partitions' end offsets), when it
+        needs them: none known yet, or ``now`` found a timer could fire (``stale``). A round in
+        which nothing is owed by the latest partition time fires nothing whatever the ends
+        are, so it does not ask the broker (a ListOffsets request each round, ~3/s while events
+        flowed); its watermark, for the views only, is reckoned with the ends last asked for."""
+        self._fresh = False
+        if self.event_time and (self._ends is None or self.stale):
             self._ends = await self.ends.fetch()
+            self._fresh = True
+        self.stale = False
 
     def now(self) -> dt.datetime | None:
         """Called under the service lock, so no batch commits between reading the clocks and
@@ -66,8 +76,11 @@ class TimeSource:
         if self._ends is None:
             return None  # without the partitions' ends no partition can be known caught up
         with autocommit(self.pool) as conn:  # one statement: one snapshot of both
-            times, applied = watermark.times_and_positions(conn, self.settings.schema,
-                                                           CONSUMER_NAME)
+            times, applied, next_due = watermark.times_and_positions(
+                conn, self.settings.schema, CONSUMER_NAME)
+        if not self._fresh and watermark.could_fire(times, next_due):
+            self.stale = True  # fire nothing on old ends: the round asks the broker, again
+            return None
         lagging = {tp for tp, end in self._ends.items() if applied.get(tp, 0) < end}
         self.last = watermark.watermark(times, lagging)
         return self.last
@@ -114,14 +127,17 @@ class TimerLoop:
 
     async def run_once(self) -> int:
         await asyncio.to_thread(self.schedules.refresh)
-        await self.time.prepare()
         total = 0
         owns = self.ownership.filter() if self.ownership is not None else None
-        while True:
-            fired = await asyncio.to_thread(self.desk.fire_due, self.time.now,
-                                            self.settings.timer_batch, owns)
-            total += fired
-            if not fired:
+        for _ in range(2):  # a second time with the ends asked for, if a timer could fire
+            await self.time.prepare()
+            while True:
+                fired = await asyncio.to_thread(self.desk.fire_due, self.time.now,
+                                                self.settings.timer_batch, owns)
+                total += fired
+                if not fired:
+                    break
+            if not self.time.stale:
                 break
         if self.time.last is not None:
             WATERMARK.set(self.time.last.timestamp())

@@ -10,7 +10,7 @@ from backbone import events
 from backbone.consumer import UnitOfWork
 from backbone.relay import Publication
 from backbone.store import EventContext
-from services.sla.adapters.watermark import watermark
+from services.sla.adapters.watermark import could_fire, watermark
 from services.sla.application.app import Rules, in_time_order
 from services.sla.application.firing import TicketBook, fire_ticket
 from services.sla.domain.clock import ClockNotRunningError, TicketClock
@@ -78,6 +78,16 @@ def test_watermark_is_the_slowest_partition_with_unread_facts():
     assert watermark(times, set()) == t + dt.timedelta(days=9)  # all read: the latest
     assert watermark(times, {("x", 7)}) == t + dt.timedelta(days=9)  # unseen partitions: no clocks
     assert watermark({}, set()) is None
+
+
+def test_the_broker_is_asked_for_the_ends_only_when_a_timer_could_fire():
+    t = dt.datetime(2024, 11, 4, tzinfo=dt.UTC)
+    times = {("x", 0): t, ("x", 1): t + dt.timedelta(days=3)}
+    # no watermark passes the latest partition time, whichever partitions lag
+    assert not could_fire(times, t + dt.timedelta(days=3, seconds=1))
+    assert could_fire(times, t + dt.timedelta(days=3))
+    assert could_fire(times, t)
+    assert not could_fire(times, None) and not could_fire({}, t)
 
 
 class FakeFacts(Facts):
