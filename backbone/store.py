@@ -218,7 +218,7 @@ def record_contexts(cur: psycopg.Cursor[Any], schema: str,
         return
     columns: list[list[Any]] = [[_uuid(oid) for oid, _, _ in rows], [v for _, v, _ in rows]]
     contexts = [c for _, _, c in rows]
-    columns.extend([getattr(c, name) for c in contexts] for name in _CONTEXT_FIELDS)
+    columns.extend([getattr(c, name) for c in contexts] for name in CONTEXT_FIELDS)
     names: psycopg.sql.Composable = _CONTEXT_COLUMNS
     arrays: psycopg.sql.Composable = _CONTEXT_ARRAYS
     messages = [outgoing.get((oid, v)) for oid, v, _ in rows] if outgoing else []
@@ -233,9 +233,8 @@ def record_contexts(cur: psycopg.Cursor[Any], schema: str,
                 .format(Identifier(schema), names, arrays), columns)
 
 
-_CONTEXT_FIELDS = CONTEXT_FIELDS
 _CONTEXT_COLUMNS = SQL(", ").join([SQL("originator_id"), SQL("originator_version"),
-                                   *[SQL(name) for name in _CONTEXT_FIELDS]])
+                                   *[SQL(name) for name in CONTEXT_FIELDS]])
 _CONTEXT_ARRAYS = SQL("%b::uuid[], %b::int8[], " + ", ".join(["%b::text[]"] * 7))
 
 
