@@ -74,10 +74,14 @@ def _times_and_positions(schema: str) -> Composed:
                " (SELECT min(next_due_at) FROM {}.sla_orders)), NULL").format(s, s, s, s)
 
 
-def could_fire(times: PartitionTimes, next_due: dt.datetime | None) -> bool:
-    """Whether any watermark over these times could reach the earliest instant owed: the
-    watermark is never later than the latest partition time, whatever the partitions' ends."""
-    return next_due is not None and bool(times) and next_due <= max(times.values())
+def could_fire(bound: dt.datetime | None, next_due: dt.datetime | None) -> bool:
+    """Whether a watermark of at most `bound` could reach the earliest instant owed.
+
+    The watermark reckoned with end offsets asked for earlier is such a bound for the one
+    reckoned with the ends now: a partition behind its old end is behind its end now (ends
+    only grow, positions are read now); one caught up with its old end may have more since,
+    which can only hold the watermark further back."""
+    return bound is not None and next_due is not None and next_due <= bound
 
 
 def watermark(times: PartitionTimes, lagging: set[tuple[str, int]]) -> dt.datetime | None:

@@ -56,10 +56,11 @@ class TimeSource:
 
     async def prepare(self) -> None:
         """Fetches what ``now`` needs from the broker (the partitions' end offsets), when it
-        needs them: none known yet, or ``now`` found a timer could fire (``stale``). A round in
-        which nothing is owed by the latest partition time fires nothing whatever the ends
-        are, so it does not ask the broker (a ListOffsets request each round, ~3/s while events
-        flowed); its watermark, for the views only, is reckoned with the ends last asked for."""
+        needs them: none known yet, or ``now`` found a timer could fire (``stale``). The
+        watermark reckoned with the ends last asked for is never earlier than the one with the
+        ends now (watermark.could_fire), so a round in which nothing is owed by it fires
+        nothing whatever the ends are, and does not ask the broker (it asked every round, a
+        ListOffsets request ~3/s while events flowed); that watermark is the views' ``now``."""
         self._fresh = False
         if self.event_time and (self._ends is None or self.stale):
             self._ends = await self.ends.fetch()
@@ -78,12 +79,13 @@ class TimeSource:
         with autocommit(self.pool) as conn:  # one statement: one snapshot of both
             times, applied, next_due = watermark.times_and_positions(
                 conn, self.settings.schema, CONSUMER_NAME)
-        if not self._fresh and watermark.could_fire(times, next_due):
+        lagging = {tp for tp, end in self._ends.items() if applied.get(tp, 0) < end}
+        now = watermark.watermark(times, lagging)
+        if not self._fresh and watermark.could_fire(now, next_due):
             self.stale = True  # fire nothing on old ends: the round asks the broker, again
             return None
-        lagging = {tp for tp, end in self._ends.items() if applied.get(tp, 0) < end}
-        self.last = watermark.watermark(times, lagging)
-        return self.last
+        self.last = now
+        return now
 
     async def close(self) -> None:
         await self.ends.close()

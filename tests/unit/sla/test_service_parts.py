@@ -82,12 +82,15 @@ def test_watermark_is_the_slowest_partition_with_unread_facts():
 
 def test_the_broker_is_asked_for_the_ends_only_when_a_timer_could_fire():
     t = dt.datetime(2024, 11, 4, tzinfo=dt.UTC)
-    times = {("x", 0): t, ("x", 1): t + dt.timedelta(days=3)}
-    # no watermark passes the latest partition time, whichever partitions lag
-    assert not could_fire(times, t + dt.timedelta(days=3, seconds=1))
-    assert could_fire(times, t + dt.timedelta(days=3))
-    assert could_fire(times, t)
-    assert not could_fire(times, None) and not could_fire({}, t)
+    times = {("x", 0): t, ("x", 1): t + dt.timedelta(days=3), ("x", 2): t + dt.timedelta(days=9)}
+    # with the ends asked for earlier, ("x", 1) was behind: it still is (ends only grow), and
+    # ("x", 2), caught up then, may be behind now: the watermark now is at most day 3
+    bound = watermark(times, {("x", 1)})
+    assert watermark(times, {("x", 1), ("x", 2)}) <= bound == t + dt.timedelta(days=3)
+    assert not could_fire(bound, t + dt.timedelta(days=3, seconds=1))
+    assert could_fire(bound, t + dt.timedelta(days=3))
+    assert could_fire(bound, t)
+    assert not could_fire(bound, None) and not could_fire(None, t)
 
 
 class FakeFacts(Facts):
