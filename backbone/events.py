@@ -75,15 +75,15 @@ def owner_of(event_type: str) -> str:
 def event_id_for(aggregate_id: uuid.UUID | str, version: int, n: int = 0) -> str:
     """Deterministic: the same stored event always gets the same id, however often published.
     It is `str(uuid.uuid5(EVENT_NAMESPACE, name))`, computed without the UUID object (the relay
-    makes one per message)."""
+    makes one per message): the sha1's first 32 hex digits with the version digit set to 5 and
+    the variant digit's top bits to 10 (a table of the 16 digits)."""
     name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    x = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
+# the RFC 4122 variant digit (0b10xx) of each hex digit the sha1 gave
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -136,22 +136,42 @@ def make_envelope(
     causation_id: str = "",
     trace_id: str = "",
 ) -> envelope_pb2.Envelope:
-    event_type = type(payload).DESCRIPTOR.name
-    owner = owner_of(event_type)
+    kind = type(payload)
+    named = _named.get(kind)
+    if named is None:
+        named = _named[kind] = (kind.DESCRIPTOR.name, owner_of(kind.DESCRIPTOR.name))
+    event_type, owner = named
     if owner != producer:
         raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
-    env = envelope_pb2.Envelope(
-        event_id=event_id, ticket_id=ticket_id, ticket_code=ticket_code, event_type=event_type,
-        producer=producer, causation_id=causation_id, trace_id=trace_id or trace_id_for(event_id),
-        schema_version=SCHEMA_VERSION, payload=payload.SerializeToString(),
-    )
-    # Timestamp.FromDatetime's arithmetic, without its time tuple (same seconds and nanos)
-    since = occurred_at.astimezone(UTC) - _EPOCH
-    env.occurred_at.seconds = since.days * 86400 + since.seconds
-    env.occurred_at.nanos = since.microseconds * 1000
+    # field by field: upb's keyword constructor costs more than these assignments, and a
+    # proto3 string left "" is the same bytes as one never set
+    env = envelope_pb2.Envelope()
+    env.event_id = event_id
+    env.ticket_id = ticket_id
+    env.ticket_code = ticket_code
+    env.event_type = event_type
+    env.producer = producer
+    if causation_id:
+        env.causation_id = causation_id
+    env.trace_id = trace_id or trace_id_for(event_id)
+    env.schema_version = SCHEMA_VERSION
+    env.payload = payload.SerializeToString()
+    # Timestamp.FromDatetime's arithmetic, without its time tuple (same seconds and nanos); an
+    # aware datetime's difference from the epoch needs no astimezone
+    try:
+        since = occurred_at - _EPOCH
+    except TypeError:  # a naive datetime: local time, as FromDatetime takes it
+        since = occurred_at.astimezone(UTC) - _EPOCH
+    at = env.occurred_at
+    at.seconds = since.days * 86400 + since.seconds
+    at.nanos = since.microseconds * 1000
     if actor is not None:
         env.actor.CopyFrom(actor)
     return env
+
+
+# each payload class's (event type, owner), looked up once
+_named: dict[type[Message], tuple[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -210,6 +230,16 @@ def decode_parts(raw: bytes) -> tuple[envelope_pb2.Envelope, Any]:
 def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
     """What a consumer may read without decoding: the type (consumption by interest), the
     producer and the business time (event-time watermarks), and the trace."""
+    if type(env) is _Envelope:  # one list, the traceparent made here (one call less)
+        at = env.occurred_at  # Timestamp.ToMicroseconds, without its call
+        return [
+            ("event_type", env.event_type.encode()),
+            ("event_id", env.event_id.encode()),
+            ("producer", env.producer.encode()),
+            ("occurred_at_us", str(at.seconds * 1_000_000 + at.nanos // 1000).encode()),
+            ("traceparent",
+             f"00-{env.trace_id}-{_spans.getrandbits(64) or 1:016x}-01".encode()),
+        ]
     headers = [
         ("event_type", env.event_type.encode()),
         ("event_id", env.event_id.encode()),
@@ -221,6 +251,9 @@ def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
         micros = occurred_at.seconds * 1_000_000 + occurred_at.nanos // 1000
         headers.insert(3, ("occurred_at_us", str(micros).encode()))
     return headers
+
+
+_Envelope = envelope_pb2.Envelope
 
 
 def header(headers: Any, name: str) -> str | None:

@@ -94,7 +94,11 @@ class Publication:
             trace_id=ctx.trace_id,
         )
         actor = env.actor  # set in place: the same bytes as CopyFrom(Actor(...)), one message less
-        actor.role, actor.id, actor.unit = ctx.actor_role, ctx.actor_id, ctx.actor_unit
+        actor.role = ctx.actor_role  # always: an actor even when all three are ""
+        if ctx.actor_id:  # a proto3 string left "" is the same bytes as one set to ""
+            actor.id = ctx.actor_id
+        if ctx.actor_unit:
+            actor.unit = ctx.actor_unit
         return env
 
 
