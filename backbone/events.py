@@ -76,7 +76,11 @@ def event_id_for(aggregate_id: uuid.UUID | str, version: int, n: int = 0) -> str
     """Deterministic: the same stored event always gets the same id, however often published.
     It is `str(uuid.uuid5(EVENT_NAMESPACE, name))`, computed without the UUID object (the relay
     makes one per message): the sha1's first 32 hex digits with the version digit set to 5 and
-    the variant digit's top bits to 10 (a table of the 16 digits)."""
+    the variant digit's top bits to 10 (a table of the 16 digits). A UUID's text is written
+    here, as UUID.__str__ writes it, without its call."""
+    if type(aggregate_id) is uuid.UUID:
+        h = f"{aggregate_id.int:032x}"
+        aggregate_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
     x = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
