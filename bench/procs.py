@@ -142,6 +142,21 @@ class CpuMeter:
         return self.used_s
 
 
+def settle(roots: dict[str, int], *, below_pct: float = 10.0, window_s: float = 1.0,
+           limit_s: float = 180.0) -> float:
+    """Wait until the named process trees together use less than `below_pct` % of one core
+    over a `window_s` window (the platform has digested the load of the figure before), at
+    most `limit_s`; return the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit_s:
+        meter = CpuMeter(roots).start()
+        time.sleep(window_s)
+        used = meter.stop()
+        if 100 * sum(used.values()) / meter.wall_s < below_pct:
+            break
+    return round(time.monotonic() - began, 1)
+
+
 class RssSampler:
     """The largest resident set of each named process tree, sampled every ``every`` s in a
     thread while it runs (``with RssSampler(roots) as rss: ...; rss.max_mb``)."""

@@ -197,7 +197,11 @@ bench runs.
   platform): 256 commands in flight through group commit (appends/s), then the outbox relay
   publishing them with acks=all (messages/s). In the same repeat, at the relay's message
   size: `ProducerPerformance --throughput -1 acks=all` against the same broker, and
-  `executemany` INSERTs, 500 rows per transaction (every commit waits for fsync).
+  `executemany` INSERTs, 500 rows per transaction (every commit waits for fsync). Each
+  repeat, and each rebuild below, starts once the platform, Kafka and PostgreSQL together use
+  under 10 % of one core (`settled_s` in the raw JSON: the intake figure leaves a backlog that
+  the rest of the platform works off for a while; measured in it, the store ran in the
+  backlog and its INSERT limit after it).
 - **Analytics rebuild** (`bench/analytics_rebuild.py`): `services.analytics` `rebuild` run
   in-process into a throw-away schema, reading the platform's audit ledger (everything the
   runs above produced; its first `--rebuild-events` entries, mostly the end-to-end runs' full
@@ -208,7 +212,7 @@ bench runs.
 - **Audit replay** (`bench/audit_replay.py`, after the platform stopped): a ledger of real
   30-event tickets spread among generated entries (measured tickets by COPY, filler and the
   Merkle levels by `INSERT ... SELECT generate_series` inside PostgreSQL), built once per
-  bench run; then each measured ticket's history is read with an inclusion proof per entry
+  bench run, vacuumed and checkpointed as a live ledger's tables are; then each measured ticket's history is read with an inclusion proof per entry
   and verified against a signed checkpoint, as the API does: 20 filler tickets read first
   (the process's one-time start: upper Merkle levels loaded, statements prepared; the cold
   first read is in the raw JSON), then 50 tickets x 40 rounds, 2,000 samples a run, p99 by

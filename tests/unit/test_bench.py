@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 
 from bench import procs
@@ -226,3 +227,21 @@ def test_the_busiest_processes_are_profiled():
 
     runs = [{"cpu_ms_each": {"a": 1, "b": 5, "c": 3}}, {"cpu_ms_each": {"a": 9, "b": 5, "c": 3}}]
     assert busiest(runs, 2) == ["a", "b"]
+
+
+def test_settle_waits_while_the_processes_are_busy_and_stops_once_quiet():
+    me = {"bench": os.getpid()}
+    spinning = threading.Event()
+
+    def spin() -> None:
+        while not spinning.is_set():
+            sum(range(1000))
+
+    busy = threading.Thread(target=spin, daemon=True)
+    busy.start()
+    try:  # this process keeps a core busy: never below 1 %, so settle gives up at its limit
+        assert procs.settle(me, below_pct=1.0, window_s=0.05, limit_s=0.3) >= 0.3
+    finally:
+        spinning.set()
+        busy.join()
+    assert procs.settle(me, below_pct=1000.0, window_s=0.05, limit_s=30) < 30
