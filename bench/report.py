@@ -197,7 +197,8 @@ bench runs.
   platform): 256 commands in flight through group commit (appends/s), then the outbox relay
   publishing them with acks=all (messages/s). In the same repeat, at the relay's message
   size: `ProducerPerformance --throughput -1 acks=all` against the same broker, and
-  `executemany` INSERTs, 500 rows per transaction (every commit waits for fsync). Each
+  `executemany` INSERTs, 500 rows per transaction (every commit waits for fsync); both limits
+  run once unmeasured first (a broker just started produced at a third of its later rate). Each
   repeat, and each rebuild below, starts once the platform, Kafka and PostgreSQL together use
   under 10 % of one core (`settled_s` in the raw JSON: the intake figure leaves a backlog that
   the rest of the platform works off for a while; measured in it, the store ran in the
