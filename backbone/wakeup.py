@@ -279,12 +279,5 @@ class Nudge:
     async def wait(self, stop: asyncio.Event, timeout: float) -> None:
         """Until `set()`, `stop`, or `timeout` seconds (at most), then forget the nudge."""
         if not self._event.is_set() and not stop.is_set():
-            waiters = {asyncio.ensure_future(stop.wait()),
-                       asyncio.ensure_future(self._event.wait())}
-            try:
-                await asyncio.wait(waiters, timeout=max(timeout, 0.0),
-                                   return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waiters:
-                    w.cancel()
+            await _first(stop.wait(), self._event.wait(), timeout=timeout)
         self._event.clear()

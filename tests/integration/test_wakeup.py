@@ -82,6 +82,18 @@ async def test_nudge_set_while_busy_is_kept():
     assert time.monotonic() - began >= 0.25
 
 
+async def test_nudge_wakes_its_waiter_on_set_and_on_stop():
+    nudge, stop = Nudge(), asyncio.Event()
+    waiting = asyncio.ensure_future(nudge.wait(stop, 20))
+    await asyncio.sleep(0)  # the waiter is waiting now
+    nudge.set()
+    await asyncio.wait_for(waiting, 5)  # woken by the set, long before its 20 s
+    waiting = asyncio.ensure_future(nudge.wait(stop, 20))
+    await asyncio.sleep(0)
+    stop.set()
+    await asyncio.wait_for(waiting, 5)  # and by stop
+
+
 async def test_loops_of_one_process_share_one_listener(infra, channel):
     """Two loops on one channel (dispatch's relay and feed): one LISTEN connection, each
     wakes on a commit, and one's drain does not take the other's news."""
