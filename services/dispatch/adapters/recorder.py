@@ -19,7 +19,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import RawCursor
-from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from backbone.store import TrackedRecorder
@@ -203,7 +203,6 @@ class DispatchRecorder(TrackedRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(readmodel_tables(datastore.schema))
-        _compose_once(self)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> None:
@@ -211,20 +210,3 @@ class DispatchRecorder(TrackedRecorder):
         changes: Sequence[ReadModelChange] = kwargs.get("readmodel") or ()
         if changes:
             apply_changes(curs, self.datastore.schema, changes)
-
-
-# The statements every save runs, held by the recorders as `SQL(...).format(Identifier(...))`:
-# psycopg turns such a `Composed` into bytes on every execute, escaping each identifier again
-# (py-spy: `Identifier.as_bytes` under `_lock_table`, ~1.5 % of the process's Python CPU).
-# As bytes they are the same statements, composed once.
-_PER_SAVE = ("_binary_insert", "_binary_insert_outgoing", "_notify_statement")
-
-
-def _compose_once(recorder: Any) -> None:
-    for name in _PER_SAVE:
-        statement = getattr(recorder, name, None)
-        if isinstance(statement, Composable):
-            setattr(recorder, name, statement.as_bytes(None))
-    recorder.lock_table_statements = [
-        s.as_bytes(None) if isinstance(s, Composable) else s
-        for s in recorder.lock_table_statements]
