@@ -322,6 +322,19 @@ class UnitOfWork:
         self.aggregates[aggregate_id] = aggregate
         return aggregate
 
+    def assume_absent(self, aggregate_id: uuid.UUID) -> bool:
+        """Take an aggregate this batch has not seen, and the cache does not hold, as absent
+        without reading the store: the commit checks it as it checks what was read from the
+        cache (`AggregateCache.guard`: no event of it stored), so were it there after all the
+        batch fails as a conflict and is applied again from the store. Only with a cache;
+        returns whether it was assumed."""
+        if (self.cache is None or aggregate_id in self.aggregates
+                or aggregate_id in self._missing or aggregate_id in self.cache.entries):
+            return False
+        self._cached[aggregate_id] = 0
+        self._missing.add(aggregate_id)
+        return True
+
     def add(self, aggregate: Any) -> None:
         """Keep a new or changed aggregate; its new events get the current context."""
         self.aggregates[aggregate.id] = aggregate

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from backbone.clock import Clock
-from backbone.consumer import ABSENT, UnitOfWork
+from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
 from services.dispatch.application.routing import Router
 from services.dispatch.domain.classifier import Classification
@@ -180,18 +180,15 @@ class UpstreamFacts:
 
     def _new_dispatch(self, dispatch_id: Any, uow: UnitOfWork) -> TicketDispatch | None:
         """`uow.get` of the dispatch an acceptance opens, which is almost never there yet,
-        without reading the store for it: the consumer's cache is told it is absent, so the
+        without reading the store for it: the unit of work assumes it absent, so the
         batch's commit checks that (`AggregateCache.guard`: no event of it stored) in its own
         transaction, instead of a read per ticket. Were it there after all, that commit fails
         as a conflict, the consumer forgets its cache and applies the batch again, and this
         time (`_assumed` remembers the id) it is read."""
-        cache = uow.cache
-        if (cache is not None and dispatch_id not in self._assumed
-                and dispatch_id not in uow.aggregates and dispatch_id not in cache.entries):
+        if dispatch_id not in self._assumed and uow.assume_absent(dispatch_id):
             self._assumed[dispatch_id] = None
             while len(self._assumed) > ASSUMED_MAX:
                 self._assumed.pop(next(iter(self._assumed)))
-            cache.entries[dispatch_id] = ABSENT
         found: TicketDispatch | None = uow.get(dispatch_id)
         return found
 
