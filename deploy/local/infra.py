@@ -236,7 +236,42 @@ def kafka_up() -> None:
     wait_for(lambda: port_open(KAFKA_PORT) or proc.poll() is not None, "Kafka", 90)
     if proc.poll() is not None:
         raise SystemExit(f"[infra] Kafka exited; see {KAFKA_DIR}/server.log")
+    wait_for_group_coordinator(proc)
     log("Kafka is up")
+
+
+def wait_for_group_coordinator(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until a consumer group can find its coordinator.
+
+    A new broker creates `__consumer_offsets` on the first FindCoordinator request and answers
+    COORDINATOR_NOT_AVAILABLE until its partitions have leaders; services started in that
+    window log aiokafka's "Group Coordinator Request failed" as ERROR and retry. Asking here
+    first (and waiting for the answer) leaves the services a broker that is ready for groups."""
+    try:
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient
+    except ImportError:  # infra started before the project's packages: nothing to ask with
+        return
+
+    async def ask() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{KAFKA_PORT}",
+                                    request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.find_coordinator("minsheng-infra-probe")
+            return True
+        except Exception:  # not ready yet (or still electing): ask again
+            return False
+        finally:
+            await admin.close()
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if asyncio.run(ask()):
+            return
+        time.sleep(0.5)
+    log("the group coordinator did not answer yet; services will retry on their own")
 
 
 def stop_pidfile(pidfile: Path, name: str, timeout: float = 30) -> None:
