@@ -1,16 +1,24 @@
-"""What a hot route's ASGI middleware needs to serve a well-formed request itself, beside
-FastAPI (intake's POST /v1/requests, feedback's POST /v1/ratings/link): read the body once,
-hand it on to the framework's route when the middleware cannot vouch for it, and answer an
-error with the app's own exception handlers."""
+"""Hot routes (intake's POST /v1/requests, feedback's POST /v1/ratings/link) served in front
+of FastAPI (`HotRoute`, installed with backbone.http.ServiceApp.serve_hot): read the body
+once, hand it on to the framework's route when the request cannot be vouched for, answer an
+error with the app's own exception handlers. The helpers above it serve a route's lean path
+from inside the middleware stack (`answer`, `read_body`, `replay`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
+
+from backbone import events
+from backbone.http import LATENCY, REQUESTS, ServiceApp
+from backbone.logs import trace_id_var
 
 JSON = (b"application/json", b"application/json; charset=utf-8")
 
@@ -62,3 +70,114 @@ async def answer(app: FastAPI, scope: Scope, receive: Receive, send: Send,
             raise
         sent = await handler(Request(scope, receive), exc)
     await sent(scope, receive, send)
+
+
+# --- served in front of the framework ------------------------------------------------------
+
+# (the request's scope, its headers, its body, its trace id) -> the route's answer, awaited:
+# (status, JSON-able body); or None when the request is not one it can vouch for, which then
+# goes to the framework's route, its body replayed, and is answered exactly as the route does
+Serve = Callable[[Scope, dict[bytes, bytes], bytes, str], Awaitable[tuple[int, Any]] | None]
+
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+class HotRoute:
+    """One hot endpoint (intake's POST /v1/requests, feedback's POST /v1/ratings/link) served
+    as the app's outermost ASGI layer (backbone.http.ServiceApp), in one plain coroutine: the
+    trace id, the request metrics and the body limit that the middleware stack would apply,
+    the route's own work (`serve`), and the answer's bytes sent as they are, with no
+    middleware, router, dependency solving, Request or Response object per request.
+
+    The framework's error handlers still answer a refusal (the app's `ClientError`, 429 with
+    Retry-After, 503, 500 with the trace id): an exception from `serve` is answered by the
+    app's handler for its class. A request it cannot vouch for (`serve` gives None: no or a
+    wrong token, not JSON, an invalid field) and a body over `limit` go on to the framework
+    with the bytes read so far, and are refused there as before (401/403/413/422, reasons)."""
+
+    def __init__(self, app: ServiceApp, *, path: str, service: str, limit: int, serve: Serve):
+        self.app = app
+        self.path = path
+        self.service = service
+        self.limit = limit
+        self.serve = serve
+        self.route = SimpleNamespace(path=path)  # how handlers and logs see the route
+        self._latency = LATENCY.labels(service, path)  # children looked up once, not per request
+        self._counts: dict[int, Any] = {}
+
+    def _counted(self, status: int) -> Any:
+        found = self._counts.get(status)
+        if found is None:
+            found = self._counts[status] = REQUESTS.labels(self.service, self.path, status)
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self.app.framework(scope, receive, send)  # its 413, as before
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.limit or not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if size > self.limit:  # streamed past the limit: the framework's 413
+            await self.app.framework(scope, _replay_more(body, receive), send)
+            return
+        given = headers.get(b"traceparent")
+        trace = (events.trace_id_from(given.decode("latin-1")) if given else None) \
+            or events.new_trace_id()
+        scope.setdefault("state", {})["trace_id"] = trace
+        scope["app"] = self.app  # as the framework sets it (request.app in `serve`)
+        began = time.perf_counter()
+        work = self.serve(scope, headers, body, trace)
+        if work is None:
+            await self.app.framework(scope, replay(body, receive), send)
+            return
+        trace_id_var.set(trace)
+        scope["route"] = self.route
+        traced = (b"traceparent", events.traceparent(trace).encode())
+        try:
+            status, content = await work
+        except Exception as exc:
+            handler = exception_handler(self.app, exc)  # (create_app's: at least the 500's)
+            if handler is None:
+                raise
+            refusal = await handler(Request(scope, replay(body, receive)), exc)
+            status = refusal.status_code
+
+            async def send_traced(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", ()), traced]
+                await send(message)
+
+            await refusal(scope, receive, send_traced)
+        else:
+            data = orjson.dumps(content)
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-length", str(len(data)).encode()), _JSON_TYPE, traced]})
+            await send({"type": "http.response.body", "body": data})
+        finally:
+            self._latency.observe(time.perf_counter() - began)
+        self._counted(status).inc()
+
+
+def _replay_more(body: bytes, receive: Receive) -> Receive:
+    """`replay`, but the body read so far is not the whole of it: more may follow."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": True}
+        return await receive()
+
+    return again

@@ -104,7 +104,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     http.include_router(http_judging.router(judging, clock, link_ratings))
     # every full ticket ends in a rating by link: served without FastAPI's layers when well
     # formed (anything else goes on to the route above, and gets its answer)
-    fast_rating.install(http, body_type=http_judging.LinkRating, rate=link_ratings.respond)
+    fast_rating.install(http, body_type=http_judging.LinkRating, rate=link_ratings.rate)
     http.include_router(http_hall.router(queries, hall_rules, limits,
                                          settings.hall_requests_per_minute))
     http.include_router(http_following.router(following, queries, clock))

@@ -9,7 +9,7 @@ import logging
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from backbone import auth
@@ -17,7 +17,7 @@ from backbone.access_log import AccessLog
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer, gather
 from backbone.group_commit import GroupCommitter
-from backbone.http import create_app, error
+from backbone.http import ServiceApp, create_app, error
 from backbone.rate_limits import SharedRateLimits
 from backbone.relay import OutboxRelay
 from backbone.runtime import Infrastructure, Loop, Service, connect
@@ -78,7 +78,7 @@ def _create_tables(infra: Infrastructure, schema: str) -> None:
     identity_store.create_tables(infra.pool, schema)
 
 
-def _http(settings: IntakeSettings, infra: Infrastructure) -> FastAPI:
+def _http(settings: IntakeSettings, infra: Infrastructure) -> ServiceApp:
     http = create_app(settings=settings, title="Minsheng intake",
                       description="一网尽收: every channel into one net, one code per request.",
                       readiness=[infra.pg_ready, infra.kafka_ready])
@@ -202,7 +202,8 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
 
     http = _http(settings, infra)
     http.include_router(http_api.router(submissions, clock))
-    fast_submit.install(http, functools.partial(http_api.submit, submissions, clock))
+    fast_submit.install(http, functools.partial(http_api.submission, submissions, clock),
+                        limit=settings.max_request_bytes)
     access = AccessLog(infra.pool, settings.schema)  # reads of clear personal data
     access.create()
     http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes,

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import Field
-from starlette.responses import JSONResponse, Response
 
 from backbone.clock import Clock
 from backbone.forwarded import client_address
@@ -84,10 +83,6 @@ class LinkRatings:
             token=body.token.strip(), rating=body.rating, comment=body.comment,
             at=self.clock.command_time(body.occurred_at), context=context(request),
             admit=self.limit(request)))
-
-    async def respond(self, request: Request, body: LinkRating) -> Response:
-        """The route's answer (201 and its JSON), for the fast path."""
-        return JSONResponse(await self.rate(request, body), status_code=201)
 
 
 def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> APIRouter:

@@ -1,78 +1,67 @@
-"""POST /v1/requests, the hot endpoint, without the framework's per-request layers.
+"""POST /v1/requests, the hot endpoint, in front of the framework.
 
 Measured in the api process (bench.intake_request_cost --split, py-spy), FastAPI's layers
 around this one route (exception and exit-stack middleware, routing, dependency solving,
-request objects) cost about as much CPU as deciding the submission itself. This ASGI
-middleware, innermost (below tracing, metrics and the body limit), serves the request that is
-well formed: a channel adapter's token, a JSON body that is a valid ChannelInput. It reads the
-body once, checks the token as the route's dependency does, validates the body with the same
-pydantic type, runs the route's own code (http_api.submit) and answers errors with the app's
-own exception handlers. Everything else, and every request it cannot vouch for (no or a bad
-token, malformed JSON, an invalid field), goes on to the FastAPI route with the body it read,
-so refusals keep exactly the route's answers (401/403/413/422 and their reasons).
+request objects) cost about as much CPU as deciding the submission itself; as a middleware
+below the stack (sessions 6-8) the request still passed six ASGI layers and their send
+wrappers. Now it is the app's outermost layer (backbone.fast_routes.HotRoute: trace id,
+metrics and this route's body limit in the same coroutine) for the request that is well
+formed: a channel adapter's token, a JSON body that is a valid ChannelInput. It checks the
+token as the route's dependency does, validates the body with the same pydantic type, runs
+the route's own code (http_api.submission) and answers errors with the app's own exception
+handlers. Every request it cannot vouch for (no or a bad token, malformed JSON, an invalid
+field, a body over the limit) goes on to the FastAPI route with the body it read, so
+refusals keep exactly the route's answers (401/403/413/422 and their reasons).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
 from typing import Any
 
-from fastapi import FastAPI
+import orjson
 from pydantic import TypeAdapter, ValidationError
-from starlette.middleware import Middleware
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from backbone import auth
-from backbone.fast_routes import JSON, answer, read_body, replay
+from backbone.fast_routes import JSON, HotRoute
+from backbone.http import ServiceApp
 from services.intake.domain.channels import ChannelInput
 
 PATH = "/v1/requests"
-_ROUTE = SimpleNamespace(path=PATH)  # what the metrics name the route (backbone.http)
 
-Submit = Callable[[auth.Principal, Any, str], Awaitable[Response]]
+# (the adapter, its validated body, the trace id) -> (status, the answer's JSON)
+Submit = Callable[[auth.Principal, Any, str], Awaitable[tuple[int, Any]]]
 
 
 class FastSubmit:
-    def __init__(self, app: ASGIApp, *, fastapi: FastAPI, submit: Submit):
+    def __init__(self, app: ServiceApp, submit: Submit):
         self.app = app
-        self.fastapi = fastapi
         self.submit = submit
         self.inputs: TypeAdapter[Any] = TypeAdapter(ChannelInput)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive)
-        again = replay(body, receive)
-        headers = dict(scope["headers"])
+    def __call__(self, scope: Scope, headers: dict[bytes, bytes], body: bytes,
+                 trace_id: str) -> Awaitable[tuple[int, Any]] | None:
         principal = self._adapter(headers.get(b"authorization"))
-        payload = None
-        if principal is not None and headers.get(b"content-type", b"").lower() in JSON:
-            try:
-                payload = self.inputs.validate_python(json.loads(body))
-            except (ValueError, ValidationError):  # the route says what is wrong with it
-                payload = None
-        if payload is None:
-            await self.app(scope, again, send)
-            return
-        scope["route"] = _ROUTE
-        trace_id = scope.get("state", {}).get("trace_id", "")
-        await answer(self.fastapi, scope, again, send, self.submit(principal, payload, trace_id))
+        if principal is None or headers.get(b"content-type", b"").lower() not in JSON:
+            return None
+        try:
+            payload = self.inputs.validate_python(orjson.loads(body))
+        except (ValueError, ValidationError):  # the route says what is wrong with it
+            return None
+        return self.submit(principal, payload, trace_id)
 
     def _adapter(self, authorization: bytes | None) -> auth.Principal | None:
         """The channel adapter the token names, or None (the route then answers 401/403)."""
         try:
-            verifier = self.fastapi.state.verifier
+            verifier = self.app.state.verifier
             return verifier.verify(auth.bearer(authorization.decode() if authorization
                                                else None)).require("channel_adapter")
         except Exception:
             return None
 
 
-def install(app: FastAPI, submit: Submit) -> None:
-    """Innermost, below the body limit (entrypoints/limits.py): its reading is still counted."""
-    app.user_middleware.append(Middleware(FastSubmit, fastapi=app, submit=submit))
+def install(app: ServiceApp, submit: Submit, *, limit: int) -> None:
+    """Served before the framework's layers; `limit`: the route's body limit (limits.py)."""
+    app.serve_hot("POST", PATH, HotRoute(app, path=PATH, service=app.state.settings.service,
+                                         limit=limit, serve=FastSubmit(app, submit)))

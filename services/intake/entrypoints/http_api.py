@@ -86,10 +86,11 @@ class MergeInto(BaseModel):
     into: str = Field(min_length=5, max_length=30, description="code of a ticket in the case")
 
 
-async def submit(submissions: Submissions, clock: Clock, principal: auth.Principal,
-                 payload: Any, trace_id: str) -> Response:
+async def submission(submissions: Submissions, clock: Clock, principal: auth.Principal,
+                     payload: Any, trace_id: str) -> tuple[int, dict[str, Any]]:
     """POST /v1/requests' work, for its route and for its lean path (entrypoints/fast_submit):
-    decided on the event loop, the group commit awaited (application/submissions.py)."""
+    decided on the event loop, the group commit awaited (application/submissions.py); the
+    answer's status and JSON."""
     now = clock.command_time(payload.occurred_at, may_backfill=principal.role in BACKFILL_ROLES)
     ctx = EventContext(trace_id=trace_id, actor_role="channel_adapter", actor_id=principal.sub)
     try:
@@ -98,7 +99,13 @@ async def submit(submissions: Submissions, clock: Clock, principal: auth.Princip
             backfilled=clock.backfilled(now))
     except SubmissionRefusedError as exc:
         raise refused(exc) from exc
-    return JSONResponse(answer(result), status_code=200 if result.replayed else 201)
+    return 200 if result.replayed else 201, answer(result)
+
+
+async def submit(submissions: Submissions, clock: Clock, principal: auth.Principal,
+                 payload: Any, trace_id: str) -> Response:
+    status, body = await submission(submissions, clock, principal, payload, trace_id)
+    return JSONResponse(body, status_code=status)
 
 
 def router(submissions: Submissions, clock: Clock) -> APIRouter:
