@@ -37,7 +37,7 @@ from prometheus_client import Counter, Gauge
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from backbone import events
+from backbone import events, record_batches
 from backbone.kafka import ensure_topics, make_producer
 from backbone.key_hashes import key_hash, key_hashes
 from backbone.settings import ServiceSettings
@@ -129,7 +129,7 @@ class OutboxRelay:
         self.last_published_at = time.monotonic()
         self._position_cache: int | None = None  # the leader is the only one who moves it
         # (position it was read after, the read) of the batch after the one in flight
-        self._ahead: tuple[int, asyncio.Future[tuple[list[_Wire], int, int, bool]]] | None = None
+        self._ahead: tuple[int, asyncio.Future[tuple[list[_Prepared], int, int, bool]]] | None = None
         self._select_sql: Any = None
         self._newest_sql: Any = None
         # the last round's position being recorded while the next round is sent (its
@@ -219,9 +219,9 @@ class OutboxRelay:
                 continue
             first, at = at, at + len(outgoing)
             try:
-                records = [_wire(o, keys[first + i], hashes[first + i])
+                records = [_prepared(o, keys[first + i], hashes[first + i])
                            for i, o in enumerate(outgoing)]
-                encoded.append(_VERSION_2 + marshal.dumps(records, 4))
+                encoded.append(_VERSION_3 + marshal.dumps(records, 4))
             except Exception:
                 log.warning("relay: encoding messages at commit failed; the relay will"
                             " translate them", exc_info=True)
@@ -265,7 +265,7 @@ class OutboxRelay:
             self._newest_sql = SQL("SELECT max(notification_id) FROM {}.{}").format(s, table)
         return self._select_sql
 
-    def _read(self, start: int | None = None) -> tuple[list[_Wire], int, int, bool]:
+    def _read(self, start: int | None = None) -> tuple[list[_Prepared], int, int, bool]:
         """Read the next batch after `start` (default: the recorded position); return its
         records (serialised here, in the worker thread), the last notification id, the lag
         and whether the batch was full. One statement in autocommit: one round trip, no BEGIN
@@ -281,27 +281,28 @@ class OutboxRelay:
             return [], start, 0, False
         to_domain_event = self.app.mapper.to_domain_event
         translate, producer, no_context = self.translate, self.settings.service, EventContext()
-        records: list[_Wire] = []
+        records: list[_Prepared] = []
         add, extend, loads = records.append, records.extend, marshal.loads
         for row in rows:
             encoded = row[1]
             if encoded is not None:  # translated at commit: the messages as they go on the wire
-                if encoded[0] == 2:  # _VERSION_2, inline: one C call for the event's messages
+                if encoded[0] == 3:  # _VERSION_3, inline: one C call for the event's messages
                     extend(loads(memoryview(encoded)[1:]))
                 else:
-                    extend(decode_records(encoded))
+                    extend(prepared_records(encoded))
                 continue
             oid, version, topic, state, ticket_id = row[2:7]
             event = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
             ctx = no_context if ticket_id is None else EventContext(*row[6:])
             for o in translate(Publication(event, row[0], ctx, producer)):
-                add(_record(o))
+                key = o.key.encode()
+                add(_prepared(o, key, key_hash(key)))
         last = rows[-1][0]
         if newest is None:
             return records, last, 0, False  # a short batch: nothing more was visible
         return records, last, max(0, (newest[0] or last) - last), True
 
-    async def _next_batch(self, after: int | None = None) -> tuple[list[_Wire], int, int, bool]:
+    async def _next_batch(self, after: int | None = None) -> tuple[list[_Prepared], int, int, bool]:
         """The batch after `after` (default: where the relay stands): the one read ahead
         while the last was sent, if it was read from there; else a fresh read."""
         after = self._position_cache if after is None else after
@@ -378,7 +379,7 @@ class OutboxRelay:
         self.last_published_at = time.monotonic()
         return sent
 
-    async def _know_topics(self, producer: AIOKafkaProducer, outgoing: list[_Wire]) -> None:
+    async def _know_topics(self, producer: AIOKafkaProducer, outgoing: list[_Prepared]) -> None:
         new_topics = {r[0] for r in outgoing} - self.known_topics
         if new_topics:
             # per-unit topics carry little traffic: one partition keeps the broker light
@@ -528,6 +529,10 @@ class OutboxRelay:
 # tuple: the relay makes or reads one per message, and a plain tuple is what marshal stores
 # and rebuilds in C (a dataclass or NamedTuple costs a Python call per message each way).
 _Wire = tuple[str, bytes, bytes, list[tuple[str, bytes]], int]
+# One message as the relay sends it: (topic, murmur2(key), its Kafka record's body: key,
+# value and headers as message format v2 writes them, backbone.record_batches). The send
+# writes a partition's bodies into one batch without looking inside them.
+_Prepared = tuple[str, int, bytes]
 
 
 def _record(o: Outgoing) -> _Wire:
@@ -540,23 +545,62 @@ def _wire(o: Outgoing, key: bytes, hashed: int) -> _Wire:
     return (o.topic, key, env.SerializeToString(), events.kafka_headers(env), hashed)
 
 
-# The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 2:
-# the byte 2, then the event's messages as a list of _Wire tuples in marshal format 4 (one C
-# call to write at commit and one to read at send time; version 1's fields, unpacked in
-# Python, were a third of the relay's CPU). marshal reads only the plain values written here
-# (no code objects are written or accepted in place of them: the rows are the service's own,
-# written by this module).
+def _prepared(o: Outgoing, key: bytes, hashed: int) -> _Prepared:
+    env = o.envelope
+    return (o.topic, hashed,
+            record_batches.record_body(key, env.SerializeToString(), events.kafka_headers(env)))
+
+
+# The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 3:
+# the byte 3, then the event's messages as a list of _Prepared tuples in marshal format 4 (one
+# C call to write at commit and one to read at send time, three objects a message; version 2
+# stored _Wire tuples, a dozen objects a message with the headers, which the send then
+# re-encoded into a record; version 1's fields, unpacked in Python, were a third of the
+# relay's CPU). Rows of versions 1 and 2 are still read. marshal reads only the plain values
+# written here (no code objects are written or accepted in place of them: the rows are the
+# service's own, written by this module).
 _VERSION_2 = b"\x02"
+_VERSION_3 = b"\x03"
 
 
 def encode_records(records: list[_Wire]) -> bytes:
-    """The messages of one event as the outbox stores them (version 2)."""
+    """The messages of one event as the outbox stores them (version 3)."""
+    return _VERSION_3 + marshal.dumps(
+        [(topic, hashed, record_batches.record_body(key, value, headers))
+         for topic, key, value, headers, hashed in records], 4)
+
+
+def _encode_v2(records: list[_Wire]) -> bytes:
+    """Version 2, as rows stored before version 3 hold it (kept for the tests that read them)."""
     return _VERSION_2 + marshal.dumps([tuple(r) for r in records], 4)
 
 
+def prepared_records(data: bytes) -> list[_Prepared]:
+    """The messages of one event as the outbox stored them (versions 3, 2 and 1), as sent."""
+    if data[:1] == _VERSION_3:
+        records = marshal.loads(memoryview(data)[1:])
+        if not isinstance(records, list) or not all(
+                isinstance(r, tuple) and len(r) == 3 and type(r[2]) is bytes for r in records):
+            raise ValueError("outbox messages of version 3 that are not a list of messages")
+        return records
+    return [(topic, hashed, record_batches.record_body(key, value, headers))
+            for topic, key, value, headers, hashed in _decode_wire(data)]
+
+
 def decode_records(data: bytes) -> list[_Wire]:
-    """The messages of one event as the outbox stored them, version 2 or 1 (rows stored
-    before version 2 are still read)."""
+    """The messages of one event as the outbox stored them, versions 3, 2 and 1 (rows stored
+    before version 3 are still read), as (topic, key, value, headers, murmur2(key))."""
+    if data[:1] == _VERSION_3:
+        out: list[_Wire] = []
+        for topic, hashed, body in prepared_records(data):
+            key, value, headers = record_batches.parse_body(body)
+            out.append((topic, key or b"", value or b"",
+                        [(n, v or b"") for n, v in headers], hashed))
+        return out
+    return _decode_wire(data)
+
+
+def _decode_wire(data: bytes) -> list[_Wire]:
     if data[:1] == _VERSION_2:
         records = marshal.loads(memoryview(data)[1:])
         if not isinstance(records, list) or not all(
@@ -630,41 +674,35 @@ _TOPICS: dict[bytes, str] = {}
 
 
 async def _send_all(producer: AIOKafkaProducer,
-                    records: list[_Wire]) -> tuple[list[Any], dict[str, int]]:
-    """Send a round's records as one batch per partition, all partitions in flight at once;
-    returns the batches' acknowledgements (futures) to await, and the messages per topic. Each message goes to the partition
-    `send` would give it (the producer's default partitioner, on the key), and within a
-    partition in the order of the notification log: one ticket's events keep their order.
-    The producer is idempotent with acks=all and keeps one request in flight per partition, so
-    a retried batch is neither duplicated nor reordered. Per message this is one append to a
-    batch instead of one `await send` (a coroutine, a future and an accumulator lookup)."""
+                    records: list[_Prepared]) -> tuple[list[Any], dict[str, int]]:
+    """Send a round's records as one batch per partition (more where one would pass the
+    producer's max_batch_size), all partitions in flight at once; returns the batches'
+    acknowledgements (futures) to await, and the messages per topic. Each message goes to the
+    partition `send` would give it (the producer's default partitioner, on the key's murmur2),
+    and within a partition in the order of the notification log: one ticket's events keep
+    their order. The producer is idempotent with acks=all and keeps one request in flight per
+    partition, so a retried batch is neither duplicated nor reordered. Per message this is one
+    append to a list: the batch's bytes are the record bodies stored at commit, joined
+    (backbone.record_batches), not a builder's call per message."""
+    limit = record_batches.check_producer(producer)
     partitions: dict[str, list[int]] = {}
-    by_partition: dict[tuple[str, int], list[_Wire]] = {}
-    for r in records:
-        topic = r[0]
+    by_partition: dict[tuple[str, int], list[bytes]] = {}
+    for topic, hashed, body in records:
         parts = partitions.get(topic)
         if parts is None:
             parts = partitions[topic] = sorted(await producer.partitions_for(topic))
-        group = by_partition.get((topic, parts[(r[4] & 0x7FFFFFFF) % len(parts)]))
+        where = (topic, parts[(hashed & 0x7FFFFFFF) % len(parts)])
+        group = by_partition.get(where)
         if group is None:
-            group = by_partition[(topic, parts[(r[4] & 0x7FFFFFFF) % len(parts)])] = []
-        group.append(r)
+            group = by_partition[where] = []
+        group.append(body)
     acks = []
     counts: dict[str, int] = {}
     for (topic, partition), group in by_partition.items():
-        batch = producer.create_batch()
-        append = batch.append
-        for _, key, value, headers, _ in group:
-            if append(key=key, value=value, timestamp=None, headers=headers) is None:
-                acks.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()  # full: the next one (sent after it drains)
-                append = batch.append
-                if append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    raise ValueError(f"a {len(value)}-byte message does not fit a batch")
-        # closed: complete, so the sender takes it at once (an open batch lingers linger_ms
-        # for messages that will never come); the round's batches go out in one request
-        batch.close()
-        acks.append(await producer.send_batch(batch, topic, partition=partition))
+        # closed and complete, so the sender takes each at once (an open batch lingers
+        # linger_ms for messages that will never come); the round's batches go out together
+        for batch in record_batches.batches(group, limit):
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
         counts[topic] = counts.get(topic, 0) + len(group)
     return acks, counts
 

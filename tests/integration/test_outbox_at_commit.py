@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import marshal
+import time
 import uuid
 
 import psycopg
@@ -21,7 +22,15 @@ from psycopg_pool import ConnectionPool
 from backbone import events
 from backbone.group_commit import GroupCommitter
 from backbone.kafka import ensure_topics
-from backbone.relay import OutboxRelay, Outgoing, Publication, decode_records, encode_records
+from backbone.relay import (
+    OutboxRelay,
+    Outgoing,
+    Publication,
+    _encode_v1,
+    _encode_v2,
+    decode_records,
+    encode_records,
+)
 from backbone.store import CONTEXT_FIELDS, EventContext, application_env, ensure_database
 from tests.integration.test_backbone import read_all
 from tests.scratch import scratch_settings
@@ -80,6 +89,19 @@ def _as_stored_before(settings, app: Application, probe: Probe) -> None:
                      (probe.id,))
 
 
+def _as_version(settings, app: Application, probe: Probe, encode) -> None:
+    """Rewrite an event's stored messages in an older version of the outbox bytes."""
+    s, table = Identifier(settings.schema), Identifier(app.recorder.events_table_name)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        for version, data in conn.execute(SQL("SELECT originator_version, outgoing FROM {}.{}"
+                                              " WHERE originator_id = %s").format(s, table),
+                                          (probe.id,)).fetchall():
+            assert data[0] == 3
+            conn.execute(SQL("UPDATE {}.{} SET outgoing = %s WHERE originator_id = %s AND"
+                             " originator_version = %s").format(s, table),
+                         (encode(decode_records(data)), probe.id, version))
+
+
 def _contexts_in_rows(settings, app: Application) -> int:
     """How many contexts event_context holds (none for events stored since session 8)."""
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
@@ -113,6 +135,8 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
         app.save(older, context=EventContext(ticket_id=older.ticket_id, trace_id="cd" * 16))
         assert _contexts_in_rows(settings, app) == 0  # one row an event
         _as_stored_before(settings, app, probes[1])  # still sent from where it was stored
+        _as_version(settings, app, probes[2], _encode_v2)  # rows stored before version 3
+        _as_version(settings, app, probes[3], _encode_v1)
         _as_stored_before(settings, app, older)  # translated with the context stored before
 
         sent = 0
@@ -126,6 +150,8 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
 
     records = await read_all(settings, topic, 42)
     assert len(records) == 42
+    now_ms = time.time() * 1000  # each batch's records take the time it was built
+    assert all(now_ms - 120_000 < r.timestamp <= now_ms + 1000 for r in records)
     by_ticket: dict[str, list[str]] = {}
     partitioner = DefaultPartitioner()
     for r in records:
@@ -152,22 +178,31 @@ async def test_messages_encoded_at_commit_are_sent_as_translated_and_in_order(se
 
 def test_the_encoding_round_trips_and_refuses_what_it_does_not_know():
     from backbone.key_hashes import murmur2
-    from backbone.relay import _encode_v1
+    from backbone.record_batches import record_body
+    from backbone.relay import prepared_records
 
     records = [("a.topic", b"key-1", b"\x00value" * 50,
                 [("event_type", b"X"), ("traceparent", b"00-" + b"a" * 50)], murmur2(b"key-1")),
                ("\u5de5\u5355", b"", b"", [], murmur2(b""))]
+    prepared = [(t, h, record_body(k, v, hs)) for t, k, v, hs, h in records]
     encoded = encode_records(records)
-    assert encoded[0] == 2
+    assert encoded[0] == 3
     assert decode_records(encoded) == records
-    # rows stored before version 2 (the fields packed one by one) are still read
-    assert decode_records(_encode_v1(records)) == records
+    assert prepared_records(encoded) == prepared
+    # rows stored before version 3 (version 2: marshalled fields; version 1: the fields packed
+    # one by one) are still read, and sent as the same records
+    for older in (_encode_v2(records), _encode_v1(records)):
+        assert decode_records(older) == records
+        assert prepared_records(older) == prepared
+    assert _encode_v2(records)[0] == 2
     with pytest.raises(ValueError):
-        decode_records(b"\x03" + encoded[1:])
+        decode_records(b"\x04" + encoded[1:])
     with pytest.raises(ValueError):
         decode_records(_encode_v1(records) + b"x")
     with pytest.raises(ValueError):  # version 2 that is not a list of messages
         decode_records(b"\x02" + marshal.dumps({"not": "messages"}, 4))
+    with pytest.raises(ValueError):  # nor version 3
+        prepared_records(b"\x03" + marshal.dumps([("t", 1, "not bytes")], 4))
 
 
 def test_a_schema_made_before_the_column_gets_it(infra, unique):
