@@ -27,6 +27,8 @@ from services.audit.domain.merkle import MerkleLedgerTree, NodeKey
 ENTRY_COLUMNS = ('ledger_seq, topic, partition, "offset", ticket_id, ticket_seq, event,'
                  " prev_hash, entry_hash")
 VIEW_COLUMNS = ENTRY_COLUMNS + ", event_id, ticket_code, event_type, producer, occurred_at, recorded_at"
+# what a page of the ledger shows beside the entry (the rest is decoded from its bytes)
+PAGE_COLUMNS = ENTRY_COLUMNS + ", event_id, recorded_at"
 
 
 CACHE_BUDGET = 524_288  # subtree hashes held at once: 16 MiB as 32-byte strings
@@ -486,7 +488,7 @@ class LedgerReader:
         return rows, known
 
     def page(self, after: int, limit: int) -> list[dict[str, Any]]:
-        return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
+        return self._rows(SQL("SELECT " + PAGE_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
                               " ORDER BY ledger_seq LIMIT %s"), (after, limit))
 
     def size(self) -> int:

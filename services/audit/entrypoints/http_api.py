@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from backbone import auth
@@ -18,7 +18,7 @@ from backbone.http import ClientError, NotFoundError, require
 from services.audit.adapters.access_log import AccessLog
 from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
 from services.audit.adapters.ledger_store import LedgerReader
-from services.audit.application.entries import entry_view
+from services.audit.application.entries import page_json
 from services.audit.application.histories import (
     REPLAY_ROLES,
     Histories,
@@ -34,6 +34,7 @@ AuditorDep = Annotated[auth.Principal, require("auditor")]
 # a unit's replay is narrowed to the tickets handed to it by Histories (check_may_replay)
 ReplayDep = Annotated[auth.Principal, require(*REPLAY_ROLES)]
 TicketRef = Annotated[str, "a ticket id (uuid) or its code"]
+LAST_SEQ = 2**63 - 1  # ledger_seq is a bigint: a cursor past it is a 422, not an empty page
 
 
 def _checkpoint(cp: StoredCheckpoint) -> dict[str, Any]:
@@ -96,20 +97,24 @@ def router(*, histories: Histories, reader: LedgerReader, checkpoints: Checkpoin
             raise NotFoundError(str(exc)) from exc
         return state_json(reading, at)
 
-    @api.get("/ledger/entries")
-    async def ledger_entries(who: AuditorDep, after: Annotated[int, Query(ge=0)] = 0,
-                             limit: Annotated[int, Query(ge=1)] = 1000) -> dict[str, Any]:
+    @api.get("/ledger/entries", response_class=Response,
+             responses={200: {"content": {"application/json": {}}}})
+    async def ledger_entries(who: AuditorDep, after: Annotated[int, Query(ge=0, le=LAST_SEQ)] = 0,
+                             limit: Annotated[int, Query(ge=1)] = 1000) -> Response:
         """Entries in ledger order from position `after` (a cursor: the first ledger_seq to
         return); `next_after` is the cursor of the next page."""
         limit = min(limit, max_page)
-        await run_in_threadpool(access.record, who, action="entries",
-                                target=f"ledger[{after}:+{limit}]", via="http")
-        rows = await run_in_threadpool(reader.page, after, limit)
-        entries = [entry_view(r) for r in rows]
-        for e, r in zip(entries, rows, strict=True):
-            e["event_id"] = r["event_id"]
-        return {"entries": entries,
-                "next_after": (rows[-1]["ledger_seq"] + 1) if rows else after}
+
+        def page() -> bytes:  # one hop: the read is recorded while the page is read and built
+            recorded = access.record_soon(who, action="entries",
+                                          target=f"ledger[{after}:+{limit}]", via="http")
+            try:
+                rows = reader.page(after, limit)
+                return page_json(rows, next_after=(rows[-1]["ledger_seq"] + 1) if rows else after)
+            finally:
+                recorded.result()  # recorded (committed) before anything is returned
+
+        return Response(await run_in_threadpool(page), media_type="application/json")
 
     @api.get("/ledger/verification")
     async def verify_ledger(who: AuditorDep) -> dict[str, Any]:
