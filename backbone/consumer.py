@@ -58,6 +58,7 @@ from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import dead_letters, events
+from backbone.handoff import HandOff
 from backbone.kafka import client_options, pace_fetches, quiet_options
 from backbone.logs import ticket_id_var, trace_id_var
 from backbone.settings import ServiceSettings
@@ -467,6 +468,9 @@ class IdempotentConsumer:
         self.decode = decode
         self.consumer: AIOKafkaConsumer | None = None
         self.ready = False
+        # the thread that applies this consumer's batches (and reads its positions): one
+        # queue put and one wake-up back per batch, not an executor's submit (backbone/handoff)
+        self._worker = HandOff(f"apply-{name}")
         # What PostgreSQL holds as applied (None: read it again), and the positions of skipped
         # messages not written yet (they ride on the next commit). Touched only by the apply
         # thread and by the event loop between batches, never at the same time.
@@ -509,7 +513,8 @@ class IdempotentConsumer:
             return consumer_offsets(conn, self.schema, self.name)
 
     async def _seek_to_stored(self, partitions: set[TopicPartition]) -> None:
-        stored = await asyncio.to_thread(self._stored_offsets)
+        # in the apply thread: after the batch being applied (if any) committed, not beside it
+        stored = await self._worker.run(self._stored_offsets)
         self._stored = dict(stored)
         self._unmirrored = {}  # (a partition no longer ours cannot be committed)
         if self.cache is not None:  # partitions move: another member may have written
@@ -535,22 +540,25 @@ class IdempotentConsumer:
             async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
                 await outer._seek_to_stored(assigned)
 
-        while not stop.is_set():
-            self.consumer = self._make_consumer()
-            self._gathering = False  # a new consumer starts quiet
-            try:
-                await self.consumer.start()
-                self.consumer.subscribe(self.topics, listener=Rebalance())
-                self.ready = True
-                await self._loop(stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("consumer %s failed; restarting it", self.name)
-                await asyncio.sleep(1.0)
-            finally:
-                self.ready = False
-                await self.consumer.stop()
+        try:
+            while not stop.is_set():
+                self.consumer = self._make_consumer()
+                self._gathering = False  # a new consumer starts quiet
+                try:
+                    await self.consumer.start()
+                    self.consumer.subscribe(self.topics, listener=Rebalance())
+                    self.ready = True
+                    await self._loop(stop)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("consumer %s failed; restarting it", self.name)
+                    await asyncio.sleep(1.0)
+                finally:
+                    self.ready = False
+                    await self.consumer.stop()
+        finally:
+            self._worker.close()
 
     async def _poll(self, stop: asyncio.Event, idle: bool) -> dict[Any, list[ConsumerRecord]]:
         """The next records (none: nothing came in the poll's time, or `stop` was set). The
@@ -662,7 +670,7 @@ class IdempotentConsumer:
         delay = 0.2
         while True:
             try:
-                await asyncio.to_thread(self.apply, records)
+                await self._worker.run(self.apply, records)
                 return
             except TRANSIENT:
                 self._forget_state()
