@@ -20,6 +20,8 @@ from typing import Any
 from google.protobuf.message import DecodeError, Message
 from minsheng.v1 import common_pb2, envelope_pb2
 
+from backbone import record_batches
+
 SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit", "notifier")
 SCHEMA_VERSION = 1
 # Namespace of event ids: uuid5(EVENT_NAMESPACE, "<aggregate id>:<version>[:<n>]")
@@ -258,6 +260,34 @@ def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
 
 
 _Envelope = envelope_pb2.Envelope
+# kafka_headers' names for an Envelope, each as a Kafka record writes it (length, UTF-8)
+_RECORD_NAMES = tuple(record_batches.header_name(n) for n in (
+    "event_type", "event_id", "producer", "occurred_at_us", "traceparent"))
+
+
+def kafka_record_body(key: bytes, env: Any) -> tuple[bytes, bytes]:
+    """(the envelope's bytes, the Kafka record body of the message: `key`, those bytes and
+    `kafka_headers(env)`, as backbone.record_batches.record_body writes them) without the
+    headers' list: for an Envelope, its five headers written straight into the body."""
+    value = env.SerializeToString()
+    if type(env) is not _Envelope:
+        return value, record_batches.record_body(key, value, kafka_headers(env))
+    at = env.occurred_at
+    event_type, event_id = env.event_type.encode(), env.event_id.encode()
+    producer = env.producer.encode()
+    micros = str(at.seconds * 1_000_000 + at.nanos // 1000).encode()
+    trace = f"00-{env.trace_id}-{_spans.getrandbits(64) or 1:016x}-01".encode()
+    lengths, (n_type, n_id, n_producer, n_micros, n_trace) = record_batches.LENGTHS, _RECORD_NAMES
+    try:
+        return value, b"".join((
+            lengths[len(key)], key, lengths[len(value)], value, b"\x0a",  # five headers
+            n_type, lengths[len(event_type)], event_type, n_id, lengths[len(event_id)], event_id,
+            n_producer, lengths[len(producer)], producer, n_micros, lengths[len(micros)], micros,
+            n_trace, lengths[len(trace)], trace))
+    except IndexError:  # something of 8 KiB or more: lengths of more bytes
+        return value, record_batches.record_body(key, value, [
+            ("event_type", event_type), ("event_id", event_id), ("producer", producer),
+            ("occurred_at_us", micros), ("traceparent", trace)])
 
 
 def header(headers: Any, name: str) -> str | None:

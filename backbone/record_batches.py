@@ -58,26 +58,44 @@ def varint(n: int) -> bytes:
     return _VARINTS[n] if n < _TABLE else _zigzag_varint(n)
 
 
+LENGTHS = _VARINTS  # varint(n) for n < len(LENGTHS), one lookup
 _NAMES: dict[str, bytes] = {}  # a header name as a record writes it (length, UTF-8), once each
+
+
+def header_name(name: str) -> bytes:
+    """A header's name as a record writes it: its length, then its UTF-8."""
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        raw = name.encode()
+        encoded = _NAMES[name] = varint(len(raw)) + raw
+    return encoded
 
 
 def record_body(key: bytes | None, value: bytes | None,
                 headers: Sequence[tuple[str, bytes | None]]) -> bytes:
     """A record's key, value and headers as message format v2 writes them (what follows the
     offset delta): the same bytes aiokafka's builder writes for them."""
+    lengths, names = _VARINTS, _NAMES
+    try:  # the usual message: lengths under _TABLE, no None, header names seen before
+        parts = [lengths[len(key)], key, lengths[len(value)], value,  # type: ignore[arg-type]
+                 lengths[len(headers)]]
+        for name, header_value in headers:
+            parts += (names[name], lengths[len(header_value)], header_value)  # type: ignore[arg-type]
+    except (IndexError, KeyError, TypeError):
+        return _record_body(key, value, headers)
+    return b"".join(parts)  # type: ignore[arg-type]
+
+
+def _record_body(key: bytes | None, value: bytes | None,
+                 headers: Sequence[tuple[str, bytes | None]]) -> bytes:
     parts = [_NULL] if key is None else [varint(len(key)), key]
     if value is None:
         parts.append(_NULL)
     else:
         parts += (varint(len(value)), value)
     parts.append(varint(len(headers)))
-    names = _NAMES
     for name, header_value in headers:
-        encoded = names.get(name)
-        if encoded is None:
-            raw = name.encode()
-            encoded = names[name] = varint(len(raw)) + raw
-        parts.append(encoded)
+        parts.append(header_name(name))
         if header_value is None:
             parts.append(_NULL)
         else:

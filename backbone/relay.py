@@ -546,9 +546,7 @@ def _wire(o: Outgoing, key: bytes, hashed: int) -> _Wire:
 
 
 def _prepared(o: Outgoing, key: bytes, hashed: int) -> _Prepared:
-    env = o.envelope
-    return (o.topic, hashed,
-            record_batches.record_body(key, env.SerializeToString(), events.kafka_headers(env)))
+    return (o.topic, hashed, events.kafka_record_body(key, o.envelope)[1])
 
 
 # The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 3:

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from minsheng.v1 import common_pb2, envelope_pb2
 
 from backbone import events
+from backbone.record_batches import parse_body, record_body
 from backbone.relay import Publication, _wire
 from backbone.store import EventContext
 
@@ -201,6 +202,13 @@ def test_same_envelope_bytes_ids_and_headers(owner: str, message_class: type[Mes
         assert events.kafka_headers(new) == old_headers
         events._spans.seed(seed)
         assert _wire(_Out(new), b"k", 7) == ("t", b"k", old.SerializeToString(), old_headers, 7)
+        # the Kafka record the outbox stores (version 3): the same key, value and headers
+        events._spans.seed(seed)
+        key = rng.choice([b"", b"k", "工单".encode() * 30])
+        value, body = events.kafka_record_body(key, new)
+        assert value == old.SerializeToString()
+        assert body == record_body(key, value, old_headers)
+        assert parse_body(body) == (key, value, old_headers)
 
         actor = common_pb2.Actor(role=rng.choice(["", "unit"]), id=rng.choice(["", "名"]))
         direct = dict(payload=payload, event_id=new.event_id, ticket_id=new.ticket_id,

@@ -4,6 +4,7 @@ same bytes as aiokafka's own builder writes for the same records, read back by i
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -66,3 +67,18 @@ async def test_a_compressing_producer_is_refused():
     with pytest.raises(ValueError):
         record_batches.check_producer(AIOKafkaProducer(bootstrap_servers="127.0.0.1:1",
                                                        compression_type="gzip"))
+
+
+def test_an_envelope_of_8_kib_or_more_takes_the_general_path():
+    from minsheng.v1 import intake_events_pb2
+
+    from backbone import events
+
+    env = events.make_envelope(payload=intake_events_pb2.TicketAccepted(flags=["x" * 9000]),
+                               event_id="e", ticket_id="t", ticket_code="c", producer="intake",
+                               occurred_at=datetime.now(UTC), causation_id="", trace_id="ab" * 16)
+    events._spans.seed(3)
+    value, body = events.kafka_record_body(b"key", env)
+    events._spans.seed(3)
+    assert body == record_body(b"key", value, events.kafka_headers(env))
+    assert len(value) > 9000
