@@ -75,6 +75,25 @@ def server_side(url: str) -> dict[str, float]:
     return out
 
 
+def wakeups_and_kernel(pid: int) -> tuple[int, float, float]:
+    """(context switches of all its threads so far, user CPU s, system CPU s) of a process:
+    a thread hop or a wait costs a switch; system time is sockets, epoll, futexes, fsync
+    waits' bookkeeping (/proc)."""
+    switches = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
+        except OSError:  # the thread ended meanwhile
+            continue
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return switches, int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def table_writes(settings: ServiceSettings, schema: str) -> dict[str, tuple[int, int, int]]:
     """(rows inserted, updated, deleted) so far per table of the schema (pg_stat_user_tables:
     a backend reports its counts within a second or so of its transaction)."""
@@ -191,6 +210,7 @@ def main() -> None:
         writes_before = table_writes(settings, schema)
         backends_before = backend_cpu(settings, list(pids.values()))
         load1 = os.getloadavg()[0]
+        kernel_before = {name: wakeups_and_kernel(pid) for name, pid in pids.items()}
         after_load = intake_load.cpu_meter(pids)
         run = asyncio.run(
             intake_load.paced(endpoints, plan[args.warmup:], rate=args.rate, pids=pids)
@@ -199,6 +219,11 @@ def main() -> None:
         time.sleep(3)  # the relay and the read side finish the run's tickets
         settled = after_load(1)  # CPU ms from the load's start until the read side is done
         total = intake_load.cpu_seconds(proc.pid)
+        kernel = {}
+        for name, pid in pids.items():
+            (w0, u0, s0), (w1, u1, s1) = kernel_before[name], wakeups_and_kernel(pid)
+            kernel[name] = {"switches_per_submission": round((w1 - w0) / max(1, run.ok), 2),
+                            "system_share": round((s1 - s0) / max(1e-9, u1 - u0 + s1 - s0), 2)}
         backends_after = backend_cpu(settings, list(pids.values()))
         server = server_side(url)
         writes = {t: [round((n - writes_before.get(t, (0, 0, 0))[i]) / max(1, run.ok), 2)
@@ -214,6 +239,8 @@ def main() -> None:
                               name: round(ms / max(1, run.ok), 2)
                               for name, ms in settled.items()},
                           "process_cpu_s_total": round(total, 2), **server,
+                          # thread/loop wake-ups and the kernel's share, per process
+                          "switches_and_kernel": kernel,
                           # its PostgreSQL backends (open at the end), from the load's start
                           "pg_backend_cpu_ms_per_submission": round(1000 * sum(
                               cpu - backends_before.get(pid, 0.0)

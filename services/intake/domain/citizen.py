@@ -18,7 +18,7 @@ import hmac
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Protocol
 
@@ -94,11 +94,17 @@ class CitizenIdentity:
         )
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode()
+        # the fields in sorted order, as json.dumps(asdict(self), sort_keys=True) wrote them
+        # (the same bytes, without asdict's deep copy of every field)
+        return json.dumps({name: getattr(self, name) for name in _IDENTITY_FIELDS},
+                          ensure_ascii=False).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> CitizenIdentity:
         return cls(**json.loads(data))
+
+
+_IDENTITY_FIELDS = tuple(sorted(f.name for f in fields(CitizenIdentity)))
 
 
 @dataclass(frozen=True, slots=True)

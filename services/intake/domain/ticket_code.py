@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from backbone.privacy import echo
 
@@ -87,8 +88,10 @@ def issue_code(region: str, day: date, sequence: int) -> str:
         raise InvalidTicketCodeError(
             f"sequence must be between 0 and {MAX_SEQUENCE} for one region and day, got {sequence}"
         )
-    payload = f"{region}{day:%y%m%d}{sequence:0{SEQUENCE_DIGITS}d}"
-    return str(TicketCode(region, day, sequence, _check_character(payload)))
+    # (the day's digits without strftime, and the code composed once: this runs per submission)
+    yymmdd = f"{day.year % 100:02d}{day.month:02d}{day.day:02d}"
+    number = f"{sequence:0{SEQUENCE_DIGITS}d}"
+    return f"{region}-{yymmdd}-{number}-{_check_character(region + yymmdd + number)}"
 
 
 def parse_code(text: str) -> TicketCode:
@@ -121,6 +124,9 @@ def validate_code(text: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=4096)
 def canonical_code(text: str) -> str:
-    """The canonical spelling of a valid code (for lookup by code); raises if invalid."""
+    """The canonical spelling of a valid code (for lookup by code); raises if invalid.
+    Memoised: a submission's code is made canonical several times (its ticket's id, its
+    case's, its index row), each a parse, a date and a check sum."""
     return str(parse_code(text))
