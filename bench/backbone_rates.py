@@ -92,7 +92,12 @@ def record_bytes(record: Any) -> tuple[int, int]:
             len(value))
 
 
-async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
+async def measure(settings: ServiceSettings, n: int = 20000,
+                  relay_events: int | None = None) -> dict[str, Any]:
+    """The store's rate over `n` appends; then the relay's over `relay_events` messages
+    (default `n`; more are stored first, untimed, through the same group commit). Give the
+    relay as many messages as ProducerPerformance sends: over 20,000 messages (~0.2-0.5 s)
+    one pause of the broker or PostgreSQL moves its rate by half."""
     ensure_database(settings)
     topic = settings.lifecycle_topic
     await ensure_topics(settings, {topic: 12})
@@ -110,6 +115,10 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
     await save_all(committer, probes)
     store_s = time.monotonic() - started
     cpu_s, backends_s = time.process_time() - cpu0, _backends_cpu_s(app) - backends0
+    relay_n = max(n, relay_events or n)
+    if relay_n > n:  # the relay's backlog, stored like the rest but not timed
+        await save_all(committer, [Probe(ticket_id=str(uuid.uuid4()), text="x" * 150)
+                                   for _ in range(relay_n - n)])
     committer.close()
     from backbone.group_commit import BATCH_SIZE
 
@@ -122,9 +131,9 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
         started = time.monotonic()
         await relay._producer()
         connect_s = time.monotonic() - started
-        started = time.monotonic()
-        sent = await drain(relay, n)
-        relay_s = time.monotonic() - started
+        started, relay_cpu = time.monotonic(), time.process_time()
+        sent = await drain(relay, relay_n)
+        relay_s, relay_cpu = time.monotonic() - started, time.process_time() - relay_cpu
     finally:
         await relay._drop_producer()
         pool.close()
@@ -135,6 +144,9 @@ async def measure(settings: ServiceSettings, n: int = 20000) -> dict[str, Any]:
             "store_cpu_us_per_append": round(cpu_s / n * 1e6, 1),
             "store_pg_cpu_us_per_append": round(backends_s / n * 1e6, 1),
             "relay_messages_per_s": round(sent / relay_s) if sent else 0,
+            "relay_messages": sent,
+            # this process (the sends on the event loop, the reads in worker threads)
+            "relay_cpu_us_per_message": round(relay_cpu / max(1, sent) * 1e6, 1),
             "relay_connect_ms": round(connect_s * 1000, 1),
             "relay_batch": settings.relay_batch, "message_bytes": sizes[0] if sizes else 0,
             "envelope_bytes": sizes[1] if sizes else 0}
@@ -172,18 +184,21 @@ def scratch(base: ServiceSettings) -> Iterator[ServiceSettings]:
         asyncio.run(drop_topics(settings))
 
 
-def run(base: ServiceSettings, n: int) -> dict[str, Any]:
+def run(base: ServiceSettings, n: int, relay_events: int | None = None) -> dict[str, Any]:
     """``measure`` in a throw-away schema (``scratch``) of ``base``'s database and under its
     topic prefix (bench.run passes the isolated platform's)."""
     with scratch(base) as settings:
-        return asyncio.run(measure(settings, n))
+        return asyncio.run(measure(settings, n, relay_events))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--relay-events", type=int, default=None,
+                        help="messages the relay publishes (default: --events)")
     args = parser.parse_args()
-    print(json.dumps(run(ServiceSettings(environment="development"), args.events)))
+    print(json.dumps(run(ServiceSettings(environment="development"), args.events,
+                         args.relay_events)))
 
 
 if __name__ == "__main__":
