@@ -68,6 +68,17 @@ def server_side(url: str) -> dict[str, float]:
     total = next((v for k, v in found.items()
                   if k.startswith("minsheng_http_request_seconds_count") and route in k), 0.0)
     out = {"group_commit_mean_batch": round(sum(batch) / max(1.0, sum(count)), 1)}
+    spent = next((v for k, v in found.items()
+                  if k.startswith("minsheng_http_request_seconds_sum") and route in k), 0.0)
+    out["server_mean_ms"] = round(1000 * spent / max(1.0, total), 1)  # first byte to answer
+    for stage in ("read", "decide", "commit"):  # mean ms of a submission in each stage
+        label = f'stage="{stage}"'
+        spent = next((v for k, v in found.items() if k.startswith(
+            "minsheng_intake_submission_stage_seconds_sum") and label in k), None)
+        times = next((v for k, v in found.items() if k.startswith(
+            "minsheng_intake_submission_stage_seconds_count") and label in k), 0.0)
+        if spent is not None:
+            out[f"server_{stage}_mean_ms"] = round(1000 * spent / max(1.0, times), 1)
     for le in ("0.025", "0.1", "0.25"):
         within = next((v for k, v in found.items() if k.startswith(
             "minsheng_http_request_seconds_bucket") and route in k and f'le="{le}"' in k), 0.0)
