@@ -30,6 +30,7 @@ from services.dispatch.domain.linear import char_ngrams, matters
 from services.dispatch.domain.responsibilities import load_responsibilities
 from tools.recognition import train as trained
 from tools.recognition.fresh import fresh_requests
+from tools.recognition.third import third_requests
 
 Analyzer = Callable[[str], list[str]]
 
@@ -77,12 +78,14 @@ class Bench:
         train_part, test_part = split(load_labelled_requests())
         self.seeds = trained.taxonomy_seeds()
         self.parts = [matters(t) for t in trained.texts_of(train_part)]
-        # the generated test part, then the second one (`fresh.py`), scored together
-        fresh = fresh_requests()
-        self.n_generated = len(test_part)
-        self.test_parts = [matters(t) for t in trained.texts_of(test_part + fresh)]
+        # the generated test part, the second one (`fresh.py`) and the third (`third.py`,
+        # session 9), scored together
+        fresh, third = fresh_requests(), third_requests()
+        self.n_generated, self.n_fresh = len(test_part), len(fresh)
+        self.held_out = test_part + fresh + third
+        self.test_parts = [matters(t) for t in trained.texts_of(self.held_out)]
         self.y = np.array([r.subcategory for r in train_part])
-        self.y_test = np.array([r.subcategory for r in test_part + fresh])
+        self.y_test = np.array([r.subcategory for r in self.held_out])
         self.groups = trained.fold_groups(train_part)
         self.classes = np.unique(self.y)
         self.units = np.array([trained.unit_of(c) for c in self.classes])
@@ -105,10 +108,16 @@ class Bench:
                 capped[i] |= trained.unit_of(other) != trained.unit_of(self.classes[out[i].argmax()])
         return out, capped
 
-    def probabilities(self, models: list[tuple[Analyzer, Callable[[], Any]]], test: bool
+    def probabilities(self, models: list[tuple[Analyzer, Callable[[], Any]]], test: bool,
+                      shuffle: int | None = None,
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Out-of-fold probabilities and caps on the train part (`shuffle`: the fold
+        assignment, as `train.FOLD_ASSIGNMENTS`), and with `test` those of the held-out parts
+        by the models fitted on the whole train part."""
         texts = [" ".join(p) for p in self.parts]
-        folds = list(GroupKFold(n_splits=5).split(texts, self.y, self.groups))
+        splitter = (GroupKFold(n_splits=5) if shuffle is None
+                    else GroupKFold(n_splits=5, shuffle=True, random_state=shuffle))
+        folds = list(splitter.split(texts, self.y, self.groups))
         oof, test_p, capped, test_capped = [], [], np.zeros(len(texts), bool), None
         for analyse, make in models:
             s = np.zeros((len(texts), len(self.classes)))
@@ -149,8 +158,10 @@ def run(test: bool = False, only: Sequence[str] = ()) -> list[dict[str, Any]]:
         if pt is not None and ct is not None:
             unit_t, sure_t = bench.unit_confidence(pt, ct)
             right_t, auto_t = unit_t == gold_test, sure_t >= threshold
+            fresh_end = bench.n_generated + bench.n_fresh
             for part, rows_of in (("test", slice(0, bench.n_generated)),
-                                  ("fresh", slice(bench.n_generated, None))):
+                                  ("fresh", slice(bench.n_generated, fresh_end)),
+                                  ("third", slice(fresh_end, None))):
                 r, a = right_t[rows_of], auto_t[rows_of]
                 row |= {f"{part}_unit_accuracy": round(float(r.mean()), 4),
                         f"{part}_auto": round(float(a.mean()), 4),
