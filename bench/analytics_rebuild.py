@@ -68,7 +68,9 @@ def profiled(audit_url: str, pg_dbname: str, limit: int | None = None) -> str:
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
             return cprofile(f"analytics rebuild from the ledger ({limit or 'all'} entries at most)",
                             lambda: rebuild(pool, settings.schema, CONSUMER,
-                                            ledger_export(audit_url, token, limit=limit)))
+                                            ledger_export(audit_url, token, limit=limit),
+                                            again=lambda: ledger_export(audit_url, token,
+                                                                        limit=limit)))
     finally:
         _drop(settings)
 
@@ -88,9 +90,13 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
     try:
         ensure_database(settings)
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
+            # the pool's connection made (PostgreSQL forking a backend for it) before the
+            # clock starts: the rebuild is timed, not the connection (up to 30 ms under load)
+            pool.wait()
             began = time.perf_counter()
             done = rebuild(pool, settings.schema, CONSUMER,
-                           ledger_export(audit_url, token, limit=limit))
+                           ledger_export(audit_url, token, limit=limit),
+                           again=lambda: ledger_export(audit_url, token, limit=limit))
             seconds = time.perf_counter() - began
     finally:
         _drop(settings)
