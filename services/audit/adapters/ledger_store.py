@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from backbone.store import autocommit
+from services.audit.adapters import ledger_arrays as arrays
 from services.audit.domain.chain import ChainHead, LedgerEntry, link_entry
 from services.audit.domain.merkle import MerkleLedgerTree, NodeKey
 
@@ -248,11 +249,11 @@ class PgSubtreeHashStore:
 
 
 @lru_cache(maxsize=64)
-def _select_nodes(schema: str) -> Composed:
-    """Composed once per schema (composing costs more than running it, for a few keys)."""
-    return SQL("SELECT n.level, n.idx, n.hash FROM {}.merkle_node n"
+def _select_nodes(schema: str) -> bytes:
+    """Rendered once per schema (composing costs more than running it, for a few keys)."""
+    return _rendered(SQL("SELECT n.level, n.idx, n.hash FROM {}.merkle_node n"
                " JOIN unnest(%b::smallint[], %b::bigint[]) AS k(level, idx)"
-               " ON n.level = k.level AND n.idx = k.idx").format(Identifier(schema))
+               " ON n.level = k.level AND n.idx = k.idx").format(Identifier(schema)))
 
 
 def _get(row: Any, i: int, name: str) -> Any:
@@ -311,8 +312,9 @@ def append_batch(cur: psycopg.Cursor[Any], schema: str,
     size = 0
     # the read's parameters go binary (%b) like the writes'; each row: what it is, and its values
     for tag, text, number, digest in cur.execute(
-            _append_read(schema), ([m.event_id for m in messages],
-                                   sorted({m.ticket_id for m in messages}))).fetchall():
+            _append_read(schema), (arrays.texts([m.event_id for m in messages]),
+                                   arrays.texts(sorted({m.ticket_id for m in messages})))
+            ).fetchall():
         if tag == "size":
             size = int(number)
         elif tag == "kept":
@@ -322,30 +324,39 @@ def append_batch(cur: psycopg.Cursor[Any], schema: str,
         else:  # "edge": a perfect subtree of the right edge, at level `number`
             edge[(int(number), -1)] = bytes(digest)
     out: list[LedgerEntry | None] = []
-    rows: list[tuple[Any, ...]] = []
+    appended: list[tuple[Message, LedgerEntry]] = []
     for m in messages:
         if m.event_id in kept:
             out.append(None)
             continue
         kept.add(m.event_id)
-        entry = link_entry(heads.get(m.ticket_id), ledger_seq=size + len(rows), topic=m.topic,
-                           partition=m.partition, offset=m.offset, ticket_id=m.ticket_id,
-                           event=m.raw)
+        entry = link_entry(heads.get(m.ticket_id), ledger_seq=size + len(appended),
+                           topic=m.topic, partition=m.partition, offset=m.offset,
+                           ticket_id=m.ticket_id, event=m.raw)
         heads[m.ticket_id] = ChainHead(entry.ticket_seq, entry.entry_hash)
-        rows.append((entry.ledger_seq, m.event_id, m.topic, m.partition, m.offset, m.ticket_id,
-                     m.ticket_code, entry.ticket_seq, m.event_type, m.producer, m.occurred_at,
-                     m.raw, entry.prev_hash, entry.entry_hash))
+        appended.append((m, entry))
         out.append(entry)
-    if not rows:
+    if not appended:
         return out
     nodes = _RightEdge(size, {(level, (size >> level) - 1): h for (level, _), h in edge.items()})
-    MerkleLedgerTree(nodes).append_leaf_hashes([e.leaf_hash() for e in out if e is not None])
+    MerkleLedgerTree(nodes).append_leaf_hashes([e.leaf_hash() for _, e in appended])
     # one statement writes the entries and the tree's nodes, each table from one array per
     # column (a VALUES list of thousands of placeholders costs more to parse on the client
-    # than the insert itself), sent in binary (%b): psycopg's text form of a bytea array
-    # escapes every byte of every event, 7x the CPU of the binary form
-    cur.execute(_append_write(schema), [list(column) for column in zip(*rows, strict=True)]
-                + [[k[0] for k in nodes.new], [k[1] for k in nodes.new], list(nodes.new.values())])
+    # than the insert itself), each array made in binary by ledger_arrays (psycopg's text
+    # form of a bytea array escapes every byte of every event, 7x the CPU of the binary
+    # form; its binary lists are dumped element by element in Python)
+    ms = [m for m, _ in appended]
+    es = [e for _, e in appended]
+    cur.execute(_append_write(schema), [
+        arrays.int8s([e.ledger_seq for e in es]), arrays.texts([m.event_id for m in ms]),
+        arrays.texts([m.topic for m in ms]), arrays.int8s([m.partition for m in ms]),
+        arrays.int8s([m.offset for m in ms]), arrays.texts([m.ticket_id for m in ms]),
+        arrays.texts([m.ticket_code for m in ms]), arrays.int8s([e.ticket_seq for e in es]),
+        arrays.texts([m.event_type for m in ms]), arrays.texts([m.producer for m in ms]),
+        arrays.timestamptzs([m.occurred_at for m in ms]), arrays.byteas([m.raw for m in ms]),
+        arrays.byteas([e.prev_hash for e in es]), arrays.byteas([e.entry_hash for e in es]),
+        arrays.int8s([k[0] for k in nodes.new]), arrays.int8s([k[1] for k in nodes.new]),
+        arrays.byteas(list(nodes.new.values()))])
     return out
 
 
@@ -369,10 +380,10 @@ class _RightEdge:
 
 
 @lru_cache(maxsize=64)
-def _append_read(schema: str) -> Composed:
-    """The append's read, composed once per schema. The right edge of a tree of n leaves: a
+def _append_read(schema: str) -> bytes:
+    """The append's read, rendered once per schema. The right edge of a tree of n leaves: a
     perfect subtree at each level L where n has bit L set, index (n >> L) - 1."""
-    return SQL(
+    return _rendered(SQL(
         "WITH n AS (SELECT coalesce(max(ledger_seq) + 1, 0) AS n FROM {s}.ledger)"
         " SELECT 'size', NULL::text, n, NULL::bytea FROM n"
         " UNION ALL SELECT 'kept', event_id, NULL, NULL FROM {s}.ledger"
@@ -382,17 +393,17 @@ def _append_read(schema: str) -> Composed:
         " ORDER BY l.ticket_id, l.ticket_seq DESC)"
         " UNION ALL SELECT 'edge', NULL, m.level, m.hash FROM n CROSS JOIN generate_series(0, 62) AS lv"
         " JOIN {s}.merkle_node m ON m.level = lv AND m.idx = (n.n >> lv) - 1"
-        " WHERE (n.n >> lv) & 1 = 1").format(s=Identifier(schema))
+        " WHERE (n.n >> lv) & 1 = 1").format(s=Identifier(schema)))
 
 
 @lru_cache(maxsize=64)
-def _append_write(schema: str) -> Composed:
-    return SQL(
+def _append_write(schema: str) -> bytes:
+    return _rendered(SQL(
         "WITH entries AS (INSERT INTO {s}.ledger (" + _INSERT_COLUMNS + ") SELECT * FROM unnest("
         + ", ".join(f"%b::{t}[]" for t in _INSERT_TYPES) + "))"
         " INSERT INTO {s}.merkle_node (level, idx, hash)"
         " SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])").format(
-        s=Identifier(schema))
+        s=Identifier(schema)))
 
 
 # -- reads --------------------------------------------------------------------------------------
@@ -409,12 +420,26 @@ def _siblings(levels: int) -> str:
 
 
 @lru_cache(maxsize=64)
-def _history_with_siblings(schema: str, levels: int, by_id: bool) -> Composed:
-    """Composed once per schema and level count (composing costs more than the query)."""
+def _history_with_siblings(schema: str, levels: int, by_id: bool) -> bytes:
+    """Rendered once per schema and level count (composing costs more than the query)."""
     which = ("%s" if by_id else "(SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
              " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)")
-    return SQL("SELECT " + VIEW_COLUMNS + _siblings(levels) + " FROM {s}.ledger l"
-               " WHERE ticket_id = " + which + " ORDER BY ticket_seq").format(s=Identifier(schema))
+    return _statement("SELECT " + VIEW_COLUMNS + _siblings(levels) + " FROM {s}.ledger l"
+                      " WHERE ticket_id = " + which + " ORDER BY ticket_seq", schema)
+
+
+@lru_cache(maxsize=256)
+def _statement(template: str, schema: str) -> bytes:
+    """``template`` with {s} as the schema, rendered to the bytes psycopg sends, once: a
+    composed statement is rendered again at every execute (psycopg caches the parsing of
+    bytes and strings, not of Composed objects)."""
+    return _rendered(SQL(template).format(s=Identifier(schema)))
+
+
+def _rendered(query: Composed) -> bytes:
+    """The bytes psycopg would make of ``query`` (identifiers quoted without a connection:
+    they are the service's own schema and table names)."""
+    return query.as_bytes(None)
 
 
 class LedgerReader:
@@ -430,32 +455,32 @@ class LedgerReader:
         """A pooled connection in autocommit (backbone.store.autocommit)."""
         return autocommit(self.pool)
 
-    def _rows(self, query: SQL | Composed, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """``query``: with {s} for the schema, or composed already."""
-        if isinstance(query, SQL):
-            query = query.format(s=self.s)
+    def _rows(self, query: str | bytes, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """``query``: a template with {s} for the schema, or a statement rendered already."""
+        if isinstance(query, str):
+            query = _statement(query, self.schema)
         # binary: the event bytes come as they are stored, not as hex text to decode
         with self.read_connection() as conn, conn.cursor(row_factory=dict_row,
                                                          binary=True) as cur:
             return cur.execute(query, params).fetchall()
 
     def ticket_id_for(self, id_or_code: str) -> str | None:
-        rows = self._rows(SQL("SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
-                              " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1"),
+        rows = self._rows(("SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
+                          " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1"),
                           (id_or_code, id_or_code))
         return rows[0]["ticket_id"] if rows else None
 
     def history(self, ticket_id: str) -> list[dict[str, Any]]:
-        return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id = %s"
-                              " ORDER BY ticket_seq"), (ticket_id,))
+        return self._rows(("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id = %s"
+                          " ORDER BY ticket_seq"), (ticket_id,))
 
     def history_of(self, id_or_code: str) -> list[dict[str, Any]]:
         """The history of the ticket with this id or code, found and read in one query
         (empty: no such ticket in the ledger)."""
-        return self._rows(SQL("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id ="
-                              " (SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
-                              " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)"
-                              " ORDER BY ticket_seq"), (id_or_code, id_or_code))
+        return self._rows(("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id ="
+                          " (SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
+                          " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)"
+                          " ORDER BY ticket_seq"), (id_or_code, id_or_code))
 
     def history_with_siblings(self, id_or_code: str, levels: int
                               ) -> tuple[list[dict[str, Any]], dict[NodeKey, bytes]]:
@@ -488,8 +513,8 @@ class LedgerReader:
         return rows, known
 
     def page(self, after: int, limit: int) -> list[dict[str, Any]]:
-        return self._rows(SQL("SELECT " + PAGE_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
-                              " ORDER BY ledger_seq LIMIT %s"), (after, limit))
+        return self._rows(("SELECT " + PAGE_COLUMNS + " FROM {s}.ledger WHERE ledger_seq >= %s"
+                          " ORDER BY ledger_seq LIMIT %s"), (after, limit))
 
     def size(self) -> int:
         with self.read_connection() as conn:
