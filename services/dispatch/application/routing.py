@@ -83,9 +83,22 @@ class Router:
     def locate(self, place: Place) -> Territory:
         return self.gazetteer.locate(place)
 
-    def suggest(self, text: str, *, address: str = "") -> Classification:
+    def suggest(self, text: str, *, address: str = "", explain: bool = True) -> Classification:
+        """The classifier's suggestion; `explain=False`: the linear model leaves out the words
+        that weighed most (`evidence`, read only by a dispatcher) until `explain` is asked."""
         with self._lock:
+            if isinstance(self._classifier, LinearClassifier):
+                return self._classifier.classify(text, address=address, explain=explain)
             return self._classifier.classify(text, address=address)
+
+    def explain(self, suggestion: Classification, text: str, *,
+                address: str = "") -> Classification:
+        """A suggestion of `suggest(..., explain=False)` with its evidence, as `suggest` gives
+        it (the naive Bayes classifier always explains)."""
+        if not isinstance(self._classifier, LinearClassifier):
+            return suggestion
+        with self._lock:
+            return self._classifier.explain(suggestion, text, address=address)
 
     def route(self, classification: Classification, place: Place | Territory
               ) -> RoutingDecision | NeedsDispatcher:

@@ -229,13 +229,16 @@ class UpstreamFacts:
         if not text.strip():
             dispatch.queue_for_dispatcher(reason="诉求内容为空，转人工派单", at=at)
             return
-        suggestion = self.router.suggest(text, address=place.get("address_masked") or "")
+        address = place.get("address_masked") or ""
+        # the words behind the suggestion only for a dispatcher to read (most are routed)
+        suggestion = self.router.suggest(text, address=address, explain=False)
         dispatch.classify(by="auto", source="auto", **suggestion.as_dict())
         decision = self.router.route(suggestion, located(place))
         if isinstance(decision, RoutingDecision):
             dispatch.assign(unit=decision.unit_code, by="router", at=at, policy=self.policy,
                             reason=f"路由表v{decision.table_version}：" + "；".join(decision.reasons))
         else:
+            suggestion = self.router.explain(suggestion, text, address=address)
             dispatch.queue_for_dispatcher(reason=for_dispatcher(decision, suggestion,
                                                                 self.router.taxonomy), at=at,
                                           suggested_unit=decision.suggested_unit,

@@ -16,6 +16,7 @@ data (`classification_labels`) for the next training.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -97,7 +98,11 @@ class Head:
 
     def probabilities(self, vector: Mapping[str, float],
                       allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
-        s = self.scores(vector)
+        return self.ranked(self.scores(vector), allowed)
+
+    def ranked(self, s: list[float],
+               allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
+        """The classes (all, or those `allowed`) by the softmax of the scores `s`, best first."""
         if allowed is None:
             keep: Iterable[int] = range(len(s))
         else:
@@ -168,6 +173,10 @@ class LinearModel:
         norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
         return {g: x / norm for g, x in v.items()}
 
+    @functools.cached_property
+    def tables(self) -> FeatureTables:
+        return FeatureTables(self)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LinearModel:
         return cls(idf={f: float(x) for f, x in d["idf"].items()},
@@ -176,6 +185,63 @@ class LinearModel:
                    request_type=Head.from_dict(d["heads"]["request_type"]),
                    urgency=Head.from_dict(d["heads"]["urgency"]),
                    threshold=float(d["threshold"]), meta=d.get("meta", {}))
+
+
+_LOG_1P = tuple([0.0] + [1.0 + math.log(c) for c in range(1, 256)])  # 1 + log(count)
+
+
+class FeatureTables:
+    """The model as tables by feature number, for the running classifier: one dictionary
+    look-up per n-gram (was one per head as well), and each head's (class, weight) pairs in
+    a list by feature number. Same arithmetic in the same order as `LinearModel.vector` and
+    `Head.scores`, so the same floats (tests/unit/dispatch/test_linear_speed.py checks every
+    labelled text)."""
+
+    def __init__(self, model: LinearModel) -> None:
+        self.model = model
+        self.names = tuple(model.idf)
+        self.number = {f: i for i, f in enumerate(self.names)}
+        self.idf = [model.idf[f] for f in self.names]
+        self.pairs = {id(h): [h.weights.get(f, ()) for f in self.names]
+                      for h in (model.subcategory, model.request_type, model.urgency)}
+
+    def features(self, text: str) -> list[tuple[int, float]]:
+        """`LinearModel.vector(text)` as (feature number, value), in the same order."""
+        number, idf, log_1p = self.number, self.idf, _LOG_1P
+        v = []
+        for g, c in Counter(char_ngrams(text, *self.model.ngram)).items():
+            i = number.get(g)
+            if i is not None:
+                v.append((i, (log_1p[c] if c < 256 else 1.0 + math.log(c)) * idf[i]))
+        norm = math.sqrt(sum(x * x for _, x in v)) or 1.0
+        return [(i, x / norm) for i, x in v]
+
+    def scores(self, head: Head, features: list[tuple[int, float]]) -> list[float]:
+        """`head.scores` of the vector these features are."""
+        pairs = self.pairs[id(head)]
+        s = list(head.intercept)
+        for i, x in features:
+            for k, w in pairs[i]:
+                s[k] += w * x
+        return s
+
+    def probabilities(self, head: Head, features: list[tuple[int, float]],
+                      allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
+        return head.ranked(self.scores(head, features), allowed)
+
+    def evidence(self, head: Head, features: list[tuple[int, float]], label: str,
+                 n: int = 3) -> list[str]:
+        """`head.evidence` of the vector these features are."""
+        k = head.classes.index(label)
+        pairs, names = self.pairs[id(head)], self.names
+        pushed = []
+        for i, x in features:
+            for c, w in pairs[i]:
+                if c == k:
+                    if w > 0:
+                        pushed.append((w * x, names[i]))
+                    break
+        return strongest(pushed, n)
 
 
 def load_linear_model() -> LinearModel:
@@ -212,7 +278,8 @@ class LinearClassifier:
                                       f"{sorted(unknown)}; retrain")
         self._taught: dict[str, Label] = {}
         self._lock = threading.Lock()
-        _ = model.subcategory.by_class  # built at start, not by the first request's evidence
+        self._unexplained: tuple[str, list[tuple[int, float]], str] | None = None
+        _ = model.tables  # built at start, not by the first request
 
     @property
     def threshold(self) -> float:
@@ -220,12 +287,17 @@ class LinearClassifier:
             return float(self.model.meta.get("threshold_without_list", self.model.threshold))
         return self.model.threshold
 
-    def classify(self, text: str, *, address: str = "") -> Classification:
+    def classify(self, text: str, *, address: str = "", explain: bool = True) -> Classification:
+        """The suggestion for a request. `explain=False`: without the n-grams that weighed
+        most (`evidence`, shown only to a dispatcher); `explain(...)` adds them when the
+        request goes to one."""
         text = self.blank_places(text.replace(address, " ") if address else text)
-        taught = self._taught.get(normalise(text))
+        taught = self._taught.get(normalise(text)) if self._taught else None
+        tables = self.tables
         parts = matters(text)
-        vector = self.model.vector(parts[0])
-        subs = self.model.subcategory.probabilities(vector)
+        features = tables.features(parts[0])
+        head = self.model.subcategory
+        subs = tables.probabilities(head, features)
         duty_reasons: tuple[str, ...] = ()
         duty_capped = False
         if self.duties is not None:
@@ -238,21 +310,23 @@ class LinearClassifier:
                 assert unit is not None
                 duty_capped = True
                 duty_reasons = (*duty_reasons, listed.disagreement(unit))
-        types = self.model.request_type.probabilities(vector)
-        urgency, urgency_conf, hits = self._urgency(text, vector)
+        types = tables.probabilities(self.model.request_type, features)
+        urgency, urgency_conf, hits = self._urgency(text, features)
         sub, conf = subs[0]
         distribution, others = tuple(subs), []
         kind, kind_conf = types[0]
-        evidence = self.model.subcategory.evidence(vector, sub)
+        evidence = tables.evidence(head, features, sub) if explain else []
         if duty_capped:
             conf = min(conf, CONFLICT_CAP)
         for other in parts[1:]:
-            second = self.model.subcategory.probabilities(self.model.vector(other))[0][0]
+            second = tables.probabilities(head, tables.features(other))[0][0]
             others.append(second)
             if second != sub:
                 conf = min(conf, MULTI_MATTER_CAP)
                 evidence.append(f"另含事项：{self.taxonomy.subcategory_names[second]}")
                 subs = [*subs[:1], (second, 0.0), *(p for p in subs[1:] if p[0] != second)]
+        if not explain:  # what `explain` needs to add the words, kept for the last one only
+            self._unexplained = (text, features, sub)
         if taught is not None:  # a dispatcher has already said what this very text is
             sub, conf = taught.subcategory or sub, 1.0 if taught.subcategory else conf
             distribution, others = ((), []) if taught.subcategory else (distribution, others)
@@ -268,17 +342,36 @@ class LinearClassifier:
             evidence=tuple(evidence), distribution=distribution, other_matters=tuple(others),
             duty_reasons=duty_reasons, duty_capped=duty_capped)
 
+    def explain(self, suggestion: Classification, text: str, *,
+                address: str = "") -> Classification:
+        """`suggestion`, made by `classify(text, address=address, explain=False)`, with the
+        n-grams that weighed most for its subcategory first in `evidence`, as `classify`
+        gives them. The last unexplained classification's features are kept for this; for any
+        other text it is classified again."""
+        blanked = self.blank_places(text.replace(address, " ") if address else text)
+        kept = self._unexplained
+        if kept is None or kept[0] != blanked:
+            return self.classify(text, address=address)
+        _, features, sub = kept
+        words = self.tables.evidence(self.model.subcategory, features, sub)
+        return dataclasses.replace(suggestion, evidence=(*words, *suggestion.evidence))
+
+    @property
+    def tables(self) -> FeatureTables:
+        return self.model.tables
+
     def urgent_keywords_in(self, text: str) -> tuple[str, ...]:
         return tuple(k for k in self.taxonomy.urgent_keywords if k in text)
 
-    def _urgency(self, text: str, vector: Mapping[str, float]) -> tuple[str, float, tuple[str, ...]]:
+    def _urgency(self, text: str, features: list[tuple[int, float]]
+                 ) -> tuple[str, float, tuple[str, ...]]:
         hits = self.urgent_keywords_in(text)
         if hits:
             return Urgency.URGENT.value, 0.95, hits
         # Without a danger keyword the model may not call it urgent: a false "urgent" pulls a
         # unit off other work, a missed one is caught by the dispatcher's check.
         calm = [u.value for u in Urgency if u is not Urgency.URGENT]
-        ranked = self.model.urgency.probabilities(vector, calm)
+        ranked = self.tables.probabilities(self.model.urgency, features, calm)
         return ranked[0][0], ranked[0][1], ()
 
     def learn(self, text: str, label: Label, weight: int = 1, *, address: str = "") -> None:
