@@ -22,7 +22,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from backbone.store import autocommit
 from services.audit.adapters import ledger_arrays as arrays
-from services.audit.domain.chain import ChainHead, LedgerEntry, link_entry
+from services.audit.domain.chain import ChainHead, LedgerEntry, link_entry_and_leaf
 from services.audit.domain.merkle import MerkleLedgerTree, NodeKey
 
 ENTRY_COLUMNS = ('ledger_seq, topic, partition, "offset", ticket_id, ticket_seq, event,'
@@ -325,21 +325,23 @@ def append_batch(cur: psycopg.Cursor[Any], schema: str,
             edge[(int(number), -1)] = bytes(digest)
     out: list[LedgerEntry | None] = []
     appended: list[tuple[Message, LedgerEntry]] = []
+    leaves: list[bytes] = []
     for m in messages:
         if m.event_id in kept:
             out.append(None)
             continue
         kept.add(m.event_id)
-        entry = link_entry(heads.get(m.ticket_id), ledger_seq=size + len(appended),
-                           topic=m.topic, partition=m.partition, offset=m.offset,
-                           ticket_id=m.ticket_id, event=m.raw)
+        entry, leaf = link_entry_and_leaf(heads.get(m.ticket_id), ledger_seq=size + len(leaves),
+                                          topic=m.topic, partition=m.partition, offset=m.offset,
+                                          ticket_id=m.ticket_id, event=m.raw)
         heads[m.ticket_id] = ChainHead(entry.ticket_seq, entry.entry_hash)
         appended.append((m, entry))
+        leaves.append(leaf)
         out.append(entry)
     if not appended:
         return out
     nodes = _RightEdge(size, {(level, (size >> level) - 1): h for (level, _), h in edge.items()})
-    MerkleLedgerTree(nodes).append_leaf_hashes([e.leaf_hash() for _, e in appended])
+    MerkleLedgerTree(nodes).append_leaf_hashes(leaves)
     # one statement writes the entries and the tree's nodes, each table from one array per
     # column (a VALUES list of thousands of placeholders costs more to parse on the client
     # than the insert itself), each array made in binary by ledger_arrays (psycopg's text

@@ -174,6 +174,22 @@ def link_entry(
     event: bytes,
 ) -> LedgerEntry:
     """The next entry of a ticket's chain (``head`` None: the ticket's first entry, seq 1)."""
+    return link_entry_and_leaf(head, ledger_seq=ledger_seq, topic=topic, partition=partition,
+                               offset=offset, ticket_id=ticket_id, event=event)[0]
+
+
+def link_entry_and_leaf(
+    head: ChainHead | None,
+    *,
+    ledger_seq: int,
+    topic: str,
+    partition: int,
+    offset: int,
+    ticket_id: str,
+    event: bytes,
+) -> tuple[LedgerEntry, bytes]:
+    """:func:`link_entry` and the entry's :meth:`LedgerEntry.leaf_hash`, from one encoding
+    of its canonical bytes (an append needs both)."""
     if not ticket_id:
         raise LedgerEntryError("an entry needs a ticket id: the chain is per ticket")
     prev = GENESIS_HASH if head is None else head.entry_hash
@@ -187,7 +203,8 @@ def link_entry(
         ticket_seq=ticket_seq,
         event=event,
     )
-    return LedgerEntry(
+    entry_hash = hashlib.sha256(prev + canonical).digest()
+    entry = LedgerEntry(
         ledger_seq=ledger_seq,
         topic=topic,
         partition=partition,
@@ -196,8 +213,9 @@ def link_entry(
         ticket_seq=ticket_seq,
         event=bytes(event),
         prev_hash=prev,
-        entry_hash=hashlib.sha256(prev + canonical).digest(),
+        entry_hash=entry_hash,
     )
+    return entry, leaf_hash(canonical + entry_hash)
 
 
 @dataclass
