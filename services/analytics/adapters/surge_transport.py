@@ -17,6 +17,16 @@ partition, so the committed offset never passes a handled message still in a str
 skipped message right after one that is not acked yet is acked once that one is (looked at
 as each fetch is handed over: at least once a second), else at once.
 
+A table row is written to its changelog once per commit, not once per event
+(`CoalescingTable`): a ticket's row changes at its submission, acceptance and assignment within
+moments, and faust sent each change as a changelog message of its own (a produce, a sensor
+round, a future and its callback each: the largest part of the worker's producing). The rows a
+stage changed wait in memory; the consumer sends the last value of each just before it commits
+offsets, and faust's commit waits for the producer's flush before it commits (as it did for
+the changelog messages sent at once), so a committed offset never passes a change not yet in
+its changelog. A row made and dropped again within one commit (a ticket submitted and closed
+within it) never reaches the changelog.
+
 faust's worker, at a log level of WARNING or above, sets the root logger to DEBUG to spin a
 terminal spinner on every record (faust/worker.py `_setup_spinner_handler`): every debug line
 of aiokafka was then built and dropped, a quarter of the worker's CPU. `QuietWorker` has no
@@ -26,11 +36,12 @@ spinner (nobody watches a service's terminal), so the level asked for is the lev
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import faust
 from aiokafka.producer.message_accumulator import MessageAccumulator
+from faust.streams import current_event
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
@@ -84,6 +95,12 @@ def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
         def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
             return PatientThread(self, loop=self.loop, beacon=self.beacon)
 
+        async def _commit_offsets(self, offsets: Mapping[TP, int],
+                                  start_new_transaction: bool = True) -> bool:
+            # the tables' changed rows first: faust's commit flushes the producer, then commits
+            send_table_changes(self.app.tables.values())
+            return await super()._commit_offsets(offsets, start_new_transaction)
+
         def _ack_after_acked(self, tp: TP) -> bool:
             """Ack the skipped messages whose predecessor the streams acked; whether none
             wait any more in `tp`."""
@@ -127,6 +144,91 @@ def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
     return PatientTransport
 
 
+DELETED = object()
+
+
+class TableChanges:
+    """The rows of one table changed since its changelog was last written: the last value of
+    each (or DELETED), its changelog partition, whether the changelog may hold an older value
+    (the row existed before its first change here: restored from the changelog or written at
+    an earlier commit), and the input partitions whose events changed it."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Any, list[Any]] = {}  # key -> [partition, value, logged, sources]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def note(self, key: Any, partition: int, value: Any, existed: bool, source: Any) -> None:
+        row = self._rows.get(key)
+        if row is None:
+            self._rows[key] = [partition, value, existed, {source}]
+        else:
+            row[0], row[1] = partition, value
+            row[3].add(source)
+
+    def drain(self) -> list[tuple[int, Any, Any]]:
+        """(partition, key, value or DELETED) of each changed row, in the order first changed;
+        a row deleted that the changelog never held is left out."""
+        out = [(partition, key, value) for key, (partition, value, logged, _) in self._rows.items()
+               if logged or value is not DELETED]
+        self._rows = {}
+        return out
+
+    def forget(self, revoked: Iterable[Any]) -> None:
+        """Rows changed by events of revoked input partitions: their offsets were not
+        committed (faust commits before a revocation completes), so whoever takes those
+        partitions reads the events again from the changelog's older state."""
+        gone = set(revoked)
+        self._rows = {k: row for k, row in self._rows.items() if not row[3] & gone}
+
+
+class CoalescingTable(faust.Table):
+    """A faust table whose changes reach the changelog when offsets are committed, one message
+    per changed row (module docstring), instead of one per change as it happens."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.changes = TableChanges()
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        partition = self.partition_for_key(key)  # the current event's (faust's own checks)
+        self.changes.note(key, partition, value, key in self.data, _source())
+        self._maybe_set_key_ttl(key, partition)
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        partition = self.partition_for_key(key)
+        self.changes.note(key, partition, DELETED, key in self.data, _source())
+        self._maybe_del_key_ttl(key, partition)
+        self._sensor_on_del(self, key)
+
+    def send_changes(self) -> int:
+        """Send each changed row's last value to the changelog (faust's producer buffer;
+        the commit that follows waits for it); how many."""
+        sent = self.changes.drain()
+        for partition, key, value in sent:
+            if value is DELETED:
+                self.send_changelog(partition, key, value=None, value_serializer="raw")
+            else:
+                self.send_changelog(partition, key, value)
+        return len(sent)
+
+    async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any,
+                           generation_id: int = 0) -> None:
+        self.changes.forget(revoked)
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+
+
+def _source() -> Any:
+    event = current_event()
+    return event.message.tp if event is not None else None
+
+
+def send_table_changes(tables: Iterable[Any]) -> int:
+    return sum(table.send_changes() for table in tables if isinstance(table, CoalescingTable))
+
+
 class NodeAccumulator(MessageAccumulator):
     """aiokafka's accumulator, except that a request to a broker takes every partition's
     batch for it once one of them is due (as Kafka's Java producer drains a ready node).
@@ -168,11 +270,12 @@ class QuietWorker(faust.Worker):
 
 
 class SurgeApp(faust.App):
-    """A faust App on `transport` (a class from `patient_transport`) with `QuietWorker`."""
+    """A faust App on `transport` (a class from `patient_transport`) with `QuietWorker` and
+    `CoalescingTable`s."""
 
     def __init__(self, *args: Any, transport: type[driver.Transport], **kwargs: Any) -> None:
         self._transport_class = transport
-        super().__init__(*args, Worker=QuietWorker, **kwargs)
+        super().__init__(*args, Worker=QuietWorker, Table=CoalescingTable, **kwargs)
 
     def _new_transport(self) -> Any:
         return self._transport_class(self.conf.broker_consumer, self)

@@ -103,3 +103,31 @@ def test_a_due_batch_takes_every_batch_of_its_broker_along():
     assert before == {}
     # broker 1's request takes partitions 0-2 (one was due); broker 2's batch lingers on
     assert set(after) == {1} and sorted(tp.partition for tp in after[1]) == [0, 1, 2]
+
+
+def test_a_rows_changes_reach_its_changelog_once_per_commit_with_its_last_value():
+    changes = surge_transport.TableChanges()
+    changes.note("t1", 3, {"county": "a"}, existed=False, source="src-3")
+    changes.note("t1", 3, {"county": "a", "accepted_at": "x"}, existed=True, source="src-3")
+    changes.note("t2", 5, {"county": "b"}, existed=True, source="src-5")
+    changes.note("t2", 5, surge_transport.DELETED, existed=False, source="src-5")
+    assert changes.drain() == [(3, "t1", {"county": "a", "accepted_at": "x"}),
+                               (5, "t2", surge_transport.DELETED)]  # t2 was in the changelog
+    assert changes.drain() == []
+
+
+def test_a_row_made_and_dropped_within_one_commit_never_reaches_the_changelog():
+    changes = surge_transport.TableChanges()
+    changes.note("t1", 3, {"county": "a"}, existed=False, source="src-3")
+    changes.note("t1", 3, surge_transport.DELETED, existed=True, source="src-3")
+    assert changes.drain() == []
+
+
+def test_changes_from_revoked_partitions_are_forgotten():
+    """Their offsets were not committed: the partitions' next owner reads the events again."""
+    changes = surge_transport.TableChanges()
+    changes.note("t1", 3, {"n": 1}, existed=False, source="lifecycle-3")
+    changes.note("t1", 3, {"n": 2}, existed=True, source="follow-3")
+    changes.note("t2", 4, {"n": 1}, existed=False, source="lifecycle-4")
+    changes.forget({"follow-3"})
+    assert changes.drain() == [(4, "t2", {"n": 1})]
