@@ -226,6 +226,26 @@ class AggregateCache:
         self._guard = SQL("SELECT {}(%b::uuid[], %b::int8[])").format(function)
 
 
+_BEGIN = b"BEGIN"
+_COMMIT = b"COMMIT"
+
+
+class _PipelinedCursor(psycopg.Cursor[Any]):
+    """A cursor whose `rowcount` and `statusmessage` wait for their statement's result, as a
+    fetch does: in pipeline mode an `execute` returns before its result arrives, and a
+    handler that looks at how many rows it changed must see the real count."""
+
+    @property
+    def rowcount(self) -> int:
+        self._fetch_pipeline()
+        return self._rowcount
+
+    @property
+    def statusmessage(self) -> str | None:
+        self._fetch_pipeline()
+        return self._statusmessage.decode() if self._statusmessage else None
+
+
 class ProgressStatements:
     """What a consumer has applied (`Progress`) as ONE statement: the positions upsert and the
     consumed ids insert as data-modifying CTEs of one INSERT, and the commit's `pg_notify` as
@@ -484,6 +504,9 @@ class IdempotentConsumer:
         if self.cache is not None:
             self.cache.watch()
         self._cache_installed = False
+        # SQL mode: a batch's transaction goes as one pipeline (`_commit_sql`) until a handler
+        # shows that it cannot run in one (COPY)
+        self._pipelining = True
         self.producer = producer
         self.decode = decode
         self.consumer: AIOKafkaConsumer | None = None
@@ -827,10 +850,10 @@ class IdempotentConsumer:
                 DUPLICATES.labels(self.name).inc()
             else:
                 todo.append((r, d))
-        self._commit(progress, todo, with_skipped=True)
+        self._commit(progress, todo, with_skipped=True, stepwise=check_copies)
 
     def _commit(self, progress: Progress, todo: list[tuple[Any, Any]],
-                with_skipped: bool) -> None:
+                with_skipped: bool, stepwise: bool = False) -> None:
         skipped = self._skipped
         if with_skipped:
             for (topic, partition), offset in skipped.offsets.items():
@@ -839,7 +862,7 @@ class IdempotentConsumer:
         if self.app is not None and todo:
             self._commit_aggregates(progress, todo, riders)
         elif todo:
-            self._commit_sql(progress, todo, riders)
+            self._commit_sql(progress, todo, riders, stepwise)
         else:
             self._write_positions(progress, riders)
         self._committed(progress)
@@ -912,13 +935,76 @@ class IdempotentConsumer:
         uow.save(self._progress.statement(progress))
 
     def _commit_sql(self, progress: Progress, todo: list[tuple[Any, Any]],
-                    riders: list[Statement]) -> None:
+                    riders: list[Statement], stepwise: bool = False) -> None:
+        """The batch's transaction as one pipeline (`_commit_sql_pipelined`), or `stepwise`
+        (each statement answers before the next is sent). In a pipeline a statement's error
+        surfaces at a later read or at the end, outside the handler that made it, so a
+        database error there names no message: the batch then takes the poison path without
+        an exact culprit (halved until one message is left, which is applied step by step,
+        where errors are raised where they happen, as they always were). A duplicate key
+        goes the way it always went (one by one, asking for copies, step by step); a
+        handler's own errors, transient or not, are raised as before."""
+        if stepwise or not self._pipelining:
+            self._commit_sql_stepwise(progress, todo, riders)
+            return
+        try:
+            self._commit_sql_pipelined(progress, todo, riders)
+        except PoisonMessageError as poison:
+            cause = poison.__cause__  # (a handler raises transient errors unwrapped)
+            if not isinstance(cause, psycopg.Error):
+                raise
+            raise self._unplaced(todo, cause) from cause
+        except psycopg.errors.PipelineAborted as exc:
+            raise self._unplaced(todo, exc) from exc
+        except (psycopg.IntegrityError, *TRANSIENT):
+            raise
+        except psycopg.Error as exc:
+            raise self._unplaced(todo, exc) from exc
+
+    def _unplaced(self, todo: list[tuple[Any, Any]], error: psycopg.Error) -> PoisonMessageError:
+        """A pipelined batch's database error, which no handler can be blamed for yet."""
+        if isinstance(error, psycopg.NotSupportedError):  # e.g. a handler's COPY
+            self._pipelining = False
+            log.info("%s applies its batches step by step: %s", self.name, error)
+        return PoisonMessageError(todo[0][0], f"{type(error).__name__}: {error}", exact=False)
+
+    def _commit_sql_pipelined(self, progress: Progress, todo: list[tuple[Any, Any]],
+                              riders: list[Statement]) -> None:
+        """BEGIN, the handlers' statements, the riders, the progress (and NOTIFY) and COMMIT
+        sent as one pipeline: a round trip for every handler's read (a fetch, or a look at
+        `rowcount` or `statusmessage`, `_PipelinedCursor`) and one at the end, instead of one
+        per statement plus BEGIN's and COMMIT's (the ledger's batch: 6 -> 2). The same
+        transaction; COMMIT still waits for the fsync before the pipeline's Sync is answered."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # BEGIN and COMMIT go in the pipeline
+            try:
+                with _PipelinedCursor(conn) as cur, conn.pipeline():
+                    cur.execute(_BEGIN)
+                    self._run_sql_handlers(todo, cur)
+                    for rider in riders:
+                        cur.execute(rider.sql, rider.params)
+                    statement = self._progress.statement(progress, self.notify_channel)
+                    if statement is not None:
+                        cur.execute(statement.sql, statement.params)
+                    cur.execute(_COMMIT)
+            finally:
+                if not conn.closed:
+                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        with contextlib.suppress(psycopg.Error):
+                            conn.execute("ROLLBACK")
+                    conn.autocommit = False  # as the pool's other users expect it
+
+    def _run_sql_handlers(self, todo: list[tuple[Any, Any]], cur: psycopg.Cursor[Any]) -> None:
+        if self.handlers.batch is not None:
+            self._run_batch(todo, cur)
+        else:
+            for r, d in todo:
+                self._run_handler(r, d, cur, r)
+
+    def _commit_sql_stepwise(self, progress: Progress, todo: list[tuple[Any, Any]],
+                             riders: list[Statement]) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            if self.handlers.batch is not None:
-                self._run_batch(todo, cur)
-            else:
-                for r, d in todo:
-                    self._run_handler(r, d, cur, r)
+            self._run_sql_handlers(todo, cur)
             for rider in riders:
                 cur.execute(rider.sql, rider.params)
             # positions, consumed ids and the notification: one statement

@@ -1,0 +1,119 @@
+"""SQL mode's pipelined batch on the real Kafka and PostgreSQL: a database error that surfaces
+in a later handler (or at the end) blames no innocent message, `rowcount` is the real count,
+and a handler that cannot run in a pipeline (COPY) makes the consumer go step by step."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from minsheng.v1 import intake_events_pb2
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from backbone import events
+from backbone.consumer import DEAD_LETTERED, Handlers, IdempotentConsumer
+from backbone.kafka import ensure_topics, make_producer
+from tests.scratch import scratch_settings
+from tests.waiting import patient
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(infra, unique):
+    return scratch_settings(infra, unique, prefix="tp")
+
+
+def _count(settings, sql: str, *params: Any) -> int:
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        return conn.execute(SQL(sql).format(Identifier(settings.schema)), params).fetchone()[0]
+
+
+async def _consume(settings, name: str, handlers: Handlers, tickets: list[str]
+                   ) -> IdempotentConsumer:
+    """Publish one TicketAccepted per ticket (3 partitions), run the consumer until its
+    positions cover them all, and return it."""
+    topic = settings.lifecycle_topic
+    await ensure_topics(settings, {topic: 3, settings.dead_letter_topic: 1})
+    producer = make_producer(settings)
+    await producer.start()
+    for t in tickets:
+        env = events.make_envelope(
+            payload=intake_events_pb2.TicketAccepted(flags=["no_location"]),
+            event_id=events.event_id_for(t, 1), ticket_id=t, ticket_code="FY", producer="intake",
+            occurred_at=events.utcnow())
+        await producer.send(topic, env.SerializeToString(), key=t.encode(),
+                            headers=events.kafka_headers(env))
+    await producer.flush()
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
+    consumer = IdempotentConsumer(name=name, settings=settings, pool=pool, topics=[topic],
+                                  handlers=handlers, producer=producer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        deadline = time.monotonic() + patient(30)
+        while _count(settings, "SELECT coalesce(sum(next_offset), 0) FROM {}.consumer_positions"
+                     " WHERE consumer = %s", name) < len(tickets):
+            assert time.monotonic() < deadline, "the consumer did not reach the end in time"
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        await producer.stop()
+        pool.close()
+    return consumer
+
+
+async def test_an_error_surfacing_in_a_later_handler_dead_letters_only_its_message(
+        settings, unique):
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {}.seen (event_id text PRIMARY KEY,"
+                         " n int CHECK (n < 100))").format(Identifier(settings.schema)))
+    tickets = [str(uuid.uuid4()) for _ in range(12)]
+    poison = tickets[4]
+    insert = SQL("INSERT INTO {}.seen VALUES (%s, %s)").format(Identifier(settings.schema))
+    total = SQL("SELECT count(*) FROM {}.seen").format(Identifier(settings.schema))
+    counts: list[int] = []
+
+    def keep(d: events.DecodedEvent, cur: psycopg.Cursor, record: Any) -> None:
+        if d.ticket_id == poison:  # its error is known only at the next read, or the end
+            cur.execute(insert, (d.event_id, 100))
+            return
+        cur.execute(insert, (d.event_id, 1))
+        counts.append(cur.rowcount)  # waits for the INSERT's answer, as a fetch would
+        cur.execute(total)
+        assert cur.fetchone() is not None
+
+    name = f"pipe-{unique}"
+    consumer = await _consume(settings, name, Handlers({"TicketAccepted": keep}), tickets)
+    assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets) - 1
+    assert _count(settings, "SELECT count(*) FROM {}.seen WHERE event_id = %s",
+                  events.event_id_for(poison, 1)) == 0
+    assert DEAD_LETTERED.labels(name)._value.get() == 1
+    assert set(counts) == {1}
+    assert consumer._pipelining  # a poison message is no reason to stop pipelining
+
+
+async def test_a_handler_that_copies_makes_the_consumer_go_step_by_step(settings, unique):
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {}.seen (event_id text PRIMARY KEY)")
+                     .format(Identifier(settings.schema)))
+    tickets = [str(uuid.uuid4()) for _ in range(6)]
+    copy = SQL("COPY {}.seen (event_id) FROM STDIN").format(Identifier(settings.schema))
+
+    def keep_all(pairs: list, cur: psycopg.Cursor) -> None:
+        with cur.copy(copy) as rows:
+            for d, _ in pairs:
+                rows.write_row((d.event_id,))
+
+    name = f"copy-{unique}"
+    consumer = await _consume(settings, name, Handlers({"TicketAccepted": lambda *a: None},
+                                                       batch=keep_all), tickets)
+    assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets)
+    assert DEAD_LETTERED.labels(name)._value.get() == 0
+    assert not consumer._pipelining
