@@ -82,6 +82,12 @@ Serve = Callable[[Scope, dict[bytes, bytes], bytes, str], Awaitable[tuple[int, A
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
+class HandOnError(Exception):
+    """Raised by a hot route's work before it changed anything, when the request turns out
+    to be one it cannot vouch for (a form without its file, say): the framework's route then
+    answers it, from the same bytes, as it would have."""
+
+
 class HotRoute:
     """One hot endpoint (intake's POST /v1/requests, feedback's POST /v1/ratings/link) served
     as the app's outermost ASGI layer (backbone.http.ServiceApp), in one plain coroutine: the
@@ -146,6 +152,9 @@ class HotRoute:
         traced = (b"traceparent", events.traceparent(trace).encode())
         try:
             status, content = await work
+        except HandOnError:
+            await self.app.framework(scope, replay(body, receive), send)  # measured there
+            return
         except Exception as exc:
             handler = exception_handler(self.app, exc)  # (create_app's: at least the 500's)
             if handler is None:
@@ -164,8 +173,7 @@ class HotRoute:
             await send({"type": "http.response.start", "status": status, "headers": [
                 (b"content-length", str(len(data)).encode()), _JSON_TYPE, traced]})
             await send({"type": "http.response.body", "body": data})
-        finally:
-            self._latency.observe(time.perf_counter() - began)
+        self._latency.observe(time.perf_counter() - began)
         self._counted(status).inc()
 
 

@@ -52,6 +52,7 @@ from services.intake.entrypoints import (
     bus_key,
     citizens_api,
     fast_submit,
+    fast_upload,
     http_api,
     limits,
     open311,
@@ -208,6 +209,10 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     access.create()
     http.include_router(http_api.attachments_router(attachments, settings.max_attachment_bytes,
                                                     access))
+    # about half an upload a submission (the pictures): served in front of FastAPI too
+    fast_upload.install(http, functools.partial(http_api.uploaded, attachments,
+                                                settings.max_attachment_bytes),
+                        limit=settings.max_attachment_bytes + 64 * 1024)
     http.include_router(http_api.merges_router(Merges(app), citizens, clock, access))
     http.include_router(access_api.router(access))
     http.include_router(citizens_api.router(

@@ -42,7 +42,7 @@ class FastSubmit:
 
     def __call__(self, scope: Scope, headers: dict[bytes, bytes], body: bytes,
                  trace_id: str) -> Awaitable[tuple[int, Any]] | None:
-        principal = self._adapter(headers.get(b"authorization"))
+        principal = adapter_of(self.app, headers.get(b"authorization"))
         if principal is None or headers.get(b"content-type", b"").lower() not in JSON:
             return None
         try:
@@ -51,14 +51,15 @@ class FastSubmit:
             return None
         return self.submit(principal, payload, trace_id)
 
-    def _adapter(self, authorization: bytes | None) -> auth.Principal | None:
-        """The channel adapter the token names, or None (the route then answers 401/403)."""
-        try:
-            verifier = self.app.state.verifier
-            return verifier.verify(auth.bearer(authorization.decode() if authorization
-                                               else None)).require("channel_adapter")
-        except Exception:
-            return None
+
+def adapter_of(app: ServiceApp, authorization: bytes | None) -> auth.Principal | None:
+    """The channel adapter the token names, or None (the route then answers 401/403)."""
+    try:
+        verifier = app.state.verifier
+        return verifier.verify(auth.bearer(authorization.decode() if authorization
+                                           else None)).require("channel_adapter")
+    except Exception:
+        return None
 
 
 def install(app: ServiceApp, submit: Submit, *, limit: int) -> None:
