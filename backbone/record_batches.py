@@ -22,6 +22,8 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Sequence
+from itertools import chain
+from operator import add
 from typing import Any
 
 from aiokafka.record.util import calc_crc32c
@@ -50,6 +52,7 @@ _TABLE = 8192  # lengths and offsets below this are one lookup
 _VARINTS = [_zigzag_varint(i) for i in range(_TABLE)]
 # a record's attributes (0), timestamp delta (0) and offset delta, by offset
 _PREFIXES = [b"\x00\x00" + v for v in _VARINTS]
+_PREFIX_LENGTHS = list(map(len, _PREFIXES))
 _NULL = _zigzag_varint(-1)
 
 
@@ -138,14 +141,18 @@ def parse_body(body: bytes) -> tuple[bytes | None, bytes | None, list[tuple[str,
 
 def records_of(bodies: Sequence[bytes]) -> bytes:
     """The records of a batch (after its header): each body behind its length, attributes,
-    timestamp delta 0 and offset delta."""
+    timestamp delta 0 and offset delta. The usual batch (under _TABLE records, each under
+    _TABLE bytes) in C-level iteration: table lookups zipped, one join."""
+    n = len(bodies)
+    if n <= _TABLE:
+        totals = list(map(add, _PREFIX_LENGTHS[:n], map(len, bodies)))
+        if not totals or max(totals) < _TABLE:
+            return b"".join(chain.from_iterable(zip(
+                map(_VARINTS.__getitem__, totals), _PREFIXES[:n], bodies, strict=True)))
     parts: list[bytes] = []
-    add = parts.extend
-    prefixes, varints = _PREFIXES, _VARINTS
     for offset, body in enumerate(bodies):
-        prefix = prefixes[offset] if offset < _TABLE else b"\x00\x00" + _zigzag_varint(offset)
-        n = len(prefix) + len(body)
-        add((varints[n] if n < _TABLE else _zigzag_varint(n), prefix, body))
+        prefix = _PREFIXES[offset] if offset < _TABLE else b"\x00\x00" + _zigzag_varint(offset)
+        parts += (varint(len(prefix) + len(body)), prefix, body)
     return b"".join(parts)
 
 
@@ -202,7 +209,7 @@ def batches(bodies: Sequence[bytes], limit: int) -> list[PreparedBatch]:
     record larger than that goes alone, as aiokafka's builder lets a first record through)."""
     out: list[PreparedBatch] = []
     room = limit - _HEADER.size
-    size = sum(len(b) for b in bodies) + 8 * len(bodies)  # a record's prefix is <= 8 bytes here
+    size = sum(map(len, bodies)) + 8 * len(bodies)  # a record's prefix is <= 8 bytes here
     if size <= room:
         return [PreparedBatch(bodies)]
     start, used = 0, 0
