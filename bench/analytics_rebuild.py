@@ -68,9 +68,7 @@ def profiled(audit_url: str, pg_dbname: str, limit: int | None = None) -> str:
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
             return cprofile(f"analytics rebuild from the ledger ({limit or 'all'} entries at most)",
                             lambda: rebuild(pool, settings.schema, CONSUMER,
-                                            ledger_export(audit_url, token, limit=limit),
-                                            again=lambda: ledger_export(audit_url, token,
-                                                                        limit=limit)))
+                                            ledger_export(audit_url, token, limit=limit)))
     finally:
         _drop(settings)
 
@@ -95,8 +93,7 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
             pool.wait()
             began = time.perf_counter()
             done = rebuild(pool, settings.schema, CONSUMER,
-                           ledger_export(audit_url, token, limit=limit),
-                           again=lambda: ledger_export(audit_url, token, limit=limit))
+                           ledger_export(audit_url, token, limit=limit))
             seconds = time.perf_counter() - began
     finally:
         _drop(settings)

@@ -78,26 +78,13 @@ def fact_copy(cur: psycopg.Cursor[Any], schema: str) -> Iterator[Callable[[Itera
 
     Each call's facts go as one block of COPY text lines built here (psycopg's `write_row`
     adapts every value of every row on its own: most of the writer's time)."""
-    with raw_fact_copy(cur, schema) as write_lines:
-
-        def write(facts: Iterable[Fact]) -> None:
-            write_lines(copy_lines(facts))
-
-        yield write
-
-
-@contextmanager
-def raw_fact_copy(cur: psycopg.Cursor[Any], schema: str) -> Iterator[Callable[[bytes], None]]:
-    """:func:`fact_copy` taking the facts' COPY text already made (`copy_lines`, perhaps in
-    another process: a rebuild split between two)."""
     with cur.copy(SQL("COPY {}.facts (event_id, ticket_id, kind, at, attrs) FROM STDIN")
                   .format(Identifier(schema))) as copy:
-        yield copy.write
 
+        def write(facts: Iterable[Fact]) -> None:
+            copy.write("".join(map(copy_line, facts)))
 
-def copy_lines(facts: Iterable[Fact]) -> bytes:
-    """Facts as lines of COPY text (UTF-8), for :func:`raw_fact_copy`."""
-    return "".join(map(copy_line, facts)).encode()
+        yield write
 
 
 _COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

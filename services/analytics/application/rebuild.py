@@ -17,8 +17,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,25 +25,17 @@ from functools import cached_property
 from itertools import chain
 from typing import Any
 
-from psycopg.errors import UniqueViolation
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
-from services.analytics.adapters.fact_store import (
-    all_facts,
-    create_tables_in,
-    fact_copy,
-    raw_fact_copy,
-)
+from services.analytics.adapters.fact_store import all_facts, create_tables_in, fact_copy
 from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_raw
-from services.analytics.application.rebuild_split import SplitError, Worker, collect_split, join
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import KpiModel
 
 BATCH = 500
-log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (envelopes read, facts kept)
 # (the event type as the source indexed it, "" when it does not say; the raw envelope)
 Entry = tuple[str, bytes]
@@ -79,8 +69,23 @@ def fold_envelopes(envelopes: Iterable[bytes], progress: Progress | None = None,
 def fold_entries(entries: Iterable[Entry], progress: Progress | None = None,
                  keep: Callable[[list[Fact]], None] | None = None) -> Rebuilt:
     """Normalise and fold ledger entries; `keep` receives each batch of new facts."""
-    read, kept, skipped, tickets = collect_facts(entries, progress, keep)
-    return Rebuilt(read, kept, skipped, LiveKpis.of_tickets(tickets))
+    with gc_paused():
+        read, kept, skipped, tickets = collect_facts(entries, progress, keep)
+        return Rebuilt(read, kept, skipped, LiveKpis.of_tickets(tickets))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cycle collector paused: a rebuild makes ~10 objects per fact (none in a cycle, all
+    freed by their counts) and each collection walks the young ones again (5-10 % of a
+    rebuild's CPU), a full one every object of the process."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def collect_facts(entries: Iterable[Entry], progress: Progress | None = None,
@@ -128,87 +133,36 @@ def _flush(batch: list[Fact], keep: Callable[[list[Fact]], None] | None) -> int:
 
 
 def rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[Entry],
-            progress: Progress | None = None,
-            again: Callable[[], Iterable[Entry]] | None = None) -> Rebuilt:
-    """Replace the facts table with the history's facts, in one transaction.
-
-    With `again` (the same entries read again from their start) the work is split between
-    this process and a forked one (rebuild_split.py); should the split meet a fact it cannot
-    place, nothing is kept of it and the rebuild is done again in one process from `again()`.
-    A rebuild split that way leaves `kpis.facts` empty (the facts are in the table)."""
+            progress: Progress | None = None) -> Rebuilt:
+    """Replace the facts table with the history's facts, in one transaction."""
     with gc_paused():
-        if again is None or not hasattr(os, "fork"):
-            return _rebuild(pool, schema, consumer, entries, progress, split=False)
-        try:
-            return _rebuild(pool, schema, consumer, entries, progress, split=True)
-        except (SplitError, UniqueViolation) as exc:
-            log.warning("rebuild split between two processes stopped (%s); again in one", exc)
-            return _rebuild(pool, schema, consumer, again(), progress, split=False)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cycle collector paused: a rebuild makes ~10 objects per fact (none in a cycle, all
-    freed by their counts) and each collection walks them again, a full one every object
-    of the process (7-10 % of a rebuild's CPU; in a big process a full collection inside a
-    rebuild of 20,000 entries cost more than the fold)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+        return _rebuild(pool, schema, consumer, entries, progress)
 
 
 def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable[Entry],
-             progress: Progress | None, split: bool) -> Rebuilt:
+             progress: Progress | None) -> Rebuilt:
     source = iter(entries)
-    worker = Worker() if split else None  # forked before any thread of ours or any fact
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="rebuild-ahead") as ahead:
-            # the source's first entry (for the ledger: the request, audit recording the read
-            # and reading its first rows) is awaited while the tables are made ready
-            first = ahead.submit(next, source, None)
-            s = Identifier(schema)
-            with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                create_tables_in(cur, schema)  # in the rebuild's transaction: one commit
-                cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
-                cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s")
-                            .format(s), (consumer,))
-                cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s")
-                            .format(s), (consumer,))
-                head = first.result()  # a source that failed fails here: all rolls back
-                source = source if head is None else chain([head], source)
-                if worker is not None:
-                    return _split(ahead, cur, schema, worker, source, progress)
-                with fact_copy(cur, schema) as keep:
-                    read, kept, skipped, tickets = collect_facts(source, progress, keep)
-                    # the KPIs are folded while the database takes the last rows (this
-                    # thread then only waits for the server); a fold that fails rolls back
-                    folded = ahead.submit(LiveKpis.of_tickets, tickets)
-                kpis = folded.result()
-            return Rebuilt(read, kept, skipped, kpis)
-    finally:
-        if worker is not None:
-            worker.close()
-
-
-def _split(ahead: ThreadPoolExecutor, cur: Any, schema: str, worker: Worker,
-           source: Iterable[Entry], progress: Progress | None) -> Rebuilt:
-    """The rebuild's transaction, this side of a split: the worker's COPY text relayed into
-    the one COPY, this side folded while the database and the worker finish."""
-    with raw_fact_copy(cur, schema) as write:
-        read, mine = collect_split(source, worker, write, progress)
-        folded = ahead.submit(lambda: (LiveKpis.of_tickets(mine.tickets), mine.kinds()))
-        worker.wait_for(lambda: worker.copy_done, write)
-    kpis, kinds = folded.result()
-    worker.wait_for(lambda: worker.result is not None, write)
-    kept, skipped = join(kpis, kinds, worker.result)  # type: ignore[arg-type]
-    kept += mine.kept
-    if progress:
-        progress(read, kept)
-    return Rebuilt(read, kept, skipped + mine.skipped, kpis)
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-ahead") as ahead:
+        # the source's first entry (for the ledger: the request, audit recording the read and
+        # reading its first rows) is awaited while the tables are made ready
+        first = ahead.submit(next, source, None)
+        s = Identifier(schema)
+        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            create_tables_in(cur, schema)  # in the rebuild's transaction: one commit in all
+            cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
+            cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s").format(s),
+                        (consumer,))
+            cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s").format(s),
+                        (consumer,))
+            head = first.result()  # a source that failed fails here: the transaction rolls back
+            with fact_copy(cur, schema) as keep:
+                read, kept, skipped, tickets = collect_facts(
+                    source if head is None else chain([head], source), progress, keep)
+                # the KPIs are folded while the database takes the last rows (this thread
+                # then only waits for the server); a fold that fails rolls the rebuild back
+                folded = ahead.submit(LiveKpis.of_tickets, tickets)
+            kpis = folded.result()
+        return Rebuilt(read, kept, skipped, kpis)
 
 
 def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:

@@ -233,12 +233,10 @@ async def test_rebuild_from_the_ledger_equals_the_live_state(running, redelivere
     ensure_database(target)
     seen: list[int] = []
     with ConnectionPool(target.pg_conninfo(), min_size=1, max_size=2) as pool:
-        # split between two processes (the same again from the start, should it stop)
         result = await asyncio.to_thread(
             rebuild, pool, target.schema, CONSUMER,
             ledger_entries("http://audit", "t", page=700, client=client),
-            lambda read, kept: seen.append(read),
-            lambda: ledger_entries("http://audit", "t", page=700, client=client))
+            lambda read, kept: seen.append(read))
         again = await asyncio.to_thread(stored_state, pool, target.schema)
         rebuilt_rows = await asyncio.to_thread(_fact_rows, pool, target.schema)
     live_rows = await asyncio.to_thread(
