@@ -131,3 +131,51 @@ def test_changes_from_revoked_partitions_are_forgotten():
     changes.note("t2", 4, {"n": 1}, existed=False, source="lifecycle-4")
     changes.forget({"follow-3"})
     assert changes.drain() == [(4, "t2", {"n": 1})]
+
+
+def test_a_delivery_that_never_waits_completes_in_place():
+    async def delivery() -> str:  # the stream's queue has room: no wait
+        return "delivered"
+
+    coro = delivery()
+    assert surge_transport.in_place(coro) == (True, "delivered")
+
+
+def test_a_delivery_that_waits_finishes_from_where_it_stopped_or_is_cancelled():
+    async def run() -> tuple[list[str], list[str]]:
+        seen: list[str] = []
+        room = asyncio.get_running_loop().create_future()
+
+        async def delivery(name: str) -> str:
+            seen.append(f"{name} started")
+            await room  # the stream's queue is full
+            seen.append(f"{name} put")
+            return name
+
+        done, rest = surge_transport.in_place(delivery("a"))
+        assert not done and seen == ["a started"]
+        task = asyncio.ensure_future(rest)
+        await asyncio.sleep(0)
+        room.set_result(None)
+        assert await task == "a" and seen == ["a started", "a put"]
+
+        room = asyncio.get_running_loop().create_future()
+        cancelled: list[str] = []
+        done, rest = surge_transport.in_place(delivery("b"))
+        task = asyncio.ensure_future(rest)
+        await asyncio.sleep(0)
+        task.cancel()  # a flow suspension won the race
+        try:
+            await task
+        except asyncio.CancelledError:
+            cancelled.append("b")
+        return seen, cancelled
+
+    seen, cancelled = asyncio.run(run())
+    assert "b put" not in seen and cancelled == ["b"]
+
+
+def test_the_commit_offsets_table_is_built_only_when_logged():
+    table = surge_transport.LazyTerminal.logtable([("t-0", "5")], title="Commit Offsets",
+                                                  headers=["TP", "Offset"])
+    assert "Commit Offsets" in str(table) and "t-0" in str(table)
