@@ -47,6 +47,7 @@ from services.dispatch.domain.responsibilities import load_responsibilities
 from services.dispatch.domain.routing import load_routing_table, unit_confidence
 from services.dispatch.domain.taxonomy import Taxonomy, load_taxonomy
 from tools.recognition.fresh import fresh_requests
+from tools.recognition.third import third_requests
 from tools.recognition.train import fold_groups, route_key, taxonomy_seeds, texts_of
 
 RESULTS = Path("docs/recognition-results.md")
@@ -191,6 +192,7 @@ def held_out(test: Sequence[LabelledRequest], taxonomy: Taxonomy) -> dict[str, A
         "confusion": Counter(zip(gold_cat, pred_cat, strict=True)), "categories": cats,
         "calibration": _calibration(conf, right),
         "fresh": _fresh_part(clf, table, [r.case for r in test], auto, unit_right),
+        "third": _third_part(clf, table, [r.case for r in test], auto, unit_right),
         "load_seconds": load_s, "per_text_ms": per_text_ms,
         "rss_mb_after_load": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_mb_before_load": rss_before / 1024,
@@ -226,6 +228,29 @@ def _fresh_part(clf: LinearClassifier, table: Any, cases: Sequence[str], auto: n
             "pooled_n": len(both_auto), "pooled_auto_share": float(both_auto.mean()),
             "pooled_auto_unit_accuracy": float(both_right[both_auto].mean()),
             "pooled_by_matter": pooled}
+
+
+def _third_part(clf: LinearClassifier, table: Any, cases: Sequence[str], auto: np.ndarray,
+                unit_right: np.ndarray) -> dict[str, Any]:
+    """The third held-out part (`third.py`, session 9) at the same threshold, alone and with
+    the other two pooled (`python -m tools.recognition.pooled` compares models on them)."""
+    key = route_key()
+    fresh, third = fresh_requests(), third_requests()
+    routed, right = [], []
+    for records in (fresh, third):
+        results = [clf.classify(r.text, address=r.address) for r in records]
+        routed.append(np.array([unit_confidence(c, table) >= clf.threshold for c in results]))
+        right.append(np.array([key[c.subcategory] == key[r.subcategory]
+                               for c, r in zip(results, records, strict=True)]))
+    mine, ok = routed[1], right[1]
+    all_auto, all_right = np.concatenate([auto, *routed]), np.concatenate([unit_right, *right])
+    return {"n": len(third), "unit_accuracy": float(ok.mean()), "auto_share": float(mine.mean()),
+            "auto_unit_accuracy": float(ok[mine].mean()) if mine.any() else 0.0,
+            "by_matter": _by_matter([r.case for r in third], mine, ok),
+            "pooled_n": len(all_auto), "pooled_auto_share": float(all_auto.mean()),
+            "pooled_auto_unit_accuracy": float(all_right[all_auto].mean()),
+            "pooled_by_matter": _by_matter([*cases, *(r.case for r in fresh + third)],
+                                           all_auto, all_right)}
 
 
 def _without_list(test: Sequence[LabelledRequest], clf: LinearClassifier) -> dict[str, Any]:
@@ -356,7 +381,7 @@ def render(cv: list[dict[str, Any]], test: dict[str, Any], n_train: int,
               f"正确率低于 95 % 的概率约 {pct(t['by_matter']['below_target'])}",
               "- 自动派错的测试事项（事项、应派单位、派往、条数）："
               + ("；".join(f"{c} {g}→{r} {n}" for c, g, r, n in t["wrong_matters"]) or "无"),
-              *_render_fresh(t["fresh"], t["threshold"]), "",
+              *_render_fresh(t["fresh"], t["threshold"]), _render_third(t["third"]), "",
               "### 各大类 F1", "", "| 大类 | F1 |", "|---|---|"]
     for c, f in t["category_f1"].items():
         lines.append(f"| {taxonomy.category_names[c]} | {f:.3f} |")
@@ -396,6 +421,17 @@ def _render_fresh(f: dict[str, Any], threshold: float) -> list[str]:
         f"{pct(p['auto_right_lo'])}–{pct(p['auto_right_hi'])}）。第二部分的文本短而单一，比生成的部分"
         "容易得多：两部分分别报告，合计只作参考",
     ]
+
+
+def _render_third(f: dict[str, Any]) -> str:
+    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    b, p = f["by_matter"], f["pooled_by_matter"]
+    return (f"- 第三留出部分（`tools/recognition/third.py`，第 9 轮：{f['n']} 条，每条一个事项）：派往单位正确 "
+            f"{pct(f['unit_accuracy'])}；自动派单 {pct(f['auto_share'])}，其中派往单位正确 "
+            f"{pct(f['auto_unit_accuracy'])}（95 % 区间 {pct(b['auto_right_lo'])}–{pct(b['auto_right_hi'])}），"
+            f"需人工 {pct(1 - f['auto_share'])}；三部分合计 {f['pooled_n']} 条（{p['matters']} 个事项）："
+            f"自动派单 {pct(f['pooled_auto_share'])}，其中派往单位正确 {pct(f['pooled_auto_unit_accuracy'])}"
+            f"（95 % 区间 {pct(p['auto_right_lo'])}–{pct(p['auto_right_hi'])}）；模型之间的比较见第 5 节")
 
 
 def evaluate(write: bool = True) -> str:
