@@ -169,3 +169,29 @@ def test_the_ledger_page_is_the_json_it_was_byte_for_byte():
     assert hashlib.sha256(before).digest()  # not empty
     for r in rows:
         assert same(entry_view(r), old_entry_view(r))
+
+
+def test_the_history_route_writes_what_fastapis_serializer_wrote():
+    from services.audit.adapters.checkpoint_store import StoredCheckpoint
+    from services.audit.application.histories import TicketHistory
+    from services.audit.entrypoints.http_api import _checkpoint, history_json
+
+    rows = ledger_rows()
+    cp = StoredCheckpoint(tree_size=len(rows), root_hash=b"\x07" * 32,
+                          signed_at=datetime(2026, 12, 6, 5, 1, 2, 345678, tzinfo=UTC),
+                          note="minsheng.example/audit\n42\nroot\n\n— key sig\n")
+    history = TicketHistory("t", rows, checkpoint=cp,
+                            proofs={r["ledger_seq"]: [bytes([i]) * 32 for i in range(3)]
+                                    for r in rows[::2]})
+    verification = {"checked": True, "ok": False, "findings": [
+        {"kind": "not_in_tree", "ledger_seq": 3, "ticket_id": "t", "detail": "路径 \"x\"",
+         "last_seq": None}]}
+    before = TypeAdapter(dict[str, Any]).dump_json({
+        "ticket_id": history.ticket_id, "entries": history.entries(),
+        "checkpoint": _checkpoint(cp), "verification": verification})
+    assert history_json(history, verification) == before
+    plain = TicketHistory("t", rows)
+    assert history_json(plain, {"checked": False, "reason": "r"}) == TypeAdapter(
+        dict[str, Any]).dump_json({"ticket_id": "t", "entries": plain.entries(),
+                                   "checkpoint": None,
+                                   "verification": {"checked": False, "reason": "r"}})
