@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from itertools import islice
 from typing import Any
 
 from backbone.consumer import UnitOfWork
@@ -31,6 +32,28 @@ log = logging.getLogger(__name__)
 
 MASTER_PLATFORM = "city"  # holds a ticket no unit holds (after a bounce-back)
 SYSTEM = "sla"
+
+
+def of_ticket(uow: UnitOfWork, ticket_id: str) -> list[Any]:
+    """The unit of work's aggregates of one ticket, in the order they joined it.
+
+    Both `TicketBook.stamp` (after every event) and `open_orders` looked at every aggregate of
+    the batch for the ticket's: events x aggregates a batch, and batches hold a few hundred
+    events since the 300 ms gather. An index by ticket is kept beside the unit of work (in
+    its __dict__, as `sla_absent` is) and extended with the aggregates that joined since it
+    was last read (`uow.aggregates` only grows, in insertion order); the aggregate is looked
+    up by id when used, so one replaced under the same id is the current one."""
+    aggregates = uow.aggregates
+    index = uow.__dict__.get("sla_by_ticket")
+    if index is None or index[0] > len(aggregates):
+        index = uow.__dict__["sla_by_ticket"] = [0, {}]
+    if index[0] < len(aggregates):
+        by_ticket = index[1]
+        for aggregate_id, aggregate in islice(aggregates.items(), index[0], None):
+            by_ticket.setdefault(getattr(aggregate, "ticket_id", None), []).append(aggregate_id)
+        index[0] = len(aggregates)
+    found = (aggregates.get(i) for i in index[1].get(ticket_id, ()))
+    return [a for a in found if a is not None]
 
 
 class TicketBook:
@@ -78,8 +101,8 @@ class TicketBook:
     def stamp(self, ticket_id: str) -> None:
         """Gives the ticket's new events the unit of work's current context (ticket, trace,
         causation); without it, a loaded aggregate would get the batch's last context."""
-        for aggregate in list(self.uow.aggregates.values()):
-            if aggregate.pending_events and aggregate.ticket_id == ticket_id:
+        for aggregate in of_ticket(self.uow, ticket_id):
+            if aggregate.pending_events:
                 self.uow.add(aggregate)
 
     def open_orders(self, ticket_id: str) -> list[SupervisionOrder]:
@@ -89,8 +112,8 @@ class TicketBook:
             order = self.uow.get(order_id)
             if order is not None:
                 orders[order.id] = order
-        for aggregate in list(self.uow.aggregates.values()):
-            if isinstance(aggregate, SupervisionOrder) and aggregate.ticket_id == ticket_id:
+        for aggregate in of_ticket(self.uow, ticket_id):
+            if isinstance(aggregate, SupervisionOrder):
                 orders[aggregate.id] = aggregate
         return sorted((o for o in orders.values() if o.status != "closed"),
                       key=lambda o: (o.created_on, o.order_key))
