@@ -27,9 +27,11 @@ from services.audit.domain.merkle import MerkleLedgerTree, NodeKey
 
 ENTRY_COLUMNS = ('ledger_seq, topic, partition, "offset", ticket_id, ticket_seq, event,'
                  " prev_hash, entry_hash")
-VIEW_COLUMNS = ENTRY_COLUMNS + ", event_id, ticket_code, event_type, producer, occurred_at, recorded_at"
 # what a page of the ledger shows beside the entry (the rest is decoded from its bytes)
 PAGE_COLUMNS = ENTRY_COLUMNS + ", event_id, recorded_at"
+# what a history's users read beside the entry: the views and the gRPC API recorded_at, a
+# unit's check event_type (the envelope's other fields are decoded from the bytes)
+HISTORY_COLUMNS = ENTRY_COLUMNS + ", event_type, recorded_at"
 
 
 CACHE_BUDGET = 524_288  # subtree hashes held at once: 16 MiB as 32-byte strings
@@ -426,7 +428,7 @@ def _history_with_siblings(schema: str, levels: int, by_id: bool) -> bytes:
     """Rendered once per schema and level count (composing costs more than the query)."""
     which = ("%s" if by_id else "(SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
              " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)")
-    return _statement("SELECT " + VIEW_COLUMNS + _siblings(levels) + " FROM {s}.ledger l"
+    return _statement("SELECT " + HISTORY_COLUMNS + _siblings(levels) + " FROM {s}.ledger l"
                       " WHERE ticket_id = " + which + " ORDER BY ticket_seq", schema)
 
 
@@ -473,13 +475,13 @@ class LedgerReader:
         return rows[0]["ticket_id"] if rows else None
 
     def history(self, ticket_id: str) -> list[dict[str, Any]]:
-        return self._rows(("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id = %s"
+        return self._rows(("SELECT " + HISTORY_COLUMNS + " FROM {s}.ledger WHERE ticket_id = %s"
                           " ORDER BY ticket_seq"), (ticket_id,))
 
     def history_of(self, id_or_code: str) -> list[dict[str, Any]]:
         """The history of the ticket with this id or code, found and read in one query
         (empty: no such ticket in the ledger)."""
-        return self._rows(("SELECT " + VIEW_COLUMNS + " FROM {s}.ledger WHERE ticket_id ="
+        return self._rows(("SELECT " + HISTORY_COLUMNS + " FROM {s}.ledger WHERE ticket_id ="
                           " (SELECT ticket_id FROM {s}.ledger WHERE ticket_id = %s"
                           " OR (ticket_code = %s AND ticket_code <> '') LIMIT 1)"
                           " ORDER BY ticket_seq"), (id_or_code, id_or_code))
