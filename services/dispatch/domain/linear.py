@@ -21,6 +21,7 @@ import functools
 import math
 import re
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -193,7 +194,7 @@ _LOG_1P = tuple([0.0] + [1.0 + math.log(c) for c in range(1, 256)])  # 1 + log(c
 class FeatureTables:
     """The model as tables by feature number, for the running classifier: one dictionary
     look-up per n-gram (was one per head as well), and each head's (class, weight) pairs in
-    a list by feature number. Same arithmetic in the same order as `LinearModel.vector` and
+    flat arrays by feature number. Same arithmetic in the same order as `LinearModel.vector` and
     `Head.scores`, so the same floats (tests/unit/dispatch/test_linear_speed.py checks every
     labelled text)."""
 
@@ -202,8 +203,20 @@ class FeatureTables:
         self.names = tuple(model.idf)
         self.number = {f: i for i, f in enumerate(self.names)}
         self.idf = [model.idf[f] for f in self.names]
-        self.pairs = {id(h): [h.weights.get(f, ()) for f in self.names]
-                      for h in (model.subcategory, model.request_type, model.urgency)}
+        # per head: where each feature's pairs start, their classes (a byte each) and weights,
+        # side by side in three flat arrays (the pairs as objects took ~80 bytes each, spread
+        # over the heap: in the running service, with its caches cold, that is what it cost)
+        self.pairs: dict[int, tuple[array[int], bytes, array[float]]] = {}
+        for h in (model.subcategory, model.request_type, model.urgency):
+            if len(h.classes) > 256:
+                raise ClassificationError("a head of more than 256 classes; widen FeatureTables")
+            start, ks, ws = array("l", [0]), bytearray(), array("d")
+            for f in self.names:
+                for k, w in h.weights.get(f, ()):
+                    ks.append(k)
+                    ws.append(w)
+                start.append(len(ws))
+            self.pairs[id(h)] = (start, bytes(ks), ws)
 
     def features(self, text: str) -> list[tuple[int, float]]:
         """`LinearModel.vector(text)` as (feature number, value), in the same order."""
@@ -218,10 +231,11 @@ class FeatureTables:
 
     def scores(self, head: Head, features: list[tuple[int, float]]) -> list[float]:
         """`head.scores` of the vector these features are."""
-        pairs = self.pairs[id(head)]
+        start, ks, ws = self.pairs[id(head)]
         s = list(head.intercept)
         for i, x in features:
-            for k, w in pairs[i]:
+            a, b = start[i], start[i + 1]
+            for k, w in zip(ks[a:b], ws[a:b], strict=True):
                 s[k] += w * x
         return s
 
@@ -233,14 +247,12 @@ class FeatureTables:
                  n: int = 3) -> list[str]:
         """`head.evidence` of the vector these features are."""
         k = head.classes.index(label)
-        pairs, names = self.pairs[id(head)], self.names
+        (start, ks, ws), names = self.pairs[id(head)], self.names
         pushed = []
         for i, x in features:
-            for c, w in pairs[i]:
-                if c == k:
-                    if w > 0:
-                        pushed.append((w * x, names[i]))
-                    break
+            j = ks.find(k, start[i], start[i + 1])  # a feature has one weight per class at most
+            if j >= 0 and ws[j] > 0:
+                pushed.append((ws[j] * x, names[i]))
         return strongest(pushed, n)
 
 
