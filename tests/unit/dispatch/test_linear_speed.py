@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from services.dispatch.domain.classifier import Label
 from services.dispatch.domain.datafiles import load_jsonl
 from services.dispatch.domain.linear import (
     LinearClassifier,
@@ -108,3 +109,15 @@ def test_a_suggestion_explained_later_is_the_suggestion_explained_at_once(model)
     classifier.classify(second["text"], address=second["address"], explain=False)
     assert (classifier.explain(later, first["text"], address=first["address"])
             == classifier.classify(first["text"], address=first["address"]))
+
+
+def test_a_taught_text_is_explained_later_as_at_once(model):
+    classifier = LinearClassifier(load_taxonomy(), model, duties=load_responsibilities())
+    records = load_jsonl("labelled_requests.jsonl")[:40]
+    other = next(s for s in model.subcategory.classes if s != records[0]["subcategory"])
+    classifier.learn(records[0]["text"], Label(subcategory=other))
+    for r in records:
+        at_once = classifier.classify(r["text"])
+        later = classifier.classify(r["text"], explain=False)
+        assert classifier.explain(later, r["text"]) == at_once
+    assert classifier.classify(records[0]["text"]).subcategory == other
