@@ -684,24 +684,23 @@ async def _send_all(producer: AIOKafkaProducer,
     (backbone.record_batches), not a builder's call per message."""
     limit = record_batches.check_producer(producer)
     partitions: dict[str, list[int]] = {}
-    by_partition: dict[tuple[str, int], list[bytes]] = {}
+    # per topic, one list of bodies per partition, in the order of its sorted partition ids
+    by_partition: dict[str, list[list[bytes]]] = {}
     for topic, hashed, body in records:
-        parts = partitions.get(topic)
-        if parts is None:
+        groups = by_partition.get(topic)
+        if groups is None:
             parts = partitions[topic] = sorted(await producer.partitions_for(topic))
-        where = (topic, parts[(hashed & 0x7FFFFFFF) % len(parts)])
-        group = by_partition.get(where)
-        if group is None:
-            group = by_partition[where] = []
-        group.append(body)
+            groups = by_partition[topic] = [[] for _ in parts]
+        groups[(hashed & 0x7FFFFFFF) % len(groups)].append(body)
     acks = []
     counts: dict[str, int] = {}
-    for (topic, partition), group in by_partition.items():
-        # closed and complete, so the sender takes each at once (an open batch lingers
-        # linger_ms for messages that will never come); the round's batches go out together
-        for batch in record_batches.batches(group, limit):
-            acks.append(await producer.send_batch(batch, topic, partition=partition))
-        counts[topic] = counts.get(topic, 0) + len(group)
+    for topic, groups in by_partition.items():
+        for partition, group in zip(partitions[topic], groups, strict=True):
+            # closed and complete, so the sender takes each at once (an open batch lingers
+            # linger_ms for messages that will never come); the round's batches go out together
+            for batch in record_batches.batches(group, limit) if group else ():
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+            counts[topic] = counts.get(topic, 0) + len(group)
     return acks, counts
 
 
