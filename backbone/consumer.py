@@ -962,8 +962,12 @@ class IdempotentConsumer:
             raise self._unplaced(todo, exc) from exc
 
     def _unplaced(self, todo: list[tuple[Any, Any]], error: psycopg.Error) -> PoisonMessageError:
-        """A pipelined batch's database error, which no handler can be blamed for yet."""
-        if isinstance(error, psycopg.NotSupportedError):  # e.g. a handler's COPY
+        """A pipelined batch's database error, which no handler can be blamed for yet. One
+        that psycopg itself raises for pipeline mode (a handler's COPY, `stream()`: no
+        SQLSTATE, the server never saw it) turns pipelining off for this consumer: every
+        batch would fail the same way."""
+        if error.sqlstate is None and isinstance(error, (psycopg.NotSupportedError,
+                                                         psycopg.ProgrammingError)):
             self._pipelining = False
             log.info("%s applies its batches step by step: %s", self.name, error)
         return PoisonMessageError(todo[0][0], f"{type(error).__name__}: {error}", exact=False)

@@ -1,6 +1,7 @@
 """SQL mode's pipelined batch on the real Kafka and PostgreSQL: a database error that surfaces
 in a later handler (or at the end) blames no innocent message, `rowcount` is the real count,
-and a handler that cannot run in a pipeline (COPY) makes the consumer go step by step."""
+and a handler that cannot run in a pipeline (COPY, stream()) makes the consumer go step by
+step."""
 
 from __future__ import annotations
 
@@ -114,6 +115,24 @@ async def test_a_handler_that_copies_makes_the_consumer_go_step_by_step(settings
     name = f"copy-{unique}"
     consumer = await _consume(settings, name, Handlers({"TicketAccepted": lambda *a: None},
                                                        batch=keep_all), tickets)
+    assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets)
+    assert DEAD_LETTERED.labels(name)._value.get() == 0
+    assert not consumer._pipelining
+
+
+async def test_a_handler_that_streams_makes_the_consumer_go_step_by_step(settings, unique):
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {}.seen (event_id text PRIMARY KEY)")
+                     .format(Identifier(settings.schema)))
+    tickets = [str(uuid.uuid4()) for _ in range(6)]
+    s = Identifier(settings.schema)
+
+    def keep(d: events.DecodedEvent, cur: psycopg.Cursor, record: Any) -> None:
+        assert sum(1 for _ in cur.stream(SQL("SELECT event_id FROM {}.seen").format(s))) >= 0
+        cur.execute(SQL("INSERT INTO {}.seen VALUES (%s)").format(s), (d.event_id,))
+
+    name = f"stream-{unique}"
+    consumer = await _consume(settings, name, Handlers({"TicketAccepted": keep}), tickets)
     assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets)
     assert DEAD_LETTERED.labels(name)._value.get() == 0
     assert not consumer._pipelining
