@@ -22,9 +22,10 @@ A table row is written to its changelog once per commit, not once per event
 moments, and faust sent each change as a changelog message of its own (a produce, a sensor
 round, a future and its callback each: the largest part of the worker's producing). The rows a
 stage changed wait in memory; the consumer sends the last value of each just before it commits
-offsets, and faust's commit waits for the producer's flush before it commits (as it did for
-the changelog messages sent at once), so a committed offset never passes a change not yet in
-its changelog. A row made and dropped again within one commit (a ticket submitted and closed
+offsets, straight into aiokafka's accumulator (awaited: not through faust's producer buffer,
+whose flush gives up after 0.1 s without progress and would let the commit pass messages
+still in it), and faust's commit waits for the producer's flush before it commits, so a
+committed offset never passes a change not yet in its changelog. A row made and dropped again within one commit (a ticket submitted and closed
 within it) never reaches the changelog.
 
 Each message handed to a stream is delivered (faust's `_drain_messages`) by racing the
@@ -127,7 +128,7 @@ def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
         async def _commit_offsets(self, offsets: Mapping[TP, int],
                                   start_new_transaction: bool = True) -> bool:
             # the tables' changed rows first: faust's commit flushes the producer, then commits
-            send_table_changes(self.app.tables.values())
+            await send_table_changes(self.app.tables.values())
             return await super()._commit_offsets(offsets, start_new_transaction)
 
         def _ack_after_acked(self, tp: TP) -> bool:
@@ -290,15 +291,21 @@ class CoalescingTable(faust.Table):
         self._maybe_del_key_ttl(key, partition)
         self._sensor_on_del(self, key)
 
-    def send_changes(self) -> int:
-        """Send each changed row's last value to the changelog (faust's producer buffer;
-        the commit that follows waits for it); how many."""
+    async def send_changes(self) -> int:
+        """Send each changed row's last value to the changelog; how many. Each is in the
+        producer's accumulator when this returns (the commit's flush waits for those)."""
         sent = self.changes.drain()
+        topic = self.changelog_topic
         for partition, key, value in sent:
             if value is DELETED:
-                self.send_changelog(partition, key, value=None, value_serializer="raw")
+                await topic.send(key=key, value=None, partition=partition, force=True,
+                                 key_serializer=self.key_serializer, value_serializer="raw",
+                                 callback=self._on_changelog_sent)
             else:
-                self.send_changelog(partition, key, value)
+                await topic.send(key=key, value=value, partition=partition, force=True,
+                                 key_serializer=self.key_serializer,
+                                 value_serializer=self.value_serializer,
+                                 callback=self._on_changelog_sent)
         return len(sent)
 
     async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any,
@@ -312,8 +319,9 @@ def _source() -> Any:
     return event.message.tp if event is not None else None
 
 
-def send_table_changes(tables: Iterable[Any]) -> int:
-    return sum(table.send_changes() for table in tables if isinstance(table, CoalescingTable))
+async def send_table_changes(tables: Iterable[Any]) -> int:
+    return sum([await table.send_changes() for table in tables
+                if isinstance(table, CoalescingTable)])
 
 
 class NodeAccumulator(MessageAccumulator):
