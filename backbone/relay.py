@@ -633,7 +633,7 @@ def _encode_v1(records: list[_Wire]) -> bytes:
 def _decode_v1(data: bytes) -> list[_Wire]:
     version, count = _COUNT.unpack_from(data)
     if version != _OUTBOX_VERSION:
-        raise ValueError(f"outbox messages of version {version}; this relay reads 1 and 2")
+        raise ValueError(f"outbox messages of version {version}; this relay reads 1, 2 and 3")
     pos, out = _COUNT.size, []
     message, header, names, topics = _MESSAGE.unpack_from, _HEADER.unpack_from, _NAMES, _TOPICS
     for _ in range(count):
