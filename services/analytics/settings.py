@@ -41,3 +41,6 @@ class AnalyticsSettings(ServiceSettings):
     # partition's batch this long before sending it (faust's `producer_linger`; its default 0
     # sent a produce request per round trip while a fetched batch was worked through)
     surges_producer_linger_ms: int = 500
+    # how long the broker waits for a silent worker before giving its partitions to another
+    # (faust's `broker_session_timeout`): a worker restarted after kill -9 waits this long
+    surges_session_timeout_s: float = 60.0

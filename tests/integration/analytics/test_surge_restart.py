@@ -57,7 +57,9 @@ def start(settings: AnalyticsSettings, log: Path) -> subprocess.Popen:
     env = {**os.environ, "MINSHENG_TOPIC_PREFIX": settings.topic_prefix,
            "MINSHENG_SURGES_HTTP_PORT": str(free_port()),
            "MINSHENG_SURGES_DATADIR": settings.surges_datadir, "MINSHENG_LOG_LEVEL": "WARNING",
-           "MINSHENG_ENVIRONMENT": "test"}
+           "MINSHENG_ENVIRONMENT": "test",
+           # the restarted worker waits for the killed one's session to expire (60 s deployed)
+           "MINSHENG_SURGES_SESSION_TIMEOUT_S": "10"}
     return subprocess.Popen([sys.executable, "-m", "services.analytics.entrypoints.surges"],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
