@@ -126,14 +126,23 @@ def observe(rule: SurgeRule, state: dict[str, Any], *, county: str, subcategory:
     days[str(day)] = days.get(str(day), 0) + 1
     _forget(rule, state, hop, day)
 
-    first = hop - rule.hops_per_window + 1  # the newest window holding this ticket
-    in_window = [c for h in range(first, hop + 1) for c in hops.get(str(h), [])]
     baseline = baseline_of(rule, state, day)
     threshold = rule.threshold(baseline)
-    if len(in_window) < threshold:
+    # every window holding this ticket, the earliest first: counted in business-time order
+    # the first (the one ending at its hop) holds the most, the later ones hold a subset of
+    # it; a ticket counted late (another partition, a late assignment) may complete a window
+    # that ends after its own hop, which the first alone would miss
+    per = rule.hops_per_window
+    for first in range(hop - per + 1, hop + 1):
+        in_window = [c for h in range(first, first + per) for c in hops.get(str(h), [])]
+        if len(in_window) >= threshold:
+            break
+    else:
         return None
-    alert_starts = hop >= state["quiet_from"]
-    state["quiet_from"] = hop + rule.hops_per_window  # the burst lasts while windows stay high
+    last = first + per - 1
+    alert_starts = last >= state["quiet_from"]
+    # the burst lasts while windows stay high
+    state["quiet_from"] = max(state["quiet_from"], last + per)
     if not alert_starts:
         return None
     start = datetime.fromtimestamp(first * rule.hop_s, UTC)

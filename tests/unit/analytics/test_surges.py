@@ -35,6 +35,31 @@ def test_a_burst_alerts_once_when_the_window_reaches_the_threshold():
     assert alert.subject == f"surge:yingzhou:pipe-burst:{alert.window_start:%Y%m%dT%H%M}"
 
 
+def test_a_ticket_counted_late_completes_the_window_after_its_own_time():
+    # three tickets at 07:25-07:27 are counted first, the fourth (07:06) arrives late (another
+    # partition, a later assignment): 07:00-07:30 holds all four, although the window that
+    # ends with 07:06's hop (06:40-07:10) holds it alone
+    state = new_state()
+    early = [T0 + timedelta(minutes=25 + i) for i in range(3)]
+    assert feed(state, early, prefix="E") == []
+    late = observe(RULE, state, county="yingzhou", subcategory="pipe-burst",
+                   at=T0 + timedelta(minutes=6), ticket="L")
+    assert late is not None and late.count == 4
+    assert late.window_start == T0
+    assert sorted(late.tickets) == ["E0", "E1", "E2", "L"]
+    # the burst goes on: a fifth ticket in the same minutes starts no second alert
+    assert observe(RULE, state, county="yingzhou", subcategory="pipe-burst",
+                   at=T0 + timedelta(minutes=28), ticket="F") is None
+
+
+def test_counted_in_order_or_late_a_burst_alerts_once():
+    moments = [T0 + timedelta(minutes=m) for m in (2, 9, 14, 21, 26, 33)]
+    in_order = feed(new_state(), moments)
+    shuffled = [moments[i] for i in (4, 1, 5, 0, 3, 2)]
+    late = feed(new_state(), shuffled)
+    assert len(in_order) == 1 and len(late) == 1
+
+
 def test_scattered_tickets_never_alert():
     state = new_state()
     assert feed(state, [T0 + timedelta(hours=2 * i) for i in range(50)]) == []
