@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from minsheng.v1 import feedback_events_pb2
 
 from backbone import auth, events
+from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.settings import IntakeSettings
 from tests import janitor
 from tests.browser import browser_page, needs_browser
@@ -62,6 +64,9 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
         async with running_intake(settings) as intake:
             code, ticket_id = await submit(intake, phone)
             await answer(intake, ticket_id, code)
+            # the page reads the citizen's tickets once, at sign-in: sign in once intake's
+            # read side holds the answer (its consumer may still be joining its group)
+            await recorded(intake, ticket_id, lambda row: row.get("answer_masked") == ANSWER)
             async with browser_page(width=420, height=900) as page:
                 await page.goto(f"{intake.url}/me")
                 await page.fill("#phone", phone)
@@ -91,6 +96,7 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
                 event_id=events.event_id_for(f"fb:{ticket_id}", 10), ticket_id=ticket_id,
                 ticket_code=code, producer="feedback", occurred_at=datetime.now(UTC))
             await intake.publish("tickets.events", ticket_id, rated_event.SerializeToString())
+            await recorded(intake, ticket_id, lambda row: row.get("rating") == "satisfied")
             async with browser_page(width=420, height=900) as page:
                 await page.goto(f"{intake.url}/me")
                 await page.fill("#phone", phone)
@@ -114,6 +120,19 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
                                       json={"rating": "great"},
                                       headers={"authorization": f"Bearer {other}"})
                 assert bad.status_code == 422
+
+
+async def recorded(intake: Intake, ticket_id: str, until: Any) -> None:
+    """Wait until intake's read model shows what was published about the ticket."""
+    index = TicketIndex(intake.service.infra.pool, intake.settings.schema)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    row: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        row = await asyncio.to_thread(index.by_id, ticket_id)
+        if row is not None and until(row):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"intake's read model never showed it: {row and sorted(row)}")
 
 
 async def submit(intake: Intake, phone: str) -> tuple[str, str]:
