@@ -35,15 +35,16 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the body read already, then the connection's own messages."""
+def replay(body: bytes, receive: Receive, *, more_body: bool = False) -> Receive:
+    """A `receive` that gives the body read already, then the connection's own messages
+    (`more_body`: what was read is not the whole body, more follows from `receive`)."""
     sent = False
 
     async def again() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": more_body}
         return await receive()
 
     return again
@@ -135,7 +136,7 @@ class HotRoute:
                 break
         body = b"".join(chunks)
         if size > self.limit:  # streamed past the limit: the framework's 413
-            await self.app.framework(scope, _replay_more(body, receive), send)
+            await self.app.framework(scope, replay(body, receive, more_body=True), send)
             return
         given = headers.get(b"traceparent")
         trace = (events.trace_id_from(given.decode("latin-1")) if given else None) \
@@ -175,17 +176,3 @@ class HotRoute:
             await send({"type": "http.response.body", "body": data})
         self._latency.observe(time.perf_counter() - began)
         self._counted(status).inc()
-
-
-def _replay_more(body: bytes, receive: Receive) -> Receive:
-    """`replay`, but the body read so far is not the whole of it: more may follow."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": True}
-        return await receive()
-
-    return again
