@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any
@@ -26,6 +27,7 @@ from psycopg.pq import Format
 
 # (element oid, array oid) of the types the store sends
 UUID, INT8, TEXT, BYTEA = (2950, 2951), (20, 1016), (25, 1009), (17, 1001)
+TIMESTAMPTZ = (1184, 1185)
 
 _HEAD = struct.Struct(">iiiii")  # dimensions, has nulls, element oid, length, lower bound
 _LENGTH = struct.Struct(">i")
@@ -33,6 +35,9 @@ _INT8 = struct.Struct(">iq")
 _NULL = _LENGTH.pack(-1)
 _UUID_LENGTH = _LENGTH.pack(16)
 _uuid_bytes = attrgetter("bytes")
+_TIMESTAMPTZ_ELEMENT = struct.Struct(">iq")  # length 8, microseconds since PostgreSQL's epoch
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class BinaryArray:
@@ -83,6 +88,23 @@ def texts(values: Sequence[str | None]) -> BinaryArray:
 def byteas(values: Sequence[bytes | None]) -> BinaryArray:
     """bytea[] of bytes, None as NULL."""
     return _bytes_array(BYTEA, values)
+
+
+def timestamptzs(values: Sequence[datetime | None]) -> BinaryArray | list[datetime | None]:
+    """timestamptz[] of aware datetimes (the time itself, never its text), None as NULL. A
+    naive datetime means the session's time zone to PostgreSQL: then the list is returned as
+    it is, for psycopg to dump."""
+    parts: list[bytes] = []
+    nulls = False
+    for v in values:
+        if v is None:
+            parts.append(_NULL)
+            nulls = True
+        elif v.tzinfo is None:
+            return list(values)
+        else:
+            parts.append(_TIMESTAMPTZ_ELEMENT.pack(8, (v - PG_EPOCH) // _MICROSECOND))
+    return _array(TIMESTAMPTZ, len(values), b"".join(parts), nulls=nulls)
 
 
 def _bytes_array(kind: tuple[int, int], values: Sequence[bytes | None]) -> BinaryArray:

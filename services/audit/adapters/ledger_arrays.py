@@ -12,34 +12,7 @@ its text.
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-
-from backbone.pg_arrays import BinaryArray, byteas, int8s, texts
+# the array header and element formats are backbone.pg_arrays' (timestamptz[] included)
+from backbone.pg_arrays import BinaryArray, byteas, int8s, texts, timestamptzs
 
 __all__ = ["BinaryArray", "byteas", "int8s", "texts", "timestamptzs"]
-
-_HEAD = struct.Struct(">iiiii")  # dimensions, has nulls, element oid, length, lower bound
-_TIMESTAMPTZ, _TIMESTAMPTZ_ARRAY = 1184, 1185
-_ELEMENT = struct.Struct(">iq")  # length 8, microseconds since PostgreSQL's epoch
-_NULL = struct.pack(">i", -1)
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def timestamptzs(values: Sequence[datetime | None]) -> BinaryArray | list[datetime | None]:
-    """timestamptz[] of aware datetimes, None as NULL. A naive datetime means the session's
-    time zone to PostgreSQL: such a column is left to psycopg (returned as the list)."""
-    parts: list[bytes] = []
-    nulls = False
-    for v in values:
-        if v is None:
-            parts.append(_NULL)
-            nulls = True
-        elif v.tzinfo is None:
-            return list(values)
-        else:
-            parts.append(_ELEMENT.pack(8, (v - PG_EPOCH) // _MICROSECOND))
-    return BinaryArray(_HEAD.pack(1, int(nulls), _TIMESTAMPTZ, len(values), 1) + b"".join(parts),
-                       _TIMESTAMPTZ_ARRAY)
