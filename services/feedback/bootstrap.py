@@ -76,7 +76,7 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
                         stored=read_models.stored_ids(infra.pool, settings.schema, events_table))
     decisions = IdempotentConsumer(
         name="feedback-decisions", settings=settings, pool=infra.pool,
-        topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(upstream),
+        topics=[settings.lifecycle_topic], handlers=handler_tables.decisions(upstream, clock.observe),
         producer=infra.producer, app=app, gather=gather(settings.decisions_gather_ms,
                                                           settings.decisions_gather_bytes))
     hall = IdempotentConsumer(

@@ -9,21 +9,39 @@ no row written; see backbone/consumer.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from backbone.consumer import Handlers
+from backbone.events import DecodedEvent
 from services.feedback.application.hall_projection import hall_event_types
 from services.feedback.application.upstream import Upstream
 
 
-def decisions(upstream: Upstream) -> Handlers:
-    return Handlers({
+def decisions(upstream: Upstream, observe: Callable[[datetime], None] | None = None) -> Handlers:
+    """`observe`: the service clock's (event mode: every consumer moves the watermark, so a
+    citizen rating the reply this consumer just delivered is judged at the reply's time, not
+    at a watermark the hall consumer has not moved yet)."""
+    table: dict[str, Callable[[DecodedEvent, Any], None]] = {
         "TicketSubmitted": upstream.ticket_submitted,  # intake: the channel to answer through
         "TicketMergedIntoCase": upstream.ticket_merged,  # intake: answered with its case
         "TicketUnmergedFromCase": upstream.ticket_unmerged,  # intake: answered on its own
         "ReplyReviewed": upstream.reply_reviewed,  # dispatch: an accepted reply to deliver
         "TicketAnsweredOnSpot": upstream.answered_on_spot,  # intake: 解惑, the answer given
-    })
+    }
+    if observe is not None:
+        table = {name: _observing(handler, observe) for name, handler in table.items()}
+    return Handlers(table)
+
+
+def _observing(handler: Callable[[DecodedEvent, Any], None],
+               observe: Callable[[datetime], None]) -> Callable[[DecodedEvent, Any], None]:
+    def apply(d: DecodedEvent, uow: Any) -> None:
+        observe(d.occurred_at)
+        handler(d, uow)
+
+    return apply
 
 
 def hall(projector: Any) -> Handlers:
