@@ -104,15 +104,17 @@ class Head:
     def ranked(self, s: list[float],
                allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
         """The classes (all, or those `allowed`) by the softmax of the scores `s`, best first."""
-        if allowed is None:
-            keep: Iterable[int] = range(len(s))
-        else:
+        classes: Iterable[str] = self.classes
+        if allowed is not None:
             wanted = set(allowed)
-            keep = [i for i, c in enumerate(self.classes) if c in wanted]
-        top = max(s[i] for i in keep)
-        e = {i: math.exp((s[i] - top) / self.temperature) for i in keep}
-        z = sum(e.values())
-        return sorted(((self.classes[i], v / z) for i, v in e.items()), key=lambda p: -p[1])
+            kept = [(c, v) for c, v in zip(classes, s, strict=True) if c in wanted]
+            classes, s = [c for c, _ in kept], [v for _, v in kept]
+        top, t, exp = max(s), self.temperature, math.exp
+        e = [exp((v - top) / t) for v in s]
+        z = sum(e)
+        # best first; equal ones in the classes' order (a stable sort, reversed)
+        return sorted(zip(classes, [v / z for v in e], strict=True), key=_probability,
+                      reverse=True)
 
     def evidence(self, vector: Mapping[str, float], label: str, n: int = 3) -> list[str]:
         """The n-grams that pushed most towards `label`: the reason shown to a dispatcher."""
@@ -140,6 +142,10 @@ class Head:
                    weights={f: tuple(p) for f, p in weights.items()},
                    intercept=tuple(float(b) for b in d["intercept"]),
                    temperature=float(d["temperature"]))
+
+
+def _probability(p: tuple[str, float]) -> float:
+    return p[1]
 
 
 def strongest(pushed: list[tuple[float, str]], n: int) -> list[str]:
@@ -188,14 +194,15 @@ class LinearModel:
                    threshold=float(d["threshold"]), meta=d.get("meta", {}))
 
 
+_CALM = tuple(u.value for u in Urgency if u is not Urgency.URGENT)
 _LOG_1P = tuple([0.0] + [1.0 + math.log(c) for c in range(1, 256)])  # 1 + log(count)
 
 
 class FeatureTables:
     """The model as tables by feature number, for the running classifier: one dictionary
-    look-up per n-gram (was one per head as well), and each head's (class, weight) pairs in
-    flat arrays by feature number. Same arithmetic in the same order as `LinearModel.vector` and
-    `Head.scores`, so the same floats (tests/unit/dispatch/test_linear_speed.py checks every
+    look-up per n-gram (was one per head as well), and the three heads' (class, weight) pairs
+    in flat arrays by feature number. Same arithmetic in the same order as `LinearModel.vector`
+    and `Head.scores`, so the same floats (tests/unit/dispatch/test_linear_speed.py checks every
     labelled text)."""
 
     def __init__(self, model: LinearModel) -> None:
@@ -203,20 +210,31 @@ class FeatureTables:
         self.names = tuple(model.idf)
         self.number = {f: i for i, f in enumerate(self.names)}
         self.idf = [model.idf[f] for f in self.names]
-        # per head: where each feature's pairs start, their classes (a byte each) and weights,
-        # side by side in three flat arrays (the pairs as objects took ~80 bytes each, spread
-        # over the heap: in the running service, with its caches cold, that is what it cost)
-        self.pairs: dict[int, tuple[array[int], bytes, array[float]]] = {}
-        for h in (model.subcategory, model.request_type, model.urgency):
-            if len(h.classes) > 256:
-                raise ClassificationError("a head of more than 256 classes; widen FeatureTables")
-            start, ks, ws = array("l", [0]), bytearray(), array("d")
-            for f in self.names:
+        # The three heads as one: their classes side by side (subcategory 0..54, request type
+        # next, urgency last), so a feature's pairs of every head are one span of three flat
+        # arrays: where each feature's pairs start, their classes (a byte each) and weights.
+        # A text's features are walked once, not once per head (a third of the per-feature
+        # work and of the memory a text touches: in the running service, with its caches
+        # cold, that is what it costs). Each class still gets its own pushes in the features'
+        # order, so each head's scores are the same floats as that head's alone.
+        heads = (model.subcategory, model.request_type, model.urgency)
+        self.span: dict[int, tuple[int, int]] = {}
+        intercept: list[float] = []
+        for h in heads:
+            self.span[id(h)] = (len(intercept), len(intercept) + len(h.classes))
+            intercept.extend(h.intercept)
+        if len(intercept) > 256:
+            raise ClassificationError("heads of more than 256 classes; widen FeatureTables")
+        self.intercept = tuple(intercept)
+        start, ks, ws = array("l", [0]), bytearray(), array("d")
+        for f in self.names:
+            for h in heads:
+                offset = self.span[id(h)][0]
                 for k, w in h.weights.get(f, ()):
-                    ks.append(k)
+                    ks.append(k + offset)
                     ws.append(w)
-                start.append(len(ws))
-            self.pairs[id(h)] = (start, bytes(ks), ws)
+            start.append(len(ws))
+        self.pairs: tuple[array[int], bytes, array[float]] = (start, bytes(ks), ws)
 
     def features(self, text: str) -> list[tuple[int, float]]:
         """`LinearModel.vector(text)` as (feature number, value), in the same order."""
@@ -229,15 +247,24 @@ class FeatureTables:
         norm = math.sqrt(sum(x * x for _, x in v)) or 1.0
         return [(i, x / norm) for i, x in v]
 
-    def scores(self, head: Head, features: list[tuple[int, float]]) -> list[float]:
-        """`head.scores` of the vector these features are."""
-        start, ks, ws = self.pairs[id(head)]
-        s = list(head.intercept)
+    def every_score(self, features: list[tuple[int, float]]) -> list[float]:
+        """Every head's scores of the vector these features are, side by side (`of`)."""
+        start, ks, ws = self.pairs
+        s = list(self.intercept)
         for i, x in features:
             a, b = start[i], start[i + 1]
-            for k, w in zip(ks[a:b], ws[a:b], strict=True):
+            for k, w in zip(ks[a:b], ws[a:b], strict=False):  # same length: made so
                 s[k] += w * x
         return s
+
+    def of(self, head: Head, every: list[float]) -> list[float]:
+        """`head`'s part of `every_score`."""
+        lo, hi = self.span[id(head)]
+        return every[lo:hi]
+
+    def scores(self, head: Head, features: list[tuple[int, float]]) -> list[float]:
+        """`head.scores` of the vector these features are."""
+        return self.of(head, self.every_score(features))
 
     def probabilities(self, head: Head, features: list[tuple[int, float]],
                       allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
@@ -246,8 +273,8 @@ class FeatureTables:
     def evidence(self, head: Head, features: list[tuple[int, float]], label: str,
                  n: int = 3) -> list[str]:
         """`head.evidence` of the vector these features are."""
-        k = head.classes.index(label)
-        (start, ks, ws), names = self.pairs[id(head)], self.names
+        k = head.classes.index(label) + self.span[id(head)][0]
+        (start, ks, ws), names = self.pairs, self.names
         pushed = []
         for i, x in features:
             j = ks.find(k, start[i], start[i + 1])  # a feature has one weight per class at most
@@ -308,8 +335,9 @@ class LinearClassifier:
         tables = self.tables
         parts = matters(text)
         features = tables.features(parts[0])
+        every = tables.every_score(features)  # the three heads' scores in one walk
         head = self.model.subcategory
-        subs = tables.probabilities(head, features)
+        subs = head.ranked(tables.of(head, every))
         duty_reasons: tuple[str, ...] = ()
         duty_capped = False
         if self.duties is not None:
@@ -322,8 +350,8 @@ class LinearClassifier:
                 assert unit is not None
                 duty_capped = True
                 duty_reasons = (*duty_reasons, listed.disagreement(unit))
-        types = tables.probabilities(self.model.request_type, features)
-        urgency, urgency_conf, hits = self._urgency(text, features)
+        types = self.model.request_type.ranked(tables.of(self.model.request_type, every))
+        urgency, urgency_conf, hits = self._urgency(text, every)
         sub, conf = subs[0]
         distribution, others = tuple(subs), []
         kind, kind_conf = types[0]
@@ -375,15 +403,14 @@ class LinearClassifier:
     def urgent_keywords_in(self, text: str) -> tuple[str, ...]:
         return tuple(k for k in self.taxonomy.urgent_keywords if k in text)
 
-    def _urgency(self, text: str, features: list[tuple[int, float]]
-                 ) -> tuple[str, float, tuple[str, ...]]:
+    def _urgency(self, text: str, every: list[float]) -> tuple[str, float, tuple[str, ...]]:
         hits = self.urgent_keywords_in(text)
         if hits:
             return Urgency.URGENT.value, 0.95, hits
         # Without a danger keyword the model may not call it urgent: a false "urgent" pulls a
         # unit off other work, a missed one is caught by the dispatcher's check.
-        calm = [u.value for u in Urgency if u is not Urgency.URGENT]
-        ranked = self.tables.probabilities(self.model.urgency, features, calm)
+        head = self.model.urgency
+        ranked = head.ranked(self.tables.of(head, every), _CALM)
         return ranked[0][0], ranked[0][1], ()
 
     def learn(self, text: str, label: Label, weight: int = 1, *, address: str = "") -> None:

@@ -121,3 +121,31 @@ def test_a_taught_text_is_explained_later_as_at_once(model):
         later = classifier.classify(r["text"], explain=False)
         assert classifier.explain(later, r["text"]) == at_once
     assert classifier.classify(records[0]["text"]).subcategory == other
+
+
+def plain_ranked(head, s, allowed=None):
+    keep = range(len(s)) if allowed is None else [
+        i for i, c in enumerate(head.classes) if c in set(allowed)]
+    top = max(s[i] for i in keep)
+    e = {i: math.exp((s[i] - top) / head.temperature) for i in keep}
+    z = sum(e.values())
+    return sorted(((head.classes[i], v / z) for i, v in e.items()), key=lambda p: -p[1])
+
+
+def test_the_three_heads_walked_at_once_rank_as_each_head_alone(model):
+    tables = model.tables
+    calm = ("simple", "general", "complex")
+    texts = [r["text"] for r in load_jsonl("labelled_requests.jsonl")][:400]
+    for text in texts:
+        features = tables.features(matters(text)[0])
+        every = tables.every_score(features)
+        vector = model.vector(matters(text)[0])
+        for head in (model.subcategory, model.request_type, model.urgency):
+            assert tables.of(head, every) == head.scores(vector)
+            assert head.ranked(tables.of(head, every)) == plain_ranked(head,
+                                                                        head.scores(vector))
+        urgency = model.urgency
+        allowed = [c for c in urgency.classes if c in calm]
+        assert len(allowed) == 3
+        assert (urgency.ranked(tables.of(urgency, every), allowed)
+                == plain_ranked(urgency, urgency.scores(vector), allowed))
