@@ -11,6 +11,12 @@ future that the committer settles together with the rest of its batch (one threa
 per batch and loop, not one per command), and the aggregates' events are collected without
 eventsourcing's `isinstance` checks against runtime Protocols (half of `Application.save`'s
 own time on Python 3.11) when the application keeps eventsourcing's own `save`.
+
+A large batch is made and sent in parts (PART_EVENTS events: their stored events and the
+relay's messages), one INSERT a part in the batch's one transaction: PostgreSQL inserts a
+part while this thread makes the next, so the committer waits only for the last part and
+COMMIT. Still one transaction, one lock, one commit a batch (two batches in flight, tried in
+sessions 6-9, split the callers over more transactions and cost more than they won).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import queue
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +34,15 @@ from typing import Any
 from eventsourcing.application import Application, ProcessingEvent
 from prometheus_client import Histogram
 
-from backbone.store import EventContext, Statement
+from backbone.store import EventContext, Part, Statement
 
 BATCH_SIZE = Histogram("minsheng_group_commit_batch_size", "Commands per transaction",
                        ["service"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+# A batch's events are made (stored events, the relay's messages) and sent in parts of this
+# many, one INSERT each in the batch's one transaction, so that PostgreSQL inserts a part
+# while the committer makes the next; only the last part and COMMIT are then waited for.
+# 64: a full batch of 200 is 64, 64, 64 and 8 (a short last part, little to wait for).
+PART_EVENTS = 64
 
 
 @dataclass(slots=True)
@@ -144,14 +155,16 @@ class GroupCommitter:
                 contexts[a.id] = c.context
         statements = [s for c in batch for s in c.sql]
         extra: dict[str, Any] = {"sql": statements} if statements else {}
-        if self.outbox is not None:  # the relay's messages, made here, stored with the events
-            pending = [(e, c.context) for c in batch for a in c.aggregates
-                       for e in a.pending_events]
-            extra["outgoing"] = {(e.originator_id, e.originator_version): data for (e, _), data
-                                 in zip(pending, self.outbox(pending), strict=True)
-                                 if data is not None}
         aggregates = [a for c in batch for a in c.aggregates]
+        app: Any = self.app
         if not self._stock:  # the service's own save decides
+            if self.outbox is not None:  # the relay's messages, made here, stored with the events
+                pending = [(e, c.context) for c in batch for a in c.aggregates
+                           for e in a.pending_events]
+                extra["outgoing"] = {(e.originator_id, e.originator_version): data
+                                     for (e, _), data in zip(pending, self.outbox(pending),
+                                                             strict=True)
+                                     if data is not None}
             self.app.save(*aggregates, contexts=contexts, **extra)
             return
         # Application.save without ProcessingEvent.collect_events' isinstance checks against
@@ -166,15 +179,27 @@ class GroupCommitter:
             processing.events.extend(events)
             processing.aggregates[a.id] = a
         processing.saved_kwargs.update(contexts=contexts, **extra)
-        app: Any = self.app
         # Application._record without EventStore.put's Recording and Notification per event:
         # only Application._notify reads them, and the stock one does nothing
         store = app.events
+        recorder = store.recorder
         committed = False
         try:
-            store.recorder.insert_events(
-                list(map(store.mapper.to_stored_event, processing.events)), tracking=None,
-                **processing.saved_kwargs)
+            if getattr(recorder, "_binary", False):
+                # made part by part while PostgreSQL inserts the parts sent before (one
+                # transaction: see TrackedRecorder.insert_parts)
+                pending = [(e, c.context) for c in batch for a in c.aggregates
+                           for e in a.pending_events]
+                recorder.insert_parts(self._parts(pending), tracking=None,
+                                      **processing.saved_kwargs)
+            else:
+                stored = list(map(store.mapper.to_stored_event, processing.events))
+                if self.outbox is not None:
+                    pending = [(e, contexts[e.originator_id]) for e in processing.events]
+                    processing.saved_kwargs["outgoing"] = {
+                        (e.originator_id, e.originator_version): data for (e, _), data
+                        in zip(pending, self.outbox(pending), strict=True) if data is not None}
+                recorder.insert_events(stored, tracking=None, **processing.saved_kwargs)
             committed = True
         finally:
             if committed or last_try:  # a failed last try takes them, as Application.save does
@@ -185,6 +210,16 @@ class GroupCommitter:
             for aggregate_id, aggregate in processing.aggregates.items():
                 repository.cache.put(aggregate_id, aggregate)
         app._take_snapshots(processing)
+
+    def _parts(self, pending: list[tuple[Any, EventContext]]) -> Iterator[Part]:
+        """A batch's events in parts of PART_EVENTS: each its stored events and the relay's
+        messages, made when the recorder asks for it, after it sent the part before."""
+        to_stored = self.app.events.mapper.to_stored_event
+        outbox = self.outbox
+        for start in range(0, len(pending), PART_EVENTS):
+            chunk = pending[start:start + PART_EVENTS]
+            yield ([to_stored(e) for e, _ in chunk],
+                   outbox(chunk) if outbox is not None else None)
 
 
 def _stock_save(app: Application) -> bool:

@@ -257,6 +257,46 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
+# A part of a save (TrackedRecorder.insert_parts): its stored events, and the relay's
+# messages of each, aligned (None: the relay translates that event), or None for none
+Part = tuple[Sequence[StoredEvent], Sequence[bytes | None] | None]
+
+
+def _aligned(stored_events: Sequence[StoredEvent],
+             outgoing: dict[tuple[Any, int], bytes] | None) -> list[bytes | None] | None:
+    """The messages by (originator id, version), as `app.save(outgoing=...)` gives them,
+    aligned with the events."""
+    if not outgoing:
+        return None
+    return [outgoing.get((e.originator_id, e.originator_version)) for e in stored_events]
+
+
+class _Parts:
+    """A save's parts, each made once: a round retried on another connection (the recorder's
+    `retry`) sends the parts the first try made, then makes the rest; a part that failed to
+    be made fails every try."""
+
+    def __init__(self, parts: Iterable[Part]):
+        self._source: Iterator[Part] = iter(parts)
+        self._made: list[Part] = []
+        self._failed: BaseException | None = None
+
+    def __iter__(self) -> Iterator[Part]:
+        yield from self._made
+        if self._failed is not None:
+            raise self._failed
+        while True:
+            try:
+                part = next(self._source)
+            except StopIteration:
+                return
+            except BaseException as exc:
+                self._failed = exc
+                raise
+            self._made.append(part)
+            yield part
+
+
 class TrackedRecorder(PostgresApplicationRecorder):
     """eventsourcing's recorder plus consumer progress and event context, in one transaction.
 
@@ -321,38 +361,59 @@ class TrackedRecorder(PostgresApplicationRecorder):
                       **kwargs: Any) -> Sequence[int] | None:
         if not self._binary:
             return super().insert_events(stored_events, **kwargs)
-        return self._insert_in_one_round(stored_events, **kwargs)
+        return self._insert_in_one_round(_Parts([(stored_events, _aligned(
+            stored_events, kwargs.pop("outgoing", None)))]), **kwargs)
+
+    def insert_parts(self, parts: Iterable[Part], **kwargs: Any) -> Sequence[int] | None:
+        """`insert_events` of a save made in parts, in ONE transaction: each part's INSERT
+        is sent as soon as the part is made, so PostgreSQL inserts one part while the caller
+        makes the next (the group commit encodes a batch's stored events and messages part
+        by part). A part: its stored events, and the relay's messages of each (aligned, None
+        for an event the relay translates itself) or None. Only for `_binary` recorders."""
+        return self._insert_in_one_round(_Parts(parts), **kwargs)
 
     @retry((StoreInterfaceError, StoreOperationalError), max_attempts=10, wait=0.2)
-    def _insert_in_one_round(self, stored_events: Sequence[StoredEvent],
-                             **kwargs: Any) -> Sequence[int] | None:
+    def _insert_in_one_round(self, parts: _Parts, **kwargs: Any) -> Sequence[int] | None:
         """eventsourcing's insert_events in one round trip: BEGIN, the statements, the lock,
         the events and COMMIT pipelined up to one Sync, the pipeline's closing one (its
         pipeline waited for BEGIN, for the inserts, for COMMIT and once more: five round
         trips a save). The same transaction, the same statements; COMMIT still waits for the
         fsync before the Sync is answered. A failed statement skips the rest (COMMIT too) and
         is rolled back here, its error raised as eventsourcing's (IntegrityError for a
-        version already stored)."""
-        ids: Sequence[int] | None = None
-        with self.datastore.get_connection() as conn, conn.cursor() as curs, \
-                conn.cursor(row_factory=scalar_row) as inserted:  # the ids, no dict a row
+        version already stored). The events go in one INSERT a part (see insert_parts), in
+        order, after one LOCK: their notification ids follow the parts' order."""
+        inserted: list[tuple[Any, int]] = []  # a cursor a part (the ids, no dict a row)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
                 with conn.pipeline():  # its exit sends the one Sync; a failure raises there
                     curs.execute(_BEGIN, prepare=True)
-                    self._insert_events(curs, stored_events, **kwargs)
-                    if stored_events:
-                        self._insert_stored_events(inserted, stored_events, **kwargs)
+                    self._insert_events(curs, (), **kwargs)
+                    for stored_events, outgoing in parts:
+                        if not stored_events:
+                            continue
+                        if not inserted:  # notification ids become visible in issue order
+                            self._lock_table(curs)
+                            self._notify_channel(curs)
+                        cursor = conn.cursor(row_factory=scalar_row)
+                        inserted.append((cursor, len(stored_events)))
+                        self._insert_rows(cursor, stored_events, outgoing, **kwargs)
                     curs.execute(_COMMIT, prepare=True)
-                if stored_events:
-                    ids = inserted.fetchall()
-                    if len(ids) != len(stored_events):
+                if not inserted:
+                    return None
+                ids: list[int] = []
+                for cursor, n in inserted:
+                    got = cursor.fetchall()
+                    if len(got) != n:
                         raise StoreProgrammingError(f"Couldn't get all notification IDs (got"
-                                                    f" {len(ids)}, expected {len(stored_events)})")
+                                                    f" {len(got)}, expected {n})")
+                    ids.extend(got)
+                return ids
             finally:
+                for cursor, _ in inserted:
+                    cursor.close()
                 if not conn.closed and \
                         conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
-        return ids
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
@@ -361,8 +422,14 @@ class TrackedRecorder(PostgresApplicationRecorder):
             return
         self._lock_table(curs)  # notification ids become visible in the order they are issued
         self._notify_channel(curs)
-        # each column made as a binary array here (backbone.pg_arrays: psycopg dumped lists
-        # element by element in Python, after scanning each for its element type)
+        self._insert_rows(curs, stored_events,
+                          _aligned(stored_events, kwargs.get("outgoing")), **kwargs)
+
+    def _insert_rows(self, curs: Any, stored_events: Sequence[StoredEvent],
+                     outgoing: Sequence[bytes | None] | None, **kwargs: Any) -> None:
+        """One INSERT of the events' rows, each column a binary array made here
+        (backbone.pg_arrays: psycopg dumped lists element by element in Python, after
+        scanning each for its element type)."""
         columns: list[pg_arrays.BinaryArray] = [
             pg_arrays.uuids([_uuid(e.originator_id) for e in stored_events]),
             pg_arrays.int8s([e.originator_version for e in stored_events]),
@@ -373,10 +440,8 @@ class TrackedRecorder(PostgresApplicationRecorder):
         contexts = [per_aggregate.get(e.originator_id, default) or _NO_CONTEXT
                     for e in stored_events]
         columns.extend(pg_arrays.texts(list(map(field, contexts))) for field in _CONTEXT_GETTERS)
-        outgoing: dict[tuple[Any, int], bytes] | None = kwargs.get("outgoing")
-        if outgoing:
-            columns.append(pg_arrays.byteas([outgoing.get((e.originator_id, e.originator_version))
-                                             for e in stored_events]))
+        if outgoing and any(m is not None for m in outgoing):
+            columns.append(pg_arrays.byteas(list(outgoing)))
             curs.execute(self._binary_insert_outgoing, columns)
         else:
             curs.execute(self._binary_insert, columns)

@@ -75,3 +75,31 @@ async def test_a_caller_times_out_when_the_commit_does_not_answer_and_the_loop_s
         app.gate.set()
         committer.close()
 
+
+
+def test_a_saves_parts_are_made_once_and_a_retry_sends_the_same_ones():
+    """The recorder's retry (another connection) replays the parts the first try made, then
+    makes the rest; a part that failed to be made fails every try."""
+    from backbone.store import _Parts
+
+    made: list[int] = []
+
+    def source():
+        for i in range(4):
+            made.append(i)
+            yield ([i], None)
+
+    parts = _Parts(source())
+    first = iter(parts)
+    assert [next(first), next(first)] == [([0], None), ([1], None)]  # a try that broke off
+    assert list(parts) == [([i], None) for i in range(4)]
+    assert made == [0, 1, 2, 3]  # each made once
+
+    def failing():
+        yield ([0], None)
+        raise ValueError("cannot encode")
+
+    broken = _Parts(failing())
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            list(broken)
