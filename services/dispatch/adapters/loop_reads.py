@@ -15,7 +15,7 @@ import asyncio
 import copy
 import json
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backbone.store import Statement
 from services.dispatch.adapters.readmodel import ASSIGNMENT_SELECT, by_ref
+from services.dispatch.adapters.recorder import RequestKeyRow, key_insert
 from services.dispatch.application.projection import OPEN_STATUSES
 
 # the aggregates whose changes touch assignments (eventsourcing topics: module:Class.Event)
@@ -86,6 +87,8 @@ class LoopReads:
         self._sql: dict[tuple[bool, bool, bool], bytes] = {}
         self._held: OrderedDict[uuid.UUID, Any] = OrderedDict()  # id -> dispatch, oldest first
         self._ids: dict[tuple[str, str], uuid.UUID] = {}  # ("code"|"id", value) -> id
+        # copies the consumer's thread offered, not yet held (`offer`, `_keep_offered`)
+        self._offered: deque[Any] = deque(maxlen=self.held_max)
         touches = " OR ".join(f"position('{t}' in topic) > 0" for t in _DISPATCH_TOPICS)
         self._changes_sql = SQL(
             "WITH n AS (SELECT notification_id, originator_id, topic FROM {s}.{e}"
@@ -96,14 +99,7 @@ class LoopReads:
             + touches + ")) r ON true").format(s=self._schema, e=self._events).as_bytes(None)
         self._last_sql = SQL("SELECT max(notification_id) FROM {s}.{e}").format(
             s=self._schema, e=self._events).as_bytes(None)
-        # A request id kept as a UnitRequest's events (before the keys were rows) makes the
-        # insert write its key twice: the primary key refuses it (IntegrityError), so a
-        # command saved without a read (commands.Commands._on_held) reads and replays it.
-        self._key_sql = SQL("INSERT INTO {s}.dispatch_request_keys (key_id, unit, request_id,"
-                            " method, ticket_id, result) VALUES (%s, %s, %s, %s, %s, %s)"
-                            " UNION ALL (SELECT e.originator_id, '', '', '', '', '{{}}'::jsonb"
-                            " FROM {s}.{e} e WHERE e.originator_id = %s LIMIT 1)"
-                            ).format(s=self._schema, e=self._events).as_bytes(None)
+        self._key_sql = key_insert(schema, events_table).encode()
 
     def _load_sql(self, code: bool, ticket_id: bool, unit: bool) -> bytes:
         """Events of the key (if any) and of the ticket's dispatch (if the unit has, or had,
@@ -177,9 +173,10 @@ class LoopReads:
 
     def key_statement(self, key_id: uuid.UUID, key: RequestKey) -> Statement:
         """The request key's row, written in the transaction of the change it made (a racing
-        retry's clash on the key is an IntegrityError: it reads again and is replayed)."""
-        return Statement(self._key_sql, (key_id, key.unit, key.request_id, key.method,
-                                         key.ticket_id, Jsonb(key.result), key_id))
+        retry's clash on the key is an IntegrityError: it reads again and is replayed); by
+        the read model's statement of that save (`RequestKeyRow`)."""
+        return RequestKeyRow(self._key_sql, (key_id, key.unit, key.request_id, key.method,
+                                             key.ticket_id, Jsonb(key.result), key_id))
 
     # --- the dispatches this process's commands saved last (kept current by `load`) ---
 
@@ -187,18 +184,26 @@ class LoopReads:
         """From any thread: ticket dispatches as just committed by the consumer; a copy of
         each is held for the next command on it (a unit's sign-for, a dispatcher's assign),
         which then decodes only the events after it (usually none). Before the first
-        command (no loop known yet) nothing is held."""
+        command (no loop known yet) nothing is held.
+
+        The copies wait in a deque (its appends are thread-safe) until the loop next looks
+        at what it holds (`_take`): no wake-up of the loop per consumer batch (a callback
+        handed over with `call_soon_threadsafe` was a write to the loop's self-pipe, an extra
+        turn of the loop and a read of the pipe for every batch, to file a copy that only a
+        later command reads). Beyond `held_max` waiting, the oldest are let go (as `keep`
+        lets the oldest held go): a lost hand-over only costs that command a read."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         copies = [_copy(d) for d in dispatches]
-        try:
-            loop.call_soon_threadsafe(self._keep_offered, copies)
-        except RuntimeError:  # the loop closed meanwhile (stopping): nothing to hold
-            pass
+        self._offered.extend(copies)
 
-    def _keep_offered(self, copies: list[Any]) -> None:
-        for d in copies:
+    def _keep_offered(self) -> None:
+        """On the loop: hold the dispatches the consumer offered meanwhile, in the order
+        they were committed, never over a newer one a command kept."""
+        offered = self._offered
+        while offered:  # only the loop takes from it
+            d = offered.popleft()
             held = self._held.get(d.id)
             if held is None or held.version < d.version:
                 self.keep(d)
@@ -223,6 +228,8 @@ class LoopReads:
 
     def _take(self, code: str, ticket_id: str) -> Any | None:
         """The held dispatch named by the code and/or id (both given: both must name it)."""
+        if self._offered:
+            self._keep_offered()
         ids = {self._ids.get((k, v)) for k, v in (("code", code), ("id", ticket_id)) if v}
         if len(ids) != 1:
             return None

@@ -62,3 +62,24 @@ def test_nothing_is_held_before_a_loop_is_known():
     r = reads()
     r.offer([committed()])
     assert r._held == {}
+
+
+def test_an_offer_wakes_nothing_and_the_next_command_finds_it():
+    async def run() -> None:
+        r = reads()
+        loop = asyncio.get_running_loop()
+        woken = []
+        original = loop.call_soon_threadsafe
+        loop.call_soon_threadsafe = lambda *a, **k: woken.append(a) or original(*a, **k)  # type: ignore[method-assign]
+        try:
+            first, second = committed("FY20261205000001"), committed("FY20261205000002")
+            await asyncio.to_thread(r.offer, [first])
+            r.offer([second])
+            offers = [a for a in woken if getattr(a[0], "__name__", "") == "_keep_offered"]
+            assert offers == []  # no callback handed to the loop per batch
+            assert r._take(second.ticket_code, "").id == second.id  # filed when looked for
+            assert r._take("", first.ticket_id).id == first.id
+        finally:
+            loop.call_soon_threadsafe = original  # type: ignore[method-assign]
+
+    asyncio.run(run())
