@@ -17,6 +17,7 @@ from services.dispatch.adapters.recorder import (
     apply_changes,
     key_insert,
     readmodel_tables,
+    text_array,
 )
 from services.dispatch.application.projection import change_for
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
@@ -139,3 +140,12 @@ def test_a_saves_request_keys_are_written_by_its_read_model_statement(db):
         Identifier(schema))).fetchone() == (2,)
     keyed_save(signed, key(uuid.uuid4(), "r-3"))
     assert rows(conn, schema, d)["yingzhou"][1] == "signed_for"
+
+
+def test_text_arrays_are_sent_as_literals_postgresql_reads_back_equal(db):
+    conn, _ = db
+    for values in ([], ["yingzhou"], ["a\"b", "c\\d", "", "x y,z{}", "NULL", "颍州区"]):
+        literal = text_array(values)
+        assert isinstance(literal, str)
+        assert conn.execute("SELECT %s::text[]", (literal,)).fetchone() == (values,)
+    assert text_array([None, "a"]) == [None, "a"]  # not all strings: psycopg dumps the list
