@@ -29,7 +29,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from backbone.store import Statement
 from services.dispatch.adapters.readmodel import ASSIGNMENT_SELECT, by_ref
-from services.dispatch.adapters.recorder import RequestKeyRow, key_insert
 from services.dispatch.application.projection import OPEN_STATUSES
 
 # the aggregates whose changes touch assignments (eventsourcing topics: module:Class.Event)
@@ -99,7 +98,14 @@ class LoopReads:
             + touches + ")) r ON true").format(s=self._schema, e=self._events).as_bytes(None)
         self._last_sql = SQL("SELECT max(notification_id) FROM {s}.{e}").format(
             s=self._schema, e=self._events).as_bytes(None)
-        self._key_sql = key_insert(schema, events_table).encode()
+        # A request id kept as a UnitRequest's events (before the keys were rows) makes the
+        # insert write its key twice: the primary key refuses it (IntegrityError), so a
+        # command saved without a read (commands.Commands._on_held) reads and replays it.
+        self._key_sql = SQL("INSERT INTO {s}.dispatch_request_keys (key_id, unit, request_id,"
+                            " method, ticket_id, result) VALUES (%s, %s, %s, %s, %s, %s)"
+                            " UNION ALL (SELECT e.originator_id, '', '', '', '', '{{}}'::jsonb"
+                            " FROM {s}.{e} e WHERE e.originator_id = %s LIMIT 1)"
+                            ).format(s=self._schema, e=self._events).as_bytes(None)
 
     def _load_sql(self, code: bool, ticket_id: bool, unit: bool) -> bytes:
         """Events of the key (if any) and of the ticket's dispatch (if the unit has, or had,
@@ -173,10 +179,9 @@ class LoopReads:
 
     def key_statement(self, key_id: uuid.UUID, key: RequestKey) -> Statement:
         """The request key's row, written in the transaction of the change it made (a racing
-        retry's clash on the key is an IntegrityError: it reads again and is replayed); by
-        the read model's statement of that save (`RequestKeyRow`)."""
-        return RequestKeyRow(self._key_sql, (key_id, key.unit, key.request_id, key.method,
-                                             key.ticket_id, Jsonb(key.result), key_id))
+        retry's clash on the key is an IntegrityError: it reads again and is replayed)."""
+        return Statement(self._key_sql, (key_id, key.unit, key.request_id, key.method,
+                                         key.ticket_id, Jsonb(key.result), key_id))
 
     # --- the dispatches this process's commands saved last (kept current by `load`) ---
 

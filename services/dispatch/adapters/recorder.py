@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -23,7 +22,7 @@ from psycopg import RawCursor
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
-from backbone.store import Statement, TrackedRecorder
+from backbone.store import TrackedRecorder
 from services.dispatch.application.projection import (
     OPEN_STATUSES,
     TICKET_COLUMNS,
@@ -93,17 +92,6 @@ def readmodel_tables(schema: str) -> list[Composed]:
     ]
 
 
-@dataclass(frozen=True)
-class RequestKeyRow(Statement):
-    """A department system's request key (adapters.loop_reads.RequestKey) as a statement of
-    its own (`sql`, `params`: key_id, unit, request_id, method, ticket_id, result, key_id).
-    In a save that also changes the read model, the recorder writes it as part of the read
-    model's one statement instead (`apply_changes`): one statement a keyed command fewer,
-    the same row in the same transaction, and the same primary-key clash (IntegrityError)
-    for a request id used before, or kept as a UnitRequest's events before the keys were
-    rows."""
-
-
 def _value(v: Any) -> Any:
     if isinstance(v, dict):
         return Jsonb(v)
@@ -148,20 +136,9 @@ def _numbered(query: str) -> bytes:
                    for i, p in enumerate(parts)).encode()
 
 
-def key_insert(schema: str, events_table: str) -> str:
-    """A request key's row, with `%s` placeholders (key_id, unit, request_id, method,
-    ticket_id, result, key_id). A key stored as a UnitRequest's events (before the keys were
-    rows) makes it insert the key twice: the primary key refuses it (IntegrityError)."""
-    s, e = Identifier(schema).as_string(None), Identifier(events_table).as_string(None)
-    return (f"INSERT INTO {s}.dispatch_request_keys (key_id, unit, request_id, method,"
-            " ticket_id, result) VALUES (%s, %s, %s, %s, %s, %s)"
-            " UNION ALL (SELECT e.originator_id, '', '', '', '', '{}'::jsonb"
-            f" FROM {s}.{e} e WHERE e.originator_id = %s LIMIT 1)")
-
-
 @functools.cache
 def _change_sql(schema: str, releases: bool, unit_rows: int, labels: int = 0,
-                routing_labels: int = 0, keys: int = 0, events_table: str = "") -> bytes:
+                routing_labels: int = 0) -> bytes:
     """ONE statement writing a save's change of one ticket: its row (upsert), the units that
     lost it (their open rows released, or the named units' status set), the rows of the
     units that hold it now (upsert, only where the content differs) and the dispatchers'
@@ -195,8 +172,6 @@ def _change_sql(schema: str, releases: bool, unit_rows: int, labels: int = 0,
     if routing_labels:
         parts.append(f"rl AS (INSERT INTO {s}.routing_labels ({', '.join(_ROUTING_COLUMNS)})"
                      f" VALUES {_values(_ROUTING_COLUMNS, routing_labels)} RETURNING 1)")
-    parts.extend(f"k{n} AS ({key_insert(schema, events_table)} RETURNING 1)"
-                 for n in range(keys))  # the save's request keys (RequestKeyRow)
     if unit_rows:
         ucols = ", ".join(UNIT_COLUMNS)
         usets = ", ".join(f"{c} = EXCLUDED.{c}" for c in UNIT_COLUMNS
@@ -212,13 +187,10 @@ def _change_sql(schema: str, releases: bool, unit_rows: int, labels: int = 0,
     return _numbered("WITH " + ", ".join(parts) + " " + main)
 
 
-def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange],
-                  keys: Sequence[RequestKeyRow] = (), events_table: str = "") -> None:
-    """The changes' statements on `cur`'s connection, in its transaction (and pipeline);
-    the request `keys` of the save are written by the first one."""
+def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange]) -> None:
+    """The changes' statements on `cur`'s connection, in its transaction (and pipeline)."""
     raw: Any = RawCursor(cur.connection)
-    for n, change in enumerate(changes):
-        keyed = keys if n == 0 else ()
+    for change in changes:
         ticket = change.ticket
         dispatch_id = ticket["dispatch_id"]
         params: list[Any] = [_value(ticket[c]) for c in TICKET_COLUMNS]
@@ -236,13 +208,10 @@ def apply_changes(cur: Any, schema: str, changes: Sequence[ReadModelChange],
         for routed in change.routing_labels:
             params += [dispatch_id, routed["text_masked"], routed["address_masked"],
                        routed["unit"], routed["suggested"], routed["by"], routed["at"]]
-        for key in keyed:
-            params += key.params
         for row in change.unit_rows:
             params += [row[c] for c in UNIT_COLUMNS]
         raw.execute(_change_sql(schema, releases, len(change.unit_rows), len(change.labels),
-                                len(change.routing_labels), len(keyed),
-                                events_table if keyed else ""), params)
+                                len(change.routing_labels)), params)
 
 
 class DispatchRecorder(TrackedRecorder):
@@ -254,12 +223,7 @@ class DispatchRecorder(TrackedRecorder):
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> None:
-        changes: Sequence[ReadModelChange] = kwargs.get("readmodel") or ()
-        statements = kwargs.get("sql") or ()
-        keys = [s for s in statements if isinstance(s, RequestKeyRow)] if changes else []
-        if keys:  # written by the read model's statement (one statement each fewer)
-            kwargs = {**kwargs, "sql": [s for s in statements
-                                        if not isinstance(s, RequestKeyRow)]}
         super()._insert_events(curs, stored_events, **kwargs)
+        changes: Sequence[ReadModelChange] = kwargs.get("readmodel") or ()
         if changes:
-            apply_changes(curs, self.datastore.schema, changes, keys, self.events_table_name)
+            apply_changes(curs, self.datastore.schema, changes)

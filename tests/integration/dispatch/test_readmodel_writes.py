@@ -4,21 +4,13 @@ updates out of a queue HOT-able (no indexed column changes)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from psycopg.sql import SQL, Identifier
-from psycopg.types.json import Jsonb
 
-from services.dispatch.adapters.recorder import (
-    RequestKeyRow,
-    apply_changes,
-    key_insert,
-    readmodel_tables,
-    text_array,
-)
+from services.dispatch.adapters.recorder import apply_changes, readmodel_tables, text_array
 from services.dispatch.application.projection import change_for
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
 
@@ -92,54 +84,6 @@ def test_a_history_leaves_the_rows_each_unit_should_see(db):
     ticket = conn.execute(SQL("SELECT queue, queued_at, version FROM {}.dispatch_tickets")
                           .format(Identifier(schema))).fetchone()
     assert ticket == (None, None, d.version)
-
-
-def test_a_saves_request_keys_are_written_by_its_read_model_statement(db):
-    """A keyed command's request key rides on the read model's one statement (a statement a
-    command fewer), and is refused as the key's own statement was: a request id used before,
-    or kept as a UnitRequest's events before the keys were rows, is a primary-key clash that
-    rolls the whole save back."""
-    conn, schema = db
-    conn.execute(SQL("CREATE TABLE {}.dispatch_events (originator_id uuid NOT NULL,"
-                     " originator_version int NOT NULL)").format(Identifier(schema)))
-    d = TicketDispatch.open(ticket_id="t-9", ticket_code="FY-9", at=T0)
-    d.assign(unit="yingzhou", by="router", at=T0, reason="路由表v2")
-    first = change_for(d, list(d.pending_events))
-    d.collect_events()
-    sql = key_insert(schema, "dispatch_events").encode()
-
-    def key(key_id: uuid.UUID, request_id: str) -> RequestKeyRow:
-        result = {"ticket_id": "t-9", "ticket_code": "FY-9", "status": "signed_for",
-                  "assignment_no": 1, "replayed": False}
-        return RequestKeyRow(sql, (key_id, "yingzhou", request_id, "SignFor", "t-9",
-                                   Jsonb(result), key_id))
-
-    def keyed_save(change, *keys: RequestKeyRow) -> None:
-        with conn.transaction(), conn.cursor() as cur:
-            apply_changes(cur, schema, [change], keys, "dispatch_events")
-
-    one, two = uuid.uuid4(), uuid.uuid4()
-    keyed_save(first, key(one, "r-1"), key(two, "r-2"))
-    keys = conn.execute(SQL("SELECT key_id, request_id, method, result->>'status' FROM"
-                            " {}.dispatch_request_keys ORDER BY request_id").format(
-        Identifier(schema))).fetchall()
-    assert keys == [(one, "r-1", "SignFor", "signed_for"), (two, "r-2", "SignFor", "signed_for")]
-    assert rows(conn, schema, d)["yingzhou"][1] == "assigned"
-
-    d.sign_for(unit="yingzhou", at=T0 + H)
-    signed = change_for(d, list(d.pending_events))
-    with pytest.raises(psycopg.errors.UniqueViolation):  # the same request id again
-        keyed_save(signed, key(one, "r-1"))
-    stored_before = uuid.uuid4()  # a UnitRequest's event of the same key id
-    conn.execute(SQL("INSERT INTO {}.dispatch_events VALUES (%s, 1)").format(
-        Identifier(schema)), (stored_before,))
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        keyed_save(signed, key(stored_before, "r-old"))
-    assert rows(conn, schema, d)["yingzhou"][1] == "assigned"  # nothing of either save
-    assert conn.execute(SQL("SELECT count(*) FROM {}.dispatch_request_keys").format(
-        Identifier(schema))).fetchone() == (2,)
-    keyed_save(signed, key(uuid.uuid4(), "r-3"))
-    assert rows(conn, schema, d)["yingzhou"][1] == "signed_for"
 
 
 def test_text_arrays_are_sent_as_literals_postgresql_reads_back_equal(db):
