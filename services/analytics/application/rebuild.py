@@ -78,13 +78,22 @@ def fold_entries(entries: Iterable[Entry], progress: Progress | None = None,
 def gc_paused() -> Iterator[None]:
     """The cycle collector paused: a rebuild makes ~10 objects per fact (none in a cycle, all
     freed by their counts) and each collection walks the young ones again (5-10 % of a
-    rebuild's CPU), a full one every object of the process."""
+    rebuild's CPU), a full one every object of the process.
+
+    On the way out the objects made meanwhile go straight to the oldest generation (freeze
+    and unfreeze: a list splice, nothing walked): re-enabled as they were, the collector's
+    first allocation would walk them all as young objects to find no garbage (4-9 ms for
+    20,000 entries, inside the rebuild's time). Garbage among them, if any, is found by the
+    next full collection."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
+            if not gc.get_freeze_count():  # nobody else's frozen objects to thaw
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -148,20 +157,23 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
         first = ahead.submit(next, source, None)
         s = Identifier(schema)
         with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            create_tables_in(cur, schema)  # in the rebuild's transaction: one commit in all
-            cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
-            cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s").format(s),
-                        (consumer,))
-            cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s").format(s),
-                        (consumer,))
+            with conn.pipeline():  # the five statements in one round trip, not five
+                create_tables_in(cur, schema)  # in the rebuild's transaction: one commit
+                cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
+                cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s")
+                            .format(s), (consumer,))
+                cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s")
+                            .format(s), (consumer,))
             head = first.result()  # a source that failed fails here: the transaction rolls back
             with fact_copy(cur, schema) as keep:
                 read, kept, skipped, tickets = collect_facts(
                     source if head is None else chain([head], source), progress, keep)
-                # the KPIs are folded while the database takes the last rows (this thread
-                # then only waits for the server); a fold that fails rolls the rebuild back
-                folded = ahead.submit(LiveKpis.of_tickets, tickets)
-            kpis = folded.result()
+                # the KPIs are folded here, in this thread, while the database takes the last
+                # rows (each write was flushed to it); leaving the block then waits for the
+                # COPY's end, which the fold has covered. A fold that fails rolls the rebuild
+                # back. (The fold in the second thread was "neither better nor worse",
+                # docs/benchmarks.md, and cost a hand-off between threads.)
+                kpis = LiveKpis.of_tickets(tickets)
         return Rebuilt(read, kept, skipped, kpis)
 
 
