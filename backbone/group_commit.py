@@ -29,6 +29,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
 from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -54,6 +56,17 @@ class _Command:
     loop: asyncio.AbstractEventLoop | None = None  # set for an async caller's future
 
 
+@dataclass(slots=True)
+class _Ahead:
+    """Commands taken while the last batch's COMMIT was in flight: the next batch starts with
+    them, and its first part (their stored events and messages), made meanwhile, if it could
+    be (none of their aggregates in the committing batch, or twice among them)."""
+
+    commands: list[_Command]
+    part: Part | None = None
+    counts: list[int] = field(default_factory=list)  # each aggregate's events in the part
+
+
 class GroupCommitter:
     def __init__(self, app: Application, *, service: str, max_batch: int = 200,
                  max_wait_s: float = 0.002):
@@ -70,6 +83,8 @@ class GroupCommitter:
         self._stock = _stock_save(app)
         # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
+        self._ahead: _Ahead | None = None
+        self._stopping = False  # close() was asked for: commit what was taken, then return
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -101,36 +116,52 @@ class GroupCommitter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:  # taken while the last batch committed
+                batch = list(ahead.commands)
+            elif self._stopping:
                 return
-            batch = [first]
-            try:
-                while len(batch) < self.max_batch:
-                    try:  # what is already queued, without a timed wait per command
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        item = self._queue.get(timeout=self.max_wait_s)
-                    if item is None:
-                        self._commit(batch)
-                        return
-                    batch.append(item)
-            except queue.Empty:
-                pass
-            self._commit(batch)
+            else:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+            if not self._stopping:
+                self._stopping = self._gather(batch)
+            self._commit(batch, ahead)
 
-    def _commit(self, batch: list[_Command]) -> None:
+    def _gather(self, batch: list[_Command]) -> bool:
+        """Add what comes within max_wait_s of the last command, up to max_batch; whether
+        close() was asked for meanwhile."""
+        try:
+            while len(batch) < self.max_batch:
+                try:  # what is already queued, without a timed wait per command
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = self._queue.get(timeout=self.max_wait_s)
+                if item is None:
+                    return True
+                batch.append(item)
+        except queue.Empty:
+            pass
+        return False
+
+    def _commit(self, batch: list[_Command], ahead: _Ahead | None = None) -> None:
         self._batch_size.observe(len(batch))
         ids = [a.id for c in batch for a in c.aggregates]
-        if len(batch) > 1 and len(ids) == len(set(ids)):
+        if len(ids) == len(set(ids)):
             # the service's own save empties the aggregates' pending lists (collect_events),
             # so keep them for a retry; the stock path empties them only once committed (or
             # after a command's last try, as eventsourcing's save would)
-            pending = (None if self._stock else
+            alone = len(batch) == 1
+            pending = (None if self._stock or alone else
                        {a.id: list(a.pending_events) for c in batch for a in c.aggregates})
-            try:
-                self._save(batch, last_try=False)  # failed: each command is tried alone
-            except Exception:
+            try:  # failed: each command is tried alone
+                self._save(batch, last_try=alone, ahead=ahead, batch_ids=set(ids))
+            except Exception as exc:
+                if alone:
+                    _settle([(batch[0], exc)])
+                    return
                 if pending is not None:
                     for c in batch:
                         for a in c.aggregates:
@@ -148,7 +179,8 @@ class GroupCommitter:
                 outcomes.append((c, None))
         _settle(outcomes)
 
-    def _save(self, batch: list[_Command], *, last_try: bool = True) -> None:
+    def _save(self, batch: list[_Command], *, last_try: bool = True,
+              ahead: _Ahead | None = None, batch_ids: set[Any] | None = None) -> None:
         contexts: dict[uuid.UUID, EventContext] = {}
         for c in batch:
             for a in c.aggregates:
@@ -190,7 +222,14 @@ class GroupCommitter:
                 # transaction: see TrackedRecorder.insert_parts)
                 pending = [(e, c.context) for c in batch for a in c.aggregates
                            for e in a.pending_events]
-                recorder.insert_parts(self._parts(pending), tracking=None,
+                parts = self._parts(pending)
+                first = _made_ahead(ahead, batch)
+                if first is not None:  # its events made while the last batch committed
+                    parts = chain([first], self._parts(pending[len(first[0]):]))
+                # while this COMMIT is in flight: take what is queued, make its first part
+                meanwhile = (partial(self._take_ahead, batch_ids) if batch_ids is not None
+                             else None)
+                recorder.insert_parts(parts, tracking=None, meanwhile=meanwhile,
                                       **processing.saved_kwargs)
             else:
                 stored = list(map(store.mapper.to_stored_event, processing.events))
@@ -220,6 +259,55 @@ class GroupCommitter:
             chunk = pending[start:start + PART_EVENTS]
             yield ([to_stored(e) for e, _ in chunk],
                    outbox(chunk) if outbox is not None else None)
+
+    def _take_ahead(self, batch_ids: set[Any]) -> None:
+        """Called by the recorder once this batch's COMMIT is sent, while PostgreSQL commits
+        it (and waits for the fsync): take what is queued, up to a part's worth of events,
+        as the next batch's first commands, and make their part now. Never raises (the
+        COMMIT is on its way: a failure here must not fail the batch)."""
+        if self._ahead is not None or self._stopping:
+            return  # (a retried round calls it again)
+        commands: list[_Command] = []
+        events = 0
+        while events < PART_EVENTS and len(commands) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._stopping = True
+                break
+            commands.append(item)
+            events += sum(len(a.pending_events) for a in item.aggregates)
+        if not commands:
+            return
+        ahead = self._ahead = _Ahead(commands)  # kept whatever happens below
+        aggregates = [a for c in commands for a in c.aggregates]
+        ids = {a.id for a in aggregates}
+        if len(ids) != len(aggregates) or not batch_ids.isdisjoint(ids):
+            return  # one depends on the batch committing (or on another): made in turn
+        try:
+            chunk = [(e, c.context) for c in commands for a in c.aggregates
+                     for e in a.pending_events]
+            to_stored, outbox = self.app.events.mapper.to_stored_event, self.outbox
+            ahead.part = ([to_stored(e) for e, _ in chunk],
+                          outbox(chunk) if outbox is not None else None)
+            ahead.counts = [len(a.pending_events) for a in aggregates]
+        except Exception:
+            ahead.part = None  # made again in turn, where its failure is reported
+
+
+def _made_ahead(ahead: _Ahead | None, batch: list[_Command]) -> Part | None:
+    """The part made ahead for the batch's first commands, if it still holds their events
+    (none added or taken since)."""
+    if ahead is None or ahead.part is None:
+        return None
+    commands = ahead.commands
+    if len(batch) < len(commands) or any(
+            a is not b for a, b in zip(batch[:len(commands)], commands, strict=True)):
+        return None
+    counts = [len(a.pending_events) for c in commands for a in c.aggregates]
+    return ahead.part if counts == ahead.counts else None
 
 
 def _stock_save(app: Application) -> bool:

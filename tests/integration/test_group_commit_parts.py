@@ -109,3 +109,63 @@ async def test_a_clash_in_a_later_part_rolls_back_the_batch_and_the_others_commi
     # each command committed alone, in order: the parts sent before the clash were rolled back
     assert len({r[2] for r in rows[1:]}) == 12
     assert clash.pending_events == [] and all(p.pending_events == [] for p in probes)
+
+
+@pytest.mark.parametrize("again", [False, True])
+async def test_commands_taken_while_a_batch_commits_start_the_next_one(settings, monkeypatch,
+                                                                       again):
+    """While a batch's COMMIT is in flight the committer takes what is queued and makes its
+    first part, which the next batch sends; with an aggregate of the committing batch among
+    them (`again`: its version depends on that commit) nothing is made ahead. A close() seen
+    meanwhile still commits what was taken."""
+    from concurrent.futures import Future
+
+    from backbone.store import TrackedRecorder
+
+    app = Application(env=application_env(settings))
+    committer = GroupCommitter(app, service=f"probe-{settings.schema}", max_wait_s=0.05)
+    first, fresh = Probe(ticket_id=str(uuid.uuid4())), Probe(ticket_id=str(uuid.uuid4()))
+    arrived: list[Future[None]] = []
+    seen: list[tuple[bool, bool]] = []  # per batch: taken ahead, its part used
+    made_ahead = group_commit._made_ahead
+
+    def spy(ahead, batch):
+        part = made_ahead(ahead, batch)
+        seen.append((ahead is not None, part is not None))
+        return part
+
+    monkeypatch.setattr(group_commit, "_made_ahead", spy)
+    insert_parts = TrackedRecorder.insert_parts
+
+    def commands_arrive_while_committing(self, parts, *, meanwhile=None, **kwargs):
+        def arrive() -> None:
+            if not arrived:  # during the first batch's commit only
+                later = [fresh]
+                if again:
+                    first.note()  # the same aggregate again: its next event
+                    later.append(first)
+                for aggregate in later:
+                    done: Future[None] = Future()
+                    arrived.append(done)
+                    committer._queue.put(group_commit._Command(
+                        [aggregate], EventContext(ticket_id=aggregate.ticket_id), done))
+                committer._queue.put(None)  # and close() is asked for
+            if meanwhile is not None:
+                meanwhile()
+
+        return insert_parts(self, parts, meanwhile=arrive, **kwargs)
+
+    monkeypatch.setattr(TrackedRecorder, "insert_parts", commands_arrive_while_committing)
+    try:
+        committer.save(first, context=EventContext(ticket_id=first.ticket_id))
+        for done in arrived:
+            done.result(timeout=10)
+    finally:
+        committer._thread.join(timeout=10)
+    assert not committer._thread.is_alive()  # closed, after committing what it had taken
+    assert seen == [(False, False), (True, not again)]
+    assert app.repository.get(first.id).version == (2 if again else 1)
+    assert app.repository.get(fresh.id).version == 1
+    assert first.pending_events == [] and fresh.pending_events == []
+    expected = [(first.id, 1), (fresh.id, 1)] + ([(first.id, 2)] if again else [])
+    assert [(r[0], r[1]) for r in _rows(settings, app)] == expected
