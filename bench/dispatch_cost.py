@@ -260,6 +260,30 @@ def threads(pid: int) -> dict[str, float]:
     return out
 
 
+def thread_names(pid: int) -> dict[str, str]:
+    """Python's names of the process's threads by OS thread id (py-spy, one second of
+    samples: Linux knows them all as "python"), so the CPU by thread says whose it is:
+    group-commit, apply-dispatch-lifecycle (the consumer's batches), uvloop_N (the executor's
+    workers: the relay's reads and position writes), MainThread (the event loop). Empty
+    without py-spy."""
+    exe = profile.py_spy()
+    if exe is None:
+        return {}
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "threads.txt"
+        subprocess.run([exe, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "50",
+                        "--duration", "1", "--nonblocking", "--format", "raw",
+                        "--output", str(out)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30, check=False)
+        names = {}
+        for line in out.read_text(errors="replace").splitlines() if out.exists() else []:
+            first = line.split(";", 1)[0]  # "thread (23423): group-commit"
+            if first.startswith("thread (") and "): " in first:
+                tid, name = first[len("thread ("):].split("): ", 1)
+                names[tid] = name.strip()
+        return names
+
+
 def _consumed(settings: ServiceSettings) -> int:
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
         row = conn.execute(SQL("SELECT coalesce(sum(next_offset), 0) FROM {}.consumer_positions"
@@ -422,7 +446,12 @@ async def measure(tree: Path, tickets: int, rate: float, spy: bool,
         # (a backend that ended during the run is missed: the pools keep theirs open)
         pg_cpu = sum(s - backends0.get(pid, 0.0) for pid, s in backends1.items())
         by_thread = {name: round((s - threads0.get(name, 0.0)) * 1000 / tickets, 2)
-                     for name, s in sorted(threads(proc.pid).items(), key=lambda x: -x[1])}
+                     for name, s in threads(proc.pid).items()}
+        by_thread = dict(sorted(by_thread.items(), key=lambda x: -x[1]))
+        names = await asyncio.to_thread(thread_names, proc.pid)
+        by_thread = {(f"{names[k.rsplit(':', 1)[1]]}:{k.rsplit(':', 1)[1]}"
+                      if k != "main" and k.rsplit(":", 1)[1] in names else k): v
+                     for k, v in by_thread.items()}
         stop.set()
         await asyncio.gather(desk, watcher, return_exceptions=True)
         text = _spied(spying, spied) if spying else ""
