@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.copy import LibpqWriter
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -78,25 +77,14 @@ def fact_copy(cur: psycopg.Cursor[Any], schema: str) -> Iterator[Callable[[Itera
     rows, made rebuilds slower on a busy machine: the two threads queue for the GIL.)
 
     Each call's facts go as one block of COPY text lines built here (psycopg's `write_row`
-    adapts every value of every row on its own: most of the writer's time), and is flushed
-    to the server before the call returns: what the caller does after its last call (a
-    rebuild's fold) overlaps the server's work on every row sent."""
+    adapts every value of every row on its own: most of the writer's time)."""
     with cur.copy(SQL("COPY {}.facts (event_id, ticket_id, kind, at, attrs) FROM STDIN")
-                  .format(Identifier(schema)), writer=_flushing_writer(cur)) as copy:
+                  .format(Identifier(schema))) as copy:
 
         def write(facts: Iterable[Fact]) -> None:
             copy.write("".join(map(copy_line, facts)))
 
         yield write
-
-
-def _flushing_writer(cur: psycopg.Cursor[Any]) -> LibpqWriter:
-    """psycopg's own writer, flushing every write (3.3 flushes only once 1 MB is pending; 3.2
-    always flushes and has no threshold to set)."""
-    try:
-        return LibpqWriter(cur, flush_threshold=0)  # type: ignore[call-arg]
-    except TypeError:
-        return LibpqWriter(cur)
 
 
 _COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -168,12 +168,10 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
             with fact_copy(cur, schema) as keep:
                 read, kept, skipped, tickets = collect_facts(
                     source if head is None else chain([head], source), progress, keep)
-                # the KPIs are folded here, in this thread, while the database takes the last
-                # rows (each write was flushed to it); leaving the block then waits for the
-                # COPY's end, which the fold has covered. A fold that fails rolls the rebuild
-                # back. (The fold in the second thread was "neither better nor worse",
-                # docs/benchmarks.md, and cost a hand-off between threads.)
-                kpis = LiveKpis.of_tickets(tickets)
+                # the KPIs are folded while the database takes the last rows (this thread
+                # then only waits for the server); a fold that fails rolls the rebuild back
+                folded = ahead.submit(LiveKpis.of_tickets, tickets)
+            kpis = folded.result()
         return Rebuilt(read, kept, skipped, kpis)
 
 

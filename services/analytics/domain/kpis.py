@@ -126,10 +126,6 @@ class KpiModel:
         # identity of its state dict (kept beside the keys, so the identity stays its own): a
         # ticket's dimensions and periods never change once it is received (or assigned)
         self._keys: dict[int, tuple[dict[str, Any], tuple[str, ...]]] = {}
-        # and their pending counts (observations), by the same identity until they are
-        # settled: a bump is one look-up by identity, not a hash of its 3-12 bucket keys
-        self._tallies: dict[int, tuple[dict[str, Any], dict[Any, int]]] = {}
-        self._slot_tallies: dict[int, tuple[dict[str, Any], dict[Any, int]]] = {}
 
     # ---- facts -----------------------------------------------------------------------
     def received(self, ticket_id: str, at: datetime, *, channel: str, county: str,
@@ -232,7 +228,8 @@ class KpiModel:
 
     @buckets.setter
     def buckets(self, buckets: dict[str, dict[str, Any]]) -> None:
-        self._clear_pending()
+        self._pending.clear()
+        self._pending_slots.clear()
         self._buckets = buckets
 
     def bucket(self, dimension: str, value: str, kind: str, period: str) -> dict[str, Any]:
@@ -339,40 +336,6 @@ class KpiModel:
         else:
             counts[name] = counts.get(name, 0) + delta
 
-    def _ticket_tally(self, ticket: dict[str, Any], slots: bool = False) -> dict[Any, int]:
-        """The pending counts (`slots`: observations) of a ticket's buckets in its periods."""
-        cache = self._slot_tallies if slots else self._tallies
-        known = cache.get(id(ticket))
-        if known is not None and known[0] is ticket:
-            return known[1]
-        return self._open_tally(cache, ticket, self._ticket_keys(ticket, None), slots)
-
-    def _unit_tally(self, ticket: dict[str, Any], unit: str,
-                    slots: bool = False) -> dict[Any, int]:
-        """The same for a unit's buckets in the periods of its outcome on the ticket."""
-        outcome = ticket["units"][unit]
-        cache = self._slot_tallies if slots else self._tallies
-        known = cache.get(id(outcome))
-        if known is not None and known[0] is outcome:
-            return known[1]
-        return self._open_tally(cache, outcome, self._unit_keys(ticket, unit, None), slots)
-
-    def _open_tally(self, cache: dict[int, tuple[dict[str, Any], dict[Any, int]]],
-                    state: dict[str, Any], keys: tuple[str, ...], slots: bool) -> dict[Any, int]:
-        pending: dict[tuple[str, ...], dict[Any, int]] = (
-            self._pending_slots if slots else self._pending)  # type: ignore[assignment]
-        tally = pending.get(keys)
-        if tally is None:
-            tally = pending[keys] = {}
-        cache[id(state)] = (state, tally)
-        return tally
-
-    def _clear_pending(self) -> None:
-        self._pending.clear()
-        self._pending_slots.clear()
-        self._tallies.clear()
-        self._slot_tallies.clear()
-
     def _settle(self) -> None:
         buckets = self._buckets
         for keys, counts in self._pending.items():
@@ -390,23 +353,16 @@ class KpiModel:
                 for (histogram, slot), n in slots.items():
                     counts = bucket[histogram]
                     counts[slot] = counts.get(slot, 0) + n
-        self._clear_pending()
+        self._pending.clear()
+        self._pending_slots.clear()
 
     def _bump_ticket(self, ticket: dict[str, Any], name: str, delta: int = 1,
                      periods: dict[str, str] | None = None) -> None:
-        if periods is None:
-            counts = self._ticket_tally(ticket)
-            counts[name] = counts.get(name, 0) + delta
-        else:
-            self._add(self._ticket_keys(ticket, periods), name, delta)
+        self._add(self._ticket_keys(ticket, periods), name, delta)
 
     def _bump_unit(self, ticket: dict[str, Any], unit: str, name: str, delta: int = 1,
                    periods: dict[str, str] | None = None) -> None:
-        if periods is None:
-            counts = self._unit_tally(ticket, unit)
-            counts[name] = counts.get(name, 0) + delta
-        else:
-            self._add(self._unit_keys(ticket, unit, periods), name, delta)
+        self._add(self._unit_keys(ticket, unit, periods), name, delta)
 
     def _bump_both(self, ticket: dict[str, Any], unit: str, name: str) -> None:
         self._bump_ticket(ticket, name)
@@ -420,30 +376,34 @@ class KpiModel:
 
     def _observe(self, ticket: dict[str, Any], unit: str, histogram: str, value: int) -> None:
         entry = (histogram, str(value))  # str slots: the state goes through JSON unchanged
-        for slots in (self._ticket_tally(ticket, True), self._unit_tally(ticket, unit, True)):
-            slots[entry] = slots.get(entry, 0) + 1
+        pending = self._pending_slots
+        for keys in (self._ticket_keys(ticket, None), self._unit_keys(ticket, unit, None)):
+            slots = pending.get(keys)
+            if slots is None:
+                pending[keys] = {entry: 1}
+            else:
+                slots[entry] = slots.get(entry, 0) + 1
 
     def _record_verdict(self, ticket_id: str, unit: str, source: str, counter: str,
                         points: int | None) -> None:
         ticket, outcome = self._pair(ticket_id, unit)
         if ticket is None:
             return
-        self._verdict(ticket, self._ticket_tally(ticket), source, counter, points)
+        self._verdict(ticket, self._ticket_keys(ticket, None), source, counter, points)
         if outcome is not None:
-            self._verdict(outcome, self._unit_tally(ticket, unit), source, counter, points)
+            self._verdict(outcome, self._unit_keys(ticket, unit, None), source, counter, points)
 
-    def _verdict(self, target: dict[str, Any], counts: dict[Any, int], source: str,
-                 counter: str, points: int | None) -> None:
-        counts[counter] = counts.get(counter, 0) + 1
+    def _verdict(self, target: dict[str, Any], keys: tuple[str, ...], source: str, counter: str,
+                 points: int | None) -> None:
+        self._add(keys, counter, 1)
         if points is None:
             return  # unrated / unreachable: no verdict, and no earlier one is erased
         before = verdict_x10(target["rating"], target["callback"])
         target[source] = points
         after = verdict_x10(target["rating"], target["callback"])
         if before is None:
-            counts["rated"] = counts.get("rated", 0) + 1
-        points_x10 = counts.get("satisfaction_points_x10", 0)
-        counts["satisfaction_points_x10"] = points_x10 + after - (before or 0)  # type: ignore[operator]
+            self._add(keys, "rated", 1)
+        self._add(keys, "satisfaction_points_x10", after - (before or 0))  # type: ignore[operator]
 
 
 def _canonical(value: Any) -> Any:
