@@ -16,7 +16,9 @@ A large batch is made and sent in parts (PART_EVENTS events: their stored events
 relay's messages), one INSERT a part in the batch's one transaction: PostgreSQL inserts a
 part while this thread makes the next, so the committer waits only for the last part and
 COMMIT. Still one transaction, one lock, one commit a batch (two batches in flight, tried in
-sessions 6-9, split the callers over more transactions and cost more than they won).
+sessions 6-9, split the callers over more transactions and cost more than they won; making
+the next batch's first part while COMMIT is in flight, tried in session 10, cost ~12 % more
+of the committer's CPU for no more appends/s: docs/profiles/write-paths.md).
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from functools import partial
-from itertools import chain
 from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -43,8 +43,11 @@ BATCH_SIZE = Histogram("minsheng_group_commit_batch_size", "Commands per transac
 # A batch's events are made (stored events, the relay's messages) and sent in parts of this
 # many, one INSERT each in the batch's one transaction, so that PostgreSQL inserts a part
 # while the committer makes the next; only the last part and COMMIT are then waited for.
-# 64: a full batch of 200 is 64, 64, 64 and 8 (a short last part, little to wait for).
-PART_EVENTS = 64
+# 150: a full batch of 200 is 150 and 50 (PostgreSQL inserts the 150 while the 50 are made);
+# smaller parts cost the committer more than they save (an INSERT, a cursor and an encoding
+# call each: parts of 64 took ~10 % more of its CPU an append, measured), and a batch of
+# under 150, the usual one, is one INSERT as before.
+PART_EVENTS = 150
 
 
 @dataclass(slots=True)
@@ -54,17 +57,6 @@ class _Command:
     done: Future[None] | asyncio.Future[None]
     sql: list[Statement] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None  # set for an async caller's future
-
-
-@dataclass(slots=True)
-class _Ahead:
-    """Commands taken while the last batch's COMMIT was in flight: the next batch starts with
-    them, and its first part (their stored events and messages), made meanwhile, if it could
-    be (none of their aggregates in the committing batch, or twice among them)."""
-
-    commands: list[_Command]
-    part: Part | None = None
-    counts: list[int] = field(default_factory=list)  # each aggregate's events in the part
 
 
 class GroupCommitter:
@@ -83,8 +75,6 @@ class GroupCommitter:
         self._stock = _stock_save(app)
         # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
-        self._ahead: _Ahead | None = None
-        self._stopping = False  # close() was asked for: commit what was taken, then return
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -116,52 +106,36 @@ class GroupCommitter:
 
     def _run(self) -> None:
         while True:
-            ahead, self._ahead = self._ahead, None
-            if ahead is not None:  # taken while the last batch committed
-                batch = list(ahead.commands)
-            elif self._stopping:
+            first = self._queue.get()
+            if first is None:
                 return
-            else:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-            if not self._stopping:
-                self._stopping = self._gather(batch)
-            self._commit(batch, ahead)
+            batch = [first]
+            try:
+                while len(batch) < self.max_batch:
+                    try:  # what is already queued, without a timed wait per command
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        item = self._queue.get(timeout=self.max_wait_s)
+                    if item is None:
+                        self._commit(batch)
+                        return
+                    batch.append(item)
+            except queue.Empty:
+                pass
+            self._commit(batch)
 
-    def _gather(self, batch: list[_Command]) -> bool:
-        """Add what comes within max_wait_s of the last command, up to max_batch; whether
-        close() was asked for meanwhile."""
-        try:
-            while len(batch) < self.max_batch:
-                try:  # what is already queued, without a timed wait per command
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    item = self._queue.get(timeout=self.max_wait_s)
-                if item is None:
-                    return True
-                batch.append(item)
-        except queue.Empty:
-            pass
-        return False
-
-    def _commit(self, batch: list[_Command], ahead: _Ahead | None = None) -> None:
+    def _commit(self, batch: list[_Command]) -> None:
         self._batch_size.observe(len(batch))
         ids = [a.id for c in batch for a in c.aggregates]
-        if len(ids) == len(set(ids)):
+        if len(batch) > 1 and len(ids) == len(set(ids)):
             # the service's own save empties the aggregates' pending lists (collect_events),
             # so keep them for a retry; the stock path empties them only once committed (or
             # after a command's last try, as eventsourcing's save would)
-            alone = len(batch) == 1
-            pending = (None if self._stock or alone else
+            pending = (None if self._stock else
                        {a.id: list(a.pending_events) for c in batch for a in c.aggregates})
-            try:  # failed: each command is tried alone
-                self._save(batch, last_try=alone, ahead=ahead, batch_ids=set(ids))
-            except Exception as exc:
-                if alone:
-                    _settle([(batch[0], exc)])
-                    return
+            try:
+                self._save(batch, last_try=False)  # failed: each command is tried alone
+            except Exception:
                 if pending is not None:
                     for c in batch:
                         for a in c.aggregates:
@@ -179,8 +153,7 @@ class GroupCommitter:
                 outcomes.append((c, None))
         _settle(outcomes)
 
-    def _save(self, batch: list[_Command], *, last_try: bool = True,
-              ahead: _Ahead | None = None, batch_ids: set[Any] | None = None) -> None:
+    def _save(self, batch: list[_Command], *, last_try: bool = True) -> None:
         contexts: dict[uuid.UUID, EventContext] = {}
         for c in batch:
             for a in c.aggregates:
@@ -222,14 +195,7 @@ class GroupCommitter:
                 # transaction: see TrackedRecorder.insert_parts)
                 pending = [(e, c.context) for c in batch for a in c.aggregates
                            for e in a.pending_events]
-                parts = self._parts(pending)
-                first = _made_ahead(ahead, batch)
-                if first is not None:  # its events made while the last batch committed
-                    parts = chain([first], self._parts(pending[len(first[0]):]))
-                # while this COMMIT is in flight: take what is queued, make its first part
-                meanwhile = (partial(self._take_ahead, batch_ids) if batch_ids is not None
-                             else None)
-                recorder.insert_parts(parts, tracking=None, meanwhile=meanwhile,
+                recorder.insert_parts(self._parts(pending), tracking=None,
                                       **processing.saved_kwargs)
             else:
                 stored = list(map(store.mapper.to_stored_event, processing.events))
@@ -259,55 +225,6 @@ class GroupCommitter:
             chunk = pending[start:start + PART_EVENTS]
             yield ([to_stored(e) for e, _ in chunk],
                    outbox(chunk) if outbox is not None else None)
-
-    def _take_ahead(self, batch_ids: set[Any]) -> None:
-        """Called by the recorder once this batch's COMMIT is sent, while PostgreSQL commits
-        it (and waits for the fsync): take what is queued, up to a part's worth of events,
-        as the next batch's first commands, and make their part now. Never raises (the
-        COMMIT is on its way: a failure here must not fail the batch)."""
-        if self._ahead is not None or self._stopping:
-            return  # (a retried round calls it again)
-        commands: list[_Command] = []
-        events = 0
-        while events < PART_EVENTS and len(commands) < self.max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._stopping = True
-                break
-            commands.append(item)
-            events += sum(len(a.pending_events) for a in item.aggregates)
-        if not commands:
-            return
-        ahead = self._ahead = _Ahead(commands)  # kept whatever happens below
-        aggregates = [a for c in commands for a in c.aggregates]
-        ids = {a.id for a in aggregates}
-        if len(ids) != len(aggregates) or not batch_ids.isdisjoint(ids):
-            return  # one depends on the batch committing (or on another): made in turn
-        try:
-            chunk = [(e, c.context) for c in commands for a in c.aggregates
-                     for e in a.pending_events]
-            to_stored, outbox = self.app.events.mapper.to_stored_event, self.outbox
-            ahead.part = ([to_stored(e) for e, _ in chunk],
-                          outbox(chunk) if outbox is not None else None)
-            ahead.counts = [len(a.pending_events) for a in aggregates]
-        except Exception:
-            ahead.part = None  # made again in turn, where its failure is reported
-
-
-def _made_ahead(ahead: _Ahead | None, batch: list[_Command]) -> Part | None:
-    """The part made ahead for the batch's first commands, if it still holds their events
-    (none added or taken since)."""
-    if ahead is None or ahead.part is None:
-        return None
-    commands = ahead.commands
-    if len(batch) < len(commands) or any(
-            a is not b for a, b in zip(batch[:len(commands)], commands, strict=True)):
-        return None
-    counts = [len(a.pending_events) for c in commands for a in c.aggregates]
-    return ahead.part if counts == ahead.counts else None
 
 
 def _stock_save(app: Application) -> bool:

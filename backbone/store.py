@@ -21,7 +21,7 @@ So "what a handler did" and "that it did it" commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -364,22 +364,16 @@ class TrackedRecorder(PostgresApplicationRecorder):
         return self._insert_in_one_round(_Parts([(stored_events, _aligned(
             stored_events, kwargs.pop("outgoing", None)))]), **kwargs)
 
-    def insert_parts(self, parts: Iterable[Part], *,
-                     meanwhile: Callable[[], None] | None = None,
-                     **kwargs: Any) -> Sequence[int] | None:
+    def insert_parts(self, parts: Iterable[Part], **kwargs: Any) -> Sequence[int] | None:
         """`insert_events` of a save made in parts, in ONE transaction: each part's INSERT
         is sent as soon as the part is made, so PostgreSQL inserts one part while the caller
         makes the next (the group commit encodes a batch's stored events and messages part
         by part). A part: its stored events, and the relay's messages of each (aligned, None
-        for an event the relay translates itself) or None. `meanwhile` is called once COMMIT
-        is sent, while PostgreSQL commits (it must not raise: the COMMIT is on its way). Only
-        for `_binary` recorders."""
-        return self._insert_in_one_round(_Parts(parts), meanwhile=meanwhile, **kwargs)
+        for an event the relay translates itself) or None. Only for `_binary` recorders."""
+        return self._insert_in_one_round(_Parts(parts), **kwargs)
 
     @retry((StoreInterfaceError, StoreOperationalError), max_attempts=10, wait=0.2)
-    def _insert_in_one_round(self, parts: _Parts, *,
-                             meanwhile: Callable[[], None] | None = None,
-                             **kwargs: Any) -> Sequence[int] | None:
+    def _insert_in_one_round(self, parts: _Parts, **kwargs: Any) -> Sequence[int] | None:
         """eventsourcing's insert_events in one round trip: BEGIN, the statements, the lock,
         the events and COMMIT pipelined up to one Sync, the pipeline's closing one (its
         pipeline waited for BEGIN, for the inserts, for COMMIT and once more: five round
@@ -403,9 +397,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
                         cursor = conn.cursor(row_factory=scalar_row)
                         inserted.append((cursor, len(stored_events)))
                         self._insert_rows(cursor, stored_events, outgoing, **kwargs)
-                    curs.execute(_COMMIT, prepare=True)  # sent: PostgreSQL commits now
-                    if meanwhile is not None:
-                        meanwhile()
+                    curs.execute(_COMMIT, prepare=True)
                 if not inserted:
                     return None
                 ids: list[int] = []
