@@ -93,8 +93,9 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
             # the schema as the service leaves it (ensure_database, and the facts table its
             # bootstrap makes at start): the rebuild replaces the rows of existing tables, as
             # `python -m services.analytics rebuild` does on a deployment. (Making the table
-            # in the timed transaction, its sequence and three indexes, took 28-88 ms against
-            # 4-16 ms to empty it: 2026-12-06, load ~10, docs/profiles/analytics-rebuild.md.)
+            # in the timed transaction, its sequence and three indexes, took a median of 72-88
+            # ms against 11-16 ms to empty it: 2026-12-06, load ~10, see
+            # docs/profiles/analytics-rebuild.md, session 10.)
             create_tables(pool, settings.schema)
             # the pool's connection made (PostgreSQL forking a backend for it) before the
             # clock starts: the rebuild is timed, not the connection (up to 30 ms under load)
