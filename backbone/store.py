@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any
@@ -383,12 +384,17 @@ class TrackedRecorder(PostgresApplicationRecorder):
         version already stored). The events go in one INSERT a part (see insert_parts), in
         order, after one LOCK: their notification ids follow the parts' order."""
         inserted: list[tuple[Any, int]] = []  # a cursor a part (the ids, no dict a row)
+        # the first part made before a connection is taken and BEGIN sent: a save of one
+        # part (the usual one) holds no connection, nor the rows its statements write, while
+        # it is made
+        remaining = iter(parts)
+        first = list(islice(remaining, 1))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
                 with conn.pipeline():  # its exit sends the one Sync; a failure raises there
                     curs.execute(_BEGIN, prepare=True)
                     self._insert_events(curs, (), **kwargs)
-                    for stored_events, outgoing in parts:
+                    for stored_events, outgoing in chain(first, remaining):
                         if not stored_events:
                             continue
                         if not inserted:  # notification ids become visible in issue order
