@@ -382,7 +382,10 @@ class TrackedRecorder(PostgresApplicationRecorder):
         fsync before the Sync is answered. A failed statement skips the rest (COMMIT too) and
         is rolled back here, its error raised as eventsourcing's (IntegrityError for a
         version already stored). The events go in one INSERT a part (see insert_parts), in
-        order, after one LOCK: their notification ids follow the parts' order."""
+        order, after one LOCK: their notification ids follow the parts' order. The
+        `_insert_events` hook (subclasses add their statements there: dispatch's and sla's
+        read models) runs first and is given no stored events on this path: they are made
+        and sent after it, part by part; a hook takes what it needs from the save's kwargs."""
         inserted: list[tuple[Any, int]] = []  # a cursor a part (the ids, no dict a row)
         # the first part made before a connection is taken and BEGIN sent: a save of one
         # part (the usual one) holds no connection, nor the rows its statements write, while
