@@ -39,6 +39,7 @@ from bench import (
     analytics_rebuild,
     audit_replay,
     backbone_rates,
+    broker_cost,
     e2e,
     intake_load,
     limits,
@@ -132,6 +133,8 @@ def measure_idle(running: Platform, infra: dict[str, int], *, warmup_s: float, w
 def measure_e2e(running: Platform, endpoints: Any, infra: dict[str, int], *, tickets: int,
                 seed: int, in_flight: int) -> dict[str, Any]:
     meter = procs.CpuMeter(ours(running) | infra).start()
+    broker = infra.get("kafka")
+    broker_threads = broker_cost.thread_ticks(broker) if broker else {}
     driver_before, wall_before = time.process_time(), time.monotonic()
     with procs.RssSampler(ours(running)) as rss:
         got = asyncio.run(e2e.run(endpoints, tickets=tickets, seed=seed, concurrency=in_flight))
@@ -141,11 +144,15 @@ def measure_e2e(running: Platform, endpoints: Any, infra: dict[str, int], *, tic
     used = meter.stop()
     full = max(1, got.in_ledger)
     cpu_ms = {name: round(s * 1000 / full, 2) for name, s in used.items()}
+    # of the broker's CPU, its JIT compiler's: warm-up, not serving (docs/profiles/kafka-broker.md)
+    jit_ms = (round(broker_cost.by_kind(broker_threads, broker_cost.thread_ticks(broker))
+                    .get("jit", 0.0) * 1000 / full, 2) if broker else None)
     own = {k: v for k, v in cpu_ms.items() if k not in infra}
     return asdict(got) | {
         "cpu_ms_per_ticket": round(sum(own.values()), 2),
         "cpu_ms_per_ticket_with_infra": round(sum(cpu_ms.values()), 2),
         "cpu_ms_each": own, "cpu_ms_infra": {k: cpu_ms.get(k) for k in infra},
+        "kafka_jit_ms_per_ticket": jit_ms,
         "cpu_pct_of_machine": round(100 * sum(used.values()) / meter.wall_s / (os.cpu_count() or 1), 1),
         "rss_max_mb": rss.max_mb, "driver_cpu_pct_of_core": round(driver_pct, 1)}
 
