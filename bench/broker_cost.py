@@ -186,14 +186,8 @@ def own_broker(props: dict[str, str], jvm: list[str]) -> Iterator[tuple[str, int
             .replace("${KAFKA_PORT}", str(kafka_port))
             .replace("${KAFKA_CONTROLLER_PORT}", str(controller_port))
             .replace("${KAFKA_DATA}", str(folder)))
-    lines = []
-    for line in text.splitlines():
-        key = line.split("=", 1)[0].strip()
-        if not line.startswith("#") and key in props:
-            line = f"{key}={props.pop(key)}"
-        lines.append(line)
     config = folder / "server.properties"
-    config.write_text("\n".join(lines + [f"{k}={v}" for k, v in props.items()]) + "\n")
+    config.write_text(infra.with_properties(text, props))
     subprocess.run(infra.java_cmd("kafka.tools.StorageTool", "format", "-t",
                                   uuid.uuid4().hex[:22], "-c", str(config), logs_dir=folder),
                    check=True, stdout=subprocess.DEVNULL)

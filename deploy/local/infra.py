@@ -197,7 +197,15 @@ def kafka_config() -> Path:
         .replace("${KAFKA_DATA}", str(KAFKA_DIR))
     )
     KAFKA_DIR.mkdir(parents=True, exist_ok=True)
-    overrides = security_overrides()
+    path = KAFKA_DIR / "server.properties"
+    path.write_text(with_properties(text, security_overrides()))
+    return path
+
+
+def with_properties(text: str, overrides: dict[str, str]) -> str:
+    """server.properties `text` with `overrides`: a key already there takes the new value in
+    its place; the others are added at the end."""
+    overrides = dict(overrides)
     lines = []
     for line in text.splitlines():
         key = line.split("=", 1)[0].strip()
@@ -205,9 +213,7 @@ def kafka_config() -> Path:
             line = f"{key}={overrides.pop(key)}"
         lines.append(line)
     lines += [f"{k}={v}" for k, v in overrides.items()]
-    path = KAFKA_DIR / "server.properties"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return "\n".join(lines) + "\n"
 
 
 def kafka_up() -> None:

@@ -24,28 +24,11 @@ from backbone.consumer import Handlers, IdempotentConsumer
 from backbone.kafka import ensure_topics, make_producer
 from backbone.relay import OutboxRelay, Outgoing, Publication
 from backbone.store import EventContext, application_env
+from tests.probes import Probe, translate_to
 from tests.scratch import scratch_settings
 from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
-
-
-class Probe(Aggregate):
-    @event("Opened")
-    def __init__(self, ticket_id: str) -> None:
-        self.ticket_id = ticket_id
-
-    @event("Noted")
-    def note(self) -> None:
-        pass
-
-
-def translate_to(topic: str):
-    def translate(pub: Publication) -> list[Outgoing]:
-        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
-        return [Outgoing(topic, env.ticket_id, env)]
-
-    return translate
 
 
 @pytest.fixture

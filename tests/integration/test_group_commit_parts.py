@@ -12,37 +12,18 @@ import uuid
 import psycopg
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
-from minsheng.v1 import intake_events_pb2
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import group_commit
 from backbone.group_commit import GroupCommitter
-from backbone.relay import OutboxRelay, Outgoing, Publication
+from backbone.relay import OutboxRelay
 from backbone.store import EventContext, application_env
+from tests.probes import Probe, translate_to
 from tests.scratch import scratch_settings
 
 pytestmark = pytest.mark.integration
-
-
-class Probe(Aggregate):
-    @event("Opened")
-    def __init__(self, ticket_id: str) -> None:
-        self.ticket_id = ticket_id
-
-    @event("Noted")
-    def note(self) -> None:
-        pass
-
-
-def _translate(topic: str):
-    def translate(pub: Publication) -> list[Outgoing]:
-        env = pub.envelope(intake_events_pb2.TicketAccepted(flags=["no_location"]))
-        return [Outgoing(topic, env.ticket_id, env)]
-
-    return translate
 
 
 @pytest.fixture
@@ -66,7 +47,7 @@ async def test_a_batch_in_parts_is_one_transaction_in_the_commands_order(setting
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=1, open=True)
     committer = GroupCommitter(app, service=f"probe-{settings.schema}", max_wait_s=0.2)
     OutboxRelay(settings=settings, app=app, pool=pool,
-                translate=_translate(settings.topic("probe.parts")), committer=committer)
+                translate=translate_to(settings.topic("probe.parts")), committer=committer)
     probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(45)]
     for p in probes[::3]:
         p.note()  # two events for every third: 60 events, parts of 8 (the last of 4)
