@@ -185,7 +185,10 @@ bench runs.
   (600/s sustained) is not.
 - **CPU per full ticket**: the CPU every platform process (and Kafka, PostgreSQL) used from
   just before the first submission of an end-to-end run until its last TicketRated was in the
-  ledger, ÷ the tickets in the ledger. The bench's own client is not counted.
+  ledger, ÷ the tickets in the ledger. The bench's own client is not counted. Of the Kafka
+  broker's share, its JIT compiler's threads are given apart (`kafka_jit_ms_per_ticket`, from
+  /proc/<pid>/task): compiling, which a broker that has run for hours no longer does
+  (docs/profiles/kafka-broker.md); the figure keeps them.
 - **RSS**: each process's resident set sampled every 0.25 s during the end-to-end runs; the
   largest sample.
 - **Open loop**: simulator requests POSTed at a fixed rate whatever the answers (request i is
@@ -210,7 +213,10 @@ bench runs.
 - **Analytics rebuild** (`bench/analytics_rebuild.py`): `services.analytics` `rebuild` run
   in-process into a throw-away schema, reading the platform's audit ledger (everything the
   runs above produced; its first `--rebuild-events` entries, mostly the end-to-end runs' full
-  lifecycles) over HTTP; events/s = envelopes ÷ wall time. `fold_only` is the
+  lifecycles) over HTTP; events/s = envelopes ÷ wall time. The schema is made as a deployed
+  analytics leaves it (its facts table made at start-up) before the clock starts: the rebuild
+  empties it and fills it again in one transaction (until 2026-12-06 09:00 the table was made
+  inside the timed transaction: 72-88 ms of a ~300 ms rebuild under load). `fold_only` is the
   normalise-and-fold alone on the same envelopes already in memory (read once). The profile
   (docs/profiles/analytics-rebuild.md) has the client under cProfile and audit, serving the
   pages, under py-spy.
