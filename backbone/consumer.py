@@ -95,6 +95,25 @@ TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ESOperationalErro
              ConnectionError, TimeoutError, ConcurrentUpdateError)
 
 
+def _forget_prepared(conn: psycopg.Connection[Any]) -> None:
+    """After a failed pipeline: forget every prepared statement, in psycopg's memory of them
+    and on the server. psycopg names a statement prepared when it sends its Parse; in a
+    pipeline that an earlier error aborted the server skipped it, yet psycopg still believes
+    it there (and when the transaction ended IDLE, no ROLLBACK tells it otherwise), so the
+    next use on this connection (the batch's step-by-step retry) failed with `prepared
+    statement "_pg3_0" does not exist`, dead-lettering a good message (seen in CI,
+    test_consumer_pipeline). psycopg has no public call for this: its prepared-statement
+    manager's `clear()` forgets the names and has it send `DEALLOCATE ALL` before its next
+    statement (what it does itself on a ROLLBACK it sees); a `DEALLOCATE ALL` of our own
+    would be noticed by psycopg only the first time it is sent on a connection."""
+    manager = getattr(conn, "_prepared", None)
+    if manager is not None and callable(getattr(manager, "clear", None)):
+        manager.clear()
+        return
+    with contextlib.suppress(psycopg.Error):  # a psycopg without it: the server side at least
+        conn.execute("DEALLOCATE ALL")
+
+
 def _project(aggregate: Any, domain_events: Any) -> Any:
     """eventsourcing's `project_aggregate` without its per-event `assert isinstance(...,
     CanMutateProtocol)`: a runtime Protocol check that costs more than the mutation itself
@@ -981,6 +1000,7 @@ class IdempotentConsumer:
         transaction; COMMIT still waits for the fsync before the pipeline's Sync is answered."""
         with self.pool.connection() as conn:
             conn.autocommit = True  # BEGIN and COMMIT go in the pipeline
+            failed = True
             try:
                 with _PipelinedCursor(conn) as cur, conn.pipeline():
                     cur.execute(_BEGIN)
@@ -991,11 +1011,14 @@ class IdempotentConsumer:
                     if statement is not None:
                         cur.execute(statement.sql, statement.params)
                     cur.execute(_COMMIT)
+                failed = False
             finally:
                 if not conn.closed:
                     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                         with contextlib.suppress(psycopg.Error):
                             conn.execute("ROLLBACK")
+                    if failed:
+                        _forget_prepared(conn)
                     conn.autocommit = False  # as the pool's other users expect it
 
     def _run_sql_handlers(self, todo: list[tuple[Any, Any]], cur: psycopg.Cursor[Any]) -> None:

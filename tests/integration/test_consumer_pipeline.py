@@ -136,3 +136,38 @@ async def test_a_handler_that_streams_makes_the_consumer_go_step_by_step(setting
     assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets)
     assert DEAD_LETTERED.labels(name)._value.get() == 0
     assert not consumer._pipelining
+
+
+def _stale_prepared(conn: psycopg.Connection[Any], insert: Any) -> None:
+    """Leave psycopg believing `insert` prepared when the server never prepared it."""
+    conn.prepare_threshold = 2  # the third execution prepares
+    conn.execute(insert, (1,))
+    with pytest.raises(psycopg.errors.CheckViolation), conn.pipeline():
+        conn.execute("BEGIN")
+        conn.execute(insert, (100,))  # fails
+        conn.execute(insert, (2,))  # the third: its Parse, skipped by the server
+    # a rollback psycopg does not see (as when the pool resets the connection)
+    conn.pgconn.exec_(b"ROLLBACK")
+
+
+def test_after_a_failed_pipeline_no_statement_is_believed_prepared(settings):
+    """psycopg names a statement prepared when it sends its Parse; an error earlier in the
+    same pipeline makes the server skip it. Whatever psycopg then believes, the consumer's
+    clean-up after a failed pipeline (`_forget_prepared`) leaves the server and psycopg
+    agreeing, so the step-by-step retry on the same connection runs (CI once dead-lettered a
+    good message with `prepared statement "_pg3_0" does not exist`)."""
+    from backbone.consumer import _forget_prepared
+
+    table = Identifier(settings.schema, "prepared_probe")
+    insert = SQL("INSERT INTO {} VALUES (%s)").format(table)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {} (n int CHECK (n < 100))").format(table))
+        _stale_prepared(conn, insert)
+        _forget_prepared(conn)  # as the consumer does after a failed pipeline
+        for n in (6, 7, 8, 9):  # the third prepared afresh, the fourth uses it
+            conn.execute(insert, (n,))
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        _stale_prepared(conn, insert)  # the same without the clean-up: the hazard
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            conn.execute(insert, (3,))
+    assert _count(settings, "SELECT count(*) FROM {}.prepared_probe") == 6  # 1, 6-9, 1
