@@ -52,6 +52,40 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def reserve_ports(ports: list[int], reserved: Path = RESERVED_PORTS,
+                  ephemeral: Path = EPHEMERAL_RANGE) -> list[int]:
+    """Keep the kernel from giving ``ports`` to outgoing connections as their local port.
+
+    Our fixed ports (PostgreSQL 55432, the gRPC ports 50052 and 50056, replicas' ports) lie in
+    Linux's ephemeral range (32768-60999): any client connection on the machine, a service's own
+    connection to PostgreSQL included, can be handed one of them as its local port, and the
+    server that starts next then fails to bind (seen: audit's gRPC port 50056 taken by a
+    connection to 127.0.0.1:55432). Added to net.ipv4.ip_local_reserved_ports when this process
+    may write it (root, as `make up` and CI run); otherwise nothing changes and the launcher's
+    retry (deploy/local/services.py) covers the race. Returns the ports newly reserved."""
+    try:
+        low, high = (int(x) for x in ephemeral.read_text().split())
+        have = reserved.read_text().strip()
+    except (OSError, ValueError):
+        return []
+    held: set[int] = set()
+    for part in filter(None, have.split(",")):
+        a, _, b = part.partition("-")
+        held.update(range(int(a), int(b or a) + 1))
+    new = sorted({p for p in ports if low <= p <= high} - held)
+    if not new:
+        return []
+    try:
+        reserved.write_text(",".join(filter(None, [have, *map(str, new)])))
+    except OSError:  # not root, or a read-only /proc/sys (a container): the retry covers it
+        return []
+    return new
+
+
 def wait_for(predicate, what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -508,6 +542,7 @@ def write_pg_settings(data: Path, as_user: dict) -> None:
 
 
 def pg_up() -> None:
+    reserve_ports([PG_PORT])
     if port_open(PG_PORT):
         log(f"PostgreSQL already listening on 127.0.0.1:{PG_PORT}")
         return

@@ -251,6 +251,10 @@ def start(names: list[str]) -> int:
     CREATE TABLE IF NOT EXISTS, which PostgreSQL can still refuse."""
     (DATA / "run").mkdir(parents=True, exist_ok=True)
     (DATA / "logs").mkdir(parents=True, exist_ok=True)
+    # our fixed ports out of the kernel's choice for outgoing connections (where permitted)
+    reserved = _infra().reserve_ports(listening_ports(names))
+    if reserved:
+        print(f"[services] reserved from outgoing connections' local ports: {reserved}")
     waves: dict[int, dict[str, tuple[str, int]]] = {}
     for service in names:
         for name, (_, port) in processes(service).items():
@@ -262,26 +266,77 @@ def start(names: list[str]) -> int:
     return 0
 
 
+def listening_ports(names: list[str]) -> list[int]:
+    """Every port the named services' processes listen on (HTTP and gRPC, every replica)."""
+    ports = []
+    for service in names:
+        for name, (_, http) in processes(service).items():
+            grpc = SERVICES[service][1]
+            ports.append(http)
+            if grpc:
+                ports.append(grpc + port_offset() + (replica_of(name)[1] - 1) * REPLICA_PORT_STRIDE)
+    return ports
+
+
+# what a server that could not bind its port writes last (uvicorn; gRPC)
+BIND_FAILED = ("address already in use", "Failed to bind to address")
+BIND_RETRIES = 3
+
+
+def _bindable(port: int) -> bool:
+    """Nothing holds 127.0.0.1:``port``, not even a closed connection in TIME-WAIT (which a
+    gRPC server's bind does not step over: seen for 60 s after the connection holding it
+    closed)."""
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_bindable(name: str, service: str, deadline: float) -> None:
+    ports = [p for p in listening_ports([service])
+             if p == processes(service)[name][1] or p == SERVICES[service][1] + port_offset()
+             + (replica_of(name)[1] - 1) * REPLICA_PORT_STRIDE]
+    while not all(map(_bindable, ports)) and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+def _launch(name: str, service: str) -> None:
+    log = open(DATA / "logs" / f"{name}.log", "ab")
+    proc = subprocess.Popen([PYTHON, "-m", f"services.{service}"], cwd=ROOT,
+                            env=process_env(service, name), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    pidfile(name).write_text(str(proc.pid))
+    print(f"{name:<16} started (pid {proc.pid})")
+
+
 def _start_wave(wave: dict[str, tuple[str, int]], timeout: float = 120) -> int:
     for name, (service, _) in wave.items():
         if running_pid(name):
             print(f"{name:<16} already running (pid {running_pid(name)})")
             continue
-        log = open(DATA / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen([PYTHON, "-m", f"services.{service}"], cwd=ROOT,
-                                env=process_env(service, name), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        pidfile(name).write_text(str(proc.pid))
-        print(f"{name:<16} started (pid {proc.pid})")
+        _launch(name, service)
     deadline = time.monotonic() + timeout
     waiting = list(wave)
+    retries = dict.fromkeys(wave, BIND_RETRIES)
     while waiting and time.monotonic() < deadline:
         for name in list(waiting):
             if ready(wave[name][1])[0]:
                 waiting.remove(name)
             elif running_pid(name) is None:
-                print(f"{name} exited; last lines of .data/logs/{name}.log:")
                 lines = (DATA / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
+                if retries[name] and any(m in "\n".join(lines[-5:]) for m in BIND_FAILED):
+                    # its port was held, most often by a connection the kernel gave it as a
+                    # local port (where ports cannot be reserved): gone once its process is
+                    retries[name] -= 1
+                    print(f"{name} could not bind its port; starting it again once its ports are free")
+                    _wait_bindable(name, wave[name][0], deadline)
+                    _launch(name, wave[name][0])
+                    continue
+                print(f"{name} exited; last lines of .data/logs/{name}.log:")
                 print("\n".join(lines[-20:]))
                 return 1
         time.sleep(0.5)

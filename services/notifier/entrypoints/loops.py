@@ -91,7 +91,8 @@ def take_notices(settings: Any, store: Store, producer: Any, wakeups: Wakeups | 
     async def run(stop: asyncio.Event) -> None:
         gathering = False  # a new consumer starts quiet
         consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.group(
-            "notifier"), enable_auto_commit=False, auto_offset_reset="earliest",
+            "notifier"), client_id="minsheng-notifier", enable_auto_commit=False,
+            auto_offset_reset="earliest",
             **quiet_options(settings))  # idle: one long poll per 5 s, not 2 a second
         await consumer.start()
         try:

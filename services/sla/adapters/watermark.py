@@ -100,6 +100,7 @@ class EndOffsets:
         self.topic = topic
         self.producer = producer  # its partitions_for() waits for the topic's metadata
         self.client = AIOKafkaConsumer(**kafka, group_id=None,  # type: ignore[arg-type]
+                                       client_id="minsheng-sla-watermark",
                                        enable_auto_commit=False)
         self.started = False
 
