@@ -81,7 +81,16 @@ def int8s(values: Sequence[int]) -> BinaryArray:
 
 
 def texts(values: Sequence[str | None]) -> BinaryArray:
-    """text[] of strings, None as NULL."""
+    """text[] of strings, None as NULL. A column of one value in every row (a batch's topic
+    when its events are of one class, most of the events' context fields; `list.count`, in C,
+    tells) is that value's element repeated, not encoded and prefixed row by row."""
+    n = len(values)
+    if n > 1 and values.count(values[0]) == n:
+        value = values[0]
+        if value is None:
+            return _array(TEXT, n, _NULL * n, nulls=True)
+        data = value.encode()
+        return _array(TEXT, n, (_LENGTH.pack(len(data)) + data) * n)
     return _bytes_array(TEXT, [None if v is None else v.encode() for v in values])
 
 

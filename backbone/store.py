@@ -244,6 +244,12 @@ _CONTEXT_GETTERS = [attrgetter(name) for name in CONTEXT_FIELDS]
 _NO_CONTEXT = SimpleNamespace(**dict.fromkeys(CONTEXT_FIELDS))  # NULL in all seven
 
 
+_ORIGINATOR_ID, _ORIGINATOR_VERSION = attrgetter("originator_id"), attrgetter("originator_version")
+_TOPIC, _STATE = attrgetter("topic"), attrgetter("state")
+_UUID_ONLY = {uuid.UUID}
+_NONE_TYPE = type(None)
+
+
 _BEGIN = b"BEGIN"
 _COMMIT = b"COMMIT"
 
@@ -258,9 +264,13 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-# A part of a save (TrackedRecorder.insert_parts): its stored events, and the relay's
-# messages of each, aligned (None: the relay translates that event), or None for none
-Part = tuple[Sequence[StoredEvent], Sequence[bytes | None] | None]
+# A part of a save (TrackedRecorder.insert_parts): its stored events, the relay's messages of
+# each, aligned (None: the relay translates that event), or None for none, and optionally each
+# event's context, aligned (the group commit has them at hand; without them the contexts are
+# looked up in the save's `contexts`/`context`, one dict lookup an event)
+Part = (tuple[Sequence[StoredEvent], Sequence[bytes | None] | None]
+        | tuple[Sequence[StoredEvent], Sequence[bytes | None] | None,
+                Sequence[EventContext] | None])
 
 
 def _aligned(stored_events: Sequence[StoredEvent],
@@ -397,7 +407,8 @@ class TrackedRecorder(PostgresApplicationRecorder):
                 with conn.pipeline():  # its exit sends the one Sync; a failure raises there
                     curs.execute(_BEGIN, prepare=True)
                     self._insert_events(curs, (), **kwargs)
-                    for stored_events, outgoing in chain(first, remaining):
+                    for part in chain(first, remaining):
+                        stored_events = part[0]
                         if not stored_events:
                             continue
                         if not inserted:  # notification ids become visible in issue order
@@ -405,7 +416,9 @@ class TrackedRecorder(PostgresApplicationRecorder):
                             self._notify_channel(curs)
                         cursor = conn.cursor(row_factory=scalar_row)
                         inserted.append((cursor, len(stored_events)))
-                        self._insert_rows(cursor, stored_events, outgoing, **kwargs)
+                        self._insert_rows(cursor, stored_events, part[1],
+                                          part[2] if len(part) > 2 else None,
+                                          **kwargs)
                     curs.execute(_COMMIT, prepare=True)
                 if not inserted:
                     return None
@@ -432,22 +445,34 @@ class TrackedRecorder(PostgresApplicationRecorder):
         self._lock_table(curs)  # notification ids become visible in the order they are issued
         self._notify_channel(curs)
         self._insert_rows(curs, stored_events,
-                          _aligned(stored_events, kwargs.get("outgoing")), **kwargs)
+                          _aligned(stored_events, kwargs.get("outgoing")), None, **kwargs)
 
     def _insert_rows(self, curs: Any, stored_events: Sequence[StoredEvent],
-                     outgoing: Sequence[bytes | None] | None, **kwargs: Any) -> None:
+                     outgoing: Sequence[bytes | None] | None,
+                     event_contexts: Sequence[EventContext | None] | None = None,
+                     **kwargs: Any) -> None:
         """One INSERT of the events' rows, each column a binary array made here
         (backbone.pg_arrays: psycopg dumped lists element by element in Python, after
-        scanning each for its element type)."""
+        scanning each for its element type). `event_contexts`: each event's, aligned (None:
+        looked up in the save's `contexts` and `context`). A text column holding one value in
+        every row (the topic of a batch of one event class, most context fields) is that
+        value's element repeated."""
+        ids = list(map(_ORIGINATOR_ID, stored_events))
+        if set(map(type, ids)) != _UUID_ONLY:
+            ids = list(map(_uuid, ids))
         columns: list[pg_arrays.BinaryArray] = [
-            pg_arrays.uuids([_uuid(e.originator_id) for e in stored_events]),
-            pg_arrays.int8s([e.originator_version for e in stored_events]),
-            pg_arrays.texts([e.topic for e in stored_events]),
-            pg_arrays.byteas([e.state for e in stored_events])]
-        default: EventContext | None = kwargs.get("context")
-        per_aggregate: dict[Any, EventContext] = kwargs.get("contexts") or {}
-        contexts = [per_aggregate.get(e.originator_id, default) or _NO_CONTEXT
-                    for e in stored_events]
+            pg_arrays.uuids(ids),
+            pg_arrays.int8s(list(map(_ORIGINATOR_VERSION, stored_events))),
+            pg_arrays.texts(list(map(_TOPIC, stored_events))),
+            pg_arrays.byteas(list(map(_STATE, stored_events)))]
+        contexts: Sequence[Any] | None = event_contexts
+        if contexts is None:
+            default: EventContext | None = kwargs.get("context")
+            per_aggregate: dict[Any, EventContext] = kwargs.get("contexts") or {}
+            contexts = [per_aggregate.get(e.originator_id, default) or _NO_CONTEXT
+                        for e in stored_events]
+        elif _NONE_TYPE in set(map(type, contexts)):  # (types: `None in` calls each __eq__)
+            contexts = [c or _NO_CONTEXT for c in contexts]
         columns.extend(pg_arrays.texts(list(map(field, contexts))) for field in _CONTEXT_GETTERS)
         if outgoing and any(m is not None for m in outgoing):
             columns.append(pg_arrays.byteas(list(outgoing)))

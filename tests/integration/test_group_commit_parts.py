@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from backbone import group_commit
 from backbone.group_commit import GroupCommitter
 from backbone.relay import OutboxRelay
-from backbone.store import EventContext, application_env
+from backbone.store import CONTEXT_FIELDS, EventContext, application_env
 from tests.probes import Probe, translate_to
 from tests.scratch import scratch_settings
 
@@ -50,7 +50,7 @@ async def test_a_batch_in_parts_is_one_transaction_in_the_commands_order(setting
                 translate=translate_to(settings.topic("probe.parts")), committer=committer)
     probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(45)]
     for p in probes[::3]:
-        p.note()  # two events for every third: 60 events, parts of 8 (the last of 4)
+        p.note()  # two events for every third: 60 events, parts of 8 (six), 6, 5 and 1
     try:
         await asyncio.gather(*[committer.save_async(p, context=EventContext(
             ticket_id=p.ticket_id)) for p in probes])
@@ -60,10 +60,48 @@ async def test_a_batch_in_parts_is_one_transaction_in_the_commands_order(setting
     rows = _rows(settings, app)
     expected = [(p.id, v) for p in probes for v in range(1, p.version + 1)]
     assert [(r[0], r[1]) for r in rows] == expected  # the commands' order, versions in order
-    assert len({r[2] for r in rows}) == 1  # one transaction for all eight parts
+    assert len({r[2] for r in rows}) == 1  # one transaction for all nine parts
     assert all(r[3] for r in rows)  # every event's messages, made part by part
     assert all(p.pending_events == [] for p in probes)
     assert app.repository.get(probes[0].id).version == 2
+
+
+def _contexts(settings, app: Application) -> list[tuple[str | None, ...]]:
+    """The seven context columns of every row, in notification order."""
+    table = Identifier(settings.schema, app.recorder.events_table_name)  # type: ignore[attr-defined]
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        return conn.execute(SQL("SELECT {} FROM {} ORDER BY notification_id").format(
+            SQL(", ").join(map(Identifier, CONTEXT_FIELDS)), table)).fetchall()
+
+
+async def test_each_rows_context_is_its_commands_in_every_part(settings, monkeypatch):
+    """The contexts go to the recorder aligned with the events, part by part; a column of one
+    value in every row of a part is sent as that value repeated (the constant columns here:
+    actor_role everywhere, ticket_code in the first half), the others row by row; a save
+    without a context stores NULL in all seven."""
+    monkeypatch.setattr(group_commit, "PART_EVENTS", 8)
+    app = Application(env=application_env(settings))
+    committer = GroupCommitter(app, service=f"probe-{settings.schema}", max_wait_s=0.2)
+    bare = Probe(ticket_id=str(uuid.uuid4()))
+    app.save(bare)  # no context: NULL in all seven columns
+    probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(30)]
+    for p in probes[::2]:
+        p.note()
+    contexts = [EventContext(ticket_id=p.ticket_id, ticket_code="" if i < 15 else f"编号-{i}",
+                             trace_id=f"{i:032x}", actor_role="citizen",
+                             actor_id="" if i % 3 else "u-1")
+                for i, p in enumerate(probes)]
+    try:
+        await asyncio.gather(*[committer.save_async(p, context=c)
+                               for p, c in zip(probes, contexts, strict=True)])
+    finally:
+        committer.close()
+    rows = _contexts(settings, app)
+    assert rows[0] == (None,) * 7
+    expected = [tuple(getattr(c, name) for name in CONTEXT_FIELDS)
+                for p, c in zip(probes, contexts, strict=True) for _ in range(p.version)]
+    assert rows[1:] == expected
+    assert len({r[2] for r in _rows(settings, app)[1:]}) == 1  # one transaction
 
 
 async def test_a_clash_in_a_later_part_rolls_back_the_batch_and_the_others_commit_alone(
@@ -90,3 +128,15 @@ async def test_a_clash_in_a_later_part_rolls_back_the_batch_and_the_others_commi
     # each command committed alone, in order: the parts sent before the clash were rolled back
     assert len({r[2] for r in rows[1:]}) == 12
     assert clash.pending_events == [] and all(p.pending_events == [] for p in probes)
+
+
+def test_part_sizes_cover_the_batch_and_end_with_the_smallest():
+    """One part up to PART_EVENTS; above, three (half, 35 %, 15 %), after full parts of
+    PART_EVENTS for a batch of more than twice that."""
+    assert group_commit.part_sizes(1) == [1]
+    assert group_commit.part_sizes(group_commit.PART_EVENTS) == [group_commit.PART_EVENTS]
+    assert group_commit.part_sizes(200) == [100, 70, 30]
+    for n in range(group_commit.PART_EVENTS + 1, 5 * group_commit.PART_EVENTS):
+        sizes = group_commit.part_sizes(n)
+        assert sum(sizes) == n and min(sizes) >= 1
+        assert sizes[-1] == min(sizes) and max(sizes) <= group_commit.PART_EVENTS

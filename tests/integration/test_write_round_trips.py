@@ -212,3 +212,7 @@ def test_binary_arrays_read_back_as_psycopg_s_own(settings):
         empty = conn.execute(SQL("SELECT count(*) FROM unnest(%b::text[])"),
                              (pg_arrays.texts([]),)).fetchone()
         assert empty == (0,)
+        # a column of one value in every row is made by repetition: the same array back
+        for same in (["工单"] * 4, [None] * 3, [""] * 2, ["x"]):
+            got = conn.execute(SQL("SELECT %b::text[]"), (pg_arrays.texts(same),)).fetchone()
+            assert got == (same,)
