@@ -324,10 +324,11 @@ class TicketProjector:
                 for r in rows.values() if r.get("status") in ("accepted", "closed")]
 
     def _look_for_duplicates(self, batch: _Batch, accepted: Any, new: TicketSnapshot) -> None:
-        candidates = {c.snapshot.ticket_id: c for c in self._candidates(batch, new)}
-        matches = find_duplicates(new, [c.snapshot for c in candidates.values()], self.policy)
+        found = self._candidates(batch, new)
+        matches = find_duplicates(new, [c.snapshot for c in found], self.policy)
         if not matches:
             return
+        candidates = {c.snapshot.ticket_id: c for c in found}
         # a match reopened meanwhile (feedback's 重办, in the index only) is no candidate
         unsure = [m for m, _ in matches if batch.rows.get(m, {}).get("status") != "accepted"]
         still = self.index.still_candidates(unsure) if unsure else set()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,9 @@ class _Derived:
     norm: float
     keys: frozenset[str]
     ones: bool  # every bigram once: the dot product with another such is the count in common
+    # what a pair's scoring reads of a candidate, as one tuple: `find_duplicates` unpacks it
+    # in one step instead of a dozen attribute reads per candidate (~100 per acceptance)
+    row: tuple[Any, ...] = ()
 
 
 def _derived(t: TicketSnapshot) -> _Derived:
@@ -112,10 +116,14 @@ def _derived(t: TicketSnapshot) -> _Derived:
     if found is None:
         at = t.submitted_at
         grams, norm, keys = _profile(t.text)
-        found = _Derived((at - (_NAIVE_EPOCH if at.tzinfo is None else _EPOCH)) // _MICROSECOND,
-                         normalise_address(t.address) if t.address else None,
-                         _places_in(t.text, t.address), grams, norm, keys,
-                         all(n == 1 for n in grams.values()))
+        micros = (at - (_NAIVE_EPOCH if at.tzinfo is None else _EPOCH)) // _MICROSECOND
+        address = normalise_address(t.address) if t.address else None
+        places = _places_in(t.text, t.address)
+        ones = all(n == 1 for n in grams.values())
+        found = _Derived(micros, address, places, grams, norm, keys, ones,
+                         (t.ticket_id, micros, t.category, address, places,
+                          t.lat is not None and t.lon is not None, grams, norm, keys, ones,
+                          _layers(t.text) if grams else None))
         object.__setattr__(t, "derived", found)
     return found
 
@@ -143,6 +151,58 @@ def _profile(text: str) -> tuple[Counter[str], float, frozenset[str]]:
     of two ready sets; making sets from the counts' keys was most of a pair's cost)."""
     grams = _bigrams(text)
     return grams, math.sqrt(sum(n * n for n in grams.values())), frozenset(grams)
+
+
+# Each bigram ever seen gets a bit of its own (in the order first seen, never reassigned), so
+# a text's bigrams are an int and the bigrams two texts share are one AND of two ints: with
+# `layers` (bit set in layer k: the bigram occurs more than k times), the dot product of two
+# count vectors is sum(|A_i & B_j|) = sum(ga[g] * gb[g]), exactly. Measured on the
+# simulator's texts (~60 bigrams each), 0.8 µs a pair against ~2.5 µs for the frozenset
+# intersection and its sum: the intersection was most of 并单's scoring. The vocabulary is
+# capped (a text with a bigram beyond it has no layers and is scored with its sets, as before),
+# so neither it nor a text's ints grow without bound: a layer is at most 2 KB, about what a
+# text's frozenset of ~60 bigrams takes already (the simulator's 3,000 texts: 6,595 bigrams).
+# The layers are kept with the snapshot (`_Derived.row`); the cache here only spares a text
+# seen again in a new snapshot (read from the index) its layers.
+_VOCAB: dict[str, int] = {}
+_VOCAB_MAX = 1 << 14
+_VOCAB_LOCK = threading.Lock()
+# A full vocabulary starts a new generation (a new, empty one): a long-running projector meets
+# new bigrams every day and would otherwise score every text with one past the cap by its sets
+# for good. Layers carry their generation first; texts of two generations are scored with
+# their sets (the same integers), and the window of recent tickets soon holds only new ones.
+_GENERATION = 0
+
+
+@lru_cache(maxsize=4096)
+def _layers(text: str) -> tuple[int, ...] | None:
+    """(generation, layer 0, layer 1, ...), or None for a text of more distinct bigrams than a
+    whole vocabulary holds."""
+    global _VOCAB, _GENERATION
+    grams = _profile(text)[0]
+    if len(grams) > _VOCAB_MAX:
+        return None
+    bits: list[list[int]] = []  # per layer, the bits set
+    with _VOCAB_LOCK:
+        if len(_VOCAB) + sum(g not in _VOCAB for g in grams) > _VOCAB_MAX:
+            _VOCAB, _GENERATION = {}, _GENERATION + 1
+            _layers.cache_clear()  # (what it holds is of the old generation)
+        vocab, generation = _VOCAB, _GENERATION
+        for g, n in grams.items():
+            b = vocab.get(g)
+            if b is None:
+                b = vocab[g] = len(vocab)
+            while len(bits) < n:
+                bits.append([])
+            for k in range(n):
+                bits[k].append(b)
+    layers = [generation]
+    for found in bits:  # (set in a buffer, made an int once: not one big int per bit)
+        buf = bytearray((max(found) >> 3) + 1)
+        for b in found:
+            buf[b >> 3] |= 1 << (b & 7)
+        layers.append(int.from_bytes(buf, "little"))
+    return tuple(layers)
 
 
 def _bigrams(text: str) -> Counter[str]:
@@ -242,50 +302,65 @@ def find_duplicates(
     pinned = new.lat is not None and new.lon is not None
     address, places, ga, na, ka, ones = (mine.address, mine.places, mine.grams, mine.norm,
                                          mine.keys, mine.ones)
+    mine_id = new.ticket_id
+    near, far = policy.near_metres, policy.far_metres
+    same_named, unknown = policy.same_named_place, policy.unknown_place
+    min_text, threshold = policy.min_text_similarity, policy.threshold
+    text_weight, place_weight = policy.text_weight, policy.place_weight
+    getitem = ga.__getitem__
+    bits = mine.row[10]  # (generation, layers...)
+    generation = bits[0] if bits is not None else None
+    one_layer = bits[1] if bits is not None and len(bits) == 2 else None
     found = []
     for c in candidates:
-        if c.ticket_id == new.ticket_id:
+        (ticket_id, their_at, their_category, their_address, their_places, their_pin, gb, nb,
+         kb, their_ones, their_bits) = (c.derived or _derived(c)).row
+        if ticket_id == mine_id:
             continue
-        theirs = c.derived or _derived(c)
-        apart = at - theirs.at
+        apart = at - their_at
         if apart > window or -apart > window:
             continue
-        if category and c.category and category != c.category:
+        if category and their_category and category != their_category:
             continue
-        if address is not None and address == theirs.address:
+        if address is not None and address == their_address:
             place = 1.0
-        elif not pinned or c.lat is None or c.lon is None:
-            if places and theirs.places:
-                shared = places & theirs.places
-                if not shared:
+        elif not pinned or not their_pin:
+            if places and their_places:
+                if places.isdisjoint(their_places):
                     continue  # no pins, and the texts name different places: two problems
-                small = any(name.endswith(_SMALL_PLACE_WORDS) for name in shared)
-                place = 1.0 if small else policy.same_named_place
+                small = any(name.endswith(_SMALL_PLACE_WORDS) for name in places & their_places)
+                place = 1.0 if small else same_named
             else:
-                place = policy.unknown_place
+                place = unknown
         else:
             distance = haversine_metres(new.lat, new.lon, c.lat, c.lon)  # type: ignore[arg-type]
-            if distance <= policy.near_metres:
+            if distance <= near:
                 place = 1.0
-            elif distance >= policy.far_metres:
+            elif distance >= far:
                 place = 0.0
             else:
-                place = 1.0 - ((distance - policy.near_metres)
-                               / (policy.far_metres - policy.near_metres))
-        gb = theirs.grams
+                place = 1.0 - (distance - near) / (far - near)
         if ga and gb:
-            common = ka & theirs.keys
-            # the same integers summed as sum(ga[g] * gb[g] for g in common), in C
-            dot = len(common) if ones and theirs.ones else sum(
-                map(mul, map(ga.__getitem__, common), map(gb.__getitem__, common)))
-            text = dot / (na * theirs.norm)
+            if their_bits is None or bits is None or their_bits[0] != generation:
+                common = ka & kb
+                # the same integers summed as sum(ga[g] * gb[g] for g in common), in C
+                dot = len(common) if ones and their_ones else sum(
+                    map(mul, map(getitem, common), map(gb.__getitem__, common)))
+            elif one_layer is not None and len(their_bits) == 2:
+                dot = (one_layer & their_bits[1]).bit_count()  # both: every bigram once
+            else:
+                dot = 0
+                for x in bits[1:]:
+                    for y in their_bits[1:]:
+                        dot += (x & y).bit_count()
+            text = dot / (na * nb)
         else:
             text = 0.0
-        if text < policy.min_text_similarity:
+        if text < min_text:
             continue
-        score = round(policy.text_weight * text + policy.place_weight * place, 4)
-        if score >= policy.threshold:
-            found.append((c.ticket_id, score))
+        score = round(text_weight * text + place_weight * place, 4)
+        if score >= threshold:
+            found.append((ticket_id, score))
     return sorted(found, key=lambda s: -s[1])
 
 

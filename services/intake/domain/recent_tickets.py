@@ -158,9 +158,9 @@ class RecentTickets:
             while i > 0 and taken < limit:
                 i -= 1
                 c = bucket[i]
-                if c.at < lo:
-                    break
                 s = c.snapshot
+                if s.submitted_at < lo:
+                    break
                 if s.ticket_id == new.ticket_id or (c.position and c.position >= before):
                     continue
                 if box is not None and s.lat is not None and not (
@@ -170,5 +170,5 @@ class RecentTickets:
                 found.append(c)
                 taken += 1
         if len(buckets) > 1:
-            found.sort(key=lambda c: c.at, reverse=True)
+            found.sort(key=_at, reverse=True)
         return found[:limit]

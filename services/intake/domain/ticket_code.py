@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
 from backbone.privacy import echo
 
@@ -91,7 +90,9 @@ def issue_code(region: str, day: date, sequence: int) -> str:
     # (the day's digits without strftime, and the code composed once: this runs per submission)
     yymmdd = f"{day.year % 100:02d}{day.month:02d}{day.day:02d}"
     number = f"{sequence:0{SEQUENCE_DIGITS}d}"
-    return f"{region}-{yymmdd}-{number}-{_check_character(region + yymmdd + number)}"
+    code = f"{region}-{yymmdd}-{number}-{_check_character(region + yymmdd + number)}"
+    _remember_canonical(code, code)  # what canonical_code would parse it into, known here
+    return code
 
 
 def parse_code(text: str) -> TicketCode:
@@ -124,9 +125,24 @@ def validate_code(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=4096)
+_CANONICAL: dict[str, str] = {}  # text -> its canonical code; forgotten whole when full
+_CANONICAL_MAX = 4096
+
+
+def _remember_canonical(text: str, code: str) -> None:
+    if len(_CANONICAL) >= _CANONICAL_MAX:
+        _CANONICAL.clear()
+    _CANONICAL[text] = code
+
+
 def canonical_code(text: str) -> str:
     """The canonical spelling of a valid code (for lookup by code); raises if invalid.
     Memoised: a submission's code is made canonical several times (its ticket's id, its
-    case's, its index row), each a parse, a date and a check sum."""
-    return str(parse_code(text))
+    case's, its index row), each a parse, a date and a check sum; a code `issue_code` has
+    just composed is known canonical without parsing it (it is composed in that spelling,
+    its check character computed: 5,000 random codes compared in the unit tests)."""
+    found = _CANONICAL.get(text)
+    if found is None:
+        found = str(parse_code(text))
+        _remember_canonical(text, found)
+    return found

@@ -1,5 +1,7 @@
 from datetime import datetime, timedelta
 
+import pytest
+
 from services.intake.domain.duplicates import (
     DATA_DIR,
     DuplicatePolicy,
@@ -102,6 +104,32 @@ def test_an_estate_is_one_spot_a_road_is_long():
 def test_find_duplicates_scores_as_duplicate_score_does():
     """find_duplicates computes the new ticket's side once; the scores and order are those of
     duplicate_score pair by pair, on the labelled pairs mixed together."""
+    _scores_as_duplicate_score_does()
+
+
+@pytest.mark.parametrize("room", [0, 150])
+def test_find_duplicates_past_the_vocabulary_cap(monkeypatch, room):
+    """A full vocabulary of bigrams starts a new generation; texts of two generations (and a
+    text of more bigrams than a vocabulary holds: room 0, no layers at all) are scored with
+    their sets: the same scores as pair by pair."""
+    from services.intake.domain import duplicates
+
+    monkeypatch.setattr(duplicates, "_VOCAB", {})
+    monkeypatch.setattr(duplicates, "_GENERATION", 0)
+    monkeypatch.setattr(duplicates, "_VOCAB_MAX", room)
+    duplicates._layers.cache_clear()  # (its layers are the patched vocabulary's bits)
+    try:
+        _scores_as_duplicate_score_does()
+        assert len(duplicates._VOCAB) <= room
+        if room:
+            assert duplicates._GENERATION > 1  # the labelled texts filled it more than once
+        else:
+            assert duplicates._GENERATION == 0 and not duplicates._VOCAB  # no text fits
+    finally:
+        duplicates._layers.cache_clear()
+
+
+def _scores_as_duplicate_score_does():
     import random
 
     from services.intake.domain.duplicates import duplicate_score

@@ -84,3 +84,12 @@ def test_malformed_codes_are_rejected_with_a_reason(text):
 def test_issue_refuses_bad_parts(region, sequence):
     with pytest.raises(InvalidTicketCodeError):
         issue_code(region, date(2025, 1, 1), sequence)
+
+
+@given(regions, days, sequences)
+def test_canonical_code_of_an_issued_code_is_the_issued_code(region, day, sequence):
+    """issue_code tells canonical_code its code without a parse: the same answer a parse
+    gives, for the code as issued and as typed (lower case, no hyphens)."""
+    code = issue_code(region, day, sequence)
+    assert canonical_code(code) == str(parse_code(code)) == code
+    assert canonical_code(code.lower().replace("-", " ")) == code
