@@ -54,10 +54,11 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from prometheus_client import Counter
+from psycopg.generators import send
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
-from backbone import dead_letters, events
+from backbone import dead_letters, events, pg_arrays
 from backbone.handoff import HandOff
 from backbone.kafka import client_options, pace_fetches, quiet_options
 from backbone.logs import ticket_id_var, trace_id_var
@@ -114,6 +115,64 @@ def _forget_prepared(conn: psycopg.Connection[Any]) -> None:
         conn.execute("DEALLOCATE ALL")
 
 
+class _LazyPipeline(psycopg.Pipeline):
+    """psycopg's pipeline, less its round of socket calls per statement.
+
+    psycopg's `execute` in a pipeline queues the statement's libpq call, then
+    `_communicate_gen` waits for the socket to be readable or writable (a `poll`), runs the
+    call (the statement into libpq's output buffer), waits again and flushes (a `send`),
+    and reads whatever answers have come: two or three system calls and a generator round
+    per statement, whose answer nobody waits for yet (a transaction of 10 statements:
+    198-217 us of client CPU, 122-128 us here, and the server's CPU about halved:
+    docs/profiles/consumer-core.md, session 11). Here the call only appends to libpq's buffer (which libpq itself sends
+    once it holds 64 KB); the buffer goes out, and the answers come back, where psycopg
+    waits for them anyway: a read (`fetch*`, `_PipelinedCursor.rowcount`), which sends a
+    flush request first, and the pipeline's end (Sync, then every answer). The same
+    messages in the same order, in fewer packets; the server answers each as before, and
+    an error is raised where the pipeline's errors already surface (a later read, the end)."""
+
+    def _communicate_gen(self) -> Any:
+        commands = self.command_queue
+        while commands:
+            commands.popleft()()
+        return
+        yield  # a generator, as psycopg's own
+
+    def _sync_gen(self) -> Any:
+        """A Sync whose answers are awaited (`conn.transaction()`'s BEGIN and COMMIT, outside
+        autocommit): all of the buffer sent first, as psycopg's own loop did (its answers,
+        and the server's flush of them, come only after the Sync has arrived)."""
+        self._enqueue_sync()
+        yield from self._communicate_gen()
+        yield from send(self.pgconn)
+        yield from self._fetch_gen(flush=False)
+
+
+# the psycopg internals `_LazyPipeline` and `lazy_pipeline` use (written against 3.3.9;
+# test_consumer_pipeline checks that the lazy pipeline is the one in use)
+_LAZY_OK = all(callable(getattr(cls, name, None)) for cls, name in (
+    (psycopg.Pipeline, "_communicate_gen"), (psycopg.Connection, "_check_connection_ok")))
+
+
+@contextlib.contextmanager
+def lazy_pipeline(conn: psycopg.Connection[Any]) -> Any:
+    """`conn.pipeline()` with `_LazyPipeline`'s sending (psycopg's own pipeline if this
+    psycopg lacks the parts it relies on, or one is open already)."""
+    if getattr(conn, "_pipeline", ...) is not None or not _LAZY_OK:
+        with conn.pipeline() as pipeline:
+            yield pipeline
+        return
+    with conn.lock:
+        conn._check_connection_ok()
+        pipeline = conn._pipeline = _LazyPipeline(conn)
+    try:
+        with pipeline:
+            yield pipeline
+    finally:
+        with conn.lock:
+            conn._pipeline = None
+
+
 def _project(aggregate: Any, domain_events: Any) -> Any:
     """eventsourcing's `project_aggregate` without its per-event `assert isinstance(...,
     CanMutateProtocol)`: a runtime Protocol check that costs more than the mutation itself
@@ -148,6 +207,7 @@ class AggregateCache:
         self._evicted: set[uuid.UUID] = set()  # saved by another writer of this process
         self._own = threading.local()  # set while the consumer itself saves
         self._guard: SQL | Any = None
+        self.guard_function: str | None = None  # its quoted name, once installed
 
     @staticmethod
     def supports(app: Application) -> bool:
@@ -223,7 +283,7 @@ class AggregateCache:
         event past the version read from the cache (0: read as absent)."""
         if self._guard is None:
             raise RuntimeError("AggregateCache.install() was not called")
-        return Statement(self._guard, (list(read), list(read.values())))
+        return Statement(self._guard, guard_params(read))
 
     def install(self, pool: ConnectionPool) -> None:
         """Create the guard's function next to the application's events (once per start)."""
@@ -242,7 +302,15 @@ class AggregateCache:
                 " RAISE EXCEPTION 'an aggregate changed after this consumer cached it'"
                 "  USING ERRCODE = 'unique_violation';"
                 " END IF; END $guard$").format(function, Identifier(schema, table)))
-        self._guard = SQL("SELECT {}(%b::uuid[], %b::int8[])").format(function)
+        self.guard_function = function.as_string(None)
+        self._guard = SQL(SQL("SELECT {}(%b::uuid[], %b::int8[])").format(function)
+                          .as_string(None))
+
+
+def guard_params(read: dict[Any, int]) -> list[Any]:
+    """The guard function's two arrays (ids, versions read), in binary (backbone.pg_arrays)."""
+    ids = [i if isinstance(i, uuid.UUID) else uuid.UUID(str(i)) for i in read]
+    return [pg_arrays.uuids(ids), pg_arrays.int8s(list(read.values()))]
 
 
 _BEGIN = b"BEGIN"
@@ -267,19 +335,19 @@ class _PipelinedCursor(psycopg.Cursor[Any]):
 
 class ProgressStatements:
     """What a consumer has applied (`Progress`) as ONE statement: the positions upsert and the
-    consumed ids insert as data-modifying CTEs of one INSERT, and the commit's `pg_notify` as
-    its final SELECT (were two or three statements: each a parse and an execution, and in SQL
-    mode a round trip; the aggregate save pipelines them). A copy of an applied event id
+    consumed ids insert as data-modifying CTEs of one INSERT, and the commit's `pg_notify` (and
+    the aggregate cache's guard) as its final SELECT (were two to four statements: each a
+    parse and an execution, and in SQL mode a round trip; the aggregate save pipelines them). A copy of an applied event id
     fails it on `consumed_events`' key, rolling the transaction back, as the separate
     statements did. The SQL is composed once per shape, not per batch."""
 
     def __init__(self, schema: str, consumer: str):
         self.schema = schema
         self.consumer = consumer
-        self._shapes: dict[tuple[bool, bool, bool], SQL] = {}
+        self._shapes: dict[tuple[bool, bool, bool, str | None], SQL] = {}
 
-    def _sql(self, positions: bool, ids: bool, notify: bool) -> SQL:
-        shape = (positions, ids, notify)
+    def _sql(self, positions: bool, ids: bool, notify: bool, guard: str | None) -> SQL:
+        shape = (positions, ids, notify, guard)
         if shape not in self._shapes:
             s = Identifier(self.schema)
             parts: list[Composable] = []
@@ -293,8 +361,13 @@ class ProgressStatements:
             if ids:
                 parts.append(SQL("INSERT INTO {}.consumed_events (consumer, event_id)"
                                  " SELECT %b, unnest(%b::text[]::uuid[])").format(s))
+            selected = []
             if notify:
-                parts.append(SQL("SELECT pg_notify(%b, '')"))
+                selected.append(SQL("pg_notify(%b, '')"))
+            if guard is not None:  # the AggregateCache's check, its quoted function name
+                selected.append(SQL(guard + "(%b::uuid[], %b::int8[])"))
+            if selected:
+                parts.append(SQL("SELECT ") + SQL(", ").join(selected))
             ctes = [SQL("w{} AS ({})").format(SQL(str(i)), part)
                     for i, part in enumerate(parts[:-1])]
             query = (SQL("WITH ") + SQL(", ").join(ctes) + SQL(" ") + parts[-1]
@@ -302,23 +375,34 @@ class ProgressStatements:
             self._shapes[shape] = SQL(query.as_string(None))  # composed once, not per run
         return self._shapes[shape]
 
-    def statement(self, progress: Progress, notify_channel: str | None = None
-                  ) -> Statement | None:
-        """None when there is nothing to write (and nothing to notify)."""
+    def statement(self, progress: Progress, notify_channel: str | None = None,
+                  guard: tuple[str, dict[Any, int]] | None = None) -> Statement | None:
+        """None when there is nothing to write (and nothing to notify or check). `guard`:
+        the `AggregateCache`'s check as well (its function's name, and what was read from
+        the cache), as the final SELECT: one statement less per batch. The data-modifying
+        parts run whatever the SELECT does, and the check fails the statement as it failed
+        its own (unique_violation). Arrays in binary (backbone.pg_arrays: psycopg dumps a
+        list element by element after scanning it for the element's type)."""
         params: list[Any] = []
         offsets = progress.offsets
         if offsets:
             keys = list(offsets)
-            params += [self.consumer, [t for t, _ in keys], [p for _, p in keys],
-                       [offsets[k] + 1 for k in keys]]
+            params += [self.consumer, pg_arrays.texts([t for t, _ in keys]),
+                       pg_arrays.int8s([p for _, p in keys]),  # (cast to int4[] there)
+                       pg_arrays.int8s([offsets[k] + 1 for k in keys])]
         if progress.event_ids:
-            params += [self.consumer, progress.event_ids]
+            params += [self.consumer, pg_arrays.texts(progress.event_ids)]
         if notify_channel is not None:
             params.append(notify_channel)
+        if guard is not None and guard[1]:
+            params += guard_params(guard[1])
+        else:
+            guard = None
         if not params:
             return None
         return Statement(self._sql(bool(offsets), bool(progress.event_ids),
-                                   notify_channel is not None), params)
+                                   notify_channel is not None,
+                                   guard[0] if guard is not None else None), params)
 
 
 class UnitOfWork:
@@ -388,10 +472,12 @@ class UnitOfWork:
         for e in aggregate.pending_events:
             self.contexts.setdefault((e.originator_id, e.originator_version), self.context)
 
-    def save(self, progress: Progress | Statement | None) -> None:
+    def save(self, progress: Progress | Statement | None,
+             statements: ProgressStatements | None = None) -> None:
         """`progress`: what the batch applied, as a `Progress` (written by the recorder) or
         as the consumer's own one statement (`ProgressStatements`), run in the same
-        transaction as the events."""
+        transaction as the events. With `statements` (the consumer's), a `Progress` is
+        written as its one statement, which also makes the cache's check."""
         for aggregate in self.aggregates.values():
             self._stamp(aggregate)
         changed = [a for a in self.aggregates.values() if a.pending_events]
@@ -400,16 +486,23 @@ class UnitOfWork:
             per_aggregate.setdefault(oid, ctx)
         # eventsourcing writes one context per aggregate per save; events of one aggregate
         # caused by different messages in a batch share the first message's context.
-        statements = list(self.statements)
-        if self._cached and self.cache is not None:
-            statements.append(self.cache.guard(self._cached))
+        sql = list(self.statements)
+        cache = self.cache
+        checked = not (self._cached and cache is not None)  # nothing read from the cache
+        if isinstance(progress, Progress) and statements is not None:
+            merged = (cache.guard_function, self._cached) if (
+                not checked and cache is not None and cache.guard_function) else None
+            progress = statements.statement(progress, guard=merged)
+            checked = checked or merged is not None
+        if not checked and cache is not None:
+            sql.append(cache.guard(self._cached))
         extra: dict[str, Any] = {}
         if isinstance(progress, Statement):
-            statements.append(progress)
+            sql.append(progress)
         elif progress is not None:
             extra["progress"] = progress
-        if statements:
-            extra["sql"] = statements
+        if sql:
+            extra["sql"] = sql
         if self.cache is None:
             self._save(changed, contexts=per_aggregate, **extra)
             return
@@ -912,7 +1005,7 @@ class IdempotentConsumer:
             with autocommit(self.pool) as conn:
                 conn.execute(statements[0].sql, statements[0].params)
             return
-        with self.pool.connection() as conn, conn.pipeline(), conn.transaction(), \
+        with self.pool.connection() as conn, lazy_pipeline(conn), conn.transaction(), \
                 conn.cursor() as cur:
             for st in statements:
                 cur.execute(st.sql, st.params)
@@ -951,7 +1044,7 @@ class IdempotentConsumer:
             self._run_handler(r, d, uow)
         for rider in riders:
             uow.execute(rider)
-        uow.save(self._progress.statement(progress))
+        uow.save(progress, self._progress)  # with the cache's check, one statement
 
     def _commit_sql(self, progress: Progress, todo: list[tuple[Any, Any]],
                     riders: list[Statement], stepwise: bool = False) -> None:
@@ -1002,7 +1095,7 @@ class IdempotentConsumer:
             conn.autocommit = True  # BEGIN and COMMIT go in the pipeline
             failed = True
             try:
-                with _PipelinedCursor(conn) as cur, conn.pipeline():
+                with _PipelinedCursor(conn) as cur, lazy_pipeline(conn):
                     cur.execute(_BEGIN)
                     self._run_sql_handlers(todo, cur)
                     for rider in riders:

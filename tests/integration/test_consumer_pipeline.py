@@ -6,6 +6,7 @@ step."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -171,3 +172,51 @@ def test_after_a_failed_pipeline_no_statement_is_believed_prepared(settings):
         with pytest.raises(psycopg.errors.InvalidSqlStatementName):
             conn.execute(insert, (3,))
     assert _count(settings, "SELECT count(*) FROM {}.prepared_probe") == 6  # 1, 6-9, 1
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_the_lazy_pipeline_sends_more_than_the_socket_holds_and_reads_between(settings,
+                                                                             autocommit):
+    """`lazy_pipeline` leaves its statements in libpq's buffer until a read or the end: a
+    transaction of several megabytes (far past what the socket buffers hold) still goes
+    through, on both of the consumer's paths (autocommit with BEGIN and COMMIT in the
+    pipeline; `conn.transaction()`, whose BEGIN and COMMIT wait for a Sync), a read in the
+    middle sees what was sent before it, and a failed statement commits nothing."""
+    from backbone.consumer import _LazyPipeline, lazy_pipeline
+
+    table = Identifier(settings.schema, "lazy_probe")
+    insert = SQL("INSERT INTO {} VALUES (%s, %s)").format(table)
+    count = SQL("SELECT count(*) FROM {}").format(table)
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE TABLE {} (n int CHECK (n >= 0), pad text)").format(table))
+    pad = "x" * 1000
+    with psycopg.connect(settings.pg_conninfo(), autocommit=autocommit) as conn:
+        with lazy_pipeline(conn), contextlib.ExitStack() as tx, conn.cursor() as cur:
+            assert isinstance(conn._pipeline, _LazyPipeline)
+            if autocommit:
+                cur.execute(b"BEGIN")
+            else:
+                tx.enter_context(conn.transaction())
+            for n in range(2500):
+                cur.execute(insert, (n, pad))
+            cur.execute(count)
+            assert cur.fetchone() == (2500,)
+            for n in range(2500, 5000):
+                cur.execute(insert, (n, pad))
+            if autocommit:
+                cur.execute(b"COMMIT")
+        assert conn._pipeline is None
+        assert conn.execute(count).fetchone() == (5000,)
+        with pytest.raises(psycopg.errors.CheckViolation), lazy_pipeline(conn), \
+                contextlib.ExitStack() as tx, conn.cursor() as cur:
+            if autocommit:
+                cur.execute(b"BEGIN")
+            else:
+                tx.enter_context(conn.transaction())
+            for n in (1, -1, 2):
+                cur.execute(insert, (n, pad))
+            if autocommit:
+                cur.execute(b"COMMIT")
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+    assert _count(settings, "SELECT count(*) FROM {}.lazy_probe") == 5000
