@@ -182,7 +182,7 @@ def test_the_lazy_pipeline_sends_more_than_the_socket_holds_and_reads_between(se
     through, on both of the consumer's paths (autocommit with BEGIN and COMMIT in the
     pipeline; `conn.transaction()`, whose BEGIN and COMMIT wait for a Sync), a read in the
     middle sees what was sent before it, and a failed statement commits nothing."""
-    from backbone.consumer import _LazyPipeline, lazy_pipeline
+    from backbone.pipelines import LazyPipeline, lazy_pipeline
 
     table = Identifier(settings.schema, "lazy_probe")
     insert = SQL("INSERT INTO {} VALUES (%s, %s)").format(table)
@@ -192,7 +192,7 @@ def test_the_lazy_pipeline_sends_more_than_the_socket_holds_and_reads_between(se
     pad = "x" * 1000
     with psycopg.connect(settings.pg_conninfo(), autocommit=autocommit) as conn:
         with lazy_pipeline(conn), contextlib.ExitStack() as tx, conn.cursor() as cur:
-            assert isinstance(conn._pipeline, _LazyPipeline)
+            assert isinstance(conn._pipeline, LazyPipeline)
             if autocommit:
                 cur.execute(b"BEGIN")
             else:
