@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -212,9 +212,11 @@ class Commands:
              d: TicketDispatch, ack: Ack) -> list[Statement]:
         if key_id is None:
             return []
+        # the ack's fields as `asdict` gives them (all scalars: no recursion, no deep copies)
+        result = dict(vars(ack))
         return [self.reads.key_statement(key_id, RequestKey(
             unit=unit, request_id=request_id, method=method, ticket_id=d.ticket_id,
-            result=asdict(ack)))]
+            result=result))]
 
     @staticmethod
     def _replay(key: RequestKey | UnitRequest, method: str, ref: TicketRef) -> Ack:

@@ -151,6 +151,7 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
         self.feed = feed
         self.clock = clock
         self.units = units
+        self._verifier: auth.Verifier | None = None
 
     def add_to(self, server: grpc.aio.Server) -> None:
         api_grpc.add_DepartmentServiceServicer_to_server(self, server)
@@ -163,10 +164,18 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
     # --- plumbing ---
 
     def _principal(self, context: grpc.aio.ServicerContext) -> auth.Principal:
-        metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
+        # the two keys it reads, in one pass (the last of a repeated key wins, as a dict would)
+        authorization = traceparent = None
+        for key, value in context.invocation_metadata() or ():
+            key = key.lower()
+            if key == "authorization":
+                authorization = value
+            elif key == "traceparent":
+                traceparent = value
         try:
-            principal = auth.verify(self.settings,
-                                    auth.bearer(metadata.get("authorization")))
+            if self._verifier is None:  # the settings' verifier (its JWKS reloads on its own)
+                self._verifier = auth.verifier_for(self.settings)
+            principal = self._verifier.verify(auth.bearer(authorization))
         except auth.AuthError as exc:
             raise Refused(S.UNAUTHENTICATED, str(exc)) from exc
         if principal.role != "unit":
@@ -175,7 +184,7 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
         if not self.units.registry.is_active(principal.unit):
             raise Refused(S.PERMISSION_DENIED,
                           f"unit {principal.unit!r} is not an active unit of the registry")
-        trace = events.trace_id_from(metadata.get("traceparent")) or events.new_trace_id()
+        trace = events.trace_id_from(traceparent) or events.new_trace_id()
         trace_id_var.set(trace)  # this call's task only: read back by `_ctx` and the logs
         return principal
 

@@ -23,6 +23,16 @@ class Publisher:
         self.settings = settings
         self.units = units
         self.states = StateFollower(app)
+        # topic names made once (each was a pydantic attribute read, an f-string and, for a
+        # unit's topic, a regular-expression check, per envelope)
+        self._lifecycle = settings.lifecycle_topic
+        self._unit_topics: dict[str, str] = {}
+
+    def _unit_topic(self, code: str) -> str:
+        topic = self._unit_topics.get(code)
+        if topic is None:  # a code not usable in a topic name raises, as before, every time
+            topic = self._unit_topics[code] = self.settings.assignment_topic(code)
+        return topic
 
     def unit(self, code: str) -> Unit | None:
         """The registry as loaded now (a unit registered later is known once reloaded)."""
@@ -32,7 +42,7 @@ class Publisher:
         outgoing: list[Outgoing] = []
         for p in lifecycle_events(pub, state_after=self.states.after, unit=self.unit):
             key = p.envelope.ticket_id
-            outgoing.append(Outgoing(self.settings.lifecycle_topic, key, p.envelope))
-            outgoing.extend(Outgoing(self.settings.assignment_topic(u), key, p.envelope)
-                            for u in p.unit_topics)
+            outgoing.append(Outgoing(self._lifecycle, key, p.envelope))
+            for u in p.unit_topics:
+                outgoing.append(Outgoing(self._unit_topic(u), key, p.envelope))
         return outgoing
