@@ -5,6 +5,7 @@ unset, non-ASCII text, odd datetimes (offsets, microseconds, naive, before 1970)
 from __future__ import annotations
 
 import hashlib
+import marshal
 import random
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -244,3 +245,186 @@ def test_the_wrong_producer_is_still_refused() -> None:
     with pytest.raises(events.WrongProducerError):  # the second time from the cache
         events.make_envelope(payload=payload, event_id="e", ticket_id="t", ticket_code="",
                              producer="intake", occurred_at=datetime.now(UTC))
+
+
+# -- a batch's record bodies at once (the relay's messages made at commit) -------------------
+class _Words:
+    """A stand-in for events._spans that gives chosen 64-bit words (some 0) in order, as a
+    Mersenne Twister gives its 32-bit words: getrandbits(64 n) is n draws of 64 bits, the first
+    in the lowest bits."""
+
+    def __init__(self, words: list[int]) -> None:
+        self.words = list(words)
+
+    def getrandbits(self, k: int) -> int:
+        assert k % 64 == 0
+        out = 0
+        for i in range(k // 64):
+            out |= self.words.pop(0) << (64 * i)
+        return out
+
+
+class _Reply:
+    """An envelope-like message that is not an Envelope (intake's replies), with or without a
+    time."""
+
+    def __init__(self, rng: random.Random, timed: bool) -> None:
+        self.event_type, self.producer = "IntakeReply", "intake"
+        self.event_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        self.trace_id = rng.randbytes(16).hex()
+        self.value = rng.randbytes(rng.randint(0, 40))
+        if timed:
+            self.occurred_at = type("T", (), {"seconds": rng.randint(0, 2**33),
+                                               "nanos": rng.randint(0, 999_999_999)})()
+
+    def SerializeToString(self) -> bytes:  # noqa: N802
+        return self.value
+
+
+def _mixed(rng: random.Random, n: int) -> tuple[list[bytes], list[Any]]:
+    cases = _cases()
+    keys, envs = [], []
+    for i in range(n):
+        r = rng.random()
+        if r < 0.15:
+            envs.append(_Reply(rng, rng.random() < 0.5))
+        else:
+            owner, message_class = cases[rng.randrange(len(cases))]
+            payload = message_class()
+            _fill(payload, rng)
+            if r > 0.95:  # a message past 8 KiB: lengths of two bytes and more
+                payload = message_class()
+                text = next((f for f in message_class.DESCRIPTOR.fields
+                             if f.type == FieldDescriptor.TYPE_STRING and not (
+                                 f.is_repeated if hasattr(f, "is_repeated")
+                                 else f.label == FieldDescriptor.LABEL_REPEATED)), None)
+                if text is not None:
+                    setattr(payload, text.name, "长" * 5000)
+            envs.append(Publication(_Stored(rng), 0, _context(rng), owner).envelope(
+                payload, n=i % 3))
+        keys.append(rng.choice([b"", b"k", str(uuid.uuid4()).encode(), "工单".encode() * 30]))
+    return keys, envs
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 200])
+def test_record_bodies_at_once_as_one_by_one(n: int) -> None:
+    """kafka_record_bodies gives kafka_record_body's bodies, byte for byte, the traceparents'
+    span ids included (the same generator state: the same ids, in the same order)."""
+    rng = random.Random(n)
+    keys, envs = _mixed(rng, n)
+    seed = rng.random()
+    events._spans.seed(seed)
+    one_by_one = [events.kafka_record_body(k, e)[1] for k, e in zip(keys, envs, strict=True)]
+    after = events._spans.getrandbits(32)
+    events._spans.seed(seed)
+    assert events.kafka_record_bodies(keys, envs) == one_by_one
+    assert events._spans.getrandbits(32) == after  # as many bits drawn
+    for body, env in zip(one_by_one, envs, strict=True):  # (and they are messages as sent)
+        assert parse_body(body)[1] == env.SerializeToString()
+
+
+def test_record_bodies_at_once_with_a_zero_span(monkeypatch) -> None:
+    rng = random.Random(3)
+    keys, envs = _mixed(rng, 6)
+    words = [0, 5, 0, 2**64 - 1, 1, 0]
+    monkeypatch.setattr(events, "_spans", _Words(words))
+    one_by_one = [events.kafka_record_body(k, e)[1] for k, e in zip(keys, envs, strict=True)]
+    monkeypatch.setattr(events, "_spans", _Words(words))
+    assert events.kafka_record_bodies(keys, envs) == one_by_one
+    assert b"-0000000000000001-01" in one_by_one[0]
+    with pytest.raises(ValueError):
+        events.kafka_record_bodies(keys, envs[1:])
+
+
+def test_encode_at_commit_as_message_by_message() -> None:
+    """The relay's outbox bytes made at commit for a batch (bodies at once) are those made
+    message by message (kafka_record_body, murmur2 of each key, marshal): the same bytes, with
+    events that publish nothing, several messages (one envelope on two topics), a reply that
+    is not an Envelope and an event whose translating fails."""
+    from types import SimpleNamespace
+
+    from backbone.key_hashes import key_hash
+    from backbone.relay import _VERSION_3, OutboxRelay, Outgoing, _prepared
+
+    rng = random.Random(11)
+    stored = [_Stored(rng) for _ in range(60)]
+    contexts = [_context(rng) for _ in stored]
+    kinds = [c for o, c in _cases() if o == "intake"]
+
+    def translate(pub: Publication) -> list[Any]:
+        i = stored.index(pub.event)
+        if i % 7 == 3:
+            return []
+        if i % 11 == 5:
+            raise RuntimeError("no")
+        if i % 5 == 1:
+            reply = _Reply(random.Random(i), False)
+            return [Outgoing("intake.replies", reply.event_id, reply)]
+        payload = kinds[i % len(kinds)]()
+        _fill(payload, random.Random(i))
+        env = pub.envelope(payload)
+        out = [Outgoing("intake.lifecycle", env.ticket_id, env)]
+        if i % 3 == 0:
+            out.append(Outgoing(f"assignments.u{i}", env.ticket_id, env))
+        return out
+
+    relay = OutboxRelay(settings=SimpleNamespace(service="intake", schema="s",
+                                                 lifecycle_topic="intake.lifecycle"),
+                        app=None, pool=None, translate=translate)
+    batch = list(zip(stored, contexts, strict=True))
+    for size in (1, 4, 60):
+        events._spans.seed(size)
+        expected: list[bytes | None] = []
+        for event, context in batch[:size]:
+            try:
+                outgoing = translate(Publication(event, 0, context, "intake"))
+            except RuntimeError:
+                expected.append(None)
+                continue
+            # as the relay made them message by message (marshal writes an object referenced
+            # more than once with a flag: the list is named, as it was there)
+            records = [_prepared(o, o.key.encode(), key_hash(o.key.encode())) for o in outgoing]
+            expected.append(_VERSION_3 + marshal.dumps(records, 4))
+        events._spans.seed(size)
+        assert relay._encode_at_commit(batch[:size]) == expected
+
+
+def test_encode_at_commit_keeps_each_event_s_own_messages_when_one_fails() -> None:
+    """An event whose messages fail to encode (here an Outgoing whose topic cannot be read)
+    gets None, and the events after it their own messages (the spans of their traceparents
+    aside: drawn for every message at once, the failed one's too)."""
+    from types import SimpleNamespace
+
+    from backbone.relay import OutboxRelay, Outgoing, decode_records
+
+    class _NoTopic:
+        def __init__(self, o: Any) -> None:
+            self.key, self.envelope = o.key, o.envelope
+
+        @property
+        def topic(self) -> str:
+            raise RuntimeError("no topic")
+
+    rng = random.Random(12)
+    stored = [_Stored(rng) for _ in range(9)]
+    kind = next(c for o, c in _cases() if o == "intake")
+
+    def translate(pub: Publication) -> list[Any]:
+        i = stored.index(pub.event)
+        env = pub.envelope(kind())
+        out = [Outgoing(f"t{i}", env.ticket_id, env), Outgoing(f"u{i}", env.ticket_id, env)]
+        return [out[0], _NoTopic(out[1])] if i == 4 else out
+
+    relay = OutboxRelay(settings=SimpleNamespace(service="intake", schema="s",
+                                                 lifecycle_topic="t"),
+                        app=None, pool=None, translate=translate)
+    got = relay._encode_at_commit([(e, _context(rng)) for e in stored])
+    assert got[4] is None
+    for i, data in enumerate(got):
+        if i == 4:
+            continue
+        records = decode_records(data)
+        assert [r[0] for r in records] == [f"t{i}", f"u{i}"]
+        for *_, headers, _hashed in records:
+            assert dict(headers)["event_id"].decode() == events.event_id_for(
+                stored[i].originator_id, stored[i].originator_version)
