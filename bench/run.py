@@ -175,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="an end-to-end run before the measured ones, not counted (0: none)")
     parser.add_argument("--e2e-in-flight", type=int, default=64,
                         help="the closed loop's simulated actions in flight")
+    parser.add_argument("--e2e-capacity-in-flight", type=int, default=256,
+                        help="after the end-to-end runs, as many again with this many in flight"
+                             " (0: not run): at 64 the loop waits on its hops' gathers with"
+                             " the machine half idle; this measures what the platform can take")
     parser.add_argument("--open-loop-rate", type=float, default=50.0)
     parser.add_argument("--open-loop-seconds", type=float, default=20.0)
     parser.add_argument("--intake-requests", type=int, default=2000)
@@ -247,6 +251,14 @@ def main(argv: list[str] | None = None) -> int:
                                                          tickets=args.e2e_tickets, seed=9000 + i,
                                                          in_flight=args.e2e_in_flight))
                 say(f"end to end #{i + 1}: {results['end_to_end'][-1]}")
+            if args.e2e_capacity_in_flight:
+                n = args.e2e_capacity_in_flight
+                results["end_to_end_capacity"] = []
+                for i in range(args.repeats):  # tickets enough that the ramp is a small part
+                    results["end_to_end_capacity"].append(measure_e2e(
+                        running, endpoints, infra, tickets=max(args.e2e_tickets, 4 * n),
+                        seed=9050 + i, in_flight=n))
+                    say(f"end to end at {n} in flight #{i + 1}: {results['end_to_end_capacity'][-1]}")
         if not args.no_profile:
             with section("profile"):
                 names = busiest(results.get("end_to_end") or [], PROFILED) or ["dispatch", "feedback"]
