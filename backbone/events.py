@@ -145,7 +145,13 @@ def make_envelope(
     causation_id: str = "",
     trace_id: str = "",
 ) -> envelope_pb2.Envelope:
-    event_type = _event_type(payload, producer)
+    kind = type(payload)
+    named = _named.get(kind)
+    if named is None:
+        named = _named[kind] = (kind.DESCRIPTOR.name, owner_of(kind.DESCRIPTOR.name))
+    event_type, owner = named
+    if owner != producer:
+        raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
     # field by field: upb's keyword constructor costs more than these assignments, and a
     # proto3 string left "" is the same bytes as one never set
     env = envelope_pb2.Envelope()
@@ -177,18 +183,6 @@ def make_envelope(
 _named: dict[type[Message], tuple[str, str]] = {}
 
 
-def _event_type(payload: Message, producer: str) -> str:
-    """The payload's event type, once `producer` is known to own it."""
-    kind = type(payload)
-    named = _named.get(kind)
-    if named is None:
-        named = _named[kind] = (kind.DESCRIPTOR.name, owner_of(kind.DESCRIPTOR.name))
-    event_type, owner = named
-    if owner != producer:
-        raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
-    return event_type
-
-
 def stored_event_envelope(payload: Message, event: Any, ctx: Any, producer: str, n: int,
                           ticket_id: str, ticket_code: str,
                           occurred_at: datetime | None) -> envelope_pb2.Envelope:
@@ -197,7 +191,13 @@ def stored_event_envelope(payload: Message, event: Any, ctx: Any, producer: str,
     context (`ctx`: ticket, trace, causation and actor, the actor set field by field), in one
     call with the arguments in place (a keyword call and a Python frame less a message).
     The same envelope, byte for byte (tested)."""
-    event_type = _event_type(payload, producer)
+    kind = type(payload)
+    named = _named.get(kind)
+    if named is None:
+        named = _named[kind] = (kind.DESCRIPTOR.name, owner_of(kind.DESCRIPTOR.name))
+    event_type, owner = named
+    if owner != producer:
+        raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
     event_id = event_id_for(event.originator_id, event.originator_version, n)
     env = _Envelope()
     env.event_id = event_id
