@@ -80,20 +80,17 @@ def event_id_for(aggregate_id: uuid.UUID | str, version: int, n: int = 0) -> str
     makes one per message): the sha1's first 32 hex digits with the version digit set to 5 and
     the variant digit's top bits to 10 (a table of the 16 digits). A UUID's text is written
     here, as UUID.__str__ writes it, without its call."""
-    if type(aggregate_id) is uuid.UUID:  # its text and the name in one string
-        h = aggregate_id.int.to_bytes(16, "big").hex()
-        name = (f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:{version}:{n}" if n else
-                f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:{version}")
-    else:
-        name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
-    x = _sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    if type(aggregate_id) is uuid.UUID:
+        h = f"{aggregate_id.int:032x}"
+        aggregate_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
+    x = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 # the RFC 4122 variant digit (0b10xx) of each hex digit the sha1 gave
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
-_sha1 = hashlib.sha1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -183,52 +180,6 @@ def make_envelope(
 _named: dict[type[Message], tuple[str, str]] = {}
 
 
-def stored_event_envelope(payload: Message, event: Any, ctx: Any, producer: str, n: int,
-                          ticket_id: str, ticket_code: str,
-                          occurred_at: datetime | None) -> envelope_pb2.Envelope:
-    """`backbone.relay.Publication.envelope`: make_envelope for a stored event (its id from
-    the event's aggregate and version, `occurred_at` by default its timestamp) and its
-    context (`ctx`: ticket, trace, causation and actor, the actor set field by field), in one
-    call with the arguments in place (a keyword call and a Python frame less a message).
-    The same envelope, byte for byte (tested)."""
-    kind = type(payload)
-    named = _named.get(kind)
-    if named is None:
-        named = _named[kind] = (kind.DESCRIPTOR.name, owner_of(kind.DESCRIPTOR.name))
-    event_type, owner = named
-    if owner != producer:
-        raise WrongProducerError(f"{event_type} is owned by {owner}, not {producer}")
-    event_id = event_id_for(event.originator_id, event.originator_version, n)
-    env = _Envelope()
-    env.event_id = event_id
-    env.ticket_id = ticket_id or ctx.ticket_id
-    env.ticket_code = ticket_code or ctx.ticket_code
-    env.event_type = event_type
-    env.producer = producer
-    causation_id = ctx.causation_id
-    if causation_id:
-        env.causation_id = causation_id
-    env.trace_id = ctx.trace_id or trace_id_for(event_id)
-    env.schema_version = SCHEMA_VERSION
-    env.payload = payload.SerializeToString()
-    if occurred_at is None:
-        occurred_at = event.timestamp
-    try:  # as make_envelope
-        since = occurred_at - _EPOCH
-    except TypeError:
-        since = occurred_at.astimezone(UTC) - _EPOCH
-    at = env.occurred_at
-    at.seconds = since.days * 86400 + since.seconds
-    at.nanos = since.microseconds * 1000
-    actor = env.actor  # set in place: the same bytes as CopyFrom(Actor(...)), one message less
-    actor.role = ctx.actor_role  # always: an actor even when all three are ""
-    if ctx.actor_id:  # a proto3 string left "" is the same bytes as one set to ""
-        actor.id = ctx.actor_id
-    if ctx.actor_unit:
-        actor.unit = ctx.actor_unit
-    return env
-
-
 @dataclass(frozen=True)
 class DecodedEvent:
     envelope: envelope_pb2.Envelope
@@ -295,17 +246,11 @@ def kafka_headers(env: envelope_pb2.Envelope) -> list[tuple[str, bytes]]:
             ("traceparent",
              f"00-{env.trace_id}-{_spans.getrandbits(64) or 1:016x}-01".encode()),
         ]
-    return _other_headers(env, None)
-
-
-def _other_headers(env: Any, span_id: str | None) -> list[tuple[str, bytes]]:
-    """kafka_headers of an envelope-like message that is not an Envelope (`span_id`: the
-    traceparent's, None for a new one)."""
     headers = [
         ("event_type", env.event_type.encode()),
         ("event_id", env.event_id.encode()),
         ("producer", env.producer.encode()),
-        ("traceparent", traceparent(env.trace_id, span_id).encode()),
+        ("traceparent", traceparent(env.trace_id).encode()),
     ]
     occurred_at = getattr(env, "occurred_at", None)  # envelope-like messages may lack it
     if occurred_at is not None:  # Timestamp.ToMicroseconds, without its call
@@ -343,79 +288,6 @@ def kafka_record_body(key: bytes, env: Any) -> tuple[bytes, bytes]:
         return value, record_batches.record_body(key, value, [
             ("event_type", event_type), ("event_id", event_id), ("producer", producer),
             ("occurred_at_us", micros), ("traceparent", trace)])
-
-
-def kafka_record_bodies(keys: list[bytes], envs: list[Any]) -> list[bytes]:
-    """`kafka_record_body(key, env)[1]` of each (key, env), in order, with less per message
-    (the relay's messages made at commit): the traceparents' span ids drawn in one call (the
-    same ids, in the same order, as one `getrandbits(64)` a message: the generator's 32-bit
-    words in order either way, tested), written as hex by one call, and each event type's and
-    producer's headers written once (with the names around them)."""
-    n = len(envs)
-    if n != len(keys):
-        raise ValueError("kafka_record_bodies: as many keys as envelopes")
-    if not n:
-        return []
-    # message i's span is bits 64i..64i+63 of one draw: in the big-endian hex, the i-th
-    # 16 digits from the end
-    spans = _spans.getrandbits(64 * n).to_bytes(8 * n, "big").hex()
-    lengths, heads, tails = record_batches.LENGTHS, _TYPE_HEADS, _PRODUCER_TAILS
-    n_trace = _RECORD_NAMES[4]
-    bodies: list[bytes] = []
-    add = bodies.append
-    end = 16 * n
-    for key, env in zip(keys, envs, strict=True):
-        span, end = spans[end - 16:end], end - 16
-        if span == _ZERO_SPAN:
-            span = _ONE_SPAN  # (as `getrandbits(64) or 1`)
-        if type(env) is not _Envelope:
-            add(record_batches.record_body(key, env.SerializeToString(),
-                                           _other_headers(env, span)))
-            continue
-        value = env.SerializeToString()
-        event_type, producer, at = env.event_type, env.producer, env.occurred_at
-        head, tail = heads.get(event_type), tails.get(producer)
-        if head is None:
-            if len(heads) >= 1024:
-                heads.clear()
-            head = heads[event_type] = _head(event_type)
-        if tail is None:
-            if len(tails) >= 64:
-                tails.clear()
-            tail = tails[producer] = _tail(producer)
-        event_id = env.event_id.encode()
-        micros = str(at.seconds * 1_000_000 + at.nanos // 1000).encode()
-        trace = f"00-{env.trace_id}-{span}-01".encode()
-        try:
-            add(b"".join((
-                lengths[len(key)], key, lengths[len(value)], value, b"\x0a",  # five headers
-                head, lengths[len(event_id)], event_id, tail, lengths[len(micros)], micros,
-                n_trace, lengths[len(trace)], trace)))
-        except IndexError:  # something of 8 KiB or more: lengths of more bytes
-            add(record_batches.record_body(key, value, [
-                ("event_type", event_type.encode()), ("event_id", event_id),
-                ("producer", producer.encode()), ("occurred_at_us", micros),
-                ("traceparent", trace)]))
-    return bodies
-
-
-def _head(event_type: str) -> bytes:
-    """The event_type header (name, length, value) and the event_id header's name."""
-    raw = event_type.encode()
-    return _RECORD_NAMES[0] + record_batches.varint(len(raw)) + raw + _RECORD_NAMES[1]
-
-
-def _tail(producer: str) -> bytes:
-    """The producer header (name, length, value) and the occurred_at_us header's name."""
-    raw = producer.encode()
-    return _RECORD_NAMES[2] + record_batches.varint(len(raw)) + raw + _RECORD_NAMES[3]
-
-
-# each event type's and producer's part of a record body, written once (as many as the
-# catalogue's types and the services; bounded all the same)
-_TYPE_HEADS: dict[str, bytes] = {}
-_PRODUCER_TAILS: dict[str, bytes] = {}
-_ZERO_SPAN, _ONE_SPAN = "0" * 16, f"{1:016x}"
 
 
 def header(headers: Any, name: str) -> str | None:

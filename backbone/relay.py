@@ -97,8 +97,25 @@ class Publication:
                  ticket_code: str = "", occurred_at: datetime | None = None) -> Any:
         """The envelope of `payload`; its id is deterministic from the stored event.
         `occurred_at` defaults to the stored event's timestamp (its business time)."""
-        return events.stored_event_envelope(payload, self.event, self.context, self.producer, n,
-                                            ticket_id, ticket_code, occurred_at)
+        ctx = self.context
+        env = events.make_envelope(
+            payload=payload,
+            event_id=events.event_id_for(self.event.originator_id,
+                                         self.event.originator_version, n),
+            ticket_id=ticket_id or ctx.ticket_id,
+            ticket_code=ticket_code or ctx.ticket_code,
+            producer=self.producer,
+            occurred_at=occurred_at or self.event.timestamp,
+            causation_id=ctx.causation_id,
+            trace_id=ctx.trace_id,
+        )
+        actor = env.actor  # set in place: the same bytes as CopyFrom(Actor(...)), one message less
+        actor.role = ctx.actor_role  # always: an actor even when all three are ""
+        if ctx.actor_id:  # a proto3 string left "" is the same bytes as one set to ""
+            actor.id = ctx.actor_id
+        if ctx.actor_unit:
+            actor.unit = ctx.actor_unit
+        return env
 
 
 Translate = Callable[[Publication], Sequence[Outgoing]]
@@ -233,58 +250,33 @@ class OutboxRelay:
     def _encode_at_commit(self, events_: list[tuple[Any, EventContext]]) -> list[bytes | None]:
         """The messages of a batch's events being committed, each event's encoded for the
         outbox; None for an event whose translating fails here (the relay will translate it
-        when it sends). The keys' murmur2 is computed for the batch at once (key_hashes), and
-        the messages' record bodies (events.kafka_record_bodies)."""
+        when it sends). The keys' murmur2 is computed for the batch at once (key_hashes)."""
         translate, producer = self.translate, self.settings.service
         made: list[Sequence[Outgoing] | None] = []
-        new, add = _new, made.append
         for event, context in events_:
-            # the Publication's fields set as its frozen dataclass's __init__ sets them (an
-            # object.__setattr__ a field), in one dict
-            pub = new(Publication)
-            fields = pub.__dict__
-            fields["event"], fields["notification_id"] = event, 0
-            fields["context"], fields["producer"] = context, producer
             try:
-                add(translate(pub))
+                made.append(translate(Publication(event, 0, context, producer)))
             except Exception:
                 log.warning("relay: translating %s at commit failed; the relay will translate"
                             " it", type(event).__qualname__, exc_info=True)
-                add(None)
-        messages = [o for outgoing in made if outgoing for o in outgoing]
-        keys = [o.key.encode() for o in messages]
+                made.append(None)
+        keys = [o.key.encode() for outgoing in made if outgoing for o in outgoing]
         hashes = key_hashes(keys)
-        try:
-            bodies = events.kafka_record_bodies(keys, [o.envelope for o in messages])
-            # taken from the end, each body referenced by its record alone: marshal writes an
-            # object referenced elsewhere with its back-reference flag (other bytes, the same
-            # records read back)
-            bodies.reverse()
-            take = bodies.pop
-        except Exception:  # event by event below: only the one that fails is left out
-            bodies = None
         encoded: list[bytes | None] = []
-        at = 0  # the event's first message in keys, hashes and bodies
-        dumps = marshal.dumps
+        at = 0  # the event's first message in keys and hashes
         for outgoing in made:
             if outgoing is None:
                 encoded.append(None)
                 continue
             first, at = at, at + len(outgoing)
             try:
-                if bodies is not None:
-                    records = [(o.topic, hashes[i], take())
-                               for i, o in enumerate(outgoing, first)]
-                else:
-                    records = [_prepared(o, keys[first + i], hashes[first + i])
-                               for i, o in enumerate(outgoing)]
-                encoded.append(_VERSION_3 + dumps(records, 4))
+                records = [_prepared(o, keys[first + i], hashes[first + i])
+                           for i, o in enumerate(outgoing)]
+                encoded.append(_VERSION_3 + marshal.dumps(records, 4))
             except Exception:
                 log.warning("relay: encoding messages at commit failed; the relay will"
                             " translate them", exc_info=True)
                 encoded.append(None)
-                if bodies is not None:  # this event's bodies not taken: gone, the next in line
-                    del bodies[len(messages) - at:]
         return encoded
 
     # -- one round -------------------------------------------------------------------------
@@ -662,9 +654,6 @@ def _wire(o: Outgoing, key: bytes, hashed: int) -> _Wire:
 
 def _prepared(o: Outgoing, key: bytes, hashed: int) -> _Prepared:
     return (o.topic, hashed, events.kafka_record_body(key, o.envelope)[1])
-
-
-_new = object.__new__
 
 
 # The outbox bytes (events.outgoing; event_context.outgoing in rows stored before), version 3:

@@ -101,38 +101,6 @@ class StoredStateTranscoder(JSONTranscoder):
         return super().encode(obj)
 
 
-# Whether an event class's states hold only plain values besides their timestamp: the third
-# of its _CLASSES entry, True until one of its states does not (then False, from then on:
-# _plain at once, at no more cost than before). While True, the timestamp is set aside, the
-# other values' types checked in one C-level set operation, the timestamp written as _plain
-# writes it and orjson (the same bytes), instead of _plain's walk over every value. (Tried:
-# the same for every datetime and UUID of a state, by a shape learnt per class: slower than
-# _plain on the services' real events, docs/profiles/encoding.md.)
-
-
-def _encode_own(kind: type, state: dict[str, Any]) -> bytes | None:
-    """`state` (a dict of the caller's own, changed in place) as StoredStateTranscoder's fast
-    path writes it, when its only value that is not plain is a datetime `timestamp`; None
-    otherwise (`state` as it was; the class is not tried again)."""
-    ts = state.get("timestamp")
-    if type(ts) is not datetime:
-        _CLASSES[kind] = (*_CLASSES[kind][:2], False)
-        return None
-    state["timestamp"] = None  # (its key keeps its place)
-    if not _PLAIN.issuperset(map(type, state.values())):
-        state["timestamp"] = ts
-        _CLASSES[kind] = (*_CLASSES[kind][:2], False)
-        return None
-    tz = ts.tzinfo  # as _plain writes it
-    state["timestamp"] = {"_type_": "datetime_iso",
-                          "_data_": ts if tz is None or tz is UTC else ts.isoformat()}
-    try:
-        return orjson.dumps(state)
-    except orjson.JSONEncodeError:  # an integer past 64 bits: the transcoder decides
-        state["timestamp"] = ts
-        return None
-
-
 class StoredEventMapper(Mapper[Any]):
     """eventsourcing's Mapper; `to_stored_event` does what it does, with less per event."""
 
@@ -142,26 +110,18 @@ class StoredEventMapper(Mapper[Any]):
         kind = type(domain_event)
         known = _CLASSES.get(kind)
         if known is None:
-            known = _CLASSES[kind] = (get_topic(kind), getattr(kind, "class_version", 1), True)
-        topic, class_version, only_timestamp = known
+            known = _CLASSES[kind] = (get_topic(kind), getattr(kind, "class_version", 1))
+        topic, class_version = known
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         if class_version > 1:
             state["class_version"] = class_version
-        transcoder = self.transcoder
-        if only_timestamp and type(transcoder) is StoredStateTranscoder and transcoder._fast:
-            encoded = _encode_own(kind, state)
-            if encoded is None:
-                encoded = transcoder.encode(state)
-        else:
-            encoded = transcoder.encode(state)
         stored = _new(StoredEvent)
         stored.__dict__.update(originator_id=originator_id, originator_version=originator_version,
-                               topic=topic, state=encoded)
+                               topic=topic, state=self.transcoder.encode(state))
         return stored
 
 
-# an event class's topic, class version and whether its states are plain besides the timestamp
-_CLASSES: dict[type, tuple[str, int, bool]] = {}
+_CLASSES: dict[type, tuple[str, int]] = {}  # an event class's topic and class version
 _new = object.__new__
