@@ -75,6 +75,23 @@ class Cluster:
             kafka_sasl_password=password or passwords[principal])
 
 
+def _nodes_down(c: Cluster) -> None:
+    for node in ("1", "2", "3"):
+        subprocess.run([sys.executable, str(ROOT / "deploy/local/infra.py"), "node-down", node],
+                       env=c.env, timeout=120, stdout=subprocess.DEVNULL, check=False)
+
+
+def _node_errors(folder: Path) -> str:
+    """What the nodes said before one exited (their folder is deleted afterwards)."""
+    out = []
+    for log in sorted((folder / "data").glob("kafka/cluster/node-*/*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        out.append(f"--- {log.parent.name}/{log.name}: "
+                   + " | ".join([ln for ln in lines if " ERROR " in ln or "Exception" in ln][-8:]
+                                + lines[-3:]))
+    return "\n".join(out)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     if not any((ROOT / ".data/kafka/libs").glob("kafka_2.13-*.jar")):
@@ -82,15 +99,29 @@ def cluster():
     folder = Path(tempfile.mkdtemp(prefix="minsheng-cluster-acl-"))
     c = Cluster(folder)
     try:
-        c.infra("kafka-up")  # starts the three nodes, then provisions users and ACLs
+        # starts the three nodes, then provisions users and ACLs. A node that exits while the
+        # cluster starts (seen twice in full CI runs on 2026-12-06, never alone) is the
+        # setting-up of this test, not what it tests: once more on fresh ports and a fresh
+        # folder, saying what the nodes logged; a second failure fails with it
+        try:
+            c.infra("kafka-up")
+        except subprocess.CalledProcessError:
+            said = _node_errors(folder)
+            print(f"the 3-node cluster did not start; once more. The nodes said:\n{said}",
+                  file=sys.stderr)
+            _nodes_down(c)
+            shutil.rmtree(folder / "data", ignore_errors=True)
+            c = Cluster(folder)
+            try:
+                c.infra("kafka-up")
+            except subprocess.CalledProcessError:
+                pytest.fail(f"the 3-node cluster did not start twice:\n{said}\n"
+                            f"second time:\n{_node_errors(folder)}")
         assert c.passwords_file.exists(), "the cluster was not provisioned"
         yield c
     finally:
         try:
-            for node in ("1", "2", "3"):
-                subprocess.run([sys.executable, str(ROOT / "deploy/local/infra.py"),
-                                "node-down", node], env=c.env, timeout=120,
-                               stdout=subprocess.DEVNULL, check=False)
+            _nodes_down(c)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
