@@ -102,8 +102,7 @@ def process_env(service: str, process: str, base: dict[str, str] | None = None
     if role or replica > 1 or port_offset():
         env["MINSHENG_HTTP_PORT"] = str(port)
         if SERVICES[service][1]:
-            env["MINSHENG_GRPC_PORT"] = str(SERVICES[service][1] + port_offset()
-                                            + (replica - 1) * REPLICA_PORT_STRIDE)
+            env["MINSHENG_GRPC_PORT"] = str(grpc_port(service, process))
     if cluster_size():
         secure = secure_bus(env)
         env.update({k: v for k, v in _infra().cluster_env(cluster_size(), secure).items()
@@ -266,16 +265,21 @@ def start(names: list[str]) -> int:
     return 0
 
 
+def grpc_port(service: str, process: str) -> int:
+    """The process's gRPC port (replica N: the first's + (N-1) * REPLICA_PORT_STRIDE), 0: none."""
+    first = SERVICES[service][1]
+    return first and first + port_offset() + (replica_of(process)[1] - 1) * REPLICA_PORT_STRIDE
+
+
+def process_ports(service: str, process: str) -> list[int]:
+    """The ports one process listens on: HTTP, and gRPC if its service has one."""
+    return [processes(service)[process][1], *filter(None, [grpc_port(service, process)])]
+
+
 def listening_ports(names: list[str]) -> list[int]:
     """Every port the named services' processes listen on (HTTP and gRPC, every replica)."""
-    ports = []
-    for service in names:
-        for name, (_, http) in processes(service).items():
-            grpc = SERVICES[service][1]
-            ports.append(http)
-            if grpc:
-                ports.append(grpc + port_offset() + (replica_of(name)[1] - 1) * REPLICA_PORT_STRIDE)
-    return ports
+    return [port for service in names for process in processes(service)
+            for port in process_ports(service, process)]
 
 
 # what a server that could not bind its port writes last (uvicorn; gRPC)
@@ -297,9 +301,7 @@ def _bindable(port: int) -> bool:
 
 
 def _wait_bindable(name: str, service: str, deadline: float) -> None:
-    ports = [p for p in listening_ports([service])
-             if p == processes(service)[name][1] or p == SERVICES[service][1] + port_offset()
-             + (replica_of(name)[1] - 1) * REPLICA_PORT_STRIDE]
+    ports = process_ports(service, name)
     while not all(map(_bindable, ports)) and time.monotonic() < deadline:
         time.sleep(1)
 
@@ -371,8 +373,7 @@ def status(names: list[str]) -> int:
     for service in names:
         for name, (_, http) in processes(service).items():
             pid = running_pid(name)
-            grpc = SERVICES[service][1]
-            grpc = grpc and grpc + port_offset() + (replica_of(name)[1] - 1) * REPLICA_PORT_STRIDE
+            grpc = grpc_port(service, name)
             ok = ready(http)[0] if pid else False
             bad += not ok
             where = f"http://127.0.0.1:{http}" + (f"  grpc 127.0.0.1:{grpc}" if grpc else "")
