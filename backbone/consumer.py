@@ -67,6 +67,7 @@ from backbone.store import (
     EventContext,
     Progress,
     Statement,
+    _uuid,
     already_consumed,
     autocommit,
     consumer_offsets,
@@ -253,8 +254,7 @@ class AggregateCache:
 
 def guard_params(read: dict[Any, int]) -> list[Any]:
     """The guard function's two arrays (ids, versions read), in binary (backbone.pg_arrays)."""
-    ids = [i if isinstance(i, uuid.UUID) else uuid.UUID(str(i)) for i in read]
-    return [pg_arrays.uuids(ids), pg_arrays.int8s(list(read.values()))]
+    return [pg_arrays.uuids(list(map(_uuid, read))), pg_arrays.int8s(list(read.values()))]
 
 
 _BEGIN = b"BEGIN"
