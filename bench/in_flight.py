@@ -18,8 +18,10 @@ from bench import platform
 from bench.run import BENCH_ENV, infrastructure, measure_e2e
 
 SHOWN = ("tickets", "in_ledger", "seconds", "tickets_per_second", "cpu_ms_per_ticket",
-         "cpu_ms_per_ticket_with_infra", "cpu_pct_of_machine", "assign_p50_ms", "assign_p99_ms",
-         "cpu_ms_each", "cpu_ms_infra", "driver_cpu_pct_of_core", "drive_seconds", "ledger_wait_seconds", "slowest_action_ms", "errors")
+         "cpu_ms_per_ticket_with_infra", "cpu_pct_of_machine", "machine_busy_pct", "assign_p50_ms",
+         "assign_p99_ms", "cpu_ms_each", "cpu_ms_infra", "kafka_jit_ms_per_ticket",
+         "driver_cpu_pct_of_core", "drive_seconds", "ledger_wait_seconds", "slowest_action_ms",
+         "errors")
 
 
 def main(argv: list[str] | None = None) -> None:

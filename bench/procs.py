@@ -142,6 +142,19 @@ class CpuMeter:
         return self.used_s
 
 
+def machine_ticks(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
+    """The whole machine's CPU ticks since boot: (all, idle + iowait), every core summed."""
+    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def machine_busy_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How busy the whole machine was between two ``machine_ticks`` readings, % of all cores
+    (every process counts: ours, Kafka, PostgreSQL, the load's driver, anyone else's)."""
+    total, idle = after[0] - before[0], after[1] - before[1]
+    return round(100 * (1 - idle / total), 1) if total > 0 else float("nan")
+
+
 def settle(roots: dict[str, int], *, below_pct: float = 10.0, window_s: float = 1.0,
            limit_s: float = 180.0) -> float:
     """Wait until the named process trees together use less than `below_pct` % of one core
