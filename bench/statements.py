@@ -123,9 +123,11 @@ def parse_log(text: str, database: str) -> dict[str, Any]:
     in_block: dict[int, bool] = {}  # pid -> its open transaction wrote
     mine = [(pid, rest) for pid, db, rest in records if db == database]
     # the run is what lies between this tool's two snapshots (before the first one: start-up)
+    # (the excerpt may end before the second snapshot: then the run is all after the first)
     marks = [i for i, (_, rest) in enumerate(mine) if rest.startswith(SELF + "\x00")]
-    if len(marks) >= 2:
-        mine = mine[marks[0]:marks[-1]]
+    if marks:
+        last = marks[-1] if marks[-1] - marks[0] >= len(marks) else len(mine)
+        mine = mine[marks[0]:last]
     for pid, rest in mine:
         app, message = rest.split("\x00", 1)
         if app == SELF:

@@ -56,3 +56,13 @@ def test_the_log_of_one_database_by_service_and_transaction():
     assert parsed["transactions"]["dispatch"] == {"autocommit empty (pool pre-ping)": 1,
                                                   "autocommit read": 2}
     assert not any(service == "bench-statements" for service, _ in parsed["count"])
+
+
+def test_an_excerpt_that_ends_before_the_second_snapshot_is_the_run_after_the_first():
+    log = "\n".join([
+        line(1, "bench-statements", "statement: SELECT pg_stat_clear_snapshot()"),
+        line(1, "bench-statements", "statement: SELECT xact_commit FROM pg_stat_database"),
+        line(3, "ms-dispatch", "execute _pg3_0: SELECT * FROM e WHERE id = $1"),
+        line(3, "ms-dispatch", "execute _pg3_0: SELECT * FROM e WHERE id = $1"),
+    ])
+    assert parse_log(log, DB)["count"][("dispatch", "SELECT * FROM e WHERE id = ?")] == 2
