@@ -195,12 +195,16 @@ bench runs.
   simulated citizens are many and all come from 127.0.0.1); intake's per-adapter limit
   (600/s sustained) is not. Since 2026-12-06 (session 11) the same loop also runs with 256
   in flight (`--e2e-capacity-in-flight`, 1,024 tickets a run), and the figure is the better of
-  the two medians: at 64 in flight the loop left the machine ~60 % idle, waiting on its hops
-  (the consumers' gathers, the relays' rounds), so it measured the loop's latency more than
-  what the platform can take; both medians and the machine's busy share are in the cell.
+  the two medians; both medians and the machine's busy share during the runs are in the cell.
+  The loop is bound by the CPU: the whole machine (/proc/stat: the platform, Kafka,
+  PostgreSQL and the driver, which runs the simulated citizens, units and dispatchers in the
+  bench's own process) is 94-96 % busy during a run at 64, 256 or 1,024 actions in flight
+  (session 12; until then the meters also ran through each run's ~5 s set-up of a nearly idle
+  machine and read 42-68 %).
 - **CPU per full ticket** (from the runs at 64 in flight): the CPU every platform process (and Kafka, PostgreSQL) used from
-  just before the first submission of an end-to-end run until its last TicketRated was in the
-  ledger, ÷ the tickets in the ledger. The bench's own client is not counted. Of the Kafka
+  the first submission of an end-to-end run until its last TicketRated was in the
+  ledger, ÷ the tickets in the ledger. The bench's own client (the driver) is not counted;
+  its share of a core is in the run's table (`driver_cpu_pct_of_core`). Of the Kafka
   broker's share, its JIT compiler's threads are given apart (`kafka_jit_ms_per_ticket`, from
   /proc/<pid>/task): compiling, which a broker that has run for hours no longer does
   (docs/profiles/kafka-broker.md); the figure keeps them.
