@@ -31,7 +31,7 @@ from typing import Any
 
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.hot_topics import TicketText, place_in
-from services.analytics.domain.kpis import COUNTERS, HISTOGRAMS, KpiModel
+from services.analytics.domain.kpis import COUNTERS, HISTOGRAMS, KpiModel, new_bucket
 
 UNKNOWN_COUNTY = "未知"
 UNKNOWN_CATEGORY = "未分类"
@@ -141,14 +141,55 @@ def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedel
 
 
 def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
-    """total += sign * part, for a part folded from tickets the total holds (or will hold)."""
+    """total += sign * part, for a part folded from tickets the total holds (or will hold).
+
+    A part fresh from `fold_ticket` holds its counts still pending (bucket keys -> deltas,
+    KpiModel.unsettled): they are added to the total's buckets as they are, without first
+    making the part's ~20 full buckets and walking every counter of each (two thirds of the
+    live fold's time went there, docs/profiles/e2e.md session 12). A part whose buckets were
+    already read is added bucket by bucket. Either way an emptied bucket is dropped."""
     total.unmatched_facts += sign * part.unmatched_facts
     for ticket_id, state in part.tickets.items():
         if sign > 0:
             total.tickets[ticket_id] = state
         else:
             total.tickets.pop(ticket_id, None)
-    for key, theirs in part.buckets.items():
+    unsettled = part.unsettled()
+    if unsettled is None:  # its buckets were read: add what they hold
+        _add_buckets(total, part.buckets, sign)
+        return
+    pending, pending_slots = unsettled
+    buckets = total.buckets
+    touched: set[str] = set()
+    for keys, counts in pending.items():
+        for key in keys:
+            mine = buckets.get(key)
+            if mine is None:
+                mine = buckets[key] = new_bucket()
+            for name, delta in counts.items():
+                mine[name] += sign * delta
+        touched.update(keys)
+    for keys, slots in pending_slots.items():
+        for key in keys:
+            mine = buckets.get(key)
+            if mine is None:
+                mine = buckets[key] = new_bucket()
+            for (histogram, slot), count in slots.items():
+                counts = mine[histogram]
+                left = counts.get(slot, 0) + sign * count
+                if left:
+                    counts[slot] = left
+                else:
+                    counts.pop(slot, None)
+        touched.update(keys)
+    for key in touched:
+        mine = buckets[key]
+        if not any(mine[n] for n in COUNTERS) and not any(mine[h] for h in HISTOGRAMS):
+            del buckets[key]  # an emptied bucket is as if it never existed
+
+
+def _add_buckets(total: KpiModel, theirs_by_key: dict[str, dict[str, Any]], sign: int) -> None:
+    for key, theirs in theirs_by_key.items():
         mine = total.buckets.get(key)
         if mine is None:
             mine = total.buckets[key] = {n: 0 for n in COUNTERS} | {h: {} for h in HISTOGRAMS}

@@ -79,7 +79,7 @@ def bucket_key(dimension: str, value: str, kind: str, period: str) -> str:
 _ZERO_COUNTERS: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
 
 
-def _new_bucket() -> dict[str, Any]:
+def new_bucket() -> dict[str, Any]:
     bucket = _ZERO_COUNTERS.copy()
     for name in HISTOGRAMS:
         bucket[name] = {}
@@ -234,7 +234,7 @@ class KpiModel:
 
     def bucket(self, dimension: str, value: str, kind: str, period: str) -> dict[str, Any]:
         """The raw counters of one bucket (a fresh empty one when nothing counted there)."""
-        return self.buckets.get(bucket_key(dimension, value, kind, period), _new_bucket())
+        return self.buckets.get(bucket_key(dimension, value, kind, period), new_bucket())
 
     def values(self, dimension: str, kind: str, period: str) -> list[str]:
         """Every value of a dimension that has a bucket in the period, sorted."""
@@ -280,13 +280,22 @@ class KpiModel:
         merged.unmatched_facts += other.unmatched_facts
         merged.tickets.update(_canonical(other.tickets))
         for key, theirs in other.buckets.items():
-            mine = merged.buckets.setdefault(key, _new_bucket())
+            mine = merged.buckets.setdefault(key, new_bucket())
             for name in COUNTERS:
                 mine[name] += theirs[name]
             for name in HISTOGRAMS:
                 for value, count in theirs[name].items():
                     mine[name][value] = mine[name].get(value, 0) + count
         return KpiModel.from_dict(merged.to_dict())
+
+    def unsettled(self) -> tuple[dict[tuple[str, ...], dict[str, int]],
+                                 dict[tuple[str, ...], dict[tuple[str, str], int]]] | None:
+        """What was counted and not yet added to buckets, when no bucket was read yet (a
+        model fresh from folding): bucket keys -> counter -> delta, and bucket keys ->
+        (histogram, slot) -> count. None once buckets were read (`buckets` settles them)."""
+        if self._buckets:
+            return None
+        return self._pending, self._pending_slots
 
     # ---- internals -------------------------------------------------------------------
     def _ticket(self, ticket_id: str) -> dict[str, Any] | None:
@@ -342,14 +351,14 @@ class KpiModel:
             for key in keys:
                 bucket = buckets.get(key)
                 if bucket is None:
-                    bucket = buckets[key] = _new_bucket()
+                    bucket = buckets[key] = new_bucket()
                 for name, delta in counts.items():
                     bucket[name] += delta
         for keys, slots in self._pending_slots.items():
             for key in keys:
                 bucket = buckets.get(key)
                 if bucket is None:
-                    bucket = buckets[key] = _new_bucket()
+                    bucket = buckets[key] = new_bucket()
                 for (histogram, slot), n in slots.items():
                     counts = bucket[histogram]
                     counts[slot] = counts.get(slot, 0) + n
