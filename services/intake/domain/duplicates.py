@@ -349,10 +349,20 @@ def find_duplicates(
             elif one_layer is not None and len(their_bits) == 2:
                 dot = (one_layer & their_bits[1]).bit_count()  # both: every bigram once
             else:
+                # the layers nest (layer k+1 within layer k): every bigram in common is in
+                # both first layers' AND, and a layer with none in common ends its loop
                 dot = 0
-                for x in bits[1:]:
-                    for y in their_bits[1:]:
-                        dot += (x & y).bit_count()
+                common = bits[1] & their_bits[1]
+                if common:
+                    for x in bits[1:]:
+                        x &= common
+                        if not x:
+                            break
+                        for y in their_bits[1:]:
+                            n = (x & y).bit_count()
+                            if not n:
+                                break
+                            dot += n
             text = dot / (na * nb)
         else:
             text = 0.0

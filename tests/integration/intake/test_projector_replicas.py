@@ -3,7 +3,7 @@ started beside a projector process) never apply one stretch of the log twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -13,6 +13,7 @@ from backbone.store import ensure_database
 from services.intake.adapters import ticket_index
 from services.intake.application.projector import NAME, TicketProjector
 from services.intake.bootstrap import build_application
+from services.intake.domain.recent_tickets import snapshot_of
 from services.intake.domain.ticket import Ticket
 from services.intake.domain.ticket_code import issue_code
 from services.intake.settings import IntakeSettings
@@ -106,4 +107,47 @@ def test_one_write_per_row_per_batch_and_none_for_a_row_the_submission_wrote(inf
         once = rows()[stub.id]
         write(fact)
         assert rows()[stub.id] == once and once[3] == "gucheng"
+    app.close()
+
+
+def _near(n: int, at: datetime, text: str) -> Ticket:
+    ticket = Ticket(code=issue_code("FY", date(2026, 11, 27), n), channel="web",
+                    masked_text=text, masked_title=None, category_hint=None,
+                    place={"lat": 32.9, "lon": 115.8, "address_masked": None},
+                    citizen=None, masked_contact=None, requester_kind="citizen",
+                    attachment_refs=[], idempotency_key=f"k{n}", timestamp=at,
+                    adapter_id="test", external_ref="")
+    ticket.accept(flags=[], at=at)
+    return ticket
+
+
+def test_a_ticket_stated_before_what_is_kept_is_merged_all_the_same(infra, unique):
+    """A call entered long after (stated 9 days back, before the stretch the projector keeps
+    in memory): its duplicates are found through the index, as for a recent one."""
+    settings = IntakeSettings(environment="test", pg_dbname="intake_it", pg_schema=f"pj_{unique}")
+    ensure_database(settings)
+    app = build_application(settings)
+    with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4) as pool:
+        ticket_index.create_table(pool, settings.schema)
+        index = ticket_index.TicketIndex(pool, settings.schema)
+        projector = TicketProjector(app=app, index=index, schema=settings.schema)
+        now = datetime.now(UTC).replace(microsecond=0)
+        early = now - timedelta(days=9)
+        first = _near(1, early, "清河路路灯不亮了好几天晚上走路很危险")
+        app.save(first, _near(2, now, "垃圾桶满了没人清理"))
+        while projector.run_once():
+            pass
+        assert not projector.recent.covers(snapshot_of(str(first.id), {
+            "submitted_at": early + timedelta(hours=1)}))
+        again = _near(3, early + timedelta(hours=1), "清河路路灯不亮了好几天晚上走路很危险")
+        app.save(again)
+        while projector.run_once():
+            pass
+        third = _near(4, early + timedelta(hours=2), "清河路路灯不亮了好几天晚上走路很危险")
+        app.save(third)
+        while projector.run_once():
+            pass
+        rows = {r["code"]: r for r in index.by_codes([first.code, again.code, third.code])}
+        assert rows[again.code]["primary_code"] == first.code
+        assert rows[third.code]["primary_code"] == first.code
     app.close()
