@@ -25,10 +25,12 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
 
+from bench import timeline
 from bench.stats import percentile
 from tools.simulator import build_plan
 from tools.simulator.drive.driver import stated
@@ -72,9 +74,17 @@ def cpu_meter(pids: dict[str, int]) -> Callable[[int], dict[str, float]]:
     return per
 
 
-def bodies(count: int, seed: int) -> list[dict]:
-    plan = build_plan(seed=seed, days=max(1, count // 200 + 1), per_day=200, episodes=False)
-    submits = [a for a in plan.actions if a.kind == "submit"][:count]
+def bodies(count: int, seed: int, start: date | None = None) -> list[dict]:
+    """``count`` channel inputs of the simulator's requests, stated from ``start`` on (None:
+    the days after every earlier run of this process, bench.timeline)."""
+    days = max(1, count // 200 + 1)
+    while True:
+        first = start if start is not None else timeline.DAYS.take(days)
+        plan = build_plan(seed=seed, days=days, per_day=200, start=first, episodes=False)
+        submits = [a for a in plan.actions if a.kind == "submit"][:count]
+        if len(submits) == count or start is not None:
+            break
+        days += 1  # a quiet stretch (weekends, holidays) gave fewer: more days, later ones
     out = []
     for action in submits:
         request = dict(action.payload["request"], pictures=[], video=None)

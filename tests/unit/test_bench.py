@@ -274,3 +274,24 @@ def test_settle_waits_while_the_processes_are_busy_and_stops_once_quiet():
         spinning.set()
         busy.join()
     assert procs.settle(me, below_pct=1000.0, window_s=0.05, limit_s=30) < 30
+
+
+def test_each_run_takes_event_days_after_every_earlier_run_starting_on_a_monday():
+    from datetime import date
+
+    from bench.timeline import Days
+    days = Days(date(2025, 3, 5))  # a Wednesday: its week's Monday
+    first = days.take(3)
+    assert first == date(2025, 3, 3)
+    second = days.take(7)
+    assert second == date(2025, 3, 10) and second.weekday() == 0
+    assert days.take(1) == date(2025, 3, 17)  # 03-10 .. 03-16 taken: the Monday after
+    assert days.take(0) == date(2025, 3, 24)  # (a day at least)
+
+
+def test_the_intake_load_s_bodies_go_forward_in_time_and_are_as_many_as_asked():
+    from bench import intake_load
+    first = intake_load.bodies(50, seed=1)
+    second = intake_load.bodies(450, seed=2)
+    assert len(first) == 50 and len(second) == 450
+    assert max(b["occurred_at"] for b in first) < min(b["occurred_at"] for b in second)
