@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from minsheng.v1 import envelope_pb2
 
-from backbone.events import decode
+from backbone import events
 from bench.stats import median, percentile
 from tools.simulator import build_plan
 from tools.simulator.behaviour import REPLY_TEXTS
@@ -109,25 +110,42 @@ class LifecycleWatch:
         self._task = asyncio.create_task(self._follow())
 
     async def _follow(self) -> None:
+        """Each record's envelope only, for its type and ticket (decode() parsed the payload
+        too: 1.8 µs a record against 0.7), and the fetched records a batch at a time (getmany)
+        instead of one awaited getone each: the watch runs in the driver's process, beside
+        the platform it measures (docs/profiles/driver-cpu.md)."""
         assert self._consumer is not None
-        async for message in self._consumer:
-            self.sizes.append(len(message.value))
-            try:
-                event = decode(message.value)
-            except Exception:
-                continue
-            self.last_type[event.ticket_id] = event.event_type
-            if event.event_type in ("TicketAccepted", "TicketAssigned"):
-                self.produced.setdefault((event.ticket_id, event.event_type), message.timestamp / 1000)
-            if event.event_type == "TicketAssigned":
-                self.assigned_at.setdefault(event.ticket_id, time.perf_counter())
-                self.assigned_seen_wall.setdefault(event.ticket_id, time.time())
-            elif event.event_type == "TicketQueuedForDispatcher":
-                self.queued_at.setdefault(event.ticket_id, time.perf_counter())
-                self.queued(event.ticket_id).set()
-            elif event.event_type == "TicketMergedIntoCase":
-                self.merged.add(event.ticket_id)
-                self.queued(event.ticket_id).set()
+        consumer, catalogue = self._consumer, events.catalogue()
+        envelope, accepted_or_assigned = envelope_pb2.Envelope(), ("TicketAccepted", "TicketAssigned")
+        sizes, last_type, produced = self.sizes, self.last_type, self.produced
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                for message in messages:
+                    sizes.append(len(message.value))
+                    try:
+                        envelope.ParseFromString(message.value)
+                    except Exception:
+                        continue
+                    event_type, ticket_id = envelope.event_type, envelope.ticket_id
+                    kind = catalogue.get(event_type)
+                    # what decode() refuses is passed over, as before (but for the payload)
+                    if (not envelope.event_id or not ticket_id or kind is None
+                            or envelope.producer != kind.owner
+                            or envelope.schema_version > events.SCHEMA_VERSION):
+                        continue
+                    last_type[ticket_id] = event_type
+                    if event_type in accepted_or_assigned:
+                        produced.setdefault((ticket_id, event_type), message.timestamp / 1000)
+                    if event_type == "TicketAssigned":
+                        self.assigned_at.setdefault(ticket_id, time.perf_counter())
+                        self.assigned_seen_wall.setdefault(ticket_id, time.time())
+                    elif event_type == "TicketQueuedForDispatcher":
+                        self.queued_at.setdefault(ticket_id, time.perf_counter())
+                        self.queued(ticket_id).set()
+                    elif event_type == "TicketMergedIntoCase":
+                        self.merged.add(ticket_id)
+                        self.queued(ticket_id).set()
 
     def queued(self, ticket_id: str) -> asyncio.Event:
         """Set once dispatch queued the ticket for a human dispatcher, or merged it into a

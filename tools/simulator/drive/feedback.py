@@ -71,18 +71,24 @@ class NoticeBoard:
 
     async def _follow(self) -> None:
         assert self._consumer is not None
-        async for message in self._consumer:
-            try:
-                notice = feedback_notices_pb2.CitizenNotice.FromString(message.value)
-            except Exception:
-                continue
-            if not notice.rating_token:
-                continue
-            known = self.notices.get(notice.ticket_id)
-            if known is None or notice.reply_round >= known.reply_round:
-                self.notices.put(notice.ticket_id, Notice(
-                    notice.ticket_id, notice.rating_token, notice.link, notice.reply_round,
-                    notice.citizen_pseudonym))
+        consumer = self._consumer
+        while True:  # what is fetched a batch at a time, not one awaited getone a record
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                for message in messages:
+                    self._note(message.value)
+
+    def _note(self, value: bytes) -> None:
+        try:
+            notice = feedback_notices_pb2.CitizenNotice.FromString(value)
+        except Exception:
+            return
+        if not notice.rating_token:
+            return
+        known = self.notices.get(notice.ticket_id)
+        if known is None or notice.reply_round >= known.reply_round:
+            self.notices.put(notice.ticket_id, Notice(
+                notice.ticket_id, notice.rating_token, notice.link, notice.reply_round,
+                notice.citizen_pseudonym))
 
     async def wait_for(self, ticket_id: str, *, timeout: float,
                        reply_round: int = 1) -> Notice | None:

@@ -46,15 +46,24 @@ class LatestByTicket(Generic[T]):
         known = self.latest.get(ticket_id)
         if known is not None and test(known):
             return known
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(ticket_id, []).append((test, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T | None] = loop.create_future()
+        self._waiters.setdefault(ticket_id, []).append((test, future))  # type: ignore[arg-type]
+        # the timeout as a timer that answers None: asyncio.wait_for made a second future, a
+        # timer and callbacks for each wait (one a driver action, most of them answered)
+        timer = loop.call_later(timeout, _answer_none, future) if timeout is not None else None
         try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return None
+            return await future
         finally:
+            if timer is not None:
+                timer.cancel()
             waiting = self._waiters.get(ticket_id)
             if waiting is not None:
                 waiting[:] = [w for w in waiting if w[1] is not future]
                 if not waiting:
                     del self._waiters[ticket_id]
+
+
+def _answer_none(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
