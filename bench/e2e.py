@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from minsheng.v1 import envelope_pb2
 
 from backbone import events
+from bench import timeline
 from bench.stats import median, percentile
 from tools.simulator import build_plan
 from tools.simulator.behaviour import REPLY_TEXTS
@@ -49,11 +50,19 @@ class EndToEndRun:
     slowest_action_ms: dict[str, float] | None = None  # p99 wall time per kind of action
 
 
-def short_lives(count: int, seed: int) -> tuple[list[SimAction], dict]:
-    """``count`` tickets, each: submit, sign for, reply, rate (a minute apart)."""
-    plan = build_plan(seed=seed, days=max(1, count // 150 + 1), per_day=150, episodes=False)
+def short_lives(count: int, seed: int, start: date | None = None) -> tuple[list[SimAction], Any]:
+    """``count`` tickets, each: submit, sign for, reply, rate (a minute apart), stated from
+    ``start`` on (None: the days after every earlier run of this process, bench.timeline)."""
+    days = max(1, count // 150 + 1)
+    while True:
+        first = start if start is not None else timeline.DAYS.take(days)
+        plan = build_plan(seed=seed, days=days, per_day=150, start=first, episodes=False)
+        submits = [a for a in plan.actions if a.kind == "submit"][:count]
+        if len(submits) == count or start is not None:
+            break
+        days += 1  # a quiet stretch gave fewer: more days, later ones
     actions: list[SimAction] = []
-    for submit in [a for a in plan.actions if a.kind == "submit"][:count]:
+    for submit in submits:
         truth = plan.truths[submit.ticket]
         unit = f"unit:{truth.handling_unit}"
         actions += [submit,

@@ -295,3 +295,12 @@ def test_the_intake_load_s_bodies_go_forward_in_time_and_are_as_many_as_asked():
     second = intake_load.bodies(450, seed=2)
     assert len(first) == 50 and len(second) == 450
     assert max(b["occurred_at"] for b in first) < min(b["occurred_at"] for b in second)
+
+
+def test_the_closed_loop_s_plans_go_forward_in_time_and_are_as_many_as_asked():
+    from bench.e2e import short_lives
+    first, _ = short_lives(40, seed=3)
+    second, _ = short_lives(400, seed=4)
+    assert sum(a.kind == "submit" for a in first) == 40
+    assert sum(a.kind == "submit" for a in second) == 400
+    assert max(a.at for a in first) < min(a.at for a in second)
