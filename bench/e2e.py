@@ -23,7 +23,6 @@ from minsheng.v1 import envelope_pb2
 from backbone import events
 from bench import timeline
 from bench.stats import median, percentile
-from tools.simulator import build_plan
 from tools.simulator.behaviour import REPLY_TEXTS
 from tools.simulator.drive.dispatch import Holding
 from tools.simulator.drive.driver import Waits
@@ -53,14 +52,7 @@ class EndToEndRun:
 def short_lives(count: int, seed: int, start: date | None = None) -> tuple[list[SimAction], Any]:
     """``count`` tickets, each: submit, sign for, reply, rate (a minute apart), stated from
     ``start`` on (None: the days after every earlier run of this process, bench.timeline)."""
-    days = max(1, count // 150 + 1)
-    while True:
-        first = start if start is not None else timeline.DAYS.take(days)
-        plan = build_plan(seed=seed, days=days, per_day=150, start=first, episodes=False)
-        submits = [a for a in plan.actions if a.kind == "submit"][:count]
-        if len(submits) == count or start is not None:
-            break
-        days += 1  # a quiet stretch gave fewer: more days, later ones
+    plan, submits = timeline.submissions(count, seed, per_day=150, start=start)
     actions: list[SimAction] = []
     for submit in submits:
         truth = plan.truths[submit.ticket]

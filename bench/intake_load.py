@@ -32,7 +32,6 @@ import httpx
 
 from bench import timeline
 from bench.stats import percentile
-from tools.simulator import build_plan
 from tools.simulator.drive.driver import stated
 from tools.simulator.drive.requests import to_channel_input
 from tools.simulator.drive.settings import Endpoints
@@ -77,14 +76,7 @@ def cpu_meter(pids: dict[str, int]) -> Callable[[int], dict[str, float]]:
 def bodies(count: int, seed: int, start: date | None = None) -> list[dict]:
     """``count`` channel inputs of the simulator's requests, stated from ``start`` on (None:
     the days after every earlier run of this process, bench.timeline)."""
-    days = max(1, count // 200 + 1)
-    while True:
-        first = start if start is not None else timeline.DAYS.take(days)
-        plan = build_plan(seed=seed, days=days, per_day=200, start=first, episodes=False)
-        submits = [a for a in plan.actions if a.kind == "submit"][:count]
-        if len(submits) == count or start is not None:
-            break
-        days += 1  # a quiet stretch (weekends, holidays) gave fewer: more days, later ones
+    _, submits = timeline.submissions(count, seed, per_day=200, start=start)
     out = []
     for action in submits:
         request = dict(action.payload["request"], pictures=[], video=None)
@@ -150,8 +142,8 @@ async def load(endpoints: Endpoints, payloads: list[dict], *, concurrency: int =
 def plan_submissions(count: int, seed: int) -> list[tuple[dict, Any]]:
     """The plan's submissions as the end-to-end driver sends them: (payload, stated time),
     pictures and videos included (uploaded first), each channel through its own adapter."""
-    plan = build_plan(seed=seed, days=max(1, count // 200 + 1), per_day=200, episodes=False)
-    return [(a.payload, stated(a.at)) for a in plan.actions if a.kind == "submit"][:count]
+    _, submits = timeline.submissions(count, seed, per_day=200)
+    return [(a.payload, stated(a.at)) for a in submits]
 
 
 async def paced(endpoints: Endpoints, submissions: list[tuple[dict, Any]], *, rate: float,

@@ -13,8 +13,10 @@ process stated (a Monday: the simulator's plans are shaped by the weekday).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
-from tools.simulator import DEFAULT_START
+from tools.simulator import DEFAULT_START, build_plan
+from tools.simulator.model import SimAction
 
 
 class Days:
@@ -31,3 +33,17 @@ class Days:
 
 # one timeline per process: one bench process drives one platform
 DAYS = Days()
+
+
+def submissions(count: int, seed: int, per_day: int,
+                start: date | None = None) -> tuple[Any, list[SimAction]]:
+    """A plan of about ``per_day`` requests a day and its first ``count`` submissions, stated
+    from ``start`` on (None: on days no earlier run of this process stated, `DAYS`)."""
+    days = max(1, count // per_day + 1)
+    while True:
+        first = start if start is not None else DAYS.take(days)
+        plan = build_plan(seed=seed, days=days, per_day=per_day, start=first, episodes=False)
+        submits = [a for a in plan.actions if a.kind == "submit"][:count]
+        if len(submits) == count or start is not None:
+            return plan, submits
+        days += 1  # a quiet stretch (weekends, holidays) gave fewer: more days, later ones

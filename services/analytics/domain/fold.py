@@ -31,7 +31,7 @@ from typing import Any
 
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.hot_topics import TicketText, place_in
-from services.analytics.domain.kpis import COUNTERS, HISTOGRAMS, KpiModel, new_bucket
+from services.analytics.domain.kpis import COUNTERS, HISTOGRAMS, KpiModel, pour
 
 UNKNOWN_COUNTY = "未知"
 UNKNOWN_CATEGORY = "未分类"
@@ -146,7 +146,7 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
     A part fresh from `fold_ticket` holds its counts still pending (bucket keys -> deltas,
     KpiModel.unsettled): they are added to the total's buckets as they are, without first
     making the part's ~20 full buckets and walking every counter of each (two thirds of the
-    live fold's time went there, docs/profiles/e2e.md session 12). A part whose buckets were
+    live fold's time went there: docs/benchmarks.md, session 12). A part whose buckets were
     already read is added bucket by bucket. Either way an emptied bucket is dropped."""
     total.unmatched_facts += sign * part.unmatched_facts
     for ticket_id, state in part.tickets.items():
@@ -160,28 +160,7 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
         return
     pending, pending_slots = unsettled
     buckets = total.buckets
-    touched: set[str] = set()
-    for keys, counts in pending.items():
-        for key in keys:
-            mine = buckets.get(key)
-            if mine is None:
-                mine = buckets[key] = new_bucket()
-            for name, delta in counts.items():
-                mine[name] += sign * delta
-        touched.update(keys)
-    for keys, slots in pending_slots.items():
-        for key in keys:
-            mine = buckets.get(key)
-            if mine is None:
-                mine = buckets[key] = new_bucket()
-            for (histogram, slot), count in slots.items():
-                counts = mine[histogram]
-                left = counts.get(slot, 0) + sign * count
-                if left:
-                    counts[slot] = left
-                else:
-                    counts.pop(slot, None)
-        touched.update(keys)
+    touched = pour(buckets, pending, pending_slots, sign)
     for key in touched:
         mine = buckets[key]
         if not any(mine[n] for n in COUNTERS) and not any(mine[h] for h in HISTOGRAMS):

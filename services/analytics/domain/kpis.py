@@ -86,6 +86,38 @@ def new_bucket() -> dict[str, Any]:
     return bucket
 
 
+def pour(buckets: dict[str, dict[str, Any]],
+         pending: dict[tuple[str, ...], dict[str, int]],
+         pending_slots: dict[tuple[str, ...], dict[tuple[str, str], int]],
+         sign: int = 1) -> set[str]:
+    """Add ``sign`` times the pending counts (bucket keys -> counter -> delta, and bucket keys
+    -> (histogram, slot) -> count) into ``buckets``, making the buckets they name; a slot
+    that falls to zero is removed. Returns the keys of the buckets touched."""
+    touched: set[str] = set()
+    for keys, counts in pending.items():
+        for key in keys:
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = new_bucket()
+            for name, delta in counts.items():
+                bucket[name] += sign * delta
+        touched.update(keys)
+    for keys, slots in pending_slots.items():
+        for key in keys:
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = new_bucket()
+            for (histogram, slot), count in slots.items():
+                counts = bucket[histogram]
+                left = counts.get(slot, 0) + sign * count
+                if left:
+                    counts[slot] = left
+                else:
+                    counts.pop(slot, None)
+        touched.update(keys)
+    return touched
+
+
 @lru_cache(maxsize=4096)  # a few MB at most: each ticket asks once (KpiModel._keys)
 def _dimension_keys(county: str, category: str, channel: str,
                     periods: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
@@ -346,22 +378,7 @@ class KpiModel:
             counts[name] = counts.get(name, 0) + delta
 
     def _settle(self) -> None:
-        buckets = self._buckets
-        for keys, counts in self._pending.items():
-            for key in keys:
-                bucket = buckets.get(key)
-                if bucket is None:
-                    bucket = buckets[key] = new_bucket()
-                for name, delta in counts.items():
-                    bucket[name] += delta
-        for keys, slots in self._pending_slots.items():
-            for key in keys:
-                bucket = buckets.get(key)
-                if bucket is None:
-                    bucket = buckets[key] = new_bucket()
-                for (histogram, slot), n in slots.items():
-                    counts = bucket[histogram]
-                    counts[slot] = counts.get(slot, 0) + n
+        pour(self._buckets, self._pending, self._pending_slots)
         self._pending.clear()
         self._pending_slots.clear()
 
