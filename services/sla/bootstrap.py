@@ -50,6 +50,7 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
                         extension_auto_approve_days=settings.extension_auto_approve_days)
     consumer = build_consumer(settings=settings, infra=infra, app=app,
                               handlers=handlers(upstream), lock=lock)
+    desk.cache = consumer.cache  # timer rounds read and leave the tickets in flight there
     time = TimeSource(settings, infra.pool, infra.producer)
     timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time,
                        ownership=PartitionOwnership.of(consumer, settings.lifecycle_topic))

@@ -17,7 +17,7 @@ from backbone.store import EventContext
 from services.sla.adapters.readmodel import ClockRow, OrderRow
 from services.sla.domain.calendar import WorkingCalendar
 from services.sla.domain.clock import TicketClock
-from services.sla.domain.due import due_events
+from services.sla.domain.due import first_due
 from services.sla.domain.policy import SlaPolicy
 from services.sla.domain.supervision import SupervisionOrder, escalation_due
 
@@ -34,8 +34,7 @@ class Rules:
 
 
 def clock_next_due(clock: TicketClock) -> dt.datetime | None:
-    owed = due_events(clock, FAR_FUTURE)
-    return owed[0].at if owed else None
+    return first_due(clock, FAR_FUTURE)
 
 
 def clock_row(clock: TicketClock, ticket_code: str) -> ClockRow:

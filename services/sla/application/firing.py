@@ -20,7 +20,7 @@ from backbone.consumer import UnitOfWork
 from services.sla.application.app import Rules
 from services.sla.domain.calendar import SHANGHAI
 from services.sla.domain.clock import TicketClock
-from services.sla.domain.due import OVERDUE_KIND, due_events, fire_due
+from services.sla.domain.due import OVERDUE_KIND, fire_due, first_due
 from services.sla.domain.supervision import (
     ON_OVERDUE,
     SupervisionOrder,
@@ -148,9 +148,9 @@ def fire_ticket(rules: Rules, book: TicketBook, ticket_id: str, bound: dt.dateti
     while True:
         candidates: list[tuple[dt.datetime, int, str, Any]] = []
         if clock is not None:
-            owed = due_events(clock, bound)
-            if owed:
-                candidates.append((owed[0].at, 0, "", clock))
+            owed = first_due(clock, bound)
+            if owed is not None:
+                candidates.append((owed, 0, "", clock))
         for order in orders:
             instant = escalation_due(order, rules.policy, bound)
             if instant is not None:

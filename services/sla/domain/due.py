@@ -65,6 +65,40 @@ def due_events(clock: TicketClock, now: dt.datetime) -> list[DueEvent]:
     return sorted(e for e in found if e.at <= now and e.key not in fired)
 
 
+def first_due(clock: TicketClock, now: dt.datetime) -> dt.datetime | None:
+    """``due_events(clock, now)[0].at`` (None when nothing is due), without making, keying
+    and sorting every item: the timer index's ``next_due_at`` of every saved clock and each
+    round of ``fire_ticket`` ask only this (5 % of the consumer's CPU went to due_events)."""
+    status = clock.status
+    if status in SETTLED:
+        return None
+    first: dt.datetime | None = None
+    fired = clock.fired
+    if status == RUNNING:
+        due_at = clock.due_at
+        generation = clock.extensions_approved
+        for kind, instant in clock.warn_at.items():
+            if (instant <= due_at and instant <= now and (first is None or instant < first)
+                    and f"{kind}#{generation}" not in fired):
+                first = instant
+        instant = due_at + ONE_MICROSECOND
+        if (instant <= now and (first is None or instant < first)
+                and f"overdue@{due_at.isoformat()}" not in fired):
+            first = instant
+    if status in (RUNNING, PAUSED, OVERDUE):
+        if clock.explanation_due_at is not None and not clock.explained:
+            instant = clock.explanation_due_at + ONE_MICROSECOND
+            if (instant <= now and (first is None or instant < first)
+                    and EXPLANATION_OVERDUE not in fired):
+                first = instant
+        if clock.sign_for_due_at is not None and not clock.signed_for:
+            instant = clock.sign_for_due_at + ONE_MICROSECOND
+            if (instant <= now and (first is None or instant < first)
+                    and f"{SIGN_FOR_OVERDUE}#{clock.assignment_number}" not in fired):
+                first = instant
+    return first
+
+
 def _overdue(due_at: dt.datetime) -> DueEvent:
     return DueEvent(due_at + ONE_MICROSECOND, OVERDUE_KIND, f"overdue@{due_at.isoformat()}", due_at)
 

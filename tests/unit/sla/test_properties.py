@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.sla.domain.calendar import SHANGHAI, WorkingCalendar, local_day
-from services.sla.domain.clock import TicketClock
-from services.sla.domain.due import fire_due
+from services.sla.domain.clock import ClockError, TicketClock
+from services.sla.domain.due import due_events, fire_due, first_due
 from services.sla.domain.policy import load_policy, reply_deadline
 
 POLICY = load_policy()
@@ -100,3 +100,58 @@ def _run(script: list[tuple[str, int]], accepted: dt.datetime) -> list[bytes]:
 )
 def test_the_same_sequence_replayed_gives_identical_events(accepted, script):
     assert _run(script, accepted) == _run(script, accepted)
+
+
+def _first(clock: TicketClock, now: dt.datetime) -> dt.datetime | None:
+    owed = due_events(clock, now)
+    return owed[0].at if owed else None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    accepted=MOMENTS, grade=GRADES,
+    script=st.lists(
+        st.tuples(st.sampled_from(["tick", "fire", "assign", "sign", "pause", "resume",
+                                   "extend", "reply"]),
+                  st.integers(min_value=1, max_value=60)),
+        max_size=25,
+    ),
+)
+def test_first_due_is_the_first_of_due_events(accepted, grade, script):
+    """`first_due` (the timer index's next instant, fire_ticket's next item) is what the
+    first of `due_events` says, at any moment, in every state a script reaches."""
+    far = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+    clock = TicketClock.start(POLICY, CALENDAR, ticket_id="T-F", clock_number=1,
+                              grade=grade, accepted_at=accepted)
+    now = accepted
+    for action, hours in script:
+        now += dt.timedelta(hours=hours)
+        for moment in (now, now - dt.timedelta(hours=hours // 2), far):
+            assert first_due(clock, moment) == _first(clock, moment)
+        if action == "fire":
+            fire_due(clock, now)
+        if clock.status in ("met", "replied_late"):
+            break
+        fire_due(clock, now - dt.timedelta(hours=hours // 2))
+        if action == "assign" and clock.status == "running":
+            clock.assign(POLICY, CALENDAR, unit=f"u{hours % 3}", at=max(now, clock.modified_on),
+                         reason="assignment")
+        elif action == "sign" and clock.unit is not None:
+            try:
+                clock.sign_for(unit=clock.unit, at=max(now, clock.modified_on))
+            except ClockError:
+                pass
+        elif action == "pause" and clock.status == "running" and now <= clock.due_at:
+            clock.pause(reason="等待市民", at=max(now, clock.modified_on))
+        elif action == "resume" and clock.status == "paused":
+            clock.resume(POLICY, CALENDAR, at=max(now, clock.modified_on))
+        elif action == "extend" and clock.status == "running" and clock.extensions_approved < 2:
+            at = max(now, clock.modified_on)
+            if clock.pending_extension is None:
+                clock.request_extension(POLICY, working_days=2, reason="r", requested_by="u",
+                                        at=at)
+            else:
+                clock.approve_extension(POLICY, CALENDAR, approved_by="p", at=at)
+        elif action == "reply" and clock.status not in ("stopped",):
+            clock.record_reply(at=max(now, clock.modified_on))
+    assert first_due(clock, far) == _first(clock, far)
