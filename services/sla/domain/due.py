@@ -13,6 +13,7 @@ The application must call ``fire_due(clock, t)`` before applying any command dat
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from services.sla.domain.clock import OVERDUE, PAUSED, RUNNING, SETTLED, TicketClock
@@ -33,74 +34,42 @@ class DueEvent:
     due_at: dt.datetime
 
 
-def due_events(clock: TicketClock, now: dt.datetime) -> list[DueEvent]:
-    """Warnings and overdue due at ``now`` and not yet recorded, in time order."""
-    if clock.status in SETTLED:
-        return []
-    found: list[DueEvent] = []
-    if clock.status == RUNNING:
+def _owed(clock: TicketClock) -> Iterator[tuple[dt.datetime, str, str, dt.datetime]]:
+    """Every warning and overdue the clock's state schedules, fired or not, due or not, as
+    (instant, kind, key, deadline): the one place their rules live."""
+    status = clock.status
+    if status in SETTLED:
+        return
+    if status == RUNNING:
         generation = clock.extensions_approved  # an approved extension re-arms the warnings
         for kind, instant in clock.warn_at.items():
             if instant > clock.due_at:
                 continue  # a warning after the deadline would be noise: overdue says it all
-            found.append(DueEvent(instant, kind, f"{kind}#{generation}", clock.due_at))
-        found.append(_overdue(clock.due_at))
-    if clock.status in (RUNNING, PAUSED, OVERDUE):
+            yield instant, kind, f"{kind}#{generation}", clock.due_at
+        yield (clock.due_at + ONE_MICROSECOND, OVERDUE_KIND, f"overdue@{clock.due_at.isoformat()}",
+               clock.due_at)
+    if status in (RUNNING, PAUSED, OVERDUE):
         if clock.explanation_due_at is not None and not clock.explained:
-            found.append(
-                DueEvent(
-                    clock.explanation_due_at + ONE_MICROSECOND, EXPLANATION_OVERDUE,
-                    EXPLANATION_OVERDUE, clock.explanation_due_at,
-                )
-            )
+            yield (clock.explanation_due_at + ONE_MICROSECOND, EXPLANATION_OVERDUE,
+                   EXPLANATION_OVERDUE, clock.explanation_due_at)
         if clock.sign_for_due_at is not None and not clock.signed_for:
-            key = f"{SIGN_FOR_OVERDUE}#{clock.assignment_number}"
-            found.append(
-                DueEvent(
-                    clock.sign_for_due_at + ONE_MICROSECOND, SIGN_FOR_OVERDUE, key,
-                    clock.sign_for_due_at,
-                )
-            )
+            yield (clock.sign_for_due_at + ONE_MICROSECOND, SIGN_FOR_OVERDUE,
+                   f"{SIGN_FOR_OVERDUE}#{clock.assignment_number}", clock.sign_for_due_at)
+
+
+def due_events(clock: TicketClock, now: dt.datetime) -> list[DueEvent]:
+    """Warnings and overdue due at ``now`` and not yet recorded, in time order."""
     fired = set(clock.fired)
-    return sorted(e for e in found if e.at <= now and e.key not in fired)
+    return sorted(DueEvent(*owed) for owed in _owed(clock) if owed[0] <= now and owed[2] not in fired)
 
 
 def first_due(clock: TicketClock, now: dt.datetime) -> dt.datetime | None:
-    """``due_events(clock, now)[0].at`` (None when nothing is due), without making, keying
-    and sorting every item: the timer index's ``next_due_at`` of every saved clock and each
-    round of ``fire_ticket`` ask only this (5 % of the consumer's CPU went to due_events)."""
-    status = clock.status
-    if status in SETTLED:
-        return None
-    first: dt.datetime | None = None
+    """``due_events(clock, now)[0].at`` (None when nothing is due), without making and sorting
+    the items: the timer index's ``next_due_at`` of every saved clock and each round of
+    ``fire_ticket`` ask only this (5 % of the consumer's CPU went to due_events)."""
     fired = clock.fired
-    if status == RUNNING:
-        due_at = clock.due_at
-        generation = clock.extensions_approved
-        for kind, instant in clock.warn_at.items():
-            if (instant <= due_at and instant <= now and (first is None or instant < first)
-                    and f"{kind}#{generation}" not in fired):
-                first = instant
-        instant = due_at + ONE_MICROSECOND
-        if (instant <= now and (first is None or instant < first)
-                and f"overdue@{due_at.isoformat()}" not in fired):
-            first = instant
-    if status in (RUNNING, PAUSED, OVERDUE):
-        if clock.explanation_due_at is not None and not clock.explained:
-            instant = clock.explanation_due_at + ONE_MICROSECOND
-            if (instant <= now and (first is None or instant < first)
-                    and EXPLANATION_OVERDUE not in fired):
-                first = instant
-        if clock.sign_for_due_at is not None and not clock.signed_for:
-            instant = clock.sign_for_due_at + ONE_MICROSECOND
-            if (instant <= now and (first is None or instant < first)
-                    and f"{SIGN_FOR_OVERDUE}#{clock.assignment_number}" not in fired):
-                first = instant
-    return first
-
-
-def _overdue(due_at: dt.datetime) -> DueEvent:
-    return DueEvent(due_at + ONE_MICROSECOND, OVERDUE_KIND, f"overdue@{due_at.isoformat()}", due_at)
+    return min((owed[0] for owed in _owed(clock) if owed[0] <= now and owed[2] not in fired),
+               default=None)
 
 
 def fire_due(clock: TicketClock, now: dt.datetime) -> list[DueEvent]:
