@@ -180,6 +180,19 @@ def make_envelope(
 _named: dict[type[Message], tuple[str, str]] = {}
 
 
+_FIRST_SECOND, _LAST_SECOND = -62135596800, 253402300799  # the seconds a Timestamp may hold
+
+
+def timestamp_datetime(ts: Any) -> datetime:
+    """A protobuf Timestamp as an aware UTC datetime: the instant `ts.ToDatetime(tzinfo=UTC)`
+    gives (microseconds, rounded toward zero), without its generic checks' and arithmetic's
+    cost on the valid range; outside it, ToDatetime's own error (ValueError)."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (_FIRST_SECOND <= seconds <= _LAST_SECOND and 0 <= nanos < 1_000_000_000):
+        return ts.ToDatetime(tzinfo=UTC)  # raises, as it always did
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
 @dataclass(frozen=True)
 class DecodedEvent:
     envelope: envelope_pb2.Envelope
@@ -199,7 +212,7 @@ class DecodedEvent:
 
     @property
     def occurred_at(self) -> datetime:
-        return self.envelope.occurred_at.ToDatetime(tzinfo=UTC)
+        return timestamp_datetime(self.envelope.occurred_at)
 
 
 def decode(raw: bytes) -> DecodedEvent:
@@ -306,7 +319,7 @@ def header_time(headers: Any) -> datetime | None:
     value = header(headers, "occurred_at_us")
     if value is None or not value.lstrip("-").isdigit():
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 def actor(role: str, id: str = "", unit: str = "") -> common_pb2.Actor:

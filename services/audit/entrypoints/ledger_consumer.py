@@ -12,7 +12,7 @@ lifecycle event, and no other service applied it either.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -54,8 +54,6 @@ class EveryEventType(Handlers):
         return self.handler
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FIRST, _LAST = -62135596800, 253402300799  # the seconds a Timestamp may hold
 
 
 def occurred_at(env: envelope_pb2.Envelope) -> datetime | None:
@@ -63,11 +61,7 @@ def occurred_at(env: envelope_pb2.Envelope) -> datetime | None:
     Timestamp.ToDatetime does, and refused where it refuses), without its checks' cost."""
     if not env.HasField("occurred_at"):
         return None
-    ts = env.occurred_at
-    seconds, nanos = ts.seconds, ts.nanos
-    if not (_FIRST <= seconds <= _LAST and 0 <= nanos < 1_000_000_000):
-        return ts.ToDatetime(tzinfo=UTC)  # raises ValueError, as before
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    return events.timestamp_datetime(env.occurred_at)
 
 
 def _message(decoded: events.DecodedEvent, record: ConsumerRecord) -> Message:
