@@ -220,10 +220,12 @@ def decode(raw: bytes) -> DecodedEvent:
     return DecodedEvent(*decode_parts(raw))
 
 
-def decode_parts(raw: bytes) -> tuple[envelope_pb2.Envelope, Any]:
-    """:func:`decode`'s envelope and payload, without the DecodedEvent around them (for a
-    loop over many envelopes, e.g. a rebuild from the audit ledger)."""
-    env = envelope_pb2.Envelope()
+def checked_envelope(raw: bytes, env: envelope_pb2.Envelope | None = None
+                     ) -> tuple[envelope_pb2.Envelope, Any]:
+    """The envelope, checked as :func:`decode` checks it, and its catalogue entry, without
+    parsing the payload (for a reader that needs only the envelope's fields). ``env``: a
+    message to parse into (reused by a loop over many)."""
+    env = env if env is not None else envelope_pb2.Envelope()
     try:
         env.ParseFromString(raw)
     except DecodeError as exc:
@@ -238,6 +240,13 @@ def decode_parts(raw: bytes) -> tuple[envelope_pb2.Envelope, Any]:
     if env.producer != kind.owner:
         raise WrongProducerError(
             f"{env.event_type} must come from {kind.owner}, envelope names {env.producer!r}")
+    return env, kind
+
+
+def decode_parts(raw: bytes) -> tuple[envelope_pb2.Envelope, Any]:
+    """:func:`decode`'s envelope and payload, without the DecodedEvent around them (for a
+    loop over many envelopes, e.g. a rebuild from the audit ledger)."""
+    env, kind = checked_envelope(raw)
     payload = kind.message_class()
     try:
         payload.ParseFromString(env.payload)

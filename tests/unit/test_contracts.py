@@ -84,6 +84,20 @@ def test_an_event_from_the_wrong_producer_is_refused():
                              ticket_code="c", producer="dispatch", occurred_at=events.utcnow())
 
 
+def test_the_checked_envelope_is_decode_s_checks_without_the_payload():
+    kind = events.catalogue()["TicketAccepted"]
+    env = events.make_envelope(payload=kind.message_class(), event_id="e", ticket_id="t",
+                               ticket_code="c", producer="intake", occurred_at=events.utcnow())
+    env.payload = b"\xff\xfe not a payload"
+    checked, found = events.checked_envelope(env.SerializeToString())
+    assert (checked, found) == (env, kind)
+    with pytest.raises(events.UndecodableEventError):
+        events.decode(env.SerializeToString())  # decode also parses the payload
+    env.producer = "dispatch"
+    with pytest.raises(events.WrongProducerError):
+        events.checked_envelope(env.SerializeToString())
+
+
 @pytest.mark.parametrize("raw", [b"", b"\xff\xfe garbage", b"\x0a\x03abc"])
 def test_garbage_is_refused_with_a_reason(raw):
     with pytest.raises(events.EnvelopeError):
