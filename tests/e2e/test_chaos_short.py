@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_nodes import node_logs
+
 pytestmark = [pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,21 +86,6 @@ def _left_behind(data: Path, ports: list[int]) -> list[str]:
     return mounts + listening + pids
 
 
-def _server_logs(data: Path, lines: int = 25) -> str:
-    """The brokers' own last words (server.log, stdout.log of each node), for a failed run's
-    message: the data folder they are in is deleted afterwards (a broker that exited at start
-    in a CI run left nothing else to read)."""
-    out = []
-    for path in sorted(data.glob("kafka/cluster/node-*/*.log")):
-        if path.name not in ("server.log", "stdout.log"):
-            continue
-        text = path.read_text(errors="replace").splitlines()
-        errors = [line for line in text if " ERROR " in line or " FATAL " in line][-10:]
-        out.append(f"--- {path.relative_to(data)} (errors, then the last {lines} lines) ---")
-        out += [*errors, "...", *text[-lines:]]
-    return "\n".join(out)
-
-
 def test_ci_fault_suite_loses_nothing_and_applies_nothing_twice(tmp_path):
     # generous: the machine may be busy; the run itself takes ~3-4 minutes on 2 idle cores
     data = ROOT / ".data" / "chaos-ci"
@@ -107,7 +94,7 @@ def test_ci_fault_suite_loses_nothing_and_applies_nothing_twice(tmp_path):
         left = _left_behind(data, [30092, 30093, 30094, 30192, 30193, 30194, 30292, 30293,
                                    30294, 30432, 8101 + 14000, 8106 + 14000])
         if code != 0:
-            text += "\n" + _server_logs(data)
+            text += "\n" + node_logs(data)
     finally:
         if not _left_behind(data, []):  # never delete through a mount that is still there
             shutil.rmtree(data, ignore_errors=True)

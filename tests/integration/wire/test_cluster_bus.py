@@ -23,6 +23,7 @@ from backbone import bus_access
 from backbone.kafka import ensure_topics
 from backbone.settings import ServiceSettings
 from tests.integration.wire.test_bus_acls import REFUSED, _produce, _read
+from tests.kafka_nodes import node_logs
 
 pytestmark = pytest.mark.integration
 
@@ -81,17 +82,6 @@ def _nodes_down(c: Cluster) -> None:
                        env=c.env, timeout=120, stdout=subprocess.DEVNULL, check=False)
 
 
-def _node_errors(folder: Path) -> str:
-    """What the nodes said before one exited (their folder is deleted afterwards)."""
-    out = []
-    for log in sorted((folder / "data").glob("kafka/cluster/node-*/*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        out.append(f"--- {log.parent.name}/{log.name}: "
-                   + " | ".join([ln for ln in lines if " ERROR " in ln or "Exception" in ln][-8:]
-                                + lines[-3:]))
-    return "\n".join(out)
-
-
 @pytest.fixture(scope="module")
 def cluster():
     if not any((ROOT / ".data/kafka/libs").glob("kafka_2.13-*.jar")):
@@ -106,7 +96,7 @@ def cluster():
         try:
             c.infra("kafka-up")
         except subprocess.CalledProcessError:
-            said = _node_errors(folder)
+            said = node_logs(folder / "data")
             print(f"the 3-node cluster did not start; once more. The nodes said:\n{said}",
                   file=sys.stderr)
             _nodes_down(c)
@@ -116,7 +106,7 @@ def cluster():
                 c.infra("kafka-up")
             except subprocess.CalledProcessError:
                 pytest.fail(f"the 3-node cluster did not start twice:\n{said}\n"
-                            f"second time:\n{_node_errors(folder)}")
+                            f"second time:\n{node_logs(folder / 'data')}")
         assert c.passwords_file.exists(), "the cluster was not provisioned"
         yield c
     finally:
