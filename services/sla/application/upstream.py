@@ -89,9 +89,6 @@ class LateFacts:
                     at.isoformat(), last.isoformat())
 
 
-LATE = LateFacts()
-
-
 class Upstream:
     """The handlers, with what they share: rules, the read model's pool, the auto policy."""
 
@@ -101,6 +98,7 @@ class Upstream:
         self.pool = pool
         self.schema = schema
         self.auto_days = extension_auto_approve_days
+        self.late = LateFacts()  # facts dated before their clock's last event
 
     # -- shared steps ------------------------------------------------------------------------
     def _book(self, uow: UnitOfWork, ticket_id: str) -> TicketBook:
@@ -123,7 +121,7 @@ class Upstream:
     def _at(self, d: DecodedEvent, clock: TicketClock | None) -> dt.datetime:
         at = d.occurred_at
         if clock is not None and at < clock.modified_on:
-            LATE.note(d, at, clock.modified_on)
+            self.late.note(d, at, clock.modified_on)
             return clock.modified_on
         return at
 
