@@ -52,3 +52,12 @@ def test_the_fault_suite_s_cluster_stays_plaintext_only(monkeypatch, tmp_path, o
     props = properties(infra.node_config(1, 3))
     assert "SASL" not in props["listeners"] and "authorizer.class.name" not in props
     assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:45292"
+
+
+@pytest.mark.parametrize(("heap", "buffer"), [("256m", 32 << 20), ("512m", 64 << 20),
+                                              ("1g", 128 << 20)])
+def test_a_node_s_log_cleaner_buffer_fits_its_heap(monkeypatch, tmp_path, heap, buffer):
+    """Kafka's default dedupe buffer (128 MB, one array at start) ran a 256 MB node out of heap."""
+    infra = load_infra(monkeypatch, tmp_path, KAFKA_NODE_HEAP=heap)
+    assert int(properties(infra.node_config(1, 3))["log.cleaner.dedupe.buffer.size"]) == buffer
+    assert infra.heap_bytes("1073741824") == 1 << 30
