@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from minsheng.v1 import envelope_pb2
+from minsheng.v1 import envelope_pb2, sla_events_pb2
 
 from backbone import events
 from bench import timeline
@@ -47,12 +47,18 @@ class EndToEndRun:
     drive_seconds: float = 0.0  # until the last simulated action finished
     ledger_wait_seconds: float = 0.0  # then until the ledger held every rating
     slowest_action_ms: dict[str, float] | None = None  # p99 wall time per kind of action
+    # the ledger's entries a rated ticket (all, and sla's): what a ticket cost the platform in
+    # events. A closed loop whose event clock runs ahead of its slow tickets makes sla fire
+    # their deadlines (warnings, overdue, supervision orders): events a real day would not have
+    events_per_ticket: float = 0.0
+    sla_events_per_ticket: float = 0.0
 
 
-def short_lives(count: int, seed: int, start: date | None = None) -> tuple[list[SimAction], Any]:
+def short_lives(count: int, seed: int, start: date | None = None,
+                per_day: int = 150) -> tuple[list[SimAction], Any]:
     """``count`` tickets, each: submit, sign for, reply, rate (a minute apart), stated from
     ``start`` on (None: the days after every earlier run of this process, bench.timeline)."""
-    plan, submits = timeline.submissions(count, seed, per_day=150, start=start)
+    plan, submits = timeline.submissions(count, seed, per_day=per_day, start=start)
     actions: list[SimAction] = []
     for submit in submits:
         truth = plan.truths[submit.ticket]
@@ -209,33 +215,53 @@ async def ledger_end(endpoints: Endpoints) -> int:
             after = page["next_after"]
 
 
+@dataclass
+class LedgerTally:
+    """What the ledger holds of a run's tickets: which of them reached the awaited type, and
+    their entries by type (to the page where the last awaited one was found)."""
+    found: set[str] = field(default_factory=set)
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    def per_ticket(self, types: Collection[str] | None = None) -> float:
+        n = sum(c for t, c in self.by_type.items() if types is None or t in types)
+        return round(n / max(1, len(self.found)), 2)
+
+
+SLA_EVENT_TYPES = frozenset(sla_events_pb2.DESCRIPTOR.message_types_by_name)
+
+
 async def ledger_count(endpoints: Endpoints, tickets: set[str], event_type: str, *,
-                       timeout: float, want: int, after: int = 0) -> int:
-    """How many of ``tickets`` have ``event_type`` in the audit ledger from cursor ``after``
-    on (waits up to ``timeout``)."""
-    found: set[str] = set()
+                       timeout: float, want: int, after: int = 0) -> LedgerTally:
+    """Which of ``tickets`` have ``event_type`` in the audit ledger from cursor ``after`` on
+    (waits up to ``timeout`` for ``want`` of them), and their entries by type."""
+    tally = LedgerTally()
     deadline = time.monotonic() + timeout
     async with _auditor(endpoints) as client:
         while time.monotonic() < deadline:
             page = (await client.get("/v1/ledger/entries", params={"after": after, "limit": 1000})).json()
             for entry in page["entries"]:
-                if entry.get("event_type") == event_type and entry["ticket_id"] in tickets:
-                    found.add(entry["ticket_id"])
+                if entry["ticket_id"] not in tickets:
+                    continue
+                kind = entry.get("event_type", "")
+                tally.by_type[kind] = tally.by_type.get(kind, 0) + 1
+                if kind == event_type:
+                    tally.found.add(entry["ticket_id"])
             after = page["next_after"]
-            if len(found) >= want:
+            if len(tally.found) >= want:
                 break
             if not page["entries"]:
                 await asyncio.sleep(0.2)
-    return len(found)
+    return tally
 
 
 async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int = 64,
-              window: Callable[[bool], None] | None = None) -> EndToEndRun:
+              window: Callable[[bool], None] | None = None, per_day: int = 150,
+              max_lag: timedelta = timedelta(days=3650)) -> EndToEndRun:
     """``window(True)`` is called as the first action starts, ``window(False)`` once the ledger
     holds the last rating: the run's own span, without the session's set-up (its consumers,
     one StreamAssignments per unit, paging to the ledger's end: ~5 s of a nearly idle
     machine) or its teardown, so that what is measured in it is what the tickets cost."""
-    actions, plan = short_lives(tickets, seed)
+    actions, plan = short_lives(tickets, seed, per_day=per_day)
     ledger_from = await ledger_end(endpoints)
     watch = LifecycleWatch(endpoints, gather=WATCH_GATHER)
     await watch.start()
@@ -271,7 +297,7 @@ async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int
                 errors[kind] = errors.get(kind, 0) + 1
 
         scheduler = Scheduler(act, concurrency=concurrency,
-                              max_lag=timedelta(days=3650), on_done=done)
+                              max_lag=max_lag, on_done=done)
         session.driver.scheduler = scheduler
         scheduler.add(actions)
         if window is not None:
@@ -281,8 +307,9 @@ async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int
         driven = time.perf_counter()
         rated_ids = {s.ticket_id for s in session.driver.tickets.values()}
         rated = session.tally.done["rated"]
-        in_ledger = await ledger_count(endpoints, rated_ids, "TicketRated", timeout=120, want=rated,
-                                       after=ledger_from)
+        tally = await ledger_count(endpoints, rated_ids, "TicketRated", timeout=120, want=rated,
+                                   after=ledger_from)
+        in_ledger = len(tally.found)
         seconds = time.perf_counter() - began
         if window is not None:
             window(False)
@@ -293,7 +320,8 @@ async def run(endpoints: Endpoints, *, tickets: int, seed: int, concurrency: int
                        median([float(s) for s in watch.sizes]), errors,
                        session.tally.done.get("dispatcher_assigned", 0),
                        round(driven - began, 2), round(time.perf_counter() - driven, 2),
-                       {kind: round(percentile(ms, 99), 1) for kind, ms in sorted(took.items())})
+                       {kind: round(percentile(ms, 99), 1) for kind, ms in sorted(took.items())},
+                       tally.per_ticket(), tally.per_ticket(SLA_EVENT_TYPES))
 
 
 def envelope_size(runs: list[EndToEndRun], fallback: int = 600) -> int:

@@ -131,7 +131,7 @@ def measure_idle(running: Platform, infra: dict[str, int], *, warmup_s: float, w
 
 
 def measure_e2e(running: Platform, endpoints: Any, infra: dict[str, int], *, tickets: int,
-                seed: int, in_flight: int) -> dict[str, Any]:
+                seed: int, in_flight: int, **pacing: Any) -> dict[str, Any]:
     """One closed-loop run; its CPU (ours, Kafka's, PostgreSQL's, the driver's) and the
     machine's busy share are measured over the run's own span only (``e2e.run``'s window):
     until session 11 the meters also ran through the ~5 s set-up of a nearly idle machine,
@@ -158,7 +158,7 @@ def measure_e2e(running: Platform, endpoints: Any, infra: dict[str, int], *, tic
 
     with procs.RssSampler(ours(running)) as rss:
         got = asyncio.run(e2e.run(endpoints, tickets=tickets, seed=seed, concurrency=in_flight,
-                                  window=window))
+                                  window=window, **pacing))
     used, meter = span["used"], span["meter"]
     full = max(1, got.in_ledger)
     cpu_ms = {name: round(s * 1000 / full, 2) for name, s in used.items()}

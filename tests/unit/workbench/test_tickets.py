@@ -101,3 +101,20 @@ def test_a_question_answered_on_the_spot_is_the_master_platforms_and_never_assig
         ("CitizenNotified", f.CitizenNotified()))
     assert (row.status, row.unit, row.units) == ("notified", "city", ("city",))
     assert row.reply_masked == "周六上午可预约办理。" and row.due_at is None
+
+
+def test_a_row_copy_with_changes_equals_the_dataclass_replace_and_refuses_unknown_fields():
+    import dataclasses
+
+    import pytest
+
+    from services.workbench.domain.tickets import replace
+
+    row = TicketRow("t1", code="FY-1", units=("a",), status="assigned")
+    copied = replace(row, status="replied", reply_masked="已处理")
+    assert copied == dataclasses.replace(row, status="replied", reply_masked="已处理")
+    assert row.status == "assigned" and copied.units == ("a",)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copied.status = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="statuss"):
+        replace(row, statuss="x")
