@@ -25,6 +25,7 @@ How an upstream event becomes a model fact (docs/kpis.md, "From events to facts"
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -167,6 +168,51 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
             del buckets[key]  # an emptied bucket is as if it never existed
 
 
+def replace_part(total: KpiModel, old: KpiModel | None, new: KpiModel) -> None:
+    """total += new - old: a ticket refolded with more facts. Where both parts are fresh from
+    `fold_ticket`, only their difference is poured (bucket keys -> counter -> change, zero
+    changes left out): a new fact changes a few counters of a ticket's ~20 buckets, and taking
+    the old part out bucket by bucket and adding the new one back walked every counter of
+    both (the pour was a seventh of analytics' CPU under load, py-spy, session 13)."""
+    theirs, mine = (old.unsettled() if old is not None else ({}, {})), new.unsettled()
+    if theirs is None or mine is None:
+        if old is not None:
+            add_into(total, old, -1)
+        add_into(total, new, +1)
+        return
+    total.unmatched_facts += new.unmatched_facts - (old.unmatched_facts if old is not None else 0)
+    for ticket_id in old.tickets if old is not None else ():
+        if ticket_id not in new.tickets:
+            total.tickets.pop(ticket_id, None)
+    total.tickets.update(new.tickets)
+    buckets = total.buckets
+    touched = pour(buckets, _difference(mine[0], theirs[0]), _difference(mine[1], theirs[1]))
+    for key in touched:
+        bucket = buckets[key]
+        if not any(bucket[n] for n in COUNTERS) and not any(bucket[h] for h in HISTOGRAMS):
+            del buckets[key]  # an emptied bucket is as if it never existed
+
+
+def _difference(new: dict[Any, dict[Any, int]], old: dict[Any, dict[Any, int]]
+                ) -> dict[Any, dict[Any, int]]:
+    """new - old of two parts' pending counts (keys -> name -> count), without zeros."""
+    out: dict[Any, dict[Any, int]] = {}
+    for keys, counts in new.items():
+        before = old.get(keys)
+        if before is None:
+            out[keys] = counts
+            continue
+        changed = {name: n - before.get(name, 0) for name, n in counts.items()
+                   if n != before.get(name, 0)}
+        changed.update((name, -n) for name, n in before.items() if name not in counts and n)
+        if changed:
+            out[keys] = changed
+    for keys, counts in old.items():
+        if keys not in new:
+            out[keys] = {name: -n for name, n in counts.items() if n}
+    return out
+
+
 def _add_buckets(total: KpiModel, theirs_by_key: dict[str, dict[str, Any]], sign: int) -> None:
     for key, theirs in theirs_by_key.items():
         mine = total.buckets.get(key)
@@ -203,6 +249,9 @@ class LiveKpis:
         self.lock = threading.RLock()
         self.fact_count = 0
         self.latest: datetime | None = None  # the latest business time seen
+        # the last fold of the tickets refolded most recently: the next fact of a ticket in
+        # flight takes its old contribution from here instead of folding its facts again
+        self._parts: OrderedDict[str, KpiModel] = OrderedDict()
 
     @classmethod
     def of_tickets(cls, tickets: dict[str, dict[str, Fact]]) -> LiveKpis:
@@ -240,10 +289,13 @@ class LiveKpis:
                 self._refold(ticket_id, list(new.values()))
             return sum(len(v) for v in touched.values())
 
+    PARTS_KEPT = 2048  # tickets whose last fold is kept (~2.5 KB each: ~5 MB at most)
+
     def _refold(self, ticket_id: str, new: list[Fact]) -> None:
         known = self.facts.setdefault(ticket_id, {})
-        if known:
-            add_into(self.model, fold_ticket(known.values()), -1)
+        old = self._parts.pop(ticket_id, None)
+        if old is None and known:
+            old = fold_ticket(known.values())
         for f in new:
             known[f.event_id] = f
             self.fact_count += 1
@@ -251,7 +303,11 @@ class LiveKpis:
                 self.latest = f.at
             for unit, _ in units_assigned(f) if f.kind in ASSIGNING else ():
                 self.unit_kinds[unit] = f.get("unit_kind") or self.unit_kinds.get(unit, "")
-        add_into(self.model, fold_ticket(known.values()), +1)
+        part = fold_ticket(known.values())
+        replace_part(self.model, old, part)
+        self._parts[ticket_id] = part
+        if len(self._parts) > self.PARTS_KEPT:
+            self._parts.popitem(last=False)
 
     def texts(self, start: datetime, end: datetime) -> list[TicketText]:
         """Masked texts of the tickets submitted in [start, end), for hot topics."""

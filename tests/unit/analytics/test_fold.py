@@ -217,3 +217,29 @@ def test_a_published_report_becomes_one_rectification_event_per_flag():
     assert isinstance(first.payload, analytics_events_pb2.RectificationFlagged)
     assert first.payload.previous_month == "2024-02" and first.ticket_id == "unit:funan:2024-03"
     assert len({o.envelope.event_id for o in out}) == 2
+
+
+@pytest.mark.parametrize("kept", [0, 3, LiveKpis.PARTS_KEPT])
+def test_a_month_applied_in_chunks_equals_its_tickets_folded_once(kept, monkeypatch):
+    """The live fold pours each refold's difference from the ticket's last part (kept for the
+    tickets refolded last, else folded again): whatever is kept, a month's facts applied in
+    random chunks and with copies give what folding each ticket once gives."""
+    from tests.integration.analytics.month import simulate
+
+    facts = [f for f in (fact_of(events.decode(e.SerializeToString()))
+                         for e in simulate(seed=11, per_unit=3).envelopes) if f is not None]
+    by_ticket: dict[str, dict[str, Fact]] = {}
+    for f in facts:
+        by_ticket.setdefault(f.ticket_id, {})[f.event_id] = f
+    expected = LiveKpis.of_tickets(by_ticket)
+    monkeypatch.setattr(LiveKpis, "PARTS_KEPT", kept)
+    rng = random.Random(kept)
+    arriving = sorted(facts, key=lambda f: f.at) + rng.sample(facts, 20)
+    live, i = LiveKpis(), 0
+    while i < len(arriving):
+        n = rng.randint(1, 40)
+        live.apply(arriving[i:i + n])
+        i += n
+    assert len(by_ticket) > 50 and live.fact_count == len(facts)
+    assert live.snapshot() == expected.snapshot()
+    assert live.model.buckets == expected.model.buckets
