@@ -117,3 +117,25 @@ async def test_a_supervisor_erases_by_ticket_code(intake):
         erased = await supervisor.post("/v1/citizens/erasure", json={"ticket_code": made["code"]})
         assert erased.status_code == 200 and erased.json()["tickets"] == [made["code"]]
         assert (await supervisor.get(f"/v1/tickets/{made['code']}/contact")).status_code == 410
+
+
+async def test_a_contact_read_tells_an_anonymous_ticket_from_no_ticket(intake):
+    """The contact is read by the code alone (the sealed contact's id follows from it): an
+    anonymous ticket and a code no ticket has are still told apart, both 404."""
+    from datetime import date
+
+    from services.intake.domain.ticket_code import issue_code
+
+    async with intake.client() as adapter, intake.client("supervisor") as supervisor:
+        made = (await adapter.post("/v1/requests", json=_request(
+            "路灯不亮好几天了", 32.89, 115.81))).json()
+        anonymous = await supervisor.get(f"/v1/tickets/{made['code']}/contact")
+        assert anonymous.status_code == 404 and "anonymously" in anonymous.text
+        unknown_code = issue_code("FY", date(2001, 1, 1), 1 + uuid.uuid4().int % 9_999)
+        unknown = await supervisor.get(f"/v1/tickets/{unknown_code}/contact")
+        assert unknown.status_code == 404 and "no ticket" in unknown.text
+        named = (await adapter.post("/v1/requests", json=_request(
+            "路灯不亮好几天了", 32.89, 115.81, contact={"name": "张伟", "phone": "13800138000"})
+        )).json()
+        read = await supervisor.get(f"/v1/tickets/{named['code']}/contact")
+        assert read.status_code == 200 and read.json()["phone"] == "13800138000"
