@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from operator import itemgetter
+from time import monotonic as _monotonic
 from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -95,8 +96,12 @@ class GroupCommitter:
         of its own (an async endpoint then needs no threadpool hop to save)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        _watchdog(loop).watch(done, timeout)
-        self._queue.put(_Command(list(aggregates), context, done, list(sql or ()), loop))
+        dog = _watchdogs.get(loop) or _watchdog(loop)
+        dog.waiting[done] = _monotonic() + timeout  # watched (see _Watchdog)
+        if not dog.ticking:
+            dog.start()
+        self._queue.put(_Command(list(aggregates), context, done, list(sql) if sql else [],
+                                 loop))
         # a caller that gives up (timeout, client gone) leaves its future done, and the
         # committer then leaves it alone; the command itself may still commit
         await done
@@ -197,7 +202,7 @@ class GroupCommitter:
                 pending = [(e, c.context) for c in batch for a in c.aggregates
                            for e in a.pending_events]
                 recorder.insert_parts(self._parts(pending), tracking=None,
-                                      **processing.saved_kwargs)
+                                      notification_ids=False, **processing.saved_kwargs)
             else:
                 stored = list(map(store.mapper.to_stored_event, processing.events))
                 if self.outbox is not None:
@@ -292,17 +297,17 @@ class _Watchdog:
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
+        # each waiting future's deadline in time.monotonic() seconds (the default loop's
+        # clock), set by save_async itself (a method call and loop.time() less a command)
         self.waiting: dict[asyncio.Future[None], float] = {}
         self.ticking = False
 
-    def watch(self, done: asyncio.Future[None], timeout: float) -> None:
-        self.waiting[done] = self.loop.time() + timeout
-        if not self.ticking:
-            self.ticking = True
-            self.loop.call_later(self.TICK_S, self._tick)
+    def start(self) -> None:
+        self.ticking = True
+        self.loop.call_later(self.TICK_S, self._tick)
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        now = _monotonic()
         for done, deadline in list(self.waiting.items()):
             if done.done():
                 del self.waiting[done]

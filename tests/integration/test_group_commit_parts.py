@@ -140,3 +140,33 @@ def test_part_sizes_cover_the_batch_and_end_with_the_smallest():
         sizes = group_commit.part_sizes(n)
         assert sum(sizes) == n and min(sizes) >= 1
         assert sizes[-1] == min(sizes) and max(sizes) <= group_commit.PART_EVENTS
+
+
+def test_parts_inserted_without_notification_ids_store_the_same_rows(settings):
+    """insert_parts(notification_ids=False), the group commit's: no RETURNING (each INSERT's
+    row count is checked instead), None returned, the same rows in the same order as with the
+    ids read back."""
+    app = Application(env=application_env(settings))
+    recorder = app.recorder
+    mapper = app.events.mapper
+
+    def parts(probes: list[Probe]) -> list[tuple[list, None, list[EventContext]]]:
+        events = [e for p in probes for e in p.collect_events()]
+        contexts = [EventContext(ticket_id=p.ticket_id) for p in probes for _ in range(p.version)]
+        return [([mapper.to_stored_event(e) for e in events[i:i + 3]], None, contexts[i:i + 3])
+                for i in range(0, len(events), 3)]
+
+    read_back = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(4)]
+    quiet = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(4)]
+    for p in (*read_back, *quiet):
+        p.note()  # eight events each save, in parts of 3, 3 and 2
+    ids = recorder.insert_parts(parts(read_back), tracking=None)  # type: ignore[attr-defined]
+    assert ids is not None and len(ids) == 8 and list(ids) == sorted(ids)
+    assert recorder.insert_parts(parts(quiet), tracking=None,  # type: ignore[attr-defined]
+                                 notification_ids=False) is None
+    rows = _rows(settings, app)
+    assert [(r[0], r[1]) for r in rows] == [(p.id, v) for p in (*read_back, *quiet)
+                                            for v in (1, 2)]
+    assert len({r[2] for r in rows[8:]}) == 1  # the quiet save: one transaction
+    assert [c[0] for c in _contexts(settings, app)] == [p.ticket_id for p in (*read_back, *quiet)
+                                                        for _ in (1, 2)]
