@@ -27,7 +27,7 @@ from services.dispatch.application.units import UnitBook
 from services.dispatch.application.upstream import UpstreamFacts
 from services.dispatch.domain.classifier import Label
 from services.dispatch.domain.lifecycle import DispatchPolicy
-from services.dispatch.entrypoints import consumer, http_api
+from services.dispatch.entrypoints import consumer, fast_queues, http_api
 from services.dispatch.entrypoints.feed import AssignmentFeed
 from services.dispatch.entrypoints.grpc_api import DepartmentApi
 from services.dispatch.entrypoints.publications import Publisher
@@ -123,6 +123,7 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     http.include_router(http_api.router(commands=commands, units=units, routing=router,
                                         clock=clock))
     http.include_router(http_api.console_router())
+    fast_queues.install(http, reads)  # the desk's poll, in front of the framework
     return Service(settings=settings, infra=infra, http=http,
                    loops=[lifecycle.run, relay.run, feed.run],
                    grpc_servicers=[department.add_to],

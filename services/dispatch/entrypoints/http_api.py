@@ -33,6 +33,7 @@ from services.dispatch.domain.errors import (
     ReasonRequiredError,
 )
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
+from services.dispatch.entrypoints.fast_queues import queues_answer
 
 DispatcherDep = Annotated[auth.Principal, require("dispatcher")]
 ReaderDep = Annotated[auth.Principal, require("dispatcher", "supervisor")]
@@ -163,7 +164,7 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         if queue is not None and queue not in QUEUES:
             raise ClientError(f"queue {queue!r} is not one of {', '.join(QUEUES)}")
         counts, tickets = await commands.reads.queue(queue, limit=limit)
-        return {"counts": {q: 0 for q in QUEUES} | counts, "tickets": tickets}
+        return queues_answer(counts, tickets)  # (also served in front: fast_queues.py)
 
     @api.get("/tickets/{code}")
     def ticket(code: str, _: ReaderDep) -> dict[str, Any]:

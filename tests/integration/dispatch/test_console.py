@@ -157,6 +157,34 @@ async def test_the_console_api_refuses_with_clear_reasons(dispatch):
         assert http.post(f"/v1/tickets/{code}/assign", json={"unit": "housing"}).status_code == 409
 
 
+async def test_the_desks_poll_served_in_front_answers_as_the_route_does(dispatch):
+    """GET /v1/queues is served in front of FastAPI (entrypoints/fast_queues.py) when it can
+    vouch for the request; a parameter the route ignores sends the same request to the
+    framework's route instead. Both answer the same bytes (datetimes, floats, Chinese text,
+    lists and nulls of a queued ticket's row); what the hot path does not vouch for is
+    refused by the route as before."""
+    _, code = await queued(dispatch)
+    with dispatch.http() as http, dispatch.http("supervisor") as supervisor:
+        assert code in dispatch.queue(http, "unrouted")
+        for client in (http, supervisor):
+            for query in ("", "?queue=unrouted", "?queue=unrouted&limit=5", "?limit=1000"):
+                framework_query = (query + "&" if query else "?") + "framework=1"
+                for _ in range(20):  # equal unless a ticket moved between the two reads
+                    hot = client.get("/v1/queues" + query)
+                    framework = client.get("/v1/queues" + framework_query)
+                    assert (hot.status_code, framework.status_code) == (200, 200), hot.text
+                    if hot.content == framework.content:
+                        break
+                assert hot.content == framework.content, (query, hot.text, framework.text)
+                assert hot.headers["content-type"] == framework.headers["content-type"]
+                assert hot.headers["traceparent"]
+        for query, status in (("?limit=0", 422), ("?limit=1001", 422), ("?limit=ten", 422),
+                              ("?limit=%2B5", 200), ("?queue=" + "x" * 33, 422),
+                              ("?queue=lost", 400), ("?queue=lost&queue=unrouted", 200)):
+            r = http.get("/v1/queues" + query)
+            assert r.status_code == status, (query, r.text)
+
+
 async def test_registry_taxonomy_and_the_console_page(dispatch):
     with dispatch.http("unit", unit="housing") as http:
         tree = http.get("/v1/units").json()
