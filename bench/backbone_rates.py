@@ -65,7 +65,10 @@ async def save_all(committer: GroupCommitter, probes: list[Probe], in_flight: in
 
     async def caller() -> None:
         for p in pending:
-            await committer.save_async(p, context=EventContext(ticket_id=p.ticket_id))
+            # with a trace id, as intake's saves always have (its request's): without one
+            # the relay's messages derived it from the event id, a cost only the bench paid
+            await committer.save_async(p, context=EventContext(
+                ticket_id=p.ticket_id, trace_id=p.ticket_id.replace("-", "")))
 
     await asyncio.gather(*[caller() for _ in range(in_flight)])
 
