@@ -108,22 +108,44 @@ def feedback_state_statement(schema: str, rows: Iterable[FeedbackStateRow]
     rows = list(rows)
     if not rows:
         return None
-    return Statement(_upsert_state_sql(schema, len(rows)),
-                     [getattr(r, name) for r in rows for name in _STATE_COLUMNS])
+    if len(rows) == 1:
+        return Statement(_upsert_state_sql(schema, 1),
+                         [getattr(rows[0], name) for name in _STATE_COLUMNS])
+    # several rows (a consumer batch's records): one JSON parameter, so one statement text
+    # whatever the count (12 parameters a row pass psycopg's 50-parameter query cache at
+    # five rows: the text was parsed again at every batch); the table's types cast them
+    return Statement(state_rows_sql(schema), (state_rows_json(rows).decode(),))
+
+
+def state_rows_sql(schema: str) -> SQL:
+    """The upsert of any number of rows given as one JSON array (`state_rows_json`)."""
+    return _upsert_state_sql(schema, 0)
+
+
+def state_rows_json(rows: Iterable[FeedbackStateRow] | dict[Any, FeedbackStateRow]) -> bytes:
+    """The rows (or a dict's values) as the JSON array `state_rows_sql` reads: the columns
+    by name, a uuid as text, times in ISO 8601 with their offset (orjson)."""
+    if isinstance(rows, dict):
+        rows = rows.values()
+    return orjson.dumps([{name: getattr(r, name) for name in _STATE_COLUMNS} for r in rows],
+                        default=str)
 
 
 @functools.lru_cache(maxsize=64)
 def _upsert_state_sql(schema: str, n: int) -> SQL:
+    """n rows of parameters; 0: the rows as one JSON array."""
     row = "(" + ", ".join(["%s"] * len(_STATE_COLUMNS)) + ")"
+    source = ("SELECT * FROM jsonb_populate_recordset(NULL::{s}.feedback_state, %s::jsonb)"
+              if n == 0 else "VALUES " + ", ".join([row] * n))
     return SQL(SQL(
-        "INSERT INTO {}.feedback_state VALUES " + ", ".join([row] * n) +
+        "INSERT INTO {s}.feedback_state " + source +
         " ON CONFLICT (ticket_id) DO UPDATE SET ticket_code = EXCLUDED.ticket_code,"
         " unit = EXCLUDED.unit, channel = EXCLUDED.channel, status = EXCLUDED.status,"
         " reply_round = EXCLUDED.reply_round, verdict = EXCLUDED.verdict,"
         " reopen_count = EXCLUDED.reopen_count,"
         " already_called = EXCLUDED.already_called,"
         " rating_due_at = EXCLUDED.rating_due_at, updated_at = EXCLUDED.updated_at"
-    ).format(Identifier(schema)).as_string(None))
+    ).format(s=Identifier(schema)).as_string(None))
 
 
 _STATE_COLUMNS = ("ticket_id", "feedback_id", "ticket_code", "unit", "channel", "status",

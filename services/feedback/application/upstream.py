@@ -15,10 +15,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
+from psycopg.types.json import Jsonb
+
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
+from backbone.store import Statement
+from services.feedback.adapters.read_models import (
+    FeedbackStateRow,
+    state_rows_json,
+    state_rows_sql,
+)
 from services.feedback.application.app import anonymous_citizen
-from services.feedback.application.state_projection import read_model_writes
+from services.feedback.application.state_projection import state_row
 from services.feedback.domain.case_links import CaseLinks
 from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
@@ -56,6 +64,9 @@ class Upstream:
     # new ticket's record and a reply's case links were a "not found" read each)
     stored: Stored | None = None
     _absent: weakref.WeakKeyDictionary[UnitOfWork, set[UUID]] = field(
+        default_factory=weakref.WeakKeyDictionary, compare=False, repr=False)
+    # a batch's feedback_state rows, by ticket (`_keep`)
+    _rows: weakref.WeakKeyDictionary[UnitOfWork, dict[str, FeedbackStateRow]] = field(
         default_factory=weakref.WeakKeyDictionary, compare=False, repr=False)
 
     def _get(self, uow: UnitOfWork, aggregate_id: UUID) -> Any | None:
@@ -165,11 +176,18 @@ class Upstream:
 
     def _keep(self, uow: UnitOfWork, feedback: TicketFeedback) -> None:
         """Save the record with the batch, and its `feedback_state` row in the same
-        transaction (a later change in the batch writes the row again, after this)."""
+        transaction. The batch's rows go as ONE statement, each record's row as of its last
+        change in the batch (was a statement per change): its JSON parameter is written when
+        the batch's transaction runs, from the rows as they are then."""
         uow.add(feedback)
-        if self.schema is not None:
-            for statement in read_model_writes(self.schema, [feedback]):
-                uow.execute(statement)
+        if self.schema is None:
+            return
+        rows = self._rows.get(uow)
+        if rows is None:
+            rows = self._rows[uow] = {}
+            uow.execute(Statement(state_rows_sql(self.schema),
+                                  (Jsonb(rows, dumps=state_rows_json),)))
+        rows[feedback.ticket_id] = state_row(feedback)
 
 
 def _with(envelope: Any, ticket_id: str, code: str) -> Any:

@@ -9,6 +9,7 @@ partitions, so neither ticket's own feedback record is the place to keep them.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from uuid import UUID
@@ -18,10 +19,16 @@ from eventsourcing.domain import Aggregate, event
 CASE_LINKS_NAMESPACE = uuid.UUID("8e6a51f2-0c3d-4b7e-a1d4-2f9c6b3e5a70")
 
 
+@functools.lru_cache(maxsize=8192)
+def _links_id(primary_ticket_id: str) -> UUID:
+    """A name-based uuid, the same every time (looked up for every accepted reply)."""
+    return uuid.uuid5(CASE_LINKS_NAMESPACE, f"case-links:{primary_ticket_id}")
+
+
 class CaseLinks(Aggregate):
     @staticmethod
     def create_id(primary_ticket_id: str) -> UUID:
-        return uuid.uuid5(CASE_LINKS_NAMESPACE, f"case-links:{primary_ticket_id}")
+        return _links_id(primary_ticket_id)
 
     @event("Opened")
     def __init__(self, *, primary_ticket_id: str, timestamp: datetime | None = None) -> None:

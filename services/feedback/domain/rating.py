@@ -14,6 +14,7 @@ stored events never re-runs a time-dependent check.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -63,6 +64,13 @@ __all__ = [
 FEEDBACK_NAMESPACE = uuid.UUID("5d0c7a52-6a55-4c57-9a0c-5f2f4c1e1b2a")
 
 
+@functools.lru_cache(maxsize=8192)
+def _record_id(ticket_id: str) -> UUID:
+    """A ticket's record id (a name-based uuid: the same every time; a ticket's is asked for
+    several times along its way: the consumer's lookups, the relay's fold, the rating)."""
+    return uuid.uuid5(FEEDBACK_NAMESPACE, f"ticket-feedback:{ticket_id}")
+
+
 class FeedbackStatus(StrEnum):
     AWAITING_REPLY = "awaiting_reply"  # opened, or reopened and back with dispatch
     AWAITING_RATING = "awaiting_rating"
@@ -82,7 +90,7 @@ _JUDGEABLE = (FeedbackStatus.AWAITING_RATING, FeedbackStatus.RATED, FeedbackStat
 class TicketFeedback(Aggregate):
     @staticmethod
     def create_id(ticket_id: str) -> UUID:
-        return uuid.uuid5(FEEDBACK_NAMESPACE, f"ticket-feedback:{ticket_id}")
+        return _record_id(ticket_id)
 
     @event("FeedbackOpened")
     def __init__(
