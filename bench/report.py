@@ -112,10 +112,23 @@ def summary(results: dict[str, Any]) -> list[Row]:
     rebuild = med_of(results.get("analytics_rebuild") or [], "events_per_second")
     rows.append(Row("analytics rebuild from the ledger", "≥ 100,000 events/s",
                     _check(rebuild, lambda v: v >= 100_000), f"{num(rebuild, 0)} events/s"))
-    rss = med_each(e2e, "rss_max_mb")
-    top = max(rss.items(), key=lambda kv: kv[1], default=("n/a", float("nan")))
+    # every closed-loop run is under load: the capacity runs (more in flight, after the
+    # others) count as much as the first ones. Until session 13 only the first were read, and
+    # the table said "yes" at ~132 MB while the capacity runs reached 152-157 MB
+    tops = []
+    for runs in (e2e, results.get("end_to_end_capacity") or []):
+        rss = med_each(runs, "rss_max_mb")
+        if rss:
+            tops.append(max(rss.items(), key=lambda kv: kv[1]))
+    top = max(tops, key=lambda kv: kv[1], default=("n/a", float("nan")))
+    args = results.get("args", {})
+    shown = "; ".join(f"largest {num(mb)} MB ({name})" for name, mb in tops)
+    if len(tops) == 2:
+        shown = (f"largest {num(tops[0][1])} MB ({tops[0][0]}) at {args.get('e2e_in_flight', 64)}"
+                 f" in flight, {num(tops[1][1])} MB ({tops[1][0]}) at"
+                 f" {args.get('e2e_capacity_in_flight')}, the runs after")
     rows.append(Row("RSS per service process under load", "≤ 150 MB",
-                    _check(top[1], lambda v: v <= 150), f"largest {num(top[1])} MB ({top[0]})"))
+                    _check(top[1], lambda v: v <= 150), shown or "n/a"))
     idle = results.get("idle") or []
     own, kafka, pg = med_of(idle, "ours_pct"), med_of(idle, "kafka_pct"), med_of(idle, "postgresql_pct")
     rows.append(Row("whole platform idle CPU", "< 3 % of one core", _check(own, lambda v: v < 3),
