@@ -304,3 +304,30 @@ def test_the_closed_loop_s_plans_go_forward_in_time_and_are_as_many_as_asked():
     assert sum(a.kind == "submit" for a in first) == 40
     assert sum(a.kind == "submit" for a in second) == 400
     assert max(a.at for a in first) < min(a.at for a in second)
+
+
+def test_the_rss_row_reads_the_capacity_runs_too():
+    """The runs with more in flight come after the first ones and hold more: a process over the
+    line there fails the row, even when every first run was under it."""
+    got = results()
+    got["args"] |= {"e2e_in_flight": 64, "e2e_capacity_in_flight": 256}
+    got["end_to_end_capacity"] = [{"rss_max_mb": {"analytics": mb, "dispatch": 130}}
+                                  for mb in (148, 156, 152)]
+    row = next(r for r in summary(got) if r.figure.startswith("RSS"))
+    assert row.met is False
+    assert row.value == ("largest 140.0 MB (dispatch) at 64 in flight, 152.0 MB (analytics) at"
+                         " 256, the runs after")
+    got["end_to_end_capacity"] = [{"rss_max_mb": {"analytics": 149}}]
+    assert next(r for r in summary(got) if r.figure.startswith("RSS")).met is True
+
+
+def test_a_run_s_ledger_tally_counts_entries_a_ticket_that_reached_the_awaited_type():
+    from bench.e2e import SLA_EVENT_TYPES, LedgerTally
+
+    tally = LedgerTally(found={"t1", "t2"}, by_type={"TicketSubmitted": 2, "DeadlineSet": 3,
+                                                     "DeadlineMet": 1, "TicketRated": 2})
+    assert tally.per_ticket() == 4.0
+    assert tally.per_ticket(SLA_EVENT_TYPES) == 2.0
+    assert LedgerTally().per_ticket() == 0.0
+    assert {"DeadlineSet", "SignForDeadlineSet"} <= SLA_EVENT_TYPES
+    assert "TicketRated" not in SLA_EVENT_TYPES
