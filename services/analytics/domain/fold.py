@@ -161,11 +161,7 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
         return
     pending, pending_slots = unsettled
     buckets = total.buckets
-    touched = pour(buckets, pending, pending_slots, sign)
-    for key in touched:
-        mine = buckets[key]
-        if not any(mine[n] for n in COUNTERS) and not any(mine[h] for h in HISTOGRAMS):
-            del buckets[key]  # an emptied bucket is as if it never existed
+    _drop_emptied(buckets, pour(buckets, pending, pending_slots, sign))
 
 
 def replace_part(total: KpiModel, old: KpiModel | None, new: KpiModel) -> None:
@@ -186,11 +182,8 @@ def replace_part(total: KpiModel, old: KpiModel | None, new: KpiModel) -> None:
             total.tickets.pop(ticket_id, None)
     total.tickets.update(new.tickets)
     buckets = total.buckets
-    touched = pour(buckets, _difference(mine[0], theirs[0]), _difference(mine[1], theirs[1]))
-    for key in touched:
-        bucket = buckets[key]
-        if not any(bucket[n] for n in COUNTERS) and not any(bucket[h] for h in HISTOGRAMS):
-            del buckets[key]  # an emptied bucket is as if it never existed
+    _drop_emptied(buckets, pour(buckets, _difference(mine[0], theirs[0]),
+                                _difference(mine[1], theirs[1])))
 
 
 def _difference(new: dict[Any, dict[Any, int]], old: dict[Any, dict[Any, int]]
@@ -233,10 +226,16 @@ def _add_buckets(total: KpiModel, theirs_by_key: dict[str, dict[str, Any]], sign
 
 def drop_empty_buckets(model: KpiModel) -> None:
     """Remove the buckets whose counters are all zero and histograms empty."""
-    empty = [key for key, b in model.buckets.items()
-             if not any(b[n] for n in COUNTERS) and not any(b[h] for h in HISTOGRAMS)]
-    for key in empty:
-        del model.buckets[key]
+    _drop_emptied(model.buckets, list(model.buckets))
+
+
+def _drop_emptied(buckets: dict[str, dict[str, Any]], keys: Iterable[str]) -> None:
+    """Of ``keys``, drop the buckets left with every counter zero and every histogram empty:
+    an emptied bucket is as if it never existed."""
+    for key in keys:
+        bucket = buckets[key]
+        if not any(bucket[n] for n in COUNTERS) and not any(bucket[h] for h in HISTOGRAMS):
+            del buckets[key]
 
 
 class LiveKpis:
