@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from backbone import events
+from backbone import auth, events
 from backbone.http import LATENCY, REQUESTS, ServiceApp
 from backbone.logs import trace_id_var
 
@@ -75,12 +75,32 @@ async def answer(app: FastAPI, scope: Scope, receive: Receive, send: Send,
 
 # --- served in front of the framework ------------------------------------------------------
 
-# (the request's scope, its headers, its body, its trace id) -> the route's answer, awaited:
+# (the request's scope, its headers (each name's first value), its body, its trace id) -> the
+# route's answer, awaited:
 # (status, JSON-able body); or None when the request is not one it can vouch for, which then
 # goes to the framework's route, its body replayed, and is answered exactly as the route does
 Serve = Callable[[Scope, dict[bytes, bytes], bytes, str], Awaitable[tuple[int, Any]] | None]
 
 _JSON_TYPE = (b"content-type", b"application/json")
+
+
+def first_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers by name, a header sent twice as its first value: as the
+    framework's routes read them (Starlette's `Headers.get`), so that a hot route vouches for
+    the request the route would see."""
+    return dict(reversed(scope["headers"]))
+
+
+def principal_of(app: ServiceApp, authorization: bytes | None, *roles: str
+                 ) -> auth.Principal | None:
+    """Whom a hot route's token names, when it is one of ``roles``; else None, and the
+    framework's route answers the request with its 401/403 and reasons."""
+    try:
+        verifier = app.state.verifier
+        return verifier.verify(auth.bearer(authorization.decode("latin-1") if authorization
+                                           else None)).require(*roles)
+    except Exception:
+        return None
 
 
 class HandOnError(Exception):
@@ -119,7 +139,7 @@ class HotRoute:
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
+        headers = first_headers(scope)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
             await self.app.framework(scope, receive, send)  # its 413, as before

@@ -26,8 +26,7 @@ import orjson
 from pydantic import TypeAdapter
 from starlette.types import Scope
 
-from backbone import auth
-from backbone.fast_routes import HotRoute
+from backbone.fast_routes import HotRoute, principal_of
 from backbone.http import ServiceApp
 from services.dispatch.adapters.loop_reads import LoopReads
 from services.dispatch.application.projection import QUEUES
@@ -70,14 +69,6 @@ def _arguments(query_string: bytes) -> tuple[str | None, int] | None:
     return queue, limit
 
 
-def _authorization(scope: Scope) -> str | None:
-    """The first Authorization header, as Starlette's `Headers.get` reads it."""
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            return str(value.decode("latin-1"))
-    return None
-
-
 class FastQueues:
     def __init__(self, app: ServiceApp, reads: LoopReads):
         self.app = app
@@ -88,10 +79,7 @@ class FastQueues:
         arguments = _arguments(scope.get("query_string", b""))
         if arguments is None or body:
             return None
-        try:
-            verifier = self.app.state.verifier
-            verifier.verify(auth.bearer(_authorization(scope))).require(*READERS)
-        except Exception:
+        if principal_of(self.app, headers.get(b"authorization"), *READERS) is None:
             return None  # the route's 401/403 and reasons
         return self._answer(*arguments)
 

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import Scope
 
 from backbone import auth
-from backbone.fast_routes import JSON, HotRoute
+from backbone.fast_routes import JSON, HotRoute, principal_of
 from backbone.http import ServiceApp
 from services.intake.domain.channels import ChannelInput
 
@@ -54,12 +54,7 @@ class FastSubmit:
 
 def adapter_of(app: ServiceApp, authorization: bytes | None) -> auth.Principal | None:
     """The channel adapter the token names, or None (the route then answers 401/403)."""
-    try:
-        verifier = app.state.verifier
-        return verifier.verify(auth.bearer(authorization.decode() if authorization
-                                           else None)).require("channel_adapter")
-    except Exception:
-        return None
+    return principal_of(app, authorization, "channel_adapter")
 
 
 def install(app: ServiceApp, submit: Submit, *, limit: int) -> None:
