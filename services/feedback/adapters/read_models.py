@@ -122,11 +122,9 @@ def state_rows_sql(schema: str) -> SQL:
     return _upsert_state_sql(schema, 0)
 
 
-def state_rows_json(rows: Iterable[FeedbackStateRow] | dict[Any, FeedbackStateRow]) -> bytes:
-    """The rows (or a dict's values) as the JSON array `state_rows_sql` reads: the columns
-    by name, a uuid as text, times in ISO 8601 with their offset (orjson)."""
-    if isinstance(rows, dict):
-        rows = rows.values()
+def state_rows_json(rows: Iterable[FeedbackStateRow]) -> bytes:
+    """The rows as the JSON array `state_rows_sql` reads: the columns by name, a uuid as
+    text, times in ISO 8601 with their offset (orjson)."""
     return orjson.dumps([{name: getattr(r, name) for name in _STATE_COLUMNS} for r in rows],
                         default=str)
 

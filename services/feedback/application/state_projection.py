@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
+from psycopg.types.json import Jsonb
 
 from backbone.store import Statement
 from services.feedback.adapters.read_models import (
@@ -20,6 +21,8 @@ from services.feedback.adapters.read_models import (
     feedback_state_statement,
     follows_statements,
     replace_follows,
+    state_rows_json,
+    state_rows_sql,
     upsert_feedback_state,
 )
 from services.feedback.application.state_fold import StateFold
@@ -52,6 +55,13 @@ def read_model_writes(schema: str, aggregates: Iterable[Any]) -> list[Statement]
                                           aggregate.following))
     state = feedback_state_statement(schema, rows)
     return [state, *out] if state is not None else out
+
+
+def batch_state_statement(schema: str, rows: dict[str, FeedbackStateRow]) -> Statement:
+    """The `feedback_state` upsert of ``rows`` (ticket id -> row) as they are when the
+    transaction runs, not when this is made: a batch adds and replaces rows after queueing
+    it, and its ONE statement writes each record's row as of its last change."""
+    return Statement(state_rows_sql(schema), (Jsonb(rows.values(), dumps=state_rows_json),))
 
 
 # the aggregates whose events the catch-up reads (own_log.finish's `wanted`)

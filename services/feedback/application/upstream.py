@@ -15,18 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
-from backbone.store import Statement
-from services.feedback.adapters.read_models import (
-    FeedbackStateRow,
-    state_rows_json,
-    state_rows_sql,
-)
+from services.feedback.adapters.read_models import FeedbackStateRow
 from services.feedback.application.app import anonymous_citizen
-from services.feedback.application.state_projection import state_row
+from services.feedback.application.state_projection import batch_state_statement, state_row
 from services.feedback.domain.case_links import CaseLinks
 from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
@@ -185,8 +178,7 @@ class Upstream:
         rows = self._rows.get(uow)
         if rows is None:
             rows = self._rows[uow] = {}
-            uow.execute(Statement(state_rows_sql(self.schema),
-                                  (Jsonb(rows, dumps=state_rows_json),)))
+            uow.execute(batch_state_statement(self.schema, rows))
         rows[feedback.ticket_id] = state_row(feedback)
 
 
