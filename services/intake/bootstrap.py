@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from datetime import timedelta
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
@@ -128,6 +129,7 @@ def _read_side(settings: IntakeSettings, infra: Infrastructure,
     index = ticket_index.TicketIndex(infra.pool, settings.schema)
     projector = TicketProjector(app=app, index=index, schema=settings.schema,
                                 radius_m=settings.duplicate_radius_m,
+                                keep=timedelta(hours=settings.duplicate_keep_hours),
                                 interval_s=settings.projector_interval_ms / 1000,
                                 gather_s=settings.projector_gather_ms / 1000)
     facts = IdempotentConsumer(

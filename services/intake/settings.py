@@ -50,6 +50,12 @@ class IntakeSettings(ServiceSettings):
 
     open311_jurisdiction: str = "fuyang.gov.cn"
     duplicate_radius_m: float = 1000
+    # 并单's candidates kept in memory: tickets submitted within this many hours of the newest
+    # (at least the detector's window, 72 h; 0: twice it). ~3.7 KB a ticket (a city's 3,000 a
+    # day: ~65 MB at 144 h, ~40 MB at 90 h); a ticket submitted further back than this minus
+    # the window is scored against the index instead (a query; the same candidates).
+    # docs/profiles/memory.md
+    duplicate_keep_hours: float = 0
     projector_interval_ms: int = 50
     # The read side's consumer of other services' facts asks the broker for a fetch of 64 KB
     # or this many ms: nobody waits on those columns (who handles it, answered, closed), and

@@ -48,7 +48,8 @@ async def build(settings: WorkbenchSettings) -> Service:  # type: ignore[overrid
     services = upstream.connect(settings)
     tickets = IdempotentConsumer(name=consumer.CONSUMER, settings=settings, pool=infra.pool,
                                  topics=[settings.lifecycle_topic],
-                                 handlers=consumer.handlers(schema), producer=infra.producer,
+                                 handlers=consumer.handlers(schema, settings.list_rows_kept),
+                                 producer=infra.producer,
                                  gather=gather(settings.list_gather_ms))
 
     async def consumer_ready() -> tuple[bool, str]:

@@ -27,6 +27,8 @@ class WorkbenchSettings(ServiceSettings):
     # first: people read the list, 200 ms late is nothing, and a batch then holds many events
     # (while events flow: an idle consumer long-polls as every other, backbone.consumer._pace)
     list_gather_ms: int = 200
+    # rows of the list its consumer keeps in memory (~1-2 KB each; entrypoints/consumer.py)
+    list_rows_kept: int = 4096
 
     @property
     def cookie_secure(self) -> bool:

@@ -23,6 +23,7 @@ until it restarts, which loses that new identity (unreadable) but never leaks an
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from psycopg.sql import SQL, Identifier
@@ -59,14 +60,21 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
             " END $$").format(s, s))
 
 
-class PostgresCitizenKeyStore:
-    """`CitizenKeyStore` on PostgreSQL, with a process cache of live keys."""
+KEYS_KEPT = 20_000  # ~390 bytes each: ~7.5 MB (docs/profiles/memory.md)
 
-    def __init__(self, pool: ConnectionPool, schema: str):
+
+class PostgresCitizenKeyStore:
+    """`CitizenKeyStore` on PostgreSQL, with a process cache of live keys: at most ``kept``
+    of them, the least recently used forgotten first (it kept every citizen ever seen, for
+    good). A forgotten key is read from the table again, with the rest of the submission's
+    facts (application.submissions: `cached` says it is not held)."""
+
+    def __init__(self, pool: ConnectionPool, schema: str, kept: int = KEYS_KEPT):
         self.pool = pool
         self.schema = Identifier(schema)
         self.table = SQL("{}.citizen_keys").format(self.schema)
-        self._cache: dict[str, WrappedKey] = {}
+        self.kept = kept
+        self._cache: OrderedDict[str, WrappedKey] = OrderedDict()
         # composed once: a new citizen's every submission claims a key
         self._claim = SQL("SELECT {}.claim_citizen_key(%s, %s, %s, %s)").format(self.schema)
         self._absent: set[str] = set()  # looked up just now, with no key: the next get reads not
@@ -81,6 +89,9 @@ class PostgresCitizenKeyStore:
     def get(self, citizen: str) -> WrappedKey | None:
         cached = self._cache.get(citizen)
         if cached is not None:
+            with self._lock:
+                if citizen in self._cache:  # (unless forgotten meanwhile)
+                    self._cache.move_to_end(citizen)
             return cached
         if self._absent:
             with self._lock:
@@ -92,8 +103,16 @@ class PostgresCitizenKeyStore:
             return None
         key = WrappedKey(row[0], bytes(row[1]), bytes(row[2]))
         with self._lock:
-            self._cache[citizen] = key
+            self._keep(citizen, key)
         return key
+
+    def _keep(self, citizen: str, key: WrappedKey) -> None:
+        """(with the lock held)"""
+        cache = self._cache
+        cache[citizen] = key
+        cache.move_to_end(citizen)
+        while len(cache) > self.kept:
+            cache.popitem(last=False)
 
     def put(self, citizen: str, key: WrappedKey) -> None:
         """Store a new key; if another process stored one first, theirs wins (and is cached)."""
@@ -117,7 +136,7 @@ class PostgresCitizenKeyStore:
 
     def remember(self, citizen: str, key: WrappedKey) -> None:
         with self._lock:
-            self._cache[citizen] = key
+            self._keep(citizen, key)
 
     def cached(self, citizen: str) -> bool:
         return citizen in self._cache
@@ -127,8 +146,10 @@ class PostgresCitizenKeyStore:
         answers from that instead of reading it again."""
         with self._lock:
             if key is not None:
-                self._cache[citizen] = key
+                self._keep(citizen, key)
             else:
+                if len(self._absent) >= self.kept:  # (never asked after: a get reads then)
+                    self._absent.clear()
                 self._absent.add(citizen)
 
     def forget(self, citizen: str) -> None:

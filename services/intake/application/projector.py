@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -99,7 +100,8 @@ class _Batch:
 class TicketProjector:
     def __init__(self, *, app: IntakeApplication, index: TicketIndex, schema: str,
                  policy: DuplicatePolicy | None = None, radius_m: float = 1000,
-                 batch: int = 500, interval_s: float = 0.05, gather_s: float = 0.0):
+                 batch: int = 500, interval_s: float = 0.05, gather_s: float = 0.0,
+                 keep: timedelta | None = None):
         self.app = app
         self.index = index
         self.schema = schema
@@ -109,7 +111,10 @@ class TicketProjector:
         self.interval_s = interval_s
         self.gather_s = gather_s
         self._position: int | None = None
-        self.recent = RecentTickets(self.policy.window)
+        # (`keep`: how far behind the newest ticket candidates are kept; twice the window
+        # unless told, never less than it)
+        self.recent = RecentTickets(self.policy.window,
+                                    max(keep, self.policy.window) if keep else None)
         self.handlers = {
             "Ticket.Submitted": self._submitted, "Ticket.Accepted": self._accepted,
             "Ticket.Rejected": self._rejected, "Ticket.MergedIntoCase": self._merged,

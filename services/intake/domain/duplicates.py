@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -104,7 +105,6 @@ class _Derived:
     places: frozenset[str]
     grams: Counter[str]
     norm: float
-    keys: frozenset[str]
     ones: bool  # every bigram once: the dot product with another such is the count in common
     # what a pair's scoring reads of a candidate, as one tuple: `find_duplicates` unpacks it
     # in one step instead of a dozen attribute reads per candidate (~100 per acceptance)
@@ -115,14 +115,14 @@ def _derived(t: TicketSnapshot) -> _Derived:
     found = t.derived
     if found is None:
         at = t.submitted_at
-        grams, norm, keys = _profile(t.text)
+        grams, norm = _profile(t.text)
         micros = (at - (_NAIVE_EPOCH if at.tzinfo is None else _EPOCH)) // _MICROSECOND
         address = normalise_address(t.address) if t.address else None
         places = _places_in(t.text, t.address)
         ones = all(n == 1 for n in grams.values())
-        found = _Derived(micros, address, places, grams, norm, keys, ones,
+        found = _Derived(micros, address, places, grams, norm, ones,
                          (t.ticket_id, micros, t.category, address, places,
-                          t.lat is not None and t.lon is not None, grams, norm, keys, ones,
+                          t.lat is not None and t.lon is not None, grams, norm, ones,
                           _layers(t.text) if grams else None))
         object.__setattr__(t, "derived", found)
     return found
@@ -135,7 +135,15 @@ def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
-@lru_cache(maxsize=50_000)
+# The caches below spare a text seen again in a new snapshot (one read from the index) its
+# work: what a snapshot derives is kept with it (`_Derived`), so the recent tickets' window
+# never needs them. Sized for the ~100 candidates an acceptance reads from the index, not for
+# history: at 50,000 they kept every text of the last weeks (~10 KB each, measured:
+# docs/profiles/memory.md) long after its ticket left the window.
+_TEXTS_KEPT = 4096
+
+
+@lru_cache(maxsize=_TEXTS_KEPT)
 def normalise_address(address: str) -> str:
     """Drop province/city prefixes, spaces and punctuation so two spellings compare equal."""
     text = re.sub(r"[\s,，。.、\-()（）]", "", address)
@@ -144,13 +152,14 @@ def normalise_address(address: str) -> str:
     return text
 
 
-@lru_cache(maxsize=50_000)
-def _profile(text: str) -> tuple[Counter[str], float, frozenset[str]]:
-    """Bigram counts, their norm and set, cached: a recent ticket is a candidate for many
-    others (the set is kept so that a pair's bigrams in common are one C-level intersection
-    of two ready sets; making sets from the counts' keys was most of a pair's cost)."""
+@lru_cache(maxsize=_TEXTS_KEPT)
+def _profile(text: str) -> tuple[Counter[str], float]:
+    """Bigram counts and their norm. No set of them is kept per text (it was ~3 KB of a
+    window ticket's ~11 KB): pairs are scored with the layers below, and the few that are not
+    (texts of two vocabulary generations) intersect the new text's set with the other's
+    counts, in C as well."""
     grams = _bigrams(text)
-    return grams, math.sqrt(sum(n * n for n in grams.values())), frozenset(grams)
+    return grams, math.sqrt(sum(n * n for n in grams.values()))
 
 
 # Each bigram ever seen gets a bit of its own (in the order first seen, never reassigned), so
@@ -160,8 +169,8 @@ def _profile(text: str) -> tuple[Counter[str], float, frozenset[str]]:
 # simulator's texts (~60 bigrams each), 0.8 µs a pair against ~2.5 µs for the frozenset
 # intersection and its sum: the intersection was most of 并单's scoring. The vocabulary is
 # capped (a text with a bigram beyond it has no layers and is scored with its sets, as before),
-# so neither it nor a text's ints grow without bound: a layer is at most 2 KB, about what a
-# text's frozenset of ~60 bigrams takes already (the simulator's 3,000 texts: 6,595 bigrams).
+# so neither it nor a text's ints grow without bound: a layer is at most 2 KB (the simulator's
+# 3,000 texts: 6,595 bigrams; a text's layers ~0.6 KB).
 # The layers are kept with the snapshot (`_Derived.row`); the cache here only spares a text
 # seen again in a new snapshot (read from the index) its layers.
 _VOCAB: dict[str, int] = {}
@@ -206,28 +215,33 @@ def _layers(text: str) -> tuple[int, ...] | None:
 
 
 def _bigrams(text: str) -> Counter[str]:
+    """The text's bigram counts. Each bigram is interned: the recent tickets' window holds
+    thousands of texts made of a few thousand distinct bigrams, and a two-character string of
+    its own per text and bigram was ~4.5 KB of a window ticket's ~11 KB (an interned string
+    is dropped with its last user: nothing grows with history)."""
     for phrase in _BOILERPLATE:
         text = text.replace(phrase, " ")
     text = _PLACE_NAME_RE.sub(" ", text)
     grams: Counter[str] = Counter()
+    intern = sys.intern
     for run in _KEEP_RE.findall(text.lower()):
         if len(run) == 1:
-            grams[run] += 1
-        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+            grams[intern(run)] += 1
+        grams.update(intern(run[i : i + 2]) for i in range(len(run) - 1))
     return grams
 
 
 def text_similarity(a: str, b: str) -> float:
     """Cosine similarity of character-bigram counts, 0..1."""
-    (ga, na, ka), (gb, nb, kb) = _profile(a), _profile(b)
+    (ga, na), (gb, nb) = _profile(a), _profile(b)
     if not ga or not gb:
         return 0.0
     # the bigrams in common found by the set intersection (in C): most pairs share few
-    dot = sum(ga[g] * gb[g] for g in ka & kb)
+    dot = sum(ga[g] * gb[g] for g in frozenset(ga).intersection(gb))
     return dot / (na * nb)
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=_TEXTS_KEPT)
 def named_places(text: str) -> frozenset[str]:
     """The places a text names, each as its place word and the two characters before it
     ("颍州区清河路小区" -> 清河路, 河路小区): enough to tell 清河路 from 人民路 without a gazetteer."""
@@ -245,7 +259,7 @@ def _places_of(t: TicketSnapshot) -> frozenset[str]:
     return _places_in(t.text, t.address)
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=_TEXTS_KEPT)
 def _places_in(text: str, address: str | None) -> frozenset[str]:
     return named_places(text) | (named_places(address) if address else frozenset())
 
@@ -300,21 +314,21 @@ def find_duplicates(
     mine = _derived(new)
     at, window, category = mine.at, policy.window // _MICROSECOND, new.category
     pinned = new.lat is not None and new.lon is not None
-    address, places, ga, na, ka, ones = (mine.address, mine.places, mine.grams, mine.norm,
-                                         mine.keys, mine.ones)
+    address, places, ga, na, ones = mine.address, mine.places, mine.grams, mine.norm, mine.ones
+    ka = frozenset(ga)  # (the candidates keep no set: see _profile)
     mine_id = new.ticket_id
     near, far = policy.near_metres, policy.far_metres
     same_named, unknown = policy.same_named_place, policy.unknown_place
     min_text, threshold = policy.min_text_similarity, policy.threshold
     text_weight, place_weight = policy.text_weight, policy.place_weight
     getitem = ga.__getitem__
-    bits = mine.row[10]  # (generation, layers...)
+    bits = mine.row[9]  # (generation, layers...)
     generation = bits[0] if bits is not None else None
     one_layer = bits[1] if bits is not None and len(bits) == 2 else None
     found = []
     for c in candidates:
         (ticket_id, their_at, their_category, their_address, their_places, their_pin, gb, nb,
-         kb, their_ones, their_bits) = (c.derived or _derived(c)).row
+         their_ones, their_bits) = (c.derived or _derived(c)).row
         if ticket_id == mine_id:
             continue
         apart = at - their_at
@@ -342,7 +356,7 @@ def find_duplicates(
                 place = 1.0 - (distance - near) / (far - near)
         if ga and gb:
             if their_bits is None or bits is None or their_bits[0] != generation:
-                common = ka & kb
+                common = ka.intersection(gb)
                 # the same integers summed as sum(ga[g] * gb[g] for g in common), in C
                 dot = len(common) if ones and their_ones else sum(
                     map(mul, map(getitem, common), map(gb.__getitem__, common)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -143,12 +144,15 @@ def units_of(payload: Any) -> list[str]:
 
 
 class StoredFacts:
-    """`ClockFacts` from the aggregates' own first events (read only, cached)."""
+    """`ClockFacts` from the aggregates' own first events (read only, cached). The audit's
+    reconciliation walks a whole history with one: at most ``kept`` of each are remembered
+    (the least recently used forgotten first, then read again: the same first event), not
+    every clock and order of the history (~200 bytes each; docs/profiles/memory.md)."""
 
-    def __init__(self, app: Application):
-        self.app = app
-        self._clock_no: dict[uuid.UUID, int] = {}
-        self._order_unit: dict[uuid.UUID, str] = {}
+    def __init__(self, app: Application, kept: int = 16_384):
+        self.app, self.kept = app, kept
+        self._clock_no: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._order_unit: OrderedDict[uuid.UUID, str] = OrderedDict()
 
     def _first(self, aggregate_id: uuid.UUID) -> Any | None:
         try:
@@ -157,14 +161,23 @@ class StoredFacts:
             return None
 
     def clock_no(self, clock_id: uuid.UUID) -> int:
-        if clock_id not in self._clock_no:
-            self._clock_no[clock_id] = getattr(self._first(clock_id), "clock_number", 0)
-        return self._clock_no[clock_id]
+        return self._fact(self._clock_no, clock_id,
+                          lambda: getattr(self._first(clock_id), "clock_number", 0))
 
     def order_unit(self, order_id: uuid.UUID) -> str:
-        if order_id not in self._order_unit:
-            self._order_unit[order_id] = getattr(self._first(order_id), "unit", "") or ""
-        return self._order_unit[order_id]
+        return self._fact(self._order_unit, order_id,
+                          lambda: getattr(self._first(order_id), "unit", "") or "")
+
+    def _fact(self, kept: OrderedDict[uuid.UUID, Any], aggregate_id: uuid.UUID,
+              read: Callable[[], Any]) -> Any:
+        if aggregate_id in kept:
+            kept.move_to_end(aggregate_id)
+            return kept[aggregate_id]
+        found = read()
+        kept[aggregate_id] = found
+        while len(kept) > self.kept:
+            kept.popitem(last=False)
+        return found
 
 
 def lifecycle_from_store(app: Application) -> Callable[[Publication], list[Any]]:

@@ -10,6 +10,7 @@ supervision orders addressed to it without reading the whole lifecycle.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -29,35 +30,55 @@ from services.sla.application.publishing import (
 __all__ = ["Facts", "translate_for", "ts", "units_of"]
 
 
+FACTS_KEPT = 16_384  # per kind (~200 B each): the clocks and orders being published now
+
+
 class Facts:
     """`ClockFacts`: a clock's number and an order's unit, both fixed for the aggregate's
     life and both in its first event, which the relay translates before any later one
     (`learn`): no read for them (was a BEGIN, SELECT, COMMIT per clock). After a restart
-    the first event may be published already: then the read model is asked, once."""
+    the first event may be published already: then the read model is asked, once.
 
-    def __init__(self, pool: ConnectionPool, schema: str):
-        self.pool, self.schema = pool, schema
-        self._clock_no: dict[uuid.UUID, int] = {}
-        self._order_unit: dict[uuid.UUID, str] = {}
+    At most ``kept`` of each are remembered, the least recently used forgotten first: they
+    were kept for every clock and order ever seen (~200 bytes each, a few per ticket, for
+    good: docs/profiles/memory.md). A forgotten one is read from the read model, whose row
+    the clock's or order's first event committed with it: the same answer."""
+
+    def __init__(self, pool: ConnectionPool, schema: str, kept: int = FACTS_KEPT):
+        self.pool, self.schema, self.kept = pool, schema, kept
+        self._clock_no: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._order_unit: OrderedDict[uuid.UUID, str] = OrderedDict()
 
     def clock_no(self, clock_id: uuid.UUID) -> int:
-        if clock_id not in self._clock_no:
-            self._clock_no[clock_id] = self._one("sla_clocks", "clock_no", "clock_id", clock_id, 0)
-        return self._clock_no[clock_id]
+        if clock_id in self._clock_no:
+            self._clock_no.move_to_end(clock_id)
+            return self._clock_no[clock_id]
+        found: int = self._one("sla_clocks", "clock_no", "clock_id", clock_id, 0)
+        self._keep(self._clock_no, clock_id, found)
+        return found
 
     def order_unit(self, order_id: uuid.UUID) -> str:
-        if order_id not in self._order_unit:
-            self._order_unit[order_id] = self._one("sla_orders", "unit", "order_id", order_id, "")
-        return self._order_unit[order_id]
+        if order_id in self._order_unit:
+            self._order_unit.move_to_end(order_id)
+            return self._order_unit[order_id]
+        found: str = self._one("sla_orders", "unit", "order_id", order_id, "")
+        self._keep(self._order_unit, order_id, found)
+        return found
 
     def learn(self, event: Any) -> None:
         if event.originator_version != 1:
             return
         name = type(event).__qualname__
         if name == "TicketClock.Started":
-            self._clock_no[event.originator_id] = event.clock_number
+            self._keep(self._clock_no, event.originator_id, event.clock_number)
         elif name == "SupervisionOrder.Issued":
-            self._order_unit[event.originator_id] = event.unit or ""
+            self._keep(self._order_unit, event.originator_id, event.unit or "")
+
+    def _keep(self, kept: OrderedDict[uuid.UUID, Any], key: uuid.UUID, value: Any) -> None:
+        kept[key] = value
+        kept.move_to_end(key)
+        while len(kept) > self.kept:
+            kept.popitem(last=False)
 
     def _one(self, table: str, column: str, key: str, value: Any, default: Any) -> Any:
         with autocommit(self.pool) as conn:

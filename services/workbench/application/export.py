@@ -3,13 +3,11 @@ list shows for the same filter and order, every one of them (not one page)."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 
 from services.workbench.domain.listing import CHINA
 from services.workbench.domain.words import (
@@ -58,18 +56,30 @@ def named(rows: Iterable[dict[str, Any]], names: dict[str, dict[str, str]]
                "subcategory": categories.get(r["subcategory"], r["subcategory"])}
 
 
+@functools.cache
+def _openpyxl() -> tuple[Any, Any, Any]:
+    """openpyxl's workbook, cell and illegal characters, imported by the first export, not
+    at start: with the numpy and lxml it imports, ~15 MB of every workbench process's memory
+    for a sheet a user asks for now and then (docs/profiles/memory.md)."""
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+
+    return Workbook, WriteOnlyCell, ILLEGAL_CHARACTERS_RE
+
+
 def _cell(sheet: Any, value: Any) -> Any:
     """A cell as text: control characters (which the xlsx format cannot hold) dropped, and a
     citizen's text beginning with "=" kept as text, never made a formula."""
     if not isinstance(value, str):
         return value
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+    _, write_only_cell, illegal = _openpyxl()
+    cell = write_only_cell(sheet, value=illegal.sub("", value))
     cell.data_type = "s"
     return cell
 
 
 def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "工单列表") -> bytes:
-    book = Workbook(write_only=True)  # streams rows: 100,000 rows in bounded memory
+    book = _openpyxl()[0](write_only=True)  # streams rows: 100,000 rows in bounded memory
     sheet = book.create_sheet(title)
     for i, (_, _, width) in enumerate(COLUMNS):
         sheet.column_dimensions[chr(ord("A") + i)].width = width

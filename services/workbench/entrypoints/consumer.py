@@ -24,7 +24,12 @@ from services.workbench.adapters import readmodel
 from services.workbench.domain.tickets import FOLDS, TicketRow, fold
 
 CONSUMER = "workbench-tickets"
-KEPT_ROWS = 50_000  # rows kept in memory (~2 KB each): the open tickets of a busy month
+# Rows kept in memory, the least recently written forgotten first (a forgotten row is read
+# from the table again with the rest of its batch's, in the one query a batch makes). ~1-2 KB
+# each: 50,000 (the open tickets of a busy month) grew with history to ~100 MB, for rows
+# that at a city's rate (3,000 tickets a day) change a few times a day; the tickets in
+# flight under the bench's load are a few hundred (docs/profiles/memory.md).
+KEPT_ROWS = 4096
 
 
 class StaleRowError(ConcurrentUpdateError):
@@ -81,9 +86,10 @@ def _grams(before: TicketRow | None, row: TicketRow) -> list[str] | None:
     return row.search_grams if _text(row) != _text(before) else None
 
 
-def handlers(schema: str) -> Handlers:
-    """FOLDS' event types, each applied by one `TicketList` (per event, or a batch at once)."""
-    tickets = TicketList(schema)
+def handlers(schema: str, kept: int = KEPT_ROWS) -> Handlers:
+    """FOLDS' event types, each applied by one `TicketList` (per event, or a batch at once),
+    which keeps at most ``kept`` rows in memory."""
+    tickets = TicketList(schema, kept)
 
     def keep(decoded: DecodedEvent, cur: psycopg.Cursor[Any], record: Any) -> None:
         tickets.apply([(decoded, record)], cur)

@@ -131,3 +131,33 @@ def test_a_claim_refuses_a_different_live_key_and_takes_over_a_tombstone(keys):
         conn.execute(claim.sql, claim.params)
     assert _stored_key(pool, schema, citizen) == other.ciphertext
     assert store.is_destroyed(citizen)  # erased once stays true
+
+
+def test_the_key_cache_is_bounded_and_a_forgotten_key_is_read_again(keys):
+    """At most `kept` keys stay in memory, the least recently used go first; a forgotten
+    citizen's key is read from the table: the same key, and the same identity opened."""
+    pool, schema = keys
+    try:
+        writer = identity_store.PostgresCitizenKeyStore(pool, schema)
+        vault = IdentityVault(writer, MASTER, "m1")
+        citizens = [f"citizen-{n}-{uuid.uuid4().hex}" for n in range(6)]
+        sealed = [vault.seal(c, CitizenIdentity(name=f"张{n}", phone=f"1381234567{n}"))
+                  for n, c in enumerate(citizens)]
+        stored = [_stored_key(pool, schema, c) for c in citizens]
+        assert all(stored)
+        store = identity_store.PostgresCitizenKeyStore(pool, schema, kept=2)
+        reader = IdentityVault(store, MASTER, "m1")
+        for n, c in enumerate(citizens):
+            assert store.get(c).ciphertext == stored[n]
+            assert len(store._cache) <= 2
+        assert list(store._cache) == citizens[4:]
+        store.get(citizens[4])  # used: the newest now, citizens[5] goes first
+        store.remember(citizens[0], writer.get(citizens[0]))
+        assert list(store._cache) == [citizens[4], citizens[0]]
+        for n, c in enumerate(citizens):  # forgotten or kept: the same key, the same identity
+            assert store.get(c).ciphertext == stored[n]
+            assert reader.open(sealed[n]).phone == f"1381234567{n}"
+            assert len(store._cache) <= 2
+    finally:
+        with pool.connection() as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

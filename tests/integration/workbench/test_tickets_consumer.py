@@ -244,3 +244,48 @@ def test_a_table_with_the_bigrams_in_it_is_migrated(infra, unique):
         pool.close()
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+
+
+def test_the_rows_kept_are_bounded_and_a_forgotten_row_is_read_again(infra, unique):
+    """At most `kept` rows stay in memory (the least recently written go first); an event of
+    a ticket whose row was forgotten folds onto the stored row: the same rows as with all of
+    them kept."""
+    settings = WorkbenchSettings(environment="test", pg_schema=f"workbench_{unique}")
+    ensure_database(settings)
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True)
+    readmodel.create_tables(pool, settings.schema)
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+
+    def event(n: int, payload, minutes: int, producer: str) -> events.DecodedEvent:
+        return events.decode(events.make_envelope(
+            payload=payload, event_id=str(uuid.uuid4()), ticket_id=ids[n],
+            ticket_code=f"FY-261102-{n:05d}-K", producer=producer,
+            occurred_at=T0 + timedelta(minutes=minutes)).SerializeToString())
+
+    def apply(tickets: consumer.TicketList, *decoded: events.DecodedEvent) -> None:
+        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            tickets.apply([(d, None) for d in decoded], cur)
+
+    tickets = consumer.TicketList(settings.schema, kept=2)
+    try:
+        for n in range(6):
+            apply(tickets, event(n, i.TicketSubmitted(channel="web", text_masked=f"路灯{n}不亮"),
+                                 n, "intake"))
+            apply(tickets, event(n, i.TicketAccepted(), n + 10, "intake"))
+            assert len(tickets.rows) <= 2
+        assert list(tickets.rows) == ids[4:]  # the latest written
+        for n in range(6):  # forgotten (0-3) or kept (4, 5): folded alike
+            apply(tickets, event(n, d.TicketAssigned(unit="lighting", role="lead"), n + 20,
+                                 "dispatch"))
+            apply(tickets, event(n, d.AssignmentSignedFor(unit="lighting"), n + 30, "dispatch"))
+            assert len(tickets.rows) <= 2
+        with pool.connection() as conn, conn.cursor() as cur:
+            rows = [readmodel.load(cur, settings.schema, t) for t in ids]
+        assert [(r.status, r.unit, r.text_masked, r.code) for r in rows] == [
+            ("signed_for", "lighting", f"路灯{n}不亮", f"FY-261102-{n:05d}-K") for n in range(6)]
+        assert tickets.rows[ids[5]][0] == rows[5]
+    finally:
+        pool.close()
+        with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                Identifier(settings.schema)))

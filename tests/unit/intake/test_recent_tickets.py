@@ -94,3 +94,27 @@ def test_a_rejected_submission_is_never_a_candidate_and_cases_are_kept():
     recent.accepted("b", 2)
     recent.case_of("a", "case-1")
     assert list(recent.by_id) == ["a"] and recent.by_id["a"].case_id == "case-1"
+
+
+def test_the_kept_span_is_the_projectors_setting_and_bounds_the_window():
+    """`duplicate_keep_hours`: candidates within that span of the newest (at least the
+    window; twice it unless told); what falls out is answered by the index (`covers`)."""
+    from services.intake.application.projector import TicketProjector
+
+    def kept(hours: float | None) -> timedelta:
+        keep = timedelta(hours=hours) if hours is not None else None
+        return TicketProjector(app=None, index=None, schema="x", keep=keep).recent.keep
+
+    assert kept(None) == kept(0) == 2 * WINDOW
+    assert kept(90) == timedelta(hours=90) and kept(10) == WINDOW
+    recent = RecentTickets(WINDOW, keep=timedelta(hours=90))
+    recent.start(T, 0, [])
+    for i in range(1, 24 * 12):  # twelve days, a ticket an hour
+        s = TicketSnapshot(f"t{i}", "x", T + timedelta(hours=i), None, None, None)
+        recent.submitted_ticket(f"C{i}", s)
+        recent.accepted(s.ticket_id, position=i)
+        assert len(recent.by_id) <= 90 + WINDOW / 10 / timedelta(hours=1) + 1
+    newest = T + timedelta(hours=24 * 12 - 1)
+    late = TicketSnapshot("n", "x", newest - timedelta(hours=30), None, None, None)
+    assert not recent.covers(late)  # 30 h behind: past the 90 - 72 h (+ a tenth of a window)
+    assert recent.covers(TicketSnapshot("n", "x", newest - timedelta(hours=10), None, None, None))
