@@ -55,7 +55,7 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     surge_store.create_table(infra.pool, settings.schema)
     clock = Clock(settings.clock)
     names = load_names(Path(settings.registry_dir) if settings.registry_dir else None)
-    kpis = LiveKpis()
+    kpis = LiveKpis(tickets_kept=settings.analytics_tickets_kept)
     channel = fact_store.facts_channel(settings.schema)
     live = LiveState(kpis, fact_store.FactTail(infra.pool, settings.schema,
                                                settings.fact_grace_s), clock,
@@ -72,8 +72,10 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     http = create_app(settings=settings, title="Minsheng analytics",
                       description="亮晒比: KPIs, monthly rankings, hot topics, dashboard.",
                       readiness=[infra.pg_ready, infra.kafka_ready, live.ready])
+    window = partial(fact_store.submitted_in, infra.pool, settings.schema)
     http.include_router(http_api.router(live=kpis, reports=reports,
-                                        hot=HotTopics(kpis, names), names=names, clock=clock,
+                                        hot=HotTopics(window, names), window=window,
+                                        names=names, clock=clock,
                                         basemap=load_basemap(
                                             tile_url=settings.map_tile_url,
                                             outline_file=settings.map_outline_file,

@@ -13,6 +13,10 @@ class AnalyticsSettings(ServiceSettings):
     publish_after_hours: float = 24.0  # ...plus this grace for late facts
     publish_check_s: float = 2.0
     fact_grace_s: float = 10.0  # see adapters/fact_store.FactTail
+    # The live KPI state keeps the facts of this many tickets (the ones refolded last, ~5 KB
+    # each): a fact of another ticket reads its earlier facts back from the facts table.
+    # Enough for every ticket in flight; the state's memory no longer grows with history.
+    analytics_tickets_kept: int = 2048
     # The facts' consumer asks the broker for a fetch of 64 KB or this many ms while events
     # flow (0: answer at the first event): the live KPIs are looked at, not waited on
     facts_gather_ms: int = 200

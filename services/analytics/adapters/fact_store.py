@@ -12,6 +12,7 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,7 +22,10 @@ from psycopg_pool import ConnectionPool
 
 from services.analytics.domain.facts import Fact
 
-PAGE = 20000
+# rows a read takes at most: the startup reads the table in pages through the live fold; a
+# page's rows and facts are transient, yet 20,000 of them left an analytics process 23 MB
+# bigger after the startup (168 vs 145 MB RSS over 158,406 facts, docs/analytics.md)
+PAGE = 5000
 MAX_GAP = 20000  # seqs remembered as missed at one jump (FactTail)
 
 
@@ -45,6 +49,9 @@ def create_tables_in(cur: psycopg.Cursor[Any], schema: str) -> None:
         " kind text NOT NULL, at timestamptz NOT NULL, attrs jsonb NOT NULL,"
         " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
     cur.execute(SQL("CREATE INDEX IF NOT EXISTS facts_ticket ON {}.facts (ticket_id)").format(s))
+    # the tickets submitted in a window (hot topics, the map): read from the table, not memory
+    cur.execute(SQL("CREATE INDEX IF NOT EXISTS facts_submitted ON {}.facts (at)"
+                    " WHERE kind = 'submitted'").format(s))
 
 
 @functools.lru_cache(maxsize=64)
@@ -143,12 +150,23 @@ class FactTail:
         self.high = 0  # highest seq read
         self.gaps: dict[int, float] = {}  # seq missed below `high` -> when it was first missed
         self.caught_up = False
+        self.earlier: dict[str, list[Fact]] = {}  # see `read`
 
-    def read(self, known: Callable[[str, str], bool]) -> list[Fact]:
+    def read(self, known: Callable[[str, str], bool],
+             away: Callable[[Iterable[str]], list[str]] | None = None) -> list[Fact]:
         """Facts not `known(event_id, ticket_id)` yet: late commits into the gaps, then the
-        next page of new rows. `caught_up` says whether more rows were waiting."""
+        next page of new rows. `caught_up` says whether more rows were waiting.
+
+        `away(ticket ids)`: of the tickets read, those whose earlier facts the reader does
+        not hold; their facts read before this call (every row at or below the high mark
+        read before, but the seqs still missed then) are read in the same turn, one query,
+        into `earlier` (ticket id -> facts). They are exactly the rows read and returned by
+        earlier calls: this call's rows are above the old high mark or in the old gaps, and
+        so are the rows not read yet (but a seq that committed after its grace was given up:
+        it was never read, yet it counts as read here)."""
         s = Identifier(self.schema)
         now = self.now()
+        before, missed = self.high, list(self.gaps)  # what had been read: the bounds
         for seq in [q for q, since in self.gaps.items() if now - since > self.grace_s]:
             del self.gaps[seq]
         with self.pool.connection() as conn:
@@ -160,6 +178,10 @@ class FactTail:
                 SQL("SELECT seq, event_id, ticket_id, kind, at, attrs FROM {}.facts"
                     " WHERE seq > %s ORDER BY seq LIMIT %s").format(s),
                 (self.high, PAGE)).fetchall()
+            wanted = away(dict.fromkeys(r[2] for rows in (late, new) for r in rows)) \
+                if away is not None and before and (late or new) else []
+            earlier_rows = conn.execute(_EARLIER_SQL.format(s), (
+                wanted, before, missed)).fetchall() if wanted else []
         self.caught_up = len(new) < PAGE
         for row in late:
             del self.gaps[row[0]]
@@ -173,5 +195,33 @@ class FactTail:
             expected = row[0] + 1
         if new:
             self.high = new[-1][0]
+        earlier: dict[str, list[Fact]] = {}
+        for row in earlier_rows:
+            earlier.setdefault(row[1], []).append(_fact(row))
+        self.earlier = earlier
         return [_fact(r[1:]) for r in late if not known(str(r[1]), r[2])] + \
             [_fact(r[1:]) for r in new]
+
+
+# the facts of some tickets read before: at or below the high mark, but the seqs missed then
+_EARLIER_SQL = SQL("SELECT event_id, ticket_id, kind, at, attrs FROM {}.facts"
+                   " WHERE ticket_id = ANY(%s) AND seq <= %s AND seq <> ALL(%s::bigint[])")
+
+# what the texts and the map read of a ticket (fold.ticket_text, ticket_map.map_cells)
+WINDOW_KINDS = ["submitted", "queued", "assigned", "transferred", "coordinated"]
+
+
+def submitted_in(pool: ConnectionPool, schema: str, start: datetime, end: datetime
+                 ) -> list[list[Fact]]:
+    """The tickets with a 'submitted' fact in [start, end): of each, the facts that say its
+    text, place, dimensions and units (WINDOW_KINDS), in the order the table took them."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            SQL("SELECT event_id, ticket_id, kind, at, attrs FROM {s}.facts"
+                " WHERE ticket_id IN (SELECT ticket_id FROM {s}.facts WHERE kind = 'submitted'"
+                " AND at >= %s AND at < %s) AND kind = ANY(%s) ORDER BY seq").format(
+                s=Identifier(schema)), (start, end, WINDOW_KINDS)).fetchall()
+    tickets: dict[str, list[Fact]] = {}
+    for row in rows:
+        tickets.setdefault(row[1], []).append(_fact(row))
+    return list(tickets.values())

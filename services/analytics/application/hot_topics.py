@@ -1,15 +1,18 @@
-"""Hot-topic queries over the masked texts the live state holds (domain: hot_topics.py)."""
+"""Hot-topic queries over the tickets' masked texts (domain: hot_topics.py), read from the
+facts table for the window asked (the live state keeps the facts of recent tickets only)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from backbone.http import ClientError, NotFoundError
 from services.analytics.adapters.registry import Names
-from services.analytics.domain.fold import LiveKpis
+from services.analytics.domain.facts import Fact
+from services.analytics.domain.fold import ticket_texts
 from services.analytics.domain.hot_topics import (
     Theme,
     TicketText,
@@ -44,14 +47,17 @@ def _theme(t: Theme) -> dict[str, Any]:
 
 
 class HotTopics:
-    def __init__(self, live: LiveKpis, names: Names):
-        self.live = live
+    def __init__(self, window: Callable[[datetime, datetime], Iterable[Iterable[Fact]]],
+                 names: Names):
+        """`window(start, end)`: the facts of the tickets submitted in [start, end)
+        (fact_store.submitted_in)."""
+        self.window = window
         self.names = names
 
     def docs(self, start: datetime, end: datetime) -> list[TicketText]:
         return [dataclasses.replace(d, category=self.names.category(d.category),
                                     county=self.names.county(d.county))
-                for d in self.live.texts(start, end)]
+                for d in ticket_texts(self.window(start, end), start, end)]
 
     def overview(self, start: datetime, end: datetime, *, by: str | None = None,
                  min_count: int = 10) -> dict[str, Any]:

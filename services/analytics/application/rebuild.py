@@ -188,4 +188,4 @@ def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:
 
 def describe(rebuilt: Rebuilt) -> dict[str, Any]:
     return {"envelopes": rebuilt.envelopes, "facts": rebuilt.facts, "skipped": rebuilt.skipped,
-            "tickets": len(rebuilt.kpis.model.tickets), "digest": rebuilt.digest}
+            "tickets": rebuilt.kpis.model.ticket_count, "digest": rebuilt.digest}

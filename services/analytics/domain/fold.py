@@ -1,9 +1,11 @@
 """From stored facts to the KPI model, one ticket at a time, order-insensitively.
 
 The KPI state is a sum over tickets: every counter in `KpiModel` is the sum of what each
-ticket contributes. So `LiveKpis` keeps each ticket's facts, and when a fact arrives it takes
-the ticket's old contribution out of the total, folds the ticket again from all its facts
-(sorted by time, lifecycle order, event id) and adds the new contribution. Consequences:
+ticket contributes. So when a fact arrives `LiveKpis` takes the ticket's old contribution out
+of the total, folds the ticket again from all its facts (sorted by time, lifecycle order, event
+id) and adds the new contribution. It keeps the facts of the tickets refolded last only; a
+ticket's earlier facts not in memory are read back from the facts table (exactly the rows it
+folded before), so memory does not grow with the history. Consequences:
 
 * a redelivered fact changes nothing (facts are a set, keyed by event id);
 * a fact that arrives late or out of order lands where it belongs (e.g. TicketAssigned telling
@@ -143,6 +145,7 @@ def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedel
 
 def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
     """total += sign * part, for a part folded from tickets the total holds (or will hold).
+    The total keeps the buckets and counts only: the tickets' own state stays in the parts.
 
     A part fresh from `fold_ticket` holds its counts still pending (bucket keys -> deltas,
     KpiModel.unsettled): they are added to the total's buckets as they are, without first
@@ -150,11 +153,7 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
     live fold's time went there: docs/benchmarks.md, session 12). A part whose buckets were
     already read is added bucket by bucket. Either way an emptied bucket is dropped."""
     total.unmatched_facts += sign * part.unmatched_facts
-    for ticket_id, state in part.tickets.items():
-        if sign > 0:
-            total.tickets[ticket_id] = state
-        else:
-            total.tickets.pop(ticket_id, None)
+    total.tickets_released += sign * part.ticket_count  # the total keeps no ticket's state
     unsettled = part.unsettled()
     if unsettled is None:  # its buckets were read: add what they hold
         _add_buckets(total, part.buckets, sign)
@@ -177,10 +176,7 @@ def replace_part(total: KpiModel, old: KpiModel | None, new: KpiModel) -> None:
         add_into(total, new, +1)
         return
     total.unmatched_facts += new.unmatched_facts - (old.unmatched_facts if old is not None else 0)
-    for ticket_id in old.tickets if old is not None else ():
-        if ticket_id not in new.tickets:
-            total.tickets.pop(ticket_id, None)
-    total.tickets.update(new.tickets)
+    total.tickets_released += new.ticket_count - (old.ticket_count if old is not None else 0)
     buckets = total.buckets
     _drop_emptied(buckets, pour(buckets, _difference(mine[0], theirs[0]),
                                 _difference(mine[1], theirs[1])))
@@ -239,11 +235,23 @@ def _drop_emptied(buckets: dict[str, dict[str, Any]], keys: Iterable[str]) -> No
 
 
 class LiveKpis:
-    """The KPI model kept up to date fact by fact; thread-safe (one lock)."""
+    """The KPI model kept up to date fact by fact; thread-safe (one lock).
 
-    def __init__(self) -> None:
+    Memory does not grow with the history when `tickets_kept` is set: the facts of the
+    tickets refolded most recently are kept (`facts`, at most `tickets_kept` tickets after
+    each batch, least recently refolded out first) and the total keeps buckets and counts
+    only. A fact of a ticket whose facts are not in memory comes with the ticket's facts
+    folded before it (`apply`'s `earlier`, read back from the facts table by the tail), which
+    give the ticket's old contribution. Nothing is kept of a ticket let go, not even its id.
+    Without `tickets_kept` (a rebuild, a test) every fact stays in memory."""
+
+    PARTS_KEPT = 2048  # tickets whose last fold is kept (~4 KB each: ~8.5 MB at most)
+
+    def __init__(self, tickets_kept: int | None = None) -> None:
         self.model = KpiModel()
-        self.facts: dict[str, dict[str, Fact]] = {}  # ticket id -> event id -> fact
+        # ticket id -> event id -> fact, least recently refolded first
+        self.facts: OrderedDict[str, dict[str, Fact]] = OrderedDict()
+        self.tickets_kept = tickets_kept  # None: every ticket's facts stay in memory
         self.unit_kinds: dict[str, str] = {}
         self.lock = threading.RLock()
         self.fact_count = 0
@@ -269,33 +277,70 @@ class LiveKpis:
                     for unit, _ in units_assigned(f):
                         unit_kinds[unit] = f.get("unit_kind") or unit_kinds.get(unit, "")
             kpis.fact_count += len(facts)
-        kpis.facts = tickets
+        model.release_tickets()  # as the live total: buckets and counts only
+        kpis.facts = OrderedDict(tickets)
         kpis.latest = latest
         drop_empty_buckets(model)
         return kpis
 
     def knows(self, event_id: str, ticket_id: str) -> bool:
-        return event_id in self.facts.get(ticket_id, {})
+        """Whether the fact is in memory (a ticket let go knows none: its facts come back
+        from the table with the next fact of it, and a copy of one is dropped then)."""
+        facts = self.facts.get(ticket_id)
+        return facts is not None and event_id in facts
 
-    def apply(self, facts: Iterable[Fact]) -> int:
-        """Add facts (known ones are ignored); refold each touched ticket once."""
+    def away(self, ticket_ids: Iterable[str]) -> list[str]:
+        """Of these tickets, the ones whose facts folded before may not be in memory: none
+        when every ticket stays (no `tickets_kept`)."""
+        if self.tickets_kept is None:
+            return []
+        facts = self.facts
+        return [t for t in ticket_ids if t not in facts]
+
+    def apply(self, facts: Iterable[Fact],
+              earlier: dict[str, list[Fact]] | None = None) -> int:
+        """Add facts (known ones are ignored); refold each touched ticket once.
+
+        `earlier`: for the touched tickets not in memory (`away`), their facts folded
+        before this batch (none for a new ticket); a fact among them is not new."""
         touched: dict[str, dict[str, Fact]] = {}
+        memory = self.facts
+        for f in facts:
+            known = memory.get(f.ticket_id)
+            if known is None or f.event_id not in known:
+                new = touched.get(f.ticket_id)
+                if new is None:
+                    new = touched[f.ticket_id] = {}
+                new.setdefault(f.event_id, f)
+        applied = 0
         with self.lock:
-            for f in facts:
-                if not self.knows(f.event_id, f.ticket_id):
-                    touched.setdefault(f.ticket_id, {}).setdefault(f.event_id, f)
             for ticket_id, new in touched.items():
-                self._refold(ticket_id, list(new.values()))
-            return sum(len(v) for v in touched.values())
+                applied += self._refold(ticket_id, new, earlier)
+            kept = self.tickets_kept
+            if kept is not None:
+                parts = self._parts
+                while len(memory) > kept:
+                    ticket_id, _ = memory.popitem(last=False)
+                    parts.pop(ticket_id, None)
+        return applied
 
-    PARTS_KEPT = 2048  # tickets whose last fold is kept (~2.5 KB each: ~5 MB at most)
-
-    def _refold(self, ticket_id: str, new: list[Fact]) -> None:
-        known = self.facts.setdefault(ticket_id, {})
-        old = self._parts.pop(ticket_id, None)
-        if old is None and known:
-            old = fold_ticket(known.values())
-        for f in new:
+    def _refold(self, ticket_id: str, new: dict[str, Fact],
+                earlier: dict[str, list[Fact]] | None) -> int:
+        known = self.facts.get(ticket_id)
+        if known is None:  # a new ticket, or one let go: its facts folded before are given
+            known = self.facts[ticket_id] = {f.event_id: f for f in (
+                earlier.get(ticket_id, ()) if earlier else ())}
+            old = fold_ticket(known.values()) if known else None
+            fresh = [f for f in new.values() if f.event_id not in known]
+            if not fresh:
+                return 0
+        else:
+            self.facts.move_to_end(ticket_id)
+            old = self._parts.pop(ticket_id, None)
+            if old is None and known:
+                old = fold_ticket(known.values())
+            fresh = list(new.values())
+        for f in fresh:
             known[f.event_id] = f
             self.fact_count += 1
             if self.latest is None or f.at > self.latest:
@@ -307,21 +352,22 @@ class LiveKpis:
         self._parts[ticket_id] = part
         if len(self._parts) > self.PARTS_KEPT:
             self._parts.popitem(last=False)
-
-    def texts(self, start: datetime, end: datetime) -> list[TicketText]:
-        """Masked texts of the tickets submitted in [start, end), for hot topics."""
-        with self.lock:
-            tickets = [dict(v) for v in self.facts.values()]
-        out = []
-        for facts in tickets:
-            text = ticket_text(list(facts.values()))
-            if text is not None and start <= text.at < end:
-                out.append(text)
-        return out
+        return len(fresh)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return self.model.to_dict()
+
+
+def ticket_texts(tickets: Iterable[Iterable[Fact]], start: datetime, end: datetime
+                 ) -> list[TicketText]:
+    """Masked texts of those tickets submitted in [start, end), for hot topics."""
+    out = []
+    for facts in tickets:
+        text = ticket_text(list(facts))
+        if text is not None and start <= text.at < end:
+            out.append(text)
+    return out
 
 
 def ticket_text(facts: list[Fact]) -> TicketText | None:

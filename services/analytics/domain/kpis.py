@@ -154,6 +154,9 @@ class KpiModel:
         # and observations: bucket keys -> (histogram, slot) -> count
         self._pending_slots: dict[tuple[str, ...], dict[tuple[str, str], int]] = {}
         self.unmatched_facts = 0
+        # tickets counted in the buckets whose per-ticket state is not kept here: a live
+        # total keeps buckets and counts only (fold.add_into), its tickets' state is in parts
+        self.tickets_released = 0
         # the bucket keys of a ticket (or of a unit's outcome) in its own periods, by the
         # identity of its state dict (kept beside the keys, so the identity stays its own): a
         # ticket's dimensions and periods never change once it is received (or assigned)
@@ -277,15 +280,29 @@ class KpiModel:
                 found.add(value)
         return sorted(found)
 
+    @property
+    def ticket_count(self) -> int:
+        """Tickets received into this model (their state kept here or released)."""
+        return len(self.tickets) + self.tickets_released
+
+    def release_tickets(self) -> None:
+        """Let go of the per-ticket state, keeping its count (a total that only sums)."""
+        self.tickets_released += len(self.tickets)
+        self.tickets = {}
+        self._keys.clear()
+
     # ---- state -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Canonical plain-dict state (sorted keys) for PostgreSQL's jsonb."""
-        return {
+        state = {
             "version": STATE_VERSION,
             "unmatched_facts": self.unmatched_facts,
             "tickets": {k: _canonical(self.tickets[k]) for k in sorted(self.tickets)},
             "buckets": {k: _canonical(self.buckets[k]) for k in sorted(self.buckets)},
         }
+        if self.tickets_released:
+            state["tickets_released"] = self.tickets_released
+        return state
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> KpiModel:
@@ -296,6 +313,7 @@ class KpiModel:
             )
         model = cls()
         model.unmatched_facts = int(state["unmatched_facts"])
+        model.tickets_released = int(state.get("tickets_released", 0))
         model.tickets = _canonical(state["tickets"])
         model.buckets = _canonical(state["buckets"])
         return model
@@ -310,6 +328,7 @@ class KpiModel:
             )
         merged = KpiModel.from_dict(self.to_dict())
         merged.unmatched_facts += other.unmatched_facts
+        merged.tickets_released += other.tickets_released
         merged.tickets.update(_canonical(other.tickets))
         for key, theirs in other.buckets.items():
             mine = merged.buckets.setdefault(key, new_bucket())

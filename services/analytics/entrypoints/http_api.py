@@ -17,6 +17,7 @@ from backbone.http import ClientError, require
 from services.analytics.adapters.registry import Names
 from services.analytics.application.hot_topics import HotTopics
 from services.analytics.application.reports import Reports, check_month
+from services.analytics.domain.facts import Fact
 from services.analytics.domain.figures import figures, table
 from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import CITY, DIMENSIONS
@@ -81,7 +82,8 @@ def surge_view(row: dict[str, Any], names: Names) -> dict[str, Any]:
 
 
 def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
-           clock: Clock, basemap: dict[str, Any] | None = None,
+           clock: Clock, window: Callable[[datetime, datetime], list[list[Fact]]],
+           basemap: dict[str, Any] | None = None,
            surges: Callable[[int], list[dict[str, Any]]] | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -189,9 +191,7 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
             raise ClientError("from and to need a time zone, e.g. 2024-03-01T00:00:00+08:00")
         if end <= start:
             raise ClientError("to must be after from")
-        with live.lock:
-            tickets = [list(facts.values()) for facts in live.facts.values()]
-        cells = map_cells(tickets, start, end)
+        cells = map_cells(window(start, end), start, end)  # from the facts table
         return {"cells": [{**c.as_dict(), "county_name": names.county(c.county)}
                           for c in cells],
                 "located": sum(c.count for c in cells), "basemap": basemap or {}}

@@ -219,27 +219,98 @@ def test_a_published_report_becomes_one_rectification_event_per_flag():
     assert len({o.envelope.event_id for o in out}) == 2
 
 
-@pytest.mark.parametrize("kept", [0, 3, LiveKpis.PARTS_KEPT])
-def test_a_month_applied_in_chunks_equals_its_tickets_folded_once(kept, monkeypatch):
-    """The live fold pours each refold's difference from the ticket's last part (kept for the
-    tickets refolded last, else folded again): whatever is kept, a month's facts applied in
-    random chunks and with copies give what folding each ticket once gives."""
+class Table:
+    """The facts table as the live state's tail reads it: rows in seq order (an event id
+    once), each read returns the rows after the last one read, and the facts read before of
+    the tickets the reader let go (FactTail.read's `earlier`)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Fact] = []
+        self.ids: set[str] = set()
+        self.high = 0  # rows read
+        self.earlier_reads = 0  # reads that asked for earlier facts
+
+    def insert(self, facts: list[Fact]) -> None:
+        for f in facts:
+            if f.event_id not in self.ids:
+                self.ids.add(f.event_id)
+                self.rows.append(f)
+
+    def read(self, away, copies: list[Fact] = ()) -> tuple[list[Fact], dict[str, list[Fact]]]:
+        """The new rows (and copies of rows read before: redeliveries for the fold to drop),
+        and the earlier facts of their tickets that `away` names."""
+        before, self.high = self.high, len(self.rows)
+        got = self.rows[before:] + list(copies)
+        wanted = set(away(dict.fromkeys(f.ticket_id for f in got)))
+        earlier: dict[str, list[Fact]] = {}
+        if wanted:
+            self.earlier_reads += 1
+            for f in self.rows[:before]:
+                if f.ticket_id in wanted:
+                    earlier.setdefault(f.ticket_id, []).append(f)
+        return got, earlier
+
+
+def month_facts() -> list[Fact]:
     from tests.integration.analytics.month import simulate
 
-    facts = [f for f in (fact_of(events.decode(e.SerializeToString()))
-                         for e in simulate(seed=11, per_unit=3).envelopes) if f is not None]
+    return [f for f in (fact_of(events.decode(e.SerializeToString()))
+                        for e in simulate(seed=11, per_unit=3).envelopes) if f is not None]
+
+
+@pytest.mark.parametrize("tickets_kept", [None, 0, 1, 3])
+@pytest.mark.parametrize("kept", [0, 3, LiveKpis.PARTS_KEPT])
+def test_a_month_applied_in_chunks_equals_its_tickets_folded_once(kept, tickets_kept,
+                                                                  monkeypatch):
+    """The live fold pours each refold's difference from the ticket's last part (kept for the
+    tickets refolded last, else folded again), and keeps the facts of the `tickets_kept`
+    tickets refolded last only (a ticket let go comes back with its facts read before, from
+    the table): whatever is kept, a month's facts applied in random chunks and with copies
+    give what folding each ticket once gives."""
+    facts = month_facts()
     by_ticket: dict[str, dict[str, Fact]] = {}
     for f in facts:
         by_ticket.setdefault(f.ticket_id, {})[f.event_id] = f
     expected = LiveKpis.of_tickets(by_ticket)
     monkeypatch.setattr(LiveKpis, "PARTS_KEPT", kept)
-    rng = random.Random(kept)
-    arriving = sorted(facts, key=lambda f: f.at) + rng.sample(facts, 20)
-    live, i = LiveKpis(), 0
+    rng = random.Random(kept * 10 + (tickets_kept or 0))
+    arriving = sorted(facts, key=lambda f: f.at)
+    table, live, i = Table(), LiveKpis(tickets_kept=tickets_kept), 0
     while i < len(arriving):
         n = rng.randint(1, 40)
-        live.apply(arriving[i:i + n])
+        table.insert(arriving[i:i + n])
         i += n
+        copies = rng.sample(table.rows, min(len(table.rows), rng.randint(0, 3)))
+        got, earlier = table.read(live.away, copies)
+        live.apply(got, earlier)
+        if tickets_kept is not None:
+            assert len(live.facts) <= tickets_kept and len(live._parts) <= tickets_kept
     assert len(by_ticket) > 50 and live.fact_count == len(facts)
     assert live.snapshot() == expected.snapshot()
     assert live.model.buckets == expected.model.buckets
+    assert live.model.tickets == {} and live.model.ticket_count == len(by_ticket)
+    assert (live.latest, live.unit_kinds) == (expected.latest, expected.unit_kinds)
+    assert (table.earlier_reads == 0) == (tickets_kept is None)
+
+
+def test_a_late_fact_of_a_ticket_let_go_refolds_it_from_its_facts_read_back():
+    """A reopening after the ticket's facts left memory: its old contribution comes from the
+    facts read back, the total ends as if it had been kept; a copy of a fact read back
+    changes nothing."""
+    f = Facts()
+    for t in ("A", "B"):
+        f.add(t, "submitted", 0, channel="web", text="路灯不亮")
+        f.add(t, "assigned", 1, unit="funan", county="funan", category="urban", assignment_no=1)
+        f.add(t, "closed", 60, unit="funan")
+    f.add("A", "reopened", 600, unit="funan")
+    table, live = Table(), LiveKpis(tickets_kept=1)
+    table.insert(f.items[:6])
+    live.apply(*table.read(live.away))
+    assert list(live.facts) == ["B"]  # A was let go: its contribution stays in the total
+    assert figures(live.model, "all", "全市", "month", "2024-03").closed == 2
+    table.insert(f.items[6:])
+    live.apply(*table.read(live.away, copies=f.items[:1]))
+    city = figures(live.model, "all", "全市", "month", "2024-03")
+    assert (city.received, city.closed, live.fact_count) == (2, 1, 7)
+    assert live.snapshot() == LiveKpis.of_tickets(
+        {t: {x.event_id: x for x in f.items if x.ticket_id == t} for t in "AB"}).snapshot()

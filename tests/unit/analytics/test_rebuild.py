@@ -50,7 +50,7 @@ def test_each_ticket_folded_once_equals_the_live_fold_in_any_order(month):
         assert live.model.to_dict() == once.model.to_dict()
         assert (live.fact_count, live.latest, live.unit_kinds) == (
             once.fact_count, once.latest, once.unit_kinds)
-        assert live.facts == once.facts
+        assert dict(live.facts) == dict(once.facts)
 
 
 def test_the_ledger_types_spare_decoding_and_change_nothing(month):
