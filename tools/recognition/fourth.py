@@ -485,31 +485,43 @@ SECOND_MATTER = frozenset({"property#1", "city-appearance#0", "bus#0", "noise#2"
                            "wage-arrears#2", "enrolment#2", "water-supply#2"})
 
 
-def fourth_requests() -> list[LabelledRequest]:
-    """The entries above as labelled requests (split "fourth": in no other part; never
-    trained on)."""
+def labelled(entries: dict[str, list[tuple[str, ...]]], name: str) -> list[LabelledRequest]:
+    """A hand-written part's entries (subcategory -> (type, text[, address])) as labelled
+    requests, case "<name>:<subcategory>#<k>", split <name> (in no other part; never trained
+    on). The fifth part (`fifth.py`) reads its entries with this too."""
     from tools.recognition.banks import DEFAULT_URGENCY
 
     parent = {s["code"]: c["code"] for c in load_json("taxonomy.json")["categories"]
               for s in c["subcategories"]}
     out = []
-    for sub, entries in FOURTH.items():
-        for k, (kind, text, *rest) in enumerate(entries):
+    for sub, rows in entries.items():
+        for k, (kind, text, *rest) in enumerate(rows):
             address = rest[0] if rest else ""
             urgency = "simple" if kind == Q else DEFAULT_URGENCY.get(sub, "general")
             out.append(LabelledRequest(
-                case=f"fourth:{sub}#{k}", text=text, category=parent[sub], subcategory=sub,
+                case=f"{name}:{sub}#{k}", text=text, category=parent[sub], subcategory=sub,
                 request_type=kind, urgency=urgency, county="", subdistrict="", address=address,
-                split="fourth"))
+                split=name))
     return out
+
+
+def fourth_requests() -> list[LabelledRequest]:
+    """The entries above as labelled requests (split "fourth": in no other part; never
+    trained on)."""
+    return labelled(FOURTH, "fourth")
+
+
+def digest_of(part: list[LabelledRequest]) -> str:
+    """A fingerprint of a part (case, text, address, labels)."""
+    rows = [[r.case, r.text, r.address, r.category, r.subcategory, r.request_type, r.urgency]
+            for r in part]
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
 def digest() -> str:
     """A fingerprint of the part (case, text, address, labels): the read prints it, so a
     label changed after the read shows."""
-    rows = [[r.case, r.text, r.address, r.category, r.subcategory, r.request_type, r.urgency]
-            for r in fourth_requests()]
-    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
+    return digest_of(fourth_requests())
 
 
 def _others() -> list[tuple[str, set[str]]]:
@@ -528,15 +540,14 @@ def _others() -> list[tuple[str, set[str]]]:
     return out
 
 
-def near_others(threshold: float = NEAR) -> list[tuple[str, str, float]]:
-    """(fourth case, other matter or request, Jaccard) for every request here written almost as
-    a matter of the train part, of the generated test part, or a request of the second or third
-    part is (must be empty: such a request would measure recall, not reading)."""
+def near_of(part: list[LabelledRequest], others: list[tuple[str, set[str]]],
+            threshold: float = NEAR) -> list[tuple[str, str, float]]:
+    """(case, other matter or request, Jaccard) for every request of `part` at least
+    `threshold` close to one of `others`."""
     from tools.recognition.generate import _bigrams
 
-    others = _others()
     hits = []
-    for r in fourth_requests():
+    for r in part:
         mine = _bigrams(r.text)
         for case, theirs in others:
             j = len(mine & theirs) / len(mine | theirs)
@@ -545,19 +556,26 @@ def near_others(threshold: float = NEAR) -> list[tuple[str, str, float]]:
     return hits
 
 
-def closest() -> dict[str, Any]:
-    """How close the part comes to the rest: per fourth request, the highest Jaccard against
-    the other parts' matters, and against the labelled set's full records (its texts as
-    trained on, with channel wrappers and places)."""
+def near_others(threshold: float = NEAR) -> list[tuple[str, str, float]]:
+    """(fourth case, other matter or request, Jaccard) for every request here written almost as
+    a matter of the train part, of the generated test part, or a request of the second or third
+    part is (must be empty: such a request would measure recall, not reading)."""
+    return near_of(fourth_requests(), _others(), threshold)
+
+
+def closest_of(part: list[LabelledRequest],
+               others: list[tuple[str, set[str]]]) -> dict[str, Any]:
+    """How close a part comes to the rest: per request, the highest Jaccard against the other
+    parts' matters, and against the labelled set's full records (its texts as trained on, with
+    channel wrappers and places)."""
     import numpy as np
 
     from services.dispatch.domain.labelled import load_labelled_requests
     from tools.recognition.generate import _bigrams
 
-    others = _others()
     records = [_bigrams(r.text) for r in load_labelled_requests()]
     best_matter, best_record = [], []
-    for r in fourth_requests():
+    for r in part:
         mine = _bigrams(r.text)
         best_matter.append(max(len(mine & t) / len(mine | t) for _, t in others))
         best_record.append(max(len(mine & t) / len(mine | t) for t in records))
@@ -565,14 +583,18 @@ def closest() -> dict[str, Any]:
             "record_median": float(np.median(best_record)), "record_max": max(best_record)}
 
 
-def describe() -> dict[str, Any]:
-    """What the part holds (no model): counts by type, form, place, second matter."""
+def closest() -> dict[str, Any]:
+    """How close the part comes to the rest (see `closest_of`)."""
+    return closest_of(fourth_requests(), _others())
+
+
+def describe_of(part: list[LabelledRequest], second_matter: frozenset[str]) -> dict[str, Any]:
+    """What a part holds (no model): counts by type, form, place, second matter."""
     from collections import Counter
 
     from services.dispatch.domain.places import load_gazetteer
 
     gazetteer = load_gazetteer()
-    part = fourth_requests()
     forms = Counter("hotline" if r.text.startswith(("市民来电", "来电人")) else
                     "letter" if r.text.startswith("尊敬的") else
                     "web form" if r.text.startswith("标题：") else
@@ -585,38 +607,37 @@ def describe() -> dict[str, Any]:
             "per_subcategory_min": min(Counter(r.subcategory for r in part).values()),
             "types": dict(Counter(r.request_type for r in part)), "forms": dict(forms),
             "address_typed": typed, "place_in_words_found": in_words,
-            "second_matter": sum(r.case.split(":", 1)[1] in SECOND_MATTER for r in part)}
+            "second_matter": sum(r.case.split(":", 1)[1] in second_matter for r in part)}
 
 
-def read(draws: int = 2000) -> dict[str, Any]:
-    """The rule of docs/recognition.md "Session 14": the shipped model as the service scores
-    it, once, on this part; and, for the record, on the four held-out parts pooled."""
+def describe() -> dict[str, Any]:
+    """What the part holds (no model): counts by type, form, place, second matter."""
+    return describe_of(fourth_requests(), SECOND_MATTER)
+
+
+def read_parts(parts: dict[str, list[LabelledRequest]], focus: str, draws: int = 2000,
+               pools: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """The shipped model as the service scores it, once per part; the `focus` part's errors,
+    dispatcher list and per-category table in detail; each pool (name -> parts) resampled
+    together (2,000 draws of matters, seed 20261206)."""
     import numpy as np
 
-    from services.dispatch.domain.labelled import load_labelled_requests, split
     from services.dispatch.domain.linear import LinearClassifier, load_linear_model
     from services.dispatch.domain.places import load_gazetteer
     from services.dispatch.domain.responsibilities import load_responsibilities
     from services.dispatch.domain.routing import load_routing_table, unit_confidence
     from services.dispatch.domain.taxonomy import load_taxonomy
-    from tools.recognition.fresh import fresh_requests
     from tools.recognition.pooled import SEED, draws_of, figures
-    from tools.recognition.third import third_requests
     from tools.recognition.train import route_key
 
-    fingerprint = digest()
     clf = LinearClassifier(load_taxonomy(), load_linear_model(),
                            blank_places=load_gazetteer().without_places,
                            duties=load_responsibilities())
     table = load_routing_table(2)
     lead = replace(table, second_matter="lead")
     key = route_key()
-    _, generated = split(load_labelled_requests())
-    parts = {"generated": generated, "fresh": fresh_requests(), "third": third_requests(),
-             "fourth": fourth_requests()}
-    out: dict[str, Any] = {"digest": fingerprint, "threshold": clf.threshold, "draws": draws,
-                           "seed": SEED, "parts": {}}
-    pooled: dict[str, list[Any]] = {"cases": [], "auto": [], "right": []}
+    out: dict[str, Any] = {"threshold": clf.threshold, "draws": draws, "seed": SEED, "parts": {}}
+    scored: dict[str, dict[str, list[Any]]] = {}
     for name, requests in parts.items():
         results = [clf.classify(r.text, address=r.address) for r in requests]
         sure = np.array([unit_confidence(c, table) for c in results])
@@ -628,7 +649,7 @@ def read(draws: int = 2000) -> dict[str, Any]:
         row: dict[str, Any] = dict(figures(w, auto, right))
         lead_auto = np.array([unit_confidence(c, lead) for c in results]) >= clf.threshold
         row["lead"] = figures(w, lead_auto, right)
-        if name == "fourth":
+        if name == focus:
             row["wrong"] = [
                 {"case": r.case, "label": r.subcategory, "predicted": c.subcategory,
                  "unit": key[r.subcategory], "sent_to": key[c.subcategory],
@@ -651,11 +672,30 @@ def read(draws: int = 2000) -> dict[str, Any]:
             row["subcategory_accuracy"] = float(np.mean(
                 [c.subcategory == r.subcategory for c, r in zip(results, requests, strict=True)]))
         out["parts"][name] = row
-        pooled["cases"] += cases
-        pooled["auto"] += list(auto)
-        pooled["right"] += list(right)
-    w = draws_of(pooled["cases"], draws)
-    out["parts"]["pooled"] = figures(w, np.array(pooled["auto"]), np.array(pooled["right"]))
+        scored[name] = {"cases": cases, "auto": list(auto), "right": list(right), "lead": list(lead_auto)}
+    for pool, members in (pools or {"pooled": tuple(parts)}).items():
+        cases = [c for m in members for c in scored[m]["cases"]]
+        w = draws_of(cases, draws)
+        row = dict(figures(w, np.array([a for m in members for a in scored[m]["auto"]]),
+                           np.array([g for m in members for g in scored[m]["right"]])))
+        row["lead"] = figures(w, np.array([a for m in members for a in scored[m]["lead"]]),
+                              np.array([g for m in members for g in scored[m]["right"]]))
+        out["parts"][pool] = row
+    return out
+
+
+def read(draws: int = 2000) -> dict[str, Any]:
+    """The rule of docs/recognition.md "Session 14": the shipped model as the service scores
+    it, once, on this part; and, for the record, on the four held-out parts pooled."""
+    from services.dispatch.domain.labelled import load_labelled_requests, split
+    from tools.recognition.fresh import fresh_requests
+    from tools.recognition.third import third_requests
+
+    fingerprint = digest()
+    _, generated = split(load_labelled_requests())
+    parts = {"generated": generated, "fresh": fresh_requests(), "third": third_requests(),
+             "fourth": fourth_requests()}
+    out = {"digest": fingerprint, **read_parts(parts, "fourth", draws)}
     out["digest_after"] = digest()
     return out
 
