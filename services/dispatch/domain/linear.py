@@ -2,9 +2,9 @@
 
 Chosen by measurement (docs/recognition.md, `python -m tools.recognition evaluate`): trained
 with scikit-learn, exported as a plain table (`data/recognition_model.json`: n-gram -> idf
-and the few class weights that matter), and scored in pure Python, so the service needs
-neither scikit-learn nor numpy, loads the model in a fraction of a second and classifies a
-text in well under a millisecond. Probabilities are the softmax of the scores at a
+and the few class weights that matter), held as flat arrays by feature number (`FeatureTables`,
+~2 MB) and scored in pure Python, so the service needs neither scikit-learn nor numpy, loads
+the model in a fraction of a second and classifies a text in well under a millisecond. Probabilities are the softmax of the scores at a
 temperature fitted on out-of-fold predictions, so that "0.97" means right about 97 times in
 100 on requests the model had not seen; routing trusts only what is above the threshold that
 kept the held-out part at least 95 % right.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import re
 import threading
@@ -33,7 +34,7 @@ from services.dispatch.domain.classifier import (
     Label,
     check_label,
 )
-from services.dispatch.domain.datafiles import load_json
+from services.dispatch.domain.datafiles import read_data_file
 from services.dispatch.domain.responsibilities import (
     CONFLICT_CAP,
     CONFLICT_RULES,
@@ -83,19 +84,21 @@ def char_ngrams(text: str, lo: int = 1, hi: int = 3) -> list[str]:
 
 @dataclass(frozen=True)
 class Head:
-    """One linear decision (subcategory, request type or urgency) over shared features."""
+    """One linear decision (subcategory, request type or urgency) over shared features: its
+    classes, intercept and temperature. Its weights are its classes' part (`lo`..`hi`) of the
+    model's `FeatureTables`, where the heads' classes are side by side; `weights` and
+    `by_class`, the same as dictionaries, are made on first use (by tools and tests; the
+    service scores with the tables)."""
 
     classes: tuple[str, ...]
-    weights: Mapping[str, tuple[tuple[int, float], ...]]  # feature -> (class index, weight)
     intercept: tuple[float, ...]
     temperature: float
+    tables: FeatureTables = dataclasses.field(repr=False, compare=False)
+    lo: int = 0  # where its classes start in the tables' heads side by side
+    hi: int = 0  # and end
 
     def scores(self, vector: Mapping[str, float]) -> list[float]:
-        s = list(self.intercept)
-        for f, x in vector.items():
-            for k, w in self.weights.get(f, ()):
-                s[k] += w * x
-        return s
+        return self.tables.scores(self, self.tables.numbered(vector))
 
     def probabilities(self, vector: Mapping[str, float],
                       allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
@@ -118,30 +121,34 @@ class Head:
 
     def evidence(self, vector: Mapping[str, float], label: str, n: int = 3) -> list[str]:
         """The n-grams that pushed most towards `label`: the reason shown to a dispatcher."""
-        k = self.classes.index(label)
-        by_class = self.by_class
-        pushed = []
-        for f, x in vector.items():
-            w = by_class[f].get(k) if f in by_class else None
-            if w is not None and w > 0:
-                pushed.append((w * x, f))
-        return strongest(pushed, n)
+        return self.tables.evidence(self, self.tables.numbered(vector), label, n)
+
+    @functools.cached_property
+    def weights(self) -> Mapping[str, tuple[tuple[int, float], ...]]:
+        """feature -> (class index, weight), as the model file has them (features in the
+        model's order): for tools and tests, never on the service's path."""
+        (start, ks, ws), lo, hi = self.tables.pairs, self.lo, self.hi
+        out = {}
+        for i, f in enumerate(self.tables.names):
+            pairs = tuple((k - lo, ws[j]) for j in range(start[i], start[i + 1])
+                          if lo <= (k := ks[j]) < hi)
+            if pairs:
+                out[f] = pairs
+        return out
 
     @functools.cached_property
     def by_class(self) -> Mapping[str, Mapping[int, float]]:
-        """feature -> class index -> weight (a feature has one weight per class at most):
-        `evidence` looks up one class per feature instead of walking every pair."""
+        """feature -> class index -> weight (a feature has one weight per class at most)."""
         return {f: dict(pairs) for f, pairs in self.weights.items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Head:
-        weights: dict[str, list[tuple[int, float]]] = {}
-        for f, pairs in d["weights"].items():
-            weights[f] = [(int(k), float(w)) for k, w in pairs]
-        return cls(classes=tuple(d["classes"]),
-                   weights={f: tuple(p) for f, p in weights.items()},
-                   intercept=tuple(float(b) for b in d["intercept"]),
-                   temperature=float(d["temperature"]))
+        """A head alone (its features are those it weighs, idf 1)."""
+        read = _Reading()
+        for f in d["weights"]:
+            read.feature(f, 1.0)
+        read.head("head", d)
+        return read.done((1, 1))["head"]
 
 
 def _probability(p: tuple[str, float]) -> float:
@@ -161,9 +168,12 @@ def strongest(pushed: list[tuple[float, str]], n: int) -> list[str]:
     return chosen
 
 
+HEADS = ("subcategory", "request_type", "urgency")
+
+
 @dataclass(frozen=True)
 class LinearModel:
-    idf: Mapping[str, float]
+    tables: FeatureTables = dataclasses.field(repr=False)
     ngram: tuple[int, int]
     subcategory: Head
     request_type: Head
@@ -171,27 +181,37 @@ class LinearModel:
     threshold: float  # auto-route at or above this subcategory probability
     meta: Mapping[str, Any]
 
+    @functools.cached_property
+    def idf(self) -> Mapping[str, float]:
+        """n-gram -> idf, as the model file has it: for tools and tests (the service reads
+        `tables.idf` by feature number)."""
+        return dict(zip(self.tables.names, self.tables.idf, strict=True))
+
     def vector(self, text: str) -> dict[str, float]:
         """Sublinear TF-IDF, L2-normalised, as scikit-learn's TfidfVectorizer computes it."""
-        idf, log = self.idf, math.log
-        # counted unfiltered, then filtered: the same n-grams in the same (first seen) order
-        v = {g: (1.0 + log(c)) * idf[g]
-             for g, c in Counter(char_ngrams(text, *self.ngram)).items() if g in idf}
-        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
-        return {g: x / norm for g, x in v.items()}
-
-    @functools.cached_property
-    def tables(self) -> FeatureTables:
-        return FeatureTables(self)
+        names = self.tables.names
+        return {names[i]: x for i, x in self.tables.features(text)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LinearModel:
-        return cls(idf={f: float(x) for f, x in d["idf"].items()},
-                   ngram=(int(d["ngram"][0]), int(d["ngram"][1])),
-                   subcategory=Head.from_dict(d["heads"]["subcategory"]),
-                   request_type=Head.from_dict(d["heads"]["request_type"]),
-                   urgency=Head.from_dict(d["heads"]["urgency"]),
-                   threshold=float(d["threshold"]), meta=d.get("meta", {}))
+        read = _Reading()
+        for f, x in d["idf"].items():
+            read.feature(f, x)
+        for name in HEADS:
+            read.head(name, d["heads"][name])
+        return read.model(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> LinearModel:
+        """`from_dict(json.loads(text))` without the whole file's objects at once: the model
+        file's n-grams and heads are read one entry at a time into the tables (a full parse
+        of the 1.1 MB file made ~16 MiB of objects at its peak, and the process kept most of
+        that memory from the system after they were freed). `tools.recognition train` writes
+        the idf before the heads; a file that has them the other way round is read whole."""
+        try:
+            return _read_model(text)
+        except _NotInOrder:
+            return cls.from_dict(json.loads(text))
 
 
 _CALM = tuple(u.value for u in Urgency if u is not Urgency.URGENT)
@@ -199,53 +219,46 @@ _LOG_1P = tuple([0.0] + [1.0 + math.log(c) for c in range(1, 256)])  # 1 + log(c
 
 
 class FeatureTables:
-    """The model as tables by feature number, for the running classifier: one dictionary
-    look-up per n-gram (was one per head as well), and the three heads' (class, weight) pairs
-    in flat arrays by feature number. Same arithmetic in the same order as `LinearModel.vector`
-    and `Head.scores`, so the same floats (tests/unit/dispatch/test_linear_speed.py checks every
-    labelled text)."""
+    """The model as tables by feature number, what the classifier scores with: n-gram ->
+    feature number (the one dictionary look-up per n-gram), idf by feature number, and the
+    three heads' (class, weight) pairs in flat arrays by feature number. Same arithmetic in
+    the same order as the plain TF-IDF vector and dot products, so the same floats
+    (tests/unit/dispatch/test_linear_speed.py checks every labelled text).
 
-    def __init__(self, model: LinearModel) -> None:
-        self.model = model
-        self.names = tuple(model.idf)
-        self.number = {f: i for i, f in enumerate(self.names)}
-        self.idf = [model.idf[f] for f in self.names]
-        # The three heads as one: their classes side by side (subcategory 0..54, request type
-        # next, urgency last), so a feature's pairs of every head are one span of three flat
-        # arrays: where each feature's pairs start, their classes (a byte each) and weights.
-        # A text's features are walked once, not once per head (a third of the per-feature
-        # work and of the memory a text touches: in the running service, with its caches
-        # cold, that is what it costs). Each class still gets its own pushes in the features'
-        # order, so each head's scores are the same floats as that head's alone.
-        heads = (model.subcategory, model.request_type, model.urgency)
-        self.span: dict[int, tuple[int, int]] = {}
-        intercept: list[float] = []
-        for h in heads:
-            self.span[id(h)] = (len(intercept), len(intercept) + len(h.classes))
-            intercept.extend(h.intercept)
-        if len(intercept) > 256:
-            raise ClassificationError("heads of more than 256 classes; widen FeatureTables")
-        self.intercept = tuple(intercept)
-        start, ks, ws = array("l", [0]), bytearray(), array("d")
-        for f in self.names:
-            for h in heads:
-                offset = self.span[id(h)][0]
-                for k, w in h.weights.get(f, ()):
-                    ks.append(k + offset)
-                    ws.append(w)
-            start.append(len(ws))
-        self.pairs: tuple[array[int], bytes, array[float]] = (start, bytes(ks), ws)
+    The three heads are one: their classes side by side (subcategory 0..54, request type
+    next, urgency last), so a feature's pairs of every head are one span of three flat arrays:
+    where each feature's pairs start (`start`), their classes (a byte each, `ks`) and weights
+    (`ws`). A text's features are walked once, not once per head (a third of the per-feature
+    work and of the memory a text touches: in the running service, with its caches cold, that
+    is what it costs). Each class still gets its own pushes in the features' order, so each
+    head's scores are the same floats as that head's alone."""
+
+    def __init__(self, number: dict[str, int], idf: array[float], ngram: tuple[int, int],
+                 intercept: tuple[float, ...],
+                 pairs: tuple[array[int], bytes, array[float]]) -> None:
+        self.number = number
+        self.names = tuple(number)
+        self.idf = idf
+        self.ngram = ngram
+        self.intercept = intercept
+        self.pairs = pairs
 
     def features(self, text: str) -> list[tuple[int, float]]:
         """`LinearModel.vector(text)` as (feature number, value), in the same order."""
         number, idf, log_1p = self.number, self.idf, _LOG_1P
         v = []
-        for g, c in Counter(char_ngrams(text, *self.model.ngram)).items():
+        for g, c in Counter(char_ngrams(text, *self.ngram)).items():
             i = number.get(g)
             if i is not None:
                 v.append((i, (log_1p[c] if c < 256 else 1.0 + math.log(c)) * idf[i]))
         norm = math.sqrt(sum(x * x for _, x in v)) or 1.0
         return [(i, x / norm) for i, x in v]
+
+    def numbered(self, vector: Mapping[str, float]) -> list[tuple[int, float]]:
+        """A vector by n-gram as (feature number, value), in its order (n-grams the model does
+        not know weigh nothing)."""
+        number = self.number
+        return [(number[f], x) for f, x in vector.items() if f in number]
 
     def every_score(self, features: list[tuple[int, float]]) -> list[float]:
         """Every head's scores of the vector these features are, side by side (`of`)."""
@@ -259,8 +272,7 @@ class FeatureTables:
 
     def of(self, head: Head, every: list[float]) -> list[float]:
         """`head`'s part of `every_score`."""
-        lo, hi = self.span[id(head)]
-        return every[lo:hi]
+        return every[head.lo:head.hi]
 
     def scores(self, head: Head, features: list[tuple[int, float]]) -> list[float]:
         """`head.scores` of the vector these features are."""
@@ -272,8 +284,9 @@ class FeatureTables:
 
     def evidence(self, head: Head, features: list[tuple[int, float]], label: str,
                  n: int = 3) -> list[str]:
-        """`head.evidence` of the vector these features are."""
-        k = head.classes.index(label) + self.span[id(head)][0]
+        """The n-grams that pushed most towards `label` (`head.evidence` of the vector these
+        features are): the reason shown to a dispatcher."""
+        k = head.classes.index(label) + head.lo
         (start, ks, ws), names = self.pairs, self.names
         pushed = []
         for i, x in features:
@@ -283,8 +296,198 @@ class FeatureTables:
         return strongest(pushed, n)
 
 
+class _HeadPairs:
+    """One head's (class, weight) pairs as read, by feature number: where each feature's pairs
+    start and end in two flat arrays (laid side by side with the other heads' at the end)."""
+
+    def __init__(self, n: int) -> None:
+        self.at = array("l", [-1]) * n
+        self.end = array("l", [0]) * n
+        self.ks = bytearray()
+        self.ws = array("d")
+
+    def add(self, i: int, pairs: Iterable[Iterable[Any]]) -> None:
+        if self.at[i] >= 0:
+            raise ClassificationError("a feature weighed twice by one head; retrain")
+        ks, ws = self.ks, self.ws
+        self.at[i] = len(ws)
+        for k, w in pairs:
+            ks.append(int(k))  # a class number, 0..255
+            ws.append(w)
+        self.end[i] = len(ws)
+
+
+class _NotInOrder(Exception):
+    """The model file's heads come before its idf: it is read whole."""
+
+
+class _Reading:
+    """A model as it is read: n-grams numbered with their idf, then each head's classes,
+    intercept, temperature and pairs; `done` lays the heads side by side in `FeatureTables`."""
+
+    def __init__(self) -> None:
+        self.number: dict[str, int] = {}
+        self.idf = array("d")
+        self.heads: dict[str, tuple[tuple[str, ...], tuple[float, ...], float, _HeadPairs]] = {}
+
+    def feature(self, f: str, idf: float) -> None:
+        if not isinstance(f, str) or f in self.number:
+            raise ClassificationError(f"feature {f!r} twice in the model; retrain")
+        self.number[f] = len(self.idf)
+        self.idf.append(idf)
+
+    def pairs(self) -> _HeadPairs:
+        return _HeadPairs(len(self.idf))
+
+    def head(self, name: str, d: Mapping[str, Any], pairs: _HeadPairs | None = None) -> None:
+        """A head of `d` (its classes, intercept and temperature, and its weights unless read
+        into `pairs` already)."""
+        if pairs is None:
+            pairs, number = self.pairs(), self.number
+            for f, p in d["weights"].items():
+                i = number.get(f)
+                if i is not None:  # an n-gram without idf is in no vector: it weighs nothing
+                    pairs.add(i, p)
+        classes = tuple(d["classes"])
+        intercept = tuple(float(b) for b in d["intercept"])
+        if len(intercept) != len(classes) or (pairs.ks and max(pairs.ks) >= len(classes)):
+            raise ClassificationError(f"the {name} head's weights or intercept are not of its "
+                                      f"{len(classes)} classes; retrain")
+        self.heads[name] = (classes, intercept, float(d["temperature"]), pairs)
+
+    def done(self, ngram: tuple[int, int]) -> dict[str, Head]:
+        """The heads, in `HEADS`' order side by side in one `FeatureTables`."""
+        names = sorted(self.heads, key=lambda h: HEADS.index(h) if h in HEADS else len(HEADS))
+        n, heads = len(self.idf), [self.heads[h] for h in names]
+        spans: list[tuple[int, int]] = []
+        shifts: list[bytes] = []  # a head's class numbers to the heads' side by side
+        intercept: list[float] = []
+        for classes, own, _, _ in heads:
+            spans.append((len(intercept), len(intercept) + len(classes)))
+            shifts.append(bytes((k + len(intercept)) % 256 for k in range(256)))
+            intercept.extend(own)
+        if len(intercept) > 256:
+            raise ClassificationError("heads of more than 256 classes; widen FeatureTables")
+        start, ks, ws = array("l", [0]), bytearray(), array("d")
+        read = [(p.at, p.end, p.ks, p.ws, shift)
+                for (_, _, _, p), shift in zip(heads, shifts, strict=True)]
+        for i in range(n):
+            for at, end, hks, hws, shift in read:
+                a = at[i]
+                if a >= 0:
+                    b = end[i]
+                    ks += hks[a:b].translate(shift)
+                    ws += hws[a:b]
+            start.append(len(ws))
+        self.heads.clear()
+        tables = FeatureTables(self.number, self.idf, ngram, tuple(intercept),
+                               (start, bytes(ks), ws))
+        return {name: Head(classes=classes, intercept=own, temperature=t, tables=tables,
+                           lo=lo, hi=hi)
+                for name, (classes, own, t, _), (lo, hi) in zip(names, heads, spans, strict=True)}
+
+    def model(self, d: Mapping[str, Any]) -> LinearModel:
+        ngram = (int(d["ngram"][0]), int(d["ngram"][1]))
+        heads = self.done(ngram)
+        return LinearModel(tables=heads["subcategory"].tables, ngram=ngram,
+                           subcategory=heads["subcategory"],
+                           request_type=heads["request_type"], urgency=heads["urgency"],
+                           threshold=float(d["threshold"]), meta=d.get("meta", {}))
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's white space
+_OPEN = re.compile(r"[ \t\n\r]*\{[ \t\n\r]*(\}?)")  # an object's start, and its end if empty
+_COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_NEXT = re.compile(r"[ \t\n\r]*([,}])[ \t\n\r]*")  # after a value: the next key, or the end
+_DECODER = json.JSONDecoder()
+
+
+def _walk(text: str, i: int, value: Callable[[str, int], int]) -> int:
+    """Walks the JSON object at `text[i:]`: `value(key, j)` reads the key's value, which starts
+    at `j`, and says where it ends. Returns where the object ends."""
+    colon, after, decode = _COLON.match, _NEXT.match, _DECODER.raw_decode
+    opening = _OPEN.match(text, i)
+    if opening is None:
+        raise json.JSONDecodeError("Expecting an object", text, i)
+    i = opening.end()
+    if opening.group(1):
+        return i
+    while True:
+        if text[i:i + 1] != '"':
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
+                                       text, i)
+        key, i = decode(text, i)
+        m = colon(text, i)
+        if m is None:
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
+        i = value(key, m.end())
+        m = after(text, i)
+        if m is None:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+        i = m.end()
+        if m.group(1) == "}":
+            return i
+
+
+def _read_model(text: str) -> LinearModel:
+    """The model file read an entry at a time (`LinearModel.from_json`)."""
+    read, decode = _Reading(), _DECODER.raw_decode
+    top: dict[str, Any] = {}
+    number = read.number
+
+    def idf(f: str, i: int) -> int:
+        x, end = decode(text, i)
+        read.feature(f, x)
+        return end
+
+    def head(name: str, i: int) -> int:
+        if name not in HEADS:
+            return decode(text, i)[1]
+        fields: dict[str, Any] = {}
+        pairs = read.pairs()
+
+        def weight(f: str, j: int) -> int:
+            p, end = decode(text, j)
+            k = number.get(f)
+            if k is not None:  # an n-gram without idf is in no vector: it weighs nothing
+                pairs.add(k, p)
+            return end
+
+        def field(key: str, j: int) -> int:
+            if key == "weights":
+                fields[key] = None
+                return _walk(text, j, weight)
+            fields[key], end = decode(text, j)
+            return end
+
+        end = _walk(text, i, field)
+        if "weights" not in fields:  # refused, as by from_dict
+            raise KeyError("weights")
+        read.head(name, fields, pairs)
+        return end
+
+    def entry(key: str, i: int) -> int:
+        if key == "idf":
+            top[key] = None
+            return _walk(text, i, idf)
+        if key == "heads":
+            if "idf" not in top:
+                raise _NotInOrder
+            return _walk(text, i, head)
+        top[key], end = decode(text, i)
+        return end
+
+    end = _walk(text, 0, entry)
+    if _SPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+        raise json.JSONDecodeError("Extra data", text, end)
+    for name in HEADS:
+        if name not in read.heads:
+            raise KeyError(name)
+    return read.model(top)
+
+
 def load_linear_model() -> LinearModel:
-    return LinearModel.from_dict(load_json(MODEL_FILE))
+    return LinearModel.from_json(read_data_file(MODEL_FILE))
 
 
 class LinearClassifier:
@@ -318,7 +521,6 @@ class LinearClassifier:
         self._taught: dict[str, Label] = {}
         self._lock = threading.Lock()
         self._unexplained: tuple[str, list[tuple[int, float]], str] | None = None
-        _ = model.tables  # built at start, not by the first request
 
     @property
     def threshold(self) -> float:
