@@ -11,7 +11,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.recognition")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate", help="write the generated labelled set")
-    sub.add_parser("train", help="train on the train part (+ dispatchers' labels), export")
+    training = sub.add_parser("train", help="train on the train part (+ dispatchers' labels), "
+                                            "export")
+    training.add_argument("--with-held-out", action="store_true",
+                          help="also train on the generated test part and the second and third "
+                               "parts (session 14; docs/recognition.md)")
+    training.add_argument("--out", help="write the model here instead of "
+                                        "services/dispatch/data/recognition_model.json")
     sub.add_parser("evaluate", help="cross-validate candidates, measure the shipped model")
     sub.add_parser("cost", help="CPU per text and RSS of the service's recognition")
     demo = sub.add_parser("demo-month", help="county and routing on the simulator's demo month")
@@ -35,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         from tools.recognition.generate import write
         print(f"{write()} requests written")
     elif args.command == "train":
-        from tools.recognition.train import train
-        print(train())
+        from pathlib import Path
+
+        from tools.recognition.train import MODEL_PATH, train
+        print(train(path=Path(args.out) if args.out else MODEL_PATH,
+                    with_held_out=args.with_held_out))
     elif args.command == "evaluate":
         from tools.recognition.evaluate import evaluate
         print(evaluate())

@@ -7,6 +7,14 @@ Trains on the train part of the labelled set plus the dispatchers' corrections e
 the test part is never trained on. The temperature and the auto-routing threshold come from
 out-of-fold predictions on the train part (folds by matter) only: the test part is neither
 trained on nor read for the threshold, so its figures are an honest estimate.
+
+    python -m tools.recognition train --with-held-out [--out PATH]
+
+(session 14, docs/recognition.md "Session 14: retrained on the first three held-out parts")
+the same pipeline on a larger training set: the train part, the generated test part, and the
+second (`fresh.py`) and third (`third.py`) hand-written parts; folds by matter as before (a
+generated matter's four texts together, each second- or third-part request its own matter).
+The fourth and fifth parts (`fourth.py`, `fifth.py`) are never read by `train`.
 """
 
 from __future__ import annotations
@@ -315,8 +323,25 @@ def export_head(vec: TfidfVectorizer, model: Any, temperature: float) -> dict[st
             "temperature": round(temperature, 4)}
 
 
-def train(kind: str = KIND, path: Path = MODEL_PATH) -> dict[str, Any]:
+def training_set(with_held_out: bool = False,
+                 ) -> tuple[list[LabelledRequest], list[LabelledRequest]]:
+    """(what is trained on and read out of fold, what stays held out). With `with_held_out`
+    (session 14) the first three held-out parts join the train part: the generated test part
+    (a matter's four texts share its case, so they share a fold) and the second and third
+    hand-written parts (each request its own case: "fresh:…", "third:…"). The fourth and fifth
+    parts are in neither list: nothing here reads them."""
     train_part, test_part = split(load_labelled_requests())
+    if not with_held_out:
+        return train_part, test_part
+    from tools.recognition.fresh import fresh_requests
+    from tools.recognition.third import third_requests
+
+    return train_part + test_part + fresh_requests() + third_requests(), []
+
+
+def train(kind: str = KIND, path: Path = MODEL_PATH, with_held_out: bool = False,
+          ) -> dict[str, Any]:
+    train_part, test_part = training_set(with_held_out)
     records = train_part + load_corrections()
     seeds = taxonomy_seeds()
     heads: dict[str, Any] = {}
