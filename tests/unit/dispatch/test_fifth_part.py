@@ -58,3 +58,18 @@ def test_what_is_routed_automatically_on_the_fifth_part_is_right(service_classif
     assert len(routed) / len(fifth) >= 0.84
     right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
     assert right / len(routed) >= 0.95
+
+
+def test_the_candidate_trained_on_the_held_out_parts_never_saw_the_fourth_or_fifth():
+    """`train --with-held-out` (session 14, docs/recognition.md "retrained on the first three
+    held-out parts"): the train part and the first three held-out parts, 3,700 requests, with
+    no text or case of the fourth or fifth part (their read decided the candidate's fate)."""
+    from tools.recognition.train import training_set
+
+    records, held_out = training_set(with_held_out=True)
+    assert len(records) == 3700 and held_out == []
+    cases = {r.case for r in records}
+    assert {"fresh", "third", "test", "train"} == {r.split for r in records}
+    assert not cases & {r.case for r in fourth_requests() + fifth_requests()}
+    texts = {r.text for r in records}
+    assert not texts & {r.text for r in fourth_requests() + fifth_requests()}
