@@ -22,7 +22,7 @@ from services.analytics.adapters.registry import load_names
 from services.analytics.application.hot_topics import HotTopics
 from services.analytics.application.live import LiveState
 from services.analytics.application.reports import AnalyticsApplication, Reports
-from services.analytics.domain.fold import LiveKpis
+from services.analytics.domain.fold import LiveKpis, Retention
 from services.analytics.entrypoints import consumer, http_api, pages, publications
 from services.analytics.settings import AnalyticsSettings
 
@@ -55,7 +55,12 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     surge_store.create_table(infra.pool, settings.schema)
     clock = Clock(settings.clock)
     names = load_names(Path(settings.registry_dir) if settings.registry_dir else None)
-    kpis = LiveKpis(tickets_kept=settings.analytics_tickets_kept)
+    kpis = LiveKpis(tickets_kept=settings.analytics_tickets_kept,
+                    retention=Retention(days=settings.analytics_days_kept,
+                                        weeks=settings.analytics_weeks_kept,
+                                        months=settings.analytics_months_kept,
+                                        cached_buckets=settings.analytics_old_buckets_cached),
+                    period_facts=partial(fact_store.period_tickets, infra.pool, settings.schema))
     channel = fact_store.facts_channel(settings.schema)
     live = LiveState(kpis, fact_store.FactTail(infra.pool, settings.schema,
                                                settings.fact_grace_s), clock,

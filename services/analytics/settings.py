@@ -17,6 +17,16 @@ class AnalyticsSettings(ServiceSettings):
     # each): a fact of another ticket reads its earlier facts back from the facts table.
     # Enough for every ticket in flight; the state's memory no longer grows with history.
     analytics_tickets_kept: int = 2048
+    # ...and the buckets of the last this many days, ISO weeks and months (relative to the
+    # latest business time seen; 0: all of them): what the dashboard and the monthly report
+    # read by default (a month and the previous one: their figures, rankings and daily trends;
+    # a month's buckets hold large histograms, ~20 KB each). An older period's figures are
+    # folded from the facts table when asked, and this many buckets of such folds are kept
+    # (LRU). docs/analytics.md, "What the buckets keep"
+    analytics_days_kept: int = 62
+    analytics_weeks_kept: int = 9
+    analytics_months_kept: int = 3
+    analytics_old_buckets_cached: int = 2048
     # The facts' consumer asks the broker for a fetch of 64 KB or this many ms while events
     # flow (0: answer at the first event): the live KPIs are looked at, not waited on
     facts_gather_ms: int = 200

@@ -54,9 +54,15 @@ class Rebuilt:
         return state_digest(self.kpis.model)
 
 
-def state_digest(model: KpiModel) -> str:
-    """A fingerprint of the whole KPI state: equal digests, equal figures everywhere."""
-    text = json.dumps(model.to_dict(), sort_keys=True, ensure_ascii=False)
+def state_digest(model: KpiModel, since: dict[str, str] | None = None) -> str:
+    """A fingerprint of the whole KPI state: equal digests, equal figures everywhere.
+    `since`: of the buckets, those of the periods a live state keeps in memory only (its
+    `first_kept`, the oldest period kept by kind), to compare with one."""
+    state = model.to_dict()
+    if since is not None:
+        state["buckets"] = {k: b for k, b in state["buckets"].items()
+                            if k.rsplit("|", 1)[1] >= since[k.rsplit("|", 2)[1]]}
+    text = json.dumps(state, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -23,7 +23,6 @@ from backbone.http import ClientError
 from backbone.store import EventContext
 from services.analytics.adapters.registry import Names, ranking_groups
 from services.analytics.domain.fold import LiveKpis
-from services.analytics.domain.kpis import CITY
 from services.analytics.domain.periods import month_bounds, previous_month
 from services.analytics.domain.ranking import monthly_report
 
@@ -89,8 +88,9 @@ class Reports:
         last = self.published(previous_month(month))
         with self.live.lock:
             units = ranking_groups(self.live.unit_kinds, self.names)
-            report = monthly_report(self.live.model, month, units, last_month_report=last,
-                                    min_volume=self.min_volume)
+        model = self.live.model_for("month", month)  # an old month: folded from the table
+        report = monthly_report(model, month, units, last_month_report=last,
+                                min_volume=self.min_volume)
         for group in report["groups"].values():
             for row in group["ranking"]:
                 row["unit_name"] = self.names.unit(row["unit"])
@@ -121,10 +121,7 @@ class Reports:
         return self.published(month) or report, True
 
     def months_with_data(self) -> list[str]:
-        prefix = f"all|{CITY}|month|"
-        with self.live.lock:
-            return sorted({k[len(prefix):] for k in self.live.model.buckets
-                           if k.startswith(prefix)})
+        return self.live.months()  # those out of memory too
 
     def publish_due(self, now: datetime) -> list[str]:
         """Publish, oldest first, every month whose end (+ the grace) the clock has passed."""

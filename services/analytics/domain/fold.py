@@ -28,13 +28,23 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.hot_topics import TicketText, place_in
-from services.analytics.domain.kpis import COUNTERS, HISTOGRAMS, KpiModel, pour
+from services.analytics.domain.kpis import (
+    CITY,
+    COUNTERS,
+    DROP,
+    HISTOGRAMS,
+    KpiModel,
+    bucket_key,
+    pour,
+)
+from services.analytics.domain.periods import city_tz, first_kept, local_date, period_bounds
 
 UNKNOWN_COUNTY = "未知"
 UNKNOWN_CATEGORY = "未分类"
@@ -143,7 +153,7 @@ def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedel
     return max(at - start, timedelta(0)) if start else timedelta(0)
 
 
-def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
+def add_into(total: KpiModel, part: KpiModel, sign: int, elsewhere: Any = None) -> None:
     """total += sign * part, for a part folded from tickets the total holds (or will hold).
     The total keeps the buckets and counts only: the tickets' own state stays in the parts.
 
@@ -156,30 +166,32 @@ def add_into(total: KpiModel, part: KpiModel, sign: int) -> None:
     total.tickets_released += sign * part.ticket_count  # the total keeps no ticket's state
     unsettled = part.unsettled()
     if unsettled is None:  # its buckets were read: add what they hold
-        _add_buckets(total, part.buckets, sign)
+        _add_buckets(total, part.buckets, sign, elsewhere)
         return
     pending, pending_slots = unsettled
     buckets = total.buckets
-    _drop_emptied(buckets, pour(buckets, pending, pending_slots, sign))
+    _drop_emptied(buckets, pour(buckets, pending, pending_slots, sign, elsewhere))
 
 
-def replace_part(total: KpiModel, old: KpiModel | None, new: KpiModel) -> None:
+def replace_part(total: KpiModel, old: KpiModel | None, new: KpiModel,
+                 elsewhere: Any = None) -> None:
     """total += new - old: a ticket refolded with more facts. Where both parts are fresh from
     `fold_ticket`, only their difference is poured (bucket keys -> counter -> change, zero
     changes left out): a new fact changes a few counters of a ticket's ~20 buckets, and taking
     the old part out bucket by bucket and adding the new one back walked every counter of
-    both (the pour was a seventh of analytics' CPU under load, py-spy, session 13)."""
+    both (the pour was a seventh of analytics' CPU under load, py-spy, session 13).
+    `elsewhere`: see `kpis.pour` (a bucket of a period no longer in memory)."""
     theirs, mine = (old.unsettled() if old is not None else ({}, {})), new.unsettled()
     if theirs is None or mine is None:
         if old is not None:
-            add_into(total, old, -1)
-        add_into(total, new, +1)
+            add_into(total, old, -1, elsewhere)
+        add_into(total, new, +1, elsewhere)
         return
     total.unmatched_facts += new.unmatched_facts - (old.unmatched_facts if old is not None else 0)
     total.tickets_released += new.ticket_count - (old.ticket_count if old is not None else 0)
     buckets = total.buckets
     _drop_emptied(buckets, pour(buckets, _difference(mine[0], theirs[0]),
-                                _difference(mine[1], theirs[1])))
+                                _difference(mine[1], theirs[1]), 1, elsewhere))
 
 
 def _difference(new: dict[Any, dict[Any, int]], old: dict[Any, dict[Any, int]]
@@ -202,10 +214,17 @@ def _difference(new: dict[Any, dict[Any, int]], old: dict[Any, dict[Any, int]]
     return out
 
 
-def _add_buckets(total: KpiModel, theirs_by_key: dict[str, dict[str, Any]], sign: int) -> None:
+def _add_buckets(total: KpiModel, theirs_by_key: dict[str, dict[str, Any]], sign: int,
+                 elsewhere: Any = None) -> None:
     for key, theirs in theirs_by_key.items():
         mine = total.buckets.get(key)
         if mine is None:
+            away = elsewhere(key) if elsewhere is not None else None
+            if away is not None:  # a period out of memory: its counters only, or nothing
+                if away is not DROP:
+                    for name in COUNTERS:
+                        away[name] += sign * theirs[name]
+                continue
             mine = total.buckets[key] = {n: 0 for n in COUNTERS} | {h: {} for h in HISTOGRAMS}
         for name in COUNTERS:
             mine[name] += sign * theirs[name]
@@ -227,11 +246,37 @@ def drop_empty_buckets(model: KpiModel) -> None:
 
 def _drop_emptied(buckets: dict[str, dict[str, Any]], keys: Iterable[str]) -> None:
     """Of ``keys``, drop the buckets left with every counter zero and every histogram empty:
-    an emptied bucket is as if it never existed."""
+    an emptied bucket is as if it never existed. A key with no bucket (poured elsewhere:
+    `kpis.pour`) is passed over."""
     for key in keys:
-        bucket = buckets[key]
+        bucket = buckets.get(key)
+        if bucket is None:
+            continue
         if not any(bucket[n] for n in COUNTERS) and not any(bucket[h] for h in HISTOGRAMS):
             del buckets[key]
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Which periods' buckets the live total keeps in memory: the last `days` days, `weeks`
+    ISO weeks and `months` months up to the latest business time seen (0: every period of
+    that kind). A period older than that is folded on demand from the facts table when asked
+    (`LiveKpis.model_for`); `cached_buckets` buckets of such folds are kept (least recently
+    read out first, dropped when a late fact touches their period). The defaults keep what
+    the dashboard and the monthly report read by default: a month and the previous one, their
+    days (at most 62), a third month for the publication's grace, two months of weeks
+    (settings.py)."""
+
+    days: int = 62
+    weeks: int = 9
+    months: int = 3
+    cached_buckets: int = 2048
+
+
+# (start, end) -> every fact of each ticket that counts in a period within [start, end),
+# ticket by ticket (adapters/fact_store.period_tickets)
+PeriodFacts = Callable[[datetime, datetime], Iterable[list[Fact]]]
+_CITY_HEAD = f"all|{CITY}"
 
 
 class LiveKpis:
@@ -243,11 +288,21 @@ class LiveKpis:
     only. A fact of a ticket whose facts are not in memory comes with the ticket's facts
     folded before it (`apply`'s `earlier`, read back from the facts table by the tail), which
     give the ticket's old contribution. Nothing is kept of a ticket let go, not even its id.
-    Without `tickets_kept` (a rebuild, a test) every fact stays in memory."""
+    Without `tickets_kept` (a rebuild, a test) every fact stays in memory.
+
+    Nor do the buckets grow with the calendar when `retention` is set: the total keeps the
+    buckets of the recent periods only (`Retention`, relative to `latest`); a pour into an
+    older period is passed over where it would make a bucket (`kpis.pour`'s `elsewhere`:
+    asked only for a bucket not in memory, so the live fold's common path is unchanged), but
+    the months' counters go on adding up per dimension value (`month_totals`: the all-time
+    counts), and the months with data are remembered (`months`). Every reader of buckets
+    goes through `model_for` / `models_for`: a period in memory is copied from the total, an
+    older one is folded exactly from the facts table (`period_facts`)."""
 
     PARTS_KEPT = 2048  # tickets whose last fold is kept (~4 KB each: ~8.5 MB at most)
 
-    def __init__(self, tickets_kept: int | None = None) -> None:
+    def __init__(self, tickets_kept: int | None = None, retention: Retention | None = None,
+                 period_facts: PeriodFacts | None = None) -> None:
         self.model = KpiModel()
         # ticket id -> event id -> fact, least recently refolded first
         self.facts: OrderedDict[str, dict[str, Fact]] = OrderedDict()
@@ -259,13 +314,31 @@ class LiveKpis:
         # the last fold of the tickets refolded most recently: the next fact of a ticket in
         # flight takes its old contribution from here instead of folding its facts again
         self._parts: OrderedDict[str, KpiModel] = OrderedDict()
+        self.retention = retention
+        self.period_facts = period_facts
+        # the oldest period of each kind in memory (None: everything is kept)
+        self.first_kept: dict[str, str] | None = None
+        self._next_move: datetime | None = None  # the next local midnight after `latest`
+        self._elsewhere = self._out_of_memory if retention is not None else None
+        # months out of memory: counters per "dimension|value" (no histograms), month names
+        self.months_before: dict[str, dict[str, int]] = {}
+        self.month_names_before: set[str] = set()
+        # old periods folded on demand: (kind, period, dimension, value) -> buckets, LRU
+        self._old: OrderedDict[tuple[str, str, str | None, str | None],
+                               dict[str, dict[str, Any]]] = OrderedDict()
+        self._old_size = 0  # buckets in `_old`
+        self._old_index: dict[tuple[str, str], set[tuple[Any, ...]]] = {}
+        self._folding: dict[tuple[str, str], int] = {}  # periods being folded on demand
+        self._old_changes = 0  # late facts into periods cached or being folded
 
     @classmethod
-    def of_tickets(cls, tickets: dict[str, dict[str, Fact]]) -> LiveKpis:
+    def of_tickets(cls, tickets: dict[str, dict[str, Fact]],
+                   retention: Retention | None = None) -> LiveKpis:
         """The state of these facts (ticket id -> event id -> fact), each ticket folded once
         straight into the total: what `apply` gives for the same facts in any order and
-        batches (the total is a sum over tickets, and an emptied bucket is dropped)."""
-        kpis = cls()
+        batches (the total is a sum over tickets, and an emptied bucket is dropped; with a
+        `retention`, the buckets of the periods out of memory go as the live fold's do)."""
+        kpis = cls(retention=retention)
         model, unit_kinds = kpis.model, kpis.unit_kinds
         latest = None
         for facts in tickets.values():
@@ -281,6 +354,7 @@ class LiveKpis:
         kpis.facts = OrderedDict(tickets)
         kpis.latest = latest
         drop_empty_buckets(model)
+        kpis._follow_clock()
         return kpis
 
     def knows(self, event_id: str, ticket_id: str) -> bool:
@@ -322,6 +396,9 @@ class LiveKpis:
                 while len(memory) > kept:
                     ticket_id, _ = memory.popitem(last=False)
                     parts.pop(ticket_id, None)
+            if self.retention is not None and self.latest is not None and (
+                    self._next_move is None or self.latest >= self._next_move):
+                self._follow_clock()
         return applied
 
     def _refold(self, ticket_id: str, new: dict[str, Fact],
@@ -348,7 +425,7 @@ class LiveKpis:
             for unit, _ in units_assigned(f) if f.kind in ASSIGNING else ():
                 self.unit_kinds[unit] = f.get("unit_kind") or self.unit_kinds.get(unit, "")
         part = fold_ticket(known.values())
-        replace_part(self.model, old, part)
+        replace_part(self.model, old, part, self._elsewhere)
         self._parts[ticket_id] = part
         if len(self._parts) > self.PARTS_KEPT:
             self._parts.popitem(last=False)
@@ -357,6 +434,220 @@ class LiveKpis:
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return self.model.to_dict()
+
+    # ---- periods in and out of memory ----------------------------------------------------
+    def _follow_clock(self) -> None:
+        """Move the periods kept to `latest`'s (a new local day): the buckets of the periods
+        left behind go (a month's counters into `months_before`). Under the lock."""
+        r, latest = self.retention, self.latest
+        if r is None or latest is None:
+            return
+        day = local_date(latest)
+        nxt = day + timedelta(days=1)
+        self._next_move = datetime(nxt.year, nxt.month, nxt.day, tzinfo=city_tz())
+        first = first_kept(day, max(r.days, 1), max(r.weeks, 1), max(r.months, 1))
+        for kind, n in (("day", r.days), ("week", r.weeks), ("month", r.months)):
+            if n <= 0:
+                first[kind] = ""
+        if first == self.first_kept:
+            return
+        self.first_kept = first
+        buckets = self.model.buckets
+        before, names = self.months_before, self.month_names_before
+        for key in [k for k in buckets if k.rsplit("|", 2)[2] < first[k.rsplit("|", 2)[1]]]:
+            bucket = buckets.pop(key)
+            head, kind, period = key.rsplit("|", 2)
+            if kind != "month":
+                continue
+            counters = before.get(head)
+            if counters is None:
+                counters = before[head] = dict.fromkeys(COUNTERS, 0)
+            for name in COUNTERS:
+                counters[name] += bucket[name]
+            if head == _CITY_HEAD:
+                names.add(period)
+
+    def _out_of_memory(self, key: str) -> dict[str, Any] | None:
+        """`pour`'s `elsewhere`, for a key with no bucket in memory: None (make it) when its
+        period is kept; else a month's counters go on adding up per value, a day's or a
+        week's go nowhere, and an on-demand fold of that period is stale. Under the lock."""
+        first = self.first_kept
+        if first is None:
+            return None
+        head, kind, period = key.rsplit("|", 2)
+        if period >= first[kind]:
+            return None
+        old = (kind, period)
+        if old in self._folding or old in self._old_index:
+            self._old_changes += 1
+            for entry in self._old_index.pop(old, ()):
+                self._old_size -= len(self._old.pop(entry))
+        if kind != "month":
+            return DROP
+        if head == _CITY_HEAD:
+            self.month_names_before.add(period)
+        counters = self.months_before.get(head)
+        if counters is None:
+            counters = self.months_before[head] = dict.fromkeys(COUNTERS, 0)
+        return counters
+
+    def in_memory(self, kind: str, period: str) -> bool:
+        first = self.first_kept
+        return first is None or period >= first[kind]
+
+    def model_for(self, kind: str, period: str, dimension: str | None = None,
+                  value: str | None = None) -> KpiModel:
+        """A model holding the period's buckets (of one dimension, of one value, or all), for
+        `figures.figures` / `table` and the ranking: copied from the live total when the
+        period is in memory, else folded from the facts table (or the cache of such folds).
+        The one way to read buckets (API figures, trends, rankings, reports)."""
+        return self.models_for(kind, [period], dimension, value)[period]
+
+    def models_for(self, kind: str, periods: list[str], dimension: str | None = None,
+                   value: str | None = None) -> dict[str, KpiModel]:
+        """`model_for` of several periods of one kind (a trend): the old ones not cached are
+        folded together, one query over their span."""
+        out: dict[str, KpiModel] = {}
+        missing: list[str] = []
+        with self.lock:
+            for period in periods:
+                if self.in_memory(kind, period):
+                    out[period] = _model_of(self._copy(kind, period, dimension, value))
+                    continue
+                cached = self._cached(kind, period, dimension, value)
+                if cached is None:
+                    missing.append(period)
+                else:
+                    out[period] = _model_of(cached)
+            for period in missing:
+                self._folding[(kind, period)] = self._folding.get((kind, period), 0) + 1
+            changes = self._old_changes
+        if missing:
+            folded: dict[str, dict[str, dict[str, Any]]] = {}
+            try:
+                folded = self._fold_old(kind, missing, dimension, value)
+            finally:
+                with self.lock:
+                    for period in missing:
+                        left = self._folding.pop((kind, period)) - 1
+                        if left:
+                            self._folding[(kind, period)] = left
+                    if changes == self._old_changes:  # no late fact into them meanwhile
+                        for period, buckets in folded.items():
+                            self._keep_old((kind, period, dimension, value), buckets)
+            for period in missing:
+                out[period] = _model_of(folded.get(period, {}))
+        return {period: out[period] for period in periods}
+
+    def month_totals(self, dimension: str) -> dict[str, dict[str, int]]:
+        """Per value of a dimension, every month's counters summed (all time)."""
+        totals: dict[str, dict[str, int]] = {}
+        prefix = dimension + "|"
+        with self.lock:
+            for key, bucket in self.model.buckets.items():
+                head, kind, _ = key.rsplit("|", 2)
+                if kind == "month" and head.startswith(prefix):
+                    _add_counters(totals, head[len(prefix):], bucket)
+            for head, counters in self.months_before.items():
+                if head.startswith(prefix):
+                    _add_counters(totals, head[len(prefix):], counters)
+        return totals
+
+    def months(self) -> list[str]:
+        """Months with tickets: in memory or before."""
+        prefix = f"{_CITY_HEAD}|month|"
+        with self.lock:
+            found = {k[len(prefix):] for k in self.model.buckets if k.startswith(prefix)}
+            return sorted(found | self.month_names_before)
+
+    def _copy(self, kind: str, period: str, dimension: str | None,
+              value: str | None) -> dict[str, dict[str, Any]]:
+        buckets = self.model.buckets
+        if dimension is not None and value is not None:
+            key = bucket_key(dimension, value, kind, period)
+            found = buckets.get(key)
+            return {key: _bucket_copy(found)} if found is not None else {}
+        tail, head = f"|{kind}|{period}", f"{dimension}|" if dimension is not None else ""
+        return {k: _bucket_copy(b) for k, b in buckets.items()
+                if k.endswith(tail) and k.startswith(head)}
+
+    def _cached(self, kind: str, period: str, dimension: str | None,
+                value: str | None) -> dict[str, dict[str, Any]] | None:
+        for entry in ((kind, period, dimension, value), (kind, period, dimension, None),
+                      (kind, period, None, None)):
+            found = self._old.get(entry)
+            if found is not None:
+                self._old.move_to_end(entry)
+                return found
+        return None
+
+    def _keep_old(self, entry: tuple[str, str, str | None, str | None],
+                  buckets: dict[str, dict[str, Any]]) -> None:
+        limit = self.retention.cached_buckets if self.retention is not None else 0
+        if len(buckets) > limit or entry in self._old:
+            return
+        self._old[entry] = buckets
+        self._old_index.setdefault(entry[:2], set()).add(entry)
+        self._old_size += len(buckets)
+        while self._old_size > limit:
+            gone, dropped = self._old.popitem(last=False)
+            self._old_size -= len(dropped)
+            index = self._old_index[gone[:2]]
+            index.discard(gone)
+            if not index:
+                del self._old_index[gone[:2]]
+
+    def _fold_old(self, kind: str, periods: list[str], dimension: str | None,
+                  value: str | None) -> dict[str, dict[str, dict[str, Any]]]:
+        """The buckets of old periods, exactly: the tickets that count in them (received, given
+        to a unit or closed in their span) read from the facts table, each folded whole,
+        and only the buckets asked for kept. Outside the lock."""
+        if self.period_facts is None:
+            raise RuntimeError("no facts table to fold an old period from")
+        spans = [period_bounds(kind, p) for p in periods]
+        wanted = set(periods)
+        verdict: dict[str, bool] = {}
+
+        def elsewhere(key: str) -> dict[str, Any] | None:
+            ok = verdict.get(key)
+            if ok is None:
+                head, k, p = key.rsplit("|", 2)
+                dim, _, val = head.partition("|")
+                ok = verdict[key] = (k == kind and p in wanted and dimension in (None, dim)
+                                     and value in (None, val))
+            return None if ok else DROP
+
+        buckets: dict[str, dict[str, Any]] = {}
+        for facts in self.period_facts(min(s for s, _ in spans), max(e for _, e in spans)):
+            pending, slots = fold_ticket(facts).unsettled()  # type: ignore[misc]
+            pour(buckets, pending, slots, 1, elsewhere)
+        _drop_emptied(buckets, list(buckets))
+        out: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in periods}
+        for key, bucket in buckets.items():
+            out[key.rsplit("|", 1)[1]][key] = bucket
+        return out
+
+
+def _model_of(buckets: dict[str, dict[str, Any]]) -> KpiModel:
+    model = KpiModel()
+    model.buckets = buckets
+    return model
+
+
+def _bucket_copy(bucket: dict[str, Any]) -> dict[str, Any]:
+    copy = bucket.copy()
+    for name in HISTOGRAMS:
+        copy[name] = dict(bucket[name])
+    return copy
+
+
+def _add_counters(totals: dict[str, dict[str, int]], value: str, counters: dict[str, Any]
+                  ) -> None:
+    row = totals.get(value)
+    if row is None:
+        row = totals[value] = dict.fromkeys(COUNTERS, 0)
+    for name in COUNTERS:
+        row[name] += counters[name]
 
 
 def ticket_texts(tickets: Iterable[Iterable[Fact]], start: datetime, end: datetime

@@ -86,19 +86,33 @@ def new_bucket() -> dict[str, Any]:
     return bucket
 
 
+# what `pour`'s `elsewhere` answers for a bucket not in memory that must not be made
+DROP: dict[str, Any] = {}
+
+
 def pour(buckets: dict[str, dict[str, Any]],
          pending: dict[tuple[str, ...], dict[str, int]],
          pending_slots: dict[tuple[str, ...], dict[tuple[str, str], int]],
-         sign: int = 1) -> set[str]:
+         sign: int = 1, elsewhere: Any = None) -> set[str]:
     """Add ``sign`` times the pending counts (bucket keys -> counter -> delta, and bucket keys
     -> (histogram, slot) -> count) into ``buckets``, making the buckets they name; a slot
-    that falls to zero is removed. Returns the keys of the buckets touched."""
+    that falls to zero is removed. Returns the keys of the buckets touched (a key poured
+    elsewhere may be among them and not in ``buckets``).
+
+    ``elsewhere(key)``, asked only for a key with no bucket in memory (never on the common
+    path): None makes the bucket as usual; `DROP` pours nothing there; another dict (its
+    counters only, no histograms) takes the counts instead (LiveKpis: a period no longer
+    kept in memory, `fold.Retention`)."""
     touched: set[str] = set()
     for keys, counts in pending.items():
         for key in keys:
             bucket = buckets.get(key)
             if bucket is None:
-                bucket = buckets[key] = new_bucket()
+                bucket = elsewhere(key) if elsewhere is not None else None
+                if bucket is None:
+                    bucket = buckets[key] = new_bucket()
+                elif bucket is DROP:
+                    continue
             for name, delta in counts.items():
                 bucket[name] += sign * delta
         touched.update(keys)
@@ -106,6 +120,8 @@ def pour(buckets: dict[str, dict[str, Any]],
         for key in keys:
             bucket = buckets.get(key)
             if bucket is None:
+                if elsewhere is not None and elsewhere(key) is not None:
+                    continue  # no histograms out of memory
                 bucket = buckets[key] = new_bucket()
             for (histogram, slot), count in slots.items():
                 counts = bucket[histogram]

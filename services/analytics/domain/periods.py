@@ -85,3 +85,31 @@ def minutes(delta: timedelta) -> int:
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative: {delta}")
     return int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
+
+
+def period_bounds(kind: str, period: str) -> tuple[datetime, datetime]:
+    """[start, end) of a day ('2024-03-05'), ISO week ('2024-W10') or month ('2024-03') as
+    aware datetimes in the city's time zone."""
+    if kind == PeriodKind.MONTH:
+        return month_bounds(period)
+    if kind == PeriodKind.WEEK:
+        year, week = period.split("-W")
+        first = date.fromisocalendar(int(year), int(week), 1)
+        days = 7
+    else:
+        first, days = date.fromisoformat(period), 1
+    start = datetime(first.year, first.month, first.day, tzinfo=city_tz())
+    end = first + timedelta(days=days)
+    return start, datetime(end.year, end.month, end.day, tzinfo=city_tz())
+
+
+def first_kept(day: date, days: int, weeks: int, months: int) -> dict[str, str]:
+    """The oldest day, week and month of the last `days` days, `weeks` ISO weeks and `months`
+    months up to `day` (these included), by kind. Period names of one kind sort as their
+    periods do (ISO week-years too), so a period is kept when its name is not below."""
+    monday = day - timedelta(days=day.weekday())
+    index = day.year * 12 + day.month - 1 - (months - 1)
+    return {PeriodKind.DAY.value: (day - timedelta(days=days - 1)).isoformat(),
+            PeriodKind.WEEK.value: period_of_date(monday - timedelta(weeks=weeks - 1),
+                                                  PeriodKind.WEEK),
+            PeriodKind.MONTH.value: f"{index // 12:04d}-{index % 12 + 1:02d}"}

@@ -96,16 +96,8 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
     @api.get("/counts/units")
     def unit_counts(principal: ReaderDep) -> dict[str, Any]:
         """Per unit, all time: tickets assigned to it (received), closed, and rated."""
-        totals: dict[str, dict[str, int]] = {}
-        with live.lock:
-            for key, bucket in live.model.buckets.items():
-                dim, unit, kind, _ = key.split("|")
-                if dim != "unit" or kind != "month":
-                    continue
-                row = totals.setdefault(unit, {"received": 0, "closed": 0, "rated": 0})
-                row["received"] += bucket["assigned"]
-                row["closed"] += bucket["closed"]
-                row["rated"] += bucket["rated"]
+        totals = {u: {"received": c["assigned"], "closed": c["closed"], "rated": c["rated"]}
+                  for u, c in live.month_totals("unit").items()}  # every month, old ones too
         return {"units": [{"unit": u, "name": names.unit(u), **totals[u]}
                           for u in sorted(totals)]}
 
@@ -116,9 +108,9 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
         """KPI figures of every value of a dimension (or one value) in one period."""
         check_dimension(dimension)
         check_period(period, at)
-        with live.lock:
-            rows = ([figures(live.model, dimension, value, period, at)] if value
-                    else table(live.model, dimension, period, at))
+        model = live.model_for(period, at, dimension, value)  # an old period: from the table
+        rows = ([figures(model, dimension, value, period, at)] if value
+                else table(model, dimension, period, at))
         return {"dimension": dimension, "period": period, "at": at,
                 "rows": [named(r.as_dict()) for r in rows]}
 
@@ -131,9 +123,8 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
         if period not in PERIOD_FORMS:
             raise ClientError(f"period must be day, week or month, not {period!r}")
         names_ = periods_between(period, start, end)
-        with live.lock:
-            points = [figures(live.model, dimension, value, period, p).as_dict()
-                      for p in names_]
+        models = live.models_for(period, names_, dimension, value)
+        points = [figures(models[p], dimension, value, period, p).as_dict() for p in names_]
         return {"dimension": dimension, "value": value, "period": period, "points": points}
 
     @api.get("/months")
