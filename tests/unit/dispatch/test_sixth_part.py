@@ -1,0 +1,53 @@
+"""The sixth held-out part (`tools/recognition/sixth.py`, session 14, written blind): 330+
+requests written apart from the generator, the keyword lists and the other parts, every
+subcategory at least six times, one matter each, never trained on, no near-copy of a matter of
+the train part, of the generated test part, or of a request of the second to fifth parts (the
+leak check rejects Jaccard >= 0.4); read once by the shipped model and the fixed candidate under
+the rule of docs/recognition.md "Session 14: a sixth part, to decide on the candidate"."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tools.recognition.fifth import fifth_requests
+from tools.recognition.fourth import fourth_requests
+from tools.recognition.fresh import fresh_requests
+from tools.recognition.sixth import SECOND_MATTER, digest, near_others, sixth_requests
+from tools.recognition.third import third_requests
+
+# The part as committed with its rule, before any model read it (docs/recognition.md): a label,
+# text or request changed after the read changes this.
+DIGEST = "d9d3d7385891d3c5e1de3fffae09b573c509ed493bd438cec32ef8e0c32ebac0"
+
+
+def test_the_sixth_part_covers_every_subcategory_and_copies_no_other_part(taxonomy,
+                                                                        labelled_split):
+    sixth = sixth_requests()
+    assert len(sixth) >= 330
+    per = Counter(r.subcategory for r in sixth)
+    assert set(per) == set(taxonomy.parent_of)
+    assert min(per.values()) >= 6
+    for r in sixth:
+        taxonomy.check(r.category, r.subcategory)
+    assert len({r.case for r in sixth}) == len(sixth)  # one text per matter
+    assert {r.case.split(":", 1)[1] for r in sixth} >= SECOND_MATTER
+    train, test = labelled_split
+    others = (train + test + fresh_requests() + third_requests() + fourth_requests()
+              + fifth_requests())
+    assert not {r.text for r in sixth} & {r.text for r in others}
+    assert near_others() == []
+
+
+def test_the_sixth_part_is_the_one_committed_with_its_rule():
+    assert digest() == DIGEST
+
+
+def test_the_candidate_trained_on_the_held_out_parts_never_saw_the_sixth():
+    """`train --with-held-out` trains on the train part and the first three held-out parts only:
+    no text or case of the sixth part (its read decides the candidate's fate)."""
+    from tools.recognition.train import training_set
+
+    records, _ = training_set(with_held_out=True)
+    sixth = sixth_requests()
+    assert not {r.case for r in records} & {r.case for r in sixth}
+    assert not {r.text for r in records} & {r.text for r in sixth}
