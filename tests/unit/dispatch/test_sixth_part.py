@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from services.dispatch.domain.linear import LinearClassifier, load_linear_model
+from services.dispatch.domain.places import Gazetteer
+from services.dispatch.domain.responsibilities import load_responsibilities
+from services.dispatch.domain.routing import load_routing_table, unit_confidence
+from services.dispatch.domain.taxonomy import Taxonomy
 from tools.recognition.fifth import fifth_requests
 from tools.recognition.fourth import fourth_requests
 from tools.recognition.fresh import fresh_requests
 from tools.recognition.sixth import SECOND_MATTER, digest, near_others, sixth_requests
 from tools.recognition.third import third_requests
+from tools.recognition.train import route_key
 
 # The part as committed with its rule, before any model read it (docs/recognition.md): a label,
 # text or request changed after the read changes this.
@@ -40,6 +48,28 @@ def test_the_sixth_part_covers_every_subcategory_and_copies_no_other_part(taxono
 
 def test_the_sixth_part_is_the_one_committed_with_its_rule():
     assert digest() == DIGEST
+
+
+@pytest.fixture(scope="module")
+def service_classifier(taxonomy: Taxonomy, gazetteer: Gazetteer) -> LinearClassifier:
+    """As dispatch scores a request: the committed model, places blanked, the 权责清单."""
+    return LinearClassifier(taxonomy, load_linear_model(), blank_places=gazetteer.without_places,
+                            duties=load_responsibilities())
+
+
+def test_what_the_shipped_model_routes_on_the_sixth_part(service_classifier):
+    """Session 14's read by the rule (docs/recognition.md): the shipped model routed 82.2 % of the
+    sixth part automatically, 93.1 % of it to the right unit, below the issue's 95 % (the
+    bounds sit under the read, so a retraining that loses ground on this part fails here; a
+    model that gains must raise them)."""
+    key, table = route_key(), load_routing_table(2)
+    sixth = sixth_requests()
+    routed = [(r, c) for r in sixth
+              if unit_confidence(c := service_classifier.classify(r.text, address=r.address),
+                                 table) >= service_classifier.threshold]
+    assert len(routed) / len(sixth) >= 0.80
+    right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
+    assert right / len(routed) >= 0.92
 
 
 def test_the_candidate_trained_on_the_held_out_parts_never_saw_the_sixth():
