@@ -138,14 +138,16 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict
     return out
 
 
-def render(found: dict[str, Any]) -> str:
+def figure_lines(found: dict[str, Any], parts: tuple[str, ...]) -> list[str]:
+    """A read's header, its table (each model on each of `parts`) and its paired differences:
+    what `render` here and `sixth.render` print first."""
     lines = [f"digests {found['digests']} (after: {found['digests_after']}), "
              f"{found['draws']} resamplings, seed {found['seed']}",
              "| model (threshold) | part | n | to a dispatcher (95 %) | routed right (95 %) |"
              " P(right < 95 %) | aim | lead: to a dispatcher / right |",
              "|---|---|---|---|---|---|---|---|"]
     for name, row in found["models"].items():
-        for part in ("fourth+fifth", "fifth", "fourth"):
+        for part in parts:
             f = row[part]
             lines.append(
                 f"| {name} ({row['threshold']:.3f}) | {part} | {f['n']} | {1 - f['auto']:.1%} "
@@ -157,6 +159,11 @@ def render(found: dict[str, Any]) -> str:
         lines.append(f"paired, {part}: routed {d['more_routed']:+.1%} ({d['more_lo']:+.1%}.."
                      f"{d['more_hi']:+.1%}), right {d['right_diff']:+.1%} "
                      f"({d['right_diff_lo']:+.1%}..{d['right_diff_hi']:+.1%})")
+    return lines
+
+
+def render(found: dict[str, Any]) -> str:
+    lines = figure_lines(found, ("fourth+fifth", "fifth", "fourth"))
     lines += ["", f"request by request (pooled): {found['changes']}",
               f"rule: {found['decision']['checks']} -> "
               f"{'REPLACE the shipped model' if found['decision']['replace'] else 'keep the shipped model'}",

@@ -623,24 +623,9 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict
 
 
 def render(found: dict[str, Any]) -> str:
-    lines = [f"digests {found['digests']} (after: {found['digests_after']}), "
-             f"{found['draws']} resamplings, seed {found['seed']}",
-             "| model (threshold) | part | n | to a dispatcher (95 %) | routed right (95 %) |"
-             " P(right < 95 %) | aim | lead: to a dispatcher / right |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, row in found["models"].items():
-        for part in (POOLED, "sixth"):
-            f = row[part]
-            lines.append(
-                f"| {name} ({row['threshold']:.3f}) | {part} | {f['n']} | {1 - f['auto']:.1%} "
-                f"({1 - f['auto_hi']:.1%}–{1 - f['auto_lo']:.1%}) | {f['auto_right']:.1%} "
-                f"({f['right_lo']:.1%}–{f['right_hi']:.1%}) | {f['below_target']:.0%} | "
-                f"{f['verdict']} | {1 - f['lead']['auto']:.1%} / {f['lead']['auto_right']:.1%} |")
-    lines.append("")
-    for part, d in found["paired"].items():
-        lines.append(f"paired, {part}: routed {d['more_routed']:+.1%} ({d['more_lo']:+.1%}.."
-                     f"{d['more_hi']:+.1%}), right {d['right_diff']:+.1%} "
-                     f"({d['right_diff_lo']:+.1%}..{d['right_diff_hi']:+.1%})")
+    from tools.recognition.retrained import figure_lines
+
+    lines = figure_lines(found, (POOLED, "sixth"))
     lines += ["", f"request by request (sixth): {found['changes_sixth']}",
               f"rule: {found['decision']['checks']} -> "
               f"{'REPLACE the shipped model' if found['decision']['replace'] else 'keep the shipped model'}",
