@@ -31,13 +31,15 @@ class WindowError(ClientError):
     code = "bad_window"
 
 
-def check_window(start: datetime, end: datetime) -> None:
+def check_window(start: datetime, end: datetime, what: str = "a hot-topic window") -> None:
+    """A window read from the facts table: aware times, in order, and at most MAX_WINDOW
+    (each request reads its tickets' facts into memory)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise WindowError("from and to must carry a time zone (e.g. 2024-03-01T00:00:00+08:00)")
     if end <= start:
         raise WindowError("to must be after from")
     if end - start > MAX_WINDOW:
-        raise WindowError(f"a hot-topic window is at most {MAX_WINDOW.days} days")
+        raise WindowError(f"{what} is at most {MAX_WINDOW.days} days")
 
 
 def _theme(t: Theme) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from backbone import auth
 from backbone.clock import Clock
 from backbone.http import ClientError, require
 from services.analytics.adapters.registry import Names
-from services.analytics.application.hot_topics import HotTopics
+from services.analytics.application.hot_topics import HotTopics, check_window
 from services.analytics.application.reports import Reports, check_month
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.figures import figures, table
@@ -178,11 +178,8 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
                    end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
         """Tickets submitted in a window with a location, counted per ~1 km cell, and the
         base layer to draw them on (the operator's tiles, or the shipped city outline)."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ClientError("from and to need a time zone, e.g. 2024-03-01T00:00:00+08:00")
-        if end <= start:
-            raise ClientError("to must be after from")
-        cells = map_cells(window(start, end), start, end)  # from the facts table
+        check_window(start, end, "a map's window")  # its tickets' facts come from the table
+        cells = map_cells(window(start, end), start, end)
         return {"cells": [{**c.as_dict(), "county_name": names.county(c.county)}
                           for c in cells],
                 "located": sum(c.count for c in cells), "basemap": basemap or {}}

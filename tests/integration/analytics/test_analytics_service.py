@@ -431,6 +431,10 @@ async def test_map_counts_located_tickets_per_cell(running):
                                                     "to": "2024-04-01T00:00:00"},
                                  headers=running.headers("observer"))
     assert bad.status_code == 400 and "time zone" in bad.json()["detail"]
+    long = await running.http.get("/v1/map", params={"from": "2023-03-01T00:00:00+08:00",
+                                                     "to": "2024-04-01T00:00:00+08:00"},
+                                  headers=running.headers("observer"))
+    assert long.status_code == 400 and "at most 92 days" in long.json()["detail"]
 
 
 async def test_a_ticket_waiting_for_a_dispatcher_counts_in_its_county(running):
