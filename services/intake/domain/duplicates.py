@@ -31,7 +31,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -98,32 +97,40 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Derived:
-    at: int  # submitted_at in whole microseconds (exact, as a timedelta compares)
-    address: str | None  # normalised
-    places: frozenset[str]
-    grams: Counter[str]
-    norm: float
-    ones: bool  # every bigram once: the dot product with another such is the count in common
-    # what a pair's scoring reads of a candidate, as one tuple: `find_duplicates` unpacks it
-    # in one step instead of a dozen attribute reads per candidate (~100 per acceptance)
-    row: tuple[Any, ...] = ()
+# What a pair's scoring reads of a ticket, derived once and kept with its snapshot
+# (`TicketSnapshot.derived`): one tuple, unpacked by `find_duplicates` in one step instead of a
+# dozen attribute reads per candidate (~100 per acceptance). A window ticket is a candidate for
+# hundreds of others and the projector keeps every one of the last `keep` (6 days: ~18,000 at
+# a city's rate), so it holds only what the scoring reads (docs/profiles/memory.md):
+#   (ticket_id, at: submitted_at in whole microseconds (exact, as a timedelta compares),
+#    category, address (normalised), places (a tuple of interned names), pinned,
+#    grams, norm, repeats, layers)
+# A text is scored by its layers (below), against a text of another vocabulary generation too
+# (the new text's bigrams are looked up in that generation's vocabulary), so a candidate keeps
+# no bigram of its own: its bigram counts (a Counter, ~1.6 KB) were most of what it kept.
+# Only a text of more distinct bigrams than a vocabulary holds (no layers) keeps ``grams`` (the
+# tuple of its bigrams) and ``repeats`` (each bigram that occurs more than once and its count
+# less one, flat: (g, n - 1, g, n - 1, ...)); any other keeps () for both.
+_ID, _AT, _CATEGORY, _ADDRESS, _PLACES, _PINNED, _GRAMS, _NORM, _REPEATS, _BITS = range(10)
 
 
-def _derived(t: TicketSnapshot) -> _Derived:
+def _derived(t: TicketSnapshot) -> tuple[Any, ...]:
     found = t.derived
     if found is None:
         at = t.submitted_at
         grams, norm = _profile(t.text)
         micros = (at - (_NAIVE_EPOCH if at.tzinfo is None else _EPOCH)) // _MICROSECOND
         address = normalise_address(t.address) if t.address else None
-        places = _places_in(t.text, t.address)
-        ones = all(n == 1 for n in grams.values())
-        found = _Derived(micros, address, places, grams, norm, ones,
-                         (t.ticket_id, micros, t.category, address, places,
-                          t.lat is not None and t.lon is not None, grams, norm, ones,
-                          _layers(t.text) if grams else None))
+        intern = sys.intern
+        places = tuple(intern(p) for p in _places_in(t.text, t.address))
+        layers = _layers(t.text) if grams else None
+        if layers is None and grams:
+            kept = tuple(grams)
+            repeats = tuple(x for g, n in grams.items() if n > 1 for x in (g, n - 1))
+        else:
+            kept = repeats = ()
+        found = (t.ticket_id, micros, t.category, address, places,
+                 t.lat is not None and t.lon is not None, kept, norm, repeats, layers)
         object.__setattr__(t, "derived", found)
     return found
 
@@ -136,7 +143,7 @@ def haversine_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
 
 
 # The caches below spare a text seen again in a new snapshot (one read from the index) its
-# work: what a snapshot derives is kept with it (`_Derived`), so the recent tickets' window
+# work: what a snapshot derives is kept with it (`_derived`), so the recent tickets' window
 # never needs them. Sized for the ~100 candidates an acceptance reads from the index, not for
 # history: at 50,000 they kept every text of the last weeks (~10 KB each, measured:
 # docs/profiles/memory.md) long after its ticket left the window.
@@ -154,10 +161,9 @@ def normalise_address(address: str) -> str:
 
 @lru_cache(maxsize=_TEXTS_KEPT)
 def _profile(text: str) -> tuple[Counter[str], float]:
-    """Bigram counts and their norm. No set of them is kept per text (it was ~3 KB of a
-    window ticket's ~11 KB): pairs are scored with the layers below, and the few that are not
-    (texts of two vocabulary generations) intersect the new text's set with the other's
-    counts, in C as well."""
+    """Bigram counts and their norm. Neither a set of them nor the counts are kept per
+    candidate (they were ~3 KB and ~1.6 KB of a window ticket's ~11 KB): pairs are scored
+    with the layers below; only a text without layers keeps its bigrams (see `_derived`)."""
     grams = _bigrams(text)
     return grams, math.sqrt(sum(n * n for n in grams.values()))
 
@@ -168,24 +174,27 @@ def _profile(text: str) -> tuple[Counter[str], float]:
 # count vectors is sum(|A_i & B_j|) = sum(ga[g] * gb[g]), exactly. Measured on the
 # simulator's texts (~60 bigrams each), 0.8 µs a pair against ~2.5 µs for the frozenset
 # intersection and its sum: the intersection was most of 并单's scoring. The vocabulary is
-# capped (a text with a bigram beyond it has no layers and is scored with its sets, as before),
-# so neither it nor a text's ints grow without bound: a layer is at most 2 KB (the simulator's
-# 3,000 texts: 6,595 bigrams; a text's layers ~0.6 KB).
-# The layers are kept with the snapshot (`_Derived.row`); the cache here only spares a text
+# capped (a text of more distinct bigrams than it holds has no layers and is scored with its
+# bigrams), so neither it nor a text's ints grow without bound: a layer is at most 2 KB (the
+# simulator's 3,000 texts: 6,595 bigrams; a text's layers ~0.6 KB, ~0.9 KB at a city's rate:
+# now most of what a candidate keeps).
+# The layers are kept with the snapshot (`_derived`); the cache here only spares a text
 # seen again in a new snapshot (read from the index) its layers.
 _VOCAB: dict[str, int] = {}
 _VOCAB_MAX = 1 << 14
 _VOCAB_LOCK = threading.Lock()
 # A full vocabulary starts a new generation (a new, empty one): a long-running projector meets
 # new bigrams every day and would otherwise score every text with one past the cap by its sets
-# for good. Layers carry their generation first; texts of two generations are scored with
-# their sets (the same integers), and the window of recent tickets soon holds only new ones.
+# for good. Layers carry their generation's vocabulary first (it lives as long as a text's
+# layers refer to it, and is no longer added to); a text is scored against one of another
+# generation with its bigrams looked up in that vocabulary (`_layers_in`): a bigram it lacks is
+# in no text of that generation, so the dot product is the same integer.
 _GENERATION = 0
 
 
 @lru_cache(maxsize=4096)
-def _layers(text: str) -> tuple[int, ...] | None:
-    """(generation, layer 0, layer 1, ...), or None for a text of more distinct bigrams than a
+def _layers(text: str) -> tuple[Any, ...] | None:
+    """(vocabulary, layer 0, layer 1, ...), or None for a text of more distinct bigrams than a
     whole vocabulary holds."""
     global _VOCAB, _GENERATION
     grams = _profile(text)[0]
@@ -196,7 +205,7 @@ def _layers(text: str) -> tuple[int, ...] | None:
         if len(_VOCAB) + sum(g not in _VOCAB for g in grams) > _VOCAB_MAX:
             _VOCAB, _GENERATION = {}, _GENERATION + 1
             _layers.cache_clear()  # (what it holds is of the old generation)
-        vocab, generation = _VOCAB, _GENERATION
+        vocab = _VOCAB
         for g, n in grams.items():
             b = vocab.get(g)
             if b is None:
@@ -205,13 +214,31 @@ def _layers(text: str) -> tuple[int, ...] | None:
                 bits.append([])
             for k in range(n):
                 bits[k].append(b)
-    layers = [generation]
-    for found in bits:  # (set in a buffer, made an int once: not one big int per bit)
-        buf = bytearray((max(found) >> 3) + 1)
-        for b in found:
-            buf[b >> 3] |= 1 << (b & 7)
-        layers.append(int.from_bytes(buf, "little"))
-    return tuple(layers)
+    return (vocab, *map(_as_int, bits))
+
+
+def _as_int(found: list[int]) -> int:
+    """The bits set, as an int (set in a buffer, made an int once: not one big int per bit)."""
+    buf = bytearray((max(found) >> 3) + 1)
+    for b in found:
+        buf[b >> 3] |= 1 << (b & 7)
+    return int.from_bytes(buf, "little")
+
+
+def _layers_in(grams: Counter[str], vocab: dict[str, int]) -> tuple[Any, ...]:
+    """A text's layers in a vocabulary (another generation's), without what it lacks: (vocab,
+    layer 0, ...); only (vocab,) when it has none of them. Nothing is added to it."""
+    bits: list[list[int]] = []
+    get = vocab.get
+    for g, n in grams.items():
+        b = get(g)
+        if b is None:
+            continue
+        while len(bits) < n:
+            bits.append([])
+        for k in range(n):
+            bits[k].append(b)
+    return (vocab, *map(_as_int, bits))
 
 
 def _bigrams(text: str) -> Counter[str]:
@@ -312,23 +339,26 @@ def find_duplicates(
                   for c in candidates if c.ticket_id != new.ticket_id]
         return sorted((s for s in scored if s[1] >= policy.threshold), key=lambda s: -s[1])
     mine = _derived(new)
-    at, window, category = mine.at, policy.window // _MICROSECOND, new.category
+    at, window, category = mine[_AT], policy.window // _MICROSECOND, new.category
     pinned = new.lat is not None and new.lon is not None
-    address, places, ga, na, ones = mine.address, mine.places, mine.grams, mine.norm, mine.ones
-    ka = frozenset(ga)  # (the candidates keep no set: see _profile)
+    address, na = mine[_ADDRESS], mine[_NORM]
+    places = frozenset(mine[_PLACES])
+    # its bigram counts and their set: only for a candidate of another vocabulary generation
+    # or without layers (made when one comes: most acceptances need neither)
+    ga: Counter[str] | None = None
+    ka: frozenset[str] | None = None
     mine_id = new.ticket_id
     near, far = policy.near_metres, policy.far_metres
     same_named, unknown = policy.same_named_place, policy.unknown_place
     min_text, threshold = policy.min_text_similarity, policy.threshold
     text_weight, place_weight = policy.text_weight, policy.place_weight
-    getitem = ga.__getitem__
-    bits = mine.row[9]  # (generation, layers...)
-    generation = bits[0] if bits is not None else None
-    one_layer = bits[1] if bits is not None and len(bits) == 2 else None
+    bits = mine[_BITS]  # (vocabulary, layers...)
+    vocab = bits[0] if bits is not None else None
+    elsewhere: dict[int, tuple[Any, ...]] = {}  # its layers in other generations, by id
     found = []
     for c in candidates:
         (ticket_id, their_at, their_category, their_address, their_places, their_pin, gb, nb,
-         their_ones, their_bits) = (c.derived or _derived(c)).row
+         their_repeats, their_bits) = c.derived or _derived(c)
         if ticket_id == mine_id:
             continue
         apart = at - their_at
@@ -342,7 +372,8 @@ def find_duplicates(
             if places and their_places:
                 if places.isdisjoint(their_places):
                     continue  # no pins, and the texts name different places: two problems
-                small = any(name.endswith(_SMALL_PLACE_WORDS) for name in places & their_places)
+                small = any(name.endswith(_SMALL_PLACE_WORDS)
+                            for name in places.intersection(their_places))
                 place = 1.0 if small else same_named
             else:
                 place = unknown
@@ -354,21 +385,24 @@ def find_duplicates(
                 place = 0.0
             else:
                 place = 1.0 - (distance - near) / (far - near)
-        if ga and gb:
-            if their_bits is None or bits is None or their_bits[0] != generation:
-                common = ka.intersection(gb)
-                # the same integers summed as sum(ga[g] * gb[g] for g in common), in C
-                dot = len(common) if ones and their_ones else sum(
-                    map(mul, map(getitem, common), map(gb.__getitem__, common)))
-            elif one_layer is not None and len(their_bits) == 2:
-                dot = (one_layer & their_bits[1]).bit_count()  # both: every bigram once
+        if their_bits is not None and na:
+            if their_bits[0] is vocab:  # (of one generation: most)
+                mine_bits = bits
+            else:  # of another generation: its bigrams looked up in their vocabulary
+                mine_bits = elsewhere.get(id(their_bits[0]))
+                if mine_bits is None:
+                    if ga is None:
+                        ga = _profile(new.text)[0]
+                    mine_bits = elsewhere[id(their_bits[0])] = _layers_in(ga, their_bits[0])
+            if len(their_bits) == 2 and len(mine_bits) == 2:
+                dot = (mine_bits[1] & their_bits[1]).bit_count()  # both: every bigram once
             else:
                 # the layers nest (layer k+1 within layer k): every bigram in common is in
                 # both first layers' AND, and a layer with none in common ends its loop
                 dot = 0
-                common = bits[1] & their_bits[1]
+                common = mine_bits[1] & their_bits[1] if len(mine_bits) > 1 else 0
                 if common:
-                    for x in bits[1:]:
+                    for x in mine_bits[1:]:
                         x &= common
                         if not x:
                             break
@@ -377,6 +411,20 @@ def find_duplicates(
                             if not n:
                                 break
                             dot += n
+            text = dot / (na * nb)
+        elif na and gb:  # their text has more bigrams than a vocabulary holds: no layers
+            if ga is None:
+                ga = _profile(new.text)[0]
+            if ka is None:
+                ka = frozenset(ga)
+            # sum(ga[g] * gb[g] for g in common), the same integers: each bigram in common
+            # once (in C), then what their repeated ones add
+            common = ka.intersection(gb)
+            dot = sum(map(ga.__getitem__, common))
+            for i in range(0, len(their_repeats), 2):
+                g = their_repeats[i]
+                if g in ka:
+                    dot += ga[g] * their_repeats[i + 1]
             text = dot / (na * nb)
         else:
             text = 0.0
