@@ -96,10 +96,25 @@ def decide(out: dict[str, Any]) -> dict[str, Any]:
     return {"checks": checks, "replace": all(checks.values())}
 
 
+def model_row(m: dict[str, Any], rows: dict[str, slice],
+              weights: dict[str, Any]) -> dict[str, Any]:
+    """One scored model's figures on each part (`rows`: part -> its slice of the requests,
+    `weights`: part -> its resampling draws), with "lead" beside and the aim's verdict."""
+    from tools.recognition.fourth import verdict
+    from tools.recognition.pooled import figures
+
+    row: dict[str, Any] = {"threshold": m["threshold"], "sha256": m["sha256"]}
+    for part, s in rows.items():
+        f: dict[str, Any] = dict(figures(weights[part], m["auto"][s], m["right"][s]))
+        f["lead"] = figures(weights[part], m["lead"][s], m["right"][s])
+        f["verdict"] = verdict(f)
+        row[part] = f
+    return row
+
+
 def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict[str, Any]:
     from tools.recognition import fifth, fourth
-    from tools.recognition.fourth import verdict
-    from tools.recognition.pooled import SEED, draws_of, figures
+    from tools.recognition.pooled import SEED, draws_of
 
     digests = {"fourth": fourth.digest(), "fifth": fifth.digest()}
     four, five = fourth.fourth_requests(), fifth.fifth_requests()
@@ -112,12 +127,7 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict
     out: dict[str, Any] = {"draws": draws, "seed": SEED, "digests": digests, "models": {},
                            "paired": {}}
     for name, m in models.items():
-        row: dict[str, Any] = {"threshold": m["threshold"], "sha256": m["sha256"]}
-        for part, s in rows.items():
-            f: dict[str, Any] = dict(figures(weights[part], m["auto"][s], m["right"][s]))
-            f["lead"] = figures(weights[part], m["lead"][s], m["right"][s])
-            f["verdict"] = verdict(f)
-            row[part] = f
+        row = model_row(m, rows, weights)
         row["wrong"] = [{"case": r.case, "label": r.subcategory, "predicted": c.subcategory,
                          "confidence": round(float(x), 3)}
                         for r, c, x, a, g in zip(requests, m["results"], m["sure"], m["auto"],

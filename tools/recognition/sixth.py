@@ -571,9 +571,8 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict
     from tools.recognition.fifth import digest as fifth_digest
     from tools.recognition.fifth import fifth_requests
     from tools.recognition.fourth import digest as fourth_digest
-    from tools.recognition.fourth import verdict
-    from tools.recognition.pooled import SEED, draws_of, figures
-    from tools.recognition.retrained import paired, scored, sha256_of
+    from tools.recognition.pooled import SEED, draws_of
+    from tools.recognition.retrained import model_row, paired, scored, sha256_of
 
     if sha256_of(candidate) != CANDIDATE_SHA256:
         raise SystemExit(f"{candidate} is not the candidate the rule fixes ({CANDIDATE_SHA256})")
@@ -587,12 +586,7 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict
     out: dict[str, Any] = {"draws": draws, "seed": SEED, "digests": digests, "models": {},
                            "paired": {}}
     for name, m in models.items():
-        row: dict[str, Any] = {"threshold": m["threshold"], "sha256": m["sha256"]}
-        for part, s in rows.items():
-            f: dict[str, Any] = dict(figures(weights[part], m["auto"][s], m["right"][s]))
-            f["lead"] = figures(weights[part], m["lead"][s], m["right"][s])
-            f["verdict"] = verdict(f)
-            row[part] = f
+        row = model_row(m, rows, weights)
         six_rows = rows["sixth"]
         row["wrong"] = [{"case": r.case, "label": r.subcategory, "predicted": c.subcategory,
                          "confidence": round(float(x), 3), "text": r.text}
