@@ -1,0 +1,127 @@
+"""Session 15 (`tools/recognition/bywriter.py`): the threshold and the 权责清单 setting chosen
+leave-one-part-out (by writer), the candidate fixed by sha256 before the seventh part is read,
+and the rule of docs/recognition.md "Session 15: a seventh part, to decide on a candidate chosen
+by writer". These tests read no request of the seventh part."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.dispatch.domain.linear import LinearClassifier, LinearModel
+from services.dispatch.domain.responsibilities import load_responsibilities
+from tools.recognition import bywriter
+from tools.recognition.train import MODEL_PATH
+
+
+def found_of(per_part: dict[str, tuple[list[float], list[bool]]]) -> dict:
+    """A `folds` result where every 权责清单 setting scores the same."""
+    scored = {p: {"sure": s, "right": g} for p, (s, g) in per_part.items()}
+    return {"scored": {bywriter.key_of(d): scored for d in bywriter.DUTY_GRID}}
+
+
+def test_the_threshold_is_the_lowest_at_which_every_hand_written_part_holds_from_there_up():
+    # 20 requests a part, confidences 0.50..0.975; a hand part wrong at 0.55 and at 0.80
+    sure = [round(0.5 + 0.025 * i, 3) for i in range(20)]
+    good = [True] * 20
+    wrong_low = [c != 0.55 for c in sure]  # holds from 0.555 up (and at 0.5: 19 of 20)
+    wrong_high = [c not in (0.8, 0.55) for c in sure]
+    parts = {p: (sure, good) for p in bywriter.PARTS}
+    parts["generated"] = (sure, [False] * 20)  # not hand-written: never decides
+    parts["third"] = (sure, wrong_low)
+    parts["sixth"] = (sure, wrong_high)
+    choice = bywriter.choose(found_of(parts))
+    best = choice["best"]
+    # sixth: from 0.555 to 0.80 one wrong among at most 18 (< 95 %): it holds only above 0.80
+    assert best["threshold"] == 0.805
+    assert best["parts"]["sixth"]["right"] == 1.0
+    for t in bywriter.THRESHOLDS:
+        if t >= best["threshold"]:
+            s, g = np.array(sure), np.array(wrong_high)
+            assert bywriter.at(s, g, t)[1] >= bywriter.TARGET
+    # a margin asks more: never a lower threshold
+    assert bywriter.choose(found_of(parts), margin=0.02)["best"]["threshold"] >= 0.805
+
+
+def test_the_setting_that_routes_most_at_its_own_threshold_is_chosen():
+    sure = [0.6, 0.7, 0.8, 0.9, 0.95] * 4
+    right = [True] * 20
+    loose = {p: (sure, right) for p in bywriter.PARTS}
+    strict = {p: (sure, [s >= 0.9 for s in sure]) for p in bywriter.PARTS}
+    found = found_of(strict)
+    found["scored"][bywriter.key_of(bywriter.DUTY_GRID[5])] = found_of(loose)["scored"][
+        bywriter.key_of(bywriter.DUTY_GRID[0])]
+    choice = bywriter.choose(found)
+    assert choice["best"]["duty"] == bywriter.key_of(bywriter.DUTY_GRID[5])
+    assert choice["best"]["threshold"] == bywriter.THRESHOLDS[0]
+    assert choice["best"]["hand"] == {"routed": 1.0, "right": 1.0}
+
+
+def test_a_duty_variant_changes_only_the_list_setting_the_service_reads(tmp_path: Path):
+    out = bywriter.with_duty(MODEL_PATH, (3.0, "cap", "ignore"), tmp_path / "v.json")
+    old, new = json.loads(MODEL_PATH.read_text("utf-8")), json.loads(out.read_text("utf-8"))
+    assert new["heads"] == old["heads"] and new["threshold"] == old["threshold"]
+    from services.dispatch.domain.taxonomy import load_taxonomy
+
+    clf = LinearClassifier(load_taxonomy(), LinearModel.from_dict(new),
+                           duties=load_responsibilities())
+    assert (clf.duty_weight, clf.duty_conflict, clf.duty_disagreement) == (3.0, "cap", "ignore")
+
+
+def out_of(right: float, right_lo: float, more_hi: float, right_diff_hi: float) -> dict:
+    return {"models": {"candidate": {"seventh": {"auto_right": right, "right_lo": right_lo}}},
+            "paired": {"seventh": {"more_hi": more_hi, "right_diff_hi": right_diff_hi}}}
+
+
+def test_the_rule_replaces_only_when_right_enough_and_not_clearly_worse():
+    assert bywriter.decide(out_of(0.95, 0.925, 0.0, 0.0))["replace"]
+    assert not bywriter.decide(out_of(0.949, 0.93, 0.1, 0.1))["replace"]  # point below 95 %
+    assert not bywriter.decide(out_of(0.96, 0.924, 0.1, 0.1))["replace"]  # interval too low
+    assert not bywriter.decide(out_of(0.97, 0.95, 0.1, -0.001))["replace"]  # clearly less right
+    assert not bywriter.decide(out_of(0.97, 0.95, -0.001, 0.1))["replace"]  # clearly fewer routed
+
+
+def test_the_seventh_part_is_read_only_by_the_read_and_only_of_the_fixed_candidate():
+    tree = ast.parse(inspect.getsource(bywriter))
+    readers = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+               for node in ast.walk(f)
+               if isinstance(node, ast.ImportFrom) and node.module == "tools.recognition.seventh"}
+    assert readers == {"read"}
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert all("seventh" not in ast.unparse(n) for n in top)
+    assert set(bywriter.parts()) == set(bywriter.PARTS) and "seventh" not in bywriter.PARTS
+    assert len(bywriter.CANDIDATE_SHA256) == 64
+    assert 0.0 < bywriter.CHOSEN["threshold"] < 1.0
+    assert bywriter.SEED == 20261207 and bywriter.DRAWS == 2000
+
+
+def test_the_read_scores_both_models_on_the_same_draws(monkeypatch):
+    """The read's code path on a stand-in for the seventh part (the sixth part's first 40
+    requests), the shipped model standing in for the candidate: every paired difference is 0."""
+
+    from tools.recognition.retrained import sha256_of
+    from tools.recognition.sixth import sixth_requests
+
+    stand_in = types.ModuleType("tools.recognition.seventh")
+    stand_in.seventh_requests = lambda: sixth_requests()[:40]  # type: ignore[attr-defined]
+    stand_in.digest = lambda: "stand-in"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tools.recognition.seventh", stand_in)
+    monkeypatch.setattr(bywriter, "CANDIDATE_SHA256", sha256_of(MODEL_PATH))
+    found = bywriter.read(MODEL_PATH, draws=200)
+    d = found["paired"]["seventh"]
+    assert d["more_lo"] == d["more_hi"] == 0 and d["right_diff_lo"] == d["right_diff_hi"] == 0
+    assert found["models"]["candidate"]["seventh"] == found["models"]["shipped"]["seventh"]
+    assert found["models"]["shipped"]["seventh"]["n"] == 40
+    assert found["decision"]["checks"]["2a_not_clearly_less_right"]
+    assert found["digests"] == found["digests_after"] == {"seventh": "stand-in"}
+    assert "REPLACE" in bywriter.render_read(found) or "keep" in bywriter.render_read(found)
+    monkeypatch.setattr(bywriter, "CANDIDATE_SHA256", "0" * 64)
+    with pytest.raises(SystemExit):
+        bywriter.read(MODEL_PATH, draws=10)
