@@ -133,17 +133,35 @@ class ServiceApp(FastAPI):
     a hot route hands on, goes through the framework as usual (`framework`)."""
 
     hot: dict[tuple[str, str], Any]
+    # hot routes of a path with a parameter: (method, does a path match, route), looked at in
+    # order after the exact paths
+    hot_where: tuple[tuple[str, Callable[[str], bool], Any], ...] = ()
 
     def serve_hot(self, method: str, path: str, route: Any) -> None:
         self.hot = {**getattr(self, "hot", {}), (method, path): route}
+
+    def serve_hot_where(self, method: str, matches: Callable[[str], bool], route: Any) -> None:
+        """A hot route for every path `matches` accepts (a path with a parameter, e.g.
+        /v1/tickets/{code}/contact): `matches` must accept exactly the paths the framework's
+        route takes, so a request it accepts would have reached that route."""
+        self.hot_where = (*self.hot_where, (method, matches, route))
+
+    def hot_route_for(self, method: str, path: str) -> Any:
+        """The hot route that serves (method, path), or None: the framework's."""
+        hot = getattr(self, "hot", None)
+        route = hot.get((method, path)) if hot else None
+        if route is None:
+            for m, matches, candidate in self.hot_where:
+                if m == method and matches(path):
+                    return candidate
+        return route
 
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = getattr(self, "hot", None)
-        if hot and scope["type"] == "http":
-            route = hot.get((scope["method"], scope["path"]))
+        if scope["type"] == "http" and (getattr(self, "hot", None) or self.hot_where):
+            route = self.hot_route_for(scope["method"], scope["path"])
             if route is not None:
                 await route(scope, receive, send)
                 return

@@ -52,6 +52,7 @@ from services.intake.entrypoints import (
     bus,
     bus_key,
     citizens_api,
+    fast_contact,
     fast_submit,
     fast_upload,
     http_api,
@@ -224,6 +225,9 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     http.include_router(open311.router(open311.Open311(
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
         verifier=auth.verifier_for(settings), jurisdiction=settings.open311_jurisdiction)))
+    # the notifier's read for each SMS notice: served in front of FastAPI too
+    fast_contact.install(http, functools.partial(http_api.contact_of, citizens, access),
+                         limit=4096)
     loops: list[Loop] = [relay.run, inbound.run, upload_sweep.loop(attachments)]
     if settings.intake_role == "all":
         loops += _read_side(settings, infra, app)

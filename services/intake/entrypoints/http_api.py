@@ -234,17 +234,24 @@ def merges_router(merges: Merges, citizens: Citizens, clock: Clock,
     def contact(code: str, principal: ContactReaderDep, why: WhyQuery = "") -> dict[str, Any]:
         """The citizen's clear contact, for a callback (电话回访); 410 once erased. Every read
         is recorded in the hash-chained access log (who, role, ticket, when, ``why``)."""
-        canonical = code_from(code)
-        try:
-            identity = citizens.contact(canonical)
-        except CitizenError as exc:
-            if exc.status == 410:
-                raise GoneError(exc.reason) from exc
-            raise NotFoundError(exc.reason) from exc
-        if access is not None:
-            access.record(principal, action="contact", target=canonical,
-                          why=why or "callback (电话回访)", via="http")
-        return {"name": identity.name, "phone": identity.phone, "address": identity.address,
-                "organisation": identity.organisation, "kind": identity.kind}
+        return contact_of(citizens, access, principal, code, why)
 
     return api
+
+
+def contact_of(citizens: Citizens, access: AccessLog | None, principal: auth.Principal,
+               code: str, why: str) -> dict[str, Any]:
+    """GET /v1/tickets/{code}/contact's work, for its route and for its lean path
+    (entrypoints/fast_contact.py): blocking (the store, the key, the access log's commit)."""
+    canonical = code_from(code)
+    try:
+        identity = citizens.contact(canonical)
+    except CitizenError as exc:
+        if exc.status == 410:
+            raise GoneError(exc.reason) from exc
+        raise NotFoundError(exc.reason) from exc
+    if access is not None:
+        access.record(principal, action="contact", target=canonical,
+                      why=why or "callback (电话回访)", via="http")
+    return {"name": identity.name, "phone": identity.phone, "address": identity.address,
+            "organisation": identity.organisation, "kind": identity.kind}

@@ -1,0 +1,81 @@
+"""GET /v1/tickets/{code}/contact, the notifier's read for every SMS notice, in front of the
+framework.
+
+Measured alone (one api process, 800 reads, 4 in flight: bench/contact_cost.py), a
+read through FastAPI cost ~1.5-2 ms of the process's CPU, and the route's own work (the
+sealed contact read from the store, the key, the access log's commit) was ~1/6 of the
+samples: the rest was the middleware stack, dependency solving, the response's serialising
+and anyio's worker thread (its queue's wake-up alone ~18 %). In `make bench` about 3 in 4
+full tickets get an SMS notice, so this read was as much of intake's CPU as the submission.
+
+Served as a hot route (backbone.fast_routes.HotRoute: trace id, metrics, body limit) when
+the request is one the route would take: a token of a role that may read contacts, and a
+query the route's parameters accept as they are (`why` at most once, at most 300
+characters). The work is the route's own (http_api.contact_of), in a worker thread of the
+loop's; its errors (400 for a mistyped code, 404, 410) are answered by the app's handlers.
+Anything else (no or a bad token, another role, a `why` given twice or too long) goes on to
+the FastAPI route and is answered exactly as before (401/403/422).
+
+The path has a parameter: the route is installed with ServiceApp.serve_hot_where and
+`code_in`, which accepts exactly the paths FastAPI's route matches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.types import Scope
+
+from backbone import auth
+from backbone.fast_routes import HotRoute, principal_of
+from backbone.http import ServiceApp
+
+PATH = "/v1/tickets/{code}/contact"  # the route's template: its metrics' label
+_PREFIX, _SUFFIX = "/v1/tickets/", "/contact"
+READERS = ("dispatcher", "supervisor", "system")  # http_api.ContactReaderDep's roles
+WHY_MAX = 300  # http_api.WhyQuery's max_length
+
+# (the reader, the code as in the path, why) -> the answer's JSON (blocking: a worker thread)
+Read = Callable[[auth.Principal, str, str], dict[str, Any]]
+
+
+def code_in(path: str) -> str | None:
+    """The {code} of /v1/tickets/{code}/contact as the router matches it (one segment, not
+    empty), or None for any other path."""
+    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+        return None
+    code = path[len(_PREFIX):-len(_SUFFIX)]
+    return code if code and "/" not in code else None
+
+
+class FastContact:
+    def __init__(self, app: ServiceApp, read: Read):
+        self.app = app
+        self.read = read
+
+    def __call__(self, scope: Scope, headers: dict[bytes, bytes], body: bytes,
+                 trace_id: str) -> Any:
+        code = code_in(scope["path"])
+        if code is None:
+            return None
+        principal = principal_of(self.app, headers.get(b"authorization"), *READERS)
+        if principal is None:
+            return None
+        whys = QueryParams(scope.get("query_string", b"")).getlist("why")
+        if len(whys) > 1 or (whys and len(whys[0]) > WHY_MAX):
+            return None  # the route's own reading of it (its 422, or the last value)
+        return self._read(principal, code, whys[0] if whys else "")
+
+    async def _read(self, principal: auth.Principal, code: str, why: str
+                    ) -> tuple[int, dict[str, Any]]:
+        return 200, await asyncio.to_thread(self.read, principal, code, why)
+
+
+def install(app: ServiceApp, read: Read, *, limit: int) -> None:
+    """`limit`: the route's body limit (limits.py)."""
+    route = HotRoute(app, path=PATH, service=app.state.settings.service, limit=limit,
+                     serve=FastContact(app, read))
+    app.serve_hot_where("GET", lambda path: code_in(path) is not None, route)
