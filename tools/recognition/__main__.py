@@ -11,11 +11,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.recognition")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate", help="write the generated labelled set")
-    training = sub.add_parser("train", help="train on the train part (+ dispatchers' labels), "
-                                            "export")
+    training = sub.add_parser("train", help="the shipped model (session 15): all six labelled "
+                                            "parts + dispatchers' labels, threshold read by "
+                                            "writer (tools/recognition/bywriter.py), export")
+    training.add_argument("--by-matter", action="store_true",
+                          help="the model before session 15: the generated train part (+ "
+                               "dispatchers' labels), threshold read out of fold by matter")
     training.add_argument("--with-held-out", action="store_true",
-                          help="also train on the generated test part and the second and third "
-                               "parts (session 14; docs/recognition.md)")
+                          help="with --by-matter: also train on the generated test part and the "
+                               "second and third parts (session 14; docs/recognition.md)")
     training.add_argument("--out", help="write the model here instead of "
                                         "services/dispatch/data/recognition_model.json")
     sub.add_parser("evaluate", help="cross-validate candidates, measure the shipped model")
@@ -44,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         from pathlib import Path
 
         from tools.recognition.train import MODEL_PATH, train
-        print(train(path=Path(args.out) if args.out else MODEL_PATH,
-                    with_held_out=args.with_held_out))
+        out = Path(args.out) if args.out else MODEL_PATH
+        if args.by_matter or args.with_held_out:
+            print(train(path=out, with_held_out=args.with_held_out))
+        else:
+            from tools.recognition import bywriter
+            print(bywriter.train(out))
     elif args.command == "evaluate":
         from tools.recognition.evaluate import evaluate
         print(evaluate())

@@ -18,7 +18,12 @@ hand-written part (and at every higher threshold of the grid), the setting that 
 the hand-written parts at its threshold. Fold models are cached (`--cache`).
 
 `train`: the candidate, the same pipeline on all six parts with the chosen setting and threshold
-(`CHOSEN`), reproducible byte for byte.
+(`CHOSEN`), reproducible byte for byte. By the rule's read it replaced the shipped model
+(session 15): `python -m tools.recognition train` runs this `train` and writes
+`services/dispatch/data/recognition_model.json`; dispatchers' corrections
+(`train.load_corrections`, `data/dispatcher_labels.jsonl` from `export-labels`) join the final
+fit as they joined `train`'s before (not the out-of-fold temperatures; with none, the file is the
+candidate's, sha256 `CANDIDATE_SHA256`).
 
 `read`: the rule's one read on the seventh part (`seventh.py`, imported only here): the shipped
 model and the candidate (refused unless its sha256 is `CANDIDATE_SHA256`), both by
@@ -79,19 +84,23 @@ def parts() -> dict[str, list[LabelledRequest]]:
 
 
 def fit(records: Sequence[LabelledRequest], path: Path, duty: tuple[float, str, str],
-        threshold: float, all_heads: bool = True) -> dict[str, Any]:
+        threshold: float, all_heads: bool = True,
+        corrections: Sequence[LabelledRequest] = ()) -> dict[str, Any]:
     """`train`'s pipeline on `records` (+ the taxonomy's seeds), the 权责清单 setting `duty` and
     the threshold given (not read out of fold by matter). Temperatures are fitted on
     out-of-fold scores by matter (GroupKFold, `train.out_of_fold`); with `all_heads` False the
-    request-type and urgency heads (which routing does not read) keep temperature 1."""
+    request-type and urgency heads (which routing does not read) keep temperature 1.
+    `corrections` (dispatchers' labels) join the final fit of every head, not the out-of-fold
+    scores, as in `train.train`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from tools.recognition import train as tr
 
     seeds = tr.taxonomy_seeds()
+    taught_on = [*records, *corrections]
     vec = TfidfVectorizer(analyzer=tr.analyzer, sublinear_tf=True)
-    x = vec.fit_transform(tr.texts_of(records) + [w for w, _ in seeds])
-    n = len(records)
+    x = vec.fit_transform(tr.texts_of(taught_on) + [w for w, _ in seeds])
+    n = len(taught_on)
     heads: dict[str, Any] = {}
     for head, label in (("subcategory", lambda r: r.subcategory),
                         ("request_type", lambda r: r.request_type),
@@ -103,17 +112,18 @@ def fit(records: Sequence[LabelledRequest], path: Path, duty: tuple[float, str, 
         else:
             t = 1.0
         if head == "subcategory":
-            model = tr.make_model(tr.KIND).fit(x, [label(r) for r in records]
+            model = tr.make_model(tr.KIND).fit(x, [label(r) for r in taught_on]
                                                + [s for _, s in seeds])
         else:
-            model = tr.make_model(tr.KIND).fit(x[:n], [label(r) for r in records])
+            model = tr.make_model(tr.KIND).fit(x[:n], [label(r) for r in taught_on])
         heads[head] = tr.export_head(vec, model, t)
     used = set().union(*(h["weights"] for h in heads.values()))
     idf = {str(f): round(float(w), 4)
            for f, w in zip(vec.get_feature_names_out(), vec.idf_, strict=True) if f in used}
     weight, conflict, disagreement = duty
     data = {"version": 1, "kind": tr.KIND, "ngram": list(tr.NGRAM), "threshold": threshold,
-            "meta": {"trained_on": n, "corrections": 0, "taxonomy_seeds": len(seeds),
+            "meta": {"trained_on": n, "corrections": len(corrections),
+                     "taxonomy_seeds": len(seeds),
                      "target": TARGET, "threshold_rule": "by writer: docs/recognition.md, "
                      "Session 15 (tools/recognition/bywriter.py)",
                      "responsibility_weight": weight, "responsibility_conflict": conflict,
@@ -196,13 +206,23 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def train(path: Path) -> dict[str, Any]:
-    """The candidate: all six parts, the setting and threshold of `CHOSEN`."""
+def training_records() -> list[LabelledRequest]:
+    """What `train` is trained on (and reads out of fold): the six parts, in `PARTS` order."""
     every = parts()
-    records = [r for p in PARTS for r in every[p]]
-    out = fit(records, path, (CHOSEN["weight"], CHOSEN["conflict"], CHOSEN["disagreement"]),
-              CHOSEN["threshold"])
-    return {**out, "sha256": sha256_of(path)}
+    return [r for p in PARTS for r in every[p]]
+
+
+def train(path: Path = MODEL_PATH) -> dict[str, Any]:
+    """The shipped model since session 15 (the rule's candidate): all six parts and the
+    dispatchers' corrections (`train.load_corrections`; none: the candidate's bytes), the
+    setting and threshold of `CHOSEN`."""
+    from tools.recognition.train import load_corrections
+
+    corrections = load_corrections()
+    out = fit(training_records(), path,
+              (CHOSEN["weight"], CHOSEN["conflict"], CHOSEN["disagreement"]),
+              CHOSEN["threshold"], corrections=corrections)
+    return {**out, "corrections": len(corrections), "sha256": sha256_of(path)}
 
 
 def decide(out: dict[str, Any]) -> dict[str, Any]:

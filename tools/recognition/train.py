@@ -1,8 +1,14 @@
-"""Training the classifier dispatch runs, and exporting it as a plain table.
+"""Training the classifier, and exporting it as a plain table.
 
-    python -m tools.recognition train      # writes services/dispatch/data/recognition_model.json
+Since session 15 the model dispatch runs is trained by `tools/recognition/bywriter.py` (all six
+labelled parts + the dispatchers' corrections, threshold read by writer; docs/recognition.md
+"Session 15"):
 
-Trains on the train part of the labelled set plus the dispatchers' corrections exported to
+    python -m tools.recognition train      # bywriter.train -> services/dispatch/data/recognition_model.json
+
+The pipeline here is the one before it (sessions 8-14), `python -m tools.recognition train
+--by-matter`, and the pieces bywriter reuses (features, seeds, out-of-fold temperatures, export).
+It trains on the train part of the labelled set plus the dispatchers' corrections exported to
 `services/dispatch/data/dispatcher_labels.jsonl` (`python -m tools.recognition export-labels`);
 the test part is never trained on. The temperature and the auto-routing threshold come from
 out-of-fold predictions on the train part (folds by matter) only: the test part is neither

@@ -1,7 +1,9 @@
 """Session 15 (`tools/recognition/bywriter.py`): the threshold and the 权责清单 setting chosen
 leave-one-part-out (by writer), the candidate fixed by sha256 before the seventh part is read,
 and the rule of docs/recognition.md "Session 15: a seventh part, to decide on a candidate chosen
-by writer". These tests read no request of the seventh part."""
+by writer". The rule's read (once, session 15) said replace: the candidate is the shipped model,
+trained on parts 1-6, and the seventh part is the only one it never trained on; only
+`test_the_shipped_model_on_the_seventh_part` reads the seventh part, after that read."""
 
 from __future__ import annotations
 
@@ -125,3 +127,75 @@ def test_the_read_scores_both_models_on_the_same_draws(monkeypatch):
     monkeypatch.setattr(bywriter, "CANDIDATE_SHA256", "0" * 64)
     with pytest.raises(SystemExit):
         bywriter.read(MODEL_PATH, draws=10)
+
+
+def test_the_shipped_model_is_the_candidate_the_rule_chose():
+    """Session 15's read said replace (docs/recognition.md): the model file is the candidate,
+    byte for byte, with the setting and threshold of `CHOSEN`. A retraining (new corrections, new
+    parts) changes the bytes: it is a new model, to be judged on requests it never saw."""
+    assert bywriter.sha256_of(MODEL_PATH) == bywriter.CANDIDATE_SHA256
+    meta = json.loads(MODEL_PATH.read_text("utf-8"))
+    assert meta["threshold"] == bywriter.CHOSEN["threshold"]
+    assert (meta["meta"]["responsibility_weight"], meta["meta"]["responsibility_conflict"],
+            meta["meta"]["responsibility_disagreement"]) == (
+        bywriter.CHOSEN["weight"], bywriter.CHOSEN["conflict"], bywriter.CHOSEN["disagreement"])
+    assert meta["meta"]["trained_on"] == len(bywriter.training_records()) == 4709
+
+
+def test_retraining_is_one_command_and_dispatchers_corrections_join_it(monkeypatch, tmp_path):
+    """`python -m tools.recognition train` is `bywriter.train` (the shipped pipeline); the
+    dispatchers' labels (`train.load_corrections`) join the final fit, not the out-of-fold
+    temperatures; `--by-matter` keeps the pipeline before session 15."""
+    from services.dispatch.domain.labelled import LabelledRequest
+    from tools.recognition import train as tr
+    from tools.recognition.__main__ import main
+
+    label = LabelledRequest.from_dict({
+        "text": "小区门口的路灯坏了好几天", "category": "urban-management",
+        "subcategory": "street-lights", "type": "complaint", "urgency": "normal",
+        "case": "dispatcher#0", "split": "train"})
+    monkeypatch.setattr(tr, "load_corrections", lambda path=tr.CORRECTIONS_PATH: [label])
+    seen: dict = {}
+
+    def fake_fit(records, path, duty, threshold, all_heads=True, corrections=()):
+        seen.update(records=len(records), duty=duty, threshold=threshold,
+                    corrections=list(corrections), path=path)
+        path.write_text("{}", "utf-8")
+        return {"records": len(records) + len(corrections)}
+
+    monkeypatch.setattr(bywriter, "fit", fake_fit)
+    assert main(["train", "--out", str(tmp_path / "m.json")]) == 0
+    assert seen["corrections"] == [label] and seen["records"] == 4709
+    assert seen["threshold"] == bywriter.CHOSEN["threshold"]
+    assert seen["duty"] == (bywriter.CHOSEN["weight"], bywriter.CHOSEN["conflict"],
+                            bywriter.CHOSEN["disagreement"])
+    assert seen["path"] == tmp_path / "m.json"
+    called = []
+    monkeypatch.setattr(tr, "train", lambda **kw: called.append(kw) or {})
+    assert main(["train", "--by-matter", "--out", str(tmp_path / "b.json")]) == 0
+    assert called == [{"path": tmp_path / "b.json", "with_held_out": False}]
+
+
+def test_the_shipped_model_on_the_seventh_part(taxonomy, gazetteer):
+    """The only part the shipped model never trained on (parts 1-6 are its training data, their
+    figures training fit). Session 15's read: 7.6 % to a dispatcher (26 of 344), 97.8 % of what
+    is routed to the right unit (311 of 318). The bounds are the issue's: at most 10.5 % to a
+    dispatcher (the upper end of the read's interval) and at least 95 % right; a retraining that
+    loses ground on the one unseen part fails here."""
+    from services.dispatch.domain.linear import load_linear_model
+    from services.dispatch.domain.routing import load_routing_table, unit_confidence
+    from tools.recognition.seventh import seventh_requests
+    from tools.recognition.train import route_key
+
+    clf = LinearClassifier(taxonomy, load_linear_model(), blank_places=gazetteer.without_places,
+                           duties=load_responsibilities())
+    key, table, seventh = route_key(), load_routing_table(2), seventh_requests()
+    training = bywriter.training_records()
+    assert not {r.case for r in training} & {r.case for r in seventh}
+    assert not {r.text for r in training} & {r.text for r in seventh}
+    routed = [(r, c) for r in seventh
+              if unit_confidence(c := clf.classify(r.text, address=r.address), table)
+              >= clf.threshold]
+    assert 1 - len(routed) / len(seventh) <= 0.105
+    right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
+    assert right / len(routed) >= 0.95

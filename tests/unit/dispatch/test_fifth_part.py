@@ -3,7 +3,10 @@ requests written apart from the generator, the keyword lists and the other parts
 subcategory at least six times, one matter each, never trained on, no near-copy of a matter of
 the train part, of the generated test part, or of a request of the second, third or fourth part
 (the leak check rejects Jaccard >= 0.4); read once by the shipped model under the rule of
-docs/recognition.md "Session 14: a fifth part, written blind"."""
+docs/recognition.md "Session 14: a fifth part, written blind".
+Since session 15 the shipped model is trained on this part too (docs/recognition.md
+"Session 15"): "never trained on" holds for the models before it; its figures here are
+training fit."""
 
 from __future__ import annotations
 
@@ -48,16 +51,19 @@ def service_classifier(taxonomy: Taxonomy, gazetteer: Gazetteer) -> LinearClassi
 
 
 def test_what_is_routed_automatically_on_the_fifth_part_is_right(service_classifier):
-    """Session 14's blind reading (docs/recognition.md): 87.4 % routed automatically, 97.3 % of it
-    to the right unit (the bounds sit under it, so a retraining that loses ground fails here)."""
+    """Training fit since session 15: the shipped model (the session-15 candidate) is trained on
+    this part, so these are no held-out figures any more (session 14's blind read, 87.4 % routed
+    at 97.3 % right, is in docs/recognition.md). It routes 97.9 % of it, all to the right unit;
+    the bounds sit under that, so a retraining that drops the part or breaks the pipeline fails
+    here. The held-out bound is on the seventh part (test_by_writer_part.py)."""
     key, table = route_key(), load_routing_table(2)
     fifth = fifth_requests()
     routed = [(r, c) for r in fifth
               if unit_confidence(c := service_classifier.classify(r.text, address=r.address),
                                  table) >= service_classifier.threshold]
-    assert len(routed) / len(fifth) >= 0.84
+    assert len(routed) / len(fifth) >= 0.95
     right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
-    assert right / len(routed) >= 0.95
+    assert right / len(routed) >= 0.99
 
 
 def test_the_candidate_trained_on_the_held_out_parts_never_saw_the_fourth_or_fifth():

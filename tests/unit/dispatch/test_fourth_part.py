@@ -2,7 +2,10 @@
 apart from the generator and the other parts, every subcategory at least six times, one matter
 each, never trained on, no near-copy of a matter of the train part, of the generated test part,
 or of a request of the second or third part (the leak check rejects Jaccard >= 0.4); read once
-by the shipped model under the rule of docs/recognition.md "Session 14"."""
+by the shipped model under the rule of docs/recognition.md "Session 14".
+Since session 15 the shipped model is trained on this part too (docs/recognition.md
+"Session 15"): "never trained on" holds for the models before it; its figures here are
+training fit."""
 
 from __future__ import annotations
 
@@ -46,13 +49,16 @@ def service_classifier(taxonomy: Taxonomy, gazetteer: Gazetteer) -> LinearClassi
 
 
 def test_what_is_routed_automatically_on_the_fourth_part_is_right(service_classifier):
-    """Session 14's reading (docs/recognition.md): 91.2 % routed automatically, 98.0 % of it to
-    the right unit (the bounds sit under it, so a retraining that loses ground fails here)."""
+    """Training fit since session 15: the shipped model (the session-15 candidate) is trained on
+    this part, so these are no held-out figures any more (session 14's held-out read, 91.2 %
+    routed at 98.0 % right, is in docs/recognition.md). It routes 99.1 % of it, all to the right
+    unit; the bounds sit under that, so a retraining that drops the part or breaks the pipeline
+    fails here. The held-out bound is on the seventh part (test_by_writer_part.py)."""
     key, table = route_key(), load_routing_table(2)
     fourth = fourth_requests()
     routed = [(r, c) for r in fourth
               if unit_confidence(c := service_classifier.classify(r.text, address=r.address),
                                  table) >= service_classifier.threshold]
-    assert len(routed) / len(fourth) >= 0.88
+    assert len(routed) / len(fourth) >= 0.95
     right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
-    assert right / len(routed) >= 0.95
+    assert right / len(routed) >= 0.99

@@ -172,10 +172,11 @@ def test_an_unknown_conflict_rule_in_the_model_is_refused(linear, taxonomy):
 
 def test_the_list_naming_only_another_unit_sends_the_request_to_a_dispatcher(
         linear, taxonomy, registry, gazetteer):
-    """The disagreement rule the model file ships with ("cap", read out of fold with the
-    weight and the threshold): the model says 交通运输局 (a road), the list's 井盖 says 水务局."""
-    listed = LinearClassifier(taxonomy, linear.model, blank_places=linear.blank_places,
-                              duties=load_responsibilities())
+    """The disagreement rule "cap" (the model file's setting from session 7 to 14; a city may set
+    it): the model says 交通运输局 (a road), the list's 井盖 says 水务局, so a dispatcher decides."""
+    meta = {**linear.model.meta, "responsibility_disagreement": "cap"}
+    listed = LinearClassifier(taxonomy, replace(linear.model, meta=meta),
+                              blank_places=linear.blank_places, duties=load_responsibilities())
     assert listed.duty_disagreement == "cap"
     c = listed.classify("马路中间的井盖不见了，车开过去很危险")
     assert c.subcategory == "road-damage" and c.duty_capped
@@ -185,6 +186,20 @@ def test_the_list_naming_only_another_unit_sends_the_request_to_a_dispatcher(
     assert isinstance(decision, NeedsDispatcher) and decision.confidence <= CONFLICT_CAP
     agreeing = listed.classify("公司老板拖欠工资三个月了，一直不给")
     assert not agreeing.duty_capped  # the list names the model's own unit: no cap
+
+
+def test_the_shipped_disagreement_rule_shows_the_list_and_leaves_the_confidence(
+        linear, taxonomy):
+    """The model file ships "ignore" since session 15 (chosen leaving each writer's part out,
+    docs/recognition.md "Session 15"): the list naming another unit is shown in the reasons and
+    caps nothing; the classifier's confidence decides."""
+    listed = LinearClassifier(taxonomy, linear.model, blank_places=linear.blank_places,
+                              duties=load_responsibilities())
+    assert listed.duty_disagreement == "ignore"
+    c = listed.classify("马路中间的井盖不见了，车开过去很危险")
+    assert c.subcategory == "road-damage" and not c.duty_capped
+    assert c.duty_reasons == ("权责清单：“井盖”→排水与内涝（water-affairs）",)
+    assert c.confidence > CONFLICT_CAP  # not capped: what the classifier says
 
 
 def test_an_unknown_disagreement_rule_in_the_model_is_refused(linear, taxonomy):

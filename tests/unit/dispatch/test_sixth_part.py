@@ -3,7 +3,10 @@ requests written apart from the generator, the keyword lists and the other parts
 subcategory at least six times, one matter each, never trained on, no near-copy of a matter of
 the train part, of the generated test part, or of a request of the second to fifth parts (the
 leak check rejects Jaccard >= 0.4); read once by the shipped model and the fixed candidate under
-the rule of docs/recognition.md "Session 14: a sixth part, to decide on the candidate"."""
+the rule of docs/recognition.md "Session 14: a sixth part, to decide on the candidate".
+Since session 15 the shipped model is trained on this part too (docs/recognition.md
+"Session 15"): "never trained on" holds for the models before it; its figures here are
+training fit."""
 
 from __future__ import annotations
 
@@ -58,18 +61,20 @@ def service_classifier(taxonomy: Taxonomy, gazetteer: Gazetteer) -> LinearClassi
 
 
 def test_what_the_shipped_model_routes_on_the_sixth_part(service_classifier):
-    """Session 14's read by the rule (docs/recognition.md): the shipped model routed 82.2 % of the
-    sixth part automatically, 93.1 % of it to the right unit, below the issue's 95 % (the
-    bounds sit under the read, so a retraining that loses ground on this part fails here; a
-    model that gains must raise them)."""
+    """Training fit since session 15: the shipped model (the session-15 candidate) is trained on
+    this part, so these are no held-out figures any more (session 14's read by the rule: the
+    model then shipped routed 82.2 % at 93.1 % right, docs/recognition.md). It routes 97.9 % of
+    it, all to the right unit; the bounds sit under that, so a retraining that drops the part
+    or breaks the pipeline fails here. The held-out bound is on the seventh part
+    (test_by_writer_part.py)."""
     key, table = route_key(), load_routing_table(2)
     sixth = sixth_requests()
     routed = [(r, c) for r in sixth
               if unit_confidence(c := service_classifier.classify(r.text, address=r.address),
                                  table) >= service_classifier.threshold]
-    assert len(routed) / len(sixth) >= 0.80
+    assert len(routed) / len(sixth) >= 0.95
     right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
-    assert right / len(routed) >= 0.92
+    assert right / len(routed) >= 0.99
 
 
 def test_the_candidate_trained_on_the_held_out_parts_never_saw_the_sixth():

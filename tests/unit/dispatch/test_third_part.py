@@ -1,6 +1,9 @@
 """The third held-out part (`tools/recognition/third.py`, session 9): 400+ requests written
 apart from the generator, every subcategory at least five times, one matter each, never
-trained on, no near-copy of a train matter (the leak check rejects Jaccard >= 0.4)."""
+trained on, no near-copy of a train matter (the leak check rejects Jaccard >= 0.4).
+Since session 15 the shipped model is trained on this part too (docs/recognition.md
+"Session 15"): "never trained on" holds for the models before it; its figures here are
+training fit."""
 
 from __future__ import annotations
 
@@ -28,13 +31,15 @@ def test_the_third_part_covers_every_subcategory_and_copies_no_train_matter(taxo
 
 
 def test_what_is_routed_automatically_on_the_third_part_is_right(linear, routing_v2):
-    """Session 9's reading: 90.0 % routed automatically, 96.5 % of it to the right unit (the
-    bounds sit under it, so a retraining that loses ground fails the suite)."""
+    """Training fit since session 15: the shipped model is trained on this part (session 9's
+    held-out reading was 90.0 % routed at 96.5 % right). It routes 98.7 % of it, all to the
+    right unit; the bounds sit under that, so a retraining that drops the part or breaks the
+    pipeline fails here. The held-out bound is on the seventh part (test_by_writer_part.py)."""
     key = route_key()
     third = third_requests()
     routed = [(r, c) for r in third
               if unit_confidence(c := linear.classify(r.text, address=r.address), routing_v2)
               >= linear.threshold]
-    assert len(routed) / len(third) >= 0.85
+    assert len(routed) / len(third) >= 0.95
     right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
-    assert right / len(routed) >= 0.95
+    assert right / len(routed) >= 0.99
