@@ -14,7 +14,8 @@ Phrases of SEVERAL units are a conflict: the reasons say which, and the `conflic
 the same way decides ("ignore": the classifier alone; "cap": the confidence is capped at
 CONFLICT_CAP, below any threshold, so a dispatcher decides). Phrases that name only units other
 than the one the classifier chose are a disagreement (`disagrees`), decided by the
-`disagreement` rule read the same way (since 2026-12-05, session 7: "cap"). Matching is one precompiled
+`disagreement` rule (session 7 to 14: "cap"; since session 15, chosen with each writer's part
+left out: "ignore", the reasons still name the list's unit). Matching is one precompiled
 regular expression over the text: no loop over the phrases.
 """
 
