@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from services.analytics.domain.facts import Fact
@@ -40,11 +41,25 @@ from services.analytics.domain.kpis import (
     COUNTERS,
     DROP,
     HISTOGRAMS,
+    VERDICT_POINTS,
+    CallbackOutcome,
     KpiModel,
+    Rating,
+    _dimension_keys,
+    _new_outcome,
+    _unit_keys_of,
     bucket_key,
     pour,
+    verdict_x10,
 )
-from services.analytics.domain.periods import city_tz, first_kept, local_date, period_bounds
+from services.analytics.domain.periods import (
+    _periods_of_day,
+    city_tz,
+    first_kept,
+    local_date,
+    minutes,
+    period_bounds,
+)
 
 UNKNOWN_COUNTY = "未知"
 UNKNOWN_CATEGORY = "未分类"
@@ -104,9 +119,27 @@ def _sent_back_replies(ordered: list[Fact]) -> set[str]:
 
 
 def fold_ticket(facts: Iterable[Fact], model: KpiModel | None = None) -> KpiModel:
-    """Fold one ticket's facts into `model` (a fresh one when None)."""
+    """Fold one ticket's facts into `model` (a fresh one when None).
+
+    The common case (facts of one ticket the model does not hold yet: every part, every
+    ticket of a rebuild) is folded by `_fold_alone`, the ticket's counts kept in local dicts
+    and handed to the model once; anything else goes fact by fact through the model's
+    methods (`_fold_by_calls`). Both leave the same model."""
     model = model if model is not None else KpiModel()
     ordered = sorted(facts, key=Fact.sort_key)
+    if ordered:
+        ticket_id = ordered[0].ticket_id
+        if ticket_id not in model.tickets:
+            traits = _ticket_traits(ordered, ticket_id)
+            if traits is not None:  # the facts are all of that ticket
+                _fold_alone(ticket_id, ordered, traits, model)
+                return model
+    _fold_by_calls(ordered, model)
+    return model
+
+
+def _fold_by_calls(ordered: list[Fact], model: KpiModel) -> None:
+    """`fold_ticket` through the model's fact methods, one call a fact (sorted facts)."""
     dims = ticket_dims(ordered)
     met, sent_back = _settled_clocks(ordered), _sent_back_replies(ordered)
     assigned_at: dict[str, datetime] = {}
@@ -145,7 +178,243 @@ def fold_ticket(facts: Iterable[Fact], model: KpiModel | None = None) -> KpiMode
         elif f.kind == "reopened":
             model.reopened(t, f.at, unit=unit)
             reopens += 1
-    return model
+
+
+
+def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -> None:
+    """`_fold_by_calls` of one ticket the model does not hold (sorted facts, all of it):
+    the same steps as KpiModel's fact methods, in the same order, with the ticket's state,
+    its bucket keys and its pending counts in local variables (a counter bumped is one dict
+    update, not the four calls of `_bump_ticket` / `_bump_unit` and their look-ups), then
+    `KpiModel.take_ticket` once. Keep it in step with kpis.KpiModel's methods: the tests
+    fold every case both ways and compare."""
+    county, category, channel, met, sent_back = traits
+    assigned_at: dict[str, datetime] = {}
+    seen_assignments: set[tuple[str, int]] = set()
+    holder, reopens, unmatched = "", 0, 0
+    ticket: dict[str, Any] | None = None
+    keys: tuple[str, ...] | None = None
+    tc: dict[str, int] = {}  # the pending counts of the ticket's buckets (keys)
+    outcomes: dict[str, Any] = {}  # the ticket's "units": unit -> outcome
+    unit_keys: dict[str, tuple[str, ...]] = {}
+    unit_counts: dict[str, dict[str, int]] = {}
+    pending, slots = model.counts_to_add()  # bumped in place, as KpiModel._add does
+    for f in ordered:
+        kind, attrs = f.kind, f.attrs
+        unit = attrs.get("unit") or holder
+        if kind == "submitted":
+            if ticket is None:
+                periods = _periods_of_day(_local_date(f.at))  # periods_of's, as pairs
+                ticket = _new_outcome(dict(periods))
+                ticket["dims"] = {"county": county, "category": category, "channel": channel}
+                ticket["units"] = outcomes
+                keys = _dimension_keys(county, category, channel, periods)
+                tc = _counts(pending, keys)
+                tc["received"] = tc.get("received", 0) + 1
+            continue
+        if kind in ASSIGNING:
+            for u, no in units_assigned(f):
+                if no and (u, no) in seen_assignments:
+                    continue
+                seen_assignments.add((u, no))
+                assigned_at[u] = f.at
+                if ticket is None:
+                    unmatched += 1
+                    continue
+                tc["assigned"] = tc.get("assigned", 0) + 1
+                uc = unit_counts.get(u)
+                if uc is None:
+                    periods = _periods_of_day(_local_date(f.at))
+                    outcomes[u] = _new_outcome(dict(periods))
+                    uk = unit_keys[u] = _unit_keys_of(u, periods)
+                    uc = unit_counts[u] = _counts(pending, uk)
+                uc["assigned"] = uc.get("assigned", 0) + 1
+            holder = attrs.get("lead_unit") or attrs.get("unit") or holder
+            continue
+        if kind == "accepted":
+            if ticket is None:
+                unmatched += 1
+            elif not ticket.get("accepted"):
+                ticket["accepted"] = True
+                tc["accepted"] = tc.get("accepted", 0) + 1
+            continue
+        if kind == "bounced_back":
+            holder = "" if unit == holder else holder
+        elif kind == "replied":
+            if f.event_id in sent_back:
+                continue
+        elif kind not in _COUNTED:
+            continue
+        # a fact of the ticket and a unit (KpiModel._pair)
+        if ticket is None:
+            unmatched += 1
+            if kind == "reopened":
+                reopens += 1
+            elif kind == "callback":
+                _callback_outcome(f)  # an unknown outcome fails as KpiModel.callback does
+            elif kind in ("rated", "unrated"):
+                Rating(f.get("rating") or "unrated")
+            continue
+        outcome: Any = outcomes.get(unit)  # the unit's outcome (KpiModel._pair)
+        if outcome is None:
+            unmatched += 1
+            uc = None
+        else:
+            uc = unit_counts[unit]
+        if kind == "signed_for":
+            if uc is not None:
+                tc["signed_for"] = tc.get("signed_for", 0) + 1
+                uc["signed_for"] = uc.get("signed_for", 0) + 1
+                _observe(slots, keys, unit_keys[unit],  # type: ignore[arg-type]
+                         ("sign_for_minutes", str(minutes(_since(assigned_at, unit, f.at)))))
+        elif kind == "bounced_back":
+            if uc is not None:
+                tc["bounced_back"] = tc.get("bounced_back", 0) + 1
+                uc["bounced_back"] = uc.get("bounced_back", 0) + 1
+        elif kind == "replied":
+            if uc is not None:
+                tc["replied"] = tc.get("replied", 0) + 1
+                uc["replied"] = uc.get("replied", 0) + 1
+                if (reopens + 1) in met:
+                    tc["replied_on_time"] = tc.get("replied_on_time", 0) + 1
+                    uc["replied_on_time"] = uc.get("replied_on_time", 0) + 1
+                _observe(slots, keys, unit_keys[unit],  # type: ignore[arg-type]
+                         ("handling_minutes", str(minutes(_since(assigned_at, unit, f.at)))))
+        elif kind == "closed":
+            flow: tuple[tuple[str, str], ...] | None = None
+            if not ticket["closed"]:
+                ticket["closed"] = True
+                tc["closed"] = tc.get("closed", 0) + 1
+                if not ticket["reopened"]:
+                    tc["ever_closed"] = tc.get("ever_closed", 0) + 1
+                    flow = _periods_of_day(_local_date(f.at))
+                    fc = _counts(pending, _dimension_keys(county, category, channel, flow))
+                    fc["closed_in_period"] = fc.get("closed_in_period", 0) + 1
+            if uc is not None and not outcome["closed"]:
+                outcome["closed"] = True
+                uc["closed"] = uc.get("closed", 0) + 1
+                if not outcome["reopened"]:
+                    uc["ever_closed"] = uc.get("ever_closed", 0) + 1
+                    if flow is None:
+                        flow = _periods_of_day(_local_date(f.at))
+                    fc = _counts(pending, _unit_keys_of(unit, flow))
+                    fc["closed_in_period"] = fc.get("closed_in_period", 0) + 1
+        elif kind == "reopened":
+            for target, counts in ((ticket, tc), (outcome, uc)):
+                if counts is None or not target["closed"]:
+                    continue  # only a closed ticket can be reopened
+                target["closed"] = False
+                counts["closed"] = counts.get("closed", 0) - 1
+                if not target["reopened"]:
+                    target["reopened"] = True
+                    counts["reopened"] = counts.get("reopened", 0) + 1
+            reopens += 1
+        else:  # rated, unrated, callback
+            if kind == "callback":
+                value, source = _callback_outcome(f), "callback"
+                counter = f"callbacks_{value}"
+            else:
+                value, source = Rating(f.get("rating") or "unrated").value, "rating"
+                counter = f"ratings_{value}"
+            points = VERDICT_POINTS.get(value)
+            _verdict(tc, ticket, source, counter, points)
+            if uc is not None:
+                _verdict(uc, outcome, source, counter, points)
+    model.take_ticket(t, ticket, keys, unit_keys, unmatched)
+
+
+_Traits = tuple[str, str, str, set[int], set[str]]
+
+
+def _ticket_traits(ordered: list[Fact], ticket_id: str) -> _Traits | None:
+    """`ticket_dims` (county, category, channel), `_settled_clocks` and `_sent_back_replies`
+    of sorted facts in one pass over them; None when a fact is not of `ticket_id`."""
+    submitted = first = queued = None
+    met: set[int] = set()
+    reopens = 0
+    last_reply: dict[str, str] = {}
+    sent_back: set[str] = set()
+    for f in ordered:
+        if f.ticket_id != ticket_id:
+            return None
+        kind = f.kind
+        if kind == "submitted":
+            if submitted is None:
+                submitted = f
+        elif kind == "assigned":
+            if first is None:
+                first = f
+        elif kind == "queued":
+            if queued is None and f.get("county"):
+                queued = f
+        elif kind == "reopened":
+            reopens += 1
+        elif kind == "deadline_met":
+            met.add(int(f.get("clock_no", 0) or 0) or reopens + 1)
+        elif kind == "replied":
+            last_reply[f.get("unit")] = f.event_id
+        elif kind == "reply_reviewed" and f.get("unit") in last_reply:
+            reply = last_reply.pop(f.get("unit"))
+            if not f.get("accepted", True):
+                sent_back.add(reply)
+    channel = (submitted.get("channel") if submitted else "") or (
+        first.get("channel") if first else "")
+    county = (first.get("county") if first else "") or (
+        queued.get("county") if queued else "") or (
+        submitted.get("county") if submitted else "")
+    category = (first.get("category") if first else "") or (
+        submitted.get("category_hint") if submitted else "")
+    return (county or UNKNOWN_COUNTY, category or UNKNOWN_CATEGORY, channel or UNKNOWN_CHANNEL,
+            met, sent_back)
+
+
+# `local_date` of the times a live refold meets again (each fact of a ticket in flight is
+# folded once a fact of it arrives); equal instants have one local date, so equal keys agree
+_local_date = lru_cache(maxsize=1 << 12)(local_date)
+
+# the kinds `_fold_alone` counts against a ticket and a unit (besides submitted, accepted
+# and the assigning ones)
+_COUNTED = frozenset(("signed_for", "bounced_back", "replied", "closed", "rated", "unrated",
+                      "callback", "reopened"))
+
+
+def _callback_outcome(f: Fact) -> str:
+    # reached without a stated satisfaction gives no verdict, like an unreachable one
+    outcome = f.get("satisfaction") if f.get("reached", False) else ""
+    return CallbackOutcome(outcome or "unreachable").value
+
+
+def _counts(pending: dict[tuple[str, ...], dict[str, int]], keys: tuple[str, ...]
+            ) -> dict[str, int]:
+    counts = pending.get(keys)
+    if counts is None:
+        counts = pending[keys] = {}
+    return counts
+
+
+def _observe(slots: dict[tuple[str, ...], dict[tuple[str, str], int]], keys: tuple[str, ...],
+             unit_keys: tuple[str, ...], entry: tuple[str, str]) -> None:
+    for k in (keys, unit_keys):
+        counts = slots.get(k)
+        if counts is None:
+            slots[k] = {entry: 1}
+        else:
+            counts[entry] = counts.get(entry, 0) + 1
+
+
+def _verdict(counts: dict[str, int], target: dict[str, Any], source: str, counter: str,
+             points: int | None) -> None:
+    """KpiModel._verdict on a ticket's (or unit's) pending counts."""
+    counts[counter] = counts.get(counter, 0) + 1
+    if points is None:
+        return  # unrated / unreachable: no verdict, and no earlier one is erased
+    before = verdict_x10(target["rating"], target["callback"])
+    target[source] = points
+    after = verdict_x10(target["rating"], target["callback"])
+    if before is None:
+        counts["rated"] = counts.get("rated", 0) + 1
+    counts["satisfaction_points_x10"] = (
+        counts.get("satisfaction_points_x10", 0) + after - (before or 0))  # type: ignore[operator]
 
 
 def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedelta:
@@ -252,7 +521,8 @@ def _drop_emptied(buckets: dict[str, dict[str, Any]], keys: Iterable[str]) -> No
         bucket = buckets.get(key)
         if bucket is None:
             continue
-        if not any(bucket[n] for n in COUNTERS) and not any(bucket[h] for h in HISTOGRAMS):
+        value = bucket.__getitem__  # map(...): no generator frame per bucket
+        if not any(map(value, COUNTERS)) and not any(map(value, HISTOGRAMS)):
             del buckets[key]
 
 

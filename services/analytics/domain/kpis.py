@@ -105,6 +105,8 @@ def pour(buckets: dict[str, dict[str, Any]],
     kept in memory, `fold.Retention`)."""
     touched: set[str] = set()
     for keys, counts in pending.items():
+        changes = counts.items() if sign == 1 else [(name, sign * delta)
+                                                    for name, delta in counts.items()]
         for key in keys:
             bucket = buckets.get(key)
             if bucket is None:
@@ -113,8 +115,8 @@ def pour(buckets: dict[str, dict[str, Any]],
                     bucket = buckets[key] = new_bucket()
                 elif bucket is DROP:
                     continue
-            for name, delta in counts.items():
-                bucket[name] += sign * delta
+            for name, delta in changes:
+                bucket[name] += delta
         touched.update(keys)
     for keys, slots in pending_slots.items():
         for key in keys:
@@ -363,6 +365,28 @@ class KpiModel:
         if self._buckets:
             return None
         return self._pending, self._pending_slots
+
+    def counts_to_add(self) -> tuple[dict[tuple[str, ...], dict[str, int]],
+                                     dict[tuple[str, ...], dict[tuple[str, str], int]]]:
+        """Where a fold outside the model (`fold.fold_ticket`) adds its counts, as the fact
+        methods do: bucket keys -> counter -> delta, and bucket keys -> (histogram, slot) ->
+        count; they reach the buckets when these are next read (`buckets`)."""
+        return self._pending, self._pending_slots
+
+    def take_ticket(self, ticket_id: str, ticket: dict[str, Any] | None,
+                    keys: tuple[str, ...] | None, unit_keys: dict[str, tuple[str, ...]],
+                    unmatched: int) -> None:
+        """The rest of one ticket folded outside the model (`fold.fold_ticket`, a ticket the
+        model did not hold): its state (None when never received), its bucket keys and its
+        units', its unmatched facts; what the fact methods leave besides the counts."""
+        self.unmatched_facts += unmatched
+        if ticket is not None:
+            self.tickets[ticket_id] = ticket
+            self._keys[id(ticket)] = (ticket, keys)  # type: ignore[assignment]
+            units = ticket["units"]
+            for unit, their_keys in unit_keys.items():
+                outcome = units[unit]
+                self._keys[id(outcome)] = (outcome, their_keys)
 
     # ---- internals -------------------------------------------------------------------
     def _ticket(self, ticket_id: str) -> dict[str, Any] | None:
