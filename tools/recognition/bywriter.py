@@ -241,7 +241,7 @@ def decide(out: dict[str, Any]) -> dict[str, Any]:
 def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = DRAWS) -> dict[str, Any]:
     """The rule's one read on the seventh part."""
     from tools.recognition.pooled import draws_of
-    from tools.recognition.retrained import model_row, paired, scored
+    from tools.recognition.retrained import changes, misses, model_row, paired, scored
     from tools.recognition.seventh import digest, seventh_requests
 
     if sha256_of(candidate) != CANDIDATE_SHA256:
@@ -254,26 +254,10 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = DRAWS) -> dic
     out: dict[str, Any] = {"draws": draws, "seed": SEED, "digests": {"seventh": before},
                            "models": {}, "paired": {}}
     for name, m in models.items():
-        row = model_row(m, rows, weights)
-        row["wrong"] = [{"case": r.case, "label": r.subcategory, "predicted": c.subcategory,
-                         "confidence": round(float(x), 3), "text": r.text}
-                        for r, c, x, a, g in zip(requests, m["results"], m["sure"], m["auto"],
-                                                 m["right"], strict=True) if a and not g]
-        row["to_dispatcher"] = [{"case": r.case, "predicted": c.subcategory,
-                                 "confidence": round(float(x), 3), "right_unit": bool(g)}
-                                for r, c, x, a, g in zip(requests, m["results"], m["sure"],
-                                                         m["auto"], m["right"], strict=True)
-                                if not a]
-        out["models"][name] = row
+        out["models"][name] = {**model_row(m, rows, weights), **misses(requests, m)}
     out["paired"]["seventh"] = paired(weights["seventh"], models["shipped"],
                                       models["candidate"], rows["seventh"])
-    a0, a1 = models["shipped"]["auto"], models["candidate"]["auto"]
-    g0, g1 = models["shipped"]["right"], models["candidate"]["right"]
-    out["changes"] = {"now_routed": int((a1 & ~a0).sum()),
-                      "now_routed_right": int((a1 & ~a0 & g1).sum()),
-                      "now_to_dispatcher": int((a0 & ~a1).sum()),
-                      "now_to_dispatcher_were_right": int((a0 & ~a1 & g0).sum()),
-                      "routed_by_both_right_changed": int((a0 & a1 & (g0 != g1)).sum())}
+    out["changes"] = changes(models["shipped"], models["candidate"])
     out["decision"] = decide(out)
     out["digests_after"] = {"seventh": digest()}
     return out

@@ -96,6 +96,30 @@ def decide(out: dict[str, Any]) -> dict[str, Any]:
     return {"checks": checks, "replace": all(checks.values())}
 
 
+def changes(base: dict[str, Any], mine: dict[str, Any]) -> dict[str, int]:
+    """What changed request by request from one scored model to another: routed by one and
+    not the other, right or not."""
+    a0, a1 = base["auto"], mine["auto"]
+    g0, g1 = base["right"], mine["right"]
+    return {"now_routed": int((a1 & ~a0).sum()),
+            "now_routed_right": int((a1 & ~a0 & g1).sum()),
+            "now_to_dispatcher": int((a0 & ~a1).sum()),
+            "now_to_dispatcher_were_right": int((a0 & ~a1 & g0).sum()),
+            "routed_by_both_right_changed": int((a0 & a1 & (g0 != g1)).sum())}
+
+
+def misses(requests: list[LabelledRequest], m: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The requests a scored model routes wrongly (with their texts) and those it leaves to a
+    dispatcher (whether its first unit was the right one)."""
+    rows = list(zip(requests, m["results"], m["sure"], m["auto"], m["right"], strict=True))
+    return {"wrong": [{"case": r.case, "label": r.subcategory, "predicted": c.subcategory,
+                       "confidence": round(float(x), 3), "text": r.text}
+                      for r, c, x, a, g in rows if a and not g],
+            "to_dispatcher": [{"case": r.case, "predicted": c.subcategory,
+                               "confidence": round(float(x), 3), "right_unit": bool(g)}
+                              for r, c, x, a, g in rows if not a]}
+
+
 def model_row(m: dict[str, Any], rows: dict[str, slice],
               weights: dict[str, Any]) -> dict[str, Any]:
     """One scored model's figures on each part (`rows`: part -> its slice of the requests,
@@ -135,14 +159,8 @@ def read(candidate: Path, shipped: Path = MODEL_PATH, draws: int = 2000) -> dict
         out["models"][name] = row
     for part, s in rows.items():
         out["paired"][part] = paired(weights[part], models["shipped"], models["candidate"], s)
-    # what changed request by request (pooled): routed by one and not the other, right or not
-    a0, a1 = models["shipped"]["auto"], models["candidate"]["auto"]
-    g0, g1 = models["shipped"]["right"], models["candidate"]["right"]
-    out["changes"] = {"now_routed": int((a1 & ~a0).sum()),
-                      "now_routed_right": int((a1 & ~a0 & g1).sum()),
-                      "now_to_dispatcher": int((a0 & ~a1).sum()),
-                      "now_to_dispatcher_were_right": int((a0 & ~a1 & g0).sum()),
-                      "routed_by_both_right_changed": int((a0 & a1 & (g0 != g1)).sum())}
+    # what changed request by request (pooled)
+    out["changes"] = changes(models["shipped"], models["candidate"])
     out["decision"] = decide(out)
     out["digests_after"] = {"fourth": fourth.digest(), "fifth": fifth.digest()}
     return out

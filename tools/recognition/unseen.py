@@ -60,7 +60,7 @@ def slices(sizes: dict[str, int]) -> dict[str, slice]:
 def read(shipped: Path = MODEL_PATH, draws: int = DRAWS) -> dict[str, Any]:
     """The measurement: the shipped model on each part and pooled."""
     from tools.recognition.pooled import draws_of
-    from tools.recognition.retrained import model_row, scored
+    from tools.recognition.retrained import misses, model_row, scored
 
     sha = hashlib.sha256(shipped.read_bytes()).hexdigest()
     if sha != SHIPPED_SHA256:
@@ -72,16 +72,7 @@ def read(shipped: Path = MODEL_PATH, draws: int = DRAWS) -> dict[str, Any]:
     rows = slices({name: len(part) for name, part in by_part.items()})
     weights = {name: draws_of(cases[s], draws, SEED) for name, s in rows.items()}
     m = scored(shipped, requests)
-    row = model_row(m, rows, weights)
-    row["wrong"] = [{"case": r.case, "label": r.subcategory, "predicted": c.subcategory,
-                     "confidence": round(float(x), 3), "text": r.text}
-                    for r, c, x, a, g in zip(requests, m["results"], m["sure"], m["auto"],
-                                             m["right"], strict=True) if a and not g]
-    row["to_dispatcher"] = [{"case": r.case, "predicted": c.subcategory,
-                             "confidence": round(float(x), 3), "right_unit": bool(g)}
-                            for r, c, x, a, g in zip(requests, m["results"], m["sure"],
-                                                     m["auto"], m["right"], strict=True)
-                            if not a]
+    row = {**model_row(m, rows, weights), **misses(requests, m)}
     return {"draws": draws, "seed": SEED, "digests": before, "models": {"shipped": row},
             "paired": {}, "parts": list(rows), "digests_after": digests()}
 
