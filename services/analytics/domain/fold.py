@@ -50,7 +50,7 @@ from services.analytics.domain.kpis import (
     _unit_keys_of,
     bucket_key,
     pour,
-    verdict_x10,
+    set_verdict,
 )
 from services.analytics.domain.periods import (
     _periods_of_day,
@@ -71,6 +71,14 @@ def ticket_dims(ordered: list[Fact]) -> dict[str, str]:
     submitted = next((f for f in ordered if f.kind == "submitted"), None)
     first = next((f for f in ordered if f.kind == "assigned"), None)
     queued = next((f for f in ordered if f.kind == "queued" and f.get("county")), None)
+    channel, county, category = _dims_of(submitted, first, queued)
+    return {"channel": channel, "county": county, "category": category}
+
+
+def _dims_of(submitted: Fact | None, first: Fact | None, queued: Fact | None
+             ) -> tuple[str, str, str]:
+    """(channel, county, category) of a ticket from its submission, its first assignment and
+    its first queueing that named a county (`ticket_dims`)."""
     channel = (submitted.get("channel") if submitted else "") or (
         first.get("channel") if first else "")
     county = (first.get("county") if first else "") or (
@@ -78,8 +86,8 @@ def ticket_dims(ordered: list[Fact]) -> dict[str, str]:
         submitted.get("county") if submitted else "")
     category = (first.get("category") if first else "") or (
         submitted.get("category_hint") if submitted else "")
-    return {"channel": channel or UNKNOWN_CHANNEL, "county": county or UNKNOWN_COUNTY,
-            "category": category or UNKNOWN_CATEGORY}
+    return (channel or UNKNOWN_CHANNEL, county or UNKNOWN_COUNTY,
+            category or UNKNOWN_CATEGORY)
 
 
 def units_assigned(fact: Fact) -> list[tuple[str, int]]:
@@ -357,15 +365,8 @@ def _ticket_traits(ordered: list[Fact], ticket_id: str) -> _Traits | None:
             reply = last_reply.pop(f.get("unit"))
             if not f.get("accepted", True):
                 sent_back.add(reply)
-    channel = (submitted.get("channel") if submitted else "") or (
-        first.get("channel") if first else "")
-    county = (first.get("county") if first else "") or (
-        queued.get("county") if queued else "") or (
-        submitted.get("county") if submitted else "")
-    category = (first.get("category") if first else "") or (
-        submitted.get("category_hint") if submitted else "")
-    return (county or UNKNOWN_COUNTY, category or UNKNOWN_CATEGORY, channel or UNKNOWN_CHANNEL,
-            met, sent_back)
+    channel, county, category = _dims_of(submitted, first, queued)
+    return county, category, channel, met, sent_back
 
 
 # `local_date` of the times a live refold meets again (each fact of a ticket in flight is
@@ -408,13 +409,10 @@ def _verdict(counts: dict[str, int], target: dict[str, Any], source: str, counte
     counts[counter] = counts.get(counter, 0) + 1
     if points is None:
         return  # unrated / unreachable: no verdict, and no earlier one is erased
-    before = verdict_x10(target["rating"], target["callback"])
-    target[source] = points
-    after = verdict_x10(target["rating"], target["callback"])
-    if before is None:
+    newly_rated, points_x10 = set_verdict(target, source, points)
+    if newly_rated:
         counts["rated"] = counts.get("rated", 0) + 1
-    counts["satisfaction_points_x10"] = (
-        counts.get("satisfaction_points_x10", 0) + after - (before or 0))  # type: ignore[operator]
+    counts["satisfaction_points_x10"] = counts.get("satisfaction_points_x10", 0) + points_x10
 
 
 def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedelta:

@@ -483,12 +483,19 @@ class KpiModel:
         self._add(keys, counter, 1)
         if points is None:
             return  # unrated / unreachable: no verdict, and no earlier one is erased
-        before = verdict_x10(target["rating"], target["callback"])
-        target[source] = points
-        after = verdict_x10(target["rating"], target["callback"])
-        if before is None:
+        newly_rated, points_x10 = set_verdict(target, source, points)
+        if newly_rated:
             self._add(keys, "rated", 1)
-        self._add(keys, "satisfaction_points_x10", after - (before or 0))  # type: ignore[operator]
+        self._add(keys, "satisfaction_points_x10", points_x10)
+
+
+def set_verdict(target: dict[str, Any], source: str, points: int) -> tuple[bool, int]:
+    """Record `points` as `target`'s (a ticket's or a unit's round) `source` verdict (rating or
+    callback): (whether it had no verdict before, the change in its satisfaction points x10)."""
+    before = verdict_x10(target["rating"], target["callback"])
+    target[source] = points
+    after = verdict_x10(target["rating"], target["callback"])
+    return before is None, after - (before or 0)  # type: ignore[operator]
 
 
 def _canonical(value: Any) -> Any:
