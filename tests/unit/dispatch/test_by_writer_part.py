@@ -176,26 +176,48 @@ def test_retraining_is_one_command_and_dispatchers_corrections_join_it(monkeypat
     assert called == [{"path": tmp_path / "b.json", "with_held_out": False}]
 
 
-def test_the_shipped_model_on_the_seventh_part(taxonomy, gazetteer):
-    """The only part the shipped model never trained on (parts 1-6 are its training data, their
-    figures training fit). Session 15's read: 7.6 % to a dispatcher (26 of 344), 97.8 % of what
-    is routed to the right unit (311 of 318). The bounds are the issue's: at most 10.5 % to a
-    dispatcher (the upper end of the read's interval) and at least 95 % right; a retraining that
-    loses ground on the one unseen part fails here."""
+def _shipped_on(part: list, taxonomy, gazetteer) -> tuple[float, float]:
+    """(share to a dispatcher, share right of what is routed) of the shipped model on `part`,
+    scored as dispatch scores it, after checking the part is not in its training set."""
     from services.dispatch.domain.linear import load_linear_model
     from services.dispatch.domain.routing import load_routing_table, unit_confidence
-    from tools.recognition.seventh import seventh_requests
     from tools.recognition.train import route_key
 
     clf = LinearClassifier(taxonomy, load_linear_model(), blank_places=gazetteer.without_places,
                            duties=load_responsibilities())
-    key, table, seventh = route_key(), load_routing_table(2), seventh_requests()
+    key, table = route_key(), load_routing_table(2)
     training = bywriter.training_records()
-    assert not {r.case for r in training} & {r.case for r in seventh}
-    assert not {r.text for r in training} & {r.text for r in seventh}
-    routed = [(r, c) for r in seventh
+    assert not {r.case for r in training} & {r.case for r in part}
+    assert not {r.text for r in training} & {r.text for r in part}
+    routed = [(r, c) for r in part
               if unit_confidence(c := clf.classify(r.text, address=r.address), table)
               >= clf.threshold]
-    assert 1 - len(routed) / len(seventh) <= 0.105
     right = sum(key[c.subcategory] == key[r.subcategory] for r, c in routed)
-    assert right / len(routed) >= 0.95
+    return 1 - len(routed) / len(part), right / len(routed)
+
+
+def test_the_shipped_model_on_the_seventh_part(taxonomy, gazetteer):
+    """The part the shipped model was chosen on, never trained on (parts 1-6 are its training
+    data, their figures training fit). Session 15's read: 7.6 % to a dispatcher (26 of 344), 97.8 %
+    of what is routed to the right unit (311 of 318). The bounds are the issue's: at most 10.5 %
+    to a dispatcher (the upper end of the read's interval) and at least 95 % right; a retraining
+    that loses ground on an unseen part fails here."""
+    from tools.recognition.seventh import seventh_requests
+
+    to_dispatcher, right = _shipped_on(seventh_requests(), taxonomy, gazetteer)
+    assert to_dispatcher <= 0.105
+    assert right >= 0.95
+
+
+def test_the_shipped_model_on_the_parts_written_after_it(taxonomy, gazetteer):
+    """The eighth and ninth parts, written blind after the model was fixed (a measurement, read
+    once: docs/recognition.md "Session 15: the shipped model on two more blind parts"): 4.4 % to
+    a dispatcher (30 of 677), 99.4 % right (643 of 647). Bounds: the upper end of the read's
+    interval for the first (6.1 %, kept at 6.5 %) and its lower end for the second (98.6 %, kept
+    at 98 %)."""
+    from tools.recognition.eighth import eighth_requests
+    from tools.recognition.ninth import ninth_requests
+
+    to_dispatcher, right = _shipped_on(eighth_requests() + ninth_requests(), taxonomy, gazetteer)
+    assert to_dispatcher <= 0.065
+    assert right >= 0.98
