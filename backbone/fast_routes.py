@@ -122,8 +122,12 @@ class HotRoute:
     wrong token, not JSON, an invalid field) and a body over `limit` go on to the framework
     with the bytes read so far, and are refused there as before (401/403/413/422, reasons)."""
 
-    def __init__(self, app: ServiceApp, *, path: str, service: str, limit: int, serve: Serve):
+    def __init__(self, app: ServiceApp, *, path: str, service: str, limit: int, serve: Serve,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()):
+        """`headers`: sent with every answer of `serve`'s own (not with a refusal's, which its
+        handler makes), as the framework's route sets them (e.g. Cache-Control)."""
         self.app = app
+        self.headers = headers
         self.path = path
         self.service = service
         self.limit = limit
@@ -192,7 +196,8 @@ class HotRoute:
         else:
             data = orjson.dumps(content)
             await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-length", str(len(data)).encode()), _JSON_TYPE, traced]})
+                (b"content-length", str(len(data)).encode()), _JSON_TYPE, traced,
+                *self.headers]})
             await send({"type": "http.response.body", "body": data})
         self._latency.observe(time.perf_counter() - began)
         self._counted(status).inc()

@@ -32,6 +32,7 @@ from starlette.types import Scope
 from backbone import auth
 from backbone.fast_routes import HotRoute, principal_of
 from backbone.http import ServiceApp
+from services.intake.entrypoints.http_api import NO_STORE
 
 PATH = "/v1/tickets/{code}/contact"  # the route's template: its metrics' label
 _PREFIX, _SUFFIX = "/v1/tickets/", "/contact"
@@ -77,5 +78,6 @@ class FastContact:
 def install(app: ServiceApp, read: Read, *, limit: int) -> None:
     """`limit`: the route's body limit (limits.py)."""
     route = HotRoute(app, path=PATH, service=app.state.settings.service, limit=limit,
-                     serve=FastContact(app, read))
+                     serve=FastContact(app, read),
+                     headers=((b"cache-control", NO_STORE.encode()),))
     app.serve_hot_where("GET", lambda path: code_in(path) is not None, route)

@@ -188,7 +188,7 @@ def attachments_router(attachments: Attachments, max_bytes: int,
             access.record(principal, action=f"attachment:{sha256}", target=found.ticket_code,
                           why=why or "view attachment", via="http")
         return Response(found.content, media_type=found.meta.media_type,
-                        headers={"Cache-Control": "private, no-store",
+                        headers={"Cache-Control": NO_STORE,
                                  "X-Content-Type-Options": "nosniff"})
 
     return api
@@ -231,12 +231,19 @@ def merges_router(merges: Merges, citizens: Citizens, clock: Clock,
                                        reason=body.reason, at=clock.command_time(None)))
 
     @api.get("/contact")
-    def contact(code: str, principal: ContactReaderDep, why: WhyQuery = "") -> dict[str, Any]:
+    def contact(code: str, principal: ContactReaderDep, response: Response,
+                why: WhyQuery = "") -> dict[str, Any]:
         """The citizen's clear contact, for a callback (电话回访); 410 once erased. Every read
-        is recorded in the hash-chained access log (who, role, ticket, when, ``why``)."""
-        return contact_of(citizens, access, principal, code, why)
+        is recorded in the hash-chained access log (who, role, ticket, when, ``why``). The
+        answer is personal data: no cache may keep it (Cache-Control: private, no-store)."""
+        found = contact_of(citizens, access, principal, code, why)
+        response.headers["Cache-Control"] = NO_STORE
+        return found
 
     return api
+
+
+NO_STORE = "private, no-store"  # an answer that carries a citizen's personal data
 
 
 def contact_of(citizens: Citizens, access: AccessLog | None, principal: auth.Principal,

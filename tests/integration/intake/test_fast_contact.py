@@ -57,7 +57,7 @@ async def _ask(intake: Any, role: str | None, path: str, params: Any) -> tuple[A
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") \
         else r.text
     return r.status_code, r.headers.get("content-type"), body, \
-        r.content if r.status_code == 200 else None
+        r.content if r.status_code == 200 else None, r.headers.get("cache-control")
 
 
 def test_the_path_is_the_routes():
@@ -105,4 +105,5 @@ async def test_every_answer_is_the_routes(intake):
     assert fast[0] == 404
     first = await _ask(intake, "system", f"/v1/tickets/{named}/contact", {"why": "短信通知"})
     assert first[0] == 200 and (first[2]["name"], first[2]["phone"]) == ("李建国", "13800138000")
+    assert first[4] == "private, no-store"  # personal data: no cache keeps it, on either path
     assert ("contact", named, "system", "短信通知") in _reads(intake, named)
