@@ -100,32 +100,6 @@ def units_assigned(fact: Fact) -> list[tuple[str, int]]:
     return [(unit, no)] if unit else []
 
 
-def _settled_clocks(ordered: list[Fact]) -> set[int]:
-    """Clock numbers that sla settled as met."""
-    met: set[int] = set()
-    reopens = 0
-    for f in ordered:
-        if f.kind == "reopened":
-            reopens += 1
-        elif f.kind == "deadline_met":
-            met.add(int(f.get("clock_no", 0) or 0) or reopens + 1)
-    return met
-
-
-def _sent_back_replies(ordered: list[Fact]) -> set[str]:
-    """Event ids of replies the platform's review sent back to the unit."""
-    last_reply: dict[str, str] = {}
-    sent_back: set[str] = set()
-    for f in ordered:
-        if f.kind == "replied":
-            last_reply[f.get("unit")] = f.event_id
-        elif f.kind == "reply_reviewed" and f.get("unit") in last_reply:
-            reply = last_reply.pop(f.get("unit"))
-            if not f.get("accepted", True):
-                sent_back.add(reply)
-    return sent_back
-
-
 def fold_ticket(facts: Iterable[Fact], model: KpiModel | None = None) -> KpiModel:
     """Fold one ticket's facts into `model` (a fresh one when None).
 
@@ -148,8 +122,10 @@ def fold_ticket(facts: Iterable[Fact], model: KpiModel | None = None) -> KpiMode
 
 def _fold_by_calls(ordered: list[Fact], model: KpiModel) -> None:
     """`fold_ticket` through the model's fact methods, one call a fact (sorted facts)."""
-    dims = ticket_dims(ordered)
-    met, sent_back = _settled_clocks(ordered), _sent_back_replies(ordered)
+    traits = _ticket_traits(ordered)
+    assert traits is not None  # (no ticket id to check: always found)
+    county, category, channel, met, sent_back = traits
+    dims = {"channel": channel, "county": county, "category": category}
     assigned_at: dict[str, datetime] = {}
     seen_assignments: set[tuple[str, int]] = set()
     holder, reopens = "", 0
@@ -334,16 +310,18 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
 _Traits = tuple[str, str, str, set[int], set[str]]
 
 
-def _ticket_traits(ordered: list[Fact], ticket_id: str) -> _Traits | None:
-    """`ticket_dims` (county, category, channel), `_settled_clocks` and `_sent_back_replies`
-    of sorted facts in one pass over them; None when a fact is not of `ticket_id`."""
+def _ticket_traits(ordered: list[Fact], ticket_id: str | None = None) -> _Traits | None:
+    """What a ticket's fold reads from all its sorted facts, in one pass over them:
+    `ticket_dims` (county, category, channel), the clock numbers sla settled as met, and the
+    event ids of replies the platform's review sent back to the unit. With `ticket_id`: None
+    when a fact is not of that ticket."""
     submitted = first = queued = None
     met: set[int] = set()
     reopens = 0
     last_reply: dict[str, str] = {}
     sent_back: set[str] = set()
     for f in ordered:
-        if f.ticket_id != ticket_id:
+        if ticket_id is not None and f.ticket_id != ticket_id:
             return None
         kind = f.kind
         if kind == "submitted":
