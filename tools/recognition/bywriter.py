@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from services.dispatch.domain.labelled import LabelledRequest
-from tools.recognition.train import MODEL_PATH
+from tools.recognition.train import MODEL_PATH, write_model
 
 PARTS = ("generated", "second", "third", "fourth", "fifth", "sixth")
 HAND = PARTS[1:]  # the hand-written parts: the threshold must hold on every one of them
@@ -59,7 +59,7 @@ SEED = 20261207
 DRAWS = 2000
 SEVENTH_RIGHT = 0.95
 SEVENTH_FLOOR = 0.925
-CACHE = Path("/tmp/helper-93/folds")
+CACHE = Path(".data/recognition/folds")  # the fold models `folds` trains (kept: minutes each)
 # Chosen by `folds` at MARGIN (docs/recognition.md, Session 15) and fixed with the rule: of the
 # twelve 权责清单 settings, the one routing most of the hand-written parts (left out, pooled) at
 # the lowest threshold from which every hand-written part is >= 96.5 % right.
@@ -117,9 +117,7 @@ def fit(records: Sequence[LabelledRequest], path: Path, duty: tuple[float, str, 
         else:
             model = tr.make_model(tr.KIND).fit(x[:n], [label(r) for r in taught_on])
         heads[head] = tr.export_head(vec, model, t)
-    used = set().union(*(h["weights"] for h in heads.values()))
-    idf = {str(f): round(float(w), 4)
-           for f, w in zip(vec.get_feature_names_out(), vec.idf_, strict=True) if f in used}
+    idf = tr.used_idf(vec, heads)
     weight, conflict, disagreement = duty
     data = {"version": 1, "kind": tr.KIND, "ngram": list(tr.NGRAM), "threshold": threshold,
             "meta": {"trained_on": n, "corrections": len(corrections),
@@ -129,7 +127,7 @@ def fit(records: Sequence[LabelledRequest], path: Path, duty: tuple[float, str, 
                      "responsibility_weight": weight, "responsibility_conflict": conflict,
                      "responsibility_disagreement": disagreement},
             "idf": idf, "heads": heads}
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", "utf-8")
+    tr.write_model(path, data)
     return {"records": n, "threshold": threshold, "features": len(idf),
             "bytes": path.stat().st_size}
 
@@ -139,7 +137,7 @@ def with_duty(path: Path, duty: tuple[float, str, str], out: Path) -> Path:
     data = json.loads(path.read_text("utf-8"))
     data["meta"].update({"responsibility_weight": duty[0], "responsibility_conflict": duty[1],
                          "responsibility_disagreement": duty[2]})
-    out.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", "utf-8")
+    write_model(out, data)
     return out
 
 

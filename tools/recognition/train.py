@@ -345,6 +345,18 @@ def training_set(with_held_out: bool = False,
     return train_part + test_part + fresh_requests() + third_requests(), []
 
 
+def used_idf(vec: Any, heads: dict[str, Any]) -> dict[str, float]:
+    """The idf of the n-grams some head still weighs (the others are pruned from the file)."""
+    used = set().union(*(h["weights"] for h in heads.values()))
+    return {str(f): round(float(w), 4)
+            for f, w in zip(vec.get_feature_names_out(), vec.idf_, strict=True) if f in used}
+
+
+def write_model(path: Path, data: dict[str, Any]) -> None:
+    """A model file as dispatch reads it (compact JSON, one line)."""
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", "utf-8")
+
+
 def train(kind: str = KIND, path: Path = MODEL_PATH, with_held_out: bool = False,
           ) -> dict[str, Any]:
     train_part, test_part = training_set(with_held_out)
@@ -381,9 +393,7 @@ def train(kind: str = KIND, path: Path = MODEL_PATH, with_held_out: bool = False
         else:
             model = make_model(kind).fit(x[:n], [label(r) for r in records])
         heads[head] = export_head(vec, model, t)
-    used = set().union(*(h["weights"] for h in heads.values()))
-    idf = {str(f): round(float(w), 4) for f, w in zip(vec.get_feature_names_out(), vec.idf_, strict=True)
-           if f in used}
+    idf = used_idf(vec, heads)
     data = {"version": 1, "kind": kind, "ngram": list(NGRAM), "threshold": round(threshold, 4),
             "meta": {"trained_on": n, "corrections": n - len(train_part),
                      "taxonomy_seeds": len(seeds), "target": TARGET, "confidence": CONFIDENCE,
@@ -405,6 +415,6 @@ def train(kind: str = KIND, path: Path = MODEL_PATH, with_held_out: bool = False
                      # (`evaluate` reports what they would do on the test part).
                      "threshold_per_unit_out_of_fold": per_unit},
             "idf": idf, "heads": heads}
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", "utf-8")
+    write_model(path, data)
     return {"records": n, "threshold": data["threshold"], "test_part_unread": len(test_part),
             "features": len(idf), "bytes": path.stat().st_size}
