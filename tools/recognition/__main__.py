@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(json.dumps(found, ensure_ascii=False, indent=1) if args.json else render(found))
     elif args.command == "outside":
-        from tools.recognition.outside import outside, render
-        print(render(outside()))
+        from tools.recognition.outside import outside
+        from tools.recognition.outside import render as render_outside
+        print(render_outside(outside()))
     elif args.command == "simulator-landmarks":
         import json
 

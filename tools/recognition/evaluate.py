@@ -300,7 +300,7 @@ def _wrong_matters(test: Sequence[LabelledRequest], routed_to: np.ndarray, auto:
     """The test matters routed automatically to a wrong unit: (matter, its unit, routed to,
     how many of its texts)."""
     wrong = Counter((test[i].case, route_key()[test[i].subcategory], str(routed_to[i]))
-                    for i in np.flatnonzero(auto & ~right))
+                    for i in map(int, np.flatnonzero(auto & ~right)))
     return [(*k, n) for k, n in sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 

@@ -65,6 +65,7 @@ def variant(bench: Bench, name: str) -> dict[str, Any]:
         rights.append(unit == gold)
         if shuffle is None:
             first = trained.sure_threshold(sure, unit == gold, bench.groups)
+            assert pt is not None and ct is not None  # the first assignment reads the test
             test = bench.unit_confidence(pt, ct)
         print(f"  {name}: fold assignment {shuffle} scored", flush=True)
     threshold = trained.sure_threshold(np.concatenate(sures), np.concatenate(rights),

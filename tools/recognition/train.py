@@ -189,7 +189,7 @@ def choose_duty_weight(p: np.ndarray, classes: np.ndarray, y: np.ndarray, groups
     """Every (weight, conflict rule, disagreement rule) out of fold: its threshold (same rule
     as without the list) and what it routes automatically; the best is the one routing most."""
     gold = np.array([unit_of(g) for g in y])
-    tried = []
+    tried: list[dict[str, Any]] = []
     for disagreement in DISAGREEMENT_RULES:
         for conflict in CONFLICT_RULES:
             for w in DUTY_WEIGHTS:
