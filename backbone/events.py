@@ -80,17 +80,23 @@ def event_id_for(aggregate_id: uuid.UUID | str, version: int, n: int = 0) -> str
     makes one per message): the sha1's first 32 hex digits with the version digit set to 5 and
     the variant digit's top bits to 10 (a table of the 16 digits). A UUID's text is written
     here, as UUID.__str__ writes it, without its call."""
-    if type(aggregate_id) is uuid.UUID:
+    if type(aggregate_id) is _UUID:  # the name in one text
         h = f"{aggregate_id.int:032x}"
-        aggregate_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
-    x = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+        name = (f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:{version}:{n}" if n else
+                f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}:{version}")
+    else:
+        name = f"{aggregate_id}:{version}:{n}" if n else f"{aggregate_id}:{version}"
+    digest = _NAMESPACE_SHA1.copy()  # the namespace's bytes hashed once
+    digest.update(name.encode())
+    x = digest.hexdigest()
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 # the RFC 4122 variant digit (0b10xx) of each hex digit the sha1 gave
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+_UUID = uuid.UUID
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE_BYTES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -153,8 +159,10 @@ def make_envelope(
     # proto3 string left "" is the same bytes as one never set
     env = envelope_pb2.Envelope()
     env.event_id = event_id
-    env.ticket_id = ticket_id
-    env.ticket_code = ticket_code
+    if ticket_id:
+        env.ticket_id = ticket_id
+    if ticket_code:
+        env.ticket_code = ticket_code
     env.event_type = event_type
     env.producer = producer
     if causation_id:
@@ -310,6 +318,58 @@ def kafka_record_body(key: bytes, env: Any) -> tuple[bytes, bytes]:
         return value, record_batches.record_body(key, value, [
             ("event_type", event_type), ("event_id", event_id), ("producer", producer),
             ("occurred_at_us", micros), ("traceparent", trace)])
+
+
+def made_record_body(key: bytes, made: tuple[Any, str, str, datetime, type, str]) -> bytes:
+    """`kafka_record_body(key, env)[1]` of an Envelope `env` that make_envelope made, `made`
+    being (env, the event id, the trace id given ("": derived from the event id, as
+    make_envelope does), the time, the payload's class (its event type), the producer), its
+    fields not changed since: the headers written from those values instead of read back
+    from the message, the event type's and the producer's made once (`_made_heads`)."""
+    env, event_id, trace_id, occurred_at, payload_class, producer = made
+    value = env.SerializeToString()
+    heads = _HEADS.get((payload_class, producer)) or _made_heads(payload_class, producer)
+    trace_id = trace_id or trace_id_for(event_id)
+    if heads[1] is None or len(event_id) != 36 or len(trace_id) != 32 or not (
+            event_id.isascii() and trace_id.isascii()):
+        return kafka_record_body(key, env)[1]  # (one-byte header lengths only, below)
+    try:
+        since = occurred_at - _EPOCH
+    except TypeError:  # a naive datetime: local time, as make_envelope takes it
+        since = occurred_at.astimezone(UTC) - _EPOCH
+    # Timestamp's seconds * 10**6 + nanos // 1000, as make_envelope sets them
+    micros = str((since.days * 86400 + since.seconds) * 1_000_000 + since.microseconds)
+    # the headers after the event type's, as one ASCII text: the event id, the producer's
+    # header and the time's name, the time, the traceparent's name and value (every length
+    # under 64: one byte, an ASCII character)
+    tail = (f"{event_id}{heads[1]}{_LENGTH_CHARS[len(micros)]}{micros}{_TRACEPARENT}00-"
+            f"{trace_id}-{_spans.getrandbits(64) or 1:016x}-01").encode()
+    lengths = record_batches.LENGTHS
+    try:
+        return b"".join((lengths[len(key)], key, lengths[len(value)], value, heads[0], tail))
+    except IndexError:  # a key or value of 8 KiB or more: lengths of more bytes
+        return record_batches.varint(len(key)) + key + record_batches.varint(len(value)) + (
+            value + heads[0] + tail)
+
+
+def _made_heads(payload_class: type, producer: str) -> tuple[bytes, str | None]:
+    """`made_record_body`'s constant parts for a payload class and producer: (the number of
+    headers, the event type's header and the event id's name and length; the producer's header
+    and the time's name, as text, or None where it is not ASCII or too long for one byte)."""
+    event_type = payload_class.DESCRIPTOR.name.encode()  # type: ignore[attr-defined]
+    n_type, n_id, n_producer, n_micros, _ = _RECORD_NAMES
+    lengths = record_batches.LENGTHS
+    first = b"\x0a" + n_type + lengths[len(event_type)] + event_type + n_id + lengths[36]
+    raw = producer.encode()
+    middle = n_producer + lengths[len(raw)] + raw + n_micros
+    heads = _HEADS[(payload_class, producer)] = (
+        first, middle.decode() if middle.isascii() and len(raw) < 64 else None)
+    return heads
+
+
+_HEADS: dict[tuple[type, str], tuple[bytes, str | None]] = {}
+_LENGTH_CHARS = [chr(2 * n) for n in range(64)]  # a length under 64 as its one-byte varint
+_TRACEPARENT = (_RECORD_NAMES[4] + record_batches.LENGTHS[55]).decode()  # name, value's length
 
 
 def header(headers: Any, name: str) -> str | None:

@@ -31,11 +31,9 @@ import asyncio
 import gc
 import queue
 import threading
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from operator import itemgetter
 from time import monotonic as _monotonic
 from typing import Any
@@ -57,13 +55,11 @@ BATCH_SIZE = Histogram("minsheng_group_commit_batch_size", "Commands per transac
 PART_EVENTS = 150
 
 
-@dataclass(slots=True)
-class _Command:
-    aggregates: list[Any]
-    context: EventContext
-    done: Future[None] | asyncio.Future[None]
-    sql: list[Statement] = field(default_factory=list)
-    loop: asyncio.AbstractEventLoop | None = None  # set for an async caller's future
+# A command: (its aggregates, its context, the future its caller waits on, its statements,
+# the caller's event loop, set for an async caller's future, else None). A plain tuple: one is
+# made a command saved, on the caller's event loop (a dataclass's __init__ cost 3x as much)
+_Command = tuple[Sequence[Any], EventContext, "Future[None] | asyncio.Future[None]",
+                 Sequence[Statement], "asyncio.AbstractEventLoop | None"]
 
 
 class GroupCommitter:
@@ -92,7 +88,7 @@ class GroupCommitter:
         raises its error). In a failed batch each command is retried alone with its own
         statements, so one command's refused statement never fails the others."""
         done: Future[None] = Future()
-        self._queue.put(_Command(list(aggregates), context, done, list(sql or ())))
+        self._queue.put((aggregates, context, done, list(sql or ()), None))
         done.result(timeout=timeout)
 
     async def save_async(self, *aggregates: Any, context: EventContext, timeout: float = 30,
@@ -105,8 +101,7 @@ class GroupCommitter:
         dog.waiting[done] = _monotonic() + timeout  # watched (see _Watchdog)
         if not dog.ticking:
             dog.start()
-        self._queue.put(_Command(list(aggregates), context, done, list(sql) if sql else [],
-                                 loop))
+        self._queue.put((aggregates, context, done, list(sql) if sql else (), loop))
         # a caller that gives up (timeout, client gone) leaves its future done, and the
         # committer then leaves it alone; the command itself may still commit
         await done
@@ -163,23 +158,33 @@ class GroupCommitter:
 
     def _commit_batch(self, batch: list[_Command]) -> None:
         self._batch_size.observe(len(batch))
-        ids = [a.id for c in batch for a in c.aggregates]
-        if len(batch) > 1 and len(ids) == len(set(ids)):
-            # the service's own save empties the aggregates' pending lists (collect_events),
-            # so keep them for a retry; the stock path empties them only once committed (or
-            # after a command's last try, as eventsourcing's save would)
-            pending = (None if self._stock else
-                       {a.id: list(a.pending_events) for c in batch for a in c.aggregates})
-            try:
-                self._save(batch, last_try=False)  # failed: each command is tried alone
-            except Exception:
-                if pending is not None:
-                    for c in batch:
-                        for a in c.aggregates:
-                            a.pending_events[:] = pending[a.id]
-            else:
-                _settle([(c, None) for c in batch])
-                return
+        if len(batch) > 1:
+            # each aggregate's context (the save's `contexts`), which also tells whether an
+            # aggregate is in two commands (then each command is saved alone)
+            contexts: dict[Any, EventContext] = {}
+            count = 0
+            for c in batch:
+                context = c[1]
+                for a in c[0]:
+                    contexts[a.id] = context
+                count += len(c[0])
+            if len(contexts) == count:
+                # the service's own save empties the aggregates' pending lists
+                # (collect_events), so keep them for a retry; the stock path empties them
+                # only once committed (or after a command's last try, as eventsourcing's
+                # save would)
+                pending = (None if self._stock else
+                           {a.id: list(a.pending_events) for c in batch for a in c[0]})
+                try:  # failed: each command is tried alone
+                    self._save(batch, last_try=False, contexts=contexts)
+                except Exception:
+                    if pending is not None:
+                        for c in batch:
+                            for a in c[0]:
+                                a.pending_events[:] = pending[a.id]
+                else:
+                    _settle([(c, None) for c in batch])
+                    return
         outcomes: list[tuple[_Command, BaseException | None]] = []
         for c in batch:
             try:
@@ -190,19 +195,21 @@ class GroupCommitter:
                 outcomes.append((c, None))
         _settle(outcomes)
 
-    def _save(self, batch: list[_Command], *, last_try: bool = True) -> None:
-        contexts: dict[uuid.UUID, EventContext] = {}
-        for c in batch:
-            for a in c.aggregates:
-                contexts[a.id] = c.context
-        statements = [s for c in batch for s in c.sql]
+    def _save(self, batch: list[_Command], *, last_try: bool = True,
+              contexts: dict[Any, EventContext] | None = None) -> None:
+        if contexts is None:
+            contexts = {}
+            for c in batch:
+                context = c[1]
+                for a in c[0]:
+                    contexts[a.id] = context
+        statements = [s for c in batch for s in c[3]]
         extra: dict[str, Any] = {"sql": statements} if statements else {}
-        aggregates = [a for c in batch for a in c.aggregates]
         app: Any = self.app
         if not self._stock:  # the service's own save decides
+            aggregates = [a for c in batch for a in c[0]]
             if self.outbox is not None:  # the relay's messages, made here, stored with the events
-                pending = [(e, c.context) for c in batch for a in c.aggregates
-                           for e in a.pending_events]
+                pending = [(e, c[1]) for c in batch for a in c[0] for e in a.pending_events]
                 extra["outgoing"] = {(e.originator_id, e.originator_version): data
                                      for (e, _), data in zip(pending, self.outbox(pending),
                                                              strict=True)
@@ -213,13 +220,27 @@ class GroupCommitter:
         # runtime Protocols: what this committer is given is always aggregates. The pending
         # events are read, and emptied once committed (collect_events empties them first,
         # and a failed batch had to copy them all back for its retry)
+        # One pass over the commands: each aggregate's pending events read once, each with its
+        # command's context (what the parts are made of); the aggregates by id only where the
+        # repository's cache or snapshots read them
         processing = ProcessingEvent[Any]()
-        taken = []
-        for a in aggregates:
-            events = a.pending_events
-            taken.append(len(events))
-            processing.events.extend(events)
-            processing.aggregates[a.id] = a
+        taken, aggregates = [], []
+        events_ = processing.events
+        pending = []
+        for c in batch:
+            context = c[1]
+            for a in c[0]:
+                got = a.pending_events
+                taken.append(len(got))
+                events_.extend(got)
+                for e in got:
+                    pending.append((e, context))
+                aggregates.append(a)
+        repository = app.repository
+        cached = repository.cache and not repository.fastforward
+        if cached or app.snapshots or type(app)._take_snapshots is not _TAKE_SNAPSHOTS:
+            for a in aggregates:
+                processing.aggregates[a.id] = a
         processing.saved_kwargs.update(contexts=contexts, **extra)
         # Application._record without EventStore.put's Recording and Notification per event:
         # only Application._notify reads them, and the stock one does nothing
@@ -230,8 +251,6 @@ class GroupCommitter:
             if getattr(recorder, "_binary", False):
                 # made part by part while PostgreSQL inserts the parts sent before (one
                 # transaction: see TrackedRecorder.insert_parts)
-                pending = [(e, c.context) for c in batch for a in c.aggregates
-                           for e in a.pending_events]
                 recorder.insert_parts(self._parts(pending), tracking=None,
                                       notification_ids=False, **processing.saved_kwargs)
             else:
@@ -247,8 +266,7 @@ class GroupCommitter:
             if committed or last_try:  # a failed last try takes them, as Application.save does
                 for a, n in zip(aggregates, taken, strict=True):
                     del a.pending_events[:n]  # (an event added meanwhile stays)
-        repository = app.repository
-        if repository.cache and not repository.fastforward:
+        if cached:
             for aggregate_id, aggregate in processing.aggregates.items():
                 repository.cache.put(aggregate_id, aggregate)
         app._take_snapshots(processing)
@@ -290,6 +308,9 @@ def part_sizes(n: int) -> list[int]:
     return [size for size in sizes if size]  # (none empty, should PART_EVENTS be tiny)
 
 
+_TAKE_SNAPSHOTS = Application._take_snapshots
+
+
 def _stock_save(app: Application) -> bool:
     """Whether the application keeps eventsourcing's own saving (then the committer may take
     its short cut, doing what it does)."""
@@ -305,13 +326,14 @@ def _settle(outcomes: list[tuple[_Command, BaseException | None]]) -> None:
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, BaseException | None]]] = (
         defaultdict(list))
     for c, exc in outcomes:
-        if c.loop is None:
+        done, loop = c[2], c[4]
+        if loop is None:
             if exc is None:
-                c.done.set_result(None)
+                done.set_result(None)
             else:
-                c.done.set_exception(exc)
+                done.set_exception(exc)
         else:
-            by_loop[c.loop].append((c.done, exc))
+            by_loop[loop].append((done, exc))
     for loop, settled in by_loop.items():
         try:
             loop.call_soon_threadsafe(_settle_in_loop, settled)

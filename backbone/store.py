@@ -68,9 +68,10 @@ class EventContext:
                  actor_unit: str = "") -> None:
         # the frozen dataclass's own __init__, without its object.__setattr__ a field (one
         # is made for every command saved and every event consumed: 0.6 -> 0.37 us)
-        self.__dict__.update(ticket_id=ticket_id, ticket_code=ticket_code, trace_id=trace_id,
-                             causation_id=causation_id, actor_role=actor_role,
-                             actor_id=actor_id, actor_unit=actor_unit)
+        self.__dict__.update({"ticket_id": ticket_id, "ticket_code": ticket_code,
+                              "trace_id": trace_id, "causation_id": causation_id,
+                              "actor_role": actor_role, "actor_id": actor_id,
+                              "actor_unit": actor_unit})
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,21 @@ def _as_bytes(query: Any) -> Any:
     return query.as_bytes(None) if isinstance(query, psycopg.sql.Composable) else query
 
 
+def _queue(conn: psycopg.Connection[Any], curs: psycopg.Cursor[Any]) -> Any:
+    """How a save's statements without parameters (BEGIN, LOCK, NOTIFY, COMMIT) go into its
+    pipeline: queued to be sent with the next statement that is sent, as psycopg queues its own
+    BEGIN and COMMIT in a pipeline (`_exec_command`), instead of each executed and sent at
+    once. One send then carries BEGIN, LOCK, NOTIFY and the first INSERT, and one COMMIT and
+    the Sync: fewer sends, fewer wake-ups of the backend, less of psycopg's per-execute
+    Python. Their results are checked as an execute's are (an error raises when the pipeline
+    next reads, as any statement's in a pipeline). Where psycopg lacks it: executed."""
+    command = getattr(conn, "_exec_command", None)
+    if command is None:  # pragma: no cover (psycopg 3.2 and 3.3 have it)
+        return curs.execute
+    wait = conn.wait
+    return lambda statement: wait(command(statement))
+
+
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -358,11 +374,11 @@ class TrackedRecorder(PostgresApplicationRecorder):
         returning = SQL(" RETURNING notification_id")
         self._binary_insert = insert + returning
         self._binary_insert_outgoing = insert_outgoing + returning
-        # the two without RETURNING, for a save whose caller does not read the notification
-        # ids (the group commit's, insert_parts(notification_ids=False)): PostgreSQL sends no
-        # row an event back and libpq and psycopg parse none; each INSERT's row count (its
-        # command tag) is checked instead
-        self._binary_insert_quiet: Any = insert
+        # without RETURNING, for a save whose caller does not read the notification ids (the
+        # group commit's, insert_parts(notification_ids=False)): PostgreSQL sends no row an
+        # event back and libpq and psycopg parse none; the INSERTs' row counts (their command
+        # tags) are checked instead. Always with the messages' column (NULL where a part has
+        # none, as the statement without it leaves it): one statement for every part
         self._binary_insert_outgoing_quiet: Any = insert_outgoing
         # One notification per save: eventsourcing's NOTIFY goes to the outbox channel (its
         # own "<schema>_events" channel had no listener; a pg_notify of ours followed it).
@@ -376,7 +392,6 @@ class TrackedRecorder(PostgresApplicationRecorder):
         self.lock_table_statements = [_as_bytes(q) for q in self.lock_table_statements]
         self._binary_insert = _as_bytes(self._binary_insert)
         self._binary_insert_outgoing = _as_bytes(self._binary_insert_outgoing)
-        self._binary_insert_quiet = _as_bytes(self._binary_insert_quiet)
         self._binary_insert_outgoing_quiet = _as_bytes(self._binary_insert_outgoing_quiet)
         self._notify_statement = _as_bytes(self._notify_statement)
 
@@ -426,28 +441,40 @@ class TrackedRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
                 with conn.pipeline():  # its exit sends the one Sync; a failure raises there
-                    curs.execute(_BEGIN, prepare=True)
+                    queue = _queue(conn, curs)
+                    queue(_BEGIN)
                     self._insert_events(curs, (), **kwargs)
-                    for part in chain(first, remaining):
-                        stored_events = part[0]
-                        if not stored_events:
-                            continue
-                        if not inserted:  # notification ids become visible in issue order
-                            self._lock_table(curs)
-                            self._notify_channel(curs)
-                        cursor = conn.cursor(row_factory=scalar_row)
-                        inserted.append((cursor, len(stored_events)))
-                        self._insert_rows(cursor, stored_events, part[1],
-                                          part[2] if len(part) > 2 else None,
-                                          _returning=_returning, **kwargs)
-                    curs.execute(_COMMIT, prepare=True)
-                if not inserted:
+                    if not _returning:
+                        # the parts' INSERTs as one executemany of one cursor: the statement
+                        # converted once, each part's arrays dumped and sent as soon as the
+                        # part is made (its row counts added up by the cursor)
+                        cursor = conn.cursor()
+                        counted = [0]
+                        inserted.append((cursor, 0))
+                        cursor.executemany(self._binary_insert_outgoing_quiet, self._part_columns(
+                            chain(first, remaining), queue, counted, kwargs))
+                        inserted[0] = (cursor, counted[0])
+                    else:
+                        for part in chain(first, remaining):
+                            stored_events = part[0]
+                            if not stored_events:
+                                continue
+                            if not inserted:  # notification ids become visible in issue order
+                                for statement in self.lock_table_statements:
+                                    queue(statement)
+                                queue(self._notify_statement)
+                            cursor = conn.cursor(row_factory=scalar_row)
+                            inserted.append((cursor, len(stored_events)))
+                            self._insert_rows(cursor, stored_events, part[1],
+                                              part[2] if len(part) > 2 else None, **kwargs)
+                    queue(_COMMIT)  # sent with the pipeline's Sync
+                if not _returning:  # committed: the INSERTs' row count, from their tags
+                    cursor, n = inserted[0]
+                    if n and cursor.rowcount != n:
+                        raise StoreProgrammingError(f"Couldn't insert all events"
+                                                    f" (got {cursor.rowcount}, expected {n})")
                     return None
-                if not _returning:  # committed: each INSERT's row count, from its tag
-                    for cursor, n in inserted:
-                        if cursor.rowcount != n:
-                            raise StoreProgrammingError(f"Couldn't insert all events"
-                                                        f" (got {cursor.rowcount}, expected {n})")
+                if not inserted:
                     return None
                 ids: list[int] = []
                 for cursor, n in inserted:
@@ -464,6 +491,27 @@ class TrackedRecorder(PostgresApplicationRecorder):
                         conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
 
+    def _part_columns(self, parts: Iterable[Part], queue: Any, counted: list[int],
+                      kwargs: dict[str, Any]) -> Iterator[list[pg_arrays.BinaryArray]]:
+        """Each part's columns (`_columns`, with the relay's messages: NULL where a part has
+        none, as the statement without them leaves them), made when the executemany asks
+        for them; the LOCK and the NOTIFY queued before the first. `counted[0]`: the events
+        so far."""
+        for part in parts:
+            stored_events = part[0]
+            if not stored_events:
+                continue
+            if not counted[0]:  # notification ids become visible in issue order
+                for statement in self.lock_table_statements:
+                    queue(statement)
+                queue(self._notify_statement)
+            counted[0] += len(stored_events)
+            columns, outgoing = self._columns(stored_events, part[1],
+                                              part[2] if len(part) > 2 else None, kwargs)
+            columns.append(pg_arrays.byteas(list(outgoing) if outgoing is not None
+                                            else [None] * len(stored_events)))
+            yield columns
+
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
         if self.datastore.originator_id_type != "uuid":
@@ -477,13 +525,28 @@ class TrackedRecorder(PostgresApplicationRecorder):
     def _insert_rows(self, curs: Any, stored_events: Sequence[StoredEvent],
                      outgoing: Sequence[bytes | None] | None,
                      event_contexts: Sequence[EventContext | None] | None = None,
-                     *, _returning: bool = True, **kwargs: Any) -> None:
-        """One INSERT of the events' rows, each column a binary array made here
+                     **kwargs: Any) -> None:
+        """One INSERT of the events' rows (`_columns`), with the relay's messages where there
+        are any."""
+        columns, outgoing = self._columns(stored_events, outgoing, event_contexts, kwargs)
+        if outgoing is not None:
+            columns.append(pg_arrays.byteas(list(outgoing)))
+            curs.execute(self._binary_insert_outgoing, columns)
+        else:
+            curs.execute(self._binary_insert, columns)
+
+    def _columns(self, stored_events: Sequence[StoredEvent],
+                 outgoing: Sequence[bytes | None] | None,
+                 event_contexts: Sequence[EventContext | None] | None,
+                 kwargs: dict[str, Any]) -> tuple[list[pg_arrays.BinaryArray],
+                                                  Sequence[bytes | None] | None]:
+        """The columns of one INSERT of the events' rows, each a binary array made here
         (backbone.pg_arrays: psycopg dumped lists element by element in Python, after
         scanning each for its element type). `event_contexts`: each event's, aligned (None:
         looked up in the save's `contexts` and `context`). A text column holding one value in
         every row (the topic of a batch of one event class, most context fields) is that
-        value's element repeated."""
+        value's element repeated. With the relay's messages, aligned, or None where the
+        events have none."""
         ids = list(map(_ORIGINATOR_ID, stored_events))
         if set(map(type, ids)) != _UUID_ONLY:
             ids = list(map(_uuid, ids))
@@ -501,13 +564,9 @@ class TrackedRecorder(PostgresApplicationRecorder):
         elif _NONE_TYPE in set(map(type, contexts)):  # (types: `None in` calls each __eq__)
             contexts = [c or _NO_CONTEXT for c in contexts]
         columns.extend(pg_arrays.texts(list(map(field, contexts))) for field in _CONTEXT_GETTERS)
-        if outgoing and any(m is not None for m in outgoing):
-            columns.append(pg_arrays.byteas(list(outgoing)))
-            curs.execute(self._binary_insert_outgoing if _returning
-                         else self._binary_insert_outgoing_quiet, columns)
-        else:
-            curs.execute(self._binary_insert if _returning else self._binary_insert_quiet,
-                         columns)
+        if outgoing and outgoing.count(None) != len(outgoing):
+            return columns, outgoing
+        return columns, None
 
     def _notify_channel(self, curs: Any) -> None:
         # delivered at COMMIT (never for a rollback): the relay wakes instead of polling

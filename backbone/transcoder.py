@@ -79,6 +79,16 @@ def _plain(value: Any) -> Any:
     raise _NotPlain
 
 
+def _plain_state(values: dict[str, Any]) -> dict[str, Any]:
+    """`_plain` of an event's attributes without its originator id and version."""
+    out = {}
+    for key, v in values.items():
+        if key == "originator_id" or key == "originator_version":
+            continue
+        out[key] = v if type(v) in _PLAIN else _plain(v)
+    return out
+
+
 class StoredStateTranscoder(JSONTranscoder):
     """eventsourcing's JSONTranscoder (same registrations, same bytes, same decoding), its
     encoding done by orjson where that writes the same bytes."""
@@ -112,16 +122,30 @@ class StoredEventMapper(Mapper[Any]):
         if known is None:
             known = _CLASSES[kind] = (get_topic(kind), getattr(kind, "class_version", 1))
         topic, class_version = known
-        state = dict(vars(domain_event))
-        originator_id = state.pop("originator_id")
-        originator_version = state.pop("originator_version")
-        if class_version > 1:
-            state["class_version"] = class_version
+        values = vars(domain_event)
+        transcoder: Any = self.transcoder
+        data = None
+        if class_version == 1 and type(transcoder).encode is _ENCODE and transcoder._fast:
+            # the state's transcoding written from the event's own attributes, the two
+            # originator fields left out, in one walk (no copy of them to pop those from
+            # first): the same dict, in the same order, as the copy below gives the transcoder
+            try:
+                data = orjson.dumps(_plain_state(values))
+            except (_NotPlain, orjson.JSONEncodeError):
+                pass
+        if data is None:
+            state = dict(values)
+            del state["originator_id"], state["originator_version"]
+            if class_version > 1:
+                state["class_version"] = class_version
+            data = transcoder.encode(state)
         stored = _new(StoredEvent)
-        stored.__dict__.update(originator_id=originator_id, originator_version=originator_version,
-                               topic=topic, state=self.transcoder.encode(state))
+        stored.__dict__.update({"originator_id": values["originator_id"],
+                                "originator_version": values["originator_version"],
+                                "topic": topic, "state": data})
         return stored
 
 
 _CLASSES: dict[type, tuple[str, int]] = {}  # an event class's topic and class version
+_ENCODE = StoredStateTranscoder.encode  # (a subclass that writes otherwise takes its own)
 _new = object.__new__
