@@ -43,9 +43,13 @@ class FeedbackSettings(ServiceSettings):
     # tickets/s 16 KB ended a gather after ~70 ms whatever the time allowed (100 vs 300 ms:
     # 7.03 vs 6.93 ms of feedback's CPU per ticket, no change); 64 KB or 300 ms lets a batch
     # hold ~3x the tickets (fewer transactions, thread hops, first-sight reads): 7.13 ->
-    # 5.13 ms per ticket (bench/feedback_cost.py --rate 23, docs/profiles/feedback-cpu.md)
+    # 5.13 ms per ticket (bench/feedback_cost.py --rate 23, docs/profiles/feedback-cpu.md).
+    # At make bench's later 45-60 tickets/s 64 KB again ended a gather first (~120-150 ms);
+    # 256 KB leaves it to the 300 ms (the bound the notices already had): a third fewer
+    # batches (consumer_positions updates 1.6 -> 1.2 a ticket), feedback's CPU 3.44 -> 3.13
+    # ms a ticket at 45/s (session 16). MINSHENG_DECISIONS_GATHER_BYTES=65536: as before.
     decisions_gather_ms: int = 300
-    decisions_gather_bytes: int = 64 * 1024
+    decisions_gather_bytes: int = 256 * 1024
     # The 1+8+N registry and category taxonomy, for display names in the hall (read only).
     unit_registry_path: Path = ROOT / "services" / "dispatch" / "data" / "units.json"
     taxonomy_path: Path = ROOT / "services" / "dispatch" / "data" / "taxonomy.json"

@@ -11,12 +11,26 @@ from __future__ import annotations
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, Transcoder
 
+from backbone.transcoder import StoredStateTranscoder
+from services.feedback.application.transcoding import StoredStateReader
 from services.feedback.domain.rating import TicketFeedback
 
 
 class FeedbackApplication(Application):
     name = "feedback"
+
+    def construct_transcoder(self) -> Transcoder:
+        """The environment's transcoder; backbone's StoredStateTranscoder (every service's)
+        as feedback's StoredStateReader: the same bytes written, the stored events read back
+        by orjson (transcoding.py; the relay decodes every one)."""
+        transcoder = self.factory.transcoder()
+        if type(transcoder) is StoredStateTranscoder:
+            transcoder = StoredStateReader()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
 
 
 def anonymous_citizen(ticket_id: str) -> str:

@@ -130,21 +130,30 @@ class Judging:
         if prior is not None:
             return Judged(**prior), [], None
         record_id = TicketFeedback.create_id(ticket_id)
-        fb = self.recent(record_id) if recent else None
-        if fb is not None:
-            try:
-                act(fb)
-            except Exception:  # the act is the domain's alone (no I/O): decided again below
-                fb = None
-            else:
-                if not fb.pending_events:
-                    fb = None
+        fb = self._acted_on_recent(record_id, act) if recent else None
         if fb is None:
             try:
                 fb = self.app.repository.get(record_id)
             except AggregateNotFoundError:
                 raise NotFoundError("this ticket has no feedback record yet") from None
             act(fb)
+        return self._to_save(fb, context, key, at)
+
+    def _acted_on_recent(self, record_id: Any, act: Callable[[TicketFeedback], None]
+                         ) -> TicketFeedback | None:
+        """The record as this process last saw it committed, acted on, if the act made events
+        there (no I/O); else None: decided on the store's state (see `_prepare`)."""
+        fb = self.recent(record_id)
+        if fb is None:
+            return None
+        try:
+            act(fb)
+        except Exception:  # the act is the domain's alone (no I/O): decided again on the store
+            return None
+        return fb if fb.pending_events else None
+
+    def _to_save(self, fb: TicketFeedback, context: EventContext, key: RequestKey | None,
+                 at: datetime | None) -> tuple[Judged, list[Any], EventContext]:
         answer = judged(fb)
         ctx = EventContext(**{**context.__dict__, "ticket_id": fb.ticket_id,
                               "ticket_code": fb.ticket_code})
@@ -174,11 +183,37 @@ class Judging:
     async def _change_async(self, first: Callable[[], tuple[str, Callable[[TicketFeedback],
                                                                               None]]],
                             context: EventContext, *, key: RequestKey | None = None,
-                            at: datetime | None = None) -> Judged:
+                            at: datetime | None = None,
+                            on_loop: Callable[[], tuple[str, Callable[[TicketFeedback], None]]
+                                              | None] | None = None) -> Judged:
         """`_change` for an async endpoint: one worker-thread step per attempt (`first()`,
         which checks and names the ticket and the act, then get -> act), and the commit
-        awaited on the event loop (no thread parked on it)."""
+        awaited on the event loop (no thread parked on it).
+
+        `on_loop()`, if given, is `first()` done on the event loop when it needs no I/O, or
+        None (nothing done: `first()` runs in the worker step). When it decides, the first
+        attempt acts on the record's recent copy on the loop too, if there is one and the act
+        makes events there; otherwise the worker step reads the store (as `_prepare` would
+        after the copy). Same checks, same order, same saves: only no thread hop when nothing
+        waits on I/O."""
         decided: list[tuple[str, Callable[[TicketFeedback], None]]] = []
+        start, recent = 0, True
+        if on_loop is not None and key is None:
+            made = on_loop()
+            if made is not None:
+                decided.append(made)
+                ticket_id, act = made
+                recent = False  # the copy is tried here; the worker step reads the store
+                fb = self._acted_on_recent(TicketFeedback.create_id(ticket_id), act)
+                if fb is not None:
+                    judged_now, saved, saved_ctx = self._to_save(fb, context, key, at)
+                    try:
+                        await self.committer.save_async(*saved, context=saved_ctx,
+                                                        sql=self._rows(saved))
+                        return judged_now
+                    except IntegrityError:
+                        log.info("concurrent change of a ticket's feedback; retrying (1)")
+                        start = 1
 
         def prepare(recent: bool) -> tuple[Judged, list[Any], EventContext | None]:
             if not decided:
@@ -186,8 +221,8 @@ class Judging:
             ticket_id, act = decided[0]
             return self._prepare(ticket_id, context, act, key, at, recent=recent)
 
-        for attempt in range(_ATTEMPTS):
-            answer, aggregates, ctx = await asyncio.to_thread(prepare, attempt == 0)
+        for attempt in range(start, _ATTEMPTS):
+            answer, aggregates, ctx = await asyncio.to_thread(prepare, recent and attempt == 0)
             if not aggregates:
                 return answer
             try:
@@ -235,14 +270,24 @@ class Judging:
 
     async def rate_with_link_async(self, *, token: str, rating: str, comment: str,
                                    at: datetime, context: EventContext,
-                                   admit: Callable[[], None] = lambda: None) -> Judged:
+                                   admit: Callable[[], None] = lambda: None,
+                                   admitted: Callable[[], bool] | None = None) -> Judged:
         """`rate_with_link` for an async endpoint; `admit()` (a rate limit: raises to refuse)
-        runs first, in the same worker-thread step as the link's check and the record's read."""
+        runs first, in the same worker-thread step as the link's check and the record's read.
+        `admitted()`: the rate limit's token taken without I/O (True), or not (False: `admit`
+        must ask); when it is, a whole token's check (no store read) and the act on the
+        record's recent copy run on the event loop, no worker step (`_change_async`)."""
         def first() -> tuple[str, Callable[[TicketFeedback], None]]:
             admit()
             return self._link_rating(token, rating, comment, at)
 
-        return await self._change_async(first, context)
+        def on_loop() -> tuple[str, Callable[[TicketFeedback], None]] | None:
+            # a short link is expanded from the store: the worker step's, token and all
+            if admitted is None or parse_short_form(token) is not None or not admitted():
+                return None
+            return self._link_rating(token, rating, comment, at)
+
+        return await self._change_async(first, context, on_loop=on_loop)
 
     def _link_rating(self, token: str, rating: str, comment: str,
                      at: datetime) -> tuple[str, Callable[[TicketFeedback], None]]:

@@ -13,6 +13,7 @@ from backbone.clock import Clock
 from backbone.forwarded import client_address
 from backbone.http import ClientError
 from backbone.rate_limits import TOO_MANY, SharedRateLimits
+from services.feedback.adapters.rate_limits import LinkRateLimit
 from services.feedback.application.judging import Judged, Judging, judged
 from services.feedback.entrypoints.deps import (
     CitizenSideDep,
@@ -66,23 +67,34 @@ class LinkRatings:
         self.clock = clock
         self.limits = limits
         self.per_minute = per_minute
+        # the per-address limit's tokens, leased a block at a time when it is high
+        self.link_limit = None if limits is None else LinkRateLimit(
+            limits, "rating-link", capacity=per_minute, per_s=per_minute / 60)
 
     def limit(self, request: Request) -> Callable[[], None]:
         """The links are public (the token is the credential): one client address may use
         them this often a minute, across every replica. Returned to be called in the
         command's worker-thread step (a dependency of its own was a thread hop more)."""
-        limits, per_minute = self.limits, self.per_minute
-        if limits is None:
+        link_limit = self.link_limit
+        if link_limit is None:
             return lambda: None
         address = client_address(request)
-        return lambda: limits.check("rating-link", address, capacity=per_minute,
-                                    per_s=per_minute / 60)
+        return lambda: link_limit.take(address)
+
+    def held(self, request: Request) -> Callable[[], bool] | None:
+        """The limit's token from the lease this process holds, without I/O (see
+        `LinkRateLimit.held`), or None when there is no limit."""
+        link_limit = self.link_limit
+        if link_limit is None:
+            return None
+        address = client_address(request)
+        return lambda: link_limit.held(address)
 
     async def rate(self, request: Request, body: LinkRating) -> dict[str, Any]:
         return _body(await self.judging.rate_with_link_async(
             token=body.token.strip(), rating=body.rating, comment=body.comment,
             at=self.clock.command_time(body.occurred_at), context=context(request),
-            admit=self.limit(request)))
+            admit=self.limit(request), admitted=self.held(request)))
 
 
 def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> APIRouter:
