@@ -521,9 +521,17 @@ class PoisonMessageError(Exception):
         self.exact = exact
 
 
-def gather(ms: int, size: int = 64 * 1024) -> tuple[int, int] | None:
+def gather(ms: int, size: int = 256 * 1024) -> tuple[int, int] | None:
     """What a consumer's fetch waits for while events flow (`IdempotentConsumer(gather=...)`):
-    `size` bytes or `ms` milliseconds, whichever first; 0 ms: none (the first byte answers)."""
+    `size` bytes or `ms` milliseconds, whichever first; 0 ms: none (the first byte answers).
+
+    `size` was 64 KB: at 50 tickets/s (~15 lifecycle messages, ~8.5 KB on the wire a ticket)
+    64 KB ended every gather after ~150 ms, so the services' 200-300 ms never applied, and
+    each fetch costs the event loop its pure-Python request building and response decoding
+    (aiokafka) and a batch's hand-off and transaction, whatever it holds. With 256 KB
+    (feedback's decisions and hall chose it already) the services' ms end the gather up to
+    ~100 tickets/s at 300 ms, ~150 at 200 ms (docs/profiles/consumer-core.md, session 16).
+    The routing path keeps its own 16 KB (`routing_gather`)."""
     return (size, ms) if ms > 0 else None
 
 
