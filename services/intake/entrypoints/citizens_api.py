@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,7 @@ from backbone import auth
 from backbone.http import ClientError, NotFoundError, require
 from backbone.rate_limits import TOO_MANY, SharedRateLimits
 from services.intake.application.citizens import CitizenError, Citizens
-from services.intake.entrypoints.http_api import code_from
+from services.intake.entrypoints.http_api import NO_STORE, code_from
 
 MY_REQUESTS = Path(__file__).resolve().parent / "pages" / "my_requests.html"
 CitizenDep = Annotated[auth.Principal, require("citizen")]
@@ -83,19 +83,25 @@ def router(citizens: Citizens, limits: SharedRateLimits | None = None,
         return HTMLResponse(MY_REQUESTS.read_text(encoding="utf-8"))
 
     @api.post("/verification", status_code=202, dependencies=signing_in, responses=TOO_MANY)
-    async def request_code(body: VerificationRequest) -> dict[str, Any]:
+    async def request_code(body: VerificationRequest, response: Response) -> dict[str, Any]:
         """Send a one-time code to this phone by SMS (503 with the reason when the SMS gateway
         fails; the code is returned here only in development and test, where no SMS is sent)."""
+        response.headers["Cache-Control"] = NO_STORE
         return await run_in_threadpool(_call, citizens.request_code, body.phone)
 
     @api.post("/session", dependencies=signing_in, responses=TOO_MANY)
-    async def open_session(body: SessionRequest) -> dict[str, Any]:
-        """Trade the one-time code for a citizen token (role citizen, sub = pseudonym)."""
+    async def open_session(body: SessionRequest, response: Response) -> dict[str, Any]:
+        """Trade the one-time code for a citizen token (role citizen, sub = pseudonym). The
+        token is a credential: no cache may keep it (Cache-Control: private, no-store)."""
+        response.headers["Cache-Control"] = NO_STORE
         return await run_in_threadpool(_call, citizens.open_session, body.phone, body.code)
 
     @api.get("/me/tickets")
-    def my_tickets(principal: CitizenDep) -> dict[str, Any]:
-        """Every ticket of the citizen proven by phone, with its code and status."""
+    def my_tickets(principal: CitizenDep, response: Response) -> dict[str, Any]:
+        """Every ticket of the citizen proven by phone, with its code and status: one
+        citizen's own list, which no shared cache may keep (Cache-Control: private,
+        no-store)."""
+        response.headers["Cache-Control"] = NO_STORE
         return {"tickets": citizens.tickets_of(principal.sub)}
 
     @api.post("/me/tickets/{code}/rating", status_code=201)

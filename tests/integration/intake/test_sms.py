@@ -99,6 +99,7 @@ async def test_a_citizen_gets_the_code_by_sms_verifies_and_lists_their_tickets(
     async with httpx.AsyncClient(base_url=intake_sms.url, timeout=30) as public:
         sent = await public.post("/v1/citizens/verification", json={"phone": phone})
         assert sent.status_code == 202, sent.text
+        assert sent.headers["cache-control"] == "private, no-store"
         assert "code" not in sent.json()  # a real gateway: the code travels by SMS only
         assert sent.json()["sent_to"] == f"{phone[:3]}****{phone[-4:]}"
         [code] = gateway.codes_sent_to(phone)
@@ -108,6 +109,7 @@ async def test_a_citizen_gets_the_code_by_sms_verifies_and_lists_their_tickets(
         assert sent.json()["message_id"] == f"sms-{gateway.received.index(got) + 1}"
         session = await public.post("/v1/citizens/session", json={"phone": phone, "code": code})
         assert session.status_code == 200, session.text
+        assert session.headers["cache-control"] == "private, no-store"  # a credential
         token = session.json()["token"]
         listed: list[str] = []
         for _ in range(100):  # the read model follows the event log
@@ -118,6 +120,7 @@ async def test_a_citizen_gets_the_code_by_sms_verifies_and_lists_their_tickets(
                 break
             await asyncio.sleep(0.1)
         assert listed == [mine.json()["code"]]
+        assert response.headers["cache-control"] == "private, no-store"
 
     # the code is never put in an event
     ticket_code = mine.json()["code"]
