@@ -18,6 +18,9 @@ that (a superuser disabling the triggers) is found by `verify`: a changed row no
 to its entry_hash, a deleted or inserted row breaks the next row's link. Cutting the newest rows
 off is found by comparing with a head (count, hash) noted earlier: `verify` returns it.
 
+`record_many` appends several reads as consecutive rows in the order given, in one commit
+(intake's contact reads that arrive together; session 16).
+
 Who uses it: intake (`/v1/tickets/{code}/contact`, `/v1/attachments/{sha256}`), audit (history
 and ledger reads; `record_soon` writes in a thread while the read builds its answer). `python -m backbone.access_log verify --schema intake` checks a table.
 """
@@ -130,6 +133,13 @@ class AccessLog:
         """Append one read, durably; returns its entry hash. ``why`` is masked (staff type it)."""
         return self._append(_row(who, action=action, target=target, via=via, why=why))
 
+    def record_many(self, reads: list[tuple[Principal, str, str, str, str]]) -> list[bytes]:
+        """Append several reads (who, action, target, via, why), durably, in this order, in
+        one commit (with any queued meanwhile): the entry hashes, in the same order. Each row
+        is what :meth:`record` makes of it. A failed commit fails them all."""
+        return self._append_all([_row(who, action=action, target=target, via=via, why=why)
+                                 for who, action, target, via, why in reads])
+
     def record_soon(self, who: Principal, *, action: str, target: str, via: str,
                     why: str = "") -> Future[bytes]:
         """:meth:`record` in a writer thread, so that a read can build its answer while the
@@ -143,18 +153,23 @@ class AccessLog:
         return self._writers.submit(self._append, row)
 
     def _append(self, row: dict[str, Any]) -> bytes:
-        pending = _Pending(row)
+        return self._append_all([row])[0]
+
+    def _append_all(self, rows: list[dict[str, Any]]) -> list[bytes]:
+        if not rows:
+            return []
+        pendings = [_Pending(row) for row in rows]
         with self._queued:
-            self._queue.append(pending)
+            self._queue.extend(pendings)  # together, in order: one write takes them all
         with self._writing:
-            if not pending.done:  # not taken by the write that was in flight: write the queue
+            if not pendings[-1].done:  # not taken by the write in flight: write the queue
                 with self._queued:
                     batch, self._queue = self._queue, []
                 self._write(batch)
-        if pending.error is not None:
-            raise pending.error
-        assert pending.digest is not None
-        return pending.digest
+        for pending in pendings:
+            if pending.error is not None:
+                raise pending.error
+        return [p.digest for p in pendings if p.digest is not None]
 
     def _write(self, batch: list[_Pending]) -> None:
         try:

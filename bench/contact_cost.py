@@ -6,7 +6,9 @@ older checkout can be measured side by side); up to `--n` x 2 simulator submissi
 contacts are made first (not measured), 30 reads warm the route up, then `--n` contact reads
 with the notifier's system token, `--concurrency` in flight: the process's CPU (user +
 system, /proc) per read. `--profile FILE`: py-spy (GIL, threads, 250 Hz) on the process
-during the reads, folded stacks in FILE.
+during the reads, folded stacks in FILE. The PostgreSQL backends serving the process (its
+connections are named by PGAPPNAME) are measured too: their CPU per read (/proc, the server
+on this host), `pg_cpu_ms_per_read` (session 16, helper-107).
 
     python -m bench.contact_cost --n 800 [--tree /tmp/old]
 """
@@ -43,8 +45,22 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backends(settings: ServiceSettings, name: str) -> dict[int, float]:
+    """The CPU seconds so far of each PostgreSQL backend whose application_name is `name`."""
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,))]
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = cpu_s(pid)
+        except OSError:  # (gone, or not on this host)
+            pass
+    return found
+
+
 async def measure(url: str, pid: int, settings: ServiceSettings, *, n: int, concurrency: int,
-                  profile: str) -> dict[str, Any]:
+                  profile: str, appname: str = "") -> dict[str, Any]:
     endpoints = Endpoints(urls={"intake": url}, dispatch_grpc="",
                           issuer=auth.issuer_for(settings),
                           kafka_bootstrap=settings.kafka_bootstrap)
@@ -70,6 +86,7 @@ async def measure(url: str, pid: int, settings: ServiceSettings, *, n: int, conc
                  "--nonblocking", "-r", "250", "-f", "raw", "-o", profile, "--pid", str(pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(1.5)
+        pg0 = backends(settings, appname) if appname else {}
         cpu0, wall0 = cpu_s(pid), time.perf_counter()
 
         async def worker() -> None:
@@ -81,11 +98,14 @@ async def measure(url: str, pid: int, settings: ServiceSettings, *, n: int, conc
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         cpu, wall = cpu_s(pid) - cpu0, time.perf_counter() - wall0
+        pg1 = backends(settings, appname) if appname else {}
+        pg = sum(t - pg0.get(p, 0.0) for p, t in pg1.items())
         if spy is not None:
             spy.send_signal(2)
             spy.wait(20)
     reads = sum(status.values())
     return {"reads": reads, "status": status, "cpu_ms_per_read": round(cpu * 1000 / reads, 3),
+            "pg_cpu_ms_per_read": round(pg * 1000 / reads, 3), "backends": len(pg1),
             "seconds": round(wall, 2), "submitted": len(codes),
             "loadavg_1m": os.getloadavg()[0]}
 
@@ -107,7 +127,8 @@ def main() -> None:
            "MINSHENG_TOPIC_PREFIX": prefix, "MINSHENG_PG_SCHEMA": schema,
            "MINSHENG_HTTP_PORT": str(args.port), "MINSHENG_GRPC_PORT": str(args.port + 1),
            "MINSHENG_LOG_LEVEL": "WARNING", "MINSHENG_INTAKE_ROLE": "api",
-           "MINSHENG_DATA": os.environ.get("MINSHENG_DATA", str(ROOT / ".data"))}
+           "MINSHENG_DATA": os.environ.get("MINSHENG_DATA", str(ROOT / ".data")),
+           "PGAPPNAME": f"contact_cost_{suffix}"}
     url = f"http://127.0.0.1:{args.port}"
     log = open(f"/tmp/contact_cost_{suffix}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=args.tree, env=env,
@@ -115,7 +136,8 @@ def main() -> None:
     try:
         _wait_ready(url, proc)
         result = asyncio.run(measure(url, proc.pid, settings, n=args.n,
-                                     concurrency=args.concurrency, profile=args.profile))
+                                     concurrency=args.concurrency, profile=args.profile,
+                                     appname=f"contact_cost_{suffix}"))
         print(json.dumps({"tree": args.tree, **result}))
     finally:
         proc.terminate()

@@ -226,7 +226,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         submissions=submissions, index=index, catalogue=load_catalogue(), clock=clock,
         verifier=auth.verifier_for(settings), jurisdiction=settings.open311_jurisdiction)))
     # the notifier's read for each SMS notice: served in front of FastAPI too
-    fast_contact.install(http, functools.partial(http_api.contact_of, citizens, access),
+    fast_contact.install(http, functools.partial(http_api.contacts_of, citizens, access),
                          limit=4096)
     loops: list[Loop] = [relay.run, inbound.run, upload_sweep.loop(attachments)]
     if settings.intake_role == "all":

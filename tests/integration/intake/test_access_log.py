@@ -106,3 +106,69 @@ def test_two_replicas_and_concurrent_reads_keep_one_chain(infra, unique):
         assert {bytes.fromhex(r["entry_hash"]) for r in rows} == set(mine)
         assert all(b["prev_hash"] == a["entry_hash"] for a, b in itertools.pairwise(rows))
         assert one.verify()["ok"]
+
+
+def test_reads_recorded_together_are_one_commit_in_their_order(infra, unique):
+    """AccessLog.record_many (the contact reads that arrive together): each read its own row,
+    as `record` makes it (why masked), chained in the order given, in one transaction, while
+    other writers' rows go before or after them, never between; the chain verifies."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from psycopg_pool import ConnectionPool
+
+    from backbone.access_log import AccessLog
+    from backbone.auth import Principal
+    from backbone.store import ensure_database
+    from services.intake.settings import IntakeSettings
+
+    settings = IntakeSettings(environment="test", pg_dbname="intake_it", pg_schema=f"am_{unique}")
+    ensure_database(settings)
+    s = Identifier(settings.schema)
+    with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=6) as pool:
+        with pool.connection() as conn:
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+        try:
+            one, other = AccessLog(pool, settings.schema), AccessLog(pool, settings.schema)
+            one.create()
+            who = Principal(sub="notifier", role="system")
+            staff = Principal(sub="dispatcher-2", role="dispatcher", unit="u-1")
+            assert one.record_many([]) == []
+            first = one.record_many([(who, "contact", f"a-{i}", "http", "短信通知")
+                                     for i in range(3)])  # on the stored head (none yet)
+
+            def together(n: int) -> list[bytes]:
+                log = one if n % 2 else other
+                if n % 3:
+                    return [log.record(staff, action="contact", target=f"x-{n}", via="http")]
+                return log.record_many([(staff if i % 2 else who, "contact", f"b-{n}-{i}",
+                                         "http", "回访，电话13912345678") for i in range(4)])
+
+            with ThreadPoolExecutor(6) as threads:
+                written = list(threads.map(together, range(24)))
+            with pool.connection() as conn:
+                stored = conn.execute(SQL("SELECT target, xmin::text, entry_hash, sub, role,"
+                                          " unit, why FROM {}.access_log ORDER BY id")
+                                      .format(s)).fetchall()
+            report = one.verify()
+        finally:
+            with pool.connection() as conn:
+                conn.execute(SQL("DROP SCHEMA {} CASCADE").format(s))
+    targets = [r[0] for r in stored]
+    assert targets[:3] == ["a-0", "a-1", "a-2"] and len({r[1] for r in stored[:3]}) == 1
+    assert [bytes(r[2]) for r in stored[:3]] == first
+    for n, digests in enumerate(written):
+        if n % 3:
+            continue
+        at = targets.index(f"b-{n}-0")
+        rows = stored[at:at + 4]
+        assert [r[0] for r in rows] == [f"b-{n}-{i}" for i in range(4)]  # together, in order
+        assert len({r[1] for r in rows}) == 1  # one transaction
+        assert [bytes(r[2]) for r in rows] == digests
+        assert [r[3:6] for r in rows] == [("notifier", "system", ""),
+                                          ("dispatcher-2", "dispatcher", "u-1")] * 2
+        assert all("13912345678" not in r[6] and r[6].startswith("回访") for r in rows)
+    assert len(stored) == 3 + sum(len(w) for w in written) == 3 + 8 * 4 + 16
+    assert len({bytes(r[2]) for r in stored}) == len(stored)
+    assert all(a[0] != b[0] for a, b in itertools.pairwise(stored))
+    assert report["ok"] and report["entries"] == len(stored), report

@@ -107,3 +107,86 @@ async def test_every_answer_is_the_routes(intake):
     assert first[0] == 200 and (first[2]["name"], first[2]["phone"]) == ("李建国", "13800138000")
     assert first[4] == "private, no-store"  # personal data: no cache keeps it, on either path
     assert ("contact", named, "system", "短信通知") in _reads(intake, named)
+
+
+async def test_reads_arriving_together_are_read_and_logged_together(intake):
+    """Reads that arrive while a batch is in the worker thread go as the next batch
+    (fast_contact.Batches): one SELECT of their contacts, their access-log rows in one commit,
+    in arrival order; each answer (200, 400, 404) is still its own read's, as the route's."""
+    import asyncio
+    import threading
+
+    named = [await _submit(intake, {"name": f"张{n}", "phone": f"1380013800{n}"})
+             for n in range(4)]
+    anonymous = await _submit(intake, None)
+    mistyped = named[0][:-1] + ("0" if named[0][-1] != "0" else "1")  # its check fails: 400
+    codes = [*named, anonymous, "NOT-A-CODE", mistyped, *named, named[1], named[2]]
+    (_, _, route), = [h for h in intake.service.http.hot_where
+                      if h[1](f"/v1/tickets/{named[0]}/contact")]
+    batches = route.serve.batches
+    read_many, sizes, first = batches.read_many, [], threading.Event()
+    arrived: list[tuple[str, str]] = []  # (code, why) in the order the batches took them
+
+    def held_read_many(reads: list[Any]) -> list[Any]:
+        sizes.append(len(reads))
+        arrived.extend((code, why) for _, code, why in reads)
+        if len(sizes) == 1:  # hold the first batch until every other read waits behind it
+            for _ in range(1000):
+                if len(batches._waiting) == len(codes) - len(reads):
+                    break
+                first.wait(0.01)
+        return read_many(reads)
+
+    schema = Identifier(intake.settings.schema)
+    with psycopg.connect(intake.settings.pg_conninfo(), autocommit=True) as conn:
+        last = conn.execute(SQL("SELECT coalesce(max(id), 0) FROM {}.access_log")
+                            .format(schema)).fetchone()[0]
+    batches.read_many = held_read_many
+    try:
+        async with intake.client("system", sub="reader-fast-contact") as client:
+            together = await asyncio.gather(*(client.get(
+                f"/v1/tickets/{code}/contact", params={"why": f"第{i}条"})
+                for i, code in enumerate(codes)))
+    finally:
+        batches.read_many = read_many
+    assert sum(sizes) == len(codes) and max(sizes) > 1, sizes
+    for i, (code, answer) in enumerate(zip(codes, together, strict=True)):
+        with framework_only(intake):
+            alone = await _ask(intake, "system", f"/v1/tickets/{code}/contact",
+                               {"why": f"第{i}条"})
+        assert (answer.status_code, answer.json()) == alone[:1] + alone[2:3], (code, alone)
+        assert answer.headers.get("cache-control") == alone[4]
+    assert [a.status_code for a in together] == [200] * 4 + [404, 400, 400] + [200] * 6
+    with psycopg.connect(intake.settings.pg_conninfo(), autocommit=True) as conn:
+        rows = conn.execute(SQL("SELECT target, why, sub, role, xmin::text FROM {}.access_log"
+                                " WHERE id > %s AND sub = 'reader-fast-contact' AND why LIKE"
+                                " '第%%' ORDER BY id").format(schema), (last,)).fetchall()
+    # one row per contact given, in the order the batches took the reads, each with its
+    # read's why (the route's own reads above come after them); a batch's rows in one commit
+    status = {(code, f"第{i}条"): a.status_code for i, (code, a) in enumerate(zip(
+        codes, together, strict=True))}
+    given = [read for read in arrived if status[read] == 200]
+    assert [r[:2] for r in rows[:len(given)]] == given
+    assert all(r[2:4] == ("reader-fast-contact", "system") for r in rows)
+    start, commits = 0, []
+    for size in sizes:
+        batch = arrived[start:start + size]
+        start += size
+        commits.append({r[4] for r, read in zip(rows, given, strict=False)
+                        if read in batch})  # the transactions its rows were written in
+    assert all(len(c) <= 1 for c in commits) and len(set().union(*commits)) == len(
+        [c for c in commits if c]), (sizes, rows)
+    # chained as every row is (the whole table's verify is test_access_log's: a test there
+    # tampers with this schema's rows on purpose)
+    import itertools
+
+    from psycopg.rows import dict_row
+
+    from backbone.access_log import entry_hash
+    with psycopg.connect(intake.settings.pg_conninfo(), autocommit=True) as conn:
+        chain = conn.cursor(row_factory=dict_row).execute(SQL(
+            "SELECT * FROM {}.access_log WHERE id >= %s ORDER BY id").format(schema),
+            (last,)).fetchall()
+    for before, row in itertools.pairwise(chain):
+        assert bytes(row["prev_hash"]) == bytes(before["entry_hash"])
+        assert entry_hash(bytes(row["prev_hash"]), row) == bytes(row["entry_hash"])
