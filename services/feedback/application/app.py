@@ -13,8 +13,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Transcoder
 
-from backbone.transcoder import StoredStateTranscoder
-from services.feedback.application.transcoding import StoredStateReader
+from backbone.transcoder import StoredStateReader, StoredStateTranscoder
 from services.feedback.domain.rating import TicketFeedback
 
 
@@ -23,8 +22,8 @@ class FeedbackApplication(Application):
 
     def construct_transcoder(self) -> Transcoder:
         """The environment's transcoder; backbone's StoredStateTranscoder (every service's)
-        as feedback's StoredStateReader: the same bytes written, the stored events read back
-        by orjson (transcoding.py; the relay decodes every one)."""
+        as backbone's StoredStateReader: the same bytes written, the stored events read back
+        by orjson (the relay decodes every one)."""
         transcoder = self.factory.transcoder()
         if type(transcoder) is StoredStateTranscoder:
             transcoder = StoredStateReader()
