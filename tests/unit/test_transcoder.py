@@ -249,20 +249,14 @@ def test_a_transcoding_of_its_own_reads_innermost_first_as_eventsourcing_s(monke
 
 def test_the_stored_events_of_a_service_s_aggregate_read_back_as_eventsourcing_s() -> None:
     from services.feedback.application.app import FeedbackApplication
-    from tests.unit.feedback.test_rating import T0, _reopen_once, replied
+    from tests.unit.feedback.test_rating import closed_after_reopens
 
     env = {"TRANSCODER_TOPIC": "backbone.transcoder:StoredStateTranscoder",
            "MAPPER_TOPIC": "backbone.transcoder:StoredEventMapper"}
     app = FeedbackApplication(env=env)
     assert type(app.mapper.transcoder) is StoredStateReader and app.mapper.transcoder._fast
     assert isinstance(app.mapper, StoredEventMapper)
-    fb = replied()
-    for n in range(1, 3):
-        _reopen_once(fb, T0 + timedelta(days=n))
-        fb.deliver_reply(unit_code="YZ-QHJD", reply_outcome="resolved",
-                         delivered_at=T0 + timedelta(days=n))
-    fb.rate(citizen_id="c-1", rating="satisfied", at=T0 + timedelta(days=5))
-    fb.close(at=T0 + timedelta(days=5))
+    fb = closed_after_reopens(2)
     app.save(fb)
     stock: Application[Any] = Application()
     for stored in app.recorder.select_notifications(start=1, limit=100):

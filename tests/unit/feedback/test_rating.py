@@ -160,6 +160,19 @@ def _reopen_once(fb: TicketFeedback, at: datetime) -> None:
     fb.reopen(confirmed_by="callback", staff_id="s-1", reason="回访确认未解决", at=at)
 
 
+def closed_after_reopens(reopens: int) -> TicketFeedback:
+    """A record reopened `reopens` times, each answered again, then rated satisfied and
+    closed: a long history (the relay's and the transcoders' tests read it back)."""
+    fb = replied()
+    for n in range(1, reopens + 1):
+        _reopen_once(fb, T0 + timedelta(days=n))
+        fb.deliver_reply(unit_code="YZ-QHJD", reply_outcome="resolved",
+                         delivered_at=T0 + timedelta(days=n))
+    fb.rate(citizen_id="c-1", rating="satisfied", at=T0 + timedelta(days=5))
+    fb.close(at=T0 + timedelta(days=5))
+    return fb
+
+
 def test_reopen_path_new_round_and_escalation_after_too_many() -> None:
     fb = replied()
     for n in range(1, 4):

@@ -8,19 +8,13 @@ from eventsourcing.application import Application
 
 from services.feedback.application.state_fold import StateFold, copy_state
 from services.feedback.domain.rating import TicketFeedback
-from tests.unit.feedback.test_rating import T0, _reopen_once, replied
+from tests.unit.feedback.test_rating import T0, closed_after_reopens, replied
 
 
 def _stored() -> tuple[Application, list]:
     """A record through three reopens, saved; its stored events as the relay reads them."""
     app = Application()
-    fb = replied()
-    for n in range(1, 4):
-        _reopen_once(fb, T0 + timedelta(days=n))
-        fb.deliver_reply(unit_code="YZ-QHJD", reply_outcome="resolved",
-                         delivered_at=T0 + timedelta(days=n))
-    fb.rate(citizen_id="c-1", rating="satisfied", at=T0 + timedelta(days=5))
-    fb.close(at=T0 + timedelta(days=5))
+    fb = closed_after_reopens(3)
     app.save(fb)
     stored = [app.mapper.to_domain_event(n) for n in
               app.recorder.select_notifications(start=1, limit=100)]
