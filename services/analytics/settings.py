@@ -27,7 +27,7 @@ class AnalyticsSettings(ServiceSettings):
     analytics_weeks_kept: int = 9
     analytics_months_kept: int = 3
     analytics_old_buckets_cached: int = 2048
-    # The facts' consumer asks the broker for a fetch of 64 KB or this many ms while events
+    # The facts' consumer asks the broker for a fetch of 256 KB or this many ms while events
     # flow (0: answer at the first event): the live KPIs are looked at, not waited on
     facts_gather_ms: int = 200
     registry_dir: str = ""  # unit registry + taxonomy (names); default: dispatch's data files

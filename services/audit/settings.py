@@ -29,7 +29,7 @@ class AuditSettings(ServiceSettings):
     # tables and nothing more; "" keeps the connecting user (the triggers still refuse changes).
     writer_role: str = "minsheng_ledger_writer"
     max_page: int = 5000  # entries per page of /v1/ledger/entries
-    # The ledger's consumer asks the broker for a fetch of 64 KB or this many ms while events
+    # The ledger's consumer asks the broker for a fetch of 256 KB or this many ms while events
     # flow (0: answer at the first event): nobody waits on an entry within a fraction of a
     # second (auditors and the checkpoint read it back), and an append then takes many events
     # under one lock instead of one or two

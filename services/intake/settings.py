@@ -57,7 +57,7 @@ class IntakeSettings(ServiceSettings):
     # docs/profiles/memory.md
     duplicate_keep_hours: float = 0
     projector_interval_ms: int = 50
-    # The read side's consumer of other services' facts asks the broker for a fetch of 64 KB
+    # The read side's consumer of other services' facts asks the broker for a fetch of 256 KB
     # or this many ms: nobody waits on those columns (who handles it, answered, closed), and
     # a batch then holds many events instead of one or two
     read_side_gather_ms: int = 200
