@@ -4,7 +4,6 @@ and erasure (crypto-shredding: the citizen's key is destroyed; tickets keep work
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
@@ -37,7 +36,7 @@ from services.intake.domain.citizen import (
     pseudonym_for_phone,
 )
 from services.intake.domain.rate_limit import KeyedRateLimiter
-from services.intake.domain.sealed_contact import SealedContact
+from services.intake.domain.sealed_contact import SealedContact, sealed_of
 from services.intake.domain.ticket import Ticket
 
 # Where a citizen's token is accepted: their own tickets at intake, ratings at feedback.
@@ -227,9 +226,7 @@ class Citizens:
                     continue
                 sealed[contact_id] = contact.sealed
                 continue
-            e: Any = self.app.mapper.to_domain_event(stored[0])
-            sealed[contact_id] = SealedIdentity(e.citizen, base64.b64decode(e.nonce),
-                                                base64.b64decode(e.ciphertext))
+            sealed[contact_id] = sealed_of(self.app.mapper.to_domain_event(stored[0]))
         return sealed
 
     def citizen_of_ticket(self, code: str) -> tuple[str, uuid.UUID]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -39,5 +40,11 @@ class SealedContact(Aggregate):
 
     @property
     def sealed(self) -> SealedIdentity:
-        return SealedIdentity(self.citizen, base64.b64decode(self.nonce),
-                              base64.b64decode(self.ciphertext))
+        return sealed_of(self)
+
+
+def sealed_of(holder: Any) -> SealedIdentity:
+    """The SealedIdentity that a SealedContact, or its one "Sealed" event read alone
+    (application/citizens.py's batched contact read), holds as text."""
+    return SealedIdentity(holder.citizen, base64.b64decode(holder.nonce),
+                          base64.b64decode(holder.ciphertext))
