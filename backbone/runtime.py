@@ -146,10 +146,15 @@ async def serve(service: Service) -> None:
             add(grpc_server)
         address = f"{settings.http_host}:{settings.grpc_port}"
         credentials = grpc_server_credentials(settings)
-        if credentials is None:
-            grpc_server.add_insecure_port(address)
-        else:
-            grpc_server.add_secure_port(address, credentials)
+        try:
+            if credentials is None:
+                grpc_server.add_insecure_port(address)
+            else:
+                grpc_server.add_secure_port(address, credentials)
+        except RuntimeError as exc:  # gRPC says only "Failed to bind", with a traceback
+            log.error("gRPC port %s cannot be bound (is another %s running there?): %s",
+                      address, settings.service, exc)
+            raise SystemExit(1) from None
         await grpc_server.start()
         log.info("gRPC%s on %s", " (TLS)" if credentials else "", address)
     tasks: list[asyncio.Task[None]] = [

@@ -41,7 +41,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import events
-from backbone.kafka import ensure_topics, make_producer
+from backbone.kafka import drop_topics, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
 from bench.idle_backbone import _module, cpu_seconds
@@ -123,6 +123,7 @@ async def measure(n: int, consumer_module: str) -> dict[str, Any]:
         pool.close()
         with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(settings.schema)))
+        await drop_topics(settings)  # the run's topics too: nothing of it left on the broker
     return results
 
 
