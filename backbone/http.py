@@ -160,6 +160,11 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD is GET without the body (RFC 9110 9.3.2; load balancers and monitors probe
+            # /healthz so): routed as GET, with the same checks and headers; the server
+            # (uvicorn, which keeps its own scope's "HEAD") sends no body
+            scope = {**scope, "method": "GET"}
         if scope["type"] == "http" and (getattr(self, "hot", None) or self.hot_where):
             route = self.hot_route_for(scope["method"], scope["path"])
             if route is not None:
