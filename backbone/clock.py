@@ -25,6 +25,12 @@ from backbone.http import ClientError
 MAX_BACKDATE = timedelta(days=7)  # what a backfilling role may state
 STATED_TIME_TOLERANCE = timedelta(minutes=5)  # what anyone else may state
 MAX_SKEW = timedelta(minutes=2)
+# What a ticket's deadlines reach from a command's time (sla counts months at most): a stated
+# time must leave that much room before datetime's limits (years 1 and 9999), or the
+# arithmetic fails later, in a service's clock or in sla's consumer (a 500, a dead letter)
+TIME_REACH = timedelta(days=366)
+EARLIEST = datetime.min.replace(tzinfo=UTC) + TIME_REACH
+LATEST = datetime.max.replace(tzinfo=UTC) - TIME_REACH
 # Roles whose commands may state an earlier time (a call taken during an outage, entered later).
 BACKFILL_ROLES = frozenset({"channel_adapter"})
 
@@ -63,18 +69,27 @@ class Clock:
         """Whether an accepted command time lies before the tolerance (a backfill)."""
         return self.mode == "wall" and when < datetime.now(UTC) - STATED_TIME_TOLERANCE
 
-    def command_time(self, stated: datetime | None, *, may_backfill: bool = False) -> datetime:
+    def command_time(self, stated: datetime | None, *, may_backfill: bool = False,
+                     moves_clock: bool = True) -> datetime:
         """The time a command happens; raises ClockTimeError (400) for an impossible one, or
-        one earlier than the tolerance unless `may_backfill` (see BACKFILL_ROLES)."""
-        if stated is not None and stated.tzinfo is None:
-            raise ClockTimeError("times must carry a time zone (e.g. 2026-11-27T09:30:00+08:00)")
+        one earlier than the tolerance unless `may_backfill` (see BACKFILL_ROLES).
+
+        Under the event clock a stated time is the watermark from then on, before the command
+        runs (`moves_clock`). A service whose commands may still be refused after this (an
+        expired rating link, a month not over) and whose timers act on the watermark
+        (feedback's unrated close, analytics' auto-publish) passes `moves_clock=False`: its
+        consumer moves the watermark when the command's events come back, so a refused
+        command, a public caller stating 2099 say, moves nothing."""
+        if stated is not None:
+            within_reach(stated)
         if self.mode == "event":
             if stated is None:
                 # the latest event time this service has seen; before any, the wall clock
                 with self._lock:
                     return self._watermark or datetime.now(UTC)
             when = stated.astimezone(UTC)
-            self.observe(when)
+            if moves_clock:
+                self.observe(when)
             return when
         now = datetime.now(UTC)
         if stated is None:
@@ -88,3 +103,18 @@ class Clock:
             raise ClockTimeError(f"the stated time is more than {minutes} minutes before the "
                                  "service's clock; only a channel adapter may backfill")
         return stated.astimezone(UTC)
+
+
+def within_reach(stated: datetime) -> datetime:
+    """`stated` in UTC, if it carries a time zone and deadlines can be counted from it;
+    ClockTimeError (a 400) if not."""
+    if stated.tzinfo is None:
+        raise ClockTimeError("times must carry a time zone (e.g. 2026-11-27T09:30:00+08:00)")
+    try:
+        when = stated.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00, before year 1 in UTC
+        when = None
+    if when is None or not EARLIEST <= when <= LATEST:
+        raise ClockTimeError(f"{stated.isoformat()} is outside the times deadlines can be"
+                             " counted from")
+    return when

@@ -173,8 +173,21 @@ def _luhn_ok(digits: str) -> bool:
 _MAY_MATCH_A_PATTERN = re.compile(r"[\dA-Za-z_@\-]")
 
 
-def _pattern_findings(text: str) -> list[Finding]:
+# Full-width digits, Latin letters and the few signs the patterns read (＋ － ＠ ． ＿), as
+# ASCII: "电话１３９１２３４５６７８" is a phone number as much as "13912345678" is (an IME's
+# full-width mode writes it so). One character for one, so the positions of what is found
+# stay those of the original text; the Chinese punctuation the cues read (：（）) is kept.
+_FULL_WIDTH = str.maketrans(
+    {0xFF10 + i: 0x30 + i for i in range(10)}
+    | {0xFF21 + i: 0x41 + i for i in range(26)}
+    | {0xFF41 + i: 0x61 + i for i in range(26)}
+    | {0xFF0B: 0x2B, 0xFF0D: 0x2D, 0xFF20: 0x40, 0xFF0E: 0x2E, 0xFF3F: 0x5F})
+_HAS_FULL_WIDTH = re.compile("[\uff0b\uff0d\uff0e\uff10-\uff19\uff20-\uff3a\uff3f\uff41-\uff5a]")
+
+
+def _pattern_findings(original: str) -> list[Finding]:
     found: list[Finding] = []
+    text = original.translate(_FULL_WIDTH) if _HAS_FULL_WIDTH.search(original) else original
     if not _MAY_MATCH_A_PATTERN.search(text):
         return found
     for m in _ID_RE.finditer(text):
@@ -204,6 +217,8 @@ def _pattern_findings(text: str) -> list[Finding]:
     for regex in (_ROAD_ADDRESS_RE, _BUILDING_RUN_RE):
         for m in regex.finditer(text):
             found.append(Finding("address", m.start(), m.end(), m.group(), _mask_digits(m.group())))
+    if text is not original:  # what was found, as the original text writes it
+        found = [Finding(f.kind, f.start, f.end, original[f.start:f.end], f.masked) for f in found]
     return found
 
 

@@ -315,20 +315,39 @@ def _launch(name: str, service: str) -> None:
     print(f"{name:<16} started (pid {proc.pid})")
 
 
+def _listened_on(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:``port``."""
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _start_wave(wave: dict[str, tuple[str, int]], timeout: float = 120) -> int:
     for name, (service, _) in wave.items():
         if running_pid(name):
             print(f"{name:<16} already running (pid {running_pid(name)})")
             continue
+        # a process this script does not know of (its pid file lost, or started by hand)
+        # still serving the port: a new one could not bind, and that old one would answer
+        # the readiness checks in its place, old code and all
+        held = [port for port in process_ports(service, name) if _listened_on(port)]
+        if held:
+            print(f"{name}: port(s) {held} are served by a process not started here "
+                  f"(`ss -ltnp` names it); stop it first")
+            return 1
         _launch(name, service)
     deadline = time.monotonic() + timeout
     waiting = list(wave)
     retries = dict.fromkeys(wave, BIND_RETRIES)
     while waiting and time.monotonic() < deadline:
         for name in list(waiting):
-            if ready(wave[name][1])[0]:
-                waiting.remove(name)
-            elif running_pid(name) is None:
+            if running_pid(name) is not None:  # ours, not whatever else answers the port
+                if ready(wave[name][1])[0]:
+                    waiting.remove(name)
+            else:
                 lines = (DATA / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
                 if retries[name] and any(m in "\n".join(lines[-5:]) for m in BIND_FAILED):
                     # its port was held, most often by a connection the kernel gave it as a
