@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from services.dispatch.entrypoints.feed import AssignmentFeed
 from services.dispatch.entrypoints.grpc_api import DepartmentApi
 from services.dispatch.entrypoints.publications import Publisher
 from services.dispatch.settings import DispatchSettings
+from services.sla.domain.calendar import WorkingCalendar
+from services.sla.domain.policy import load_policy as load_sla_policy
+from services.sla.domain.policy import sign_for_deadline
 
 RECORDER = "services.dispatch.adapters.recorder:DispatchRecorder"
 UNIT_TOPIC_PARTITIONS = 1  # a unit's assignments are few; one partition keeps the broker light
@@ -40,6 +44,19 @@ UNIT_TOPIC_PARTITIONS = 1  # a unit's assignments are few; one partition keeps t
 def build_application(settings: DispatchSettings) -> DispatchApplication:
     return DispatchApplication(env={**application_env(settings),
                                     "APPLICATION_RECORDER_TOPIC": RECORDER})
+
+
+def sla_sign_for_rule() -> Callable[[str, datetime], datetime]:
+    """The sign-for deadline as sla sets it, warns on and escalates on (its policy and working
+    calendar, docs/sla.md): a unit is told, and its sign-for marked late by, the deadline it is
+    held to. Was `assigned + MINSHENG_SIGN_FOR_WITHIN_HOURS` (2 h) whatever the urgency, while
+    sla counted a general matter's to the end of the next working day."""
+    policy, calendar = load_sla_policy(), WorkingCalendar()
+
+    def due(urgency: str, at: datetime) -> datetime:
+        return sign_for_deadline(policy, calendar, grade=urgency, assigned_at=at).due_at
+
+    return due
 
 
 def taught_labels(readmodel: ReadModel) -> list[TaughtLabel]:
@@ -95,7 +112,8 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
                              extra_responsibilities=extra_responsibilities(settings)))
     clock = Clock(settings.clock)
     policy = DispatchPolicy(sign_for_within=timedelta(hours=settings.sign_for_within_hours),
-                            bounce_back_within=timedelta(hours=settings.bounce_back_within_hours))
+                            bounce_back_within=timedelta(hours=settings.bounce_back_within_hours),
+                            sign_for_counted=sla_sign_for_rule())
     committer = GroupCommitter(app, service=settings.service)
     commands = Commands(app=app, committer=committer, readmodel=readmodel, reads=reads,
                         units=units, router=router, policy=policy,

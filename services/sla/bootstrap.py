@@ -13,6 +13,7 @@ from backbone.ownership import PartitionOwnership
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
+from services.dispatch.domain.units import load_unit_registry
 from services.sla.application.app import Rules, SlaApplication
 from services.sla.application.desk import Desk
 from services.sla.application.handlers import handlers
@@ -45,7 +46,11 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     schedules = Schedules(calendar=calendar, pool=infra.pool, schema=schema)
     schedules.refresh()
     lock = threading.Lock()  # consumer batches, timer rounds and commands, one at a time
-    desk = Desk(app=app, pool=infra.pool, schema=schema, lock=lock)
+    # the 1+8+N registry's codes (dispatch's data, as feedback reads it): orders are addressed
+    # to active units only, and unit topics exist only for registered ones
+    registry = load_unit_registry()
+    desk = Desk(app=app, pool=infra.pool, schema=schema, lock=lock,
+                units=frozenset(u.code for u in registry.active()))
     upstream = Upstream(rules=app.rules, pool=infra.pool, schema=schema,
                         extension_auto_approve_days=settings.extension_auto_approve_days)
     consumer = build_consumer(settings=settings, infra=infra, app=app,
@@ -59,7 +64,8 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     relay = OutboxRelay(settings=settings, app=app, pool=infra.pool,
                         translate=publications.translate_for(
                             settings, facts, app.rules.policy.version,
-                            unit_topics=settings.publish_unit_topics))
+                            unit_topics=settings.publish_unit_topics,
+                            units=frozenset(u.code for u in registry)))
 
     async def consumer_ready() -> tuple[bool, str]:
         return consumer.ready, "consuming" if consumer.ready else "consumer not running"

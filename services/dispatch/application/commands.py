@@ -31,6 +31,7 @@ from services.dispatch.domain.taxonomy import UnknownCategoryError
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
 
 ATTEMPTS = 4
+MAX_REF = 64  # a ticket code is 17 characters, a ticket id 36
 
 
 class TicketNotFoundError(LookupError):
@@ -53,6 +54,10 @@ class TicketRef:
     def check(self) -> None:
         if not self.code.strip() and not self.ticket_id.strip():
             raise BadRequestError("name the ticket by ticket_code or ticket_id")
+        if len(self.code) > MAX_REF or len(self.ticket_id) > MAX_REF:
+            # refused before it is echoed: a 100,000-character "code" came back in the
+            # NOT_FOUND reason, past gRPC's metadata limit (RESOURCE_EXHAUSTED, no reason)
+            raise BadRequestError(f"a ticket code or id is at most {MAX_REF} characters")
 
     def __str__(self) -> str:
         return self.code or self.ticket_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,10 +35,22 @@ BEFORE_REPLY = frozenset({DispatchState.ASSIGNED, *WORKING})
 
 @dataclass(frozen=True)
 class DispatchPolicy:
-    """Time limits written into each assignment (so a later policy change does not rewrite history)."""
+    """Time limits written into each assignment (so a later policy change does not rewrite history).
+
+    `sign_for_counted(urgency, at)`: the sign-for deadline by the ticket's urgency, as sla
+    counts it and escalates on it (docs/sla.md: urgent 2 calendar hours, others the end of
+    the next working day); the service wires sla's rule in, so the deadline a unit is told
+    (`Assignment.sign_for_due_at`) and the `late` of its sign-for are the ones it is held to.
+    Without it (or before a ticket has an urgency) every assignment gets `sign_for_within`."""
 
     sign_for_within: timedelta = timedelta(hours=2)
     bounce_back_within: timedelta = timedelta(hours=24)
+    sign_for_counted: Callable[[str, datetime], datetime] | None = None
+
+    def sign_for_due(self, urgency: str | None, at: datetime) -> datetime:
+        if self.sign_for_counted is not None and urgency:
+            return self.sign_for_counted(urgency, at)
+        return at + self.sign_for_within
 
 
 def check_aware(at: datetime) -> None:

@@ -119,7 +119,7 @@ class TicketDispatch(DispatchRecord):
             by=by,
             at=at,
             reason=reason,
-            sign_for_deadline=at + policy.sign_for_within,
+            sign_for_deadline=policy.sign_for_due(self.urgency, at),
             bounce_back_deadline=at + policy.bounce_back_within,
             overrules_bounce_back=overrules,
         )
@@ -155,7 +155,7 @@ class TicketDispatch(DispatchRecord):
             co_units=list(co_units),
             decision=decision,
             at=at,
-            sign_for_deadline=at + policy.sign_for_within,
+            sign_for_deadline=policy.sign_for_due(self.urgency, at),
         )
 
     def transfer(
@@ -181,7 +181,7 @@ class TicketDispatch(DispatchRecord):
             to_unit=to_unit,
             reason=reason,
             at=at,
-            sign_for_deadline=at + policy.sign_for_within,
+            sign_for_deadline=policy.sign_for_due(self.urgency, at),
             on_request=False,
         )
 
@@ -197,7 +197,7 @@ class TicketDispatch(DispatchRecord):
             to_unit=self.pending_transfer["to_unit"],
             reason=self.pending_transfer["reason"],
             at=at,
-            sign_for_deadline=at + policy.sign_for_within,
+            sign_for_deadline=policy.sign_for_due(self.urgency, at),
             on_request=True,
         )
 
@@ -379,6 +379,11 @@ class TicketDispatch(DispatchRecord):
         if self.following is None or self.following["case_id"] != case_id:
             raise IllegalTransitionError(f"unmerge from case {case_id}", "not merged into it")
         self._unmerged_from_case(case_id=case_id, reason=reason or "unmerged", at=at)
+
+    @property
+    def urgency(self) -> str | None:
+        """The urgency grade of the current classification (None before one)."""
+        return (self.classification or {}).get("urgency")
 
     @property
     def needs_routing(self) -> bool:

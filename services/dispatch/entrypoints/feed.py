@@ -24,9 +24,19 @@ from services.dispatch.adapters.loop_reads import LoopReads
 log = logging.getLogger(__name__)
 
 
+class StreamQueue(asyncio.Queue[dict[str, Any]]):
+    """One stream's changes not yet sent. `fell_behind`: a change found it full, so the feed
+    let it go (no later change is queued after the gap); the stream sends what was queued,
+    then ends with a status that tells the department system to open it again."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.fell_behind = False
+
+
 class AssignmentFeed:
     def __init__(self, app: Application, reads: LoopReads, *, interval_s: float = 0.2,
-                 batch: int = 500, gather_s: float = 0.0) -> None:
+                 batch: int = 500, gather_s: float = 0.0, queue_size: int = 10_000) -> None:
         """`interval_s`: how often to look while LISTEN is not possible (with it, every
         `fallback_s`). `gather_s`: at most one read per `gather_s` (MINSHENG_FEED_GATHER_MS):
         under load the commits that come meanwhile share the next read (each commit was one
@@ -36,15 +46,16 @@ class AssignmentFeed:
         self.interval_s = interval_s
         self.batch = batch
         self.gather_s = gather_s
-        self.subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self.queue_size = queue_size
+        self.subscribers: dict[str, set[StreamQueue]] = defaultdict(set)
         self.position: int | None = None
 
-    def subscribe(self, unit: str) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10000)
+    def subscribe(self, unit: str) -> StreamQueue:
+        queue = StreamQueue(maxsize=self.queue_size)
         self.subscribers[unit].add(queue)
         return queue
 
-    def unsubscribe(self, unit: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, unit: str, queue: StreamQueue) -> None:
         self.subscribers[unit].discard(queue)
 
     fallback_s = QUIET_FALLBACK_S
@@ -82,7 +93,13 @@ class AssignmentFeed:
             for row in rows:
                 for queue in list(self.subscribers.get(row["unit"], ())):
                     if queue.full():
-                        log.warning("a slow assignment stream of %s misses a change", row["unit"])
+                        # it would miss this change and stream on as if it had not: it is let
+                        # go, and ends (once what it holds is sent) with a status to reopen
+                        # (was: a warning here, and the department system never knew)
+                        log.warning("an assignment stream of %s fell %d changes behind; it"
+                                    " ends after them", row["unit"], queue.qsize())
+                        queue.fell_behind = True
+                        self.unsubscribe(row["unit"], queue)
                         continue
                     queue.put_nowait(row)
             if not more:

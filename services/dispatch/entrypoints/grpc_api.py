@@ -5,7 +5,8 @@ code; a unit sees and acts on its own assignments only. Every refusal is a preci
 with a reason, never UNKNOWN: UNAUTHENTICATED (no or bad token), PERMISSION_DENIED (not a
 unit, or acting on another unit's assignment), NOT_FOUND (no assignment of that ticket for
 this unit), INVALID_ARGUMENT (the request is wrong whatever the state), FAILED_PRECONDITION
-(an illegal step now, e.g. bounce-back after sign-for), ABORTED (lost a race; retry).
+(an illegal step now, e.g. bounce-back after sign-for), ABORTED (lost a race; retry. Or a
+stream that fell too far behind: open it again).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ MAX_TEXT = 4000
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 S = grpc.StatusCode
+FELL_BEHIND = ("this stream fell more than {} changes behind and would miss the next ones;"
+               " open it again with include_open (ListAssignments status='all' shows what"
+               " closed or left meanwhile)")
 INVALID = (BadRequestError, UnknownUnitCodeError, ClockTimeError, ReasonRequiredError,
            InvalidCommandError, InvalidCoordinationError, NaiveTimeError)
 
@@ -314,9 +318,11 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
                 for row in await self.reads.open_assignments(unit):
                     if fresh(row):
                         yield to_assignment(row)
-            while True:
+            while not (queue.fell_behind and queue.empty()):
                 row = await queue.get()
                 if fresh(row):
                     yield to_assignment(row)
         finally:
             self.feed.unsubscribe(unit, queue)
+        # the feed let it go: what it held is sent, the next change would be missed
+        await context.abort(S.ABORTED, FELL_BEHIND.format(self.feed.queue_size))

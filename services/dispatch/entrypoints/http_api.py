@@ -125,6 +125,9 @@ def view(d: TicketDispatch) -> dict[str, Any]:
 def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["dispatchers"])
 
+    def command_time(stated: datetime | None) -> datetime:
+        return clock.command_time(stated)
+
     def ctx(request: Request, principal: auth.Principal) -> EventContext:
         return EventContext(trace_id=request.state.trace_id, actor_role=principal.role,
                             actor_id=principal.sub)
@@ -186,7 +189,7 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         """Assign to a unit: first dispatch, or the platform's decision after a bounce-back."""
         return view(await refused(commands.assign(
             ref(code), by=principal.sub, unit=body.unit, reason=body.reason,
-            at=clock.command_time(body.at), ctx=ctx(request, principal))))
+            at=command_time(body.at), ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/transfer")
     async def transfer(code: str, body: TransferBody, request: Request,
@@ -194,14 +197,14 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         """Move the ticket (and the duty to reply) to another unit."""
         return view(await refused(commands.transfer(
             ref(code), by=principal.sub, to_unit=body.to_unit, reason=body.reason,
-            at=clock.command_time(body.at), ctx=ctx(request, principal))))
+            at=command_time(body.at), ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/transfer-request/approve")
     async def approve_transfer(code: str, body: Stated, request: Request,
                          principal: DispatcherDep) -> dict[str, Any]:
         """Approve a unit's transfer request."""
         return view(await refused(commands.approve_transfer(
-            ref(code), by=principal.sub, at=clock.command_time(body.at),
+            ref(code), by=principal.sub, at=command_time(body.at),
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/transfer-request/reject")
@@ -209,7 +212,7 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
                         principal: DispatcherDep) -> dict[str, Any]:
         """Refuse a unit's transfer request: it keeps the ticket (首接首办)."""
         return view(await refused(commands.reject_transfer(
-            ref(code), by=principal.sub, reason=body.reason, at=clock.command_time(body.at),
+            ref(code), by=principal.sub, reason=body.reason, at=command_time(body.at),
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/coordinate")
@@ -218,7 +221,7 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         """统筹协调: a lead unit, co-handling units and a written decision; none may bounce back."""
         return view(await refused(commands.coordinate(
             ref(code), by=principal.sub, lead_unit=body.lead_unit, co_units=body.co_units,
-            decision=body.decision, at=clock.command_time(body.at),
+            decision=body.decision, at=command_time(body.at),
             ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/review")
@@ -229,7 +232,7 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
             raise ClientError("sending a reply back needs a reason")
         return view(await refused(commands.review(
             ref(code), by=principal.sub, accepted=body.accepted, reason=body.reason,
-            at=clock.command_time(body.at), ctx=ctx(request, principal))))
+            at=command_time(body.at), ctx=ctx(request, principal))))
 
     return api
 

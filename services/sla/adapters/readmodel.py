@@ -80,6 +80,9 @@ def tables(schema: str) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS sla_clocks_next_due ON {}.sla_clocks (next_due_at)"
             " WHERE next_due_at IS NOT NULL").format(s),
         SQL("CREATE INDEX IF NOT EXISTS sla_clocks_ticket ON {}.sla_clocks (ticket_id)").format(s),
+        # a ticket named by its code in the HTTP API (Views.ticket_id)
+        SQL("CREATE INDEX IF NOT EXISTS sla_clocks_code ON {}.sla_clocks (ticket_code)"
+            ).format(s),
         SQL("CREATE INDEX IF NOT EXISTS sla_clocks_status ON {}.sla_clocks (status, unit, due_at)"
             ).format(s),
         SQL("CREATE TABLE IF NOT EXISTS {}.sla_orders ("

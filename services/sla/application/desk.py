@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -37,8 +37,11 @@ class CommandError(ClientError):
 
 class Desk:
     def __init__(self, *, app: SlaApplication, pool: ConnectionPool, schema: str,
-                 lock: threading.Lock, cache: AggregateCache | None = None):
+                 lock: threading.Lock, cache: AggregateCache | None = None,
+                 units: Collection[str] | None = None):
         self.app = app
+        # the registry's active unit codes, which an order may be addressed to (None: any)
+        self.units = units
         self.rules: Rules = app.rules
         self.pool = pool
         self.schema = schema
@@ -136,9 +139,15 @@ class Desk:
     def issue_order(self, *, ticket_id: str, unit: str | None, reason: str, request_id: str,
                     at: dt.datetime, actor: EventContext) -> str:
         key = f"manual:{request_id}"
+        if unit is not None and self.units is not None and unit not in self.units:
+            # an order to no unit would be answered by nobody, and its events would wait
+            # for a topic that does not exist
+            raise ClientError(f"unit {unit!r} is not an active unit of the registry")
 
         def step(book: TicketBook, at: dt.datetime) -> str:
             clock = book.current_clock(ticket_id)
+            if clock is None:  # a ticket sla never saw (or a mistyped id): nothing to supervise
+                raise NotFoundError(f"no SLA clock for ticket {ticket_id}")
             to_unit = unit or (clock.unit if clock is not None else None)
             if not to_unit:
                 raise ClientError("the ticket is held by no unit: name the unit to supervise")

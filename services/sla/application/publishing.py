@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -136,11 +136,17 @@ def lifecycle_envelope(pub: Publication, makers: Makers) -> Any | None:
     return None if payload is None else pub.envelope(payload)
 
 
-def units_of(payload: Any) -> list[str]:
-    """The units a public event is for: its unit, the lead unit, the escalation's addressees."""
+def units_of(payload: Any, known: Collection[str] | None = None) -> list[str]:
+    """The units a public event is for: its unit, the lead unit, the escalation's addressees.
+
+    ``known``: the registry's codes (each has its topic and the bus's grants); a code outside
+    it names no topic a unit reads, and the relay would wait for its partition leaders for
+    good, holding back every SLA event behind it (an order a supervisor addressed to a
+    mistyped unit did that before orders checked their unit)."""
     found = [getattr(payload, f, "") for f in ("unit", "lead_unit")]
     found.extend(getattr(payload, "to_units", []))
-    return sorted({u for u in found if u and UNIT_CODE.match(u)})
+    return sorted({u for u in found if u and UNIT_CODE.match(u)
+                   and (known is None or u in known)})
 
 
 class StoredFacts:

@@ -42,6 +42,16 @@ class Views:
         with self.pool.connection() as conn:
             return [_jsonable(r) for r in fetch_dicts(conn, query, params)]
 
+    def ticket_id(self, ref: str) -> str:
+        """The id of the ticket ``ref`` names: its id, or its code (FY-…, what every page and
+        notice shows); ``ref`` itself when no clock has either (the caller answers 404)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                SQL("SELECT ticket_id FROM {}.sla_clocks WHERE ticket_id = %(r)s"
+                    " OR ticket_code = %(r)s ORDER BY ticket_id = %(r)s DESC LIMIT 1"
+                    ).format(self.s), {"r": ref}).fetchone()
+        return str(row[0]) if row else ref
+
     def overdue(self, *, unit: str | None, limit: int = 500) -> list[dict[str, Any]]:
         """Clocks past their deadline with no reply, most overdue first."""
         return self._query(

@@ -107,6 +107,10 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
     async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    async def ticket(ref: str) -> str:
+        """A ticket named by its id or by its code (FY-…)."""
+        return str(await call(views.ticket_id, ref))
+
     # -- views ---------------------------------------------------------------------------------
     @api.get("/overdue")
     async def overdue(principal: ViewerDep, unit: str | None = None) -> dict[str, Any]:
@@ -127,7 +131,8 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
 
     @api.get("/tickets/{ticket_id}/clocks")
     async def ticket_clocks(ticket_id: str, principal: ViewerDep) -> dict[str, Any]:
-        """A ticket's clocks (a reopened ticket has one per round)."""
+        """A ticket's clocks (a reopened ticket has one per round); by id or code."""
+        ticket_id = await ticket(ticket_id)
         items = await call(views.clocks, ticket_id)
         if principal.role == "unit":
             items = [c for c in items if c["unit"] == principal.unit]
@@ -141,6 +146,8 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
         """Supervision orders (督办) and their answers, addressed to a unit or all."""
         if status not in (None, "open", "answered", "closed"):
             raise ClientError("status must be open, answered or closed")
+        if ticket_id is not None:
+            ticket_id = await ticket(ticket_id)
         items = await call(views.orders, unit=_scope(principal, unit), status=status,
                            ticket_id=ticket_id)
         return {"count": len(items), "items": items}
@@ -159,7 +166,8 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
     async def issue_order(request: Request, principal: SupervisorDep,
                           body: Annotated[IssueOrder, Body()]) -> dict[str, Any]:
         """Issues a supervision order (督办) by hand; ``request_id`` makes a retry safe."""
-        order_id = await call(desk.issue_order, ticket_id=body.ticket_id, unit=body.unit,
+        order_id = await call(desk.issue_order, ticket_id=await ticket(body.ticket_id),
+                              unit=body.unit,
                               reason=body.reason, request_id=body.request_id or uuid.uuid4().hex,
                               at=command_time(body.at), actor=_actor(request, principal))
         return {"order_id": order_id}
@@ -189,6 +197,7 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
         """Approves (possibly fewer days) or refuses the unit's pending extension request."""
         if not body.approve and not body.reason.strip():
             raise ClientError("a refusal must give its reason")
+        ticket_id = await ticket(ticket_id)
         await call(desk.decide_extension, ticket_id=ticket_id, approve=body.approve,
                    working_days=body.working_days, reason=body.reason,
                    at=command_time(body.at), actor=_actor(request, principal))
@@ -198,6 +207,7 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
     async def pause(ticket_id: str, request: Request, principal: DispatcherDep,
                     body: Annotated[PauseCommand, Body()]) -> dict[str, Any]:
         """Stops the clock while the platform waits for the citizen (补充材料)."""
+        ticket_id = await ticket(ticket_id)
         await call(desk.pause, ticket_id=ticket_id, reason=body.reason,
                    at=command_time(body.at), actor=_actor(request, principal))
         return {"ticket_id": ticket_id, "status": "paused"}
@@ -206,6 +216,7 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
     async def resume(ticket_id: str, request: Request, principal: DispatcherDep,
                      body: Annotated[Command, Body()]) -> dict[str, Any]:
         """Counts again; the deadline moves later by the paused working time."""
+        ticket_id = await ticket(ticket_id)
         await call(desk.resume, ticket_id=ticket_id, at=command_time(body.at),
                    actor=_actor(request, principal))
         return {"ticket_id": ticket_id, "status": "running"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from psycopg.sql import SQL, Identifier
@@ -89,7 +89,9 @@ class Facts:
 
 
 def translate_for(settings: ServiceSettings, facts: Facts, policy_version: str,
-                  unit_topics: bool = True) -> Callable[[Publication], list[Outgoing]]:
+                  unit_topics: bool = True, units: Collection[str] | None = None
+                  ) -> Callable[[Publication], list[Outgoing]]:
+    """``units``: the registry's codes; unit topics only for those (``units_of``)."""
     makers = payload_makers(facts, policy_version)
     # the read model's Facts learn from first events; another `ClockFacts` only answers
     learn = facts.learn if isinstance(facts, Facts) else None
@@ -104,7 +106,7 @@ def translate_for(settings: ServiceSettings, facts: Facts, policy_version: str,
         out = [Outgoing(settings.lifecycle_topic, env.ticket_id, env)]
         if unit_topics:
             out.extend(Outgoing(settings.assignment_topic(unit), env.ticket_id, env)
-                       for unit in units_of(payload))
+                       for unit in units_of(payload, units))
         return out
 
     return translate
