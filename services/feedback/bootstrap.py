@@ -107,7 +107,8 @@ async def build(settings: FeedbackSettings) -> Service:  # type: ignore[override
     fast_rating.install(http, body_type=http_judging.LinkRating, rate=link_ratings.rate)
     http.include_router(http_hall.router(queries, hall_rules, limits,
                                          settings.hall_requests_per_minute))
-    http.include_router(http_following.router(following, queries, clock))
+    http.include_router(http_following.router(following, queries, clock,
+                                              units=frozenset(registry.unit_names)))
     # the unrated timer wakes when a reply may open a window or consumed events move the clock
     windows = Nudge()
     for source in (decisions.after_apply, hall.after_apply):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backbone.http import ClientError, NotFoundError
@@ -40,6 +40,11 @@ def check_window(start: datetime, end: datetime, what: str = "a hot-topic window
         raise WindowError("to must be after from")
     if end - start > MAX_WINDOW:
         raise WindowError(f"{what} is at most {MAX_WINDOW.days} days")
+    try:  # the three earlier windows a hot-topic overview compares with, in the calendar
+        (start - 3 * (end - start)).astimezone(UTC), end.astimezone(UTC)
+    except OverflowError:
+        raise WindowError(f"{what} lies too near the calendar's ends (years 1 to 9999)"
+                          ) from None
 
 
 def _theme(t: Theme) -> dict[str, Any]:

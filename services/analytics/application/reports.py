@@ -19,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
-from backbone.http import ClientError
+from backbone.http import ClientError, ConflictError
 from backbone.store import EventContext
 from services.analytics.adapters.registry import Names, ranking_groups
 from services.analytics.domain.fold import LiveKpis
@@ -36,9 +36,18 @@ class MonthError(ClientError):
     code = "bad_month"
 
 
+class MonthNotOverError(ConflictError):
+    code = "month_not_over"
+
+
 def check_month(month: str) -> str:
     if not _MONTH.match(month):
         raise MonthError(f"month must look like 2024-03, not {month!r}")
+    try:  # it and the month before (a report compares with it) are in the calendar
+        month_bounds(month), month_bounds(previous_month(month))
+    except ValueError:
+        raise MonthError(f"there is no month {month!r} in the calendar (years 1 to 9999)"
+                         ) from None
     return month
 
 
@@ -105,10 +114,16 @@ class Reports:
         return self.published(month) or self.preview(month)
 
     def publish(self, month: str, *, by: str, at: datetime) -> tuple[dict[str, Any], bool]:
-        """Publish once; a second call returns what was published first (and False)."""
+        """Publish once; a second call returns what was published first (and False). A month
+        not over at `at` is refused: its figures, ranking and flags would be cut short."""
         existing = self.published(month)
         if existing is not None:
             return existing, False
+        _, end = month_bounds(check_month(month))
+        if at < end:
+            raise MonthNotOverError(
+                f"the {month} report can be published once the month is over "
+                f"({end.strftime('%Y-%m-%d %H:%M')} in Fuyang); until then it is a preview")
         report = {k: v for k, v in self.preview(month).items() if k != "published"}
         aggregate = MonthlyReport(month=month, report=report, published_by=by, timestamp=at)
         try:

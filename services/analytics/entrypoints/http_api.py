@@ -21,7 +21,7 @@ from services.analytics.domain.facts import Fact
 from services.analytics.domain.figures import figures, table
 from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import CITY, DIMENSIONS
-from services.analytics.domain.periods import PeriodKind, city_tz, period_of_date
+from services.analytics.domain.periods import PeriodKind, city_tz, period_bounds, period_of_date
 from services.analytics.domain.report_render import render_csv, render_html
 from services.analytics.domain.ticket_map import map_cells
 
@@ -36,10 +36,15 @@ MAX_POINTS = 400
 def check_period(kind: str, at: str) -> None:
     if kind not in PERIOD_FORMS:
         raise ClientError(f"period must be day, week or month, not {kind!r}")
+    example = {"day": "2024-03-05", "week": "2024-W10", "month": "2024-03"}[kind]
+    if not at:
+        raise ClientError(f"say which {kind}: at={example}")
     if not PERIOD_FORMS[kind].match(at):
-        raise ClientError(f"a {kind} is written like "
-                          f"{ {'day': '2024-03-05', 'week': '2024-W10', 'month': '2024-03'}[kind]},"
-                          f" not {at!r}")
+        raise ClientError(f"a {kind} is written like {example}, not {at!r}")
+    try:  # in the calendar: no 2026-02-30, 2026-W00, 2026-W54 or year 0; its end too
+        period_bounds(kind, at)
+    except (ValueError, OverflowError):
+        raise ClientError(f"there is no {kind} {at!r} in the calendar") from None
 
 
 def check_dimension(dimension: str) -> None:
@@ -59,7 +64,11 @@ def periods_between(kind: str, start: date, end: date) -> list[str]:
             names.append(name)
             if len(names) > MAX_POINTS:
                 raise ClientError(f"at most {MAX_POINTS} points per trend")
+        if day == date.max:
+            break
         day += timedelta(days=1)
+    for name in (names[0], names[-1]):  # the periods' bounds (a week of 0001, ...)
+        check_period(kind, name)
     return names
 
 
@@ -146,7 +155,7 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
         """Publish the month's report once (and flag units in the bottom 3 two months running)."""
         check_month(month)
         report, created = reports.publish(month, by=principal.sub,
-                                          at=clock.command_time(at))
+                                          at=clock.command_time(at, moves_clock=False))
         return {"created": created, "report": report}
 
     @api.get("/reports/{month}.html", response_class=HTMLResponse)

@@ -17,6 +17,12 @@ from services.analytics.domain.report_render import render_csv, render_html
 from services.analytics.entrypoints.http_api import csv_response
 
 DASHBOARD = Path(__file__).resolve().parent / "static" / "dashboard.html"
+# Pages are never framed by another site (the dashboard holds a staff token), nothing is
+# sniffed, and no Referer leaves them.
+PAGE_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; "
+                                           "object-src 'none'",
+                "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer"}
 
 
 def router(reports: Reports) -> APIRouter:
@@ -31,7 +37,7 @@ def router(reports: Reports) -> APIRouter:
     @pages.get("/reports/{month}.html", response_class=HTMLResponse)
     def public_report(month: str) -> HTMLResponse:
         """A published monthly report (亮晒比), for everyone."""
-        return HTMLResponse(render_html(published(month)))
+        return HTMLResponse(render_html(published(month)), headers=PAGE_HEADERS)
 
     @pages.get("/reports/{month}.csv")
     def public_report_csv(month: str) -> Response:
@@ -41,6 +47,6 @@ def router(reports: Reports) -> APIRouter:
     @pages.get("/dashboard", response_class=HTMLResponse)
     def dashboard() -> HTMLResponse:
         """The dashboard page (its data comes from /v1 with the token in the URL fragment)."""
-        return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"))
+        return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"), headers=PAGE_HEADERS)
 
     return pages

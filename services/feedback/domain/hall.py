@@ -187,7 +187,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidHallQueryError("the page cursor is not one this hall gave out") from None
     if moment.tzinfo is None:  # rows carry aware times; a naive one cannot be ours
         raise InvalidHallQueryError("the page cursor is not one this hall gave out")
-    return moment, str(code)
+    if not isinstance(code, str) or not code.isprintable():  # ours hold a ticket code
+        raise InvalidHallQueryError("the page cursor is not one this hall gave out")
+    return moment, code
 
 
 def _page_size(query: HallQuery, rules: HallRules) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -10,8 +9,9 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
-from backbone.http import ClientError, require
+from backbone.http import require
 from backbone.store import EventContext
+from backbone.ticket_codes import ticket_code  # noqa: F401  (the routes take it from here)
 from services.feedback.application.receipts import RequestKey
 from services.feedback.domain.receipts import fingerprint
 
@@ -58,14 +58,3 @@ def context(request: Request, principal: auth.Principal | None = None) -> EventC
                         actor_id=principal.sub, actor_unit=principal.unit)
 
 
-_CODE = re.compile(r"^([A-Z]{2})(\d{6})(\d{5,})([A-Z0-9])$")
-
-
-def ticket_code(code: str) -> str:
-    """A ticket code as intake writes it (FY-261127-00042-K), however the caller typed it
-    (any case, with or without hyphens or spaces); intake itself checks the check character."""
-    compact = re.sub(r"[\s-]", "", code).upper()
-    match = _CODE.match(compact)
-    if not match:
-        raise ClientError(f"{code[:40]!r} is not a ticket code (like FY-261127-00042-K)")
-    return "-".join(match.groups())

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from backbone import auth
 from backbone.clock import Clock
-from backbone.http import ClientError
+from backbone.http import ClientError, NotFoundError
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.following import Following, Person
 from services.feedback.entrypoints.deps import (
@@ -46,7 +46,10 @@ def person(principal: auth.Principal, as_role: str | None = None) -> Person:
     return Person(principal.sub, as_role or "observer")
 
 
-def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
+def router(following: Following, queries: Queries, clock: Clock,
+           units: frozenset[str] = frozenset()) -> APIRouter:
+    """`units`: the registry's unit codes; a unit to follow must be one of them (an empty
+    set: the registry could not be read, every code is taken)."""
     api = APIRouter(prefix="/v1", tags=["observers and deputies"])
 
     @api.post("/follows", status_code=201)
@@ -54,8 +57,12 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
                body: Annotated[FollowBody, Body()]) -> dict[str, Any]:
         """Follow a ticket (by code), a unit or a category; its events become notifications."""
         target = ticket_code(body.target) if body.kind == "ticket" else body.target.strip()
+        if body.kind == "unit" and units and target and target not in units:
+            # a mistyped code was followed silently and never told of anything
+            raise NotFoundError(f"no unit {target[:64]!r} in the unit registry (codes like "
+                                "'yingzhou', 'urban-mgmt': dispatch's GET /v1/units)")
         following.follow(person(principal, body.as_role), kind=body.kind, target=target,
-                         at=clock.command_time(body.occurred_at),
+                         at=clock.command_time(body.occurred_at, moves_clock=False),
                          context=context(request, principal),
                          key=request_key(principal, "follow", target, body))
         return {"kind": body.kind, "target": target, "following": True}
@@ -66,7 +73,7 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
         """Stop following."""
         target = ticket_code(body.target) if body.kind == "ticket" else body.target.strip()
         following.unfollow(person(principal), kind=body.kind, target=target,
-                           at=clock.command_time(body.occurred_at),
+                           at=clock.command_time(body.occurred_at, moves_clock=False),
                            context=context(request, principal),
                            key=request_key(principal, "unfollow", target, body))
         return {"kind": body.kind, "target": target, "following": False}
@@ -92,7 +99,7 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
         """Leave a remark the ticket's units see (RemarkAdded)."""
         code = ticket_code(code)
         following.remark(person(principal), code=code, text=body.text,
-                         at=clock.command_time(body.occurred_at),
+                         at=clock.command_time(body.occurred_at, moves_clock=False),
                          context=context(request, principal),
                          key=request_key(principal, "remark", code, body))
         return {"code": code, "remarked": True}
@@ -103,7 +110,7 @@ def router(following: Following, queries: Queries, clock: Clock) -> APIRouter:
         """A deputy pushes a followed case to supervision (督办) through 聚民意、惠民生."""
         code = ticket_code(code)
         following.push_to_supervision(person(principal), code=code, reason=body.reason,
-                                      at=clock.command_time(body.occurred_at),
+                                      at=clock.command_time(body.occurred_at, moves_clock=False),
                                       context=context(request, principal),
                                       key=request_key(principal, "push_to_supervision", code,
                                                       body))

@@ -6,6 +6,7 @@ internal facts column never leaves the database.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -22,6 +23,12 @@ from services.feedback.domain.satisfaction import RATING_LABELS_ZH
 from services.feedback.entrypoints.deps import ticket_code
 
 PAGES = Path(__file__).resolve().parent / "pages"
+# The public pages: never framed by another site (a rating page under a lure), nothing
+# sniffed, and no Referer (the rating page's address holds the link's credential).
+PAGE_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; "
+                                           "object-src 'none'; form-action 'self'",
+                "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer"}
 
 
 def entry(row: dict[str, Any], rules: HallRules) -> dict[str, Any]:
@@ -60,6 +67,10 @@ def router(queries: Queries, rules: HallRules, limits: SharedRateLimits | None =
         """The hall: shown tickets, newest update first; search by keyword over masked
         text only, filter by category, county and status; keyset pages (next_cursor)."""
         keyword = keyword.strip()
+        for name, value in (("keyword", keyword), ("category", category),
+                            ("county", county), ("status", status)):
+            if any(unicodedata.category(c) == "Cc" for c in value.strip()):
+                raise InvalidHallQueryError(f"{name} holds a control character")
         if len(keyword) > rules.max_keyword_chars:
             raise InvalidHallQueryError(
                 f"keyword is longer than {rules.max_keyword_chars} characters")
@@ -85,10 +96,12 @@ def router(queries: Queries, rules: HallRules, limits: SharedRateLimits | None =
 
     @api.get("/hall", response_class=HTMLResponse, include_in_schema=False)
     def hall_page() -> HTMLResponse:
-        return HTMLResponse((PAGES / "hall.html").read_text(encoding="utf-8"))
+        return HTMLResponse((PAGES / "hall.html").read_text(encoding="utf-8"),
+                            headers=PAGE_HEADERS)
 
     @api.get("/rate", response_class=HTMLResponse, include_in_schema=False)
     def rate_page() -> HTMLResponse:
-        return HTMLResponse((PAGES / "rate.html").read_text(encoding="utf-8"))
+        return HTMLResponse((PAGES / "rate.html").read_text(encoding="utf-8"),
+                            headers=PAGE_HEADERS)
 
     return api

@@ -93,7 +93,8 @@ class LinkRatings:
     async def rate(self, request: Request, body: LinkRating) -> dict[str, Any]:
         return _body(await self.judging.rate_with_link_async(
             token=body.token.strip(), rating=body.rating, comment=body.comment,
-            at=self.clock.command_time(body.occurred_at), context=context(request),
+            at=self.clock.command_time(body.occurred_at, moves_clock=False),
+            context=context(request),
             admit=self.limit(request), admitted=self.held(request)))
 
 
@@ -115,7 +116,8 @@ def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> 
             citizen = body.citizen
         return _body(await judging.rate_in_channel_async(
             code=ticket_code(code), citizen=citizen, rating=body.rating, comment=body.comment,
-            at=clock.command_time(body.occurred_at), context=context(request, principal)))
+            at=clock.command_time(body.occurred_at, moves_clock=False),
+            context=context(request, principal)))
 
     @api.post("/ratings/link", status_code=201, responses=TOO_MANY)
     async def rate_with_link(request: Request,
@@ -153,7 +155,8 @@ def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> 
         return _body(judging.record_callback(
             code=code, staff_id=principal.sub, reached=body.reached,
             resolved=body.resolved, satisfaction=body.satisfaction, note=body.note,
-            at=clock.command_time(body.occurred_at), context=context(request, principal),
+            at=clock.command_time(body.occurred_at, moves_clock=False),
+            context=context(request, principal),
             key=request_key(principal, "record_callback", code, body)))
 
     @api.post("/tickets/{code}/reopen", status_code=201)
@@ -163,7 +166,8 @@ def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> 
         code = ticket_code(code)
         return _body(judging.reopen(
             code=code, staff_id=principal.sub, reason=body.reason,
-            at=clock.command_time(body.occurred_at), context=context(request, principal),
+            at=clock.command_time(body.occurred_at, moves_clock=False),
+            context=context(request, principal),
             key=request_key(principal, "reopen", code, body)))
 
     @api.post("/tickets/{code}/close")
@@ -171,7 +175,8 @@ def router(judging: Judging, clock: Clock, links: LinkRatings | None = None) -> 
               body: Annotated[Idempotent, Body()]) -> dict[str, Any]:
         """Close a judged ticket (a dissatisfied one only after a callback attempt)."""
         code = ticket_code(code)
-        return _body(judging.close(code=code, at=clock.command_time(body.occurred_at),
+        at = clock.command_time(body.occurred_at, moves_clock=False)
+        return _body(judging.close(code=code, at=at,
                                    context=context(request, principal),
                                    key=request_key(principal, "close", code, body)))
 

@@ -10,10 +10,13 @@ from fastapi import APIRouter, Query
 
 from backbone import auth
 from backbone.http import NotFoundError, require
+from backbone.ticket_codes import ticket_code
 from services.notifier.adapters.store import Store
 
 StaffDep = Annotated[auth.Principal, require("dispatcher", "supervisor")]
 SupervisorDep = Annotated[auth.Principal, require("supervisor")]
+
+
 
 
 def _view(row: dict[str, Any]) -> dict[str, Any]:
@@ -26,7 +29,7 @@ def router(store: Store) -> APIRouter:
     @api.get("/tickets/{code}/deliveries")
     def of_ticket(code: str, principal: StaffDep) -> dict[str, Any]:
         """The messages sent to the ticket's citizen: route, state, attempts, last error."""
-        return {"deliveries": [_view(r) for r in store.of_ticket(code.strip().upper())]}
+        return {"deliveries": [_view(r) for r in store.of_ticket(ticket_code(code))]}
 
     @api.get("/deliveries/dead")
     def dead(principal: StaffDep,

@@ -462,3 +462,28 @@ async def test_a_ticket_waiting_for_a_dispatcher_counts_in_its_county(running):
     after = await counties()
     assert after.get("linquan", 0) == before.get("linquan", 0) + 1
     assert after.get("未知", 0) == before.get("未知", 0)
+
+
+async def test_pages_may_not_be_framed_and_odd_periods_are_400s(running):
+    page = await running.http.get("/dashboard")
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    # well formed, not in the calendar: each answered 500 before
+    for path in ("/v1/kpis?period=day&at=2026-02-30", "/v1/kpis?period=week&at=2026-W00",
+                 "/v1/kpis?period=month&at=0000-01", "/v1/rankings/0000-12",
+                 "/v1/kpis/trend?from=9999-12-31&to=9999-12-31",
+                 "/v1/hot-topics?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z"):
+        r = await running.http.get(path, headers=running.headers("observer"))
+        assert r.status_code == 400 and "calendar" in r.json()["detail"], (path, r.text)
+
+
+async def test_a_month_not_over_is_not_published(running):
+    """A supervisor could publish 2099-01 (or the running month): a ranking and its 约谈整改
+    flags cut from figures still coming in, frozen for good."""
+    h = running.http
+    r = await h.post("/v1/rankings/2099-01/publish", headers=running.headers("supervisor"))
+    assert r.status_code == 409 and r.json()["error"] == "month_not_over", r.text
+    assert "once the month is over" in r.json()["detail"]
+    assert (await running.get("/v1/rankings/2099-01"))["published"] is False

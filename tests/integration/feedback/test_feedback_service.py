@@ -318,3 +318,14 @@ async def test_observers_and_deputies_follow_remark_and_push_to_supervision(serv
                                  "PushedToSupervision")
     assert push.payload.follower_role == "deputy" and push.payload.channel == "聚民意、惠民生"
     assert push.payload.unit == "taihe.chengguan" and push.envelope.ticket_code == ticket.code
+
+
+async def test_a_unit_to_follow_must_be_in_the_registry(service):
+    """A mistyped unit code ("urban_mgmt") was followed (201) and never told of anything."""
+    async with service.client("observer", sub="obs-units") as observer:
+        typo = await observer.post("/v1/follows", json={"kind": "unit", "target": "urban_mgmt"})
+        assert typo.status_code == 404 and "registry" in typo.json()["detail"], typo.text
+        real = await observer.post("/v1/follows", json={"kind": "unit", "target": "urban-mgmt"})
+        assert real.status_code == 201, real.text
+        mine = (await observer.get("/v1/follows")).json()["follows"]
+        assert mine == [{"kind": "unit", "target": "urban-mgmt"}]

@@ -177,3 +177,36 @@ async def test_rate_page_and_raw_pages_hold_no_personal_data(service, tickets):
             page = await public.get(path)
             assert page.status_code == 200 and "charset" in page.text
             assert leaks(page.text) == []
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+async def test_the_rate_page_says_why_a_link_is_refused_never_object_object(service):
+    """A 422 carries a list of fields as its detail: the page said "[object Object]"; and a
+    refusal was the service's English sentence ("rating link refused: malformed token")."""
+    dom = await _browser("--dump-dom", f"{service.url}/rate?t={'a' * 1100}")
+    what = re.search(r'<p id="what">(.*?)</p>', dom, flags=re.S).group(1)
+    assert "object" not in what and "链接无效" in what, what
+    dom = await _browser("--dump-dom", f"{service.url}/rate?t=FY-261207-00120-S~1~AAAA")
+    what = re.search(r'<p id="what">(.*?)</p>', dom, flags=re.S).group(1)
+    assert "评价链接无效" in what, what  # a refusal in the citizen's words, by its code
+
+
+async def test_a_search_with_a_control_character_is_refused_with_a_reason(service):
+    for params in ({"keyword": "路灯\x00"}, {"category": "\x00"}, {"county": "颍州区\x1b"},
+                   {"status": "\x00"}):
+        bad = await hall(service, **params)
+        assert bad.status_code == 400, (params, bad.text)
+        assert "control character" in bad.json()["detail"], bad.text
+    ok = await hall(service, keyword="路灯\t")  # whitespace around a keyword is trimmed
+    assert ok.status_code == 200
+
+
+async def test_the_public_pages_may_not_be_framed_and_send_no_referrer(service):
+    async with service.client() as public:
+        for path in ("/hall", "/rate?t=x"):
+            page = await public.get(path)
+            assert page.status_code == 200
+            assert "frame-ancestors 'none'" in page.headers["content-security-policy"], path
+            assert page.headers["x-frame-options"] == "DENY"
+            assert page.headers["x-content-type-options"] == "nosniff"
+            assert page.headers["referrer-policy"] == "no-referrer"  # the link's credential

@@ -1,3 +1,5 @@
+import base64
+import json
 import re
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -10,6 +12,7 @@ from services.feedback.domain.errors import InvalidHallQueryError
 from services.feedback.domain.hall import (
     HallQuery,
     HallRow,
+    decode_cursor,
     hall_page,
     load_hall_rules,
     may_show,
@@ -176,3 +179,11 @@ def test_cursor_pages_walk_every_row_once_newest_first() -> None:
 def test_bad_queries_are_refused(query: HallQuery) -> None:
     with pytest.raises(InvalidHallQueryError):
         hall_page([row()], query, mask=fake_masker, rules=RULES)
+
+
+@pytest.mark.parametrize("code", [None, 7, ["FY"], "FY\x00", "FY\n1"])
+def test_a_cursor_whose_code_is_no_text_of_ours_is_refused(code):
+    """[time, null] was taken as the code "None"; [time, "\\u0000"] reached PostgreSQL."""
+    raw = json.dumps(["2026-12-06T04:34:26+00:00", code]).encode()
+    with pytest.raises(InvalidHallQueryError):
+        decode_cursor(base64.urlsafe_b64encode(raw).decode())
