@@ -71,6 +71,7 @@ from backbone.store import (
     already_consumed,
     autocommit,
     consumer_offsets,
+    forget_prepared,
 )
 
 log = logging.getLogger(__name__)
@@ -95,27 +96,6 @@ class ConcurrentUpdateError(Exception):
 
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ESOperationalError,
              ConnectionError, TimeoutError, ConcurrentUpdateError)
-
-
-def _forget_prepared(conn: psycopg.Connection[Any]) -> None:
-    """After a failed pipeline: forget every prepared statement, in psycopg's memory of them
-    and on the server. psycopg names a statement prepared when it sends its Parse; in a
-    pipeline that an earlier error aborted the server skipped it, yet psycopg still believes
-    it there (and when the transaction ended IDLE, no ROLLBACK tells it otherwise), so the
-    next use on this connection (the batch's step-by-step retry) failed with `prepared
-    statement "_pg3_0" does not exist`, dead-lettering a good message (seen in CI,
-    test_consumer_pipeline). psycopg has no public call for this: its prepared-statement
-    manager's `clear()` forgets the names and has it send `DEALLOCATE ALL` before its next
-    statement (what it does itself on a ROLLBACK it sees); a `DEALLOCATE ALL` of our own
-    would be noticed by psycopg only the first time it is sent on a connection."""
-    manager = getattr(conn, "_prepared", None)
-    if manager is not None and callable(getattr(manager, "clear", None)):
-        manager.clear()
-        return
-    with contextlib.suppress(psycopg.Error):  # a psycopg without it: the server side at least
-        conn.execute("DEALLOCATE ALL")
-
-
 
 
 def _project(aggregate: Any, domain_events: Any) -> Any:
@@ -1063,7 +1043,7 @@ class IdempotentConsumer:
                         with contextlib.suppress(psycopg.Error):
                             conn.execute("ROLLBACK")
                     if failed:
-                        _forget_prepared(conn)
+                        forget_prepared(conn)
                     conn.autocommit = False  # as the pool's other users expect it
 
     def _run_sql_handlers(self, todo: list[tuple[Any, Any]], cur: psycopg.Cursor[Any]) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from operator import attrgetter
@@ -42,6 +42,29 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from backbone import pg_arrays
 from backbone.settings import ServiceSettings
+
+
+def forget_prepared(conn: psycopg.Connection[Any]) -> None:
+    """After a failed pipeline: forget every prepared statement, in psycopg's memory of them
+    and on the server. psycopg names a statement prepared when it sends its Parse; in a
+    pipeline that an earlier error aborted the server skipped it, yet psycopg still believes
+    it there (and when the transaction ended IDLE, no ROLLBACK tells it otherwise), so the
+    next use of this connection failed with `prepared statement "_pg3_0" does not exist`:
+    a consumer's step-by-step retry dead-lettered a good message (seen in CI,
+    test_consumer_pipeline), and after one replayed request (a version already stored) every
+    save that later took the pooled connection, anyone's, failed (intake answered 500 to
+    15-30 % of submissions until restarted, session 17). psycopg has no public call for
+    this: its prepared-statement manager's `clear()` forgets the names and has it send
+    `DEALLOCATE ALL` before its next statement (what it does itself on a ROLLBACK it sees);
+    a `DEALLOCATE ALL` of our own would be noticed by psycopg only the first time it is sent
+    on a connection."""
+    manager = getattr(conn, "_prepared", None)
+    if manager is not None and callable(getattr(manager, "clear", None)):
+        manager.clear()
+        return
+    with suppress(psycopg.Error):  # a psycopg without it: the server side at least
+        conn.execute("DEALLOCATE ALL")
+
 
 # PostgreSQL restarting or out of reach: nothing was acknowledged and the caller may retry
 # (HTTP 503 with Retry-After, gRPC UNAVAILABLE), never an internal error.
@@ -439,6 +462,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
         remaining = iter(parts)
         first = list(islice(remaining, 1))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            failed = True
             try:
                 with conn.pipeline():  # its exit sends the one Sync; a failure raises there
                     queue = _queue(conn, curs)
@@ -468,6 +492,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
                             self._insert_rows(cursor, stored_events, part[1],
                                               part[2] if len(part) > 2 else None, **kwargs)
                     queue(_COMMIT)  # sent with the pipeline's Sync
+                failed = False
                 if not _returning:  # committed: the INSERTs' row count, from their tags
                     cursor, n = inserted[0]
                     if n and cursor.rowcount != n:
@@ -490,6 +515,8 @@ class TrackedRecorder(PostgresApplicationRecorder):
                 if not conn.closed and \
                         conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
+                if failed and not conn.closed:
+                    forget_prepared(conn)
 
     def _part_columns(self, parts: Iterable[Part], queue: Any, counted: list[int],
                       kwargs: dict[str, Any]) -> Iterator[list[pg_arrays.BinaryArray]]:

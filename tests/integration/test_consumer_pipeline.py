@@ -154,17 +154,17 @@ def _stale_prepared(conn: psycopg.Connection[Any], insert: Any) -> None:
 def test_after_a_failed_pipeline_no_statement_is_believed_prepared(settings):
     """psycopg names a statement prepared when it sends its Parse; an error earlier in the
     same pipeline makes the server skip it. Whatever psycopg then believes, the consumer's
-    clean-up after a failed pipeline (`_forget_prepared`) leaves the server and psycopg
+    clean-up after a failed pipeline (`store.forget_prepared`) leaves the server and psycopg
     agreeing, so the step-by-step retry on the same connection runs (CI once dead-lettered a
     good message with `prepared statement "_pg3_0" does not exist`)."""
-    from backbone.consumer import _forget_prepared
+    from backbone.store import forget_prepared
 
     table = Identifier(settings.schema, "prepared_probe")
     insert = SQL("INSERT INTO {} VALUES (%s)").format(table)
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
         conn.execute(SQL("CREATE TABLE {} (n int CHECK (n < 100))").format(table))
         _stale_prepared(conn, insert)
-        _forget_prepared(conn)  # as the consumer does after a failed pipeline
+        forget_prepared(conn)  # as the consumer and the store do after a failed pipeline
         for n in (6, 7, 8, 9):  # the third prepared afresh, the fourth uses it
             conn.execute(insert, (n,))
     with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
