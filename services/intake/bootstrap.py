@@ -216,7 +216,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
     fast_upload.install(http, functools.partial(http_api.uploaded, attachments,
                                                 settings.max_attachment_bytes),
                         limit=settings.max_attachment_bytes + 64 * 1024)
-    http.include_router(http_api.merges_router(Merges(app), citizens, clock, access))
+    http.include_router(http_api.merges_router(Merges(app, index), citizens, clock, access))
     http.include_router(access_api.router(access))
     http.include_router(citizens_api.router(
         citizens, SharedRateLimits(infra.pool, settings.schema),

@@ -25,7 +25,13 @@ from services.intake.application.submissions import (
     SubmissionRefusedError,
     Submissions,
 )
-from services.intake.domain.channels import ChannelInputError, parse_channel_input, to_ticket_draft
+from services.intake.domain.channels import (
+    ChannelInputError,
+    StatedTimeError,
+    check_stated_time,
+    parse_channel_input,
+    to_ticket_draft,
+)
 
 _NS = uuid.UUID("6a4f8f0e-2b7c-4c1e-8d55-0e9b3c2a7f10")
 
@@ -111,7 +117,8 @@ class BusIntake:
 
         try:
             source = parse_channel_input(payload)
-            at = self.clock.command_time(occurred_at, may_backfill=True)  # adapters only
+            at = self.clock.command_time(check_stated_time(occurred_at),
+                                         may_backfill=True)  # adapters only
             prepared = self.submissions.prepare(
                 to_ticket_draft(source), adapter_id=adapter_id, now=at, lookup=uow.get,
                 backfilled=self.clock.backfilled(at),
@@ -121,6 +128,8 @@ class BusIntake:
             return refuse("invalid_request", exc.reason)
         except ClockTimeError as exc:
             return refuse("bad_time", exc.detail)
+        except StatedTimeError as exc:
+            return refuse("bad_time", str(exc))
         except RateLimitedError as exc:
             return refuse("rate_limited", exc.reason, exc.retry_after_s)
         except SubmissionRefusedError as exc:

@@ -32,6 +32,7 @@ from services.intake.domain.citizen import (
     IdentityErasedError,
     IdentityVault,
     SealedIdentity,
+    ascii_digits,
     normalise_phone,
     pseudonym_for_phone,
 )
@@ -105,8 +106,9 @@ class Citizens:
         code = f"{secrets.randbelow(10**6):06d}"
         expires = datetime.now(UTC) + timedelta(seconds=self.policy.code_ttl_s)
         self.verifications.issue(citizen, self._hash(citizen, code), expires)
-        message_id = self._send_code(citizen, normalise_phone(phone), code)
-        answer: dict[str, Any] = {"sent_to": mask_phone(phone), "expires_at": expires.isoformat(),
+        digits = normalise_phone(phone)
+        message_id = self._send_code(citizen, digits, code)
+        answer: dict[str, Any] = {"sent_to": mask_phone(digits), "expires_at": expires.isoformat(),
                                   "message_id": message_id}
         if self.policy.show_codes and not self.sms.reaches_phones:
             answer["code"] = code
@@ -135,7 +137,7 @@ class Citizens:
         if attempts >= self.policy.max_attempts or expires_at < datetime.now(UTC):
             self.verifications.burn(citizen)
             raise refused
-        if not hmac.compare_digest(code_hash, self._hash(citizen, code.strip())):
+        if not hmac.compare_digest(code_hash, self._hash(citizen, ascii_digits(code))):
             raise refused
         self.verifications.burn(citizen)
         token = self.issuer.mint(sub=citizen, role="citizen", ttl_s=self.policy.token_ttl_s,

@@ -10,6 +10,7 @@ from eventsourcing.persistence import IntegrityError
 
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext
+from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.application.submissions import IntakeApplication
 from services.intake.domain.ticket import Case, Ticket
 
@@ -23,8 +24,27 @@ class TicketNotFoundError(MergeError):
 
 
 class Merges:
-    def __init__(self, app: IntakeApplication):
+    def __init__(self, app: IntakeApplication, index: TicketIndex | None = None):
         self.app = app
+        # the read model: what other services said of a ticket (closed, answered), which the
+        # Ticket aggregate, intake's own decisions only, does not know
+        self.index = index
+
+    def _handled(self, code: str) -> str | None:
+        """Why a ticket can no longer join a case, or None: it is closed, or answered (its
+        unit replied and the citizen was told). Dispatch refuses to merge a ticket past its
+        reply, so intake would show a case dispatch never made, and a ticket merged into a
+        closed one would follow a primary no one handles any more."""
+        row = self.index.by_code(code) if self.index is not None else None
+        if row is None:
+            return None
+        if row.get("status") == "closed":
+            return (f"ticket {code} is closed; it cannot be in a case now (a matter that "
+                    "came back: reopen it, 重办, or dispatch the new ticket on its own)")
+        if row.get("answered_at") is not None:
+            return (f"ticket {code} was answered already; it cannot be in a case now "
+                    "(reopen it, 重办, or dispatch the new ticket on its own)")
+        return None
 
     def _ticket(self, code: str) -> Ticket:
         try:
@@ -102,6 +122,10 @@ class Merges:
         ticket, target = self._ticket(code), self._ticket(into)
         if target.status != "accepted":
             raise MergeError(f"ticket {into} is {target.status}; only accepted tickets form cases")
+        for one in (into, code):
+            handled = self._handled(one)
+            if handled is not None:
+                raise MergeError(handled)
         case = self._case_or_none(target)
         if case is None:
             case = Case(primary_code=target.code, primary_ticket_id=target.id,

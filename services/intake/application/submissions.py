@@ -332,9 +332,12 @@ class Submissions:
     def submit(self, draft: TicketDraft, *, adapter_id: str, context: EventContext,
                now: datetime, backfilled: bool = False) -> Submitted:
         # Retries are rare: save first, and only on a clash read what the first attempt made.
-        prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
-                                optimistic=True, key_in_transaction=True,
-                                backfilled=backfilled)
+        try:
+            prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
+                                    optimistic=True, key_in_transaction=True,
+                                    backfilled=backfilled)
+        except RateLimitedError as refused:
+            return self._replay_or_raise(adapter_id, draft, refused)
         if not prepared.aggregates:
             return prepared.result
 
@@ -359,17 +362,20 @@ class Submissions:
         process makes for a whole block (the adapter's tokens, ticket codes) and for
         attachments, whose request is decided in a worker thread as before."""
         began = time.perf_counter()
-        read = await self._read_ahead(draft, adapter_id=adapter_id, now=now)
-        read_at = time.perf_counter()
-        _READ.observe(read_at - began)
-        if read is None or draft.attachments:  # the attachments are looked up in prepare
-            prepared = await asyncio.to_thread(
-                self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
-                optimistic=True, key_in_transaction=True, backfilled=backfilled, read=read)
-        else:
-            prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
-                                    optimistic=True, key_in_transaction=True,
-                                    backfilled=backfilled, read=read)
+        try:
+            read = await self._read_ahead(draft, adapter_id=adapter_id, now=now)
+            read_at = time.perf_counter()
+            _READ.observe(read_at - began)
+            if read is None or draft.attachments:  # the attachments are looked up in prepare
+                prepared = await asyncio.to_thread(
+                    self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
+                    optimistic=True, key_in_transaction=True, backfilled=backfilled, read=read)
+            else:
+                prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
+                                        optimistic=True, key_in_transaction=True,
+                                        backfilled=backfilled, read=read)
+        except RateLimitedError as refused:
+            return await asyncio.to_thread(self._replay_or_raise, adapter_id, draft, refused)
         decided_at = time.perf_counter()
         _DECIDE.observe(decided_at - read_at)
         if not prepared.aggregates:
@@ -391,6 +397,19 @@ class Submissions:
         if prepared.attachments[1]:
             await asyncio.to_thread(self.keep_attachments, prepared)
         return prepared.result
+
+    def _replay_or_raise(self, adapter_id: str, draft: TicketDraft,
+                         refused: RateLimitedError) -> Submitted:
+        """A submission the citizen's rate limit refused: if it is an adapter's retry of a
+        request already made (its key stored), that request's answer again, not 429 (a retry
+        is no new request of the citizen's); otherwise the refusal. Read only then: an adapter
+        over its own limit is refused without a read, as before (its retries are its load)."""
+        if refused.limited_by != "citizen":
+            raise refused
+        replay = self.existing(adapter_id, draft.idempotency_key)
+        if replay is None:
+            raise refused
+        return replay
 
     async def _read_ahead(self, draft: TicketDraft, *, adapter_id: str, now: datetime
                           ) -> tuple[AnsweredTicket, ...] | None:

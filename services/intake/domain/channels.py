@@ -10,8 +10,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from backbone.privacy import echo
 from services.intake.domain.citizen import CitizenIdentity, RequesterKind
@@ -29,6 +38,47 @@ class Channel(StrEnum):
     MEDIA_HOTLINE = "media_hotline"
     WEB = "web"
     OPEN311 = "open311"
+
+
+# 一诉一码 writes a ticket's day as YYMMDD and reads it back as 20YY (ticket_code.py): a
+# request can only be dated on a day of 2000-2099, Beijing time. Anything else is a typo or a
+# probe; on the event clock of a local platform (`make up`) it would also have become intake's
+# time for every request after it (a year past 9999 then failed them all).
+_BEIJING = ZoneInfo("Asia/Shanghai")
+FIRST_STATED = datetime(2000, 1, 1, tzinfo=_BEIJING)
+END_STATED = datetime(2100, 1, 1, tzinfo=_BEIJING)
+
+
+class StatedTimeError(ValueError):
+    """A stated time (`occurred_at`) no ticket code can carry."""
+
+
+def check_stated_time(when: datetime | None) -> datetime | None:
+    """`when` if a ticket code can carry its day; raise StatedTimeError if not. A time without
+    a zone passes: the clock refuses it with its own reason (backbone.clock)."""
+    if when is not None and when.tzinfo is not None and not FIRST_STATED <= when < END_STATED:
+        raise StatedTimeError("occurred_at must lie between 2000-01-01 and 2099-12-31 (Beijing "
+                              "time): a ticket code carries its day as YYMMDD")
+    return when
+
+
+def _without_nul(value: Any) -> bool:
+    """Whether no string in a parsed JSON value holds a NUL character, which PostgreSQL's text
+    cannot store: refused with the field's channel model, before anything is written. Walked
+    with a stack, not by recursion: a body may nest a thousand lists deep (pydantic then says
+    what is wrong with it)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 class ChannelInputError(ValueError):
@@ -73,6 +123,18 @@ class _Common(_Frozen):
     category_hint: str | None = Field(default=None, max_length=50)
     occurred_at: datetime | None = Field(
         default=None, description="when the citizen called or wrote (with time zone); default: now")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if not _without_nul(data):
+            raise ValueError("text cannot contain a NUL character (\\u0000)")
+        return data
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _a_day_a_code_can_carry(cls, value: datetime | None) -> datetime | None:
+        return check_stated_time(value)
 
     @field_validator("contact")
     @classmethod

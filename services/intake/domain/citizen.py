@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Protocol
@@ -48,9 +49,19 @@ class MissingPepperError(ValueError):
     """The pseudonym pepper is missing or too short to keep pseudonyms unguessable."""
 
 
+def ascii_digits(text: str) -> str:
+    """The decimal digits of `text` (any script's: a Chinese IME types full-width １３８...),
+    as ASCII digits; everything else left out."""
+    digits = re.sub(r"\D", "", text)
+    if digits.isascii():
+        return digits
+    return "".join(str(unicodedata.decimal(c)) for c in digits)
+
+
 def normalise_phone(phone: str) -> str:
-    """Digits only, without a +86/0086 country prefix, so one phone gives one pseudonym."""
-    digits = re.sub(r"\D", "", phone)
+    """ASCII digits only, without a +86/0086 country prefix, so one phone gives one pseudonym
+    however it was typed."""
+    digits = ascii_digits(phone)
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
             return digits[len(prefix) :]

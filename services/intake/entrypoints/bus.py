@@ -155,11 +155,15 @@ def unseal(r: Any, keyring: BusKeyring) -> Any:
 def handlers(bus: BusIntake, keyring: BusKeyring) -> Handlers:
     def on_request(message: InboundRequest, uow: UnitOfWork) -> None:
         r = message.request
-        occurred_at = (r.occurred_at.ToDatetime(tzinfo=UTC) if r.HasField("occurred_at")
-                       else None)
+        refusal: tuple[str, str] | None = None
+        try:  # a Timestamp past year 9999 (or before year 1) is no time at all
+            occurred_at = (r.occurred_at.ToDatetime(tzinfo=UTC) if r.HasField("occurred_at")
+                           else None)
+        except (ValueError, OverflowError):
+            occurred_at, refusal = None, ("bad_time", "occurred_at is not a valid timestamp")
         try:
             r = unseal(r, keyring)
-            payload, refusal = channel_payload(r), None
+            payload = channel_payload(r)
         except BusSealError as exc:
             payload, refusal = {}, (exc.code, exc.reason)
         bus.handle(r, message_id=message.event_id, trace_id=message.envelope.trace_id, uow=uow,

@@ -1,18 +1,19 @@
-"""One example per channel for the OpenAPI page (made-up people, numbers and places)."""
+"""One example per channel for the OpenAPI page (made-up people, numbers and places). Each is
+accepted as it stands when tried from /docs: no picture reference (one must be uploaded first,
+POST /v1/attachments, then given as {"sha256", "kind"} in `pictures`), no `occurred_at` (a
+fixed day is soon more than the 7 days a channel adapter may backfill)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 _PIN = {"lat": 32.8902, "lon": 115.8145, "label": "颍州区人民路与清河路交叉口"}
-_PICTURE = {"sha256": "9f2c" + "0" * 60, "kind": "image"}
 
 CHANNEL_EXAMPLES: dict[str, dict[str, Any]] = {
-    "wechat_mini": {"summary": "“阜务为民”微信小程序：文字、图片、定位、联系人", "value": {
+    "wechat_mini": {"summary": "“阜务为民”微信小程序：文字、定位、联系人（图片先上传）", "value": {
         "channel": "wechat_mini", "request_id": "wx-mini-20251127-0001", "openid": "oAbC123",
         "text": "人民路清河路口的路灯坏了一个星期，晚上很黑", "location": _PIN,
-        "pictures": [_PICTURE], "contact": {"name": "张三", "phone": "13800000000"},
-        "category_hint": "streetlight", "occurred_at": "2025-11-27T09:30:00+08:00"}},
+        "contact": {"name": "张三", "phone": "13800000000"}, "category_hint": "streetlight"}},
     "wechat_official": {"summary": "微信公众号留言（匿名）", "value": {
         "channel": "wechat_official", "request_id": "wx-oa-7781", "text": "颍河路夜市油烟很大",
         "anonymous": True}},

@@ -124,10 +124,22 @@ async def uploaded(attachments: Attachments, max_bytes: int, file: UploadFile
                                  "media_type": found.mime, "size": found.size, "new": new}
 
 
+# POST /v1/requests' answers besides 201 and 422, for the OpenAPI page
+SUBMISSION_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the same request sent again (same adapter and request_id): the "
+                         "first answer, with replayed true"},
+    400: {"description": "bad_time: occurred_at without a zone, in the future, or further "
+                         "back than the adapter may backfill"},
+    413: {"description": "too_large: a body over 64 KB"},
+    429: {"description": "rate_limited: too many from this adapter or this citizen "
+                         "(Retry-After: seconds)"},
+}
+
+
 def router(submissions: Submissions, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["channel adapters"])
 
-    @api.post("/requests", status_code=201)
+    @api.post("/requests", status_code=201, responses=SUBMISSION_ANSWERS)
     async def submit_request(
         request: Request, principal: AdapterDep,
         payload: Annotated[ChannelInput, Body(openapi_examples=CHANNEL_EXAMPLES)],  # type: ignore[arg-type]

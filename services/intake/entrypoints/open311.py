@@ -37,6 +37,7 @@ from services.intake.entrypoints.open311_format import Open311Error, render, ren
 PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MAX_SPAN = timedelta(days=90)
+_YEAR_ONE = datetime(1, 1, 2, tzinfo=UTC)  # the earliest time any offset can still be taken from
 _ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_\-]{1,50})\](?:\[\])?$")
 _FORM_FIELDS = {"api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string",
                 "address_id", "email", "device_id", "account_id", "first_name", "last_name",
@@ -128,7 +129,8 @@ class Open311:
             raise Open311Error(400, "end_date is before start_date", fmt)
         if not start and not end:
             end = datetime.now(UTC)
-        start = start or (end - MAX_SPAN if end else None)
+        if not start and end:  # (an end_date in the first 90 days of year 1: from year 1 on)
+            start = end - MAX_SPAN if end - _YEAR_ONE > MAX_SPAN else _YEAR_ONE
         statuses = _split(params.get("status"))
         if any(s not in ("open", "closed") for s in statuses):
             raise Open311Error(400, "status must be open, closed or both (comma separated)", fmt)
@@ -243,7 +245,11 @@ def router(open311: Open311) -> APIRouter:
             raise Open311Error(404, f"service_code {echo(service_code)} not found", fmt)
         return render(fmt, "service_definition", service.definition())
 
-    @api.post("/requests.{fmt}")
+    @api.post("/requests.{fmt}", status_code=201, responses={
+        400: {"description": "[{code, description}]: a missing or wrong field"},
+        403: {"description": "api_key missing or not a channel adapter's token"},
+        404: {"description": "unknown service_code, jurisdiction_id or format"},
+        429: {"description": "too many from this adapter or this citizen"}})
     async def create_request(fmt: str, request: Request) -> Response:
         """Submit a request (form-encoded, as the standard has it); answers its code."""
         fmt = _format(fmt)
@@ -260,6 +266,8 @@ def router(open311: Open311) -> APIRouter:
         """Requests by id, service code, date range (at most 90 days) and status."""
         fmt = _format(fmt)
         params = dict(request.query_params)
+        if any("\x00" in k or "\x00" in v for k, v in params.items()):
+            raise Open311Error(400, "a parameter cannot contain a NUL character", fmt)
         open311.check_jurisdiction(params.get("jurisdiction_id"), fmt)
         found = await run_in_threadpool(open311.search, params, fmt)
         return render(fmt, "service_requests", found)

@@ -210,3 +210,16 @@ async def test_the_bus_key_is_published_for_adapters(intake):
     kid, public = intake_bus_key()
     assert key["kid"] == kid and key["x25519_public_key"] == base64.b64encode(public).decode()
     assert "HPKE" in key["suite"]
+
+
+async def test_a_nul_character_on_the_bus_is_refused_with_a_reason(intake):
+    # PostgreSQL's text cannot hold it: the adapter is answered invalid_request, instead of the
+    # consumer's transaction failing on it
+    token = intake.token(sub=f"bus-{uuid.uuid4().hex[:6]}")
+    payload = sample("web")
+    payload["body"] = "路灯\x00坏了"
+    request = to_request(payload, token)
+    await intake.publish("intake.requests", request.request_id, request.SerializeToString())
+    [reply] = await replies_for(intake, {request.request_id})
+    assert reply.status == "refused" and reply.reason_code == "invalid_request" and not reply.code
+    assert "NUL" in reply.reason_text

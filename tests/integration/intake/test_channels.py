@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.intake.entrypoints.examples import CHANNEL_EXAMPLES
 from tests.integration.intake.samples import CHANNELS, sample
 
 pytestmark = pytest.mark.integration
@@ -145,3 +146,21 @@ async def test_the_lean_path_is_traced_and_measured_as_the_route_is(intake):
         assert answer.status_code == 201, answer.text
         assert trace in answer.headers["traceparent"]
         assert await counted(http) == before + 1
+
+
+@pytest.mark.parametrize("channel", sorted(CHANNEL_EXAMPLES))
+async def test_the_examples_on_the_openapi_page_are_accepted_as_they_stand(intake, channel):
+    # "Try it out" on /docs: the WeChat example named a picture never uploaded (422) and a
+    # fixed day in 2025 (400 on the wall clock: more than 7 days ago)
+    async with intake.client() as http:
+        answer = await http.post("/v1/requests", json=CHANNEL_EXAMPLES[channel]["value"])
+    assert answer.status_code in (200, 201), answer.text
+    assert answer.json()["code"].startswith("FY-")
+
+
+async def test_the_openapi_page_lists_what_a_submission_may_answer(intake):
+    async with intake.client(None) as http:
+        paths = (await http.get("/openapi.json")).json()["paths"]
+    assert {"200", "201", "400", "413", "422", "429"} <= set(
+        paths["/v1/requests"]["post"]["responses"])
+    assert "201" in paths["/open311/v2/requests.{fmt}"]["post"]["responses"]  # not 200

@@ -139,3 +139,59 @@ async def test_a_contact_read_tells_an_anonymous_ticket_from_no_ticket(intake):
         )).json()
         read = await supervisor.get(f"/v1/tickets/{named['code']}/contact")
         assert read.status_code == 200 and read.json()["phone"] == "13800138000"
+
+
+async def test_a_phone_and_code_typed_in_full_width_digits_sign_the_citizen_in(intake):
+    # a Chinese IME types １３５...: the phone was refused (400) and the code was "wrong"
+    # (401, a try spent)
+    phone = f"135{uuid.uuid4().int % 10**8:08d}"
+    wide = phone.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    async with intake.client() as adapter:
+        mine = (await adapter.post("/v1/requests", json=_request(
+            "楼道灯坏了一个月了", 32.89, 115.81, contact={"phone": phone}))).json()
+    async with httpx.AsyncClient(base_url=intake.url) as public:
+        sent = await public.post("/v1/citizens/verification", json={"phone": wide})
+        assert sent.status_code == 202, sent.text
+        assert sent.json()["sent_to"] == f"{phone[:3]}****{phone[-4:]}"
+        code = sent.json()["code"].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        session = await public.post("/v1/citizens/session", json={"phone": wide, "code": code})
+        assert session.status_code == 200, session.text
+        citizen = {"authorization": f"Bearer {session.json()['token']}"}
+        listed: list = []
+        for _ in range(100):
+            listed = (await public.get("/v1/citizens/me/tickets", headers=citizen)).json()[
+                "tickets"]
+            if listed:
+                break
+            await asyncio.sleep(0.1)
+        assert [t["code"] for t in listed] == [mine["code"]]
+
+
+async def test_a_closed_or_answered_ticket_is_in_no_case_made_by_hand(intake):
+    # the Ticket aggregate knows intake's decisions only ("accepted"): a ticket closed a month
+    # ago could be merged by hand, and a new one merged into it, which dispatch refuses
+    # (past the reply) or follows to a primary no one handles any more
+    from datetime import UTC, datetime
+
+    from tests.integration.intake.test_answered import Feedback
+
+    feedback = Feedback(intake)
+    async with intake.client() as adapter, intake.client("dispatcher") as staff:
+        closed, answered, new = [(await adapter.post("/v1/requests", json=_request(
+            text, lat, 115.81, contact={"phone": f"136{uuid.uuid4().int % 10**8:08d}"}))).json()
+            for text, lat in (
+                ("人民路北段的下水道井盖缺了一块", 32.80), ("西湖大道东侧的路灯一直不亮", 32.85),
+                ("清河街道幸福家园门口的垃圾没人清运", 32.95))]
+        await feedback.closed(closed, datetime.now(UTC))
+        await feedback.answered(answered, datetime.now(UTC))
+        for code, into in ((new, closed), (closed, new), (new, answered), (answered, new)):
+            refused = await staff.post(f"/v1/tickets/{code['code']}/merge",
+                                       json={"into": into["code"]})
+            assert refused.status_code == 409, refused.text
+            assert "重办" in refused.json()["detail"]
+        assert (await staff.get(f"/v1/tickets/{new['code']}/case")).json()["case"] is None
+        other = (await adapter.post("/v1/requests", json=_request(
+            "颍上县城南的菜市场门口占道摆摊", 32.62, 116.26))).json()
+        merged = await staff.post(f"/v1/tickets/{other['code']}/merge",
+                                  json={"into": new["code"]})
+        assert merged.status_code == 200, merged.text  # two open tickets still merge

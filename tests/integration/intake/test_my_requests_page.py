@@ -154,3 +154,37 @@ async def answer(intake: Intake, ticket_id: str, code: str) -> None:
         event_id=events.event_id_for(f"fb:{ticket_id}", 9), ticket_id=ticket_id,
         ticket_code=code, producer="feedback", occurred_at=datetime.now(UTC))
     await intake.publish("tickets.events", ticket_id, env.SerializeToString())
+
+
+async def test_a_citizen_is_told_what_went_wrong_in_chinese(infra):
+    # the page showed the API's English (and pydantic's) reasons: "String should have at
+    # least 11 characters", "the code is wrong or expired; ask for a new one"
+    unique = janitor.claim(uuid.uuid4().hex[:10])
+    settings = IntakeSettings(
+        environment="test", http_port=_free_port(), pg_dbname="intake_it",
+        pg_schema=f"it_me_{unique}", topic_prefix=f"itme{unique}.", relay_interval_ms=20)
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    async with running_intake(settings) as intake, \
+            browser_page(width=420, height=900) as page:
+        await page.goto(f"{intake.url}/me")
+        message = page.locator("#login-msg")
+        for typed in ("12345", "23812345678"):
+            await page.fill("#phone", typed)
+            await page.click("#send-code")
+            await page.wait_for_function(
+                "document.querySelector('#login-msg').textContent.includes('手机号码')")
+            await page.wait_for_function("!document.querySelector('#send-code').disabled")
+        await page.fill("#phone", phone.translate(str.maketrans("0123456789", "０１２３４５６７８９")))
+        await page.click("#send-code")  # typed in full width, as a Chinese IME may
+        await page.wait_for_function("document.querySelector('#code').value.length == 6")
+        code = await page.input_value("#code")
+        await page.fill("#code", f"{(int(code) + 1) % 10**6:06d}")
+        await page.click("#sign-in")
+        await page.wait_for_function(
+            "document.querySelector('#login-msg').textContent.includes('验证码不正确')")
+        await page.fill("#code", "12")
+        await page.click("#sign-in")
+        await page.wait_for_function(
+            "document.querySelector('#login-msg').textContent.includes('6 位数字验证码')")
+        assert not any(c.isascii() and c.isalpha() for c in await message.text_content())
+        assert not page.errors, page.errors

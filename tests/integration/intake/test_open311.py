@@ -170,3 +170,30 @@ async def test_discovery_lists_this_endpoint(root):
     assert endpoint["url"].rstrip("/").endswith("/open311/v2")
     assert "text/xml" in endpoint["formats"] and "GeoReport_v2" in endpoint["specification"]
     assert xml.tag == "discovery" and xml.find("endpoints/endpoint/url") is not None
+
+
+async def test_odd_dates_nul_and_control_characters_keep_to_the_standard(spec, root, intake):
+    # an end_date in year 1 was a 500 (the 90 days before it are no date); a NUL in a
+    # parameter was the framework's error, not the standard's list; a control character in
+    # a citizen's text made the XML list unreadable to every client
+    async with httpx.AsyncClient(timeout=30) as http:
+        early = await http.get(f"{root}/requests.json", params={"end_date": "0001-01-01T00:00:00Z"})
+        assert early.status_code == 200 and early.json() == []
+        for params in ({"service_code": "road\x00damage"}, {"status": "open\x00"}):
+            nul = await http.get(f"{root}/requests.json", params=params)
+            assert nul.status_code == 400 and "NUL" in _errors_json(nul)[0]["description"]
+        posted = await asyncio.to_thread(spec.post_request, service_code="streetlight",
+                                         description="路灯\x00坏了", lat="32.9", long="115.8")
+        assert posted.status_code == 400 and "NUL" in _errors_json(posted)[0]["description"]
+        async with intake.client() as adapter:
+            made = await adapter.post("/v1/requests", json={
+                "channel": "web", "request_id": uuid.uuid4().hex, "title": "复制来的\x0b文字",
+                "body": f"清河路路灯坏了\x01\x1f\ufffe 晚上很黑 {uuid.uuid4().hex[:6]}"})
+            assert made.status_code == 201, made.text
+        code = made.json()["code"]
+        one = await http.get(f"{root}/requests/{code}.xml")
+        assert one.status_code == 200
+        assert ET.fromstring(one.content).findtext("request/service_request_id") == code
+        listed = await http.get(f"{root}/requests.xml")
+        assert code in {r.findtext("service_request_id")
+                        for r in ET.fromstring(listed.content).iter("request")}

@@ -1,9 +1,13 @@
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 
 from services.intake.domain.channels import (
     Channel,
     ChannelInputError,
+    StatedTimeError,
+    check_stated_time,
     parse_channel_input,
     to_ticket_draft,
 )
@@ -65,3 +69,53 @@ def test_models_are_frozen():
     model = parse_channel_input(EXAMPLES["web"])
     with pytest.raises(ValidationError):
         model.body = "changed"
+
+
+@pytest.mark.parametrize("stated", [
+    "9999-12-31T23:59:59+00:00",  # on the event clock this became intake's time: every
+    "0001-01-01T00:00:00+14:00",  # later request failed (a date out of range) until a restart
+    "2126-11-06T09:00:00+08:00",  # a code's YYMMDD would read 2026-11-06: another ticket's code
+    "1999-12-31T23:59:59+08:00",
+    "2099-12-31T16:00:00+00:00",  # 2100-01-01 in Beijing
+])
+def test_a_stated_time_no_ticket_code_can_carry_is_refused(stated):
+    with pytest.raises(ChannelInputError, match="occurred_at"):
+        parse_channel_input({**EXAMPLES["web"], "occurred_at": stated})
+
+
+def test_stated_times_of_2000_to_2099_in_beijing_pass():
+    for stated in ("1999-12-31T16:00:00+00:00", "2099-12-31T23:59:59+08:00",
+                   "2026-12-07T09:00:00+08:00"):
+        assert parse_channel_input({**EXAMPLES["web"], "occurred_at": stated}).occurred_at
+    assert check_stated_time(None) is None
+    naive = datetime(9999, 1, 1)  # no zone: the clock's own refusal says so
+    assert check_stated_time(naive) is naive
+    with pytest.raises(StatedTimeError):
+        check_stated_time(datetime(2100, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("where", [
+    {"body": "路灯\x00坏了"}, {"request_id": "w\x00"}, {"contact": {"name": "张\x00三"}},
+    {"category_hint": "\x00"},
+])
+def test_a_nul_character_is_refused_before_anything_is_written(where):
+    # PostgreSQL's text cannot hold it: refused here (HTTP 422, the bus's invalid_request)
+    # instead of failing the group commit, or the bus consumer's transaction
+    with pytest.raises(ChannelInputError, match="NUL"):
+        parse_channel_input({**EXAMPLES["web"], **where})
+    open311 = {**EXAMPLES["open311"], "attributes": {"a\x00": "x"}}
+    with pytest.raises(ChannelInputError, match="NUL"):
+        parse_channel_input(open311)
+
+
+def test_a_body_nested_deep_is_refused_with_a_reason_not_a_recursion_error():
+    deep: object = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ChannelInputError, match="location"):
+        parse_channel_input({**EXAMPLES["web"], "location": deep})
+    nested: object = "路灯\x00"
+    for _ in range(5000):
+        nested = {"a": nested}
+    with pytest.raises(ChannelInputError, match="NUL"):
+        parse_channel_input({**EXAMPLES["web"], "contact": nested})

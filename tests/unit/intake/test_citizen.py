@@ -10,6 +10,7 @@ from services.intake.domain.citizen import (
     InMemoryCitizenKeyStore,
     MissingPepperError,
     SealedIdentity,
+    ascii_digits,
     pseudonym,
     pseudonym_for_phone,
 )
@@ -31,6 +32,14 @@ def test_pseudonym_is_stable_normalised_and_keyed():
     assert pseudonym(PEPPER, CitizenIdentity(name="匿名")) is None
     by_id = pseudonym(PEPPER, CitizenIdentity(id_number="34120219900101123x"))
     assert by_id == pseudonym(PEPPER, CitizenIdentity(id_number="34120219900101123X"))
+
+
+def test_a_phone_typed_in_full_width_digits_is_the_same_phone():
+    # a Chinese IME types １３８...: the same citizen, the same pseudonym, ASCII to the gateway
+    assert ascii_digits("１３８-１２３４-５６７８") == "13812345678"
+    assert ascii_digits("code: ١٢٣٤٥٦") == "123456"  # any script's decimal digits
+    assert pseudonym_for_phone(PEPPER, "１３８１２３４５６７８") == pseudonym(PEPPER, ZHANG)
+    assert pseudonym_for_phone(PEPPER, "+８６ 1３８1２３４５６７８") == pseudonym(PEPPER, ZHANG)
 
 
 def test_short_pepper_is_refused():

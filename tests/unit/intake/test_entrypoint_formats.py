@@ -111,6 +111,14 @@ def test_open311_xml_uses_the_standard_element_names():
     assert errors.findtext("error/code") == "400"
 
 
+def test_open311_xml_stays_well_formed_whatever_the_text_holds():
+    # control characters a citizen pasted (or sent on purpose) cannot be written in XML 1.0:
+    # left out, so one ticket does not make the whole public list unreadable
+    text = "路灯坏了\x01\x0b\x1f\ufffe\uffff\ud800 晚上\t很黑\n😀"
+    root = ET.fromstring(to_xml("service_requests", [{"description": text, "status": "open"}]))
+    assert root.findtext("request/description") == "路灯坏了 晚上\t很黑\n😀"
+
+
 async def test_body_limit_refuses_declared_and_streamed_bodies():
     app = FastAPI()
 
