@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from backbone.auth import ForbiddenError, Principal
+from backbone.privacy import echo
+from backbone.ticket_codes import spelled_code
 from services.audit.adapters.access_log import AccessLog
 from services.audit.adapters.checkpoint_store import CheckpointStore, StoredCheckpoint
 from services.audit.adapters.ledger_store import LedgerReader
@@ -55,6 +57,12 @@ class TicketNotInLedgerError(LookupError):
     """No ledger entry names this ticket id or code."""
 
 
+def not_in_ledger(id_or_code: str) -> TicketNotInLedgerError:
+    """The 404's reason, quoting what was asked for only when it cannot be personal data (a
+    phone number typed where a code goes is not repeated: error bodies reach logs)."""
+    return TicketNotInLedgerError(f"no ticket {echo(id_or_code)} in the ledger")
+
+
 class TicketRefError(ValueError):
     """What was given cannot be a ticket id or code (empty, too long, control characters)."""
 
@@ -64,13 +72,15 @@ MAX_TICKET_REF = 200
 
 def ticket_ref(value: str) -> str:
     """A ticket id or code as a caller typed it, checked before it reaches a query: PostgreSQL
-    refuses a NUL character in text, which would otherwise surface as a server error."""
+    refuses a NUL character in text, which would otherwise surface as a server error. What
+    has the shape of a code is written as intake writes codes (the ledger holds them so)."""
     value = value.strip()
     if not value or len(value) > MAX_TICKET_REF:
         raise TicketRefError(f"a ticket id or code is 1 to {MAX_TICKET_REF} characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise TicketRefError("a ticket id or code has no control characters")
-    return value
+    # a code as it is typed or read out: FY-261127-00042-K, fy 261127 00042 k, FY26112700042K
+    return spelled_code(value) or value
 
 
 @dataclass
@@ -103,7 +113,7 @@ class Histories:
     def resolve(self, id_or_code: str) -> str:
         ticket_id = self.reader.ticket_id_for(ticket_ref(id_or_code))
         if ticket_id is None:
-            raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
+            raise not_in_ledger(id_or_code)
         return ticket_id
 
     def _readable(self, who: Principal, id_or_code: str, *, proof_levels: int = 0
@@ -115,7 +125,7 @@ class Histories:
         rows, siblings = self.reader.history_with_siblings(ticket_ref(id_or_code), proof_levels)
         check_may_replay(who, rows)
         if not rows:
-            raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
+            raise not_in_ledger(id_or_code)
         return rows[0]["ticket_id"], rows, siblings
 
     def history(self, who: Principal, id_or_code: str, *, proofs: bool = False,
@@ -136,7 +146,7 @@ class Histories:
             try:
                 rows, siblings = self.reader.history_with_siblings_by_id(ticket_id, levels)
                 if not rows:  # entries are never removed: only a tampered ledger gets here
-                    raise TicketNotInLedgerError(f"no ticket {id_or_code!r} in the ledger")
+                    raise not_in_ledger(id_or_code)
                 return self._answer(TicketHistory(ticket_id, rows), siblings, proofs, verify)
             finally:
                 recorded.result()  # recorded (committed) before anything is returned

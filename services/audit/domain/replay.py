@@ -42,6 +42,7 @@ class TicketState:
     as_of: datetime | None = None
     events_applied: int = 0
     unknown_events: tuple[str, ...] = ()
+    status_before_merge: str | None = None  # what taking it out of its case goes back to
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,14 @@ class FoldRule:
     tell: Sequence[str] = ()  # payload keys holding text the citizen received
     # payload values that make the event leave the state alone (e.g. a co-handling unit's
     # assignment does not change who owns the ticket)
-    ignore_if: Mapping[str, str] = field(default_factory=dict)
+    ignore_if: Mapping[str, Any] = field(default_factory=dict)
+    # payload keys whose presence gives another status (an assignment withdrawn because the
+    # ticket joined a case leaves it merged)
+    status_when: Mapping[str, str] = field(default_factory=dict)
+    # joining a case remembers the status; leaving it goes back to that status (a closed
+    # ticket taken out of a case is closed again), else to `status`
+    remember_status: bool = False
+    restore_status: bool = False
 
 
 _UNIT = ("unit", "unit_code", "lead_unit", "owner_unit")
@@ -91,6 +99,28 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     # the notifier: whether the answer reached the citizen's phone or WeChat (history only)
     "NoticeDelivered": FoldRule(),
     "NoticeDeliveryFailed": FoldRule(),
+    # intake: answered on the phone from the knowledge base (feedback's CitizenNotified follows
+    # and is what the citizen was told), joined to a case and taken out of it again
+    "TicketAnsweredOnSpot": FoldRule(status="answered_on_spot"),
+    "TicketMergedIntoCase": FoldRule(status="merged", remember_status=True),
+    # taken out again: as it was before (an open one is then routed again on its own)
+    "TicketUnmergedFromCase": FoldRule(status="accepted", restore_status=True),
+    # dispatch: a reply sent back by the platform, the platform's close, a withdrawn assignment
+    "ReplyReviewed": FoldRule(status="reply_returned", ignore_if={"accepted": True}),
+    "DispatchClosed": FoldRule(status="dispatch_closed"),
+    "AssignmentWithdrawn": FoldRule(status="withdrawn", clear=("owner_unit",),
+                                    status_when={"case_id": "merged"}),
+    # sla: the clock's other ends and moves (a sign-for deadline is not the ticket's deadline)
+    "ClockStopped": FoldRule(fixed={"deadline_status": "stopped"}),
+    "DeadlineRepliedLate": FoldRule(fixed={"deadline_status": "replied_late"}),
+    "DeadlineReopened": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
+    "DeadlineCoordinated": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
+    # the history records them; the ticket's status, owner and deadline stay as they were
+    **{name: FoldRule() for name in (
+        "AssignmentProgressNoted", "ExtensionRequested", "TransferRequested", "TransferRejected",
+        "RemarkAdded", "PushedToSupervision", "CallbackRecorded", "DeadlineWarned",
+        "ExtensionRefused", "SignForDeadlineSet", "SupervisionOrderIssued",
+        "SupervisionOrderAnswered", "SupervisionOrderEscalated", "SupervisionOrderClosed")},
 }
 
 
@@ -124,8 +154,13 @@ def fold(
             if payload.get(key) is not None:
                 changes[name] = _coerce(name, payload[key])
                 break
-    if rule.status is not None:
-        changes["status"] = rule.status
+    status = next((v for k, v in rule.status_when.items() if payload.get(k)), rule.status)
+    if rule.remember_status:
+        changes["status_before_merge"] = state.status
+    if rule.restore_status:
+        status = state.status_before_merge or status
+    if status is not None:
+        changes["status"] = status
     told = [payload[k] for k in rule.tell if payload.get(k)]
     if told:
         changes["told"] = (*state.told, CitizenMessage(occurred_at, event_type, str(told[0])))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -67,13 +68,19 @@ def _openpyxl() -> tuple[Any, Any, Any]:
     return Workbook, WriteOnlyCell, ILLEGAL_CHARACTERS_RE
 
 
+# what XML 1.0 cannot hold beyond openpyxl's control characters: U+FFFE, U+FFFF and lone
+# surrogates (one of them in one ticket made the whole sheet unreadable)
+NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+
+
 def _cell(sheet: Any, value: Any) -> Any:
-    """A cell as text: control characters (which the xlsx format cannot hold) dropped, and a
-    citizen's text beginning with "=" kept as text, never made a formula."""
+    """A cell as text: characters the xlsx format cannot hold (control characters, U+FFFE,
+    U+FFFF, lone surrogates) dropped, and a citizen's text beginning with "=" kept as text,
+    never made a formula."""
     if not isinstance(value, str):
         return value
     _, write_only_cell, illegal = _openpyxl()
-    cell = write_only_cell(sheet, value=illegal.sub("", value))
+    cell = write_only_cell(sheet, value=NOT_XML.sub("", illegal.sub("", value)))
     cell.data_type = "s"
     return cell
 

@@ -59,7 +59,7 @@ class TicketFilter:
 
     @property
     def before(self) -> datetime | None:
-        if not self.date_to:
+        if not self.date_to or self.date_to == date.max:  # no day after 9999-12-31: no bound
             return None
         return datetime.combine(self.date_to + timedelta(days=1), time(), CHINA)
 

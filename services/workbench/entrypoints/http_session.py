@@ -14,13 +14,10 @@ from services.workbench.adapters.upstream import Services, UpstreamError
 from services.workbench.entrypoints.deps import AnyStaffDep, cookie_token, same_origin
 
 log = logging.getLogger(__name__)
-# identity's refusals, as the login page says them
-REFUSALS_ZH = {
-    400: "用户名或密码格式不对", 401: "用户名或密码错误，或账号已停用",
-    403: "此账号不能登录", 422: "用户名或密码格式不对",
-    423: "连续登录失败次数过多，账号已暂时锁定，请稍后再试",
-    429: "登录尝试过于频繁，请稍后再试",
-}
+# identity's refusals the login page has words for (app.js, LOGIN_ERRORS): the redirect names
+# the reason by a key, never by its text, so a link to /login?error=... cannot put a sentence
+# of a stranger's choosing (a phone number to call, a password to send) on the staff's login page
+REFUSALS = (400, 401, 403, 422, 423, 429)
 STAFF_ROLES = ("channel_adapter", "dispatcher", "supervisor", "unit", "auditor", "observer")
 
 
@@ -28,8 +25,8 @@ def router(*, services: Services, settings: Any) -> APIRouter:
     web = APIRouter(tags=["session"])
     cookie = settings.session_cookie
 
-    def back_to_login(message: str) -> RedirectResponse:
-        return RedirectResponse(f"/login?error={quote(message)}", status_code=303)
+    def back_to_login(reason: str) -> RedirectResponse:
+        return RedirectResponse(f"/login?error={quote(reason)}", status_code=303)
 
     @web.post("/login", include_in_schema=False)
     async def login(request: Request, username: Annotated[str, Form(max_length=64)] = "",
@@ -38,9 +35,9 @@ def router(*, services: Services, settings: Any) -> APIRouter:
         """Sign in with the platform's account; on success the session cookie is set."""
         if "origin" in request.headers and not same_origin(request.headers):
             # login CSRF: another site must not sign a browser in under its own account
-            return back_to_login("请从工作台登录页登录")
+            return back_to_login("csrf")
         if not username.strip() or not password:
-            return back_to_login("请输入用户名和密码")
+            return back_to_login("empty")
         # identity limits logins per address; every login reaches it from the workbench, so
         # the browser's address goes along (identity trusts it only from a configured proxy)
         forwarded = {"x-forwarded-for": request.client.host} if request.client else {}
@@ -50,12 +47,12 @@ def router(*, services: Services, settings: Any) -> APIRouter:
                                           json={"username": username.strip(),
                                                 "password": password})
         except UpstreamError as exc:
-            if exc.status in REFUSALS_ZH:
-                return back_to_login(f"登录失败：{REFUSALS_ZH[exc.status]}")
+            if exc.status in REFUSALS:
+                return back_to_login(f"refused-{exc.status}")
             log.warning("identity unavailable at login: %s", exc.detail)
-            return back_to_login("认证服务暂不可用，请稍后再试")
+            return back_to_login("unavailable")
         if session.get("role") not in STAFF_ROLES:
-            return back_to_login("此账号不能使用工作台")
+            return back_to_login("not-staff")
         page = RedirectResponse("/", status_code=303)
         page.set_cookie(cookie, session["token"], max_age=settings.session_ttl_s, path="/",
                         httponly=True, samesite="strict", secure=settings.cookie_secure)

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone import auth
 from backbone.http import ClientError, NotFoundError
+from backbone.privacy import echo
 from services.workbench.adapters import readmodel
 from services.workbench.adapters.attachments import AttachmentStore
 from services.workbench.adapters.upstream import Services, UpstreamError
@@ -138,7 +139,9 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
         """One ticket: its row, timeline (audit ledger), clocks (sla), feedback and case."""
         row = await run_in_threadpool(readmodel.by_code, pool, schema, code.strip().upper())
         if row is None or (principal.role == "unit" and principal.unit not in row["units"]):
-            raise NotFoundError(f"没有编号为 {code[:40]} 的工单（或不属于本单位）")
+            shown = echo(code[:40])  # a phone or a name typed here is not repeated (logs)
+            raise NotFoundError(f"没有编号为 {shown} 的工单（或不属于本单位）" if shown[:1] in "'\""
+                                else "没有这个编号的工单（或不属于本单位）")
         token = token_of(request)
 
         async def part(call: Any) -> Any:

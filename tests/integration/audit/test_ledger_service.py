@@ -316,3 +316,19 @@ def test_the_verify_command_finds_the_stored_ledger_intact(audit, published):
                           env=audit.env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "VERIFIED" in done.stdout
+
+
+def test_a_code_typed_in_lower_case_or_without_hyphens_finds_the_ticket(audit, published):
+    """Intake and the workbench take a code however it was typed or read out; audit answered
+    404 to `fy-...`, so an auditor who copied a code from a letter found nothing."""
+    tid, code = published["tickets"][2]
+    typed = code.lower().replace("-", " ")
+    with audit.client() as c:
+        assert c.get(f"/v1/tickets/{typed}/history").json()["ticket_id"] == tid
+        assert c.get(f"/v1/tickets/{code.lower()}/state").json()["ticket_id"] == tid
+        reads = c.get("/v1/access-log", params={"ticket": code.lower()}).json()["reads"]
+        assert {r["target"] for r in reads} == {tid}
+        missing = c.get("/v1/tickets/13912345678/history")  # a phone typed for a code
+        assert missing.status_code == 404 and "13912345678" not in missing.text
+    got = grpc_replay(audit, apb.ReplayTicketRequest(ticket_code=code.lower()))
+    assert [m.ticket_id for m in got][:1] == [tid]

@@ -30,6 +30,19 @@ def test_a_ticket_reference_is_kept_trimmed(good):
     assert ticket_ref(good) == good.strip()
 
 
+@pytest.mark.parametrize("typed", ["fy-231120-00042-t", "FY 231120 00042 T", "fy231120.00042t",
+                                   " Fy-231120-00042-T "])
+def test_a_ticket_code_is_found_however_it_was_typed(typed):
+    """Intake, the workbench and feedback take a code in any case and with or without its
+    hyphens (as it is read out over the phone); audit answered 404 to the same code."""
+    assert ticket_ref(typed) == "FY-231120-00042-T"
+
+
+def test_a_ticket_id_is_not_taken_for_a_code():
+    ticket_id = "4c04b384-4c16-5c5c-9f7c-166b95d8f05d"
+    assert ticket_ref(ticket_id) == ticket_id
+
+
 def load_tool() -> Any:
     spec = importlib.util.spec_from_file_location("verify_ledger_tool_h", TOOL)
     assert spec and spec.loader
@@ -71,3 +84,13 @@ def test_a_served_history_checks_out_and_a_dropped_first_entry_does_not(served):
         tool.check(headless, key, LEDGER_ID)
     with pytest.raises(tool.Invalid, match="JSON object"):
         tool.check([served], key, LEDGER_ID)
+
+
+@pytest.mark.parametrize("typed", ["13912345678", "王秀英", "340102199001011234"])
+def test_a_reference_that_may_be_personal_data_is_not_repeated_in_the_error(typed):
+    """Error bodies end up in logs and proxies: a phone number typed where a code goes is not
+    quoted back (backbone.privacy.echo), a code or an id still is."""
+    from services.audit.application.histories import TicketNotInLedgerError, not_in_ledger
+    error = not_in_ledger(typed)
+    assert isinstance(error, TicketNotInLedgerError) and typed not in str(error)
+    assert "FY-231120-00042-T" in str(not_in_ledger("FY-231120-00042-T"))

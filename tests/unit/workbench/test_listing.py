@@ -87,3 +87,25 @@ def test_the_export_has_chinese_headers_and_one_row_per_ticket():
 ])
 def test_one_click_callback_outcomes(outcome, expected):
     assert callback_body(CallbackDone(outcome=outcome)) == {"note": "", **expected}
+
+
+def test_the_export_stays_a_readable_sheet_whatever_characters_a_citizen_typed():
+    """XML 1.0 holds neither control characters nor U+FFFE/U+FFFF nor lone surrogates: one
+    such ticket once made the whole exported sheet unreadable (openpyxl drops only the
+    control characters), so every export that held it failed to open."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    row = {"code": "FY-261127-00001-K", "submitted_at": datetime(2026, 11, 27, 1, tzinfo=UTC),
+           "channel": "web", "county": "yingzhou", "unit": "yingzhou", "co_units": [],
+           "category": "", "subcategory": "", "urgency": "", "title_masked": "控制\x01字符\uffff",
+           "text_masked": "路灯坏了\x01\x0b\x1f\ufffe晚上\ud800很黑😀", "address_masked": "",
+           "status": "merged", "due_at": None, "overdue": False, "rating": "", "reopen_count": 0}
+    values = list(load_workbook(BytesIO(to_xlsx([row]))).active.values)
+    assert values[1][9:11] == ("控制字符", "路灯坏了晚上很黑😀")
+
+
+def test_the_last_day_a_date_picker_offers_is_a_valid_upper_bound():
+    """date_to=9999-12-31 (a date input allows it) was a 500: the day after it overflowed."""
+    assert TicketFilter(date_to=date.max).check().before is None
+    assert TicketFilter(date_from=date.max, date_to=date.max).check().since is not None

@@ -5,7 +5,7 @@
   const STATUS = {submitted: "已登记", accepted: "已受理", rejected: "不予受理", queued: "待派单",
     assigned: "待签收", signed_for: "办理中", bounced_back: "已退回", replied: "已答复待审核",
     reply_returned: "答复被退回", dispatch_closed: "已办结待回复", notified: "已回复市民",
-    reopened: "重办中", closed: "已办结", merged: "已并单"};
+    reopened: "重办中", closed: "已办结", merged: "已并单", answered_on_spot: "当场答复"};
   const CHANNEL = {hotline_12345: "12345热线", wechat_mini: "微信小程序", wechat_official: "微信公众号",
     mayor_mailbox: "市长信箱", media_hotline: "媒体热线", web: "网站", open311: "Open311"};
   const RATING = {satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意", unrated: "未评价"};
@@ -21,7 +21,17 @@
     DeadlineExtended: "延期获批", ExtensionRefused: "延期未获批", CitizenNotified: "回复市民",
     TicketRated: "评价", TicketMarkedUnrated: "未评价", CallbackRecorded: "回访",
     TicketReopened: "重办", TicketClosed: "办结", SupervisionOrderIssued: "督办",
-    SupervisionOrderAnswered: "督办答复", SignForDeadlineSet: "签收时限", ClockStopped: "停止计时"};
+    SupervisionOrderAnswered: "督办答复", SignForDeadlineSet: "签收时限", ClockStopped: "停止计时",
+    TicketAnsweredOnSpot: "当场答复", TicketMergedIntoCase: "并单", TicketUnmergedFromCase: "取消并单",
+    AssignmentWithdrawn: "撤回派单", TransferRequested: "申请转办", TransferRejected: "转办未获准",
+    RemarkAdded: "备注", PushedToSupervision: "移交督办", CitizenIdentityErased: "删除个人信息",
+    NoticeDelivered: "通知已送达", NoticeDeliveryFailed: "通知未送达", ClockPaused: "暂停计时",
+    ClockResumed: "恢复计时", DeadlineRecomputed: "重算时限", DeadlineRepliedLate: "超期答复",
+    DeadlineReopened: "重办计时", DeadlineCoordinated: "协调时限", SupervisionOrderEscalated: "督办升级",
+    SupervisionOrderClosed: "督办关闭"};
+  // roles that may sign in but have no view here: say where their work is instead of a blank page
+  const ELSEWHERE = {auditor: "审计账号在工作台没有可用页面：工单的全流程记录、校验与证明请使用审计服务的接口（见 docs/audit.md）。",
+    observer: "观察员账号在工作台没有可用页面：工单请到公开的民声大厅查看。"};
 
   const $ = (sel) => document.querySelector(sel);
   function h(tag, attrs, ...children) {
@@ -62,9 +72,19 @@
   }
 
   // -- login page ------------------------------------------------------------------------
+  // why a sign-in failed, by the key the workbench redirected with (http_session.py): only
+  // these words are shown, never text from the address (a link must not be able to put its
+  // own sentence on this page)
+  const LOGIN_ERRORS = {csrf: "请从工作台登录页登录", empty: "请输入用户名和密码",
+    "refused-400": "登录失败：用户名或密码格式不对", "refused-422": "登录失败：用户名或密码格式不对",
+    "refused-401": "登录失败：用户名或密码错误，或账号已停用", "refused-403": "登录失败：此账号不能登录",
+    "refused-423": "登录失败：连续登录失败次数过多，账号已暂时锁定，请稍后再试",
+    "refused-429": "登录失败：登录尝试过于频繁，请稍后再试",
+    unavailable: "认证服务暂不可用，请稍后再试", "not-staff": "此账号不能使用工作台"};
   if (document.body.classList.contains("login")) {
     const params = new URLSearchParams(location.search);
-    const msg = params.get("error") || (params.get("bye") ? "已退出登录" : "");
+    const error = params.get("error");
+    const msg = error !== null ? LOGIN_ERRORS[error] || "登录失败，请重试" : params.get("bye") ? "已退出登录" : "";
     if (msg) { const el = $("#message"); el.textContent = msg; el.hidden = false; }
     return;
   }
@@ -197,7 +217,9 @@
         h("p", {class: "hint"}, `派单 ${time(a.assigned_at)}  签收时限 ${time(a.sign_for_due_at)}`
           + (a.bounce_back_due_at ? `  可退回至 ${time(a.bounce_back_due_at)}` : "")),
         h("div", {class: "actions"},
-          a.status === "assigned" ? h("button", {class: "sign-for", onclick: () => act(() => post("sign-for"))}, "签收") : null,
+          // one retry key per assignment: a double click or a retry signs for once and says so
+          a.status === "assigned" ? h("button", {class: "sign-for", onclick: () => act(() => post("sign-for",
+            {request_id: `sign-for-${code}-${a.assignment_no}`}))}, "签收") : null,
           a.bounce_back_due_at && a.status === "assigned" ? h("button", {onclick: prompted("退回原因（必填）", (r) => post("bounce-back", {reason: r}))}, "退回") : null,
           h("button", {onclick: prompted("办理进展", (n) => post("note", {note: n}))}, "记录进展"),
           h("button", {onclick: prompted("申请延期几个工作日？", async (d) => {
@@ -284,23 +306,38 @@
     const useAnswer = (e) => {
       f.knowledge_id.value = e.id;
       if (!f.category_hint.value) f.category_hint.value = "咨询";
-      $("#chosen").textContent = `当场答复，不派单：${e.question}（${e.source}，${e.source_date}）`;
+      $("#chosen").replaceChildren(`当场答复，不派单：${e.question}（${e.source}，${e.source_date}） `,
+        h("button", {type: "button", class: "unchoose", onclick: () => {
+          f.knowledge_id.value = ""; $("#chosen").textContent = "";
+        }}, "取消（照常派单）"));
     };
     $("#kb-q").addEventListener("input", debounce(() => searchKb($("#kb-q").value, $("#kb"), useAnswer), 250));
+    // one call, one ticket: the call's id is intake's retry key (a double click or a retry after
+    // a lost answer gets the same code back), made anew once a call is registered
+    // (getRandomValues: randomUUID exists on https and localhost only)
+    const newCallId = () => "wb" + Array.from(crypto.getRandomValues(new Uint8Array(12)),
+      (b) => b.toString(16).padStart(2, "0")).join("");
+    let callId = newCallId();
+    const send = $("#submit-call");
     f.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      const body = {caller_number: f.caller_number.value, caller_name: f.caller_name.value,
+      if (send.disabled) return;
+      send.disabled = true;
+      const body = {call_id: callId, caller_number: f.caller_number.value, caller_name: f.caller_name.value,
         anonymous: f.anonymous.checked, address: f.address.value, summary: f.summary.value,
         category_hint: f.category_hint.value};
       if (f.knowledge_id.value) body.knowledge_id = Number(f.knowledge_id.value);
       const out = $("#call-result");
       try {
         const res = await api("/v1/hotline/calls", {method: "POST", json: body});
-        out.textContent = `已登记，工单编号 ${res.code}` + (res.status === "answered_on_spot"
+        out.textContent = `已登记，工单编号 ${res.code}` + (res.replayed ? "（重复提交，仍是同一工单）" : "") + (res.status === "answered_on_spot"
           ? "，已当场答复（不派单），市民将收到答复并可评价" : res.status === "rejected" ? "，不予受理：" + (res.rejection || {}).reason_text : "");
         out.className = "message"; out.dataset.code = res.code;
-        f.reset(); $("#chosen").textContent = "";
+        // reset() keeps a hidden input's value: without this every later call would be
+        // "answered on the spot" with the entry chosen once, and never reach a unit
+        f.reset(); f.knowledge_id.value = ""; $("#chosen").textContent = ""; callId = newCallId();
       } catch (e) { out.textContent = "登记失败：" + e.message; out.className = "message bad"; }
+      finally { send.disabled = false; }
       out.hidden = false;
     });
   }
@@ -324,7 +361,7 @@
     const home = {unit: "desk", channel_adapter: "hotline"}[me.role] || "list";
     if (!name) name = [home, "list", "desk", "hotline", "knowledge"].find(allowed);
     for (const v of views) $("#view-" + v).hidden = v !== name;
-    flash("");
+    flash(name ? "" : ELSEWHERE[me.role] || `此账号的角色（${me.role}）在工作台没有可用页面。`, !name);
     try {
       if (name === "list") await loadList(false);
       if (name === "ticket") await loadTicket(decodeURIComponent(arg || ""));
