@@ -9,7 +9,9 @@ MINSHENG_CLOCK=wall (default, and the only mode production accepts): a command h
 MINSHENG_CLOCK=event: the caller's stated time is THE time (the city simulator runs a month in
   minutes this way); timers run on the watermark, the latest event time a service has seen,
   so replaying the same events gives exactly the same deadlines, warnings and overdue lists.
-  Development only: production settings refuse it (backbone/settings.py).
+  A stated time may not leap more than MAX_EVENT_LEAP past both the wall clock and the
+  latest time seen (400 `bad_time`). Development only: production settings refuse it
+  (backbone/settings.py). `make up` runs the demo platform so, to replay its demo month.
 
 Aggregates take the time as an argument and give it to their events as `timestamp`, so the
 envelope's occurred_at is the business time, never the moment the row was written.
@@ -25,6 +27,11 @@ from backbone.http import ClientError
 MAX_BACKDATE = timedelta(days=7)  # what a backfilling role may state
 STATED_TIME_TOLERANCE = timedelta(minutes=5)  # what anyone else may state
 MAX_SKEW = timedelta(minutes=2)
+# Under the event clock, how far past both the wall clock and the latest time a service has
+# seen a stated time may lie: a simulation moves on by minutes and days, never by months at
+# once, while one request stating 2099 on a demo platform made every clock of the city jump
+# there for good (every deadline missed, every rating window closed unrated).
+MAX_EVENT_LEAP = timedelta(days=30)
 # What a ticket's deadlines reach from a command's time (sla counts months at most): a stated
 # time must leave that much room before datetime's limits (years 1 and 9999), or the
 # arithmetic fails later, in a service's clock or in sla's consumer (a 500, a dead letter)
@@ -33,6 +40,9 @@ EARLIEST = datetime.min.replace(tzinfo=UTC) + TIME_REACH
 LATEST = datetime.max.replace(tzinfo=UTC) - TIME_REACH
 # Roles whose commands may state an earlier time (a call taken during an outage, entered later).
 BACKFILL_ROLES = frozenset({"channel_adapter"})
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ClockTimeError(ClientError):
@@ -63,7 +73,7 @@ class Clock:
         if self.mode == "wall":
             return datetime.now(UTC)
         with self._lock:
-            return self._watermark or datetime(1970, 1, 1, tzinfo=UTC)
+            return self._watermark or _EPOCH
 
     def backfilled(self, when: datetime) -> bool:
         """Whether an accepted command time lies before the tolerance (a backfill)."""
@@ -88,6 +98,15 @@ class Clock:
                 with self._lock:
                     return self._watermark or datetime.now(UTC)
             when = stated.astimezone(UTC)
+            with self._lock:
+                seen = self._watermark
+            reach = max(datetime.now(UTC), seen or _EPOCH) + MAX_EVENT_LEAP
+            if when > reach:
+                days = MAX_EVENT_LEAP.days
+                raise ClockTimeError(f"{stated.isoformat()} lies more than {days} days past both "
+                                     "the wall clock and the latest time this service has seen"
+                                     " (MINSHENG_CLOCK=event moves on with the events it is "
+                                     "given, not by leaps)")
             if moves_clock:
                 self.observe(when)
             return when

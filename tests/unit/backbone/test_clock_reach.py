@@ -33,3 +33,23 @@ def test_times_in_reach_are_taken() -> None:
     assert Clock("event").command_time(when) == when.astimezone(dt.UTC)
     now = dt.datetime.now(dt.UTC)
     assert abs(Clock("wall").command_time(now) - now) < dt.timedelta(seconds=1)
+
+
+def test_the_event_clock_refuses_a_leap_past_the_wall_clock_and_what_it_saw() -> None:
+    clock = Clock("event")
+    now = dt.datetime.now(dt.UTC)
+    ahead = now + dt.timedelta(days=29)
+    assert clock.command_time(ahead) == ahead  # a simulation running a little ahead
+    with pytest.raises(ClockTimeError, match="more than 30 days past"):
+        clock.command_time(now + dt.timedelta(days=365 * 70))  # "2099" on a demo platform
+    # from where the events took it, it moves on by days: 29 more from the watermark
+    further = ahead + dt.timedelta(days=29)
+    assert clock.command_time(further) == further
+    assert clock.now() == further
+    # the past is a simulation's to state (a month replayed, a plan of 2025)
+    past = dt.datetime(2025, 3, 3, 9, tzinfo=dt.UTC)
+    assert clock.command_time(past) == past
+    # refused times move nothing
+    with pytest.raises(ClockTimeError):
+        clock.command_time(further + dt.timedelta(days=31))
+    assert clock.now() == further
