@@ -19,13 +19,17 @@ SECURE_BUS ?= auto
 # instead of a gateway). A service started without MINSHENG_ENVIRONMENT runs as production.
 export MINSHENG_ENVIRONMENT ?= development
 
-.PHONY: help install infra up down status services demo test test-unit test-integration \
+.PHONY: help install infra up where down status services demo test test-unit test-integration \
         test-e2e lint proto proto-lint proto-check docs bench chaos token logs clean wipe
 
 help:
 	@echo "make up      install, start Kafka + PostgreSQL + all services, load a demo month"
 	@echo "make test    install, start Kafka + PostgreSQL, run unit, integration and e2e tests"
 	@echo "make down | status | logs | lint | proto | bench | demo | token ROLE=unit UNIT=yingzhou"
+	@echo "make infra     start Kafka + PostgreSQL only;  make services  start what is not running"
+	@echo "make where     print the addresses, demo accounts and tokens again"
+	@echo "make test-unit | test-integration | chaos (the full fault suite) | docs | clean | wipe (delete .data)"
+	@echo "one service:   .venv/bin/python deploy/local/services.py stop intake && make services"
 
 # --- setting up -------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml
@@ -62,6 +66,9 @@ services: infra $(DEMO_PLACES)
 
 up: services
 	$(PY) -m tools.demo load
+	@$(PY) -m tools.demo where
+
+where: install
 	@$(PY) -m tools.demo where
 
 down:

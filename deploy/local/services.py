@@ -407,7 +407,12 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown service(s): {unknown}; known: {list(SERVICES)}")
         return 2
-    return {"start": start, "stop": stop, "status": status}.get(cmd, lambda _: 2)(names)
+    commands = {"start": start, "stop": stop, "status": status}
+    if cmd not in commands:
+        print(f"usage: {Path(argv[0]).name} start|stop|status [service ...]  (services: "
+              f"{' '.join(SERVICES)}; none named: all of them)")
+        return 0 if cmd in ("-h", "--help", "help") else 2
+    return commands[cmd](names)
 
 
 if __name__ == "__main__":

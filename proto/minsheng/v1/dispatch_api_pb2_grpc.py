@@ -80,7 +80,9 @@ class DepartmentServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def StreamAssignments(self, request, context):
-        """Assignments of the caller's unit, now and as they arrive (server streaming).
+        """Assignments of the caller's unit, now and as they arrive (server streaming). A reader
+        that falls 10,000 changes behind is let go: the stream sends what it holds, then ends
+        with ABORTED; open it again with include_open to catch up (nothing is skipped silently).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
