@@ -77,9 +77,10 @@ class TraceAndMeasure:
     body-size guard, and the request metrics. Plain ASGI rather than Starlette's
     BaseHTTPMiddleware, which costs a task and a stream copy per request on the hot path."""
 
-    def __init__(self, app: ASGIApp, service: str):
+    def __init__(self, app: ASGIApp, service: str, max_body_bytes: int = MAX_BODY_BYTES):
         self.app = app
         self.service = service
+        self.max_body_bytes = max_body_bytes
         # the metrics' labelled children, looked up once each (labels() per request was 2 %
         # of intake's api process under load, py-spy)
         self._latency: dict[str, Any] = {}
@@ -117,8 +118,9 @@ class TraceAndMeasure:
         began = time.perf_counter()
         try:
             length = headers.get("content-length")
-            if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                too_large = error(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+            if length and length.isdigit() and int(length) > self.max_body_bytes:
+                too_large = error(413, "too_large",
+                                  f"request body over {self.max_body_bytes} bytes")
                 await too_large(scope, receive, send_traced)
                 return
             await self.app(scope, receive, send_traced)
@@ -285,7 +287,11 @@ def _without_otel() -> dict[str, Any]:
 
 
 def create_app(*, settings: Any, title: str, description: str,
-               readiness: list[ReadinessCheck], version: str = "1") -> ServiceApp:
+               readiness: list[ReadinessCheck], version: str = "1",
+               max_body_bytes: int = MAX_BODY_BYTES) -> ServiceApp:
+    """`max_body_bytes`: the largest body any route may take (a declared Content-Length over
+    it is refused at the door, 413); a service whose routes take more (intake's attachments)
+    says so, and its routes keep their own, smaller limits."""
     app = ServiceApp(title=title, description=description, version=version,
                      docs_url=None, redoc_url=None,  # /docs offline: see offline_docs below
                      **_without_otel())
@@ -295,7 +301,7 @@ def create_app(*, settings: Any, title: str, description: str,
     app.state.trusted_proxies = trusted_networks(getattr(settings, "trusted_proxies", ""))
     service = settings.service
 
-    app.add_middleware(TraceAndMeasure, service=service)
+    app.add_middleware(TraceAndMeasure, service=service, max_body_bytes=max_body_bytes)
     offline_docs(app)
     _document(app)
 
@@ -344,7 +350,10 @@ def create_app(*, settings: Any, title: str, description: str,
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, "http_error", exc.detail)
+        # a body found too large while it streamed (no Content-Length) answers as the
+        # declared one does
+        code = "too_large" if exc.status_code == 413 else "http_error"
+        return error(exc.status_code, code, exc.detail)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

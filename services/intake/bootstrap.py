@@ -18,7 +18,7 @@ from backbone.access_log import AccessLog
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer, gather
 from backbone.group_commit import GroupCommitter
-from backbone.http import ServiceApp, create_app, error
+from backbone.http import MAX_BODY_BYTES, ServiceApp, create_app, error
 from backbone.rate_limits import SharedRateLimits
 from backbone.relay import OutboxRelay
 from backbone.runtime import Infrastructure, Loop, Service, connect
@@ -84,7 +84,9 @@ def _create_tables(infra: Infrastructure, schema: str) -> None:
 def _http(settings: IntakeSettings, infra: Infrastructure) -> ServiceApp:
     http = create_app(settings=settings, title="Minsheng intake",
                       description="一网尽收: every channel into one net, one code per request.",
-                      readiness=[infra.pg_ready, infra.kafka_ready])
+                      readiness=[infra.pg_ready, infra.kafka_ready],
+                      # an attachment may be larger than the platform's usual body limit
+                      max_body_bytes=max(MAX_BODY_BYTES, settings.max_attachment_bytes + 64 * 1024))
     limits.install(http, {"/v1/requests": settings.max_request_bytes,
                           "/v1/citizens": 4096, "/v1/tickets": 4096,
                           "/open311/v2/requests": settings.max_request_bytes,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backbone import auth
 from backbone.http import require
 from backbone.store import EventContext
+from backbone.text import writable
 from backbone.ticket_codes import ticket_code  # noqa: F401  (the routes take it from here)
 from services.feedback.application.receipts import RequestKey
 from services.feedback.domain.receipts import fingerprint
@@ -28,6 +29,11 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
     occurred_at: datetime | None = Field(
         default=None, description="when it happened (event-time mode: THE time)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _writable_text(cls, data: Any) -> Any:
+        return writable(data)  # a comment, a note, a reason: no NUL or controls (backbone.text)
 
 
 class Idempotent(Command):

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from backbone.privacy import echo
+from backbone.text import writable
 from services.intake.domain.citizen import CitizenIdentity, RequesterKind
 
 MAX_TEXT = 2000  # a hotline summary or a mailbox letter; longer goes in an attachment
@@ -60,25 +61,6 @@ def check_stated_time(when: datetime | None) -> datetime | None:
         raise StatedTimeError("occurred_at must lie between 2000-01-01 and 2099-12-31 (Beijing "
                               "time): a ticket code carries its day as YYMMDD")
     return when
-
-
-def _without_nul(value: Any) -> bool:
-    """Whether no string in a parsed JSON value holds a NUL character, which PostgreSQL's text
-    cannot store: refused with the field's channel model, before anything is written. Walked
-    with a stack, not by recursion: a body may nest a thousand lists deep (pydantic then says
-    what is wrong with it)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return False
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
 
 
 class ChannelInputError(ValueError):
@@ -126,10 +108,8 @@ class _Common(_Frozen):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        if not _without_nul(data):
-            raise ValueError("text cannot contain a NUL character (\\u0000)")
-        return data
+    def _writable_text(cls, data: Any) -> Any:
+        return writable(data)  # NUL, controls, noncharacters: backbone.text
 
     @field_validator("occurred_at")
     @classmethod

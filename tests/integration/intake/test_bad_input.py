@@ -79,6 +79,17 @@ async def test_bodies_that_are_not_json_or_too_big(intake):
         streamed = await http.post("/v1/requests", content=chunks(),
                                    headers={"content-type": "application/json"})
         assert streamed.status_code == 413 and "bytes" in _reason(streamed)
+        # declared or found while it streamed: the same code
+        assert declared.json()["error"] == streamed.json()["error"] == "too_large"
+
+
+async def test_an_attachment_over_the_platforms_usual_body_limit_reaches_its_route(intake):
+    """Attachments may be up to MINSHENG_MAX_ATTACHMENT_BYTES (50 MB): one of 26 MB was
+    refused at the door by the platform's 25 MB body limit, before its route could judge it."""
+    async with intake.client() as http:
+        big = b"not a picture " * (26 * 1024 * 1024 // 14)
+        answer = await http.post("/v1/attachments", files={"file": ("big.jpg", big)})
+        assert answer.status_code == 422 and "accepted types" in _reason(answer), answer.text
 
 
 async def test_broken_multipart_and_unwelcome_files(intake):

@@ -222,4 +222,4 @@ async def test_a_nul_character_on_the_bus_is_refused_with_a_reason(intake):
     await intake.publish("intake.requests", request.request_id, request.SerializeToString())
     [reply] = await replies_for(intake, {request.request_id})
     assert reply.status == "refused" and reply.reason_code == "invalid_request" and not reply.code
-    assert "NUL" in reply.reason_text
+    assert "U+0000" in reply.reason_text

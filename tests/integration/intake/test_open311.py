@@ -184,11 +184,18 @@ async def test_odd_dates_nul_and_control_characters_keep_to_the_standard(spec, r
             assert nul.status_code == 400 and "NUL" in _errors_json(nul)[0]["description"]
         posted = await asyncio.to_thread(spec.post_request, service_code="streetlight",
                                          description="路灯\x00坏了", lat="32.9", long="115.8")
-        assert posted.status_code == 400 and "NUL" in _errors_json(posted)[0]["description"]
+        assert posted.status_code == 400 and "U+0000" in _errors_json(posted)[0]["description"]
         async with intake.client() as adapter:
-            made = await adapter.post("/v1/requests", json={
+            # such text is refused at the door now (the character named), so no new ticket carries
+            # it; the XML's own leaving-out (for what was stored before) is open311_format's
+            # unit test
+            refused = await adapter.post("/v1/requests", json={
                 "channel": "web", "request_id": uuid.uuid4().hex, "title": "复制来的\x0b文字",
                 "body": f"清河路路灯坏了\x01\x1f\ufffe 晚上很黑 {uuid.uuid4().hex[:6]}"})
+            assert refused.status_code == 422 and "noncharacter U+00" in refused.text, refused.text
+            made = await adapter.post("/v1/requests", json={
+                "channel": "web", "request_id": uuid.uuid4().hex, "title": "复制来的\t文字",
+                "body": f"清河路路灯坏了\r\n晚上很黑 {uuid.uuid4().hex[:6]}"})
             assert made.status_code == 201, made.text
         code = made.json()["code"]
         one = await http.get(f"{root}/requests/{code}.xml")
