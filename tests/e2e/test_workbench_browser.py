@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from io import BytesIO
 from pathlib import Path
 
@@ -155,6 +156,23 @@ def test_the_day_of_a_12345_centre(platform, browser):
     with platform.client("feedback", "channel_adapter") as c:  # the caller rates it by SMS
         rated = c.post(f"/v1/tickets/{question}/rating", json={"rating": "dissatisfied"})
         assert rated.status_code == 201, rated.text
+
+    # -- the next call is a plain complaint, sent with a double click: one ticket, dispatched
+    # (the knowledge-base answer stuck to every later call, and a double click made two)
+    marker = f"井盖松动{uuid.uuid4().hex[:6]}"
+    operator.uncheck("#call [name=anonymous]")
+    operator.fill("#call [name=caller_number]", "13800003333")
+    operator.fill("#call [name=address]", "颍州区清河路阳光小区北门")
+    operator.fill("#call [name=summary]", f"阳光小区北门{marker}，车辆经过响声很大，怕砸到人")
+    operator.dblclick("#submit-call")
+    operator.wait_for_selector(f"#call-result:has-text('工单编号'):not([data-code='{question}'])")
+    manhole = operator.get_attribute("#call-result", "data-code")
+    assert "已当场答复" not in operator.inner_text("#call-result")
+    eventually(lambda: status_in(platform, manhole, "assigned", "queued"), timeout=60,
+               what="the plain call dispatched, not answered on the spot")
+    with platform.client("workbench", "dispatcher") as c:
+        made = c.get("/v1/tickets", params={"q": marker}).json()["items"]
+    assert [t["code"] for t in made] == [manhole]  # one ticket for the double click
 
     # -- the dispatcher filters the list and exports exactly that -----------------------------
     dispatcher = log_in(browser, platform, "disp-li", "dispatcher")
