@@ -433,6 +433,10 @@ class Verifier:
         role = claims.get("role")
         if role not in ROLES:
             raise AuthError("token names no known role")
+        if role == "unit" and not (isinstance(claims.get("unit"), str) and claims["unit"]):
+            # a unit's reads are scoped by its code: without one, "its" tickets would be the
+            # whole city's (identity refuses such accounts; a hand-signed token must fail too)
+            raise AuthError("a unit token must name its unit")
         if kid.startswith(CITIZEN_KID_PREFIX) and role != "citizen":
             raise AuthError("a citizen key may sign citizen tokens only")
         if kid.startswith(SERVICE_KID_PREFIX) and role != "system":

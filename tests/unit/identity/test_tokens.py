@@ -77,6 +77,22 @@ def test_forged_unknown_key_other_issuer_and_unsigned_tokens_are_refused():
             verifier(public).verify(garbage)
 
 
+def test_a_hand_signed_unit_token_without_its_unit_is_refused():
+    # a unit's reads are scoped by its code: with none, the workbench's list and export
+    # answered the whole city (only the staff key's holder could sign one; still refused)
+    issuers, public = keys("identity-a")
+    claims = {"iss": "minsheng", "aud": ["dispatch"], "sub": "x", "role": "unit",
+              "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j"}
+    for unit in ({}, {"unit": ""}, {"unit": None}, {"unit": 7}):
+        token = jwt.encode({**claims, **unit}, issuers["identity-a"].key, algorithm="EdDSA",
+                           headers={"kid": "identity-a"})
+        with pytest.raises(auth.AuthError, match="must name its unit"):
+            verifier(public).verify(token)
+    named = jwt.encode({**claims, "unit": "yingzhou"}, issuers["identity-a"].key,
+                       algorithm="EdDSA", headers={"kid": "identity-a"})
+    assert verifier(public).verify(named).unit == "yingzhou"
+
+
 def test_legacy_ms1_tokens_are_refused_with_a_clear_reason():
     _, public = keys("identity-a")
     with pytest.raises(auth.AuthError, match="legacy ms1 token format is no longer accepted"):
