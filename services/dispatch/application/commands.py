@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext, Statement
+from backbone.ticket_codes import spelled_code
 from services.dispatch.adapters.loop_reads import LoopReads, RequestKey
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.app import DispatchApplication, UnitRequest
@@ -50,6 +51,11 @@ class ConcurrentChangeError(RuntimeError):
 class TicketRef:
     code: str = ""
     ticket_id: str = ""
+
+    def __post_init__(self) -> None:
+        # a code as it is typed ("fy-261204-00009-d", no hyphens) names the ticket intake wrote
+        if self.code and len(self.code) <= MAX_REF:
+            object.__setattr__(self, "code", spelled_code(self.code) or self.code)
 
     def check(self) -> None:
         if not self.code.strip() and not self.ticket_id.strip():

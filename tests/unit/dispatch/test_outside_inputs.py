@@ -41,3 +41,10 @@ def test_a_time_deadlines_cannot_be_counted_from_is_invalid(stated):
 def test_ordinary_times_pass():
     when = dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)
     assert Clock("event").command_time(when) == when
+
+
+def test_a_code_however_typed_names_the_ticket_intake_wrote():
+    # a unit's system (or the workbench's desk) sending the code in lower case got NOT_FOUND
+    for typed in ("fy-261204-00009-d", "FY26120400009D", " fy 261204 00009 d "):
+        assert TicketRef(code=typed).code == "FY-261204-00009-D"
+    assert TicketRef(code="not-a-code").code == "not-a-code"  # left for NOT_FOUND to say
