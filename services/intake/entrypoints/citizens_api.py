@@ -102,13 +102,17 @@ def router(citizens: Citizens, limits: SharedRateLimits | None = None,
         citizen's own list, which no shared cache may keep (Cache-Control: private,
         no-store)."""
         response.headers["Cache-Control"] = NO_STORE
-        return {"tickets": citizens.tickets_of(principal.sub)}
+        tickets = citizens.tickets_of(principal.sub)
+        if principal.ticket:  # a token scoped to one ticket (tkt) sees that ticket only
+            tickets = [t for t in tickets if t["code"] == principal.ticket]
+        return {"tickets": tickets}
 
     @api.post("/me/tickets/{code}/rating", status_code=201)
     async def rate_my_ticket(code: str, body: CitizenRating, request: Request,
                              principal: CitizenDep) -> JSONResponse:
         """Rate the answer to one of my tickets (passed on to feedback with my own token)."""
         code = code_from(code)
+        principal.require_ticket(code)
         mine = await run_in_threadpool(citizens.tickets_of, principal.sub)
         if not any(t["code"] == code for t in mine):
             raise NotFoundError(f"you have no ticket {code}")
@@ -128,6 +132,9 @@ def router(citizens: Citizens, limits: SharedRateLimits | None = None,
     @api.post("/me/erasure")
     def erase_me(principal: CitizenDep) -> dict[str, Any]:
         """Erase my identity: my key is destroyed; my tickets go on, without my name or phone."""
+        if principal.ticket:  # the identity spans every ticket; a one-ticket token is not it
+            raise auth.ForbiddenError("a token scoped to one ticket cannot erase the identity;"
+                                      " sign in with your phone (我的诉求)")
         return _call(citizens.erase, principal.sub, actor_role="citizen",
                      actor_id=principal.sub)
 
