@@ -46,6 +46,7 @@ class BusRole:
     writes: tuple[str, ...] = ()
     creates: tuple[str, ...] = ()  # besides the base topics
     groups: tuple[str, ...] = ()  # consumer-group prefixes, after "minsheng.<prefix>"
+    exact_groups: tuple[str, ...] = ()  # consumer groups by their whole name, the same way
     # topics named after a stream app's id (faust's table changelogs), after "minsheng.<prefix>"
     app_topics: tuple[str, ...] = ()
     base_topics: bool = True  # DESCRIBE + CREATE on the base topics (ensure_topics)
@@ -83,10 +84,19 @@ ADAPTERS = BusRole(reads=(REPLIES, NOTICES), writes=(REQUESTS,), groups=("adapte
                    base_topics=False)
 
 
+# What ends a unit's own consumer-group names: a character no unit code holds (codes are
+# a-z, 0-9, "-" and "."). A prefix of the code alone ("unit-housing", "unit-yingzhou") also
+# named other units' groups ("unit-housing-fund", "unit-yingzhou.xihu"): a county's system
+# could join a sub-district's group and take its partitions away (63 pairs of units).
+UNIT_GROUP_SEPARATOR = "_"
+
+
 def unit_role(unit_code: str) -> BusRole:
-    """A department system: reads its own assignments topic, nothing else."""
-    return BusRole(reads=(ASSIGNMENTS + unit_code,), groups=(f"unit-{unit_code}",),
-                   base_topics=False)
+    """A department system: reads its own assignments topic, nothing else; its consumer groups
+    are `minsheng.unit-<code>` and `minsheng.unit-<code>_<anything>`."""
+    return BusRole(reads=(ASSIGNMENTS + unit_code,),
+                   groups=(f"unit-{unit_code}{UNIT_GROUP_SEPARATOR}",),
+                   exact_groups=(f"unit-{unit_code}",), base_topics=False)
 
 
 def service_principal(service: str) -> str:
@@ -150,6 +160,8 @@ def grants_for(principal: str, role: BusRole, prefix: str = "") -> list[Grant]:
             out.append(Grant(principal, "topic", f"minsheng.{prefix}{app}", op, True))
     for group in role.groups:
         out.append(Grant(principal, "group", f"minsheng.{prefix}{group}", "READ", True))
+    for group in role.exact_groups:
+        out.append(Grant(principal, "group", f"minsheng.{prefix}{group}", "READ", False))
     # one grant once (a topic read and written is described once)
     return list(dict.fromkeys(out))
 

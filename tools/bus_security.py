@@ -104,15 +104,58 @@ def provision(options: dict[str, Any], plan: bus_access.Plan,
             if any("SecurityDisabled" in n for n in names):
                 raise SecurityDisabledError("the broker has no authorizer")
             raise RuntimeError(f"{len(failed)} ACLs refused: {sorted(names)}")
+        removed = _remove_stale(admin, plan)
         errors = admin.alter_user_scram_credentials(
             [UserScramCredentialUpsertion(p, ScramMechanism.SCRAM_SHA_512, passwords[p])
              for p in plan.principals()])
         bad = {u: e for u, e in errors.items() if e}
         if bad:
             raise RuntimeError(f"SCRAM credentials refused: {bad}")
-        return {"principals": len(plan.principals()), "acls": len(result["succeeded"])}
+        return {"principals": len(plan.principals()), "acls": len(result["succeeded"]),
+                "stale_acls_removed": removed}
     finally:
         admin.close()
+
+
+def _key(acl: Any) -> tuple[str, str, str, str, str]:
+    pattern = acl.resource_pattern
+    return (acl.principal, pattern.resource_type.name, pattern.resource_name,
+            pattern.pattern_type.name, acl.operation.name)
+
+
+def _remove_stale(admin: Any, plan: bus_access.Plan) -> int:
+    """Delete the ALLOW ACLs of the plan's principals that the plan no longer grants: the
+    plan is the truth, so a grant narrowed in a later version (a unit's consumer groups,
+    once a prefix that named other units' groups too) does not live on in a broker
+    provisioned before it."""
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    wanted = {_key(to_acl(g)) for g in plan.grants}
+    stale = []
+    for principal in plan.principals():
+        found, error = admin.describe_acls(ACLFilter(
+            principal=f"User:{principal}", host="*", operation=ACLOperation.ANY,
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                   ACLResourcePatternType.ANY)))
+        if error is not None and getattr(error, "errno", 0):
+            raise RuntimeError(f"ACLs of {principal} not read: {error}")
+        stale += [acl for acl in found if _key(acl) not in wanted]
+    if stale:
+        admin.delete_acls([ACLFilter(
+            principal=acl.principal, host=acl.host, operation=acl.operation,
+            permission_type=acl.permission_type,
+            resource_pattern=ResourcePatternFilter(
+                acl.resource_pattern.resource_type, acl.resource_pattern.resource_name,
+                acl.resource_pattern.pattern_type)) for acl in stale])
+    return len(stale)
 
 
 def service_env(service: str, passwords: dict[str, str], port: int = SECURED_PORT) -> dict[str, str]:
@@ -166,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bus] {args.bootstrap} runs without an authorizer (started before the secured "
               "listener existed): restart Kafka to enable SASL/SCRAM and ACLs; nothing done")
         return 0
-    print(f"[bus] {done['principals']} principals, {done['acls']} ACLs on {args.bootstrap} "
+    stale = f", {done['stale_acls_removed']} no longer granted removed" \
+        if done["stale_acls_removed"] else ""
+    print(f"[bus] {done['principals']} principals, {done['acls']} ACLs on {args.bootstrap}{stale} "
           f"(passwords: {args.passwords})")
     return 0
 

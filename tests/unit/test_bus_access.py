@@ -69,6 +69,33 @@ def test_a_unit_reads_its_own_topic_and_nothing_else():
     assert all(g.operation != "WRITE" for g in grants)
 
 
+def _group_matches(grant: ba.Grant, group: str) -> bool:
+    return group.startswith(grant.name) if grant.prefixed else group == grant.name
+
+
+def test_no_unit_may_join_another_units_consumer_groups():
+    # "unit-yingzhou" as a prefix named the groups of "yingzhou.xihu" too, "unit-housing" those
+    # of "housing-fund": a county's system could join a sub-district's group and take its
+    # partitions (63 pairs of the registry's units)
+    from services.dispatch.domain.units import load_unit_registry
+
+    codes = sorted(u.code for u in load_unit_registry())
+    plan = ba.plan(codes, "")
+    grants = {code: [g for g in plan.of(ba.unit_principal(code)) if g.resource == "group"]
+              for code in codes}
+    for code in codes:
+        own = [f"minsheng.unit-{code}", f"minsheng.unit-{code}_case-system"]
+        assert all(any(_group_matches(g, group) for g in grants[code]) for group in own)
+        for other in codes:
+            if other == code:
+                continue
+            theirs = [f"minsheng.unit-{other}", f"minsheng.unit-{other}_case-system",
+                      f"minsheng.unit-{other}.case-system", f"minsheng.unit-{other}-desk"]
+            assert not any(_group_matches(g, group) for g in grants[code] for group in theirs
+                           if not group.startswith(f"minsheng.unit-{code}_")), (code, other)
+    assert any(a.startswith(b) and a != b for a in codes for b in codes)  # the overlap is real
+
+
 def test_no_principal_but_dispatch_and_sla_writes_assignments():
     plan = ba.plan(["yingzhou"], "")
     writers = {g.principal for g in plan.grants

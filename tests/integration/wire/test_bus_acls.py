@@ -163,7 +163,7 @@ async def test_a_service_principal_does_its_job(broker):
     unit = broker.settings(bus_access.unit_principal("yingzhou"))
     assert marker in await _read(unit, unit.assignment_topic("yingzhou"), want=marker)
     assert marker in await _read(unit, unit.assignment_topic("yingzhou"),
-                                 group=unit.group("unit-yingzhou-desk"), want=marker)
+                                 group=unit.group("unit-yingzhou_desk"), want=marker)
 
     intake = broker.settings(bus_access.service_principal("intake"))
     await ensure_topics(intake, base_topics(intake))  # what every service does at start
@@ -181,6 +181,21 @@ async def test_a_unit_cannot_read_another_units_topic(broker):
     with pytest.raises(REFUSED):
         await _read(unit, unit.assignment_topic("taihe"), group=unit.group("unit-yingzhou"),
                     want=marker)
+
+
+async def test_a_unit_cannot_join_a_sub_units_consumer_group(broker):
+    """A unit's groups are its code's own (`unit-<code>`, `unit-<code>_…`): the county's
+    principal may not join its sub-district's group (`unit-yingzhou.xihu…`), which once let
+    it take that group's partitions away from the sub-district's system."""
+    admin = broker.settings()
+    marker = secrets.token_hex(6).encode()
+    await _produce(admin, admin.assignment_topic("yingzhou"), marker)
+    county = broker.settings(bus_access.unit_principal("yingzhou"))
+    for theirs in ("unit-yingzhou.xihu", "unit-yingzhou.xihu_case-system",
+                   "unit-yingzhou-desk"):
+        with pytest.raises(REFUSED):
+            await _read(county, county.assignment_topic("yingzhou"),
+                        group=county.group(theirs), want=marker)
 
 
 async def test_a_unit_cannot_read_or_write_the_lifecycle(broker):
