@@ -303,6 +303,8 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
             await self._refuse(context, exc)
             raise
         unit = principal.unit
+        token = auth.bearer(next((v for k, v in context.invocation_metadata() or ()
+                                  if k.lower() == "authorization"), None))
         queue = self.feed.subscribe(unit)  # before reading the open ones: nothing falls between
         sent: dict[str, tuple[Any, ...]] = {}
 
@@ -313,16 +315,34 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
             sent[row["ticket_id"]] = key
             return True
 
+        def still_valid() -> str | None:
+            """Why the stream's token no longer holds (expired, revoked at logout), or None:
+            checked before every change sent, so a stream opened with it sends nothing after
+            (it did, for as long as the connection lasted). The verifier's cache makes it a
+            lookup and the revocation list's refresh."""
+            try:
+                self._verifier.verify(token)  # type: ignore[union-attr]  # set by _principal
+            except auth.AuthError as exc:
+                return f"{exc}: open the stream again with a fresh token"
+            return None
+
+        ended = None
         try:
             if request.include_open:
                 for row in await self.reads.open_assignments(unit):
                     if fresh(row):
+                        if (ended := still_valid()) is not None:
+                            break
                         yield to_assignment(row)
-            while not (queue.fell_behind and queue.empty()):
+            while ended is None and not (queue.fell_behind and queue.empty()):
                 row = await queue.get()
                 if fresh(row):
+                    if (ended := still_valid()) is not None:
+                        break
                     yield to_assignment(row)
         finally:
             self.feed.unsubscribe(unit, queue)
+        if ended is not None:
+            await context.abort(S.UNAUTHENTICATED, ended)
         # the feed let it go: what it held is sent, the next change would be missed
         await context.abort(S.ABORTED, FELL_BEHIND.format(self.feed.queue_size))

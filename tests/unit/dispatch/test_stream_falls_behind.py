@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from backbone.auth import Principal
+from backbone.auth import AuthError, Principal
 from services.dispatch.entrypoints.feed import AssignmentFeed
 from services.dispatch.entrypoints.grpc_api import DepartmentApi
 from tests.unit.dispatch.test_feed_gather import Log, News
@@ -38,9 +38,41 @@ class Context:
     def __init__(self) -> None:
         self.status: tuple[grpc.StatusCode, str] | None = None
 
+    def invocation_metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", "Bearer the-stream-token")]
+
     async def abort(self, code: grpc.StatusCode, reason: str) -> None:
         self.status = (code, reason)
         raise Aborted(reason)
+
+
+class Verifier:
+    """Holds the stream's token good until `revoke()` (a logout, an expiry)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.checked: list[str] = []
+
+    def verify(self, token: str) -> Principal:
+        self.checked.append(token)
+        if self.reason is not None:
+            raise AuthError(self.reason)
+        return PRINCIPAL
+
+    def revoke(self, reason: str) -> None:
+        self.reason = reason
+
+
+PRINCIPAL = Principal(sub="yd-oa", role="unit", unit="yingdong")
+
+
+def department(feed: AssignmentFeed) -> tuple[DepartmentApi, Verifier]:
+    api = DepartmentApi(settings=None, commands=None, reads=None, feed=feed,  # type: ignore[arg-type]
+                        clock=None, units=None)  # type: ignore[arg-type]
+    api._principal = lambda context: PRINCIPAL  # type: ignore[method-assign]
+    verifier = Verifier()
+    api._verifier = verifier  # type: ignore[assignment]
+    return api, verifier
 
 
 async def follow(feed: AssignmentFeed, log: Log, rows: int) -> None:
@@ -78,10 +110,7 @@ def test_the_stream_sends_what_it_held_then_ends_with_a_reason_to_reopen():
     async def run() -> None:
         log = Log()
         feed = AssignmentFeed(app=None, reads=log, queue_size=3)  # type: ignore[arg-type]
-        api = DepartmentApi(settings=None, commands=None, reads=None, feed=feed,  # type: ignore[arg-type]
-                            clock=None, units=None)  # type: ignore[arg-type]
-        api._principal = lambda context: Principal(sub="yd-oa", role="unit",  # type: ignore[method-assign]
-                                                   unit="yingdong")
+        api, _ = department(feed)
         context = Context()
         stream = api.StreamAssignments(
             type("Request", (), {"include_open": False})(), context)
@@ -95,6 +124,37 @@ def test_the_stream_sends_what_it_held_then_ends_with_a_reason_to_reopen():
         assert got == ["FY-0", "FY-1", "FY-2"]  # what was queued when t3 found it full
         assert context.status is not None and context.status[0] is grpc.StatusCode.ABORTED
         assert "include_open" in context.status[1]
+        assert not feed.subscribers["yingdong"]
+
+    asyncio.run(run())
+
+
+def test_a_stream_whose_token_expired_or_was_revoked_sends_nothing_more():
+    """The token was checked only when the stream opened: after a logout (or its expiry) the
+    stream went on sending the unit's assignments for as long as the connection lasted."""
+    async def run() -> None:
+        log = Log()
+        feed = AssignmentFeed(app=None, reads=log, queue_size=100)  # type: ignore[arg-type]
+        api, verifier = department(feed)
+        context = Context()
+        stream = api.StreamAssignments(
+            type("Request", (), {"include_open": False})(), context)
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.01)
+        await follow(feed, log, 1)
+        assert (await first).ticket_code == "FY-0"
+        verifier.revoke("token revoked (logged out)")
+        log.rows.clear()
+        nxt = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.01)
+        feed.position = 0
+        await follow(feed, log, 2)  # two more changes for the unit: neither is sent
+        with pytest.raises(Aborted):
+            await nxt
+        assert context.status is not None
+        assert context.status[0] is grpc.StatusCode.UNAUTHENTICATED
+        assert "revoked" in context.status[1] and "fresh token" in context.status[1]
+        assert set(verifier.checked) == {"the-stream-token"}
         assert not feed.subscribers["yingdong"]
 
     asyncio.run(run())
