@@ -61,7 +61,7 @@ _NOT_DIGIT_AFTER = r"(?![0-9])"
 
 _ID_RE = re.compile(
     _NOT_DIGIT_BEFORE
-    + r"[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+    + r"[1-9]\d{5}[\s\-]?(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[\s\-]?\d{3}[\dXx]"
     + r"(?![0-9A-Za-z])"
 )
 _MOBILE_RE = re.compile(
@@ -84,7 +84,10 @@ _UNIT = r"(?:号楼|号院|号|栋|幢|座|单元|层|楼|室|户)"
 _NUMBER = r"\d+(?:[\-－]\d+)?"
 _ROAD_ADDRESS_RE = re.compile(r"(?<=[路街巷道弄])" + rf"{_NUMBER}号(?:{_NUMBER}{_UNIT})*")
 _BUILDING_RUN_RE = re.compile(
-    rf"(?<![0-9]){_NUMBER}(?:号楼|栋|幢|座)(?:{_NUMBER}{_UNIT})+|(?<![0-9]){_NUMBER}单元{_NUMBER}(?:室|户|层|楼)"
+    rf"(?<![0-9]){_NUMBER}(?:号楼|栋|幢|座)(?:(?:{_NUMBER}{_UNIT})+(?:\d+)?|\d+)"
+    rf"|(?<![0-9]){_NUMBER}单元{_NUMBER}(?:室|户|层|楼)?"
+    # building-unit-room in figures after an estate's name: 幸福里小区3-2-501, 住3-2-501
+    r"|(?<=[区园苑寓院厦村里城庭居住])\d{1,3}[\-－]\d{1,2}[\-－]\d{3,4}(?![0-9\-－])"
 )
 
 # The ~100 most common surnames cover most people; compound ones are checked first.
@@ -99,16 +102,21 @@ SURNAMES = frozenset(
     "寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
 )
 _NAME_CUE_RE = re.compile(
-    r"(我叫|名叫|我是|本人是|本人|(?:姓名|联系人|户主|报修人|投诉人|举报人|来电人|反映人|申请人|当事人)"
+    r"(我叫|名叫|我是|本人是|本人|市民|居民|业主|住户|村民|租户|"
+    r"(?:姓名|联系人|户主|报修人|投诉人|举报人|来电人|反映人|申请人|当事人)"
     r"(?:是|为)?[:：\s]*)"
 )
+# Cues that as often describe people as name them ("市民高度关注", "业主委员会"): the name must
+# end at a clear boundary or before what follows a name (反映, 来电...), as after 我是.
+_STRICT_CUES = ("我是", "本人是", "市民", "居民", "业主", "住户", "村民", "租户")
 _HONORIFICS = ("女士", "先生", "师傅", "老师", "大爷", "大妈", "阿姨", "叔叔", "经理", "主任", "同志", "老板",
                "小姐", "医生", "书记", "大姐", "大哥", "奶奶", "爷爷")
 # Characters that, right after a surname-like first character, show we are not reading a name
 # ("我是王庄村的", "我是周边居民"): place words, particles and common nouns.
 _NOT_GIVEN_NAME = set("村庄镇乡区县市店家的在是住了和与及边围某业主户居民")
 # Words that often follow a name directly ("本人张伟反映…"): the name ends before them.
-_WORDS_AFTER_NAME = ("反映", "投诉", "举报", "来电", "咨询", "家住", "电话", "手机", "今年", "住在", "联系")
+_WORDS_AFTER_NAME = ("反映", "投诉", "举报", "来电", "咨询", "家住", "电话", "手机", "今年", "住在", "联系",
+                     "本人")
 _STOP_AFTER_NAME = set("的在是住了和与及，。,.！!？?；;：:、（(）) \n\t")
 # Right after a full name with no cue before it: an honorific, or where to reach the person.
 _NAME_SUFFIX_RE = re.compile(
@@ -191,7 +199,8 @@ def _pattern_findings(original: str) -> list[Finding]:
     if not _MAY_MATCH_A_PATTERN.search(text):
         return found
     for m in _ID_RE.finditer(text):
-        found.append(Finding("id_number", m.start(), m.end(), m.group(), mask_id_number(m.group())))
+        found.append(Finding("id_number", m.start(), m.end(), m.group(),
+                             mask_id_number(re.sub(r"[\s\-]", "", m.group()))))
     for m in _CARD_CUE_RE.finditer(text):
         digits = re.sub(r"\D", "", m.group(1))
         found.append(Finding("bank_card", m.start(1), m.end(1), m.group(1), "*" * (len(digits) - 4) + digits[-4:]))
@@ -251,7 +260,7 @@ def _name_after(text: str, pos: int, strict: bool) -> tuple[int, int] | None:
 def _name_findings(text: str) -> list[Finding]:
     found = []
     for cue in _NAME_CUE_RE.finditer(text):
-        span = _name_after(text, cue.end(), strict=cue.group(1) in ("我是", "本人是"))
+        span = _name_after(text, cue.end(), strict=cue.group(1) in _STRICT_CUES)
         if span is not None:
             name = text[span[0] : span[1]]
             found.append(Finding("name", span[0], span[1], name, mask_name(name)))

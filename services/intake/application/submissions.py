@@ -42,6 +42,7 @@ from services.intake.application.sealing import ContactSealing, KeyClaim
 from services.intake.domain.answered import AnsweredTicket
 from services.intake.domain.channels import Channel, TicketDraft
 from services.intake.domain.citizen import IdentityVault, MaskedContact, pseudonym
+from services.intake.domain.known_contact import mask_with_contact
 from services.intake.domain.rate_limit import RateDecision, SubmissionThrottle
 from services.intake.domain.ticket import Ticket
 from services.intake.domain.ticket_code import issue_code
@@ -143,7 +144,7 @@ def _place(draft: TicketDraft) -> dict[str, Any] | None:
         return None
     address = draft.place.address
     return {"lat": draft.place.lat, "lon": draft.place.lon,
-            "address_masked": mask_personal_data(address) if address else None}
+            "address_masked": mask_with_contact(address, draft.identity) if address else None}
 
 
 def _external_ref(draft: TicketDraft) -> str:
@@ -263,8 +264,9 @@ class Submissions:
         day = now.astimezone(SHANGHAI).date()
         code = issue_code(self.region, day, self.codes.next(self.region, day))
         ticket = Ticket(
-            code=code, channel=draft.channel.value, masked_text=mask_personal_data(draft.text),
-            masked_title=mask_personal_data(draft.title) if draft.title else None,
+            code=code, channel=draft.channel.value,
+            masked_text=mask_with_contact(draft.text, draft.identity),
+            masked_title=mask_with_contact(draft.title, draft.identity) if draft.title else None,
             category_hint=draft.category_hint, place=_place(draft), citizen=citizen,
             masked_contact=_masked_contact(draft), requester_kind=draft.requester_kind.value,
             attachment_refs=refs, idempotency_key=draft.idempotency_key, timestamp=now,
@@ -276,7 +278,7 @@ class Submissions:
                                verdict.reason_text_zh)
         elif draft.answered_on_spot is not None:
             spot = draft.answered_on_spot
-            ticket.answer_on_spot(answer_masked=mask_personal_data(spot.answer),
+            ticket.answer_on_spot(answer_masked=mask_with_contact(spot.answer, draft.identity),
                                   source=spot.source, source_date=spot.source_date.isoformat(),
                                   knowledge_ref=spot.knowledge_ref,
                                   operator_id=adapter_id[:64], at=now)

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from backbone.privacy import mask_id_number, mask_name, mask_personal_data, mask_phone
 
+_ANY_DIGIT = re.compile(r"[0-9０-９]")
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
 
@@ -100,7 +101,8 @@ class CitizenIdentity:
             name=mask_name(self.name) if self.name else None,
             phone=mask_phone(self.phone) if self.phone else None,
             id_number=mask_id_number(self.id_number) if self.id_number else None,
-            address=mask_personal_data(self.address) if self.address else None,
+            # no digit of a home address: "阳光花园12栋1203" is a household, whatever the patterns
+            address=_ANY_DIGIT.sub("*", mask_personal_data(self.address)) if self.address else None,
             kind=self.kind,
         )
 
