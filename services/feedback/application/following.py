@@ -13,12 +13,12 @@ from eventsourcing.persistence import IntegrityError
 
 from backbone.group_commit import GroupCommitter
 from backbone.http import ConflictError, NotFoundError
+from backbone.public_privacy import mask_for_public
 from backbone.store import EventContext
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.receipts import RequestKey, prior_answer
 from services.feedback.application.state_projection import read_model_writes
 from services.feedback.domain.followers import Follower, FollowTarget, TicketFacts
-from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
 
 
@@ -92,7 +92,7 @@ class Following:
             return
         facts = self.ticket(code)
         follower = self._follower(person, at)
-        follower.add_remark(ticket=facts, text=mask_for_hall(text), at=at)
+        follower.add_remark(ticket=facts, text=mask_for_public(text), at=at)
         self._save(follower, _for_ticket(context, facts), key, at)
 
     def push_to_supervision(self, person: Person, *, code: str, reason: str, at: datetime,
@@ -101,7 +101,7 @@ class Following:
             return
         facts = self.ticket(code)
         follower = self._follower(person, at)
-        follower.push_to_supervision(ticket=facts, reason=mask_for_hall(reason), at=at)
+        follower.push_to_supervision(ticket=facts, reason=mask_for_public(reason), at=at)
         self._save(follower, _for_ticket(context, facts), key, at)
 
 

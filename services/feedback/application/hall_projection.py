@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from backbone.public_privacy import mask_for_public
 from services.feedback.adapters.registry import Registry
 from services.feedback.domain.hall import HallRow, HallRules, may_show, to_entry
-from services.feedback.domain.hall_privacy import mask_for_hall
 
 # Hall statuses a later event never turns back into an earlier one (closed stays closed).
 _FINAL = {"closed", "rejected"}
@@ -189,7 +189,7 @@ EVENT_LABELS_ZH = {
 
 def public_columns(f: HallFacts, updated_at: datetime, *, rules: HallRules,
                    registry: Registry,
-                   mask: Callable[[str], str] = mask_for_hall) -> dict[str, Any]:
+                   mask: Callable[[str], str] = mask_for_public) -> dict[str, Any]:
     """Everything the hall may show of a ticket, computed by the domain's hall rules."""
     category_code = f.category or f.category_hint
     category = registry.category_name(category_code) if category_code else ""

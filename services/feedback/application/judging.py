@@ -22,6 +22,7 @@ from backbone import auth
 from backbone.events import new_trace_id
 from backbone.group_commit import GroupCommitter
 from backbone.http import ConflictError, NotFoundError
+from backbone.public_privacy import mask_for_public
 from backbone.store import EventContext, Statement
 from services.feedback.adapters.read_models import Queries
 from services.feedback.application.answers import rating_token_of
@@ -39,7 +40,6 @@ from services.feedback.domain.errors import (
     NotTheTicketsCitizenError,
     StaleRatingTokenError,
 )
-from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.rating import FeedbackStatus, TicketFeedback, verify_rating_token
 from services.feedback.domain.satisfaction import Verdict
 from services.feedback.domain.tokens import parse_short_form
@@ -256,7 +256,7 @@ class Judging:
                         "say which citizen rates (their pseudonym); only an anonymous ticket "
                         "is rated without one")
                 who = fb.citizen_ids[0]
-            fb.rate(citizen_id=who, rating=rating, comment=mask_for_hall(comment), via="channel",
+            fb.rate(citizen_id=who, rating=rating, comment=mask_for_public(comment), via="channel",
                     at=at)
             _close_if_satisfied(fb, at)
 
@@ -294,7 +294,7 @@ class Judging:
         claims = verify_rating_token(self.links, self.expand(token), now=at)
 
         def act(fb: TicketFeedback) -> None:
-            fb.rate_with_token(claims, rating=rating, comment=mask_for_hall(comment), at=at)
+            fb.rate_with_token(claims, rating=rating, comment=mask_for_public(comment), at=at)
             _close_if_satisfied(fb, at)
 
         return claims.ticket_id, act
@@ -335,7 +335,7 @@ class Judging:
         return {"ticket_code": fb.ticket_code, "reply_round": claims.reply_round,
                 "current_round": fb.reply_round, "status": fb.status.value,
                 "used": claims.token_id in fb.used_token_ids,
-                "reply": mask_for_hall(fb.reply_text), "rating_due_at": claims.expires_at}
+                "reply": mask_for_public(fb.reply_text), "rating_due_at": claims.expires_at}
 
     # -- callbacks, reopen, close ----------------------------------------------------------
     def record_callback(self, *, code: str, staff_id: str, reached: bool,
@@ -347,11 +347,11 @@ class Judging:
 
         def act(fb: TicketFeedback) -> None:
             fb.record_callback(staff_id=staff_id, reached=reached, resolved=resolved,
-                               satisfaction=satisfaction, note=mask_for_hall(note), at=at)
+                               satisfaction=satisfaction, note=mask_for_public(note), at=at)
             verdict = fb.verdict
             if verdict is Verdict.DISSATISFIED and reached and resolved is False:
                 fb.reopen(confirmed_by="callback", staff_id=staff_id,
-                          reason="回访确认问题未解决" + (f"：{mask_for_hall(note)}" if note else ""),
+                          reason="回访确认问题未解决" + (f"：{mask_for_public(note)}" if note else ""),
                           at=at)
             elif (verdict in _SATISFIED or (verdict is Verdict.DISSATISFIED and resolved)) \
                     and fb.status is not FeedbackStatus.CLOSED:
@@ -365,7 +365,7 @@ class Judging:
         return self._change(
             self.ticket_id_of(code), context,
             lambda fb: fb.reopen(confirmed_by="staff", staff_id=staff_id,
-                                 reason=mask_for_hall(reason), at=at), key=key, at=at)
+                                 reason=mask_for_public(reason), at=at), key=key, at=at)
 
     def close(self, *, code: str, at: datetime, context: EventContext,
               key: RequestKey | None = None) -> Judged:

@@ -17,11 +17,11 @@ from uuid import UUID
 
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
+from backbone.public_privacy import mask_for_public
 from services.feedback.adapters.read_models import FeedbackStateRow
 from services.feedback.application.app import anonymous_citizen
 from services.feedback.application.state_projection import batch_state_statement, state_row
 from services.feedback.domain.case_links import CaseLinks
-from services.feedback.domain.hall_privacy import mask_for_hall
 from services.feedback.domain.policy import FeedbackPolicy
 from services.feedback.domain.rating import FeedbackStatus, TicketFeedback
 
@@ -144,14 +144,14 @@ class Upstream:
         answer is the reply, from the master platform, 解释说明: the citizen is told and may
         rate it, as after any reply."""
         self._deliver_to(uow, d, d.ticket_id, d.envelope.ticket_code, unit=HOTLINE_UNIT,
-                         outcome="explained", reply=mask_for_hall(d.payload.answer_masked))
+                         outcome="explained", reply=mask_for_public(d.payload.answer_masked))
 
     def _deliver(self, d: DecodedEvent, uow: UnitOfWork, ticket_id: str, code: str) -> None:
         p = d.payload
         self._deliver_to(uow, d, ticket_id, code, unit=p.unit, outcome=p.outcome or "resolved",
                          # masked again: a name the upstream masker missed ("王秀英女士")
                          # must not reach the citizen.notices topic or the ledger
-                         reply=mask_for_hall(p.reply_masked))
+                         reply=mask_for_public(p.reply_masked))
 
     def _deliver_to(self, uow: UnitOfWork, d: DecodedEvent, ticket_id: str, code: str, *,
                     unit: str, outcome: str, reply: str) -> None:

@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Identifier
 from backbone import events
 from backbone.clock import Clock
 from backbone.consumer import Handlers
+from backbone.public_privacy import mask_for_public
 from services.feedback.adapters.read_models import to_json
 from services.feedback.adapters.registry import Registry
 from services.feedback.application import handlers as handler_tables
@@ -27,7 +28,6 @@ from services.feedback.application.hall_projection import (
     public_columns,
 )
 from services.feedback.domain.hall import HallRules
-from services.feedback.domain.hall_privacy import mask_for_hall
 
 
 def _updated(facts: HallFacts, update: Any, d: events.DecodedEvent) -> bool:
@@ -80,7 +80,7 @@ class HallProjector:
                              ).format(self.s)
         # a ticket's text and reply are masked again at every save of its row: remembered
         # (masking is a pure function of the text; the hall's CPU went largely to it)
-        self._mask = functools.lru_cache(maxsize=4096)(mask_for_hall)
+        self._mask = functools.lru_cache(maxsize=4096)(mask_for_public)
 
     def handlers(self) -> Handlers:
         return handler_tables.hall(self)
@@ -155,7 +155,7 @@ class HallProjector:
         p = d.payload
         units = list(p.units) or ([p.unit] if p.unit else [])
         return (d.event_id, d.ticket_id, d.envelope.ticket_code, units, p.follower_role,
-                p.follower_id, mask_for_hall(p.remark_masked), d.occurred_at)
+                p.follower_id, mask_for_public(p.remark_masked), d.occurred_at)
 
     def _remark(self, cur: psycopg.Cursor[Any], d: events.DecodedEvent) -> None:
         cur.execute(self._remark_sql(), self._remark_row(d))

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from backbone import auth
 from backbone.clock import Clock, ClockTimeError
 from backbone.privacy import echo
+from backbone.public_privacy import mask_for_public
 from backbone.store import EventContext
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.application.submissions import (
@@ -103,11 +104,14 @@ class Open311:
         return {
             "service_request_id": row["code"], "status": "closed" if closed else "open",
             "status_notes": notes, "service_name": self.catalogue.name_of(row.get("category")),
-            "service_code": row.get("category"), "description": row.get("text_masked"),
+            # a public read (no token, as the standard has it): masked as the hall masks
+            "service_code": row.get("category"),
+            "description": mask_for_public(row.get("text_masked") or "") or None,
             "agency_responsible": row.get("unit"), "service_notice": None,
             "requested_datetime": _iso(row.get("submitted_at")),
             "updated_datetime": _iso(row.get("updated_at") or row.get("submitted_at")),
-            "expected_datetime": None, "address": row.get("address_masked"),
+            "expected_datetime": None,
+            "address": mask_for_public(row["address_masked"]) if row.get("address_masked") else None,
             "address_id": None, "zipcode": None,
             "lat": round(lat, 3) if lat is not None else None,
             "long": round(lon, 3) if lon is not None else None, "media_url": None,

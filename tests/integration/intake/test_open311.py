@@ -204,3 +204,22 @@ async def test_odd_dates_nul_and_control_characters_keep_to_the_standard(spec, r
         listed = await http.get(f"{root}/requests.xml")
         assert code in {r.findtext("service_request_id")
                         for r in ET.fromstring(listed.content).iter("request")}
+
+
+async def test_public_reads_are_masked_as_the_hall_masks(root, intake):
+    """Open311's reads need no token: they served intake's stored masking only, while the
+    public hall masks more (names after staff cues, households, odd digit runs); a name the
+    hall hid was readable there (helper-114, session 17)."""
+    async with intake.client() as adapter:
+        made = await adapter.post("/v1/requests", json={
+            "channel": "web", "request_id": uuid.uuid4().hex, "title": "路灯不亮",
+            "body": f"网格员孔令辉说明天来修，路灯已经坏了三天 {uuid.uuid4().hex[:6]}"})
+        assert made.status_code == 201, made.text
+    code = made.json()["code"]
+    async with httpx.AsyncClient(timeout=30) as http:
+        one = await http.get(f"{root}/requests/{code}.json")
+        assert one.status_code == 200, one.text
+        description = one.json()[0]["description"]
+        assert "路灯已经坏了三天" in description and "令辉" not in description
+        xml = await http.get(f"{root}/requests/{code}.xml")
+        assert "令辉" not in xml.text

@@ -1,7 +1,7 @@
 import pytest
 
 from backbone.privacy import find_personal_data
-from services.feedback.domain.hall_privacy import mask_for_hall
+from backbone.public_privacy import mask_for_public
 
 
 @pytest.mark.parametrize(("text", "gone", "kept"), [
@@ -14,7 +14,7 @@ from services.feedback.domain.hall_privacy import mask_for_hall
     ("编号 138 1234 5678 的来电", "1234", "来电"),
 ])
 def test_the_hall_masks_what_the_platform_masker_is_known_to_miss(text, gone, kept) -> None:
-    masked = mask_for_hall(text)
+    masked = mask_for_public(text)
     assert gone not in masked and kept in masked
     assert not [f for f in find_personal_data(masked) if f.text != f.masked]
 
@@ -24,4 +24,4 @@ def test_the_hall_masks_what_the_platform_masker_is_known_to_miss(text, gone, ke
     "已于3月5日处理", "工作人员已上门核实",
 ])
 def test_the_hall_leaves_harmless_text_alone(text) -> None:
-    assert mask_for_hall(text) == text
+    assert mask_for_public(text) == text

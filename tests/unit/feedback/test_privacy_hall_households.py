@@ -4,7 +4,7 @@
 
 import pytest
 
-from services.feedback.domain.hall_privacy import mask_for_hall
+from backbone.public_privacy import mask_for_public
 
 
 @pytest.mark.parametrize(("text", "gone", "kept"), [
@@ -16,7 +16,7 @@ from services.feedback.domain.hall_privacy import mask_for_hall
     ("业主来电反映楼上漏水，请联系甄慧敏本人", "慧敏", "请联系甄**本人"),
 ])
 def test_the_hall_masks_households_and_names_before_benren(text, gone, kept) -> None:
-    masked = mask_for_hall(text)
+    masked = mask_for_public(text)
     assert gone not in masked and kept in masked
 
 
@@ -24,4 +24,4 @@ def test_the_hall_masks_households_and_names_before_benren(text, gone, kept) -> 
     "已于3月5日处理", "G3高速12公里处", "2路公交车晚点", "请本人携带身份证到窗口办理", "本人反映",
 ])
 def test_the_hall_leaves_other_numbers_and_benren_alone(text) -> None:
-    assert mask_for_hall(text) == text
+    assert mask_for_public(text) == text

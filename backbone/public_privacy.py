@@ -1,4 +1,5 @@
-"""The hall's own masker: the platform masker plus what it is known to miss.
+"""The public masker (the hall, Open311's public reads): the platform masker plus what it is
+known to miss.
 
 `backbone.privacy.mask_personal_data` is conservative: it masks a name only after a cue
 (我叫, 联系人...) and leaves "王女士" alone. But a full name before an honorific
@@ -51,7 +52,7 @@ def _stars(match: re.Match[str], group: int) -> str:
     return "*" * len(match.group(group))
 
 
-def mask_for_hall(text: str) -> str:
+def mask_for_public(text: str) -> str:
     """Mask `text` for the public hall: the platform masker first, then the hall's own rules."""
     if not text:
         return text
