@@ -178,8 +178,12 @@ class TicketIndex:
                             [json.dumps([{"sha256": sha256}])], limit=limit,
                             columns="ticket_id, code, citizen, unit, erased, submitted_at")
 
-    def of_citizen(self, citizen: str, limit: int = 100) -> list[dict[str, Any]]:
-        return self._select(SQL("citizen = %s"), [citizen], limit=limit)
+    def of_citizen(self, citizen: str, limit: int = 100, *, erased: bool = True
+                   ) -> list[dict[str, Any]]:
+        """The citizen's tickets; `erased=False`: not those erased at their request (whoever
+        signs in with the phone later, a recycled number's next owner, does not see them)."""
+        where = "citizen = %s" if erased else "citizen = %s AND NOT erased"
+        return self._select(SQL(where), [citizen], limit=limit)
 
     def answered_of_citizen(self, citizen: str, start: datetime, end: datetime,
                             limit: int = 50) -> list[dict[str, Any]]:

@@ -153,7 +153,7 @@ class Citizens:
                  "answer_round": r.get("answer_round"),
                  "answered_at": _iso(r.get("answered_at")), "closed_at": _iso(r.get("closed_at")),
                  "rating": r.get("rating")}
-                for r in self.index.of_citizen(citizen)]
+                for r in self.index.of_citizen(citizen, erased=False)]
 
     def _ticket(self, code: str) -> Ticket:
         try:

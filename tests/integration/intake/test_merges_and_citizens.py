@@ -98,6 +98,15 @@ async def test_a_citizen_proven_by_phone_lists_their_tickets_and_erases_their_id
         assert back["status"] == "accepted"  # everything else keeps working
         fresh = await staff.get(f"/v1/tickets/{back['code']}/contact")
         assert fresh.json()["phone"] == phone  # a new key for the new record
+        # whoever proves that phone later (the number recycled to someone else) sees what
+        # was sent after the erasure, never the erased tickets
+        for _ in range(100):
+            listed = (await staff.get("/v1/citizens/me/tickets", headers=citizen)).json()[
+                "tickets"]
+            if [t["code"] for t in listed] == [back["code"]]:
+                break
+            await asyncio.sleep(0.1)
+        assert [t["code"] for t in listed] == [back["code"]], listed
     store = intake.service.infra.pool
     citizen_id = pseudonym_for_phone(intake.settings.pseudonym_pepper.encode(), phone)
     with store.connection() as conn:
