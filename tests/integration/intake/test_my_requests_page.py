@@ -121,6 +121,25 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
                                       headers={"authorization": f"Bearer {other}"})
                 assert bad.status_code == 422
 
+            # the right to erasure, from the page itself (it was an API call only)
+            async with browser_page(width=420, height=900) as page:
+                await page.goto(f"{intake.url}/me")
+                await page.fill("#phone", phone)
+                await page.click("#send-code")
+                await page.wait_for_function("document.querySelector('#code').value.length == 6")
+                await page.click("#sign-in")
+                await page.locator(f'article.ticket[data-code="{code}"]').wait_for(timeout=30_000)
+                page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+                await page.click("#erase")
+                await page.wait_for_function("document.body.dataset.erased === '1'",
+                                             timeout=30_000)
+                assert "已删除" in await page.locator("#erase-msg").text_content()
+                assert await page.locator("article.ticket").count() == 0
+                assert not page.errors, page.errors
+            async with intake.client("dispatcher") as staff:
+                gone = await staff.get(f"/v1/tickets/{code}/contact")
+                assert gone.status_code == 410, gone.text
+
 
 async def recorded(intake: Intake, ticket_id: str, until: Any) -> None:
     """Wait until intake's read model shows what was published about the ticket."""
