@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from fastapi.responses import Response
+
+from backbone.text import NOT_XML
 
 # The element name of one item in a list, as the standard's XML examples spell them.
 _ITEM = {"services": "service", "service_requests": "request", "attributes": "attribute",
@@ -22,17 +23,12 @@ class Open311Error(Exception):
         self.fmt = fmt
 
 
-# What XML 1.0 cannot carry at all, even escaped: C0 controls but tab, LF and CR; lone
-# surrogates; U+FFFE and U+FFFF. A citizen's text may hold them (pasted from a word processor,
-# or sent on purpose), and ElementTree writes them as they are: one such ticket made every
-# list it appears in unreadable to an XML client. They are left out of the XML answer.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else _NOT_XML.sub("", str(value))
+    return "" if value is None else NOT_XML.sub("", str(value))  # as stored before the door refused them
 
 
 def _fill(element: ET.Element, value: Any) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import functools
 import io
-import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from backbone.text import NOT_XML
 from services.workbench.domain.listing import CHINA
 from services.workbench.domain.words import (
     CHANNEL_ZH,
@@ -58,19 +58,14 @@ def named(rows: Iterable[dict[str, Any]], names: dict[str, dict[str, str]]
 
 
 @functools.cache
-def _openpyxl() -> tuple[Any, Any, Any]:
-    """openpyxl's workbook, cell and illegal characters, imported by the first export, not
+def _openpyxl() -> tuple[Any, Any]:
+    """openpyxl's workbook and write-only cell, imported by the first export, not
     at start: with the numpy and lxml it imports, ~15 MB of every workbench process's memory
     for a sheet a user asks for now and then (docs/profiles/memory.md)."""
     from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+    from openpyxl.cell.cell import WriteOnlyCell
 
-    return Workbook, WriteOnlyCell, ILLEGAL_CHARACTERS_RE
-
-
-# what XML 1.0 cannot hold beyond openpyxl's control characters: U+FFFE, U+FFFF and lone
-# surrogates (one of them in one ticket made the whole sheet unreadable)
-NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+    return Workbook, WriteOnlyCell
 
 
 def _cell(sheet: Any, value: Any) -> Any:
@@ -79,8 +74,8 @@ def _cell(sheet: Any, value: Any) -> Any:
     never made a formula."""
     if not isinstance(value, str):
         return value
-    _, write_only_cell, illegal = _openpyxl()
-    cell = write_only_cell(sheet, value=NOT_XML.sub("", illegal.sub("", value)))
+    _, write_only_cell = _openpyxl()
+    cell = write_only_cell(sheet, value=NOT_XML.sub("", value))  # backbone.text
     cell.data_type = "s"
     return cell
 
