@@ -90,14 +90,12 @@ class Clock:
         (feedback's unrated close, analytics' auto-publish) passes `moves_clock=False`: its
         consumer moves the watermark when the command's events come back, so a refused
         command, a public caller stating 2099 say, moves nothing."""
-        if stated is not None:
-            within_reach(stated)
+        when = within_reach(stated) if stated is not None else None  # in UTC
         if self.mode == "event":
-            if stated is None:
+            if stated is None or when is None:
                 # the latest event time this service has seen; before any, the wall clock
                 with self._lock:
                     return self._watermark or datetime.now(UTC)
-            when = stated.astimezone(UTC)
             with self._lock:
                 seen = self._watermark
             reach = max(datetime.now(UTC), seen or _EPOCH) + MAX_EVENT_LEAP
@@ -111,17 +109,17 @@ class Clock:
                 self.observe(when)
             return when
         now = datetime.now(UTC)
-        if stated is None:
+        if when is None:
             return now
-        if stated > now + MAX_SKEW:
+        if when > now + MAX_SKEW:
             raise ClockTimeError("occurred_at lies in the future")
-        if stated < now - MAX_BACKDATE:
+        if when < now - MAX_BACKDATE:
             raise ClockTimeError("occurred_at is more than 7 days ago")
-        if stated < now - STATED_TIME_TOLERANCE and not may_backfill:
+        if when < now - STATED_TIME_TOLERANCE and not may_backfill:
             minutes = int(STATED_TIME_TOLERANCE.total_seconds() // 60)
             raise ClockTimeError(f"the stated time is more than {minutes} minutes before the "
                                  "service's clock; only a channel adapter may backfill")
-        return stated.astimezone(UTC)
+        return when
 
 
 def within_reach(stated: datetime) -> datetime:

@@ -1,8 +1,9 @@
 """A ticket code as a caller may type it, in the form intake writes it (FY-261127-00042-K).
 
 Every service that takes a ticket by its code reads it the same way: any case, with or
-without its separators (hyphens, spaces, dots, underscores, as it is typed or read out). What is not a code's shape is a 400 naming
-the form; the check character itself is intake's to verify (services/intake/domain/ticket_code.py).
+without its separators (hyphens, spaces, dots, underscores, as it is typed or read out).
+What is not a code's shape is a 400 naming the form; the check character itself is intake's
+to verify (services/intake/domain/ticket_code.py).
 """
 
 from __future__ import annotations
