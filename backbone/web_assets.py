@@ -17,6 +17,17 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+
+def page_headers(*csp: str) -> dict[str, str]:
+    """The headers of a service's own HTML page: never framed by another site (a page under a
+    lure; the dashboard holds a staff token, the rating page's address the link's credential),
+    nothing sniffed, no Referer leaving it; `csp`: directives the page adds."""
+    policy = "; ".join(("frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'", *csp))
+    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
 # name served at /vendor/<name> -> (npm package, file inside it, media type)
 VENDORED = {
     "echarts.min.js": ("echarts", "dist/echarts.min.js", "text/javascript"),

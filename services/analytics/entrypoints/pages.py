@@ -12,17 +12,13 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from backbone.http import NotFoundError
+from backbone.web_assets import page_headers
 from services.analytics.application.reports import Reports
 from services.analytics.domain.report_render import render_csv, render_html
 from services.analytics.entrypoints.http_api import csv_response
 
 DASHBOARD = Path(__file__).resolve().parent / "static" / "dashboard.html"
-# Pages are never framed by another site (the dashboard holds a staff token), nothing is
-# sniffed, and no Referer leaves them.
-PAGE_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; "
-                                           "object-src 'none'",
-                "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = page_headers()
 
 
 def router(reports: Reports) -> APIRouter:

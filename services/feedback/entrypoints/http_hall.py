@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from backbone.http import NotFoundError
 from backbone.rate_limits import TOO_MANY, SharedRateLimits
+from backbone.web_assets import page_headers
 from services.feedback.adapters.read_models import Queries
 from services.feedback.domain.errors import InvalidHallQueryError
 from services.feedback.domain.hall import HallRules, decode_cursor, encode_cursor
@@ -23,12 +24,7 @@ from services.feedback.domain.satisfaction import RATING_LABELS_ZH
 from services.feedback.entrypoints.deps import ticket_code
 
 PAGES = Path(__file__).resolve().parent / "pages"
-# The public pages: never framed by another site (a rating page under a lure), nothing
-# sniffed, and no Referer (the rating page's address holds the link's credential).
-PAGE_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; "
-                                           "object-src 'none'; form-action 'self'",
-                "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = page_headers("form-action 'self'")  # the public pages
 
 
 def entry(row: dict[str, Any], rules: HallRules) -> dict[str, Any]:
