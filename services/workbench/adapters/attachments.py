@@ -33,23 +33,32 @@ class AttachmentStore:
                 " stored_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sha256, code))"
             ).format(self.s))
 
-    async def put(self, *, code: str, unit: str, name: str, content: bytes,
-                  media_type: str) -> dict[str, Any]:
+    @staticmethod
+    def checked(name: str, content: bytes) -> dict[str, Any]:
+        """What a file would be kept as (hash, safe name, media type by its bytes, size), or
+        ClientError when it is not a picture or a PDF: judged before anything is sent, kept
+        by `put` only once the reply naming it was taken."""
         kind = filetype.guess(content)
         if kind is None or kind.mime not in ALLOWED:
             raise ClientError(f"附件 {name[:60]} 不是图片或 PDF")
-        digest = hashlib.sha256(content).hexdigest()
-        safe = name.replace("/", "_").replace("\\", "_")[:120]
+        return {"sha256": hashlib.sha256(content).hexdigest(),
+                "name": name.replace("/", "_").replace("\\", "_")[:120],
+                "media_type": kind.mime, "size": len(content)}
+
+    async def put(self, *, code: str, unit: str, file: dict[str, Any],
+                  content: bytes) -> dict[str, Any]:
+        """Keep `content` as `checked` described it (`file`), for the ticket `code`."""
 
         def insert() -> None:
             with self.pool.connection() as conn:
                 conn.execute(SQL("INSERT INTO {}.attachments (sha256, code, unit, name,"
                                  " media_type, size, content) VALUES (%s,%s,%s,%s,%s,%s,%s)"
                                  " ON CONFLICT DO NOTHING").format(self.s),
-                             (digest, code, unit, safe, kind.mime, len(content), content))
+                             (file["sha256"], code, unit, file["name"], file["media_type"],
+                              file["size"], content))
 
         await asyncio.to_thread(insert)
-        return {"sha256": digest, "name": safe, "media_type": kind.mime, "size": len(content)}
+        return file
 
     def get(self, code: str, sha256: str) -> tuple[str, str, bytes] | None:
         with self.pool.connection() as conn:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
-import filetype
 from fastapi import APIRouter, Body, File, Form, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from backbone.http import ClientError
-from services.workbench.adapters.attachments import ALLOWED, AttachmentStore
+from services.workbench.adapters.attachments import AttachmentStore
 from services.workbench.adapters.upstream import Services
 from services.workbench.entrypoints.deps import StaffDep, UnitDep, token_of
 
@@ -23,11 +22,6 @@ RequestId = Field(default="", max_length=100, pattern=r"^[\x21-\x7e]*$",
 Outcome = Literal["resolved", "explained", "not_allowed_by_policy", "needs_longer"]
 MAX_FILES = 5
 MAX_FILE_BYTES = 10 * 1024 * 1024
-
-
-def _safe_name(name: str) -> str:
-    """The name AttachmentStore.put keeps (and returns) for a file."""
-    return name.replace("/", "_").replace("\\", "_")[:120]
 
 
 class Retryable(BaseModel):
@@ -138,21 +132,17 @@ def router(*, services: Services, attachments: AttachmentStore) -> APIRouter:
                     files: Annotated[list[UploadFile] | None, File()] = None) -> dict[str, Any]:
         """答复 with up to five attachments: kept here by content hash and named in the reply,
         since dispatch's Reply carries text only."""
-        chosen: list[tuple[str, bytes, str]] = []
+        chosen: list[tuple[dict[str, Any], bytes]] = []
         for upload in (files or [])[:MAX_FILES + 1]:
             if not upload.filename:
                 continue
             content = await upload.read(MAX_FILE_BYTES + 1)
             if len(content) > MAX_FILE_BYTES:
                 raise ClientError(f"附件 {upload.filename[:60]} 超过 10 MB")
-            kind = filetype.guess(content)
-            if kind is None or kind.mime not in ALLOWED:
-                raise ClientError(f"附件 {upload.filename[:60]} 不是图片或 PDF")
-            chosen.append((upload.filename, content, upload.content_type or ""))
+            chosen.append((attachments.checked(upload.filename, content), content))
         if len(chosen) > MAX_FILES:
             raise ClientError(f"最多上传 {MAX_FILES} 个附件")
-        listed = "".join(f"\n〔附件：{_safe_name(name)}，{hashlib.sha256(content).hexdigest()[:12]}〕"
-                         for name, content, _ in chosen)
+        listed = "".join(f"\n〔附件：{file['name']}，{file['sha256'][:12]}〕" for file, _ in chosen)
         rid = request_id or hashlib.sha256(
             f"{principal.unit}|{code}|{text}|{outcome}".encode()).hexdigest()[:32]
         ack = await services.unit_step("Reply", token=token_of(request), code=code,
@@ -161,9 +151,8 @@ def router(*, services: Services, attachments: AttachmentStore) -> APIRouter:
         # (another unit's ticket, no such ticket, the wrong step) leaves no file behind that the
         # ticket's page would serve; under the code as dispatch spells it, as the page reads it
         stored_code = ack.get("ticket_code") or code.strip().upper()
-        kept = [await attachments.put(code=stored_code, unit=principal.unit, name=name,
-                                      content=content, media_type=media_type)
-                for name, content, media_type in chosen]
+        kept = [await attachments.put(code=stored_code, unit=principal.unit, file=file,
+                                      content=content) for file, content in chosen]
         return {**ack, "attachments": kept}
 
     @api.post("/orders/{order_id}/answer")
