@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,9 +25,8 @@ def load_or_create_signer(*, name: str, pem: str, path: Path) -> CheckpointSigne
     with os.fdopen(fd, "w") as f:
         f.write(signer.private_pem())
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass  # another process won: use its key
+        with contextlib.suppress(FileExistsError):  # another process won: use its key
+            os.link(tmp, path)
     finally:
         tmp.unlink()
     return CheckpointSigner.from_pem(name, path.read_bytes())

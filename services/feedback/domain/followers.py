@@ -173,7 +173,8 @@ class Follower(Aggregate):
         remarked_at: datetime,
         timestamp: datetime | None = None,
     ) -> None:
-        pass  # the event itself is the remark; the unit's view is a projection of it
+        """Nothing of the follower changes: the event itself is the remark, and the unit's
+        view of it is a projection of the event."""
 
     def push_to_supervision(self, *, ticket: TicketFacts, reason: str, at: datetime) -> None:
         """A deputy pushes a hard case to supervision (督办) through their own channel."""
