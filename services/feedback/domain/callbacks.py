@@ -35,6 +35,22 @@ REASON_LABELS_ZH = {
     "sampled": "按比例抽样回访",
 }
 
+# A call that did not reach the citizen (未接通) does not end the round's callback: the ticket
+# stays on the worklist for another try, at another time, until a call reaches them or this
+# many calls have not (the usual 12345 rule: three tries before it is recorded as unreachable).
+UNREACHED_TRIES = 3
+
+
+def calling_done(callbacks: Iterable[dict[str, object]]) -> bool:
+    """Whether a reply round's callbacks are finished: one reached the citizen, or
+    `UNREACHED_TRIES` did not."""
+    tries = 0
+    for call in callbacks:
+        if call["reached"]:
+            return True
+        tries += 1
+    return tries >= UNREACHED_TRIES
+
 # Lower sorts first on the worklist: the citizens most let down are called first.
 _PRIORITY = {
     CallbackReason.DISSATISFIED: 0,
@@ -74,7 +90,7 @@ class CallbackCandidate:
     reply_round: int
     verdict: str | None  # effective verdict so far; None while the window is open
     reopen_count: int
-    already_called: bool  # a callback for this reply round is already recorded
+    already_called: bool  # this reply round's calling is done (see `calling_done`)
 
     @classmethod
     def of(cls, feedback: TicketFeedback) -> CallbackCandidate:
@@ -85,7 +101,7 @@ class CallbackCandidate:
             reply_round=feedback.reply_round,
             verdict=feedback.verdict.value if feedback.verdict else None,
             reopen_count=feedback.reopen_count,
-            already_called=bool(feedback.current_callbacks),
+            already_called=calling_done(feedback.current_callbacks),
         )
 
 
@@ -126,7 +142,8 @@ def build_worklist(
 ) -> list[CallbackItem]:
     """The callback worklist: tickets to call, each with its reasons, most urgent first.
 
-    A ticket already called back in its current reply round is left off; a ticket still in
+    A ticket whose calling is done for its current reply round (a call reached the citizen,
+    or `UNREACHED_TRIES` calls did not) is left off; a ticket still in
     its rating window (no verdict yet) waits, except when it was reopened (always called)."""
     items = []
     for c in candidates:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,9 +77,11 @@ def router(sessions: Sessions, jwks_path: Path, limits: SharedRateLimits | None 
 
     @api.get("/v1/sessions/current")
     async def who_am_i(principal: PrincipalDep) -> dict[str, Any]:
-        """The holder of this token."""
+        """The holder of this token; `expires_at` in the form login answers it (ISO 8601, UTC)."""
+        expires = datetime.fromtimestamp(principal.expires_at, UTC) if principal.expires_at else None
         return {"sub": principal.sub, "role": principal.role, "unit": principal.unit,
-                "ticket": principal.ticket, "expires_at": principal.expires_at}
+                "ticket": principal.ticket,
+                "expires_at": expires.isoformat() if expires else None}
 
     @api.get("/.well-known/jwks.json", tags=["keys"])
     async def jwks() -> JSONResponse:

@@ -173,7 +173,10 @@ class Upstream:
         clock = self._live(d, clock)
         if clock is None:
             return
-        if not clock.graded and grade is not None and p.role != "co_handling":
+        if grade is not None and p.role != "co_handling" and (
+                not clock.graded or grade != clock.grade):
+            # graded (分级分类) on the first assignment, and again when a dispatcher's
+            # re-assignment corrects the grade: the limit is recounted from acceptance
             clock.grade_as(self.rules.policy, self.rules.calendar, grade=grade, at=at)
         if p.role == "co_handling":
             return  # the clock follows the lead unit (主办); co-handling units reply through it

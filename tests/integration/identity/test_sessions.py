@@ -47,6 +47,7 @@ async def test_a_staff_login_gives_a_token_every_service_accepts(identity):
         me = await http.get("/v1/sessions/current",
                             headers={"authorization": f"Bearer {body['token']}"})
         assert me.status_code == 200 and me.json()["sub"] == name
+        assert me.json()["expires_at"] == body["expires_at"]  # one form for one field
     for service in ("dispatch", "sla", "audit", "workbench"):
         who = auth.verify(ServiceSettings(environment="development", service=service,
                                           token_revocation_check=False), body["token"])

@@ -49,6 +49,29 @@ async def test_accept_assign_reply_sets_regrades_and_meets_the_deadline(sla_proc
     assert all(d.envelope.ticket_code.startswith("FY") for d in mine)
 
 
+async def test_a_re_assignment_that_corrects_the_grade_recounts_the_limit(sla_process):
+    """A dispatcher re-assigns a general matter as urgent (or back): the reply limit is the
+    new grade's, counted from acceptance; a re-assignment at the same grade changes nothing."""
+    sla = sla_process()
+    await sla.create_topics()
+    sla.start()
+    t = f"T-{uuid.uuid4()}"
+    await sla.publish([
+        accepted(t, sh("2024-11-04 10:00")),                       # Monday
+        assigned(t, sh("2024-11-04 10:30"), "yingzhou", "general"),
+        assigned(t, sh("2024-11-04 14:00"), "yingdong", "general", n=2),
+        assigned(t, sh("2024-11-05 09:00"), "yingdong", "urgent", n=3),
+        signed_for(t, sh("2024-11-05 09:30"), "yingdong", n=3),
+        replied(t, sh("2024-11-05 16:00"), "yingdong"),
+    ])
+    found = await sla.wait_for(lambda f: "DeadlineMet" in types(by_ticket(f).get(t, [])),
+                               "DeadlineMet")
+    sets = [d for d in by_ticket(found)[t] if d.event_type == "DeadlineSet"]
+    assert [d.payload.grade for d in sets] == ["general", "general", "urgent"]
+    assert ts(sets[1]) == "2024-11-11T15:59:59.999999"
+    assert ts(sets[2]) == "2024-11-06T15:59:59.999999"  # 2 working days from Monday's acceptance
+
+
 async def test_a_merged_ticket_stops_its_clock_and_an_unmerged_one_gets_a_new_clock(sla_process):
     sla = sla_process()
     await sla.create_topics()

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.feedback.domain.callbacks import (
+    UNREACHED_TRIES,
     CallbackCandidate,
     CallbackOutcome,
     CallbackRules,
@@ -119,3 +120,24 @@ def test_an_item_for_another_ticket_is_refused() -> None:
     [item] = worklist_from_feedback([other], RULES)
     with pytest.raises(CallbackOutcomeError):
         record_outcome(fb, item, CallbackOutcome(staff_id="s", reached=False), at=T0)
+
+
+def test_a_call_that_did_not_reach_the_citizen_keeps_the_ticket_on_the_list() -> None:
+    """未接通 is a try, not a callback: the ticket is called again until a call reaches the
+    citizen or UNREACHED_TRIES calls have not."""
+    fb = _feedback("T-1")
+    fb.rate(citizen_id="c", rating="dissatisfied", at=T0)
+    for _ in range(UNREACHED_TRIES - 1):
+        [item] = worklist_from_feedback([fb], RULES)
+        record_outcome(fb, item, CallbackOutcome(staff_id="s-1", reached=False), at=T0)
+    [item] = worklist_from_feedback([fb], RULES)  # still to call after the unreached tries
+    record_outcome(fb, item, CallbackOutcome(staff_id="s-1", reached=False), at=T0)
+    assert worklist_from_feedback([fb], RULES) == []  # the last try: recorded as unreachable
+    reached = _feedback("T-2")
+    reached.rate(citizen_id="c", rating="dissatisfied", at=T0)
+    [item] = worklist_from_feedback([reached], RULES)
+    record_outcome(reached, item, CallbackOutcome(staff_id="s-1", reached=False), at=T0)
+    [item] = worklist_from_feedback([reached], RULES)
+    record_outcome(reached, item, CallbackOutcome(staff_id="s-1", reached=True, resolved=False,
+                                                  satisfaction="dissatisfied"), at=T0)
+    assert worklist_from_feedback([reached], RULES) == []
