@@ -89,6 +89,7 @@ token: install
 
 # --- checking ---------------------------------------------------------------------------
 test: infra
+	@command -v chromium >/dev/null || echo "note: no chromium here: the browser journeys will be skipped (apt-get install chromium)"
 	$(PY) -m pytest tests -q
 
 test-unit: install

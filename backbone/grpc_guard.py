@@ -6,14 +6,21 @@ grpcio answers a request whose bytes do not parse as the method's message with U
 request itself and refuses what does not parse, before the servicer sees it; and a servicer
 that meets PostgreSQL restarting (backbone.store.STORE_UNAVAILABLE) answers UNAVAILABLE with
 the reason instead of UNKNOWN.
+
+`CountRequests` counts every call of a method the server has, by its status code, on
+/metrics (`minsheng_grpc_requests_total`, `minsheng_grpc_request_seconds`), as every HTTP
+route is: the department API's calls and refusals were seen nowhere.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from prometheus_client import Counter, Histogram
 
 from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON
 
@@ -64,4 +71,86 @@ class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, response_serializer=handler.response_serializer)
+        return handler
+
+
+REQUESTS = Counter("minsheng_grpc_requests_total", "gRPC calls, by method and status code",
+                   ["service", "method", "code"])
+LATENCY = Histogram("minsheng_grpc_request_seconds",
+                    "gRPC call latency (a stream: until it ends)", ["service", "method"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_name(context: Any, failure: BaseException | None) -> str:
+    """The status a call ended with: what the servicer set or aborted with; UNKNOWN for an
+    exception grpcio turns into UNKNOWN; CANCELLED when the client went away."""
+    code = context.code()
+    if isinstance(code, int):
+        code = _CODES.get(code)
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if failure is None or isinstance(failure, grpc.aio.AbortError):
+        return "OK"
+    if isinstance(failure, asyncio.CancelledError):
+        return "CANCELLED"
+    return "UNKNOWN"
+
+
+class CountRequests(grpc.aio.ServerInterceptor):
+    """Outermost: counts what the caller received, refusals of the interceptors after it
+    included."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def intercept_service(
+            self, continuation: Callable[[grpc.HandlerCallDetails],
+                                         Awaitable[grpc.RpcMethodHandler]],
+            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:  # (no such method: grpcio's answer)
+            return handler
+        count = REQUESTS.labels
+        took = LATENCY.labels(self.service, details.method)
+        service, method = self.service, details.method
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary_unary(request: Any, context: Any) -> Any:
+                start, failure = time.perf_counter(), None
+                try:
+                    return await inner(request, context)
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    took.observe(time.perf_counter() - start)
+                    count(service, method, status_name(context, failure)).inc()
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                start, failure = time.perf_counter(), None
+                try:
+                    result = inner_stream(request, context)
+                    if hasattr(result, "__aiter__"):
+                        async for item in result:
+                            yield item
+                    else:  # a servicer that writes with context.write()
+                        await result
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    took.observe(time.perf_counter() - start)
+                    count(service, method, status_name(context, failure)).inc()
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
         return handler

@@ -131,8 +131,8 @@ async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> No
     the replication factor and `min.insync.replicas` of the settings."""
     admin = AIOKafkaAdminClient(**client_options(settings),  # type: ignore[arg-type]
                                 client_id=f"minsheng-{settings.service}-admin")
-    await admin.start()
     try:
+        await admin.start()  # (inside: a broker that does not answer leaves no client open)
         existing = set(await admin.list_topics())
         missing = [new_topic(settings, t, n) for t, n in topics.items() if t not in existing]
         if missing:

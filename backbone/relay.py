@@ -73,6 +73,13 @@ ROUND_GAP_S = 0.01
 # last is acknowledged) before it returns to check for a stop and its election lock.
 ROUNDS_PER_CALL = 8
 
+# While the relay cannot publish (PostgreSQL or Kafka down), it retries every second or two:
+# the first failure is logged with its traceback, then one short line this often while it
+# lasts, and one line when a round succeeds again (a traceback a retry filled the log).
+OUTAGE_LOG_EVERY_S = 60.0
+# How long the relay waits before standing for its election lock again after it failed to.
+LEADERSHIP_RETRY_S = 2.0
+
 RELAY_LAG = Gauge("minsheng_relay_lag_notifications",
                   "Notifications stored but not yet published", ["service"])
 
@@ -155,6 +162,42 @@ _new = object.__new__
 Translate = Callable[[Publication], Sequence[Outgoing]]
 
 
+class Outage:
+    """The log of one outage the relay retries through: its first failure with the
+    traceback, then one short line every `every_s` while it lasts (the reason and how long),
+    and one line when it is over."""
+
+    def __init__(self, what: str, every_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.what = what
+        self.every_s = every_s
+        self.clock = clock
+        self.since: float | None = None  # when the first failure of this outage came
+        self.said_at = 0.0
+        self.failures = 0
+
+    def failed(self, doing: str, exc: BaseException) -> None:
+        now = self.clock()
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        self.failures += 1
+        if self.since is None:
+            self.since = self.said_at = now
+            log.warning("%s: %s failed; retrying (the next failures are summed up)",
+                        self.what, doing, exc_info=exc)
+            return
+        every = OUTAGE_LOG_EVERY_S if self.every_s is None else self.every_s
+        if now - self.said_at >= every:
+            self.said_at = now
+            log.warning("%s: still failing after %.0f s (%d tries), retrying: %s: %s",
+                        self.what, now - self.since, self.failures, doing, reason)
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.warning("%s: working again after %.0f s (%d failed tries)", self.what,
+                        self.clock() - self.since, self.failures)
+            self.since, self.failures = None, 0
+
+
 class OutboxRelay:
     """The relay keeps its own producer: an idempotent producer whose send failed (e.g.
     OutOfOrderSequenceNumber after a leader change) must be replaced, and that must not
@@ -200,6 +243,7 @@ class OutboxRelay:
         self._recorded_at = 0.0
         # the last read was short: nothing more was visible, so only news calls for another
         self.caught_up = True
+        self.outage = Outage(f"relay {settings.service}/{name}")
         if committer is not None:
             committer.outbox = self._encode_at_commit
 
@@ -596,11 +640,11 @@ class OutboxRelay:
             while leadership is None and not stop.is_set():
                 try:
                     leadership = await asyncio.to_thread(self._take_leadership)
-                except psycopg.Error:
-                    log.warning("relay: PostgreSQL unreachable; retrying", exc_info=True)
+                except psycopg.Error as exc:
+                    self.outage.failed("standing for the election lock (PostgreSQL)", exc)
                 if leadership is None:
                     try:
-                        await asyncio.wait_for(stop.wait(), timeout=2.0)
+                        await asyncio.wait_for(stop.wait(), timeout=LEADERSHIP_RETRY_S)
                     except TimeoutError:
                         pass
             try:
@@ -638,8 +682,8 @@ class OutboxRelay:
                 round_at = time.monotonic()
                 try:
                     sent = await self.run_once()
-                except Exception:
-                    log.exception("relay round failed; retrying")
+                except Exception as exc:
+                    self.outage.failed("a round", exc)
                     await self._forget_recording()
                     self._position_cache = None
                     sent = 0
@@ -647,6 +691,8 @@ class OutboxRelay:
                         log.warning("relay: the election lock is gone; standing for it again")
                         return
                     await asyncio.sleep(1.0)
+                else:
+                    self.outage.over()
                 if sent and not self.caught_up:  # a backlog: read on without waiting
                     continue
                 # caught up: read again only for news (commits after this round's read

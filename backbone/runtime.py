@@ -14,16 +14,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+import psycopg
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from backbone import logs
-from backbone.grpc_guard import RefuseMalformedRequests
+from backbone.grpc_guard import CountRequests, RefuseMalformedRequests
 from backbone.kafka import base_topics, ensure_topics, make_producer
 from backbone.settings import ServiceSettings
 from backbone.store import ensure_database
@@ -31,6 +33,7 @@ from backbone.store import ensure_database
 log = logging.getLogger(__name__)
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,9 +60,40 @@ class Infrastructure:
         return True, "kafka ok"
 
 
+STARTUP_RETRY_S = 5.0
+
+
+async def reachable(settings: ServiceSettings, what: str,
+                    attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()`, again every few seconds while PostgreSQL or Kafka does not answer (one
+    warning line a try, saying why), for MINSHENG_STARTUP_WAIT_S; then one error line and
+    exit 1. A wrong address, port or password is named at once, not in a traceback, and a
+    service started before its infrastructure waits for it (deploy/k8s/README.md)."""
+    deadline = time.monotonic() + settings.startup_wait_s
+    while True:
+        try:
+            return await attempt()
+        except (psycopg.OperationalError, KafkaError, OSError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if time.monotonic() + STARTUP_RETRY_S > deadline:
+                log.error("cannot start: %s did not answer within %.0f s: %s", what,
+                          settings.startup_wait_s, reason)
+                raise SystemExit(1) from None
+            log.warning("waiting for %s: %s (trying again in %.0f s)", what, reason,
+                        STARTUP_RETRY_S)
+            await asyncio.sleep(STARTUP_RETRY_S)
+
+
+async def database_made(settings: ServiceSettings) -> None:
+    """The service's database and schema made, once PostgreSQL answers (`reachable`)."""
+    await reachable(settings, f"PostgreSQL at {settings.pg_host}:{settings.pg_port}",
+                    lambda: asyncio.to_thread(ensure_database, settings))
+
+
 async def connect(settings: ServiceSettings, *, min_size: int = 1) -> Infrastructure:
-    await asyncio.to_thread(ensure_database, settings)
-    await ensure_topics(settings, base_topics(settings))
+    await database_made(settings)
+    await reachable(settings, f"Kafka at {settings.kafka_bootstrap}",
+                    lambda: ensure_topics(settings, base_topics(settings)))
     pool = ConnectionPool(settings.pg_conninfo(), min_size=min_size,
                           max_size=settings.pg_pool_size, open=False, name=settings.service)
     await asyncio.to_thread(pool.open, True, 30)
@@ -141,7 +175,8 @@ async def serve(service: Service) -> None:
     stop = asyncio.Event()
     grpc_server = None
     if settings.grpc_port and service.grpc_servicers:
-        grpc_server = grpc.aio.server(interceptors=[RefuseMalformedRequests()])
+        grpc_server = grpc.aio.server(interceptors=[CountRequests(settings.service),
+                                                    RefuseMalformedRequests()])
         for add in service.grpc_servicers:
             add(grpc_server)
         address = f"{settings.http_host}:{settings.grpc_port}"
@@ -203,7 +238,14 @@ def run(build: Callable[[ServiceSettings], Awaitable[Service]],
     logs.configure(settings.service, settings.log_level)
 
     async def main() -> None:
-        service = await build(settings)
+        try:
+            service = await build(settings)
+        except Exception as exc:  # (a key file missing or unreadable, a malformed secret...)
+            # one JSON line naming the reason, its traceback in the line's "error", instead
+            # of a bare traceback on stderr that no log collector reads as one record
+            log.error("cannot start: %s", " ".join(f"{type(exc).__name__}: {exc}".split()),
+                      exc_info=exc)
+            raise SystemExit(1) from None
         # What `build` made (classifier tables, gazetteers, registries, modules, policies:
         # ~120,000 objects in dispatch) lives as long as the process: kept out of the cyclic
         # collector's full passes, which scanned it all (dispatch: one 48-69 ms pass every

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import re
-from typing import Any, Literal
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import PrivateAttr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UNIT_CODE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,60}$")
 DEV_PEPPER = "minsheng-development-pepper"
+# a port a listener or a client may name (0: the service serves none, where it may)
+PORTS = {"http_port": 1, "grpc_port": 0, "pg_port": 1, "surges_http_port": 1}
+# settings whose values an error message must not repeat
+SECRET_WORDS = ("password", "secret", "token", "key", "pepper")
 
 
 class ServiceSettings(BaseSettings):
@@ -70,6 +81,9 @@ class ServiceSettings(BaseSettings):
     token_revocation_schema: str = "identity"  # where the identity service keeps revocations
     token_revocation_refresh_s: float = 5.0
     log_level: str = "INFO"
+    # How long a starting service waits for PostgreSQL and Kafka to answer (one log line a try
+    # saying why not), before it exits saying so: the Kubernetes startup probe's two minutes.
+    startup_wait_s: float = 120.0
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # asyncio: the standard library's
 
     relay_interval_ms: int = 50
@@ -119,16 +133,53 @@ class ServiceSettings(BaseSettings):
                             "service's SCRAM principal; docs/security.md)")
         return problems
 
+    def unusable(self) -> list[str]:
+        """Values no environment can run on, each named (a port Python would wrap around:
+        99999 listened on 34463; a clock or log level that failed later with a traceback)."""
+        problems = []
+        for name, lowest in PORTS.items():
+            port = getattr(self, name, None)
+            if port is not None and not lowest <= port <= 65535:
+                problems.append(f"MINSHENG_{name.upper()}={port} is not a port "
+                                f"({lowest}-65535)")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            problems.append(f"MINSHENG_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} "
+                            "needs MINSHENG_KAFKA_SASL_USERNAME and MINSHENG_KAFKA_SASL_PASSWORD")
+        files = {"kafka_ssl_cafile": self.kafka_ssl_cafile, "tls_cert_file": self.tls_cert_file,
+                 "tls_key_file": self.tls_key_file, "tls_ca_file": self.tls_ca_file}
+        problems += [f"MINSHENG_{name.upper()}={path!r} is not a readable file"
+                     for name, path in files.items()
+                     if path and not os.access(path, os.R_OK)]
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            problems.append("TLS needs both MINSHENG_TLS_CERT_FILE and MINSHENG_TLS_KEY_FILE")
+        if self.token_public_keys and self.in_development:  # (production names it itself)
+            from backbone import auth
+
+            try:
+                auth.load_jwks(self.token_public_keys)
+            except Exception as exc:  # (unreadable, not JSON, not a JWKS, no usable key)
+                problems.append(f"MINSHENG_TOKEN_PUBLIC_KEYS cannot be read: {exc}")
+        if self.clock not in ("wall", "event"):
+            problems.append(f"MINSHENG_CLOCK must be wall or event, not {self.clock!r}")
+        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
+            problems.append(f"MINSHENG_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or "
+                            f"CRITICAL, not {self.log_level!r}")
+        return problems
+
     @model_validator(mode="after")
     def _fail_closed(self) -> ServiceSettings:
         if self.environment not in ("development", "test", "production"):
             raise ValueError(f"MINSHENG_ENVIRONMENT must be development, test or production, "
                              f"not {self.environment!r}")
-        if not self.in_development:
-            problems = self.production_problems()
-            if problems:
-                raise ValueError(f"{self.service} refuses to start in production: "
-                                 + "; ".join(problems))
+        problems = []
+        if not self.in_development and (refused := self.production_problems()):
+            problems.append(f"{self.service} refuses to start in production: "
+                            + "; ".join(refused))
+        problems += self.unusable()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.log_level = self.log_level.upper()  # (logging knows only the upper-case names)
         return self
 
     def topic(self, name: str) -> str:
@@ -163,3 +214,74 @@ class ServiceSettings(BaseSettings):
         if self.pg_password:
             parts.append(f"password={self.pg_password}")
         return " ".join(parts)
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
+
+
+def load(cls: type[Settings], **values: Any) -> Settings:
+    """A starting service's settings from its environment. A value it cannot run on ends the
+    process (exit 2) with one JSON line on stderr naming every such variable, instead of
+    pydantic's traceback; values of secrets are never repeated."""
+    try:
+        settings = cls(**values)
+    except ValidationError as exc:
+        service = str(cls.model_fields["service"].default)
+        reason = "; ".join(_named(error) for error in exc.errors())
+        if not reason.startswith(f"{service} "):  # (production's refusal names it already)
+            reason = f"{service} cannot start: {reason}"
+        line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "error",
+                "service": service, "logger": __name__, "msg": reason}
+        print(json.dumps(line, ensure_ascii=False), file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    unknown = unknown_variables(os.environ)
+    if unknown:  # (a warning: one ConfigMap serves every service, each reads its own part)
+        service = settings.service
+        line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "warning",
+                "service": service, "logger": __name__,
+                "msg": f"{', '.join(unknown)}: no service of this platform has such a setting "
+                       "(ignored; mistyped?)"}
+        print(json.dumps(line, ensure_ascii=False), file=sys.stderr, flush=True)
+    return settings
+
+
+# MINSHENG_ variables read outside the settings classes: the launcher's, tools', tests'
+READ_ELSEWHERE = {"ANALYTICS_ROLE", "DATA", "WEB_ASSETS_DIR", "PORT_OFFSET", "TEST_PATIENCE",
+                  "KAFKA_LIBS", "PG_LOG", "PG_WALDIR", "CHAOS", "FUZZ_EXAMPLES",
+                  "BENCH_KAFKA_COUNTS", "RECOGNITION_FIGURES", "SCREENSHOTS"}
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The MINSHENG_ variables no service's settings (nor the launcher) read: an operator's
+    typo (MINSHENG_HTTP_PROT) was ignored without a word, the service on its default."""
+    import importlib
+    import pkgutil
+
+    known = set(READ_ELSEWHERE)
+    with contextlib.suppress(ImportError):
+        import services
+
+        for module in pkgutil.iter_modules(services.__path__):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"services.{module.name}.settings")
+    classes = [ServiceSettings]
+    while classes:
+        cls = classes.pop()
+        known |= {name.upper() for name in cls.model_fields}
+        classes += cls.__subclasses__()
+    return sorted(name for name in environ if name.startswith("MINSHENG_")
+                  and name[len("MINSHENG_"):] not in known
+                  and not name.startswith("MINSHENG_LOCAL_"))
+
+
+def _named(error: Any) -> str:
+    """One validation error as an operator reads it: the variable, what it holds, what is
+    wrong (a model-wide check's message names its variables itself)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    field = str(error["loc"][0])
+    variable = f"MINSHENG_{field.upper()}"
+    if any(word in field for word in SECRET_WORDS) or not isinstance(error["input"], str):
+        return f"{variable}: {message}"
+    return f"{variable}={error['input']!r}: {message}"

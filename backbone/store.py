@@ -20,8 +20,10 @@ So "what a handler did" and "that it did it" commit together or not at all.
 
 from __future__ import annotations
 
+import functools
+import sys
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -684,3 +686,18 @@ def already_consumed(conn: psycopg.Connection[Any], schema: str, consumer: str,
             " AND event_id = ANY(%s::uuid[])").format(Identifier(schema)),
         (consumer, event_ids)).fetchall()
     return {r[0] for r in rows}
+
+
+def says_when_unreachable(main: Callable[..., int]) -> Callable[..., int]:
+    """An operator command (`python -m services.<name> ...`) whose PostgreSQL does not answer
+    says so in one line on stderr and exits 2, instead of psycopg's traceback."""
+
+    @functools.wraps(main)
+    def command(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except psycopg.OperationalError as exc:
+            print(f"PostgreSQL did not answer: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+
+    return command

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from backbone.http import ClientError
+from backbone.privacy import echo
 
 _CODE = re.compile(r"^([A-Z]{2})([0-9]{6})([0-9]{5,})([A-Z0-9])$")
 _SEPARATORS = re.compile(r"[\s\-_.·—－]+")
@@ -27,5 +28,6 @@ def ticket_code(code: str) -> str:
     """`code` as intake writes it; ClientError (400) when it is not a ticket code's shape."""
     spelled = spelled_code(code)
     if spelled is None:
-        raise ClientError(f"{code[:40]!r} is not a ticket code (like FY-261127-00042-K)")
+        # (not repeated when it may be personal data: a phone number typed for a code)
+        raise ClientError(f"{echo(code[:40])} is not a ticket code (like FY-261127-00042-K)")
     return spelled

@@ -8,6 +8,7 @@ import os
 import sys
 
 from backbone.runtime import run
+from backbone.settings import load
 from services.analytics.bootstrap import build
 from services.analytics.settings import AnalyticsSettings
 
@@ -23,4 +24,4 @@ if __name__ == "__main__":
             os.environ.setdefault("MINSHENG_SURGES_HTTP_PORT", os.environ["MINSHENG_HTTP_PORT"])
         surges.main()
     else:
-        run(build, AnalyticsSettings())  # type: ignore[arg-type]
+        run(build, load(AnalyticsSettings))  # type: ignore[arg-type]

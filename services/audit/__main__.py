@@ -4,6 +4,7 @@ operator's checks (see services/audit/entrypoints/cli.py)."""
 import sys
 
 from backbone.runtime import run
+from backbone.settings import load
 from services.audit.bootstrap import build
 from services.audit.settings import AuditSettings
 
@@ -12,4 +13,4 @@ if __name__ == "__main__":
         from services.audit.entrypoints.cli import main
 
         sys.exit(main(sys.argv[1:]))
-    run(build, AuditSettings())  # type: ignore[arg-type]
+    run(build, load(AuditSettings))  # type: ignore[arg-type]

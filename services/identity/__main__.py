@@ -12,7 +12,8 @@ if __name__ == "__main__":
 
         sys.exit(main(sys.argv[2:]))
     from backbone.runtime import run
+    from backbone.settings import load
     from services.identity.bootstrap import build
     from services.identity.settings import IdentitySettings
 
-    run(build, IdentitySettings())  # type: ignore[arg-type]
+    run(build, load(IdentitySettings))  # type: ignore[arg-type]

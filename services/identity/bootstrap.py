@@ -12,8 +12,7 @@ from psycopg_pool import ConnectionPool
 from backbone import auth
 from backbone.http import create_app
 from backbone.rate_limits import SharedRateLimits
-from backbone.runtime import Infrastructure, Service
-from backbone.store import ensure_database
+from backbone.runtime import Infrastructure, Service, database_made
 from services.identity.adapters.passwords import Passwords
 from services.identity.adapters.store import IdentityStore, create_tables
 from services.identity.application.sessions import Sessions
@@ -67,7 +66,7 @@ class _NoKafka:
 
 
 async def connect_pg(settings: IdentitySettings) -> Infrastructure:
-    await asyncio.to_thread(ensure_database, settings)
+    await database_made(settings)
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=settings.pg_pool_size,
                           open=False, name=settings.service)
     await asyncio.to_thread(pool.open, True, 30)

@@ -1,8 +1,9 @@
 """`python -m services.notifier`: run the notifier service."""
 
 from backbone.runtime import run
+from backbone.settings import load
 from services.notifier.bootstrap import build
 from services.notifier.settings import NotifierSettings
 
 if __name__ == "__main__":
-    run(build, NotifierSettings())  # type: ignore[arg-type]
+    run(build, load(NotifierSettings))  # type: ignore[arg-type]

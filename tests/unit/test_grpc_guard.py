@@ -82,3 +82,45 @@ def test_the_guard_answers_with_the_right_status(method, body, code, reason):
     assert reason in got_reason
     if code == grpc.StatusCode.OK:
         assert items and all(items)
+
+
+@pytest.mark.parametrize("method, body, code", [
+    ("Answer", b"hello", "OK"),
+    ("Answer", b"\xffgarbage", "INVALID_ARGUMENT"),
+    ("Answer", b"store-down", "UNAVAILABLE"),
+    ("Answer", b"refuse", "NOT_FOUND"),
+    ("Stream", b"store-down", "UNAVAILABLE"),
+    ("Stream", b"fine", "OK"),
+])
+def test_every_call_is_counted_on_metrics_by_its_status(method, body, code):
+    """The department API's calls were on no /metrics: an operator saw neither their number
+    nor their refusals (HTTP routes are counted by status)."""
+    from prometheus_client import REGISTRY
+
+    from backbone.grpc_guard import CountRequests
+
+    labels = {"service": "guard-test", "method": f"/t.T/{method}", "code": code}
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("minsheng_grpc_requests_total", labels) or 0.0
+
+    async def scenario():
+        server = grpc.aio.server(interceptors=[CountRequests("guard-test"),
+                                               RefuseMalformedRequests()])
+        server.add_generic_rpc_handlers((Handlers(),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            return await call(port, method, body)
+        finally:
+            await server.stop(None)
+
+    before = counted()
+    got_code, _, items = asyncio.run(scenario())
+    assert got_code.name == code
+    assert counted() == before + 1
+    seconds = REGISTRY.get_sample_value("minsheng_grpc_request_seconds_count",
+                                        {"service": "guard-test", "method": f"/t.T/{method}"})
+    assert seconds and seconds >= 1
+    if code == "OK":
+        assert items and all(items)

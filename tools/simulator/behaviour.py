@@ -82,7 +82,7 @@ MAX_REOPEN_ROUNDS = 2
 ROUND_STEP = 100
 REOPEN_QUALITY_GAIN = 0.10  # a reopened matter gets the unit's attention: better, mostly
 # Dispatch accepts a bounce-back only within 24 hours of the assignment (its
-# MINSHENG_DISPATCH_BOUNCE_BACK_WITHIN_HOURS); a unit whose first office hours fall later (a
+# MINSHENG_BOUNCE_BACK_WITHIN_HOURS); a unit whose first office hours fall later (a
 # Friday evening's request, a holiday) must handle the matter. The margin keeps a slow machine,
 # where the platform's assignment lands a little after the plan's submission, on the right side.
 BOUNCE_WITHIN = timedelta(hours=20)

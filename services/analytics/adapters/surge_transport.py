@@ -48,6 +48,7 @@ spinner (nobody watches a service's terminal), so the level asked for is the lev
 from __future__ import annotations
 
 import inspect
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
@@ -60,6 +61,8 @@ from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 from faust.utils import terminal
 from mode.services import WaitResults
+
+from backbone import logs
 
 
 def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
@@ -359,9 +362,18 @@ class LingeringProducer(driver.Producer):
 
 
 class QuietWorker(faust.Worker):
+    """No spinner, no banner: its log is JSON lines like every service's (docs/operations.md,
+    `make logs`), where faust wrote a banner table and lines of its own format."""
+
+    PROCESS = "analytics-surges"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spinner = None
+        self.quiet = True  # (faust's banner and progress go to stdout bare, not as log lines)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        logs.configure(self.PROCESS, level or logging.INFO)
 
 
 class SurgeApp(faust.App):

@@ -14,7 +14,8 @@ from pathlib import Path
 from psycopg_pool import ConnectionPool
 
 from backbone import auth
-from backbone.store import ensure_database
+from backbone.settings import load
+from backbone.store import ensure_database, says_when_unreachable
 from services.analytics.adapters.ledger import Entry, LedgerError, file_entries, ledger_export
 from services.analytics.application.rebuild import describe, fold_entries, rebuild, stored_state
 from services.analytics.entrypoints.consumer import CONSUMER
@@ -47,6 +48,7 @@ def _source(args: argparse.Namespace, settings: AnalyticsSettings) -> Iterable[E
     return ledger_export(args.audit_url or settings.audit_url, token)
 
 
+@says_when_unreachable
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.analytics")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,7 +58,7 @@ def main(argv: list[str]) -> int:
     cmd.add_argument("--check", action="store_true",
                      help="write nothing; compare the ledger's KPIs with the stored ones")
     args = parser.parse_args(argv)
-    settings = AnalyticsSettings()
+    settings = load(AnalyticsSettings)
     bar = ProgressBar()
     try:
         if args.check:

@@ -34,6 +34,7 @@ from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import TopicAlreadyExistsError
 from minsheng.v1 import analytics_events_pb2
 from prometheus_client import Counter, generate_latest
@@ -47,6 +48,8 @@ from backbone.kafka import (
     faust_credentials,
     new_topic,
 )
+from backbone.runtime import reachable
+from backbone.settings import load
 from services.analytics.adapters.surge_transport import SurgeApp, patient_transport
 from services.analytics.domain.surge_tickets import (
     FINISHED,
@@ -186,10 +189,22 @@ def make_app(settings: AnalyticsSettings) -> faust.App:
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "service": "analytics-surges"})
 
+    kafka_ready = KafkaCheck(settings)
+
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = app.rebalancing is False and app.consumer is not None
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        """Ready when the brokers answer and the consumer holds its partitions, with the
+        services' `checks` (backbone/http.py): faust's state alone said ready while Kafka was
+        down (the worker then counts and alerts nothing)."""
+        checks, ready = {}, True
+        for name, check in (("kafka_ready", kafka_ready), ("consumer", consumer_ready(app))):
+            try:
+                good, detail = await check()
+            except Exception as exc:
+                good, detail = False, f"{type(exc).__name__}: {exc}"
+            checks[name] = detail
+            ready = ready and good
+        return web.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -197,6 +212,41 @@ def make_app(settings: AnalyticsSettings) -> faust.App:
         return web.text(generate_latest().decode(), content_type="text/plain")
 
     return app
+
+
+class KafkaCheck:
+    """Whether the brokers answer, as the services' `Infrastructure.kafka_ready` asks: a
+    metadata request, on a client of the web server's own loop (faust's consumer and
+    producer live in threads and loops of their own), made on first use and kept."""
+
+    def __init__(self, settings: AnalyticsSettings) -> None:
+        self.settings = settings
+        self.client: AIOKafkaClient | None = None
+
+    async def __call__(self) -> tuple[bool, str]:
+        if self.client is None:
+            client = AIOKafkaClient(**client_options(self.settings))  # type: ignore[arg-type]
+            try:
+                await asyncio.wait_for(client.bootstrap(), timeout=3)
+            except BaseException:
+                await client.close()
+                raise
+            self.client = client
+        ok = await asyncio.wait_for(self.client.force_metadata_update(), timeout=3)
+        if not ok or not self.client.cluster.brokers():
+            return False, "no kafka broker reachable"
+        return True, "kafka ok"
+
+
+def consumer_ready(app: faust.App) -> Callable[[], Any]:
+    async def check() -> tuple[bool, str]:
+        if app.consumer is None:
+            return False, "consumer not started"
+        if app.rebalancing is not False:
+            return False, "rebalancing"
+        return True, "consumer ok"
+
+    return check
 
 
 def own_topics(settings: AnalyticsSettings) -> dict[str, int]:
@@ -227,17 +277,18 @@ async def ensure_changelogs(settings: AnalyticsSettings, app: faust.App) -> None
 
 
 def main() -> None:
-    settings = AnalyticsSettings()
+    settings = load(AnalyticsSettings)
     app = make_app(settings)
 
     async def prepare() -> None:
         await ensure_topics(settings, base_topics(settings) | own_topics(settings))
         await ensure_changelogs(settings, app)
 
-    asyncio.run(prepare())
+    asyncio.run(reachable(settings, f"Kafka at {settings.kafka_bootstrap}", prepare))
     level = {"warning": "warn", "critical": "crit"}.get(settings.log_level.lower(),
                                                         settings.log_level.lower())
-    sys.argv = [sys.argv[0], "worker", "-l", level]
+    # -q: no banner table on stdout (the log is JSON lines; QuietWorker makes faust's so)
+    sys.argv = [sys.argv[0], "-q", "worker", "-l", level]
     app.main()
 
 

@@ -15,6 +15,8 @@ import json
 import sys
 from typing import Any
 
+from backbone.settings import load
+from backbone.store import says_when_unreachable
 from services.audit.settings import AuditSettings
 
 
@@ -69,6 +71,7 @@ def public_key(settings: AuditSettings) -> int:
     return 0
 
 
+@says_when_unreachable
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.audit",
                                      description="Minsheng audit ledger: operator commands")
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", action="store_true", help="print the report as JSON")
     sub.add_parser("public-key")
     args = parser.parse_args(argv)
-    settings = AuditSettings()
+    settings = load(AuditSettings)
     if args.command == "verify":
         return verify(settings, args.json)
     if args.command == "reconcile":

@@ -20,7 +20,8 @@ from typing import TextIO
 
 from psycopg_pool import ConnectionPool
 
-from backbone.store import ensure_database
+from backbone.settings import load
+from backbone.store import ensure_database, says_when_unreachable
 from services.identity.domain.accounts import STAFF_ROLES, AccountError
 
 
@@ -49,13 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@says_when_unreachable
 def main(argv: list[str], stdin: TextIO | None = None) -> int:
     from services.identity.bootstrap import build_parts
     from services.identity.settings import IdentitySettings
 
     args = _parser().parse_args(argv)
     stdin = stdin or sys.stdin
-    settings = IdentitySettings()
+    settings = load(IdentitySettings)
     ensure_database(settings)
     with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2, open=True) as pool:
         sessions = build_parts(settings, pool, None).sessions

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from minsheng.v1 import common_pb2, notifier_events_pb2
+from prometheus_client import Counter
 
 from backbone import events
 from services.notifier.adapters.gateways import SmsGateway, WeChatGateway
@@ -19,6 +20,11 @@ from services.notifier.adapters.store import Settlement, Store
 from services.notifier.domain.delivery import Decision, Outcome, RetryPolicy, decide
 
 log = logging.getLogger(__name__)
+
+# what an operator alerts on: answers not reaching citizens (a gateway down, dead letters)
+ATTEMPTS = Counter("minsheng_notifier_attempts_total",
+                   "Delivery attempts recorded, by route (sms, wechat) and what they ended in "
+                   "(delivered, pending: retried later, dead)", ["route", "state"])
 
 
 class Contacts(Protocol):
@@ -115,4 +121,6 @@ class Deliverer:
                      f" ({outcome.reason})" if outcome.reason else "")
         written, next_due = await asyncio.to_thread(self.store.settle_all, settlements,
                                                     self.policy.stale_after)
+        for row, decision in zip(rows, decisions, strict=True):
+            ATTEMPTS.labels(row["route"], decision.state.value).inc()
         return Round(decisions, written, next_due)

@@ -113,9 +113,9 @@ async def test_grpc_over_tls_with_the_ca_and_refused_without(tls_service):
 
 
 def test_half_a_tls_configuration_is_refused():
-    settings = ServiceSettings(environment="test", tls_cert_file="/etc/cert.pem")
+    # (by the settings themselves now, before the service connects to anything)
     with pytest.raises(ValueError, match="MINSHENG_TLS_KEY_FILE"):
-        runtime.tls_files(settings)
+        runtime.tls_files(ServiceSettings(environment="test", tls_cert_file="/etc/cert.pem"))
 
 
 async def test_the_workbench_calls_services_over_tls_with_the_ca(tls_service):

@@ -22,3 +22,12 @@ def test_a_code_however_typed_is_the_code_intake_wrote(typed):
 def test_anything_else_is_a_client_error(typed):
     with pytest.raises(ClientError, match="not a ticket code"):
         ticket_code(typed)
+
+
+def test_a_phone_number_typed_for_a_code_is_not_repeated_in_the_refusal():
+    """(the notifier's 400 for /v1/tickets/13987650123/deliveries quoted the number)"""
+    with pytest.raises(ClientError, match="not a ticket code") as refused:
+        ticket_code("13987650123")
+    assert "13987650123" not in str(refused.value)
+    with pytest.raises(ClientError, match="'hello' is not a ticket code"):
+        ticket_code("hello")

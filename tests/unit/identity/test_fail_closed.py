@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def encrypted_bus(monkeypatch):
     """Production's bus is SASL_SSL (refused otherwise: its own test below)."""
     monkeypatch.setenv("MINSHENG_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("MINSHENG_KAFKA_SASL_USERNAME", "minsheng-test")  # (as its principal)
+    monkeypatch.setenv("MINSHENG_KAFKA_SASL_PASSWORD", "not-a-real-password")
 
 
 @pytest.fixture

@@ -119,3 +119,38 @@ def test_under_an_event_clock_a_notice_is_delivered_at_its_own_business_time():
                            Outcome(delivered=True, gateway_ref="g"), at)
     assert env.occurred_at.ToDatetime(tzinfo=UTC) == composed
     assert attempt_time(claimed, event_time=False) > composed + timedelta(days=20)
+
+
+def test_every_attempt_is_counted_on_metrics_by_route_and_what_it_ended_in():
+    """The notifier's /metrics showed only its HTTP routes: answers not reaching citizens (a
+    gateway down, notices going dead) were visible to no alert."""
+    import asyncio
+
+    from prometheus_client import REGISTRY
+
+    from services.notifier.application.deliveries import Deliverer
+
+    class Phones:
+        async def phone_of(self, code):
+            return "13900001111", None
+
+    class Sms:
+        async def send(self, *, phone, text, client_ref):
+            if client_ref == "n-gone":
+                return Outcome(False, reason="the number does not exist", retryable=False)
+            return Outcome(True, gateway_ref="g-1")
+
+    class Store:
+        def settle_all(self, settlements, stale_after):
+            return [], None
+
+    def counted(state):
+        return REGISTRY.get_sample_value("minsheng_notifier_attempts_total",
+                                         {"route": "sms", "state": state}) or 0.0
+
+    before = counted("delivered"), counted("dead")
+    deliverer = Deliverer(store=Store(), sms=Sms(), wechat=None, contacts=Phones(),
+                          policy=POLICY)
+    asyncio.run(deliverer.attempt_all([row(), row(notice_id="n-gone", attempts=1)],
+                                      [NOW, NOW]))
+    assert (counted("delivered"), counted("dead")) == (before[0] + 1, before[1] + 1)
