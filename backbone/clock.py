@@ -19,8 +19,12 @@ envelope's occurred_at is the business time, never the moment the row was writte
 
 from __future__ import annotations
 
+import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from backbone.http import ClientError
 
@@ -135,3 +139,24 @@ def within_reach(stated: datetime) -> datetime:
         raise ClockTimeError(f"{stated.isoformat()} is outside the times deadlines can be"
                              " counted from")
     return when
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def calendar_day(value: Any) -> date:
+    """A day as people write it, YYYY-MM-DD, from 1900 on (a date picker's 9999-12-31 too):
+    pydantic alone also reads `0` or `1700000000` as a Unix time (1970-01-01, ...) and takes
+    years like 925."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and _ISO_DAY.fullmatch(value.strip()):
+        day = date.fromisoformat(value.strip())
+    else:
+        raise ValueError("a day is written YYYY-MM-DD")
+    if day.year < 1900:
+        raise ValueError(f"{day.isoformat()} is not a day this platform deals with")
+    return day
+
+
+CalendarDay = Annotated[date, BeforeValidator(calendar_day)]

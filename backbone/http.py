@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backbone import auth, events, web_assets
 from backbone.forwarded import trusted_networks
 from backbone.logs import trace_id_var
-from backbone.privacy import echo
+from backbone.privacy import echo, mask_personal_data
 from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,23 @@ class TooManyRequestsError(ClientError):
 
 def error(status: int, code: str, detail: Any, headers: dict[str, str] | None = None
           ) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({"error": code, "detail": unrepeated(detail)}, status_code=status,
+                        headers=headers)
+
+
+def unrepeated(detail: Any) -> Any:
+    """An error's reason with the personal data in it masked (a phone, an ID number, an
+    e-mail...): a reason that quotes what the caller typed (a phone number typed for a ticket
+    code, a unit or a filter) must not repeat it, since error bodies end up in logs, proxies
+    and the caller's own error reports. `echo` is the way to quote a value; this is the net
+    under every reason that did not use it. A reason is a string, or one per field."""
+    if isinstance(detail, str):
+        return mask_personal_data(detail)
+    if isinstance(detail, list):
+        return [{**d, "reason": mask_personal_data(d["reason"])}
+                if isinstance(d, dict) and isinstance(d.get("reason"), str) else unrepeated(d)
+                for d in detail]
+    return detail
 
 
 class TraceAndMeasure:
@@ -207,6 +223,22 @@ INVALID_REQUEST_SCHEMA: dict[str, Any] = {
                 "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}}]}}}
 
 
+# What every other refusal looks like ({"error": <code>, "detail": <reason>}), documented for
+# every operation: 401 and 403 where a token is needed, and any other 4xx (400 bad_request /
+# bad_time, 404, 409, 413, 429...) and 503 (the store out of reach: retry) anywhere. A route
+# whose refusals have another shape (Open311's) documents its own "4XX" instead.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Refusal", "type": "object", "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {}}}
+_REFUSALS: dict[str, str] = {
+    "4XX": "refused: the reason in detail (bad_request, not_found, conflict, too_large, "
+           "rate_limited with Retry-After, ...)",
+    "503": "unavailable: the store is out of reach; nothing was done, retry (Retry-After)"}
+_SECURED_REFUSALS: dict[str, str] = {
+    "401": "unauthenticated: no bearer token, or one expired, revoked or for another service",
+    "403": "forbidden: the token's role (or unit) may not do this"}
+
+
 def _who_may(dependant: Any) -> tuple[bool, set[str] | None]:
     """(needs a token, the roles admitted or None when any token's role is) of one route."""
     secured, roles = False, None
@@ -247,23 +279,32 @@ def _api_routes(app: FastAPI) -> list[Any]:
 
 
 def _document(app: FastAPI) -> None:
-    """The OpenAPI as these services answer: the 422 body they send, and who may call each
-    operation (`security`: a bearer token; `x-roles`: the roles `require` admits)."""
+    """The OpenAPI as these services answer: the 422 body they send, the refusals every
+    operation may answer (ERROR_SCHEMA), and who may call each operation (`security`: a
+    bearer token; `x-roles`: the roles `require` admits)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = generate()
-            schemas = spec.get("components", {}).get("schemas", {})
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
             if "HTTPValidationError" in schemas:
                 schemas["HTTPValidationError"] = INVALID_REQUEST_SCHEMA
                 schemas.pop("ValidationError", None)  # only FastAPI's default referred to it
+            schemas["Refusal"] = ERROR_SCHEMA
+            refusal = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
             for route in _api_routes(app):
                 secured, roles = _who_may(route.dependant)
                 for method in route.methods or ():
                     operation = spec.get("paths", {}).get(route.path_format, {}).get(
                         method.lower())
-                    if operation is None or not secured:
+                    if operation is None:
+                        continue
+                    answers = operation.setdefault("responses", {})
+                    for status, said in (_REFUSALS | (_SECURED_REFUSALS if secured else {})
+                                         ).items():
+                        answers.setdefault(status, {"description": said, "content": refusal})
+                    if not secured:
                         continue
                     operation["security"] = [{"bearer": []}]
                     if roles is not None:
@@ -365,7 +406,8 @@ def create_app(*, settings: Any, title: str, description: str,
         """The process is alive."""
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"],
+             responses={503: {"description": "not ready: `checks` says which connection fails"}})
     async def readyz() -> JSONResponse:
         """Ready only when this service's Kafka and PostgreSQL connections work."""
         results = {}
@@ -379,7 +421,7 @@ def create_app(*, settings: Any, title: str, description: str,
             ok = ok and good
         return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         """Prometheus metrics."""
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)

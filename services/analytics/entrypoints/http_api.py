@@ -72,8 +72,14 @@ def periods_between(kind: str, start: date, end: date) -> list[str]:
     return names
 
 
+class CsvResponse(Response):
+    """A CSV file (its routes' OpenAPI says text/csv, not the JSON FastAPI assumes)."""
+
+    media_type = "text/csv"
+
+
 def csv_response(text: str, month: str) -> Response:
-    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8", headers={
+    return CsvResponse("\ufeff" + text, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="minsheng-ranking-{month}.csv"'})
 
 
@@ -163,7 +169,7 @@ def router(*, live: LiveKpis, reports: Reports, hot: HotTopics, names: Names,
         """The month's report as a page (a preview until published)."""
         return HTMLResponse(render_html(reports.report(month)))
 
-    @api.get("/reports/{month}.csv")
+    @api.get("/reports/{month}.csv", response_class=CsvResponse)
     def report_csv(month: str, principal: ReaderDep) -> Response:
         """The month's ranking as a CSV file (UTF-8 with BOM, opens in Excel)."""
         return csv_response(render_csv(reports.report(month)), month)

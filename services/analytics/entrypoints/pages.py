@@ -15,7 +15,7 @@ from backbone.http import NotFoundError
 from backbone.web_assets import page_headers
 from services.analytics.application.reports import Reports
 from services.analytics.domain.report_render import render_csv, render_html
-from services.analytics.entrypoints.http_api import csv_response
+from services.analytics.entrypoints.http_api import CsvResponse, csv_response
 
 DASHBOARD = Path(__file__).resolve().parent / "static" / "dashboard.html"
 PAGE_HEADERS = page_headers()
@@ -35,7 +35,7 @@ def router(reports: Reports) -> APIRouter:
         """A published monthly report (亮晒比), for everyone."""
         return HTMLResponse(render_html(published(month)), headers=PAGE_HEADERS)
 
-    @pages.get("/reports/{month}.csv")
+    @pages.get("/reports/{month}.csv", response_class=CsvResponse)
     def public_report_csv(month: str) -> Response:
         """A published monthly ranking as CSV, for everyone."""
         return csv_response(render_csv(published(month)), month)

@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from backbone.privacy import echo
 from backbone.store import EventContext
 from services.dispatch.domain.units import (
     PLATFORM_CODE,
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class UnknownUnitCodeError(ValueError):
     def __init__(self, code: str, why: str = "is not in the unit registry") -> None:
-        super().__init__(f"unit {code!r} {why}")
+        super().__init__(f"unit {echo(code)} {why}")  # (a name or phone typed: not repeated)
         self.code = code
 
 

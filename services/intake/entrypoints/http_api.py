@@ -180,7 +180,9 @@ def attachments_router(attachments: Attachments, max_bytes: int,
         status, body = await uploaded(attachments, max_bytes, file)
         return JSONResponse(body, status_code=status)
 
-    @api.get("/attachments/{sha256}")
+    @api.get("/attachments/{sha256}", response_class=Response, responses={200: {
+        "description": "the file's bytes, with its own media type (image/jpeg, video/mp4...)",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
     def download_attachment(sha256: str, principal: AttachmentReaderDep,
                             why: WhyQuery = "") -> Response:
         """An attachment's bytes: to the unit handling a ticket that carries it, dispatchers,

@@ -47,7 +47,7 @@ _FORM_FIELDS = {"api_key", "jurisdiction_id", "service_code", "lat", "long", "ad
 
 def _format(fmt: str) -> str:
     if fmt not in ("json", "xml"):
-        raise Open311Error(404, f"format .{fmt} is not offered; use .json or .xml")
+        raise Open311Error(404, f"format {echo(fmt)} is not offered; use .json or .xml")
     return fmt
 
 
@@ -218,7 +218,14 @@ class Open311:
 
 
 def router(open311: Open311) -> APIRouter:
-    api = APIRouter(prefix=PREFIX, tags=["Open311 GeoReport v2"])
+    # GeoReport v2's own refusals ([{code, description}], in the request's format), in place
+    # of backbone's {error, detail}
+    api = APIRouter(prefix=PREFIX, tags=["Open311 GeoReport v2"], responses={"4XX": {
+        "description": "GeoReport v2 errors: [{code, description}]",
+        "content": {"application/json": {"schema": {"type": "array", "items": {
+            "type": "object", "required": ["code", "description"],
+            "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}},
+            "text/xml": {}}}})
 
     @api.get("/discovery.{fmt}")
     def discovery(fmt: str, request: Request) -> Response:

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone.consumer import AggregateCache, UnitOfWork
 from backbone.http import ClientError, ConflictError, NotFoundError
-from backbone.privacy import mask_personal_data
+from backbone.privacy import echo, mask_personal_data
 from backbone.store import EventContext, autocommit
 from services.sla.adapters import readmodel
 from services.sla.application.app import Rules, SlaApplication
@@ -83,19 +83,19 @@ class Desk:
     def _clock(self, book: TicketBook, ticket_id: str) -> TicketClock:
         clock = book.current_clock(ticket_id)
         if clock is None:
-            raise NotFoundError(f"no SLA clock for ticket {ticket_id}")
+            raise NotFoundError(f"no SLA clock for ticket {echo(ticket_id)}")
         return clock
 
     def _order(self, order_id: str) -> tuple[str, uuid.UUID]:
         try:
             oid = uuid.UUID(order_id)
         except ValueError as exc:
-            raise ClientError(f"{order_id!r} is not a supervision order id") from exc
+            raise ClientError(f"{echo(order_id)} is not a supervision order id") from exc
         with self.pool.connection() as conn:
             row = conn.execute(f'SELECT ticket_id FROM "{self.schema}".sla_orders'
                                " WHERE order_id = %s", (oid,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no supervision order {order_id}")
+            raise NotFoundError(f"no supervision order {echo(order_id)}")
         return row[0], oid
 
     @staticmethod
@@ -142,12 +142,14 @@ class Desk:
         if unit is not None and self.units is not None and unit not in self.units:
             # an order to no unit would be answered by nobody, and its events would wait
             # for a topic that does not exist
-            raise ClientError(f"unit {unit!r} is not an active unit of the registry")
+            raise ClientError(f"unit {echo(unit)} is not an active unit of the registry")
 
         def step(book: TicketBook, at: dt.datetime) -> str:
             clock = book.current_clock(ticket_id)
             if clock is None:  # a ticket sla never saw (or a mistyped id): nothing to supervise
-                raise NotFoundError(f"no SLA clock for ticket {ticket_id}")
+                raise NotFoundError(f"no SLA clock for ticket {echo(ticket_id)}")
+            if clock.ticket_closed:  # the close closed every order; a new one would escalate
+                raise CommandError("the ticket is closed (办结): there is nothing to supervise")
             to_unit = unit or (clock.unit if clock is not None else None)
             if not to_unit:
                 raise ClientError("the ticket is held by no unit: name the unit to supervise")

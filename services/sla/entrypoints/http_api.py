@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from backbone import auth
 from backbone.clock import Clock
 from backbone.http import ClientError, NotFoundError, require
+from backbone.privacy import echo
 from backbone.store import EventContext
 from services.sla.application.desk import Desk
 from services.sla.application.schedules import Schedules
@@ -83,7 +84,7 @@ def _order_id(order_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(order_id)
     except ValueError as exc:
-        raise ClientError(f"{order_id!r} is not a supervision order id") from exc
+        raise ClientError(f"{echo(order_id)} is not a supervision order id") from exc
 
 
 def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
@@ -137,7 +138,7 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
         if principal.role == "unit":
             items = [c for c in items if c["unit"] == principal.unit]
         if not items:
-            raise NotFoundError(f"no SLA clock for ticket {ticket_id}")
+            raise NotFoundError(f"no SLA clock for ticket {echo(ticket_id)}")
         return {"ticket_id": ticket_id, "clocks": items}
 
     @api.get("/supervision-orders")

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from psycopg_pool import ConnectionPool
 
 from backbone import auth
+from backbone.clock import CalendarDay
 from backbone.http import ClientError, NotFoundError
 from backbone.privacy import echo
 from services.workbench.adapters import readmodel
@@ -71,8 +72,8 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
            attachments: AttachmentStore, export_max_rows: int) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["tickets"])
 
-    def filters(principal: auth.Principal, date_from: date | None = None,
-                date_to: date | None = None, channel: Text = "", county: Text = "",
+    def filters(principal: auth.Principal, date_from: CalendarDay | None = None,
+                date_to: CalendarDay | None = None, channel: Text = "", county: Text = "",
                 unit: Text = "", category: Text = "", status: Text = "",
                 overdue: bool | None = None, rating: Text = "",
                 q: Annotated[str, Query(max_length=100)] = "") -> TicketFilter:
@@ -81,8 +82,8 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
                              overdue=overdue, rating=rating, q=q)
 
     @api.get("/tickets")
-    def list_tickets(principal: ListReaderDep, date_from: date | None = None,
-                     date_to: date | None = None, channel: Text = "", county: Text = "",
+    def list_tickets(principal: ListReaderDep, date_from: CalendarDay | None = None,
+                     date_to: CalendarDay | None = None, channel: Text = "", county: Text = "",
                      unit: Text = "", category: Text = "", status: Text = "",
                      overdue: bool | None = None, rating: Text = "",
                      q: Annotated[str, Query(max_length=100)] = "",
@@ -108,8 +109,8 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
         return await services.names(token=token_of(request))
 
     @api.get("/tickets.xlsx", response_class=Response)
-    async def export(request: Request, principal: ListReaderDep, date_from: date | None = None,
-               date_to: date | None = None, channel: Text = "", county: Text = "",
+    async def export(request: Request, principal: ListReaderDep, date_from: CalendarDay | None = None,
+               date_to: CalendarDay | None = None, channel: Text = "", county: Text = "",
                unit: Text = "", category: Text = "", status: Text = "",
                overdue: bool | None = None, rating: Text = "",
                q: Annotated[str, Query(max_length=100)] = "",

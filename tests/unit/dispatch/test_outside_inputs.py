@@ -48,3 +48,36 @@ def test_a_code_however_typed_names_the_ticket_intake_wrote():
     for typed in ("fy-261204-00009-d", "FY26120400009D", " fy 261204 00009 d "):
         assert TicketRef(code=typed).code == "FY-261204-00009-D"
     assert TicketRef(code="not-a-code").code == "not-a-code"  # left for NOT_FOUND to say
+
+
+def test_a_reference_that_may_be_personal_data_is_not_repeated():
+    """A dispatcher who typed a phone number for a code got it back in the 404 ("no
+    dispatched ticket 13987650123"); the errors name a reference by str(ref)."""
+    assert "13987650123" not in str(TicketRef(code="13987650123"))
+    assert "赵铁柱" not in str(TicketRef(code="赵铁柱"))
+    assert str(TicketRef(code="fy-261207-00104-q")) == "'FY-261207-00104-Q'"
+    assert str(TicketRef(ticket_id="ef3bf86c-7ef0-569a-9ba2-ab66034f3c2c")) == \
+        "'ef3bf86c-7ef0-569a-9ba2-ab66034f3c2c'"
+
+
+def test_a_units_text_and_a_dispatchers_reason_take_no_control_characters():
+    """A unit's note, reply or reason over gRPC, and a dispatcher's reason over HTTP, took
+    control characters and noncharacters (helper-120: AddNote "\\x01\\x08\\x07", U+FFFE, DEL
+    were stored), which intake and feedback refuse at the door (backbone.text): a reply
+    reaches the citizen, the hall and the exports."""
+    import pydantic
+
+    from services.dispatch.entrypoints.grpc_api import Refused, _text
+    from services.dispatch.entrypoints.http_api import AssignBody, ReasonBody
+
+    for bad in ("bell \x07", "\x01", "\ufffe", "DEL\x7f", "NUL\x00"):
+        with pytest.raises(Refused) as refused:
+            _text("note", bad)
+        assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert "U+" in refused.value.reason
+        with pytest.raises(pydantic.ValidationError):
+            ReasonBody(reason=bad)
+        with pytest.raises(pydantic.ValidationError):
+            AssignBody(unit="yingzhou", reason=bad)
+    assert _text("reply", "已修复。\n谢谢\t反馈") == "已修复。\n谢谢\t反馈"
+    assert ReasonBody(reason="不属于本单位\n职责").reason == "不属于本单位\n职责"

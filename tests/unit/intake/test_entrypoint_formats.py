@@ -159,3 +159,20 @@ def test_names_with_honorifics_and_other_common_patterns_are_masked(text, masked
                                   "物业公司女士", "门口先生", "小区的李大爷"])
 def test_a_surname_with_an_honorific_is_left_alone(text):
     assert mask_personal_data(text) == text
+
+
+def test_an_open311_format_typed_as_personal_data_is_not_repeated():
+    """The 404 for an unknown format quoted what was typed (helper-120: "format
+    .张三丰340102199001011234 is not offered")."""
+    from services.intake.entrypoints.open311 import Open311Error, _format
+
+    for typed in ("张三丰340102199001011234", "13912345678"):
+        with pytest.raises(Open311Error) as refused:
+            _format(typed)
+        said = refused.value.description
+        assert "340102199001011234" not in said and "13912345678" not in said
+        assert "张三丰" not in said and refused.value.status == 404
+    with pytest.raises(Open311Error) as plain:
+        _format("yaml")
+    assert "'yaml' is not offered" in plain.value.description
+    assert _format("xml") == "xml"

@@ -62,3 +62,23 @@ def test_ordinary_times_pass_and_naive_ones_are_refused_with_their_reason():
     assert Clock("event").command_time(when) == when
     with pytest.raises(ClockTimeError, match="time zone"):
         Clock("event").command_time(dt.datetime(2026, 12, 7, 9, 30))
+
+
+def test_an_order_id_or_unit_typed_as_a_name_or_phone_is_not_repeated():
+    """A name or phone number typed for an order id or a unit came back in the 400/404
+    (helper-120: "'张三丰340102199001011234' is not a supervision order id")."""
+    from backbone.http import ClientError
+    from services.sla.application.desk import Desk
+    from services.sla.entrypoints.http_api import _order_id
+
+    for typed in ("张三丰", "13912345678", "张三丰340102199001011234"):
+        with pytest.raises(ClientError) as by_route:
+            _order_id(typed)
+        with pytest.raises(ClientError) as by_desk:
+            Desk._order(None, typed)  # type: ignore[arg-type]  # refused before any read
+        for refused in (by_route.value, by_desk.value):
+            assert "张三丰" not in refused.detail and "13912345678" not in refused.detail
+            assert "not a supervision order id" in refused.detail
+    with pytest.raises(ClientError) as plain:
+        _order_id("order-7")
+    assert plain.value.detail == "'order-7' is not a supervision order id"
