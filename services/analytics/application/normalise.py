@@ -55,6 +55,9 @@ def _callback(p: Any) -> tuple[str, dict[str, Any]]:
 NORMALISERS: dict[str, Callable[[Any], tuple[str, dict[str, Any]]]] = {
     "TicketSubmitted": _submitted,
     "TicketAccepted": lambda p: ("accepted", {}),
+    # 解惑: answered during the call instead of accepted; taken and answered all the same (it
+    # is closed once rated or its window ends, so it must count where the closed ones do)
+    "TicketAnsweredOnSpot": lambda p: ("accepted", {"on_spot": True}),
     "TicketRejected": lambda p: ("rejected", {"reason_code": p.reason_code}),
     "TicketQueuedForDispatcher": _queued,
     "TicketAssigned": _assigned,
@@ -65,6 +68,8 @@ NORMALISERS: dict[str, Callable[[Any], tuple[str, dict[str, Any]]]] = {
         "assignment_no": p.assignment_no}),
     "AssignmentSignedFor": _unit_step("signed_for"),
     "AssignmentBouncedBack": _unit_step("bounced_back"),
+    # 并单: the unit no longer handles the ticket (it follows its case's primary ticket)
+    "AssignmentWithdrawn": _unit_step("withdrawn"),
     "AssignmentReplied": lambda p: ("replied", {
         "unit": p.unit, "assignment_no": p.assignment_no, "outcome": p.outcome}),
     "ReplyReviewed": lambda p: ("reply_reviewed", {

@@ -14,7 +14,7 @@ from typing import Any
 # Lifecycle order of the kinds: breaks ties between facts of one ticket with the same time.
 KIND_ORDER = (
     "submitted", "accepted", "rejected", "queued", "assigned", "transferred", "coordinated",
-    "signed_for", "bounced_back", "replied", "reply_reviewed", "deadline_met",
+    "signed_for", "bounced_back", "withdrawn", "replied", "reply_reviewed", "deadline_met",
     "deadline_missed", "closed", "rated", "unrated", "callback", "reopened",
 )
 KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}

@@ -68,13 +68,15 @@ def histogram_median(histogram: dict[str, int]) -> float | None:
 def figures(model: KpiModel, dimension: str, value: str, kind: str,
             period: str) -> KpiFigures:
     """Figures of one bucket. For a unit, 'received' is what was assigned to it, 'accepted'
-    what it signed for, and 'handled' (the completion denominator) what it kept: assigned
-    minus bounced back. For the other dimensions 'handled' is the accepted tickets."""
+    what it signed for, and 'handled' (the completion denominator) the tickets it kept: each
+    ticket once (a reassignment after a reopen is not a second ticket), none it bounced back,
+    transferred away or had withdrawn by a merge. For the other dimensions 'handled' is the
+    accepted tickets."""
     b = model.bucket(dimension, value, kind, period)
     is_unit = dimension == "unit"
     received = b["assigned"] if is_unit else b["received"]
     accepted = b["signed_for"] if is_unit else b["accepted"]
-    handled = b["assigned"] - b["bounced_back"] if is_unit else b["accepted"]
+    handled = b["kept"] if is_unit else b["accepted"]
     return KpiFigures(
         dimension=dimension, value=value, kind=kind, period=period,
         received=received, accepted=accepted, handled=handled,

@@ -23,16 +23,29 @@ from services.analytics.domain.text import (
     tfidf,
 )
 
-# Estates and roads as people write them: "锦绣华庭小区", "人民路", "清河花园".
-_PLACE = re.compile(
-    r"([\u4e00-\u9fa5]{2,8}?(?:小区|(?:花园|家园|华庭|公寓|新村)(?:小区)?|大道|路|街))")
+# Estates and roads as people write them: "锦绣华庭小区", "人民路", "清河花园". A name ends
+# where an administrative name (county, town, sub-district: 县, 区 but not 小区, 市 but not
+# 市场, 镇, 乡, 街道, 社区) or a lead-in word (在, 的, 我, 这个 ...) ends: "太和县城关镇幸福家园小区",
+# "我住在太和县幸福家园小区" and "幸福家园小区" are one place, not three (before, the name ran
+# back over whatever preceded it, up to 8 characters, and a sub-district "东城街道" was taken
+# for a street "东城街"). An estate is named before the road it is on ("和平路幸福家园小区").
+_BREAK = re.compile(r"[省县镇乡在的我]|市(?![场民府政])|(?<!小)区|街道|社区|这个|那个|一个")
+_ESTATE = re.compile(
+    r"((?:(?![路街])[\u4e00-\u9fa5]){2,8}?(?:小区|(?:花园|家园|华庭|公寓|新村)(?:小区)?))")
+_ROAD = re.compile(r"([\u4e00-\u9fa5]{2,8}?(?:大道|路|街))")
+_NO_COUNTY = frozenset({"", "未知"})  # analytics' UNKNOWN_COUNTY, as the docs carry it
 OTHER_ASPECT = "其他"
 
 
 def place_in(text: str | None) -> str | None:
-    """The estate or road a text names ("锦绣华庭小区", "人民路"), or None."""
-    found = _PLACE.search(text or "")
-    return found.group(1) if found else None
+    """The estate or road a text names ("锦绣华庭小区", "人民路"), or None; an estate first."""
+    parts = _BREAK.split(text or "")
+    for pattern in (_ESTATE, _ROAD):
+        for part in parts:
+            found = pattern.search(part)
+            if found:
+                return found.group(1)
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,12 @@ class TicketText:
     units: tuple[str, ...] = ()
 
     def where(self) -> str | None:
-        return self.place or place_in(self.text)
+        """The place within its county ("太和县幸福家园小区"): the same road or estate name
+        in two counties is two places (人民路 runs through every county seat)."""
+        place = self.place or place_in(self.text)
+        if place is None or self.county in _NO_COUNTY or place.startswith(self.county):
+            return place
+        return self.county + place
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ COUNTERS = (
     "satisfaction_points_x10", "ratings_satisfied", "ratings_basically_satisfied",
     "ratings_dissatisfied", "ratings_unrated", "callbacks_satisfied",
     "callbacks_basically_satisfied", "callbacks_dissatisfied", "callbacks_unreachable",
+    "kept",
 )
 HISTOGRAMS = ("sign_for_minutes", "handling_minutes")
 
@@ -201,10 +202,12 @@ class KpiModel:
         ticket = self._ticket(ticket_id)
         if ticket is None:
             return
-        if unit not in ticket["units"]:
-            ticket["units"][unit] = _new_outcome(periods_of(at))
+        outcome = ticket["units"].get(unit)
+        if outcome is None:
+            outcome = ticket["units"][unit] = _new_outcome(periods_of(at))
         self._bump_ticket(ticket, "assigned")
         self._bump_unit(ticket, unit, "assigned")
+        self._hold(ticket, unit, outcome)
 
     def signed_for(self, ticket_id: str, at: datetime, *, unit: str,
                    elapsed: timedelta) -> None:
@@ -218,6 +221,20 @@ class KpiModel:
         ticket, outcome = self._pair(ticket_id, unit)
         if outcome is not None:
             self._bump_both(ticket, unit, "bounced_back")
+            self._let_go(ticket, unit, outcome)
+
+    def handed_on(self, ticket_id: str, at: datetime, *, unit: str,
+                  quiet: bool = False) -> None:
+        """The unit no longer handles the ticket: withdrawn when it was merged into a case
+        (并单), or transferred away (`quiet`: part of the transfer's fact, not one of its own,
+        so nothing is unmatched)."""
+        if quiet:
+            ticket = self.tickets.get(ticket_id)
+            outcome = ticket["units"].get(unit) if ticket is not None else None
+        else:
+            ticket, outcome = self._pair(ticket_id, unit)
+        if ticket is not None and outcome is not None:
+            self._let_go(ticket, unit, outcome)
 
     def replied(self, ticket_id: str, at: datetime, *, unit: str, on_time: bool,
                 handling_time: timedelta) -> None:
@@ -240,20 +257,29 @@ class KpiModel:
             if not ticket["reopened"]:  # first close only: a re-close is not new output
                 self._bump_ticket(ticket, "ever_closed")
                 self._bump_ticket(ticket, "closed_in_period", periods=flow)
-        if outcome is not None and not outcome["closed"]:
-            outcome["closed"] = True
-            self._bump_unit(ticket, unit, "closed")
-            if not outcome["reopened"]:
-                self._bump_unit(ticket, unit, "ever_closed")
-                self._bump_unit(ticket, unit, "closed_in_period", periods=flow)
+        # closed for the unit it names (which handles it again if it had let it go: a merged
+        # ticket answered by its case's unit) and for every unit still holding it (the
+        # co-handling units of a coordination)
+        if outcome is not None:
+            self._hold(ticket, unit, outcome)
+        for name, held in closing_order(ticket["units"], unit if outcome is not None else ""):
+            if held["closed"]:
+                continue
+            held["closed"] = True
+            self._bump_unit(ticket, name, "closed")
+            if not held["reopened"]:
+                self._bump_unit(ticket, name, "ever_closed")
+                self._bump_unit(ticket, name, "closed_in_period", periods=flow)
 
     def reopened(self, ticket_id: str, at: datetime, *, unit: str) -> None:
-        ticket, outcome = self._pair(ticket_id, unit)
+        ticket, _ = self._pair(ticket_id, unit)
         if ticket is None:
             return
-        for target, bump in ((ticket, self._bump_ticket_fn(ticket)),
-                             (outcome, self._bump_unit_fn(ticket, unit))):
-            if target is None or not target["closed"]:
+        # the ticket, then every unit it was closed for (`closed`)
+        targets = [(ticket, self._bump_ticket_fn(ticket))] + [
+            (o, self._bump_unit_fn(ticket, u)) for u, o in ticket["units"].items()]
+        for target, bump in targets:
+            if not target["closed"]:
                 continue  # only a closed ticket can be reopened
             target["closed"] = False
             bump("closed", -1)
@@ -449,6 +475,16 @@ class KpiModel:
                    periods: dict[str, str] | None = None) -> None:
         self._add(self._unit_keys(ticket, unit, periods), name, delta)
 
+    def _hold(self, ticket: dict[str, Any], unit: str, outcome: dict[str, Any]) -> None:
+        if not outcome.get("held"):
+            outcome["held"] = True
+            self._bump_unit(ticket, unit, "kept")
+
+    def _let_go(self, ticket: dict[str, Any], unit: str, outcome: dict[str, Any]) -> None:
+        if outcome.get("held"):
+            outcome["held"] = False
+            self._bump_unit(ticket, unit, "kept", -1)
+
     def _bump_both(self, ticket: dict[str, Any], unit: str, name: str) -> None:
         self._bump_ticket(ticket, name)
         self._bump_unit(ticket, unit, name)
@@ -487,6 +523,14 @@ class KpiModel:
         if newly_rated:
             self._add(keys, "rated", 1)
         self._add(keys, "satisfaction_points_x10", points_x10)
+
+
+def closing_order(units: dict[str, dict[str, Any]], named: str
+                  ) -> list[tuple[str, dict[str, Any]]]:
+    """The units a close reaches, in order: the one it names (when it is the ticket's), then
+    every other unit still holding the ticket, in the order they were first assigned."""
+    first = [(named, units[named])] if named else []
+    return first + [(u, o) for u, o in units.items() if u != named and o.get("held")]
 
 
 def set_verdict(target: dict[str, Any], source: str, points: int) -> tuple[bool, int]:

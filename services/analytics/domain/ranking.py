@@ -92,9 +92,14 @@ def top_and_bottom(ranked: list[RankedUnit], n: int) -> tuple[list[RankedUnit],
     return top, list(reversed(bottom))  # bottom list starts with the very last
 
 
-def bottom_units(ranked: list[RankedUnit], n: int = FLAG_BOTTOM) -> list[str]:
+def bottom_units(ranked: list[RankedUnit], n: int = FLAG_BOTTOM, shown: int = 0) -> list[str]:
+    """The last n ranked units (the 约谈整改 candidates), none of the `shown` published as
+    the group's best: with few ranked units the two overlapped (four counties: ranks 2 and 3
+    were in the top 3 and in the bottom 3, and flagged while published among the best)."""
     ordered = [r for r in ranked if r.rank is not None]
-    return [r.unit for r in ordered[-n:]] if len(ordered) > n else []
+    if len(ordered) <= n:
+        return []
+    return [r.unit for r in ordered[max(len(ordered) - n, shown):]]
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ def monthly_report(model: KpiModel, month: str, units: dict[str, str], *,
             "ranking": [r.as_dict() for r in rows],
             "top": [r.unit for r in top],
             "bottom": [r.unit for r in bottom],
-            "bottom3": bottom_units(rows),
+            "bottom3": bottom_units(rows, shown=SHOWN[kind]),
         }
     report: dict[str, Any] = {
         "month": month,

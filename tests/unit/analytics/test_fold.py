@@ -171,6 +171,8 @@ PAYLOADS = {
                                                                    co_units=["b"]),
     "AssignmentSignedFor": dispatch_events_pb2.AssignmentSignedFor(unit="funan"),
     "AssignmentBouncedBack": dispatch_events_pb2.AssignmentBouncedBack(unit="funan"),
+    "AssignmentWithdrawn": dispatch_events_pb2.AssignmentWithdrawn(unit="funan"),
+    "TicketAnsweredOnSpot": intake_events_pb2.TicketAnsweredOnSpot(answer_masked="x"),
     "AssignmentReplied": dispatch_events_pb2.AssignmentReplied(unit="funan"),
     "ReplyReviewed": dispatch_events_pb2.ReplyReviewed(unit="funan", accepted=True),
     "DeadlineMet": sla_events_pb2.DeadlineMet(clock_no=1),
@@ -314,3 +316,82 @@ def test_a_late_fact_of_a_ticket_let_go_refolds_it_from_its_facts_read_back():
     assert (city.received, city.closed, live.fact_count) == (2, 1, 7)
     assert live.snapshot() == LiveKpis.of_tickets(
         {t: {x.event_id: x for x in f.items if x.ticket_id == t} for t in "AB"}).snapshot()
+
+
+def _unit_month(facts: list[Fact], unit: str) -> tuple[int, int, float | None]:
+    f = figures(fold_ticket(facts), "unit", unit, "month", "2024-03")
+    return f.handled, f.closed, f.completion_rate
+
+
+def _handled_by(unit: str) -> Facts:
+    f = Facts()
+    f.add("T", "submitted", 0, channel="hotline_12345", text="路灯不亮")
+    f.add("T", "accepted", 1)
+    f.add("T", "assigned", 2, unit=unit, unit_kind="county", county=unit, assignment_no=1)
+    return f
+
+
+def test_a_reopened_ticket_closed_again_is_one_closed_ticket_of_its_unit():
+    # as the demo month tells it (FY-261110-00019-M): dispatch assigns the reopened ticket to
+    # the same unit again (assignment 2); it counted as two tickets handled, one closed (50 %)
+    f = _handled_by("yingzhou")
+    f.add("T", "replied", 60, unit="yingzhou", assignment_no=1)
+    f.add("T", "closed", 120, unit="yingzhou")
+    f.add("T", "reopened", 180, unit="yingzhou", reopen_count=1)
+    f.add("T", "assigned", 180, unit="yingzhou", unit_kind="county", assignment_no=2)
+    assert _unit_month(f.items, "yingzhou") == (1, 0, 0.0)
+    f.add("T", "replied", 240, unit="yingzhou", assignment_no=2)
+    f.add("T", "closed", 300, unit="yingzhou")
+    assert _unit_month(f.items, "yingzhou") == (1, 1, 1.0)
+    assert figures(fold_ticket(f.items), "unit", "yingzhou", "month", "2024-03").received == 2
+
+
+def test_a_unit_no_longer_handles_a_ticket_transferred_away_or_merged_into_a_case():
+    moved = _handled_by("urban-mgmt")  # 转办 to yingzhou, which closes it
+    moved.add("T", "transferred", 60, unit="yingzhou", from_unit="urban-mgmt", assignment_no=2)
+    moved.add("T", "assigned", 60, unit="yingzhou", unit_kind="county", assignment_no=2)
+    moved.add("T", "closed", 300, unit="yingzhou")
+    assert _unit_month(moved.items, "urban-mgmt") == (0, 0, None)
+    assert _unit_month(moved.items, "yingzhou") == (1, 1, 1.0)
+    merged = _handled_by("water-affairs")  # 并单: answered with a case another unit handles
+    merged.add("T", "withdrawn", 60, unit="water-affairs", assignment_no=1)
+    merged.add("T", "closed", 300, unit="ecology")
+    assert _unit_month(merged.items, "water-affairs") == (0, 0, None)
+    same = _handled_by("taihe")  # merged into a case of its own unit, which answers it
+    same.add("T", "withdrawn", 60, unit="taihe", assignment_no=1)
+    same.add("T", "closed", 300, unit="taihe")
+    assert _unit_month(same.items, "taihe") == (1, 1, 1.0)
+
+
+def test_a_coordinated_ticket_closed_by_its_lead_is_closed_for_its_co_handling_units():
+    f = _handled_by("urban-mgmt")
+    f.add("T", "bounced_back", 30, unit="urban-mgmt", assignment_no=1)
+    f.add("T", "coordinated", 60, lead_unit="yingzhou.qinghe",
+          co_units=["urban-mgmt", "chengnan"], assignment_no=2)
+    for unit in ("urban-mgmt", "chengnan", "yingzhou.qinghe"):
+        f.add("T", "assigned", 60, unit=unit, assignment_no=2)
+    f.add("T", "closed", 300, unit="yingzhou.qinghe")
+    for unit in ("urban-mgmt", "chengnan", "yingzhou.qinghe"):
+        assert _unit_month(f.items, unit) == (1, 1, 1.0), unit
+    f.add("T", "reopened", 400, unit="yingzhou.qinghe")
+    for unit in ("urban-mgmt", "chengnan", "yingzhou.qinghe"):
+        assert _unit_month(f.items, unit) == (1, 0, 0.0), unit
+    assert figures(fold_ticket(f.items), "unit", "chengnan", "month", "2024-03").reopen_rate == 1
+
+
+def test_a_question_answered_on_the_spot_is_handled_where_it_counts_closed():
+    # 解惑: TicketAnsweredOnSpot instead of TicketAccepted, then rated and closed by feedback;
+    # it counted closed but not handled: completion over 100 % with others beside it
+    env = events.make_envelope(
+        payload=intake_events_pb2.TicketAnsweredOnSpot(answer_masked="可在政务服务网办理"),
+        event_id=events.event_id_for("Q", 2), ticket_id="Q", ticket_code="FY2",
+        producer="intake", occurred_at=T0 + timedelta(minutes=1))
+    answered = fact_of(events.decode(env.SerializeToString()))
+    assert answered is not None
+    f = Facts()
+    f.add("Q", "submitted", 0, channel="hotline_12345", text="怎么办居住证")
+    f.items.append(answered)
+    f.add("Q", "rated", 30, unit="city", rating="satisfied")
+    f.add("Q", "closed", 30, unit="city")
+    city = figures(fold_ticket(f.items), "all", "全市", "month", "2024-03")
+    assert (city.accepted, city.handled, city.closed, city.completion_rate) == (1, 1, 1, 1.0)

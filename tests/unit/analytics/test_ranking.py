@@ -88,6 +88,8 @@ def test_report_renders_to_chinese_html_and_csv() -> None:
     page = render_html(mar)
     assert "<html lang=\"zh-CN\">" in page and "市直部门排名" in page
     assert "阜南县连续两个月" in page
+    # read on phones too: laid out at the phone's width (it was 980 px, shrunk to fit)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     rows = list(csv.reader(io.StringIO(render_csv(mar))))
     assert rows[0][0] == "分组" and len(rows) == 1 + len(registry())
     assert rows[1][1:3] == ["1", "市城管局"]
@@ -96,3 +98,26 @@ def test_report_renders_to_chinese_html_and_csv() -> None:
 def test_unknown_unit_kind_is_refused() -> None:
     with pytest.raises(UnknownUnitKindError, match="city department"):
         rank_units(KpiModel(), "2024-03", {"某单位": "school"})
+
+
+def test_a_unit_published_in_the_top_list_is_not_in_the_bottom_three() -> None:
+    # four ranked counties: the top 3 are published as the best; rank 2 and 3 were also in
+    # the "bottom 3" that flags 约谈整改, so a county shown among the best two months running
+    # was summoned for rectification
+    def four_counties(month: str) -> KpiModel:
+        m = KpiModel()
+        for i, c in enumerate(COUNTIES[:4]):
+            plant(m, month, c, 40, 0.95 - 0.05 * i)
+        return m
+    feb = monthly_report(four_counties("2024-02"), "2024-02", registry())
+    mar = monthly_report(four_counties("2024-03"), "2024-03", registry(), last_month_report=feb)
+    group = mar["groups"]["county"]
+    assert group["top"] == COUNTIES[:3] and group["bottom"] == [COUNTIES[3]]
+    assert group["bottom3"] == [COUNTIES[3]]
+    assert [f["unit"] for f in mar["rectification"]] == [COUNTIES[3]]
+    # departments: six ranked, the top 5 published; only the sixth is in the bottom 3
+    m = KpiModel()
+    for i, d in enumerate(DEPARTMENTS[:6]):
+        plant(m, "2024-03", d, 40, 0.95 - 0.05 * i)
+    assert monthly_report(m, "2024-03", registry())["groups"]["department"]["bottom3"] == [
+        DEPARTMENTS[5]]
