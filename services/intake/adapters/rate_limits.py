@@ -13,7 +13,8 @@ a lease not spent within `LEASE_S` is dropped, never returned. Across replicas a
 the shared row still bounds what all of them admit: over any interval, at most the burst plus
 the rate times (interval + LEASE_S); a lost or dropped lease only refuses a little early. A
 bucket of a small burst (under 10 tokens) is never leased ahead: one token a request, exact.
-A citizen's bucket (a burst of 5, then one every 2 minutes) is taken a token a request.
+A citizen's bucket (a burst of 5, then one every 2 minutes) is taken a token a request; a
+request that turns out to be an adapter's retry of one already stored gives it back.
 
 Both or neither, as the in-memory SubmissionThrottle does: the adapter's token first (from the
 lease); a citizen refused gives it back to the lease. The table is UNLOGGED: a bucket is not a
@@ -217,11 +218,16 @@ class SharedSubmissionThrottle(SubmissionThrottle):
             self._give_back(f"a:{adapter_id}")
         return RateDecision(False, "citizen", wait)
 
-    def _give_back(self, key: str) -> None:
+    def citizen_replayed(self, citizen: str) -> None:
+        """The citizen's token goes back to the shared row (a retry made nothing)."""
+        self._give_back(f"c:{citizen}", self.citizens.capacity)
+
+    def _give_back(self, key: str, capacity: float | None = None) -> None:
         with autocommit(self.pool) as conn:
             conn.execute(SQL("UPDATE {}.rate_buckets SET tokens = least(%s, tokens + 1)"
                              " WHERE key = %s").format(Identifier(self.schema)),
-                         (float(self.adapters.capacity), key))
+                         (float(self.adapters.capacity if capacity is None else capacity),
+                          key))
 
 
 class SharedKeyedLimiter:

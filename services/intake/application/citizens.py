@@ -238,7 +238,11 @@ class Citizens:
     def erase(self, citizen: str, *, actor_role: str, actor_id: str,
               ticket_ids: list[uuid.UUID] | None = None) -> dict[str, Any]:
         """Destroy the citizen's key, then record the erasure on each of their tickets
-        (those the read model lists, and any named: the newest may not be listed yet)."""
+        (those the read model lists, and any named: the newest may not be listed yet) whose
+        contact the key sealed. A ticket whose contact still opens was sealed under a fresh
+        key, made after the old one was destroyed (a request of the citizen's that came in
+        while the erasure ran; a citizen who comes back gets a new key): its contact is not
+        erased, so it is neither recorded nor answered as erased."""
         self.vault.erase(citizen)
         listed = [] if citizen.startswith("ticket:") else [
             uuid.UUID(str(r["ticket_id"])) for r in self.index.of_citizen(citizen, limit=100_000)]
@@ -246,6 +250,7 @@ class Citizens:
         now = datetime.now(UTC)
         erased = []
         tickets: list[Ticket] = [self.app.repository.get(t) for t in ticket_ids]
+        tickets = [t for t, opens in zip(tickets, self._open(tickets), strict=True) if not opens]
         if self.attachments is not None:
             self.attachments.shred(citizen, [r["sha256"] if isinstance(r, dict) else str(r)
                                              for t in tickets for r in t.attachment_refs])
@@ -267,6 +272,18 @@ class Citizens:
                 erased.append(ticket.code)
                 break
         return {"erased": True, "tickets": erased}
+
+    def _open(self, tickets: list[Ticket]) -> list[bool]:
+        """Whether each ticket's sealed contact opens (with its citizen's key as it is now)."""
+        if not tickets:
+            return []
+        try:
+            found = self.contacts([t.code for t in tickets])
+        except Exception:  # one unreadable otherwise (tampered): erased like the rest
+            log.warning("contacts not read before an erasure; every ticket erased",
+                        exc_info=True)
+            return [False] * len(tickets)
+        return [isinstance(f, CitizenIdentity) for f in found]
 
 
 def _iso(value: Any) -> str | None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
+from psycopg.sql import SQL, Identifier
 
 from backbone.privacy import mask_personal_data
-from backbone.store import EventContext
+from backbone.store import EventContext, Statement
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.application.submissions import IntakeApplication
 from services.intake.domain.ticket import Case, Ticket
@@ -65,7 +68,11 @@ class Merges:
             raise MergeError(f"ticket {ticket.code} is not merged into any case")
         return case
 
-    def _save(self, ticket: Ticket, case: Case, by: str, role: str) -> None:
+    def _save(self, ticket: Ticket, case: Case, by: str, role: str,
+              unchanged: Sequence[tuple[uuid.UUID, int]] = ()) -> None:
+        """Save the ticket and its case; `unchanged`: (aggregate id, version) of aggregates
+        the decision read but does not change, which must still be at that version when it
+        commits (no event after it), or the save fails as a concurrent change does."""
         primary_id = str(case.links[case.primary_code]["ticket_id"])
         contexts = {
             ticket.id: EventContext(ticket_id=str(ticket.id), ticket_code=ticket.code,
@@ -74,9 +81,49 @@ class Merges:
                                   actor_role=role, actor_id=by),
         }
         try:
-            self.app.save(ticket, case, contexts=contexts)
+            self.app.save(ticket, case, contexts=contexts, sql=self._still_at(unchanged))
         except IntegrityError:
             raise MergeError("the ticket changed meanwhile; read it again and retry") from None
+
+    def _still_at(self, unchanged: Sequence[tuple[uuid.UUID, int]]) -> list[Statement]:
+        """Statements that fail the save (a duplicate key: IntegrityError) if any of these
+        aggregates has an event after the version read. They take the events table's lock
+        first (the store takes it for every save that stores events), so they see every save
+        committed before this one, a racing hand merge's too: two dispatchers merging A into
+        B and B into A at once made a cycle (each followed the other; dispatch withdrew both
+        and neither citizen was ever answered), and C into A with A into B a chain."""
+        if not unchanged:
+            return []
+        recorder: Any = self.app.recorder
+        table = SQL("{}.{}").format(Identifier(recorder.datastore.schema),
+                                    Identifier(recorder.events_table_name))
+        after = SQL(", ").join(SQL("(%s::uuid, %s::bigint)") for _ in unchanged)
+        return [Statement(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table)),
+                Statement(SQL("INSERT INTO {t} (originator_id, originator_version)"
+                              " SELECT originator_id, originator_version FROM {t}"
+                              " WHERE (originator_id, originator_version) IN ({a})").format(
+                                  t=table, a=after),
+                          [x for aggregate_id, version in unchanged
+                           for x in (aggregate_id, version + 1)])]
+
+    def _check_leads_no_case(self, ticket: Ticket) -> tuple[uuid.UUID, int]:
+        """A ticket whose own case holds other tickets is not merged into another case: its
+        followers would follow a ticket that follows another (a chain: dispatch withdrew
+        them, the case's reply went to the new primary's case alone, and their citizens
+        were never answered). Its followers' merges are undone first, or each is merged
+        into the other case by hand."""
+        own_id = Case.create_id(ticket.code)
+        try:
+            own: Case = self.app.repository.get(own_id)
+        except AggregateNotFoundError:
+            return own_id, 0  # (and none may be opened while the merge is decided)
+        others = sorted(c for c in own.links if c != ticket.code)
+        if others:
+            raise MergeError(
+                f"ticket {ticket.code} leads case {ticket.code} with {len(others)} other"
+                f" ticket(s) ({', '.join(others)}); undo their merges first, then merge"
+                " each ticket into the other case")
+        return own_id, own.version
 
     def describe(self, code: str) -> dict[str, Any]:
         """The ticket's case and every code linked to it (each citizen keeps their own code)."""
@@ -126,6 +173,7 @@ class Merges:
             handled = self._handled(one)
             if handled is not None:
                 raise MergeError(handled)
+        own_case = self._check_leads_no_case(ticket)
         case = self._case_or_none(target)
         if case is None:
             case = Case(primary_code=target.code, primary_ticket_id=target.id,
@@ -134,6 +182,8 @@ class Merges:
         ticket.merge_into(case_id=case.id, at=at, primary_code=case.primary_code,
                           primary_ticket_id=primary_id, score=1.0, by=by, confirmed=True)
         case.link(code=ticket.code, ticket_id=ticket.id, score=1.0, by=by, confirmed=True, at=at)
-        self._save(ticket, case, by, role)
+        # what was decided on and is not written: the target still unmerged (or in the case
+        # read), the ticket still leading no case
+        self._save(ticket, case, by, role, unchanged=[(target.id, target.version), own_case])
         return self.describe(code)
 

@@ -130,6 +130,7 @@ class Prepared:
     sql: list[Statement] = field(default_factory=list)
     # (owner, hashes): the files to seal under the ticket's citizen's key once it is saved
     attachments: tuple[str, list[str]] = ("", [])
+    citizen: str | None = None  # whose rate token the decision took (None: no citizen's)
 
 
 def _masked_contact(draft: TicketDraft) -> dict[str, Any] | None:
@@ -304,7 +305,7 @@ class Submissions:
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
         return Prepared(result, aggregates, ctx, claim, sql,
                         attachments=(ticket_owner(citizen, ticket.id),
-                                     [r["sha256"] for r in refs]))
+                                     [r["sha256"] for r in refs]), citizen=citizen)
 
     def keep_attachments(self, prepared: Prepared) -> None:
         """The saved ticket's files, sealed under its citizen's key (see application.attachments)."""
@@ -349,7 +350,7 @@ class Submissions:
         try:
             self.sealing.save(save, prepared.aggregates, prepared.key_claim, draft.identity)
         except IntegrityError:
-            replay = self.existing(adapter_id, draft.idempotency_key)  # a racing retry won
+            replay = self._replayed_after_clash(adapter_id, draft, prepared)  # a retry won
             if replay is None:
                 raise
             return replay
@@ -391,7 +392,8 @@ class Submissions:
             await self.sealing.save_async(save, prepared.aggregates, prepared.key_claim,
                                           draft.identity)
         except IntegrityError:
-            replay = await asyncio.to_thread(self.existing, adapter_id, draft.idempotency_key)
+            replay = await asyncio.to_thread(self._replayed_after_clash, adapter_id, draft,
+                                             prepared)
             if replay is None:  # not a racing retry
                 raise
             return replay
@@ -399,6 +401,24 @@ class Submissions:
         if prepared.attachments[1]:
             await asyncio.to_thread(self.keep_attachments, prepared)
         return prepared.result
+
+    def _replayed_after_clash(self, adapter_id: str, draft: TicketDraft,
+                              prepared: Prepared) -> Submitted | None:
+        """After a save that clashed: the answer of the request its key already stored (a
+        retry, sent again after it was stored or racing it), and the citizen's token this copy
+        took goes back, since it made nothing (4 retries of one request left the citizen no
+        token for a request of their own: 429 for 2 minutes). None: no stored key (not a
+        retry)."""
+        replay = self.existing(adapter_id, draft.idempotency_key)
+        if replay is None:
+            return None
+        if prepared.citizen is not None:
+            try:
+                self.throttle.citizen_replayed(prepared.citizen)
+            except Exception:  # a token not given back refuses the citizen early, no more
+                log.warning("a replayed submission's citizen token was not given back",
+                            exc_info=True)
+        return replay
 
     def _replay_or_raise(self, adapter_id: str, draft: TicketDraft,
                          refused: RateLimitedError) -> Submitted:

@@ -39,6 +39,11 @@ class TokenBucket:
             return True
         return False
 
+    def give_back(self, tokens: float = 1.0) -> None:
+        """Tokens taken for something that then cost nothing go back (never over capacity)."""
+        self._refill()
+        self._tokens = min(self.capacity, self._tokens + tokens)
+
     def retry_after(self, tokens: float = 1.0) -> float:
         """Seconds until ``tokens`` will be available (0 when they already are)."""
         self._refill()
@@ -97,3 +102,9 @@ class SubmissionThrottle:
         if citizen_bucket is not None:
             citizen_bucket.try_take()
         return RateDecision(True)
+
+    def citizen_replayed(self, citizen: str) -> None:
+        """The citizen's token taken for a submission that made nothing goes back: it was an
+        adapter's retry of a request already stored (answered with that request's ticket), no
+        new request of the citizen's."""
+        self.citizens.bucket(citizen).give_back()

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from services.intake.domain.citizen import pseudonym_for_phone
+from services.intake.domain.citizen import IdentityVault, pseudonym_for_phone
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +128,39 @@ async def test_a_supervisor_erases_by_ticket_code(intake):
         assert (await supervisor.get(f"/v1/tickets/{made['code']}/contact")).status_code == 410
 
 
+async def test_a_request_that_comes_in_while_its_citizen_is_erased_is_not_said_erased(
+        intake, monkeypatch):
+    # The citizen's next request lands after the key is destroyed and before the erasure
+    # lists the citizen's tickets: it is sealed under a fresh key (a citizen who comes back
+    # gets one), so its contact stays readable, and the erasure must not record or answer
+    # it as erased (it did both: CitizenIdentityErased on a ticket whose name and phone
+    # were still served, and that ticket left out of the citizen's own list).
+    phone = f"135{uuid.uuid4().int % 10**8:08d}"
+    contact = {"name": "王秀英", "phone": phone}
+    adapter_token = intake.token()
+    meanwhile: list[dict] = []
+    real_erase = IdentityVault.erase
+
+    def erase_then_a_request_comes(vault: IdentityVault, citizen: str) -> None:
+        real_erase(vault, citizen)
+        meanwhile.append(httpx.post(
+            f"{intake.url}/v1/requests", timeout=30,
+            headers={"authorization": f"Bearer {adapter_token}"},
+            json=_request("楼道灯又坏了，请尽快修理", 32.89, 115.81, contact=contact)).json())
+
+    async with intake.client() as adapter, intake.client("supervisor") as supervisor:
+        first = (await adapter.post("/v1/requests", json=_request(
+            "小区楼道灯坏了", 32.89, 115.81, contact=contact))).json()
+        monkeypatch.setattr(IdentityVault, "erase", erase_then_a_request_comes)
+        erased = await supervisor.post("/v1/citizens/erasure", json={"ticket_code": first["code"]})
+        monkeypatch.undo()
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["tickets"] == [first["code"]], (erased.json(), meanwhile)
+        assert (await supervisor.get(f"/v1/tickets/{first['code']}/contact")).status_code == 410
+        later = await supervisor.get(f"/v1/tickets/{meanwhile[0]['code']}/contact")
+        assert later.status_code == 200 and later.json()["phone"] == phone
+
+
 async def test_a_contact_read_tells_an_anonymous_ticket_from_no_ticket(intake):
     """The contact is read by the code alone (the sealed contact's id follows from it): an
     anonymous ticket and a code no ticket has are still told apart, both 404."""
@@ -204,3 +237,65 @@ async def test_a_closed_or_answered_ticket_is_in_no_case_made_by_hand(intake):
         merged = await staff.post(f"/v1/tickets/{other['code']}/merge",
                                   json={"into": new["code"]})
         assert merged.status_code == 200, merged.text  # two open tickets still merge
+
+
+async def test_a_ticket_leading_a_case_is_not_merged_into_another_case(intake):
+    # C merged into A, then A into B: C followed A, which followed B. Dispatch withdrew C
+    # and A, B's reply went to B's case (B and A) alone, and C's citizen was never answered
+    # (its clock stopped, so it was not even overdue). A case's leader is merged only
+    # once its followers' merges are undone.
+    async with intake.client() as adapter, intake.client("dispatcher") as staff:
+        a, b, c = [(await adapter.post("/v1/requests", json=_request(text, lat, lon))).json()
+                   for text, lat, lon in (("界首市东城的公交站牌倒了", 33.26, 115.37),
+                                          ("太和县城关的公园长椅坏了", 33.16, 115.62),
+                                          ("临泉县城关的广场音响太吵", 33.06, 115.26))]
+        assert (await staff.post(f"/v1/tickets/{c['code']}/merge",
+                                 json={"into": a["code"]})).status_code == 200
+        refused = await staff.post(f"/v1/tickets/{a['code']}/merge", json={"into": b["code"]})
+        assert refused.status_code == 409, refused.text
+        assert c["code"] in refused.json()["detail"]
+        assert (await staff.get(f"/v1/tickets/{b['code']}/case")).json()["case"] is None
+        case_of_c = (await staff.get(f"/v1/tickets/{c['code']}/case")).json()["case"]
+        assert case_of_c["primary_code"] == a["code"]
+        undone = await staff.post(f"/v1/tickets/{c['code']}/merge/undo",
+                                  json={"reason": "并到另一案"})
+        assert undone.status_code == 200, undone.text
+        for code in (a, c):  # now each joins B's case, which leads them both
+            merged = await staff.post(f"/v1/tickets/{code['code']}/merge",
+                                      json={"into": b["code"]})
+            assert merged.status_code == 200, merged.text
+            assert merged.json()["case"]["primary_code"] == b["code"]
+
+
+async def test_two_hand_merges_of_two_tickets_into_each_other_make_no_cycle(intake, monkeypatch):
+    # Two dispatchers at once: one merges A into B, the other B into A. Each decided on the
+    # other ticket unmerged and both saved (neither wrote what the other wrote): A followed
+    # B and B followed A, dispatch withdrew both and neither citizen was ever answered.
+    # Here the second merge is made while the first is deciding, as a race would have it.
+    from services.intake.application.merges import Merges
+
+    token = intake.token("dispatcher")
+    real_save = Merges._save
+    racing: list[httpx.Response] = []
+    raced: list[bool] = []
+
+    def save_after_the_other_merge(self, ticket, case, *args, **kwargs):
+        if not raced:  # (the other merge comes through here too: it just saves)
+            raced.append(True)
+            racing.append(httpx.post(
+                f"{intake.url}/v1/tickets/{case.primary_code}/merge", timeout=30,
+                headers={"authorization": f"Bearer {token}"}, json={"into": ticket.code}))
+        return real_save(self, ticket, case, *args, **kwargs)
+
+    async with intake.client() as adapter, intake.client("dispatcher") as staff:
+        a, b = [(await adapter.post("/v1/requests", json=_request(text, lat, lon))).json()
+                for text, lat, lon in (("阜南县鹿城的人行道砖松动", 32.63, 115.59),
+                                       ("颍上县慎城的下水道堵塞", 32.63, 116.26))]
+        monkeypatch.setattr(Merges, "_save", save_after_the_other_merge)
+        first = await staff.post(f"/v1/tickets/{a['code']}/merge", json={"into": b["code"]})
+        monkeypatch.undo()
+        assert racing and racing[0].status_code == 200, racing[0].text  # B into A, first
+        assert first.status_code == 409, first.text  # A into B, decided on B unmerged
+        for code in (a, b):
+            case = (await staff.get(f"/v1/tickets/{code['code']}/case")).json()["case"]
+            assert case["primary_code"] == a["code"], case

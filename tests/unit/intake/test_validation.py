@@ -142,3 +142,15 @@ def test_throttle_limits_citizen_and_adapter_independently():
         assert throttle.admit("wechat", f"c{i}").allowed
     assert throttle.admit("wechat", None).limited_by == "adapter"
     assert throttle.admit("hotline", "p2").allowed
+
+
+def test_a_replayed_submission_gives_its_citizens_token_back_never_over_the_burst():
+    clock = FakeClock()
+    throttle = SubmissionThrottle(clock, citizen_capacity=2, citizen_rate=0.01)
+    assert throttle.admit("wechat", "p1").allowed and throttle.admit("wechat", "p1").allowed
+    throttle.citizen_replayed("p1")  # the second was a retry of the first: it made nothing
+    assert throttle.admit("wechat", "p1").allowed
+    assert not throttle.admit("wechat", "p1").allowed
+    throttle.citizen_replayed("p2")  # a full bucket stays full
+    throttle.citizen_replayed("p2")
+    assert [throttle.admit("wechat", "p2").allowed for _ in range(3)] == [True, True, False]
