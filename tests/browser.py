@@ -39,14 +39,17 @@ def needs_browser() -> Any:
 
 
 @contextlib.asynccontextmanager
-async def browser_page(width: int = 1280, height: int = 1800) -> AsyncIterator[Any]:
-    """A fresh page; console errors are collected in `page.errors`."""
+async def browser_page(width: int = 1280, height: int = 1800,
+                       mobile: bool = False) -> AsyncIterator[Any]:
+    """A fresh page; console errors are collected in `page.errors`. `mobile`: a phone's
+    browser (the page's viewport meta decides its layout width, touch events)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = await browser.new_page(viewport={"width": width, "height": height})
+            page = await browser.new_page(viewport={"width": width, "height": height},
+                                          is_mobile=mobile, has_touch=mobile)
             page.errors = []
             page.on("pageerror", lambda exc: page.errors.append(str(exc)))
             yield page

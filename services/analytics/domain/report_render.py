@@ -51,8 +51,12 @@ def render_html(report: dict[str, Any]) -> str:
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="zh-CN"><head><meta charset="utf-8"><title>{month} 诉求办理亮晒比</title>',
+        # a phone lays the page out at its own width (without this, 980 px shrunk to fit);
+        # a ranking table wider than the screen scrolls inside itself
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
-        ".bottom{color:#b00}</style></head><body>",
+        ".bottom{color:#b00}@media (max-width:700px){table{display:block;overflow-x:auto}}"
+        "</style></head><body>",
         f"<h1>{month} 12345 诉求办理情况通报（亮晒比）</h1>",
         f"<p>全市受理 {city['accepted']} 件，办结 {city['closed']} 件，"
         f"办结率 {percent(city['completion_rate'])}，满意率 {percent(city['satisfaction'])}，"

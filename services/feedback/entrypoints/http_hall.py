@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from backbone.http import NotFoundError
 from backbone.rate_limits import TOO_MANY, SharedRateLimits
+from backbone.ticket_codes import spelled_code
 from backbone.web_assets import page_headers
 from services.feedback.adapters.read_models import Queries
 from services.feedback.domain.errors import InvalidHallQueryError
@@ -61,7 +62,8 @@ def router(queries: Queries, rules: HallRules, limits: SharedRateLimits | None =
              cursor: Annotated[str, Query(max_length=300)] = "",
              page_size: int | None = None) -> dict[str, Any]:
         """The hall: shown tickets, newest update first; search by keyword over masked
-        text only, filter by category, county and status; keyset pages (next_cursor)."""
+        text only (or a ticket's code, however typed: the code each card shows), filter by
+        category, county and status; keyset pages (next_cursor)."""
         keyword = keyword.strip()
         for name, value in (("keyword", keyword), ("category", category),
                             ("county", county), ("status", status)):
@@ -74,9 +76,9 @@ def router(queries: Queries, rules: HallRules, limits: SharedRateLimits | None =
         if not 1 <= size <= rules.max_page_size:
             raise InvalidHallQueryError(f"page_size must be between 1 and {rules.max_page_size}")
         after = decode_cursor(cursor) if cursor else None
-        rows, total = queries.hall_page(keyword=keyword, category=category.strip(),
-                                        county=county.strip(), status=status.strip(),
-                                        after=after, size=size)
+        rows, total = queries.hall_page(keyword=keyword, code=spelled_code(keyword),
+                                        category=category.strip(), county=county.strip(),
+                                        status=status.strip(), after=after, size=size)
         page = rows[:size]
         return {"entries": [entry(r, rules) for r in page], "total": total,
                 "next_cursor": cursor_of(page[-1]) if len(rows) > size else None,

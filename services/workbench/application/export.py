@@ -26,7 +26,7 @@ def _time(value: datetime | None) -> str:
 
 
 COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any], int]] = [
-    ("工单编号", lambda r: r["code"], 22),
+    ("诉求码", lambda r: r["code"], 22),
     ("登记时间", lambda r: _time(r["submitted_at"]), 17),
     ("来源渠道", lambda r: zh(CHANNEL_ZH, r["channel"]), 12),
     ("县区", lambda r: zh(COUNTY_ZH, r["county"]), 10),

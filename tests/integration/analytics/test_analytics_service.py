@@ -37,6 +37,7 @@ from tests.browser import browser_page, browser_ready, needs_browser, painted
 from tests.integration.analytics.month import (
     BAD,
     COUNTIES,
+    DEPARTMENTS,
     HOT_ESTATE,
     HOT_WEEK,
     city_truth,
@@ -273,11 +274,13 @@ async def test_hot_spot_is_found_and_noise_is_not(running):
     start, end = HOT_WEEK, HOT_WEEK.replace(day=HOT_WEEK.day + 7)
     body = await running.get("/v1/hot-topics", **{"from": start.isoformat(),
                                                   "to": end.isoformat()})
-    assert body["recurring"] == [{"place": HOT_ESTATE, "theme": "物业管理", "aspect": "收费",
+    # a place is named within its county (hot_topics.TicketText.where)
+    assert body["recurring"] == [{"place": "颍州区" + HOT_ESTATE, "theme": "物业管理", "aspect": "收费",
                                   "count": 40}]
     assert body["themes"][0]["size"] >= 30
     assert any(a["aspect"] == "收费" and a["count"] >= 40 for a in body["aspects"])
-    report = await running.get("/v1/hot-topics/special-report", place=HOT_ESTATE, aspect="收费",
+    report = await running.get("/v1/hot-topics/special-report", place="颍州区" + HOT_ESTATE,
+                               aspect="收费",
                                **{"from": start.isoformat(), "to": end.isoformat()})
     assert report["count"] == 40
     assert sum(report["trend"]["daily"].values()) == 40
@@ -357,7 +360,11 @@ async def test_monthly_reports_publish_once_and_flag_the_bottom_three_twice(runn
     both = {k: set(feb["groups"][k]["bottom3"]) & set(mar["groups"][k]["bottom3"])
             for k in ("department", "county")}
     assert flagged == both["department"] | both["county"]
-    assert flagged >= BAD
+    assert flagged >= BAD & set(COUNTIES)
+    # the five departments are all published as the top 5: none is in a bottom 3 (transport,
+    # the bad one, was flagged for 约谈整改 while shown among the best until session 18)
+    assert set(mar["groups"]["department"]["top"]) == set(DEPARTMENTS)
+    assert feb["groups"]["department"]["bottom3"] == mar["groups"]["department"]["bottom3"] == []
     found = await rectification_events(running.settings, len(flagged))
     assert {d.payload.unit for _, d in found} == flagged
     key, decoded = next((k, d) for k, d in found if d.payload.unit == "funan")
@@ -387,7 +394,7 @@ async def test_dashboard_draws_its_charts_and_map_in_a_real_browser(running):
                        if t.county == "yingzhou" and t.accepted and month_of(t.at) == "2024-03")
         assert await page.get_attribute('[data-county="yingzhou"]', "data-received") == str(
             yingzhou)
-        assert await page.get_attribute(f'[data-place="{HOT_ESTATE}"]', "data-count") == "40"
+        assert await page.get_attribute(f'[data-place="颍州区{HOT_ESTATE}"]', "data-count") == "40"
         assert await page.get_attribute('#ranking-county tr[data-unit="funan"]',
                                         "class") == "bottom"
         assert await page.get_attribute("#trend", "data-points") == "31"
@@ -397,6 +404,29 @@ async def test_dashboard_draws_its_charts_and_map_in_a_real_browser(running):
         located = int(await page.get_attribute("#map", "data-located"))
         assert 0 < located < truth["received"]  # two tickets in three carry a point
         await page.screenshot(path="/tmp/analytics-dashboard.png", full_page=True)
+        assert not page.errors, page.errors
+
+
+@needs_browser()
+async def test_dashboard_on_a_phone_keeps_its_month_and_no_token_in_the_address(running):
+    """The page had no viewport meta: a phone laid it out 980 px wide and shrank it to fit
+    (text too small to read, charts a sliver); the token stayed in the address bar (and so
+    in history and screenshots); a reload went back to the latest month."""
+    token = running.token("observer")
+    base = f"http://127.0.0.1:{running.settings.http_port}/dashboard"
+    async with browser_page(390, 844, mobile=True) as page:
+        await page.goto(f"{base}#token={token}")
+        await page.wait_for_selector("body[data-loaded]", timeout=60_000)
+        assert await page.evaluate("window.innerWidth") == 390
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert token not in page.url
+        await page.select_option("#month", "2024-02")
+        await page.wait_for_selector('body[data-loaded="2024-02"]', timeout=60_000)
+        assert page.url.endswith("#month=2024-02")
+        await page.reload()
+        await page.wait_for_selector("body[data-loaded]", timeout=60_000)
+        assert await page.get_attribute("body", "data-loaded") == "2024-02"  # token kept
+        assert await page.evaluate("document.querySelector('#month').labels.length") == 1
         assert not page.errors, page.errors
 
 

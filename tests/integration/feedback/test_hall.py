@@ -14,6 +14,7 @@ import pytest
 from upstream import T0, Ticket
 
 from backbone.privacy import find_personal_data
+from tests.browser import browser_page, needs_browser
 from tests.integration.feedback.upstream import fake_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -201,6 +202,20 @@ async def test_a_search_with_a_control_character_is_refused_with_a_reason(servic
     assert ok.status_code == 200
 
 
+async def test_a_ticket_code_typed_in_the_search_box_finds_its_card(service, tickets):
+    """Every card shows its 诉求码, and a citizen who has one types it into the search box:
+    it found nothing (only the masked text was searched)."""
+    await service.until(lambda: _count(service, tickets), "the hall populated")
+    wanted = tickets["taihe"].code
+    for typed in (wanted, wanted.lower(), wanted.replace("-", " "), f" {wanted} "):
+        found = await hall(service, keyword=typed)
+        assert found.status_code == 200, found.text
+        assert [e["code"] for e in found.json()["entries"]] == [wanted], typed
+        assert found.json()["total"] == 1
+    hidden = await hall(service, keyword=tickets["report"].code)  # the hall never shows it
+    assert hidden.json()["total"] == 0
+
+
 async def test_the_public_pages_may_not_be_framed_and_send_no_referrer(service):
     async with service.client() as public:
         for path in ("/hall", "/rate?t=x"):
@@ -210,3 +225,89 @@ async def test_the_public_pages_may_not_be_framed_and_send_no_referrer(service):
             assert page.headers["x-frame-options"] == "DENY"
             assert page.headers["x-content-type-options"] == "nosniff"
             assert page.headers["referrer-policy"] == "no-referrer"  # the link's credential
+
+
+async def _answered(service, *, citizen: str) -> tuple[Ticket, str]:
+    """A ticket answered to its citizen; its rating link's address (/rate?t=...)."""
+    ticket = new_ticket()
+    await service.publish(ticket, ticket.submitted(T0, text="小区门口路灯坏了一个月", citizen=citizen),
+                          ticket.accepted(T0 + timedelta(minutes=1)),
+                          ticket.assigned(T0 + timedelta(minutes=5)),
+                          ticket.reviewed(T0 + timedelta(days=1), reply="已更换灯泡，路灯恢复照明。"))
+    [notice] = await service.until(lambda: service.notices_of(ticket)[:1], "the citizen's notice")
+
+    async def known() -> bool:
+        async with service.client() as public:
+            r = await public.get("/v1/ratings/link", params={"t": notice.rating_token})
+            return r.status_code == 200
+    await service.until(known, "the link known to feedback")
+    return ticket, f"{service.url}/rate?t={notice.rating_token}"
+
+
+@needs_browser()
+async def test_the_rate_page_says_a_closed_ticket_needs_no_rating_before_the_citizen_writes(
+        service):
+    """A link to a ticket already closed (rated by another channel, called back, or past its
+    window) showed the three choices and the comment box; only after choosing, writing and
+    submitting was the citizen told "该诉求已办结，无需再评价"."""
+    ticket, link = await _answered(service, citizen="citizen-closed-early")
+    async with service.client("channel_adapter", sub="wechat-adapter") as adapter:
+        closed = await adapter.post(f"/v1/tickets/{ticket.code}/rating",
+                                    json={"rating": "satisfied", "citizen": "citizen-closed-early"})
+        assert closed.status_code == 201 and closed.json()["status"] == "closed", closed.text
+    async with browser_page(390, 844) as page:
+        await page.goto(link)
+        await page.wait_for_function("!document.getElementById('what').textContent.includes('核对')")
+        assert "已办结" in await page.inner_text("#what")
+        assert not await page.is_visible("#choices") and not await page.is_visible("#comment")
+        assert page.errors == []
+
+
+@needs_browser()
+async def test_a_double_tap_on_the_rate_page_rates_once_and_says_it_was_received(service):
+    """The submit button stayed live while the rating was sent: a double tap sent it twice
+    and the second answer (409 already_rated) replaced "评价已提交" on the page."""
+    ticket, link = await _answered(service, citizen="citizen-double-tap")
+    async with browser_page(390, 844) as page:
+        await page.goto(link)
+        await page.wait_for_selector("#choices:not([hidden])")
+        await page.click("#choices button[data-rating=basically_satisfied]")
+        assert await page.get_attribute("#choices button[data-rating=basically_satisfied]",
+                                        "aria-pressed") == "true"
+        await page.dblclick("#submit")
+        await page.wait_for_function(
+            "!['', '正在提交…'].includes(document.getElementById('message').textContent)")
+        await page.wait_for_timeout(500)  # a second answer, had one been asked for
+        assert await page.inner_text("#message") == "评价已提交，感谢您的参与！"
+        assert page.errors == []
+    [rated] = await service.until(lambda: service.of(ticket, "TicketRated"), "TicketRated")
+    assert rated.payload.rating == "basically_satisfied"
+
+
+@needs_browser()
+async def test_the_hall_at_a_phone_s_width_shows_load_more_only_while_there_is_more(
+        service, tickets):
+    """`#more { display: block }` outranked its `hidden` attribute: "加载更多" showed under
+    an empty search and on the last page, and did nothing."""
+    async def populated() -> bool:  # the tickets above, and the rate pages' own
+        return (await hall(service)).json()["total"] >= 25
+    await service.until(populated, "the hall populated")
+    async with browser_page(390, 844) as page:
+        await page.goto(f"{service.url}/hall")
+        await page.wait_for_selector("li.ticket")
+        assert await page.is_visible("#more")  # 25 shown tickets, 20 a page
+        await page.fill("[name=keyword]", "没有这样的诉求")
+        await page.press("[name=keyword]", "Enter")
+        await page.wait_for_selector("li.empty")
+        assert not await page.is_visible("#more")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        # the search survives a reload (it was lost: the whole hall again, filters empty)
+        await page.fill("[name=keyword]", "井盖")
+        await page.select_option("[name=status]", "accepted")
+        await page.press("[name=keyword]", "Enter")
+        await page.wait_for_function("document.getElementById('total').textContent === '共 23 件'")
+        await page.reload()
+        await page.wait_for_function("document.getElementById('total').textContent === '共 23 件'")
+        assert await page.input_value("[name=keyword]") == "井盖"
+        assert await page.input_value("[name=status]") == "accepted"
+        assert page.errors == []

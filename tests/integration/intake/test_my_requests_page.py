@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from tests.browser import browser_page, needs_browser
 from tests.integration.intake.conftest import Intake, _free_port, running_intake
 
 pytestmark = [pytest.mark.integration, needs_browser()]
+BEIJING = ZoneInfo("Asia/Shanghai")
 ANSWER = "经核查，东城小区北门井盖已于今日更换加固，感谢您的反映。"
 
 
@@ -80,6 +82,10 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
                     timeout=30_000)
                 assert ANSWER in await card.locator(".answer").text_content()
                 assert await card.locator(".steps").get_attribute("data-stage") == "3"
+                # when it was written, in the citizen's time (the API's UTC was shown as is)
+                shown_at = datetime.strptime(await card.locator("span.muted").first.text_content(),
+                                             "%Y-%m-%d %H:%M").replace(tzinfo=BEIJING)
+                assert abs(shown_at - datetime.now(BEIJING)) < timedelta(minutes=10), shown_at
                 assert phone not in await page.content()  # the page never shows the number
                 await card.locator('button[data-rating="satisfied"]').click()
                 await card.locator(".rated").wait_for(timeout=15_000)

@@ -91,7 +91,7 @@ async def test_the_export_is_exactly_the_filtered_list(workbench, city):
     assert r.status_code == 200 and r.headers["content-type"].startswith(
         "application/vnd.openxmlformats")
     rows = list(load_workbook(BytesIO(r.content)).active.values)
-    assert rows[0][:3] == ("工单编号", "登记时间", "来源渠道")
+    assert rows[0][:3] == ("诉求码", "登记时间", "来源渠道")
     assert {row[0] for row in rows[1:]} == {city[f"more{n}"] for n in range(7)}
 
 
@@ -197,3 +197,13 @@ async def test_the_last_day_of_the_date_picker_is_a_valid_end_of_the_range(workb
         assert r.status_code == 200 and r.json()["total"] == everything
         r = await c.get("/v1/tickets.xlsx", params={"date_to": "9999-12-31"})
         assert r.status_code == 200
+
+
+async def test_a_date_filter_is_a_day_written_yyyy_mm_dd(workbench, city):
+    """`date_to=0` was read as 1970-01-01 (an empty list, no error): it is 422 now, as any
+    form that is not YYYY-MM-DD, for the list and the export."""
+    async with workbench.client("dispatcher") as c:
+        for bad in ("0", "1733500000", "2026-12-7"):
+            for path in ("/v1/tickets", "/v1/tickets.xlsx"):
+                r = await c.get(path, params={"date_to": bad})
+                assert r.status_code == 422 and "YYYY-MM-DD" in r.text, (path, bad, r.text)

@@ -71,7 +71,7 @@ def test_the_export_has_chinese_headers_and_one_row_per_ticket():
            "due_at": None, "overdue": True, "rating": "", "reopen_count": 0}
     book = load_workbook(BytesIO(to_xlsx([row, row])))
     values = list(book.active.values)
-    assert values[0][0] == "工单编号" and len(values[0]) == len(COLUMNS)
+    assert values[0][0] == "诉求码" and len(values[0]) == len(COLUMNS)
     assert values[1][:4] == ("FY-261127-00001-K", "2026-11-27 09:00", "12345热线", "颍州区")
     assert "办理中" in values[1] and "是" in values[1] and len(values) == 3
     renamed = next(iter(named([row], {"units": {"yingzhou": "颍州区分平台"},
