@@ -120,20 +120,22 @@ class AddNoteRequest(_message.Message):
     def __init__(self, ticket_code: _Optional[str] = ..., ticket_id: _Optional[str] = ..., note: _Optional[str] = ..., request_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReplyRequest(_message.Message):
-    __slots__ = ("ticket_code", "ticket_id", "reply", "outcome", "request_id", "at")
+    __slots__ = ("ticket_code", "ticket_id", "reply", "outcome", "request_id", "at", "expected_by")
     TICKET_CODE_FIELD_NUMBER: _ClassVar[int]
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_BY_FIELD_NUMBER: _ClassVar[int]
     ticket_code: str
     ticket_id: str
     reply: str
     outcome: str
     request_id: str
     at: _timestamp_pb2.Timestamp
-    def __init__(self, ticket_code: _Optional[str] = ..., ticket_id: _Optional[str] = ..., reply: _Optional[str] = ..., outcome: _Optional[str] = ..., request_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    expected_by: str
+    def __init__(self, ticket_code: _Optional[str] = ..., ticket_id: _Optional[str] = ..., reply: _Optional[str] = ..., outcome: _Optional[str] = ..., request_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_by: _Optional[str] = ...) -> None: ...
 
 class RequestExtensionRequest(_message.Message):
     __slots__ = ("ticket_code", "ticket_id", "working_days", "reason", "request_id", "at")

@@ -134,19 +134,21 @@ class CoordinationDecided(_message.Message):
     def __init__(self, lead_unit: _Optional[str] = ..., co_units: _Optional[_Iterable[str]] = ..., decision: _Optional[str] = ..., decided_by: _Optional[str] = ..., assignment_no: _Optional[int] = ...) -> None: ...
 
 class AssignmentReplied(_message.Message):
-    __slots__ = ("unit", "assignment_no", "reply_masked", "outcome")
+    __slots__ = ("unit", "assignment_no", "reply_masked", "outcome", "expected_by")
     UNIT_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_NO_FIELD_NUMBER: _ClassVar[int]
     REPLY_MASKED_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_BY_FIELD_NUMBER: _ClassVar[int]
     unit: str
     assignment_no: int
     reply_masked: str
     outcome: str
-    def __init__(self, unit: _Optional[str] = ..., assignment_no: _Optional[int] = ..., reply_masked: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
+    expected_by: str
+    def __init__(self, unit: _Optional[str] = ..., assignment_no: _Optional[int] = ..., reply_masked: _Optional[str] = ..., outcome: _Optional[str] = ..., expected_by: _Optional[str] = ...) -> None: ...
 
 class ReplyReviewed(_message.Message):
-    __slots__ = ("unit", "assignment_no", "accepted", "reason", "reply_masked", "outcome", "reviewed_by")
+    __slots__ = ("unit", "assignment_no", "accepted", "reason", "reply_masked", "outcome", "reviewed_by", "interim", "expected_by")
     UNIT_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_NO_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +156,8 @@ class ReplyReviewed(_message.Message):
     REPLY_MASKED_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REVIEWED_BY_FIELD_NUMBER: _ClassVar[int]
+    INTERIM_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_BY_FIELD_NUMBER: _ClassVar[int]
     unit: str
     assignment_no: int
     accepted: bool
@@ -161,7 +165,25 @@ class ReplyReviewed(_message.Message):
     reply_masked: str
     outcome: str
     reviewed_by: str
-    def __init__(self, unit: _Optional[str] = ..., assignment_no: _Optional[int] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., reply_masked: _Optional[str] = ..., outcome: _Optional[str] = ..., reviewed_by: _Optional[str] = ...) -> None: ...
+    interim: bool
+    expected_by: str
+    def __init__(self, unit: _Optional[str] = ..., assignment_no: _Optional[int] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., reply_masked: _Optional[str] = ..., outcome: _Optional[str] = ..., reviewed_by: _Optional[str] = ..., interim: _Optional[bool] = ..., expected_by: _Optional[str] = ...) -> None: ...
+
+class TicketReclassified(_message.Message):
+    __slots__ = ("category", "subcategory", "request_type", "urgency", "working_days", "reclassified_by")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SUBCATEGORY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    RECLASSIFIED_BY_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    subcategory: str
+    request_type: str
+    urgency: str
+    working_days: int
+    reclassified_by: str
+    def __init__(self, category: _Optional[str] = ..., subcategory: _Optional[str] = ..., request_type: _Optional[str] = ..., urgency: _Optional[str] = ..., working_days: _Optional[int] = ..., reclassified_by: _Optional[str] = ...) -> None: ...
 
 class ExtensionRequested(_message.Message):
     __slots__ = ("unit", "working_days", "reason", "assignment_no")

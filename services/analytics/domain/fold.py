@@ -49,6 +49,7 @@ from services.analytics.domain.kpis import (
     _new_outcome,
     _unit_keys_of,
     bucket_key,
+    closing_order,
     pour,
     set_verdict,
 )
@@ -136,6 +137,8 @@ def _fold_by_calls(ordered: list[Fact], model: KpiModel) -> None:
         elif f.kind == "accepted":
             model.accepted(t, f.at)
         elif f.kind in ASSIGNING:
+            if f.kind == "transferred" and f.get("from_unit"):
+                model.handed_on(t, f.at, unit=f.get("from_unit"), quiet=True)
             for u, no in units_assigned(f):
                 if no and (u, no) in seen_assignments:
                     continue  # the same assignment told twice (e.g. transfer + TicketAssigned)
@@ -148,6 +151,8 @@ def _fold_by_calls(ordered: list[Fact], model: KpiModel) -> None:
         elif f.kind == "bounced_back":
             model.bounced_back(t, f.at, unit=unit)
             holder = "" if unit == holder else holder
+        elif f.kind == "withdrawn":
+            model.handed_on(t, f.at, unit=unit)
         elif f.kind == "replied" and f.event_id not in sent_back:
             model.replied(t, f.at, unit=unit, on_time=(reopens + 1) in met,
                           handling_time=_since(assigned_at, unit, f.at))
@@ -197,6 +202,9 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
                 tc["received"] = tc.get("received", 0) + 1
             continue
         if kind in ASSIGNING:
+            if kind == "transferred" and ticket is not None:  # KpiModel.handed_on, quiet
+                away = attrs.get("from_unit") or ""
+                _let_go(outcomes.get(away), unit_counts.get(away))
             for u, no in units_assigned(f):
                 if no and (u, no) in seen_assignments:
                     continue
@@ -213,6 +221,7 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
                     uk = unit_keys[u] = _unit_keys_of(u, periods)
                     uc = unit_counts[u] = _counts(pending, uk)
                 uc["assigned"] = uc.get("assigned", 0) + 1
+                _hold(outcomes[u], uc)
             holder = attrs.get("lead_unit") or attrs.get("unit") or holder
             continue
         if kind == "accepted":
@@ -255,6 +264,9 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
             if uc is not None:
                 tc["bounced_back"] = tc.get("bounced_back", 0) + 1
                 uc["bounced_back"] = uc.get("bounced_back", 0) + 1
+                _let_go(outcome, uc)
+        elif kind == "withdrawn":
+            _let_go(outcome, uc)
         elif kind == "replied":
             if uc is not None:
                 tc["replied"] = tc.get("replied", 0) + 1
@@ -274,18 +286,25 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
                     flow = _periods_of_day(_local_date(f.at))
                     fc = _counts(pending, _dimension_keys(county, category, channel, flow))
                     fc["closed_in_period"] = fc.get("closed_in_period", 0) + 1
-            if uc is not None and not outcome["closed"]:
-                outcome["closed"] = True
-                uc["closed"] = uc.get("closed", 0) + 1
-                if not outcome["reopened"]:
-                    uc["ever_closed"] = uc.get("ever_closed", 0) + 1
+            if uc is not None:
+                _hold(outcome, uc)
+            for name, held in closing_order(outcomes, unit if uc is not None else ""):
+                if held["closed"]:
+                    continue
+                held["closed"] = True
+                hc = unit_counts[name]
+                hc["closed"] = hc.get("closed", 0) + 1
+                if not held["reopened"]:
+                    hc["ever_closed"] = hc.get("ever_closed", 0) + 1
                     if flow is None:
                         flow = _periods_of_day(_local_date(f.at))
-                    fc = _counts(pending, _unit_keys_of(unit, flow))
+                    fc = _counts(pending, _unit_keys_of(name, flow))
                     fc["closed_in_period"] = fc.get("closed_in_period", 0) + 1
         elif kind == "reopened":
-            for target, counts in ((ticket, tc), (outcome, uc)):
-                if counts is None or not target["closed"]:
+            # the ticket, then every unit it was closed for (KpiModel.reopened)
+            for target, counts in ((ticket, tc), *((outcomes[u], unit_counts[u])
+                                                   for u in outcomes)):
+                if not target["closed"]:
                     continue  # only a closed ticket can be reopened
                 target["closed"] = False
                 counts["closed"] = counts.get("closed", 0) - 1
@@ -308,6 +327,7 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
 
 
 _Traits = tuple[str, str, str, set[int], set[str]]
+NEEDS_LONGER = "needs_longer"  # a reply outcome that is not the answer yet
 
 
 def _ticket_traits(ordered: list[Fact], ticket_id: str | None = None) -> _Traits | None:
@@ -337,6 +357,10 @@ def _ticket_traits(ordered: list[Fact], ticket_id: str | None = None) -> _Traits
             reopens += 1
         elif kind == "deadline_met":
             met.add(int(f.get("clock_no", 0) or 0) or reopens + 1)
+        elif kind == "replied" and f.get("outcome") == NEEDS_LONGER:
+            # 需较长时间办理: an interim answer, the unit keeps the ticket; its final reply
+            # is the one counted (replied, on time, handling time), as after a send-back
+            sent_back.add(f.event_id)
         elif kind == "replied":
             last_reply[f.get("unit")] = f.event_id
         elif kind == "reply_reviewed" and f.get("unit") in last_reply:
@@ -353,8 +377,23 @@ _local_date = lru_cache(maxsize=1 << 12)(local_date)
 
 # the kinds `_fold_alone` counts against a ticket and a unit (besides submitted, accepted
 # and the assigning ones)
-_COUNTED = frozenset(("signed_for", "bounced_back", "replied", "closed", "rated", "unrated",
-                      "callback", "reopened"))
+_COUNTED = frozenset(("signed_for", "bounced_back", "withdrawn", "replied", "closed", "rated",
+                      "unrated", "callback", "reopened"))
+
+
+def _hold(outcome: dict[str, Any], counts: dict[str, int]) -> None:
+    """KpiModel._hold on a unit's outcome and pending counts."""
+    if not outcome.get("held"):
+        outcome["held"] = True
+        counts["kept"] = counts.get("kept", 0) + 1
+
+
+def _let_go(outcome: dict[str, Any] | None, counts: dict[str, int] | None) -> None:
+    """KpiModel._let_go on a unit's outcome and pending counts (None: a unit never given
+    the ticket)."""
+    if outcome is not None and counts is not None and outcome.get("held"):
+        outcome["held"] = False
+        counts["kept"] = counts.get("kept", 0) - 1
 
 
 def _callback_outcome(f: Fact) -> str:

@@ -58,7 +58,7 @@ class FoldRule:
     ignore_if: Mapping[str, Any] = field(default_factory=dict)
     # payload keys whose presence gives another status (an assignment withdrawn because the
     # ticket joined a case leaves it merged)
-    status_when: Mapping[str, str] = field(default_factory=dict)
+    status_when: Mapping[str, str | None] = field(default_factory=dict)  # None: unchanged
     # joining a case remembers the status; leaving it goes back to that status (a closed
     # ticket taken out of a case is closed again), else to `status`
     remember_status: bool = False
@@ -83,7 +83,10 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     "AssignmentTransferred": FoldRule(status="transferred", take={"owner_unit": ("to_unit",)}),
     "CoordinationDecided": FoldRule(status="coordinated", take={"owner_unit": ("lead_unit",)}),
     "AssignmentReplied": FoldRule(status="replied"),
-    "CitizenNotified": FoldRule(status="answered", tell=("reply_masked",)),
+    # told; answered only by a reply that asks for a rating (rating_due_at): a "needs
+    # longer" notice (why, and by when) leaves the ticket in the unit's hands
+    "CitizenNotified": FoldRule(status="in_progress", status_when={"rating_due_at": "answered"},
+                                tell=("reply_masked",)),
     "DeadlineSet": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
     "DeadlineExtended": FoldRule(take=_DUE, fixed={"deadline_status": "running"}),
     "DeadlineRecomputed": FoldRule(take=_DUE),
@@ -106,7 +109,9 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     # taken out again: as it was before (an open one is then routed again on its own)
     "TicketUnmergedFromCase": FoldRule(status="accepted", restore_status=True),
     # dispatch: a reply sent back by the platform, the platform's close, a withdrawn assignment
-    "ReplyReviewed": FoldRule(status="reply_returned", ignore_if={"accepted": True}),
+    # (accepted: the state stays; accepted as interim, needs longer: the unit works on)
+    "ReplyReviewed": FoldRule(status="reply_returned",
+                              status_when={"interim": "in_progress", "accepted": None}),
     "DispatchClosed": FoldRule(status="dispatch_closed"),
     "AssignmentWithdrawn": FoldRule(status="withdrawn", clear=("owner_unit",),
                                     status_when={"case_id": "merged"}),
@@ -118,6 +123,7 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     # the history records them; the ticket's status, owner and deadline stay as they were
     **{name: FoldRule() for name in (
         "AssignmentProgressNoted", "ExtensionRequested", "TransferRequested", "TransferRejected",
+        "TicketReclassified",
         "RemarkAdded", "PushedToSupervision", "CallbackRecorded", "DeadlineWarned",
         "ExtensionRefused", "SignForDeadlineSet", "SupervisionOrderIssued",
         "SupervisionOrderAnswered", "SupervisionOrderEscalated", "SupervisionOrderClosed")},

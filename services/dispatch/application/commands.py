@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
 from backbone.group_commit import GroupCommitter
-from backbone.privacy import mask_personal_data
+from backbone.privacy import echo, mask_personal_data
 from backbone.store import EventContext, Statement
 from backbone.ticket_codes import spelled_code
 from services.dispatch.adapters.loop_reads import LoopReads, RequestKey
@@ -30,6 +31,7 @@ from services.dispatch.domain.classifier import ClassificationError, Label
 from services.dispatch.domain.lifecycle import DispatchPolicy
 from services.dispatch.domain.taxonomy import UnknownCategoryError
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
+from services.sla.domain.policy import load_policy as load_sla_policy
 
 ATTEMPTS = 4
 MAX_REF = 64  # a ticket code is 17 characters, a ticket id 36
@@ -41,6 +43,24 @@ class TicketNotFoundError(LookupError):
 
 class BadRequestError(ValueError):
     """Arguments wrong whatever the ticket's state (INVALID_ARGUMENT / 400)."""
+
+
+_sla_policy = cache(load_sla_policy)
+
+
+def check_reply_limit(urgency: str, working_days: int | None) -> None:
+    """A reply limit set by the platform: only for the long-handling grades (complex), within
+    the SLA policy's range (sla counts the deadline; docs/sla.md)."""
+    if working_days is None:
+        return
+    policy = _sla_policy()
+    if not policy.is_long_handling(urgency):
+        raise BadRequestError(f"the platform sets no reply limit of its own for a {urgency} "
+                              "ticket (only for: " + ", ".join(sorted(policy.long_grades)) + ")")
+    low, high = policy.explanation_working_days, policy.long_max_working_days
+    if not low <= working_days <= high:
+        raise BadRequestError(f"a {urgency} ticket's reply limit is {low}..{high} working days, "
+                              f"not {working_days}")
 
 
 class ConcurrentChangeError(RuntimeError):
@@ -66,7 +86,9 @@ class TicketRef:
             raise BadRequestError(f"a ticket code or id is at most {MAX_REF} characters")
 
     def __str__(self) -> str:
-        return self.code or self.ticket_id
+        """As an error names it: a code or id as given, anything else not repeated (a phone
+        number typed for a code came back in the 404)."""
+        return echo(self.code or self.ticket_id)
 
 
 @dataclass(frozen=True)
@@ -113,12 +135,14 @@ class Commands:
                              lambda d: d.note_progress(unit=unit, note=masked(note), at=at))
 
     async def reply(self, unit: str, ref: TicketRef, *, reply: str, outcome: str, at: datetime,
-              ctx: EventContext, request_id: str = "") -> Ack:
+              ctx: EventContext, request_id: str = "", expected_by: date | None = None) -> Ack:
         def act(d: TicketDispatch) -> None:
-            d.reply(unit=unit, reply=masked(reply), outcome=outcome or "resolved", at=at)
+            d.reply(unit=unit, reply=masked(reply), outcome=outcome or "resolved", at=at,
+                    expected_by=expected_by)
             if self.auto_accept_replies:  # MINSHENG_AUTO_ACCEPT_REPLIES: the platform's review
                 d.accept_reply(by="auto", at=at, comment="auto-review policy")
-                d.close(by="auto", at=at)
+                if d.answered:  # an interim (needs_longer) answer leaves it with the unit
+                    d.close(by="auto", at=at)
 
         return await self._as_unit(unit, ref, "Reply", request_id, ctx, act)
 
@@ -255,17 +279,21 @@ class Commands:
     # --- dispatchers (the platform) ---
 
     async def classify(self, ref: TicketRef, *, by: str, category: str, subcategory: str,
-                 request_type: str, urgency: str, ctx: EventContext) -> TicketDispatch:
-        """Confirm or correct the classification; the classifier learns it at once."""
+                 request_type: str, urgency: str, ctx: EventContext,
+                 working_days: int | None = None) -> TicketDispatch:
+        """Confirm or correct the classification; the classifier learns it at once. For a
+        complex matter the dispatcher may set its reply limit (`working_days`)."""
         label = Label(subcategory=subcategory, request_type=request_type, urgency=urgency)
         try:
             self.router.taxonomy.check(category, subcategory)
             self.router.check_label(label)
         except (UnknownCategoryError, ClassificationError) as exc:
             raise BadRequestError(str(exc)) from exc
+        check_reply_limit(urgency, working_days)
         d = await self._as_platform(ref, ctx, lambda d: d.classify(
             by=by, category=category, subcategory=subcategory, request_type=request_type,
-            urgency=urgency, confidence=1.0, source="dispatcher"))
+            urgency=urgency, confidence=1.0, source="dispatcher",
+            working_days=working_days or 0))
         req = d.request or {}
         text = "\n".join(x for x in (req.get("title_masked"), req.get("text_masked")) if x)
         if text:
@@ -308,7 +336,8 @@ class Commands:
         def act(d: TicketDispatch) -> None:
             if accepted:
                 d.accept_reply(by=by, at=at, comment=masked(reason))
-                d.close(by=by, at=at)
+                if d.answered:  # an interim (needs_longer) answer leaves it with the unit
+                    d.close(by=by, at=at)
             else:
                 d.send_back(by=by, reason=masked(reason), at=at)
 

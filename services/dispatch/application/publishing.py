@@ -196,11 +196,13 @@ def withdrawn(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:
         primary_ticket_id=e.primary_ticket_id), [d.withdrawn_from])]
 
 
-def reviewed(d: TicketDispatch, by: str, accepted: bool, reason: str) -> pb.ReplyReviewed:
+def reviewed(d: TicketDispatch, by: str, accepted: bool, reason: str,
+             interim: bool = False) -> pb.ReplyReviewed:
     return pb.ReplyReviewed(unit=d.replied_by or d.assignee or "",
                             assignment_no=d.assignment_no, accepted=accepted, reason=reason,
                             reply_masked=mask_personal_data(d.reply_text or ""),
-                            outcome=d.reply_outcome or "", reviewed_by=by)
+                            outcome=d.reply_outcome or "", reviewed_by=by, interim=interim,
+                            expected_by=d.expected_by or "")
 
 
 def _one(make: Callable[[Any, TicketDispatch], Any]
@@ -209,7 +211,19 @@ def _one(make: Callable[[Any, TicketDispatch], Any]
     return lambda e, d, _: [(make(e, d), [])]
 
 
+def reclassified(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:
+    """A dispatcher's classification (the model's goes out with TicketAssigned / Queued).
+    A Classified stored before TicketReclassified existed has no `working_days` and was not
+    published then: it is not now either (the audit's reconciliation derives the same)."""
+    if e.source != "dispatcher" or "working_days" not in vars(e):
+        return []
+    return [(pb.TicketReclassified(
+        category=e.category, subcategory=e.subcategory, request_type=e.request_type,
+        urgency=e.urgency, working_days=e.working_days, reclassified_by=e.by), [])]
+
+
 PAYLOADS: dict[str, Callable[[Any, TicketDispatch, UnitLookup], Built]] = {
+    "Classified": reclassified,
     "QueuedForDispatcher": queued,
     "Assigned": assigned,
     "Coordinated": coordinated,
@@ -225,8 +239,9 @@ PAYLOADS: dict[str, Callable[[Any, TicketDispatch, UnitLookup], Built]] = {
         unit=e.unit, assignment_no=d.assignment_no, note_masked=mask_personal_data(e.note))),
     "Replied": _one(lambda e, d: pb.AssignmentReplied(
         unit=e.unit, assignment_no=d.assignment_no, reply_masked=mask_personal_data(e.reply),
-        outcome=e.outcome)),
-    "ReplyAccepted": _one(lambda e, d: reviewed(d, e.by, True, e.comment)),
+        outcome=e.outcome, expected_by=getattr(e, "expected_by", None) or "")),
+    "ReplyAccepted": _one(lambda e, d: reviewed(d, e.by, True, e.comment,
+                                                getattr(e, "interim", False))),
     "ReplySentBack": lambda e, d, _: [(reviewed(d, e.by, False, e.reason),
                                        [d.assignee] if d.assignee else [])],
     "ExtensionRequested": _one(lambda e, d: pb.ExtensionRequested(

@@ -53,6 +53,8 @@ class DispatchRecord(Aggregate):
         self.replied_by: str | None = None
         self.reply_outcome: str | None = None
         self.extensions: list[dict[str, Any]] = []
+        self.expected_by: str | None = None  # needs_longer: the day (ISO) it is expected done
+        self.interim_answers = 0  # needs_longer replies accepted (the unit kept the ticket)
 
     # --- events ---
 
@@ -83,6 +85,7 @@ class DispatchRecord(Aggregate):
         urgency: str,
         confidence: float,
         source: str,
+        working_days: int = 0,  # recorded since TicketReclassified; 0 in earlier events
     ) -> None:
         self.classification = {
             "category": category,
@@ -93,6 +96,8 @@ class DispatchRecord(Aggregate):
             "source": source,
             "by": by,
         }
+        if working_days:
+            self.classification["working_days"] = working_days
 
     @event("Assigned")
     def _assigned(
@@ -174,15 +179,22 @@ class DispatchRecord(Aggregate):
             self.state = DispatchState.IN_PROGRESS
 
     @event("Replied")
-    def _replied(self, unit: str, reply: str, at: datetime, outcome: str = "resolved") -> None:
+    def _replied(self, unit: str, reply: str, at: datetime, outcome: str = "resolved",
+                 expected_by: str | None = None) -> None:
         self.reply_text = reply
         self.replied_by, self.reply_outcome = unit, outcome
+        self.expected_by = expected_by
         self.pending_transfer = None
         self.state = DispatchState.REPLIED
 
     @event("ReplyAccepted")
-    def _reply_accepted(self, by: str, at: datetime, comment: str) -> None:
-        self.state = DispatchState.REPLY_ACCEPTED
+    def _reply_accepted(self, by: str, at: datetime, comment: str,
+                        interim: bool = False) -> None:
+        if interim:  # needs_longer: told to the citizen; the unit works on to a final reply
+            self.interim_answers += 1
+            self.state = DispatchState.IN_PROGRESS
+        else:
+            self.state = DispatchState.REPLY_ACCEPTED
 
     @event("ReplySentBack")
     def _reply_sent_back(self, by: str, reason: str, at: datetime) -> None:

@@ -72,6 +72,11 @@ class InvalidExtensionError(InvalidCommandError):
     pass
 
 
+class InvalidExpectedDateError(InvalidCommandError):
+    """A `needs_longer` reply without the date it is expected done (MISSION fact 6), a date
+    on another outcome, or a date already past."""
+
+
 class FollowingCaseError(DispatchError):
     """并单: a duplicate follows its case's primary ticket and is not dispatched on its own."""
 

@@ -16,8 +16,9 @@ Rules that shape it (MISSION facts 4, 5, 7):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.dispatch.domain.dispatch_record import DispatchRecord
 from services.dispatch.domain.errors import (
@@ -26,6 +27,7 @@ from services.dispatch.domain.errors import (
     FollowingCaseError,
     IllegalTransitionError,
     InvalidCoordinationError,
+    InvalidExpectedDateError,
     InvalidExtensionError,
     InvalidReplyOutcomeError,
     NotAssignedToUnitError,
@@ -46,6 +48,10 @@ from services.dispatch.domain.units import PLATFORM_CODE
 # What a unit's reply says about the matter (MISSION fact 6: what cannot be done, or needs
 # longer, must be explained to the citizen).
 REPLY_OUTCOMES = ("resolved", "explained", "not_allowed_by_policy", "needs_longer")
+# 需较长时间办理: an interim answer (why, and by when). Accepted, it is told to the citizen, but
+# the unit keeps the ticket and replies again with a final outcome; nothing closes.
+NEEDS_LONGER = "needs_longer"
+CITY_TIME = ZoneInfo("Asia/Shanghai")  # an expected date is a day in the city
 MAX_EXTENSION_WORKING_DAYS = 30
 
 
@@ -82,8 +88,12 @@ class TicketDispatch(DispatchRecord):
         urgency: str,
         confidence: float,
         source: str = "dispatcher",
+        working_days: int = 0,
     ) -> None:
-        """Record a classification: the model's suggestion (source="auto") or a dispatcher's."""
+        """Record a classification: the model's suggestion (source="auto") or a dispatcher's.
+
+        `working_days`: for a complex matter, the reply limit the platform sets (0: the SLA
+        policy's default); a dispatcher's classification is published (TicketReclassified)."""
         self.check_not_closed("classify")
         self._classified(
             by=by,
@@ -93,6 +103,7 @@ class TicketDispatch(DispatchRecord):
             urgency=urgency,
             confidence=float(confidence),
             source=source,
+            working_days=int(working_days),
         )
 
     def assign(
@@ -209,9 +220,18 @@ class TicketDispatch(DispatchRecord):
         self._transfer_rejected(by=by, reason=reason, at=at)
 
     def accept_reply(self, *, by: str, at: datetime, comment: str = "") -> None:
+        """The platform takes the reply. A `needs_longer` one is an interim answer: the
+        citizen is told why and by when, the unit keeps the ticket (in progress) and owes
+        the final reply; only a final reply leaves the ticket `reply_accepted`, to close."""
         check_aware(at)
         self.check_state("accept the reply", DispatchState.REPLIED)
-        self._reply_accepted(by=by, at=at, comment=comment)
+        self._reply_accepted(by=by, at=at, comment=comment,
+                             interim=self.reply_outcome == NEEDS_LONGER)
+
+    @property
+    def answered(self) -> bool:
+        """A final reply was accepted (the ticket may be closed); False after an interim one."""
+        return self.state in (DispatchState.REPLY_ACCEPTED, DispatchState.CLOSED)
 
     def send_back(self, *, by: str, reason: str, at: datetime) -> None:
         """The platform finds the reply wanting; the same unit must handle it again."""
@@ -287,14 +307,27 @@ class TicketDispatch(DispatchRecord):
         check_reason("a progress note", note)
         self._progress_noted(unit=unit, note=note, at=at)
 
-    def reply(self, *, unit: str, reply: str, at: datetime, outcome: str = "resolved") -> None:
+    def reply(self, *, unit: str, reply: str, at: datetime, outcome: str = "resolved",
+              expected_by: date | None = None) -> None:
+        """答复. `expected_by`: the day a `needs_longer` matter is expected done (required
+        there, refused with any other outcome)."""
         check_aware(at)
         if outcome not in REPLY_OUTCOMES:
             raise InvalidReplyOutcomeError(outcome, REPLY_OUTCOMES)
+        if outcome == NEEDS_LONGER and expected_by is None:
+            raise InvalidExpectedDateError(
+                "a needs_longer reply must say when the matter is expected done (expected_by)")
+        if outcome != NEEDS_LONGER and expected_by is not None:
+            raise InvalidExpectedDateError(
+                f"expected_by goes with a needs_longer reply, not with {outcome!r}")
+        if expected_by is not None and expected_by < at.astimezone(CITY_TIME).date():
+            raise InvalidExpectedDateError(
+                f"expected_by {expected_by.isoformat()} is already past")
         self.check_assignee(unit, "reply")
         self.check_state("reply", *WORKING)
         check_reason("a reply", reply)
-        self._replied(unit=unit, reply=reply, at=at, outcome=outcome)
+        self._replied(unit=unit, reply=reply, at=at, outcome=outcome,
+                      expected_by=expected_by.isoformat() if expected_by else None)
 
     def request_extension(self, *, unit: str, working_days: int, reason: str, at: datetime) -> None:
         """延期申请: the holding unit asks for more time; sla decides (DeadlineExtended/Refused)."""

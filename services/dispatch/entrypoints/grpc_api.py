@@ -16,7 +16,7 @@ import binascii
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import grpc
@@ -30,8 +30,10 @@ from minsheng.v1 import dispatch_api_pb2_grpc as api_grpc
 from backbone import auth, events
 from backbone.clock import Clock, ClockTimeError
 from backbone.logs import trace_id_var
+from backbone.privacy import echo, mask_personal_data
 from backbone.settings import ServiceSettings
 from backbone.store import STORE_UNAVAILABLE, STORE_UNAVAILABLE_REASON, EventContext
+from backbone.text import UNWRITABLE
 from services.dispatch.adapters.loop_reads import LoopReads
 from services.dispatch.application.commands import (
     Ack,
@@ -73,7 +75,14 @@ class Refused(Exception):
 
 
 def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status and reason of a refusal (a table, so every refusal has one)."""
+    """The gRPC status and reason of a refusal (a table, so every refusal has one), with the
+    personal data a reason may quote from the request masked (backbone.http.unrepeated: a
+    department system logs these reasons)."""
+    code, reason = _status_for(exc)
+    return code, mask_personal_data(reason)
+
+
+def _status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, Refused):
         return exc.code, exc.reason
     if isinstance(exc, TicketNotFoundError):
@@ -143,7 +152,24 @@ def _text(name: str, value: str, *, required: bool = False) -> str:
         raise Refused(S.INVALID_ARGUMENT, f"{name} is longer than {MAX_TEXT} characters")
     if required and not value.strip():
         raise Refused(S.INVALID_ARGUMENT, f"{name} is required")
+    found = UNWRITABLE.search(value)
+    if found:  # a reply reaches the citizen, the hall and the exports (backbone.text)
+        raise Refused(S.INVALID_ARGUMENT, f"{name} cannot contain the control or noncharacter"
+                      f" U+{ord(found.group()):04X} (tab and line breaks are fine)")
     return value
+
+
+def _day(name: str, value: str) -> date | None:
+    """A day as YYYY-MM-DD (empty: none)."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refused(S.INVALID_ARGUMENT, f"{name} is a day written YYYY-MM-DD") from None
 
 
 class DepartmentApi(api_grpc.DepartmentServiceServicer):
@@ -168,15 +194,20 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
     # --- plumbing ---
 
     def _principal(self, context: grpc.aio.ServicerContext) -> auth.Principal:
-        # the two keys it reads, in one pass (the last of a repeated key wins, as a dict would)
+        # the two keys it reads, in one pass (the last of a repeated traceparent wins)
         authorization = traceparent = None
+        tokens = 0
         for key, value in context.invocation_metadata() or ():
             key = key.lower()
             if key == "authorization":
                 authorization = value
+                tokens += 1
             elif key == "traceparent":
                 traceparent = value
         try:
+            if tokens > 1:  # which one is meant? (a stream checked the first while the call
+                # was admitted by the last: the revocation of the one it ran on went unseen)
+                raise auth.AuthError("send one authorization metadata entry, not several")
             if self._verifier is None:  # the settings' verifier (its JWKS reloads on its own)
                 self._verifier = auth.verifier_for(self.settings)
             principal = self._verifier.verify(auth.bearer(authorization))
@@ -248,7 +279,8 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
     async def Reply(self, request: api.ReplyRequest, context: Any) -> api.AssignmentAck:  # noqa: N802
         return await self._act(request, context, self.commands.reply,
                                lambda: {"reply": _text("reply", request.reply),
-                                        "outcome": request.outcome})
+                                        "outcome": request.outcome,
+                                        "expected_by": _day("expected_by", request.expected_by)})
 
     async def RequestExtension(self, request: api.RequestExtensionRequest, context: Any  # noqa: N802
                                ) -> api.AssignmentAck:
@@ -291,7 +323,7 @@ class DepartmentApi(api_grpc.DepartmentServiceServicer):
         if status == "all":
             return sorted(ALL_STATUSES)
         if status not in ALL_STATUSES:
-            raise Refused(S.INVALID_ARGUMENT, f"status {status!r} is not one of"
+            raise Refused(S.INVALID_ARGUMENT, f"status {echo(status)} is not one of"
                           f" {', '.join(sorted(ALL_STATUSES))}, 'all' or '' (open)")
         return [status]
 

@@ -10,12 +10,13 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backbone import auth
 from backbone.clock import Clock
 from backbone.http import ClientError, ConflictError, NotFoundError, require
 from backbone.store import EventContext
+from backbone.text import writable
 from services.dispatch.application.commands import (
     BadRequestError,
     Commands,
@@ -46,6 +47,11 @@ class Stated(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at: datetime | None = Field(default=None, description="when it happened (event clock only)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _writable_text(cls, data: Any) -> Any:
+        return writable(data)  # a reason, a decision: no NUL or controls (backbone.text)
+
 
 class AssignBody(Stated):
     unit: Code
@@ -73,6 +79,10 @@ class ClassificationBody(BaseModel):
     subcategory: Code
     request_type: Code
     urgency: Code
+    working_days: int | None = Field(
+        default=None, ge=1, le=365,
+        description="complex matters only: the reply limit the platform sets, in working days "
+                    "(the SLA policy's range, 5..30); leave out for the policy's default")
 
 
 class ReviewBody(Stated):
@@ -181,7 +191,7 @@ def router(*, commands: Commands, units: UnitBook, routing: Router, clock: Clock
         return view(await refused(commands.classify(
             ref(code), by=principal.sub, category=body.category, subcategory=body.subcategory,
             request_type=body.request_type, urgency=body.urgency,
-            ctx=ctx(request, principal))))
+            working_days=body.working_days, ctx=ctx(request, principal))))
 
     @api.post("/tickets/{code}/assign")
     async def assign(code: str, body: AssignBody, request: Request,

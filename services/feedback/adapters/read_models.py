@@ -235,14 +235,18 @@ class Queries:
         return rows[0] if rows else None
 
     def hall_page(self, *, keyword: str, category: str, county: str, status: str,
-                  after: tuple[datetime, str] | None, size: int) -> tuple[list[dict], int]:
+                  after: tuple[datetime, str] | None, size: int,
+                  code: str | None = None) -> tuple[list[dict], int]:
+        """`keyword` is found in the public text, or is `code` (the keyword as a ticket's
+        code, when it has a code's shape)."""
         where = SQL(" WHERE shown AND (%(category)s = '' OR category = %(category)s"
                     " OR category_code = %(category)s) AND (%(county)s = ''"
                     " OR county = %(county)s OR county_code = %(county)s)"
                     " AND (%(status)s = '' OR status = %(status)s)"
-                    " AND (%(keyword)s = '' OR strpos(search, %(keyword)s) > 0)")
+                    " AND (%(keyword)s = '' OR strpos(search, %(keyword)s) > 0"
+                    " OR ticket_code = %(code)s)")
         params: dict[str, Any] = {"category": category, "county": county, "status": status,
-                                  "keyword": keyword, "size": size + 1}
+                                  "keyword": keyword, "code": code, "size": size + 1}
         page_where: Composed | SQL = where
         if after is not None:
             page_where = where + SQL(" AND (updated_at, ticket_code) < (%(t)s, %(c)s)")

@@ -15,6 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from backbone import auth
 from services.feedback.adapters.registry import Registry
@@ -31,6 +32,8 @@ from services.feedback.domain.tokens import short_form
 
 log = logging.getLogger(__name__)
 
+DELAY_EXPLAINED = "TicketFeedback.DelayExplained"
+CITY_TIME = ZoneInfo("Asia/Shanghai")
 TOKEN_NAMESPACE = uuid.UUID("3c9e0f4a-61d2-4f0b-9b7e-0a5d2c8e7f13")
 FALLBACK_CHANNEL = "web"
 # dispatch's reply outcomes -> what the citizen is told
@@ -75,7 +78,10 @@ class AnswerComposer:
     def notices(self, state: TicketFeedback, event: object) -> list[CitizenNotice]:
         """The notices for a delivered reply; [] (and an error log) if none can be built."""
         reply_text: str = getattr(event, "reply_text", "") or ""
-        due: datetime = event.rating_due_at  # type: ignore[attr-defined]
+        # a DelayExplained (needs longer, accepted as an interim answer) asks for no rating
+        interim = type(event).__qualname__ == DELAY_EXPLAINED
+        delivered: datetime = event.delivered_at  # type: ignore[attr-defined]
+        due: datetime = delivered if interim else event.rating_due_at  # type: ignore[attr-defined]
         expected: datetime | None = getattr(event, "expected_by", None)
         outcome = _OUTCOMES.get(event.reply_outcome, ReplyOutcome.RESOLVED)  # type: ignore[attr-defined]
         channel = state.channel if state.channel in self.templates.channels else FALLBACK_CHANNEL
@@ -86,15 +92,16 @@ class AnswerComposer:
             unit_name=self.registry.unit_name(event.unit_code),  # type: ignore[attr-defined]
             outcome=outcome.value, reply_text=reply_text,
             explanation=explanation_of(reply_text) or "详见答复内容",
-            expected_by=expected.date() if expected else None, expected_by_unknown=True)
-        token = self.rating_token(state, due, event.delivered_at)  # type: ignore[attr-defined]
+            expected_by=expected.astimezone(CITY_TIME).date() if expected else None,
+            expected_by_unknown=True)
+        token = "" if interim else self.rating_token(state, due, delivered)
         try:
             return compose_answer(
                 reply, templates=self.templates, rating_token=token,
                 rating_ref=short_form(token, ticket_code=state.ticket_code,
-                                      reply_round=state.reply_round),
+                                      reply_round=state.reply_round) if token else "",
                 rating_url_base=self.rating_url_base, rating_deadline=due,
-                composed_at=event.delivered_at)  # type: ignore[attr-defined]
+                composed_at=delivered, interim=interim)
         except FeedbackError as exc:
             log.error("cannot compose the answer for %s: %s", state.ticket_code, exc.reason)
             return []

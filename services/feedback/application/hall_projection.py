@@ -109,7 +109,9 @@ def _reviewed(f: HallFacts, p: Any) -> None:
     if p.accepted:
         f.reply, f.outcome = p.reply_masked, p.outcome
         f.unit = p.unit or f.unit
-        f.set_status("replied")
+        # needs longer (an interim answer): shown, but the unit is still handling it
+        interim = getattr(p, "interim", False) or p.outcome == "needs_longer"
+        f.set_status("in_progress" if interim else "replied")
 
 
 def _rated(f: HallFacts, p: Any) -> None:
@@ -146,6 +148,9 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
     "AssignmentProgressNoted": _status("in_progress"),
     "AssignmentBouncedBack": _status("accepted"),
     "AssignmentTransferred": _transferred,
+    # 并单: the unit's assignment is withdrawn, the ticket follows its case (an assignment that
+    # came after the merge left it 已交办 to that unit for good)
+    "AssignmentWithdrawn": _status("merged"),
     "CoordinationDecided": _coordinated,
     "AssignmentReplied": _status("in_progress"),  # shown once the platform accepts it
     "ReplyReviewed": _reviewed,
@@ -175,7 +180,8 @@ EVENT_LABELS_ZH = {
     "TicketMergedIntoCase": "已并案办理", "TicketUnmergedFromCase": "已取消并案",
     "TicketAssigned": "已交办", "AssignmentSignedFor": "承办单位已签收",
     "AssignmentProgressNoted": "办理进展更新", "AssignmentBouncedBack": "承办单位退单",
-    "AssignmentTransferred": "已转办", "CoordinationDecided": "平台统筹协调",
+    "AssignmentTransferred": "已转办", "AssignmentWithdrawn": "交办已撤回，随主诉求并案办理",
+    "CoordinationDecided": "平台统筹协调",
     "AssignmentReplied": "承办单位已答复", "ReplyReviewed": "答复已审核",
     "DeadlineMissed": "已超期", "DeadlineExtended": "已延期", "DeadlineWarned": "办理时限预警",
     "SupervisionOrderIssued": "已督办", "SupervisionOrderEscalated": "督办升级",
@@ -185,6 +191,18 @@ EVENT_LABELS_ZH = {
     "TicketReopened": "重办", "TicketClosed": "已办结", "RemarkAdded": "新增关注意见",
     "DispatchClosed": "交办已办结",
 }
+
+
+# 需较长时间办理: the citizen was told why and by when, not answered (the unit works on)
+INTERIM_LABELS_ZH = {"CitizenNotified": "已告知群众需较长时间办理",
+                     "ReplyReviewed": "答复已审核：需较长时间办理"}
+
+
+def event_label(event_type: str, payload: Any) -> str:
+    """What a follower's notification says of an event."""
+    if getattr(payload, "outcome", "") == "needs_longer" and event_type in INTERIM_LABELS_ZH:
+        return INTERIM_LABELS_ZH[event_type]
+    return EVENT_LABELS_ZH.get(event_type, event_type)
 
 
 def public_columns(f: HallFacts, updated_at: datetime, *, rules: HallRules,

@@ -47,10 +47,13 @@ class Rule:
 
 
 def _delivered(e: Any, s: Any, notices: int) -> fe.CitizenNotified:
+    """ReplyDelivered, or DelayExplained (needs longer, an interim answer: no rating due,
+    and no `rating_due_at` at all)."""
+    due = getattr(e, "rating_due_at", None)
     return fe.CitizenNotified(
         channel=s.channel, unit=e.unit_code, outcome=e.reply_outcome,
         reply_masked=e.reply_text, reply_round=e.reply_round,
-        rating_due_at=timestamp_of(e.rating_due_at), notices=notices)
+        rating_due_at=timestamp_of(due) if due is not None else None, notices=notices)
 
 
 RULES: dict[str, Rule] = {
@@ -81,12 +84,15 @@ RULES: dict[str, Rule] = {
         unit=e.unit_codes[0] if e.unit_codes else "", channel=e.channel), from_event=True),
 }
 REPLY_DELIVERED = "TicketFeedback.ReplyDelivered"
+DELAY_EXPLAINED = "TicketFeedback.DelayExplained"
+# the stored events that tell the citizen something: CitizenNotified and the channel notices
+NOTIFYING = frozenset({REPLY_DELIVERED, DELAY_EXPLAINED})
 
 
 def is_public(event: Any) -> bool:
     """FeedbackOpened, follows, case links and the like stay inside."""
     name = type(event).__qualname__
-    return name == REPLY_DELIVERED or name in RULES
+    return name in NOTIFYING or name in RULES
 
 
 def lifecycle_envelope(pub: Publication, *, state_at: StateAt,
@@ -95,7 +101,7 @@ def lifecycle_envelope(pub: Publication, *, state_at: StateAt,
     or None for an event that stays inside."""
     e = pub.event
     name = type(e).__qualname__
-    if name == REPLY_DELIVERED:
+    if name in NOTIFYING:
         state = state_at(e)
         return pub.envelope(_delivered(e, state, notice_count(state, e)))
     rule = RULES.get(name)

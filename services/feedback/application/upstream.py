@@ -12,8 +12,10 @@ import logging
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from backbone.consumer import UnitOfWork
 from backbone.events import DecodedEvent
@@ -26,6 +28,8 @@ from services.feedback.domain.policy import FeedbackPolicy
 from services.feedback.domain.rating import FeedbackStatus, TicketFeedback
 
 log = logging.getLogger(__name__)
+NEEDS_LONGER = "needs_longer"
+CITY_TIME = ZoneInfo("Asia/Shanghai")
 HOTLINE_UNIT = "city"  # the master platform (the "1" of 1+8+N) answers on the spot
 
 
@@ -128,15 +132,33 @@ class Upstream:
         p = d.payload
         if not p.accepted:
             return  # sent back to the unit: nothing for the citizen yet
-        self._deliver(d, uow, d.ticket_id, d.envelope.ticket_code)
+        # 需较长时间办理: an interim answer (why, by when), told without a rating; the unit
+        # keeps the ticket and its final reply is delivered as the answer
+        deliver = self._explain_delay if _is_interim(p) else self._deliver
+        deliver(d, uow, d.ticket_id, d.envelope.ticket_code)
         links = self._get(uow, CaseLinks.create_id(d.ticket_id))
         for linked_id, linked_code in sorted((links.linked if links else {}).items()):
             own = uow.context
             uow.context = replace(own, ticket_id=linked_id, ticket_code=linked_code)
             try:
-                self._deliver(d, uow, linked_id, linked_code)
+                deliver(d, uow, linked_id, linked_code)
             finally:
                 uow.context = own
+
+    def _explain_delay(self, d: DecodedEvent, uow: UnitOfWork, ticket_id: str,
+                       code: str) -> None:
+        p = d.payload
+        feedback = self._get(uow, TicketFeedback.create_id(ticket_id))
+        if feedback is None:  # never saw it submitted: still tell, through no known channel
+            feedback = self._open(replace(d, envelope=_with(d.envelope, ticket_id, code)))
+        if feedback.status is not FeedbackStatus.AWAITING_REPLY:
+            log.info("needs-longer notice while the ticket is %s; nothing to deliver",
+                     feedback.status.value)
+            return
+        feedback.explain_delay(unit_code=p.unit, delivered_at=d.occurred_at,
+                               reply_text=mask_for_public(p.reply_masked),
+                               expected_by=expected_day(p.expected_by))
+        self._keep(uow, feedback)
 
     def answered_on_spot(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         """解惑: the hotline answered the question during the call (intake's
@@ -180,6 +202,20 @@ class Upstream:
             rows = self._rows[uow] = {}
             uow.execute(batch_state_statement(self.schema, rows))
         rows[feedback.ticket_id] = state_row(feedback)
+
+
+def _is_interim(payload: Any) -> bool:
+    """An accepted needs_longer reply (dispatch keeps the ticket with its unit)."""
+    return bool(payload.interim) or payload.outcome == NEEDS_LONGER
+
+
+def expected_day(text: str) -> datetime | None:
+    """ReplyReviewed's `expected_by` (YYYY-MM-DD, a day in the city) as its first moment."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return datetime.combine(day, time(), tzinfo=CITY_TIME)
 
 
 def _with(envelope: Any, ticket_id: str, code: str) -> Any:

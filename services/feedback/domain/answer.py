@@ -53,6 +53,7 @@ PLACEHOLDERS = frozenset(
         "rating_deadline",
     }
 )
+RATING_PLACEHOLDERS = frozenset({"rating_url", "rating_token", "rating_deadline"})
 OUTCOME_PLACEHOLDERS = frozenset({"explanation", "expected_by", "policy_basis"})
 # Used instead of needs_longer when the reply says it needs longer but no date is known yet
 # (the AcceptedReply says so explicitly: a missing date is never silently accepted).
@@ -74,6 +75,8 @@ class AnswerTemplates:
     outcome_texts: Mapping[str, str]
     short_outcome_texts: Mapping[str, str]
     channels: Mapping[str, tuple[NoticeTemplate, ...]]
+    # needs_longer accepted as an interim answer: told without a rating link
+    interim_channels: Mapping[str, tuple[NoticeTemplate, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,21 @@ def parse_answer_templates(raw: Mapping[str, Any]) -> AnswerTemplates:
                 raise TemplateError(f"outcome text {outcome.value} has unknown fields {unknown}")
         if _fields_of(texts.get(NEEDS_LONGER_UNDATED, "")) - OUTCOME_PLACEHOLDERS:
             raise TemplateError(f"outcome text {NEEDS_LONGER_UNDATED} has unknown fields")
+    channels = _channel_templates(raw["channels"], PLACEHOLDERS)
+    interim = raw.get("interim_channels")
+    return AnswerTemplates(
+        outcome_texts=outcome_texts, short_outcome_texts=short_outcome_texts, channels=channels,
+        # a needs_longer notice asks for no rating: no link, token or deadline in it
+        interim_channels=_channel_templates(interim, PLACEHOLDERS - RATING_PLACEHOLDERS)
+        if interim is not None else {},
+    )
+
+
+def _channel_templates(raw: Mapping[str, Any], allowed: frozenset[str]
+                       ) -> dict[str, tuple[NoticeTemplate, ...]]:
     channels: dict[str, tuple[NoticeTemplate, ...]] = {}
     for channel in Channel:
-        entries = raw["channels"].get(channel.value)
+        entries = raw.get(channel.value)
         if not entries:
             raise TemplateError(f"no answer template for channel {channel.value}")
         templates = tuple(
@@ -155,13 +170,11 @@ def parse_answer_templates(raw: Mapping[str, Any]) -> AnswerTemplates:
         for t in templates:
             unknown = (
                 _fields_of(t.subject) | _fields_of(t.body) | _fields_of(t.link)
-            ) - PLACEHOLDERS
+            ) - allowed
             if unknown:
                 raise TemplateError(f"{channel.value}/{t.kind} has unknown fields {unknown}")
         channels[channel.value] = templates
-    return AnswerTemplates(
-        outcome_texts=outcome_texts, short_outcome_texts=short_outcome_texts, channels=channels
-    )
+    return channels
 
 
 def load_answer_templates(data_dir: Path | None = None) -> AnswerTemplates:
@@ -243,13 +256,20 @@ def compose_answer(
     rating_deadline: datetime,
     composed_at: datetime,
     rating_ref: str = "",
+    interim: bool = False,
 ) -> list[CitizenNotice]:
     """The notices to send for an accepted reply, through the channel the ticket came from.
     `rating_url` carries `rating_ref` (the link's short form, which fits an SMS) when given,
-    else the token itself; `rating_token` is the whole token, for apps and adapters."""
-    if reply.channel not in templates.channels:
+    else the token itself; `rating_token` is the whole token, for apps and adapters.
+    `interim`: a needs_longer reply accepted as an interim answer: its own templates, no
+    rating link or token (the final reply asks for the rating)."""
+    chosen = templates.interim_channels if interim else templates.channels
+    if reply.channel not in chosen:
         raise UnknownChannelError(f"no answer templates for channel {reply.channel!r}")
-    rating_url = f"{rating_url_base.rstrip('/')}/rate?t={rating_ref or rating_token}"
+    if interim:
+        rating_token = rating_ref = ""
+    rating_url = (f"{rating_url_base.rstrip('/')}/rate?t={rating_ref or rating_token}"
+                  if rating_token else "")
     values = {
         "ticket_code": reply.ticket_code,
         "unit_name": reply.unit_name,
@@ -261,7 +281,7 @@ def compose_answer(
         "rating_deadline": _zh_date(rating_deadline.date()),
     }
     notices = []
-    for template in templates.channels[reply.channel]:
+    for template in chosen[reply.channel]:
         if template.short_outcome:
             body = _fit(template, {**values, "outcome_text": values["short_outcome_text"]})
         else:

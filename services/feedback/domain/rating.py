@@ -4,7 +4,8 @@ One aggregate per ticket, id derived from the ticket id, so every service instan
 about the ticket addresses the same aggregate and a re-delivered Kafka event cannot create a
 second one. Life of a ticket here:
 
-    FeedbackOpened → ReplyDelivered (round 1) → TicketRated | MarkedUnrated
+    FeedbackOpened → DelayExplained* (needs longer: told, not rated) → ReplyDelivered (round 1)
+        → TicketRated | MarkedUnrated
         → CallbackRecorded* → TicketReopened (→ EscalatedToSupervision) → ReplyDelivered (round 2) …
         → TicketClosed
 
@@ -213,6 +214,48 @@ class TicketFeedback(Aggregate):
         self.ratings = {}
         self.marked_unrated = False
         self.status = FeedbackStatus.AWAITING_RATING
+
+    def explain_delay(
+        self,
+        *,
+        unit_code: str,
+        delivered_at: datetime,
+        reply_text: str = "",
+        expected_by: datetime | None = None,
+    ) -> None:
+        """需较长时间办理: the platform accepted a unit's "needs longer" (why, and by when) as
+        an interim answer and the citizen is told so. Not the answer: no round starts, no
+        rating is asked for; the record keeps awaiting the unit's final reply."""
+        self.check_not_closed()
+        if self.status is not FeedbackStatus.AWAITING_REPLY:
+            raise ReplyRoundError(
+                f"reply round {self.reply_round} is being judged ({self.status.value}); "
+                "a needs-longer notice comes before the reply"
+            )
+        self._delay_explained(
+            reply_round=self.reply_round,
+            unit_code=unit_code,
+            reply_outcome="needs_longer",
+            delivered_at=delivered_at,
+            reply_text=reply_text,
+            expected_by=expected_by,
+            timestamp=delivered_at,
+        )
+
+    @event("DelayExplained")
+    def _delay_explained(
+        self,
+        reply_round: int,
+        unit_code: str,
+        reply_outcome: str,
+        delivered_at: datetime,
+        reply_text: str = "",
+        expected_by: datetime | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        self.unit_code = unit_code
+        self.expected_by = expected_by
+        self.delays_explained = getattr(self, "delays_explained", 0) + 1
 
     # --- rating ---------------------------------------------------------------------------
 

@@ -22,9 +22,9 @@ from services.feedback.adapters.read_models import to_json
 from services.feedback.adapters.registry import Registry
 from services.feedback.application import handlers as handler_tables
 from services.feedback.application.hall_projection import (
-    EVENT_LABELS_ZH,
     FACT_UPDATES,
     HallFacts,
+    event_label,
     public_columns,
 )
 from services.feedback.domain.hall import HallRules
@@ -167,7 +167,7 @@ class HallProjector:
         event_type = d.event_type
         return {"event_id": d.event_id, "ticket_id": ticket_id,
                 "ticket_code": d.envelope.ticket_code or facts.ticket_code,
-                "event_type": event_type, "summary": EVENT_LABELS_ZH.get(event_type, event_type),
+                "event_type": event_type, "summary": event_label(event_type, d.payload),
                 "occurred_at": at, "units": list(facts.units), "categories": categories}
 
     def _notify(self, cur: psycopg.Cursor[Any], d: events.DecodedEvent,

@@ -19,7 +19,7 @@ from backbone import events
 from backbone.relay import Outgoing, Publication
 from services.feedback.application.answers import AnswerComposer
 from services.feedback.application.publishing import (
-    REPLY_DELIVERED,
+    NOTIFYING,
     is_public,
     lifecycle_envelope,
     timestamp_of,
@@ -78,7 +78,7 @@ class Publisher:
             if _folded(pub.event):
                 self.states.see(pub.event)  # the chain of versions stays whole
             return []
-        if type(pub.event).__qualname__ == REPLY_DELIVERED:
+        if type(pub.event).__qualname__ in NOTIFYING:  # a reply, or a needs-longer notice
             return self._reply_delivered(pub)
         env = lifecycle_envelope(pub, state_at=self.state_at, notice_count=lambda s, e: 0)
         return [Outgoing(self.lifecycle, env.ticket_id, env)] if env is not None else []
@@ -101,7 +101,8 @@ class Publisher:
             ticket_id=state.ticket_id, ticket_code=state.ticket_code, channel=notice.channel,
             kind=notice.kind, citizen_pseudonym=notice.citizen_ref, subject=notice.subject,
             body=notice.body, link=notice.link, rating_token=notice.rating_token,
-            rating_due_at=timestamp_of(e.rating_due_at), outcome=e.reply_outcome, unit=e.unit_code,
+            rating_due_at=timestamp_of(e.rating_due_at) if hasattr(e, "rating_due_at") else None,
+            outcome=e.reply_outcome, unit=e.unit_code,
             reply_round=e.reply_round, fields=dict(notice.fields),
             composed_at=timestamp_of(e.delivered_at), trace_id=fact.trace_id,
             causation_id=fact.event_id)

@@ -22,6 +22,7 @@ def handlers(upstream: Upstream) -> Handlers:
     table: dict[str, Handler] = {
         "TicketAccepted": upstream.ticket_accepted,  # intake: the ticket's grade is known
         "TicketAssigned": upstream.ticket_assigned,  # dispatch: a unit's clock starts
+        "TicketReclassified": upstream.reclassified,  # dispatch: the grade corrected by hand
         "AssignmentSignedFor": upstream.signed_for,  # dispatch: the sign-for deadline is met
         "AssignmentBouncedBack": upstream.bounced_back,  # dispatch: the clock goes back
         "AssignmentWithdrawn": upstream.withdrawn,  # dispatch: the clock stops (merged, ...)

@@ -40,13 +40,15 @@ from services.sla.domain.clock import (
     ClockSettledError,
     TicketClock,
 )
-from services.sla.domain.policy import Grade
+from services.sla.domain.policy import Grade, PolicyError
 from services.sla.domain.supervision import DEPUTY, MANUAL, OBSERVER, SupervisionOrder
 
 log = logging.getLogger(__name__)
 
 INITIAL_GRADE = Grade.GENERAL.value  # until dispatch classifies the ticket
 EXPLANATION_OUTCOMES = frozenset({"explained", "needs_longer"})
+# 需较长时间办理: an interim answer (why, by when); never settles the reply clock
+NEEDS_LONGER = "needs_longer"
 AUTO_POLICY = "auto-policy"
 MERGED = "merged"  # the stop reason of a clock whose ticket was merged into a case
 
@@ -185,6 +187,25 @@ class Upstream:
         clock.assign(self.rules.policy, self.rules.calendar, unit=p.unit, at=at,
                      reason="assignment", parent_unit=p.parent_unit or None)
 
+    def reclassified(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """A dispatcher set the grade by hand (分级分类), on a ticket a unit may already hold:
+        when it (or a complex matter's limit the platform set) differs from the clock's, the
+        reply limit is recounted from acceptance, as at the first assignment."""
+        p = d.payload
+        _, clock, at = self._open(d, uow)
+        live = self._live(d, clock)
+        if live is None or p.urgency not in {g.value for g in Grade}:
+            return
+        days = p.working_days or None
+        if live.graded and live.grade == p.urgency and (
+                days is None or days == live.working_days):
+            return
+        try:
+            live.grade_as(self.rules.policy, self.rules.calendar, grade=p.urgency, at=at,
+                          platform_working_days=days)
+        except PolicyError as exc:  # dispatch checks the range; a policy changed since
+            log.warning("TicketReclassified for %s not applied: %s", d.ticket_id, exc)
+
     def withdrawn(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         """并单: the ticket now follows its case's primary ticket, whose clock measures the
         handling; its own clock stops, so it is neither warned about nor counted overdue."""
@@ -239,6 +260,11 @@ class Upstream:
         if clock.unit is not None and p.unit and p.unit != clock.unit:
             log.info("reply from %s while %s holds the ticket: ignored", p.unit, clock.unit)
             return
+        if p.outcome == NEEDS_LONGER:
+            # the unit keeps the ticket and owes the final reply: the explanation is given
+            # (met or late against its deadline), the reply clock runs on
+            clock.explain(at=at)
+            return
         if (clock.explanation_due_at is not None and not clock.explained
                 and p.outcome in EXPLANATION_OUTCOMES):
             clock.explain(at=at)  # the explanation a long-handling ticket owes; clock runs on
@@ -247,7 +273,16 @@ class Upstream:
 
     def reply_reviewed(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         _, clock, at = self._open(d, uow)
-        if d.payload.accepted or clock is None or clock.status not in (MET, REPLIED_LATE):
+        if clock is None:
+            return
+        if d.payload.accepted:
+            if d.payload.interim or d.payload.outcome == NEEDS_LONGER:
+                return  # "needs longer" accepted: not the answer, the clock runs on
+            unit = d.payload.unit
+            if clock.unit is None or not unit or unit == clock.unit:
+                clock.answer_accepted(at=at)  # an explanation taken as the answer settles
+            return
+        if clock.status not in (MET, REPLIED_LATE):
             return
         clock.send_back(reason=mask_personal_data(d.payload.reason), at=at)
 
@@ -297,6 +332,8 @@ class Upstream:
         book, clock, at = self._open(d, uow)
         if clock is not None and clock.status not in SETTLED:
             clock.stop(reason="closed", at=at)
+        if clock is not None:
+            clock.note_ticket_closed(at=at)  # a supervision order after this is refused
         for order in book.open_orders(d.ticket_id):
             order.close(closed_by="sla", note="工单已办结", at=max(at, order.modified_on))
 

@@ -138,6 +138,7 @@ class TicketClock(Aggregate):
         self.sign_for_due_at: dt.datetime | None = None
         self.signed_for = False
         self.explained = explanation_due_at is None
+        self.explained_late = False  # the explanation came after explanation_due_at
 
     # -- checks -------------------------------------------------------------------------
     def check_in_time_order(self, at: dt.datetime) -> None:
@@ -399,13 +400,33 @@ class TicketClock(Aggregate):
         self.fired.append(f"overdue@{due_at.isoformat()}")
 
     def explain(self, *, at: dt.datetime) -> None:
-        """The citizen got the explanation a complex / not-allowed ticket owes them."""
+        """The citizen got the explanation a complex / not-allowed ticket owes them, or a
+        unit's "needs longer" (an interim answer): marked given, met or late against the
+        explanation deadline when there is one. The reply clock runs on to the final reply."""
         self.check_not_settled(at)
-        self._explained(timestamp=at)
+        late = self.explanation_due_at is not None and at > self.explanation_due_at
+        self._explained(timestamp=at, late=late)
 
     @event("Explained")
-    def _explained(self, timestamp: dt.datetime) -> None:
+    def _explained(self, timestamp: dt.datetime, late: bool = False) -> None:
         self.explained = True
+        self.explained_late = late
+
+    def answer_accepted(self, *, at: dt.datetime) -> bool:
+        """The platform accepted the unit's reply as the answer to the citizen (ReplyReviewed
+        accepted: dispatch then closes the ticket and feedback asks for a rating).
+
+        A reply settled the clock when it came. An explanation that a complex / not-allowed
+        ticket owes (``explain``) did not: the clock runs on for the handling to follow. When
+        the platform takes that explanation as the answer, nothing follows it, so it settles
+        now, met or late as a reply at this moment; left running, the clock was only stopped
+        at the close, never met, and the unit's timely explanation counted as a late reply.
+        True when it settled the clock.
+        """
+        if self.status in SETTLED or self.explanation_due_at is None or not self.explained:
+            return False
+        self.record_reply(at=at)
+        return True
 
     def record_reply(self, *, at: dt.datetime) -> None:
         """The unit replied: met if at <= due_at (and not paused past it), else replied late."""
@@ -464,6 +485,21 @@ class TicketClock(Aggregate):
     def _stopped(self, reason: str, timestamp: dt.datetime, unit: str | None = None) -> None:
         self.status = STOPPED
         self.stop_reason = reason
+
+    @property
+    def ticket_closed(self) -> bool:
+        """Whether the ticket this clock measures was closed (办结) while it was current; a
+        reopen starts a new clock. (Clocks recorded before this was noted read False.)"""
+        return bool(self.__dict__.get("_ticket_closed"))
+
+    def note_ticket_closed(self, *, at: dt.datetime) -> None:
+        """The ticket closed: met, late or stopped, nothing more is owed on this clock."""
+        if not self.ticket_closed:
+            self._closed(timestamp=max(at, self.modified_on))
+
+    @event("TicketClosed")
+    def _closed(self, timestamp: dt.datetime) -> None:
+        self.__dict__["_ticket_closed"] = True
 
     # -- recomputation --------------------------------------------------------------------
     def recompute(

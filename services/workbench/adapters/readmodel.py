@@ -306,7 +306,7 @@ def _internal(row: dict[str, Any]) -> None:
 
 
 OPEN = ("submitted", "accepted", "queued", "assigned", "signed_for", "bounced_back", "replied",
-        "reply_returned", "reopened")
+        "reply_returned", "needs_longer", "reopened")
 
 
 def similar_open(pool: ConnectionPool, schema: str, *, text: str, county: str = "",

@@ -49,6 +49,8 @@ class TicketRow:
 
 _FIELDS = frozenset(f.name for f in fields(TicketRow))
 
+NEEDS_LONGER = "needs_longer"  # an accepted interim answer: the ticket stays with its unit
+
 
 def replace(row: TicketRow, **changes: Any) -> TicketRow:
     """`dataclasses.replace` for a row: a copy with ``changes``. The fold makes one for most
@@ -119,7 +121,16 @@ def _replied(row: TicketRow, p: Any) -> TicketRow:
 
 
 def _reviewed(row: TicketRow, p: Any) -> TicketRow:
-    return row if p.accepted else replace(row, status="reply_returned")
+    if not p.accepted:
+        return replace(row, status="reply_returned")
+    if getattr(p, "interim", False) or getattr(p, "outcome", "") == NEEDS_LONGER:  # works on
+        return replace(row, status=NEEDS_LONGER) if p.unit in ("", row.unit) else row
+    return row
+
+
+def _notified(row: TicketRow, p: Any) -> TicketRow:
+    """已回复市民, unless the notice only said it needs longer (the answer is still owed)."""
+    return row if getattr(p, "outcome", "") == NEEDS_LONGER else replace(row, status="notified")
 
 
 def _transferred(row: TicketRow, p: Any) -> TicketRow:
@@ -184,7 +195,7 @@ FOLDS: dict[str, Fold] = {
     "DeadlineRecomputed": _due(),
     "ClockResumed": _due(),
     "DeadlineMissed": _missed,
-    "CitizenNotified": lambda r, p: replace(r, status="notified"),
+    "CitizenNotified": _notified,
     "TicketRated": lambda r, p: replace(r, rating=p.rating),
     "TicketMarkedUnrated": lambda r, p: replace(r, rating="unrated"),
     "TicketReopened": _reopened,

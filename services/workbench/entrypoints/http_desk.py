@@ -6,7 +6,6 @@ DepartmentService for the unit's steps, sla's for supervision orders, feedback's
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Request, UploadFile
@@ -129,6 +128,7 @@ def router(*, services: Services, attachments: AttachmentStore) -> APIRouter:
                     text: Annotated[str, Form(min_length=2, max_length=3500)],
                     outcome: Annotated[Outcome, Form()],
                     request_id: Annotated[str, Form(max_length=100)] = "",
+                    expected_by: Annotated[str, Form(max_length=10)] = "",
                     files: Annotated[list[UploadFile] | None, File()] = None) -> dict[str, Any]:
         """答复 with up to five attachments: kept here by content hash and named in the reply,
         since dispatch's Reply carries text only."""
@@ -143,10 +143,16 @@ def router(*, services: Services, attachments: AttachmentStore) -> APIRouter:
         if len(chosen) > MAX_FILES:
             raise ClientError(f"最多上传 {MAX_FILES} 个附件")
         listed = "".join(f"\n〔附件：{file['name']}，{file['sha256'][:12]}〕" for file, _ in chosen)
-        rid = request_id or hashlib.sha256(
-            f"{principal.unit}|{code}|{text}|{outcome}".encode()).hexdigest()[:32]
+        # the retry key is the caller's (the desk's form sends one per form): one made of the
+        # unit, code, words and outcome named every later reply in the same words (after a
+        # 重办, a transfer back, a send-back) a retry of the first, and dispatch answered it
+        # with the first reply's ack ("closed", replayed): the new reply was never recorded.
+        # Without a key a repeated reply is refused by dispatch as the wrong step (409).
         ack = await services.unit_step("Reply", token=token_of(request), code=code,
-                                       request_id=rid, reply=text + listed, outcome=outcome)
+                                       request_id=request_id, reply=text + listed,
+                                       outcome=outcome,
+                                       # 需较长时间办理: the day it is expected done (required)
+                                       expected_by=expected_by.strip())
         # kept only once dispatch took the reply on this unit's own assignment: a refused reply
         # (another unit's ticket, no such ticket, the wrong step) leaves no file behind that the
         # ticket's page would serve; under the code as dispatch spells it, as the page reads it

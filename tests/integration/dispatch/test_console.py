@@ -88,6 +88,31 @@ async def test_the_fuyang_dispute_from_bounce_backs_to_coordination_and_review(d
     http.close()
 
 
+async def test_a_dispatchers_reclassification_is_published_with_the_limit_it_sets(dispatch):
+    """分级分类 by hand, on a ticket a unit already holds: TicketReclassified goes out (sla
+    recounts the reply limit from it); a limit of its own only for a complex matter, in the
+    SLA policy's range."""
+    ticket_id, code = await queued(dispatch)
+    with dispatch.http("dispatcher", sub="dispatcher-9") as http:
+        body = {"category": "urban-management", "subcategory": "garbage",
+                "request_type": "complaint", "urgency": "general"}
+        assert http.post(f"/v1/tickets/{code}/classification", json=body).status_code == 200
+        r = http.post(f"/v1/tickets/{code}/assign", json={"unit": "urban-mgmt", "reason": "市容"})
+        assert r.status_code == 200, r.text
+        for wrong, why in ((dict(body, working_days=10), "no reply limit of its own"),
+                           (dict(body, urgency="complex", working_days=40), "5..30")):
+            refused = http.post(f"/v1/tickets/{code}/classification", json=wrong)
+            assert refused.status_code == 400 and why in refused.json()["detail"], refused.text
+        r = http.post(f"/v1/tickets/{code}/classification",
+                      json=dict(body, urgency="complex", working_days=20))
+        assert r.status_code == 200, r.text
+    first, second = await dispatch.wait_for(ticket_id, "TicketReclassified", count=2)
+    assert (first.payload.urgency, first.payload.working_days) == ("general", 0)
+    assert (second.payload.urgency, second.payload.working_days,
+            second.payload.reclassified_by) == ("complex", 20, "dispatcher-9")
+    assert second.payload.category == "urban-management"
+
+
 async def test_a_dispatchers_correction_teaches_the_classifier(dispatch):
     # Too vague for the model: a dispatcher classifies it, and the same words are known at once.
     unsure = ("门口那个东西又坏了，好几天了，请派人来看看", "")
@@ -198,3 +223,28 @@ async def test_registry_taxonomy_and_the_console_page(dispatch):
     page = dispatch.http().get("/console")
     assert page.status_code == 200 and "派单员工作台" in page.text
     assert "<script src" not in page.text and "<link" not in page.text  # no external CDN
+
+
+async def test_the_console_page_fits_a_phone_and_asks_for_a_token_in_chinese(dispatch):
+    """At a phone's width the console laid itself out ~970 px wide (the 360 px token box, two
+    columns, inputs of 60 characters): the header and tables lay over the action buttons, a
+    finger could not press them; opened without a token it showed identity's English 401."""
+    from tests.browser import browser_page, browser_ready
+    if not browser_ready():
+        pytest.skip("needs the playwright package and Debian's chromium")
+    _, code = await queued(dispatch)
+    async with browser_page(390, 844, mobile=True) as page:
+        await page.goto(f"{dispatch.url}/console")
+        await page.wait_for_function("document.getElementById('msg').textContent !== ''")
+        assert "请先" in await page.inner_text("#msg")
+        await page.fill("#token", dispatch.token("dispatcher", sub="dispatcher-phone"))
+        await page.click("text=保存令牌")
+        row = page.locator(f"#rows tr.pick:has-text('{code}')")
+        await row.focus()  # a row is reached from the keyboard too, and Enter opens it
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("#actions:not([hidden])")
+        assert await page.evaluate("window.innerWidth") == 390
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.click("button:has-text('保存分类')", timeout=5_000)  # nothing lies over it
+        await page.wait_for_function("document.getElementById('msg').textContent.includes('已完成')")
+        assert not page.errors, page.errors

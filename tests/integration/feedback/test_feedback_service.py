@@ -42,15 +42,16 @@ async def answered(service, ticket: Ticket, *, citizen: str = "citizen-1",
 
 async def test_an_accepted_reply_answers_the_citizen_through_their_channel(service):
     ticket = new_ticket()
-    notice = await answered(service, ticket, channel="hotline_12345", outcome="needs_longer",
-                            reply="需协调供电公司更换线路。预计两周内完成。")
+    notice = await answered(service, ticket, channel="hotline_12345",
+                            outcome="not_allowed_by_policy",
+                            reply="该路段不在改造计划内。可另行申请。")
     [fact] = service.of(ticket, "CitizenNotified")
     assert fact.payload.channel == "hotline_12345" and fact.payload.reply_round == 1
     assert fact.payload.notices == 2  # SMS and the staff callback script
     kinds = sorted(n.kind for n in service.notices_of(ticket))
     assert kinds == ["callback_script", "sms"]
     sms = next(n for n in service.notices_of(ticket) if n.kind == "sms")
-    assert "需较长时间办理" in sms.body and "需协调供电公司更换线路" in sms.body
+    assert "暂不符合政策规定" in sms.body and "该路段不在改造计划内" in sms.body
     # the SMS carries the link's short form (a JWT does not fit); it stands for the token
     short = short_form(sms.rating_token, ticket_code=ticket.code, reply_round=1)
     assert sms.rating_token.count(".") == 2 and sms.link.endswith(f"/rate?t={short}")

@@ -56,10 +56,13 @@ class Ticket:
             "dispatch")
 
     def reviewed(self, at: datetime, *, reply: str, unit: str = "yingzhou.qinghe",
-                 outcome: str = "resolved", accepted: bool = True) -> bytes:
+                 outcome: str = "resolved", accepted: bool = True,
+                 expected_by: str = "") -> bytes:
+        # dispatch marks an accepted needs_longer reply interim (the unit keeps the ticket)
         return self.envelope(dispatch_events_pb2.ReplyReviewed(
             unit=unit, assignment_no=1, accepted=accepted, reply_masked=reply, outcome=outcome,
-            reviewed_by="auto"), at, "dispatch")
+            reviewed_by="auto", interim=accepted and outcome == "needs_longer",
+            expected_by=expected_by), at, "dispatch")
 
     def deadline_missed(self, at: datetime) -> bytes:
         return self.envelope(sla_events_pb2.DeadlineMissed(clock_no=1, unit="yingzhou.qinghe"),

@@ -79,6 +79,12 @@ def assigned(ticket: str, at: dt.datetime, unit: str, urgency: str, parent: str 
         unit=unit, urgency=urgency, assignment_no=n, role=role, parent_unit=parent))
 
 
+def reclassified(ticket: str, at: dt.datetime, urgency: str, days: int = 0) -> Upstream:
+    return Upstream(ticket, at, dispatch.TicketReclassified(
+        category="urban-management", subcategory="garbage", request_type="complaint",
+        urgency=urgency, working_days=days, reclassified_by="dispatcher-1"))
+
+
 def signed_for(ticket: str, at: dt.datetime, unit: str, n: int = 1) -> Upstream:
     return Upstream(ticket, at, dispatch.AssignmentSignedFor(unit=unit, assignment_no=n))
 

@@ -10,7 +10,9 @@ from tests.integration.sla.harness import (
     accepted,
     assigned,
     by_ticket,
+    reclassified,
     replied,
+    reviewed,
     sh,
     signed_for,
     types,
@@ -72,6 +74,28 @@ async def test_a_re_assignment_that_corrects_the_grade_recounts_the_limit(sla_pr
     assert ts(sets[2]) == "2024-11-06T15:59:59.999999"  # 2 working days from Monday's acceptance
 
 
+async def test_a_dispatchers_reclassification_recounts_the_limit_it_sets(sla_process):
+    """TicketReclassified on a ticket a unit holds: a new grade is recounted from acceptance;
+    a complex matter's limit set by the platform is taken; the same grade changes nothing."""
+    sla = sla_process()
+    await sla.create_topics()
+    sla.start()
+    t = f"T-{uuid.uuid4()}"
+    await sla.publish([
+        accepted(t, sh("2024-11-04 10:00")),                       # Monday
+        assigned(t, sh("2024-11-04 10:30"), "yingzhou", "general"),
+        reclassified(t, sh("2024-11-04 11:00"), "general"),
+        reclassified(t, sh("2024-11-04 12:00"), "complex", days=20),
+        signed_for(t, sh("2024-11-04 13:00"), "yingzhou"),
+        replied(t, sh("2024-11-05 16:00"), "yingzhou"),
+    ])
+    found = await sla.wait_for(lambda f: "DeadlineMet" in types(by_ticket(f).get(t, [])),
+                               "DeadlineMet")
+    sets = [d for d in by_ticket(found)[t] if d.event_type == "DeadlineSet"]
+    assert [d.payload.grade for d in sets] == ["general", "general", "complex"]
+    assert ts(sets[2]) == "2024-12-02T15:59:59.999999"  # 20 working days from Monday the 4th
+
+
 async def test_a_merged_ticket_stops_its_clock_and_an_unmerged_one_gets_a_new_clock(sla_process):
     sla = sla_process()
     await sla.create_topics()
@@ -102,3 +126,35 @@ async def test_a_merged_ticket_stops_its_clock_and_an_unmerged_one_gets_a_new_cl
     assert second.payload.clock_no == 2 and second.payload.grade == "urgent"
     assert ts(second) == "2024-11-11T15:59:59.999999"  # 2 working days after Thu the 7th
     assert "ClockStopped" not in types(by_ticket(found)[stray])
+
+
+async def test_an_explanation_closed_as_the_answer_meets_the_deadline(sla_process):
+    """A complex matter: the unit explains in time (explained) and the platform accepts that
+    reply as the answer (dispatch closes the ticket; a needs_longer one would be interim:
+    tests/integration/sla/test_needs_longer.py). Its clock is met at the acceptance; it
+    was left running, only stopped at the close, and analytics counted the reply late."""
+    sla = sla_process()
+    await sla.create_topics()
+    sla.start()
+    t, held = f"T-{uuid.uuid4()}", f"T-{uuid.uuid4()}"
+    await sla.publish([
+        accepted(t, sh("2024-11-04 10:00")),                       # Monday
+        assigned(t, sh("2024-11-04 10:30"), "natural-resources", "complex"),
+        signed_for(t, sh("2024-11-04 11:00"), "natural-resources"),
+        replied(t, sh("2024-11-06 16:00"), "natural-resources", outcome="explained"),
+        reviewed(t, sh("2024-11-06 16:00"), "natural-resources", accepted_=True),
+        # sent back instead: the explanation stands, the clock runs on for the reply
+        accepted(held, sh("2024-11-04 10:00")),
+        assigned(held, sh("2024-11-04 10:30"), "natural-resources", "complex"),
+        replied(held, sh("2024-11-06 16:00"), "natural-resources", outcome="needs_longer"),
+        reviewed(held, sh("2024-11-06 17:00"), "natural-resources", accepted_=False),
+        replied(held, sh("2024-11-07 09:00"), "natural-resources"),
+    ])
+    found = await sla.wait_for(
+        lambda f: all("DeadlineMet" in types(by_ticket(f).get(x, [])) for x in (t, held)),
+        "DeadlineMet for both")
+    met = next(d for d in by_ticket(found)[t] if d.event_type == "DeadlineMet")
+    assert met.occurred_at == sh("2024-11-06 16:00") and met.payload.unit == "natural-resources"
+    assert met.payload.clock_no == 1
+    again = next(d for d in by_ticket(found)[held] if d.event_type == "DeadlineMet")
+    assert again.occurred_at == sh("2024-11-07 09:00")

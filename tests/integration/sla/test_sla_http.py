@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.browser import browser_page, browser_ready
 from tests.integration.sla.harness import (
     Upstream,
     accepted,
     assigned,
     by_ticket,
+    closed,
     extension,
+    replied,
     sh,
     types,
 )
@@ -67,6 +72,20 @@ async def test_views_commands_roles_and_calendar(sla_process):
         "/v1/due-soon", params={"working_days": 5}).json()["items"]} >= {t3},
         what="t3 in the due-soon view")
     assert dispatcher.get("/v1/due-soon", params={"working_days": 99}).status_code == 422
+
+    # -- the supervisors' page on a phone: times in Beijing time, the tables inside the screen --
+    if browser_ready():
+        now = dispatcher.get("/v1/due-soon").json()["now"]
+        beijing = datetime.fromisoformat(now).astimezone(ZoneInfo("Asia/Shanghai"))
+        async with browser_page(390, 844, mobile=True) as page:
+            await page.goto(sla.url + "/supervision")
+            await page.fill("#token", supervisor.headers["authorization"].removeprefix("Bearer "))
+            await page.click("#load")
+            await page.wait_for_selector("#overdue tr")
+            # "now" is UTC in the API: the page cut its text and said 8 hours early
+            assert await page.inner_text("#now") == f"截至 {beijing:%Y-%m-%d %H:%M}"
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            assert not page.errors, page.errors
 
     # -- supervision orders: answered by the unit addressed, closed by the supervisor -------------
     mine = yingzhou.get("/v1/supervision-orders").json()["items"]
@@ -152,3 +171,25 @@ async def test_views_commands_roles_and_calendar(sla_process):
 
     page = httpx.get(sla.url + "/supervision")
     assert page.status_code == 200 and "督办看板" in page.text
+
+
+async def test_no_supervision_order_on_a_closed_ticket(sla_process):
+    """The close closes every order of the ticket; an order issued after it would wait for an
+    answer nobody owes and escalate: it is refused (409), until a reopen starts a new clock."""
+    sla = sla_process()
+    await sla.create_topics()
+    sla.start()
+    t = f"T-{uuid.uuid4()}"
+    await sla.publish([accepted(t, sh("2024-11-04 10:00")),
+                       assigned(t, sh("2024-11-04 10:30"), "yingzhou", "general")])
+    await sla.wait_for(lambda f: count(f, t, "SignForDeadlineSet") == 1, "the assignment")
+    supervisor = sla.client("supervisor", sub="duchashi-2")
+    order = {"ticket_id": t, "reason": "群众多次来电催办", "at": "2024-11-04T11:00:00+08:00"}
+    first = supervisor.post("/v1/supervision-orders", json={**order, "request_id": "o-1"})
+    assert first.status_code == 201, first.text
+    await sla.publish([replied(t, sh("2024-11-05 16:00"), "yingzhou"),
+                       closed(t, sh("2024-11-06 09:00"), "yingzhou")])
+    await sla.wait_for(lambda f: count(f, t, "SupervisionOrderClosed") == 1, "the order closed")
+    late = supervisor.post("/v1/supervision-orders", json={
+        **order, "request_id": "o-2", "at": "2024-11-06T10:00:00+08:00"})
+    assert late.status_code == 409 and "closed" in late.json()["detail"], late.text

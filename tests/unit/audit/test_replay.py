@@ -34,7 +34,8 @@ HISTORY = [
     ("SupervisionOrdered", at(20), {"by": "督查室"}),  # a type the table does not know yet
     ("AssignmentReplied", at(30), {"reply_masked": "已组织物业公司清运完毕"}),
     ("DeadlineMet", at(30), {}),
-    ("CitizenNotified", at(31), {"reply_masked": "已组织物业公司清运完毕", "channel": "hotline"}),
+    ("CitizenNotified", at(31), {"reply_masked": "已组织物业公司清运完毕", "channel": "hotline",
+                                 "rating_due_at": "2023-11-28T10:00:00Z"}),
     ("TicketRated", at(40), {"rating": "satisfied"}),
     ("TicketClosed", at(40), {}),
 ]

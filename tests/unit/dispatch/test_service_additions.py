@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -58,7 +58,8 @@ def test_a_reply_names_a_known_outcome_and_an_extension_a_sensible_length():
     d.sign_for(unit="power", at=T0)
     with pytest.raises(InvalidReplyOutcomeError):
         d.reply(unit="power", reply="好", outcome="whatever", at=T0)
-    d.reply(unit="power", reply="需要更长时间", outcome="needs_longer", at=T0)
+    d.reply(unit="power", reply="需要更长时间", outcome="needs_longer", at=T0,
+            expected_by=date(2026, 12, 31))
     assert (d.replied_by, d.reply_outcome, len(d.extensions)) == ("power", "needs_longer", 1)
     with pytest.raises(IllegalTransitionError):
         d.request_extension(unit="power", working_days=3, reason="x", at=T0)

@@ -77,3 +77,22 @@ def test_the_hall_reads_the_event_types_it_shows_or_tells_followers_of_and_no_ot
     table = hall(P(project=lambda *a: None, project_batch=lambda *a: None))
     assert set(table.table) == set(EVENT_LABELS_ZH)  # each one a follower can read
     assert "DeadlineSet" not in table.table and "NoticeDelivered" not in table.table
+
+
+def test_a_ticket_merged_before_dispatch_assigned_it_leaves_the_hall_when_withdrawn() -> None:
+    # the demo month's FY-261110-00014-K: merged into its case, then assigned by dispatch
+    # (which had not yet heard of the merge), then withdrawn; the hall showed it 已交办 to a
+    # unit that no longer handled it, while the other merged tickets were not shown
+    f = HallFacts(ticket_id="t3", ticket_code="FY3")
+    apply(f, "TicketSubmitted", channel="web", text_masked="停水了", title_masked="",
+          category_hint="", place=PLACE)
+    apply(f, "TicketAccepted")
+    apply(f, "TicketMergedIntoCase")
+    apply(f, "TicketAssigned", unit="yingzhou.qinghe", role="lead", category="urban-management",
+          subcategory="", request_type="complaint", county="yingzhou",
+          subdistrict="yingzhou.qinghe", text_masked="", title_masked="", place=PLACE)
+    apply(f, "AssignmentWithdrawn")
+    assert f.status == "merged"
+    assert not public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
+    apply(f, "TicketClosed", rating="satisfied")  # answered with its case, rated
+    assert public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]

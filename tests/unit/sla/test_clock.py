@@ -153,6 +153,34 @@ def test_complex_ticket_explanation_overdue(policy, calendar, sh):
     assert "explanation_overdue" not in kinds(due_events(other, sh("2024-11-12 00:00")))
 
 
+def test_an_explanation_the_platform_accepts_as_the_answer_settles_the_clock(policy, calendar, sh):
+    """A complex ticket explained in time and closed on that explanation (dispatch accepts the
+    reply and closes) is met: it was only stopped at the close, and its timely reply counted
+    as late in the on-time rate and the 亮晒比 score (found on the running platform)."""
+    clock = TicketClock.start(policy, calendar, ticket_id="T-5", clock_number=1,
+                              grade="complex", accepted_at=sh("2024-11-04 10:00"))
+    clock.explain(at=sh("2024-11-06 09:00"))
+    assert clock.status == "running"  # the explanation alone: the handling may follow
+    assert clock.answer_accepted(at=sh("2024-11-06 09:00"))
+    assert clock.status == "met"
+    assert not clock.answer_accepted(at=sh("2024-11-06 10:00"))  # once
+    late = TicketClock.start(policy, calendar, ticket_id="T-6", clock_number=1,
+                             grade="complex", accepted_at=sh("2024-11-04 10:00"))
+    late.explain(at=sh("2024-11-06 09:00"))
+    fire_due(late, late.due_at + dt.timedelta(hours=1))
+    assert late.answer_accepted(at=late.due_at + dt.timedelta(hours=2))
+    assert late.status == "replied_late"
+    # a plain reply settled its clock already; one not yet explained waits for its reply
+    replied = TicketClock.start(policy, calendar, ticket_id="T-7", clock_number=1,
+                                grade="general", accepted_at=sh("2024-11-04 10:00"))
+    replied.record_reply(at=sh("2024-11-05 10:00"))
+    assert not replied.answer_accepted(at=sh("2024-11-05 10:00")) and replied.status == "met"
+    waiting = TicketClock.start(policy, calendar, ticket_id="T-8", clock_number=1,
+                                grade="complex", accepted_at=sh("2024-11-04 10:00"))
+    assert not waiting.answer_accepted(at=sh("2024-11-05 10:00"))
+    assert waiting.status == "running"
+
+
 def test_recompute_when_the_official_schedule_arrives(policy, sh):
     from services.sla.domain.calendar import WorkingCalendar
 

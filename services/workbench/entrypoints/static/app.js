@@ -3,18 +3,27 @@
 // script never sees; every request goes to this origin only.
 (function () {
   const STATUS = {submitted: "已登记", accepted: "已受理", rejected: "不予受理", queued: "待派单",
-    assigned: "待签收", signed_for: "办理中", bounced_back: "已退回", replied: "已答复待审核",
-    reply_returned: "答复被退回", dispatch_closed: "已办结待回复", notified: "已回复市民",
+    assigned: "待签收", signed_for: "办理中", bounced_back: "已退单", replied: "已答复待审核",
+    reply_returned: "答复被退回", needs_longer: "需较长时间办理", dispatch_closed: "已办结待回复", notified: "已回复市民",
     reopened: "重办中", closed: "已办结", merged: "已并单", answered_on_spot: "当场答复"};
   const CHANNEL = {hotline_12345: "12345热线", wechat_mini: "微信小程序", wechat_official: "微信公众号",
     mayor_mailbox: "市长信箱", media_hotline: "媒体热线", web: "网站", open311: "Open311"};
   const RATING = {satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意", unrated: "未评价"};
   const COUNTY = {yingzhou: "颍州区", yingdong: "颍东区", yingquan: "颍泉区", jieshou: "界首市",
     linquan: "临泉县", taihe: "太和县", funan: "阜南县", yingshang: "颍上县", kaifaqu: "经开区"};
+  // an assignment's status as dispatch lists it on the desk (not a ticket's: STATUS)
+  const ASSIGNMENT = {assigned: "待签收", signed_for: "已签收", in_progress: "办理中",
+    replied: "已答复待审核", co_handling: "协办中"};
+  const CLOCK = {running: "计时中", paused: "暂停计时", overdue: "已超期", met: "按时办结",
+    replied_late: "超期答复", stopped: "停止计时"};
+  const FEEDBACK = {awaiting_reply: "待答复", awaiting_rating: "待评价", rated: "已评价",
+    unrated: "未评价", closed: "已办结"};
+  const ROLE = {channel_adapter: "渠道/话务", dispatcher: "派单员", supervisor: "督办", unit: "承办单位",
+    auditor: "审计", observer: "观察员", deputy: "代表委员", citizen: "市民", system: "系统"};
   const OUTCOME = {resolved: "已解决", explained: "解释说明", not_allowed_by_policy: "政策不允许", needs_longer: "需较长时间"};
   const EVENT = {TicketSubmitted: "登记", TicketAccepted: "受理", TicketRejected: "不予受理",
     TicketAssigned: "派单", TicketQueuedForDispatcher: "待人工派单", AssignmentSignedFor: "签收",
-    AssignmentBouncedBack: "退回", AssignmentProgressNoted: "办理进展", AssignmentTransferred: "转办",
+    AssignmentBouncedBack: "退单", AssignmentProgressNoted: "办理进展", AssignmentTransferred: "转办",
     CoordinationDecided: "统筹协调", AssignmentReplied: "答复", ReplyReviewed: "审核答复",
     ExtensionRequested: "申请延期", DispatchClosed: "派单办结", DeadlineSet: "设定时限",
     DeadlineWarned: "时限预警", DeadlineMet: "按时办结", DeadlineMissed: "超期",
@@ -53,11 +62,14 @@
     el.className = "message" + (bad ? " bad" : "");
   }
   function reason(body) {
-    const d = body && body.detail;
+    if (!body) return "";
+    const d = body.detail;
     if (typeof d === "string") return d;
     if (Array.isArray(d)) return d.map((e) => (e.field ? e.field + "：" : "") + e.reason).join("；");
     return JSON.stringify(d || body);
   }
+  const BACK = "minsheng.back";  // the view to reopen after signing in again
+  const EXPIRED = "登录已过期（或已在别处退出）。已填写的内容仍在本页：请在新标签页打开 /login 重新登录，再回到本页提交。";
   async function api(path, options) {
     const opts = Object.assign({credentials: "same-origin", headers: {}}, options || {});
     if (opts.json !== undefined) {
@@ -65,9 +77,17 @@
       delete opts.json;
     }
     const res = await fetch(path, opts);
-    if (res.status === 401) { location.href = "/login"; throw new Error("未登录"); }
+    if (res.status === 401) {
+      // the session ran out (or was ended elsewhere) while the page was open: what was typed
+      // into a form stays on the page, to be sent again once signed in from another tab;
+      // a view that was being opened is opened again after signing in
+      if (me && opts.method && opts.method !== "GET") throw new Error(EXPIRED);
+      if (me) sessionStorage.setItem(BACK, location.hash);
+      location.href = me ? "/login?error=expired" : "/login";
+      throw new Error("未登录");
+    }
     const body = (res.headers.get("content-type") || "").includes("json") ? await res.json() : null;
-    if (!res.ok) throw new Error(reason(body) || res.statusText);
+    if (!res.ok) throw new Error(reason(body) || `服务暂时不可用（${res.status}），请稍后再试`);
     return body;
   }
 
@@ -80,7 +100,8 @@
     "refused-401": "登录失败：用户名或密码错误，或账号已停用", "refused-403": "登录失败：此账号不能登录",
     "refused-423": "登录失败：连续登录失败次数过多，账号已暂时锁定，请稍后再试",
     "refused-429": "登录失败：登录尝试过于频繁，请稍后再试",
-    unavailable: "认证服务暂不可用，请稍后再试", "not-staff": "此账号不能使用工作台"};
+    unavailable: "认证服务暂不可用，请稍后再试", "not-staff": "此账号不能使用工作台",
+    expired: "登录已过期（或已在别处退出），请重新登录"};
   if (document.body.classList.contains("login")) {
     const params = new URLSearchParams(location.search);
     const error = params.get("error");
@@ -128,6 +149,8 @@
         h("td", {class: t.overdue ? "overdue" : ""}, t.overdue ? "已超期" : time(t.due_at)),
         h("td", {}, zh(RATING, t.rating))));
     }
+    if (!append && !page.items.length)  // a filter with no hits says so, not an empty table
+      rows.append(h("tr", {class: "empty"}, h("td", {colspan: 9}, "没有符合条件的工单，请放宽筛选条件")));
     if (page.total !== null && page.total !== undefined)
       $("#total").textContent = `共 ${page.total >= page.total_capped_at ? page.total + "+" : page.total} 件`;
     cursor = page.next_cursor; $("#more").hidden = !cursor;
@@ -142,7 +165,7 @@
     const box = $("#ticket"); box.replaceChildren(h("p", {}, "加载中……"));
     const data = await api("/v1/tickets/" + encodeURIComponent(code));
     const t = data.ticket;
-    const facts = [["工单编号", t.code], ["登记时间", time(t.submitted_at)], ["渠道", zh(CHANNEL, t.channel)],
+    const facts = [["诉求码", t.code], ["登记时间", time(t.submitted_at)], ["渠道", zh(CHANNEL, t.channel)],
       ["县区", zh(COUNTY, t.county)], ["地点", t.address_masked], ["类别", [t.category, t.subcategory].filter(Boolean).map((c) => zh(names.categories, c)).join(" / ")],
       ["承办单位", unitName(t.unit)], ["协办单位", (t.co_units || []).map(unitName).join("、")], ["状态", zh(STATUS, t.status)],
       ["办理时限", time(t.due_at) + (t.overdue ? "（已超期）" : "")], ["评价", zh(RATING, t.rating)],
@@ -151,12 +174,12 @@
     const entries = (timeline.entries || []).map((e) => h("li", {"data-event": e.event_type},
       h("span", {class: "when"}, time(e.occurred_at)), " ",
       h("strong", {}, EVENT[e.event_type] || e.event_type), " ",
-      h("span", {class: "who"}, e.actor ? [e.actor.role, e.actor.unit || e.actor.id].filter(Boolean).join(" · ") : e.producer),
+      h("span", {class: "who"}, e.actor ? [zh(ROLE, e.actor.role), unitName(e.actor.unit) || e.actor.id].filter(Boolean).join(" · ") : e.producer),
       e.payload && (e.payload.reply_masked || e.payload.reason || e.payload.unit)
-        ? h("div", {class: "detail"}, e.payload.reply_masked || e.payload.reason || ("单位：" + e.payload.unit)) : null,
-      h("code", {class: "hash", title: "账本哈希"}, (e.entry_hash || "").slice(0, 12))));
+        ? h("div", {class: "detail"}, e.payload.reply_masked || e.payload.reason || ("单位：" + unitName(e.payload.unit))) : null,
+      h("code", {class: "hash", title: "台账哈希"}, (e.entry_hash || "").slice(0, 12))));
     const clocks = ((data.clocks || {}).clocks || []).map((c) => h("li", {},
-      `第${c.clock_no}轮 ${c.unit || ""} 时限 ${time(c.due_at)} ${c.status || c.state || ""}`));
+      `第${c.clock_no}轮 ${unitName(c.unit)} 时限 ${time(c.due_at)} ${zh(CLOCK, c.status || c.state)}`));
     const fb = data.feedback && !data.feedback.unavailable ? data.feedback : null;
     box.replaceChildren(...[
       h("h2", {}, t.title_masked || "工单 " + t.code),
@@ -168,13 +191,13 @@
       section("办理时限（计时）", clocks.length ? h("ul", {}, clocks) : unavailable(data.clocks) || h("p", {}, "暂无")),
       section("督办", ((data.orders || {}).items || []).length
         ? h("ul", {}, data.orders.items.map((o) => h("li", {class: "order", "data-status": o.status},
-            `${time(o.issued_at)} 督办 ${o.unit}：${o.reason}（${{open: "待答复", answered: "已答复", closed: "已关闭"}[o.status] || o.status}）`,
+            `${time(o.issued_at)} 督办 ${unitName(o.unit)}：${o.reason}（${{open: "待答复", answered: "已答复", closed: "已关闭"}[o.status] || o.status}）`,
             o.answer_text ? h("div", {class: "detail"}, "答复：" + o.answer_text) : null)))
         : unavailable(data.orders) || h("p", {}, "无")),
-      section("评价与回访", fb ? h("p", {}, `状态 ${fb.status}，第 ${fb.reply_round} 轮，评价 ${zh(RATING, fb.verdict) || "—"}，重办 ${fb.reopen_count} 次`)
+      section("评价与回访", fb ? h("p", {}, `状态 ${zh(FEEDBACK, fb.status)}，第 ${fb.reply_round} 轮，评价 ${zh(RATING, fb.verdict) || "—"}，重办 ${fb.reopen_count} 次`)
         : unavailable(data.feedback) || h("p", {}, "—")),
-      section("全流程记录（审计账本）", entries.length ? h("ol", {id: "timeline", class: "timeline"}, entries)
-        : unavailable(timeline) || h("p", {}, "账本中暂无记录")),
+      section("全流程记录（审计台账）", entries.length ? h("ol", {id: "timeline", class: "timeline"}, entries)
+        : unavailable(timeline) || h("p", {}, "台账中暂无记录")),
       data.case && !data.case.unavailable ? section("并单", h("pre", {}, JSON.stringify(data.case, null, 1))) : null,
     ].filter(Boolean));
   }
@@ -192,10 +215,18 @@
     catch (e) { flash("操作未成功：" + e.message, true); }
   }
   function replyForm(a) {
+    // one retry key a form: a double click or a retry is this reply again; the next form (the
+    // desk reloads after each reply) is a new reply, even in the same words (重办)
+    const nonce = Array.from(crypto.getRandomValues(new Uint8Array(8)),
+                             (b) => b.toString(16).padStart(2, "0")).join("");
     const form = h("form", {class: "reply-form", "data-code": a.ticket_code},
-      h("textarea", {name: "text", rows: 3, required: true, placeholder: "答复内容（将回复市民）"}),
-      h("select", {name: "outcome"}, Object.entries(OUTCOME).map(([v, l]) => h("option", {value: v}, l))),
-      h("input", {type: "file", name: "files", multiple: true, accept: "image/*,application/pdf"}),
+      h("input", {type: "hidden", name: "request_id",
+                  value: `reply-${a.ticket_code}-${a.assignment_no}-${nonce}`}),
+      h("textarea", {name: "text", rows: 3, required: true, "aria-label": "答复内容", placeholder: "答复内容（将回复市民）"}),
+      h("select", {name: "outcome", "aria-label": "办理结果"}, Object.entries(OUTCOME).map(([v, l]) => h("option", {value: v}, l))),
+      h("input", {type: "date", name: "expected_by", "aria-label": "预计办结日期（需较长时间办理时必填）",
+                  title: "需较长时间办理：预计办结日期（必填）"}),
+      h("input", {type: "file", name: "files", multiple: true, "aria-label": "附件（图片或PDF）", accept: "image/*,application/pdf"}),
       h("button", {type: "submit"}, "提交答复"));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -211,16 +242,16 @@
       const code = a.ticket_code;
       const post = (path, json) => api(`/v1/desk/${code}/${path}`, {method: "POST", json: json || {}});
       const card = h("div", {class: "card assignment", "data-code": code, "data-status": a.status},
-        h("h3", {}, h("a", {href: "#ticket/" + code}, code), " ", h("span", {class: "badge"}, zh(STATUS, a.status) || a.status),
+        h("h3", {}, h("a", {href: "#ticket/" + code}, code), " ", h("span", {class: "badge"}, zh(ASSIGNMENT, a.status)),
           a.role === "co_handling" ? h("span", {class: "badge"}, "协办") : h("span", {class: "badge"}, "主办")),
         h("p", {class: "text"}, a.title_masked ? a.title_masked + "：" + a.text_masked : a.text_masked),
         h("p", {class: "hint"}, `派单 ${time(a.assigned_at)}  签收时限 ${time(a.sign_for_due_at)}`
-          + (a.bounce_back_due_at ? `  可退回至 ${time(a.bounce_back_due_at)}` : "")),
+          + (a.bounce_back_due_at ? `  可退单至 ${time(a.bounce_back_due_at)}` : "")),
         h("div", {class: "actions"},
           // one retry key per assignment: a double click or a retry signs for once and says so
           a.status === "assigned" ? h("button", {class: "sign-for", onclick: () => act(() => post("sign-for",
             {request_id: `sign-for-${code}-${a.assignment_no}`}))}, "签收") : null,
-          a.bounce_back_due_at && a.status === "assigned" ? h("button", {onclick: prompted("退回原因（必填）", (r) => post("bounce-back", {reason: r}))}, "退回") : null,
+          a.bounce_back_due_at && a.status === "assigned" ? h("button", {onclick: prompted("退单原因（必填）", (r) => post("bounce-back", {reason: r}))}, "退单") : null,
           h("button", {onclick: prompted("办理进展", (n) => post("note", {note: n}))}, "记录进展"),
           h("button", {onclick: prompted("申请延期几个工作日？", async (d) => {
             const r = prompt("延期理由（必填）"); if (!r) throw new Error("需填写理由");
@@ -330,7 +361,7 @@
       const out = $("#call-result");
       try {
         const res = await api("/v1/hotline/calls", {method: "POST", json: body});
-        out.textContent = `已登记，工单编号 ${res.code}` + (res.replayed ? "（重复提交，仍是同一工单）" : "") + (res.status === "answered_on_spot"
+        out.textContent = `已登记，诉求码 ${res.code}` + (res.replayed ? "（重复提交，仍是同一工单）" : "") + (res.status === "answered_on_spot"
           ? "，已当场答复（不派单），市民将收到答复并可评价" : res.status === "rejected" ? "，不予受理：" + (res.rejection || {}).reason_text : "");
         out.className = "message"; out.dataset.code = res.code;
         // reset() keeps a hidden input's value: without this every later call would be
@@ -344,11 +375,15 @@
   function setupKnowledge() {
     $("#kb2-q").addEventListener("input", debounce(() => searchKb($("#kb2-q").value, $("#kb2")), 250));
     const form = $("#kb-add");
+    const save = form.querySelector("button[type=submit]");
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      if (save.disabled) return;  // a double click saved the entry twice
+      save.disabled = true;
       const body = Object.fromEntries(new FormData(form).entries());
       try { await api("/v1/knowledge", {method: "POST", json: body}); flash("已保存"); form.reset(); }
       catch (e) { flash("未保存：" + e.message, true); }
+      finally { save.disabled = false; }
     });
   }
 
@@ -373,6 +408,9 @@
 
   async function start() {
     try { me = await api("/v1/me"); } catch (e) { return; }
+    const back = sessionStorage.getItem(BACK);
+    sessionStorage.removeItem(BACK);
+    if (back && !location.hash) history.replaceState(null, "", back);
     $("#who").textContent = `${me.sub}（${{channel_adapter: "话务员", dispatcher: "派单员", supervisor: "督办", unit: "承办单位 " + me.unit, auditor: "审计", observer: "观察员"}[me.role] || me.role}）`;
     for (const el of document.querySelectorAll("[data-roles]"))
       el.hidden = !el.dataset.roles.split(" ").includes(me.role);
