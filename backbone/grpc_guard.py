@@ -15,8 +15,9 @@ route is: the department API's calls and refusals were seen nowhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -97,6 +98,20 @@ def status_name(context: Any, failure: BaseException | None) -> str:
     return "UNKNOWN"
 
 
+@contextlib.contextmanager
+def measured(took: Any, service: str, method: str, context: Any) -> Iterator[None]:
+    """Times a call into `took` and counts it by the status it ended with."""
+    start, failure = time.perf_counter(), None
+    try:
+        yield
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        took.observe(time.perf_counter() - start)
+        REQUESTS.labels(service, method, status_name(context, failure)).inc()
+
+
 class CountRequests(grpc.aio.ServerInterceptor):
     """Outermost: counts what the caller received, refusals of the interceptors after it
     included."""
@@ -111,22 +126,14 @@ class CountRequests(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or handler.request_streaming:  # (no such method: grpcio's answer)
             return handler
-        count = REQUESTS.labels
         took = LATENCY.labels(self.service, details.method)
         service, method = self.service, details.method
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary_unary(request: Any, context: Any) -> Any:
-                start, failure = time.perf_counter(), None
-                try:
+                with measured(took, service, method, context):
                     return await inner(request, context)
-                except BaseException as exc:
-                    failure = exc
-                    raise
-                finally:
-                    took.observe(time.perf_counter() - start)
-                    count(service, method, status_name(context, failure)).inc()
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, request_deserializer=handler.request_deserializer,
@@ -135,20 +142,13 @@ class CountRequests(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                start, failure = time.perf_counter(), None
-                try:
+                with measured(took, service, method, context):
                     result = inner_stream(request, context)
                     if hasattr(result, "__aiter__"):
                         async for item in result:
                             yield item
                     else:  # a servicer that writes with context.write()
                         await result
-                except BaseException as exc:
-                    failure = exc
-                    raise
-                finally:
-                    took.observe(time.perf_counter() - start)
-                    count(service, method, status_name(context, failure)).inc()
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, request_deserializer=handler.request_deserializer,
