@@ -18,11 +18,12 @@ from backbone.store import application_env
 from backbone.wakeup import CommitNews
 from services.analytics.adapters import fact_store, surge_store
 from services.analytics.adapters.basemap import load_basemap
-from services.analytics.adapters.registry import load_names
+from services.analytics.adapters.registry import load_names, load_place_names
 from services.analytics.application.hot_topics import HotTopics
 from services.analytics.application.live import LiveState
 from services.analytics.application.reports import AnalyticsApplication, Reports
 from services.analytics.domain.fold import LiveKpis, Retention
+from services.analytics.domain.text import hot_topic_segmenter
 from services.analytics.entrypoints import consumer, http_api, pages, publications
 from services.analytics.settings import AnalyticsSettings
 
@@ -54,7 +55,10 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     fact_store.create_tables(infra.pool, settings.schema)
     surge_store.create_table(infra.pool, settings.schema)
     clock = Clock(settings.clock)
-    names = load_names(Path(settings.registry_dir) if settings.registry_dir else None)
+    registry = Path(settings.registry_dir) if settings.registry_dir else None
+    names = load_names(registry)
+    # hot terms leave out the city's place names: dispatch's gazetteer and landmark file
+    segmenter = hot_topic_segmenter(load_place_names(registry, settings.dispatch_places_extra))
     kpis = LiveKpis(tickets_kept=settings.analytics_tickets_kept,
                     retention=Retention(days=settings.analytics_days_kept,
                                         weeks=settings.analytics_weeks_kept,
@@ -79,7 +83,8 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
                       readiness=[infra.pg_ready, infra.kafka_ready, live.ready])
     window = partial(fact_store.submitted_in, infra.pool, settings.schema)
     http.include_router(http_api.router(live=kpis, reports=reports,
-                                        hot=HotTopics(window, names), window=window,
+                                        hot=HotTopics(window, names, segmenter),
+                                        window=window,
                                         names=names, clock=clock,
                                         basemap=load_basemap(
                                             tile_url=settings.map_tile_url,

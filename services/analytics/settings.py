@@ -30,7 +30,11 @@ class AnalyticsSettings(ServiceSettings):
     # The facts' consumer asks the broker for a fetch of 256 KB or this many ms while events
     # flow (0: answer at the first event): the live KPIs are looked at, not waited on
     facts_gather_ms: int = 200
-    registry_dir: str = ""  # unit registry + taxonomy (names); default: dispatch's data files
+    # unit registry + taxonomy (names) and gazetteer (places.json); default: dispatch's data files
+    registry_dir: str = ""
+    # dispatch's landmark file (the same variable, MINSHENG_DISPATCH_PLACES_EXTRA: a city's
+    # estates and roads): with the gazetteer, place names hot terms leave out (they say where)
+    dispatch_places_extra: str = ""
     audit_url: str = "http://127.0.0.1:8106"  # the ledger, for `rebuild`
     audit_token: str = ""  # an auditor token for the ledger; minted locally when empty
     # The dashboard map's base layer: an XYZ tile URL of the operator's own tile server

@@ -23,6 +23,7 @@ from services.analytics.domain.hot_topics import (
     rising_terms,
     special_report,
 )
+from services.analytics.domain.text import Segmenter, default_segmenter
 
 MAX_WINDOW = timedelta(days=92)
 
@@ -55,11 +56,13 @@ def _theme(t: Theme) -> dict[str, Any]:
 
 class HotTopics:
     def __init__(self, window: Callable[[datetime, datetime], Iterable[Iterable[Fact]]],
-                 names: Names):
+                 names: Names, segmenter: Segmenter | None = None):
         """`window(start, end)`: the facts of the tickets submitted in [start, end)
-        (fact_store.submitted_in)."""
+        (fact_store.submitted_in); `segmenter`: one for every query (text.hot_topic_segmenter
+        with the city's place names; jieba's dictionary is built once)."""
         self.window = window
         self.names = names
+        self.segmenter = segmenter or default_segmenter()
 
     def docs(self, start: datetime, end: datetime) -> list[TicketText]:
         return [dataclasses.replace(d, category=self.names.category(d.category),
@@ -75,27 +78,30 @@ class HotTopics:
         now = [d for d in docs if d.at >= start]
         before = [[d for d in docs if start - k * span <= d.at < start - (k - 1) * span]
                   for k in (3, 2, 1)]
+        seg = self.segmenter
         aspects = Counter()
         for d in now:
-            a = classify_aspect(d)
+            a = classify_aspect(d, segmenter=seg)
             if a is not None:
                 aspects[(a.theme, a.aspect)] += 1
         try:
-            grouped = ({g: [_theme(t) for t in ts] for g, ts in hot_themes_by(now, by).items()}
+            grouped = ({g: [_theme(t) for t in ts]
+                        for g, ts in hot_themes_by(now, by, segmenter=seg).items()}
                        if by else None)
         except ValueError as exc:
             raise ClientError(str(exc)) from exc
         return {
             "window": {"from": start.isoformat(), "to": end.isoformat()},
             "tickets": len(now),
-            "themes": [_theme(t) for t in hot_themes(now)],
+            "themes": [_theme(t) for t in hot_themes(now, segmenter=seg)],
             "themes_by": grouped,
             "aspects": [{"theme": t, "aspect": a, "count": n}
                         for (t, a), n in sorted(aspects.items(), key=lambda kv: -kv[1])],
             "recurring": [{"place": p.place, "theme": p.theme, "aspect": p.aspect,
                            "count": p.count}
-                          for p in recurring_problems(now, start, end, min_count=min_count)],
-            "rising": rising_terms(now, before)[:20],
+                          for p in recurring_problems(now, start, end, min_count=min_count,
+                                                      segmenter=seg)],
+            "rising": rising_terms(now, before, segmenter=seg)[:20],
         }
 
     def special_report(self, *, place: str, aspect: str, start: datetime,
@@ -103,10 +109,11 @@ class HotTopics:
         """热点专报 of one (place, aspect) in [start, end), with 3 earlier windows to compare."""
         check_window(start, end)
         docs = self.docs(start - 3 * (end - start), end)
-        found = [p for p in recurring_problems(docs, start, end, min_count=1)
+        found = [p for p in recurring_problems(docs, start, end, min_count=1,
+                                               segmenter=self.segmenter)
                  if p.place == place and p.aspect == aspect]
         if not found:
             raise NotFoundError(f"no tickets about {aspect} at {place} in that window")
-        report = special_report(found[0], docs)
+        report = special_report(found[0], docs, segmenter=self.segmenter)
         report["units"] = {self.names.unit(u): n for u, n in report["units"].items()}
         return report

@@ -176,7 +176,8 @@ def classify_aspect(doc: TicketText, lexicon: Sequence[dict[str, Any]] | None = 
 
 
 def recurring_problems(docs: Iterable[TicketText], start: datetime, end: datetime, *,
-                       min_count: int = 10) -> list[RecurringProblem]:
+                       min_count: int = 10,
+                       segmenter: Segmenter | None = None) -> list[RecurringProblem]:
     """(place, aspect) pairs with at least `min_count` tickets in [start, end), most first.
 
     '其他' is never flagged: a pile of unclassified texts at one estate is not one problem.
@@ -185,7 +186,7 @@ def recurring_problems(docs: Iterable[TicketText], start: datetime, end: datetim
     for doc in _ordered(docs):
         if not start <= doc.at < end:
             continue
-        place, aspect = doc.where(), classify_aspect(doc)
+        place, aspect = doc.where(), classify_aspect(doc, segmenter=segmenter)
         if place is None or aspect is None or aspect.aspect == OTHER_ASPECT:
             continue
         groups.setdefault((place, aspect.theme, aspect.aspect), []).append(doc)
@@ -218,7 +219,8 @@ def _doc_freq(docs: Iterable[TicketText], seg: Segmenter) -> Counter[str]:
 
 
 def special_report(problem: RecurringProblem, docs: Iterable[TicketText], *,
-                   previous_windows: int = 3, examples: int = 3) -> dict[str, Any]:
+                   previous_windows: int = 3, examples: int = 3,
+                   segmenter: Segmenter | None = None) -> dict[str, Any]:
     """热点专报 for one recurring problem: counts, daily trend, earlier windows of the same
     length for comparison, masked examples, and the units and counties involved."""
     all_docs = _ordered(docs)
@@ -229,7 +231,8 @@ def special_report(problem: RecurringProblem, docs: Iterable[TicketText], *,
     for k in range(previous_windows, 0, -1):
         lo, hi = problem.start - k * span, problem.end - k * span
         history.append({"start": lo.isoformat(), "end": hi.isoformat(),
-                        "count": len(recurring_matches(problem, all_docs, lo, hi))})
+                        "count": len(recurring_matches(problem, all_docs, lo, hi,
+                                                       segmenter=segmenter))})
     daily = Counter(local_date(d.at).isoformat() for d in members)
     return {
         "title": f"关于{problem.place}{problem.theme}（{problem.aspect}）问题的热点专报",
@@ -246,12 +249,13 @@ def special_report(problem: RecurringProblem, docs: Iterable[TicketText], *,
 
 
 def recurring_matches(problem: RecurringProblem, docs: Iterable[TicketText],
-                      start: datetime, end: datetime) -> list[TicketText]:
+                      start: datetime, end: datetime, *,
+                      segmenter: Segmenter | None = None) -> list[TicketText]:
     """Tickets in [start, end) at the problem's place with the problem's aspect."""
     out = []
     for d in docs:
         if start <= d.at < end and d.where() == problem.place:
-            aspect = classify_aspect(d)
+            aspect = classify_aspect(d, segmenter=segmenter)
             if aspect is not None and aspect.aspect == problem.aspect:
                 out.append(d)
     return out

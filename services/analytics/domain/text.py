@@ -37,17 +37,26 @@ def load_aspect_lexicon(path: Path | None = None) -> list[dict[str, Any]]:
     return list(data["themes"])
 
 
+# Place names of this many characters or more are words of the tokenizer (颍东区, 向阳路,
+# 东城街道: jieba cut them into 颍/东区, 向阳/路, 东城/街道). Two-character short forms (中市,
+# 新华, 李兴) are only kept out of the terms: as words they would cut 李兴旺 into 李兴/旺.
+PLACE_WORD_MIN = 3
+
+
 class Segmenter:
     """jieba with the project's stop words and lexicon words, built on first use.
 
     Its own `jieba.Tokenizer` keeps our added words out of jieba's global dictionary, which
-    other services in the same process may use.
+    other services in the same process may use. `places` (dispatch's gazetteer: counties,
+    towns, sub-districts, roads, estates) are never terms: a term names what a matter is,
+    where it is belongs to hot topics' by_place and by_county.
     """
 
     def __init__(self, stopwords: frozenset[str] | None = None,
-                 extra_words: Iterable[str] = ()) -> None:
+                 extra_words: Iterable[str] = (), places: Iterable[str] = ()) -> None:
         self._stopwords = stopwords
         self._extra_words = tuple(extra_words)
+        self._places = frozenset(places)
         self._tokenizer: Any = None
 
     def _ready(self) -> Any:
@@ -55,26 +64,42 @@ class Segmenter:
             import jieba  # imported here: building its dictionary takes a second
 
             jieba.setLogLevel(logging.WARNING)
-            self._tokenizer = jieba.Tokenizer()
+            tokenizer = jieba.Tokenizer()
             for word in self._extra_words:
-                self._tokenizer.add_word(word, freq=20000)
-            if self._stopwords is None:
-                self._stopwords = load_stopwords()
+                tokenizer.add_word(word, freq=20000)
+            for place in sorted(self._places):
+                if len(place) >= PLACE_WORD_MIN:
+                    tokenizer.add_word(place, freq=20000)
+            stopwords = load_stopwords() if self._stopwords is None else self._stopwords
+            self._stopwords = stopwords | self._places
+            self._tokenizer = tokenizer
         return self._tokenizer
 
     def terms(self, text: str) -> list[str]:
-        """Content words of a text: no stop words, single characters, digits or masked parts."""
+        """Content words of a text: no stop words, place names, single characters, digits or
+        masked parts."""
         tokenizer = self._ready()
         stop = self._stopwords or frozenset()
         return [t for t in (w.strip() for w in tokenizer.lcut(text))
                 if len(t) >= 2 and t not in stop and "*" not in t and not _NOT_A_TERM.match(t)]
 
 
+def aspect_words() -> list[str]:
+    """The aspect keywords of data/aspects.json: words of the tokenizer."""
+    return [k for theme in load_aspect_lexicon() for a in theme["aspects"]
+            for k in a["keywords"]]
+
+
 @lru_cache(maxsize=1)
 def default_segmenter() -> Segmenter:
-    words = [k for theme in load_aspect_lexicon() for a in theme["aspects"]
-             for k in a["keywords"]]
-    return Segmenter(extra_words=words)
+    """The aspect words, no place names: the service builds its own with the gazetteer's
+    (`hot_topic_segmenter`, once, in bootstrap)."""
+    return Segmenter(extra_words=aspect_words())
+
+
+def hot_topic_segmenter(places: Iterable[str]) -> Segmenter:
+    """The aspect words and the city's place names (adapters.registry.load_place_names)."""
+    return Segmenter(extra_words=aspect_words(), places=places)
 
 
 def idf_table(documents: Sequence[Sequence[str]]) -> dict[str, float]:
