@@ -115,7 +115,11 @@ class Upstream:
         # The two tickets sit in different partitions: the primary's reply may have been
         # applied before this merge. Then the answer is owed now.
         primary = self._get(uow, TicketFeedback.create_id(p.primary_ticket_id))
-        if primary is not None and primary.reply_round > 0:
+        if primary is not None and primary.delay_in_force:  # told why it takes longer
+            self._explain_delay_to(uow, d, d.ticket_id, d.envelope.ticket_code,
+                                   unit=primary.unit_code, reply=primary.delay_text,
+                                   expected_by=primary.expected_by)
+        elif primary is not None and primary.reply_round > 0:
             self._deliver_to(uow, d, d.ticket_id, d.envelope.ticket_code,
                              unit=primary.unit_code, outcome=primary.reply_outcome,
                              reply=primary.reply_text)
@@ -148,6 +152,12 @@ class Upstream:
     def _explain_delay(self, d: DecodedEvent, uow: UnitOfWork, ticket_id: str,
                        code: str) -> None:
         p = d.payload
+        self._explain_delay_to(uow, d, ticket_id, code, unit=p.unit,
+                               reply=mask_for_public(p.reply_masked),
+                               expected_by=expected_day(p.expected_by))
+
+    def _explain_delay_to(self, uow: UnitOfWork, d: DecodedEvent, ticket_id: str, code: str,
+                          *, unit: str, reply: str, expected_by: datetime | None) -> None:
         feedback = self._get(uow, TicketFeedback.create_id(ticket_id))
         if feedback is None:  # never saw it submitted: still tell, through no known channel
             feedback = self._open(replace(d, envelope=_with(d.envelope, ticket_id, code)))
@@ -155,9 +165,11 @@ class Upstream:
             log.info("needs-longer notice while the ticket is %s; nothing to deliver",
                      feedback.status.value)
             return
-        feedback.explain_delay(unit_code=p.unit, delivered_at=d.occurred_at,
-                               reply_text=mask_for_public(p.reply_masked),
-                               expected_by=expected_day(p.expected_by))
+        if (feedback.delay_in_force and feedback.delay_text == reply
+                and feedback.expected_by == expected_by):
+            return  # told this already (the merge read again, or merged, undone, merged)
+        feedback.explain_delay(unit_code=unit, delivered_at=d.occurred_at, reply_text=reply,
+                               expected_by=expected_by)
         self._keep(uow, feedback)
 
     def answered_on_spot(self, d: DecodedEvent, uow: UnitOfWork) -> None:

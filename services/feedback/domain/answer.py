@@ -77,6 +77,9 @@ class AnswerTemplates:
     channels: Mapping[str, tuple[NoticeTemplate, ...]]
     # needs_longer accepted as an interim answer: told without a rating link
     interim_channels: Mapping[str, tuple[NoticeTemplate, ...]] = field(default_factory=dict)
+    # the outcome texts without the explanation, for a notice whose reply already says it
+    reason_in_reply_texts: Mapping[str, str] = field(default_factory=dict)
+    short_reason_in_reply_texts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,10 +142,18 @@ def parse_answer_templates(raw: Mapping[str, Any]) -> AnswerTemplates:
                 raise TemplateError(f"outcome text {outcome.value} has unknown fields {unknown}")
         if _fields_of(texts.get(NEEDS_LONGER_UNDATED, "")) - OUTCOME_PLACEHOLDERS:
             raise TemplateError(f"outcome text {NEEDS_LONGER_UNDATED} has unknown fields")
+    in_reply = dict(raw.get("reason_in_reply_texts", {}))
+    short_in_reply = dict(raw.get("short_reason_in_reply_texts", {}))
+    for texts in (in_reply, short_in_reply):
+        for key, text in texts.items():
+            if _fields_of(text) - (OUTCOME_PLACEHOLDERS - {"explanation"}):
+                raise TemplateError(f"reason-in-reply text {key} may name only "
+                                    "{expected_by} and {policy_basis}: the reply says why")
     channels = _channel_templates(raw["channels"], PLACEHOLDERS)
     interim = raw.get("interim_channels")
     return AnswerTemplates(
         outcome_texts=outcome_texts, short_outcome_texts=short_outcome_texts, channels=channels,
+        reason_in_reply_texts=in_reply, short_reason_in_reply_texts=short_in_reply,
         # a needs_longer notice asks for no rating: no link, token or deadline in it
         interim_channels=_channel_templates(interim, PLACEHOLDERS - RATING_PLACEHOLDERS)
         if interim is not None else {},
@@ -185,8 +196,18 @@ def _zh_date(moment: date) -> str:
     return f"{moment.year}年{moment.month}月{moment.day}日"
 
 
-def outcome_text(reply: AcceptedReply, templates: AnswerTemplates, *, short: bool = False) -> str:
-    """The sentence telling the citizen what the reply means, with the explanation owed."""
+def _reason_in_reply(reply: AcceptedReply) -> bool:
+    """The explanation is how the unit's reply begins (feedback takes the reply's first
+    sentence): a notice that shows the reply says why already."""
+    said = reply.explanation.strip().rstrip("。")
+    return bool(said) and reply.reply_text.strip().startswith(said)
+
+
+def outcome_text(reply: AcceptedReply, templates: AnswerTemplates, *, short: bool = False,
+                 reason_in_reply: bool = False) -> str:
+    """The sentence telling the citizen what the reply means, with the explanation owed.
+    `reason_in_reply`: the notice shows the reply, which begins with the explanation: the
+    sentence leaves it out (reason_in_reply_texts), so the reason is said once."""
     try:
         outcome = ReplyOutcome(reply.outcome)
     except ValueError:
@@ -208,6 +229,10 @@ def outcome_text(reply: AcceptedReply, templates: AnswerTemplates, *, short: boo
         "policy_basis": reply.policy_basis.strip() or "相关法律法规及政策规定",
     }
     texts = templates.short_outcome_texts if short else templates.outcome_texts
+    if reason_in_reply and _reason_in_reply(reply):
+        without = (templates.short_reason_in_reply_texts if short
+                   else templates.reason_in_reply_texts)
+        texts = without if key in without else texts
     if key not in texts:
         raise TemplateError(f"no outcome text for {key}")
     return _render(texts[key], values)
@@ -230,6 +255,15 @@ def _fit(template: NoticeTemplate, values: dict[str, str]) -> str:
         else:
             high = mid - 1
     return _render(template.body, {**values, "reply_text": reply[:low] + "…" if low else ""})
+
+
+_SENTENCE_ENDS = frozenset("。！？!?.…；;）)」』”\"'")
+
+
+def _sentence(text: str) -> str:
+    """The reply as a sentence: a full stop where the unit left none, so the outcome text an
+    SMS puts right after it does not run on ("…改造管网需较长时间办理")."""
+    return text + "。" if text and text[-1] not in _SENTENCE_ENDS else text
 
 
 def _open311_fields(reply: AcceptedReply, body: str, updated_at: datetime) -> dict[str, str]:
@@ -273,19 +307,18 @@ def compose_answer(
     values = {
         "ticket_code": reply.ticket_code,
         "unit_name": reply.unit_name,
-        "reply_text": reply.reply_text.strip(),
+        "reply_text": _sentence(reply.reply_text.strip()),
         "outcome_text": outcome_text(reply, templates),
-        "short_outcome_text": outcome_text(reply, templates, short=True),
         "rating_url": rating_url,
         "rating_token": rating_token,
         "rating_deadline": _zh_date(rating_deadline.date()),
     }
     notices = []
     for template in chosen[reply.channel]:
-        if template.short_outcome:
-            body = _fit(template, {**values, "outcome_text": values["short_outcome_text"]})
-        else:
-            body = _fit(template, values)
+        # a body that shows the reply need not repeat the explanation the reply begins with
+        said = "reply_text" in _fields_of(template.body)
+        body = _fit(template, {**values, "outcome_text": outcome_text(
+            reply, templates, short=template.short_outcome, reason_in_reply=said)})
         notices.append(
             CitizenNotice(
                 ticket_id=reply.ticket_id,

@@ -256,6 +256,15 @@ class TicketFeedback(Aggregate):
         self.unit_code = unit_code
         self.expected_by = expected_by
         self.delays_explained = getattr(self, "delays_explained", 0) + 1
+        self.delay_round = reply_round  # the explanation stands until this round's reply
+        self.delay_text = reply_text
+
+    @property
+    def delay_in_force(self) -> bool:
+        """A needs-longer explanation is the latest word to the citizen: the unit's reply to
+        the round it explained has not come (a ticket merged into this one is owed it)."""
+        return (self.status is FeedbackStatus.AWAITING_REPLY
+                and getattr(self, "delay_round", None) == self.reply_round)
 
     # --- rating ---------------------------------------------------------------------------
 

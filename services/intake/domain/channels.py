@@ -7,6 +7,8 @@ model by the ``channel`` field and turns pydantic's errors into one readable rea
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -84,9 +87,32 @@ class Contact(_Frozen):
     email: str | None = Field(default=None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+
+
+def coordinate(value: Any) -> Any:
+    """A latitude or longitude as given: a number, or a string of plain decimal digits (a
+    form's field, as GeoReport v2 posts them). Raise ValueError for anything else: a boolean
+    (pydantic, and Python's float(), read false as 0.0 and true as 1.0: a place in the sea),
+    "nan", "inf", "1e1" or "3_0"."""
+    if isinstance(value, bool):
+        raise ValueError("a coordinate is a number, not true or false")
+    if isinstance(value, str):
+        if not _DECIMAL.match(value.strip()):
+            raise ValueError("a coordinate is a decimal number like 32.89")
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a coordinate is a finite number")
+    return value
+
+
+Latitude = Annotated[float, Field(ge=-90, le=90), BeforeValidator(coordinate)]
+Longitude = Annotated[float, Field(ge=-180, le=180), BeforeValidator(coordinate)]
+
+
 class LocationPin(_Frozen):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
     label: str | None = Field(default=None, max_length=200, description="address text the pin shows")
 
 
@@ -195,11 +221,17 @@ class Open311Input(_Common):
     channel: Literal["open311"]
     service_code: str = Field(min_length=1, max_length=50)
     description: str = Field(min_length=1, max_length=MAX_TEXT)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    long: float | None = Field(default=None, ge=-180, le=180)
+    lat: Latitude | None = None
+    long: Longitude | None = None
     address_string: str | None = Field(default=None, max_length=200)
     media_url: str | None = Field(default=None, max_length=500)
     attributes: dict[str, str] = Field(default_factory=dict, max_length=30)
+
+    @model_validator(mode="after")
+    def _lat_and_long_together(self) -> Open311Input:
+        if (self.lat is None) != (self.long is None):  # one alone was dropped without a word
+            raise ValueError("lat and long go together: give both, or neither")
+        return self
 
 
 ChannelInput = Annotated[

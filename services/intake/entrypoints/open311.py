@@ -30,7 +30,12 @@ from services.intake.application.submissions import (
     SubmissionRefusedError,
     Submissions,
 )
-from services.intake.domain.channels import ChannelInputError, parse_channel_input, to_ticket_draft
+from services.intake.domain.channels import (
+    ChannelInputError,
+    coordinate,
+    parse_channel_input,
+    to_ticket_draft,
+)
 from services.intake.domain.open311 import Open311InputError, ServiceCatalogue
 from services.intake.domain.ticket_code import InvalidTicketCodeError, canonical_code
 from services.intake.entrypoints.open311_format import Open311Error, render, render_error
@@ -43,6 +48,7 @@ _ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_\-]{1,50})\](?:\[\])?$")
 _FORM_FIELDS = {"api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string",
                 "address_id", "email", "device_id", "account_id", "first_name", "last_name",
                 "phone", "description", "media_url"}
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _format(fmt: str) -> str:
@@ -185,9 +191,10 @@ class Open311:
         for name_, field in (("lat", "lat"), ("long", "long")):
             if fields.get(field):
                 try:
-                    payload[name_] = float(fields[field])
+                    payload[name_] = float(coordinate(fields[field]))
                 except ValueError:
-                    raise Open311Error(400, f"{field} must be a number", fmt) from None
+                    raise Open311Error(400, f"{field} must be a decimal number like 32.89",
+                                       fmt) from None
         if contact:
             payload["contact"] = contact
         return payload
@@ -264,6 +271,11 @@ def router(open311: Open311) -> APIRouter:
     async def create_request(fmt: str, request: Request) -> Response:
         """Submit a request (form-encoded, as the standard has it); answers its code."""
         fmt = _format(fmt)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in _FORM_TYPES:  # Starlette reads any other body as an empty form
+            raise Open311Error(400, "the request must be form-encoded (application/x-www-form-"
+                                    "urlencoded or multipart/form-data), as GeoReport v2 posts "
+                                    "it", fmt)
         try:
             form = await request.form()
         except Exception as exc:  # a broken form body is the client's to fix

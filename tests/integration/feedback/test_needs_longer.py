@@ -53,3 +53,36 @@ async def test_needs_longer_is_told_without_a_rating_and_the_final_reply_opens_i
             return r.status_code == 201
         await service.until(rated, "the rating of the final reply")
     await service.until(lambda: service.of(ticket, "TicketClosed"), "TicketClosed")
+
+
+async def test_a_ticket_merged_after_the_interim_answer_is_told_it_then_the_final(service):
+    """并单: the follower of a case whose primary had only explained the delay got nothing until
+    the final reply (the merge delivered only a final reply already given)."""
+    primary, late = Ticket(fake_code()), Ticket(fake_code())
+    await service.publish(
+        primary, primary.submitted(T0, text="小区供暖管道漏水", citizen="citizen-p",
+                                   channel="hotline_12345"),
+        primary.accepted(T0 + timedelta(minutes=1)),
+        primary.assigned(T0 + timedelta(minutes=5)),
+        primary.reviewed(T0 + timedelta(days=1), reply="需协调热力公司停热后更换管道",
+                         outcome="needs_longer", expected_by="2026-12-31"))
+    await service.until(lambda: service.of(primary, "CitizenNotified"), "the primary's notice")
+    await service.publish(
+        late, late.submitted(T0, text="供暖管道漏水", citizen="citizen-m",
+                             channel="hotline_12345"),
+        late.accepted(T0 + timedelta(minutes=2)),
+        late.merged_into(primary, T0 + timedelta(days=2)))
+    [told] = await service.until(lambda: service.of(late, "CitizenNotified"),
+                                 "the follower's interim notice")
+    assert told.payload.outcome == "needs_longer" and told.payload.reply_round == 0
+    assert not told.payload.HasField("rating_due_at")
+    [sms] = await service.until(lambda: service.notices_of(late), "the follower's SMS")
+    assert sms.citizen_pseudonym == "citizen-m" and sms.ticket_code == late.code
+    assert "2026年12月31日" in sms.body and not sms.rating_token and "/rate" not in sms.body
+    assert sms.body.count("需协调热力公司停热后更换管道") == 1  # said once
+    await service.publish(primary, primary.reviewed(T0 + timedelta(days=9),
+                                                    reply="管道已更换，供暖已恢复。"))
+    await service.until(lambda: len(service.of(late, "CitizenNotified")) == 2,
+                        "the follower's final answer")
+    final = service.of(late, "CitizenNotified")[1]
+    assert final.payload.outcome == "resolved" and final.payload.reply_round == 1

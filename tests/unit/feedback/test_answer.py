@@ -174,3 +174,66 @@ def test_needs_longer_without_a_date_is_told_a_date_will_follow_only_when_said_s
     [notice] = compose(reply("web", "needs_longer", explanation="需协调多个部门",
                              expected_by_unknown=True))
     assert "需协调多个部门" in notice.body and "办结时间确定后" in notice.body
+
+
+ONE_SENTENCE = "该路段燃气管网改造需纳入年度城建计划并完成招标"
+SEVERAL = ONE_SENTENCE + "。我局已将其列入明年第一季度计划，施工前将张贴公告。"
+
+
+@pytest.mark.parametrize("interim", [False, True])
+@pytest.mark.parametrize("outcome,extra", [
+    ("needs_longer", {"expected_by": date(2024, 6, 30)}),
+    ("needs_longer", {"expected_by_unknown": True}),
+    ("not_allowed_by_policy", {"policy_basis": "《阜阳市城镇燃气管理办法》"}),
+])
+@pytest.mark.parametrize("reply_text", [ONE_SENTENCE, ONE_SENTENCE + "。", SEVERAL])
+@pytest.mark.parametrize("channel", [c.value for c in Channel])
+def test_every_notice_says_the_reason_once(channel, reply_text, outcome, extra, interim):
+    """The explanation is the reply's first sentence (application/answers.explanation_of): a
+    one-sentence reply was told twice, "原因是：X。…说明：X" (SMS: "答复：X需较长时间办理（X）…"),
+    in every channel, final and interim templates alike."""
+    from services.feedback.application.answers import explanation_of
+
+    if interim and outcome != "needs_longer":
+        return  # only a needs_longer reply is an interim answer
+    r = reply(channel, outcome, reply_text=reply_text, explanation=explanation_of(reply_text),
+              **extra)
+    notices = compose_answer(r, templates=load_answer_templates(), rating_token=TOKEN,
+                             rating_url_base="https://12345.example.gov.cn/",
+                             rating_deadline=T0 + timedelta(days=7), composed_at=T0,
+                             interim=interim)
+    assert notices
+    for n in notices:
+        assert n.body.count(ONE_SENTENCE) == 1, (n.kind, n.body)
+        assert "原因是" not in n.body and "（" + ONE_SENTENCE not in n.body
+        if n.kind != "sms":
+            assert "我局已将其列入明年第一季度计划" in n.body or reply_text != SEVERAL
+        if outcome == "needs_longer":
+            assert "较长时间办理" in n.body
+            assert ("2024年6月30日" in n.body) == ("expected_by" in extra)
+        else:
+            assert "暂不符合" in n.body and ("城镇燃气管理办法" in n.body or n.kind == "sms")
+
+
+def test_an_explanation_the_reply_does_not_begin_with_is_still_told() -> None:
+    r = reply("hotline_12345", "needs_longer", explanation="需协调多个部门",
+              expected_by=date(2024, 6, 30))
+    for n in compose(r):
+        assert "需协调多个部门" in n.body and n.body.count("需协调多个部门") == 1
+
+
+def test_a_reason_in_reply_text_may_not_repeat_the_explanation() -> None:
+    raw = load_data_file("answer_templates.json")
+    bad = {**raw, "reason_in_reply_texts": {"needs_longer": "原因是：{explanation}。"}}
+    with pytest.raises(TemplateError):
+        parse_answer_templates(bad)
+
+
+def test_a_reply_without_a_full_stop_does_not_run_into_the_outcome() -> None:
+    """SMS: "…办理：需协调燃气公司改造管网需较长时间办理，预计…" read as one clause."""
+    r = reply("hotline_12345", "needs_longer", reply_text="需协调燃气公司改造管网",
+              explanation="需协调燃气公司改造管网", expected_by=date(2024, 6, 30))
+    sms = compose(r)[0]
+    assert "需协调燃气公司改造管网。需较长时间办理" in sms.body
+    done = compose(reply("web", reply_text="已清运完毕！"))[0]
+    assert "已清运完毕！\n" in done.body and "！。" not in done.body

@@ -132,3 +132,40 @@ def test_a_body_nested_deep_is_refused_with_a_reason_not_a_recursion_error():
         nested = {"a": nested}
     with pytest.raises(ChannelInputError, match=r"U\+0000"):
         parse_channel_input({**EXAMPLES["web"], "contact": nested})
+
+
+@pytest.mark.parametrize("odd", [False, True, "", "nan", "Infinity", "1e1", "3_2", "north",
+                                 float("nan"), float("inf")])
+@pytest.mark.parametrize("channel,place", [("open311", lambda v: {"lat": v, "long": 115.8}),
+                                           ("web", lambda v: {"location": {"lat": v, "lon": 115.8}}),
+                                           ("wechat_mini", lambda v: {"location": {"lat": v,
+                                                                                   "lon": 115.8}})])
+def test_a_coordinate_is_a_number_not_a_boolean_or_an_odd_string(odd, channel, place):
+    """A JSON `"lat": false` was taken as 0.0 (true as 1.0, "3_2" as 32.0): a ticket pinned
+    in the sea off Africa instead of a refusal."""
+    with pytest.raises(ChannelInputError, match="lat"):
+        parse_channel_input({**EXAMPLES[channel], **place(odd)})
+
+
+@pytest.mark.parametrize("given,read", [(32.9, 32.9), (33, 33.0), ("32.9", 32.9), (" 32.9 ", 32.9),
+                                        ("-0.5", -0.5), (".5", 0.5)])
+def test_a_coordinate_as_a_number_or_plain_decimal_digits_is_read(given, read):
+    o311 = parse_channel_input({**EXAMPLES["open311"], "lat": given})
+    web = parse_channel_input({**EXAMPLES["web"], "location": {"lat": given, "lon": "115.8"}})
+    assert o311.lat == read and web.location.lat == read and web.location.lon == 115.8
+
+
+def test_an_open311_lat_without_its_long_is_refused_not_dropped():
+    for half in ({"lat": 32.9, "long": None}, {"lat": None, "long": 115.8}):
+        with pytest.raises(ChannelInputError, match="lat and long go together"):
+            parse_channel_input({**EXAMPLES["open311"], **half, "address_string": "人民路"})
+    no_pin = {k: v for k, v in EXAMPLES["open311"].items() if k not in ("lat", "long")}
+    assert parse_channel_input({**no_pin, "address_string": "人民路"}).lat is None
+
+
+def test_the_coordinate_ranges_stay_in_the_json_schema():
+    from services.intake.domain.channels import LocationPin, Open311Input
+
+    lat = Open311Input.model_json_schema()["properties"]["lat"]["anyOf"][0]
+    assert (lat["type"], lat["minimum"], lat["maximum"]) == ("number", -90, 90)
+    assert LocationPin.model_json_schema()["properties"]["lon"]["maximum"] == 180

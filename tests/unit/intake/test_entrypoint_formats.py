@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import httpx
@@ -176,3 +177,50 @@ def test_an_open311_format_typed_as_personal_data_is_not_repeated():
         _format("yaml")
     assert "'yaml' is not offered" in plain.value.description
     assert _format("xml") == "xml"
+
+
+def _open311():
+    from services.intake.entrypoints.open311 import Open311
+
+    none: Any = None  # (channel_input and the body check need only the catalogue)
+    return Open311(submissions=none, index=none, catalogue=load_catalogue(), clock=none,
+                   verifier=none, jurisdiction="fuyang.gov.cn")
+
+
+@pytest.mark.parametrize("lat", ["false", "true", "nan", "inf", "3_2", "1e1", "北纬32"])
+def test_an_open311_form_takes_a_coordinate_as_plain_decimal_digits_only(lat):
+    """float() read "3_2" as 32.0 and "nan"/"inf" reached the model as numbers."""
+    from starlette.datastructures import FormData
+
+    from services.intake.entrypoints.open311 import Open311Error
+
+    form = FormData([("service_code", "streetlight"), ("description", "路灯坏了"),
+                     ("lat", lat), ("long", "115.8")])
+    with pytest.raises(Open311Error) as refused:
+        _open311().channel_input(form, "json")
+    assert refused.value.status == 400 and "lat" in refused.value.description
+    good = FormData([("service_code", "streetlight"), ("description", "路灯坏了"),
+                     ("lat", " 32.89 "), ("long", "115.8")])
+    assert _open311().channel_input(good, "json")["lat"] == 32.89
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_an_open311_post_in_json_is_refused_in_the_standards_form(fmt):
+    """A JSON body (`"lat": false` and all) was read as an empty form: 403 "api_key is
+    required" although the body held one. GeoReport v2 posts forms: say so, as a 400."""
+    from services.intake.entrypoints.open311 import install_errors, router
+
+    app = FastAPI()
+    install_errors(app)
+    app.include_router(router(_open311()))
+    body = {"api_key": "k", "service_code": "streetlight", "description": "路灯坏了",
+            "lat": False, "long": False}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t") as client:
+        answer = await client.post(f"/open311/v2/requests.{fmt}", json=body)
+    assert answer.status_code == 400
+    if fmt == "json":
+        [error] = answer.json()
+        assert error["code"] == 400 and "form-encoded" in error["description"]
+    else:
+        assert ET.fromstring(answer.content).find("error/code").text == "400"
