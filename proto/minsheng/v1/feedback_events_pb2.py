@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!minsheng/v1/feedback_events.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n\x0f\x43itizenNotified\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x14\n\x0creply_masked\x18\x04 \x01(\t\x12\x13\n\x0breply_round\x18\x05 \x01(\x05\x12\x31\n\rrating_due_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07notices\x18\x07 \x01(\x05\x12\x19\n\x11primary_ticket_id\x18\x08 \x01(\t\"e\n\x0bTicketRated\x12\x0e\n\x06rating\x18\x01 \x01(\t\x12\x16\n\x0e\x63omment_masked\x18\x02 \x01(\t\x12\x0b\n\x03via\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x13\n\x0breply_round\x18\x05 \x01(\x05\"8\n\x13TicketMarkedUnrated\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0breply_round\x18\x02 \x01(\x05\"\x95\x01\n\x10\x43\x61llbackRecorded\x12\x0f\n\x07reached\x18\x01 \x01(\x08\x12\x10\n\x08resolved\x18\x02 \x01(\x08\x12\x14\n\x0csatisfaction\x18\x03 \x01(\t\x12\x10\n\x08staff_id\x18\x04 \x01(\t\x12\x0c\n\x04unit\x18\x05 \x01(\t\x12\x13\n\x0bnote_masked\x18\x06 \x01(\t\x12\x13\n\x0breply_round\x18\x07 \x01(\x05\"\x81\x01\n\x0eTicketReopened\x12\x14\n\x0creopen_count\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x14\n\x0c\x63onfirmed_by\x18\x04 \x01(\t\x12\x10\n\x08staff_id\x18\x05 \x01(\t\x12\x13\n\x0breply_round\x18\x06 \x01(\x05\"W\n\x0cTicketClosed\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\t\x12\x13\n\x0breply_round\x18\x03 \x01(\x05\x12\x14\n\x0creopen_count\x18\x04 \x01(\x05\"m\n\x0bRemarkAdded\x12\x15\n\rfollower_role\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollower_id\x18\x02 \x01(\t\x12\x15\n\rremark_masked\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\r\n\x05units\x18\x05 \x03(\t\"\x86\x01\n\x13PushedToSupervision\x12\x15\n\rfollower_role\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollower_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x14\n\x0creopen_count\x18\x06 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!minsheng/v1/feedback_events.proto\x12\x0bminsheng.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n\x0f\x43itizenNotified\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x14\n\x0creply_masked\x18\x04 \x01(\t\x12\x13\n\x0breply_round\x18\x05 \x01(\x05\x12\x31\n\rrating_due_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07notices\x18\x07 \x01(\x05\x12\x19\n\x11primary_ticket_id\x18\x08 \x01(\t\x12\x13\n\x0b\x65xpected_by\x18\t \x01(\t\"e\n\x0bTicketRated\x12\x0e\n\x06rating\x18\x01 \x01(\t\x12\x16\n\x0e\x63omment_masked\x18\x02 \x01(\t\x12\x0b\n\x03via\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x13\n\x0breply_round\x18\x05 \x01(\x05\"8\n\x13TicketMarkedUnrated\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x13\n\x0breply_round\x18\x02 \x01(\x05\"\x95\x01\n\x10\x43\x61llbackRecorded\x12\x0f\n\x07reached\x18\x01 \x01(\x08\x12\x10\n\x08resolved\x18\x02 \x01(\x08\x12\x14\n\x0csatisfaction\x18\x03 \x01(\t\x12\x10\n\x08staff_id\x18\x04 \x01(\t\x12\x0c\n\x04unit\x18\x05 \x01(\t\x12\x13\n\x0bnote_masked\x18\x06 \x01(\t\x12\x13\n\x0breply_round\x18\x07 \x01(\x05\"\x81\x01\n\x0eTicketReopened\x12\x14\n\x0creopen_count\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x14\n\x0c\x63onfirmed_by\x18\x04 \x01(\t\x12\x10\n\x08staff_id\x18\x05 \x01(\t\x12\x13\n\x0breply_round\x18\x06 \x01(\x05\"W\n\x0cTicketClosed\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x0e\n\x06rating\x18\x02 \x01(\t\x12\x13\n\x0breply_round\x18\x03 \x01(\x05\x12\x14\n\x0creopen_count\x18\x04 \x01(\x05\"m\n\x0bRemarkAdded\x12\x15\n\rfollower_role\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollower_id\x18\x02 \x01(\t\x12\x15\n\rremark_masked\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\r\n\x05units\x18\x05 \x03(\t\"\x86\x01\n\x13PushedToSupervision\x12\x15\n\rfollower_role\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollower_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x14\n\x0creopen_count\x18\x06 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,19 +33,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minsheng.v1.feedback_events
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CITIZENNOTIFIED']._serialized_start=84
-  _globals['_CITIZENNOTIFIED']._serialized_end=287
-  _globals['_TICKETRATED']._serialized_start=289
-  _globals['_TICKETRATED']._serialized_end=390
-  _globals['_TICKETMARKEDUNRATED']._serialized_start=392
-  _globals['_TICKETMARKEDUNRATED']._serialized_end=448
-  _globals['_CALLBACKRECORDED']._serialized_start=451
-  _globals['_CALLBACKRECORDED']._serialized_end=600
-  _globals['_TICKETREOPENED']._serialized_start=603
-  _globals['_TICKETREOPENED']._serialized_end=732
-  _globals['_TICKETCLOSED']._serialized_start=734
-  _globals['_TICKETCLOSED']._serialized_end=821
-  _globals['_REMARKADDED']._serialized_start=823
-  _globals['_REMARKADDED']._serialized_end=932
-  _globals['_PUSHEDTOSUPERVISION']._serialized_start=935
-  _globals['_PUSHEDTOSUPERVISION']._serialized_end=1069
+  _globals['_CITIZENNOTIFIED']._serialized_end=308
+  _globals['_TICKETRATED']._serialized_start=310
+  _globals['_TICKETRATED']._serialized_end=411
+  _globals['_TICKETMARKEDUNRATED']._serialized_start=413
+  _globals['_TICKETMARKEDUNRATED']._serialized_end=469
+  _globals['_CALLBACKRECORDED']._serialized_start=472
+  _globals['_CALLBACKRECORDED']._serialized_end=621
+  _globals['_TICKETREOPENED']._serialized_start=624
+  _globals['_TICKETREOPENED']._serialized_end=753
+  _globals['_TICKETCLOSED']._serialized_start=755
+  _globals['_TICKETCLOSED']._serialized_end=842
+  _globals['_REMARKADDED']._serialized_start=844
+  _globals['_REMARKADDED']._serialized_end=953
+  _globals['_PUSHEDTOSUPERVISION']._serialized_start=956
+  _globals['_PUSHEDTOSUPERVISION']._serialized_end=1090
 # @@protoc_insertion_point(module_scope)

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CitizenNotified(_message.Message):
-    __slots__ = ("channel", "unit", "outcome", "reply_masked", "reply_round", "rating_due_at", "notices", "primary_ticket_id")
+    __slots__ = ("channel", "unit", "outcome", "reply_masked", "reply_round", "rating_due_at", "notices", "primary_ticket_id", "expected_by")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class CitizenNotified(_message.Message):
     RATING_DUE_AT_FIELD_NUMBER: _ClassVar[int]
     NOTICES_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_BY_FIELD_NUMBER: _ClassVar[int]
     channel: str
     unit: str
     outcome: str
@@ -27,7 +28,8 @@ class CitizenNotified(_message.Message):
     rating_due_at: _timestamp_pb2.Timestamp
     notices: int
     primary_ticket_id: str
-    def __init__(self, channel: _Optional[str] = ..., unit: _Optional[str] = ..., outcome: _Optional[str] = ..., reply_masked: _Optional[str] = ..., reply_round: _Optional[int] = ..., rating_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., notices: _Optional[int] = ..., primary_ticket_id: _Optional[str] = ...) -> None: ...
+    expected_by: str
+    def __init__(self, channel: _Optional[str] = ..., unit: _Optional[str] = ..., outcome: _Optional[str] = ..., reply_masked: _Optional[str] = ..., reply_round: _Optional[int] = ..., rating_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., notices: _Optional[int] = ..., primary_ticket_id: _Optional[str] = ..., expected_by: _Optional[str] = ...) -> None: ...
 
 class TicketRated(_message.Message):
     __slots__ = ("rating", "comment_masked", "via", "unit", "reply_round")

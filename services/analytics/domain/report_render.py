@@ -54,6 +54,7 @@ def render_html(report: dict[str, Any]) -> str:
         # a phone lays the page out at its own width (without this, 980 px shrunk to fit);
         # a ranking table wider than the screen scrolls inside itself
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',  # no request for /favicon.ico (a 404 in the logs)
         "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
         ".bottom{color:#b00}@media (max-width:700px){table{display:block;overflow-x:auto}}"
         "</style></head><body>",

@@ -23,7 +23,7 @@ from minsheng.v1 import feedback_events_pb2 as fe
 from backbone import auth
 from backbone.relay import Publication
 from services.feedback.adapters.registry import load_registry
-from services.feedback.application.answers import AnswerComposer
+from services.feedback.application.answers import CITY_TIME, AnswerComposer
 from services.feedback.domain.answer import load_answer_templates
 from services.feedback.settings import FeedbackSettings
 
@@ -48,12 +48,15 @@ class Rule:
 
 def _delivered(e: Any, s: Any, notices: int) -> fe.CitizenNotified:
     """ReplyDelivered, or DelayExplained (needs longer, an interim answer: no rating due,
-    and no `rating_due_at` at all)."""
+    and no `rating_due_at` at all; `expected_by`, the day the unit expects it done, which
+    the citizen's 我的诉求 shows with the explanation)."""
     due = getattr(e, "rating_due_at", None)
+    expected = getattr(e, "expected_by", None)
     return fe.CitizenNotified(
         channel=s.channel, unit=e.unit_code, outcome=e.reply_outcome,
         reply_masked=e.reply_text, reply_round=e.reply_round,
-        rating_due_at=timestamp_of(due) if due is not None else None, notices=notices)
+        rating_due_at=timestamp_of(due) if due is not None else None, notices=notices,
+        expected_by=expected.astimezone(CITY_TIME).date().isoformat() if expected else "")
 
 
 RULES: dict[str, Rule] = {

@@ -40,7 +40,8 @@ def router(origins: set[str]) -> APIRouter:
         html = page.read_text(encoding="utf-8").replace("__LOGIN_CONFIG__", config)
         return HTMLResponse(html, headers={
             "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
-                                       "style-src 'unsafe-inline'; frame-ancestors 'none'",
+                                       "style-src 'unsafe-inline'; img-src 'self' data:; "
+                                       "frame-ancestors 'none'",  # data: the page's empty icon
             "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store"})
 

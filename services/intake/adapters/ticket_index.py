@@ -27,7 +27,7 @@ COLUMNS = ("ticket_id", "code", "channel", "adapter_id", "citizen", "status", "t
            "updated_at", "decided_at", "case_id", "primary_code", "merge_score",
            "merge_confirmed", "reason_code", "reason_text", "unit", "closed_at", "rating",
            "flags", "attachments", "erased", "external_ref", "answered_at", "answer_masked",
-           "answer_round")
+           "answer_round", "interim_masked", "interim_expected_by", "interim_at")
 
 
 def create_table(pool: ConnectionPool, schema: str) -> None:
@@ -48,6 +48,10 @@ def create_table(pool: ConnectionPool, schema: str) -> None:
         # the answer itself (feedback's CitizenNotified, masked), for the citizen's 我的诉求
         conn.execute(SQL("ALTER TABLE {}.ticket_index ADD COLUMN IF NOT EXISTS answer_masked"
                          " text, ADD COLUMN IF NOT EXISTS answer_round int").format(s))
+        # a 需较长时间办理 explanation (CitizenNotified needs_longer): why, and by which day
+        conn.execute(SQL("ALTER TABLE {}.ticket_index ADD COLUMN IF NOT EXISTS interim_masked"
+                         " text, ADD COLUMN IF NOT EXISTS interim_expected_by date,"
+                         " ADD COLUMN IF NOT EXISTS interim_at timestamptz").format(s))
         for name, cols in (("citizen", "citizen"), ("submitted", "submitted_at"),
                            ("category_time", "category, submitted_at")):
             conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {}.ticket_index (" + cols + ")")

@@ -151,6 +151,7 @@ class Citizens:
                  "case_primary_code": r.get("primary_code"), "unit": r.get("unit"),
                  "answer_masked": r.get("answer_masked") if r.get("answered_at") else None,
                  "answer_round": r.get("answer_round"),
+                 **_interim(r),
                  "answered_at": _iso(r.get("answered_at")), "closed_at": _iso(r.get("closed_at")),
                  "rating": r.get("rating")}
                 for r in self.index.of_citizen(citizen, erased=False)]
@@ -288,3 +289,13 @@ class Citizens:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None
+
+
+def _interim(r: dict[str, Any]) -> dict[str, Any]:
+    """A 需较长时间办理 explanation while the matter is not answered yet: the unit's (masked)
+    reason, the day it expects it done (YYYY-MM-DD, Beijing) and when it was told; null once
+    answered (the answer replaces it) or when none was given."""
+    shown = r.get("interim_at") is not None and r.get("answered_at") is None
+    return {"interim_masked": r.get("interim_masked") if shown else None,
+            "interim_expected_by": _iso(r.get("interim_expected_by")) if shown else None,
+            "interim_at": _iso(r.get("interim_at")) if shown else None}

@@ -6,7 +6,9 @@ Answered (已答复) is feedback's CitizenNotified: the platform accepted the un
 citizen was told it (every citizen of a merged case gets one on their own ticket, which
 dispatch's ReplyReviewed, about the case's primary only, would not give). A reopening (重办)
 forgets the answer; the next round's CitizenNotified sets it again. A notice with outcome
-`needs_longer` (the unit explains it needs more time) is not an answer.
+`needs_longer` (the unit explains it needs more time) is not an answer: its explanation and
+expected day are kept apart (interim_*), shown on 我的诉求 until the answer; a reopening
+forgets them too.
 
 SQL mode of the backbone consumer: the row updates commit with the consumer's position. A fact
 about a ticket intake has not projected yet makes a stub row the projector completes later.
@@ -17,6 +19,7 @@ entrypoints/bus.py, next to the message parsing it needs.)
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -28,6 +31,14 @@ if TYPE_CHECKING:
     from services.intake.adapters.ticket_index import TicketIndex
 
 NOT_YET_ANSWERED = "needs_longer"
+
+
+def expected_day(text: str) -> date | None:
+    """CitizenNotified's `expected_by` (YYYY-MM-DD, a day in Beijing), None when absent."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
 
 
 def lifecycle(index: TicketIndex) -> Handlers:
@@ -45,7 +56,11 @@ def lifecycle(index: TicketIndex) -> Handlers:
 
     def answered(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
         if d.payload.outcome == NOT_YET_ANSWERED:
-            return  # "needs longer" explains a delay: the matter itself is not answered yet
+            # "needs longer" explains a delay: the matter itself is not answered yet, but the
+            # citizen's 我的诉求 shows why and by when
+            write(cur, d, interim_masked=d.payload.reply_masked, interim_at=d.occurred_at,
+                  interim_expected_by=expected_day(d.payload.expected_by))
+            return
         write(cur, d, answered_at=d.occurred_at, answer_masked=d.payload.reply_masked,
               answer_round=d.payload.reply_round)
 
@@ -57,7 +72,8 @@ def lifecycle(index: TicketIndex) -> Handlers:
         write(cur, d, rating=d.payload.rating)  # 我的诉求 shows it, and asks no more
 
     def reopened(d: DecodedEvent, cur: psycopg.Cursor[Any], _: Any) -> None:
-        write(cur, d, status="reopened", closed_at=None, answered_at=None, rating=None)
+        write(cur, d, status="reopened", closed_at=None, answered_at=None, rating=None,
+              interim_masked=None, interim_expected_by=None, interim_at=None)
 
     return Handlers({
         "TicketAssigned": assigned,  # dispatch: which unit handles it

@@ -32,6 +32,14 @@ GRPC_TO_HTTP = {
 
 NAMES_TTL_S = 300.0
 
+# what the desk's user is told when a service cannot be reached (not its host or the exception)
+SERVICE_ZH = {"intake": "受理服务", "dispatch": "派单服务", "sla": "时限与督办服务",
+              "feedback": "回访服务", "audit": "审计台账", "identity": "登录服务"}
+
+
+def unreachable(service: str) -> str:
+    return f"{SERVICE_ZH.get(service, service)}暂时无法连接，请稍后再试"
+
 
 class UpstreamError(ClientError):
     """Another service refused or failed; status and reason are theirs (5xx becomes 502)."""
@@ -68,8 +76,7 @@ class Services:
         except httpx.InvalidURL as exc:  # a caller's path segment no URL can carry
             raise ClientError(f"not a valid identifier in the path: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamError(503, service, f"{service} is unreachable: "
-                                              f"{type(exc).__name__}") from exc
+            raise UpstreamError(503, service, unreachable(service)) from exc
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -121,7 +128,8 @@ class Services:
                               timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
             status = GRPC_TO_HTTP.get(exc.code(), 503)
-            raise UpstreamError(status, "dispatch", exc.details() or exc.code().name) from exc
+            detail = exc.details() or exc.code().name if status < 500 else unreachable("dispatch")
+            raise UpstreamError(status, "dispatch", detail) from exc
         return MessageToDict(reply, preserving_proto_field_name=True,
                              always_print_fields_with_no_presence=True)
 

@@ -68,6 +68,24 @@ def timeline(history: dict[str, Any]) -> dict[str, Any]:
         for e in history["entries"]]}
 
 
+# the parts of one ticket's page that other services hold, as the page names them
+PARTS = {"timeline": "审计台账", "clocks": "办理时限", "orders": "督办记录",
+         "feedback": "回访与评价", "case": "并案信息"}
+
+
+def unavailable(part: str, exc: UpstreamError) -> dict[str, Any]:
+    """What the page shows instead of a part another service could not give: the part's name
+    and, for a refusal, its reason; never a host, a status name or an exception."""
+    name = PARTS.get(part, part)
+    if exc.status >= 500:
+        detail = f"{name}暂时无法读取，请稍后再试"
+    elif isinstance(exc.detail, str):
+        detail = f"{name}无法读取：{exc.detail}"
+    else:
+        detail = f"{name}无法读取（{exc.status}）"
+    return {"unavailable": True, "status": exc.status, "detail": detail}
+
+
 def router(*, pool: ConnectionPool, schema: str, services: Services,
            attachments: AttachmentStore, export_max_rows: int) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["tickets"])
@@ -145,11 +163,11 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
                                 else "没有这个编号的工单（或不属于本单位）")
         token = token_of(request)
 
-        async def part(call: Any) -> Any:
+        async def part(name: str, call: Any) -> Any:
             try:
                 return await call
             except UpstreamError as exc:
-                return {"unavailable": True, "status": exc.status, "detail": exc.detail}
+                return unavailable(name, exc)
 
         staff = principal.role != "unit"
         calls = {
@@ -165,7 +183,7 @@ def router(*, pool: ConnectionPool, schema: str, services: Services,
         if row["case_id"] and principal.role in ("dispatcher", "supervisor"):
             calls["case"] = services.get("intake", f"/v1/tickets/{row['code']}/case",
                                          token=token)
-        results = dict(zip(calls, await asyncio.gather(*(part(c) for c in calls.values())),
+        results = dict(zip(calls, await asyncio.gather(*(part(*c) for c in calls.items())),
                            strict=True))
         results["timeline"] = timeline(results["timeline"])
         return {"ticket": jsonable(row), **results}

@@ -311,3 +311,27 @@ async def test_the_hall_at_a_phone_s_width_shows_load_more_only_while_there_is_m
         assert await page.input_value("[name=keyword]") == "井盖"
         assert await page.input_value("[name=status]") == "accepted"
         assert page.errors == []
+
+
+@needs_browser()
+async def test_the_live_refresh_keeps_the_pages_the_reader_loaded(service, tickets):
+    """Every 5 s the hall reloaded its first page while the reader was at the top: after
+    加载更多 and a scroll back up, the pages already loaded vanished (20 cards again)."""
+    async def populated() -> bool:
+        return (await hall(service)).json()["total"] >= 25
+    await service.until(populated, "the hall populated")
+    async with browser_page(390, 844, mobile=True) as page:
+        await page.goto(f"{service.url}/hall")
+        await page.wait_for_function("document.querySelectorAll('li.ticket').length === 20")
+        await page.click("#more")
+        await page.wait_for_function("document.querySelectorAll('li.ticket').length > 20")
+        shown = await page.eval_on_selector_all("li.ticket", "cards => cards.length")
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.wait_for_timeout(6_500)  # more than one refresh period (REFRESH_MS)
+        assert await page.eval_on_selector_all("li.ticket", "cards => cards.length") == shown
+        assert "暂停" in await page.inner_text("#live")  # the reader is told it waits
+        await page.press("[name=keyword]", "Enter")  # a search shows the latest first page
+        await page.wait_for_function("document.querySelectorAll('li.ticket').length === 20")
+        await page.wait_for_function("document.getElementById('live').textContent"
+                                     ".startsWith('实时更新 ')", timeout=8_000)
+        assert not page.errors, page.errors

@@ -213,3 +213,37 @@ async def test_a_citizen_is_told_what_went_wrong_in_chinese(infra):
             "document.querySelector('#login-msg').textContent.includes('6 位数字验证码')")
         assert not any(c.isascii() and c.isalpha() for c in await message.text_content())
         assert not page.errors, page.errors
+
+
+async def test_a_citizen_sees_that_the_unit_needs_longer_and_by_when(infra):
+    """A 需较长时间办理 explanation (CitizenNotified needs_longer) was dropped by intake: /me
+    showed the ticket as merely in hand, without the reason or the expected day."""
+    unique = janitor.claim(uuid.uuid4().hex[:10])
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    settings = IntakeSettings(
+        environment="test", http_port=_free_port(), pg_dbname="intake_it",
+        pg_schema=f"it_me_{unique}", topic_prefix=f"itme{unique}.", relay_interval_ms=20)
+    why = "需协调供水、燃气两家单位联合施工"
+    async with running_intake(settings) as intake:
+        code, ticket_id = await submit(intake, phone)
+        env = events.make_envelope(
+            payload=feedback_events_pb2.CitizenNotified(
+                channel="wechat_mini", unit="u1", outcome="needs_longer", reply_masked=why,
+                reply_round=0, notices=1, expected_by="2026-12-31"),
+            event_id=events.event_id_for(f"fb:{ticket_id}", 3), ticket_id=ticket_id,
+            ticket_code=code, producer="feedback", occurred_at=datetime.now(UTC))
+        await intake.publish("tickets.events", ticket_id, env.SerializeToString())
+        await recorded(intake, ticket_id, lambda row: row.get("interim_masked") == why)
+        async with browser_page(width=390, height=844) as page:
+            await page.goto(f"{intake.url}/me")
+            await page.fill("#phone", phone)
+            await page.click("#send-code")
+            await page.wait_for_function("document.querySelector('#code').value.length == 6")
+            await page.click("#sign-in")
+            card = page.locator(f'article.ticket[data-code="{code}"]')
+            await card.wait_for(timeout=30_000)
+            shown = await card.locator(".interim").text_content()
+            assert why in shown and "预计 2026年12月31日 前办结" in shown
+            assert await card.locator(".answer").count() == 0  # not an answer
+            assert await card.locator("button[data-rating]").count() == 0  # nothing to rate
+            assert not page.errors, page.errors

@@ -100,6 +100,7 @@ async def test_the_ticket_page_shows_the_row_even_when_other_services_are_down(w
         body = (await c.get(f"/v1/tickets/{city['noise']}")).json()
     assert body["ticket"]["overdue"] is True and body["ticket"]["unit"] == "yingzhou"
     assert body["timeline"]["unavailable"] and body["clocks"]["status"] == 503
+    assert body["timeline"]["detail"] == "审计台账暂时无法读取，请稍后再试"  # not "audit is ..."
 
 
 async def test_the_session_cookie_works_same_origin_only(workbench, city):

@@ -90,6 +90,8 @@ def test_report_renders_to_chinese_html_and_csv() -> None:
     assert "阜南县连续两个月" in page
     # read on phones too: laid out at the phone's width (it was 980 px, shrunk to fit)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    # its own empty icon: no request for /favicon.ico, no 404 in analytics' log
+    assert '<link rel="icon" href="data:,">' in page.split("</head>")[0]
     rows = list(csv.reader(io.StringIO(render_csv(mar))))
     assert rows[0][0] == "分组" and len(rows) == 1 + len(registry())
     assert rows[1][1:3] == ["1", "市城管局"]

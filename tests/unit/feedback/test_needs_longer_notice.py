@@ -57,3 +57,23 @@ def test_the_record_is_told_but_awaits_the_final_reply() -> None:
                          delivered_at=T0 + timedelta(days=9), reply_text="已办结")
     record.rate(citizen_id="cz-1", rating="satisfied", at=T0 + timedelta(days=10))
     assert record.reply_round == 1
+
+
+def test_the_published_notice_of_an_interim_answer_says_by_when() -> None:
+    """CitizenNotified(needs_longer) carried the explanation but not the date, so intake's
+    我的诉求 could not tell the citizen by when (the notice itself said it)."""
+    from services.feedback.application.publishing import _delivered
+    from services.feedback.application.upstream import expected_day
+
+    record = TicketFeedback.open(ticket_id="T-1", ticket_code="FY-1", citizen_ids=["cz-1"],
+                                 channel="web", category="", policy=FeedbackPolicy(), at=T0)
+    record.explain_delay(unit_code="housing", delivered_at=T0 + timedelta(days=1),
+                         reply_text="需协调多个部门", expected_by=expected_day("2024-04-01"))
+    record.deliver_reply(unit_code="housing", reply_outcome="resolved",
+                         delivered_at=T0 + timedelta(days=9), reply_text="已办结")
+    explained, delivered = [e for e in record.collect_events()
+                            if type(e).__name__ in ("DelayExplained", "ReplyDelivered")]
+    notice = _delivered(explained, record, 1)
+    assert (notice.outcome, notice.expected_by) == ("needs_longer", "2024-04-01")
+    assert notice.reply_masked == "需协调多个部门" and not notice.HasField("rating_due_at")
+    assert _delivered(delivered, record, 1).expected_by == ""  # a final reply names no date

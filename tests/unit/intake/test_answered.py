@@ -193,3 +193,43 @@ def test_lifecycle_records_the_answer_and_a_reopening_forgets_it():
     # ticket, updated_at, answered_at, the answer's masked text and its round (我的诉求)
     assert notified == ["t1", NOW, NOW, "", 1]
     assert reopened[0] == "t1" and reopened[-1] is None and "reopened" in reopened
+
+
+def test_a_needs_longer_notice_is_kept_as_an_explanation_not_an_answer():
+    """我的诉求 did not show a 需较长时间办理 explanation: the handler dropped the notice. It
+    keeps the reason and the expected day apart from the answer; a reopening forgets it."""
+    from datetime import date
+
+    table = handler_tables.lifecycle(TicketIndex(None, "s"))  # type: ignore[arg-type]
+    cur = Cursor()
+    table.for_type("CitizenNotified")(_fact(fe.CitizenNotified(
+        unit="u1", outcome="needs_longer", reply_masked="需协调多个部门",
+        expected_by="2026-04-10"), NOW), cur, None)
+    table.for_type("CitizenNotified")(_fact(fe.CitizenNotified(
+        unit="u1", outcome="needs_longer", reply_masked="另需审批"), NOW), cur, None)
+    table.for_type("TicketReopened")(_fact(fe.TicketReopened(reopen_count=1), NOW), cur, None)
+    dated, undated, reopened = cur.params
+    # ticket, updated_at, then the explanation, when it was told and the day: no answered_at
+    assert dated == ["t1", NOW, "需协调多个部门", NOW, date(2026, 4, 10)]
+    assert undated == ["t1", NOW, "另需审批", NOW, None]
+    assert reopened[-3:] == [None, None, None]
+
+
+def test_my_requests_shows_the_explanation_until_the_answer():
+    from types import SimpleNamespace
+
+    from services.intake.application.citizens import Citizens
+
+    base = {"code": "FY-1", "status": "accepted", "channel": "web", "text_masked": "路灯坏了",
+            "submitted_at": NOW, "unit": "u1", "interim_masked": "需协调多个部门",
+            "interim_expected_by": datetime(2026, 4, 10).date(), "interim_at": NOW}
+    rows = [base, {**base, "code": "FY-2", "answered_at": NOW, "answer_masked": "已修复"},
+            {**base, "code": "FY-3", "interim_masked": None, "interim_expected_by": None,
+             "interim_at": None}]
+    index = SimpleNamespace(of_citizen=lambda citizen, erased: rows)
+    waiting, answered, plain = Citizens.tickets_of(SimpleNamespace(index=index), ME)  # type: ignore[arg-type]
+    assert (waiting["interim_masked"], waiting["interim_expected_by"], waiting["interim_at"]) \
+        == ("需协调多个部门", "2026-04-10", NOW.isoformat())
+    assert waiting["answered_at"] is None
+    assert answered["interim_masked"] is None and answered["answer_masked"] == "已修复"
+    assert plain["interim_at"] is None and plain["interim_expected_by"] is None

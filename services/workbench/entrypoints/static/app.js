@@ -159,7 +159,7 @@
   // -- one ticket ------------------------------------------------------------------------
   function section(title, body) { return h("div", {class: "card"}, h("h3", {}, title), body); }
   function unavailable(part) {
-    return part && part.unavailable ? h("p", {class: "hint"}, "无法显示：" + reason(part)) : null;
+    return part && part.unavailable ? h("p", {class: "hint"}, reason(part)) : null;  // names the part
   }
   async function loadTicket(code) {
     const box = $("#ticket"); box.replaceChildren(h("p", {}, "加载中……"));
@@ -211,8 +211,11 @@
   }
   async function act(call) {
     flash("提交中……");
-    try { await call(); flash("已提交"); await loadDesk(); }
-    catch (e) { flash("操作未成功：" + e.message, true); }
+    try { await call(); }
+    catch (e) { flash("操作未成功：" + e.message, true); return; }
+    // "已提交" once the desk shows the result: a form filled before the redraw was lost
+    try { await loadDesk(); } catch (e) { /* done all the same; the next load shows it */ }
+    flash("已提交");
   }
   function replyForm(a) {
     // one retry key a form: a double click or a retry is this reply again; the next form (the
