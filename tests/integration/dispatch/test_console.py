@@ -10,6 +10,7 @@ import uuid
 import pytest
 from minsheng.v1 import dispatch_api_pb2 as api
 
+from tests.browser import browser_page, needs_browser
 from tests.integration.dispatch.harness import VAGUE, DispatchUnderTest
 from tools.recognition.labels import export_labels
 
@@ -226,13 +227,11 @@ async def test_registry_taxonomy_and_the_console_page(dispatch):
     assert page.text.count("<link") == page.text.count('<link rel="icon" href="data:,">') == 1
 
 
+@needs_browser()
 async def test_the_console_page_fits_a_phone_and_asks_for_a_token_in_chinese(dispatch):
     """At a phone's width the console laid itself out ~970 px wide (the 360 px token box, two
     columns, inputs of 60 characters): the header and tables lay over the action buttons, a
     finger could not press them; opened without a token it showed identity's English 401."""
-    from tests.browser import browser_page, browser_ready
-    if not browser_ready():
-        pytest.skip("needs the playwright package and Debian's chromium")
     _, code = await queued(dispatch)
     async with browser_page(390, 844, mobile=True) as page:
         await page.goto(f"{dispatch.url}/console")
@@ -251,12 +250,10 @@ async def test_the_console_page_fits_a_phone_and_asks_for_a_token_in_chinese(dis
         assert not page.errors, page.errors
 
 
+@needs_browser()
 async def test_the_console_keeps_its_token_for_the_tab_only(dispatch):
     """The console kept the pasted token in localStorage, on the device after the browser
     closed (a shared office PC): it is kept in sessionStorage, and the old key is removed."""
-    from tests.browser import browser_page, browser_ready
-    if not browser_ready():
-        pytest.skip("needs the playwright package and Debian's chromium")
     token = dispatch.token("dispatcher", sub="dispatcher-tab")
     async with browser_page() as page:
         await page.goto(f"{dispatch.url}/console")
