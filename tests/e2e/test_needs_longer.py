@@ -25,7 +25,7 @@ from tests.e2e.actors import (
     wait_for_event,
 )
 from tests.e2e.platform_harness import Platform
-from tests.waiting import patient
+from tests.waiting import eventually, patient
 
 pytestmark = pytest.mark.e2e
 
@@ -84,6 +84,12 @@ def test_needs_longer_keeps_the_ticket_open_until_the_final_reply(platform):
         assert state.status_code == 200, state.text
         assert state.json()["status"] == "in_progress", state.json()
         assert "DispatchClosed" not in event_types(history(platform, code))
+        # the supervisors' view of the clock says the explanation was given, and in time
+        with platform.client("sla", "supervisor") as c:
+            clocks = eventually(lambda: [k for k in c.get(f"/v1/tickets/{code}/clocks")
+                                         .json()["clocks"] if k["explained_at"]], 60,
+                                what="sla's clock showing the explanation given")
+        assert clocks[0]["explained_late"] is False and clocks[0]["status"] == "running"
         department.reply(code, "道路已修复完毕，恢复通行。")
     finally:
         department.close()

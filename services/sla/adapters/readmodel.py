@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,11 @@ class ClockRow:
     extension_pending: int | None
     next_due_at: dt.datetime | None
     last_event_at: dt.datetime
+    # when the citizen got the explanation a complex / not-allowed ticket owes, or a unit's
+    # needs_longer (an interim answer), and whether after explanation_due_at; NULL: none
+    # given (or a row written before these columns existed, until the clock's next change)
+    explained_at: dt.datetime | None = None
+    explained_late: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,16 @@ def tables(schema: str) -> list[Composed]:
             " parent_unit text, accepted_at timestamptz NOT NULL, due_at timestamptz NOT NULL,"
             " explanation_due_at timestamptz, sign_for_due_at timestamptz,"
             " signed_for bool NOT NULL, provisional bool NOT NULL, extension_pending int,"
-            " next_due_at timestamptz, last_event_at timestamptz NOT NULL)").format(s),
+            " next_due_at timestamptz, last_event_at timestamptz NOT NULL,"
+            " explained_at timestamptz, explained_late bool)").format(s),
+        # added later (a migration, looked up first so that a running service's table is not
+        # locked by every start; nullable columns without a default rewrite nothing)
+        SQL("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns"
+            " WHERE table_schema = {} AND table_name = 'sla_clocks'"
+            " AND column_name = 'explained_late') THEN ALTER TABLE {}.sla_clocks"
+            " ADD COLUMN IF NOT EXISTS explained_at timestamptz,"
+            " ADD COLUMN IF NOT EXISTS explained_late bool; END IF; END $$"
+            ).format(Literal(schema), s),
         SQL("CREATE INDEX IF NOT EXISTS sla_clocks_next_due ON {}.sla_clocks (next_due_at)"
             " WHERE next_due_at IS NOT NULL").format(s),
         SQL("CREATE INDEX IF NOT EXISTS sla_clocks_ticket ON {}.sla_clocks (ticket_id)").format(s),
@@ -110,6 +124,7 @@ def tables(schema: str) -> list[Composed]:
 # each column's type in the tables above, for the rows' JSON recordset (`write_rows`)
 _TYPES = {"clock_id": "uuid", "order_id": "uuid", "clock_no": "int", "level": "int",
           "extension_pending": "int", "signed_for": "bool", "provisional": "bool",
+          "explained_at": "timestamptz", "explained_late": "bool",
           "addressees": "text[]", "accepted_at": "timestamptz", "due_at": "timestamptz",
           "explanation_due_at": "timestamptz", "sign_for_due_at": "timestamptz",
           "next_due_at": "timestamptz", "last_event_at": "timestamptz",

@@ -47,6 +47,9 @@ def clock_row(clock: TicketClock, ticket_code: str) -> ClockRow:
         signed_for=clock.signed_for, provisional=clock.provisional,
         extension_pending=pending["working_days"] if pending else None,
         next_due_at=clock_next_due(clock), last_event_at=clock.modified_on,
+        # (getattr: an aggregate restored from a snapshot taken before the attribute existed)
+        explained_at=getattr(clock, "explained_at", None),
+        explained_late=clock.explained_late if getattr(clock, "explained_at", None) else None,
     )
 
 

@@ -14,7 +14,8 @@ from services.sla.domain.policy import end_of_day
 
 CLOCK_COLUMNS = ("ticket_id, ticket_code, clock_no, grade, status, unit, parent_unit,"
                  " accepted_at, due_at, explanation_due_at, sign_for_due_at, signed_for,"
-                 " provisional, extension_pending, last_event_at")
+                 " provisional, extension_pending, explained_at, explained_late,"
+                 " last_event_at")
 ORDER_COLUMNS = ("order_id, ticket_id, ticket_code, order_key, unit, kind, status, level,"
                  " addressees, issued_by, reason, issued_at, answer_due_at, provisional,"
                  " answer_unit, answer_text, last_event_at")

@@ -139,6 +139,7 @@ class TicketClock(Aggregate):
         self.signed_for = False
         self.explained = explanation_due_at is None
         self.explained_late = False  # the explanation came after explanation_due_at
+        self.explained_at: dt.datetime | None = None  # when it was given (None: not yet)
 
     # -- checks -------------------------------------------------------------------------
     def check_in_time_order(self, at: dt.datetime) -> None:
@@ -411,6 +412,7 @@ class TicketClock(Aggregate):
     def _explained(self, timestamp: dt.datetime, late: bool = False) -> None:
         self.explained = True
         self.explained_late = late
+        self.explained_at = timestamp
 
     def answer_accepted(self, *, at: dt.datetime) -> bool:
         """The platform accepted the unit's reply as the answer to the citizen (ReplyReviewed

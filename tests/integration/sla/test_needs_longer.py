@@ -53,3 +53,12 @@ async def test_needs_longer_is_an_interim_answer_and_the_final_reply_settles_the
         [met] = [d for d in by_ticket(found)[t] if d.event_type == "DeadlineMet"]
         # met by the final reply: not by the interim one, nor by its acceptance
         assert met.occurred_at == sh("2024-11-08 15:00"), t
+    # the read model and GET /clocks say when the explanation was given, and that it was in
+    # time (a general matter owes none; the complex one's deadline is 5 working days on)
+    with sla.client("supervisor") as http:
+        for t in (general, complex_):
+            r = http.get(f"/v1/tickets/{t}/clocks")
+            assert r.status_code == 200, r.text
+            [clock] = r.json()["clocks"]
+            assert clock["explained_at"] == sh("2024-11-05 09:00").isoformat(), clock
+            assert clock["explained_late"] is False, clock

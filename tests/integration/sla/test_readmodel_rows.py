@@ -56,6 +56,7 @@ def test_rows_read_back_as_written(sla_database, unique):
             for statement in readmodel.tables(schema):
                 conn.execute(statement)
             clocks = [_clock(n) for n in range(1, 5)]
+            clocks[1] = _clock(2, explained_at=AT, explained_late=True)
             orders = [_order(n) for n in range(3)]
             with conn.cursor() as cur:
                 readmodel.write_rows(cur, schema, clocks, orders)
@@ -69,5 +70,31 @@ def test_rows_read_back_as_written(sla_database, unique):
                                                           next_due_at=None)], [])
             first = _read(conn, schema, "sla_clocks", ClockRow, "clock_no")[0]
             assert first == _clock(1, status="met", next_due_at=None)
+        finally:
+            conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))
+
+
+def test_a_clocks_table_made_before_the_explanation_columns_gets_them(sla_database, unique):
+    """A deployment's sla_clocks of before: starting the service adds the two columns; its
+    rows read NULL (no explanation recorded) until their clock's next change."""
+    schema = f"sla_old_{unique}"
+    settings = sla_database.model_copy(update={"pg_dbname": DBNAME})
+    with psycopg.connect(settings.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
+        try:
+            old = readmodel.tables(schema)[0].as_string(conn).replace(
+                ", explained_at timestamptz, explained_late bool", "")
+            assert "explained" not in old
+            conn.execute(old)
+            conn.execute(SQL("INSERT INTO {}.sla_clocks (clock_id, ticket_id, ticket_code,"
+                             " clock_no, grade, status, accepted_at, due_at, signed_for,"
+                             " provisional, last_event_at) VALUES (gen_random_uuid(), 't', 'FY-1',"
+                             " 1, 'general', 'running', now(), now(), false, false, now())"
+                             ).format(Identifier(schema)))
+            for _ in range(2):  # a second start finds them there
+                for statement in readmodel.tables(schema):
+                    conn.execute(statement)
+            assert conn.execute(SQL("SELECT explained_at, explained_late FROM {}.sla_clocks")
+                                .format(Identifier(schema))).fetchall() == [(None, None)]
         finally:
             conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))

@@ -179,7 +179,9 @@
         ? h("div", {class: "detail"}, e.payload.reply_masked || e.payload.reason || ("单位：" + unitName(e.payload.unit))) : null,
       h("code", {class: "hash", title: "台账哈希"}, (e.entry_hash || "").slice(0, 12))));
     const clocks = ((data.clocks || {}).clocks || []).map((c) => h("li", {},
-      `第${c.clock_no}轮 ${unitName(c.unit)} 时限 ${time(c.due_at)} ${zh(CLOCK, c.status || c.state)}`));
+      `第${c.clock_no}轮 ${unitName(c.unit)} 时限 ${time(c.due_at)} ${zh(CLOCK, c.status || c.state)}`
+      + (c.explanation_due_at ? `  说明时限 ${time(c.explanation_due_at)}` : "")
+      + (c.explained_at ? `  已向群众说明 ${time(c.explained_at)}${c.explained_late ? "（逾期）" : ""}` : "")));
     const fb = data.feedback && !data.feedback.unavailable ? data.feedback : null;
     box.replaceChildren(...[
       h("h2", {}, t.title_masked || "工单 " + t.code),
