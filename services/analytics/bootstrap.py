@@ -13,7 +13,7 @@ from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer, gather
 from backbone.http import create_app
 from backbone.relay import OutboxRelay
-from backbone.runtime import Service, connect
+from backbone.runtime import Loop, Service, connect
 from backbone.store import application_env
 from backbone.wakeup import CommitNews
 from services.analytics.adapters import fact_store, surge_store
@@ -94,7 +94,7 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
                                                        settings.schema)))
     http.include_router(pages.router(reports))
     http.state.kpis = kpis  # for diagnostics and tests: the live state
-    loops = [facts.run, live.run, relay.run]
+    loops: list[Loop] = [facts.run, live.run, relay.run]
     if settings.auto_publish:
         loops.append(auto_publisher(reports, live, clock, settings.publish_check_s))
     return Service(settings=settings, infra=infra, http=http, loops=loops, on_stop=[app.close])

@@ -315,7 +315,8 @@ def period_tickets(pool: ConnectionPool, schema: str, start: datetime, end: date
         cur.itersize = 2000
         set_json_loads(orjson.loads, cur)
         cur.execute(_PERIOD_SQL.format(s=Identifier(schema)), {"start": start, "end": end})
-        ticket, facts = None, []
+        ticket: Any = None
+        facts: list[Fact] = []
         for row in cur:
             if row[1] != ticket:
                 if facts:

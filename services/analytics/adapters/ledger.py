@@ -116,7 +116,8 @@ def ledger_export(base_url: str, token: str, *, after: int = 0, limit: int | Non
                 response.read()
                 raise LedgerError(f"the ledger answered {response.status_code}: "
                                   f"{response.text[:300]}")
-            buf, expected, types = b"", after, {}
+            buf, expected = b"", after
+            types: dict[bytes, str] = {}
             for data in response.iter_bytes(read_bytes):
                 buf = buf + data if buf else data
                 entries, used, expected, end = split_frames(buf, 0, expected, types)

@@ -280,16 +280,21 @@ class CoalescingTable(faust.Table):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.use_partitioner:  # a row is sent to its event's partition, which this names
+            raise ValueError("a CoalescingTable keeps a row in its event's partition:"
+                             " use_partitioner is not supported")
         self.changes = TableChanges()
 
     def on_key_set(self, key: Any, value: Any) -> None:
         partition = self.partition_for_key(key)  # the current event's (faust's own checks)
+        assert partition is not None  # None only with use_partitioner (refused in __init__)
         self.changes.note(key, partition, value, key in self.data, _source())
         self._maybe_set_key_ttl(key, partition)
         self._sensor_on_set(self, key, value)
 
     def on_key_del(self, key: Any) -> None:
         partition = self.partition_for_key(key)
+        assert partition is not None  # as in on_key_set
         self.changes.note(key, partition, DELETED, key in self.data, _source())
         self._maybe_del_key_ttl(key, partition)
         self._sensor_on_del(self, key)

@@ -79,7 +79,7 @@ class HotTopics:
         before = [[d for d in docs if start - k * span <= d.at < start - (k - 1) * span]
                   for k in (3, 2, 1)]
         seg = self.segmenter
-        aspects = Counter()
+        aspects: Counter[tuple[str, str]] = Counter()
         for d in now:
             a = classify_aspect(d, segmenter=seg)
             if a is not None:

@@ -84,7 +84,8 @@ class Reports:
 
     def published(self, month: str) -> dict[str, Any] | None:
         try:
-            aggregate = self.app.repository.get(MonthlyReport.create_id(check_month(month)))
+            aggregate: MonthlyReport = self.app.repository.get(
+                MonthlyReport.create_id(check_month(month)))
         except AggregateNotFoundError:
             return None
         return {**aggregate.report, "published": True,

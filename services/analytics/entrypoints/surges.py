@@ -117,7 +117,7 @@ def make_app(settings: AnalyticsSettings) -> faust.App:
         consumer_auto_offset_reset="earliest", table_standby_replicas=0,
         producer_linger=settings.surges_producer_linger_ms / 1000,
         broker_session_timeout=settings.surges_session_timeout_s)
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}
     source = app.topic(settings.lifecycle_topic, **raw)
     follow_topic, counted_topic = own_topics(settings)

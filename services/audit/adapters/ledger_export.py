@@ -34,7 +34,7 @@ def read_chunk(pool: Any, schema: str, after: int, limit: int) -> list[tuple[int
 def frames(rows: Sequence[tuple[int, str, bytes]]) -> bytes:
     """The rows as frames, in one buffer."""
     pack = FRAME.pack
-    out = []
+    out: list[bytes] = []
     for seq, event_type, event in rows:
         kind = event_type.encode()
         out += (pack(seq, len(kind), len(event)), kind, event)

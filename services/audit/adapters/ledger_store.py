@@ -242,6 +242,7 @@ class PgSubtreeHashStore:
 
     def add_hashes(self, nodes: Mapping[NodeKey, bytes], new_size: int) -> None:
         if nodes:  # one statement for the whole batch's nodes
+            assert self.cur is not None, "hashes are written with the ledger's transaction"
             self.cur.execute(
                 SQL("INSERT INTO {}.merkle_node (level, idx, hash)"  # binary: see append_batch
                     " SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 HASH_SIZE = 32
 NodeKey = tuple[int, int]  # (level, index)
@@ -410,8 +410,9 @@ class MerkleLedgerTree:
                     hashes = [peek(k) for k in parts]
                     if None in hashes:
                         holes.append((path, len(path), parts))
-                    else:
-                        h = edges[parts] = hashes[0] if len(hashes) == 1 else fold_parts(hashes)
+                    else:  # no None among them (checked just above)
+                        held = cast("list[bytes]", hashes)
+                        h = edges[parts] = held[0] if len(held) == 1 else fold_parts(held)
                 path.append(h)
             out[i] = path  # type: ignore[assignment]  # its holes are filled below
         if holes:

@@ -117,9 +117,10 @@ class Judging:
     def _prepare(self, ticket_id: str, context: EventContext,
                  act: Callable[[TicketFeedback], None], key: RequestKey | None,
                  at: datetime | None, *, recent: bool = False,
-                 ) -> tuple[Judged, list[Any], EventContext | None]:
+                 ) -> tuple[Judged, list[Any], EventContext]:
         """get -> act: (the answer, the aggregates to save, their context); no aggregates
-        when a request key names an earlier command (its answer, nothing to save).
+        when a request key names an earlier command (its answer, nothing to save, the context
+        as given).
 
         `recent`: act first on the record as this process last saw it committed (no store
         read). That state may be behind the store's, so it is trusted only for an act that
@@ -128,7 +129,7 @@ class Judging:
         (a 4xx) or changes nothing is decided again on the store's state."""
         prior = prior_answer(self.app, key)
         if prior is not None:
-            return Judged(**prior), [], None
+            return Judged(**prior), [], context
         record_id = TicketFeedback.create_id(ticket_id)
         fb = self._acted_on_recent(record_id, act) if recent else None
         if fb is None:
@@ -215,7 +216,7 @@ class Judging:
                         log.info("concurrent change of a ticket's feedback; retrying (1)")
                         start = 1
 
-        def prepare(recent: bool) -> tuple[Judged, list[Any], EventContext | None]:
+        def prepare(recent: bool) -> tuple[Judged, list[Any], EventContext]:
             if not decided:
                 decided.append(first())
             ticket_id, act = decided[0]
@@ -307,7 +308,7 @@ class Judging:
             return link
         row = self.queries.feedback_by_code(short.ticket_code)
         try:
-            fb: TicketFeedback = self.app.repository.get(
+            fb: TicketFeedback | None = self.app.repository.get(
                 TicketFeedback.create_id(str(row["ticket_id"]))) if row else None
         except AggregateNotFoundError:
             fb = None

@@ -71,11 +71,12 @@ class IdentityStore:
         return StaffAccount(*row[:5]), row[5]
 
     def all(self) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn:
-            conn.row_factory = dict_row  # type: ignore[assignment]
-            return list(conn.execute(self._q(
+        # dict rows from a cursor of its own: set on the connection, they outlived this read
+        # in the pool, and the next user of the connection got dicts for tuples
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(self._q(
                 "SELECT username, display_name, role, unit, disabled, created_at, updated_at"
-                " FROM {s}.accounts ORDER BY username")))
+                " FROM {s}.accounts ORDER BY username")).fetchall()
 
     def set_hash(self, username: str, password_hash: str) -> bool:
         with self.pool.connection() as conn:

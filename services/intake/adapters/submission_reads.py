@@ -137,7 +137,9 @@ class SubmissionReads:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                batch, later, seen = [], [], set()
+                batch: list[_Ask] = []
+                later: list[_Ask] = []
+                seen: set[str | None] = set()
                 for ask in self._queue:
                     (later if ask.citizen is not None and ask.citizen in seen
                      else batch).append(ask)

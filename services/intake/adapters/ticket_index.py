@@ -142,6 +142,7 @@ class TicketIndex:
         found = self._upserts.get((*columns, "?fill") if fill else columns)
         if found is None:
             names = ["ticket_id", *columns]
+            where: Composable
             if fill:
                 where = SQL("t.submitted_at IS NULL")
             else:

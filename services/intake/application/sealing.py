@@ -67,7 +67,7 @@ class ContactSealing:
         try:
             save(aggregates, [claim.statement])
         except Exception as exc:
-            self._lost(exc, claim, identity, attempts, aggregates, pending)
+            identity = self._lost(exc, claim, identity, attempts, aggregates, pending)
             contact, again = self.seal(claim.ticket_id, claim.citizen, identity, claim.at,
                                        in_transaction=True)
             return self.save(save, self._with(aggregates, contact), again, identity,
@@ -88,9 +88,9 @@ class ContactSealing:
         try:
             await save(aggregates, [claim.statement])
         except Exception as exc:
-            self._lost(exc, claim, identity, attempts, aggregates, pending)
+            identity = self._lost(exc, claim, identity, attempts, aggregates, pending)
             contact, again = await asyncio.to_thread(
-                self.seal, claim.ticket_id, claim.citizen, identity, claim.at,  # type: ignore[arg-type]
+                self.seal, claim.ticket_id, claim.citizen, identity, claim.at,
                 in_transaction=True)
             return await self.save_async(save, self._with(aggregates, contact), again, identity,
                                          attempts=attempts - 1)
@@ -98,14 +98,17 @@ class ContactSealing:
         return aggregates
 
     def _lost(self, exc: Exception, claim: KeyClaim, identity: CitizenIdentity | None,
-              attempts: int, aggregates: list[Any], pending: dict[Any, list[Any]]) -> None:
+              attempts: int, aggregates: list[Any], pending: dict[Any, list[Any]]
+              ) -> CitizenIdentity:
         """After a failed save: re-raise unless the claim lost a key race that another
-        attempt may win; else forget the losing key and give back the pending events."""
+        attempt may win; else forget the losing key, give back the pending events, and return
+        the identity to seal again (never None: without one there is nothing to seal)."""
         if not lost_key_race(exc) or identity is None or attempts <= 1:
             raise exc
         self.vault.key_lost(claim.citizen, claim.key)
         for a in aggregates:
             a.pending_events[:] = pending[a.id]
+        return identity
 
     @staticmethod
     def _with(aggregates: list[Any], contact: SealedContact) -> list[Any]:

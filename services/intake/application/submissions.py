@@ -30,6 +30,7 @@ from backbone.group_commit import GroupCommitter
 from backbone.privacy import mask_personal_data
 from backbone.store import EventContext, Statement
 from services.intake.adapters.codes import CodeSequence
+from services.intake.adapters.rate_limits import SharedSubmissionThrottle
 from services.intake.adapters.submission_keys import SubmissionKeys
 from services.intake.adapters.ticket_index import TicketIndex, rejected_columns, submitted_columns
 from services.intake.application.answered import (
@@ -441,7 +442,7 @@ class Submissions:
         read (adapters/submission_reads.py), not by a round trip of its own. None: no batched
         reads here (none wired, or a contact without a natural key): `prepare` reads."""
         throttle = self.throttle
-        if self.reads is None or not hasattr(throttle, "adapter_token_held"):
+        if self.reads is None or not isinstance(throttle, SharedSubmissionThrottle):
             return None
         citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
         if draft.identity is not None and citizen is None:

@@ -16,7 +16,7 @@ A phone number never appears in a log line, an error or an event.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -74,8 +74,15 @@ def _message_id(answer: Any) -> str:
         answer, dict) else ""
 
 
+class Poster(Protocol):
+    """Where a channel's messages are posted: a gateway over HTTP, or the development
+    outbox."""
+
+    async def post(self, body: dict[str, Any]) -> Outcome: ...
+
+
 class SmsGateway:
-    def __init__(self, gateway: HttpGateway, sign: str):
+    def __init__(self, gateway: Poster, sign: str):
         self.gateway = gateway
         self.sign = sign
 
@@ -85,7 +92,7 @@ class SmsGateway:
 
 
 class WeChatGateway:
-    def __init__(self, gateway: HttpGateway):
+    def __init__(self, gateway: Poster):
         self.gateway = gateway
 
     async def send(self, *, citizen: str, template: str, ticket_code: str, title: str,

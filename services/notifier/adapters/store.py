@@ -123,7 +123,7 @@ class Store:
             claimed: list[dict[str, Any]] = []
             if rows:
                 due = [due_at(r, now, event_time) for r in rows]
-                sending = []
+                sending: list[bool] = []
                 for d in due:  # the first `claim` of those due now
                     sending.append(d <= now and sum(sending) < claim)
                 cur.execute(self._take_sql, (

@@ -180,17 +180,17 @@ def save_many(cur: psycopg.Cursor[Any], schema: str,
         values.update(grams=grams, stamp=stamp, prev_stamp=prev_stamp)
         payload.append(values)
     cur.execute(_SAVE[schema], (json.dumps(payload, ensure_ascii=False),))
-    written = cur.fetchall()
+    saved: list[tuple[str, bool]] = cur.fetchall()
     # a row inserted without its bigrams (its writer held it in memory from an insert that
     # rolled back, so took its text for stored): they are written now (rare)
-    inserted = {ticket_id for ticket_id, was_inserted in written if was_inserted}
+    inserted = {ticket_id for ticket_id, was_inserted in saved if was_inserted}
     missing = [(row.ticket_id, row.search_grams) for row, grams, _, _ in rows
                if grams is None and row.ticket_id in inserted]
     for ticket_id, grams in missing:
         cur.execute(SQL("INSERT INTO {}.ticket_grams (ticket_id, grams) VALUES (%s, %s)"
                         " ON CONFLICT (ticket_id) DO UPDATE SET grams = EXCLUDED.grams").format(
             Identifier(schema)), (ticket_id, grams))
-    return {found[0] for found in written}
+    return {found[0] for found in saved}
 
 
 def where(f: TicketFilter, schema: str) -> tuple[Composed, list[Any]]:

@@ -48,7 +48,8 @@ class TicketList:
         stored = readmodel.load_many(cur, self.schema, [t for t in ids if t not in self.rows])
         now: dict[str, tuple[TicketRow | None, int]] = {}
         for ticket_id in ids:
-            now[ticket_id] = self.rows.get(ticket_id) or stored.get(ticket_id, (None, 0))
+            kept = self.rows.get(ticket_id)  # a (row, stamp) pair: never falsy
+            now[ticket_id] = kept if kept is not None else stored.get(ticket_id, (None, 0))
         folded: dict[str, TicketRow] = {}
         for d, _ in batch:
             folded[d.ticket_id] = fold(
