@@ -42,10 +42,13 @@ def unique() -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _sweep_what_the_tests_made():
+def _sweep_what_the_tests_made(request):
     """At the end of the run: delete every topic, consumer group, schema and database named
-    with an id the tests claimed, so the shared broker and server do not fill up."""
+    with an id the tests claimed, so the shared broker and server do not fill up; and the
+    harnesses' logs under .data, unless a test failed (then they are kept to be read)."""
     yield
     if janitor.claimed():
         gone = janitor.sweep()
         print(f"\n[janitor] removed {gone}")
+    if request.session.testsfailed == 0:
+        janitor.sweep_logs()

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
 from collections import defaultdict
+from pathlib import Path
 
 import psycopg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -23,6 +25,7 @@ from psycopg.sql import SQL, Identifier
 from backbone.settings import ServiceSettings
 
 _claimed: set[str] = set()
+_logs: set[Path] = set()
 ID = re.compile(r"^[0-9a-f]{6,32}$")
 
 
@@ -36,6 +39,27 @@ def claim(resource_id: str) -> str:
 
 def claimed() -> set[str]:
     return set(_claimed)
+
+
+def log(path: Path) -> Path:
+    """Mark a log file or folder a harness writes under .data for removal at the end of a
+    run in which no test failed (kept when one did: the logs say why); returns it."""
+    _logs.add(Path(path))
+    return path
+
+
+def sweep_logs() -> int:
+    """Delete every log marked with ``log``; returns how many there were."""
+    gone = 0
+    for path in sorted(_logs):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            gone += 1
+        elif path.exists():
+            path.unlink(missing_ok=True)
+            gone += 1
+    _logs.clear()
+    return gone
 
 
 def _mine(name: str, ids: set[str]) -> bool:

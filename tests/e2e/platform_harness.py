@@ -74,7 +74,7 @@ class Platform:
         self.id = janitor.claim(uuid.uuid4().hex[:8])
         self.names = names or list(LOCAL_PORTS)
         self.settings = ServiceSettings()
-        self.logs = ROOT / ".data" / "e2e" / self.id
+        self.logs = janitor.log(ROOT / ".data" / "e2e" / self.id)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,

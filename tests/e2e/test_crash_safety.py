@@ -17,7 +17,7 @@ import pytest
 
 from backbone import events
 from bench.platform import endpoints
-from tests.e2e.platform_harness import Platform, eventually
+from tests.e2e.platform_harness import Platform, eventually, patient
 from tools.simulator.load import CityLoad, LoadRecord
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +109,7 @@ def run_with_kills(platform: Platform, victims: list[str], *, seed: int, speed: 
     ``speed``: simulated seconds per second for the follow-ups (86,400: a day a second)."""
     load = CityLoad(endpoints(platform), rate=4, seed=seed, speed=speed)
     load.start()
-    assert load.wait_for(submitted=15, timeout=120), "the load never got going"
+    assert load.wait_for(submitted=15, timeout=patient(120)), "the load never got going"
     submitted, retried = load.submitted(), load.retried()
     for victim in victims:
         platform.kill(victim)  # SIGKILL
@@ -117,16 +117,16 @@ def run_with_kills(platform: Platform, victims: list[str], *, seed: int, speed: 
     # gRPC, feedback's) must be met dead at least once, or the kill proved nothing; a consumer
     # it does not call (audit, sla) must miss new work, so the load goes on a while.
     if CALLED_BY_THE_LOAD & set(victims):
-        assert load.wait_for(retried=retried + 1, timeout=120), \
+        assert load.wait_for(retried=retried + 1, timeout=patient(120)), \
             "no call met the dead service: the kill proved nothing"
     else:
-        assert load.wait_for(submitted=submitted + 5, timeout=120), "the load stalled"
+        assert load.wait_for(submitted=submitted + 5, timeout=patient(120)), "the load stalled"
     if while_down is not None:
         while_down()
     for victim in victims:
         platform.restart(victim)
     before = load.submitted()
-    assert load.wait_for(submitted=before + 15, timeout=120), "the load did not carry on"
+    assert load.wait_for(submitted=before + 15, timeout=patient(120)), "the load did not carry on"
     record = load.stop()
     assert len(record.codes) > 20, record.summary
     return record

@@ -23,7 +23,8 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from tests.e2e.platform_harness import Platform, eventually
+from tests.browser import needs_browser
+from tests.e2e.platform_harness import Platform, eventually, patient
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -101,7 +102,7 @@ def status_in(platform, code: str, *statuses: str) -> dict:
     return row
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+@needs_browser()
 def test_the_day_of_a_12345_centre(platform, browser):
     # -- a wrong password stays on the login page with the reason ---------------------------
     context = browser.new_context(locale="zh-CN")
@@ -240,7 +241,7 @@ def test_the_day_of_a_12345_centre(platform, browser):
     # -- the supervisor sees it in the ledger ------------------------------------------------
     supervisor = log_in(browser, platform, "sup-wang", "supervisor")
     supervisor.goto(platform.url("workbench") + f"/#ticket/{lamp}")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + patient(30)
     while not supervisor.locator("#timeline li[data-event='AssignmentReplied']").count():
         assert time.monotonic() < deadline, "the ledger never showed the reply"
         supervisor.reload()
@@ -268,7 +269,7 @@ def test_the_day_of_a_12345_centre(platform, browser):
         what="the logged-out token refused (revoked by identity)")
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+@needs_browser()
 def test_a_unit_on_a_phone_and_a_session_that_ends_mid_action(platform, browser):
     """At a phone's width the list and the hotline form widened the page past the screen (the
     table, the two columns); the desk's badge said "in_progress" and the ticket page "met",
@@ -350,7 +351,7 @@ def test_a_unit_on_a_phone_and_a_session_that_ends_mid_action(platform, browser)
     context.close()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+@needs_browser()
 def test_a_double_click_on_save_adds_one_knowledge_entry(platform, browser):
     """The knowledge base's 保存 stayed live while the entry was sent: a double click kept
     the same entry twice (the operators' search then showed it twice)."""

@@ -127,14 +127,18 @@ async def test_a_handler_that_streams_makes_the_consumer_go_step_by_step(setting
                      .format(Identifier(settings.schema)))
     tickets = [str(uuid.uuid4()) for _ in range(6)]
     s = Identifier(settings.schema)
+    streamed: list[int] = []
 
     def keep(d: events.DecodedEvent, cur: psycopg.Cursor, record: Any) -> None:
-        assert sum(1 for _ in cur.stream(SQL("SELECT event_id FROM {}.seen").format(s))) >= 0
+        streamed.append(sum(1 for _ in cur.stream(SQL("SELECT event_id FROM {}.seen")
+                                                  .format(s))))
         cur.execute(SQL("INSERT INTO {}.seen VALUES (%s)").format(s), (d.event_id,))
 
     name = f"stream-{unique}"
     consumer = await _consume(settings, name, Handlers({"TicketAccepted": keep}), tickets)
     assert _count(settings, "SELECT count(*) FROM {}.seen") == len(tickets)
+    # each handler's stream read every row the ones before it wrote: one step at a time
+    assert streamed == list(range(len(tickets)))
     assert DEAD_LETTERED.labels(name)._value.get() == 0
     assert not consumer._pipelining
 

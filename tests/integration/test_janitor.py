@@ -70,3 +70,15 @@ def test_a_swept_id_leaves_no_topic_group_schema_or_database(infra):
         assert mine not in janitor.claimed()
     finally:
         janitor.sweep({other}, infra)
+
+
+def test_swept_logs_go_and_nothing_else_does(tmp_path):
+    folder, file, other = tmp_path / "e2e-run", tmp_path / "sla.log", tmp_path / "mine.log"
+    folder.mkdir()
+    (folder / "intake.log").write_text("x")
+    for path in (file, other):
+        path.write_text("x")
+    assert janitor.log(folder) == folder and janitor.log(file) == file
+    assert janitor.sweep_logs() == 2
+    assert not folder.exists() and not file.exists() and other.exists()
+    assert janitor.sweep_logs() == 0  # each is swept once

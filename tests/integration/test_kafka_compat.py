@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from backbone.kafka import ensure_topics
+from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).parent / "compat" / "faust_probe_app.py"
@@ -39,11 +41,10 @@ async def test_faust_agent_table_and_transactions_work_on_our_broker(infra, uniq
                                     auto_offset_reset="earliest",
                                     isolation_level="read_committed")
         await consumer.start()
-        for _ in range(120):
+        deadline = time.monotonic() + patient(60)
+        while len(got) < 30 and worker.poll() is None and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             got += [r.value for rs in batch.values() for r in rs]
-            if len(got) >= 30 or worker.poll() is not None:
-                break
         await consumer.stop()
     finally:
         if worker.poll() is None:

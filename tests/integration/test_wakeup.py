@@ -11,6 +11,11 @@ import psycopg
 import pytest
 
 from backbone.wakeup import CommitNews, Nudge
+from tests.waiting import patient
+
+# a wake is due at once; the fallback is what a missed wake would look like. All three are
+# stretched alike, so on a slow machine a wake still tells itself apart from the fallback.
+PROMPT, BOUND, FALLBACK = patient(5), patient(10), patient(20)
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +42,10 @@ async def test_a_commit_wakes_the_waiter_at_once(infra, channel):
     news, stop = CommitNews(infra, channel=channel), asyncio.Event()
     await news.listen()
     try:
-        waiting = asyncio.ensure_future(timed_wait(news, stop, fallback_s=20))
+        waiting = asyncio.ensure_future(timed_wait(news, stop, fallback_s=FALLBACK))
         await asyncio.sleep(0.3)
         await asyncio.to_thread(notify, infra, channel)
-        assert await asyncio.wait_for(waiting, 10) < 5
+        assert await asyncio.wait_for(waiting, BOUND) < PROMPT
     finally:
         await news.close()
 
@@ -50,7 +55,7 @@ async def test_news_that_came_before_the_wait_is_not_lost(infra, channel):
     await news.listen()
     try:
         await asyncio.to_thread(notify, infra, channel)  # while nobody waits
-        assert await asyncio.wait_for(timed_wait(news, stop, fallback_s=20), 10) < 5
+        assert await asyncio.wait_for(timed_wait(news, stop, fallback_s=FALLBACK), BOUND) < PROMPT
         # drained: the next wait runs to its fallback
         assert await timed_wait(news, stop, fallback_s=0.5) >= 0.45
     finally:
@@ -62,11 +67,13 @@ async def test_a_rollback_wakes_nobody_and_stop_ends_the_wait(infra, channel):
     await news.listen()
     try:
         await asyncio.to_thread(notify, infra, channel, commit=False)
-        waiting = asyncio.ensure_future(timed_wait(news, stop, fallback_s=20))
+        waiting = asyncio.ensure_future(timed_wait(news, stop, fallback_s=FALLBACK))
         await asyncio.sleep(1.0)
         assert not waiting.done()
         stop.set()
-        assert await asyncio.wait_for(waiting, 10) < 10
+        began = time.monotonic()
+        assert await asyncio.wait_for(waiting, BOUND) < FALLBACK  # ended by stop, at once
+        assert time.monotonic() - began < PROMPT
     finally:
         await news.close()
 
@@ -75,8 +82,8 @@ async def test_nudge_set_while_busy_is_kept():
     nudge, stop = Nudge(), asyncio.Event()
     nudge.set()
     began = time.monotonic()
-    await nudge.wait(stop, 20)
-    assert time.monotonic() - began < 1
+    await nudge.wait(stop, FALLBACK)
+    assert time.monotonic() - began < patient(1)
     began = time.monotonic()
     await nudge.wait(stop, 0.3)  # forgotten once seen
     assert time.monotonic() - began >= 0.25
@@ -84,14 +91,14 @@ async def test_nudge_set_while_busy_is_kept():
 
 async def test_nudge_wakes_its_waiter_on_set_and_on_stop():
     nudge, stop = Nudge(), asyncio.Event()
-    waiting = asyncio.ensure_future(nudge.wait(stop, 20))
+    waiting = asyncio.ensure_future(nudge.wait(stop, FALLBACK))
     await asyncio.sleep(0)  # the waiter is waiting now
     nudge.set()
-    await asyncio.wait_for(waiting, 5)  # woken by the set, long before its 20 s
-    waiting = asyncio.ensure_future(nudge.wait(stop, 20))
+    await asyncio.wait_for(waiting, PROMPT)  # woken by the set, long before its fallback
+    waiting = asyncio.ensure_future(nudge.wait(stop, FALLBACK))
     await asyncio.sleep(0)
     stop.set()
-    await asyncio.wait_for(waiting, 5)  # and by stop
+    await asyncio.wait_for(waiting, PROMPT)  # and by stop
 
 
 async def test_loops_of_one_process_share_one_listener(infra, channel):
@@ -104,15 +111,15 @@ async def test_loops_of_one_process_share_one_listener(infra, channel):
     try:
         assert first._conn is second._conn is not None
         await asyncio.to_thread(notify, infra, channel)
-        assert await asyncio.wait_for(timed_wait(first, stop, fallback_s=20), 10) < 5
+        assert await asyncio.wait_for(timed_wait(first, stop, fallback_s=FALLBACK), BOUND) < PROMPT
         first.drain()
-        assert await asyncio.wait_for(timed_wait(second, stop, fallback_s=20), 10) < 5
+        assert await asyncio.wait_for(timed_wait(second, stop, fallback_s=FALLBACK), BOUND) < PROMPT
         assert await first.wait(stop, fallback_s=0.3) is False  # taken once by each
         assert await second.wait(stop, fallback_s=0.3) is False
         await first.close()
         assert second._conn is not None and not second._conn.closed  # still listening
         await asyncio.to_thread(notify, infra, channel)
-        assert await asyncio.wait_for(second.wait(stop, fallback_s=20), 10) is True
+        assert await asyncio.wait_for(second.wait(stop, fallback_s=FALLBACK), BOUND) is True
     finally:
         await first.close()
         await second.close()
@@ -129,13 +136,13 @@ async def test_a_lost_listener_wakes_every_loop_to_listen_anew(infra, channel):
         with psycopg.connect(infra.pg_conninfo(), autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
         # each returns at once (read again: a commit in the gap was not heard)...
-        assert await asyncio.wait_for(first.wait(stop, fallback_s=20), 10) is True
-        assert await asyncio.wait_for(second.wait(stop, fallback_s=20), 10) is True
+        assert await asyncio.wait_for(first.wait(stop, fallback_s=FALLBACK), BOUND) is True
+        assert await asyncio.wait_for(second.wait(stop, fallback_s=FALLBACK), BOUND) is True
         assert first._conn is second._conn and first._conn.pgconn.backend_pid != pid
         # ...and hears the next commit on the new connection
         await asyncio.to_thread(notify, infra, channel)
-        assert await asyncio.wait_for(timed_wait(first, stop, fallback_s=20), 10) < 5
-        assert await asyncio.wait_for(timed_wait(second, stop, fallback_s=20), 10) < 5
+        assert await asyncio.wait_for(timed_wait(first, stop, fallback_s=FALLBACK), BOUND) < PROMPT
+        assert await asyncio.wait_for(timed_wait(second, stop, fallback_s=FALLBACK), BOUND) < PROMPT
     finally:
         await first.close()
         await second.close()

@@ -176,7 +176,7 @@ async def test_overlapping_rounds_record_only_acknowledged_ones_in_order(setting
 
     monkeypatch.setattr(relay_module, "_send_all", failing_third)
     try:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError, match="the broker went away"):
             await relay.run_once()
         await relay.settle()
         # round 2 was sent, round 1 acknowledged (the third failed before round 2's turn)

@@ -14,14 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # what a service's source says -> the topic (without prefix) it names
 NAMES = {
-    r"lifecycle_topic|self\.lifecycle\b": ba.LIFECYCLE,
-    r"assignment_topic\(": ba.ASSIGNMENTS + "*",
+    r"lifecycle_topic|self\._?lifecycle\b": ba.LIFECYCLE,
+    r"assignment_topic\(|_unit_topic\(": ba.ASSIGNMENTS + "*",
     r"checkpoint_topic": ba.CHECKPOINTS,
     r"own_topics\(|analytics\.surges\.": ba.SURGES + "*",
     r"IdempotentConsumer\(|build_consumer\(|SlaConsumer\(": ba.DEAD_LETTER,  # poison parked
     r"notices_topic": ba.NOTICES,
     r"replies_topic": ba.REPLIES,
 }
+SEND = re.compile(r"producer\.send(?:_and_wait)?\(\s*([^,]+),")
 TOPIC_CALL = re.compile(r'settings\.topic\("([a-z.-]+)"\)')
 # the reconciliation names other services' topics to rebuild their translations: no Kafka I/O
 NOT_BUS_IO = ("services/audit/application/",)
@@ -53,12 +54,19 @@ def test_every_topic_a_service_names_is_granted_and_only_those(service):
 @pytest.mark.parametrize("service", sorted(ba.SERVICES))
 def test_publications_are_writes_and_consumed_topics_are_reads(service):
     role = ba.SERVICES[service]
+    checked = 0
     for path, text in _sources(service).items():
         if path.endswith("publications.py"):
             outgoing = _named(" ".join(re.findall(r"Outgoing\(([^,]+),", text)))
-            assert outgoing <= set(role.writes), path
+            assert outgoing and outgoing <= set(role.writes), path
+            checked += 1
         for listed in re.findall(r"topics=\[([^\]]+)\]", text):
-            assert _named(listed) <= set(role.reads), path
+            assert _named(listed) and _named(listed) <= set(role.reads), (path, listed)
+            checked += 1
+        for sent in SEND.findall(text):  # a producer's own send, not through an outbox
+            assert _named(sent) and _named(sent) <= set(role.writes), (path, sent)
+            checked += 1
+    assert checked, f"nothing in {service}'s sources says which way it uses a topic"
 
 
 def test_a_unit_reads_its_own_topic_and_nothing_else():

@@ -18,6 +18,7 @@ from backbone.runtime import serve
 from services.identity.bootstrap import build
 from services.identity.settings import IdentitySettings
 from tests import janitor
+from tests.waiting import eventually_async
 
 
 def free_port() -> int:
@@ -44,13 +45,13 @@ async def running_identity(settings: IdentitySettings) -> AsyncIterator[Identity
     service = await build(settings)
     task = asyncio.create_task(serve(service))
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as client:
-        for _ in range(200):
+        async def ready() -> bool:
+            if task.done():  # it failed to start: say why now, not at the deadline
+                await task
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("identity did not become ready")
+                return (await client.get("/readyz")).status_code == 200
+            return False
+        await eventually_async(ready, timeout=20, interval=0.05, what="identity ready")
     try:
         yield Identity(settings, service)
     finally:

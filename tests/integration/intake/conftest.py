@@ -23,7 +23,7 @@ from backbone.runtime import serve
 from services.intake.bootstrap import build
 from services.intake.settings import IntakeSettings
 from tests import janitor
-from tests.waiting import patient
+from tests.waiting import eventually_async, patient
 
 
 def _free_port() -> int:
@@ -99,13 +99,13 @@ async def running_intake(settings: IntakeSettings) -> AsyncIterator[Intake]:
     task = asyncio.create_task(serve(service))
     here = Intake(settings)
     async with httpx.AsyncClient(base_url=here.url) as client:
-        for _ in range(200):
+        async def ready() -> bool:
+            if task.done():  # it failed to start: say why now, not at the deadline
+                await task
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("intake did not become ready")
+                return (await client.get("/readyz")).status_code == 200
+            return False
+        await eventually_async(ready, timeout=20, interval=0.1, what="intake ready")
     here.service = service  # type: ignore[attr-defined]
     try:
         yield here

@@ -18,6 +18,7 @@ from backbone import events
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.domain.answered import answered_on
 from tests.integration.intake.test_bus import replies_for, to_request
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -86,13 +87,11 @@ class Feedback:
 
     async def seen(self, ticket: dict[str, Any], until: Any) -> dict[str, Any]:
         """Intake's read model once it shows the fact (and the projected ticket) ."""
-        row: dict[str, Any] | None = None
-        for _ in range(300):
-            row = await asyncio.to_thread(self.index.by_id, ticket["ticket_id"])
-            if row and row.get("citizen") is not None and until(row):
-                return row
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"intake never recorded the fact about {ticket['code']}: {row}")
+        async def row() -> dict[str, Any] | None:
+            found = await asyncio.to_thread(self.index.by_id, ticket["ticket_id"])
+            return found if found and found.get("citizen") is not None and until(found) else None
+        return await eventually_async(row, timeout=30, interval=0.1,
+                                      what=f"intake to record the fact about {ticket['code']}")
 
 
 async def _submit(adapter: Any, text: str, phone: str | None, **extra: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from psycopg.sql import SQL, Identifier
 from backbone import auth
 from services.intake.adapters.ticket_index import TicketIndex
 from services.intake.domain.citizen import pseudonym_for_phone
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -141,10 +142,8 @@ async def test_the_timer_shreds_upload_copies_past_their_retention_and_only_thos
     stop = asyncio.Event()
     task = asyncio.create_task(upload_sweep.loop(sweeping, every_s=0.05)(stop))
     try:
-        for _ in range(200):
-            if not pending()[old]:
-                break
-            await asyncio.sleep(0.05)
+        await eventually_async(lambda: not pending()[old], timeout=10, interval=0.05,
+                               what="the sweep to shred the old upload copy")
     finally:
         stop.set()
         await task

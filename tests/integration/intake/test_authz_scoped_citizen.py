@@ -4,7 +4,6 @@ rated through it, and the whole identity is not erased with it."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 
 from backbone import auth
 from services.intake.domain.citizen import pseudonym_for_phone
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +34,12 @@ async def test_a_ticket_scoped_citizen_token_reaches_its_own_ticket_only(intake)
         scoped = {"authorization": "Bearer " + auth.mint(intake.settings, sub=citizen,
                                                          role="citizen",
                                                          ticket=mine[0]["code"])}
-        listed: list = []
-        for _ in range(100):  # the unscoped token sees both once the index has them
+        async def both() -> bool:  # the unscoped token sees both once the index has them
             listed = (await staff.get("/v1/citizens/me/tickets", headers=whole)).json()[
                 "tickets"]
-            if len(listed) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert len(listed) == 2
+            return len(listed) == 2
+        await eventually_async(both, timeout=10, interval=0.1,
+                               what="the citizen's two tickets in the index")
         r = await staff.get("/v1/citizens/me/tickets", headers=scoped)
         assert r.status_code == 200
         assert [t["code"] for t in r.json()["tickets"]] == [mine[0]["code"]]

@@ -5,6 +5,7 @@ the same reads in the access log."""
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from psycopg.sql import SQL, Identifier
 
 from services.intake.entrypoints.fast_contact import code_in
+from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
 
@@ -131,9 +133,9 @@ async def test_reads_arriving_together_are_read_and_logged_together(intake):
         sizes.append(len(reads))
         arrived.extend((code, why) for _, code, why in reads)
         if len(sizes) == 1:  # hold the first batch until every other read waits behind it
-            for _ in range(1000):
-                if len(batches._waiting) == len(codes) - len(reads):
-                    break
+            deadline = time.monotonic() + patient(10)
+            while (len(batches._waiting) != len(codes) - len(reads)
+                   and time.monotonic() < deadline):
                 first.wait(0.01)
         return read_many(reads)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
 import pytest
 
 from services.intake.domain.citizen import IdentityVault, pseudonym_for_phone
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +19,19 @@ def _request(text: str, lat: float, lon: float, **extra) -> dict:
 
 
 async def _case(staff: httpx.AsyncClient, code: str, until) -> dict:
-    for _ in range(100):
+    async def case() -> dict | None:
         body = (await staff.get(f"/v1/tickets/{code}/case")).json()
-        if until(body):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"case of {code} never became as expected: {body}")
+        return body if until(body) else None
+    return await eventually_async(case, timeout=10, interval=0.1,
+                                  what=f"the case of {code} as expected")
+
+
+async def _listed(http: httpx.AsyncClient, citizen: dict, until, what: str) -> list:
+    """The citizen's tickets once ``until`` holds of them (the read model follows the log)."""
+    async def listed() -> list | None:
+        tickets = (await http.get("/v1/citizens/me/tickets", headers=citizen)).json()["tickets"]
+        return tickets if until(tickets) else None
+    return await eventually_async(listed, timeout=10, interval=0.1, what=what)
 
 
 async def test_a_likely_duplicate_is_merged_then_confirmed_and_undone(intake):
@@ -79,13 +86,7 @@ async def test_a_citizen_proven_by_phone_lists_their_tickets_and_erases_their_id
                                       json={"phone": phone, "code": sent["code"]})
             assert again.status_code == 401  # a code works once
         citizen = {"authorization": f"Bearer {session.json()['token']}"}
-        listed: list = []
-        for _ in range(100):
-            listed = (await staff.get("/v1/citizens/me/tickets", headers=citizen)).json()[
-                "tickets"]
-            if len(listed) == 2:
-                break
-            await asyncio.sleep(0.1)
+        listed = await _listed(staff, citizen, lambda ts: len(ts) == 2, "the citizen's two tickets")
         assert sorted(t["code"] for t in listed) == sorted(t["code"] for t in mine)
         erased = await staff.post("/v1/citizens/me/erasure", headers=citizen)
         assert sorted(erased.json()["tickets"]) == sorted(t["code"] for t in mine)
@@ -100,12 +101,8 @@ async def test_a_citizen_proven_by_phone_lists_their_tickets_and_erases_their_id
         assert fresh.json()["phone"] == phone  # a new key for the new record
         # whoever proves that phone later (the number recycled to someone else) sees what
         # was sent after the erasure, never the erased tickets
-        for _ in range(100):
-            listed = (await staff.get("/v1/citizens/me/tickets", headers=citizen)).json()[
-                "tickets"]
-            if [t["code"] for t in listed] == [back["code"]]:
-                break
-            await asyncio.sleep(0.1)
+        listed = await _listed(staff, citizen, lambda ts: [t["code"] for t in ts] == [back["code"]],
+                               "only the ticket sent after the erasure")
         assert [t["code"] for t in listed] == [back["code"]], listed
     store = intake.service.infra.pool
     citizen_id = pseudonym_for_phone(intake.settings.pseudonym_pepper.encode(), phone)
@@ -199,13 +196,7 @@ async def test_a_phone_and_code_typed_in_full_width_digits_sign_the_citizen_in(i
         session = await public.post("/v1/citizens/session", json={"phone": wide, "code": code})
         assert session.status_code == 200, session.text
         citizen = {"authorization": f"Bearer {session.json()['token']}"}
-        listed: list = []
-        for _ in range(100):
-            listed = (await public.get("/v1/citizens/me/tickets", headers=citizen)).json()[
-                "tickets"]
-            if listed:
-                break
-            await asyncio.sleep(0.1)
+        listed = await _listed(public, citizen, bool, "the citizen's ticket")
         assert [t["code"] for t in listed] == [mine["code"]]
 
 

@@ -24,6 +24,7 @@ from services.intake.settings import IntakeSettings
 from tests import janitor
 from tests.browser import browser_page, needs_browser
 from tests.integration.intake.conftest import Intake, _free_port, running_intake
+from tests.waiting import eventually_async, patient
 
 pytestmark = [pytest.mark.integration, needs_browser()]
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -46,8 +47,11 @@ async def fake_feedback() -> Any:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
+
+    async def started() -> bool:
+        assert not task.done(), "the fake feedback service stopped before it started"
+        return server.started
+    await eventually_async(started, timeout=10, interval=0.05, what="the fake feedback service")
     try:
         yield f"http://127.0.0.1:{port}", ratings
     finally:
@@ -150,7 +154,7 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
 async def recorded(intake: Intake, ticket_id: str, until: Any) -> None:
     """Wait until intake's read model shows what was published about the ticket."""
     index = TicketIndex(intake.service.infra.pool, intake.settings.schema)  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + patient(60)
     row: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         row = await asyncio.to_thread(index.by_id, ticket_id)

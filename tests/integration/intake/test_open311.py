@@ -17,6 +17,8 @@ import georeport
 import httpx
 import pytest
 
+from tests.waiting import patient
+
 pytestmark = pytest.mark.integration
 JURISDICTION = "fuyang.gov.cn"
 
@@ -74,7 +76,7 @@ async def test_post_then_read_back_by_id_list_filters_and_token(root, spec):
                                      phone="13987654321")
     code, token = posted["service_request_id"], posted["token"]
     client = georeport.GeoReport(root, jurisdiction=JURISDICTION)
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    deadline = datetime.now(UTC) + timedelta(seconds=patient(20))
     one = None
     while datetime.now(UTC) < deadline:  # the read model follows the event log
         try:

@@ -22,6 +22,7 @@ from backbone import events
 from services.intake.settings import IntakeSettings
 from tests import janitor
 from tests.integration.intake.conftest import Intake, _free_port, running_intake
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -111,15 +112,13 @@ async def test_a_citizen_gets_the_code_by_sms_verifies_and_lists_their_tickets(
         assert session.status_code == 200, session.text
         assert session.headers["cache-control"] == "private, no-store"  # a credential
         token = session.json()["token"]
-        listed: list[str] = []
-        for _ in range(100):  # the read model follows the event log
+        async def listed() -> httpx.Response | None:  # the read model follows the event log
             response = await public.get("/v1/citizens/me/tickets",
                                         headers={"authorization": f"Bearer {token}"})
-            listed = [t["code"] for t in response.json()["tickets"]]
-            if listed:
-                break
-            await asyncio.sleep(0.1)
-        assert listed == [mine.json()["code"]]
+            return response if response.json()["tickets"] else None
+        response = await eventually_async(listed, timeout=10, interval=0.1,
+                                          what="the citizen's ticket in the read model")
+        assert [t["code"] for t in response.json()["tickets"]] == [mine.json()["code"]]
         assert response.headers["cache-control"] == "private, no-store"
 
     # the code is never put in an event

@@ -16,6 +16,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.waiting import eventually_async
+
 
 class Gateways:
     def __init__(self) -> None:
@@ -75,8 +77,11 @@ async def running_gateways() -> AsyncIterator[Gateways]:
     server = uvicorn.Server(uvicorn.Config(gateways.app(), host="127.0.0.1",
                                            port=gateways.port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
+
+    async def started() -> bool:
+        assert not task.done(), "the fake gateways stopped before they started"
+        return server.started
+    await eventually_async(started, timeout=10, interval=0.05, what="the fake gateways")
     try:
         yield gateways
     finally:

@@ -166,7 +166,7 @@ class SlaProcess:
                             headers={"authorization": f"Bearer {token}"})
 
     def start(self, timeout: float = 60) -> None:
-        log = open(self.logs / f"{self.id}.log", "ab")
+        log = open(janitor.log(self.logs / f"{self.id}.log"), "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "services.sla"], cwd=ROOT,
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -100,7 +100,7 @@ class Platform:
         self.log(service).parent.mkdir(parents=True, exist_ok=True)
         self.procs[service] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(service),
-            stdout=open(self.log(service), "wb"), stderr=subprocess.STDOUT,
+            stdout=open(janitor.log(self.log(service)), "wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
 
     def start(self, timeout: float = 150, attempts: int = 3) -> None:

@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from backbone import runtime
 from backbone.settings import ServiceSettings
 from tests import throwaway_ca
+from tests.waiting import patient
 
 
 def _free_port() -> int:
@@ -43,7 +44,7 @@ class _NoInfra:
 
 
 async def _until_listening(port: int, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + patient(timeout)
     while asyncio.get_running_loop().time() < deadline:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)

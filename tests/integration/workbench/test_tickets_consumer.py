@@ -130,7 +130,8 @@ def test_rows_kept_in_memory_are_never_written_over_when_stale(infra, unique):
         # kept, then rolled back: the row in memory is ahead of the table
         replied = event(d.AssignmentReplied(unit="lighting", reply_masked="已修复"), 4,
                         "dispatch")
-        with (pytest.raises(RuntimeError), pool.connection() as conn, conn.transaction(),
+        with (pytest.raises(RuntimeError, match="the progress could not be written"),
+              pool.connection() as conn, conn.transaction(),
               conn.cursor() as cur):
             first.apply([(replied, None)], cur)
             raise RuntimeError("the progress could not be written")
@@ -196,7 +197,8 @@ def test_search_bigrams_are_written_once_per_text(infra, unique):
 
         submitted = event(other, i.TicketSubmitted(channel="web", text_masked="噪音扰民"), 5,
                           "intake")
-        with (pytest.raises(RuntimeError), pool.connection() as conn, conn.transaction(),
+        with (pytest.raises(RuntimeError, match="the progress could not be written"),
+              pool.connection() as conn, conn.transaction(),
               conn.cursor() as cur):
             tickets.apply([(submitted, None)], cur)
             raise RuntimeError("the progress could not be written")

@@ -154,6 +154,9 @@ def test_proofs_of_past_sizes_come_from_the_current_tree() -> None:
     leaves = leaves_of(50)
     tree = tree_of(leaves)
     path = tree.inclusion_proof(17, 23)
+    # the path a tree of 23 leaves gives, not the current 50-leaf tree's path
+    assert path == naive_path(17, leaves[:23]) == tree_of(leaves[:23]).inclusion_proof(17, 23)
+    assert path != tree.inclusion_proof(17, 50)
     verify_inclusion(
         leaf=leaf_hash(leaves[17]), leaf_index=17, tree_size=23, path=path, root=mth(leaves[:23])
     )

@@ -78,6 +78,13 @@ def test_sampling_is_deterministic(ticket_id: str) -> None:
     assert is_sampled(ticket_id, RULES) == is_sampled(ticket_id, RULES)
 
 
+def test_the_draw_is_the_same_in_every_process_and_replica() -> None:
+    """Pinned: a draw that changed between processes (Python's salted hash()) or versions
+    would pass the test above yet let two replicas disagree about which tickets are called."""
+    assert [t for t in (f"T-{n}" for n in range(60)) if is_sampled(t, RULES)] == [
+        "T-6", "T-7", "T-30"]
+
+
 def test_sample_is_about_the_configured_share_and_salt_changes_it() -> None:
     ids = [f"T-{n}" for n in range(20_000)]
     picked = [i for i in ids if is_sampled(i, RULES)]

@@ -1,8 +1,11 @@
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from eventsourcing.application import Application
 
+from services.feedback.domain import policy as policy_module
 from services.feedback.domain.errors import (
     AlreadyRatedError,
     CallbackOutcomeError,
@@ -40,6 +43,11 @@ def replied(ticket_id: str = "T-1", citizens: tuple[str, ...] = ("c-1",)) -> Tic
 
 def test_policy_file_loads() -> None:
     policy = load_feedback_policy()
+    raw = json.loads((Path(policy_module.__file__).parents[1] / "data" / "feedback_policy.json")
+                     .read_text(encoding="utf-8"))
+    assert (policy.rating_window_days, policy.max_reopens, policy.comment_max_chars,
+            policy.remark_max_chars) == (raw["rating_window_days"], raw["max_reopens"],
+                                         raw["comment_max_chars"], raw["remark_max_chars"])
     assert policy.rating_window_days >= 1 and policy.max_reopens >= 0
 
 
