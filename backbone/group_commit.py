@@ -16,9 +16,14 @@ A large batch is made and sent in parts (PART_EVENTS events: their stored events
 relay's messages), one INSERT a part in the batch's one transaction: PostgreSQL inserts a
 part while this thread makes the next, so the committer waits only for the last part and
 COMMIT. Still one transaction, one lock, one commit a batch (two batches in flight, tried in
-sessions 6-9, split the callers over more transactions and cost more than they won; making
-the next batch's first part while COMMIT is in flight, tried in session 10, cost ~12 % more
-of the committer's CPU for no more appends/s: docs/profiles/write-paths.md).
+sessions 6-9, split the callers over more transactions and cost more than they won).
+
+While a batch in parts commits (its COMMIT sent, PostgreSQL inserting the last part and
+waiting for the fsync, every caller in this process waiting), the committer takes what is
+queued and makes it as the next batch's first part (`_take_ahead`); that batch still gathers
+up to max_batch after it, and its remaining parts end with a small one (`rest_sizes`). The
+wait at the end of a batch fell by about half and appends/s rose ~11 % (session 19; session
+10's try of this left the next batch's rest as one large last part: docs/profiles/write-paths.md).
 
 The cyclic garbage collector is paused while a batch is made and committed (`_commit`): a
 batch's objects are freed by their reference counts when it ends, and collections in the
@@ -34,7 +39,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from operator import itemgetter
+from functools import partial
+from operator import is_, itemgetter
 from time import monotonic as _monotonic
 from typing import Any
 
@@ -78,6 +84,11 @@ class GroupCommitter:
         self._stock = _stock_save(app)
         # SimpleQueue: put and get in C (queue.Queue takes a Python lock and condition per put)
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
+        # commands taken while the last batch's COMMIT was in flight (`_take_ahead`): the next
+        # batch starts with them; their part, if it was made then, and the (event, context)
+        # pairs it was made of
+        self._ahead: tuple[list[_Command], Part | None, list[Any]] | None = None
+        self._stopping = False  # close() was seen: commit what was taken, then return
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -112,25 +123,38 @@ class GroupCommitter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:  # taken while the last batch committed
+                batch = list(ahead[0])
+            elif self._stopping:
                 return
-            batch = [first]
-            try:
-                while len(batch) < self.max_batch:
-                    try:  # what is already queued, without a timed wait per command
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        item = self._queue.get(timeout=self.max_wait_s)
-                    if item is None:
-                        self._commit(batch)
-                        return
-                    batch.append(item)
-            except queue.Empty:
-                pass
-            self._commit(batch)
+            else:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+            if not self._stopping:
+                self._stopping = self._gather(batch)
+            self._commit(batch, ahead)
 
-    def _commit(self, batch: list[_Command]) -> None:
+    def _gather(self, batch: list[_Command]) -> bool:
+        """Add what is queued or comes within max_wait_s of the last command, up to
+        max_batch; whether close() was seen meanwhile."""
+        try:
+            while len(batch) < self.max_batch:
+                try:  # what is already queued, without a timed wait per command
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = self._queue.get(timeout=self.max_wait_s)
+                if item is None:
+                    return True
+                batch.append(item)
+        except queue.Empty:
+            pass
+        return False
+
+    def _commit(self, batch: list[_Command],
+                ahead: tuple[list[_Command], Part | None, list[Any]] | None = None) -> None:
         """Commit a batch with the cyclic garbage collector paused, and resumed as soon as
         the batch is done (if it was running: an application that paused it keeps it paused).
         A batch makes ~15 tracked objects an append (stored events, states, envelopes,
@@ -148,15 +172,17 @@ class GroupCommitter:
         waits too; nothing else changes (reference counting frees everything else as
         before)."""
         if not gc.isenabled():
-            self._commit_batch(batch)
+            self._commit_batch(batch, ahead)
             return
         gc.disable()
         try:
-            self._commit_batch(batch)
+            self._commit_batch(batch, ahead)
         finally:
             gc.enable()
 
-    def _commit_batch(self, batch: list[_Command]) -> None:
+    def _commit_batch(self, batch: list[_Command],
+                      ahead: tuple[list[_Command], Part | None, list[Any]] | None = None
+                      ) -> None:
         self._batch_size.observe(len(batch))
         if len(batch) > 1:
             # each aggregate's context (the save's `contexts`), which also tells whether an
@@ -176,7 +202,8 @@ class GroupCommitter:
                 pending = (None if self._stock else
                            {a.id: list(a.pending_events) for c in batch for a in c[0]})
                 try:  # failed: each command is tried alone
-                    self._save(batch, last_try=False, contexts=contexts)
+                    self._save(batch, last_try=False, contexts=contexts, ahead=ahead,
+                               take_ahead=True)
                 except Exception:
                     if pending is not None:
                         for c in batch:
@@ -196,7 +223,9 @@ class GroupCommitter:
         _settle(outcomes)
 
     def _save(self, batch: list[_Command], *, last_try: bool = True,
-              contexts: dict[Any, EventContext] | None = None) -> None:
+              contexts: dict[Any, EventContext] | None = None,
+              ahead: tuple[list[_Command], Part | None, list[Any]] | None = None,
+              take_ahead: bool = False) -> None:
         if contexts is None:
             contexts = {}
             for c in batch:
@@ -251,8 +280,13 @@ class GroupCommitter:
             if getattr(recorder, "_binary", False):
                 # made part by part while PostgreSQL inserts the parts sent before (one
                 # transaction: see TrackedRecorder.insert_parts)
-                recorder.insert_parts(self._parts(pending), tracking=None,
-                                      notification_ids=False, **processing.saved_kwargs)
+                # a large batch (in parts: the committer is busy): while its COMMIT is in
+                # flight, what is queued is taken and made as the next batch's first part
+                meanwhile = (partial(self._take_ahead, contexts)
+                             if take_ahead and len(pending) > PART_EVENTS else None)
+                recorder.insert_parts(self._parts(pending, _made_ahead(ahead, pending)),
+                                      tracking=None, notification_ids=False,
+                                      meanwhile=meanwhile, **processing.saved_kwargs)
             else:
                 stored = list(map(store.mapper.to_stored_event, processing.events))
                 if self.outbox is not None:
@@ -271,14 +305,21 @@ class GroupCommitter:
                 repository.cache.put(aggregate_id, aggregate)
         app._take_snapshots(processing)
 
-    def _parts(self, pending: list[tuple[Any, EventContext]]) -> Iterator[Part]:
+    def _parts(self, pending: list[tuple[Any, EventContext]],
+               made: Part | None = None) -> Iterator[Part]:
         """A batch's events in parts (`part_sizes`): each its stored events, the relay's
         messages and the events' contexts, made when the recorder asks for it, after it sent
-        the part before."""
+        the part before. `made`: the first part, made while the last batch committed (its
+        first events'); the rest follow it (`rest_sizes`)."""
         to_stored = self.app.events.mapper.to_stored_event
         outbox = self.outbox
         start = 0
-        for size in part_sizes(len(pending)):
+        sizes = part_sizes(len(pending))
+        if made is not None:
+            yield made
+            start = len(made[0])
+            sizes = rest_sizes(len(pending) - start)
+        for size in sizes:
             chunk = pending[start:start + size]
             start += size
             yield ([to_stored(e) for e, _ in chunk],
@@ -286,7 +327,88 @@ class GroupCommitter:
                    list(map(_CONTEXT, chunk)))
 
 
+    def _take_ahead(self, batch_contexts: dict[Any, EventContext]) -> None:
+        """Called by the recorder once a large batch's last part and COMMIT are sent, while
+        PostgreSQL inserts that part and commits (the fsync), when nothing else in this
+        process can run (every caller waits for a commit): take what is queued, up to a
+        part's worth of events, as the next batch's first commands, and make their part (the
+        stored events, the relay's messages) now. The next batch still gathers up to
+        max_batch after them. Nothing is made for a command whose aggregate is in the
+        committing batch (its events are read once that commits) or twice among them. Never
+        raises (the COMMIT is on its way); a part that fails to be made is made again in
+        turn, where its failure is reported."""
+        if self._ahead is not None or self._stopping:
+            return  # (a round retried on another connection calls it again)
+        commands: list[_Command] = []
+        events = 0
+        while events < PART_EVENTS and len(commands) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._stopping = True
+                break
+            commands.append(item)
+            for a in item[0]:
+                events += len(a.pending_events)
+        if not commands:
+            return
+        self._ahead = (commands, None, [])  # taken: the next batch starts with them
+        try:
+            ids = [a.id for c in commands for a in c[0]]
+            if len(set(ids)) != len(ids) or not batch_contexts.keys().isdisjoint(ids):
+                return
+            chunk = [(e, c[1]) for c in commands for a in c[0] for e in a.pending_events]
+            if not chunk:
+                return
+            outbox = self.outbox
+            part = ([self.app.events.mapper.to_stored_event(e) for e, _ in chunk],
+                    outbox(chunk) if outbox is not None else None,
+                    list(map(_CONTEXT, chunk)))
+        except Exception:
+            return
+        self._ahead = (commands, part, chunk)
+
+
 _CONTEXT = itemgetter(1)
+
+
+def _made_ahead(ahead: tuple[list[_Command], Part | None, list[Any]] | None,
+                pending: list[tuple[Any, EventContext]]) -> Part | None:
+    """The part made ahead for the batch's first commands, if the batch's first events are
+    still the very events it was made of, with the same contexts (none added or taken
+    since)."""
+    if ahead is None or ahead[1] is None:
+        return None
+    made = ahead[2]  # (event, context) of each event in the part
+    head = pending[:len(made)]
+    if len(head) != len(made) or not all(map(is_, map(_EVENT, head), map(_EVENT, made))) or \
+            not all(map(is_, map(_CONTEXT, head), map(_CONTEXT, made))):
+        return None
+    return ahead[1]
+
+
+_EVENT = itemgetter(0)
+
+
+def rest_sizes(m: int) -> list[int]:
+    """The sizes of the parts after a part made ahead, for the `m` events left of the batch:
+    the last ~31 % of the part before it (PostgreSQL inserts that part, ~8-10 us of its CPU a
+    row, while the committer makes the last, ~19 us an event: the committer then waits for
+    the last part and COMMIT only, while it makes the next batch's first part), the rest
+    before it in even parts of up to PART_EVENTS. A batch of 200 whose first 56 were made
+    ahead: 56, 100, 44 (56, 114, 30, the last 15 % of the batch as in `part_sizes`, waited
+    longer for its last part and COMMIT: docs/profiles/write-paths.md, session 19)."""
+    if m <= 0:
+        return []
+    last = max(1, min(m * 31 // 100, PART_EVENTS * 31 // 100 + 1))
+    if m <= last:
+        return [m]
+    middle = m - last
+    parts = -(-middle // PART_EVENTS)
+    size, larger = divmod(middle, parts)
+    return [size + 1] * larger + [size] * (parts - larger) + [last]
 
 
 def part_sizes(n: int) -> list[int]:

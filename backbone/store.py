@@ -310,6 +310,16 @@ def _queue(conn: psycopg.Connection[Any], curs: psycopg.Cursor[Any]) -> Any:
     return lambda statement: wait(command(statement))
 
 
+def _send_queued(conn: psycopg.Connection[Any]) -> None:
+    """Send what is queued in the connection's pipeline (`_queue`'s statements) without a
+    Sync and without waiting for results (psycopg's own step that sends a pipeline's queue and
+    reads whatever results have already come). Where psycopg lacks it: left to the Sync."""
+    pipeline = getattr(conn, "_pipeline", None)
+    communicate = getattr(pipeline, "_communicate_gen", None)
+    if communicate is not None:
+        conn.wait(communicate())
+
+
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -433,6 +443,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
             stored_events, kwargs.pop("outgoing", None)))]), **kwargs)
 
     def insert_parts(self, parts: Iterable[Part], *, notification_ids: bool = True,
+                     meanwhile: Callable[[], None] | None = None,
                      **kwargs: Any) -> Sequence[int] | None:
         """`insert_events` of a save made in parts, in ONE transaction: each part's INSERT
         is sent as soon as the part is made, so PostgreSQL inserts one part while the caller
@@ -440,11 +451,16 @@ class TrackedRecorder(PostgresApplicationRecorder):
         by part). A part: its stored events, and the relay's messages of each (aligned, None
         for an event the relay translates itself) or None. Only for `_binary` recorders.
         `notification_ids=False`: the caller does not read the events' notification ids
-        (returns None; the INSERTs have no RETURNING, each one's row count is checked)."""
-        return self._insert_in_one_round(_Parts(parts), _returning=notification_ids, **kwargs)
+        (returns None; the INSERTs have no RETURNING, each one's row count is checked).
+        `meanwhile`: called once the last part and COMMIT are sent, while PostgreSQL inserts
+        the last part and commits (the fsync), before the results are waited for; it must
+        not raise (the COMMIT is on its way) and is called again if the round is retried."""
+        return self._insert_in_one_round(_Parts(parts), _returning=notification_ids,
+                                         meanwhile=meanwhile, **kwargs)
 
     @retry((StoreInterfaceError, StoreOperationalError), max_attempts=10, wait=0.2)
     def _insert_in_one_round(self, parts: _Parts, *, _returning: bool = True,
+                             meanwhile: Callable[[], None] | None = None,
                              **kwargs: Any) -> Sequence[int] | None:
         """eventsourcing's insert_events in one round trip: BEGIN, the statements, the lock,
         the events and COMMIT pipelined up to one Sync, the pipeline's closing one (its
@@ -494,6 +510,11 @@ class TrackedRecorder(PostgresApplicationRecorder):
                             self._insert_rows(cursor, stored_events, part[1],
                                               part[2] if len(part) > 2 else None, **kwargs)
                     queue(_COMMIT)  # sent with the pipeline's Sync
+                    if meanwhile is not None:
+                        # COMMIT sent now (PostgreSQL runs it on arrival: the fsync starts),
+                        # the Sync at the pipeline's exit; the caller works meanwhile
+                        _send_queued(conn)
+                        meanwhile()
                 failed = False
                 if not _returning:  # committed: the INSERTs' row count, from their tags
                     cursor, n = inserted[0]

@@ -170,3 +170,54 @@ def test_parts_inserted_without_notification_ids_store_the_same_rows(settings):
     assert len({r[2] for r in rows[8:]}) == 1  # the quiet save: one transaction
     assert [c[0] for c in _contexts(settings, app)] == [p.ticket_id for p in (*read_back, *quiet)
                                                         for _ in (1, 2)]
+
+
+async def test_the_next_batchs_first_part_made_while_a_commit_is_in_flight(settings, monkeypatch):
+    """While a batch in parts commits, what is queued is taken and made as the next batch's
+    first part (`_take_ahead`); the next batch still gathers up to max_batch after it. Still
+    one transaction a batch, every event once, in the commands' order, with its messages and
+    its command's context; a command whose aggregate is in the committing batch is not made
+    ahead (its events are read once that commits)."""
+    monkeypatch.setattr(group_commit, "PART_EVENTS", 8)
+    used: list[int] = []
+    made_ahead = group_commit._made_ahead
+
+    def counting(ahead, pending):
+        part = made_ahead(ahead, pending)
+        used.append(0 if part is None else len(part[0]))
+        return part
+
+    monkeypatch.setattr(group_commit, "_made_ahead", counting)
+    app = Application(env=application_env(settings))
+    pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=1, open=True)
+    committer = GroupCommitter(app, service=f"probe-{settings.schema}", max_batch=20,
+                               max_wait_s=0.2)
+    OutboxRelay(settings=settings, app=app, pool=pool,
+                translate=translate_to(settings.topic("probe.ahead")), committer=committer)
+    probes = [Probe(ticket_id=str(uuid.uuid4())) for _ in range(70)]
+    commands = [*probes[:25], probes[3], *probes[25:]]  # probes[3] again, in the next batch
+    try:
+        await asyncio.gather(*[committer.save_async(p, context=EventContext(
+            ticket_id=p.ticket_id)) for p in commands])
+    finally:
+        committer.close()
+        pool.close()
+    rows = _rows(settings, app)
+    assert [(r[0], r[1]) for r in rows] == [(p.id, 1) for p in probes]
+    assert all(r[3] for r in rows)
+    # 20 commands a batch; the second holds probes[3] again, with no events left to store
+    assert [len(rows) for rows in _by_transaction(rows)] == [20, 19, 20, 11]
+    assert sum(1 for n in used if n) >= 2  # batches 3 and 4 began with a part made ahead
+    contexts = _contexts(settings, app)
+    assert [c[CONTEXT_FIELDS.index("ticket_id")] for c in contexts] == [
+        p.ticket_id for p in probes]
+    assert all(p.pending_events == [] for p in probes)
+
+
+def _by_transaction(rows: list[tuple]) -> list[list[tuple]]:
+    out: list[list[tuple]] = []
+    for row in rows:
+        if not out or out[-1][-1][2] != row[2]:
+            out.append([])
+        out[-1].append(row)
+    return out
