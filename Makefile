@@ -103,7 +103,7 @@ test-e2e: infra
 
 lint: install proto-lint
 	$(PY) -m ruff check backbone services tools tests deploy bench
-	$(PY) -m mypy backbone
+	$(PY) -m mypy backbone services
 	$(PY) deploy/k8s/generate.py --check
 	$(PY) deploy/k8s/validate.py
 

@@ -103,7 +103,9 @@ class EventContext:
 class Statement:
     """A read-model write to run in the same transaction as the events (`app.save(sql=[...])`)."""
 
-    sql: psycopg.sql.SQL | psycopg.sql.Composed
+    # bytes: a statement composed once and kept as the query text (every user hands it to
+    # `cursor.execute`, which takes bytes), not composed again per write
+    sql: psycopg.sql.SQL | psycopg.sql.Composed | bytes
     params: Sequence[Any] | dict[str, Any] = ()
 
 

@@ -33,6 +33,7 @@ from services.dispatch.entrypoints.feed import AssignmentFeed
 from services.dispatch.entrypoints.grpc_api import DepartmentApi
 from services.dispatch.entrypoints.publications import Publisher
 from services.dispatch.settings import DispatchSettings
+from services.sla.application.schedules import load_schedule_files
 from services.sla.domain.calendar import WorkingCalendar
 from services.sla.domain.policy import load_policy as load_sla_policy
 from services.sla.domain.policy import sign_for_deadline
@@ -52,6 +53,10 @@ def sla_sign_for_rule() -> Callable[[str, datetime], datetime]:
     held to. Was `assigned + MINSHENG_SIGN_FOR_WITHIN_HOURS` (2 h) whatever the urgency, while
     sla counted a general matter's to the end of the next working day."""
     policy, calendar = load_sla_policy(), WorkingCalendar()
+    # the official schedules sla ships (services/sla/data/official): without them a unit was
+    # told, and marked late by, a deadline on a day sla counts as a holiday (2027's Spring
+    # Festival and National Day are beyond the chinese-calendar package)
+    load_schedule_files(calendar)
 
     def due(urgency: str, at: datetime) -> datetime:
         return sign_for_deadline(policy, calendar, grade=urgency, assigned_at=at).due_at

@@ -6,11 +6,12 @@ grade but urgent (docs/sla.md). A unit that signed for a general matter the next
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from services.dispatch.bootstrap import sla_sign_for_rule
 from services.dispatch.domain.lifecycle import DispatchPolicy
 from services.dispatch.domain.ticket_dispatch import TicketDispatch
+from services.sla.application.schedules import load_schedule_files
 from services.sla.domain.calendar import SHANGHAI, WorkingCalendar
 from services.sla.domain.policy import load_policy, sign_for_deadline
 
@@ -59,3 +60,15 @@ def test_without_the_rule_or_an_urgency_the_hours_apply():
     d.assign(unit="yingzhou", by="dispatcher-1", at=FRIDAY, reason="人工派单", policy=POLICY)
     assert d.sign_for_deadline == FRIDAY + timedelta(hours=2)
     assert DispatchPolicy().sign_for_due("general", FRIDAY) == FRIDAY + timedelta(hours=2)
+
+
+def test_the_rule_counts_the_official_schedules_sla_ships():
+    """A general matter assigned on Friday 2027-02-05 is signed for by the end of the next
+    working day: sla (its shipped 2027 schedule) does not count the Spring Festival's Monday
+    2027-02-08, and neither may dispatch (it did: the unit was marked late a week early)."""
+    policy, calendar = load_policy(), WorkingCalendar()
+    load_schedule_files(calendar)
+    at = datetime(2027, 2, 5, 7, 0, tzinfo=UTC)  # 15:00 in Fuyang
+    due = sla_sign_for_rule()("general", at)
+    assert due == sign_for_deadline(policy, calendar, grade="general", assigned_at=at).due_at
+    assert due.astimezone(SHANGHAI).date() > date(2027, 2, 8)
