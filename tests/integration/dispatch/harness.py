@@ -168,7 +168,8 @@ class DispatchUnderTest:
                 return found
             await asyncio.sleep(0.1)
         got = [e.event_type for e in self.of(ticket_id)]
-        raise AssertionError(f"no {count}x {event_type} for {ticket_id} in {timeout}s; got {got}"
+        raise AssertionError(f"no {count}x {event_type} for {ticket_id} in"
+                             f" {patient(timeout):.0f} s; got {got}"
                              f"\n{self.tail(15)}")
 
     async def wait_for_any(self, ticket_id: str, event_types: tuple[str, ...],
@@ -179,7 +180,7 @@ class DispatchUnderTest:
             if found:
                 return found[0]
             await asyncio.sleep(0.1)
-        raise AssertionError(f"none of {event_types} for {ticket_id} in {timeout}s")
+        raise AssertionError(f"none of {event_types} for {ticket_id} in {patient(timeout):.0f} s")
 
     def queue(self, http: httpx.Client, name: str) -> list[str]:
         r = http.get("/v1/queues", params={"queue": name})

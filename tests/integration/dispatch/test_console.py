@@ -12,6 +12,7 @@ from minsheng.v1 import dispatch_api_pb2 as api
 
 from tests.browser import browser_page, needs_browser
 from tests.integration.dispatch.harness import VAGUE, DispatchUnderTest
+from tests.waiting import patient
 from tools.recognition.labels import export_labels
 
 pytestmark = pytest.mark.integration
@@ -234,6 +235,7 @@ async def test_the_console_page_fits_a_phone_and_asks_for_a_token_in_chinese(dis
     finger could not press them; opened without a token it showed identity's English 401."""
     _, code = await queued(dispatch)
     async with browser_page(390, 844, mobile=True) as page:
+        page.set_default_timeout(patient(30) * 1000)  # playwright's 30 s, as this run allows
         await page.goto(f"{dispatch.url}/console")
         await page.wait_for_function("document.getElementById('msg').textContent !== ''")
         assert "请先" in await page.inner_text("#msg")
@@ -245,7 +247,8 @@ async def test_the_console_page_fits_a_phone_and_asks_for_a_token_in_chinese(dis
         await page.wait_for_selector("#actions:not([hidden])")
         assert await page.evaluate("window.innerWidth") == 390
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390
-        await page.click("button:has-text('保存分类')", timeout=5_000)  # nothing lies over it
+        # nothing lies over it
+        await page.click("button:has-text('保存分类')", timeout=patient(5) * 1000)
         await page.wait_for_function("document.getElementById('msg').textContent.includes('已完成')")
         assert not page.errors, page.errors
 
@@ -256,6 +259,7 @@ async def test_the_console_keeps_its_token_for_the_tab_only(dispatch):
     closed (a shared office PC): it is kept in sessionStorage, and the old key is removed."""
     token = dispatch.token("dispatcher", sub="dispatcher-tab")
     async with browser_page() as page:
+        page.set_default_timeout(patient(30) * 1000)
         await page.goto(f"{dispatch.url}/console")
         await page.evaluate("localStorage.setItem('minsheng-token', 'left-by-an-older-console')")
         await page.reload()

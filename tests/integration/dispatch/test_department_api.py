@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from minsheng.v1 import dispatch_api_pb2 as api
 
 from tests.integration.dispatch.harness import DEPARTMENTAL, TERRITORIAL, VAGUE
+from tests.waiting import patient
 
 pytestmark = pytest.mark.integration
 S = grpc.StatusCode
@@ -117,7 +118,7 @@ async def test_a_units_stream_carries_its_own_assignments_only(dispatch, departm
     with dispatch.http() as http:
         assert http.post(f"/v1/tickets/{code}/assign",
                          json={"unit": "jieshou", "reason": "属地"}).status_code == 200
-    got = await asyncio.wait_for(first, 30)
+    got = await asyncio.wait_for(first, patient(30))
     assert (got.ticket_id, got.unit, got.status) == (mine, "jieshou", "assigned")
     assert got.ticket_id != other
     channel_call.cancel()
@@ -129,10 +130,10 @@ async def test_the_stream_sends_open_assignments_first_then_new_ones(dispatch, d
                                         metadata=dispatch.unit_md("housing"))
     seen: list[str] = []
     while first_id not in seen:
-        seen.append((await asyncio.wait_for(call.read(), 30)).ticket_id)
+        seen.append((await asyncio.wait_for(call.read(), patient(30))).ticket_id)
     second_id, _ = await assigned_ticket(dispatch, DEPARTMENTAL)
     while second_id not in seen:
-        seen.append((await asyncio.wait_for(call.read(), 30)).ticket_id)
+        seen.append((await asyncio.wait_for(call.read(), patient(30))).ticket_id)
     assert seen.index(first_id) < seen.index(second_id)
     call.cancel()
 

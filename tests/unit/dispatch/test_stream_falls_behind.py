@@ -17,6 +17,7 @@ from backbone.auth import AuthError, Principal
 from services.dispatch.entrypoints.feed import AssignmentFeed
 from services.dispatch.entrypoints.grpc_api import DepartmentApi
 from tests.unit.dispatch.test_feed_gather import Log, News
+from tests.waiting import eventually_async, patient
 
 AT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -76,18 +77,27 @@ def department(feed: AssignmentFeed) -> tuple[DepartmentApi, Verifier]:
 
 
 async def follow(feed: AssignmentFeed, log: Log, rows: int) -> None:
+    """The feed follows `rows` new changes from the log's start: returns once it has read
+    them all (and so handed each to the streams: the hand-over follows the read with no
+    await between), failing if it does not."""
     news, stop = News(), asyncio.Event()
     feed.position = 0
     task = asyncio.create_task(feed._follow(stop, news))  # type: ignore[arg-type]
     log.rows.extend(row(n) for n in range(rows))
     news.commit()
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if feed.position == rows:
-            break
-    stop.set()
-    news.commit()
-    await task
+    try:
+        await eventually_async(lambda: feed.position == rows, timeout=5, interval=0.001,
+                               what=f"the feed to read {rows} changes")
+    finally:
+        stop.set()
+        news.commit()
+        await task
+
+
+async def subscribed(feed: AssignmentFeed) -> None:
+    """The stream's generator has run to its subscription (before it waits for a change)."""
+    await eventually_async(lambda: len(feed.subscribers["yingdong"]) == 1, timeout=5,
+                           interval=0.001, what="the stream to subscribe")
 
 
 def test_a_full_stream_is_let_go_at_its_first_missed_change():
@@ -115,12 +125,13 @@ def test_the_stream_sends_what_it_held_then_ends_with_a_reason_to_reopen():
         stream = api.StreamAssignments(
             type("Request", (), {"include_open": False})(), context)
         first = asyncio.ensure_future(stream.__anext__())
-        await asyncio.sleep(0.01)  # subscribed, waiting for a change
+        await subscribed(feed)  # waiting for a change
         await follow(feed, log, 6)
-        got = [(await first).ticket_code]
+        got = [(await asyncio.wait_for(first, patient(5))).ticket_code]
         with pytest.raises(Aborted):
-            async for assignment in stream:
-                got.append(assignment.ticket_code)
+            async with asyncio.timeout(patient(5)):  # a stream that does not end fails here
+                async for assignment in stream:
+                    got.append(assignment.ticket_code)
         assert got == ["FY-0", "FY-1", "FY-2"]  # what was queued when t3 found it full
         assert context.status is not None and context.status[0] is grpc.StatusCode.ABORTED
         assert "include_open" in context.status[1]
@@ -140,17 +151,15 @@ def test_a_stream_whose_token_expired_or_was_revoked_sends_nothing_more():
         stream = api.StreamAssignments(
             type("Request", (), {"include_open": False})(), context)
         first = asyncio.ensure_future(stream.__anext__())
-        await asyncio.sleep(0.01)
+        await subscribed(feed)
         await follow(feed, log, 1)
-        assert (await first).ticket_code == "FY-0"
+        assert (await asyncio.wait_for(first, patient(5))).ticket_code == "FY-0"
         verifier.revoke("token revoked (logged out)")
         log.rows.clear()
-        nxt = asyncio.ensure_future(stream.__anext__())
-        await asyncio.sleep(0.01)
-        feed.position = 0
+        nxt = asyncio.ensure_future(stream.__anext__())  # still subscribed: queues what comes
         await follow(feed, log, 2)  # two more changes for the unit: neither is sent
         with pytest.raises(Aborted):
-            await nxt
+            await asyncio.wait_for(nxt, patient(5))  # a stream that sends on fails here
         assert context.status is not None
         assert context.status[0] is grpc.StatusCode.UNAUTHENTICATED
         assert "revoked" in context.status[1] and "fresh token" in context.status[1]
