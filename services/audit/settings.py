@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backbone import auth
 from backbone.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +19,8 @@ class AuditSettings(ServiceSettings):
     # test platform, a staging copy) is never taken for one of ours.
     ledger_id: str = "minsheng.example/audit"
     # Ed25519 signing key: PEM text in MINSHENG_CHECKPOINT_KEY, else this file, generated
-    # (mode 0600) on first start. Empty file setting: <repo>/.data/audit/<dbname>-checkpoint.pem
+    # (mode 0600) on first start. Empty file setting: <data>/audit/<dbname>-<schema>-checkpoint.pem
+    # in the data folder (MINSHENG_DATA, default <repo>/.data), as every other key
     checkpoint_key: str = ""
     checkpoint_key_file: str = ""
     checkpoint_key_name: str = "minsheng-audit"
@@ -42,4 +44,10 @@ class AuditSettings(ServiceSettings):
     def key_path(self) -> Path:
         if self.checkpoint_key_file:
             return Path(self.checkpoint_key_file)
-        return ROOT / ".data" / "audit" / f"{self.pg_dbname}-{self.schema}-checkpoint.pem"
+        name = f"{self.pg_dbname}-{self.schema}-checkpoint.pem"
+        path = auth.data_dir() / "audit" / name
+        # Before 2026-12-07 the file was always under the code's own .data, whatever
+        # MINSHENG_DATA said: a key made there is still used (looked up first), so an
+        # upgrade never signs with a new key (the old checkpoints would not verify)
+        legacy = ROOT / ".data" / "audit" / name
+        return legacy if not path.exists() and legacy.exists() else path

@@ -17,6 +17,7 @@ from backbone import auth
 from backbone.settings import load
 from backbone.store import ensure_database, says_when_unreachable
 from services.analytics.adapters.ledger import Entry, LedgerError, file_entries, ledger_export
+from services.analytics.application import facts_version
 from services.analytics.application.rebuild import describe, fold_entries, rebuild, stored_state
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
@@ -74,6 +75,8 @@ def main(argv: list[str]) -> int:
         ensure_database(settings)
         with ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=2) as pool:
             result = rebuild(pool, settings.schema, CONSUMER, _source(args, settings), bar)
+            facts_version.create_table(pool, settings.schema)
+            facts_version.mark(pool, settings.schema)  # the facts are this version's now
         bar.done()
     except LedgerError as exc:
         bar.done()
