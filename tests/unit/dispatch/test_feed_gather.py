@@ -112,13 +112,19 @@ def test_the_virtual_clock_moves_only_by_the_timers():
     run_on_virtual_time(run())
 
 
+def following(log: Log, news: News, stop: asyncio.Event) -> tuple[Any, asyncio.Task[Any]]:
+    """A feed gathering for 50 ms over ``log`` from its start, one stream of yingdong's
+    subscribed, following ``news`` until ``stop``: (the stream, the following task)."""
+    feed = AssignmentFeed(app=None, reads=log, gather_s=0.05)  # type: ignore[arg-type]
+    feed.position = 0
+    stream = feed.subscribe("yingdong")
+    return stream, asyncio.create_task(feed._follow(stop, news))  # type: ignore[arg-type]
+
+
 def test_commits_within_the_gather_share_a_read_and_every_row_is_pushed():
     async def run() -> None:
         log, news, stop = Log(), News(), asyncio.Event()
-        feed = AssignmentFeed(app=None, reads=log, gather_s=0.05)  # type: ignore[arg-type]
-        feed.position = 0
-        stream = feed.subscribe("yingdong")
-        task = asyncio.create_task(feed._follow(stop, news))  # type: ignore[arg-type]
+        stream, task = following(log, news, stop)
         await asyncio.sleep(0.01)  # the first read (nothing yet), at 0
         for n in range(5):  # five commits 5 ms apart, at 0.010 ... 0.030
             log.rows.append({"unit": "yingdong", "ticket_id": f"t{n}"})
@@ -145,10 +151,7 @@ def test_commits_within_the_gather_share_a_read_and_every_row_is_pushed():
 def test_under_steady_commits_the_feed_reads_once_per_gather():
     async def run() -> None:
         log, news, stop = Log(), News(), asyncio.Event()
-        feed = AssignmentFeed(app=None, reads=log, gather_s=0.05)  # type: ignore[arg-type]
-        feed.position = 0
-        stream = feed.subscribe("yingdong")
-        task = asyncio.create_task(feed._follow(stop, news))  # type: ignore[arg-type]
+        stream, task = following(log, news, stop)
         await asyncio.sleep(0.003)  # the commits fall between the gathers' ends
         for n in range(30):  # a commit every 10 ms, at 0.003 ... 0.293
             log.rows.append({"unit": "yingdong", "ticket_id": f"t{n}"})
@@ -170,10 +173,7 @@ def test_a_commit_announced_during_a_read_gets_the_next_read():
     runs: that one is read next (one gather after), not left until some later commit."""
     async def run() -> None:
         log, news, stop = Log(read_s=0.01), News(), asyncio.Event()
-        feed = AssignmentFeed(app=None, reads=log, gather_s=0.05)  # type: ignore[arg-type]
-        feed.position = 0
-        stream = feed.subscribe("yingdong")
-        task = asyncio.create_task(feed._follow(stop, news))  # type: ignore[arg-type]
+        stream, task = following(log, news, stop)
         await asyncio.sleep(0.005)  # the first read runs from 0 to 0.01
         log.rows.append({"unit": "yingdong", "ticket_id": "t0"})
         news.commit()
