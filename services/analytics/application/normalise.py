@@ -22,10 +22,12 @@ from services.analytics.domain.ticket_map import snap
 
 
 def _submitted(p: Any) -> tuple[str, dict[str, Any]]:
+    place = p.place
     attrs = {"channel": p.channel, "text": p.text_masked, "category_hint": p.category_hint,
-             "county": p.place.county, "address": p.place.address_masked}
-    if p.place.has_point:  # snapped to the map grid: analytics never keeps a citizen's point
-        attrs |= {"lon": snap(p.place.point.lon), "lat": snap(p.place.point.lat)}
+             "county": place.county, "address": place.address_masked}
+    if place.has_point:  # snapped to the map grid: analytics never keeps a citizen's point
+        point = place.point
+        attrs |= {"lon": snap(point.lon), "lat": snap(point.lat)}
     return "submitted", attrs
 
 
@@ -129,18 +131,20 @@ def fact_of_raw(raw: bytes) -> Fact | None:
     """``fact_of_parts(*backbone.events.decode_parts(raw))`` in one step, for a loop over many
     envelopes (a rebuild): the same checks in the same order, the same errors (EnvelopeError
     subclasses, UnusableFactError), the same Fact; without the per-event look-ups and calls
-    between them (the catalogue, an empty payload then its parse, Fact's __init__ checks)."""
+    between them (the catalogue, an empty payload then its parse, Fact's __init__ checks).
+    What depends on the type only is looked up once per type (`_types`, kept in `_TYPES`),
+    and `_check` is called for the kinds it checks only (a call less a fact each)."""
     try:
-        env = Envelope.FromString(raw)
+        env = _parse_envelope(raw)
     except DecodeError as exc:
         raise events.UndecodableEventError(f"not an Envelope: {exc}") from exc
     event_id, event_type, ticket_id = env.event_id, env.event_type, env.ticket_id
     if not event_id or not event_type or not ticket_id:
         raise events.UndecodableEventError("envelope lacks event_id, event_type or ticket_id")
-    if env.schema_version > events.SCHEMA_VERSION:
+    if env.schema_version > _SCHEMA_VERSION:
         raise events.UndecodableEventError(
             f"schema version {env.schema_version} is newer than ours")
-    known = _types().get(event_type)
+    known = (_TYPES or _load_types()).get(event_type)
     if known is None:
         raise events.UnknownEventTypeError(f"unknown event type {event_type!r}")
     owner, parse, normalise = known
@@ -154,11 +158,24 @@ def fact_of_raw(raw: bytes) -> Fact | None:
     if normalise is None:
         return None
     kind, attrs = normalise(payload)
-    _check(kind, attrs)
+    if kind in _CHECKED:
+        _check(kind, attrs)
     at = occurred_at(env.occurred_at)
     if kind not in KIND_RANK:  # Fact's own check refuses it (the time is aware, UTC)
         return Fact(event_id, ticket_id, kind, at, attrs)
     return trusted_fact(event_id, ticket_id, kind, at, attrs)
+
+
+_parse_envelope = Envelope.FromString
+_SCHEMA_VERSION = events.SCHEMA_VERSION
+_CHECKED = frozenset(("rated", "unrated", "callback"))  # the kinds `_check` looks at
+# `_types()`, once loaded (a dict look-up a fact instead of a call to the cache)
+_TYPES: dict[str, tuple[str, Callable[[bytes], Any], Any]] = {}
+
+
+def _load_types() -> dict[str, tuple[str, Callable[[bytes], Any], Any]]:
+    _TYPES.update(_types())
+    return _TYPES
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import is_
 from typing import Any
 
 from services.analytics.domain.facts import Fact
@@ -170,13 +171,23 @@ def _fold_by_calls(ordered: list[Fact], model: KpiModel) -> None:
 
 
 
-def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -> None:
+def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
+                keep: bool = True, unit_kinds: dict[str, str] | None = None
+                ) -> tuple[bool, int]:
     """`_fold_by_calls` of one ticket the model does not hold (sorted facts, all of it):
     the same steps as KpiModel's fact methods, in the same order, with the ticket's state,
     its bucket keys and its pending counts in local variables (a counter bumped is one dict
     update, not the four calls of `_bump_ticket` / `_bump_unit` and their look-ups), then
     `KpiModel.take_ticket` once. Keep it in step with kpis.KpiModel's methods: the tests
-    fold every case both ways and compare."""
+    fold every case both ways and compare.
+
+    ``keep=False`` (`LiveKpis.of_tickets`, whose model lets every ticket's state go at the
+    end): the counts only; the state the fold reads (closed, reopened, held, verdicts) is
+    kept in local dicts as usual, but not what only the model's copy of it holds (the
+    periods as a dict, the dimensions, the units under the ticket), and nothing is handed to
+    the model. Returns (whether the ticket was received, its unmatched facts).
+    ``unit_kinds``: the assigned units' kinds are noted there as `LiveKpis.of_tickets` notes
+    them, fact by fact in this order (the caller's when its facts come in sorted order)."""
     county, category, channel, met, sent_back = traits
     assigned_at: dict[str, datetime] = {}
     seen_assignments: set[tuple[str, int]] = set()
@@ -193,10 +204,14 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
         unit = attrs.get("unit") or holder
         if kind == "submitted":
             if ticket is None:
-                periods = _periods_of_day(_local_date(f.at))  # periods_of's, as pairs
-                ticket = _new_outcome(dict(periods))
-                ticket["dims"] = {"county": county, "category": category, "channel": channel}
-                ticket["units"] = outcomes
+                periods = _periods_at(f.at)  # periods_of's, as pairs
+                if keep:
+                    ticket = _new_outcome(dict(periods))
+                    ticket["dims"] = {"county": county, "category": category,
+                                      "channel": channel}
+                    ticket["units"] = outcomes
+                else:
+                    ticket = _new_outcome(periods)  # type: ignore[arg-type]
                 keys = _dimension_keys(county, category, channel, periods)
                 tc = _counts(pending, keys)
                 tc["received"] = tc.get("received", 0) + 1
@@ -205,7 +220,11 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
             if kind == "transferred" and ticket is not None:  # KpiModel.handed_on, quiet
                 away = attrs.get("from_unit") or ""
                 _let_go(outcomes.get(away), unit_counts.get(away))
-            for u, no in units_assigned(f):
+            assigned = units_assigned(f)
+            if unit_kinds is not None:
+                for u, _ in assigned:
+                    unit_kinds[u] = attrs.get("unit_kind") or unit_kinds.get(u, "")
+            for u, no in assigned:
                 if no and (u, no) in seen_assignments:
                     continue
                 seen_assignments.add((u, no))
@@ -216,8 +235,8 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
                 tc["assigned"] = tc.get("assigned", 0) + 1
                 uc = unit_counts.get(u)
                 if uc is None:
-                    periods = _periods_of_day(_local_date(f.at))
-                    outcomes[u] = _new_outcome(dict(periods))
+                    periods = _periods_at(f.at)
+                    outcomes[u] = _new_outcome(dict(periods) if keep else periods)  # type: ignore[arg-type]
                     uk = unit_keys[u] = _unit_keys_of(u, periods)
                     uc = unit_counts[u] = _counts(pending, uk)
                 uc["assigned"] = uc.get("assigned", 0) + 1
@@ -283,7 +302,7 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
                 tc["closed"] = tc.get("closed", 0) + 1
                 if not ticket["reopened"]:
                     tc["ever_closed"] = tc.get("ever_closed", 0) + 1
-                    flow = _periods_of_day(_local_date(f.at))
+                    flow = _periods_at(f.at)
                     fc = _counts(pending, _dimension_keys(county, category, channel, flow))
                     fc["closed_in_period"] = fc.get("closed_in_period", 0) + 1
             if uc is not None:
@@ -297,7 +316,7 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
                 if not held["reopened"]:
                     hc["ever_closed"] = hc.get("ever_closed", 0) + 1
                     if flow is None:
-                        flow = _periods_of_day(_local_date(f.at))
+                        flow = _periods_at(f.at)
                     fc = _counts(pending, _unit_keys_of(name, flow))
                     fc["closed_in_period"] = fc.get("closed_in_period", 0) + 1
         elif kind == "reopened":
@@ -323,10 +342,15 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel) -
             _verdict(tc, ticket, source, counter, points)
             if uc is not None:
                 _verdict(uc, outcome, source, counter, points)
-    model.take_ticket(t, ticket, keys, unit_keys, unmatched)
+    if keep:
+        model.take_ticket(t, ticket, keys, unit_keys, unmatched)
+    return ticket is not None, unmatched
 
 
 _Traits = tuple[str, str, str, set[int], set[str]]
+# the kinds `_ticket_traits` reads
+_TRAIT_KINDS = frozenset(("submitted", "assigned", "queued", "reopened", "deadline_met",
+                          "replied", "reply_reviewed"))
 NEEDS_LONGER = "needs_longer"  # a reply outcome that is not the answer yet
 
 
@@ -344,6 +368,8 @@ def _ticket_traits(ordered: list[Fact], ticket_id: str | None = None) -> _Traits
         if ticket_id is not None and f.ticket_id != ticket_id:
             return None
         kind = f.kind
+        if kind not in _TRAIT_KINDS:
+            continue  # (most facts: accepted, signed for, withdrawn, closed, rated, ...)
         if kind == "submitted":
             if submitted is None:
                 submitted = f
@@ -374,6 +400,13 @@ def _ticket_traits(ordered: list[Fact], ticket_id: str | None = None) -> _Traits
 # `local_date` of the times a live refold meets again (each fact of a ticket in flight is
 # folded once a fact of it arrives); equal instants have one local date, so equal keys agree
 _local_date = lru_cache(maxsize=1 << 12)(local_date)
+
+
+@lru_cache(maxsize=1 << 12)
+def _periods_at(at: datetime) -> tuple[tuple[str, str], ...]:
+    """The periods of an instant's local day, as pairs (`periods_of`'s): one cache look-up
+    where `_periods_of_day(_local_date(at))` made two."""
+    return _periods_of_day(_local_date(at))
 
 # the kinds `_fold_alone` counts against a ticket and a unit (besides submitted, accepted
 # and the assigning ones)
@@ -624,20 +657,14 @@ class LiveKpis:
         batches (the total is a sum over tickets, and an emptied bucket is dropped; with a
         `retention`, the buckets of the periods out of memory go as the live fold's do)."""
         kpis = cls(retention=retention)
-        model, unit_kinds = kpis.model, kpis.unit_kinds
-        latest = None
-        for facts in tickets.values():
-            fold_ticket(facts.values(), model)
-            for f in facts.values():
-                if latest is None or f.at > latest:
-                    latest = f.at
-                if f.kind in ASSIGNING:
-                    for unit, _ in units_assigned(f):
-                        unit_kinds[unit] = f.get("unit_kind") or unit_kinds.get(unit, "")
-            kpis.fact_count += len(facts)
+        latest = _fold_released(tickets, kpis)
+        if latest is False:  # a ticket the one-ticket path does not take: the fold by parts
+            kpis = cls(retention=retention)
+            latest = _fold_held(tickets, kpis)
+        model = kpis.model
         model.release_tickets()  # as the live total: buckets and counts only
         kpis.facts = OrderedDict(tickets)
-        kpis.latest = latest
+        kpis.latest = latest  # type: ignore[assignment]
         drop_empty_buckets(model)
         kpis._follow_clock()
         return kpis
@@ -911,6 +938,65 @@ class LiveKpis:
         for key, bucket in buckets.items():
             out[key.rsplit("|", 1)[1]][key] = bucket
         return out
+
+
+def _fold_held(tickets: dict[str, dict[str, Fact]], kpis: LiveKpis) -> datetime | None:
+    """`LiveKpis.of_tickets`' fold, every ticket through `fold_ticket` (its state handed to
+    the model, let go at the end); returns the latest time."""
+    model, unit_kinds = kpis.model, kpis.unit_kinds
+    latest = None
+    for facts in tickets.values():
+        fold_ticket(facts.values(), model)
+        for f in facts.values():
+            if latest is None or f.at > latest:
+                latest = f.at
+            if f.kind in ASSIGNING:
+                for unit, _ in units_assigned(f):
+                    unit_kinds[unit] = f.get("unit_kind") or unit_kinds.get(unit, "")
+        kpis.fact_count += len(facts)
+    return latest
+
+
+def _fold_released(tickets: dict[str, dict[str, Fact]], kpis: LiveKpis
+                   ) -> datetime | bool | None:
+    """`_fold_held` where every ticket is keyed by its own id and its facts are all of it
+    (what a rebuild and the facts table give): each ticket is then new to the model and goes
+    through `_fold_alone`, so its state need not be handed to the model that lets it go at
+    the end (`_fold_alone`'s ``keep=False``; the count of tickets received and the unmatched
+    facts are added here), and a ticket's latest time is its last sorted fact's. False as
+    soon as a ticket is not so (the caller folds them all again by `_fold_held`)."""
+    model, unit_kinds = kpis.model, kpis.unit_kinds
+    latest = None
+    received = unmatched = facts_seen = 0
+    sort_key = Fact.sort_key
+    for ticket_id, facts in tickets.items():
+        listed = list(facts.values())
+        ordered = sorted(listed, key=sort_key)
+        if not ordered:
+            continue  # nothing to fold (fold_ticket of no facts changes nothing)
+        if ordered[0].ticket_id != ticket_id:
+            return False
+        traits = _ticket_traits(ordered, ticket_id)
+        if traits is None:
+            return False
+        in_order = all(map(is_, ordered, listed))
+        got, lost = _fold_alone(ticket_id, ordered, traits, model, keep=False,
+                                unit_kinds=unit_kinds if in_order else None)
+        received += got
+        unmatched += lost
+        last = ordered[-1].at  # the latest of the ticket: times come first in the sort key
+        if latest is None or last > latest:
+            latest = last
+        if not in_order:  # the units' kinds in the facts' own order
+            for f in listed:
+                if f.kind in ASSIGNING:
+                    for unit, _ in units_assigned(f):
+                        unit_kinds[unit] = f.get("unit_kind") or unit_kinds.get(unit, "")
+        facts_seen += len(facts)
+    model.unmatched_facts += unmatched
+    model.tickets_released += received
+    kpis.fact_count += facts_seen
+    return latest
 
 
 def _model_of(buckets: dict[str, dict[str, Any]]) -> KpiModel:

@@ -94,7 +94,7 @@ DROP: dict[str, Any] = {}
 def pour(buckets: dict[str, dict[str, Any]],
          pending: dict[tuple[str, ...], dict[str, int]],
          pending_slots: dict[tuple[str, ...], dict[tuple[str, str], int]],
-         sign: int = 1, elsewhere: Any = None) -> set[str]:
+         sign: int = 1, elsewhere: Any = None, track: bool = True) -> set[str]:
     """Add ``sign`` times the pending counts (bucket keys -> counter -> delta, and bucket keys
     -> (histogram, slot) -> count) into ``buckets``, making the buckets they name; a slot
     that falls to zero is removed. Returns the keys of the buckets touched (a key poured
@@ -103,7 +103,8 @@ def pour(buckets: dict[str, dict[str, Any]],
     ``elsewhere(key)``, asked only for a key with no bucket in memory (never on the common
     path): None makes the bucket as usual; `DROP` pours nothing there; another dict (its
     counters only, no histograms) takes the counts instead (LiveKpis: a period no longer
-    kept in memory, `fold.Retention`)."""
+    kept in memory, `fold.Retention`). ``track=False``: the keys touched are not gathered
+    (an empty set is returned; a model settling its own counts does not read them)."""
     touched: set[str] = set()
     for keys, counts in pending.items():
         changes = counts.items() if sign == 1 else [(name, sign * delta)
@@ -118,7 +119,8 @@ def pour(buckets: dict[str, dict[str, Any]],
                     continue
             for name, delta in changes:
                 bucket[name] += delta
-        touched.update(keys)
+        if track:
+            touched.update(keys)
     for keys, slots in pending_slots.items():
         for key in keys:
             bucket = buckets.get(key)
@@ -133,7 +135,8 @@ def pour(buckets: dict[str, dict[str, Any]],
                     counts[slot] = left
                 else:
                     counts.pop(slot, None)
-        touched.update(keys)
+        if track:
+            touched.update(keys)
     return touched
 
 
@@ -463,7 +466,7 @@ class KpiModel:
             counts[name] = counts.get(name, 0) + delta
 
     def _settle(self) -> None:
-        pour(self._buckets, self._pending, self._pending_slots)
+        pour(self._buckets, self._pending, self._pending_slots, track=False)
         self._pending.clear()
         self._pending_slots.clear()
 

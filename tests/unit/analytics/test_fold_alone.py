@@ -8,6 +8,7 @@ periods' edges)."""
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -131,3 +132,62 @@ def test_an_unknown_rating_fails_either_way(kind: str, received: bool) -> None:
         fold.fold_ticket(facts)
     with pytest.raises(ValueError):
         by_calls([facts])
+
+
+def _live_state(kpis: fold.LiveKpis) -> tuple[Any, ...]:
+    model = kpis.model
+    return (model.to_dict(), [(k, list(b.items())) for k, b in model.buckets.items()],
+            list(kpis.unit_kinds.items()), kpis.latest, kpis.fact_count,
+            [(t, list(f)) for t, f in kpis.facts.items()], model.tickets_released,
+            model.unmatched_facts, model.tickets, model._keys)
+
+
+def _held(tickets: dict[str, dict[str, Fact]]) -> fold.LiveKpis:
+    """of_tickets as it was: every ticket through fold_ticket, its state handed to the model
+    and let go at the end (`_fold_held`)."""
+    kpis = fold.LiveKpis()
+    kpis.latest = fold._fold_held(tickets, kpis)
+    kpis.model.release_tickets()
+    fold.drop_empty_buckets(kpis.model)
+    kpis.facts = OrderedDict(tickets)
+    return kpis
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_of_tickets_without_the_tickets_state_equals_the_fold_by_tickets(case: int) -> None:
+    """LiveKpis.of_tickets folds each ticket keyed by its own id without handing its state
+    to the model (`_fold_released`): the same buckets (to their order and their counters'),
+    units' kinds (in the same order), latest time, counts; and a set of tickets that path
+    does not take (a ticket under another id, two tickets under one, facts out of ledger
+    order, an empty ticket) is folded the old way."""
+    rng = random.Random(500 + case)
+    tickets: dict[str, dict[str, Fact]] = {}
+    for n in range(150):
+        for f in random_ticket(rng, f"T{n}"):
+            tickets.setdefault(f.ticket_id, {})[f.event_id] = f
+    if case % 5 == 1:
+        first = next(iter(tickets))
+        tickets["elsewhere"] = tickets.pop(first)
+    elif case % 5 == 2:
+        a, b = list(tickets)[:2]
+        tickets[a].update(tickets.pop(b))
+    elif case % 5 == 3:
+        tickets["none"] = {}
+    elif case % 5 == 4:  # every ticket's facts in reverse: the units' kinds in that order
+        tickets = {t: dict(reversed(list(f.items()))) for t, f in tickets.items()}
+    assert _live_state(fold.LiveKpis.of_tickets(tickets)) == _live_state(_held(tickets))
+
+
+def test_units_kinds_follow_the_facts_order_whatever_the_sort() -> None:
+    """Two assignments of one unit at one instant, with different unit kinds: the kind kept
+    is the later one in the ticket's own order (as of_tickets always noted it), in order or
+    not."""
+    s = Fact("e0", "T", "submitted", T0, {})
+    a = Fact("e1", "T", "assigned", T0 + timedelta(1), {"unit": "u1", "unit_kind": "county"})
+    b = Fact("e2", "T", "assigned", T0 + timedelta(1), {"unit": "u1", "unit_kind": "zone"})
+    for order in ([s, a, b], [s, b, a], [b, a, s]):
+        tickets = {"T": {f.event_id: f for f in order}}
+        got = fold.LiveKpis.of_tickets(tickets)
+        assert _live_state(got) == _live_state(_held(tickets))
+        last = [f for f in order if f.kind == "assigned"][-1]
+        assert got.unit_kinds == {"u1": last.attrs["unit_kind"]}

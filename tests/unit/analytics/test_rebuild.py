@@ -10,11 +10,13 @@ import struct
 import uuid
 from datetime import UTC
 
+import psycopg
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from minsheng.v1 import dispatch_events_pb2, feedback_events_pb2
 
 from backbone import events
+from services.analytics.adapters.fact_store import copy_row, copy_rows
 from services.analytics.adapters.ledger import LedgerError, split_frames
 from services.analytics.application.normalise import (
     UnusableFactError,
@@ -155,3 +157,20 @@ def test_the_rebuilds_decoder_gives_the_live_consumers_facts_and_refusals(month)
             with pytest.raises(dataclasses.FrozenInstanceError):
                 fast.kind = "closed"  # type: ignore[misc]
     assert sum(not isinstance(_fast(raw), type) and _fast(raw) is not None for raw in month) > 500
+
+
+def test_copy_rows_make_copy_rows_bytes_with_tickets_kept_between_batches(month):
+    """fact_store.copy_rows (a rebuild's COPY, one loop a batch, the tickets' fields kept
+    between batches) gives the bytes of copy_row's rows joined, whatever form the event id
+    has (the canonical one converted in the loop, any other by uuid_bytes)."""
+    facts = [f for f in map(fact_of_raw, month) if f is not None]
+    u = uuid.UUID(int=7)
+    forms = [str(u).upper(), u.hex, "{" + str(u) + "}", str(u)[:35] + "g", str(u) + " "]
+    odd = [dataclasses.replace(facts[i], event_id=form) for i, form in enumerate(forms[:3])]
+    tickets: dict[str, bytes] = {}
+    for batch in (facts[:7], facts[7:500], odd, facts[500:]):
+        assert copy_rows(batch, tickets) == b"".join(map(copy_row, batch))
+    assert set(tickets) == {f.ticket_id for f in facts + odd}
+    for bad in forms[3:]:
+        with pytest.raises(psycopg.DataError):
+            copy_rows([dataclasses.replace(facts[0], event_id=bad)])
