@@ -170,7 +170,7 @@ async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]
         codes=codes.CodeSequence(infra.pool, settings.schema, settings.code_block),
         rules=load_acceptance_rules(), city=load_city_boundary(), region=settings.region,
         pepper=pepper, attachments=attachments, vault=vault,
-        sealing=ContactSealing(vault, keys.claim),
+        sealing=ContactSealing(vault, keys.claim, keys.hold),
         answered=AnsweredTickets(index, load_acceptance_rules().already_answered_window),
         index=index, keys=keys,
         submission_keys=submission_keys.SubmissionKeys(infra.pool, settings.schema),

@@ -14,8 +14,9 @@ Events only ever carry the reference (the SHA-256).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone.store import autocommit
@@ -126,17 +127,34 @@ class AttachmentStore:
                                     WrappedKey(r[4], bytes(r[5]), bytes(r[6])), bytes(r[7]),
                                     bytes(r[8])) for r in rows}
 
-    def put_copies(self, owner: str, copies: list[tuple[str, bytes, bytes]]) -> None:
-        """Several (sha256, nonce, ciphertext) copies for ``owner`` in one statement."""
+    def put_copies(self, owner: str, copies: list[tuple[str, bytes, bytes]],
+                   held: WrappedKey | None = None) -> bool:
+        """Several (sha256, nonce, ciphertext) copies for ``owner`` in one statement.
+        ``held``: the owner's key that sealed them; they are stored only while it is still
+        the owner's stored key (a share lock on its row: an erasure's destroy waits, then
+        shreds them), never once it was destroyed. False: not stored (destroyed)."""
         if not copies:
-            return
+            return True
+        guard: Composable = SQL("")
+        extra: tuple[Any, ...] = ()
+        if held is not None:
+            guard = SQL(" WHERE EXISTS (SELECT 1 FROM {}.citizen_keys WHERE citizen = %s"
+                        " AND ciphertext = %s FOR SHARE)").format(Identifier(self.schema))
+            extra = (owner, held.ciphertext)
         with autocommit(self.pool) as conn:
-            conn.execute(SQL("INSERT INTO {} (sha256, owner, nonce, ciphertext)"
-                             " SELECT h, %s, n, c FROM unnest(%s::text[], %s::bytea[],"
-                             " %s::bytea[]) AS x(h, n, c) ON CONFLICT DO NOTHING")
-                         .format(self.copies),
-                         (owner, [c[0] for c in copies], [c[1] for c in copies],
-                          [c[2] for c in copies]))
+            cur = conn.execute(SQL("INSERT INTO {} (sha256, owner, nonce, ciphertext)"
+                                   " SELECT h, %s, n, c FROM unnest(%s::text[], %s::bytea[],"
+                                   " %s::bytea[]) AS x(h, n, c){} ON CONFLICT DO NOTHING")
+                               .format(self.copies, guard),
+                               (owner, [c[0] for c in copies], [c[1] for c in copies],
+                                [c[2] for c in copies], *extra))
+            return held is None or cur.rowcount > 0 or self._held(conn, owner, held)
+
+    def _held(self, conn: Any, owner: str, key: WrappedKey) -> bool:
+        """(nothing inserted: the copies were there already, or the key is gone)"""
+        return conn.execute(SQL("SELECT 1 FROM {}.citizen_keys WHERE citizen = %s"
+                                " AND ciphertext = %s").format(Identifier(self.schema)),
+                            (owner, key.ciphertext)).fetchone() is not None
 
     def owned(self, hashes: list[str], owner: str) -> set[str]:
         """Which of these hashes have a copy sealed for ``owner``."""

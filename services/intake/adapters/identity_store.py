@@ -16,8 +16,13 @@ rolling that transaction back) when a DIFFERENT live key is there: two first sub
 one citizen through two processes, the loser seals again with the winner's key.
 
 Keys are cached in the process: a returning citizen costs no round trip on the hot path.
-An erasure here drops the cached key; another replica may keep sealing with its cached copy
-until it restarts, which loses that new identity (unreadable) but never leaks an erased one.
+A returning citizen's save holds the key it sealed with (`hold`, a Statement for the same
+transaction: `hold_citizen_key` takes a share lock on the key row and fails the transaction,
+KEY_GONE, if that key is no longer the stored one). So an erasure (`destroy`, an UPDATE of that
+row) either commits first, and the save is refused and seals again with a fresh key (a cached
+copy of the destroyed key, here or in another replica, is forgotten then), or waits for the
+save's commit, and then lists the ticket among the citizen's (its index row commits with it):
+no ticket commits sealed under a destroyed key unseen by the erasure (session 19).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from services.intake.adapters.recorder import Statement
 from services.intake.domain.citizen import WrappedKey
 
 KEY_RACE = "citizen key race"  # the message claim_citizen_key raises with
+KEY_GONE = "citizen key gone"  # hold_citizen_key's: the key sealed with was destroyed/replaced
 
 
 def create_tables(pool: ConnectionPool, schema: str) -> None:
@@ -43,6 +49,15 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
                          " citizen text PRIMARY KEY, master_key_id text, nonce bytea,"
                          " ciphertext bytea, created_at timestamptz NOT NULL DEFAULT now(),"
                          " destroyed_at timestamptz)").format(s))
+        # SHA-256 of each wrapped key destroyed (never the key): a claim of one of them (a
+        # request sealed with a new citizen's key before an erasure destroyed it, saved after)
+        # must not bring it back to life over the tombstone
+        # (an ALTER only where it lacks it: one takes the table's exclusive lock, even a no-op)
+        if conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = 'citizen_keys' AND column_name = 'destroyed_keys'",
+                        (schema,)).fetchone() is None:
+            conn.execute(SQL("ALTER TABLE {}.citizen_keys ADD COLUMN IF NOT EXISTS"
+                             " destroyed_keys bytea[]").format(s))
         # A tombstone (erased citizen who came back) takes the new key; the same key again
         # (two requests of one new citizen in one process) is no conflict; another key is.
         conn.execute(SQL(
@@ -53,9 +68,23 @@ def create_tables(pool: ConnectionPool, schema: str) -> None:
             "  VALUES (p_citizen, p_master, p_nonce, p_ciphertext)"
             "  ON CONFLICT (citizen) DO UPDATE SET master_key_id = EXCLUDED.master_key_id,"
             "   nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext"
-            "   WHERE k.ciphertext IS NULL OR k.ciphertext = EXCLUDED.ciphertext;"
+            "   WHERE (k.ciphertext IS NULL AND NOT coalesce(sha256(EXCLUDED.ciphertext)"
+            "    = ANY(k.destroyed_keys), false)) OR k.ciphertext = EXCLUDED.ciphertext;"
             "  IF NOT FOUND THEN"
             "   RAISE EXCEPTION '" + KEY_RACE + "' USING ERRCODE = 'unique_violation';"
+            "  END IF;"
+            " END $$").format(s, s))
+        # A save sealed under a key already stored: that key must still be the stored one, and
+        # it stays so until the save commits (FOR SHARE: an erasure's UPDATE waits for it; one
+        # that committed first leaves no row with that key here: refused).
+        conn.execute(SQL(
+            "CREATE OR REPLACE FUNCTION {}.hold_citizen_key(p_citizen text, p_ciphertext bytea)"
+            " RETURNS void LANGUAGE plpgsql AS $$"
+            " BEGIN"
+            "  PERFORM 1 FROM {}.citizen_keys WHERE citizen = p_citizen"
+            "   AND ciphertext = p_ciphertext FOR SHARE;"
+            "  IF NOT FOUND THEN"
+            "   RAISE EXCEPTION '" + KEY_GONE + "' USING ERRCODE = 'unique_violation';"
             "  END IF;"
             " END $$").format(s, s))
 
@@ -77,6 +106,7 @@ class PostgresCitizenKeyStore:
         self._cache: OrderedDict[str, WrappedKey] = OrderedDict()
         # composed once: a new citizen's every submission claims a key
         self._claim = SQL("SELECT {}.claim_citizen_key(%s, %s, %s, %s)").format(self.schema)
+        self._hold = SQL("SELECT {}.hold_citizen_key(%s, %s)").format(self.schema).as_bytes(None)
         self._absent: set[str] = set()  # looked up just now, with no key: the next get reads not
         self._lock = threading.Lock()
 
@@ -134,6 +164,12 @@ class PostgresCitizenKeyStore:
         """Store a new citizen's key in the caller's transaction, or fail it (KEY_RACE)."""
         return Statement(self._claim, (citizen, key.master_key_id, key.nonce, key.ciphertext))
 
+    def hold(self, citizen: str, key: WrappedKey) -> Statement:
+        """Keep the citizen's stored key ``key`` (what a contact was sealed with) until the
+        caller's transaction commits, or fail that transaction (KEY_GONE) if it was destroyed
+        (an erasure) or replaced (a master key rotation) meanwhile."""
+        return Statement(self._hold, (citizen, key.ciphertext))
+
     def remember(self, citizen: str, key: WrappedKey) -> None:
         with self._lock:
             self._keep(citizen, key)
@@ -161,7 +197,10 @@ class PostgresCitizenKeyStore:
             conn.execute(
                 SQL("INSERT INTO {} AS k (citizen, destroyed_at) VALUES (%s, now())"
                     " ON CONFLICT (citizen) DO UPDATE SET master_key_id = NULL, nonce = NULL,"
-                    " ciphertext = NULL, destroyed_at = now()").format(self.table), (citizen,))
+                    " ciphertext = NULL, destroyed_at = now(),"
+                    " destroyed_keys = CASE WHEN k.ciphertext IS NULL THEN k.destroyed_keys"
+                    " ELSE array_append(k.destroyed_keys, sha256(k.ciphertext)) END")
+                .format(self.table), (citizen,))
         with self._lock:
             self._cache.pop(citizen, None)
 
@@ -171,9 +210,11 @@ class PostgresCitizenKeyStore:
 
 
 def lost_key_race(exc: BaseException) -> bool:
-    """Whether a failed save failed because claim_citizen_key found another key there."""
-    cause = exc.__cause__ or exc
-    return KEY_RACE in str(cause)
+    """Whether a failed save failed because the key it sealed with is not the stored one:
+    claim_citizen_key found another key there, or hold_citizen_key found its key destroyed
+    (an erasure committed first) or replaced. Either way: forget it, seal again, save again."""
+    text = str(exc.__cause__ or exc)
+    return KEY_RACE in text or KEY_GONE in text
 
 
 class KeyRaceError(Exception):

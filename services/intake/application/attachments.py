@@ -37,6 +37,7 @@ from services.intake.domain.citizen import (
     IdentityErasedError,
     IdentityTamperedError,
     IdentityVault,
+    WrappedKey,
 )
 
 log = logging.getLogger(__name__)
@@ -112,16 +113,22 @@ class Attachments:
         return {h: m for h, m in known.items() if m.pending or h in owned}
 
     # -- a ticket was saved: its citizen's copies --------------------------------------------
-    def keep_for(self, owner: str, hashes: list[str]) -> None:
+    def keep_for(self, owner: str, hashes: list[str], key: WrappedKey | None = None) -> None:
         """Seal these uploads under ``owner``'s key (idempotent). Called once the ticket is
-        saved; a copy that fails here is made on its first read instead."""
+        saved; a copy that fails here is made on its first read instead. ``key``: the key
+        the ticket's contact was sealed with (its save held it): the copies are sealed under
+        that one and stored only while it is still the owner's; if an erasure destroyed it
+        meanwhile none is stored (the erasure lists the ticket: its files are gone, 410),
+        never a copy under a key made afresh (the citizen coming back) that would open."""
         waiting = self.store.pending_without_copy(list(dict.fromkeys(hashes)), owner)
         copies = []
         for sha, pending in waiting.items():  # one read and one write for all of them
             content = self.vault.open_bytes_once(upload_owner(sha), pending.key, pending.nonce,
                                                  pending.ciphertext, sha)
-            copies.append((sha, *self._seal_for(owner, content, sha)))
-        self.store.put_copies(owner, copies)
+            copies.append((sha, *(self._seal_for(owner, content, sha) if key is None else
+                                  self.vault.seal_bytes_under(owner, key, content, sha))))
+        if not self.store.put_copies(owner, copies, held=key):
+            log.info("a ticket's files were not kept for its owner: erased meanwhile")
 
     def _reseal(self, sha: str, owner: str) -> bytes | None:
         pending = self.store.pending(sha)

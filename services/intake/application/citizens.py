@@ -243,7 +243,10 @@ class Citizens:
         contact the key sealed. A ticket whose contact still opens was sealed under a fresh
         key, made after the old one was destroyed (a request of the citizen's that came in
         while the erasure ran; a citizen who comes back gets a new key): its contact is not
-        erased, so it is neither recorded nor answered as erased."""
+        erased, so it is neither recorded nor answered as erased. A save in flight sealed
+        under the old key holds it (application/sealing.py): either it committed first (the
+        destroy waited for it) and is listed here, or it is refused and sealed again under a
+        fresh key; none commits under the destroyed key unlisted."""
         self.vault.erase(citizen)
         listed = [] if citizen.startswith("ticket:") else [
             uuid.UUID(str(r["ticket_id"])) for r in self.index.of_citizen(citizen, limit=100_000)]

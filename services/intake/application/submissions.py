@@ -42,7 +42,7 @@ from services.intake.application.attachments import Attachments, ticket_owner
 from services.intake.application.sealing import ContactSealing, KeyClaim
 from services.intake.domain.answered import AnsweredTicket
 from services.intake.domain.channels import Channel, TicketDraft
-from services.intake.domain.citizen import IdentityVault, MaskedContact, pseudonym
+from services.intake.domain.citizen import IdentityVault, MaskedContact, WrappedKey, pseudonym
 from services.intake.domain.known_contact import mask_with_contact
 from services.intake.domain.rate_limit import RateDecision, SubmissionThrottle
 from services.intake.domain.ticket import Ticket
@@ -132,6 +132,9 @@ class Prepared:
     # (owner, hashes): the files to seal under the ticket's citizen's key once it is saved
     attachments: tuple[str, list[str]] = ("", [])
     citizen: str | None = None  # whose rate token the decision took (None: no citizen's)
+    # the key the contact was sealed with (its save claims or holds it): the files are sealed
+    # under that one, and kept only while it is the owner's (None: no key to name)
+    sealed_with: WrappedKey | None = None
 
 
 def _masked_contact(draft: TicketDraft) -> dict[str, Any] | None:
@@ -298,15 +301,23 @@ class Submissions:
             aggregates.append(SubmissionKey(adapter_id=adapter_id, ticket_code=code,
                                             idempotency_key=draft.idempotency_key))
         claim = None
+        sealed_with = None
         if draft.identity is not None:
             contact, claim = self.sealing.seal(ticket.id, citizen or f"ticket:{ticket.id}",
                                                draft.identity, now,
                                                in_transaction=key_in_transaction)
             aggregates.append(contact)
+            sealed_with = claim.key if claim is not None else None
+            if claim is not None and not key_in_transaction:
+                # the bus: its key held by its unit of work, with the other statements (an
+                # erasure that destroyed it since fails that; the request is applied again)
+                sql.append(claim.statement)
+                claim = None
         ctx = EventContext(**{**context.__dict__, "ticket_id": str(ticket.id), "ticket_code": code})
         return Prepared(result, aggregates, ctx, claim, sql,
                         attachments=(ticket_owner(citizen, ticket.id),
-                                     [r["sha256"] for r in refs]), citizen=citizen)
+                                     [r["sha256"] for r in refs]), citizen=citizen,
+                        sealed_with=sealed_with)
 
     def keep_attachments(self, prepared: Prepared) -> None:
         """The saved ticket's files, sealed under its citizen's key (see application.attachments)."""
@@ -314,7 +325,7 @@ class Submissions:
         if not hashes:
             return
         try:
-            self.attachments.keep_for(owner, hashes)
+            self.attachments.keep_for(owner, hashes, key=prepared.sealed_with)
         except Exception:  # the ticket stands; the copy is made on the first read instead
             log.warning("attachments of %s not sealed for their citizen yet",
                         prepared.result.code, exc_info=True)
@@ -348,13 +359,17 @@ class Submissions:
         def save(aggregates: list[Any], sql: list[Any]) -> None:
             self.committer.save(*aggregates, context=prepared.context, sql=[*sql, *prepared.sql])
 
+        saved_with: list[Any] = []
         try:
-            self.sealing.save(save, prepared.aggregates, prepared.key_claim, draft.identity)
+            self.sealing.save(save, prepared.aggregates, prepared.key_claim, draft.identity,
+                              saved_with=saved_with)
         except IntegrityError:
             replay = self._replayed_after_clash(adapter_id, draft, prepared)  # a retry won
             if replay is None:
                 raise
             return replay
+        if saved_with:  # (sealed again if its first key was refused)
+            prepared.sealed_with = saved_with[-1]
         self.keep_attachments(prepared)
         return prepared.result
 
@@ -385,13 +400,15 @@ class Submissions:
         if not prepared.aggregates:
             return prepared.result
 
+        saved_with: list[Any] = []
+
         async def save(aggregates: list[Any], sql: list[Any]) -> None:
             await self.committer.save_async(*aggregates, context=prepared.context,
                                             sql=[*sql, *prepared.sql])
 
         try:
             await self.sealing.save_async(save, prepared.aggregates, prepared.key_claim,
-                                          draft.identity)
+                                          draft.identity, saved_with=saved_with)
         except IntegrityError:
             replay = await asyncio.to_thread(self._replayed_after_clash, adapter_id, draft,
                                              prepared)
@@ -399,6 +416,8 @@ class Submissions:
                 raise
             return replay
         _COMMIT.observe(time.perf_counter() - decided_at)
+        if saved_with:  # (sealed again if its first key was refused)
+            prepared.sealed_with = saved_with[-1]
         if prepared.attachments[1]:
             await asyncio.to_thread(self.keep_attachments, prepared)
         return prepared.result

@@ -265,6 +265,23 @@ class IdentityVault:
         """
         return self._seal_with(self._data_key(citizen, create=True), citizen, identity)
 
+    def seal_stored(self, citizen: str, identity: CitizenIdentity
+                    ) -> tuple[SealedIdentity, WrappedKey]:
+        """``seal``, with the stored key that sealed it (made and stored now on first use),
+        for the caller's transaction to hold (see identity_store.hold)."""
+        wrapped = self._store.get(citizen)
+        if wrapped is None:
+            data_key = AESGCM.generate_key(bit_length=256)
+            wrapped = self._wrap(citizen, data_key)
+            self._store.put(citizen, wrapped)
+        else:
+            data_key = self._unwrap(citizen, wrapped)
+        return self._seal_with(data_key, citizen, identity), wrapped
+
+    def reread(self, citizen: str) -> None:
+        """Forget what this process holds of the citizen's stored key: the next use reads it."""
+        self._store.forget(citizen)
+
     @staticmethod
     def _seal_with(data_key: bytes, citizen: str, identity: CitizenIdentity) -> SealedIdentity:
         nonce = os.urandom(_NONCE_BYTES)
@@ -277,15 +294,22 @@ class IdentityVault:
         caller stores it in the same transaction as the sealed identity (a key store claim),
         then reports ``key_saved`` or, if another process stored a key first, ``key_lost``
         and seals again. None: the citizen's key was stored already."""
+        sealed, key, new = self.seal_keyed(citizen, identity)
+        return sealed, key if new else None
+
+    def seal_keyed(self, citizen: str, identity: CitizenIdentity
+                   ) -> tuple[SealedIdentity, WrappedKey, bool]:
+        """``seal_unsaved``, saying which key sealed it and whether that key is new (to be
+        claimed by the caller's transaction) or the one stored (to be held by it: an erasure
+        that destroyed it meanwhile must refuse the save, see identity_store.hold)."""
         wrapped = self._store.get(citizen)
-        new = None
+        new = wrapped is None
         if wrapped is None:
-            new = self._unsaved.get(citizen)
-            if new is None:
+            wrapped = self._unsaved.get(citizen)
+            if wrapped is None:
                 made = self._wrap(citizen, AESGCM.generate_key(bit_length=256))
-                new = self._unsaved.setdefault(citizen, made)  # atomic: one key per citizen
-            wrapped = new
-        return self._seal_with(self._unwrap(citizen, wrapped), citizen, identity), new
+                wrapped = self._unsaved.setdefault(citizen, made)  # atomic: one key per citizen
+        return self._seal_with(self._unwrap(citizen, wrapped), citizen, identity), wrapped, new
 
     def key_saved(self, citizen: str, key: WrappedKey) -> None:
         """The transaction that claimed ``key`` committed: it is the citizen's key."""
@@ -332,6 +356,14 @@ class IdentityVault:
             if self._store.is_destroyed(owner):
                 raise IdentityErasedError("this copy predates its owner's erasure") from exc
             raise IdentityTamperedError("the sealed bytes failed authentication") from exc
+
+    def seal_bytes_under(self, owner: str, key: WrappedKey, content: bytes, label: str
+                         ) -> tuple[bytes, bytes]:
+        """``seal_bytes`` under this key of ``owner``'s (the one their ticket's contact was
+        sealed with), never a key made here: (nonce, ciphertext)."""
+        nonce = os.urandom(_NONCE_BYTES)
+        aad = owner.encode() + b"\x00" + label.encode()
+        return nonce, AESGCM(self._unwrap(owner, key)).encrypt(nonce, content, aad)
 
     def seal_bytes_once(self, owner: str, content: bytes, label: str
                         ) -> tuple[WrappedKey, bytes, bytes]:

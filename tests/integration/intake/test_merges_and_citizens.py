@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 
 import httpx
 import pytest
 
+from services.intake.application.sealing import ContactSealing
 from services.intake.domain.citizen import IdentityVault, pseudonym_for_phone
 from tests.waiting import eventually_async
 
@@ -290,3 +293,41 @@ async def test_two_hand_merges_of_two_tickets_into_each_other_make_no_cycle(inta
         for code in (a, b):
             case = (await staff.get(f"/v1/tickets/{code['code']}/case")).json()["case"]
             assert case["primary_code"] == a["code"], case
+
+
+async def test_a_request_sealed_before_its_citizens_erasure_and_saved_after_is_not_lost(
+        intake, monkeypatch):
+    # Session 18's open window: a request sealed under the citizen's OLD key (cached) whose
+    # save commits after the erasure listed the citizen's tickets answered 410 (its contact
+    # no longer opens) but got no CitizenIdentityErased (ledger, hall and workbench never
+    # learnt it). Now its save holds the key it sealed with: the erasure destroyed it first,
+    # so the save is refused and sealed again under a fresh key (the citizen came back).
+    phone = f"136{uuid.uuid4().int % 10**8:08d}"
+    contact = {"name": "刘桂兰", "phone": phone}
+    sealed, go = threading.Event(), threading.Event()
+    real_save = ContactSealing.save_async
+
+    async def seal_then_wait(self, save, aggregates, claim, identity, **kw):
+        if not sealed.is_set():  # the second request only (patched after the first)
+            sealed.set()
+            await asyncio.to_thread(go.wait, 20)
+        return await real_save(self, save, aggregates, claim, identity, **kw)
+
+    async with intake.client() as adapter, intake.client("supervisor") as supervisor:
+        first = (await adapter.post("/v1/requests", json=_request(
+            "路灯不亮已经一周", 32.89, 115.81, contact=contact))).json()
+        monkeypatch.setattr(ContactSealing, "save_async", seal_then_wait)
+        second_task = asyncio.create_task(adapter.post("/v1/requests", json=_request(
+            "路灯还是不亮，请再派人来看", 32.89, 115.81, contact=contact)))
+        await asyncio.to_thread(sealed.wait, 20)  # sealed under the old key, not saved yet
+        erased = await supervisor.post("/v1/citizens/erasure", json={"ticket_code": first["code"]})
+        go.set()
+        second = (await second_task).json()
+        monkeypatch.undo()
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["tickets"] == [first["code"]]
+        assert (await supervisor.get(f"/v1/tickets/{first['code']}/contact")).status_code == 410
+        later = await supervisor.get(f"/v1/tickets/{second['code']}/contact")
+        # (before: 410, and no CitizenIdentityErased on it, ever)
+        assert later.status_code == 200, later.text  # sealed again, under the fresh key
+        assert later.json()["phone"] == phone
