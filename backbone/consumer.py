@@ -474,10 +474,13 @@ class Handlers:
 
     The table is also what the consumer skips unread: a type not in it is never decoded.
     `batch` (SQL mode only): applies every wanted event of a batch at once, instead of the
-    table's per-event handlers (the table still says which types are wanted)."""
+    table's per-event handlers (the table still says which types are wanted). `forget`:
+    called whenever the consumer forgets its state after a failed transaction (a handler
+    that keeps rows in memory drops what the rolled-back transaction left there)."""
 
     table: dict[str, Callable[..., None]] = field(default_factory=dict)
     batch: SqlBatchHandler | None = None
+    forget: Callable[[], None] | None = None
 
     def for_type(self, event_type: str) -> Callable[..., None] | None:
         return self.table.get(event_type)
@@ -820,6 +823,8 @@ class IdempotentConsumer:
         self._stored = None
         if self.cache is not None:
             self.cache.clear()
+        if self.handlers.forget is not None:
+            self.handlers.forget()
         # positions of skipped messages may lie past a message of the failed batch not yet
         # applied: forget them, the one-by-one pass skips those messages again in order
         self._skipped = Progress(self.name)

@@ -8,7 +8,8 @@ read in one statement, every event is folded in memory, and each ticket's row is
 in memory between batches (`TicketList`, bounded); each write names the stamp of the row it
 replaces, so a row made stale by another replica (a rebalance) or by a transaction that rolled
 back is not written over: the batch fails as a conflict, the consumer retries it, and the
-retry reads those rows again.
+retry reads those rows again. (A rollback the consumer sees, such as a batch holding a
+relay's copy of an applied event, drops the rows at once: `TicketList.forget`.)
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class TicketList:
         while len(self.rows) > self.kept:
             self.rows.popitem(last=False)
 
+    def forget(self) -> None:
+        """A transaction rolled back: the rows it wrote are not the table's; read them again
+        (else the next write of one finds its stamp stale and the batch is retried)."""
+        self.rows.clear()
+
 
 def _text(row: TicketRow | None) -> tuple[str, str, str]:
     return (row.title_masked, row.text_masked, row.address_masked) if row else ("", "", "")
@@ -95,4 +101,5 @@ def handlers(schema: str, kept: int = KEPT_ROWS) -> Handlers:
     def keep(decoded: DecodedEvent, cur: psycopg.Cursor[Any], record: Any) -> None:
         tickets.apply([(decoded, record)], cur)
 
-    return Handlers({event_type: keep for event_type in FOLDS}, batch=tickets.apply)
+    return Handlers({event_type: keep for event_type in FOLDS}, batch=tickets.apply,
+                    forget=tickets.forget)
