@@ -74,11 +74,7 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
             # read side holds the answer (its consumer may still be joining its group)
             await recorded(intake, ticket_id, lambda row: row.get("answer_masked") == ANSWER)
             async with browser_page(width=420, height=900) as page:
-                await page.goto(f"{intake.url}/me")
-                await page.fill("#phone", phone)
-                await page.click("#send-code")
-                await page.wait_for_function("document.querySelector('#code').value.length == 6")
-                await page.click("#sign-in")
+                await sign_in(page, intake, phone)
                 card = page.locator(f'article.ticket[data-code="{code}"]')
                 await card.wait_for(timeout=30_000)
                 await page.wait_for_function(
@@ -108,11 +104,7 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
             await intake.publish("tickets.events", ticket_id, rated_event.SerializeToString())
             await recorded(intake, ticket_id, lambda row: row.get("rating") == "satisfied")
             async with browser_page(width=420, height=900) as page:
-                await page.goto(f"{intake.url}/me")
-                await page.fill("#phone", phone)
-                await page.click("#send-code")
-                await page.wait_for_function("document.querySelector('#code').value.length == 6")
-                await page.click("#sign-in")
+                await sign_in(page, intake, phone)
                 shown = page.locator(f'article.ticket[data-code="{code}"] p.rated')
                 await shown.wait_for(timeout=30_000)
                 assert "满意" in await shown.text_content()
@@ -133,11 +125,7 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
 
             # the right to erasure, from the page itself (it was an API call only)
             async with browser_page(width=420, height=900) as page:
-                await page.goto(f"{intake.url}/me")
-                await page.fill("#phone", phone)
-                await page.click("#send-code")
-                await page.wait_for_function("document.querySelector('#code').value.length == 6")
-                await page.click("#sign-in")
+                await sign_in(page, intake, phone)
                 await page.locator(f'article.ticket[data-code="{code}"]').wait_for(timeout=30_000)
                 page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
                 await page.click("#erase")
@@ -149,6 +137,16 @@ async def test_a_citizen_signs_in_by_sms_sees_the_answer_and_rates_it(infra):
             async with intake.client("dispatcher") as staff:
                 gone = await staff.get(f"/v1/tickets/{code}/contact")
                 assert gone.status_code == 410, gone.text
+
+
+async def sign_in(page: Any, intake: Intake, phone: str) -> None:
+    """/me, signed in as the citizen with ``phone`` by the SMS code (the development gateway
+    fills the code in)."""
+    await page.goto(f"{intake.url}/me")
+    await page.fill("#phone", phone)
+    await page.click("#send-code")
+    await page.wait_for_function("document.querySelector('#code').value.length == 6")
+    await page.click("#sign-in")
 
 
 async def recorded(intake: Intake, ticket_id: str, until: Any) -> None:
@@ -239,11 +237,7 @@ async def test_a_citizen_sees_that_the_unit_needs_longer_and_by_when(infra):
         await intake.publish("tickets.events", ticket_id, env.SerializeToString())
         await recorded(intake, ticket_id, lambda row: row.get("interim_masked") == why)
         async with browser_page(width=390, height=844) as page:
-            await page.goto(f"{intake.url}/me")
-            await page.fill("#phone", phone)
-            await page.click("#send-code")
-            await page.wait_for_function("document.querySelector('#code').value.length == 6")
-            await page.click("#sign-in")
+            await sign_in(page, intake, phone)
             card = page.locator(f'article.ticket[data-code="{code}"]')
             await card.wait_for(timeout=30_000)
             shown = await card.locator(".interim").text_content()
