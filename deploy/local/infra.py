@@ -587,11 +587,30 @@ def pg_up() -> None:
     opts = (f"-h 127.0.0.1 -p {PG_PORT} -k {socket_dir} -c max_connections=1000 "
             "-c shared_buffers=256MB -c wal_level=logical")
     write_pg_settings(data, as_user)
-    subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(PG_DIR / "server.log"),
-                    "-o", opts, "-w", "-t", "60", "start"], check=True,
-                   stdout=subprocess.DEVNULL, **as_user)
+    server_log = PG_DIR / "server.log"
+    began = server_log.stat().st_size if server_log.exists() else 0
+    try:
+        subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(server_log),
+                        "-o", opts, "-w", "-t", "60", "start"], check=True,
+                       stdout=subprocess.DEVNULL, **as_user)
+    except subprocess.CalledProcessError:
+        # why it would not start is in the server's log, not in pg_ctl's exit code
+        log(f"PostgreSQL did not start; the end of {server_log}:")
+        print(_log_tail(server_log, began), file=sys.stderr, flush=True)
+        raise
     wait_for(lambda: port_open(PG_PORT), "PostgreSQL", 30)
     log(f"PostgreSQL is up on 127.0.0.1:{PG_PORT}")
+
+
+def _log_tail(path: Path, since: int = 0, lines: int = 30) -> str:
+    """The last ``lines`` lines written to ``path`` after byte ``since``."""
+    try:
+        with path.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return f"(cannot read it: {exc})"
+    return "\n".join(text.splitlines()[-lines:]) or "(nothing written)"
 
 
 def pg_down() -> None:

@@ -232,10 +232,24 @@ class ChaosPlatform:
     def kill_pg(self) -> None:
         """The whole server at once, as a power cut or the OOM killer would: the postmaster
         and every backend and helper process, SIGKILL."""
+        data = self.infra.PG_DIR / "data"
         pid = self.pg_pid()
-        if pid is None or not _ours(pid, str(self.infra.PG_DIR)):
-            return  # not running, or a stale pid file naming someone else's process now
-        victims = [pid, *_children(pid)]
+        if pid is not None and not _ours(pid, str(self.infra.PG_DIR)):
+            pid = None  # a stale pid file naming someone else's process now
+        victims = []
+        if pid is not None:
+            # stopped first, so it forks no backend between the census and the kill: one
+            # forked then lived on (reparented to init) holding the shared memory, and every
+            # start after was refused
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            _wait_stopped(pid)
+            victims = [pid, *_children(pid)]
+        # and whatever is left of an earlier server of this data folder (a backend's working
+        # folder is the data folder), pid file or not
+        victims += [p for p in _working_in(data) if p not in victims]
+        if not victims:
+            return
         for victim in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
@@ -385,6 +399,31 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(stat.parent.name))
     return out
+
+
+def _working_in(folder: Path) -> list[int]:
+    """The processes whose working folder is ``folder`` (a PostgreSQL server's postmaster,
+    backends and helpers all work in its data folder)."""
+    want = str(folder.resolve())
+    out = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(cwd) == want:
+                out.append(int(cwd.parent.name))
+    return out
+
+
+def _wait_stopped(pid: int, timeout_s: float = 5.0) -> None:
+    """Until ``pid`` is stopped (state T) or gone."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("T", "t", "Z", "X"):
+            return
+        time.sleep(0.01)
 
 
 def _ours(pid: int, marker: str) -> bool:
