@@ -895,11 +895,11 @@ class IdempotentConsumer:
             duplicate = d.event_id in seen  # applied before, or earlier in this batch
             progress.advance(r.topic, r.partition, r.offset, None if duplicate else d.event_id)
             seen.add(d.event_id)
-            if duplicate:
-                DUPLICATES.labels(self.name).inc()
-            else:
+            if not duplicate:
                 todo.append((r, d))
         self._commit(progress, todo, with_skipped=True, stepwise=check_copies)
+        if len(todo) < len(wanted):  # counted once committed, as the applied ones
+            DUPLICATES.labels(self.name).inc(len(wanted) - len(todo))
 
     def _commit(self, progress: Progress, todo: list[tuple[Any, Any]],
                 with_skipped: bool, stepwise: bool = False) -> None:
@@ -915,6 +915,10 @@ class IdempotentConsumer:
         else:
             self._write_positions(progress, riders)
         self._committed(progress)
+        # counted once committed: a batch that rolls back (a relay's copy in it, a conflict)
+        # is applied again, and was counted twice when its handlers counted
+        for _, d in todo:
+            CONSUMED.labels(self.name, d.event_type).inc()
         stored = self._stored_positions()
         for key, offset in progress.offsets.items():
             stored[key] = max(stored.get(key, 0), offset + 1)
@@ -963,7 +967,6 @@ class IdempotentConsumer:
             raise
         except Exception as exc:
             raise PoisonMessageError(r, f"{type(exc).__name__}: {exc}") from exc
-        CONSUMED.labels(self.name, d.event_type).inc()
 
     def _commit_aggregates(self, progress: Progress, todo: list[tuple[Any, Any]],
                            riders: list[Statement]) -> None:
@@ -1079,8 +1082,6 @@ class IdempotentConsumer:
             # which message is poison is found by applying them one at a time
             raise PoisonMessageError(todo[0][0], f"{type(exc).__name__}: {exc}",
                                      exact=len(todo) == 1) from exc
-        for _, d in todo:
-            CONSUMED.labels(self.name, d.event_type).inc()
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         """Publish a redacted note of the poison message (backbone/dead_letters.py: where it

@@ -16,6 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from minsheng.v1 import intake_events_pb2
+from prometheus_client import REGISTRY
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -209,22 +210,33 @@ async def test_consumer_applies_once_dead_letters_poison_and_resumes(settings, u
     await producer.send_and_wait(topic, b"\x00garbage", key=b"x")
     await producer.send_and_wait(topic, wrong_owner.SerializeToString(), key=tickets[0].encode())
     pool = ConnectionPool(settings.pg_conninfo(), min_size=1, max_size=4, open=True)
+    name = f"probe-{unique}"
 
-    async def run_consumer(seconds: float) -> None:
-        consumer = IdempotentConsumer(name=f"probe-{unique}", settings=settings, pool=pool,
+    def metric(metric_name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric_name, {"consumer": name, **labels}) or 0.0
+
+    def copies() -> float:
+        return metric("minsheng_consumer_duplicates_total")
+
+    async def run_consumer(until: Any) -> None:
+        consumer = IdempotentConsumer(name=name, settings=settings, pool=pool,
                                       topics=[topic], handlers=Handlers({"TicketAccepted": count}),
                                       producer=producer)
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
-        await asyncio.sleep(seconds)
-        stop.set()
-        await asyncio.wait_for(task, 15)
+        try:
+            await _wait_until(lambda: task.done() or until())
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
 
     try:
-        await run_consumer(6)
+        # every copy is dropped (in its batch, or after the batch that held it rolled back)
+        await run_consumer(lambda: copies() >= 20 and metric(
+            "minsheng_consumer_dead_lettered_total") >= 2)
         for t in tickets[:5]:  # more copies after a restart: still applied once
             await producer.send_and_wait(topic, _envelope(t, 1), key=t.encode())
-        await run_consumer(5)
+        await run_consumer(lambda: copies() >= 25)
     finally:
         await producer.stop()
     with pool.connection() as conn:
@@ -232,6 +244,9 @@ async def test_consumer_applies_once_dead_letters_poison_and_resumes(settings, u
             Identifier(settings.schema))).fetchone()[0]
     pool.close()
     assert n == 20
+    # the metrics count what committed: the rolled-back batches' handlers ran too
+    assert metric("minsheng_consumer_applied_total", event_type="TicketAccepted") == 20
+    assert copies() == 25
     dead = await read_all(settings, settings.dead_letter_topic, 2)
     reasons = sorted(dict(r.headers)["error"].decode().split(":")[0] for r in dead)
     assert reasons == ["UndecodableEventError", "WrongProducerError"]
