@@ -33,6 +33,7 @@ NOTICES = "citizen.notices"
 ASSIGNMENTS = "assignments."  # + unit code; a trailing "." or "*" marks a prefix below
 CHECKPOINTS = "audit.checkpoints"
 SURGES = "analytics.surges."
+CALENDAR = "calendar.schedules"  # sla's official holiday schedules (compacted), for dispatch
 
 # what backbone.kafka.base_topics makes (every service ensures them at start)
 BASE_TOPICS = (LIFECYCLE, DEAD_LETTER, REQUESTS, REPLIES, NOTICES)
@@ -56,12 +57,16 @@ SERVICES: dict[str, BusRole] = {
     # submissions and bus requests' tickets -> lifecycle; answers to adapters -> replies
     "intake": BusRole(reads=(LIFECYCLE, REQUESTS), writes=(LIFECYCLE, REPLIES, DEAD_LETTER),
                       groups=("intake",)),
-    # routing decisions -> lifecycle and the unit's assignments topic
-    "dispatch": BusRole(reads=(LIFECYCLE,), writes=(LIFECYCLE, ASSIGNMENTS + "*", DEAD_LETTER),
-                        creates=(ASSIGNMENTS + "*",), groups=("dispatch",)),
-    # deadlines, warnings, supervision orders -> lifecycle and the unit's assignments topic
-    "sla": BusRole(reads=(LIFECYCLE,), writes=(LIFECYCLE, ASSIGNMENTS + "*", DEAD_LETTER),
-                   groups=("sla",)),
+    # routing decisions -> lifecycle and the unit's assignments topic; sla's official
+    # schedules read whole (no group) for the sign-for deadlines
+    "dispatch": BusRole(reads=(LIFECYCLE, CALENDAR),
+                        writes=(LIFECYCLE, ASSIGNMENTS + "*", DEAD_LETTER),
+                        creates=(ASSIGNMENTS + "*", CALENDAR), groups=("dispatch",)),
+    # deadlines, warnings, supervision orders -> lifecycle and the unit's assignments topic;
+    # official holiday schedules -> calendar.schedules
+    "sla": BusRole(reads=(LIFECYCLE,),
+                   writes=(LIFECYCLE, ASSIGNMENTS + "*", CALENDAR, DEAD_LETTER),
+                   creates=(CALENDAR,), groups=("sla",)),
     # ratings and reviews -> lifecycle; rating links -> citizen.notices
     "feedback": BusRole(reads=(LIFECYCLE,), writes=(LIFECYCLE, NOTICES, DEAD_LETTER),
                         groups=("feedback",)),

@@ -2,7 +2,8 @@
 
 Topics: `tickets.events` (every lifecycle event, keyed by ticket id), `assignments.<unit>`
 (what one unit's systems subscribe to), `tickets.dead-letter` (poison messages with the error),
-and the channel adapters' `intake.requests` / `intake.replies`.
+the channel adapters' `intake.requests` / `intake.replies`, and `calendar.schedules` (sla's
+official holiday schedules, a compacted table keyed by year, which dispatch reads whole).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from backbone.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 LIFECYCLE_PARTITIONS = 12
+# a topic that is a table (the latest message of each key is its row): compaction keeps it
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 def base_topics(settings: ServiceSettings) -> dict[str, int]:
@@ -118,23 +121,29 @@ def make_producer(settings: ServiceSettings, **overrides: object) -> AIOKafkaPro
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 
-def new_topic(settings: ServiceSettings, name: str, partitions: int) -> NewTopic:
+def new_topic(settings: ServiceSettings, name: str, partitions: int,
+              configs: dict[str, str] | None = None) -> NewTopic:
     """A topic as this platform creates it. `min.insync.replicas` is the topic's own, so an
-    acknowledged send (acks=all) is on that many brokers whatever the brokers' default."""
+    acknowledged send (acks=all) is on that many brokers whatever the brokers' default.
+    `configs`: more of the topic's own settings (e.g. COMPACTED)."""
     return NewTopic(name=name, num_partitions=partitions,
                     replication_factor=settings.kafka_replication_factor,
-                    topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)})
+                    topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas),
+                                   **(configs or {})})
 
 
-async def ensure_topics(settings: ServiceSettings, topics: dict[str, int]) -> None:
+async def ensure_topics(settings: ServiceSettings, topics: dict[str, int],
+                        configs: dict[str, str] | None = None) -> None:
     """Create the topics that do not exist yet (idempotent; safe when several race), with
-    the replication factor and `min.insync.replicas` of the settings."""
+    the replication factor and `min.insync.replicas` of the settings, and `configs` (for
+    each of them: e.g. COMPACTED). A topic that exists is left as it is."""
     admin = AIOKafkaAdminClient(**client_options(settings),  # type: ignore[arg-type]
                                 client_id=f"minsheng-{settings.service}-admin")
     try:
         await admin.start()  # (inside: a broker that does not answer leaves no client open)
         existing = set(await admin.list_topics())
-        missing = [new_topic(settings, t, n) for t, n in topics.items() if t not in existing]
+        missing = [new_topic(settings, t, n, configs) for t, n in topics.items()
+                   if t not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

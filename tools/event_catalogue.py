@@ -1,7 +1,8 @@
 """Write docs/events.md, the event catalogue, from the .proto files (`make docs`).
 
 Every top-level message of `proto/minsheng/v1/<service>_events.proto` is an event owned by
-<service>. `--check` exits 1 when docs/events.md is stale (a test runs it).
+<service>; the messages of TABLES (topics that are tables, not events) follow them. `--check`
+exits 1 when docs/events.md is stale (a test runs it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PROTO = ROOT / "proto" / "minsheng" / "v1"
 OUT = ROOT / "docs" / "events.md"
 SERVICES = ("intake", "dispatch", "sla", "feedback", "analytics", "audit", "notifier")
+# (proto file, topic, what it is): messages on topics that are not the lifecycle's events
+TABLES = (
+    ("sla_calendar.proto", "calendar.schedules",
+     "sla's official holiday schedules, a compacted topic keyed by the year (a table: the "
+     "latest message of a year is its schedule). The Kafka value is a bare "
+     "`OfficialScheduleLoaded` (no envelope; headers `event_type`, `event_id`, `producer=sla`, "
+     "`traceparent`), published through sla's outbox each time a supervisor loads a year "
+     "(`PUT /v1/calendar/official/{year}`). Every dispatch replica reads it whole from its "
+     "start (no consumer group) for the sign-for deadlines it tells units."),
+)
 
 MESSAGE = re.compile(r"^message (\w+) \{")
 FIELD = re.compile(r"^\s+(repeated )?([\w.]+) (\w+) = (\d+);\s*(?://\s*(.*))?$")
@@ -80,6 +91,15 @@ def render() -> str:
                 out += [f"| `{n}` | {t} | {_cell(c)} |" for n, t, c in fields]
             else:
                 out.append("(no payload fields)")
+            out.append("")
+    for file, topic, what in TABLES:
+        out += [f"## Topic `{topic}` ({file})", "", what, ""]
+        for name, doc, fields in parse(PROTO / file):
+            out += [f"### {name}", ""]
+            if doc:
+                out += [doc, ""]
+            out += ["| field | type | meaning |", "|---|---|---|"]
+            out += [f"| `{n}` | {t} | {_cell(c)} |" for n, t, c in fields]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,17 @@ from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer, routing_gather
 from backbone.group_commit import GroupCommitter
 from backbone.http import create_app
-from backbone.kafka import ensure_topics
+from backbone.kafka import COMPACTED, ensure_topics
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
 from backbone.store import application_env
+from services.dispatch.adapters.calendar_feed import ScheduleFeed
 from services.dispatch.adapters.loop_reads import LoopReads
 from services.dispatch.adapters.readmodel import ReadModel
 from services.dispatch.application.app import DispatchApplication
 from services.dispatch.application.commands import Commands
 from services.dispatch.application.routing import Router, TaughtLabel
+from services.dispatch.application.sign_for import SignForRule
 from services.dispatch.application.units import UnitBook
 from services.dispatch.application.upstream import UpstreamFacts
 from services.dispatch.domain.classifier import Label
@@ -33,10 +34,7 @@ from services.dispatch.entrypoints.feed import AssignmentFeed
 from services.dispatch.entrypoints.grpc_api import DepartmentApi
 from services.dispatch.entrypoints.publications import Publisher
 from services.dispatch.settings import DispatchSettings
-from services.sla.application.schedules import load_schedule_files
-from services.sla.domain.calendar import WorkingCalendar
-from services.sla.domain.policy import load_policy as load_sla_policy
-from services.sla.domain.policy import sign_for_deadline
+from services.sla.application.schedules import CALENDAR_PARTITIONS, calendar_topic
 
 RECORDER = "services.dispatch.adapters.recorder:DispatchRecorder"
 UNIT_TOPIC_PARTITIONS = 1  # a unit's assignments are few; one partition keeps the broker light
@@ -47,21 +45,22 @@ def build_application(settings: DispatchSettings) -> DispatchApplication:
                                     "APPLICATION_RECORDER_TOPIC": RECORDER})
 
 
-def sla_sign_for_rule() -> Callable[[str, datetime], datetime]:
+def sla_sign_for_rule() -> SignForRule:
     """The sign-for deadline as sla sets it, warns on and escalates on (its policy and working
     calendar, docs/sla.md): a unit is told, and its sign-for marked late by, the deadline it is
     held to. Was `assigned + MINSHENG_SIGN_FOR_WITHIN_HOURS` (2 h) whatever the urgency, while
-    sla counted a general matter's to the end of the next working day."""
-    policy, calendar = load_sla_policy(), WorkingCalendar()
-    # the official schedules sla ships (services/sla/data/official): without them a unit was
-    # told, and marked late by, a deadline on a day sla counts as a holiday (2027's Spring
-    # Festival and National Day are beyond the chinese-calendar package)
-    load_schedule_files(calendar)
+    sla counted a general matter's to the end of the next working day. Its calendar: the
+    schedules sla ships, then those loaded into sla (`ScheduleFeed` follows them)."""
+    return SignForRule()
 
-    def due(urgency: str, at: datetime) -> datetime:
-        return sign_for_deadline(policy, calendar, grade=urgency, assigned_at=at).due_at
 
-    return due
+async def follow_schedules(settings: DispatchSettings, rule: SignForRule,
+                           producer: Any = None) -> ScheduleFeed:
+    """The feed of sla's official schedules into `rule` (its topic made, compacted, if sla
+    has not made it yet)."""
+    await ensure_topics(settings, {calendar_topic(settings): CALENDAR_PARTITIONS},
+                        configs=COMPACTED)
+    return ScheduleFeed(settings, rule, producer)
 
 
 def taught_labels(readmodel: ReadModel) -> list[TaughtLabel]:
@@ -116,9 +115,11 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
                              extra_places=extra_places(settings),
                              extra_responsibilities=extra_responsibilities(settings)))
     clock = Clock(settings.clock)
+    sign_for = sla_sign_for_rule()
+    schedules = await follow_schedules(settings, sign_for, infra.producer)
     policy = DispatchPolicy(sign_for_within=timedelta(hours=settings.sign_for_within_hours),
                             bounce_back_within=timedelta(hours=settings.bounce_back_within_hours),
-                            sign_for_counted=sla_sign_for_rule())
+                            sign_for_counted=sign_for)
     committer = GroupCommitter(app, service=settings.service)
     commands = Commands(app=app, committer=committer, readmodel=readmodel, reads=reads,
                         units=units, router=router, policy=policy,
@@ -139,15 +140,22 @@ async def build(settings: DispatchSettings) -> Service:  # type: ignore[override
     async def consumer_ready() -> tuple[bool, str]:
         return lifecycle.ready, "consumer " + ("running" if lifecycle.ready else "starting")
 
+    async def calendar_ready() -> tuple[bool, str]:
+        # not before the official schedules sla holds are read: a restart would otherwise
+        # tell sign-for deadlines from the shipped files for a moment
+        return schedules.ready, ("official schedules read" if schedules.ready
+                                 else "reading the official schedules (calendar.schedules)")
+
     http = create_app(settings=settings, title="Minsheng dispatch",
                       description="分级分类、派单、签收、退单、统筹协调、答复审核: the 1+8+N "
                                   "dispatch of every accepted request.",
-                      readiness=[infra.pg_ready, infra.kafka_ready, consumer_ready])
+                      readiness=[infra.pg_ready, infra.kafka_ready, consumer_ready,
+                                 calendar_ready])
     http.include_router(http_api.router(commands=commands, units=units, routing=router,
                                         clock=clock))
     http.include_router(http_api.console_router())
     fast_queues.install(http, reads)  # the desk's poll, in front of the framework
     return Service(settings=settings, infra=infra, http=http,
-                   loops=[lifecycle.run, relay.run, feed.run],
+                   loops=[lifecycle.run, relay.run, feed.run, schedules.run],
                    grpc_servicers=[department.add_to],
                    on_stop=[committer.close, app.close, loop_pool.close])

@@ -5,10 +5,12 @@ No I/O at import.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from backbone.clock import Clock
 from backbone.http import create_app
+from backbone.kafka import COMPACTED, ensure_topics
 from backbone.ownership import PartitionOwnership
 from backbone.relay import OutboxRelay
 from backbone.runtime import Service, connect
@@ -17,7 +19,7 @@ from services.dispatch.domain.units import load_unit_registry
 from services.sla.application.app import Rules, SlaApplication
 from services.sla.application.desk import Desk
 from services.sla.application.handlers import handlers
-from services.sla.application.schedules import Schedules
+from services.sla.application.schedules import CALENDAR_PARTITIONS, Schedules, calendar_topic
 from services.sla.application.upstream import Upstream
 from services.sla.application.views import Views
 from services.sla.domain.calendar import WorkingCalendar
@@ -43,7 +45,7 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
     calendar = WorkingCalendar()
     app = build_application(settings, calendar)  # creates the tables, read model included
     schema = settings.schema
-    schedules = Schedules(calendar=calendar, pool=infra.pool, schema=schema)
+    schedules = Schedules(calendar=calendar, pool=infra.pool, schema=schema, app=app)
     schedules.refresh()
     lock = threading.Lock()  # consumer batches, timer rounds and commands, one at a time
     # the 1+8+N registry's codes (dispatch's data, as feedback reads it): orders are addressed
@@ -66,6 +68,12 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
                             settings, facts, app.rules.policy.version,
                             unit_topics=settings.publish_unit_topics,
                             units=frozenset(u.code for u in registry)))
+    # official schedules are published on their compacted topic (dispatch reads it whole):
+    # made here as a table, not by the relay on first use (one partition, deleted by age)
+    schedules_topic = calendar_topic(settings)
+    await ensure_topics(settings, {schedules_topic: CALENDAR_PARTITIONS}, configs=COMPACTED)
+    relay.known_topics.add(schedules_topic)
+    await asyncio.to_thread(schedules.publish_stored)  # years stored before they were published
 
     async def consumer_ready() -> tuple[bool, str]:
         return consumer.ready, "consuming" if consumer.ready else "consumer not running"

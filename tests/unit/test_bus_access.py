@@ -21,6 +21,7 @@ NAMES = {
     r"IdempotentConsumer\(|build_consumer\(|SlaConsumer\(": ba.DEAD_LETTER,  # poison parked
     r"notices_topic": ba.NOTICES,
     r"replies_topic": ba.REPLIES,
+    r"calendar_topic": ba.CALENDAR,
 }
 SEND = re.compile(r"producer\.send(?:_and_wait)?\(\s*([^,]+),")
 TOPIC_CALL = re.compile(r'settings\.topic\("([a-z.-]+)"\)')

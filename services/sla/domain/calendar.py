@@ -160,6 +160,14 @@ class WorkingCalendar:
         self._schedules[schedule.year] = schedule
         self._forget()
 
+    def with_year(self, schedule: OfficialSchedule) -> WorkingCalendar:
+        """A new calendar: this one's data with ``schedule`` loaded (or replacing its year).
+        This one is left as it was, so a reader on another thread keeps counting with one
+        whole calendar (dispatch swaps its sign-for rule's calendar for the new one)."""
+        return WorkingCalendar(use_package=self.use_package,
+                               _schedules={**self._schedules, schedule.year: schedule},
+                               _overrides=dict(self._overrides))
+
     def add_override(self, override: CityOverride) -> None:
         """Adds (or replaces) a city day off / day on."""
         self._overrides[override.day] = override

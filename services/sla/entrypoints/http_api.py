@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backbone import auth
 from backbone.clock import Clock
-from backbone.http import ClientError, NotFoundError, require
+from backbone.http import ClientError, ConflictError, NotFoundError, require
 from backbone.privacy import echo
 from backbone.store import EventContext
 from services.sla.application.desk import Desk
-from services.sla.application.schedules import Schedules
+from services.sla.application.schedules import ScheduleConflictError, Schedules
 from services.sla.application.views import Views
 from services.sla.domain.calendar import ScheduleInvalidError
 from services.sla.entrypoints.timers import TimeSource
@@ -227,7 +227,9 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
     async def load_official_schedule(year: int, request: Request, principal: SupervisorDep,
                                      body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         """Loads a year's official holiday schedule (JSON as in data/official/README.md);
-        provisional deadlines are recomputed, each change a DeadlineRecomputed event."""
+        provisional deadlines are recomputed, each change a DeadlineRecomputed event. The
+        schedule is also published on `calendar.schedules`, for dispatch's sign-for
+        deadlines (409: another load of the year was stored at the same time; load again)."""
         if body.get("year") != year:
             raise ClientError(f"the schedule's year {body.get('year')!r} is not {year}")
         stated = body.pop("at", None)
@@ -236,9 +238,12 @@ def router(*, desk: Desk, views: Views, schedules: Schedules, time: TimeSource,
         except (TypeError, ValueError) as exc:
             raise ClientError(f"`at` is not an ISO time: {stated!r}") from exc
         try:
-            schedule = await call(schedules.store, body=body, loaded_by=principal.sub)
+            schedule = await call(schedules.store, body=body, loaded_by=principal.sub, at=at,
+                                  context=_actor(request, principal))
         except ScheduleInvalidError as exc:
             raise ClientError(str(exc)) from exc
+        except ScheduleConflictError as exc:
+            raise ConflictError(str(exc)) from exc
         recomputed = await call(desk.recompute_provisional, at=at,
                                 actor=_actor(request, principal))
         return {"year": schedule.year, "holidays": len(schedule.holidays),

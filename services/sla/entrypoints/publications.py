@@ -4,7 +4,9 @@ The lifecycle envelope comes from `application.publishing.lifecycle_envelope`, a
 function that the audit's reconciliation re-runs over the store. Each goes to the lifecycle
 topic, keyed by ticket id; one that names a unit also goes to that unit's topic
 (``assignments.<unit>``), so the unit's own systems see warnings, overdue notices and
-supervision orders addressed to it without reading the whole lifecycle.
+supervision orders addressed to it without reading the whole lifecycle. An official holiday
+schedule a supervisor loaded goes to the compacted ``calendar.schedules`` topic, keyed by its
+year (``OfficialScheduleLoaded``, no envelope: application/schedules.py), for dispatch.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from services.sla.application.publishing import (
     ts,
     units_of,
 )
+from services.sla.application.schedules import SCHEDULE_EVENTS, calendar_topic, raw_schedule
 
 __all__ = ["Facts", "translate_for", "ts", "units_of"]
 
@@ -93,10 +96,14 @@ def translate_for(settings: ServiceSettings, facts: Facts, policy_version: str,
                   ) -> Callable[[Publication], list[Outgoing]]:
     """``units``: the registry's codes; unit topics only for those (``units_of``)."""
     makers = payload_makers(facts, policy_version)
+    schedules_topic = calendar_topic(settings)
     # the read model's Facts learn from first events; another `ClockFacts` only answers
     learn = facts.learn if isinstance(facts, Facts) else None
 
     def translate(pub: Publication) -> list[Outgoing]:
+        if type(pub.event).__qualname__ in SCHEDULE_EVENTS:
+            raw = raw_schedule(pub.event, pub.context.trace_id)
+            return [Outgoing(schedules_topic, str(raw.message.year), raw)]
         if learn is not None:
             learn(pub.event)
         payload = lifecycle_payload(pub.event, makers)
