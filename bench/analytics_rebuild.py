@@ -2,14 +2,20 @@
 rebuild` does (read the ledger over audit's HTTP API, its bulk export `GET /v1/ledger/export`,
 normalise every envelope analytics counts as the live consumer does, fold the KPIs, replace
 the facts table in one transaction), run in-process into a throw-away schema of the platform's
-database, so the running analytics is not touched. Every ledger entry read counts as an
-event, whether or not analytics counts its type. Also the fold alone, from entries already in
-memory (no HTTP, no database), to show what the ledger read and the facts' COPY add.
+database, so the running analytics is not touched. The rebuild asks the export for the event
+types analytics counts only (`types`: audit leaves the others out at the source); every ledger
+position the rebuild covered counts as an event, whether audit sent it or left it out
+(`Rebuilt.envelopes`: the export's end cursor less its start). Also the fold alone, from
+entries already in memory (every type, no HTTP, no database), to show what the ledger read and
+the facts' COPY add.
 
 Alone (without a platform), on a ledger of the demo platform's recorded lifecycles copied
-under fresh ids up to ``--ledger-rows`` entries (built once per size in database
-`bench_audit`, schema `rebuild_<rows>`, appended as audit appends), served by audit's export
-route in a child process:
+under fresh ids up to ``--ledger-rows`` entries, less their `DeadlineSet` entries (a type
+analytics does not count) so that the ledger is as dense in facts as `make bench`'s (0.60
+facts an entry there after its end-to-end runs; 0.49 with them, 0.62 without), built once per
+size in database `bench_audit`, schema `rebuild_dense_<rows>`, appended as audit appends, and
+served by audit's HTTP app (every route, the process's middleware; no Kafka loops) in a child
+process:
 
     PYTHONPATH=.:proto .venv/bin/python -m bench.analytics_rebuild --ledger-rows 20000
 """
@@ -37,7 +43,7 @@ from backbone.store import ensure_database
 from bench.profile import cprofile
 from services.analytics.adapters.fact_store import create_tables
 from services.analytics.adapters.ledger import Entry, ledger_export
-from services.analytics.application.rebuild import fold_entries, rebuild
+from services.analytics.application.rebuild import COUNTED_TYPES, fold_entries, rebuild
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
 
@@ -70,7 +76,8 @@ def profiled(audit_url: str, pg_dbname: str, limit: int | None = None) -> str:
             create_tables(pool, settings.schema)
             return cprofile(f"analytics rebuild from the ledger ({limit or 'all'} entries at most)",
                             lambda: rebuild(pool, settings.schema, CONSUMER,
-                                            ledger_export(audit_url, token, limit=limit)))
+                                            ledger_export(audit_url, token, limit=limit,
+                                                          types=COUNTED_TYPES)))
     finally:
         _drop(settings)
 
@@ -83,8 +90,9 @@ def read(audit_url: str, limit: int | None = None) -> list[Entry]:
 
 
 def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
-            limit: int | None = None) -> RebuildRun:
-    """Rebuild from the ledger's first ``limit`` entries (all when None); the fold alone on
+            limit: int | None = None, filtered: bool = True) -> RebuildRun:
+    """Rebuild from the ledger's first ``limit`` entries (all when None; of them, audit sends
+    the types analytics counts only, unless not ``filtered``); the fold alone on
     ``envelopes`` (what ``read`` returned)."""
     settings, token = _settings(pg_dbname)
     try:
@@ -102,7 +110,8 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
             pool.wait()
             began = time.perf_counter()
             done = rebuild(pool, settings.schema, CONSUMER,
-                           ledger_export(audit_url, token, limit=limit))
+                           ledger_export(audit_url, token, limit=limit,
+                                         types=COUNTED_TYPES if filtered else None))
             seconds = time.perf_counter() - began
     finally:
         _drop(settings)
@@ -117,13 +126,14 @@ def measure(audit_url: str, pg_dbname: str, envelopes: list[Entry],
 # -- alone: a ledger of recorded lifecycles, audit's export in a child process -----------------
 def _ledger_settings(rows: int) -> Any:
     from services.audit.settings import AuditSettings
-    return AuditSettings(pg_dbname="bench_audit", pg_schema=f"rebuild_{rows}", writer_role="",
+    return AuditSettings(pg_dbname="bench_audit", pg_schema=f"rebuild_dense_{rows}", writer_role="",
                          checkpoint_key_file="/tmp/bench-audit-checkpoint.pem")
 
 
 def build_ledger(rows: int) -> None:
-    """The recorded lifecycles under fresh ids until ``rows`` entries, appended in batches of
-    500 as the ledger's consumer appends them (chains and Merkle tree as in production)."""
+    """The recorded lifecycles (less their `DeadlineSet` entries) under fresh ids until
+    ``rows`` entries, appended in batches of 500 as the ledger's consumer appends them (chains
+    and Merkle tree as in production)."""
     from bench.service_cost import copies, recorded
     from services.audit.adapters.ledger_store import Message, append_batch
     from services.audit.bootstrap import build_parts
@@ -131,13 +141,15 @@ def build_ledger(rows: int) -> None:
     ensure_database(settings)
     parts = build_parts(settings, pool_size=1)
     with parts.pool.connection() as conn:
-        have = conn.execute(SQL("SELECT count(*) FROM {}.ledger")
-                            .format(Identifier(settings.schema))).fetchone()[0]
+        row = conn.execute(SQL("SELECT count(*) FROM {}.ledger")
+                           .format(Identifier(settings.schema))).fetchone()
+        have = row[0] if row else 0
     if have >= rows:
         parts.pool.close()
         return
-    raw = recorded()
-    messages, _ = copies(raw, -(-rows * 400 // len(raw)))
+    raw = [r for r in recorded() if events.decode_parts(r)[0].event_type != "DeadlineSet"]
+    tickets = len({events.decode_parts(r)[0].ticket_id for r in raw})
+    messages, _ = copies(raw, tickets * -(-rows // len(raw)))
     batch: list[Message] = []
     for offset, (_key, value, headers) in enumerate(messages[have:rows], start=have):
         h = {k: v.decode() for k, v in headers}
@@ -156,16 +168,22 @@ def build_ledger(rows: int) -> None:
 
 
 def serve(rows: int, port: int) -> None:
-    """Audit's export route (and nothing else of audit) on ``port``, as its process serves it."""
+    """Audit's HTTP app on ``port`` as its process serves it (every route, bootstrap.build's
+    wiring; not its Kafka consumer and checkpoint loops, which would append to this ledger)."""
     import uvicorn
 
     from backbone.http import create_app
     from backbone.runtime import QuietServer
     from services.audit.bootstrap import build_parts
+    from services.audit.entrypoints import http_api
     from services.audit.entrypoints import ledger_export as export_route
     settings = _ledger_settings(rows)
     parts = build_parts(settings)
-    app = create_app(settings=settings, title="audit export", description="", readiness=[])
+    app = create_app(settings=settings, title="audit", description="", readiness=[])
+    app.include_router(http_api.router(
+        histories=parts.histories, reader=parts.reader, checkpoints=parts.checkpoints,
+        verification=parts.verification, access=parts.access, verifier=parts.signer.verifier,
+        max_page=settings.max_page))
     app.include_router(export_route.router(pool=parts.pool, schema=settings.schema,
                                            access=parts.access))
     QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
@@ -178,7 +196,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def alone(rows: int, repeats: int) -> dict[str, Any]:
+def alone(rows: int, repeats: int, filtered: bool = True) -> dict[str, Any]:
     build_ledger(rows)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -197,7 +215,7 @@ def alone(rows: int, repeats: int) -> dict[str, Any]:
         runs = []
         for _ in range(repeats):
             me, them = time.process_time(), _cpu_s(child.pid)
-            got = measure(url, "bench_audit", envelopes, limit=rows)
+            got = measure(url, "bench_audit", envelopes, limit=rows, filtered=filtered)
             runs.append(asdict(got) | {"client_cpu_s": round(time.process_time() - me, 3),
                                        "audit_cpu_s": round(_cpu_s(child.pid) - them, 3)})
     finally:
@@ -211,13 +229,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ledger-rows", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--unfiltered", action="store_true",
+                        help="the rebuild reads every entry (no `types` asked of the export)")
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("MINSHENG_ENVIRONMENT", "development")
     if args.serve:
         serve(*args.serve)
         return
-    print(json.dumps(alone(args.ledger_rows, args.repeats), indent=1))
+    print(json.dumps(alone(args.ledger_rows, args.repeats, not args.unfiltered), indent=1))
 
 
 if __name__ == "__main__":

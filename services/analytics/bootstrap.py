@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from services.analytics.adapters.registry import load_names, load_place_names
 from services.analytics.application import facts_version
 from services.analytics.application.hot_topics import HotTopics
 from services.analytics.application.live import LiveState
+from services.analytics.application.rebuild import COUNTED_TYPES
 from services.analytics.application.reports import AnalyticsApplication, Reports
 from services.analytics.domain.fold import LiveKpis, Retention
 from services.analytics.domain.text import hot_topic_segmenter
@@ -53,11 +54,11 @@ def auto_publisher(reports: Reports, live: LiveState, clock: Clock, every_s: flo
     return publish_months
 
 
-def _ledger(settings: AnalyticsSettings) -> Iterator[Entry]:
+def _ledger(settings: AnalyticsSettings) -> Iterable[Entry]:
     """The audit ledger's entries, as `rebuild` reads them."""
     token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
                                               role="auditor", ttl_s=3600)
-    return ledger_export(settings.audit_url, token)
+    return ledger_export(settings.audit_url, token, types=COUNTED_TYPES)
 
 
 async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[override]

@@ -36,6 +36,9 @@ from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import KpiModel
 
 BATCH = 500
+# the event types a rebuild asks the ledger for (`ledger_export(types=...)`): those it makes
+# facts of; the others it would pass over unread, so the ledger need not send them
+COUNTED_TYPES = tuple(sorted(NORMALISERS))
 Progress = Callable[[int, int], None]  # (envelopes read, facts kept)
 # (the event type as the source indexed it, "" when it does not say; the raw envelope)
 Entry = tuple[str, bytes]
@@ -43,6 +46,9 @@ Entry = tuple[str, bytes]
 
 @dataclass(frozen=True)
 class Rebuilt:
+    # the ledger positions the rebuild covered: every entry of the range, those the source
+    # sent and those it left out (a source filtered by type says how many it covered, as
+    # `positions`); for a source that does not say, the entries read
     envelopes: int
     facts: int
     skipped: int  # undecodable or unusable envelopes (the live consumer dead-letters them)
@@ -77,7 +83,14 @@ def fold_entries(entries: Iterable[Entry], progress: Progress | None = None,
     """Normalise and fold ledger entries; `keep` receives each batch of new facts."""
     with gc_paused():
         read, kept, skipped, tickets = collect_facts(entries, progress, keep)
-        return Rebuilt(read, kept, skipped, LiveKpis.of_tickets(tickets))
+        return Rebuilt(covered(entries, read), kept, skipped, LiveKpis.of_tickets(tickets))
+
+
+def covered(entries: Iterable[Entry], read: int) -> int:
+    """The ledger positions a source covered: its ``positions`` when it says (a source
+    filtered at the ledger sends fewer entries than it covers), else the entries read."""
+    positions = getattr(entries, "positions", None)
+    return read if positions is None else int(positions)
 
 
 @contextmanager
@@ -178,7 +191,7 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
                 # then only waits for the server); a fold that fails rolls the rebuild back
                 folded = ahead.submit(LiveKpis.of_tickets, tickets)
             kpis = folded.result()
-        return Rebuilt(read, kept, skipped, kpis)
+        return Rebuilt(covered(entries, read), kept, skipped, kpis)
 
 
 def stored_state(pool: ConnectionPool, schema: str) -> Rebuilt:

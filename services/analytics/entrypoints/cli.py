@@ -18,7 +18,13 @@ from backbone.settings import load
 from backbone.store import ensure_database, says_when_unreachable
 from services.analytics.adapters.ledger import Entry, LedgerError, file_entries, ledger_export
 from services.analytics.application import facts_version
-from services.analytics.application.rebuild import describe, fold_entries, rebuild, stored_state
+from services.analytics.application.rebuild import (
+    COUNTED_TYPES,
+    describe,
+    fold_entries,
+    rebuild,
+    stored_state,
+)
 from services.analytics.entrypoints.consumer import CONSUMER
 from services.analytics.settings import AnalyticsSettings
 
@@ -46,7 +52,7 @@ def _source(args: argparse.Namespace, settings: AnalyticsSettings) -> Iterable[E
         return file_entries(Path(args.file))
     token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
                                               role="auditor", ttl_s=3600)
-    return ledger_export(args.audit_url or settings.audit_url, token)
+    return ledger_export(args.audit_url or settings.audit_url, token, types=COUNTED_TYPES)
 
 
 @says_when_unreachable

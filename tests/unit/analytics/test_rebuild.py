@@ -17,7 +17,7 @@ from minsheng.v1 import dispatch_events_pb2, feedback_events_pb2
 
 from backbone import events
 from services.analytics.adapters.fact_store import copy_row, copy_rows
-from services.analytics.adapters.ledger import LedgerError, split_frames
+from services.analytics.adapters.ledger import LedgerError, Marks, split_frames, split_marked
 from services.analytics.application.normalise import (
     UnusableFactError,
     fact_of,
@@ -63,6 +63,43 @@ def test_the_ledger_types_spare_decoding_and_change_nothing(month):
     assert typed.digest == untyped.digest == state_digest(untyped.kpis.model)
     assert (typed.envelopes, typed.facts, typed.skipped) == (len(month) + 50, untyped.facts, 0)
     assert fold_envelopes([b"\x00junk", *month, month[0]]).skipped == 1  # a copy is no error
+
+
+class Covered(list):
+    """A source that left some entries out at the ledger and says how many positions it
+    covered (as `ledger_export(types=...)` does)."""
+    positions = 0
+
+
+def test_a_source_filtered_at_the_ledger_counts_the_positions_it_covered(month):
+    counted = [(events.decode(raw).event_type, raw) for raw in month]
+    source = Covered(counted)
+    source.positions = len(month) + 50  # 50 entries of other types left out by the ledger
+    filtered = fold_entries(source)
+    whole = fold_entries(counted + [("DeadlineSet", b"\x00") for _ in range(50)])
+    assert (filtered.envelopes, filtered.facts, filtered.skipped, filtered.digest) == (
+        whole.envelopes, whole.facts, whole.skipped, whole.digest)
+
+
+def test_frames_with_gaps_and_marks_split_wherever_the_bytes_are_cut():
+    entries = [(5 + 3 * i, "TicketAccepted", uuid.uuid4().bytes * (i % 4)) for i in range(40)]
+    parts = []
+    for i, (seq, t, e) in enumerate(entries):
+        parts.append(frame(seq, t, e))
+        if i % 9 == 8:  # a range ends after this entry's position and the one after it
+            parts.append(FRAME.pack(seq + 2, 0, 8) + (i + 1).to_bytes(8, "big"))
+    parts.append(FRAME.pack(125, 0, 8) + (40).to_bytes(8, "big") + FRAME.pack(125, 0, 0))
+    stream = b"".join(parts)
+    for cut in (1, 7, 14, 22, 100, len(stream)):
+        got, buf, end, marks = [], b"", None, Marks(5)
+        for i in range(0, len(stream), cut):
+            buf += stream[i:i + cut]
+            out, used, end = split_marked(buf, 0, marks, {})
+            got += out
+            buf = buf[used:]
+            if end is not None:
+                break
+        assert (got, end, buf) == ([(t, e) for _, t, e in entries], 125, b"")
 
 
 def frame(seq: int, event_type: str, event: bytes) -> bytes:
