@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-from backbone import auth
 from backbone.clock import Clock
 from backbone.consumer import IdempotentConsumer, gather
 from backbone.http import create_app
@@ -20,12 +18,11 @@ from backbone.store import application_env
 from backbone.wakeup import CommitNews
 from services.analytics.adapters import fact_store, surge_store
 from services.analytics.adapters.basemap import load_basemap
-from services.analytics.adapters.ledger import Entry, ledger_export
 from services.analytics.adapters.registry import load_names, load_place_names
 from services.analytics.application import facts_version
 from services.analytics.application.hot_topics import HotTopics
 from services.analytics.application.live import LiveState
-from services.analytics.application.rebuild import COUNTED_TYPES
+from services.analytics.application.rebuild import ledger_history
 from services.analytics.application.reports import AnalyticsApplication, Reports
 from services.analytics.domain.fold import LiveKpis, Retention
 from services.analytics.domain.text import hot_topic_segmenter
@@ -54,13 +51,6 @@ def auto_publisher(reports: Reports, live: LiveState, clock: Clock, every_s: flo
     return publish_months
 
 
-def _ledger(settings: AnalyticsSettings) -> Iterable[Entry]:
-    """The audit ledger's entries, as `rebuild` reads them."""
-    token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
-                                              role="auditor", ttl_s=3600)
-    return ledger_export(settings.audit_url, token, types=COUNTED_TYPES)
-
-
 async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[override]
     infra = await connect(settings)
     app = AnalyticsApplication(env=application_env(settings))
@@ -69,7 +59,7 @@ async def build(settings: AnalyticsSettings) -> Service:  # type: ignore[overrid
     # facts made by an older version's normalisers are rebuilt from the ledger first
     # (application/facts_version.py), before the live state loads them and the consumer runs
     await asyncio.to_thread(facts_version.bring_up_to_date, infra.pool, settings.schema,
-                            consumer.CONSUMER, partial(_ledger, settings),
+                            consumer.CONSUMER, partial(ledger_history, settings),
                             wait_s=settings.startup_wait_s)
     clock = Clock(settings.clock)
     registry = Path(settings.registry_dir) if settings.registry_dir else None

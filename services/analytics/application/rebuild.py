@@ -28,12 +28,14 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from backbone import events
+from backbone import auth, events
 from services.analytics.adapters.fact_store import all_facts, create_tables_in, fact_copy
+from services.analytics.adapters.ledger import ledger_export
 from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_raw
 from services.analytics.domain.facts import Fact
 from services.analytics.domain.fold import LiveKpis
 from services.analytics.domain.kpis import KpiModel
+from services.analytics.settings import AnalyticsSettings
 
 BATCH = 500
 # the event types a rebuild asks the ledger for (`ledger_export(types=...)`): those it makes
@@ -42,6 +44,14 @@ COUNTED_TYPES = tuple(sorted(NORMALISERS))
 Progress = Callable[[int, int], None]  # (envelopes read, facts kept)
 # (the event type as the source indexed it, "" when it does not say; the raw envelope)
 Entry = tuple[str, bytes]
+
+
+def ledger_history(settings: AnalyticsSettings, audit_url: str | None = None) -> Iterable[Entry]:
+    """The audit ledger's entries of the types a rebuild counts, read with the configured
+    auditor token (or one minted for the rebuild)."""
+    token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
+                                              role="auditor", ttl_s=3600)
+    return ledger_export(audit_url or settings.audit_url, token, types=COUNTED_TYPES)
 
 
 @dataclass(frozen=True)

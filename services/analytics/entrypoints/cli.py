@@ -13,15 +13,14 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from backbone import auth
 from backbone.settings import load
 from backbone.store import ensure_database, says_when_unreachable
-from services.analytics.adapters.ledger import Entry, LedgerError, file_entries, ledger_export
+from services.analytics.adapters.ledger import Entry, LedgerError, file_entries
 from services.analytics.application import facts_version
 from services.analytics.application.rebuild import (
-    COUNTED_TYPES,
     describe,
     fold_entries,
+    ledger_history,
     rebuild,
     stored_state,
 )
@@ -50,9 +49,7 @@ class ProgressBar:
 def _source(args: argparse.Namespace, settings: AnalyticsSettings) -> Iterable[Entry]:
     if args.file:
         return file_entries(Path(args.file))
-    token = settings.audit_token or auth.mint(settings, sub="analytics-rebuild",
-                                              role="auditor", ttl_s=3600)
-    return ledger_export(args.audit_url or settings.audit_url, token, types=COUNTED_TYPES)
+    return ledger_history(settings, args.audit_url)
 
 
 @says_when_unreachable
