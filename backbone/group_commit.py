@@ -210,7 +210,7 @@ class GroupCommitter:
                             for a in c[0]:
                                 a.pending_events[:] = pending[a.id]
                 else:
-                    _settle([(c, None) for c in batch])
+                    _settle_committed(batch)
                     return
         outcomes: list[tuple[_Command, BaseException | None]] = []
         for c in batch:
@@ -463,6 +463,30 @@ def _settle(outcomes: list[tuple[_Command, BaseException | None]]) -> None:
             pass  # the loop is closed: nobody is waiting any more
 
 
+def _settle_committed(batch: list[_Command]) -> None:
+    """`_settle` of a batch whose every command committed: only the futures handed over (no
+    outcome pair a command, no error to look at), one call per event loop, the one loop a
+    batch usually has looked up once, not per command."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+    last: asyncio.AbstractEventLoop | None = None
+    futures: list[Any] = []
+    for c in batch:
+        loop = c[4]
+        if loop is None:
+            c[2].set_result(None)
+        elif loop is last:
+            futures.append(c[2])
+        else:
+            last = loop
+            futures = by_loop.setdefault(loop, [])
+            futures.append(c[2])
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_committed_in_loop, settled)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+
 class _Watchdog:
     """The async callers' timeouts, for one event loop: one timer per half second while
     commands wait, not one per command (a timer per command, i.e. `asyncio.timeout`, was a
@@ -504,6 +528,17 @@ def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
             _watchdogs.pop(old, None)
         dog = _watchdogs[loop] = _Watchdog(loop)
     return dog
+
+
+def _committed_in_loop(settled: list[asyncio.Future[None]]) -> None:
+    """`_settle_in_loop` of futures whose commands all committed."""
+    dog = _watchdogs.get(settled[0].get_loop())
+    waiting: dict[asyncio.Future[None], float] = dog.waiting if dog is not None else {}
+    forget = waiting.pop
+    for done in settled:
+        forget(done, None)
+        if not done.done():  # its caller gave up (timeout, cancelled)
+            done.set_result(None)
 
 
 def _settle_in_loop(settled: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:

@@ -51,27 +51,29 @@ def key_hash(key: bytes) -> int:
 
 
 def key_hashes(keys: list[bytes]) -> list[int]:
-    """murmur2 of each key, remembered as `key_hash` does; the keys not seen before computed
-    together, per length (murmur2_many), when there are enough of them to pay."""
-    hashes = _HASHES
-    missing = [key for key in keys if key not in hashes]
-    if missing:
-        if len(hashes) + len(missing) > 50_000:
-            hashes.clear()
-        length = len(missing[0])
-        if all(len(key) == length for key in missing):  # the usual batch: ids of one length
-            groups: Iterable[list[bytes]] = (missing,)
+    """murmur2 of each key: the distinct keys computed together, per length (murmur2_many),
+    when there are enough of them to pay. Not looked up in or added to `key_hash`'s memory:
+    the relay's messages made at commit (its one caller) have keys seldom seen before (a new
+    ticket's id), and in a 50,000-key dict the look-ups, insertions and clearing cost about
+    half as much again as the hashes themselves (bench.backbone_rates: 1.5 -> 1.2 us a key,
+    docs/profiles/write-paths.md, session 20)."""
+    distinct = list(dict.fromkeys(keys))  # (a ticket's events in one batch share its key)
+    if not distinct:
+        return []
+    length = len(distinct[0])
+    if all(len(key) == length for key in distinct):  # the usual batch: ids of one length
+        groups: Iterable[list[bytes]] = (distinct,)
+    else:
+        by_length: dict[int, list[bytes]] = {}
+        for key in distinct:
+            by_length.setdefault(len(key), []).append(key)
+        groups = by_length.values()
+    hashes: dict[bytes, int] = {}
+    for same_length in groups:
+        if len(same_length) >= _MANY:
+            hashes.update(zip(same_length, murmur2_many(same_length), strict=True))
         else:
-            by_length: dict[int, list[bytes]] = {}
-            for key in missing:
-                by_length.setdefault(len(key), []).append(key)
-            groups = by_length.values()
-        for same_length in groups:
-            fresh = list(dict.fromkeys(same_length))
-            if len(fresh) >= _MANY:
-                hashes.update(zip(fresh, murmur2_many(fresh), strict=True))
-            else:
-                hashes.update((key, murmur2(key)) for key in fresh)
+            hashes.update((key, murmur2(key)) for key in same_length)
     return list(map(hashes.__getitem__, keys))
 
 

@@ -92,11 +92,17 @@ class EventContext:
                  causation_id: str = "", actor_role: str = "system", actor_id: str = "",
                  actor_unit: str = "") -> None:
         # the frozen dataclass's own __init__, without its object.__setattr__ a field (one
-        # is made for every command saved and every event consumed: 0.6 -> 0.37 us)
-        self.__dict__.update({"ticket_id": ticket_id, "ticket_code": ticket_code,
-                              "trace_id": trace_id, "causation_id": causation_id,
-                              "actor_role": actor_role, "actor_id": actor_id,
-                              "actor_unit": actor_unit})
+        # is made for every command saved and every event consumed: 0.6 -> 0.37 us), each
+        # field set in the instance's dict (update() of a dict display made a second dict:
+        # 0.58 -> 0.43 us)
+        d = self.__dict__
+        d["ticket_id"] = ticket_id
+        d["ticket_code"] = ticket_code
+        d["trace_id"] = trace_id
+        d["causation_id"] = causation_id
+        d["actor_role"] = actor_role
+        d["actor_id"] = actor_id
+        d["actor_unit"] = actor_unit
 
 
 @dataclass(frozen=True)

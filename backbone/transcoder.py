@@ -204,9 +204,11 @@ class StoredEventMapper(Mapper[Any]):
                 state["class_version"] = class_version
             data = transcoder.encode(state)
         stored = _new(StoredEvent)
-        stored.__dict__.update({"originator_id": values["originator_id"],
-                                "originator_version": values["originator_version"],
-                                "topic": topic, "state": data})
+        d = stored.__dict__  # each field set in it (no second dict to update it from)
+        d["originator_id"] = values["originator_id"]
+        d["originator_version"] = values["originator_version"]
+        d["topic"] = topic
+        d["state"] = data
         return stored
 
 
