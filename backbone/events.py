@@ -114,6 +114,28 @@ def trace_id_for(event_id: str) -> str:
     return hashlib.sha256(b"trace:" + event_id.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class BareMessage:
+    """A protobuf message published without an envelope (intake's replies to adapters,
+    feedback's notices, sla's official schedules), with what the relay writes as every
+    message's headers (`kafka_headers`): its event type, id and producer, its trace id (made
+    from the event id when it has none) and its time, when it has one."""
+
+    message: Any
+    event_type: str
+    producer: str
+    event_id: str
+    given_trace_id: str = ""
+    occurred_at: Any = None  # a protobuf Timestamp; None: no `occurred_at_us` header
+
+    @property
+    def trace_id(self) -> str:
+        return self.given_trace_id or trace_id_for(self.event_id)
+
+    def SerializeToString(self) -> bytes:  # noqa: N802  (protobuf's name, the relay calls it)
+        return self.message.SerializeToString()
+
+
 def traceparent(trace_id: str, span_id: str | None = None) -> str:
     """A W3C traceparent; a new span id by default (unique, not secret: no system call for it,
     the relay makes one per message)."""

@@ -335,7 +335,6 @@ class OutboxRelay:
         type and producer, not read back from the message); any other message's are read
         from it (`kafka_record_body`)."""
         translate, producer = self.translate, self.settings.service
-        made_record_body = events.made_record_body
         made: list[Sequence[Outgoing] | None] = []
         envelopes: dict[int, _Made] = {}  # what each envelope made here was made from
         for event, context in events_:
@@ -355,17 +354,10 @@ class OutboxRelay:
                 continue
             first, at = at, at + len(outgoing)
             try:
-                if len(outgoing) == 1:  # the usual event: `_prepared_at_commit` inline
-                    o = outgoing[0]
-                    env = o.envelope
-                    m = envelopes.get(id(env))
-                    # (each record's body referenced by its tuple only, as marshal writes it)
-                    records = [(o.topic, hashes[first], made_record_body(keys[first], m))
-                               if m is not None and m[0] is env else
-                               _prepared(o, keys[first], hashes[first])]
-                else:
-                    records = [_prepared_at_commit(o, keys[first + i], hashes[first + i],
-                                                   envelopes) for i, o in enumerate(outgoing)]
+                records = ([_prepared_at_commit(outgoing[0], keys[first], hashes[first],
+                                                envelopes)] if len(outgoing) == 1 else
+                           [_prepared_at_commit(o, keys[first + i], hashes[first + i], envelopes)
+                            for i, o in enumerate(outgoing)])
                 encoded.append(_VERSION_3 + marshal.dumps(records, 4))
             except Exception:
                 log.warning("relay: encoding messages at commit failed; the relay will"

@@ -9,7 +9,6 @@ CitizenNotified on the lifecycle topic plus one CitizenNotice per channel messag
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
@@ -27,26 +26,6 @@ from services.feedback.application.publishing import (
 from services.feedback.application.state_fold import StateFold
 from services.feedback.domain.answer import CitizenNotice
 from services.feedback.domain.rating import TicketFeedback
-
-
-@dataclass(frozen=True)
-class RawNotice:
-    """A bare CitizenNotice on Kafka, with the headers the relay sets on every message."""
-
-    message: fn.CitizenNotice
-    event_type: str = "CitizenNotice"
-    producer: str = "feedback"
-
-    @property
-    def event_id(self) -> str:
-        return self.message.notice_id
-
-    @property
-    def trace_id(self) -> str:
-        return self.message.trace_id or events.trace_id_for(self.event_id)
-
-    def SerializeToString(self) -> bytes:  # noqa: N802  (protobuf's name, the relay calls it)
-        return self.message.SerializeToString()
 
 
 def _folded(event: Any) -> bool:
@@ -106,4 +85,5 @@ class Publisher:
             reply_round=e.reply_round, fields=dict(notice.fields),
             composed_at=timestamp_of(e.delivered_at), trace_id=fact.trace_id,
             causation_id=fact.event_id)
-        return Outgoing(self.notices_topic, state.ticket_id, RawNotice(message))
+        return Outgoing(self.notices_topic, state.ticket_id, events.BareMessage(
+            message, "CitizenNotice", "feedback", message.notice_id, message.trace_id))

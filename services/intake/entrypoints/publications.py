@@ -8,7 +8,6 @@ stored events too, so a reply is published exactly when its ticket is (the outbo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from minsheng.v1 import common_pb2, intake_api_pb2, intake_events_pb2
@@ -97,28 +96,14 @@ PUBLIC: dict[str, Callable[[Any], Any]] = {
 REPLIES = ("BusRequest.Answered", "BusRequest.Reanswered")
 
 
-@dataclass(frozen=True)
-class ReplyMessage:
-    """An IntakeReply with what the relay puts in Kafka headers (it is not an event)."""
-
-    reply: intake_api_pb2.IntakeReply
-    event_id: str
-    trace_id: str
-    event_type: str = "IntakeReply"
-    producer: str = "intake"
-
-    def SerializeToString(self) -> bytes:  # noqa: N802 (the protobuf spelling the relay calls)
-        return self.reply.SerializeToString()
-
-
-def reply(pub: Publication) -> ReplyMessage:
+def reply(pub: Publication) -> events.BareMessage:
     e = pub.event
     message = intake_api_pb2.IntakeReply(
         request_id=e.request_id, adapter_id=e.adapter_id, status=e.status, code=e.code,
         ticket_id=e.ticket_id, reason_code=e.reason_code, reason_text=e.reason_text,
         replayed=e.replayed, retry_after_seconds=e.retry_after_s)
     event_id = events.event_id_for(e.originator_id, e.originator_version)
-    return ReplyMessage(message, event_id, pub.context.trace_id or events.trace_id_for(event_id))
+    return events.BareMessage(message, "IntakeReply", "intake", event_id, pub.context.trace_id)
 
 
 def translate_for(lifecycle_topic: str, replies_topic: str

@@ -104,39 +104,15 @@ def schedule_of(message: cal.OfficialScheduleLoaded) -> OfficialSchedule:
     return OfficialSchedule.from_dict(body)
 
 
-class RawSchedule:
-    """A bare OfficialScheduleLoaded on Kafka, with the headers the relay sets on every
-    message (as feedback's RawNotice)."""
-
-    event_type = MESSAGE_TYPE
-    producer = "sla"
-
-    def __init__(self, message: cal.OfficialScheduleLoaded):
-        self.message = message
-
-    @property
-    def event_id(self) -> str:
-        return self.message.event_id
-
-    @property
-    def trace_id(self) -> str:
-        return self.message.trace_id or events.trace_id_for(self.event_id)
-
-    @property
-    def occurred_at(self) -> Any:
-        return self.message.loaded_at
-
-    def SerializeToString(self) -> bytes:  # noqa: N802  (protobuf's name, the relay calls it)
-        return self.message.SerializeToString()
-
-
-def raw_schedule(event: Any, trace_id: str = "") -> RawSchedule:
+def raw_schedule(event: Any, trace_id: str = "") -> events.BareMessage:
     """The topic's message of a stored ``OfficialScheduleYear`` event."""
-    return RawSchedule(schedule_message(
+    message = schedule_message(
         event.body, loaded_by=event.loaded_by, loaded_at=event.timestamp,
         load_no=event.originator_version,
         event_id=events.event_id_for(event.originator_id, event.originator_version),
-        trace_id=trace_id))
+        trace_id=trace_id)
+    return events.BareMessage(message, MESSAGE_TYPE, "sla", message.event_id, message.trace_id,
+                              message.loaded_at)
 
 
 # -- the store ---------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from backbone.settings import ServiceSettings
 from services.dispatch.adapters.calendar_feed import ScheduleFeed
 from services.dispatch.application.sign_for import SignForRule
 from services.sla.application.schedules import (
-    RawSchedule,
     calendar_topic,
     raw_schedule,
     schedule_message,
@@ -68,7 +67,7 @@ def test_the_stored_events_message_keeps_its_id_and_key():
     year.load(body=notice("2027-02-12"), loaded_by="duchashi-2", at=ASSIGNED)
     first, second = year.collect_events()
     raw = raw_schedule(second, "ab" * 16)
-    assert isinstance(raw, RawSchedule) and raw.message.load_no == 2
+    assert isinstance(raw, events.BareMessage) and raw.message.load_no == 2
     assert raw.event_id == events.event_id_for(year.id, 2) == raw_schedule(second).event_id
     headers = dict(events.kafka_headers(raw))
     assert headers["event_type"] == b"OfficialScheduleLoaded" and headers["producer"] == b"sla"
