@@ -50,6 +50,25 @@ def create_tables_in(cur: psycopg.Cursor[Any], schema: str) -> None:
         " seq bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, ticket_id text NOT NULL,"
         " kind text NOT NULL, at timestamptz NOT NULL, attrs jsonb NOT NULL,"
         " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())").format(s))
+    create_indexes_in(cur, schema)
+
+
+# the facts table's indexes besides its keys' (`create_indexes_in`): what the readers look
+# facts up by; a rebuild drops them before its COPY and makes them again after it
+SECONDARY_INDEXES = ("facts_ticket", "facts_submitted", "facts_placing")
+
+
+def drop_indexes_in(cur: psycopg.Cursor[Any], schema: str) -> None:
+    """The `SECONDARY_INDEXES` dropped in the caller's transaction (a rebuild's, the table
+    just truncated: `create_indexes_in` makes them again before it commits)."""
+    s = Identifier(schema)
+    cur.execute(SQL("DROP INDEX IF EXISTS {}").format(
+        SQL(", ").join(SQL("{}.{}").format(s, Identifier(name)) for name in SECONDARY_INDEXES)))
+
+
+def create_indexes_in(cur: psycopg.Cursor[Any], schema: str) -> None:
+    """The facts table's `SECONDARY_INDEXES`, where missing."""
+    s = Identifier(schema)
     cur.execute(SQL("CREATE INDEX IF NOT EXISTS facts_ticket ON {}.facts (ticket_id)").format(s))
     # the tickets submitted in a window (hot topics, the map): read from the table, not memory
     cur.execute(SQL("CREATE INDEX IF NOT EXISTS facts_submitted ON {}.facts (at)"

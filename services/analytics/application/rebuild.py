@@ -29,7 +29,13 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from backbone import auth, events
-from services.analytics.adapters.fact_store import all_facts, create_tables_in, fact_copy
+from services.analytics.adapters.fact_store import (
+    all_facts,
+    create_indexes_in,
+    create_tables_in,
+    drop_indexes_in,
+    fact_copy,
+)
 from services.analytics.adapters.ledger import ledger_export
 from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_raw
 from services.analytics.domain.facts import Fact
@@ -186,20 +192,27 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
         first = ahead.submit(next, source, None)
         s = Identifier(schema)
         with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            with conn.pipeline():  # the five statements in one round trip, not five
+            with conn.pipeline():  # the statements in one round trip, not one each
                 create_tables_in(cur, schema)  # in the rebuild's transaction: one commit
                 cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
                 cur.execute(SQL("DELETE FROM {}.consumer_positions WHERE consumer = %s")
                             .format(s), (consumer,))
                 cur.execute(SQL("DELETE FROM {}.consumed_events WHERE consumer = %s")
                             .format(s), (consumer,))
+                # the lookup indexes made again after the COPY, while the KPIs are folded
+                # (below): the database's work on them moves out of the streaming, where it
+                # competes with this process for the cores, into the fold's time
+                drop_indexes_in(cur, schema)
             head = first.result()  # a source that failed fails here: the transaction rolls back
             with fact_copy(cur, schema) as keep:
                 read, kept, skipped, tickets = collect_facts(
                     source if head is None else chain([head], source), progress, keep)
-                # the KPIs are folded while the database takes the last rows (this thread
-                # then only waits for the server); a fold that fails rolls the rebuild back
+                # the KPIs are folded while the database takes the last rows and makes the
+                # indexes (this thread then only waits for the server); a fold that fails
+                # rolls the rebuild back
                 folded = ahead.submit(LiveKpis.of_tickets, tickets)
+            with conn.pipeline():
+                create_indexes_in(cur, schema)
             kpis = folded.result()
         return Rebuilt(covered(entries, read), kept, skipped, kpis)
 
