@@ -88,12 +88,20 @@ token: install
 	@$(PY) -m backbone.auth mint --role $${ROLE:-dispatcher} --unit "$${UNIT:-}" --sub "$${SUB:-}"
 
 # --- checking ---------------------------------------------------------------------------
+# The unit tests (all CPU, no shared broker or database) run on several cores (pytest-xdist):
+# one worker a core, at most 4 (each holds a few hundred MB); UNIT_WORKERS=1 for one process.
+# The integration and e2e tests share Kafka and PostgreSQL, kill processes and time recoveries:
+# they run one at a time, after the unit tests. `make test` fails if either part fails.
+UNIT_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
+
 test: infra
 	@command -v chromium >/dev/null || echo "note: no chromium here: the browser journeys will be skipped (apt-get install chromium)"
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests/unit -q -n $(UNIT_WORKERS); unit=$$?; \
+	  $(PY) -m pytest tests/integration tests/e2e -q; rest=$$?; \
+	  exit $$(( unit ? unit : rest ))
 
 test-unit: install
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit -q -n $(UNIT_WORKERS)
 
 test-integration: infra
 	$(PY) -m pytest tests/integration -q
