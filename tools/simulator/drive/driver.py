@@ -59,6 +59,8 @@ class Waits:
     assignment: float = 20.0    # for a ticket's (next) assignment to reach its unit
     dispatcher_after: float = 10.0  # unassigned this long (and the desk did not route it):
     #                                 assign it by hand
+    merge_check: float = 3.0    # while it waits for an assignment, this often (after the first
+    #                             such while) ask intake whether the ticket was merged instead
     notice: float = 20.0        # for the citizen's rating link
     stale: float = 1.0          # before looking again at a holder dispatch disowned
 
@@ -163,8 +165,7 @@ class Driver:
     async def _holder(self, action: SimAction) -> Holding | None:
         """The unit holding the ticket now; None when the ticket was re-planned instead."""
         state = self._state(action)
-        held = await self.board.wait_for(state.ticket_id, newer_than=state.floor,
-                                         timeout=self.waits.dispatcher_after)
+        held = await self._assignment_unless_merged(state, self.waits.dispatcher_after)
         if held is None:
             planned = self._planned_unit(action.ticket)
             if planned:  # still unassigned: a dispatcher routes it, as for the unrouted queue
@@ -177,8 +178,7 @@ class Driver:
                         raise TicketGaveUpError("merged_into_case", exc.detail, expected=True) from exc
                     if exc.kind != "console:409":  # 409: assigned meanwhile (by the desk or dispatch)
                         self.tally.error(f"manual_assign:{exc.kind}", exc.detail)
-            held = await self.board.wait_for(state.ticket_id, newer_than=state.floor,
-                                             timeout=self.waits.assignment)
+            held = await self._assignment_unless_merged(state, self.waits.assignment)
         if held is None:
             raise TicketGaveUpError("not_assigned", f"no assignment above no. {state.floor} arrived")
         if held.status == "withdrawn":  # a duplicate merged into a case: its primary is handled
@@ -190,6 +190,23 @@ class Driver:
             self._replan(action, held)
             return None
         return held
+
+    async def _assignment_unless_merged(self, state: TicketState, timeout: float) -> Holding | None:
+        """The ticket's next assignment (above ``state.floor``) within ``timeout``, or None.
+        A ticket merged into a case before dispatch routed it is never assigned: every
+        ``merge_check`` seconds without an assignment intake is asked, and a merged ticket is
+        given up at once (TicketGaveUpError) instead of holding its action for the whole wait
+        (a dispatcher's assignment would then be refused as merged, after ``dispatcher_after``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = deadline - loop.time()
+            held = await self.board.wait_for(state.ticket_id, newer_than=state.floor,
+                                             timeout=max(0.0, min(left, self.waits.merge_check)))
+            if held is not None or left <= self.waits.merge_check:
+                return held
+            if await self.intake.merged(state.code):
+                raise TicketGaveUpError("merged_into_case", state.code, expected=True)
 
     def _should_replan(self, action: SimAction, held: Holding) -> bool:
         truth = self.truths.get(action.ticket)

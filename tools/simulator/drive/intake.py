@@ -48,6 +48,17 @@ class IntakeAdapters:
                          status=data.get("status", "submitted"), replayed=bool(data.get("replayed")),
                          rejection=(rejection or {}).get("reason_code"))
 
+    async def merged(self, code: str) -> bool:
+        """Whether the ticket is merged into a case (并单: by intake's duplicate projector or a
+        dispatcher), as a dispatcher's screen shows it: such a ticket is never assigned, its
+        case's primary is. False when intake cannot say now (down, restarting): ask again."""
+        try:
+            response = await call(self.client, "intake-ticket", "GET", f"/v1/tickets/{code}",
+                                  headers=self.endpoints.bearer("dispatcher", sub="sim-desk"))
+        except ActionError:
+            return False
+        return bool(response.json().get("case_id"))
+
     async def _upload_all(self, submit: dict[str, Any]) -> list[dict[str, str]]:
         refs = []
         for item in plan_attachments(submit["request"]):
