@@ -89,7 +89,7 @@ token: install
 
 # --- checking ---------------------------------------------------------------------------
 # The unit tests (all CPU, no shared broker or database) run on several cores (pytest-xdist):
-# one worker a core, at most 4 (each holds a few hundred MB); UNIT_WORKERS=1 for one process.
+# one worker a core, at most 4 (each holds a few hundred MB); UNIT_WORKERS=0 for no workers (pytest's own process).
 # The integration and e2e tests share Kafka and PostgreSQL, kill processes and time recoveries:
 # they run one at a time, after the unit tests. `make test` fails if either part fails.
 UNIT_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
