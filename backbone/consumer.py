@@ -580,6 +580,8 @@ class IdempotentConsumer:
         return AIOKafkaConsumer(
             **client_options(self.settings),  # type: ignore[arg-type]
             group_id=self.settings.group(self.name),
+            # static membership when the process has a stable name (ServiceSettings)
+            group_instance_id=self.settings.consumer_instance or None,
             client_id=f"minsheng-{self.name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

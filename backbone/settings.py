@@ -89,6 +89,15 @@ class ServiceSettings(BaseSettings):
     relay_interval_ms: int = 50
     relay_batch: int = 5000  # notifications a relay round reads, at most (fewer acks waited for)
     consumer_batch: int = 500
+    # This process's stable name among its service's processes (deploy/local: the process and
+    # its replica number, e.g. "dispatch.1"; Kubernetes: the pod's name). Given, each of its
+    # consumers joins its group as a static member (Kafka's group.instance.id): restarted
+    # under the same name after a crash it gets its partitions back at once, where a new
+    # dynamic member waits until the dead one's session timeout (10 s) has run out. A static
+    # member sends no LeaveGroup when it stops, so a process stopped for good holds its
+    # partitions for the session timeout; two live processes must never share a name (the
+    # group fences the older). Empty: dynamic membership.
+    consumer_instance: str = ""
     consumer_linger_ms: int = 5  # after a poll that did not fill a batch, wait this for more
     # longest idle long poll of a consumer's fetch (the broker answers at once when data comes)
     consumer_fetch_max_wait_ms: int = 5000

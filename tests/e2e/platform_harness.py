@@ -149,6 +149,9 @@ class Platform:
             env["MINSHENG_GRPC_PORT"] = str(self.ports[process][1])
         if role:
             env[f"MINSHENG_{service.upper()}_ROLE"] = role
+        # static members of their consumer groups, as deploy/local runs them: a process killed
+        # and restarted takes its partitions back at once (backbone/settings.py)
+        env["MINSHENG_CONSUMER_INSTANCE"] = process
         log = open(self.logs / f"{process}.log", "ab")
         self.procs[process] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, stdout=log,

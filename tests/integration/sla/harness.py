@@ -152,7 +152,10 @@ class SlaProcess:
                     "MINSHENG_PG_SCHEMA": self.settings.schema,
                     "MINSHENG_TOPIC_PREFIX": self.settings.topic_prefix,
                     "MINSHENG_CLOCK": clock, "MINSHENG_HTTP_PORT": str(self.port),
-                    "MINSHENG_TIMER_INTERVAL_MS": "100", **(extra_env or {})}
+                    "MINSHENG_TIMER_INTERVAL_MS": "100",
+                    # a static member of its group: restarted, it has its partitions back at
+                    # once (each SlaProcess its own name: two must never share one)
+                    "MINSHENG_CONSUMER_INSTANCE": f"sla-{self.id}", **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
