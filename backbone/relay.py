@@ -354,10 +354,8 @@ class OutboxRelay:
                 continue
             first, at = at, at + len(outgoing)
             try:
-                records = ([_prepared_at_commit(outgoing[0], keys[first], hashes[first],
-                                                envelopes)] if len(outgoing) == 1 else
-                           [_prepared_at_commit(o, keys[first + i], hashes[first + i], envelopes)
-                            for i, o in enumerate(outgoing)])
+                records = [_prepared_at_commit(o, keys[first + i], hashes[first + i], envelopes)
+                           for i, o in enumerate(outgoing)]
                 encoded.append(_VERSION_3 + marshal.dumps(records, 4))
             except Exception:
                 log.warning("relay: encoding messages at commit failed; the relay will"

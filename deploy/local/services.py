@@ -98,10 +98,10 @@ def process_env(service: str, process: str, base: dict[str, str] | None = None
     env = service_env(service, base)
     if role:
         env[f"MINSHENG_{service.upper()}_ROLE"] = role
-    replica = replica_of(process)[1]
+    base_name, replica = replica_of(process)
     # its consumers' static membership: the same name when it is restarted, a name no other
     # process of the platform has (never one inherited from the shell: all would share it)
-    env["MINSHENG_CONSUMER_INSTANCE"] = f"{replica_of(process)[0]}.{replica}"
+    env["MINSHENG_CONSUMER_INSTANCE"] = f"{base_name}.{replica}"
     if role or replica > 1 or port_offset():
         env["MINSHENG_HTTP_PORT"] = str(port)
         if SERVICES[service][1]:
