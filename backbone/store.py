@@ -113,6 +113,32 @@ class Statement:
     # `cursor.execute`, which takes bytes), not composed again per write
     sql: psycopg.sql.SQL | psycopg.sql.Composed | bytes
     params: Sequence[Any] | dict[str, Any] = ()
+    # the row it locks that other processes' transactions lock too (a citizen's key, a request
+    # id's row), named uniquely across tables ("citizen_keys:<citizen>"), or None: see
+    # `in_lock_order`
+    lock: str | None = None
+
+
+def in_lock_order(statements: Sequence[Statement]) -> Sequence[Statement]:
+    """The statements that name a `lock` first, ordered by it, then the others as given.
+
+    A group commit's transaction runs the statements of every command in its batch. Two
+    processes' batches that lock the same two rows (two citizens' keys, each claimed or held by
+    a command in both) in opposite orders wait on each other: a deadlock, which PostgreSQL
+    breaks only after `deadlock_timeout` (1 s) by failing one transaction, to be tried again.
+    Taking such rows first and always in one order makes that cycle impossible: a transaction
+    holding one of them never waits for a row earlier in the order. (They go before the
+    read-model writes that lock nothing shared and before the events' table lock, which every
+    batch takes after them.)"""
+    locking = [s for s in statements if s.lock is not None]
+    if not locking:
+        return statements
+    locking.sort(key=_lock_of)
+    return [*locking, *(s for s in statements if s.lock is None)]
+
+
+def _lock_of(statement: Statement) -> str:
+    return statement.lock or ""
 
 
 @dataclass
@@ -647,7 +673,7 @@ class TrackedRecorder(PostgresApplicationRecorder):
                 if ctx is not None:
                     rows.append((e.originator_id, e.originator_version, ctx))
             record_contexts(curs, self.datastore.schema, rows, kwargs.get("outgoing"))
-        for statement in kwargs.get("sql") or ():
+        for statement in in_lock_order(kwargs.get("sql") or ()):
             curs.execute(statement.sql, statement.params)
 
 

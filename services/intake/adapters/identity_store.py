@@ -162,13 +162,14 @@ class PostgresCitizenKeyStore:
 
     def claim(self, citizen: str, key: WrappedKey) -> Statement:
         """Store a new citizen's key in the caller's transaction, or fail it (KEY_RACE)."""
-        return Statement(self._claim, (citizen, key.master_key_id, key.nonce, key.ciphertext))
+        return Statement(self._claim, (citizen, key.master_key_id, key.nonce, key.ciphertext),
+                         lock=f"citizen_keys:{citizen}")
 
     def hold(self, citizen: str, key: WrappedKey) -> Statement:
         """Keep the citizen's stored key ``key`` (what a contact was sealed with) until the
         caller's transaction commits, or fail that transaction (KEY_GONE) if it was destroyed
         (an erasure) or replaced (a master key rotation) meanwhile."""
-        return Statement(self._hold, (citizen, key.ciphertext))
+        return Statement(self._hold, (citizen, key.ciphertext), lock=f"citizen_keys:{citizen}")
 
     def remember(self, citizen: str, key: WrappedKey) -> None:
         with self._lock:

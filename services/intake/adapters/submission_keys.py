@@ -39,7 +39,7 @@ class SubmissionKeys:
 
     def record(self, key_id: uuid.UUID, ticket_code: str) -> Statement:
         """The key's row, for the ticket's own transaction."""
-        return Statement(self._record, (key_id, ticket_code))
+        return Statement(self._record, (key_id, ticket_code), lock=f"submission_keys:{key_id}")
 
     def ticket_code(self, key_id: uuid.UUID) -> str | None:
         """The code of the ticket this key made, if its row is committed."""
