@@ -96,7 +96,8 @@ class ServiceSettings(BaseSettings):
     # dynamic member waits until the dead one's session timeout (10 s) has run out. A static
     # member sends no LeaveGroup when it stops, so a process stopped for good holds its
     # partitions for the session timeout; two live processes must never share a name (the
-    # group fences the older). Empty: dynamic membership.
+    # group fences the older). Empty: dynamic membership. (The id sent is this name and a digest
+    # of the consumer's topics: backbone.consumer.static_member_id.)
     consumer_instance: str = ""
     consumer_linger_ms: int = 5  # after a poll that did not fill a batch, wait this for more
     # longest idle long poll of a consumer's fetch (the broker answers at once when data comes)

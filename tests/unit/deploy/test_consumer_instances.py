@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backbone.consumer import Handlers, IdempotentConsumer
+from backbone.consumer import Handlers, IdempotentConsumer, static_member_id
 from backbone.settings import ServiceSettings
 from tests import local_files
 
@@ -46,6 +46,8 @@ def _consumer(instance: str) -> IdempotentConsumer:
 async def test_the_consumer_joins_as_a_static_member_only_when_named():
     static = _consumer("dispatch.2")._make_consumer()
     dynamic = _consumer("")._make_consumer()
-    assert static._group_instance_id == "dispatch.2"
+    # the process's name and a digest of its topics (backbone.consumer.static_member_id)
+    assert static._group_instance_id == static_member_id("dispatch.2", ["t"])
+    assert static._group_instance_id.startswith("dispatch.2.")
     assert dynamic._group_instance_id is None
     assert static._group_id == dynamic._group_id == "minsheng.unit"
