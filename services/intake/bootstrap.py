@@ -36,6 +36,7 @@ from services.intake.adapters import verifications as verification_store
 from services.intake.adapters.recorder import RECORDER_TOPIC
 from services.intake.adapters.sms import sms_gateway_for
 from services.intake.application import handlers as handler_tables
+from services.intake.application import merge_refusals
 from services.intake.application.answered import AnsweredTickets
 from services.intake.application.attachments import Attachments
 from services.intake.application.bus_requests import BusIntake
@@ -127,8 +128,9 @@ async def _storage(settings: IntakeSettings) -> tuple[Infrastructure, IntakeAppl
 
 def _read_side(settings: IntakeSettings, infra: Infrastructure,
                app: IntakeApplication) -> list[Loop]:
-    """What keeps the read model: the projector of intake's own log (with 并单) and the
-    consumer of other services' facts, which reads every event on the lifecycle topic."""
+    """What keeps the read model: the projector of intake's own log (with 并单), the
+    consumer of other services' facts, which reads every event on the lifecycle topic, and
+    the consumer that undoes the merges dispatch refused."""
     index = ticket_index.TicketIndex(infra.pool, settings.schema)
     projector = TicketProjector(app=app, index=index, schema=settings.schema,
                                 radius_m=settings.duplicate_radius_m,
@@ -139,7 +141,14 @@ def _read_side(settings: IntakeSettings, infra: Infrastructure,
         name="intake-lifecycle", settings=settings, pool=infra.pool, producer=infra.producer,
         topics=[settings.lifecycle_topic], handlers=handler_tables.lifecycle(index),
         gather=gather(settings.read_side_gather_ms))
-    return [projector.run, facts.run]
+    # 并单 that dispatch refused (the unit had replied): undone, in aggregate mode, with the
+    # consumer's progress; here beside the detector, whose merges are saved here too (the api's
+    # relay publishes both), not in the api, whose CPU every request needs
+    refusals = IdempotentConsumer(
+        name="intake-merge-refusals", settings=settings, pool=infra.pool,
+        producer=infra.producer, topics=[settings.lifecycle_topic], app=app,
+        handlers=merge_refusals.handlers(app))
+    return [projector.run, facts.run, refusals.run]
 
 
 async def build(settings: IntakeSettings) -> Service:  # type: ignore[override]

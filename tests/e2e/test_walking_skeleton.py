@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.e2e.actors import (
@@ -78,3 +80,47 @@ def test_a_ticket_travels_from_the_channel_to_the_ledger(platform):
                 else None
         eventually(counted, timeout=60, what="analytics counts for the unit")
     assert history(platform, code)  # still readable
+
+
+def test_a_hand_merge_dispatch_refuses_is_undone_and_the_ticket_answered_on_its_own(platform):
+    # A unit replies and, before intake's read model has seen it, a dispatcher merges the
+    # ticket by hand (intake's check passes on the stale row). Dispatch refuses the merge
+    # (CaseMergeRefused), intake undoes it: every view says the ticket is in no case, and
+    # its citizen gets its own answer. The read model held back: its process (the projector,
+    # with the lifecycle consumer) is stopped for the race, which makes it deterministic; the
+    # undo (the projector's merge-refusal consumer) comes once it runs again.
+    primary = submit(platform, text="颍泉区中市街道幸福里小区，附近工地渣土车不盖篷布，"
+                                    "沿路撒落泥土，车辆经过尘土飞扬。")
+    late = submit(platform, text="我是颍东区插花镇前进村的居民，小区门禁坏了两个月，"
+                                 "物业一直推脱不修，外来人员随便进出很不安全。")
+    entries = wait_for_event(platform, late["code"], "TicketAssigned")
+    unit = payload_of(entries, "TicketAssigned")["unit"]
+    platform.kill("intake-projector", signal.SIGTERM)
+    try:
+        department = DepartmentSystem(platform, unit)
+        try:
+            department.sign_for(late["code"])
+            department.reply(late["code"], "门禁已更换，物业已落实外来人员登记。")
+        finally:
+            department.close()
+        wait_for_event(platform, late["code"], "AssignmentReplied")  # dispatch has it
+        with platform.client("intake", "dispatcher", sub="dispatcher-e2e") as c:
+            r = c.post(f"/v1/tickets/{late['code']}/merge", json={"into": primary["code"]})
+        assert r.status_code == 200, r.text  # the stale row: not known to be answered
+        assert r.json()["case"]["primary_code"] == primary["code"]
+        wait_for_event(platform, late["code"], "CaseMergeRefused")
+    finally:
+        platform.restart("intake-projector")
+    entries = wait_for_event(platform, late["code"], "TicketUnmergedFromCase")
+    types = event_types(entries)
+    assert (types.index("TicketMergedIntoCase") < types.index("CaseMergeRefused")
+            < types.index("TicketUnmergedFromCase"))
+    assert types.count("CaseMergeRefused") == 1 and "AssignmentWithdrawn" not in types
+    assert payload_of(entries, "TicketUnmergedFromCase")["by"] == "dispatch"
+    with platform.client("intake", "dispatcher", sub="dispatcher-e2e") as c:
+        assert c.get(f"/v1/tickets/{late['code']}").json()["case_id"] is None
+        assert c.get(f"/v1/tickets/{late['code']}/case").json()["case"] is None
+        listed = c.get(f"/v1/tickets/{primary['code']}/case").json()["case"]
+        assert listed is None or [t["code"] for t in listed["tickets"]] == [primary["code"]]
+    notice = citizen_notice(platform, late["code"])  # its own answer, from its own unit
+    assert notice.unit == unit and "门禁已更换" in notice.body

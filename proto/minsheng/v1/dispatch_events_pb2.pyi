@@ -244,3 +244,19 @@ class TransferRejected(_message.Message):
     decided_by: str
     assignment_no: int
     def __init__(self, unit: _Optional[str] = ..., to_unit: _Optional[str] = ..., reason: _Optional[str] = ..., decided_by: _Optional[str] = ..., assignment_no: _Optional[int] = ...) -> None: ...
+
+class CaseMergeRefused(_message.Message):
+    __slots__ = ("case_id", "primary_ticket_id", "primary_code", "reason", "state", "merge_event_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MERGE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    primary_ticket_id: str
+    primary_code: str
+    reason: str
+    state: str
+    merge_event_id: str
+    def __init__(self, case_id: _Optional[str] = ..., primary_ticket_id: _Optional[str] = ..., primary_code: _Optional[str] = ..., reason: _Optional[str] = ..., state: _Optional[str] = ..., merge_event_id: _Optional[str] = ...) -> None: ...

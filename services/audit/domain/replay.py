@@ -113,6 +113,9 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     "ReplyReviewed": FoldRule(status="reply_returned",
                               status_when={"interim": "in_progress", "accepted": None}),
     "DispatchClosed": FoldRule(status="dispatch_closed"),
+    # a merge dispatch refused (the unit had replied): intake's TicketUnmergedFromCase, which
+    # follows, takes the ticket out of the case again; this one is history only
+    "CaseMergeRefused": FoldRule(),
     "AssignmentWithdrawn": FoldRule(status="withdrawn", clear=("owner_unit",),
                                     status_when={"case_id": "merged"}),
     # sla: the clock's other ends and moves (a sign-for deadline is not the ticket's deadline)

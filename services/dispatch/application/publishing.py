@@ -250,4 +250,7 @@ PAYLOADS: dict[str, Callable[[Any, TicketDispatch, UnitLookup], Built]] = {
     "Closed": _one(lambda e, d: pb.DispatchClosed(unit=d.assignee or "",
                                                    assignment_no=d.assignment_no)),
     "MergedIntoCase": withdrawn,
+    "CaseMergeRefused": _one(lambda e, d: pb.CaseMergeRefused(
+        case_id=e.case_id, primary_ticket_id=e.primary_ticket_id, primary_code=e.primary_code,
+        reason=e.reason, state=d.state.value, merge_event_id=e.merge_event_id)),
 }

@@ -149,16 +149,24 @@ class UpstreamFacts:
         uow.add(dispatch)
 
     def merged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
-        """TicketMergedIntoCase: the duplicate follows its case's primary ticket."""
+        """TicketMergedIntoCase: the duplicate follows its case's primary ticket. A ticket
+        its unit replied to already, or closed, is not merged (intake decided on its read
+        model, which lags dispatch): dispatch says so (CaseMergeRefused, stored with the
+        consumer's progress, once per merge fact), and intake undoes the merge."""
         dispatch = self._existing(d, uow)
         if dispatch is None:
             return
         p = d.payload
+        at = self._time(d)
         try:
             dispatch.merge_into_case(case_id=p.case_id, primary_ticket_id=p.primary_ticket_id,
-                                     primary_code=p.primary_code, at=self._time(d))
+                                     primary_code=p.primary_code, at=at)
         except DispatchError as refused:
             log.info("merge of %s not applied: %s", d.ticket_id, refused.reason)
+            if dispatch.refuse_merge(case_id=p.case_id, primary_ticket_id=p.primary_ticket_id,
+                                     primary_code=p.primary_code, merge_event_id=d.event_id,
+                                     at=at):
+                uow.add(dispatch)
             return
         uow.add(dispatch)
 

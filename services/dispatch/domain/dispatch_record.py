@@ -259,6 +259,22 @@ class DispatchRecord(Aggregate):
         self.state = DispatchState.AWAITING_DISPATCH
         self.awaiting_reason = f"merged into case {case_id}: follows {primary_code}"
 
+    @event("CaseMergeRefused")
+    def _case_merge_refused(
+        self,
+        case_id: str,
+        primary_ticket_id: str,
+        primary_code: str,
+        reason: str,
+        merge_event_id: str,
+        at: datetime,
+    ) -> None:
+        # the merges refused, by the id of their TicketMergedIntoCase (a copy of one is not
+        # refused twice); a record opened before refusals were kept has none
+        refused = dict(getattr(self, "refused_merges", None) or {})
+        refused[merge_event_id] = case_id
+        self.refused_merges = refused
+
     @event("UnmergedFromCase")
     def _unmerged_from_case(self, case_id: str, reason: str, at: datetime) -> None:
         self.following = None

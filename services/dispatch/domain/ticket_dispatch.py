@@ -53,6 +53,13 @@ REPLY_OUTCOMES = ("resolved", "explained", "not_allowed_by_policy", "needs_longe
 NEEDS_LONGER = "needs_longer"
 CITY_TIME = ZoneInfo("Asia/Shanghai")  # an expected date is a day in the city
 MAX_EXTENSION_WORKING_DAYS = 30
+# 并单: the states a ticket may join a case in (before its unit's reply); past them a merge is
+# refused (CaseMergeRefused)
+MERGEABLE = (
+    DispatchState.AWAITING_DISPATCH,
+    DispatchState.AWAITING_PLATFORM_DECISION,
+    *sorted(BEFORE_REPLY),
+)
 
 
 class TicketDispatch(DispatchRecord):
@@ -397,15 +404,43 @@ class TicketDispatch(DispatchRecord):
             raise IllegalTransitionError("merge a ticket already merged into a case", "merged")
         if primary_ticket_id == self.ticket_id:
             raise IllegalTransitionError("merge a ticket into its own case", self.state.value)
-        self.check_state(
-            "merge into a case",
-            DispatchState.AWAITING_DISPATCH,
-            DispatchState.AWAITING_PLATFORM_DECISION,
-            *BEFORE_REPLY,
-        )
+        self.check_state("merge into a case", *MERGEABLE)
         self._merged_into_case(
             case_id=case_id, primary_ticket_id=primary_ticket_id, primary_code=primary_code, at=at
         )
+
+    def refuse_merge(
+        self,
+        *,
+        case_id: str,
+        primary_ticket_id: str,
+        primary_code: str,
+        merge_event_id: str,
+        at: datetime,
+    ) -> bool:
+        """并单 refused for the ticket's own state: its unit replied (waiting for review, or
+        accepted) or it is closed, so it is handled on its own and its citizen gets its own
+        answer. Recorded (CaseMergeRefused: intake undoes the merge) once per merge fact;
+        returns whether it was recorded now. Not for a merge this ticket could take (raises
+        nothing, records nothing: `merge_into_case` takes it), nor for one refused for
+        another reason: a ticket already following a case (intake unmerges a ticket before
+        it merges it again, in the ticket's own order, so dispatch following another case
+        means a fact missing, which an undo would not mend; and the same case again is a
+        dispatcher's confirmation of an automatic merge), nor one into its own case."""
+        check_aware(at)
+        if (self.following is not None or primary_ticket_id == self.ticket_id
+                or self.state in MERGEABLE):
+            return False
+        if merge_event_id in (getattr(self, "refused_merges", None) or {}):
+            return False
+        held = self.replied_by or self.assignee
+        reason = (f"并单未生效：工单{self.ticket_code}" + (f"已由{held}答复" if held else "")
+                  + f"（调度状态 {self.state.value}），不能再随主诉求{primary_code}办理，"
+                  "仍单独办理、单独答复")
+        self._case_merge_refused(
+            case_id=case_id, primary_ticket_id=primary_ticket_id, primary_code=primary_code,
+            reason=reason, merge_event_id=merge_event_id, at=at)
+        return True
 
     def unmerge_from_case(self, *, case_id: str, reason: str, at: datetime) -> None:
         check_aware(at)

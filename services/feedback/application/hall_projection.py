@@ -129,6 +129,21 @@ def _closed(f: HallFacts, p: Any) -> None:
     f.set_status("closed")
 
 
+def _merged(f: HallFacts, p: Any) -> None:
+    # a ticket whose answer is shown is not merged: dispatch refuses (CaseMergeRefused) and
+    # intake undoes it at once; the hall keeps showing the answer meanwhile
+    if f.status not in _ANSWERED:
+        f.set_status("merged")
+
+
+def _unmerged(f: HallFacts, p: Any) -> None:
+    if f.status not in _ANSWERED:  # (merged: back to accepted, dispatch routes it again)
+        f.set_status("accepted")
+
+
+_ANSWERED = {"replied"}
+
+
 def _status(status: str) -> Callable[[HallFacts, Any], None]:
     return lambda f, p: f.set_status(status)
 
@@ -141,8 +156,8 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
     "TicketSubmitted": _submitted,
     "TicketAccepted": _status("accepted"),
     "TicketRejected": _status("rejected"),
-    "TicketMergedIntoCase": _status("merged"),
-    "TicketUnmergedFromCase": _status("accepted"),
+    "TicketMergedIntoCase": _merged,
+    "TicketUnmergedFromCase": _unmerged,
     "TicketAssigned": _assigned,
     "AssignmentSignedFor": _status("signed_for"),
     "AssignmentProgressNoted": _status("in_progress"),

@@ -187,3 +187,41 @@ async def test_a_merged_duplicate_is_withdrawn_and_unmerging_dispatches_it_again
         case_id="case-1", primary_ticket_id=primary, reason="不是同一件事"))
     assigned = await dispatch.wait_for(duplicate, "TicketAssigned", count=2)
     assert assigned[1].payload.assignment_no == 2
+
+
+async def test_a_merge_of_a_replied_ticket_is_refused_once_and_its_unmerge_quietly(dispatch,
+                                                                                 department):
+    # intake merged by hand on its read model, which had not seen the unit's reply yet
+    primary, primary_code = await dispatch.submit(TERRITORIAL)
+    replied, code = await dispatch.submit(TERRITORIAL)
+    mergeable, mergeable_code = await dispatch.submit(TERRITORIAL)
+    await dispatch.wait_for(replied, "TicketAssigned")
+    md = dispatch.unit_md("yingdong")
+    await department.SignFor(api.SignForRequest(ticket_code=code), metadata=md)
+    await department.Reply(api.ReplyRequest(ticket_code=code, reply="已处理"), metadata=md)
+    await dispatch.wait_for(replied, "AssignmentReplied")
+    merge = intake_events_pb2.TicketMergedIntoCase(
+        case_id="case-r", primary_ticket_id=primary, primary_code=primary_code, score=1.0,
+        confirmed=True, by="dispatcher-1")
+    merge_id = str(uuid.uuid4())
+    for _ in range(2):  # the same fact twice (the relay publishes at least once)
+        await dispatch.publish(replied, code, merge, event_id=merge_id)
+    await dispatch.wait_for(mergeable, "TicketAssigned")
+    await dispatch.publish(mergeable, mergeable_code, merge)  # before its reply: merged
+    [refused] = await dispatch.wait_for(replied, "CaseMergeRefused")
+    assert (refused.payload.case_id, refused.payload.primary_ticket_id,
+            refused.payload.primary_code, refused.payload.merge_event_id) == (
+        "case-r", primary, primary_code, merge_id)
+    assert refused.payload.state in ("replied", "reply_accepted", "closed")
+    assert "yingdong" in refused.payload.reason and refused.envelope.causation_id == merge_id
+    # intake undoes it: dispatch never merged the ticket, so nothing, and no second refusal
+    await dispatch.publish(replied, code, intake_events_pb2.TicketUnmergedFromCase(
+        case_id="case-r", primary_ticket_id=primary, reason="调度拒绝并单", by="dispatch"))
+    # a fact after them on the ticket's partition: once it is handled, they were too
+    await dispatch.wait_for(replied, "DispatchClosed")
+    await dispatch.reopen(replied, code, "还没修好")
+    await dispatch.wait_for(replied, "TicketAssigned", count=2)
+    mine = [e.event_type for e in dispatch.of(replied)]
+    assert mine.count("CaseMergeRefused") == 1 and "AssignmentWithdrawn" not in mine
+    await dispatch.wait_for(mergeable, "AssignmentWithdrawn")
+    assert dispatch.of(mergeable, "CaseMergeRefused") == []

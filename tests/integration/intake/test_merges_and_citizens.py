@@ -331,3 +331,66 @@ async def test_a_request_sealed_before_its_citizens_erasure_and_saved_after_is_n
         # (before: 410, and no CitizenIdentityErased on it, ever)
         assert later.status_code == 200, later.text  # sealed again, under the fresh key
         assert later.json()["phone"] == phone
+
+
+async def test_a_merge_dispatch_refused_is_undone_once_and_only_that_merge(intake):
+    # A hand merge decided on the read model while the unit had just replied: dispatch did not
+    # merge (CaseMergeRefused), so intake takes the ticket out of the case again
+    from minsheng.v1 import dispatch_events_pb2 as de
+
+    from backbone import events
+
+    async def refuse(ticket: dict, case_id: str, merge_event_id: str,
+                     event_id: str | None = None, unit: str = "yingdong") -> None:
+        env = events.make_envelope(
+            payload=de.CaseMergeRefused(
+                case_id=case_id, primary_ticket_id=first["ticket_id"],
+                primary_code=first["code"], reason=f"工单已由{unit}答复", state="closed",
+                merge_event_id=merge_event_id),
+            event_id=event_id or str(uuid.uuid4()), ticket_id=ticket["ticket_id"],
+            ticket_code=ticket["code"], producer="dispatch", occurred_at=events.utcnow(),
+            actor=events.actor("system", "dispatch"))
+        await intake.publish("tickets.events", ticket["ticket_id"], env.SerializeToString())
+
+    async def unmerges(n: int) -> list:
+        found = await intake.lifecycle(lambda ds: sum(
+            d.ticket_id == other["ticket_id"] and d.event_type == "TicketUnmergedFromCase"
+            for d in ds) >= n)
+        return [d for d in found if d.ticket_id == other["ticket_id"]]
+
+    async with intake.client() as adapter, intake.client("dispatcher") as staff:
+        first, other = [(await adapter.post("/v1/requests", json=_request(
+            text, 32.71, 115.55 + (uuid.uuid4().int % 1000) / 100_000))).json()
+            for text in ("颍州区文峰街道的公交站牌被撞倒了", "城东的菜市场夜里排污水到河里")]
+        merged = await staff.post(f"/v1/tickets/{other['code']}/merge",
+                                  json={"into": first["code"]})
+        assert merged.status_code == 200, merged.text
+        case_id = merged.json()["case"]["case_id"]
+        [merge] = [d for d in await intake.events_of(other["ticket_id"], {"TicketMergedIntoCase"})
+                   if d.event_type == "TicketMergedIntoCase"]
+        refusal = str(uuid.uuid4())
+        for event_id in (refusal, refusal, None):  # a copy, and the same refusal told again
+            await refuse(other, case_id, merge.event_id, event_id)
+        await _case(staff, other["code"], lambda b: b["case"] is None)
+        await _case(staff, first["code"], lambda b: b["case"] is None or [
+            t["code"] for t in b["case"]["tickets"]] == [first["code"]])
+        [undone] = [d for d in await unmerges(1) if d.event_type == "TicketUnmergedFromCase"]
+        assert (undone.payload.by, undone.payload.case_id) == ("dispatch", case_id)
+        assert "调度拒绝并单" in undone.payload.reason and "yingdong" in undone.payload.reason
+        assert undone.envelope.actor.id == "dispatch"
+        # merged again (reopened, say): an old refusal does not undo the new merge; its own does
+        again = await staff.post(f"/v1/tickets/{other['code']}/merge",
+                                 json={"into": first["code"]})
+        assert again.status_code == 200, again.text
+        await refuse(other, case_id, merge.event_id)
+        merges = [d for d in await intake.lifecycle(lambda ds: sum(
+            d.ticket_id == other["ticket_id"] and d.event_type == "TicketMergedIntoCase"
+            for d in ds) >= 2) if d.ticket_id == other["ticket_id"]
+            and d.event_type == "TicketMergedIntoCase"]
+        # on the same partition, after the old one: once it is undone, the old one was handled
+        await refuse(other, case_id, merges[-1].event_id, unit="yingquan")
+        found = [d for d in await unmerges(2) if d.event_type.startswith("Ticket")]
+        assert [d.event_type for d in found][-2:] == [
+            "TicketMergedIntoCase", "TicketUnmergedFromCase"]
+        assert "yingquan" in found[-1].payload.reason  # the new merge's own refusal undid it
+        assert (await staff.get(f"/v1/tickets/{other['code']}/case")).json()["case"] is None

@@ -81,6 +81,44 @@ def test_a_merged_duplicate_leaves_its_unit_and_cannot_be_dispatched_until_unmer
     assert d.needs_routing and queue_of(d) == "unrouted"
 
 
+def test_a_merge_of_a_replied_ticket_is_refused_once_and_only_for_its_own_state():
+    d = opened()
+    d.assign(unit="power", by="router", at=T0, reason="r")
+    d.sign_for(unit="power", at=T0)
+    # before the reply the merge is taken: nothing to refuse
+    assert not d.refuse_merge(case_id="c-1", primary_ticket_id="t-0", primary_code="FY-0",
+                              merge_event_id="m-0", at=T0)
+    d.reply(unit="power", reply="已修好", outcome="resolved", at=T0 + H)
+    with pytest.raises(IllegalTransitionError):
+        d.merge_into_case(case_id="c-1", primary_ticket_id="t-0", primary_code="FY-0", at=T0)
+    assert d.refuse_merge(case_id="c-1", primary_ticket_id="t-0", primary_code="FY-0",
+                          merge_event_id="m-1", at=T0 + 2 * H)
+    [refused] = [e for e in d.collect_events() if type(e).__name__ == "CaseMergeRefused"]
+    assert (refused.case_id, refused.primary_code, refused.merge_event_id) == (
+        "c-1", "FY-0", "m-1")
+    assert "power" in refused.reason and "FY-0" in refused.reason
+    # the same merge fact again (a copy): not refused twice; another merge fact: refused
+    assert not d.refuse_merge(case_id="c-1", primary_ticket_id="t-0", primary_code="FY-0",
+                              merge_event_id="m-1", at=T0 + 3 * H)
+    assert d.refuse_merge(case_id="c-1", primary_ticket_id="t-0", primary_code="FY-0",
+                          merge_event_id="m-2", at=T0 + 3 * H)
+    # into its own case: no refusal
+    assert not d.refuse_merge(case_id="c-9", primary_ticket_id="t-1", primary_code="FY-1",
+                              merge_event_id="m-3", at=T0)
+
+
+def test_a_merge_of_a_ticket_following_a_case_is_not_refused_as_a_fact():
+    d = opened()
+    d.merge_into_case(case_id="c-1", primary_ticket_id="t-0", primary_code="FY-0", at=T0)
+    # the dispatcher's confirmation of the same case, or (a missing unmerge) another case
+    for case_id in ("c-1", "c-2"):
+        with pytest.raises(IllegalTransitionError):
+            d.merge_into_case(case_id=case_id, primary_ticket_id="t-0", primary_code="FY-0",
+                              at=T0)
+        assert not d.refuse_merge(case_id=case_id, primary_ticket_id="t-0",
+                                  primary_code="FY-0", merge_event_id=f"m-{case_id}", at=T0)
+
+
 def test_the_queues_a_person_must_look_at():
     d = opened()
     d.queue_for_dispatcher(reason="置信度低", suggested_unit="power", confidence=0.4, at=T0)

@@ -96,3 +96,19 @@ def test_a_ticket_merged_before_dispatch_assigned_it_leaves_the_hall_when_withdr
     assert not public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
     apply(f, "TicketClosed", rating="satisfied")  # answered with its case, rated
     assert public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
+
+
+def test_a_merge_dispatch_refused_leaves_an_answered_ticket_answered_in_the_hall() -> None:
+    # a hand merge of a ticket whose unit had just replied: dispatch refused it and intake
+    # undid it; the hall showed 受理 (accepted) for a ticket whose answer it had shown
+    f = story()
+    apply(f, "ReplyReviewed", accepted=True, reply_masked="已修复", outcome="resolved",
+          unit="yingzhou.qinghe", interim=False)
+    apply(f, "TicketMergedIntoCase")
+    apply(f, "TicketUnmergedFromCase")
+    assert (f.status, f.reply) == ("replied", "已修复")
+    g = story()  # an ordinary merge and its undo, as before
+    apply(g, "TicketMergedIntoCase")
+    assert g.status == "merged"
+    apply(g, "TicketUnmergedFromCase")
+    assert g.status == "accepted"
