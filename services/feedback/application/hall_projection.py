@@ -47,6 +47,10 @@ class HallFacts:
     extended: bool = False
     supervised: bool = False
     reopen_count: int = 0
+    # the status a merge found (TicketMergedIntoCase): an undo of a merge dispatch never took
+    # (it refused: the unit had replied) shows it again; "" once dispatch withdrew the
+    # assignment (the undone ticket is routed again: accepted)
+    before_merge: str = ""
 
     @classmethod
     def from_json(cls, ticket_id: str, raw: dict[str, Any] | None) -> HallFacts:
@@ -133,12 +137,24 @@ def _merged(f: HallFacts, p: Any) -> None:
     # a ticket whose answer is shown is not merged: dispatch refuses (CaseMergeRefused) and
     # intake undoes it at once; the hall keeps showing the answer meanwhile
     if f.status not in _ANSWERED:
+        if f.status != "merged":
+            f.before_merge = f.status
         f.set_status("merged")
 
 
+def _withdrawn(f: HallFacts, p: Any) -> None:
+    # 并单 taken by dispatch: the unit's assignment is withdrawn, the ticket follows its case
+    # (an assignment that came after the merge left it 已交办 to that unit for good)
+    f.before_merge = ""
+    f.set_status("merged")
+
+
 def _unmerged(f: HallFacts, p: Any) -> None:
-    if f.status not in _ANSWERED:  # (merged: back to accepted, dispatch routes it again)
-        f.set_status("accepted")
+    # back to where the merge found it when dispatch never took the merge (it refused: the
+    # unit's reply waits for review, 办理中), else accepted: dispatch routes it again
+    if f.status not in _ANSWERED:
+        f.set_status(f.before_merge or "accepted")
+    f.before_merge = ""
 
 
 _ANSWERED = {"replied"}
@@ -163,9 +179,7 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
     "AssignmentProgressNoted": _status("in_progress"),
     "AssignmentBouncedBack": _status("accepted"),
     "AssignmentTransferred": _transferred,
-    # 并单: the unit's assignment is withdrawn, the ticket follows its case (an assignment that
-    # came after the merge left it 已交办 to that unit for good)
-    "AssignmentWithdrawn": _status("merged"),
+    "AssignmentWithdrawn": _withdrawn,
     "CoordinationDecided": _coordinated,
     "AssignmentReplied": _status("in_progress"),  # shown once the platform accepts it
     "ReplyReviewed": _reviewed,

@@ -107,8 +107,27 @@ def test_a_merge_dispatch_refused_leaves_an_answered_ticket_answered_in_the_hall
     apply(f, "TicketMergedIntoCase")
     apply(f, "TicketUnmergedFromCase")
     assert (f.status, f.reply) == ("replied", "已修复")
-    g = story()  # an ordinary merge and its undo, as before
+    g = story()  # an ordinary merge (dispatch withdrew the assignment) and its undo
     apply(g, "TicketMergedIntoCase")
     assert g.status == "merged"
+    apply(g, "AssignmentWithdrawn", unit="yingzhou.qinghe")
+    apply(g, "TicketUnmergedFromCase")
+    assert g.status == "accepted"
+
+
+def test_a_refused_merge_of_a_reply_awaiting_review_shows_the_ticket_in_progress_again() -> None:
+    # the unit replied (办理中 until the platform accepts the reply); a hand merge came, which
+    # dispatch refused, and intake undid it: the hall shows it in progress, not 受理
+    f = story()
+    apply(f, "AssignmentReplied")
+    assert f.status == "in_progress"
+    apply(f, "TicketMergedIntoCase")
+    apply(f, "TicketMergedIntoCase")  # a copy: still the status the first one found
+    apply(f, "TicketUnmergedFromCase")
+    assert f.status == "in_progress"
+    g = story()  # a merge dispatch took (the assignment withdrawn), undone: routed again
+    apply(g, "AssignmentSignedFor")
+    apply(g, "TicketMergedIntoCase")
+    apply(g, "AssignmentWithdrawn", unit="yingzhou.qinghe")
     apply(g, "TicketUnmergedFromCase")
     assert g.status == "accepted"
