@@ -11,6 +11,11 @@ events at the same instants, however the consumer's batches happen to be cut.
 
 The per-partition times live in PostgreSQL, so after a restart the timers resume from where
 the last run left them (and fire, once, what fell due while the service was down).
+
+On the wall clock (production) the same rule caps wall time (``wall_bound``): timers fire up
+to wall time, or to the time of the slowest partition this replica holds that still has
+unread messages, whichever is earlier, so a backlog is read before what it could prevent
+fires.
 """
 
 from __future__ import annotations
@@ -90,6 +95,35 @@ def watermark(times: PartitionTimes, lagging: set[tuple[str, int]]) -> dt.dateti
     if behind:
         return min(behind)
     return max(times.values(), default=None)
+
+
+def wall_bound(wall: dt.datetime, times: PartitionTimes, applied: dict[tuple[str, int], int],
+               ends: dict[tuple[str, int], int], owned: frozenset[int] | None = None
+               ) -> tuple[dt.datetime | None, str]:
+    """Wall clock: the instant timers may fire up to, and if it is held back, why.
+
+    ``wall`` (wall time minus the grace) capped by the time of every partition that still
+    has unread messages (``applied`` < ``ends``): the same rule as the watermark, so a
+    transfer, reply or close dated before a deadline and sitting unread (a backlog, a slow
+    consumer) is applied before it fires; a partition with nothing left to read does not
+    hold anything back. ``owned``: the partitions whose tickets this replica fires (None:
+    all); another replica's lag is its own. None: a lagging partition has no recorded time
+    yet (the first start after the upgrade that records times on the wall clock): hold
+    until the consumer has read it. Holding gives a bound never later than the one reckoned
+    with ends asked for earlier (``could_fire``'s argument), None being the earliest."""
+    lagging = sorted(tp for tp, end in ends.items()
+                     if applied.get(tp, 0) < end and (owned is None or tp[1] in owned))
+    missing = [tp for tp in lagging if tp not in times]
+    if missing:
+        return None, ("no upstream time recorded yet for lagging partition(s) "
+                      + ", ".join(f"{t}[{p}]" for t, p in missing))
+    if not lagging:
+        return wall, ""
+    slowest = min(lagging, key=lambda tp: times[tp])
+    if times[slowest] >= wall:
+        return wall, ""
+    return times[slowest], (f"{slowest[0]}[{slowest[1]}] has unread messages; read up to"
+                            f" {times[slowest].isoformat()}")
 
 
 class EndOffsets:

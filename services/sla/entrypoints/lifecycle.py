@@ -29,7 +29,8 @@ CONSUMER_NAME = "sla-lifecycle"
 class SlaConsumer(IdempotentConsumer):
     """The backbone's consumer, serialised with timers and commands by ``lock``, and
     recording, with the positions of each commit, the upstream event time reached per
-    partition (event clock only: entrypoints/timers.py, TimeSource)."""
+    partition (entrypoints/timers.py, TimeSource: the event clock's watermark, and on the
+    wall clock the cap that holds timers back while a partition has unread facts)."""
 
     def __init__(self, *, lock: threading.Lock, **kwargs: Any):
         super().__init__(**kwargs)
@@ -47,24 +48,18 @@ class SlaConsumer(IdempotentConsumer):
         with self.lock:
             self._holding = True
             try:
-                if self.event_time:
-                    self._note_times(records)
+                self._note_times(records)
                 super().apply(records)
             finally:
                 self._holding = False
 
     def _skip_unread(self, records: list[ConsumerRecord]) -> bool:
-        # a batch of types sla does not handle: no thread hop, no transaction; on the event
-        # clock its times ride, with its positions, on the next commit
+        # a batch of types sla does not handle: no thread hop, no transaction; its times
+        # ride, with its positions, on the next commit
         if not super()._skip_unread(records):
             return False
-        if self.event_time:
-            self._note_times(records)
+        self._note_times(records)
         return True
-
-    @property
-    def event_time(self) -> bool:
-        return getattr(self.settings, "clock", "wall") == "event"
 
     def _note_times(self, records: list[ConsumerRecord]) -> None:
         for r in records:

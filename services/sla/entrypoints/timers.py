@@ -1,11 +1,20 @@
-"""The timer loop: fires what is due at ``now`` (wall time, or the event-time watermark).
+"""The timer loop: fires what is due at ``now`` (the event-time watermark, or wall time held
+back by the facts not read yet).
 
 Each round: pick up schedules other replicas loaded, work out ``now``, and fire, ticket by
 ticket in order of the earliest instant owed, everything due by then (``Desk.fire_due``).
 Between rounds the loop sleeps until the earliest instant anything is owed (wall time), or
-until the lifecycle consumer commits a batch (``wake``: new clocks, and in event-clock mode a
-new watermark), whichever comes first; a slow fallback covers changes made elsewhere (another
-replica's commands, a schedule loaded there). An idle service does not poll.
+until the lifecycle consumer commits a batch (``wake``: new clocks, a new watermark),
+whichever comes first; a slow fallback covers changes made elsewhere (another replica's
+commands, a schedule loaded there). An idle service does not poll.
+
+On the wall clock ``now`` is wall time minus the grace, capped by the upstream time reached
+in each lifecycle partition this replica holds that still has unread messages
+(watermark.wall_bound): a transfer, reply or close dated before a deadline but still unread
+(a backlog after an outage, a slow consumer) is applied before the deadline can fire. When
+that cannot be known (the broker does not answer the end offsets, a lagging partition has no
+recorded time yet) the timers hold, and say so: ``minsheng_sla_timer_held_seconds`` and a
+warning each minute a hold lasts past HOLD_WARN_S (docs/sla.md).
 """
 
 from __future__ import annotations
@@ -13,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
 from backbone.kafka import client_options
-from backbone.ownership import PartitionOwnership
+from backbone.ownership import PartitionOwnership, partition_of
 from backbone.store import autocommit
 from backbone.wakeup import Nudge
 from services.sla.adapters import readmodel, watermark
@@ -32,10 +43,17 @@ log = logging.getLogger(__name__)
 
 FIRED = Counter("minsheng_sla_timer_fired_total", "Warnings, overdue and escalations fired")
 WATERMARK = Gauge("minsheng_sla_timer_now_seconds", "The instant the timers fire up to")
+HELD = Gauge("minsheng_sla_timer_held_seconds",
+             "Wall clock: how long the earliest instant owed has been held back (unread facts"
+             " in a lagging partition, end offsets unknown); 0 when nothing owed is held")
+
+HOLD_WARN_S = 60.0  # a hold longer than this is logged (a warning a minute while it lasts)
+ENDS_TIMEOUT_S = 10.0  # wall clock: the end offsets not answered by then: hold, ask next round
 
 
 class TimeSource:
-    """``now`` for timers and views: wall time, or the event-time watermark."""
+    """``now`` for timers and views: the event-time watermark, or wall time held back by
+    unread facts (module docstring)."""
 
     def __init__(self, settings: SlaSettings, pool: ConnectionPool, producer: AIOKafkaProducer):
         self.settings = settings
@@ -48,32 +66,59 @@ class TimeSource:
         self._fresh = False  # the ends were asked for in this round
         # now() met a timer that could fire while the ends were from an earlier round
         self.stale = False
+        # wall clock: the lifecycle partitions this replica holds (TimerLoop sets it each
+        # round; None: every partition), whose lag bounds its timers
+        self.owned: frozenset[int] | None = None
+        # wall clock: how long the earliest instant owed has been held back, and why
+        self.held_s = 0.0
+        self.hold_reason = ""
+        self._held_since: float | None = None  # monotonic, when the present hold began
+        self._warned_at = 0.0
+        # wall clock: the earliest instant owed, as the last ``now`` read it (after the
+        # round's firing: TimerLoop's sleep; None: nothing owed, or not read yet)
+        self.next_due: dt.datetime | None = None
+        self.read_due = False
 
     def current(self) -> dt.datetime | None:
+        """The views' ``now`` (due-soon lists, commands' time on the event clock): wall time,
+        not the timers' bound (a list is about now; a held deadline is fired once its
+        partition is read), or the watermark."""
         if not self.event_time:
             return dt.datetime.now(dt.UTC)
         return self.last
 
     async def prepare(self) -> None:
         """Fetches what ``now`` needs from the broker (the partitions' end offsets), when it
-        needs them: none known yet, or ``now`` found a timer could fire (``stale``). The
-        watermark reckoned with the ends last asked for is never earlier than the one with the
-        ends now (watermark.could_fire), so a round in which nothing is owed by it fires
-        nothing whatever the ends are, and does not ask the broker (it asked every round, a
-        ListOffsets request ~3/s while events flowed); that watermark is the views' ``now``."""
+        needs them: none known yet (event clock), or ``now`` found a timer could fire
+        (``stale``). The bound reckoned with the ends last asked for is never earlier than
+        the one with the ends now (watermark.could_fire), so a round in which nothing is owed
+        by it fires nothing whatever the ends are, and does not ask the broker (it asked every
+        round, a ListOffsets request ~3/s while events flowed); that watermark is the views'
+        ``now``. On the wall clock a round asks only when something is owed by wall time, and
+        a broker that does not answer holds the timers (``now`` is None) instead of failing
+        the round."""
         self._fresh = False
-        if self.event_time and (self._ends is None or self.stale):
-            self._ends = await self.ends.fetch()
+        if self.event_time:
+            if self._ends is None or self.stale:
+                self._ends = await self.ends.fetch()
+                self._fresh = True
+        elif self.stale:
             self._fresh = True
+            self.hold_reason = "end offsets unknown (the topic's partitions not known yet)"
+            try:
+                self._ends = await asyncio.wait_for(self.ends.fetch(), ENDS_TIMEOUT_S)
+            except Exception as exc:  # the broker down: hold, and say so (not a failed round)
+                log.debug("end offsets of %s not fetched", self.settings.lifecycle_topic,
+                          exc_info=True)
+                self._ends = None
+                self.hold_reason = f"end offsets unknown: {type(exc).__name__} {exc}"
         self.stale = False
 
     def now(self) -> dt.datetime | None:
         """Called under the service lock, so no batch commits between reading the clocks and
         reading the partition times they were committed with."""
         if not self.event_time:
-            self.last = dt.datetime.now(dt.UTC) - dt.timedelta(
-                seconds=self.settings.timer_grace_s)
-            return self.last
+            return self._wall_now()
         if self._ends is None:
             return None  # without the partitions' ends no partition can be known caught up
         with autocommit(self.pool) as conn:  # one statement: one snapshot of both
@@ -86,6 +131,56 @@ class TimeSource:
             return None
         self.last = now
         return now
+
+    def _wall_now(self) -> dt.datetime | None:
+        """Wall time minus the grace, capped by the lagging partitions' times
+        (watermark.wall_bound); None: hold (nothing fires this round)."""
+        wall = self._wall() - dt.timedelta(seconds=self.settings.timer_grace_s)
+        with autocommit(self.pool) as conn:  # one statement: one snapshot of both
+            times, applied, next_due = watermark.times_and_positions(
+                conn, self.settings.schema, CONSUMER_NAME)
+        self.read_due = True
+        self.next_due = next_due
+        if not watermark.could_fire(wall, next_due):
+            # nothing owed by wall time: no bound, no broker, and no query for due tickets
+            self._held(wall, None, "")
+            self.last = wall
+            return None
+        if self._ends is None:
+            if not self._fresh:
+                self.stale = True  # something is owed: the round asks the broker
+                return None
+            self._held(wall, next_due, self.hold_reason)
+            return None  # asked, not answered: hold
+        bound, why = watermark.wall_bound(wall, times, applied, self._ends, self.owned)
+        if not self._fresh and watermark.could_fire(bound, next_due):
+            self.stale = True  # fire nothing on old ends: the round asks the broker, again
+            return None
+        assert next_due is not None
+        self._held(wall, next_due if bound is None or next_due > bound else None, why)
+        if bound is not None:
+            self.last = bound
+        return bound
+
+    @staticmethod
+    def _wall() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def _held(self, wall: dt.datetime, held: dt.datetime | None, why: str) -> None:
+        """Notes a hold of the instant owed ``held`` (None: nothing owed is held) for the
+        gauge, and logs one that lasts."""
+        if held is None:
+            self.held_s = 0.0
+            self._held_since = None
+            return
+        self.held_s = max(0.0, (wall - held).total_seconds())
+        mono = time.monotonic()
+        if self._held_since is None:
+            self._held_since = mono
+        if mono - self._held_since > HOLD_WARN_S and mono - self._warned_at > HOLD_WARN_S:
+            self._warned_at = mono
+            log.warning("sla timers held for %.0f s: what was owed at %s has not fired (%s)",
+                        mono - self._held_since, held.isoformat(), why)
 
     async def close(self) -> None:
         await self.ends.close()
@@ -121,7 +216,9 @@ class TimerLoop:
         the fallback, not a spin."""
         if self.time.event_time:
             return self.fallback_s  # event time moves only when the consumer commits
-        due = await asyncio.to_thread(self._next_due)
+        # the round's last ``now`` read it after the round's firing (a commit since nudges)
+        due = (self.time.next_due if self.time.read_due
+               else await asyncio.to_thread(self._next_due))
         if due is None:
             return self.fallback_s
         wait = (due - dt.datetime.now(dt.UTC)).total_seconds() + self.settings.timer_grace_s
@@ -130,7 +227,15 @@ class TimerLoop:
     async def run_once(self) -> int:
         await asyncio.to_thread(self.schedules.refresh)
         total = 0
-        owns = self.ownership.filter() if self.ownership is not None else None
+        owns: Callable[[str], bool] | None = None
+        self.time.owned = None
+        self.time.read_due = False
+        if self.ownership is not None:  # one snapshot: the tickets fired, the lag that bounds them
+            owned, n = self.ownership.owned(), self.ownership.partitions()
+            self.time.owned = owned
+
+            def owns(ticket_id: str) -> bool:
+                return partition_of(str(ticket_id), n) in owned
         for _ in range(2):  # a second time with the ends asked for, if a timer could fire
             await self.time.prepare()
             while True:
@@ -143,6 +248,7 @@ class TimerLoop:
                 break
         if self.time.last is not None:
             WATERMARK.set(self.time.last.timestamp())
+        HELD.set(self.time.held_s)
         FIRED.inc(total)
         return total
 

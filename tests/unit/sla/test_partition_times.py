@@ -50,11 +50,12 @@ def test_times_ride_with_the_positions_that_cover_them():
     assert list(c._times) == [("tickets.events", 1)]  # what no commit covered yet stays
 
 
-def test_no_times_on_the_wall_clock():
+def test_times_on_the_wall_clock_too():
+    """The wall clock's timers are capped by them (timers.TimeSource): noted in both modes."""
     c = consumer("wall")
     c._apply = lambda records, **kw: None
-    c.apply([record(0, 1)])
-    assert c._times == {}
+    c.apply([record(0, 1), record(1, 2, producer="sla")])
+    assert c._times == {("tickets.events", 0): {0: T0 + dt.timedelta(minutes=1)}}
 
 
 def test_a_batch_split_by_poison_does_not_wait_for_its_own_lock():
