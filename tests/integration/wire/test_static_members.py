@@ -40,7 +40,9 @@ class _Member:
 
         self.consumer = AIOKafkaConsumer(
             **client_options(settings), group_id=group, enable_auto_commit=False,
-            group_instance_id=static_member_id(name, topics), session_timeout_ms=10_000,
+            group_instance_id=static_member_id(name, topics),
+            # the broker's least (group.min.session.timeout.ms): the old ids expire sooner
+            session_timeout_ms=6_000, heartbeat_interval_ms=2_000,
             metadata_max_age_ms=5_000)
         self.consumer.subscribe(topics, listener=Listener())
         self.polling: asyncio.Task | None = None
