@@ -191,11 +191,26 @@ def _feedback_decisions(settings: ServiceSettings, pool: ConnectionPool
         {"app": app}
 
 
+def _intake_merge_refusals(settings: ServiceSettings, pool: ConnectionPool
+                           ) -> tuple[str, Any, Any, Any]:
+    """Intake's undo of the merges dispatch refused (aggregate mode): on a recorded ledger,
+    which holds no refusal, what reading the whole lifecycle topic to skip it costs."""
+    from services.intake.application import merge_refusals
+    from services.intake.bootstrap import build_application
+    from services.intake.settings import IntakeSettings
+
+    app = build_application(IntakeSettings(environment="development", pg_schema=settings.schema,
+                                           topic_prefix=settings.topic_prefix))
+    return merge_refusals.CONSUMER, merge_refusals.handlers(app), _gather(
+        IntakeSettings(environment="development"), "read_side_gather_ms"), {"app": app}
+
+
 # each: (consumer name, handlers, gather[, {"app": aggregate mode's application, "cls": the
 # consumer's class}]) as the service's bootstrap makes them
 CONSUMERS: dict[str, Callable[[ServiceSettings, ConnectionPool], tuple[Any, ...]]] = {
     "workbench": _workbench, "intake-lifecycle": _intake_lifecycle, "dispatch": _dispatch,
-    "sla": _sla, "feedback-decisions": _feedback_decisions}
+    "sla": _sla, "feedback-decisions": _feedback_decisions,
+    "intake-merge-refusals": _intake_merge_refusals}
 
 
 # -- the consumers nobody waits on (they gather their fetches) ---------------------------------

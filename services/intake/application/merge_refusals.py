@@ -25,6 +25,7 @@ from backbone.store import EventContext
 from services.intake.domain.ticket import Case, Ticket
 
 log = logging.getLogger(__name__)
+CONSUMER = "intake-merge-refusals"
 BY = "dispatch"
 # the ticket's stored events that put it in its case, and the one that takes it out
 _JOINS = ("Ticket.MergedIntoCase", "Ticket.MergeConfirmed")
