@@ -63,9 +63,13 @@ class PartitionOwnership:
         known = consumer.partitions_for_topic(self.topic) if consumer is not None else None
         return len(known) if known else self.default_partitions
 
-    def filter(self) -> Callable[[str], bool]:
-        """A snapshot for one timer round: ticket id -> does this replica own it now."""
-        owned, n = self.owned(), self.partitions()
+    def filter(self, owned: frozenset[int] | None = None) -> Callable[[str], bool]:
+        """A snapshot for one timer round: ticket id -> does this replica own it now.
+        `owned`: the partitions as the caller read them (`owned()`), so that the round's
+        other uses of ownership see the same snapshot; None: read now."""
+        if owned is None:
+            owned = self.owned()
+        n = self.partitions()
         return lambda ticket_id: partition_of(str(ticket_id), n) in owned
 
     def owns_partition(self, partition: int) -> bool:

@@ -79,15 +79,15 @@ def handlers(app: Any) -> Handlers:
         # as Merges.undo's save: the case's events under its primary ticket, the ticket's
         # under its own; both caused by dispatch's refusal
         consumed = uow.context
-        uow.context = EventContext(ticket_id=primary_id, ticket_code=case.primary_code,
-                                   trace_id=consumed.trace_id,
-                                   causation_id=consumed.causation_id, actor_role="system",
-                                   actor_id=BY)
+
+        def under(ticket_id: str, ticket_code: str) -> EventContext:
+            return EventContext(ticket_id=ticket_id, ticket_code=ticket_code,
+                                trace_id=consumed.trace_id, causation_id=consumed.causation_id,
+                                actor_role="system", actor_id=BY)
+
+        uow.context = under(primary_id, case.primary_code)
         uow.add(case)
-        uow.context = EventContext(ticket_id=str(ticket.id), ticket_code=ticket.code,
-                                   trace_id=consumed.trace_id,
-                                   causation_id=consumed.causation_id, actor_role="system",
-                                   actor_id=BY)
+        uow.context = under(str(ticket.id), ticket.code)
         uow.add(ticket)
         uow.context = consumed
 

@@ -30,7 +30,7 @@ from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
 from backbone.kafka import client_options
-from backbone.ownership import PartitionOwnership, partition_of
+from backbone.ownership import PartitionOwnership
 from backbone.store import autocommit
 from backbone.wakeup import Nudge
 from services.sla.adapters import readmodel, watermark
@@ -231,11 +231,8 @@ class TimerLoop:
         self.time.owned = None
         self.time.read_due = False
         if self.ownership is not None:  # one snapshot: the tickets fired, the lag that bounds them
-            owned, n = self.ownership.owned(), self.ownership.partitions()
-            self.time.owned = owned
-
-            def owns(ticket_id: str) -> bool:
-                return partition_of(str(ticket_id), n) in owned
+            self.time.owned = self.ownership.owned()
+            owns = self.ownership.filter(self.time.owned)
         for _ in range(2):  # a second time with the ends asked for, if a timer could fire
             await self.time.prepare()
             while True:
