@@ -82,31 +82,65 @@ def test_a_ticket_travels_from_the_channel_to_the_ledger(platform):
     assert history(platform, code)  # still readable
 
 
+def routed(platform, code: str) -> list:
+    """The ticket's ledger once dispatch assigned it or queued it for a dispatcher."""
+    def seen():
+        entries = history(platform, code)
+        kinds = set(event_types(entries))
+        return entries if kinds & {"TicketAssigned", "TicketQueuedForDispatcher"} else None
+
+    return eventually(seen, timeout=60, what=f"{code} routed")
+
+
+def reply_as_unit(platform, unit: str, code: str, text: str) -> None:
+    department = DepartmentSystem(platform, unit)
+    try:
+        department.sign_for(code)
+        department.reply(code, text)
+    finally:
+        department.close()
+
+
 def test_a_hand_merge_dispatch_refuses_is_undone_and_the_ticket_answered_on_its_own(platform):
-    # A unit replies and, before intake's read model has seen it, a dispatcher merges the
-    # ticket by hand (intake's check passes on the stale row). Dispatch refuses the merge
-    # (CaseMergeRefused), intake undoes it: every view says the ticket is in no case, and
-    # its citizen gets its own answer. The read model held back: its process (the projector,
-    # with the lifecycle consumer) is stopped for the race, which makes it deterministic; the
-    # undo (the projector's merge-refusal consumer) comes once it runs again.
+    # The primary's answer is delivered; then a unit replies to another ticket and, before
+    # intake's read model has seen either, a dispatcher merges that ticket by hand (intake's
+    # check passes on the stale rows). Dispatch refuses the merge (CaseMergeRefused), intake
+    # undoes it: every view says the ticket is in no case, and its citizen gets its own answer
+    # and never the primary's (feedback answers a linked ticket only once dispatch took the
+    # merge: CaseMergeTaken). A merge dispatch takes (`dup`, merged before the answer) gets
+    # the primary's answer through the case. The read model held back: its process (the
+    # projector, with the lifecycle consumer) is stopped for the race, which makes it
+    # deterministic; the undo (the projector's merge-refusal consumer) comes once it runs again.
     primary = submit(platform, text="颍泉区中市街道幸福里小区，附近工地渣土车不盖篷布，"
                                     "沿路撒落泥土，车辆经过尘土飞扬。")
     late = submit(platform, text="我是颍东区插花镇前进村的居民，小区门禁坏了两个月，"
                                  "物业一直推脱不修，外来人员随便进出很不安全。")
+    dup = submit(platform, text="颍州区鼓楼街道文昌巷的下水道堵了一个星期，"
+                                "污水漫到路面上，行人没法走。")
+    primary_unit = payload_of(wait_for_event(platform, primary["code"], "TicketAssigned"),
+                              "TicketAssigned")["unit"]
     entries = wait_for_event(platform, late["code"], "TicketAssigned")
     unit = payload_of(entries, "TicketAssigned")["unit"]
+    routed(platform, dup["code"])
+    with platform.client("intake", "dispatcher", sub="dispatcher-e2e") as c:
+        r = c.post(f"/v1/tickets/{dup['code']}/merge", json={"into": primary["code"]})
+    assert r.status_code == 200, r.text  # an ordinary merge, before the primary's answer
+    taken = payload_of(wait_for_event(platform, dup["code"], "CaseMergeTaken"),
+                       "CaseMergeTaken")
+    assert taken["primary_code"] == primary["code"]
     platform.kill("intake-projector", signal.SIGTERM)
     try:
-        department = DepartmentSystem(platform, unit)
-        try:
-            department.sign_for(late["code"])
-            department.reply(late["code"], "门禁已更换，物业已落实外来人员登记。")
-        finally:
-            department.close()
+        reply_as_unit(platform, primary_unit, primary["code"], "已责令工地渣土车全部加盖篷布。")
+        answer = citizen_notice(platform, primary["code"])  # the primary's answer is out
+        assert answer.unit == primary_unit
+        # the merge dispatch took: the linked citizen hears the case's answer
+        linked = citizen_notice(platform, dup["code"])
+        assert linked.unit == primary_unit and "渣土车全部加盖篷布" in linked.body
+        reply_as_unit(platform, unit, late["code"], "门禁已更换，物业已落实外来人员登记。")
         wait_for_event(platform, late["code"], "AssignmentReplied")  # dispatch has it
         with platform.client("intake", "dispatcher", sub="dispatcher-e2e") as c:
             r = c.post(f"/v1/tickets/{late['code']}/merge", json={"into": primary["code"]})
-        assert r.status_code == 200, r.text  # the stale row: not known to be answered
+        assert r.status_code == 200, r.text  # the stale rows: neither known to be answered
         assert r.json()["case"]["primary_code"] == primary["code"]
         wait_for_event(platform, late["code"], "CaseMergeRefused")
     finally:
@@ -116,11 +150,17 @@ def test_a_hand_merge_dispatch_refuses_is_undone_and_the_ticket_answered_on_its_
     assert (types.index("TicketMergedIntoCase") < types.index("CaseMergeRefused")
             < types.index("TicketUnmergedFromCase"))
     assert types.count("CaseMergeRefused") == 1 and "AssignmentWithdrawn" not in types
+    assert "CaseMergeTaken" not in types
     assert payload_of(entries, "TicketUnmergedFromCase")["by"] == "dispatch"
     with platform.client("intake", "dispatcher", sub="dispatcher-e2e") as c:
         assert c.get(f"/v1/tickets/{late['code']}").json()["case_id"] is None
         assert c.get(f"/v1/tickets/{late['code']}/case").json()["case"] is None
         listed = c.get(f"/v1/tickets/{primary['code']}/case").json()["case"]
-        assert listed is None or [t["code"] for t in listed["tickets"]] == [primary["code"]]
+        assert sorted(t["code"] for t in listed["tickets"]) == sorted(
+            [primary["code"], dup["code"]])
     notice = citizen_notice(platform, late["code"])  # its own answer, from its own unit
     assert notice.unit == unit and "门禁已更换" in notice.body
+    entries = wait_for_event(platform, late["code"], "CitizenNotified")
+    told = [e["payload"] for e in entries if e["event_type"] == "CitizenNotified"]
+    assert len(told) == 1 and told[0]["unit"] == unit, told  # never the primary's answer
+    assert "渣土车" not in str(told)

@@ -260,3 +260,15 @@ class CaseMergeRefused(_message.Message):
     state: str
     merge_event_id: str
     def __init__(self, case_id: _Optional[str] = ..., primary_ticket_id: _Optional[str] = ..., primary_code: _Optional[str] = ..., reason: _Optional[str] = ..., state: _Optional[str] = ..., merge_event_id: _Optional[str] = ...) -> None: ...
+
+class CaseMergeTaken(_message.Message):
+    __slots__ = ("case_id", "primary_ticket_id", "primary_code", "merge_event_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_CODE_FIELD_NUMBER: _ClassVar[int]
+    MERGE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    primary_ticket_id: str
+    primary_code: str
+    merge_event_id: str
+    def __init__(self, case_id: _Optional[str] = ..., primary_ticket_id: _Optional[str] = ..., primary_code: _Optional[str] = ..., merge_event_id: _Optional[str] = ...) -> None: ...

@@ -116,6 +116,9 @@ FOLD_RULES: Mapping[str, FoldRule] = {
     # a merge dispatch refused (the unit had replied): intake's TicketUnmergedFromCase, which
     # follows, takes the ticket out of the case again; this one is history only
     "CaseMergeRefused": FoldRule(),
+    # a merge dispatch took: intake's TicketMergedIntoCase made the ticket merged already (and
+    # AssignmentWithdrawn, before it, when a unit held it); history only
+    "CaseMergeTaken": FoldRule(),
     "AssignmentWithdrawn": FoldRule(status="withdrawn", clear=("owner_unit",),
                                     status_when={"case_id": "merged"}),
     # sla: the clock's other ends and moves (a sign-for deadline is not the ticket's deadline)

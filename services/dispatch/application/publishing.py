@@ -187,13 +187,22 @@ def queued(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:
         territory_reasons=list(place.get("territory_reasons") or ())), [])]
 
 
-def withdrawn(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:
-    if not d.withdrawn_from:
-        return []
-    return [(pb.AssignmentWithdrawn(
-        unit=d.withdrawn_from, assignment_no=d.assignment_no,
-        reason=f"并单：随主诉求{e.primary_code}办理", case_id=e.case_id,
-        primary_ticket_id=e.primary_ticket_id), [d.withdrawn_from])]
+def merged(e: Any, d: TicketDispatch, _: UnitLookup) -> Built:
+    """并单 taken: AssignmentWithdrawn when a unit held the ticket (first, so its id is the
+    one it always had), then CaseMergeTaken. A merge stored before takes were said has no
+    `merge_event_id` and was published without one: not now either (the audit's
+    reconciliation derives the same)."""
+    out: Built = []
+    if d.withdrawn_from:
+        out.append((pb.AssignmentWithdrawn(
+            unit=d.withdrawn_from, assignment_no=d.assignment_no,
+            reason=f"并单：随主诉求{e.primary_code}办理", case_id=e.case_id,
+            primary_ticket_id=e.primary_ticket_id), [d.withdrawn_from]))
+    if "merge_event_id" in vars(e):
+        out.append((pb.CaseMergeTaken(
+            case_id=e.case_id, primary_ticket_id=e.primary_ticket_id,
+            primary_code=e.primary_code, merge_event_id=e.merge_event_id), []))
+    return out
 
 
 def reviewed(d: TicketDispatch, by: str, accepted: bool, reason: str,
@@ -249,7 +258,7 @@ PAYLOADS: dict[str, Callable[[Any, TicketDispatch, UnitLookup], Built]] = {
         assignment_no=d.assignment_no)),
     "Closed": _one(lambda e, d: pb.DispatchClosed(unit=d.assignee or "",
                                                    assignment_no=d.assignment_no)),
-    "MergedIntoCase": withdrawn,
+    "MergedIntoCase": merged,
     "CaseMergeRefused": _one(lambda e, d: pb.CaseMergeRefused(
         case_id=e.case_id, primary_ticket_id=e.primary_ticket_id, primary_code=e.primary_code,
         reason=e.reason, state=d.state.value, merge_event_id=e.merge_event_id)),

@@ -149,18 +149,28 @@ class UpstreamFacts:
         uow.add(dispatch)
 
     def merged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
-        """TicketMergedIntoCase: the duplicate follows its case's primary ticket. A ticket
-        its unit replied to already, or closed, is not merged (intake decided on its read
-        model, which lags dispatch): dispatch says so (CaseMergeRefused, stored with the
-        consumer's progress, once per merge fact), and intake undoes the merge."""
-        dispatch = self._existing(d, uow)
-        if dispatch is None:
-            return
+        """TicketMergedIntoCase: the duplicate follows its case's primary ticket, and dispatch
+        says it took the merge (CaseMergeTaken: feedback answers the ticket with its case
+        only then). A ticket its unit replied to already, or closed, is not merged (intake
+        decided on its read model, which lags dispatch): dispatch says so (CaseMergeRefused,
+        stored with the consumer's progress, once per merge fact), and intake undoes it.
+        A ticket dispatch has no record of (it never saw it accepted: its consumer started
+        after the topic's retention dropped the acceptance, or that fact went to the dead
+        letters) is opened here, following the case: no unit and no reply dispatch knows of
+        stand against the merge, no unit would answer it otherwise, and the take is said,
+        so feedback does not wait for a decision forever."""
         p = d.payload
         at = self._time(d)
+        dispatch: TicketDispatch | None = uow.get(TicketDispatch.create_id(d.ticket_id))
+        if dispatch is None:
+            log.info("merge of %s, which dispatch has not seen: opened to follow case %s",
+                     d.ticket_id, p.case_id)
+            dispatch = TicketDispatch.open(ticket_id=d.ticket_id,
+                                           ticket_code=d.envelope.ticket_code, at=at)
         try:
             dispatch.merge_into_case(case_id=p.case_id, primary_ticket_id=p.primary_ticket_id,
-                                     primary_code=p.primary_code, at=at)
+                                     primary_code=p.primary_code, at=at,
+                                     merge_event_id=d.event_id)
         except DispatchError as refused:
             log.info("merge of %s not applied: %s", d.ticket_id, refused.reason)
             if dispatch.refuse_merge(case_id=p.case_id, primary_ticket_id=p.primary_ticket_id,

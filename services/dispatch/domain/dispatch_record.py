@@ -244,8 +244,11 @@ class DispatchRecord(Aggregate):
 
     @event("MergedIntoCase")
     def _merged_into_case(
-        self, case_id: str, primary_ticket_id: str, primary_code: str, at: datetime
+        self, case_id: str, primary_ticket_id: str, primary_code: str, at: datetime,
+        merge_event_id: str = "",
     ) -> None:
+        # `merge_event_id`: the TicketMergedIntoCase taken (its CaseMergeTaken names it); a
+        # merge stored before takes were published has none, and was published without one
         self.following = {
             "case_id": case_id,
             "primary_ticket_id": primary_ticket_id,

@@ -396,9 +396,12 @@ class TicketDispatch(DispatchRecord):
         )
 
     def merge_into_case(
-        self, *, case_id: str, primary_ticket_id: str, primary_code: str, at: datetime
+        self, *, case_id: str, primary_ticket_id: str, primary_code: str, at: datetime,
+        merge_event_id: str = "",
     ) -> None:
-        """并单: follow the case's primary ticket; a unit holding this one no longer handles it."""
+        """并单: follow the case's primary ticket; a unit holding this one no longer handles it.
+        Taken, it is said (CaseMergeTaken, naming `merge_event_id`, the TicketMergedIntoCase):
+        feedback answers the ticket with its case only then."""
         check_aware(at)
         if self.following is not None:
             raise IllegalTransitionError("merge a ticket already merged into a case", "merged")
@@ -406,7 +409,8 @@ class TicketDispatch(DispatchRecord):
             raise IllegalTransitionError("merge a ticket into its own case", self.state.value)
         self.check_state("merge into a case", *MERGEABLE)
         self._merged_into_case(
-            case_id=case_id, primary_ticket_id=primary_ticket_id, primary_code=primary_code, at=at
+            case_id=case_id, primary_ticket_id=primary_ticket_id, primary_code=primary_code, at=at,
+            merge_event_id=merge_event_id,
         )
 
     def refuse_merge(

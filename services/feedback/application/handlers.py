@@ -27,6 +27,8 @@ def decisions(upstream: Upstream, observe: Callable[[datetime], None] | None = N
         "TicketSubmitted": upstream.ticket_submitted,  # intake: the channel to answer through
         "TicketMergedIntoCase": upstream.ticket_merged,  # intake: answered with its case
         "TicketUnmergedFromCase": upstream.ticket_unmerged,  # intake: answered on its own
+        "CaseMergeTaken": upstream.merge_taken,  # dispatch: the merge taken, the case answers
+        "CaseMergeRefused": upstream.merge_refused,  # dispatch: answered on its own
         "ReplyReviewed": upstream.reply_reviewed,  # dispatch: an accepted reply to deliver
         "TicketAnsweredOnSpot": upstream.answered_on_spot,  # intake: 解惑, the answer given
     }

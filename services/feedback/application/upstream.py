@@ -45,9 +45,13 @@ def _looked_for(d: DecodedEvent) -> Iterable[UUID]:
     elif event_type == "ReplyReviewed" and d.payload.accepted:
         yield TicketFeedback.create_id(d.ticket_id)
         yield CaseLinks.create_id(d.ticket_id)
-    elif event_type == "TicketMergedIntoCase" and d.payload.primary_ticket_id:
+    elif event_type in ("TicketMergedIntoCase", "CaseMergeRefused") and (
+            d.payload.primary_ticket_id):
+        yield CaseLinks.create_id(d.payload.primary_ticket_id)
+    elif event_type == "CaseMergeTaken" and d.payload.primary_ticket_id:
         yield CaseLinks.create_id(d.payload.primary_ticket_id)
         yield TicketFeedback.create_id(d.payload.primary_ticket_id)
+        yield TicketFeedback.create_id(d.ticket_id)
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,10 @@ class Upstream:
                                    category=p.category_hint))
 
     def ticket_merged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
-        """Remember, on the case's primary ticket, that this ticket is owed its answer."""
+        """Remember, on the case's primary ticket, that this ticket may be owed its answer:
+        pending until dispatch takes this merge (`merge_taken`). Intake decided the merge on
+        a read model that lags dispatch, which refuses the merge of a ticket its unit
+        replied to already; a notice cannot be taken back."""
         p = d.payload
         if not p.primary_ticket_id or p.primary_ticket_id == d.ticket_id:
             return
@@ -110,10 +117,24 @@ class Upstream:
         if links is None:
             links = CaseLinks(primary_ticket_id=p.primary_ticket_id, timestamp=d.occurred_at)
         links.link(ticket_id=d.ticket_id, ticket_code=d.envelope.ticket_code,
-                   case_id=p.case_id, at=d.occurred_at)
+                   case_id=p.case_id, at=d.occurred_at, merge_event_id=d.event_id)
         uow.add(links)
-        # The two tickets sit in different partitions: the primary's reply may have been
-        # applied before this merge. Then the answer is owed now.
+
+    def merge_taken(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """CaseMergeTaken (dispatch, on the linked ticket's partition): the link is owed the
+        case's answer from now on. The primary's answer may have been applied before this
+        (another partition): then it is owed now. Either order of the two ends with the
+        ticket answered once: the answer delivered after the take goes to taken links only."""
+        p = d.payload
+        if not p.primary_ticket_id or p.primary_ticket_id == d.ticket_id:
+            return
+        links = self._get(uow, CaseLinks.create_id(p.primary_ticket_id))
+        if links is None or not links.take(ticket_id=d.ticket_id,
+                                           merge_event_id=p.merge_event_id, at=d.occurred_at):
+            log.info("merge of %s into case %s taken by dispatch: no link pending on it "
+                     "(a copy, or unmerged since); nothing to do", d.ticket_id, p.case_id)
+            return
+        uow.add(links)
         primary = self._get(uow, TicketFeedback.create_id(p.primary_ticket_id))
         if primary is not None and primary.delay_in_force:  # told why it takes longer
             self._explain_delay_to(uow, d, d.ticket_id, d.envelope.ticket_code,
@@ -123,6 +144,19 @@ class Upstream:
             self._deliver_to(uow, d, d.ticket_id, d.envelope.ticket_code,
                              unit=primary.unit_code, outcome=primary.reply_outcome,
                              reply=primary.reply_text)
+
+    def merge_refused(self, d: DecodedEvent, uow: UnitOfWork) -> None:
+        """CaseMergeRefused (dispatch): the ticket is answered on its own; its link, pending
+        on that merge, goes at once (intake's TicketUnmergedFromCase follows later)."""
+        p = d.payload
+        if not p.primary_ticket_id:
+            return
+        links = self._get(uow, CaseLinks.create_id(p.primary_ticket_id))
+        if links is not None and links.refuse(ticket_id=d.ticket_id,
+                                              merge_event_id=p.merge_event_id,
+                                              reason=p.reason or "调度拒绝并单",
+                                              at=d.occurred_at):
+            uow.add(links)
 
     def ticket_unmerged(self, d: DecodedEvent, uow: UnitOfWork) -> None:
         p = d.payload
@@ -141,7 +175,8 @@ class Upstream:
         deliver = self._explain_delay if _is_interim(p) else self._deliver
         deliver(d, uow, d.ticket_id, d.envelope.ticket_code)
         links = self._get(uow, CaseLinks.create_id(d.ticket_id))
-        for linked_id, linked_code in sorted((links.linked if links else {}).items()):
+        # taken links only: one dispatch has not taken yet is answered when it is
+        for linked_id, linked_code in sorted((links.taken if links else {}).items()):
             own = uow.context
             uow.context = replace(own, ticket_id=linked_id, ticket_code=linked_code)
             try:

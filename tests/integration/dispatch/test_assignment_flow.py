@@ -223,5 +223,47 @@ async def test_a_merge_of_a_replied_ticket_is_refused_once_and_its_unmerge_quiet
     await dispatch.wait_for(replied, "TicketAssigned", count=2)
     mine = [e.event_type for e in dispatch.of(replied)]
     assert mine.count("CaseMergeRefused") == 1 and "AssignmentWithdrawn" not in mine
+    assert "CaseMergeTaken" not in mine  # refused: never taken
     await dispatch.wait_for(mergeable, "AssignmentWithdrawn")
+    await dispatch.wait_for(mergeable, "CaseMergeTaken")
     assert dispatch.of(mergeable, "CaseMergeRefused") == []
+
+
+async def test_every_merge_dispatch_takes_is_said_once(dispatch):
+    # feedback answers a linked ticket with its case only once dispatch took the merge
+    primary, primary_code = await dispatch.submit(TERRITORIAL)
+    held, held_code = await dispatch.submit(TERRITORIAL)  # a unit holds it
+    queued, queued_code = await dispatch.submit(VAGUE)  # no unit holds it
+    await dispatch.wait_for(held, "TicketAssigned")
+    await dispatch.wait_for(queued, "TicketQueuedForDispatcher")
+    merge = intake_events_pb2.TicketMergedIntoCase(
+        case_id="case-t", primary_ticket_id=primary, primary_code=primary_code, score=1.0,
+        confirmed=True, by="dispatcher-1")
+    merge_id = str(uuid.uuid4())
+    for _ in range(2):  # the same fact twice (the relay publishes at least once)
+        await dispatch.publish(held, held_code, merge, event_id=merge_id)
+    queued_merge = await dispatch.publish(queued, queued_code, merge)
+    # a ticket dispatch never saw accepted: opened to follow the case, and the take said
+    unseen = str(uuid.uuid4())
+    unseen_merge = await dispatch.publish(unseen, "FY-IT-UNSEEN", merge)
+    [taken] = await dispatch.wait_for(held, "CaseMergeTaken")
+    assert (taken.payload.case_id, taken.payload.primary_ticket_id, taken.payload.primary_code,
+            taken.payload.merge_event_id) == ("case-t", primary, primary_code, merge_id)
+    assert taken.envelope.causation_id == merge_id
+    mine = [e.event_type for e in dispatch.of(held)]
+    assert mine.index("AssignmentWithdrawn") < mine.index("CaseMergeTaken")
+    [taken] = await dispatch.wait_for(queued, "CaseMergeTaken")
+    assert taken.payload.merge_event_id == queued_merge
+    assert dispatch.of(queued, "AssignmentWithdrawn") == []
+    [taken] = await dispatch.wait_for(unseen, "CaseMergeTaken")
+    assert (taken.payload.merge_event_id, taken.envelope.ticket_code) == (
+        unseen_merge, "FY-IT-UNSEEN")
+    # a dispatcher's confirmation of the merge (the same case again): nothing new taken; then
+    # a fact after them on the ticket's partition: once it is handled, they were too
+    await dispatch.publish(held, held_code, merge)
+    await dispatch.publish(held, held_code, intake_events_pb2.TicketUnmergedFromCase(
+        case_id="case-t", primary_ticket_id=primary, reason="不是同一件事"))
+    await dispatch.wait_for(held, "TicketAssigned", count=2)
+    mine = [e.event_type for e in dispatch.of(held)]
+    assert mine.count("CaseMergeTaken") == 1 and mine.count("AssignmentWithdrawn") == 1
+    assert "CaseMergeRefused" not in mine

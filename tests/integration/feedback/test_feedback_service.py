@@ -240,7 +240,8 @@ async def test_redelivered_and_unknown_ticket_facts_change_nothing_twice(service
 async def test_a_merged_ticket_gets_the_answer_of_its_case(service):
     primary, linked = new_ticket(), new_ticket()
     await service.publish(linked, linked.submitted(T0, text="同一路段路灯不亮", citizen="citizen-b"),
-                          linked.accepted(T0), linked.merged_into(primary, T0))
+                          linked.accepted(T0), linked.merged_into(primary, T0),
+                          linked.merge_taken(primary, T0))
     await answered(service, primary, citizen="citizen-a")
     await service.until(lambda: service.of(linked, "CitizenNotified"), "the linked answer")
     [notice] = await service.until(lambda: service.notices_of(linked), "linked notice")
@@ -252,10 +253,40 @@ async def test_a_merged_ticket_gets_the_answer_of_its_case(service):
     # Merged after the primary was answered (another partition, applied later): owed too.
     late = new_ticket()
     await service.publish(late, late.submitted(T0, text="路灯不亮", citizen="citizen-c"),
-                          late.accepted(T0), late.merged_into(primary, T0 + timedelta(days=1)))
+                          late.accepted(T0), late.merged_into(primary, T0 + timedelta(days=1)),
+                          late.merge_taken(primary, T0 + timedelta(days=1)))
     [notice] = await service.until(lambda: service.notices_of(late), "the late-merged notice")
     assert notice.citizen_pseudonym == "citizen-c" and "已更换灯泡" in notice.body
     assert len(service.of(primary, "CitizenNotified")) == 1
+
+
+async def test_a_merge_dispatch_refused_leaves_the_ticket_its_own_answer(service):
+    # The race: the primary was answered; a dispatcher merged the ticket on intake's stale read
+    # model while its own unit had replied; dispatch refused the merge and intake undid it.
+    # The merge once delivered the primary's answer at once, and the ticket's own was dropped.
+    primary, late = new_ticket(), new_ticket()
+    await answered(service, primary, citizen="citizen-a")
+    await service.publish(
+        late, late.submitted(T0, text="同一路段路灯不亮", citizen="citizen-t"),
+        late.accepted(T0), late.assigned(T0, unit="yingdong"),
+        late.merged_into(primary, T0 + timedelta(days=2)),
+        late.merge_refused(primary, T0 + timedelta(days=2)),
+        late.unmerged_from(primary, T0 + timedelta(days=2)),
+        late.reviewed(T0 + timedelta(days=3), unit="yingdong", reply="门禁已更换。"))
+    [fact] = await service.until(lambda: service.of(late, "CitizenNotified"), "its own answer")
+    assert fact.payload.unit == "yingdong" and fact.payload.reply_round == 1
+    marker = new_ticket()  # a later ticket: once it is answered, the facts above were applied
+    await answered(service, marker)
+    assert len(service.of(late, "CitizenNotified")) == 1
+    bodies = [n.body for n in service.notices_of(late)]
+    assert bodies and all("门禁已更换" in b and "已更换灯泡" not in b for b in bodies)
+    async with service.client("dispatcher") as staff:
+        async def shown() -> dict | None:
+            r = await staff.get(f"/v1/tickets/{late.code}/feedback")
+            return r.json() if r.status_code == 200 else None
+
+        record = await service.until(shown, "the ticket in feedback's read model")
+    assert (record["status"], record["reply_round"]) == ("awaiting_rating", 1), record
 
 
 async def test_observers_and_deputies_follow_remark_and_push_to_supervision(service):

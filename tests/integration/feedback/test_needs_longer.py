@@ -71,7 +71,8 @@ async def test_a_ticket_merged_after_the_interim_answer_is_told_it_then_the_fina
         late, late.submitted(T0, text="供暖管道漏水", citizen="citizen-m",
                              channel="hotline_12345"),
         late.accepted(T0 + timedelta(minutes=2)),
-        late.merged_into(primary, T0 + timedelta(days=2)))
+        late.merged_into(primary, T0 + timedelta(days=2)),
+        late.merge_taken(primary, T0 + timedelta(days=2)))
     [told] = await service.until(lambda: service.of(late, "CitizenNotified"),
                                  "the follower's interim notice")
     assert told.payload.outcome == "needs_longer" and told.payload.reply_round == 0

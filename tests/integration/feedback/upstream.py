@@ -20,11 +20,12 @@ class Ticket:
         self.id = ticket_id or str(uuid.uuid4())
         self.code = code
         self.n = 0
+        self.merge_event_id = ""  # the event id of the last merged_into
 
-    def envelope(self, payload: Any, at: datetime, producer: str) -> bytes:
+    def envelope(self, payload: Any, at: datetime, producer: str, event_id: str = "") -> bytes:
         self.n += 1
         return events.make_envelope(
-            payload=payload, event_id=str(uuid.uuid4()), ticket_id=self.id,
+            payload=payload, event_id=event_id or str(uuid.uuid4()), ticket_id=self.id,
             ticket_code=self.code, producer=producer, occurred_at=at,
             actor=events.actor("system", producer)).SerializeToString()
 
@@ -42,10 +43,29 @@ class Ticket:
                              "intake")
 
     def merged_into(self, primary: Ticket, at: datetime) -> bytes:
+        self.merge_event_id = str(uuid.uuid4())
         return self.envelope(intake_events_pb2.TicketMergedIntoCase(
             case_id="case-" + primary.code, primary_ticket_id=primary.id,
             primary_code=primary.code, score=0.97, confirmed=True, by="dispatcher-1"), at,
-            "intake")
+            "intake", self.merge_event_id)
+
+    def merge_taken(self, primary: Ticket, at: datetime) -> bytes:
+        """Dispatch took the last merge (feedback answers the ticket with its case only now)."""
+        return self.envelope(dispatch_events_pb2.CaseMergeTaken(
+            case_id="case-" + primary.code, primary_ticket_id=primary.id,
+            primary_code=primary.code, merge_event_id=self.merge_event_id), at, "dispatch")
+
+    def merge_refused(self, primary: Ticket, at: datetime) -> bytes:
+        """Dispatch refused the last merge: the ticket's unit had replied."""
+        return self.envelope(dispatch_events_pb2.CaseMergeRefused(
+            case_id="case-" + primary.code, primary_ticket_id=primary.id,
+            primary_code=primary.code, reason="并单未生效：已由单位答复", state="replied",
+            merge_event_id=self.merge_event_id), at, "dispatch")
+
+    def unmerged_from(self, primary: Ticket, at: datetime, *, by: str = "dispatch") -> bytes:
+        return self.envelope(intake_events_pb2.TicketUnmergedFromCase(
+            case_id="case-" + primary.code, primary_ticket_id=primary.id,
+            reason="调度拒绝并单", by=by), at, "intake")
 
     def assigned(self, at: datetime, *, unit: str = "yingzhou.qinghe",
                  category: str = "urban-management", county: str = "yingzhou",

@@ -52,9 +52,14 @@ def _interim(uow: UnitOfWork, upstream: Upstream, at: datetime) -> None:
 
 
 def _merge(uow: UnitOfWork, upstream: Upstream, at: datetime) -> None:
+    """Intake's merge and dispatch's take of it (answered with the case only once taken)."""
     merged = intake_events_pb2.TicketMergedIntoCase(case_id="c-1", primary_ticket_id=PRIMARY,
                                                      primary_code="FY-P", confirmed=True)
-    upstream.ticket_merged(_event("TicketMergedIntoCase", FOLLOWER, "FY-F", merged, at), uow)
+    merge = _event("TicketMergedIntoCase", FOLLOWER, "FY-F", merged, at)
+    upstream.ticket_merged(merge, uow)
+    taken = dispatch_events_pb2.CaseMergeTaken(case_id="c-1", primary_ticket_id=PRIMARY,
+                                               primary_code="FY-P", merge_event_id=merge.event_id)
+    upstream.merge_taken(_event("CaseMergeTaken", FOLLOWER, "FY-F", taken, at), uow)
 
 
 def _told(record: TicketFeedback) -> list[Any]:

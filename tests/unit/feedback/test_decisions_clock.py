@@ -39,5 +39,5 @@ def test_without_a_clock_the_table_is_the_upstream_methods_themselves():
     upstream = _Upstream()
     table = handlers.decisions(upstream)  # type: ignore[arg-type]
     assert set(table.table) == {"TicketSubmitted", "TicketMergedIntoCase",
-                                "TicketUnmergedFromCase", "ReplyReviewed",
-                                "TicketAnsweredOnSpot"}
+                                "TicketUnmergedFromCase", "CaseMergeTaken",
+                                "CaseMergeRefused", "ReplyReviewed", "TicketAnsweredOnSpot"}
