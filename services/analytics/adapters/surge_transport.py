@@ -43,6 +43,17 @@ faust's worker, at a log level of WARNING or above, sets the root logger to DEBU
 terminal spinner on every record (faust/worker.py `_setup_spinner_handler`): every debug line
 of aiokafka was then built and dropped, a quarter of the worker's CPU. `QuietWorker` has no
 spinner (nobody watches a service's terminal), so the level asked for is the level used.
+
+An idle worker's housekeeping wakes every `IDLE_ROUND_S` (5 s), not every second: faust's drain
+loop asks the consumer thread for records with a 1 s timeout (a round across the thread's method
+queue, ~30 % of the idle worker's event-loop time), mode's ServiceThread keeps both loops awake
+with a 1 s and a 1.1 s timer, and faust's Monitor samples its rates every second. A longer
+`getmany` wait ends as soon as records come, so only idle rounds are fewer; its costs: skipped
+messages behind the last handled one are acked (and then committed) up to 5 s later once the
+stream falls silent, and the first fetch after a rebalance may wait out the round in flight.
+faust's livelock check (it only logs) walks the ~50 partitions in one pass instead of yielding
+to the loop after each. Idle, measured alone (`asyncio` callbacks timed, 40 s): 478 -> 144 ms;
+CPU from /proc, 3 pairs on a quiet host: 1.43/2.57, 1.23/1.70, 0.93/1.42 % of a core.
 """
 
 from __future__ import annotations
@@ -51,18 +62,25 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from time import monotonic
 from typing import Any
 
 import faust
 from aiokafka.producer.message_accumulator import MessageAccumulator
+from faust.sensors import Monitor
 from faust.streams import current_event
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 from faust.utils import terminal
+from mode import Service
 from mode.services import WaitResults
 
 from backbone import logs
+
+# How often the idle worker's housekeeping wakes (seconds): the consumer thread's keepalives
+# (mode's ServiceThread: 1 s and 1.1 s) and faust's drain round (1 s), see the module docstring
+IDLE_ROUND_S = 5.0
 
 
 def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
@@ -77,6 +95,21 @@ def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
 
     class PatientThread(driver.AIOKafkaConsumerThread):
         _gathering = False
+
+        # mode's keepalives, every IDLE_ROUND_S instead of every second: the thread's loop
+        # woken by a timer of its own, and the parent's by one from the thread (its warning
+        # when the thread stops answering: after three rounds, as mode's 3 s after 1.1 s)
+        @Service.task
+        async def _thread_keepalive(self) -> None:
+            async for _ in self.itertimer(IDLE_ROUND_S, name=f"_thread_keepalive-{self.label}"):
+                pass
+
+        async def _keepalive2(self) -> None:
+            while not self.should_stop:
+                await self.sleep(IDLE_ROUND_S)
+                if self.last_wakeup_at and monotonic() - self.last_wakeup_at > 3 * IDLE_ROUND_S:
+                    self.log.error("Thread keepalive is not responding...")
+                await self._wakeup_timer_in_thread()
 
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
@@ -143,7 +176,25 @@ def patient_transport(min_bytes: int, wait_ms: int, idle_wait_ms: int = 5000,
                     self.ack(skipped)
             return not waiting
 
+        @Service.task
+        async def _commit_livelock_detector(self) -> None:
+            """faust's check that every assigned partition still moves (it only logs), in one
+            pass: faust's own yields to the loop after each of the ~50 partitions, ~150 loop
+            rounds every 7 s of an idle worker."""
+            interval = self.commit_interval * 2.5
+            await self.sleep(interval)
+            async for _ in self.itertimer(interval, name="livelock"):
+                if not self.app.rebalancing:
+                    now = monotonic()
+                    for tp in self.assignment():
+                        if self.should_stop:
+                            break
+                        self.verify_event_path(now, tp)
+
         async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+            # faust's drain loop asks with a 1 s timeout; a wait that long or longer ends as
+            # soon as records come, so only an idle worker's rounds are fewer
+            timeout = max(timeout, IDLE_ROUND_S)
             if skip is None:
                 async for item in super().getmany(timeout):
                     yield item
@@ -381,13 +432,25 @@ class QuietWorker(faust.Worker):
         logs.configure(self.PROCESS, level or logging.INFO)
 
 
+class QuietMonitor(Monitor):
+    """faust's sensor, its rates (events/s, messages/s, for faust's own web views; the worker's
+    /metrics are Prometheus counters) sampled every IDLE_ROUND_S instead of every second."""
+
+    @Service.task
+    async def _sampler(self) -> None:
+        events, messages = self.events_total, self.messages_received_total
+        async for _ in self.itertimer(IDLE_ROUND_S, name="Monitor.sampler"):
+            events, messages = self._sample(events, messages)
+
+
 class SurgeApp(faust.App):
-    """A faust App on `transport` (a class from `patient_transport`) with `QuietWorker` and
-    `CoalescingTable`s."""
+    """A faust App on `transport` (a class from `patient_transport`) with `QuietWorker`,
+    `CoalescingTable`s and `QuietMonitor`."""
 
     def __init__(self, *args: Any, transport: type[driver.Transport], **kwargs: Any) -> None:
         self._transport_class = transport
-        super().__init__(*args, Worker=QuietWorker, Table=CoalescingTable, **kwargs)
+        super().__init__(*args, Worker=QuietWorker, Table=CoalescingTable,
+                         Monitor=QuietMonitor, **kwargs)
 
     def _new_transport(self) -> Any:
         return self._transport_class(self.conf.broker_consumer, self)
