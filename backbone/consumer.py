@@ -60,7 +60,7 @@ from psycopg_pool import ConnectionPool
 
 from backbone import dead_letters, events, pg_arrays
 from backbone.handoff import HandOff
-from backbone.kafka import client_options, pace_fetches, quiet_options
+from backbone.kafka import client_options, pace_fetches, poll_or_stop, quiet_options
 from backbone.logs import ticket_id_var, trace_id_var
 from backbone.pipelines import lazy_pipeline
 from backbone.settings import ServiceSettings
@@ -682,18 +682,7 @@ class IdempotentConsumer:
         max_records = self.settings.consumer_batch
         if not idle:
             return await self.consumer.getmany(timeout_ms=1000, max_records=max_records)
-        poll = asyncio.ensure_future(self.consumer.getmany(
-            timeout_ms=int(IDLE_POLL_S * 1000), max_records=max_records))
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not poll.done():
-                poll.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poll
-        return {} if poll.cancelled() else poll.result()
+        return await poll_or_stop(self.consumer, stop, IDLE_POLL_S, max_records)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None

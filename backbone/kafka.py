@@ -9,6 +9,7 @@ official holiday schedules, a compacted table keyed by year, which dispatch read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -88,6 +89,25 @@ def pace_fetches(consumer: Any, gather: tuple[int, int] | None, flowing: bool,
     else:
         fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, idle_wait_ms
     return flowing
+
+
+async def poll_or_stop(consumer: Any, stop: asyncio.Event, timeout_s: float,
+                       max_records: int | None = None) -> dict[Any, list[Any]]:
+    """One `getmany` of up to `timeout_s` that a message ends at once and `stop` cuts short
+    (then: nothing), so a consumer with nothing to read wakes once in `timeout_s`, not once a
+    poll of a second or two, and still stops at once."""
+    poll = asyncio.ensure_future(consumer.getmany(timeout_ms=int(timeout_s * 1000),
+                                                  max_records=max_records))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+    return {} if poll.cancelled() else poll.result()
 
 
 def faust_credentials(settings: ServiceSettings) -> object | None:

@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
 from minsheng.v1 import sla_calendar_pb2 as cal
 
-from backbone.kafka import client_options, quiet_options
+from backbone.consumer import IDLE_POLL_S
+from backbone.kafka import client_options, poll_or_stop, quiet_options
 from backbone.privacy import mask_personal_data
 from backbone.settings import ServiceSettings
 from services.dispatch.application.sign_for import SignForRule
@@ -121,7 +122,10 @@ class ScheduleFeed:
                     self.ready = True
                     log.info("%s read: official schedules of %s loaded into the sign-for "
                              "rule (%d skipped)", self.topic, sorted(self.loaded), self.skipped)
-                batch = await consumer.getmany(timeout_ms=2000, max_records=500)
+                # read to the ends: 2 s polls (the last offsets may be transaction markers,
+                # which only a poll's end shows read); then one poll a IDLE_POLL_S
+                batch = await poll_or_stop(consumer, stop, IDLE_POLL_S if self.ready else 2.0,
+                                           max_records=500)
                 for tp, records in batch.items():
                     for record in records:
                         self.apply(record.key, record.value,
