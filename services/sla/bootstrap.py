@@ -18,6 +18,7 @@ from backbone.store import application_env
 from services.dispatch.domain.units import load_unit_registry
 from services.sla.application.app import Rules, SlaApplication
 from services.sla.application.desk import Desk
+from services.sla.application.gate import CommandGate
 from services.sla.application.handlers import handlers
 from services.sla.application.schedules import CALENDAR_PARTITIONS, Schedules, calendar_topic
 from services.sla.application.upstream import Upstream
@@ -25,7 +26,7 @@ from services.sla.application.views import Views
 from services.sla.domain.calendar import WorkingCalendar
 from services.sla.domain.policy import load_policy
 from services.sla.entrypoints import http_api, publications, web
-from services.sla.entrypoints.lifecycle import build_consumer
+from services.sla.entrypoints.lifecycle import CONSUMER_NAME, build_consumer
 from services.sla.entrypoints.timers import TimerLoop, TimeSource
 from services.sla.settings import SlaSettings
 
@@ -59,6 +60,9 @@ async def build(settings: SlaSettings) -> Service:  # type: ignore[override]
                               handlers=handlers(upstream), lock=lock)
     desk.cache = consumer.cache  # timer rounds read and leave the tickets in flight there
     time = TimeSource(settings, infra.pool, infra.producer)
+    if settings.clock == "wall":  # commands fire no further than their ticket's facts are read
+        desk.gate = CommandGate(pool=infra.pool, schema=schema, consumer=CONSUMER_NAME,
+                                topic=settings.lifecycle_topic)
     timers = TimerLoop(settings=settings, desk=desk, schedules=schedules, time=time,
                        ownership=PartitionOwnership.of(consumer, settings.lifecycle_topic))
     consumer.after_apply.append(timers.wake)  # new clocks, a new watermark: look at once

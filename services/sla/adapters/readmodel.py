@@ -200,6 +200,22 @@ def due_tickets(conn: psycopg.Connection[Any], schema: str, now: dt.datetime,
     return [(r[0], r[1]) for r in rows]
 
 
+def owed_between(conn: psycopg.Connection[Any], schema: str, after: dt.datetime | None,
+                 until: dt.datetime, limit: int, offset: int = 0) -> list[tuple[str, Any]]:
+    """(ticket_id, instant) of what is owed after ``after`` (None: any time) and by
+    ``until``, clocks' and orders', earliest first: the held-seconds gauge's instant among a
+    replica's own tickets (entrypoints/timers.py)."""
+    s = Identifier(schema)
+    low = SQL("next_due_at > %(after)s AND ") if after is not None else SQL("")
+    rows = conn.execute(
+        SQL("SELECT ticket_id, next_due_at FROM {}.sla_clocks WHERE {}next_due_at <= %(until)s"
+            " UNION ALL SELECT ticket_id, next_due_at FROM {}.sla_orders"
+            " WHERE {}next_due_at <= %(until)s"
+            " ORDER BY 2, 1 LIMIT %(limit)s OFFSET %(offset)s").format(s, low, s, low),
+        {"after": after, "until": until, "limit": limit, "offset": offset}).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def next_due(conn: psycopg.Connection[Any], schema: str) -> dt.datetime | None:
     """The earliest instant anything is owed (a clock's or an order's), None if nothing is."""
     s = Identifier(schema)

@@ -15,11 +15,13 @@ the last run left them (and fire, once, what fell due while the service was down
 On the wall clock (production) the same rule caps wall time (``wall_bound``): timers fire up
 to wall time, or to the time of the slowest partition this replica holds that still has
 unread messages, whichever is earlier, so a backlog is read before what it could prevent
-fires.
+fires. A command is bounded by its own ticket's partition (``command_bound``,
+application/gate.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 from typing import Any
@@ -77,6 +79,42 @@ def _times_and_positions(schema: str) -> Composed:
                " FROM {}.consumer_positions WHERE consumer = %s"
                " UNION ALL SELECT NULL, NULL, least((SELECT min(next_due_at) FROM {}.sla_clocks),"
                " (SELECT min(next_due_at) FROM {}.sla_orders)), NULL").format(s, s, s, s)
+
+
+def partition_state(conn: psycopg.Connection[Any], schema: str, consumer: str, topic: str,
+                    partition: int) -> tuple[PartitionTimes, dict[tuple[str, int], int]]:
+    """One partition's recorded time and the consumer's position there (one statement), as
+    ``times_and_positions`` gives them for every partition: a command's ticket's bound."""
+    rows = conn.execute(_partition_state(schema), (topic, partition, consumer, topic,
+                                                   partition)).fetchall()
+    times: PartitionTimes = {}
+    applied: dict[tuple[str, int], int] = {}
+    for at, offset in rows:
+        if at is not None:
+            times[(topic, partition)] = at
+        elif offset is not None:
+            applied[(topic, partition)] = offset
+    return times, applied
+
+
+@functools.cache
+def _partition_state(schema: str) -> Composed:
+    s = Identifier(schema)
+    return SQL("SELECT event_time, NULL::int8 FROM {}.sla_partition_times"
+               " WHERE topic = %s AND partition = %s"
+               " UNION ALL SELECT NULL, next_offset FROM {}.consumer_positions"
+               " WHERE consumer = %s AND topic = %s AND partition = %s").format(s, s)
+
+
+def command_bound(at: dt.datetime, partition: int, times: PartitionTimes,
+                  applied: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]
+                  ) -> tuple[dt.datetime | None, str]:
+    """Wall clock: the instant a command at ``at`` may fire its ticket's owed items up to,
+    the ticket's lifecycle partition being ``partition``: ``wall_bound`` with that partition
+    alone (the ticket's facts are there, in time order; another partition's lag is other
+    tickets'). ``at`` when it is caught up or has read up to ``at``; None: it lags and no
+    time is recorded for it (hold)."""
+    return wall_bound(at, times, applied, ends, frozenset({partition}))
 
 
 def could_fire(bound: dt.datetime | None, next_due: dt.datetime | None) -> bool:
@@ -137,12 +175,16 @@ class EndOffsets:
                                        client_id="minsheng-sla-watermark",
                                        enable_auto_commit=False)
         self.started = False
+        # the timer round and commands (http_api) both ask: the client is started once
+        self._starting = asyncio.Lock()
 
     async def fetch(self) -> dict[tuple[str, int], int] | None:
         """End offsets of every partition, or None when the broker cannot say yet."""
         if not self.started:
-            await self.client.start()
-            self.started = True
+            async with self._starting:
+                if not self.started:
+                    await self.client.start()
+                    self.started = True
         partitions = await self.producer.partitions_for(self.topic)
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         ends = await self.client.end_offsets(tps) if tps else {}

@@ -1,6 +1,7 @@
 """The supervisors' and dispatchers' commands, and the timer's round (the service layer).
 
-Every command reads get -> fire what was owed before its time -> decide -> save. Commands,
+Every command reads get -> fire what was owed before its time -> decide -> save (on the wall
+clock no further than the ticket's lifecycle partition is read: application/gate.py). Commands,
 timer rounds and the consumer's batches take one lock in this process: they touch the same
 aggregates, and serialising them here turns optimistic-concurrency conflicts (which the
 consumer would have to retry) into a short wait. Supervisors' commands are few, so they are
@@ -10,6 +11,7 @@ saved one per transaction, not group-committed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Collection
@@ -24,6 +26,7 @@ from backbone.store import EventContext, autocommit
 from services.sla.adapters import readmodel
 from services.sla.application.app import Rules, SlaApplication
 from services.sla.application.firing import TicketBook, fire_ticket
+from services.sla.application.gate import CommandGate, Ends, fire_owed
 from services.sla.domain.clock import SETTLED, ClockError, TicketClock
 from services.sla.domain.supervision import MANUAL, SupervisionError, SupervisionOrder
 
@@ -49,6 +52,9 @@ class Desk:
         # the lifecycle consumer's aggregate cache (bootstrap), for the timer rounds
         # (`fire_due`): None, every round loads its tickets from the store
         self.cache = cache
+        # wall clock: commands fire their ticket's owed items no further than its partition
+        # is read (application/gate.py); None (event clock): up to the command's time
+        self.gate: CommandGate | None = None
 
     # -- plumbing --------------------------------------------------------------------------
     def _ticket_code(self, ticket_id: str) -> str:
@@ -63,8 +69,14 @@ class Desk:
             return TicketBook(uow, readmodel.open_order_ids(conn, self.schema, ticket_id))
 
     def _run(self, ticket_id: str, at: dt.datetime, actor: EventContext,
-             step: Callable[[TicketBook, dt.datetime], Any]) -> Any:
-        """Runs one command on a ticket at ``at`` (after firing what was owed), saves it."""
+             step: Callable[[TicketBook, dt.datetime], Any], ends: Ends | None = None,
+             gated: bool = True) -> Any:
+        """Runs one command on a ticket at ``at`` (after firing what was owed), saves it.
+
+        With the gate (wall clock) what was owed fires no further than the ticket's
+        partition is read: ``ends``, the lifecycle partitions' end offsets, asked for only
+        when the ticket owes something by ``at`` (gate.EndsNeeded: ask, run again); a
+        refusal (gate.FactsPendingError) saves nothing."""
         with self.lock:
             uow = UnitOfWork(self.app)
             uow.context = EventContext(
@@ -72,8 +84,10 @@ class Desk:
                 trace_id=actor.trace_id, actor_role=actor.actor_role, actor_id=actor.actor_id,
                 actor_unit=actor.actor_unit)
             book = self._book(uow, ticket_id)
+            bound = (functools.partial(self.gate.bound, ticket_id, at, ends)
+                     if gated and self.gate is not None else None)
             try:
-                fire_ticket(self.rules, book, ticket_id, at)
+                fire_owed(self.rules, book, ticket_id, at, bound)
                 result = step(book, at)
             except (ClockError, SupervisionError) as exc:
                 raise CommandError(str(exc)) from exc
@@ -113,18 +127,21 @@ class Desk:
         return at
 
     # -- commands ------------------------------------------------------------------------------
-    def pause(self, *, ticket_id: str, reason: str, at: dt.datetime, actor: EventContext) -> None:
+    def pause(self, *, ticket_id: str, reason: str, at: dt.datetime, actor: EventContext,
+              ends: Ends | None = None) -> None:
         def step(book: TicketBook, at: dt.datetime) -> None:
             self._clock(book, ticket_id).pause(reason=mask_personal_data(reason), at=at)
-        self._run(ticket_id, at, actor, step)
+        self._run(ticket_id, at, actor, step, ends)
 
-    def resume(self, *, ticket_id: str, at: dt.datetime, actor: EventContext) -> None:
+    def resume(self, *, ticket_id: str, at: dt.datetime, actor: EventContext,
+               ends: Ends | None = None) -> None:
         def step(book: TicketBook, at: dt.datetime) -> None:
             self._clock(book, ticket_id).resume(self.rules.policy, self.rules.calendar, at=at)
-        self._run(ticket_id, at, actor, step)
+        self._run(ticket_id, at, actor, step, ends)
 
     def decide_extension(self, *, ticket_id: str, approve: bool, working_days: int | None,
-                         reason: str, at: dt.datetime, actor: EventContext) -> None:
+                         reason: str, at: dt.datetime, actor: EventContext,
+                         ends: Ends | None = None) -> None:
         def step(book: TicketBook, at: dt.datetime) -> None:
             clock = self._clock(book, ticket_id)
             if approve:
@@ -134,10 +151,10 @@ class Desk:
             else:
                 clock.refuse_extension(reason=mask_personal_data(reason),
                                        refused_by=actor.actor_id, at=at)
-        self._run(ticket_id, at, actor, step)
+        self._run(ticket_id, at, actor, step, ends)
 
     def issue_order(self, *, ticket_id: str, unit: str | None, reason: str, request_id: str,
-                    at: dt.datetime, actor: EventContext) -> str:
+                    at: dt.datetime, actor: EventContext, ends: Ends | None = None) -> str:
         key = f"manual:{request_id}"
         if unit is not None and self.units is not None and unit not in self.units:
             # an order to no unit would be answered by nobody, and its events would wait
@@ -162,27 +179,27 @@ class Desk:
                 reason=mask_personal_data(reason), at=at)
             book.add(order)
             return str(order.id)
-        return self._run(ticket_id, at, actor, step)
+        return self._run(ticket_id, at, actor, step, ends)
 
     def answer_order(self, *, order_id: str, unit: str, text: str, at: dt.datetime,
-                     actor: EventContext) -> None:
+                     actor: EventContext, ends: Ends | None = None) -> None:
         ticket_id, oid = self._order(order_id)
 
         def step(book: TicketBook, at: dt.datetime) -> None:
             order = self._loaded(book, oid)
             order.answer_order(unit=unit, text=mask_personal_data(text),
                                at=self._at(book, order, at))
-        self._run(ticket_id, at, actor, step)
+        self._run(ticket_id, at, actor, step, ends)
 
     def close_order(self, *, order_id: str, note: str, at: dt.datetime,
-                    actor: EventContext) -> None:
+                    actor: EventContext, ends: Ends | None = None) -> None:
         ticket_id, oid = self._order(order_id)
 
         def step(book: TicketBook, at: dt.datetime) -> None:
             order = self._loaded(book, oid)
             order.close(closed_by=actor.actor_id, note=mask_personal_data(note),
                         at=self._at(book, order, at))
-        self._run(ticket_id, at, actor, step)
+        self._run(ticket_id, at, actor, step, ends)
 
     def order_addressees(self, order_id: str) -> list[str]:
         _, oid = self._order(order_id)
@@ -259,7 +276,8 @@ class Desk:
                 return clock.recompute(self.rules.policy, self.rules.calendar,
                                        at=max(at, clock.modified_on))
             try:
-                changed += bool(self._run(ticket_id, at, actor, step))
+                # (not gated: see docs/sla.md, Caveats)
+                changed += bool(self._run(ticket_id, at, actor, step, gated=False))
             except (CommandError, ConflictError):
                 continue  # the clock moved on meanwhile; it is no longer provisional
         return changed

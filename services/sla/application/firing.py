@@ -140,21 +140,35 @@ def _issue_overdue_order(rules: Rules, book: TicketBook, clock: TicketClock,
     return order
 
 
+def _owed(rules: Rules, clock: TicketClock | None, orders: list[SupervisionOrder],
+          bound: dt.datetime) -> list[tuple[dt.datetime, int, str, Any]]:
+    """What the ticket owes by ``bound``: (instant, clock before orders, order key, target)."""
+    candidates: list[tuple[dt.datetime, int, str, Any]] = []
+    if clock is not None:
+        owed = first_due(clock, bound)
+        if owed is not None:
+            candidates.append((owed, 0, "", clock))
+    for order in orders:
+        instant = escalation_due(order, rules.policy, bound)
+        if instant is not None:
+            candidates.append((instant, 1, order.order_key, order))
+    return candidates
+
+
+def first_owed(rules: Rules, book: TicketBook, ticket_id: str,
+               bound: dt.datetime) -> dt.datetime | None:
+    """The earliest instant the ticket owes something by ``bound`` (None: nothing)."""
+    candidates = _owed(rules, book.current_clock(ticket_id), book.open_orders(ticket_id), bound)
+    return min(c[0] for c in candidates) if candidates else None
+
+
 def fire_ticket(rules: Rules, book: TicketBook, ticket_id: str, bound: dt.datetime) -> int:
     """Fires everything the ticket owes by ``bound``, earliest first; returns how many."""
     clock = book.current_clock(ticket_id)
     orders = book.open_orders(ticket_id)
     fired = 0
     while True:
-        candidates: list[tuple[dt.datetime, int, str, Any]] = []
-        if clock is not None:
-            owed = first_due(clock, bound)
-            if owed is not None:
-                candidates.append((owed, 0, "", clock))
-        for order in orders:
-            instant = escalation_due(order, rules.policy, bound)
-            if instant is not None:
-                candidates.append((instant, 1, order.order_key, order))
+        candidates = _owed(rules, clock, orders, bound)
         if not candidates:
             return fired
         at, _, _, target = min(candidates, key=lambda c: c[:3])

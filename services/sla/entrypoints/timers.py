@@ -35,6 +35,7 @@ from backbone.store import autocommit
 from backbone.wakeup import Nudge
 from services.sla.adapters import readmodel, watermark
 from services.sla.application.desk import Desk
+from services.sla.application.gate import FactsPendingError
 from services.sla.application.schedules import Schedules
 from services.sla.entrypoints.lifecycle import CONSUMER_NAME
 from services.sla.settings import SlaSettings
@@ -69,6 +70,9 @@ class TimeSource:
         # wall clock: the lifecycle partitions this replica holds (TimerLoop sets it each
         # round; None: every partition), whose lag bounds its timers
         self.owned: frozenset[int] | None = None
+        # and the tickets it fires (the same snapshot): a hold is reported for its own
+        # tickets only (None: every ticket)
+        self.owns: Callable[[str], bool] | None = None
         # wall clock: how long the earliest instant owed has been held back, and why
         self.held_s = 0.0
         self.hold_reason = ""
@@ -157,10 +161,34 @@ class TimeSource:
             self.stale = True  # fire nothing on old ends: the round asks the broker, again
             return None
         assert next_due is not None
-        self._held(wall, next_due if bound is None or next_due > bound else None, why)
+        held: dt.datetime | None = next_due if bound is None or next_due > bound else None
+        if self.owns is not None and (bound is None or bound < wall):
+            # ``next_due`` is every replica's: another's ticket owed before this bound (its
+            # own to fire) hid this replica's held one, and another's owed past it was
+            # reported as held here (with another replica's lag, or none)
+            held = self._owned_held(bound, wall)
+        self._held(wall, held, why)
         if bound is not None:
             self.last = bound
         return bound
+
+    HELD_PAGE = 500
+
+    def _owned_held(self, bound: dt.datetime | None, wall: dt.datetime) -> dt.datetime | None:
+        """The earliest instant one of this replica's tickets owes past ``bound`` (None: any)
+        and by ``wall``: what its hold holds back (None: nothing of its own)."""
+        assert self.owns is not None
+        offset = 0
+        with autocommit(self.pool) as conn:
+            while True:
+                rows = readmodel.owed_between(conn, self.settings.schema, bound, wall,
+                                              self.HELD_PAGE, offset)
+                for ticket_id, at in rows:
+                    if self.owns(ticket_id):
+                        return at  # type: ignore[no-any-return]
+                if len(rows) < self.HELD_PAGE:
+                    return None
+                offset += self.HELD_PAGE
 
     @staticmethod
     def _wall() -> dt.datetime:
@@ -181,6 +209,22 @@ class TimeSource:
             self._warned_at = mono
             log.warning("sla timers held for %.0f s: what was owed at %s has not fired (%s)",
                         mono - self._held_since, held.isoformat(), why)
+
+    async def command_ends(self) -> dict[tuple[str, int], int]:
+        """Wall clock: the end offsets for a command whose ticket owes something by its time
+        (application/gate.py); a broker that does not answer refuses the command, retryable,
+        as it holds the timer rounds."""
+        try:
+            ends = await asyncio.wait_for(self.ends.fetch(), ENDS_TIMEOUT_S)
+            why = "the topic's partitions not known yet"
+        except Exception as exc:
+            log.debug("end offsets of %s not fetched", self.settings.lifecycle_topic,
+                      exc_info=True)
+            ends, why = None, f"{type(exc).__name__}"
+        if ends is None:
+            raise FactsPendingError("the ticket owes something by now, and how far its events"
+                                    f" are read is not known: end offsets unknown ({why})")
+        return ends
 
     async def close(self) -> None:
         await self.ends.close()
@@ -233,6 +277,7 @@ class TimerLoop:
         if self.ownership is not None:  # one snapshot: the tickets fired, the lag that bounds them
             self.time.owned = self.ownership.owned()
             owns = self.ownership.filter(self.time.owned)
+        self.time.owns = owns
         for _ in range(2):  # a second time with the ends asked for, if a timer could fire
             await self.time.prepare()
             while True:

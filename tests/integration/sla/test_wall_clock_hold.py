@@ -1,4 +1,5 @@
-"""On the wall clock, timers wait for the facts sla has not read yet (timers.TimeSource).
+"""On the wall clock, timers and commands wait for the facts sla has not read yet
+(timers.TimeSource, application/gate.py).
 
 sla comes back after an outage to a backlog: two tickets whose deadlines passed meanwhile (in
 wall time), and behind each, many facts sla does not handle (units' progress notes), then a
@@ -7,6 +8,10 @@ creates both clocks, already overdue by the wall clock; the timers must not fire
 the consumer has read the rest of the backlog. Before this rule the first timer round fired
 A's DeadlineMissed and an automatic supervision order (督办) although A had replied in time,
 and addressed B's order to the unit that no longer held the ticket.
+
+A supervisor's command on such a ticket (here a supervision order issued by hand) is refused
+while its partition's backlog is unread (503 facts_pending): before, it fired what the ticket
+owed by wall time first, the missed deadline and its automatic order included.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import pytest
 from minsheng.v1 import dispatch_events_pb2 as dispatch
 
 from backbone import events
-from backbone.kafka import make_producer
+from backbone.kafka import LIFECYCLE_PARTITIONS, make_producer
+from backbone.ownership import partition_of
 from services.sla.domain.calendar import SHANGHAI
 from tests.integration.sla.harness import (
     Upstream,
@@ -107,3 +113,56 @@ async def test_a_backlog_is_read_before_the_deadlines_it_could_prevent_fire(sla_
     # read to the end, nothing owed is held any more, and the gauge says so
     eventually(lambda: "minsheng_sla_timer_held_seconds 0.0" in
                httpx.get(sla.url + "/metrics", timeout=10).text, what="no hold on /metrics")
+
+
+NEIGHBOURS = 3000  # facts sla applies (a transaction each) in the ticket's partition
+
+
+async def test_a_command_is_refused_while_its_tickets_facts_are_unread(sla_process):
+    # one message a batch: the backlog takes a while to read, and the command meets it
+    sla = sla_process(clock="wall", extra_env={"MINSHENG_CONSUMER_BATCH": "1"})
+    await sla.create_topics()
+    t0 = a_monday_weeks_ago()
+    t = f"C-{uuid.uuid4()}"
+    partition = partition_of(t, LIFECYCLE_PARTITIONS)
+    neighbours = []  # tickets sla never saw, in t's partition: each fact applied, ignored
+    while len(neighbours) < NEIGHBOURS:
+        n = f"N-{uuid.uuid4()}"
+        if partition_of(n, LIFECYCLE_PARTITIONS) == partition:
+            neighbours.append(n)
+    minute = dt.timedelta(minutes=1)
+    backlog = [accepted(t, t0), assigned(t, t0 + 30 * minute, "yingzhou", "general"),
+               signed_for(t, t0 + 60 * minute, "yingzhou")]
+    backlog += [signed_for(n, t0 + 61 * minute + i * dt.timedelta(seconds=1), "yingzhou")
+                for i, n in enumerate(neighbours)]
+    reply = t0 + dt.timedelta(days=1)  # in time; the deadline passed weeks ago by wall time
+    backlog.append(replied(t, reply, "yingzhou"))
+    await publish_fast(sla, backlog)
+    sla.start()  # after an outage: everything above is unread
+    supervisor = sla.client("supervisor", sub="sup-1")
+    order = {"ticket_id": t, "reason": "请加快办理", "request_id": f"r-{uuid.uuid4()}"}
+    eventually(lambda: supervisor.get(f"/v1/tickets/{t}/clocks").status_code == 200,
+               timeout=60, what="t's clock")  # its first facts read, the backlog not yet
+    refused = supervisor.post("/v1/supervision-orders", json=order)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"] == "facts_pending", refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "unread" in refused.json()["detail"], refused.text
+    # read to the end: the same command runs (and nothing fired the deadline meanwhile)
+    eventually(lambda: supervisor.post("/v1/supervision-orders", json=order).status_code
+               == 201, timeout=120, interval=1.0, what="the order issued once read")
+
+    def settled(found) -> bool:
+        mine = types(by_ticket(found).get(t, []))
+        return "DeadlineMet" in mine and "SupervisionOrderIssued" in mine
+
+    await sla.wait_for(settled, "t's reply applied and the order issued", timeout=120)
+    await sla.wait_for(lambda f: sla.quiet(), "sla to be quiet")
+    mine = by_ticket(await sla.sla_events())[t]
+    got = types(mine)
+    assert got.count("DeadlineMet") == 1, got
+    assert not {"DeadlineMissed", "DeadlineRepliedLate"} & set(got), got
+    (met,) = [d for d in mine if d.event_type == "DeadlineMet"]
+    assert met.occurred_at == reply
+    (issued,) = [d for d in mine if d.event_type == "SupervisionOrderIssued"]
+    assert issued.payload.kind == "manual", got

@@ -100,6 +100,7 @@ def source(monkeypatch):
     ts._fresh = False
     ts.stale = False
     ts.owned = None
+    ts.owns = None
     ts.held_s = 0.0
     ts.hold_reason = ""
     ts._held_since = None
@@ -177,3 +178,36 @@ def test_a_lagging_partition_with_no_time_yet_holds(source):
     assert round_(ts) is None and ts.held_s == DAY.total_seconds()
     state.update(times={(T, 0): WALL - 2 * DAY}, applied={(T, 0): 2})  # read some of it
     assert round_(ts) == WALL - 2 * DAY and ts.ends.asked == 1
+
+
+def test_the_held_gauge_reports_this_replicas_own_tickets(source, monkeypatch):
+    """With two replicas the earliest instant owed (every replica's) is not this replica's
+    hold: another's ticket owed past the bound was reported as held here, and another's owed
+    before it (its own to fire) hid this replica's held ticket."""
+    from services.sla.adapters import readmodel
+    ts, state = source
+    owed = []  # (ticket, instant): every replica's
+
+    def owed_between(conn, schema, after, until, limit, offset=0):
+        rows = sorted((at, t) for t, at in owed if (after is None or at > after) and at <= until)
+        return [(t, at) for at, t in rows][offset:offset + limit]
+    monkeypatch.setattr(readmodel, "owed_between", owed_between)
+    monkeypatch.setattr(TimeSource, "HELD_PAGE", 1)  # (the pages walked too)
+    ts.owned, ts.owns = frozenset({0}), lambda ticket: ticket.startswith("mine")
+    # this replica's partition 0 lags, read up to 3 days ago; the other's 1 does too
+    state.update(times={(T, 0): WALL - 3 * DAY, (T, 1): WALL - 4 * DAY},
+                 applied={(T, 0): 4, (T, 1): 4})
+    ts.ends = FakeEnds([{(T, 0): 900, (T, 1): 900}] * 3)
+    # only the other replica's ticket is owed past this bound: nothing of ours is held
+    owed[:] = [("theirs", WALL - 2 * DAY)]
+    state["next_due"] = WALL - 2 * DAY
+    assert round_(ts) == WALL - 3 * DAY and ts.held_s == 0
+    # ours owed a day ago, theirs (unfired, the other replica's) before our bound
+    owed[:] = [("theirs-a", WALL - 5 * DAY), ("theirs-b", WALL - 2 * DAY), ("mine", WALL - DAY)]
+    state["next_due"] = WALL - 5 * DAY
+    assert round_(ts) == WALL - 3 * DAY and ts.held_s == DAY.total_seconds()
+    # one replica (owns None): the earliest owed past the bound, as before
+    ts.owned, ts.owns = None, None
+    state["next_due"] = WALL - 2 * DAY
+    round_(ts)
+    assert ts.held_s == 2 * DAY.total_seconds()
