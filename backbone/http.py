@@ -225,7 +225,7 @@ INVALID_REQUEST_SCHEMA: dict[str, Any] = {
 
 # What every other refusal looks like ({"error": <code>, "detail": <reason>}), documented for
 # every operation: 401 and 403 where a token is needed, and any other 4xx (400 bad_request /
-# bad_time, 404, 409, 413, 429...) and 503 (the store out of reach: retry) anywhere. A route
+# bad_time, 404, 409, 413, 429...) and 503 (nothing done: retry) anywhere. A route
 # whose refusals have another shape (Open311's) documents its own "4XX" instead.
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Refusal", "type": "object", "required": ["error", "detail"],
@@ -233,7 +233,9 @@ ERROR_SCHEMA: dict[str, Any] = {
 _REFUSALS: dict[str, str] = {
     "4XX": "refused: the reason in detail (bad_request, not_found, conflict, too_large, "
            "rate_limited with Retry-After, ...)",
-    "503": "unavailable: the store is out of reach; nothing was done, retry (Retry-After)"}
+    "503": "unavailable: nothing was done, retry (Retry-After); `error` says why: "
+           "`unavailable` (the store is out of reach), `facts_pending` (sla on the wall "
+           "clock: the ticket's events are not all read yet)"}
 _SECURED_REFUSALS: dict[str, str] = {
     "401": "unauthenticated: no bearer token, or one expired, revoked or for another service",
     "403": "forbidden: the token's role (or unit) may not do this"}

@@ -37,7 +37,7 @@
     NoticeDelivered: "通知已送达", NoticeDeliveryFailed: "通知未送达", ClockPaused: "暂停计时",
     ClockResumed: "恢复计时", DeadlineRecomputed: "重算时限", DeadlineRepliedLate: "超期答复",
     DeadlineReopened: "重办计时", DeadlineCoordinated: "协调时限", SupervisionOrderEscalated: "督办升级",
-    SupervisionOrderClosed: "督办关闭"};
+    SupervisionOrderClosed: "督办关闭", CaseMergeTaken: "并单生效", CaseMergeRefused: "并单未生效"};
   // roles that may sign in but have no view here: say where their work is instead of a blank page
   const ELSEWHERE = {auditor: "审计账号在工作台没有可用页面：工单的全流程记录、校验与证明请使用审计服务的接口（见 docs/audit.md）。",
     observer: "观察员账号在工作台没有可用页面：工单请到公开的民声大厅查看。"};
