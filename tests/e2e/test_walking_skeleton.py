@@ -122,6 +122,11 @@ def test_a_hand_merge_dispatch_refuses_is_undone_and_the_ticket_answered_on_its_
     entries = wait_for_event(platform, late["code"], "TicketAssigned")
     unit = payload_of(entries, "TicketAssigned")["unit"]
     routed(platform, dup["code"])
+    observer = platform.client("feedback", "observer", sub="observer-e2e-merge")
+    # a follower of `late` (the public hall's notifications): never told of the refused merge
+    eventually(lambda: observer.post("/v1/follows", json={"kind": "ticket", "target":
+                                                          late["code"]}).status_code == 201,
+               timeout=60, what="following the ticket once the hall knows it")
     with platform.client("intake", "dispatcher", sub="dispatcher-e2e") as c:
         r = c.post(f"/v1/tickets/{dup['code']}/merge", json={"into": primary["code"]})
     assert r.status_code == 200, r.text  # an ordinary merge, before the primary's answer
@@ -164,3 +169,18 @@ def test_a_hand_merge_dispatch_refuses_is_undone_and_the_ticket_answered_on_its_
     told = [e["payload"] for e in entries if e["event_type"] == "CitizenNotified"]
     assert len(told) == 1 and told[0]["unit"] == unit, told  # never the primary's answer
     assert "渣土车" not in str(told)
+    # the hall showed the refused merge neither in the ticket's row nor to its follower (once
+    # it showed 已并案办理 then 已取消并案): the hall shows a merge once dispatch took it
+
+    def followed_news() -> list | None:
+        rows = observer.get("/v1/notifications").json()["notifications"]
+        mine = [(n["event_type"], n["summary"]) for n in rows if n["ticket_code"] == late["code"]]
+        return mine if any(e == "CitizenNotified" for e, _ in mine) else None
+
+    try:
+        news = eventually(followed_news, timeout=60, what="the follower told of the answer")
+        assert not [x for x in news if "并案" in x[1] or "Merge" in x[0]], news
+        row = observer.get(f"/v1/hall/{late['code']}").json()
+        assert row["status"] != "merged" and row["status_label"] != "已并案办理", row
+    finally:
+        observer.close()

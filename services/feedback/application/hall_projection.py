@@ -47,10 +47,11 @@ class HallFacts:
     extended: bool = False
     supervised: bool = False
     reopen_count: int = 0
-    # the status a merge found (TicketMergedIntoCase): an undo of a merge dispatch never took
-    # (it refused: the unit had replied) shows it again; "" once dispatch withdrew the
-    # assignment (the undone ticket is routed again: accepted)
-    before_merge: str = ""
+    # 并案 taken by dispatch (CaseMergeTaken; before takes were said, AssignmentWithdrawn):
+    # the case the ticket follows and its primary ticket's code ("" while in no case). Intake's
+    # merge (TicketMergedIntoCase) alone changes nothing: dispatch may refuse it.
+    case_id: str = ""
+    primary_code: str = ""
 
     @classmethod
     def from_json(cls, ticket_id: str, raw: dict[str, Any] | None) -> HallFacts:
@@ -133,31 +134,29 @@ def _closed(f: HallFacts, p: Any) -> None:
     f.set_status("closed")
 
 
-def _merged(f: HallFacts, p: Any) -> None:
-    # a ticket whose answer is shown is not merged: dispatch refuses (CaseMergeRefused) and
-    # intake undoes it at once; the hall keeps showing the answer meanwhile
-    if f.status not in _ANSWERED:
-        if f.status != "merged":
-            f.before_merge = f.status
-        f.set_status("merged")
+def _taken(f: HallFacts, p: Any) -> None:
+    # 并案 taken by dispatch (CaseMergeTaken): the ticket follows its case's primary ticket.
+    # Intake's merge (TicketMergedIntoCase) is not read: dispatch refuses the merge of a ticket
+    # its unit replied to (CaseMergeRefused; intake undoes it), and the hall never shows it.
+    f.case_id, f.primary_code = p.case_id, p.primary_code
+    f.set_status("merged")
 
 
 def _withdrawn(f: HallFacts, p: Any) -> None:
-    # 并单 taken by dispatch: the unit's assignment is withdrawn, the ticket follows its case
-    # (an assignment that came after the merge left it 已交办 to that unit for good)
-    f.before_merge = ""
+    # 并案 taken by dispatch: the unit's assignment is withdrawn, the ticket follows its case
+    # (an assignment that came after the merge left it 已交办 to that unit for good). Its
+    # CaseMergeTaken follows; a merge dispatch took before takes were said has only this one.
+    f.case_id = getattr(p, "case_id", "") or f.case_id
     f.set_status("merged")
 
 
 def _unmerged(f: HallFacts, p: Any) -> None:
-    # back to where the merge found it when dispatch never took the merge (it refused: the
-    # unit's reply waits for review, 办理中), else accepted: dispatch routes it again
-    if f.status not in _ANSWERED:
-        f.set_status(f.before_merge or "accepted")
-    f.before_merge = ""
-
-
-_ANSWERED = {"replied"}
+    # the undo of a merge the hall shows (taken): accepted, dispatch routes the ticket again.
+    # The undo of a merge dispatch refused (or of one it never heard of) changes nothing, and
+    # its followers are told nothing of it (TOLD_IF_CHANGED): the hall never showed the merge.
+    if f.status == "merged":
+        f.case_id = f.primary_code = ""
+        f.set_status("accepted")
 
 
 def _status(status: str) -> Callable[[HallFacts, Any], None]:
@@ -172,7 +171,6 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
     "TicketSubmitted": _submitted,
     "TicketAccepted": _status("accepted"),
     "TicketRejected": _status("rejected"),
-    "TicketMergedIntoCase": _merged,
     "TicketUnmergedFromCase": _unmerged,
     "TicketAssigned": _assigned,
     "AssignmentSignedFor": _status("signed_for"),
@@ -180,6 +178,7 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
     "AssignmentBouncedBack": _status("accepted"),
     "AssignmentTransferred": _transferred,
     "AssignmentWithdrawn": _withdrawn,
+    "CaseMergeTaken": _taken,
     "CoordinationDecided": _coordinated,
     "AssignmentReplied": _status("in_progress"),  # shown once the platform accepts it
     "ReplyReviewed": _reviewed,
@@ -197,6 +196,10 @@ FACT_UPDATES: dict[str, Callable[[HallFacts, Any], None]] = {
 NOTIFY_ONLY = ("CitizenNotified", "CallbackRecorded", "RemarkAdded", "DeadlineWarned",
                "SupervisionOrderEscalated", "SupervisionOrderAnswered", "DispatchClosed")
 
+# Event types a follower is told of only when they changed the hall's facts: the undo of a
+# merge the hall never showed (dispatch refused it) is not news to anyone.
+TOLD_IF_CHANGED = frozenset({"TicketUnmergedFromCase"})
+
 # What the hall consumer reads: the hall's facts and its followers' notifications. An event type
 # not listed (an SLA clock's settings, a notice's delivery receipt, a queue hand-off) has no
 # label a follower could read and changes no hall row: skipped unread, no consumed_events row.
@@ -206,7 +209,7 @@ def hall_event_types() -> tuple[str, ...]:
 
 EVENT_LABELS_ZH = {
     "TicketSubmitted": "诉求已提交", "TicketAccepted": "诉求已受理", "TicketRejected": "诉求未受理",
-    "TicketMergedIntoCase": "已并案办理", "TicketUnmergedFromCase": "已取消并案",
+    "CaseMergeTaken": "已并案办理", "TicketUnmergedFromCase": "已取消并案",
     "TicketAssigned": "已交办", "AssignmentSignedFor": "承办单位已签收",
     "AssignmentProgressNoted": "办理进展更新", "AssignmentBouncedBack": "承办单位退单",
     "AssignmentTransferred": "已转办", "AssignmentWithdrawn": "交办已撤回，随主诉求并案办理",

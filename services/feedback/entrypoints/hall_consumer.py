@@ -23,6 +23,7 @@ from services.feedback.adapters.registry import Registry
 from services.feedback.application import handlers as handler_tables
 from services.feedback.application.hall_projection import (
     FACT_UPDATES,
+    TOLD_IF_CHANGED,
     HallFacts,
     event_label,
     public_columns,
@@ -106,13 +107,15 @@ class HallProjector:
             facts, updated_at = state[ticket_id]
             event_type = d.event_type
             update = FACT_UPDATES.get(event_type)
-            if update is not None and (_updated(facts, update, d) or ticket_id not in rows):
+            news = update is not None and _updated(facts, update, d)
+            if news or (update is not None and ticket_id not in rows):
                 updated_at = max(updated_at, at) if updated_at else at
                 state[ticket_id] = (facts, updated_at)
                 changed.add(ticket_id)
             if event_type == "RemarkAdded":
                 remarks.append(self._remark_row(d))
-            notices.append(self._notice_row(d, facts, ticket_id, at))
+            if news or event_type not in TOLD_IF_CHANGED:
+                notices.append(self._notice_row(d, facts, ticket_id, at))
         self._save_all(cur, [state[t] for t in sorted(changed)])
         if remarks:
             cur.executemany(self._remark_sql(), remarks)
@@ -124,12 +127,14 @@ class HallProjector:
                               " FOR UPDATE").format(self.s), (d.ticket_id,)).fetchone()
         facts = HallFacts.from_json(d.ticket_id, row[0] if row else None)
         update = FACT_UPDATES.get(d.event_type)
-        if update is not None and (_updated(facts, update, d) or row is None):
+        news = update is not None and _updated(facts, update, d)
+        if news or (update is not None and row is None):
             updated_at = max(row[1], d.occurred_at) if row else d.occurred_at
             self._save(cur, facts, updated_at)
         if d.event_type == "RemarkAdded":
             self._remark(cur, d)
-        self._notify(cur, d, facts)
+        if news or d.event_type not in TOLD_IF_CHANGED:
+            self._notify(cur, d, facts)
 
     def _save(self, cur: psycopg.Cursor[Any], facts: HallFacts, updated_at: Any) -> None:
         self._save_all(cur, [(facts, updated_at)])

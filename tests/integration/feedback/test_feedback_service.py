@@ -352,6 +352,48 @@ async def test_observers_and_deputies_follow_remark_and_push_to_supervision(serv
     assert push.payload.unit == "taihe.chengguan" and push.envelope.ticket_code == ticket.code
 
 
+async def test_the_hall_shows_a_merge_once_dispatch_took_it_and_never_a_refused_one(service):
+    # intake's merge is not the hall's news: dispatch may refuse it (the unit had replied),
+    # and intake undoes it. The hall once showed 已并案办理 then 已取消并案 to the ticket's
+    # followers for a merge that never happened; now only dispatch's take is shown
+    primary, refused, taken = new_ticket(), new_ticket(), new_ticket()
+    for t in (refused, taken):
+        await service.publish(t, t.submitted(T0, text="小区路灯不亮一个月"), t.accepted(T0),
+                              t.assigned(T0))
+    async with service.client("observer", sub="observer-merges") as observer:
+        for t in (refused, taken):
+            async def followed(t: Ticket = t) -> bool:
+                r = await observer.post("/v1/follows", json={"kind": "ticket", "target": t.code})
+                return r.status_code == 201
+
+            await service.until(followed, "following the ticket once the hall knows it")
+        at = T0 + timedelta(days=1)
+        await service.publish(refused, refused.merged_into(primary, at),
+                              refused.merge_refused(primary, at),
+                              refused.unmerged_from(primary, at),
+                              refused.deadline_missed(at + timedelta(days=1)))
+        await service.publish(taken, taken.merged_into(primary, at),
+                              taken.merge_taken(primary, at),
+                              taken.unmerged_from(primary, at + timedelta(hours=1),
+                                                  by="dispatcher-1"),
+                              taken.deadline_missed(at + timedelta(days=1)))
+
+        async def told(t: Ticket) -> list | None:
+            rows = (await observer.get("/v1/notifications")).json()["notifications"]
+            mine = [(n["event_type"], n["summary"]) for n in rows if n["ticket_code"] == t.code]
+            return mine if ("DeadlineMissed", "已超期") in mine else None  # the last one, in
+
+        refused_told = await service.until(lambda: told(refused), "the refused ticket's news")
+        assert [e for e, _ in refused_told if "Merge" in e or "Unmerged" in e] == []
+        taken_told = await service.until(lambda: told(taken), "the taken ticket's news")
+        assert ("CaseMergeTaken", "已并案办理") in taken_told
+        assert ("TicketUnmergedFromCase", "已取消并案") in taken_told
+        assert "TicketMergedIntoCase" not in [e for e, _ in taken_told]
+        async with service.client() as public:
+            row = (await public.get(f"/v1/hall/{refused.code}")).json()
+        assert row["status"] == "assigned", row  # as before the merge, all along
+
+
 async def test_a_unit_to_follow_must_be_in_the_registry(service):
     """A mistyped unit code ("urban_mgmt") was followed (201) and never told of anything."""
     async with service.client("observer", sub="obs-units") as observer:

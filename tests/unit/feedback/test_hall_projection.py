@@ -7,6 +7,7 @@ from services.feedback.adapters.registry import Registry
 from services.feedback.application.hall_projection import (
     EVENT_LABELS_ZH,
     FACT_UPDATES,
+    TOLD_IF_CHANGED,
     HallFacts,
     public_columns,
 )
@@ -82,52 +83,67 @@ def test_the_hall_reads_the_event_types_it_shows_or_tells_followers_of_and_no_ot
 def test_a_ticket_merged_before_dispatch_assigned_it_leaves_the_hall_when_withdrawn() -> None:
     # the demo month's FY-261110-00014-K: merged into its case, then assigned by dispatch
     # (which had not yet heard of the merge), then withdrawn; the hall showed it 已交办 to a
-    # unit that no longer handled it, while the other merged tickets were not shown
+    # unit that no longer handled it, while the other merged tickets were not shown. Also a
+    # merge taken before takes were said: its AssignmentWithdrawn (with the case) is all there is
     f = HallFacts(ticket_id="t3", ticket_code="FY3")
     apply(f, "TicketSubmitted", channel="web", text_masked="停水了", title_masked="",
           category_hint="", place=PLACE)
     apply(f, "TicketAccepted")
-    apply(f, "TicketMergedIntoCase")
     apply(f, "TicketAssigned", unit="yingzhou.qinghe", role="lead", category="urban-management",
           subcategory="", request_type="complaint", county="yingzhou",
           subdistrict="yingzhou.qinghe", text_masked="", title_masked="", place=PLACE)
-    apply(f, "AssignmentWithdrawn")
-    assert f.status == "merged"
+    apply(f, "AssignmentWithdrawn", unit="yingzhou.qinghe", case_id="c-1",
+          primary_ticket_id="t0")
+    assert (f.status, f.case_id) == ("merged", "c-1")
     assert not public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
     apply(f, "TicketClosed", rating="satisfied")  # answered with its case, rated
     assert public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
 
 
-def test_a_merge_dispatch_refused_leaves_an_answered_ticket_answered_in_the_hall() -> None:
-    # a hand merge of a ticket whose unit had just replied: dispatch refused it and intake
-    # undid it; the hall showed 受理 (accepted) for a ticket whose answer it had shown
+def test_intakes_merge_changes_nothing_in_the_hall_and_is_not_read() -> None:
+    # dispatch may refuse it (the unit had replied): the hall shows a merge once it is taken
+    assert "TicketMergedIntoCase" not in FACT_UPDATES
+    assert "TicketMergedIntoCase" not in EVENT_LABELS_ZH  # no follower is told of it
+    table = hall(P(project=lambda *a: None, project_batch=lambda *a: None))
+    assert "TicketMergedIntoCase" not in table.table and "CaseMergeRefused" not in table.table
+    assert EVENT_LABELS_ZH["CaseMergeTaken"] == "已并案办理"
+    assert set(TOLD_IF_CHANGED) == {"TicketUnmergedFromCase"}
+
+
+def test_a_merge_dispatch_took_shows_merged_and_its_undo_routes_the_ticket_again() -> None:
+    f = story()  # an unassigned ticket's take has no withdrawal; a held one's has one first
+    apply(f, "CaseMergeTaken", case_id="c-1", primary_ticket_id="t0", primary_code="FY0",
+          merge_event_id="m-1")
+    assert (f.status, f.case_id, f.primary_code) == ("merged", "c-1", "FY0")
+    assert not public_columns(f, T0, rules=load_hall_rules(), registry=REGISTRY)["shown"]
+    before = f.snapshot()
+    apply(f, "TicketUnmergedFromCase", case_id="c-1", primary_ticket_id="t0", reason="",
+          by="dispatcher-1")
+    assert f.snapshot() != before  # a change: its followers are told 已取消并案
+    assert (f.status, f.case_id, f.primary_code) == ("accepted", "", "")
+    g = story()
+    apply(g, "AssignmentSignedFor")
+    apply(g, "AssignmentWithdrawn", unit="yingzhou.qinghe", case_id="c-2",
+          primary_ticket_id="t0")
+    apply(g, "CaseMergeTaken", case_id="c-2", primary_ticket_id="t0", primary_code="FY0",
+          merge_event_id="m-2")
+    assert (g.status, g.case_id, g.primary_code) == ("merged", "c-2", "FY0")
+    apply(g, "TicketUnmergedFromCase", case_id="c-2", primary_ticket_id="t0", reason="",
+          by="dispatcher-1")
+    assert g.status == "accepted"
+
+
+def test_a_merge_dispatch_refused_changes_nothing_and_its_undo_tells_no_one() -> None:
+    # a hand merge of a ticket whose unit had replied (answered, or a reply awaiting review):
+    # dispatch refused it, intake undid it. The hall never showed the merge: the row is as it
+    # was, and the undo changes no fact (so the consumer writes nothing and notifies no one)
     f = story()
     apply(f, "ReplyReviewed", accepted=True, reply_masked="已修复", outcome="resolved",
           unit="yingzhou.qinghe", interim=False)
-    apply(f, "TicketMergedIntoCase")
-    apply(f, "TicketUnmergedFromCase")
-    assert (f.status, f.reply) == ("replied", "已修复")
-    g = story()  # an ordinary merge (dispatch withdrew the assignment) and its undo
-    apply(g, "TicketMergedIntoCase")
-    assert g.status == "merged"
-    apply(g, "AssignmentWithdrawn", unit="yingzhou.qinghe")
-    apply(g, "TicketUnmergedFromCase")
-    assert g.status == "accepted"
-
-
-def test_a_refused_merge_of_a_reply_awaiting_review_shows_the_ticket_in_progress_again() -> None:
-    # the unit replied (办理中 until the platform accepts the reply); a hand merge came, which
-    # dispatch refused, and intake undid it: the hall shows it in progress, not 受理
-    f = story()
-    apply(f, "AssignmentReplied")
-    assert f.status == "in_progress"
-    apply(f, "TicketMergedIntoCase")
-    apply(f, "TicketMergedIntoCase")  # a copy: still the status the first one found
-    apply(f, "TicketUnmergedFromCase")
-    assert f.status == "in_progress"
-    g = story()  # a merge dispatch took (the assignment withdrawn), undone: routed again
-    apply(g, "AssignmentSignedFor")
-    apply(g, "TicketMergedIntoCase")
-    apply(g, "AssignmentWithdrawn", unit="yingzhou.qinghe")
-    apply(g, "TicketUnmergedFromCase")
-    assert g.status == "accepted"
+    g = story()
+    apply(g, "AssignmentReplied")
+    for facts, status in ((f, "replied"), (g, "in_progress")):
+        before = facts.snapshot()
+        apply(facts, "TicketUnmergedFromCase", case_id="c-1", primary_ticket_id="t0",
+              reason="已答复", by="dispatch")
+        assert facts.snapshot() == before and facts.status == status
