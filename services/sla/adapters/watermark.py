@@ -58,6 +58,13 @@ def times_and_positions(conn: psycopg.Connection[Any], schema: str, consumer: st
     """The partitions' times, the consumer's positions and the earliest instant anything is
     owed (readmodel.next_due: None if nothing is) in one statement (one snapshot)."""
     rows = conn.execute(_times_and_positions(schema), (consumer,)).fetchall()
+    return _split(rows)
+
+
+def _split(rows: list[Any]) -> tuple[PartitionTimes, dict[tuple[str, int], int],
+                                     dt.datetime | None]:
+    """Rows of (topic, partition, event time, NULL) and (topic, partition, NULL, position),
+    and one (NULL, NULL, instant owed, NULL): the times, the positions, the instant."""
     times: PartitionTimes = {}
     applied: dict[tuple[str, int], int] = {}
     next_due = None
@@ -66,7 +73,7 @@ def times_and_positions(conn: psycopg.Connection[Any], schema: str, consumer: st
             next_due = at
         elif at is not None:
             times[(topic, partition)] = at
-        else:
+        elif offset is not None:
             applied[(topic, partition)] = offset
     return times, applied, next_due
 
@@ -87,22 +94,16 @@ def partition_state(conn: psycopg.Connection[Any], schema: str, consumer: str, t
     ``times_and_positions`` gives them for every partition: a command's ticket's bound."""
     rows = conn.execute(_partition_state(schema), (topic, partition, consumer, topic,
                                                    partition)).fetchall()
-    times: PartitionTimes = {}
-    applied: dict[tuple[str, int], int] = {}
-    for at, offset in rows:
-        if at is not None:
-            times[(topic, partition)] = at
-        elif offset is not None:
-            applied[(topic, partition)] = offset
+    times, applied, _ = _split(rows)
     return times, applied
 
 
 @functools.cache
 def _partition_state(schema: str) -> Composed:
     s = Identifier(schema)
-    return SQL("SELECT event_time, NULL::int8 FROM {}.sla_partition_times"
+    return SQL("SELECT topic, partition, event_time, NULL::int8 FROM {}.sla_partition_times"
                " WHERE topic = %s AND partition = %s"
-               " UNION ALL SELECT NULL, next_offset FROM {}.consumer_positions"
+               " UNION ALL SELECT topic, partition, NULL, next_offset FROM {}.consumer_positions"
                " WHERE consumer = %s AND topic = %s AND partition = %s").format(s, s)
 
 

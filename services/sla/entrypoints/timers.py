@@ -108,15 +108,21 @@ class TimeSource:
                 self._fresh = True
         elif self.stale:
             self._fresh = True
-            self.hold_reason = "end offsets unknown (the topic's partitions not known yet)"
-            try:
-                self._ends = await asyncio.wait_for(self.ends.fetch(), ENDS_TIMEOUT_S)
-            except Exception as exc:  # the broker down: hold, and say so (not a failed round)
-                log.debug("end offsets of %s not fetched", self.settings.lifecycle_topic,
-                          exc_info=True)
-                self._ends = None
-                self.hold_reason = f"end offsets unknown: {type(exc).__name__} {exc}"
+            self._ends, error = await self._wall_ends()
+            self.hold_reason = ("end offsets unknown: " + (f"{type(error).__name__} {error}"
+                                if error else "the topic's partitions not known yet"))
         self.stale = False
+
+    async def _wall_ends(self) -> tuple[dict[tuple[str, int], int] | None, Exception | None]:
+        """Wall clock: the lifecycle partitions' end offsets (None: the topic's partitions
+        not known yet), or None and the broker's error (down, or silent for ENDS_TIMEOUT_S):
+        the caller holds, it does not fail."""
+        try:
+            return await asyncio.wait_for(self.ends.fetch(), ENDS_TIMEOUT_S), None
+        except Exception as exc:
+            log.debug("end offsets of %s not fetched", self.settings.lifecycle_topic,
+                      exc_info=True)
+            return None, exc
 
     def now(self) -> dt.datetime | None:
         """Called under the service lock, so no batch commits between reading the clocks and
@@ -214,13 +220,8 @@ class TimeSource:
         """Wall clock: the end offsets for a command whose ticket owes something by its time
         (application/gate.py); a broker that does not answer refuses the command, retryable,
         as it holds the timer rounds."""
-        try:
-            ends = await asyncio.wait_for(self.ends.fetch(), ENDS_TIMEOUT_S)
-            why = "the topic's partitions not known yet"
-        except Exception as exc:
-            log.debug("end offsets of %s not fetched", self.settings.lifecycle_topic,
-                      exc_info=True)
-            ends, why = None, f"{type(exc).__name__}"
+        ends, error = await self._wall_ends()
+        why = type(error).__name__ if error else "the topic's partitions not known yet"
         if ends is None:
             raise FactsPendingError("the ticket owes something by now, and how far its events"
                                     f" are read is not known: end offsets unknown ({why})")
