@@ -1,6 +1,6 @@
 """One-dimensional PostgreSQL arrays in the binary wire format, made in a few C-level calls.
 
-The store inserts a batch's events as one `INSERT ... SELECT * FROM unnest(arrays)` (see
+The store inserts a batch's events as one `INSERT ... SELECT unnest(array), ...` (see
 backbone.store.TrackedRecorder). psycopg dumps a Python list parameter element by element in
 Python (`ListBinaryDumper._dump_list`), and first scans it to choose the element's dumper
 (`_find_list_element`, again in `upgrade`), for every array of every batch. The element types

@@ -354,6 +354,11 @@ def _send_queued(conn: psycopg.Connection[Any]) -> None:
         conn.wait(communicate())
 
 
+def _unnested(arrays: Sequence[str]) -> str:
+    """A select list unnesting each array parameter in step: `unnest(%b::uuid[]), ...`."""
+    return ", ".join(f"unnest({array})" for array in arrays)
+
+
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -432,14 +437,21 @@ class TrackedRecorder(PostgresApplicationRecorder):
         # context in its own row (no event_context row)
         names = ", ".join(("originator_id", "originator_version", "topic", "state",
                            *CONTEXT_FIELDS))
-        arrays = "%b::uuid[], %b::int8[], %b::text[], %b::bytea[]" + ", %b::text[]" * 7
+        arrays = ["%b::uuid[]", "%b::int8[]", "%b::text[]", "%b::bytea[]", *["%b::text[]"] * 7]
         table = (Identifier(datastore.schema), Identifier(self.events_table_name))
-        insert = SQL("INSERT INTO {}.{} (" + names + ") SELECT * FROM unnest(" + arrays + ")"
+        # the arrays unnested in the select list, in step (PostgreSQL's ProjectSet: one row
+        # at a time, in the arrays' order), not `SELECT * FROM unnest(a, b, ...)`: that is
+        # ROWS FROM (unnest(a), unnest(b), ...), whose function scan first copies each
+        # array's elements into a tuplestore of its own and then reads them back, 12 of them
+        # for a batch's part (~9 % of PostgreSQL's CPU a row: 9.07 -> 8.20 us, session 24).
+        # The same rows, in the same order, so the same notification ids; the arrays all have
+        # one length (a row an event), where both forms give the same rows anyway
+        insert = SQL("INSERT INTO {}.{} (" + names + ") SELECT " + _unnested(arrays)
                      ).format(*table)
         # the same with the relay's messages encoded at commit, in the event's own row (the
         # relay then reads them without a join: see _outgoing_column)
-        insert_outgoing = SQL("INSERT INTO {}.{} (" + names + ", outgoing) SELECT * FROM"
-                              " unnest(" + arrays + ", %b::bytea[])").format(*table)
+        insert_outgoing = SQL("INSERT INTO {}.{} (" + names + ", outgoing) SELECT "
+                              + _unnested([*arrays, "%b::bytea[]"])).format(*table)
         returning = SQL(" RETURNING notification_id")
         self._binary_insert = insert + returning
         self._binary_insert_outgoing = insert_outgoing + returning
