@@ -66,6 +66,36 @@ def drop_indexes_in(cur: psycopg.Cursor[Any], schema: str) -> None:
         SQL(", ").join(SQL("{}.{}").format(s, Identifier(name)) for name in SECONDARY_INDEXES)))
 
 
+def key_constraints_in(cur: psycopg.Cursor[Any], schema: str) -> None:
+    """Asks for the facts table's key constraints (primary key, unique), as (name, its
+    definition) in name order: ``cur.fetchall()`` once the statement has run (in a pipeline:
+    after it). A rebuild drops them for its COPY (`drop_keys_in`) and makes them again after
+    it, as they were (`add_keys_in`)."""
+    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = (quote_ident(%s) || '.facts')::regclass"
+                " AND contype IN ('p', 'u') ORDER BY conname", (schema,))
+
+
+def drop_keys_in(cur: psycopg.Cursor[Any], schema: str, keys: list[tuple[str, str]]) -> None:
+    """The key constraints ``keys`` (`key_constraints_in`'s) dropped in the caller's
+    transaction (a rebuild's, the table just truncated): the COPY then inserts into the heap
+    only, and each key's index is built once from all the rows (`add_keys_in`) instead of
+    taking them one by one (the unique event id's index at random places). A row that breaks
+    a key fails that build instead of the COPY: the same error, the transaction rolls back."""
+    if keys:
+        cur.execute(SQL("ALTER TABLE {}.facts {}").format(Identifier(schema), SQL(", ").join(
+            SQL("DROP CONSTRAINT {}").format(Identifier(name)) for name, _ in keys)))
+
+
+def add_keys_in(cur: psycopg.Cursor[Any], schema: str, keys: list[tuple[str, str]]) -> None:
+    """The key constraints `drop_keys_in` dropped, made again with their names and
+    definitions (as the catalog gave them), in one statement."""
+    if keys:
+        cur.execute(SQL("ALTER TABLE {}.facts {}").format(Identifier(schema), SQL(", ").join(
+            SQL("ADD CONSTRAINT {} ").format(Identifier(name)) + SQL(definition)
+            for name, definition in keys)))
+
+
 def create_indexes_in(cur: psycopg.Cursor[Any], schema: str) -> None:
     """The facts table's `SECONDARY_INDEXES`, where missing."""
     s = Identifier(schema)

@@ -30,11 +30,14 @@ from psycopg_pool import ConnectionPool
 
 from backbone import auth, events
 from services.analytics.adapters.fact_store import (
+    add_keys_in,
     all_facts,
     create_indexes_in,
     create_tables_in,
     drop_indexes_in,
+    drop_keys_in,
     fact_copy,
+    key_constraints_in,
 )
 from services.analytics.adapters.ledger import ledger_export
 from services.analytics.application.normalise import NORMALISERS, UnusableFactError, fact_of_raw
@@ -191,7 +194,8 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
         # reading its first rows) is awaited while the tables are made ready
         first = ahead.submit(next, source, None)
         s = Identifier(schema)
-        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with pool.connection() as conn, conn.transaction(), conn.cursor() as cur, \
+                conn.cursor() as asked:
             with conn.pipeline():  # the statements in one round trip, not one each
                 create_tables_in(cur, schema)  # in the rebuild's transaction: one commit
                 cur.execute(SQL("TRUNCATE {}.facts RESTART IDENTITY").format(s))
@@ -203,6 +207,12 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
                 # (below): the database's work on them moves out of the streaming, where it
                 # competes with this process for the cores, into the fold's time
                 drop_indexes_in(cur, schema)
+                key_constraints_in(asked, schema)
+            # the keys too (primary key, unique event id): their indexes are then built once
+            # from all the rows after the COPY, not row by row during it (a duplicate event
+            # id fails that build: the same error, the rebuild rolls back)
+            keys = asked.fetchall()
+            drop_keys_in(cur, schema, keys)
             head = first.result()  # a source that failed fails here: the transaction rolls back
             with fact_copy(cur, schema) as keep:
                 read, kept, skipped, tickets = collect_facts(
@@ -212,6 +222,7 @@ def _rebuild(pool: ConnectionPool, schema: str, consumer: str, entries: Iterable
                 # rolls the rebuild back
                 folded = ahead.submit(LiveKpis.of_tickets, tickets)
             with conn.pipeline():
+                add_keys_in(cur, schema, keys)
                 create_indexes_in(cur, schema)
             kpis = folded.result()
         return Rebuilt(covered(entries, read), kept, skipped, kpis)
