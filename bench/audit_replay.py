@@ -221,12 +221,15 @@ class ReadTimes:
     """Where a verified read's time went: when its answer was built (proofs verified) and when
     its access-log row was committed, from the read's start. The read returns after both, so
     its time is about the later of the two: this tells a tail made by the disk (the commit's
-    fsync, shared with everything else PostgreSQL writes) from one made by CPU."""
+    fsync, shared with everything else PostgreSQL writes) from one made by CPU. The write
+    sent from the reader's own thread (backbone.access_log, session 24) is read back only once
+    the answer is built, so "committed" comes after "built" by construction: the gap between
+    the two is what the read waited for the disk."""
 
     def __init__(self, parts: Any):
         self.start = self.built = self.committed = 0.0
         histories, access = parts.histories, parts.access
-        answer, append = histories._answer, access._append
+        answer, write = histories._answer, access._write
 
         def timed_answer(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -234,13 +237,13 @@ class ReadTimes:
             finally:
                 self.built = time.perf_counter()
 
-        def timed_append(*args: Any, **kwargs: Any) -> Any:  # the writer thread's, before the
-            try:                                              # read is let go
-                return append(*args, **kwargs)
+        def timed_write(*args: Any, **kwargs: Any) -> Any:  # the write's end (its commit read
+            try:                                            # back), before the read is let go
+                return write(*args, **kwargs)
             finally:
                 self.committed = time.perf_counter()
 
-        histories._answer, access._append = timed_answer, timed_append
+        histories._answer, access._write = timed_answer, timed_write
 
     def begin(self) -> None:
         self.start, self.built, self.committed = time.perf_counter(), 0.0, 0.0

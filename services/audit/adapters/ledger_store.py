@@ -114,10 +114,15 @@ class SubtreeHashCache:
 
         def path(i: int, height: int) -> list[bytes | None]:
             out: list[bytes | None] = [get((lv, (i >> lv) ^ 1)) for lv in range(min(lowest, height))]
-            for lv in range(lowest, height):
-                at = ((i >> lv) ^ 1) * HASH_BYTES
-                h = levels[lv][at:at + HASH_BYTES] if lv < top else None
-                out.append(h or get((lv, (i >> lv) ^ 1)) or newer((lv, (i >> lv) ^ 1)))
+            cached = min(height, top)
+            if lowest < cached:  # one slice a level (b"": not in the loaded level)
+                out += [levels[lv][(at := ((i >> lv) ^ 1) * HASH_BYTES):at + HASH_BYTES]
+                        for lv in range(lowest, cached)]
+                if b"" in out:
+                    out = [h if h != b"" else get((lv, (i >> lv) ^ 1)) or newer((lv, (i >> lv) ^ 1))
+                           for lv, h in enumerate(out)]
+            out += [get((lv, (i >> lv) ^ 1)) or newer((lv, (i >> lv) ^ 1))
+                    for lv in range(max(lowest, cached), height)]
             return out
         return path
 

@@ -135,22 +135,14 @@ class Histories:
         ``verify`` too, the server's :meth:`verification` of them (False: the answer will not
         carry it). The read is in the access log (committed) before anything is returned;
         the proofs and their verification are done while that commit waits for the disk
-        (and, for the roles allowed by their role alone, the read of the entries too).
+        (the write is sent once the entries are read: one query finds the ticket and reads
+        them, and the write needs the ticket's id).
         With ``proofs``, the query that reads the entries also reads the lower levels of their
         proofs (the upper ones are cached), so the proofs usually need no query of their own."""
         action = "history+proofs" if proofs else "history"
         levels = self.reader.proof_levels() if proofs else 0
-        if who.role in REPLAY_ANY:  # the role alone allows the read: record it while it runs
-            ticket_id = self.resolve(id_or_code)
-            recorded = self.access.record_soon(who, action=action, target=ticket_id, via=via)
-            try:
-                rows, siblings = self.reader.history_with_siblings_by_id(ticket_id, levels)
-                if not rows:  # entries are never removed: only a tampered ledger gets here
-                    raise not_in_ledger(id_or_code)
-                return self._answer(TicketHistory(ticket_id, rows), siblings, proofs, verify)
-            finally:
-                recorded.result()  # recorded (committed) before anything is returned
-        # a unit: whether it may read the ticket is in the rows, so they are read first
+        # the ticket found by its id or code and read in one query (one round trip; a unit's
+        # right to read it is in the rows), then the read recorded before anything is returned
         ticket_id, rows, siblings = self._readable(who, id_or_code, proof_levels=levels)
         out = TicketHistory(ticket_id, rows)
         if not proofs:

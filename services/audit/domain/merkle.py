@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Protocol, cast
 
 HASH_SIZE = 32
@@ -228,11 +229,34 @@ def inclusion_parts(leaf_index: int, tree_size: int) -> list[tuple[NodeKey, ...]
     return path
 
 
-def _edge_parts(leaf_index: int, tree_size: int) -> tuple[int, list[tuple[NodeKey, ...]]]:
+def _edge_parts(leaf_index: int, tree_size: int) -> tuple[int, Sequence[tuple[NodeKey, ...]]]:
     """:func:`inclusion_parts` in two pieces: the height of the perfect subtree holding the
-    leaf (its path there is the leaf's sibling at each level) and the parts above it."""
+    leaf (its path there is the leaf's sibling at each level) and the parts above it. Both
+    depend only on which of the tree's perfect subtrees (:func:`perfect_parts` of the whole
+    tree, a handful) holds the leaf: they are worked out once per tree size
+    (:func:`_edge_table`) and looked up per leaf (a proof set asks for 30 leaves or more)."""
     if not 0 <= leaf_index < tree_size:
         raise ProofError(f"leaf {leaf_index} is not in a tree of size {tree_size}")
+    for end, height, upper in _edge_table(tree_size):
+        if leaf_index < end:
+            return height, upper
+    raise AssertionError("the perfect subtrees cover the tree")  # pragma: no cover
+
+
+@lru_cache(maxsize=16)
+def _edge_table(tree_size: int) -> tuple[tuple[int, int, tuple[tuple[NodeKey, ...], ...]], ...]:
+    """(end, height, parts above) of each perfect subtree of a tree of ``tree_size`` leaves,
+    left to right: :func:`_walk_edge` of its first leaf holds for each of its leaves (the
+    walk's splits fall on these subtrees' boundaries)."""
+    table = []
+    for level, idx in perfect_parts(0, tree_size):
+        height, upper = _walk_edge(idx << level, tree_size)
+        table.append(((idx + 1) << level, height, tuple(upper)))
+    return tuple(table)
+
+
+def _walk_edge(leaf_index: int, tree_size: int) -> tuple[int, list[tuple[NodeKey, ...]]]:
+    """:func:`_edge_parts` of one leaf, by the RFC recursion down the tree's right edge."""
     upper: list[tuple[NodeKey, ...]] = []
     start, end = 0, tree_size
     while (end - start) & (end - start - 1):  # not a power of two: an edge of the tree
