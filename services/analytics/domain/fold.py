@@ -81,15 +81,19 @@ def _dims_of(submitted: Fact | None, first: Fact | None, queued: Fact | None
              ) -> tuple[str, str, str]:
     """(channel, county, category) of a ticket from its submission, its first assignment and
     its first queueing that named a county (`ticket_dims`)."""
-    channel = (submitted.get("channel") if submitted else "") or (
-        first.get("channel") if first else "")
-    county = (first.get("county") if first else "") or (
-        queued.get("county") if queued else "") or (
-        submitted.get("county") if submitted else "")
-    category = (first.get("category") if first else "") or (
-        submitted.get("category_hint") if submitted else "")
+    # the facts' attributes read directly (a missing or None attribute is falsy either way,
+    # as `Fact.get`'s "" is: the first true value wins)
+    s = submitted.attrs if submitted is not None else _NO_ATTRS
+    a = first.attrs if first is not None else _NO_ATTRS
+    q = queued.attrs if queued is not None else _NO_ATTRS
+    channel = s.get("channel") or a.get("channel")
+    county = a.get("county") or q.get("county") or s.get("county")
+    category = a.get("category") or s.get("category_hint")
     return (channel or UNKNOWN_CHANNEL, county or UNKNOWN_COUNTY,
             category or UNKNOWN_CATEGORY)
+
+
+_NO_ATTRS: dict[str, Any] = {}
 
 
 def units_assigned(fact: Fact) -> list[tuple[str, int]]:
@@ -201,7 +205,6 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
     pending, slots = model.counts_to_add()  # bumped in place, as KpiModel._add does
     for f in ordered:
         kind, attrs = f.kind, f.attrs
-        unit = attrs.get("unit") or holder
         if kind == "submitted":
             if ticket is None:
                 periods = _periods_at(f.at)  # periods_of's, as pairs
@@ -220,7 +223,12 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
             if kind == "transferred" and ticket is not None:  # KpiModel.handed_on, quiet
                 away = attrs.get("from_unit") or ""
                 _let_go(outcomes.get(away), unit_counts.get(away))
-            assigned = units_assigned(f)
+            if kind == "coordinated":
+                assigned = units_assigned(f)
+            else:  # units_assigned's other case, inline
+                no = int(attrs.get("assignment_no") or 0)
+                one = attrs.get("unit")
+                assigned = [(one, no)] if one else []
             if unit_kinds is not None:
                 for u, _ in assigned:
                     unit_kinds[u] = attrs.get("unit_kind") or unit_kinds.get(u, "")
@@ -238,9 +246,15 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
                     periods = _periods_at(f.at)
                     outcomes[u] = _new_outcome(dict(periods) if keep else periods)  # type: ignore[arg-type]
                     uk = unit_keys[u] = _unit_keys_of(u, periods)
-                    uc = unit_counts[u] = _counts(pending, uk)
+                    uc = pending.get(uk)  # (_counts, inline)
+                    if uc is None:
+                        uc = pending[uk] = {}
+                    unit_counts[u] = uc
                 uc["assigned"] = uc.get("assigned", 0) + 1
-                _hold(outcomes[u], uc)
+                held = outcomes[u]  # (_hold, inline)
+                if not held.get("held"):
+                    held["held"] = True
+                    uc["kept"] = uc.get("kept", 0) + 1
             holder = attrs.get("lead_unit") or attrs.get("unit") or holder
             continue
         if kind == "accepted":
@@ -250,12 +264,12 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
                 ticket["accepted"] = True
                 tc["accepted"] = tc.get("accepted", 0) + 1
             continue
+        if kind not in _COUNTED:
+            continue
+        unit = attrs.get("unit") or holder
         if kind == "bounced_back":
             holder = "" if unit == holder else holder
-        elif kind == "replied":
-            if f.event_id in sent_back:
-                continue
-        elif kind not in _COUNTED:
+        elif kind == "replied" and f.event_id in sent_back:
             continue
         # a fact of the ticket and a unit (KpiModel._pair)
         if ticket is None:
@@ -265,7 +279,7 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
             elif kind == "callback":
                 _callback_outcome(f)  # an unknown outcome fails as KpiModel.callback does
             elif kind in ("rated", "unrated"):
-                Rating(f.get("rating") or "unrated")
+                _rating(attrs.get("rating") or "unrated")
             continue
         outcome: Any = outcomes.get(unit)  # the unit's outcome (KpiModel._pair)
         if outcome is None:
@@ -277,8 +291,10 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
             if uc is not None:
                 tc["signed_for"] = tc.get("signed_for", 0) + 1
                 uc["signed_for"] = uc.get("signed_for", 0) + 1
+                start = assigned_at.get(unit)  # (_since, inline)
+                elapsed = max(f.at - start, _NO_TIME) if start else _NO_TIME
                 _observe(slots, keys, unit_keys[unit],  # type: ignore[arg-type]
-                         ("sign_for_minutes", str(minutes(_since(assigned_at, unit, f.at)))))
+                         ("sign_for_minutes", str(minutes(elapsed))))
         elif kind == "bounced_back":
             if uc is not None:
                 tc["bounced_back"] = tc.get("bounced_back", 0) + 1
@@ -293,8 +309,10 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
                 if (reopens + 1) in met:
                     tc["replied_on_time"] = tc.get("replied_on_time", 0) + 1
                     uc["replied_on_time"] = uc.get("replied_on_time", 0) + 1
+                start = assigned_at.get(unit)  # (_since, inline)
+                elapsed = max(f.at - start, _NO_TIME) if start else _NO_TIME
                 _observe(slots, keys, unit_keys[unit],  # type: ignore[arg-type]
-                         ("handling_minutes", str(minutes(_since(assigned_at, unit, f.at)))))
+                         ("handling_minutes", str(minutes(elapsed))))
         elif kind == "closed":
             flow: tuple[tuple[str, str], ...] | None = None
             if not ticket["closed"]:
@@ -336,7 +354,7 @@ def _fold_alone(t: str, ordered: list[Fact], traits: _Traits, model: KpiModel,
                 value, source = _callback_outcome(f), "callback"
                 counter = f"callbacks_{value}"
             else:
-                value, source = Rating(f.get("rating") or "unrated").value, "rating"
+                value, source = _rating(attrs.get("rating") or "unrated"), "rating"
                 counter = f"ratings_{value}"
             points = VERDICT_POINTS.get(value)
             _verdict(tc, ticket, source, counter, points)
@@ -377,13 +395,13 @@ def _ticket_traits(ordered: list[Fact], ticket_id: str | None = None) -> _Traits
             if first is None:
                 first = f
         elif kind == "queued":
-            if queued is None and f.get("county"):
+            if queued is None and f.attrs.get("county"):  # (f.get's truth)
                 queued = f
         elif kind == "reopened":
             reopens += 1
         elif kind == "deadline_met":
-            met.add(int(f.get("clock_no", 0) or 0) or reopens + 1)
-        elif kind == "replied" and f.get("outcome") == NEEDS_LONGER:
+            met.add(int(f.attrs.get("clock_no") or 0) or reopens + 1)
+        elif kind == "replied" and f.attrs.get("outcome") == NEEDS_LONGER:
             # 需较长时间办理: an interim answer, the unit keeps the ticket; its final reply
             # is the one counted (replied, on time, handling time), as after a send-back
             sent_back.add(f.event_id)
@@ -432,7 +450,25 @@ def _let_go(outcome: dict[str, Any] | None, counts: dict[str, int] | None) -> No
 def _callback_outcome(f: Fact) -> str:
     # reached without a stated satisfaction gives no verdict, like an unreachable one
     outcome = f.get("satisfaction") if f.get("reached", False) else ""
-    return CallbackOutcome(outcome or "unreachable").value
+    outcome = outcome or "unreachable"
+    try:
+        return _OUTCOMES[outcome]
+    except (KeyError, TypeError):  # not a value's own name: the enum says (or fails)
+        return CallbackOutcome(outcome).value
+
+
+# `Rating(x).value` / `CallbackOutcome(x).value` of a value named exactly, by one dict look-up
+# (the enum's call is ~1 µs); anything else (an unknown value, a member) goes to the enum,
+# which answers or raises as before
+_RATINGS = {r.value: r.value for r in Rating}
+_OUTCOMES = {o.value: o.value for o in CallbackOutcome}
+
+
+def _rating(rating: Any) -> str:
+    try:
+        return _RATINGS[rating]
+    except (KeyError, TypeError):  # not a value's own name: the enum says (or fails)
+        return Rating(rating).value
 
 
 def _counts(pending: dict[tuple[str, ...], dict[str, int]], keys: tuple[str, ...]
@@ -467,7 +503,10 @@ def _verdict(counts: dict[str, int], target: dict[str, Any], source: str, counte
 
 def _since(assigned_at: dict[str, datetime], unit: str, at: datetime) -> timedelta:
     start = assigned_at.get(unit)
-    return max(at - start, timedelta(0)) if start else timedelta(0)
+    return max(at - start, _NO_TIME) if start else _NO_TIME
+
+
+_NO_TIME = timedelta(0)
 
 
 def add_into(total: KpiModel, part: KpiModel, sign: int, elsewhere: Any = None) -> None:
@@ -970,7 +1009,7 @@ def _fold_released(tickets: dict[str, dict[str, Fact]], kpis: LiveKpis
     received = unmatched = facts_seen = 0
     sort_key = Fact.sort_key
     for ticket_id, facts in tickets.items():
-        listed = list(facts.values())
+        listed = facts.values()
         ordered = sorted(listed, key=sort_key)
         if not ordered:
             continue  # nothing to fold (fold_ticket of no facts changes nothing)

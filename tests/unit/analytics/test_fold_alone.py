@@ -16,7 +16,7 @@ import pytest
 
 from services.analytics.domain import fold
 from services.analytics.domain.facts import KIND_ORDER, Fact
-from services.analytics.domain.kpis import KpiModel
+from services.analytics.domain.kpis import CallbackOutcome, KpiModel, Rating
 from tests.unit.analytics.simulation import SH
 
 UNITS = ("u1", "u2", "u3", "")
@@ -132,6 +132,35 @@ def test_an_unknown_rating_fails_either_way(kind: str, received: bool) -> None:
         fold.fold_ticket(facts)
     with pytest.raises(ValueError):
         by_calls([facts])
+
+
+@pytest.mark.parametrize("value", [Rating.DISSATISFIED, CallbackOutcome.SATISFIED, ["satisfied"],
+                                   5, 0, "great", "SATISFIED", "basically_satisfied"])
+@pytest.mark.parametrize("kind", ["rated", "unrated", "callback"])
+@pytest.mark.parametrize("received", [False, True])
+def test_a_rating_or_outcome_of_any_type_folds_or_fails_as_the_enum_says(
+        value: Any, kind: str, received: bool) -> None:
+    """The one-ticket path reads a rating or a callback's outcome by a dict look-up, the enum
+    only for what the look-up does not name: a member, an unhashable or unknown value, a
+    falsy one give what KpiModel's methods give (the same counts, or the same error)."""
+    f = Fact("e1", "T", kind, T0 + timedelta(1), {"unit": "u1", "rating": value,
+                                                  "reached": True, "satisfaction": value})
+    facts = [Fact("e0", "T", "submitted", T0, {}),
+             Fact("e2", "T", "assigned", T0, {"unit": "u1"})] * received + [f]
+    outcomes: list[tuple[str, Any]] = []
+    for fold_it in (lambda: internals(fold.fold_ticket(facts)), lambda: internals(by_calls([facts])),
+                    lambda: fold.LiveKpis.of_tickets({"T": {x.event_id: x for x in facts}})
+                    .model.to_dict()):
+        try:
+            outcomes.append(("folded", fold_it()))
+        except Exception as exc:  # the error's type is what is compared
+            outcomes.append(("failed", type(exc)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[2][0] == outcomes[0][0]
+    if outcomes[0][0] == "folded":
+        assert outcomes[2][1] == _released(by_calls([facts]))
+    else:
+        assert outcomes[2] == outcomes[0]
 
 
 def _live_state(kpis: fold.LiveKpis) -> tuple[Any, ...]:
