@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import json
 import math
+import operator
 import re
 import threading
 from array import array
@@ -77,6 +78,8 @@ def char_ngrams(text: str, lo: int = 1, hi: int = 3) -> list[str]:
         for n in range(lo, hi + 1):
             if n == 1:
                 grams.extend(run)
+            elif n == 2:  # each character and the next, joined by `map`: no Python step each
+                grams.extend(map(operator.add, run, run[1:]))
             else:
                 grams.extend([run[i:i + n] for i in range(len(run) - n + 1)])
     return grams
@@ -520,6 +523,10 @@ class LinearClassifier:
                                       f"{sorted(unknown)}; retrain")
         self._taught: dict[str, Label] = {}
         self._lock = threading.Lock()
+        # Whether any danger keyword is in a text, in one scan (most texts have none; those
+        # that have are then looked through keyword by keyword, as before)
+        self._urgent = re.compile("|".join(map(re.escape, taxonomy.urgent_keywords))
+                                  if taxonomy.urgent_keywords else "(?!)")
         self._unexplained: tuple[str, list[tuple[int, float]], str] | None = None
 
     @property
@@ -603,6 +610,8 @@ class LinearClassifier:
         return self.model.tables
 
     def urgent_keywords_in(self, text: str) -> tuple[str, ...]:
+        if self._urgent.search(text) is None:
+            return ()
         return tuple(k for k in self.taxonomy.urgent_keywords if k in text)
 
     def _urgency(self, text: str, every: list[float]) -> tuple[str, float, tuple[str, ...]]:

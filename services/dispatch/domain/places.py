@@ -105,6 +105,17 @@ class Gazetteer:
         self._by_first: dict[str, list[Name]] = {}
         for n in self.names:
             self._by_first.setdefault(n.text[0], []).append(n)
+        # Where a name may start: one in ten characters of a request (`hits` looks only there,
+        # found by the regular expression engine, not a Python step per character), and which
+        # names may start there: those of its first two characters (a name of one character:
+        # of that character), a few instead of the ~30 of a common first character.
+        self._starts = re.compile(
+            "[" + "".join(sorted(map(re.escape, self._by_first))) + "]" if self._by_first
+            else "(?!)")
+        self._by_two: dict[str, list[Name]] = {}
+        for n in self.names:
+            self._by_two.setdefault(n.text[:2], []).append(n)
+        self._one_char = any(len(n.text) == 1 for n in self.names)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *extra: Mapping[str, Any]) -> Gazetteer:
@@ -206,11 +217,17 @@ class Gazetteer:
         if not words:
             return []
         found: list[Hit] = []
-        taken = [False] * len(words)
-        for i, ch in enumerate(words):
-            for n in self._by_first.get(ch, ()):
-                if words.startswith(n.text, i):
+        by_two, starts = self._by_two, words.startswith
+        for m in self._starts.finditer(words):
+            i = m.start()
+            for n in by_two.get(words[i:i + 2], ()):
+                if starts(n.text, i):
                     found.append(Hit(n, i, field))
+            if self._one_char and i + 1 < len(words):  # a one-character name at i
+                found.extend(Hit(n, i, field) for n in by_two.get(m.group(), ()))
+        if not found:
+            return found
+        taken = [False] * len(words)
         found.sort(key=lambda h: (-len(h.name.text), h.start))
         kept: list[Hit] = []
         for h in found:

@@ -9,6 +9,7 @@ Below the table's confidence threshold the answer is `NeedsDispatcher`, never a 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -57,6 +58,15 @@ class RoutingTable:
     # lead and co-handling units) or "lead" (the first matter's unit gets it, told of the
     # second, as 首接首办 asks). The city's choice; docs/recognition.md measures both.
     second_matter: str = "dispatcher"
+
+    @functools.cached_property
+    def same_unit(self) -> Mapping[str, frozenset[str]]:
+        """subcategory -> every subcategory whose rule is equal to its rule (sent the same
+        way): `unit_confidence`'s sum, without comparing the rules one by one per ticket."""
+        by_rule: dict[Responsibility, set[str]] = {}
+        for sub, rule in self.rules.items():
+            by_rule.setdefault(rule, set()).add(sub)
+        return {sub: frozenset(by_rule[rule]) for sub, rule in self.rules.items()}
 
     def calibrated_to(self, threshold: float) -> RoutingTable:
         return replace(self, min_confidence=threshold) if self.calibrated else self
@@ -124,11 +134,10 @@ def unit_confidence(classification: Classified, table: RoutingTable) -> float:
     that name only other units when its disagreement rule is "cap". Without a
     distribution (naive Bayes, a dispatcher's label) it is the classification's confidence."""
     distribution = getattr(classification, "distribution", ())
-    rules = table.rules
-    top = rules.get(classification.subcategory)
-    if not distribution or top is None:
+    same = table.same_unit.get(classification.subcategory)
+    if not distribution or same is None:
         return classification.confidence
-    confidence = min(1.0, sum(p for sub, p in distribution if rules.get(sub) == top))
+    confidence = min(1.0, sum(p for sub, p in distribution if sub in same))
     if table.second_matter == "dispatcher" and _elsewhere(classification, table):
         confidence = min(confidence, MULTI_MATTER_CAP)
     # 权责清单: phrases of several units ("cap"), or naming only other units than the model's
