@@ -47,7 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def full_tickets(raw: list[bytes]) -> list[list[events.DecodedEvent]]:
     """Each recorded ticket's envelopes from the other services, for the tickets whose reply
-    was accepted once and that were never merged into a case."""
+    was accepted once and that were never merged into a case, and whose accepted reply was
+    final: a needs_longer one (需较长时间办理) is answered with an interim notice that carries
+    no rating link, so its citizen never rates and the run would never end."""
     by_ticket: dict[str, list[Any]] = {}
     for r in raw:
         d = events.decode(r)
@@ -56,7 +58,9 @@ def full_tickets(raw: list[bytes]) -> list[list[events.DecodedEvent]]:
     for lifecycle in by_ticket.values():
         types = [d.event_type for d in lifecycle]
         accepted = [d for d in lifecycle if d.event_type == "ReplyReviewed" and d.payload.accepted]
-        if "TicketSubmitted" in types and len(accepted) == 1 and "TicketMergedIntoCase" not in types:
+        interim = any(d.payload.interim or d.payload.outcome == "needs_longer" for d in accepted)
+        if ("TicketSubmitted" in types and len(accepted) == 1 and not interim
+                and "TicketMergedIntoCase" not in types):
             out.append([d for d in lifecycle if d.envelope.producer != "feedback"])
     return out
 
