@@ -71,6 +71,12 @@ class AttachmentStore:
         self.schema = schema
         self.uploads = SQL("{}.attachment_uploads").format(Identifier(schema))
         self.copies = SQL("{}.attachment_copies").format(Identifier(schema))
+        # a submission's attachments, on every submission that carries any: composed once
+        self._usable = SQL(
+            "SELECT u.sha256, u.media_type, u.kind, u.size, u.ciphertext IS NOT NULL,"
+            " u.ciphertext IS NOT NULL OR EXISTS (SELECT 1 FROM {} AS c"
+            " WHERE c.sha256 = u.sha256 AND c.owner = %s) FROM {} AS u WHERE u.sha256 = ANY(%s)"
+        ).format(self.copies, self.uploads).as_string()
 
     def put(self, attachment: Attachment, key: WrappedKey, nonce: bytes, ciphertext: bytes
             ) -> bool:
@@ -98,6 +104,16 @@ class AttachmentStore:
                 SQL("SELECT sha256, media_type, kind, size, ciphertext IS NOT NULL FROM {}"
                     " WHERE sha256 = ANY(%s)").format(self.uploads), (hashes,)).fetchall()
         return {r[0]: StoredAttachment(r[0], r[1], r[2], int(r[3]), bool(r[4])) for r in rows}
+
+    def usable(self, hashes: list[str], owner: str) -> dict[str, StoredAttachment]:
+        """The hashes a new ticket of ``owner`` may carry: an upload copy is there, or
+        ``owner`` has a copy of its own (`describe` and `owned` in one round trip)."""
+        if not hashes:
+            return {}
+        with autocommit(self.pool) as conn:
+            rows = conn.execute(self._usable, (owner, hashes)).fetchall()
+        return {r[0]: StoredAttachment(r[0], r[1], r[2], int(r[3]), bool(r[4]))
+                for r in rows if r[5]}
 
     def pending(self, sha256: str) -> PendingUpload | None:
         with autocommit(self.pool) as conn:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from services.intake.adapters.attachment_store import StoredAttachment
 from services.intake.adapters.rate_limits import lease_rows_sql
 from services.intake.adapters.ticket_index import answered_of_citizen_sql
 from services.intake.domain.citizen import WrappedKey
@@ -79,7 +80,18 @@ class SubmissionReads:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._queue: list[_Ask] = []
         self._reading = False
+        # a decided submission's attachments (`usable`): their own connection and batches
+        self._files_conn: psycopg.AsyncConnection[Any] | None = None
+        self._files_queue: list[tuple[list[str], str, asyncio.Future[Any]]] = []
+        self._files_reading = False
         s = Identifier(schema)
+        # what AttachmentStore.usable reads, for every waiting submission in one statement
+        self._usable = SQL(
+            "SELECT x.n, u.sha256, u.media_type, u.kind, u.size, u.ciphertext IS NOT NULL"
+            " FROM unnest(%s::int[], %s::text[], %s::text[]) AS x(n, sha, owner)"
+            " JOIN {s}.attachment_uploads AS u ON u.sha256 = x.sha"
+            " WHERE u.ciphertext IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.attachment_copies"
+            " AS c WHERE c.sha256 = u.sha256 AND c.owner = x.owner)").format(s=s).as_string()
         # one statement: the adapters' leases (a CTE), then the citizens' tokens of the
         # requests their adapter admitted (a CTE), and per request its citizen's answered
         # tickets (as JSON, when admitted) and, when asked for, the citizen's stored key
@@ -129,10 +141,61 @@ class SubmissionReads:
             asyncio.get_running_loop().create_task(self._drain())
         return await done
 
+    async def usable(self, hashes: list[str], owner: str) -> dict[str, StoredAttachment]:
+        """`Attachments.usable` on the event loop (no worker thread for a submission that
+        carries files): the hashes a new ticket of ``owner`` may carry (an upload copy is
+        there, or ``owner`` has a copy), read with every such submission waiting."""
+        if not hashes:
+            return {}
+        done: asyncio.Future[dict[str, StoredAttachment]] = \
+            asyncio.get_running_loop().create_future()
+        self._files_queue.append((hashes, owner, done))
+        if not self._files_reading:
+            self._files_reading = True
+            asyncio.get_running_loop().create_task(self._drain_files())
+        return await done
+
+    async def _drain_files(self) -> None:
+        try:
+            while self._files_queue:
+                batch, self._files_queue = self._files_queue, []
+                try:
+                    if self._files_conn is None or self._files_conn.closed:
+                        self._files_conn = await psycopg.AsyncConnection.connect(
+                            self.conninfo, autocommit=True, application_name=APPLICATION_NAME)
+                    ns, shas, owners = [], [], []
+                    for n, (hashes, owner, _) in enumerate(batch):
+                        for sha in hashes:
+                            ns.append(n)
+                            shas.append(sha)
+                            owners.append(owner)
+                    cur = self._files_conn.cursor()
+                    await cur.execute(self._usable, (ns, shas, owners))
+                    found: list[dict[str, StoredAttachment]] = [{} for _ in batch]
+                    for n, sha, media_type, kind, size, pending in await cur.fetchall():
+                        found[n][sha] = StoredAttachment(sha, media_type, kind, int(size),
+                                                         bool(pending))
+                    for (_, _, done), usable in zip(batch, found, strict=True):
+                        if not done.done():
+                            done.set_result(usable)
+                except Exception as exc:  # out of reach: these submissions fail (503)
+                    conn, self._files_conn = self._files_conn, None
+                    if conn is not None:
+                        with suppress(Exception):
+                            await conn.close()
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+        finally:
+            self._files_reading = False
+
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        if self._files_conn is not None:
+            await self._files_conn.close()
+            self._files_conn = None
 
     async def _drain(self) -> None:
         try:

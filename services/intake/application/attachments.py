@@ -108,9 +108,7 @@ class Attachments:
 
     def usable(self, hashes: list[str], owner: str | None) -> dict[str, StoredAttachment]:
         """The hashes a new ticket may carry: an upload copy is there, or the owner has one."""
-        known = self.store.describe(hashes)
-        owned = self.store.owned([h for h, m in known.items() if not m.pending], owner or "")
-        return {h: m for h, m in known.items() if m.pending or h in owned}
+        return self.store.usable(hashes, owner or "")  # one round trip
 
     # -- a ticket was saved: its citizen's copies --------------------------------------------
     def keep_for(self, owner: str, hashes: list[str], key: WrappedKey | None = None) -> None:

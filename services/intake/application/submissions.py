@@ -213,10 +213,12 @@ class Submissions:
         return Submitted(ticket.code, ticket.id, ticket.status, rejection.get("reason_code"),
                          rejection.get("reason_text_zh"), replayed=True)
 
-    def _attachment_refs(self, draft: TicketDraft, citizen: str | None) -> list[dict[str, Any]]:
+    def _attachment_refs(self, draft: TicketDraft, citizen: str | None,
+                         usable: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         if not draft.attachments:
             return []
-        stored = self.attachments.usable([a.sha256 for a in draft.attachments], citizen)
+        stored = (self.attachments.usable([a.sha256 for a in draft.attachments], citizen)
+                  if usable is None else usable)
         refs = []
         for a in draft.attachments:
             found = stored.get(a.sha256)
@@ -233,7 +235,9 @@ class Submissions:
                 context: EventContext, lookup: Lookup | None = None,
                 optimistic: bool = False, key_in_transaction: bool = False,
                 backfilled: bool = False,
-                read: tuple[AnsweredTicket, ...] | None = None) -> Prepared:
+                read: tuple[AnsweredTicket, ...] | None = None,
+                citizen_read: str | None = None,
+                usable: dict[str, Any] | None = None) -> Prepared:
         """Decide a submission; raises SubmissionRefusedError when no ticket may be made.
 
         ``optimistic``: skip looking for an earlier submission with this key (a round trip on
@@ -244,19 +248,24 @@ class Submissions:
         outage, entered later; backbone/clock.py): the acceptance is flagged "backfilled".
         ``read``: the citizen's answered tickets, read by a caller that has also admitted the
         submission through the rate limits (the async path: `_read_ahead`); then nothing is
-        read here.
+        read here; ``citizen_read``: the pseudonym that read was made for (computed there,
+        not again here); ``usable``: the submission's attachments as `Attachments.usable`
+        gives them, read by the caller (the async path, on the event loop).
         """
         if not optimistic:
             replay = self.existing(adapter_id, draft.idempotency_key, lookup)
             if replay is not None:
                 return Prepared(replay)
-        citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
+        if read is not None and citizen_read is not None:
+            citizen: str | None = citizen_read
+        else:
+            citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
         if read is None:
             decision = self.throttle.admit(adapter_id, citizen)
             if not decision.allowed:
                 raise RateLimitedError(decision.limited_by or "adapter",
                                        decision.retry_after_seconds)
-        refs = self._attachment_refs(draft, citizen)
+        refs = self._attachment_refs(draft, citizen, usable)
         verdict = review(
             Submission(text=(draft.title or "") + draft.text, submitted_at=now,
                        attachment_count=len(draft.attachments),
@@ -378,21 +387,31 @@ class Submissions:
         """`submit` for the async HTTP endpoint. Its reads are batched with the other requests'
         on the event loop (`_read_ahead`), deciding then reads nothing, and the request awaits
         its group commit on the loop: no worker thread, except for the rare round trip a
-        process makes for a whole block (the adapter's tokens, ticket codes) and for
-        attachments, whose request is decided in a worker thread as before."""
+        process makes for a whole block (the adapter's tokens, ticket codes). A request's
+        attachments are looked up on the loop too (`SubmissionReads.usable`, after its
+        admission); their copies for the citizen are made after the commit in a worker
+        thread."""
         began = time.perf_counter()
         try:
-            read = await self._read_ahead(draft, adapter_id=adapter_id, now=now)
+            read, citizen = await self._read_ahead(draft, adapter_id=adapter_id, now=now)
             read_at = time.perf_counter()
             _READ.observe(read_at - began)
-            if read is None or draft.attachments:  # the attachments are looked up in prepare
+            usable = None
+            if read is not None and draft.attachments and hasattr(self.reads, "usable"):
+                # (after admission, as prepare looked them up) on the loop, batched
+                usable = await self.reads.usable([a.sha256 for a in draft.attachments],
+                                                 citizen or "")
+            if read is None or (draft.attachments and usable is None):
+                # the attachments are looked up in prepare (a read: a worker thread)
                 prepared = await asyncio.to_thread(
                     self.prepare, draft, adapter_id=adapter_id, now=now, context=context,
-                    optimistic=True, key_in_transaction=True, backfilled=backfilled, read=read)
+                    optimistic=True, key_in_transaction=True, backfilled=backfilled, read=read,
+                    citizen_read=citizen)
             else:
                 prepared = self.prepare(draft, adapter_id=adapter_id, now=now, context=context,
                                         optimistic=True, key_in_transaction=True,
-                                        backfilled=backfilled, read=read)
+                                        backfilled=backfilled, read=read, citizen_read=citizen,
+                                        usable=usable)
         except RateLimitedError as refused:
             return await asyncio.to_thread(self._replay_or_raise, adapter_id, draft, refused)
         decided_at = time.perf_counter()
@@ -454,18 +473,19 @@ class Submissions:
         return replay
 
     async def _read_ahead(self, draft: TicketDraft, *, adapter_id: str, now: datetime
-                          ) -> tuple[AnsweredTicket, ...] | None:
+                          ) -> tuple[tuple[AnsweredTicket, ...] | None, str | None]:
         """Admit the submission (adapter's and citizen's tokens) and read what deciding it
         needs, so that `prepare` reads nothing but a submission's attachments: the citizen's
         answered tickets. A spent lease of the adapter's tokens is renewed by the same batched
         read (adapters/submission_reads.py), not by a round trip of its own. None: no batched
-        reads here (none wired, or a contact without a natural key): `prepare` reads."""
+        reads here (none wired, or a contact without a natural key): `prepare` reads. With
+        it, the citizen's pseudonym (None: no citizen), which `prepare` takes as it is."""
         throttle = self.throttle
         if self.reads is None or not isinstance(throttle, SharedSubmissionThrottle):
-            return None
+            return None, None
         citizen = pseudonym(self.pepper, draft.identity) if draft.identity else None
         if draft.identity is not None and citizen is None:
-            return None  # a contact without a natural key (a name alone): sealed under a key
+            return None, None  # a contact without a natural key (a name alone): sealed under a key
             # of its ticket's own, which `prepare` looks up
         decision: RateDecision | None = throttle.adapter_token_held(adapter_id)
         leasing = None
@@ -480,7 +500,7 @@ class Submissions:
         if not self.codes.has_next(self.region, day):  # a block of codes, once per block
             await asyncio.to_thread(self.codes.reserve_ahead, self.region, day)
         if citizen is None and leasing is None:
-            return ()
+            return (), None
         want_key = citizen is not None and self.keys is not None and not self.keys.cached(citizen)
         facts = await self.reads.of(citizen, now=now, want_key=want_key, adapter=leasing)
         if facts.adapter_refused:
@@ -490,7 +510,7 @@ class Submissions:
             raise RateLimitedError("citizen", facts.retry_after_s)
         if facts.key_looked_up and self.keys is not None and citizen is not None:
             self.keys.looked_up(citizen, facts.key)
-        return answered_tickets(facts.answered)
+        return answered_tickets(facts.answered), citizen
 
     def get(self, code: str) -> Ticket | None:
         return self._get(Ticket.create_id(code))

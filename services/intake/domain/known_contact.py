@@ -48,14 +48,19 @@ def _address_tail(address: str) -> str | None:
 
 _NO_SEPARATORS = re.compile(r"[\s\-－.·()（）]+")
 _ASCII_DIGITS = str.maketrans({0xFF10 + d: 0x30 + d for d in range(10)})
+_FULL_WIDTH_DIGIT = re.compile("[\uff10-\uff19]")
 
 
 def _compact(text: str) -> str:
     """``text`` without separators or spaces, its full-width digits as ASCII, upper case: a
     value the patterns below would find in ``text`` stands in it as one run. Looked at first,
     so the value's patterns (compiled anew for every contact: ~3 ms a request) are made only
-    for a text that may hold it (the rare case)."""
-    return _NO_SEPARATORS.sub("", text).translate(_ASCII_DIGITS).upper()
+    for a text that may hold it (the rare case). A text without full-width digits (most) is
+    not translated: `translate` looks up every character (~6 us a submission's text)."""
+    text = _NO_SEPARATORS.sub("", text)
+    if _FULL_WIDTH_DIGIT.search(text):
+        text = text.translate(_ASCII_DIGITS)
+    return text.upper()
 
 
 def _loose(text: str) -> str:

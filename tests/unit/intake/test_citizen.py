@@ -1,4 +1,5 @@
 import os
+from dataclasses import asdict, fields
 
 import pytest
 
@@ -51,6 +52,16 @@ def test_masked_forms():
     masked = ZHANG.masked()
     assert (masked.name, masked.phone, masked.id_number) == ("张*", "138****5678", "3412**********1234")
     assert masked.address == "颍州区人民路***号*栋***室"
+
+
+def test_a_masked_contact_as_event_dict_is_its_asdict():
+    # built field by field (asdict's deep copy was a share of every submission's CPU): the
+    # same keys in the same order and the same values as asdict, for every field there is
+    for identity in (ZHANG, CitizenIdentity(phone="0558-2211234"),
+                     CitizenIdentity(name="某公司", kind="enterprise", organisation="某公司")):
+        masked = identity.masked()
+        assert list(masked.as_event_dict().items()) == list(asdict(masked).items())
+        assert list(masked.as_event_dict()) == [f.name for f in fields(masked)]
 
 
 def test_seal_open_round_trip_and_ciphertext_hides_identity():
