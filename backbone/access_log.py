@@ -359,10 +359,6 @@ class AccessLog:
             raise
         return _InFlight(stack, insert, digests)
 
-    def _append_on_known_head(self, rows: list[dict[str, Any]]) -> list[bytes] | None:
-        """One round trip; None when the table's head is no longer the one remembered."""
-        return self._send(rows).wait()
-
     def _append_on_stored_head(self, rows: list[dict[str, Any]]) -> list[bytes]:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_name,))

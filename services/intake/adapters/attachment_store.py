@@ -62,6 +62,42 @@ class PendingUpload:
     ciphertext: bytes
 
 
+def usable_statement(schema: str) -> str:
+    """The attachments new tickets may carry, for several submissions at once (numbered 0..n-1,
+    each with its hashes and its citizen): an upload copy is there, or the citizen has a copy
+    of their own. Rows (n, sha256, media type, kind, size, pending), read by `usable_found`.
+    The one statement of the rule: `AttachmentStore.usable` (one submission) and the event
+    loop's batched reads (adapters/submission_reads.py) both run it."""
+    s = Identifier(schema)
+    return SQL(
+        "SELECT x.n, u.sha256, u.media_type, u.kind, u.size, u.ciphertext IS NOT NULL"
+        " FROM unnest(%s::int[], %s::text[], %s::text[]) AS x(n, sha, owner)"
+        " JOIN {s}.attachment_uploads AS u ON u.sha256 = x.sha"
+        " WHERE u.ciphertext IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.attachment_copies"
+        " AS c WHERE c.sha256 = u.sha256 AND c.owner = x.owner)").format(s=s).as_string()
+
+
+def usable_parameters(asks: list[tuple[list[str], str]]
+                      ) -> tuple[list[int], list[str], list[str]]:
+    """`usable_statement`'s arrays for ``asks`` ((hashes, citizen) per submission, in order)."""
+    ns: list[int] = []
+    shas: list[str] = []
+    owners: list[str] = []
+    for n, (hashes, owner) in enumerate(asks):
+        ns.extend([n] * len(hashes))
+        shas.extend(hashes)
+        owners.extend([owner] * len(hashes))
+    return ns, shas, owners
+
+
+def usable_found(rows: list[Any], count: int) -> list[dict[str, StoredAttachment]]:
+    """`usable_statement`'s rows as each of ``count`` submissions' usable attachments."""
+    found: list[dict[str, StoredAttachment]] = [{} for _ in range(count)]
+    for n, sha, media_type, kind, size, pending in rows:
+        found[n][sha] = StoredAttachment(sha, media_type, kind, int(size), bool(pending))
+    return found
+
+
 class AttachmentStore:
     """Each method of one statement runs it in autocommit (one round trip: no BEGIN and
     COMMIT around a lone read or a write atomic alone); `shred` is one transaction."""
@@ -72,11 +108,7 @@ class AttachmentStore:
         self.uploads = SQL("{}.attachment_uploads").format(Identifier(schema))
         self.copies = SQL("{}.attachment_copies").format(Identifier(schema))
         # a submission's attachments, on every submission that carries any: composed once
-        self._usable = SQL(
-            "SELECT u.sha256, u.media_type, u.kind, u.size, u.ciphertext IS NOT NULL,"
-            " u.ciphertext IS NOT NULL OR EXISTS (SELECT 1 FROM {} AS c"
-            " WHERE c.sha256 = u.sha256 AND c.owner = %s) FROM {} AS u WHERE u.sha256 = ANY(%s)"
-        ).format(self.copies, self.uploads).as_string()
+        self._usable = usable_statement(schema)
 
     def put(self, attachment: Attachment, key: WrappedKey, nonce: bytes, ciphertext: bytes
             ) -> bool:
@@ -110,10 +142,10 @@ class AttachmentStore:
         ``owner`` has a copy of its own (`describe` and `owned` in one round trip)."""
         if not hashes:
             return {}
+        asks = [(hashes, owner)]
         with autocommit(self.pool) as conn:
-            rows = conn.execute(self._usable, (owner, hashes)).fetchall()
-        return {r[0]: StoredAttachment(r[0], r[1], r[2], int(r[3]), bool(r[4]))
-                for r in rows if r[5]}
+            rows = conn.execute(self._usable, usable_parameters(asks)).fetchall()
+        return usable_found(rows, len(asks))[0]
 
     def pending(self, sha256: str) -> PendingUpload | None:
         with autocommit(self.pool) as conn:

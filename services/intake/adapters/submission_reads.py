@@ -26,7 +26,12 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from services.intake.adapters.attachment_store import StoredAttachment
+from services.intake.adapters.attachment_store import (
+    StoredAttachment,
+    usable_found,
+    usable_parameters,
+    usable_statement,
+)
 from services.intake.adapters.rate_limits import lease_rows_sql
 from services.intake.adapters.ticket_index import answered_of_citizen_sql
 from services.intake.domain.citizen import WrappedKey
@@ -86,12 +91,7 @@ class SubmissionReads:
         self._files_reading = False
         s = Identifier(schema)
         # what AttachmentStore.usable reads, for every waiting submission in one statement
-        self._usable = SQL(
-            "SELECT x.n, u.sha256, u.media_type, u.kind, u.size, u.ciphertext IS NOT NULL"
-            " FROM unnest(%s::int[], %s::text[], %s::text[]) AS x(n, sha, owner)"
-            " JOIN {s}.attachment_uploads AS u ON u.sha256 = x.sha"
-            " WHERE u.ciphertext IS NOT NULL OR EXISTS (SELECT 1 FROM {s}.attachment_copies"
-            " AS c WHERE c.sha256 = u.sha256 AND c.owner = x.owner)").format(s=s).as_string()
+        self._usable = usable_statement(schema)
         # one statement: the adapters' leases (a CTE), then the citizens' tokens of the
         # requests their adapter admitted (a CTE), and per request its citizen's answered
         # tickets (as JSON, when admitted) and, when asked for, the citizen's stored key
@@ -163,18 +163,10 @@ class SubmissionReads:
                     if self._files_conn is None or self._files_conn.closed:
                         self._files_conn = await psycopg.AsyncConnection.connect(
                             self.conninfo, autocommit=True, application_name=APPLICATION_NAME)
-                    ns, shas, owners = [], [], []
-                    for n, (hashes, owner, _) in enumerate(batch):
-                        for sha in hashes:
-                            ns.append(n)
-                            shas.append(sha)
-                            owners.append(owner)
                     cur = self._files_conn.cursor()
-                    await cur.execute(self._usable, (ns, shas, owners))
-                    found: list[dict[str, StoredAttachment]] = [{} for _ in batch]
-                    for n, sha, media_type, kind, size, pending in await cur.fetchall():
-                        found[n][sha] = StoredAttachment(sha, media_type, kind, int(size),
-                                                         bool(pending))
+                    await cur.execute(self._usable, usable_parameters(
+                        [(hashes, owner) for hashes, owner, _ in batch]))
+                    found = usable_found(await cur.fetchall(), len(batch))
                     for (_, _, done), usable in zip(batch, found, strict=True):
                         if not done.done():
                             done.set_result(usable)
